@@ -1,0 +1,207 @@
+// The engine as the front end sees it: routes each member's ops to the shard that owns the member,
+// keeps the program and the phone/email directory, and answers questions that span shards.
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ShardClient } from './shard-client.js';
+import { LoyaltyError } from './errors.js';
+import { demoProgram } from './program.js';
+import { SHARDS_MAX } from './limits.js';
+import type { Program, VersionedProgram } from './program-types.js';
+import type { OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from './ops.js';
+
+export interface EngineOptions {
+  dataDir: string;
+  shards: number;
+  /** LMDB map size per shard; tests use a small one to exercise a full disk. */
+  mapBytes?: number;
+  now?: () => number;
+}
+
+/** FNV-1a over the id's UTF-16 code units: stable across processes and versions. */
+export function hashId(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+interface EngineMeta { shards: number; createdAt: string }
+
+export class Engine {
+  readonly shards: ShardClient[];
+  private versioned!: VersionedProgram;
+  /** 'p:' + phone and 'e:' + email → memberId, for every member on every shard. */
+  private readonly directory = new Map<string, string>();
+  private idCounter = 0;
+  private lastIdMs = 0;
+  readonly now: () => number;
+
+  private constructor(readonly options: EngineOptions) {
+    this.now = options.now ?? Date.now;
+    this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes));
+  }
+
+  static async open(options: EngineOptions): Promise<Engine> {
+    if (!Number.isInteger(options.shards) || options.shards < 1 || options.shards > SHARDS_MAX) {
+      throw new LoyaltyError('invalid_request', `shards must be 1..${SHARDS_MAX}`);
+    }
+    mkdirSync(options.dataDir, { recursive: true });
+    const metaPath = join(options.dataDir, 'engine.json');
+    if (existsSync(metaPath)) {
+      const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as EngineMeta;
+      if (meta.shards !== options.shards) {
+        throw new Error(`${options.dataDir} was created with ${meta.shards} shards; member ids hash onto them, so it must be opened with LOYALTY_SHARDS=${meta.shards}`);
+      }
+    } else {
+      writeFileSync(metaPath, JSON.stringify({ shards: options.shards, createdAt: new Date().toISOString() } satisfies EngineMeta));
+    }
+    const engine = new Engine(options);
+    await engine.loadProgram();
+    await engine.loadDirectory();
+    return engine;
+  }
+
+  /** The newest program any shard holds; shards that missed a change (a crash mid-update) catch up. */
+  private async loadProgram(): Promise<void> {
+    const held = await Promise.all(this.shards.map((s) => s.query({ q: 'program' }))) as Array<VersionedProgram | null>;
+    let newest: VersionedProgram | null = null;
+    for (const p of held) if (p !== null && (newest === null || p.version > newest.version)) newest = p;
+    if (newest === null) newest = { version: 1, program: demoProgram() };
+    this.versioned = newest;
+    await Promise.all(this.shards.map((s, i) => (held[i]?.version === newest.version ? null
+      : s.control({ c: 'setProgram', version: newest.version, program: newest.program, atMs: this.now(), record: i === 0 && held[0]?.version !== newest.version }))));
+  }
+
+  private async loadDirectory(): Promise<void> {
+    for (const shard of this.shards) {
+      const entries = await shard.query({ q: 'directory' }) as Array<[string, string]>;
+      for (const [k, v] of entries) this.directory.set(k, v);
+    }
+  }
+
+  get program(): VersionedProgram {
+    return this.versioned;
+  }
+
+  /** Accepts a validated program as the next version, recorded on the ledger of shard 0. */
+  async setProgram(program: Program): Promise<VersionedProgram> {
+    const version = this.versioned.version + 1;
+    const atMs = this.now();
+    await Promise.all(this.shards.map((s, i) => s.control({ c: 'setProgram', version, program, atMs, record: i === 0 })));
+    this.versioned = { version, program };
+    return this.versioned;
+  }
+
+  shardOf(memberId: string): ShardClient {
+    return this.shards[hashId(memberId) % this.shards.length]!;
+  }
+
+  /** Whether the shard that owns this member would refuse new work right now. */
+  saturatedFor(memberId: string): boolean {
+    return this.shardOf(memberId).saturated;
+  }
+
+  /**
+   * A new sortable member id (time, then a counter, then randomness) that lands on the same shard
+   * as `key`, so that a registration retried under the same requestId meets its own stored key.
+   */
+  newMemberId(key?: string): string {
+    const ms = this.now();
+    if (ms !== this.lastIdMs) { this.lastIdMs = ms; this.idCounter = 0; }
+    const target = key === undefined ? -1 : hashId(key) % this.shards.length;
+    for (;;) {
+      this.idCounter += 1;
+      const id = 'm' + ms.toString(36).padStart(9, '0') + this.idCounter.toString(36).padStart(4, '0') + randomBytes(3).toString('hex');
+      if (target === -1 || hashId(id) % this.shards.length === target) return id;
+    }
+  }
+
+  submit(op: WriteOp): Promise<OpResult> {
+    return this.shardOf(op.memberId).submit(op);
+  }
+
+  private takenBy(op: Profile, memberId: string): 'phone_taken' | 'email_taken' | undefined {
+    const phoneOwner = op.phone === undefined ? undefined : this.directory.get('p:' + op.phone);
+    if (phoneOwner !== undefined && phoneOwner !== memberId) return 'phone_taken';
+    const emailOwner = op.email === undefined ? undefined : this.directory.get('e:' + op.email);
+    if (emailOwner !== undefined && emailOwner !== memberId) return 'email_taken';
+    return undefined;
+  }
+
+  /** Registers or re-profiles a member, holding the phone and email in the directory meanwhile. */
+  async registerOrPatch(op: RegisterOp | PatchOp): Promise<OpResult> {
+    const taken = this.takenBy(op, op.memberId);
+    if (taken !== undefined) op.taken = taken;
+    const claimed: string[] = [];
+    if (taken === undefined) {
+      for (const k of [op.phone === undefined ? null : 'p:' + op.phone, op.email === undefined ? null : 'e:' + op.email]) {
+        if (k !== null && !this.directory.has(k)) { this.directory.set(k, op.memberId); claimed.push(k); }
+      }
+    }
+    let result: OpResult;
+    try {
+      result = await this.submit(op);
+    } catch (err) {
+      for (const k of claimed) this.directory.delete(k);
+      throw err;
+    }
+    if (!result.ok) {
+      for (const k of claimed) if (this.directory.get(k) === op.memberId) this.directory.delete(k);
+      return result;
+    }
+    const memberId = result['memberId'] as string;
+    const phone = result['phone'] as string | null;
+    const email = result['email'] as string | null;
+    for (const k of claimed) if (this.directory.get(k) === op.memberId) this.directory.delete(k);
+    if (phone !== null) this.directory.set('p:' + phone, memberId);
+    if (email !== null) this.directory.set('e:' + email, memberId);
+    // A profile change names the phone/email entries it released; they are the front end's business only.
+    const released = result['releasedKeys'] as string[] | undefined;
+    if (released !== undefined) {
+      for (const k of released) if (this.directory.get(k) === memberId) this.directory.delete(k);
+      delete result['releasedKeys'];
+    }
+    return result;
+  }
+
+  memberIdByPhone(phone: string): string | undefined {
+    return this.directory.get('p:' + phone);
+  }
+
+  queryMember(query: Query & { memberId: string }): Promise<unknown> {
+    return this.shardOf(query.memberId).query(query);
+  }
+
+  /** Members in id order across all shards, filtered, one page after `after`. */
+  async listMembers(filter: { tierId?: string; prefix?: string; after?: string; limit: number }): Promise<{ members: Array<Record<string, unknown>>; nextCursor: string | null }> {
+    const pages = await Promise.all(this.shards.map((s) => s.query({ q: 'members', ...filter, limit: filter.limit + 1 }))) as Array<Array<Record<string, unknown>>>;
+    const all = pages.flat().sort((a, b) => ((a['memberId'] as string) < (b['memberId'] as string) ? -1 : 1));
+    const members = all.slice(0, filter.limit);
+    const nextCursor = all.length > filter.limit ? (members[members.length - 1]!['memberId'] as string) : null;
+    return { members, nextCursor };
+  }
+
+  /** An order lives on its member's shard; its id alone does not say which, so every shard is asked. */
+  async order(orderId: string): Promise<Record<string, unknown> | null> {
+    const found = await Promise.all(this.shards.map((s) => s.query({ q: 'order', orderId }))) as Array<Record<string, unknown> | null>;
+    return found.find((o) => o !== null) ?? null;
+  }
+
+  async verify(): Promise<{ ok: boolean; members: number; entries: number; mismatches: Array<Record<string, unknown>> }> {
+    const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'verify' }))) as Array<{ members: number; entries: number; mismatches: Array<Record<string, unknown>> }>;
+    const mismatches = parts.flatMap((p) => p.mismatches);
+    return {
+      ok: mismatches.length === 0,
+      members: parts.reduce((s, p) => s + p.members, 0),
+      entries: parts.reduce((s, p) => s + p.entries, 0),
+      mismatches,
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.shards.map((s) => s.close()));
+  }
+}

@@ -1,0 +1,59 @@
+// The one catalogue of error codes: every business rejection and operational failure the engine
+// or the wire can answer, with its HTTP status and a default message. The README documents each
+// code, and test/errors.test.ts checks that it does.
+
+export interface ErrorInfo { status: number; message: string }
+
+export const ERRORS = {
+  invalid_request: { status: 400, message: 'the request is malformed or a field is invalid' },
+  unauthorized: { status: 401, message: 'a valid API key is required' },
+  forbidden: { status: 403, message: 'this key\'s role may not do that' },
+  route_not_found: { status: 404, message: 'no such endpoint' },
+  member_not_found: { status: 404, message: 'no member with that id' },
+  order_not_found: { status: 404, message: 'no order with that id' },
+  referrer_not_found: { status: 404, message: 'the referrer is not a member' },
+  product_not_found: { status: 404, message: 'no product with that id in the program' },
+  tier_not_found: { status: 404, message: 'no tier with that id in the program' },
+  member_exists: { status: 409, message: 'a member with that id exists already' },
+  phone_taken: { status: 409, message: 'another member has that phone number' },
+  email_taken: { status: 409, message: 'another member has that email address' },
+  idempotency_conflict: { status: 409, message: 'that key was used before with a different body' },
+  payload_too_large: { status: 413, message: 'the body is larger than the limit' },
+  insufficient_points: { status: 422, message: 'the member does not have enough points' },
+  insufficient_wallet: { status: 422, message: 'the member\'s wallet does not hold enough' },
+  wallet_limit: { status: 422, message: 'the wallet may not pay that much of one order' },
+  negative_net: { status: 422, message: 'discount, redeemed points and wallet exceed the order amount' },
+  topup_below_minimum: { status: 422, message: 'the top-up is below the program\'s minimum' },
+  redemption_too_small: { status: 422, message: 'those points are worth less than one cent' },
+  balance_limit: { status: 422, message: 'a balance would leave the safe integer range' },
+  overloaded: { status: 503, message: 'the server is at capacity; retry after the given delay' },
+  storage_failed: { status: 503, message: 'the ledger could not be written; nothing was changed' },
+  shutting_down: { status: 503, message: 'the server is shutting down' },
+  internal: { status: 500, message: 'an unexpected error; nothing was changed' },
+} as const satisfies Record<string, ErrorInfo>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** A business rejection or operational failure as it travels from engine to wire. */
+export interface OpError { code: ErrorCode; message: string; field?: string }
+
+export function opError(code: ErrorCode, message?: string, field?: string): OpError {
+  const error: OpError = { code, message: message ?? ERRORS[code].message };
+  if (field !== undefined) error.field = field;
+  return error;
+}
+
+/** An operational failure with a stable code, thrown where a whole request or batch cannot proceed. */
+export class LoyaltyError extends Error {
+  readonly code: ErrorCode;
+  readonly field: string | undefined;
+  constructor(code: ErrorCode, message?: string, field?: string) {
+    super(message ?? ERRORS[code].message);
+    this.code = code;
+    this.field = field;
+  }
+}
+
+export function statusOf(code: ErrorCode): number {
+  return ERRORS[code].status;
+}

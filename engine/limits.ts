@@ -1,0 +1,51 @@
+// Every bound of the system in one place, each with the reason for its value. Queues, batches,
+// frames and bodies are all bounded; a request past a bound is refused, never truncated.
+
+/** Largest integer JSON may carry (SPEC section 0). */
+export const SAFE_INTEGER_MAX = Number.MAX_SAFE_INTEGER;
+
+/** Largest money amount of one operation: $10 billion keeps `amount * rate part` below 2^63 in the core. */
+export const AMOUNT_CENTS_MAX = 1_000_000_000_000;
+/** Largest points of one operation, for the same reason as AMOUNT_CENTS_MAX. */
+export const POINTS_OP_MAX = 1_000_000_000_000;
+/** Largest numerator or denominator of a program rate, so that amount * part stays below 2^63. */
+export const RATE_PART_MAX = 1_000_000;
+/** Largest tier threshold or metric a program may name; tiers beyond this are never reachable. */
+export const THRESHOLD_MAX = 1_000_000_000_000_000;
+/** Longest membership period or points life: 100 years is beyond any merchant's program. */
+export const DAYS_MAX = 36_500;
+/** Most products in one program: the program travels to every shard on each change. */
+export const PRODUCTS_MAX = 1_000;
+/** Most referral levels (SPEC section 1). */
+export const REFERRAL_LEVELS_MAX = 3;
+
+/** Ids: 1-64 characters of [A-Za-z0-9._:-] (SPEC section 0). */
+export const ID_LENGTH_MAX = 64;
+/** Free-text profile fields (name, address, reason): long enough for a postal address. */
+export const TEXT_LENGTH_MAX = 256;
+/** Items per purchase: an order with more lines than this is not a retail basket. */
+export const ITEMS_MAX = 1_000;
+/** `at` may run ahead of the server clock by at most this (SPEC section 0). */
+export const FUTURE_SKEW_MS_MAX = 5 * 60 * 1000;
+
+/** HTTP request body: 1 MiB holds any single request; CSV import streams past it separately. */
+export const BODY_BYTES_MAX = 1024 * 1024;
+/** A shard batch closes at this many ops: large enough to amortise the ~0.4 ms commit. */
+export const BATCH_OPS_MAX = 2_000;
+/** A shard batch closes this long after its first op at the latest (group commit). */
+export const BATCH_DELAY_MS = 1;
+/** Batches a shard may have queued behind the running one before the front end answers 503. */
+export const SHARD_QUEUE_BATCHES_MAX = 64;
+/** Ops waiting for one shard (queued batches included) before new work is refused with 503. */
+export const SHARD_PENDING_OPS_MAX = 200_000;
+/** Seconds a refused client is asked to wait before retrying. */
+export const RETRY_AFTER_SECONDS = 1;
+/** Page size of list endpoints when the client names none, and the most it may ask for. */
+export const PAGE_LIMIT_DEFAULT = 50;
+export const PAGE_LIMIT_MAX = 1_000;
+/** Shards per data folder: fixed at first start, because member ids hash onto them. */
+export const SHARDS_MAX = 64;
+/** LMDB map size per shard: address space only, the file grows as it is used. */
+export const SHARD_MAP_BYTES = 64 * 1024 * 1024 * 1024;
+/** LMDB readers per environment: every worker thread and the main thread may read. */
+export const LMDB_READERS_MAX = 126;

@@ -1,0 +1,104 @@
+// A member's stored record and an order's stored record, and the conversion between a member
+// record and the fixed-size slot the core computes on.
+import * as L from './core-layout.js';
+import type { Program } from './program-types.js';
+import type { Profile } from './ops.js';
+
+export interface MemberState {
+  tierId: string;
+  periodStart: number; // ms since epoch
+  periodEnd: number | null;
+  periodMetric: number;
+  periodStartTierId: string;
+  points: number;
+  growth: number;
+  walletCents: number;
+  lifetimeSpendCents: number;
+  purchaseCount: number;
+  firstPurchaseAt: number | null;
+  lastPurchaseAt: number | null;
+}
+
+export interface MemberRecord extends Profile, MemberState {
+  memberId: string;
+  referrerId: string | null;
+  referralChain: string[];
+  createdAt: number;
+}
+
+export interface OrderRecord {
+  orderId: string; memberId: string; at: number; seq: number;
+  amountCents: number; discountCents: number; redeemPoints: number; redeemValueCents: number;
+  walletCents: number; netCents: number; earnedPoints: number; growth: number;
+  tierIdBefore: string; upgradedTo: string | null; birthday: boolean;
+  storeId?: string; channel?: string; items?: Array<{ sku: string; qty: number; amountCents: number }>;
+  returns: Array<{ returnId: string; amountCents: number; at: number }>;
+}
+
+/** The program as a shard uses it: the document, its version and the tier id ↔ index maps. */
+export interface ProgramContext {
+  version: number;
+  program: Program;
+  tierIndex: Map<string, number>;
+}
+
+export function programContext(version: number, program: Program): ProgramContext {
+  return { version, program, tierIndex: new Map(program.tiers.map((t, i) => [t.id, i])) };
+}
+
+/** A tier the program no longer has falls back to the first tier (see README, "Program changes"). */
+export function tierIndexOf(ctx: ProgramContext, tierId: string): number {
+  return ctx.tierIndex.get(tierId) ?? 0;
+}
+
+const nullable = (v: number | null): number => (v === null ? L.NONE : v);
+const fromNullable = (v: number): number | null => (v === L.NONE ? null : v);
+
+export function writeSlot(ctx: ProgramContext, m: MemberState, slots: Float64Array, slot: number): void {
+  const o = slot * L.M_SLOTS;
+  slots[o + L.M_TIER] = tierIndexOf(ctx, m.tierId);
+  slots[o + L.M_PERIOD_START_MS] = m.periodStart;
+  slots[o + L.M_PERIOD_END_MS] = nullable(m.periodEnd);
+  slots[o + L.M_PERIOD_METRIC] = m.periodMetric;
+  slots[o + L.M_POINTS] = m.points;
+  slots[o + L.M_GROWTH] = m.growth;
+  slots[o + L.M_WALLET_CENTS] = m.walletCents;
+  slots[o + L.M_LIFETIME_SPEND_CENTS] = m.lifetimeSpendCents;
+  slots[o + L.M_PURCHASE_COUNT] = m.purchaseCount;
+  slots[o + L.M_FIRST_PURCHASE_AT_MS] = nullable(m.firstPurchaseAt);
+  slots[o + L.M_LAST_PURCHASE_AT_MS] = nullable(m.lastPurchaseAt);
+  slots[o + L.M_PERIOD_START_TIER] = tierIndexOf(ctx, m.periodStartTierId);
+}
+
+export function readSlot(ctx: ProgramContext, slots: Float64Array, slot: number, into: MemberState): void {
+  const o = slot * L.M_SLOTS;
+  const tiers = ctx.program.tiers;
+  into.tierId = tiers[slots[o + L.M_TIER]!]!.id;
+  into.periodStart = slots[o + L.M_PERIOD_START_MS]!;
+  into.periodEnd = fromNullable(slots[o + L.M_PERIOD_END_MS]!);
+  into.periodMetric = slots[o + L.M_PERIOD_METRIC]!;
+  into.points = slots[o + L.M_POINTS]!;
+  into.growth = slots[o + L.M_GROWTH]!;
+  into.walletCents = slots[o + L.M_WALLET_CENTS]!;
+  into.lifetimeSpendCents = slots[o + L.M_LIFETIME_SPEND_CENTS]!;
+  into.purchaseCount = slots[o + L.M_PURCHASE_COUNT]!;
+  into.firstPurchaseAt = fromNullable(slots[o + L.M_FIRST_PURCHASE_AT_MS]!);
+  into.lastPurchaseAt = fromNullable(slots[o + L.M_LAST_PURCHASE_AT_MS]!);
+  into.periodStartTierId = tiers[slots[o + L.M_PERIOD_START_TIER]!]!.id;
+}
+
+/** The public view of a member (SPEC section 2, GET /v1/members/{id}). */
+export function memberView(m: MemberRecord): Record<string, unknown> {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    memberId: m.memberId, name: m.name ?? null, phone: m.phone ?? null, email: m.email ?? null,
+    birthday: m.birthday ?? null, gender: m.gender ?? null, address: m.address ?? null,
+    storeId: m.storeId ?? null, channel: m.channel ?? null, staffId: m.staffId ?? null,
+    tierId: m.tierId, periodStart: iso(m.periodStart), periodEnd: iso(m.periodEnd),
+    periodMetric: m.periodMetric, points: m.points, growth: m.growth, walletCents: m.walletCents,
+    lifetimeSpendCents: m.lifetimeSpendCents, purchaseCount: m.purchaseCount,
+    firstPurchaseAt: iso(m.firstPurchaseAt), lastPurchaseAt: iso(m.lastPurchaseAt),
+    referrerId: m.referrerId, referralChain: m.referralChain, createdAt: iso(m.createdAt),
+    pointsExpiring: [],
+  };
+}

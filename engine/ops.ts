@@ -1,0 +1,70 @@
+// The operations a shard executes and the answers it gives: the contract between the front end
+// (which validates and routes) and the shard worker (which applies them to its ledger).
+import type { OpError } from './errors.js';
+
+/** Fields every mutating op carries: the idempotency key and the fingerprint of the request body. */
+export interface Keyed { key: string; fp: string; atMs: number }
+
+export interface Profile {
+  name?: string; phone?: string; email?: string; birthday?: string; gender?: string;
+  address?: string; storeId?: string; channel?: 'online' | 'offline'; staffId?: string;
+}
+
+export interface RegisterOp extends Keyed, Profile {
+  op: 'register';
+  memberId: string;
+  referrerId?: string;
+  referralChain: string[];
+  tierId?: string; points?: number; walletCents?: number;
+  /** Set by the front end when its directory already gives the phone or email to another member. */
+  taken?: 'phone_taken' | 'email_taken';
+}
+
+export interface PatchOp extends Keyed, Profile {
+  op: 'patch'; memberId: string; taken?: 'phone_taken' | 'email_taken';
+}
+
+export interface PurchaseOp extends Keyed {
+  op: 'purchase'; memberId: string; orderId: string; amountCents: number; discountCents: number;
+  redeemPoints: number; walletCents: number; storeId?: string; channel?: string;
+  items?: Array<{ sku: string; qty: number; amountCents: number }>;
+}
+
+export interface QuoteOp { op: 'quote'; memberId: string; amountCents: number; atMs: number }
+export interface RedeemOp extends Keyed { op: 'redeem'; memberId: string; points: number }
+export interface AdjustOp extends Keyed { op: 'adjust'; memberId: string; points: number; reason: string }
+export interface TopupOp extends Keyed { op: 'topup'; memberId: string; amountCents: number }
+export interface WithdrawOp extends Keyed { op: 'withdraw'; memberId: string; amountCents: number }
+
+export type WriteOp = RegisterOp | PatchOp | PurchaseOp | QuoteOp | RedeemOp | AdjustOp | TopupOp | WithdrawOp;
+
+export type OpResult = ({ ok: true } & Record<string, unknown>) | { ok: false; error: OpError };
+
+/** Read-only questions a shard answers outside the write batches. */
+export type Query =
+  | { q: 'member'; memberId: string }
+  | { q: 'members'; tierId?: string; prefix?: string; after?: string; limit: number }
+  | { q: 'ledger'; memberId: string; beforeSeq?: number; limit: number }
+  | { q: 'balance'; memberId: string; atMs: number }
+  | { q: 'order'; orderId: string }
+  | { q: 'verify' }
+  | { q: 'directory' }
+  | { q: 'program' };
+
+/** Control tasks that change shard-wide state. */
+export type Control =
+  | { c: 'setProgram'; version: number; program: unknown; atMs: number; record: boolean };
+
+export const LEDGER_KINDS = [
+  'register', 'purchase', 'return', 'redeem', 'adjust', 'topup', 'withdraw', 'transfer_out',
+  'transfer_in', 'referral_reward', 'referral_reversal', 'upgrade', 'renew', 'downgrade', 'expire',
+  'birthday', 'product', 'program',
+] as const;
+export type LedgerKind = typeof LEDGER_KINDS[number];
+
+/** One immutable ledger entry (SPEC section 8). */
+export interface LedgerEntry {
+  seq: number; at: number; kind: LedgerKind; memberId: string; pointsDelta: number;
+  growthDelta: number; walletDeltaCents: number; spendDeltaCents: number; tierId: string | null;
+  ref: string; cause: number | null;
+}

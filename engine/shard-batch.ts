@@ -1,0 +1,378 @@
+// Applies one batch of write ops to a shard in one LMDB transaction: checks keys and members in op
+// order, runs the core once over every arithmetic op, then writes entries, orders, members and
+// keys in op order. Business rejections become per-op results; nothing of a rejected op is written.
+import assert from 'node:assert/strict';
+import * as L from './core-layout.js';
+import type { CoreRegions } from './core-api.js';
+import { opError, type ErrorCode, type OpError } from './errors.js';
+import { inBirthdayMonth } from './calendar.js';
+import {
+  memberView, readSlot, tierIndexOf, writeSlot,
+  type MemberRecord, type MemberState, type OrderRecord, type ProgramContext,
+} from './member-state.js';
+import type { LedgerEntry, OpResult, WriteOp, RegisterOp, PatchOp, LedgerKind } from './ops.js';
+import type { ShardStore } from './store.js';
+
+const DAY_MS = 86_400_000;
+
+/** Core status codes in the order of core-layout.ts, as catalogue codes. */
+const STATUS_CODES: Record<number, ErrorCode> = {
+  [L.S_INSUFFICIENT_POINTS]: 'insufficient_points',
+  [L.S_INSUFFICIENT_WALLET]: 'insufficient_wallet',
+  [L.S_WALLET_LIMIT]: 'wallet_limit',
+  [L.S_NEGATIVE_NET]: 'negative_net',
+  [L.S_TOPUP_BELOW_MINIMUM]: 'topup_below_minimum',
+  [L.S_BALANCE_LIMIT]: 'balance_limit',
+  [L.S_REDEMPTION_TOO_SMALL]: 'redemption_too_small',
+};
+
+const CORE_KINDS: Record<string, number> = {
+  purchase: L.OP_PURCHASE, redeem: L.OP_REDEEM, adjust: L.OP_ADJUST, topup: L.OP_TOPUP,
+  withdraw: L.OP_WITHDRAW, quote: L.OP_QUOTE,
+};
+
+/** What phase 1 decided for one op. */
+type Plan =
+  | { t: 'done'; result: OpResult }
+  | { t: 'same'; of: number } // repeats the key of an earlier op of this batch
+  | { t: 'core'; coreIndex: number; member: BatchMember }
+  | { t: 'register'; member: BatchMember }
+  | { t: 'patch'; member: BatchMember };
+
+interface BatchMember {
+  rec: MemberRecord;
+  slot: number;
+  created: boolean;
+  /** The member's state as of the op being finished in phase 3: the fold of this batch so far. */
+  running: MemberState;
+}
+
+function copyState(m: MemberState): MemberState {
+  return {
+    tierId: m.tierId, periodStart: m.periodStart, periodEnd: m.periodEnd, periodMetric: m.periodMetric,
+    periodStartTierId: m.periodStartTierId, points: m.points, growth: m.growth,
+    walletCents: m.walletCents, lifetimeSpendCents: m.lifetimeSpendCents,
+    purchaseCount: m.purchaseCount, firstPurchaseAt: m.firstPurchaseAt, lastPurchaseAt: m.lastPurchaseAt,
+  };
+}
+
+const fail = (code: ErrorCode, message?: string, field?: string): OpResult =>
+  ({ ok: false, error: opError(code, message, field) });
+
+export class BatchExecutor {
+  private encodedVersion = -1;
+
+  constructor(private readonly store: ShardStore, private readonly core: CoreRegions) {}
+
+  /** Runs the batch inside the caller's write transaction and returns one result per op. */
+  apply(ctx: ProgramContext, ops: WriteOp[], encodeProgram: (out: Float64Array) => void): OpResult[] {
+    assert.ok(ops.length <= L.CORE_OPS_MAX, 'batch larger than the core');
+    if (this.encodedVersion !== ctx.version) {
+      encodeProgram(this.core.program);
+      this.encodedVersion = ctx.version;
+    }
+    const { store, core } = this;
+    const members = new Map<string, BatchMember | null>();
+    const batchKeys = new Map<string, { fp: string; index: number }>();
+    const plans: Plan[] = new Array(ops.length);
+    let coreCount = 0;
+    let slotCount = 0;
+
+    const loadMember = (memberId: string): BatchMember | null => {
+      let m = members.get(memberId);
+      if (m !== undefined) return m;
+      const rec = store.members.get(memberId);
+      m = rec === undefined ? null : this.attach(ctx, { ...rec }, slotCount++, false);
+      members.set(memberId, m);
+      return m;
+    };
+
+    // Phase 1: keys, members and preconditions, in op order.
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if ('key' in op && op.key !== '') {
+        const earlier = batchKeys.get(op.key);
+        if (earlier !== undefined) {
+          plans[i] = earlier.fp === op.fp ? { t: 'same', of: earlier.index }
+            : { t: 'done', result: fail(conflictCode(op)) };
+          continue;
+        }
+        const stored = store.keys.get(op.key);
+        if (stored !== undefined) {
+          plans[i] = { t: 'done', result: stored.fp === op.fp
+            ? { ok: true, ...stored.res, replayed: true } : fail(conflictCode(op)) };
+          continue;
+        }
+        batchKeys.set(op.key, { fp: op.fp, index: i });
+      }
+      if (op.op === 'register') {
+        const problem = this.registerProblem(ctx, op, loadMember(op.memberId) !== null);
+        if (problem !== null) { plans[i] = { t: 'done', result: { ok: false, error: problem } }; continue; }
+        const member = this.attach(ctx, this.newMember(ctx, op), slotCount++, true);
+        members.set(op.memberId, member);
+        plans[i] = { t: 'register', member };
+        continue;
+      }
+      const member = loadMember(op.memberId);
+      if (member === null) { plans[i] = { t: 'done', result: fail('member_not_found', undefined, 'memberId') }; continue; }
+      if (op.op === 'patch') {
+        const problem = this.uniqueProblem(op, op.memberId);
+        plans[i] = problem === null ? { t: 'patch', member } : { t: 'done', result: { ok: false, error: problem } };
+        continue;
+      }
+      const o = coreCount * L.O_SLOTS;
+      const rec = core.ops;
+      rec.fill(0, o, o + L.O_SLOTS);
+      rec[o + L.O_KIND] = CORE_KINDS[op.op]!;
+      rec[o + L.O_SLOT] = member.slot;
+      rec[o + L.O_AT_MS] = op.atMs;
+      switch (op.op) {
+        case 'purchase':
+          rec[o + L.O_A] = op.amountCents; rec[o + L.O_B] = op.discountCents;
+          rec[o + L.O_C] = op.redeemPoints; rec[o + L.O_D] = op.walletCents;
+          if (inBirthdayMonth(member.rec.birthday, op.atMs, ctx.program.timezone)) rec[o + L.O_FLAGS] = L.FLAG_BIRTHDAY;
+          break;
+        case 'quote':
+          rec[o + L.O_A] = op.amountCents;
+          if (inBirthdayMonth(member.rec.birthday, op.atMs, ctx.program.timezone)) rec[o + L.O_FLAGS] = L.FLAG_BIRTHDAY;
+          break;
+        case 'redeem': case 'adjust': rec[o + L.O_A] = op.points; break;
+        case 'topup': case 'withdraw': rec[o + L.O_A] = op.amountCents; break;
+      }
+      plans[i] = { t: 'core', coreIndex: coreCount++, member };
+    }
+    assert.ok(slotCount <= L.CORE_MEMBERS_MAX, 'batch touches more members than the core holds');
+
+    // Phase 2: the core computes every arithmetic op of the batch in one call.
+    if (coreCount > 0) core.run(coreCount);
+
+    // Phase 3: write what the accepted ops caused, in op order.
+    let seq = (store.meta.get('seq') as number | undefined) ?? 0;
+    const append = (e: Omit<LedgerEntry, 'seq'>): number => {
+      seq += 1;
+      store.ledger.put([e.memberId, seq], { seq, ...e });
+      return seq;
+    };
+    const results: OpResult[] = new Array(ops.length);
+    for (let i = 0; i < ops.length; i++) {
+      const plan = plans[i]!;
+      const op = ops[i]!;
+      let result: OpResult;
+      switch (plan.t) {
+        case 'done': result = plan.result; break;
+        case 'same': {
+          const first = results[plan.of]!;
+          result = first.ok ? { ...first, replayed: true } : first;
+          break;
+        }
+        case 'register': result = this.finishRegister(ctx, op as RegisterOp, plan.member, append); break;
+        case 'patch': result = this.finishPatch(op as PatchOp, plan.member); break;
+        case 'core': result = this.finishCore(ctx, op, plan.coreIndex, plan.member, append); break;
+      }
+      if (result.ok && 'key' in op && op.key !== '' && plan.t !== 'done' && plan.t !== 'same') {
+        const { ok: _ok, replayed: _replayed, ...res } = result;
+        store.keys.put(op.key, { fp: op.fp, res });
+      }
+      results[i] = result;
+    }
+
+    // Every touched member's stored state is the core's slot, and must equal the batch's fold.
+    for (const m of members.values()) {
+      if (m === null) continue;
+      const fromCore = copyState(m.running);
+      readSlot(ctx, core.members, m.slot, fromCore);
+      assert.deepEqual(fromCore, m.running, `core and fold disagree on member ${m.rec.memberId}`);
+      Object.assign(m.rec, m.running);
+      store.members.put(m.rec.memberId, m.rec);
+    }
+    store.meta.put('seq', seq);
+    return results;
+  }
+
+  private attach(ctx: ProgramContext, rec: MemberRecord, slot: number, created: boolean): BatchMember {
+    writeSlot(ctx, rec, this.core.members, slot);
+    return { rec, slot, created, running: copyState(rec) };
+  }
+
+  private uniqueProblem(op: { phone?: string; email?: string; taken?: 'phone_taken' | 'email_taken' }, memberId: string): OpError | null {
+    if (op.taken !== undefined) return opError(op.taken, undefined, op.taken === 'phone_taken' ? 'phone' : 'email');
+    const phoneOwner = op.phone === undefined ? undefined : this.store.unique.get('p:' + op.phone);
+    if (phoneOwner !== undefined && phoneOwner !== memberId) return opError('phone_taken', undefined, 'phone');
+    const emailOwner = op.email === undefined ? undefined : this.store.unique.get('e:' + op.email);
+    if (emailOwner !== undefined && emailOwner !== memberId) return opError('email_taken', undefined, 'email');
+    return null;
+  }
+
+  private registerProblem(ctx: ProgramContext, op: RegisterOp, exists: boolean): OpError | null {
+    if (exists) return opError('member_exists', undefined, 'memberId');
+    if (op.tierId !== undefined && !ctx.tierIndex.has(op.tierId)) return opError('tier_not_found', undefined, 'tierId');
+    return this.uniqueProblem(op, op.memberId);
+  }
+
+  private newMember(ctx: ProgramContext, op: RegisterOp): MemberRecord {
+    const p = ctx.program;
+    const tierId = op.tierId ?? p.tiers[0]!.id;
+    const expires = tierIndexOf(ctx, tierId) > 0 && p.membershipDays !== null;
+    const rec: MemberRecord = {
+      memberId: op.memberId, referrerId: op.referrerId ?? null, referralChain: op.referralChain,
+      createdAt: op.atMs, tierId, periodStart: op.atMs,
+      periodEnd: expires ? op.atMs + p.membershipDays! * DAY_MS : null,
+      periodMetric: 0, periodStartTierId: tierId, points: (op.points ?? 0) + p.signupPoints, growth: 0,
+      walletCents: op.walletCents ?? 0, lifetimeSpendCents: 0, purchaseCount: 0,
+      firstPurchaseAt: null, lastPurchaseAt: null,
+    };
+    for (const f of PROFILE_FIELDS) if (op[f] !== undefined) (rec as unknown as Record<string, unknown>)[f] = op[f];
+    return rec;
+  }
+
+  private finishRegister(ctx: ProgramContext, op: RegisterOp, m: BatchMember, append: Appender): OpResult {
+    const r = m.running;
+    append(entry(op.atMs, 'register', op.memberId, op.key, { pointsDelta: r.points, walletDeltaCents: r.walletCents, tierId: r.tierId }));
+    if (op.phone !== undefined) this.store.unique.put('p:' + op.phone, op.memberId);
+    if (op.email !== undefined) this.store.unique.put('e:' + op.email, op.memberId);
+    void ctx;
+    return { ok: true, ...memberView({ ...m.rec, ...r }), walletBalanceCents: r.walletCents, replayed: false };
+  }
+
+  private finishPatch(op: PatchOp, m: BatchMember): OpResult {
+    const rec = m.rec as unknown as Record<string, unknown>;
+    const releasedKeys: string[] = [];
+    for (const f of PROFILE_FIELDS) {
+      const value = op[f];
+      if (value === undefined) continue;
+      if (f === 'phone' || f === 'email') {
+        const prefix = f === 'phone' ? 'p:' : 'e:';
+        const old = rec[f] as string | undefined;
+        if (old !== undefined && old !== value) { this.store.unique.remove(prefix + old); releasedKeys.push(prefix + old); }
+        this.store.unique.put(prefix + value, m.rec.memberId);
+      }
+      rec[f] = value;
+    }
+    return { ok: true, ...memberView({ ...m.rec, ...m.running }), walletBalanceCents: m.running.walletCents, releasedKeys };
+  }
+
+  private finishCore(ctx: ProgramContext, op: WriteOp, k: number, m: BatchMember, append: Appender): OpResult {
+    const res = this.core.results;
+    const o = k * L.R_SLOTS;
+    const status = res[o + L.R_STATUS]!;
+    if (status !== L.S_OK) {
+      const code = STATUS_CODES[status];
+      assert.ok(code !== undefined, `unknown core status ${status}`);
+      return fail(code);
+    }
+    const r = m.running;
+    const pointsDelta = res[o + L.R_POINTS_DELTA]!;
+    const walletDeltaCents = res[o + L.R_WALLET_DELTA_CENTS]!;
+    const growthDelta = res[o + L.R_GROWTH_DELTA]!;
+    const spendDeltaCents = res[o + L.R_SPEND_DELTA_CENTS]!;
+    const balances = () => ({ points: r.points, walletBalanceCents: r.walletCents, tierId: r.tierId });
+    switch (op.op) {
+      case 'quote': {
+        const tier = ctx.program.tiers[tierIndexOf(ctx, r.tierId)]!;
+        return {
+          ok: true, memberId: op.memberId, tierId: r.tierId, discountBps: tier.discountBps,
+          discountCents: res[o + L.R_NET_CENTS]!, points: r.points,
+          maxRedeemPoints: res[o + L.R_BONUS_POINTS]!, maxRedeemValueCents: res[o + L.R_VALUE_CENTS]!,
+          walletBalanceCents: r.walletCents, pointsToEarn: res[o + L.R_EARNED_POINTS]!,
+        };
+      }
+      case 'purchase': {
+        const tierIdBefore = r.tierId;
+        const seq = append(entry(op.atMs, 'purchase', op.memberId, op.orderId,
+          { pointsDelta, walletDeltaCents, growthDelta, spendDeltaCents }));
+        r.points += pointsDelta; r.walletCents += walletDeltaCents; r.growth += growthDelta;
+        r.lifetimeSpendCents += spendDeltaCents; r.purchaseCount += 1;
+        r.firstPurchaseAt ??= op.atMs;
+        r.lastPurchaseAt = r.lastPurchaseAt === null ? op.atMs : Math.max(r.lastPurchaseAt, op.atMs);
+        const newTier = res[o + L.R_NEW_TIER]!;
+        let upgradedTo: string | null = null;
+        if (newTier !== L.NONE) {
+          upgradedTo = ctx.program.tiers[newTier]!.id;
+          const bonus = res[o + L.R_BONUS_POINTS]!;
+          append(entry(op.atMs, 'upgrade', op.memberId, op.orderId, { pointsDelta: bonus, tierId: upgradedTo }, seq));
+          r.points += bonus;
+        }
+        // The period fields are not ledger balances: they follow from the op and the program.
+        r.periodMetric = this.metricAfter(ctx, r.periodMetric, k);
+        if (upgradedTo !== null) {
+          const days = ctx.program.membershipDays;
+          r.tierId = upgradedTo; r.periodStart = op.atMs; r.periodStartTierId = upgradedTo;
+          r.periodEnd = days === null ? null : op.atMs + days * DAY_MS;
+        }
+        const redeemValueCents = res[o + L.R_VALUE_CENTS]!;
+        const order: OrderRecord = {
+          orderId: op.orderId, memberId: op.memberId, at: op.atMs, seq, amountCents: op.amountCents,
+          discountCents: op.discountCents, redeemPoints: op.redeemPoints, redeemValueCents,
+          walletCents: op.walletCents, netCents: spendDeltaCents, earnedPoints: res[o + L.R_EARNED_POINTS]!,
+          growth: growthDelta, tierIdBefore, upgradedTo, birthday: (this.core.ops[k * L.O_SLOTS + L.O_FLAGS]! & L.FLAG_BIRTHDAY) !== 0,
+          returns: [],
+        };
+        if (op.storeId !== undefined) order.storeId = op.storeId;
+        if (op.channel !== undefined) order.channel = op.channel;
+        if (op.items !== undefined) order.items = op.items;
+        this.store.orders.put(op.orderId, order);
+        return {
+          ok: true, orderId: op.orderId, memberId: op.memberId, netCents: spendDeltaCents,
+          earnedPoints: order.earnedPoints, redeemedPoints: op.redeemPoints, redeemValueCents,
+          walletCents: op.walletCents, points: r.points, walletBalanceCents: r.walletCents,
+          growth: r.growth, tierId: r.tierId, upgradedTo, referralRewards: [], replayed: false,
+        };
+      }
+      case 'redeem': {
+        append(entry(op.atMs, 'redeem', op.memberId, op.key, { pointsDelta, walletDeltaCents }));
+        r.points += pointsDelta; r.walletCents += walletDeltaCents;
+        return { ok: true, memberId: op.memberId, redeemedPoints: op.points, walletCreditCents: walletDeltaCents, ...balances(), replayed: false };
+      }
+      case 'adjust': {
+        append(entry(op.atMs, 'adjust', op.memberId, op.key, { pointsDelta }));
+        r.points += pointsDelta;
+        return { ok: true, memberId: op.memberId, pointsDelta, reason: op.reason, ...balances(), replayed: false };
+      }
+      case 'topup': {
+        append(entry(op.atMs, 'topup', op.memberId, op.key, { walletDeltaCents }));
+        r.walletCents += walletDeltaCents;
+        return { ok: true, memberId: op.memberId, amountCents: op.amountCents, bonusCents: res[o + L.R_VALUE_CENTS]!, ...balances(), replayed: false };
+      }
+      case 'withdraw': {
+        append(entry(op.atMs, 'withdraw', op.memberId, op.key, { walletDeltaCents }));
+        r.walletCents += walletDeltaCents;
+        return { ok: true, memberId: op.memberId, amountCents: op.amountCents, ...balances(), replayed: false };
+      }
+      default:
+        assert.fail(`op ${op.op} is not a core op`);
+    }
+  }
+
+  /** The period metric after purchase k, from the metric before it (SPEC section 3 steps 4-5). */
+  private metricAfter(ctx: ProgramContext, metricBefore: number, k: number): number {
+    const res = this.core.results;
+    const o = k * L.R_SLOTS;
+    const p = ctx.program;
+    const metric = metricBefore + (p.qualifyBy === 'spend' ? res[o + L.R_SPEND_DELTA_CENTS]! : res[o + L.R_GROWTH_DELTA]!);
+    const newTier = res[o + L.R_NEW_TIER]!;
+    if (newTier === L.NONE || p.carryForward === 'all') return metric;
+    if (p.carryForward === 'none') return 0;
+    return Math.max(0, metric - p.tiers[newTier]!.threshold);
+  }
+}
+
+/** A registration under a taken memberId is `member_exists`, the clearer word for the same conflict. */
+function conflictCode(op: WriteOp): ErrorCode {
+  return op.op === 'register' && op.key.startsWith('reg:m:') ? 'member_exists' : 'idempotency_conflict';
+}
+
+type Appender = (e: Omit<LedgerEntry, 'seq'>) => number;
+
+const PROFILE_FIELDS = ['name', 'phone', 'email', 'birthday', 'gender', 'address', 'storeId', 'channel', 'staffId'] as const;
+
+function entry(
+  at: number, kind: LedgerKind, memberId: string, ref: string,
+  d: { pointsDelta?: number; growthDelta?: number; walletDeltaCents?: number; spendDeltaCents?: number; tierId?: string },
+  cause: number | null = null,
+): Omit<LedgerEntry, 'seq'> {
+  return {
+    at, kind, memberId, pointsDelta: d.pointsDelta ?? 0, growthDelta: d.growthDelta ?? 0,
+    walletDeltaCents: d.walletDeltaCents ?? 0, spendDeltaCents: d.spendDeltaCents ?? 0,
+    tierId: d.tierId ?? null, ref, cause,
+  };
+}

@@ -1,0 +1,122 @@
+// The front end's handle on one shard: one Piscina pool of exactly one thread, and the group-commit
+// queue that gathers ops into batches, closing a batch when the shard is free or the batch is full.
+import { Piscina } from 'piscina';
+import { Packr } from 'msgpackr';
+import { fileURLToPath } from 'node:url';
+import { BATCH_OPS_MAX, SHARD_PENDING_OPS_MAX, SHARD_QUEUE_BATCHES_MAX } from './limits.js';
+import { LoyaltyError } from './errors.js';
+import type { Control, OpResult, Query, WriteOp } from './ops.js';
+import type { ShardTask, ShardWorkerData } from './shard-worker.js';
+
+/** Batches a shard runs at once: one commits while the one before it is flushed to disk. */
+const SHARD_BATCHES_IN_FLIGHT = 2;
+
+interface Pending { op: WriteOp; resolve: (r: OpResult) => void; reject: (e: unknown) => void }
+
+export interface ShardStats {
+  ops: number; batches: number; batchOpsSum: number; commitMsSum: number; queuedOps: number; inFlight: number;
+  batchSizeBuckets: number[];
+}
+
+export const BATCH_SIZE_BUCKETS = [1, 10, 100, 1000, 10000];
+
+export class ShardClient {
+  private readonly pool: Piscina;
+  private readonly packr = new Packr({ useRecords: false, moreTypes: false });
+  private queue: Pending[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+  private closing = false;
+  readonly stats: ShardStats = { ops: 0, batches: 0, batchOpsSum: 0, commitMsSum: 0, queuedOps: 0, inFlight: 0, batchSizeBuckets: BATCH_SIZE_BUCKETS.map(() => 0) };
+
+  constructor(readonly shardId: number, dataDir: string, mapBytes?: number) {
+    const workerData: ShardWorkerData = { shardId, dataDir, ...(mapBytes === undefined ? {} : { mapBytes }) };
+    this.pool = new Piscina({
+      filename: fileURLToPath(new URL('./shard-worker.js', import.meta.url)),
+      minThreads: 1,
+      maxThreads: 1,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      maxQueue: SHARD_QUEUE_BATCHES_MAX,
+      concurrentTasksPerWorker: SHARD_BATCHES_IN_FLIGHT + 2,
+      atomics: 'disabled',
+      recordTiming: false,
+      workerData,
+    });
+  }
+
+  /** Whether new work would be refused: the queue is at its bound. */
+  get saturated(): boolean {
+    return this.queue.length >= SHARD_PENDING_OPS_MAX;
+  }
+
+  get pendingOps(): number {
+    return this.queue.length;
+  }
+
+  /** Queues one write op; resolves with its result once its batch is durable. */
+  submit(op: WriteOp): Promise<OpResult> {
+    if (this.closing) return Promise.reject(new LoyaltyError('shutting_down'));
+    if (this.saturated) return Promise.reject(new LoyaltyError('overloaded'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ op, resolve, reject });
+      if (this.queue.length >= BATCH_OPS_MAX) this.pump();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => { this.scheduled = false; this.pump(); });
+      }
+    });
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0 && this.inFlight < SHARD_BATCHES_IN_FLIGHT) {
+      const batch = this.queue.splice(0, BATCH_OPS_MAX);
+      void this.send(batch);
+    }
+  }
+
+  private async send(batch: Pending[]): Promise<void> {
+    this.inFlight += 1;
+    const started = performance.now();
+    try {
+      const results = await this.call({ type: 'batch', ops: batch.map((p) => p.op) }) as OpResult[];
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+      this.stats.batches += 1;
+      this.stats.ops += batch.length;
+      this.stats.batchOpsSum += batch.length;
+      this.stats.commitMsSum += performance.now() - started;
+      const bucket = BATCH_SIZE_BUCKETS.findIndex((b) => batch.length <= b);
+      this.stats.batchSizeBuckets[bucket === -1 ? BATCH_SIZE_BUCKETS.length - 1 : bucket]! += 1;
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+    } finally {
+      this.inFlight -= 1;
+      if (this.queue.length > 0) this.pump();
+    }
+  }
+
+  query(query: Query): Promise<unknown> {
+    return this.call({ type: 'query', query });
+  }
+
+  control(control: Control): Promise<unknown> {
+    return this.call({ type: 'control', control });
+  }
+
+  private async call(task: ShardTask): Promise<unknown> {
+    const bytes = this.packr.pack(task);
+    const buf = new Uint8Array(bytes.length);
+    buf.set(bytes);
+    const reply = await this.pool.run(buf.buffer, { transferList: [buf.buffer] }) as ArrayBuffer;
+    return this.packr.unpack(new Uint8Array(reply));
+  }
+
+  /** Stops taking work, lets queued and running batches finish, then ends the worker. */
+  async close(): Promise<void> {
+    this.closing = true;
+    while (this.queue.length > 0 || this.inFlight > 0) {
+      this.pump();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await this.pool.close();
+  }
+}

@@ -1,0 +1,83 @@
+// The body of one shard's worker thread: it owns the shard's LMDB environment and core, and
+// answers three kinds of task: a batch of write ops, a read query, or a control change.
+import { workerData, move } from 'piscina';
+import { join } from 'node:path';
+import { Packr } from 'msgpackr';
+import { openShardStore } from './store.js';
+import { loadCore, encodeProgram } from './core.js';
+import { BatchExecutor } from './shard-batch.js';
+import { answer } from './shard-queries.js';
+import { programContext, type ProgramContext } from './member-state.js';
+import type { Control, OpResult, Query, WriteOp } from './ops.js';
+import type { Program } from './program-types.js';
+import { opError } from './errors.js';
+
+export interface ShardWorkerData { shardId: number; dataDir: string; mapBytes?: number }
+export type ShardTask = { type: 'batch'; ops: WriteOp[] } | { type: 'query'; query: Query } | { type: 'control'; control: Control };
+
+const { shardId, dataDir, mapBytes } = workerData as ShardWorkerData;
+const store = openShardStore(join(dataDir, `shard-${shardId}`), mapBytes);
+const core = loadCore();
+const executor = new BatchExecutor(store, core);
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+let ctx: ProgramContext | null = null;
+const savedProgram = store.meta.get('program') as { version: number; program: Program } | undefined;
+if (savedProgram !== undefined) ctx = programContext(savedProgram.version, savedProgram.program);
+
+function encodeReply(value: unknown): ArrayBuffer {
+  const bytes = packr.pack(value);
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  return out.buffer;
+}
+
+async function runBatch(ops: WriteOp[]): Promise<OpResult[]> {
+  if (ctx === null) throw new Error('shard has no program yet');
+  const current = ctx;
+  let results: OpResult[];
+  try {
+    results = store.root.transactionSync(() => executor.apply(current, ops, (out) => encodeProgram(current.program, out)));
+  } catch (err) {
+    // The transaction was aborted: nothing of the batch is written, every op fails alike.
+    const message = err instanceof Error ? err.message : String(err);
+    const error = opError('storage_failed', `the ledger could not be written: ${message}`);
+    return ops.map(() => ({ ok: false, error }));
+  }
+  await store.root.flushed;
+  return results;
+}
+
+async function runControl(control: Control): Promise<unknown> {
+  switch (control.c) {
+    case 'setProgram': {
+      if (ctx !== null && ctx.version >= control.version) return { version: ctx.version };
+      const program = control.program as Program;
+      store.root.transactionSync(() => {
+        store.meta.put('program', { version: control.version, program });
+        if (control.record) {
+          const seq = ((store.meta.get('seq') as number | undefined) ?? 0) + 1;
+          store.ledger.put(['', seq], {
+            seq, at: control.atMs, kind: 'program', memberId: '', pointsDelta: 0, growthDelta: 0,
+            walletDeltaCents: 0, spendDeltaCents: 0, tierId: null, ref: `program:${control.version}`, cause: null,
+          });
+          store.meta.put('seq', seq);
+        }
+      });
+      await store.root.flushed;
+      ctx = programContext(control.version, program);
+      return { version: control.version };
+    }
+  }
+}
+
+export default async function handle(task: ArrayBuffer): Promise<unknown> {
+  const msg = packr.unpack(new Uint8Array(task)) as ShardTask;
+  let reply: unknown;
+  switch (msg.type) {
+    case 'batch': reply = await runBatch(msg.ops); break;
+    case 'query': reply = answer(store, msg.query); break;
+    case 'control': reply = await runControl(msg.control); break;
+  }
+  return move(encodeReply(reply));
+}

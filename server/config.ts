@@ -1,0 +1,27 @@
+// The server's settings, read once from the environment with their defaults.
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  shards: number;
+  logLevel: string;
+}
+
+function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer ${min}..${max}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
+  return {
+    port: intEnv(env, 'PORT', 8080, 0, 65535),
+    host: env['HOST'] ?? '0.0.0.0',
+    dataDir: env['LOYALTY_DATA'] ?? './data',
+    shards: intEnv(env, 'LOYALTY_SHARDS', 2, 1, 64),
+    logLevel: env['LOG_LEVEL'] ?? 'info',
+  };
+}

@@ -1,0 +1,40 @@
+// Counters for GET /metrics in the Prometheus text format: requests by status, ops, batch sizes,
+// commit latency and queue depth per shard.
+import type { Engine } from '../engine/engine.js';
+import { BATCH_SIZE_BUCKETS } from '../engine/shard-client.js';
+
+export class Metrics {
+  readonly requestsByStatus = new Map<number, number>();
+  internalErrors = 0;
+
+  countRequest(status: number): void {
+    this.requestsByStatus.set(status, (this.requestsByStatus.get(status) ?? 0) + 1);
+  }
+
+  render(engine: Engine): string {
+    const lines: string[] = [];
+    lines.push('# HELP loyalty_http_requests_total HTTP requests answered, by status.', '# TYPE loyalty_http_requests_total counter');
+    for (const [status, n] of [...this.requestsByStatus].sort((a, b) => a[0] - b[0])) lines.push(`loyalty_http_requests_total{status="${status}"} ${n}`);
+    lines.push('# HELP loyalty_internal_errors_total Requests that failed with an unexpected error.', '# TYPE loyalty_internal_errors_total counter', `loyalty_internal_errors_total ${this.internalErrors}`);
+    const metric = (name: string, help: string, type: string, value: (i: number) => number) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      engine.shards.forEach((s, i) => lines.push(`${name}{shard="${s.shardId}"} ${value(i)}`));
+    };
+    const stats = engine.shards.map((s) => s.stats);
+    metric('loyalty_ops_total', 'Write ops applied durably.', 'counter', (i) => stats[i]!.ops);
+    metric('loyalty_batches_total', 'Batches committed.', 'counter', (i) => stats[i]!.batches);
+    metric('loyalty_commit_seconds_sum', 'Time from sending a batch to its durable reply, summed.', 'counter', (i) => stats[i]!.commitMsSum / 1000);
+    metric('loyalty_queue_ops', 'Ops waiting for a batch.', 'gauge', (i) => engine.shards[i]!.pendingOps);
+    lines.push('# HELP loyalty_batch_ops Batch sizes.', '# TYPE loyalty_batch_ops histogram');
+    engine.shards.forEach((s) => {
+      let cumulative = 0;
+      BATCH_SIZE_BUCKETS.forEach((b, j) => {
+        cumulative += s.stats.batchSizeBuckets[j]!;
+        lines.push(`loyalty_batch_ops_bucket{shard="${s.shardId}",le="${b}"} ${cumulative}`);
+      });
+      lines.push(`loyalty_batch_ops_bucket{shard="${s.shardId}",le="+Inf"} ${s.stats.batches}`);
+      lines.push(`loyalty_batch_ops_sum{shard="${s.shardId}"} ${s.stats.batchOpsSum}`, `loyalty_batch_ops_count{shard="${s.shardId}"} ${s.stats.batches}`);
+    });
+    return lines.join('\n') + '\n';
+  }
+}

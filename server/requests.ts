@@ -1,0 +1,174 @@
+// Turns request bodies (HTTP JSON or stream ops) into validated engine ops: every field checked,
+// unknown fields refused, `at` resolved, and the body fingerprinted for idempotency.
+import { createHash } from 'node:crypto';
+import {
+  FieldError, checkId, checkInt, checkString, fieldPath, has, idField, intField, optionalInt,
+  readArray, readObject, stringField, checkEnum, type Fields,
+} from '../engine/validate.js';
+import { LoyaltyError } from '../engine/errors.js';
+import {
+  AMOUNT_CENTS_MAX, FUTURE_SKEW_MS_MAX, ITEMS_MAX, POINTS_OP_MAX, TEXT_LENGTH_MAX,
+} from '../engine/limits.js';
+import type {
+  AdjustOp, PatchOp, Profile, PurchaseOp, QuoteOp, RedeemOp, RegisterOp, TopupOp, WithdrawOp,
+} from '../engine/ops.js';
+import type { Role } from './auth.js';
+
+export interface RequestContext { role: Role; nowMs: number }
+
+const ISO_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+const PHONE = /^\+?[0-9][0-9 -]{2,31}$/;
+const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}$/;
+const BIRTHDAY = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** Stable JSON with sorted keys, so that the same body always has the same fingerprint. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return '[' + value.map(canonical).join(',') + ']';
+  if (value !== null && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    return '{' + Object.keys(obj).sort().map((k) => JSON.stringify(k) + ':' + canonical(obj[k])).join(',') + '}';
+  }
+  return JSON.stringify(value);
+}
+
+export function fingerprint(kind: string, body: unknown): string {
+  return createHash('sha256').update(kind).update('\0').update(canonical(body)).digest('base64url');
+}
+
+/** Instants: ISO-8601 with an offset in JSON, integer ms in msgpack; at most 5 minutes ahead. */
+export function parseAt(value: unknown, field: string, nowMs: number): number {
+  let ms: number;
+  if (typeof value === 'number') ms = checkInt(value, field, { min: 0, max: 8_640_000_000_000_000 });
+  else if (typeof value === 'string' && ISO_AT.test(value)) ms = Date.parse(value);
+  else throw new FieldError(field, 'must be an ISO-8601 time with an offset, e.g. 2026-11-22T10:00:00Z');
+  if (!Number.isFinite(ms)) throw new FieldError(field, 'is not a valid time');
+  if (ms > nowMs + FUTURE_SKEW_MS_MAX) throw new FieldError(field, 'is more than 5 minutes in the future');
+  return ms;
+}
+
+function atOf(body: Fields, ctx: RequestContext): number {
+  return has(body, 'at') ? parseAt(body['at'], 'at', ctx.nowMs) : ctx.nowMs;
+}
+
+const amount = (body: Fields, key: string, min = 1) => intField(body, key, '', { min, max: AMOUNT_CENTS_MAX });
+const optAmount = (body: Fields, key: string) => optionalInt(body, key, '', { min: 0, max: AMOUNT_CENTS_MAX }) ?? 0;
+const text = (body: Fields, key: string) => (has(body, key) ? stringField(body, key, '', { maxLength: TEXT_LENGTH_MAX }) : undefined);
+
+function checkBirthday(value: unknown): string {
+  const s = checkString(value, 'birthday', { maxLength: 10 });
+  const m = BIRTHDAY.exec(s);
+  const d = m === null ? null : new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  if (m === null || d === null || d.getUTCMonth() !== Number(m[2]) - 1 || d.getUTCDate() !== Number(m[3])) {
+    throw new FieldError('birthday', 'must be a date YYYY-MM-DD');
+  }
+  return s;
+}
+
+const PROFILE_KEYS = ['name', 'phone', 'email', 'birthday', 'gender', 'address', 'storeId', 'channel', 'staffId'] as const;
+
+function profile(body: Fields): Profile {
+  const p: Profile = {};
+  const name = text(body, 'name'); if (name !== undefined) p.name = name;
+  if (has(body, 'phone')) p.phone = checkString(body['phone'], 'phone', { maxLength: 32, pattern: PHONE, patternMessage: 'must be a phone number of digits, spaces and dashes' });
+  if (has(body, 'email')) p.email = checkString(body['email'], 'email', { maxLength: 254, pattern: EMAIL, patternMessage: 'must be an email address' }).toLowerCase();
+  if (has(body, 'birthday')) p.birthday = checkBirthday(body['birthday']);
+  const gender = text(body, 'gender'); if (gender !== undefined) p.gender = gender;
+  const address = text(body, 'address'); if (address !== undefined) p.address = address;
+  if (has(body, 'storeId')) p.storeId = idField(body, 'storeId', '');
+  if (has(body, 'channel')) p.channel = checkEnum(body['channel'], 'channel', ['online', 'offline'] as const);
+  if (has(body, 'staffId')) p.staffId = idField(body, 'staffId', '');
+  return p;
+}
+
+export function registerOp(raw: unknown, ctx: RequestContext, newMemberId: (key?: string) => string): RegisterOp {
+  const body = readObject(raw, '', [...PROFILE_KEYS, 'memberId', 'requestId', 'referrerId', 'at', 'tierId', 'points', 'walletCents']);
+  const opening = ['tierId', 'points', 'walletCents'].filter((k) => has(body, k));
+  if (opening.length > 0 && ctx.role !== 'admin') {
+    throw new LoyaltyError('forbidden', 'only an admin key may set the opening tier, points or wallet', opening[0]);
+  }
+  const requestId = has(body, 'requestId') ? idField(body, 'requestId', '') : undefined;
+  // Every write carries a key (SPEC section 8): a registration is keyed by its memberId or requestId.
+  if (requestId === undefined && !has(body, 'memberId')) throw new FieldError('requestId', 'required when memberId is omitted');
+  const memberId = has(body, 'memberId') ? idField(body, 'memberId', '') : newMemberId(requestId === undefined ? undefined : 'reg:' + requestId);
+  const op: RegisterOp = {
+    op: 'register', memberId, referralChain: [], atMs: atOf(body, ctx),
+    key: has(body, 'memberId') ? 'reg:m:' + memberId : 'reg:' + requestId!,
+    fp: fingerprint('register', body),
+    ...profile(body),
+  };
+  if (has(body, 'referrerId')) op.referrerId = idField(body, 'referrerId', '');
+  if (has(body, 'tierId')) op.tierId = idField(body, 'tierId', '');
+  if (has(body, 'points')) op.points = intField(body, 'points', '', { min: 0, max: POINTS_OP_MAX });
+  if (has(body, 'walletCents')) op.walletCents = amount(body, 'walletCents', 0);
+  return op;
+}
+
+export function patchOp(memberId: string, raw: unknown, ctx: RequestContext): PatchOp {
+  const body = readObject(raw, '', PROFILE_KEYS);
+  if (Object.keys(body).length === 0) throw new FieldError('(root)', 'names no field to change');
+  return { op: 'patch', memberId: checkId(memberId, 'memberId'), key: '', fp: '', atMs: ctx.nowMs, ...profile(body) };
+}
+
+export function purchaseOp(raw: unknown, ctx: RequestContext): PurchaseOp {
+  const body = readObject(raw, '', ['orderId', 'memberId', 'amountCents', 'discountCents', 'redeemPoints', 'walletCents', 'storeId', 'channel', 'items', 'at']);
+  const orderId = idField(body, 'orderId', '');
+  const op: PurchaseOp = {
+    op: 'purchase', orderId, memberId: idField(body, 'memberId', ''), key: 'order:' + orderId,
+    fp: fingerprint('purchase', body), atMs: atOf(body, ctx),
+    amountCents: amount(body, 'amountCents'), discountCents: optAmount(body, 'discountCents'),
+    redeemPoints: optionalInt(body, 'redeemPoints', '', { min: 0, max: POINTS_OP_MAX }) ?? 0,
+    walletCents: optAmount(body, 'walletCents'),
+  };
+  if (has(body, 'storeId')) op.storeId = idField(body, 'storeId', '');
+  if (has(body, 'channel')) op.channel = checkEnum(body['channel'], 'channel', ['online', 'offline'] as const);
+  if (has(body, 'items')) {
+    op.items = readArray(body['items'], 'items', { min: 0, max: ITEMS_MAX }).map((raw, i) => {
+      const path = `items[${i}]`;
+      const item = readObject(raw, path, ['sku', 'qty', 'amountCents']);
+      return {
+        sku: idField(item, 'sku', path),
+        qty: intField(item, 'qty', path, { min: 1, max: 1_000_000 }),
+        amountCents: intField(item, 'amountCents', path, { min: 0, max: AMOUNT_CENTS_MAX }),
+      };
+    });
+  }
+  return op;
+}
+
+export function quoteOp(raw: unknown, ctx: RequestContext): QuoteOp {
+  const body = readObject(raw, '', ['memberId', 'amountCents', 'at']);
+  return { op: 'quote', memberId: idField(body, 'memberId', ''), amountCents: amount(body, 'amountCents'), atMs: atOf(body, ctx) };
+}
+
+function requestKeyed(kind: string, body: Fields, ctx: RequestContext) {
+  const requestId = idField(body, 'requestId', '');
+  return { requestId, key: 'req:' + requestId, fp: fingerprint(kind, body), atMs: atOf(body, ctx), memberId: idField(body, 'memberId', '') };
+}
+
+export function redeemOp(raw: unknown, ctx: RequestContext): RedeemOp {
+  const body = readObject(raw, '', ['requestId', 'memberId', 'points', 'at']);
+  const k = requestKeyed('redeem', body, ctx);
+  return { op: 'redeem', memberId: k.memberId, key: k.key, fp: k.fp, atMs: k.atMs, points: intField(body, 'points', '', { min: 1, max: POINTS_OP_MAX }) };
+}
+
+export function adjustOp(raw: unknown, ctx: RequestContext): AdjustOp {
+  const body = readObject(raw, '', ['requestId', 'memberId', 'points', 'reason', 'at']);
+  const k = requestKeyed('adjust', body, ctx);
+  const points = intField(body, 'points', '', { min: -POINTS_OP_MAX, max: POINTS_OP_MAX });
+  if (points === 0) throw new FieldError('points', 'must not be 0');
+  return { op: 'adjust', memberId: k.memberId, key: k.key, fp: k.fp, atMs: k.atMs, points, reason: stringField(body, 'reason', '', { maxLength: TEXT_LENGTH_MAX }) };
+}
+
+export function topupOp(raw: unknown, ctx: RequestContext): TopupOp {
+  const body = readObject(raw, '', ['requestId', 'memberId', 'amountCents', 'at']);
+  const k = requestKeyed('topup', body, ctx);
+  return { op: 'topup', memberId: k.memberId, key: k.key, fp: k.fp, atMs: k.atMs, amountCents: amount(body, 'amountCents') };
+}
+
+export function withdrawOp(raw: unknown, ctx: RequestContext): WithdrawOp {
+  const body = readObject(raw, '', ['requestId', 'memberId', 'amountCents', 'at']);
+  const k = requestKeyed('withdraw', body, ctx);
+  return { op: 'withdraw', memberId: k.memberId, key: k.key, fp: k.fp, atMs: k.atMs, amountCents: amount(body, 'amountCents') };
+}
+
+export { fieldPath };

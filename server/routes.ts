@@ -1,0 +1,231 @@
+// The HTTP API as plain functions: a route table, role checks, and handlers that take a parsed
+// request and return a status and a JSON body, so that every route can be tested without a socket.
+import { Engine } from '../engine/engine.js';
+import { ERRORS, LoyaltyError, statusOf, type ErrorCode, type OpError } from '../engine/errors.js';
+import { FieldError, checkId, checkInt } from '../engine/validate.js';
+import { validateProgram } from '../engine/program.js';
+import { PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
+import type { OpResult, WriteOp } from '../engine/ops.js';
+import { KeyStore, ROLES, type Role } from './auth.js';
+import * as R from './requests.js';
+import type { Metrics } from './metrics.js';
+
+export interface ApiRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  /** The Authorization header as sent, or '' */
+  authorization: string;
+  /** The body as text; JSON bodies are parsed by the route that wants one. */
+  body: string;
+}
+
+export interface ApiReply {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+  /** A body that is not JSON (metrics), sent as is. */
+  text?: string;
+}
+
+export interface Api {
+  engine: Engine;
+  keys: KeyStore;
+  metrics: Metrics;
+}
+
+type Handler = (api: Api, req: ApiRequest, params: string[], role: Role) => Promise<ApiReply> | ApiReply;
+
+interface Route { method: string; pattern: string[]; roles: readonly Role[] | 'public'; handler: Handler }
+
+const ALL: readonly Role[] = ROLES;
+const WRITERS: readonly Role[] = ['admin', 'pos', 'storefront'];
+const ADMIN: readonly Role[] = ['admin'];
+
+export function errorReply(code: ErrorCode, message?: string, field?: string): ApiReply {
+  const error: Record<string, string> = { code, message: message ?? ERRORS[code].message };
+  if (field !== undefined) error['field'] = field;
+  const reply: ApiReply = { status: statusOf(code), body: { error } };
+  if (code === 'overloaded' || code === 'storage_failed' || code === 'shutting_down') reply.headers = { 'Retry-After': String(RETRY_AFTER_SECONDS) };
+  return reply;
+}
+
+function opReply(result: OpResult, status = 200): ApiReply {
+  if (result.ok) {
+    const { ok: _ok, ...body } = result;
+    return { status, body };
+  }
+  const e: OpError = result.error;
+  return errorReply(e.code, e.message, e.field);
+}
+
+function parseJson(req: ApiRequest): unknown {
+  if (req.body.length === 0) throw new FieldError('(root)', 'a JSON body is required');
+  try {
+    return JSON.parse(req.body);
+  } catch {
+    throw new FieldError('(root)', 'the body is not valid JSON');
+  }
+}
+
+const ctx = (api: Api, role: Role): R.RequestContext => ({ role, nowMs: api.engine.now() });
+
+function limitOf(req: ApiRequest): number {
+  const raw = req.query.get('limit');
+  if (raw === null) return PAGE_LIMIT_DEFAULT;
+  if (!/^\d{1,7}$/.test(raw)) throw new FieldError('limit', `must be an integer 1..${PAGE_LIMIT_MAX}`);
+  return checkInt(Number(raw), 'limit', { min: 1, max: PAGE_LIMIT_MAX });
+}
+
+async function write(api: Api, op: WriteOp, status = 200): Promise<ApiReply> {
+  if (api.engine.saturatedFor(op.memberId)) return errorReply('overloaded');
+  return opReply(await api.engine.submit(op), status);
+}
+
+async function memberOr404(api: Api, memberId: string): Promise<ApiReply> {
+  const member = await api.engine.queryMember({ q: 'member', memberId });
+  return member === null ? errorReply('member_not_found') : { status: 200, body: member };
+}
+
+const routes: Route[] = [];
+function route(method: string, path: string, roles: readonly Role[] | 'public', handler: Handler): void {
+  routes.push({ method, pattern: path.split('/').filter((s) => s !== ''), roles, handler });
+}
+
+route('GET', '/healthz', 'public', () => ({ status: 200, body: { ok: true } }));
+route('GET', '/metrics', ALL, (api) => ({ status: 200, body: null, text: api.metrics.render(api.engine), headers: { 'Content-Type': 'text/plain; version=0.0.4' } }));
+
+route('GET', '/v1/program', ALL, (api) => ({ status: 200, body: { version: api.engine.program.version, ...api.engine.program.program } }));
+route('PUT', '/v1/program', ADMIN, async (api, req) => {
+  const raw = parseJson(req);
+  // The version is the engine's to give: a client may send back what GET returned.
+  if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) delete (raw as Record<string, unknown>)['version'];
+  const checked = validateProgram(raw);
+  if (!checked.ok) return errorReply('invalid_request', checked.message, checked.field);
+  const v = await api.engine.setProgram(checked.program);
+  return { status: 200, body: { version: v.version, ...v.program } };
+});
+
+route('POST', '/v1/members', WRITERS, async (api, req, _p, role) => {
+  const op = R.registerOp(parseJson(req), ctx(api, role), (key) => api.engine.newMemberId(key));
+  if (op.referrerId !== undefined) {
+    const referrer = await api.engine.queryMember({ q: 'member', memberId: op.referrerId }) as { referralChain: string[] } | null;
+    if (referrer === null) return errorReply('referrer_not_found', undefined, 'referrerId');
+    op.referralChain = [op.referrerId, ...referrer.referralChain].slice(0, api.engine.program.program.referral.levels.length);
+  }
+  if (api.engine.saturatedFor(op.memberId)) return errorReply('overloaded');
+  const result = await api.engine.registerOrPatch(op);
+  return opReply(result, result.ok && result['replayed'] !== true ? 201 : 200);
+});
+route('GET', '/v1/members', [...ALL], async (api, req) => {
+  const filter: { tierId?: string; prefix?: string; after?: string; limit: number } = { limit: limitOf(req) };
+  const tierId = req.query.get('tierId'); if (tierId !== null) filter.tierId = checkId(tierId, 'tierId');
+  const q = req.query.get('q'); if (q !== null && q !== '') filter.prefix = q.slice(0, 256);
+  const cursor = req.query.get('cursor'); if (cursor !== null && cursor !== '') filter.after = checkId(cursor, 'cursor');
+  return { status: 200, body: await api.engine.listMembers(filter) };
+});
+route('GET', '/v1/members/by-phone/:phone', ALL, async (api, _req, [phone]) => {
+  const memberId = api.engine.memberIdByPhone(phone!);
+  return memberId === undefined ? errorReply('member_not_found', 'no member has that phone number') : memberOr404(api, memberId);
+});
+route('GET', '/v1/members/:id', ALL, (api, _req, [id]) => memberOr404(api, checkId(id, 'memberId')));
+route('PATCH', '/v1/members/:id', WRITERS, async (api, req, [id], role) => {
+  const op = R.patchOp(id!, parseJson(req), ctx(api, role));
+  if (api.engine.saturatedFor(op.memberId)) return errorReply('overloaded');
+  const result = await api.engine.registerOrPatch(op);
+  if (result.ok) delete result['replayed'];
+  return opReply(result);
+});
+route('GET', '/v1/members/:id/ledger', ALL, async (api, req, [id]) => {
+  const memberId = checkId(id, 'memberId');
+  const limit = limitOf(req);
+  const cursor = req.query.get('cursor');
+  const query: { q: 'ledger'; memberId: string; limit: number; beforeSeq?: number } = { q: 'ledger', memberId, limit };
+  if (cursor !== null && cursor !== '') {
+    if (!/^\d{1,16}$/.test(cursor)) throw new FieldError('cursor', 'must be the nextCursor of a previous page');
+    query.beforeSeq = Number(cursor);
+  }
+  const entries = await api.engine.queryMember(query) as Array<{ seq: number }> | null;
+  if (entries === null) return errorReply('member_not_found');
+  return { status: 200, body: { entries, nextCursor: entries.length === limit ? String(entries[entries.length - 1]!.seq) : null } };
+});
+route('GET', '/v1/members/:id/balance', ALL, async (api, req, [id]) => {
+  const memberId = checkId(id, 'memberId');
+  const at = req.query.get('at');
+  const atMs = at === null ? api.engine.now() : R.parseAt(at, 'at', api.engine.now());
+  const balance = await api.engine.queryMember({ q: 'balance', memberId, atMs });
+  return balance === null ? errorReply('member_not_found') : { status: 200, body: balance };
+});
+
+route('POST', '/v1/purchases', WRITERS, (api, req, _p, role) => write(api, R.purchaseOp(parseJson(req), ctx(api, role))));
+route('GET', '/v1/orders/:id', ALL, async (api, _req, [id]) => {
+  const order = await api.engine.order(checkId(id, 'orderId'));
+  return order === null ? errorReply('order_not_found') : { status: 200, body: order };
+});
+route('POST', '/v1/checkout/quote', WRITERS, async (api, req, _p, role) => {
+  const op = R.quoteOp(parseJson(req), ctx(api, role));
+  return opReply(await api.engine.submit(op));
+});
+route('POST', '/v1/points/redemptions', WRITERS, (api, req, _p, role) => write(api, R.redeemOp(parseJson(req), ctx(api, role))));
+route('POST', '/v1/points/adjustments', ADMIN, (api, req, _p, role) => write(api, R.adjustOp(parseJson(req), ctx(api, role))));
+route('POST', '/v1/wallet/topups', WRITERS, (api, req, _p, role) => write(api, R.topupOp(parseJson(req), ctx(api, role))));
+route('POST', '/v1/wallet/withdrawals', ADMIN, (api, req, _p, role) => write(api, R.withdrawOp(parseJson(req), ctx(api, role))));
+
+route('GET', '/v1/admin/verify', ADMIN, async (api) => ({ status: 200, body: await api.engine.verify() }));
+route('POST', '/v1/admin/keys', ADMIN, (api, req) => {
+  const body = parseJson(req) as { role?: unknown };
+  if (body === null || typeof body !== 'object' || !ROLES.includes(body.role as Role)) {
+    throw new FieldError('role', `must be one of ${ROLES.join(', ')}`);
+  }
+  return { status: 201, body: api.keys.create(body.role as Role) };
+});
+
+function match(pattern: string[], segments: string[]): string[] | null {
+  if (pattern.length !== segments.length) return null;
+  const params: string[] = [];
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i]!;
+    if (p.startsWith(':')) params.push(segments[i]!);
+    else if (p !== segments[i]) return null;
+  }
+  return params;
+}
+
+function decodeSegments(path: string): string[] | null {
+  try {
+    return path.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
+  } catch {
+    return null;
+  }
+}
+
+/** Routes, authenticates, authorises and runs one request; never throws. */
+export async function handle(api: Api, req: ApiRequest): Promise<ApiReply> {
+  const segments = decodeSegments(req.path);
+  if (segments === null) return errorReply('invalid_request', 'the path is not valid percent-encoding');
+  let found: { route: Route; params: string[] } | null = null;
+  let pathKnown = false;
+  for (const r of routes) {
+    const params = match(r.pattern, segments);
+    if (params === null) continue;
+    pathKnown = true;
+    if (r.method === req.method) { found = { route: r, params }; break; }
+  }
+  if (found === null) return pathKnown ? errorReply('route_not_found', `${req.method} is not allowed here`) : errorReply('route_not_found');
+  let role: Role = 'reader';
+  if (found.route.roles !== 'public') {
+    const m = /^Bearer\s+(\S+)$/.exec(req.authorization);
+    const presented = m === null ? null : api.keys.roleOf(m[1]!);
+    if (presented === null) return errorReply('unauthorized');
+    if (!found.route.roles.includes(presented)) return errorReply('forbidden');
+    role = presented;
+  }
+  try {
+    return await found.route.handler(api, req, found.params, role);
+  } catch (err) {
+    if (err instanceof FieldError) return errorReply('invalid_request', `${err.field}: ${err.message}`, err.field);
+    if (err instanceof LoyaltyError) return errorReply(err.code, err.message, err.field);
+    api.metrics.internalErrors += 1;
+    return errorReply('internal');
+  }
+}

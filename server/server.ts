@@ -1,0 +1,44 @@
+// Starts and stops a whole server: the engine over its shards, the key store, and the uWS app
+// listening in one place. Used by `npm start`, the CLI and the integration tests alike.
+import uWS from 'uWebSockets.js';
+import { createRequire } from 'node:module';
+import { Engine } from '../engine/engine.js';
+import { KeyStore } from './auth.js';
+import { attachHttp } from './http.js';
+import { Metrics } from './metrics.js';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+
+export interface RunningServer { port: number; engine: Engine; keys: KeyStore; close(): Promise<void> }
+
+/** Whether the native uWS build loaded, or the package fell back to its slow Node.js version. */
+export function uwsIsNative(): boolean {
+  const require = createRequire(import.meta.url);
+  return Object.keys(require.cache).some((p) => /uws_.*\.node$/.test(p));
+}
+
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const engine = await Engine.open({ dataDir: config.dataDir, shards: config.shards });
+  const keys = new KeyStore(config.dataDir);
+  const admin = keys.ensureAdminKey();
+  if (admin.created) log.info({ path: admin.path }, 'created the admin API key; it is in this file (mode 0600)');
+  else log.info({ path: admin.path }, 'admin API key file');
+  const metrics = new Metrics();
+  const app = uWS.App();
+  attachHttp(app, { engine, keys, metrics });
+  const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
+    app.listen(config.host, config.port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.host}:${config.port}`))));
+  });
+  const port = uWS.us_socket_local_port(listenSocket);
+  log.info({ port, host: config.host, shards: config.shards, dataDir: config.dataDir, uws: uwsIsNative() ? 'native' : 'fallback (slow)', programVersion: engine.program.version }, 'loyalty ledger listening');
+  let closed = false;
+  return {
+    port, engine, keys,
+    async close() {
+      if (closed) return;
+      closed = true;
+      uWS.us_listen_socket_close(listenSocket);
+      await engine.close();
+    },
+  };
+}
