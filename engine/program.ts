@@ -55,8 +55,12 @@ const THRESHOLD: IntRange = { min: 0, max: THRESHOLD_MAX };
 const BPS: IntRange = { min: 0, max: 10_000 };
 /** A rate's denominator: never zero, because every conversion divides by it. */
 const RATE_DENOMINATOR: IntRange = { min: 1, max: RATE_PART_MAX };
-/** A rate's numerator: zero is a real choice (a tier that earns nothing, points worth nothing). */
-const RATE_NUMERATOR: IntRange = { min: 0, max: RATE_PART_MAX };
+/**
+ * A rate's numerator: at least 1, because the core divides by each part somewhere (the quote
+ * divides by `redeem.cents` to find how many points cover an amount). A tier that should earn
+ * (almost) nothing takes a large `earn.cents` instead.
+ */
+const RATE_NUMERATOR: IntRange = { min: 1, max: RATE_PART_MAX };
 
 const PROGRAM_KEYS = [
   'name', 'currency', 'timezone', 'qualifyBy', 'membershipDays', 'carryForward', 'downgrade', 'tiers',

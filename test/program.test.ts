@@ -73,6 +73,8 @@ const invalid: Array<[string, (doc: Doc) => unknown, string]> = [
   ['fractional earn cents', (d) => { d.tiers[1].earn.cents = 20.5; return d; }, 'tiers[1].earn.cents'],
   ['earn cents zero (division by zero)', (d) => { d.tiers[0].earn.cents = 0; return d; }, 'tiers[0].earn.cents'],
   ['earn points past RATE_PART_MAX', (d) => { d.tiers[0].earn.points = 1_000_001; return d; }, 'tiers[0].earn.points'],
+  ['earn points zero', (d) => { d.tiers[0].earn.points = 0; return d; }, 'tiers[0].earn.points'],
+  ['redeem cents zero', (d) => { d.tiers[1].redeem.cents = 0; return d; }, 'tiers[1].redeem.cents'],
   ['string for a number', (d) => { d.tiers[1].redeem.points = '10'; return d; }, 'tiers[1].redeem.points'],
   ['unknown key in redeem', (d) => { d.tiers[1].redeem.rate = 1; return d; }, 'tiers[1].redeem.rate'],
   ['discountBps past 10000', (d) => { d.tiers[2].discountBps = 10_001; return d; }, 'tiers[2].discountBps'],
@@ -169,7 +171,7 @@ describe('validateProgram normalises', () => {
   it('fills defaults: products [], tier and product settings, referral levels', () => {
     const doc = base();
     delete doc.products;
-    doc.tiers = [{ id: 'member', name: 'Member', threshold: 0, earn: { cents: 100, points: 0 }, redeem: { points: 1, cents: 0 } }];
+    doc.tiers = [{ id: 'member', name: 'Member', threshold: 0, earn: { cents: 100, points: 1 }, redeem: { points: 1, cents: 1 } }];
     doc.referral = { enabled: true };
     delete doc.wallet.topupBonuses;
     delete doc.wallet.maxSpendCentsPerOrder;
@@ -177,7 +179,7 @@ describe('validateProgram normalises', () => {
     if (!result.ok) throw new Error(`${result.field}: ${result.message}`);
     expect(result.program.products).toEqual([]);
     expect(result.program.tiers[0]).toEqual({
-      id: 'member', name: 'Member', threshold: 0, earn: { cents: 100, points: 0 }, redeem: { points: 1, cents: 0 },
+      id: 'member', name: 'Member', threshold: 0, earn: { cents: 100, points: 1 }, redeem: { points: 1, cents: 1 },
       discountBps: 0, retainThreshold: null, expressUpgradeCents: null, upgradeBonusPoints: 0, renewalBonusPoints: 0,
     });
     expect(result.program.referral).toEqual({ enabled: true, refereePoints: 0, levels: [] });
