@@ -280,6 +280,22 @@ describe('members', () => {
   });
 });
 
+describe('many ops on one member at once', () => {
+  it('applies concurrent purchases in one batch in order, upgrading exactly once', async () => {
+    await server.post('/v1/members', { memberId: 'burst' });
+    const replies = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+      server.post('/v1/purchases', { orderId: `burst-${i}`, memberId: 'burst', amountCents: 20000 })));
+    expect(replies.map((r) => [r.status, r.body.earnedPoints])).toEqual(replies.map(() => [200, 10]));
+    // Whatever order they were applied in, the fifth crossed Silver's $1,000 and carried 0.
+    expect(replies.filter((r) => r.body.upgradedTo === 'silver')).toHaveLength(1);
+    expect(replies.map((r) => r.body.points).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => 10 * (i + 1)));
+    expect(await member('burst')).toMatchObject({ points: 200, tierId: 'silver', periodMetric: 300000, lifetimeSpendCents: 400000, purchaseCount: 20 });
+    const ledger = (await server.get('/v1/members/burst/ledger?limit=100')).body.entries as Array<{ kind: string }>;
+    expect(ledger.filter((e) => e.kind === 'upgrade')).toHaveLength(1);
+    expect(ledger).toHaveLength(22);
+  });
+});
+
 describe('program changes', () => {
   it('validates, versions and applies a new program to operations after it', async () => {
     const current = (await server.get('/v1/program')).body;
@@ -305,7 +321,7 @@ describe('restart', () => {
     expect((await server.post('/v1/members', { memberId: 'late', phone: '+852 5555 0009' })).body.error.code).toBe('phone_taken');
     const v = await server.get('/v1/admin/verify');
     expect(v.body).toMatchObject({ ok: true, mismatches: [] });
-    expect(v.body.members).toBe(6);
+    expect(v.body.members).toBe(7);
   });
 
   it('keeps what was acknowledged when the process is killed', async () => {
