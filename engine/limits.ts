@@ -49,3 +49,18 @@ export const SHARDS_MAX = 64;
 export const SHARD_MAP_BYTES = 64 * 1024 * 1024 * 1024;
 /** LMDB readers per environment: every worker thread and the main thread may read. */
 export const LMDB_READERS_MAX = 126;
+
+/** A stream frame's payload: the same 1 MiB as an HTTP body. */
+export const FRAME_BYTES_MAX = 1024 * 1024;
+/** Frames above this are cut off by uWS with the connection; between the two, an error frame answers. */
+export const FRAME_BYTES_HARD_MAX = 16 * 1024 * 1024;
+/** Ops in one stream batch (SPEC section 11 and issue 6). */
+export const STREAM_OPS_MAX = 10_000;
+/** Unacked batches per stream connection (SPEC section 11). */
+export const STREAM_UNACKED_BATCHES_MAX = 64;
+/** Bytes of frames parked past the window before a connection is closed for ignoring it. */
+export const STREAM_PARKED_BYTES_MAX = 16 * 1024 * 1024;
+/** Seconds without traffic before a stream is closed; pings keep a healthy one open. */
+export const STREAM_IDLE_TIMEOUT_S = 120;
+/** Ack bytes buffered for a slow reader before its connection is closed (it resends, idempotently). */
+export const STREAM_BACKPRESSURE_BYTES_MAX = 64 * 1024 * 1024;

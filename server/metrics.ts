@@ -2,6 +2,7 @@
 // commit latency and queue depth per shard.
 import type { Engine } from '../engine/engine.js';
 import { BATCH_SIZE_BUCKETS } from '../engine/shard-client.js';
+import { streamStats } from './stream.js';
 
 export class Metrics {
   readonly requestsByStatus = new Map<number, number>();
@@ -16,6 +17,10 @@ export class Metrics {
     lines.push('# HELP loyalty_http_requests_total HTTP requests answered, by status.', '# TYPE loyalty_http_requests_total counter');
     for (const [status, n] of [...this.requestsByStatus].sort((a, b) => a[0] - b[0])) lines.push(`loyalty_http_requests_total{status="${status}"} ${n}`);
     lines.push('# HELP loyalty_internal_errors_total Requests that failed with an unexpected error.', '# TYPE loyalty_internal_errors_total counter', `loyalty_internal_errors_total ${this.internalErrors}`);
+    lines.push('# HELP loyalty_stream_connections Open POS stream connections.', '# TYPE loyalty_stream_connections gauge', `loyalty_stream_connections ${streamStats.connections}`);
+    lines.push('# HELP loyalty_stream_batches_total Stream batches received.', '# TYPE loyalty_stream_batches_total counter', `loyalty_stream_batches_total ${streamStats.batches}`);
+    lines.push('# HELP loyalty_stream_parked_frames_total Stream frames held back because their connection had 64 unacked batches.', '# TYPE loyalty_stream_parked_frames_total counter', `loyalty_stream_parked_frames_total ${streamStats.parkedFrames}`);
+    lines.push('# HELP loyalty_stream_bad_frames_total Stream frames refused as malformed.', '# TYPE loyalty_stream_bad_frames_total counter', `loyalty_stream_bad_frames_total ${streamStats.badFrames}`);
     const metric = (name: string, help: string, type: string, value: (i: number) => number) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       engine.shards.forEach((s, i) => lines.push(`${name}{shard="${s.shardId}"} ${value(i)}`));

@@ -5,7 +5,8 @@ import { ERRORS, LoyaltyError, statusOf, type ErrorCode, type OpError } from '..
 import { FieldError, checkId, checkInt } from '../engine/validate.js';
 import { validateProgram } from '../engine/program.js';
 import { PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
-import type { OpResult, WriteOp } from '../engine/ops.js';
+import type { OpResult } from '../engine/ops.js';
+import { perform, type OpName } from './perform.js';
 import { KeyStore, ROLES, type Role } from './auth.js';
 import * as R from './requests.js';
 import type { Metrics } from './metrics.js';
@@ -77,9 +78,8 @@ function limitOf(req: ApiRequest): number {
   return checkInt(Number(raw), 'limit', { min: 1, max: PAGE_LIMIT_MAX });
 }
 
-async function write(api: Api, op: WriteOp, status = 200): Promise<ApiReply> {
-  if (api.engine.saturatedFor(op.memberId)) return errorReply('overloaded');
-  return opReply(await api.engine.submit(op), status);
+async function performReply(api: Api, name: OpName, req: ApiRequest, role: Role): Promise<ApiReply> {
+  return opReply(await perform(api.engine, name, parseJson(req), role));
 }
 
 async function memberOr404(api: Api, memberId: string): Promise<ApiReply> {
@@ -107,14 +107,7 @@ route('PUT', '/v1/program', ADMIN, async (api, req) => {
 });
 
 route('POST', '/v1/members', WRITERS, async (api, req, _p, role) => {
-  const op = R.registerOp(parseJson(req), ctx(api, role), (key) => api.engine.newMemberId(key));
-  if (op.referrerId !== undefined) {
-    const referrer = await api.engine.queryMember({ q: 'member', memberId: op.referrerId }) as { referralChain: string[] } | null;
-    if (referrer === null) return errorReply('referrer_not_found', undefined, 'referrerId');
-    op.referralChain = [op.referrerId, ...referrer.referralChain].slice(0, api.engine.program.program.referral.levels.length);
-  }
-  if (api.engine.saturatedFor(op.memberId)) return errorReply('overloaded');
-  const result = await api.engine.registerOrPatch(op);
+  const result = await perform(api.engine, 'register', parseJson(req), role);
   return opReply(result, result.ok && result['replayed'] !== true ? 201 : 200);
 });
 route('GET', '/v1/members', [...ALL], async (api, req) => {
@@ -157,19 +150,16 @@ route('GET', '/v1/members/:id/balance', ALL, async (api, req, [id]) => {
   return balance === null ? errorReply('member_not_found') : { status: 200, body: balance };
 });
 
-route('POST', '/v1/purchases', WRITERS, (api, req, _p, role) => write(api, R.purchaseOp(parseJson(req), ctx(api, role))));
+route('POST', '/v1/purchases', WRITERS, (api, req, _p, role) => performReply(api, 'purchase', req, role));
 route('GET', '/v1/orders/:id', ALL, async (api, _req, [id]) => {
   const order = await api.engine.order(checkId(id, 'orderId'));
   return order === null ? errorReply('order_not_found') : { status: 200, body: order };
 });
-route('POST', '/v1/checkout/quote', WRITERS, async (api, req, _p, role) => {
-  const op = R.quoteOp(parseJson(req), ctx(api, role));
-  return opReply(await api.engine.submit(op));
-});
-route('POST', '/v1/points/redemptions', WRITERS, (api, req, _p, role) => write(api, R.redeemOp(parseJson(req), ctx(api, role))));
-route('POST', '/v1/points/adjustments', ADMIN, (api, req, _p, role) => write(api, R.adjustOp(parseJson(req), ctx(api, role))));
-route('POST', '/v1/wallet/topups', WRITERS, (api, req, _p, role) => write(api, R.topupOp(parseJson(req), ctx(api, role))));
-route('POST', '/v1/wallet/withdrawals', ADMIN, (api, req, _p, role) => write(api, R.withdrawOp(parseJson(req), ctx(api, role))));
+route('POST', '/v1/checkout/quote', WRITERS, (api, req, _p, role) => performReply(api, 'quote', req, role));
+route('POST', '/v1/points/redemptions', WRITERS, (api, req, _p, role) => performReply(api, 'redeem', req, role));
+route('POST', '/v1/points/adjustments', ADMIN, (api, req, _p, role) => performReply(api, 'adjust', req, role));
+route('POST', '/v1/wallet/topups', WRITERS, (api, req, _p, role) => performReply(api, 'topup', req, role));
+route('POST', '/v1/wallet/withdrawals', ADMIN, (api, req, _p, role) => performReply(api, 'withdraw', req, role));
 
 route('GET', '/v1/admin/verify', ADMIN, async (api) => ({ status: 200, body: await api.engine.verify() }));
 route('POST', '/v1/admin/keys', ADMIN, (api, req) => {

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { Engine } from '../engine/engine.js';
 import { KeyStore } from './auth.js';
 import { attachHttp } from './http.js';
+import { attachStream } from './stream.js';
 import { Metrics } from './metrics.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
@@ -25,7 +26,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   else log.info({ path: admin.path }, 'admin API key file');
   const metrics = new Metrics();
   const app = uWS.App();
-  attachHttp(app, { engine, keys, metrics });
+  const api = { engine, keys, metrics };
+  // The stream's route is registered first: the HTTP catch-all would otherwise take its upgrade.
+  attachStream(app, api);
+  attachHttp(app, api);
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
     app.listen(config.host, config.port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.host}:${config.port}`))));
   });

@@ -1,0 +1,52 @@
+// One place that turns a named operation and its body into an engine call, for the HTTP routes and
+// the POS stream alike: validation, role checks, overload refusal and the engine's answer.
+import { LoyaltyError, opError } from '../engine/errors.js';
+import { FieldError } from '../engine/validate.js';
+import type { Engine } from '../engine/engine.js';
+import type { OpResult, RegisterOp, WriteOp } from '../engine/ops.js';
+import type { Role } from './auth.js';
+import * as R from './requests.js';
+
+export const STREAM_OPS = ['register', 'purchase', 'quote', 'topup', 'withdraw', 'redeem', 'adjust'] as const;
+export type OpName = typeof STREAM_OPS[number];
+
+/** The roles allowed to perform each op (SPEC section 11); admin may do everything. */
+export const OP_ROLES: Record<OpName, readonly Role[]> = {
+  register: ['admin', 'pos', 'storefront'],
+  purchase: ['admin', 'pos', 'storefront'],
+  quote: ['admin', 'pos', 'storefront'],
+  topup: ['admin', 'pos', 'storefront'],
+  redeem: ['admin', 'pos', 'storefront'],
+  withdraw: ['admin'],
+  adjust: ['admin'],
+};
+
+const BUILDERS: Record<Exclude<OpName, 'register'>, (body: unknown, ctx: R.RequestContext) => WriteOp> = {
+  purchase: R.purchaseOp, quote: R.quoteOp, topup: R.topupOp, withdraw: R.withdrawOp, redeem: R.redeemOp, adjust: R.adjustOp,
+};
+
+async function register(engine: Engine, op: RegisterOp): Promise<OpResult> {
+  if (op.referrerId !== undefined) {
+    const referrer = await engine.queryMember({ q: 'member', memberId: op.referrerId }) as { referralChain: string[] } | null;
+    if (referrer === null) return { ok: false, error: opError('referrer_not_found', undefined, 'referrerId') };
+    op.referralChain = [op.referrerId, ...referrer.referralChain].slice(0, engine.program.program.referral.levels.length);
+  }
+  if (engine.saturatedFor(op.memberId)) return { ok: false, error: opError('overloaded') };
+  return engine.registerOrPatch(op);
+}
+
+/** Validates and runs one op; every failure comes back as a result, never as an exception. */
+export async function perform(engine: Engine, name: OpName, body: unknown, role: Role): Promise<OpResult> {
+  try {
+    if (!OP_ROLES[name].includes(role)) return { ok: false, error: opError('forbidden') };
+    const ctx: R.RequestContext = { role, nowMs: engine.now() };
+    if (name === 'register') return await register(engine, R.registerOp(body, ctx, (key) => engine.newMemberId(key)));
+    const op = BUILDERS[name](body, ctx);
+    if (op.op !== 'quote' && engine.saturatedFor(op.memberId)) return { ok: false, error: opError('overloaded') };
+    return await engine.submit(op);
+  } catch (err) {
+    if (err instanceof FieldError) return { ok: false, error: opError('invalid_request', `${err.field}: ${err.message}`, err.field) };
+    if (err instanceof LoyaltyError) return { ok: false, error: opError(err.code, err.message, err.field) };
+    throw err;
+  }
+}

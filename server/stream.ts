@@ -1,0 +1,184 @@
+// The POS stream, GET /v1/stream: a WebSocket carrying batches of ops (msgpack in binary frames,
+// JSON in text frames) and acks that come back in op order only once every op is durable.
+import uWS from 'uWebSockets.js';
+import { Packr } from 'msgpackr';
+import { opError, type ErrorCode } from '../engine/errors.js';
+import {
+  FRAME_BYTES_MAX, FRAME_BYTES_HARD_MAX, STREAM_OPS_MAX, STREAM_PARKED_BYTES_MAX,
+  STREAM_UNACKED_BATCHES_MAX, STREAM_IDLE_TIMEOUT_S, STREAM_BACKPRESSURE_BYTES_MAX,
+} from '../engine/limits.js';
+import type { OpResult } from '../engine/ops.js';
+import type { Role } from './auth.js';
+import { perform, STREAM_OPS, type OpName } from './perform.js';
+import type { Api } from './routes.js';
+
+interface Conn {
+  role: Role | null;
+  unacked: number;
+  parked: Array<{ bytes: Uint8Array; binary: boolean }>;
+  parkedBytes: number;
+  closed: boolean;
+}
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' });
+
+/** Counters the metrics endpoint reads. */
+export const streamStats = { connections: 0, batches: 0, ops: 0, parkedFrames: 0, badFrames: 0 };
+
+function encode(value: unknown, binary: boolean): Uint8Array | string {
+  return binary ? packr.pack(value) : JSON.stringify(value);
+}
+
+function decode(bytes: Uint8Array, binary: boolean): unknown {
+  return binary ? packr.unpack(bytes) : JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+}
+
+function errorFrame(code: ErrorCode, message: string, id?: unknown): Record<string, unknown> {
+  const frame: Record<string, unknown> = { type: 'error', error: opError(code, message) };
+  if (typeof id === 'number' && Number.isSafeInteger(id)) frame['id'] = id;
+  return frame;
+}
+
+export function attachStream(app: uWS.TemplatedApp, api: Api): void {
+  const send = (ws: uWS.WebSocket<Conn>, value: unknown, binary: boolean): void => {
+    const conn = ws.getUserData();
+    if (conn.closed) return;
+    // With closeOnBackpressureLimit a reader too slow for its acks is closed, never silently
+    // dropped: the terminal reconnects and resends unacked batches, which replay idempotently.
+    ws.cork(() => { ws.send(encode(value, binary), binary); });
+  };
+
+  const runBatch = async (ws: uWS.WebSocket<Conn>, conn: Conn, frame: Record<string, unknown>, binary: boolean): Promise<void> => {
+    const id = frame['id'];
+    const ops = frame['ops'];
+    if (typeof id !== 'number' || !Number.isSafeInteger(id)) { send(ws, errorFrame('invalid_request', 'a batch needs an integer id'), binary); return; }
+    if (!Array.isArray(ops) || ops.length === 0 || ops.length > STREAM_OPS_MAX) {
+      send(ws, errorFrame('invalid_request', `ops must be an array of 1..${STREAM_OPS_MAX} ops`, id), binary);
+      return;
+    }
+    conn.unacked += 1;
+    streamStats.batches += 1;
+    streamStats.ops += ops.length;
+    const pending: Array<Promise<OpResult>> = [];
+    for (const raw of ops) {
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+        pending.push(Promise.resolve({ ok: false, error: opError('invalid_request', 'an op must be an object') }));
+        continue;
+      }
+      const { op, ...body } = raw as Record<string, unknown>;
+      if (typeof op !== 'string' || !(STREAM_OPS as readonly string[]).includes(op)) {
+        pending.push(Promise.resolve({ ok: false, error: opError('invalid_request', `op must be one of ${STREAM_OPS.join(', ')}`, 'op') }));
+        continue;
+      }
+      const result = perform(api.engine, op as OpName, body, conn.role!);
+      pending.push(result);
+      // A registration with a referrer looks the referrer up first; later ops of the batch wait
+      // for it, so that ops on one member apply in batch order.
+      if (op === 'register' && 'referrerId' in body) await result;
+    }
+    let results: OpResult[];
+    try {
+      results = await Promise.all(pending);
+    } catch {
+      results = ops.map(() => ({ ok: false, error: opError('internal') }));
+    }
+    conn.unacked -= 1;
+    send(ws, { type: 'ack', id, results }, binary);
+    drainParked(ws, conn);
+  };
+
+  const handleFrame = (ws: uWS.WebSocket<Conn>, conn: Conn, bytes: Uint8Array, binary: boolean): void => {
+    if (bytes.byteLength > FRAME_BYTES_MAX) {
+      streamStats.badFrames += 1;
+      send(ws, errorFrame('payload_too_large', `a frame may be at most ${FRAME_BYTES_MAX} bytes`), binary);
+      return;
+    }
+    let frame: unknown;
+    try {
+      frame = decode(bytes, binary);
+    } catch {
+      streamStats.badFrames += 1;
+      send(ws, errorFrame('invalid_request', binary ? 'the frame is not valid msgpack' : 'the frame is not valid JSON'), binary);
+      return;
+    }
+    if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) {
+      streamStats.badFrames += 1;
+      send(ws, errorFrame('invalid_request', 'a frame must be an object with a type'), binary);
+      return;
+    }
+    const f = frame as Record<string, unknown>;
+    if (f['type'] === 'hello') {
+      const role = typeof f['key'] === 'string' ? api.keys.roleOf(f['key']) : null;
+      if (role === null) { send(ws, errorFrame('unauthorized', 'the hello frame\'s key is not valid'), binary); return; }
+      conn.role = role;
+      send(ws, { type: 'welcome', role }, binary);
+      return;
+    }
+    if (f['type'] !== 'batch') {
+      streamStats.badFrames += 1;
+      send(ws, errorFrame('invalid_request', 'type must be "hello" or "batch"', f['id']), binary);
+      return;
+    }
+    if (conn.role === null) { send(ws, errorFrame('unauthorized', 'send a hello frame with a key first', f['id']), binary); return; }
+    void runBatch(ws, conn, f, binary);
+  };
+
+  const drainParked = (ws: uWS.WebSocket<Conn>, conn: Conn): void => {
+    while (!conn.closed && conn.parked.length > 0 && conn.unacked < STREAM_UNACKED_BATCHES_MAX) {
+      const next = conn.parked.shift()!;
+      conn.parkedBytes -= next.bytes.byteLength;
+      handleFrame(ws, conn, next.bytes, next.binary);
+    }
+  };
+
+  app.ws<Conn>('/v1/stream', {
+    compression: uWS.DISABLED,
+    maxPayloadLength: FRAME_BYTES_HARD_MAX,
+    maxBackpressure: STREAM_BACKPRESSURE_BYTES_MAX,
+    closeOnBackpressureLimit: 1,
+    idleTimeout: STREAM_IDLE_TIMEOUT_S,
+    sendPingsAutomatically: true,
+    upgrade: (res, req, context) => {
+      const header = req.getHeader('authorization');
+      let role: Role | null = null;
+      if (header !== '') {
+        const m = /^Bearer\s+(\S+)$/.exec(header);
+        role = m === null ? null : api.keys.roleOf(m[1]!);
+        if (role === null) {
+          res.writeStatus('401 Unauthorized').writeHeader('Content-Type', 'application/json')
+            .end(JSON.stringify({ error: opError('unauthorized') }));
+          return;
+        }
+      }
+      const conn: Conn = { role, unacked: 0, parked: [], parkedBytes: 0, closed: false };
+      res.upgrade(conn, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'), context);
+    },
+    open: () => { streamStats.connections += 1; },
+    message: (ws, message, isBinary) => {
+      const conn = ws.getUserData();
+      if (conn.closed) return;
+      // uWS.js cannot pause a WebSocket's reads: frames past the window are parked undecoded,
+      // and a terminal that ignores the window long enough to fill the park is closed.
+      if (conn.unacked >= STREAM_UNACKED_BATCHES_MAX || conn.parked.length > 0) {
+        conn.parkedBytes += message.byteLength;
+        if (conn.parkedBytes > STREAM_PARKED_BYTES_MAX) {
+          conn.closed = true;
+          ws.end(1008, 'more unacked batches than the window allows');
+          return;
+        }
+        streamStats.parkedFrames += 1;
+        conn.parked.push({ bytes: new Uint8Array(message.slice(0)), binary: isBinary });
+        return;
+      }
+      // The message's memory is valid only during this callback; the decoder copies what it keeps.
+      handleFrame(ws, conn, new Uint8Array(message), isBinary);
+    },
+    close: (ws) => {
+      const conn = ws.getUserData();
+      conn.closed = true;
+      conn.parked = [];
+      streamStats.connections -= 1;
+    },
+  });
+}
