@@ -23,8 +23,26 @@ export function localDate(atMs: number, timeZone: string): { year: number; month
   return { year, month, day };
 }
 
-/** Whether `atMs` falls in the birthday month ('YYYY-MM-DD') in the program's zone. */
-export function inBirthdayMonth(birthday: string | undefined, atMs: number, timeZone: string): boolean {
-  if (birthday === undefined) return false;
-  return Number(birthday.slice(5, 7)) === localDate(atMs, timeZone).month;
+/** Whether `atMs` falls in the birthday month (1-12; 0 = unknown) in the program's zone. */
+export function inBirthdayMonth(birthdayMonth: number, atMs: number, timeZone: string): boolean {
+  return birthdayMonth !== 0 && birthdayMonth === localMonth(atMs, timeZone);
+}
+
+/** Local months are memoised per 15-minute bucket: every zone's offset is a multiple of 15 minutes. */
+const BUCKET_MS = 15 * 60 * 1000;
+const MONTH_MEMO_MAX = 100_000;
+const monthMemo = new Map<string, Map<number, number>>();
+
+/** The local month (1-12) of an instant in a zone; cheap when called for many ops of one period. */
+export function localMonth(atMs: number, timeZone: string): number {
+  let memo = monthMemo.get(timeZone);
+  if (memo === undefined) { memo = new Map(); monthMemo.set(timeZone, memo); }
+  const bucket = Math.floor(atMs / BUCKET_MS);
+  let month = memo.get(bucket);
+  if (month === undefined) {
+    if (memo.size >= MONTH_MEMO_MAX) memo.clear();
+    month = localDate(bucket * BUCKET_MS, timeZone).month;
+    memo.set(bucket, month);
+  }
+  return month;
 }

@@ -1,8 +1,9 @@
-// A member's stored record and an order's stored record, and the conversion between a member
-// record and the fixed-size slot the core computes on.
+// A member's stored parts and an order's stored record, and the conversion between a member's
+// state and the fixed-size slot the core computes on.
 import * as L from './core-layout.js';
 import type { Program } from './program-types.js';
 import type { Profile } from './ops.js';
+import type { HotState } from './codec.js';
 
 export interface MemberState {
   tierId: string;
@@ -19,12 +20,16 @@ export interface MemberState {
   lastPurchaseAt: number | null;
 }
 
-export interface MemberRecord extends Profile, MemberState {
+/** The cold part of a member: written on registration and profile changes only. */
+export interface MemberProfile extends Profile {
   memberId: string;
   referrerId: string | null;
   referralChain: string[];
   createdAt: number;
 }
+
+/** A whole member: the profile and the hot state (engine/codec.ts) that every batch reads. */
+export type MemberRecord = MemberProfile & HotState;
 
 export interface OrderRecord {
   orderId: string; memberId: string; at: number; seq: number;
@@ -33,6 +38,19 @@ export interface OrderRecord {
   tierIdBefore: string; upgradedTo: string | null; birthday: boolean;
   storeId?: string; channel?: string; items?: Array<{ sku: string; qty: number; amountCents: number }>;
   returns: Array<{ returnId: string; amountCents: number; at: number }>;
+  /** The purchase's idempotency record: the body's fingerprint and the balances it answered. */
+  fp: string;
+  after: { points: number; walletBalanceCents: number; growth: number; tierId: string };
+}
+
+/** The purchase response (SPEC section 3), rebuilt from its order record for replays. */
+export function purchaseResponse(o: OrderRecord): Record<string, unknown> {
+  return {
+    orderId: o.orderId, memberId: o.memberId, netCents: o.netCents, earnedPoints: o.earnedPoints,
+    redeemedPoints: o.redeemPoints, redeemValueCents: o.redeemValueCents, walletCents: o.walletCents,
+    points: o.after.points, walletBalanceCents: o.after.walletBalanceCents, growth: o.after.growth,
+    tierId: o.after.tierId, upgradedTo: o.upgradedTo, referralRewards: [],
+  };
 }
 
 /** The program as a shard uses it: the document, its version and the tier id ↔ index maps. */

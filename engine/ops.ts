@@ -68,3 +68,9 @@ export interface LedgerEntry {
   growthDelta: number; walletDeltaCents: number; spendDeltaCents: number; tierId: string | null;
   ref: string; cause: number | null;
 }
+
+/**
+ * An entry as stored: keyed by its seq (so the ledger is a pure append), with `prev`, the seq of
+ * the member's previous entry (0 for the first), so a member's history is a chain read backwards.
+ */
+export interface StoredEntry extends Omit<LedgerEntry, 'seq'> { prev: number }

@@ -6,12 +6,13 @@ import * as L from './core-layout.js';
 import type { CoreRegions } from './core-api.js';
 import { opError, type ErrorCode, type OpError } from './errors.js';
 import { inBirthdayMonth } from './calendar.js';
+import type { HotState } from './codec.js';
 import {
-  memberView, readSlot, tierIndexOf, writeSlot,
-  type MemberRecord, type MemberState, type OrderRecord, type ProgramContext,
+  memberView, purchaseResponse, readSlot, tierIndexOf, writeSlot,
+  type MemberProfile, type MemberState, type OrderRecord, type ProgramContext,
 } from './member-state.js';
 import type { LedgerEntry, OpResult, WriteOp, RegisterOp, PatchOp, LedgerKind } from './ops.js';
-import type { ShardStore } from './store.js';
+import { getState, LedgerAppender, putState, type ShardStore, type StoredKey } from './store.js';
 
 const DAY_MS = 86_400_000;
 
@@ -40,9 +41,12 @@ type Plan =
   | { t: 'patch'; member: BatchMember };
 
 interface BatchMember {
-  rec: MemberRecord;
+  memberId: string;
+  state: HotState;
+  /** Loaded only by ops that change the profile (registration, patch). */
+  profile: MemberProfile | null;
+  profileDirty: boolean;
   slot: number;
-  created: boolean;
   /** The member's state as of the op being finished in phase 3: the fold of this batch so far. */
   running: MemberState;
 }
@@ -55,6 +59,21 @@ function copyState(m: MemberState): MemberState {
     purchaseCount: m.purchaseCount, firstPurchaseAt: m.firstPurchaseAt, lastPurchaseAt: m.lastPurchaseAt,
   };
 }
+
+/** Every field of the two states is equal, or the core and the batch's fold disagree: stop. */
+function assertSameState(fromCore: MemberState, fold: MemberState, memberId: string): void {
+  for (const k in fold) {
+    const key = k as keyof MemberState;
+    if (fromCore[key] !== fold[key]) {
+      assert.fail(`core and fold disagree on member ${memberId}: ${key} ${String(fromCore[key])} != ${String(fold[key])}`);
+    }
+  }
+}
+
+const scratch: MemberState = {
+  tierId: '', periodStart: 0, periodEnd: null, periodMetric: 0, periodStartTierId: '', points: 0, growth: 0,
+  walletCents: 0, lifetimeSpendCents: 0, purchaseCount: 0, firstPurchaseAt: null, lastPurchaseAt: null,
+};
 
 const fail = (code: ErrorCode, message?: string, field?: string): OpResult =>
   ({ ok: false, error: opError(code, message, field) });
@@ -81,8 +100,8 @@ export class BatchExecutor {
     const loadMember = (memberId: string): BatchMember | null => {
       let m = members.get(memberId);
       if (m !== undefined) return m;
-      const rec = store.members.get(memberId);
-      m = rec === undefined ? null : this.attach(ctx, { ...rec }, slotCount++, false);
+      const state = getState(store, memberId);
+      m = state === undefined ? null : this.attach(ctx, memberId, state, null, slotCount++);
       members.set(memberId, m);
       return m;
     };
@@ -97,7 +116,7 @@ export class BatchExecutor {
             : { t: 'done', result: fail(conflictCode(op)) };
           continue;
         }
-        const stored = store.keys.get(op.key);
+        const stored = this.storedKey(op);
         if (stored !== undefined) {
           plans[i] = { t: 'done', result: stored.fp === op.fp
             ? { ok: true, ...stored.res, replayed: true } : fail(conflictCode(op)) };
@@ -108,7 +127,8 @@ export class BatchExecutor {
       if (op.op === 'register') {
         const problem = this.registerProblem(ctx, op, loadMember(op.memberId) !== null);
         if (problem !== null) { plans[i] = { t: 'done', result: { ok: false, error: problem } }; continue; }
-        const member = this.attach(ctx, this.newMember(ctx, op), slotCount++, true);
+        const created = this.newMember(ctx, op);
+        const member = this.attach(ctx, op.memberId, created.state, created.profile, slotCount++);
         members.set(op.memberId, member);
         plans[i] = { t: 'register', member };
         continue;
@@ -130,11 +150,11 @@ export class BatchExecutor {
         case 'purchase':
           rec[o + L.O_A] = op.amountCents; rec[o + L.O_B] = op.discountCents;
           rec[o + L.O_C] = op.redeemPoints; rec[o + L.O_D] = op.walletCents;
-          if (inBirthdayMonth(member.rec.birthday, op.atMs, ctx.program.timezone)) rec[o + L.O_FLAGS] = L.FLAG_BIRTHDAY;
+          if (inBirthdayMonth(member.state.birthdayMonth, op.atMs, ctx.program.timezone)) rec[o + L.O_FLAGS] = L.FLAG_BIRTHDAY;
           break;
         case 'quote':
           rec[o + L.O_A] = op.amountCents;
-          if (inBirthdayMonth(member.rec.birthday, op.atMs, ctx.program.timezone)) rec[o + L.O_FLAGS] = L.FLAG_BIRTHDAY;
+          if (inBirthdayMonth(member.state.birthdayMonth, op.atMs, ctx.program.timezone)) rec[o + L.O_FLAGS] = L.FLAG_BIRTHDAY;
           break;
         case 'redeem': case 'adjust': rec[o + L.O_A] = op.points; break;
         case 'topup': case 'withdraw': rec[o + L.O_A] = op.amountCents; break;
@@ -147,10 +167,10 @@ export class BatchExecutor {
     if (coreCount > 0) core.run(coreCount);
 
     // Phase 3: write what the accepted ops caused, in op order.
-    let seq = (store.meta.get('seq') as number | undefined) ?? 0;
-    const append = (e: Omit<LedgerEntry, 'seq'>): number => {
-      seq += 1;
-      store.ledger.put([e.memberId, seq], { seq, ...e });
+    const ledger = new LedgerAppender(store);
+    const append = (m: BatchMember, e: Omit<LedgerEntry, 'seq'>): number => {
+      const seq = ledger.append({ ...e, prev: m.state.lastSeq });
+      m.state.lastSeq = seq;
       return seq;
     };
     const results: OpResult[] = new Array(ops.length);
@@ -169,9 +189,9 @@ export class BatchExecutor {
         case 'patch': result = this.finishPatch(op as PatchOp, plan.member); break;
         case 'core': result = this.finishCore(ctx, op, plan.coreIndex, plan.member, append); break;
       }
-      if (result.ok && 'key' in op && op.key !== '' && plan.t !== 'done' && plan.t !== 'same') {
+      if (result.ok && 'key' in op && op.key !== '' && op.op !== 'purchase' && plan.t !== 'done' && plan.t !== 'same') {
         const { ok: _ok, replayed: _replayed, ...res } = result;
-        store.keys.put(op.key, { fp: op.fp, res });
+        store.keys.putSync(op.key, { fp: op.fp, res });
       }
       results[i] = result;
     }
@@ -179,19 +199,25 @@ export class BatchExecutor {
     // Every touched member's stored state is the core's slot, and must equal the batch's fold.
     for (const m of members.values()) {
       if (m === null) continue;
-      const fromCore = copyState(m.running);
-      readSlot(ctx, core.members, m.slot, fromCore);
-      assert.deepEqual(fromCore, m.running, `core and fold disagree on member ${m.rec.memberId}`);
-      Object.assign(m.rec, m.running);
-      store.members.put(m.rec.memberId, m.rec);
+      readSlot(ctx, core.members, m.slot, scratch);
+      assertSameState(scratch, m.running, m.memberId);
+      putState(store, m.memberId, { ...m.state, ...m.running });
+      if (m.profileDirty) store.members.putSync(m.memberId, m.profile!);
     }
-    store.meta.put('seq', seq);
+    ledger.finish();
     return results;
   }
 
-  private attach(ctx: ProgramContext, rec: MemberRecord, slot: number, created: boolean): BatchMember {
-    writeSlot(ctx, rec, this.core.members, slot);
-    return { rec, slot, created, running: copyState(rec) };
+  /** The stored answer under an op's key: a purchase's is its order record. */
+  private storedKey(op: WriteOp): StoredKey | undefined {
+    if (op.op !== 'purchase') return 'key' in op ? this.store.keys.get(op.key) : undefined;
+    const order = this.store.orders.get(op.orderId);
+    return order === undefined ? undefined : { fp: order.fp, res: purchaseResponse(order) };
+  }
+
+  private attach(ctx: ProgramContext, memberId: string, state: HotState, profile: MemberProfile | null, slot: number): BatchMember {
+    writeSlot(ctx, state, this.core.members, slot);
+    return { memberId, state, profile, profileDirty: profile !== null, slot, running: copyState(state) };
   }
 
   private uniqueProblem(op: { phone?: string; email?: string; taken?: 'phone_taken' | 'email_taken' }, memberId: string): OpError | null {
@@ -209,33 +235,37 @@ export class BatchExecutor {
     return this.uniqueProblem(op, op.memberId);
   }
 
-  private newMember(ctx: ProgramContext, op: RegisterOp): MemberRecord {
+  private newMember(ctx: ProgramContext, op: RegisterOp): { state: HotState; profile: MemberProfile } {
     const p = ctx.program;
     const tierId = op.tierId ?? p.tiers[0]!.id;
     const expires = tierIndexOf(ctx, tierId) > 0 && p.membershipDays !== null;
-    const rec: MemberRecord = {
-      memberId: op.memberId, referrerId: op.referrerId ?? null, referralChain: op.referralChain,
-      createdAt: op.atMs, tierId, periodStart: op.atMs,
-      periodEnd: expires ? op.atMs + p.membershipDays! * DAY_MS : null,
+    const state: HotState = {
+      tierId, periodStart: op.atMs, periodEnd: expires ? op.atMs + p.membershipDays! * DAY_MS : null,
       periodMetric: 0, periodStartTierId: tierId, points: (op.points ?? 0) + p.signupPoints, growth: 0,
       walletCents: op.walletCents ?? 0, lifetimeSpendCents: 0, purchaseCount: 0,
-      firstPurchaseAt: null, lastPurchaseAt: null,
+      firstPurchaseAt: null, lastPurchaseAt: null, lastSeq: 0,
+      birthdayMonth: op.birthday === undefined ? 0 : Number(op.birthday.slice(5, 7)),
+      referralChain: op.referralChain,
     };
-    for (const f of PROFILE_FIELDS) if (op[f] !== undefined) (rec as unknown as Record<string, unknown>)[f] = op[f];
-    return rec;
+    const profile: MemberProfile = { memberId: op.memberId, referrerId: op.referrerId ?? null, referralChain: op.referralChain, createdAt: op.atMs };
+    for (const f of PROFILE_FIELDS) if (op[f] !== undefined) (profile as unknown as Record<string, unknown>)[f] = op[f];
+    return { state, profile };
   }
 
   private finishRegister(ctx: ProgramContext, op: RegisterOp, m: BatchMember, append: Appender): OpResult {
     const r = m.running;
-    append(entry(op.atMs, 'register', op.memberId, op.key, { pointsDelta: r.points, walletDeltaCents: r.walletCents, tierId: r.tierId }));
-    if (op.phone !== undefined) this.store.unique.put('p:' + op.phone, op.memberId);
-    if (op.email !== undefined) this.store.unique.put('e:' + op.email, op.memberId);
+    append(m, entry(op.atMs, 'register', op.memberId, op.key, { pointsDelta: r.points, walletDeltaCents: r.walletCents, tierId: r.tierId }));
+    if (op.phone !== undefined) this.store.unique.putSync('p:' + op.phone, op.memberId);
+    if (op.email !== undefined) this.store.unique.putSync('e:' + op.email, op.memberId);
     void ctx;
-    return { ok: true, ...memberView({ ...m.rec, ...r }), walletBalanceCents: r.walletCents, replayed: false };
+    return { ok: true, ...memberView({ ...m.profile!, ...m.state, ...r }), walletBalanceCents: r.walletCents, replayed: false };
   }
 
   private finishPatch(op: PatchOp, m: BatchMember): OpResult {
-    const rec = m.rec as unknown as Record<string, unknown>;
+    m.profile ??= this.store.members.get(m.memberId) ?? null;
+    assert.ok(m.profile !== null, `member ${m.memberId} has a state but no profile`);
+    m.profileDirty = true;
+    const rec = m.profile as unknown as Record<string, unknown>;
     const releasedKeys: string[] = [];
     for (const f of PROFILE_FIELDS) {
       const value = op[f];
@@ -243,12 +273,13 @@ export class BatchExecutor {
       if (f === 'phone' || f === 'email') {
         const prefix = f === 'phone' ? 'p:' : 'e:';
         const old = rec[f] as string | undefined;
-        if (old !== undefined && old !== value) { this.store.unique.remove(prefix + old); releasedKeys.push(prefix + old); }
-        this.store.unique.put(prefix + value, m.rec.memberId);
+        if (old !== undefined && old !== value) { this.store.unique.removeSync(prefix + old); releasedKeys.push(prefix + old); }
+        this.store.unique.putSync(prefix + value, m.memberId);
       }
       rec[f] = value;
     }
-    return { ok: true, ...memberView({ ...m.rec, ...m.running }), walletBalanceCents: m.running.walletCents, releasedKeys };
+    if (op.birthday !== undefined) m.state.birthdayMonth = Number(op.birthday.slice(5, 7));
+    return { ok: true, ...memberView({ ...m.profile, ...m.state, ...m.running }), walletBalanceCents: m.running.walletCents, releasedKeys };
   }
 
   private finishCore(ctx: ProgramContext, op: WriteOp, k: number, m: BatchMember, append: Appender): OpResult {
@@ -278,7 +309,7 @@ export class BatchExecutor {
       }
       case 'purchase': {
         const tierIdBefore = r.tierId;
-        const seq = append(entry(op.atMs, 'purchase', op.memberId, op.orderId,
+        const seq = append(m, entry(op.atMs, 'purchase', op.memberId, op.orderId,
           { pointsDelta, walletDeltaCents, growthDelta, spendDeltaCents }));
         r.points += pointsDelta; r.walletCents += walletDeltaCents; r.growth += growthDelta;
         r.lifetimeSpendCents += spendDeltaCents; r.purchaseCount += 1;
@@ -289,7 +320,7 @@ export class BatchExecutor {
         if (newTier !== L.NONE) {
           upgradedTo = ctx.program.tiers[newTier]!.id;
           const bonus = res[o + L.R_BONUS_POINTS]!;
-          append(entry(op.atMs, 'upgrade', op.memberId, op.orderId, { pointsDelta: bonus, tierId: upgradedTo }, seq));
+          append(m, entry(op.atMs, 'upgrade', op.memberId, op.orderId, { pointsDelta: bonus, tierId: upgradedTo }, seq));
           r.points += bonus;
         }
         // The period fields are not ledger balances: they follow from the op and the program.
@@ -305,36 +336,32 @@ export class BatchExecutor {
           discountCents: op.discountCents, redeemPoints: op.redeemPoints, redeemValueCents,
           walletCents: op.walletCents, netCents: spendDeltaCents, earnedPoints: res[o + L.R_EARNED_POINTS]!,
           growth: growthDelta, tierIdBefore, upgradedTo, birthday: (this.core.ops[k * L.O_SLOTS + L.O_FLAGS]! & L.FLAG_BIRTHDAY) !== 0,
-          returns: [],
+          returns: [], fp: op.fp,
+          after: { points: r.points, walletBalanceCents: r.walletCents, growth: r.growth, tierId: r.tierId },
         };
         if (op.storeId !== undefined) order.storeId = op.storeId;
         if (op.channel !== undefined) order.channel = op.channel;
         if (op.items !== undefined) order.items = op.items;
-        this.store.orders.put(op.orderId, order);
-        return {
-          ok: true, orderId: op.orderId, memberId: op.memberId, netCents: spendDeltaCents,
-          earnedPoints: order.earnedPoints, redeemedPoints: op.redeemPoints, redeemValueCents,
-          walletCents: op.walletCents, points: r.points, walletBalanceCents: r.walletCents,
-          growth: r.growth, tierId: r.tierId, upgradedTo, referralRewards: [], replayed: false,
-        };
+        this.store.orders.putSync(op.orderId, order);
+        return { ok: true, ...purchaseResponse(order), replayed: false };
       }
       case 'redeem': {
-        append(entry(op.atMs, 'redeem', op.memberId, op.key, { pointsDelta, walletDeltaCents }));
+        append(m, entry(op.atMs, 'redeem', op.memberId, op.key, { pointsDelta, walletDeltaCents }));
         r.points += pointsDelta; r.walletCents += walletDeltaCents;
         return { ok: true, memberId: op.memberId, redeemedPoints: op.points, walletCreditCents: walletDeltaCents, ...balances(), replayed: false };
       }
       case 'adjust': {
-        append(entry(op.atMs, 'adjust', op.memberId, op.key, { pointsDelta }));
+        append(m, entry(op.atMs, 'adjust', op.memberId, op.key, { pointsDelta }));
         r.points += pointsDelta;
         return { ok: true, memberId: op.memberId, pointsDelta, reason: op.reason, ...balances(), replayed: false };
       }
       case 'topup': {
-        append(entry(op.atMs, 'topup', op.memberId, op.key, { walletDeltaCents }));
+        append(m, entry(op.atMs, 'topup', op.memberId, op.key, { walletDeltaCents }));
         r.walletCents += walletDeltaCents;
         return { ok: true, memberId: op.memberId, amountCents: op.amountCents, bonusCents: res[o + L.R_VALUE_CENTS]!, ...balances(), replayed: false };
       }
       case 'withdraw': {
-        append(entry(op.atMs, 'withdraw', op.memberId, op.key, { walletDeltaCents }));
+        append(m, entry(op.atMs, 'withdraw', op.memberId, op.key, { walletDeltaCents }));
         r.walletCents += walletDeltaCents;
         return { ok: true, memberId: op.memberId, amountCents: op.amountCents, ...balances(), replayed: false };
       }
@@ -361,7 +388,7 @@ function conflictCode(op: WriteOp): ErrorCode {
   return op.op === 'register' && op.key.startsWith('reg:m:') ? 'member_exists' : 'idempotency_conflict';
 }
 
-type Appender = (e: Omit<LedgerEntry, 'seq'>) => number;
+type Appender = (m: BatchMember, e: Omit<LedgerEntry, 'seq'>) => number;
 
 const PROFILE_FIELDS = ['name', 'phone', 'email', 'birthday', 'gender', 'address', 'storeId', 'channel', 'staffId'] as const;
 

@@ -1,10 +1,10 @@
 // Read-only questions a shard answers from committed state, outside the write batches: members,
 // ledgers, balances at a past moment, orders, the verify fold and the front end's directory.
-import type { ShardStore } from './store.js';
-import type { LedgerEntry, Query } from './ops.js';
-import { memberView, type MemberRecord } from './member-state.js';
+import { allEntries, getEntry, getMember, getState, type ShardStore } from './store.js';
+import type { LedgerEntry, Query, StoredEntry } from './ops.js';
+import { memberView, type MemberProfile } from './member-state.js';
+import { decodeState } from './codec.js';
 
-const SEQ_MAX = Number.MAX_SAFE_INTEGER;
 
 /** Balances as the fold of a member's entries (SPEC section 8). */
 export interface Fold { points: number; growth: number; walletCents: number; lifetimeSpendCents: number; purchaseCount: number; tierId: string | null }
@@ -13,7 +13,7 @@ export function emptyFold(): Fold {
   return { points: 0, growth: 0, walletCents: 0, lifetimeSpendCents: 0, purchaseCount: 0, tierId: null };
 }
 
-export function foldEntry(f: Fold, e: LedgerEntry): void {
+export function foldEntry(f: Fold, e: Omit<LedgerEntry, 'seq'>): void {
   f.points += e.pointsDelta;
   f.growth += e.growthDelta;
   f.walletCents += e.walletDeltaCents;
@@ -22,11 +22,22 @@ export function foldEntry(f: Fold, e: LedgerEntry): void {
   if (e.tierId !== null) f.tierId = e.tierId;
 }
 
-export function ledgerView(e: LedgerEntry): Record<string, unknown> {
-  return { ...e, at: new Date(e.at).toISOString() };
+export function ledgerView(seq: number, e: StoredEntry): Record<string, unknown> {
+  const { prev: _prev, ...rest } = e;
+  return { seq, ...rest, at: new Date(e.at).toISOString() };
 }
 
-function matches(m: MemberRecord, prefix: string): boolean {
+/** A member's entries newest first, following the chain from `fromSeq` (inclusive) backwards. */
+function* chain(store: ShardStore, fromSeq: number): Generator<[number, StoredEntry]> {
+  for (let seq = fromSeq; seq !== 0;) {
+    const e = getEntry(store, seq);
+    if (e === undefined) throw new Error(`ledger chain broken at seq ${seq}`);
+    yield [seq, e];
+    seq = e.prev;
+  }
+}
+
+function matches(m: MemberProfile, prefix: string): boolean {
   return m.memberId.startsWith(prefix) || (m.name?.toLowerCase().startsWith(prefix.toLowerCase()) ?? false)
     || (m.phone?.startsWith(prefix) ?? false) || (m.email?.toLowerCase().startsWith(prefix.toLowerCase()) ?? false);
 }
@@ -34,7 +45,7 @@ function matches(m: MemberRecord, prefix: string): boolean {
 export function answer(store: ShardStore, q: Query): unknown {
   switch (q.q) {
     case 'member': {
-      const m = store.members.get(q.memberId);
+      const m = getMember(store, q.memberId);
       return m === undefined ? null : memberView(m);
     }
     case 'members': {
@@ -42,30 +53,35 @@ export function answer(store: ShardStore, q: Query): unknown {
       const range = store.members.getRange(q.after === undefined ? {} : { start: q.after });
       for (const { key, value } of range) {
         if (q.after !== undefined && key === q.after) continue;
-        if (q.tierId !== undefined && value.tierId !== q.tierId) continue;
         if (q.prefix !== undefined && !matches(value, q.prefix)) continue;
-        out.push(memberView(value));
+        const state = getState(store, key);
+        if (state === undefined || (q.tierId !== undefined && state.tierId !== q.tierId)) continue;
+        out.push(memberView({ ...value, ...state }));
         if (out.length >= q.limit) break;
       }
       return out;
     }
     case 'ledger': {
-      if (store.members.get(q.memberId) === undefined) return null;
-      const before = q.beforeSeq ?? SEQ_MAX;
+      const m = getState(store, q.memberId);
+      if (m === undefined) return null;
+      let from = m.lastSeq;
+      if (q.beforeSeq !== undefined) {
+        const cursor = getEntry(store, q.beforeSeq);
+        if (cursor === undefined || cursor.memberId !== q.memberId) return [];
+        from = cursor.prev;
+      }
       const out: Record<string, unknown>[] = [];
-      for (const { key, value } of store.ledger.getRange({ start: [q.memberId, before], end: [q.memberId, 0], reverse: true })) {
-        if (key[1] >= before) continue;
-        out.push(ledgerView(value));
+      for (const [seq, e] of chain(store, from)) {
+        out.push(ledgerView(seq, e));
         if (out.length >= q.limit) break;
       }
       return out;
     }
     case 'balance': {
-      if (store.members.get(q.memberId) === undefined) return null;
+      const m = getState(store, q.memberId);
+      if (m === undefined) return null;
       const f = emptyFold();
-      for (const { value } of store.ledger.getRange({ start: [q.memberId, 0], end: [q.memberId, SEQ_MAX] })) {
-        if (value.at <= q.atMs) foldEntry(f, value);
-      }
+      for (const [, e] of chain(store, m.lastSeq)) if (e.at <= q.atMs) foldEntry(f, e);
       return { at: new Date(q.atMs).toISOString(), points: f.points, growth: f.growth, walletCents: f.walletCents };
     }
     case 'order': {
@@ -73,7 +89,8 @@ export function answer(store: ShardStore, q: Query): unknown {
       if (o === undefined) return null;
       const iso = (ms: number) => new Date(ms).toISOString();
       const returnedCents = o.returns.reduce((s, r) => s + r.amountCents, 0);
-      return { ...o, at: iso(o.at), returns: o.returns.map((r) => ({ ...r, at: iso(r.at) })), remainingCents: o.netCents - returnedCents };
+      const { fp: _fp, after: _after, ...order } = o;
+      return { ...order, at: iso(o.at), returns: o.returns.map((r) => ({ ...r, at: iso(r.at) })), remainingCents: o.netCents - returnedCents };
     }
     case 'verify': return verify(store);
     case 'directory': {
@@ -90,22 +107,17 @@ export function verify(store: ShardStore): { members: number; entries: number; m
   const mismatches: Array<Record<string, unknown>> = [];
   let members = 0;
   let entries = 0;
-  let current: string | null = null;
-  let fold = emptyFold();
   const folds = new Map<string, Fold>();
-  for (const { key, value } of store.ledger.getRange({})) {
+  for (const [, value] of allEntries(store)) {
     entries += 1;
-    const memberId = key[0];
-    if (memberId === '') continue;
-    if (memberId !== current) {
-      current = memberId;
-      fold = emptyFold();
-      folds.set(memberId, fold);
-    }
+    if (value.memberId === '') continue;
+    let fold = folds.get(value.memberId);
+    if (fold === undefined) { fold = emptyFold(); folds.set(value.memberId, fold); }
     foldEntry(fold, value);
   }
-  for (const { key, value } of store.members.getRange({})) {
+  for (const { key, value: buf } of store.states.getRange({})) {
     members += 1;
+    const value = decodeState(buf);
     const f = folds.get(key) ?? emptyFold();
     const stored: Fold = {
       points: value.points, growth: value.growth, walletCents: value.walletCents,

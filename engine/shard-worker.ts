@@ -3,7 +3,7 @@
 import { workerData, move } from 'piscina';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
-import { openShardStore } from './store.js';
+import { LedgerAppender, openShardStore } from './store.js';
 import { loadCore, encodeProgram } from './core.js';
 import { BatchExecutor } from './shard-batch.js';
 import { answer } from './shard-queries.js';
@@ -54,14 +54,14 @@ async function runControl(control: Control): Promise<unknown> {
       if (ctx !== null && ctx.version >= control.version) return { version: ctx.version };
       const program = control.program as Program;
       store.root.transactionSync(() => {
-        store.meta.put('program', { version: control.version, program });
+        store.meta.putSync('program', { version: control.version, program });
         if (control.record) {
-          const seq = ((store.meta.get('seq') as number | undefined) ?? 0) + 1;
-          store.ledger.put(['', seq], {
-            seq, at: control.atMs, kind: 'program', memberId: '', pointsDelta: 0, growthDelta: 0,
+          const ledger = new LedgerAppender(store);
+          ledger.append({
+            prev: 0, at: control.atMs, kind: 'program', memberId: '', pointsDelta: 0, growthDelta: 0,
             walletDeltaCents: 0, spendDeltaCents: 0, tierId: null, ref: `program:${control.version}`, cause: null,
           });
-          store.meta.put('seq', seq);
+          ledger.finish();
         }
       });
       await store.root.flushed;

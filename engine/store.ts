@@ -3,16 +3,21 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { mkdirSync } from 'node:fs';
 import { LMDB_READERS_MAX, SHARD_MAP_BYTES } from './limits.js';
-import type { LedgerEntry } from './ops.js';
-import type { MemberRecord, OrderRecord } from './member-state.js';
+import type { StoredEntry } from './ops.js';
+import type { MemberProfile, MemberRecord, OrderRecord } from './member-state.js';
+import { decodeEntry, decodeState, encodeEntry, encodeState, type HotState } from './codec.js';
 
 export interface StoredKey { fp: string; res: Record<string, unknown> }
 
 export interface ShardStore {
   root: RootDatabase;
-  members: Database<MemberRecord, string>;
-  /** Ledger entries keyed [memberId, seq]: one member's entries are one contiguous range. */
-  ledger: Database<LedgerEntry, [string, number]>;
+  /** Profiles (msgpack): written on registration and profile changes only. */
+  members: Database<MemberProfile, string>;
+  /** Hot member state (engine/codec.ts binary): read and written by every batch. */
+  states: Database<Buffer, string>;
+  /** Ledger entries (binary), one value per batch keyed by batch number: a batch is one append. */
+  ledger: Database<Buffer, number>;
+  /** Idempotency keys of non-purchase writes; a purchase's key is its order record. */
   keys: Database<StoredKey, string>;
   orders: Database<OrderRecord, string>;
   /** Unique profile fields: 'p:' + phone and 'e:' + email map to the member holding them. */
@@ -38,11 +43,93 @@ export function openShardStore(path: string, mapBytes = SHARD_MAP_BYTES): ShardS
     root.openDB<V, K>({ name, encoding: 'msgpack', sharedStructuresKey: Symbol.for('structures'), cache: false, compression: false });
   return {
     root,
-    members: sub<MemberRecord, string>('members'),
-    ledger: sub<LedgerEntry, [string, number]>('ledger'),
+    members: sub<MemberProfile, string>('members'),
+    states: root.openDB<Buffer, string>({ name: 'states', encoding: 'binary', cache: false, compression: false }),
+    ledger: root.openDB<Buffer, number>({ name: 'ledger', encoding: 'binary', cache: false, compression: false }),
     keys: sub<StoredKey, string>('keys'),
     orders: sub<OrderRecord, string>('orders'),
     unique: root.openDB<string, string>({ name: 'unique', encoding: 'string', cache: false }),
     meta: root.openDB<unknown, string>({ name: 'meta', encoding: 'msgpack', cache: false }),
   };
+}
+
+export function getState(store: ShardStore, memberId: string): HotState | undefined {
+  const buf = store.states.getBinaryFast(memberId);
+  return buf === undefined ? undefined : decodeState(buf);
+}
+
+export function putState(store: ShardStore, memberId: string, state: HotState): void {
+  store.states.putSync(memberId, encodeState(state));
+}
+
+/**
+ * Entry seqs are `batchNo * SEQS_PER_BATCH + index`: increasing, safe integers, and the batch's
+ * entries are one LMDB value, so appending a batch costs one put however many entries it has.
+ */
+export const SEQS_PER_BATCH = 2 ** 20;
+
+/** Gathers one batch's entries and appends them as one value. */
+export class LedgerAppender {
+  private readonly parts: Buffer[] = [];
+  readonly batchNo: number;
+
+  constructor(private readonly store: ShardStore) {
+    this.batchNo = ((store.meta.get('batch') as number | undefined) ?? 0) + 1;
+  }
+
+  append(e: StoredEntry): number {
+    if (this.parts.length >= SEQS_PER_BATCH) throw new Error('too many entries in one batch');
+    this.parts.push(encodeEntry(e));
+    return this.batchNo * SEQS_PER_BATCH + this.parts.length - 1;
+  }
+
+  /** Writes the batch's entries (inside the caller's transaction). Layout: u32 count, u32 offsets, entries. */
+  finish(): void {
+    const n = this.parts.length;
+    if (n === 0) return;
+    const header = 4 * (n + 2);
+    let size = header;
+    for (const p of this.parts) size += p.length;
+    const blob = Buffer.allocUnsafe(size);
+    blob.writeUInt32LE(n, 0);
+    let at = header;
+    for (let i = 0; i < n; i++) {
+      blob.writeUInt32LE(at, 4 * (i + 1));
+      this.parts[i]!.copy(blob, at);
+      at += this.parts[i]!.length;
+    }
+    blob.writeUInt32LE(at, 4 * (n + 1));
+    this.store.ledger.putSync(this.batchNo, blob, { append: true });
+    this.store.meta.putSync('batch', this.batchNo);
+  }
+}
+
+function entryIn(blob: Uint8Array, index: number): StoredEntry | undefined {
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  if (index >= view.getUint32(0, true)) return undefined;
+  const start = view.getUint32(4 * (index + 1), true);
+  const end = view.getUint32(4 * (index + 2), true);
+  return decodeEntry(blob.subarray(start, end));
+}
+
+export function getEntry(store: ShardStore, seq: number): StoredEntry | undefined {
+  const blob = store.ledger.getBinaryFast(Math.floor(seq / SEQS_PER_BATCH));
+  return blob === undefined ? undefined : entryIn(blob, seq % SEQS_PER_BATCH);
+}
+
+/** Every entry in seq order. */
+export function* allEntries(store: ShardStore): Generator<[number, StoredEntry]> {
+  for (const { key, value } of store.ledger.getRange({})) {
+    const n = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(0, true);
+    for (let i = 0; i < n; i++) yield [key * SEQS_PER_BATCH + i, entryIn(value, i)!];
+  }
+}
+
+/** A whole member (profile and state), or undefined. */
+export function getMember(store: ShardStore, memberId: string): MemberRecord | undefined {
+  const state = getState(store, memberId);
+  if (state === undefined) return undefined;
+  const profile = store.members.get(memberId);
+  if (profile === undefined) throw new Error(`member ${memberId} has a state but no profile`);
+  return { ...profile, ...state };
 }

@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, ServerProcess } from './helpers/server-process.js';
-import { openShardStore } from '../engine/store.js';
+import { getState, openShardStore, putState } from '../engine/store.js';
 import { hashId } from '../engine/engine.js';
 
 const dataDir = ServerProcess.tempDataDir();
@@ -49,8 +49,8 @@ describe('loyalty verify', () => {
 
   it('reports a stored balance that differs from the fold of its entries, and exits 1', async () => {
     const store = openShardStore(join(dataDir, `shard-${hashId('v-1') % 2}`));
-    const rec = store.members.get('v-1')!;
-    await store.members.put('v-1', { ...rec, points: rec.points + 1 });
+    const rec = getState(store, 'v-1')!;
+    store.root.transactionSync(() => putState(store, 'v-1', { ...rec, points: rec.points + 1 }));
     await store.root.close();
     const out = cli('verify');
     expect(out.status).toBe(1);
