@@ -17,11 +17,19 @@ export class Writer {
 
   reset(): this { this.pos = 0; return this; }
 
+  /** Makes room for `bytes` more, keeping what was written. */
+  reserve(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
+
   u8(v: number): void { this.buf[this.pos++] = v; }
 
   /** A safe integer as a zigzag varint: small magnitudes, positive or negative, take 1-3 bytes. */
   int(v: number): void {
-    assert.ok(Number.isSafeInteger(v), `not a safe integer: ${v}`);
+    if (!Number.isSafeInteger(v)) assert.fail(`not a safe integer: ${v}`);
     let z = v >= 0 ? v * 2 : -v * 2 - 1;
     while (z >= 0x80) {
       this.buf[this.pos++] = (z % 0x80) | 0x80;
@@ -35,13 +43,22 @@ export class Writer {
   /** A short ASCII string (ids), or null as length 255. */
   str(v: string | null): void {
     if (v === null) { this.buf[this.pos++] = 255; return; }
-    assert.ok(v.length < 255, 'string too long for a record');
-    this.buf[this.pos++] = v.length;
-    this.pos += this.buf.write(v, this.pos, "latin1");
+    const n = v.length;
+    if (n >= 255) assert.fail('string too long for a record');
+    const buf = this.buf;
+    let pos = this.pos;
+    buf[pos++] = n;
+    // Ids are ASCII ([A-Za-z0-9._:-]); a char loop beats Buffer#write for strings this short.
+    for (let i = 0; i < n; i++) buf[pos++] = v.charCodeAt(i);
+    this.pos = pos;
   }
 
   /** A copy of what was written, for a put. */
-  bytes(): Buffer { return Buffer.from(this.buf.subarray(0, this.pos)); }
+  bytes(): Buffer {
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    return out;
+  }
 }
 
 export class Reader {
@@ -78,10 +95,9 @@ export class Reader {
   }
 }
 
-const entryWriter = new Writer(ENTRY_BYTES_MAX);
-
-export function encodeEntry(e: StoredEntry): Buffer {
-  const w = entryWriter.reset();
+/** Appends one entry to `w`. */
+export function writeEntry(w: Writer, e: StoredEntry): void {
+  w.reserve(ENTRY_BYTES_MAX);
   w.u8(KIND_INDEX.get(e.kind)!);
   w.int(e.at);
   w.int(e.prev);
@@ -93,7 +109,6 @@ export function encodeEntry(e: StoredEntry): Buffer {
   w.str(e.memberId);
   w.str(e.ref);
   w.str(e.tierId);
-  return w.bytes();
 }
 
 export function decodeEntry(buf: Uint8Array): StoredEntry {

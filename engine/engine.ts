@@ -7,6 +7,7 @@ import { ShardClient } from './shard-client.js';
 import { LoyaltyError } from './errors.js';
 import { demoProgram } from './program.js';
 import { SHARDS_MAX } from './limits.js';
+import { sumTotals, type BookTotals } from './shard-stats.js';
 import type { Program, VersionedProgram } from './program-types.js';
 import type { OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from './ops.js';
 
@@ -199,6 +200,14 @@ export class Engine {
       entries: parts.reduce((s, p) => s + p.entries, 0),
       mismatches,
     };
+  }
+
+  /** The books at a glance (SPEC section 10), from each shard's running totals. */
+  async summary(): Promise<BookTotals & { tiers: Array<{ tierId: string; members: number }> }> {
+    const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'totals' }))) as BookTotals[];
+    const sum = sumTotals(parts);
+    const tiers = this.versioned.program.tiers.map((t) => ({ tierId: t.id, members: sum.membersPerTier[t.id] ?? 0 }));
+    return { ...sum, tiers };
   }
 
   async close(): Promise<void> {

@@ -49,7 +49,8 @@ export type Query =
   | { q: 'order'; orderId: string }
   | { q: 'verify' }
   | { q: 'directory' }
-  | { q: 'program' };
+  | { q: 'program' }
+  | { q: 'totals' };
 
 /** Control tasks that change shard-wide state. */
 export type Control =

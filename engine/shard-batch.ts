@@ -7,6 +7,7 @@ import type { CoreRegions } from './core-api.js';
 import { opError, type ErrorCode, type OpError } from './errors.js';
 import { inBirthdayMonth } from './calendar.js';
 import type { HotState } from './codec.js';
+import { emptyTotals, moveTier, type BookTotals } from './shard-stats.js';
 import {
   memberView, purchaseResponse, readSlot, tierIndexOf, writeSlot,
   type MemberProfile, type MemberState, type OrderRecord, type ProgramContext,
@@ -42,6 +43,7 @@ type Plan =
 
 interface BatchMember {
   memberId: string;
+  created: boolean;
   state: HotState;
   /** Loaded only by ops that change the profile (registration, patch). */
   profile: MemberProfile | null;
@@ -80,6 +82,8 @@ const fail = (code: ErrorCode, message?: string, field?: string): OpResult =>
 
 export class BatchExecutor {
   private encodedVersion = -1;
+  /** The shard's running totals, loaded per batch and written with it. */
+  private totals: BookTotals = emptyTotals();
 
   constructor(private readonly store: ShardStore, private readonly core: CoreRegions) {}
 
@@ -101,7 +105,7 @@ export class BatchExecutor {
       let m = members.get(memberId);
       if (m !== undefined) return m;
       const state = getState(store, memberId);
-      m = state === undefined ? null : this.attach(ctx, memberId, state, null, slotCount++);
+      m = state === undefined ? null : this.attach(ctx, memberId, state, null, slotCount++, false);
       members.set(memberId, m);
       return m;
     };
@@ -128,7 +132,7 @@ export class BatchExecutor {
         const problem = this.registerProblem(ctx, op, loadMember(op.memberId) !== null);
         if (problem !== null) { plans[i] = { t: 'done', result: { ok: false, error: problem } }; continue; }
         const created = this.newMember(ctx, op);
-        const member = this.attach(ctx, op.memberId, created.state, created.profile, slotCount++);
+        const member = this.attach(ctx, op.memberId, created.state, created.profile, slotCount++, true);
         members.set(op.memberId, member);
         plans[i] = { t: 'register', member };
         continue;
@@ -173,6 +177,8 @@ export class BatchExecutor {
       m.state.lastSeq = seq;
       return seq;
     };
+    const totals = (store.meta.get('totals') as BookTotals | undefined) ?? emptyTotals();
+    this.totals = totals;
     const results: OpResult[] = new Array(ops.length);
     for (let i = 0; i < ops.length; i++) {
       const plan = plans[i]!;
@@ -201,10 +207,16 @@ export class BatchExecutor {
       if (m === null) continue;
       readSlot(ctx, core.members, m.slot, scratch);
       assertSameState(scratch, m.running, m.memberId);
-      putState(store, m.memberId, { ...m.state, ...m.running });
+      const r = m.running;
+      if (m.created) totals.members += 1;
+      moveTier(totals, m.created ? null : m.state.tierId, r.tierId);
+      totals.pointsOutstanding += r.points - (m.created ? 0 : m.state.points);
+      totals.walletOutstandingCents += r.walletCents - (m.created ? 0 : m.state.walletCents);
+      putState(store, m.memberId, { ...m.state, ...r });
       if (m.profileDirty) store.members.putSync(m.memberId, m.profile!);
     }
     ledger.finish();
+    store.meta.putSync('totals', totals);
     return results;
   }
 
@@ -215,9 +227,9 @@ export class BatchExecutor {
     return order === undefined ? undefined : { fp: order.fp, res: purchaseResponse(order) };
   }
 
-  private attach(ctx: ProgramContext, memberId: string, state: HotState, profile: MemberProfile | null, slot: number): BatchMember {
+  private attach(ctx: ProgramContext, memberId: string, state: HotState, profile: MemberProfile | null, slot: number, created: boolean): BatchMember {
     writeSlot(ctx, state, this.core.members, slot);
-    return { memberId, state, profile, profileDirty: profile !== null, slot, running: copyState(state) };
+    return { memberId, created, state, profile, profileDirty: profile !== null, slot, running: copyState(state) };
   }
 
   private uniqueProblem(op: { phone?: string; email?: string; taken?: 'phone_taken' | 'email_taken' }, memberId: string): OpError | null {
@@ -254,6 +266,7 @@ export class BatchExecutor {
 
   private finishRegister(ctx: ProgramContext, op: RegisterOp, m: BatchMember, append: Appender): OpResult {
     const r = m.running;
+    this.totals.pointsIssued += r.points;
     append(m, entry(op.atMs, 'register', op.memberId, op.key, { pointsDelta: r.points, walletDeltaCents: r.walletCents, tierId: r.tierId }));
     if (op.phone !== undefined) this.store.unique.putSync('p:' + op.phone, op.memberId);
     if (op.email !== undefined) this.store.unique.putSync('e:' + op.email, op.memberId);
@@ -322,7 +335,12 @@ export class BatchExecutor {
           const bonus = res[o + L.R_BONUS_POINTS]!;
           append(m, entry(op.atMs, 'upgrade', op.memberId, op.orderId, { pointsDelta: bonus, tierId: upgradedTo }, seq));
           r.points += bonus;
+          this.totals.pointsIssued += bonus;
         }
+        this.totals.purchases += 1;
+        this.totals.netSalesCents += spendDeltaCents;
+        this.totals.pointsIssued += res[o + L.R_EARNED_POINTS]!;
+        this.totals.pointsRedeemed += op.redeemPoints;
         // The period fields are not ledger balances: they follow from the op and the program.
         r.periodMetric = this.metricAfter(ctx, r.periodMetric, k);
         if (upgradedTo !== null) {
@@ -346,16 +364,20 @@ export class BatchExecutor {
         return { ok: true, ...purchaseResponse(order), replayed: false };
       }
       case 'redeem': {
+        this.totals.pointsRedeemed += op.points;
         append(m, entry(op.atMs, 'redeem', op.memberId, op.key, { pointsDelta, walletDeltaCents }));
         r.points += pointsDelta; r.walletCents += walletDeltaCents;
         return { ok: true, memberId: op.memberId, redeemedPoints: op.points, walletCreditCents: walletDeltaCents, ...balances(), replayed: false };
       }
       case 'adjust': {
+        // Negative adjustments count as points taken back, like clawbacks (README, Reports).
+        if (pointsDelta > 0) this.totals.pointsIssued += pointsDelta; else this.totals.pointsClawedBack -= pointsDelta;
         append(m, entry(op.atMs, 'adjust', op.memberId, op.key, { pointsDelta }));
         r.points += pointsDelta;
         return { ok: true, memberId: op.memberId, pointsDelta, reason: op.reason, ...balances(), replayed: false };
       }
       case 'topup': {
+        this.totals.topupsCents += walletDeltaCents;
         append(m, entry(op.atMs, 'topup', op.memberId, op.key, { walletDeltaCents }));
         r.walletCents += walletDeltaCents;
         return { ok: true, memberId: op.memberId, amountCents: op.amountCents, bonusCents: res[o + L.R_VALUE_CENTS]!, ...balances(), replayed: false };

@@ -4,6 +4,7 @@ import { allEntries, getEntry, getMember, getState, type ShardStore } from './st
 import type { LedgerEntry, Query, StoredEntry } from './ops.js';
 import { memberView, type MemberProfile } from './member-state.js';
 import { decodeState } from './codec.js';
+import { emptyTotals, type BookTotals } from './shard-stats.js';
 
 
 /** Balances as the fold of a member's entries (SPEC section 8). */
@@ -99,6 +100,7 @@ export function answer(store: ShardStore, q: Query): unknown {
       return out;
     }
     case 'program': return store.meta.get('program') ?? null;
+    case 'totals': return store.meta.get('totals') ?? emptyTotals();
   }
 }
 
@@ -108,6 +110,8 @@ export function verify(store: ShardStore): { members: number; entries: number; m
   let members = 0;
   let entries = 0;
   const folds = new Map<string, Fold>();
+  const sums = { points: 0, walletCents: 0 };
+  const tiers = new Map<string, number>();
   for (const [, value] of allEntries(store)) {
     entries += 1;
     if (value.memberId === '') continue;
@@ -118,6 +122,9 @@ export function verify(store: ShardStore): { members: number; entries: number; m
   for (const { key, value: buf } of store.states.getRange({})) {
     members += 1;
     const value = decodeState(buf);
+    sums.points += value.points;
+    sums.walletCents += value.walletCents;
+    tiers.set(value.tierId, (tiers.get(value.tierId) ?? 0) + 1);
     const f = folds.get(key) ?? emptyFold();
     const stored: Fold = {
       points: value.points, growth: value.growth, walletCents: value.walletCents,
@@ -127,6 +134,15 @@ export function verify(store: ShardStore): { members: number; entries: number; m
       if (stored[field] !== f[field]) mismatches.push({ memberId: key, field, stored: stored[field], ledger: f[field] });
     }
     folds.delete(key);
+  }
+  const totals = (store.meta.get('totals') as BookTotals | undefined) ?? emptyTotals();
+  const recount = { members, pointsOutstanding: sums.points, walletOutstandingCents: sums.walletCents };
+  for (const [field, value] of Object.entries(recount) as Array<[keyof typeof recount, number]>) {
+    if (totals[field] !== value) mismatches.push({ memberId: null, field: `totals.${field}`, stored: totals[field], ledger: value });
+  }
+  for (const tier of new Set([...Object.keys(totals.membersPerTier), ...tiers.keys()])) {
+    const stored = totals.membersPerTier[tier] ?? 0;
+    if ((tiers.get(tier) ?? 0) !== stored) mismatches.push({ memberId: null, field: `totals.membersPerTier.${tier}`, stored, ledger: tiers.get(tier) ?? 0 });
   }
   for (const memberId of folds.keys()) mismatches.push({ memberId, field: 'member', stored: null, ledger: 'entries without a member' });
   return { members, entries, mismatches };

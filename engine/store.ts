@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { LMDB_READERS_MAX, SHARD_MAP_BYTES } from './limits.js';
 import type { StoredEntry } from './ops.js';
 import type { MemberProfile, MemberRecord, OrderRecord } from './member-state.js';
-import { decodeEntry, decodeState, encodeEntry, encodeState, type HotState } from './codec.js';
+import { decodeEntry, decodeState, encodeState, writeEntry, Writer, type HotState } from './codec.js';
 
 export interface StoredKey { fp: string; res: Record<string, unknown> }
 
@@ -68,9 +68,10 @@ export function putState(store: ShardStore, memberId: string, state: HotState): 
  */
 export const SEQS_PER_BATCH = 2 ** 20;
 
-/** Gathers one batch's entries and appends them as one value. */
+/** Gathers one batch's entries in one buffer and appends them as one value. */
 export class LedgerAppender {
-  private readonly parts: Buffer[] = [];
+  private readonly offsets: number[] = [];
+  private readonly w = new Writer(64 * 1024);
   readonly batchNo: number;
 
   constructor(private readonly store: ShardStore) {
@@ -78,27 +79,22 @@ export class LedgerAppender {
   }
 
   append(e: StoredEntry): number {
-    if (this.parts.length >= SEQS_PER_BATCH) throw new Error('too many entries in one batch');
-    this.parts.push(encodeEntry(e));
-    return this.batchNo * SEQS_PER_BATCH + this.parts.length - 1;
+    if (this.offsets.length >= SEQS_PER_BATCH) throw new Error('too many entries in one batch');
+    this.offsets.push(this.w.pos);
+    writeEntry(this.w, e);
+    return this.batchNo * SEQS_PER_BATCH + this.offsets.length - 1;
   }
 
   /** Writes the batch's entries (inside the caller's transaction). Layout: u32 count, u32 offsets, entries. */
   finish(): void {
-    const n = this.parts.length;
+    const n = this.offsets.length;
     if (n === 0) return;
     const header = 4 * (n + 2);
-    let size = header;
-    for (const p of this.parts) size += p.length;
-    const blob = Buffer.allocUnsafe(size);
+    const blob = Buffer.allocUnsafe(header + this.w.pos);
     blob.writeUInt32LE(n, 0);
-    let at = header;
-    for (let i = 0; i < n; i++) {
-      blob.writeUInt32LE(at, 4 * (i + 1));
-      this.parts[i]!.copy(blob, at);
-      at += this.parts[i]!.length;
-    }
-    blob.writeUInt32LE(at, 4 * (n + 1));
+    for (let i = 0; i < n; i++) blob.writeUInt32LE(header + this.offsets[i]!, 4 * (i + 1));
+    blob.writeUInt32LE(header + this.w.pos, 4 * (n + 1));
+    this.w.buf.copy(blob, header, 0, this.w.pos);
     this.store.ledger.putSync(this.batchNo, blob, { append: true });
     this.store.meta.putSync('batch', this.batchNo);
   }

@@ -161,6 +161,7 @@ route('POST', '/v1/points/adjustments', ADMIN, (api, req, _p, role) => performRe
 route('POST', '/v1/wallet/topups', WRITERS, (api, req, _p, role) => performReply(api, 'topup', req, role));
 route('POST', '/v1/wallet/withdrawals', ADMIN, (api, req, _p, role) => performReply(api, 'withdraw', req, role));
 
+route('GET', '/v1/reports/summary', ALL, async (api) => ({ status: 200, body: await api.engine.summary() }));
 route('GET', '/v1/admin/verify', ADMIN, async (api) => ({ status: 200, body: await api.engine.verify() }));
 route('POST', '/v1/admin/keys', ADMIN, (api, req) => {
   const body = parseJson(req) as { role?: unknown };
