@@ -39,7 +39,7 @@ export interface OrderRecord {
   storeId?: string; channel?: string; items?: Array<{ sku: string; qty: number; amountCents: number }>;
   returns: Array<{ returnId: string; amountCents: number; at: number }>;
   /** The purchase's idempotency record: the body's fingerprint and the balances it answered. */
-  fp: string;
+  fp: number;
   after: { points: number; walletBalanceCents: number; growth: number; tierId: string };
 }
 

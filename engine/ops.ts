@@ -3,7 +3,7 @@
 import type { OpError } from './errors.js';
 
 /** Fields every mutating op carries: the idempotency key and the fingerprint of the request body. */
-export interface Keyed { key: string; fp: string; atMs: number }
+export interface Keyed { key: string; fp: number; atMs: number }
 
 export interface Profile {
   name?: string; phone?: string; email?: string; birthday?: string; gender?: string;

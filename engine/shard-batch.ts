@@ -96,7 +96,7 @@ export class BatchExecutor {
     }
     const { store, core } = this;
     const members = new Map<string, BatchMember | null>();
-    const batchKeys = new Map<string, { fp: string; index: number }>();
+    const batchKeys = new Map<string, { fp: number; index: number }>();
     const plans: Plan[] = new Array(ops.length);
     let coreCount = 0;
     let slotCount = 0;

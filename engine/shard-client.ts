@@ -1,15 +1,17 @@
 // The front end's handle on one shard: one Piscina pool of exactly one thread, and the group-commit
 // queue that gathers ops into batches, closing a batch when the shard is free or the batch is full.
 import { Piscina } from 'piscina';
-import { Packr } from 'msgpackr';
 import { fileURLToPath } from 'node:url';
 import { BATCH_OPS_MAX, SHARD_PENDING_OPS_MAX, SHARD_QUEUE_BATCHES_MAX } from './limits.js';
 import { LoyaltyError } from './errors.js';
 import type { Control, OpResult, Query, WriteOp } from './ops.js';
 import type { ShardTask, ShardWorkerData } from './shard-worker.js';
 
-/** Batches a shard runs at once: one commits while the one before it is flushed to disk. */
-const SHARD_BATCHES_IN_FLIGHT = 2;
+/**
+ * Batches a shard runs at once: with overlappingSync one commits while those before it are being
+ * flushed, and one flush covers every commit before it, so light load still forms a pipeline.
+ */
+const SHARD_BATCHES_IN_FLIGHT = 4;
 
 interface Pending { op: WriteOp; resolve: (r: OpResult) => void; reject: (e: unknown) => void }
 
@@ -22,7 +24,6 @@ export const BATCH_SIZE_BUCKETS = [1, 10, 100, 1000, 10000];
 
 export class ShardClient {
   private readonly pool: Piscina;
-  private readonly packr = new Packr({ useRecords: false, moreTypes: false });
   private queue: Pending[] = [];
   private inFlight = 0;
   private scheduled = false;
@@ -102,12 +103,9 @@ export class ShardClient {
     return this.call({ type: 'control', control });
   }
 
-  private async call(task: ShardTask): Promise<unknown> {
-    const bytes = this.packr.pack(task);
-    const buf = new Uint8Array(bytes.length);
-    buf.set(bytes);
-    const reply = await this.pool.run(buf.buffer, { transferList: [buf.buffer] }) as ArrayBuffer;
-    return this.packr.unpack(new Uint8Array(reply));
+  /** Tasks and replies travel by structured clone: measured cheaper than msgpack plus a transfer. */
+  private call(task: ShardTask): Promise<unknown> {
+    return this.pool.run(task);
   }
 
   /** Stops taking work, lets queued and running batches finish, then ends the worker. */

@@ -1,8 +1,7 @@
 // The body of one shard's worker thread: it owns the shard's LMDB environment and core, and
 // answers three kinds of task: a batch of write ops, a read query, or a control change.
-import { workerData, move } from 'piscina';
+import { workerData } from 'piscina';
 import { join } from 'node:path';
-import { Packr } from 'msgpackr';
 import { LedgerAppender, openShardStore } from './store.js';
 import { loadCore, encodeProgram } from './core.js';
 import { BatchExecutor } from './shard-batch.js';
@@ -19,18 +18,10 @@ const { shardId, dataDir, mapBytes } = workerData as ShardWorkerData;
 const store = openShardStore(join(dataDir, `shard-${shardId}`), mapBytes);
 const core = loadCore();
 const executor = new BatchExecutor(store, core);
-const packr = new Packr({ useRecords: false, moreTypes: false });
 
 let ctx: ProgramContext | null = null;
 const savedProgram = store.meta.get('program') as { version: number; program: Program } | undefined;
 if (savedProgram !== undefined) ctx = programContext(savedProgram.version, savedProgram.program);
-
-function encodeReply(value: unknown): ArrayBuffer {
-  const bytes = packr.pack(value);
-  const out = new Uint8Array(bytes.length);
-  out.set(bytes);
-  return out.buffer;
-}
 
 async function runBatch(ops: WriteOp[]): Promise<OpResult[]> {
   if (ctx === null) throw new Error('shard has no program yet');
@@ -71,13 +62,10 @@ async function runControl(control: Control): Promise<unknown> {
   }
 }
 
-export default async function handle(task: ArrayBuffer): Promise<unknown> {
-  const msg = packr.unpack(new Uint8Array(task)) as ShardTask;
-  let reply: unknown;
+export default async function handle(msg: ShardTask): Promise<unknown> {
   switch (msg.type) {
-    case 'batch': reply = await runBatch(msg.ops); break;
-    case 'query': reply = answer(store, msg.query); break;
-    case 'control': reply = await runControl(msg.control); break;
+    case 'batch': return runBatch(msg.ops);
+    case 'query': return answer(store, msg.query);
+    case 'control': return runControl(msg.control);
   }
-  return move(encodeReply(reply));
 }

@@ -7,7 +7,7 @@ import type { StoredEntry } from './ops.js';
 import type { MemberProfile, MemberRecord, OrderRecord } from './member-state.js';
 import { decodeEntry, decodeState, encodeState, writeEntry, Writer, type HotState } from './codec.js';
 
-export interface StoredKey { fp: string; res: Record<string, unknown> }
+export interface StoredKey { fp: number; res: Record<string, unknown> }
 
 export interface ShardStore {
   root: RootDatabase;

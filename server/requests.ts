@@ -1,6 +1,6 @@
 // Turns request bodies (HTTP JSON or stream ops) into validated engine ops: every field checked,
 // unknown fields refused, `at` resolved, and the body fingerprinted for idempotency.
-import { createHash } from 'node:crypto';
+import { hash53 } from '../engine/hash.js';
 import {
   FieldError, checkId, checkInt, checkString, fieldPath, has, idField, intField, optionalInt,
   readArray, readObject, stringField, checkEnum, type Fields,
@@ -31,8 +31,8 @@ function canonical(value: unknown): string {
   return JSON.stringify(value);
 }
 
-export function fingerprint(kind: string, body: unknown): string {
-  return createHash('sha256').update(kind).update('\0').update(canonical(body)).digest('base64url');
+export function fingerprint(kind: string, body: unknown): number {
+  return hash53(kind + '\0' + canonical(body));
 }
 
 /** Instants: ISO-8601 with an offset in JSON, integer ms in msgpack; at most 5 minutes ahead. */
@@ -106,7 +106,7 @@ export function registerOp(raw: unknown, ctx: RequestContext, newMemberId: (key?
 export function patchOp(memberId: string, raw: unknown, ctx: RequestContext): PatchOp {
   const body = readObject(raw, '', PROFILE_KEYS);
   if (Object.keys(body).length === 0) throw new FieldError('(root)', 'names no field to change');
-  return { op: 'patch', memberId: checkId(memberId, 'memberId'), key: '', fp: '', atMs: ctx.nowMs, ...profile(body) };
+  return { op: 'patch', memberId: checkId(memberId, 'memberId'), key: '', fp: 0, atMs: ctx.nowMs, ...profile(body) };
 }
 
 export function purchaseOp(raw: unknown, ctx: RequestContext): PurchaseOp {
