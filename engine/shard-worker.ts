@@ -35,6 +35,7 @@ async function runBatch(ops: WriteOp[]): Promise<OpResult[]> {
     const error = opError('storage_failed', `the ledger could not be written: ${message}`);
     return ops.map(() => ({ ok: false, error }));
   }
+  // The commit above included its fdatasync (engine/store.ts); `flushed` also covers any async write.
   await store.root.flushed;
   return results;
 }

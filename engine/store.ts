@@ -32,7 +32,10 @@ export function openShardStore(path: string, mapBytes = SHARD_MAP_BYTES): ShardS
     mapSize: mapBytes,
     maxReaders: LMDB_READERS_MAX,
     maxDbs: 16,
-    overlappingSync: true,
+    // Durability: with overlappingSync off, a transactionSync commit returns only after its
+    // fdatasync. lmdb-js 3.5's `flushed` promise does not track sync transactions (its
+    // lastSyncTxnFlush is never assigned), so with overlappingSync on, nothing could be awaited.
+    overlappingSync: false,
     noSync: false,
     noMemInit: true,
     compression: false,
