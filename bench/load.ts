@@ -276,6 +276,10 @@ async function main(): Promise<number> {
     `${verifyOk ? '' : `, HTTP ${verifyRes.statusCode} ${verifyText.slice(0, 500)}`}`);
   if (!verifyOk) problems.push('verify is not ok');
   if (server.child.exited) problems.push(`the server exited during the run (code ${server.child.exitCode})`);
+  // The ledger database alone (GET /metrics reports each database's pages): what an entry costs.
+  const metricsText = await (await request(`${origin}/metrics`, { headers: { authorization } })).body.text();
+  const ledgerBytes = Number(/loyalty_db_bytes\{db="ledger"\} (\d+)/.exec(metricsText)?.[1] ?? Number.NaN);
+  const ledgerBytesPerEntry = verify.entries > 0 ? ledgerBytes / verify.entries : Number.NaN;
 
   await server.child.stop();
   const dataBytes = readdirSync(dataDir)
@@ -307,7 +311,8 @@ async function main(): Promise<number> {
     ['HTTP open-loop latency p99', fmtMs(open.result.p99Ms), 'ms'],
     ['HTTP open-loop latency p99.9', fmtMs(open.result.p999Ms), 'ms'],
     ['ledger entries (verify)', fmtInt(verify.entries), 'entries'],
-    ['data.mdb bytes per ledger entry', bytesPerEntry.toFixed(1), 'B/entry'],
+    ['ledger database bytes per entry', ledgerBytesPerEntry.toFixed(1), 'B/entry'],
+    ['all data.mdb bytes (members, orders, keys too) per entry', bytesPerEntry.toFixed(1), 'B/entry'],
     ['server RSS during WS, first', fmtMiB(rss[0] ?? Number.NaN), 'MiB'],
     ['server RSS during WS, min', fmtMiB(rssMin), 'MiB'],
     ['server RSS during WS, max', fmtMiB(rssMax), 'MiB'],

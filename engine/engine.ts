@@ -210,6 +210,14 @@ export class Engine {
     return { ...sum, tiers };
   }
 
+  /** Bytes each database occupies, summed over the shards. */
+  async storage(): Promise<Record<string, number>> {
+    const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'storage' }))) as Array<Record<string, number>>;
+    const sum: Record<string, number> = {};
+    for (const p of parts) for (const [k, v] of Object.entries(p)) sum[k] = (sum[k] ?? 0) + v;
+    return sum;
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.shards.map((s) => s.close()));
   }

@@ -50,7 +50,8 @@ export type Query =
   | { q: 'verify' }
   | { q: 'directory' }
   | { q: 'program' }
-  | { q: 'totals' };
+  | { q: 'totals' }
+  | { q: 'storage' };
 
 /** Control tasks that change shard-wide state. */
 export type Control =

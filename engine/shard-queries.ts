@@ -101,6 +101,7 @@ export function answer(store: ShardStore, q: Query): unknown {
     }
     case 'program': return store.meta.get('program') ?? null;
     case 'totals': return store.meta.get('totals') ?? emptyTotals();
+    case 'storage': return storageBytes(store);
   }
 }
 
@@ -146,4 +147,14 @@ export function verify(store: ShardStore): { members: number; entries: number; m
   }
   for (const memberId of folds.keys()) mismatches.push({ memberId, field: 'member', stored: null, ledger: 'entries without a member' });
   return { members, entries, mismatches };
+}
+
+/** Bytes of pages each database occupies (branch, leaf and overflow pages). */
+export function storageBytes(store: ShardStore): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of ['members', 'states', 'ledger', 'keys', 'orders', 'unique', 'meta'] as const) {
+    const s = store[name].getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+    out[name] = s.pageSize * (s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages);
+  }
+  return out;
 }

@@ -12,8 +12,10 @@ export class Metrics {
     this.requestsByStatus.set(status, (this.requestsByStatus.get(status) ?? 0) + 1);
   }
 
-  render(engine: Engine): string {
+  render(engine: Engine, storageBytes: Record<string, number>): string {
     const lines: string[] = [];
+    lines.push('# HELP loyalty_db_bytes Bytes of LMDB pages each database occupies, over all shards.', '# TYPE loyalty_db_bytes gauge');
+    for (const [db, bytes] of Object.entries(storageBytes)) lines.push(`loyalty_db_bytes{db="${db}"} ${bytes}`);
     lines.push('# HELP loyalty_http_requests_total HTTP requests answered, by status.', '# TYPE loyalty_http_requests_total counter');
     for (const [status, n] of [...this.requestsByStatus].sort((a, b) => a[0] - b[0])) lines.push(`loyalty_http_requests_total{status="${status}"} ${n}`);
     lines.push('# HELP loyalty_internal_errors_total Requests that failed with an unexpected error.', '# TYPE loyalty_internal_errors_total counter', `loyalty_internal_errors_total ${this.internalErrors}`);

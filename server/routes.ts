@@ -93,7 +93,7 @@ function route(method: string, path: string, roles: readonly Role[] | 'public', 
 }
 
 route('GET', '/healthz', 'public', () => ({ status: 200, body: { ok: true } }));
-route('GET', '/metrics', ALL, (api) => ({ status: 200, body: null, text: api.metrics.render(api.engine), headers: { 'Content-Type': 'text/plain; version=0.0.4' } }));
+route('GET', '/metrics', ALL, async (api) => ({ status: 200, body: null, text: api.metrics.render(api.engine, await api.engine.storage()), headers: { 'Content-Type': 'text/plain; version=0.0.4' } }));
 
 route('GET', '/v1/program', ALL, (api) => ({ status: 200, body: { version: api.engine.program.version, ...api.engine.program.program } }));
 route('PUT', '/v1/program', ADMIN, async (api, req) => {
