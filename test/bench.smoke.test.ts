@@ -62,7 +62,7 @@ describe('benchmarks (quick)', () => {
     const figures = new Map(rows.map(([name, value, unit]) => [name ?? '', { value: figure(value), unit }]));
     for (const name of [
       'raw lmdb puts (1,000 per txn, flushed)', 'WS batch latency p99', 'HTTP open-loop latency p99',
-      'data.mdb bytes per ledger entry', 'WS purchases/s ÷ raw lmdb puts/s', 'HTTP req/s ÷ bare uWS req/s',
+      'ledger database bytes per entry', 'WS purchases/s ÷ raw lmdb puts/s', 'HTTP req/s ÷ bare uWS req/s',
     ]) expect(figures.has(name), name).toBe(true);
     expect(rows.length).toBeGreaterThanOrEqual(20);
     for (const [name, { value, unit }] of figures) {
