@@ -130,6 +130,8 @@ export function decodeEntry(buf: Uint8Array): StoredEntry {
 /** The member state a batch needs, stored apart from the profile so purchases never decode it. */
 export interface HotState extends MemberState {
   lastSeq: number;
+  /** Purchases not fully returned: zero means the next purchase is a first purchase (SPEC 3.6). */
+  standingOrders: number;
   /** Birthday month 1-12, 0 when unknown: the only profile field a purchase reads. */
   birthdayMonth: number;
   referralChain: string[];
@@ -150,6 +152,7 @@ export function encodeState(s: HotState): Buffer {
   w.int(s.firstPurchaseAt ?? -1);
   w.int(s.lastPurchaseAt ?? -1);
   w.int(s.lastSeq);
+  w.int(s.standingOrders);
   w.u8(s.birthdayMonth);
   w.str(s.tierId);
   w.str(s.periodStartTierId);
@@ -171,6 +174,7 @@ export function decodeState(buf: Uint8Array): HotState {
   const firstPurchaseAt = r.int();
   const lastPurchaseAt = r.int();
   const lastSeq = r.int();
+  const standingOrders = r.int();
   const birthdayMonth = r.u8();
   const tierId = r.str()!;
   const periodStartTierId = r.str()!;
@@ -182,6 +186,6 @@ export function decodeState(buf: Uint8Array): HotState {
     walletCents, lifetimeSpendCents, purchaseCount,
     firstPurchaseAt: firstPurchaseAt === -1 ? null : firstPurchaseAt,
     lastPurchaseAt: lastPurchaseAt === -1 ? null : lastPurchaseAt,
-    lastSeq, birthdayMonth, tierId, periodStartTierId, referralChain,
+    lastSeq, standingOrders, birthdayMonth, tierId, periodStartTierId, referralChain,
   };
 }

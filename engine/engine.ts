@@ -9,11 +9,16 @@ import { demoProgram } from './program.js';
 import { SHARDS_MAX } from './limits.js';
 import { sumTotals, type BookTotals } from './shard-stats.js';
 import type { Program, VersionedProgram } from './program-types.js';
-import type { OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from './ops.js';
+import type { CreditOp, OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from './ops.js';
+import type { OutboxMessage } from './member-state.js';
 
 export interface EngineOptions {
   dataDir: string;
   shards: number;
+  /** Fault injection for the crash test: write outbox messages but never deliver them. */
+  holdOutbox?: boolean;
+  /** Where delivery problems are reported. */
+  warn?: (message: string, detail: Record<string, unknown>) => void;
   /** LMDB map size per shard; tests use a small one to exercise a full disk. */
   mapBytes?: number;
   now?: () => number;
@@ -62,6 +67,12 @@ export class Engine {
     const engine = new Engine(options);
     await engine.loadProgram();
     await engine.loadDirectory();
+    for (const shard of engine.shards) shard.onOutbox = (source, messages) => engine.deliver(source, messages);
+    // Messages written before a crash or stop and not yet delivered go out now.
+    for (const shard of engine.shards) {
+      const pending = await shard.query({ q: 'outbox' }) as Array<[number, OutboxMessage]>;
+      if (pending.length > 0) engine.deliver(shard.shardId, pending);
+    }
     return engine;
   }
 
@@ -218,7 +229,70 @@ export class Engine {
     return sum;
   }
 
+  private closing = false;
+  private readonly delivered = new Map<number, number[]>();
+  private deliveredScheduled = false;
+
+  /**
+   * Applies outbox messages on their targets, each exactly once (the target keys it by message id),
+   * then removes them from the source's outbox. A refused delivery is retried; what is still in an
+   * outbox at a stop is delivered at the next start.
+   */
+  deliver(source: number, messages: Array<[number, OutboxMessage]>, attempt = 0): void {
+    if (this.closing || this.options.holdOutbox === true) return;
+    for (const [outSeq, msg] of messages) {
+      const op: CreditOp = {
+        op: 'credit', memberId: msg.memberId, kind: msg.kind, points: msg.points, walletCents: msg.walletCents,
+        ref: msg.ref, key: 'msg:' + msg.id, fp: 0, atMs: msg.atMs, fromMemberId: msg.fromMemberId, level: msg.level,
+      };
+      this.submit(op).then((result) => {
+        if (result.ok) { this.markDelivered(source, outSeq); return; }
+        if (result.error.code === 'overloaded' || result.error.code === 'storage_failed') this.retry(source, [outSeq, msg], attempt);
+        else this.options.warn?.('an outbox message cannot be applied; it stays in the outbox', { source, outSeq, msg, error: result.error });
+      }, () => this.retry(source, [outSeq, msg], attempt));
+    }
+  }
+
+  private retry(source: number, message: [number, OutboxMessage], attempt: number): void {
+    if (this.closing) return;
+    setTimeout(() => this.deliver(source, [message], attempt + 1), Math.min(1000, 10 * 2 ** attempt)).unref();
+  }
+
+  private markDelivered(source: number, outSeq: number): void {
+    let list = this.delivered.get(source);
+    if (list === undefined) { list = []; this.delivered.set(source, list); }
+    list.push(outSeq);
+    if (this.deliveredScheduled) return;
+    this.deliveredScheduled = true;
+    setImmediate(() => {
+      this.deliveredScheduled = false;
+      for (const [shardId, outSeqs] of this.delivered) {
+        this.delivered.delete(shardId);
+        this.shards[shardId]!.control({ c: 'outboxDone', outSeqs }).catch(() => { /* removed at the next start's delivery */ });
+      }
+    });
+  }
+
+  /** The member an order belongs to: orders live on their member's shard, so every shard is asked. */
+  async orderMember(orderId: string): Promise<string | null> {
+    const found = await Promise.all(this.shards.map((s) => s.query({ q: 'orderMember', orderId }))) as Array<string | null>;
+    return found.find((m) => m !== null) ?? null;
+  }
+
+  /** Who a member referred, per level, and the points those referrals earned them (SPEC section 10). */
+  async referrals(memberId: string): Promise<{ memberId: string; levels: Array<{ level: number; members: string[]; points: number }> } | null> {
+    if (await this.queryMember({ q: 'member', memberId }) === null) return null;
+    const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'referrals', memberId }))) as Array<{ members: string[][]; points: number[] }>;
+    const levels = [1, 2, 3].map((level, i) => ({
+      level,
+      members: parts.flatMap((p) => p.members[i] ?? []).sort(),
+      points: parts.reduce((sum, p) => sum + (p.points[i] ?? 0), 0),
+    }));
+    return { memberId, levels };
+  }
+
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.shards.map((s) => s.close()));
   }
 }

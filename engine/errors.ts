@@ -25,6 +25,7 @@ export const ERRORS = {
   negative_net: { status: 422, message: 'discount, redeemed points and wallet exceed the order amount' },
   topup_below_minimum: { status: 422, message: 'the top-up is below the program\'s minimum' },
   redemption_too_small: { status: 422, message: 'those points are worth less than one cent' },
+  return_exceeds_order: { status: 422, message: 'the return is more than what remains of the order' },
   balance_limit: { status: 422, message: 'a balance would leave the safe integer range' },
   overloaded: { status: 503, message: 'the server is at capacity; retry after the given delay' },
   storage_failed: { status: 503, message: 'the ledger could not be written; nothing was changed' },

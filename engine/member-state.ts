@@ -41,6 +41,30 @@ export interface OrderRecord {
   /** The purchase's idempotency record: the body's fingerprint and the balances it answered. */
   fp: number;
   after: { points: number; walletBalanceCents: number; growth: number; tierId: string };
+  /** The rates the purchase earned at, so that returns recompute with exactly them (SPEC 4). */
+  rate: { earnCents: number; earnPoints: number; orderPoints: number; multiplierPct: number; growthPoints: number; growthGrowth: number };
+  /** Whether the upgrade came from the express threshold, and the period it replaced. */
+  express: boolean;
+  before: { periodStart: number; periodEnd: number | null; periodStartTierId: string; periodMetric: number };
+  /** Referral rewards paid for this order: fixed (first/repeat) and share, per ancestor. */
+  rewards: Array<{ memberId: string; fixedPoints: number; sharePct: number; sharePoints: number }>;
+  /** What remains after the returns so far. */
+  now: { earnedPoints: number; growth: number; restoredPoints: number; walletRefundedCents: number; fixedReversed: boolean };
+}
+
+/** A credit or debit another shard must apply exactly once: written in the source's transaction. */
+export interface OutboxMessage {
+  /** `<sourceShard>:<outSeq>`: the target's idempotency key. */
+  id: string;
+  kind: 'referral_reward' | 'referral_reversal' | 'transfer_in';
+  memberId: string;
+  /** The member whose registration, purchase, return or transfer caused it, and the referral level (0: none). */
+  fromMemberId: string;
+  level: number;
+  points: number;
+  walletCents: number;
+  ref: string;
+  atMs: number;
 }
 
 /** The purchase response (SPEC section 3), rebuilt from its order record for replays. */
@@ -49,7 +73,8 @@ export function purchaseResponse(o: OrderRecord): Record<string, unknown> {
     orderId: o.orderId, memberId: o.memberId, netCents: o.netCents, earnedPoints: o.earnedPoints,
     redeemedPoints: o.redeemPoints, redeemValueCents: o.redeemValueCents, walletCents: o.walletCents,
     points: o.after.points, walletBalanceCents: o.after.walletBalanceCents, growth: o.after.growth,
-    tierId: o.after.tierId, upgradedTo: o.upgradedTo, referralRewards: [],
+    tierId: o.after.tierId, upgradedTo: o.upgradedTo,
+    referralRewards: o.rewards.map((r) => ({ memberId: r.memberId, points: r.fixedPoints + r.sharePoints })),
   };
 }
 

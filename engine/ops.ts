@@ -36,7 +36,16 @@ export interface AdjustOp extends Keyed { op: 'adjust'; memberId: string; points
 export interface TopupOp extends Keyed { op: 'topup'; memberId: string; amountCents: number }
 export interface WithdrawOp extends Keyed { op: 'withdraw'; memberId: string; amountCents: number }
 
-export type WriteOp = RegisterOp | PatchOp | PurchaseOp | QuoteOp | RedeemOp | AdjustOp | TopupOp | WithdrawOp;
+export interface ReturnOp extends Keyed { op: 'return'; memberId: string; returnId: string; orderId: string; amountCents: number }
+export interface TransferOp extends Keyed { op: 'transfer'; memberId: string; toMemberId: string; amountCents: number }
+/** Applies one outbox message on its target shard; `key` is `msg:<id>`, so it applies once. */
+export interface CreditOp extends Keyed {
+  op: 'credit'; memberId: string; kind: 'referral_reward' | 'referral_reversal' | 'transfer_in';
+  points: number; walletCents: number; ref: string; fromMemberId: string; level: number;
+}
+
+export type WriteOp = RegisterOp | PatchOp | PurchaseOp | QuoteOp | RedeemOp | AdjustOp | TopupOp | WithdrawOp
+  | ReturnOp | TransferOp | CreditOp;
 
 export type OpResult = ({ ok: true } & Record<string, unknown>) | { ok: false; error: OpError };
 
@@ -51,11 +60,15 @@ export type Query =
   | { q: 'directory' }
   | { q: 'program' }
   | { q: 'totals' }
-  | { q: 'storage' };
+  | { q: 'storage' }
+  | { q: 'outbox' }
+  | { q: 'orderMember'; orderId: string }
+  | { q: 'referrals'; memberId: string };
 
 /** Control tasks that change shard-wide state. */
 export type Control =
-  | { c: 'setProgram'; version: number; program: unknown; atMs: number; record: boolean };
+  | { c: 'setProgram'; version: number; program: unknown; atMs: number; record: boolean }
+  | { c: 'outboxDone'; outSeqs: number[] };
 
 export const LEDGER_KINDS = [
   'register', 'purchase', 'return', 'redeem', 'adjust', 'topup', 'withdraw', 'transfer_out',

@@ -10,9 +10,10 @@ import type { HotState } from './codec.js';
 import { emptyTotals, moveTier, type BookTotals } from './shard-stats.js';
 import {
   memberView, purchaseResponse, readSlot, tierIndexOf, writeSlot,
-  type MemberProfile, type MemberState, type OrderRecord, type ProgramContext,
+  type MemberProfile, type MemberState, type OrderRecord, type OutboxMessage, type ProgramContext,
 } from './member-state.js';
-import type { LedgerEntry, OpResult, WriteOp, RegisterOp, PatchOp, LedgerKind } from './ops.js';
+import type { CreditOp, LedgerEntry, OpResult, WriteOp, RegisterOp, PatchOp, LedgerKind, ReturnOp } from './ops.js';
+import { planReturn, purchaseRewards, tierAfterReturn } from './returns.js';
 import { getState, LedgerAppender, putState, type ShardStore, type StoredKey } from './store.js';
 
 const DAY_MS = 86_400_000;
@@ -28,18 +29,11 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   [L.S_REDEMPTION_TOO_SMALL]: 'redemption_too_small',
 };
 
+/** A transfer's debit is the core's withdrawal: the same check, the same arithmetic. */
 const CORE_KINDS: Record<string, number> = {
   purchase: L.OP_PURCHASE, redeem: L.OP_REDEEM, adjust: L.OP_ADJUST, topup: L.OP_TOPUP,
-  withdraw: L.OP_WITHDRAW, quote: L.OP_QUOTE,
+  withdraw: L.OP_WITHDRAW, transfer: L.OP_WITHDRAW, quote: L.OP_QUOTE,
 };
-
-/** What phase 1 decided for one op. */
-type Plan =
-  | { t: 'done'; result: OpResult }
-  | { t: 'same'; of: number } // repeats the key of an earlier op of this batch
-  | { t: 'core'; coreIndex: number; member: BatchMember }
-  | { t: 'register'; member: BatchMember }
-  | { t: 'patch'; member: BatchMember };
 
 interface BatchMember {
   memberId: string;
@@ -84,11 +78,19 @@ export class BatchExecutor {
   private encodedVersion = -1;
   /** The shard's running totals, loaded per batch and written with it. */
   private totals: BookTotals = emptyTotals();
+  /** Outbox messages written by the current batch, and the shard's outbox sequence. */
+  private outbox: Array<[number, OutboxMessage]> = [];
+  private outSeq = 0;
 
-  constructor(private readonly store: ShardStore, private readonly core: CoreRegions) {}
+  constructor(private readonly store: ShardStore, private readonly core: CoreRegions, private readonly shardId: number) {}
 
-  /** Runs the batch inside the caller's write transaction and returns one result per op. */
-  apply(ctx: ProgramContext, ops: WriteOp[], encodeProgram: (out: Float64Array) => void): OpResult[] {
+  /**
+   * Runs the batch inside the caller's write transaction and returns one result per op, and the
+   * outbox messages the batch wrote. Consecutive arithmetic ops go to the core in one call; an op
+   * done in TypeScript (registration, profile, return, credit) first finishes the core ops before
+   * it, so that every op sees the member as the ops before it left them.
+   */
+  apply(ctx: ProgramContext, ops: WriteOp[], encodeProgram: (out: Float64Array) => void): { results: OpResult[]; outbox: Array<[number, OutboxMessage]> } {
     assert.ok(ops.length <= L.CORE_OPS_MAX, 'batch larger than the core');
     if (this.encodedVersion !== ctx.version) {
       encodeProgram(this.core.program);
@@ -97,9 +99,19 @@ export class BatchExecutor {
     const { store, core } = this;
     const members = new Map<string, BatchMember | null>();
     const batchKeys = new Map<string, { fp: number; index: number }>();
-    const plans: Plan[] = new Array(ops.length);
-    let coreCount = 0;
+    const results: OpResult[] = new Array(ops.length);
+    const repeats: Array<[number, number]> = [];
     let slotCount = 0;
+    const ledger = new LedgerAppender(store);
+    const append = (m: BatchMember, e: Omit<LedgerEntry, 'seq'>): number => {
+      const seq = ledger.append({ ...e, prev: m.state.lastSeq });
+      m.state.lastSeq = seq;
+      return seq;
+    };
+    const totals = (store.meta.get('totals') as BookTotals | undefined) ?? emptyTotals();
+    this.totals = totals;
+    this.outbox = [];
+    this.outSeq = (store.meta.get('outSeq') as number | undefined) ?? 0;
 
     const loadMember = (memberId: string): BatchMember | null => {
       let m = members.get(memberId);
@@ -109,42 +121,58 @@ export class BatchExecutor {
       members.set(memberId, m);
       return m;
     };
+    const settle = (i: number, result: OpResult): void => {
+      const op = ops[i]!;
+      if (result.ok && 'key' in op && op.key !== '' && op.op !== 'purchase') {
+        const { ok: _ok, replayed: _replayed, ...res } = result;
+        store.keys.putSync(op.key, { fp: op.fp, res });
+      }
+      results[i] = result;
+    };
+    let pending: Array<{ i: number; member: BatchMember }> = [];
+    const runCore = (): void => {
+      if (pending.length === 0) return;
+      core.run(pending.length);
+      pending.forEach((p, k) => settle(p.i, this.finishCore(ctx, ops[p.i]!, k, p.member, append)));
+      pending = [];
+    };
 
-    // Phase 1: keys, members and preconditions, in op order.
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       if ('key' in op && op.key !== '') {
         const earlier = batchKeys.get(op.key);
         if (earlier !== undefined) {
-          plans[i] = earlier.fp === op.fp ? { t: 'same', of: earlier.index }
-            : { t: 'done', result: fail(conflictCode(op)) };
+          if (earlier.fp === op.fp) repeats.push([i, earlier.index]);
+          else results[i] = fail(conflictCode(op));
           continue;
         }
         const stored = this.storedKey(op);
         if (stored !== undefined) {
-          plans[i] = { t: 'done', result: stored.fp === op.fp
-            ? { ok: true, ...stored.res, replayed: true } : fail(conflictCode(op)) };
+          results[i] = stored.fp === op.fp ? { ok: true, ...stored.res, replayed: true } : fail(conflictCode(op));
           continue;
         }
         batchKeys.set(op.key, { fp: op.fp, index: i });
       }
       if (op.op === 'register') {
         const problem = this.registerProblem(ctx, op, loadMember(op.memberId) !== null);
-        if (problem !== null) { plans[i] = { t: 'done', result: { ok: false, error: problem } }; continue; }
+        if (problem !== null) { results[i] = { ok: false, error: problem }; continue; }
         const created = this.newMember(ctx, op);
         const member = this.attach(ctx, op.memberId, created.state, created.profile, slotCount++, true);
         members.set(op.memberId, member);
-        plans[i] = { t: 'register', member };
+        runCore();
+        settle(i, this.finishRegister(ctx, op, member, append));
         continue;
       }
       const member = loadMember(op.memberId);
-      if (member === null) { plans[i] = { t: 'done', result: fail('member_not_found', undefined, 'memberId') }; continue; }
-      if (op.op === 'patch') {
-        const problem = this.uniqueProblem(op, op.memberId);
-        plans[i] = problem === null ? { t: 'patch', member } : { t: 'done', result: { ok: false, error: problem } };
+      if (member === null) { results[i] = fail('member_not_found', undefined, 'memberId'); continue; }
+      if (op.op === 'patch' || op.op === 'return' || op.op === 'credit') {
+        runCore();
+        settle(i, op.op === 'patch' ? this.finishPatch(op, member)
+          : op.op === 'return' ? this.finishReturn(ctx, op, member, append)
+          : this.finishCredit(ctx, op, member, append));
         continue;
       }
-      const o = coreCount * L.O_SLOTS;
+      const o = pending.length * L.O_SLOTS;
       const rec = core.ops;
       rec.fill(0, o, o + L.O_SLOTS);
       rec[o + L.O_KIND] = CORE_KINDS[op.op]!;
@@ -161,45 +189,15 @@ export class BatchExecutor {
           if (inBirthdayMonth(member.state.birthdayMonth, op.atMs, ctx.program.timezone)) rec[o + L.O_FLAGS] = L.FLAG_BIRTHDAY;
           break;
         case 'redeem': case 'adjust': rec[o + L.O_A] = op.points; break;
-        case 'topup': case 'withdraw': rec[o + L.O_A] = op.amountCents; break;
+        case 'topup': case 'withdraw': case 'transfer': rec[o + L.O_A] = op.amountCents; break;
       }
-      plans[i] = { t: 'core', coreIndex: coreCount++, member };
+      pending.push({ i, member });
     }
+    runCore();
     assert.ok(slotCount <= L.CORE_MEMBERS_MAX, 'batch touches more members than the core holds');
-
-    // Phase 2: the core computes every arithmetic op of the batch in one call.
-    if (coreCount > 0) core.run(coreCount);
-
-    // Phase 3: write what the accepted ops caused, in op order.
-    const ledger = new LedgerAppender(store);
-    const append = (m: BatchMember, e: Omit<LedgerEntry, 'seq'>): number => {
-      const seq = ledger.append({ ...e, prev: m.state.lastSeq });
-      m.state.lastSeq = seq;
-      return seq;
-    };
-    const totals = (store.meta.get('totals') as BookTotals | undefined) ?? emptyTotals();
-    this.totals = totals;
-    const results: OpResult[] = new Array(ops.length);
-    for (let i = 0; i < ops.length; i++) {
-      const plan = plans[i]!;
-      const op = ops[i]!;
-      let result: OpResult;
-      switch (plan.t) {
-        case 'done': result = plan.result; break;
-        case 'same': {
-          const first = results[plan.of]!;
-          result = first.ok ? { ...first, replayed: true } : first;
-          break;
-        }
-        case 'register': result = this.finishRegister(ctx, op as RegisterOp, plan.member, append); break;
-        case 'patch': result = this.finishPatch(op as PatchOp, plan.member); break;
-        case 'core': result = this.finishCore(ctx, op, plan.coreIndex, plan.member, append); break;
-      }
-      if (result.ok && 'key' in op && op.key !== '' && op.op !== 'purchase' && plan.t !== 'done' && plan.t !== 'same') {
-        const { ok: _ok, replayed: _replayed, ...res } = result;
-        store.keys.putSync(op.key, { fp: op.fp, res });
-      }
-      results[i] = result;
+    for (const [i, of] of repeats) {
+      const first = results[of]!;
+      results[i] = first.ok ? { ...first, replayed: true } : first;
     }
 
     // Every touched member's stored state is the core's slot, and must equal the batch's fold.
@@ -217,7 +215,16 @@ export class BatchExecutor {
     }
     ledger.finish();
     store.meta.putSync('totals', totals);
-    return results;
+    if (this.outbox.length > 0) store.meta.putSync('outSeq', this.outSeq);
+    return { results, outbox: this.outbox };
+  }
+
+  /** Queues a credit for another member, written with this batch and delivered after it. */
+  private send(msg: Omit<OutboxMessage, 'id'>): void {
+    this.outSeq += 1;
+    const full: OutboxMessage = { id: `${this.shardId}:${this.outSeq}`, ...msg };
+    this.store.outbox.putSync(this.outSeq, full);
+    this.outbox.push([this.outSeq, full]);
   }
 
   /** The stored answer under an op's key: a purchase's is its order record. */
@@ -255,7 +262,7 @@ export class BatchExecutor {
       tierId, periodStart: op.atMs, periodEnd: expires ? op.atMs + p.membershipDays! * DAY_MS : null,
       periodMetric: 0, periodStartTierId: tierId, points: (op.points ?? 0) + p.signupPoints, growth: 0,
       walletCents: op.walletCents ?? 0, lifetimeSpendCents: 0, purchaseCount: 0,
-      firstPurchaseAt: null, lastPurchaseAt: null, lastSeq: 0,
+      firstPurchaseAt: null, lastPurchaseAt: null, lastSeq: 0, standingOrders: 0,
       birthdayMonth: op.birthday === undefined ? 0 : Number(op.birthday.slice(5, 7)),
       referralChain: op.referralChain,
     };
@@ -267,10 +274,23 @@ export class BatchExecutor {
   private finishRegister(ctx: ProgramContext, op: RegisterOp, m: BatchMember, append: Appender): OpResult {
     const r = m.running;
     this.totals.pointsIssued += r.points;
-    append(m, entry(op.atMs, 'register', op.memberId, op.key, { pointsDelta: r.points, walletDeltaCents: r.walletCents, tierId: r.tierId }));
+    const seq = append(m, entry(op.atMs, 'register', op.memberId, op.key, { pointsDelta: r.points, walletDeltaCents: r.walletCents, tierId: r.tierId }));
     if (op.phone !== undefined) this.store.unique.putSync('p:' + op.phone, op.memberId);
     if (op.email !== undefined) this.store.unique.putSync('e:' + op.email, op.memberId);
-    void ctx;
+    const referral = ctx.program.referral;
+    if (referral.enabled && op.referralChain.length > 0) {
+      // The new member's own welcome, then each ancestor's registration reward (SPEC section 2).
+      if (referral.refereePoints > 0) {
+        append(m, entry(op.atMs, 'referral_reward', op.memberId, op.memberId, { pointsDelta: referral.refereePoints }, seq));
+        r.points += referral.refereePoints;
+        this.totals.pointsIssued += referral.refereePoints;
+        writeSlot(ctx, r, this.core.members, m.slot);
+      }
+      op.referralChain.forEach((ancestor, i) => {
+        const points = referral.levels[i]?.registerPoints ?? 0;
+        if (points > 0) this.send({ kind: 'referral_reward', memberId: ancestor, fromMemberId: op.memberId, level: i + 1, points, walletCents: 0, ref: op.memberId, atMs: op.atMs });
+      });
+    }
     return { ok: true, ...memberView({ ...m.profile!, ...m.state, ...r }), walletBalanceCents: r.walletCents, replayed: false };
   }
 
@@ -322,6 +342,8 @@ export class BatchExecutor {
       }
       case 'purchase': {
         const tierIdBefore = r.tierId;
+        const before = { periodStart: r.periodStart, periodEnd: r.periodEnd, periodStartTierId: r.periodStartTierId, periodMetric: r.periodMetric };
+        const earned = res[o + L.R_EARNED_POINTS]!;
         const seq = append(m, entry(op.atMs, 'purchase', op.memberId, op.orderId,
           { pointsDelta, walletDeltaCents, growthDelta, spendDeltaCents }));
         r.points += pointsDelta; r.walletCents += walletDeltaCents; r.growth += growthDelta;
@@ -339,7 +361,7 @@ export class BatchExecutor {
         }
         this.totals.purchases += 1;
         this.totals.netSalesCents += spendDeltaCents;
-        this.totals.pointsIssued += res[o + L.R_EARNED_POINTS]!;
+        this.totals.pointsIssued += earned;
         this.totals.pointsRedeemed += op.redeemPoints;
         // The period fields are not ledger balances: they follow from the op and the program.
         r.periodMetric = this.metricAfter(ctx, r.periodMetric, k);
@@ -349,13 +371,30 @@ export class BatchExecutor {
           r.periodEnd = days === null ? null : op.atMs + days * DAY_MS;
         }
         const redeemValueCents = res[o + L.R_VALUE_CENTS]!;
+        const rewards = purchaseRewards(ctx.program, m.state.referralChain, m.state.standingOrders === 0, earned);
+        m.state.standingOrders += 1;
+        for (const rw of rewards) {
+          const level = m.state.referralChain.indexOf(rw.memberId) + 1;
+          this.send({ kind: 'referral_reward', memberId: rw.memberId, fromMemberId: op.memberId, level, points: rw.fixedPoints + rw.sharePoints, walletCents: 0, ref: op.orderId, atMs: op.atMs });
+        }
+        const tierBefore = ctx.program.tiers[tierIndexOf(ctx, tierIdBefore)]!;
+        const birthday = (this.core.ops[k * L.O_SLOTS + L.O_FLAGS]! & L.FLAG_BIRTHDAY) !== 0;
         const order: OrderRecord = {
           orderId: op.orderId, memberId: op.memberId, at: op.atMs, seq, amountCents: op.amountCents,
           discountCents: op.discountCents, redeemPoints: op.redeemPoints, redeemValueCents,
           walletCents: op.walletCents, netCents: spendDeltaCents, earnedPoints: res[o + L.R_EARNED_POINTS]!,
-          growth: growthDelta, tierIdBefore, upgradedTo, birthday: (this.core.ops[k * L.O_SLOTS + L.O_FLAGS]! & L.FLAG_BIRTHDAY) !== 0,
+          growth: growthDelta, tierIdBefore, upgradedTo, birthday,
           returns: [], fp: op.fp,
           after: { points: r.points, walletBalanceCents: r.walletCents, growth: r.growth, tierId: r.tierId },
+          rate: {
+            earnCents: tierBefore.earn.cents, earnPoints: tierBefore.earn.points, orderPoints: ctx.program.orderPoints,
+            multiplierPct: birthday ? ctx.program.birthday.multiplierPct : 100,
+            growthPoints: ctx.program.growth.points, growthGrowth: ctx.program.growth.growth,
+          },
+          express: upgradedTo !== null && ctx.program.tiers[tierIndexOf(ctx, upgradedTo)]!.threshold > before.periodMetric + (ctx.program.qualifyBy === 'spend' ? spendDeltaCents : growthDelta),
+          before,
+          rewards,
+          now: { earnedPoints: earned, growth: growthDelta, restoredPoints: 0, walletRefundedCents: 0, fixedReversed: false },
         };
         if (op.storeId !== undefined) order.storeId = op.storeId;
         if (op.channel !== undefined) order.channel = op.channel;
@@ -382,6 +421,12 @@ export class BatchExecutor {
         r.walletCents += walletDeltaCents;
         return { ok: true, memberId: op.memberId, amountCents: op.amountCents, bonusCents: res[o + L.R_VALUE_CENTS]!, ...balances(), replayed: false };
       }
+      case 'transfer': {
+        append(m, entry(op.atMs, 'transfer_out', op.memberId, op.key, { walletDeltaCents }));
+        r.walletCents += walletDeltaCents;
+        this.send({ kind: 'transfer_in', memberId: op.toMemberId, fromMemberId: op.memberId, level: 0, points: 0, walletCents: op.amountCents, ref: op.key, atMs: op.atMs });
+        return { ok: true, fromMemberId: op.memberId, toMemberId: op.toMemberId, amountCents: op.amountCents, ...balances(), replayed: false };
+      }
       case 'withdraw': {
         append(m, entry(op.atMs, 'withdraw', op.memberId, op.key, { walletDeltaCents }));
         r.walletCents += walletDeltaCents;
@@ -390,6 +435,69 @@ export class BatchExecutor {
       default:
         assert.fail(`op ${op.op} is not a core op`);
     }
+  }
+
+  /** A return (SPEC section 4): reverses, in this transaction, everything the returned value caused. */
+  private finishReturn(ctx: ProgramContext, op: ReturnOp, m: BatchMember, append: Appender): OpResult {
+    const order = this.store.orders.get(op.orderId);
+    if (order === undefined || order.memberId !== op.memberId) return fail('order_not_found', undefined, 'orderId');
+    const remaining = order.netCents - order.returns.reduce((sum, x) => sum + x.amountCents, 0);
+    if (op.amountCents > remaining) return fail('return_exceeds_order', `at most ${remaining} cents of this order remain to return`, 'amountCents');
+    const plan = planReturn(order, op.amountCents);
+    const r = m.running;
+    // Restored points come back first; the clawback may then go below zero only if the program allows it.
+    const afterRestore = r.points + plan.restoredPoints;
+    const clawed = ctx.program.allowNegativePoints ? plan.clawbackDuePoints : Math.min(plan.clawbackDuePoints, Math.max(0, afterRestore));
+    const pointsDelta = plan.restoredPoints - clawed;
+    const tierBefore = r.tierId;
+    const moved = tierAfterReturn(ctx, order, r, plan, op.amountCents);
+    const seq = append(m, entry(op.atMs, 'return', op.memberId, op.returnId, {
+      pointsDelta, growthDelta: plan.growthDelta, walletDeltaCents: plan.walletRefundCents, spendDeltaCents: -op.amountCents,
+    }, order.seq));
+    r.points += pointsDelta;
+    r.growth += plan.growthDelta;
+    r.walletCents += plan.walletRefundCents;
+    r.lifetimeSpendCents -= op.amountCents;
+    Object.assign(r, moved);
+    if (plan.full) m.state.standingOrders -= 1;
+    const downgradedTo = moved.tierId !== tierBefore ? moved.tierId : null;
+    if (downgradedTo !== null) append(m, entry(op.atMs, 'downgrade', op.memberId, op.returnId, { tierId: downgradedTo }, seq));
+    writeSlot(ctx, r, this.core.members, m.slot);
+    for (const rev of plan.reversals) {
+      const level = m.state.referralChain.indexOf(rev.memberId) + 1;
+      this.send({ kind: 'referral_reversal', memberId: rev.memberId, fromMemberId: op.memberId, level, points: -rev.points, walletCents: 0, ref: op.returnId, atMs: op.atMs });
+    }
+    order.returns.push({ returnId: op.returnId, amountCents: op.amountCents, at: op.atMs });
+    order.now = plan.now;
+    plan.rewardsAfter.forEach((after, i) => { order.rewards[i]!.sharePoints = after.sharePoints; });
+    this.store.orders.putSync(order.orderId, order);
+    this.totals.returns += 1;
+    this.totals.netSalesCents -= op.amountCents;
+    this.totals.pointsClawedBack += clawed;
+    this.totals.pointsRedeemed -= plan.restoredPoints;
+    return {
+      ok: true, returnId: op.returnId, orderId: op.orderId, memberId: op.memberId, clawedBackPoints: clawed,
+      restoredPoints: plan.restoredPoints, walletRefundCents: plan.walletRefundCents, points: r.points,
+      walletBalanceCents: r.walletCents, tierId: r.tierId, downgradedTo,
+      referralReversals: plan.reversals.map((x) => ({ memberId: x.memberId, points: x.points })), replayed: false,
+    };
+  }
+
+  /** An outbox message from another shard (or this one): a referral reward, its reversal, or a transfer's arrival. */
+  private finishCredit(ctx: ProgramContext, op: CreditOp, m: BatchMember, append: Appender): OpResult {
+    const r = m.running;
+    // A reversal takes back at most what the member holds unless the program allows negative points.
+    const points = op.points < 0 && !ctx.program.allowNegativePoints ? -Math.min(-op.points, Math.max(0, r.points)) : op.points;
+    append(m, entry(op.atMs, op.kind, op.memberId, op.ref, { pointsDelta: points, walletDeltaCents: op.walletCents }));
+    r.points += points;
+    r.walletCents += op.walletCents;
+    if (points > 0) this.totals.pointsIssued += points; else this.totals.pointsClawedBack -= points;
+    if (op.level > 0) {
+      const key = `${op.memberId}|${op.level}`;
+      this.store.refstats.putSync(key, (this.store.refstats.get(key) ?? 0) + points);
+    }
+    writeSlot(ctx, r, this.core.members, m.slot);
+    return { ok: true, memberId: op.memberId, kind: op.kind, points, walletCents: op.walletCents, replayed: false };
   }
 
   /** The period metric after purchase k, from the metric before it (SPEC section 3 steps 4-5). */

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { BATCH_OPS_MAX, SHARD_PENDING_OPS_MAX, SHARD_QUEUE_BATCHES_MAX } from './limits.js';
 import { LoyaltyError } from './errors.js';
 import type { Control, OpResult, Query, WriteOp } from './ops.js';
-import type { ShardTask, ShardWorkerData } from './shard-worker.js';
+import type { BatchReply, ShardTask, ShardWorkerData } from './shard-worker.js';
+import type { OutboxMessage } from './member-state.js';
 
 /**
  * Batches a shard runs at once: with overlappingSync one commits while those before it are being
@@ -29,6 +30,9 @@ export class ShardClient {
   private scheduled = false;
   private closing = false;
   readonly stats: ShardStats = { ops: 0, batches: 0, batchOpsSum: 0, commitMsSum: 0, queuedOps: 0, inFlight: 0, batchSizeBuckets: BATCH_SIZE_BUCKETS.map(() => 0) };
+
+  /** Called with the outbox messages each batch wrote, once the batch is durable. */
+  onOutbox: (shardId: number, messages: Array<[number, OutboxMessage]>) => void = () => {};
 
   constructor(readonly shardId: number, dataDir: string, mapBytes?: number) {
     const workerData: ShardWorkerData = { shardId, dataDir, ...(mapBytes === undefined ? {} : { mapBytes }) };
@@ -79,8 +83,9 @@ export class ShardClient {
     this.inFlight += 1;
     const started = performance.now();
     try {
-      const results = await this.call({ type: 'batch', ops: batch.map((p) => p.op) }) as OpResult[];
-      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+      const reply = await this.call({ type: 'batch', ops: batch.map((p) => p.op) }) as BatchReply;
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(reply.results[i]!);
+      if (reply.outbox.length > 0) this.onOutbox(this.shardId, reply.outbox);
       this.stats.batches += 1;
       this.stats.ops += batch.length;
       this.stats.batchOpsSum += batch.length;

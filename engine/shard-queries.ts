@@ -102,6 +102,21 @@ export function answer(store: ShardStore, q: Query): unknown {
     case 'program': return store.meta.get('program') ?? null;
     case 'totals': return store.meta.get('totals') ?? emptyTotals();
     case 'storage': return storageBytes(store);
+    case 'outbox': {
+      const out: Array<[number, unknown]> = [];
+      for (const { key, value } of store.outbox.getRange({})) out.push([key, value]);
+      return out;
+    }
+    case 'orderMember': return store.orders.get(q.orderId)?.memberId ?? null;
+    case 'referrals': {
+      const members: string[][] = [[], [], []];
+      for (const { key, value } of store.states.getRange({})) {
+        const i = decodeState(value).referralChain.indexOf(q.memberId);
+        if (i !== -1) members[i]!.push(key);
+      }
+      const points = [1, 2, 3].map((level) => store.refstats.get(`${q.memberId}|${level}`) ?? 0);
+      return { members, points };
+    }
   }
 }
 
@@ -152,7 +167,7 @@ export function verify(store: ShardStore): { members: number; entries: number; m
 /** Bytes of pages each database occupies (branch, leaf and overflow pages). */
 export function storageBytes(store: ShardStore): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const name of ['members', 'states', 'ledger', 'keys', 'orders', 'unique', 'meta'] as const) {
+  for (const name of ['members', 'states', 'ledger', 'keys', 'orders', 'unique', 'outbox', 'refstats', 'meta'] as const) {
     const s = store[name].getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
     out[name] = s.pageSize * (s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages);
   }

@@ -7,7 +7,9 @@ import { loadCore, encodeProgram } from './core.js';
 import { BatchExecutor } from './shard-batch.js';
 import { answer } from './shard-queries.js';
 import { programContext, type ProgramContext } from './member-state.js';
+import assert from 'node:assert/strict';
 import type { Control, OpResult, Query, WriteOp } from './ops.js';
+import type { OutboxMessage } from './member-state.js';
 import type { Program } from './program-types.js';
 import { opError } from './errors.js';
 
@@ -17,27 +19,30 @@ export type ShardTask = { type: 'batch'; ops: WriteOp[] } | { type: 'query'; que
 const { shardId, dataDir, mapBytes } = workerData as ShardWorkerData;
 const store = openShardStore(join(dataDir, `shard-${shardId}`), mapBytes);
 const core = loadCore();
-const executor = new BatchExecutor(store, core);
+const executor = new BatchExecutor(store, core, shardId);
 
 let ctx: ProgramContext | null = null;
 const savedProgram = store.meta.get('program') as { version: number; program: Program } | undefined;
 if (savedProgram !== undefined) ctx = programContext(savedProgram.version, savedProgram.program);
 
-async function runBatch(ops: WriteOp[]): Promise<OpResult[]> {
+export interface BatchReply { results: OpResult[]; outbox: Array<[number, OutboxMessage]> }
+
+async function runBatch(ops: WriteOp[]): Promise<BatchReply> {
   if (ctx === null) throw new Error('shard has no program yet');
   const current = ctx;
-  let results: OpResult[];
+  let reply: BatchReply;
   try {
-    results = store.root.transactionSync(() => executor.apply(current, ops, (out) => encodeProgram(current.program, out)));
+    reply = store.root.transactionSync(() => executor.apply(current, ops, (out) => encodeProgram(current.program, out)));
   } catch (err) {
+    if (err instanceof assert.AssertionError) throw err;
     // The transaction was aborted: nothing of the batch is written, every op fails alike.
     const message = err instanceof Error ? err.message : String(err);
     const error = opError('storage_failed', `the ledger could not be written: ${message}`);
-    return ops.map(() => ({ ok: false, error }));
+    return { results: ops.map(() => ({ ok: false, error })), outbox: [] };
   }
   // The commit above included its fdatasync (engine/store.ts); `flushed` also covers any async write.
   await store.root.flushed;
-  return results;
+  return reply;
 }
 
 async function runControl(control: Control): Promise<unknown> {
@@ -59,6 +64,11 @@ async function runControl(control: Control): Promise<unknown> {
       await store.root.flushed;
       ctx = programContext(control.version, program);
       return { version: control.version };
+    }
+    case 'outboxDone': {
+      // Delivered messages leave the outbox; the target's key makes a repeat harmless anyway.
+      store.root.transactionSync(() => { for (const seq of control.outSeqs) store.outbox.removeSync(seq); });
+      return { removed: control.outSeqs.length };
     }
   }
 }

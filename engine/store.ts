@@ -4,7 +4,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { mkdirSync } from 'node:fs';
 import { LMDB_READERS_MAX, SHARD_MAP_BYTES } from './limits.js';
 import type { StoredEntry } from './ops.js';
-import type { MemberProfile, MemberRecord, OrderRecord } from './member-state.js';
+import type { MemberProfile, MemberRecord, OrderRecord, OutboxMessage } from './member-state.js';
 import { decodeEntry, decodeState, encodeState, writeEntry, Writer, type HotState } from './codec.js';
 
 export interface StoredKey { fp: number; res: Record<string, unknown> }
@@ -22,6 +22,10 @@ export interface ShardStore {
   orders: Database<OrderRecord, string>;
   /** Unique profile fields: 'p:' + phone and 'e:' + email map to the member holding them. */
   unique: Database<string, string>;
+  /** Cross-shard credits written with the batch that caused them, removed once delivered. */
+  outbox: Database<OutboxMessage, number>;
+  /** Referral points a member earned per level: key `<memberId>|<level>`. */
+  refstats: Database<number, string>;
   meta: Database<unknown, string>;
 }
 
@@ -52,6 +56,8 @@ export function openShardStore(path: string, mapBytes = SHARD_MAP_BYTES): ShardS
     keys: sub<StoredKey, string>('keys'),
     orders: sub<OrderRecord, string>('orders'),
     unique: root.openDB<string, string>({ name: 'unique', encoding: 'string', cache: false }),
+    outbox: root.openDB<OutboxMessage, number>({ name: 'outbox', encoding: 'msgpack', cache: false }),
+    refstats: root.openDB<number, string>({ name: 'refstats', encoding: 'msgpack', cache: false }),
     meta: root.openDB<unknown, string>({ name: 'meta', encoding: 'msgpack', cache: false }),
   };
 }

@@ -7,13 +7,15 @@ import type { OpResult, RegisterOp, WriteOp } from '../engine/ops.js';
 import type { Role } from './auth.js';
 import * as R from './requests.js';
 
-export const STREAM_OPS = ['register', 'purchase', 'quote', 'topup', 'withdraw', 'redeem', 'adjust'] as const;
+export const STREAM_OPS = ['register', 'purchase', 'return', 'quote', 'topup', 'withdraw', 'transfer', 'redeem', 'adjust'] as const;
 export type OpName = typeof STREAM_OPS[number];
 
 /** The roles allowed to perform each op (SPEC section 11); admin may do everything. */
 export const OP_ROLES: Record<OpName, readonly Role[]> = {
   register: ['admin', 'pos', 'storefront'],
   purchase: ['admin', 'pos', 'storefront'],
+  return: ['admin', 'pos', 'storefront'],
+  transfer: ['admin'],
   quote: ['admin', 'pos', 'storefront'],
   topup: ['admin', 'pos', 'storefront'],
   redeem: ['admin', 'pos', 'storefront'],
@@ -21,9 +23,28 @@ export const OP_ROLES: Record<OpName, readonly Role[]> = {
   adjust: ['admin'],
 };
 
-const BUILDERS: Record<Exclude<OpName, 'register'>, (body: unknown, ctx: R.RequestContext) => WriteOp> = {
+const BUILDERS: Record<Exclude<OpName, 'register' | 'return' | 'transfer'>, (body: unknown, ctx: R.RequestContext) => WriteOp> = {
   purchase: R.purchaseOp, quote: R.quoteOp, topup: R.topupOp, withdraw: R.withdrawOp, redeem: R.redeemOp, adjust: R.adjustOp,
 };
+
+/** A return goes to the shard of the order's member, which only the shards know. */
+async function returnOf(engine: Engine, body: unknown, ctx: R.RequestContext): Promise<OpResult> {
+  const op = R.returnOp(body, ctx);
+  const memberId = await engine.orderMember(op.orderId);
+  if (memberId === null) return { ok: false, error: opError('order_not_found', undefined, 'orderId') };
+  if (engine.saturatedFor(memberId)) return { ok: false, error: opError('overloaded') };
+  return engine.submit({ ...op, memberId });
+}
+
+/** A transfer's target must exist before its source is debited. */
+async function transferOf(engine: Engine, body: unknown, ctx: R.RequestContext): Promise<OpResult> {
+  const op = R.transferOp(body, ctx);
+  if (await engine.queryMember({ q: 'member', memberId: op.toMemberId }) === null) {
+    return { ok: false, error: opError('member_not_found', 'the transfer\'s target is not a member', 'toMemberId') };
+  }
+  if (engine.saturatedFor(op.memberId)) return { ok: false, error: opError('overloaded') };
+  return engine.submit(op);
+}
 
 async function register(engine: Engine, op: RegisterOp): Promise<OpResult> {
   if (op.referrerId !== undefined) {
@@ -41,6 +62,8 @@ export async function perform(engine: Engine, name: OpName, body: unknown, role:
     if (!OP_ROLES[name].includes(role)) return { ok: false, error: opError('forbidden') };
     const ctx: R.RequestContext = { role, nowMs: engine.now() };
     if (name === 'register') return await register(engine, R.registerOp(body, ctx, (key) => engine.newMemberId(key)));
+    if (name === 'return') return await returnOf(engine, body, ctx);
+    if (name === 'transfer') return await transferOf(engine, body, ctx);
     const op = BUILDERS[name](body, ctx);
     if (op.op !== 'quote' && engine.saturatedFor(op.memberId)) return { ok: false, error: opError('overloaded') };
     return await engine.submit(op);

@@ -10,7 +10,7 @@ import {
   AMOUNT_CENTS_MAX, FUTURE_SKEW_MS_MAX, ITEMS_MAX, POINTS_OP_MAX, TEXT_LENGTH_MAX,
 } from '../engine/limits.js';
 import type {
-  AdjustOp, PatchOp, Profile, PurchaseOp, QuoteOp, RedeemOp, RegisterOp, TopupOp, WithdrawOp,
+  AdjustOp, PatchOp, Profile, PurchaseOp, QuoteOp, RedeemOp, RegisterOp, ReturnOp, TopupOp, TransferOp, WithdrawOp,
 } from '../engine/ops.js';
 import type { Role } from './auth.js';
 
@@ -169,6 +169,28 @@ export function withdrawOp(raw: unknown, ctx: RequestContext): WithdrawOp {
   const body = readObject(raw, '', ['requestId', 'memberId', 'amountCents', 'at']);
   const k = requestKeyed('withdraw', body, ctx);
   return { op: 'withdraw', memberId: k.memberId, key: k.key, fp: k.fp, atMs: k.atMs, amountCents: amount(body, 'amountCents') };
+}
+
+/** A return; the member is found from the order by the caller. */
+export function returnOp(raw: unknown, ctx: RequestContext): Omit<ReturnOp, 'memberId'> {
+  const body = readObject(raw, '', ['returnId', 'orderId', 'amountCents', 'at']);
+  const returnId = idField(body, 'returnId', '');
+  return {
+    op: 'return', returnId, orderId: idField(body, 'orderId', ''), amountCents: amount(body, 'amountCents'),
+    key: 'ret:' + returnId, fp: fingerprint('return', body), atMs: atOf(body, ctx),
+  };
+}
+
+export function transferOp(raw: unknown, ctx: RequestContext): TransferOp {
+  const body = readObject(raw, '', ['requestId', 'fromMemberId', 'toMemberId', 'amountCents', 'at']);
+  const requestId = idField(body, 'requestId', '');
+  const from = idField(body, 'fromMemberId', '');
+  const to = idField(body, 'toMemberId', '');
+  if (from === to) throw new FieldError('toMemberId', 'must differ from fromMemberId');
+  return {
+    op: 'transfer', memberId: from, toMemberId: to, amountCents: amount(body, 'amountCents'),
+    key: 'req:' + requestId, fp: fingerprint('transfer', body), atMs: atOf(body, ctx),
+  };
 }
 
 export { fieldPath };

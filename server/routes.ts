@@ -151,6 +151,8 @@ route('GET', '/v1/members/:id/balance', ALL, async (api, req, [id]) => {
 });
 
 route('POST', '/v1/purchases', WRITERS, (api, req, _p, role) => performReply(api, 'purchase', req, role));
+route('POST', '/v1/returns', WRITERS, (api, req, _p, role) => performReply(api, 'return', req, role));
+route('POST', '/v1/wallet/transfers', ADMIN, (api, req, _p, role) => performReply(api, 'transfer', req, role));
 route('GET', '/v1/orders/:id', ALL, async (api, _req, [id]) => {
   const order = await api.engine.order(checkId(id, 'orderId'));
   return order === null ? errorReply('order_not_found') : { status: 200, body: order };
@@ -162,6 +164,10 @@ route('POST', '/v1/wallet/topups', WRITERS, (api, req, _p, role) => performReply
 route('POST', '/v1/wallet/withdrawals', ADMIN, (api, req, _p, role) => performReply(api, 'withdraw', req, role));
 
 route('GET', '/v1/reports/summary', ALL, async (api) => ({ status: 200, body: await api.engine.summary() }));
+route('GET', '/v1/reports/referrals/:id', ALL, async (api, _req, [id]) => {
+  const report = await api.engine.referrals(checkId(id, 'memberId'));
+  return report === null ? errorReply('member_not_found') : { status: 200, body: report };
+});
 route('GET', '/v1/admin/verify', ADMIN, async (api) => ({ status: 200, body: await api.engine.verify() }));
 route('POST', '/v1/admin/keys', ADMIN, (api, req) => {
   const body = parseJson(req) as { role?: unknown };

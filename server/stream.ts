@@ -72,9 +72,10 @@ export function attachStream(app: uWS.TemplatedApp, api: Api): void {
       }
       const result = perform(api.engine, op as OpName, body, conn.role!);
       pending.push(result);
-      // A registration with a referrer looks the referrer up first; later ops of the batch wait
-      // for it, so that ops on one member apply in batch order.
-      if (op === 'register' && 'referrerId' in body) await result;
+      // Ops that look something up before reaching their shard (a referrer, an order's member, a
+      // transfer's target) finish before later ops of the batch start, so ops on one member apply
+      // in batch order.
+      if (op === 'return' || op === 'transfer' || (op === 'register' && 'referrerId' in body)) await result;
     }
     let results: OpResult[];
     try {
