@@ -6,6 +6,8 @@ export interface Config {
   dataDir: string;
   shards: number;
   logLevel: string;
+  /** Fault injection for the crash test (LOYALTY_TEST_HOLD_OUTBOX=1): cross-shard credits are written but not delivered. */
+  holdOutbox: boolean;
 }
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -23,5 +25,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: env['LOYALTY_DATA'] ?? './data',
     shards: intEnv(env, 'LOYALTY_SHARDS', 2, 1, 64),
     logLevel: env['LOG_LEVEL'] ?? 'info',
+    holdOutbox: env['LOYALTY_TEST_HOLD_OUTBOX'] === '1',
   };
 }

@@ -19,7 +19,11 @@ export function uwsIsNative(): boolean {
 }
 
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
-  const engine = await Engine.open({ dataDir: config.dataDir, shards: config.shards });
+  const engine = await Engine.open({
+    dataDir: config.dataDir, shards: config.shards, holdOutbox: config.holdOutbox,
+    warn: (message, detail) => log.warn(detail, message),
+  });
+  if (config.holdOutbox) log.warn('LOYALTY_TEST_HOLD_OUTBOX is set: cross-shard credits are not delivered (fault injection)');
   const keys = new KeyStore(config.dataDir);
   const admin = keys.ensureAdminKey();
   if (admin.created) log.info({ path: admin.path }, 'created the admin API key; it is in this file (mode 0600)');
