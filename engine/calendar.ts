@@ -46,3 +46,34 @@ export function localMonth(atMs: number, timeZone: string): number {
   }
   return month;
 }
+
+const timeFormatters = new Map<string, Intl.DateTimeFormat>();
+
+/** The zone's offset from UTC at an instant, in ms (local = utc + offset). */
+function offsetMs(atMs: number, timeZone: string): number {
+  let f = timeFormatters.get(timeZone);
+  if (f === undefined) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    timeFormatters.set(timeZone, f);
+  }
+  const p: Record<string, number> = {};
+  for (const part of f.formatToParts(atMs)) if (part.type !== 'literal') p[part.type] = Number(part.value);
+  const asUtc = Date.UTC(p['year']!, p['month']! - 1, p['day']!, p['hour']!, p['minute']!, p['second']!);
+  return asUtc - Math.floor(atMs / 1000) * 1000;
+}
+
+/** The instant local midnight starts a date in a zone. */
+export function startOfLocalDay(year: number, month: number, day: number, timeZone: string): number {
+  const guess = Date.UTC(year, month - 1, day);
+  const first = guess - offsetMs(guess, timeZone);
+  return guess - offsetMs(first, timeZone);
+}
+
+/**
+ * When a member's birthday gift of `year` is due: the start of their birthday in the program's
+ * zone. A 29 February birthday is celebrated on 28 February in other years.
+ */
+export function birthdayGiftAt(year: number, month: number, day: number, timeZone: string): number {
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  return startOfLocalDay(year, month, month === 2 && day === 29 && !leap ? 28 : day, timeZone);
+}

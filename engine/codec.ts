@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { LEDGER_KINDS, type LedgerKind, type StoredEntry } from './ops.js';
 import type { MemberState } from './member-state.js';
+import type { Grant } from './grants.js';
 
 const KIND_INDEX = new Map<LedgerKind, number>(LEDGER_KINDS.map((k, i) => [k, i]));
 
@@ -132,12 +133,19 @@ export interface HotState extends MemberState {
   lastSeq: number;
   /** Purchases not fully returned: zero means the next purchase is a first purchase (SPEC 3.6). */
   standingOrders: number;
-  /** Birthday month 1-12, 0 when unknown: the only profile field a purchase reads. */
+  /** Birthday month 1-12 and day 1-31, 0 when unknown: the profile fields a batch reads. */
   birthdayMonth: number;
+  birthdayDay: number;
+  /** The calendar year whose birthday gift was last settled (paid or skipped), 0 for none. */
+  lastBirthdayYear: number;
+  /** The member's next time-driven event (period end, grant expiry, birthday), -1 for none: the sweep's index key. */
+  nextDue: number;
   referralChain: string[];
+  /** Points grants, ordered by expiry (engine/grants.ts); empty while points never expire. */
+  grants: Grant[];
 }
 
-const stateWriter = new Writer(16 * 10 + 4 * 256);
+const stateWriter = new Writer(16 * 10 + 4 * 256 + 64 * 30);
 
 export function encodeState(s: HotState): Buffer {
   const w = stateWriter.reset();
@@ -154,10 +162,16 @@ export function encodeState(s: HotState): Buffer {
   w.int(s.lastSeq);
   w.int(s.standingOrders);
   w.u8(s.birthdayMonth);
+  w.u8(s.birthdayDay);
+  w.int(s.lastBirthdayYear);
+  w.int(s.nextDue);
   w.str(s.tierId);
   w.str(s.periodStartTierId);
   w.u8(s.referralChain.length);
   for (const id of s.referralChain) w.str(id);
+  w.reserve(4 + s.grants.length * 30);
+  w.int(s.grants.length);
+  for (const g of s.grants) { w.int(g.id); w.int(g.expiresAt); w.int(g.remaining); }
   return w.bytes();
 }
 
@@ -176,16 +190,22 @@ export function decodeState(buf: Uint8Array): HotState {
   const lastSeq = r.int();
   const standingOrders = r.int();
   const birthdayMonth = r.u8();
+  const birthdayDay = r.u8();
+  const lastBirthdayYear = r.int();
+  const nextDue = r.int();
   const tierId = r.str()!;
   const periodStartTierId = r.str()!;
   const chainLength = r.u8();
   const referralChain: string[] = [];
   for (let i = 0; i < chainLength; i++) referralChain.push(r.str()!);
+  const grantCount = r.int();
+  const grants: Grant[] = [];
+  for (let i = 0; i < grantCount; i++) grants.push({ id: r.int(), expiresAt: r.int(), remaining: r.int() });
   return {
     periodStart, periodEnd: periodEnd === -1 ? null : periodEnd, periodMetric, points, growth,
     walletCents, lifetimeSpendCents, purchaseCount,
     firstPurchaseAt: firstPurchaseAt === -1 ? null : firstPurchaseAt,
     lastPurchaseAt: lastPurchaseAt === -1 ? null : lastPurchaseAt,
-    lastSeq, standingOrders, birthdayMonth, tierId, periodStartTierId, referralChain,
+    lastSeq, standingOrders, birthdayMonth, birthdayDay, lastBirthdayYear, nextDue, tierId, periodStartTierId, referralChain, grants,
   };
 }

@@ -64,3 +64,27 @@ export const STREAM_PARKED_BYTES_MAX = 16 * 1024 * 1024;
 export const STREAM_IDLE_TIMEOUT_S = 120;
 /** Ack bytes buffered for a slow reader before its connection is closed (it resends, idempotently). */
 export const STREAM_BACKPRESSURE_BYTES_MAX = 64 * 1024 * 1024;
+
+/** CSV import body: 256 MiB holds about 2.5 million member rows; it is parsed as it streams in. */
+export const IMPORT_BYTES_MAX = 256 * 1024 * 1024;
+/** Import rows submitted and not yet answered: enough to fill every shard's batches, bounded memory. */
+export const IMPORT_IN_FLIGHT_MAX = 8_000;
+/** Failed import rows listed one by one in the answer; past this they are only counted. */
+export const IMPORT_ERRORS_LISTED_MAX = 1_000;
+/** Import rows whose referrer appears later in the file, held back for a second pass. */
+export const IMPORT_DEFERRED_ROWS_MAX = 100_000;
+/** Days one daily report may cover: ten years of rows is still a small answer. */
+export const REPORT_DAYS_MAX = 3_660;
+/** Members the RFM report lists by name in one answer; past this, ask for one segment at a time. */
+export const RFM_MEMBERS_LISTED_MAX = 100_000;
+/** Rows one export page asks a shard for: one structured-clone reply of a few hundred kB. */
+export const EXPORT_PAGE_ROWS = 2_000;
+/** Ledger entries one export page may scan: a narrow date range never stalls the shard's batches. */
+export const EXPORT_SCAN_ENTRIES_MAX = 100_000;
+/** An export gathered into one reply until the HTTP layer streams it (see README, Import and export). */
+export const EXPORT_BODY_BYTES_MAX = 64 * 1024 * 1024;
+/** Static console files are read once; none of them is larger than this. */
+export const CONSOLE_FILE_BYTES_MAX = 1024 * 1024;
+
+/** Members one sweep slice brings up to date: small enough that batches wait at most a few ms. */
+export const SWEEP_SLICE_MEMBERS = 1_000;

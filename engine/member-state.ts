@@ -4,6 +4,7 @@ import * as L from './core-layout.js';
 import type { Program } from './program-types.js';
 import type { Profile } from './ops.js';
 import type { HotState } from './codec.js';
+import { expiring, type Consumption } from './grants.js';
 
 export interface MemberState {
   tierId: string;
@@ -50,6 +51,9 @@ export interface OrderRecord {
   rewards: Array<{ memberId: string; fixedPoints: number; sharePct: number; sharePoints: number }>;
   /** What remains after the returns so far. */
   now: { earnedPoints: number; growth: number; restoredPoints: number; walletRefundedCents: number; fixedReversed: boolean };
+  /** The grants the redeemed points came from, and what returns have put back into them. */
+  redeemedFrom: Consumption;
+  restoredTo?: Consumption;
 }
 
 /** A credit or debit another shard must apply exactly once: written in the source's transaction. */
@@ -142,6 +146,6 @@ export function memberView(m: MemberRecord): Record<string, unknown> {
     lifetimeSpendCents: m.lifetimeSpendCents, purchaseCount: m.purchaseCount,
     firstPurchaseAt: iso(m.firstPurchaseAt), lastPurchaseAt: iso(m.lastPurchaseAt),
     referrerId: m.referrerId, referralChain: m.referralChain, createdAt: iso(m.createdAt),
-    pointsExpiring: [],
+    pointsExpiring: expiring(m.grants, 5).map((e) => ({ at: new Date(e.at).toISOString(), points: e.points })),
   };
 }

@@ -44,7 +44,9 @@ export interface CreditOp extends Keyed {
   points: number; walletCents: number; ref: string; fromMemberId: string; level: number;
 }
 
-export type WriteOp = RegisterOp | PatchOp | PurchaseOp | QuoteOp | RedeemOp | AdjustOp | TopupOp | WithdrawOp
+export interface ProductOp extends Keyed { op: 'product'; memberId: string; orderId: string; productId: string; channel?: 'online' | 'offline' }
+
+export type WriteOp = ProductOp | RegisterOp | PatchOp | PurchaseOp | QuoteOp | RedeemOp | AdjustOp | TopupOp | WithdrawOp
   | ReturnOp | TransferOp | CreditOp;
 
 export type OpResult = ({ ok: true } & Record<string, unknown>) | { ok: false; error: OpError };
@@ -63,12 +65,17 @@ export type Query =
   | { q: 'storage' }
   | { q: 'outbox' }
   | { q: 'orderMember'; orderId: string }
-  | { q: 'referrals'; memberId: string };
+  | { q: 'referrals'; memberId: string }
+  /** Back-office reports and exports (engine/reports.ts): daily figures, RFM columns, ledger pages. */
+  | { q: 'daily'; from: string; to: string; timeZone: string }
+  | { q: 'rfm' }
+  | { q: 'ledgerPage'; afterSeq: number; limit: number; scanMax: number; from?: string; to?: string; timeZone: string };
 
 /** Control tasks that change shard-wide state. */
 export type Control =
   | { c: 'setProgram'; version: number; program: unknown; atMs: number; record: boolean }
-  | { c: 'outboxDone'; outSeqs: number[] };
+  | { c: 'outboxDone'; outSeqs: number[] }
+  | { c: 'sweep'; asOfMs: number; limit: number };
 
 export const LEDGER_KINDS = [
   'register', 'purchase', 'return', 'redeem', 'adjust', 'topup', 'withdraw', 'transfer_out',

@@ -3,6 +3,7 @@
 // Every figure is recomputed from what remains of the order, so partial returns sum exactly to
 // a full one.
 import type { Program } from './program-types.js';
+import type { Consumption } from './grants.js';
 import type { MemberState, OrderRecord } from './member-state.js';
 import type { ProgramContext } from './member-state.js';
 
@@ -135,4 +136,17 @@ export function tierAfterReturn(ctx: ProgramContext, order: OrderRecord, state: 
   }
   const tier = Math.max(floorTier, Math.min(qualifyingTier(ctx, metric), tierIndex(state.tierId)));
   return { tierId: p.tiers[tier]!.id, periodMetric: metric, ...period };
+}
+
+/** The part of an order's redemption that returns have not yet put back, grant by grant. */
+export function remainingConsumption(order: OrderRecord): Consumption {
+  const back = new Map<number, number>();
+  for (const [id, , points] of order.restoredTo ?? []) back.set(id, (back.get(id) ?? 0) + points);
+  const out: Consumption = [];
+  for (const [id, expiresAt, points] of order.redeemedFrom) {
+    const left = points - (back.get(id) ?? 0);
+    if (left > 0) out.push([id, expiresAt, left]);
+    back.set(id, Math.max(0, (back.get(id) ?? 0) - points));
+  }
+  return out;
 }

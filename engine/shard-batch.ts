@@ -12,8 +12,10 @@ import {
   memberView, purchaseResponse, readSlot, tierIndexOf, writeSlot,
   type MemberProfile, type MemberState, type OrderRecord, type OutboxMessage, type ProgramContext,
 } from './member-state.js';
-import type { CreditOp, LedgerEntry, OpResult, WriteOp, RegisterOp, PatchOp, LedgerKind, ReturnOp } from './ops.js';
-import { planReturn, purchaseRewards, tierAfterReturn } from './returns.js';
+import type { CreditOp, ProductOp, LedgerEntry, OpResult, WriteOp, RegisterOp, PatchOp, LedgerKind, ReturnOp } from './ops.js';
+import { planReturn, purchaseRewards, remainingConsumption, tierAfterReturn } from './returns.js';
+import { creditGrant, debitGrants, restoreGrants, type Consumption } from './grants.js';
+import { advance, nextDueOf, settleBirthdayYear } from './member-events.js';
 import { getState, LedgerAppender, putState, type ShardStore, type StoredKey } from './store.js';
 
 const DAY_MS = 86_400_000;
@@ -165,10 +167,16 @@ export class BatchExecutor {
       }
       const member = loadMember(op.memberId);
       if (member === null) { results[i] = fail('member_not_found', undefined, 'memberId'); continue; }
-      if (op.op === 'patch' || op.op === 'return' || op.op === 'credit') {
+      if (member.state.nextDue >= 0 && member.state.nextDue <= op.atMs) {
+        // Events due before this op (a period end, an expiry, a birthday) happen first.
+        runCore();
+        this.advanceMember(ctx, member, op.atMs, append);
+      }
+      if (op.op === 'patch' || op.op === 'return' || op.op === 'credit' || op.op === 'product') {
         runCore();
         settle(i, op.op === 'patch' ? this.finishPatch(op, member)
           : op.op === 'return' ? this.finishReturn(ctx, op, member, append)
+          : op.op === 'product' ? this.finishProduct(ctx, op, member, append)
           : this.finishCredit(ctx, op, member, append));
         continue;
       }
@@ -199,10 +207,16 @@ export class BatchExecutor {
       const first = results[of]!;
       results[i] = first.ok ? { ...first, replayed: true } : first;
     }
+    this.finish(ctx, members.values(), ledger, totals);
+    return { results, outbox: this.outbox };
+  }
 
-    // Every touched member's stored state is the core's slot, and must equal the batch's fold.
-    for (const m of members.values()) {
+  /** Writes every touched member, the ledger value, the totals and the outbox sequence. */
+  private finish(ctx: ProgramContext, members: Iterable<BatchMember | null>, ledger: LedgerAppender, totals: BookTotals): void {
+    const { store, core } = this;
+    for (const m of members) {
       if (m === null) continue;
+      // Every touched member's stored state is the core's slot, and must equal the batch's fold.
       readSlot(ctx, core.members, m.slot, scratch);
       assertSameState(scratch, m.running, m.memberId);
       const r = m.running;
@@ -210,13 +224,76 @@ export class BatchExecutor {
       moveTier(totals, m.created ? null : m.state.tierId, r.tierId);
       totals.pointsOutstanding += r.points - (m.created ? 0 : m.state.points);
       totals.walletOutstandingCents += r.walletCents - (m.created ? 0 : m.state.walletCents);
-      putState(store, m.memberId, { ...m.state, ...r });
+      const nextDue = nextDueOf(ctx, m.state, r);
+      const oldDue = m.created ? -1 : m.state.nextDue;
+      if (nextDue !== oldDue) {
+        if (oldDue >= 0) store.due.removeSync([oldDue, m.memberId]);
+        if (nextDue >= 0) store.due.putSync([nextDue, m.memberId], '');
+      }
+      putState(store, m.memberId, { ...m.state, ...r, nextDue });
       if (m.profileDirty) store.members.putSync(m.memberId, m.profile!);
     }
     ledger.finish();
     store.meta.putSync('totals', totals);
     if (this.outbox.length > 0) store.meta.putSync('outSeq', this.outSeq);
-    return { results, outbox: this.outbox };
+  }
+
+  /**
+   * One slice of the sweep (SPEC section 6): members whose next event is due at or before `asOfMs`,
+   * at most `limit` of them, each brought up to `asOfMs`. Returns how many and whether more are due.
+   */
+  sweep(ctx: ProgramContext, asOfMs: number, limit: number, encodeProgram: (out: Float64Array) => void): { members: number; more: boolean } {
+    if (this.encodedVersion !== ctx.version) { encodeProgram(this.core.program); this.encodedVersion = ctx.version; }
+    const { store } = this;
+    const ledger = new LedgerAppender(store);
+    const append = (m: BatchMember, e: Omit<LedgerEntry, 'seq'>): number => {
+      const seq = ledger.append({ ...e, prev: m.state.lastSeq });
+      m.state.lastSeq = seq;
+      return seq;
+    };
+    const totals = (store.meta.get('totals') as BookTotals | undefined) ?? emptyTotals();
+    this.totals = totals;
+    this.outbox = [];
+    this.outSeq = (store.meta.get('outSeq') as number | undefined) ?? 0;
+    const due: BatchMember[] = [];
+    let more = false;
+    for (const { key } of store.due.getRange({ end: [asOfMs, '\uffff'] })) {
+      if (due.length >= Math.min(limit, L.CORE_MEMBERS_MAX)) { more = true; break; }
+      const memberId = key[1];
+      const state = getState(store, memberId);
+      assert.ok(state !== undefined && state.nextDue === key[0], `due index out of step for ${memberId}`);
+      const m = this.attach(ctx, memberId, state, null, due.length, false);
+      this.advanceMember(ctx, m, asOfMs, append);
+      due.push(m);
+    }
+    this.finish(ctx, due, ledger, totals);
+    return { members: due.length, more };
+  }
+
+  /** Applies the member's events up to `toMs` and puts the result into its core slot. */
+  private advanceMember(ctx: ProgramContext, m: BatchMember, toMs: number, append: Appender): void {
+    advance(ctx, m.state, m.running, toMs, {
+      entry: (kind, atMs, pointsDelta, tierId) => append(m, entry(atMs, kind, m.memberId, `${kind}:${atMs}`, { pointsDelta, ...(tierId === null ? {} : { tierId }) })),
+      addPoints: (points, atMs, grantId) => { this.addPoints(ctx, m, points, atMs, grantId); this.totals.pointsIssued += points; },
+      expired: (points) => { this.totals.pointsExpired += points; },
+    });
+    writeSlot(ctx, m.running, this.core.members, m.slot);
+  }
+
+  /** Adds points (> 0) granted by entry `grantId`: with expiry on, they become a grant (engine/grants.ts). */
+  private addPoints(ctx: ProgramContext, m: BatchMember, points: number, atMs: number, grantId: number): void {
+    if (points <= 0) return;
+    const days = ctx.program.pointsExpiryDays;
+    if (days !== null) creditGrant(m.state.grants, grantId, atMs + days * DAY_MS, points, m.running.points);
+    m.running.points += points;
+  }
+
+  /** Takes points (> 0), oldest grants first; returns which grants paid, for a later restore. */
+  private takePoints(m: BatchMember, points: number): Consumption {
+    if (points <= 0) return [];
+    const taken = debitGrants(m.state.grants, points);
+    m.running.points -= points;
+    return taken;
   }
 
   /** Queues a credit for another member, written with this batch and delivered after it. */
@@ -264,8 +341,10 @@ export class BatchExecutor {
       walletCents: op.walletCents ?? 0, lifetimeSpendCents: 0, purchaseCount: 0,
       firstPurchaseAt: null, lastPurchaseAt: null, lastSeq: 0, standingOrders: 0,
       birthdayMonth: op.birthday === undefined ? 0 : Number(op.birthday.slice(5, 7)),
-      referralChain: op.referralChain,
+      birthdayDay: op.birthday === undefined ? 0 : Number(op.birthday.slice(8, 10)),
+      lastBirthdayYear: 0, nextDue: -1, referralChain: op.referralChain, grants: [],
     };
+    settleBirthdayYear(state, op.atMs, p.timezone);
     const profile: MemberProfile = { memberId: op.memberId, referrerId: op.referrerId ?? null, referralChain: op.referralChain, createdAt: op.atMs };
     for (const f of PROFILE_FIELDS) if (op[f] !== undefined) (profile as unknown as Record<string, unknown>)[f] = op[f];
     return { state, profile };
@@ -274,15 +353,18 @@ export class BatchExecutor {
   private finishRegister(ctx: ProgramContext, op: RegisterOp, m: BatchMember, append: Appender): OpResult {
     const r = m.running;
     this.totals.pointsIssued += r.points;
-    const seq = append(m, entry(op.atMs, 'register', op.memberId, op.key, { pointsDelta: r.points, walletDeltaCents: r.walletCents, tierId: r.tierId }));
+    const opening = r.points;
+    r.points = 0;
+    const seq = append(m, entry(op.atMs, 'register', op.memberId, op.key, { pointsDelta: opening, walletDeltaCents: r.walletCents, tierId: r.tierId }));
+    this.addPoints(ctx, m, opening, op.atMs, seq);
     if (op.phone !== undefined) this.store.unique.putSync('p:' + op.phone, op.memberId);
     if (op.email !== undefined) this.store.unique.putSync('e:' + op.email, op.memberId);
     const referral = ctx.program.referral;
     if (referral.enabled && op.referralChain.length > 0) {
       // The new member's own welcome, then each ancestor's registration reward (SPEC section 2).
       if (referral.refereePoints > 0) {
-        append(m, entry(op.atMs, 'referral_reward', op.memberId, op.memberId, { pointsDelta: referral.refereePoints }, seq));
-        r.points += referral.refereePoints;
+        const rewardSeq = append(m, entry(op.atMs, 'referral_reward', op.memberId, op.memberId, { pointsDelta: referral.refereePoints }, seq));
+        this.addPoints(ctx, m, referral.refereePoints, op.atMs, rewardSeq);
         this.totals.pointsIssued += referral.refereePoints;
         writeSlot(ctx, r, this.core.members, m.slot);
       }
@@ -346,7 +428,9 @@ export class BatchExecutor {
         const earned = res[o + L.R_EARNED_POINTS]!;
         const seq = append(m, entry(op.atMs, 'purchase', op.memberId, op.orderId,
           { pointsDelta, walletDeltaCents, growthDelta, spendDeltaCents }));
-        r.points += pointsDelta; r.walletCents += walletDeltaCents; r.growth += growthDelta;
+        const redeemedFrom = this.takePoints(m, op.redeemPoints);
+        this.addPoints(ctx, m, earned, op.atMs, seq);
+        r.walletCents += walletDeltaCents; r.growth += growthDelta;
         r.lifetimeSpendCents += spendDeltaCents; r.purchaseCount += 1;
         r.firstPurchaseAt ??= op.atMs;
         r.lastPurchaseAt = r.lastPurchaseAt === null ? op.atMs : Math.max(r.lastPurchaseAt, op.atMs);
@@ -355,8 +439,8 @@ export class BatchExecutor {
         if (newTier !== L.NONE) {
           upgradedTo = ctx.program.tiers[newTier]!.id;
           const bonus = res[o + L.R_BONUS_POINTS]!;
-          append(m, entry(op.atMs, 'upgrade', op.memberId, op.orderId, { pointsDelta: bonus, tierId: upgradedTo }, seq));
-          r.points += bonus;
+          const upgradeSeq = append(m, entry(op.atMs, 'upgrade', op.memberId, op.orderId, { pointsDelta: bonus, tierId: upgradedTo }, seq));
+          this.addPoints(ctx, m, bonus, op.atMs, upgradeSeq);
           this.totals.pointsIssued += bonus;
         }
         this.totals.purchases += 1;
@@ -395,6 +479,7 @@ export class BatchExecutor {
           before,
           rewards,
           now: { earnedPoints: earned, growth: growthDelta, restoredPoints: 0, walletRefundedCents: 0, fixedReversed: false },
+          redeemedFrom,
         };
         if (op.storeId !== undefined) order.storeId = op.storeId;
         if (op.channel !== undefined) order.channel = op.channel;
@@ -405,14 +490,15 @@ export class BatchExecutor {
       case 'redeem': {
         this.totals.pointsRedeemed += op.points;
         append(m, entry(op.atMs, 'redeem', op.memberId, op.key, { pointsDelta, walletDeltaCents }));
-        r.points += pointsDelta; r.walletCents += walletDeltaCents;
+        this.takePoints(m, op.points);
+        r.walletCents += walletDeltaCents;
         return { ok: true, memberId: op.memberId, redeemedPoints: op.points, walletCreditCents: walletDeltaCents, ...balances(), replayed: false };
       }
       case 'adjust': {
         // Negative adjustments count as points taken back, like clawbacks (README, Reports).
         if (pointsDelta > 0) this.totals.pointsIssued += pointsDelta; else this.totals.pointsClawedBack -= pointsDelta;
-        append(m, entry(op.atMs, 'adjust', op.memberId, op.key, { pointsDelta }));
-        r.points += pointsDelta;
+        const adjustSeq = append(m, entry(op.atMs, 'adjust', op.memberId, op.key, { pointsDelta }));
+        if (pointsDelta > 0) this.addPoints(ctx, m, pointsDelta, op.atMs, adjustSeq); else this.takePoints(m, -pointsDelta);
         return { ok: true, memberId: op.memberId, pointsDelta, reason: op.reason, ...balances(), replayed: false };
       }
       case 'topup': {
@@ -454,7 +540,11 @@ export class BatchExecutor {
     const seq = append(m, entry(op.atMs, 'return', op.memberId, op.returnId, {
       pointsDelta, growthDelta: plan.growthDelta, walletDeltaCents: plan.walletRefundCents, spendDeltaCents: -op.amountCents,
     }, order.seq));
-    r.points += pointsDelta;
+    // Restored points go back to the grants they were redeemed from; the clawback takes oldest first.
+    const restoreBefore = r.points;
+    order.restoredTo = [...(order.restoredTo ?? []), ...restoreGrants(m.state.grants, remainingConsumption(order), plan.restoredPoints, restoreBefore)];
+    r.points += plan.restoredPoints;
+    this.takePoints(m, clawed);
     r.growth += plan.growthDelta;
     r.walletCents += plan.walletRefundCents;
     r.lifetimeSpendCents -= op.amountCents;
@@ -483,13 +573,57 @@ export class BatchExecutor {
     };
   }
 
+  /** A loyalty product (SPEC section 7): every include at once; earns no points and is not spend. */
+  private finishProduct(ctx: ProgramContext, op: ProductOp, m: BatchMember, append: Appender): OpResult {
+    const p = ctx.program;
+    const product = p.products.find((x) => x.id === op.productId);
+    if (product === undefined) return fail('product_not_found', undefined, 'productId');
+    if (!product.active) return fail('product_inactive', undefined, 'productId');
+    if (op.channel !== undefined && !product.channels.includes(op.channel)) return fail('channel_not_allowed', undefined, 'channel');
+    const r = m.running;
+    if (product.eligibleTiers !== null && !product.eligibleTiers.includes(r.tierId)) return fail('tier_not_eligible');
+    const inc = product.includes;
+    const current = tierIndexOf(ctx, r.tierId);
+    let target: number | null = null;
+    if (inc.forceTierId !== undefined) target = tierIndexOf(ctx, inc.forceTierId);
+    else if (inc.tierId !== undefined && tierIndexOf(ctx, inc.tierId) > current) target = tierIndexOf(ctx, inc.tierId);
+    const points = inc.points ?? 0;
+    const walletCents = inc.walletCents ?? 0;
+    const tierId = target === null ? null : p.tiers[target]!.id;
+    const seq = append(m, entry(op.atMs, 'product', op.memberId, op.orderId, { pointsDelta: points, walletDeltaCents: walletCents, ...(tierId === null ? {} : { tierId }) }));
+    this.addPoints(ctx, m, points, op.atMs, seq);
+    this.totals.pointsIssued += points;
+    r.walletCents += walletCents;
+    if (target !== null) {
+      // A granted tier starts a new period; an upgrade carries the metric forward and pays its bonus.
+      const upgrade = inc.forceTierId === undefined;
+      r.periodMetric = !upgrade || p.carryForward === 'none' ? 0 : p.carryForward === 'all' ? r.periodMetric : Math.max(0, r.periodMetric - p.tiers[target]!.threshold);
+      r.tierId = tierId!; r.periodStartTierId = tierId!; r.periodStart = op.atMs;
+      r.periodEnd = target === 0 || p.membershipDays === null ? null : op.atMs + p.membershipDays * DAY_MS;
+      const bonus = upgrade ? p.tiers[target]!.upgradeBonusPoints : 0;
+      if (bonus > 0) {
+        const upgradeSeq = append(m, entry(op.atMs, 'upgrade', op.memberId, op.orderId, { pointsDelta: bonus, tierId: tierId! }, seq));
+        this.addPoints(ctx, m, bonus, op.atMs, upgradeSeq);
+        this.totals.pointsIssued += bonus;
+      }
+    }
+    if (inc.extendDays !== undefined && r.periodEnd !== null) r.periodEnd += inc.extendDays * DAY_MS;
+    writeSlot(ctx, r, this.core.members, m.slot);
+    return {
+      ok: true, orderId: op.orderId, memberId: op.memberId, productId: product.id, priceCents: product.priceCents,
+      walletCreditCents: walletCents, pointsAdded: points, tierChangedTo: tierId,
+      periodEnd: r.periodEnd === null ? null : new Date(r.periodEnd).toISOString(),
+      points: r.points, walletBalanceCents: r.walletCents, tierId: r.tierId, replayed: false,
+    };
+  }
+
   /** An outbox message from another shard (or this one): a referral reward, its reversal, or a transfer's arrival. */
   private finishCredit(ctx: ProgramContext, op: CreditOp, m: BatchMember, append: Appender): OpResult {
     const r = m.running;
     // A reversal takes back at most what the member holds unless the program allows negative points.
     const points = op.points < 0 && !ctx.program.allowNegativePoints ? -Math.min(-op.points, Math.max(0, r.points)) : op.points;
-    append(m, entry(op.atMs, op.kind, op.memberId, op.ref, { pointsDelta: points, walletDeltaCents: op.walletCents }));
-    r.points += points;
+    const creditSeq = append(m, entry(op.atMs, op.kind, op.memberId, op.ref, { pointsDelta: points, walletDeltaCents: op.walletCents }));
+    if (points > 0) this.addPoints(ctx, m, points, op.atMs, creditSeq); else this.takePoints(m, -points);
     r.walletCents += op.walletCents;
     if (points > 0) this.totals.pointsIssued += points; else this.totals.pointsClawedBack -= points;
     if (op.level > 0) {

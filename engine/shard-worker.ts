@@ -65,6 +65,13 @@ async function runControl(control: Control): Promise<unknown> {
       ctx = programContext(control.version, program);
       return { version: control.version };
     }
+    case 'sweep': {
+      if (ctx === null) throw new Error('shard has no program yet');
+      const current = ctx;
+      const slice = store.root.transactionSync(() => executor.sweep(current, control.asOfMs, control.limit, (out) => encodeProgram(current.program, out)));
+      await store.root.flushed;
+      return slice;
+    }
     case 'outboxDone': {
       // Delivered messages leave the outbox; the target's key makes a repeat harmless anyway.
       store.root.transactionSync(() => { for (const seq of control.outSeqs) store.outbox.removeSync(seq); });

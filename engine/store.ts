@@ -24,6 +24,8 @@ export interface ShardStore {
   unique: Database<string, string>;
   /** Cross-shard credits written with the batch that caused them, removed once delivered. */
   outbox: Database<OutboxMessage, number>;
+  /** The sweep's index: [next event time, memberId] for every member with a time-driven event. */
+  due: Database<string, [number, string]>;
   /** Referral points a member earned per level: key `<memberId>|<level>`. */
   refstats: Database<number, string>;
   meta: Database<unknown, string>;
@@ -58,6 +60,7 @@ export function openShardStore(path: string, mapBytes = SHARD_MAP_BYTES): ShardS
     unique: root.openDB<string, string>({ name: 'unique', encoding: 'string', cache: false }),
     outbox: root.openDB<OutboxMessage, number>({ name: 'outbox', encoding: 'msgpack', cache: false }),
     refstats: root.openDB<number, string>({ name: 'refstats', encoding: 'msgpack', cache: false }),
+    due: root.openDB<string, [number, string]>({ name: 'due', encoding: 'string', cache: false }),
     meta: root.openDB<unknown, string>({ name: 'meta', encoding: 'msgpack', cache: false }),
   };
 }

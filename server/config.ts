@@ -6,6 +6,8 @@ export interface Config {
   dataDir: string;
   shards: number;
   logLevel: string;
+  /** The automatic sweep's interval (LOYALTY_SWEEP_INTERVAL_MS, default one minute); 0 turns it off. */
+  sweepIntervalMs: number;
   /** Fault injection for the crash test (LOYALTY_TEST_HOLD_OUTBOX=1): cross-shard credits are written but not delivered. */
   holdOutbox: boolean;
 }
@@ -25,6 +27,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: env['LOYALTY_DATA'] ?? './data',
     shards: intEnv(env, 'LOYALTY_SHARDS', 2, 1, 64),
     logLevel: env['LOG_LEVEL'] ?? 'info',
+    sweepIntervalMs: intEnv(env, 'LOYALTY_SWEEP_INTERVAL_MS', 60_000, 0, 86_400_000),
     holdOutbox: env['LOYALTY_TEST_HOLD_OUTBOX'] === '1',
   };
 }

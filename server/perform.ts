@@ -7,7 +7,7 @@ import type { OpResult, RegisterOp, WriteOp } from '../engine/ops.js';
 import type { Role } from './auth.js';
 import * as R from './requests.js';
 
-export const STREAM_OPS = ['register', 'purchase', 'return', 'quote', 'topup', 'withdraw', 'transfer', 'redeem', 'adjust'] as const;
+export const STREAM_OPS = ['register', 'purchase', 'return', 'quote', 'topup', 'withdraw', 'transfer', 'redeem', 'adjust', 'product_purchase'] as const;
 export type OpName = typeof STREAM_OPS[number];
 
 /** The roles allowed to perform each op (SPEC section 11); admin may do everything. */
@@ -15,6 +15,7 @@ export const OP_ROLES: Record<OpName, readonly Role[]> = {
   register: ['admin', 'pos', 'storefront'],
   purchase: ['admin', 'pos', 'storefront'],
   return: ['admin', 'pos', 'storefront'],
+  product_purchase: ['admin', 'pos', 'storefront'],
   transfer: ['admin'],
   quote: ['admin', 'pos', 'storefront'],
   topup: ['admin', 'pos', 'storefront'],
@@ -24,7 +25,7 @@ export const OP_ROLES: Record<OpName, readonly Role[]> = {
 };
 
 const BUILDERS: Record<Exclude<OpName, 'register' | 'return' | 'transfer'>, (body: unknown, ctx: R.RequestContext) => WriteOp> = {
-  purchase: R.purchaseOp, quote: R.quoteOp, topup: R.topupOp, withdraw: R.withdrawOp, redeem: R.redeemOp, adjust: R.adjustOp,
+  purchase: R.purchaseOp, product_purchase: R.productOp, quote: R.quoteOp, topup: R.topupOp, withdraw: R.withdrawOp, redeem: R.redeemOp, adjust: R.adjustOp,
 };
 
 /** A return goes to the shard of the order's member, which only the shards know. */

@@ -10,7 +10,7 @@ import {
   AMOUNT_CENTS_MAX, FUTURE_SKEW_MS_MAX, ITEMS_MAX, POINTS_OP_MAX, TEXT_LENGTH_MAX,
 } from '../engine/limits.js';
 import type {
-  AdjustOp, PatchOp, Profile, PurchaseOp, QuoteOp, RedeemOp, RegisterOp, ReturnOp, TopupOp, TransferOp, WithdrawOp,
+  AdjustOp, PatchOp, ProductOp, Profile, PurchaseOp, QuoteOp, RedeemOp, RegisterOp, ReturnOp, TopupOp, TransferOp, WithdrawOp,
 } from '../engine/ops.js';
 import type { Role } from './auth.js';
 
@@ -191,6 +191,20 @@ export function transferOp(raw: unknown, ctx: RequestContext): TransferOp {
     op: 'transfer', memberId: from, toMemberId: to, amountCents: amount(body, 'amountCents'),
     key: 'req:' + requestId, fp: fingerprint('transfer', body), atMs: atOf(body, ctx),
   };
+}
+
+/** A loyalty product purchase; without a channel, a POS key buys offline and a storefront key online. */
+export function productOp(raw: unknown, ctx: RequestContext): ProductOp {
+  const body = readObject(raw, '', ['orderId', 'memberId', 'productId', 'channel', 'at']);
+  const orderId = idField(body, 'orderId', '');
+  const op: ProductOp = {
+    op: 'product', orderId, memberId: idField(body, 'memberId', ''), productId: idField(body, 'productId', ''),
+    key: 'prod:' + orderId, fp: fingerprint('product', body), atMs: atOf(body, ctx),
+  };
+  const channel = has(body, 'channel') ? checkEnum(body['channel'], 'channel', ['online', 'offline'] as const)
+    : ctx.role === 'pos' ? 'offline' : ctx.role === 'storefront' ? 'online' : undefined;
+  if (channel !== undefined) op.channel = channel;
+  return op;
 }
 
 export { fieldPath };

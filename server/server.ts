@@ -39,12 +39,23 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
   const port = uWS.us_socket_local_port(listenSocket);
   log.info({ port, host: config.host, shards: config.shards, dataDir: config.dataDir, uws: uwsIsNative() ? 'native' : 'fallback (slow)', programVersion: engine.program.version }, 'loyalty ledger listening');
+  // The automatic sweep: one at a time, never overlapping, stopped with the server.
+  let sweeping = false;
+  const sweepTimer = config.sweepIntervalMs === 0 ? null : setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    engine.sweep(engine.now()).then(
+      (r) => { if (r.members > 0) log.info(r, 'sweep'); },
+      (err: unknown) => log.error({ err }, 'sweep failed'),
+    ).finally(() => { sweeping = false; });
+  }, config.sweepIntervalMs);
   let closed = false;
   return {
     port, engine, keys,
     async close() {
       if (closed) return;
       closed = true;
+      if (sweepTimer !== null) clearInterval(sweepTimer);
       uWS.us_listen_socket_close(listenSocket);
       await engine.close();
     },
