@@ -6,11 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { ShardClient } from './shard-client.js';
 import { LoyaltyError } from './errors.js';
 import { demoProgram } from './program.js';
-import { SHARDS_MAX } from './limits.js';
+import { SHARDS_MAX, SWEEP_SLICE_MEMBERS } from './limits.js';
 import { sumTotals, type BookTotals } from './shard-stats.js';
 import type { Program, VersionedProgram } from './program-types.js';
 import type { CreditOp, OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from './ops.js';
 import type { OutboxMessage } from './member-state.js';
+import { daysBetween } from './local-day.js';
+import { mergeDaily, type DayFigures, type ExportedEntry, type RfmColumns } from './reports.js';
+import { rfmReport, type RfmReport, type RfmSegment } from './rfm.js';
 
 export interface EngineOptions {
   dataDir: string;
@@ -273,6 +276,22 @@ export class Engine {
     });
   }
 
+  /**
+   * Brings every member up to `asOfMs` (SPEC section 6), shard by shard in bounded slices that
+   * queue behind the batches, so the sweep never holds a shard for long. Returns members touched.
+   */
+  async sweep(asOfMs: number): Promise<{ asOf: string; members: number }> {
+    const counts = await Promise.all(this.shards.map(async (shard) => {
+      let total = 0;
+      for (;;) {
+        const slice = await shard.control({ c: 'sweep', asOfMs, limit: SWEEP_SLICE_MEMBERS }) as { members: number; more: boolean };
+        total += slice.members;
+        if (!slice.more) return total;
+      }
+    }));
+    return { asOf: new Date(asOfMs).toISOString(), members: counts.reduce((a, b) => a + b, 0) };
+  }
+
   /** The member an order belongs to: orders live on their member's shard, so every shard is asked. */
   async orderMember(orderId: string): Promise<string | null> {
     const found = await Promise.all(this.shards.map((s) => s.query({ q: 'orderMember', orderId }))) as Array<string | null>;
@@ -289,6 +308,31 @@ export class Engine {
       points: parts.reduce((sum, p) => sum + (p.points[i] ?? 0), 0),
     }));
     return { memberId, levels };
+  }
+
+  /** Figures per local day (program time zone) from `from` to `to` inclusive (SPEC section 10). */
+  async daily(from: string, to: string): Promise<{ from: string; to: string; timeZone: string; days: Array<{ date: string } & DayFigures>; totals: DayFigures }> {
+    const days = daysBetween(from, to);
+    const timeZone = this.versioned.program.timezone;
+    const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'daily', from, to, timeZone }))) as Array<Record<string, DayFigures>>;
+    return { from, to, timeZone, ...mergeDaily(days, parts) };
+  }
+
+  /** Recency, frequency and monetary scores by quintile across every shard's members, and segments. */
+  async rfm(asOfMs: number, segment?: RfmSegment): Promise<RfmReport> {
+    const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'rfm' }))) as RfmColumns[];
+    return rfmReport(parts, asOfMs, segment);
+  }
+
+  /** One bounded page of shard `shard`'s ledger after `afterSeq`, for the export (engine/reports.ts). */
+  async ledgerPage(shard: number, q: { afterSeq: number; limit: number; scanMax: number; from?: string; to?: string }): Promise<{ entries: ExportedEntry[]; nextSeq: number | null }> {
+    return await this.shards[shard]!.query({ q: 'ledgerPage', ...q, timeZone: this.versioned.program.timezone }) as { entries: ExportedEntry[]; nextSeq: number | null };
+  }
+
+  /** One bounded page of shard `shard`'s members in id order after `after`, for the export. */
+  async membersPage(shard: number, after: string | undefined, limit: number): Promise<Array<Record<string, unknown>>> {
+    const q: Query = after === undefined ? { q: 'members', limit } : { q: 'members', after, limit };
+    return await this.shards[shard]!.query(q) as Array<Record<string, unknown>>;
   }
 
   async close(): Promise<void> {

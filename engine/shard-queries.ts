@@ -5,6 +5,7 @@ import type { LedgerEntry, Query, StoredEntry } from './ops.js';
 import { memberView, type MemberProfile } from './member-state.js';
 import { decodeState } from './codec.js';
 import { emptyTotals, type BookTotals } from './shard-stats.js';
+import { dailyPart, ledgerPage, rfmPart } from './reports.js';
 
 
 /** Balances as the fold of a member's entries (SPEC section 8). */
@@ -117,6 +118,9 @@ export function answer(store: ShardStore, q: Query): unknown {
       const points = [1, 2, 3].map((level) => store.refstats.get(`${q.memberId}|${level}`) ?? 0);
       return { members, points };
     }
+    case 'daily': return dailyPart(store, q.from, q.to, q.timeZone);
+    case 'rfm': return rfmPart(store);
+    case 'ledgerPage': return ledgerPage(store, q);
   }
 }
 

@@ -2,7 +2,7 @@
 // request and return a status and a JSON body, so that every route can be tested without a socket.
 import { Engine } from '../engine/engine.js';
 import { ERRORS, LoyaltyError, statusOf, type ErrorCode, type OpError } from '../engine/errors.js';
-import { FieldError, checkId, checkInt } from '../engine/validate.js';
+import { FieldError, checkId, checkInt, readObject } from '../engine/validate.js';
 import { validateProgram } from '../engine/program.js';
 import { PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
 import type { OpResult } from '../engine/ops.js';
@@ -151,6 +151,7 @@ route('GET', '/v1/members/:id/balance', ALL, async (api, req, [id]) => {
 });
 
 route('POST', '/v1/purchases', WRITERS, (api, req, _p, role) => performReply(api, 'purchase', req, role));
+route('POST', '/v1/product-purchases', WRITERS, (api, req, _p, role) => performReply(api, 'product_purchase', req, role));
 route('POST', '/v1/returns', WRITERS, (api, req, _p, role) => performReply(api, 'return', req, role));
 route('POST', '/v1/wallet/transfers', ADMIN, (api, req, _p, role) => performReply(api, 'transfer', req, role));
 route('GET', '/v1/orders/:id', ALL, async (api, _req, [id]) => {
@@ -167,6 +168,14 @@ route('GET', '/v1/reports/summary', ALL, async (api) => ({ status: 200, body: aw
 route('GET', '/v1/reports/referrals/:id', ALL, async (api, _req, [id]) => {
   const report = await api.engine.referrals(checkId(id, 'memberId'));
   return report === null ? errorReply('member_not_found') : { status: 200, body: report };
+});
+route('POST', '/v1/admin/sweep', ADMIN, async (api, req) => {
+  const body = req.body.length === 0 ? {} : parseJson(req);
+  const fields = readObject(body, '', ['asOf']);
+  const now = api.engine.now();
+  const asOfMs = fields['asOf'] === undefined ? now : R.parseAt(fields['asOf'], 'asOf', now);
+  if (asOfMs > now) throw new FieldError('asOf', 'must not be in the future');
+  return { status: 200, body: await api.engine.sweep(asOfMs) };
 });
 route('GET', '/v1/admin/verify', ADMIN, async (api) => ({ status: 200, body: await api.engine.verify() }));
 route('POST', '/v1/admin/keys', ADMIN, (api, req) => {

@@ -1,0 +1,152 @@
+// The back-office reports' per-shard parts (SPEC section 10): the daily figures from one scan of a
+// shard's ledger, the raw recency/frequency/monetary columns of its members, and bounded pages of
+// its ledger for the export. Each runs as a read query on the shard's worker between batches; the
+// engine merges the shards' parts (engine/rfm.ts, engine/engine.ts).
+import assert from 'node:assert/strict';
+import { allEntries, getEntry, SEQS_PER_BATCH, type ShardStore } from './store.js';
+import { decodeState } from './codec.js';
+import { dayRangeMs, localDay } from './local-day.js';
+import type { StoredEntry } from './ops.js';
+
+/** One day's figures; README "Reports" defines each. */
+export interface DayFigures {
+  newMembers: number;
+  purchases: number;
+  returns: number;
+  netSalesCents: number;
+  pointsIssued: number;
+  pointsRedeemed: number;
+  topups: number;
+  topupsCents: number;
+}
+
+export function emptyDay(): DayFigures {
+  return { newMembers: 0, purchases: 0, returns: 0, netSalesCents: 0, pointsIssued: 0, pointsRedeemed: 0, topups: 0, topupsCents: 0 };
+}
+
+/** Kinds whose positive points delta is points given to the member (as the summary counts them). */
+const ISSUING_KINDS: ReadonlySet<string> = new Set([
+  'register', 'upgrade', 'adjust', 'referral_reward', 'referral_reversal', 'transfer_in', 'renew', 'birthday', 'product',
+]);
+
+/** Adds one entry to its day's figures. A purchase's split into earned and redeemed is on its order. */
+function addEntry(store: ShardStore, d: DayFigures, e: StoredEntry): void {
+  switch (e.kind) {
+    case 'register':
+      d.newMembers += 1;
+      break;
+    case 'purchase': {
+      const order = store.orders.get(e.ref);
+      assert.ok(order !== undefined, `purchase entry for order ${e.ref} has no order record`);
+      d.purchases += 1;
+      d.netSalesCents += e.spendDeltaCents;
+      d.pointsIssued += order.earnedPoints;
+      d.pointsRedeemed += order.redeemPoints;
+      return;
+    }
+    case 'return':
+      d.returns += 1;
+      d.netSalesCents += e.spendDeltaCents;
+      return;
+    case 'redeem':
+      d.pointsRedeemed -= e.pointsDelta;
+      return;
+    case 'topup':
+      d.topups += 1;
+      d.topupsCents += e.walletDeltaCents;
+      return;
+    default:
+      break;
+  }
+  if (ISSUING_KINDS.has(e.kind) && e.pointsDelta > 0) d.pointsIssued += e.pointsDelta;
+}
+
+/** The figures of every local day from `from` to `to` (inclusive) with any activity on this shard. */
+export function dailyPart(store: ShardStore, from: string, to: string, timeZone: string): Record<string, DayFigures> {
+  const { lowMs, highMs } = dayRangeMs(from, to);
+  const days: Record<string, DayFigures> = {};
+  for (const [, e] of allEntries(store)) {
+    if (e.at < lowMs || e.at > highMs || e.memberId === '') continue;
+    const day = localDay(e.at, timeZone);
+    if (day < from || day > to) continue;
+    addEntry(store, days[day] ??= emptyDay(), e);
+  }
+  return days;
+}
+
+/** Sums shards' daily parts into one row per day, zeros included, and the range's totals. */
+export function mergeDaily(days: string[], parts: Array<Record<string, DayFigures>>): { days: Array<{ date: string } & DayFigures>; totals: DayFigures } {
+  const totals = emptyDay();
+  const rows = days.map((date) => {
+    const row = { date, ...emptyDay() };
+    for (const part of parts) {
+      const p = part[date];
+      if (p === undefined) continue;
+      for (const k of Object.keys(p) as Array<keyof DayFigures>) row[k] += p[k];
+    }
+    for (const k of Object.keys(totals) as Array<keyof DayFigures>) totals[k] += row[k];
+    return row;
+  });
+  return { days: rows, totals };
+}
+
+/** One shard's members as columns (cheap to clone): last purchase (-1: none), count, spend, registration. */
+export interface RfmColumns {
+  memberIds: string[];
+  lastPurchaseAt: number[];
+  purchaseCount: number[];
+  lifetimeSpendCents: number[];
+  createdAt: number[];
+}
+
+export function rfmPart(store: ShardStore): RfmColumns {
+  const out: RfmColumns = { memberIds: [], lastPurchaseAt: [], purchaseCount: [], lifetimeSpendCents: [], createdAt: [] };
+  for (const { key, value } of store.states.getRange({})) {
+    const s = decodeState(value);
+    const profile = store.members.get(key);
+    assert.ok(profile !== undefined, `member ${key} has a state but no profile`);
+    out.memberIds.push(key);
+    out.lastPurchaseAt.push(s.lastPurchaseAt ?? -1);
+    out.purchaseCount.push(s.purchaseCount);
+    out.lifetimeSpendCents.push(s.lifetimeSpendCents);
+    out.createdAt.push(profile.createdAt);
+  }
+  return out;
+}
+
+/** One exported ledger entry: its seq and the stored entry less the chain pointer. */
+export type ExportedEntry = { seq: number } & Omit<StoredEntry, 'prev'>;
+
+/**
+ * Entries after `afterSeq` (0: from the start) in seq order, those on local days `from`..`to` only
+ * when given, at most `limit` of them and at most `scanMax` examined. `nextSeq` is the cursor of the
+ * next page, null once the ledger is exhausted; a page may be empty and still have a next one.
+ */
+export function ledgerPage(
+  store: ShardStore,
+  q: { afterSeq: number; limit: number; scanMax: number; from?: string; to?: string; timeZone: string },
+): { entries: ExportedEntry[]; nextSeq: number | null } {
+  const entries: ExportedEntry[] = [];
+  const range = q.from !== undefined && q.to !== undefined ? dayRangeMs(q.from, q.to) : null;
+  let scanned = 0;
+  let last = q.afterSeq;
+  const firstBatch = Math.floor(q.afterSeq / SEQS_PER_BATCH);
+  for (const batchNo of store.ledger.getKeys({ start: firstBatch })) {
+    for (let seq = Math.max(batchNo * SEQS_PER_BATCH, q.afterSeq + 1); ; seq++) {
+      const e = getEntry(store, seq);
+      if (e === undefined) break;
+      last = seq;
+      scanned += 1;
+      const inRange = range === null || (e.at >= range.lowMs && e.at <= range.highMs && (() => {
+        const day = localDay(e.at, q.timeZone);
+        return day >= q.from! && day <= q.to!;
+      })());
+      if (inRange) {
+        const { prev: _prev, ...rest } = e;
+        entries.push({ seq, ...rest });
+      }
+      if (entries.length >= q.limit || scanned >= q.scanMax) return { entries, nextSeq: last };
+    }
+  }
+  return { entries, nextSeq: null };
+}

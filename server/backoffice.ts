@@ -1,0 +1,60 @@
+// The back-office endpoints' handlers (SPEC section 10): the daily and RFM reports, the CSV member
+// import and the CSV exports. Plain functions of a parsed request, registered in routes.ts; they
+// throw FieldError or LoyaltyError, which the router turns into the catalogue's error replies.
+import { checkDay } from '../engine/local-day.js';
+import { EXPORT_BODY_BYTES_MAX } from '../engine/limits.js';
+import { RFM_SEGMENTS, type RfmSegment } from '../engine/rfm.js';
+import { FieldError } from '../engine/validate.js';
+import { parseAt } from './requests.js';
+import { importMembers } from './import-members.js';
+import { collectText, ledgerCsv, membersCsv } from './export-csv.js';
+import type { Api, ApiReply, ApiRequest } from './routes.js';
+
+/** GET /v1/reports/daily?from=YYYY-MM-DD&to=YYYY-MM-DD: one row per local day, both ends included. */
+export async function dailyReport(api: Api, req: ApiRequest): Promise<ApiReply> {
+  const from = checkDay(req.query.get('from'), 'from');
+  const to = checkDay(req.query.get('to'), 'to');
+  return { status: 200, body: await api.engine.daily(from, to) };
+}
+
+/** GET /v1/reports/rfm?asOf=ISO&segment=: scores and segments; `segment` lists one segment's members only. */
+export async function rfmReport(api: Api, req: ApiRequest): Promise<ApiReply> {
+  const at = req.query.get('asOf');
+  const asOfMs = at === null || at === '' ? api.engine.now() : parseAt(at, 'asOf', api.engine.now());
+  const segment = req.query.get('segment');
+  if (segment !== null && !RFM_SEGMENTS.includes(segment as RfmSegment)) throw new FieldError('segment', `must be one of ${RFM_SEGMENTS.join(', ')}`);
+  return { status: 200, body: await api.engine.rfm(asOfMs, segment === null ? undefined : segment as RfmSegment) };
+}
+
+/** POST /v1/import/members: the body is CSV text (or, once the HTTP layer streams it, its chunks). */
+export async function importMembersReply(api: Api, req: ApiRequest): Promise<ApiReply> {
+  const source = req.bodyStream ?? req.body;
+  return { status: 200, body: await importMembers(api.engine, source) };
+}
+
+function csvReply(text: string, filename: string): ApiReply {
+  return {
+    status: 200, body: null, text,
+    headers: { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': `attachment; filename="${filename}"` },
+  };
+}
+
+/** GET /v1/export/members.csv */
+export async function exportMembers(api: Api): Promise<ApiReply> {
+  return csvReply(await collectText(membersCsv(api.engine), EXPORT_BODY_BYTES_MAX), 'members.csv');
+}
+
+/** GET /v1/export/ledger.csv?from=&to= (local dates, both or neither). */
+export async function exportLedger(api: Api, req: ApiRequest): Promise<ApiReply> {
+  const range = ledgerRange(req.query);
+  return csvReply(await collectText(ledgerCsv(api.engine, range), EXPORT_BODY_BYTES_MAX), 'ledger.csv');
+}
+
+export function ledgerRange(query: URLSearchParams): { from: string; to: string } | undefined {
+  const from = query.get('from');
+  const to = query.get('to');
+  if ((from === null || from === '') && (to === null || to === '')) return undefined;
+  const range = { from: checkDay(from, 'from'), to: checkDay(to, 'to') };
+  if (range.to < range.from) throw new FieldError('to', 'must not be before from');
+  return range;
+}

@@ -1,0 +1,46 @@
+// Serves the admin console's static files (server/console/: plain HTML, JS and CSS, no build step)
+// from the package root, found by walking up to package.json, so the same code works from
+// server/ under vitest and from dist/server/ in production. Files are read once and kept.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CONSOLE_FILE_BYTES_MAX } from '../engine/limits.js';
+import { LoyaltyError } from '../engine/errors.js';
+import type { ApiReply } from './routes.js';
+
+const CONTENT_TYPES: Record<string, string> = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'style.css': 'text/css; charset=utf-8',
+};
+
+/** The folder holding package.json above this module. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`console: no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+}
+
+const cache = new Map<string, string>();
+
+function read(name: string): string {
+  let text = cache.get(name);
+  if (text === undefined) {
+    const path = join(packageRoot(), 'server', 'console', name);
+    if (statSync(path).size > CONSOLE_FILE_BYTES_MAX) throw new Error(`console file ${path} is over ${CONSOLE_FILE_BYTES_MAX} bytes`);
+    text = readFileSync(path, 'utf8');
+    cache.set(name, text);
+  }
+  return text;
+}
+
+/** GET / and GET /console/{file}: the page and its assets, public (the page asks for a key). */
+export function consoleFile(name: string): ApiReply {
+  const type = CONTENT_TYPES[name];
+  if (type === undefined) throw new LoyaltyError('route_not_found', 'no such console file');
+  return { status: 200, body: null, text: read(name), headers: { 'Content-Type': type, 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' } };
+}

@@ -1,0 +1,60 @@
+// The CSV exports (SPEC section 10) as async iterables of text chunks: each shard is paged through
+// with bounded queries (at most EXPORT_PAGE_ROWS rows per page), so a consumer that awaits each
+// chunk before asking for the next (a socket honouring backpressure, a file stream) holds one page.
+import type { Engine } from '../engine/engine.js';
+import { LoyaltyError } from '../engine/errors.js';
+import { EXPORT_PAGE_ROWS, EXPORT_SCAN_ENTRIES_MAX } from '../engine/limits.js';
+import { csvLine, EXPORT_COLUMNS, memberRow } from './member-csv.js';
+
+export const LEDGER_COLUMNS = [
+  'shard', 'seq', 'at', 'kind', 'memberId', 'pointsDelta', 'growthDelta', 'walletDeltaCents', 'spendDeltaCents', 'tierId', 'ref', 'cause',
+] as const;
+
+/** Every member, shard by shard and in id order within a shard, in the import's columns plus a few. */
+export async function* membersCsv(engine: Engine): AsyncGenerator<string> {
+  yield csvLine(EXPORT_COLUMNS);
+  for (let shard = 0; shard < engine.shards.length; shard++) {
+    let after: string | undefined;
+    for (;;) {
+      const page = await engine.membersPage(shard, after, EXPORT_PAGE_ROWS);
+      if (page.length === 0) break;
+      yield page.map(memberRow).join('');
+      if (page.length < EXPORT_PAGE_ROWS) break;
+      after = page[page.length - 1]!['memberId'] as string;
+    }
+  }
+}
+
+/** Every ledger entry (on local days `from`..`to` of the program's zone when given), shard by shard, in seq order. */
+export async function* ledgerCsv(engine: Engine, range?: { from: string; to: string }): AsyncGenerator<string> {
+  yield csvLine(LEDGER_COLUMNS);
+  for (let shard = 0; shard < engine.shards.length; shard++) {
+    for (let afterSeq: number | null = 0; afterSeq !== null;) {
+      const page = await engine.ledgerPage(shard, { afterSeq, limit: EXPORT_PAGE_ROWS, scanMax: EXPORT_SCAN_ENTRIES_MAX, ...range });
+      if (page.entries.length > 0) {
+        yield page.entries.map((e) => csvLine([
+          shard, e.seq, new Date(e.at).toISOString(), e.kind, e.memberId, e.pointsDelta, e.growthDelta,
+          e.walletDeltaCents, e.spendDeltaCents, e.tierId, e.ref, e.cause,
+        ])).join('');
+      }
+      afterSeq = page.nextSeq;
+    }
+  }
+}
+
+/**
+ * Gathers a whole export into one string of at most `maxBytes`, or refuses with payload_too_large.
+ * Used by the routes until the HTTP layer writes `AsyncIterable` replies chunk by chunk.
+ */
+export async function collectText(chunks: AsyncIterable<string>, maxBytes: number): Promise<string> {
+  const parts: string[] = [];
+  let bytes = 0;
+  for await (const chunk of chunks) {
+    bytes += Buffer.byteLength(chunk, 'utf8');
+    if (bytes > maxBytes) {
+      throw new LoyaltyError('payload_too_large', `the export is larger than ${maxBytes} bytes, the most one reply may carry until exports stream; use \`loyalty export\``);
+    }
+    parts.push(chunk);
+  }
+  return parts.join('');
+}
