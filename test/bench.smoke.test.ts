@@ -71,4 +71,12 @@ describe('benchmarks (quick)', () => {
       else expect(value, name).toBeGreaterThan(0);
     }
   });
+
+  it('bench/sweep brings every member with an ended period up to date', async () => {
+    const out = await runQuick('sweep.js');
+    const m = /^sweep: ([\d,]+) members in ([\d.]+) s on one thread = ([\d,]+) members\/s$/m.exec(out);
+    expect(m, out).not.toBeNull();
+    expect(Number(m![1]!.replace(/,/g, ''))).toBe(4000);
+    expect(Number(m![3]!.replace(/,/g, ''))).toBeGreaterThan(0);
+  });
 });
