@@ -18,6 +18,8 @@ import { rfmReport, type RfmReport, type RfmSegment } from './rfm.js';
 export interface EngineOptions {
   dataDir: string;
   shards: number;
+  /** Ops a shard may hold waiting before new work is refused (default SHARD_PENDING_OPS_MAX). */
+  pendingOpsMax?: number;
   /** Fault injection for the crash test: write outbox messages but never deliver them. */
   holdOutbox?: boolean;
   /** Where delivery problems are reported. */
@@ -50,7 +52,7 @@ export class Engine {
 
   private constructor(readonly options: EngineOptions) {
     this.now = options.now ?? Date.now;
-    this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes));
+    this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax));
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -114,6 +116,11 @@ export class Engine {
     return this.shards[hashId(memberId) % this.shards.length]!;
   }
 
+  /** Whether any shard would refuse new work: the stream stops reading until none would. */
+  get anySaturated(): boolean {
+    return this.shards.some((s) => s.saturated);
+  }
+
   /** Whether the shard that owns this member would refuse new work right now. */
   saturatedFor(memberId: string): boolean {
     return this.shardOf(memberId).saturated;
@@ -134,8 +141,8 @@ export class Engine {
     }
   }
 
-  submit(op: WriteOp): Promise<OpResult> {
-    return this.shardOf(op.memberId).submit(op);
+  submit(op: WriteOp, admitted = false): Promise<OpResult> {
+    return this.shardOf(op.memberId).submit(op, admitted);
   }
 
   private takenBy(op: Profile, memberId: string): 'phone_taken' | 'email_taken' | undefined {
@@ -147,7 +154,7 @@ export class Engine {
   }
 
   /** Registers or re-profiles a member, holding the phone and email in the directory meanwhile. */
-  async registerOrPatch(op: RegisterOp | PatchOp): Promise<OpResult> {
+  async registerOrPatch(op: RegisterOp | PatchOp, admitted = false): Promise<OpResult> {
     const taken = this.takenBy(op, op.memberId);
     if (taken !== undefined) op.taken = taken;
     const claimed: string[] = [];
@@ -158,7 +165,7 @@ export class Engine {
     }
     let result: OpResult;
     try {
-      result = await this.submit(op);
+      result = await this.submit(op, admitted);
     } catch (err) {
       for (const k of claimed) this.directory.delete(k);
       throw err;

@@ -34,7 +34,7 @@ export class ShardClient {
   /** Called with the outbox messages each batch wrote, once the batch is durable. */
   onOutbox: (shardId: number, messages: Array<[number, OutboxMessage]>) => void = () => {};
 
-  constructor(readonly shardId: number, dataDir: string, mapBytes?: number) {
+  constructor(readonly shardId: number, dataDir: string, mapBytes?: number, private readonly pendingOpsMax = SHARD_PENDING_OPS_MAX) {
     const workerData: ShardWorkerData = { shardId, dataDir, ...(mapBytes === undefined ? {} : { mapBytes }) };
     this.pool = new Piscina({
       filename: fileURLToPath(new URL('./shard-worker.js', import.meta.url)),
@@ -51,7 +51,7 @@ export class ShardClient {
 
   /** Whether new work would be refused: the queue is at its bound. */
   get saturated(): boolean {
-    return this.queue.length >= SHARD_PENDING_OPS_MAX;
+    return this.queue.length >= this.pendingOpsMax;
   }
 
   get pendingOps(): number {
@@ -59,9 +59,9 @@ export class ShardClient {
   }
 
   /** Queues one write op; resolves with its result once its batch is durable. */
-  submit(op: WriteOp): Promise<OpResult> {
+  submit(op: WriteOp, admitted = false): Promise<OpResult> {
     if (this.closing) return Promise.reject(new LoyaltyError('shutting_down'));
-    if (this.saturated) return Promise.reject(new LoyaltyError('overloaded'));
+    if (this.saturated && !admitted) return Promise.reject(new LoyaltyError('overloaded'));
     return new Promise((resolve, reject) => {
       this.queue.push({ op, resolve, reject });
       if (this.queue.length >= BATCH_OPS_MAX) this.pump();

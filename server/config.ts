@@ -1,4 +1,5 @@
 // The server's settings, read once from the environment with their defaults.
+import { SHARD_MAP_BYTES_MIN, SHARD_PENDING_OPS_MAX } from '../engine/limits.js';
 
 export interface Config {
   port: number;
@@ -10,6 +11,13 @@ export interface Config {
   sweepIntervalMs: number;
   /** Fault injection for the crash test (LOYALTY_TEST_HOLD_OUTBOX=1): cross-shard credits are written but not delivered. */
   holdOutbox: boolean;
+  /**
+   * LOYALTY_MAP_BYTES: the LMDB map each shard opens with (default SHARD_MAP_BYTES). lmdb-js grows
+   * a full map by itself, so this is where the map starts, not a cap on the disk it uses.
+   */
+  mapBytes: number | undefined;
+  /** LOYALTY_QUEUE_OPS_MAX: ops a shard may hold waiting before requests get 503 (default SHARD_PENDING_OPS_MAX). */
+  queueOpsMax: number;
 }
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -29,5 +37,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env['LOG_LEVEL'] ?? 'info',
     sweepIntervalMs: intEnv(env, 'LOYALTY_SWEEP_INTERVAL_MS', 60_000, 0, 86_400_000),
     holdOutbox: env['LOYALTY_TEST_HOLD_OUTBOX'] === '1',
+    queueOpsMax: intEnv(env, 'LOYALTY_QUEUE_OPS_MAX', SHARD_PENDING_OPS_MAX, 1, 10_000_000),
+    mapBytes: (env['LOYALTY_MAP_BYTES'] ?? '') === '' ? undefined : intEnv(env, 'LOYALTY_MAP_BYTES', 0, SHARD_MAP_BYTES_MIN, Number.MAX_SAFE_INTEGER),
   };
 }

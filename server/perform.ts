@@ -29,45 +29,49 @@ const BUILDERS: Record<Exclude<OpName, 'register' | 'return' | 'transfer'>, (bod
 };
 
 /** A return goes to the shard of the order's member, which only the shards know. */
-async function returnOf(engine: Engine, body: unknown, ctx: R.RequestContext): Promise<OpResult> {
+async function returnOf(engine: Engine, body: unknown, ctx: R.RequestContext, admitted: boolean): Promise<OpResult> {
   const op = R.returnOp(body, ctx);
   const memberId = await engine.orderMember(op.orderId);
   if (memberId === null) return { ok: false, error: opError('order_not_found', undefined, 'orderId') };
-  if (engine.saturatedFor(memberId)) return { ok: false, error: opError('overloaded') };
-  return engine.submit({ ...op, memberId });
+  if (!admitted && engine.saturatedFor(memberId)) return { ok: false, error: opError('overloaded') };
+  return engine.submit({ ...op, memberId }, admitted);
 }
 
 /** A transfer's target must exist before its source is debited. */
-async function transferOf(engine: Engine, body: unknown, ctx: R.RequestContext): Promise<OpResult> {
+async function transferOf(engine: Engine, body: unknown, ctx: R.RequestContext, admitted: boolean): Promise<OpResult> {
   const op = R.transferOp(body, ctx);
   if (await engine.queryMember({ q: 'member', memberId: op.toMemberId }) === null) {
     return { ok: false, error: opError('member_not_found', 'the transfer\'s target is not a member', 'toMemberId') };
   }
-  if (engine.saturatedFor(op.memberId)) return { ok: false, error: opError('overloaded') };
-  return engine.submit(op);
+  if (!admitted && engine.saturatedFor(op.memberId)) return { ok: false, error: opError('overloaded') };
+  return engine.submit(op, admitted);
 }
 
-async function register(engine: Engine, op: RegisterOp): Promise<OpResult> {
+async function register(engine: Engine, op: RegisterOp, admitted: boolean): Promise<OpResult> {
   if (op.referrerId !== undefined) {
     const referrer = await engine.queryMember({ q: 'member', memberId: op.referrerId }) as { referralChain: string[] } | null;
     if (referrer === null) return { ok: false, error: opError('referrer_not_found', undefined, 'referrerId') };
     op.referralChain = [op.referrerId, ...referrer.referralChain].slice(0, engine.program.program.referral.levels.length);
   }
-  if (engine.saturatedFor(op.memberId)) return { ok: false, error: opError('overloaded') };
-  return engine.registerOrPatch(op);
+  if (!admitted && engine.saturatedFor(op.memberId)) return { ok: false, error: opError('overloaded') };
+  return engine.registerOrPatch(op, admitted);
 }
 
-/** Validates and runs one op; every failure comes back as a result, never as an exception. */
-export async function perform(engine: Engine, name: OpName, body: unknown, role: Role): Promise<OpResult> {
+/**
+ * Validates and runs one op; every failure comes back as a result, never as an exception.
+ * `admitted`: the op belongs to a stream batch that was let in while the shards had room, so it
+ * is queued even past the bound (a stream stops reading instead of refusing ops half-way).
+ */
+export async function perform(engine: Engine, name: OpName, body: unknown, role: Role, admitted = false): Promise<OpResult> {
   try {
     if (!OP_ROLES[name].includes(role)) return { ok: false, error: opError('forbidden') };
     const ctx: R.RequestContext = { role, nowMs: engine.now() };
-    if (name === 'register') return await register(engine, R.registerOp(body, ctx, (key) => engine.newMemberId(key)));
-    if (name === 'return') return await returnOf(engine, body, ctx);
-    if (name === 'transfer') return await transferOf(engine, body, ctx);
+    if (name === 'register') return await register(engine, R.registerOp(body, ctx, (key) => engine.newMemberId(key)), admitted);
+    if (name === 'return') return await returnOf(engine, body, ctx, admitted);
+    if (name === 'transfer') return await transferOf(engine, body, ctx, admitted);
     const op = BUILDERS[name](body, ctx);
-    if (op.op !== 'quote' && engine.saturatedFor(op.memberId)) return { ok: false, error: opError('overloaded') };
-    return await engine.submit(op);
+    if (op.op !== 'quote' && !admitted && engine.saturatedFor(op.memberId)) return { ok: false, error: opError('overloaded') };
+    return await engine.submit(op, admitted);
   } catch (err) {
     if (err instanceof FieldError) return { ok: false, error: opError('invalid_request', `${err.field}: ${err.message}`, err.field) };
     if (err instanceof LoyaltyError) return { ok: false, error: opError(err.code, err.message, err.field) };

@@ -20,7 +20,8 @@ export function uwsIsNative(): boolean {
 
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const engine = await Engine.open({
-    dataDir: config.dataDir, shards: config.shards, holdOutbox: config.holdOutbox,
+    dataDir: config.dataDir, shards: config.shards, holdOutbox: config.holdOutbox, pendingOpsMax: config.queueOpsMax,
+    ...(config.mapBytes === undefined ? {} : { mapBytes: config.mapBytes }),
     warn: (message, detail) => log.warn(detail, message),
   });
   if (config.holdOutbox) log.warn('LOYALTY_TEST_HOLD_OUTBOX is set: cross-shard credits are not delivered (fault injection)');
@@ -31,9 +32,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const metrics = new Metrics();
   const app = uWS.App();
   const api = { engine, keys, metrics };
+  const lifecycle = { stopping: false };
   // The stream's route is registered first: the HTTP catch-all would otherwise take its upgrade.
-  attachStream(app, api);
-  attachHttp(app, api);
+  const stream = attachStream(app, api, lifecycle);
+  attachHttp(app, api, lifecycle);
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
     app.listen(config.host, config.port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.host}:${config.port}`))));
   });
@@ -56,8 +58,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       if (closed) return;
       closed = true;
       if (sweepTimer !== null) clearInterval(sweepTimer);
+      // New requests and batches are refused with shutting_down from here on; those already taken
+      // finish inside engine.close(), and their replies and acks are written before it resolves.
+      lifecycle.stopping = true;
       uWS.us_listen_socket_close(listenSocket);
       await engine.close();
+      // Open streams would only be cut by the exit: a close frame tells terminals to reconnect.
+      stream.closeAll(1001, 'server stopping');
     },
   };
 }

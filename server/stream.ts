@@ -4,13 +4,14 @@ import uWS from 'uWebSockets.js';
 import { Packr } from 'msgpackr';
 import { opError, type ErrorCode } from '../engine/errors.js';
 import {
-  FRAME_BYTES_MAX, FRAME_BYTES_HARD_MAX, STREAM_OPS_MAX, STREAM_PARKED_BYTES_MAX,
+  FRAME_BYTES_MAX, FRAME_BYTES_HARD_MAX, JSON_DEPTH_MAX, STREAM_OPS_MAX, STREAM_PARKED_BYTES_MAX,
   STREAM_UNACKED_BATCHES_MAX, STREAM_IDLE_TIMEOUT_S, STREAM_BACKPRESSURE_BYTES_MAX,
 } from '../engine/limits.js';
 import type { OpResult } from '../engine/ops.js';
 import type { Role } from './auth.js';
 import { perform, STREAM_OPS, type OpName } from './perform.js';
 import type { Api } from './routes.js';
+import type { Lifecycle } from './http.js';
 
 interface Conn {
   role: Role | null;
@@ -18,7 +19,12 @@ interface Conn {
   parked: Array<{ bytes: Uint8Array; binary: boolean }>;
   parkedBytes: number;
   closed: boolean;
+  /** Set while a shard's queue is full: frames park until it has room. */
+  waiting: boolean;
 }
+
+/** How often a stream waiting for a full shard queue looks again. */
+const SATURATION_POLL_MS = 5;
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' });
 
@@ -33,13 +39,38 @@ function decode(bytes: Uint8Array, binary: boolean): unknown {
   return binary ? packr.unpack(bytes) : JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
 }
 
+/**
+ * Whether a decoded frame nests arrays and objects deeper than `max`: walked with an explicit
+ * stack, because the recursive steps behind it (the idempotency fingerprint) would overflow.
+ */
+function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/** An op whose processing failed unexpectedly answers `internal` alone; its batch is still acked. */
+const internalResult = (): OpResult => ({ ok: false, error: opError('internal') });
+
+/** What the stream needs from the server: whether it is stopping, and a way to close every connection. */
+export interface StreamControl {
+  /** Closes every open stream with `code` (1001, going away, at a stop). */
+  closeAll(code: number, reason: string): void;
+}
+
 function errorFrame(code: ErrorCode, message: string, id?: unknown): Record<string, unknown> {
   const frame: Record<string, unknown> = { type: 'error', error: opError(code, message) };
   if (typeof id === 'number' && Number.isSafeInteger(id)) frame['id'] = id;
   return frame;
 }
 
-export function attachStream(app: uWS.TemplatedApp, api: Api): void {
+export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle = { stopping: false }): StreamControl {
+  const open = new Set<uWS.WebSocket<Conn>>();
   const send = (ws: uWS.WebSocket<Conn>, value: unknown, binary: boolean): void => {
     const conn = ws.getUserData();
     if (conn.closed) return;
@@ -70,19 +101,14 @@ export function attachStream(app: uWS.TemplatedApp, api: Api): void {
         pending.push(Promise.resolve({ ok: false, error: opError('invalid_request', `op must be one of ${STREAM_OPS.join(', ')}`, 'op') }));
         continue;
       }
-      const result = perform(api.engine, op as OpName, body, conn.role!);
+      const result = perform(api.engine, op as OpName, body, conn.role!, true).catch(internalResult);
       pending.push(result);
       // Ops that look something up before reaching their shard (a referrer, an order's member, a
       // transfer's target) finish before later ops of the batch start, so ops on one member apply
       // in batch order.
       if (op === 'return' || op === 'transfer' || (op === 'register' && 'referrerId' in body)) await result;
     }
-    let results: OpResult[];
-    try {
-      results = await Promise.all(pending);
-    } catch {
-      results = ops.map(() => ({ ok: false, error: opError('internal') }));
-    }
+    const results = await Promise.all(pending);
     conn.unacked -= 1;
     send(ws, { type: 'ack', id, results }, binary);
     drainParked(ws, conn);
@@ -107,6 +133,12 @@ export function attachStream(app: uWS.TemplatedApp, api: Api): void {
       send(ws, errorFrame('invalid_request', 'a frame must be an object with a type'), binary);
       return;
     }
+    if (nestsDeeperThan(frame, JSON_DEPTH_MAX + 2)) {
+      // A batch frame wraps its ops two levels deep: the ops themselves get the HTTP bodies' bound.
+      streamStats.badFrames += 1;
+      send(ws, errorFrame('invalid_request', `the frame nests arrays and objects deeper than ${JSON_DEPTH_MAX} levels below its ops`), binary);
+      return;
+    }
     const f = frame as Record<string, unknown>;
     if (f['type'] === 'hello') {
       const role = typeof f['key'] === 'string' ? api.keys.roleOf(f['key']) : null;
@@ -121,11 +153,27 @@ export function attachStream(app: uWS.TemplatedApp, api: Api): void {
       return;
     }
     if (conn.role === null) { send(ws, errorFrame('unauthorized', 'send a hello frame with a key first', f['id']), binary); return; }
-    void runBatch(ws, conn, f, binary);
+    if (lifecycle.stopping) { send(ws, errorFrame('shutting_down', 'the server is stopping; resend this batch after it restarts', f['id']), binary); return; }
+    runBatch(ws, conn, f, binary).catch(() => {
+      // Every op's failure is caught above; reaching this is a bug, and the terminal is told to resend.
+      if (!conn.closed) { conn.closed = true; ws.end(1011, 'internal error'); }
+    });
+  };
+
+  const waitForRoom = (ws: uWS.WebSocket<Conn>, conn: Conn): void => {
+    if (conn.waiting) return;
+    conn.waiting = true;
+    const check = (): void => {
+      if (conn.closed) return;
+      if (api.engine.anySaturated) { setTimeout(check, SATURATION_POLL_MS); return; }
+      conn.waiting = false;
+      drainParked(ws, conn);
+    };
+    setTimeout(check, SATURATION_POLL_MS);
   };
 
   const drainParked = (ws: uWS.WebSocket<Conn>, conn: Conn): void => {
-    while (!conn.closed && conn.parked.length > 0 && conn.unacked < STREAM_UNACKED_BATCHES_MAX) {
+    while (!conn.closed && !conn.waiting && conn.parked.length > 0 && conn.unacked < STREAM_UNACKED_BATCHES_MAX) {
       const next = conn.parked.shift()!;
       conn.parkedBytes -= next.bytes.byteLength;
       handleFrame(ws, conn, next.bytes, next.binary);
@@ -151,17 +199,19 @@ export function attachStream(app: uWS.TemplatedApp, api: Api): void {
           return;
         }
       }
-      const conn: Conn = { role, unacked: 0, parked: [], parkedBytes: 0, closed: false };
+      const conn: Conn = { role, unacked: 0, parked: [], parkedBytes: 0, closed: false, waiting: false };
       res.upgrade(conn, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'), context);
     },
-    open: () => { streamStats.connections += 1; },
+    open: (ws) => { open.add(ws); streamStats.connections += 1; },
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData();
       if (conn.closed) return;
+      // A full shard queue stops the stream's reading too: frames wait parked until it drains.
+      if (api.engine.anySaturated) waitForRoom(ws, conn);
       // uWS.js cannot pause a WebSocket's reads: frames past the window are parked undecoded,
       // and a terminal that ignores the window long enough to fill the park is closed.
-      if (conn.unacked >= STREAM_UNACKED_BATCHES_MAX || conn.parked.length > 0) {
+      if (conn.waiting || conn.unacked >= STREAM_UNACKED_BATCHES_MAX || conn.parked.length > 0) {
         conn.parkedBytes += message.byteLength;
         if (conn.parkedBytes > STREAM_PARKED_BYTES_MAX) {
           conn.closed = true;
@@ -179,7 +229,19 @@ export function attachStream(app: uWS.TemplatedApp, api: Api): void {
       const conn = ws.getUserData();
       conn.closed = true;
       conn.parked = [];
+      open.delete(ws);
       streamStats.connections -= 1;
     },
   });
+
+  return {
+    closeAll(code: number, reason: string): void {
+      for (const ws of [...open]) {
+        const conn = ws.getUserData();
+        if (conn.closed) continue;
+        conn.closed = true;
+        ws.end(code, reason);
+      }
+    },
+  };
 }
