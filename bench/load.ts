@@ -143,10 +143,14 @@ async function cleanup(): Promise<void> {
   tempDirs.clear();
 }
 
-/** Resident memory of a process in bytes, from /proc/<pid>/status (VmRSS, in kB); undefined once it is gone. */
-function rssBytesOf(pid: number): number | undefined {
+/**
+ * Resident memory of a process in bytes, from /proc/<pid>/status (in kB): `VmRSS`, or `RssAnon`,
+ * the part that is the process's own memory, without the pages of the memory-mapped LMDB files
+ * (which grow with the data, as a page cache does). Undefined once the process is gone.
+ */
+function rssBytesOf(pid: number, field: 'VmRSS' | 'RssAnon' = 'VmRSS'): number | undefined {
   try {
-    const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) * KIB : undefined;
   } catch {
     return undefined;
@@ -154,15 +158,21 @@ function rssBytesOf(pid: number): number | undefined {
 }
 
 /** Samples a process's RSS at the start, every RSS_SAMPLE_INTERVAL_MS, and at the end of a phase. */
-async function withRssSamples<T>(pid: number, phase: () => Promise<T>): Promise<{ result: T; rssBytes: number[] }> {
+async function withRssSamples<T>(pid: number, phase: () => Promise<T>): Promise<{ result: T; rssBytes: number[]; anonBytes: number[] }> {
   const rssBytes: number[] = [];
-  const sample = (): void => { const rss = rssBytesOf(pid); if (rss !== undefined) rssBytes.push(rss); };
+  const anonBytes: number[] = [];
+  const sample = (): void => {
+    const rss = rssBytesOf(pid);
+    const anon = rssBytesOf(pid, 'RssAnon');
+    if (rss !== undefined) rssBytes.push(rss);
+    if (anon !== undefined) anonBytes.push(anon);
+  };
   sample();
   const timer = setInterval(sample, RSS_SAMPLE_INTERVAL_MS);
   try {
     const result = await phase();
     sample();
-    return { result, rssBytes };
+    return { result, rssBytes, anonBytes };
   } finally {
     clearInterval(timer);
   }
@@ -319,6 +329,10 @@ async function main(): Promise<number> {
     ['server RSS during WS, last', fmtMiB(rss[rss.length - 1] ?? Number.NaN), 'MiB'],
     ['server RSS during WS, spread', `±${rssSpreadPct.toFixed(1)}`, '%'],
     ['server RSS during HTTP, max', fmtMiB(httpRssMax), 'MiB'],
+    ['server own memory (RssAnon, without the mapped DB) during WS, first', fmtMiB(ws.anonBytes[0] ?? Number.NaN), 'MiB'],
+    ['server own memory during WS, max', fmtMiB(Math.max(...ws.anonBytes)), 'MiB'],
+    ['server own memory during WS, last', fmtMiB(ws.anonBytes[ws.anonBytes.length - 1] ?? Number.NaN), 'MiB'],
+    ['server own memory during WS, spread', `±${(((Math.max(...ws.anonBytes) - Math.min(...ws.anonBytes)) / (Math.max(...ws.anonBytes) + Math.min(...ws.anonBytes))) * 100).toFixed(1)}`, '%'],
     ['WS purchases/s ÷ raw lmdb puts/s', fmtRatio(ws.result.opsPerS / lmdbPutsPerS), 'ratio'],
     ['HTTP req/s ÷ bare uWS req/s', fmtRatio(http.result.reqPerS / bareResult.reqPerS), 'ratio'],
     [`WS purchases/s ÷ PostgreSQL batched ${fmtInt(POSTGRES_BATCHED_PURCHASES_PER_S)}/s`, fmtRatio(ws.result.opsPerS / POSTGRES_BATCHED_PURCHASES_PER_S), 'ratio'],
