@@ -94,26 +94,13 @@ export class BatchExecutor {
    */
   apply(ctx: ProgramContext, ops: WriteOp[], encodeProgram: (out: Float64Array) => void): { results: OpResult[]; outbox: Array<[number, OutboxMessage]> } {
     assert.ok(ops.length <= L.CORE_OPS_MAX, 'batch larger than the core');
-    if (this.encodedVersion !== ctx.version) {
-      encodeProgram(this.core.program);
-      this.encodedVersion = ctx.version;
-    }
     const { store, core } = this;
     const members = new Map<string, BatchMember | null>();
     const batchKeys = new Map<string, { fp: number; index: number }>();
     const results: OpResult[] = new Array(ops.length);
     const repeats: Array<[number, number]> = [];
     let slotCount = 0;
-    const ledger = new LedgerAppender(store);
-    const append = (m: BatchMember, e: Omit<LedgerEntry, 'seq'>): number => {
-      const seq = ledger.append({ ...e, prev: m.state.lastSeq });
-      m.state.lastSeq = seq;
-      return seq;
-    };
-    const totals = (store.meta.get('totals') as BookTotals | undefined) ?? emptyTotals();
-    this.totals = totals;
-    this.outbox = [];
-    this.outSeq = (store.meta.get('outSeq') as number | undefined) ?? 0;
+    const { ledger, append, totals } = this.begin(ctx, encodeProgram);
 
     const loadMember = (memberId: string): BatchMember | null => {
       let m = members.get(memberId);
@@ -211,6 +198,25 @@ export class BatchExecutor {
     return { results, outbox: this.outbox };
   }
 
+  /** Starts a batch or a sweep slice: the program in the core, the ledger value, totals, outbox. */
+  private begin(ctx: ProgramContext, encodeProgram: (out: Float64Array) => void): { ledger: LedgerAppender; append: Appender; totals: BookTotals } {
+    if (this.encodedVersion !== ctx.version) {
+      encodeProgram(this.core.program);
+      this.encodedVersion = ctx.version;
+    }
+    const { store } = this;
+    const ledger = new LedgerAppender(store);
+    const append = (m: BatchMember, e: Omit<LedgerEntry, 'seq'>): number => {
+      const seq = ledger.append({ ...e, prev: m.state.lastSeq });
+      m.state.lastSeq = seq;
+      return seq;
+    };
+    this.totals = (store.meta.get('totals') as BookTotals | undefined) ?? emptyTotals();
+    this.outbox = [];
+    this.outSeq = (store.meta.get('outSeq') as number | undefined) ?? 0;
+    return { ledger, append, totals: this.totals };
+  }
+
   /** Writes every touched member, the ledger value, the totals and the outbox sequence. */
   private finish(ctx: ProgramContext, members: Iterable<BatchMember | null>, ledger: LedgerAppender, totals: BookTotals): void {
     const { store, core } = this;
@@ -243,18 +249,8 @@ export class BatchExecutor {
    * at most `limit` of them, each brought up to `asOfMs`. Returns how many and whether more are due.
    */
   sweep(ctx: ProgramContext, asOfMs: number, limit: number, encodeProgram: (out: Float64Array) => void): { members: number; more: boolean } {
-    if (this.encodedVersion !== ctx.version) { encodeProgram(this.core.program); this.encodedVersion = ctx.version; }
     const { store } = this;
-    const ledger = new LedgerAppender(store);
-    const append = (m: BatchMember, e: Omit<LedgerEntry, 'seq'>): number => {
-      const seq = ledger.append({ ...e, prev: m.state.lastSeq });
-      m.state.lastSeq = seq;
-      return seq;
-    };
-    const totals = (store.meta.get('totals') as BookTotals | undefined) ?? emptyTotals();
-    this.totals = totals;
-    this.outbox = [];
-    this.outSeq = (store.meta.get('outSeq') as number | undefined) ?? 0;
+    const { ledger, append, totals } = this.begin(ctx, encodeProgram);
     const due: BatchMember[] = [];
     let more = false;
     for (const { key } of store.due.getRange({ end: [asOfMs, '\uffff'] })) {
