@@ -28,23 +28,28 @@ export function inBirthdayMonth(birthdayMonth: number, atMs: number, timeZone: s
   return birthdayMonth !== 0 && birthdayMonth === localMonth(atMs, timeZone);
 }
 
-/** Local months are memoised per 15-minute bucket: every zone's offset is a multiple of 15 minutes. */
+/** Local dates are memoised per 15-minute bucket: every zone's offset is a multiple of 15 minutes. */
 const BUCKET_MS = 15 * 60 * 1000;
-const MONTH_MEMO_MAX = 100_000;
-const monthMemo = new Map<string, Map<number, number>>();
+const DATE_MEMO_MAX = 200_000;
+const dateMemo = new Map<string, Map<number, { year: number; month: number; day: number }>>();
 
-/** The local month (1-12) of an instant in a zone; cheap when called for many ops of one period. */
-export function localMonth(atMs: number, timeZone: string): number {
-  let memo = monthMemo.get(timeZone);
-  if (memo === undefined) { memo = new Map(); monthMemo.set(timeZone, memo); }
+/** `localDate`, memoised: cheap when called for many instants of few periods (batches, scans). */
+export function localDateOf(atMs: number, timeZone: string): { year: number; month: number; day: number } {
+  let memo = dateMemo.get(timeZone);
+  if (memo === undefined) { memo = new Map(); dateMemo.set(timeZone, memo); }
   const bucket = Math.floor(atMs / BUCKET_MS);
-  let month = memo.get(bucket);
-  if (month === undefined) {
-    if (memo.size >= MONTH_MEMO_MAX) memo.clear();
-    month = localDate(bucket * BUCKET_MS, timeZone).month;
-    memo.set(bucket, month);
+  let date = memo.get(bucket);
+  if (date === undefined) {
+    if (memo.size >= DATE_MEMO_MAX) memo.clear();
+    date = localDate(bucket * BUCKET_MS, timeZone);
+    memo.set(bucket, date);
   }
-  return month;
+  return date;
+}
+
+/** The local month (1-12) of an instant in a zone. */
+export function localMonth(atMs: number, timeZone: string): number {
+  return localDateOf(atMs, timeZone).month;
 }
 
 const timeFormatters = new Map<string, Intl.DateTimeFormat>();
@@ -62,11 +67,20 @@ function offsetMs(atMs: number, timeZone: string): number {
   return asUtc - Math.floor(atMs / 1000) * 1000;
 }
 
-/** The instant local midnight starts a date in a zone. */
+const dayStartMemo = new Map<string, number>();
+
+/** The instant local midnight starts a date in a zone (memoised: birthdays repeat the same dates). */
 export function startOfLocalDay(year: number, month: number, day: number, timeZone: string): number {
-  const guess = Date.UTC(year, month - 1, day);
-  const first = guess - offsetMs(guess, timeZone);
-  return guess - offsetMs(first, timeZone);
+  const key = `${timeZone}|${year}|${month}|${day}`;
+  let start = dayStartMemo.get(key);
+  if (start === undefined) {
+    const guess = Date.UTC(year, month - 1, day);
+    const first = guess - offsetMs(guess, timeZone);
+    start = guess - offsetMs(first, timeZone);
+    if (dayStartMemo.size >= DATE_MEMO_MAX) dayStartMemo.clear();
+    dayStartMemo.set(key, start);
+  }
+  return start;
 }
 
 /**

@@ -1,34 +1,21 @@
 // Local calendar days (`YYYY-MM-DD` in the program's time zone) of ledger instants, for the daily
-// report and the ledger export: memoised per 15-minute bucket, since every zone's offset is a
-// multiple of 15 minutes, so a scan of millions of entries formats only a few thousand instants.
-import { localDate } from './calendar.js';
+// report and the ledger export (engine/calendar.ts memoises the dates per 15-minute bucket, so a
+// scan of millions of entries formats only a few thousand instants).
+import { localDateOf } from './calendar.js';
 import { REPORT_DAYS_MAX } from './limits.js';
 import { FieldError } from './validate.js';
 
-const BUCKET_MS = 15 * 60 * 1000;
-const DAY_MEMO_MAX = 200_000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** No zone is more than 14 hours from UTC: a day's instants lie within these margins of its UTC date. */
 const ZONE_MARGIN_MS = 15 * 60 * 60 * 1000;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
-const memos = new Map<string, Map<number, string>>();
-
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 
 /** The local date of `atMs` in `timeZone` as `YYYY-MM-DD` (which sorts and compares as text). */
 export function localDay(atMs: number, timeZone: string): string {
-  let memo = memos.get(timeZone);
-  if (memo === undefined) { memo = new Map(); memos.set(timeZone, memo); }
-  const bucket = Math.floor(atMs / BUCKET_MS);
-  let day = memo.get(bucket);
-  if (day === undefined) {
-    if (memo.size >= DAY_MEMO_MAX) memo.clear();
-    const d = localDate(bucket * BUCKET_MS, timeZone);
-    day = `${pad(d.year, 4)}-${pad(d.month, 2)}-${pad(d.day, 2)}`;
-    memo.set(bucket, day);
-  }
-  return day;
+  const d = localDateOf(atMs, timeZone);
+  return `${pad(d.year, 4)}-${pad(d.month, 2)}-${pad(d.day, 2)}`;
 }
 
 /** A calendar date as sent in a query (`YYYY-MM-DD`, a real date), or a FieldError naming `field`. */

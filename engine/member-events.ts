@@ -2,7 +2,7 @@
 // grant expiries and the yearly birthday gift, applied in time order up to a moment, each entry
 // dated when it took effect. The sweep and the catch-up before a late op both run through here.
 import assert from 'node:assert/strict';
-import { birthdayGiftAt, localDate } from './calendar.js';
+import { birthdayGiftAt, localDateOf } from './calendar.js';
 import type { HotState } from './codec.js';
 import { expireAt } from './grants.js';
 import type { MemberState, ProgramContext } from './member-state.js';
@@ -17,7 +17,7 @@ const EVENTS_PER_MEMBER_MAX = 100_000;
  */
 export function settleBirthdayYear(state: HotState, atMs: number, timeZone: string): void {
   if (state.birthdayMonth === 0) return;
-  const year = localDate(atMs, timeZone).year;
+  const year = localDateOf(atMs, timeZone).year;
   state.lastBirthdayYear = atMs >= birthdayGiftAt(year, state.birthdayMonth, state.birthdayDay, timeZone) ? year : year - 1;
 }
 
@@ -64,7 +64,7 @@ export function advance(ctx: ProgramContext, state: HotState, r: MemberState, to
       const year = state.lastBirthdayYear + 1;
       state.lastBirthdayYear = year;
       // Only the current year's gift is paid: a year the sweep missed entirely is skipped.
-      const currentYear = localDate(toMs, p.timezone).year;
+      const currentYear = localDateOf(toMs, p.timezone).year;
       if (year === currentYear && p.birthday.bonusPoints > 0) {
         const seq = sink.entry('birthday', next, p.birthday.bonusPoints, null);
         sink.addPoints(p.birthday.bonusPoints, next, seq);
