@@ -4,13 +4,15 @@
 import { configFromEnv } from '../server/config.js';
 import { Engine } from '../engine/engine.js';
 import { KeyStore, ROLES, type Role } from '../server/auth.js';
+import { BACKOFFICE_USAGE, runBackoffice } from './backoffice.js';
 
 const USAGE = `usage: loyalty <command>
   start                     run the server (PORT, LOYALTY_DATA, LOYALTY_SHARDS, LOG_LEVEL)
   verify                    recompute every member from the ledger; exit 1 on any mismatch
   keys create --role ROLE   create an API key (${ROLES.join(', ')}) and print it once
   keys list                 list keys (ids and roles; keys themselves are never stored)
-  keys revoke ID            revoke a key`;
+  keys revoke ID            revoke a key
+${BACKOFFICE_USAGE}`;
 
 function fail(message: string): never {
   process.stderr.write(`loyalty: ${message}\n`);
@@ -53,6 +55,11 @@ async function main(argv: string[]): Promise<void> {
       } else fail(USAGE);
       return;
     }
+    case 'import':
+    case 'export':
+    case 'sweep':
+      process.exitCode = (await runBackoffice(config, command, rest))!;
+      return;
     default:
       fail(USAGE);
   }

@@ -47,8 +47,34 @@ export const PAGE_LIMIT_MAX = 1_000;
 export const SHARDS_MAX = 64;
 /** LMDB map size per shard: address space only, the file grows as it is used. */
 export const SHARD_MAP_BYTES = 64 * 1024 * 1024 * 1024;
+/**
+ * Free bytes the data folder's disk keeps in reserve: below this, writes are refused with 503
+ * storage_failed before LMDB meets a full disk. lmdb-js 3.5.6 must never get there: its failed-write
+ * path formats an error into a 100-byte malloc that the message outgrows (mdb.c, "Attempting to
+ * write page at position …"), the heap is corrupted and the process aborts.
+ */
+export const DISK_FREE_BYTES_MIN = 64 * 1024 * 1024;
+/** How often the front end measures the shards' data files and the disk's free space. */
+export const STORAGE_CHECK_INTERVAL_MS = 250;
+/** The smallest LOYALTY_MAP_BYTES accepted: below this LMDB cannot hold an empty shard's databases. */
+export const SHARD_MAP_BYTES_MIN = 1024 * 1024;
 /** LMDB readers per environment: every worker thread and the main thread may read. */
 export const LMDB_READERS_MAX = 126;
+
+/**
+ * Nesting of arrays and objects in a body or frame. The deepest valid request (a program's
+ * tiers[i].earn) nests 3 levels; recursive steps such as the idempotency fingerprint would
+ * overflow the stack on the ~500,000 levels a 1 MiB body can hold, so deeper input is refused.
+ */
+export const JSON_DEPTH_MAX = 32;
+/**
+ * Seconds uWS gives an HTTP connection to deliver a whole request (headers and body) and to stay
+ * idle between keep-alive requests. It is compiled into uWS (HTTP_IDLE_TIMEOUT_S), not an option;
+ * the value is named here so that the README and the tests refer to one place.
+ */
+export const HTTP_IDLE_TIMEOUT_S = 10;
+/** A stop (SIGTERM) that has not finished its in-flight batches in this long exits with status 1. */
+export const SHUTDOWN_TIMEOUT_MS = 30_000;
 
 /** A stream frame's payload: the same 1 MiB as an HTTP body. */
 export const FRAME_BYTES_MAX = 1024 * 1024;

@@ -18,6 +18,14 @@ export class KeyStore {
 
   constructor(private readonly dataDir: string) {
     this.path = join(dataDir, 'keys.json');
+    this.load();
+  }
+
+  /**
+   * Reads keys.json again. Every change starts here, so that a server creating a key does not
+   * write back a list that predates a `loyalty keys revoke` run beside it (the revocation would be lost).
+   */
+  private load(): void {
     if (existsSync(this.path)) this.keys = JSON.parse(readFileSync(this.path, 'utf8')) as StoredKey[];
     this.index();
   }
@@ -35,6 +43,7 @@ export class KeyStore {
 
   /** Creates a key for `role` and returns it; only its hash is kept. */
   create(role: Role): { id: string; key: string; role: Role } {
+    this.load();
     const id = 'k_' + randomBytes(6).toString('hex');
     const key = `ll_${role}_${randomBytes(24).toString('base64url')}`;
     this.keys.push({ id, role, hash: hashKey(key).toString('hex'), createdAt: new Date().toISOString() });
@@ -44,6 +53,7 @@ export class KeyStore {
   }
 
   revoke(id: string): boolean {
+    this.load();
     const k = this.keys.find((x) => x.id === id && x.revoked !== true);
     if (k === undefined) return false;
     k.revoked = true;

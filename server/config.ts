@@ -12,8 +12,10 @@ export interface Config {
   /** Fault injection for the crash test (LOYALTY_TEST_HOLD_OUTBOX=1): cross-shard credits are written but not delivered. */
   holdOutbox: boolean;
   /**
-   * LOYALTY_MAP_BYTES: the LMDB map each shard opens with (default SHARD_MAP_BYTES). lmdb-js grows
-   * a full map by itself, so this is where the map starts, not a cap on the disk it uses.
+   * LOYALTY_MAP_BYTES: the most each shard's data file may hold; past it, writes are refused with
+   * 503 storage_failed (server.ts measures every STORAGE_CHECK_INTERVAL_MS, so a burst may pass it
+   * by a little). It is also the LMDB map each shard opens with, but lmdb-js grows a full map by
+   * itself, so the map alone bounds nothing. Unset: only the disk's reserve applies.
    */
   mapBytes: number | undefined;
   /** LOYALTY_QUEUE_OPS_MAX: ops a shard may hold waiting before requests get 503 (default SHARD_PENDING_OPS_MAX). */

@@ -25,6 +25,9 @@ export function packageRoot(): string {
   }
 }
 
+/** The page loads only its own files and talks only to its own server; no inline script or markup style. */
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 const cache = new Map<string, string>();
 
 function read(name: string): string {
@@ -42,5 +45,5 @@ function read(name: string): string {
 export function consoleFile(name: string): ApiReply {
   const type = CONTENT_TYPES[name];
   if (type === undefined) throw new LoyaltyError('route_not_found', 'no such console file');
-  return { status: 200, body: null, text: read(name), headers: { 'Content-Type': type, 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' } };
+  return { status: 200, body: null, text: read(name), headers: { 'Content-Type': type, 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': CSP } };
 }

@@ -1,8 +1,52 @@
 // The uWebSockets.js glue for HTTP: reads a bounded body, hands a plain request to routes.handle,
 // and writes the reply corked, never touching a response after its client went away.
 import uWS from 'uWebSockets.js';
-import { BODY_BYTES_MAX } from '../engine/limits.js';
+import { BODY_BYTES_MAX, JSON_DEPTH_MAX } from '../engine/limits.js';
 import { errorReply, handle, type Api, type ApiReply } from './routes.js';
+
+/** What the front end needs to know about the server's state: once stopping, new requests are refused. */
+export interface Lifecycle {
+  stopping: boolean;
+  /** Why storage is too full to write, or null; while set, every write is refused with storage_failed. */
+  storageFull: string | null;
+}
+
+/** Bodies are UTF-8; a decoder that replaced bad bytes with U+FFFD would store what was never sent. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+const isHighSurrogate = (u: number) => u >= 0xd800 && u <= 0xdbff;
+const isLowSurrogate = (u: number) => u >= 0xdc00 && u <= 0xdfff;
+
+/**
+ * What is wrong with JSON text that JSON.parse would accept, found in one pass without parsing:
+ * arrays and objects nested deeper than `depthMax` (a hostile body is refused before any recursive
+ * step can overflow the stack), or a `\uD800`-style escape that is half of a surrogate pair (it
+ * would be stored as U+FFFD, not as what was sent). Null when neither.
+ */
+export function jsonTextProblem(text: string, depthMax: number): string | null {
+  let depth = 0;
+  let inString = false;
+  /** The previous string character was an escaped high surrogate, waiting for its low half. */
+  let pendingHigh = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c && text.charCodeAt(i + 1) === 0x75) { // \uXXXX
+        const unit = Number.parseInt(text.slice(i + 2, i + 6), 16);
+        if (pendingHigh !== isLowSurrogate(unit)) return 'a string holds half of a UTF-16 surrogate pair';
+        pendingHigh = isHighSurrogate(unit);
+        i += 5;
+        continue;
+      }
+      if (pendingHigh) return 'a string holds half of a UTF-16 surrogate pair';
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) { if (++depth > depthMax) return `the body nests arrays and objects deeper than ${depthMax} levels`; }
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return null;
+}
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK', 201: '201 Created', 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden',
@@ -20,7 +64,7 @@ function send(res: uWS.HttpResponse, reply: ApiReply, closeAfter = false): void 
   });
 }
 
-export function attachHttp(app: uWS.TemplatedApp, api: Api): void {
+export function attachHttp(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle = { stopping: false, storageFull: null }): void {
   app.any('/*', (res, req) => {
     const method = req.getMethod().toUpperCase();
     const path = req.getUrl();
@@ -35,6 +79,10 @@ export function attachHttp(app: uWS.TemplatedApp, api: Api): void {
       api.metrics.countRequest(reply.status);
       send(res, reply, closeAfter);
     };
+    if (lifecycle.stopping) {
+      finish(errorReply('shutting_down'), true);
+      return;
+    }
     if (declared !== '' && Number(declared) > BODY_BYTES_MAX) {
       finish(errorReply('payload_too_large', `the body may be at most ${BODY_BYTES_MAX} bytes`), true);
       return;
@@ -51,7 +99,23 @@ export function attachHttp(app: uWS.TemplatedApp, api: Api): void {
       // uWS reuses the chunk's memory after this callback returns: copy it.
       chunks.push(Buffer.from(new Uint8Array(chunk)));
       if (!isLast) return;
-      const body = Buffer.concat(chunks, size).toString('utf8');
+      let body: string;
+      try {
+        body = utf8.decode(Buffer.concat(chunks, size));
+      } catch {
+        finish(errorReply('invalid_request', 'the body is not valid UTF-8', '(root)'));
+        return;
+      }
+      // Only a body that opens as JSON is looked into: a CSV import's brackets are text.
+      const problem = /^\s*[[{]/.test(body) ? jsonTextProblem(body, JSON_DEPTH_MAX) : null;
+      if (problem !== null) {
+        finish(errorReply('invalid_request', problem, '(root)'));
+        return;
+      }
+      if (lifecycle.storageFull !== null && method !== 'GET' && method !== 'HEAD') {
+        finish(errorReply('storage_failed', `writes are refused until there is room: ${lifecycle.storageFull}`));
+        return;
+      }
       handle(api, { method, path, query, authorization, body }).then(
         (reply) => finish(reply),
         () => finish(errorReply('internal')),

@@ -24,12 +24,12 @@ export interface ImportResult {
 /** Live counters for a progress display: rows answered so far and source bytes read. */
 export interface ImportProgress { rows: number; bytes: number }
 
-/** A CSV record may not be longer than the longest valid row: 14 fields of at most a few hundred characters. */
+/** Characters csv-parse may buffer for one field or line: far above the longest valid row (an export's 20 fields). */
 const RECORD_CHARS_MAX = 32 * TEXT_LENGTH_MAX;
 
 interface Row { line: number; body: Record<string, unknown> }
 
-/** Counts free slots of the in-flight window; `acquire` waits while it is full. */
+/** Counts free slots of the in-flight window; `acquire` waits while it is full (one caller at a time: rows are dispatched in order). */
 class Window {
   private used = 0;
   private waiter: (() => void) | null = null;
@@ -46,24 +46,40 @@ class Window {
   }
 }
 
-/** The record's first line: its last line less the line breaks inside its quoted fields. */
-function startLine(endLine: number, cells: string[]): number {
-  let breaks = 0;
-  for (const c of cells) if (c.includes('\n')) breaks += c.split('\n').length - 1;
-  return endLine - breaks;
+/** Lines a record spans: one, plus the line breaks inside its quoted fields. */
+function linesOf(cells: string[]): number {
+  let lines = 1;
+  for (const c of cells) if (c.includes('\n')) lines += c.split('\n').length - 1;
+  return lines;
 }
 
-async function* countingBytes(source: AsyncIterable<string | Uint8Array> | string, progress: ImportProgress): AsyncGenerator<Buffer> {
+/**
+ * The source as bytes for the parser, counted and checked to be UTF-8 as they pass: csv-parse
+ * decodes leniently, and a decoder that replaced bad bytes with U+FFFD would register names that
+ * were never sent. The check decodes each chunk once more and drops the text.
+ */
+async function* checkedBytes(source: AsyncIterable<string | Uint8Array> | string, progress: ImportProgress): AsyncGenerator<Buffer> {
   if (typeof source === 'string') {
     const buf = Buffer.from(source, 'utf8');
     progress.bytes += buf.length;
     yield buf;
     return;
   }
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
   for await (const chunk of source) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    try {
+      utf8.decode(buf, { stream: true });
+    } catch {
+      throw new FieldError('(body)', `the CSV is not valid UTF-8 (in bytes ${progress.bytes}..${progress.bytes + buf.length})`);
+    }
     progress.bytes += buf.length;
     yield buf;
+  }
+  try {
+    utf8.decode();
+  } catch {
+    throw new FieldError('(body)', 'the CSV ends inside a UTF-8 character');
   }
 }
 
@@ -82,7 +98,8 @@ export async function importMembers(
   /** Rows in flight by memberId: a later row naming one as its referrer (or repeating it) waits for it. */
   const inFlight = new Map<string, Promise<void>>();
   let deferred: Row[] = [];
-  let stopping: LoyaltyError | null = null;
+  /** Why the import stops early: the server is stopping, or the input failed. */
+  let stopping: Error | null = null;
 
   const fail = (line: number, code: ErrorCode, message: string, field?: string) => {
     result.failed += 1;
@@ -94,7 +111,14 @@ export async function importMembers(
 
   const register = async (row: Row, lastPass: boolean): Promise<void> => {
     for (;;) {
-      const r = await perform(engine, 'register', row.body, 'admin');
+      let r: Awaited<ReturnType<typeof perform>>;
+      try {
+        r = await perform(engine, 'register', row.body, 'admin');
+      } catch (err) {
+        // An unexpected failure is this row's, reported like any other: the import goes on.
+        fail(row.line, 'internal', err instanceof Error ? err.message : String(err));
+        return;
+      }
       if (r.ok) {
         if (r['replayed'] === true) result.skipped += 1; else result.imported += 1;
         return;
@@ -124,16 +148,21 @@ export async function importMembers(
     if (memberId !== undefined) inFlight.set(memberId, done);
   };
 
-  const parser = parse({ bom: true, info: true, relax_column_count: true, skip_empty_lines: true, max_record_size: RECORD_CHARS_MAX });
-  const input = Readable.from(countingBytes(source, progress));
+  // Line numbers are counted here rather than with csv-parse's `info`, which costs a snapshot object
+  // per record: empty lines come through as one empty field, so every line is seen.
+  const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: false, max_record_size: RECORD_CHARS_MAX });
+  const input = Readable.from(checkedBytes(source, progress));
   input.on('error', (err) => parser.destroy(err));
   input.pipe(parser);
   let header: Array<string | null> | null = null;
+  let nextLine = 1;
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+    for await (const record of parser as AsyncIterable<string[]>) {
       if (stopping !== null) break;
+      const line = nextLine;
+      nextLine += linesOf(record);
+      if (record.length === 1 && record[0] === '') continue;
       if (header === null) { header = readHeader(record); continue; }
-      const line = startLine(info.lines, record);
       let body: Record<string, unknown>;
       try {
         body = rowBody(header, record);
@@ -147,13 +176,15 @@ export async function importMembers(
     }
   } catch (err) {
     // A CSV syntax error ends the parse: rows before it stand, the error names where it stopped.
-    if (!(err instanceof CsvError)) throw err;
-    fail(typeof err['lines'] === 'number' ? err['lines'] : 0, 'invalid_request', `CSV: ${err.message}`);
+    // Anything else (a bad header, bad UTF-8, a body past its bound) fails the request, once the
+    // rows already sent are answered, so that nothing is still being written after the reply.
+    if (err instanceof CsvError) fail(typeof err['lines'] === 'number' ? err['lines'] : 0, 'invalid_request', `CSV: ${err.message}`);
+    else stopping ??= err instanceof Error ? err : new Error(String(err));
   } finally {
     input.destroy();
   }
-  if (header === null && stopping === null) throw new FieldError('header', 'the file is empty: a header row naming the columns is required');
   await drain(window);
+  if (header === null && stopping === null) throw new FieldError('header', 'the file is empty: a header row naming the columns is required');
   // Rows whose referrer came later: passes until no row gets in, then the rest are errors.
   for (let lastPass = false; deferred.length > 0 && stopping === null;) {
     const rows = deferred.sort((a, b) => a.line - b.line);

@@ -2,6 +2,7 @@
 import { configFromEnv } from './config.js';
 import { createLogger } from './log.js';
 import { startServer } from './server.js';
+import { SHUTDOWN_TIMEOUT_MS } from '../engine/limits.js';
 
 const config = configFromEnv();
 const log = createLogger(config.logLevel);
@@ -12,6 +13,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: finishing in-flight batches');
+    // A stop that cannot finish (a shard that never answers) must still end the process.
+    setTimeout(() => { log.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'stop timed out'); process.exit(1); }, SHUTDOWN_TIMEOUT_MS).unref();
     server.close().then(() => { log.info('stopped'); process.exit(0); }, (err: unknown) => { log.error({ err }, 'stop failed'); process.exit(1); });
   });
 }

@@ -10,6 +10,8 @@ import { perform, type OpName } from './perform.js';
 import { KeyStore, ROLES, type Role } from './auth.js';
 import * as R from './requests.js';
 import type { Metrics } from './metrics.js';
+import { dailyReport, exportLedger, exportMembers, importMembersReply, rfmReport } from './backoffice.js';
+import { consoleFile } from './console-files.js';
 
 export interface ApiRequest {
   method: string;
@@ -19,6 +21,8 @@ export interface ApiRequest {
   authorization: string;
   /** The body as text; JSON bodies are parsed by the route that wants one. */
   body: string;
+  /** The body as it arrives, for a route that reads past BODY_BYTES_MAX (the CSV import); `body` is then ''. */
+  bodyStream?: AsyncIterable<Uint8Array>;
 }
 
 export interface ApiReply {
@@ -177,6 +181,13 @@ route('POST', '/v1/admin/sweep', ADMIN, async (api, req) => {
   if (asOfMs > now) throw new FieldError('asOf', 'must not be in the future');
   return { status: 200, body: await api.engine.sweep(asOfMs) };
 });
+route('GET', '/v1/reports/daily', ALL, dailyReport);
+route('GET', '/v1/reports/rfm', ALL, rfmReport);
+route('POST', '/v1/import/members', ADMIN, importMembersReply);
+route('GET', '/v1/export/members.csv', ['admin', 'reader'], exportMembers);
+route('GET', '/v1/export/ledger.csv', ['admin', 'reader'], exportLedger);
+route('GET', '/', 'public', () => consoleFile('index.html'));
+route('GET', '/console/:file', 'public', (_api, _req, [file]) => consoleFile(file!));
 route('GET', '/v1/admin/verify', ADMIN, async (api) => ({ status: 200, body: await api.engine.verify() }));
 route('POST', '/v1/admin/keys', ADMIN, (api, req) => {
   const body = parseJson(req) as { role?: unknown };

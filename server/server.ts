@@ -2,6 +2,9 @@
 // listening in one place. Used by `npm start`, the CLI and the integration tests alike.
 import uWS from 'uWebSockets.js';
 import { createRequire } from 'node:module';
+import { statSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DISK_FREE_BYTES_MIN, STORAGE_CHECK_INTERVAL_MS } from '../engine/limits.js';
 import { Engine } from '../engine/engine.js';
 import { KeyStore } from './auth.js';
 import { attachHttp } from './http.js';
@@ -18,6 +21,25 @@ export function uwsIsNative(): boolean {
   return Object.keys(require.cache).some((p) => /uws_.*\.node$/.test(p));
 }
 
+/**
+ * Why there is no room to write, or null: a shard's data file at LOYALTY_MAP_BYTES, or the disk below
+ * its reserve. Writes are refused before LMDB itself fails, because lmdb-js grows its map without
+ * bound and its failed-write path corrupts the heap (engine/limits.ts DISK_FREE_BYTES_MIN).
+ */
+export function storageProblem(config: Config): string | null {
+  if (config.mapBytes !== undefined) {
+    for (let i = 0; i < config.shards; i++) {
+      let bytes = 0;
+      try { bytes = statSync(join(config.dataDir, `shard-${i}`, 'data.mdb')).size; } catch { /* not created yet */ }
+      if (bytes >= config.mapBytes) return `shard ${i} holds ${bytes} bytes; LOYALTY_MAP_BYTES allows ${config.mapBytes}`;
+    }
+  }
+  const disk = statfsSync(config.dataDir);
+  const freeBytes = disk.bavail * disk.bsize;
+  if (freeBytes < DISK_FREE_BYTES_MIN) return `the disk of ${config.dataDir} has ${freeBytes} bytes free, under the ${DISK_FREE_BYTES_MIN} kept in reserve`;
+  return null;
+}
+
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const engine = await Engine.open({
     dataDir: config.dataDir, shards: config.shards, holdOutbox: config.holdOutbox, pendingOpsMax: config.queueOpsMax,
@@ -32,7 +54,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const metrics = new Metrics();
   const app = uWS.App();
   const api = { engine, keys, metrics };
-  const lifecycle = { stopping: false };
+  const lifecycle = { stopping: false, storageFull: storageProblem(config) };
+  if (lifecycle.storageFull !== null) log.warn({ problem: lifecycle.storageFull }, 'no room to write: writes are refused with storage_failed');
+  const storageTimer = setInterval(() => {
+    const problem = storageProblem(config);
+    if (problem !== null && lifecycle.storageFull === null) log.warn({ problem }, 'no room to write: writes are refused with storage_failed');
+    if (problem === null && lifecycle.storageFull !== null) log.info('room to write again: writes are accepted');
+    lifecycle.storageFull = problem;
+  }, STORAGE_CHECK_INTERVAL_MS);
   // The stream's route is registered first: the HTTP catch-all would otherwise take its upgrade.
   const stream = attachStream(app, api, lifecycle);
   attachHttp(app, api, lifecycle);
@@ -58,6 +87,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       if (closed) return;
       closed = true;
       if (sweepTimer !== null) clearInterval(sweepTimer);
+      clearInterval(storageTimer);
       // New requests and batches are refused with shutting_down from here on; those already taken
       // finish inside engine.close(), and their replies and acks are written before it resolves.
       lifecycle.stopping = true;

@@ -39,25 +39,35 @@ function decode(bytes: Uint8Array, binary: boolean): unknown {
   return binary ? packr.unpack(bytes) : JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
 }
 
+/** Half of a UTF-16 surrogate pair (String.prototype.isWellFormed is past this tree's ES2023 lib). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /**
- * Whether a decoded frame nests arrays and objects deeper than `max`: walked with an explicit
- * stack, because the recursive steps behind it (the idempotency fingerprint) would overflow.
+ * What is wrong with a decoded frame that the decoder accepted: arrays and objects nested deeper
+ * than `depthMax` (walked with an explicit stack, because the recursive steps behind it, such as the
+ * idempotency fingerprint, would overflow), or a string holding half of a surrogate pair (a JSON
+ * `\uD800` escape, which would be stored as U+FFFD). Null when neither.
  */
-function nestsDeeperThan(value: unknown, max: number): boolean {
+function frameProblem(value: unknown, depthMax: number): string | null {
   const stack: Array<[unknown, number]> = [[value, 1]];
   while (stack.length > 0) {
     const [v, depth] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (LONE_SURROGATE.test(v)) return 'a string holds half of a UTF-16 surrogate pair';
+      continue;
+    }
     if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) continue;
-    if (depth > max) return true;
+    if (depth > depthMax) return `the frame nests arrays and objects deeper than ${depthMax - 2} levels below its ops`;
+    if (!Array.isArray(v)) stack.push(...Object.keys(v).map((k): [unknown, number] => [k, depth]));
     for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
   }
-  return false;
+  return null;
 }
 
 /** An op whose processing failed unexpectedly answers `internal` alone; its batch is still acked. */
 const internalResult = (): OpResult => ({ ok: false, error: opError('internal') });
 
-/** What the stream needs from the server: whether it is stopping, and a way to close every connection. */
+/** The server's handle on the streams: at a stop, every open one is closed. */
 export interface StreamControl {
   /** Closes every open stream with `code` (1001, going away, at a stop). */
   closeAll(code: number, reason: string): void;
@@ -69,7 +79,7 @@ function errorFrame(code: ErrorCode, message: string, id?: unknown): Record<stri
   return frame;
 }
 
-export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle = { stopping: false }): StreamControl {
+export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle = { stopping: false, storageFull: null }): StreamControl {
   const open = new Set<uWS.WebSocket<Conn>>();
   const send = (ws: uWS.WebSocket<Conn>, value: unknown, binary: boolean): void => {
     const conn = ws.getUserData();
@@ -133,10 +143,11 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
       send(ws, errorFrame('invalid_request', 'a frame must be an object with a type'), binary);
       return;
     }
-    if (nestsDeeperThan(frame, JSON_DEPTH_MAX + 2)) {
-      // A batch frame wraps its ops two levels deep: the ops themselves get the HTTP bodies' bound.
+    // A batch frame wraps its ops two levels deep: the ops themselves get the HTTP bodies' bound.
+    const problem = frameProblem(frame, JSON_DEPTH_MAX + 2);
+    if (problem !== null) {
       streamStats.badFrames += 1;
-      send(ws, errorFrame('invalid_request', `the frame nests arrays and objects deeper than ${JSON_DEPTH_MAX} levels below its ops`), binary);
+      send(ws, errorFrame('invalid_request', problem, (frame as Record<string, unknown>)['id']), binary);
       return;
     }
     const f = frame as Record<string, unknown>;
@@ -154,6 +165,7 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
     }
     if (conn.role === null) { send(ws, errorFrame('unauthorized', 'send a hello frame with a key first', f['id']), binary); return; }
     if (lifecycle.stopping) { send(ws, errorFrame('shutting_down', 'the server is stopping; resend this batch after it restarts', f['id']), binary); return; }
+    if (lifecycle.storageFull !== null) { send(ws, errorFrame('storage_failed', `batches are refused until there is room: ${lifecycle.storageFull}`, f['id']), binary); return; }
     runBatch(ws, conn, f, binary).catch(() => {
       // Every op's failure is caught above; reaching this is a bug, and the terminal is told to resend.
       if (!conn.closed) { conn.closed = true; ws.end(1011, 'internal error'); }

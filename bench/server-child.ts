@@ -1,0 +1,122 @@
+// Runs the real server (dist/server/main.js) as a child process that can be killed and restarted
+// on its data folder, optionally under a file size limit that stands in for a full disk, with a
+// small JSON client for it. Used by the soak harness and the reliability tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** The package root: this file runs as bench/server-child.ts (vitest) and as dist/bench/server-child.js. */
+export const PACKAGE_ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/bench/') ? '../../' : '../', import.meta.url));
+const SERVER_MAIN = join(PACKAGE_ROOT, 'dist/server/main.js');
+
+/** A server that has not logged that it listens in this long is treated as broken (slow, loaded machines). */
+const START_TIMEOUT_MS = 60_000;
+/** Log lines kept to explain a failure. */
+const LOG_LINES_MAX = 200;
+/** `ulimit -f` counts 512-byte blocks in POSIX shells (dash, and bash when run as sh). */
+const ULIMIT_BLOCK_BYTES = 512;
+
+export interface ServerChildOptions {
+  dataDir: string;
+  /** Extra environment, e.g. LOYALTY_SHARDS. */
+  env?: Record<string, string>;
+  /**
+   * RLIMIT_FSIZE for the process: a write past this many bytes in any one file fails with EFBIG,
+   * as on a full disk (Node ignores SIGXFSZ, so the process lives on and sees the error).
+   */
+  fileBytesMax?: number;
+}
+
+export interface Reply { status: number; body: any; headers: Headers }
+
+export class ServerChild {
+  child: ChildProcess | null = null;
+  port = 0;
+  adminKey = '';
+  readonly logs: string[] = [];
+  /** Resolves with the exit of the current child. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = Promise.resolve({ code: null, signal: null });
+
+  constructor(readonly options: ServerChildOptions) {}
+
+  private log(line: string): void {
+    this.logs.push(line);
+    if (this.logs.length > LOG_LINES_MAX) this.logs.shift();
+  }
+
+  get running(): boolean {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async start(): Promise<void> {
+    const env = { ...process.env, PORT: '0', HOST: '127.0.0.1', LOYALTY_DATA: this.options.dataDir, LOG_LEVEL: 'info', ...this.options.env };
+    const limit = this.options.fileBytesMax;
+    const child = limit === undefined
+      ? spawn(process.execPath, [SERVER_MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('/bin/sh', ['-c', `ulimit -f ${Math.ceil(limit / ULIMIT_BLOCK_BYTES)} && exec "$0" "$1"`, process.execPath, SERVER_MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    child.stderr!.on('data', (d: Buffer) => this.log(d.toString()));
+    const lines = createInterface({ input: child.stdout! });
+    this.port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('server did not start: ' + this.logs.join('\n'))), START_TIMEOUT_MS);
+      void this.exited.then(({ code, signal }) => { clearTimeout(timer); reject(new Error(`server exited (${code ?? signal}) before listening: ${this.logs.join('\n')}`)); });
+      lines.on('line', (line) => {
+        this.log(line);
+        try {
+          const rec = JSON.parse(line) as { msg?: string; port?: number };
+          if (rec.msg === 'loyalty ledger listening' && rec.port !== undefined) { clearTimeout(timer); resolve(rec.port); }
+        } catch { /* not a log line */ }
+      });
+    });
+    this.adminKey = readFileSync(join(this.options.dataDir, 'admin.key'), 'utf8').trim();
+  }
+
+  /** Sends `signal` and waits for the exit; resolves at once if no child runs. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const child = this.child;
+    if (child === null) return { code: null, signal: null };
+    if (this.running) child.kill(signal);
+    const exit = await this.exited;
+    this.child = null;
+    return exit;
+  }
+
+  kill(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return this.stop('SIGKILL');
+  }
+
+  url(path: string): string {
+    return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  get streamUrl(): string {
+    return `ws://127.0.0.1:${this.port}/v1/stream`;
+  }
+
+  /** One JSON request; `body` as a string is sent as is. */
+  async request(method: string, path: string, body?: unknown, key: string | null = this.adminKey): Promise<Reply> {
+    const headers: Record<string, string> = {};
+    if (key !== null) headers['authorization'] = `Bearer ${key}`;
+    let payload: string | undefined;
+    if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      payload = typeof body === 'string' ? body : JSON.stringify(body);
+    }
+    const res = await fetch(this.url(path), { method, headers, body: payload });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try { parsed = JSON.parse(text); } catch { /* plain text */ }
+    return { status: res.status, body: parsed, headers: res.headers };
+  }
+
+  get(path: string, key?: string | null): Promise<Reply> {
+    return this.request('GET', path, undefined, key);
+  }
+
+  post(path: string, body: unknown, key?: string | null): Promise<Reply> {
+    return this.request('POST', path, body, key);
+  }
+}
