@@ -107,8 +107,6 @@ export const RFM_MEMBERS_LISTED_MAX = 100_000;
 export const EXPORT_PAGE_ROWS = 2_000;
 /** Ledger entries one export page may scan: a narrow date range never stalls the shard's batches. */
 export const EXPORT_SCAN_ENTRIES_MAX = 100_000;
-/** An export gathered into one reply until the HTTP layer streams it (see README, Import and export). */
-export const EXPORT_BODY_BYTES_MAX = 64 * 1024 * 1024;
 /** Static console files are read once; none of them is larger than this. */
 export const CONSOLE_FILE_BYTES_MAX = 1024 * 1024;
 

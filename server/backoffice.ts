@@ -2,12 +2,11 @@
 // import and the CSV exports. Plain functions of a parsed request, registered in routes.ts; they
 // throw FieldError or LoyaltyError, which the router turns into the catalogue's error replies.
 import { checkDay } from '../engine/local-day.js';
-import { EXPORT_BODY_BYTES_MAX } from '../engine/limits.js';
 import { RFM_SEGMENTS, type RfmSegment } from '../engine/rfm.js';
 import { FieldError } from '../engine/validate.js';
 import { parseAt } from './requests.js';
 import { importMembers } from './import-members.js';
-import { collectText, ledgerCsv, membersCsv } from './export-csv.js';
+import { ledgerCsv, membersCsv } from './export-csv.js';
 import type { Api, ApiReply, ApiRequest } from './routes.js';
 
 /** GET /v1/reports/daily?from=YYYY-MM-DD&to=YYYY-MM-DD: one row per local day, both ends included. */
@@ -26,28 +25,29 @@ export async function rfmReport(api: Api, req: ApiRequest): Promise<ApiReply> {
   return { status: 200, body: await api.engine.rfm(asOfMs, segment === null ? undefined : segment as RfmSegment) };
 }
 
-/** POST /v1/import/members: the body is CSV text (or, once the HTTP layer streams it, its chunks). */
+/** POST /v1/import/members: the body's chunks as the HTTP layer streams them (or CSV text, in tests without a socket). */
 export async function importMembersReply(api: Api, req: ApiRequest): Promise<ApiReply> {
   const source = req.bodyStream ?? req.body;
   return { status: 200, body: await importMembers(api.engine, source) };
 }
 
-function csvReply(text: string, filename: string): ApiReply {
+/** A CSV reply streamed with backpressure: memory stays flat for an export of any size. */
+function csvReply(chunks: AsyncIterable<string>, filename: string): ApiReply {
   return {
-    status: 200, body: null, text,
+    status: 200, body: null, chunks,
     headers: { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': `attachment; filename="${filename}"` },
   };
 }
 
 /** GET /v1/export/members.csv */
-export async function exportMembers(api: Api): Promise<ApiReply> {
-  return csvReply(await collectText(membersCsv(api.engine), EXPORT_BODY_BYTES_MAX), 'members.csv');
+export function exportMembers(api: Api): ApiReply {
+  return csvReply(membersCsv(api.engine), 'members.csv');
 }
 
 /** GET /v1/export/ledger.csv?from=&to= (local dates, both or neither). */
-export async function exportLedger(api: Api, req: ApiRequest): Promise<ApiReply> {
+export function exportLedger(api: Api, req: ApiRequest): ApiReply {
   const range = ledgerRange(req.query);
-  return csvReply(await collectText(ledgerCsv(api.engine, range), EXPORT_BODY_BYTES_MAX), 'ledger.csv');
+  return csvReply(ledgerCsv(api.engine, range), 'ledger.csv');
 }
 
 export function ledgerRange(query: URLSearchParams): { from: string; to: string } | undefined {

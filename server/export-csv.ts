@@ -2,7 +2,6 @@
 // with bounded queries (at most EXPORT_PAGE_ROWS rows per page), so a consumer that awaits each
 // chunk before asking for the next (a socket honouring backpressure, a file stream) holds one page.
 import type { Engine } from '../engine/engine.js';
-import { LoyaltyError } from '../engine/errors.js';
 import { EXPORT_PAGE_ROWS, EXPORT_SCAN_ENTRIES_MAX } from '../engine/limits.js';
 import { csvLine, EXPORT_COLUMNS, memberRow } from './member-csv.js';
 
@@ -42,19 +41,3 @@ export async function* ledgerCsv(engine: Engine, range?: { from: string; to: str
   }
 }
 
-/**
- * Gathers a whole export into one string of at most `maxBytes`, or refuses with payload_too_large.
- * Used by the routes until the HTTP layer writes `AsyncIterable` replies chunk by chunk.
- */
-export async function collectText(chunks: AsyncIterable<string>, maxBytes: number): Promise<string> {
-  const parts: string[] = [];
-  let bytes = 0;
-  for await (const chunk of chunks) {
-    bytes += Buffer.byteLength(chunk, 'utf8');
-    if (bytes > maxBytes) {
-      throw new LoyaltyError('payload_too_large', `the export is larger than ${maxBytes} bytes, the most one reply may carry until exports stream; use \`loyalty export\``);
-    }
-    parts.push(chunk);
-  }
-  return parts.join('');
-}

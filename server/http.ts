@@ -1,7 +1,9 @@
 // The uWebSockets.js glue for HTTP: reads a bounded body, hands a plain request to routes.handle,
 // and writes the reply corked, never touching a response after its client went away.
 import uWS from 'uWebSockets.js';
-import { BODY_BYTES_MAX, JSON_DEPTH_MAX } from '../engine/limits.js';
+import { BODY_BYTES_MAX, IMPORT_BYTES_MAX, JSON_DEPTH_MAX } from '../engine/limits.js';
+import { LoyaltyError } from '../engine/errors.js';
+import { BodyStream, writeChunked } from './http-streaming.js';
 import { errorReply, handle, type Api, type ApiReply } from './routes.js';
 
 /** What the front end needs to know about the server's state: once stopping, new requests are refused. */
@@ -64,6 +66,9 @@ function send(res: uWS.HttpResponse, reply: ApiReply, closeAfter = false): void 
   });
 }
 
+/** The one route whose body is streamed rather than held whole: the CSV import. */
+const isStreamedBody = (method: string, path: string) => method === 'POST' && path === '/v1/import/members';
+
 export function attachHttp(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle = { stopping: false, storageFull: null }): void {
   app.any('/*', (res, req) => {
     const method = req.getMethod().toUpperCase();
@@ -71,29 +76,53 @@ export function attachHttp(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle
     const query = new URLSearchParams(req.getQuery() ?? '');
     const authorization = req.getHeader('authorization');
     const declared = req.getHeader('content-length');
-    let aborted = false;
-    res.onAborted(() => { aborted = true; });
+    const streamed = isStreamedBody(method, path);
+    const bodyBytesMax = streamed ? IMPORT_BYTES_MAX : BODY_BYTES_MAX;
+    // `gone`: the client went away (never touch res again); `replied`: one reply per request.
+    let gone = false;
+    let replied = false;
+    const abort = new AbortController();
+    res.onAborted(() => { gone = true; abort.abort(); });
     const finish = (reply: ApiReply, closeAfter = false) => {
-      if (aborted) return;
-      aborted = true; // one reply per request
+      if (gone || replied) return;
+      replied = true;
       api.metrics.countRequest(reply.status);
-      send(res, reply, closeAfter);
+      if (reply.chunks === undefined) { send(res, reply, closeAfter); return; }
+      // A streamed reply (the CSV exports) goes out chunk by chunk as the socket drains.
+      writeChunked(res, STATUS_TEXT[reply.status] ?? String(reply.status), reply.headers ?? {}, reply.chunks, abort.signal).catch((err: unknown) => {
+        if (gone) return;
+        const e = err instanceof LoyaltyError ? errorReply(err.code, err.message, err.field) : errorReply('internal');
+        send(res, e, true);
+      });
     };
     if (lifecycle.stopping) {
       finish(errorReply('shutting_down'), true);
       return;
     }
-    if (declared !== '' && Number(declared) > BODY_BYTES_MAX) {
-      finish(errorReply('payload_too_large', `the body may be at most ${BODY_BYTES_MAX} bytes`), true);
+    if (declared !== '' && Number(declared) > bodyBytesMax) {
+      finish(errorReply('payload_too_large', `the body may be at most ${bodyBytesMax} bytes`), true);
+      return;
+    }
+    if (streamed) {
+      // The import reads its body as it arrives, pausing the socket while the engine catches up.
+      const bodyStream = new BodyStream(res, bodyBytesMax, abort.signal);
+      if (lifecycle.storageFull !== null) {
+        finish(errorReply('storage_failed', `writes are refused until there is room: ${lifecycle.storageFull}`), true);
+        return;
+      }
+      handle(api, { method, path, query, authorization, body: '', bodyStream }).then(
+        (reply) => finish(reply, !bodyStream.complete),
+        () => finish(errorReply('internal'), true),
+      );
       return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
     res.onData((chunk, isLast) => {
-      if (aborted) return;
+      if (gone || replied) return;
       size += chunk.byteLength;
-      if (size > BODY_BYTES_MAX) {
-        finish(errorReply('payload_too_large', `the body may be at most ${BODY_BYTES_MAX} bytes`), true);
+      if (size > bodyBytesMax) {
+        finish(errorReply('payload_too_large', `the body may be at most ${bodyBytesMax} bytes`), true);
         return;
       }
       // uWS reuses the chunk's memory after this callback returns: copy it.
@@ -106,7 +135,6 @@ export function attachHttp(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle
         finish(errorReply('invalid_request', 'the body is not valid UTF-8', '(root)'));
         return;
       }
-      // Only a body that opens as JSON is looked into: a CSV import's brackets are text.
       const problem = /^\s*[[{]/.test(body) ? jsonTextProblem(body, JSON_DEPTH_MAX) : null;
       if (problem !== null) {
         finish(errorReply('invalid_request', problem, '(root)'));

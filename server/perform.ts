@@ -75,6 +75,7 @@ export async function perform(engine: Engine, name: OpName, body: unknown, role:
   } catch (err) {
     if (err instanceof FieldError) return { ok: false, error: opError('invalid_request', `${err.field}: ${err.message}`, err.field) };
     if (err instanceof LoyaltyError) return { ok: false, error: opError(err.code, err.message, err.field) };
-    throw err;
+    // Anything else is a bug or a dead worker: this op fails alone, the caller's other ops go on.
+    return { ok: false, error: opError('internal') };
   }
 }

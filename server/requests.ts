@@ -7,7 +7,7 @@ import {
 } from '../engine/validate.js';
 import { LoyaltyError } from '../engine/errors.js';
 import {
-  AMOUNT_CENTS_MAX, FUTURE_SKEW_MS_MAX, ITEMS_MAX, POINTS_OP_MAX, TEXT_LENGTH_MAX,
+  AMOUNT_CENTS_MAX, FUTURE_SKEW_MS_MAX, ITEMS_MAX, JSON_DEPTH_MAX, POINTS_OP_MAX, TEXT_LENGTH_MAX,
 } from '../engine/limits.js';
 import type {
   AdjustOp, PatchOp, ProductOp, Profile, PurchaseOp, QuoteOp, RedeemOp, RegisterOp, ReturnOp, TopupOp, TransferOp, WithdrawOp,
@@ -22,11 +22,13 @@ const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}$/;
 const BIRTHDAY = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 /** Stable JSON with sorted keys, so that the same body always has the same fingerprint. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return '[' + value.map(canonical).join(',') + ']';
+function canonical(value: unknown, depth = 0): string {
+  // Bodies reach here before every field is checked: a hostile nesting must not overflow the stack.
+  if (depth > JSON_DEPTH_MAX) throw new FieldError('(root)', `nests arrays and objects deeper than ${JSON_DEPTH_MAX} levels`);
+  if (Array.isArray(value)) return '[' + value.map((v) => canonical(v, depth + 1)).join(',') + ']';
   if (value !== null && typeof value === 'object') {
     const obj = value as Record<string, unknown>;
-    return '{' + Object.keys(obj).sort().map((k) => JSON.stringify(k) + ':' + canonical(obj[k])).join(',') + '}';
+    return '{' + Object.keys(obj).sort().map((k) => JSON.stringify(k) + ':' + canonical(obj[k], depth + 1)).join(',') + '}';
   }
   return JSON.stringify(value);
 }

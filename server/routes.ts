@@ -31,6 +31,8 @@ export interface ApiReply {
   headers?: Record<string, string>;
   /** A body that is not JSON (metrics), sent as is. */
   text?: string;
+  /** A body written chunk by chunk as the socket drains (the CSV exports). */
+  chunks?: AsyncIterable<string>;
 }
 
 export interface Api {
@@ -190,11 +192,9 @@ route('GET', '/', 'public', () => consoleFile('index.html'));
 route('GET', '/console/:file', 'public', (_api, _req, [file]) => consoleFile(file!));
 route('GET', '/v1/admin/verify', ADMIN, async (api) => ({ status: 200, body: await api.engine.verify() }));
 route('POST', '/v1/admin/keys', ADMIN, (api, req) => {
-  const body = parseJson(req) as { role?: unknown };
-  if (body === null || typeof body !== 'object' || !ROLES.includes(body.role as Role)) {
-    throw new FieldError('role', `must be one of ${ROLES.join(', ')}`);
-  }
-  return { status: 201, body: api.keys.create(body.role as Role) };
+  const body = readObject(parseJson(req), '', ['role']);
+  if (!ROLES.includes(body['role'] as Role)) throw new FieldError('role', `must be one of ${ROLES.join(', ')}`);
+  return { status: 201, body: api.keys.create(body['role'] as Role) };
 });
 
 function match(pattern: string[], segments: string[]): string[] | null {

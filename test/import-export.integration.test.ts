@@ -85,6 +85,35 @@ describe('POST /v1/import/members', () => {
   });
 });
 
+describe('a file larger than a JSON body', () => {
+  it('streams an import past 1 MiB and streams the export of all of it back', async () => {
+    const big = new ServerProcess(ServerProcess.tempDataDir());
+    await big.start();
+    try {
+      await streamedRoundTrip(big);
+    } finally {
+      await big.stop();
+      big.cleanup();
+    }
+  });
+});
+
+async function streamedRoundTrip(b: ServerProcess): Promise<void> {
+  {
+    const count = 20_000;
+    const lines = ['memberId,name,address'];
+    for (let i = 0; i < count; i++) lines.push(`big-${String(i).padStart(6, '0')},Member ${i},${'x'.repeat(40)}`);
+    const csv = lines.join('\n') + '\n';
+    expect(Buffer.byteLength(csv)).toBeGreaterThan(1024 * 1024);
+    const r = await importCsv(b, csv);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ imported: count, skipped: 0 });
+    const exported = await send(b, 'GET', '/v1/export/members.csv');
+    expect(exported.status).toBe(200);
+    expect(rows(exported.text).filter((m) => m['memberId']!.startsWith('big-'))).toHaveLength(count);
+  }
+}
+
 describe('GET /v1/export/*.csv', () => {
   beforeAll(async () => {
     const ok = async (path: string, body: unknown) => expect((await a.post(path, body)).status).toBeLessThan(300);
