@@ -4,7 +4,7 @@ import * as L from './core-layout.js';
 import type { Program } from './program-types.js';
 import type { Profile } from './ops.js';
 import type { HotState } from './codec.js';
-import { expiring, type Consumption } from './grants.js';
+import { expiring, type Consumption, type Grant } from './grants.js';
 
 export interface MemberState {
   tierId: string;
@@ -135,17 +135,17 @@ export function readSlot(ctx: ProgramContext, slots: Float64Array, slot: number,
 }
 
 /** The public view of a member (SPEC section 2, GET /v1/members/{id}). */
-export function memberView(m: MemberRecord): Record<string, unknown> {
+export function memberView(p: MemberProfile, m: MemberState, grants: Grant[]): Record<string, unknown> {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
-    memberId: m.memberId, name: m.name ?? null, phone: m.phone ?? null, email: m.email ?? null,
-    birthday: m.birthday ?? null, gender: m.gender ?? null, address: m.address ?? null,
-    storeId: m.storeId ?? null, channel: m.channel ?? null, staffId: m.staffId ?? null,
+    memberId: p.memberId, name: p.name ?? null, phone: p.phone ?? null, email: p.email ?? null,
+    birthday: p.birthday ?? null, gender: p.gender ?? null, address: p.address ?? null,
+    storeId: p.storeId ?? null, channel: p.channel ?? null, staffId: p.staffId ?? null,
     tierId: m.tierId, periodStart: iso(m.periodStart), periodEnd: iso(m.periodEnd),
     periodMetric: m.periodMetric, points: m.points, growth: m.growth, walletCents: m.walletCents,
     lifetimeSpendCents: m.lifetimeSpendCents, purchaseCount: m.purchaseCount,
     firstPurchaseAt: iso(m.firstPurchaseAt), lastPurchaseAt: iso(m.lastPurchaseAt),
-    referrerId: m.referrerId, referralChain: m.referralChain, createdAt: iso(m.createdAt),
-    pointsExpiring: expiring(m.grants, 5).map((e) => ({ at: new Date(e.at).toISOString(), points: e.points })),
+    referrerId: p.referrerId, referralChain: p.referralChain, createdAt: iso(p.createdAt),
+    pointsExpiring: expiring(grants, 5).map((e) => ({ at: new Date(e.at).toISOString(), points: e.points })),
   };
 }

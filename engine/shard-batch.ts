@@ -369,7 +369,11 @@ export class BatchExecutor {
         if (points > 0) this.send({ kind: 'referral_reward', memberId: ancestor, fromMemberId: op.memberId, level: i + 1, points, walletCents: 0, ref: op.memberId, atMs: op.atMs });
       });
     }
-    return { ok: true, ...memberView({ ...m.profile!, ...m.state, ...r }), walletBalanceCents: r.walletCents, replayed: false };
+    // Built field by field: spreading whole member records here measured as the registration's main cost.
+    const view = memberView(m.profile!, r, m.state.grants);
+    view['walletBalanceCents'] = r.walletCents;
+    view['replayed'] = false;
+    return { ok: true, ...view };
   }
 
   private finishPatch(op: PatchOp, m: BatchMember): OpResult {
@@ -390,7 +394,10 @@ export class BatchExecutor {
       rec[f] = value;
     }
     if (op.birthday !== undefined) m.state.birthdayMonth = Number(op.birthday.slice(5, 7));
-    return { ok: true, ...memberView({ ...m.profile, ...m.state, ...m.running }), walletBalanceCents: m.running.walletCents, releasedKeys };
+    const view = memberView(m.profile, m.running, m.state.grants);
+    view['walletBalanceCents'] = m.running.walletCents;
+    view['releasedKeys'] = releasedKeys;
+    return { ok: true, ...view };
   }
 
   private finishCore(ctx: ProgramContext, op: WriteOp, k: number, m: BatchMember, append: Appender): OpResult {

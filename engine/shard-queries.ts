@@ -48,7 +48,7 @@ export function answer(store: ShardStore, q: Query): unknown {
   switch (q.q) {
     case 'member': {
       const m = getMember(store, q.memberId);
-      return m === undefined ? null : memberView(m);
+      return m === undefined ? null : memberView(m, m, m.grants);
     }
     case 'members': {
       const out: Record<string, unknown>[] = [];
@@ -58,7 +58,7 @@ export function answer(store: ShardStore, q: Query): unknown {
         if (q.prefix !== undefined && !matches(value, q.prefix)) continue;
         const state = getState(store, key);
         if (state === undefined || (q.tierId !== undefined && state.tierId !== q.tierId)) continue;
-        out.push(memberView({ ...value, ...state }));
+        out.push(memberView(value, state, state.grants));
         if (out.length >= q.limit) break;
       }
       return out;
