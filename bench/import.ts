@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Engine } from '../engine/engine.js';
 import { importMembers, type ImportProgress } from '../server/import-members.js';
 import { machineLine } from './machine.js';
+import { flag } from './flags.js';
 
 const ROWS_DEFAULT = 1_000_000;
 /** The smoke test's run: a few seconds even on a busy two-core machine. */
@@ -19,10 +20,6 @@ const SHARDS_DEFAULT = 2;
 const PROGRESS_INTERVAL_MS = 5_000;
 const MS_PER_S = 1000;
 
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i === -1 ? undefined : process.argv[i + 1];
-}
 
 function positiveInt(raw: string | undefined, fallback: number, name: string): number {
   if (raw === undefined) return fallback;

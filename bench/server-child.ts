@@ -31,6 +31,22 @@ export interface ServerChildOptions {
 
 export interface Reply { status: number; body: any; headers: Headers }
 
+/** One JSON request with an optional bearer key; `body` as a string is sent as is, a JSON answer is parsed. */
+export async function jsonRequest(url: string, method: string, body: unknown, key: string | null): Promise<Reply> {
+  const headers: Record<string, string> = {};
+  if (key !== null) headers['authorization'] = `Bearer ${key}`;
+  let payload: string | undefined;
+  if (body !== undefined) {
+    headers['content-type'] = 'application/json';
+    payload = typeof body === 'string' ? body : JSON.stringify(body);
+  }
+  const res = await fetch(url, { method, headers, body: payload });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try { parsed = JSON.parse(text); } catch { /* plain text */ }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
 export class ServerChild {
   child: ChildProcess | null = null;
   port = 0;
@@ -97,19 +113,8 @@ export class ServerChild {
   }
 
   /** One JSON request; `body` as a string is sent as is. */
-  async request(method: string, path: string, body?: unknown, key: string | null = this.adminKey): Promise<Reply> {
-    const headers: Record<string, string> = {};
-    if (key !== null) headers['authorization'] = `Bearer ${key}`;
-    let payload: string | undefined;
-    if (body !== undefined) {
-      headers['content-type'] = 'application/json';
-      payload = typeof body === 'string' ? body : JSON.stringify(body);
-    }
-    const res = await fetch(this.url(path), { method, headers, body: payload });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try { parsed = JSON.parse(text); } catch { /* plain text */ }
-    return { status: res.status, body: parsed, headers: res.headers };
+  request(method: string, path: string, body?: unknown, key: string | null = this.adminKey): Promise<Reply> {
+    return jsonRequest(this.url(path), method, body, key);
   }
 
   get(path: string, key?: string | null): Promise<Reply> {

@@ -14,6 +14,7 @@ import { demoProgram } from '../engine/program.js';
 import { SWEEP_SLICE_MEMBERS } from '../engine/limits.js';
 import type { HotState } from '../engine/codec.js';
 import { machineLine } from './machine.js';
+import { flag } from './flags.js';
 
 const SHARDS = 2;
 const DAY_MS = 86_400_000;
@@ -22,10 +23,6 @@ const SETUP_TXN_MEMBERS = 10_000;
 const MEMBERS_GOAL = 1_000_000;
 const GOAL_S = 30;
 
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i === -1 ? undefined : process.argv[i + 1];
-}
 
 const quick = process.argv.includes('--quick');
 const members = Number(flag('--members') ?? (quick ? 4_000 : 200_000));

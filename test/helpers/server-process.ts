@@ -5,10 +5,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { jsonRequest, type Reply } from '../../bench/server-child.js';
+
+export type { Reply };
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 
-export interface Reply { status: number; body: any; headers: Headers }
 
 export class ServerProcess {
   child: ChildProcess | null = null;
@@ -63,19 +65,8 @@ export class ServerProcess {
     this.child = null;
   }
 
-  async request(method: string, path: string, body?: unknown, key: string | null = this.adminKey): Promise<Reply> {
-    const headers: Record<string, string> = {};
-    if (key !== null) headers['authorization'] = `Bearer ${key}`;
-    let payload: string | undefined;
-    if (body !== undefined) {
-      headers['content-type'] = 'application/json';
-      payload = typeof body === 'string' ? body : JSON.stringify(body);
-    }
-    const res = await fetch(`http://127.0.0.1:${this.port}${path}`, { method, headers, body: payload });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try { parsed = JSON.parse(text); } catch { /* plain text */ }
-    return { status: res.status, body: parsed, headers: res.headers };
+  request(method: string, path: string, body?: unknown, key: string | null = this.adminKey): Promise<Reply> {
+    return jsonRequest(`http://127.0.0.1:${this.port}${path}`, method, body, key);
   }
 
   get = (path: string, key?: string | null) => this.request('GET', path, undefined, key);
