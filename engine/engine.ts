@@ -321,13 +321,31 @@ export class Engine {
   async daily(from: string, to: string): Promise<{ from: string; to: string; timeZone: string; days: Array<{ date: string } & DayFigures>; totals: DayFigures }> {
     const days = daysBetween(from, to);
     const timeZone = this.versioned.program.timezone;
-    const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'daily', from, to, timeZone }))) as Array<Record<string, DayFigures>>;
+    // Each shard is read in slices that queue between its batches, never in one long scan.
+    const parts = (await Promise.all(this.shards.map(async (s) => {
+      const slices: Array<Record<string, DayFigures>> = [];
+      for (let fromBatch: number | null = 0; fromBatch !== null;) {
+        const slice = await s.query({ q: 'daily', from, to, timeZone, fromBatch }) as { days: Record<string, DayFigures>; next: number | null };
+        slices.push(slice.days);
+        fromBatch = slice.next;
+      }
+      return slices;
+    }))).flat();
     return { from, to, timeZone, ...mergeDaily(days, parts) };
   }
 
   /** Recency, frequency and monetary scores by quintile across every shard's members, and segments. */
   async rfm(asOfMs: number, segment?: RfmSegment): Promise<RfmReport> {
-    const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'rfm' }))) as RfmColumns[];
+    // Each shard is read in slices of members that queue between its batches.
+    const parts = (await Promise.all(this.shards.map(async (s) => {
+      const slices: RfmColumns[] = [];
+      for (let after: string | null | undefined; after !== null;) {
+        const slice = await s.query({ q: 'rfm', after: after ?? null }) as { columns: RfmColumns; next: string | null };
+        slices.push(slice.columns);
+        after = slice.next;
+      }
+      return slices;
+    }))).flat();
     return rfmReport(parts, asOfMs, segment);
   }
 

@@ -107,6 +107,10 @@ export const RFM_MEMBERS_LISTED_MAX = 100_000;
 export const EXPORT_PAGE_ROWS = 2_000;
 /** Ledger entries one export page may scan: a narrow date range never stalls the shard's batches. */
 export const EXPORT_SCAN_ENTRIES_MAX = 100_000;
+/** Ledger entries one slice of the daily report reads: a few ms, so the shard's batches keep going. */
+export const REPORT_SCAN_ENTRIES_MAX = 100_000;
+/** Members one slice of the RFM report reads, for the same reason. */
+export const REPORT_SCAN_MEMBERS_MAX = 50_000;
 /** Static console files are read once; none of them is larger than this. */
 export const CONSOLE_FILE_BYTES_MAX = 1024 * 1024;
 

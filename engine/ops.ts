@@ -67,8 +67,8 @@ export type Query =
   | { q: 'orderMember'; orderId: string }
   | { q: 'referrals'; memberId: string }
   /** Back-office reports and exports (engine/reports.ts): daily figures, RFM columns, ledger pages. */
-  | { q: 'daily'; from: string; to: string; timeZone: string }
-  | { q: 'rfm' }
+  | { q: 'daily'; from: string; to: string; timeZone: string; fromBatch: number }
+  | { q: 'rfm'; after: string | null }
   | { q: 'ledgerPage'; afterSeq: number; limit: number; scanMax: number; from?: string; to?: string; timeZone: string };
 
 /** Control tasks that change shard-wide state. */

@@ -62,16 +62,25 @@ function addEntry(store: ShardStore, d: DayFigures, e: StoredEntry): void {
 }
 
 /** The figures of every local day from `from` to `to` (inclusive) with any activity on this shard. */
-export function dailyPart(store: ShardStore, from: string, to: string, timeZone: string): Record<string, DayFigures> {
+/**
+ * One slice of a shard's daily figures: the entries of the ledger values from batch `fromBatch`,
+ * stopping at a batch boundary once `entriesMax` were read, so a report over a long ledger runs as
+ * many short reads between the shard's batches. `next` is where the following slice starts.
+ */
+export function dailyPart(store: ShardStore, from: string, to: string, timeZone: string, fromBatch: number, entriesMax: number): { days: Record<string, DayFigures>; next: number | null } {
   const { lowMs, highMs } = dayRangeMs(from, to);
   const days: Record<string, DayFigures> = {};
-  for (const [, e] of allEntries(store)) {
+  let read = 0;
+  for (const [seq, e] of allEntries(store, fromBatch)) {
+    const batch = Math.floor(seq / SEQS_PER_BATCH);
+    if (read >= entriesMax && seq % SEQS_PER_BATCH === 0) return { days, next: batch };
+    read += 1;
     if (e.at < lowMs || e.at > highMs || e.memberId === '') continue;
     const day = localDay(e.at, timeZone);
     if (day < from || day > to) continue;
     addEntry(store, days[day] ??= emptyDay(), e);
   }
-  return days;
+  return { days, next: null };
 }
 
 /** Sums shards' daily parts into one row per day, zeros included, and the range's totals. */
@@ -99,9 +108,11 @@ export interface RfmColumns {
   createdAt: number[];
 }
 
-export function rfmPart(store: ShardStore): RfmColumns {
+export function rfmPart(store: ShardStore, after: string | null, limit: number): { columns: RfmColumns; next: string | null } {
   const out: RfmColumns = { memberIds: [], lastPurchaseAt: [], purchaseCount: [], lifetimeSpendCents: [], createdAt: [] };
-  for (const { key, value } of store.states.getRange({})) {
+  for (const { key, value } of store.states.getRange(after === null ? {} : { start: after })) {
+    if (key === after) continue;
+    if (out.memberIds.length >= limit) return { columns: out, next: out.memberIds[out.memberIds.length - 1]! };
     const s = decodeState(value);
     const profile = store.members.get(key);
     assert.ok(profile !== undefined, `member ${key} has a state but no profile`);
@@ -111,7 +122,7 @@ export function rfmPart(store: ShardStore): RfmColumns {
     out.lifetimeSpendCents.push(s.lifetimeSpendCents);
     out.createdAt.push(profile.createdAt);
   }
-  return out;
+  return { columns: out, next: null };
 }
 
 /** One exported ledger entry: its seq and the stored entry less the chain pointer. */

@@ -6,6 +6,7 @@ import { memberView, type MemberProfile } from './member-state.js';
 import { decodeState } from './codec.js';
 import { emptyTotals, type BookTotals } from './shard-stats.js';
 import { dailyPart, ledgerPage, rfmPart } from './reports.js';
+import { REPORT_SCAN_ENTRIES_MAX, REPORT_SCAN_MEMBERS_MAX } from './limits.js';
 
 
 /** Balances as the fold of a member's entries (SPEC section 8). */
@@ -118,8 +119,8 @@ export function answer(store: ShardStore, q: Query): unknown {
       const points = [1, 2, 3].map((level) => store.refstats.get(`${q.memberId}|${level}`) ?? 0);
       return { members, points };
     }
-    case 'daily': return dailyPart(store, q.from, q.to, q.timeZone);
-    case 'rfm': return rfmPart(store);
+    case 'daily': return dailyPart(store, q.from, q.to, q.timeZone, q.fromBatch, REPORT_SCAN_ENTRIES_MAX);
+    case 'rfm': return rfmPart(store, q.after, REPORT_SCAN_MEMBERS_MAX);
     case 'ledgerPage': return ledgerPage(store, q);
   }
 }

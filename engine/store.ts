@@ -125,9 +125,9 @@ export function getEntry(store: ShardStore, seq: number): StoredEntry | undefine
   return blob === undefined ? undefined : entryIn(blob, seq % SEQS_PER_BATCH);
 }
 
-/** Every entry in seq order. */
-export function* allEntries(store: ShardStore): Generator<[number, StoredEntry]> {
-  for (const { key, value } of store.ledger.getRange({})) {
+/** Every entry in seq order, from batch `fromBatch` on. */
+export function* allEntries(store: ShardStore, fromBatch = 0): Generator<[number, StoredEntry]> {
+  for (const { key, value } of store.ledger.getRange({ start: fromBatch })) {
     const n = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(0, true);
     for (let i = 0; i < n; i++) yield [key * SEQS_PER_BATCH + i, entryIn(value, i)!];
   }
