@@ -308,7 +308,16 @@ export class Engine {
   /** Who a member referred, per level, and the points those referrals earned them (SPEC section 10). */
   async referrals(memberId: string): Promise<{ memberId: string; levels: Array<{ level: number; members: string[]; points: number }> } | null> {
     if (await this.queryMember({ q: 'member', memberId }) === null) return null;
-    const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'referrals', memberId }))) as Array<{ members: string[][]; points: number[] }>;
+    // Each shard is read in slices of members that queue between its batches.
+    const parts = (await Promise.all(this.shards.map(async (s) => {
+      const slices: Array<{ members: string[][]; points: number[] }> = [];
+      for (let after: string | null | undefined; after !== null;) {
+        const slice = await s.query({ q: 'referrals', memberId, after: after ?? null }) as { members: string[][]; points: number[]; next: string | null };
+        slices.push(slice);
+        after = slice.next;
+      }
+      return slices;
+    }))).flat();
     const levels = [1, 2, 3].map((level, i) => ({
       level,
       members: parts.flatMap((p) => p.members[i] ?? []).sort(),

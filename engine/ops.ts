@@ -65,7 +65,7 @@ export type Query =
   | { q: 'storage' }
   | { q: 'outbox' }
   | { q: 'orderMember'; orderId: string }
-  | { q: 'referrals'; memberId: string }
+  | { q: 'referrals'; memberId: string; after: string | null }
   /** Back-office reports and exports (engine/reports.ts): daily figures, RFM columns, ledger pages. */
   | { q: 'daily'; from: string; to: string; timeZone: string; fromBatch: number }
   | { q: 'rfm'; after: string | null }

@@ -111,13 +111,18 @@ export function answer(store: ShardStore, q: Query): unknown {
     }
     case 'orderMember': return store.orders.get(q.orderId)?.memberId ?? null;
     case 'referrals': {
+      // One slice of members after `after`: the report reads a shard between its batches.
       const members: string[][] = [[], [], []];
-      for (const { key, value } of store.states.getRange({})) {
+      let read = 0;
+      for (const { key, value } of store.states.getRange(q.after === null ? {} : { start: q.after })) {
+        if (key === q.after) continue;
+        if (read >= REPORT_SCAN_MEMBERS_MAX) return { members, points: [0, 0, 0], next: key };
+        read += 1;
         const i = decodeState(value).referralChain.indexOf(q.memberId);
         if (i !== -1) members[i]!.push(key);
       }
-      const points = [1, 2, 3].map((level) => store.refstats.get(`${q.memberId}|${level}`) ?? 0);
-      return { members, points };
+      const points = q.after === null ? [1, 2, 3].map((level) => store.refstats.get(`${q.memberId}|${level}`) ?? 0) : [0, 0, 0];
+      return { members, points, next: null };
     }
     case 'daily': return dailyPart(store, q.from, q.to, q.timeZone, q.fromBatch, REPORT_SCAN_ENTRIES_MAX);
     case 'rfm': return rfmPart(store, q.after, REPORT_SCAN_MEMBERS_MAX);
