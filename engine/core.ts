@@ -2,9 +2,9 @@
 // The shard writes members and ops into the Float64Array views, calls run(opCount) once per batch
 // and reads members and results back: one boundary crossing per batch, no strings, no BigInt.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { packageRoot } from './package-root.js';
+import { join } from 'node:path';
 import {
   NONE, P_TIER_COUNT, P_QUALIFY_BY, P_MEMBERSHIP_DAYS, P_CARRY_FORWARD, P_ORDER_POINTS,
   P_GROWTH_POINTS, P_GROWTH_GROWTH, P_BIRTHDAY_MULTIPLIER_PCT, P_MAX_WALLET_SPEND_CENTS,
@@ -37,13 +37,7 @@ interface CoreExports {
 
 /** The path of build/core.wasm, found from this module both as engine/core.ts and as dist/engine/core.js. */
 export function coreWasmPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return join(dir, 'build', 'core.wasm');
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`core: no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
+  return join(packageRoot(import.meta.url), 'build', 'core.wasm');
 }
 
 // Compiled once per thread; every Core on the thread gets its own instance and memory.

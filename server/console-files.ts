@@ -1,9 +1,9 @@
 // Serves the admin console's static files (server/console/: plain HTML, JS and CSS, no build step)
 // from the package root, found by walking up to package.json, so the same code works from
 // server/ under vitest and from dist/server/ in production. Files are read once and kept.
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, statSync } from 'node:fs';
+import { packageRoot } from '../engine/package-root.js';
+import { join } from 'node:path';
 import { CONSOLE_FILE_BYTES_MAX } from '../engine/limits.js';
 import { LoyaltyError } from '../engine/errors.js';
 import type { ApiReply } from './routes.js';
@@ -13,17 +13,6 @@ const CONTENT_TYPES: Record<string, string> = {
   'app.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
 };
-
-/** The folder holding package.json above this module. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`console: no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-}
 
 /** The page loads only its own files and talks only to its own server; no inline script or markup style. */
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
