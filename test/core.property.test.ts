@@ -161,7 +161,7 @@ describe('WASM core against the TypeScript reference', () => {
           if (coreResults[k * R_SLOTS + R_NEW_TIER]! > 0) upgrades += 1;
         }
       }),
-      { numRuns: 2000 },
+      { numRuns: 2000, endOnFailure: true, interruptAfterTimeLimit: 30_000, markInterruptAsFailure: true },
     );
     // The generators must reach every outcome, or the comparison proves less than it seems to.
     expect([...statuses.keys()].sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
