@@ -532,6 +532,10 @@ export class BatchExecutor {
     if (order === undefined || order.memberId !== op.memberId) return fail('order_not_found', undefined, 'orderId');
     const remaining = order.netCents - order.returns.reduce((sum, x) => sum + x.amountCents, 0);
     if (op.amountCents > remaining) return fail('return_exceeds_order', `at most ${remaining} cents of this order remain to return`, 'amountCents');
+    // A return of 0 is only the whole return of an order with no net value (paid wholly with points).
+    if (op.amountCents === 0 && (order.netCents !== 0 || order.returns.length > 0)) {
+      return fail('invalid_request', 'amountCents: must be at least 1, unless the order had no net value and is returned whole', 'amountCents');
+    }
     const plan = planReturn(order, op.amountCents);
     const r = m.running;
     // Restored points come back first; the clawback may then go below zero only if the program allows it.

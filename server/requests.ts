@@ -178,7 +178,8 @@ export function returnOp(raw: unknown, ctx: RequestContext): Omit<ReturnOp, 'mem
   const body = readObject(raw, '', ['returnId', 'orderId', 'amountCents', 'at']);
   const returnId = idField(body, 'returnId', '');
   return {
-    op: 'return', returnId, orderId: idField(body, 'orderId', ''), amountCents: amount(body, 'amountCents'),
+    // 0 is the whole return of an order paid wholly with points (net 0); the shard checks that.
+    op: 'return', returnId, orderId: idField(body, 'orderId', ''), amountCents: amount(body, 'amountCents', 0),
     key: 'ret:' + returnId, fp: fingerprint('return', body), atMs: atOf(body, ctx),
   };
 }

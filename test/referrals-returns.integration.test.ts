@@ -151,6 +151,20 @@ describe('returns unwind everything', () => {
     expect(m).toMatchObject({ points: 100, walletCents: 10000, growth: 0, lifetimeSpendCents: 0 });
   });
 
+  it('returns an order paid wholly with points with amountCents 0, once, and refuses 0 for any other', async () => {
+    await server.post('/v1/members', { memberId: 'zed' });
+    await server.post('/v1/points/adjustments', { requestId: 'zed-a', memberId: 'zed', points: 100, reason: 'gift' });
+    const p = await server.post('/v1/purchases', { orderId: 'zed-1', memberId: 'zed', amountCents: 1000, redeemPoints: 100 });
+    expect(p.body).toMatchObject({ netCents: 0, redeemValueCents: 1000, points: 0 });
+    const r = await ret('zed-r1', 'zed-1', 0);
+    expect(r.body).toMatchObject({ restoredPoints: 100, clawedBackPoints: 0, points: 100 });
+    const again = await ret('zed-r2', 'zed-1', 0);
+    expect(again.body.error).toMatchObject({ code: 'invalid_request', field: 'amountCents' });
+    const normal = await ret('zed-r3', 'dee-1', 0);
+    expect(normal.body.error).toMatchObject({ code: 'invalid_request', field: 'amountCents' });
+    expect((await server.get('/v1/members/zed')).body.points).toBe(100);
+  });
+
   it('undoes an express upgrade when the order falls below the express threshold', async () => {
     await server.post('/v1/members', { memberId: 'eve' });
     const p = await buy('eve-1', 'eve', 500000);
