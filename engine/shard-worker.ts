@@ -8,6 +8,7 @@ import { BatchExecutor } from './shard-batch.js';
 import { answer } from './shard-queries.js';
 import { programContext, type ProgramContext } from './member-state.js';
 import assert from 'node:assert/strict';
+import { writeSync } from 'node:fs';
 import type { Control, OpResult, Query, WriteOp } from './ops.js';
 import type { OutboxMessage } from './member-state.js';
 import type { Program } from './program-types.js';
@@ -80,10 +81,31 @@ async function runControl(control: Control): Promise<unknown> {
   }
 }
 
+/** An assertion of this engine or of the WASM core: the state is not what the code was written for. */
+function isBrokenInvariant(err: unknown): err is Error {
+  return err instanceof assert.AssertionError || (err instanceof Error && err.message.startsWith('core assertion failed'));
+}
+
+/**
+ * A broken invariant stops the whole process (DESIGN, house style 4), not just this batch: the
+ * transaction was aborted, so nothing of it is on disk, acked work is safe, and terminals resend
+ * what was not acked. The line goes to stderr synchronously, as pino's fatal level would.
+ */
+function stopProcess(err: Error): never {
+  writeSync(2, JSON.stringify({ level: 60, time: Date.now(), shard: shardId, msg: 'broken invariant: stopping the process', err: err.message, stack: err.stack }) + '\n');
+  process.kill(process.pid, 'SIGKILL');
+  throw err;
+}
+
 export default async function handle(msg: ShardTask): Promise<unknown> {
-  switch (msg.type) {
-    case 'batch': return runBatch(msg.ops);
-    case 'query': return answer(store, msg.query);
-    case 'control': return runControl(msg.control);
+  try {
+    switch (msg.type) {
+      case 'batch': return await runBatch(msg.ops);
+      case 'query': return answer(store, msg.query);
+      case 'control': return await runControl(msg.control);
+    }
+  } catch (err) {
+    if (isBrokenInvariant(err)) stopProcess(err);
+    throw err;
   }
 }
