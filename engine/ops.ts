@@ -18,6 +18,8 @@ export interface RegisterOp extends Keyed, Profile {
   tierId?: string; points?: number; walletCents?: number;
   /** Set by the front end when its directory already gives the phone or email to another member. */
   taken?: 'phone_taken' | 'email_taken';
+  /** A bulk import's row: the answer (and the stored replay) is only the id and the unique fields. */
+  lean?: boolean;
 }
 
 export interface PatchOp extends Keyed, Profile {

@@ -369,6 +369,9 @@ export class BatchExecutor {
         if (points > 0) this.send({ kind: 'referral_reward', memberId: ancestor, fromMemberId: op.memberId, level: i + 1, points, walletCents: 0, ref: op.memberId, atMs: op.atMs });
       });
     }
+    // A bulk import needs only what the front end's directory keeps; the full view costs as much
+    // as the rest of the registration.
+    if (op.lean === true) return { ok: true, memberId: op.memberId, phone: op.phone ?? null, email: op.email ?? null, replayed: false };
     // Built field by field: spreading whole member records here measured as the registration's main cost.
     const view = memberView(m.profile!, r, m.state.grants);
     view['walletBalanceCents'] = r.walletCents;

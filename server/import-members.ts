@@ -113,7 +113,8 @@ export async function importMembers(
     for (;;) {
       let r: Awaited<ReturnType<typeof perform>>;
       try {
-        r = await perform(engine, 'register', row.body, 'admin');
+        // Lean: an import counts rows and needs no member view back (engine/ops.ts RegisterOp.lean).
+        r = await perform(engine, 'register', row.body, 'admin', false, true);
       } catch (err) {
         // An unexpected failure is this row's, reported like any other: the import goes on.
         fail(row.line, 'internal', err instanceof Error ? err.message : String(err));

@@ -62,11 +62,15 @@ async function register(engine: Engine, op: RegisterOp, admitted: boolean): Prom
  * `admitted`: the op belongs to a stream batch that was let in while the shards had room, so it
  * is queued even past the bound (a stream stops reading instead of refusing ops half-way).
  */
-export async function perform(engine: Engine, name: OpName, body: unknown, role: Role, admitted = false): Promise<OpResult> {
+export async function perform(engine: Engine, name: OpName, body: unknown, role: Role, admitted = false, lean = false): Promise<OpResult> {
   try {
     if (!OP_ROLES[name].includes(role)) return { ok: false, error: opError('forbidden') };
     const ctx: R.RequestContext = { role, nowMs: engine.now() };
-    if (name === 'register') return await register(engine, R.registerOp(body, ctx, (key) => engine.newMemberId(key)), admitted);
+    if (name === 'register') {
+      const op = R.registerOp(body, ctx, (key) => engine.newMemberId(key));
+      if (lean) op.lean = true;
+      return await register(engine, op, admitted);
+    }
     if (name === 'return') return await returnOf(engine, body, ctx, admitted);
     if (name === 'transfer') return await transferOf(engine, body, ctx, admitted);
     const op = BUILDERS[name](body, ctx);
