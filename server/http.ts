@@ -33,7 +33,7 @@ export function jsonTextProblem(text: string, depthMax: number): string | null {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c && text.charCodeAt(i + 1) === 0x75) { // \uXXXX
+      if (c === 0x5c && text.charCodeAt(i + 1) === 0x75) { // a \u escape and its four hex digits
         const unit = Number.parseInt(text.slice(i + 2, i + 6), 16);
         if (pendingHigh !== isLowSurrogate(unit)) return 'a string holds half of a UTF-16 surrogate pair';
         pendingHigh = isHighSurrogate(unit);
