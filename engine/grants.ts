@@ -76,7 +76,3 @@ export function expiring(grants: Grant[], count: number): Array<{ at: number; po
   }
   return out;
 }
-
-export function grantTotal(grants: Grant[]): number {
-  return grants.reduce((s, g) => s + g.remaining, 0);
-}

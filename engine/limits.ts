@@ -32,8 +32,6 @@ export const FUTURE_SKEW_MS_MAX = 5 * 60 * 1000;
 export const BODY_BYTES_MAX = 1024 * 1024;
 /** A shard batch closes at this many ops: large enough to amortise the ~0.4 ms commit. */
 export const BATCH_OPS_MAX = 2_000;
-/** A shard batch closes this long after its first op at the latest (group commit). */
-export const BATCH_DELAY_MS = 1;
 /** Batches a shard may have queued behind the running one before the front end answers 503. */
 export const SHARD_QUEUE_BATCHES_MAX = 64;
 /** Ops waiting for one shard (queued batches included) before new work is refused with 503. */
