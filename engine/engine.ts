@@ -145,39 +145,35 @@ export class Engine {
     return this.shardOf(op.memberId).submit(op, admitted);
   }
 
-  private takenBy(op: Profile, memberId: string): 'phone_taken' | 'email_taken' | undefined {
-    const phoneOwner = op.phone === undefined ? undefined : this.directory.get('p:' + op.phone);
-    if (phoneOwner !== undefined && phoneOwner !== memberId) return 'phone_taken';
-    const emailOwner = op.email === undefined ? undefined : this.directory.get('e:' + op.email);
-    if (emailOwner !== undefined && emailOwner !== memberId) return 'email_taken';
-    return undefined;
+  /**
+   * Holds the op's phone and email in the directory while it is in flight, or marks the op with the
+   * field another member holds (the shard then refuses it). Returns the entries it claimed.
+   */
+  claimUnique(op: RegisterOp | PatchOp): string[] {
+    const phoneKey = op.phone === undefined ? null : 'p:' + op.phone;
+    const emailKey = op.email === undefined ? null : 'e:' + op.email;
+    const phoneOwner = phoneKey === null ? undefined : this.directory.get(phoneKey);
+    const emailOwner = emailKey === null ? undefined : this.directory.get(emailKey);
+    if (phoneOwner !== undefined && phoneOwner !== op.memberId) { op.taken = 'phone_taken'; return []; }
+    if (emailOwner !== undefined && emailOwner !== op.memberId) { op.taken = 'email_taken'; return []; }
+    const claimed: string[] = [];
+    if (phoneKey !== null && phoneOwner === undefined) { this.directory.set(phoneKey, op.memberId); claimed.push(phoneKey); }
+    if (emailKey !== null && emailOwner === undefined) { this.directory.set(emailKey, op.memberId); claimed.push(emailKey); }
+    return claimed;
   }
 
-  /** Registers or re-profiles a member, holding the phone and email in the directory meanwhile. */
-  async registerOrPatch(op: RegisterOp | PatchOp, admitted = false): Promise<OpResult> {
-    const taken = this.takenBy(op, op.memberId);
-    if (taken !== undefined) op.taken = taken;
-    const claimed: string[] = [];
-    if (taken === undefined) {
-      for (const k of [op.phone === undefined ? null : 'p:' + op.phone, op.email === undefined ? null : 'e:' + op.email]) {
-        if (k !== null && !this.directory.has(k)) { this.directory.set(k, op.memberId); claimed.push(k); }
-      }
+  /** Releases the op's claims and records what the shard answered: the member's phone and email. */
+  settleUnique(op: RegisterOp | PatchOp, claimed: readonly string[], result: OpResult | null): void {
+    if (result !== null && result.ok && result['memberId'] === op.memberId && result['releasedKeys'] === undefined
+      && result['phone'] === (op.phone ?? null) && result['email'] === (op.email ?? null)) {
+      // The member holds what the op claimed (the usual case): the claims simply stay.
+      return;
     }
-    let result: OpResult;
-    try {
-      result = await this.submit(op, admitted);
-    } catch (err) {
-      for (const k of claimed) this.directory.delete(k);
-      throw err;
-    }
-    if (!result.ok) {
-      for (const k of claimed) if (this.directory.get(k) === op.memberId) this.directory.delete(k);
-      return result;
-    }
+    for (const k of claimed) if (this.directory.get(k) === op.memberId) this.directory.delete(k);
+    if (result === null || !result.ok) return;
     const memberId = result['memberId'] as string;
     const phone = result['phone'] as string | null;
     const email = result['email'] as string | null;
-    for (const k of claimed) if (this.directory.get(k) === op.memberId) this.directory.delete(k);
     if (phone !== null) this.directory.set('p:' + phone, memberId);
     if (email !== null) this.directory.set('e:' + email, memberId);
     // A profile change names the phone/email entries it released; they are the front end's business only.
@@ -186,6 +182,19 @@ export class Engine {
       for (const k of released) if (this.directory.get(k) === memberId) this.directory.delete(k);
       delete result['releasedKeys'];
     }
+  }
+
+  /** Registers or re-profiles a member, holding the phone and email in the directory meanwhile. */
+  async registerOrPatch(op: RegisterOp | PatchOp, admitted = false): Promise<OpResult> {
+    const claimed = this.claimUnique(op);
+    let result: OpResult;
+    try {
+      result = await this.submit(op, admitted);
+    } catch (err) {
+      this.settleUnique(op, claimed, null);
+      throw err;
+    }
+    this.settleUnique(op, claimed, result);
     return result;
   }
 

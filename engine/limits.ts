@@ -91,7 +91,13 @@ export const STREAM_BACKPRESSURE_BYTES_MAX = 64 * 1024 * 1024;
 
 /** CSV import body: 256 MiB holds about 2.5 million member rows; it is parsed as it streams in. */
 export const IMPORT_BYTES_MAX = 256 * 1024 * 1024;
-/** Import rows submitted and not yet answered: enough to fill every shard's batches, bounded memory. */
+/** Import rows gathered into one shard batch: one task, one transaction, one fsync (the core holds 10,000). */
+export const IMPORT_BATCH_ROWS = 5_000;
+/** Import batches per shard sent and not yet answered: one running, one waiting behind it. */
+export const IMPORT_BATCHES_IN_FLIGHT_PER_SHARD = 2;
+/** Bytes of CSV parsed before the importer looks at its window again. */
+export const IMPORT_CHUNK_BYTES = 64 * 1024;
+/** Import rows naming a referrer (registered one by one) submitted and not yet answered. */
 export const IMPORT_IN_FLIGHT_MAX = 8_000;
 /** Failed import rows listed one by one in the answer; past this they are only counted. */
 export const IMPORT_ERRORS_LISTED_MAX = 1_000;

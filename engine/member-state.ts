@@ -27,6 +27,8 @@ export interface MemberProfile extends Profile {
   referrerId: string | null;
   referralChain: string[];
   createdAt: number;
+  /** The fingerprint of the imported row that registered the member (engine/shard-batch.ts importBatch). */
+  fp?: number;
 }
 
 /** A whole member: the profile and the hot state (engine/codec.ts) that every batch reads. */

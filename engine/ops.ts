@@ -10,6 +10,9 @@ export interface Profile {
   address?: string; storeId?: string; channel?: 'online' | 'offline'; staffId?: string;
 }
 
+/** The fields of a Profile, in the order they are stored and shown. */
+export const PROFILE_FIELDS = ['name', 'phone', 'email', 'birthday', 'gender', 'address', 'storeId', 'channel', 'staffId'] as const;
+
 export interface RegisterOp extends Keyed, Profile {
   op: 'register';
   memberId: string;

@@ -12,11 +12,12 @@ import {
   memberView, purchaseResponse, readSlot, tierIndexOf, writeSlot,
   type MemberProfile, type MemberState, type OrderRecord, type OutboxMessage, type ProgramContext,
 } from './member-state.js';
-import type { CreditOp, ProductOp, LedgerEntry, OpResult, WriteOp, RegisterOp, PatchOp, LedgerKind, ReturnOp } from './ops.js';
+import { PROFILE_FIELDS, type CreditOp, type ProductOp, type LedgerEntry, type OpResult, type WriteOp, type RegisterOp, type PatchOp, type LedgerKind, type ReturnOp } from './ops.js';
 import { planReturn, purchaseRewards, remainingConsumption, tierAfterReturn } from './returns.js';
 import { creditGrant, debitGrants, restoreGrants, type Consumption } from './grants.js';
 import { advance, nextDueOf, settleBirthdayYear } from './member-events.js';
 import { getState, LedgerAppender, putState, type ShardStore, type StoredKey } from './store.js';
+import { importRowCount, importRowOp, type ImportRows } from './import-rows.js';
 
 const DAY_MS = 86_400_000;
 
@@ -219,29 +220,90 @@ export class BatchExecutor {
 
   /** Writes every touched member, the ledger value, the totals and the outbox sequence. */
   private finish(ctx: ProgramContext, members: Iterable<BatchMember | null>, ledger: LedgerAppender, totals: BookTotals): void {
-    const { store, core } = this;
+    const { core } = this;
     for (const m of members) {
       if (m === null) continue;
       // Every touched member's stored state is the core's slot, and must equal the batch's fold.
       readSlot(ctx, core.members, m.slot, scratch);
       assertSameState(scratch, m.running, m.memberId);
-      const r = m.running;
-      if (m.created) totals.members += 1;
-      moveTier(totals, m.created ? null : m.state.tierId, r.tierId);
-      totals.pointsOutstanding += r.points - (m.created ? 0 : m.state.points);
-      totals.walletOutstandingCents += r.walletCents - (m.created ? 0 : m.state.walletCents);
-      const nextDue = nextDueOf(ctx, m.state, r);
-      const oldDue = m.created ? -1 : m.state.nextDue;
-      if (nextDue !== oldDue) {
-        if (oldDue >= 0) store.due.removeSync([oldDue, m.memberId]);
-        if (nextDue >= 0) store.due.putSync([nextDue, m.memberId], '');
-      }
-      putState(store, m.memberId, { ...m.state, ...r, nextDue });
-      if (m.profileDirty) store.members.putSync(m.memberId, m.profile!);
+      this.writeMember(ctx, m, totals);
     }
+    this.close(ledger, totals);
+  }
+
+  /** Writes one member's state, profile and due-index entry, and moves the totals by its change. */
+  private writeMember(ctx: ProgramContext, m: BatchMember, totals: BookTotals): void {
+    const { store } = this;
+    const r = m.running;
+    if (m.created) totals.members += 1;
+    moveTier(totals, m.created ? null : m.state.tierId, r.tierId);
+    totals.pointsOutstanding += r.points - (m.created ? 0 : m.state.points);
+    totals.walletOutstandingCents += r.walletCents - (m.created ? 0 : m.state.walletCents);
+    const nextDue = nextDueOf(ctx, m.state, r);
+    const oldDue = m.created ? -1 : m.state.nextDue;
+    if (nextDue !== oldDue) {
+      if (oldDue >= 0) store.due.removeSync([oldDue, m.memberId]);
+      if (nextDue >= 0) store.due.putSync([nextDue, m.memberId], '');
+    }
+    putState(store, m.memberId, { ...m.state, ...r, nextDue });
+    if (m.profileDirty) store.members.putSync(m.memberId, m.profile!);
+  }
+
+  /** Ends a batch: the ledger value, the totals and the outbox sequence. */
+  private close(ledger: LedgerAppender, totals: BookTotals): void {
     ledger.finish();
-    store.meta.putSync('totals', totals);
-    if (this.outbox.length > 0) store.meta.putSync('outSeq', this.outSeq);
+    this.store.meta.putSync('totals', totals);
+    if (this.outbox.length > 0) this.store.meta.putSync('outSeq', this.outSeq);
+  }
+
+  /**
+   * A batch of imported rows: lean registrations without a referrer (server/import-members.ts), as
+   * columns (engine/import-rows.ts).
+   * Each is written as `apply` would write it (the same entry, grant, indexes, state and totals),
+   * without the core, which a registration does not use, and without the per-op machinery of mixed
+   * batches. A row keyed by its memberId keeps its fingerprint in the profile rather than under a
+   * separate key: the member's existence already says the key was used.
+   */
+  importBatch(ctx: ProgramContext, rows: ImportRows, encodeProgram: (out: Float64Array) => void): { results: OpResult[]; outbox: Array<[number, OutboxMessage]> } {
+    const { store } = this;
+    const { ledger, append, totals } = this.begin(ctx, encodeProgram);
+    const count = importRowCount(rows);
+    const results: OpResult[] = new Array(count);
+    const batchKeys = new Map<string, { fp: number; index: number }>();
+    const created = new Set<string>();
+    for (let i = 0; i < count; i++) {
+      const op = importRowOp(rows, i);
+      const earlier = batchKeys.get(op.key);
+      if (earlier !== undefined) {
+        const first = results[earlier.index]!;
+        results[i] = earlier.fp !== op.fp ? fail(conflictCode(op)) : first.ok ? { ...first, replayed: true } : first;
+        continue;
+      }
+      batchKeys.set(op.key, { fp: op.fp, index: i });
+      const exists = created.has(op.memberId) || store.states.getBinaryFast(op.memberId) !== undefined;
+      // A memberId key can only have been used if the member exists; a requestId key is looked up.
+      const stored = exists || !op.key.startsWith(MEMBER_KEY_PREFIX) ? this.storedKey(op) : undefined;
+      if (stored !== undefined) {
+        results[i] = stored.fp === op.fp ? { ok: true, ...stored.res, replayed: true } : fail(conflictCode(op));
+        continue;
+      }
+      // Uniqueness across shards is the front end's directory's to decide, and it did (op.taken):
+      // unlike `apply`, the bulk path does not look the phone and email up again here.
+      const problem = exists ? opError('member_exists', undefined, 'memberId')
+        : op.tierId !== undefined && !ctx.tierIndex.has(op.tierId) ? opError('tier_not_found', undefined, 'tierId')
+        : op.taken === undefined ? null : opError(op.taken, undefined, op.taken === 'phone_taken' ? 'phone' : 'email');
+      if (problem !== null) { results[i] = { ok: false, error: problem }; continue; }
+      const { state, profile } = this.newMember(ctx, op);
+      const m: BatchMember = { memberId: op.memberId, created: true, state, profile, profileDirty: true, slot: -1, running: copyState(state) };
+      created.add(op.memberId);
+      const result = this.finishRegister(ctx, op, m, append);
+      if (op.key.startsWith(MEMBER_KEY_PREFIX)) profile.fp = op.fp;
+      else store.keys.putSync(op.key, { fp: op.fp, res: { memberId: op.memberId, phone: op.phone ?? null, email: op.email ?? null } });
+      this.writeMember(ctx, m, totals);
+      results[i] = result;
+    }
+    this.close(ledger, totals);
+    return { results, outbox: this.outbox };
   }
 
   /**
@@ -302,6 +364,13 @@ export class BatchExecutor {
 
   /** The stored answer under an op's key: a purchase's is its order record. */
   private storedKey(op: WriteOp): StoredKey | undefined {
+    if (op.op === 'register' && op.key.startsWith(MEMBER_KEY_PREFIX)) {
+      const stored = this.store.keys.get(op.key);
+      if (stored !== undefined) return stored;
+      // An imported member keeps its registration's fingerprint in its profile (importBatch).
+      const profile = this.store.members.get(op.memberId);
+      return profile?.fp === undefined ? undefined : { fp: profile.fp, res: { memberId: profile.memberId, phone: profile.phone ?? null, email: profile.email ?? null } };
+    }
     if (op.op !== 'purchase') return 'key' in op ? this.store.keys.get(op.key) : undefined;
     const order = this.store.orders.get(op.orderId);
     return order === undefined ? undefined : { fp: order.fp, res: purchaseResponse(order) };
@@ -659,12 +728,14 @@ export class BatchExecutor {
 
 /** A registration under a taken memberId is `member_exists`, the clearer word for the same conflict. */
 function conflictCode(op: WriteOp): ErrorCode {
-  return op.op === 'register' && op.key.startsWith('reg:m:') ? 'member_exists' : 'idempotency_conflict';
+  return op.op === 'register' && op.key.startsWith(MEMBER_KEY_PREFIX) ? 'member_exists' : 'idempotency_conflict';
 }
+
+/** The key of a registration that names its memberId (server/requests.ts registerOp). */
+const MEMBER_KEY_PREFIX = 'reg:m:';
 
 type Appender = (m: BatchMember, e: Omit<LedgerEntry, 'seq'>) => number;
 
-const PROFILE_FIELDS = ['name', 'phone', 'email', 'birthday', 'gender', 'address', 'storeId', 'channel', 'staffId'] as const;
 
 function entry(
   at: number, kind: LedgerKind, memberId: string, ref: string,

@@ -4,7 +4,8 @@ import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
 import { BATCH_OPS_MAX, SHARD_PENDING_OPS_MAX, SHARD_QUEUE_BATCHES_MAX } from './limits.js';
 import { LoyaltyError } from './errors.js';
-import type { Control, OpResult, Query, WriteOp } from './ops.js';
+import type { Control, OpResult, Query, RegisterOp, WriteOp } from './ops.js';
+import { toImportRows } from './import-rows.js';
 import type { BatchReply, ShardTask, ShardWorkerData } from './shard-worker.js';
 import type { OutboxMessage } from './member-state.js';
 
@@ -83,20 +84,38 @@ export class ShardClient {
   }
 
   private async send(batch: Pending[]): Promise<void> {
+    let results: OpResult[];
+    try {
+      results = await this.execute({ type: 'batch', ops: batch.map((p) => p.op) }, batch.length);
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+  }
+
+  /**
+   * Runs one batch of imported rows on the shard (BatchExecutor.importBatch), past the group-commit
+   * queue: the CSV import gathers its own batches and bounds how many it has in flight.
+   */
+  runImport(ops: RegisterOp[]): Promise<OpResult[]> {
+    if (this.closing) return Promise.reject(new LoyaltyError('shutting_down'));
+    return this.execute({ type: 'import', rows: toImportRows(ops) }, ops.length);
+  }
+
+  private async execute(task: ShardTask & { type: 'batch' | 'import' }, count: number): Promise<OpResult[]> {
     this.inFlight += 1;
     const started = performance.now();
     try {
-      const reply = await this.call({ type: 'batch', ops: batch.map((p) => p.op) }) as BatchReply;
-      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(reply.results[i]!);
+      const reply = await this.call(task) as BatchReply;
       if (reply.outbox.length > 0) this.onOutbox(this.shardId, reply.outbox);
       this.stats.batches += 1;
-      this.stats.ops += batch.length;
-      this.stats.batchOpsSum += batch.length;
+      this.stats.ops += count;
+      this.stats.batchOpsSum += count;
       this.stats.commitMsSum += performance.now() - started;
-      const bucket = BATCH_SIZE_BUCKETS.findIndex((b) => batch.length <= b);
+      const bucket = BATCH_SIZE_BUCKETS.findIndex((b) => count <= b);
       this.stats.batchSizeBuckets[bucket === -1 ? BATCH_SIZE_BUCKETS.length - 1 : bucket]! += 1;
-    } catch (err) {
-      for (const p of batch) p.reject(err);
+      return reply.results;
     } finally {
       this.inFlight -= 1;
       if (this.queue.length > 0) this.pump();

@@ -10,12 +10,15 @@ import { programContext, type ProgramContext } from './member-state.js';
 import assert from 'node:assert/strict';
 import { writeSync } from 'node:fs';
 import type { Control, OpResult, Query, WriteOp } from './ops.js';
+import { importRowCount, type ImportRows } from './import-rows.js';
 import type { OutboxMessage } from './member-state.js';
 import type { Program } from './program-types.js';
 import { opError } from './errors.js';
 
 export interface ShardWorkerData { shardId: number; dataDir: string; mapBytes?: number }
-export type ShardTask = { type: 'batch'; ops: WriteOp[] } | { type: 'query'; query: Query } | { type: 'control'; control: Control };
+export type ShardTask =
+  | { type: 'batch'; ops: WriteOp[] } | { type: 'import'; rows: ImportRows }
+  | { type: 'query'; query: Query } | { type: 'control'; control: Control };
 
 const { shardId, dataDir, mapBytes } = workerData as ShardWorkerData;
 const store = openShardStore(join(dataDir, `shard-${shardId}`), mapBytes);
@@ -28,18 +31,21 @@ if (savedProgram !== undefined) ctx = programContext(savedProgram.version, saved
 
 export interface BatchReply { results: OpResult[]; outbox: Array<[number, OutboxMessage]> }
 
-async function runBatch(ops: WriteOp[]): Promise<BatchReply> {
+/** A write batch, or a batch of imported rows (BatchExecutor.importBatch), in one transaction. */
+async function runBatch(task: ShardTask & { type: 'batch' | 'import' }): Promise<BatchReply> {
   if (ctx === null) throw new Error('shard has no program yet');
   const current = ctx;
+  const encode = (out: Float64Array) => encodeProgram(current.program, out);
+  const count = task.type === 'batch' ? task.ops.length : importRowCount(task.rows);
   let reply: BatchReply;
   try {
-    reply = store.root.transactionSync(() => executor.apply(current, ops, (out) => encodeProgram(current.program, out)));
+    reply = store.root.transactionSync(() => (task.type === 'import' ? executor.importBatch(current, task.rows, encode) : executor.apply(current, task.ops, encode)));
   } catch (err) {
     if (err instanceof assert.AssertionError) throw err;
     // The transaction was aborted: nothing of the batch is written, every op fails alike.
     const message = err instanceof Error ? err.message : String(err);
     const error = opError('storage_failed', `the ledger could not be written: ${message}`);
-    return { results: ops.map(() => ({ ok: false, error })), outbox: [] };
+    return { results: Array.from({ length: count }, () => ({ ok: false, error })), outbox: [] };
   }
   // The commit above included its fdatasync (engine/store.ts); `flushed` also covers any async write.
   await store.root.flushed;
@@ -100,7 +106,7 @@ function stopProcess(err: Error): never {
 export default async function handle(msg: ShardTask): Promise<unknown> {
   try {
     switch (msg.type) {
-      case 'batch': return await runBatch(msg.ops);
+      case 'batch': case 'import': return await runBatch(msg);
       case 'query': return answer(store, msg.query);
       case 'control': return await runControl(msg.control);
     }

@@ -1,13 +1,19 @@
 // CSV member import (SPEC section 10) for the HTTP route, the CLI and the benchmark alike: parses
-// the CSV as it streams in, registers each valid row through `perform` as an admin with a bounded
-// number of rows in flight, and counts what was imported, replayed (skipped) and refused.
-import { Readable } from 'node:stream';
+// the CSV as it streams in and registers each valid row as an admin would. Rows go to their shard in
+// batches the importer gathers itself (one task and one promise per batch, not per row); a row that
+// names a referrer goes on its own through `perform`, once its referrer's row is in, because its
+// referral chain is read from the referrer's shard.
 import { parse, CsvError } from 'csv-parse';
 import type { Engine } from '../engine/engine.js';
+import type { RegisterOp } from '../engine/ops.js';
 import { LoyaltyError, type ErrorCode } from '../engine/errors.js';
 import { FieldError } from '../engine/validate.js';
-import { IMPORT_DEFERRED_ROWS_MAX, IMPORT_ERRORS_LISTED_MAX, IMPORT_IN_FLIGHT_MAX, RETRY_AFTER_SECONDS, TEXT_LENGTH_MAX } from '../engine/limits.js';
-import { perform } from './perform.js';
+import {
+  IMPORT_BATCH_ROWS, IMPORT_BATCHES_IN_FLIGHT_PER_SHARD, IMPORT_CHUNK_BYTES, IMPORT_DEFERRED_ROWS_MAX,
+  IMPORT_ERRORS_LISTED_MAX, IMPORT_IN_FLIGHT_MAX, RETRY_AFTER_SECONDS, TEXT_LENGTH_MAX,
+} from '../engine/limits.js';
+import { failure, perform } from './perform.js';
+import { registerOp } from './requests.js';
 import { readHeader, rowBody } from './member-csv.js';
 
 export interface ImportRowError { row: number; code: ErrorCode; message: string; field?: string }
@@ -29,21 +35,15 @@ const RECORD_CHARS_MAX = 32 * TEXT_LENGTH_MAX;
 
 interface Row { line: number; body: Record<string, unknown> }
 
-/** Counts free slots of the in-flight window; `acquire` waits while it is full (one caller at a time: rows are dispatched in order). */
-class Window {
-  private used = 0;
-  private waiter: (() => void) | null = null;
-  constructor(private readonly size: number) {}
-  async acquire(): Promise<void> {
-    while (this.used >= this.size) await new Promise<void>((r) => { this.waiter = r; });
-    this.used += 1;
-  }
-  release(): void {
-    this.used -= 1;
-    const w = this.waiter;
-    this.waiter = null;
-    w?.();
-  }
+/** Rows gathered for one shard: sent as one batch when full, or when a later row waits for one of them. */
+interface Batch {
+  shard: number;
+  ops: RegisterOp[];
+  lines: number[];
+  /** Directory entries each op holds while in flight (Engine.claimUnique). */
+  claims: string[][];
+  /** Settles once the batch is answered and counted; null while it is still being gathered. */
+  done: Promise<void> | null;
 }
 
 /** Lines a record spans: one, plus the line breaks inside its quoted fields. */
@@ -54,27 +54,26 @@ function linesOf(cells: string[]): number {
 }
 
 /**
- * The source as bytes for the parser, counted and checked to be UTF-8 as they pass: csv-parse
- * decodes leniently, and a decoder that replaced bad bytes with U+FFFD would register names that
- * were never sent. The check decodes each chunk once more and drops the text.
+ * The source as bytes for the parser, counted and checked to be UTF-8 as they pass, in pieces of at
+ * most IMPORT_CHUNK_BYTES so that one large piece never sends more batches at once than the window
+ * allows. csv-parse decodes leniently, and a decoder that replaced bad bytes with U+FFFD would
+ * register names that were never sent: the check decodes each piece once more and drops the text.
  */
 async function* checkedBytes(source: AsyncIterable<string | Uint8Array> | string, progress: ImportProgress): AsyncGenerator<Buffer> {
-  if (typeof source === 'string') {
-    const buf = Buffer.from(source, 'utf8');
-    progress.bytes += buf.length;
-    yield buf;
-    return;
-  }
   const utf8 = new TextDecoder('utf-8', { fatal: true });
-  for await (const chunk of source) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    try {
-      utf8.decode(buf, { stream: true });
-    } catch {
-      throw new FieldError('(body)', `the CSV is not valid UTF-8 (in bytes ${progress.bytes}..${progress.bytes + buf.length})`);
+  const pieces = typeof source === 'string' ? [source] : source;
+  for await (const chunk of pieces) {
+    const whole = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    for (let at = 0; at < whole.length; at += IMPORT_CHUNK_BYTES) {
+      const buf = whole.subarray(at, at + IMPORT_CHUNK_BYTES);
+      try {
+        utf8.decode(buf, { stream: true });
+      } catch {
+        throw new FieldError('(body)', `the CSV is not valid UTF-8 (in bytes ${progress.bytes}..${progress.bytes + buf.length})`);
+      }
+      progress.bytes += buf.length;
+      yield buf;
     }
-    progress.bytes += buf.length;
-    yield buf;
   }
   try {
     utf8.decode();
@@ -94,12 +93,28 @@ export async function importMembers(
   progress: ImportProgress = { rows: 0, bytes: 0 },
 ): Promise<ImportResult> {
   const result: ImportResult = { imported: 0, skipped: 0, failed: 0, errors: [] };
-  const window = new Window(IMPORT_IN_FLIGHT_MAX);
-  /** Rows in flight by memberId: a later row naming one as its referrer (or repeating it) waits for it. */
-  const inFlight = new Map<string, Promise<void>>();
+  const shardCount = engine.shards.length;
+  const gathering: Batch[] = engine.shards.map((_, shard) => ({ shard, ops: [], lines: [], claims: [], done: null }));
+  /** The batch (gathering or in flight) carrying each member's row: a row naming it waits for it. */
+  const carrying = new Map<string, Batch>();
+  /** Rows going one by one (they name a referrer), by memberId: a repeat of one waits for it. */
+  const single = new Map<string, Promise<void>>();
+  let batchesInFlight = 0;
+  let singlesInFlight = 0;
+  let waiters: Array<() => void> = [];
   let deferred: Row[] = [];
   /** Why the import stops early: the server is stopping, or the input failed. */
   let stopping: Error | null = null;
+
+  const wake = (): void => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  /** Waits while `busy()` holds; every answered batch or row looks again. */
+  const until = async (busy: () => boolean): Promise<void> => {
+    while (busy()) await new Promise<void>((r) => waiters.push(r));
+  };
 
   const fail = (line: number, code: ErrorCode, message: string, field?: string) => {
     result.failed += 1;
@@ -109,17 +124,39 @@ export async function importMembers(
     result.errors.push(error);
   };
 
-  const register = async (row: Row, lastPass: boolean): Promise<void> => {
-    for (;;) {
-      let r: Awaited<ReturnType<typeof perform>>;
-      try {
-        // Lean: an import counts rows and needs no member view back (engine/ops.ts RegisterOp.lean).
-        r = await perform(engine, 'register', row.body, 'admin', false, true);
-      } catch (err) {
-        // An unexpected failure is this row's, reported like any other: the import goes on.
-        fail(row.line, 'internal', err instanceof Error ? err.message : String(err));
-        return;
+  const send = (batch: Batch): Promise<void> => {
+    if (batch.done !== null) return batch.done;
+    gathering[batch.shard] = { shard: batch.shard, ops: [], lines: [], claims: [], done: null };
+    batchesInFlight += 1;
+    const { ops, lines, claims } = batch;
+    batch.done = engine.shards[batch.shard]!.runImport(ops).then((results) => {
+      for (let k = 0; k < ops.length; k++) {
+        const r = results[k]!;
+        engine.settleUnique(ops[k]!, claims[k]!, r);
+        if (r.ok) {
+          if (r['replayed'] === true) result.skipped += 1; else result.imported += 1;
+        } else fail(lines[k]!, r.error.code, r.error.message, r.error.field);
       }
+    }, (err: unknown) => {
+      for (let k = 0; k < ops.length; k++) engine.settleUnique(ops[k]!, claims[k]!, null);
+      if (err instanceof LoyaltyError && err.code === 'shutting_down') { stopping ??= err; return; }
+      // The batch did not run (a dead worker): each of its rows is reported, the import goes on.
+      const { error } = failure(err);
+      for (const line of lines) fail(line, error.code, error.message);
+    }).finally(() => {
+      for (const op of ops) if (carrying.get(op.memberId) === batch) carrying.delete(op.memberId);
+      batchesInFlight -= 1;
+      progress.rows += ops.length;
+      wake();
+    });
+    return batch.done;
+  };
+
+  /** One row through `perform`, for rows that name a referrer: its chain is read from the referrer's shard. */
+  const registerOne = async (row: Row, lastPass: boolean): Promise<void> => {
+    for (;;) {
+      // Lean: an import counts rows and needs no member view back (engine/ops.ts RegisterOp.lean).
+      const r = await perform(engine, 'register', row.body, 'admin', false, true);
       if (r.ok) {
         if (r['replayed'] === true) result.skipped += 1; else result.imported += 1;
         return;
@@ -135,35 +172,64 @@ export async function importMembers(
     }
   };
 
-  const dispatch = async (row: Row, lastPass: boolean): Promise<void> => {
+  /** Starts a single row once the rows it depends on (its referrer, an earlier row of the same member) are answered. */
+  const startSingle = (row: Row, lastPass: boolean): void => {
     const memberId = row.body['memberId'] as string | undefined;
-    const referrerId = row.body['referrerId'] as string | undefined;
-    const waitFor = [referrerId, memberId].map((id) => (id === undefined ? undefined : inFlight.get(id)));
-    for (const w of waitFor) if (w !== undefined) await w;
-    await window.acquire();
-    const done = register(row, lastPass).finally(() => {
-      window.release();
+    const before: Array<Promise<void>> = [];
+    for (const id of [row.body['referrerId'] as string | undefined, memberId]) {
+      if (id === undefined) continue;
+      const batch = carrying.get(id);
+      if (batch !== undefined) before.push(send(batch));
+      const earlier = single.get(id);
+      if (earlier !== undefined) before.push(earlier);
+    }
+    singlesInFlight += 1;
+    const done = Promise.all(before).then(() => registerOne(row, lastPass)).catch((err: unknown) => {
+      const { error } = failure(err);
+      fail(row.line, error.code, error.message);
+    }).finally(() => {
+      singlesInFlight -= 1;
       progress.rows += 1;
-      if (memberId !== undefined && inFlight.get(memberId) === done) inFlight.delete(memberId);
+      if (memberId !== undefined && single.get(memberId) === done) single.delete(memberId);
+      wake();
     });
-    if (memberId !== undefined) inFlight.set(memberId, done);
+    if (memberId !== undefined) single.set(memberId, done);
+  };
+
+  /** One data row: refused here, added to its shard's batch, or started on its own. */
+  const take = (row: Row): void => {
+    const memberId = row.body['memberId'] as string | undefined;
+    if (row.body['referrerId'] !== undefined || (memberId !== undefined && single.has(memberId))) { startSingle(row, false); return; }
+    let op: RegisterOp;
+    try {
+      op = registerOp(row.body, { role: 'admin', nowMs: engine.now() }, (key) => engine.newMemberId(key));
+    } catch (err) {
+      progress.rows += 1;
+      const { error } = failure(err);
+      fail(row.line, error.code, error.message, error.field);
+      return;
+    }
+    // Lean: an import counts rows and needs no member view back (engine/ops.ts RegisterOp.lean).
+    op.lean = true;
+    const batch = gathering[engine.shardOf(op.memberId).shardId]!;
+    batch.claims.push(engine.claimUnique(op));
+    batch.ops.push(op);
+    batch.lines.push(row.line);
+    carrying.set(op.memberId, batch);
+    if (batch.ops.length >= IMPORT_BATCH_ROWS) void send(batch);
   };
 
   // Line numbers are counted here rather than with csv-parse's `info`, which costs a snapshot object
   // per record: empty lines come through as one empty field, so every line is seen.
-  const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: false, max_record_size: RECORD_CHARS_MAX });
-  const input = Readable.from(checkedBytes(source, progress));
-  input.on('error', (err) => parser.destroy(err));
-  input.pipe(parser);
   let header: Array<string | null> | null = null;
   let nextLine = 1;
-  try {
-    for await (const record of parser as AsyncIterable<string[]>) {
-      if (stopping !== null) break;
-      const line = nextLine;
-      nextLine += linesOf(record);
-      if (record.length === 1 && record[0] === '') continue;
-      if (header === null) { header = readHeader(record); continue; }
+  const onRecord = (record: string[]): void => {
+    if (stopping !== null) return;
+    const line = nextLine;
+    nextLine += linesOf(record);
+    if (record.length === 1 && record[0] === '') return;
+    try {
+      if (header === null) { header = readHeader(record); return; }
       let body: Record<string, unknown>;
       try {
         body = rowBody(header, record);
@@ -171,36 +237,53 @@ export async function importMembers(
         if (!(err instanceof FieldError)) throw err;
         progress.rows += 1;
         fail(line, 'invalid_request', `${err.field}: ${err.message}`, err.field);
-        continue;
+        return;
       }
-      await dispatch({ line, body }, false);
+      take({ line, body });
+    } catch (err) {
+      // A bad header refuses the file; anything else unexpected stops the import the same way.
+      stopping ??= err instanceof Error ? err : new Error(String(err));
+    }
+  };
+
+  const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: false, max_record_size: RECORD_CHARS_MAX });
+  let parseError: unknown = null;
+  parser.on('data', onRecord);
+  parser.on('error', (err) => { parseError ??= err; });
+  const closed = new Promise<void>((r) => parser.once('close', r));
+  const full = () => batchesInFlight >= IMPORT_BATCHES_IN_FLIGHT_PER_SHARD * shardCount || singlesInFlight >= IMPORT_IN_FLIGHT_MAX;
+  try {
+    for await (const chunk of checkedBytes(source, progress)) {
+      if (stopping !== null || parseError !== null) break;
+      // The parser's own bound: past it, wait for it to drain (or to fail and close).
+      if (!parser.write(chunk)) await Promise.race([new Promise((r) => parser.once('drain', r)), closed]);
+      await until(full);
     }
   } catch (err) {
-    // A CSV syntax error ends the parse: rows before it stand, the error names where it stopped.
-    // Anything else (a bad header, bad UTF-8, a body past its bound) fails the request, once the
-    // rows already sent are answered, so that nothing is still being written after the reply.
-    if (err instanceof CsvError) fail(typeof err['lines'] === 'number' ? err['lines'] : 0, 'invalid_request', `CSV: ${err.message}`);
-    else stopping ??= err instanceof Error ? err : new Error(String(err));
-  } finally {
-    input.destroy();
+    // Bad UTF-8 or a body past its bound fails the request, once the rows already sent are
+    // answered, so that nothing is still being written after the reply.
+    stopping ??= err instanceof Error ? err : new Error(String(err));
   }
-  await drain(window);
+  if (stopping === null && parseError === null) parser.end(); else parser.destroy();
+  await closed;
+  // A CSV syntax error ends the parse: rows before it stand, the error names where it stopped.
+  if (parseError instanceof CsvError) fail(typeof parseError['lines'] === 'number' ? parseError['lines'] : 0, 'invalid_request', `CSV: ${parseError.message}`);
+  else if (parseError !== null) stopping ??= parseError instanceof Error ? parseError : new Error(String(parseError));
+  for (const batch of gathering) if (batch.ops.length > 0) void send(batch);
+  await until(() => batchesInFlight > 0 || singlesInFlight > 0);
   if (header === null && stopping === null) throw new FieldError('header', 'the file is empty: a header row naming the columns is required');
   // Rows whose referrer came later: passes until no row gets in, then the rest are errors.
   for (let lastPass = false; deferred.length > 0 && stopping === null;) {
     const rows = deferred.sort((a, b) => a.line - b.line);
     deferred = [];
-    for (const row of rows) await dispatch(row, lastPass);
-    await drain(window);
+    for (const row of rows) {
+      startSingle(row, lastPass);
+      await until(() => singlesInFlight >= IMPORT_IN_FLIGHT_MAX);
+    }
+    await until(() => singlesInFlight > 0);
     if (deferred.length === rows.length) lastPass = true;
   }
   if (stopping !== null) throw stopping;
   result.errors.sort((a, b) => a.row - b.row);
   return result;
-}
-
-/** Waits until every row in flight has been answered. */
-async function drain(window: Window): Promise<void> {
-  for (let i = 0; i < IMPORT_IN_FLIGHT_MAX; i++) await window.acquire();
-  for (let i = 0; i < IMPORT_IN_FLIGHT_MAX; i++) window.release();
 }

@@ -77,9 +77,14 @@ export async function perform(engine: Engine, name: OpName, body: unknown, role:
     if (op.op !== 'quote' && !admitted && engine.saturatedFor(op.memberId)) return { ok: false, error: opError('overloaded') };
     return await engine.submit(op, admitted);
   } catch (err) {
-    if (err instanceof FieldError) return { ok: false, error: opError('invalid_request', `${err.field}: ${err.message}`, err.field) };
-    if (err instanceof LoyaltyError) return { ok: false, error: opError(err.code, err.message, err.field) };
-    // Anything else is a bug or a dead worker: this op fails alone, the caller's other ops go on.
-    return { ok: false, error: opError('internal') };
+    return failure(err);
   }
+}
+
+/** An op's failure as its result: a field problem, a catalogued refusal, or an internal error. */
+export function failure(err: unknown): OpResult & { ok: false } {
+  if (err instanceof FieldError) return { ok: false, error: opError('invalid_request', `${err.field}: ${err.message}`, err.field) };
+  if (err instanceof LoyaltyError) return { ok: false, error: opError(err.code, err.message, err.field) };
+  // Anything else is a bug or a dead worker: this op fails alone, the caller's other ops go on.
+  return { ok: false, error: opError('internal') };
 }

@@ -9,6 +9,7 @@ import { LoyaltyError } from '../engine/errors.js';
 import {
   AMOUNT_CENTS_MAX, FUTURE_SKEW_MS_MAX, ITEMS_MAX, JSON_DEPTH_MAX, POINTS_OP_MAX, TEXT_LENGTH_MAX,
 } from '../engine/limits.js';
+import { PROFILE_FIELDS } from '../engine/ops.js';
 import type {
   AdjustOp, PatchOp, ProductOp, Profile, PurchaseOp, QuoteOp, RedeemOp, RegisterOp, ReturnOp, TopupOp, TransferOp, WithdrawOp,
 } from '../engine/ops.js';
@@ -21,14 +22,30 @@ const PHONE = /^\+?[0-9][0-9 -]{2,31}$/;
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}$/;
 const BIRTHDAY = /^(\d{4})-(\d{2})-(\d{2})$/;
 
+/** Characters JSON.stringify would escape: quotes, backslashes, controls, and UTF-16 surrogates. */
+const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** A string as JSON.stringify writes it: plain text needs no call into it. */
+function jsonString(s: string): string {
+  return JSON_ESCAPED.test(s) ? JSON.stringify(s) : '"' + s + '"';
+}
+
 /** Stable JSON with sorted keys, so that the same body always has the same fingerprint. */
 function canonical(value: unknown, depth = 0): string {
   // Bodies reach here before every field is checked: a hostile nesting must not overflow the stack.
   if (depth > JSON_DEPTH_MAX) throw new FieldError('(root)', `nests arrays and objects deeper than ${JSON_DEPTH_MAX} levels`);
-  if (Array.isArray(value)) return '[' + value.map((v) => canonical(v, depth + 1)).join(',') + ']';
+  if (typeof value === 'string') return jsonString(value);
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonical(value[i], depth + 1);
+    return out + ']';
+  }
   if (value !== null && typeof value === 'object') {
     const obj = value as Record<string, unknown>;
-    return '{' + Object.keys(obj).sort().map((k) => JSON.stringify(k) + ':' + canonical(obj[k], depth + 1)).join(',') + '}';
+    const keys = Object.keys(obj).sort();
+    let out = '{';
+    for (let i = 0; i < keys.length; i++) out += (i === 0 ? '' : ',') + jsonString(keys[i]!) + ':' + canonical(obj[keys[i]!], depth + 1);
+    return out + '}';
   }
   return JSON.stringify(value);
 }
@@ -66,7 +83,6 @@ function checkBirthday(value: unknown): string {
   return s;
 }
 
-const PROFILE_KEYS = ['name', 'phone', 'email', 'birthday', 'gender', 'address', 'storeId', 'channel', 'staffId'] as const;
 
 function profile(body: Fields): Profile {
   const p: Profile = {};
@@ -83,7 +99,7 @@ function profile(body: Fields): Profile {
 }
 
 export function registerOp(raw: unknown, ctx: RequestContext, newMemberId: (key?: string) => string): RegisterOp {
-  const body = readObject(raw, '', [...PROFILE_KEYS, 'memberId', 'requestId', 'referrerId', 'at', 'tierId', 'points', 'walletCents']);
+  const body = readObject(raw, '', [...PROFILE_FIELDS, 'memberId', 'requestId', 'referrerId', 'at', 'tierId', 'points', 'walletCents']);
   const opening = ['tierId', 'points', 'walletCents'].filter((k) => has(body, k));
   if (opening.length > 0 && ctx.role !== 'admin') {
     throw new LoyaltyError('forbidden', 'only an admin key may set the opening tier, points or wallet', opening[0]);
@@ -106,7 +122,7 @@ export function registerOp(raw: unknown, ctx: RequestContext, newMemberId: (key?
 }
 
 export function patchOp(memberId: string, raw: unknown, ctx: RequestContext): PatchOp {
-  const body = readObject(raw, '', PROFILE_KEYS);
+  const body = readObject(raw, '', PROFILE_FIELDS);
   if (Object.keys(body).length === 0) throw new FieldError('(root)', 'names no field to change');
   return { op: 'patch', memberId: checkId(memberId, 'memberId'), key: '', fp: 0, atMs: ctx.nowMs, ...profile(body) };
 }
