@@ -67,18 +67,21 @@ function offsetMs(atMs: number, timeZone: string): number {
   return asUtc - Math.floor(atMs / 1000) * 1000;
 }
 
-const dayStartMemo = new Map<string, number>();
+/** Per zone: year * 10,000 + month * 100 + day → the instant that local date starts. */
+const dayStartMemo = new Map<string, Map<number, number>>();
 
 /** The instant local midnight starts a date in a zone (memoised: birthdays repeat the same dates). */
 export function startOfLocalDay(year: number, month: number, day: number, timeZone: string): number {
-  const key = `${timeZone}|${year}|${month}|${day}`;
-  let start = dayStartMemo.get(key);
+  let zone = dayStartMemo.get(timeZone);
+  if (zone === undefined) { zone = new Map(); dayStartMemo.set(timeZone, zone); }
+  const key = year * 10_000 + month * 100 + day;
+  let start = zone.get(key);
   if (start === undefined) {
     const guess = Date.UTC(year, month - 1, day);
     const first = guess - offsetMs(guess, timeZone);
     start = guess - offsetMs(first, timeZone);
-    if (dayStartMemo.size >= DATE_MEMO_MAX) dayStartMemo.clear();
-    dayStartMemo.set(key, start);
+    if (zone.size >= DATE_MEMO_MAX) zone.clear();
+    zone.set(key, start);
   }
   return start;
 }

@@ -12,7 +12,7 @@ import {
   memberView, purchaseResponse, readSlot, tierIndexOf, writeSlot,
   type MemberProfile, type MemberState, type OrderRecord, type OutboxMessage, type ProgramContext,
 } from './member-state.js';
-import { PROFILE_FIELDS, type CreditOp, type ProductOp, type LedgerEntry, type OpResult, type WriteOp, type RegisterOp, type PatchOp, type LedgerKind, type ReturnOp } from './ops.js';
+import { PROFILE_FIELDS, type CreditOp, type ProductOp, type StoredEntry, type OpResult, type WriteOp, type RegisterOp, type PatchOp, type LedgerKind, type ReturnOp } from './ops.js';
 import { planReturn, purchaseRewards, remainingConsumption, tierAfterReturn } from './returns.js';
 import { creditGrant, debitGrants, restoreGrants, type Consumption } from './grants.js';
 import { advance, nextDueOf, settleBirthdayYear } from './member-events.js';
@@ -162,7 +162,9 @@ export class BatchExecutor {
       }
       if (op.op === 'patch' || op.op === 'return' || op.op === 'credit' || op.op === 'product') {
         runCore();
-        settle(i, op.op === 'patch' ? this.finishPatch(op, member)
+        const problem = op.op === 'patch' ? this.uniqueProblem(op) : null;
+        settle(i, problem !== null ? { ok: false, error: problem }
+          : op.op === 'patch' ? this.finishPatch(op, member)
           : op.op === 'return' ? this.finishReturn(ctx, op, member, append)
           : op.op === 'product' ? this.finishProduct(ctx, op, member, append)
           : this.finishCredit(ctx, op, member, append));
@@ -207,8 +209,9 @@ export class BatchExecutor {
     }
     const { store } = this;
     const ledger = new LedgerAppender(store);
-    const append = (m: BatchMember, e: Omit<LedgerEntry, 'seq'>): number => {
-      const seq = ledger.append({ ...e, prev: m.state.lastSeq });
+    const append = (m: BatchMember, e: StoredEntry): number => {
+      e.prev = m.state.lastSeq;
+      const seq = ledger.append(e);
       m.state.lastSeq = seq;
       return seq;
     };
@@ -287,11 +290,7 @@ export class BatchExecutor {
         results[i] = stored.fp === op.fp ? { ok: true, ...stored.res, replayed: true } : fail(conflictCode(op));
         continue;
       }
-      // Uniqueness across shards is the front end's directory's to decide, and it did (op.taken):
-      // unlike `apply`, the bulk path does not look the phone and email up again here.
-      const problem = exists ? opError('member_exists', undefined, 'memberId')
-        : op.tierId !== undefined && !ctx.tierIndex.has(op.tierId) ? opError('tier_not_found', undefined, 'tierId')
-        : op.taken === undefined ? null : opError(op.taken, undefined, op.taken === 'phone_taken' ? 'phone' : 'email');
+      const problem = this.registerProblem(ctx, op, exists);
       if (problem !== null) { results[i] = { ok: false, error: problem }; continue; }
       const { state, profile } = this.newMember(ctx, op);
       const m: BatchMember = { memberId: op.memberId, created: true, state, profile, profileDirty: true, slot: -1, running: copyState(state) };
@@ -381,19 +380,19 @@ export class BatchExecutor {
     return { memberId, created, state, profile, profileDirty: profile !== null, slot, running: copyState(state) };
   }
 
-  private uniqueProblem(op: { phone?: string; email?: string; taken?: 'phone_taken' | 'email_taken' }, memberId: string): OpError | null {
-    if (op.taken !== undefined) return opError(op.taken, undefined, op.taken === 'phone_taken' ? 'phone' : 'email');
-    const phoneOwner = op.phone === undefined ? undefined : this.store.unique.get('p:' + op.phone);
-    if (phoneOwner !== undefined && phoneOwner !== memberId) return opError('phone_taken', undefined, 'phone');
-    const emailOwner = op.email === undefined ? undefined : this.store.unique.get('e:' + op.email);
-    if (emailOwner !== undefined && emailOwner !== memberId) return opError('email_taken', undefined, 'email');
-    return null;
+  /**
+   * Whether the phone or email is another member's. Uniqueness spans shards, so the one authority
+   * is the front end's directory (engine/engine.ts claimUnique), which marks the op; shards keep no
+   * index of their own, and the directory is rebuilt from the profiles at start.
+   */
+  private uniqueProblem(op: { taken?: 'phone_taken' | 'email_taken' }): OpError | null {
+    return op.taken === undefined ? null : opError(op.taken, undefined, op.taken === 'phone_taken' ? 'phone' : 'email');
   }
 
   private registerProblem(ctx: ProgramContext, op: RegisterOp, exists: boolean): OpError | null {
     if (exists) return opError('member_exists', undefined, 'memberId');
     if (op.tierId !== undefined && !ctx.tierIndex.has(op.tierId)) return opError('tier_not_found', undefined, 'tierId');
-    return this.uniqueProblem(op, op.memberId);
+    return this.uniqueProblem(op);
   }
 
   private newMember(ctx: ProgramContext, op: RegisterOp): { state: HotState; profile: MemberProfile } {
@@ -422,8 +421,6 @@ export class BatchExecutor {
     r.points = 0;
     const seq = append(m, entry(op.atMs, 'register', op.memberId, op.key, { pointsDelta: opening, walletDeltaCents: r.walletCents, tierId: r.tierId }));
     this.addPoints(ctx, m, opening, op.atMs, seq);
-    if (op.phone !== undefined) this.store.unique.putSync('p:' + op.phone, op.memberId);
-    if (op.email !== undefined) this.store.unique.putSync('e:' + op.email, op.memberId);
     const referral = ctx.program.referral;
     if (referral.enabled && op.referralChain.length > 0) {
       // The new member's own welcome, then each ancestor's registration reward (SPEC section 2).
@@ -458,10 +455,8 @@ export class BatchExecutor {
       const value = op[f];
       if (value === undefined) continue;
       if (f === 'phone' || f === 'email') {
-        const prefix = f === 'phone' ? 'p:' : 'e:';
         const old = rec[f] as string | undefined;
-        if (old !== undefined && old !== value) { this.store.unique.removeSync(prefix + old); releasedKeys.push(prefix + old); }
-        this.store.unique.putSync(prefix + value, m.memberId);
+        if (old !== undefined && old !== value) releasedKeys.push((f === 'phone' ? 'p:' : 'e:') + old);
       }
       rec[f] = value;
     }
@@ -734,16 +729,18 @@ function conflictCode(op: WriteOp): ErrorCode {
 /** The key of a registration that names its memberId (server/requests.ts registerOp). */
 const MEMBER_KEY_PREFIX = 'reg:m:';
 
-type Appender = (m: BatchMember, e: Omit<LedgerEntry, 'seq'>) => number;
+/** Appends an entry to the member's chain (setting its `prev`) and returns its seq. */
+type Appender = (m: BatchMember, e: StoredEntry) => number;
 
 
 function entry(
   at: number, kind: LedgerKind, memberId: string, ref: string,
   d: { pointsDelta?: number; growthDelta?: number; walletDeltaCents?: number; spendDeltaCents?: number; tierId?: string },
   cause: number | null = null,
-): Omit<LedgerEntry, 'seq'> {
+): StoredEntry {
+  // One literal shape for every entry (prev is set when it is appended): the encoder stays monomorphic.
   return {
-    at, kind, memberId, pointsDelta: d.pointsDelta ?? 0, growthDelta: d.growthDelta ?? 0,
+    prev: 0, at, kind, memberId, pointsDelta: d.pointsDelta ?? 0, growthDelta: d.growthDelta ?? 0,
     walletDeltaCents: d.walletDeltaCents ?? 0, spendDeltaCents: d.spendDeltaCents ?? 0,
     tierId: d.tierId ?? null, ref, cause,
   };

@@ -97,8 +97,12 @@ export function answer(store: ShardStore, q: Query): unknown {
     }
     case 'verify': return verify(store);
     case 'directory': {
+      // Every phone and email the shard's members hold (engine/engine.ts keeps the directory).
       const out: Array<[string, string]> = [];
-      for (const { key, value } of store.unique.getRange({})) out.push([key, value]);
+      for (const { key, value } of store.members.getRange({})) {
+        if (value.phone !== undefined) out.push(['p:' + value.phone, key]);
+        if (value.email !== undefined) out.push(['e:' + value.email, key]);
+      }
       return out;
     }
     case 'program': return store.meta.get('program') ?? null;
@@ -177,7 +181,7 @@ export function verify(store: ShardStore): { members: number; entries: number; m
 /** Bytes of pages each database occupies (branch, leaf and overflow pages). */
 export function storageBytes(store: ShardStore): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const name of ['members', 'states', 'ledger', 'keys', 'orders', 'unique', 'outbox', 'refstats', 'meta'] as const) {
+  for (const name of ['members', 'states', 'ledger', 'keys', 'orders', 'outbox', 'refstats', 'meta'] as const) {
     const s = store[name].getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
     out[name] = s.pageSize * (s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages);
   }

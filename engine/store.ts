@@ -20,8 +20,6 @@ export interface ShardStore {
   /** Idempotency keys of non-purchase writes; a purchase's key is its order record. */
   keys: Database<StoredKey, string>;
   orders: Database<OrderRecord, string>;
-  /** Unique profile fields: 'p:' + phone and 'e:' + email map to the member holding them. */
-  unique: Database<string, string>;
   /** Cross-shard credits written with the batch that caused them, removed once delivered. */
   outbox: Database<OutboxMessage, number>;
   /** The sweep's index: [next event time, memberId] for every member with a time-driven event. */
@@ -57,7 +55,6 @@ export function openShardStore(path: string, mapBytes = SHARD_MAP_BYTES): ShardS
     ledger: root.openDB<Buffer, number>({ name: 'ledger', encoding: 'binary', cache: false, compression: false }),
     keys: sub<StoredKey, string>('keys'),
     orders: sub<OrderRecord, string>('orders'),
-    unique: root.openDB<string, string>({ name: 'unique', encoding: 'string', cache: false }),
     outbox: root.openDB<OutboxMessage, number>({ name: 'outbox', encoding: 'msgpack', cache: false }),
     refstats: root.openDB<number, string>({ name: 'refstats', encoding: 'msgpack', cache: false }),
     due: root.openDB<string, [number, string]>({ name: 'due', encoding: 'string', cache: false }),

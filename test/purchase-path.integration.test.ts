@@ -263,6 +263,13 @@ describe('members', () => {
     // The released phone can be taken by someone else now.
     expect((await server.post('/v1/members', { memberId: 'frank', phone: '+852 5555 0001' })).status).toBe(201);
     expect((await server.request('PATCH', '/v1/members/frank', { points: 5 })).status).toBe(400);
+    // A phone another member holds is refused, and neither member changes.
+    const frankBefore = (await server.get('/v1/members/frank')).body;
+    const clash = await server.request('PATCH', '/v1/members/frank', { phone: '+852 5555 0009', name: 'Frank' });
+    expect(clash.status).toBe(409);
+    expect(clash.body.error).toMatchObject({ code: 'phone_taken', field: 'phone' });
+    expect((await server.get('/v1/members/frank')).body).toEqual(frankBefore);
+    expect((await server.get(`/v1/members/by-phone/${encodeURIComponent('+852 5555 0009')}`)).body.memberId).toBe('alice');
 
     const gold = await server.get('/v1/members?tierId=gold');
     expect(gold.body.members.map((m: { memberId: string }) => m.memberId).sort()).toEqual(['alice', 'bob']);
