@@ -30,6 +30,10 @@ export interface EngineOptions {
 }
 
 /** FNV-1a over the id's UTF-16 code units: stable across processes and versions. */
+/** What Engine.claimUnique claimed for an op, as bits. */
+export const CLAIMED_PHONE = 1;
+export const CLAIMED_EMAIL = 2;
+
 export function hashId(id: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) {
@@ -44,8 +48,9 @@ interface EngineMeta { shards: number; createdAt: string }
 export class Engine {
   readonly shards: ShardClient[];
   private versioned!: VersionedProgram;
-  /** 'p:' + phone and 'e:' + email → memberId, for every member on every shard. */
-  private readonly directory = new Map<string, string>();
+  /** Phone → memberId and email → memberId, for every member on every shard: the one authority on uniqueness. */
+  private readonly phones = new Map<string, string>();
+  private readonly emails = new Map<string, string>();
   private idCounter = 0;
   private lastIdMs = 0;
   readonly now: () => number;
@@ -95,7 +100,7 @@ export class Engine {
   private async loadDirectory(): Promise<void> {
     for (const shard of this.shards) {
       const entries = await shard.query({ q: 'directory' }) as Array<[string, string]>;
-      for (const [k, v] of entries) this.directory.set(k, v);
+      for (const [k, v] of entries) this.entriesOf(k).set(k.slice(2), v);
     }
   }
 
@@ -145,41 +150,49 @@ export class Engine {
     return this.shardOf(op.memberId).submit(op, admitted);
   }
 
+  /** The map a directory entry named 'p:' + phone or 'e:' + email (a shard's words for them) is in. */
+  private entriesOf(key: string): Map<string, string> {
+    return key.startsWith('p:') ? this.phones : this.emails;
+  }
+
   /**
    * Holds the op's phone and email in the directory while it is in flight, or marks the op with the
-   * field another member holds (the shard then refuses it). Returns the entries it claimed.
+   * field another member holds (the shard then refuses it). Returns what it claimed: CLAIMED_PHONE
+   * and/or CLAIMED_EMAIL.
    */
-  claimUnique(op: RegisterOp | PatchOp): string[] {
-    const phoneKey = op.phone === undefined ? null : 'p:' + op.phone;
-    const emailKey = op.email === undefined ? null : 'e:' + op.email;
-    const phoneOwner = phoneKey === null ? undefined : this.directory.get(phoneKey);
-    const emailOwner = emailKey === null ? undefined : this.directory.get(emailKey);
-    if (phoneOwner !== undefined && phoneOwner !== op.memberId) { op.taken = 'phone_taken'; return []; }
-    if (emailOwner !== undefined && emailOwner !== op.memberId) { op.taken = 'email_taken'; return []; }
-    const claimed: string[] = [];
-    if (phoneKey !== null && phoneOwner === undefined) { this.directory.set(phoneKey, op.memberId); claimed.push(phoneKey); }
-    if (emailKey !== null && emailOwner === undefined) { this.directory.set(emailKey, op.memberId); claimed.push(emailKey); }
+  claimUnique(op: RegisterOp | PatchOp): number {
+    const phoneOwner = op.phone === undefined ? undefined : this.phones.get(op.phone);
+    const emailOwner = op.email === undefined ? undefined : this.emails.get(op.email);
+    if (phoneOwner !== undefined && phoneOwner !== op.memberId) { op.taken = 'phone_taken'; return 0; }
+    if (emailOwner !== undefined && emailOwner !== op.memberId) { op.taken = 'email_taken'; return 0; }
+    let claimed = 0;
+    if (op.phone !== undefined && phoneOwner === undefined) { this.phones.set(op.phone, op.memberId); claimed |= CLAIMED_PHONE; }
+    if (op.email !== undefined && emailOwner === undefined) { this.emails.set(op.email, op.memberId); claimed |= CLAIMED_EMAIL; }
     return claimed;
   }
 
   /** Releases the op's claims and records what the shard answered: the member's phone and email. */
-  settleUnique(op: RegisterOp | PatchOp, claimed: readonly string[], result: OpResult | null): void {
+  settleUnique(op: RegisterOp | PatchOp, claimed: number, result: OpResult | null): void {
     if (result !== null && result.ok && result['memberId'] === op.memberId && result['releasedKeys'] === undefined
       && result['phone'] === (op.phone ?? null) && result['email'] === (op.email ?? null)) {
       // The member holds what the op claimed (the usual case): the claims simply stay.
       return;
     }
-    for (const k of claimed) if (this.directory.get(k) === op.memberId) this.directory.delete(k);
+    if ((claimed & CLAIMED_PHONE) !== 0 && this.phones.get(op.phone!) === op.memberId) this.phones.delete(op.phone!);
+    if ((claimed & CLAIMED_EMAIL) !== 0 && this.emails.get(op.email!) === op.memberId) this.emails.delete(op.email!);
     if (result === null || !result.ok) return;
     const memberId = result['memberId'] as string;
     const phone = result['phone'] as string | null;
     const email = result['email'] as string | null;
-    if (phone !== null) this.directory.set('p:' + phone, memberId);
-    if (email !== null) this.directory.set('e:' + email, memberId);
+    if (phone !== null) this.phones.set(phone, memberId);
+    if (email !== null) this.emails.set(email, memberId);
     // A profile change names the phone/email entries it released; they are the front end's business only.
     const released = result['releasedKeys'] as string[] | undefined;
     if (released !== undefined) {
-      for (const k of released) if (this.directory.get(k) === memberId) this.directory.delete(k);
+      for (const k of released) {
+        const entries = this.entriesOf(k);
+        if (entries.get(k.slice(2)) === memberId) entries.delete(k.slice(2));
+      }
       delete result['releasedKeys'];
     }
   }
@@ -199,7 +212,7 @@ export class Engine {
   }
 
   memberIdByPhone(phone: string): string | undefined {
-    return this.directory.get('p:' + phone);
+    return this.phones.get(phone);
   }
 
   queryMember(query: Query & { memberId: string }): Promise<unknown> {

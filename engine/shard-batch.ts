@@ -248,7 +248,9 @@ export class BatchExecutor {
       if (oldDue >= 0) store.due.removeSync([oldDue, m.memberId]);
       if (nextDue >= 0) store.due.putSync([nextDue, m.memberId], '');
     }
-    putState(store, m.memberId, { ...m.state, ...r, nextDue });
+    // The member's state object is done with once written: fold the batch's result into it.
+    Object.assign(m.state, r).nextDue = nextDue;
+    putState(store, m.memberId, m.state);
     if (m.profileDirty) store.members.putSync(m.memberId, m.profile!);
   }
 
@@ -295,11 +297,11 @@ export class BatchExecutor {
       const { state, profile } = this.newMember(ctx, op);
       const m: BatchMember = { memberId: op.memberId, created: true, state, profile, profileDirty: true, slot: -1, running: copyState(state) };
       created.add(op.memberId);
-      const result = this.finishRegister(ctx, op, m, append);
+      this.finishRegister(ctx, op, m, append);
       if (op.key.startsWith(MEMBER_KEY_PREFIX)) profile.fp = op.fp;
       else store.keys.putSync(op.key, { fp: op.fp, res: { memberId: op.memberId, phone: op.phone ?? null, email: op.email ?? null } });
       this.writeMember(ctx, m, totals);
-      results[i] = result;
+      results[i] = IMPORTED_AS_SENT;
     }
     this.close(ledger, totals);
     return { results, outbox: this.outbox };
@@ -725,6 +727,12 @@ export class BatchExecutor {
 function conflictCode(op: WriteOp): ErrorCode {
   return op.op === 'register' && op.key.startsWith(MEMBER_KEY_PREFIX) ? 'member_exists' : 'idempotency_conflict';
 }
+
+/**
+ * An imported row registered exactly as sent: the member holds the row's id, phone and email. One
+ * object for every such row, so a batch's answer clones as one object and back-references.
+ */
+export const IMPORTED_AS_SENT: OpResult = Object.freeze({ ok: true, asSent: true, replayed: false });
 
 /** The key of a registration that names its memberId (server/requests.ts registerOp). */
 const MEMBER_KEY_PREFIX = 'reg:m:';

@@ -40,8 +40,8 @@ interface Batch {
   shard: number;
   ops: RegisterOp[];
   lines: number[];
-  /** Directory entries each op holds while in flight (Engine.claimUnique). */
-  claims: string[][];
+  /** What each op holds in the directory while in flight (Engine.claimUnique). */
+  claims: number[];
   /** Settles once the batch is answered and counted; null while it is still being gathered. */
   done: Promise<void> | null;
 }
@@ -132,6 +132,8 @@ export async function importMembers(
     batch.done = engine.shards[batch.shard]!.runImport(ops).then((results) => {
       for (let k = 0; k < ops.length; k++) {
         const r = results[k]!;
+        // Registered as sent (engine/shard-batch.ts IMPORTED_AS_SENT): the claims stay as they are.
+        if (r.ok && r['asSent'] === true) { result.imported += 1; continue; }
         engine.settleUnique(ops[k]!, claims[k]!, r);
         if (r.ok) {
           if (r['replayed'] === true) result.skipped += 1; else result.imported += 1;

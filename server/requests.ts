@@ -1,6 +1,6 @@
 // Turns request bodies (HTTP JSON or stream ops) into validated engine ops: every field checked,
 // unknown fields refused, `at` resolved, and the body fingerprinted for idempotency.
-import { hash53 } from '../engine/hash.js';
+import { Hash53 } from '../engine/hash.js';
 import {
   FieldError, checkId, checkInt, checkString, fieldPath, has, idField, intField, optionalInt,
   readArray, readObject, stringField, checkEnum, type Fields,
@@ -25,33 +25,53 @@ const BIRTHDAY = /^(\d{4})-(\d{2})-(\d{2})$/;
 /** Characters JSON.stringify would escape: quotes, backslashes, controls, and UTF-16 surrogates. */
 const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
 
-/** A string as JSON.stringify writes it: plain text needs no call into it. */
-function jsonString(s: string): string {
-  return JSON_ESCAPED.test(s) ? JSON.stringify(s) : '"' + s + '"';
+/** Feeds a string as JSON.stringify writes it: plain text goes in as it is, between quotes. */
+function hashJsonString(h: Hash53, s: string): void {
+  if (JSON_ESCAPED.test(s)) h.update(JSON.stringify(s));
+  else h.update('"').update(s).update('"');
 }
 
-/** Stable JSON with sorted keys, so that the same body always has the same fingerprint. */
-function canonical(value: unknown, depth = 0): string {
+/**
+ * Feeds the value as stable JSON with sorted keys, so that the same body always has the same
+ * fingerprint. Piece by piece: the JSON text itself is never built.
+ */
+function hashCanonical(h: Hash53, value: unknown, depth: number): void {
   // Bodies reach here before every field is checked: a hostile nesting must not overflow the stack.
   if (depth > JSON_DEPTH_MAX) throw new FieldError('(root)', `nests arrays and objects deeper than ${JSON_DEPTH_MAX} levels`);
-  if (typeof value === 'string') return jsonString(value);
+  if (typeof value === 'string') { hashJsonString(h, value); return; }
   if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonical(value[i], depth + 1);
-    return out + ']';
+    h.update('[');
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) h.update(',');
+      hashCanonical(h, value[i], depth + 1);
+    }
+    h.update(']');
+    return;
   }
   if (value !== null && typeof value === 'object') {
     const obj = value as Record<string, unknown>;
     const keys = Object.keys(obj).sort();
-    let out = '{';
-    for (let i = 0; i < keys.length; i++) out += (i === 0 ? '' : ',') + jsonString(keys[i]!) + ':' + canonical(obj[keys[i]!], depth + 1);
-    return out + '}';
+    h.update('{');
+    for (let i = 0; i < keys.length; i++) {
+      if (i > 0) h.update(',');
+      hashJsonString(h, keys[i]!);
+      h.update(':');
+      const v = obj[keys[i]!];
+      // As the JSON text was once built: an undefined member wrote "undefined" (msgpack can carry one).
+      if (v === undefined) h.update('undefined'); else hashCanonical(h, v, depth + 1);
+    }
+    h.update('}');
+    return;
   }
-  return JSON.stringify(value);
+  const text = JSON.stringify(value);
+  // JSON.stringify(undefined) is undefined: inside an array it joined as nothing, so it adds nothing.
+  if (text !== undefined) h.update(text);
 }
 
 export function fingerprint(kind: string, body: unknown): number {
-  return hash53(kind + '\0' + canonical(body));
+  const h = new Hash53().update(kind).update('\0');
+  hashCanonical(h, body, 0);
+  return h.digest();
 }
 
 /** Instants: ISO-8601 with an offset in JSON, integer ms in msgpack; at most 5 minutes ahead. */
@@ -84,8 +104,8 @@ function checkBirthday(value: unknown): string {
 }
 
 
-function profile(body: Fields): Profile {
-  const p: Profile = {};
+/** Reads the profile fields of `body` into `p` (an op under construction), and returns it. */
+function profile<T extends Profile>(body: Fields, p: T): T {
   const name = text(body, 'name'); if (name !== undefined) p.name = name;
   if (has(body, 'phone')) p.phone = checkString(body['phone'], 'phone', { maxLength: 32, pattern: PHONE, patternMessage: 'must be a phone number of digits, spaces and dashes' });
   if (has(body, 'email')) p.email = checkString(body['email'], 'email', { maxLength: 254, pattern: EMAIL, patternMessage: 'must be an email address' }).toLowerCase();
@@ -98,22 +118,22 @@ function profile(body: Fields): Profile {
   return p;
 }
 
+const REGISTER_FIELDS = [...PROFILE_FIELDS, 'memberId', 'requestId', 'referrerId', 'at', 'tierId', 'points', 'walletCents'];
+const OPENING_FIELDS = ['tierId', 'points', 'walletCents'];
+
 export function registerOp(raw: unknown, ctx: RequestContext, newMemberId: (key?: string) => string): RegisterOp {
-  const body = readObject(raw, '', [...PROFILE_FIELDS, 'memberId', 'requestId', 'referrerId', 'at', 'tierId', 'points', 'walletCents']);
-  const opening = ['tierId', 'points', 'walletCents'].filter((k) => has(body, k));
-  if (opening.length > 0 && ctx.role !== 'admin') {
-    throw new LoyaltyError('forbidden', 'only an admin key may set the opening tier, points or wallet', opening[0]);
-  }
+  const body = readObject(raw, '', REGISTER_FIELDS);
+  const opening = ctx.role === 'admin' ? undefined : OPENING_FIELDS.find((k) => has(body, k));
+  if (opening !== undefined) throw new LoyaltyError('forbidden', 'only an admin key may set the opening tier, points or wallet', opening);
   const requestId = has(body, 'requestId') ? idField(body, 'requestId', '') : undefined;
   // Every write carries a key (SPEC section 8): a registration is keyed by its memberId or requestId.
   if (requestId === undefined && !has(body, 'memberId')) throw new FieldError('requestId', 'required when memberId is omitted');
   const memberId = has(body, 'memberId') ? idField(body, 'memberId', '') : newMemberId(requestId === undefined ? undefined : 'reg:' + requestId);
-  const op: RegisterOp = {
+  const op = profile<RegisterOp>(body, {
     op: 'register', memberId, referralChain: [], atMs: atOf(body, ctx),
     key: has(body, 'memberId') ? 'reg:m:' + memberId : 'reg:' + requestId!,
     fp: fingerprint('register', body),
-    ...profile(body),
-  };
+  });
   if (has(body, 'referrerId')) op.referrerId = idField(body, 'referrerId', '');
   if (has(body, 'tierId')) op.tierId = idField(body, 'tierId', '');
   if (has(body, 'points')) op.points = intField(body, 'points', '', { min: 0, max: POINTS_OP_MAX });
@@ -124,7 +144,7 @@ export function registerOp(raw: unknown, ctx: RequestContext, newMemberId: (key?
 export function patchOp(memberId: string, raw: unknown, ctx: RequestContext): PatchOp {
   const body = readObject(raw, '', PROFILE_FIELDS);
   if (Object.keys(body).length === 0) throw new FieldError('(root)', 'names no field to change');
-  return { op: 'patch', memberId: checkId(memberId, 'memberId'), key: '', fp: 0, atMs: ctx.nowMs, ...profile(body) };
+  return profile<PatchOp>(body, { op: 'patch', memberId: checkId(memberId, 'memberId'), key: '', fp: 0, atMs: ctx.nowMs });
 }
 
 export function purchaseOp(raw: unknown, ctx: RequestContext): PurchaseOp {
