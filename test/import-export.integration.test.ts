@@ -98,6 +98,46 @@ describe('a file larger than a JSON body', () => {
   });
 });
 
+describe('an import of several shard batches', () => {
+  it('keeps file order across batches: repeats, a taken phone, and referees of rows still being gathered', async () => {
+    const server = new ServerProcess(ServerProcess.tempDataDir());
+    await server.start();
+    try {
+      const count = 12_000;
+      const id = (i: number) => `x${String(i).padStart(5, '0')}`;
+      const lines = ['memberId,name,phone,referrerId'];
+      for (let i = 0; i < count; i++) lines.push(`${id(i)},Member ${i},+852 2${String(i).padStart(7, '0')},`);
+      lines.push(
+        `z1,Referee of an early row,,${id(10)}`,
+        `${id(100)},Member 100,+852 2${String(100).padStart(7, '0')},`,
+        `${id(200)},Not member 200,,`,
+        `y1,Phone clash,+852 2${String(5).padStart(7, '0')},`,
+        `z2,Referee of the last row,,${id(count - 1)}`,
+      );
+      const r = await importCsv(server, lines.join('\n') + '\n');
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ imported: count + 2, skipped: 1, failed: 2 });
+      expect(r.body.errors).toEqual([
+        expect.objectContaining({ row: count + 4, code: 'member_exists' }),
+        expect.objectContaining({ row: count + 5, code: 'phone_taken', field: 'phone' }),
+      ]);
+      expect((await server.get(`/v1/members/${id(200)}`)).body.name).toBe('Member 200');
+      expect((await server.get('/v1/members/z1')).body).toMatchObject({ referrerId: id(10) });
+      expect((await server.get('/v1/members/z2')).body).toMatchObject({ referrerId: id(count - 1) });
+      expect((await server.get('/v1/members/y1')).status).toBe(404);
+      expect((await server.get(`/v1/members/by-phone/${encodeURIComponent('+852 20000005')}`)).body.memberId).toBe(id(5));
+      expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, members: count + 2 });
+      // The directory is rebuilt from the profiles: after a restart the phone is still taken.
+      await server.stop();
+      await server.start();
+      expect((await server.post('/v1/members', { memberId: 'y2', phone: '+852 20000005' })).body.error.code).toBe('phone_taken');
+    } finally {
+      await server.stop();
+      server.cleanup();
+    }
+  });
+});
+
 async function streamedRoundTrip(b: ServerProcess): Promise<void> {
   {
     const count = 20_000;
