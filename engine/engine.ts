@@ -11,6 +11,7 @@ import { sumTotals, type BookTotals } from './shard-stats.js';
 import type { Program, VersionedProgram } from './program-types.js';
 import type { CreditOp, OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from './ops.js';
 import type { OutboxMessage } from './member-state.js';
+import type { DirectoryPart } from './shard-queries.js';
 import { daysBetween } from './local-day.js';
 import { mergeDaily, type DayFigures, type ExportedEntry, type RfmColumns } from './reports.js';
 import { rfmReport, type RfmReport, type RfmSegment } from './rfm.js';
@@ -98,10 +99,12 @@ export class Engine {
   }
 
   private async loadDirectory(): Promise<void> {
-    for (const shard of this.shards) {
-      const entries = await shard.query({ q: 'directory' }) as Array<[string, string]>;
-      for (const [k, v] of entries) this.entriesOf(k).set(k.slice(2), v);
-    }
+    // The shards read their parts at once; each part is added as it arrives.
+    await Promise.all(this.shards.map(async (shard) => {
+      const part = await shard.query({ q: 'directory' }) as DirectoryPart;
+      for (let i = 0; i < part.phones.length; i++) this.phones.set(part.phones[i]!, part.phoneOwners[i]!);
+      for (let i = 0; i < part.emails.length; i++) this.emails.set(part.emails[i]!, part.emailOwners[i]!);
+    }));
   }
 
   get program(): VersionedProgram {
