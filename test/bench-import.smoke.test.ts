@@ -19,5 +19,8 @@ describe('bench/import (quick)', () => {
     const rate = /^\| rows\/s \| ([\d,]+) \|$/m.exec(stdout);
     expect(rate, stdout).not.toBeNull();
     expect(Number(rate![1]!.replace(/,/g, ''))).toBeGreaterThan(0);
+    // The baseline of the same run: csv-parse alone over the same rows, and the ratio to it.
+    expect(stdout).toMatch(/^\| baseline: csv-parse alone, rows\/s \| [\d,]+ \|$/m);
+    expect(stdout).toMatch(/^\| import ÷ csv-parse alone \| \d+\.\d{3} \|$/m);
   }, BENCH_TIMEOUT_MS + 10_000);
 });
