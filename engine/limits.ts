@@ -97,8 +97,13 @@ export const IMPORT_BATCH_ROWS = 5_000;
 export const IMPORT_BATCHES_IN_FLIGHT_PER_SHARD = 2;
 /** Bytes of CSV parsed before the importer looks at its window again. */
 export const IMPORT_CHUNK_BYTES = 64 * 1024;
-/** Import rows naming a referrer (registered one by one) submitted and not yet answered. */
+/** Import rows naming a referrer (registered one by one, through the group commit) not yet answered. */
 export const IMPORT_IN_FLIGHT_MAX = 8_000;
+/**
+ * Referrers an import looks up on their shards at once (those it did not register itself). A shard
+ * queues at most SHARD_QUEUE_BATCHES_MAX tasks: 8,000 questions at once overflowed it (measured).
+ */
+export const IMPORT_QUESTIONS_IN_FLIGHT_MAX = 32;
 /** Failed import rows listed one by one in the answer; past this they are only counted. */
 export const IMPORT_ERRORS_LISTED_MAX = 1_000;
 /** Import rows whose referrer appears later in the file, held back for a second pass. */

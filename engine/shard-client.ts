@@ -18,6 +18,9 @@ import type { OutboxMessage } from './member-state.js';
  */
 const SHARD_BATCHES_IN_FLIGHT = 2;
 
+/** Piscina's message when its task queue is at `maxQueue` (piscina/dist/errors.js TaskQueueAtLimit). */
+const PISCINA_QUEUE_FULL = 'Task queue is at limit';
+
 interface Pending { op: WriteOp; resolve: (r: OpResult) => void; reject: (e: unknown) => void }
 
 export interface ShardStats {
@@ -130,9 +133,18 @@ export class ShardClient {
     return this.call({ type: 'control', control });
   }
 
-  /** Tasks and replies travel by structured clone: measured cheaper than msgpack plus a transfer. */
-  private call(task: ShardTask): Promise<unknown> {
-    return this.pool.run(task);
+  /**
+   * Tasks and replies travel by structured clone: measured cheaper than msgpack plus a transfer.
+   * A full task queue (SHARD_QUEUE_BATCHES_MAX waiting) is back-pressure: `overloaded`, which
+   * HTTP answers with 503 and Retry-After and the importer waits out, not an internal error.
+   */
+  private async call(task: ShardTask): Promise<unknown> {
+    try {
+      return await this.pool.run(task);
+    } catch (err) {
+      if (err instanceof Error && err.message === PISCINA_QUEUE_FULL) throw new LoyaltyError('overloaded', 'the shard\'s task queue is full');
+      throw err;
+    }
   }
 
   /** Stops taking work, lets queued and running batches finish, then ends the worker. */

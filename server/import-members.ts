@@ -1,18 +1,18 @@
 // CSV member import (SPEC section 10) for the HTTP route, the CLI and the benchmark alike: parses
 // the CSV as it streams in and registers each valid row as an admin would. Rows go to their shard in
 // batches the importer gathers itself (one task and one promise per batch, not per row); a row that
-// names a referrer goes on its own through `perform`, once its referrer's row is in, because its
-// referral chain is read from the referrer's shard.
+// names a referrer goes on its own through the group commit, once its referrer's row is in, with
+// the referral chain the referrer has (known here for members this import registered).
 import { parse, CsvError } from 'csv-parse';
 import type { Engine } from '../engine/engine.js';
-import type { RegisterOp } from '../engine/ops.js';
-import { LoyaltyError, type ErrorCode } from '../engine/errors.js';
+import type { OpResult, RegisterOp } from '../engine/ops.js';
+import { LoyaltyError, opError, type ErrorCode } from '../engine/errors.js';
 import { FieldError } from '../engine/validate.js';
 import {
   IMPORT_BATCH_ROWS, IMPORT_BATCHES_IN_FLIGHT_PER_SHARD, IMPORT_CHUNK_BYTES, IMPORT_DEFERRED_ROWS_MAX,
-  IMPORT_ERRORS_LISTED_MAX, IMPORT_IN_FLIGHT_MAX, RETRY_AFTER_SECONDS, TEXT_LENGTH_MAX,
+  IMPORT_ERRORS_LISTED_MAX, IMPORT_IN_FLIGHT_MAX, IMPORT_QUESTIONS_IN_FLIGHT_MAX, RETRY_AFTER_SECONDS, TEXT_LENGTH_MAX,
 } from '../engine/limits.js';
-import { failure, perform } from './perform.js';
+import { failure } from './perform.js';
 import { registerOp } from './requests.js';
 import { readHeader, rowBody } from './member-csv.js';
 
@@ -34,6 +34,11 @@ export interface ImportProgress { rows: number; bytes: number }
 const RECORD_CHARS_MAX = 32 * TEXT_LENGTH_MAX;
 
 interface Row { line: number; body: Record<string, unknown> }
+
+const NO_CHAIN: readonly string[] = Object.freeze([]);
+
+/** How long a row waits before it is sent again to a shard that answered `overloaded`. */
+const pause = (): Promise<void> => new Promise((r) => setTimeout(r, RETRY_AFTER_SECONDS * 100));
 
 /** Rows gathered for one shard: sent as one batch when full, or when a later row waits for one of them. */
 interface Batch {
@@ -99,8 +104,12 @@ export async function importMembers(
   const carrying = new Map<string, Batch>();
   /** Rows going one by one (they name a referrer), by memberId: a repeat of one waits for it. */
   const single = new Map<string, Promise<void>>();
+  /** Referral chains of the members this import registered, so a referee's needs no question to a shard. */
+  const chains = new Map<string, readonly string[]>();
   let batchesInFlight = 0;
   let singlesInFlight = 0;
+  /** Referrers being looked up on their shards. */
+  let questions = 0;
   let waiters: Array<() => void> = [];
   let deferred: Row[] = [];
   /** Why the import stops early: the server is stopping, or the input failed. */
@@ -132,6 +141,8 @@ export async function importMembers(
     batch.done = engine.shards[batch.shard]!.runImport(ops).then((results) => {
       for (let k = 0; k < ops.length; k++) {
         const r = results[k]!;
+        // A row without a referrer has no referral chain: its referees' chains start with it.
+        if (r.ok) chains.set(ops[k]!.memberId, NO_CHAIN);
         // Registered as sent (engine/shard-batch.ts IMPORTED_AS_SENT): the claims stay as they are.
         if (r.ok && r['asSent'] === true) { result.imported += 1; continue; }
         engine.settleUnique(ops[k]!, claims[k]!, r);
@@ -154,21 +165,64 @@ export async function importMembers(
     return batch.done;
   };
 
-  /** One row through `perform`, for rows that name a referrer: its chain is read from the referrer's shard. */
+  /**
+   * One row that names a referrer, through the general registration path: its referral chain is
+   * the referrer's, known here when this import registered the referrer, else read from the
+   * referrer's shard (at most IMPORT_QUESTIONS_IN_FLIGHT_MAX such questions at once).
+   */
   const registerOne = async (row: Row, lastPass: boolean): Promise<void> => {
+    let op: RegisterOp;
+    try {
+      op = registerOp(row.body, { role: 'admin', nowMs: engine.now() }, (key) => engine.newMemberId(key));
+    } catch (err) {
+      const { error } = failure(err);
+      fail(row.line, error.code, error.message, error.field);
+      return;
+    }
+    // Lean: an import counts rows and needs no member view back (engine/ops.ts RegisterOp.lean).
+    op.lean = true;
+    const referrerId = op.referrerId!;
+    let chain = chains.get(referrerId);
+    while (chain === undefined) {
+      await until(() => questions >= IMPORT_QUESTIONS_IN_FLIGHT_MAX);
+      questions += 1;
+      let referrer: { referralChain: string[] } | null;
+      try {
+        referrer = await engine.queryMember({ q: 'member', memberId: referrerId }) as { referralChain: string[] } | null;
+      } catch (err) {
+        if (err instanceof LoyaltyError && err.code === 'overloaded') { await pause(); continue; }
+        const { error } = failure(err);
+        fail(row.line, error.code, error.message);
+        return;
+      } finally {
+        questions -= 1;
+        wake();
+      }
+      if (referrer === null) {
+        // The referrer may be a row further down the file: try again once the rest is in.
+        if (!lastPass && deferred.length < IMPORT_DEFERRED_ROWS_MAX) deferred.push(row);
+        else fail(row.line, 'referrer_not_found', opError('referrer_not_found').message, 'referrerId');
+        return;
+      }
+      chain = referrer.referralChain;
+    }
+    op.referralChain = [referrerId, ...chain].slice(0, engine.program.program.referral.levels.length);
     for (;;) {
-      // Lean: an import counts rows and needs no member view back (engine/ops.ts RegisterOp.lean).
-      const r = await perform(engine, 'register', row.body, 'admin', false, true);
+      let r: OpResult;
+      try {
+        r = await engine.registerOrPatch(op);
+      } catch (err) {
+        r = failure(err);
+      }
       if (r.ok) {
         if (r['replayed'] === true) result.skipped += 1; else result.imported += 1;
+        chains.set(op.memberId, op.referralChain);
         return;
       }
       const { code, message, field } = r.error;
       // A full shard queue is back-pressure, not a verdict on the row: wait and send it again.
-      if (code === 'overloaded') { await new Promise((res) => setTimeout(res, RETRY_AFTER_SECONDS * 100)); continue; }
+      if (code === 'overloaded') { await pause(); continue; }
       if (code === 'shutting_down') { stopping ??= new LoyaltyError(code, message); return; }
-      // The referrer may be a row further down the file: try again once the rest is in.
-      if (code === 'referrer_not_found' && !lastPass && deferred.length < IMPORT_DEFERRED_ROWS_MAX) { deferred.push(row); return; }
       fail(row.line, code, message, field);
       return;
     }

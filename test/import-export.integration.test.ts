@@ -103,6 +103,10 @@ describe('an import of several shard batches', () => {
     const server = new ServerProcess(ServerProcess.tempDataDir());
     await server.start();
     try {
+      // Referral rewards on registration, three levels: a referee's chain is its referrer's and above.
+      const program = (await server.get('/v1/program')).body;
+      const levels = [100, 50, 25].map((registerPoints) => ({ registerPoints, firstPurchasePoints: 0, repeatPurchasePoints: 0, purchaseSharePct: 0 }));
+      expect((await server.request('PUT', '/v1/program', { ...program, referral: { enabled: true, refereePoints: 0, levels } })).status).toBe(200);
       const count = 12_000;
       const id = (i: number) => `x${String(i).padStart(5, '0')}`;
       const lines = ['memberId,name,phone,referrerId'];
@@ -113,10 +117,11 @@ describe('an import of several shard batches', () => {
         `${id(200)},Not member 200,,`,
         `y1,Phone clash,+852 2${String(5).padStart(7, '0')},`,
         `z2,Referee of the last row,,${id(count - 1)}`,
+        'z3,Referee of a referee,,z1',
       );
       const r = await importCsv(server, lines.join('\n') + '\n');
       expect(r.status).toBe(200);
-      expect(r.body).toMatchObject({ imported: count + 2, skipped: 1, failed: 2 });
+      expect(r.body).toMatchObject({ imported: count + 3, skipped: 1, failed: 2 });
       expect(r.body.errors).toEqual([
         expect.objectContaining({ row: count + 4, code: 'member_exists' }),
         expect.objectContaining({ row: count + 5, code: 'phone_taken', field: 'phone' }),
@@ -125,8 +130,18 @@ describe('an import of several shard batches', () => {
       expect((await server.get('/v1/members/z1')).body).toMatchObject({ referrerId: id(10) });
       expect((await server.get('/v1/members/z2')).body).toMatchObject({ referrerId: id(count - 1) });
       expect((await server.get('/v1/members/y1')).status).toBe(404);
+      expect((await server.get('/v1/members/z3')).body.referralChain).toEqual(['z1', id(10)]);
+      // A referrer from before this import: its chain is read from its shard.
+      expect((await importCsv(server, 'memberId,referrerId\nw1,z3\n')).body).toMatchObject({ imported: 1, failed: 0 });
+      expect((await server.get('/v1/members/w1')).body.referralChain).toEqual(['z3', 'z1', id(10)]);
+      // Registration rewards up the chains, once the cross-shard credits have landed.
+      const expected = { [id(10)]: 100 + 50 + 25, z1: 100 + 50, z3: 100 };
+      const deadline = Date.now() + 5_000;
+      const seen = async () => Object.fromEntries(await Promise.all(Object.keys(expected).map(async (m) => [m, (await server.get(`/v1/members/${m}`)).body.points])));
+      while (JSON.stringify(await seen()) !== JSON.stringify(expected) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+      expect(await seen()).toEqual(expected);
       expect((await server.get(`/v1/members/by-phone/${encodeURIComponent('+852 20000005')}`)).body.memberId).toBe(id(5));
-      expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, members: count + 2 });
+      expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, members: count + 4 });
       // The directory is rebuilt from the profiles: after a restart the phone is still taken.
       await server.stop();
       await server.start();
