@@ -30,11 +30,11 @@ export interface EngineOptions {
   now?: () => number;
 }
 
-/** FNV-1a over the id's UTF-16 code units: stable across processes and versions. */
 /** What Engine.claimUnique claimed for an op, as bits. */
 export const CLAIMED_PHONE = 1;
 export const CLAIMED_EMAIL = 2;
 
+/** FNV-1a over the id's UTF-16 code units: stable across processes and versions. */
 export function hashId(id: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) {
@@ -212,6 +212,11 @@ export class Engine {
     }
     this.settleUnique(op, claimed, result);
     return result;
+  }
+
+  /** A referee's referral chain: its referrer, then the referrer's own chain, as deep as the program pays. */
+  referralChain(referrerId: string, referrerChain: readonly string[]): string[] {
+    return [referrerId, ...referrerChain].slice(0, this.versioned.program.referral.levels.length);
   }
 
   memberIdByPhone(phone: string): string | undefined {

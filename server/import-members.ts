@@ -212,7 +212,7 @@ export async function importMembers(
       }
       chain = referrer.referralChain;
     }
-    op.referralChain = [referrerId, ...chain].slice(0, engine.program.program.referral.levels.length);
+    op.referralChain = engine.referralChain(referrerId, chain);
     for (;;) {
       let r: OpResult;
       try {

@@ -51,7 +51,7 @@ async function register(engine: Engine, op: RegisterOp, admitted: boolean): Prom
   if (op.referrerId !== undefined) {
     const referrer = await engine.queryMember({ q: 'member', memberId: op.referrerId }) as { referralChain: string[] } | null;
     if (referrer === null) return { ok: false, error: opError('referrer_not_found', undefined, 'referrerId') };
-    op.referralChain = [op.referrerId, ...referrer.referralChain].slice(0, engine.program.program.referral.levels.length);
+    op.referralChain = engine.referralChain(op.referrerId, referrer.referralChain);
   }
   if (!admitted && engine.saturatedFor(op.memberId)) return { ok: false, error: opError('overloaded') };
   return engine.registerOrPatch(op, admitted);
@@ -62,14 +62,12 @@ async function register(engine: Engine, op: RegisterOp, admitted: boolean): Prom
  * `admitted`: the op belongs to a stream batch that was let in while the shards had room, so it
  * is queued even past the bound (a stream stops reading instead of refusing ops half-way).
  */
-export async function perform(engine: Engine, name: OpName, body: unknown, role: Role, admitted = false, lean = false): Promise<OpResult> {
+export async function perform(engine: Engine, name: OpName, body: unknown, role: Role, admitted = false): Promise<OpResult> {
   try {
     if (!OP_ROLES[name].includes(role)) return { ok: false, error: opError('forbidden') };
     const ctx: R.RequestContext = { role, nowMs: engine.now() };
     if (name === 'register') {
-      const op = R.registerOp(body, ctx, (key) => engine.newMemberId(key));
-      if (lean) op.lean = true;
-      return await register(engine, op, admitted);
+      return await register(engine, R.registerOp(body, ctx, (key) => engine.newMemberId(key)), admitted);
     }
     if (name === 'return') return await returnOf(engine, body, ctx, admitted);
     if (name === 'transfer') return await transferOf(engine, body, ctx, admitted);
