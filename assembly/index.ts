@@ -1,8 +1,8 @@
 // The WASM core: applies one batch of loyalty operations to fixed-size member records in linear memory.
 // The shard writes the program, the member slots and the ops into the static regions below, calls
 // run(opCount) once per batch and reads the member slots and one result record per op back. The
-// core allocates nothing and knows no strings; engine/core-reference.ts is its TypeScript twin and
-// test/core.property.test.ts requires both to produce identical bytes.
+// core allocates nothing and knows no strings; engine/core/reference.ts is its TypeScript twin and
+// test/core/core.property.test.ts requires both to produce identical bytes.
 
 import {
   NONE, P_TIER_COUNT, P_QUALIFY_BY, P_MEMBERSHIP_DAYS, P_CARRY_FORWARD, P_ORDER_POINTS,
@@ -24,7 +24,7 @@ import {
   CORE_OPS_MAX, CORE_MEMBERS_MAX,
 } from "./layout";
 
-// Bounds repeated from engine/limits.ts (test/core-layout.test.ts checks they agree). The caller
+// Bounds repeated from engine/limits.ts (test/core/layout.test.ts checks they agree). The caller
 // validates its inputs against them; the core asserts them because its i64 arithmetic relies on them.
 const SAFE_INTEGER_MAX: i64 = 9_007_199_254_740_991;
 const AMOUNT_CENTS_MAX: i64 = 1_000_000_000_000;

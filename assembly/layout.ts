@@ -1,5 +1,5 @@
-// The record layout of the WASM core, repeated in AssemblyScript from engine/core-layout.ts (the
-// TypeScript side fills and reads these records); test/core-layout.test.ts checks that both agree.
+// The record layout of the WASM core, repeated in AssemblyScript from engine/core/layout.ts (the
+// TypeScript side fills and reads these records); test/core/layout.test.ts checks that both agree.
 // Every field is one f64 slot holding an exact integer (|n| <= 2^53 - 1); the core converts to i64.
 
 /** Absent optional integers (null in the program or the member state) are stored as -1. */

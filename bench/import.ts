@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse';
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../engine/router/engine.js';
 import { importMembers, type ImportProgress } from '../server/import-members.js';
 import { machineLine } from './machine.js';
 import { flag } from './flags.js';

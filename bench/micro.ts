@@ -4,13 +4,13 @@
 //   node dist/bench/micro.js [--quick]
 import { Packr } from 'msgpackr';
 import { Bench, type Task } from 'tinybench';
-import { encodeProgram, loadCore } from '../engine/core.js';
+import { encodeProgram, loadCore } from '../engine/core/wasm.js';
 import {
   M_SLOTS, M_PERIOD_START_MS, M_PERIOD_END_MS, M_FIRST_PURCHASE_AT_MS, M_LAST_PURCHASE_AT_MS,
   NONE, O_SLOTS, O_KIND, O_SLOT, O_AT_MS, O_A, OP_PURCHASE, R_SLOTS, R_STATUS, S_OK,
-} from '../engine/core-layout.js';
-import { runReference } from '../engine/core-reference.js';
-import { demoProgram } from '../engine/program.js';
+} from '../engine/core/layout.js';
+import { runReference } from '../engine/core/reference.js';
+import { demoProgram } from '../engine/rules/program.js';
 import { BASELINE_PUTS_PER_TXN, openLmdbBaseline } from './lmdb-baseline.js';
 import { machineLine } from './machine.js';
 

@@ -3,11 +3,11 @@
 // the run and restarted; terminals resend every batch that was not acked. At the end the books must
 // be exact: money conserved to the cent, points equal to what the acked orders earned minus what
 // the acked returns clawed back, every write applied once, and verify clean.
-// `npm run soak` runs it with 10 kills (bench/soak.ts); test/crash.test.ts runs a small one.
+// `npm run soak` runs it with 10 kills (bench/soak.ts); test/reliability/crash.test.ts runs a small one.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hashId } from '../engine/engine.js';
+import { hashId } from '../engine/router/member-hash.js';
 import { ServerChild } from './server-child.js';
 import { StreamTerminal } from './stream-terminal.js';
 

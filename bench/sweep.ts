@@ -6,13 +6,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openShardStore, putState, type ShardStore } from '../engine/store.js';
-import { encodeProgram, loadCore } from '../engine/core.js';
-import { BatchExecutor } from '../engine/shard-batch.js';
-import { programContext } from '../engine/member-state.js';
-import { demoProgram } from '../engine/program.js';
+import { openShardStore, putState, type ShardStore } from '../engine/shard/store.js';
+import { encodeProgram, loadCore } from '../engine/core/wasm.js';
+import { BatchExecutor } from '../engine/shard/batch.js';
+import { programContext } from '../engine/rules/member-state.js';
+import { demoProgram } from '../engine/rules/program.js';
 import { SWEEP_SLICE_MEMBERS } from '../engine/limits.js';
-import type { HotState } from '../engine/codec.js';
+import type { HotState } from '../engine/rules/member-state.js';
 import { machineLine } from './machine.js';
 import { flag } from './flags.js';
 

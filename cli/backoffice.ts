@@ -4,9 +4,9 @@
 import { createReadStream, createWriteStream, existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../engine/router/engine.js';
 import { LoyaltyError } from '../engine/errors.js';
-import { FieldError } from '../engine/validate.js';
+import { FieldError } from '../engine/rules/validate.js';
 import type { Config } from '../server/config.js';
 import { importMembers, type ImportProgress } from '../server/import-members.js';
 import { ledgerCsv, membersCsv } from '../server/export-csv.js';

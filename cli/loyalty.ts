@@ -2,7 +2,7 @@
 // The `loyalty` command line: start the server, verify the ledger, and manage API keys, all on
 // the data folder named by LOYALTY_DATA (default ./data).
 import { configFromEnv } from '../server/config.js';
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../engine/router/engine.js';
 import { KeyStore, ROLES, type Role } from '../server/auth.js';
 import { BACKOFFICE_USAGE, runBackoffice } from './backoffice.js';
 

@@ -1,6 +1,6 @@
 // The one catalogue of error codes: every business rejection and operational failure the engine
 // or the wire can answer, with its HTTP status and a default message. The README documents each
-// code, and test/errors.test.ts checks that it does.
+// code, and test/server/errors.test.ts checks that it does.
 
 export interface ErrorInfo { status: number; message: string }
 

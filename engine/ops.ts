@@ -71,7 +71,7 @@ export type Query =
   | { q: 'outbox' }
   | { q: 'orderMember'; orderId: string }
   | { q: 'referrals'; memberId: string; after: string | null }
-  /** Back-office reports and exports (engine/reports.ts): daily figures, RFM columns, ledger pages. */
+  /** Back-office reports and exports (engine/rules/reports.ts): daily figures, RFM columns, ledger pages. */
   | { q: 'daily'; from: string; to: string; timeZone: string; fromBatch: number }
   | { q: 'rfm'; after: string | null }
   | { q: 'ledgerPage'; afterSeq: number; limit: number; scanMax: number; from?: string; to?: string; timeZone: string };

@@ -1,9 +1,9 @@
 // The back-office endpoints' handlers (SPEC section 10): the daily and RFM reports, the CSV member
 // import and the CSV exports. Plain functions of a parsed request, registered in routes.ts; they
 // throw FieldError or LoyaltyError, which the router turns into the catalogue's error replies.
-import { checkDay } from '../engine/local-day.js';
-import { RFM_SEGMENTS, type RfmSegment } from '../engine/rfm.js';
-import { FieldError } from '../engine/validate.js';
+import { checkDay } from '../engine/rules/local-day.js';
+import { RFM_SEGMENTS, type RfmSegment } from '../engine/rules/rfm.js';
+import { FieldError } from '../engine/rules/validate.js';
 import { parseAt } from './requests.js';
 import { importMembers } from './import-members.js';
 import { ledgerCsv, membersCsv } from './export-csv.js';

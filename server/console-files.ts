@@ -2,7 +2,7 @@
 // from the package root, found by walking up to package.json, so the same code works from
 // server/ under vitest and from dist/server/ in production. Files are read once and kept.
 import { readFileSync, statSync } from 'node:fs';
-import { packageRoot } from '../engine/package-root.js';
+import { packageRoot } from '../engine/core/package-root.js';
 import { join } from 'node:path';
 import { CONSOLE_FILE_BYTES_MAX } from '../engine/limits.js';
 import { LoyaltyError } from '../engine/errors.js';

@@ -1,7 +1,7 @@
 // The CSV exports (SPEC section 10) as async iterables of text chunks: each shard is paged through
 // with bounded queries (at most EXPORT_PAGE_ROWS rows per page), so a consumer that awaits each
 // chunk before asking for the next (a socket honouring backpressure, a file stream) holds one page.
-import type { Engine } from '../engine/engine.js';
+import type { Engine } from '../engine/router/engine.js';
 import { EXPORT_PAGE_ROWS, EXPORT_SCAN_ENTRIES_MAX } from '../engine/limits.js';
 import { csvLine, EXPORT_COLUMNS, memberRow } from './member-csv.js';
 

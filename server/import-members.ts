@@ -4,10 +4,10 @@
 // names a referrer goes on its own through the group commit, once its referrer's row is in, with
 // the referral chain the referrer has (known here for members this import registered).
 import { parse, CsvError } from 'csv-parse';
-import type { Engine } from '../engine/engine.js';
+import type { Engine } from '../engine/router/engine.js';
 import type { OpResult, RegisterOp } from '../engine/ops.js';
 import { LoyaltyError, opError, type ErrorCode } from '../engine/errors.js';
-import { FieldError } from '../engine/validate.js';
+import { FieldError } from '../engine/rules/validate.js';
 import {
   IMPORT_BATCH_ROWS, IMPORT_BATCHES_IN_FLIGHT_PER_SHARD, IMPORT_CHUNK_BYTES, IMPORT_DEFERRED_ROWS_MAX,
   IMPORT_ERRORS_LISTED_MAX, IMPORT_IN_FLIGHT_MAX, IMPORT_QUESTIONS_IN_FLIGHT_MAX, RETRY_AFTER_SECONDS, TEXT_LENGTH_MAX,
@@ -149,7 +149,7 @@ export async function importMembers(
         const r = results[k]!;
         // A row without a referrer has no referral chain: its referees' chains start with it.
         if (r.ok && rememberChains) chains.set(ops[k]!.memberId, NO_CHAIN);
-        // Registered as sent (engine/shard-batch.ts IMPORTED_AS_SENT): the claims stay as they are.
+        // Registered as sent (engine/shard/batch.ts IMPORTED_AS_SENT): the claims stay as they are.
         if (r.ok && r['asSent'] === true) { result.imported += 1; continue; }
         engine.settleUnique(ops[k]!, claims[k]!, r);
         if (r.ok) {

@@ -1,7 +1,7 @@
 // The members CSV format shared by import and export: its columns, how one parsed row becomes a
 // registration body, how a member becomes a row, and RFC 4180 quoting for what we write.
 import { createHash } from 'node:crypto';
-import { FieldError } from '../engine/validate.js';
+import { FieldError } from '../engine/rules/validate.js';
 
 /** Columns an import reads: the registration fields (SPEC section 2) and the admin's opening balances. */
 export const IMPORT_COLUMNS = [
@@ -63,7 +63,7 @@ export function csvLine(values: readonly unknown[]): string {
   return values.map(csvField).join(',') + '\r\n';
 }
 
-/** A member's public view (engine/member-state.ts memberView) as an export row. */
+/** A member's public view (engine/rules/member-state.ts memberView) as an export row. */
 export function memberRow(m: Record<string, unknown>): string {
   return csvLine(EXPORT_COLUMNS.map((c) => m[c]));
 }

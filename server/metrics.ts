@@ -1,7 +1,7 @@
 // Counters for GET /metrics in the Prometheus text format: requests by status, ops, batch sizes,
 // commit latency and queue depth per shard.
-import type { Engine } from '../engine/engine.js';
-import { BATCH_SIZE_BUCKETS } from '../engine/shard-client.js';
+import type { Engine } from '../engine/router/engine.js';
+import { BATCH_SIZE_BUCKETS } from '../engine/router/shard-client.js';
 import { streamStats } from './stream.js';
 
 export class Metrics {

@@ -1,8 +1,8 @@
 // One place that turns a named operation and its body into an engine call, for the HTTP routes and
 // the POS stream alike: validation, role checks, overload refusal and the engine's answer.
 import { LoyaltyError, opError } from '../engine/errors.js';
-import { FieldError } from '../engine/validate.js';
-import type { Engine } from '../engine/engine.js';
+import { FieldError } from '../engine/rules/validate.js';
+import type { Engine } from '../engine/router/engine.js';
 import type { OpResult, RegisterOp, WriteOp } from '../engine/ops.js';
 import type { Role } from './auth.js';
 import * as R from './requests.js';

@@ -1,10 +1,10 @@
 // Turns request bodies (HTTP JSON or stream ops) into validated engine ops: every field checked,
 // unknown fields refused, `at` resolved, and the body fingerprinted for idempotency.
-import { Hash53 } from '../engine/hash.js';
+import { Hash53 } from '../engine/rules/fingerprint.js';
 import {
   FieldError, checkId, checkInt, checkString, fieldPath, has, idField, intField, optionalInt,
   readArray, readObject, stringField, checkEnum, type Fields,
-} from '../engine/validate.js';
+} from '../engine/rules/validate.js';
 import { LoyaltyError } from '../engine/errors.js';
 import {
   AMOUNT_CENTS_MAX, FUTURE_SKEW_MS_MAX, ITEMS_MAX, JSON_DEPTH_MAX, POINTS_OP_MAX, TEXT_LENGTH_MAX,

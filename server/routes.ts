@@ -1,9 +1,9 @@
 // The HTTP API as plain functions: a route table, role checks, and handlers that take a parsed
 // request and return a status and a JSON body, so that every route can be tested without a socket.
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../engine/router/engine.js';
 import { ERRORS, LoyaltyError, statusOf, type ErrorCode, type OpError } from '../engine/errors.js';
-import { FieldError, checkId, checkInt, readObject } from '../engine/validate.js';
-import { validateProgram } from '../engine/program.js';
+import { FieldError, checkId, checkInt, readObject } from '../engine/rules/validate.js';
+import { validateProgram } from '../engine/rules/program.js';
 import { PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
 import type { OpResult } from '../engine/ops.js';
 import { perform, type OpName } from './perform.js';

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { statSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DISK_FREE_BYTES_MIN, STORAGE_CHECK_INTERVAL_MS } from '../engine/limits.js';
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../engine/router/engine.js';
 import { KeyStore } from './auth.js';
 import { attachHttp } from './http.js';
 import { attachStream } from './stream.js';

@@ -9,7 +9,7 @@ import { jsonRequest, type Reply } from '../../bench/server-child.js';
 
 export type { Reply };
 
-export const ROOT = new URL('../../', import.meta.url).pathname;
+export const ROOT = new URL('../..', import.meta.url).pathname;
 
 
 export class ServerProcess {

@@ -1,0 +1,397 @@
+// The engine as the front end sees it: routes each member's ops to the shard that owns the member,
+// keeps the program and the phone/email directory, and answers questions that span shards.
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ShardClient } from './shard-client.js';
+import { hashId } from './member-hash.js';
+import { LoyaltyError } from '../errors.js';
+import { demoProgram } from '../rules/program.js';
+import { SHARDS_MAX, SWEEP_SLICE_MEMBERS } from '../limits.js';
+import { sumTotals, type BookTotals } from '../rules/totals.js';
+import type { Program, VersionedProgram } from '../rules/program-types.js';
+import type { CreditOp, OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from '../ops.js';
+import type { OutboxMessage } from '../rules/member-state.js';
+import type { DirectoryPart } from '../shard-protocol.js';
+import { daysBetween } from '../rules/local-day.js';
+import { mergeDaily, type DayFigures, type ExportedEntry, type RfmColumns } from '../rules/reports.js';
+import { rfmReport, type RfmReport, type RfmSegment } from '../rules/rfm.js';
+
+export interface EngineOptions {
+  dataDir: string;
+  shards: number;
+  /** Ops a shard may hold waiting before new work is refused (default SHARD_PENDING_OPS_MAX). */
+  pendingOpsMax?: number;
+  /** Fault injection for the crash test: write outbox messages but never deliver them. */
+  holdOutbox?: boolean;
+  /** Where delivery problems are reported. */
+  warn?: (message: string, detail: Record<string, unknown>) => void;
+  /** LMDB map size per shard; tests use a small one to exercise a full disk. */
+  mapBytes?: number;
+  now?: () => number;
+}
+
+/** What Engine.claimUnique claimed for an op, as bits. */
+export const CLAIMED_PHONE = 1;
+export const CLAIMED_EMAIL = 2;
+
+interface EngineMeta { shards: number; createdAt: string }
+
+export class Engine {
+  readonly shards: ShardClient[];
+  private versioned!: VersionedProgram;
+  /** Phone → memberId and email → memberId, for every member on every shard: the one authority on uniqueness. */
+  private readonly phones = new Map<string, string>();
+  private readonly emails = new Map<string, string>();
+  private idCounter = 0;
+  private lastIdMs = 0;
+  readonly now: () => number;
+
+  private constructor(readonly options: EngineOptions) {
+    this.now = options.now ?? Date.now;
+    this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax));
+  }
+
+  static async open(options: EngineOptions): Promise<Engine> {
+    if (!Number.isInteger(options.shards) || options.shards < 1 || options.shards > SHARDS_MAX) {
+      throw new LoyaltyError('invalid_request', `shards must be 1..${SHARDS_MAX}`);
+    }
+    mkdirSync(options.dataDir, { recursive: true });
+    const metaPath = join(options.dataDir, 'engine.json');
+    if (existsSync(metaPath)) {
+      const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as EngineMeta;
+      if (meta.shards !== options.shards) {
+        throw new Error(`${options.dataDir} was created with ${meta.shards} shards; member ids hash onto them, so it must be opened with LOYALTY_SHARDS=${meta.shards}`);
+      }
+    } else {
+      writeFileSync(metaPath, JSON.stringify({ shards: options.shards, createdAt: new Date().toISOString() } satisfies EngineMeta));
+    }
+    const engine = new Engine(options);
+    await engine.loadProgram();
+    await engine.loadDirectory();
+    for (const shard of engine.shards) shard.onOutbox = (source, messages) => engine.deliver(source, messages);
+    // Messages written before a crash or stop and not yet delivered go out now.
+    for (const shard of engine.shards) {
+      const pending = await shard.query({ q: 'outbox' }) as Array<[number, OutboxMessage]>;
+      if (pending.length > 0) engine.deliver(shard.shardId, pending);
+    }
+    return engine;
+  }
+
+  /** The newest program any shard holds; shards that missed a change (a crash mid-update) catch up. */
+  private async loadProgram(): Promise<void> {
+    const held = await Promise.all(this.shards.map((s) => s.query({ q: 'program' }))) as Array<VersionedProgram | null>;
+    let newest: VersionedProgram | null = null;
+    for (const p of held) if (p !== null && (newest === null || p.version > newest.version)) newest = p;
+    if (newest === null) newest = { version: 1, program: demoProgram() };
+    this.versioned = newest;
+    await Promise.all(this.shards.map((s, i) => (held[i]?.version === newest.version ? null
+      : s.control({ c: 'setProgram', version: newest.version, program: newest.program, atMs: this.now(), record: i === 0 && held[0]?.version !== newest.version }))));
+  }
+
+  private async loadDirectory(): Promise<void> {
+    // The shards read their parts at once; each part is added as it arrives.
+    await Promise.all(this.shards.map(async (shard) => {
+      const part = await shard.query({ q: 'directory' }) as DirectoryPart;
+      for (let i = 0; i < part.phones.length; i++) this.phones.set(part.phones[i]!, part.phoneOwners[i]!);
+      for (let i = 0; i < part.emails.length; i++) this.emails.set(part.emails[i]!, part.emailOwners[i]!);
+    }));
+  }
+
+  get program(): VersionedProgram {
+    return this.versioned;
+  }
+
+  /** Accepts a validated program as the next version, recorded on the ledger of shard 0. */
+  async setProgram(program: Program): Promise<VersionedProgram> {
+    const version = this.versioned.version + 1;
+    const atMs = this.now();
+    await Promise.all(this.shards.map((s, i) => s.control({ c: 'setProgram', version, program, atMs, record: i === 0 })));
+    this.versioned = { version, program };
+    return this.versioned;
+  }
+
+  shardOf(memberId: string): ShardClient {
+    return this.shards[hashId(memberId) % this.shards.length]!;
+  }
+
+  /** Whether any shard would refuse new work: the stream stops reading until none would. */
+  get anySaturated(): boolean {
+    return this.shards.some((s) => s.saturated);
+  }
+
+  /** Whether the shard that owns this member would refuse new work right now. */
+  saturatedFor(memberId: string): boolean {
+    return this.shardOf(memberId).saturated;
+  }
+
+  /**
+   * A new sortable member id (time, then a counter, then randomness) that lands on the same shard
+   * as `key`, so that a registration retried under the same requestId meets its own stored key.
+   */
+  newMemberId(key?: string): string {
+    const ms = this.now();
+    if (ms !== this.lastIdMs) { this.lastIdMs = ms; this.idCounter = 0; }
+    const target = key === undefined ? -1 : hashId(key) % this.shards.length;
+    for (;;) {
+      this.idCounter += 1;
+      const id = 'm' + ms.toString(36).padStart(9, '0') + this.idCounter.toString(36).padStart(4, '0') + randomBytes(3).toString('hex');
+      if (target === -1 || hashId(id) % this.shards.length === target) return id;
+    }
+  }
+
+  submit(op: WriteOp, admitted = false): Promise<OpResult> {
+    return this.shardOf(op.memberId).submit(op, admitted);
+  }
+
+  /** The map a directory entry named 'p:' + phone or 'e:' + email (a shard's words for them) is in. */
+  private entriesOf(key: string): Map<string, string> {
+    return key.startsWith('p:') ? this.phones : this.emails;
+  }
+
+  /**
+   * Holds the op's phone and email in the directory while it is in flight, or marks the op with the
+   * field another member holds (the shard then refuses it). Returns what it claimed: CLAIMED_PHONE
+   * and/or CLAIMED_EMAIL.
+   */
+  claimUnique(op: RegisterOp | PatchOp): number {
+    const phoneOwner = op.phone === undefined ? undefined : this.phones.get(op.phone);
+    const emailOwner = op.email === undefined ? undefined : this.emails.get(op.email);
+    if (phoneOwner !== undefined && phoneOwner !== op.memberId) { op.taken = 'phone_taken'; return 0; }
+    if (emailOwner !== undefined && emailOwner !== op.memberId) { op.taken = 'email_taken'; return 0; }
+    let claimed = 0;
+    if (op.phone !== undefined && phoneOwner === undefined) { this.phones.set(op.phone, op.memberId); claimed |= CLAIMED_PHONE; }
+    if (op.email !== undefined && emailOwner === undefined) { this.emails.set(op.email, op.memberId); claimed |= CLAIMED_EMAIL; }
+    return claimed;
+  }
+
+  /** Releases the op's claims and records what the shard answered: the member's phone and email. */
+  settleUnique(op: RegisterOp | PatchOp, claimed: number, result: OpResult | null): void {
+    if (result !== null && result.ok && result['memberId'] === op.memberId && result['releasedKeys'] === undefined
+      && result['phone'] === (op.phone ?? null) && result['email'] === (op.email ?? null)) {
+      // The member holds what the op claimed (the usual case): the claims simply stay.
+      return;
+    }
+    if ((claimed & CLAIMED_PHONE) !== 0 && this.phones.get(op.phone!) === op.memberId) this.phones.delete(op.phone!);
+    if ((claimed & CLAIMED_EMAIL) !== 0 && this.emails.get(op.email!) === op.memberId) this.emails.delete(op.email!);
+    if (result === null || !result.ok) return;
+    const memberId = result['memberId'] as string;
+    const phone = result['phone'] as string | null;
+    const email = result['email'] as string | null;
+    if (phone !== null) this.phones.set(phone, memberId);
+    if (email !== null) this.emails.set(email, memberId);
+    // A profile change names the phone/email entries it released; they are the front end's business only.
+    const released = result['releasedKeys'] as string[] | undefined;
+    if (released !== undefined) {
+      for (const k of released) {
+        const entries = this.entriesOf(k);
+        if (entries.get(k.slice(2)) === memberId) entries.delete(k.slice(2));
+      }
+      delete result['releasedKeys'];
+    }
+  }
+
+  /** Registers or re-profiles a member, holding the phone and email in the directory meanwhile. */
+  async registerOrPatch(op: RegisterOp | PatchOp, admitted = false): Promise<OpResult> {
+    const claimed = this.claimUnique(op);
+    let result: OpResult;
+    try {
+      result = await this.submit(op, admitted);
+    } catch (err) {
+      this.settleUnique(op, claimed, null);
+      throw err;
+    }
+    this.settleUnique(op, claimed, result);
+    return result;
+  }
+
+  /** A referee's referral chain: its referrer, then the referrer's own chain, as deep as the program pays. */
+  referralChain(referrerId: string, referrerChain: readonly string[]): string[] {
+    return [referrerId, ...referrerChain].slice(0, this.versioned.program.referral.levels.length);
+  }
+
+  memberIdByPhone(phone: string): string | undefined {
+    return this.phones.get(phone);
+  }
+
+  queryMember(query: Query & { memberId: string }): Promise<unknown> {
+    return this.shardOf(query.memberId).query(query);
+  }
+
+  /** Members in id order across all shards, filtered, one page after `after`. */
+  async listMembers(filter: { tierId?: string; prefix?: string; after?: string; limit: number }): Promise<{ members: Array<Record<string, unknown>>; nextCursor: string | null }> {
+    const pages = await Promise.all(this.shards.map((s) => s.query({ q: 'members', ...filter, limit: filter.limit + 1 }))) as Array<Array<Record<string, unknown>>>;
+    const all = pages.flat().sort((a, b) => ((a['memberId'] as string) < (b['memberId'] as string) ? -1 : 1));
+    const members = all.slice(0, filter.limit);
+    const nextCursor = all.length > filter.limit ? (members[members.length - 1]!['memberId'] as string) : null;
+    return { members, nextCursor };
+  }
+
+  /** An order lives on its member's shard; its id alone does not say which, so every shard is asked. */
+  async order(orderId: string): Promise<Record<string, unknown> | null> {
+    const found = await Promise.all(this.shards.map((s) => s.query({ q: 'order', orderId }))) as Array<Record<string, unknown> | null>;
+    return found.find((o) => o !== null) ?? null;
+  }
+
+  async verify(): Promise<{ ok: boolean; members: number; entries: number; mismatches: Array<Record<string, unknown>> }> {
+    const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'verify' }))) as Array<{ members: number; entries: number; mismatches: Array<Record<string, unknown>> }>;
+    const mismatches = parts.flatMap((p) => p.mismatches);
+    return {
+      ok: mismatches.length === 0,
+      members: parts.reduce((s, p) => s + p.members, 0),
+      entries: parts.reduce((s, p) => s + p.entries, 0),
+      mismatches,
+    };
+  }
+
+  /** The books at a glance (SPEC section 10), from each shard's running totals. */
+  async summary(): Promise<BookTotals & { tiers: Array<{ tierId: string; members: number }> }> {
+    const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'totals' }))) as BookTotals[];
+    const sum = sumTotals(parts);
+    const tiers = this.versioned.program.tiers.map((t) => ({ tierId: t.id, members: sum.membersPerTier[t.id] ?? 0 }));
+    return { ...sum, tiers };
+  }
+
+  /** Bytes each database occupies, summed over the shards. */
+  async storage(): Promise<Record<string, number>> {
+    const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'storage' }))) as Array<Record<string, number>>;
+    const sum: Record<string, number> = {};
+    for (const p of parts) for (const [k, v] of Object.entries(p)) sum[k] = (sum[k] ?? 0) + v;
+    return sum;
+  }
+
+  private closing = false;
+  private readonly delivered = new Map<number, number[]>();
+  private deliveredScheduled = false;
+
+  /**
+   * Applies outbox messages on their targets, each exactly once (the target keys it by message id),
+   * then removes them from the source's outbox. A refused delivery is retried; what is still in an
+   * outbox at a stop is delivered at the next start.
+   */
+  deliver(source: number, messages: Array<[number, OutboxMessage]>, attempt = 0): void {
+    if (this.closing || this.options.holdOutbox === true) return;
+    for (const [outSeq, msg] of messages) {
+      const op: CreditOp = {
+        op: 'credit', memberId: msg.memberId, kind: msg.kind, points: msg.points, walletCents: msg.walletCents,
+        ref: msg.ref, key: 'msg:' + msg.id, fp: 0, atMs: msg.atMs, fromMemberId: msg.fromMemberId, level: msg.level,
+      };
+      this.submit(op).then((result) => {
+        if (result.ok) { this.markDelivered(source, outSeq); return; }
+        if (result.error.code === 'overloaded' || result.error.code === 'storage_failed') this.retry(source, [outSeq, msg], attempt);
+        else this.options.warn?.('an outbox message cannot be applied; it stays in the outbox', { source, outSeq, msg, error: result.error });
+      }, () => this.retry(source, [outSeq, msg], attempt));
+    }
+  }
+
+  private retry(source: number, message: [number, OutboxMessage], attempt: number): void {
+    if (this.closing) return;
+    setTimeout(() => this.deliver(source, [message], attempt + 1), Math.min(1000, 10 * 2 ** attempt)).unref();
+  }
+
+  private markDelivered(source: number, outSeq: number): void {
+    let list = this.delivered.get(source);
+    if (list === undefined) { list = []; this.delivered.set(source, list); }
+    list.push(outSeq);
+    if (this.deliveredScheduled) return;
+    this.deliveredScheduled = true;
+    setImmediate(() => {
+      this.deliveredScheduled = false;
+      for (const [shardId, outSeqs] of this.delivered) {
+        this.delivered.delete(shardId);
+        this.shards[shardId]!.control({ c: 'outboxDone', outSeqs }).catch(() => { /* removed at the next start's delivery */ });
+      }
+    });
+  }
+
+  /**
+   * Brings every member up to `asOfMs` (SPEC section 6), shard by shard in bounded slices that
+   * queue behind the batches, so the sweep never holds a shard for long. Returns members touched.
+   */
+  async sweep(asOfMs: number): Promise<{ asOf: string; members: number }> {
+    const counts = await Promise.all(this.shards.map(async (shard) => {
+      let total = 0;
+      for (;;) {
+        const slice = await shard.control({ c: 'sweep', asOfMs, limit: SWEEP_SLICE_MEMBERS }) as { members: number; more: boolean };
+        total += slice.members;
+        if (!slice.more) return total;
+      }
+    }));
+    return { asOf: new Date(asOfMs).toISOString(), members: counts.reduce((a, b) => a + b, 0) };
+  }
+
+  /** The member an order belongs to: orders live on their member's shard, so every shard is asked. */
+  async orderMember(orderId: string): Promise<string | null> {
+    const found = await Promise.all(this.shards.map((s) => s.query({ q: 'orderMember', orderId }))) as Array<string | null>;
+    return found.find((m) => m !== null) ?? null;
+  }
+
+  /** Who a member referred, per level, and the points those referrals earned them (SPEC section 10). */
+  async referrals(memberId: string): Promise<{ memberId: string; levels: Array<{ level: number; members: string[]; points: number }> } | null> {
+    if (await this.queryMember({ q: 'member', memberId }) === null) return null;
+    // Each shard is read in slices of members that queue between its batches.
+    const parts = (await Promise.all(this.shards.map(async (s) => {
+      const slices: Array<{ members: string[][]; points: number[] }> = [];
+      for (let after: string | null | undefined; after !== null;) {
+        const slice = await s.query({ q: 'referrals', memberId, after: after ?? null }) as { members: string[][]; points: number[]; next: string | null };
+        slices.push(slice);
+        after = slice.next;
+      }
+      return slices;
+    }))).flat();
+    const levels = [1, 2, 3].map((level, i) => ({
+      level,
+      members: parts.flatMap((p) => p.members[i] ?? []).sort(),
+      points: parts.reduce((sum, p) => sum + (p.points[i] ?? 0), 0),
+    }));
+    return { memberId, levels };
+  }
+
+  /** Figures per local day (program time zone) from `from` to `to` inclusive (SPEC section 10). */
+  async daily(from: string, to: string): Promise<{ from: string; to: string; timeZone: string; days: Array<{ date: string } & DayFigures>; totals: DayFigures }> {
+    const days = daysBetween(from, to);
+    const timeZone = this.versioned.program.timezone;
+    // Each shard is read in slices that queue between its batches, never in one long scan.
+    const parts = (await Promise.all(this.shards.map(async (s) => {
+      const slices: Array<Record<string, DayFigures>> = [];
+      for (let fromBatch: number | null = 0; fromBatch !== null;) {
+        const slice = await s.query({ q: 'daily', from, to, timeZone, fromBatch }) as { days: Record<string, DayFigures>; next: number | null };
+        slices.push(slice.days);
+        fromBatch = slice.next;
+      }
+      return slices;
+    }))).flat();
+    return { from, to, timeZone, ...mergeDaily(days, parts) };
+  }
+
+  /** Recency, frequency and monetary scores by quintile across every shard's members, and segments. */
+  async rfm(asOfMs: number, segment?: RfmSegment): Promise<RfmReport> {
+    // Each shard is read in slices of members that queue between its batches.
+    const parts = (await Promise.all(this.shards.map(async (s) => {
+      const slices: RfmColumns[] = [];
+      for (let after: string | null | undefined; after !== null;) {
+        const slice = await s.query({ q: 'rfm', after: after ?? null }) as { columns: RfmColumns; next: string | null };
+        slices.push(slice.columns);
+        after = slice.next;
+      }
+      return slices;
+    }))).flat();
+    return rfmReport(parts, asOfMs, segment);
+  }
+
+  /** One bounded page of shard `shard`'s ledger after `afterSeq`, for the export (engine/rules/reports.ts). */
+  async ledgerPage(shard: number, q: { afterSeq: number; limit: number; scanMax: number; from?: string; to?: string }): Promise<{ entries: ExportedEntry[]; nextSeq: number | null }> {
+    return await this.shards[shard]!.query({ q: 'ledgerPage', ...q, timeZone: this.versioned.program.timezone }) as { entries: ExportedEntry[]; nextSeq: number | null };
+  }
+
+  /** One bounded page of shard `shard`'s members in id order after `after`, for the export. */
+  async membersPage(shard: number, after: string | undefined, limit: number): Promise<Array<Record<string, unknown>>> {
+    const q: Query = after === undefined ? { q: 'members', limit } : { q: 'members', after, limit };
+    return await this.shards[shard]!.query(q) as Array<Record<string, unknown>>;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.shards.map((s) => s.close()));
+  }
+}

@@ -1,0 +1,96 @@
+// The time-driven events of one member (SPEC section 6): period ends (renewal or downgrade), points
+// grant expiries and the yearly birthday gift, applied in time order up to a moment, each entry
+// dated when it took effect. The sweep and the catch-up before a late op both run through here.
+import assert from 'node:assert/strict';
+import { birthdayGiftAt, localDateOf } from './calendar.js';
+import { expireAt } from './grants.js';
+import type { HotState, MemberState, ProgramContext } from './member-state.js';
+
+const DAY_MS = 86_400_000;
+/** More events than this for one member in one pass means a broken period or grant: stop. */
+const EVENTS_PER_MEMBER_MAX = 100_000;
+
+/**
+ * A member joining after this year's birthday waits for next year's gift; one joining before it
+ * gets this year's (SPEC section 6 pays the current year's gift only).
+ */
+export function settleBirthdayYear(state: HotState, atMs: number, timeZone: string): void {
+  if (state.birthdayMonth === 0) return;
+  const year = localDateOf(atMs, timeZone).year;
+  state.lastBirthdayYear = atMs >= birthdayGiftAt(year, state.birthdayMonth, state.birthdayDay, timeZone) ? year : year - 1;
+}
+
+export function nextBirthdayAt(state: HotState, timeZone: string): number | null {
+  if (state.birthdayMonth === 0) return null;
+  return birthdayGiftAt(state.lastBirthdayYear + 1, state.birthdayMonth, state.birthdayDay, timeZone);
+}
+
+/** The member's next event time, or -1: the key of the sweep's due index. */
+export function nextDueOf(ctx: ProgramContext, state: HotState, running: MemberState): number {
+  let next = Number.POSITIVE_INFINITY;
+  if (running.periodEnd !== null) next = Math.min(next, running.periodEnd);
+  if (state.grants.length > 0) next = Math.min(next, state.grants[0]!.expiresAt);
+  const birthday = nextBirthdayAt(state, ctx.program.timezone);
+  if (birthday !== null) next = Math.min(next, birthday);
+  return next === Number.POSITIVE_INFINITY ? -1 : next;
+}
+
+/** What applying events needs from the batch: entries, points with grants, and totals. */
+export interface EventSink {
+  entry(kind: 'renew' | 'downgrade' | 'expire' | 'birthday', atMs: number, pointsDelta: number, tierId: string | null): number;
+  addPoints(points: number, atMs: number, grantId: number): void;
+  expired(points: number): void;
+}
+
+/** Applies every event of the member due at or before `toMs`, in time order. */
+export function advance(ctx: ProgramContext, state: HotState, r: MemberState, toMs: number, sink: EventSink): void {
+  const p = ctx.program;
+  for (let n = 0; ; n++) {
+    assert.ok(n < EVENTS_PER_MEMBER_MAX, 'too many events for one member');
+    const periodEnd = r.periodEnd;
+    const expiry = state.grants.length > 0 ? state.grants[0]!.expiresAt : null;
+    const birthday = nextBirthdayAt(state, p.timezone);
+    let next = Number.POSITIVE_INFINITY;
+    for (const t of [periodEnd, expiry, birthday]) if (t !== null && t < next) next = t;
+    if (next > toMs) return;
+    if (next === periodEnd) endPeriod(ctx, r, next, sink);
+    else if (next === expiry) {
+      const points = expireAt(state.grants, next);
+      sink.entry('expire', next, -points, null);
+      r.points -= points;
+      sink.expired(points);
+    } else {
+      const year = state.lastBirthdayYear + 1;
+      state.lastBirthdayYear = year;
+      // Only the current year's gift is paid: a year the sweep missed entirely is skipped.
+      const currentYear = localDateOf(toMs, p.timezone).year;
+      if (year === currentYear && p.birthday.bonusPoints > 0) {
+        const seq = sink.entry('birthday', next, p.birthday.bonusPoints, null);
+        sink.addPoints(p.birthday.bonusPoints, next, seq);
+      }
+    }
+  }
+}
+
+/** A period ends at `atMs`: the tier renews if the metric meets its retain threshold, else falls. */
+function endPeriod(ctx: ProgramContext, r: MemberState, atMs: number, sink: EventSink): void {
+  const p = ctx.program;
+  const tiers = p.tiers;
+  const t = ctx.tierIndex.get(r.tierId) ?? 0;
+  const retain = (i: number) => tiers[i]!.retainThreshold ?? tiers[i]!.threshold;
+  const days = p.membershipDays;
+  if (days === null) { r.periodEnd = null; return; } // the program no longer ends periods
+  if (t > 0 && r.periodMetric >= retain(t)) {
+    const seq = sink.entry('renew', atMs, tiers[t]!.renewalBonusPoints, r.tierId);
+    sink.addPoints(tiers[t]!.renewalBonusPoints, atMs, seq);
+    r.periodStart = atMs; r.periodEnd = atMs + days * DAY_MS; r.periodMetric = 0; r.periodStartTierId = r.tierId;
+    return;
+  }
+  let to = 0;
+  if (p.downgrade === 'one') to = Math.max(0, t - 1);
+  else for (let i = t - 1; i > 0; i--) if (r.periodMetric >= retain(i)) { to = i; break; }
+  const tierId = tiers[to]!.id;
+  sink.entry('downgrade', atMs, 0, tierId);
+  r.tierId = tierId; r.periodStart = atMs; r.periodMetric = 0; r.periodStartTierId = tierId;
+  r.periodEnd = to === 0 || days === null ? null : atMs + days * DAY_MS;
+}

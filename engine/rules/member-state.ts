@@ -1,0 +1,131 @@
+// A member's stored parts and an order's stored record, and the conversion between a member's
+// state and the fixed-size slot the core computes on.
+import type { Program } from './program-types.js';
+import type { Profile } from '../ops.js';
+import { expiring, type Consumption, type Grant } from './grants.js';
+
+export interface MemberState {
+  tierId: string;
+  periodStart: number; // ms since epoch
+  periodEnd: number | null;
+  periodMetric: number;
+  periodStartTierId: string;
+  points: number;
+  growth: number;
+  walletCents: number;
+  lifetimeSpendCents: number;
+  purchaseCount: number;
+  firstPurchaseAt: number | null;
+  lastPurchaseAt: number | null;
+}
+
+/** The cold part of a member: written on registration and profile changes only. */
+/** The member state a batch needs, stored apart from the profile so purchases never decode it. */
+export interface HotState extends MemberState {
+  lastSeq: number;
+  /** Purchases not fully returned: zero means the next purchase is a first purchase (SPEC 3.6). */
+  standingOrders: number;
+  /** Birthday month 1-12 and day 1-31, 0 when unknown: the profile fields a batch reads. */
+  birthdayMonth: number;
+  birthdayDay: number;
+  /** The calendar year whose birthday gift was last settled (paid or skipped), 0 for none. */
+  lastBirthdayYear: number;
+  /** The member's next time-driven event (period end, grant expiry, birthday), -1 for none: the sweep's index key. */
+  nextDue: number;
+  referralChain: string[];
+  /** Points grants, ordered by expiry (engine/rules/grants.ts); empty while points never expire. */
+  grants: Grant[];
+}
+
+export interface MemberProfile extends Profile {
+  memberId: string;
+  referrerId: string | null;
+  referralChain: string[];
+  createdAt: number;
+  /** The fingerprint of the imported row that registered the member (engine/shard/batch.ts importBatch). */
+  fp?: number;
+}
+
+/** A whole member: the profile and the hot state (engine/shard/codec.ts) that every batch reads. */
+export type MemberRecord = MemberProfile & HotState;
+
+export interface OrderRecord {
+  orderId: string; memberId: string; at: number; seq: number;
+  amountCents: number; discountCents: number; redeemPoints: number; redeemValueCents: number;
+  walletCents: number; netCents: number; earnedPoints: number; growth: number;
+  tierIdBefore: string; upgradedTo: string | null; birthday: boolean;
+  storeId?: string; channel?: string; items?: Array<{ sku: string; qty: number; amountCents: number }>;
+  returns: Array<{ returnId: string; amountCents: number; at: number }>;
+  /** The purchase's idempotency record: the body's fingerprint and the balances it answered. */
+  fp: number;
+  after: { points: number; walletBalanceCents: number; growth: number; tierId: string };
+  /** The rates the purchase earned at, so that returns recompute with exactly them (SPEC 4). */
+  rate: { earnCents: number; earnPoints: number; orderPoints: number; multiplierPct: number; growthPoints: number; growthGrowth: number };
+  /** Whether the upgrade came from the express threshold, and the period it replaced. */
+  express: boolean;
+  before: { periodStart: number; periodEnd: number | null; periodStartTierId: string; periodMetric: number };
+  /** Referral rewards paid for this order: fixed (first/repeat) and share, per ancestor. */
+  rewards: Array<{ memberId: string; fixedPoints: number; sharePct: number; sharePoints: number }>;
+  /** What remains after the returns so far. */
+  now: { earnedPoints: number; growth: number; restoredPoints: number; walletRefundedCents: number; fixedReversed: boolean };
+  /** The grants the redeemed points came from, and what returns have put back into them. */
+  redeemedFrom: Consumption;
+  restoredTo?: Consumption;
+}
+
+/** A credit or debit another shard must apply exactly once: written in the source's transaction. */
+export interface OutboxMessage {
+  /** `<sourceShard>:<outSeq>`: the target's idempotency key. */
+  id: string;
+  kind: 'referral_reward' | 'referral_reversal' | 'transfer_in';
+  memberId: string;
+  /** The member whose registration, purchase, return or transfer caused it, and the referral level (0: none). */
+  fromMemberId: string;
+  level: number;
+  points: number;
+  walletCents: number;
+  ref: string;
+  atMs: number;
+}
+
+/** The purchase response (SPEC section 3), rebuilt from its order record for replays. */
+export function purchaseResponse(o: OrderRecord): Record<string, unknown> {
+  return {
+    orderId: o.orderId, memberId: o.memberId, netCents: o.netCents, earnedPoints: o.earnedPoints,
+    redeemedPoints: o.redeemPoints, redeemValueCents: o.redeemValueCents, walletCents: o.walletCents,
+    points: o.after.points, walletBalanceCents: o.after.walletBalanceCents, growth: o.after.growth,
+    tierId: o.after.tierId, upgradedTo: o.upgradedTo,
+    referralRewards: o.rewards.map((r) => ({ memberId: r.memberId, points: r.fixedPoints + r.sharePoints })),
+  };
+}
+
+/** The program as a shard uses it: the document, its version and the tier id ↔ index maps. */
+export interface ProgramContext {
+  version: number;
+  program: Program;
+  tierIndex: Map<string, number>;
+}
+
+export function programContext(version: number, program: Program): ProgramContext {
+  return { version, program, tierIndex: new Map(program.tiers.map((t, i) => [t.id, i])) };
+}
+
+/** A tier the program no longer has falls back to the first tier (see README, "Program changes"). */
+export function tierIndexOf(ctx: ProgramContext, tierId: string): number {
+  return ctx.tierIndex.get(tierId) ?? 0;
+}
+
+export function memberView(p: MemberProfile, m: MemberState, grants: Grant[]): Record<string, unknown> {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    memberId: p.memberId, name: p.name ?? null, phone: p.phone ?? null, email: p.email ?? null,
+    birthday: p.birthday ?? null, gender: p.gender ?? null, address: p.address ?? null,
+    storeId: p.storeId ?? null, channel: p.channel ?? null, staffId: p.staffId ?? null,
+    tierId: m.tierId, periodStart: iso(m.periodStart), periodEnd: iso(m.periodEnd),
+    periodMetric: m.periodMetric, points: m.points, growth: m.growth, walletCents: m.walletCents,
+    lifetimeSpendCents: m.lifetimeSpendCents, purchaseCount: m.purchaseCount,
+    firstPurchaseAt: iso(m.firstPurchaseAt), lastPurchaseAt: iso(m.lastPurchaseAt),
+    referrerId: p.referrerId, referralChain: p.referralChain, createdAt: iso(p.createdAt),
+    pointsExpiring: expiring(grants, 5).map((e) => ({ at: new Date(e.at).toISOString(), points: e.points })),
+  };
+}

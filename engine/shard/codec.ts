@@ -1,0 +1,195 @@
+// Compact binary records for the two hot databases: ledger entries (zigzag varints, about 45
+// bytes each) and member state (fixed f64 block plus short strings). Hand-written because these
+// are written once per op and read on every batch: msgpack's generic path costs more than the rest.
+import assert from 'node:assert/strict';
+import { LEDGER_KINDS, type LedgerKind, type StoredEntry } from '../ops.js';
+import type { HotState } from '../rules/member-state.js';
+import type { Grant } from '../rules/grants.js';
+
+const KIND_INDEX = new Map<LedgerKind, number>(LEDGER_KINDS.map((k, i) => [k, i]));
+
+/** The largest encoded entry: 8 varints of at most 10 bytes, 3 strings of at most 255 bytes. */
+const ENTRY_BYTES_MAX = 1 + 8 * 10 + 3 * 256;
+
+export class Writer {
+  buf: Buffer;
+  pos = 0;
+  constructor(bytes: number) { this.buf = Buffer.allocUnsafe(bytes); }
+
+  reset(): this { this.pos = 0; return this; }
+
+  /** Makes room for `bytes` more, keeping what was written. */
+  reserve(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
+
+  u8(v: number): void { this.buf[this.pos++] = v; }
+
+  /** A safe integer as a zigzag varint: small magnitudes, positive or negative, take 1-3 bytes. */
+  int(v: number): void {
+    if (!Number.isSafeInteger(v)) assert.fail(`not a safe integer: ${v}`);
+    let z = v >= 0 ? v * 2 : -v * 2 - 1;
+    while (z >= 0x80) {
+      this.buf[this.pos++] = (z % 0x80) | 0x80;
+      z = Math.floor(z / 0x80);
+    }
+    this.buf[this.pos++] = z;
+  }
+
+  f64(v: number): void { this.buf.writeDoubleLE(v, this.pos); this.pos += 8; }
+
+  /** A short ASCII string (ids), or null as length 255. */
+  str(v: string | null): void {
+    if (v === null) { this.buf[this.pos++] = 255; return; }
+    const n = v.length;
+    if (n >= 255) assert.fail('string too long for a record');
+    const buf = this.buf;
+    let pos = this.pos;
+    buf[pos++] = n;
+    // Ids are ASCII ([A-Za-z0-9._:-]); a char loop beats Buffer#write for strings this short.
+    for (let i = 0; i < n; i++) buf[pos++] = v.charCodeAt(i);
+    this.pos = pos;
+  }
+
+  /** A copy of what was written, for a put. */
+  bytes(): Buffer {
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    return out;
+  }
+}
+
+export class Reader {
+  pos = 0;
+  constructor(readonly buf: Uint8Array) {}
+
+  u8(): number { return this.buf[this.pos++]!; }
+
+  int(): number {
+    let z = 0;
+    let scale = 1;
+    for (;;) {
+      const b = this.buf[this.pos++]!;
+      z += (b & 0x7f) * scale;
+      if (b < 0x80) break;
+      scale *= 0x80;
+    }
+    return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+  }
+
+  f64(): number {
+    const v = new DataView(this.buf.buffer, this.buf.byteOffset).getFloat64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+
+  str(): string | null {
+    const n = this.buf[this.pos++]!;
+    if (n === 255) return null;
+    let s = '';
+    for (let i = 0; i < n; i++) s += String.fromCharCode(this.buf[this.pos + i]!);
+    this.pos += n;
+    return s;
+  }
+}
+
+/** Appends one entry to `w`. */
+export function writeEntry(w: Writer, e: StoredEntry): void {
+  w.reserve(ENTRY_BYTES_MAX);
+  w.u8(KIND_INDEX.get(e.kind)!);
+  w.int(e.at);
+  w.int(e.prev);
+  w.int(e.cause ?? -1);
+  w.int(e.pointsDelta);
+  w.int(e.growthDelta);
+  w.int(e.walletDeltaCents);
+  w.int(e.spendDeltaCents);
+  w.str(e.memberId);
+  w.str(e.ref);
+  w.str(e.tierId);
+}
+
+export function decodeEntry(buf: Uint8Array): StoredEntry {
+  const r = new Reader(buf);
+  const kind = LEDGER_KINDS[r.u8()]!;
+  const at = r.int();
+  const prev = r.int();
+  const cause = r.int();
+  const pointsDelta = r.int();
+  const growthDelta = r.int();
+  const walletDeltaCents = r.int();
+  const spendDeltaCents = r.int();
+  const memberId = r.str()!;
+  const ref = r.str()!;
+  const tierId = r.str();
+  return { kind, at, prev, cause: cause === -1 ? null : cause, pointsDelta, growthDelta, walletDeltaCents, spendDeltaCents, memberId, ref, tierId };
+}
+
+
+const stateWriter = new Writer(16 * 10 + 4 * 256 + 64 * 30);
+
+export function encodeState(s: HotState): Buffer {
+  const w = stateWriter.reset();
+  w.int(s.periodStart);
+  w.int(s.periodEnd ?? -1);
+  w.int(s.periodMetric);
+  w.int(s.points);
+  w.int(s.growth);
+  w.int(s.walletCents);
+  w.int(s.lifetimeSpendCents);
+  w.int(s.purchaseCount);
+  w.int(s.firstPurchaseAt ?? -1);
+  w.int(s.lastPurchaseAt ?? -1);
+  w.int(s.lastSeq);
+  w.int(s.standingOrders);
+  w.u8(s.birthdayMonth);
+  w.u8(s.birthdayDay);
+  w.int(s.lastBirthdayYear);
+  w.int(s.nextDue);
+  w.str(s.tierId);
+  w.str(s.periodStartTierId);
+  w.u8(s.referralChain.length);
+  for (const id of s.referralChain) w.str(id);
+  w.reserve(4 + s.grants.length * 30);
+  w.int(s.grants.length);
+  for (const g of s.grants) { w.int(g.id); w.int(g.expiresAt); w.int(g.remaining); }
+  return w.bytes();
+}
+
+export function decodeState(buf: Uint8Array): HotState {
+  const r = new Reader(buf);
+  const periodStart = r.int();
+  const periodEnd = r.int();
+  const periodMetric = r.int();
+  const points = r.int();
+  const growth = r.int();
+  const walletCents = r.int();
+  const lifetimeSpendCents = r.int();
+  const purchaseCount = r.int();
+  const firstPurchaseAt = r.int();
+  const lastPurchaseAt = r.int();
+  const lastSeq = r.int();
+  const standingOrders = r.int();
+  const birthdayMonth = r.u8();
+  const birthdayDay = r.u8();
+  const lastBirthdayYear = r.int();
+  const nextDue = r.int();
+  const tierId = r.str()!;
+  const periodStartTierId = r.str()!;
+  const chainLength = r.u8();
+  const referralChain: string[] = [];
+  for (let i = 0; i < chainLength; i++) referralChain.push(r.str()!);
+  const grantCount = r.int();
+  const grants: Grant[] = [];
+  for (let i = 0; i < grantCount; i++) grants.push({ id: r.int(), expiresAt: r.int(), remaining: r.int() });
+  return {
+    periodStart, periodEnd: periodEnd === -1 ? null : periodEnd, periodMetric, points, growth,
+    walletCents, lifetimeSpendCents, purchaseCount,
+    firstPurchaseAt: firstPurchaseAt === -1 ? null : firstPurchaseAt,
+    lastPurchaseAt: lastPurchaseAt === -1 ? null : lastPurchaseAt,
+    lastSeq, standingOrders, birthdayMonth, birthdayDay, lastBirthdayYear, nextDue, tierId, periodStartTierId, referralChain, grants,
+  };
+}

@@ -1,0 +1,192 @@
+// Read-only questions a shard answers from committed state, outside the write batches: members,
+// ledgers, balances at a past moment, orders, the verify fold and the front end's directory.
+import { allEntries, getEntry, getMember, getState, type ShardStore } from './store.js';
+import type { DirectoryPart } from '../shard-protocol.js';
+import type { LedgerEntry, Query, StoredEntry } from '../ops.js';
+import { memberView, type MemberProfile } from '../rules/member-state.js';
+import { decodeState } from './codec.js';
+import { emptyTotals, type BookTotals } from '../rules/totals.js';
+import { dailyPart, ledgerPage, rfmPart } from './report-scans.js';
+import { REPORT_SCAN_ENTRIES_MAX, REPORT_SCAN_MEMBERS_MAX } from '../limits.js';
+
+
+/** Balances as the fold of a member's entries (SPEC section 8). */
+export interface Fold { points: number; growth: number; walletCents: number; lifetimeSpendCents: number; purchaseCount: number; tierId: string | null }
+
+export function emptyFold(): Fold {
+  return { points: 0, growth: 0, walletCents: 0, lifetimeSpendCents: 0, purchaseCount: 0, tierId: null };
+}
+
+export function foldEntry(f: Fold, e: Omit<LedgerEntry, 'seq'>): void {
+  f.points += e.pointsDelta;
+  f.growth += e.growthDelta;
+  f.walletCents += e.walletDeltaCents;
+  f.lifetimeSpendCents += e.spendDeltaCents;
+  if (e.kind === 'purchase') f.purchaseCount += 1;
+  if (e.tierId !== null) f.tierId = e.tierId;
+}
+
+export function ledgerView(seq: number, e: StoredEntry): Record<string, unknown> {
+  const { prev: _prev, ...rest } = e;
+  return { seq, ...rest, at: new Date(e.at).toISOString() };
+}
+
+/** A member's entries newest first, following the chain from `fromSeq` (inclusive) backwards. */
+function* chain(store: ShardStore, fromSeq: number): Generator<[number, StoredEntry]> {
+  for (let seq = fromSeq; seq !== 0;) {
+    const e = getEntry(store, seq);
+    if (e === undefined) throw new Error(`ledger chain broken at seq ${seq}`);
+    yield [seq, e];
+    seq = e.prev;
+  }
+}
+
+function matches(m: MemberProfile, prefix: string): boolean {
+  return m.memberId.startsWith(prefix) || (m.name?.toLowerCase().startsWith(prefix.toLowerCase()) ?? false)
+    || (m.phone?.startsWith(prefix) ?? false) || (m.email?.toLowerCase().startsWith(prefix.toLowerCase()) ?? false);
+}
+
+
+export function answer(store: ShardStore, q: Query): unknown {
+  switch (q.q) {
+    case 'member': {
+      const m = getMember(store, q.memberId);
+      return m === undefined ? null : memberView(m, m, m.grants);
+    }
+    case 'members': {
+      const out: Record<string, unknown>[] = [];
+      const range = store.members.getRange(q.after === undefined ? {} : { start: q.after });
+      for (const { key, value } of range) {
+        if (q.after !== undefined && key === q.after) continue;
+        if (q.prefix !== undefined && !matches(value, q.prefix)) continue;
+        const state = getState(store, key);
+        if (state === undefined || (q.tierId !== undefined && state.tierId !== q.tierId)) continue;
+        out.push(memberView(value, state, state.grants));
+        if (out.length >= q.limit) break;
+      }
+      return out;
+    }
+    case 'ledger': {
+      const m = getState(store, q.memberId);
+      if (m === undefined) return null;
+      let from = m.lastSeq;
+      if (q.beforeSeq !== undefined) {
+        const cursor = getEntry(store, q.beforeSeq);
+        if (cursor === undefined || cursor.memberId !== q.memberId) return [];
+        from = cursor.prev;
+      }
+      const out: Record<string, unknown>[] = [];
+      for (const [seq, e] of chain(store, from)) {
+        out.push(ledgerView(seq, e));
+        if (out.length >= q.limit) break;
+      }
+      return out;
+    }
+    case 'balance': {
+      const m = getState(store, q.memberId);
+      if (m === undefined) return null;
+      const f = emptyFold();
+      for (const [, e] of chain(store, m.lastSeq)) if (e.at <= q.atMs) foldEntry(f, e);
+      return { at: new Date(q.atMs).toISOString(), points: f.points, growth: f.growth, walletCents: f.walletCents };
+    }
+    case 'order': {
+      const o = store.orders.get(q.orderId);
+      if (o === undefined) return null;
+      const iso = (ms: number) => new Date(ms).toISOString();
+      const returnedCents = o.returns.reduce((s, r) => s + r.amountCents, 0);
+      const { fp: _fp, after: _after, ...order } = o;
+      return { ...order, at: iso(o.at), returns: o.returns.map((r) => ({ ...r, at: iso(r.at) })), remainingCents: o.netCents - returnedCents };
+    }
+    case 'verify': return verify(store);
+    case 'directory': {
+      // Every phone and email the shard's members hold (engine/router/engine.ts keeps the directory), as
+      // columns: a million members clone as four flat arrays.
+      const out: DirectoryPart = { phones: [], phoneOwners: [], emails: [], emailOwners: [] };
+      for (const { key, value } of store.members.getRange({})) {
+        if (value.phone !== undefined) { out.phones.push(value.phone); out.phoneOwners.push(key); }
+        if (value.email !== undefined) { out.emails.push(value.email); out.emailOwners.push(key); }
+      }
+      return out;
+    }
+    case 'program': return store.meta.get('program') ?? null;
+    case 'totals': return store.meta.get('totals') ?? emptyTotals();
+    case 'storage': return storageBytes(store);
+    case 'outbox': {
+      const out: Array<[number, unknown]> = [];
+      for (const { key, value } of store.outbox.getRange({})) out.push([key, value]);
+      return out;
+    }
+    case 'orderMember': return store.orders.get(q.orderId)?.memberId ?? null;
+    case 'referrals': {
+      // One slice of members after `after`: the report reads a shard between its batches.
+      const members: string[][] = [[], [], []];
+      let read = 0;
+      for (const { key, value } of store.states.getRange(q.after === null ? {} : { start: q.after })) {
+        if (key === q.after) continue;
+        if (read >= REPORT_SCAN_MEMBERS_MAX) return { members, points: [0, 0, 0], next: key };
+        read += 1;
+        const i = decodeState(value).referralChain.indexOf(q.memberId);
+        if (i !== -1) members[i]!.push(key);
+      }
+      const points = q.after === null ? [1, 2, 3].map((level) => store.refstats.get(`${q.memberId}|${level}`) ?? 0) : [0, 0, 0];
+      return { members, points, next: null };
+    }
+    case 'daily': return dailyPart(store, q.from, q.to, q.timeZone, q.fromBatch, REPORT_SCAN_ENTRIES_MAX);
+    case 'rfm': return rfmPart(store, q.after, REPORT_SCAN_MEMBERS_MAX);
+    case 'ledgerPage': return ledgerPage(store, q);
+  }
+}
+
+/** Recomputes every member from its entries and reports each difference from the stored state. */
+export function verify(store: ShardStore): { members: number; entries: number; mismatches: Array<Record<string, unknown>> } {
+  const mismatches: Array<Record<string, unknown>> = [];
+  let members = 0;
+  let entries = 0;
+  const folds = new Map<string, Fold>();
+  const sums = { points: 0, walletCents: 0 };
+  const tiers = new Map<string, number>();
+  for (const [, value] of allEntries(store)) {
+    entries += 1;
+    if (value.memberId === '') continue;
+    let fold = folds.get(value.memberId);
+    if (fold === undefined) { fold = emptyFold(); folds.set(value.memberId, fold); }
+    foldEntry(fold, value);
+  }
+  for (const { key, value: buf } of store.states.getRange({})) {
+    members += 1;
+    const value = decodeState(buf);
+    sums.points += value.points;
+    sums.walletCents += value.walletCents;
+    tiers.set(value.tierId, (tiers.get(value.tierId) ?? 0) + 1);
+    const f = folds.get(key) ?? emptyFold();
+    const stored: Fold = {
+      points: value.points, growth: value.growth, walletCents: value.walletCents,
+      lifetimeSpendCents: value.lifetimeSpendCents, purchaseCount: value.purchaseCount, tierId: value.tierId,
+    };
+    for (const field of Object.keys(stored) as Array<keyof Fold>) {
+      if (stored[field] !== f[field]) mismatches.push({ memberId: key, field, stored: stored[field], ledger: f[field] });
+    }
+    folds.delete(key);
+  }
+  const totals = (store.meta.get('totals') as BookTotals | undefined) ?? emptyTotals();
+  const recount = { members, pointsOutstanding: sums.points, walletOutstandingCents: sums.walletCents };
+  for (const [field, value] of Object.entries(recount) as Array<[keyof typeof recount, number]>) {
+    if (totals[field] !== value) mismatches.push({ memberId: null, field: `totals.${field}`, stored: totals[field], ledger: value });
+  }
+  for (const tier of new Set([...Object.keys(totals.membersPerTier), ...tiers.keys()])) {
+    const stored = totals.membersPerTier[tier] ?? 0;
+    if ((tiers.get(tier) ?? 0) !== stored) mismatches.push({ memberId: null, field: `totals.membersPerTier.${tier}`, stored, ledger: tiers.get(tier) ?? 0 });
+  }
+  for (const memberId of folds.keys()) mismatches.push({ memberId, field: 'member', stored: null, ledger: 'entries without a member' });
+  return { members, entries, mismatches };
+}
+
+/** Bytes of pages each database occupies (branch, leaf and overflow pages). */
+export function storageBytes(store: ShardStore): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of ['members', 'states', 'ledger', 'keys', 'orders', 'outbox', 'refstats', 'meta'] as const) {
+    const s = store[name].getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+    out[name] = s.pageSize * (s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages);
+  }
+  return out;
+}

@@ -1,0 +1,120 @@
+// The back-office reports' per-shard parts (SPEC section 10): the daily figures from one scan of a
+// shard's ledger, the raw recency/frequency/monetary columns of its members, and bounded pages of
+// its ledger for the export. Each runs as a read query on the shard's worker between batches; the
+// router merges the shards' parts (engine/rules/reports.ts, engine/rules/rfm.ts).
+import assert from 'node:assert/strict';
+import { allEntries, getEntry, SEQS_PER_BATCH, type ShardStore } from './store.js';
+import { decodeState } from './codec.js';
+import { dayRangeMs, localDay } from '../rules/local-day.js';
+import type { StoredEntry } from '../ops.js';
+import { emptyDay, type DayFigures, type ExportedEntry, type RfmColumns } from '../rules/reports.js';
+
+/** Kinds whose positive points delta is points given to the member (as the summary counts them). */
+const ISSUING_KINDS: ReadonlySet<string> = new Set([
+  'register', 'upgrade', 'adjust', 'referral_reward', 'referral_reversal', 'transfer_in', 'renew', 'birthday', 'product',
+]);
+
+/** Adds one entry to its day's figures. A purchase's split into earned and redeemed is on its order. */
+function addEntry(store: ShardStore, d: DayFigures, e: StoredEntry): void {
+  switch (e.kind) {
+    case 'register':
+      d.newMembers += 1;
+      break;
+    case 'purchase': {
+      const order = store.orders.get(e.ref);
+      assert.ok(order !== undefined, `purchase entry for order ${e.ref} has no order record`);
+      d.purchases += 1;
+      d.netSalesCents += e.spendDeltaCents;
+      d.pointsIssued += order.earnedPoints;
+      d.pointsRedeemed += order.redeemPoints;
+      return;
+    }
+    case 'return':
+      d.returns += 1;
+      d.netSalesCents += e.spendDeltaCents;
+      return;
+    case 'redeem':
+      d.pointsRedeemed -= e.pointsDelta;
+      return;
+    case 'topup':
+      d.topups += 1;
+      d.topupsCents += e.walletDeltaCents;
+      return;
+    default:
+      break;
+  }
+  if (ISSUING_KINDS.has(e.kind) && e.pointsDelta > 0) d.pointsIssued += e.pointsDelta;
+}
+
+/** The figures of every local day from `from` to `to` (inclusive) with any activity on this shard. */
+/**
+ * One slice of a shard's daily figures: the entries of the ledger values from batch `fromBatch`,
+ * stopping at a batch boundary once `entriesMax` were read, so a report over a long ledger runs as
+ * many short reads between the shard's batches. `next` is where the following slice starts.
+ */
+export function dailyPart(store: ShardStore, from: string, to: string, timeZone: string, fromBatch: number, entriesMax: number): { days: Record<string, DayFigures>; next: number | null } {
+  const { lowMs, highMs } = dayRangeMs(from, to);
+  const days: Record<string, DayFigures> = {};
+  let read = 0;
+  for (const [seq, e] of allEntries(store, fromBatch)) {
+    const batch = Math.floor(seq / SEQS_PER_BATCH);
+    if (read >= entriesMax && seq % SEQS_PER_BATCH === 0) return { days, next: batch };
+    read += 1;
+    if (e.at < lowMs || e.at > highMs || e.memberId === '') continue;
+    const day = localDay(e.at, timeZone);
+    if (day < from || day > to) continue;
+    addEntry(store, days[day] ??= emptyDay(), e);
+  }
+  return { days, next: null };
+}
+
+export function rfmPart(store: ShardStore, after: string | null, limit: number): { columns: RfmColumns; next: string | null } {
+  const out: RfmColumns = { memberIds: [], lastPurchaseAt: [], purchaseCount: [], lifetimeSpendCents: [], createdAt: [] };
+  for (const { key, value } of store.states.getRange(after === null ? {} : { start: after })) {
+    if (key === after) continue;
+    if (out.memberIds.length >= limit) return { columns: out, next: out.memberIds[out.memberIds.length - 1]! };
+    const s = decodeState(value);
+    const profile = store.members.get(key);
+    assert.ok(profile !== undefined, `member ${key} has a state but no profile`);
+    out.memberIds.push(key);
+    out.lastPurchaseAt.push(s.lastPurchaseAt ?? -1);
+    out.purchaseCount.push(s.purchaseCount);
+    out.lifetimeSpendCents.push(s.lifetimeSpendCents);
+    out.createdAt.push(profile.createdAt);
+  }
+  return { columns: out, next: null };
+}
+
+/**
+ * Entries after `afterSeq` (0: from the start) in seq order, those on local days `from`..`to` only
+ * when given, at most `limit` of them and at most `scanMax` examined. `nextSeq` is the cursor of the
+ * next page, null once the ledger is exhausted; a page may be empty and still have a next one.
+ */
+export function ledgerPage(
+  store: ShardStore,
+  q: { afterSeq: number; limit: number; scanMax: number; from?: string; to?: string; timeZone: string },
+): { entries: ExportedEntry[]; nextSeq: number | null } {
+  const entries: ExportedEntry[] = [];
+  const range = q.from !== undefined && q.to !== undefined ? dayRangeMs(q.from, q.to) : null;
+  let scanned = 0;
+  let last = q.afterSeq;
+  const firstBatch = Math.floor(q.afterSeq / SEQS_PER_BATCH);
+  for (const batchNo of store.ledger.getKeys({ start: firstBatch })) {
+    for (let seq = Math.max(batchNo * SEQS_PER_BATCH, q.afterSeq + 1); ; seq++) {
+      const e = getEntry(store, seq);
+      if (e === undefined) break;
+      last = seq;
+      scanned += 1;
+      const inRange = range === null || (e.at >= range.lowMs && e.at <= range.highMs && (() => {
+        const day = localDay(e.at, q.timeZone);
+        return day >= q.from! && day <= q.to!;
+      })());
+      if (inRange) {
+        const { prev: _prev, ...rest } = e;
+        entries.push({ seq, ...rest });
+      }
+      if (entries.length >= q.limit || scanned >= q.scanMax) return { entries, nextSeq: last };
+    }
+  }
+  return { entries, nextSeq: null };
+}

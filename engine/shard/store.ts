@@ -1,0 +1,141 @@
+// Opens one shard's LMDB environment and its named databases with every option spelled out,
+// because the first opener of an environment fixes its flags and defaults change between versions.
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { mkdirSync } from 'node:fs';
+import { LMDB_READERS_MAX, SHARD_MAP_BYTES } from '../limits.js';
+import type { StoredEntry } from '../ops.js';
+import type { MemberProfile, MemberRecord, OrderRecord, OutboxMessage } from '../rules/member-state.js';
+import { decodeEntry, decodeState, encodeState, writeEntry, Writer } from './codec.js';
+import type { HotState } from '../rules/member-state.js';
+
+export interface StoredKey { fp: number; res: Record<string, unknown> }
+
+export interface ShardStore {
+  root: RootDatabase;
+  /** Profiles (msgpack): written on registration and profile changes only. */
+  members: Database<MemberProfile, string>;
+  /** Hot member state (engine/shard/codec.ts binary): read and written by every batch. */
+  states: Database<Buffer, string>;
+  /** Ledger entries (binary), one value per batch keyed by batch number: a batch is one append. */
+  ledger: Database<Buffer, number>;
+  /** Idempotency keys of non-purchase writes; a purchase's key is its order record. */
+  keys: Database<StoredKey, string>;
+  orders: Database<OrderRecord, string>;
+  /** Cross-shard credits written with the batch that caused them, removed once delivered. */
+  outbox: Database<OutboxMessage, number>;
+  /** The sweep's index: [next event time, memberId] for every member with a time-driven event. */
+  due: Database<string, [number, string]>;
+  /** Referral points a member earned per level: key `<memberId>|<level>`. */
+  refstats: Database<number, string>;
+  meta: Database<unknown, string>;
+}
+
+export function openShardStore(path: string, mapBytes = SHARD_MAP_BYTES): ShardStore {
+  mkdirSync(path, { recursive: true });
+  const root = open({
+    path,
+    mapSize: mapBytes,
+    maxReaders: LMDB_READERS_MAX,
+    maxDbs: 16,
+    // Durability: with overlappingSync off, a transactionSync commit returns only after its
+    // fdatasync. lmdb-js 3.5's `flushed` promise does not track sync transactions (its
+    // lastSyncTxnFlush is never assigned), so with overlappingSync on, nothing could be awaited.
+    overlappingSync: false,
+    noSync: false,
+    noMemInit: true,
+    compression: false,
+    cache: false,
+    encoding: 'msgpack',
+  });
+  const sub = <V, K extends import('lmdb').Key>(name: string) =>
+    root.openDB<V, K>({ name, encoding: 'msgpack', sharedStructuresKey: Symbol.for('structures'), cache: false, compression: false });
+  return {
+    root,
+    members: sub<MemberProfile, string>('members'),
+    states: root.openDB<Buffer, string>({ name: 'states', encoding: 'binary', cache: false, compression: false }),
+    ledger: root.openDB<Buffer, number>({ name: 'ledger', encoding: 'binary', cache: false, compression: false }),
+    keys: sub<StoredKey, string>('keys'),
+    orders: sub<OrderRecord, string>('orders'),
+    outbox: root.openDB<OutboxMessage, number>({ name: 'outbox', encoding: 'msgpack', cache: false }),
+    refstats: root.openDB<number, string>({ name: 'refstats', encoding: 'msgpack', cache: false }),
+    due: root.openDB<string, [number, string]>({ name: 'due', encoding: 'string', cache: false }),
+    meta: root.openDB<unknown, string>({ name: 'meta', encoding: 'msgpack', cache: false }),
+  };
+}
+
+export function getState(store: ShardStore, memberId: string): HotState | undefined {
+  const buf = store.states.getBinaryFast(memberId);
+  return buf === undefined ? undefined : decodeState(buf);
+}
+
+export function putState(store: ShardStore, memberId: string, state: HotState): void {
+  store.states.putSync(memberId, encodeState(state));
+}
+
+/**
+ * Entry seqs are `batchNo * SEQS_PER_BATCH + index`: increasing, safe integers, and the batch's
+ * entries are one LMDB value, so appending a batch costs one put however many entries it has.
+ */
+export const SEQS_PER_BATCH = 2 ** 20;
+
+/** Gathers one batch's entries in one buffer and appends them as one value. */
+export class LedgerAppender {
+  private readonly offsets: number[] = [];
+  private readonly w = new Writer(64 * 1024);
+  readonly batchNo: number;
+
+  constructor(private readonly store: ShardStore) {
+    this.batchNo = ((store.meta.get('batch') as number | undefined) ?? 0) + 1;
+  }
+
+  append(e: StoredEntry): number {
+    if (this.offsets.length >= SEQS_PER_BATCH) throw new Error('too many entries in one batch');
+    this.offsets.push(this.w.pos);
+    writeEntry(this.w, e);
+    return this.batchNo * SEQS_PER_BATCH + this.offsets.length - 1;
+  }
+
+  /** Writes the batch's entries (inside the caller's transaction). Layout: u32 count, u32 offsets, entries. */
+  finish(): void {
+    const n = this.offsets.length;
+    if (n === 0) return;
+    const header = 4 * (n + 2);
+    const blob = Buffer.allocUnsafe(header + this.w.pos);
+    blob.writeUInt32LE(n, 0);
+    for (let i = 0; i < n; i++) blob.writeUInt32LE(header + this.offsets[i]!, 4 * (i + 1));
+    blob.writeUInt32LE(header + this.w.pos, 4 * (n + 1));
+    this.w.buf.copy(blob, header, 0, this.w.pos);
+    this.store.ledger.putSync(this.batchNo, blob, { append: true });
+    this.store.meta.putSync('batch', this.batchNo);
+  }
+}
+
+function entryIn(blob: Uint8Array, index: number): StoredEntry | undefined {
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  if (index >= view.getUint32(0, true)) return undefined;
+  const start = view.getUint32(4 * (index + 1), true);
+  const end = view.getUint32(4 * (index + 2), true);
+  return decodeEntry(blob.subarray(start, end));
+}
+
+export function getEntry(store: ShardStore, seq: number): StoredEntry | undefined {
+  const blob = store.ledger.getBinaryFast(Math.floor(seq / SEQS_PER_BATCH));
+  return blob === undefined ? undefined : entryIn(blob, seq % SEQS_PER_BATCH);
+}
+
+/** Every entry in seq order, from batch `fromBatch` on. */
+export function* allEntries(store: ShardStore, fromBatch = 0): Generator<[number, StoredEntry]> {
+  for (const { key, value } of store.ledger.getRange({ start: fromBatch })) {
+    const n = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(0, true);
+    for (let i = 0; i < n; i++) yield [key * SEQS_PER_BATCH + i, entryIn(value, i)!];
+  }
+}
+
+/** A whole member (profile and state), or undefined. */
+export function getMember(store: ShardStore, memberId: string): MemberRecord | undefined {
+  const state = getState(store, memberId);
+  if (state === undefined) return undefined;
+  const profile = store.members.get(memberId);
+  if (profile === undefined) throw new Error(`member ${memberId} has a state but no profile`);
+  return { ...profile, ...state };
+}

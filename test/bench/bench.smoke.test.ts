@@ -1,0 +1,82 @@
+// Smoke test of the benchmarks: the quick versions of bench/micro and bench/load run to the end,
+// exit 0, and print only positive figures (and a clean verify), so that the harness cannot rot.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const run = promisify(execFile);
+/** Either benchmark in --quick mode takes a few seconds; this leaves room for a slow, busy machine. */
+const BENCH_TIMEOUT_MS = 40_000;
+const BENCH_OUTPUT_BYTES_MAX = 1024 * 1024;
+
+async function runQuick(script: string): Promise<string> {
+  // execFile rejects on a non-zero exit, with the output attached: the failure shows what was printed.
+  const { stdout } = await run(process.execPath, [join(ROOT, 'dist/bench', script), '--quick'], {
+    cwd: ROOT, timeout: BENCH_TIMEOUT_MS, maxBuffer: BENCH_OUTPUT_BYTES_MAX, killSignal: 'SIGTERM',
+  });
+  return stdout;
+}
+
+/** The body rows of the markdown tables in `output`, as arrays of trimmed cells. */
+function tableRows(output: string): string[][] {
+  return output
+    .split('\n')
+    .filter((line) => line.startsWith('| ') && !line.startsWith('|---'))
+    .map((line) => line.slice(1, -1).split('|').map((cell) => cell.trim()))
+    .filter((cells) => !['scenario', 'figure'].includes(cells[0] ?? ''));
+}
+
+/** A printed figure: thousands separators and a leading ± are formatting, anything else is not a number. */
+function figure(text: string | undefined): number {
+  return Number((text ?? '').replace(/,/g, '').replace(/^±/, ''));
+}
+
+describe('benchmarks (quick)', () => {
+  it('bench/micro prints positive rates and latencies for every scenario and the WASM/reference ratio', async () => {
+    const out = await runQuick('micro.js');
+    expect(out.split('\n')[0]).toMatch(/^machine: .+, \d+ cores, [\d.]+ GiB RAM, node v\d+/);
+    const rows = tableRows(out);
+    expect(rows.map((r) => r[0])).toEqual([
+      expect.stringContaining('core: WASM'),
+      expect.stringContaining('core: TypeScript reference'),
+      expect.stringContaining('msgpackr'),
+      expect.stringContaining('lmdb'),
+    ]);
+    for (const [scenario, rate, unit, meanMs, p99Ms, samples] of rows) {
+      expect(unit, scenario).toMatch(/^(ops|puts)\/s$/);
+      for (const value of [rate, meanMs, p99Ms, samples]) expect(figure(value), `${scenario}: ${value}`).toBeGreaterThan(0);
+    }
+    const ratio = /core ratio WASM\/reference: ([\d.]+)x/.exec(out);
+    expect(ratio).not.toBeNull();
+    expect(figure(ratio![1])).toBeGreaterThan(0);
+  });
+
+  it('bench/load drives a real server and prints positive figures with a clean verify', async () => {
+    const out = await runQuick('load.js');
+    expect(out.split('\n')[0]).toMatch(/^machine: /);
+    expect(out).toMatch(/^verify: ok, /m);
+    expect(out).toMatch(/^load: ok$/m);
+    const rows = tableRows(out);
+    const figures = new Map(rows.map(([name, value, unit]) => [name ?? '', { value: figure(value), unit }]));
+    for (const name of [
+      'raw lmdb puts (1,000 per txn, flushed)', 'WS batch latency p99', 'HTTP open-loop latency p99',
+      'ledger database bytes per entry', 'WS purchases/s ÷ raw lmdb puts/s', 'HTTP req/s ÷ bare uWS req/s',
+    ]) expect(figures.has(name), name).toBe(true);
+    expect(rows.length).toBeGreaterThanOrEqual(20);
+    for (const [name, { value, unit }] of figures) {
+      // The RSS spread may be exactly zero when memory did not move; every other figure is a positive amount.
+      if (unit === '%') expect(value, name).toBeGreaterThanOrEqual(0);
+      else expect(value, name).toBeGreaterThan(0);
+    }
+  });
+
+  it('bench/sweep brings every member with an ended period up to date', async () => {
+    const out = await runQuick('sweep.js');
+    const m = /^sweep: ([\d,]+) members in ([\d.]+) s on one thread = ([\d,]+) members\/s$/m.exec(out);
+    expect(m, out).not.toBeNull();
+    expect(Number(m![1]!.replace(/,/g, ''))).toBe(4000);
+    expect(Number(m![3]!.replace(/,/g, ''))).toBeGreaterThan(0);
+  });
+});
