@@ -1,0 +1,192 @@
+// The arithmetic op family, run through the WASM core once per run of consecutive such ops:
+// purchase, redeem, adjust, top-up, withdrawal, a transfer's debit and the checkout quote. Phase 1
+// fills each op's record (queueCoreOp); after the core's call, phase 3 turns each result into
+// entries, an order, grants, outbox messages and the answer (finishCore).
+import assert from 'node:assert/strict';
+import * as L from '../core/layout.js';
+import type { ErrorCode } from '../errors.js';
+import { inBirthdayMonth } from '../rules/calendar.js';
+import { purchaseResponse, tierIndexOf, type OrderRecord, type ProgramContext } from '../rules/member-state.js';
+import type { OpResult, WriteOp } from '../ops.js';
+import { purchaseRewards } from '../rules/returns.js';
+import { DAY_MS, entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
+
+/** Core status codes in the order of core-layout.ts, as catalogue codes. */
+const STATUS_CODES: Record<number, ErrorCode> = {
+  [L.S_INSUFFICIENT_POINTS]: 'insufficient_points',
+  [L.S_INSUFFICIENT_WALLET]: 'insufficient_wallet',
+  [L.S_WALLET_LIMIT]: 'wallet_limit',
+  [L.S_NEGATIVE_NET]: 'negative_net',
+  [L.S_TOPUP_BELOW_MINIMUM]: 'topup_below_minimum',
+  [L.S_BALANCE_LIMIT]: 'balance_limit',
+  [L.S_REDEMPTION_TOO_SMALL]: 'redemption_too_small',
+};
+
+/** A transfer's debit is the core's withdrawal: the same check, the same arithmetic. */
+const CORE_KINDS: Record<string, number> = {
+  purchase: L.OP_PURCHASE, redeem: L.OP_REDEEM, adjust: L.OP_ADJUST, topup: L.OP_TOPUP,
+  withdraw: L.OP_WITHDRAW, transfer: L.OP_WITHDRAW, quote: L.OP_QUOTE,
+};
+
+/** Fills op record `k` of the core's next call with `op` on member `m`. */
+export function queueCoreOp(b: BatchScope, op: WriteOp, m: BatchMember, k: number): void {
+  const o = k * L.O_SLOTS;
+  const rec = b.core.ops;
+  rec.fill(0, o, o + L.O_SLOTS);
+  rec[o + L.O_KIND] = CORE_KINDS[op.op]!;
+  rec[o + L.O_SLOT] = m.slot;
+  rec[o + L.O_AT_MS] = op.atMs;
+  switch (op.op) {
+    case 'purchase':
+      rec[o + L.O_A] = op.amountCents; rec[o + L.O_B] = op.discountCents;
+      rec[o + L.O_C] = op.redeemPoints; rec[o + L.O_D] = op.walletCents;
+      if (inBirthdayMonth(m.state.birthdayMonth, op.atMs, b.ctx.program.timezone)) rec[o + L.O_FLAGS] = L.FLAG_BIRTHDAY;
+      break;
+    case 'quote':
+      rec[o + L.O_A] = op.amountCents;
+      if (inBirthdayMonth(m.state.birthdayMonth, op.atMs, b.ctx.program.timezone)) rec[o + L.O_FLAGS] = L.FLAG_BIRTHDAY;
+      break;
+    case 'redeem': case 'adjust': rec[o + L.O_A] = op.points; break;
+    case 'topup': case 'withdraw': case 'transfer': rec[o + L.O_A] = op.amountCents; break;
+  }
+}
+
+/** Turns the core's result `k` for `op` into entries, records and the op's answer. */
+export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember): OpResult {
+  const { ctx, totals } = b;
+  const res = b.core.results;
+  const o = k * L.R_SLOTS;
+  const status = res[o + L.R_STATUS]!;
+  if (status !== L.S_OK) {
+    const code = STATUS_CODES[status];
+    assert.ok(code !== undefined, `unknown core status ${status}`);
+    return fail(code);
+  }
+  const r = m.running;
+  const pointsDelta = res[o + L.R_POINTS_DELTA]!;
+  const walletDeltaCents = res[o + L.R_WALLET_DELTA_CENTS]!;
+  const growthDelta = res[o + L.R_GROWTH_DELTA]!;
+  const spendDeltaCents = res[o + L.R_SPEND_DELTA_CENTS]!;
+  const balances = () => ({ points: r.points, walletBalanceCents: r.walletCents, tierId: r.tierId });
+  switch (op.op) {
+    case 'quote': {
+      const tier = ctx.program.tiers[tierIndexOf(ctx, r.tierId)]!;
+      return {
+        ok: true, memberId: op.memberId, tierId: r.tierId, discountBps: tier.discountBps,
+        discountCents: res[o + L.R_NET_CENTS]!, points: r.points,
+        maxRedeemPoints: res[o + L.R_BONUS_POINTS]!, maxRedeemValueCents: res[o + L.R_VALUE_CENTS]!,
+        walletBalanceCents: r.walletCents, pointsToEarn: res[o + L.R_EARNED_POINTS]!,
+      };
+    }
+    case 'purchase': {
+      const tierIdBefore = r.tierId;
+      const before = { periodStart: r.periodStart, periodEnd: r.periodEnd, periodStartTierId: r.periodStartTierId, periodMetric: r.periodMetric };
+      const earned = res[o + L.R_EARNED_POINTS]!;
+      const seq = b.append(m, entry(op.atMs, 'purchase', op.memberId, op.orderId,
+        { pointsDelta, walletDeltaCents, growthDelta, spendDeltaCents }));
+      const redeemedFrom = b.takePoints(m, op.redeemPoints);
+      b.addPoints(m, earned, op.atMs, seq);
+      r.walletCents += walletDeltaCents; r.growth += growthDelta;
+      r.lifetimeSpendCents += spendDeltaCents; r.purchaseCount += 1;
+      r.firstPurchaseAt ??= op.atMs;
+      r.lastPurchaseAt = r.lastPurchaseAt === null ? op.atMs : Math.max(r.lastPurchaseAt, op.atMs);
+      const newTier = res[o + L.R_NEW_TIER]!;
+      let upgradedTo: string | null = null;
+      if (newTier !== L.NONE) {
+        upgradedTo = ctx.program.tiers[newTier]!.id;
+        const bonus = res[o + L.R_BONUS_POINTS]!;
+        const upgradeSeq = b.append(m, entry(op.atMs, 'upgrade', op.memberId, op.orderId, { pointsDelta: bonus, tierId: upgradedTo }, seq));
+        b.addPoints(m, bonus, op.atMs, upgradeSeq);
+        totals.pointsIssued += bonus;
+      }
+      totals.purchases += 1;
+      totals.netSalesCents += spendDeltaCents;
+      totals.pointsIssued += earned;
+      totals.pointsRedeemed += op.redeemPoints;
+      // The period fields are not ledger balances: they follow from the op and the program.
+      r.periodMetric = metricAfter(b, r.periodMetric, k);
+      if (upgradedTo !== null) {
+        const days = ctx.program.membershipDays;
+        r.tierId = upgradedTo; r.periodStart = op.atMs; r.periodStartTierId = upgradedTo;
+        r.periodEnd = days === null ? null : op.atMs + days * DAY_MS;
+      }
+      const redeemValueCents = res[o + L.R_VALUE_CENTS]!;
+      const rewards = purchaseRewards(ctx.program, m.state.referralChain, m.state.standingOrders === 0, earned);
+      m.state.standingOrders += 1;
+      for (const rw of rewards) {
+        const level = m.state.referralChain.indexOf(rw.memberId) + 1;
+        b.send({ kind: 'referral_reward', memberId: rw.memberId, fromMemberId: op.memberId, level, points: rw.fixedPoints + rw.sharePoints, walletCents: 0, ref: op.orderId, atMs: op.atMs });
+      }
+      const tierBefore = ctx.program.tiers[tierIndexOf(ctx, tierIdBefore)]!;
+      const birthday = (b.core.ops[k * L.O_SLOTS + L.O_FLAGS]! & L.FLAG_BIRTHDAY) !== 0;
+      const order: OrderRecord = {
+        orderId: op.orderId, memberId: op.memberId, at: op.atMs, seq, amountCents: op.amountCents,
+        discountCents: op.discountCents, redeemPoints: op.redeemPoints, redeemValueCents,
+        walletCents: op.walletCents, netCents: spendDeltaCents, earnedPoints: res[o + L.R_EARNED_POINTS]!,
+        growth: growthDelta, tierIdBefore, upgradedTo, birthday,
+        returns: [], fp: op.fp,
+        after: { points: r.points, walletBalanceCents: r.walletCents, growth: r.growth, tierId: r.tierId },
+        rate: {
+          earnCents: tierBefore.earn.cents, earnPoints: tierBefore.earn.points, orderPoints: ctx.program.orderPoints,
+          multiplierPct: birthday ? ctx.program.birthday.multiplierPct : 100,
+          growthPoints: ctx.program.growth.points, growthGrowth: ctx.program.growth.growth,
+        },
+        express: upgradedTo !== null && ctx.program.tiers[tierIndexOf(ctx, upgradedTo)]!.threshold > before.periodMetric + (ctx.program.qualifyBy === 'spend' ? spendDeltaCents : growthDelta),
+        before,
+        rewards,
+        now: { earnedPoints: earned, growth: growthDelta, restoredPoints: 0, walletRefundedCents: 0, fixedReversed: false },
+        redeemedFrom,
+      };
+      if (op.storeId !== undefined) order.storeId = op.storeId;
+      if (op.channel !== undefined) order.channel = op.channel;
+      if (op.items !== undefined) order.items = op.items;
+      b.store.orders.putSync(op.orderId, order);
+      return { ok: true, ...purchaseResponse(order), replayed: false };
+    }
+    case 'redeem': {
+      totals.pointsRedeemed += op.points;
+      b.append(m, entry(op.atMs, 'redeem', op.memberId, op.key, { pointsDelta, walletDeltaCents }));
+      b.takePoints(m, op.points);
+      r.walletCents += walletDeltaCents;
+      return { ok: true, memberId: op.memberId, redeemedPoints: op.points, walletCreditCents: walletDeltaCents, ...balances(), replayed: false };
+    }
+    case 'adjust': {
+      // Negative adjustments count as points taken back, like clawbacks (README, Reports).
+      if (pointsDelta > 0) totals.pointsIssued += pointsDelta; else totals.pointsClawedBack -= pointsDelta;
+      const adjustSeq = b.append(m, entry(op.atMs, 'adjust', op.memberId, op.key, { pointsDelta }));
+      if (pointsDelta > 0) b.addPoints(m, pointsDelta, op.atMs, adjustSeq); else b.takePoints(m, -pointsDelta);
+      return { ok: true, memberId: op.memberId, pointsDelta, reason: op.reason, ...balances(), replayed: false };
+    }
+    case 'topup': {
+      totals.topupsCents += walletDeltaCents;
+      b.append(m, entry(op.atMs, 'topup', op.memberId, op.key, { walletDeltaCents }));
+      r.walletCents += walletDeltaCents;
+      return { ok: true, memberId: op.memberId, amountCents: op.amountCents, bonusCents: res[o + L.R_VALUE_CENTS]!, ...balances(), replayed: false };
+    }
+    case 'transfer': {
+      b.append(m, entry(op.atMs, 'transfer_out', op.memberId, op.key, { walletDeltaCents }));
+      r.walletCents += walletDeltaCents;
+      b.send({ kind: 'transfer_in', memberId: op.toMemberId, fromMemberId: op.memberId, level: 0, points: 0, walletCents: op.amountCents, ref: op.key, atMs: op.atMs });
+      return { ok: true, fromMemberId: op.memberId, toMemberId: op.toMemberId, amountCents: op.amountCents, ...balances(), replayed: false };
+    }
+    case 'withdraw': {
+      b.append(m, entry(op.atMs, 'withdraw', op.memberId, op.key, { walletDeltaCents }));
+      r.walletCents += walletDeltaCents;
+      return { ok: true, memberId: op.memberId, amountCents: op.amountCents, ...balances(), replayed: false };
+    }
+    default:
+      assert.fail(`op ${op.op} is not a core op`);
+  }
+}
+
+/** The period metric after purchase k, from the metric before it (SPEC section 3 steps 4-5). */
+function metricAfter(b: BatchScope, metricBefore: number, k: number): number {
+  const res = b.core.results;
+  const o = k * L.R_SLOTS;
+  const p: ProgramContext['program'] = b.ctx.program;
+  const metric = metricBefore + (p.qualifyBy === 'spend' ? res[o + L.R_SPEND_DELTA_CENTS]! : res[o + L.R_GROWTH_DELTA]!);
+  const newTier = res[o + L.R_NEW_TIER]!;
+  if (newTier === L.NONE || p.carryForward === 'all') return metric;
+  if (p.carryForward === 'none') return 0;
+  return Math.max(0, metric - p.tiers[newTier]!.threshold);
+}

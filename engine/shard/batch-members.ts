@@ -1,0 +1,111 @@
+// The member op family: registration (a new member's state, profile, opening entry and referral
+// rewards) and the profile patch. Uniqueness of phone and email is decided by the front end's
+// directory, which marks an op whose phone or email another member holds.
+import assert from 'node:assert/strict';
+import { opError, type OpError } from '../errors.js';
+import { memberView, tierIndexOf, type HotState, type MemberProfile, type ProgramContext } from '../rules/member-state.js';
+import { PROFILE_FIELDS, type OpResult, type PatchOp, type RegisterOp } from '../ops.js';
+import { settleBirthdayYear } from '../rules/member-events.js';
+import { DAY_MS, entry, type BatchMember, type BatchScope } from './batch-scope.js';
+
+/**
+ * Whether the phone or email is another member's. Uniqueness spans shards, so the one authority
+ * is the front end's directory (engine/router/engine.ts claimUnique), which marks the op; shards keep no
+ * index of their own, and the directory is rebuilt from the profiles at start.
+ */
+function uniqueProblem(op: { taken?: 'phone_taken' | 'email_taken' }): OpError | null {
+  return op.taken === undefined ? null : opError(op.taken, undefined, op.taken === 'phone_taken' ? 'phone' : 'email');
+}
+
+/** Why a registration is refused before anything is written, or null. */
+export function registerProblem(ctx: ProgramContext, op: RegisterOp, exists: boolean): OpError | null {
+  if (exists) return opError('member_exists', undefined, 'memberId');
+  if (op.tierId !== undefined && !ctx.tierIndex.has(op.tierId)) return opError('tier_not_found', undefined, 'tierId');
+  return uniqueProblem(op);
+}
+
+/** A new member's state and profile as the registration opens them (nothing written yet). */
+export function newMember(ctx: ProgramContext, op: RegisterOp): { state: HotState; profile: MemberProfile } {
+  const p = ctx.program;
+  const tierId = op.tierId ?? p.tiers[0]!.id;
+  const expires = tierIndexOf(ctx, tierId) > 0 && p.membershipDays !== null;
+  const state: HotState = {
+    tierId, periodStart: op.atMs, periodEnd: expires ? op.atMs + p.membershipDays! * DAY_MS : null,
+    periodMetric: 0, periodStartTierId: tierId, points: (op.points ?? 0) + p.signupPoints, growth: 0,
+    walletCents: op.walletCents ?? 0, lifetimeSpendCents: 0, purchaseCount: 0,
+    firstPurchaseAt: null, lastPurchaseAt: null, lastSeq: 0, standingOrders: 0,
+    birthdayMonth: op.birthday === undefined ? 0 : Number(op.birthday.slice(5, 7)),
+    birthdayDay: op.birthday === undefined ? 0 : Number(op.birthday.slice(8, 10)),
+    lastBirthdayYear: 0, nextDue: -1, referralChain: op.referralChain, grants: [],
+  };
+  settleBirthdayYear(state, op.atMs, p.timezone);
+  const profile: MemberProfile = { memberId: op.memberId, referrerId: op.referrerId ?? null, referralChain: op.referralChain, createdAt: op.atMs };
+  for (const f of PROFILE_FIELDS) if (op[f] !== undefined) (profile as unknown as Record<string, unknown>)[f] = op[f];
+  return { state, profile };
+}
+
+/** Phase 1 of a registration: the refusal, or the new member attached to the batch. */
+export function admitMember(b: BatchScope, op: RegisterOp): BatchMember | OpError {
+  const problem = registerProblem(b.ctx, op, b.load(op.memberId) !== null);
+  if (problem !== null) return problem;
+  const created = newMember(b.ctx, op);
+  return b.attach(op.memberId, created.state, created.profile, true);
+}
+
+/** Writes a registration's entries and referral rewards, and answers it. */
+export function finishRegister(b: BatchScope, op: RegisterOp, m: BatchMember): OpResult {
+  const { ctx, totals } = b;
+  const r = m.running;
+  totals.pointsIssued += r.points;
+  const opening = r.points;
+  r.points = 0;
+  const seq = b.append(m, entry(op.atMs, 'register', op.memberId, op.key, { pointsDelta: opening, walletDeltaCents: r.walletCents, tierId: r.tierId }));
+  b.addPoints(m, opening, op.atMs, seq);
+  const referral = ctx.program.referral;
+  if (referral.enabled && op.referralChain.length > 0) {
+    // The new member's own welcome, then each ancestor's registration reward (SPEC section 2).
+    if (referral.refereePoints > 0) {
+      const rewardSeq = b.append(m, entry(op.atMs, 'referral_reward', op.memberId, op.memberId, { pointsDelta: referral.refereePoints }, seq));
+      b.addPoints(m, referral.refereePoints, op.atMs, rewardSeq);
+      totals.pointsIssued += referral.refereePoints;
+      b.toSlot(m);
+    }
+    op.referralChain.forEach((ancestor, i) => {
+      const points = referral.levels[i]?.registerPoints ?? 0;
+      if (points > 0) b.send({ kind: 'referral_reward', memberId: ancestor, fromMemberId: op.memberId, level: i + 1, points, walletCents: 0, ref: op.memberId, atMs: op.atMs });
+    });
+  }
+  // A bulk import needs only what the front end's directory keeps; the full view costs as much
+  // as the rest of the registration.
+  if (op.lean === true) return { ok: true, memberId: op.memberId, phone: op.phone ?? null, email: op.email ?? null, replayed: false };
+  // Built field by field: spreading whole member records here measured as the registration's main cost.
+  const view = memberView(m.profile!, r, m.state.grants);
+  view['walletBalanceCents'] = r.walletCents;
+  view['replayed'] = false;
+  return { ok: true, ...view };
+}
+
+/** A profile change: the profile's fields only; the phone and email it gives up are named for the directory. */
+export function finishPatch(b: BatchScope, op: PatchOp, m: BatchMember): OpResult {
+  const problem = uniqueProblem(op);
+  if (problem !== null) return { ok: false, error: problem };
+  m.profile ??= b.store.members.get(m.memberId) ?? null;
+  assert.ok(m.profile !== null, `member ${m.memberId} has a state but no profile`);
+  m.profileDirty = true;
+  const rec = m.profile as unknown as Record<string, unknown>;
+  const releasedKeys: string[] = [];
+  for (const f of PROFILE_FIELDS) {
+    const value = op[f];
+    if (value === undefined) continue;
+    if (f === 'phone' || f === 'email') {
+      const old = rec[f] as string | undefined;
+      if (old !== undefined && old !== value) releasedKeys.push((f === 'phone' ? 'p:' : 'e:') + old);
+    }
+    rec[f] = value;
+  }
+  if (op.birthday !== undefined) m.state.birthdayMonth = Number(op.birthday.slice(5, 7));
+  const view = memberView(m.profile, m.running, m.state.grants);
+  view['walletBalanceCents'] = m.running.walletCents;
+  view['releasedKeys'] = releasedKeys;
+  return { ok: true, ...view };
+}

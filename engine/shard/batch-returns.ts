@@ -1,0 +1,61 @@
+// The return op family (SPEC section 4): finds the order on this shard and reverses, in the batch's
+// transaction, everything the returned value caused: points, redeemed points back to their grants,
+// wallet, growth, spend, the tier, and the referral rewards (as outbox reversals).
+import type { OpResult, ReturnOp } from '../ops.js';
+import { planReturn, remainingConsumption, tierAfterReturn } from '../rules/returns.js';
+import { restoreGrants } from '../rules/grants.js';
+import { entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
+
+export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpResult {
+  const { ctx, totals } = b;
+  const order = b.store.orders.get(op.orderId);
+  if (order === undefined || order.memberId !== op.memberId) return fail('order_not_found', undefined, 'orderId');
+  const remaining = order.netCents - order.returns.reduce((sum, x) => sum + x.amountCents, 0);
+  if (op.amountCents > remaining) return fail('return_exceeds_order', `at most ${remaining} cents of this order remain to return`, 'amountCents');
+  // A return of 0 is only the whole return of an order with no net value (paid wholly with points).
+  if (op.amountCents === 0 && (order.netCents !== 0 || order.returns.length > 0)) {
+    return fail('invalid_request', 'amountCents: must be at least 1, unless the order had no net value and is returned whole', 'amountCents');
+  }
+  const plan = planReturn(order, op.amountCents);
+  const r = m.running;
+  // Restored points come back first; the clawback may then go below zero only if the program allows it.
+  const afterRestore = r.points + plan.restoredPoints;
+  const clawed = ctx.program.allowNegativePoints ? plan.clawbackDuePoints : Math.min(plan.clawbackDuePoints, Math.max(0, afterRestore));
+  const pointsDelta = plan.restoredPoints - clawed;
+  const tierBefore = r.tierId;
+  const moved = tierAfterReturn(ctx, order, r, plan, op.amountCents);
+  const seq = b.append(m, entry(op.atMs, 'return', op.memberId, op.returnId, {
+    pointsDelta, growthDelta: plan.growthDelta, walletDeltaCents: plan.walletRefundCents, spendDeltaCents: -op.amountCents,
+  }, order.seq));
+  // Restored points go back to the grants they were redeemed from; the clawback takes oldest first.
+  const restoreBefore = r.points;
+  order.restoredTo = [...(order.restoredTo ?? []), ...restoreGrants(m.state.grants, remainingConsumption(order), plan.restoredPoints, restoreBefore)];
+  r.points += plan.restoredPoints;
+  b.takePoints(m, clawed);
+  r.growth += plan.growthDelta;
+  r.walletCents += plan.walletRefundCents;
+  r.lifetimeSpendCents -= op.amountCents;
+  Object.assign(r, moved);
+  if (plan.full) m.state.standingOrders -= 1;
+  const downgradedTo = moved.tierId !== tierBefore ? moved.tierId : null;
+  if (downgradedTo !== null) b.append(m, entry(op.atMs, 'downgrade', op.memberId, op.returnId, { tierId: downgradedTo }, seq));
+  b.toSlot(m);
+  for (const rev of plan.reversals) {
+    const level = m.state.referralChain.indexOf(rev.memberId) + 1;
+    b.send({ kind: 'referral_reversal', memberId: rev.memberId, fromMemberId: op.memberId, level, points: -rev.points, walletCents: 0, ref: op.returnId, atMs: op.atMs });
+  }
+  order.returns.push({ returnId: op.returnId, amountCents: op.amountCents, at: op.atMs });
+  order.now = plan.now;
+  plan.rewardsAfter.forEach((after, i) => { order.rewards[i]!.sharePoints = after.sharePoints; });
+  b.store.orders.putSync(order.orderId, order);
+  totals.returns += 1;
+  totals.netSalesCents -= op.amountCents;
+  totals.pointsClawedBack += clawed;
+  totals.pointsRedeemed -= plan.restoredPoints;
+  return {
+    ok: true, returnId: op.returnId, orderId: op.orderId, memberId: op.memberId, clawedBackPoints: clawed,
+    restoredPoints: plan.restoredPoints, walletRefundCents: plan.walletRefundCents, points: r.points,
+    walletBalanceCents: r.walletCents, tierId: r.tierId, downgradedTo,
+    referralReversals: plan.reversals.map((x) => ({ memberId: x.memberId, points: x.points })), replayed: false,
+  };
+}

@@ -1,0 +1,198 @@
+// What one batch, sweep slice or import batch shares between the executor's frame (batch.ts) and
+// its op families (batch-*.ts beside it): the program, the store, the core, the members the batch
+// touched, the ledger value being appended, the running totals and the outbox, with the helpers
+// every family credits, debits and writes through. A family gets this object and needs nothing else.
+import assert from 'node:assert/strict';
+import type { CoreRegions } from '../core/api.js';
+import { readSlot, writeSlot } from '../core/slots.js';
+import { opError, type ErrorCode } from '../errors.js';
+import { emptyTotals, moveTier, type BookTotals } from '../rules/totals.js';
+import type { HotState, MemberProfile, MemberState, OutboxMessage, ProgramContext } from '../rules/member-state.js';
+import type { LedgerKind, OpResult, StoredEntry } from '../ops.js';
+import { creditGrant, debitGrants, type Consumption } from '../rules/grants.js';
+import { nextDueOf } from '../rules/member-events.js';
+import { getState, LedgerAppender, putState, type ShardStore } from './store.js';
+
+export const DAY_MS = 86_400_000;
+
+/** A member a batch touches: its stored state, its core slot, and the fold of the batch so far. */
+export interface BatchMember {
+  memberId: string;
+  created: boolean;
+  state: HotState;
+  /** Loaded only by ops that change the profile (registration, patch). */
+  profile: MemberProfile | null;
+  profileDirty: boolean;
+  slot: number;
+  /** The member's state as of the op being finished in phase 3: the fold of this batch so far. */
+  running: MemberState;
+}
+
+export function copyState(m: MemberState): MemberState {
+  return {
+    tierId: m.tierId, periodStart: m.periodStart, periodEnd: m.periodEnd, periodMetric: m.periodMetric,
+    periodStartTierId: m.periodStartTierId, points: m.points, growth: m.growth,
+    walletCents: m.walletCents, lifetimeSpendCents: m.lifetimeSpendCents,
+    purchaseCount: m.purchaseCount, firstPurchaseAt: m.firstPurchaseAt, lastPurchaseAt: m.lastPurchaseAt,
+  };
+}
+
+/** Every field of the two states is equal, or the core and the batch's fold disagree: stop. */
+function assertSameState(fromCore: MemberState, fold: MemberState, memberId: string): void {
+  for (const k in fold) {
+    const key = k as keyof MemberState;
+    if (fromCore[key] !== fold[key]) {
+      assert.fail(`core and fold disagree on member ${memberId}: ${key} ${String(fromCore[key])} != ${String(fold[key])}`);
+    }
+  }
+}
+
+const scratch: MemberState = {
+  tierId: '', periodStart: 0, periodEnd: null, periodMetric: 0, periodStartTierId: '', points: 0, growth: 0,
+  walletCents: 0, lifetimeSpendCents: 0, purchaseCount: 0, firstPurchaseAt: null, lastPurchaseAt: null,
+};
+
+/** A business rejection as an op's result. */
+export const fail = (code: ErrorCode, message?: string, field?: string): OpResult =>
+  ({ ok: false, error: opError(code, message, field) });
+
+/** A ledger entry before it is appended (`prev` is set then). */
+export function entry(
+  at: number, kind: LedgerKind, memberId: string, ref: string,
+  d: { pointsDelta?: number; growthDelta?: number; walletDeltaCents?: number; spendDeltaCents?: number; tierId?: string },
+  cause: number | null = null,
+): StoredEntry {
+  // One literal shape for every entry (prev is set when it is appended): the encoder stays monomorphic.
+  return {
+    prev: 0, at, kind, memberId, pointsDelta: d.pointsDelta ?? 0, growthDelta: d.growthDelta ?? 0,
+    walletDeltaCents: d.walletDeltaCents ?? 0, spendDeltaCents: d.spendDeltaCents ?? 0,
+    tierId: d.tierId ?? null, ref, cause,
+  };
+}
+
+export class BatchScope {
+  /** Members in the order the batch first touched them (null: looked up and absent); written in that order. */
+  readonly members = new Map<string, BatchMember | null>();
+  /** Outbox messages written by this batch. */
+  readonly outbox: Array<[number, OutboxMessage]> = [];
+  private slotCount = 0;
+
+  private constructor(
+    readonly ctx: ProgramContext,
+    readonly store: ShardStore,
+    readonly core: CoreRegions,
+    private readonly shardId: number,
+    readonly ledger: LedgerAppender,
+    /** The shard's running totals, loaded per batch and written with it. */
+    readonly totals: BookTotals,
+    /** The shard's outbox sequence. */
+    private outSeq: number,
+  ) {}
+
+  /** Starts a batch: the ledger value, the shard's totals and its outbox sequence. */
+  static open(ctx: ProgramContext, store: ShardStore, core: CoreRegions, shardId: number): BatchScope {
+    const totals = (store.meta.get('totals') as BookTotals | undefined) ?? emptyTotals();
+    const outSeq = (store.meta.get('outSeq') as number | undefined) ?? 0;
+    return new BatchScope(ctx, store, core, shardId, new LedgerAppender(store), totals, outSeq);
+  }
+
+  /** Core slots taken by the batch's members so far. */
+  get slotsUsed(): number {
+    return this.slotCount;
+  }
+
+  /** The member as the batch has it, loading and attaching it on first use; null when it does not exist. */
+  load(memberId: string): BatchMember | null {
+    let m = this.members.get(memberId);
+    if (m !== undefined) return m;
+    const state = getState(this.store, memberId);
+    m = state === undefined ? null : this.attach(memberId, state, null, false);
+    this.members.set(memberId, m);
+    return m;
+  }
+
+  /** Gives the member the next core slot and records it as touched by this batch. */
+  attach(memberId: string, state: HotState, profile: MemberProfile | null, created: boolean): BatchMember {
+    const slot = this.slotCount++;
+    writeSlot(this.ctx, state, this.core.members, slot);
+    const m: BatchMember = { memberId, created, state, profile, profileDirty: profile !== null, slot, running: copyState(state) };
+    this.members.set(memberId, m);
+    return m;
+  }
+
+  /** Puts the member's running state into its core slot, after a family changed it in TypeScript. */
+  toSlot(m: BatchMember): void {
+    writeSlot(this.ctx, m.running, this.core.members, m.slot);
+  }
+
+  /** Appends an entry to the member's chain (setting its `prev`) and returns its seq. */
+  append(m: BatchMember, e: StoredEntry): number {
+    e.prev = m.state.lastSeq;
+    const seq = this.ledger.append(e);
+    m.state.lastSeq = seq;
+    return seq;
+  }
+
+  /** Adds points (> 0) granted by entry `grantId`: with expiry on, they become a grant (engine/rules/grants.ts). */
+  addPoints(m: BatchMember, points: number, atMs: number, grantId: number): void {
+    if (points <= 0) return;
+    const days = this.ctx.program.pointsExpiryDays;
+    if (days !== null) creditGrant(m.state.grants, grantId, atMs + days * DAY_MS, points, m.running.points);
+    m.running.points += points;
+  }
+
+  /** Takes points (> 0), oldest grants first; returns which grants paid, for a later restore. */
+  takePoints(m: BatchMember, points: number): Consumption {
+    if (points <= 0) return [];
+    const taken = debitGrants(m.state.grants, points);
+    m.running.points -= points;
+    return taken;
+  }
+
+  /** Queues a credit for another member, written with this batch and delivered after it. */
+  send(msg: Omit<OutboxMessage, 'id'>): void {
+    this.outSeq += 1;
+    const full: OutboxMessage = { id: `${this.shardId}:${this.outSeq}`, ...msg };
+    this.store.outbox.putSync(this.outSeq, full);
+    this.outbox.push([this.outSeq, full]);
+  }
+
+  /** Writes one member's state, profile and due-index entry, and moves the totals by its change. */
+  writeMember(m: BatchMember): void {
+    const { store, totals } = this;
+    const r = m.running;
+    if (m.created) totals.members += 1;
+    moveTier(totals, m.created ? null : m.state.tierId, r.tierId);
+    totals.pointsOutstanding += r.points - (m.created ? 0 : m.state.points);
+    totals.walletOutstandingCents += r.walletCents - (m.created ? 0 : m.state.walletCents);
+    const nextDue = nextDueOf(this.ctx, m.state, r);
+    const oldDue = m.created ? -1 : m.state.nextDue;
+    if (nextDue !== oldDue) {
+      if (oldDue >= 0) store.due.removeSync([oldDue, m.memberId]);
+      if (nextDue >= 0) store.due.putSync([nextDue, m.memberId], '');
+    }
+    // The member's state object is done with once written: fold the batch's result into it.
+    Object.assign(m.state, r).nextDue = nextDue;
+    putState(store, m.memberId, m.state);
+    if (m.profileDirty) store.members.putSync(m.memberId, m.profile!);
+  }
+
+  /** Writes every touched member (each checked against its core slot), then closes the batch. */
+  finish(): void {
+    for (const m of this.members.values()) {
+      if (m === null) continue;
+      // Every touched member's stored state is the core's slot, and must equal the batch's fold.
+      readSlot(this.ctx, this.core.members, m.slot, scratch);
+      assertSameState(scratch, m.running, m.memberId);
+      this.writeMember(m);
+    }
+    this.close();
+  }
+
+  /** Ends a batch: the ledger value, the totals and the outbox sequence. */
+  close(): void {
+    this.ledger.finish();
+    this.store.meta.putSync('totals', this.totals);
+    if (this.outbox.length > 0) this.store.meta.putSync('outSeq', this.outSeq);
+  }
+}

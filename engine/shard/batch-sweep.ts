@@ -1,0 +1,36 @@
+// Time-driven events in a batch (SPEC section 6): the catch-up that brings a member up to an op's
+// time before the op, and the sweep's slices that bring every due member up to a moment.
+import assert from 'node:assert/strict';
+import * as L from '../core/layout.js';
+import { advance } from '../rules/member-events.js';
+import { getState } from './store.js';
+import { entry, type BatchMember, type BatchScope } from './batch-scope.js';
+
+/** Applies the member's events up to `toMs` and puts the result into its core slot. */
+export function advanceMember(b: BatchScope, m: BatchMember, toMs: number): void {
+  advance(b.ctx, m.state, m.running, toMs, {
+    entry: (kind, atMs, pointsDelta, tierId) => b.append(m, entry(atMs, kind, m.memberId, `${kind}:${atMs}`, { pointsDelta, ...(tierId === null ? {} : { tierId }) })),
+    addPoints: (points, atMs, grantId) => { b.addPoints(m, points, atMs, grantId); b.totals.pointsIssued += points; },
+    expired: (points) => { b.totals.pointsExpired += points; },
+  });
+  b.toSlot(m);
+}
+
+/**
+ * One slice of the sweep: members whose next event is due at or before `asOfMs`, at most `limit`
+ * of them, each brought up to `asOfMs`. Returns how many and whether more are due.
+ */
+export function sweepSlice(b: BatchScope, asOfMs: number, limit: number): { members: number; more: boolean } {
+  let count = 0;
+  let more = false;
+  for (const { key } of b.store.due.getRange({ end: [asOfMs, '\uffff'] })) {
+    if (count >= Math.min(limit, L.CORE_MEMBERS_MAX)) { more = true; break; }
+    const memberId = key[1];
+    const state = getState(b.store, memberId);
+    assert.ok(state !== undefined && state.nextDue === key[0], `due index out of step for ${memberId}`);
+    advanceMember(b, b.attach(memberId, state, null, false), asOfMs);
+    count += 1;
+  }
+  b.finish();
+  return { members: count, more };
+}
