@@ -1,9 +1,11 @@
-// One place that turns a named operation and its body into an engine call, for the HTTP routes and
-// the POS stream alike: validation, role checks, overload refusal and the engine's answer.
+// One place that turns a named operation and its body into a validated engine op, for the HTTP
+// routes and the POS stream alike: role checks, validation, and the mapping of failures to
+// results. What the op needs from other shards is the engine's business (engine/router/orchestrate.ts).
 import { LoyaltyError, opError } from '../engine/errors.js';
 import { FieldError } from '../engine/rules/validate.js';
 import type { Engine } from '../engine/router/engine.js';
-import type { OpResult, RegisterOp, WriteOp } from '../engine/ops.js';
+import type { Intent } from '../engine/router/orchestrate.js';
+import type { OpResult } from '../engine/ops.js';
 import type { Role } from './auth.js';
 import * as R from './requests.js';
 
@@ -24,56 +26,32 @@ export const OP_ROLES: Record<OpName, readonly Role[]> = {
   adjust: ['admin'],
 };
 
-const BUILDERS: Record<Exclude<OpName, 'register' | 'return' | 'transfer'>, (body: unknown, ctx: R.RequestContext) => WriteOp> = {
-  purchase: R.purchaseOp, product_purchase: R.productOp, quote: R.quoteOp, topup: R.topupOp, withdraw: R.withdrawOp, redeem: R.redeemOp, adjust: R.adjustOp,
+const BUILDERS: Record<Exclude<OpName, 'register'>, (body: unknown, ctx: R.RequestContext) => Intent> = {
+  purchase: R.purchaseOp, product_purchase: R.productOp, quote: R.quoteOp, topup: R.topupOp, withdraw: R.withdrawOp,
+  redeem: R.redeemOp, adjust: R.adjustOp, return: R.returnOp, transfer: R.transferOp,
 };
 
-/** A return goes to the shard of the order's member, which only the shards know. */
-async function returnOf(engine: Engine, body: unknown, ctx: R.RequestContext, admitted: boolean): Promise<OpResult> {
-  const op = R.returnOp(body, ctx);
-  const memberId = await engine.orderMember(op.orderId);
-  if (memberId === null) return { ok: false, error: opError('order_not_found', undefined, 'orderId') };
-  if (!admitted && engine.saturatedFor(memberId)) return { ok: false, error: opError('overloaded') };
-  return engine.submit({ ...op, memberId }, admitted);
-}
-
-/** A transfer's target must exist before its source is debited. */
-async function transferOf(engine: Engine, body: unknown, ctx: R.RequestContext, admitted: boolean): Promise<OpResult> {
-  const op = R.transferOp(body, ctx);
-  if (await engine.queryMember({ q: 'member', memberId: op.toMemberId }) === null) {
-    return { ok: false, error: opError('member_not_found', 'the transfer\'s target is not a member', 'toMemberId') };
+/** The validated op a named body asks for, or the result refusing it (a role or a field). */
+export function buildOp(engine: Engine, name: OpName, body: unknown, role: Role, nowMs: number): Intent | OpResult {
+  if (!OP_ROLES[name].includes(role)) return { ok: false, error: opError('forbidden') };
+  try {
+    const ctx: R.RequestContext = { role, nowMs };
+    if (name === 'register') return R.registerOp(body, ctx, (key) => engine.newMemberId(key));
+    return BUILDERS[name](body, ctx);
+  } catch (err) {
+    return failure(err);
   }
-  if (!admitted && engine.saturatedFor(op.memberId)) return { ok: false, error: opError('overloaded') };
-  return engine.submit(op, admitted);
-}
-
-async function register(engine: Engine, op: RegisterOp, admitted: boolean): Promise<OpResult> {
-  if (op.referrerId !== undefined) {
-    const referrer = await engine.queryMember({ q: 'member', memberId: op.referrerId }) as { referralChain: string[] } | null;
-    if (referrer === null) return { ok: false, error: opError('referrer_not_found', undefined, 'referrerId') };
-    op.referralChain = engine.referralChain(op.referrerId, referrer.referralChain);
-  }
-  if (!admitted && engine.saturatedFor(op.memberId)) return { ok: false, error: opError('overloaded') };
-  return engine.registerOrPatch(op, admitted);
 }
 
 /**
- * Validates and runs one op; every failure comes back as a result, never as an exception.
- * `admitted`: the op belongs to a stream batch that was let in while the shards had room, so it
- * is queued even past the bound (a stream stops reading instead of refusing ops half-way).
+ * Validates and runs one op (HTTP); every failure comes back as a result, never as an exception.
+ * An HTTP op is refused with `overloaded` when its shard's queue is full.
  */
-export async function perform(engine: Engine, name: OpName, body: unknown, role: Role, admitted = false): Promise<OpResult> {
+export async function perform(engine: Engine, name: OpName, body: unknown, role: Role): Promise<OpResult> {
+  const op = buildOp(engine, name, body, role, engine.now());
+  if ('ok' in op) return op;
   try {
-    if (!OP_ROLES[name].includes(role)) return { ok: false, error: opError('forbidden') };
-    const ctx: R.RequestContext = { role, nowMs: engine.now() };
-    if (name === 'register') {
-      return await register(engine, R.registerOp(body, ctx, (key) => engine.newMemberId(key)), admitted);
-    }
-    if (name === 'return') return await returnOf(engine, body, ctx, admitted);
-    if (name === 'transfer') return await transferOf(engine, body, ctx, admitted);
-    const op = BUILDERS[name](body, ctx);
-    if (op.op !== 'quote' && !admitted && engine.saturatedFor(op.memberId)) return { ok: false, error: opError('overloaded') };
-    return await engine.submit(op, admitted);
+    return await engine.run(op);
   } catch (err) {
     return failure(err);
   }

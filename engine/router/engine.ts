@@ -1,10 +1,13 @@
 // The engine as the front end sees it: routes each member's ops to the shard that owns the member,
-// keeps the program and the phone/email directory, and answers questions that span shards.
+// keeps the program and the phone/email directory (directory.ts), runs ops whose lookups span
+// shards (orchestrate.ts), and answers questions that span shards.
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ShardClient } from './shard-client.js';
 import { hashId } from './member-hash.js';
+import { Directory } from './directory.js';
+import { run, runBatch, type FailureMap, type Intent } from './orchestrate.js';
 import { LoyaltyError } from '../errors.js';
 import { demoProgram } from '../rules/program.js';
 import { SHARDS_MAX, SWEEP_SLICE_MEMBERS } from '../limits.js';
@@ -31,18 +34,15 @@ export interface EngineOptions {
   now?: () => number;
 }
 
-/** What Engine.claimUnique claimed for an op, as bits. */
-export const CLAIMED_PHONE = 1;
-export const CLAIMED_EMAIL = 2;
+export { CLAIMED_EMAIL, CLAIMED_PHONE } from './directory.js';
 
 interface EngineMeta { shards: number; createdAt: string }
 
 export class Engine {
   readonly shards: ShardClient[];
   private versioned!: VersionedProgram;
-  /** Phone → memberId and email → memberId, for every member on every shard: the one authority on uniqueness. */
-  private readonly phones = new Map<string, string>();
-  private readonly emails = new Map<string, string>();
+  /** Phone and email → memberId, for every member on every shard: the one authority on uniqueness. */
+  readonly directory = new Directory();
   private idCounter = 0;
   private lastIdMs = 0;
   readonly now: () => number;
@@ -92,9 +92,7 @@ export class Engine {
   private async loadDirectory(): Promise<void> {
     // The shards read their parts at once; each part is added as it arrives.
     await Promise.all(this.shards.map(async (shard) => {
-      const part = await shard.query({ q: 'directory' }) as DirectoryPart;
-      for (let i = 0; i < part.phones.length; i++) this.phones.set(part.phones[i]!, part.phoneOwners[i]!);
-      for (let i = 0; i < part.emails.length; i++) this.emails.set(part.emails[i]!, part.emailOwners[i]!);
+      this.directory.load(await shard.query({ q: 'directory' }) as DirectoryPart);
     }));
   }
 
@@ -144,51 +142,14 @@ export class Engine {
     return this.shardOf(op.memberId).submit(op, admitted);
   }
 
-  /** The map a directory entry named 'p:' + phone or 'e:' + email (a shard's words for them) is in. */
-  private entriesOf(key: string): Map<string, string> {
-    return key.startsWith('p:') ? this.phones : this.emails;
-  }
-
-  /**
-   * Holds the op's phone and email in the directory while it is in flight, or marks the op with the
-   * field another member holds (the shard then refuses it). Returns what it claimed: CLAIMED_PHONE
-   * and/or CLAIMED_EMAIL.
-   */
+  /** Holds the op's phone and email in the directory while it is in flight (Directory.claim). */
   claimUnique(op: RegisterOp | PatchOp): number {
-    const phoneOwner = op.phone === undefined ? undefined : this.phones.get(op.phone);
-    const emailOwner = op.email === undefined ? undefined : this.emails.get(op.email);
-    if (phoneOwner !== undefined && phoneOwner !== op.memberId) { op.taken = 'phone_taken'; return 0; }
-    if (emailOwner !== undefined && emailOwner !== op.memberId) { op.taken = 'email_taken'; return 0; }
-    let claimed = 0;
-    if (op.phone !== undefined && phoneOwner === undefined) { this.phones.set(op.phone, op.memberId); claimed |= CLAIMED_PHONE; }
-    if (op.email !== undefined && emailOwner === undefined) { this.emails.set(op.email, op.memberId); claimed |= CLAIMED_EMAIL; }
-    return claimed;
+    return this.directory.claim(op);
   }
 
-  /** Releases the op's claims and records what the shard answered: the member's phone and email. */
+  /** Releases the op's claims and records what the shard answered (Directory.settle). */
   settleUnique(op: RegisterOp | PatchOp, claimed: number, result: OpResult | null): void {
-    if (result !== null && result.ok && result['memberId'] === op.memberId && result['releasedKeys'] === undefined
-      && result['phone'] === (op.phone ?? null) && result['email'] === (op.email ?? null)) {
-      // The member holds what the op claimed (the usual case): the claims simply stay.
-      return;
-    }
-    if ((claimed & CLAIMED_PHONE) !== 0 && this.phones.get(op.phone!) === op.memberId) this.phones.delete(op.phone!);
-    if ((claimed & CLAIMED_EMAIL) !== 0 && this.emails.get(op.email!) === op.memberId) this.emails.delete(op.email!);
-    if (result === null || !result.ok) return;
-    const memberId = result['memberId'] as string;
-    const phone = result['phone'] as string | null;
-    const email = result['email'] as string | null;
-    if (phone !== null) this.phones.set(phone, memberId);
-    if (email !== null) this.emails.set(email, memberId);
-    // A profile change names the phone/email entries it released; they are the front end's business only.
-    const released = result['releasedKeys'] as string[] | undefined;
-    if (released !== undefined) {
-      for (const k of released) {
-        const entries = this.entriesOf(k);
-        if (entries.get(k.slice(2)) === memberId) entries.delete(k.slice(2));
-      }
-      delete result['releasedKeys'];
-    }
+    this.directory.settle(op, claimed, result);
   }
 
   /** Registers or re-profiles a member, holding the phone and email in the directory meanwhile. */
@@ -211,7 +172,17 @@ export class Engine {
   }
 
   memberIdByPhone(phone: string): string | undefined {
-    return this.phones.get(phone);
+    return this.directory.phoneOwner(phone);
+  }
+
+  /** Runs one validated op: its lookups on other shards (orchestrate.ts), then its own shard. */
+  run(op: Intent, admitted = false): Promise<OpResult> {
+    return run(this, op, admitted);
+  }
+
+  /** Runs a stream batch's ops (and results already decided) in op order; answers in op order. */
+  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap): Promise<OpResult[]> {
+    return runBatch(this, items, admitted, failure);
   }
 
   queryMember(query: Query & { memberId: string }): Promise<unknown> {

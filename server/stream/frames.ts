@@ -1,0 +1,69 @@
+// The POS stream's frames: msgpack in binary frames and JSON in text frames, decoded and checked
+// (size, shape, nesting, text) before anything reads them, and the error frames that answer the rest.
+import { Packr } from 'msgpackr';
+import { opError, type ErrorCode } from '../../engine/errors.js';
+import { FRAME_BYTES_MAX, JSON_DEPTH_MAX } from '../../engine/limits.js';
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' });
+
+export function encode(value: unknown, binary: boolean): Uint8Array | string {
+  return binary ? packr.pack(value) : JSON.stringify(value);
+}
+
+function decode(bytes: Uint8Array, binary: boolean): unknown {
+  return binary ? packr.unpack(bytes) : JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+}
+
+/** Half of a UTF-16 surrogate pair (String.prototype.isWellFormed is past this tree's ES2023 lib). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * What is wrong with a decoded frame that the decoder accepted: arrays and objects nested deeper
+ * than `depthMax` (walked with an explicit stack, because the recursive steps behind it, such as the
+ * idempotency fingerprint, would overflow), or a string holding half of a surrogate pair (a JSON
+ * `\uD800` escape, which would be stored as U+FFFD). Null when neither.
+ */
+function frameProblem(value: unknown, depthMax: number): string | null {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (LONE_SURROGATE.test(v)) return 'a string holds half of a UTF-16 surrogate pair';
+      continue;
+    }
+    if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) continue;
+    if (depth > depthMax) return `the frame nests arrays and objects deeper than ${depthMax - 2} levels below its ops`;
+    if (!Array.isArray(v)) stack.push(...Object.keys(v).map((k): [unknown, number] => [k, depth]));
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return null;
+}
+
+export function errorFrame(code: ErrorCode, message: string, id?: unknown): Record<string, unknown> {
+  const frame: Record<string, unknown> = { type: 'error', error: opError(code, message) };
+  if (typeof id === 'number' && Number.isSafeInteger(id)) frame['id'] = id;
+  return frame;
+}
+
+/** A frame fit to read, or the error frame that answers it. */
+export type Decoded = { frame: Record<string, unknown>; refusal: null } | { frame: null; refusal: Record<string, unknown> };
+
+/** Decodes and checks one frame as received: at most FRAME_BYTES_MAX, an object, bounded and well-formed. */
+export function decodeFrame(bytes: Uint8Array, binary: boolean): Decoded {
+  if (bytes.byteLength > FRAME_BYTES_MAX) {
+    return { frame: null, refusal: errorFrame('payload_too_large', `a frame may be at most ${FRAME_BYTES_MAX} bytes`) };
+  }
+  let frame: unknown;
+  try {
+    frame = decode(bytes, binary);
+  } catch {
+    return { frame: null, refusal: errorFrame('invalid_request', binary ? 'the frame is not valid msgpack' : 'the frame is not valid JSON') };
+  }
+  if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) {
+    return { frame: null, refusal: errorFrame('invalid_request', 'a frame must be an object with a type') };
+  }
+  // A batch frame wraps its ops two levels deep: the ops themselves get the HTTP bodies' bound.
+  const problem = frameProblem(frame, JSON_DEPTH_MAX + 2);
+  if (problem !== null) return { frame: null, refusal: errorFrame('invalid_request', problem, (frame as Record<string, unknown>)['id']) };
+  return { frame: frame as Record<string, unknown>, refusal: null };
+}

@@ -1,0 +1,3 @@
+// Counters of the POS stream that GET /metrics reads.
+
+export const streamStats = { connections: 0, batches: 0, ops: 0, parkedFrames: 0, badFrames: 0 };

@@ -1,0 +1,35 @@
+// Who is on a stream: the key in the upgrade's Authorization header (a wrong one is refused with
+// 401 before the upgrade), or, when the upgrade carried none, a first hello frame naming a key.
+import type uWS from 'uWebSockets.js';
+import { opError } from '../../engine/errors.js';
+import type { Role } from '../auth.js';
+import type { KeyStore } from '../auth.js';
+import { newConn, type Conn } from './connection.js';
+import { errorFrame } from './frames.js';
+
+/** The upgrade handler: authenticates by header when one is sent, and opens the connection's state. */
+export function upgradeHandler(keys: KeyStore): (res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t) => void {
+  return (res, req, context) => {
+    const header = req.getHeader('authorization');
+    let role: Role | null = null;
+    if (header !== '') {
+      const m = /^Bearer\s+(\S+)$/.exec(header);
+      role = m === null ? null : keys.roleOf(m[1]!);
+      if (role === null) {
+        res.writeStatus('401 Unauthorized').writeHeader('Content-Type', 'application/json')
+          .end(JSON.stringify({ error: opError('unauthorized') }));
+        return;
+      }
+    }
+    res.upgrade<Conn>(newConn(role), req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'),
+      req.getHeader('sec-websocket-extensions'), context);
+  };
+}
+
+/** A hello frame: a valid key sets the connection's role and is welcomed; any other is refused. */
+export function hello(keys: KeyStore, conn: Conn, frame: Record<string, unknown>): Record<string, unknown> {
+  const role = typeof frame['key'] === 'string' ? keys.roleOf(frame['key']) : null;
+  if (role === null) return errorFrame('unauthorized', 'the hello frame\'s key is not valid');
+  conn.role = role;
+  return { type: 'welcome', role };
+}
