@@ -185,6 +185,20 @@ describe('the documents themselves', () => {
     expect(broken).toEqual([]);
   });
 
+  it('docs/api.md lists every route of server/routes.ts with its roles, and no other', () => {
+    const words: Record<string, string> = { "'public'": 'none', ALL: 'any', '[...ALL]': 'any', WRITERS: 'writers', ADMIN: 'admin', "['admin', 'reader']": 'admin, reader' };
+    const shape = (path: string) => path.replace(/:\w+|\{\w+\}/g, '{}');
+    const source = read(join(ROOT, 'server/routes.ts'));
+    const inCode = [...source.matchAll(/^route\('([A-Z]+)', '([^']+)', (\[[^\]]*\]|[^,]+),/gm)]
+      .map((m) => `${m[1]} ${shape(m[2]!)} → ${words[m[3]!] ?? m[3]}`).sort();
+    expect(inCode.length).toBeGreaterThan(20);
+    const api = read(join(DOCS, 'api.md'));
+    const table = api.slice(api.indexOf('## Endpoints'), api.indexOf('### Program'));
+    const inDocs = [...table.matchAll(/^\| (`[A-Z]+ [^|]+) \| ([^|]+) \|$/gm)].flatMap((m) => [...m[1]!.matchAll(/`([A-Z]+) ([^`]+)`/g)]
+      .map((r) => `${r[1]} ${shape(r[2]!)} → ${m[2]!.trim()}`)).filter((r) => !r.startsWith('GET /v1/stream ')).sort();
+    expect(inDocs).toEqual(inCode);
+  });
+
   it.each(Object.entries(ERRORS))('docs/api.md lists %s with its status', (code, info) => {
     expect(read(join(DOCS, 'api.md'))).toContain(`| \`${code}\` | ${info.status} |`);
   });
