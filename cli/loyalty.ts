@@ -50,8 +50,10 @@ async function main(argv: string[]): Promise<void> {
         process.stdout.write(JSON.stringify(keys.list(), null, 2) + '\n');
       } else if (sub === 'revoke') {
         if (args[0] === undefined) fail('keys revoke needs a key id');
-        if (!keys.revoke(args[0])) fail(`no active key with id ${args[0]}`);
-        process.stdout.write(`revoked ${args[0]}\n`);
+        const wasRevoked = keys.list().some((k) => k.id === args[0] && k.revoked);
+        if (keys.revoke(args[0]) === null) fail(`no key with id ${args[0]}`);
+        // Revoking twice is not an error (as over HTTP): the key is revoked either way.
+        process.stdout.write(wasRevoked ? `${args[0]} was revoked already\n` : `revoked ${args[0]}\n`);
       } else fail(USAGE);
       return;
     }

@@ -54,6 +54,11 @@ export const SHARD_MAP_BYTES = 64 * 1024 * 1024 * 1024;
 export const DISK_FREE_BYTES_MIN = 64 * 1024 * 1024;
 /** How often the front end measures the shards' data files and the disk's free space. */
 export const STORAGE_CHECK_INTERVAL_MS = 250;
+/**
+ * How often a running server looks at keys.json (one stat; the file is read only when it changed),
+ * so that a key created or revoked by `loyalty keys` takes effect within a second.
+ */
+export const KEYS_RELOAD_INTERVAL_MS = 250;
 /** The smallest LOYALTY_MAP_BYTES accepted: below this LMDB cannot hold an empty shard's databases. */
 export const SHARD_MAP_BYTES_MIN = 1024 * 1024;
 /** LMDB readers per environment: every worker thread and the main thread may read. */

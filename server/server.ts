@@ -4,7 +4,7 @@ import uWS from 'uWebSockets.js';
 import { createRequire } from 'node:module';
 import { statSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import { DISK_FREE_BYTES_MIN, STORAGE_CHECK_INTERVAL_MS } from '../engine/limits.js';
+import { DISK_FREE_BYTES_MIN, KEYS_RELOAD_INTERVAL_MS, STORAGE_CHECK_INTERVAL_MS } from '../engine/limits.js';
 import { Engine } from '../engine/router/engine.js';
 import { KeyStore } from './auth.js';
 import { attachHttp } from './http.js';
@@ -51,6 +51,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const admin = keys.ensureAdminKey();
   if (admin.created) log.info({ path: admin.path }, 'created the admin API key; it is in this file (mode 0600)');
   else log.info({ path: admin.path }, 'admin API key file');
+  // Keys created or revoked beside the running server (`loyalty keys`) take effect at the next look.
+  keys.watch(KEYS_RELOAD_INTERVAL_MS, {
+    changed: (change) => log.info(change, 'keys.json changed: keys created or revoked take effect now'),
+    failed: (err) => log.warn({ err, path: join(config.dataDir, 'keys.json') }, 'keys.json could not be read; the keys read before stay in force'),
+  });
   const metrics = new Metrics();
   const app = uWS.App();
   const api = { engine, keys, metrics };
@@ -88,6 +93,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       closed = true;
       if (sweepTimer !== null) clearInterval(sweepTimer);
       clearInterval(storageTimer);
+      keys.close();
       // New requests and batches are refused with shutting_down from here on; those already taken
       // finish inside engine.close(), and their replies and acks are written before it resolves.
       lifecycle.stopping = true;

@@ -8,13 +8,15 @@ import {
   STREAM_UNACKED_BATCHES_MAX, STREAM_IDLE_TIMEOUT_S, STREAM_BACKPRESSURE_BYTES_MAX,
 } from '../engine/limits.js';
 import type { OpResult } from '../engine/ops.js';
-import type { Role } from './auth.js';
+import { bearerKey, type Role } from './auth.js';
 import { perform, STREAM_OPS, type OpName } from './perform.js';
 import type { Api } from './routes.js';
 import type { Lifecycle } from './http.js';
 
 interface Conn {
   role: Role | null;
+  /** The key that authenticated the stream: every batch checks that it is still live (not revoked). */
+  keyId: string | null;
   unacked: number;
   parked: Array<{ bytes: Uint8Array; binary: boolean }>;
   parkedBytes: number;
@@ -152,10 +154,11 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
     }
     const f = frame as Record<string, unknown>;
     if (f['type'] === 'hello') {
-      const role = typeof f['key'] === 'string' ? api.keys.roleOf(f['key']) : null;
-      if (role === null) { send(ws, errorFrame('unauthorized', 'the hello frame\'s key is not valid'), binary); return; }
-      conn.role = role;
-      send(ws, { type: 'welcome', role }, binary);
+      const principal = typeof f['key'] === 'string' ? api.keys.authenticate(f['key']) : null;
+      if (principal === null) { send(ws, errorFrame('unauthorized', 'the hello frame\'s key is not valid'), binary); return; }
+      conn.role = principal.role;
+      conn.keyId = principal.id;
+      send(ws, { type: 'welcome', role: principal.role }, binary);
       return;
     }
     if (f['type'] !== 'batch') {
@@ -164,6 +167,13 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
       return;
     }
     if (conn.role === null) { send(ws, errorFrame('unauthorized', 'send a hello frame with a key first', f['id']), binary); return; }
+    // A key revoked since it opened the stream: this batch is refused and the stream closed (1008).
+    if (!api.keys.isLive(conn.keyId!)) {
+      send(ws, errorFrame('unauthorized', 'the key of this stream was revoked', f['id']), binary);
+      conn.closed = true;
+      ws.end(1008, 'key revoked');
+      return;
+    }
     if (lifecycle.stopping) { send(ws, errorFrame('shutting_down', 'the server is stopping; resend this batch after it restarts', f['id']), binary); return; }
     if (lifecycle.storageFull !== null) { send(ws, errorFrame('storage_failed', `batches are refused until there is room: ${lifecycle.storageFull}`, f['id']), binary); return; }
     runBatch(ws, conn, f, binary).catch(() => {
@@ -201,17 +211,16 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
       const header = req.getHeader('authorization');
-      let role: Role | null = null;
+      let principal: { id: string; role: Role } | null = null;
       if (header !== '') {
-        const m = /^Bearer\s+(\S+)$/.exec(header);
-        role = m === null ? null : api.keys.roleOf(m[1]!);
-        if (role === null) {
+        principal = api.keys.authenticate(bearerKey(header));
+        if (principal === null) {
           res.writeStatus('401 Unauthorized').writeHeader('Content-Type', 'application/json')
             .end(JSON.stringify({ error: opError('unauthorized') }));
           return;
         }
       }
-      const conn: Conn = { role, unacked: 0, parked: [], parkedBytes: 0, closed: false, waiting: false };
+      const conn: Conn = { role: principal?.role ?? null, keyId: principal?.id ?? null, unacked: 0, parked: [], parkedBytes: 0, closed: false, waiting: false };
       res.upgrade(conn, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'), context);
     },

@@ -25,7 +25,12 @@ describe('loyalty keys', () => {
     expect(JSON.parse(cli('keys', 'list').stdout)).toEqual([expect.objectContaining({ id, role: 'pos', revoked: false })]);
     expect(cli('keys', 'revoke', id).status).toBe(0);
     expect(JSON.parse(cli('keys', 'list').stdout)[0].revoked).toBe(true);
-    expect(cli('keys', 'revoke', id).status).toBe(2);
+    const again = cli('keys', 'revoke', id);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toBe(`${id} was revoked already\n`);
+    const unknown = cli('keys', 'revoke', 'k_000000000000');
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain('no key with id k_000000000000');
   });
 
   it('refuses an unknown role and an unknown command with usage', () => {
