@@ -65,6 +65,13 @@ export const SHARD_MAP_BYTES_MIN = 1024 * 1024;
 export const LMDB_READERS_MAX = 126;
 
 /**
+ * Who may read the data folder: its owner only. It holds members' names, phones and emails and the
+ * API key hashes, so folders are created 0700 and files 0600 (LMDB's own files included).
+ */
+export const DATA_FOLDER_MODE = 0o700;
+export const DATA_FILE_MODE = 0o600;
+
+/**
  * Nesting of arrays and objects in a body or frame. The deepest valid request (a program's
  * tiers[i].earn) nests 3 levels; recursive steps such as the idempotency fingerprint would
  * overflow the stack on the ~500,000 levels a 1 MiB body can hold, so deeper input is refused.

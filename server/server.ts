@@ -6,6 +6,7 @@ import { statSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DISK_FREE_BYTES_MIN, KEYS_RELOAD_INTERVAL_MS, STORAGE_CHECK_INTERVAL_MS } from '../engine/limits.js';
 import { Engine } from '../engine/router/engine.js';
+import { looseModes } from '../engine/router/data-folder.js';
 import { KeyStore } from './auth.js';
 import { attachHttp } from './http.js';
 import { attachStream } from './stream.js';
@@ -51,6 +52,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const admin = keys.ensureAdminKey();
   if (admin.created) log.info({ path: admin.path }, 'created the admin API key; it is in this file (mode 0600)');
   else log.info({ path: admin.path }, 'admin API key file');
+  // Wider modes are reported, not changed: an operator may have opened a path on purpose (README, "Data at rest").
+  for (const loose of looseModes(config.dataDir)) {
+    log.warn(loose, `${loose.path} has mode ${loose.mode}, open to other users; the data folder holds personal data and key hashes: chmod it to ${loose.expected}`);
+  }
   // Keys created or revoked beside the running server (`loyalty keys`) take effect at the next look.
   keys.watch(KEYS_RELOAD_INTERVAL_MS, {
     changed: (change) => log.info(change, 'keys.json changed: keys created or revoked take effect now'),

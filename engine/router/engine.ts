@@ -1,9 +1,8 @@
 // The engine as the front end sees it: routes each member's ops to the shard that owns the member,
 // keeps the program and the phone/email directory, and answers questions that span shards.
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ShardClient } from './shard-client.js';
+import { prepareDataFolder } from './data-folder.js';
 import { hashId } from './member-hash.js';
 import { LoyaltyError } from '../errors.js';
 import { demoProgram } from '../rules/program.js';
@@ -35,8 +34,6 @@ export interface EngineOptions {
 export const CLAIMED_PHONE = 1;
 export const CLAIMED_EMAIL = 2;
 
-interface EngineMeta { shards: number; createdAt: string }
-
 export class Engine {
   readonly shards: ShardClient[];
   private versioned!: VersionedProgram;
@@ -56,16 +53,7 @@ export class Engine {
     if (!Number.isInteger(options.shards) || options.shards < 1 || options.shards > SHARDS_MAX) {
       throw new LoyaltyError('invalid_request', `shards must be 1..${SHARDS_MAX}`);
     }
-    mkdirSync(options.dataDir, { recursive: true });
-    const metaPath = join(options.dataDir, 'engine.json');
-    if (existsSync(metaPath)) {
-      const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as EngineMeta;
-      if (meta.shards !== options.shards) {
-        throw new Error(`${options.dataDir} was created with ${meta.shards} shards; member ids hash onto them, so it must be opened with LOYALTY_SHARDS=${meta.shards}`);
-      }
-    } else {
-      writeFileSync(metaPath, JSON.stringify({ shards: options.shards, createdAt: new Date().toISOString() } satisfies EngineMeta));
-    }
+    prepareDataFolder(options.dataDir, options.shards);
     const engine = new Engine(options);
     await engine.loadProgram();
     await engine.loadDirectory();
