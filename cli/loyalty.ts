@@ -3,6 +3,7 @@
 // the data folder named by LOYALTY_DATA (default ./data).
 import { configFromEnv } from '../server/config.js';
 import { Engine } from '../engine/router/engine.js';
+import { DataFolderError } from '../engine/router/data-folder.js';
 import { KeyStore, ROLES, type Role } from '../server/auth.js';
 import { BACKOFFICE_USAGE, runBackoffice } from './backoffice.js';
 
@@ -28,7 +29,8 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'verify': {
-      const engine = await Engine.open({ dataDir: config.dataDir, shards: config.shards });
+      // Read-only: safe beside a running server (it takes no lock and writes nothing).
+      const engine = await Engine.open({ dataDir: config.dataDir, shards: config.shards, readOnly: true });
       try {
         const report = await engine.verify();
         process.stdout.write(JSON.stringify(report, null, 2) + '\n');
@@ -67,4 +69,11 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-await main(process.argv.slice(2));
+try {
+  await main(process.argv.slice(2));
+} catch (err) {
+  // A folder that is missing or in use by another writer: a clear line and exit 1, not a stack.
+  if (!(err instanceof DataFolderError)) throw err;
+  process.stderr.write(`loyalty: ${err.message}\n`);
+  process.exitCode = 1;
+}

@@ -70,6 +70,17 @@ export const LMDB_READERS_MAX = 126;
  */
 export const DATA_FOLDER_MODE = 0o700;
 export const DATA_FILE_MODE = 0o600;
+/** How long a process waiting for a lock file (keys.json's) sleeps between looks: a holder keeps it for about a millisecond. */
+export const LOCK_RETRY_MS = 5;
+/** Looks at one lock file before giving up: bounds the loop when locks keep changing hands. */
+export const LOCK_ATTEMPTS_MAX = 1_000;
+/** How long a change of keys.json waits for another process's change to finish before failing. */
+export const KEYS_LOCK_WAIT_MS = 2_000;
+/**
+ * Age past which a lock's `.break` file (a process breaking a stale lock holds it for well under a
+ * millisecond) is taken to be left by a process that died doing so, and removed.
+ */
+export const LOCK_BREAK_STALE_MS = 5_000;
 
 /**
  * Nesting of arrays and objects in a body or frame. The deepest valid request (a program's

@@ -4,6 +4,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
+import { acquireLock } from '../engine/router/lock-file.js';
+import { KEYS_LOCK_WAIT_MS } from '../engine/limits.js';
 
 export const ROLES = ['admin', 'pos', 'storefront', 'reader'] as const;
 export type Role = typeof ROLES[number];
@@ -52,7 +54,7 @@ export class KeyStore {
   }
 
   /**
-   * Reads keys.json again. Every change starts here, so that a server creating a key does not
+   * Reads keys.json again. Every change starts here (under keys.json.lock), so that a server creating a key does not
    * write back a list that predates a `loyalty keys revoke` run beside it (the revocation would be lost).
    * The stamp comes from the descriptor the content is read from, so the two always belong together.
    */
@@ -154,15 +156,32 @@ export class KeyStore {
     this.watchTimer = null;
   }
 
+  /**
+   * Runs one change of keys.json from a fresh read to its write, holding keys.json.lock: the server
+   * and `loyalty keys` change the file from different processes, and two read-change-write runs
+   * overlapping would lose one of the changes (a revocation, say). The lock is held for about a
+   * millisecond; a change waits up to KEYS_LOCK_WAIT_MS for another to finish.
+   */
+  private change<T>(apply: () => T): T {
+    const lock = acquireLock(join(this.dataDir, 'keys.json.lock'), `keys change, pid ${process.pid}`, KEYS_LOCK_WAIT_MS);
+    try {
+      this.load();
+      return apply();
+    } finally {
+      lock.release();
+    }
+  }
+
   /** Creates a key for `role` and returns it; only its hash is kept. */
   create(role: Role): { id: string; key: string; role: Role } {
-    this.load();
-    const id = 'k_' + randomBytes(6).toString('hex');
-    const key = `ll_${role}_${randomBytes(24).toString('base64url')}`;
-    this.keys.push({ id, role, hash: hashKey(key).toString('hex'), createdAt: new Date().toISOString() });
-    this.save();
-    this.index();
-    return { id, key, role };
+    return this.change(() => {
+      const id = 'k_' + randomBytes(6).toString('hex');
+      const key = `ll_${role}_${randomBytes(24).toString('base64url')}`;
+      this.keys.push({ id, role, hash: hashKey(key).toString('hex'), createdAt: new Date().toISOString() });
+      this.save();
+      this.index();
+      return { id, key, role };
+    });
   }
 
   /**
@@ -170,15 +189,16 @@ export class KeyStore {
    * answers null.
    */
   revoke(id: string): KeyInfo | null {
-    this.load();
-    const k = this.keys.find((x) => x.id === id);
-    if (k === undefined) return null;
-    if (k.revoked !== true) {
-      k.revoked = true;
-      this.save();
-      this.index();
-    }
-    return toInfo(k);
+    return this.change(() => {
+      const k = this.keys.find((x) => x.id === id);
+      if (k === undefined) return null;
+      if (k.revoked !== true) {
+        k.revoked = true;
+        this.save();
+        this.index();
+      }
+      return toInfo(k);
+    });
   }
 
   list(): KeyInfo[] {

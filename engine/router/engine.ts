@@ -2,7 +2,7 @@
 // keeps the program and the phone/email directory, and answers questions that span shards.
 import { randomBytes } from 'node:crypto';
 import { ShardClient } from './shard-client.js';
-import { prepareDataFolder } from './data-folder.js';
+import { openDataFolder, type OpenDataFolder } from './data-folder.js';
 import { hashId } from './member-hash.js';
 import { LoyaltyError } from '../errors.js';
 import { demoProgram } from '../rules/program.js';
@@ -28,6 +28,15 @@ export interface EngineOptions {
   /** LMDB map size per shard; tests use a small one to exercise a full disk. */
   mapBytes?: number;
   now?: () => number;
+  /**
+   * Opens the folder to read only (verify, export): no writer lock, nothing created, no program
+   * catch-up, no outbox delivery; safe beside the running server that writes the folder.
+   */
+  readOnly?: boolean;
+  /** For a writer: create the data folder when it does not exist (default true; the command line refuses instead). */
+  createFolder?: boolean;
+  /** Who writes, as the writer lock records it: "the server", "loyalty import". */
+  holder?: string;
 }
 
 /** What Engine.claimUnique claimed for an op, as bits. */
@@ -44,6 +53,8 @@ export class Engine {
   private lastIdMs = 0;
   readonly now: () => number;
 
+  private folder: OpenDataFolder | null = null;
+
   private constructor(readonly options: EngineOptions) {
     this.now = options.now ?? Date.now;
     this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax));
@@ -53,15 +64,31 @@ export class Engine {
     if (!Number.isInteger(options.shards) || options.shards < 1 || options.shards > SHARDS_MAX) {
       throw new LoyaltyError('invalid_request', `shards must be 1..${SHARDS_MAX}`);
     }
-    prepareDataFolder(options.dataDir, options.shards);
-    const engine = new Engine(options);
-    await engine.loadProgram();
-    await engine.loadDirectory();
-    for (const shard of engine.shards) shard.onOutbox = (source, messages) => engine.deliver(source, messages);
-    // Messages written before a crash or stop and not yet delivered go out now.
-    for (const shard of engine.shards) {
-      const pending = await shard.query({ q: 'outbox' }) as Array<[number, OutboxMessage]>;
-      if (pending.length > 0) engine.deliver(shard.shardId, pending);
+    const readOnly = options.readOnly === true;
+    const folder = openDataFolder(options.dataDir, {
+      shards: options.shards, access: readOnly ? 'read' : 'write', create: options.createFolder ?? true, holder: options.holder ?? 'a writer process',
+    });
+    let engine: Engine;
+    try {
+      engine = new Engine(options);
+    } catch (err) {
+      folder.release();
+      throw err;
+    }
+    engine.folder = folder;
+    try {
+      await engine.loadProgram();
+      await engine.loadDirectory();
+      if (readOnly) return engine;
+      for (const shard of engine.shards) shard.onOutbox = (source, messages) => engine.deliver(source, messages);
+      // Messages written before a crash or stop and not yet delivered go out now.
+      for (const shard of engine.shards) {
+        const pending = await shard.query({ q: 'outbox' }) as Array<[number, OutboxMessage]>;
+        if (pending.length > 0) engine.deliver(shard.shardId, pending);
+      }
+    } catch (err) {
+      await engine.close();
+      throw err;
     }
     return engine;
   }
@@ -73,6 +100,8 @@ export class Engine {
     for (const p of held) if (p !== null && (newest === null || p.version > newest.version)) newest = p;
     if (newest === null) newest = { version: 1, program: demoProgram() };
     this.versioned = newest;
+    // A reader leaves a shard that missed a change to the writer, which brings it up to date.
+    if (this.options.readOnly === true) return;
     await Promise.all(this.shards.map((s, i) => (held[i]?.version === newest.version ? null
       : s.control({ c: 'setProgram', version: newest.version, program: newest.program, atMs: this.now(), record: i === 0 && held[0]?.version !== newest.version }))));
   }
@@ -380,6 +409,12 @@ export class Engine {
 
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.shards.map((s) => s.close()));
+    try {
+      await Promise.all(this.shards.map((s) => s.close()));
+    } finally {
+      // The next writer may open the folder only once every shard has closed its environment.
+      this.folder?.release();
+      this.folder = null;
+    }
   }
 }

@@ -1,12 +1,13 @@
 // The `loyalty` command line on a real data folder: keys are created hashed, listed and revoked,
 // and verify reports a clean ledger with exit code 0.
 import { describe, expect, it, afterAll } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, ServerProcess } from '../helpers/server-process.js';
 import { getState, openShardStore, putState } from '../../engine/shard/store.js';
 import { hashId } from '../../engine/router/member-hash.js';
+import { acquireLock } from '../../engine/router/lock-file.js';
 
 const dataDir = ServerProcess.tempDataDir();
 const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'dist/cli/loyalty.js'), ...args], {
@@ -31,6 +32,24 @@ describe('loyalty keys', () => {
     const unknown = cli('keys', 'revoke', 'k_000000000000');
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain('no key with id k_000000000000');
+  });
+
+  it('waits for another process\'s change of keys.json to finish before making its own', async () => {
+    // Held here as the server holds it while it writes: a `keys create` must not read the list until
+    // the holder has written it, or it would write back a list without the holder's change.
+    const lock = acquireLock(join(dataDir, 'keys.json.lock'), 'test holder');
+    const before = readFileSync(join(dataDir, 'keys.json'), 'utf8');
+    const child = spawn(process.execPath, [join(ROOT, 'dist/cli/loyalty.js'), 'keys', 'create', '--role', 'reader'], { env: { ...process.env, LOYALTY_DATA: dataDir, LOYALTY_SHARDS: '2' } });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    await new Promise((r) => setTimeout(r, 400));
+    expect(child.exitCode).toBe(null);
+    expect(readFileSync(join(dataDir, 'keys.json'), 'utf8')).toBe(before);
+    lock.release();
+    expect(await exited).toBe(0);
+    const { id } = JSON.parse(out) as { id: string };
+    expect(JSON.parse(cli('keys', 'list').stdout).map((k: { id: string }) => k.id)).toContain(id);
   });
 
   it('refuses an unknown role and an unknown command with usage', () => {
