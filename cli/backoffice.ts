@@ -58,7 +58,7 @@ function progressReporter(describe: (elapsedS: number) => string): { stop(): voi
  * server or another import holds the folder), `export` read-only (safe beside a running server).
  */
 async function withEngine<T>(config: Config, access: 'import' | 'read', work: (engine: Engine) => Promise<T>): Promise<T> {
-  const engine = await Engine.open({ dataDir: config.dataDir, shards: config.shards, ...(access === 'read' ? { readOnly: true } : { holder: 'loyalty import' }) });
+  const engine = await Engine.open({ dataDir: config.dataDir, shards: config.shards, ...(access === 'read' ? { readOnly: true } : { holder: 'loyalty import', createFolder: false }) });
   try {
     return await work(engine);
   } finally {

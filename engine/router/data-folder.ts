@@ -45,9 +45,7 @@ export interface OpenDataFolder { release(): void }
 export function openDataFolder(dataDir: string, how: DataFolderAccess): OpenDataFolder {
   const dir = resolve(dataDir);
   if (!existsSync(dir)) {
-    if (how.access === 'read' || !how.create) {
-      throw new DataFolderError('missing', `no data folder at ${dir}: set LOYALTY_DATA to the server's data folder, or start the server once to create it`);
-    }
+    if (how.access === 'read' || !how.create) requireDataFolder(dir);
     mkdirSync(dir, { recursive: true, mode: DATA_FOLDER_MODE });
   }
   const metaPath = join(dir, 'engine.json');
@@ -76,6 +74,18 @@ export function openDataFolder(dataDir: string, how: DataFolderAccess): OpenData
     throw err;
   }
   return { release: () => lock.release() };
+}
+
+/**
+ * Refuses a data folder that does not exist. The command line never creates one: a mistyped
+ * LOYALTY_DATA would otherwise get a fresh, empty store that looks like a working one (only a
+ * server start creates the folder; that is its job).
+ */
+export function requireDataFolder(dataDir: string): void {
+  const dir = resolve(dataDir);
+  if (!existsSync(dir)) {
+    throw new DataFolderError('missing', `no data folder at ${dir}: set LOYALTY_DATA to the server's data folder, or start the server once to create it`);
+  }
 }
 
 function checkShards(dir: string, metaPath: string, shards: number): void {

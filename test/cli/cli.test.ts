@@ -2,7 +2,7 @@
 // and verify reports a clean ledger with exit code 0.
 import { describe, expect, it, afterAll } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, ServerProcess } from '../helpers/server-process.js';
 import { getState, openShardStore, putState } from '../../engine/shard/store.js';
@@ -57,6 +57,37 @@ describe('loyalty keys', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--role');
     expect(cli('frobnicate').stderr).toContain('usage: loyalty');
+  });
+});
+
+describe('loyalty help and the data folder', () => {
+  it('prints the usage on stdout with exit 0 for --help, -h, help and no arguments', () => {
+    for (const args of [['--help'], ['-h'], ['help'], [], ['import', '--help'], ['start', '-h']]) {
+      const r = cli(...args);
+      expect({ args, status: r.status, stderr: r.stderr }).toEqual({ args, status: 0, stderr: '' });
+      expect(r.stdout).toMatch(/^usage: loyalty <command>\n/);
+      expect(r.stdout).toContain('help, --help, -h');
+    }
+  });
+
+  it('prints the usage on stderr with exit 2 for an unknown command', () => {
+    const r = cli('frobnicate');
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^loyalty: unknown command "frobnicate"\nusage: loyalty <command>\n/);
+  });
+
+  it('refuses, with exit 1, to work on a data folder that does not exist, and does not create it', () => {
+    const missing = join(dataDir, 'no-such-folder');
+    const csv = join(dataDir, 'one-row.csv');
+    writeFileSync(csv, 'memberId\nx-1\n');
+    for (const args of [['import', csv], ['export', 'members'], ['verify'], ['keys', 'create', '--role', 'pos'], ['keys', 'list'], ['keys', 'revoke', 'k_1']]) {
+      const r = spawnSync(process.execPath, [join(ROOT, 'dist/cli/loyalty.js'), ...args], { env: { ...process.env, LOYALTY_DATA: missing, LOYALTY_SHARDS: '2' }, encoding: 'utf8' });
+      expect({ args, status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({
+        args, status: 1, stdout: '', stderr: `loyalty: no data folder at ${missing}: set LOYALTY_DATA to the server's data folder, or start the server once to create it\n`,
+      });
+      expect(existsSync(missing)).toBe(false);
+    }
   });
 });
 
