@@ -81,6 +81,13 @@ export const KEYS_LOCK_WAIT_MS = 2_000;
  * millisecond) is taken to be left by a process that died doing so, and removed.
  */
 export const LOCK_BREAK_STALE_MS = 5_000;
+/** How often a held lock file's mtime is refreshed, so that a process that cannot check its holder's pid can see it is alive. */
+export const LOCK_REFRESH_MS = 5_000;
+/**
+ * Age of the mtime past which a lock whose holder cannot be checked by pid (another host, another
+ * container's pid namespace, another boot) is taken over: six missed refreshes.
+ */
+export const LOCK_STALE_MS = 30_000;
 
 /**
  * Nesting of arrays and objects in a body or frame. The deepest valid request (a program's

@@ -163,7 +163,7 @@ export class KeyStore {
    * millisecond; a change waits up to KEYS_LOCK_WAIT_MS for another to finish.
    */
   private change<T>(apply: () => T): T {
-    const lock = acquireLock(join(this.dataDir, 'keys.json.lock'), `keys change, pid ${process.pid}`, KEYS_LOCK_WAIT_MS);
+    const lock = acquireLock(join(this.dataDir, 'keys.json.lock'), `keys change, pid ${process.pid}`, { waitMs: KEYS_LOCK_WAIT_MS });
     try {
       this.load();
       return apply();

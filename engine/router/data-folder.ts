@@ -3,9 +3,8 @@
 // by one writer process at a time (a lock file naming it) besides any number of readers.
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { hostname as hostnameOf } from 'node:os';
-import { DATA_FILE_MODE, DATA_FOLDER_MODE } from '../limits.js';
-import { acquireLock, LockBusyError, type HeldLock, type LockHolder } from './lock-file.js';
+import { DATA_FILE_MODE, DATA_FOLDER_MODE, LOCK_STALE_MS } from '../limits.js';
+import { acquireLock, LockBusyError, pidCheckable, type HeldLock, type LockHolder } from './lock-file.js';
 
 interface EngineMeta { shards: number; createdAt: string }
 
@@ -30,6 +29,8 @@ export interface DataFolderAccess {
   create: boolean;
   /** Who writes, as the lock records it and a refused process reads it: "the server", "loyalty import". */
   holder: string;
+  /** For `write`: called if the writer lock is found taken over by another process (this one must stop writing). */
+  onLost?: (message: string) => void;
 }
 
 /** An opened data folder; `release` lets the next writer in (nothing for a reader). */
@@ -59,7 +60,9 @@ export function openDataFolder(dataDir: string, how: DataFolderAccess): OpenData
   }
   let lock: HeldLock;
   try {
-    lock = acquireLock(join(dir, WRITER_LOCK_FILE), how.holder);
+    lock = acquireLock(join(dir, WRITER_LOCK_FILE), how.holder, {
+      onLost: (holder) => how.onLost?.(`the writer lock of ${dir} was taken over by ${holder === null ? 'another process' : `${holder.command}, pid ${holder.pid} on ${holder.host}`}: this process was judged gone (frozen for over ${LOCK_STALE_MS / 1000} s?) and must stop writing`),
+    });
   } catch (err) {
     if (!(err instanceof LockBusyError)) throw err;
     throw new DataFolderError('in_use', inUseMessage(dir, err), err.holder);
@@ -99,7 +102,8 @@ function inUseMessage(dir: string, err: LockBusyError): string {
   const rule = 'one data folder has one writer process: stop it first, or use the HTTP API, or the read-only commands (verify, export)';
   const h = err.holder;
   if (h === null) return `${dir} is in use: ${err.message}; ${rule}`;
-  const where = h.host === hostnameOf() ? '' : ` on ${h.host} (this machine cannot tell whether it still runs; if it does not, remove ${err.path})`;
+  // A holder in another container or on another machine is judged by its lock's refreshes, not its pid.
+  const where = pidCheckable(h) ? '' : ` on ${h.host} (in another container or on another machine: its lock is taken over once not refreshed for ${LOCK_STALE_MS / 1000} s)`;
   return `${dir} is in use by ${h.command || 'another process'}, pid ${h.pid}${where}, since ${h.since}; ${rule}`;
 }
 

@@ -1,6 +1,7 @@
 // The engine as the front end sees it: routes each member's ops to the shard that owns the member,
 // keeps the program and the phone/email directory, and answers questions that span shards.
 import { randomBytes } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import { ShardClient } from './shard-client.js';
 import { openDataFolder, type OpenDataFolder } from './data-folder.js';
 import { hashId } from './member-hash.js';
@@ -67,6 +68,12 @@ export class Engine {
     const readOnly = options.readOnly === true;
     const folder = openDataFolder(options.dataDir, {
       shards: options.shards, access: readOnly ? 'read' : 'write', create: options.createFolder ?? true, holder: options.holder ?? 'a writer process',
+      // Two writers would break the directory's uniqueness: a process that lost the folder stops at once, as on a broken invariant.
+      onLost: (message) => {
+        options.warn?.(message, { dataDir: options.dataDir });
+        writeSync(2, `loyalty: ${message}\n`);
+        process.exit(1);
+      },
     });
     let engine: Engine;
     try {

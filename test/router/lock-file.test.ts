@@ -1,10 +1,11 @@
 // The lock file that keeps one writer process on a data folder: taken atomically, refused while its
 // holder runs (in this process too), taken over once the holder is gone (dead, a zombie, or its pid
-// reused by another process, told apart by start time), never judged from a machine that cannot
-// check, and released only by its own holder.
-import { afterAll, describe, expect, it } from 'vitest';
+// reused by another process, told apart by start time), judged by its refreshes where a pid means
+// nothing (another host, container or boot), and released only by its own holder.
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { LOCK_REFRESH_MS, LOCK_STALE_MS } from '../../engine/limits.js';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireLock, LockBusyError, lockHolder } from '../../engine/router/lock-file.js';
@@ -20,8 +21,11 @@ function startTicks(pid: number): number {
   return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[19]);
 }
 
+/** Where this process's pids mean something, as a lock records it. */
+const here = { host: hostname(), bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), pidNs: readlinkSync('/proc/self/ns/pid') };
+
 function writeHolder(path: string, fields: Record<string, unknown>): void {
-  writeFileSync(path, JSON.stringify({ host: hostname(), command: 'test holder', since: '2026-01-01T00:00:00.000Z', ...fields }));
+  writeFileSync(path, JSON.stringify({ ...here, command: 'test holder', since: '2026-01-01T00:00:00.000Z', ...fields }));
 }
 
 function busyMessage(fn: () => unknown): string {
@@ -51,7 +55,7 @@ describe('the lock file', () => {
     try {
       const path = freshPath();
       writeHolder(path, { pid: sleeper.pid, startTicks: startTicks(sleeper.pid!) });
-      expect(busyMessage(() => acquireLock(path, 'second'))).toBe(`${path} is held by pid ${sleeper.pid} (test holder) on ${hostname()} since 2026-01-01T00:00:00.000Z`);
+      expect(busyMessage(() => acquireLock(path, 'second'))).toBe(`${path} is held by pid ${sleeper.pid} (test holder) since 2026-01-01T00:00:00.000Z`);
       // The same pid with another start time is another process: the holder is gone.
       writeHolder(path, { pid: sleeper.pid, startTicks: startTicks(sleeper.pid!) - 1 });
       acquireLock(path, 'reused pid').release();
@@ -89,10 +93,44 @@ describe('the lock file', () => {
     acquireLock(path, 'same pid, earlier process').release();
   });
 
-  it('is never judged for a holder on another machine, nor when it names no holder', () => {
+  it('judges a holder whose pid it cannot check (another host, container or boot) by the lock\'s refreshes', () => {
     const path = freshPath();
-    writeHolder(path, { pid: 1, host: 'another-host', startTicks: 5 });
-    expect(busyMessage(() => acquireLock(path, 'here'))).toContain('held by pid 1 (test holder) on another-host');
+    const elsewhere = [{ host: 'another-host' }, { pidNs: 'pid:[1]' }, { bootId: 'another-boot' }];
+    for (const fields of elsewhere) {
+      // Pid 1 and this very pid would both be judged gone if the pid were checked here.
+      for (const pid of [1, process.pid]) {
+        writeHolder(path, { pid, startTicks: 5, ...fields });
+        expect(busyMessage(() => acquireLock(path, 'here'))).toContain(`held by pid ${pid} (test holder) (on ${fields.host ?? hostname()}, or in another container: checked by the lock's refreshes, not by pid)`);
+        const old = new Date(Date.now() - LOCK_STALE_MS - 1_000);
+        utimesSync(path, old, old);
+        acquireLock(path, 'after its refreshes stopped').release();
+      }
+    }
+  });
+
+  it('refreshes a held lock, and reports a lock taken over from under it', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const path = freshPath();
+      const lost: unknown[] = [];
+      const lock = acquireLock(path, 'refreshed', { onLost: (holder) => lost.push(holder) });
+      const old = new Date(Date.now() - 60_000);
+      utimesSync(path, old, old);
+      vi.advanceTimersByTime(LOCK_REFRESH_MS);
+      expect(Date.now() - statSync(path).mtimeMs).toBeLessThan(5_000);
+      expect(lost).toEqual([]);
+      writeHolder(path, { pid: 1, host: 'another-host', startTicks: 5 });
+      vi.advanceTimersByTime(LOCK_REFRESH_MS);
+      expect(lost).toEqual([expect.objectContaining({ pid: 1, host: 'another-host' })]);
+      lock.release();
+      expect(lockHolder(path)?.host).toBe('another-host');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('is never judged when it names no holder', () => {
+    const path = freshPath();
     writeFileSync(path, 'not a lock');
     expect(busyMessage(() => acquireLock(path, 'here'))).toBe(`${path} does not name the process holding it; if no loyalty process uses this folder, remove the file`);
   });
@@ -115,7 +153,7 @@ describe('the lock file', () => {
     `]);
     await new Promise((r) => holder.stdout.once('data', r));
     const started = performance.now();
-    const lock = acquireLock(path, 'waiter', 5_000);
+    const lock = acquireLock(path, 'waiter', { waitMs: 5_000 });
     expect(performance.now() - started).toBeGreaterThan(100);
     expect(lockHolder(path)?.command).toBe('waiter');
     lock.release();
