@@ -1,10 +1,12 @@
 // The back-office commands of the `loyalty` command line: `import FILE` and `export members|ledger`
-// open the engine on LOYALTY_DATA directly (with the server stopped, like `verify`) and show their
-// progress on stderr; `sweep` asks the running server at LOYALTY_URL, which holds the program.
+// open the engine on LOYALTY_DATA directly (import as the folder's one writer, so not beside a
+// running server; export read-only, like `verify`) and show their progress on stderr; `sweep` asks
+// the running server at LOYALTY_URL, which holds the program.
 import { createReadStream, createWriteStream, existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { Engine } from '../engine/router/engine.js';
+import { DataFolderError } from '../engine/router/data-folder.js';
 import { LoyaltyError } from '../engine/errors.js';
 import { FieldError } from '../engine/rules/validate.js';
 import type { Config } from '../server/config.js';
@@ -12,9 +14,9 @@ import { importMembers, type ImportProgress } from '../server/import-members.js'
 import { ledgerCsv, membersCsv } from '../server/export-csv.js';
 import { ledgerRange } from '../server/backoffice.js';
 
-export const BACKOFFICE_USAGE = `  import FILE               import members from a CSV file (server stopped); prints { imported, skipped, failed, errors }
+export const BACKOFFICE_USAGE = `  import FILE               import members from a CSV file (refused while a server holds the folder); prints { imported, skipped, failed, errors }
   export members|ledger [--out FILE] [--from YYYY-MM-DD --to YYYY-MM-DD]
-                            write a CSV export to FILE or stdout (server stopped)
+                            write a CSV export to FILE or stdout (safe beside a running server)
   sweep [--as-of ISO]       ask the running server (LOYALTY_URL) to run the sweep`;
 
 /** How often the progress line is refreshed on a terminal, and written at all when stderr is a file or pipe. */
@@ -51,8 +53,12 @@ function progressReporter(describe: (elapsedS: number) => string): { stop(): voi
   };
 }
 
-async function withEngine<T>(config: Config, work: (engine: Engine) => Promise<T>): Promise<T> {
-  const engine = await Engine.open({ dataDir: config.dataDir, shards: config.shards });
+/**
+ * Runs `work` on the engine opened on the data folder: `import` as its one writer (refused while a
+ * server or another import holds the folder), `export` read-only (safe beside a running server).
+ */
+async function withEngine<T>(config: Config, access: 'import' | 'read', work: (engine: Engine) => Promise<T>): Promise<T> {
+  const engine = await Engine.open({ dataDir: config.dataDir, shards: config.shards, ...(access === 'read' ? { readOnly: true } : { holder: 'loyalty import', createFolder: false }) });
   try {
     return await work(engine);
   } finally {
@@ -66,7 +72,7 @@ async function importCommand(config: Config, args: string[]): Promise<number> {
   if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`no such file: ${file}`);
   const totalBytes = statSync(file).size;
   const progress: ImportProgress = { rows: 0, bytes: 0 };
-  const result = await withEngine(config, async (engine) => {
+  const result = await withEngine(config, 'import', async (engine) => {
     const reporter = progressReporter((s) => `import: ${fmt(progress.rows)} rows, ${totalBytes === 0 ? 100 : Math.floor((100 * progress.bytes) / totalBytes)}% of ${file}, ${fmt(progress.rows / Math.max(s, 0.001))} rows/s`);
     try {
       return await importMembers(engine, createReadStream(file), progress);
@@ -87,7 +93,7 @@ async function exportCommand(config: Config, args: string[]): Promise<number> {
   const partial = out === undefined ? undefined : `${out}.partial`;
   const sink = partial === undefined ? process.stdout : createWriteStream(partial);
   let rows = -1; // the header is not a row
-  await withEngine(config, async (engine) => {
+  await withEngine(config, 'read', async (engine) => {
     const total = what === 'members' ? (await engine.summary()).members : undefined;
     const reporter = progressReporter((s) => `export ${what}: ${fmt(Math.max(rows, 0))}${total === undefined ? '' : ` / ${fmt(total)}`} rows, ${fmt(Math.max(rows, 0) / Math.max(s, 0.001))} rows/s`);
     try {
@@ -167,6 +173,7 @@ export async function runBackoffice(config: Config, command: string | undefined,
     if (err instanceof UsageError) { process.stderr.write(`loyalty: ${err.message}\n`); return 2; }
     if (err instanceof FieldError) { process.stderr.write(`loyalty: ${err.field}: ${err.message}\n`); return 2; }
     if (err instanceof LoyaltyError) { process.stderr.write(`loyalty: ${err.code}: ${err.message}\n`); return 1; }
+    if (err instanceof DataFolderError) { process.stderr.write(`loyalty: ${err.message}\n`); return 1; }
     throw err;
   }
 }

@@ -1,25 +1,38 @@
 #!/usr/bin/env node
-// The `loyalty` command line: start the server, verify the ledger, and manage API keys, all on
-// the data folder named by LOYALTY_DATA (default ./data).
+// The `loyalty` command line: start the server, verify the ledger, manage API keys, import and
+// export, all on the data folder named by LOYALTY_DATA (default ./data). Exit status: 0 done, 1
+// failed (a mismatch, a refused row, a data folder missing or in use), 2 wrong usage.
 import { configFromEnv } from '../server/config.js';
 import { Engine } from '../engine/router/engine.js';
+import { DataFolderError, requireDataFolder } from '../engine/router/data-folder.js';
 import { KeyStore, ROLES, type Role } from '../server/auth.js';
 import { BACKOFFICE_USAGE, runBackoffice } from './backoffice.js';
 
 const USAGE = `usage: loyalty <command>
   start                     run the server (PORT, LOYALTY_DATA, LOYALTY_SHARDS, LOG_LEVEL)
-  verify                    recompute every member from the ledger; exit 1 on any mismatch
+  verify                    recompute every member from the ledger; exit 1 on any mismatch (safe beside a running server)
   keys create --role ROLE   create an API key (${ROLES.join(', ')}) and print it once
   keys list                 list keys (ids and roles; keys themselves are never stored)
-  keys revoke ID            revoke a key
-${BACKOFFICE_USAGE}`;
+  keys revoke ID            revoke a key (a running server refuses it within a second)
+${BACKOFFICE_USAGE}
+  help, --help, -h          print this
+
+verify, keys, import and export work on an existing data folder, LOYALTY_DATA (default ./data):
+only a server start creates one. Exit status: 0 done, 1 failed, 2 wrong usage.`;
 
 function fail(message: string): never {
   process.stderr.write(`loyalty: ${message}\n`);
   process.exit(2);
 }
 
+/** `loyalty`, `loyalty help`, and --help or -h anywhere: the usage on stdout, exit 0. */
+const wantsHelp = (argv: string[]): boolean => argv.length === 0 || argv[0] === 'help' || argv.includes('--help') || argv.includes('-h');
+
 async function main(argv: string[]): Promise<void> {
+  if (wantsHelp(argv)) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
   const config = configFromEnv();
   const [command, ...rest] = argv;
   switch (command) {
@@ -28,7 +41,8 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'verify': {
-      const engine = await Engine.open({ dataDir: config.dataDir, shards: config.shards });
+      // Read-only: safe beside a running server (it takes no lock and writes nothing).
+      const engine = await Engine.open({ dataDir: config.dataDir, shards: config.shards, readOnly: true });
       try {
         const report = await engine.verify();
         process.stdout.write(JSON.stringify(report, null, 2) + '\n');
@@ -39,6 +53,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'keys': {
+      requireDataFolder(config.dataDir);
       const keys = new KeyStore(config.dataDir);
       const [sub, ...args] = rest;
       if (sub === 'create') {
@@ -50,9 +65,11 @@ async function main(argv: string[]): Promise<void> {
         process.stdout.write(JSON.stringify(keys.list(), null, 2) + '\n');
       } else if (sub === 'revoke') {
         if (args[0] === undefined) fail('keys revoke needs a key id');
-        if (!keys.revoke(args[0])) fail(`no active key with id ${args[0]}`);
-        process.stdout.write(`revoked ${args[0]}\n`);
-      } else fail(USAGE);
+        const wasRevoked = keys.list().some((k) => k.id === args[0] && k.revoked);
+        if (keys.revoke(args[0]) === null) fail(`no key with id ${args[0]}`);
+        // Revoking twice is not an error (as over HTTP): the key is revoked either way.
+        process.stdout.write(wasRevoked ? `${args[0]} was revoked already\n` : `revoked ${args[0]}\n`);
+      } else fail(`keys needs create, list or revoke\n${USAGE}`);
       return;
     }
     case 'import':
@@ -61,8 +78,15 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = (await runBackoffice(config, command, rest))!;
       return;
     default:
-      fail(USAGE);
+      fail(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
   }
 }
 
-await main(process.argv.slice(2));
+try {
+  await main(process.argv.slice(2));
+} catch (err) {
+  // A folder that is missing or in use by another writer: a clear line and exit 1, not a stack.
+  if (!(err instanceof DataFolderError)) throw err;
+  process.stderr.write(`loyalty: ${err.message}\n`);
+  process.exitCode = 1;
+}

@@ -14,6 +14,7 @@ export const ERRORS = {
   referrer_not_found: { status: 404, message: 'the referrer is not a member' },
   product_not_found: { status: 404, message: 'no product with that id in the program' },
   tier_not_found: { status: 404, message: 'no tier with that id in the program' },
+  key_not_found: { status: 404, message: 'no API key with that id' },
   member_exists: { status: 409, message: 'a member with that id exists already' },
   phone_taken: { status: 409, message: 'another member has that phone number' },
   email_taken: { status: 409, message: 'another member has that email address' },

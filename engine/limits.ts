@@ -54,10 +54,40 @@ export const SHARD_MAP_BYTES = 64 * 1024 * 1024 * 1024;
 export const DISK_FREE_BYTES_MIN = 64 * 1024 * 1024;
 /** How often the front end measures the shards' data files and the disk's free space. */
 export const STORAGE_CHECK_INTERVAL_MS = 250;
+/**
+ * How often a running server looks at keys.json (one stat; the file is read only when it changed),
+ * so that a key created or revoked by `loyalty keys` takes effect within a second.
+ */
+export const KEYS_RELOAD_INTERVAL_MS = 250;
 /** The smallest LOYALTY_MAP_BYTES accepted: below this LMDB cannot hold an empty shard's databases. */
 export const SHARD_MAP_BYTES_MIN = 1024 * 1024;
 /** LMDB readers per environment: every worker thread and the main thread may read. */
 export const LMDB_READERS_MAX = 126;
+
+/**
+ * Who may read the data folder: its owner only. It holds members' names, phones and emails and the
+ * API key hashes, so folders are created 0700 and files 0600 (LMDB's own files included).
+ */
+export const DATA_FOLDER_MODE = 0o700;
+export const DATA_FILE_MODE = 0o600;
+/** How long a process waiting for a lock file (keys.json's) sleeps between looks: a holder keeps it for about a millisecond. */
+export const LOCK_RETRY_MS = 5;
+/** Looks at one lock file before giving up: bounds the loop when locks keep changing hands. */
+export const LOCK_ATTEMPTS_MAX = 1_000;
+/** How long a change of keys.json waits for another process's change to finish before failing. */
+export const KEYS_LOCK_WAIT_MS = 2_000;
+/**
+ * Age past which a lock's `.break` file (a process breaking a stale lock holds it for well under a
+ * millisecond) is taken to be left by a process that died doing so, and removed.
+ */
+export const LOCK_BREAK_STALE_MS = 5_000;
+/** How often a held lock file's mtime is refreshed, so that a process that cannot check its holder's pid can see it is alive. */
+export const LOCK_REFRESH_MS = 5_000;
+/**
+ * Age of the mtime past which a lock whose holder cannot be checked by pid (another host, another
+ * container's pid namespace, another boot) is taken over: six missed refreshes.
+ */
+export const LOCK_STALE_MS = 30_000;
 
 /**
  * Nesting of arrays and objects in a body or frame. The deepest valid request (a program's

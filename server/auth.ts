@@ -1,20 +1,52 @@
-// API keys and roles: keys are random, stored only as SHA-256 hashes in the data folder, and
-// looked up by hash with a constant-time comparison; a first start creates the admin key file.
+// API keys and roles: keys are random, stored only as SHA-256 hashes in the data folder's keys.json,
+// looked up by hash with a constant-time comparison, and re-read whenever that file changes, so a
+// key created or revoked by the command line takes effect on a running server within a second.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
+import { acquireLock } from '../engine/router/lock-file.js';
+import { KEYS_LOCK_WAIT_MS } from '../engine/limits.js';
 
 export const ROLES = ['admin', 'pos', 'storefront', 'reader'] as const;
 export type Role = typeof ROLES[number];
 
 interface StoredKey { id: string; role: Role; hash: string; createdAt: string; revoked?: boolean }
 
+/** A key as it is listed: never its hash. */
+export interface KeyInfo { id: string; role: Role; createdAt: string; revoked: boolean }
+
+/** Who presented a valid key: the key's id (checked again for liveness later, e.g. per stream batch) and its role. */
+export interface Principal { id: string; role: Role }
+
+/** What the watch reports: the keys that appeared and the keys revoked since the last read. */
+export interface KeysChange { created: string[]; revoked: string[] }
+
 const hashKey = (key: string): Buffer => createHash('sha256').update(key).digest();
+
+/**
+ * The key of an `Authorization: Bearer <key>` header, or null. The scheme's name is
+ * case-insensitive (RFC 9110, section 11.1): `bearer` and `BEARER` are the same scheme.
+ */
+export function bearerKey(header: string): string | null {
+  const m = /^bearer\s+(\S+)$/i.exec(header);
+  return m === null ? null : m[1]!;
+}
+
+/** Identifies one version of keys.json: writes replace the file by rename, so the inode changes with each. */
+function stampOf(s: { ino: number; size: number; mtimeMs: number }): string {
+  return `${s.ino}:${s.size}:${s.mtimeMs}`;
+}
+
+const toInfo = (k: StoredKey): KeyInfo => ({ id: k.id, role: k.role, createdAt: k.createdAt, revoked: k.revoked === true });
 
 export class KeyStore {
   private keys: StoredKey[] = [];
   private readonly byHash = new Map<string, StoredKey>();
+  private readonly liveIds = new Set<string>();
   private readonly path: string;
+  /** The version of keys.json the keys in memory were read from; null when there was no file. */
+  private stamp: string | null = null;
+  private watchTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly dataDir: string) {
     this.path = join(dataDir, 'keys.json');
@@ -22,56 +54,169 @@ export class KeyStore {
   }
 
   /**
-   * Reads keys.json again. Every change starts here, so that a server creating a key does not
+   * Reads keys.json again. Every change starts here (under keys.json.lock), so that a server creating a key does not
    * write back a list that predates a `loyalty keys revoke` run beside it (the revocation would be lost).
+   * The stamp comes from the descriptor the content is read from, so the two always belong together.
    */
   private load(): void {
-    if (existsSync(this.path)) this.keys = JSON.parse(readFileSync(this.path, 'utf8')) as StoredKey[];
+    let fd: number;
+    try {
+      fd = openSync(this.path, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      this.keys = [];
+      this.stamp = null;
+      this.index();
+      return;
+    }
+    try {
+      const stamp = stampOf(fstatSync(fd));
+      this.keys = JSON.parse(readFileSync(fd, 'utf8')) as StoredKey[];
+      this.stamp = stamp;
+    } finally {
+      closeSync(fd);
+    }
     this.index();
   }
 
   private index(): void {
     this.byHash.clear();
-    for (const k of this.keys) if (k.revoked !== true) this.byHash.set(k.hash, k);
+    this.liveIds.clear();
+    for (const k of this.keys) {
+      if (k.revoked === true) continue;
+      this.byHash.set(k.hash, k);
+      this.liveIds.add(k.id);
+    }
   }
 
+  /**
+   * Writes the list durably: a fresh temporary file (mode 0600), fsynced, renamed over keys.json,
+   * and the folder fsynced, so a revocation acknowledged to its caller survives a power cut.
+   */
   private save(): void {
     const tmp = this.path + '.tmp';
-    writeFileSync(tmp, JSON.stringify(this.keys, null, 2), { mode: 0o600 });
+    // A temporary file left by a crash keeps its old mode if reopened: start from a new one.
+    rmSync(tmp, { force: true });
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      writeSync(fd, JSON.stringify(this.keys, null, 2));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, this.path);
+    const dirFd = openSync(this.dataDir, 'r');
+    try { fsyncSync(dirFd); } finally { closeSync(dirFd); }
+  }
+
+  /**
+   * Re-reads keys.json if it changed since it was last read (a cheap stat). Returns what changed,
+   * or null. A file that cannot be parsed (a hand edit in progress) leaves the keys read before in
+   * force and throws, once per version of the file.
+   */
+  refresh(): KeysChange | null {
+    const s = statSync(this.path, { throwIfNoEntry: false });
+    const stamp = s === undefined ? null : stampOf(s);
+    if (stamp === this.stamp) return null;
+    const before = new Set(this.liveIds);
+    const known = new Set(this.keys.map((k) => k.id));
+    try {
+      this.load();
+    } catch (err) {
+      // Not retried until the file changes again: the error is reported once, not every tick.
+      this.stamp = stamp;
+      throw err;
+    }
+    const created = [...this.liveIds].filter((id) => !known.has(id));
+    const revoked = [...before].filter((id) => !this.liveIds.has(id));
+    return { created, revoked };
+  }
+
+  /**
+   * Checks keys.json every `intervalMs` (a stat; the file is read only when it changed) until
+   * `close`. The timer does not keep the process alive.
+   */
+  watch(intervalMs: number, on: { changed(change: KeysChange): void; failed(err: unknown): void }): void {
+    if (this.watchTimer !== null) return;
+    this.watchTimer = setInterval(() => {
+      let change: KeysChange | null;
+      try {
+        change = this.refresh();
+      } catch (err) {
+        on.failed(err);
+        return;
+      }
+      if (change !== null && (change.created.length > 0 || change.revoked.length > 0)) on.changed(change);
+    }, intervalMs);
+    this.watchTimer.unref();
+  }
+
+  close(): void {
+    if (this.watchTimer !== null) clearInterval(this.watchTimer);
+    this.watchTimer = null;
+  }
+
+  /**
+   * Runs one change of keys.json from a fresh read to its write, holding keys.json.lock: the server
+   * and `loyalty keys` change the file from different processes, and two read-change-write runs
+   * overlapping would lose one of the changes (a revocation, say). The lock is held for about a
+   * millisecond; a change waits up to KEYS_LOCK_WAIT_MS for another to finish.
+   */
+  private change<T>(apply: () => T): T {
+    const lock = acquireLock(join(this.dataDir, 'keys.json.lock'), `keys change, pid ${process.pid}`, { waitMs: KEYS_LOCK_WAIT_MS });
+    try {
+      this.load();
+      return apply();
+    } finally {
+      lock.release();
+    }
   }
 
   /** Creates a key for `role` and returns it; only its hash is kept. */
   create(role: Role): { id: string; key: string; role: Role } {
-    this.load();
-    const id = 'k_' + randomBytes(6).toString('hex');
-    const key = `ll_${role}_${randomBytes(24).toString('base64url')}`;
-    this.keys.push({ id, role, hash: hashKey(key).toString('hex'), createdAt: new Date().toISOString() });
-    this.save();
-    this.index();
-    return { id, key, role };
+    return this.change(() => {
+      const id = 'k_' + randomBytes(6).toString('hex');
+      const key = `ll_${role}_${randomBytes(24).toString('base64url')}`;
+      this.keys.push({ id, role, hash: hashKey(key).toString('hex'), createdAt: new Date().toISOString() });
+      this.save();
+      this.index();
+      return { id, key, role };
+    });
   }
 
-  revoke(id: string): boolean {
-    this.load();
-    const k = this.keys.find((x) => x.id === id && x.revoked !== true);
-    if (k === undefined) return false;
-    k.revoked = true;
-    this.save();
-    this.index();
-    return true;
+  /**
+   * Revokes a key. Revoking a revoked key changes nothing and answers it as it is; an unknown id
+   * answers null.
+   */
+  revoke(id: string): KeyInfo | null {
+    return this.change(() => {
+      const k = this.keys.find((x) => x.id === id);
+      if (k === undefined) return null;
+      if (k.revoked !== true) {
+        k.revoked = true;
+        this.save();
+        this.index();
+      }
+      return toInfo(k);
+    });
   }
 
-  list(): Array<{ id: string; role: Role; createdAt: string; revoked: boolean }> {
-    return this.keys.map((k) => ({ id: k.id, role: k.role, createdAt: k.createdAt, revoked: k.revoked === true }));
+  list(): KeyInfo[] {
+    return this.keys.map(toInfo);
   }
 
-  /** The role of a presented key, or null. The hash lookup is followed by a constant-time compare. */
-  roleOf(key: string): Role | null {
+  /** The key and role of a presented key, or null. The hash lookup is followed by a constant-time compare. */
+  authenticate(key: string | null): Principal | null {
+    if (key === null) return null;
     const digest = hashKey(key);
     const found = this.byHash.get(digest.toString('hex'));
     if (found === undefined) return null;
-    return timingSafeEqual(Buffer.from(found.hash, 'hex'), digest) ? found.role : null;
+    return timingSafeEqual(Buffer.from(found.hash, 'hex'), digest) ? { id: found.id, role: found.role } : null;
+  }
+
+  /** Whether the key with this id exists and is not revoked, as of the last read of keys.json. */
+  isLive(id: string): boolean {
+    return this.liveIds.has(id);
   }
 
   /** On a first start: an admin key, written alone on one line to a file only its owner can read. */

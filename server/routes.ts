@@ -7,7 +7,7 @@ import { validateProgram } from '../engine/rules/program.js';
 import { PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
 import type { OpResult } from '../engine/ops.js';
 import { perform, type OpName } from './perform.js';
-import { KeyStore, ROLES, type Role } from './auth.js';
+import { KeyStore, ROLES, bearerKey, type Role } from './auth.js';
 import * as R from './requests.js';
 import type { Metrics } from './metrics.js';
 import { dailyReport, exportLedger, exportMembers, importMembersReply, rfmReport } from './backoffice.js';
@@ -196,6 +196,12 @@ route('POST', '/v1/admin/keys', ADMIN, (api, req) => {
   if (!ROLES.includes(body['role'] as Role)) throw new FieldError('role', `must be one of ${ROLES.join(', ')}`);
   return { status: 201, body: api.keys.create(body['role'] as Role) };
 });
+route('GET', '/v1/admin/keys', ADMIN, (api) => ({ status: 200, body: { keys: api.keys.list() } }));
+route('DELETE', '/v1/admin/keys/:id', ADMIN, (api, _req, [id]) => {
+  // Revoking a revoked key answers it again: a retried DELETE is not an error.
+  const key = api.keys.revoke(checkId(id, 'id'));
+  return key === null ? errorReply('key_not_found') : { status: 200, body: key };
+});
 
 function match(pattern: string[], segments: string[]): string[] | null {
   if (pattern.length !== segments.length) return null;
@@ -231,8 +237,7 @@ export async function handle(api: Api, req: ApiRequest): Promise<ApiReply> {
   if (found === null) return pathKnown ? errorReply('route_not_found', `${req.method} is not allowed here`) : errorReply('route_not_found');
   let role: Role = 'reader';
   if (found.route.roles !== 'public') {
-    const m = /^Bearer\s+(\S+)$/.exec(req.authorization);
-    const presented = m === null ? null : api.keys.roleOf(m[1]!);
+    const presented = api.keys.authenticate(bearerKey(req.authorization))?.role ?? null;
     if (presented === null) return errorReply('unauthorized');
     if (!found.route.roles.includes(presented)) return errorReply('forbidden');
     role = presented;

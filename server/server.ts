@@ -4,8 +4,9 @@ import uWS from 'uWebSockets.js';
 import { createRequire } from 'node:module';
 import { statSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import { DISK_FREE_BYTES_MIN, STORAGE_CHECK_INTERVAL_MS } from '../engine/limits.js';
+import { DISK_FREE_BYTES_MIN, KEYS_RELOAD_INTERVAL_MS, STORAGE_CHECK_INTERVAL_MS } from '../engine/limits.js';
 import { Engine } from '../engine/router/engine.js';
+import { looseModes } from '../engine/router/data-folder.js';
 import { KeyStore } from './auth.js';
 import { attachHttp } from './http.js';
 import { attachStream } from './stream.js';
@@ -42,7 +43,7 @@ export function storageProblem(config: Config): string | null {
 
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const engine = await Engine.open({
-    dataDir: config.dataDir, shards: config.shards, holdOutbox: config.holdOutbox, pendingOpsMax: config.queueOpsMax,
+    dataDir: config.dataDir, shards: config.shards, holdOutbox: config.holdOutbox, pendingOpsMax: config.queueOpsMax, holder: 'the server',
     ...(config.mapBytes === undefined ? {} : { mapBytes: config.mapBytes }),
     warn: (message, detail) => log.warn(detail, message),
   });
@@ -51,6 +52,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const admin = keys.ensureAdminKey();
   if (admin.created) log.info({ path: admin.path }, 'created the admin API key; it is in this file (mode 0600)');
   else log.info({ path: admin.path }, 'admin API key file');
+  // Wider modes are reported, not changed: an operator may have opened a path on purpose (README, "Data at rest").
+  for (const loose of looseModes(config.dataDir)) {
+    log.warn(loose, `${loose.path} has mode ${loose.mode}, open to other users; the data folder holds personal data and key hashes: chmod it to ${loose.expected}`);
+  }
+  // Keys created or revoked beside the running server (`loyalty keys`) take effect at the next look.
+  keys.watch(KEYS_RELOAD_INTERVAL_MS, {
+    changed: (change) => log.info(change, 'keys.json changed: keys created or revoked take effect now'),
+    failed: (err) => log.warn({ err, path: join(config.dataDir, 'keys.json') }, 'keys.json could not be read; the keys read before stay in force'),
+  });
   const metrics = new Metrics();
   const app = uWS.App();
   const api = { engine, keys, metrics };
@@ -88,6 +98,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       closed = true;
       if (sweepTimer !== null) clearInterval(sweepTimer);
       clearInterval(storageTimer);
+      keys.close();
       // New requests and batches are refused with shutting_down from here on; those already taken
       // finish inside engine.close(), and their replies and acks are written before it resolves.
       lifecycle.stopping = true;

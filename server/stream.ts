@@ -44,6 +44,13 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
       return;
     }
     if (conn.role === null) { send(ws, errorFrame('unauthorized', 'send a hello frame with a key first', frame['id']), binary); return; }
+    // A key revoked since it opened the stream: this batch is refused and the stream closed (1008).
+    if (!api.keys.isLive(conn.keyId!)) {
+      send(ws, errorFrame('unauthorized', 'the key of this stream was revoked', frame['id']), binary);
+      conn.closed = true;
+      ws.end(1008, 'key revoked');
+      return;
+    }
     if (lifecycle.stopping) { send(ws, errorFrame('shutting_down', 'the server is stopping; resend this batch after it restarts', frame['id']), binary); return; }
     if (lifecycle.storageFull !== null) { send(ws, errorFrame('storage_failed', `batches are refused until there is room: ${lifecycle.storageFull}`, frame['id']), binary); return; }
     runBatchFrame(api.engine, conn, frame, (value) => send(ws, value, binary)).then(

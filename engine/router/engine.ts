@@ -1,10 +1,10 @@
 // The engine as the front end sees it: routes each member's ops to the shard that owns the member,
 // keeps the program and the phone/email directory (directory.ts), runs ops whose lookups span
 // shards (orchestrate.ts), and answers questions that span shards.
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import { ShardClient } from './shard-client.js';
+import { openDataFolder, type OpenDataFolder } from './data-folder.js';
 import { hashId } from './member-hash.js';
 import { Directory } from './directory.js';
 import { run, runBatch, type FailureMap, type Intent } from './orchestrate.js';
@@ -32,11 +32,18 @@ export interface EngineOptions {
   /** LMDB map size per shard; tests use a small one to exercise a full disk. */
   mapBytes?: number;
   now?: () => number;
+  /**
+   * Opens the folder to read only (verify, export): no writer lock, nothing created, no program
+   * catch-up, no outbox delivery; safe beside the running server that writes the folder.
+   */
+  readOnly?: boolean;
+  /** For a writer: create the data folder when it does not exist (default true; the command line refuses instead). */
+  createFolder?: boolean;
+  /** Who writes, as the writer lock records it: "the server", "loyalty import". */
+  holder?: string;
 }
 
 export { CLAIMED_EMAIL, CLAIMED_PHONE } from './directory.js';
-
-interface EngineMeta { shards: number; createdAt: string }
 
 export class Engine {
   readonly shards: ShardClient[];
@@ -47,6 +54,8 @@ export class Engine {
   private lastIdMs = 0;
   readonly now: () => number;
 
+  private folder: OpenDataFolder | null = null;
+
   private constructor(readonly options: EngineOptions) {
     this.now = options.now ?? Date.now;
     this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax));
@@ -56,24 +65,37 @@ export class Engine {
     if (!Number.isInteger(options.shards) || options.shards < 1 || options.shards > SHARDS_MAX) {
       throw new LoyaltyError('invalid_request', `shards must be 1..${SHARDS_MAX}`);
     }
-    mkdirSync(options.dataDir, { recursive: true });
-    const metaPath = join(options.dataDir, 'engine.json');
-    if (existsSync(metaPath)) {
-      const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as EngineMeta;
-      if (meta.shards !== options.shards) {
-        throw new Error(`${options.dataDir} was created with ${meta.shards} shards; member ids hash onto them, so it must be opened with LOYALTY_SHARDS=${meta.shards}`);
-      }
-    } else {
-      writeFileSync(metaPath, JSON.stringify({ shards: options.shards, createdAt: new Date().toISOString() } satisfies EngineMeta));
+    const readOnly = options.readOnly === true;
+    const folder = openDataFolder(options.dataDir, {
+      shards: options.shards, access: readOnly ? 'read' : 'write', create: options.createFolder ?? true, holder: options.holder ?? 'a writer process',
+      // Two writers would break the directory's uniqueness: a process that lost the folder stops at once, as on a broken invariant.
+      onLost: (message) => {
+        options.warn?.(message, { dataDir: options.dataDir });
+        writeSync(2, `loyalty: ${message}\n`);
+        process.exit(1);
+      },
+    });
+    let engine: Engine;
+    try {
+      engine = new Engine(options);
+    } catch (err) {
+      folder.release();
+      throw err;
     }
-    const engine = new Engine(options);
-    await engine.loadProgram();
-    await engine.loadDirectory();
-    for (const shard of engine.shards) shard.onOutbox = (source, messages) => engine.deliver(source, messages);
-    // Messages written before a crash or stop and not yet delivered go out now.
-    for (const shard of engine.shards) {
-      const pending = await shard.query({ q: 'outbox' }) as Array<[number, OutboxMessage]>;
-      if (pending.length > 0) engine.deliver(shard.shardId, pending);
+    engine.folder = folder;
+    try {
+      await engine.loadProgram();
+      await engine.loadDirectory();
+      if (readOnly) return engine;
+      for (const shard of engine.shards) shard.onOutbox = (source, messages) => engine.deliver(source, messages);
+      // Messages written before a crash or stop and not yet delivered go out now.
+      for (const shard of engine.shards) {
+        const pending = await shard.query({ q: 'outbox' }) as Array<[number, OutboxMessage]>;
+        if (pending.length > 0) engine.deliver(shard.shardId, pending);
+      }
+    } catch (err) {
+      await engine.close();
+      throw err;
     }
     return engine;
   }
@@ -85,6 +107,8 @@ export class Engine {
     for (const p of held) if (p !== null && (newest === null || p.version > newest.version)) newest = p;
     if (newest === null) newest = { version: 1, program: demoProgram() };
     this.versioned = newest;
+    // A reader leaves a shard that missed a change to the writer, which brings it up to date.
+    if (this.options.readOnly === true) return;
     await Promise.all(this.shards.map((s, i) => (held[i]?.version === newest.version ? null
       : s.control({ c: 'setProgram', version: newest.version, program: newest.program, atMs: this.now(), record: i === 0 && held[0]?.version !== newest.version }))));
   }
@@ -363,6 +387,12 @@ export class Engine {
 
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.shards.map((s) => s.close()));
+    try {
+      await Promise.all(this.shards.map((s) => s.close()));
+    } finally {
+      // The next writer may open the folder only once every shard has closed its environment.
+      this.folder?.release();
+      this.folder = null;
+    }
   }
 }

@@ -2,7 +2,7 @@
 // because the first opener of an environment fixes its flags and defaults change between versions.
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { mkdirSync } from 'node:fs';
-import { LMDB_READERS_MAX, SHARD_MAP_BYTES } from '../limits.js';
+import { DATA_FILE_MODE, DATA_FOLDER_MODE, LMDB_READERS_MAX, SHARD_MAP_BYTES } from '../limits.js';
 import type { StoredEntry } from '../ops.js';
 import type { MemberProfile, MemberRecord, OrderRecord, OutboxMessage } from '../rules/member-state.js';
 import { decodeEntry, decodeState, encodeState, writeEntry, Writer } from './codec.js';
@@ -31,7 +31,7 @@ export interface ShardStore {
 }
 
 export function openShardStore(path: string, mapBytes = SHARD_MAP_BYTES): ShardStore {
-  mkdirSync(path, { recursive: true });
+  mkdirSync(path, { recursive: true, mode: DATA_FOLDER_MODE });
   const root = open({
     path,
     mapSize: mapBytes,
@@ -46,6 +46,9 @@ export function openShardStore(path: string, mapBytes = SHARD_MAP_BYTES): ShardS
     compression: false,
     cache: false,
     encoding: 'msgpack',
+    // data.mdb and lock.mdb: owner only. lmdb-js 3.5.6 reads `permissionsMode` (src/env.cpp) and
+    // passes it to mdb_env_open (its default is 0664), but its typings do not declare it.
+    ...{ permissionsMode: DATA_FILE_MODE },
   });
   const sub = <V, K extends import('lmdb').Key>(name: string) =>
     root.openDB<V, K>({ name, encoding: 'msgpack', sharedStructuresKey: Symbol.for('structures'), cache: false, compression: false });

@@ -11,6 +11,8 @@ const SATURATION_POLL_MS = 5;
 export interface Conn {
   /** The key's role; null until a hello frame names a valid key (when the upgrade carried none). */
   role: Role | null;
+  /** The key that authenticated the stream: every batch checks that it is still live (not revoked). */
+  keyId: string | null;
   /** Batches taken and not yet acked. */
   unacked: number;
   parked: Array<{ bytes: Uint8Array; binary: boolean }>;
@@ -20,8 +22,8 @@ export interface Conn {
   waiting: boolean;
 }
 
-export function newConn(role: Role | null): Conn {
-  return { role, unacked: 0, parked: [], parkedBytes: 0, closed: false, waiting: false };
+export function newConn(principal: { id: string; role: Role } | null): Conn {
+  return { role: principal?.role ?? null, keyId: principal?.id ?? null, unacked: 0, parked: [], parkedBytes: 0, closed: false, waiting: false };
 }
 
 /** Whether a frame arriving now must wait: the window is full, a shard is, or frames already wait. */

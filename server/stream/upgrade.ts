@@ -2,8 +2,7 @@
 // 401 before the upgrade), or, when the upgrade carried none, a first hello frame naming a key.
 import type uWS from 'uWebSockets.js';
 import { opError } from '../../engine/errors.js';
-import type { Role } from '../auth.js';
-import type { KeyStore } from '../auth.js';
+import { bearerKey, type KeyStore, type Role } from '../auth.js';
 import { newConn, type Conn } from './connection.js';
 import { errorFrame } from './frames.js';
 
@@ -11,25 +10,25 @@ import { errorFrame } from './frames.js';
 export function upgradeHandler(keys: KeyStore): (res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t) => void {
   return (res, req, context) => {
     const header = req.getHeader('authorization');
-    let role: Role | null = null;
+    let principal: { id: string; role: Role } | null = null;
     if (header !== '') {
-      const m = /^Bearer\s+(\S+)$/.exec(header);
-      role = m === null ? null : keys.roleOf(m[1]!);
-      if (role === null) {
+      principal = keys.authenticate(bearerKey(header));
+      if (principal === null) {
         res.writeStatus('401 Unauthorized').writeHeader('Content-Type', 'application/json')
           .end(JSON.stringify({ error: opError('unauthorized') }));
         return;
       }
     }
-    res.upgrade<Conn>(newConn(role), req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'),
+    res.upgrade<Conn>(newConn(principal), req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'),
       req.getHeader('sec-websocket-extensions'), context);
   };
 }
 
 /** A hello frame: a valid key sets the connection's role and is welcomed; any other is refused. */
 export function hello(keys: KeyStore, conn: Conn, frame: Record<string, unknown>): Record<string, unknown> {
-  const role = typeof frame['key'] === 'string' ? keys.roleOf(frame['key']) : null;
-  if (role === null) return errorFrame('unauthorized', 'the hello frame\'s key is not valid');
-  conn.role = role;
-  return { type: 'welcome', role };
+  const principal = typeof frame['key'] === 'string' ? keys.authenticate(frame['key']) : null;
+  if (principal === null) return errorFrame('unauthorized', 'the hello frame\'s key is not valid');
+  conn.role = principal.role;
+  conn.keyId = principal.id;
+  return { type: 'welcome', role: principal.role };
 }

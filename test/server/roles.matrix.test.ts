@@ -71,6 +71,9 @@ const TABLE: Row[] = [
   { method: 'GET', pattern: '/v1/export/ledger.csv', path: '/v1/export/ledger.csv', roles: ['admin', 'reader'] },
   { method: 'GET', pattern: '/v1/admin/verify', path: '/v1/admin/verify', roles: ADMIN },
   { method: 'POST', pattern: '/v1/admin/keys', path: '/v1/admin/keys', roles: ADMIN, body: () => ({ role: 'reader' }) },
+  { method: 'GET', pattern: '/v1/admin/keys', path: '/v1/admin/keys', roles: ADMIN },
+  // An unknown id: the handler answers 404 key_not_found, and no key the matrix uses is revoked.
+  { method: 'DELETE', pattern: '/v1/admin/keys/:id', path: '/v1/admin/keys/k_000000000000', roles: ADMIN },
 ];
 
 /** Stream ops and the roles allowed each (README "Roles"), with op bodies that reach the engine. */
