@@ -51,7 +51,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const admin = keys.ensureAdminKey();
   if (admin.created) log.info({ path: admin.path }, 'created the admin API key; it is in this file (mode 0600)');
   else log.info({ path: admin.path }, 'admin API key file');
-  const metrics = new Metrics();
+  const metrics = new Metrics(engine);
   const app = uWS.App();
   const api = { engine, keys, metrics };
   const lifecycle = { stopping: false, storageFull: storageProblem(config) };

@@ -25,10 +25,7 @@ interface Pending { op: WriteOp; resolve: (r: OpResult) => void; reject: (e: unk
 
 export interface ShardStats {
   ops: number; batches: number; batchOpsSum: number; commitMsSum: number; queuedOps: number; inFlight: number;
-  batchSizeBuckets: number[];
 }
-
-export const BATCH_SIZE_BUCKETS = [1, 10, 100, 1000, 10000];
 
 export class ShardClient {
   private readonly pool: Piscina;
@@ -36,10 +33,13 @@ export class ShardClient {
   private inFlight = 0;
   private scheduled = false;
   private closing = false;
-  readonly stats: ShardStats = { ops: 0, batches: 0, batchOpsSum: 0, commitMsSum: 0, queuedOps: 0, inFlight: 0, batchSizeBuckets: BATCH_SIZE_BUCKETS.map(() => 0) };
+  readonly stats: ShardStats = { ops: 0, batches: 0, batchOpsSum: 0, commitMsSum: 0, queuedOps: 0, inFlight: 0 };
 
   /** Called with the outbox messages each batch wrote, once the batch is durable. */
   onOutbox: (shardId: number, messages: Array<[number, OutboxMessage]>) => void = () => {};
+
+  /** Called once per durable batch with its ops and the time from sending it to its reply (server/metrics.ts). */
+  onBatch: (ops: number, commitMs: number) => void = () => {};
 
   constructor(readonly shardId: number, dataDir: string, mapBytes?: number, private readonly pendingOpsMax = SHARD_PENDING_OPS_MAX) {
     const workerData: ShardWorkerData = { shardId, dataDir, ...(mapBytes === undefined ? {} : { mapBytes }) };
@@ -115,9 +115,9 @@ export class ShardClient {
       this.stats.batches += 1;
       this.stats.ops += count;
       this.stats.batchOpsSum += count;
-      this.stats.commitMsSum += performance.now() - started;
-      const bucket = BATCH_SIZE_BUCKETS.findIndex((b) => count <= b);
-      this.stats.batchSizeBuckets[bucket === -1 ? BATCH_SIZE_BUCKETS.length - 1 : bucket]! += 1;
+      const commitMs = performance.now() - started;
+      this.stats.commitMsSum += commitMs;
+      this.onBatch(count, commitMs);
       return reply.results;
     } finally {
       this.inFlight -= 1;
