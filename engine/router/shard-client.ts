@@ -8,6 +8,7 @@ import type { Control, OpResult, Query, RegisterOp, WriteOp } from '../ops.js';
 import { toImportRows } from '../import-rows.js';
 import type { BatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.js';
 import type { OutboxMessage } from '../rules/member-state.js';
+import { answeredByReader, ReaderClient } from './reader-client.js';
 
 /**
  * Batches a shard runs at once. Commits are synchronous (engine/shard/store.ts), so batches in flight do
@@ -29,6 +30,8 @@ export interface ShardStats {
 
 export class ShardClient {
   private readonly pool: Piscina;
+  /** The data folder's reader thread: the queries that scan go there (engine/router/reader-client.ts). */
+  private readonly reader: ReaderClient;
   private queue: Pending[] = [];
   private inFlight = 0;
   private scheduled = false;
@@ -54,6 +57,7 @@ export class ShardClient {
       recordTiming: false,
       workerData,
     });
+    this.reader = ReaderClient.acquire(dataDir);
   }
 
   /** Whether new work would be refused: the queue is at its bound. */
@@ -125,8 +129,9 @@ export class ShardClient {
     }
   }
 
+  /** A read: one that scans goes to the reader thread, a point read to the shard's own thread. */
   query(query: Query): Promise<unknown> {
-    return this.call({ type: 'query', query });
+    return answeredByReader(query) ? this.reader.query(this.shardId, query) : this.call({ type: 'query', query });
   }
 
   control(control: Control): Promise<unknown> {
@@ -155,5 +160,6 @@ export class ShardClient {
       await new Promise((r) => setTimeout(r, 1));
     }
     await this.pool.close();
+    await this.reader.release();
   }
 }

@@ -18,6 +18,7 @@ import { creditGrant, debitGrants, restoreGrants, type Consumption } from '../ru
 import { advance, nextDueOf, settleBirthdayYear } from '../rules/member-events.js';
 import { getState, LedgerAppender, putState, type ShardStore, type StoredKey } from './store.js';
 import { importRowCount, importRowOp, type ImportRows } from '../import-rows.js';
+import { writeProfile } from './search-index.js';
 
 const DAY_MS = 86_400_000;
 
@@ -251,7 +252,7 @@ export class BatchExecutor {
     // The member's state object is done with once written: fold the batch's result into it.
     Object.assign(m.state, r).nextDue = nextDue;
     putState(store, m.memberId, m.state);
-    if (m.profileDirty) store.members.putSync(m.memberId, m.profile!);
+    if (m.profileDirty) writeProfile(store, m.memberId, m.profile!, m.created);
   }
 
   /** Ends a batch: the ledger value, the totals and the outbox sequence. */
