@@ -25,7 +25,12 @@ function lowerPriority(): void {
   } catch {
     return;
   }
-  if (Number.isSafeInteger(threadId) && threadId > 0) setPriority(threadId, nice);
+  if (!Number.isSafeInteger(threadId) || threadId <= 0) return;
+  try {
+    setPriority(threadId, nice);
+  } catch {
+    // A system that refuses (none that lets a thread lower its own priority should) leaves it as is.
+  }
 }
 lowerPriority();
 
