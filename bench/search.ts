@@ -63,8 +63,8 @@ console.log(machineLine());
 console.log(`search: ${members.toLocaleString('en-US')} members, 2 shards, ${readers} readers, ${seconds} s per phase, data in ${dataDir}`);
 
 const server = new ServerChild({ dataDir, env: { LOYALTY_SHARDS: '2', LOYALTY_SWEEP_INTERVAL_MS: '0', LOG_LEVEL: 'info' } });
-await server.start();
-const headers = { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' };
+/** Set once the server listens: its admin key. */
+let headers: Record<string, string> = {};
 const pool = (connections: number) => new Pool(`http://127.0.0.1:${server.port}`, {
   connections, pipelining: 1, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: REQUEST_TIMEOUT_MS,
 });
@@ -80,6 +80,9 @@ async function call(p: Pool, method: 'GET' | 'POST', path: string, body?: string
 const searchPath = (q: string) => `/v1/members?limit=${SEARCH_LIMIT}&q=${encodeURIComponent(q)}`;
 
 try {
+  // Inside the try: a server that fails to start (it may still be running) is stopped all the same.
+  await server.start();
+  headers = { authorization: `Bearer ${server.adminKey}`, 'content-type': 'application/json' };
   const importStarted = performance.now();
   const imported = await call(pool(1), 'POST', '/v1/import/members', csv(members)) as { imported: number };
   if (imported.imported !== members) throw new Error(`imported ${imported.imported} of ${members}`);
