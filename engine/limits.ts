@@ -150,6 +150,37 @@ export const EXPORT_SCAN_ENTRIES_MAX = 100_000;
 export const REPORT_SCAN_ENTRIES_MAX = 100_000;
 /** Members one slice of the RFM report reads, for the same reason. */
 export const REPORT_SCAN_MEMBERS_MAX = 50_000;
+/**
+ * Characters of a name, email or phone the search index keeps per member: enough to tell members
+ * apart, and a bound on the index key (64 UTF-16 units are at most 192 bytes of UTF-8, far below
+ * LMDB's key limit). A longer prefix is looked up by its first 64 characters and every candidate
+ * is then checked against the whole prefix.
+ */
+export const SEARCH_INDEX_CHARS_MAX = 64;
+/**
+ * Index entries one search reads before it stops using the index and walks the members in id
+ * order instead. Past this many the prefix is common, so the walk meets a page of matches soon
+ * (a shard of 150,000 members with 5,000 matches has one in 30), while reading every entry and
+ * sorting their ids costs 1-2 µs each (measured: 18,000 entries, 12-40 ms on a busy two-core
+ * machine). A rare prefix, which the walk would have to read to the end for, stays on the index.
+ */
+export const SEARCH_INDEX_CANDIDATES_MAX = 5_000;
+/** Members indexed per transaction when a data folder's search index is built at start. */
+export const SEARCH_INDEX_BUILD_SLICE_MEMBERS = 50_000;
+/**
+ * Threads that answer the scanning reads (member search and listing, reports, exports, verify)
+ * from read-only views of every shard. One: on a two-core machine a second would only take the
+ * other core from the shards' writers.
+ */
+export const READER_THREADS = 1;
+/** Reads waiting for the reader thread before new ones are refused with 503 overloaded. */
+export const READER_QUEUE_TASKS_MAX = 256;
+/**
+ * The nice value of the reader thread (Linux): a scan then yields the CPU to the shards' writers
+ * and the front end, so that searching never slows a purchase; with nothing else to run it takes
+ * a whole core. 10 gives it about a tenth of a contended core (the kernel's weight table).
+ */
+export const READER_THREAD_NICE = 10;
 /** Static console files are read once; none of them is larger than this. */
 export const CONSOLE_FILE_BYTES_MAX = 1024 * 1024;
 

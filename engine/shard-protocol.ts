@@ -9,6 +9,11 @@ export type ShardTask =
   | { type: 'batch'; ops: WriteOp[] } | { type: 'import'; rows: ImportRows }
   | { type: 'query'; query: Query } | { type: 'control'; control: Control };
 
+/** What the reader thread (engine/shard/reader.ts) is started with: the data folder and its nice value. */
+export interface ReaderWorkerData { dataDir: string; nice: number }
+/** A read that scans, answered by the reader thread from its read-only view of shard `shardId`. */
+export interface ReaderTask { shardId: number; query: Query }
+
 export interface BatchReply { results: OpResult[]; outbox: Array<[number, OutboxMessage]> }
 
 /** A shard's part of the phone/email directory: phones[i] is held by phoneOwners[i], and so on. */

@@ -4,7 +4,7 @@ import uWS from 'uWebSockets.js';
 import { BODY_BYTES_MAX, IMPORT_BYTES_MAX, JSON_DEPTH_MAX } from '../engine/limits.js';
 import { LoyaltyError } from '../engine/errors.js';
 import { BodyStream, writeChunked } from './http-streaming.js';
-import { errorReply, handle, type Api, type ApiReply } from './routes.js';
+import { errorReply, handle, routeOf, type Api, type ApiReply } from './routes.js';
 
 /** What the front end needs to know about the server's state: once stopping, new requests are refused. */
 export interface Lifecycle {
@@ -86,7 +86,7 @@ export function attachHttp(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle
     const finish = (reply: ApiReply, closeAfter = false) => {
       if (gone || replied) return;
       replied = true;
-      api.metrics.countRequest(reply.status);
+      api.metrics.countRequest(method, reply.route ?? routeOf(method, path), reply.status);
       if (reply.chunks === undefined) { send(res, reply, closeAfter); return; }
       // A streamed reply (the CSV exports) goes out chunk by chunk as the socket drains.
       writeChunked(res, STATUS_TEXT[reply.status] ?? String(reply.status), reply.headers ?? {}, reply.chunks, abort.signal).catch((err: unknown) => {

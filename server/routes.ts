@@ -9,7 +9,7 @@ import type { OpResult } from '../engine/ops.js';
 import { perform, type OpName } from './perform.js';
 import { KeyStore, ROLES, bearerKey, type Role } from './auth.js';
 import * as R from './requests.js';
-import type { Metrics } from './metrics.js';
+import { ROUTE_UNMATCHED, type Metrics } from './metrics.js';
 import { dailyReport, exportLedger, exportMembers, importMembersReply, rfmReport } from './backoffice.js';
 import { consoleFile } from './console-files.js';
 
@@ -33,6 +33,8 @@ export interface ApiReply {
   text?: string;
   /** A body written chunk by chunk as the socket drains (the CSV exports). */
   chunks?: AsyncIterable<string>;
+  /** The route pattern that answered (`/v1/members/:id`), for the request metrics; set by `handle`. */
+  route?: string;
 }
 
 export interface Api {
@@ -43,7 +45,7 @@ export interface Api {
 
 type Handler = (api: Api, req: ApiRequest, params: string[], role: Role) => Promise<ApiReply> | ApiReply;
 
-interface Route { method: string; pattern: string[]; roles: readonly Role[] | 'public'; handler: Handler }
+interface Route { method: string; path: string; pattern: string[]; roles: readonly Role[] | 'public'; handler: Handler }
 
 const ALL: readonly Role[] = ROLES;
 const WRITERS: readonly Role[] = ['admin', 'pos', 'storefront'];
@@ -95,11 +97,11 @@ async function memberOr404(api: Api, memberId: string): Promise<ApiReply> {
 
 const routes: Route[] = [];
 function route(method: string, path: string, roles: readonly Role[] | 'public', handler: Handler): void {
-  routes.push({ method, pattern: path.split('/').filter((s) => s !== ''), roles, handler });
+  routes.push({ method, path, pattern: path.split('/').filter((s) => s !== ''), roles, handler });
 }
 
 route('GET', '/healthz', 'public', () => ({ status: 200, body: { ok: true } }));
-route('GET', '/metrics', ALL, async (api) => ({ status: 200, body: null, text: api.metrics.render(api.engine, await api.engine.storage()), headers: { 'Content-Type': 'text/plain; version=0.0.4' } }));
+route('GET', '/metrics', ALL, async (api) => ({ status: 200, body: null, text: await api.metrics.render(), headers: { 'Content-Type': api.metrics.contentType } }));
 
 route('GET', '/v1/program', ALL, (api) => ({ status: 200, body: { version: api.engine.program.version, ...api.engine.program.program } }));
 route('PUT', '/v1/program', ADMIN, async (api, req) => {
@@ -222,19 +224,39 @@ function decodeSegments(path: string): string[] | null {
   }
 }
 
-/** Routes, authenticates, authorises and runs one request; never throws. */
-export async function handle(api: Api, req: ApiRequest): Promise<ApiReply> {
-  const segments = decodeSegments(req.path);
-  if (segments === null) return errorReply('invalid_request', 'the path is not valid percent-encoding');
-  let found: { route: Route; params: string[] } | null = null;
+/** The route a method and path go to, with the path's parameters; `pathKnown` when another method would match. */
+function findRoute(method: string, segments: string[]): { found: { route: Route; params: string[] } | null; pathKnown: boolean } {
   let pathKnown = false;
   for (const r of routes) {
     const params = match(r.pattern, segments);
     if (params === null) continue;
     pathKnown = true;
-    if (r.method === req.method) { found = { route: r, params }; break; }
+    if (r.method === method) return { found: { route: r, params }, pathKnown };
   }
-  if (found === null) return pathKnown ? errorReply('route_not_found', `${req.method} is not allowed here`) : errorReply('route_not_found');
+  return { found: null, pathKnown };
+}
+
+/** The route pattern a request goes to, or ROUTE_UNMATCHED: the label of a request answered before `handle`. */
+export function routeOf(method: string, path: string): string {
+  const segments = decodeSegments(path);
+  return (segments === null ? null : findRoute(method, segments).found?.route.path) ?? ROUTE_UNMATCHED;
+}
+
+/**
+ * Routes, authenticates, authorises and runs one request; never throws. The reply names the route
+ * pattern that answered it (every reply is a fresh object, so naming it changes no one else's).
+ */
+export async function handle(api: Api, req: ApiRequest): Promise<ApiReply> {
+  const segments = decodeSegments(req.path);
+  if (segments === null) return { ...errorReply('invalid_request', 'the path is not valid percent-encoding'), route: ROUTE_UNMATCHED };
+  const { found, pathKnown } = findRoute(req.method, segments);
+  if (found === null) return { ...(pathKnown ? errorReply('route_not_found', `${req.method} is not allowed here`) : errorReply('route_not_found')), route: ROUTE_UNMATCHED };
+  const reply = await run(api, req, found);
+  reply.route = found.route.path;
+  return reply;
+}
+
+async function run(api: Api, req: ApiRequest, found: { route: Route; params: string[] }): Promise<ApiReply> {
   let role: Role = 'reader';
   if (found.route.roles !== 'public') {
     const presented = api.keys.authenticate(bearerKey(req.authorization))?.role ?? null;
@@ -247,7 +269,7 @@ export async function handle(api: Api, req: ApiRequest): Promise<ApiReply> {
   } catch (err) {
     if (err instanceof FieldError) return errorReply('invalid_request', `${err.field}: ${err.message}`, err.field);
     if (err instanceof LoyaltyError) return errorReply(err.code, err.message, err.field);
-    api.metrics.internalErrors += 1;
+    api.metrics.countInternalError();
     return errorReply('internal');
   }
 }

@@ -61,7 +61,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     changed: (change) => log.info(change, 'keys.json changed: keys created or revoked take effect now'),
     failed: (err) => log.warn({ err, path: join(config.dataDir, 'keys.json') }, 'keys.json could not be read; the keys read before stay in force'),
   });
-  const metrics = new Metrics();
+  const metrics = new Metrics(engine);
   const app = uWS.App();
   const api = { engine, keys, metrics };
   const lifecycle = { stopping: false, storageFull: storageProblem(config) };

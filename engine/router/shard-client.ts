@@ -8,6 +8,7 @@ import type { Control, OpResult, Query, RegisterOp, WriteOp } from '../ops.js';
 import { toImportRows } from '../import-rows.js';
 import type { BatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.js';
 import type { OutboxMessage } from '../rules/member-state.js';
+import { answeredByReader, ReaderClient } from './reader-client.js';
 
 /**
  * Batches a shard runs at once. Commits are synchronous (engine/shard/store.ts), so batches in flight do
@@ -25,21 +26,23 @@ interface Pending { op: WriteOp; resolve: (r: OpResult) => void; reject: (e: unk
 
 export interface ShardStats {
   ops: number; batches: number; batchOpsSum: number; commitMsSum: number; queuedOps: number; inFlight: number;
-  batchSizeBuckets: number[];
 }
-
-export const BATCH_SIZE_BUCKETS = [1, 10, 100, 1000, 10000];
 
 export class ShardClient {
   private readonly pool: Piscina;
+  /** The data folder's reader thread: the queries that scan go there (engine/router/reader-client.ts). */
+  private readonly reader: ReaderClient;
   private queue: Pending[] = [];
   private inFlight = 0;
   private scheduled = false;
   private closing = false;
-  readonly stats: ShardStats = { ops: 0, batches: 0, batchOpsSum: 0, commitMsSum: 0, queuedOps: 0, inFlight: 0, batchSizeBuckets: BATCH_SIZE_BUCKETS.map(() => 0) };
+  readonly stats: ShardStats = { ops: 0, batches: 0, batchOpsSum: 0, commitMsSum: 0, queuedOps: 0, inFlight: 0 };
 
   /** Called with the outbox messages each batch wrote, once the batch is durable. */
   onOutbox: (shardId: number, messages: Array<[number, OutboxMessage]>) => void = () => {};
+
+  /** Called once per durable batch with its ops and the time from sending it to its reply (server/metrics.ts). */
+  onBatch: (ops: number, commitMs: number) => void = () => {};
 
   constructor(readonly shardId: number, dataDir: string, mapBytes?: number, private readonly pendingOpsMax = SHARD_PENDING_OPS_MAX) {
     const workerData: ShardWorkerData = { shardId, dataDir, ...(mapBytes === undefined ? {} : { mapBytes }) };
@@ -54,6 +57,7 @@ export class ShardClient {
       recordTiming: false,
       workerData,
     });
+    this.reader = ReaderClient.acquire(dataDir);
   }
 
   /** Whether new work would be refused: the queue is at its bound. */
@@ -115,9 +119,9 @@ export class ShardClient {
       this.stats.batches += 1;
       this.stats.ops += count;
       this.stats.batchOpsSum += count;
-      this.stats.commitMsSum += performance.now() - started;
-      const bucket = BATCH_SIZE_BUCKETS.findIndex((b) => count <= b);
-      this.stats.batchSizeBuckets[bucket === -1 ? BATCH_SIZE_BUCKETS.length - 1 : bucket]! += 1;
+      const commitMs = performance.now() - started;
+      this.stats.commitMsSum += commitMs;
+      this.onBatch(count, commitMs);
       return reply.results;
     } finally {
       this.inFlight -= 1;
@@ -125,8 +129,9 @@ export class ShardClient {
     }
   }
 
+  /** A read: one that scans goes to the reader thread, a point read to the shard's own thread. */
   query(query: Query): Promise<unknown> {
-    return this.call({ type: 'query', query });
+    return answeredByReader(query) ? this.reader.query(this.shardId, query) : this.call({ type: 'query', query });
   }
 
   control(control: Control): Promise<unknown> {
@@ -155,5 +160,6 @@ export class ShardClient {
       await new Promise((r) => setTimeout(r, 1));
     }
     await this.pool.close();
+    await this.reader.release();
   }
 }

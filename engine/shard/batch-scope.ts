@@ -12,6 +12,7 @@ import type { LedgerKind, OpResult, StoredEntry } from '../ops.js';
 import { creditGrant, debitGrants, type Consumption } from '../rules/grants.js';
 import { nextDueOf } from '../rules/member-events.js';
 import { getState, LedgerAppender, putState, type ShardStore } from './store.js';
+import { writeProfile } from './search-index.js';
 
 export const DAY_MS = 86_400_000;
 
@@ -174,7 +175,7 @@ export class BatchScope {
     // The member's state object is done with once written: fold the batch's result into it.
     Object.assign(m.state, r).nextDue = nextDue;
     putState(store, m.memberId, m.state);
-    if (m.profileDirty) store.members.putSync(m.memberId, m.profile!);
+    if (m.profileDirty) writeProfile(store, m.memberId, m.profile!, m.created);
   }
 
   /** Writes every touched member (each checked against its core slot), then closes the batch. */

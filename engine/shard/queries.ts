@@ -3,7 +3,8 @@
 import { allEntries, getEntry, getMember, getState, type ShardStore } from './store.js';
 import type { DirectoryPart } from '../shard-protocol.js';
 import type { LedgerEntry, Query, StoredEntry } from '../ops.js';
-import { memberView, type MemberProfile } from '../rules/member-state.js';
+import { memberView } from '../rules/member-state.js';
+import { scanMembers, searchIndexReady, searchMembers, type MemberSearch } from './search-index.js';
 import { decodeState } from './codec.js';
 import { emptyTotals, type BookTotals } from '../rules/totals.js';
 import { dailyPart, ledgerPage, rfmPart } from './report-scans.js';
@@ -41,12 +42,6 @@ function* chain(store: ShardStore, fromSeq: number): Generator<[number, StoredEn
   }
 }
 
-function matches(m: MemberProfile, prefix: string): boolean {
-  return m.memberId.startsWith(prefix) || (m.name?.toLowerCase().startsWith(prefix.toLowerCase()) ?? false)
-    || (m.phone?.startsWith(prefix) ?? false) || (m.email?.toLowerCase().startsWith(prefix.toLowerCase()) ?? false);
-}
-
-
 export function answer(store: ShardStore, q: Query): unknown {
   switch (q.q) {
     case 'member': {
@@ -54,17 +49,11 @@ export function answer(store: ShardStore, q: Query): unknown {
       return m === undefined ? null : memberView(m, m, m.grants);
     }
     case 'members': {
-      const out: Record<string, unknown>[] = [];
-      const range = store.members.getRange(q.after === undefined ? {} : { start: q.after });
-      for (const { key, value } of range) {
-        if (q.after !== undefined && key === q.after) continue;
-        if (q.prefix !== undefined && !matches(value, q.prefix)) continue;
-        const state = getState(store, key);
-        if (state === undefined || (q.tierId !== undefined && state.tierId !== q.tierId)) continue;
-        out.push(memberView(value, state, state.grants));
-        if (out.length >= q.limit) break;
-      }
-      return out;
+      if (q.prefix === undefined || !searchIndexReady(store)) return scanMembers(store, q);
+      const search: MemberSearch = { prefix: q.prefix, limit: q.limit };
+      if (q.tierId !== undefined) search.tierId = q.tierId;
+      if (q.after !== undefined) search.after = q.after;
+      return searchMembers(store, search);
     }
     case 'ledger': {
       const m = getState(store, q.memberId);
@@ -184,7 +173,7 @@ export function verify(store: ShardStore): { members: number; entries: number; m
 /** Bytes of pages each database occupies (branch, leaf and overflow pages). */
 export function storageBytes(store: ShardStore): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const name of ['members', 'states', 'ledger', 'keys', 'orders', 'outbox', 'refstats', 'meta'] as const) {
+  for (const name of ['members', 'states', 'ledger', 'keys', 'orders', 'outbox', 'due', 'refstats', 'search', 'meta'] as const) {
     const s = store[name].getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
     out[name] = s.pageSize * (s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages);
   }

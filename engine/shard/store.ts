@@ -27,13 +27,30 @@ export interface ShardStore {
   due: Database<string, [number, string]>;
   /** Referral points a member earned per level: key `<memberId>|<level>`. */
   refstats: Database<number, string>;
+  /** The member search index (engine/shard/search-index.ts): binary keys, empty values. */
+  search: Database<Buffer, Buffer>;
   meta: Database<unknown, string>;
 }
 
-export function openShardStore(path: string, mapBytes = SHARD_MAP_BYTES): ShardStore {
-  mkdirSync(path, { recursive: true, mode: DATA_FOLDER_MODE });
+export interface ShardStoreOptions {
+  mapBytes?: number;
+  /**
+   * A read-only view for the reader thread (engine/shard/reader.ts). lmdb-js shares one LMDB
+   * environment per data file within a process (its env.cpp finds the environment already open by
+   * device and inode and reuses it), so LMDB's rule that one process opens an environment once
+   * holds, and the environment keeps the flags of the shard's worker, which opened it first. What
+   * readOnly changes is this handle: it gets no write methods, and it opens each database inside a
+   * read transaction, which finds the worker's database handles rather than creating any.
+   */
+  readOnly?: boolean;
+}
+
+export function openShardStore(path: string, options: number | ShardStoreOptions = {}): ShardStore {
+  const { mapBytes = SHARD_MAP_BYTES, readOnly = false } = typeof options === 'number' ? { mapBytes: options } : options;
+  if (!readOnly) mkdirSync(path, { recursive: true, mode: DATA_FOLDER_MODE });
   const root = open({
     path,
+    readOnly,
     mapSize: mapBytes,
     maxReaders: LMDB_READERS_MAX,
     maxDbs: 16,
@@ -61,6 +78,7 @@ export function openShardStore(path: string, mapBytes = SHARD_MAP_BYTES): ShardS
     orders: sub<OrderRecord, string>('orders'),
     outbox: root.openDB<OutboxMessage, number>({ name: 'outbox', encoding: 'msgpack', cache: false }),
     refstats: root.openDB<number, string>({ name: 'refstats', encoding: 'msgpack', cache: false }),
+    search: root.openDB<Buffer, Buffer>({ name: 'search', keyEncoding: 'binary', encoding: 'binary', cache: false, compression: false }),
     due: root.openDB<string, [number, string]>({ name: 'due', encoding: 'string', cache: false }),
     meta: root.openDB<unknown, string>({ name: 'meta', encoding: 'msgpack', cache: false }),
   };

@@ -6,6 +6,7 @@ import { LedgerAppender, openShardStore } from './store.js';
 import { loadCore, encodeProgram } from '../core/wasm.js';
 import { BatchExecutor } from './batch.js';
 import { answer } from './queries.js';
+import { ensureSearchIndex } from './search-index.js';
 import { programContext, type ProgramContext } from '../rules/member-state.js';
 import assert from 'node:assert/strict';
 import { writeSync } from 'node:fs';
@@ -18,6 +19,8 @@ import type { BatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.j
 
 const { shardId, dataDir, mapBytes } = workerData as ShardWorkerData;
 const store = openShardStore(join(dataDir, `shard-${shardId}`), mapBytes);
+// A data folder written before the search index existed gets it now, before the first batch.
+ensureSearchIndex(store);
 const core = loadCore();
 const executor = new BatchExecutor(store, core, shardId);
 

@@ -1,4 +1,4 @@
-// Smoke test of the benchmarks: the quick versions of bench/micro and bench/load run to the end,
+// Smoke test of the benchmarks: the quick versions of bench/micro, load, search and sweep run to the end,
 // exit 0, and print only positive figures (and a clean verify), so that the harness cannot rot.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -70,6 +70,20 @@ describe('benchmarks (quick)', () => {
       if (unit === '%') expect(value, name).toBeGreaterThanOrEqual(0);
       else expect(value, name).toBeGreaterThan(0);
     }
+  });
+
+  it('bench/search finds members by every kind of prefix and times purchases beside searching readers', async () => {
+    const out = await runQuick('search.js');
+    expect(out.split('\n')[0]).toMatch(/^machine: /);
+    expect(out).toMatch(/^search: ok$/m);
+    const rows = tableRows(out).filter((r) => !r[0]!.startsWith('search (limit') && !r[0]!.startsWith('POS purchases'));
+    expect(rows).toHaveLength(9);
+    const searches = rows.slice(0, 6);
+    // Found: at most a page of what matches.
+    expect(searches.map((r) => figure(r[3]))).toEqual(searches.map((r) => Math.min(50, figure(r[2]))));
+    expect(searches.map((r) => figure(r[2]))).toEqual([0, 1, 1, 1, 4, 328]);
+    for (const [kind, , , , p50, p99] of searches) for (const v of [p50, p99]) expect(figure(v), kind).toBeGreaterThan(0);
+    for (const [phase, purchases, p50, p99] of rows.slice(6)) for (const v of [purchases, p50, p99]) expect(figure(v), phase).toBeGreaterThan(0);
   });
 
   it('bench/sweep brings every member with an ended period up to date', async () => {
