@@ -23,6 +23,11 @@ export const REFERRAL_LEVELS_MAX = 3;
 export const ID_LENGTH_MAX = 64;
 /** Free-text profile fields (name, address, reason): long enough for a postal address. */
 export const TEXT_LENGTH_MAX = 256;
+/**
+ * A phone number as typed: the longest E.164 number (15 digits) with a country code, spaces,
+ * dashes and parentheses fits with room to spare; anything longer is not a phone number.
+ */
+export const PHONE_TEXT_LENGTH_MAX = 32;
 /** Items per purchase: an order with more lines than this is not a retail basket. */
 export const ITEMS_MAX = 1_000;
 /** `at` may run ahead of the server clock by at most this (SPEC section 0). */

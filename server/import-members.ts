@@ -179,7 +179,7 @@ export async function importMembers(
   const registerOne = async (row: Row, lastPass: boolean): Promise<void> => {
     let op: RegisterOp;
     try {
-      op = registerOp(row.body, { role: 'admin', nowMs: engine.now() }, (key) => engine.newMemberId(key));
+      op = registerOp(row.body, { role: 'admin', nowMs: engine.now(), defaultCountry: engine.program.program.defaultCountry }, (key) => engine.newMemberId(key));
     } catch (err) {
       const { error } = failure(err);
       fail(row.line, error.code, error.message, error.field);
@@ -265,7 +265,7 @@ export async function importMembers(
     if (row.body['referrerId'] !== undefined || (memberId !== undefined && single.has(memberId))) { startSingle(row, false); return; }
     let op: RegisterOp;
     try {
-      op = registerOp(row.body, { role: 'admin', nowMs: engine.now() }, (key) => engine.newMemberId(key));
+      op = registerOp(row.body, { role: 'admin', nowMs: engine.now(), defaultCountry: engine.program.program.defaultCountry }, (key) => engine.newMemberId(key));
     } catch (err) {
       progress.rows += 1;
       const { error } = failure(err);

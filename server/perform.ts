@@ -65,7 +65,7 @@ async function register(engine: Engine, op: RegisterOp, admitted: boolean): Prom
 export async function perform(engine: Engine, name: OpName, body: unknown, role: Role, admitted = false): Promise<OpResult> {
   try {
     if (!OP_ROLES[name].includes(role)) return { ok: false, error: opError('forbidden') };
-    const ctx: R.RequestContext = { role, nowMs: engine.now() };
+    const ctx: R.RequestContext = { role, nowMs: engine.now(), defaultCountry: engine.program.program.defaultCountry };
     if (name === 'register') {
       return await register(engine, R.registerOp(body, ctx, (key) => engine.newMemberId(key)), admitted);
     }

@@ -5,9 +5,10 @@ import {
   FieldError, checkId, checkInt, checkString, fieldPath, has, idField, intField, optionalInt,
   readArray, readObject, stringField, checkEnum, type Fields,
 } from '../engine/rules/validate.js';
+import { normalisePhone } from '../engine/rules/phone.js';
 import { LoyaltyError } from '../engine/errors.js';
 import {
-  AMOUNT_CENTS_MAX, FUTURE_SKEW_MS_MAX, ITEMS_MAX, JSON_DEPTH_MAX, POINTS_OP_MAX, TEXT_LENGTH_MAX,
+  AMOUNT_CENTS_MAX, FUTURE_SKEW_MS_MAX, ITEMS_MAX, JSON_DEPTH_MAX, PHONE_TEXT_LENGTH_MAX, POINTS_OP_MAX, TEXT_LENGTH_MAX,
 } from '../engine/limits.js';
 import { PROFILE_FIELDS } from '../engine/ops.js';
 import type {
@@ -15,10 +16,14 @@ import type {
 } from '../engine/ops.js';
 import type { Role } from './auth.js';
 
-export interface RequestContext { role: Role; nowMs: number }
+export interface RequestContext {
+  role: Role;
+  nowMs: number;
+  /** The program's `defaultCountry`: completes phones written without a country code. */
+  defaultCountry: string | null;
+}
 
 const ISO_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
-const PHONE = /^\+?[0-9][0-9 -]{2,31}$/;
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}$/;
 const BIRTHDAY = /^(\d{4})-(\d{2})-(\d{2})$/;
 
@@ -105,9 +110,10 @@ function checkBirthday(value: unknown): string {
 
 
 /** Reads the profile fields of `body` into `p` (an op under construction), and returns it. */
-function profile<T extends Profile>(body: Fields, p: T): T {
+function profile<T extends Profile>(body: Fields, p: T, ctx: RequestContext): T {
   const name = text(body, 'name'); if (name !== undefined) p.name = name;
-  if (has(body, 'phone')) p.phone = checkString(body['phone'], 'phone', { maxLength: 32, pattern: PHONE, patternMessage: 'must be a phone number of digits, spaces and dashes' });
+  // Stored and compared in E.164 (engine/rules/phone.ts); the fingerprint keeps the body as sent.
+  if (has(body, 'phone')) p.phone = normalisePhone(checkString(body['phone'], 'phone', { maxLength: PHONE_TEXT_LENGTH_MAX }), ctx.defaultCountry);
   if (has(body, 'email')) p.email = checkString(body['email'], 'email', { maxLength: 254, pattern: EMAIL, patternMessage: 'must be an email address' }).toLowerCase();
   if (has(body, 'birthday')) p.birthday = checkBirthday(body['birthday']);
   const gender = text(body, 'gender'); if (gender !== undefined) p.gender = gender;
@@ -133,7 +139,7 @@ export function registerOp(raw: unknown, ctx: RequestContext, newMemberId: (key?
     op: 'register', memberId, referralChain: [], atMs: atOf(body, ctx),
     key: has(body, 'memberId') ? 'reg:m:' + memberId : 'reg:' + requestId!,
     fp: fingerprint('register', body),
-  });
+  }, ctx);
   if (has(body, 'referrerId')) op.referrerId = idField(body, 'referrerId', '');
   if (has(body, 'tierId')) op.tierId = idField(body, 'tierId', '');
   if (has(body, 'points')) op.points = intField(body, 'points', '', { min: 0, max: POINTS_OP_MAX });
@@ -144,7 +150,7 @@ export function registerOp(raw: unknown, ctx: RequestContext, newMemberId: (key?
 export function patchOp(memberId: string, raw: unknown, ctx: RequestContext): PatchOp {
   const body = readObject(raw, '', PROFILE_FIELDS);
   if (Object.keys(body).length === 0) throw new FieldError('(root)', 'names no field to change');
-  return profile<PatchOp>(body, { op: 'patch', memberId: checkId(memberId, 'memberId'), key: '', fp: 0, atMs: ctx.nowMs });
+  return profile<PatchOp>(body, { op: 'patch', memberId: checkId(memberId, 'memberId'), key: '', fp: 0, atMs: ctx.nowMs }, ctx);
 }
 
 export function purchaseOp(raw: unknown, ctx: RequestContext): PurchaseOp {

@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { ShardClient } from './shard-client.js';
 import { hashId } from './member-hash.js';
 import { LoyaltyError } from '../errors.js';
-import { demoProgram } from '../rules/program.js';
+import { demoProgram, withProgramDefaults } from '../rules/program.js';
+import { directoryPhone } from '../rules/phone.js';
 import { SHARDS_MAX, SWEEP_SLICE_MEMBERS } from '../limits.js';
 import { sumTotals, type BookTotals } from '../rules/totals.js';
 import type { Program, VersionedProgram } from '../rules/program-types.js';
@@ -84,7 +85,7 @@ export class Engine {
     let newest: VersionedProgram | null = null;
     for (const p of held) if (p !== null && (newest === null || p.version > newest.version)) newest = p;
     if (newest === null) newest = { version: 1, program: demoProgram() };
-    this.versioned = newest;
+    this.versioned = { version: newest.version, program: withProgramDefaults(newest.program) };
     await Promise.all(this.shards.map((s, i) => (held[i]?.version === newest.version ? null
       : s.control({ c: 'setProgram', version: newest.version, program: newest.program, atMs: this.now(), record: i === 0 && held[0]?.version !== newest.version }))));
   }
@@ -93,9 +94,20 @@ export class Engine {
     // The shards read their parts at once; each part is added as it arrives.
     await Promise.all(this.shards.map(async (shard) => {
       const part = await shard.query({ q: 'directory' }) as DirectoryPart;
-      for (let i = 0; i < part.phones.length; i++) this.phones.set(part.phones[i]!, part.phoneOwners[i]!);
+      for (let i = 0; i < part.phones.length; i++) {
+        // Profiles stored before phones were kept in E.164 are looked up by their E.164 spelling;
+        // when two of them spell one number differently, the smaller member id holds it.
+        const phone = this.phoneKey(part.phones[i]!);
+        const held = this.phones.get(phone);
+        if (held === undefined || part.phoneOwners[i]! < held) this.phones.set(phone, part.phoneOwners[i]!);
+      }
       for (let i = 0; i < part.emails.length; i++) this.emails.set(part.emails[i]!, part.emailOwners[i]!);
     }));
+  }
+
+  /** The directory's key for a phone a profile holds: E.164 (engine/rules/phone.ts directoryPhone). */
+  private phoneKey(stored: string): string {
+    return directoryPhone(stored, this.versioned.program.defaultCountry);
   }
 
   get program(): VersionedProgram {
@@ -178,14 +190,15 @@ export class Engine {
     const memberId = result['memberId'] as string;
     const phone = result['phone'] as string | null;
     const email = result['email'] as string | null;
-    if (phone !== null) this.phones.set(phone, memberId);
+    if (phone !== null) this.phones.set(this.phoneKey(phone), memberId);
     if (email !== null) this.emails.set(email, memberId);
     // A profile change names the phone/email entries it released; they are the front end's business only.
     const released = result['releasedKeys'] as string[] | undefined;
     if (released !== undefined) {
       for (const k of released) {
         const entries = this.entriesOf(k);
-        if (entries.get(k.slice(2)) === memberId) entries.delete(k.slice(2));
+        const value = entries === this.phones ? this.phoneKey(k.slice(2)) : k.slice(2);
+        if (entries.get(value) === memberId) entries.delete(value);
       }
       delete result['releasedKeys'];
     }
@@ -219,7 +232,7 @@ export class Engine {
   }
 
   /** Members in id order across all shards, filtered, one page after `after`. */
-  async listMembers(filter: { tierId?: string; prefix?: string; after?: string; limit: number }): Promise<{ members: Array<Record<string, unknown>>; nextCursor: string | null }> {
+  async listMembers(filter: { tierId?: string; prefix?: string; phonePrefixes?: string[]; after?: string; limit: number }): Promise<{ members: Array<Record<string, unknown>>; nextCursor: string | null }> {
     const pages = await Promise.all(this.shards.map((s) => s.query({ q: 'members', ...filter, limit: filter.limit + 1 }))) as Array<Array<Record<string, unknown>>>;
     const all = pages.flat().sort((a, b) => ((a['memberId'] as string) < (b['memberId'] as string) ? -1 : 1));
     const members = all.slice(0, filter.limit);

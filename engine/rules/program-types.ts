@@ -62,6 +62,11 @@ export interface Program {
     topupBonuses: Array<{ minCents: number; bonusCents: number }>;
   };
   products: Product[];
+  /**
+   * ISO 3166 alpha-2 country (`HK`) whose numbers may be written without a country code: they are
+   * completed with its calling code. null: every phone must carry its country code.
+   */
+  defaultCountry: string | null;
 }
 
 /** A program as stored and served: the document plus the version the engine gave it. */

@@ -41,9 +41,11 @@ function* chain(store: ShardStore, fromSeq: number): Generator<[number, StoredEn
   }
 }
 
-function matches(m: MemberProfile, prefix: string): boolean {
+/** `phonePrefixes`: what the text means as the start of an E.164 phone (engine/rules/phone.ts phonePrefixes). */
+function matches(m: MemberProfile, prefix: string, phonePrefixes: readonly string[] | undefined): boolean {
   return m.memberId.startsWith(prefix) || (m.name?.toLowerCase().startsWith(prefix.toLowerCase()) ?? false)
-    || (m.phone?.startsWith(prefix) ?? false) || (m.email?.toLowerCase().startsWith(prefix.toLowerCase()) ?? false);
+    || (m.phone?.startsWith(prefix) ?? false) || (m.email?.toLowerCase().startsWith(prefix.toLowerCase()) ?? false)
+    || (m.phone !== undefined && phonePrefixes !== undefined && phonePrefixes.some((p) => m.phone!.startsWith(p)));
 }
 
 
@@ -58,7 +60,7 @@ export function answer(store: ShardStore, q: Query): unknown {
       const range = store.members.getRange(q.after === undefined ? {} : { start: q.after });
       for (const { key, value } of range) {
         if (q.after !== undefined && key === q.after) continue;
-        if (q.prefix !== undefined && !matches(value, q.prefix)) continue;
+        if (q.prefix !== undefined && !matches(value, q.prefix, q.phonePrefixes)) continue;
         const state = getState(store, key);
         if (state === undefined || (q.tierId !== undefined && state.tierId !== q.tierId)) continue;
         out.push(memberView(value, state, state.grants));

@@ -75,7 +75,7 @@ describe('loyalty export', () => {
     expect(existsSync(`${out}.partial`)).toBe(false);
     const rows = parse(readFileSync(out, 'utf8'), { columns: true }) as Array<Record<string, string>>;
     expect(rows.length).toBe(ROWS);
-    expect(rows.find((m) => m['memberId'] === 'c-10')).toMatchObject({ name: 'Member 10', phone: '+852 20000010', points: '3', tierId: 'member' });
+    expect(rows.find((m) => m['memberId'] === 'c-10')).toMatchObject({ name: 'Member 10', phone: '+85220000010', points: '3', tierId: 'member' });
     expect(r.stderr).toContain(`export members: ${ROWS.toLocaleString('en-US')} / ${ROWS.toLocaleString('en-US')} rows`);
   });
 
