@@ -67,6 +67,11 @@ export interface Program {
    * completed with its calling code. null: every phone must carry its country code.
    */
   defaultCountry: string | null;
+  /**
+   * How a CSV import reads `4/3/1990`: true, day first (4 March: Hong Kong, China, the UK);
+   * false, month first (April 3: the US).
+   */
+  csvDayFirst: boolean;
 }
 
 /** A program as stored and served: the document plus the version the engine gave it. */

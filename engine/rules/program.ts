@@ -66,7 +66,7 @@ const RATE_NUMERATOR: IntRange = { min: 1, max: RATE_PART_MAX };
 const PROGRAM_KEYS = [
   'name', 'currency', 'timezone', 'qualifyBy', 'membershipDays', 'carryForward', 'downgrade', 'tiers',
   'orderPoints', 'growth', 'signupPoints', 'birthday', 'pointsExpiryDays', 'allowNegativePoints',
-  'referral', 'wallet', 'products', 'defaultCountry',
+  'referral', 'wallet', 'products', 'defaultCountry', 'csvDayFirst',
 ] as const;
 const TIER_KEYS = [
   'id', 'name', 'threshold', 'earn', 'redeem', 'discountBps', 'retainThreshold', 'expressUpgradeCents',
@@ -77,8 +77,8 @@ const PRODUCT_KEYS = ['id', 'name', 'priceCents', 'active', 'channels', 'eligibl
 const INCLUDE_KEYS = ['walletCents', 'points', 'tierId', 'forceTierId', 'extendDays'] as const;
 
 /**
- * Validates the whole document. Every top-level field is required except `products` (default [])
- * and `defaultCountry` (default null). Inside, settings with an obvious neutral value may be left
+ * Validates the whole document. Every top-level field is required except `products` (default []),
+ * `defaultCountry` (default null) and `csvDayFirst` (default true). Inside, settings with an obvious neutral value may be left
  * out: a tier's `discountBps`, `upgradeBonusPoints` and `renewalBonusPoints` (0), `retainThreshold`
  * and `expressUpgradeCents` (null); `referral.refereePoints` (0) and `referral.levels` ([]);
  * `wallet.maxSpendCentsPerOrder` (null) and `wallet.topupBonuses` ([]); a product's `active`
@@ -127,9 +127,11 @@ function readProgram(doc: unknown): Program {
     ? readProducts(arrayField(obj, 'products', '', { min: 0, max: PRODUCTS_MAX }), tierIds)
     : [];
   const defaultCountry = has(obj, 'defaultCountry') ? readDefaultCountry(obj['defaultCountry']) : null;
+  const csvDayFirst = has(obj, 'csvDayFirst') ? boolField(obj, 'csvDayFirst', '') : true;
   return {
     name, currency, timezone, qualifyBy, membershipDays, carryForward, downgrade, tiers, orderPoints, growth,
     signupPoints, birthday, pointsExpiryDays, allowNegativePoints, referral, wallet, products, defaultCountry,
+    csvDayFirst,
   };
 }
 
@@ -146,8 +148,8 @@ function readDefaultCountry(value: unknown): string | null {
  */
 export function withProgramDefaults(program: Program): Program {
   const stored = program as Partial<Program>;
-  if (stored.defaultCountry !== undefined) return program;
-  return { ...program, defaultCountry: null };
+  if (stored.defaultCountry !== undefined && stored.csvDayFirst !== undefined) return program;
+  return { ...program, defaultCountry: stored.defaultCountry ?? null, csvDayFirst: stored.csvDayFirst ?? true };
 }
 
 /** Accepts any zone the runtime's ICU knows and stores its canonical spelling. */
@@ -389,5 +391,6 @@ export function demoProgram(): Program {
       },
     ],
     defaultCountry: 'HK',
+    csvDayFirst: true,
   };
 }
