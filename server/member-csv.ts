@@ -1,5 +1,6 @@
 // The members CSV format shared by import and export: its columns, how one parsed row becomes a
-// registration body, how a member becomes a row, and RFC 4180 quoting for what we write.
+// registration body, how a member becomes a row, and how cells are written: RFC 4180 quoting, and
+// text a spreadsheet would run as a formula neutralised with a leading `'` (which the import undoes).
 import { createHash } from 'node:crypto';
 import { FieldError } from '../engine/rules/validate.js';
 
@@ -86,7 +87,8 @@ export function rowBody(header: Array<string | null>, cells: string[], reading: 
   const body: Record<string, unknown> = {};
   for (let i = 0; i < cells.length; i++) {
     const name = header[i];
-    const cell = cells[i]!;
+    // A cell of an export comes back as it was before the export neutralised it.
+    const cell = unneutralise(cells[i]!);
     if (name === null || name === undefined || cell === '') continue;
     if (INTEGER_COLUMNS.has(name)) body[name] = wholeNumber(cell, name);
     else if (DATE_COLUMNS.has(name)) body[name] = dateCell(cell, name, reading);
@@ -98,10 +100,42 @@ export function rowBody(header: Array<string | null>, cells: string[], reading: 
   return body;
 }
 
-/** One field quoted as RFC 4180 asks when it holds a comma, quote, line break or edge space. */
+/**
+ * The byte-order mark every CSV export starts with: Excel reads a CSV without one in the system's
+ * legacy code page, and 陳大文 comes out as mojibake.
+ */
+export const CSV_BOM = '\ufeff';
+
+/**
+ * Text a spreadsheet would take for a formula (`=`, `+`, `-`, `@`, and a tab or CR before one of
+ * them): CSV formula injection. Also text already opening with `'` before such a character, so
+ * that undoing the `'` on import gives back exactly what was exported.
+ */
+const FORMULA_TEXT = /^'*[=+\-@\t\r]/;
+/** A cell the export neutralised: one `'` is removed on import. */
+const NEUTRALISED_CELL = /^'+[=+\-@\t\r]/;
+
+/**
+ * A text cell as the export writes it: text a spreadsheet would run as a formula gets a leading `'`
+ * (`=HYPERLINK(…)` → `'=HYPERLINK(…)`, a phone `+85291234567` → `'+85291234567`). Numbers are not
+ * text: a negative points delta stays `-5`.
+ */
+export function neutralise(text: string): string {
+  return FORMULA_TEXT.test(text) ? `'${text}` : text;
+}
+
+/** A cell as the export wrote it, back to its value: the `'` neutralise added is removed. */
+export function unneutralise(cell: string): string {
+  return NEUTRALISED_CELL.test(cell) ? cell.slice(1) : cell;
+}
+
+/**
+ * One field: a string is text (neutralised against formulas), a number is written as it is; then
+ * quoted as RFC 4180 asks when it holds a comma, quote, line break or edge space.
+ */
 export function csvField(value: unknown): string {
   if (value === null || value === undefined) return '';
-  const s = typeof value === 'string' ? value : String(value);
+  const s = typeof value === 'string' ? neutralise(value) : String(value);
   if (!/[",\r\n]|^\s|\s$/.test(s)) return s;
   return '"' + s.replace(/"/g, '""') + '"';
 }
