@@ -23,6 +23,11 @@ export const REFERRAL_LEVELS_MAX = 3;
 export const ID_LENGTH_MAX = 64;
 /** Free-text profile fields (name, address, reason): long enough for a postal address. */
 export const TEXT_LENGTH_MAX = 256;
+/**
+ * A phone number as typed: the longest E.164 number (15 digits) with a country code, spaces,
+ * dashes and parentheses fits with room to spare; anything longer is not a phone number.
+ */
+export const PHONE_TEXT_LENGTH_MAX = 32;
 /** Items per purchase: an order with more lines than this is not a retail basket. */
 export const ITEMS_MAX = 1_000;
 /** `at` may run ahead of the server clock by at most this (SPEC section 0). */
@@ -123,6 +128,12 @@ export const STREAM_BACKPRESSURE_BYTES_MAX = 64 * 1024 * 1024;
 export const IMPORT_BYTES_MAX = 256 * 1024 * 1024;
 /** Import rows gathered into one shard batch: one task, one transaction, one fsync (the core holds 10,000). */
 export const IMPORT_BATCH_ROWS = 5_000;
+/**
+ * Bytes of one CSV import row (a record, with the line breaks inside its quoted fields; its line
+ * ending excluded). The longest valid row, an export's with every text field at 256 characters of
+ * 3 UTF-8 bytes each, is about 3 kB; a longer row fails alone, and the import reads on past it.
+ */
+export const IMPORT_ROW_BYTES_MAX = 8 * 1024;
 /** Import batches per shard sent and not yet answered: one running, one waiting behind it. */
 export const IMPORT_BATCHES_IN_FLIGHT_PER_SHARD = 2;
 /** Bytes of CSV parsed before the importer looks at its window again. */

@@ -59,7 +59,7 @@ export type OpResult = ({ ok: true } & Record<string, unknown>) | { ok: false; e
 /** Read-only questions a shard answers outside the write batches. */
 export type Query =
   | { q: 'member'; memberId: string }
-  | { q: 'members'; tierId?: string; prefix?: string; after?: string; limit: number }
+  | { q: 'members'; tierId?: string; prefix?: string; phonePrefixes?: string[]; after?: string; limit: number }
   | { q: 'ledger'; memberId: string; beforeSeq?: number; limit: number }
   | { q: 'balance'; memberId: string; atMs: number }
   | { q: 'order'; orderId: string }

@@ -1,9 +1,10 @@
 // The CSV exports (SPEC section 10) as async iterables of text chunks: each shard is paged through
 // with bounded queries (at most EXPORT_PAGE_ROWS rows per page), so a consumer that awaits each
 // chunk before asking for the next (a socket honouring backpressure, a file stream) holds one page.
+// Both start with a UTF-8 byte-order mark and neutralise formula-like text (server/member-csv.ts).
 import type { Engine } from '../engine/router/engine.js';
 import { EXPORT_PAGE_ROWS, EXPORT_SCAN_ENTRIES_MAX } from '../engine/limits.js';
-import { csvLine, EXPORT_COLUMNS, memberRow } from './member-csv.js';
+import { CSV_BOM, csvLine, EXPORT_COLUMNS, memberRow } from './member-csv.js';
 
 export const LEDGER_COLUMNS = [
   'shard', 'seq', 'at', 'kind', 'memberId', 'pointsDelta', 'growthDelta', 'walletDeltaCents', 'spendDeltaCents', 'tierId', 'ref', 'cause',
@@ -11,7 +12,7 @@ export const LEDGER_COLUMNS = [
 
 /** Every member, shard by shard and in id order within a shard, in the import's columns plus a few. */
 export async function* membersCsv(engine: Engine): AsyncGenerator<string> {
-  yield csvLine(EXPORT_COLUMNS);
+  yield CSV_BOM + csvLine(EXPORT_COLUMNS);
   for (let shard = 0; shard < engine.shards.length; shard++) {
     let after: string | undefined;
     for (;;) {
@@ -26,7 +27,7 @@ export async function* membersCsv(engine: Engine): AsyncGenerator<string> {
 
 /** Every ledger entry (on local days `from`..`to` of the program's zone when given), shard by shard, in seq order. */
 export async function* ledgerCsv(engine: Engine, range?: { from: string; to: string }): AsyncGenerator<string> {
-  yield csvLine(LEDGER_COLUMNS);
+  yield CSV_BOM + csvLine(LEDGER_COLUMNS);
   for (let shard = 0; shard < engine.shards.length; shard++) {
     for (let afterSeq: number | null = 0; afterSeq !== null;) {
       const page = await engine.ledgerPage(shard, { afterSeq, limit: EXPORT_PAGE_ROWS, scanMax: EXPORT_SCAN_ENTRIES_MAX, ...range });

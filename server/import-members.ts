@@ -10,11 +10,12 @@ import { LoyaltyError, opError, type ErrorCode } from '../engine/errors.js';
 import { FieldError } from '../engine/rules/validate.js';
 import {
   IMPORT_BATCH_ROWS, IMPORT_BATCHES_IN_FLIGHT_PER_SHARD, IMPORT_CHUNK_BYTES, IMPORT_DEFERRED_ROWS_MAX,
-  IMPORT_ERRORS_LISTED_MAX, IMPORT_IN_FLIGHT_MAX, IMPORT_QUESTIONS_IN_FLIGHT_MAX, RETRY_AFTER_SECONDS, TEXT_LENGTH_MAX,
+  IMPORT_ERRORS_LISTED_MAX, IMPORT_IN_FLIGHT_MAX, IMPORT_QUESTIONS_IN_FLIGHT_MAX, IMPORT_ROW_BYTES_MAX, RETRY_AFTER_SECONDS,
 } from '../engine/limits.js';
 import { failure } from './perform.js';
 import { registerOp } from './requests.js';
-import { readHeader, rowBody } from './member-csv.js';
+import { isBlankRow, readHeader, rowBody } from './member-csv.js';
+import { boundedRecords, overlongLines } from './csv-records.js';
 
 export interface ImportRowError { row: number; code: ErrorCode; message: string; field?: string }
 
@@ -30,9 +31,6 @@ export interface ImportResult {
 /** Live counters for a progress display: rows answered so far and source bytes read. */
 export interface ImportProgress { rows: number; bytes: number }
 
-/** Characters csv-parse may buffer for one field or line: far above the longest valid row (an export's 20 fields). */
-const RECORD_CHARS_MAX = 32 * TEXT_LENGTH_MAX;
-
 interface Row { line: number; body: Record<string, unknown> }
 
 const NO_CHAIN: readonly string[] = Object.freeze([]);
@@ -40,15 +38,27 @@ const NO_CHAIN: readonly string[] = Object.freeze([]);
 /** How long a row waits before it is sent again to a shard that answered `overloaded`. */
 const pause = (): Promise<void> => new Promise((r) => setTimeout(r, RETRY_AFTER_SECONDS * 100));
 
-/** Rows gathered for one shard: sent as one batch when full, or when a later row waits for one of them. */
+/**
+ * Rows gathered for one shard: closed when full, or soon after a later row waits for one of them,
+ * then sent once its shard has room.
+ */
 interface Batch {
   shard: number;
   ops: RegisterOp[];
   lines: number[];
   /** What each op holds in the directory while in flight (Engine.claimUnique). */
   claims: number[];
-  /** Settles once the batch is answered and counted; null while it is still being gathered. */
-  done: Promise<void> | null;
+  /** No more rows join it: it waits for room on its shard, or is in flight. */
+  closed: boolean;
+  /** Settles once the batch is answered and counted. */
+  done: Promise<void>;
+  settle: () => void;
+}
+
+function newBatch(shard: number): Batch {
+  let settle!: () => void;
+  const done = new Promise<void>((resolve) => { settle = resolve; });
+  return { shard, ops: [], lines: [], claims: [], closed: false, done, settle };
 }
 
 /** Lines a record spans: one, plus the line breaks inside its quoted fields. */
@@ -99,7 +109,13 @@ export async function importMembers(
 ): Promise<ImportResult> {
   const result: ImportResult = { imported: 0, skipped: 0, failed: 0, errors: [] };
   const shardCount = engine.shards.length;
-  const gathering: Batch[] = engine.shards.map((_, shard) => ({ shard, ops: [], lines: [], claims: [], done: null }));
+  const gathering: Batch[] = engine.shards.map((_, shard) => newBatch(shard));
+  /** Closed batches waiting for room on their shard, and how many each shard has in flight. */
+  const ready: Batch[][] = engine.shards.map(() => []);
+  const running: number[] = engine.shards.map(() => 0);
+  /** Batches a row waits for, closed together once the rows parsed meanwhile have joined them. */
+  const wanted = new Set<Batch>();
+  let wantedScheduled = false;
   /** The batch (gathering or in flight) carrying each member's row: a row naming it waits for it. */
   const carrying = new Map<string, Batch>();
   /** Rows going one by one (they name a referrer), by memberId: a repeat of one waits for it. */
@@ -112,6 +128,7 @@ export async function importMembers(
    */
   const chains = new Map<string, readonly string[]>();
   let rememberChains = false;
+  /** Closed batches not yet answered: waiting for room or in flight. */
   let batchesInFlight = 0;
   let singlesInFlight = 0;
   /** Referrers being looked up on their shards. */
@@ -139,12 +156,29 @@ export async function importMembers(
     result.errors.push(error);
   };
 
-  const send = (batch: Batch): Promise<void> => {
-    if (batch.done !== null) return batch.done;
-    gathering[batch.shard] = { shard: batch.shard, ops: [], lines: [], claims: [], done: null };
-    batchesInFlight += 1;
+  /**
+   * Runs one closed batch on its shard. A full task queue on the shard (`overloaded`: live traffic,
+   * or other work of this import) is back-pressure, not a verdict on the rows: the same rows are
+   * sent again after a pause, holding their directory claims, until the shard takes them.
+   */
+  const run = async (batch: Batch): Promise<void> => {
     const { ops, lines, claims } = batch;
-    batch.done = engine.shards[batch.shard]!.runImport(ops).then((results) => {
+    try {
+      let results: OpResult[];
+      for (;;) {
+        try {
+          results = await engine.shards[batch.shard]!.runImport(ops);
+          break;
+        } catch (err) {
+          if (err instanceof LoyaltyError && err.code === 'overloaded') { await pause(); continue; }
+          for (let k = 0; k < ops.length; k++) engine.settleUnique(ops[k]!, claims[k]!, null);
+          if (err instanceof LoyaltyError && err.code === 'shutting_down') { stopping ??= err; return; }
+          // The batch did not run (a dead worker): each of its rows is reported, the import goes on.
+          const { error } = failure(err);
+          for (const line of lines) fail(line, error.code, error.message);
+          return;
+        }
+      }
       for (let k = 0; k < ops.length; k++) {
         const r = results[k]!;
         // A row without a referrer has no referral chain: its referees' chains start with it.
@@ -156,18 +190,56 @@ export async function importMembers(
           if (r['replayed'] === true) result.skipped += 1; else result.imported += 1;
         } else fail(lines[k]!, r.error.code, r.error.message, r.error.field);
       }
-    }, (err: unknown) => {
-      for (let k = 0; k < ops.length; k++) engine.settleUnique(ops[k]!, claims[k]!, null);
-      if (err instanceof LoyaltyError && err.code === 'shutting_down') { stopping ??= err; return; }
-      // The batch did not run (a dead worker): each of its rows is reported, the import goes on.
-      const { error } = failure(err);
-      for (const line of lines) fail(line, error.code, error.message);
-    }).finally(() => {
+    } finally {
       for (const op of ops) if (carrying.get(op.memberId) === batch) carrying.delete(op.memberId);
       batchesInFlight -= 1;
       progress.rows += ops.length;
+      batch.settle();
       wake();
-    });
+    }
+  };
+
+  /** Sends a shard's closed batches while it has fewer than IMPORT_BATCHES_IN_FLIGHT_PER_SHARD in flight. */
+  const pump = (shard: number): void => {
+    while (running[shard]! < IMPORT_BATCHES_IN_FLIGHT_PER_SHARD && ready[shard]!.length > 0) {
+      const batch = ready[shard]!.shift()!;
+      running[shard]! += 1;
+      void run(batch).finally(() => {
+        running[shard]! -= 1;
+        pump(shard);
+      });
+    }
+  };
+
+  /** Closes a batch: no more rows join it, and it is sent once its shard has room. */
+  const close = (batch: Batch): Promise<void> => {
+    if (batch.closed) return batch.done;
+    batch.closed = true;
+    gathering[batch.shard] = newBatch(batch.shard);
+    batchesInFlight += 1;
+    ready[batch.shard]!.push(batch);
+    pump(batch.shard);
+    return batch.done;
+  };
+
+  /**
+   * The batch a row waits for (it carries the row's referrer, or an earlier row of the same
+   * member), closed on the next turn of the event loop rather than at once: every row of the CSV
+   * piece being parsed joins it first. Closing it at once sent a batch of one or two rows per
+   * referee, thousands at a time, which overflowed the shard's task queue (measured: 8,882 of
+   * 10,000 rows, every second one naming the row three lines above, failed as `overloaded`).
+   */
+  const waitFor = (batch: Batch): Promise<void> => {
+    if (batch.closed) return batch.done;
+    wanted.add(batch);
+    if (!wantedScheduled) {
+      wantedScheduled = true;
+      setImmediate(() => {
+        wantedScheduled = false;
+        for (const b of wanted) void close(b);
+        wanted.clear();
+      });
+    }
     return batch.done;
   };
 
@@ -179,7 +251,7 @@ export async function importMembers(
   const registerOne = async (row: Row, lastPass: boolean): Promise<void> => {
     let op: RegisterOp;
     try {
-      op = registerOp(row.body, { role: 'admin', nowMs: engine.now() }, (key) => engine.newMemberId(key));
+      op = registerOp(row.body, { role: 'admin', nowMs: engine.now(), defaultCountry: engine.program.program.defaultCountry }, (key) => engine.newMemberId(key));
     } catch (err) {
       const { error } = failure(err);
       fail(row.line, error.code, error.message, error.field);
@@ -241,7 +313,7 @@ export async function importMembers(
     for (const id of [row.body['referrerId'] as string | undefined, memberId]) {
       if (id === undefined) continue;
       const batch = carrying.get(id);
-      if (batch !== undefined) before.push(send(batch));
+      if (batch !== undefined) before.push(waitFor(batch));
       const earlier = single.get(id);
       if (earlier !== undefined) before.push(earlier);
     }
@@ -265,7 +337,7 @@ export async function importMembers(
     if (row.body['referrerId'] !== undefined || (memberId !== undefined && single.has(memberId))) { startSingle(row, false); return; }
     let op: RegisterOp;
     try {
-      op = registerOp(row.body, { role: 'admin', nowMs: engine.now() }, (key) => engine.newMemberId(key));
+      op = registerOp(row.body, { role: 'admin', nowMs: engine.now(), defaultCountry: engine.program.program.defaultCountry }, (key) => engine.newMemberId(key));
     } catch (err) {
       progress.rows += 1;
       const { error } = failure(err);
@@ -279,7 +351,7 @@ export async function importMembers(
     batch.ops.push(op);
     batch.lines.push(row.line);
     carrying.set(op.memberId, batch);
-    if (batch.ops.length >= IMPORT_BATCH_ROWS) void send(batch);
+    if (batch.ops.length >= IMPORT_BATCH_ROWS) void close(batch);
   };
 
   // Line numbers are counted here rather than with csv-parse's `info`, which costs a snapshot object
@@ -289,13 +361,22 @@ export async function importMembers(
   const onRecord = (record: string[]): void => {
     if (stopping !== null) return;
     const line = nextLine;
-    nextLine += linesOf(record);
-    if (record.length === 1 && record[0] === '') return;
+    const overlong = overlongLines(record);
+    nextLine += overlong > 0 ? overlong : linesOf(record);
+    // Empty lines and rows of empty cells (`,,`, as spreadsheets leave them) are not rows: not counted.
+    if (overlong === 0 && isBlankRow(record)) return;
     try {
+      if (overlong > 0) {
+        const message = `the row is longer than ${IMPORT_ROW_BYTES_MAX} bytes`;
+        if (header === null) throw new FieldError('header', `the header row is longer than ${IMPORT_ROW_BYTES_MAX} bytes`);
+        progress.rows += 1;
+        fail(line, 'invalid_request', message, '(row)');
+        return;
+      }
       if (header === null) { header = readHeader(record); return; }
       let body: Record<string, unknown>;
       try {
-        body = rowBody(header, record);
+        body = rowBody(header, record, { dayFirst: engine.program.program.csvDayFirst });
       } catch (err) {
         if (!(err instanceof FieldError)) throw err;
         progress.rows += 1;
@@ -309,14 +390,16 @@ export async function importMembers(
     }
   };
 
-  const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: false, max_record_size: RECORD_CHARS_MAX });
+  // Rows past IMPORT_ROW_BYTES_MAX never reach the parser (server/csv-records.ts): its own bound
+  // stays as a backstop, since a bound it meets ends the parse.
+  const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: false, max_record_size: IMPORT_ROW_BYTES_MAX });
   let parseError: unknown = null;
   parser.on('data', onRecord);
   parser.on('error', (err) => { parseError ??= err; });
   const closed = new Promise<void>((r) => parser.once('close', r));
   const full = () => batchesInFlight >= IMPORT_BATCHES_IN_FLIGHT_PER_SHARD * shardCount || singlesInFlight >= IMPORT_IN_FLIGHT_MAX;
   try {
-    for await (const chunk of checkedBytes(source, progress)) {
+    for await (const chunk of boundedRecords(checkedBytes(source, progress), IMPORT_ROW_BYTES_MAX)) {
       if (stopping !== null || parseError !== null) break;
       // The parser's own bound: past it, wait for it to drain (or to fail and close).
       if (!parser.write(chunk)) await Promise.race([new Promise((r) => parser.once('drain', r)), closed]);
@@ -332,7 +415,7 @@ export async function importMembers(
   // A CSV syntax error ends the parse: rows before it stand, the error names where it stopped.
   if (parseError instanceof CsvError) fail(typeof parseError['lines'] === 'number' ? parseError['lines'] : 0, 'invalid_request', `CSV: ${parseError.message}`);
   else if (parseError !== null) stopping ??= parseError instanceof Error ? parseError : new Error(String(parseError));
-  for (const batch of gathering) if (batch.ops.length > 0) void send(batch);
+  for (const batch of gathering) if (batch.ops.length > 0) void close(batch);
   await until(() => batchesInFlight > 0 || singlesInFlight > 0);
   if (header === null && stopping === null) throw new FieldError('header', 'the file is empty: a header row naming the columns is required');
   // Rows whose referrer came later: passes until no row gets in, then the rest are errors.

@@ -35,7 +35,7 @@ const BUILDERS: Record<Exclude<OpName, 'register'>, (body: unknown, ctx: R.Reque
 export function buildOp(engine: Engine, name: OpName, body: unknown, role: Role, nowMs: number): Intent | OpResult {
   if (!OP_ROLES[name].includes(role)) return { ok: false, error: opError('forbidden') };
   try {
-    const ctx: R.RequestContext = { role, nowMs };
+    const ctx: R.RequestContext = { role, nowMs, defaultCountry: engine.program.program.defaultCountry };
     if (name === 'register') return R.registerOp(body, ctx, (key) => engine.newMemberId(key));
     return BUILDERS[name](body, ctx);
   } catch (err) {

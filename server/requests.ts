@@ -2,12 +2,13 @@
 // unknown fields refused, `at` resolved, and the body fingerprinted for idempotency.
 import { Hash53 } from '../engine/rules/fingerprint.js';
 import {
-  FieldError, checkId, checkInt, checkString, fieldPath, has, idField, intField, optionalInt,
+  FieldError, checkDate, checkId, checkInt, checkString, fieldPath, has, idField, intField, optionalInt, parseInstant,
   readArray, readObject, stringField, checkEnum, type Fields,
 } from '../engine/rules/validate.js';
+import { normalisePhone } from '../engine/rules/phone.js';
 import { LoyaltyError } from '../engine/errors.js';
 import {
-  AMOUNT_CENTS_MAX, FUTURE_SKEW_MS_MAX, ITEMS_MAX, JSON_DEPTH_MAX, POINTS_OP_MAX, TEXT_LENGTH_MAX,
+  AMOUNT_CENTS_MAX, FUTURE_SKEW_MS_MAX, ITEMS_MAX, JSON_DEPTH_MAX, PHONE_TEXT_LENGTH_MAX, POINTS_OP_MAX, TEXT_LENGTH_MAX,
 } from '../engine/limits.js';
 import { PROFILE_FIELDS } from '../engine/ops.js';
 import type {
@@ -15,12 +16,14 @@ import type {
 } from '../engine/ops.js';
 import type { Role } from './auth.js';
 
-export interface RequestContext { role: Role; nowMs: number }
+export interface RequestContext {
+  role: Role;
+  nowMs: number;
+  /** The program's `defaultCountry`: completes phones written without a country code. */
+  defaultCountry: string | null;
+}
 
-const ISO_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
-const PHONE = /^\+?[0-9][0-9 -]{2,31}$/;
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}$/;
-const BIRTHDAY = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 /** Characters JSON.stringify would escape: quotes, backslashes, controls, and UTF-16 surrogates. */
 const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
@@ -76,11 +79,7 @@ export function fingerprint(kind: string, body: unknown): number {
 
 /** Instants: ISO-8601 with an offset in JSON, integer ms in msgpack; at most 5 minutes ahead. */
 export function parseAt(value: unknown, field: string, nowMs: number): number {
-  let ms: number;
-  if (typeof value === 'number') ms = checkInt(value, field, { min: 0, max: 8_640_000_000_000_000 });
-  else if (typeof value === 'string' && ISO_AT.test(value)) ms = Date.parse(value);
-  else throw new FieldError(field, 'must be an ISO-8601 time with an offset, e.g. 2026-11-22T10:00:00Z');
-  if (!Number.isFinite(ms)) throw new FieldError(field, 'is not a valid time');
+  const ms = typeof value === 'number' ? checkInt(value, field, { min: 0, max: 8_640_000_000_000_000 }) : parseInstant(value, field);
   if (ms > nowMs + FUTURE_SKEW_MS_MAX) throw new FieldError(field, 'is more than 5 minutes in the future');
   return ms;
 }
@@ -93,23 +92,14 @@ const amount = (body: Fields, key: string, min = 1) => intField(body, key, '', {
 const optAmount = (body: Fields, key: string) => optionalInt(body, key, '', { min: 0, max: AMOUNT_CENTS_MAX }) ?? 0;
 const text = (body: Fields, key: string) => (has(body, key) ? stringField(body, key, '', { maxLength: TEXT_LENGTH_MAX }) : undefined);
 
-function checkBirthday(value: unknown): string {
-  const s = checkString(value, 'birthday', { maxLength: 10 });
-  const m = BIRTHDAY.exec(s);
-  const d = m === null ? null : new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
-  if (m === null || d === null || d.getUTCMonth() !== Number(m[2]) - 1 || d.getUTCDate() !== Number(m[3])) {
-    throw new FieldError('birthday', 'must be a date YYYY-MM-DD');
-  }
-  return s;
-}
-
 
 /** Reads the profile fields of `body` into `p` (an op under construction), and returns it. */
-function profile<T extends Profile>(body: Fields, p: T): T {
+function profile<T extends Profile>(body: Fields, p: T, ctx: RequestContext): T {
   const name = text(body, 'name'); if (name !== undefined) p.name = name;
-  if (has(body, 'phone')) p.phone = checkString(body['phone'], 'phone', { maxLength: 32, pattern: PHONE, patternMessage: 'must be a phone number of digits, spaces and dashes' });
+  // Stored and compared in E.164 (engine/rules/phone.ts); the fingerprint keeps the body as sent.
+  if (has(body, 'phone')) p.phone = normalisePhone(checkString(body['phone'], 'phone', { maxLength: PHONE_TEXT_LENGTH_MAX }), ctx.defaultCountry);
   if (has(body, 'email')) p.email = checkString(body['email'], 'email', { maxLength: 254, pattern: EMAIL, patternMessage: 'must be an email address' }).toLowerCase();
-  if (has(body, 'birthday')) p.birthday = checkBirthday(body['birthday']);
+  if (has(body, 'birthday')) p.birthday = checkDate(body['birthday'], 'birthday');
   const gender = text(body, 'gender'); if (gender !== undefined) p.gender = gender;
   const address = text(body, 'address'); if (address !== undefined) p.address = address;
   if (has(body, 'storeId')) p.storeId = idField(body, 'storeId', '');
@@ -133,7 +123,7 @@ export function registerOp(raw: unknown, ctx: RequestContext, newMemberId: (key?
     op: 'register', memberId, referralChain: [], atMs: atOf(body, ctx),
     key: has(body, 'memberId') ? 'reg:m:' + memberId : 'reg:' + requestId!,
     fp: fingerprint('register', body),
-  });
+  }, ctx);
   if (has(body, 'referrerId')) op.referrerId = idField(body, 'referrerId', '');
   if (has(body, 'tierId')) op.tierId = idField(body, 'tierId', '');
   if (has(body, 'points')) op.points = intField(body, 'points', '', { min: 0, max: POINTS_OP_MAX });
@@ -144,7 +134,7 @@ export function registerOp(raw: unknown, ctx: RequestContext, newMemberId: (key?
 export function patchOp(memberId: string, raw: unknown, ctx: RequestContext): PatchOp {
   const body = readObject(raw, '', PROFILE_FIELDS);
   if (Object.keys(body).length === 0) throw new FieldError('(root)', 'names no field to change');
-  return profile<PatchOp>(body, { op: 'patch', memberId: checkId(memberId, 'memberId'), key: '', fp: 0, atMs: ctx.nowMs });
+  return profile<PatchOp>(body, { op: 'patch', memberId: checkId(memberId, 'memberId'), key: '', fp: 0, atMs: ctx.nowMs }, ctx);
 }
 
 export function purchaseOp(raw: unknown, ctx: RequestContext): PurchaseOp {

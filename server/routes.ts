@@ -4,6 +4,7 @@ import { Engine } from '../engine/router/engine.js';
 import { ERRORS, LoyaltyError, statusOf, type ErrorCode, type OpError } from '../engine/errors.js';
 import { FieldError, checkId, checkInt, readObject } from '../engine/rules/validate.js';
 import { validateProgram } from '../engine/rules/program.js';
+import { normalisePhone, phonePrefixes } from '../engine/rules/phone.js';
 import { PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
 import type { OpResult } from '../engine/ops.js';
 import { perform, type OpName } from './perform.js';
@@ -77,7 +78,7 @@ function parseJson(req: ApiRequest): unknown {
   }
 }
 
-const ctx = (api: Api, role: Role): R.RequestContext => ({ role, nowMs: api.engine.now() });
+const ctx = (api: Api, role: Role): R.RequestContext => ({ role, nowMs: api.engine.now(), defaultCountry: api.engine.program.program.defaultCountry });
 
 function limitOf(req: ApiRequest): number {
   const raw = req.query.get('limit');
@@ -119,14 +120,21 @@ route('POST', '/v1/members', WRITERS, async (api, req, _p, role) => {
   return opReply(result, result.ok && result['replayed'] !== true ? 201 : 200);
 });
 route('GET', '/v1/members', [...ALL], async (api, req) => {
-  const filter: { tierId?: string; prefix?: string; after?: string; limit: number } = { limit: limitOf(req) };
+  const filter: { tierId?: string; prefix?: string; phonePrefixes?: string[]; after?: string; limit: number } = { limit: limitOf(req) };
   const tierId = req.query.get('tierId'); if (tierId !== null) filter.tierId = checkId(tierId, 'tierId');
-  const q = req.query.get('q'); if (q !== null && q !== '') filter.prefix = q.slice(0, 256);
+  const q = req.query.get('q');
+  if (q !== null && q !== '') {
+    filter.prefix = q.slice(0, 256);
+    // A phone is stored in E.164: `9123` or `+852 9123` finds +85291234567 (engine/rules/phone.ts).
+    const phones = phonePrefixes(q, api.engine.program.program.defaultCountry);
+    if (phones.length > 0) filter.phonePrefixes = phones;
+  }
   const cursor = req.query.get('cursor'); if (cursor !== null && cursor !== '') filter.after = checkId(cursor, 'cursor');
   return { status: 200, body: await api.engine.listMembers(filter) };
 });
 route('GET', '/v1/members/by-phone/:phone', ALL, async (api, _req, [phone]) => {
-  const memberId = api.engine.memberIdByPhone(phone!);
+  // Any spelling of the number finds its member: the directory holds phones in E.164.
+  const memberId = api.engine.memberIdByPhone(normalisePhone(phone!, api.engine.program.program.defaultCountry));
   return memberId === undefined ? errorReply('member_not_found', 'no member has that phone number') : memberOr404(api, memberId);
 });
 route('GET', '/v1/members/:id', ALL, (api, _req, [id]) => memberOr404(api, checkId(id, 'memberId')));

@@ -12,9 +12,22 @@ export class Directory {
   private readonly phones = new Map<string, string>();
   private readonly emails = new Map<string, string>();
 
-  /** Adds one shard's part, read from its profiles at start. */
+  /**
+   * `phoneKey` turns a phone as a profile stores it into the directory's key (E.164): profiles
+   * written before phones were kept in E.164 hold other spellings.
+   */
+  constructor(private readonly phoneKey: (stored: string) => string = (p) => p) {}
+
+  /**
+   * Adds one shard's part, read from its profiles at start. When two profiles stored before phones
+   * were kept in E.164 spell one number differently, the smaller member id holds it.
+   */
   load(part: DirectoryPart): void {
-    for (let i = 0; i < part.phones.length; i++) this.phones.set(part.phones[i]!, part.phoneOwners[i]!);
+    for (let i = 0; i < part.phones.length; i++) {
+      const phone = this.phoneKey(part.phones[i]!);
+      const held = this.phones.get(phone);
+      if (held === undefined || part.phoneOwners[i]! < held) this.phones.set(phone, part.phoneOwners[i]!);
+    }
     for (let i = 0; i < part.emails.length; i++) this.emails.set(part.emails[i]!, part.emailOwners[i]!);
   }
 
@@ -55,14 +68,16 @@ export class Directory {
     const memberId = result['memberId'] as string;
     const phone = result['phone'] as string | null;
     const email = result['email'] as string | null;
-    if (phone !== null) this.phones.set(phone, memberId);
+    if (phone !== null) this.phones.set(this.phoneKey(phone), memberId);
     if (email !== null) this.emails.set(email, memberId);
     // A profile change names the phone/email entries it released ('p:' + phone, 'e:' + email).
     const released = result['releasedKeys'] as string[] | undefined;
     if (released !== undefined) {
       for (const k of released) {
-        const entries = k.startsWith('p:') ? this.phones : this.emails;
-        if (entries.get(k.slice(2)) === memberId) entries.delete(k.slice(2));
+        const phone = k.startsWith('p:');
+        const entries = phone ? this.phones : this.emails;
+        const value = phone ? this.phoneKey(k.slice(2)) : k.slice(2);
+        if (entries.get(value) === memberId) entries.delete(value);
       }
       delete result['releasedKeys'];
     }

@@ -9,7 +9,8 @@ import { hashId } from './member-hash.js';
 import { Directory } from './directory.js';
 import { run, runBatch, type FailureMap, type Intent } from './orchestrate.js';
 import { LoyaltyError } from '../errors.js';
-import { demoProgram } from '../rules/program.js';
+import { demoProgram, withProgramDefaults } from '../rules/program.js';
+import { directoryPhone } from '../rules/phone.js';
 import { SHARDS_MAX, SWEEP_SLICE_MEMBERS } from '../limits.js';
 import { sumTotals, type BookTotals } from '../rules/totals.js';
 import type { Program, VersionedProgram } from '../rules/program-types.js';
@@ -49,7 +50,7 @@ export class Engine {
   readonly shards: ShardClient[];
   private versioned!: VersionedProgram;
   /** Phone and email → memberId, for every member on every shard: the one authority on uniqueness. */
-  readonly directory = new Directory();
+  readonly directory = new Directory((stored) => this.phoneKey(stored));
   private idCounter = 0;
   private lastIdMs = 0;
   readonly now: () => number;
@@ -106,7 +107,7 @@ export class Engine {
     let newest: VersionedProgram | null = null;
     for (const p of held) if (p !== null && (newest === null || p.version > newest.version)) newest = p;
     if (newest === null) newest = { version: 1, program: demoProgram() };
-    this.versioned = newest;
+    this.versioned = { version: newest.version, program: withProgramDefaults(newest.program) };
     // A reader leaves a shard that missed a change to the writer, which brings it up to date.
     if (this.options.readOnly === true) return;
     await Promise.all(this.shards.map((s, i) => (held[i]?.version === newest.version ? null
@@ -118,6 +119,11 @@ export class Engine {
     await Promise.all(this.shards.map(async (shard) => {
       this.directory.load(await shard.query({ q: 'directory' }) as DirectoryPart);
     }));
+  }
+
+  /** The directory's key for a phone a profile holds: E.164 (engine/rules/phone.ts directoryPhone). */
+  private phoneKey(stored: string): string {
+    return directoryPhone(stored, this.versioned.program.defaultCountry);
   }
 
   get program(): VersionedProgram {
@@ -214,7 +220,7 @@ export class Engine {
   }
 
   /** Members in id order across all shards, filtered, one page after `after`. */
-  async listMembers(filter: { tierId?: string; prefix?: string; after?: string; limit: number }): Promise<{ members: Array<Record<string, unknown>>; nextCursor: string | null }> {
+  async listMembers(filter: { tierId?: string; prefix?: string; phonePrefixes?: string[]; after?: string; limit: number }): Promise<{ members: Array<Record<string, unknown>>; nextCursor: string | null }> {
     const pages = await Promise.all(this.shards.map((s) => s.query({ q: 'members', ...filter, limit: filter.limit + 1 }))) as Array<Array<Record<string, unknown>>>;
     const all = pages.flat().sort((a, b) => ((a['memberId'] as string) < (b['memberId'] as string) ? -1 : 1));
     const members = all.slice(0, filter.limit);

@@ -3,12 +3,11 @@
 // scan of millions of entries formats only a few thousand instants).
 import { localDateOf } from './calendar.js';
 import { REPORT_DAYS_MAX } from '../limits.js';
-import { FieldError } from './validate.js';
+import { FieldError, checkDate } from './validate.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** No zone is more than 14 hours from UTC: a day's instants lie within these margins of its UTC date. */
 const ZONE_MARGIN_MS = 15 * 60 * 60 * 1000;
-const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 
@@ -20,12 +19,7 @@ export function localDay(atMs: number, timeZone: string): string {
 
 /** A calendar date as sent in a query (`YYYY-MM-DD`, a real date), or a FieldError naming `field`. */
 export function checkDay(value: string | null, field: string): string {
-  const m = value === null ? null : DATE.exec(value);
-  const ms = m === null ? NaN : Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-  if (m === null || !Number.isFinite(ms) || new Date(ms).toISOString().slice(0, 10) !== value) {
-    throw new FieldError(field, 'must be a date YYYY-MM-DD');
-  }
-  return value!;
+  return checkDate(value, field);
 }
 
 /** Every date from `from` to `to` inclusive; at most REPORT_DAYS_MAX of them. */

@@ -62,6 +62,16 @@ export interface Program {
     topupBonuses: Array<{ minCents: number; bonusCents: number }>;
   };
   products: Product[];
+  /**
+   * ISO 3166 alpha-2 country (`HK`) whose numbers may be written without a country code: they are
+   * completed with its calling code. null: every phone must carry its country code.
+   */
+  defaultCountry: string | null;
+  /**
+   * How a CSV import reads `4/3/1990`: true, day first (4 March: Hong Kong, China, the UK);
+   * false, month first (April 3: the US).
+   */
+  csvDayFirst: boolean;
 }
 
 /** A program as stored and served: the document plus the version the engine gave it. */

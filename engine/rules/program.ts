@@ -12,6 +12,7 @@ import {
   TEXT_LENGTH_MAX,
 } from '../limits.js';
 import type { Product, ProductIncludes, Program, ReferralLevel, Tier } from './program-types.js';
+import { isPhoneCountry } from './phone.js';
 import {
   FieldError,
   type Fields,
@@ -65,7 +66,7 @@ const RATE_NUMERATOR: IntRange = { min: 1, max: RATE_PART_MAX };
 const PROGRAM_KEYS = [
   'name', 'currency', 'timezone', 'qualifyBy', 'membershipDays', 'carryForward', 'downgrade', 'tiers',
   'orderPoints', 'growth', 'signupPoints', 'birthday', 'pointsExpiryDays', 'allowNegativePoints',
-  'referral', 'wallet', 'products',
+  'referral', 'wallet', 'products', 'defaultCountry', 'csvDayFirst',
 ] as const;
 const TIER_KEYS = [
   'id', 'name', 'threshold', 'earn', 'redeem', 'discountBps', 'retainThreshold', 'expressUpgradeCents',
@@ -76,13 +77,13 @@ const PRODUCT_KEYS = ['id', 'name', 'priceCents', 'active', 'channels', 'eligibl
 const INCLUDE_KEYS = ['walletCents', 'points', 'tierId', 'forceTierId', 'extendDays'] as const;
 
 /**
- * Validates the whole document. Every top-level field is required except `products` (default []).
- * Inside, settings with an obvious neutral value may be left out: a tier's `discountBps`,
- * `upgradeBonusPoints` and `renewalBonusPoints` (0), `retainThreshold` and `expressUpgradeCents`
- * (null); `referral.refereePoints` (0) and `referral.levels` ([]); `wallet.maxSpendCentsPerOrder`
- * (null) and `wallet.topupBonuses` ([]); a product's `active` (true), `channels` (both) and
- * `eligibleTiers` (null). Unknown fields are refused, so a misspelt setting never falls back
- * to its default silently.
+ * Validates the whole document. Every top-level field is required except `products` (default []),
+ * `defaultCountry` (default null) and `csvDayFirst` (default true). Inside, settings with an obvious neutral value may be left
+ * out: a tier's `discountBps`, `upgradeBonusPoints` and `renewalBonusPoints` (0), `retainThreshold`
+ * and `expressUpgradeCents` (null); `referral.refereePoints` (0) and `referral.levels` ([]);
+ * `wallet.maxSpendCentsPerOrder` (null) and `wallet.topupBonuses` ([]); a product's `active`
+ * (true), `channels` (both) and `eligibleTiers` (null). Unknown fields are refused, so a misspelt
+ * setting never falls back to its default silently.
  */
 export function validateProgram(doc: unknown): ProgramValidation {
   const result = validate(() => readProgram(doc));
@@ -125,10 +126,30 @@ function readProgram(doc: unknown): Program {
   const products = has(obj, 'products')
     ? readProducts(arrayField(obj, 'products', '', { min: 0, max: PRODUCTS_MAX }), tierIds)
     : [];
+  const defaultCountry = has(obj, 'defaultCountry') ? readDefaultCountry(obj['defaultCountry']) : null;
+  const csvDayFirst = has(obj, 'csvDayFirst') ? boolField(obj, 'csvDayFirst', '') : true;
   return {
     name, currency, timezone, qualifyBy, membershipDays, carryForward, downgrade, tiers, orderPoints, growth,
-    signupPoints, birthday, pointsExpiryDays, allowNegativePoints, referral, wallet, products,
+    signupPoints, birthday, pointsExpiryDays, allowNegativePoints, referral, wallet, products, defaultCountry,
+    csvDayFirst,
   };
+}
+
+/** The country that completes phones written without a country code: null, or an ISO 3166 alpha-2 code the phone metadata knows. */
+function readDefaultCountry(value: unknown): string | null {
+  if (value === null) return null;
+  if (!isPhoneCountry(value)) throw new FieldError('defaultCountry', 'must be null or an ISO 3166 country code of 2 uppercase letters, such as "HK"');
+  return value;
+}
+
+/**
+ * A stored program with the fields added after it may have been stored, at the values a program
+ * that leaves them out gets: programs are kept as validated when they were set.
+ */
+export function withProgramDefaults(program: Program): Program {
+  const stored = program as Partial<Program>;
+  if (stored.defaultCountry !== undefined && stored.csvDayFirst !== undefined) return program;
+  return { ...program, defaultCountry: stored.defaultCountry ?? null, csvDayFirst: stored.csvDayFirst ?? true };
 }
 
 /** Accepts any zone the runtime's ICU knows and stores its canonical spelling. */
@@ -369,5 +390,7 @@ export function demoProgram(): Program {
         includes: { tierId: 'silver' },
       },
     ],
+    defaultCountry: 'HK',
+    csvDayFirst: true,
   };
 }

@@ -145,6 +145,51 @@ export function checkString(value: unknown, field: string, rule: StringRule = {}
   return value;
 }
 
+const DATE_TEXT = /^(\d{4})-(\d{2})-(\d{2})$/;
+const INSTANT_TEXT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2}))$/;
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Days of a month of the proleptic Gregorian calendar (`month` 1-12). */
+export function daysInMonth(year: number, month: number): number {
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  return month === 2 && leap ? 29 : MONTH_DAYS[month - 1]!;
+}
+
+/** Whether year-month-day names a day the calendar has: no 30 February, no 31 April, no month 13. */
+export function isCalendarDate(year: number, month: number, day: number): boolean {
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month);
+}
+
+/**
+ * A calendar date `YYYY-MM-DD` that exists, or a FieldError naming `field`. JavaScript's Date
+ * rolls `2026-02-30` over to 2 March; the parts are checked here instead.
+ */
+export function checkDate(value: unknown, field: string): string {
+  const m = typeof value === 'string' ? DATE_TEXT.exec(value) : null;
+  if (m === null) throw new FieldError(field, 'must be a date YYYY-MM-DD');
+  if (!isCalendarDate(Number(m[1]), Number(m[2]), Number(m[3]))) throw new FieldError(field, `is not a date the calendar has (${String(value)})`);
+  return value as string;
+}
+
+/**
+ * An instant in ISO-8601 with an offset (`2026-11-22T10:00:00Z`, `2026-11-22T18:00+08:00`, up to
+ * 9 fraction digits) as ms since the epoch, or a FieldError naming `field`. Every part is checked
+ * before Date.parse sees it: Date.parse takes `2026-02-30` as 2 March and `T24:00` as the next
+ * day's midnight, and both are refused here, as are a 60th second and offsets past ±23:59.
+ */
+export function parseInstant(value: unknown, field: string): number {
+  const m = typeof value === 'string' ? INSTANT_TEXT.exec(value) : null;
+  if (m === null) throw new FieldError(field, 'must be an ISO-8601 time with an offset, e.g. 2026-11-22T10:00:00Z');
+  if (!isCalendarDate(Number(m[1]), Number(m[2]), Number(m[3]))) throw new FieldError(field, `is not a date the calendar has (${m[1]}-${m[2]}-${m[3]})`);
+  if (Number(m[4]) > 23 || Number(m[5]) > 59 || (m[6] !== undefined && Number(m[6]) > 59)) {
+    throw new FieldError(field, 'is not a time of day: hours run 00-23, minutes and seconds 00-59');
+  }
+  if (m[7] !== undefined && (Number(m[7]) > 23 || Number(m[8]) > 59)) throw new FieldError(field, 'has an offset past ±23:59');
+  const ms = Date.parse(value as string);
+  if (!Number.isFinite(ms)) throw new FieldError(field, 'is not a valid time');
+  return ms;
+}
+
 export function checkId(value: unknown, field: string): string {
   if (!isId(value)) throw new FieldError(field, `must be 1-${ID_LENGTH_MAX} characters of [A-Za-z0-9._:-]`);
   return value;

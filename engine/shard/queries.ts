@@ -51,6 +51,7 @@ export function answer(store: ShardStore, q: Query): unknown {
     case 'members': {
       if (q.prefix === undefined || !searchIndexReady(store)) return scanMembers(store, q);
       const search: MemberSearch = { prefix: q.prefix, limit: q.limit };
+      if (q.phonePrefixes !== undefined) search.phonePrefixes = q.phonePrefixes;
       if (q.tierId !== undefined) search.tierId = q.tierId;
       if (q.after !== undefined) search.after = q.after;
       return searchMembers(store, search);

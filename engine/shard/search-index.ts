@@ -109,23 +109,28 @@ export function ensureSearchIndex(store: ShardStore, sliceMembers = SEARCH_INDEX
   }
 }
 
-/** Whether a member matches a search prefix: a prefix of its id or phone as written, of its name or email in any case. */
-function prefixMatcher(prefix: string): (m: MemberProfile) => boolean {
+/**
+ * Whether a member matches a search prefix: a prefix of its id or phone as written, of its name or
+ * email in any case, or its phone starts with one of `phonePrefixes` (what the text means as the
+ * start of an E.164 phone: engine/rules/phone.ts phonePrefixes).
+ */
+function prefixMatcher(prefix: string, phonePrefixes: readonly string[] = []): (m: MemberProfile) => boolean {
   const lower = prefix.toLowerCase();
   return (m) => m.memberId.startsWith(prefix) || (m.name?.toLowerCase().startsWith(lower) ?? false)
-    || (m.phone?.startsWith(prefix) ?? false) || (m.email?.toLowerCase().startsWith(lower) ?? false);
+    || (m.phone?.startsWith(prefix) ?? false) || (m.email?.toLowerCase().startsWith(lower) ?? false)
+    || (m.phone !== undefined && phonePrefixes.some((p) => m.phone!.startsWith(p)));
 }
 
-export interface MemberSearch { prefix: string; tierId?: string; after?: string; limit: number }
+export interface MemberSearch { prefix: string; phonePrefixes?: string[]; tierId?: string; after?: string; limit: number }
 
 /**
  * Members in id order after `after`, filtered, by reading the profiles from there: the listing
  * without a prefix, a search whose prefix is common (see searchMembers), and a search while the
  * shard's index is still being built.
  */
-export function scanMembers(store: ShardStore, q: { tierId?: string; prefix?: string; after?: string; limit: number }): Array<Record<string, unknown>> {
+export function scanMembers(store: ShardStore, q: { tierId?: string; prefix?: string; phonePrefixes?: string[]; after?: string; limit: number }): Array<Record<string, unknown>> {
   const out: Record<string, unknown>[] = [];
-  const matches = q.prefix === undefined ? null : prefixMatcher(q.prefix);
+  const matches = q.prefix === undefined ? null : prefixMatcher(q.prefix, q.phonePrefixes);
   const range = store.members.getRange(q.after === undefined ? {} : { start: q.after });
   for (const { key, value } of range) {
     if (q.after !== undefined && key === q.after) continue;
@@ -152,7 +157,9 @@ export function searchMembers(store: ShardStore, q: MemberSearch, candidatesMax 
   const lower = q.prefix.toLowerCase();
   const found: string[] = [];
   let entries = 0;
-  for (const start of [TAG_NAME + indexText(lower), TAG_EMAIL + indexText(lower), TAG_PHONE + indexText(q.prefix)]) {
+  const starts = [TAG_NAME + indexText(lower), TAG_EMAIL + indexText(lower), TAG_PHONE + indexText(q.prefix)];
+  for (const phone of q.phonePrefixes ?? []) if (phone !== q.prefix) starts.push(TAG_PHONE + indexText(phone));
+  for (const start of starts) {
     const from = Buffer.from(start, 'utf8');
     for (const key of store.search.getKeys({ start: from, end: Buffer.concat([from, RANGE_END]) })) {
       if (++entries > candidatesMax) return scanMembers(store, q);
@@ -161,7 +168,7 @@ export function searchMembers(store: ShardStore, q: MemberSearch, candidatesMax 
     }
   }
   found.sort();
-  const matches = prefixMatcher(q.prefix);
+  const matches = prefixMatcher(q.prefix, q.phonePrefixes);
   const ids = store.members.getKeys({ start: q.after !== undefined && q.after > q.prefix ? q.after : q.prefix })[Symbol.iterator]();
   const out: Array<Record<string, unknown>> = [];
   try {

@@ -73,16 +73,20 @@ describe('loyalty export', () => {
     const r = await cli(['export', 'members', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     expect(existsSync(`${out}.partial`)).toBe(false);
-    const rows = parse(readFileSync(out, 'utf8'), { columns: true }) as Array<Record<string, string>>;
+    const text = readFileSync(out, 'utf8');
+    // A UTF-8 byte-order mark first, for Excel; a phone is text, so its `+` gets a leading `'`.
+    expect(text.startsWith('\ufeffmemberId,')).toBe(true);
+    const rows = parse(text, { columns: true, bom: true }) as Array<Record<string, string>>;
     expect(rows.length).toBe(ROWS);
-    expect(rows.find((m) => m['memberId'] === 'c-10')).toMatchObject({ name: 'Member 10', phone: '+852 20000010', points: '3', tierId: 'member' });
+    expect(rows.find((m) => m['memberId'] === 'c-10')).toMatchObject({ name: 'Member 10', phone: '\'+85220000010', points: '3', tierId: 'member' });
     expect(r.stderr).toContain(`export members: ${ROWS.toLocaleString('en-US')} / ${ROWS.toLocaleString('en-US')} rows`);
   });
 
   it('writes the ledger to stdout, and refuses a half range or an unknown export', async () => {
     const r = await cli(['export', 'ledger']);
     expect(r.status, r.stderr).toBe(0);
-    const rows = parse(r.stdout, { columns: true }) as Array<Record<string, string>>;
+    expect(r.stdout.startsWith('\ufeffshard,seq,')).toBe(true);
+    const rows = parse(r.stdout, { columns: true, bom: true }) as Array<Record<string, string>>;
     expect(rows.filter((e) => e['kind'] === 'register').length).toBe(ROWS);
     const half = await cli(['export', 'ledger', '--from', '2025-01-01']);
     expect(half.status).toBe(2);

@@ -133,6 +133,10 @@ const invalid: Array<[string, (doc: Doc) => unknown, string]> = [
   ['extendDays zero', (d) => { d.products[0].includes.extendDays = 0; return d; }, 'products[0].includes.extendDays'],
   ['unknown include', (d) => { d.products[0].includes.coupon = 'X'; return d; }, 'products[0].includes.coupon'],
   ['product missing name', (d) => { delete d.products[0].name; return d; }, 'products[0].name'],
+  ['defaultCountry in lower case', (d) => { d.defaultCountry = 'hk'; return d; }, 'defaultCountry'],
+  ['defaultCountry not a country', (d) => { d.defaultCountry = 'XX'; return d; }, 'defaultCountry'],
+  ['defaultCountry as a calling code', (d) => { d.defaultCountry = '852'; return d; }, 'defaultCountry'],
+  ['defaultCountry not a string', (d) => { d.defaultCountry = 852; return d; }, 'defaultCountry'],
   ['1001 products', (d) => {
     d.products = Array.from({ length: 1001 }, (_, i) => ({ id: `p${i}`, name: 'p', priceCents: 1, includes: { points: 1 } }));
     return d;
@@ -193,6 +197,17 @@ describe('validateProgram normalises', () => {
       id: 'pts', name: 'Points pack', priceCents: 0, active: true, channels: ['online', 'offline'], eligibleTiers: null,
       includes: { points: 50 },
     });
+  });
+
+  it('has no defaultCountry unless told (phones must then carry their country code); the demo has HK', () => {
+    const doc = base();
+    delete doc.defaultCountry;
+    const result = validateProgram(doc);
+    expect(result.ok && result.program.defaultCountry).toBe(null);
+    expect(demoProgram().defaultCountry).toBe('HK');
+    const gb = validateProgram({ ...base(), defaultCountry: 'GB' });
+    expect(gb.ok && gb.program.defaultCountry).toBe('GB');
+    expect(validateProgram({ ...base(), defaultCountry: null }).ok).toBe(true);
   });
 
   it('stores the canonical spelling of the time zone', () => {

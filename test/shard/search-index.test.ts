@@ -22,7 +22,7 @@ const AT = Date.parse('2026-03-10T02:00:00Z');
 const program = demoProgram();
 const ctx = programContext(1, program);
 const encode = (out: Float64Array) => encodeProgram(program, out);
-const admin = { role: 'admin' as const, nowMs: AT };
+const admin = { role: 'admin' as const, nowMs: AT, defaultCountry: 'HK' };
 
 const FIRST = ['Ada', 'ada', 'Adam', 'Émile', 'émilie', 'Zoë', 'İpek', 'Ωmega', '陳大文', '陈小明', 'Bo', 'bob', 'O\'Neil', '😀 Smile', 'Ann-Marie'];
 const LAST = ['Chan', 'CHAN', 'Wong', 'Müller', 'MÜLLER', 'de la Cruz', 'Ng', 'Lee', 'Li'];
