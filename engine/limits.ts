@@ -27,6 +27,12 @@ export const TEXT_LENGTH_MAX = 256;
 export const ITEMS_MAX = 1_000;
 /** `at` may run ahead of the server clock by at most this (SPEC section 0). */
 export const FUTURE_SKEW_MS_MAX = 5 * 60 * 1000;
+/**
+ * The latest moment a member's period may end (9999-12-31T23:59:59.999Z): every time is answered
+ * as ISO-8601 with a four-digit year, and a product's `extendDays`, bought again and again, would
+ * otherwise move a period end past what a Date can print (the answer and every view would throw).
+ */
+export const TIME_MS_MAX = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /** HTTP request body: 1 MiB holds any single request; CSV import streams past it separately. */
 export const BODY_BYTES_MAX = 1024 * 1024;

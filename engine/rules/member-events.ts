@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { birthdayGiftAt, localDateOf } from './calendar.js';
 import { expireAt } from './grants.js';
 import type { HotState, MemberState, ProgramContext } from './member-state.js';
+import { creditable } from './safe-range.js';
 
 const DAY_MS = 86_400_000;
 /** More events than this for one member in one pass means a broken period or grant: stop. */
@@ -64,9 +65,11 @@ export function advance(ctx: ProgramContext, state: HotState, r: MemberState, to
       state.lastBirthdayYear = year;
       // Only the current year's gift is paid: a year the sweep missed entirely is skipped.
       const currentYear = localDateOf(toMs, p.timezone).year;
-      if (year === currentYear && p.birthday.bonusPoints > 0) {
-        const seq = sink.entry('birthday', next, p.birthday.bonusPoints, null);
-        sink.addPoints(p.birthday.bonusPoints, next, seq);
+      // A gift that would take the balance past 2^53 − 1 pays what fits (the entry says how much).
+      const gift = creditable(r.points, p.birthday.bonusPoints);
+      if (year === currentYear && gift > 0) {
+        const seq = sink.entry('birthday', next, gift, null);
+        sink.addPoints(gift, next, seq);
       }
     }
   }
@@ -81,8 +84,10 @@ function endPeriod(ctx: ProgramContext, r: MemberState, atMs: number, sink: Even
   const days = p.membershipDays;
   if (days === null) { r.periodEnd = null; return; } // the program no longer ends periods
   if (t > 0 && r.periodMetric >= retain(t)) {
-    const seq = sink.entry('renew', atMs, tiers[t]!.renewalBonusPoints, r.tierId);
-    sink.addPoints(tiers[t]!.renewalBonusPoints, atMs, seq);
+    // A bonus that would take the balance past 2^53 − 1 pays what fits (the entry says how much).
+    const bonus = creditable(r.points, tiers[t]!.renewalBonusPoints);
+    const seq = sink.entry('renew', atMs, bonus, r.tierId);
+    sink.addPoints(bonus, atMs, seq);
     r.periodStart = atMs; r.periodEnd = atMs + days * DAY_MS; r.periodMetric = 0; r.periodStartTierId = r.tierId;
     return;
   }

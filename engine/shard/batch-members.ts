@@ -6,6 +6,7 @@ import { opError, type OpError } from '../errors.js';
 import { memberView, tierIndexOf, type HotState, type MemberProfile, type ProgramContext } from '../rules/member-state.js';
 import { PROFILE_FIELDS, type OpResult, type PatchOp, type RegisterOp } from '../ops.js';
 import { settleBirthdayYear } from '../rules/member-events.js';
+import { fits } from '../rules/safe-range.js';
 import { DAY_MS, entry, type BatchMember, type BatchScope } from './batch-scope.js';
 
 /**
@@ -21,6 +22,12 @@ function uniqueProblem(op: { taken?: 'phone_taken' | 'email_taken' }): OpError |
 export function registerProblem(ctx: ProgramContext, op: RegisterOp, exists: boolean): OpError | null {
   if (exists) return opError('member_exists', undefined, 'memberId');
   if (op.tierId !== undefined && !ctx.tierIndex.has(op.tierId)) return opError('tier_not_found', undefined, 'tierId');
+  // The opening balances plus signup and welcome points, credited without the core: checked here.
+  const referral = ctx.program.referral;
+  const opening = (op.points ?? 0) + ctx.program.signupPoints;
+  const welcome = referral.enabled && op.referralChain.length > 0 ? referral.refereePoints : 0;
+  if (!fits(op.points ?? 0) || !fits(opening) || !fits(opening + welcome)) return opError('balance_limit', undefined, 'points');
+  if (!fits(op.walletCents ?? 0)) return opError('balance_limit', undefined, 'walletCents');
   return uniqueProblem(op);
 }
 

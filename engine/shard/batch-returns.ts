@@ -4,6 +4,7 @@
 import type { OpResult, ReturnOp } from '../ops.js';
 import { planReturn, remainingConsumption, tierAfterReturn } from '../rules/returns.js';
 import { restoreGrants } from '../rules/grants.js';
+import { fits } from '../rules/safe-range.js';
 import { entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
 
 export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpResult {
@@ -22,6 +23,11 @@ export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpRes
   const afterRestore = r.points + plan.restoredPoints;
   const clawed = ctx.program.allowNegativePoints ? plan.clawbackDuePoints : Math.min(plan.clawbackDuePoints, Math.max(0, afterRestore));
   const pointsDelta = plan.restoredPoints - clawed;
+  // Restored points and the wallet refund are credits without the core: each balance, step by
+  // step as it is written, must stay a safe integer, or nothing of the return is written.
+  if (!fits(afterRestore) || !fits(afterRestore - clawed) || !fits(r.walletCents + plan.walletRefundCents) || !fits(r.growth + plan.growthDelta)) {
+    return fail('balance_limit', 'the return would take a balance past 2^53 - 1', 'amountCents');
+  }
   const tierBefore = r.tierId;
   const moved = tierAfterReturn(ctx, order, r, plan, op.amountCents);
   const seq = b.append(m, entry(op.atMs, 'return', op.memberId, op.returnId, {
