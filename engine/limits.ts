@@ -131,3 +131,8 @@ export const CONSOLE_FILE_BYTES_MAX = 1024 * 1024;
 
 /** Members one sweep slice brings up to date: small enough that batches wait at most a few ms. */
 export const SWEEP_SLICE_MEMBERS = 1_000;
+/**
+ * Members one transaction of a program change's settling rewrites (members whose tier the program
+ * dropped): one entry each, far below a batch's 2^20 ledger entries, a few hundred ms of writing.
+ */
+export const SETTLE_SLICE_MEMBERS = 50_000;

@@ -18,6 +18,7 @@ import { finishProduct } from './batch-products.js';
 import { finishCredit } from './batch-credits.js';
 import { advanceMember, sweepSlice } from './batch-sweep.js';
 import { importRows } from './batch-import.js';
+import { settleSlice } from './batch-program.js';
 
 export { IMPORTED_AS_SENT } from './batch-import.js';
 
@@ -135,6 +136,14 @@ export class BatchExecutor {
    */
   sweep(ctx: ProgramContext, asOfMs: number, limit: number, encodeProgram: (out: Float64Array) => void): { members: number; more: boolean } {
     return sweepSlice(this.begin(ctx, encodeProgram), asOfMs, limit);
+  }
+
+  /**
+   * One slice of a program change's settling (batch-program.ts): members holding a tier the
+   * program dropped move to its first tier. Returns the key to continue after, or null when done.
+   */
+  settle(ctx: ProgramContext, atMs: number, after: string | null, limit: number, encodeProgram: (out: Float64Array) => void): string | null {
+    return settleSlice(this.begin(ctx, encodeProgram), atMs, after, limit);
   }
 
   /** Starts a batch or a sweep slice: the program in the core, then the batch's scope. */

@@ -10,6 +10,7 @@ import { BatchExecutor } from '../../engine/shard/batch.js';
 import { programContext, type HotState, type OutboxMessage, type ProgramContext } from '../../engine/rules/member-state.js';
 import { verify } from '../../engine/shard/queries.js';
 import { hashId } from '../../engine/router/member-hash.js';
+import { programDropsTiers } from '../../engine/shard/batch-program.js';
 import type { Program } from '../../engine/rules/program-types.js';
 import type { CreditOp, OpResult, StoredEntry, WriteOp } from '../../engine/ops.js';
 
@@ -62,6 +63,23 @@ export class ShardHarness {
     while (this.mail.length > 0) {
       const msg = this.mail.shift()!;
       this.deliveries.push({ msg, result: this.one(ShardHarness.creditOf(msg)) });
+    }
+  }
+
+  /**
+   * A program change as the worker makes it (engine/shard/worker.ts): the program stored, then,
+   * when it drops a tier, every member settled in slices of `limit`.
+   */
+  setProgram(program: Program, atMs: number, limit = 1_000): void {
+    const previous = this.ctx.program;
+    this.ctx = programContext(this.ctx.version + 1, program);
+    const ctx = this.ctx;
+    for (const s of this.shards) {
+      s.store.root.transactionSync(() => s.store.meta.putSync('program', { version: ctx.version, program }));
+      if (!programDropsTiers(previous, program)) continue;
+      let after: string | null = null;
+      do after = s.store.root.transactionSync(() => s.exec.settle(ctx, atMs, after, limit, (out) => encodeProgram(program, out)));
+      while (after !== null);
     }
   }
 
