@@ -28,6 +28,13 @@ export const ITEMS_MAX = 1_000;
 /** `at` may run ahead of the server clock by at most this (SPEC section 0). */
 export const FUTURE_SKEW_MS_MAX = 5 * 60 * 1000;
 /**
+ * The earliest `at` an op may carry: 2000-01-01T00:00:00Z. Nothing of a loyalty program this
+ * engine runs happened before it, and every time the engine derives from an op (period ends, grant
+ * expiries, birthdays, the sweep's index keys) must be a positive count of ms: a time before 1970
+ * reached the core as a negative number and failed the op's whole batch.
+ */
+export const AT_MIN_MS = Date.UTC(2000, 0, 1);
+/**
  * The latest moment a member's period may end (9999-12-31T23:59:59.999Z): every time is answered
  * as ISO-8601 with a four-digit year, and a product's `extendDays`, bought again and again, would
  * otherwise move a period end past what a Date can print (the answer and every view would throw).

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import * as L from '../core/layout.js';
 import type { ErrorCode } from '../errors.js';
+import { AMOUNT_CENTS_MAX, POINTS_OP_MAX } from '../limits.js';
 import { inBirthdayMonth } from '../rules/calendar.js';
 import { purchaseResponse, tierIndexOf, type OrderRecord, type ProgramContext } from '../rules/member-state.js';
 import type { OpResult, WriteOp } from '../ops.js';
@@ -27,6 +28,34 @@ const CORE_KINDS: Record<string, number> = {
   purchase: L.OP_PURCHASE, redeem: L.OP_REDEEM, adjust: L.OP_ADJUST, topup: L.OP_TOPUP,
   withdraw: L.OP_WITHDRAW, transfer: L.OP_WITHDRAW, quote: L.OP_QUOTE,
 };
+
+const isIn = (n: number, min: number, max: number): boolean => Number.isSafeInteger(n) && n >= min && n <= max;
+
+/**
+ * The ranges the core asserts (assembly/index.ts), checked before the op reaches it: the front end
+ * validates them already, and a value past them must fail this op alone, never the core's call
+ * and with it every op of the batch.
+ */
+export function coreOpProblem(op: WriteOp): OpResult | null {
+  switch (op.op) {
+    case 'purchase':
+      if (!isIn(op.amountCents, 1, AMOUNT_CENTS_MAX)) return fail('invalid_request', undefined, 'amountCents');
+      if (!isIn(op.discountCents, 0, AMOUNT_CENTS_MAX)) return fail('invalid_request', undefined, 'discountCents');
+      if (!isIn(op.redeemPoints, 0, POINTS_OP_MAX)) return fail('invalid_request', undefined, 'redeemPoints');
+      if (!isIn(op.walletCents, 0, AMOUNT_CENTS_MAX)) return fail('invalid_request', undefined, 'walletCents');
+      return null;
+    case 'quote':
+      return isIn(op.amountCents, 0, AMOUNT_CENTS_MAX) ? null : fail('invalid_request', undefined, 'amountCents');
+    case 'topup': case 'withdraw': case 'transfer':
+      return isIn(op.amountCents, 1, AMOUNT_CENTS_MAX) ? null : fail('invalid_request', undefined, 'amountCents');
+    case 'redeem':
+      return isIn(op.points, 1, POINTS_OP_MAX) ? null : fail('invalid_request', undefined, 'points');
+    case 'adjust':
+      return op.points !== 0 && isIn(op.points, -POINTS_OP_MAX, POINTS_OP_MAX) ? null : fail('invalid_request', undefined, 'points');
+    default:
+      return null;
+  }
+}
 
 /** Fills op record `k` of the core's next call with `op` on member `m`. */
 export function queueCoreOp(b: BatchScope, op: WriteOp, m: BatchMember, k: number): void {

@@ -9,6 +9,7 @@ import { entry, fail, type BatchMember, type BatchScope } from './batch-scope.js
 
 export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpResult {
   const { ctx, totals } = b;
+  if (!Number.isSafeInteger(op.amountCents) || op.amountCents < 0) return fail('invalid_request', undefined, 'amountCents');
   const order = b.store.orders.get(op.orderId);
   if (order === undefined || order.memberId !== op.memberId) return fail('order_not_found', undefined, 'orderId');
   const remaining = order.netCents - order.returns.reduce((sum, x) => sum + x.amountCents, 0);

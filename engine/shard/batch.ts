@@ -9,9 +9,10 @@ import type { OutboxMessage, ProgramContext } from '../rules/member-state.js';
 import type { OpResult, WriteOp } from '../ops.js';
 import type { ImportRows } from '../import-rows.js';
 import type { ShardStore } from './store.js';
+import { AT_MIN_MS, TIME_MS_MAX } from '../limits.js';
 import { fail, BatchScope, type BatchMember } from './batch-scope.js';
 import { conflictCode, storedKey } from './batch-keys.js';
-import { finishCore, queueCoreOp } from './batch-core.js';
+import { coreOpProblem, finishCore, queueCoreOp } from './batch-core.js';
 import { admitMember, finishPatch, finishRegister } from './batch-members.js';
 import { finishReturn } from './batch-returns.js';
 import { finishProduct } from './batch-products.js';
@@ -73,6 +74,12 @@ export class BatchExecutor {
 
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
+      // The front end bounds `at` (server/requests.ts); an op that reaches a shard without that
+      // (an outbox credit written before the bound) is refused alone, never failing its batch.
+      if (!(op.atMs >= AT_MIN_MS && op.atMs <= TIME_MS_MAX && Number.isInteger(op.atMs))) {
+        results[i] = fail('invalid_request', 'at: must be between 2000-01-01 and 9999-12-31', 'at');
+        continue;
+      }
       if ('key' in op && op.key !== '') {
         const earlier = batchKeys.get(op.key);
         if (earlier !== undefined) {
@@ -107,6 +114,8 @@ export class BatchExecutor {
         settle(i, family(b, op, member));
         continue;
       }
+      const problem = coreOpProblem(op);
+      if (problem !== null) { results[i] = problem; continue; }
       queueCoreOp(b, op, member, pending.length);
       pending.push({ i, member });
     }
