@@ -26,14 +26,34 @@ export function nextBirthdayAt(state: HotState, timeZone: string): number | null
   return birthdayGiftAt(state.lastBirthdayYear + 1, state.birthdayMonth, state.birthdayDay, timeZone);
 }
 
-/** The member's next event time, or -1: the key of the sweep's due index. */
+/**
+ * The member's next event time, or -1 for none: the key of the sweep's due index. An event before
+ * 1970 (data written before `at` was bounded) is due at 0, at once: -1 must never mean "an event
+ * the index cannot hold", or the member would leave the sweep for good.
+ */
 export function nextDueOf(ctx: ProgramContext, state: HotState, running: MemberState): number {
   let next = Number.POSITIVE_INFINITY;
   if (running.periodEnd !== null) next = Math.min(next, running.periodEnd);
   if (state.grants.length > 0) next = Math.min(next, state.grants[0]!.expiresAt);
   const birthday = nextBirthdayAt(state, ctx.program.timezone);
   if (birthday !== null) next = Math.min(next, birthday);
-  return next === Number.POSITIVE_INFINITY ? -1 : next;
+  return next === Number.POSITIVE_INFINITY ? -1 : Math.max(0, next);
+}
+
+/**
+ * A birthday set or changed at `atMs` (a profile change): the day as well as the month, and the
+ * gift counted from the change, as for a new member (a birthday already past this year waits for
+ * next year), without paying a year whose gift was already paid.
+ */
+export function changeBirthday(state: HotState, birthday: string, atMs: number, timeZone: string): void {
+  const month = Number(birthday.slice(5, 7));
+  const day = Number(birthday.slice(8, 10));
+  if (month === state.birthdayMonth && day === state.birthdayDay) return;
+  const settledYear = state.lastBirthdayYear;
+  state.birthdayMonth = month;
+  state.birthdayDay = day;
+  settleBirthdayYear(state, atMs, timeZone);
+  state.lastBirthdayYear = Math.max(state.lastBirthdayYear, settledYear);
 }
 
 /** What applying events needs from the batch: entries, points with grants, and totals. */

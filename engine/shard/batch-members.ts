@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { opError, type OpError } from '../errors.js';
 import { memberView, tierIndexOf, type HotState, type MemberProfile, type ProgramContext } from '../rules/member-state.js';
 import { PROFILE_FIELDS, type OpResult, type PatchOp, type RegisterOp } from '../ops.js';
-import { settleBirthdayYear } from '../rules/member-events.js';
+import { changeBirthday, settleBirthdayYear } from '../rules/member-events.js';
 import { fits } from '../rules/safe-range.js';
 import { DAY_MS, entry, type BatchMember, type BatchScope } from './batch-scope.js';
 
@@ -110,7 +110,8 @@ export function finishPatch(b: BatchScope, op: PatchOp, m: BatchMember): OpResul
     }
     rec[f] = value;
   }
-  if (op.birthday !== undefined) m.state.birthdayMonth = Number(op.birthday.slice(5, 7));
+  // The catch-up before this op applied every event up to now under the old birthday.
+  if (op.birthday !== undefined) changeBirthday(m.state, op.birthday, op.atMs, b.ctx.program.timezone);
   const view = memberView(m.profile, m.running, m.state.grants);
   view['walletBalanceCents'] = m.running.walletCents;
   view['releasedKeys'] = releasedKeys;

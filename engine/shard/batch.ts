@@ -149,7 +149,8 @@ export class BatchExecutor {
 
   /**
    * One slice of a program change's settling (batch-program.ts): members holding a tier the
-   * program dropped move to its first tier. Returns the key to continue after, or null when done.
+   * program dropped move to its first tier, and every member's due time is recomputed. Returns the
+   * key to continue after, or null when done.
    */
   settle(ctx: ProgramContext, atMs: number, after: string | null, limit: number, encodeProgram: (out: Float64Array) => void): string | null {
     return settleSlice(this.begin(ctx, encodeProgram), atMs, after, limit);

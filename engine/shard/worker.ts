@@ -14,7 +14,7 @@ import { importRowCount } from '../import-rows.js';
 import type { Program } from '../rules/program-types.js';
 import { opError } from '../errors.js';
 import type { BatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.js';
-import { programDropsTiers } from './batch-program.js';
+import { programNeedsSettling } from './batch-program.js';
 import { SETTLE_SLICE_MEMBERS } from '../limits.js';
 
 
@@ -73,7 +73,7 @@ async function runControl(control: Control): Promise<unknown> {
       const program = control.program as Program;
       const previous = store.meta.get('program') as { version: number; program: Program } | undefined;
       const next = programContext(control.version, program);
-      const settle = programDropsTiers(previous?.program ?? null, program);
+      const settle = programNeedsSettling(previous?.program ?? null, program);
       store.root.transactionSync(() => {
         store.meta.putSync('program', { version: control.version, program });
         store.meta.putSync('programAtMs', control.atMs);

@@ -10,7 +10,7 @@ import { BatchExecutor } from '../../engine/shard/batch.js';
 import { programContext, type HotState, type OutboxMessage, type ProgramContext } from '../../engine/rules/member-state.js';
 import { verify } from '../../engine/shard/queries.js';
 import { hashId } from '../../engine/router/member-hash.js';
-import { programDropsTiers } from '../../engine/shard/batch-program.js';
+import { programNeedsSettling } from '../../engine/shard/batch-program.js';
 import type { Program } from '../../engine/rules/program-types.js';
 import type { CreditOp, OpResult, StoredEntry, WriteOp } from '../../engine/ops.js';
 
@@ -76,7 +76,7 @@ export class ShardHarness {
     const ctx = this.ctx;
     for (const s of this.shards) {
       s.store.root.transactionSync(() => s.store.meta.putSync('program', { version: ctx.version, program }));
-      if (!programDropsTiers(previous, program)) continue;
+      if (!programNeedsSettling(previous, program)) continue;
       let after: string | null = null;
       do after = s.store.root.transactionSync(() => s.exec.settle(ctx, atMs, after, limit, (out) => encodeProgram(program, out)));
       while (after !== null);
