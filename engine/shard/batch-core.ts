@@ -126,12 +126,12 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
         const bonus = res[o + L.R_BONUS_POINTS]!;
         const upgradeSeq = b.append(m, entry(op.atMs, 'upgrade', op.memberId, op.orderId, { pointsDelta: bonus, tierId: upgradedTo }, seq));
         b.addPoints(m, bonus, op.atMs, upgradeSeq);
-        totals.pointsIssued += bonus;
+        totals.pointsIssued.add(bonus);
       }
       totals.purchases += 1;
-      totals.netSalesCents += spendDeltaCents;
-      totals.pointsIssued += earned;
-      totals.pointsRedeemed += op.redeemPoints;
+      totals.netSalesCents.add(spendDeltaCents);
+      totals.pointsIssued.add(earned);
+      totals.pointsRedeemed.add(op.redeemPoints);
       // The period fields are not ledger balances: they follow from the op and the program.
       r.periodMetric = metricAfter(b, r.periodMetric, k);
       if (upgradedTo !== null) {
@@ -173,7 +173,7 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       return { ok: true, ...purchaseResponse(order), replayed: false };
     }
     case 'redeem': {
-      totals.pointsRedeemed += op.points;
+      totals.pointsRedeemed.add(op.points);
       b.append(m, entry(op.atMs, 'redeem', op.memberId, op.key, { pointsDelta, walletDeltaCents }));
       b.takePoints(m, op.points);
       r.walletCents += walletDeltaCents;
@@ -181,13 +181,13 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
     }
     case 'adjust': {
       // Negative adjustments count as points taken back, like clawbacks (README, Reports).
-      if (pointsDelta > 0) totals.pointsIssued += pointsDelta; else totals.pointsClawedBack -= pointsDelta;
+      if (pointsDelta > 0) totals.pointsIssued.add(pointsDelta); else totals.pointsClawedBack.add(-pointsDelta);
       const adjustSeq = b.append(m, entry(op.atMs, 'adjust', op.memberId, op.key, { pointsDelta }));
       if (pointsDelta > 0) b.addPoints(m, pointsDelta, op.atMs, adjustSeq); else b.takePoints(m, -pointsDelta);
       return { ok: true, memberId: op.memberId, pointsDelta, reason: op.reason, ...balances(), replayed: false };
     }
     case 'topup': {
-      totals.topupsCents += walletDeltaCents;
+      totals.topupsCents.add(walletDeltaCents);
       b.append(m, entry(op.atMs, 'topup', op.memberId, op.key, { walletDeltaCents }));
       r.walletCents += walletDeltaCents;
       return { ok: true, memberId: op.memberId, amountCents: op.amountCents, bonusCents: res[o + L.R_VALUE_CENTS]!, ...balances(), replayed: false };

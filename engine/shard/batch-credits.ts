@@ -36,7 +36,7 @@ export function finishCredit(b: BatchScope, op: CreditOp, m: BatchMember): OpRes
   const creditSeq = b.append(m, entry(op.atMs, op.kind, op.memberId, op.ref, { pointsDelta: points, walletDeltaCents: op.walletCents }));
   if (points > 0) b.addPoints(m, points, op.atMs, creditSeq); else b.takePoints(m, -points);
   r.walletCents += op.walletCents;
-  if (points > 0) totals.pointsIssued += points; else totals.pointsClawedBack -= points;
+  if (points > 0) totals.pointsIssued.add(points); else totals.pointsClawedBack.add(-points);
   if (op.level > 0) {
     const key = `${op.memberId}|${op.level}`;
     b.store.refstats.putSync(key, (b.store.refstats.get(key) ?? 0) + points);

@@ -63,7 +63,7 @@ export function admitMember(b: BatchScope, op: RegisterOp): BatchMember | OpErro
 export function finishRegister(b: BatchScope, op: RegisterOp, m: BatchMember): OpResult {
   const { ctx, totals } = b;
   const r = m.running;
-  totals.pointsIssued += r.points;
+  totals.pointsIssued.add(r.points);
   const opening = r.points;
   r.points = 0;
   const seq = b.append(m, entry(op.atMs, 'register', op.memberId, op.key, { pointsDelta: opening, walletDeltaCents: r.walletCents, tierId: r.tierId }));
@@ -74,7 +74,7 @@ export function finishRegister(b: BatchScope, op: RegisterOp, m: BatchMember): O
     if (referral.refereePoints > 0) {
       const rewardSeq = b.append(m, entry(op.atMs, 'referral_reward', op.memberId, op.memberId, { pointsDelta: referral.refereePoints }, seq));
       b.addPoints(m, referral.refereePoints, op.atMs, rewardSeq);
-      totals.pointsIssued += referral.refereePoints;
+      totals.pointsIssued.add(referral.refereePoints);
       b.toSlot(m);
     }
     op.referralChain.forEach((ancestor, i) => {

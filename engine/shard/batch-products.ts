@@ -36,7 +36,7 @@ export function finishProduct(b: BatchScope, op: ProductOp, m: BatchMember): OpR
   if (extendedEnd !== null && extendedEnd > TIME_MS_MAX) return fail('balance_limit', 'the period would end after 9999-12-31', 'productId');
   const seq = b.append(m, entry(op.atMs, 'product', op.memberId, op.orderId, { pointsDelta: points, walletDeltaCents: walletCents, ...(tierId === null ? {} : { tierId }) }));
   b.addPoints(m, points, op.atMs, seq);
-  totals.pointsIssued += points;
+  totals.pointsIssued.add(points);
   r.walletCents += walletCents;
   if (target !== null) {
     // A granted tier starts a new period; an upgrade carries the metric forward and pays its bonus.
@@ -45,7 +45,7 @@ export function finishProduct(b: BatchScope, op: ProductOp, m: BatchMember): OpR
     if (bonus > 0) {
       const upgradeSeq = b.append(m, entry(op.atMs, 'upgrade', op.memberId, op.orderId, { pointsDelta: bonus, tierId: tierId! }, seq));
       b.addPoints(m, bonus, op.atMs, upgradeSeq);
-      totals.pointsIssued += bonus;
+      totals.pointsIssued.add(bonus);
     }
   }
   r.periodEnd = extendedEnd;

@@ -56,9 +56,9 @@ export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpRes
   plan.rewardsAfter.forEach((after, i) => { order.rewards[i]!.sharePoints = after.sharePoints; });
   b.store.orders.putSync(order.orderId, order);
   totals.returns += 1;
-  totals.netSalesCents -= op.amountCents;
-  totals.pointsClawedBack += clawed;
-  totals.pointsRedeemed -= plan.restoredPoints;
+  totals.netSalesCents.add(-op.amountCents);
+  totals.pointsClawedBack.add(clawed);
+  totals.pointsRedeemed.add(-plan.restoredPoints);
   return {
     ok: true, returnId: op.returnId, orderId: op.orderId, memberId: op.memberId, clawedBackPoints: clawed,
     restoredPoints: plan.restoredPoints, walletRefundCents: plan.walletRefundCents, points: r.points,

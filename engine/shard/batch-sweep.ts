@@ -10,8 +10,8 @@ import { entry, type BatchMember, type BatchScope } from './batch-scope.js';
 export function advanceMember(b: BatchScope, m: BatchMember, toMs: number): void {
   advance(b.ctx, m.state, m.running, toMs, {
     entry: (kind, atMs, pointsDelta, tierId) => b.append(m, entry(atMs, kind, m.memberId, `${kind}:${atMs}`, { pointsDelta, ...(tierId === null ? {} : { tierId }) })),
-    addPoints: (points, atMs, grantId) => { b.addPoints(m, points, atMs, grantId); b.totals.pointsIssued += points; },
-    expired: (points) => { b.totals.pointsExpired += points; },
+    addPoints: (points, atMs, grantId) => { b.addPoints(m, points, atMs, grantId); b.totals.pointsIssued.add(points); },
+    expired: (points) => { b.totals.pointsExpired.add(points); },
   });
   b.toSlot(m);
 }

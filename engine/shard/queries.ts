@@ -8,7 +8,7 @@ import type { DirectoryPart } from '../shard-protocol.js';
 import type { LedgerEntry, Query, StoredEntry } from '../ops.js';
 import { memberView, programContext, type HotState, type MemberProfile, type ProgramContext } from '../rules/member-state.js';
 import { decodeState } from './codec.js';
-import { emptyTotals, type BookTotals } from '../rules/totals.js';
+import { emptyTotals, Tally, type BookTotals, type Count } from '../rules/totals.js';
 import { dailyPart, ledgerPage, rfmPart } from './report-scans.js';
 import { REPORT_SCAN_ENTRIES_MAX, REPORT_SCAN_MEMBERS_MAX } from '../limits.js';
 
@@ -164,7 +164,7 @@ export function verify(store: ShardStore): { members: number; entries: number; m
   let members = 0;
   let entries = 0;
   const folds = new Map<string, Fold>();
-  const sums = { points: 0, walletCents: 0 };
+  const sums = { points: new Tally(), walletCents: new Tally() };
   const tiers = new Map<string, number>();
   for (const [, value] of allEntries(store)) {
     entries += 1;
@@ -187,8 +187,8 @@ export function verify(store: ShardStore): { members: number; entries: number; m
     const value = decodeState(buf);
     if (ctx !== null) mismatches.push(...timeMismatches(ctx, key, value, due.get(key), swept));
     due.delete(key);
-    sums.points += value.points;
-    sums.walletCents += value.walletCents;
+    sums.points.add(value.points);
+    sums.walletCents.add(value.walletCents);
     tiers.set(value.tierId, (tiers.get(value.tierId) ?? 0) + 1);
     const f = folds.get(key) ?? emptyFold();
     const stored: Fold = {
@@ -201,8 +201,9 @@ export function verify(store: ShardStore): { members: number; entries: number; m
     folds.delete(key);
   }
   const totals = (store.meta.get('totals') as BookTotals | undefined) ?? emptyTotals();
-  const recount = { members, pointsOutstanding: sums.points, walletOutstandingCents: sums.walletCents };
-  for (const [field, value] of Object.entries(recount) as Array<[keyof typeof recount, number]>) {
+  // Counts compare exactly: each is a number while it is a safe integer, else its decimal digits.
+  const recount = { members, pointsOutstanding: sums.points.count, walletOutstandingCents: sums.walletCents.count };
+  for (const [field, value] of Object.entries(recount) as Array<[keyof typeof recount, Count]>) {
     if (totals[field] !== value) mismatches.push({ memberId: null, field: `totals.${field}`, stored: totals[field], ledger: value });
   }
   for (const tier of new Set([...Object.keys(totals.membersPerTier), ...tiers.keys()])) {
