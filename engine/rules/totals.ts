@@ -29,7 +29,6 @@ export const AMOUNT_FIELDS = [
   'pointsOutstanding', 'walletOutstandingCents', 'netSalesCents', 'pointsIssued', 'pointsRedeemed',
   'pointsExpired', 'pointsClawedBack', 'topupsCents',
 ] as const;
-export type AmountField = typeof AMOUNT_FIELDS[number];
 
 export function emptyTotals(): BookTotals {
   return {
