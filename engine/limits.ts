@@ -32,6 +32,19 @@ export const PHONE_TEXT_LENGTH_MAX = 32;
 export const ITEMS_MAX = 1_000;
 /** `at` may run ahead of the server clock by at most this (SPEC section 0). */
 export const FUTURE_SKEW_MS_MAX = 5 * 60 * 1000;
+/**
+ * The earliest `at` an op may carry: 2000-01-01T00:00:00Z. Nothing of a loyalty program this
+ * engine runs happened before it, and every time the engine derives from an op (period ends, grant
+ * expiries, birthdays, the sweep's index keys) must be a positive count of ms: a time before 1970
+ * reached the core as a negative number and failed the op's whole batch.
+ */
+export const AT_MIN_MS = Date.UTC(2000, 0, 1);
+/**
+ * The latest moment a member's period may end (9999-12-31T23:59:59.999Z): every time is answered
+ * as ISO-8601 with a four-digit year, and a product's `extendDays`, bought again and again, would
+ * otherwise move a period end past what a Date can print (the answer and every view would throw).
+ */
+export const TIME_MS_MAX = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /** HTTP request body: 1 MiB holds any single request; CSV import streams past it separately. */
 export const BODY_BYTES_MAX = 1024 * 1024;
@@ -197,3 +210,8 @@ export const CONSOLE_FILE_BYTES_MAX = 1024 * 1024;
 
 /** Members one sweep slice brings up to date: small enough that batches wait at most a few ms. */
 export const SWEEP_SLICE_MEMBERS = 1_000;
+/**
+ * Members one transaction of a program change's settling rewrites (members whose tier the program
+ * dropped): one entry each, far below a batch's 2^20 ledger entries, a few hundred ms of writing.
+ */
+export const SETTLE_SLICE_MEMBERS = 50_000;

@@ -45,7 +45,7 @@ export interface ReturnOp extends Keyed { op: 'return'; memberId: string; return
 export interface TransferOp extends Keyed { op: 'transfer'; memberId: string; toMemberId: string; amountCents: number }
 /** Applies one outbox message on its target shard; `key` is `msg:<id>`, so it applies once. */
 export interface CreditOp extends Keyed {
-  op: 'credit'; memberId: string; kind: 'referral_reward' | 'referral_reversal' | 'transfer_in';
+  op: 'credit'; memberId: string; kind: 'referral_reward' | 'referral_reversal' | 'transfer_in' | 'transfer_return';
   points: number; walletCents: number; ref: string; fromMemberId: string; level: number;
 }
 
@@ -86,6 +86,8 @@ export const LEDGER_KINDS = [
   'register', 'purchase', 'return', 'redeem', 'adjust', 'topup', 'withdraw', 'transfer_out',
   'transfer_in', 'referral_reward', 'referral_reversal', 'upgrade', 'renew', 'downgrade', 'expire',
   'birthday', 'product', 'program',
+  // A transfer its target's wallet could not take, back on the sender (README, "Returns, referrals and transfers").
+  'transfer_return',
 ] as const;
 export type LedgerKind = typeof LEDGER_KINDS[number];
 

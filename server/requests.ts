@@ -8,7 +8,7 @@ import {
 import { normalisePhone } from '../engine/rules/phone.js';
 import { LoyaltyError } from '../engine/errors.js';
 import {
-  AMOUNT_CENTS_MAX, FUTURE_SKEW_MS_MAX, ITEMS_MAX, JSON_DEPTH_MAX, PHONE_TEXT_LENGTH_MAX, POINTS_OP_MAX, TEXT_LENGTH_MAX,
+  AMOUNT_CENTS_MAX, AT_MIN_MS, FUTURE_SKEW_MS_MAX, ITEMS_MAX, JSON_DEPTH_MAX, PHONE_TEXT_LENGTH_MAX, POINTS_OP_MAX, TEXT_LENGTH_MAX,
 } from '../engine/limits.js';
 import { PROFILE_FIELDS } from '../engine/ops.js';
 import type {
@@ -85,7 +85,10 @@ export function parseAt(value: unknown, field: string, nowMs: number): number {
 }
 
 function atOf(body: Fields, ctx: RequestContext): number {
-  return has(body, 'at') ? parseAt(body['at'], 'at', ctx.nowMs) : ctx.nowMs;
+  if (!has(body, 'at')) return ctx.nowMs;
+  const ms = parseAt(body['at'], 'at', ctx.nowMs);
+  if (ms < AT_MIN_MS) throw new FieldError('at', 'must not be before 2000-01-01T00:00:00Z');
+  return ms;
 }
 
 const amount = (body: Fields, key: string, min = 1) => intField(body, key, '', { min, max: AMOUNT_CENTS_MAX });

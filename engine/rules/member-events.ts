@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { birthdayGiftAt, localDateOf } from './calendar.js';
 import { expireAt } from './grants.js';
 import type { HotState, MemberState, ProgramContext } from './member-state.js';
+import { creditable } from './safe-range.js';
 
 const DAY_MS = 86_400_000;
 /** More events than this for one member in one pass means a broken period or grant: stop. */
@@ -25,14 +26,34 @@ export function nextBirthdayAt(state: HotState, timeZone: string): number | null
   return birthdayGiftAt(state.lastBirthdayYear + 1, state.birthdayMonth, state.birthdayDay, timeZone);
 }
 
-/** The member's next event time, or -1: the key of the sweep's due index. */
+/**
+ * The member's next event time, or -1 for none: the key of the sweep's due index. An event before
+ * 1970 (data written before `at` was bounded) is due at 0, at once: -1 must never mean "an event
+ * the index cannot hold", or the member would leave the sweep for good.
+ */
 export function nextDueOf(ctx: ProgramContext, state: HotState, running: MemberState): number {
   let next = Number.POSITIVE_INFINITY;
   if (running.periodEnd !== null) next = Math.min(next, running.periodEnd);
   if (state.grants.length > 0) next = Math.min(next, state.grants[0]!.expiresAt);
   const birthday = nextBirthdayAt(state, ctx.program.timezone);
   if (birthday !== null) next = Math.min(next, birthday);
-  return next === Number.POSITIVE_INFINITY ? -1 : next;
+  return next === Number.POSITIVE_INFINITY ? -1 : Math.max(0, next);
+}
+
+/**
+ * A birthday set or changed at `atMs` (a profile change): the day as well as the month, and the
+ * gift counted from the change, as for a new member (a birthday already past this year waits for
+ * next year), without paying a year whose gift was already paid.
+ */
+export function changeBirthday(state: HotState, birthday: string, atMs: number, timeZone: string): void {
+  const month = Number(birthday.slice(5, 7));
+  const day = Number(birthday.slice(8, 10));
+  if (month === state.birthdayMonth && day === state.birthdayDay) return;
+  const settledYear = state.lastBirthdayYear;
+  state.birthdayMonth = month;
+  state.birthdayDay = day;
+  settleBirthdayYear(state, atMs, timeZone);
+  state.lastBirthdayYear = Math.max(state.lastBirthdayYear, settledYear);
 }
 
 /** What applying events needs from the batch: entries, points with grants, and totals. */
@@ -64,9 +85,11 @@ export function advance(ctx: ProgramContext, state: HotState, r: MemberState, to
       state.lastBirthdayYear = year;
       // Only the current year's gift is paid: a year the sweep missed entirely is skipped.
       const currentYear = localDateOf(toMs, p.timezone).year;
-      if (year === currentYear && p.birthday.bonusPoints > 0) {
-        const seq = sink.entry('birthday', next, p.birthday.bonusPoints, null);
-        sink.addPoints(p.birthday.bonusPoints, next, seq);
+      // A gift that would take the balance past 2^53 − 1 pays what fits (the entry says how much).
+      const gift = creditable(r.points, p.birthday.bonusPoints);
+      if (year === currentYear && gift > 0) {
+        const seq = sink.entry('birthday', next, gift, null);
+        sink.addPoints(gift, next, seq);
       }
     }
   }
@@ -81,8 +104,10 @@ function endPeriod(ctx: ProgramContext, r: MemberState, atMs: number, sink: Even
   const days = p.membershipDays;
   if (days === null) { r.periodEnd = null; return; } // the program no longer ends periods
   if (t > 0 && r.periodMetric >= retain(t)) {
-    const seq = sink.entry('renew', atMs, tiers[t]!.renewalBonusPoints, r.tierId);
-    sink.addPoints(tiers[t]!.renewalBonusPoints, atMs, seq);
+    // A bonus that would take the balance past 2^53 − 1 pays what fits (the entry says how much).
+    const bonus = creditable(r.points, tiers[t]!.renewalBonusPoints);
+    const seq = sink.entry('renew', atMs, bonus, r.tierId);
+    sink.addPoints(bonus, atMs, seq);
     r.periodStart = atMs; r.periodEnd = atMs + days * DAY_MS; r.periodMetric = 0; r.periodStartTierId = r.tierId;
     return;
   }

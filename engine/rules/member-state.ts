@@ -77,7 +77,7 @@ export interface OrderRecord {
 export interface OutboxMessage {
   /** `<sourceShard>:<outSeq>`: the target's idempotency key. */
   id: string;
-  kind: 'referral_reward' | 'referral_reversal' | 'transfer_in';
+  kind: 'referral_reward' | 'referral_reversal' | 'transfer_in' | 'transfer_return';
   memberId: string;
   /** The member whose registration, purchase, return or transfer caused it, and the referral level (0: none). */
   fromMemberId: string;

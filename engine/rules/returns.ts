@@ -126,7 +126,12 @@ export function tierAfterReturn(ctx: ProgramContext, order: OrderRecord, state: 
       const before = tierIndex(order.before.periodStartTierId);
       const q = qualifyingTier(ctx, metric);
       if (q <= before) {
-        return { tierId: order.tierIdBefore, periodMetric: metric, periodStart: order.before.periodStart, periodEnd: order.before.periodEnd, periodStartTierId: order.before.periodStartTierId };
+        // Through the current program: a tier it dropped since the order is its first tier, which never ends.
+        const tierBefore = tierIndex(order.tierIdBefore);
+        return {
+          tierId: p.tiers[tierBefore]!.id, periodMetric: metric, periodStart: order.before.periodStart,
+          periodEnd: tierBefore === 0 ? null : order.before.periodEnd, periodStartTierId: p.tiers[before]!.id,
+        };
       }
       // The remaining part still crosses a threshold: that upgrade, as a purchase would have made it.
       const carried = p.carryForward === 'all' ? metric : p.carryForward === 'none' ? 0 : Math.max(0, metric - p.tiers[q]!.threshold);

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import * as L from '../core/layout.js';
 import type { ErrorCode } from '../errors.js';
+import { AMOUNT_CENTS_MAX, POINTS_OP_MAX } from '../limits.js';
 import { inBirthdayMonth } from '../rules/calendar.js';
 import { purchaseResponse, tierIndexOf, type OrderRecord, type ProgramContext } from '../rules/member-state.js';
 import type { OpResult, WriteOp } from '../ops.js';
@@ -27,6 +28,34 @@ const CORE_KINDS: Record<string, number> = {
   purchase: L.OP_PURCHASE, redeem: L.OP_REDEEM, adjust: L.OP_ADJUST, topup: L.OP_TOPUP,
   withdraw: L.OP_WITHDRAW, transfer: L.OP_WITHDRAW, quote: L.OP_QUOTE,
 };
+
+const isIn = (n: number, min: number, max: number): boolean => Number.isSafeInteger(n) && n >= min && n <= max;
+
+/**
+ * The ranges the core asserts (assembly/index.ts), checked before the op reaches it: the front end
+ * validates them already, and a value past them must fail this op alone, never the core's call
+ * and with it every op of the batch.
+ */
+export function coreOpProblem(op: WriteOp): OpResult | null {
+  switch (op.op) {
+    case 'purchase':
+      if (!isIn(op.amountCents, 1, AMOUNT_CENTS_MAX)) return fail('invalid_request', undefined, 'amountCents');
+      if (!isIn(op.discountCents, 0, AMOUNT_CENTS_MAX)) return fail('invalid_request', undefined, 'discountCents');
+      if (!isIn(op.redeemPoints, 0, POINTS_OP_MAX)) return fail('invalid_request', undefined, 'redeemPoints');
+      if (!isIn(op.walletCents, 0, AMOUNT_CENTS_MAX)) return fail('invalid_request', undefined, 'walletCents');
+      return null;
+    case 'quote':
+      return isIn(op.amountCents, 0, AMOUNT_CENTS_MAX) ? null : fail('invalid_request', undefined, 'amountCents');
+    case 'topup': case 'withdraw': case 'transfer':
+      return isIn(op.amountCents, 1, AMOUNT_CENTS_MAX) ? null : fail('invalid_request', undefined, 'amountCents');
+    case 'redeem':
+      return isIn(op.points, 1, POINTS_OP_MAX) ? null : fail('invalid_request', undefined, 'points');
+    case 'adjust':
+      return op.points !== 0 && isIn(op.points, -POINTS_OP_MAX, POINTS_OP_MAX) ? null : fail('invalid_request', undefined, 'points');
+    default:
+      return null;
+  }
+}
 
 /** Fills op record `k` of the core's next call with `op` on member `m`. */
 export function queueCoreOp(b: BatchScope, op: WriteOp, m: BatchMember, k: number): void {
@@ -97,12 +126,12 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
         const bonus = res[o + L.R_BONUS_POINTS]!;
         const upgradeSeq = b.append(m, entry(op.atMs, 'upgrade', op.memberId, op.orderId, { pointsDelta: bonus, tierId: upgradedTo }, seq));
         b.addPoints(m, bonus, op.atMs, upgradeSeq);
-        totals.pointsIssued += bonus;
+        totals.pointsIssued.add(bonus);
       }
       totals.purchases += 1;
-      totals.netSalesCents += spendDeltaCents;
-      totals.pointsIssued += earned;
-      totals.pointsRedeemed += op.redeemPoints;
+      totals.netSalesCents.add(spendDeltaCents);
+      totals.pointsIssued.add(earned);
+      totals.pointsRedeemed.add(op.redeemPoints);
       // The period fields are not ledger balances: they follow from the op and the program.
       r.periodMetric = metricAfter(b, r.periodMetric, k);
       if (upgradedTo !== null) {
@@ -144,7 +173,7 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       return { ok: true, ...purchaseResponse(order), replayed: false };
     }
     case 'redeem': {
-      totals.pointsRedeemed += op.points;
+      totals.pointsRedeemed.add(op.points);
       b.append(m, entry(op.atMs, 'redeem', op.memberId, op.key, { pointsDelta, walletDeltaCents }));
       b.takePoints(m, op.points);
       r.walletCents += walletDeltaCents;
@@ -152,13 +181,13 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
     }
     case 'adjust': {
       // Negative adjustments count as points taken back, like clawbacks (README, Reports).
-      if (pointsDelta > 0) totals.pointsIssued += pointsDelta; else totals.pointsClawedBack -= pointsDelta;
+      if (pointsDelta > 0) totals.pointsIssued.add(pointsDelta); else totals.pointsClawedBack.add(-pointsDelta);
       const adjustSeq = b.append(m, entry(op.atMs, 'adjust', op.memberId, op.key, { pointsDelta }));
       if (pointsDelta > 0) b.addPoints(m, pointsDelta, op.atMs, adjustSeq); else b.takePoints(m, -pointsDelta);
       return { ok: true, memberId: op.memberId, pointsDelta, reason: op.reason, ...balances(), replayed: false };
     }
     case 'topup': {
-      totals.topupsCents += walletDeltaCents;
+      totals.topupsCents.add(walletDeltaCents);
       b.append(m, entry(op.atMs, 'topup', op.memberId, op.key, { walletDeltaCents }));
       r.walletCents += walletDeltaCents;
       return { ok: true, memberId: op.memberId, amountCents: op.amountCents, bonusCents: res[o + L.R_VALUE_CENTS]!, ...balances(), replayed: false };

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { opError, type OpError } from '../errors.js';
 import { memberView, tierIndexOf, type HotState, type MemberProfile, type ProgramContext } from '../rules/member-state.js';
 import { PROFILE_FIELDS, type OpResult, type PatchOp, type RegisterOp } from '../ops.js';
-import { settleBirthdayYear } from '../rules/member-events.js';
+import { changeBirthday, settleBirthdayYear } from '../rules/member-events.js';
+import { fits } from '../rules/safe-range.js';
 import { DAY_MS, entry, type BatchMember, type BatchScope } from './batch-scope.js';
 
 /**
@@ -21,6 +22,12 @@ function uniqueProblem(op: { taken?: 'phone_taken' | 'email_taken' }): OpError |
 export function registerProblem(ctx: ProgramContext, op: RegisterOp, exists: boolean): OpError | null {
   if (exists) return opError('member_exists', undefined, 'memberId');
   if (op.tierId !== undefined && !ctx.tierIndex.has(op.tierId)) return opError('tier_not_found', undefined, 'tierId');
+  // The opening balances plus signup and welcome points, credited without the core: checked here.
+  const referral = ctx.program.referral;
+  const opening = (op.points ?? 0) + ctx.program.signupPoints;
+  const welcome = referral.enabled && op.referralChain.length > 0 ? referral.refereePoints : 0;
+  if (!fits(op.points ?? 0) || !fits(opening) || !fits(opening + welcome)) return opError('balance_limit', undefined, 'points');
+  if (!fits(op.walletCents ?? 0)) return opError('balance_limit', undefined, 'walletCents');
   return uniqueProblem(op);
 }
 
@@ -56,7 +63,7 @@ export function admitMember(b: BatchScope, op: RegisterOp): BatchMember | OpErro
 export function finishRegister(b: BatchScope, op: RegisterOp, m: BatchMember): OpResult {
   const { ctx, totals } = b;
   const r = m.running;
-  totals.pointsIssued += r.points;
+  totals.pointsIssued.add(r.points);
   const opening = r.points;
   r.points = 0;
   const seq = b.append(m, entry(op.atMs, 'register', op.memberId, op.key, { pointsDelta: opening, walletDeltaCents: r.walletCents, tierId: r.tierId }));
@@ -67,7 +74,7 @@ export function finishRegister(b: BatchScope, op: RegisterOp, m: BatchMember): O
     if (referral.refereePoints > 0) {
       const rewardSeq = b.append(m, entry(op.atMs, 'referral_reward', op.memberId, op.memberId, { pointsDelta: referral.refereePoints }, seq));
       b.addPoints(m, referral.refereePoints, op.atMs, rewardSeq);
-      totals.pointsIssued += referral.refereePoints;
+      totals.pointsIssued.add(referral.refereePoints);
       b.toSlot(m);
     }
     op.referralChain.forEach((ancestor, i) => {
@@ -103,7 +110,8 @@ export function finishPatch(b: BatchScope, op: PatchOp, m: BatchMember): OpResul
     }
     rec[f] = value;
   }
-  if (op.birthday !== undefined) m.state.birthdayMonth = Number(op.birthday.slice(5, 7));
+  // The catch-up before this op applied every event up to now under the old birthday.
+  if (op.birthday !== undefined) changeBirthday(m.state, op.birthday, op.atMs, b.ctx.program.timezone);
   const view = memberView(m.profile, m.running, m.state.grants);
   view['walletBalanceCents'] = m.running.walletCents;
   view['releasedKeys'] = releasedKeys;

@@ -3,6 +3,8 @@
 // product purchase earns no points and is not spend.
 import { tierIndexOf } from '../rules/member-state.js';
 import type { OpResult, ProductOp } from '../ops.js';
+import { TIME_MS_MAX } from '../limits.js';
+import { fits } from '../rules/safe-range.js';
 import { DAY_MS, entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
 
 export function finishProduct(b: BatchScope, op: ProductOp, m: BatchMember): OpResult {
@@ -22,24 +24,31 @@ export function finishProduct(b: BatchScope, op: ProductOp, m: BatchMember): OpR
   const points = inc.points ?? 0;
   const walletCents = inc.walletCents ?? 0;
   const tierId = target === null ? null : p.tiers[target]!.id;
+  const upgrade = target !== null && inc.forceTierId === undefined;
+  const bonus = upgrade ? p.tiers[target!]!.upgradeBonusPoints : 0;
+  // Every include is a credit without the core: the balances after it, and the period's end, are
+  // checked before anything of the purchase is written.
+  const periodEnd = target === null ? r.periodEnd
+    : target === 0 || p.membershipDays === null ? null : op.atMs + p.membershipDays * DAY_MS;
+  const extendedEnd = inc.extendDays !== undefined && periodEnd !== null ? periodEnd + inc.extendDays * DAY_MS : periodEnd;
+  if (!fits(r.points + points) || !fits(r.points + points + bonus)) return fail('balance_limit', 'the product\'s points would take the balance past 2^53 - 1', 'productId');
+  if (!fits(r.walletCents + walletCents)) return fail('balance_limit', 'the product\'s wallet credit would take the balance past 2^53 - 1', 'productId');
+  if (extendedEnd !== null && extendedEnd > TIME_MS_MAX) return fail('balance_limit', 'the period would end after 9999-12-31', 'productId');
   const seq = b.append(m, entry(op.atMs, 'product', op.memberId, op.orderId, { pointsDelta: points, walletDeltaCents: walletCents, ...(tierId === null ? {} : { tierId }) }));
   b.addPoints(m, points, op.atMs, seq);
-  totals.pointsIssued += points;
+  totals.pointsIssued.add(points);
   r.walletCents += walletCents;
   if (target !== null) {
     // A granted tier starts a new period; an upgrade carries the metric forward and pays its bonus.
-    const upgrade = inc.forceTierId === undefined;
     r.periodMetric = !upgrade || p.carryForward === 'none' ? 0 : p.carryForward === 'all' ? r.periodMetric : Math.max(0, r.periodMetric - p.tiers[target]!.threshold);
     r.tierId = tierId!; r.periodStartTierId = tierId!; r.periodStart = op.atMs;
-    r.periodEnd = target === 0 || p.membershipDays === null ? null : op.atMs + p.membershipDays * DAY_MS;
-    const bonus = upgrade ? p.tiers[target]!.upgradeBonusPoints : 0;
     if (bonus > 0) {
       const upgradeSeq = b.append(m, entry(op.atMs, 'upgrade', op.memberId, op.orderId, { pointsDelta: bonus, tierId: tierId! }, seq));
       b.addPoints(m, bonus, op.atMs, upgradeSeq);
-      totals.pointsIssued += bonus;
+      totals.pointsIssued.add(bonus);
     }
   }
-  if (inc.extendDays !== undefined && r.periodEnd !== null) r.periodEnd += inc.extendDays * DAY_MS;
+  r.periodEnd = extendedEnd;
   b.toSlot(m);
   return {
     ok: true, orderId: op.orderId, memberId: op.memberId, productId: product.id, priceCents: product.priceCents,

@@ -4,10 +4,12 @@
 import type { OpResult, ReturnOp } from '../ops.js';
 import { planReturn, remainingConsumption, tierAfterReturn } from '../rules/returns.js';
 import { restoreGrants } from '../rules/grants.js';
+import { fits } from '../rules/safe-range.js';
 import { entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
 
 export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpResult {
   const { ctx, totals } = b;
+  if (!Number.isSafeInteger(op.amountCents) || op.amountCents < 0) return fail('invalid_request', undefined, 'amountCents');
   const order = b.store.orders.get(op.orderId);
   if (order === undefined || order.memberId !== op.memberId) return fail('order_not_found', undefined, 'orderId');
   const remaining = order.netCents - order.returns.reduce((sum, x) => sum + x.amountCents, 0);
@@ -22,6 +24,11 @@ export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpRes
   const afterRestore = r.points + plan.restoredPoints;
   const clawed = ctx.program.allowNegativePoints ? plan.clawbackDuePoints : Math.min(plan.clawbackDuePoints, Math.max(0, afterRestore));
   const pointsDelta = plan.restoredPoints - clawed;
+  // Restored points and the wallet refund are credits without the core: each balance, step by
+  // step as it is written, must stay a safe integer, or nothing of the return is written.
+  if (!fits(afterRestore) || !fits(afterRestore - clawed) || !fits(r.walletCents + plan.walletRefundCents) || !fits(r.growth + plan.growthDelta)) {
+    return fail('balance_limit', 'the return would take a balance past 2^53 - 1', 'amountCents');
+  }
   const tierBefore = r.tierId;
   const moved = tierAfterReturn(ctx, order, r, plan, op.amountCents);
   const seq = b.append(m, entry(op.atMs, 'return', op.memberId, op.returnId, {
@@ -49,9 +56,9 @@ export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpRes
   plan.rewardsAfter.forEach((after, i) => { order.rewards[i]!.sharePoints = after.sharePoints; });
   b.store.orders.putSync(order.orderId, order);
   totals.returns += 1;
-  totals.netSalesCents -= op.amountCents;
-  totals.pointsClawedBack += clawed;
-  totals.pointsRedeemed -= plan.restoredPoints;
+  totals.netSalesCents.add(-op.amountCents);
+  totals.pointsClawedBack.add(clawed);
+  totals.pointsRedeemed.add(-plan.restoredPoints);
   return {
     ok: true, returnId: op.returnId, orderId: op.orderId, memberId: op.memberId, clawedBackPoints: clawed,
     restoredPoints: plan.restoredPoints, walletRefundCents: plan.walletRefundCents, points: r.points,

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import type { CoreRegions } from '../core/api.js';
 import { readSlot, writeSlot } from '../core/slots.js';
 import { opError, type ErrorCode } from '../errors.js';
-import { emptyTotals, moveTier, type BookTotals } from '../rules/totals.js';
+import { emptyTotals, TotalsChange, type BookTotals } from '../rules/totals.js';
 import type { HotState, MemberProfile, MemberState, OutboxMessage, ProgramContext } from '../rules/member-state.js';
 import type { LedgerKind, OpResult, StoredEntry } from '../ops.js';
 import { creditGrant, debitGrants, type Consumption } from '../rules/grants.js';
@@ -84,17 +84,16 @@ export class BatchScope {
     readonly core: CoreRegions,
     private readonly shardId: number,
     readonly ledger: LedgerAppender,
-    /** The shard's running totals, loaded per batch and written with it. */
-    readonly totals: BookTotals,
+    /** This batch's changes to the shard's running totals, added to them when it closes. */
+    readonly totals: TotalsChange,
     /** The shard's outbox sequence. */
     private outSeq: number,
   ) {}
 
-  /** Starts a batch: the ledger value, the shard's totals and its outbox sequence. */
+  /** Starts a batch: the ledger value, its totals' changes and the shard's outbox sequence. */
   static open(ctx: ProgramContext, store: ShardStore, core: CoreRegions, shardId: number): BatchScope {
-    const totals = (store.meta.get('totals') as BookTotals | undefined) ?? emptyTotals();
     const outSeq = (store.meta.get('outSeq') as number | undefined) ?? 0;
-    return new BatchScope(ctx, store, core, shardId, new LedgerAppender(store), totals, outSeq);
+    return new BatchScope(ctx, store, core, shardId, new LedgerAppender(store), new TotalsChange(), outSeq);
   }
 
   /** Core slots taken by the batch's members so far. */
@@ -163,9 +162,11 @@ export class BatchScope {
     const { store, totals } = this;
     const r = m.running;
     if (m.created) totals.members += 1;
-    moveTier(totals, m.created ? null : m.state.tierId, r.tierId);
-    totals.pointsOutstanding += r.points - (m.created ? 0 : m.state.points);
-    totals.walletOutstandingCents += r.walletCents - (m.created ? 0 : m.state.walletCents);
+    totals.moveTier(m.created ? null : m.state.tierId, r.tierId);
+    // Old and new balance apart: their difference need not be a safe integer.
+    totals.pointsOutstanding.add(r.points);
+    totals.walletOutstandingCents.add(r.walletCents);
+    if (!m.created) { totals.pointsOutstanding.add(-m.state.points); totals.walletOutstandingCents.add(-m.state.walletCents); }
     const nextDue = nextDueOf(this.ctx, m.state, r);
     const oldDue = m.created ? -1 : m.state.nextDue;
     if (nextDue !== oldDue) {
@@ -193,7 +194,8 @@ export class BatchScope {
   /** Ends a batch: the ledger value, the totals and the outbox sequence. */
   close(): void {
     this.ledger.finish();
-    this.store.meta.putSync('totals', this.totals);
+    const stored = (this.store.meta.get('totals') as BookTotals | undefined) ?? emptyTotals();
+    this.store.meta.putSync('totals', this.totals.appliedTo(stored));
     if (this.outbox.length > 0) this.store.meta.putSync('outSeq', this.outSeq);
   }
 }

@@ -10,11 +10,21 @@ import { entry, type BatchMember, type BatchScope } from './batch-scope.js';
 export function advanceMember(b: BatchScope, m: BatchMember, toMs: number): void {
   advance(b.ctx, m.state, m.running, toMs, {
     entry: (kind, atMs, pointsDelta, tierId) => b.append(m, entry(atMs, kind, m.memberId, `${kind}:${atMs}`, { pointsDelta, ...(tierId === null ? {} : { tierId }) })),
-    addPoints: (points, atMs, grantId) => { b.addPoints(m, points, atMs, grantId); b.totals.pointsIssued += points; },
-    expired: (points) => { b.totals.pointsExpired += points; },
+    addPoints: (points, atMs, grantId) => { b.addPoints(m, points, atMs, grantId); b.totals.pointsIssued.add(points); },
+    expired: (points) => { b.totals.pointsExpired.add(points); },
   });
   b.toSlot(m);
 }
+
+/**
+ * Meta key of the last complete sweep: `{ asOfMs, batch }`. When the last slice of a sweep as of
+ * `asOfMs` finds nothing more due, no member is due at or before `asOfMs`; after it, only a batch
+ * that writes a member's entries (a backdated op) can make it due that early again. Verify checks
+ * exactly that (engine/shard/queries.ts). The record with the latest `asOfMs` is kept.
+ */
+export const SWEPT_TO_KEY = 'sweptTo';
+
+export interface SweptTo { asOfMs: number; batch: number }
 
 /**
  * One slice of the sweep: members whose next event is due at or before `asOfMs`, at most `limit`
@@ -32,5 +42,13 @@ export function sweepSlice(b: BatchScope, asOfMs: number, limit: number): { memb
     count += 1;
   }
   b.finish();
+  if (!more) {
+    const store = b.store;
+    const last = store.meta.get(SWEPT_TO_KEY) as SweptTo | undefined;
+    if (last === undefined || last.asOfMs <= asOfMs) {
+      const swept: SweptTo = { asOfMs, batch: (store.meta.get('batch') as number | undefined) ?? 0 };
+      store.meta.putSync(SWEPT_TO_KEY, swept);
+    }
+  }
   return { members: count, more };
 }

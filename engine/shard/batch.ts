@@ -9,15 +9,17 @@ import type { OutboxMessage, ProgramContext } from '../rules/member-state.js';
 import type { OpResult, WriteOp } from '../ops.js';
 import type { ImportRows } from '../import-rows.js';
 import type { ShardStore } from './store.js';
+import { AT_MIN_MS, TIME_MS_MAX } from '../limits.js';
 import { fail, BatchScope, type BatchMember } from './batch-scope.js';
 import { conflictCode, storedKey } from './batch-keys.js';
-import { finishCore, queueCoreOp } from './batch-core.js';
+import { coreOpProblem, finishCore, queueCoreOp } from './batch-core.js';
 import { admitMember, finishPatch, finishRegister } from './batch-members.js';
 import { finishReturn } from './batch-returns.js';
 import { finishProduct } from './batch-products.js';
 import { finishCredit } from './batch-credits.js';
 import { advanceMember, sweepSlice } from './batch-sweep.js';
 import { importRows } from './batch-import.js';
+import { settleSlice } from './batch-program.js';
 
 export { IMPORTED_AS_SENT } from './batch-import.js';
 
@@ -72,6 +74,12 @@ export class BatchExecutor {
 
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
+      // The front end bounds `at` (server/requests.ts); an op that reaches a shard without that
+      // (an outbox credit written before the bound) is refused alone, never failing its batch.
+      if (!(op.atMs >= AT_MIN_MS && op.atMs <= TIME_MS_MAX && Number.isInteger(op.atMs))) {
+        results[i] = fail('invalid_request', 'at: must be between 2000-01-01 and 9999-12-31', 'at');
+        continue;
+      }
       if ('key' in op && op.key !== '') {
         const earlier = batchKeys.get(op.key);
         if (earlier !== undefined) {
@@ -106,6 +114,8 @@ export class BatchExecutor {
         settle(i, family(b, op, member));
         continue;
       }
+      const problem = coreOpProblem(op);
+      if (problem !== null) { results[i] = problem; continue; }
       queueCoreOp(b, op, member, pending.length);
       pending.push({ i, member });
     }
@@ -135,6 +145,15 @@ export class BatchExecutor {
    */
   sweep(ctx: ProgramContext, asOfMs: number, limit: number, encodeProgram: (out: Float64Array) => void): { members: number; more: boolean } {
     return sweepSlice(this.begin(ctx, encodeProgram), asOfMs, limit);
+  }
+
+  /**
+   * One slice of a program change's settling (batch-program.ts): members holding a tier the
+   * program dropped move to its first tier, and every member's due time is recomputed. Returns the
+   * key to continue after, or null when done.
+   */
+  settle(ctx: ProgramContext, atMs: number, after: string | null, limit: number, encodeProgram: (out: Float64Array) => void): string | null {
+    return settleSlice(this.begin(ctx, encodeProgram), atMs, after, limit);
   }
 
   /** Starts a batch or a sweep slice: the program in the core, then the batch's scope. */

@@ -1,12 +1,15 @@
 // Read-only questions a shard answers from committed state, outside the write batches: members,
 // ledgers, balances at a past moment, orders, the verify fold and the front end's directory.
-import { allEntries, getEntry, getMember, getState, type ShardStore } from './store.js';
+import { allEntries, getEntry, getMember, getState, SEQS_PER_BATCH, type ShardStore } from './store.js';
+import type { Program } from '../rules/program-types.js';
+import { nextDueOf } from '../rules/member-events.js';
+import { SWEPT_TO_KEY, type SweptTo } from './batch-sweep.js';
 import type { DirectoryPart } from '../shard-protocol.js';
 import type { LedgerEntry, Query, StoredEntry } from '../ops.js';
-import { memberView } from '../rules/member-state.js';
+import { memberView, programContext, type HotState, type MemberProfile, type ProgramContext } from '../rules/member-state.js';
 import { scanMembers, searchIndexReady, searchMembers, type MemberSearch } from './search-index.js';
 import { decodeState } from './codec.js';
-import { emptyTotals, type BookTotals } from '../rules/totals.js';
+import { emptyTotals, Tally, type BookTotals, type Count } from '../rules/totals.js';
 import { dailyPart, ledgerPage, rfmPart } from './report-scans.js';
 import { REPORT_SCAN_ENTRIES_MAX, REPORT_SCAN_MEMBERS_MAX } from '../limits.js';
 
@@ -127,13 +130,31 @@ export function answer(store: ShardStore, q: Query): unknown {
   }
 }
 
+/**
+ * The time invariants of one member (README, "Reliability"): its stored next event time is the one
+ * its state gives under the program, the due index holds it there and nowhere else, and it is not
+ * due at or before the last complete sweep unless a batch wrote its entries since.
+ */
+function timeMismatches(ctx: ProgramContext, memberId: string, state: HotState, indexed: number[] | undefined, swept: SweptTo | undefined): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  const expected = nextDueOf(ctx, state, state);
+  if (state.nextDue !== expected) out.push({ memberId, field: 'nextDue', stored: state.nextDue, ledger: expected });
+  const want = state.nextDue >= 0 ? [state.nextDue] : [];
+  const have = indexed ?? [];
+  if (have.length !== want.length || have.some((t, i) => t !== want[i])) out.push({ memberId, field: 'due', stored: have, ledger: want });
+  if (swept !== undefined && expected >= 0 && expected <= swept.asOfMs && Math.floor(state.lastSeq / SEQS_PER_BATCH) <= swept.batch) {
+    out.push({ memberId, field: 'overdue', stored: expected, ledger: `applied by the sweep as of ${swept.asOfMs}` });
+  }
+  return out;
+}
+
 /** Recomputes every member from its entries and reports each difference from the stored state. */
 export function verify(store: ShardStore): { members: number; entries: number; mismatches: Array<Record<string, unknown>> } {
   const mismatches: Array<Record<string, unknown>> = [];
   let members = 0;
   let entries = 0;
   const folds = new Map<string, Fold>();
-  const sums = { points: 0, walletCents: 0 };
+  const sums = { points: new Tally(), walletCents: new Tally() };
   const tiers = new Map<string, number>();
   for (const [, value] of allEntries(store)) {
     entries += 1;
@@ -142,11 +163,22 @@ export function verify(store: ShardStore): { members: number; entries: number; m
     if (fold === undefined) { fold = emptyFold(); folds.set(value.memberId, fold); }
     foldEntry(fold, value);
   }
+  // The due index by member, and the program its times follow (none yet on a fresh shard).
+  const saved = store.meta.get('program') as { version: number; program: Program } | undefined;
+  const ctx = saved === undefined ? null : programContext(saved.version, saved.program);
+  const swept = store.meta.get(SWEPT_TO_KEY) as SweptTo | undefined;
+  const due = new Map<string, number[]>();
+  for (const [atMs, memberId] of store.due.getKeys({})) {
+    const list = due.get(memberId);
+    if (list === undefined) due.set(memberId, [atMs]); else list.push(atMs);
+  }
   for (const { key, value: buf } of store.states.getRange({})) {
     members += 1;
     const value = decodeState(buf);
-    sums.points += value.points;
-    sums.walletCents += value.walletCents;
+    if (ctx !== null) mismatches.push(...timeMismatches(ctx, key, value, due.get(key), swept));
+    due.delete(key);
+    sums.points.add(value.points);
+    sums.walletCents.add(value.walletCents);
     tiers.set(value.tierId, (tiers.get(value.tierId) ?? 0) + 1);
     const f = folds.get(key) ?? emptyFold();
     const stored: Fold = {
@@ -159,8 +191,9 @@ export function verify(store: ShardStore): { members: number; entries: number; m
     folds.delete(key);
   }
   const totals = (store.meta.get('totals') as BookTotals | undefined) ?? emptyTotals();
-  const recount = { members, pointsOutstanding: sums.points, walletOutstandingCents: sums.walletCents };
-  for (const [field, value] of Object.entries(recount) as Array<[keyof typeof recount, number]>) {
+  // Counts compare exactly: each is a number while it is a safe integer, else its decimal digits.
+  const recount = { members, pointsOutstanding: sums.points.count, walletOutstandingCents: sums.walletCents.count };
+  for (const [field, value] of Object.entries(recount) as Array<[keyof typeof recount, Count]>) {
     if (totals[field] !== value) mismatches.push({ memberId: null, field: `totals.${field}`, stored: totals[field], ledger: value });
   }
   for (const tier of new Set([...Object.keys(totals.membersPerTier), ...tiers.keys()])) {
@@ -168,6 +201,7 @@ export function verify(store: ShardStore): { members: number; entries: number; m
     if ((tiers.get(tier) ?? 0) !== stored) mismatches.push({ memberId: null, field: `totals.membersPerTier.${tier}`, stored, ledger: tiers.get(tier) ?? 0 });
   }
   for (const memberId of folds.keys()) mismatches.push({ memberId, field: 'member', stored: null, ledger: 'entries without a member' });
+  for (const [memberId, times] of due) mismatches.push({ memberId, field: 'due', stored: times, ledger: 'no such member' });
   return { members, entries, mismatches };
 }
 

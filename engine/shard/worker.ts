@@ -15,6 +15,8 @@ import { importRowCount } from '../import-rows.js';
 import type { Program } from '../rules/program-types.js';
 import { opError } from '../errors.js';
 import type { BatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.js';
+import { programNeedsSettling } from './batch-program.js';
+import { SETTLE_SLICE_MEMBERS } from '../limits.js';
 
 
 const { shardId, dataDir, mapBytes } = workerData as ShardWorkerData;
@@ -27,6 +29,24 @@ const executor = new BatchExecutor(store, core, shardId);
 let ctx: ProgramContext | null = null;
 const savedProgram = store.meta.get('program') as { version: number; program: Program } | undefined;
 if (savedProgram !== undefined) ctx = programContext(savedProgram.version, savedProgram.program);
+
+/**
+ * Settles every member under `current` (engine/shard/batch-program.ts), slice by slice, each slice
+ * its own transaction, then records the version as settled. Runs synchronously: no batch runs
+ * before it is done. A crash midway leaves the version unsettled, and the next start finishes it.
+ */
+function settleMembers(current: ProgramContext, atMs: number): void {
+  const encode = (out: Float64Array) => encodeProgram(current.program, out);
+  let after: string | null = null;
+  do after = store.root.transactionSync(() => executor.settle(current, atMs, after, SETTLE_SLICE_MEMBERS, encode));
+  while (after !== null);
+  store.root.transactionSync(() => store.meta.putSync('settledVersion', current.version));
+}
+
+// Data written before members were settled on program changes, or a settling a crash cut short.
+if (ctx !== null && store.meta.get('settledVersion') !== ctx.version) {
+  settleMembers(ctx, (store.meta.get('programAtMs') as number | undefined) ?? Date.now());
+}
 
 /** A write batch, or a batch of imported rows (BatchExecutor.importBatch), in one transaction. */
 async function runBatch(task: ShardTask & { type: 'batch' | 'import' }): Promise<BatchReply> {
@@ -54,8 +74,13 @@ async function runControl(control: Control): Promise<unknown> {
     case 'setProgram': {
       if (ctx !== null && ctx.version >= control.version) return { version: ctx.version };
       const program = control.program as Program;
+      const previous = store.meta.get('program') as { version: number; program: Program } | undefined;
+      const next = programContext(control.version, program);
+      const settle = programNeedsSettling(previous?.program ?? null, program);
       store.root.transactionSync(() => {
         store.meta.putSync('program', { version: control.version, program });
+        store.meta.putSync('programAtMs', control.atMs);
+        if (!settle) store.meta.putSync('settledVersion', control.version);
         if (control.record) {
           const ledger = new LedgerAppender(store);
           ledger.append({
@@ -65,8 +90,10 @@ async function runControl(control: Control): Promise<unknown> {
           ledger.finish();
         }
       });
+      // Before any batch runs under the new program, no member holds a tier it dropped.
+      if (settle) settleMembers(next, control.atMs);
+      ctx = next;
       await store.root.flushed;
-      ctx = programContext(control.version, program);
       return { version: control.version };
     }
     case 'sweep': {
