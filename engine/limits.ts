@@ -1,7 +1,7 @@
 // Every bound of the system in one place, each with the reason for its value. Queues, batches,
 // frames and bodies are all bounded; a request past a bound is refused, never truncated.
 
-/** Largest integer JSON may carry (SPEC section 0). */
+/** Largest integer JSON may carry (docs/rules.md §0). */
 export const SAFE_INTEGER_MAX = Number.MAX_SAFE_INTEGER;
 
 /** Largest money amount of one operation: $10 billion keeps `amount * rate part` below 2^63 in the core. */
@@ -16,10 +16,10 @@ export const THRESHOLD_MAX = 1_000_000_000_000_000;
 export const DAYS_MAX = 36_500;
 /** Most products in one program: the program travels to every shard on each change. */
 export const PRODUCTS_MAX = 1_000;
-/** Most referral levels (SPEC section 1). */
+/** Most referral levels (docs/rules.md §1). */
 export const REFERRAL_LEVELS_MAX = 3;
 
-/** Ids: 1-64 characters of [A-Za-z0-9._:-] (SPEC section 0). */
+/** Ids: 1-64 characters of [A-Za-z0-9._:-] (docs/rules.md §0). */
 export const ID_LENGTH_MAX = 64;
 /** Free-text profile fields (name, address, reason): long enough for a postal address. */
 export const TEXT_LENGTH_MAX = 256;
@@ -30,7 +30,7 @@ export const TEXT_LENGTH_MAX = 256;
 export const PHONE_TEXT_LENGTH_MAX = 32;
 /** Items per purchase: an order with more lines than this is not a retail basket. */
 export const ITEMS_MAX = 1_000;
-/** `at` may run ahead of the server clock by at most this (SPEC section 0). */
+/** `at` may run ahead of the server clock by at most this (docs/rules.md §0). */
 export const FUTURE_SKEW_MS_MAX = 5 * 60 * 1000;
 /**
  * The earliest `at` an op may carry: 2000-01-01T00:00:00Z. Nothing of a loyalty program this
@@ -126,9 +126,9 @@ export const SHUTDOWN_TIMEOUT_MS = 30_000;
 export const FRAME_BYTES_MAX = 1024 * 1024;
 /** Frames above this are cut off by uWS with the connection; between the two, an error frame answers. */
 export const FRAME_BYTES_HARD_MAX = 16 * 1024 * 1024;
-/** Ops in one stream batch (SPEC section 11 and issue 6). */
+/** Ops in one stream batch (docs/api.md, the POS stream). */
 export const STREAM_OPS_MAX = 10_000;
-/** Unacked batches per stream connection (SPEC section 11). */
+/** Unacked batches per stream connection (docs/api.md). */
 export const STREAM_UNACKED_BATCHES_MAX = 64;
 /** Bytes of frames parked past the window before a connection is closed for ignoring it. */
 export const STREAM_PARKED_BYTES_MAX = 16 * 1024 * 1024;

@@ -91,7 +91,7 @@ export const LEDGER_KINDS = [
 ] as const;
 export type LedgerKind = typeof LEDGER_KINDS[number];
 
-/** One immutable ledger entry (SPEC section 8). */
+/** One immutable ledger entry (docs/rules.md §8). */
 export interface LedgerEntry {
   seq: number; at: number; kind: LedgerKind; memberId: string; pointsDelta: number;
   growthDelta: number; walletDeltaCents: number; spendDeltaCents: number; tierId: string | null;

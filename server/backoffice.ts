@@ -1,4 +1,4 @@
-// The back-office endpoints' handlers (SPEC section 10): the daily and RFM reports, the CSV member
+// The back-office endpoints' handlers (docs/rules.md §10): the daily and RFM reports, the CSV member
 // import and the CSV exports. Plain functions of a parsed request, registered in routes.ts; they
 // throw FieldError or LoyaltyError, which the router turns into the catalogue's error replies.
 import { checkDay } from '../engine/rules/local-day.js';

@@ -1,4 +1,4 @@
-// The CSV exports (SPEC section 10) as async iterables of text chunks: each shard is paged through
+// The CSV exports (docs/rules.md §10) as async iterables of text chunks: each shard is paged through
 // with bounded queries (at most EXPORT_PAGE_ROWS rows per page), so a consumer that awaits each
 // chunk before asking for the next (a socket honouring backpressure, a file stream) holds one page.
 // Both start with a UTF-8 byte-order mark and neutralise formula-like text (server/member-csv.ts).

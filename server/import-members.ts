@@ -1,4 +1,4 @@
-// CSV member import (SPEC section 10) for the HTTP route, the CLI and the benchmark alike: parses
+// CSV member import (docs/rules.md §10) for the HTTP route, the CLI and the benchmark alike: parses
 // the CSV as it streams in and registers each valid row as an admin would. Rows go to their shard in
 // batches the importer gathers itself (one task and one promise per batch, not per row); a row that
 // names a referrer goes on its own through the group commit, once its referrer's row is in, with

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { FieldError } from '../engine/rules/validate.js';
 
-/** Columns an import reads: the registration fields (SPEC section 2) and the admin's opening balances. */
+/** Columns an import reads: the registration fields (docs/rules.md §2) and the admin's opening balances. */
 export const IMPORT_COLUMNS = [
   'memberId', 'name', 'phone', 'email', 'birthday', 'gender', 'address', 'referrerId', 'storeId', 'channel',
   'staffId', 'points', 'walletCents', 'tierId',

@@ -12,7 +12,7 @@ import * as R from './requests.js';
 export const STREAM_OPS = ['register', 'purchase', 'return', 'quote', 'topup', 'withdraw', 'transfer', 'redeem', 'adjust', 'product_purchase'] as const;
 export type OpName = typeof STREAM_OPS[number];
 
-/** The roles allowed to perform each op (SPEC section 11); admin may do everything. */
+/** The roles allowed to perform each op (docs/api.md); admin may do everything. */
 export const OP_ROLES: Record<OpName, readonly Role[]> = {
   register: ['admin', 'pos', 'storefront'],
   purchase: ['admin', 'pos', 'storefront'],

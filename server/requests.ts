@@ -119,7 +119,7 @@ export function registerOp(raw: unknown, ctx: RequestContext, newMemberId: (key?
   const opening = ctx.role === 'admin' ? undefined : OPENING_FIELDS.find((k) => has(body, k));
   if (opening !== undefined) throw new LoyaltyError('forbidden', 'only an admin key may set the opening tier, points or wallet', opening);
   const requestId = has(body, 'requestId') ? idField(body, 'requestId', '') : undefined;
-  // Every write carries a key (SPEC section 8): a registration is keyed by its memberId or requestId.
+  // Every write carries a key (docs/rules.md §8): a registration is keyed by its memberId or requestId.
   if (requestId === undefined && !has(body, 'memberId')) throw new FieldError('requestId', 'required when memberId is omitted');
   const memberId = has(body, 'memberId') ? idField(body, 'memberId', '') : newMemberId(requestId === undefined ? undefined : 'reg:' + requestId);
   const op = profile<RegisterOp>(body, {

@@ -39,4 +39,4 @@ export function readSlot(ctx: ProgramContext, slots: Float64Array, slot: number,
   into.periodStartTierId = tiers[slots[o + L.M_PERIOD_START_TIER]!]!.id;
 }
 
-/** The public view of a member (SPEC section 2, GET /v1/members/{id}). */
+/** The public view of a member (docs/rules.md §2, GET /v1/members/{id}). */

@@ -245,7 +245,7 @@ export class Engine {
     };
   }
 
-  /** The books at a glance (SPEC section 10), from each shard's running totals. */
+  /** The books at a glance (docs/rules.md §10), from each shard's running totals. */
   async summary(): Promise<BookTotals & { tiers: Array<{ tierId: string; members: number }> }> {
     const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'totals' }))) as BookTotals[];
     const sum = sumTotals(parts);
@@ -306,7 +306,7 @@ export class Engine {
   }
 
   /**
-   * Brings every member up to `asOfMs` (SPEC section 6), shard by shard in bounded slices that
+   * Brings every member up to `asOfMs` (docs/rules.md §6), shard by shard in bounded slices that
    * queue behind the batches, so the sweep never holds a shard for long. Returns members touched.
    */
   async sweep(asOfMs: number): Promise<{ asOf: string; members: number }> {
@@ -327,7 +327,7 @@ export class Engine {
     return found.find((m) => m !== null) ?? null;
   }
 
-  /** Who a member referred, per level, and the points those referrals earned them (SPEC section 10). */
+  /** Who a member referred, per level, and the points those referrals earned them (docs/rules.md §10). */
   async referrals(memberId: string): Promise<{ memberId: string; levels: Array<{ level: number; members: string[]; points: number }> } | null> {
     if (await this.queryMember({ q: 'member', memberId }) === null) return null;
     // Each shard is read in slices of members that queue between its batches.
@@ -348,7 +348,7 @@ export class Engine {
     return { memberId, levels };
   }
 
-  /** Figures per local day (program time zone) from `from` to `to` inclusive (SPEC section 10). */
+  /** Figures per local day (program time zone) from `from` to `to` inclusive (docs/rules.md §10). */
   async daily(from: string, to: string): Promise<{ from: string; to: string; timeZone: string; days: Array<{ date: string } & DayFigures>; totals: DayFigures }> {
     const days = daysBetween(from, to);
     const timeZone = this.versioned.program.timezone;

@@ -1,4 +1,4 @@
-// Points grants (SPEC section 5): with `pointsExpiryDays`, every credit of points is a grant that
+// Points grants (docs/rules.md §5): with `pointsExpiryDays`, every credit of points is a grant that
 // expires on its own date; debits consume grants oldest expiry first and remember which, so that
 // a restored debit returns to the grants it came from. The grants always hold exactly the
 // positive part of the balance: a debt (a clawback below zero) is repaid by the next credits first.

@@ -1,4 +1,4 @@
-// The time-driven events of one member (SPEC section 6): period ends (renewal or downgrade), points
+// The time-driven events of one member (docs/rules.md §6): period ends (renewal or downgrade), points
 // grant expiries and the yearly birthday gift, applied in time order up to a moment, each entry
 // dated when it took effect. The sweep and the catch-up before a late op both run through here.
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ const EVENTS_PER_MEMBER_MAX = 100_000;
 
 /**
  * A member joining after this year's birthday waits for next year's gift; one joining before it
- * gets this year's (SPEC section 6 pays the current year's gift only).
+ * gets this year's (docs/rules.md §6 pays the current year's gift only).
  */
 export function settleBirthdayYear(state: HotState, atMs: number, timeZone: string): void {
   if (state.birthdayMonth === 0) return;

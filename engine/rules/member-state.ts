@@ -23,7 +23,7 @@ export interface MemberState {
 /** The member state a batch needs, stored apart from the profile so purchases never decode it. */
 export interface HotState extends MemberState {
   lastSeq: number;
-  /** Purchases not fully returned: zero means the next purchase is a first purchase (SPEC 3.6). */
+  /** Purchases not fully returned: zero means the next purchase is a first purchase (docs/rules.md §9.3). */
   standingOrders: number;
   /** Birthday month 1-12 and day 1-31, 0 when unknown: the profile fields a batch reads. */
   birthdayMonth: number;
@@ -59,7 +59,7 @@ export interface OrderRecord {
   /** The purchase's idempotency record: the body's fingerprint and the balances it answered. */
   fp: number;
   after: { points: number; walletBalanceCents: number; growth: number; tierId: string };
-  /** The rates the purchase earned at, so that returns recompute with exactly them (SPEC 4). */
+  /** The rates the purchase earned at, so that returns recompute with exactly them (docs/rules.md §4). */
   rate: { earnCents: number; earnPoints: number; orderPoints: number; multiplierPct: number; growthPoints: number; growthGrowth: number };
   /** Whether the upgrade came from the express threshold, and the period it replaced. */
   express: boolean;
@@ -88,7 +88,7 @@ export interface OutboxMessage {
   atMs: number;
 }
 
-/** The purchase response (SPEC section 3), rebuilt from its order record for replays. */
+/** The purchase response (docs/rules.md §3), rebuilt from its order record for replays. */
 export function purchaseResponse(o: OrderRecord): Record<string, unknown> {
   return {
     orderId: o.orderId, memberId: o.memberId, netCents: o.netCents, earnedPoints: o.earnedPoints,

@@ -1,4 +1,4 @@
-// The shape of a validated loyalty program (SPEC section 1 and 7), shared by the validator, the
+// The shape of a validated loyalty program (docs/program.md), shared by the validator, the
 // shards and the core encoder. Money is integer cents, points and growth are integers.
 
 

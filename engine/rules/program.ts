@@ -1,4 +1,4 @@
-// Validates a whole loyalty program document (SPEC sections 1 and 7) into a normalised Program,
+// Validates a whole loyalty program document (docs/program.md) into a normalised Program,
 // or names the first wrong field; also builds the demo program a fresh install starts with.
 
 import {
@@ -35,7 +35,7 @@ import {
   validate,
 } from './validate.js';
 
-/** Most tiers in one program (SPEC section 1). */
+/** Most tiers in one program (docs/rules.md §1). */
 export const TIERS_MAX = 10;
 /** Most top-up bonus steps: a bonus table longer than this is a price list, not a promotion. */
 export const TOPUP_BONUSES_MAX = 16;
@@ -329,7 +329,7 @@ function readTierRef(obj: Fields, key: string, path: string, tierIds: ReadonlySe
   return tierId;
 }
 
-/** The program of a fresh install: SPEC section 9, example 1 (spend tiers with an express upgrade to Gold). */
+/** The program of a fresh install: docs/program.md, reference programs, example 1 (spend tiers with an express upgrade to Gold). */
 export function demoProgram(): Program {
   const tier = (id: string, name: string, threshold: number): Tier => ({
     id,

@@ -1,4 +1,4 @@
-// The back-office reports' shapes and their merge across shards (SPEC section 10): one day's
+// The back-office reports' shapes and their merge across shards (docs/rules.md §10): one day's
 // figures, a shard's recency/frequency/monetary columns, an exported ledger entry. The per-shard
 // scans that produce them run in the shard (engine/shard/report-scans.ts).
 import type { StoredEntry } from '../ops.js';

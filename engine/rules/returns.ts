@@ -1,4 +1,4 @@
-// The arithmetic of a return (SPEC section 4) and of referral rewards (SPEC section 3 step 6): pure
+// The arithmetic of a return (docs/rules.md §4) and of referral rewards (docs/rules.md §9.3): pure
 // functions of the order record, the member's state and the program, in integer arithmetic.
 // Every figure is recomputed from what remains of the order, so partial returns sum exactly to
 // a full one.
@@ -30,7 +30,7 @@ export function growthOn(order: OrderRecord, earned: number): number {
 
 export interface Reward { memberId: string; fixedPoints: number; sharePct: number; sharePoints: number }
 
-/** The rewards a purchase pays up the member's referral chain (SPEC section 3 step 6). */
+/** The rewards a purchase pays up the member's referral chain (docs/rules.md §9.3). */
 export function purchaseRewards(program: Program, chain: string[], first: boolean, earned: number): Reward[] {
   if (!program.referral.enabled) return [];
   const out: Reward[] = [];
@@ -102,7 +102,7 @@ export function qualifyingTier(ctx: ProgramContext, metric: number): number {
 }
 
 /**
- * The member's period and tier after a return (SPEC section 4): the period metric drops by the
+ * The member's period and tier after a return (docs/rules.md §4): the period metric drops by the
  * returned value when the order fell in the current period; the tier is the higher of the
  * period-start tier and what the metric qualifies for, except that an express upgrade whose order
  * fell below the express threshold is undone, restoring the period it replaced.

@@ -1,4 +1,4 @@
-// The RFM report (SPEC section 10) over every member: recency, frequency and monetary scores 1-5 by
+// The RFM report (docs/rules.md §10) over every member: recency, frequency and monetary scores 1-5 by
 // quintile across all members, and the segment each member falls in, by the rules in the README
 // ("Reports"). The shards send raw columns (engine/rules/reports.ts); scoring needs all of them at once.
 import { LoyaltyError } from '../errors.js';

@@ -54,7 +54,7 @@ export function isSafeInt(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value);
 }
 
-/** Ids are 1-64 characters of [A-Za-z0-9._:-] (SPEC section 0). */
+/** Ids are 1-64 characters of [A-Za-z0-9._:-] (docs/rules.md §0). */
 export function isId(value: unknown): value is string {
   return typeof value === 'string' && value.length >= 1 && value.length <= ID_LENGTH_MAX && ID_PATTERN.test(value);
 }

@@ -208,7 +208,7 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
   }
 }
 
-/** The period metric after purchase k, from the metric before it (SPEC section 3 steps 4-5). */
+/** The period metric after purchase k, from the metric before it (docs/rules.md §3.2). */
 function metricAfter(b: BatchScope, metricBefore: number, k: number): number {
   const res = b.core.results;
   const o = k * L.R_SLOTS;

@@ -70,7 +70,7 @@ export function finishRegister(b: BatchScope, op: RegisterOp, m: BatchMember): O
   b.addPoints(m, opening, op.atMs, seq);
   const referral = ctx.program.referral;
   if (referral.enabled && op.referralChain.length > 0) {
-    // The new member's own welcome, then each ancestor's registration reward (SPEC section 2).
+    // The new member's own welcome, then each ancestor's registration reward (docs/rules.md §2).
     if (referral.refereePoints > 0) {
       const rewardSeq = b.append(m, entry(op.atMs, 'referral_reward', op.memberId, op.memberId, { pointsDelta: referral.refereePoints }, seq));
       b.addPoints(m, referral.refereePoints, op.atMs, rewardSeq);

@@ -1,4 +1,4 @@
-// The loyalty product op family (SPEC section 7): checks the product, the channel and the tier,
+// The loyalty product op family (docs/rules.md §7): checks the product, the channel and the tier,
 // then applies every include at once (wallet, points, a tier up or forced, a longer period). A
 // product purchase earns no points and is not spend.
 import { tierIndexOf } from '../rules/member-state.js';

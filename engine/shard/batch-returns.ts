@@ -1,4 +1,4 @@
-// The return op family (SPEC section 4): finds the order on this shard and reverses, in the batch's
+// The return op family (docs/rules.md §4): finds the order on this shard and reverses, in the batch's
 // transaction, everything the returned value caused: points, redeemed points back to their grants,
 // wallet, growth, spend, the tier, and the referral rewards (as outbox reversals).
 import type { OpResult, ReturnOp } from '../ops.js';

@@ -1,4 +1,4 @@
-// Time-driven events in a batch (SPEC section 6): the catch-up that brings a member up to an op's
+// Time-driven events in a batch (docs/rules.md §6): the catch-up that brings a member up to an op's
 // time before the op, and the sweep's slices that bring every due member up to a moment.
 import assert from 'node:assert/strict';
 import * as L from '../core/layout.js';

@@ -140,7 +140,7 @@ export class BatchExecutor {
   }
 
   /**
-   * One slice of the sweep (SPEC section 6): members whose next event is due at or before `asOfMs`,
+   * One slice of the sweep (docs/rules.md §6): members whose next event is due at or before `asOfMs`,
    * at most `limit` of them, each brought up to `asOfMs`. Returns how many and whether more are due.
    */
   sweep(ctx: ProgramContext, asOfMs: number, limit: number, encodeProgram: (out: Float64Array) => void): { members: number; more: boolean } {

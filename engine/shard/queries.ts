@@ -14,7 +14,7 @@ import { dailyPart, ledgerPage, rfmPart } from './report-scans.js';
 import { REPORT_SCAN_ENTRIES_MAX, REPORT_SCAN_MEMBERS_MAX } from '../limits.js';
 
 
-/** Balances as the fold of a member's entries (SPEC section 8). */
+/** Balances as the fold of a member's entries (docs/rules.md §8). */
 export interface Fold { points: number; growth: number; walletCents: number; lifetimeSpendCents: number; purchaseCount: number; tierId: string | null }
 
 export function emptyFold(): Fold {

@@ -1,4 +1,4 @@
-// The back-office reports' per-shard parts (SPEC section 10): the daily figures from one scan of a
+// The back-office reports' per-shard parts (docs/rules.md §10): the daily figures from one scan of a
 // shard's ledger, the raw recency/frequency/monetary columns of its members, and bounded pages of
 // its ledger for the export. Each runs as a read query on the shard's worker between batches; the
 // router merges the shards' parts (engine/rules/reports.ts, engine/rules/rfm.ts).

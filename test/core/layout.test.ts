@@ -62,7 +62,7 @@ function tier(id: string, threshold: number, fields: Partial<Tier> = {}): Tier {
   };
 }
 
-/** SPEC section 9, first example, with upgrade bonuses so that they show in the results. */
+/** docs/program.md, reference programs, first example, with upgrade bonuses so that they show in the results. */
 function demoProgram(overrides: Partial<Program> = {}): Program {
   return {
     name: 'Demo Store', currency: 'HKD', timezone: 'Asia/Hong_Kong',

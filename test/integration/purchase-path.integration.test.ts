@@ -1,4 +1,4 @@
-// Drives a real server over loopback through SPEC section 9 example 1 (the demo program), exact
+// Drives a real server over loopback through the demo program (docs/program.md) (the demo program), exact
 // to the point and the cent: upgrades, express upgrade, carry-forward, redemption at each tier,
 // wallet, replays, conflicts, rejections that change nothing, and a restart that keeps everything.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,7 +31,7 @@ describe('first start', () => {
     expect(server.adminKey).toMatch(/^ll_admin_[A-Za-z0-9_-]{32}$/);
   });
 
-  it('installs the demo program of SPEC section 9 example 1 as version 1', async () => {
+  it('installs the demo program of the demo program (docs/program.md) as version 1', async () => {
     const r = await server.get('/v1/program');
     expect(r.status).toBe(200);
     expect(r.body.version).toBe(1);

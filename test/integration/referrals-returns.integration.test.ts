@@ -1,4 +1,4 @@
-// SPEC section 9 example 3 on four shards: a three-level referral tree, rewards on registration,
+// the three-level referral program (docs/program.md) on four shards: a three-level referral tree, rewards on registration,
 // first and repeat purchases, returns partial and full that reverse everything at every level,
 // the first purchase re-armed, wallet transfers across shards, and verify clean after each step.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
