@@ -132,16 +132,24 @@ export class Planner {
     const rng = this.rng;
     const n = this.next();
     const roll = rng.next();
-    const amountCents = roll < 0.5 ? rng.int(100, 20_000) : roll < 0.85 ? rng.int(20_000, 200_000) : rng.int(200_000, 2_000_000);
+    let amountCents = roll < 0.5 ? rng.int(100, 20_000) : roll < 0.85 ? rng.int(20_000, 200_000) : rng.int(200_000, 2_000_000);
+    const boundary = m === null || m.tierId === '' ? null : this.purchaseBoundary(m);
+    // On a boundary the net is the amount: no discount and no points redeemed.
+    const onBoundary = boundary !== null && rng.chance(0.2);
+    if (onBoundary) amountCents = Math.max(1, boundary + rng.pick([-1, 0, 0, 1]));
     const body: Body = { orderId: `o${n}`, memberId, amountCents };
-    if (rng.chance(0.3)) body['discountCents'] = rng.int(0, Math.floor(amountCents / 5));
-    if (m !== null && rng.chance(0.25)) {
+    if (!onBoundary && rng.chance(0.3)) body['discountCents'] = rng.int(0, Math.floor(amountCents / 5));
+    if (!onBoundary && m !== null && rng.chance(0.25)) {
       const points = Math.max(1, m.points);
-      body['redeemPoints'] = rng.chance(0.1) ? points + rng.int(1, 100) : rng.int(1, Math.min(points, 5_000));
+      const r = rng.next();
+      // Mostly within the balance; sometimes all of it, one past it, or far past it.
+      body['redeemPoints'] = r < 0.1 ? points + rng.int(1, 100) : r < 0.2 ? points : r < 0.25 ? points + 1 : rng.int(1, Math.min(points, 5_000));
     }
     if (m !== null && rng.chance(0.25)) {
       const wallet = Math.max(1, m.walletCents);
-      body['walletCents'] = rng.chance(0.1) ? wallet + rng.int(1, 1_000) : rng.int(0, Math.min(wallet, Math.floor(amountCents / 2)));
+      const max = this.model.program.wallet.maxSpendCentsPerOrder;
+      const r = rng.next();
+      body['walletCents'] = r < 0.1 ? wallet + rng.int(1, 1_000) : r < 0.2 ? Math.min(wallet, amountCents) : r < 0.3 && max !== null ? max + rng.pick([0, 1]) : rng.int(0, Math.min(wallet, Math.floor(amountCents / 2)));
     }
     if (rng.chance(0.3)) body['storeId'] = `store-${rng.int(1, 5)}`;
     if (rng.chance(0.3)) body['channel'] = rng.pick(['online', 'offline']);
@@ -150,6 +158,24 @@ export class Planner {
     }
     body['at'] = this.spell(atMs);
     return { name: 'purchase', body, role: this.writerRole() };
+  }
+
+  /**
+   * An amount that lands a purchase on a boundary: the net that reaches a higher tier's threshold
+   * or a retain threshold up to the member's tier (spend programs), or a higher tier's express
+   * threshold. Null when there is none.
+   */
+  private purchaseBoundary(m: Member): number | null {
+    const p = this.model.program;
+    const t = this.model.tierIndex(m.tierId);
+    const candidates: number[] = [];
+    p.tiers.forEach((tier, i) => {
+      if (i === 0) return;
+      if (i > t && tier.expressUpgradeCents !== null) candidates.push(tier.expressUpgradeCents);
+      const line = i > t ? tier.threshold : tier.retainThreshold ?? tier.threshold;
+      if (p.qualifyBy === 'spend' && line > m.periodMetric) candidates.push(line - m.periodMetric);
+    });
+    return candidates.length === 0 ? null : this.rng.pick(candidates);
   }
 
   /** A return of an order with something left (partial or the rest), or past what remains. */
@@ -161,8 +187,13 @@ export class Planner {
     let amountCents: number;
     if (o.netCents === 0) amountCents = 0;
     else if (remaining === 0 || roll < 0.05) amountCents = remaining + rng.int(1, 1_000);
+    else if (roll < 0.08) amountCents = remaining + 1;
     else if (roll < 0.45) amountCents = remaining;
-    else amountCents = rng.int(1, remaining);
+    else if (roll < 0.55 && o.upgradedTo !== null) {
+      // Around the express threshold: the part that stays decides whether the upgrade stands.
+      const express = this.model.tier(o.upgradedTo).expressUpgradeCents;
+      amountCents = express === null ? rng.int(1, remaining) : Math.min(remaining, Math.max(1, remaining - express + rng.pick([0, 1])));
+    } else amountCents = rng.int(1, remaining);
     return { name: 'return', body: { returnId: `r${this.next()}`, orderId, amountCents, at: this.spell(atMs) }, role: this.writerRole() };
   }
 
@@ -176,13 +207,19 @@ export class Planner {
   topup(m: Member, atMs: number): Planned {
     const rng = this.rng;
     const min = this.model.program.wallet.minTopupCents;
-    const amountCents = rng.chance(0.08) ? Math.max(1, min - rng.int(1, min)) : rng.chance(0.3) ? rng.int(100_000, 600_000) : rng.int(min, 100_000);
+    const steps = this.model.program.wallet.topupBonuses;
+    const r = rng.next();
+    // Exactly at a bonus step or the minimum, one below, or anywhere.
+    const amountCents = r < 0.08 ? Math.max(1, min - rng.int(1, min)) : r < 0.12 ? min
+      : r < 0.25 && steps.length > 0 ? Math.max(1, rng.pick(steps).minCents + rng.pick([-1, 0, 0, 1]))
+        : r < 0.45 ? rng.int(100_000, 600_000) : rng.int(min, 100_000);
     return { name: 'topup', body: { requestId: `t${this.next()}`, memberId: m.memberId, amountCents, at: this.spell(atMs) }, role: this.writerRole() };
   }
 
   withdraw(m: Member, atMs: number): Planned {
     const rng = this.rng;
-    const amountCents = rng.chance(0.15) || m.walletCents === 0 ? m.walletCents + rng.int(1, 10_000) : rng.int(1, m.walletCents);
+    const r = rng.next();
+    const amountCents = r < 0.1 || m.walletCents === 0 ? m.walletCents + rng.int(1, 10_000) : r < 0.2 ? m.walletCents : r < 0.25 ? m.walletCents + 1 : rng.int(1, m.walletCents);
     return { name: 'withdraw', body: { requestId: `w${this.next()}`, memberId: m.memberId, amountCents, at: this.spell(atMs) }, role: 'admin' };
   }
 
@@ -203,13 +240,19 @@ export class Planner {
 
   redeem(m: Member, atMs: number): Planned {
     const rng = this.rng;
-    const points = rng.chance(0.1) || m.points <= 0 ? Math.max(1, m.points) + rng.int(1, 100) : rng.chance(0.1) ? 1 : rng.int(1, m.points);
+    const tier = this.model.tier(m.tierId === '' ? this.model.program.tiers[0]!.id : m.tierId);
+    // The fewest points worth a cent, and one fewer (worth nothing).
+    const cent = Math.ceil(tier.redeem.points / tier.redeem.cents);
+    const r = rng.next();
+    const points = r < 0.1 || m.points <= 0 ? Math.max(1, m.points) + rng.int(1, 100) : r < 0.2 ? Math.max(1, cent + rng.pick([-1, 0])) : r < 0.3 ? m.points : rng.int(1, m.points);
     return { name: 'redeem', body: { requestId: `d${this.next()}`, memberId: m.memberId, points, at: this.spell(atMs) }, role: this.writerRole() };
   }
 
   adjust(m: Member, atMs: number): Planned {
     const rng = this.rng;
-    const points = rng.chance(0.5) ? rng.int(1, 3_000) : -(rng.chance(0.15) ? Math.max(0, m.points) + rng.int(1, 100) : rng.int(1, Math.max(1, m.points)));
+    const r = rng.next();
+    const points = r < 0.5 ? rng.int(1, 3_000) : r < 0.6 && m.points > 0 ? -m.points : r < 0.65 ? -(Math.max(0, m.points) + 1)
+      : -(rng.chance(0.15) ? Math.max(0, m.points) + rng.int(1, 100) : rng.int(1, Math.max(1, m.points)));
     return { name: 'adjust', body: { requestId: `a${this.next()}`, memberId: m.memberId, points, reason: `sim ${this.counter}`, at: this.spell(atMs) }, role: 'admin' };
   }
 

@@ -22,6 +22,7 @@ export const EDGES = {
   'equivalent-retry': { defaultOn: false, about: 'a retry spelling a default explicitly or the same instant with another offset, which must replay' },
   'same-batch-deps': { defaultOn: false, about: 'stream batches [purchase o, return o], [register R, register S referred by R], [register T, transfer to T]: all must succeed' },
   'batch-events': { defaultOn: false, about: 'ops of one member in one stream batch at different times, so an event one op creates falls due before a later op' },
+  'replay-after-return': { defaultOn: false, about: 'a purchase replayed after a return of its order reversed part of its referral share rewards: the replay must answer the first answer' },
 } as const;
 export type EdgeName = keyof typeof EDGES;
 export const EDGE_NAMES = Object.keys(EDGES) as EdgeName[];
@@ -41,6 +42,8 @@ export interface SimReport {
   ops: number; opsByName: Record<string, number>; refusals: Record<string, number>;
   replays: number; conflicts: number; kills: number; unackedAtKills: number; sweeps: number; programChanges: number;
   checkpoints: number; members: number; orders: number; entries: number;
+  /** Ledger entries by kind, from the model: how much of the rules the run reached. */
+  entryKinds: Record<string, number>;
 }
 
 /** A discrepancy between the server and the model, or a server that stopped: the run's failure. */
@@ -110,6 +113,11 @@ class Simulation {
   private readonly history: Sent[] = [];
   /** The ops in `history`, so an op settled by a kill's resend is recorded once. */
   private readonly recorded = new Set<Planned>();
+  /**
+   * During a kill step, first answers wait here and join `history` in the step's own op order, so
+   * that where the kill fell (which ops answered first) does not change what later steps draw.
+   */
+  private deferred: Map<Planned, Body> | null = null;
   private readonly killSteps = new Set<number>();
   private whales: string[] = [];
   private readonly report: SimReport;
@@ -129,7 +137,7 @@ class Simulation {
     for (let i = 0; i < kills && settings.steps > 12; i++) this.killSteps.add(this.rng.int(10, settings.steps - 1));
     this.report = {
       seed: settings.seed, steps: settings.steps, shards: this.shards, elapsedMs: 0, ops: 0, opsByName: {}, refusals: {},
-      replays: 0, conflicts: 0, kills: 0, unackedAtKills: 0, sweeps: 0, programChanges: 0, checkpoints: 0, members: 0, orders: 0, entries: 0,
+      replays: 0, conflicts: 0, kills: 0, unackedAtKills: 0, sweeps: 0, programChanges: 0, checkpoints: 0, members: 0, orders: 0, entries: 0, entryKinds: {},
     };
   }
 
@@ -173,6 +181,7 @@ class Simulation {
     this.report.members = this.model.members.size;
     this.report.orders = this.model.orders.size;
     this.report.entries = this.model.entriesCount();
+    for (const m of this.model.members.values()) for (const e of m.entries) this.report.entryKinds[e.kind] = (this.report.entryKinds[e.kind] ?? 0) + 1;
     return this.report;
   }
 
@@ -349,8 +358,11 @@ class Simulation {
       }
       // A first answer, or the replay of an op that applied before a kill and was never answered.
       if ((!outcome.replayed || first === undefined) && p.name !== 'quote' && p.name !== 'patch' && !this.recorded.has(p)) {
-        this.recorded.add(p);
-        this.history.push({ p, answer: answer.body });
+        if (this.deferred !== null) this.deferred.set(p, answer.body);
+        else {
+          this.recorded.add(p);
+          this.history.push({ p, answer: answer.body });
+        }
       }
       return;
     }
@@ -435,7 +447,8 @@ class Simulation {
   /** Earlier acked ops sent again unchanged, alone or several in a shuffled batch: each must replay its first answer. */
   private async replayStep(): Promise<void> {
     if (this.history.length === 0) return;
-    const picks = Array.from({ length: this.rng.int(1, 4) }, () => this.rng.pick(this.history));
+    const picks = Array.from({ length: this.rng.int(1, 4) }, () => this.rng.pick(this.history))
+      .filter((s) => this.on('replay-after-return') || !this.shareReversed(s.p));
     const unique = [...new Map(picks.map((s) => [s, s])).values()];
     if (unique.length > 1 && unique.every((s) => s.p.name !== 'patch') && this.rng.chance(0.5)) {
       const ordered = this.rng.shuffle(unique);
@@ -456,6 +469,16 @@ class Simulation {
       const outcome = await this.single(s.p, this.transportFor(s.p), s);
       if (!outcome.ok || !outcome.replayed) this.fail(`replay of ${describe(s.p)}: the model does not replay it`);
     }
+  }
+
+  /**
+   * Whether a purchase's order had part of its referral share rewards reversed by a return: its
+   * replay then answers the reduced rewards instead of the first answer (the `replay-after-return` edge).
+   */
+  private shareReversed(p: Planned): boolean {
+    if (p.name !== 'purchase') return false;
+    const o = this.model.orders.get(p.body['orderId'] as string);
+    return o !== undefined && o.returns.length > 0 && o.rewards.some((r) => r.sharePct > 0);
   }
 
   /** An earlier acked op's key with a different body: 409, and nothing changes. */
@@ -482,7 +505,9 @@ class Simulation {
     await this.sendBatchStep(ops);
   }
 
-  private async sendBatchStep(ops: Planned[]): Promise<void> {
+  private async sendBatchStep(planned: Planned[]): Promise<void> {
+    // The stream connections are the admin's: that is the role every op of a batch runs under.
+    const ops = planned.map((p) => (p.role === 'admin' ? p : { ...p, role: 'admin' as const }));
     const binary = this.rng.chance(0.5);
     this.note(`${binary ? 'msgpack' : 'json'} batch: ${ops.map(describe).join(' | ')}`);
     const answers = await this.server.sendBatch(ops.map((p) => ({ op: p.name, ...p.body })), binary).catch((err: unknown) => this.fail(`batch: ${String(err)}\n${this.server.logs}`));
@@ -560,6 +585,8 @@ class Simulation {
       if (p.body['at'] !== undefined && typeof opts.sameAt === 'number') p.body['at'] = planner.spell(opts.sameAt);
       const reach = planner.reach(p, chains);
       if (reach.direct.some((id) => credited.has(id))) continue;
+      // In a kill step each member has one op, so where the kill falls cannot change what it meets.
+      if (opts.killStep === true && reach.direct.some((id) => direct.has(id))) continue;
       if (reach.credited.some((id) => direct.has(id) || credited.has(id) || reach.direct.includes(id))) continue;
       const taken = [p.body['phone'], p.body['email']].filter((v): v is string => typeof v === 'string');
       if (taken.some((v) => unique.has(v))) continue;
@@ -582,10 +609,11 @@ class Simulation {
 
   /**
    * A kill step: several channels (stream batches in both encodings, HTTP requests one after
-   * another) carry independent keyed ops, all at one instant; the server is SIGKILLed a seeded few
-   * milliseconds in, restarted, and every op is settled: acked ones must be on the ledger, unacked
-   * ones are found there or not (a member's ops apply in order, so what applied is a prefix), the
-   * model applies what did, and every unacked op is resent in a shuffled order, replaying or applying.
+   * another) carry keyed ops of distinct, independent members, all at one instant; the server is
+   * SIGKILLed a seeded few milliseconds in and restarted. Acked ops must be on the ledger; each
+   * unacked op is found there or not, and the model applies the ones that are; then every unacked
+   * op is resent in a new order and must replay (if it applied) or apply now. Each member having
+   * one op, the books after the step are the same wherever the kill fell, so later steps are too.
    */
   private async killStep(): Promise<void> {
     const { rng, planner } = this;
@@ -594,16 +622,17 @@ class Simulation {
     const ops = this.drawIndependent(rng.int(5, 16), { sameAt: atMs, killStep: true });
     const channelCount = rng.int(1, 4);
     const kinds: Transport[] = Array.from({ length: channelCount }, () => rng.pick(['http', 'msgpack', 'json'] as const));
-    // Each member's ops stay in one channel, so their order is the channel's.
-    const channelOfMember = new Map<string, number>();
     const channels: Planned[][] = kinds.map(() => []);
     for (const p of ops) {
-      const reach = planner.reach(p, new Map());
-      const member = reach.direct[0]!;
-      let c = channelOfMember.get(member);
-      if (c === undefined) { c = rng.int(0, channelCount - 1); channelOfMember.set(member, c); }
+      const c = rng.int(0, channelCount - 1);
       channels[c]!.push(kinds[c] === 'http' ? p : { ...p, role: 'admin' });
     }
+    const all = channels.flat();
+    // Every draw the resend needs is made now, whatever the kill leaves unacked.
+    const resendOrder = rng.shuffle(all);
+    const resendAsBatch = rng.chance(0.5);
+    const resendBinary = rng.chance(0.5);
+    const resendTransports = new Map(all.map((p) => [p, this.transportFor(p)]));
     const delayMs = rng.int(0, 25);
     this.note(`kill step at ${iso(atMs)} after ${delayMs} ms: ${channels.map((ch, i) => `${kinds[i]}[${ch.map(describe).join(' | ')}]`).join(' ')}`);
     const results = new Map<Planned, Answer>();
@@ -624,55 +653,55 @@ class Simulation {
     await this.server.kill();
     await Promise.all(running);
     this.report.kills += 1;
-    const all = channels.flat();
     const unacked = all.filter((p) => !results.has(p));
     this.report.unackedAtKills += unacked.length;
     await this.server.start();
     this.note(`restarted: ${all.length - unacked.length} acked, ${unacked.length} unacked`);
 
-    // Which unacked ops reached the ledger before the kill.
-    const present = new Set<Planned>();
-    for (const p of unacked) if (await this.onLedger(p)) present.add(p);
+    this.deferred = new Map();
     const touched: string[] = [];
     const nowMs = Date.now();
-    channels.forEach((ch, i) => {
-      const transport = kinds[i]!;
-      // A member's ops ran in channel order: those up to the last one known to have run are settled now.
-      const last = new Map<string, number>();
-      ch.forEach((p, k) => { if (results.has(p) || present.has(p)) last.set(planner.reach(p, new Map()).direct[0]!, k); });
-      ch.forEach((p, k) => {
-        const member = planner.reach(p, new Map()).direct[0]!;
-        if (k > (last.get(member) ?? -1)) return;
-        const answer = results.get(p);
-        const outcome = this.modelApply(p, answer ?? null, nowMs);
+    for (const p of all) {
+      const transport = kinds[channels.findIndex((ch) => ch.includes(p))]!;
+      const answer = results.get(p);
+      if (answer !== undefined) {
+        const outcome = this.modelApply(p, answer, nowMs);
+        this.compare(p, outcome, answer, transport);
         touched.push(...outcome.touched);
-        if (answer !== undefined) { this.compare(p, outcome, answer, transport); return; }
-        if (outcome.ok && !present.has(p)) this.fail(`${describe(p)}: the model applies it, a later op of its member ran, but it is not on the ledger after the kill`);
-        if (!outcome.ok && present.has(p)) this.fail(`${describe(p)}: the model refuses it (${outcome.codes}), yet it is on the ledger after the kill`);
-      });
-    });
-    // Every op without an answer is resent, in a new order: applied ones must replay.
-    const resend = rng.shuffle(unacked);
+      } else if (await this.onLedger(p)) {
+        // It applied before the kill: the model applies it now, and its resend must replay.
+        const outcome = this.modelApply(p, null, nowMs);
+        if (!outcome.ok) this.fail(`${describe(p)}: the model refuses it (${outcome.codes}), yet it is on the ledger after the kill`);
+        touched.push(...outcome.touched);
+      }
+    }
+    const resend = resendOrder.filter((p) => !results.has(p));
     if (resend.length > 0) {
-      const asBatch = rng.chance(0.5);
-      this.note(`resend ${asBatch ? 'as one batch' : 'one by one'}: ${resend.map(describe).join(' | ')}`);
-      if (asBatch) {
-        const binary = rng.chance(0.5);
-        const answers = await this.server.sendBatch(resend.map((p) => ({ op: p.name, ...p.body })), binary).catch((err: unknown) => this.fail(`resend batch: ${String(err)}`));
+      this.note(`resend ${resendAsBatch ? 'as one batch' : 'one by one'}: ${resend.map(describe).join(' | ')}`);
+      if (resendAsBatch) {
+        const answers = await this.server.sendBatch(resend.map((p) => ({ op: p.name, ...p.body })), resendBinary).catch((err: unknown) => this.fail(`resend batch: ${String(err)}`));
         resend.forEach((p, k) => {
           const outcome = this.modelApply(p, answers[k]!, Date.now());
-          this.compare(p, outcome, answers[k]!, binary ? 'msgpack' : 'json');
+          this.compare(p, outcome, answers[k]!, resendBinary ? 'msgpack' : 'json');
           touched.push(...outcome.touched);
         });
       } else {
         for (const p of resend) {
-          const transport = this.transportFor(p);
+          const transport = resendTransports.get(p)!;
           const answer = await this.send(p, transport).catch((err: unknown) => this.fail(`resend ${describe(p)}: ${String(err)}`));
           const outcome = this.modelApply(p, answer, Date.now());
           this.compare(p, outcome, answer, transport);
           touched.push(...outcome.touched);
         }
       }
+    }
+    const deferred = this.deferred;
+    this.deferred = null;
+    for (const p of all) {
+      const answer = deferred.get(p);
+      if (answer === undefined || this.recorded.has(p)) continue;
+      this.recorded.add(p);
+      this.history.push({ p, answer });
     }
     await this.checkMembers(touched);
     // Everything acknowledged is on the ledger exactly once.
@@ -807,7 +836,7 @@ class Simulation {
 
   /** `equivalent-retry`: a retry with the defaults spelled out or the same instant in another offset replays. */
   private async equivalentStep(): Promise<void> {
-    const candidates = this.history.filter((s) => s.p.body['at'] !== undefined || s.p.name === 'purchase');
+    const candidates = this.history.filter((s) => (s.p.body['at'] !== undefined || s.p.name === 'purchase') && (this.on('replay-after-return') || !this.shareReversed(s.p)));
     if (candidates.length === 0) return;
     const s = this.rng.pick(candidates);
     const body = { ...s.p.body };
