@@ -12,6 +12,9 @@ const BACKDATE_MS_MAX = 400 * DAY_MS;
 const PHONE_BLOCKS = ['+8525123', '+8526123', '+8529123', '+8529876'];
 const PHONES_PER_BLOCK = 10_000;
 const OFFSETS = ['+08:00', '-05:00', '+05:45', '+14:00', '-09:30', '+00:00'];
+/** The most one op may carry (engine/limits.ts AMOUNT_CENTS_MAX and POINTS_OP_MAX); balances may hold far more. */
+export const OP_AMOUNT_MAX = 1_000_000_000_000;
+const cap = (n: number): number => Math.max(-OP_AMOUNT_MAX, Math.min(OP_AMOUNT_MAX, n));
 
 /** One op as the simulator sends it: the wire body, who sends it, and the member a PATCH names. */
 export interface Planned {
@@ -143,13 +146,13 @@ export class Planner {
       const points = Math.max(1, m.points);
       const r = rng.next();
       // Mostly within the balance; sometimes all of it, one past it, or far past it.
-      body['redeemPoints'] = r < 0.1 ? points + rng.int(1, 100) : r < 0.2 ? points : r < 0.25 ? points + 1 : rng.int(1, Math.min(points, 5_000));
+      body['redeemPoints'] = cap(r < 0.1 ? points + rng.int(1, 100) : r < 0.2 ? points : r < 0.25 ? points + 1 : rng.int(1, Math.min(points, 5_000)));
     }
     if (m !== null && rng.chance(0.25)) {
       const wallet = Math.max(1, m.walletCents);
       const max = this.model.program.wallet.maxSpendCentsPerOrder;
       const r = rng.next();
-      body['walletCents'] = r < 0.1 ? wallet + rng.int(1, 1_000) : r < 0.2 ? Math.min(wallet, amountCents) : r < 0.3 && max !== null ? max + rng.pick([0, 1]) : rng.int(0, Math.min(wallet, Math.floor(amountCents / 2)));
+      body['walletCents'] = cap(r < 0.1 ? wallet + rng.int(1, 1_000) : r < 0.2 ? Math.min(wallet, amountCents) : r < 0.3 && max !== null ? max + rng.pick([0, 1]) : rng.int(0, Math.min(wallet, Math.floor(amountCents / 2))));
     }
     if (rng.chance(0.3)) body['storeId'] = `store-${rng.int(1, 5)}`;
     if (rng.chance(0.3)) body['channel'] = rng.pick(['online', 'offline']);
@@ -219,14 +222,14 @@ export class Planner {
   withdraw(m: Member, atMs: number): Planned {
     const rng = this.rng;
     const r = rng.next();
-    const amountCents = r < 0.1 || m.walletCents === 0 ? m.walletCents + rng.int(1, 10_000) : r < 0.2 ? m.walletCents : r < 0.25 ? m.walletCents + 1 : rng.int(1, m.walletCents);
+    const amountCents = cap(r < 0.1 || m.walletCents === 0 ? m.walletCents + rng.int(1, 10_000) : r < 0.2 ? m.walletCents : r < 0.25 ? m.walletCents + 1 : rng.int(1, m.walletCents));
     return { name: 'withdraw', body: { requestId: `w${this.next()}`, memberId: m.memberId, amountCents, at: this.spell(atMs) }, role: 'admin' };
   }
 
   /** A transfer to another member, on another shard half the time when there is one. */
   transfer(m: Member, to: string, atMs: number): Planned {
     const rng = this.rng;
-    const amountCents = rng.chance(0.15) || m.walletCents === 0 ? m.walletCents + rng.int(1, 10_000) : rng.int(1, m.walletCents);
+    const amountCents = cap(rng.chance(0.15) || m.walletCents === 0 ? m.walletCents + rng.int(1, 10_000) : rng.int(1, m.walletCents));
     return { name: 'transfer', body: { requestId: `x${this.next()}`, fromMemberId: m.memberId, toMemberId: to, amountCents, at: this.spell(atMs) }, role: 'admin' };
   }
 
@@ -244,15 +247,15 @@ export class Planner {
     // The fewest points worth a cent, and one fewer (worth nothing).
     const cent = Math.ceil(tier.redeem.points / tier.redeem.cents);
     const r = rng.next();
-    const points = r < 0.1 || m.points <= 0 ? Math.max(1, m.points) + rng.int(1, 100) : r < 0.2 ? Math.max(1, cent + rng.pick([-1, 0])) : r < 0.3 ? m.points : rng.int(1, m.points);
+    const points = cap(r < 0.1 || m.points <= 0 ? Math.max(1, m.points) + rng.int(1, 100) : r < 0.2 ? Math.max(1, cent + rng.pick([-1, 0])) : r < 0.3 ? m.points : rng.int(1, m.points));
     return { name: 'redeem', body: { requestId: `d${this.next()}`, memberId: m.memberId, points, at: this.spell(atMs) }, role: this.writerRole() };
   }
 
   adjust(m: Member, atMs: number): Planned {
     const rng = this.rng;
     const r = rng.next();
-    const points = r < 0.5 ? rng.int(1, 3_000) : r < 0.6 && m.points > 0 ? -m.points : r < 0.65 ? -(Math.max(0, m.points) + 1)
-      : -(rng.chance(0.15) ? Math.max(0, m.points) + rng.int(1, 100) : rng.int(1, Math.max(1, m.points)));
+    const points = cap(r < 0.5 ? rng.int(1, 3_000) : r < 0.6 && m.points > 0 ? -m.points : r < 0.65 ? -(Math.max(0, m.points) + 1)
+      : -(rng.chance(0.15) ? Math.max(0, m.points) + rng.int(1, 100) : rng.int(1, Math.max(1, m.points))));
     return { name: 'adjust', body: { requestId: `a${this.next()}`, memberId: m.memberId, points, reason: `sim ${this.counter}`, at: this.spell(atMs) }, role: 'admin' };
   }
 
