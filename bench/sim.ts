@@ -2,9 +2,9 @@
 // number of seeds and steps and any edge classes. A failure prints `seed=<n> step=<k>`, what
 // differed, the last steps, and the command that replays it; the exit status is then 1.
 //
-//   node dist/bench/sim.js [--seed N] [--seeds COUNT] [--steps N] [--edges a,b|all|none] [--shards N]
+//   node dist/bench/sim.js [--seed N] [--seeds COUNT] [--steps N] [--edges a,b|+a,-b|all|none] [--shards N]
 import { machineLine } from './machine.js';
-import { DEFAULT_EDGES, EDGES, EDGE_NAMES, SimFailure, runSimulation, type EdgeName } from '../test/sim/simulator.js';
+import { DEFAULT_EDGES, EDGES, EDGE_NAMES, SimFailure, parseEdges, runSimulation, type EdgeName } from '../test/sim/simulator.js';
 
 const MS_PER_S = 1000;
 
@@ -12,9 +12,9 @@ interface Args { seed: number; seeds: number; steps: number; edges: Set<EdgeName
 
 function usage(problem: string): never {
   process.stderr.write(`sim: ${problem}\n`
-    + 'usage: npm run sim -- [--seed N] [--seeds COUNT] [--steps N] [--edges a,b|all|none] [--shards 2..4]\n'
-    + `edges (default ${DEFAULT_EDGES.length === 0 ? 'none' : DEFAULT_EDGES.join(',')}):\n`
-    + EDGE_NAMES.map((e) => `  ${e.padEnd(18)} ${EDGES[e].about}`).join('\n') + '\n');
+    + 'usage: npm run sim -- [--seed N] [--seeds COUNT] [--steps N] [--edges a,b|+a,-b|all|none] [--shards 1..16]\n'
+    + '--edges a,b runs exactly those edge classes; +a,-b adds to or removes from the defaults (marked *):\n'
+    + EDGE_NAMES.map((e) => `  ${EDGES[e].defaultOn ? '*' : ' '} ${e.padEnd(20)} ${EDGES[e].about}`).join('\n') + '\n');
   process.exit(2);
 }
 
@@ -35,9 +35,11 @@ function parse(argv: readonly string[]): Args {
       case '--shards': args.shards = int(flag, raw, 1, 16); break;
       case '--edges': {
         if (raw === undefined) usage('--edges needs a list');
-        const names = raw === 'none' ? [] : raw === 'all' ? EDGE_NAMES : raw.split(',');
-        for (const n of names) if (!(EDGE_NAMES as string[]).includes(n)) usage(`no edge class ${n}`);
-        args.edges = new Set(names as EdgeName[]);
+        try {
+          args.edges = parseEdges(raw);
+        } catch (err) {
+          usage((err as Error).message);
+        }
         break;
       }
       default: usage(`unknown flag ${flag}`);

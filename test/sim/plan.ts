@@ -44,6 +44,8 @@ export class Planner {
     private readonly model: Model,
     /** The start of the simulated timeline. */
     readonly startMs: number,
+    /** Whether ops may be backdated or dated exactly at a member's next event (the `backdated` switch). */
+    private readonly backdated: boolean,
   ) {}
 
   next(): number {
@@ -80,12 +82,15 @@ export class Planner {
   atFor(clockMs: number, m?: Member): number {
     const rng = this.rng;
     const roll = rng.next();
+    const behind = rng.int(HOUR_MS, BACKDATE_MS_MAX);
+    const jitter = rng.int(0, 60_000);
+    if (!this.backdated) return clockMs - jitter;
     if (m !== undefined && roll < 0.05) {
       const next = this.model.nextEvent(m);
       if (next !== null && next <= clockMs && next >= AT_MIN_MS) return next;
     }
-    if (roll < 0.15) return Math.max(this.startMs - 30 * DAY_MS, clockMs - rng.int(HOUR_MS, BACKDATE_MS_MAX));
-    return clockMs - rng.int(0, 60_000);
+    if (roll < 0.15) return Math.max(this.startMs - 30 * DAY_MS, clockMs - behind);
+    return clockMs - jitter;
   }
 
   member(filter?: (m: Member) => boolean): Member | null {

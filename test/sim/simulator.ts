@@ -12,8 +12,15 @@ import { Model, SAFE_MAX, entryOf, parseAt, shardOf, type Body, type Member, typ
 import { Planner, withOffset, type Planned } from './plan.js';
 import { SimServer, type Answer } from './server.js';
 
-/** Edge classes, each behind a switch. `defaultOn` ones run in `npm test`; the others probe defects being fixed elsewhere. */
+/**
+ * Edge classes, each behind a switch. The `defaultOn` ones run in `npm test` (turning one off narrows
+ * a failure down); the others probe defects being fixed elsewhere and fail on a tree without the fix.
+ */
 export const EDGES = {
+  'kills': { defaultOn: true, about: 'SIGKILLs at seeded steps while ops are in flight, restarts, unacked ops settled from the ledger and resent in a new order' },
+  'backdated': { defaultOn: true, about: 'ops dated up to 400 days back, and ops exactly at a member\'s next period end, expiry or birthday' },
+  'batches': { defaultOn: true, about: 'multi-op stream batches (independent members, repeats of an op inside its batch) and shuffled replay batches' },
+  'program-changes': { defaultOn: true, about: 'PUT /v1/program mid-run: new rates, thresholds, periods, expiry, referral levels, products; tiers nobody held may go' },
   'near-limit': { defaultOn: false, about: 'balances within 10^12 of 2^53-1 (built by thousands of adjustments and top-ups), then credits that would pass it' },
   'ancient-times': { defaultOn: false, about: '`at` before 2000 and before 1970, which the server must refuse with 400 invalid_request on `at`' },
   'tier-removal': { defaultOn: false, about: 'a program change removing a tier that members hold' },
@@ -54,10 +61,29 @@ export class SimFailure extends Error {
   }
 }
 
+/**
+ * The edge set a `--edges` argument names: `a,b` exactly those, `none`, `all`, or changes to the
+ * defaults such as `+near-limit,-kills`. Throws on an unknown name.
+ */
+export function parseEdges(arg: string): Set<EdgeName> {
+  if (arg === 'none') return new Set();
+  if (arg === 'all') return new Set(EDGE_NAMES);
+  const items = arg.split(',');
+  const relative = items.every((x) => x.startsWith('+') || x.startsWith('-'));
+  const out = new Set<EdgeName>(relative ? DEFAULT_EDGES : []);
+  for (const item of items) {
+    const name = relative ? item.slice(1) : item;
+    if (!(EDGE_NAMES as string[]).includes(name)) throw new RangeError(`no edge class ${name}`);
+    if (relative && item.startsWith('-')) out.delete(name as EdgeName); else out.add(name as EdgeName);
+  }
+  return out;
+}
+
 export function replayCommand(s: { seed: number; steps: number; edges: ReadonlySet<EdgeName>; shards?: number }): string {
-  const edges = [...s.edges].sort();
-  const defaults = [...DEFAULT_EDGES].sort();
-  const edgeFlag = isDeepStrictEqual(edges, defaults) ? '' : ` --edges ${edges.length === 0 ? 'none' : edges.join(',')}`;
+  const added = EDGE_NAMES.filter((e) => s.edges.has(e) && !EDGES[e].defaultOn).map((e) => `+${e}`);
+  const removed = EDGE_NAMES.filter((e) => !s.edges.has(e) && EDGES[e].defaultOn).map((e) => `-${e}`);
+  const changes = [...added, ...removed];
+  const edgeFlag = changes.length === 0 ? '' : ` --edges ${changes.join(',')}`;
   return `npm run sim -- --seed ${s.seed} --steps ${s.steps}${edgeFlag}${s.shards === undefined ? '' : ` --shards ${s.shards}`}`;
 }
 
@@ -122,6 +148,8 @@ class Simulation {
   private pendingFailure: { memberId: string; detail: string } | null = null;
   private readonly killSteps = new Set<number>();
   private whales: string[] = [];
+  /** Whether any program so far allowed negative points; if none did, no member may be below zero. */
+  private negativeEverAllowed = false;
   private readonly report: SimReport;
   private readonly log: (line: string) => void;
   private readonly edges: ReadonlySet<EdgeName>;
@@ -137,6 +165,7 @@ class Simulation {
     // Kills fall on seeded steps, about one per 80 steps, never in the first 10.
     const kills = Math.max(1, Math.round(settings.steps / 80));
     for (let i = 0; i < kills && settings.steps > 12; i++) this.killSteps.add(this.rng.int(10, settings.steps - 1));
+    if (!this.edges.has('kills')) this.killSteps.clear();
     this.report = {
       seed: settings.seed, steps: settings.steps, shards: this.shards, elapsedMs: 0, ops: 0, opsByName: {}, refusals: {},
       replays: 0, conflicts: 0, kills: 0, unackedAtKills: 0, sweeps: 0, programChanges: 0, checkpoints: 0, members: 0, orders: 0, entries: 0, entryKinds: {},
@@ -156,9 +185,17 @@ class Simulation {
     throw new SimFailure(this.settings.seed, this.step, detail, replayCommand(this.settings), [...this.trace]);
   }
 
+  /** The member an op acts on, as far as the model knows. */
+  private memberOf(p: Planned): string {
+    const b = p.body;
+    if (p.name === 'return') return this.model.orders.get(b['orderId'] as string)?.memberId ?? '';
+    return String(p.memberId ?? b['memberId'] ?? b['fromMemberId'] ?? '');
+  }
+
   /** Fails with the member's last ledger entries as the server and the model have them, side by side. */
   private async failOn(memberId: string, detail: string): Promise<never> {
     const m = this.model.members.get(memberId);
+    if (m === undefined) this.fail(detail);
     const server = await this.ledger(memberId).catch(() => null);
     const line = (e: { kind: string; ref: string; at: string | null; points: number; wallet: number; growth: number; tierId: string | null }) =>
       `${e.at} ${e.kind} ${e.ref} points ${e.points} wallet ${e.wallet} growth ${e.growth}${e.tierId === null ? '' : ` tier ${e.tierId}`}`;
@@ -214,7 +251,8 @@ class Simulation {
     });
     // The demo program a fresh install starts with is on the ledger too.
     this.model.programEntries = 2;
-    this.planner = new Planner(this.rng, this.model, this.startMs);
+    this.negativeEverAllowed = program.allowNegativePoints;
+    this.planner = new Planner(this.rng, this.model, this.startMs, this.on('backdated'));
     this.note(`program v${this.model.version}: ${describeProgram(program)}`);
   }
 
@@ -235,6 +273,7 @@ class Simulation {
     const ids = (reply.body.tiers as Array<{ id: string }>).map((t) => t.id);
     if (!isDeepStrictEqual(ids, program.tiers.map((t) => t.id))) this.fail(`the program came back with tiers ${ids}`);
     this.model.setProgram(program);
+    this.negativeEverAllowed ||= program.allowNegativePoints;
     if (dropTier !== null) this.model.everHeld.delete(dropTier);
     this.report.programChanges += 1;
   }
@@ -246,7 +285,8 @@ class Simulation {
     const members = this.model.members.size;
     const weights = {
       register: members < 6 ? 40 : 7, purchase: 22, return: 8, topup: 6, withdraw: 3, transfer: 5, redeem: 4, adjust: 3,
-      product: 4, quote: 3, patch: 3, program: 1, sweep: 3, balance: 3, order: 2, replay: 4, conflict: 2, batch: 8,
+      product: 4, quote: 3, patch: 3, program: this.on('program-changes') ? 1 : 0, sweep: 3, balance: 3, order: 2, replay: 4, conflict: 2,
+      batch: this.on('batches') ? 8 : 0,
       ancient: this.on('ancient-times') ? 2 : 0, crossKey: this.on('cross-shard-keys') ? 2 : 0,
       equivalent: this.on('equivalent-retry') ? 3 : 0, deps: this.on('same-batch-deps') ? 3 : 0,
       whale: this.whales.length > 0 ? 6 : 0,
@@ -357,7 +397,7 @@ class Simulation {
         if (answer.status !== status) this.fail(`${what}: HTTP ${answer.status}, expected ${status}`);
       }
       const diffs = diffFields(answer.body, outcome.answer);
-      if (diffs.length > 0) this.pendingFailure = { memberId: outcome.touched[0] ?? '', detail: `${what}: the answer differs from the model's:\n  ${diffs.join('\n  ')}` };
+      if (diffs.length > 0) this.pendingFailure = { memberId: outcome.touched[0] ?? this.memberOf(p), detail: `${what}: the answer differs from the model's:\n  ${diffs.join('\n  ')}` };
       if (this.pendingFailure !== null) return;
       if (p.name !== 'patch' && p.name !== 'quote' && answer.body['replayed'] !== outcome.replayed) {
         this.fail(`${what}: replayed is ${answer.body['replayed']}, the model says ${outcome.replayed}`);
@@ -463,10 +503,14 @@ class Simulation {
   /** Earlier acked ops sent again unchanged, alone or several in a shuffled batch: each must replay its first answer. */
   private async replayStep(): Promise<void> {
     if (this.history.length === 0) return;
+    const reversed = this.history.filter((s) => this.shareReversed(s.p));
     const picks = Array.from({ length: this.rng.int(1, 4) }, () => this.rng.pick(this.history))
       .filter((s) => this.on('replay-after-return') || !this.shareReversed(s.p));
+    // With its edge on, a purchase whose share rewards a return reversed is replayed half the time.
+    if (this.on('replay-after-return') && reversed.length > 0 && this.rng.chance(0.5)) picks.push(this.rng.pick(reversed));
+    if (picks.length === 0) return;
     const unique = [...new Map(picks.map((s) => [s, s])).values()];
-    if (unique.length > 1 && unique.every((s) => s.p.name !== 'patch') && this.rng.chance(0.5)) {
+    if (unique.length > 1 && this.rng.chance(0.5) && this.on('batches')) {
       const ordered = this.rng.shuffle(unique);
       this.note(`replay batch of ${ordered.length}: ${ordered.map((s) => describe(s.p)).join(' | ')}`);
       const binary = this.rng.chance(0.5);
@@ -797,18 +841,45 @@ class Simulation {
     let listed = 0;
     let wallets = 0n;
     let points = 0n;
+    const negative: string[] = [];
     for (let cursor = ''; ;) {
       const page = await this.server.get(`/v1/members?limit=1000${cursor === '' ? '' : `&cursor=${encodeURIComponent(cursor)}`}`);
-      for (const m of page.members as Array<Record<string, number>>) { listed += 1; wallets += BigInt(m['walletCents']!); points += BigInt(m['points']!); }
+      for (const m of page.members as Array<Record<string, number>>) {
+        listed += 1;
+        wallets += BigInt(m['walletCents']!);
+        points += BigInt(m['points']!);
+        if (m['points']! < 0) negative.push(String(m['memberId']));
+      }
       if (page.nextCursor === null) break;
       cursor = page.nextCursor as string;
     }
     if (listed !== this.model.members.size || wallets !== BigInt(summary.walletOutstandingCents) || points !== BigInt(summary.pointsOutstanding)) {
       this.fail(`the members listed (${listed}, wallets ${wallets}, points ${points}) do not sum to the summary (${summary.members}, ${summary.walletOutstandingCents}, ${summary.pointsOutstanding})`);
     }
+    if (!this.negativeEverAllowed && negative.length > 0) this.fail(`members below zero points though no program ever allowed it: ${negative.join(', ')}`);
     const ledgers = final ? this.model.memberOrder : this.rng.shuffle(this.model.memberOrder).slice(0, 5);
     for (const id of ledgers) await this.checkLedger(id);
+    if (final) await this.checkConservation(summary);
     await this.checkReferrals(final ? this.model.memberOrder : this.rng.shuffle(this.model.memberOrder).slice(0, 3));
+  }
+
+  /**
+   * Money conservation on the server's own ledgers, whatever the model says: what transfers took
+   * out arrived exactly once, and the top-ups on the ledgers are the summary's top-ups.
+   */
+  private async checkConservation(summary: Record<string, number>): Promise<void> {
+    let out = 0n;
+    let arrived = 0n;
+    let topups = 0n;
+    for (const id of this.model.memberOrder) {
+      for (const e of (await this.ledger(id)) ?? []) {
+        if (e['kind'] === 'transfer_out') out -= BigInt(e['walletDeltaCents']);
+        if (e['kind'] === 'transfer_in') arrived += BigInt(e['walletDeltaCents']);
+        if (e['kind'] === 'topup') topups += BigInt(e['walletDeltaCents']);
+      }
+    }
+    if (out !== arrived) this.fail(`transfers took ${out} cents out of wallets and put ${arrived} in`);
+    if (topups !== BigInt(summary['topupsCents']!)) this.fail(`the ledgers hold ${topups} cents of top-ups, the summary ${summary['topupsCents']}`);
   }
 
   private async checkReferrals(ids: string[]): Promise<void> {
