@@ -185,6 +185,18 @@ class Simulation {
     throw new SimFailure(this.settings.seed, this.step, detail, replayCommand(this.settings), [...this.trace]);
   }
 
+  /**
+   * Under `tier-removal`, a member holding a tier the program dropped is treated as holding the
+   * first tier (README, "Program changes"): the server may show either id, so the expected one
+   * follows what it shows. Everything else about the member is still compared.
+   */
+  private tierAsShown(actual: Record<string, any>, expected: Body): Body {
+    if (!this.on('tier-removal') || typeof expected['tierId'] !== 'string') return expected;
+    const tiers = this.model.program.tiers;
+    const dropped = !tiers.some((t) => t.id === expected['tierId']);
+    return dropped && actual['tierId'] === tiers[0]!.id ? { ...expected, tierId: actual['tierId'] } : expected;
+  }
+
   /** The member an op acts on, as far as the model knows. */
   private memberOf(p: Planned): string {
     const b = p.body;
@@ -396,7 +408,7 @@ class Simulation {
         const status = p.name === 'register' && !outcome.replayed ? 201 : 200;
         if (answer.status !== status) this.fail(`${what}: HTTP ${answer.status}, expected ${status}`);
       }
-      const diffs = diffFields(answer.body, outcome.answer);
+      const diffs = diffFields(answer.body, this.tierAsShown(answer.body, outcome.answer));
       if (diffs.length > 0) this.pendingFailure = { memberId: outcome.touched[0] ?? this.memberOf(p), detail: `${what}: the answer differs from the model's:\n  ${diffs.join('\n  ')}` };
       if (this.pendingFailure !== null) return;
       if (p.name !== 'patch' && p.name !== 'quote' && answer.body['replayed'] !== outcome.replayed) {
@@ -441,7 +453,7 @@ class Simulation {
       const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
       for (;;) {
         const reply = await this.server.request('GET', `/v1/members/${encodeURIComponent(id)}`);
-        const diffs = reply.status === 200 ? diffFields(reply.body, expected) : [`GET answered ${reply.status} ${JSON.stringify(reply.body)}`];
+        const diffs = reply.status === 200 ? diffFields(reply.body, this.tierAsShown(reply.body, expected)) : [`GET answered ${reply.status} ${JSON.stringify(reply.body)}`];
         if (diffs.length === 0) break;
         if (Date.now() > deadline) await this.failOn(id, `member ${id} differs from the model:\n  ${diffs.join('\n  ')}`);
         await sleep(POLL_MS);
@@ -831,9 +843,11 @@ class Simulation {
     const diffs: string[] = [];
     for (const [k, v] of Object.entries(want)) {
       const g = summary[k];
-      // A tier everyone left may stay in the server's map with 0 members.
-      const got = k === 'membersPerTier' ? Object.fromEntries(Object.entries(g as Record<string, number>).filter(([, n]) => n !== 0)) : g;
-      const same = typeof v === 'bigint' ? typeof g === 'number' && Number.isSafeInteger(g) && BigInt(g) === v : isDeepStrictEqual(got, v);
+      // A tier everyone left may stay in the server's map with 0 members; under `tier-removal`
+      // members of a dropped tier may be counted under it or under the first tier.
+      const got = k === 'membersPerTier' ? this.tierCounts(g as Record<string, number>) : g;
+      const wanted = k === 'membersPerTier' ? this.tierCounts(v as Record<string, number>) : v;
+      const same = typeof v === 'bigint' ? typeof g === 'number' && Number.isSafeInteger(g) && BigInt(g) === v : isDeepStrictEqual(got, wanted);
       if (!same) diffs.push(`${k}: server ${JSON.stringify(g)}, model ${typeof v === 'bigint' ? v.toString() : JSON.stringify(v)}`);
     }
     if (diffs.length > 0) this.fail(`summary:\n  ${diffs.join('\n  ')}`);
@@ -861,6 +875,17 @@ class Simulation {
     for (const id of ledgers) await this.checkLedger(id);
     if (final) await this.checkConservation(summary);
     await this.checkReferrals(final ? this.model.memberOrder : this.rng.shuffle(this.model.memberOrder).slice(0, 3));
+  }
+
+  /** Members per tier without empty tiers, dropped tiers counted as the first under `tier-removal`. */
+  private tierCounts(counts: Record<string, number>): Record<string, number> {
+    const tiers = this.model.program.tiers;
+    const out: Record<string, number> = {};
+    for (const [tier, n] of Object.entries(counts)) {
+      const id = this.on('tier-removal') && !tiers.some((t) => t.id === tier) ? tiers[0]!.id : tier;
+      out[id] = (out[id] ?? 0) + n;
+    }
+    return Object.fromEntries(Object.entries(out).filter(([, n]) => n !== 0).sort());
   }
 
   /**
