@@ -114,7 +114,11 @@ export class Planner {
     if (opts.byIdOnly === true || rng.chance(0.9)) body['memberId'] = `m${n}`;
     else body['requestId'] = `rq${n}`;
     if (opts.referrer !== undefined) body['referrerId'] = opts.referrer;
-    else if (this.model.members.size > 0 && rng.chance(0.45)) body['referrerId'] = rng.chance(0.04) ? `ghost${n}` : this.member()!.memberId;
+    else if (this.model.members.size > 0 && rng.chance(0.45)) {
+      // Members who already have a chain half the time, so chains reach three levels.
+      const chained = rng.chance(0.5) ? this.member((x) => x.referralChain.length > 0) : null;
+      body['referrerId'] = rng.chance(0.04) ? `ghost${n}` : (chained ?? this.member()!).memberId;
+    }
     if (rng.chance(0.7)) body['name'] = `Member ${n}`;
     if (rng.chance(0.6)) body['phone'] = this.model.phones.size > 0 && rng.chance(0.06) ? rng.pick([...this.model.phones.keys()]) : this.newPhone();
     if (rng.chance(0.5)) body['email'] = this.model.emails.size > 0 && rng.chance(0.06) ? rng.pick([...this.model.emails.keys()]) : `u${n}@sim.example`;
@@ -158,6 +162,18 @@ export class Planner {
       const max = this.model.program.wallet.maxSpendCentsPerOrder;
       const r = rng.next();
       body['walletCents'] = cap(r < 0.1 ? wallet + rng.int(1, 1_000) : r < 0.2 ? Math.min(wallet, amountCents) : r < 0.3 && max !== null ? max + rng.pick([0, 1]) : rng.int(0, Math.min(wallet, Math.floor(amountCents / 2))));
+    }
+    if (m !== null && m.tierId !== '' && m.points > 0 && rng.chance(0.04)) {
+      // Paid wholly with points: the redeemed value is the whole amount, the net is 0.
+      const tier = this.model.tier(m.tierId);
+      const valueMax = Math.floor(Math.min(m.points, OP_AMOUNT_MAX) * tier.redeem.cents / tier.redeem.points);
+      if (valueMax >= 1) {
+        const redeemPoints = Math.ceil(rng.int(1, Math.min(valueMax, 100_000)) * tier.redeem.points / tier.redeem.cents);
+        body['redeemPoints'] = redeemPoints;
+        body['amountCents'] = Math.floor(redeemPoints * tier.redeem.cents / tier.redeem.points);
+        delete body['discountCents'];
+        delete body['walletCents'];
+      }
     }
     if (rng.chance(0.3)) body['storeId'] = `store-${rng.int(1, 5)}`;
     if (rng.chance(0.3)) body['channel'] = rng.pick(['online', 'offline']);

@@ -68,7 +68,8 @@ export function generateProgram(rng: Random, c: ProgramConstraints): SimProgram 
       renewalBonusPoints: rng.chance(0.5) ? 0 : rng.int(1, 300),
     });
   });
-  const levelCount = rng.int(0, 3);
+  // Mostly deep: a chain only grows to 3 levels through members registered while 3 levels paid.
+  const levelCount = rng.pick([0, 1, 2, 3, 3, 3]);
   const levels: SimLevel[] = Array.from({ length: levelCount }, () => ({
     registerPoints: rng.chance(0.3) ? 0 : rng.int(1, 200),
     firstPurchasePoints: rng.chance(0.3) ? 0 : rng.int(1, 300),
