@@ -43,6 +43,8 @@ export interface ProgramConstraints {
   dropTier: string | null;
   /** Birthday gifts must stay 0 (a patched birthday's day is not trusted outside its edge). */
   noBirthdayGift: boolean;
+  /** The time zone to keep, or null to draw one (the `timezone-change` edge, or the first program). */
+  timezone: string | null;
 }
 
 /** A valid program: every field drawn from the seed, within the bounds the simulator's amounts make interesting. */
@@ -79,10 +81,12 @@ export function generateProgram(rng: Random, c: ProgramConstraints): SimProgram 
   const bonusSteps = rng.int(0, 3);
   const minCents = rng.shuffle([20_000, 50_000, 100_000, 200_000, 500_000]).slice(0, bonusSteps);
   const tierIds = tiers.map((t) => t.id);
+  const drawn = rng.chance(0.5) ? 'Asia/Hong_Kong' : rng.pick(ZONES);
+  const zone = c.timezone ?? drawn;
   const products: SimProduct[] = [];
   for (let i = 0, n = rng.int(1, 5); i < n; i++) products.push(generateProduct(rng, `p${i}`, tierIds));
   return {
-    name: `Sim ${rng.int(1, 999)}`, currency: 'HKD', timezone: rng.chance(0.5) ? 'Asia/Hong_Kong' : rng.pick(ZONES),
+    name: `Sim ${rng.int(1, 999)}`, currency: 'HKD', timezone: zone,
     qualifyBy, membershipDays: rng.chance(0.15) ? null : rng.int(20, 400),
     carryForward: rng.pick(['excess', 'all', 'none'] as const), downgrade: rng.pick(['qualify', 'one'] as const),
     tiers, orderPoints: rng.chance(0.6) ? 0 : rng.int(1, 50),
