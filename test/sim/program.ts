@@ -41,8 +41,6 @@ export interface ProgramConstraints {
   keepTiers: ReadonlySet<string>;
   /** A held tier the program should drop (the `tier-removal` edge), or null. */
   dropTier: string | null;
-  /** Birthday gifts must stay 0 (a patched birthday's day is not trusted outside its edge). */
-  noBirthdayGift: boolean;
   /** The time zone to keep, or null to draw one (the `timezone-change` edge, or the first program). */
   timezone: string | null;
 }
@@ -92,7 +90,7 @@ export function generateProgram(rng: Random, c: ProgramConstraints): SimProgram 
     tiers, orderPoints: rng.chance(0.6) ? 0 : rng.int(1, 50),
     growth: { points: rng.int(1, 4), growth: rng.int(1, 4) },
     signupPoints: rng.chance(0.5) ? 0 : rng.int(1, 200),
-    birthday: { bonusPoints: c.noBirthdayGift || rng.chance(0.4) ? 0 : rng.int(1, 500), multiplierPct: rng.pick([50, 100, 100, 150, 200, 300]) },
+    birthday: { bonusPoints: rng.chance(0.4) ? 0 : rng.int(1, 500), multiplierPct: rng.pick([50, 100, 100, 150, 200, 300]) },
     pointsExpiryDays: rng.chance(0.4) ? null : rng.int(20, 400),
     allowNegativePoints: rng.chance(0.5),
     referral: { enabled: rng.chance(0.7), refereePoints: rng.chance(0.4) ? 0 : rng.int(1, 100), levels },

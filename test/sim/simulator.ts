@@ -9,7 +9,7 @@ import { Random } from './prng.js';
 import { DAY_MS, iso } from './calendar.js';
 import { generateProgram, type SimProgram } from './program.js';
 import { Model, SAFE_MAX, entryOf, parseAt, shardOf, type Body, type Member, type OpName, type Outcome, type Role } from './model.js';
-import { Planner, withOffset, type Planned } from './plan.js';
+import { OP_AMOUNT_MAX, Planner, withOffset, type Planned } from './plan.js';
 import { SimServer, type Answer } from './server.js';
 
 /**
@@ -42,7 +42,6 @@ export interface SimSettings {
   edges: ReadonlySet<EdgeName>;
   /** 2-4 from the seed unless given. */
   shards?: number;
-  log?: (line: string) => void;
 }
 
 export interface SimReport {
@@ -100,10 +99,10 @@ const POLL_MS = 15;
 const CHECKPOINT_STEPS = 50;
 /** Lines of the trace kept for a failure's report. */
 const TRACE_LINES = 25;
+/** Ledger entries read per request (the API's page limit). */
 const LEDGER_PAGE = 1_000;
-const POINTS_OP_MAX = 1_000_000_000_000;
-const AMOUNT_CENTS_MAX = 1_000_000_000_000;
 
+/** The HTTP status of each error code the simulator can meet (README, Errors). */
 const STATUS: Record<string, number> = {
   invalid_request: 400, member_not_found: 404, order_not_found: 404, referrer_not_found: 404, product_not_found: 404,
   tier_not_found: 404, member_exists: 409, phone_taken: 409, email_taken: 409, idempotency_conflict: 409,
@@ -152,7 +151,6 @@ class Simulation {
   /** Whether any program so far allowed negative points; if none did, no member may be below zero. */
   private negativeEverAllowed = false;
   private readonly report: SimReport;
-  private readonly log: (line: string) => void;
   private readonly edges: ReadonlySet<EdgeName>;
 
   constructor(readonly settings: SimSettings) {
@@ -162,7 +160,6 @@ class Simulation {
     this.server = new SimServer(this.shards);
     this.startMs = TIMELINE_START_MS + this.rng.int(0, 180) * DAY_MS;
     this.clockMs = this.startMs;
-    this.log = settings.log ?? (() => {});
     // Kills fall on seeded steps, about one per 80 steps, never in the first 10.
     const kills = Math.max(1, Math.round(settings.steps / 80));
     for (let i = 0; i < kills && settings.steps > 12; i++) this.killSteps.add(this.rng.int(10, settings.steps - 1));
@@ -252,7 +249,7 @@ class Simulation {
   // ---------------------------------------------------------------- the program
 
   private async installFirstProgram(): Promise<void> {
-    const program = generateProgram(this.rng, { keepTiers: new Set(), dropTier: null, noBirthdayGift: false, timezone: null });
+    const program = generateProgram(this.rng, { keepTiers: new Set(), dropTier: null, timezone: null });
     const reply = await this.server.request('PUT', '/v1/program', program);
     if (reply.status !== 200) this.fail(`the first program was refused: ${JSON.stringify(reply.body)}`);
     this.model = new Model(program, reply.body.version as number, {
@@ -278,7 +275,7 @@ class Simulation {
     }
     const keep = new Set(this.model.everHeld);
     if (dropTier !== null) keep.delete(dropTier);
-    const program = generateProgram(this.rng, { keepTiers: keep, dropTier, noBirthdayGift: false, timezone: this.on('timezone-change') ? null : p.timezone });
+    const program = generateProgram(this.rng, { keepTiers: keep, dropTier, timezone: this.on('timezone-change') ? null : p.timezone });
     const reply = await this.server.request('PUT', '/v1/program', program);
     this.note(`program → v${this.model.version + 1}${dropTier === null ? '' : ` dropping held tier ${dropTier}`}: ${describeProgram(program)}`);
     if (reply.status !== 200) this.fail(`a program change was refused: ${JSON.stringify(reply.body)}`);
@@ -561,7 +558,7 @@ class Simulation {
     const s = this.rng.pick(candidates);
     const body = { ...s.p.body };
     // Another amount within the op's bounds.
-    const other = (n: number) => (n >= POINTS_OP_MAX || n === -1 ? n - 1 : n + 1);
+    const other = (n: number) => (n >= OP_AMOUNT_MAX || n === -1 ? n - 1 : n + 1);
     if (typeof body['amountCents'] === 'number') body['amountCents'] = other(body['amountCents'] as number);
     else if (typeof body['points'] === 'number') body['points'] = other(body['points'] as number);
     else if (s.p.name === 'product_purchase') body['channel'] = body['channel'] === 'online' ? 'offline' : 'online';
@@ -1018,22 +1015,22 @@ class Simulation {
       if (ids.length === 0 || shardOf(id, this.shards) !== shardOf(ids[0]!, this.shards)) ids.push(id);
     }
     for (const id of ids) {
-      await this.single({ name: 'register', body: { memberId: id, name: `Whale ${id}`, points: POINTS_OP_MAX, walletCents: AMOUNT_CENTS_MAX, at: iso(this.startMs) }, role: 'admin' }, 'http');
+      await this.single({ name: 'register', body: { memberId: id, name: `Whale ${id}`, points: OP_AMOUNT_MAX, walletCents: OP_AMOUNT_MAX, at: iso(this.startMs) }, role: 'admin' }, 'http');
       const m = this.model.members.get(id)!;
       for (const field of ['points', 'walletCents'] as const) {
         for (;;) {
           const room = SAFE_MAX - m[field];
-          const count = Math.min(3_000, Math.floor(room / POINTS_OP_MAX) - 1);
+          const count = Math.min(3_000, Math.floor(room / OP_AMOUNT_MAX) - 1);
           if (count <= 0) break;
           const ops: Planned[] = Array.from({ length: count }, () => field === 'points'
-            ? { name: 'adjust' as const, body: { requestId: `wa${this.planner.next()}`, memberId: id, points: POINTS_OP_MAX, reason: 'whale', at: this.startMs }, role: 'admin' as const }
-            : { name: 'topup' as const, body: { requestId: `wt${this.planner.next()}`, memberId: id, amountCents: AMOUNT_CENTS_MAX, at: this.startMs }, role: 'admin' as const });
+            ? { name: 'adjust' as const, body: { requestId: `wa${this.planner.next()}`, memberId: id, points: OP_AMOUNT_MAX, reason: 'whale', at: this.startMs }, role: 'admin' as const }
+            : { name: 'topup' as const, body: { requestId: `wt${this.planner.next()}`, memberId: id, amountCents: OP_AMOUNT_MAX, at: this.startMs }, role: 'admin' as const });
           const answers = await this.server.sendBatch(ops.map((p) => ({ op: p.name, ...p.body })), true);
           ops.forEach((p, i) => this.compare(p, this.modelApply(p, answers[i]!, Date.now()), answers[i]!, 'msgpack'));
         }
       }
       const top = SAFE_MAX - this.rng.int(0, 1_000) - m.points;
-      if (top > 0) await this.single({ name: 'adjust', body: { requestId: `wa${this.planner.next()}`, memberId: id, points: Math.min(top, POINTS_OP_MAX), reason: 'whale', at: iso(this.startMs) }, role: 'admin' }, 'http');
+      if (top > 0) await this.single({ name: 'adjust', body: { requestId: `wa${this.planner.next()}`, memberId: id, points: Math.min(top, OP_AMOUNT_MAX), reason: 'whale', at: iso(this.startMs) }, role: 'admin' }, 'http');
       this.note(`whale ${id}: ${m.points} points, ${m.walletCents} cents`);
     }
     this.whales = ids;
@@ -1047,7 +1044,7 @@ class Simulation {
     const id = rng.pick(this.whales);
     const m = this.model.members.get(id)!;
     const at = planner.atFor(this.clockMs, m);
-    const big = () => rng.int(1, POINTS_OP_MAX);
+    const big = () => rng.int(1, OP_AMOUNT_MAX);
     const kind = rng.pick(['adjust', 'topup', 'purchase', 'redeem', 'product', 'transfer-in', 'transfer-out', 'quote'] as const);
     let p: Planned;
     switch (kind) {
@@ -1069,7 +1066,7 @@ class Simulation {
         const from = other !== null && rng.chance(0.5) ? this.model.members.get(other)! : planner.member((x) => x.walletCents > 0 && !this.whales.includes(x.memberId));
         if (from === null) return;
         p = planner.transfer(from, id, at);
-        p.body['amountCents'] = Math.min(AMOUNT_CENTS_MAX, Math.max(1, from.walletCents));
+        p.body['amountCents'] = Math.min(OP_AMOUNT_MAX, Math.max(1, from.walletCents));
         break;
       }
     }
