@@ -282,10 +282,31 @@ class Simulation {
     if (reply.body.version !== this.model.version + 1) this.fail(`the program's version is ${reply.body.version}, the model's ${this.model.version + 1}`);
     const ids = (reply.body.tiers as Array<{ id: string }>).map((t) => t.id);
     if (!isDeepStrictEqual(ids, program.tiers.map((t) => t.id))) this.fail(`the program came back with tiers ${ids}`);
+    const gifts = new Map(this.model.memberOrder.map((id) => [id, this.model.nextBirthday(this.model.members.get(id)!)]));
     this.model.setProgram(program);
     this.negativeEverAllowed ||= program.allowNegativePoints;
     if (dropTier !== null) this.model.everHeld.delete(dropTier);
     this.report.programChanges += 1;
+    if (this.on('timezone-change') && program.timezone !== p.timezone) await this.probeMovedGifts(gifts);
+  }
+
+  /**
+   * `timezone-change`: after the zone moved east, a member's next birthday gift falls due earlier
+   * than it did; a quote exactly at the new time must see the gift first (the quote's `points`).
+   */
+  private async probeMovedGifts(before: ReadonlyMap<string, number | null>): Promise<void> {
+    const moved = this.model.memberOrder.filter((id) => {
+      const m = this.model.members.get(id)!;
+      const now = this.model.nextBirthday(m);
+      const then = before.get(id) ?? null;
+      return now !== null && then !== null && now < then && now <= this.clockMs;
+    });
+    for (const id of this.rng.shuffle(moved).slice(0, 3)) {
+      const m = this.model.members.get(id)!;
+      const p = this.planner.quote(m, this.model.nextBirthday(m)!);
+      p.note = 'at the birthday gift as the new time zone places it';
+      await this.single(p);
+    }
   }
 
   // ---------------------------------------------------------------- one step
@@ -572,7 +593,7 @@ class Simulation {
 
   /** A stream batch of independent ops (README, POS stream: ops of one member apply in batch order). */
   private async batchStep(): Promise<void> {
-    const ops = this.drawIndependent(this.rng.int(2, 8), { sameAt: !this.on('batch-events') ? 'perMember' : 'free' });
+    const ops = this.drawIndependent(this.rng.int(2, 8), { sameAt: !this.on('batch-events') ? 'perMember' : 'spread' });
     if (ops.length === 0) return;
     await this.sendBatchStep(ops);
   }
@@ -597,10 +618,11 @@ class Simulation {
    * Ops that can share a batch or a kill step without their order across members mattering: a
    * member an outbox message credits is touched by nothing else; phones and emails are not shared;
    * nothing looks up a member or order made in the same batch. `perMember` puts all of a member's
-   * ops at one instant (events a batch creates then fall after it); `kill` also keeps each member to
-   * one channel's ops and registrations to memberId keys.
+   * ops at one instant (events a batch creates then fall after it), `spread` puts its first op well
+   * before the others, a number puts every op at that instant; `killStep` also keeps each member to
+   * one op and registrations to memberId keys.
    */
-  private drawIndependent(count: number, opts: { sameAt: 'perMember' | 'free' | number; killStep?: boolean }): Planned[] {
+  private drawIndependent(count: number, opts: { sameAt: 'perMember' | 'spread' | number; killStep?: boolean }): Planned[] {
     const { planner, rng } = this;
     const out: Planned[] = [];
     const direct = new Set<string>();
@@ -610,7 +632,14 @@ class Simulation {
     const atOf = new Map<string, number>();
     const atFor = (memberId: string, m?: Member): number => {
       if (typeof opts.sameAt === 'number') return opts.sameAt;
-      if (opts.sameAt === 'free') return planner.atFor(this.clockMs, m);
+      if (opts.sameAt === 'spread') {
+        // `batch-events`: a member's first op well back, its later ones at the clock, so that what
+        // the first creates (a grant's expiry, a period's end) falls due between them.
+        if (atOf.has(memberId)) return this.clockMs;
+        const at = Math.max(this.startMs, this.clockMs - rng.int(30, 400) * DAY_MS);
+        atOf.set(memberId, at);
+        return at;
+      }
       const known = atOf.get(memberId);
       if (known !== undefined) return known;
       const at = planner.atFor(this.clockMs, m);
