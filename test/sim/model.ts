@@ -139,12 +139,11 @@ function meaning(name: OpName, body: Body): Body {
   return out;
 }
 
-const KEY_FIELD: Partial<Record<OpName, [prefix: string, field: string]>> = {
-  purchase: ['order:', 'orderId'], product_purchase: ['prod:', 'orderId'], return: ['ret:', 'returnId'],
-  topup: ['req:', 'requestId'], withdraw: ['req:', 'requestId'], transfer: ['req:', 'requestId'],
-  redeem: ['req:', 'requestId'], adjust: ['req:', 'requestId'],
-};
-
+/**
+ * A refusal: the codes the server may answer (any one of them when several checks fail), the members
+ * it may still have changed (events due before the op are applied even when the op is refused),
+ * and the field it must name, when the model knows it.
+ */
 const FAIL = (codes: string | string[], touched: string[] = [], field?: string): Outcome =>
   ({ ok: false, codes: Array.isArray(codes) ? codes : [codes], touched, ...(field === undefined ? {} : { field }) });
 
@@ -956,4 +955,3 @@ export function entryOf(name: OpName, body: Body): { memberId: string; kind: str
   }
 }
 
-export const KEYED_FIELDS = KEY_FIELD;
