@@ -1,0 +1,957 @@
+// The simulator's reference model: the README's rules written out plainly, one member at a time,
+// with no code shared with engine/. It is meant to be obviously right rather than fast: every
+// conversion is floor(x * num / den) in BigInt, every member keeps its whole ledger, and the
+// summary is recomputed from the members. Each op returns what the server must answer (an answer's
+// fields, or the error codes it may give) and which members it may have changed.
+import { DAY_MS, birthdayGiftAt, iso, localDate } from './calendar.js';
+import type { SimProgram, SimTier } from './program.js';
+
+export const SAFE_MAX = Number.MAX_SAFE_INTEGER;
+/** The earliest `at` the `ancient-times` edge expects the server to accept: 2000-01-01T00:00:00Z. */
+export const AT_MIN_MS = Date.UTC(2000, 0, 1);
+/** An op whose member has more events than this between two ops means a runaway period or grant. */
+const EVENTS_MAX = 100_000;
+
+export type Role = 'admin' | 'pos' | 'storefront';
+export type OpName = 'register' | 'patch' | 'purchase' | 'return' | 'quote' | 'topup' | 'withdraw' | 'transfer' | 'redeem' | 'adjust' | 'product_purchase';
+export type Body = Record<string, unknown>;
+
+/** Points that expire together: `id` orders grants of one expiry by when they were credited. */
+export interface Grant { id: number; expiresAt: number; remaining: number }
+/** Part of a debit: which grant paid how much (Infinity expiry: points that never expire). */
+export interface Took { id: number; expiresAt: number; points: number }
+
+export interface Entry {
+  at: number; kind: string; ref: string; points: number; growth: number; wallet: number; spend: number; tierId: string | null;
+}
+
+export interface Profile {
+  name?: string; phone?: string; email?: string; birthday?: string; gender?: string; address?: string;
+  storeId?: string; channel?: string; staffId?: string;
+}
+export const PROFILE_FIELDS = ['name', 'phone', 'email', 'birthday', 'gender', 'address', 'storeId', 'channel', 'staffId'] as const;
+
+export interface Member {
+  memberId: string; shard: number; createdAt: number; profile: Profile;
+  referrerId: string | null; referralChain: string[];
+  tierId: string; periodStart: number; periodEnd: number | null; periodMetric: number; periodStartTierId: string;
+  points: number; growth: number; walletCents: number; lifetimeSpendCents: number; purchaseCount: number;
+  firstPurchaseAt: number | null; lastPurchaseAt: number | null;
+  /** Purchases not fully returned: none means the next purchase is a first purchase. */
+  standingOrders: number;
+  birthdayMonth: number; birthdayDay: number;
+  /** The calendar year whose gift was last settled (paid or passed over). */
+  lastBirthdayYear: number;
+  /** Points that expire, oldest expiry first; points credited while expiry was off are not here. */
+  grants: Grant[];
+  entries: Entry[];
+}
+
+export interface Order {
+  orderId: string; memberId: string; at: number; amountCents: number; redeemPoints: number;
+  walletCents: number; netCents: number; earnedPoints: number; tierIdBefore: string; upgradedTo: string | null;
+  /** The upgrade came from the express threshold (the period threshold was not reached). */
+  express: boolean;
+  before: { periodStart: number; periodEnd: number | null; periodStartTierId: string; periodMetric: number };
+  rate: { earnCents: number; earnPoints: number; orderPoints: number; multiplierPct: number; growthPoints: number; growthGrowth: number };
+  rewards: Array<{ memberId: string; fixedPoints: number; sharePct: number; sharePoints: number }>;
+  now: { earnedPoints: number; growth: number; restoredPoints: number; walletRefundedCents: number; fixedReversed: boolean };
+  redeemedFrom: Took[];
+  restoredTo: Took[];
+  returns: Array<{ returnId: string; amountCents: number; at: number }>;
+}
+
+export interface Totals {
+  purchases: number; returns: number; netSalesCents: number; pointsIssued: number; pointsRedeemed: number;
+  pointsExpired: number; pointsClawedBack: number; topupsCents: number;
+}
+
+/** What the server must answer to one op, and the members whose state it may have changed. */
+export type Outcome =
+  | { ok: true; answer: Body; replayed: boolean; touched: string[] }
+  | { ok: false; codes: string[]; field?: string; touched: string[] };
+
+export interface ModelOptions {
+  shards: number;
+  /** `requestId` keys are one namespace across every shard (the `cross-shard-keys` edge). */
+  globalRequestKeys: boolean;
+  /** `at` before 2000 is refused (the `ancient-times` edge). */
+  refuseAncientAt: boolean;
+  /**
+   * A patched birthday takes its new day as well as its month, and a member without a birthday
+   * before is settled as at registration (the `patch-birthday` edge).
+   */
+  patchBirthdayFully: boolean;
+  /** Every credit (also a transfer's arrival, a product or a referral reward) is kept in the safe range (the `near-limit` edge). */
+  checkEveryCredit: boolean;
+}
+
+/** FNV-1a over the id's UTF-16 code units, modulo the shards: which shard owns a member (README, Architecture). */
+export function shardOf(id: string, shards: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % shards;
+}
+
+/** floor(x * num / den) exactly, for x >= 0 and positive num, den. */
+export function mulDiv(x: number, num: number, den: number): number {
+  return Number((BigInt(x) * BigInt(num)) / BigInt(den));
+}
+
+function safe(...values: number[]): boolean {
+  return values.every((v) => Number.isSafeInteger(v));
+}
+
+/** The exact sum, or NaN when it leaves the safe range (so `safe` refuses it). */
+function add(a: number, b: number): number {
+  const s = BigInt(a) + BigInt(b);
+  return s > BigInt(SAFE_MAX) || s < -BigInt(SAFE_MAX) ? Number.NaN : Number(s);
+}
+
+/** Stable JSON with sorted keys: what "the same body" means for idempotency. */
+export function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    return `{${Object.keys(obj).sort().filter((k) => obj[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical(obj[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function parseAt(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string') return Date.parse(value);
+  throw new Error(`the simulator sent an at of ${JSON.stringify(value)}`);
+}
+
+/** The body as its meaning: defaults spelled out and `at` as ms, so that equivalent spellings are one request. */
+function meaning(name: OpName, body: Body): Body {
+  const out: Body = { ...body };
+  if (out['at'] !== undefined) out['at'] = parseAt(out['at']);
+  if (name === 'purchase') {
+    out['discountCents'] ??= 0;
+    out['redeemPoints'] ??= 0;
+    out['walletCents'] ??= 0;
+  }
+  return out;
+}
+
+/**
+ * A refusal: the codes the server may answer (any one of them when several checks fail), the members
+ * it may still have changed (events due before the op are applied even when the op is refused),
+ * and the field it must name, when the model knows it.
+ */
+const FAIL = (codes: string | string[], touched: string[] = [], field?: string): Outcome =>
+  ({ ok: false, codes: Array.isArray(codes) ? codes : [codes], touched, ...(field === undefined ? {} : { field }) });
+
+export class Model {
+  program: SimProgram;
+  version: number;
+  readonly members = new Map<string, Member>();
+  /** Member ids in registration order (never sorted: generated ids carry the server's clock and randomness). */
+  readonly memberOrder: string[] = [];
+  readonly orders = new Map<string, Order>();
+  /** Idempotency keys: scope|key → the body's meaning and the model's answer. */
+  readonly keys = new Map<string, { fp: string; answer: Body }>();
+  readonly phones = new Map<string, string>();
+  readonly emails = new Map<string, string>();
+  readonly totals: Totals = { purchases: 0, returns: 0, netSalesCents: 0, pointsIssued: 0, pointsRedeemed: 0, pointsExpired: 0, pointsClawedBack: 0, topupsCents: 0 };
+  /** Referral points each ancestor received per level, net of reversals: `memberId|level`. */
+  readonly referralPoints = new Map<string, number>();
+  /** Every tier id a member has held, entered a period at, or that an order names: a program must keep them. */
+  readonly everHeld = new Set<string>();
+  /** Ledger entries not on any member (one per accepted program, the first program included). */
+  programEntries = 1;
+  private grantSeq = 0;
+
+  constructor(program: SimProgram, version: number, readonly options: ModelOptions) {
+    this.program = program;
+    this.version = version;
+  }
+
+  shard(memberId: string): number {
+    return shardOf(memberId, this.options.shards);
+  }
+
+  setProgram(program: SimProgram): void {
+    this.program = program;
+    this.version += 1;
+    this.programEntries += 1;
+  }
+
+  // ---------------------------------------------------------------- tiers
+
+  tierIndex(tierId: string): number {
+    const i = this.program.tiers.findIndex((t) => t.id === tierId);
+    // A tier the program no longer has counts as the first tier (README, "Program changes").
+    return i === -1 ? 0 : i;
+  }
+
+  tier(tierId: string): SimTier {
+    return this.program.tiers[this.tierIndex(tierId)]!;
+  }
+
+  private qualifying(metric: number): number {
+    let q = 0;
+    this.program.tiers.forEach((t, i) => { if (i > 0 && t.threshold <= metric) q = i; });
+    return q;
+  }
+
+  private retain(i: number): number {
+    const t = this.program.tiers[i]!;
+    return t.retainThreshold ?? t.threshold;
+  }
+
+  private carried(metric: number, threshold: number): number {
+    switch (this.program.carryForward) {
+      case 'all': return metric;
+      case 'none': return 0;
+      case 'excess': return Math.max(0, metric - threshold);
+    }
+  }
+
+  private hold(m: Member): void {
+    this.everHeld.add(m.tierId);
+    this.everHeld.add(m.periodStartTierId);
+  }
+
+  // ---------------------------------------------------------------- points and grants
+
+  private entry(m: Member, at: number, kind: string, ref: string, d: Partial<Pick<Entry, 'points' | 'growth' | 'wallet' | 'spend' | 'tierId'>>): void {
+    // `+ 0` turns a negated zero into zero: the server's JSON has no -0.
+    m.entries.push({ at, kind, ref, points: (d.points ?? 0) + 0, growth: (d.growth ?? 0) + 0, wallet: (d.wallet ?? 0) + 0, spend: (d.spend ?? 0) + 0, tierId: d.tierId ?? null });
+  }
+
+  private insertGrant(m: Member, g: Grant): void {
+    let i = m.grants.length;
+    while (i > 0 && (m.grants[i - 1]!.expiresAt > g.expiresAt || (m.grants[i - 1]!.expiresAt === g.expiresAt && m.grants[i - 1]!.id > g.id))) i--;
+    m.grants.splice(i, 0, g);
+  }
+
+  /** Credits points (> 0): with expiry on, the part above zero becomes a grant expiring `days` after `at`. */
+  private creditPoints(m: Member, points: number, at: number): void {
+    if (points <= 0) return;
+    this.grantSeq += 1;
+    const days = this.program.pointsExpiryDays;
+    const granted = Math.min(points, Math.max(0, m.points + points));
+    if (days !== null && granted > 0) this.insertGrant(m, { id: this.grantSeq, expiresAt: at + days * DAY_MS, remaining: granted });
+    m.points += points;
+  }
+
+  /** Debits points (> 0), oldest expiry first; what no grant covers comes from points that never expire. */
+  private debitPoints(m: Member, points: number): Took[] {
+    if (points <= 0) return [];
+    const took: Took[] = [];
+    let left = points;
+    while (left > 0 && m.grants.length > 0) {
+      const g = m.grants[0]!;
+      const take = Math.min(left, g.remaining);
+      g.remaining -= take;
+      left -= take;
+      took.push({ id: g.id, expiresAt: g.expiresAt, points: take });
+      if (g.remaining === 0) m.grants.shift();
+    }
+    m.points -= points;
+    return took;
+  }
+
+  /** Puts `points` back to the grants a debit took them from, in that order; a debt is repaid first. */
+  private restorePoints(m: Member, from: Took[], points: number): Took[] {
+    let left = Math.min(points, Math.max(0, m.points + points));
+    const used: Took[] = [];
+    for (const t of from) {
+      if (left === 0) break;
+      const back = Math.min(left, t.points);
+      const g = m.grants.find((x) => x.id === t.id);
+      if (g !== undefined) g.remaining += back;
+      else this.insertGrant(m, { id: t.id, expiresAt: t.expiresAt, remaining: back });
+      used.push({ id: t.id, expiresAt: t.expiresAt, points: back });
+      left -= back;
+    }
+    m.points += points;
+    return used;
+  }
+
+  // ---------------------------------------------------------------- time
+
+  nextBirthday(m: Member): number | null {
+    if (m.birthdayMonth === 0) return null;
+    return birthdayGiftAt(m.lastBirthdayYear + 1, m.birthdayMonth, m.birthdayDay, this.program.timezone);
+  }
+
+  /** The member's next time-driven event: a period end, a grant expiry or a birthday gift. */
+  nextEvent(m: Member): number | null {
+    const times = [m.periodEnd, m.grants[0]?.expiresAt ?? null, this.nextBirthday(m)].filter((t): t is number => t !== null);
+    return times.length === 0 ? null : Math.min(...times);
+  }
+
+  private settleBirthday(m: Member, at: number): void {
+    if (m.birthdayMonth === 0) return;
+    const year = localDate(at, this.program.timezone).year;
+    m.lastBirthdayYear = at >= birthdayGiftAt(year, m.birthdayMonth, m.birthdayDay, this.program.timezone) ? year : year - 1;
+  }
+
+  /** Applies every event due at or before `toMs` in time order (period end, then expiry, then birthday). */
+  advance(m: Member, toMs: number): void {
+    for (let n = 0; ; n++) {
+      if (n > EVENTS_MAX) throw new Error(`model: member ${m.memberId} has more than ${EVENTS_MAX} events before ${iso(toMs)}`);
+      const periodEnd = m.periodEnd;
+      const expiry = m.grants[0]?.expiresAt ?? null;
+      const birthday = this.nextBirthday(m);
+      const times = [periodEnd, expiry, birthday].filter((t): t is number => t !== null);
+      if (times.length === 0) return;
+      const next = Math.min(...times);
+      if (next > toMs) return;
+      if (next === periodEnd) this.endPeriod(m, next);
+      else if (next === expiry) {
+        let points = 0;
+        while (m.grants.length > 0 && m.grants[0]!.expiresAt <= next) points += m.grants.shift()!.remaining;
+        this.entry(m, next, 'expire', `expire:${next}`, { points: -points });
+        m.points -= points;
+        this.totals.pointsExpired += points;
+      } else {
+        m.lastBirthdayYear += 1;
+        const bonus = this.program.birthday.bonusPoints;
+        // Only the current year's gift is paid; a year passed over entirely is skipped.
+        if (m.lastBirthdayYear === localDate(toMs, this.program.timezone).year && bonus > 0) {
+          this.entry(m, next, 'birthday', `birthday:${next}`, { points: bonus });
+          this.creditPoints(m, bonus, next);
+          this.totals.pointsIssued += bonus;
+        }
+      }
+    }
+  }
+
+  private endPeriod(m: Member, at: number): void {
+    const p = this.program;
+    const days = p.membershipDays;
+    if (days === null) { m.periodEnd = null; return; }
+    const t = this.tierIndex(m.tierId);
+    if (t > 0 && m.periodMetric >= this.retain(t)) {
+      const bonus = p.tiers[t]!.renewalBonusPoints;
+      this.entry(m, at, 'renew', `renew:${at}`, { points: bonus, tierId: m.tierId });
+      this.creditPoints(m, bonus, at);
+      this.totals.pointsIssued += bonus;
+      m.periodStart = at; m.periodEnd = at + days * DAY_MS; m.periodMetric = 0; m.periodStartTierId = m.tierId;
+      this.hold(m);
+      return;
+    }
+    let to = 0;
+    if (p.downgrade === 'one') to = Math.max(0, t - 1);
+    else for (let i = t - 1; i > 0; i--) if (m.periodMetric >= this.retain(i)) { to = i; break; }
+    const tierId = p.tiers[to]!.id;
+    this.entry(m, at, 'downgrade', `downgrade:${at}`, { tierId });
+    m.tierId = tierId; m.periodStart = at; m.periodMetric = 0; m.periodStartTierId = tierId;
+    m.periodEnd = to === 0 ? null : at + days * DAY_MS;
+    this.hold(m);
+  }
+
+  /** The sweep (README, "The sweep"): every member brought up to `asOfMs`; returns how many had an event due. */
+  sweep(asOfMs: number): number {
+    let due = 0;
+    for (const id of this.memberOrder) {
+      const m = this.members.get(id)!;
+      const next = this.nextEvent(m);
+      if (next === null || next > asOfMs) continue;
+      due += 1;
+      this.advance(m, asOfMs);
+    }
+    return due;
+  }
+
+  // ---------------------------------------------------------------- views
+
+  view(m: Member): Body {
+    const p = m.profile;
+    const expiring: Array<{ at: string; points: number }> = [];
+    for (const g of m.grants) {
+      const last = expiring[expiring.length - 1];
+      if (last !== undefined && last.at === iso(g.expiresAt)) last.points += g.remaining;
+      else if (expiring.length < 5) expiring.push({ at: iso(g.expiresAt)!, points: g.remaining });
+      else break;
+    }
+    return {
+      memberId: m.memberId, name: p.name ?? null, phone: p.phone ?? null, email: p.email ?? null, birthday: p.birthday ?? null,
+      gender: p.gender ?? null, address: p.address ?? null, storeId: p.storeId ?? null, channel: p.channel ?? null, staffId: p.staffId ?? null,
+      tierId: m.tierId, periodStart: iso(m.periodStart), periodEnd: iso(m.periodEnd), periodMetric: m.periodMetric,
+      points: m.points, growth: m.growth, walletCents: m.walletCents, lifetimeSpendCents: m.lifetimeSpendCents,
+      purchaseCount: m.purchaseCount, firstPurchaseAt: iso(m.firstPurchaseAt), lastPurchaseAt: iso(m.lastPurchaseAt),
+      referrerId: m.referrerId, referralChain: m.referralChain, createdAt: iso(m.createdAt), pointsExpiring: expiring,
+    };
+  }
+
+  /** `GET /v1/members/{id}/balance?at=`: the fold of the member's entries dated at or before `atMs`. */
+  balanceAt(m: Member, atMs: number): { points: number; growth: number; walletCents: number } {
+    const out = { points: 0, growth: 0, walletCents: 0 };
+    for (const e of m.entries) if (e.at <= atMs) { out.points += e.points; out.growth += e.growth; out.walletCents += e.wallet; }
+    return out;
+  }
+
+  /** The summary report, recomputed from the members and the running flows. */
+  summary(): Body {
+    const perTier: Record<string, number> = {};
+    let points = 0n;
+    let wallet = 0n;
+    for (const m of this.members.values()) {
+      perTier[m.tierId] = (perTier[m.tierId] ?? 0) + 1;
+      points += BigInt(m.points);
+      wallet += BigInt(m.walletCents);
+    }
+    return {
+      members: this.members.size, membersPerTier: perTier, pointsOutstanding: points, walletOutstandingCents: wallet,
+      ...this.totals,
+    };
+  }
+
+  entriesCount(): number {
+    let n = this.programEntries;
+    for (const m of this.members.values()) n += m.entries.length;
+    return n;
+  }
+
+  // ---------------------------------------------------------------- ops
+
+  /** The idempotency scope of a key: its shard, or everywhere for request keys under `cross-shard-keys`. */
+  private scope(key: string, shard: number): string {
+    return key.startsWith('req:') && this.options.globalRequestKeys ? `*|${key}` : `${shard}|${key}`;
+  }
+
+  /** The stored answer for the key, a conflict, or null when the key is new. */
+  private keyed(name: OpName, scope: string, body: Body, conflict = 'idempotency_conflict'): Outcome | null {
+    const stored = this.keys.get(scope);
+    if (stored === undefined) return null;
+    if (stored.fp !== name + canonical(meaning(name, body))) return FAIL(conflict);
+    return { ok: true, answer: stored.answer, replayed: true, touched: [] };
+  }
+
+  private remember(name: OpName, scope: string, body: Body, answer: Body): void {
+    this.keys.set(scope, { fp: name + canonical(meaning(name, body)), answer });
+  }
+
+  /**
+   * One op as the server receives it. `nowMs` is the server's clock (PATCH happens now); `generatedId`
+   * is the id the server gave a registration sent without `memberId`.
+   */
+  apply(name: OpName, body: Body, ctx: { role: Role; nowMs: number; generatedId?: string }): Outcome {
+    if (body['at'] !== undefined && this.options.refuseAncientAt && parseAt(body['at']) < AT_MIN_MS) return FAIL('invalid_request', [], 'at');
+    const at = body['at'] === undefined ? ctx.nowMs : parseAt(body['at']);
+    switch (name) {
+      case 'register': return this.register(body, at, ctx.generatedId);
+      case 'patch': return this.patch(body, ctx.nowMs);
+      case 'purchase': return this.purchase(body, at);
+      case 'return': return this.returnOrder(body, at);
+      case 'quote': return this.quote(body, at);
+      case 'transfer': return this.transfer(body, at);
+      case 'product_purchase': return this.product(body, at, ctx.role);
+      default: return this.simple(name, body, at);
+    }
+  }
+
+  private register(body: Body, at: number, generatedId: string | undefined): Outcome {
+    const p = this.program;
+    let chain: string[] = [];
+    const referrerId = body['referrerId'] as string | undefined;
+    if (referrerId !== undefined) {
+      const referrer = this.members.get(referrerId);
+      if (referrer === undefined) return FAIL('referrer_not_found', [], 'referrerId');
+      chain = [referrerId, ...referrer.referralChain].slice(0, p.referral.levels.length);
+    }
+    const byId = body['memberId'] !== undefined;
+    const memberId = byId ? body['memberId'] as string : (generatedId ?? `(generated for ${String(body['requestId'])})`);
+    const key = byId ? `reg:m:${memberId}` : `reg:${String(body['requestId'])}`;
+    const shard = byId ? this.shard(memberId) : shardOf(key, this.options.shards);
+    const scope = this.scope(key, shard);
+    const replay = this.keyed('register', scope, body, byId ? 'member_exists' : 'idempotency_conflict');
+    if (replay !== null) return replay;
+    if (this.members.has(memberId)) return FAIL('member_exists', [], 'memberId');
+    const tierId = (body['tierId'] as string | undefined) ?? p.tiers[0]!.id;
+    if (!p.tiers.some((t) => t.id === tierId)) return FAIL('tier_not_found', [], 'tierId');
+    const phone = body['phone'] as string | undefined;
+    const email = body['email'] as string | undefined;
+    if (phone !== undefined && this.phones.has(phone)) return FAIL('phone_taken', [], 'phone');
+    if (email !== undefined && this.emails.has(email)) return FAIL('email_taken', [], 'email');
+
+    const profile: Profile = {};
+    for (const f of PROFILE_FIELDS) if (body[f] !== undefined) profile[f] = body[f] as string;
+    const birthday = profile.birthday;
+    const index = this.tierIndex(tierId);
+    const m: Member = {
+      memberId, shard: this.shard(memberId), createdAt: at, profile, referrerId: referrerId ?? null, referralChain: chain,
+      tierId, periodStart: at, periodEnd: index > 0 && p.membershipDays !== null ? at + p.membershipDays * DAY_MS : null,
+      periodMetric: 0, periodStartTierId: tierId, points: 0, growth: 0, walletCents: (body['walletCents'] as number | undefined) ?? 0,
+      lifetimeSpendCents: 0, purchaseCount: 0, firstPurchaseAt: null, lastPurchaseAt: null, standingOrders: 0,
+      birthdayMonth: birthday === undefined ? 0 : Number(birthday.slice(5, 7)),
+      birthdayDay: birthday === undefined ? 0 : Number(birthday.slice(8, 10)),
+      lastBirthdayYear: 0, grants: [], entries: [],
+    };
+    this.settleBirthday(m, at);
+    const opening = ((body['points'] as number | undefined) ?? 0) + p.signupPoints;
+    this.entry(m, at, 'register', key, { points: opening, wallet: m.walletCents, tierId });
+    this.creditPoints(m, opening, at);
+    this.totals.pointsIssued += opening;
+    this.members.set(memberId, m);
+    this.memberOrder.push(memberId);
+    if (phone !== undefined) this.phones.set(phone, memberId);
+    if (email !== undefined) this.emails.set(email, memberId);
+    this.hold(m);
+    const touched = [memberId];
+    if (p.referral.enabled && chain.length > 0) {
+      if (p.referral.refereePoints > 0) {
+        this.entry(m, at, 'referral_reward', memberId, { points: p.referral.refereePoints });
+        this.creditPoints(m, p.referral.refereePoints, at);
+        this.totals.pointsIssued += p.referral.refereePoints;
+      }
+      chain.forEach((ancestor, i) => {
+        const points = p.referral.levels[i]?.registerPoints ?? 0;
+        if (points > 0) { this.deliver(ancestor, 'referral_reward', points, 0, memberId, at, i + 1); touched.push(ancestor); }
+      });
+    }
+    const answer = { ...this.view(m), walletBalanceCents: m.walletCents };
+    this.remember('register', scope, body, answer);
+    return { ok: true, answer, replayed: false, touched };
+  }
+
+  /** A credit from another op (an outbox message): applied on the target at the source's time. */
+  private deliver(targetId: string, kind: string, points: number, walletCents: number, ref: string, at: number, level: number): void {
+    const m = this.members.get(targetId)!;
+    this.advance(m, at);
+    // A reversal takes at most what the member holds unless the program allows negative points.
+    const applied = points < 0 && !this.program.allowNegativePoints ? -Math.min(-points, Math.max(0, m.points)) : points;
+    this.entry(m, at, kind, ref, { points: applied, wallet: walletCents });
+    if (applied > 0) this.creditPoints(m, applied, at); else this.debitPoints(m, -applied);
+    m.walletCents += walletCents;
+    if (applied > 0) this.totals.pointsIssued += applied; else this.totals.pointsClawedBack -= applied;
+    if (level > 0) this.referralPoints.set(`${targetId}|${level}`, (this.referralPoints.get(`${targetId}|${level}`) ?? 0) + applied);
+  }
+
+  private patch(body: Body, nowMs: number): Outcome {
+    const memberId = body['memberId'] as string;
+    const m = this.members.get(memberId);
+    if (m === undefined) return FAIL('member_not_found');
+    // A profile change happens now: the member's events up to the server's clock come first.
+    this.advance(m, nowMs);
+    const phone = body['phone'] as string | undefined;
+    const email = body['email'] as string | undefined;
+    if (phone !== undefined && (this.phones.get(phone) ?? memberId) !== memberId) return FAIL('phone_taken', [memberId], 'phone');
+    if (email !== undefined && (this.emails.get(email) ?? memberId) !== memberId) return FAIL('email_taken', [memberId], 'email');
+    if (phone !== undefined) {
+      if (m.profile.phone !== undefined) this.phones.delete(m.profile.phone);
+      this.phones.set(phone, memberId);
+    }
+    if (email !== undefined) {
+      if (m.profile.email !== undefined) this.emails.delete(m.profile.email);
+      this.emails.set(email, memberId);
+    }
+    const hadBirthday = m.birthdayMonth !== 0;
+    for (const f of PROFILE_FIELDS) if (body[f] !== undefined) m.profile[f] = body[f] as string;
+    const birthday = body['birthday'] as string | undefined;
+    if (birthday !== undefined) {
+      m.birthdayMonth = Number(birthday.slice(5, 7));
+      if (this.options.patchBirthdayFully) {
+        m.birthdayDay = Number(birthday.slice(8, 10));
+        if (!hadBirthday) this.settleBirthday(m, nowMs);
+      }
+    }
+    return { ok: true, answer: { ...this.view(m), walletBalanceCents: m.walletCents }, replayed: false, touched: [memberId] };
+  }
+
+  private earned(rate: { earnCents: number; earnPoints: number; orderPoints: number; multiplierPct: number }, netCents: number, withFixed: boolean): number {
+    const base = mulDiv(netCents, rate.earnPoints, rate.earnCents) + (withFixed ? rate.orderPoints : 0);
+    return mulDiv(base, rate.multiplierPct, 100);
+  }
+
+  private inBirthdayMonth(m: Member, at: number): boolean {
+    return m.birthdayMonth !== 0 && localDate(at, this.program.timezone).month === m.birthdayMonth;
+  }
+
+  private purchase(body: Body, at: number): Outcome {
+    const p = this.program;
+    const memberId = body['memberId'] as string;
+    const orderId = body['orderId'] as string;
+    const scope = this.scope(`order:${orderId}`, this.shard(memberId));
+    const replay = this.keyed('purchase', scope, body);
+    if (replay !== null) return replay;
+    const m = this.members.get(memberId);
+    if (m === undefined) return FAIL('member_not_found', [], 'memberId');
+    this.advance(m, at);
+    const amountCents = body['amountCents'] as number;
+    const discountCents = (body['discountCents'] as number | undefined) ?? 0;
+    const redeemPoints = (body['redeemPoints'] as number | undefined) ?? 0;
+    const walletCents = (body['walletCents'] as number | undefined) ?? 0;
+    const t = this.tierIndex(m.tierId);
+    const tier = p.tiers[t]!;
+    const redeemValueCents = mulDiv(redeemPoints, tier.redeem.cents, tier.redeem.points);
+    const netCents = amountCents - discountCents - redeemValueCents;
+    // Which check the server reports first when several fail is not part of the contract.
+    const problems: string[] = [];
+    if (netCents < 0 || walletCents > netCents) problems.push('negative_net');
+    if (redeemPoints > 0 && redeemPoints > m.points) problems.push('insufficient_points');
+    if (walletCents > m.walletCents) problems.push('insufficient_wallet');
+    if (p.wallet.maxSpendCentsPerOrder !== null && walletCents > p.wallet.maxSpendCentsPerOrder) problems.push('wallet_limit');
+    if (problems.length > 0) return FAIL(problems, [memberId]);
+
+    const rate = {
+      earnCents: tier.earn.cents, earnPoints: tier.earn.points, orderPoints: p.orderPoints,
+      multiplierPct: this.inBirthdayMonth(m, at) ? p.birthday.multiplierPct : 100,
+      growthPoints: p.growth.points, growthGrowth: p.growth.growth,
+    };
+    const earned = this.earned(rate, netCents, true);
+    const growthDelta = safe(earned) ? mulDiv(earned, rate.growthGrowth, rate.growthPoints) : Number.NaN;
+    const metricGained = add(m.periodMetric, p.qualifyBy === 'spend' ? netCents : growthDelta);
+    let target = t;
+    p.tiers.forEach((x, i) => {
+      if (i > t && (x.threshold <= metricGained || (x.expressUpgradeCents !== null && x.expressUpgradeCents <= netCents))) target = i;
+    });
+    const upgraded = target > t;
+    const bonus = upgraded ? p.tiers[target]!.upgradeBonusPoints : 0;
+    const pointsAfter = add(add(m.points - redeemPoints, earned), bonus);
+    const periodEnd = upgraded && p.membershipDays !== null ? at + p.membershipDays * DAY_MS : 0;
+    if (!safe(earned, growthDelta, metricGained, pointsAfter, add(m.growth, growthDelta), add(m.lifetimeSpendCents, netCents), periodEnd)) {
+      return FAIL('balance_limit', [memberId]);
+    }
+
+    const before = { periodStart: m.periodStart, periodEnd: m.periodEnd, periodStartTierId: m.periodStartTierId, periodMetric: m.periodMetric };
+    const tierIdBefore = m.tierId;
+    this.entry(m, at, 'purchase', orderId, { points: earned - redeemPoints, wallet: -walletCents, growth: growthDelta, spend: netCents });
+    const redeemedFrom = this.debitPoints(m, redeemPoints);
+    this.creditPoints(m, earned, at);
+    m.walletCents -= walletCents;
+    m.growth += growthDelta;
+    m.lifetimeSpendCents += netCents;
+    m.purchaseCount += 1;
+    m.firstPurchaseAt ??= at;
+    m.lastPurchaseAt = m.lastPurchaseAt === null ? at : Math.max(m.lastPurchaseAt, at);
+    m.periodMetric = metricGained;
+    let upgradedTo: string | null = null;
+    if (upgraded) {
+      upgradedTo = p.tiers[target]!.id;
+      this.entry(m, at, 'upgrade', orderId, { points: bonus, tierId: upgradedTo });
+      this.creditPoints(m, bonus, at);
+      this.totals.pointsIssued += bonus;
+      m.periodMetric = this.carried(metricGained, p.tiers[target]!.threshold);
+      m.tierId = upgradedTo; m.periodStart = at; m.periodStartTierId = upgradedTo;
+      m.periodEnd = p.membershipDays === null ? null : at + p.membershipDays * DAY_MS;
+    }
+    this.totals.purchases += 1;
+    this.totals.netSalesCents += netCents;
+    this.totals.pointsIssued += earned;
+    this.totals.pointsRedeemed += redeemPoints;
+
+    const touched = [memberId];
+    const rewards: Order['rewards'] = [];
+    if (p.referral.enabled) {
+      const first = m.standingOrders === 0;
+      m.referralChain.forEach((ancestor, i) => {
+        const level = p.referral.levels[i];
+        if (level === undefined) return;
+        const fixedPoints = first ? level.firstPurchasePoints : level.repeatPurchasePoints;
+        const sharePoints = mulDiv(earned, level.purchaseSharePct, 100);
+        if (fixedPoints + sharePoints > 0) rewards.push({ memberId: ancestor, fixedPoints, sharePct: level.purchaseSharePct, sharePoints });
+      });
+    }
+    m.standingOrders += 1;
+    for (const r of rewards) {
+      this.deliver(r.memberId, 'referral_reward', r.fixedPoints + r.sharePoints, 0, orderId, at, m.referralChain.indexOf(r.memberId) + 1);
+      touched.push(r.memberId);
+    }
+    const order: Order = {
+      orderId, memberId, at, amountCents, redeemPoints, walletCents, netCents, earnedPoints: earned, tierIdBefore, upgradedTo,
+      express: upgradedTo !== null && p.tiers[target]!.threshold > metricGained,
+      before, rate, rewards,
+      now: { earnedPoints: earned, growth: growthDelta, restoredPoints: 0, walletRefundedCents: 0, fixedReversed: false },
+      redeemedFrom, restoredTo: [], returns: [],
+    };
+    this.orders.set(orderId, order);
+    this.hold(m);
+    this.everHeld.add(tierIdBefore);
+    const answer: Body = {
+      orderId, memberId, netCents, earnedPoints: earned, redeemedPoints: redeemPoints, redeemValueCents, walletCents,
+      points: m.points, walletBalanceCents: m.walletCents, growth: m.growth, tierId: m.tierId, upgradedTo,
+      referralRewards: rewards.map((r) => ({ memberId: r.memberId, points: r.fixedPoints + r.sharePoints })),
+    };
+    this.remember('purchase', scope, body, answer);
+    return { ok: true, answer, replayed: false, touched };
+  }
+
+  private returnOrder(body: Body, at: number): Outcome {
+    const p = this.program;
+    const orderId = body['orderId'] as string;
+    const returnId = body['returnId'] as string;
+    const order = this.orders.get(orderId);
+    if (order === undefined) return FAIL('order_not_found', [], 'orderId');
+    const m = this.members.get(order.memberId)!;
+    const scope = this.scope(`ret:${returnId}`, m.shard);
+    const replay = this.keyed('return', scope, body);
+    if (replay !== null) return replay;
+    this.advance(m, at);
+    const amountCents = body['amountCents'] as number;
+    const returnedBefore = order.returns.reduce((s, r) => s + r.amountCents, 0);
+    const remainingBefore = order.netCents - returnedBefore;
+    if (amountCents > remainingBefore) return FAIL('return_exceeds_order', [m.memberId], 'amountCents');
+    if (amountCents === 0 && (order.netCents !== 0 || order.returns.length > 0)) return FAIL('invalid_request', [m.memberId], 'amountCents');
+
+    // Everything is recomputed on what remains of the order, at the order's own rates.
+    const remaining = remainingBefore - amountCents;
+    const full = remaining === 0;
+    const earnedAfter = full ? 0 : this.earned(order.rate, remaining, true);
+    const growthAfter = mulDiv(earnedAfter, order.rate.growthGrowth, order.rate.growthPoints);
+    const restoredAfter = full ? order.redeemPoints : mulDiv(order.redeemPoints, returnedBefore + amountCents, order.netCents);
+    const walletRefundCents = Math.min(amountCents, order.walletCents - order.now.walletRefundedCents);
+    const clawbackDue = order.now.earnedPoints - earnedAfter;
+    const restoredPoints = restoredAfter - order.now.restoredPoints;
+    const growthDelta = growthAfter - order.now.growth;
+    const reversals: Array<{ memberId: string; points: number }> = [];
+    const sharesAfter = order.rewards.map((r) => {
+      const shareAfter = mulDiv(earnedAfter, r.sharePct, 100);
+      const points = (r.sharePoints - shareAfter) + (full && !order.now.fixedReversed ? r.fixedPoints : 0);
+      if (points > 0) reversals.push({ memberId: r.memberId, points });
+      return shareAfter;
+    });
+    const clawed = p.allowNegativePoints ? clawbackDue : Math.min(clawbackDue, Math.max(0, m.points + restoredPoints));
+
+    // The tier: the higher of the period-start tier and what the remaining metric qualifies for,
+    // unless the order's express upgrade falls below its threshold and is undone.
+    const tierBefore = m.tierId;
+    const drop = p.qualifyBy === 'spend' ? amountCents : -growthDelta;
+    let metric = order.at >= m.periodStart ? Math.max(0, m.periodMetric - drop) : m.periodMetric;
+    let tierId: string;
+    let period = { periodStart: m.periodStart, periodEnd: m.periodEnd, periodStartTierId: m.periodStartTierId };
+    const up = order.upgradedTo;
+    const expressCents = up === null ? null : this.tier(up).expressUpgradeCents;
+    if (order.express && up !== null && m.periodStart === order.at && m.periodStartTierId === up && (expressCents === null || remaining < expressCents)) {
+      metric = order.before.periodMetric + (p.qualifyBy === 'spend' ? remaining : growthAfter);
+      const q = this.qualifying(metric);
+      if (q <= this.tierIndex(order.before.periodStartTierId)) {
+        tierId = order.tierIdBefore;
+        period = { periodStart: order.before.periodStart, periodEnd: order.before.periodEnd, periodStartTierId: order.before.periodStartTierId };
+      } else {
+        tierId = p.tiers[q]!.id;
+        metric = this.carried(metric, p.tiers[q]!.threshold);
+        period = { periodStart: order.at, periodEnd: p.membershipDays === null ? null : order.at + p.membershipDays * DAY_MS, periodStartTierId: tierId };
+      }
+    } else {
+      tierId = p.tiers[Math.max(this.tierIndex(m.periodStartTierId), Math.min(this.qualifying(metric), this.tierIndex(m.tierId)))]!.id;
+    }
+
+    this.entry(m, at, 'return', returnId, { points: restoredPoints - clawed, growth: growthDelta, wallet: walletRefundCents, spend: -amountCents });
+    const left: Took[] = [];
+    for (const t of order.redeemedFrom) {
+      const back = order.restoredTo.filter((x) => x.id === t.id).reduce((s, x) => s + x.points, 0);
+      if (t.points - back > 0) left.push({ ...t, points: t.points - back });
+    }
+    order.restoredTo.push(...this.restorePoints(m, left, restoredPoints));
+    this.debitPoints(m, clawed);
+    m.growth += growthDelta;
+    m.walletCents += walletRefundCents;
+    m.lifetimeSpendCents -= amountCents;
+    m.tierId = tierId;
+    m.periodMetric = metric;
+    Object.assign(m, period);
+    if (full) m.standingOrders -= 1;
+    const downgradedTo = tierId !== tierBefore ? tierId : null;
+    if (downgradedTo !== null) this.entry(m, at, 'downgrade', returnId, { tierId: downgradedTo });
+    this.hold(m);
+    const touched = [m.memberId];
+    for (const r of reversals) {
+      this.deliver(r.memberId, 'referral_reversal', -r.points, 0, returnId, at, m.referralChain.indexOf(r.memberId) + 1);
+      touched.push(r.memberId);
+    }
+    order.returns.push({ returnId, amountCents, at });
+    order.now = { earnedPoints: earnedAfter, growth: growthAfter, restoredPoints: restoredAfter, walletRefundedCents: order.now.walletRefundedCents + walletRefundCents, fixedReversed: order.now.fixedReversed || full };
+    sharesAfter.forEach((s, i) => { order.rewards[i]!.sharePoints = s; });
+    this.totals.returns += 1;
+    this.totals.netSalesCents -= amountCents;
+    this.totals.pointsClawedBack += clawed;
+    this.totals.pointsRedeemed -= restoredPoints;
+    const answer: Body = {
+      returnId, orderId, memberId: m.memberId, clawedBackPoints: clawed, restoredPoints, walletRefundCents,
+      points: m.points, walletBalanceCents: m.walletCents, tierId: m.tierId, downgradedTo, referralReversals: reversals,
+    };
+    this.remember('return', scope, body, answer);
+    return { ok: true, answer, replayed: false, touched };
+  }
+
+  private quote(body: Body, at: number): Outcome {
+    const p = this.program;
+    const memberId = body['memberId'] as string;
+    const m = this.members.get(memberId);
+    if (m === undefined) return FAIL('member_not_found', [], 'memberId');
+    this.advance(m, at);
+    const tier = this.tier(m.tierId);
+    const amountCents = body['amountCents'] as number;
+    const discountCents = mulDiv(amountCents, tier.discountBps, 10_000);
+    const payable = amountCents - discountCents;
+    const maxRedeemPoints = Math.min(Math.max(m.points, 0), mulDiv(payable, tier.redeem.points, tier.redeem.cents));
+    const rate = { earnCents: tier.earn.cents, earnPoints: tier.earn.points, orderPoints: p.orderPoints, multiplierPct: this.inBirthdayMonth(m, at) ? p.birthday.multiplierPct : 100 };
+    const pointsToEarn = this.earned(rate, payable, true);
+    if (!safe(pointsToEarn)) return FAIL('balance_limit', [memberId]);
+    return {
+      ok: true, replayed: false, touched: [memberId],
+      answer: {
+        memberId, tierId: m.tierId, discountBps: tier.discountBps, discountCents, points: m.points, maxRedeemPoints,
+        maxRedeemValueCents: mulDiv(maxRedeemPoints, tier.redeem.cents, tier.redeem.points), walletBalanceCents: m.walletCents, pointsToEarn,
+      },
+    };
+  }
+
+  private transfer(body: Body, at: number): Outcome {
+    const fromId = body['fromMemberId'] as string;
+    const toId = body['toMemberId'] as string;
+    if (fromId === toId) return FAIL('invalid_request', [], 'toMemberId');
+    const to = this.members.get(toId);
+    if (to === undefined) return FAIL('member_not_found', [], 'toMemberId');
+    const key = `req:${String(body['requestId'])}`;
+    const scope = this.scope(key, this.shard(fromId));
+    const replay = this.keyed('transfer', scope, body);
+    if (replay !== null) return replay;
+    const m = this.members.get(fromId);
+    if (m === undefined) return FAIL('member_not_found', [], 'memberId');
+    this.advance(m, at);
+    const amountCents = body['amountCents'] as number;
+    if (amountCents > m.walletCents) return FAIL('insufficient_wallet', [fromId]);
+    if (this.options.checkEveryCredit && !safe(add(to.walletCents, amountCents))) return FAIL('balance_limit', [fromId]);
+    this.entry(m, at, 'transfer_out', key, { wallet: -amountCents });
+    m.walletCents -= amountCents;
+    this.deliver(toId, 'transfer_in', 0, amountCents, key, at, 0);
+    const answer: Body = { fromMemberId: fromId, toMemberId: toId, amountCents, points: m.points, walletBalanceCents: m.walletCents, tierId: m.tierId };
+    this.remember('transfer', scope, body, answer);
+    return { ok: true, answer, replayed: false, touched: [fromId, toId] };
+  }
+
+  private product(body: Body, at: number, role: Role): Outcome {
+    const p = this.program;
+    const memberId = body['memberId'] as string;
+    const orderId = body['orderId'] as string;
+    const scope = this.scope(`prod:${orderId}`, this.shard(memberId));
+    const replay = this.keyed('product_purchase', scope, body);
+    if (replay !== null) return replay;
+    const m = this.members.get(memberId);
+    if (m === undefined) return FAIL('member_not_found', [], 'memberId');
+    this.advance(m, at);
+    const product = p.products.find((x) => x.id === body['productId']);
+    if (product === undefined) return FAIL('product_not_found', [memberId], 'productId');
+    if (!product.active) return FAIL('product_inactive', [memberId], 'productId');
+    // Without a channel a POS key buys offline and a storefront key online; an admin's purchase is not channel-checked.
+    const channel = (body['channel'] as string | undefined) ?? (role === 'pos' ? 'offline' : role === 'storefront' ? 'online' : undefined);
+    if (channel !== undefined && !product.channels.includes(channel as 'online' | 'offline')) return FAIL('channel_not_allowed', [memberId], 'channel');
+    if (product.eligibleTiers !== null && !product.eligibleTiers.includes(m.tierId)) return FAIL('tier_not_eligible', [memberId]);
+    const inc = product.includes;
+    const points = inc.points ?? 0;
+    const walletCents = inc.walletCents ?? 0;
+    const current = this.tierIndex(m.tierId);
+    let target: number | null = null;
+    if (inc.forceTierId !== undefined) target = this.tierIndex(inc.forceTierId);
+    else if (inc.tierId !== undefined && this.tierIndex(inc.tierId) > current) target = this.tierIndex(inc.tierId);
+    const upgrade = target !== null && inc.forceTierId === undefined;
+    const bonus = upgrade ? p.tiers[target!]!.upgradeBonusPoints : 0;
+    if (this.options.checkEveryCredit && !safe(add(add(m.points, points), bonus), add(m.walletCents, walletCents))) return FAIL('balance_limit', [memberId]);
+    const tierId = target === null ? null : p.tiers[target]!.id;
+    this.entry(m, at, 'product', orderId, { points, wallet: walletCents, tierId });
+    this.creditPoints(m, points, at);
+    this.totals.pointsIssued += points;
+    m.walletCents += walletCents;
+    if (target !== null) {
+      // A granted tier starts a new period; an upgrade carries the metric forward and pays its bonus.
+      m.periodMetric = upgrade ? this.carried(m.periodMetric, p.tiers[target]!.threshold) : 0;
+      m.tierId = tierId!; m.periodStartTierId = tierId!; m.periodStart = at;
+      m.periodEnd = target === 0 || p.membershipDays === null ? null : at + p.membershipDays * DAY_MS;
+      if (bonus > 0) {
+        this.entry(m, at, 'upgrade', orderId, { points: bonus, tierId: tierId! });
+        this.creditPoints(m, bonus, at);
+        this.totals.pointsIssued += bonus;
+      }
+    }
+    if (inc.extendDays !== undefined && m.periodEnd !== null) m.periodEnd += inc.extendDays * DAY_MS;
+    this.hold(m);
+    const answer: Body = {
+      orderId, memberId, productId: product.id, priceCents: product.priceCents, walletCreditCents: walletCents, pointsAdded: points,
+      tierChangedTo: tierId, periodEnd: iso(m.periodEnd), points: m.points, walletBalanceCents: m.walletCents, tierId: m.tierId,
+    };
+    this.remember('product_purchase', scope, body, answer);
+    return { ok: true, answer, replayed: false, touched: [memberId] };
+  }
+
+  /** Redemptions, adjustments, top-ups and withdrawals: one member, one balance, keyed by requestId. */
+  private simple(name: OpName, body: Body, at: number): Outcome {
+    const p = this.program;
+    const memberId = body['memberId'] as string;
+    const key = `req:${String(body['requestId'])}`;
+    const scope = this.scope(key, this.shard(memberId));
+    if (name === 'adjust' && body['points'] === 0) return FAIL('invalid_request', [], 'points');
+    const replay = this.keyed(name, scope, body);
+    if (replay !== null) return replay;
+    const m = this.members.get(memberId);
+    if (m === undefined) return FAIL('member_not_found', [], 'memberId');
+    this.advance(m, at);
+    const touched = [memberId];
+    const balances = () => ({ points: m.points, walletBalanceCents: m.walletCents, tierId: m.tierId });
+    let answer: Body;
+    switch (name) {
+      case 'redeem': {
+        const points = body['points'] as number;
+        const tier = this.tier(m.tierId);
+        if (points > m.points) return FAIL('insufficient_points', touched);
+        const value = mulDiv(points, tier.redeem.cents, tier.redeem.points);
+        if (value === 0) return FAIL('redemption_too_small', touched);
+        if (!safe(add(m.walletCents, value))) return FAIL('balance_limit', touched);
+        this.entry(m, at, 'redeem', key, { points: -points, wallet: value });
+        this.debitPoints(m, points);
+        m.walletCents += value;
+        this.totals.pointsRedeemed += points;
+        answer = { memberId, redeemedPoints: points, walletCreditCents: value, ...balances() };
+        break;
+      }
+      case 'adjust': {
+        const delta = body['points'] as number;
+        if (delta < 0 && m.points + delta < 0) return FAIL('insufficient_points', touched);
+        if (!safe(add(m.points, delta))) return FAIL('balance_limit', touched);
+        this.entry(m, at, 'adjust', key, { points: delta });
+        if (delta > 0) { this.creditPoints(m, delta, at); this.totals.pointsIssued += delta; } else { this.debitPoints(m, -delta); this.totals.pointsClawedBack -= delta; }
+        answer = { memberId, pointsDelta: delta, reason: body['reason'], ...balances() };
+        break;
+      }
+      case 'topup': {
+        const amountCents = body['amountCents'] as number;
+        if (amountCents < p.wallet.minTopupCents) return FAIL('topup_below_minimum', touched);
+        let bonusCents = 0;
+        let reached = -1;
+        for (const step of p.wallet.topupBonuses) if (step.minCents <= amountCents && step.minCents > reached) { reached = step.minCents; bonusCents = step.bonusCents; }
+        const credit = amountCents + bonusCents;
+        if (!safe(credit, add(m.walletCents, credit))) return FAIL('balance_limit', touched);
+        this.entry(m, at, 'topup', key, { wallet: credit });
+        m.walletCents += credit;
+        this.totals.topupsCents += credit;
+        answer = { memberId, amountCents, bonusCents, ...balances() };
+        break;
+      }
+      case 'withdraw': {
+        const amountCents = body['amountCents'] as number;
+        if (amountCents > m.walletCents) return FAIL('insufficient_wallet', touched);
+        this.entry(m, at, 'withdraw', key, { wallet: -amountCents });
+        m.walletCents -= amountCents;
+        answer = { memberId, amountCents, ...balances() };
+        break;
+      }
+      default: throw new Error(`model: no op ${name}`);
+    }
+    this.remember(name, scope, body, answer);
+    return { ok: true, answer, replayed: false, touched };
+  }
+}
+
+/** The ledger kind and ref an op's own entry carries, to find it in the member's ledger after a kill. */
+export function entryOf(name: OpName, body: Body): { memberId: string; kind: string; ref: string } | null {
+  switch (name) {
+    case 'register': return body['memberId'] === undefined ? null : { memberId: body['memberId'] as string, kind: 'register', ref: `reg:m:${String(body['memberId'])}` };
+    case 'purchase': return { memberId: body['memberId'] as string, kind: 'purchase', ref: body['orderId'] as string };
+    case 'product_purchase': return { memberId: body['memberId'] as string, kind: 'product', ref: body['orderId'] as string };
+    case 'transfer': return { memberId: body['fromMemberId'] as string, kind: 'transfer_out', ref: `req:${String(body['requestId'])}` };
+    case 'redeem': case 'adjust': case 'topup': case 'withdraw':
+      return { memberId: body['memberId'] as string, kind: name, ref: `req:${String(body['requestId'])}` };
+    default: return null;
+  }
+}
+

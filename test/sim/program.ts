@@ -1,0 +1,118 @@
+// The loyalty program as the simulator writes it (the JSON of PUT /v1/program), and a seeded
+// generator of valid programs. Tier ids come from one ordered pool, so a changed program keeps the
+// tiers members hold in the same order; a tier nobody ever held may be dropped.
+import type { Random } from './prng.js';
+import { ZONES } from './calendar.js';
+
+export interface SimTier {
+  id: string; name: string; threshold: number;
+  earn: { cents: number; points: number };
+  redeem: { points: number; cents: number };
+  discountBps: number; retainThreshold: number | null; expressUpgradeCents: number | null;
+  upgradeBonusPoints: number; renewalBonusPoints: number;
+}
+
+export interface SimLevel { registerPoints: number; firstPurchasePoints: number; repeatPurchasePoints: number; purchaseSharePct: number }
+
+export interface SimIncludes { walletCents?: number; points?: number; tierId?: string; forceTierId?: string; extendDays?: number }
+
+export interface SimProduct {
+  id: string; name: string; priceCents: number; active: boolean;
+  channels: Array<'online' | 'offline'>; eligibleTiers: string[] | null; includes: SimIncludes;
+}
+
+export interface SimProgram {
+  name: string; currency: string; timezone: string;
+  qualifyBy: 'spend' | 'growth'; membershipDays: number | null;
+  carryForward: 'excess' | 'all' | 'none'; downgrade: 'qualify' | 'one';
+  tiers: SimTier[]; orderPoints: number; growth: { points: number; growth: number };
+  signupPoints: number; birthday: { bonusPoints: number; multiplierPct: number };
+  pointsExpiryDays: number | null; allowNegativePoints: boolean;
+  referral: { enabled: boolean; refereePoints: number; levels: SimLevel[] };
+  wallet: { minTopupCents: number; maxSpendCentsPerOrder: number | null; topupBonuses: Array<{ minCents: number; bonusCents: number }> };
+  products: SimProduct[];
+}
+
+/** Every tier id a program may have, in the order they rank. */
+export const TIER_POOL = ['base', 'silver', 'gold', 'platinum', 'diamond'] as const;
+
+export interface ProgramConstraints {
+  /** Tier ids some member holds or held (state, period start, orders): the program must keep them. */
+  keepTiers: ReadonlySet<string>;
+  /** A held tier the program should drop (the `tier-removal` edge), or null. */
+  dropTier: string | null;
+  /** The time zone to keep, or null to draw one (the `timezone-change` edge, or the first program). */
+  timezone: string | null;
+}
+
+/** A valid program: every field drawn from the seed, within the bounds the simulator's amounts make interesting. */
+export function generateProgram(rng: Random, c: ProgramConstraints): SimProgram {
+  const qualifyBy = rng.chance(0.7) ? 'spend' : 'growth';
+  // The metric is net cents or growth (about a twentieth of the cents at the usual earn rates).
+  const unit = qualifyBy === 'spend' ? 1 : 1 / 20;
+  // The first tier is always 'base'; the others are kept while held and otherwise drawn.
+  const ids = TIER_POOL.filter((id, i) => i === 0 || (c.keepTiers.has(id) && id !== c.dropTier) || (id !== c.dropTier && rng.chance(0.5)));
+  const tiers: SimTier[] = [];
+  let threshold = 0;
+  ids.forEach((id, i) => {
+    if (i > 0) threshold += Math.max(1, Math.floor(rng.int(30_000, 400_000) * unit * (i === 1 ? 1 : rng.int(1, 4))));
+    const retain = i === 0 || rng.chance(0.5) ? null : Math.max(0, threshold - rng.int(0, Math.floor(threshold / 2)));
+    tiers.push({
+      id, name: `Tier ${id}`, threshold,
+      earn: { cents: rng.pick([100, 500, 1000, 2000, 2500, 5000]), points: rng.int(1, 5) },
+      redeem: { points: rng.pick([1, 5, 10, 20, 50]), cents: rng.pick([1, 10, 50, 100, 200]) },
+      discountBps: i === 0 ? 0 : rng.int(0, 2000),
+      retainThreshold: retain,
+      expressUpgradeCents: i === 0 || rng.chance(0.6) ? null : rng.int(100_000, 1_500_000),
+      upgradeBonusPoints: rng.chance(0.5) ? 0 : rng.int(1, 500),
+      renewalBonusPoints: rng.chance(0.5) ? 0 : rng.int(1, 300),
+    });
+  });
+  // Mostly deep: a chain only grows to 3 levels through members registered while 3 levels paid.
+  const levelCount = rng.pick([0, 1, 2, 3, 3, 3]);
+  const levels: SimLevel[] = Array.from({ length: levelCount }, () => ({
+    registerPoints: rng.chance(0.3) ? 0 : rng.int(1, 200),
+    firstPurchasePoints: rng.chance(0.3) ? 0 : rng.int(1, 300),
+    repeatPurchasePoints: rng.chance(0.5) ? 0 : rng.int(1, 50),
+    purchaseSharePct: rng.chance(0.4) ? 0 : rng.int(1, 30),
+  }));
+  const bonusSteps = rng.int(0, 3);
+  const minCents = rng.shuffle([20_000, 50_000, 100_000, 200_000, 500_000]).slice(0, bonusSteps);
+  const tierIds = tiers.map((t) => t.id);
+  const drawn = rng.chance(0.5) ? 'Asia/Hong_Kong' : rng.pick(ZONES);
+  const zone = c.timezone ?? drawn;
+  const products: SimProduct[] = [];
+  for (let i = 0, n = rng.int(1, 5); i < n; i++) products.push(generateProduct(rng, `p${i}`, tierIds));
+  return {
+    name: `Sim ${rng.int(1, 999)}`, currency: 'HKD', timezone: zone,
+    qualifyBy, membershipDays: rng.chance(0.15) ? null : rng.int(20, 400),
+    carryForward: rng.pick(['excess', 'all', 'none'] as const), downgrade: rng.pick(['qualify', 'one'] as const),
+    tiers, orderPoints: rng.chance(0.6) ? 0 : rng.int(1, 50),
+    growth: { points: rng.int(1, 4), growth: rng.int(1, 4) },
+    signupPoints: rng.chance(0.5) ? 0 : rng.int(1, 200),
+    birthday: { bonusPoints: rng.chance(0.4) ? 0 : rng.int(1, 500), multiplierPct: rng.pick([50, 100, 100, 150, 200, 300]) },
+    pointsExpiryDays: rng.chance(0.4) ? null : rng.int(20, 400),
+    allowNegativePoints: rng.chance(0.5),
+    referral: { enabled: rng.chance(0.7), refereePoints: rng.chance(0.4) ? 0 : rng.int(1, 100), levels },
+    wallet: {
+      minTopupCents: rng.int(100, 5_000),
+      maxSpendCentsPerOrder: rng.chance(0.7) ? null : rng.int(5_000, 300_000),
+      topupBonuses: minCents.map((m) => ({ minCents: m, bonusCents: rng.int(0, Math.floor(m / 5)) })),
+    },
+    products,
+  };
+}
+
+function generateProduct(rng: Random, id: string, tierIds: string[]): SimProduct {
+  const includes: SimIncludes = {};
+  if (rng.chance(0.5)) includes.walletCents = rng.int(1_000, 100_000);
+  if (rng.chance(0.5)) includes.points = rng.int(1, 2_000);
+  const tierRoll = rng.next();
+  if (tierRoll < 0.3 && tierIds.length > 1) includes.tierId = rng.pick(tierIds.slice(1));
+  else if (tierRoll < 0.45) includes.forceTierId = rng.pick(tierIds);
+  if (rng.chance(0.3)) includes.extendDays = rng.int(1, 200);
+  if (Object.keys(includes).length === 0) includes.points = rng.int(1, 100);
+  const channels = rng.pick([['online', 'offline'], ['online'], ['offline']] as Array<Array<'online' | 'offline'>>);
+  const eligible = rng.chance(0.7) ? null : rng.shuffle(tierIds).slice(0, rng.int(1, tierIds.length));
+  return { id, name: `Product ${id}`, priceCents: rng.int(0, 100_000), active: rng.chance(0.85), channels, eligibleTiers: eligible, includes };
+}

@@ -1,0 +1,1137 @@
+// The deterministic simulation of the whole engine, in the spirit of TigerBeetle's VOPR: from one
+// seed it draws a program and a long history of every op and endpoint, runs it against a real
+// server process (HTTP and the POS stream, SIGKILLs and restarts included), and after every step
+// requires the server to agree with the reference model (test/sim/model.ts) on every answer and
+// every touched member; at checkpoints and at the end it also requires `verify` to be clean, the
+// summary to equal the members' sums and each member's ledger to equal the model's entries.
+import { isDeepStrictEqual } from 'node:util';
+import { Random } from './prng.js';
+import { DAY_MS, iso } from './calendar.js';
+import { generateProgram, type SimProgram } from './program.js';
+import { Model, SAFE_MAX, entryOf, parseAt, shardOf, type Body, type Member, type OpName, type Outcome, type Role } from './model.js';
+import { OP_AMOUNT_MAX, Planner, withOffset, type Planned } from './plan.js';
+import { SimServer, type Answer } from './server.js';
+
+/**
+ * Edge classes, each behind a switch. The `defaultOn` ones run in `npm test` (turning one off narrows
+ * a failure down); the others probe defects being fixed elsewhere and fail on a tree without the fix.
+ */
+export const EDGES = {
+  'kills': { defaultOn: true, about: 'SIGKILLs at seeded steps while ops are in flight, restarts, unacked ops settled from the ledger and resent in a new order' },
+  'backdated': { defaultOn: true, about: 'ops dated up to 400 days back, and ops exactly at a member\'s next period end, expiry or birthday' },
+  'batches': { defaultOn: true, about: 'multi-op stream batches (independent members, repeats of an op inside its batch) and shuffled replay batches' },
+  'program-changes': { defaultOn: true, about: 'PUT /v1/program mid-run: new rates, thresholds, periods, expiry, referral levels, products; tiers nobody held may go' },
+  'near-limit': { defaultOn: false, about: 'balances within 10^12 of 2^53-1 (built by thousands of adjustments and top-ups), then credits that would pass it' },
+  'ancient-times': { defaultOn: false, about: '`at` before 2000 and before 1970, which the server must refuse with 400 invalid_request on `at`' },
+  'tier-removal': { defaultOn: false, about: 'a program change removing a tier that members hold' },
+  'patch-birthday': { defaultOn: false, about: 'birthdays PATCHed to any date (also onto members without one) with birthday gifts on, then sweeps across period ends' },
+  'cross-shard-keys': { defaultOn: false, about: 'one requestId used for members on different shards: the second must be 409 idempotency_conflict' },
+  'equivalent-retry': { defaultOn: false, about: 'a retry spelling a default explicitly or the same instant with another offset, which must replay' },
+  'same-batch-deps': { defaultOn: false, about: 'stream batches [purchase o, return o], [register R, register S referred by R], [register T, transfer to T]: all must succeed' },
+  'batch-events': { defaultOn: false, about: 'ops of one member in one stream batch at different times, so an event one op creates falls due before a later op' },
+  'timezone-change': { defaultOn: false, about: 'program changes that move the time zone: an op after a birthday gift falls due under the new zone must get the gift first' },
+  'replay-after-return': { defaultOn: false, about: 'a purchase replayed after a return of its order reversed part of its referral share rewards: the replay must answer the first answer' },
+} as const;
+export type EdgeName = keyof typeof EDGES;
+export const EDGE_NAMES = Object.keys(EDGES) as EdgeName[];
+export const DEFAULT_EDGES: EdgeName[] = EDGE_NAMES.filter((e) => EDGES[e].defaultOn);
+
+export interface SimSettings {
+  seed: number;
+  steps: number;
+  edges: ReadonlySet<EdgeName>;
+  /** 2-4 from the seed unless given. */
+  shards?: number;
+}
+
+export interface SimReport {
+  seed: number; steps: number; shards: number; elapsedMs: number;
+  ops: number; opsByName: Record<string, number>; refusals: Record<string, number>;
+  replays: number; conflicts: number; kills: number; unackedAtKills: number; sweeps: number; programChanges: number;
+  checkpoints: number; members: number; orders: number; entries: number;
+  /** Ledger entries by kind, from the model: how much of the rules the run reached. */
+  entryKinds: Record<string, number>;
+}
+
+/** A discrepancy between the server and the model, or a server that stopped: the run's failure. */
+export class SimFailure extends Error {
+  constructor(readonly seed: number, readonly step: number, readonly detail: string, readonly replay: string, readonly trace: string[]) {
+    super(`seed=${seed} step=${step}: ${detail}\nreplay: ${replay}\nlast steps:\n  ${trace.join('\n  ')}`);
+    this.name = 'SimFailure';
+  }
+}
+
+/**
+ * The edge set a `--edges` argument names: `a,b` exactly those, `none`, `all`, or changes to the
+ * defaults such as `+near-limit,-kills`. Throws on an unknown name.
+ */
+export function parseEdges(arg: string): Set<EdgeName> {
+  if (arg === 'none') return new Set();
+  if (arg === 'all') return new Set(EDGE_NAMES);
+  const items = arg.split(',');
+  const relative = items.every((x) => x.startsWith('+') || x.startsWith('-'));
+  const out = new Set<EdgeName>(relative ? DEFAULT_EDGES : []);
+  for (const item of items) {
+    const name = relative ? item.slice(1) : item;
+    if (!(EDGE_NAMES as string[]).includes(name)) throw new RangeError(`no edge class ${name}`);
+    if (relative && item.startsWith('-')) out.delete(name as EdgeName); else out.add(name as EdgeName);
+  }
+  return out;
+}
+
+export function replayCommand(s: { seed: number; steps: number; edges: ReadonlySet<EdgeName>; shards?: number }): string {
+  const added = EDGE_NAMES.filter((e) => s.edges.has(e) && !EDGES[e].defaultOn).map((e) => `+${e}`);
+  const removed = EDGE_NAMES.filter((e) => !s.edges.has(e) && EDGES[e].defaultOn).map((e) => `-${e}`);
+  const changes = [...added, ...removed];
+  const edgeFlag = changes.length === 0 ? '' : ` --edges ${changes.join(',')}`;
+  return `npm run sim -- --seed ${s.seed} --steps ${s.steps}${edgeFlag}${s.shards === undefined ? '' : ` --shards ${s.shards}`}`;
+}
+
+/** The timeline starts in 2021 (a seeded day of its first half) and never passes this, which is in the past. */
+const TIMELINE_END_MS = Date.UTC(2026, 5, 1);
+const TIMELINE_START_MS = Date.UTC(2021, 0, 1);
+/** The clock moves at most this much per step (on average half of it). */
+const STEP_MS_MAX = 10 * DAY_MS;
+/** How long a credit delivered through the outbox may take to land before its member counts as wrong. */
+const CONVERGE_TIMEOUT_MS = 5_000;
+const POLL_MS = 15;
+/** Full checks (verify, summary, every member) every this many steps, and at the end. */
+const CHECKPOINT_STEPS = 50;
+/** Lines of the trace kept for a failure's report. */
+const TRACE_LINES = 25;
+/** Ledger entries read per request (the API's page limit). */
+const LEDGER_PAGE = 1_000;
+
+/** The HTTP status of each error code the simulator can meet (README, Errors). */
+const STATUS: Record<string, number> = {
+  invalid_request: 400, member_not_found: 404, order_not_found: 404, referrer_not_found: 404, product_not_found: 404,
+  tier_not_found: 404, member_exists: 409, phone_taken: 409, email_taken: 409, idempotency_conflict: 409,
+  insufficient_points: 422, insufficient_wallet: 422, wallet_limit: 422, negative_net: 422, topup_below_minimum: 422,
+  redemption_too_small: 422, product_inactive: 422, channel_not_allowed: 422, tier_not_eligible: 422,
+  return_exceeds_order: 422, balance_limit: 422,
+};
+
+const PATHS: Record<Exclude<OpName, 'patch'>, string> = {
+  register: '/v1/members', purchase: '/v1/purchases', return: '/v1/returns', quote: '/v1/checkout/quote',
+  topup: '/v1/wallet/topups', withdraw: '/v1/wallet/withdrawals', transfer: '/v1/wallet/transfers',
+  redeem: '/v1/points/redemptions', adjust: '/v1/points/adjustments', product_purchase: '/v1/product-purchases',
+};
+
+type Transport = 'http' | 'msgpack' | 'json';
+/** An op acked with ok: true the first time, kept for replays and conflicts. */
+interface Sent { p: Planned; answer: Body }
+
+export async function runSimulation(settings: SimSettings): Promise<SimReport> {
+  const sim = new Simulation(settings);
+  return sim.run();
+}
+
+class Simulation {
+  private readonly rng: Random;
+  private readonly shards: number;
+  private readonly server: SimServer;
+  private model!: Model;
+  private planner!: Planner;
+  private step = 0;
+  private clockMs: number;
+  private readonly startMs: number;
+  private readonly trace: string[] = [];
+  private readonly history: Sent[] = [];
+  /** The ops in `history`, so an op settled by a kill's resend is recorded once. */
+  private readonly recorded = new Set<Planned>();
+  /**
+   * During a kill step, first answers wait here and join `history` in the step's own op order, so
+   * that where the kill fell (which ops answered first) does not change what later steps draw.
+   */
+  private deferred: Map<Planned, Body> | null = null;
+  /** A discrepancy found where the check cannot wait for the member's ledger; raised by `checkMembers`. */
+  private pendingFailure: { memberId: string; detail: string } | null = null;
+  private readonly killSteps = new Set<number>();
+  private whales: string[] = [];
+  /** Whether any program so far allowed negative points; if none did, no member may be below zero. */
+  private negativeEverAllowed = false;
+  private readonly report: SimReport;
+  private readonly edges: ReadonlySet<EdgeName>;
+
+  constructor(readonly settings: SimSettings) {
+    this.rng = new Random(settings.seed);
+    this.edges = settings.edges;
+    this.shards = settings.shards ?? this.rng.int(2, 4);
+    this.server = new SimServer(this.shards);
+    this.startMs = TIMELINE_START_MS + this.rng.int(0, 180) * DAY_MS;
+    this.clockMs = this.startMs;
+    // Kills fall on seeded steps, about one per 80 steps, never in the first 10.
+    const kills = Math.max(1, Math.round(settings.steps / 80));
+    for (let i = 0; i < kills && settings.steps > 12; i++) this.killSteps.add(this.rng.int(10, settings.steps - 1));
+    if (!this.edges.has('kills')) this.killSteps.clear();
+    this.report = {
+      seed: settings.seed, steps: settings.steps, shards: this.shards, elapsedMs: 0, ops: 0, opsByName: {}, refusals: {},
+      replays: 0, conflicts: 0, kills: 0, unackedAtKills: 0, sweeps: 0, programChanges: 0, checkpoints: 0, members: 0, orders: 0, entries: 0, entryKinds: {},
+    };
+  }
+
+  private on(edge: EdgeName): boolean {
+    return this.edges.has(edge);
+  }
+
+  private note(line: string): void {
+    this.trace.push(`${this.step}: ${line}`);
+    if (this.trace.length > TRACE_LINES) this.trace.shift();
+  }
+
+  private fail(detail: string): never {
+    throw new SimFailure(this.settings.seed, this.step, detail, replayCommand(this.settings), [...this.trace]);
+  }
+
+  /**
+   * Under `tier-removal`, a member holding a tier the program dropped is treated as holding the
+   * first tier (README, "Program changes"): the server may show either id, so the expected one
+   * follows what it shows. Everything else about the member is still compared.
+   */
+  private tierAsShown(actual: Record<string, any>, expected: Body): Body {
+    if (!this.on('tier-removal') || typeof expected['tierId'] !== 'string') return expected;
+    const tiers = this.model.program.tiers;
+    const dropped = !tiers.some((t) => t.id === expected['tierId']);
+    return dropped && actual['tierId'] === tiers[0]!.id ? { ...expected, tierId: actual['tierId'] } : expected;
+  }
+
+  /** The member an op acts on, as far as the model knows. */
+  private memberOf(p: Planned): string {
+    const b = p.body;
+    if (p.name === 'return') return this.model.orders.get(b['orderId'] as string)?.memberId ?? '';
+    return String(p.memberId ?? b['memberId'] ?? b['fromMemberId'] ?? '');
+  }
+
+  /** Fails with the member's last ledger entries as the server and the model have them, side by side. */
+  private async failOn(memberId: string, detail: string): Promise<never> {
+    const m = this.model.members.get(memberId);
+    if (m === undefined) this.fail(detail);
+    const server = await this.ledger(memberId).catch(() => null);
+    const line = (e: { kind: string; ref: string; at: string | null; points: number; wallet: number; growth: number; tierId: string | null }) =>
+      `${e.at} ${e.kind} ${e.ref} points ${e.points} wallet ${e.wallet} growth ${e.growth}${e.tierId === null ? '' : ` tier ${e.tierId}`}`;
+    const theirs = (server ?? []).slice(-20).map((e) => line({ kind: e['kind'], ref: e['ref'], at: e['at'], points: e['pointsDelta'], wallet: e['walletDeltaCents'], growth: e['growthDelta'], tierId: e['tierId'] }));
+    const ours = (m?.entries ?? []).slice(-20).map((e) => line({ ...e, at: iso(e.at) }));
+    const state = m === undefined ? '' : `\n  model state: tier ${m.tierId} period ${iso(m.periodStart)}..${iso(m.periodEnd)} metric ${m.periodMetric} birthday ${m.birthdayMonth}/${m.birthdayDay} last gift year ${m.lastBirthdayYear} grants ${JSON.stringify(m.grants.map((g) => [iso(g.expiresAt), g.remaining]))}`;
+    this.fail(`${detail}\n  ledger of ${memberId} on the server (last 20 of ${server?.length ?? 0}):\n    ${theirs.join('\n    ')}\n  in the model (last 20 of ${m?.entries.length ?? 0}):\n    ${ours.join('\n    ')}${state}`);
+  }
+
+  async run(): Promise<SimReport> {
+    const started = performance.now();
+    try {
+      await this.server.start();
+      await this.installFirstProgram();
+      if (this.on('near-limit')) await this.buildWhales();
+      for (this.step = 1; this.step <= this.settings.steps; this.step++) {
+        this.clockMs = Math.min(TIMELINE_END_MS, this.clockMs + this.rng.int(0, Math.min(STEP_MS_MAX, Math.floor((TIMELINE_END_MS - this.startMs) / this.settings.steps) * 2)));
+        if (this.killSteps.has(this.step)) await this.killStep();
+        else await this.oneStep();
+        if (this.step % CHECKPOINT_STEPS === 0) await this.checkpoint(false);
+      }
+      this.step = this.settings.steps;
+      await this.checkpoint(true);
+      const exit = await this.server.stop();
+      if (exit.code !== 0) this.fail(`a SIGTERM at the end did not exit 0: ${JSON.stringify(exit)}\n${this.server.logs}`);
+      this.server.cleanup();
+    } catch (err) {
+      await this.server.kill().catch(() => {});
+      if (err instanceof SimFailure) throw new SimFailure(err.seed, err.step, `${err.detail}\n(data folder kept: ${this.server.dataDir})`, err.replay, err.trace);
+      const message = err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err);
+      throw new SimFailure(this.settings.seed, this.step, `${message}\nserver log:\n${this.server.logs}\n(data folder kept: ${this.server.dataDir})`, replayCommand(this.settings), [...this.trace]);
+    }
+    this.report.elapsedMs = performance.now() - started;
+    this.report.members = this.model.members.size;
+    this.report.orders = this.model.orders.size;
+    this.report.entries = this.model.entriesCount();
+    for (const m of this.model.members.values()) for (const e of m.entries) this.report.entryKinds[e.kind] = (this.report.entryKinds[e.kind] ?? 0) + 1;
+    return this.report;
+  }
+
+  // ---------------------------------------------------------------- the program
+
+  private async installFirstProgram(): Promise<void> {
+    const program = generateProgram(this.rng, { keepTiers: new Set(), dropTier: null, timezone: null });
+    const reply = await this.server.request('PUT', '/v1/program', program);
+    if (reply.status !== 200) this.fail(`the first program was refused: ${JSON.stringify(reply.body)}`);
+    this.model = new Model(program, reply.body.version as number, {
+      shards: this.shards,
+      globalRequestKeys: this.on('cross-shard-keys'),
+      refuseAncientAt: this.on('ancient-times'),
+      patchBirthdayFully: this.on('patch-birthday'),
+      checkEveryCredit: this.on('near-limit'),
+    });
+    // The demo program a fresh install starts with is on the ledger too.
+    this.model.programEntries = 2;
+    this.negativeEverAllowed = program.allowNegativePoints;
+    this.planner = new Planner(this.rng, this.model, this.startMs, this.on('backdated'));
+    this.note(`program v${this.model.version}: ${describeProgram(program)}`);
+  }
+
+  private async changeProgram(): Promise<void> {
+    const p = this.model.program;
+    let dropTier: string | null = null;
+    if (this.on('tier-removal') && this.rng.chance(0.6)) {
+      const held = p.tiers.slice(1).map((t) => t.id).filter((id) => this.model.everHeld.has(id));
+      if (held.length > 0) dropTier = this.rng.pick(held);
+    }
+    const keep = new Set(this.model.everHeld);
+    if (dropTier !== null) keep.delete(dropTier);
+    const program = generateProgram(this.rng, { keepTiers: keep, dropTier, timezone: this.on('timezone-change') ? null : p.timezone });
+    const reply = await this.server.request('PUT', '/v1/program', program);
+    this.note(`program → v${this.model.version + 1}${dropTier === null ? '' : ` dropping held tier ${dropTier}`}: ${describeProgram(program)}`);
+    if (reply.status !== 200) this.fail(`a program change was refused: ${JSON.stringify(reply.body)}`);
+    if (reply.body.version !== this.model.version + 1) this.fail(`the program's version is ${reply.body.version}, the model's ${this.model.version + 1}`);
+    const ids = (reply.body.tiers as Array<{ id: string }>).map((t) => t.id);
+    if (!isDeepStrictEqual(ids, program.tiers.map((t) => t.id))) this.fail(`the program came back with tiers ${ids}`);
+    const gifts = new Map(this.model.memberOrder.map((id) => [id, this.model.nextBirthday(this.model.members.get(id)!)]));
+    this.model.setProgram(program);
+    this.negativeEverAllowed ||= program.allowNegativePoints;
+    if (dropTier !== null) this.model.everHeld.delete(dropTier);
+    this.report.programChanges += 1;
+    if (this.on('timezone-change') && program.timezone !== p.timezone) await this.probeMovedGifts(gifts);
+  }
+
+  /**
+   * `timezone-change`: after the zone moved east, a member's next birthday gift falls due earlier
+   * than it did; a quote exactly at the new time must see the gift first (the quote's `points`).
+   */
+  private async probeMovedGifts(before: ReadonlyMap<string, number | null>): Promise<void> {
+    const moved = this.model.memberOrder.filter((id) => {
+      const m = this.model.members.get(id)!;
+      const now = this.model.nextBirthday(m);
+      const then = before.get(id) ?? null;
+      return now !== null && then !== null && now < then && now <= this.clockMs;
+    });
+    for (const id of this.rng.shuffle(moved).slice(0, 3)) {
+      const m = this.model.members.get(id)!;
+      const p = this.planner.quote(m, this.model.nextBirthday(m)!);
+      p.note = 'at the birthday gift as the new time zone places it';
+      await this.single(p);
+    }
+  }
+
+  // ---------------------------------------------------------------- one step
+
+  private async oneStep(): Promise<void> {
+    const rng = this.rng;
+    const members = this.model.members.size;
+    const weights = {
+      register: members < 6 ? 40 : 7, purchase: 22, return: 8, topup: 6, withdraw: 3, transfer: 5, redeem: 4, adjust: 3,
+      product: 4, quote: 3, patch: 3, program: this.on('program-changes') ? 1 : 0, sweep: 3, balance: 3, order: 2, replay: 4, conflict: 2,
+      batch: this.on('batches') ? 8 : 0,
+      ancient: this.on('ancient-times') ? 2 : 0, crossKey: this.on('cross-shard-keys') ? 2 : 0,
+      equivalent: this.on('equivalent-retry') ? 3 : 0, deps: this.on('same-batch-deps') ? 3 : 0,
+      whale: this.whales.length > 0 ? 6 : 0,
+    };
+    const action = members === 0 ? 'register' : rng.weighted(weights);
+    switch (action) {
+      case 'program': return this.changeProgram();
+      case 'sweep': return this.sweepStep();
+      case 'balance': return this.balanceStep();
+      case 'order': return this.orderStep();
+      case 'replay': return this.replayStep();
+      case 'conflict': return this.conflictStep();
+      case 'batch': return this.batchStep();
+      case 'ancient': return this.ancientStep();
+      case 'crossKey': return this.crossKeyStep();
+      case 'equivalent': return this.equivalentStep();
+      case 'deps': return this.depsStep();
+      case 'whale': return this.whaleStep();
+      default: {
+        const p = this.drawSingle(action);
+        if (p !== null) await this.single(p);
+      }
+    }
+  }
+
+  private drawSingle(action: string): Planned | null {
+    const { planner, rng } = this;
+    const m = planner.member();
+    if (m === null) return planner.register(this.clockMs);
+    const at = planner.atFor(this.clockMs, m);
+    switch (action) {
+      case 'register': return planner.register(planner.atFor(this.clockMs));
+      case 'purchase': return rng.chance(0.03) ? planner.purchase(null, at) : planner.purchase(m, at);
+      case 'return': {
+        if (rng.chance(0.02)) return { name: 'return', body: { returnId: `r${planner.next()}`, orderId: `nope${planner.next()}`, amountCents: 100, at: planner.spell(at) }, role: 'admin' };
+        const orderId = planner.returnableOrder();
+        if (orderId === null) return planner.purchase(m, at);
+        const o = this.model.orders.get(orderId)!;
+        return planner.returnOf(orderId, planner.atFor(this.clockMs, this.model.members.get(o.memberId)));
+      }
+      case 'topup': return planner.topup(m, at);
+      case 'withdraw': return planner.withdraw(m, at);
+      case 'transfer': {
+        if (rng.chance(0.03)) return { ...planner.transfer(m, m.memberId, at), note: 'to itself' };
+        const to = rng.chance(0.03) ? `ghost${planner.next()}` : planner.transferTarget(m);
+        return to === null ? planner.topup(m, at) : planner.transfer(m, to, at);
+      }
+      case 'redeem': return planner.redeem(m, at);
+      case 'adjust': return planner.adjust(m, at);
+      case 'product': return planner.product(m, at);
+      case 'quote': return planner.quote(m, at);
+      case 'patch': {
+        if (rng.chance(0.03)) return { name: 'patch', body: { name: 'Nobody' }, role: 'admin', memberId: `ghost${planner.next()}` };
+        return planner.patch(m, this.on('patch-birthday'));
+      }
+      default: throw new Error(`no action ${action}`);
+    }
+  }
+
+  private transportFor(p: Planned): Transport {
+    // The stream connections are the admin's; PATCH has no stream op.
+    if (p.name === 'patch' || p.role !== 'admin') return 'http';
+    const roll = this.rng.next();
+    return roll < 0.5 ? 'http' : roll < 0.75 ? 'msgpack' : 'json';
+  }
+
+  /** Sends one op and returns its answer, or null when the connection failed (the server died). */
+  private async send(p: Planned, transport: Transport): Promise<Answer> {
+    if (transport === 'http') {
+      if (p.name === 'patch') return this.server.op('PATCH', `/v1/members/${encodeURIComponent(p.memberId!)}`, p.body, p.role);
+      return this.server.op('POST', PATHS[p.name], p.body, p.role);
+    }
+    const [answer] = await this.server.sendBatch([{ op: p.name, ...p.body }], transport === 'msgpack');
+    return answer!;
+  }
+
+  private modelApply(p: Planned, answer: Answer | null, nowMs: number): Outcome {
+    const body = p.name === 'patch' ? { ...p.body, memberId: p.memberId } : p.body;
+    const generatedId = p.name === 'register' && p.body['memberId'] === undefined && answer?.ok === true ? answer.body['memberId'] as string : undefined;
+    if (generatedId !== undefined) {
+      // A generated id lands on the shard of its requestId, so that a retry meets its key (README).
+      const expected = shardOf(`reg:${String(p.body['requestId'])}`, this.shards);
+      if (shardOf(generatedId, this.shards) !== expected) this.fail(`generated member id ${generatedId} is on shard ${shardOf(generatedId, this.shards)}, its requestId's shard is ${expected}`);
+    }
+    const ctx = generatedId === undefined ? { role: p.role, nowMs } : { role: p.role, nowMs, generatedId };
+    return this.model.apply(p.name, body, ctx);
+  }
+
+  /** One op on its own: sent, answered, compared with the model, and its members checked. */
+  private async single(p: Planned, transport = this.transportFor(p), first?: Sent): Promise<Outcome> {
+    this.note(`${transport} ${describe(p)}`);
+    const answer = await this.send(p, transport).catch((err: unknown) => this.fail(`the server did not answer ${describe(p)}: ${String(err)}\n${this.server.logs}`));
+    const outcome = this.modelApply(p, answer, Date.now());
+    this.compare(p, outcome, answer, transport, first);
+    await this.checkMembers(outcome.touched);
+    return outcome;
+  }
+
+  /** The server's answer against the model's outcome; a replay also against the first answer. */
+  private compare(p: Planned, outcome: Outcome, answer: Answer, transport: Transport, first?: Sent): void {
+    const what = describe(p);
+    this.report.ops += 1;
+    this.report.opsByName[p.name] = (this.report.opsByName[p.name] ?? 0) + 1;
+    if (outcome.ok) {
+      if (!answer.ok) this.fail(`${what}: the model accepts it but the server refused it: ${JSON.stringify(answer.body)}\nmodel: ${JSON.stringify(outcome.answer)}`);
+      if (transport === 'http') {
+        const status = p.name === 'register' && !outcome.replayed ? 201 : 200;
+        if (answer.status !== status) this.fail(`${what}: HTTP ${answer.status}, expected ${status}`);
+      }
+      const diffs = diffFields(answer.body, this.tierAsShown(answer.body, outcome.answer));
+      if (diffs.length > 0) this.pendingFailure = { memberId: outcome.touched[0] ?? this.memberOf(p), detail: `${what}: the answer differs from the model's:\n  ${diffs.join('\n  ')}` };
+      if (this.pendingFailure !== null) return;
+      if (p.name !== 'patch' && p.name !== 'quote' && answer.body['replayed'] !== outcome.replayed) {
+        this.fail(`${what}: replayed is ${answer.body['replayed']}, the model says ${outcome.replayed}`);
+      }
+      if (outcome.replayed) {
+        this.report.replays += 1;
+        if (first !== undefined) {
+          const { replayed: _a, ok: _b, ...now } = answer.body;
+          const { replayed: _c, ok: _d, ...then } = first.answer;
+          const d = diffFields(now, then);
+          if (d.length > 0 || Object.keys(now).length !== Object.keys(then).length) this.fail(`${what}: the replay's answer is not the first answer:\n  ${d.join('\n  ')}`);
+        }
+      }
+      // A first answer, or the replay of an op that applied before a kill and was never answered.
+      if ((!outcome.replayed || first === undefined) && p.name !== 'quote' && p.name !== 'patch' && !this.recorded.has(p)) {
+        if (this.deferred !== null) this.deferred.set(p, answer.body);
+        else {
+          this.recorded.add(p);
+          this.history.push({ p, answer: answer.body });
+        }
+      }
+      return;
+    }
+    if (answer.ok) this.fail(`${what}: the model refuses it with ${outcome.codes.join(' or ')} but the server accepted it: ${JSON.stringify(answer.body)}`);
+    const error = answer.body['error'] as { code?: string; field?: string } | undefined;
+    const code = error?.code ?? '(none)';
+    this.report.refusals[code] = (this.report.refusals[code] ?? 0) + 1;
+    if (code === 'idempotency_conflict' || code === 'member_exists') this.report.conflicts += 1;
+    if (!outcome.codes.includes(code)) this.fail(`${what}: refused with ${code} (${JSON.stringify(error)}), the model says ${outcome.codes.join(' or ')}`);
+    if (outcome.field !== undefined && error?.field !== outcome.field) this.fail(`${what}: refused with ${code} on field ${error?.field}, the model says ${outcome.field}`);
+    if (transport === 'http' && answer.status !== STATUS[code]) this.fail(`${what}: ${code} answered HTTP ${answer.status}, expected ${STATUS[code]}`);
+  }
+
+  /** Each member as the server shows it against the model, waiting a little for outbox credits to land. */
+  private async checkMembers(ids: Iterable<string>): Promise<void> {
+    if (this.pendingFailure !== null) await this.failOn(this.pendingFailure.memberId, this.pendingFailure.detail);
+    for (const id of new Set(ids)) {
+      const m = this.model.members.get(id);
+      if (m === undefined) continue;
+      const expected = this.model.view(m);
+      const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
+      for (;;) {
+        const reply = await this.server.request('GET', `/v1/members/${encodeURIComponent(id)}`);
+        const diffs = reply.status === 200 ? diffFields(reply.body, this.tierAsShown(reply.body, expected)) : [`GET answered ${reply.status} ${JSON.stringify(reply.body)}`];
+        if (diffs.length === 0) break;
+        if (Date.now() > deadline) await this.failOn(id, `member ${id} differs from the model:\n  ${diffs.join('\n  ')}`);
+        await sleep(POLL_MS);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- reads and sweeps
+
+  private async sweepStep(): Promise<void> {
+    const asOfMs = Math.max(this.startMs, this.clockMs - (this.rng.chance(0.3) ? this.rng.int(0, 60) * DAY_MS : 0));
+    this.note(`sweep as of ${iso(asOfMs)}`);
+    const due = this.model.memberOrder.filter((id) => {
+      const next = this.model.nextEvent(this.model.members.get(id)!);
+      return next !== null && next <= asOfMs;
+    });
+    const reply = await this.server.request('POST', '/v1/admin/sweep', { asOf: this.planner.spell(asOfMs) });
+    if (reply.status !== 200) this.fail(`sweep: ${reply.status} ${JSON.stringify(reply.body)}`);
+    const count = this.model.sweep(asOfMs);
+    if (reply.body.members !== count) this.fail(`sweep as of ${iso(asOfMs)} brought ${reply.body.members} members up to date, the model ${count} (${due.join(', ')})`);
+    this.report.sweeps += 1;
+    await this.checkMembers(due);
+  }
+
+  private async balanceStep(): Promise<void> {
+    const m = this.planner.member()!;
+    const rng = this.rng;
+    let atMs: number;
+    const e = m.entries.length > 0 ? rng.pick(m.entries) : null;
+    const roll = rng.next();
+    if (e !== null && roll < 0.4) atMs = e.at;
+    else if (e !== null && roll < 0.6) atMs = e.at - 1;
+    else atMs = rng.int(Math.max(0, m.createdAt - DAY_MS), Math.min(Date.now(), Math.max(this.clockMs, m.createdAt)));
+    const expected = this.model.balanceAt(m, atMs);
+    this.note(`balance of ${m.memberId} at ${iso(atMs)}`);
+    const got = await this.server.get(`/v1/members/${encodeURIComponent(m.memberId)}/balance?at=${encodeURIComponent(iso(atMs)!)}`);
+    const diffs = diffFields(got, { ...expected, at: iso(atMs) });
+    if (diffs.length > 0) this.fail(`balance of ${m.memberId} at ${iso(atMs)}:\n  ${diffs.join('\n  ')}`);
+  }
+
+  private async orderStep(): Promise<void> {
+    const orders = [...this.model.orders.values()];
+    if (orders.length === 0) return;
+    const o = this.rng.pick(orders);
+    this.note(`order ${o.orderId}`);
+    const got = await this.server.get(`/v1/orders/${encodeURIComponent(o.orderId)}`);
+    const returned = o.returns.reduce((s, r) => s + r.amountCents, 0);
+    const diffs = diffFields(got, {
+      orderId: o.orderId, memberId: o.memberId, at: iso(o.at), amountCents: o.amountCents, netCents: o.netCents,
+      earnedPoints: o.earnedPoints, redeemPoints: o.redeemPoints, walletCents: o.walletCents, tierIdBefore: o.tierIdBefore,
+      upgradedTo: o.upgradedTo, remainingCents: o.netCents - returned,
+      returns: o.returns.map((r) => ({ returnId: r.returnId, amountCents: r.amountCents, at: iso(r.at) })),
+    });
+    if (diffs.length > 0) this.fail(`order ${o.orderId}:\n  ${diffs.join('\n  ')}`);
+  }
+
+  // ---------------------------------------------------------------- keys: replays and conflicts
+
+  /** Earlier acked ops sent again unchanged, alone or several in a shuffled batch: each must replay its first answer. */
+  private async replayStep(): Promise<void> {
+    if (this.history.length === 0) return;
+    const reversed = this.history.filter((s) => this.shareReversed(s.p));
+    const picks = Array.from({ length: this.rng.int(1, 4) }, () => this.rng.pick(this.history))
+      .filter((s) => this.on('replay-after-return') || !this.shareReversed(s.p));
+    // With its edge on, a purchase whose share rewards a return reversed is replayed half the time.
+    if (this.on('replay-after-return') && reversed.length > 0 && this.rng.chance(0.5)) picks.push(this.rng.pick(reversed));
+    if (picks.length === 0) return;
+    const unique = [...new Map(picks.map((s) => [s, s])).values()];
+    if (unique.length > 1 && this.rng.chance(0.5) && this.on('batches')) {
+      const ordered = this.rng.shuffle(unique);
+      this.note(`replay batch of ${ordered.length}: ${ordered.map((s) => describe(s.p)).join(' | ')}`);
+      const binary = this.rng.chance(0.5);
+      const answers = await this.server.sendBatch(ordered.map((s) => ({ op: s.p.name, ...s.p.body })), binary).catch((err: unknown) => this.fail(`replay batch: ${String(err)}`));
+      const touched: string[] = [];
+      ordered.forEach((s, i) => {
+        const outcome = this.modelApply(s.p, answers[i]!, Date.now());
+        if (!outcome.ok || !outcome.replayed) this.fail(`replay of ${describe(s.p)}: the model does not replay it (${JSON.stringify(outcome)})`);
+        this.compare(s.p, outcome, answers[i]!, binary ? 'msgpack' : 'json', s);
+        touched.push(...outcome.touched);
+      });
+      await this.checkMembers(touched);
+      return;
+    }
+    for (const s of unique) {
+      const outcome = await this.single(s.p, this.transportFor(s.p), s);
+      if (!outcome.ok || !outcome.replayed) this.fail(`replay of ${describe(s.p)}: the model does not replay it`);
+    }
+  }
+
+  /**
+   * Whether a purchase's order had part of its referral share rewards reversed by a return: its
+   * replay then answers the reduced rewards instead of the first answer (the `replay-after-return` edge).
+   */
+  private shareReversed(p: Planned): boolean {
+    if (p.name !== 'purchase') return false;
+    const o = this.model.orders.get(p.body['orderId'] as string);
+    return o !== undefined && o.returns.length > 0 && o.rewards.some((r) => r.sharePct > 0);
+  }
+
+  /** An earlier acked op's key with a different body: 409, and nothing changes. */
+  private async conflictStep(): Promise<void> {
+    const candidates = this.history.filter((s) => s.p.name !== 'register' || s.p.body['memberId'] !== undefined);
+    if (candidates.length === 0) return;
+    const s = this.rng.pick(candidates);
+    const body = { ...s.p.body };
+    // Another amount within the op's bounds.
+    const other = (n: number) => (n >= OP_AMOUNT_MAX || n === -1 ? n - 1 : n + 1);
+    if (typeof body['amountCents'] === 'number') body['amountCents'] = other(body['amountCents'] as number);
+    else if (typeof body['points'] === 'number') body['points'] = other(body['points'] as number);
+    else if (s.p.name === 'product_purchase') body['channel'] = body['channel'] === 'online' ? 'offline' : 'online';
+    else body['name'] = `Other ${this.planner.next()}`;
+    const p: Planned = { ...s.p, body, note: 'same key, another body' };
+    const outcome = await this.single(p);
+    if (outcome.ok) this.fail(`${describe(p)}: the model accepts a changed body under a used key`);
+  }
+
+  // ---------------------------------------------------------------- batches
+
+  /** A stream batch of independent ops (README, POS stream: ops of one member apply in batch order). */
+  private async batchStep(): Promise<void> {
+    const ops = this.drawIndependent(this.rng.int(2, 8), { sameAt: !this.on('batch-events') ? 'perMember' : 'spread' });
+    if (ops.length === 0) return;
+    await this.sendBatchStep(ops);
+  }
+
+  private async sendBatchStep(planned: Planned[]): Promise<void> {
+    // The stream connections are the admin's: that is the role every op of a batch runs under.
+    const ops = planned.map((p) => (p.role === 'admin' ? p : { ...p, role: 'admin' as const }));
+    const binary = this.rng.chance(0.5);
+    this.note(`${binary ? 'msgpack' : 'json'} batch: ${ops.map(describe).join(' | ')}`);
+    const answers = await this.server.sendBatch(ops.map((p) => ({ op: p.name, ...p.body })), binary).catch((err: unknown) => this.fail(`batch: ${String(err)}\n${this.server.logs}`));
+    const touched: string[] = [];
+    const now = Date.now();
+    ops.forEach((p, i) => {
+      const outcome = this.modelApply(p, answers[i]!, now);
+      this.compare(p, outcome, answers[i]!, binary ? 'msgpack' : 'json');
+      touched.push(...outcome.touched);
+    });
+    await this.checkMembers(touched);
+  }
+
+  /**
+   * Ops that can share a batch or a kill step without their order across members mattering: a
+   * member an outbox message credits is touched by nothing else; phones and emails are not shared;
+   * nothing looks up a member or order made in the same batch. `perMember` puts all of a member's
+   * ops at one instant (events a batch creates then fall after it), `spread` puts its first op well
+   * before the others, a number puts every op at that instant; `killStep` also keeps each member to
+   * one op and registrations to memberId keys.
+   */
+  private drawIndependent(count: number, opts: { sameAt: 'perMember' | 'spread' | number; killStep?: boolean }): Planned[] {
+    const { planner, rng } = this;
+    const out: Planned[] = [];
+    const direct = new Set<string>();
+    const credited = new Set<string>();
+    const chains = new Map<string, string[]>();
+    const unique = new Set<string>();
+    const atOf = new Map<string, number>();
+    const atFor = (memberId: string, m?: Member): number => {
+      if (typeof opts.sameAt === 'number') return opts.sameAt;
+      if (opts.sameAt === 'spread') {
+        // `batch-events`: a member's first op well back, its later ones at the clock, so that what
+        // the first creates (a grant's expiry, a period's end) falls due between them.
+        if (atOf.has(memberId)) return this.clockMs;
+        const at = Math.max(this.startMs, this.clockMs - rng.int(30, 400) * DAY_MS);
+        atOf.set(memberId, at);
+        return at;
+      }
+      const known = atOf.get(memberId);
+      if (known !== undefined) return known;
+      const at = planner.atFor(this.clockMs, m);
+      atOf.set(memberId, at);
+      return at;
+    };
+    for (let attempt = 0; out.length < count && attempt < count * 6; attempt++) {
+      const kind = rng.weighted({ register: 3, purchase: 6, return: 2, topup: 2, withdraw: 1, transfer: 2, redeem: 1, adjust: 1, product: 1, quote: opts.killStep === true ? 0 : 1 });
+      const fresh = [...chains.keys()];
+      let p: Planned | null = null;
+      if (kind === 'register') {
+        p = planner.register(0, { byIdOnly: opts.killStep === true });
+        const id = p.body['memberId'] as string | undefined ?? `(request ${String(p.body['requestId'])})`;
+        p.body['at'] = planner.spell(atFor(id));
+        if (p.body['tierId'] === 'no-such-tier') delete p.body['tierId'];
+      } else if (kind === 'return') {
+        const orderId = planner.returnableOrder();
+        if (orderId === null) continue;
+        const o = this.model.orders.get(orderId)!;
+        p = planner.returnOf(orderId, atFor(o.memberId, this.model.members.get(o.memberId)));
+      } else {
+        // Sometimes an op on a member registered earlier in this batch (no lookup needed for these).
+        const useFresh = fresh.length > 0 && rng.chance(0.3) && kind !== 'transfer';
+        const m = useFresh ? stubMember(rng.pick(fresh)) : planner.member();
+        if (m === null) continue;
+        const at = atFor(m.memberId, useFresh ? undefined : m);
+        switch (kind) {
+          case 'purchase': p = planner.purchase(m, at); break;
+          case 'topup': p = planner.topup(m, at); break;
+          case 'withdraw': p = planner.withdraw(m, at); break;
+          case 'redeem': p = planner.redeem(m, at); break;
+          case 'adjust': p = planner.adjust(m, at); break;
+          case 'product': p = planner.product(m, at); break;
+          case 'quote': p = planner.quote(m, at); break;
+          case 'transfer': {
+            const to = planner.transferTarget(m, new Set([...direct, ...credited]));
+            if (to === null) continue;
+            p = planner.transfer(m, to, at);
+            break;
+          }
+        }
+      }
+      if (p === null) continue;
+      if (p.body['at'] !== undefined && typeof opts.sameAt === 'number') p.body['at'] = planner.spell(opts.sameAt);
+      const reach = planner.reach(p, chains);
+      if (reach.direct.some((id) => credited.has(id))) continue;
+      // In a kill step each member has one op, so where the kill falls cannot change what it meets.
+      if (opts.killStep === true && reach.direct.some((id) => direct.has(id))) continue;
+      if (reach.credited.some((id) => direct.has(id) || credited.has(id) || reach.direct.includes(id))) continue;
+      const taken = [p.body['phone'], p.body['email']].filter((v): v is string => typeof v === 'string');
+      if (taken.some((v) => unique.has(v))) continue;
+      taken.forEach((v) => unique.add(v));
+      reach.direct.forEach((id) => direct.add(id));
+      reach.credited.forEach((id) => credited.add(id));
+      if (p.name === 'register' && p.body['memberId'] !== undefined) {
+        const ref = p.body['referrerId'] as string | undefined;
+        const referrer = ref === undefined ? undefined : this.model.members.get(ref);
+        chains.set(p.body['memberId'] as string, referrer === undefined ? [] : [ref!, ...referrer.referralChain].slice(0, this.model.program.referral.levels.length));
+      }
+      out.push(p);
+      // An op repeated at once in the same batch replays its first answer.
+      if (opts.killStep !== true && p.name !== 'quote' && rng.chance(0.08)) out.push(p);
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- kills
+
+  /**
+   * A kill step: several channels (stream batches in both encodings, HTTP requests one after
+   * another) carry keyed ops of distinct, independent members, all at one instant; the server is
+   * SIGKILLed a seeded few milliseconds in and restarted. Acked ops must be on the ledger; each
+   * unacked op is found there or not, and the model applies the ones that are; then every unacked
+   * op is resent in a new order and must replay (if it applied) or apply now. Each member having
+   * one op, the books after the step are the same wherever the kill fell, so later steps are too.
+   */
+  private async killStep(): Promise<void> {
+    const { rng, planner } = this;
+    if (this.model.members.size < 3) return this.oneStep();
+    const atMs = planner.atFor(this.clockMs);
+    const ops = this.drawIndependent(rng.int(5, 16), { sameAt: atMs, killStep: true });
+    const channelCount = rng.int(1, 4);
+    const kinds: Transport[] = Array.from({ length: channelCount }, () => rng.pick(['http', 'msgpack', 'json'] as const));
+    const channels: Planned[][] = kinds.map(() => []);
+    for (const p of ops) {
+      const c = rng.int(0, channelCount - 1);
+      channels[c]!.push(kinds[c] === 'http' ? p : { ...p, role: 'admin' });
+    }
+    const all = channels.flat();
+    // Every draw the resend needs is made now, whatever the kill leaves unacked.
+    const resendOrder = rng.shuffle(all);
+    const resendAsBatch = rng.chance(0.5);
+    const resendBinary = rng.chance(0.5);
+    const resendTransports = new Map(all.map((p) => [p, this.transportFor(p)]));
+    const delayMs = rng.int(0, 25);
+    this.note(`kill step at ${iso(atMs)} after ${delayMs} ms: ${channels.map((ch, i) => `${kinds[i]}[${ch.map(describe).join(' | ')}]`).join(' ')}`);
+    const results = new Map<Planned, Answer>();
+    const running = channels.map(async (ch, i) => {
+      if (ch.length === 0) return;
+      if (kinds[i] === 'http') {
+        for (const p of ch) {
+          const answer = await this.send(p, 'http').catch(() => null);
+          if (answer === null) return;
+          results.set(p, answer);
+        }
+        return;
+      }
+      const answers = await this.server.sendBatch(ch.map((p) => ({ op: p.name, ...p.body })), kinds[i] === 'msgpack').catch(() => null);
+      if (answers !== null) ch.forEach((p, k) => results.set(p, answers[k]!));
+    });
+    await sleep(delayMs);
+    await this.server.kill();
+    await Promise.all(running);
+    this.report.kills += 1;
+    const unacked = all.filter((p) => !results.has(p));
+    this.report.unackedAtKills += unacked.length;
+    await this.server.start();
+    this.note(`restarted: ${all.length - unacked.length} acked, ${unacked.length} unacked`);
+
+    this.deferred = new Map();
+    const touched: string[] = [];
+    const nowMs = Date.now();
+    for (const p of all) {
+      const transport = kinds[channels.findIndex((ch) => ch.includes(p))]!;
+      const answer = results.get(p);
+      if (answer !== undefined) {
+        const outcome = this.modelApply(p, answer, nowMs);
+        this.compare(p, outcome, answer, transport);
+        touched.push(...outcome.touched);
+      } else if (await this.onLedger(p)) {
+        // It applied before the kill: the model applies it now, and its resend must replay.
+        const outcome = this.modelApply(p, null, nowMs);
+        if (!outcome.ok) this.fail(`${describe(p)}: the model refuses it (${outcome.codes}), yet it is on the ledger after the kill`);
+        touched.push(...outcome.touched);
+      }
+    }
+    const resend = resendOrder.filter((p) => !results.has(p));
+    if (resend.length > 0) {
+      this.note(`resend ${resendAsBatch ? 'as one batch' : 'one by one'}: ${resend.map(describe).join(' | ')}`);
+      if (resendAsBatch) {
+        const answers = await this.server.sendBatch(resend.map((p) => ({ op: p.name, ...p.body })), resendBinary).catch((err: unknown) => this.fail(`resend batch: ${String(err)}`));
+        resend.forEach((p, k) => {
+          // On the stream the op runs under the admin's key whatever key first sent it.
+          const asSent = p.role === 'admin' ? p : { ...p, role: 'admin' as const };
+          const outcome = this.modelApply(asSent, answers[k]!, Date.now());
+          this.compare(asSent, outcome, answers[k]!, resendBinary ? 'msgpack' : 'json');
+          const first = this.deferred!.get(asSent);
+          if (asSent !== p && first !== undefined) { this.deferred!.delete(asSent); this.deferred!.set(p, first); }
+          touched.push(...outcome.touched);
+        });
+      } else {
+        for (const p of resend) {
+          const transport = resendTransports.get(p)!;
+          const answer = await this.send(p, transport).catch((err: unknown) => this.fail(`resend ${describe(p)}: ${String(err)}`));
+          const outcome = this.modelApply(p, answer, Date.now());
+          this.compare(p, outcome, answer, transport);
+          touched.push(...outcome.touched);
+        }
+      }
+    }
+    const deferred = this.deferred;
+    this.deferred = null;
+    for (const p of all) {
+      const answer = deferred.get(p);
+      if (answer === undefined || this.recorded.has(p)) continue;
+      this.recorded.add(p);
+      this.history.push({ p, answer });
+    }
+    await this.checkMembers(touched);
+    // Everything acknowledged is on the ledger exactly once.
+    for (const id of new Set(touched)) await this.checkLedger(id);
+  }
+
+  /** Whether an op's own entry (its kind and ref) is in its member's ledger. */
+  private async onLedger(p: Planned): Promise<boolean> {
+    let target = entryOf(p.name, p.body);
+    if (p.name === 'return') {
+      const o = this.model.orders.get(p.body['orderId'] as string);
+      target = o === undefined ? null : { memberId: o.memberId, kind: 'return', ref: p.body['returnId'] as string };
+    }
+    if (target === null) return false;
+    const entries = await this.ledger(target.memberId);
+    return entries !== null && entries.some((e) => e.kind === target!.kind && e.ref === target!.ref);
+  }
+
+  /** A member's whole ledger, oldest first, or null when the member does not exist. */
+  private async ledger(memberId: string): Promise<Array<Record<string, any>> | null> {
+    const out: Array<Record<string, any>> = [];
+    let cursor = '';
+    for (;;) {
+      const reply = await this.server.request('GET', `/v1/members/${encodeURIComponent(memberId)}/ledger?limit=${LEDGER_PAGE}${cursor === '' ? '' : `&cursor=${cursor}`}`);
+      if (reply.status === 404) return null;
+      if (reply.status !== 200) this.fail(`ledger of ${memberId}: ${reply.status} ${JSON.stringify(reply.body)}`);
+      out.push(...(reply.body.entries as Array<Record<string, any>>));
+      if (reply.body.nextCursor === null) break;
+      cursor = reply.body.nextCursor as string;
+    }
+    return out.reverse();
+  }
+
+  /** The member's ledger, entry for entry, against the model's: every write there exactly once, in order. */
+  private async checkLedger(memberId: string): Promise<void> {
+    const m = this.model.members.get(memberId);
+    if (m === undefined) return;
+    const got = await this.ledger(memberId);
+    if (got === null) this.fail(`member ${memberId} has no ledger`);
+    const want = m.entries.map((e) => ({ kind: e.kind, ref: e.ref, at: iso(e.at), pointsDelta: e.points, growthDelta: e.growth, walletDeltaCents: e.wallet, spendDeltaCents: e.spend, tierId: e.tierId }));
+    for (let i = 0; i < Math.max(got.length, want.length); i++) {
+      const g = got[i];
+      const w = want[i];
+      const d = g === undefined || w === undefined ? ['missing'] : diffFields(g, w);
+      if (d.length > 0) {
+        const around = (list: unknown[]) => list.slice(Math.max(0, i - 2), i + 3).map((x) => JSON.stringify(x)).join('\n    ');
+        this.fail(`ledger of ${memberId} differs at entry ${i} of ${got.length} (model ${want.length}): ${d.join('; ')}\n  server:\n    ${around(got)}\n  model:\n    ${around(want)}`);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- checkpoints
+
+  /** Verify, the summary against the members, every member against the model, and ledgers (all of them at the end). */
+  private async checkpoint(final: boolean): Promise<void> {
+    this.note(`checkpoint${final ? ' (final)' : ''}`);
+    this.report.checkpoints += 1;
+    const verify = await this.server.get('/v1/admin/verify');
+    if (verify.ok !== true || verify.mismatches.length > 0) this.fail(`verify: ${JSON.stringify(verify).slice(0, 2_000)}`);
+    if (verify.members !== this.model.members.size) this.fail(`verify counts ${verify.members} members, the model ${this.model.members.size}`);
+    if (verify.entries !== this.model.entriesCount()) this.fail(`verify counts ${verify.entries} ledger entries, the model ${this.model.entriesCount()}`);
+    await this.checkMembers(this.model.memberOrder);
+    const summary = await this.server.get('/v1/reports/summary');
+    const want = this.model.summary();
+    const diffs: string[] = [];
+    for (const [k, v] of Object.entries(want)) {
+      const g = summary[k];
+      // A tier everyone left may stay in the server's map with 0 members; under `tier-removal`
+      // members of a dropped tier may be counted under it or under the first tier.
+      const got = k === 'membersPerTier' ? this.tierCounts(g as Record<string, number>) : g;
+      const wanted = k === 'membersPerTier' ? this.tierCounts(v as Record<string, number>) : v;
+      const same = typeof v === 'bigint' ? typeof g === 'number' && Number.isSafeInteger(g) && BigInt(g) === v : isDeepStrictEqual(got, wanted);
+      if (!same) diffs.push(`${k}: server ${JSON.stringify(g)}, model ${typeof v === 'bigint' ? v.toString() : JSON.stringify(v)}`);
+    }
+    if (diffs.length > 0) this.fail(`summary:\n  ${diffs.join('\n  ')}`);
+    // Invariants on the server's own figures: the summary is the sum of the members it lists.
+    let listed = 0;
+    let wallets = 0n;
+    let points = 0n;
+    const negative: string[] = [];
+    for (let cursor = ''; ;) {
+      const page = await this.server.get(`/v1/members?limit=1000${cursor === '' ? '' : `&cursor=${encodeURIComponent(cursor)}`}`);
+      for (const m of page.members as Array<Record<string, number>>) {
+        listed += 1;
+        wallets += BigInt(m['walletCents']!);
+        points += BigInt(m['points']!);
+        if (m['points']! < 0) negative.push(String(m['memberId']));
+      }
+      if (page.nextCursor === null) break;
+      cursor = page.nextCursor as string;
+    }
+    if (listed !== this.model.members.size || wallets !== BigInt(summary.walletOutstandingCents) || points !== BigInt(summary.pointsOutstanding)) {
+      this.fail(`the members listed (${listed}, wallets ${wallets}, points ${points}) do not sum to the summary (${summary.members}, ${summary.walletOutstandingCents}, ${summary.pointsOutstanding})`);
+    }
+    if (!this.negativeEverAllowed && negative.length > 0) this.fail(`members below zero points though no program ever allowed it: ${negative.join(', ')}`);
+    const ledgers = final ? this.model.memberOrder : this.rng.shuffle(this.model.memberOrder).slice(0, 5);
+    for (const id of ledgers) await this.checkLedger(id);
+    if (final) await this.checkConservation(summary);
+    await this.checkReferrals(final ? this.model.memberOrder : this.rng.shuffle(this.model.memberOrder).slice(0, 3));
+  }
+
+  /** Members per tier without empty tiers, dropped tiers counted as the first under `tier-removal`. */
+  private tierCounts(counts: Record<string, number>): Record<string, number> {
+    const tiers = this.model.program.tiers;
+    const out: Record<string, number> = {};
+    for (const [tier, n] of Object.entries(counts)) {
+      const id = this.on('tier-removal') && !tiers.some((t) => t.id === tier) ? tiers[0]!.id : tier;
+      out[id] = (out[id] ?? 0) + n;
+    }
+    return Object.fromEntries(Object.entries(out).filter(([, n]) => n !== 0).sort());
+  }
+
+  /**
+   * Money conservation on the server's own ledgers, whatever the model says: what transfers took
+   * out arrived exactly once, and the top-ups on the ledgers are the summary's top-ups.
+   */
+  private async checkConservation(summary: Record<string, number>): Promise<void> {
+    let out = 0n;
+    let arrived = 0n;
+    let topups = 0n;
+    for (const id of this.model.memberOrder) {
+      for (const e of (await this.ledger(id)) ?? []) {
+        if (e['kind'] === 'transfer_out') out -= BigInt(e['walletDeltaCents']);
+        if (e['kind'] === 'transfer_in') arrived += BigInt(e['walletDeltaCents']);
+        if (e['kind'] === 'topup') topups += BigInt(e['walletDeltaCents']);
+      }
+    }
+    if (out !== arrived) this.fail(`transfers took ${out} cents out of wallets and put ${arrived} in`);
+    if (topups !== BigInt(summary['topupsCents']!)) this.fail(`the ledgers hold ${topups} cents of top-ups, the summary ${summary['topupsCents']}`);
+  }
+
+  private async checkReferrals(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      const got = await this.server.get(`/v1/reports/referrals/${encodeURIComponent(id)}`);
+      const levels = [1, 2, 3].map((level) => ({
+        level,
+        members: this.model.memberOrder.filter((x) => this.model.members.get(x)!.referralChain[level - 1] === id).sort(),
+        points: this.model.referralPoints.get(`${id}|${level}`) ?? 0,
+      }));
+      const d = diffFields(got, { memberId: id, levels });
+      if (d.length > 0) this.fail(`referral report of ${id}:\n  ${d.join('\n  ')}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- edges
+
+  /** `ancient-times`: an op dated before 2000 (or before 1970) is refused on `at` and changes nothing. */
+  private async ancientStep(): Promise<void> {
+    const m = this.planner.member()!;
+    const at = this.rng.pick(['1999-12-31T23:59:59.999Z', '1970-01-01T00:00:00.000Z', '1969-07-20T20:17:40.000Z', '1900-01-01T00:00:00.000Z', '1999-12-31T23:30:00.000-05:00']);
+    const p = this.rng.pick([this.planner.purchase(m, 0), this.planner.topup(m, 0), this.planner.register(0), this.planner.adjust(m, 0)]);
+    p.body['at'] = at;
+    p.note = 'ancient at';
+    if (this.on('batches') && this.rng.chance(0.5)) {
+      // Inside a batch with other ops, which its refusal must not touch.
+      const others = this.drawIndependent(this.rng.int(1, 3), { sameAt: 'perMember' })
+        .filter((o) => this.planner.reach(o, new Map()).direct.every((id) => !this.planner.reach(p, new Map()).direct.includes(id)));
+      const ops = [...others];
+      ops.splice(this.rng.int(0, ops.length), 0, p);
+      await this.sendBatchStep(ops);
+      return;
+    }
+    const outcome = await this.single(p);
+    if (outcome.ok) this.fail('the model accepts an ancient at');
+  }
+
+  /** `cross-shard-keys`: a used requestId on a member of another shard is a conflict. */
+  private async crossKeyStep(): Promise<void> {
+    const used = this.history.filter((s) => ['topup', 'redeem', 'adjust', 'withdraw', 'transfer'].includes(s.p.name));
+    if (used.length === 0) return;
+    const s = this.rng.pick(used);
+    const owner = (s.p.body['memberId'] ?? s.p.body['fromMemberId']) as string;
+    const other = this.planner.member((m) => m.shard !== shardOf(owner, this.shards));
+    if (other === null) return;
+    const p = this.planner.topup(other, this.planner.atFor(this.clockMs, other));
+    p.body['requestId'] = s.p.body['requestId'];
+    p.body['amountCents'] = Math.max(this.model.program.wallet.minTopupCents, p.body['amountCents'] as number);
+    p.note = `requestId of ${owner}'s ${s.p.name}`;
+    await this.single(p);
+  }
+
+  /** `equivalent-retry`: a retry with the defaults spelled out or the same instant in another offset replays. */
+  private async equivalentStep(): Promise<void> {
+    const candidates = this.history.filter((s) => (s.p.body['at'] !== undefined || s.p.name === 'purchase') && (this.on('replay-after-return') || !this.shareReversed(s.p)));
+    if (candidates.length === 0) return;
+    const s = this.rng.pick(candidates);
+    const body = { ...s.p.body };
+    if (body['at'] !== undefined && (s.p.name !== 'purchase' || this.rng.chance(0.5))) {
+      const ms = parseAt(body['at']);
+      const spellings = [new Date(ms).toISOString(), withOffset(ms, '+08:00'), withOffset(ms, '-05:00'), withOffset(ms, '+05:45'), ms].filter((x) => x !== body['at']);
+      body['at'] = this.rng.pick(spellings);
+    } else {
+      for (const k of ['discountCents', 'redeemPoints', 'walletCents']) body[k] ??= 0;
+    }
+    const p: Planned = { ...s.p, body, note: 'equivalent retry' };
+    if (isDeepStrictEqual(body, s.p.body)) return;
+    const outcome = await this.single(p, this.transportFor(p), s);
+    if (!outcome.ok || !outcome.replayed) this.fail(`${describe(p)}: the model does not replay an equivalent retry`);
+  }
+
+  /** `same-batch-deps`: a batch whose later op needs what an earlier one makes. */
+  private async depsStep(): Promise<void> {
+    const { planner, rng } = this;
+    const m = planner.member()!;
+    const at = planner.atFor(this.clockMs);
+    const kind = rng.pick(['purchase-return', 'register-referee', 'register-transfer'] as const);
+    let ops: Planned[];
+    if (kind === 'purchase-return') {
+      const buy = planner.purchase(m, at);
+      delete buy.body['redeemPoints'];
+      delete buy.body['walletCents'];
+      const net = (buy.body['amountCents'] as number) - ((buy.body['discountCents'] as number | undefined) ?? 0);
+      const amountCents = rng.chance(0.5) ? net : rng.int(1, Math.max(1, net));
+      ops = [buy, { name: 'return', body: { returnId: `r${planner.next()}`, orderId: buy.body['orderId'], amountCents, at: planner.spell(at) }, role: 'admin' }];
+    } else if (kind === 'register-referee') {
+      const r = planner.register(at, { byIdOnly: true });
+      delete r.body['tierId'];
+      ops = [{ ...r, role: 'admin' }, { ...planner.register(at, { byIdOnly: true, referrer: r.body['memberId'] as string }), role: 'admin' }];
+      delete ops[1]!.body['tierId'];
+      for (const f of ['phone', 'email']) if (ops[1]!.body[f] !== undefined && ops[1]!.body[f] === ops[0]!.body[f]) delete ops[1]!.body[f];
+    } else {
+      const t = planner.register(at, { byIdOnly: true });
+      delete t.body['tierId'];
+      const from = planner.member((x) => x.walletCents > 0) ?? m;
+      ops = [{ ...t, role: 'admin' }, planner.transfer(from, t.body['memberId'] as string, at)];
+    }
+    await this.sendBatchStep(ops);
+  }
+
+  /** `near-limit`: two members whose points and wallets are pushed to within 10^12 of 2^53-1. */
+  private async buildWhales(): Promise<void> {
+    const ids: string[] = [];
+    for (let i = 0; ids.length < 2 && i < 100; i++) {
+      const id = `whale${i}`;
+      if (ids.length === 0 || shardOf(id, this.shards) !== shardOf(ids[0]!, this.shards)) ids.push(id);
+    }
+    for (const id of ids) {
+      await this.single({ name: 'register', body: { memberId: id, name: `Whale ${id}`, points: OP_AMOUNT_MAX, walletCents: OP_AMOUNT_MAX, at: iso(this.startMs) }, role: 'admin' }, 'http');
+      const m = this.model.members.get(id)!;
+      for (const field of ['points', 'walletCents'] as const) {
+        for (;;) {
+          const room = SAFE_MAX - m[field];
+          const count = Math.min(3_000, Math.floor(room / OP_AMOUNT_MAX) - 1);
+          if (count <= 0) break;
+          const ops: Planned[] = Array.from({ length: count }, () => field === 'points'
+            ? { name: 'adjust' as const, body: { requestId: `wa${this.planner.next()}`, memberId: id, points: OP_AMOUNT_MAX, reason: 'whale', at: this.startMs }, role: 'admin' as const }
+            : { name: 'topup' as const, body: { requestId: `wt${this.planner.next()}`, memberId: id, amountCents: OP_AMOUNT_MAX, at: this.startMs }, role: 'admin' as const });
+          const answers = await this.server.sendBatch(ops.map((p) => ({ op: p.name, ...p.body })), true);
+          ops.forEach((p, i) => this.compare(p, this.modelApply(p, answers[i]!, Date.now()), answers[i]!, 'msgpack'));
+        }
+      }
+      const top = SAFE_MAX - this.rng.int(0, 1_000) - m.points;
+      if (top > 0) await this.single({ name: 'adjust', body: { requestId: `wa${this.planner.next()}`, memberId: id, points: Math.min(top, OP_AMOUNT_MAX), reason: 'whale', at: iso(this.startMs) }, role: 'admin' }, 'http');
+      this.note(`whale ${id}: ${m.points} points, ${m.walletCents} cents`);
+    }
+    this.whales = ids;
+    // Thousands of fills would crowd every other op out of the replays and conflicts.
+    const fills = this.history.filter((h) => h.p.body['reason'] === 'whale' || String(h.p.body['requestId'] ?? '').startsWith('wt'));
+    for (const h of fills) this.history.splice(this.history.indexOf(h), 1);
+  }
+
+  private async whaleStep(): Promise<void> {
+    const { planner, rng } = this;
+    const id = rng.pick(this.whales);
+    const m = this.model.members.get(id)!;
+    const at = planner.atFor(this.clockMs, m);
+    const big = () => rng.int(1, OP_AMOUNT_MAX);
+    const kind = rng.pick(['adjust', 'topup', 'purchase', 'redeem', 'product', 'transfer-in', 'transfer-out', 'quote'] as const);
+    let p: Planned;
+    switch (kind) {
+      case 'adjust': p = planner.adjust(m, at); p.body['points'] = rng.chance(0.5) ? big() : -big(); break;
+      case 'topup': p = planner.topup(m, at); p.body['amountCents'] = Math.max(this.model.program.wallet.minTopupCents, big()); break;
+      case 'purchase': p = planner.purchase(m, at); p.body['amountCents'] = big(); delete p.body['discountCents']; break;
+      case 'redeem': p = planner.redeem(m, at); p.body['points'] = big(); break;
+      case 'product': p = planner.product(m, at); break;
+      case 'quote': p = planner.quote(m, at); p.body['amountCents'] = big(); break;
+      case 'transfer-out': {
+        const to = planner.transferTarget(m, new Set(this.whales));
+        if (to === null) return;
+        p = planner.transfer(m, to, at);
+        p.body['amountCents'] = big();
+        break;
+      }
+      case 'transfer-in': {
+        const other = this.whales.find((w) => w !== id) ?? null;
+        const from = other !== null && rng.chance(0.5) ? this.model.members.get(other)! : planner.member((x) => x.walletCents > 0 && !this.whales.includes(x.memberId));
+        if (from === null) return;
+        p = planner.transfer(from, id, at);
+        p.body['amountCents'] = Math.min(OP_AMOUNT_MAX, Math.max(1, from.walletCents));
+        break;
+      }
+    }
+    p.note = 'whale';
+    await this.single(p);
+  }
+}
+
+/** A member as the planner needs it, for one registered earlier in the same batch. */
+function stubMember(memberId: string): Member {
+  return {
+    memberId, shard: 0, createdAt: 0, profile: {}, referrerId: null, referralChain: [], tierId: '', periodStart: 0, periodEnd: null,
+    periodMetric: 0, periodStartTierId: '', points: 0, growth: 0, walletCents: 0, lifetimeSpendCents: 0, purchaseCount: 0,
+    firstPurchaseAt: null, lastPurchaseAt: null, standingOrders: 0, birthdayMonth: 0, birthdayDay: 0, lastBirthdayYear: 0, grants: [], entries: [],
+  };
+}
+
+/** Each expected field that the actual object does not have equal, as a line. */
+function diffFields(actual: Record<string, any>, expected: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(expected)) {
+    if (!isDeepStrictEqual(actual?.[k], v)) out.push(`${k}: server ${JSON.stringify(actual?.[k])}, model ${JSON.stringify(v)}`);
+  }
+  return out;
+}
+
+function describe(p: Planned): string {
+  const b = p.body;
+  const key = b['orderId'] ?? b['returnId'] ?? b['requestId'] ?? b['memberId'] ?? p.memberId;
+  const rest = Object.entries(b).filter(([k]) => !['orderId', 'returnId', 'requestId'].includes(k)).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
+  return `${p.name}[${p.role}] ${String(key)} ${rest}${p.note === undefined ? '' : ` (${p.note})`}`;
+}
+
+function describeProgram(p: SimProgram): string {
+  const tiers = p.tiers.map((t) => `${t.id}@${t.threshold}${t.expressUpgradeCents === null ? '' : `/x${t.expressUpgradeCents}`}`).join(',');
+  return `${p.qualifyBy} ${tiers} days=${p.membershipDays} carry=${p.carryForward} down=${p.downgrade} expiry=${p.pointsExpiryDays} neg=${p.allowNegativePoints} referral=${p.referral.enabled ? p.referral.levels.length : 'off'} tz=${p.timezone} bday=${p.birthday.bonusPoints}/${p.birthday.multiplierPct}%`;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
