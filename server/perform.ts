@@ -50,11 +50,7 @@ export function buildOp(engine: Engine, name: OpName, body: unknown, role: Role,
 export async function perform(engine: Engine, name: OpName, body: unknown, role: Role): Promise<OpResult> {
   const op = buildOp(engine, name, body, role, engine.now());
   if ('ok' in op) return op;
-  try {
-    return await engine.run(op);
-  } catch (err) {
-    return failure(err);
-  }
+  return engine.run(op, failure);
 }
 
 /** An op's failure as its result: a field problem, a catalogued refusal, or an internal error. */

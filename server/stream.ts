@@ -65,7 +65,7 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
     closeOnBackpressureLimit: 1,
     idleTimeout: STREAM_IDLE_TIMEOUT_S,
     sendPingsAutomatically: true,
-    upgrade: upgradeHandler(api.keys),
+    upgrade: upgradeHandler(api.keys, api.engine),
     open: (ws) => { open.add(ws); streamStats.connections += 1; },
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData();

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { ShardClient } from './shard-client.js';
 import { hashId } from './member-hash.js';
 import { Directory } from './directory.js';
-import { run, runBatch, type FailureMap, type Intent } from './orchestrate.js';
+import { Orchestrator, OpSequence, type FailureMap, type Intent } from './orchestrate.js';
 import { LoyaltyError } from '../errors.js';
 import { demoProgram } from '../rules/program.js';
 import { SHARDS_MAX, SWEEP_SLICE_MEMBERS } from '../limits.js';
@@ -43,6 +43,8 @@ export class Engine {
   private versioned!: VersionedProgram;
   /** Phone and email → memberId, for every member on every shard: the one authority on uniqueness. */
   readonly directory = new Directory();
+  /** Runs ops whose lookups span shards, knowing what is in flight. */
+  private readonly orchestrator = new Orchestrator(this);
   private idCounter = 0;
   private lastIdMs = 0;
   readonly now: () => number;
@@ -175,14 +177,17 @@ export class Engine {
     return this.directory.phoneOwner(phone);
   }
 
-  /** Runs one validated op: its lookups on other shards (orchestrate.ts), then its own shard. */
-  run(op: Intent, admitted = false): Promise<OpResult> {
-    return run(this, op, admitted);
+  /**
+   * Runs one validated op: its lookups on other shards (orchestrate.ts), then its own shard.
+   * Never rejects: an unexpected failure is answered by `failure`.
+   */
+  run(op: Intent, failure: FailureMap, admitted = false): Promise<OpResult> {
+    return this.orchestrator.run(op, admitted, failure);
   }
 
-  /** Runs a stream batch's ops (and results already decided) in op order; answers in op order. */
-  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap): Promise<OpResult[]> {
-    return runBatch(this, items, admitted, failure);
+  /** A sequence of batches (one stream connection's): each batch's ops are queued after the previous batch's. */
+  newSequence(): OpSequence {
+    return new OpSequence(this.orchestrator);
   }
 
   queryMember(query: Query & { memberId: string }): Promise<unknown> {

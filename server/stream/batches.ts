@@ -42,7 +42,7 @@ export async function runBatchFrame(engine: Engine, conn: Conn, frame: Record<st
     const nowMs = engine.now();
     const items = ops.map((raw) => opOf(engine, raw, conn.role!, nowMs));
     // An op whose processing fails unexpectedly answers alone (`failure`); its batch is still acked.
-    results = await engine.runBatch(items, true, failure);
+    results = await conn.sequence.runBatch(items, true, failure);
   } finally {
     conn.unacked -= 1;
   }
