@@ -44,7 +44,7 @@ export class Engine {
   /** Phone and email → memberId, for every member on every shard: the one authority on uniqueness. */
   readonly directory = new Directory();
   /** Runs ops whose lookups span shards, knowing what is in flight. */
-  private readonly orchestrator = new Orchestrator(this);
+  private readonly orchestrator: Orchestrator;
   private idCounter = 0;
   private lastIdMs = 0;
   readonly now: () => number;
@@ -52,6 +52,7 @@ export class Engine {
   private constructor(readonly options: EngineOptions) {
     this.now = options.now ?? Date.now;
     this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax));
+    this.orchestrator = new Orchestrator(this);
   }
 
   static async open(options: EngineOptions): Promise<Engine> {

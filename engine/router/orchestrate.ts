@@ -1,25 +1,31 @@
 // Ops whose route or precondition spans shards, decided here before an op reaches its shard: a
 // return goes to the shard of its order's member, a referred registration carries its referrer's
-// chain, a transfer's target must exist. Those lookups know what is in flight: a lookup naming an
-// order being purchased or a member being registered waits for that op's answer first, so ops of
-// one batch (and of one connection's batches) see each other in op order.
+// chain, a transfer's target must exist, and a key whose home is another shard is claimed there
+// first (key-claims.ts). Those lookups know what is in flight: a lookup naming an order being
+// purchased or a member being registered waits for that op's answer first, so ops of one batch
+// (and of one connection's batches) see each other in op order.
 import { opError } from '../errors.js';
-import type { OpResult, PurchaseOp, RegisterOp, ReturnOp, TransferOp, WriteOp } from '../ops.js';
+import type { ClaimOp, OpResult, PurchaseOp, RegisterOp, ReturnOp, TransferOp, WriteOp } from '../ops.js';
 import type { Engine } from './engine.js';
+import { KeyClaims, type Claim, type ClaimRequest } from './key-claims.js';
 
 /** A return as the front end knows it: its member is the order's, which only the shards know. */
 export type ReturnRequest = Omit<ReturnOp, 'memberId'> & { memberId?: undefined };
 
 /** A validated op as the front end hands it over. */
-export type Intent = Exclude<WriteOp, ReturnOp> | ReturnRequest;
+export type Intent = Exclude<WriteOp, ReturnOp | ClaimOp> | ReturnRequest;
 
 /** Maps an op's unexpected failure (an error thrown on its way) to its result. */
 export type FailureMap = (err: unknown) => OpResult;
+
 
 /** Ops in flight under one order or member id: their answers joined (never rejecting), and how many. */
 interface InFlight { answer: Promise<OpResult>; count: number }
 
 const overloaded = (): OpResult => ({ ok: false, error: opError('overloaded') });
+
+/** What a claim is settled with when its op was not queued or its batch did not commit. */
+const refused: OpResult = { ok: false, error: opError('internal') };
 
 /** Whether an op looks something up on another shard before it can be queued. */
 function looksUp(op: Intent): boolean {
@@ -37,7 +43,11 @@ export class Orchestrator {
   /** Registrations in flight, by memberId. */
   private readonly members = new Map<string, InFlight>();
 
-  constructor(private readonly engine: Engine) {}
+  private readonly claims: KeyClaims;
+
+  constructor(private readonly engine: Engine) {
+    this.claims = new KeyClaims(engine.shards);
+  }
 
   /**
    * Runs one op: its cross-shard lookups, then its shard; resolves with its result, never
@@ -62,33 +72,68 @@ export class Orchestrator {
    */
   runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap): { submitted: Promise<void>; results: Promise<OpResult[]> } {
     const pending: Array<OpResult | Promise<OpResult>> = new Array(items.length);
-    const submitted = this.submitFrom(items, 0, pending, admitted, failure);
+    const started: boolean[] = new Array(items.length);
+    const submitted = this.submitFrom(items, pending, started, admitted, failure);
     const results = submitted.then(() => Promise.all(pending)).then((answered) => {
       for (let i = 0; i < items.length; i++) {
         const item = items[i]!;
-        if (!('ok' in item) && (item.op === 'purchase' || item.op === 'register')) this.forget(item);
+        if (started[i] === true && !('ok' in item) && (item.op === 'purchase' || item.op === 'register')) this.forget(item);
       }
       return answered;
     });
     return { submitted, results };
   }
 
-  /** Queues items[from..] in order, waiting for each op that looks something up before going on. */
-  private async submitFrom(items: ReadonlyArray<Intent | OpResult>, from: number, pending: Array<OpResult | Promise<OpResult>>, admitted: boolean, failure: FailureMap): Promise<void> {
-    for (let i = from; i < items.length; i++) {
+  /**
+   * Queues the items in order, waiting for each op that looks something up before going on.
+   * First, every op whose member is known and whose key's home is another shard claims its key
+   * there, all at once (one commit on each home shard), so the batch waits for its claims once.
+   * An op repeating a key of an earlier op of the batch claims in op order instead, queued behind
+   * that op, so that of two uses of a key the first in the batch is the one that holds it.
+   */
+  private async submitFrom(items: ReadonlyArray<Intent | OpResult>, pending: Array<OpResult | Promise<OpResult>>, started: boolean[], admitted: boolean, failure: FailureMap): Promise<void> {
+    let requests: ClaimRequest[] | null = null;
+    let claimIndex: number[] | null = null;
+    /** The batch's keys so far, and the ops repeating one: those claim in op order, not ahead. */
+    let keys: Set<string> | null = null;
+    let repeats: boolean[] | null = null;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if ('ok' in item || item.op === 'return') continue;
+      const home = this.claims.homeOf(item, this.engine.shardOf(item.memberId).shardId);
+      if (home === 'none') continue;
+      const key = (item as WriteOp & { key: string }).key;
+      keys ??= new Set();
+      if (keys.has(key)) { (repeats ??= new Array(items.length))[i] = true; continue; }
+      keys.add(key);
+      if (home === 'local') continue;
+      (requests ??= []).push({ op: item as WriteOp & { key: string; fp: number }, memberId: item.memberId, home });
+      (claimIndex ??= new Array(items.length))[i] = requests.length - 1;
+    }
+    const claims = requests === null ? null : await this.claims.claimAll(requests, admitted, true, failure);
+    for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       if ('ok' in item) { pending[i] = item; continue; }
-      const result = this.start(item, admitted, failure);
+      const at = claimIndex?.[i];
+      const claim = at === undefined ? undefined : claims![at]!;
+      if (claim !== undefined && claim.refusal !== null) {
+        // The key is held for another member or body (or the claim failed): the op is not queued.
+        this.claims.settle((item as WriteOp & { key: string }).key, claim, claim.refusal);
+        pending[i] = claim.refusal;
+        continue;
+      }
+      const result = this.start(item, admitted, failure, claim, repeats?.[i] === true);
       pending[i] = result;
-      if (looksUp(item)) await result;
+      started[i] = true;
+      if (looksUp(item) || repeats?.[i] === true) await result;
     }
   }
 
   /** Starts an op and, for a purchase or a registration, records it as in flight. */
-  private start(op: Intent, admitted: boolean, failure: FailureMap): Promise<OpResult> {
+  private start(op: Intent, admitted: boolean, failure: FailureMap, claim?: Claim, inOrder = false): Promise<OpResult> {
     let result: Promise<OpResult>;
     try {
-      result = this.dispatch(op, admitted).catch(failure);
+      result = this.dispatch(op, admitted, claim, inOrder).catch(failure);
     } catch (err) {
       result = Promise.resolve(failure(err));
     }
@@ -97,16 +142,54 @@ export class Orchestrator {
     return result;
   }
 
-  private dispatch(op: Intent, admitted: boolean): Promise<OpResult> {
-    const { engine } = this;
+  private dispatch(op: Intent, admitted: boolean, claim: Claim | undefined, inOrder: boolean): Promise<OpResult> {
     switch (op.op) {
-      case 'return': return this.runReturn(op, admitted);
-      case 'transfer': return this.runTransfer(op, admitted);
+      case 'return': return this.runReturn(op, admitted, inOrder);
+      case 'transfer': return this.runTransfer(op, admitted, claim, inOrder);
       case 'register': return this.runRegister(op, admitted);
       default:
-        if (op.op !== 'quote' && !admitted && engine.saturatedFor(op.memberId)) return Promise.resolve(overloaded());
-        return engine.submit(op, admitted);
+        if (op.op !== 'quote' && !admitted && this.engine.saturatedFor(op.memberId)) {
+          if (claim !== undefined) this.claims.settle((op as WriteOp & { key: string }).key, claim, overloaded());
+          return Promise.resolve(overloaded());
+        }
+        return this.submit(op, admitted, claim, inOrder);
     }
+  }
+
+  /**
+   * Queues an op on its member's shard, its key claimed on its home shard first when that is
+   * another shard (or already claimed by the batch's first pass: `claim`). The claim joins the
+   * home shard's next batch ahead of its queue, unless `inOrder`: a key repeated within a batch
+   * claims behind the ops queued before it, so that the batch's first use of the key holds it.
+   */
+  private async submit(op: WriteOp, admitted: boolean, claim: Claim | undefined, inOrder: boolean): Promise<OpResult> {
+    const home = claim?.home ?? this.claims.homeOf(op, this.engine.shardOf(op.memberId).shardId);
+    if (home === 'none') return this.engine.submit(op, admitted);
+    if (home === 'local') { (op as WriteOp & { keyHome?: true }).keyHome = true; return this.engine.submit(op, admitted); }
+    const key = (op as WriteOp & { key: string }).key;
+    let held = claim;
+    if (held === undefined) {
+      // A claim op that fails on its way is thrown again once the claim is settled.
+      let thrown: { err: unknown } | null = null;
+      const [made] = await this.claims.claimAll([{ op: op as WriteOp & { key: string; fp: number }, memberId: op.memberId, home }], admitted, !inOrder,
+        (err) => { thrown = { err }; return refused; });
+      held = made!;
+      if (held.refusal !== null) {
+        this.claims.settle(key, held, held.refusal);
+        if (thrown !== null) throw (thrown as { err: unknown }).err;
+        return held.refusal;
+      }
+    }
+    let result: OpResult;
+    try {
+      result = await this.engine.submit(op, admitted);
+    } catch (err) {
+      // The op was not queued, or its batch did not commit: nothing of it was written.
+      this.claims.settle(key, held, refused);
+      throw err;
+    }
+    this.claims.settle(key, held, result);
+    return result;
   }
 
   /** Another op with the same id may be in flight too (a retry): a lookup then waits for both. */
@@ -151,20 +234,25 @@ export class Orchestrator {
   }
 
   /** A return goes to the shard of the order's member. */
-  private async runReturn(op: ReturnRequest, admitted: boolean): Promise<OpResult> {
+  private async runReturn(op: ReturnRequest, admitted: boolean, inOrder: boolean): Promise<OpResult> {
     const memberId = await this.orderMember(op.orderId);
     if (memberId === null) return { ok: false, error: opError('order_not_found', undefined, 'orderId') };
     if (!admitted && this.engine.saturatedFor(memberId)) return overloaded();
-    return this.engine.submit({ ...op, memberId }, admitted);
+    return this.submit({ ...op, memberId }, admitted, undefined, inOrder);
   }
 
   /** A transfer's target must exist before its source is debited. */
-  private async runTransfer(op: TransferOp, admitted: boolean): Promise<OpResult> {
+  private async runTransfer(op: TransferOp, admitted: boolean, claim: Claim | undefined, inOrder: boolean): Promise<OpResult> {
     if (await this.memberChain(op.toMemberId) === null) {
-      return { ok: false, error: opError('member_not_found', 'the transfer\'s target is not a member', 'toMemberId') };
+      const refusal: OpResult = { ok: false, error: opError('member_not_found', 'the transfer\'s target is not a member', 'toMemberId') };
+      if (claim !== undefined) this.claims.settle(op.key, claim, refusal);
+      return refusal;
     }
-    if (!admitted && this.engine.saturatedFor(op.memberId)) return overloaded();
-    return this.engine.submit(op, admitted);
+    if (!admitted && this.engine.saturatedFor(op.memberId)) {
+      if (claim !== undefined) this.claims.settle(op.key, claim, overloaded());
+      return overloaded();
+    }
+    return this.submit(op, admitted, claim, inOrder);
   }
 
   /** A referred registration carries its referrer's chain. */

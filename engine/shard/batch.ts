@@ -12,7 +12,7 @@ import {
   memberView, purchaseResponse, tierIndexOf,
   type HotState, type MemberProfile, type MemberState, type OrderRecord, type OutboxMessage, type ProgramContext,
 } from '../rules/member-state.js';
-import { PROFILE_FIELDS, type CreditOp, type ProductOp, type StoredEntry, type OpResult, type WriteOp, type RegisterOp, type PatchOp, type LedgerKind, type ReturnOp } from '../ops.js';
+import { CLAIM_CONFLICT, CLAIM_HELD, CLAIM_KEY_PREFIX, CLAIM_REPLAYED, PROFILE_FIELDS, type ClaimOp, type CreditOp, type ProductOp, type StoredEntry, type OpResult, type WriteOp, type RegisterOp, type PatchOp, type LedgerKind, type ReturnOp } from '../ops.js';
 import { planReturn, purchaseRewards, remainingConsumption, tierAfterReturn } from '../rules/returns.js';
 import { creditGrant, debitGrants, restoreGrants, type Consumption } from '../rules/grants.js';
 import { advance, nextDueOf, settleBirthdayYear } from '../rules/member-events.js';
@@ -129,6 +129,7 @@ export class BatchExecutor {
 
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
+      if (op.op === 'claim') { results[i] = this.claim(op, batchKeys, i); continue; }
       if ('key' in op && op.key !== '') {
         const earlier = batchKeys.get(op.key);
         if (earlier !== undefined) {
@@ -139,6 +140,11 @@ export class BatchExecutor {
         const stored = this.storedKey(op);
         if (stored !== undefined) {
           results[i] = stored.fp === op.fp ? { ok: true, ...stored.res, replayed: true } : fail(conflictCode(op));
+          continue;
+        }
+        // An op of another shard's member holds this key here (a claim is never this op's own).
+        if (op.keyHome === true && (batchKeys.has(CLAIM_KEY_PREFIX + op.key) || this.store.keys.get(CLAIM_KEY_PREFIX + op.key) !== undefined)) {
+          results[i] = fail(conflictCode(op));
           continue;
         }
         batchKeys.set(op.key, { fp: op.fp, index: i });
@@ -361,6 +367,37 @@ export class BatchExecutor {
     const full: OutboxMessage = { id: `${this.shardId}:${this.outSeq}`, ...msg };
     this.store.outbox.putSync(this.outSeq, full);
     this.outbox.push([this.outSeq, full]);
+  }
+
+  /**
+   * Claims on keys for ops of members of other shards (engine/router/key-claims.ts): a key is
+   * held if this shard holds it for nobody (no claim, no op of its own members under it), replayed
+   * if held for the same member and body, else a conflict. A release drops claims held for their body.
+   */
+  private claim(op: ClaimOp, batchKeys: Map<string, { fp: number; index: number }>, i: number): OpResult {
+    const keys = this.store.keys;
+    const outcomes: number[] = new Array(op.keys.length);
+    for (let j = 0; j < op.keys.length; j++) {
+      const key = op.keys[j]!;
+      const fp = op.fps[j]!;
+      if (op.release) {
+        if (keys.get(key)?.fp === fp) keys.removeSync(key);
+        batchKeys.delete(key);
+        outcomes[j] = CLAIM_HELD;
+        continue;
+      }
+      const earlier = batchKeys.get(key);
+      if (earlier !== undefined) { outcomes[j] = earlier.fp === fp ? CLAIM_REPLAYED : CLAIM_CONFLICT; continue; }
+      const held = keys.get(key);
+      if (held !== undefined) { outcomes[j] = held.fp === fp ? CLAIM_REPLAYED : CLAIM_CONFLICT; continue; }
+      const claimed = key.slice(CLAIM_KEY_PREFIX.length);
+      const ownUse = claimed.startsWith(ORDER_KEY_PREFIX) ? this.store.orders.get(claimed.slice(ORDER_KEY_PREFIX.length)) : keys.get(claimed);
+      if (batchKeys.has(claimed) || ownUse !== undefined) { outcomes[j] = CLAIM_CONFLICT; continue; }
+      batchKeys.set(key, { fp, index: i });
+      keys.putSync(key, { fp, res: { memberId: op.memberIds[j]! } });
+      outcomes[j] = CLAIM_HELD;
+    }
+    return { ok: true, outcomes };
   }
 
   /** The stored answer under an op's key: a purchase's is its order record. */
@@ -736,6 +773,9 @@ export const IMPORTED_AS_SENT: OpResult = Object.freeze({ ok: true, asSent: true
 
 /** The key of a registration that names its memberId (server/requests.ts registerOp). */
 const MEMBER_KEY_PREFIX = 'reg:m:';
+
+/** A purchase's key, `order:` + orderId: its record is the order itself (server/requests.ts purchaseOp). */
+const ORDER_KEY_PREFIX = 'order:';
 
 /** Appends an entry to the member's chain (setting its `prev`) and returns its seq. */
 type Appender = (m: BatchMember, e: StoredEntry) => number;
