@@ -10,6 +10,11 @@ export interface Keyed {
    * member is too: the key is refused if an op of another shard's member has claimed it here.
    */
   keyHome?: true;
+  /**
+   * Set by the router when it asks again under a request's fingerprint of before (the raw body's):
+   * the op may only replay a stored answer; with none stored it is a conflict, never applied.
+   */
+  replayOnly?: true;
 }
 
 /** The key of a claim on key K, held on K's home shard: `c:` + K. */

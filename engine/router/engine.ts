@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { ShardClient } from './shard-client.js';
 import { hashId } from './member-hash.js';
 import { Directory } from './directory.js';
-import { Orchestrator, OpSequence, type FailureMap, type Intent } from './orchestrate.js';
+import { Orchestrator, OpSequence, type EarlierFingerprint, type FailureMap, type Intent } from './orchestrate.js';
 import { LoyaltyError } from '../errors.js';
 import { demoProgram } from '../rules/program.js';
 import { SHARDS_MAX, SWEEP_SLICE_MEMBERS } from '../limits.js';
@@ -180,10 +180,11 @@ export class Engine {
 
   /**
    * Runs one validated op: its lookups on other shards (orchestrate.ts), then its own shard.
-   * Never rejects: an unexpected failure is answered by `failure`.
+   * Never rejects: an unexpected failure is answered by `failure`. `earlier`: the request's
+   * fingerprint of before, asked for when the op conflicts with its key (orchestrate.ts).
    */
-  run(op: Intent, failure: FailureMap, admitted = false): Promise<OpResult> {
-    return this.orchestrator.run(op, admitted, failure);
+  run(op: Intent, failure: FailureMap, earlier?: EarlierFingerprint, admitted = false): Promise<OpResult> {
+    return this.orchestrator.run(op, admitted, failure, earlier);
   }
 
   /** A sequence of batches (one stream connection's): each batch's ops are queued after the previous batch's. */

@@ -18,6 +18,15 @@ export type Intent = Exclude<WriteOp, ReturnOp | ClaimOp> | ReturnRequest;
 /** Maps an op's unexpected failure (an error thrown on its way) to its result. */
 export type FailureMap = (err: unknown) => OpResult;
 
+/**
+ * The fingerprint a request had before requests were fingerprinted as understood (its raw
+ * body's), computed only when an op conflicts with its key's stored fingerprint: a key stored
+ * then still replays (server/fingerprint.ts).
+ */
+export type EarlierFingerprint = () => number;
+
+/** A conflict on an op's key: the key was stored with another fingerprint. */
+const isKeyConflict = (r: OpResult): boolean => !r.ok && (r.error.code === 'idempotency_conflict' || r.error.code === 'member_exists');
 
 /** Ops in flight under one order or member id: their answers joined (never rejecting), and how many. */
 interface InFlight { answer: Promise<OpResult>; count: number }
@@ -55,13 +64,14 @@ export class Orchestrator {
    * room, so it is queued even past the bound (a stream stops reading instead of refusing ops
    * half-way); otherwise a full queue answers `overloaded`.
    */
-  run(op: Intent, admitted: boolean, failure: FailureMap): Promise<OpResult> {
+  run(op: Intent, admitted: boolean, failure: FailureMap, earlier?: EarlierFingerprint): Promise<OpResult> {
     const result = this.start(op, admitted, failure);
     if (op.op === 'purchase' || op.op === 'register') {
       const forget = (): void => this.forget(op);
       void result.then(forget);
     }
-    return result;
+    if (earlier === undefined) return result;
+    return result.then((r) => (isKeyConflict(r) ? this.replayEarlier(op, earlier(), r) : r));
   }
 
   /**
@@ -70,7 +80,7 @@ export class Orchestrator {
    * something up first finishes before the batch's later ops are queued. `submitted` settles once
    * every op is queued on its shard; `results` once every op is answered.
    */
-  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap): { submitted: Promise<void>; results: Promise<OpResult[]> } {
+  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap, earlier?: (i: number) => number): { submitted: Promise<void>; results: Promise<OpResult[]> } {
     const pending: Array<OpResult | Promise<OpResult>> = new Array(items.length);
     const started: boolean[] = new Array(items.length);
     const submitted = this.submitFrom(items, pending, started, admitted, failure);
@@ -79,7 +89,7 @@ export class Orchestrator {
         const item = items[i]!;
         if (started[i] === true && !('ok' in item) && (item.op === 'purchase' || item.op === 'register')) this.forget(item);
       }
-      return answered;
+      return earlier === undefined ? answered : this.replayEarlierAll(items, answered, earlier);
     });
     return { submitted, results };
   }
@@ -126,6 +136,34 @@ export class Orchestrator {
       pending[i] = result;
       started[i] = true;
       if (looksUp(item) || repeats?.[i] === true) await result;
+    }
+  }
+
+  /** Answers conflicting ops of a batch again under their earlier fingerprints (replayEarlier). */
+  private replayEarlierAll(items: ReadonlyArray<Intent | OpResult>, answered: OpResult[], earlier: (i: number) => number): OpResult[] | Promise<OpResult[]> {
+    let replays: Array<Promise<void>> | null = null;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if ('ok' in item || !isKeyConflict(answered[i]!)) continue;
+      (replays ??= []).push(this.replayEarlier(item, earlier(i), answered[i]!).then((r) => { answered[i] = r; }));
+    }
+    return replays === null ? answered : Promise.all(replays).then(() => answered);
+  }
+
+  /**
+   * An op whose key is stored under another fingerprint, asked again under the request's earlier
+   * fingerprint (its raw body's) as a replay only: a key stored before requests were fingerprinted
+   * as understood replays its answer; otherwise the conflict stands.
+   */
+  private async replayEarlier(op: Intent, fp: number, conflict: OpResult): Promise<OpResult> {
+    if (!('fp' in op) || fp === op.fp) return conflict;
+    const memberId = op.op === 'return' ? await this.engine.orderMember(op.orderId) : op.memberId;
+    if (memberId === null) return conflict;
+    try {
+      const replay = await this.engine.submit({ ...op, memberId, fp, replayOnly: true } as WriteOp, true);
+      return replay.ok ? replay : conflict;
+    } catch {
+      return conflict;
     }
   }
 
@@ -279,12 +317,12 @@ export class OpSequence {
 
   constructor(private readonly orchestrator: Orchestrator) {}
 
-  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap): Promise<OpResult[]> {
+  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap, earlier?: (i: number) => number): Promise<OpResult[]> {
     if (this.busy === 0) {
       // Nothing of this connection is still being queued (the usual case): start at once.
-      return this.follow(this.orchestrator.runBatch(items, admitted, failure));
+      return this.follow(this.orchestrator.runBatch(items, admitted, failure, earlier));
     }
-    const started = this.tail.then(() => this.orchestrator.runBatch(items, admitted, failure));
+    const started = this.tail.then(() => this.orchestrator.runBatch(items, admitted, failure, earlier));
     return this.follow({ submitted: started.then((b) => b.submitted), results: started.then((b) => b.results) });
   }
 

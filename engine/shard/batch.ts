@@ -142,6 +142,7 @@ export class BatchExecutor {
           results[i] = stored.fp === op.fp ? { ok: true, ...stored.res, replayed: true } : fail(conflictCode(op));
           continue;
         }
+        if (op.replayOnly === true) { results[i] = fail(conflictCode(op)); continue; }
         // An op of another shard's member holds this key here (a claim is never this op's own).
         if (op.keyHome === true && (batchKeys.has(CLAIM_KEY_PREFIX + op.key) || this.store.keys.get(CLAIM_KEY_PREFIX + op.key) !== undefined)) {
           results[i] = fail(conflictCode(op));
