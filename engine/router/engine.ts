@@ -103,12 +103,34 @@ export class Engine {
     return this.versioned;
   }
 
-  /** Accepts a validated program as the next version, recorded on the ledger of shard 0. */
-  async setProgram(program: Program): Promise<VersionedProgram> {
+  /**
+   * Accepts a validated program as the next version, recorded on the ledger of shard 0. Changes
+   * run one at a time, in the order they arrive: each takes the version after the one before it,
+   * so versions strictly increase and the program answered is the one applied, before and after
+   * a restart (two changes at once used to take the same version: one was answered, the other
+   * applied, and a restart brought back the first).
+   */
+  setProgram(program: Program): Promise<VersionedProgram> {
+    const change = this.programChanges.then(() => this.applyProgram(program));
+    this.programChanges = change.catch(() => undefined);
+    return change;
+  }
+
+  /** The program changes queued so far: settles when the last one has. */
+  private programChanges: Promise<unknown> = Promise.resolve();
+
+  private async applyProgram(program: Program): Promise<VersionedProgram> {
     const version = this.versioned.version + 1;
     const atMs = this.now();
-    await Promise.all(this.shards.map((s, i) => s.control({ c: 'setProgram', version, program, atMs, record: i === 0 })));
-    this.versioned = { version, program };
+    const answers = await Promise.allSettled(this.shards.map((s, i) => s.control({ c: 'setProgram', version, program, atMs, record: i === 0 })));
+    // A shard that took the change holds it on disk, and a restart loads the newest version any
+    // shard holds (catching the others up): so does the engine from here on, whatever else failed.
+    if (answers.some((a) => a.status === 'fulfilled')) this.versioned = { version, program };
+    for (const a of answers) {
+      if (a.status === 'rejected') throw a.reason;
+      const held = (a.value as { version: number }).version;
+      if (held !== version) throw new Error(`a shard holds program version ${held} where ${version} was written`);
+    }
     return this.versioned;
   }
 
