@@ -134,8 +134,17 @@ export const STREAM_UNACKED_BATCHES_MAX = 64;
 export const STREAM_PARKED_BYTES_MAX = 16 * 1024 * 1024;
 /** Seconds without traffic before a stream is closed; pings keep a healthy one open. */
 export const STREAM_IDLE_TIMEOUT_S = 120;
-/** Ack bytes buffered for a slow reader before its connection is closed (it resends, idempotently). */
-export const STREAM_BACKPRESSURE_BYTES_MAX = 64 * 1024 * 1024;
+/**
+ * Ack bytes buffered for one slow reader before its connection is closed (it resends its unacked
+ * batches, which replay): a few of the largest acks (10,000 purchases answer about 3.5 MB of JSON).
+ */
+export const STREAM_BACKPRESSURE_BYTES_MAX = 16 * 1024 * 1024;
+/**
+ * Ack bytes buffered for every stream reader together: past it, the connections holding the most
+ * are closed until the sum fits, so no number of slow readers can take the server's memory (24
+ * streams that never read held 1.7 GiB at 70 MiB each, and /healthz took 11 s).
+ */
+export const STREAM_BACKPRESSURE_TOTAL_BYTES_MAX = 256 * 1024 * 1024;
 
 /** CSV import body: 256 MiB holds about 2.5 million member rows; it is parsed as it streams in. */
 export const IMPORT_BYTES_MAX = 256 * 1024 * 1024;

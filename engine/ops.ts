@@ -3,7 +3,39 @@
 import type { OpError } from './errors.js';
 
 /** Fields every mutating op carries: the idempotency key and the fingerprint of the request body. */
-export interface Keyed { key: string; fp: number; atMs: number }
+export interface Keyed {
+  key: string; fp: number; atMs: number;
+  /**
+   * Set by the router when this shard is the key's home (engine/router/key-claims.ts) and the
+   * member is too: the key is refused if an op of another shard's member has claimed it here.
+   */
+  keyHome?: true;
+  /**
+   * Set by the router when it asks again under a request's fingerprint of before (the raw body's):
+   * the op may only replay a stored answer; with none stored it is a conflict, never applied.
+   */
+  replayOnly?: true;
+}
+
+/** The key of a claim on key K, held on K's home shard: `c:` + K. */
+export const CLAIM_KEY_PREFIX = 'c:';
+
+/**
+ * Claims idempotency keys on their home shard for ops of members on other shards, as columns:
+ * `keys[j]` is CLAIM_KEY_PREFIX + an op's key, `fps[j]` binds that op's member and fingerprint,
+ * `memberIds[j]` is the member. Or releases claims whose ops were refused. Answers
+ * `{ ok: true, outcomes }`, one per key: CLAIM_HELD (new), CLAIM_REPLAYED (held already for the
+ * same member and body) or CLAIM_CONFLICT (held for another member or body, or used here).
+ */
+export interface ClaimOp {
+  op: 'claim'; keys: string[]; fps: number[]; memberIds: string[]; release: boolean; atMs: number;
+  /** Claims are sent to the home shard directly; they belong to no member. */
+  memberId: '';
+}
+
+export const CLAIM_HELD = 0;
+export const CLAIM_REPLAYED = 1;
+export const CLAIM_CONFLICT = 2;
 
 export interface Profile {
   name?: string; phone?: string; email?: string; birthday?: string; gender?: string;
@@ -52,7 +84,7 @@ export interface CreditOp extends Keyed {
 export interface ProductOp extends Keyed { op: 'product'; memberId: string; orderId: string; productId: string; channel?: 'online' | 'offline' }
 
 export type WriteOp = ProductOp | RegisterOp | PatchOp | PurchaseOp | QuoteOp | RedeemOp | AdjustOp | TopupOp | WithdrawOp
-  | ReturnOp | TransferOp | CreditOp;
+  | ReturnOp | TransferOp | CreditOp | ClaimOp;
 
 export type OpResult = ({ ok: true } & Record<string, unknown>) | { ok: false; error: OpError };
 

@@ -8,6 +8,7 @@ import type { Intent } from '../engine/router/orchestrate.js';
 import type { OpResult } from '../engine/ops.js';
 import type { Role } from './auth.js';
 import * as R from './requests.js';
+import { bodyFingerprint } from './fingerprint.js';
 
 export const STREAM_OPS = ['register', 'purchase', 'return', 'quote', 'topup', 'withdraw', 'transfer', 'redeem', 'adjust', 'product_purchase'] as const;
 export type OpName = typeof STREAM_OPS[number];
@@ -50,11 +51,7 @@ export function buildOp(engine: Engine, name: OpName, body: unknown, role: Role,
 export async function perform(engine: Engine, name: OpName, body: unknown, role: Role): Promise<OpResult> {
   const op = buildOp(engine, name, body, role, engine.now());
   if ('ok' in op) return op;
-  try {
-    return await engine.run(op);
-  } catch (err) {
-    return failure(err);
-  }
+  return engine.run(op, failure, () => bodyFingerprint(op.op, body));
 }
 
 /** An op's failure as its result: a field problem, a catalogued refusal, or an internal error. */

@@ -1,6 +1,6 @@
 // Turns request bodies (HTTP JSON or stream ops) into validated engine ops: every field checked,
-// unknown fields refused, `at` resolved, and the body fingerprinted for idempotency.
-import { Hash53 } from '../engine/rules/fingerprint.js';
+// unknown fields refused, `at` resolved, and the op fingerprinted for idempotency (fingerprint.ts).
+import * as F from './fingerprint.js';
 import {
   FieldError, checkDate, checkId, checkInt, checkString, fieldPath, has, idField, intField, optionalInt, parseInstant,
   readArray, readObject, stringField, checkEnum, type Fields,
@@ -24,58 +24,6 @@ export interface RequestContext {
 }
 
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}$/;
-
-/** Characters JSON.stringify would escape: quotes, backslashes, controls, and UTF-16 surrogates. */
-const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
-
-/** Feeds a string as JSON.stringify writes it: plain text goes in as it is, between quotes. */
-function hashJsonString(h: Hash53, s: string): void {
-  if (JSON_ESCAPED.test(s)) h.update(JSON.stringify(s));
-  else h.update('"').update(s).update('"');
-}
-
-/**
- * Feeds the value as stable JSON with sorted keys, so that the same body always has the same
- * fingerprint. Piece by piece: the JSON text itself is never built.
- */
-function hashCanonical(h: Hash53, value: unknown, depth: number): void {
-  // Bodies reach here before every field is checked: a hostile nesting must not overflow the stack.
-  if (depth > JSON_DEPTH_MAX) throw new FieldError('(root)', `nests arrays and objects deeper than ${JSON_DEPTH_MAX} levels`);
-  if (typeof value === 'string') { hashJsonString(h, value); return; }
-  if (Array.isArray(value)) {
-    h.update('[');
-    for (let i = 0; i < value.length; i++) {
-      if (i > 0) h.update(',');
-      hashCanonical(h, value[i], depth + 1);
-    }
-    h.update(']');
-    return;
-  }
-  if (value !== null && typeof value === 'object') {
-    const obj = value as Record<string, unknown>;
-    const keys = Object.keys(obj).sort();
-    h.update('{');
-    for (let i = 0; i < keys.length; i++) {
-      if (i > 0) h.update(',');
-      hashJsonString(h, keys[i]!);
-      h.update(':');
-      const v = obj[keys[i]!];
-      // As the JSON text was once built: an undefined member wrote "undefined" (msgpack can carry one).
-      if (v === undefined) h.update('undefined'); else hashCanonical(h, v, depth + 1);
-    }
-    h.update('}');
-    return;
-  }
-  const text = JSON.stringify(value);
-  // JSON.stringify(undefined) is undefined: inside an array it joined as nothing, so it adds nothing.
-  if (text !== undefined) h.update(text);
-}
-
-export function fingerprint(kind: string, body: unknown): number {
-  const h = new Hash53().update(kind).update('\0');
-  hashCanonical(h, body, 0);
-  return h.digest();
-}
 
 /** Instants: ISO-8601 with an offset in JSON, integer ms in msgpack; at most 5 minutes ahead. */
 export function parseAt(value: unknown, field: string, nowMs: number): number {
@@ -125,12 +73,13 @@ export function registerOp(raw: unknown, ctx: RequestContext, newMemberId: (key?
   const op = profile<RegisterOp>(body, {
     op: 'register', memberId, referralChain: [], atMs: atOf(body, ctx),
     key: has(body, 'memberId') ? 'reg:m:' + memberId : 'reg:' + requestId!,
-    fp: fingerprint('register', body),
+    fp: 0,
   }, ctx);
   if (has(body, 'referrerId')) op.referrerId = idField(body, 'referrerId', '');
   if (has(body, 'tierId')) op.tierId = idField(body, 'tierId', '');
   if (has(body, 'points')) op.points = intField(body, 'points', '', { min: 0, max: POINTS_OP_MAX });
   if (has(body, 'walletCents')) op.walletCents = amount(body, 'walletCents', 0);
+  op.fp = F.registerFingerprint(op, { at: has(body, 'at'), memberId: has(body, 'memberId'), requestId });
   return op;
 }
 
@@ -145,7 +94,7 @@ export function purchaseOp(raw: unknown, ctx: RequestContext): PurchaseOp {
   const orderId = idField(body, 'orderId', '');
   const op: PurchaseOp = {
     op: 'purchase', orderId, memberId: idField(body, 'memberId', ''), key: 'order:' + orderId,
-    fp: fingerprint('purchase', body), atMs: atOf(body, ctx),
+    fp: 0, atMs: atOf(body, ctx),
     amountCents: amount(body, 'amountCents'), discountCents: optAmount(body, 'discountCents'),
     redeemPoints: optionalInt(body, 'redeemPoints', '', { min: 0, max: POINTS_OP_MAX }) ?? 0,
     walletCents: optAmount(body, 'walletCents'),
@@ -163,6 +112,7 @@ export function purchaseOp(raw: unknown, ctx: RequestContext): PurchaseOp {
       };
     });
   }
+  op.fp = F.purchaseFingerprint(op, has(body, 'at'));
   return op;
 }
 
@@ -171,46 +121,56 @@ export function quoteOp(raw: unknown, ctx: RequestContext): QuoteOp {
   return { op: 'quote', memberId: idField(body, 'memberId', ''), amountCents: amount(body, 'amountCents'), atMs: atOf(body, ctx) };
 }
 
-function requestKeyed(kind: string, body: Fields, ctx: RequestContext) {
+function requestKeyed(body: Fields, ctx: RequestContext) {
   const requestId = idField(body, 'requestId', '');
-  return { requestId, key: 'req:' + requestId, fp: fingerprint(kind, body), atMs: atOf(body, ctx), memberId: idField(body, 'memberId', '') };
+  return { requestId, key: 'req:' + requestId, atMs: atOf(body, ctx), atSent: has(body, 'at'), memberId: idField(body, 'memberId', '') };
 }
 
 export function redeemOp(raw: unknown, ctx: RequestContext): RedeemOp {
   const body = readObject(raw, '', ['requestId', 'memberId', 'points', 'at']);
-  const k = requestKeyed('redeem', body, ctx);
-  return { op: 'redeem', memberId: k.memberId, key: k.key, fp: k.fp, atMs: k.atMs, points: intField(body, 'points', '', { min: 1, max: POINTS_OP_MAX }) };
+  const k = requestKeyed(body, ctx);
+  const op: RedeemOp = { op: 'redeem', memberId: k.memberId, key: k.key, fp: 0, atMs: k.atMs, points: intField(body, 'points', '', { min: 1, max: POINTS_OP_MAX }) };
+  op.fp = F.redeemFingerprint(op, k.requestId, k.atSent);
+  return op;
 }
 
 export function adjustOp(raw: unknown, ctx: RequestContext): AdjustOp {
   const body = readObject(raw, '', ['requestId', 'memberId', 'points', 'reason', 'at']);
-  const k = requestKeyed('adjust', body, ctx);
+  const k = requestKeyed(body, ctx);
   const points = intField(body, 'points', '', { min: -POINTS_OP_MAX, max: POINTS_OP_MAX });
   if (points === 0) throw new FieldError('points', 'must not be 0');
-  return { op: 'adjust', memberId: k.memberId, key: k.key, fp: k.fp, atMs: k.atMs, points, reason: stringField(body, 'reason', '', { maxLength: TEXT_LENGTH_MAX }) };
+  const op: AdjustOp = { op: 'adjust', memberId: k.memberId, key: k.key, fp: 0, atMs: k.atMs, points, reason: stringField(body, 'reason', '', { maxLength: TEXT_LENGTH_MAX }) };
+  op.fp = F.adjustFingerprint(op, k.requestId, k.atSent);
+  return op;
 }
 
 export function topupOp(raw: unknown, ctx: RequestContext): TopupOp {
   const body = readObject(raw, '', ['requestId', 'memberId', 'amountCents', 'at']);
-  const k = requestKeyed('topup', body, ctx);
-  return { op: 'topup', memberId: k.memberId, key: k.key, fp: k.fp, atMs: k.atMs, amountCents: amount(body, 'amountCents') };
+  const k = requestKeyed(body, ctx);
+  const op: TopupOp = { op: 'topup', memberId: k.memberId, key: k.key, fp: 0, atMs: k.atMs, amountCents: amount(body, 'amountCents') };
+  op.fp = F.walletFingerprint(op, k.requestId, k.atSent);
+  return op;
 }
 
 export function withdrawOp(raw: unknown, ctx: RequestContext): WithdrawOp {
   const body = readObject(raw, '', ['requestId', 'memberId', 'amountCents', 'at']);
-  const k = requestKeyed('withdraw', body, ctx);
-  return { op: 'withdraw', memberId: k.memberId, key: k.key, fp: k.fp, atMs: k.atMs, amountCents: amount(body, 'amountCents') };
+  const k = requestKeyed(body, ctx);
+  const op: WithdrawOp = { op: 'withdraw', memberId: k.memberId, key: k.key, fp: 0, atMs: k.atMs, amountCents: amount(body, 'amountCents') };
+  op.fp = F.walletFingerprint(op, k.requestId, k.atSent);
+  return op;
 }
 
 /** A return; the member is found from the order by the caller. */
 export function returnOp(raw: unknown, ctx: RequestContext): Omit<ReturnOp, 'memberId'> {
   const body = readObject(raw, '', ['returnId', 'orderId', 'amountCents', 'at']);
   const returnId = idField(body, 'returnId', '');
-  return {
+  const op: Omit<ReturnOp, 'memberId'> = {
     // 0 is the whole return of an order paid wholly with points (net 0); the shard checks that.
     op: 'return', returnId, orderId: idField(body, 'orderId', ''), amountCents: amount(body, 'amountCents', 0),
-    key: 'ret:' + returnId, fp: fingerprint('return', body), atMs: atOf(body, ctx),
+    key: 'ret:' + returnId, fp: 0, atMs: atOf(body, ctx),
   };
+  op.fp = F.returnFingerprint(op, has(body, 'at'));
+  return op;
 }
 
 export function transferOp(raw: unknown, ctx: RequestContext): TransferOp {
@@ -219,10 +179,12 @@ export function transferOp(raw: unknown, ctx: RequestContext): TransferOp {
   const from = idField(body, 'fromMemberId', '');
   const to = idField(body, 'toMemberId', '');
   if (from === to) throw new FieldError('toMemberId', 'must differ from fromMemberId');
-  return {
+  const op: TransferOp = {
     op: 'transfer', memberId: from, toMemberId: to, amountCents: amount(body, 'amountCents'),
-    key: 'req:' + requestId, fp: fingerprint('transfer', body), atMs: atOf(body, ctx),
+    key: 'req:' + requestId, fp: 0, atMs: atOf(body, ctx),
   };
+  op.fp = F.transferFingerprint(op, requestId, has(body, 'at'));
+  return op;
 }
 
 /** A loyalty product purchase; without a channel, a POS key buys offline and a storefront key online. */
@@ -231,11 +193,12 @@ export function productOp(raw: unknown, ctx: RequestContext): ProductOp {
   const orderId = idField(body, 'orderId', '');
   const op: ProductOp = {
     op: 'product', orderId, memberId: idField(body, 'memberId', ''), productId: idField(body, 'productId', ''),
-    key: 'prod:' + orderId, fp: fingerprint('product', body), atMs: atOf(body, ctx),
+    key: 'prod:' + orderId, fp: 0, atMs: atOf(body, ctx),
   };
   const channel = has(body, 'channel') ? checkEnum(body['channel'], 'channel', ['online', 'offline'] as const)
     : ctx.role === 'pos' ? 'offline' : ctx.role === 'storefront' ? 'online' : undefined;
   if (channel !== undefined) op.channel = channel;
+  op.fp = F.productFingerprint(op, has(body, 'at'));
   return op;
 }
 

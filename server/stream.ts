@@ -3,7 +3,7 @@
 // pieces live in server/stream/: frames, the connection's window, batches, the upgrade.
 import uWS from 'uWebSockets.js';
 import {
-  FRAME_BYTES_HARD_MAX, STREAM_IDLE_TIMEOUT_S, STREAM_BACKPRESSURE_BYTES_MAX,
+  FRAME_BYTES_HARD_MAX, STREAM_IDLE_TIMEOUT_S, STREAM_BACKPRESSURE_BYTES_MAX, STREAM_BACKPRESSURE_TOTAL_BYTES_MAX,
 } from '../engine/limits.js';
 import type { Api } from './routes.js';
 import type { Lifecycle } from './http.js';
@@ -12,6 +12,7 @@ import { decodeFrame, encode, errorFrame } from './stream/frames.js';
 import { runBatchFrame } from './stream/batches.js';
 import { hello, upgradeHandler } from './stream/upgrade.js';
 import { streamStats } from './stream/stats.js';
+import { SendBudget } from './stream/send-budget.js';
 
 export { streamStats };
 
@@ -25,12 +26,30 @@ type Ws = uWS.WebSocket<Conn>;
 
 export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle = { stopping: false, storageFull: null }): StreamControl {
   const open = new Set<Ws>();
+  const budget = new SendBudget<Ws>(STREAM_BACKPRESSURE_BYTES_MAX, STREAM_BACKPRESSURE_TOTAL_BYTES_MAX);
+
+  /**
+   * Closes a reader too slow for its acks, at once: a close frame would wait behind the acks it is
+   * not reading and hold their memory (uWS kept 196 MiB for over 11 s after `end`; `close` freed it
+   * at once). The terminal reconnects and resends its unacked batches, which replay.
+   */
+  const closeSlowReader = (ws: Ws): void => {
+    const conn = ws.getUserData();
+    if (conn.closed) return;
+    conn.closed = true;
+    streamStats.slowReadersClosed += 1;
+    ws.close();
+  };
+
+  /** Counts what a connection holds buffered, closing whoever the bounds say must go. */
+  const account = (ws: Ws): void => {
+    for (const slow of budget.update(ws, ws.getBufferedAmount())) closeSlowReader(slow);
+  };
 
   const send = (ws: Ws, value: unknown, binary: boolean): void => {
     if (ws.getUserData().closed) return;
-    // With closeOnBackpressureLimit a reader too slow for its acks is closed, never silently
-    // dropped: the terminal reconnects and resends unacked batches, which replay idempotently.
     ws.cork(() => { ws.send(encode(value, binary), binary); });
+    account(ws);
   };
 
   /** One frame, decoded and answered: a hello, a batch, or an error frame. */
@@ -68,12 +87,15 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
   app.ws<Conn>('/v1/stream', {
     compression: uWS.DISABLED,
     maxPayloadLength: FRAME_BYTES_HARD_MAX,
-    maxBackpressure: STREAM_BACKPRESSURE_BYTES_MAX,
+    // A backstop only: the budget above closes a slow reader once past its bound, before uWS's check
+    // (made before each send, so it is passed by one ack) could drop an ack.
+    maxBackpressure: 2 * STREAM_BACKPRESSURE_BYTES_MAX,
     closeOnBackpressureLimit: 1,
     idleTimeout: STREAM_IDLE_TIMEOUT_S,
     sendPingsAutomatically: true,
-    upgrade: upgradeHandler(api.keys),
+    upgrade: upgradeHandler(api.keys, api.engine),
     open: (ws) => { open.add(ws); streamStats.connections += 1; },
+    drain: (ws) => { if (!ws.getUserData().closed) account(ws); },
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData();
       if (conn.closed) return;
@@ -93,6 +115,7 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
       const conn = ws.getUserData();
       conn.closed = true;
       conn.parked = [];
+      budget.remove(ws);
       open.delete(ws);
       streamStats.connections -= 1;
     },

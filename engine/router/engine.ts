@@ -7,7 +7,7 @@ import { ShardClient } from './shard-client.js';
 import { openDataFolder, type OpenDataFolder } from './data-folder.js';
 import { hashId } from './member-hash.js';
 import { Directory } from './directory.js';
-import { run, runBatch, type FailureMap, type Intent } from './orchestrate.js';
+import { Orchestrator, OpSequence, type EarlierFingerprint, type FailureMap, type Intent } from './orchestrate.js';
 import { LoyaltyError } from '../errors.js';
 import { demoProgram, withProgramDefaults } from '../rules/program.js';
 import { directoryPhone } from '../rules/phone.js';
@@ -51,6 +51,8 @@ export class Engine {
   private versioned!: VersionedProgram;
   /** Phone and email → memberId, for every member on every shard: the one authority on uniqueness. */
   readonly directory = new Directory((stored) => this.phoneKey(stored));
+  /** Runs ops whose lookups span shards, knowing what is in flight. */
+  private readonly orchestrator: Orchestrator;
   private idCounter = 0;
   private lastIdMs = 0;
   readonly now: () => number;
@@ -60,6 +62,7 @@ export class Engine {
   private constructor(readonly options: EngineOptions) {
     this.now = options.now ?? Date.now;
     this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax));
+    this.orchestrator = new Orchestrator(this);
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -130,12 +133,34 @@ export class Engine {
     return this.versioned;
   }
 
-  /** Accepts a validated program as the next version, recorded on the ledger of shard 0. */
-  async setProgram(program: Program): Promise<VersionedProgram> {
+  /**
+   * Accepts a validated program as the next version, recorded on the ledger of shard 0. Changes
+   * run one at a time, in the order they arrive: each takes the version after the one before it,
+   * so versions strictly increase and the program answered is the one applied, before and after
+   * a restart (two changes at once used to take the same version: one was answered, the other
+   * applied, and a restart brought back the first).
+   */
+  setProgram(program: Program): Promise<VersionedProgram> {
+    const change = this.programChanges.then(() => this.applyProgram(program));
+    this.programChanges = change.catch(() => undefined);
+    return change;
+  }
+
+  /** The program changes queued so far: settles when the last one has. */
+  private programChanges: Promise<unknown> = Promise.resolve();
+
+  private async applyProgram(program: Program): Promise<VersionedProgram> {
     const version = this.versioned.version + 1;
     const atMs = this.now();
-    await Promise.all(this.shards.map((s, i) => s.control({ c: 'setProgram', version, program, atMs, record: i === 0 })));
-    this.versioned = { version, program };
+    const answers = await Promise.allSettled(this.shards.map((s, i) => s.control({ c: 'setProgram', version, program, atMs, record: i === 0 })));
+    // A shard that took the change holds it on disk, and a restart loads the newest version any
+    // shard holds (catching the others up): so does the engine from here on, whatever else failed.
+    if (answers.some((a) => a.status === 'fulfilled')) this.versioned = { version, program };
+    for (const a of answers) {
+      if (a.status === 'rejected') throw a.reason;
+      const held = (a.value as { version: number }).version;
+      if (held !== version) throw new Error(`a shard holds program version ${held} where ${version} was written`);
+    }
     return this.versioned;
   }
 
@@ -205,14 +230,18 @@ export class Engine {
     return this.directory.phoneOwner(phone);
   }
 
-  /** Runs one validated op: its lookups on other shards (orchestrate.ts), then its own shard. */
-  run(op: Intent, admitted = false): Promise<OpResult> {
-    return run(this, op, admitted);
+  /**
+   * Runs one validated op: its lookups on other shards (orchestrate.ts), then its own shard.
+   * Never rejects: an unexpected failure is answered by `failure`. `earlier`: the request's
+   * fingerprint of before, asked for when the op conflicts with its key (orchestrate.ts).
+   */
+  run(op: Intent, failure: FailureMap, earlier?: EarlierFingerprint, admitted = false): Promise<OpResult> {
+    return this.orchestrator.run(op, admitted, failure, earlier);
   }
 
-  /** Runs a stream batch's ops (and results already decided) in op order; answers in op order. */
-  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap): Promise<OpResult[]> {
-    return runBatch(this, items, admitted, failure);
+  /** A sequence of batches (one stream connection's): each batch's ops are queued after the previous batch's. */
+  newSequence(): OpSequence {
+    return new OpSequence(this.orchestrator);
   }
 
   queryMember(query: Query & { memberId: string }): Promise<unknown> {

@@ -1,88 +1,334 @@
 // Ops whose route or precondition spans shards, decided here before an op reaches its shard: a
 // return goes to the shard of its order's member, a referred registration carries its referrer's
-// chain, a transfer's target must exist. Batches of such ops (the POS stream) run in op order.
+// chain, a transfer's target must exist, and a key whose home is another shard is claimed there
+// first (key-claims.ts). Those lookups know what is in flight: a lookup naming an order being
+// purchased or a member being registered waits for that op's answer first, so ops of one batch
+// (and of one connection's batches) see each other in op order.
 import { opError } from '../errors.js';
-import type { OpResult, RegisterOp, ReturnOp, TransferOp, WriteOp } from '../ops.js';
+import type { ClaimOp, OpResult, PurchaseOp, RegisterOp, ReturnOp, TransferOp, WriteOp } from '../ops.js';
 import type { Engine } from './engine.js';
+import { KeyClaims, type Claim, type ClaimRequest } from './key-claims.js';
 
 /** A return as the front end knows it: its member is the order's, which only the shards know. */
 export type ReturnRequest = Omit<ReturnOp, 'memberId'> & { memberId?: undefined };
 
 /** A validated op as the front end hands it over. */
-export type Intent = Exclude<WriteOp, ReturnOp> | ReturnRequest;
+export type Intent = Exclude<WriteOp, ReturnOp | ClaimOp> | ReturnRequest;
 
 /** Maps an op's unexpected failure (an error thrown on its way) to its result. */
 export type FailureMap = (err: unknown) => OpResult;
 
+/**
+ * The fingerprint a request had before requests were fingerprinted as understood (its raw
+ * body's), computed only when an op conflicts with its key's stored fingerprint: a key stored
+ * then still replays (server/fingerprint.ts).
+ */
+export type EarlierFingerprint = () => number;
+
+/** A conflict on an op's key: the key was stored with another fingerprint. */
+const isKeyConflict = (r: OpResult): boolean => !r.ok && (r.error.code === 'idempotency_conflict' || r.error.code === 'member_exists');
+
+/** Ops in flight under one order or member id: their answers joined (never rejecting), and how many. */
+interface InFlight { answer: Promise<OpResult>; count: number }
+
 const overloaded = (): OpResult => ({ ok: false, error: opError('overloaded') });
+
+/** What a claim is settled with when its op was not queued or its batch did not commit. */
+const refused: OpResult = { ok: false, error: opError('internal') };
 
 /** Whether an op looks something up on another shard before it can be queued. */
 function looksUp(op: Intent): boolean {
   return op.op === 'return' || op.op === 'transfer' || (op.op === 'register' && op.referrerId !== undefined);
 }
 
-/** A return goes to the shard of the order's member. */
-async function runReturn(engine: Engine, op: ReturnRequest, admitted: boolean): Promise<OpResult> {
-  const memberId = await engine.orderMember(op.orderId);
-  if (memberId === null) return { ok: false, error: opError('order_not_found', undefined, 'orderId') };
-  if (!admitted && engine.saturatedFor(memberId)) return overloaded();
-  return engine.submit({ ...op, memberId }, admitted);
-}
-
-/** A transfer's target must exist before its source is debited. */
-async function runTransfer(engine: Engine, op: TransferOp, admitted: boolean): Promise<OpResult> {
-  if (await engine.queryMember({ q: 'member', memberId: op.toMemberId }) === null) {
-    return { ok: false, error: opError('member_not_found', 'the transfer\'s target is not a member', 'toMemberId') };
-  }
-  if (!admitted && engine.saturatedFor(op.memberId)) return overloaded();
-  return engine.submit(op, admitted);
-}
-
-/** A referred registration carries its referrer's chain, read from the referrer's shard. */
-async function runRegister(engine: Engine, op: RegisterOp, admitted: boolean): Promise<OpResult> {
-  if (op.referrerId !== undefined) {
-    const referrer = await engine.queryMember({ q: 'member', memberId: op.referrerId }) as { referralChain: string[] } | null;
-    if (referrer === null) return { ok: false, error: opError('referrer_not_found', undefined, 'referrerId') };
-    op.referralChain = engine.referralChain(op.referrerId, referrer.referralChain);
-  }
-  if (!admitted && engine.saturatedFor(op.memberId)) return overloaded();
-  return engine.registerOrPatch(op, admitted);
-}
-
 /**
- * Runs one op: its cross-shard lookups, then its shard. `admitted`: the op belongs to a stream
- * batch that was let in while the shards had room, so it is queued even past the bound (a stream
- * stops reading instead of refusing ops half-way). Throws what the shard client throws.
+ * Runs ops for the front end. Purchases and registrations in flight are tracked by order and
+ * member id (one Map entry each, removed when answered), so that a dependent lookup can wait for
+ * them; the common path, an op that depends on nothing in flight, queues at once as before.
  */
-export function run(engine: Engine, op: Intent, admitted: boolean): Promise<OpResult> {
-  switch (op.op) {
-    case 'return': return runReturn(engine, op, admitted);
-    case 'transfer': return runTransfer(engine, op, admitted);
-    case 'register': return runRegister(engine, op, admitted);
-    default:
-      if (op.op !== 'quote' && !admitted && engine.saturatedFor(op.memberId)) return Promise.resolve(overloaded());
-      return engine.submit(op, admitted);
-  }
-}
+export class Orchestrator {
+  /** Purchases in flight, by orderId. */
+  private readonly orders = new Map<string, InFlight>();
+  /** Registrations in flight, by memberId. */
+  private readonly members = new Map<string, InFlight>();
 
-/**
- * Runs a batch of ops (or results already decided, such as validation failures, kept in their
- * place) and answers in op order. Ops on one member apply in batch order: an op that looks
- * something up first finishes before the batch's later ops are queued.
- */
-export async function runBatch(engine: Engine, items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap): Promise<OpResult[]> {
-  const pending: Array<OpResult | Promise<OpResult>> = new Array(items.length);
-  for (let i = 0; i < items.length; i++) {
-    const item = items[i]!;
-    if ('ok' in item) { pending[i] = item; continue; }
+  private readonly claims: KeyClaims;
+
+  constructor(private readonly engine: Engine) {
+    this.claims = new KeyClaims(engine.shards);
+  }
+
+  /**
+   * Runs one op: its cross-shard lookups, then its shard; resolves with its result, never
+   * rejects. `admitted`: the op belongs to a stream batch that was let in while the shards had
+   * room, so it is queued even past the bound (a stream stops reading instead of refusing ops
+   * half-way); otherwise a full queue answers `overloaded`.
+   */
+  run(op: Intent, admitted: boolean, failure: FailureMap, earlier?: EarlierFingerprint): Promise<OpResult> {
+    const result = this.start(op, admitted, failure);
+    if (op.op === 'purchase' || op.op === 'register') {
+      const forget = (): void => this.forget(op);
+      void result.then(forget);
+    }
+    if (earlier === undefined) return result;
+    return result.then((r) => (isKeyConflict(r) ? this.replayEarlier(op, earlier(), r) : r));
+  }
+
+  /**
+   * Runs a batch of ops (or results already decided, such as validation failures, kept in their
+   * place) and answers in op order. Ops on one member apply in batch order: an op that looks
+   * something up first finishes before the batch's later ops are queued. `submitted` settles once
+   * every op is queued on its shard; `results` once every op is answered.
+   */
+  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap, earlier?: (i: number) => number): { submitted: Promise<void>; results: Promise<OpResult[]> } {
+    const pending: Array<OpResult | Promise<OpResult>> = new Array(items.length);
+    const started: boolean[] = new Array(items.length);
+    const submitted = this.submitFrom(items, pending, started, admitted, failure);
+    const results = submitted.then(() => Promise.all(pending)).then((answered) => {
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!;
+        if (started[i] === true && !('ok' in item) && (item.op === 'purchase' || item.op === 'register')) this.forget(item);
+      }
+      return earlier === undefined ? answered : this.replayEarlierAll(items, answered, earlier);
+    });
+    return { submitted, results };
+  }
+
+  /**
+   * Queues the items in order, waiting for each op that looks something up before going on.
+   * First, every op whose member is known and whose key's home is another shard claims its key
+   * there, all at once (one commit on each home shard), so the batch waits for its claims once.
+   * An op repeating a key of an earlier op of the batch claims in op order instead, queued behind
+   * that op, so that of two uses of a key the first in the batch is the one that holds it.
+   */
+  private async submitFrom(items: ReadonlyArray<Intent | OpResult>, pending: Array<OpResult | Promise<OpResult>>, started: boolean[], admitted: boolean, failure: FailureMap): Promise<void> {
+    let requests: ClaimRequest[] | null = null;
+    let claimIndex: number[] | null = null;
+    /** The batch's keys so far, and the ops repeating one: those claim in op order, not ahead. */
+    let keys: Set<string> | null = null;
+    let repeats: boolean[] | null = null;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if ('ok' in item || item.op === 'return') continue;
+      const home = this.claims.homeOf(item, this.engine.shardOf(item.memberId).shardId);
+      if (home === 'none') continue;
+      const key = (item as WriteOp & { key: string }).key;
+      keys ??= new Set();
+      if (keys.has(key)) { (repeats ??= new Array(items.length))[i] = true; continue; }
+      keys.add(key);
+      if (home === 'local') continue;
+      (requests ??= []).push({ op: item as WriteOp & { key: string; fp: number }, memberId: item.memberId, home });
+      (claimIndex ??= new Array(items.length))[i] = requests.length - 1;
+    }
+    const claims = requests === null ? null : await this.claims.claimAll(requests, admitted, true, failure);
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if ('ok' in item) { pending[i] = item; continue; }
+      const at = claimIndex?.[i];
+      const claim = at === undefined ? undefined : claims![at]!;
+      if (claim !== undefined && claim.refusal !== null) {
+        // The key is held for another member or body (or the claim failed): the op is not queued.
+        this.claims.settle((item as WriteOp & { key: string }).key, claim, claim.refusal);
+        pending[i] = claim.refusal;
+        continue;
+      }
+      const result = this.start(item, admitted, failure, claim, repeats?.[i] === true);
+      pending[i] = result;
+      started[i] = true;
+      if (looksUp(item) || repeats?.[i] === true) await result;
+    }
+  }
+
+  /** Answers conflicting ops of a batch again under their earlier fingerprints (replayEarlier). */
+  private replayEarlierAll(items: ReadonlyArray<Intent | OpResult>, answered: OpResult[], earlier: (i: number) => number): OpResult[] | Promise<OpResult[]> {
+    let replays: Array<Promise<void>> | null = null;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if ('ok' in item || !isKeyConflict(answered[i]!)) continue;
+      (replays ??= []).push(this.replayEarlier(item, earlier(i), answered[i]!).then((r) => { answered[i] = r; }));
+    }
+    return replays === null ? answered : Promise.all(replays).then(() => answered);
+  }
+
+  /**
+   * An op whose key is stored under another fingerprint, asked again under the request's earlier
+   * fingerprint (its raw body's) as a replay only: a key stored before requests were fingerprinted
+   * as understood replays its answer; otherwise the conflict stands.
+   */
+  private async replayEarlier(op: Intent, fp: number, conflict: OpResult): Promise<OpResult> {
+    if (!('fp' in op) || fp === op.fp) return conflict;
+    const memberId = op.op === 'return' ? await this.engine.orderMember(op.orderId) : op.memberId;
+    if (memberId === null) return conflict;
+    try {
+      const replay = await this.engine.submit({ ...op, memberId, fp, replayOnly: true } as WriteOp, true);
+      return replay.ok ? replay : conflict;
+    } catch {
+      return conflict;
+    }
+  }
+
+  /** Starts an op and, for a purchase or a registration, records it as in flight. */
+  private start(op: Intent, admitted: boolean, failure: FailureMap, claim?: Claim, inOrder = false): Promise<OpResult> {
     let result: Promise<OpResult>;
     try {
-      result = run(engine, item, admitted).catch(failure);
+      result = this.dispatch(op, admitted, claim, inOrder).catch(failure);
     } catch (err) {
       result = Promise.resolve(failure(err));
     }
-    pending[i] = result;
-    if (looksUp(item)) await result;
+    if (op.op === 'purchase') this.track(this.orders, op.orderId, result);
+    else if (op.op === 'register') this.track(this.members, op.memberId, result);
+    return result;
   }
-  return Promise.all(pending);
+
+  private dispatch(op: Intent, admitted: boolean, claim: Claim | undefined, inOrder: boolean): Promise<OpResult> {
+    switch (op.op) {
+      case 'return': return this.runReturn(op, admitted, inOrder);
+      case 'transfer': return this.runTransfer(op, admitted, claim, inOrder);
+      case 'register': return this.runRegister(op, admitted);
+      default:
+        if (op.op !== 'quote' && !admitted && this.engine.saturatedFor(op.memberId)) {
+          if (claim !== undefined) this.claims.settle((op as WriteOp & { key: string }).key, claim, overloaded());
+          return Promise.resolve(overloaded());
+        }
+        return this.submit(op, admitted, claim, inOrder);
+    }
+  }
+
+  /**
+   * Queues an op on its member's shard, its key claimed on its home shard first when that is
+   * another shard (or already claimed by the batch's first pass: `claim`). The claim joins the
+   * home shard's next batch ahead of its queue, unless `inOrder`: a key repeated within a batch
+   * claims behind the ops queued before it, so that the batch's first use of the key holds it.
+   */
+  private async submit(op: WriteOp, admitted: boolean, claim: Claim | undefined, inOrder: boolean): Promise<OpResult> {
+    const home = claim?.home ?? this.claims.homeOf(op, this.engine.shardOf(op.memberId).shardId);
+    if (home === 'none') return this.engine.submit(op, admitted);
+    if (home === 'local') { (op as WriteOp & { keyHome?: true }).keyHome = true; return this.engine.submit(op, admitted); }
+    const key = (op as WriteOp & { key: string }).key;
+    let held = claim;
+    if (held === undefined) {
+      // A claim op that fails on its way is thrown again once the claim is settled.
+      let thrown: { err: unknown } | null = null;
+      const [made] = await this.claims.claimAll([{ op: op as WriteOp & { key: string; fp: number }, memberId: op.memberId, home }], admitted, !inOrder,
+        (err) => { thrown = { err }; return refused; });
+      held = made!;
+      if (held.refusal !== null) {
+        this.claims.settle(key, held, held.refusal);
+        if (thrown !== null) throw (thrown as { err: unknown }).err;
+        return held.refusal;
+      }
+    }
+    let result: OpResult;
+    try {
+      result = await this.engine.submit(op, admitted);
+    } catch (err) {
+      // The op was not queued, or its batch did not commit: nothing of it was written.
+      this.claims.settle(key, held, refused);
+      throw err;
+    }
+    this.claims.settle(key, held, result);
+    return result;
+  }
+
+  /** Another op with the same id may be in flight too (a retry): a lookup then waits for both. */
+  private track(map: Map<string, InFlight>, id: string, result: Promise<OpResult>): void {
+    const entry = map.get(id);
+    if (entry === undefined) { map.set(id, { answer: result, count: 1 }); return; }
+    entry.answer = Promise.all([entry.answer, result]).then(() => result);
+    entry.count += 1;
+  }
+
+  /** Called once per tracked op, once it is answered. */
+  private forget(op: PurchaseOp | RegisterOp): void {
+    const map = op.op === 'purchase' ? this.orders : this.members;
+    const id = op.op === 'purchase' ? op.orderId : op.memberId;
+    const entry = map.get(id)!;
+    entry.count -= 1;
+    if (entry.count === 0) map.delete(id);
+  }
+
+  /** The member an order belongs to: from its purchase in flight once answered, else from the shards. */
+  private async orderMember(orderId: string): Promise<string | null> {
+    const inFlight = this.orders.get(orderId);
+    if (inFlight !== undefined) {
+      const purchase = await inFlight.answer;
+      if (purchase.ok) return purchase['memberId'] as string;
+    }
+    return this.engine.orderMember(orderId);
+  }
+
+  /**
+   * A member's referral chain, or null when there is no such member: from its registration in
+   * flight once answered, else from its shard.
+   */
+  private async memberChain(memberId: string): Promise<string[] | null> {
+    const inFlight = this.members.get(memberId);
+    if (inFlight !== undefined) {
+      const registered = await inFlight.answer;
+      if (registered.ok && Array.isArray(registered['referralChain'])) return registered['referralChain'] as string[];
+    }
+    const member = await this.engine.queryMember({ q: 'member', memberId }) as { referralChain: string[] } | null;
+    return member === null ? null : member.referralChain;
+  }
+
+  /** A return goes to the shard of the order's member. */
+  private async runReturn(op: ReturnRequest, admitted: boolean, inOrder: boolean): Promise<OpResult> {
+    const memberId = await this.orderMember(op.orderId);
+    if (memberId === null) return { ok: false, error: opError('order_not_found', undefined, 'orderId') };
+    if (!admitted && this.engine.saturatedFor(memberId)) return overloaded();
+    return this.submit({ ...op, memberId }, admitted, undefined, inOrder);
+  }
+
+  /** A transfer's target must exist before its source is debited. */
+  private async runTransfer(op: TransferOp, admitted: boolean, claim: Claim | undefined, inOrder: boolean): Promise<OpResult> {
+    if (await this.memberChain(op.toMemberId) === null) {
+      const refusal: OpResult = { ok: false, error: opError('member_not_found', 'the transfer\'s target is not a member', 'toMemberId') };
+      if (claim !== undefined) this.claims.settle(op.key, claim, refusal);
+      return refusal;
+    }
+    if (!admitted && this.engine.saturatedFor(op.memberId)) {
+      if (claim !== undefined) this.claims.settle(op.key, claim, overloaded());
+      return overloaded();
+    }
+    return this.submit(op, admitted, claim, inOrder);
+  }
+
+  /** A referred registration carries its referrer's chain. */
+  private async runRegister(op: RegisterOp, admitted: boolean): Promise<OpResult> {
+    if (op.referrerId !== undefined) {
+      const chain = await this.memberChain(op.referrerId);
+      if (chain === null) return { ok: false, error: opError('referrer_not_found', undefined, 'referrerId') };
+      op.referralChain = this.engine.referralChain(op.referrerId, chain);
+    }
+    if (!admitted && this.engine.saturatedFor(op.memberId)) return overloaded();
+    return this.engine.registerOrPatch(op, admitted);
+  }
+}
+
+/**
+ * The batches of one connection, queued in the order they arrived: a batch's ops are queued only
+ * after every op of the batches before it, so that a lookup in a later batch sees what an earlier
+ * one has in flight, even when that earlier batch waited on a lookup of its own.
+ */
+export class OpSequence {
+  /** Settles when the last batch given has queued all its ops. */
+  private tail: Promise<void> = Promise.resolve();
+  private busy = 0;
+
+  constructor(private readonly orchestrator: Orchestrator) {}
+
+  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap, earlier?: (i: number) => number): Promise<OpResult[]> {
+    if (this.busy === 0) {
+      // Nothing of this connection is still being queued (the usual case): start at once.
+      return this.follow(this.orchestrator.runBatch(items, admitted, failure, earlier));
+    }
+    const started = this.tail.then(() => this.orchestrator.runBatch(items, admitted, failure, earlier));
+    return this.follow({ submitted: started.then((b) => b.submitted), results: started.then((b) => b.results) });
+  }
+
+  private follow(batch: { submitted: Promise<void>; results: Promise<OpResult[]> }): Promise<OpResult[]> {
+    this.busy += 1;
+    this.tail = batch.submitted.finally(() => { this.busy -= 1; });
+    return batch.results;
+  }
 }

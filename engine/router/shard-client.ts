@@ -33,6 +33,12 @@ export class ShardClient {
   /** The data folder's reader thread: the queries that scan go there (engine/router/reader-client.ts). */
   private readonly reader: ReaderClient;
   private queue: Pending[] = [];
+  /**
+   * Ops that go into the next batch ahead of the queue: idempotency-key claims and their releases
+   * (engine/router/key-claims.ts), tiny ops that a whole stream batch waits for. Behind a
+   * saturated queue they doubled a stream batch's latency; in order among themselves.
+   */
+  private urgent: Pending[] = [];
   private inFlight = 0;
   private scheduled = false;
   private closing = false;
@@ -62,20 +68,23 @@ export class ShardClient {
 
   /** Whether new work would be refused: the queue is at its bound. */
   get saturated(): boolean {
-    return this.queue.length >= this.pendingOpsMax;
+    return this.queue.length + this.urgent.length >= this.pendingOpsMax;
   }
 
   get pendingOps(): number {
-    return this.queue.length;
+    return this.queue.length + this.urgent.length;
   }
 
-  /** Queues one write op; resolves with its result once its batch is durable. */
-  submit(op: WriteOp, admitted = false): Promise<OpResult> {
+  /**
+   * Queues one write op; resolves with its result once its batch is durable. `urgent`: the op
+   * joins the next batch ahead of the queue.
+   */
+  submit(op: WriteOp, admitted = false, urgent = false): Promise<OpResult> {
     if (this.closing) return Promise.reject(new LoyaltyError('shutting_down'));
     if (this.saturated && !admitted) return Promise.reject(new LoyaltyError('overloaded'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ op, resolve, reject });
-      if (this.queue.length >= BATCH_OPS_MAX) this.pump();
+      (urgent ? this.urgent : this.queue).push({ op, resolve, reject });
+      if (this.queue.length + this.urgent.length >= BATCH_OPS_MAX) this.pump();
       else if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => { this.scheduled = false; this.pump(); });
@@ -84,8 +93,9 @@ export class ShardClient {
   }
 
   private pump(): void {
-    while (this.queue.length > 0 && this.inFlight < SHARD_BATCHES_IN_FLIGHT) {
-      const batch = this.queue.splice(0, BATCH_OPS_MAX);
+    while ((this.queue.length > 0 || this.urgent.length > 0) && this.inFlight < SHARD_BATCHES_IN_FLIGHT) {
+      const first = this.urgent.splice(0, BATCH_OPS_MAX);
+      const batch = first.length === 0 ? this.queue.splice(0, BATCH_OPS_MAX) : first.concat(this.queue.splice(0, BATCH_OPS_MAX - first.length));
       void this.send(batch);
     }
   }
@@ -125,7 +135,7 @@ export class ShardClient {
       return reply.results;
     } finally {
       this.inFlight -= 1;
-      if (this.queue.length > 0) this.pump();
+      if (this.queue.length > 0 || this.urgent.length > 0) this.pump();
     }
   }
 
@@ -155,7 +165,7 @@ export class ShardClient {
   /** Stops taking work, lets queued and running batches finish, then ends the worker. */
   async close(): Promise<void> {
     this.closing = true;
-    while (this.queue.length > 0 || this.inFlight > 0) {
+    while (this.queue.length > 0 || this.urgent.length > 0 || this.inFlight > 0) {
       this.pump();
       await new Promise((r) => setTimeout(r, 1));
     }

@@ -19,6 +19,7 @@ import { finishProduct } from './batch-products.js';
 import { finishCredit } from './batch-credits.js';
 import { advanceMember, sweepSlice } from './batch-sweep.js';
 import { importRows } from './batch-import.js';
+import { claimedElsewhere, claimKeys } from './batch-claims.js';
 import { settleSlice } from './batch-program.js';
 
 export { IMPORTED_AS_SENT } from './batch-import.js';
@@ -74,6 +75,7 @@ export class BatchExecutor {
 
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
+      if (op.op === 'claim') { results[i] = claimKeys(store, op, batchKeys, i); continue; }
       // The front end bounds `at` (server/requests.ts); an op that reaches a shard without that
       // (an outbox credit written before the bound) is refused alone, never failing its batch.
       if (!(op.atMs >= AT_MIN_MS && op.atMs <= TIME_MS_MAX && Number.isInteger(op.atMs))) {
@@ -92,6 +94,10 @@ export class BatchExecutor {
           results[i] = stored.fp === op.fp ? { ok: true, ...stored.res, replayed: true } : fail(conflictCode(op));
           continue;
         }
+        // A retry under the fingerprint of the raw text (keys stored before fingerprints of the op as understood) only replays.
+        if (op.replayOnly === true) { results[i] = fail(conflictCode(op)); continue; }
+        // An op of another shard's member holds this key here (a claim is never this op's own).
+        if (op.keyHome === true && claimedElsewhere(store, op.key, batchKeys)) { results[i] = fail(conflictCode(op)); continue; }
         batchKeys.set(op.key, { fp: op.fp, index: i });
       }
       if (op.op === 'register') {

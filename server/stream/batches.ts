@@ -8,6 +8,7 @@ import type { Intent } from '../../engine/router/orchestrate.js';
 import type { OpResult } from '../../engine/ops.js';
 import type { Role } from '../auth.js';
 import { buildOp, failure, STREAM_OPS, type OpName } from '../perform.js';
+import { bodyFingerprint } from '../fingerprint.js';
 import { errorFrame } from './frames.js';
 import type { Conn } from './connection.js';
 import { streamStats } from './stats.js';
@@ -41,8 +42,13 @@ export async function runBatchFrame(engine: Engine, conn: Conn, frame: Record<st
   try {
     const nowMs = engine.now();
     const items = ops.map((raw) => opOf(engine, raw, conn.role!, nowMs));
+    // A key stored under a request's fingerprint of before (its raw body's) still replays.
+    const earlier = (i: number): number => {
+      const { op: _name, ...body } = ops[i] as Record<string, unknown>;
+      return bodyFingerprint((items[i] as Intent).op, body);
+    };
     // An op whose processing fails unexpectedly answers alone (`failure`); its batch is still acked.
-    results = await engine.runBatch(items, true, failure);
+    results = await conn.sequence.runBatch(items, true, failure, earlier);
   } finally {
     conn.unacked -= 1;
   }

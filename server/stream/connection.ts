@@ -2,6 +2,7 @@
 // once; frames past the window, or sent while a shard queue is full, wait parked undecoded (uWS.js
 // cannot pause a WebSocket's reads) up to STREAM_PARKED_BYTES_MAX, and run as room comes back.
 import { STREAM_PARKED_BYTES_MAX, STREAM_UNACKED_BATCHES_MAX } from '../../engine/limits.js';
+import type { OpSequence } from '../../engine/router/orchestrate.js';
 import type { Role } from '../auth.js';
 import { streamStats } from './stats.js';
 
@@ -20,10 +21,12 @@ export interface Conn {
   closed: boolean;
   /** Set while a shard's queue is full: frames park until it has room. */
   waiting: boolean;
+  /** The connection's batches, queued in arrival order (engine/router/orchestrate.ts). */
+  sequence: OpSequence;
 }
 
-export function newConn(principal: { id: string; role: Role } | null): Conn {
-  return { role: principal?.role ?? null, keyId: principal?.id ?? null, unacked: 0, parked: [], parkedBytes: 0, closed: false, waiting: false };
+export function newConn(principal: { id: string; role: Role } | null, sequence: OpSequence): Conn {
+  return { role: principal?.role ?? null, keyId: principal?.id ?? null, unacked: 0, parked: [], parkedBytes: 0, closed: false, waiting: false, sequence };
 }
 
 /** Whether a frame arriving now must wait: the window is full, a shard is, or frames already wait. */

@@ -3,11 +3,12 @@
 import type uWS from 'uWebSockets.js';
 import { opError } from '../../engine/errors.js';
 import { bearerKey, type KeyStore, type Role } from '../auth.js';
+import type { Engine } from '../../engine/router/engine.js';
 import { newConn, type Conn } from './connection.js';
 import { errorFrame } from './frames.js';
 
 /** The upgrade handler: authenticates by header when one is sent, and opens the connection's state. */
-export function upgradeHandler(keys: KeyStore): (res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t) => void {
+export function upgradeHandler(keys: KeyStore, engine: Engine): (res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t) => void {
   return (res, req, context) => {
     const header = req.getHeader('authorization');
     let principal: { id: string; role: Role } | null = null;
@@ -19,7 +20,7 @@ export function upgradeHandler(keys: KeyStore): (res: uWS.HttpResponse, req: uWS
         return;
       }
     }
-    res.upgrade<Conn>(newConn(principal), req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'),
+    res.upgrade<Conn>(newConn(principal, engine.newSequence()), req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'),
       req.getHeader('sec-websocket-extensions'), context);
   };
 }

@@ -1,0 +1,105 @@
+// Idempotency keys are unique per deployment: a requestId, orderId or returnId used for a member
+// on one shard is refused for a member on another (it used to be applied on both), over HTTP and
+// within one stream batch, also when both arrive at once; retries replay; a key whose op was
+// refused is free again.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { Packr } from 'msgpackr';
+import { hashId } from '../../engine/router/member-hash.js';
+import { ServerProcess } from '../helpers/server-process.js';
+
+const SHARDS = 2;
+const server = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SHARDS: String(SHARDS) });
+const packr = new Packr({ useRecords: false });
+const shardOf = (id: string) => hashId(id) % SHARDS;
+
+/** Two members on different shards. */
+const A = ['ia-1', 'ia-2', 'ia-3', 'ia-4'].find((id) => shardOf(id) === 0)!;
+const B = ['ib-1', 'ib-2', 'ib-3', 'ib-4'].find((id) => shardOf(id) === 1)!;
+
+/** Keys (as requestIds) whose home is each shard in turn, so both orders of member and home are tried. */
+const KEYS = Array.from({ length: 8 }, (_, i) => `dup-${i}`);
+
+beforeAll(async () => {
+  await server.start();
+  for (const m of [A, B]) expect((await server.post('/v1/members', { memberId: m })).status).toBe(201);
+});
+afterAll(async () => { await server.stop(); server.cleanup(); });
+
+const wallet = async (m: string) => (await server.get(`/v1/members/${m}`)).body.walletCents as number;
+
+describe('idempotency keys across shards', () => {
+  it('the keys tried have their home on each shard', () => {
+    expect(new Set(KEYS.map((k) => hashId('req:' + k) % SHARDS))).toEqual(new Set([0, 1]));
+  });
+
+  it('refuses a requestId used for a member of another shard, and replays the first', async () => {
+    for (const k of KEYS) {
+      const first = await server.post('/v1/wallet/topups', { requestId: k, memberId: A, amountCents: 1000 });
+      expect(first.status).toBe(200);
+      const other = await server.post('/v1/wallet/topups', { requestId: k, memberId: B, amountCents: 1000 });
+      expect(other.status).toBe(409);
+      expect(other.body.error.code).toBe('idempotency_conflict');
+      const again = await server.post('/v1/wallet/topups', { requestId: k, memberId: A, amountCents: 1000 });
+      expect(again.body).toMatchObject({ replayed: true, walletBalanceCents: first.body.walletBalanceCents });
+    }
+    expect(await wallet(A)).toBe(KEYS.length * 1000);
+    expect(await wallet(B)).toBe(0);
+  });
+
+  it('refuses an orderId and a returnId reused on another shard', async () => {
+    for (const k of KEYS) {
+      expect((await server.post('/v1/purchases', { orderId: `o-${k}`, memberId: B, amountCents: 2000 })).status).toBe(200);
+      const other = await server.post('/v1/purchases', { orderId: `o-${k}`, memberId: A, amountCents: 2000 });
+      expect(other.body.error.code).toBe('idempotency_conflict');
+      expect((await server.get(`/v1/orders/o-${k}`)).body.memberId).toBe(B);
+    }
+    expect((await server.get(`/v1/members/${A}`)).body.purchaseCount).toBe(0);
+    expect((await server.post('/v1/purchases', { orderId: 'ra', memberId: A, amountCents: 4000 })).status).toBe(200);
+    expect((await server.post('/v1/purchases', { orderId: 'rb', memberId: B, amountCents: 4000 })).status).toBe(200);
+    for (const k of KEYS) {
+      expect((await server.post('/v1/returns', { returnId: `r-${k}`, orderId: 'ra', amountCents: 100 })).status).toBe(200);
+      const other = await server.post('/v1/returns', { returnId: `r-${k}`, orderId: 'rb', amountCents: 100 });
+      expect(other.body.error.code).toBe('idempotency_conflict');
+    }
+    expect((await server.get('/v1/orders/rb')).body.returns).toEqual([]);
+  });
+
+  it('lets exactly one of two members take a key when both arrive at once', async () => {
+    for (const k of KEYS) {
+      const [a, b] = await Promise.all([
+        server.post('/v1/wallet/topups', { requestId: `race-${k}`, memberId: A, amountCents: 500 }),
+        server.post('/v1/wallet/topups', { requestId: `race-${k}`, memberId: B, amountCents: 500 }),
+      ]);
+      expect([a.status, b.status].sort()).toEqual([200, 409]);
+    }
+    expect(await wallet(A) + await wallet(B)).toBe(KEYS.length * 1000 + KEYS.length * 500);
+  });
+
+  it('refuses the second use within one stream batch', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/v1/stream`, { headers: { authorization: `Bearer ${server.adminKey}` } });
+    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+    const ack = new Promise<any>((resolve) => ws.once('message', (d: Buffer) => resolve(packr.unpack(d))));
+    const before = [await wallet(A), await wallet(B)];
+    ws.send(packr.pack({ type: 'batch', id: 1, ops: KEYS.flatMap((k) => [
+      { op: 'topup', requestId: `ws-${k}`, memberId: B, amountCents: 300 },
+      { op: 'topup', requestId: `ws-${k}`, memberId: A, amountCents: 300 },
+    ]) }));
+    const results = (await ack).results as any[];
+    expect(results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(KEYS.flatMap(() => ['ok', 'idempotency_conflict']));
+    expect([await wallet(A), await wallet(B)]).toEqual([before[0], before[1]! + KEYS.length * 300]);
+    ws.close();
+  });
+
+  it('frees a key whose op was refused, for another body or member', async () => {
+    for (const k of KEYS) {
+      const refused = await server.post('/v1/points/redemptions', { requestId: `free-${k}`, memberId: A, points: 1_000_000 });
+      expect(refused.body.error.code).toBe('insufficient_points');
+      expect((await server.post('/v1/wallet/topups', { requestId: `free-${k}`, memberId: B, amountCents: 100 })).status).toBe(200);
+    }
+  });
+
+  it('leaves a ledger that verifies clean', async () => {
+    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+  });
+});
