@@ -5,6 +5,7 @@ import { configFromEnv } from '../server/config.js';
 import { Engine } from '../engine/router/engine.js';
 import { KeyStore, ROLES, type Role } from '../server/auth.js';
 import { BACKOFFICE_USAGE, runBackoffice } from './backoffice.js';
+import { HISTORY_USAGE, runHistory } from './history.js';
 
 const USAGE = `usage: loyalty <command>
   start                     run the server (PORT, LOYALTY_DATA, LOYALTY_SHARDS, LOG_LEVEL)
@@ -12,7 +13,8 @@ const USAGE = `usage: loyalty <command>
   keys create --role ROLE   create an API key (${ROLES.join(', ')}) and print it once
   keys list                 list keys (ids and roles; keys themselves are never stored)
   keys revoke ID            revoke a key
-${BACKOFFICE_USAGE}`;
+${BACKOFFICE_USAGE}
+${HISTORY_USAGE}`;
 
 function fail(message: string): never {
   process.stderr.write(`loyalty: ${message}\n`);
@@ -59,6 +61,10 @@ async function main(argv: string[]): Promise<void> {
     case 'export':
     case 'sweep':
       process.exitCode = (await runBackoffice(config, command, rest))!;
+      return;
+    case 'replay':
+    case 'log':
+      process.exitCode = await runHistory(config, command, rest);
       return;
     default:
       fail(USAGE);

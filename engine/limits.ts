@@ -125,3 +125,8 @@ export const CONSOLE_FILE_BYTES_MAX = 1024 * 1024;
 
 /** Members one sweep slice brings up to date: small enough that batches wait at most a few ms. */
 export const SWEEP_SLICE_MEMBERS = 1_000;
+
+/** Differences between a live shard and its replay listed by the replay check; past this they are only counted. */
+export const REPLAY_DIFFERENCES_LISTED_MAX = 20;
+/** Log entries one transaction of `loyalty log trim` removes: short enough that a running server's batches interleave. */
+export const LOG_TRIM_ENTRIES_PER_TXN = 10_000;

@@ -1,7 +1,8 @@
 // Opens one shard's LMDB environment and its named databases with every option spelled out,
 // because the first opener of an environment fixes its flags and defaults change between versions.
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { LMDB_READERS_MAX, SHARD_MAP_BYTES } from '../limits.js';
 import type { StoredEntry } from '../ops.js';
 import type { MemberProfile, MemberRecord, OrderRecord, OutboxMessage } from '../rules/member-state.js';
@@ -28,38 +29,66 @@ export interface ShardStore {
   /** Referral points a member earned per level: key `<memberId>|<level>`. */
   refstats: Database<number, string>;
   meta: Database<unknown, string>;
+  /** The batch log (engine/shard/batch-log.ts): every committed batch, keyed by its log sequence. */
+  log: Database<Buffer, number>;
 }
 
-export function openShardStore(path: string, mapBytes = SHARD_MAP_BYTES): ShardStore {
-  mkdirSync(path, { recursive: true });
+/** The named databases of a shard, in the order the replay check compares them. */
+export const SHARD_DATABASES = ['members', 'states', 'ledger', 'keys', 'orders', 'outbox', 'due', 'refstats', 'meta', 'log'] as const;
+export type ShardDatabaseName = typeof SHARD_DATABASES[number];
+
+export interface ShardStoreOptions {
+  /**
+   * Opens an existing shard for reading only (the replay check on a live folder): nothing is
+   * created or written, and a running server beside it is undisturbed.
+   */
+  readOnly?: boolean;
+  /**
+   * Commits without fdatasync: only for scratch folders (a replay check) whose content is thrown
+   * away if the machine stops; a restore that keeps its result syncs once at the end instead.
+   */
+  noSync?: boolean;
+}
+
+export function openShardStore(path: string, mapBytes = SHARD_MAP_BYTES, options: ShardStoreOptions = {}): ShardStore {
+  const readOnly = options.readOnly === true;
+  if (readOnly && !existsSync(join(path, 'data.mdb'))) throw new Error(`no shard data at ${path}`);
+  if (!readOnly) mkdirSync(path, { recursive: true });
   const root = open({
     path,
     mapSize: mapBytes,
     maxReaders: LMDB_READERS_MAX,
     maxDbs: 16,
+    readOnly,
     // Durability: with overlappingSync off, a transactionSync commit returns only after its
     // fdatasync. lmdb-js 3.5's `flushed` promise does not track sync transactions (its
     // lastSyncTxnFlush is never assigned), so with overlappingSync on, nothing could be awaited.
     overlappingSync: false,
-    noSync: false,
+    noSync: options.noSync === true,
     noMemInit: true,
     compression: false,
     cache: false,
     encoding: 'msgpack',
   });
+  // A read-only environment cannot create a database: lmdb-js answers undefined for a missing one.
+  const present = <D>(name: string, db: D | undefined): D => {
+    if (db === undefined) throw new Error(`the shard at ${path} has no ${name} database`);
+    return db;
+  };
   const sub = <V, K extends import('lmdb').Key>(name: string) =>
-    root.openDB<V, K>({ name, encoding: 'msgpack', sharedStructuresKey: Symbol.for('structures'), cache: false, compression: false });
+    present(name, root.openDB<V, K>({ name, encoding: 'msgpack', sharedStructuresKey: Symbol.for('structures'), cache: false, compression: false }));
   return {
     root,
     members: sub<MemberProfile, string>('members'),
-    states: root.openDB<Buffer, string>({ name: 'states', encoding: 'binary', cache: false, compression: false }),
-    ledger: root.openDB<Buffer, number>({ name: 'ledger', encoding: 'binary', cache: false, compression: false }),
+    states: present('states', root.openDB<Buffer, string>({ name: 'states', encoding: 'binary', cache: false, compression: false })),
+    ledger: present('ledger', root.openDB<Buffer, number>({ name: 'ledger', encoding: 'binary', cache: false, compression: false })),
     keys: sub<StoredKey, string>('keys'),
     orders: sub<OrderRecord, string>('orders'),
-    outbox: root.openDB<OutboxMessage, number>({ name: 'outbox', encoding: 'msgpack', cache: false }),
-    refstats: root.openDB<number, string>({ name: 'refstats', encoding: 'msgpack', cache: false }),
-    due: root.openDB<string, [number, string]>({ name: 'due', encoding: 'string', cache: false }),
-    meta: root.openDB<unknown, string>({ name: 'meta', encoding: 'msgpack', cache: false }),
+    outbox: present('outbox', root.openDB<OutboxMessage, number>({ name: 'outbox', encoding: 'msgpack', cache: false })),
+    refstats: present('refstats', root.openDB<number, string>({ name: 'refstats', encoding: 'msgpack', cache: false })),
+    due: present('due', root.openDB<string, [number, string]>({ name: 'due', encoding: 'string', cache: false })),
+    meta: present('meta', root.openDB<unknown, string>({ name: 'meta', encoding: 'msgpack', cache: false })),
+    log: present('log', root.openDB<Buffer, number>({ name: 'log', encoding: 'binary', cache: false, compression: false })),
   };
 }
 

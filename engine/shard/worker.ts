@@ -1,39 +1,44 @@
 // The body of one shard's worker thread: it owns the shard's LMDB environment and core, and
-// answers three kinds of task: a batch of write ops, a read query, or a control change.
+// answers three kinds of task: a batch of write ops, a read query, or a control change. Every
+// write goes through the shard's machine (machine.ts), which logs it with its effects.
 import { workerData } from 'piscina';
 import { join } from 'node:path';
-import { LedgerAppender, openShardStore } from './store.js';
-import { loadCore, encodeProgram } from '../core/wasm.js';
-import { BatchExecutor } from './batch.js';
+import { openShardStore } from './store.js';
+import { loadCore } from '../core/wasm.js';
 import { answer } from './queries.js';
-import { programContext, type ProgramContext } from '../rules/member-state.js';
 import assert from 'node:assert/strict';
 import { writeSync } from 'node:fs';
 import type { Control } from '../ops.js';
 import { importRowCount } from '../import-rows.js';
-import type { Program } from '../rules/program-types.js';
 import { opError } from '../errors.js';
 import type { BatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.js';
+import { ShardMachine } from './machine.js';
 
+/**
+ * BENCHMARK SWITCH, never for production: `LOYALTY_TEST_NO_BATCH_LOG=1` commits batches without
+ * their batch-log entries, so that bench/load.ts can measure what the log costs. A shard that ran
+ * with it is marked `unlogged` and can no longer be replayed, backed up to a point or recovered.
+ */
+const BATCH_LOG_ON = process.env['LOYALTY_TEST_NO_BATCH_LOG'] !== '1';
 
 const { shardId, dataDir, mapBytes } = workerData as ShardWorkerData;
 const store = openShardStore(join(dataDir, `shard-${shardId}`), mapBytes);
-const core = loadCore();
-const executor = new BatchExecutor(store, core, shardId);
+const machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });
 
-let ctx: ProgramContext | null = null;
-const savedProgram = store.meta.get('program') as { version: number; program: Program } | undefined;
-if (savedProgram !== undefined) ctx = programContext(savedProgram.version, savedProgram.program);
+/**
+ * The time a task is committed, recorded in its log entry for point-in-time recovery. It is read
+ * here, outside the machine, and never reaches the executor.
+ */
+const committedAtMs = (): number => Date.now();
 
 /** A write batch, or a batch of imported rows (BatchExecutor.importBatch), in one transaction. */
 async function runBatch(task: ShardTask & { type: 'batch' | 'import' }): Promise<BatchReply> {
-  if (ctx === null) throw new Error('shard has no program yet');
-  const current = ctx;
-  const encode = (out: Float64Array) => encodeProgram(current.program, out);
+  if (machine.program === null) throw new Error('shard has no program yet');
   const count = task.type === 'batch' ? task.ops.length : importRowCount(task.rows);
   let reply: BatchReply;
   try {
-    reply = store.root.transactionSync(() => (task.type === 'import' ? executor.importBatch(current, task.rows, encode) : executor.apply(current, task.ops, encode)));
+    const logged = task.type === 'import' ? { kind: 'import' as const, rows: task.rows } : { kind: 'batch' as const, ops: task.ops };
+    reply = machine.run(logged, committedAtMs()) as BatchReply;
   } catch (err) {
     if (err instanceof assert.AssertionError) throw err;
     // The transaction was aborted: nothing of the batch is written, every op fails alike.
@@ -49,35 +54,19 @@ async function runBatch(task: ShardTask & { type: 'batch' | 'import' }): Promise
 async function runControl(control: Control): Promise<unknown> {
   switch (control.c) {
     case 'setProgram': {
-      if (ctx !== null && ctx.version >= control.version) return { version: ctx.version };
-      const program = control.program as Program;
-      store.root.transactionSync(() => {
-        store.meta.putSync('program', { version: control.version, program });
-        if (control.record) {
-          const ledger = new LedgerAppender(store);
-          ledger.append({
-            prev: 0, at: control.atMs, kind: 'program', memberId: '', pointsDelta: 0, growthDelta: 0,
-            walletDeltaCents: 0, spendDeltaCents: 0, tierId: null, ref: `program:${control.version}`, cause: null,
-          });
-          ledger.finish();
-        }
-      });
+      const { version, program, atMs, record } = control;
+      const reply = machine.run({ kind: 'program', version, program, atMs, record }, committedAtMs());
       await store.root.flushed;
-      ctx = programContext(control.version, program);
-      return { version: control.version };
+      return reply;
     }
     case 'sweep': {
-      if (ctx === null) throw new Error('shard has no program yet');
-      const current = ctx;
-      const slice = store.root.transactionSync(() => executor.sweep(current, control.asOfMs, control.limit, (out) => encodeProgram(current.program, out)));
+      if (machine.program === null) throw new Error('shard has no program yet');
+      const slice = machine.run({ kind: 'sweep', asOfMs: control.asOfMs, limit: control.limit }, committedAtMs());
       await store.root.flushed;
       return slice;
     }
-    case 'outboxDone': {
-      // Delivered messages leave the outbox; the target's key makes a repeat harmless anyway.
-      store.root.transactionSync(() => { for (const seq of control.outSeqs) store.outbox.removeSync(seq); });
-      return { removed: control.outSeqs.length };
-    }
+    case 'outboxDone':
+      return machine.run({ kind: 'outboxDone', outSeqs: control.outSeqs }, committedAtMs());
   }
 }
 
