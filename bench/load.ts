@@ -1,6 +1,8 @@
 // The load harness: measures the raw LMDB and bare uWS ceilings, then drives a real server over
-// loopback through the POS stream and the HTTP API, checks the ledger with verify, and prints one
-// table of throughput, latency, memory and storage figures with their ratios to the ceilings.
+// loopback through the POS stream and the HTTP API, checks the ledger with verify, replays its
+// batch log (`loyalty replay --check`), measures the same stream and HTTP phases on a server with
+// the batch log off (a benchmark switch) to give the log's cost, and prints one table of
+// throughput, latency, memory and storage figures with their ratios to the ceilings.
 //
 //   node dist/bench/load.js [--quick] [--duration S] [--shards N]
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,7 +15,8 @@ import { request } from 'undici';
 import { runHttpLoad, type HttpLoadResult } from './http-client.js';
 import { measureLmdbPutsPerS } from './lmdb-baseline.js';
 import { machineLine } from './machine.js';
-import { runWsLoad, type WsLoadResult } from './ws-client.js';
+import { runWsLoad, type StreamOp, type WsLoadResult } from './ws-client.js';
+import { checkReplay } from '../engine/history/replay-check.js';
 
 /** Conventional reference: a Node.js API on PostgreSQL, one transaction per purchase over HTTP (the issue's figure). */
 const POSTGRES_HTTP_PURCHASES_PER_S = 2_500;
@@ -197,6 +200,36 @@ function describeWs(label: string, r: WsLoadResult): string {
 
 interface Verify { ok: boolean; members: number; entries: number; mismatches: unknown[] }
 
+/** The server's listening line: the port it chose. */
+const listening = (line: Record<string, unknown>): number | undefined => (line['msg'] === 'loyalty ledger listening' && typeof line['port'] === 'number' ? line['port'] : undefined);
+
+/**
+ * The stream and closed-loop HTTP phases again, on a fresh server whose shards commit without
+ * their batch-log entries (LOYALTY_TEST_NO_BATCH_LOG=1): the baseline the log's cost is a ratio to.
+ */
+async function runUnloggedPhases(
+  s: Settings,
+  purchaseOp: (prefix: string) => (i: number) => StreamOp,
+  httpBody: (prefix: string) => (i: number) => { path: string; body: string },
+  problems: string[],
+): Promise<{ ws: WsLoadResult; http: HttpLoadResult }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'loyalty-load-unlogged-'));
+  tempDirs.add(dataDir);
+  const server = await Child.start('server (batch log off)', fileURLToPath(new URL('../server/main.js', import.meta.url)),
+    { PORT: '0', HOST, LOYALTY_DATA: dataDir, LOYALTY_SHARDS: String(s.shards), LOG_LEVEL: 'info', LOYALTY_TEST_NO_BATCH_LOG: '1' }, listening);
+  const authorization = `Bearer ${readFileSync(join(dataDir, 'admin.key'), 'utf8').trim()}`;
+  const url = `ws://${HOST}:${server.port}/v1/stream`;
+  await runWsLoad({ url, authorization, terminals: s.terminals, windowBatches: s.windowBatches, batchOps: REGISTER_BATCH_OPS, totalOps: s.members, op: (i) => ({ op: 'register', memberId: memberIdOf(i) }) });
+  const ws = await runWsLoad({ url, authorization, terminals: s.terminals, windowBatches: s.windowBatches, batchOps: s.batchOps, durationMs: s.durationMs, warmupMs: s.warmupMs, op: purchaseOp('w') });
+  console.log(describeWs('ws purchases, batch log off', ws));
+  const http = await runHttpLoad({ origin: `http://${HOST}:${server.port}`, connections: s.connections, durationMs: s.durationMs, warmupMs: s.warmupMs, headers: { authorization }, request: httpBody('h') });
+  console.log(describeHttp(`http purchases, batch log off, ${s.connections} connections`, http));
+  if (ws.failedOps > 0 || ws.ops === 0 || http.errors > 0 || http.non2xx > 0 || http.requests === 0) problems.push('the phases with the batch log off had errors');
+  if (server.child.exited) problems.push(`the server with the batch log off exited (code ${server.child.exitCode})`);
+  await server.child.stop();
+  return { ws, http };
+}
+
 async function main(): Promise<number> {
   const s = parseSettings(process.argv.slice(2));
   const problems: string[] = [];
@@ -290,12 +323,26 @@ async function main(): Promise<number> {
   const metricsText = await (await request(`${origin}/metrics`, { headers: { authorization } })).body.text();
   const ledgerBytes = Number(/loyalty_db_bytes\{db="ledger"\} (\d+)/.exec(metricsText)?.[1] ?? Number.NaN);
   const ledgerBytesPerEntry = verify.entries > 0 ? ledgerBytes / verify.entries : Number.NaN;
+  // The batch log: its pages on disk over the ops it holds (registrations and purchases here).
+  const logBytes = Number(/loyalty_db_bytes\{db="log"\} (\d+)/.exec(metricsText)?.[1] ?? Number.NaN);
+  const logOps = [...metricsText.matchAll(/^loyalty_log_ops\{shard="\d+"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+  const logBytesPerOp = logOps > 0 ? logBytes / logOps : Number.NaN;
 
   await server.child.stop();
   const dataBytes = readdirSync(dataDir)
     .filter((name) => name.startsWith('shard-'))
     .reduce((sum, name) => sum + statSync(join(dataDir, name, 'data.mdb')).size, 0);
   const bytesPerEntry = verify.entries > 0 ? dataBytes / verify.entries : Number.NaN;
+
+  // 5. The replay check on the stopped server's folder: every shard rebuilt from its log and compared.
+  const replay = await checkReplay({ dataDir });
+  console.log(`replay: ${replay.ok ? 'ok' : 'FAILED'}, ${fmtInt(replay.batches)} batches, ${fmtInt(replay.ops)} ops in ${fmtInt(replay.ms)} ms` +
+    `${replay.ok ? '' : `: ${JSON.stringify(replay.error ?? replay.differences.slice(0, 3))}`}`);
+  if (!replay.ok) problems.push('the replay check failed');
+
+  // 6. What the batch log costs: the same stream and HTTP phases on a server with the log off
+  // (LOYALTY_TEST_NO_BATCH_LOG, a switch for this benchmark only), on a fresh folder.
+  const unlogged = await runUnloggedPhases(s, purchaseOp, httpBody, problems);
 
   const rss = ws.rssBytes;
   const rssMin = Math.min(...rss);
@@ -323,6 +370,13 @@ async function main(): Promise<number> {
     ['ledger entries (verify)', fmtInt(verify.entries), 'entries'],
     ['ledger database bytes per entry', ledgerBytesPerEntry.toFixed(1), 'B/entry'],
     ['all data.mdb bytes (members, orders, keys too) per entry', bytesPerEntry.toFixed(1), 'B/entry'],
+    ['batch log bytes on disk per op (registrations and purchases)', logBytesPerOp.toFixed(1), 'B/op'],
+    ['replay check, batches', fmtInt(replay.batchesPerS), 'batches/s'],
+    ['replay check, ops', fmtInt(replay.opsPerS), 'ops/s'],
+    [`WS purchases with the batch log off (benchmark switch)`, fmtInt(unlogged.ws.opsPerS), 'ops/s'],
+    [`HTTP purchases with the batch log off, ${s.connections} connections`, fmtInt(unlogged.http.reqPerS), 'req/s'],
+    ['WS purchases/s with the log ÷ without', fmtRatio(ws.result.opsPerS / unlogged.ws.opsPerS), 'ratio'],
+    ['HTTP req/s with the log ÷ without', fmtRatio(http.result.reqPerS / unlogged.http.reqPerS), 'ratio'],
     ['server RSS during WS, first', fmtMiB(rss[0] ?? Number.NaN), 'MiB'],
     ['server RSS during WS, min', fmtMiB(rssMin), 'MiB'],
     ['server RSS during WS, max', fmtMiB(rssMax), 'MiB'],

@@ -4,6 +4,9 @@ import type { Engine } from '../engine/router/engine.js';
 import { BATCH_SIZE_BUCKETS } from '../engine/router/shard-client.js';
 import { streamStats } from './stream.js';
 
+/** What a shard's batch log holds (engine/shard/queries.ts logStatus): ops logged and the bytes of its pages. */
+export interface LogFigures { lastSeq: number; ops: number; bytes: number }
+
 export class Metrics {
   readonly requestsByStatus = new Map<number, number>();
   internalErrors = 0;
@@ -12,7 +15,7 @@ export class Metrics {
     this.requestsByStatus.set(status, (this.requestsByStatus.get(status) ?? 0) + 1);
   }
 
-  render(engine: Engine, storageBytes: Record<string, number>): string {
+  render(engine: Engine, storageBytes: Record<string, number>, logs: LogFigures[] = []): string {
     const lines: string[] = [];
     lines.push('# HELP loyalty_db_bytes Bytes of LMDB pages each database occupies, over all shards.', '# TYPE loyalty_db_bytes gauge');
     for (const [db, bytes] of Object.entries(storageBytes)) lines.push(`loyalty_db_bytes{db="${db}"} ${bytes}`);
@@ -32,6 +35,11 @@ export class Metrics {
     metric('loyalty_batches_total', 'Batches committed.', 'counter', (i) => stats[i]!.batches);
     metric('loyalty_commit_seconds_sum', 'Time from sending a batch to its durable reply, summed.', 'counter', (i) => stats[i]!.commitMsSum / 1000);
     metric('loyalty_queue_ops', 'Ops waiting for a batch.', 'gauge', (i) => engine.shards[i]!.pendingOps);
+    if (logs.length === engine.shards.length) {
+      metric('loyalty_log_entries', 'Last batch-log entry written (one per committed batch).', 'counter', (i) => logs[i]!.lastSeq);
+      metric('loyalty_log_ops', 'Write ops the batch log holds (trimmed entries excluded).', 'gauge', (i) => logs[i]!.ops);
+      metric('loyalty_log_bytes_per_op', 'Bytes of batch-log pages on disk per op the log holds.', 'gauge', (i) => (logs[i]!.ops > 0 ? Math.round((logs[i]!.bytes / logs[i]!.ops) * 10) / 10 : 0));
+    }
     lines.push('# HELP loyalty_batch_ops Batch sizes.', '# TYPE loyalty_batch_ops histogram');
     engine.shards.forEach((s) => {
       let cumulative = 0;

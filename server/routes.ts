@@ -9,7 +9,7 @@ import type { OpResult } from '../engine/ops.js';
 import { perform, type OpName } from './perform.js';
 import { KeyStore, ROLES, type Role } from './auth.js';
 import * as R from './requests.js';
-import type { Metrics } from './metrics.js';
+import type { LogFigures, Metrics } from './metrics.js';
 import { dailyReport, exportLedger, exportMembers, importMembersReply, rfmReport } from './backoffice.js';
 import { consoleFile } from './console-files.js';
 
@@ -99,7 +99,10 @@ function route(method: string, path: string, roles: readonly Role[] | 'public', 
 }
 
 route('GET', '/healthz', 'public', () => ({ status: 200, body: { ok: true } }));
-route('GET', '/metrics', ALL, async (api) => ({ status: 200, body: null, text: api.metrics.render(api.engine, await api.engine.storage()), headers: { 'Content-Type': 'text/plain; version=0.0.4' } }));
+route('GET', '/metrics', ALL, async (api) => {
+  const [storage, logs] = await Promise.all([api.engine.storage(), Promise.all(api.engine.shards.map((s) => s.query({ q: 'log' }) as Promise<LogFigures>))]);
+  return { status: 200, body: null, text: api.metrics.render(api.engine, storage, logs), headers: { 'Content-Type': 'text/plain; version=0.0.4' } };
+});
 
 route('GET', '/v1/program', ALL, (api) => ({ status: 200, body: { version: api.engine.program.version, ...api.engine.program.program } }));
 route('PUT', '/v1/program', ADMIN, async (api, req) => {

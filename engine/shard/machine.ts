@@ -15,7 +15,7 @@ import type { OpResult } from '../ops.js';
 import { BatchExecutor } from './batch.js';
 import { LedgerAppender, type ShardStore } from './store.js';
 import {
-  appendLogValue, batchChecksum, checksumHex, logPosition, opsOf, packTask, sameChecksum, sealLogValue,
+  appendLogValue, BatchDigest, checksumHex, logPosition, opsOf, packTask, sameChecksum, sealLogValue,
   type LoggedTask, type LogHeader,
 } from './batch-log.js';
 
@@ -48,9 +48,11 @@ export interface ShardMachineOptions {
 export class ShardMachine {
   private ctx: ProgramContext | null = null;
   private readonly executor: BatchExecutor;
+  private readonly digest = new BatchDigest();
 
   constructor(readonly store: ShardStore, core: CoreRegions, readonly shardId: number, private readonly options: ShardMachineOptions) {
     this.executor = new BatchExecutor(store, core, shardId);
+    if (options.log) store.onStateWrite = (memberId, bytes) => this.digest.state(memberId, bytes);
     const saved = store.meta.get('program') as { version: number; program: Program } | undefined;
     if (saved !== undefined) this.ctx = programContext(saved.version, saved.program);
     if (!options.log && store.meta.get('unlogged') !== true) store.root.transactionSync(() => store.meta.putSync('unlogged', true));
@@ -83,12 +85,13 @@ export class ShardMachine {
     const value = logOn && replaying === undefined ? packTask(task) : undefined;
     const reply = this.store.root.transactionSync((): TaskReply => {
       const ledgerBatchBefore = this.ledgerBatch();
+      this.digest.begin();
       const answer = this.execute(task);
       if (!logOn) return answer;
       // An empty sweep slice writes nothing new (its totals are rewritten unchanged): no entry.
       if (task.kind === 'sweep' && (answer as { members: number }).members === 0) return answer;
       const ledgerBatch = this.ledgerBatch();
-      const checksum = batchChecksum(answer, ledgerBatch === ledgerBatchBefore ? undefined : this.ledgerValue(ledgerBatch));
+      const checksum = this.digest.finish(answer, ledgerBatch === ledgerBatchBefore ? undefined : this.ledgerValue(ledgerBatch));
       if (replaying !== undefined) {
         if (!sameChecksum(checksum, replaying.header.checksum)) {
           throw new LogReplayError(this.shardId, replaying.seq, 'checksum', `a ${task.kind} whose results differ from the logged ones (checksum ${checksumHex(checksum)}, logged ${checksumHex(replaying.header.checksum)})`);

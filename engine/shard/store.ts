@@ -31,6 +31,11 @@ export interface ShardStore {
   meta: Database<unknown, string>;
   /** The batch log (engine/shard/batch-log.ts): every committed batch, keyed by its log sequence. */
   log: Database<Buffer, number>;
+  /**
+   * Told of every member state written, as its bytes: the shard's machine (machine.ts) folds them
+   * into the batch's checksum. Unset, nothing is told.
+   */
+  onStateWrite?: (memberId: string, bytes: Uint8Array) => void;
 }
 
 /** The named databases of a shard, in the order the replay check compares them. */
@@ -98,7 +103,9 @@ export function getState(store: ShardStore, memberId: string): HotState | undefi
 }
 
 export function putState(store: ShardStore, memberId: string, state: HotState): void {
-  store.states.putSync(memberId, encodeState(state));
+  const bytes = encodeState(state);
+  store.states.putSync(memberId, bytes);
+  store.onStateWrite?.(memberId, bytes);
 }
 
 /**

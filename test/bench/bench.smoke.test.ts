@@ -1,5 +1,6 @@
-// Smoke test of the benchmarks: the quick versions of bench/micro and bench/load run to the end,
-// exit 0, and print only positive figures (and a clean verify), so that the harness cannot rot.
+// Smoke test of the benchmarks: the quick versions of bench/micro, bench/load, bench/sweep and
+// bench/log run to the end, exit 0, and print only positive figures (and a clean verify and
+// replay), so that the harness cannot rot.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -57,12 +58,15 @@ describe('benchmarks (quick)', () => {
     const out = await runQuick('load.js');
     expect(out.split('\n')[0]).toMatch(/^machine: /);
     expect(out).toMatch(/^verify: ok, /m);
+    expect(out).toMatch(/^replay: ok, /m);
     expect(out).toMatch(/^load: ok$/m);
     const rows = tableRows(out);
     const figures = new Map(rows.map(([name, value, unit]) => [name ?? '', { value: figure(value), unit }]));
     for (const name of [
       'raw lmdb puts (1,000 per txn, flushed)', 'WS batch latency p99', 'HTTP open-loop latency p99',
       'ledger database bytes per entry', 'WS purchases/s ÷ raw lmdb puts/s', 'HTTP req/s ÷ bare uWS req/s',
+      'batch log bytes on disk per op (registrations and purchases)', 'replay check, batches', 'replay check, ops',
+      'WS purchases/s with the log ÷ without', 'HTTP req/s with the log ÷ without',
     ]) expect(figures.has(name), name).toBe(true);
     expect(rows.length).toBeGreaterThanOrEqual(20);
     for (const [name, { value, unit }] of figures) {
@@ -78,5 +82,19 @@ describe('benchmarks (quick)', () => {
     expect(m, out).not.toBeNull();
     expect(Number(m![1]!.replace(/,/g, ''))).toBe(4000);
     expect(Number(m![3]!.replace(/,/g, ''))).toBeGreaterThan(0);
+  });
+
+  it('bench/log measures the log\'s cost per purchase, its bytes and the replay rate, and the replay is equal', async () => {
+    const out = await runQuick('log.js');
+    expect(out.split('\n')[0]).toMatch(/^machine: /);
+    expect(out).toMatch(/^log: ok, \d+ entries replayed equal$/m);
+    const figures = new Map(tableRows(out).map(([name, value, unit]) => [`${name} (${unit})`, figure(value)]));
+    expect([...figures.keys()]).toEqual([
+      'commit, batch log on (µs/purchase)', 'commit, batch log off (µs/purchase)', 'commit time with the log ÷ without (ratio)',
+      'batch log on disk (registrations and purchases) (B/op)', 'replay (batches/s)', 'replay (ops/s)', 'replay ÷ live commit (log on) (ratio)',
+      'bytes per purchase op in its log entry (B/op)', 'comparison of every database (entries/s)',
+    ]);
+    for (const [name, value] of figures) expect(value, name).toBeGreaterThan(0);
+    expect(figures.get('bytes per purchase op in its log entry (B/op)')).toBeLessThanOrEqual(80);
   });
 });

@@ -167,6 +167,16 @@ describe('loyalty replay --check', () => {
     await settled();
   });
 
+  it('reports each shard\'s log entries, ops and bytes per op in /metrics', async () => {
+    const text = (await server.get('/metrics')).body as string;
+    for (let shard = 0; shard < SHARDS; shard++) {
+      expect(Number(new RegExp(`^loyalty_log_entries\\{shard="${shard}"\\} (\\d+)$`, 'm').exec(text)?.[1])).toBeGreaterThan(0);
+      expect(Number(new RegExp(`^loyalty_log_ops\\{shard="${shard}"\\} (\\d+)$`, 'm').exec(text)?.[1])).toBeGreaterThan(0);
+      expect(Number(new RegExp(`^loyalty_log_bytes_per_op\\{shard="${shard}"\\} ([\\d.]+)$`, 'm').exec(text)?.[1])).toBeGreaterThan(0);
+    }
+    expect(text).toMatch(/^loyalty_db_bytes\{db="log"\} \d+$/m);
+  });
+
   it('replays every entry of every shard once stopped, and counts them as the logs do', async () => {
     await server.stop();
     const status = logStatus();

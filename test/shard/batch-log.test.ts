@@ -7,20 +7,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Packr } from 'msgpackr';
 import { getState, openShardStore, putState, type ShardStore } from '../../engine/shard/store.js';
 import { loadCore } from '../../engine/core/wasm.js';
 import { ShardMachine, type TaskReply } from '../../engine/shard/machine.js';
 import { LogReplayError, replayShard, storeLogSource, type LogSource } from '../../engine/shard/replay.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
 import {
-  batchChecksum, decodeLogHeader, decodeLogValue, firstLogSeq, LOG_HEADER_BYTES, logPosition, logValues, packTask, sealLogValue, type LoggedTask,
+  BatchDigest, decodeLogHeader, decodeLogValue, firstLogSeq, LOG_HEADER_BYTES, logPosition, logValues, packTask, sealLogValue, type LoggedTask,
 } from '../../engine/shard/batch-log.js';
 import { verify } from '../../engine/shard/queries.js';
 import { demoProgram } from '../../engine/rules/program.js';
 import { toImportRows } from '../../engine/import-rows.js';
 import { purchaseOp, registerOp, returnOp, topupOp, transferOp, redeemOp, adjustOp, withdrawOp, patchOp, quoteOp } from '../../server/requests.js';
-import type { CreditOp, OpResult, WriteOp } from '../../engine/ops.js';
+import type { CreditOp, OpResult, PurchaseOp, WriteOp } from '../../engine/ops.js';
 import type { OutboxMessage } from '../../engine/rules/member-state.js';
 import type { Program } from '../../engine/rules/program-types.js';
 
@@ -227,13 +226,28 @@ describe('the batch log', () => {
     expect(verify(whatIf).mismatches).toEqual([]);
   });
 
-  it('checksums a reply the same way whatever was packed before it', () => {
-    const reply = { results: [{ ok: true, memberId: 'a', points: 1 }, { ok: false, error: { code: 'x', message: 'y' } }], outbox: [] };
-    const first = batchChecksum(reply, Buffer.from([1, 2, 3]));
-    new Packr({ useRecords: true }).pack(Array.from({ length: 100 }, (_, i) => ({ [`k${i}`]: i, ok: true })));
-    batchChecksum({ results: Array.from({ length: 70 }, (_, i) => ({ [`f${i}`]: i })), outbox: [] }, undefined);
-    expect(Buffer.from(batchChecksum(reply, Buffer.from([1, 2, 3])))).toEqual(Buffer.from(first));
-    expect(Buffer.from(batchChecksum(reply, Buffer.from([1, 2, 4])))).not.toEqual(Buffer.from(first));
+  it('checksums what a batch answered and wrote: each outcome, each state, the outbox, the ledger value', () => {
+    const reply = { results: [{ ok: true, memberId: 'a', points: 1, replayed: false }, { ok: false, error: { code: 'insufficient_points', message: 'y' } }], outbox: [[1, { id: '0:1', points: 5 }]] };
+    const sum = (r: unknown, states: Array<[string, number]>, ledger: number[] | undefined) => {
+      const d = new BatchDigest();
+      d.begin();
+      for (const [id, byte] of states) d.state(id, Uint8Array.of(byte, 2, 3));
+      return Buffer.from(d.finish(r, ledger === undefined ? undefined : Uint8Array.from(ledger))).toString('hex');
+    };
+    const first = sum(reply, [['a', 1]], [1, 2, 3]);
+    expect(sum(structuredClone(reply), [['a', 1]], [1, 2, 3])).toBe(first);
+    const changed = [
+      sum({ ...reply, results: [{ ...reply.results[0], replayed: true }, reply.results[1]] }, [['a', 1]], [1, 2, 3]),
+      sum({ ...reply, results: [reply.results[0], { ok: false, error: { code: 'insufficient_wallet', message: 'y' } }] }, [['a', 1]], [1, 2, 3]),
+      sum({ ...reply, outbox: [[1, { id: '0:1', points: 6 }]] }, [['a', 1]], [1, 2, 3]),
+      sum(reply, [['a', 9]], [1, 2, 3]),
+      sum(reply, [['b', 1]], [1, 2, 3]),
+      sum(reply, [['a', 1]], [1, 2, 4]),
+      sum(reply, [['a', 1]], undefined),
+      sum({ members: 1, more: false }, [], undefined),
+    ];
+    expect(new Set([first, ...changed]).size).toBe(changed.length + 1);
+    expect(sum({ members: 1, more: false }, [], undefined)).toBe(sum({ members: 1, more: false }, [], undefined));
   });
 
   it('costs at most 80 bytes per purchase op in a batch of 1,000', () => {
@@ -248,5 +262,37 @@ describe('the batch log', () => {
     expect(decodeLogHeader(value).ops).toBe(1_000);
     expect(value.length / 1_000).toBeLessThanOrEqual(80);
     expect(firstLogSeq(store)).toBe(1);
+  });
+});
+
+describe('the layout of a batch\'s ops in the log', () => {
+  const purchase = (n: number, extra: Record<string, unknown> = {}): PurchaseOp =>
+    purchaseOp({ orderId: `o-${n}`, memberId: `m${n % 7}`, amountCents: 1_000 + n, discountCents: n % 3, redeemPoints: n % 5, walletCents: n % 2, ...extra }, admin(T0 + n * 13));
+  const roundTrip = (ops: WriteOp[]): WriteOp[] => {
+    const task: LoggedTask = { kind: 'batch', ops };
+    const value = sealLogValue(packTask(task), { kind: 'batch', ops: ops.length, programVersion: 1, committedAtMs: 5, checksum: new Uint8Array(8) });
+    return (decodeLogValue(1, value).task as { ops: WriteOp[] }).ops;
+  };
+
+  it('gives back every op as it was, in order: plain purchases, purchases with optional fields, and every other op', () => {
+    const ops: WriteOp[] = [
+      purchase(1), purchase(2),
+      purchase(3, { storeId: 's1', channel: 'offline', items: [{ sku: 'a', qty: 1, amountCents: 1_003 }] }),
+      { ...purchase(4), key: 'order:elsewhere' },
+      { ...purchase(5), fp: Number.MAX_SAFE_INTEGER, atMs: T0 - 10 * DAY_MS },
+      { ...purchase(6), memberId: 'mé' },
+      registerOp({ memberId: 'r1', name: '陳大文', phone: '+85290000001', ...at(T0) }, admin(T0), () => 'x'),
+      quoteOp({ memberId: 'm1', amountCents: 5, ...at(T0) }, admin(T0)),
+      purchase(7),
+      { ...purchase(8), orderId: 'x'.repeat(64), key: `order:${'x'.repeat(64)}` },
+    ];
+    expect(roundTrip(ops)).toEqual(ops);
+    expect(roundTrip([purchase(9)])).toEqual([purchase(9)]);
+    expect(roundTrip([])).toEqual([]);
+  });
+
+  it('writes a lone plain purchase in under 70 bytes with its header', () => {
+    const value = packTask({ kind: 'batch', ops: [purchase(1_000_001)] });
+    expect(value.length).toBeLessThan(70);
   });
 });
