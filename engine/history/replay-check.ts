@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { openShardStore, type ShardStore } from '../shard/store.js';
 import { firstLogSeq, logPosition } from '../shard/batch-log.js';
 import { LogReplayError, replayShard, storeLogSource } from '../shard/replay.js';
+import { LOG_STARTED_LATE } from '../shard/machine.js';
 import { diffStores, openRawDatabases, type StoreDifference } from '../shard/store-diff.js';
 import { REPLAY_DIFFERENCES_LISTED_MAX } from '../limits.js';
 import { FolderError, folderShards, readBackupManifest, shardDir, type BackupManifest } from './folder.js';
@@ -98,6 +99,9 @@ async function checkShard(options: ReplayCheckOptions, scratch: string, shard: n
       throw new ReplayCheckUnavailable(`shard ${shard} ran with the batch log off (LOYALTY_TEST_NO_BATCH_LOG, a benchmark switch): its log cannot reproduce it`);
     }
     const untilBatch = logPosition(live, tx).seq;
+    if (backup === null && live.meta.get(LOG_STARTED_LATE, { transaction: tx }) === true) {
+      throw new ReplayCheckUnavailable(`shard ${shard} held books before its batch log began (data written by an earlier version): check it from a backup taken since, with --from-backup DIR`);
+    }
     const firstSeq = firstLogSeq(live, tx);
     const fromSeq = logPosition(target).seq;
     if (fromSeq > untilBatch) throw new ReplayCheckUnavailable(`the backup's copy of shard ${shard} is at log entry ${fromSeq}, past the live log's last entry ${untilBatch}: it is not a backup of this data`);

@@ -19,6 +19,9 @@ import {
   type LoggedTask, type LogHeader,
 } from './batch-log.js';
 
+/** The meta key that marks a shard whose log began after it already held books (batch-log.ts came later). */
+export const LOG_STARTED_LATE = 'logStartedLate';
+
 /** What a task answers: a batch its results and outbox, a control its small reply. */
 export type TaskReply =
   | { results: OpResult[]; outbox: Array<[number, OutboxMessage]> }
@@ -56,6 +59,11 @@ export class ShardMachine {
     const saved = store.meta.get('program') as { version: number; program: Program } | undefined;
     if (saved !== undefined) this.ctx = programContext(saved.version, saved.program);
     if (!options.log && store.meta.get('unlogged') !== true) store.root.transactionSync(() => store.meta.putSync('unlogged', true));
+    // A shard with books but no log entry was written before the log existed (an upgrade): its log
+    // starts part-way, so a replay must start from a backup taken since. Marked once, for the check.
+    if (options.log && saved !== undefined && logPosition(store).seq === 0 && store.meta.get(LOG_STARTED_LATE) !== true) {
+      store.root.transactionSync(() => store.meta.putSync(LOG_STARTED_LATE, true));
+    }
   }
 
   /** The program the shard runs, or null before the first one. */

@@ -4,12 +4,15 @@
 // to the live one database by database; a changed entry or a changed state is caught and named;
 // replays stop at an entry or a moment; and a purchase costs at most 80 bytes of log.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getState, openShardStore, putState, type ShardStore } from '../../engine/shard/store.js';
-import { loadCore } from '../../engine/core/wasm.js';
-import { ShardMachine, type TaskReply } from '../../engine/shard/machine.js';
+import { encodeProgram, loadCore } from '../../engine/core/wasm.js';
+import { BatchExecutor } from '../../engine/shard/batch.js';
+import { programContext } from '../../engine/rules/member-state.js';
+import { checkReplay } from '../../engine/history/replay-check.js';
+import { LOG_STARTED_LATE, ShardMachine, type TaskReply } from '../../engine/shard/machine.js';
 import { LogReplayError, replayShard, storeLogSource, type LogSource } from '../../engine/shard/replay.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
 import {
@@ -294,5 +297,35 @@ describe('the layout of a batch\'s ops in the log', () => {
   it('writes a lone plain purchase in under 70 bytes with its header', () => {
     const value = packTask({ kind: 'batch', ops: [purchase(1_000_001)] });
     expect(value.length).toBeLessThan(70);
+  });
+});
+
+describe('a shard whose books predate its log', () => {
+  it('is marked when the log begins, and the replay check asks for a backup instead of failing a checksum', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'loyalty-prelog-'));
+    try {
+      writeFileSync(join(folder, 'engine.json'), JSON.stringify({ shards: 1, createdAt: new Date(T0).toISOString() }));
+      const store = openShardStore(join(folder, 'shard-0'), 256 * 1024 * 1024);
+      // Books written by a version without the log: a program and a member, and no log entry.
+      const executor = new BatchExecutor(store, loadCore(), 0);
+      const ctx = programContext(1, demoProgram());
+      store.root.transactionSync(() => {
+        store.meta.putSync('program', { version: 1, program: demoProgram() });
+        executor.apply(ctx, [registerOp({ memberId: 'old' }, admin(T0), () => 'x')], (out) => encodeProgram(ctx.program, out));
+      });
+      const machine = new ShardMachine(store, loadCore(), 0, { log: true });
+      expect(store.meta.get(LOG_STARTED_LATE)).toBe(true);
+      machine.run({ kind: 'batch', ops: [purchaseOp({ orderId: 'p1', memberId: 'old', amountCents: 5_000 }, admin(T0))] }, 1);
+      expect(logPosition(store).seq).toBe(1);
+      await store.root.close();
+      await expect(checkReplay({ dataDir: folder })).rejects.toThrow(/^shard 0 held books before its batch log began \(data written by an earlier version\): check it from a backup taken since, with --from-backup DIR$/);
+      // A fresh shard is not marked.
+      const fresh = openShardStore(join(folder, 'fresh'), 256 * 1024 * 1024);
+      new ShardMachine(fresh, loadCore(), 0, { log: true }).run({ kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true }, 1);
+      expect(fresh.meta.get(LOG_STARTED_LATE)).toBeUndefined();
+      await fresh.root.close();
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });
