@@ -203,31 +203,62 @@ interface Verify { ok: boolean; members: number; entries: number; mismatches: un
 /** The server's listening line: the port it chose. */
 const listening = (line: Record<string, unknown>): number | undefined => (line['msg'] === 'loyalty ledger listening' && typeof line['port'] === 'number' ? line['port'] : undefined);
 
+/** Turns each server gets in the log-cost comparison; the one going first alternates. */
+const LOG_COST_TURNS = 4;
+/** Warm-up of each turn after a server's first (JIT and caches are warm by then). */
+const TURN_WARMUP_MS = 300;
+
+interface LogCost { wsOn: number; wsOff: number; httpOn: number; httpOff: number }
+
 /**
- * The stream and closed-loop HTTP phases again, on a fresh server whose shards commit without
- * their batch-log entries (LOYALTY_TEST_NO_BATCH_LOG=1): the baseline the log's cost is a ratio to.
+ * What the batch log costs: the stream and closed-loop HTTP phases on the running server (log on)
+ * and on a fresh one whose shards commit without their log entries (LOYALTY_TEST_NO_BATCH_LOG=1,
+ * a switch for this benchmark only), in turns (on, off, off, on, …) of a quarter phase each, so that
+ * both see the same machine: one long phase after the other measured this shared machine's swings
+ * (from 0.98 to 1.38 between runs) more than the log. The logged server holds more data by then,
+ * which counts against the log.
  */
-async function runUnloggedPhases(
+async function runLogCost(
   s: Settings,
+  logged: { port: number; authorization: string },
   purchaseOp: (prefix: string) => (i: number) => StreamOp,
   httpBody: (prefix: string) => (i: number) => { path: string; body: string },
   problems: string[],
-): Promise<{ ws: WsLoadResult; http: HttpLoadResult }> {
+): Promise<LogCost> {
   const dataDir = mkdtempSync(join(tmpdir(), 'loyalty-load-unlogged-'));
   tempDirs.add(dataDir);
   const server = await Child.start('server (batch log off)', fileURLToPath(new URL('../server/main.js', import.meta.url)),
     { PORT: '0', HOST, LOYALTY_DATA: dataDir, LOYALTY_SHARDS: String(s.shards), LOG_LEVEL: 'info', LOYALTY_TEST_NO_BATCH_LOG: '1' }, listening);
-  const authorization = `Bearer ${readFileSync(join(dataDir, 'admin.key'), 'utf8').trim()}`;
-  const url = `ws://${HOST}:${server.port}/v1/stream`;
-  await runWsLoad({ url, authorization, terminals: s.terminals, windowBatches: s.windowBatches, batchOps: REGISTER_BATCH_OPS, totalOps: s.members, op: (i) => ({ op: 'register', memberId: memberIdOf(i) }) });
-  const ws = await runWsLoad({ url, authorization, terminals: s.terminals, windowBatches: s.windowBatches, batchOps: s.batchOps, durationMs: s.durationMs, warmupMs: s.warmupMs, op: purchaseOp('w') });
-  console.log(describeWs('ws purchases, batch log off', ws));
-  const http = await runHttpLoad({ origin: `http://${HOST}:${server.port}`, connections: s.connections, durationMs: s.durationMs, warmupMs: s.warmupMs, headers: { authorization }, request: httpBody('h') });
-  console.log(describeHttp(`http purchases, batch log off, ${s.connections} connections`, http));
-  if (ws.failedOps > 0 || ws.ops === 0 || http.errors > 0 || http.non2xx > 0 || http.requests === 0) problems.push('the phases with the batch log off had errors');
+  const unlogged = { port: server.port, authorization: `Bearer ${readFileSync(join(dataDir, 'admin.key'), 'utf8').trim()}` };
+  const wsUrl = (port: number) => `ws://${HOST}:${port}/v1/stream`;
+  await runWsLoad({ url: wsUrl(unlogged.port), authorization: unlogged.authorization, terminals: s.terminals, windowBatches: s.windowBatches, batchOps: REGISTER_BATCH_OPS, totalOps: s.members, op: (i) => ({ op: 'register', memberId: memberIdOf(i) }) });
+  const sides = [{ name: 'on', ...logged }, { name: 'off', ...unlogged }] as const;
+  const turnMs = s.durationMs / LOG_COST_TURNS;
+  const sum = { ws: { on: [0, 0], off: [0, 0] }, http: { on: [0, 0], off: [0, 0] } } as Record<'ws' | 'http', Record<'on' | 'off', [number, number]>>;
+  for (let turn = 0; turn < LOG_COST_TURNS; turn++) {
+    for (const side of turn % 2 === 0 ? sides : [...sides].reverse()) {
+      const warmupMs = turn < 2 ? s.warmupMs : TURN_WARMUP_MS;
+      const ws = await runWsLoad({ url: wsUrl(side.port), authorization: side.authorization, terminals: s.terminals, windowBatches: s.windowBatches, batchOps: s.batchOps, durationMs: turnMs, warmupMs, op: purchaseOp(`c${turn}w`) });
+      sum.ws[side.name][0] += ws.ops;
+      sum.ws[side.name][1] += ws.elapsedMs;
+      if (ws.failedOps > 0 || ws.ops === 0) problems.push(`the log-cost stream turn with the log ${side.name} had failed ops`);
+    }
+  }
+  for (let turn = 0; turn < LOG_COST_TURNS; turn++) {
+    for (const side of turn % 2 === 0 ? sides : [...sides].reverse()) {
+      const warmupMs = turn < 2 ? s.warmupMs : TURN_WARMUP_MS;
+      const http = await runHttpLoad({ origin: `http://${HOST}:${side.port}`, connections: s.connections, durationMs: turnMs, warmupMs, headers: { authorization: side.authorization }, request: httpBody(`c${turn}h`) });
+      sum.http[side.name][0] += http.requests;
+      sum.http[side.name][1] += http.elapsedMs;
+      if (http.errors > 0 || http.non2xx > 0 || http.requests === 0) problems.push(`the log-cost HTTP turn with the log ${side.name} had errors`);
+    }
+  }
   if (server.child.exited) problems.push(`the server with the batch log off exited (code ${server.child.exitCode})`);
   await server.child.stop();
-  return { ws, http };
+  const rate = ([count, ms]: [number, number]) => count / (ms / MS_PER_S);
+  const cost = { wsOn: rate(sum.ws.on), wsOff: rate(sum.ws.off), httpOn: rate(sum.http.on), httpOff: rate(sum.http.off) };
+  console.log(`log cost: ws ${fmtInt(cost.wsOn)} ops/s with the log, ${fmtInt(cost.wsOff)} without; http ${fmtInt(cost.httpOn)} req/s with, ${fmtInt(cost.httpOff)} without (${LOG_COST_TURNS} turns each)`);
+  return cost;
 }
 
 async function main(): Promise<number> {
@@ -307,7 +338,11 @@ async function main(): Promise<number> {
   if (open.result.errors > 0 || open.result.non2xx > 0 || open.result.requests === 0) problems.push('the HTTP open-loop phase had errors');
   assertServerAlive('the HTTP open-loop phase');
 
-  // 4. The ledger must add up, and its size per entry says what the storage costs.
+  // 4. What the batch log costs: the same phases in turns with a server whose log is off.
+  const logCost = await runLogCost(s, { port: server.port, authorization }, purchaseOp, httpBody, problems);
+  assertServerAlive('the log-cost comparison');
+
+  // 5. The ledger must add up, and its size per entry says what the storage costs.
   const verifyRes = await request(`${origin}/v1/admin/verify`, {
     headers: { authorization }, headersTimeout: VERIFY_TIMEOUT_MS, bodyTimeout: VERIFY_TIMEOUT_MS,
   });
@@ -334,15 +369,11 @@ async function main(): Promise<number> {
     .reduce((sum, name) => sum + statSync(join(dataDir, name, 'data.mdb')).size, 0);
   const bytesPerEntry = verify.entries > 0 ? dataBytes / verify.entries : Number.NaN;
 
-  // 5. The replay check on the stopped server's folder: every shard rebuilt from its log and compared.
+  // 6. The replay check on the stopped server's folder: every shard rebuilt from its log and compared.
   const replay = await checkReplay({ dataDir });
   console.log(`replay: ${replay.ok ? 'ok' : 'FAILED'}, ${fmtInt(replay.batches)} batches, ${fmtInt(replay.ops)} ops in ${fmtInt(replay.ms)} ms` +
     `${replay.ok ? '' : `: ${JSON.stringify(replay.error ?? replay.differences.slice(0, 3))}`}`);
   if (!replay.ok) problems.push('the replay check failed');
-
-  // 6. What the batch log costs: the same stream and HTTP phases on a server with the log off
-  // (LOYALTY_TEST_NO_BATCH_LOG, a switch for this benchmark only), on a fresh folder.
-  const unlogged = await runUnloggedPhases(s, purchaseOp, httpBody, problems);
 
   const rss = ws.rssBytes;
   const rssMin = Math.min(...rss);
@@ -373,10 +404,12 @@ async function main(): Promise<number> {
     ['batch log bytes on disk per op (registrations and purchases)', logBytesPerOp.toFixed(1), 'B/op'],
     ['replay check, batches', fmtInt(replay.batchesPerS), 'batches/s'],
     ['replay check, ops', fmtInt(replay.opsPerS), 'ops/s'],
-    [`WS purchases with the batch log off (benchmark switch)`, fmtInt(unlogged.ws.opsPerS), 'ops/s'],
-    [`HTTP purchases with the batch log off, ${s.connections} connections`, fmtInt(unlogged.http.reqPerS), 'req/s'],
-    ['WS purchases/s with the log ÷ without', fmtRatio(ws.result.opsPerS / unlogged.ws.opsPerS), 'ratio'],
-    ['HTTP req/s with the log ÷ without', fmtRatio(http.result.reqPerS / unlogged.http.reqPerS), 'ratio'],
+    ['WS purchases in turns, batch log on', fmtInt(logCost.wsOn), 'ops/s'],
+    ['WS purchases in turns, batch log off (benchmark switch)', fmtInt(logCost.wsOff), 'ops/s'],
+    [`HTTP purchases in turns, batch log on, ${s.connections} connections`, fmtInt(logCost.httpOn), 'req/s'],
+    [`HTTP purchases in turns, batch log off, ${s.connections} connections`, fmtInt(logCost.httpOff), 'req/s'],
+    ['WS purchases/s with the log ÷ without', fmtRatio(logCost.wsOn / logCost.wsOff), 'ratio'],
+    ['HTTP req/s with the log ÷ without', fmtRatio(logCost.httpOn / logCost.httpOff), 'ratio'],
     ['server RSS during WS, first', fmtMiB(rss[0] ?? Number.NaN), 'MiB'],
     ['server RSS during WS, min', fmtMiB(rssMin), 'MiB'],
     ['server RSS during WS, max', fmtMiB(rssMax), 'MiB'],
