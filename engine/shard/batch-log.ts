@@ -5,7 +5,7 @@
 // alone determines the shard's books: replaying it from empty (engine/shard/replay.ts) through the
 // same executor reproduces every database, and the checksums say at which batch a replay diverged.
 //
-// A value is a fixed 26-byte header followed by the task's payload in msgpack:
+// A value is a fixed 26-byte header followed by the task's payload:
 //
 //   offset  size  field
 //        0     1  format (LOG_FORMAT)
