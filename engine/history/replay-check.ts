@@ -3,7 +3,7 @@
 // compared as it runs, and then every database of the rebuilt shard is compared with the live one,
 // key by key and byte for byte. The live folder is only read, in one read transaction per shard,
 // so it works beside a running server: the check proves the shard as it stood at that snapshot.
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openShardStore, type ShardStore } from '../shard/store.js';
@@ -69,7 +69,9 @@ function scratchShard(scratch: string, shard: number, backup: { dir: string; man
   if (backup !== null) {
     const listed = backup.manifest.shards.find((s) => s.shard === shard);
     if (listed === undefined) throw new ReplayCheckUnavailable(`the backup ${backup.dir} has no shard ${shard}`);
-    copyFileSync(join(shardDir(backup.dir, shard), 'data.mdb'), join(dir, 'data.mdb'));
+    const copy = join(shardDir(backup.dir, shard), 'data.mdb');
+    if (!existsSync(copy)) throw new ReplayCheckUnavailable(`the backup ${backup.dir} has no copy of shard ${shard} (${copy})`);
+    copyFileSync(copy, join(dir, 'data.mdb'));
     const store = openShardStore(dir, undefined, { noSync: true });
     const at = logPosition(store).seq;
     if (at !== listed.batch) throw new ReplayCheckUnavailable(`the backup's copy of shard ${shard} is at log entry ${at}, but its manifest says ${listed.batch}`);

@@ -31,7 +31,7 @@ export type TaskReply =
 
 /** Where a replay diverged from its log, or why it cannot go on: names the shard and the entry. */
 export class LogReplayError extends Error {
-  constructor(readonly shard: number, readonly seq: number, readonly reason: 'checksum' | 'program' | 'sequence' | 'format', detail: string) {
+  constructor(readonly shard: number, readonly seq: number, readonly reason: 'checksum' | 'program' | 'sequence' | 'format' | 'execution', detail: string) {
     super(`shard ${shard}, log entry ${seq}: ${detail}`);
   }
 }

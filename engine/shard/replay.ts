@@ -85,8 +85,14 @@ export function replayShard(source: LogSource, target: ShardStore, options: Repl
       if (err instanceof LogFormatError) throw new LogReplayError(shard, seq, 'format', err.message);
       throw err;
     }
-    if (options.rewrite !== undefined) machine.run(options.rewrite(task, header, seq), header.committedAtMs);
-    else machine.run(task, header.committedAtMs, { seq, header, value });
+    try {
+      if (options.rewrite !== undefined) machine.run(options.rewrite(task, header, seq), header.committedAtMs);
+      else machine.run(task, header.committedAtMs, { seq, header, value });
+    } catch (err) {
+      // A broken invariant or an error of the entry's own: it names the entry like any divergence.
+      if (err instanceof LogReplayError) throw err;
+      throw new LogReplayError(shard, seq, 'execution', `a ${header.kind} that fails to run: ${err instanceof Error ? err.message : String(err)}`);
+    }
     batches += 1;
     ops += header.ops;
     next = seq + 1;

@@ -204,6 +204,19 @@ describe('the batch log', () => {
     expect(() => replayShard(gap, fresh('gap'))).toThrow(/^shard 0, log entry 3: entry 3 is missing from the log \(the next one is 4\)$/);
     const corrupt: LogSource = { shardId: 0, *values(fromSeq) { for (const [seq, v] of logValues(live, fromSeq)) yield [seq, seq === 2 ? v.subarray(0, LOG_HEADER_BYTES + 3) : v]; } };
     expect(() => replayShard(corrupt, fresh('corrupt'))).toThrow(LogReplayError);
+    // An entry that makes the executor fail (here a registration without its referral chain) is named too, not thrown through.
+    const broken: LogSource = {
+      shardId: 0,
+      *values(fromSeq) {
+        for (const [seq, v] of logValues(live, fromSeq)) {
+          yield [seq, seq === 2 ? sealLogValue(packTask({ kind: 'batch', ops: [{ op: 'register', memberId: 'x', key: 'reg:m:x', fp: 1, atMs: T0 } as unknown as WriteOp] }), decodeLogHeader(v)) : v];
+        }
+      },
+    };
+    let error: unknown;
+    try { replayShard(broken, fresh('broken')); } catch (err) { error = err; }
+    expect(error).toMatchObject({ shard: 0, seq: 2, reason: 'execution' });
+    expect((error as Error).message).toMatch(/^shard 0, log entry 2: a batch that fails to run: /);
   });
 
   it('stops at an entry (inclusive) or before the first entry committed after a moment', () => {
