@@ -1,6 +1,8 @@
 // The load harness: measures the raw LMDB and bare uWS ceilings, then drives a real server over
-// loopback through the POS stream and the HTTP API, checks the ledger with verify, and prints one
-// table of throughput, latency, memory and storage figures with their ratios to the ceilings.
+// loopback through the POS stream and the HTTP API, checks the ledger with verify, replays its
+// batch log (`loyalty replay --check`), measures the same stream and HTTP phases on a server with
+// the batch log off (a benchmark switch) to give the log's cost, and prints one table of
+// throughput, latency, memory and storage figures with their ratios to the ceilings.
 //
 //   node dist/bench/load.js [--quick] [--duration S] [--shards N]
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,7 +15,8 @@ import { request } from 'undici';
 import { runHttpLoad, type HttpLoadResult } from './http-client.js';
 import { measureLmdbPutsPerS } from './lmdb-baseline.js';
 import { machineLine } from './machine.js';
-import { runWsLoad, type WsLoadResult } from './ws-client.js';
+import { runWsLoad, type StreamOp, type WsLoadResult } from './ws-client.js';
+import { checkReplay } from '../engine/history/replay-check.js';
 
 /** Conventional reference: a Node.js API on PostgreSQL, one transaction per purchase over HTTP (the issue's figure). */
 const POSTGRES_HTTP_PURCHASES_PER_S = 2_500;
@@ -197,6 +200,74 @@ function describeWs(label: string, r: WsLoadResult): string {
 
 interface Verify { ok: boolean; members: number; entries: number; mismatches: unknown[] }
 
+/** The server's listening line: the port it chose. */
+const listening = (line: Record<string, unknown>): number | undefined => (line['msg'] === 'loyalty ledger listening' && typeof line['port'] === 'number' ? line['port'] : undefined);
+
+/** Turns each server gets in the log-cost comparison (2 with --quick); the one going first alternates. */
+const LOG_COST_TURNS = 4;
+const LOG_COST_TURNS_QUICK = 2;
+/** A turn shorter than this may end before a loaded machine acks one 1,000-op stream batch. */
+const LOG_COST_TURN_MS_MIN = 1_000;
+/** Warm-up of each turn after a server's first (JIT and caches are warm by then). */
+const TURN_WARMUP_MS = 300;
+
+interface LogCost { wsOn: number; wsOff: number; httpOn: number; httpOff: number }
+
+/**
+ * What the batch log costs: the stream and closed-loop HTTP phases on the running server (log on)
+ * and on a fresh one whose shards commit without their log entries (LOYALTY_TEST_NO_BATCH_LOG=1,
+ * a switch for this benchmark only), in turns (on, off, off, on, …) of a quarter phase each, so that
+ * both see the same machine: one long phase after the other measured this shared machine's swings
+ * (from 0.98 to 1.38 between runs) more than the log. The logged server holds more data by then,
+ * which counts against the log.
+ */
+async function runLogCost(
+  s: Settings,
+  logged: { port: number; authorization: string },
+  purchaseOp: (prefix: string) => (i: number) => StreamOp,
+  httpBody: (prefix: string) => (i: number) => { path: string; body: string },
+  problems: string[],
+): Promise<LogCost> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'loyalty-load-unlogged-'));
+  tempDirs.add(dataDir);
+  const server = await Child.start('server (batch log off)', fileURLToPath(new URL('../server/main.js', import.meta.url)),
+    { PORT: '0', HOST, LOYALTY_DATA: dataDir, LOYALTY_SHARDS: String(s.shards), LOG_LEVEL: 'info', LOYALTY_TEST_NO_BATCH_LOG: '1' }, listening);
+  const unlogged = { port: server.port, authorization: `Bearer ${readFileSync(join(dataDir, 'admin.key'), 'utf8').trim()}` };
+  const wsUrl = (port: number) => `ws://${HOST}:${port}/v1/stream`;
+  await runWsLoad({ url: wsUrl(unlogged.port), authorization: unlogged.authorization, terminals: s.terminals, windowBatches: s.windowBatches, batchOps: REGISTER_BATCH_OPS, totalOps: s.members, op: (i) => ({ op: 'register', memberId: memberIdOf(i) }) });
+  const sides = [{ name: 'on', ...logged }, { name: 'off', ...unlogged }] as const;
+  const turns = s.quick ? LOG_COST_TURNS_QUICK : LOG_COST_TURNS;
+  const turnMs = Math.max(LOG_COST_TURN_MS_MIN, s.durationMs / turns);
+  const sum = { ws: { on: [0, 0], off: [0, 0] }, http: { on: [0, 0], off: [0, 0] } } as Record<'ws' | 'http', Record<'on' | 'off', [number, number]>>;
+  for (let turn = 0; turn < turns; turn++) {
+    for (const side of turn % 2 === 0 ? sides : [...sides].reverse()) {
+      const warmupMs = turn < 2 ? s.warmupMs : TURN_WARMUP_MS;
+      const ws = await runWsLoad({ url: wsUrl(side.port), authorization: side.authorization, terminals: s.terminals, windowBatches: s.windowBatches, batchOps: s.batchOps, durationMs: turnMs, warmupMs, op: purchaseOp(`c${turn}w`) });
+      sum.ws[side.name][0] += ws.ops;
+      sum.ws[side.name][1] += ws.elapsedMs;
+      if (ws.failedOps > 0) problems.push(`the log-cost stream turn with the log ${side.name} had failed ops`);
+    }
+  }
+  for (let turn = 0; turn < turns; turn++) {
+    for (const side of turn % 2 === 0 ? sides : [...sides].reverse()) {
+      const warmupMs = turn < 2 ? s.warmupMs : TURN_WARMUP_MS;
+      const http = await runHttpLoad({ origin: `http://${HOST}:${side.port}`, connections: s.connections, durationMs: turnMs, warmupMs, headers: { authorization: side.authorization }, request: httpBody(`c${turn}h`) });
+      sum.http[side.name][0] += http.requests;
+      sum.http[side.name][1] += http.elapsedMs;
+      if (http.errors > 0 || http.non2xx > 0) problems.push(`the log-cost HTTP turn with the log ${side.name} had errors`);
+    }
+  }
+  for (const phase of ['ws', 'http'] as const) {
+    for (const side of ['on', 'off'] as const) if (sum[phase][side][0] === 0) problems.push(`the log-cost ${phase} turns with the log ${side} completed nothing`);
+  }
+  if (server.child.exited) problems.push(`the server with the batch log off exited (code ${server.child.exitCode})`);
+  await server.child.stop();
+  const rate = ([count, ms]: [number, number]) => count / (ms / MS_PER_S);
+  const cost = { wsOn: rate(sum.ws.on), wsOff: rate(sum.ws.off), httpOn: rate(sum.http.on), httpOff: rate(sum.http.off) };
+  console.log(`log cost: ws ${fmtInt(cost.wsOn)} ops/s with the log, ${fmtInt(cost.wsOff)} without; http ${fmtInt(cost.httpOn)} req/s with, ${fmtInt(cost.httpOff)} without (${turns} turns of ${fmtInt(turnMs)} ms each)`);
+  return cost;
+}
+
 async function main(): Promise<number> {
   const s = parseSettings(process.argv.slice(2));
   const problems: string[] = [];
@@ -274,7 +345,11 @@ async function main(): Promise<number> {
   if (open.result.errors > 0 || open.result.non2xx > 0 || open.result.requests === 0) problems.push('the HTTP open-loop phase had errors');
   assertServerAlive('the HTTP open-loop phase');
 
-  // 4. The ledger must add up, and its size per entry says what the storage costs.
+  // 4. What the batch log costs: the same phases in turns with a server whose log is off.
+  const logCost = await runLogCost(s, { port: server.port, authorization }, purchaseOp, httpBody, problems);
+  assertServerAlive('the log-cost comparison');
+
+  // 5. The ledger must add up, and its size per entry says what the storage costs.
   const verifyRes = await request(`${origin}/v1/admin/verify`, {
     headers: { authorization }, headersTimeout: VERIFY_TIMEOUT_MS, bodyTimeout: VERIFY_TIMEOUT_MS,
   });
@@ -290,12 +365,22 @@ async function main(): Promise<number> {
   const metricsText = await (await request(`${origin}/metrics`, { headers: { authorization } })).body.text();
   const ledgerBytes = Number(/loyalty_db_bytes\{db="ledger"\} (\d+)/.exec(metricsText)?.[1] ?? Number.NaN);
   const ledgerBytesPerEntry = verify.entries > 0 ? ledgerBytes / verify.entries : Number.NaN;
+  // The batch log: its pages on disk over the ops it holds (registrations and purchases here).
+  const logBytes = Number(/loyalty_db_bytes\{db="log"\} (\d+)/.exec(metricsText)?.[1] ?? Number.NaN);
+  const logOps = [...metricsText.matchAll(/^loyalty_log_ops\{shard="\d+"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+  const logBytesPerOp = logOps > 0 ? logBytes / logOps : Number.NaN;
 
   await server.child.stop();
   const dataBytes = readdirSync(dataDir)
     .filter((name) => name.startsWith('shard-'))
     .reduce((sum, name) => sum + statSync(join(dataDir, name, 'data.mdb')).size, 0);
   const bytesPerEntry = verify.entries > 0 ? dataBytes / verify.entries : Number.NaN;
+
+  // 6. The replay check on the stopped server's folder: every shard rebuilt from its log and compared.
+  const replay = await checkReplay({ dataDir });
+  console.log(`replay: ${replay.ok ? 'ok' : 'FAILED'}, ${fmtInt(replay.batches)} batches, ${fmtInt(replay.ops)} ops in ${fmtInt(replay.ms)} ms` +
+    `${replay.ok ? '' : `: ${JSON.stringify(replay.error ?? replay.differences.slice(0, 3))}`}`);
+  if (!replay.ok) problems.push('the replay check failed');
 
   const rss = ws.rssBytes;
   const rssMin = Math.min(...rss);
@@ -323,6 +408,15 @@ async function main(): Promise<number> {
     ['ledger entries (verify)', fmtInt(verify.entries), 'entries'],
     ['ledger database bytes per entry', ledgerBytesPerEntry.toFixed(1), 'B/entry'],
     ['all data.mdb bytes (members, orders, keys too) per entry', bytesPerEntry.toFixed(1), 'B/entry'],
+    ['batch log bytes on disk per op (registrations and purchases)', logBytesPerOp.toFixed(1), 'B/op'],
+    ['replay check, batches', fmtInt(replay.batchesPerS), 'batches/s'],
+    ['replay check, ops', fmtInt(replay.opsPerS), 'ops/s'],
+    ['WS purchases in turns, batch log on', fmtInt(logCost.wsOn), 'ops/s'],
+    ['WS purchases in turns, batch log off (benchmark switch)', fmtInt(logCost.wsOff), 'ops/s'],
+    [`HTTP purchases in turns, batch log on, ${s.connections} connections`, fmtInt(logCost.httpOn), 'req/s'],
+    [`HTTP purchases in turns, batch log off, ${s.connections} connections`, fmtInt(logCost.httpOff), 'req/s'],
+    ['WS purchases/s with the log ÷ without', fmtRatio(logCost.wsOn / logCost.wsOff), 'ratio'],
+    ['HTTP req/s with the log ÷ without', fmtRatio(logCost.httpOn / logCost.httpOff), 'ratio'],
     ['server RSS during WS, first', fmtMiB(rss[0] ?? Number.NaN), 'MiB'],
     ['server RSS during WS, min', fmtMiB(rssMin), 'MiB'],
     ['server RSS during WS, max', fmtMiB(rssMax), 'MiB'],

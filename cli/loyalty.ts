@@ -7,6 +7,7 @@ import { Engine } from '../engine/router/engine.js';
 import { DataFolderError, requireDataFolder } from '../engine/router/data-folder.js';
 import { KeyStore, ROLES, type Role } from '../server/auth.js';
 import { BACKOFFICE_USAGE, runBackoffice } from './backoffice.js';
+import { HISTORY_USAGE, runHistory } from './history.js';
 
 const USAGE = `usage: loyalty <command>
   start                     run the server (PORT, LOYALTY_DATA, LOYALTY_SHARDS, LOG_LEVEL)
@@ -15,6 +16,7 @@ const USAGE = `usage: loyalty <command>
   keys list                 list keys (ids and roles; keys themselves are never stored)
   keys revoke ID            revoke a key (a running server refuses it within a second)
 ${BACKOFFICE_USAGE}
+${HISTORY_USAGE}
   help, --help, -h          print this
 
 verify, keys, import and export work on an existing data folder, LOYALTY_DATA (default ./data):
@@ -76,6 +78,10 @@ async function main(argv: string[]): Promise<void> {
     case 'export':
     case 'sweep':
       process.exitCode = (await runBackoffice(config, command, rest))!;
+      return;
+    case 'replay':
+    case 'log':
+      process.exitCode = await runHistory(config, command, rest);
       return;
     default:
       fail(`unknown command ${JSON.stringify(command)}\n${USAGE}`);

@@ -224,3 +224,8 @@ export const SWEEP_SLICE_MEMBERS = 1_000;
  * dropped): one entry each, far below a batch's 2^20 ledger entries, a few hundred ms of writing.
  */
 export const SETTLE_SLICE_MEMBERS = 50_000;
+
+/** Differences between a live shard and its replay listed by the replay check; past this they are only counted. */
+export const REPLAY_DIFFERENCES_LISTED_MAX = 20;
+/** Log entries one transaction of `loyalty log trim` removes: short enough that a running server's batches interleave. */
+export const LOG_TRIM_ENTRIES_PER_TXN = 10_000;

@@ -101,6 +101,8 @@ export type Query =
   | { q: 'totals' }
   | { q: 'storage' }
   | { q: 'outbox' }
+  /** The batch log's position, size and ops (engine/shard/batch-log.ts), for /metrics and `loyalty log status`. */
+  | { q: 'log' }
   | { q: 'orderMember'; orderId: string }
   | { q: 'referrals'; memberId: string; after: string | null }
   /** Back-office reports and exports (engine/rules/reports.ts): daily figures, RFM columns, ledger pages. */

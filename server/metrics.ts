@@ -33,6 +33,9 @@ const METHODS_COUNTED = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'
 /** The route label of a request that matched no route: its path is the client's, so it is not a label. */
 export const ROUTE_UNMATCHED = 'unmatched';
 
+/** What a shard's batch log holds (engine/shard/queries.ts logStatus): its last entry, the ops it holds and the bytes of its pages. */
+export interface LogFigures { lastSeq: number; ops: number; bytes: number }
+
 export class Metrics {
   private readonly registry = new Registry();
   private readonly requests: Counter<'method' | 'route' | 'status'>;
@@ -99,6 +102,30 @@ export class Metrics {
         const storage = await engine.storage();
         this.reset();
         for (const [db, bytes] of Object.entries(storage)) this.set({ db }, bytes);
+      },
+    });
+    // What each shard's batch log holds (engine/shard/queries.ts, query `log`).
+    const logFigures = async (): Promise<LogFigures[]> => await Promise.all(engine.shards.map((s) => s.query({ q: 'log' }) as Promise<LogFigures>));
+    new Counter({
+      name: 'loyalty_log_entries_total', help: 'Batch-log entries written (one per committed batch), per shard.', labelNames: ['shard'], registers,
+      async collect() {
+        const logs = await logFigures();
+        this.reset();
+        engine.shards.forEach((s, i) => this.inc({ shard: String(s.shardId) }, logs[i]!.lastSeq));
+      },
+    });
+    new Gauge({
+      name: 'loyalty_log_ops', help: 'Write ops the batch log holds (trimmed entries excluded), per shard.', labelNames: ['shard'], registers,
+      async collect() {
+        const logs = await logFigures();
+        engine.shards.forEach((s, i) => this.set({ shard: String(s.shardId) }, logs[i]!.ops));
+      },
+    });
+    new Gauge({
+      name: 'loyalty_log_bytes_per_op', help: 'Bytes of batch-log pages on disk per op the log holds, per shard.', labelNames: ['shard'], registers,
+      async collect() {
+        const logs = await logFigures();
+        engine.shards.forEach((s, i) => this.set({ shard: String(s.shardId) }, logs[i]!.ops > 0 ? Math.round((logs[i]!.bytes / logs[i]!.ops) * 10) / 10 : 0));
       },
     });
     collectDefaultMetrics({

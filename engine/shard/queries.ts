@@ -12,6 +12,7 @@ import { decodeState } from './codec.js';
 import { emptyTotals, Tally, type BookTotals, type Count } from '../rules/totals.js';
 import { dailyPart, ledgerPage, rfmPart } from './report-scans.js';
 import { REPORT_SCAN_ENTRIES_MAX, REPORT_SCAN_MEMBERS_MAX } from '../limits.js';
+import { firstLogSeq, logPosition } from './batch-log.js';
 
 
 /** Balances as the fold of a member's entries (docs/rules.md §8). */
@@ -109,6 +110,7 @@ export function answer(store: ShardStore, q: Query): unknown {
       for (const { key, value } of store.outbox.getRange({})) out.push([key, value]);
       return out;
     }
+    case 'log': return logStatus(store);
     case 'orderMember': return store.orders.get(q.orderId)?.memberId ?? null;
     case 'referrals': {
       // One slice of members after `after`: the report reads a shard between its batches.
@@ -208,9 +210,19 @@ export function verify(store: ShardStore): { members: number; entries: number; m
 /** Bytes of pages each database occupies (branch, leaf and overflow pages). */
 export function storageBytes(store: ShardStore): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const name of ['members', 'states', 'ledger', 'keys', 'orders', 'outbox', 'due', 'refstats', 'search', 'meta'] as const) {
-    const s = store[name].getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
-    out[name] = s.pageSize * (s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages);
-  }
+  for (const name of ['members', 'states', 'ledger', 'keys', 'orders', 'outbox', 'due', 'refstats', 'search', 'meta', 'log'] as const) out[name] = databaseBytes(store, name);
   return out;
+}
+
+function databaseBytes(store: ShardStore, name: 'members' | 'states' | 'ledger' | 'keys' | 'orders' | 'outbox' | 'refstats' | 'search' | 'due' | 'meta' | 'log'): number {
+  const s = store[name].getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+  return s.pageSize * (s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages);
+}
+
+/** What the batch log holds: its first and last entries, the ops in it and the bytes of its pages. */
+export interface LogStatus { firstSeq: number | null; lastSeq: number; ops: number; bytes: number; unlogged: boolean }
+
+export function logStatus(store: ShardStore): LogStatus {
+  const at = logPosition(store);
+  return { firstSeq: firstLogSeq(store), lastSeq: at.seq, ops: at.ops, bytes: databaseBytes(store, 'log'), unlogged: store.meta.get('unlogged') === true };
 }

@@ -1,7 +1,8 @@
 // Opens one shard's LMDB environment and its named databases with every option spelled out,
 // because the first opener of an environment fixes its flags and defaults change between versions.
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { DATA_FILE_MODE, DATA_FOLDER_MODE, LMDB_READERS_MAX, SHARD_MAP_BYTES } from '../limits.js';
 import type { StoredEntry } from '../ops.js';
 import type { MemberProfile, MemberRecord, OrderRecord, OutboxMessage } from '../rules/member-state.js';
@@ -30,12 +31,24 @@ export interface ShardStore {
   /** The member search index (engine/shard/search-index.ts): binary keys, empty values. */
   search: Database<Buffer, Buffer>;
   meta: Database<unknown, string>;
+  /** The batch log (engine/shard/batch-log.ts): every committed batch, keyed by its log sequence. */
+  log: Database<Buffer, number>;
+  /**
+   * Told of every member state written, as its bytes: the shard's machine (machine.ts) folds them
+   * into the batch's checksum. Unset, nothing is told.
+   */
+  onStateWrite?: (memberId: string, bytes: Uint8Array) => void;
 }
+
+/** The named databases of a shard, in the order the replay check compares them. */
+export const SHARD_DATABASES = ['members', 'states', 'ledger', 'keys', 'orders', 'outbox', 'due', 'refstats', 'search', 'meta', 'log'] as const;
+export type ShardDatabaseName = typeof SHARD_DATABASES[number];
 
 export interface ShardStoreOptions {
   mapBytes?: number;
   /**
-   * A read-only view for the reader thread (engine/shard/reader.ts). lmdb-js shares one LMDB
+   * Opens an existing shard for reading only: the replay check on a live folder, and the reader
+   * thread (engine/shard/reader.ts). Nothing is created or written. lmdb-js shares one LMDB
    * environment per data file within a process (its env.cpp finds the environment already open by
    * device and inode and reuses it), so LMDB's rule that one process opens an environment once
    * holds, and the environment keeps the flags of the shard's worker, which opened it first. What
@@ -43,10 +56,19 @@ export interface ShardStoreOptions {
    * read transaction, which finds the worker's database handles rather than creating any.
    */
   readOnly?: boolean;
+  /**
+   * Commits without fdatasync: only for scratch folders (a replay check) whose content is thrown
+   * away if the machine stops; a restore that keeps its result syncs once at the end instead.
+   */
+  noSync?: boolean;
 }
 
-export function openShardStore(path: string, options: number | ShardStoreOptions = {}): ShardStore {
-  const { mapBytes = SHARD_MAP_BYTES, readOnly = false } = typeof options === 'number' ? { mapBytes: options } : options;
+/** Opens a shard: `openShardStore(path)`, `(path, mapBytes, options)` or `(path, options)`. */
+export function openShardStore(path: string, mapBytesOrOptions: number | ShardStoreOptions = {}, more: ShardStoreOptions = {}): ShardStore {
+  const options: ShardStoreOptions = typeof mapBytesOrOptions === 'number' ? { ...more, mapBytes: mapBytesOrOptions } : { ...more, ...mapBytesOrOptions };
+  const mapBytes = options.mapBytes ?? SHARD_MAP_BYTES;
+  const readOnly = options.readOnly === true;
+  if (readOnly && !existsSync(join(path, 'data.mdb'))) throw new Error(`no shard data at ${path}`);
   if (!readOnly) mkdirSync(path, { recursive: true, mode: DATA_FOLDER_MODE });
   const root = open({
     path,
@@ -58,7 +80,7 @@ export function openShardStore(path: string, options: number | ShardStoreOptions
     // fdatasync. lmdb-js 3.5's `flushed` promise does not track sync transactions (its
     // lastSyncTxnFlush is never assigned), so with overlappingSync on, nothing could be awaited.
     overlappingSync: false,
-    noSync: false,
+    noSync: options.noSync === true,
     noMemInit: true,
     compression: false,
     cache: false,
@@ -67,20 +89,26 @@ export function openShardStore(path: string, options: number | ShardStoreOptions
     // passes it to mdb_env_open (its default is 0664), but its typings do not declare it.
     ...{ permissionsMode: DATA_FILE_MODE },
   });
+  // A read-only environment cannot create a database: lmdb-js answers undefined for a missing one.
+  const present = <D>(name: string, db: D | undefined): D => {
+    if (db === undefined) throw new Error(`the shard at ${path} has no ${name} database`);
+    return db;
+  };
   const sub = <V, K extends import('lmdb').Key>(name: string) =>
-    root.openDB<V, K>({ name, encoding: 'msgpack', sharedStructuresKey: Symbol.for('structures'), cache: false, compression: false });
+    present(name, root.openDB<V, K>({ name, encoding: 'msgpack', sharedStructuresKey: Symbol.for('structures'), cache: false, compression: false }));
   return {
     root,
     members: sub<MemberProfile, string>('members'),
-    states: root.openDB<Buffer, string>({ name: 'states', encoding: 'binary', cache: false, compression: false }),
-    ledger: root.openDB<Buffer, number>({ name: 'ledger', encoding: 'binary', cache: false, compression: false }),
+    states: present('states', root.openDB<Buffer, string>({ name: 'states', encoding: 'binary', cache: false, compression: false })),
+    ledger: present('ledger', root.openDB<Buffer, number>({ name: 'ledger', encoding: 'binary', cache: false, compression: false })),
     keys: sub<StoredKey, string>('keys'),
     orders: sub<OrderRecord, string>('orders'),
-    outbox: root.openDB<OutboxMessage, number>({ name: 'outbox', encoding: 'msgpack', cache: false }),
-    refstats: root.openDB<number, string>({ name: 'refstats', encoding: 'msgpack', cache: false }),
-    search: root.openDB<Buffer, Buffer>({ name: 'search', keyEncoding: 'binary', encoding: 'binary', cache: false, compression: false }),
-    due: root.openDB<string, [number, string]>({ name: 'due', encoding: 'string', cache: false }),
-    meta: root.openDB<unknown, string>({ name: 'meta', encoding: 'msgpack', cache: false }),
+    outbox: present('outbox', root.openDB<OutboxMessage, number>({ name: 'outbox', encoding: 'msgpack', cache: false })),
+    refstats: present('refstats', root.openDB<number, string>({ name: 'refstats', encoding: 'msgpack', cache: false })),
+    search: present('search', root.openDB<Buffer, Buffer>({ name: 'search', keyEncoding: 'binary', encoding: 'binary', cache: false, compression: false })),
+    due: present('due', root.openDB<string, [number, string]>({ name: 'due', encoding: 'string', cache: false })),
+    meta: present('meta', root.openDB<unknown, string>({ name: 'meta', encoding: 'msgpack', cache: false })),
+    log: present('log', root.openDB<Buffer, number>({ name: 'log', encoding: 'binary', cache: false, compression: false })),
   };
 }
 
@@ -90,7 +118,9 @@ export function getState(store: ShardStore, memberId: string): HotState | undefi
 }
 
 export function putState(store: ShardStore, memberId: string, state: HotState): void {
-  store.states.putSync(memberId, encodeState(state));
+  const bytes = encodeState(state);
+  store.states.putSync(memberId, bytes);
+  store.onStateWrite?.(memberId, bytes);
 }
 
 /**

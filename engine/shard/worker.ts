@@ -1,62 +1,51 @@
 // The body of one shard's worker thread: it owns the shard's LMDB environment and core, and
-// answers three kinds of task: a batch of write ops, a read query, or a control change.
+// answers three kinds of task: a batch of write ops, a read query, or a control change. Every
+// write goes through the shard's machine (machine.ts), which logs it with its effects.
 import { workerData } from 'piscina';
 import { join } from 'node:path';
-import { LedgerAppender, openShardStore } from './store.js';
-import { loadCore, encodeProgram } from '../core/wasm.js';
-import { BatchExecutor } from './batch.js';
+import { openShardStore } from './store.js';
+import { loadCore } from '../core/wasm.js';
 import { answer } from './queries.js';
 import { ensureSearchIndex } from './search-index.js';
-import { programContext, type ProgramContext } from '../rules/member-state.js';
 import assert from 'node:assert/strict';
 import { writeSync } from 'node:fs';
 import type { Control } from '../ops.js';
 import { importRowCount } from '../import-rows.js';
-import type { Program } from '../rules/program-types.js';
 import { opError } from '../errors.js';
 import type { BatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.js';
-import { programNeedsSettling } from './batch-program.js';
+import { ShardMachine } from './machine.js';
 import { SETTLE_SLICE_MEMBERS } from '../limits.js';
 
+/**
+ * BENCHMARK SWITCH, never for production: `LOYALTY_TEST_NO_BATCH_LOG=1` commits batches without
+ * their batch-log entries, so that bench/load.ts can measure what the log costs. A shard that ran
+ * with it is marked `unlogged` and can no longer be replayed, backed up to a point or recovered.
+ */
+const BATCH_LOG_ON = process.env['LOYALTY_TEST_NO_BATCH_LOG'] !== '1';
 
 const { shardId, dataDir, mapBytes } = workerData as ShardWorkerData;
 const store = openShardStore(join(dataDir, `shard-${shardId}`), mapBytes);
 // A data folder written before the search index existed gets it now, before the first batch.
 ensureSearchIndex(store);
-const core = loadCore();
-const executor = new BatchExecutor(store, core, shardId);
-
-let ctx: ProgramContext | null = null;
-const savedProgram = store.meta.get('program') as { version: number; program: Program } | undefined;
-if (savedProgram !== undefined) ctx = programContext(savedProgram.version, savedProgram.program);
+const machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });
 
 /**
- * Settles every member under `current` (engine/shard/batch-program.ts), slice by slice, each slice
- * its own transaction, then records the version as settled. Runs synchronously: no batch runs
- * before it is done. A crash midway leaves the version unsettled, and the next start finishes it.
+ * The time a task is committed, recorded in its log entry for point-in-time recovery. It is read
+ * here, outside the machine, and never reaches the executor.
  */
-function settleMembers(current: ProgramContext, atMs: number): void {
-  const encode = (out: Float64Array) => encodeProgram(current.program, out);
-  let after: string | null = null;
-  do after = store.root.transactionSync(() => executor.settle(current, atMs, after, SETTLE_SLICE_MEMBERS, encode));
-  while (after !== null);
-  store.root.transactionSync(() => store.meta.putSync('settledVersion', current.version));
-}
+const committedAtMs = (): number => Date.now();
 
 // Data written before members were settled on program changes, or a settling a crash cut short.
-if (ctx !== null && store.meta.get('settledVersion') !== ctx.version) {
-  settleMembers(ctx, (store.meta.get('programAtMs') as number | undefined) ?? Date.now());
-}
+machine.settleMembers((store.meta.get('programAtMs') as number | undefined) ?? committedAtMs(), committedAtMs, SETTLE_SLICE_MEMBERS);
 
 /** A write batch, or a batch of imported rows (BatchExecutor.importBatch), in one transaction. */
 async function runBatch(task: ShardTask & { type: 'batch' | 'import' }): Promise<BatchReply> {
-  if (ctx === null) throw new Error('shard has no program yet');
-  const current = ctx;
-  const encode = (out: Float64Array) => encodeProgram(current.program, out);
+  if (machine.program === null) throw new Error('shard has no program yet');
   const count = task.type === 'batch' ? task.ops.length : importRowCount(task.rows);
   let reply: BatchReply;
   try {
-    reply = store.root.transactionSync(() => (task.type === 'import' ? executor.importBatch(current, task.rows, encode) : executor.apply(current, task.ops, encode)));
+    const logged = task.type === 'import' ? { kind: 'import' as const, rows: task.rows } : { kind: 'batch' as const, ops: task.ops };
+    reply = machine.run(logged, committedAtMs()) as BatchReply;
   } catch (err) {
     if (err instanceof assert.AssertionError) throw err;
     // The transaction was aborted: nothing of the batch is written, every op fails alike.
@@ -72,42 +61,21 @@ async function runBatch(task: ShardTask & { type: 'batch' | 'import' }): Promise
 async function runControl(control: Control): Promise<unknown> {
   switch (control.c) {
     case 'setProgram': {
-      if (ctx !== null && ctx.version >= control.version) return { version: ctx.version };
-      const program = control.program as Program;
-      const previous = store.meta.get('program') as { version: number; program: Program } | undefined;
-      const next = programContext(control.version, program);
-      const settle = programNeedsSettling(previous?.program ?? null, program);
-      store.root.transactionSync(() => {
-        store.meta.putSync('program', { version: control.version, program });
-        store.meta.putSync('programAtMs', control.atMs);
-        if (!settle) store.meta.putSync('settledVersion', control.version);
-        if (control.record) {
-          const ledger = new LedgerAppender(store);
-          ledger.append({
-            prev: 0, at: control.atMs, kind: 'program', memberId: '', pointsDelta: 0, growthDelta: 0,
-            walletDeltaCents: 0, spendDeltaCents: 0, tierId: null, ref: `program:${control.version}`, cause: null,
-          });
-          ledger.finish();
-        }
-      });
+      const { version, program, atMs, record } = control;
+      const reply = machine.run({ kind: 'program', version, program, atMs, record }, committedAtMs());
       // Before any batch runs under the new program, no member holds a tier it dropped.
-      if (settle) settleMembers(next, control.atMs);
-      ctx = next;
+      machine.settleMembers(atMs, committedAtMs, SETTLE_SLICE_MEMBERS);
       await store.root.flushed;
-      return { version: control.version };
+      return reply;
     }
     case 'sweep': {
-      if (ctx === null) throw new Error('shard has no program yet');
-      const current = ctx;
-      const slice = store.root.transactionSync(() => executor.sweep(current, control.asOfMs, control.limit, (out) => encodeProgram(current.program, out)));
+      if (machine.program === null) throw new Error('shard has no program yet');
+      const slice = machine.run({ kind: 'sweep', asOfMs: control.asOfMs, limit: control.limit }, committedAtMs());
       await store.root.flushed;
       return slice;
     }
-    case 'outboxDone': {
-      // Delivered messages leave the outbox; the target's key makes a repeat harmless anyway.
-      store.root.transactionSync(() => { for (const seq of control.outSeqs) store.outbox.removeSync(seq); });
-      return { removed: control.outSeqs.length };
-    }
+    case 'outboxDone':
+      return machine.run({ kind: 'outboxDone', outSeqs: control.outSeqs }, committedAtMs());
   }
 }
 

@@ -14,8 +14,9 @@ const LAYERS: Record<string, { rule: string; may: string[] }> = {
   'engine/core': { rule: 'the WASM glue and its TypeScript reference model', may: ['engine/contracts', 'engine/rules'] },
   'engine/shard': { rule: 'what runs in a shard worker: storage, codec, the batch executor, queries', may: ['engine/contracts', 'engine/rules', 'engine/core'] },
   'engine/router': { rule: 'what runs on the main thread: the Engine, shard clients, hashing, cross-shard orchestration', may: ['engine/contracts', 'engine/rules'] },
+  'engine/history': { rule: 'the batch log over a whole data folder: replay checks, replays from a backup, retention', may: ['engine/contracts', 'engine/rules', 'engine/core', 'engine/shard'] },
   'server': { rule: 'parses, authorizes and answers; the engine decides', may: ['engine/contracts', 'engine/rules', 'engine/router', 'engine/core'] },
-  'cli': { rule: 'the command line', may: ['engine/contracts', 'engine/rules', 'engine/router', 'engine/core', 'engine/shard', 'server'] },
+  'cli': { rule: 'the command line', may: ['engine/contracts', 'engine/rules', 'engine/router', 'engine/core', 'engine/shard', 'engine/history', 'server'] },
   'assembly': { rule: 'the WASM core knows nothing outside itself', may: [] },
 };
 
@@ -82,6 +83,8 @@ describe('layering', () => {
     expect(violation('engine/rules/grants.ts', '../../server/http.js')).toMatch(/may not import server/);
     expect(violation('engine/shard/batch.ts', '../router/engine.js')).toMatch(/engine\/shard may not import engine\/router/);
     expect(violation('engine/shard/batch.ts', '../../server/perform.js')).toMatch(/may not import server/);
+    expect(violation('engine/shard/replay.ts', '../history/replay-check.js')).toMatch(/engine\/shard may not import engine\/history/);
+    expect(violation('engine/history/replay-check.ts', '../router/engine.js')).toMatch(/engine\/history may not import engine\/router/);
     expect(violation('engine/router/engine.ts', '../../server/perform.js')).toMatch(/may not import server/);
     expect(violation('engine/ops.ts', '../server/perform.js')).toMatch(/may not import server/);
     expect(violation('assembly/index.ts', '../engine/limits')).toMatch(/assembly/);
@@ -90,7 +93,7 @@ describe('layering', () => {
   });
 
   it('each engine folder states its rule in its README', () => {
-    for (const folder of ['rules', 'core', 'shard', 'router']) {
+    for (const folder of ['rules', 'core', 'shard', 'router', 'history']) {
       const readme = readFileSync(join(ROOT, 'engine', folder, 'README.md'), 'utf8');
       expect(readme).toMatch(/^# engine\/\w+\n\n\S/);
     }

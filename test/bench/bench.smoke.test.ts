@@ -1,5 +1,6 @@
-// Smoke test of the benchmarks: the quick versions of bench/micro, load, search and sweep run to the end,
-// exit 0, and print only positive figures (and a clean verify), so that the harness cannot rot.
+// Smoke test of the benchmarks: the quick versions of bench/micro, load, search, sweep and log run
+// to the end, exit 0, and print only positive figures (and a clean verify and replay), so that the
+// harness cannot rot.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -7,16 +8,24 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const run = promisify(execFile);
-/** Either benchmark in --quick mode takes a few seconds; this leaves room for a slow, busy machine. */
+/** Each benchmark in --quick mode takes a few seconds; this leaves room for a slow, busy machine. */
 const BENCH_TIMEOUT_MS = 40_000;
+/** bench/load --quick runs two servers (the log's cost is measured against one without it): about 20 s alone. */
+const LOAD_BENCH_TIMEOUT_MS = 90_000;
 const BENCH_OUTPUT_BYTES_MAX = 1024 * 1024;
 
-async function runQuick(script: string): Promise<string> {
+async function runQuick(script: string, timeoutMs = BENCH_TIMEOUT_MS): Promise<string> {
   // execFile rejects on a non-zero exit, with the output attached: the failure shows what was printed.
-  const { stdout } = await run(process.execPath, [join(ROOT, 'dist/bench', script), '--quick'], {
-    cwd: ROOT, timeout: BENCH_TIMEOUT_MS, maxBuffer: BENCH_OUTPUT_BYTES_MAX, killSignal: 'SIGTERM',
-  });
-  return stdout;
+  try {
+    const { stdout } = await run(process.execPath, [join(ROOT, 'dist/bench', script), '--quick'], {
+      cwd: ROOT, timeout: timeoutMs, maxBuffer: BENCH_OUTPUT_BYTES_MAX, killSignal: 'SIGTERM',
+    });
+    return stdout;
+  } catch (err) {
+    // The benchmark's own lines say why it failed (its last line names the problem); show them.
+    const out = (err as { stdout?: string }).stdout ?? '';
+    throw new Error(`${(err as Error).message}\n${out.split('\n').slice(-15).join('\n')}`);
+  }
 }
 
 /** The body rows of the markdown tables in `output`, as arrays of trimmed cells. */
@@ -54,15 +63,18 @@ describe('benchmarks (quick)', () => {
   });
 
   it('bench/load drives a real server and prints positive figures with a clean verify', async () => {
-    const out = await runQuick('load.js');
+    const out = await runQuick('load.js', LOAD_BENCH_TIMEOUT_MS);
     expect(out.split('\n')[0]).toMatch(/^machine: /);
     expect(out).toMatch(/^verify: ok, /m);
+    expect(out).toMatch(/^replay: ok, /m);
     expect(out).toMatch(/^load: ok$/m);
     const rows = tableRows(out);
     const figures = new Map(rows.map(([name, value, unit]) => [name ?? '', { value: figure(value), unit }]));
     for (const name of [
       'raw lmdb puts (1,000 per txn, flushed)', 'WS batch latency p99', 'HTTP open-loop latency p99',
       'ledger database bytes per entry', 'WS purchases/s ÷ raw lmdb puts/s', 'HTTP req/s ÷ bare uWS req/s',
+      'batch log bytes on disk per op (registrations and purchases)', 'replay check, batches', 'replay check, ops',
+      'WS purchases/s with the log ÷ without', 'HTTP req/s with the log ÷ without',
     ]) expect(figures.has(name), name).toBe(true);
     expect(rows.length).toBeGreaterThanOrEqual(20);
     for (const [name, { value, unit }] of figures) {
@@ -70,7 +82,7 @@ describe('benchmarks (quick)', () => {
       if (unit === '%') expect(value, name).toBeGreaterThanOrEqual(0);
       else expect(value, name).toBeGreaterThan(0);
     }
-  });
+  }, LOAD_BENCH_TIMEOUT_MS + 10_000);
 
   it('bench/search finds members by every kind of prefix and times purchases beside searching readers', async () => {
     const out = await runQuick('search.js');
@@ -92,5 +104,19 @@ describe('benchmarks (quick)', () => {
     expect(m, out).not.toBeNull();
     expect(Number(m![1]!.replace(/,/g, ''))).toBe(4000);
     expect(Number(m![3]!.replace(/,/g, ''))).toBeGreaterThan(0);
+  });
+
+  it('bench/log measures the log\'s cost per purchase, its bytes and the replay rate, and the replay is equal', async () => {
+    const out = await runQuick('log.js');
+    expect(out.split('\n')[0]).toMatch(/^machine: /);
+    expect(out).toMatch(/^log: ok, \d+ entries replayed equal$/m);
+    const figures = new Map(tableRows(out).map(([name, value, unit]) => [`${name} (${unit})`, figure(value)]));
+    expect([...figures.keys()]).toEqual([
+      'commit, batch log on (µs/purchase)', 'commit, batch log off (µs/purchase)', 'commit time with the log ÷ without (ratio)',
+      'batch log on disk (registrations and purchases) (B/op)', 'replay (batches/s)', 'replay (ops/s)', 'replay ÷ live commit (log on) (ratio)',
+      'bytes per purchase op in its log entry (B/op)', 'comparison of every database (entries/s)',
+    ]);
+    for (const [name, value] of figures) expect(value, name).toBeGreaterThan(0);
+    expect(figures.get('bytes per purchase op in its log entry (B/op)')).toBeLessThanOrEqual(80);
   });
 });
