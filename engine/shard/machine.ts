@@ -98,8 +98,8 @@ export class ShardMachine {
       this.digest.begin();
       const answer = this.execute(task);
       if (!logOn) return answer;
-      // An empty sweep slice writes nothing new (its totals are rewritten unchanged): no entry.
-      if (task.kind === 'sweep' && (answer as { members: number }).members === 0) return answer;
+      // Every sweep slice is logged, an empty one too: the last slice of a sweep records the moment
+      // the shard was swept to (engine/shard/batch-sweep.ts), which verify relies on.
       const ledgerBatch = this.ledgerBatch();
       const checksum = this.digest.finish(answer, ledgerBatch === ledgerBatchBefore ? undefined : this.ledgerValue(ledgerBatch));
       if (replaying !== undefined) {

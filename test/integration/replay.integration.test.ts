@@ -170,7 +170,7 @@ describe('loyalty replay --check', () => {
   it('reports each shard\'s log entries, ops and bytes per op in /metrics', async () => {
     const text = (await server.get('/metrics')).body as string;
     for (let shard = 0; shard < SHARDS; shard++) {
-      expect(Number(new RegExp(`^loyalty_log_entries\\{shard="${shard}"\\} (\\d+)$`, 'm').exec(text)?.[1])).toBeGreaterThan(0);
+      expect(Number(new RegExp(`^loyalty_log_entries_total\\{shard="${shard}"\\} (\\d+)$`, 'm').exec(text)?.[1])).toBeGreaterThan(0);
       expect(Number(new RegExp(`^loyalty_log_ops\\{shard="${shard}"\\} (\\d+)$`, 'm').exec(text)?.[1])).toBeGreaterThan(0);
       expect(Number(new RegExp(`^loyalty_log_bytes_per_op\\{shard="${shard}"\\} ([\\d.]+)$`, 'm').exec(text)?.[1])).toBeGreaterThan(0);
     }

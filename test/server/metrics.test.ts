@@ -140,13 +140,14 @@ describe('GET /metrics', () => {
 
   it('counts every durable op and batch per shard, and the histograms agree with the counters', () => {
     const f = (name: string) => exposition.families.get(name);
-    // Three registrations and a purchase, on two shards.
-    expect(sum(f('loyalty_ops_total'), 'loyalty_ops_total')).toBe(4);
+    // Three registrations and a purchase, on two shards, and the claim of the purchase's key on
+    // its home shard (order:mx-o1 hashes to shard 1, member mx-a lives on shard 0).
+    expect(sum(f('loyalty_ops_total'), 'loyalty_ops_total')).toBe(5);
     expect(f('loyalty_ops_total')!.samples.map((s) => s.labels['shard']).sort()).toEqual(['0', '1']);
     const batches = sum(f('loyalty_batches_total'), 'loyalty_batches_total');
     expect(batches).toBeGreaterThanOrEqual(1);
     expect(sum(f('loyalty_batch_ops'), 'loyalty_batch_ops_count')).toBe(batches);
-    expect(sum(f('loyalty_batch_ops'), 'loyalty_batch_ops_sum')).toBe(4);
+    expect(sum(f('loyalty_batch_ops'), 'loyalty_batch_ops_sum')).toBe(5);
     expect(sum(f('loyalty_commit_seconds'), 'loyalty_commit_seconds_count')).toBe(batches);
     expect(sum(f('loyalty_commit_seconds'), 'loyalty_commit_seconds_sum')).toBeGreaterThan(0);
     expect(f('loyalty_queue_ops')!.samples.map((s) => s.value)).toEqual([0, 0]);
