@@ -28,7 +28,7 @@ const fpOf = (kind: string, body: Record<string, unknown>, role: Role = 'admin')
 
 /** Bodies in their plain form: every field, none holding its default, no `at`. */
 const PLAIN: Array<[string, Record<string, unknown>]> = [
-  ['register', { memberId: 'm1', requestId: 'r1', name: 'Ann "A" Lee\u00e9', phone: '+852 5555 0001', email: 'ann@example.com', birthday: '1990-02-03', gender: 'f', address: 'x\ny', referrerId: 'm0', storeId: 's1', channel: 'offline', staffId: 'st', tierId: 'gold', points: 5, walletCents: 7 }],
+  ['register', { memberId: 'm1', requestId: 'r1', name: 'Ann "A" Lee\u00e9', phone: '+85255550001', email: 'ann@example.com', birthday: '1990-02-03', gender: 'f', address: 'x\ny', referrerId: 'm0', storeId: 's1', channel: 'offline', staffId: 'st', tierId: 'gold', points: 5, walletCents: 7 }],
   ['register', { requestId: 'r2', name: 'Bo' }],
   ['purchase', { orderId: 'o1', memberId: 'm1', amountCents: 1000, discountCents: 5, redeemPoints: 10, walletCents: 3, storeId: 's', channel: 'online', items: [{ sku: 'a', qty: 2, amountCents: 500 }, { sku: 'b', qty: 1, amountCents: 0 }] }],
   ['purchase', { orderId: 'o2', memberId: 'm1', amountCents: 1 }],

@@ -128,8 +128,14 @@ export function parseAt(value: unknown): number {
 }
 
 /** The body as its meaning: defaults spelled out and `at` as ms, so that equivalent spellings are one request. */
-function meaning(name: OpName, body: Body): Body {
+function meaning(name: OpName, body: Body, role?: Role): Body {
   const out: Body = { ...body };
+  // A product purchase without a channel is bought on the channel its key implies (pos: offline,
+  // storefront: online), and the server fingerprints it so: the same body under another role differs.
+  if (name === 'product_purchase' && out['channel'] === undefined) {
+    const implied = role === 'pos' ? 'offline' : role === 'storefront' ? 'online' : undefined;
+    if (implied !== undefined) out['channel'] = implied;
+  }
   if (out['at'] !== undefined) out['at'] = parseAt(out['at']);
   if (name === 'purchase') {
     out['discountCents'] ??= 0;
@@ -420,15 +426,15 @@ export class Model {
   }
 
   /** The stored answer for the key, a conflict, or null when the key is new. */
-  private keyed(name: OpName, scope: string, body: Body, conflict = 'idempotency_conflict'): Outcome | null {
+  private keyed(name: OpName, scope: string, body: Body, conflict = 'idempotency_conflict', role?: Role): Outcome | null {
     const stored = this.keys.get(scope);
     if (stored === undefined) return null;
-    if (stored.fp !== name + canonical(meaning(name, body))) return FAIL(conflict);
+    if (stored.fp !== name + canonical(meaning(name, body, role))) return FAIL(conflict);
     return { ok: true, answer: stored.answer, replayed: true, touched: [] };
   }
 
-  private remember(name: OpName, scope: string, body: Body, answer: Body): void {
-    this.keys.set(scope, { fp: name + canonical(meaning(name, body)), answer });
+  private remember(name: OpName, scope: string, body: Body, answer: Body, role?: Role): void {
+    this.keys.set(scope, { fp: name + canonical(meaning(name, body, role)), answer });
   }
 
   /**
@@ -826,7 +832,7 @@ export class Model {
     const memberId = body['memberId'] as string;
     const orderId = body['orderId'] as string;
     const scope = this.scope(`prod:${orderId}`, this.shard(memberId));
-    const replay = this.keyed('product_purchase', scope, body);
+    const replay = this.keyed('product_purchase', scope, body, 'idempotency_conflict', role);
     if (replay !== null) return replay;
     const m = this.members.get(memberId);
     if (m === undefined) return FAIL('member_not_found', [], 'memberId');
@@ -870,7 +876,7 @@ export class Model {
       orderId, memberId, productId: product.id, priceCents: product.priceCents, walletCreditCents: walletCents, pointsAdded: points,
       tierChangedTo: tierId, periodEnd: iso(m.periodEnd), points: m.points, walletBalanceCents: m.walletCents, tierId: m.tierId,
     };
-    this.remember('product_purchase', scope, body, answer);
+    this.remember('product_purchase', scope, body, answer, role);
     return { ok: true, answer, replayed: false, touched: [memberId] };
   }
 

@@ -54,6 +54,18 @@ export interface SimReport {
 }
 
 /** A discrepancy between the server and the model, or a server that stopped: the run's failure. */
+/**
+ * An op as a stream batch carries it. The stream runs under the admin key, so a product purchase
+ * drawn for a pos or storefront key names the channel that key implies (offline, online): the same
+ * request as over HTTP under that key, and the same fingerprint.
+ */
+function streamOp(p: Planned): Record<string, unknown> {
+  if (p.name === 'product_purchase' && p.body['channel'] === undefined && (p.role === 'pos' || p.role === 'storefront')) {
+    return { op: p.name, ...p.body, channel: p.role === 'pos' ? 'offline' : 'online' };
+  }
+  return { op: p.name, ...p.body };
+}
+
 export class SimFailure extends Error {
   constructor(readonly seed: number, readonly step: number, readonly detail: string, readonly replay: string, readonly trace: string[]) {
     super(`seed=${seed} step=${step}: ${detail}\nreplay: ${replay}\nlast steps:\n  ${trace.join('\n  ')}`);
@@ -390,7 +402,7 @@ class Simulation {
       if (p.name === 'patch') return this.server.op('PATCH', `/v1/members/${encodeURIComponent(p.memberId!)}`, p.body, p.role);
       return this.server.op('POST', PATHS[p.name], p.body, p.role);
     }
-    const [answer] = await this.server.sendBatch([{ op: p.name, ...p.body }], transport === 'msgpack');
+    const [answer] = await this.server.sendBatch([streamOp(p)], transport === 'msgpack');
     return answer!;
   }
 
@@ -545,7 +557,7 @@ class Simulation {
       const ordered = this.rng.shuffle(unique);
       this.note(`replay batch of ${ordered.length}: ${ordered.map((s) => describe(s.p)).join(' | ')}`);
       const binary = this.rng.chance(0.5);
-      const answers = await this.server.sendBatch(ordered.map((s) => ({ op: s.p.name, ...s.p.body })), binary).catch((err: unknown) => this.fail(`replay batch: ${String(err)}`));
+      const answers = await this.server.sendBatch(ordered.map((s) => streamOp(s.p)), binary).catch((err: unknown) => this.fail(`replay batch: ${String(err)}`));
       const touched: string[] = [];
       ordered.forEach((s, i) => {
         const outcome = this.modelApply(s.p, answers[i]!, Date.now());
@@ -603,7 +615,7 @@ class Simulation {
     const ops = planned.map((p) => (p.role === 'admin' ? p : { ...p, role: 'admin' as const }));
     const binary = this.rng.chance(0.5);
     this.note(`${binary ? 'msgpack' : 'json'} batch: ${ops.map(describe).join(' | ')}`);
-    const answers = await this.server.sendBatch(ops.map((p) => ({ op: p.name, ...p.body })), binary).catch((err: unknown) => this.fail(`batch: ${String(err)}\n${this.server.logs}`));
+    const answers = await this.server.sendBatch(ops.map(streamOp), binary).catch((err: unknown) => this.fail(`batch: ${String(err)}\n${this.server.logs}`));
     const touched: string[] = [];
     const now = Date.now();
     ops.forEach((p, i) => {
@@ -747,7 +759,7 @@ class Simulation {
         }
         return;
       }
-      const answers = await this.server.sendBatch(ch.map((p) => ({ op: p.name, ...p.body })), kinds[i] === 'msgpack').catch(() => null);
+      const answers = await this.server.sendBatch(ch.map(streamOp), kinds[i] === 'msgpack').catch(() => null);
       if (answers !== null) ch.forEach((p, k) => results.set(p, answers[k]!));
     });
     await sleep(delayMs);
@@ -780,7 +792,7 @@ class Simulation {
     if (resend.length > 0) {
       this.note(`resend ${resendAsBatch ? 'as one batch' : 'one by one'}: ${resend.map(describe).join(' | ')}`);
       if (resendAsBatch) {
-        const answers = await this.server.sendBatch(resend.map((p) => ({ op: p.name, ...p.body })), resendBinary).catch((err: unknown) => this.fail(`resend batch: ${String(err)}`));
+        const answers = await this.server.sendBatch(resend.map(streamOp), resendBinary).catch((err: unknown) => this.fail(`resend batch: ${String(err)}`));
         resend.forEach((p, k) => {
           // On the stream the op runs under the admin's key whatever key first sent it.
           const asSent = p.role === 'admin' ? p : { ...p, role: 'admin' as const };
@@ -1054,7 +1066,7 @@ class Simulation {
           const ops: Planned[] = Array.from({ length: count }, () => field === 'points'
             ? { name: 'adjust' as const, body: { requestId: `wa${this.planner.next()}`, memberId: id, points: OP_AMOUNT_MAX, reason: 'whale', at: this.startMs }, role: 'admin' as const }
             : { name: 'topup' as const, body: { requestId: `wt${this.planner.next()}`, memberId: id, amountCents: OP_AMOUNT_MAX, at: this.startMs }, role: 'admin' as const });
-          const answers = await this.server.sendBatch(ops.map((p) => ({ op: p.name, ...p.body })), true);
+          const answers = await this.server.sendBatch(ops.map(streamOp), true);
           ops.forEach((p, i) => this.compare(p, this.modelApply(p, answers[i]!, Date.now()), answers[i]!, 'msgpack'));
         }
       }
