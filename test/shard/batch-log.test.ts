@@ -116,13 +116,14 @@ function liveHistory(): { store: ShardStore; replies: TaskReply[] } {
   const slice = run({ kind: 'sweep', asOfMs: T0 + 400 * DAY_MS, limit: 2 }) as { members: number; more: boolean };
   expect(slice).toEqual({ members: 2, more: true });
   run({ kind: 'sweep', asOfMs: T0 + 400 * DAY_MS, limit: 1_000 });
-  // A slice with nothing due changes nothing and is not logged.
+  // A slice with nothing due is logged too: as a sweep's last slice it records the moment the
+  // shard was swept to, which verify reads (engine/shard/batch-sweep.ts).
   const before = logPosition(store).seq;
   expect(run({ kind: 'sweep', asOfMs: T0 + 400 * DAY_MS, limit: 1_000 })).toEqual({ members: 0, more: false });
-  expect(logPosition(store).seq).toBe(before);
+  expect(logPosition(store).seq).toBe(before + 1);
   // A repeated program version changes nothing and is not logged; a new one is.
   run({ kind: 'program', version: 1, program: referralProgram, atMs: T0, record: true });
-  expect(logPosition(store).seq).toBe(before);
+  expect(logPosition(store).seq).toBe(before + 1);
   run({ kind: 'program', version: 2, program: doubledProgram, atMs: T0 + 401 * DAY_MS, record: false });
   const t3 = T0 + 402 * DAY_MS;
   deliver(batch([purchaseOp({ orderId: 'o3', memberId: 'bob', amountCents: 20_000, ...at(t3) }, admin(t3))]).outbox);
@@ -141,9 +142,9 @@ describe('the batch log', () => {
     const records = [...logValues(live)].map(([seq, v]) => decodeLogValue(seq, v));
     expect(records.map((r) => r.seq)).toEqual(records.map((_, i) => i + 1));
     expect(records.map((r) => r.kind)).toEqual([
-      'program', 'batch', 'batch', 'outboxDone', 'batch', 'batch', 'outboxDone', 'import', 'sweep', 'sweep', 'program', 'batch', 'batch', 'outboxDone',
+      'program', 'batch', 'batch', 'outboxDone', 'batch', 'batch', 'outboxDone', 'import', 'sweep', 'sweep', 'sweep', 'program', 'batch', 'batch', 'outboxDone',
     ]);
-    expect(records.map((r) => r.programVersion)).toEqual([0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2]);
+    expect(records.map((r) => r.programVersion)).toEqual([0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2]);
     expect(records[1]!.ops).toBe(12);
     expect(records[7]!.ops).toBe(3);
     // The commit times are the ones the caller passed, strictly increasing here.
@@ -151,20 +152,20 @@ describe('the batch log', () => {
     // The ops exactly as applied: the generated id and the server-assigned time are in the entry.
     const registration = (records[1]!.task as { ops: WriteOp[] }).ops[2]!;
     expect(registration).toMatchObject({ op: 'register', memberId: 'm-generated-1', key: 'reg:gen-1', atMs: T0 + 1_000 });
-    expect(logPosition(live)).toEqual({ seq: 14, ops: records.reduce((s, r) => s + r.ops, 0) });
+    expect(logPosition(live)).toEqual({ seq: 15, ops: records.reduce((s, r) => s + r.ops, 0) });
   });
 
   it('replays into an empty store equal to the live one, database by database, log included', () => {
     const replayed = fresh('replayed');
     const seen: number[] = [];
     const result = replayShard(storeLogSource(live, 0), replayed, { onBatch: (b) => seen.push(b.seq) });
-    expect(result).toMatchObject({ shard: 0, fromSeq: 0, lastSeq: 14, batches: 14, stoppedBy: 'end' });
-    expect(seen).toEqual(Array.from({ length: 14 }, (_, i) => i + 1));
+    expect(result).toMatchObject({ shard: 0, fromSeq: 0, lastSeq: 15, batches: 15, stoppedBy: 'end' });
+    expect(seen).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
     const diff = diffStores(live, replayed, { listedMax: 10 });
     expect(diff.differences).toEqual([]);
     expect(diff.differenceCount).toBe(0);
     expect(diff.entries['ledger']).toBeGreaterThan(5);
-    expect(diff.entries['log']).toBe(14);
+    expect(diff.entries['log']).toBe(15);
   });
 
   it('names the shard and the entry whose results differ when an entry was changed', () => {
@@ -223,12 +224,12 @@ describe('the batch log', () => {
     const upTo = fresh('until-batch');
     expect(replayShard(storeLogSource(live, 0), upTo, { untilBatch: 7 })).toMatchObject({ lastSeq: 7, batches: 7, stoppedBy: 'untilBatch' });
     // Carried on from there, it ends where the live shard is.
-    expect(replayShard(storeLogSource(live, 0), upTo)).toMatchObject({ fromSeq: 7, lastSeq: 14, batches: 7 });
+    expect(replayShard(storeLogSource(live, 0), upTo)).toMatchObject({ fromSeq: 7, lastSeq: 15, batches: 8 });
     expect(diffStores(live, upTo, { listedMax: 5 }).differences).toEqual([]);
     const header9 = decodeLogHeader(live.log.getBinary(9)!);
     const byTime = fresh('until-ms');
     expect(replayShard(storeLogSource(live, 0), byTime, { untilMs: header9.committedAtMs - 1 })).toMatchObject({ lastSeq: 8, stoppedBy: 'untilMs' });
-    expect(() => replayShard(storeLogSource(live, 0), fresh('past-end'), { untilBatch: 99 })).toThrow(/the log ends at entry 14, before entry 99/);
+    expect(() => replayShard(storeLogSource(live, 0), fresh('past-end'), { untilBatch: 99 })).toThrow(/the log ends at entry 15, before entry 99/);
   });
 
   it('replays a rewritten history without comparing checksums (a what-if)', () => {
@@ -236,7 +237,7 @@ describe('the batch log', () => {
     const result = replayShard(storeLogSource(live, 0), whatIf, {
       rewrite: (task) => (task.kind === 'program' && task.version === 1 ? { ...task, program: doubledProgram } : task),
     });
-    expect(result.batches).toBe(14);
+    expect(result.batches).toBe(15);
     const issued = (store: ShardStore) => (store.meta.get('totals') as { pointsIssued: number }).pointsIssued;
     expect(issued(whatIf)).toBeGreaterThan(issued(live));
     expect(verify(whatIf).mismatches).toEqual([]);
