@@ -6,6 +6,7 @@ import { Engine } from '../engine/router/engine.js';
 import { KeyStore, ROLES, type Role } from '../server/auth.js';
 import { BACKOFFICE_USAGE, runBackoffice } from './backoffice.js';
 import { HISTORY_USAGE, runHistory } from './history.js';
+import { runWhatIfCommand, WHAT_IF_USAGE } from './what-if.js';
 
 const USAGE = `usage: loyalty <command>
   start                     run the server (PORT, LOYALTY_DATA, LOYALTY_SHARDS, LOG_LEVEL)
@@ -14,7 +15,8 @@ const USAGE = `usage: loyalty <command>
   keys list                 list keys (ids and roles; keys themselves are never stored)
   keys revoke ID            revoke a key
 ${BACKOFFICE_USAGE}
-${HISTORY_USAGE}`;
+${HISTORY_USAGE}
+${WHAT_IF_USAGE}`;
 
 function fail(message: string): never {
   process.stderr.write(`loyalty: ${message}\n`);
@@ -65,6 +67,9 @@ async function main(argv: string[]): Promise<void> {
     case 'replay':
     case 'log':
       process.exitCode = await runHistory(config, command, rest);
+      return;
+    case 'what-if':
+      process.exitCode = await runWhatIfCommand(config, rest);
       return;
     default:
       fail(USAGE);

@@ -19,6 +19,7 @@ import type { DirectoryPart } from '../shard-protocol.js';
 import { daysBetween } from '../rules/local-day.js';
 import { mergeDaily, type DayFigures, type ExportedEntry, type RfmColumns } from '../rules/reports.js';
 import { rfmReport, type RfmReport, type RfmSegment } from '../rules/rfm.js';
+import { WhatIfJobs } from './what-if-jobs.js';
 
 export interface EngineOptions {
   dataDir: string;
@@ -46,9 +47,12 @@ export class Engine {
   private idCounter = 0;
   private lastIdMs = 0;
   readonly now: () => number;
+  /** What-ifs under another program, each on a thread of its own (what-if-jobs.ts). */
+  readonly whatIf: WhatIfJobs;
 
   private constructor(readonly options: EngineOptions) {
     this.now = options.now ?? Date.now;
+    this.whatIf = new WhatIfJobs(options.dataDir, this.now);
     this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax));
   }
 
@@ -363,6 +367,7 @@ export class Engine {
 
   async close(): Promise<void> {
     this.closing = true;
+    await this.whatIf.close();
     await Promise.all(this.shards.map((s) => s.close()));
   }
 }
