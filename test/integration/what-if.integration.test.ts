@@ -27,6 +27,7 @@ const t0 = Date.now() - 500 * DAY_MS;
 
 const live = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0' });
 const direct = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0' });
+const direct3 = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0' });
 
 async function ok(server: ServerProcess, path: string, body: unknown, method = 'POST'): Promise<any> {
   const r = await server.request(method, path, body);
@@ -69,6 +70,12 @@ function doubled(program: Record<string, unknown>): Record<string, unknown> {
   return { ...program, tiers: tiers.map((t) => ({ ...t, earn: { ...t.earn, points: t.earn.points * 2 } })) };
 }
 
+/** The same program paying a third referral level, which the live program's two never reached. */
+function threeLevels(program: Record<string, unknown>): Record<string, unknown> {
+  const referral = program['referral'] as { levels: unknown[] };
+  return { ...program, referral: { ...referral, levels: [...referral.levels, { registerPoints: 25, firstPurchasePoints: 50, repeatPurchasePoints: 5, purchaseSharePct: 2 }] } };
+}
+
 /**
  * The history, request for request, with every time given. `changeProgram` makes the live server's
  * second program change (orderPoints); the direct run under one program throughout leaves it out.
@@ -101,6 +108,7 @@ async function runHistory(server: ServerProcess, changeProgram: (() => Promise<v
   await ok(server, '/v1/purchases', { orderId: 'cat-2', memberId: 'cat', amountCents: 15_000, at: at(250) }); await s();
   // Needs 30 points: eve holds 15 (30,000 cents at 1 per 2,000), doubled she holds 30.
   const redemption = await server.request('POST', '/v1/points/redemptions', { requestId: 'eve-p1', memberId: 'eve', points: 30, at: at(251) });
+  await ok(server, '/v1/admin/sweep', {});
   if (changeProgram !== null) await changeProgram();
   await ok(server, '/v1/purchases', { orderId: 'ben-2', memberId: 'ben', amountCents: 30_000, at: at(300) }); await s();
   await ok(server, '/v1/purchases', { orderId: 'root-1', memberId: 'root', amountCents: 50_000, at: at(300) });
@@ -178,17 +186,21 @@ async function whatIfOverHttp(server: ServerProcess, body: unknown): Promise<{ r
 let historyV2: Record<string, unknown>;
 let liveProgram: Record<string, unknown>;
 let changedAtMs = 0;
+/** The live books just before the change, swept as of then: what a what-if to that moment reports as actual. */
+let figuresBeforeChange: WhatIfFigures;
 let liveRedemptionStatus = 0;
 let directRedemptionStatus = 0;
 
 beforeAll(async () => {
-  await Promise.all([live.start(), direct.start()]);
+  await Promise.all([live.start(), direct.start(), direct3.start()]);
   const demo = (await live.get('/v1/program')).body as Record<string, unknown>;
   const program = historyProgram(demo);
   historyV2 = program;
   await ok(live, '/v1/program', program, 'PUT');
   liveRedemptionStatus = await runHistory(live, async () => {
     // Apart from every entry before it by a few ms, so `from` can name this change exactly.
+    await settled(live);
+    figuresBeforeChange = await figuresOf(live);
     await new Promise((r) => setTimeout(r, 20));
     changedAtMs = Date.now();
     await ok(live, '/v1/program', { ...program, orderPoints: 7 }, 'PUT');
@@ -199,13 +211,16 @@ beforeAll(async () => {
   await ok(direct, '/v1/program', doubled(program), 'PUT');
   directRedemptionStatus = await runHistory(direct, null);
   await settled(direct);
+  await ok(direct3, '/v1/program', threeLevels(program), 'PUT');
+  await runHistory(direct3, null);
+  await settled(direct3);
 }, 180_000);
 
 afterAll(async () => {
-  await Promise.all([live.stop(), direct.stop()]);
-  if (process.env['KEEP'] === '1') { console.log('kept', live.dataDir, direct.dataDir); return; }
+  await Promise.all([live.stop(), direct.stop(), direct3.stop()]);
   live.cleanup();
   direct.cleanup();
+  direct3.cleanup();
 });
 
 describe('what-if', () => {
@@ -282,6 +297,29 @@ describe('what-if', () => {
     const last = progressSeen[progressSeen.length - 1]!;
     expect(last.batches).toBe(report.replay.batches);
     expect(last.totalBatches).toBe(report.replay.batches);
+  });
+
+  it('with a third referral level pays the deeper ancestors a server under that program pays', async () => {
+    const { report } = await whatIfOverHttp(live, { program: threeLevels(historyV2) });
+    expect(report.whatIf).toEqual(await figuresOf(direct3));
+    expect(report.whatIf.referralPoints).toBeGreaterThan(report.actual.referralPoints);
+    // root is cat's third-level ancestor: the rewards for cat's registration and purchases are
+    // credits the recorded history never had, delivered right after the batches that made them.
+    expect(report.credits.added).toBeGreaterThan(0);
+    // (Those points expired by now, as everything the history granted before day 300 did.)
+    const actualMembers = await memberPoints(live);
+    const directMembers = await memberPoints(direct3);
+    const changed = ids.filter((id) => actualMembers[id]!.points !== directMembers[id]!.points || actualMembers[id]!.tierId !== directMembers[id]!.tierId);
+    expect(report.topChanged.map((m) => m.memberId).sort()).toEqual([...changed].sort());
+    for (const m of report.topChanged) expect(m.whatIfPoints).toBe(directMembers[m.memberId]!.points);
+  });
+
+  it('to a moment in the past compares the books as they were then', async () => {
+    const { report } = await whatIfOverHttp(live, { program: doubled(historyV2), to: iso(changedAtMs) });
+    expect(report.actual).toEqual(figuresBeforeChange);
+    expect(report.replay).toMatchObject({ to: iso(changedAtMs), sweptAsOf: iso(changedAtMs) });
+    expect(report.whatIf.pointsIssued).toBeGreaterThan(report.actual.pointsIssued);
+    expect(report.divergences.refusedThenAccepted).toBe(1);
   });
 
   it('refuses a bad program, a window in the future or reversed, an unknown job, and a second what-if while one runs', async () => {
