@@ -150,6 +150,8 @@ class WhatIfRun {
   private readonly counterparts = new Map<string, OutboxMessage | null>();
   private readonly divergences: WhatIfReport['divergences'] = { acceptedThenRefused: 0, refusedThenAccepted: 0, listed: [] };
   private readonly credits = { substituted: 0, added: 0, dropped: 0 };
+  /** Per source shard, the highest outbox sequence the actual copy has written: later ones are still to come. */
+  private readonly writtenOutSeq = new Map<number, number>();
   private batches = 0;
   private ops = 0;
   private totalBatches = 0;
@@ -339,15 +341,15 @@ class WhatIfRun {
     assert.ok(op.key.startsWith(CREDIT_KEY_PREFIX), `a credit's key is ${CREDIT_KEY_PREFIX}<message id>`);
     const id = op.key.slice(CREDIT_KEY_PREFIX.length);
     if (!this.counterparts.has(id)) {
-      const source = this.shards[Number(sourceShardOf(id))];
-      if (source === undefined) throw new LogReplayError(shard.id, shard.cursor.next - 1, 'sequence', `a credit from shard ${sourceShardOf(id)}, which this folder does not have`);
-      // The source's batch committed before this delivery; run it (and what precedes it) now.
-      while (!this.counterparts.has(id) && !source.busy && source.cursor.peek(Number.MAX_SAFE_INTEGER) !== null) this.step(source);
-      if (!this.counterparts.has(id)) {
-        // A repeat of a credit whose message was already removed from its outbox: a replay then, and here too.
-        this.credits.dropped += 1;
-        return null;
-      }
+      const sourceId = Number(sourceShardOf(id));
+      const outSeq = Number(id.slice(id.indexOf(':') + 1));
+      const source = this.shards[sourceId];
+      if (source === undefined || !Number.isSafeInteger(outSeq)) throw new LogReplayError(shard.id, shard.cursor.next - 1, 'sequence', `a credit of message ${id}, from a shard this folder does not have`);
+      // The source's batch committed before this delivery, perhaps in the same millisecond: run it
+      // (and what precedes it on its shard) now, unless the message was written and removed already.
+      while (outSeq > (this.writtenOutSeq.get(sourceId) ?? 0) && !source.busy && source.cursor.peek(Number.MAX_SAFE_INTEGER) !== null) this.step(source);
+      // A repeat of a credit whose message had left its outbox: a replay of the first, as it was live.
+      if (!this.counterparts.has(id)) return null;
     }
     const counterpart = this.counterparts.get(id)!;
     if (counterpart === null) { this.credits.dropped += 1; return null; }
@@ -417,9 +419,10 @@ class WhatIfRun {
   private matchOutbox(shard: Shard, actual: Array<[number, OutboxMessage]>, whatIf: Array<[number, OutboxMessage]>): void {
     const source = String(shard.id);
     const recorded = new Map<string, string>();
-    for (const [, msg] of actual) {
+    for (const [outSeq, msg] of actual) {
       recorded.set(creditMatchKey(source, msg), msg.id);
       this.counterparts.set(msg.id, null);
+      this.writtenOutSeq.set(shard.id, Math.max(outSeq, this.writtenOutSeq.get(shard.id) ?? 0));
     }
     const unmatched: OutboxMessage[] = [];
     for (const [, msg] of whatIf) {

@@ -322,6 +322,29 @@ describe('what-if', () => {
     expect(report.divergences.refusedThenAccepted).toBe(1);
   });
 
+  it('counts the ops the recorded history accepted and a meaner program would have refused', () => {
+    const tiers = historyV2['tiers'] as Array<Record<string, unknown>>;
+    const programFile = join(live.dataDir, 'what-if-mean.json');
+    const mean = { ...historyV2, referral: { enabled: false, refereePoints: 0, levels: [] }, tiers: tiers.map((t) => ({ ...t, earn: { cents: 100_000, points: 1 } })) };
+    writeFileSync(programFile, JSON.stringify(mean));
+    const r = loyaltyCli(live.dataDir, 'what-if', '--program', programFile, '--json', '--data', live.dataDir);
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as WhatIfReport;
+    // Day 3: dan redeems 100 points, which he held as recorded (600 earned on dan-1, more for
+    // referring fay) and not at $1,000 a point without referral rewards (12); ben's adjustment of
+    // -5 finds 0 points (no referee points, and ben-1's $400 earns none).
+    expect(report.divergences.acceptedThenRefused).toBe(2);
+    expect(report.divergences.refusedThenAccepted).toBe(0);
+    expect(report.divergences.listed).toEqual([
+      expect.objectContaining({ op: 'redeem', memberId: 'dan', actual: 'ok', whatIf: 'insufficient_points' }),
+      expect.objectContaining({ op: 'adjust', memberId: 'ben', actual: 'ok', whatIf: 'insufficient_points' }),
+    ]);
+    expect(report.whatIf.pointsRedeemed).toBe(report.actual.pointsRedeemed - 100);
+    // No referral level, so every recorded referral credit is left out; the transfer stays.
+    expect(report.whatIf.referralPoints).toBe(0);
+    expect(report.credits.substituted).toBe(1);
+  });
+
   it('refuses a bad program, a window in the future or reversed, an unknown job, and a second what-if while one runs', async () => {
     const bad = await live.post('/v1/admin/what-if', { program: { ...liveProgram, tiers: [] } });
     expect(bad.status).toBe(400);
