@@ -4,7 +4,10 @@
 // copies), and again while HTTP purchases arrive at a fixed rate, whose latency is compared with
 // the same load without a what-if. The what-if thread runs at nice 10; this says what that buys.
 //
-//   node dist/bench/what-if.js [--quick] [--purchases N] [--rate REQ_PER_S] [--keep]
+//   node dist/bench/what-if.js [--quick] [--purchases N] [--rate REQ_PER_S] [--pause-ms MS] [--keep]
+//
+// --pause-ms sets the server's LOYALTY_WHAT_IF_PAUSE_MS (the what-if thread's pause between its
+// 20 ms slices; 0: none), to compare the latency it buys with the time it costs.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +34,8 @@ const MS_PER_S = 1000;
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const dir = mkdtempSync(join(tmpdir(), 'loyalty-what-if-bench-'));
-const server = new ServerChild({ dataDir: dir, env: { LOYALTY_SHARDS: '2', LOYALTY_SWEEP_INTERVAL_MS: '0' } });
+const pauseMs = flag('--pause-ms');
+const server = new ServerChild({ dataDir: dir, env: { LOYALTY_SHARDS: '2', LOYALTY_SWEEP_INTERVAL_MS: '0', ...(pauseMs === undefined ? {} : { LOYALTY_WHAT_IF_PAUSE_MS: pauseMs }) } });
 
 async function ok(method: string, path: string, body: unknown): Promise<any> {
   const r = await server.request(method, path, body);
@@ -82,6 +86,7 @@ function load(durationMs: number): Promise<HttpLoadResult> {
 
 async function main(): Promise<void> {
   console.log(machineLine());
+  console.log(`what-if thread pause between 20 ms slices: ${pauseMs ?? 'the default'} ms`);
   await server.start();
   try {
     const { version: _version, ...demo } = await ok('GET', '/v1/program', undefined);

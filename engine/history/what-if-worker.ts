@@ -33,9 +33,11 @@ export default async function handle(task: WhatIfTask): Promise<WhatIfReport> {
   const progress = new BigInt64Array(task.progress);
   return await runWhatIf({
     dataDir: task.dataDir,
+    scratchParent: task.scratchParent,
     program: task.program,
     ...(task.fromMs === undefined ? {} : { fromMs: task.fromMs }),
     ...(task.toMs === undefined ? {} : { toMs: task.toMs }),
+    pace: task.pace,
     onProgress: (p) => {
       Atomics.store(progress, 1, BigInt(p.totalBatches));
       Atomics.store(progress, 0, BigInt(p.batches));

@@ -56,6 +56,11 @@ export interface WhatIfOptions {
   scratchParent?: string;
   /** Called every few hundred entries and at the end: entries replayed of the entries to replay. */
   onProgress?: (p: { batches: number; totalBatches: number }) => void;
+  /**
+   * Beside a live server: after each `workMs` of replay, pause `pauseMs`, so the what-if takes at
+   * most workMs / (workMs + pauseMs) of a core and leaves the disk quiet between slices.
+   */
+  pace?: { workMs: number; pauseMs: number };
 }
 
 /** Why a what-if cannot run at all (not a data folder, a trimmed or unlogged log): said in words. */
@@ -234,8 +239,16 @@ class WhatIfRun {
     return best;
   }
 
-  run(): void {
-    for (let shard = this.earliest(); shard !== null; shard = this.earliest()) this.step(shard);
+  async run(): Promise<void> {
+    const pace = this.options.pace;
+    let sliceStartedMs = performance.now();
+    for (let shard = this.earliest(); shard !== null; shard = this.earliest()) {
+      this.step(shard);
+      if (pace !== undefined && performance.now() - sliceStartedMs >= pace.workMs) {
+        await new Promise((resolve) => setTimeout(resolve, pace.pauseMs));
+        sliceStartedMs = performance.now();
+      }
+    }
     this.finalSweep();
     this.progress();
   }
@@ -545,7 +558,7 @@ export async function runWhatIf(options: WhatIfOptions): Promise<WhatIfReport> {
   const run = new WhatIfRun(options, scratch);
   try {
     run.open();
-    run.run();
+    await run.run();
     return run.report(performance.now() - started);
   } finally {
     await run.close();

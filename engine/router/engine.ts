@@ -33,6 +33,8 @@ export interface EngineOptions {
   /** LMDB map size per shard; tests use a small one to exercise a full disk. */
   mapBytes?: number;
   now?: () => number;
+  /** The what-if thread's pause between its work slices (what-if-jobs.ts). */
+  whatIfPauseMs?: number;
 }
 
 export { CLAIMED_EMAIL, CLAIMED_PHONE } from './directory.js';
@@ -52,7 +54,7 @@ export class Engine {
 
   private constructor(readonly options: EngineOptions) {
     this.now = options.now ?? Date.now;
-    this.whatIf = new WhatIfJobs(options.dataDir, this.now);
+    this.whatIf = new WhatIfJobs(options.dataDir, this.now, options.whatIfPauseMs);
     this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax));
   }
 

@@ -5,6 +5,9 @@
 import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { LoyaltyError } from '../errors.js';
 import { WHAT_IF_JOBS_KEPT } from '../limits.js';
 import type { WhatIfReport, WhatIfRequest, WhatIfTask } from '../rules/what-if-report.js';
@@ -14,6 +17,13 @@ import type { WhatIfReport, WhatIfRequest, WhatIfTask } from '../rules/what-if-r
  * replay takes what the shards and the front end leave (a replay is minutes, a purchase must be ms).
  */
 const WHAT_IF_NICE = 10;
+/**
+ * The what-if thread replays for WHAT_IF_WORK_MS, then pauses (LOYALTY_WHAT_IF_PAUSE_MS, default
+ * WHAT_IF_PAUSE_MS_DEFAULT): at most half a core, and the disk left to the shards' commits between
+ * slices, while the kernel writes the scratch copies' pages out.
+ */
+const WHAT_IF_WORK_MS = 20;
+export const WHAT_IF_PAUSE_MS_DEFAULT = 20;
 /** Bytes of the shared progress counters: two 64-bit integers. */
 const PROGRESS_BYTES = 16;
 /** The thread is let go this long after a what-if ends, so a second what-if soon after starts at once. */
@@ -39,6 +49,8 @@ interface Job {
   request: WhatIfRequest;
   result: WhatIfReport | null;
   error: string | null;
+  /** The folder the thread makes its scratch copies in, removed here: also when a stop ends the thread mid-way. */
+  scratchParent: string;
 }
 
 export class WhatIfJobs {
@@ -46,7 +58,7 @@ export class WhatIfJobs {
   private readonly jobs = new Map<string, Job>();
   private running: Job | null = null;
 
-  constructor(private readonly dataDir: string, private readonly now: () => number) {}
+  constructor(private readonly dataDir: string, private readonly now: () => number, private readonly pauseMs = WHAT_IF_PAUSE_MS_DEFAULT) {}
 
   private poolOf(): Piscina {
     this.pool ??= new Piscina({
@@ -69,8 +81,12 @@ export class WhatIfJobs {
     const job: Job = {
       id: 'wi_' + randomBytes(8).toString('hex'), startedAtMs: this.now(), finishedAtMs: null,
       progress: new BigInt64Array(progress), request, result: null, error: null,
+      scratchParent: mkdtempSync(join(tmpdir(), 'loyalty-what-if-job-')),
     };
-    const task: WhatIfTask = { ...request, dataDir: this.dataDir, progress, nice: WHAT_IF_NICE };
+    const task: WhatIfTask = {
+      ...request, dataDir: this.dataDir, scratchParent: job.scratchParent, progress, nice: WHAT_IF_NICE,
+      pace: { workMs: WHAT_IF_WORK_MS, pauseMs: this.pauseMs },
+    };
     this.running = job;
     this.keep(job);
     this.poolOf().run(task).then((report: WhatIfReport) => {
@@ -79,6 +95,7 @@ export class WhatIfJobs {
       job.error = err instanceof Error ? err.message : String(err);
     }).finally(() => {
       job.finishedAtMs = this.now();
+      rmSync(job.scratchParent, { recursive: true, force: true });
       if (this.running === job) this.running = null;
     });
     return this.view(job);
@@ -117,5 +134,8 @@ export class WhatIfJobs {
     const pool = this.pool;
     this.pool = null;
     if (pool !== null) await pool.destroy();
+    // A what-if the stop ended mid-way left its scratch copies; its task's rejection removes them
+    // too, but only on a later turn of the event loop, which a stopping process may not give.
+    if (this.running !== null) rmSync(this.running.scratchParent, { recursive: true, force: true });
   }
 }

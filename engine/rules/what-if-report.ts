@@ -67,10 +67,14 @@ export interface WhatIfRequest { program: Program; fromMs?: number; toMs?: numbe
 /** What the front end sends the what-if thread (engine/history/what-if-worker.ts). */
 export interface WhatIfTask extends WhatIfRequest {
   dataDir: string;
+  /** Where the thread makes its scratch folder. */
+  scratchParent: string;
   /** Two 64-bit counters, [entries replayed, entries to replay]: written by the thread, read by the front end. */
   progress: SharedArrayBuffer;
   /** The thread's nice value (0 = the process's priority, 19 = the lowest). */
   nice: number;
+  /** Work and pause slices (engine/history/what-if.ts WhatIfOptions.pace). */
+  pace: { workMs: number; pauseMs: number };
 }
 
 /** An instant with its offset, as every time on the wire is written. */

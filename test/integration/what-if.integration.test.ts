@@ -11,7 +11,8 @@
 // - bad requests, an unknown job and a second what-if while one runs are refused.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ServerProcess } from '../helpers/server-process.js';
 import { expectReplayEqualsLive, loyaltyCli } from '../helpers/replay-check.js';
@@ -25,7 +26,8 @@ const ids = ['root', 'ann', 'ben', 'cat', 'dan', 'eve', 'fay'] as const;
 /** Every moment of the history, fixed once, so that both servers run exactly the same requests. */
 const t0 = Date.now() - 500 * DAY_MS;
 
-const live = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0' });
+// A longer pause than the default between the what-if thread's slices: a what-if runs long enough to be caught running.
+const live = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0', LOYALTY_WHAT_IF_PAUSE_MS: '100' });
 const direct = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0' });
 const direct3 = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0' });
 
@@ -366,8 +368,24 @@ describe('what-if', () => {
     expect(done.result.whatIf).toEqual(done.result.actual);
   });
 
-  it('leaves the live folder byte for byte as it was, and it still replays exactly', async () => {
+  it('leaves no scratch copies behind when the server stops during a what-if', async () => {
+    // The job's folder and the scratch copies in it (a thread ended by the stop runs no cleanup of its own).
+    const jobFolders = () => new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('loyalty-what-if-') && !n.startsWith('loyalty-what-if-bench-')));
+    const before = jobFolders();
+    const started = await live.post('/v1/admin/what-if', { program: doubled(historyV2) });
+    expect(started.status).toBe(202);
+    // Stopped once the thread has made its scratch copies and replays (it knows how many entries).
+    let job: { state: string; progress: { totalBatches: number } };
+    do job = (await live.get(`/v1/admin/what-if/${(started.body as { id: string }).id}`)).body;
+    while (job.state === 'running' && job.progress.totalBatches === 0);
+    expect(job.state).toBe('running');
+    const made = [...jobFolders()].filter((n) => !before.has(n));
+    expect(made.length).toBeGreaterThanOrEqual(1);
     await live.stop();
+    expect(made.filter((n) => existsSync(join(tmpdir(), n)))).toEqual([]);
+  });
+
+  it('leaves the live folder byte for byte as it was, and it still replays exactly', async () => {
     const before = folderHashes(live.dataDir);
     const programFile = join(live.dataDir, 'what-if-doubled.json');
     writeFileSync(programFile, JSON.stringify(doubled(historyV2)));
