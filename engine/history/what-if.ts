@@ -129,7 +129,7 @@ interface Shard {
   busy: boolean;
 }
 
-/** The identity of a credit across the two runs: its source shard, kind, reference, target and level. */
+/** The identity of a credit across the two runs: its source shard, kind, reference, target, level and cause. */
 function creditMatchKey(sourceShard: string, m: { kind: string; ref: string; memberId: string; level: number; fromMemberId: string }): string {
   return `${sourceShard}|${m.kind}|${m.ref}|${m.memberId}|${m.level}|${m.fromMemberId}`;
 }
@@ -161,6 +161,8 @@ class WhatIfRun {
   private ops = 0;
   private totalBatches = 0;
   private lastCommittedMs = Number.NEGATIVE_INFINITY;
+  /** The moment both copies were finally swept as of (finalSweep), null when nothing ran. */
+  private sweptAsOfMs: number | null = null;
 
   constructor(private readonly options: WhatIfOptions, private readonly scratch: string) {}
 
@@ -456,10 +458,10 @@ class WhatIfRun {
     }
   }
 
-  /** Both copies swept as of the comparison's end; answers that moment, or null when nothing ran. */
-  private finalSweep(): number | null {
+  /** Both copies swept as of the comparison's end (`to`, else the last entry's commit time). */
+  private finalSweep(): void {
     const asOfMs = this.options.toMs ?? this.lastCommittedMs;
-    if (!Number.isFinite(asOfMs)) return null;
+    if (!Number.isFinite(asOfMs)) return;
     for (const shard of this.shards) {
       for (const side of [shard.actual, shard.whatIf]) {
         if (side.machine.program === null) continue;
@@ -467,10 +469,7 @@ class WhatIfRun {
       }
     }
     this.sweptAsOfMs = asOfMs;
-    return asOfMs;
   }
-
-  private sweptAsOfMs: number | null = null;
 
   /** The two sets of books compared. */
   report(ms: number): WhatIfReport {
