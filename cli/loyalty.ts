@@ -8,6 +8,7 @@ import { DataFolderError, requireDataFolder } from '../engine/router/data-folder
 import { KeyStore, ROLES, type Role } from '../server/auth.js';
 import { BACKOFFICE_USAGE, runBackoffice } from './backoffice.js';
 import { HISTORY_USAGE, runHistory } from './history.js';
+import { runWhatIfCommand, WHAT_IF_USAGE } from './what-if.js';
 
 const USAGE = `usage: loyalty <command>
   start                     run the server (PORT, LOYALTY_DATA, LOYALTY_SHARDS, LOG_LEVEL)
@@ -17,6 +18,7 @@ const USAGE = `usage: loyalty <command>
   keys revoke ID            revoke a key (a running server refuses it within a second)
 ${BACKOFFICE_USAGE}
 ${HISTORY_USAGE}
+${WHAT_IF_USAGE}
   help, --help, -h          print this
 
 verify, keys, import and export work on an existing data folder, LOYALTY_DATA (default ./data):
@@ -82,6 +84,9 @@ async function main(argv: string[]): Promise<void> {
     case 'replay':
     case 'log':
       process.exitCode = await runHistory(config, command, rest);
+      return;
+    case 'what-if':
+      process.exitCode = await runWhatIfCommand(config, rest);
       return;
     default:
       fail(`unknown command ${JSON.stringify(command)}\n${USAGE}`);

@@ -229,3 +229,15 @@ export const SETTLE_SLICE_MEMBERS = 50_000;
 export const REPLAY_DIFFERENCES_LISTED_MAX = 20;
 /** Log entries one transaction of `loyalty log trim` removes: short enough that a running server's batches interleave. */
 export const LOG_TRIM_ENTRIES_PER_TXN = 10_000;
+
+/** The members a what-if lists as most changed: a page a merchant reads, not an export. */
+export const WHAT_IF_TOP_CHANGED = 20;
+/** Ops whose outcome differs under the other program listed one by one by a what-if; past this they are only counted. */
+export const WHAT_IF_DIVERGENCES_LISTED_MAX = 20;
+/**
+ * Log entries a what-if reads from a live shard in one short read transaction: a few hundred kB,
+ * and no read snapshot held for long, so LMDB can reuse the live shard's freed pages meanwhile.
+ */
+export const WHAT_IF_LOG_READ_ENTRIES = 256;
+/** Finished what-ifs whose answers the server keeps for `GET /v1/admin/what-if/{id}`; the oldest go first. */
+export const WHAT_IF_JOBS_KEPT = 16;

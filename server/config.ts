@@ -20,6 +20,8 @@ export interface Config {
   mapBytes: number | undefined;
   /** LOYALTY_QUEUE_OPS_MAX: ops a shard may hold waiting before requests get 503 (default SHARD_PENDING_OPS_MAX). */
   queueOpsMax: number;
+  /** LOYALTY_WHAT_IF_PAUSE_MS: the what-if thread's pause after each 20 ms of replay (default 20; 0 = none). */
+  whatIfPauseMs: number;
 }
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -40,6 +42,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     sweepIntervalMs: intEnv(env, 'LOYALTY_SWEEP_INTERVAL_MS', 60_000, 0, 86_400_000),
     holdOutbox: env['LOYALTY_TEST_HOLD_OUTBOX'] === '1',
     queueOpsMax: intEnv(env, 'LOYALTY_QUEUE_OPS_MAX', SHARD_PENDING_OPS_MAX, 1, 10_000_000),
+    whatIfPauseMs: intEnv(env, 'LOYALTY_WHAT_IF_PAUSE_MS', 20, 0, 1_000),
     mapBytes: (env['LOYALTY_MAP_BYTES'] ?? '') === '' ? undefined : intEnv(env, 'LOYALTY_MAP_BYTES', 0, SHARD_MAP_BYTES_MIN, Number.MAX_SAFE_INTEGER),
   };
 }

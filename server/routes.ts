@@ -5,6 +5,7 @@ import { ERRORS, LoyaltyError, statusOf, type ErrorCode, type OpError } from '..
 import { FieldError, checkId, checkInt, readObject } from '../engine/rules/validate.js';
 import { validateProgram } from '../engine/rules/program.js';
 import { normalisePhone, phonePrefixes } from '../engine/rules/phone.js';
+import { readWhatIfRequest } from '../engine/rules/what-if-report.js';
 import { PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
 import type { OpResult } from '../engine/ops.js';
 import { perform, type OpName } from './perform.js';
@@ -200,6 +201,14 @@ route('GET', '/v1/export/members.csv', ['admin', 'reader'], exportMembers);
 route('GET', '/v1/export/ledger.csv', ['admin', 'reader'], exportLedger);
 route('GET', '/', 'public', () => consoleFile('index.html'));
 route('GET', '/console/:file', 'public', (_api, _req, [file]) => consoleFile(file!));
+route('POST', '/v1/admin/what-if', ADMIN, (api, req) => {
+  const request = readWhatIfRequest(parseJson(req), api.engine.now());
+  return { status: 202, body: api.engine.whatIf.start(request) };
+});
+route('GET', '/v1/admin/what-if/:id', ADMIN, (api, _req, [id]) => {
+  const job = api.engine.whatIf.get(id!);
+  return job === null ? errorReply('what_if_not_found') : { status: 200, body: job };
+});
 route('GET', '/v1/admin/verify', ADMIN, async (api) => ({ status: 200, body: await api.engine.verify() }));
 route('POST', '/v1/admin/keys', ADMIN, (api, req) => {
   const body = readObject(parseJson(req), '', ['role']);

@@ -44,6 +44,7 @@ export function storageProblem(config: Config): string | null {
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const engine = await Engine.open({
     dataDir: config.dataDir, shards: config.shards, holdOutbox: config.holdOutbox, pendingOpsMax: config.queueOpsMax, holder: 'the server',
+    whatIfPauseMs: config.whatIfPauseMs,
     ...(config.mapBytes === undefined ? {} : { mapBytes: config.mapBytes }),
     warn: (message, detail) => log.warn(detail, message),
   });

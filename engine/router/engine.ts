@@ -20,6 +20,7 @@ import type { DirectoryPart } from '../shard-protocol.js';
 import { daysBetween } from '../rules/local-day.js';
 import { mergeDaily, type DayFigures, type ExportedEntry, type RfmColumns } from '../rules/reports.js';
 import { rfmReport, type RfmReport, type RfmSegment } from '../rules/rfm.js';
+import { WhatIfJobs } from './what-if-jobs.js';
 
 export interface EngineOptions {
   dataDir: string;
@@ -42,6 +43,8 @@ export interface EngineOptions {
   createFolder?: boolean;
   /** Who writes, as the writer lock records it: "the server", "loyalty import". */
   holder?: string;
+  /** The what-if thread's pause between its work slices (what-if-jobs.ts). */
+  whatIfPauseMs?: number;
 }
 
 export { CLAIMED_EMAIL, CLAIMED_PHONE } from './directory.js';
@@ -56,11 +59,14 @@ export class Engine {
   private idCounter = 0;
   private lastIdMs = 0;
   readonly now: () => number;
+  /** What-ifs under another program, each on a thread of its own (what-if-jobs.ts). */
+  readonly whatIf: WhatIfJobs;
 
   private folder: OpenDataFolder | null = null;
 
   private constructor(readonly options: EngineOptions) {
     this.now = options.now ?? Date.now;
+    this.whatIf = new WhatIfJobs(options.dataDir, this.now, options.whatIfPauseMs);
     this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax));
     this.orchestrator = new Orchestrator(this);
   }
@@ -422,6 +428,7 @@ export class Engine {
 
   async close(): Promise<void> {
     this.closing = true;
+    await this.whatIf.close();
     try {
       await Promise.all(this.shards.map((s) => s.close()));
     } finally {

@@ -119,4 +119,17 @@ describe('benchmarks (quick)', () => {
     for (const [name, value] of figures) expect(value, name).toBeGreaterThan(0);
     expect(figures.get('bytes per purchase op in its log entry (B/op)')).toBeLessThanOrEqual(80);
   });
+
+  it('bench/what-if replays a recorded history under doubled earn rates and measures POS latency beside it', async () => {
+    const out = await runQuick('what-if.js');
+    expect(out.split('\n')[0]).toMatch(/^machine: /);
+    const rows = tableRows(out);
+    expect(rows.map((r) => r[0]!.replace(/\d[\d,]*/g, 'N'))).toEqual([
+      'log entries replayed (both copies each)', 'what-if alone', 'what-if under N purchases/s (the history and the first load\'s purchases)',
+      'HTTP purchases at N/s, no what-if: pN / pN / pN.N ms', 'the same during a what-if: pN / pN / pN.N ms', 'pN during / without',
+    ]);
+    // Each value opens with a positive figure: seconds, milliseconds, entries or a ratio (`0.93x`).
+    for (const [name, value] of rows) expect(figure(value!.split(/[\s(x]/)[0]), name).toBeGreaterThan(0);
+    expect(out).toMatch(/^what-if: pointsIssued [\d,]+ -> [\d,]+, credits [\d,]+ substituted$/m);
+  });
 });

@@ -70,6 +70,8 @@ const TABLE: Row[] = [
   { method: 'GET', pattern: '/v1/export/members.csv', path: '/v1/export/members.csv', roles: ['admin', 'reader'] },
   { method: 'GET', pattern: '/v1/export/ledger.csv', path: '/v1/export/ledger.csv', roles: ['admin', 'reader'] },
   { method: 'GET', pattern: '/v1/admin/verify', path: '/v1/admin/verify', roles: ADMIN },
+  { method: 'POST', pattern: '/v1/admin/what-if', path: '/v1/admin/what-if', roles: ADMIN, body: () => ({ program }) },
+  { method: 'GET', pattern: '/v1/admin/what-if/:id', path: '/v1/admin/what-if/wi_unknown', roles: ADMIN },
   { method: 'POST', pattern: '/v1/admin/keys', path: '/v1/admin/keys', roles: ADMIN, body: () => ({ role: 'reader' }) },
   { method: 'GET', pattern: '/v1/admin/keys', path: '/v1/admin/keys', roles: ADMIN },
   // An unknown id: the handler answers 404 key_not_found, and no key the matrix uses is revoked.
