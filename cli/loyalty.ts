@@ -6,6 +6,7 @@ import { Engine } from '../engine/router/engine.js';
 import { KeyStore, ROLES, type Role } from '../server/auth.js';
 import { BACKOFFICE_USAGE, runBackoffice } from './backoffice.js';
 import { HISTORY_USAGE, runHistory } from './history.js';
+import { BACKUP_USAGE, runBackup } from './backup.js';
 
 const USAGE = `usage: loyalty <command>
   start                     run the server (PORT, LOYALTY_DATA, LOYALTY_SHARDS, LOG_LEVEL)
@@ -14,7 +15,8 @@ const USAGE = `usage: loyalty <command>
   keys list                 list keys (ids and roles; keys themselves are never stored)
   keys revoke ID            revoke a key
 ${BACKOFFICE_USAGE}
-${HISTORY_USAGE}`;
+${HISTORY_USAGE}
+${BACKUP_USAGE}`;
 
 function fail(message: string): never {
   process.stderr.write(`loyalty: ${message}\n`);
@@ -65,6 +67,10 @@ async function main(argv: string[]): Promise<void> {
     case 'replay':
     case 'log':
       process.exitCode = await runHistory(config, command, rest);
+      return;
+    case 'backup':
+    case 'restore':
+      process.exitCode = await runBackup(config, command, rest);
       return;
     default:
       fail(USAGE);

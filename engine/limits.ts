@@ -130,3 +130,28 @@ export const SWEEP_SLICE_MEMBERS = 1_000;
 export const REPLAY_DIFFERENCES_LISTED_MAX = 20;
 /** Log entries one transaction of `loyalty log trim` removes: short enough that a running server's batches interleave. */
 export const LOG_TRIM_ENTRIES_PER_TXN = 10_000;
+
+/**
+ * Who may read the data folder, and a backup of it: its owner only. It holds members' names, phones
+ * and emails and the API key hashes, so folders are created 0700 and files 0600.
+ */
+export const DATA_FOLDER_MODE = 0o700;
+export const DATA_FILE_MODE = 0o600;
+/**
+ * The longest a shard holds its next task while LMDB starts a backup's copy and fixes its snapshot
+ * (measured: 0.2-0.6 ms, a few ms when the disk is busy). Past it the backup fails rather than hold
+ * the shard's writes longer: the copy's thread did not start (libuv's pool is busy).
+ */
+export const BACKUP_SNAPSHOT_WAIT_MS = 1_000;
+/** How often the shard looks whether the copy's snapshot is fixed: short, since writes wait meanwhile. */
+export const BACKUP_SNAPSHOT_POLL_MS = 0.02;
+/**
+ * Threads in Node's libuv pool when UV_THREADPOOL_SIZE is not set. Each shard's copy holds one for
+ * as long as it copies, and every shard's copy must start at once: a backup is refused up front when
+ * the shards outnumber the pool.
+ */
+export const LIBUV_POOL_THREADS_DEFAULT = 4;
+/** Bytes read at a time when a backup's files are hashed: small, so the main thread's other work interleaves. */
+export const BACKUP_HASH_CHUNK_BYTES = 1024 * 1024;
+/** A backup folder's path as an admin sends it: Linux's PATH_MAX. */
+export const BACKUP_DIR_LENGTH_MAX = 4096;

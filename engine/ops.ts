@@ -82,7 +82,9 @@ export type Query =
 export type Control =
   | { c: 'setProgram'; version: number; program: unknown; atMs: number; record: boolean }
   | { c: 'outboxDone'; outSeqs: number[] }
-  | { c: 'sweep'; asOfMs: number; limit: number };
+  | { c: 'sweep'; asOfMs: number; limit: number }
+  /** Copies the shard into `dir` as of this task, while later tasks go on (engine/shard/shard-backup.ts); changes nothing. */
+  | { c: 'backup'; dir: string };
 
 export const LEDGER_KINDS = [
   'register', 'purchase', 'return', 'redeem', 'adjust', 'topup', 'withdraw', 'transfer_out',

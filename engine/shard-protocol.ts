@@ -4,7 +4,14 @@ import type { Control, OpResult, Query, WriteOp } from './ops.js';
 import type { ImportRows } from './import-rows.js';
 import type { OutboxMessage } from './rules/member-state.js';
 
-export interface ShardWorkerData { shardId: number; dataDir: string; mapBytes?: number }
+/** The bytes of the commit clock every shard of a process shares: one signed 64-bit count of microseconds. */
+export const COMMIT_CLOCK_BYTES = 8;
+
+export interface ShardWorkerData {
+  shardId: number; dataDir: string; mapBytes?: number;
+  /** The commit clock every shard of the process shares (engine/shard/commit-clock.ts). */
+  commitClock?: SharedArrayBuffer;
+}
 export type ShardTask =
   | { type: 'batch'; ops: WriteOp[] } | { type: 'import'; rows: ImportRows }
   | { type: 'query'; query: Query } | { type: 'control'; control: Control };

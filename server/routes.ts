@@ -4,7 +4,7 @@ import { Engine } from '../engine/router/engine.js';
 import { ERRORS, LoyaltyError, statusOf, type ErrorCode, type OpError } from '../engine/errors.js';
 import { FieldError, checkId, checkInt, readObject } from '../engine/rules/validate.js';
 import { validateProgram } from '../engine/rules/program.js';
-import { PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
+import { BACKUP_DIR_LENGTH_MAX, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
 import type { OpResult } from '../engine/ops.js';
 import { perform, type OpName } from './perform.js';
 import { KeyStore, ROLES, type Role } from './auth.js';
@@ -193,6 +193,14 @@ route('GET', '/v1/export/members.csv', ['admin', 'reader'], exportMembers);
 route('GET', '/v1/export/ledger.csv', ['admin', 'reader'], exportLedger);
 route('GET', '/', 'public', () => consoleFile('index.html'));
 route('GET', '/console/:file', 'public', (_api, _req, [file]) => consoleFile(file!));
+route('POST', '/v1/admin/backup', ADMIN, async (api, req) => {
+  const body = readObject(req.body.length === 0 ? {} : parseJson(req), '', ['dir']);
+  const dir = body['dir'];
+  if (dir !== undefined && (typeof dir !== 'string' || dir === '' || dir.length > BACKUP_DIR_LENGTH_MAX || dir.includes('\0'))) {
+    throw new FieldError('dir', `must be a folder path of 1..${BACKUP_DIR_LENGTH_MAX} characters`);
+  }
+  return { status: 200, body: await api.engine.backup(dir as string | undefined) };
+});
 route('GET', '/v1/admin/verify', ADMIN, async (api) => ({ status: 200, body: await api.engine.verify() }));
 route('POST', '/v1/admin/keys', ADMIN, (api, req) => {
   const body = readObject(parseJson(req), '', ['role']);

@@ -70,6 +70,7 @@ const TABLE: Row[] = [
   { method: 'GET', pattern: '/v1/export/members.csv', path: '/v1/export/members.csv', roles: ['admin', 'reader'] },
   { method: 'GET', pattern: '/v1/export/ledger.csv', path: '/v1/export/ledger.csv', roles: ['admin', 'reader'] },
   { method: 'GET', pattern: '/v1/admin/verify', path: '/v1/admin/verify', roles: ADMIN },
+  { method: 'POST', pattern: '/v1/admin/backup', path: '/v1/admin/backup', roles: ADMIN, body: () => ({ dir: join(backupsDir, uniq('backup')) }) },
   { method: 'POST', pattern: '/v1/admin/keys', path: '/v1/admin/keys', roles: ADMIN, body: () => ({ role: 'reader' }) },
 ];
 
@@ -88,6 +89,7 @@ const STREAM_TABLE: Array<{ op: string; roles: Role[]; body: () => Record<string
 ];
 
 const dataDir = mkdtempSync(join(tmpdir(), 'loyalty-roles-'));
+const backupsDir = mkdtempSync(join(tmpdir(), 'loyalty-roles-backups-'));
 const server = new ServerChild({ dataDir, env: { LOYALTY_SHARDS: '2' } });
 const keys: Record<Role, { id: string; key: string }> = {} as never;
 const keyOf = (caller: Caller): string | null =>
@@ -112,6 +114,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.stop();
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(backupsDir, { recursive: true, force: true });
 });
 
 describe('the HTTP role matrix', () => {
