@@ -1,5 +1,5 @@
-// Smoke test of the benchmarks: the quick versions of bench/micro, bench/load, bench/sweep and
-// bench/log run to the end, exit 0, and print only positive figures (and a clean verify and
+// Smoke test of the benchmarks: the quick versions of bench/micro, bench/load, bench/sweep,
+// bench/log and bench/backup run to the end, exit 0, and print only positive figures (and a clean verify and
 // replay), so that the harness cannot rot.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -96,5 +96,24 @@ describe('benchmarks (quick)', () => {
     ]);
     for (const [name, value] of figures) expect(value, name).toBeGreaterThan(0);
     expect(figures.get('bytes per purchase op in its log entry (B/op)')).toBeLessThanOrEqual(80);
+  });
+
+  it('bench/backup takes backups idle and under load, restores one, and recovers through the load exactly', async () => {
+    const out = await runQuick('backup.js');
+    expect(out.split('\n')[0]).toMatch(/^machine: /);
+    expect(out).toMatch(/^verify: ok, /m);
+    expect(out).toMatch(/^recovery: ([\d,]+) ops replayed for \1 purchases acked after the backup$/m);
+    expect(out).toMatch(/^backup: ok$/m);
+    const figures = new Map(tableRows(out).map(([name, value, unit]) => [`${name} (${unit})`, figure(value)]));
+    expect([...figures.keys()]).toEqual([
+      'members backed up (members)', 'backup size (MB)', 'backup time, idle (mean of 2) (ms)', 'backup rate, idle (members/s)',
+      'backup rate, idle (MB/s)', 'backup time under load (mean of 2) (ms)', 'longest shard pause, idle (ms)', 'longest shard pause under load (ms)',
+      'HTTP purchases under load (req/s)', 'write latency p50, outside backups (ms)', 'write latency p50, overlapping a backup (ms)',
+      'write latency p99, outside backups (ms)', 'write latency p99, overlapping a backup (ms)', 'write latency max, outside backups (ms)',
+      'write latency max, overlapping a backup (ms)', 'writes overlapping a backup (writes)', 'restore (check and copy) (MB/s)',
+      'point-in-time replay after the copy (batches/s)', 'point-in-time replay after the copy (ops/s)',
+    ]);
+    expect(figures.get('members backed up (members)')).toBe(4000);
+    for (const [name, value] of figures) expect(value, name).toBeGreaterThan(0);
   });
 });
