@@ -144,6 +144,14 @@ export const DATA_FILE_MODE = 0o600;
  */
 export const BACKUP_SNAPSHOT_WAIT_MS = 1_000;
 /**
+ * The longest a shard at its backup copy task waits for the other shards to reach theirs, so that
+ * all copies start together (engine/shard/shard-backup.ts says why): what is left of the task each
+ * of them is running, a few ms for an HTTP-sized batch, about 25 ms for a stream batch of 1,000
+ * purchases. Past it (an import batch of IMPORT_BATCH_ROWS rows takes longer) the shard starts its
+ * copy alone, and its writes wait less than they would for the others.
+ */
+export const BACKUP_BARRIER_WAIT_MS = 25;
+/**
  * How often the shard looks whether the copy's snapshot is fixed: short, since writes wait
  * meanwhile, but not so short that four shards polling on two cores slow the copies they wait for
  * (measured under the backup test's load: 20 µs gave pauses of 2.4-10 ms, 250 µs 0.7-5.7 ms).

@@ -83,8 +83,12 @@ export type Control =
   | { c: 'setProgram'; version: number; program: unknown; atMs: number; record: boolean }
   | { c: 'outboxDone'; outSeqs: number[] }
   | { c: 'sweep'; asOfMs: number; limit: number }
-  /** Copies the shard into `dir` as of this task, while later tasks go on (engine/shard/shard-backup.ts); changes nothing. */
-  | { c: 'backup'; dir: string };
+  /**
+   * Copies the shard into `dir` as of this task, while later tasks go on (engine/shard/shard-backup.ts);
+   * changes nothing. `barrier` (one Int32 counting the shards that reached their copy task) is
+   * shared by the `shards` shards of one backup, which start their copies together.
+   */
+  | { c: 'backup'; dir: string; barrier: SharedArrayBuffer; shards: number };
 
 export const LEDGER_KINDS = [
   'register', 'purchase', 'return', 'redeem', 'adjust', 'topup', 'withdraw', 'transfer_out',
