@@ -138,31 +138,21 @@ export const LOG_TRIM_ENTRIES_PER_TXN = 10_000;
 export const DATA_FOLDER_MODE = 0o700;
 export const DATA_FILE_MODE = 0o600;
 /**
- * The longest a shard holds its next task while LMDB starts a backup's copy and fixes its snapshot
- * (measured: 0.3-0.6 ms on an idle shard, a few ms under load, mostly creating the copy's file). Past it the backup fails rather than hold
- * the shard's writes longer: the copy's thread did not start (libuv's pool is busy).
+ * Log entries one query of a backup reads from a shard to carry its copy forward (the entries
+ * committed while the other shards were copied): a few ms of reading between the shard's batches.
  */
-export const BACKUP_SNAPSHOT_WAIT_MS = 1_000;
+export const BACKUP_LOG_ENTRIES_PER_QUERY = 2_000;
 /**
- * The longest a shard at its backup copy task waits for the other shards to reach theirs, so that
- * all copies start together (engine/shard/shard-backup.ts says why): what is left of the task each
- * of them is running, a few ms for an HTTP-sized batch, about 25 ms for a stream batch of 1,000
- * purchases. Past it (an import batch of IMPORT_BATCH_ROWS rows takes longer) the shard starts its
- * copy alone, and its writes wait less than they would for the others.
+ * The nice value of a backup's own thread (Linux), which replays the copies forward and hashes
+ * every file: while both cores are busy it yields to the shards' writers and the front end.
  */
-export const BACKUP_BARRIER_WAIT_MS = 25;
-/**
- * How often the shard looks whether the copy's snapshot is fixed: short, since writes wait
- * meanwhile, but not so short that four shards polling on two cores slow the copies they wait for
- * (measured under the backup test's load: 20 µs gave pauses of 2.4-10 ms, 250 µs 0.7-5.7 ms).
- */
-export const BACKUP_SNAPSHOT_POLL_MS = 0.25;
-/**
- * Threads in Node's libuv pool when UV_THREADPOOL_SIZE is not set. Each shard's copy holds one for
- * as long as it copies, and every shard's copy must start at once: a backup is refused up front when
- * the shards outnumber the pool.
- */
-export const LIBUV_POOL_THREADS_DEFAULT = 4;
+export const BACKUP_THREAD_NICE = 10;
+/** LMDB's page size on the platforms this runs on (the OS page): a data file's two meta pages are its first 8 KiB. */
+export const LMDB_PAGE_BYTES = 4096;
+/** How long a backup watches a copy start before it stops measuring (the copy goes on regardless). */
+export const BACKUP_WATCH_MS = 2_000;
+/** How often it looks: a few hundredths of a ms, so the measure is that fine. */
+export const BACKUP_WATCH_POLL_MS = 0.02;
 /** Bytes read at a time when a backup's files are hashed: small, so the main thread's other work interleaves. */
 export const BACKUP_HASH_CHUNK_BYTES = 1024 * 1024;
 /** A backup folder's path as an admin sends it: Linux's PATH_MAX. */

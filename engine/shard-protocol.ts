@@ -20,3 +20,26 @@ export interface BatchReply { results: OpResult[]; outbox: Array<[number, Outbox
 
 /** A shard's part of the phone/email directory: phones[i] is held by phoneOwners[i], and so on. */
 export interface DirectoryPart { phones: string[]; phoneOwners: string[]; emails: string[]; emailOwners: string[] }
+
+/** What a shard's `backup` control answers (engine/shard/shard-backup.ts): its copy's size and time. */
+export interface ShardCopyReply { shard: number; bytes: number; copyMs: number }
+
+/** Where a backup's copy of a shard stands in its batch log: its last entry (0: none) and that entry's commit time. */
+export interface CopyPosition { batch: number; committedAtMs: number | null }
+
+/** A copy carried forward to the backup's point: where it stands, what it holds, how many entries it took. */
+export interface SealedCopy { shard: number; batch: number; checksum: string | null; committedAtMs: number | null; members: number; replayed: number }
+
+/** A file's size and SHA-256 (hex). */
+export interface FileDigest { bytes: number; sha256: string }
+
+/** What the backup's own thread (engine/shard/backup-seal-worker.ts) is asked, and answers. */
+export type SealRequest =
+  /**
+   * Watches a copy's data file being started: the time from its creation to its two meta pages
+   * written, which LMDB writes holding the shard's writer lock (null: not seen within the bound).
+   */
+  | { kind: 'watch'; file: string }
+  | { kind: 'positions'; dirs: string[] }
+  | { kind: 'finish'; copies: Array<{ shard: number; dir: string; entries: Array<[number, Uint8Array]> }>; files: string[] };
+export type SealReply = number | null | CopyPosition[] | { copies: SealedCopy[]; digests: FileDigest[] };

@@ -2,24 +2,34 @@
 // shard's LMDB environment, engine.json, keys.json and admin.key, and a manifest (backup.json) with
 // each shard's position in its batch log and every file's size and SHA-256, written last.
 //
-// One consistent point across shards. The backup task is handed to every shard's pool in one
-// synchronous step, and each pool delivers its tasks in the order they were handed over
-// (engine/router/shard-client.ts sets Piscina's strict FIFO), so each shard's copy holds exactly
-// the tasks handed to it before that step (engine/shard/shard-backup.ts holds the shard's next task
-// until LMDB has fixed the copy's snapshot, and starts it together with the other shards'). Anything one shard did because of another shard's
-// work (a cross-shard credit after its debit, an outbox removal after the credit, a referee after
-// its referrer's lookup) was handed over after that work was answered, so the cut never holds an
-// effect without its cause. In particular a cross-shard credit in the copy is either still in the
-// sender's outbox or applied at the target, or both (applied, its removal not yet handed over):
-// the copy's first start delivers it again, and the target, which keys every credit by its message
-// id, answers the repeat without applying it twice.
+// One consistent point across shards, without holding any shard's writes:
+//
+// 1. Each shard is copied in turn with LMDB's hot copy (engine/shard/shard-backup.ts). LMDB picks
+//    each copy's snapshot itself, and the shards go on committing, so the copies stand at
+//    different moments. (One at a time: LMDB writes a whole copy in one O_DIRECT write, and the
+//    first pages of a copy started beside it queue behind that write on the disk.)
+// 2. The backup's point is the latest commit time among the copies' last log entries. Commit times
+//    come from one clock all shards share and are strictly increasing across them
+//    (engine/shard/commit-clock.ts), so "every entry committed at or before the point, on every
+//    shard" is a consistent cut: nothing in it was caused by work after it.
+// 3. Each copy is carried forward to the point by replaying, on the backup's own thread
+//    (engine/shard/backup-seal-worker.ts), the entries its shard committed between the copy's
+//    snapshot and the point, read from the shard between its batches. Every task that was given a
+//    commit time at or before the point had started before the last copy finished, so by the time
+//    the shard answers that read it has committed.
+//
+// A cross-shard credit in flight at the point is, in the backup, in its sender's outbox, or
+// applied at its target, or both (applied, the removal of its message not yet committed): the
+// restored folder's first start delivers what is in an outbox, and the target, which keys every
+// credit by its message id, answers a repeat without applying it twice.
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { LoyaltyError } from '../errors.js';
-import { DATA_FILE_MODE, DATA_FOLDER_MODE, LIBUV_POOL_THREADS_DEFAULT } from '../limits.js';
+import { BACKUP_LOG_ENTRIES_PER_QUERY, DATA_FILE_MODE, DATA_FOLDER_MODE } from '../limits.js';
 import { BACKUP_FORMAT, BACKUP_MANIFEST_NAME, shardDataFile, type BackupFile, type BackupManifestDoc, type BackupShard } from '../rules/backup-manifest.js';
+import type { CopyPosition, FileDigest, SealedCopy, SealReply, SealRequest, ShardCopyReply } from '../shard-protocol.js';
 import type { ShardClient } from './shard-client.js';
 
 /** The data folder's own files a backup takes besides the shards (admin.key and keys.json when present). */
@@ -30,26 +40,17 @@ export interface BackupReport extends BackupManifestDoc {
   dir: string;
   /** From the request to the manifest on disk. */
   ms: number;
-  /** The longest any shard held its next task while its copy's snapshot was fixed. */
-  pauseMs: number;
   bytes: number;
   members: number;
-  perShard: Array<{ shard: number; pauseMs: number; barrierMs: number; copyMs: number; bytes: number }>;
+  /**
+   * Per shard: the copy's time and size, the log entries that carried it to the point, and `lockMs`,
+   * how long LMDB held the shard's writer lock to start the copy (null: not measured).
+   */
+  perShard: Array<{ shard: number; copyMs: number; lockMs: number | null; bytes: number; replayed: number }>;
 }
 
-interface ShardCopyReply {
-  shard: number; batch: number; checksum: string | null; committedAtMs: number | null;
-  members: number; bytes: number; pauseMs: number; barrierMs: number; copyMs: number;
-}
-
-/** Threads of libuv's pool in this process: what UV_THREADPOOL_SIZE said when it started. */
-function poolThreads(): number {
-  const n = Number(process.env['UV_THREADPOOL_SIZE']);
-  return Number.isInteger(n) && n > 0 ? n : LIBUV_POOL_THREADS_DEFAULT;
-}
-
-// The backup's own file work is asynchronous (libuv's pool): an fsync on the main thread would hold
-// every request and stream for as long as the disk takes.
+// The backup's own file work is asynchronous (libuv's pool) or on its own thread: an fsync on the
+// main thread would hold every request and stream for as long as the disk takes.
 
 async function fsyncPath(path: string): Promise<void> {
   const handle = await open(path, 'r');
@@ -71,14 +72,29 @@ async function writeDurable(path: string, bytes: Buffer | string): Promise<void>
   }
 }
 
-/** Syncs and digests `paths` on a thread of their own (engine/shard/digest-worker.ts). */
-function digestFiles(paths: string[]): Promise<Array<{ bytes: number; sha256: string }>> {
-  return new Promise((resolvePromise, reject) => {
-    const worker = new Worker(new URL('../shard/digest-worker.js', import.meta.url), { workerData: paths });
-    worker.once('message', resolvePromise);
-    worker.once('error', reject);
-    worker.once('exit', (code) => { if (code !== 0) reject(new Error(`the digest thread exited with ${code}`)); });
-  });
+/** The backup's own thread (engine/shard/backup-seal-worker.ts), asked one thing at a time. */
+class SealThread {
+  private readonly worker = new Worker(new URL('../shard/backup-seal-worker.js', import.meta.url));
+
+  ask(req: { kind: 'watch'; file: string }): Promise<number | null>;
+  ask(req: { kind: 'positions'; dirs: string[] }): Promise<CopyPosition[]>;
+  ask(req: Extract<SealRequest, { kind: 'finish' }>): Promise<{ copies: SealedCopy[]; digests: FileDigest[] }>;
+  ask(req: SealRequest): Promise<SealReply> {
+    return new Promise((resolvePromise, reject) => {
+      const onError = (err: Error) => { this.worker.off('message', onMessage); reject(err); };
+      const onMessage = (m: { ok: true; reply: SealReply } | { ok: false; error: string }) => {
+        this.worker.off('error', onError);
+        if (m.ok) resolvePromise(m.reply); else reject(new Error(m.error));
+      };
+      this.worker.once('message', onMessage);
+      this.worker.once('error', onError);
+      this.worker.postMessage(req);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
 }
 
 /**
@@ -110,47 +126,67 @@ async function removePartial(dir: string, created: boolean): Promise<void> {
   for (const name of await readdir(dir)) await rm(join(dir, name), { recursive: true, force: true });
 }
 
+/** Every entry shard `shard` committed after `afterSeq` and at or before `untilMs`, read a slice at a time. */
+async function entriesUntil(shard: ShardClient, afterSeq: number, untilMs: number): Promise<Array<[number, Uint8Array]>> {
+  const out: Array<[number, Uint8Array]> = [];
+  for (let after = afterSeq; ;) {
+    const slice = await shard.query({ q: 'logEntries', afterSeq: after, untilMs, limit: BACKUP_LOG_ENTRIES_PER_QUERY }) as Array<[number, Uint8Array]>;
+    out.push(...slice);
+    if (slice.length < BACKUP_LOG_ENTRIES_PER_QUERY) return out;
+    after = slice[slice.length - 1]![0];
+  }
+}
+
 /**
  * Takes a backup of the running shards into `dir` (absolute; new or empty); `stallMs` is the kill
- * test's fault injection (engine/router/engine.ts). Throws LoyaltyError
- * `invalid_request` (field `dir`) for an unusable folder and `backup_failed` when a copy fails,
- * after removing what it wrote; the live data is only ever read.
+ * test's fault injection (engine/router/engine.ts). Throws LoyaltyError `invalid_request` (field
+ * `dir`) for an unusable folder and `backup_failed` when a copy fails, after removing what it
+ * wrote; the live data is only ever read.
  */
 export async function takeBackup(shards: readonly ShardClient[], dataDir: string, dir: string, programVersion: number, stallMs = 0): Promise<BackupReport> {
   const started = performance.now();
-  if (shards.length > poolThreads()) {
-    throw new LoyaltyError('backup_failed', `a backup copies all ${shards.length} shards at once, one thread of libuv's pool each, and the pool has ${poolThreads()}: start the server with UV_THREADPOOL_SIZE=${shards.length + 2}`);
-  }
+  const createdAt = new Date().toISOString();
   const created = await prepareFolder(dataDir, dir);
+  const seal = new SealThread();
   try {
-    for (let i = 0; i < shards.length; i++) await mkdir(join(dir, `shard-${i}`), { mode: DATA_FOLDER_MODE });
-    // The cut: every shard is handed its copy in this one synchronous step (see the top of the
-    // file), and the folder's own files (a few hundred bytes) are read in it too, so keys.json is of
-    // the same moment.
-    const createdAtMs = Date.now();
-    const barrier = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
-    const copying = shards.map((s, i) => s.control({ c: 'backup', dir: join(dir, `shard-${i}`), barrier, shards: shards.length }) as Promise<ShardCopyReply>);
+    const shardDirs = shards.map((_, i) => join(dir, `shard-${i}`));
+    for (const d of shardDirs) await mkdir(d, { mode: DATA_FOLDER_MODE });
+    const copies: ShardCopyReply[] = [];
+    const lockMs: Array<number | null> = [];
+    for (let i = 0; i < shards.length; i++) {
+      const watching = seal.ask({ kind: 'watch', file: join(shardDirs[i]!, 'data.mdb') });
+      try {
+        copies.push(await shards[i]!.control({ c: 'backup', dir: shardDirs[i]! }) as ShardCopyReply);
+      } catch (err) {
+        await watching.catch(() => null);
+        throw new LoyaltyError('backup_failed', `shard ${i} could not be copied: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      lockMs.push(await watching);
+    }
+    const positions = await seal.ask({ kind: 'positions', dirs: shardDirs });
+    // The point: the latest commit among the copies (see the top of the file).
+    const pointMs = Math.max(0, ...positions.map((p) => p.committedAtMs ?? 0));
+    const lacking = await Promise.all(shards.map((s, i) => entriesUntil(s, positions[i]!.batch, pointMs)));
+    // keys.json and admin.key are not in the log: as they are now, a moment after the point.
     const folderFiles = BACKUP_FOLDER_FILES
       .filter((name) => existsSync(join(dataDir, name)))
       .map((name) => ({ name, bytes: readFileSync(join(dataDir, name)) }));
-    const settled = await Promise.allSettled(copying);
-    const failed = settled.find((s) => s.status === 'rejected');
-    if (failed !== undefined) {
-      const reason = (failed as PromiseRejectedResult).reason as unknown;
-      throw new LoyaltyError('backup_failed', `a shard could not be copied: ${reason instanceof Error ? reason.message : String(reason)}`);
-    }
-    const copies = settled.map((s) => (s as PromiseFulfilledResult<ShardCopyReply>).value);
     for (const f of folderFiles) await writeDurable(join(dir, f.name), f.bytes);
     // Fault injection only (LOYALTY_TEST_BACKUP_STALL_MS): the copies are done, the manifest is not.
     if (stallMs > 0) await new Promise((r) => setTimeout(r, stallMs));
-    const paths = [...copies.map((c) => shardDataFile(c.shard)), ...folderFiles.map((f) => f.name)];
-    const digests = await digestFiles(paths.map((p) => join(dir, p)));
-    const files: BackupFile[] = paths.map((path, i) => ({ path, bytes: digests[i]!.bytes, sha256: digests[i]!.sha256 }));
+    const paths = [...shards.map((_, i) => shardDataFile(i)), ...folderFiles.map((f) => f.name)];
+    const sealed = await seal.ask({
+      kind: 'finish',
+      copies: shards.map((_, i) => ({ shard: i, dir: shardDirs[i]!, entries: lacking[i]! })),
+      files: paths.map((p) => join(dir, p)),
+    });
+    const files: BackupFile[] = paths.map((path, i) => ({ path, bytes: sealed.digests[i]!.bytes, sha256: sealed.digests[i]!.sha256 }));
     const manifest: BackupManifestDoc = {
       format: BACKUP_FORMAT,
-      createdAt: new Date(createdAtMs).toISOString(),
+      createdAt,
+      pointAt: new Date(pointMs).toISOString(),
       programVersion,
-      shards: copies.map((c): BackupShard => ({
+      shards: sealed.copies.map((c): BackupShard => ({
         shard: c.shard, batch: c.batch, members: c.members,
         ...(c.checksum === null ? {} : { checksum: c.checksum }),
         ...(c.committedAtMs === null ? {} : { committedAtMs: c.committedAtMs }),
@@ -165,14 +201,15 @@ export async function takeBackup(shards: readonly ShardClient[], dataDir: string
     return {
       ...manifest, dir,
       ms: Math.round(performance.now() - started),
-      pauseMs: Math.max(...copies.map((c) => c.pauseMs)),
       bytes: files.reduce((s, f) => s + f.bytes, 0),
-      members: copies.reduce((s, c) => s + c.members, 0),
-      perShard: copies.map((c) => ({ shard: c.shard, pauseMs: c.pauseMs, barrierMs: c.barrierMs, copyMs: c.copyMs, bytes: c.bytes })),
+      members: sealed.copies.reduce((s, c) => s + c.members, 0),
+      perShard: copies.map((c, i) => ({ shard: c.shard, copyMs: c.copyMs, lockMs: lockMs[i] ?? null, bytes: c.bytes, replayed: sealed.copies[i]!.replayed })),
     };
   } catch (err) {
     await removePartial(dir, created);
     if (err instanceof LoyaltyError) throw err;
     throw new LoyaltyError('backup_failed', `the backup could not be written: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    await seal.close();
   }
 }

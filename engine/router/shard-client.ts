@@ -52,8 +52,9 @@ export class ShardClient {
       concurrentTasksPerWorker: SHARD_BATCHES_IN_FLIGHT + 2,
       // Tasks reach the worker in the order they were handed over. Without it, a task Piscina
       // could not place at once goes to the back of its queue, behind later ones (measured: ten
-      // import batches handed over together committed as 1,2,3,4,5,7,9,6,10,8), and a backup's
-      // copy would not be the consistent cut engine/router/backup.ts relies on.
+      // import batches handed over together committed as 1,2,3,4,5,7,9,6,10,8), so with queries or
+      // imports waiting beside them, a batch could run before the batch sent ahead of it (a return
+      // before the purchase it returns, from one terminal).
       stricterFIFO: true,
       atomics: 'disabled',
       recordTiming: false,

@@ -26,8 +26,13 @@ export interface BackupFile { path: string; bytes: number; sha256: string }
 
 export interface BackupManifestDoc {
   format: number;
-  /** The moment the backup was taken (ISO 8601), the moment every shard's copy stands at. */
+  /** When the backup was asked for (ISO 8601). */
   createdAt: string;
+  /**
+   * The instant every shard's copy stands at (ISO 8601): each holds every batch its shard committed
+   * at or before it, and none after (engine/router/backup.ts).
+   */
+  pointAt: string;
   /** The program version the shards held. */
   programVersion: number;
   shards: BackupShard[];
@@ -50,6 +55,7 @@ export function checkBackupManifest(doc: unknown): BackupManifestDoc {
   const m = doc as Record<string, unknown>;
   if (m['format'] !== BACKUP_FORMAT) throw new BackupManifestError(`the manifest's format is ${JSON.stringify(m['format'])}, this version reads format ${BACKUP_FORMAT}`);
   if (typeof m['createdAt'] !== 'string' || Number.isNaN(Date.parse(m['createdAt']))) throw new BackupManifestError('the manifest has no createdAt time');
+  if (typeof m['pointAt'] !== 'string' || Number.isNaN(Date.parse(m['pointAt']))) throw new BackupManifestError('the manifest has no pointAt time');
   if (!isCount(m['programVersion'])) throw new BackupManifestError('the manifest has no programVersion');
   const shards = m['shards'];
   if (!Array.isArray(shards) || shards.length === 0) throw new BackupManifestError('the manifest lists no shards');
@@ -83,7 +89,7 @@ export function checkBackupManifest(doc: unknown): BackupManifestDoc {
     if (!seen.has(shardDataFile(i))) throw new BackupManifestError(`the manifest lists no ${shardDataFile(i)}`);
   }
   if (!seen.has('engine.json')) throw new BackupManifestError('the manifest lists no engine.json');
-  return { format: BACKUP_FORMAT, createdAt: m['createdAt'], programVersion: m['programVersion'], shards: checkedShards, files: checkedFiles };
+  return { format: BACKUP_FORMAT, createdAt: m['createdAt'], pointAt: m['pointAt'], programVersion: m['programVersion'], shards: checkedShards, files: checkedFiles };
 }
 
 /** Where a shard's data file is inside a backup (and a data folder): `shard-N/data.mdb`. */

@@ -1,12 +1,11 @@
 // The size and SHA-256 of a file, read in bounded chunks: what a backup's manifest records for each
 // of its files and what a restore checks them against (copying and hashing in one pass).
-// Synchronous, for a thread of its own (the backup runs it in digest-worker.ts, off the main
+// Synchronous, for a thread of its own (the backup runs it in backup-seal-worker.ts, off the main
 // thread; the restore is a command of its own).
 import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { BACKUP_HASH_CHUNK_BYTES } from '../limits.js';
-
-export interface FileDigest { bytes: number; sha256: string }
+import type { FileDigest } from '../shard-protocol.js';
 
 /** The file's size and SHA-256. */
 export function digestFileSync(path: string): FileDigest {

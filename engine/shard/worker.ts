@@ -74,7 +74,7 @@ async function runControl(control: Control): Promise<unknown> {
       return machine.run({ kind: 'outboxDone', outSeqs: control.outSeqs }, committedAtMs());
     case 'backup':
       // Not a write: a copy of the shard as of this task (engine/shard/shard-backup.ts).
-      return copyShard(store, shardId, control.dir, { barrier: control.barrier, shards: control.shards });
+      return copyShard(store, shardId, control.dir);
   }
 }
 

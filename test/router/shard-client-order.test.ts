@@ -1,6 +1,6 @@
-// A shard runs its tasks in the order the router hands them over, however many are waiting: the
-// backup's consistent cut across shards (engine/router/backup.ts) rests on it. Ten import batches
-// handed to one shard in one step must commit, and be logged, in that order. Runs the built
+// A shard runs its tasks in the order the router hands them over, however many are waiting, so that
+// a batch never runs before one sent ahead of it. Ten import batches handed to one shard in one step
+// must commit, and be logged, in that order. Runs the built
 // ShardClient (dist/), whose worker thread is the built worker.
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';

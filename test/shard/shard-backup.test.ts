@@ -1,19 +1,19 @@
-// One shard's copy for a backup (engine/shard/shard-backup.ts): LMDB's hot copy of the store as of
-// the call, equal to the live store database by database, at the log position it reports, 0600;
-// it refuses a folder that already holds a copy; and a shard whose fellow shards never reach their
-// copy tasks waits for them at most BACKUP_BARRIER_WAIT_MS before it copies alone.
+// A shard's part of a backup (engine/shard/shard-backup.ts): LMDB's hot copy of the store, 0600,
+// at the log position read from the copy itself; a refusal to overwrite a copy; the log entries a
+// copy lacks up to a point in time, which replayed into the copy make it equal to the live store,
+// database by database, log included.
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openShardStore, type ShardStore } from '../../engine/shard/store.js';
 import { loadCore } from '../../engine/core/wasm.js';
 import { ShardMachine } from '../../engine/shard/machine.js';
-import { checksumHex, decodeLogHeader, logPosition } from '../../engine/shard/batch-log.js';
-import { copyShard } from '../../engine/shard/shard-backup.js';
+import { decodeLogHeader, logPosition } from '../../engine/shard/batch-log.js';
+import { copyShard, logEntriesUntil, storePosition } from '../../engine/shard/shard-backup.js';
+import { replayShard } from '../../engine/shard/replay.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
 import { demoProgram } from '../../engine/rules/program.js';
-import { BACKUP_BARRIER_WAIT_MS, BACKUP_SNAPSHOT_WAIT_MS } from '../../engine/limits.js';
 import type { PurchaseOp, RegisterOp } from '../../engine/ops.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'loyalty-shard-backup-'));
@@ -24,58 +24,61 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function live(): ShardStore {
-  const store = openShardStore(join(dir, 'live'), 256 * 1024 * 1024, { noSync: true });
-  opened.push(store);
-  const machine = new ShardMachine(store, loadCore(), 0, { log: true });
-  machine.run({ kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true }, T0);
-  const register: RegisterOp[] = Array.from({ length: 50 }, (_, i) => ({ op: 'register', memberId: `m${i}`, referralChain: [], key: `reg:m:m${i}`, fp: i + 1, atMs: T0 }));
-  machine.run({ kind: 'batch', ops: register }, T0 + 1);
-  const buy: PurchaseOp[] = Array.from({ length: 50 }, (_, i) => ({
-    op: 'purchase', orderId: `o${i}`, memberId: `m${i}`, key: `order:o${i}`, fp: 100 + i, atMs: T0 + 60_000, amountCents: 10_000 + i, discountCents: 0, redeemPoints: 0, walletCents: 0,
-  }));
-  machine.run({ kind: 'batch', ops: buy }, T0 + 2);
-  return store;
-}
+const store = openShardStore(join(dir, 'live'), 256 * 1024 * 1024, { noSync: true });
+opened.push(store);
+const machine = new ShardMachine(store, loadCore(), 0, { log: true });
+machine.run({ kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true }, T0);
+const register: RegisterOp[] = Array.from({ length: 50 }, (_, i) => ({ op: 'register', memberId: `m${i}`, referralChain: [], key: `reg:m:m${i}`, fp: i + 1, atMs: T0 }));
+machine.run({ kind: 'batch', ops: register }, T0 + 1);
 
-const alone = () => ({ barrier: new SharedArrayBuffer(4), shards: 1 });
+let orderNo = 0;
+function buy(committedAtMs: number): void {
+  const ops: PurchaseOp[] = Array.from({ length: 20 }, (_, i) => {
+    const n = orderNo++;
+    return { op: 'purchase', orderId: `o${n}`, memberId: `m${i}`, key: `order:o${n}`, fp: 100 + n, atMs: T0 + 60_000, amountCents: 10_000 + n, discountCents: 0, redeemPoints: 0, walletCents: 0 };
+  });
+  machine.run({ kind: 'batch', ops }, committedAtMs);
+}
+buy(T0 + 2);
 
 describe('a shard\'s copy for a backup', () => {
-  const store = live();
+  const into = join(dir, 'copy');
+  mkdirSync(into);
 
-  it('is the live store, database by database, at the log position it reports', async () => {
-    const into = join(dir, 'copy-1');
-    mkdirSync(into);
-    const copy = await copyShard(store, 0, into, alone());
-    const at = logPosition(store).seq;
-    expect(copy).toMatchObject({ shard: 0, batch: at, members: 50, committedAtMs: T0 + 2 });
-    expect(copy.checksum).toBe(checksumHex(decodeLogHeader(store.log.getBinary(at)!).checksum));
+  it('is the live store at the log position read from the copy, 0600, without a lock file left behind', async () => {
+    const copy = await copyShard(store, 0, into);
+    expect(copy.shard).toBe(0);
     expect(copy.bytes).toBe(statSync(join(into, 'data.mdb')).size);
     expect(statSync(join(into, 'data.mdb')).mode & 0o777).toBe(0o600);
-    expect(copy.barrierMs).toBeLessThan(BACKUP_BARRIER_WAIT_MS);
-    expect(copy.pauseMs).toBeLessThan(BACKUP_SNAPSHOT_WAIT_MS);
-    const copied = openShardStore(into, undefined, { readOnly: true });
-    opened.push(copied);
-    expect(logPosition(copied).seq).toBe(at);
-    const diff = diffStores(store, copied, { listedMax: 20 });
-    expect(diff.differences).toEqual([]);
-    expect(diff.differenceCount).toBe(0);
-    expect(diff.entries['states']).toBe(50);
+    expect(await storePosition(into)).toEqual({ batch: logPosition(store).seq, committedAtMs: T0 + 2 });
+    expect(readdirSync(into)).toEqual(['data.mdb']);
   });
 
   it('refuses a folder that holds a data file already', async () => {
-    const into = join(dir, 'copy-2');
-    mkdirSync(into);
-    writeFileSync(join(into, 'data.mdb'), 'not mine to overwrite');
-    await expect(copyShard(store, 0, into, alone())).rejects.toThrow(`${join(into, 'data.mdb')} exists already`);
+    const other = join(dir, 'taken');
+    mkdirSync(other);
+    writeFileSync(join(other, 'data.mdb'), 'not mine to overwrite');
+    await expect(copyShard(store, 0, other)).rejects.toThrow(`${join(other, 'data.mdb')} exists already`);
   });
 
-  it('waits for fellow shards that never come at most the barrier\'s bound, then copies alone', async () => {
-    const into = join(dir, 'copy-3');
-    mkdirSync(into);
-    const copy = await copyShard(store, 0, into, { barrier: new SharedArrayBuffer(4), shards: 2 });
-    expect(copy.barrierMs).toBeGreaterThanOrEqual(BACKUP_BARRIER_WAIT_MS - 1);
-    expect(copy.barrierMs).toBeLessThan(BACKUP_BARRIER_WAIT_MS + 200);
-    expect(copy.batch).toBe(logPosition(store).seq);
+  it('is carried forward to a point by the entries the live log holds after it, up to that point', async () => {
+    const at = (await storePosition(into)).batch;
+    buy(T0 + 3);
+    buy(T0 + 4);
+    const toPoint = logEntriesUntil(store, at, T0 + 4, 100);
+    expect(toPoint.map(([seq]) => seq)).toEqual([at + 1, at + 2]);
+    expect(toPoint.map(([, v]) => decodeLogHeader(v).committedAtMs)).toEqual([T0 + 3, T0 + 4]);
+    expect(logEntriesUntil(store, at, T0 + 4, 1)).toHaveLength(1);
+    expect(logEntriesUntil(store, at, T0 + 2, 100)).toEqual([]);
+    const copied = openShardStore(into, undefined, { noSync: true });
+    opened.push(copied);
+    const result = replayShard({ shardId: 0, values: (from) => toPoint.filter(([seq]) => seq >= from) }, copied);
+    expect(result).toMatchObject({ fromSeq: at, lastSeq: at + 2, batches: 2, stoppedBy: 'end' });
+    const diff = diffStores(store, copied, { listedMax: 20 });
+    expect(diff.differences).toEqual([]);
+    expect(diff.entries['states']).toBe(50);
+    buy(T0 + 5);
+    expect(logEntriesUntil(store, at + 2, T0 + 4, 100)).toEqual([]);
+    expect(logEntriesUntil(store, at + 2, T0 + 5, 100).map(([seq]) => seq)).toEqual([at + 3]);
   });
 });
