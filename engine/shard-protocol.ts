@@ -24,8 +24,11 @@ export interface DirectoryPart { phones: string[]; phoneOwners: string[]; emails
 /** What a shard's `backup` control answers (engine/shard/shard-backup.ts): its copy's size and time. */
 export interface ShardCopyReply { shard: number; bytes: number; copyMs: number }
 
-/** Where a backup's copy of a shard stands in its batch log: its last entry (0: none) and that entry's commit time. */
-export interface CopyPosition { batch: number; committedAtMs: number | null }
+/**
+ * Where a backup's copy of a shard stands in its batch log: its last entry (0: none), that entry's
+ * commit time, and whether the shard ever ran with the log off (then its log cannot carry the copy).
+ */
+export interface CopyPosition { batch: number; committedAtMs: number | null; unlogged: boolean }
 
 /** A copy carried forward to the backup's point: where it stands, what it holds, how many entries it took. */
 export interface SealedCopy { shard: number; batch: number; checksum: string | null; committedAtMs: number | null; members: number; replayed: number }

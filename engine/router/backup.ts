@@ -164,6 +164,10 @@ export async function takeBackup(shards: readonly ShardClient[], dataDir: string
       lockMs.push(await watching);
     }
     const positions = await seal.ask({ kind: 'positions', dirs: shardDirs });
+    const unlogged = positions.findIndex((p) => p.unlogged);
+    if (unlogged !== -1) {
+      throw new LoyaltyError('backup_failed', `shard ${unlogged} ran with the batch log off (LOYALTY_TEST_NO_BATCH_LOG, a benchmark switch): its log cannot bring the copies to one point`);
+    }
     // The point: the latest commit among the copies (see the top of the file).
     const pointMs = Math.max(0, ...positions.map((p) => p.committedAtMs ?? 0));
     const lacking = await Promise.all(shards.map((s, i) => entriesUntil(s, positions[i]!.batch, pointMs)));

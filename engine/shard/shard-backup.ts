@@ -21,7 +21,7 @@ export async function storePosition(dir: string): Promise<CopyPosition> {
   try {
     const batch = logPosition(store).seq;
     const last = batch === 0 ? undefined : store.log.getBinary(batch);
-    return { batch, committedAtMs: last === undefined ? null : decodeLogHeader(last).committedAtMs };
+    return { batch, committedAtMs: last === undefined ? null : decodeLogHeader(last).committedAtMs, unlogged: store.meta.get('unlogged') === true };
   } finally {
     await store.root.close();
     rmSync(join(dir, 'lock.mdb'), { force: true });

@@ -297,3 +297,22 @@ describe('restore refuses a target it must not write', () => {
     }
   }, 60_000);
 });
+
+describe('a server whose batch log was off', () => {
+  it('refuses a backup, since its log cannot bring the copies to one point, and leaves no folder', async () => {
+    const dataDir = join(root, 'unlogged');
+    const server = new ServerProcess(dataDir, { LOYALTY_SWEEP_INTERVAL_MS: '0', LOYALTY_TEST_NO_BATCH_LOG: '1' });
+    await server.start();
+    try {
+      expect((await server.post('/v1/members', { memberId: 'u1' })).status).toBe(201);
+      const dir = join(root, 'unlogged-backup');
+      const r = await server.post('/v1/admin/backup', { dir });
+      expect(r.status).toBe(503);
+      expect(r.body.error.code).toBe('backup_failed');
+      expect(r.body.error.message).toMatch(/^shard \d ran with the batch log off/);
+      expect(existsSync(dir)).toBe(false);
+    } finally {
+      await server.stop();
+    }
+  }, 30_000);
+});
