@@ -50,7 +50,7 @@ describe('a shard\'s copy for a backup', () => {
     expect(copy.shard).toBe(0);
     expect(copy.bytes).toBe(statSync(join(into, 'data.mdb')).size);
     expect(statSync(join(into, 'data.mdb')).mode & 0o777).toBe(0o600);
-    expect(await storePosition(into)).toEqual({ batch: logPosition(store).seq, committedAtMs: T0 + 2 });
+    expect(await storePosition(into)).toEqual({ batch: logPosition(store).seq, committedAtMs: T0 + 2, unlogged: false });
     expect(readdirSync(into)).toEqual(['data.mdb']);
   });
 
