@@ -238,8 +238,8 @@ describe('a credit applied at its target and still in its sender\'s outbox', () 
   }, 60_000);
 });
 
-describe('restore refuses a target it must not write', () => {
-  it('refuses a folder that is not empty, a data folder in use, a folder holding a writer lock, and a missing parent', async () => {
+describe('backup folders, and the targets restore refuses', () => {
+  it('names a backup asked for without a folder; refuses a target not empty, a data folder in use, a folder holding a writer lock, and a missing parent', async () => {
     const dataDir = join(root, 'refusals-live');
     const server = new ServerProcess(dataDir, { LOYALTY_SWEEP_INTERVAL_MS: '0' });
     await server.start();
@@ -247,6 +247,13 @@ describe('restore refuses a target it must not write', () => {
     try {
       expect((await server.post('/v1/members', { memberId: 'solo' })).status).toBe(201);
       expect((await server.post('/v1/admin/backup', { dir: backupDir })).status).toBe(200);
+      // Without a folder, or with a relative one: under `backups` beside the data folder.
+      const named = await server.post('/v1/admin/backup', {});
+      expect(named.status).toBe(200);
+      expect(named.body.dir).toMatch(new RegExp(`^${join(root, 'backups', 'backup-')}\\d{4}-\\d{2}-\\d{2}T`));
+      expect(existsSync(join(named.body.dir, 'backup.json'))).toBe(true);
+      const relative = await server.post('/v1/admin/backup', { dir: 'nightly' });
+      expect(relative.body.dir).toBe(join(root, 'backups', 'nightly'));
       // A backup into a folder that is not empty is refused, and nothing of it is written.
       const full = join(root, 'refusals-full-backup');
       mkdirSync(full);
