@@ -9,6 +9,7 @@ import { KeyStore, ROLES, type Role } from '../server/auth.js';
 import { BACKOFFICE_USAGE, runBackoffice } from './backoffice.js';
 import { HISTORY_USAGE, runHistory } from './history.js';
 import { runWhatIfCommand, WHAT_IF_USAGE } from './what-if.js';
+import { BACKUP_USAGE, runBackup } from './backup.js';
 
 const USAGE = `usage: loyalty <command>
   start                     run the server (PORT, LOYALTY_DATA, LOYALTY_SHARDS, LOG_LEVEL)
@@ -18,6 +19,7 @@ const USAGE = `usage: loyalty <command>
   keys revoke ID            revoke a key (a running server refuses it within a second)
 ${BACKOFFICE_USAGE}
 ${HISTORY_USAGE}
+${BACKUP_USAGE}
 ${WHAT_IF_USAGE}
   help, --help, -h          print this
 
@@ -87,6 +89,10 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'what-if':
       process.exitCode = await runWhatIfCommand(config, rest);
+      return;
+    case 'backup':
+    case 'restore':
+      process.exitCode = await runBackup(config, command, rest);
       return;
     default:
       fail(`unknown command ${JSON.stringify(command)}\n${USAGE}`);

@@ -21,6 +21,7 @@ export const ERRORS = {
   email_taken: { status: 409, message: 'another member has that email address' },
   what_if_running: { status: 409, message: 'a what-if is already running; one runs at a time' },
   idempotency_conflict: { status: 409, message: 'that key was used before with a different body' },
+  backup_running: { status: 409, message: 'a backup is being taken; ask again when it has finished' },
   payload_too_large: { status: 413, message: 'the body is larger than the limit' },
   insufficient_points: { status: 422, message: 'the member does not have enough points' },
   insufficient_wallet: { status: 422, message: 'the member\'s wallet does not hold enough' },
@@ -36,6 +37,7 @@ export const ERRORS = {
   overloaded: { status: 503, message: 'the server is at capacity; retry after the given delay' },
   storage_failed: { status: 503, message: 'the ledger could not be written; nothing was changed' },
   shutting_down: { status: 503, message: 'the server is shutting down' },
+  backup_failed: { status: 503, message: 'the backup could not be written; the live data is untouched and the partial copy was removed' },
   internal: { status: 500, message: 'an unexpected error; nothing was changed' },
 } as const satisfies Record<string, ErrorInfo>;
 

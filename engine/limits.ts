@@ -241,3 +241,23 @@ export const WHAT_IF_DIVERGENCES_LISTED_MAX = 20;
 export const WHAT_IF_LOG_READ_ENTRIES = 256;
 /** Finished what-ifs whose answers the server keeps for `GET /v1/admin/what-if/{id}`; the oldest go first. */
 export const WHAT_IF_JOBS_KEPT = 16;
+/**
+ * Log entries one query of a backup reads from a shard to carry its copy forward (the entries
+ * committed while the other shards were copied): a few ms of reading between the shard's batches.
+ */
+export const BACKUP_LOG_ENTRIES_PER_QUERY = 2_000;
+/**
+ * The nice value of a backup's own thread (Linux), which replays the copies forward and hashes
+ * every file: while both cores are busy it yields to the shards' writers and the front end.
+ */
+export const BACKUP_THREAD_NICE = 10;
+/** LMDB's page size on the platforms this runs on (the OS page): a data file's two meta pages are its first 8 KiB. */
+export const LMDB_PAGE_BYTES = 4096;
+/** How long a backup watches a copy start before it stops measuring (the copy goes on regardless). */
+export const BACKUP_WATCH_MS = 2_000;
+/** How often it looks: a few hundredths of a ms, so the measure is that fine. */
+export const BACKUP_WATCH_POLL_MS = 0.02;
+/** Bytes read at a time when a backup's files are hashed: small, so the main thread's other work interleaves. */
+export const BACKUP_HASH_CHUNK_BYTES = 1024 * 1024;
+/** A backup folder's path as an admin sends it: Linux's PATH_MAX. */
+export const BACKUP_DIR_LENGTH_MAX = 4096;

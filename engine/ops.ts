@@ -103,6 +103,8 @@ export type Query =
   | { q: 'outbox' }
   /** The batch log's position, size and ops (engine/shard/batch-log.ts), for /metrics and `loyalty log status`. */
   | { q: 'log' }
+  /** Raw log entries after `afterSeq` committed at or before `untilMs`, at most `limit`: what a backup's copy lacks (engine/shard/shard-backup.ts). */
+  | { q: 'logEntries'; afterSeq: number; untilMs: number; limit: number }
   | { q: 'orderMember'; orderId: string }
   | { q: 'referrals'; memberId: string; after: string | null }
   /** Back-office reports and exports (engine/rules/reports.ts): daily figures, RFM columns, ledger pages. */
@@ -114,7 +116,9 @@ export type Query =
 export type Control =
   | { c: 'setProgram'; version: number; program: unknown; atMs: number; record: boolean }
   | { c: 'outboxDone'; outSeqs: number[] }
-  | { c: 'sweep'; asOfMs: number; limit: number };
+  | { c: 'sweep'; asOfMs: number; limit: number }
+  /** Copies the shard into `dir` with LMDB's hot copy while later tasks go on (engine/shard/shard-backup.ts); changes nothing. */
+  | { c: 'backup'; dir: string };
 
 export const LEDGER_KINDS = [
   'register', 'purchase', 'return', 'redeem', 'adjust', 'topup', 'withdraw', 'transfer_out',

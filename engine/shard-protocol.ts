@@ -4,7 +4,14 @@ import type { Control, OpResult, Query, WriteOp } from './ops.js';
 import type { ImportRows } from './import-rows.js';
 import type { OutboxMessage } from './rules/member-state.js';
 
-export interface ShardWorkerData { shardId: number; dataDir: string; mapBytes?: number }
+/** The bytes of the commit clock every shard of a process shares: one signed 64-bit count of microseconds. */
+export const COMMIT_CLOCK_BYTES = 8;
+
+export interface ShardWorkerData {
+  shardId: number; dataDir: string; mapBytes?: number;
+  /** The commit clock every shard of the process shares (engine/shard/commit-clock.ts). */
+  commitClock?: SharedArrayBuffer;
+}
 export type ShardTask =
   | { type: 'batch'; ops: WriteOp[] } | { type: 'import'; rows: ImportRows }
   | { type: 'query'; query: Query } | { type: 'control'; control: Control };
@@ -18,3 +25,29 @@ export interface BatchReply { results: OpResult[]; outbox: Array<[number, Outbox
 
 /** A shard's part of the phone/email directory: phones[i] is held by phoneOwners[i], and so on. */
 export interface DirectoryPart { phones: string[]; phoneOwners: string[]; emails: string[]; emailOwners: string[] }
+
+/** What a shard's `backup` control answers (engine/shard/shard-backup.ts): its copy's size and time. */
+export interface ShardCopyReply { shard: number; bytes: number; copyMs: number }
+
+/**
+ * Where a backup's copy of a shard stands in its batch log: its last entry (0: none), that entry's
+ * commit time, and whether the shard ever ran with the log off (then its log cannot carry the copy).
+ */
+export interface CopyPosition { batch: number; committedAtMs: number | null; unlogged: boolean }
+
+/** A copy carried forward to the backup's point: where it stands, what it holds, how many entries it took. */
+export interface SealedCopy { shard: number; batch: number; checksum: string | null; committedAtMs: number | null; members: number; replayed: number }
+
+/** A file's size and SHA-256 (hex). */
+export interface FileDigest { bytes: number; sha256: string }
+
+/** What the backup's own thread (engine/shard/backup-seal-worker.ts) is asked, and answers. */
+export type SealRequest =
+  /**
+   * Watches a copy's data file being started: the time from its creation to its two meta pages
+   * written, which LMDB writes holding the shard's writer lock (null: not seen within the bound).
+   */
+  | { kind: 'watch'; file: string }
+  | { kind: 'positions'; dirs: string[] }
+  | { kind: 'finish'; copies: Array<{ shard: number; dir: string; entries: Array<[number, Uint8Array]> }>; files: string[] };
+export type SealReply = number | null | CopyPosition[] | { copies: SealedCopy[]; digests: FileDigest[] };

@@ -1,4 +1,5 @@
 // The server's settings, read once from the environment with their defaults.
+import { dirname, join, resolve } from 'node:path';
 import { SHARD_MAP_BYTES_MIN, SHARD_PENDING_OPS_MAX } from '../engine/limits.js';
 
 export interface Config {
@@ -22,6 +23,16 @@ export interface Config {
   queueOpsMax: number;
   /** LOYALTY_WHAT_IF_PAUSE_MS: the what-if thread's pause after each 20 ms of replay (default 20; 0 = none). */
   whatIfPauseMs: number;
+  /**
+   * LOYALTY_BACKUP_DIR: where `POST /v1/admin/backup` puts a backup asked for without a folder, or
+   * with a relative one (default: `backups` beside the data folder).
+   */
+  backupDir: string;
+  /**
+   * Fault injection for the backup kill test (LOYALTY_TEST_BACKUP_STALL_MS): a backup waits this
+   * long after its copies, before its manifest, so that a SIGKILL can land in between.
+   */
+  backupStallMs: number;
 }
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -43,6 +54,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     holdOutbox: env['LOYALTY_TEST_HOLD_OUTBOX'] === '1',
     queueOpsMax: intEnv(env, 'LOYALTY_QUEUE_OPS_MAX', SHARD_PENDING_OPS_MAX, 1, 10_000_000),
     whatIfPauseMs: intEnv(env, 'LOYALTY_WHAT_IF_PAUSE_MS', 20, 0, 1_000),
+    backupDir: resolve(env['LOYALTY_BACKUP_DIR'] ?? join(dirname(resolve(env['LOYALTY_DATA'] ?? './data')), 'backups')),
+    backupStallMs: intEnv(env, 'LOYALTY_TEST_BACKUP_STALL_MS', 0, 0, 600_000),
     mapBytes: (env['LOYALTY_MAP_BYTES'] ?? '') === '' ? undefined : intEnv(env, 'LOYALTY_MAP_BYTES', 0, SHARD_MAP_BYTES_MIN, Number.MAX_SAFE_INTEGER),
   };
 }

@@ -6,7 +6,7 @@ import { FieldError, checkId, checkInt, readObject } from '../engine/rules/valid
 import { validateProgram } from '../engine/rules/program.js';
 import { normalisePhone, phonePrefixes } from '../engine/rules/phone.js';
 import { readWhatIfRequest } from '../engine/rules/what-if-report.js';
-import { PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
+import { BACKUP_DIR_LENGTH_MAX, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
 import type { OpResult } from '../engine/ops.js';
 import { perform, type OpName } from './perform.js';
 import { KeyStore, ROLES, bearerKey, type Role } from './auth.js';
@@ -208,6 +208,14 @@ route('POST', '/v1/admin/what-if', ADMIN, (api, req) => {
 route('GET', '/v1/admin/what-if/:id', ADMIN, (api, _req, [id]) => {
   const job = api.engine.whatIf.get(id!);
   return job === null ? errorReply('what_if_not_found') : { status: 200, body: job };
+});
+route('POST', '/v1/admin/backup', ADMIN, async (api, req) => {
+  const body = readObject(req.body.length === 0 ? {} : parseJson(req), '', ['dir']);
+  const dir = body['dir'];
+  if (dir !== undefined && (typeof dir !== 'string' || dir === '' || dir.length > BACKUP_DIR_LENGTH_MAX || dir.includes('\0'))) {
+    throw new FieldError('dir', `must be a folder path of 1..${BACKUP_DIR_LENGTH_MAX} characters`);
+  }
+  return { status: 200, body: await api.engine.backup(dir as string | undefined) };
 });
 route('GET', '/v1/admin/verify', ADMIN, async (api) => ({ status: 200, body: await api.engine.verify() }));
 route('POST', '/v1/admin/keys', ADMIN, (api, req) => {

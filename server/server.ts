@@ -45,10 +45,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const engine = await Engine.open({
     dataDir: config.dataDir, shards: config.shards, holdOutbox: config.holdOutbox, pendingOpsMax: config.queueOpsMax, holder: 'the server',
     whatIfPauseMs: config.whatIfPauseMs,
+    backupDir: config.backupDir, backupStallMs: config.backupStallMs,
     ...(config.mapBytes === undefined ? {} : { mapBytes: config.mapBytes }),
     warn: (message, detail) => log.warn(detail, message),
   });
   if (config.holdOutbox) log.warn('LOYALTY_TEST_HOLD_OUTBOX is set: cross-shard credits are not delivered (fault injection)');
+  if (config.backupStallMs > 0) log.warn({ stallMs: config.backupStallMs }, 'LOYALTY_TEST_BACKUP_STALL_MS is set: backups wait before their manifest (fault injection)');
   const keys = new KeyStore(config.dataDir);
   const admin = keys.ensureAdminKey();
   if (admin.created) log.info({ path: admin.path }, 'created the admin API key; it is in this file (mode 0600)');

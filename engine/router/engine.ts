@@ -2,6 +2,7 @@
 // keeps the program and the phone/email directory (directory.ts), runs ops whose lookups span
 // shards (orchestrate.ts), and answers questions that span shards.
 import { randomBytes } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
 import { writeSync } from 'node:fs';
 import { ShardClient } from './shard-client.js';
 import { openDataFolder, type OpenDataFolder } from './data-folder.js';
@@ -16,11 +17,12 @@ import { sumTotals, type BookTotals } from '../rules/totals.js';
 import type { Program, VersionedProgram } from '../rules/program-types.js';
 import type { CreditOp, OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from '../ops.js';
 import type { OutboxMessage } from '../rules/member-state.js';
-import type { DirectoryPart } from '../shard-protocol.js';
+import { COMMIT_CLOCK_BYTES, type DirectoryPart } from '../shard-protocol.js';
 import { daysBetween } from '../rules/local-day.js';
 import { mergeDaily, type DayFigures, type ExportedEntry, type RfmColumns } from '../rules/reports.js';
 import { rfmReport, type RfmReport, type RfmSegment } from '../rules/rfm.js';
 import { WhatIfJobs } from './what-if-jobs.js';
+import { takeBackup, type BackupReport } from './backup.js';
 
 export interface EngineOptions {
   dataDir: string;
@@ -31,6 +33,10 @@ export interface EngineOptions {
   holdOutbox?: boolean;
   /** Where delivery problems are reported. */
   warn?: (message: string, detail: Record<string, unknown>) => void;
+  /** Where a backup asked for without an absolute folder goes (engine/router/backup.ts). */
+  backupDir?: string;
+  /** Fault injection for the backup kill test: a backup waits this long between its copies and its manifest. */
+  backupStallMs?: number;
   /** LMDB map size per shard; tests use a small one to exercise a full disk. */
   mapBytes?: number;
   now?: () => number;
@@ -67,7 +73,9 @@ export class Engine {
   private constructor(readonly options: EngineOptions) {
     this.now = options.now ?? Date.now;
     this.whatIf = new WhatIfJobs(options.dataDir, this.now, options.whatIfPauseMs);
-    this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax));
+    // One commit clock for every shard, so that the batch logs' commit times order the shards' work.
+    const commitClock = new SharedArrayBuffer(COMMIT_CLOCK_BYTES);
+    this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax, commitClock));
     this.orchestrator = new Orchestrator(this);
   }
 
@@ -294,6 +302,27 @@ export class Engine {
     const sum: Record<string, number> = {};
     for (const p of parts) for (const [k, v] of Object.entries(p)) sum[k] = (sum[k] ?? 0) + v;
     return sum;
+  }
+
+  private backupRunning = false;
+
+  /**
+   * Copies every shard, keys and metadata into `dir` as one consistent point, while writes go on
+   * (engine/router/backup.ts). `dir` is a new or empty folder; a relative one, or none (a folder named
+   * for the moment), is under the backup folder of the options. One backup at a time: another asked
+   * for meanwhile is refused with `backup_running`.
+   */
+  async backup(dir?: string): Promise<BackupReport> {
+    if (this.backupRunning) throw new LoyaltyError('backup_running');
+    if (this.closing) throw new LoyaltyError('shutting_down');
+    const parent = this.options.backupDir ?? join(dirname(resolve(this.options.dataDir)), 'backups');
+    const target = resolve(parent, dir ?? `backup-${new Date(this.now()).toISOString().replace(/[:.]/g, '-')}`);
+    this.backupRunning = true;
+    try {
+      return await takeBackup(this.shards, this.options.dataDir, target, this.versioned.version, this.options.backupStallMs ?? 0);
+    } finally {
+      this.backupRunning = false;
+    }
   }
 
   private closing = false;

@@ -13,6 +13,7 @@ import { emptyTotals, Tally, type BookTotals, type Count } from '../rules/totals
 import { dailyPart, ledgerPage, rfmPart } from './report-scans.js';
 import { REPORT_SCAN_ENTRIES_MAX, REPORT_SCAN_MEMBERS_MAX } from '../limits.js';
 import { firstLogSeq, logPosition } from './batch-log.js';
+import { logEntriesUntil } from './shard-backup.js';
 
 
 /** Balances as the fold of a member's entries (docs/rules.md §8). */
@@ -111,6 +112,7 @@ export function answer(store: ShardStore, q: Query): unknown {
       return out;
     }
     case 'log': return logStatus(store);
+    case 'logEntries': return logEntriesUntil(store, q.afterSeq, q.untilMs, q.limit);
     case 'orderMember': return store.orders.get(q.orderId)?.memberId ?? null;
     case 'referrals': {
       // One slice of members after `after`: the report reads a shard between its batches.

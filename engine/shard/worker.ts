@@ -15,6 +15,8 @@ import { opError } from '../errors.js';
 import type { BatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.js';
 import { ShardMachine } from './machine.js';
 import { SETTLE_SLICE_MEMBERS } from '../limits.js';
+import { CommitClock, lastCommittedAtMs } from './commit-clock.js';
+import { copyShard } from './shard-backup.js';
 
 /**
  * BENCHMARK SWITCH, never for production: `LOYALTY_TEST_NO_BATCH_LOG=1` commits batches without
@@ -23,17 +25,20 @@ import { SETTLE_SLICE_MEMBERS } from '../limits.js';
  */
 const BATCH_LOG_ON = process.env['LOYALTY_TEST_NO_BATCH_LOG'] !== '1';
 
-const { shardId, dataDir, mapBytes } = workerData as ShardWorkerData;
+const { shardId, dataDir, mapBytes, commitClock } = workerData as ShardWorkerData;
 const store = openShardStore(join(dataDir, `shard-${shardId}`), mapBytes);
 // A data folder written before the search index existed gets it now, before the first batch.
 ensureSearchIndex(store);
 const machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });
+/** Shared with the other shards of this process (engine/shard/commit-clock.ts says why). */
+const clock = new CommitClock(commitClock);
+clock.raise(lastCommittedAtMs(store) ?? 0);
 
 /**
  * The time a task is committed, recorded in its log entry for point-in-time recovery. It is read
  * here, outside the machine, and never reaches the executor.
  */
-const committedAtMs = (): number => Date.now();
+const committedAtMs = (): number => clock.next(Date.now());
 
 // Data written before members were settled on program changes, or a settling a crash cut short.
 machine.settleMembers((store.meta.get('programAtMs') as number | undefined) ?? committedAtMs(), committedAtMs, SETTLE_SLICE_MEMBERS);
@@ -76,6 +81,9 @@ async function runControl(control: Control): Promise<unknown> {
     }
     case 'outboxDone':
       return machine.run({ kind: 'outboxDone', outSeqs: control.outSeqs }, committedAtMs());
+    case 'backup':
+      // Not a write: a copy of the shard as of this task (engine/shard/shard-backup.ts).
+      return copyShard(store, shardId, control.dir);
   }
 }
 

@@ -72,6 +72,7 @@ const TABLE: Row[] = [
   { method: 'GET', pattern: '/v1/admin/verify', path: '/v1/admin/verify', roles: ADMIN },
   { method: 'POST', pattern: '/v1/admin/what-if', path: '/v1/admin/what-if', roles: ADMIN, body: () => ({ program }) },
   { method: 'GET', pattern: '/v1/admin/what-if/:id', path: '/v1/admin/what-if/wi_unknown', roles: ADMIN },
+  { method: 'POST', pattern: '/v1/admin/backup', path: '/v1/admin/backup', roles: ADMIN, body: () => ({ dir: join(backupsDir, uniq('backup')) }) },
   { method: 'POST', pattern: '/v1/admin/keys', path: '/v1/admin/keys', roles: ADMIN, body: () => ({ role: 'reader' }) },
   { method: 'GET', pattern: '/v1/admin/keys', path: '/v1/admin/keys', roles: ADMIN },
   // An unknown id: the handler answers 404 key_not_found, and no key the matrix uses is revoked.
@@ -93,6 +94,7 @@ const STREAM_TABLE: Array<{ op: string; roles: Role[]; body: () => Record<string
 ];
 
 const dataDir = mkdtempSync(join(tmpdir(), 'loyalty-roles-'));
+const backupsDir = mkdtempSync(join(tmpdir(), 'loyalty-roles-backups-'));
 const server = new ServerChild({ dataDir, env: { LOYALTY_SHARDS: '2' } });
 const keys: Record<Role, { id: string; key: string }> = {} as never;
 const keyOf = (caller: Caller): string | null =>
@@ -117,6 +119,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.stop();
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(backupsDir, { recursive: true, force: true });
 });
 
 describe('the HTTP role matrix', () => {
