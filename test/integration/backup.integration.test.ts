@@ -275,7 +275,8 @@ describe('backup folders, and the targets restore refuses', () => {
       const before = readdirSync(dataDir).sort();
       const r2 = cli({}, 'restore', backupDir, '--data', dataDir);
       expect(r2.status).toBe(2);
-      expect(r2.stderr).toContain(`${dataDir} is a data folder already (it may be in use by a running server)`);
+      // A running server holds its folder's writer lock: the refusal names it and its pid.
+      expect(r2.stderr).toMatch(new RegExp(`${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by the server, pid \\d+`));
       expect(readdirSync(dataDir).sort()).toEqual(before);
       expect((await server.get('/v1/members/solo')).status).toBe(200);
 
