@@ -61,9 +61,10 @@ export interface Order {
   returns: Array<{ returnId: string; amountCents: number; at: number }>;
 }
 
+/** The summary's running totals, in BigInt: near-limit balances take them past 2^53. */
 export interface Totals {
-  purchases: number; returns: number; netSalesCents: number; pointsIssued: number; pointsRedeemed: number;
-  pointsExpired: number; pointsClawedBack: number; topupsCents: number;
+  purchases: bigint; returns: bigint; netSalesCents: bigint; pointsIssued: bigint; pointsRedeemed: bigint;
+  pointsExpired: bigint; pointsClawedBack: bigint; topupsCents: bigint;
 }
 
 /** What the server must answer to one op, and the members whose state it may have changed. */
@@ -158,7 +159,7 @@ export class Model {
   readonly keys = new Map<string, { fp: string; answer: Body }>();
   readonly phones = new Map<string, string>();
   readonly emails = new Map<string, string>();
-  readonly totals: Totals = { purchases: 0, returns: 0, netSalesCents: 0, pointsIssued: 0, pointsRedeemed: 0, pointsExpired: 0, pointsClawedBack: 0, topupsCents: 0 };
+  readonly totals: Totals = { purchases: 0n, returns: 0n, netSalesCents: 0n, pointsIssued: 0n, pointsRedeemed: 0n, pointsExpired: 0n, pointsClawedBack: 0n, topupsCents: 0n };
   /** Referral points each ancestor received per level, net of reversals: `memberId|level`. */
   readonly referralPoints = new Map<string, number>();
   /** Every tier id a member has held, entered a period at, or that an order names: a program must keep them. */
@@ -180,6 +181,10 @@ export class Model {
     this.program = program;
     this.version += 1;
     this.programEntries += 1;
+  }
+
+  private tally(total: keyof Totals, n: number): void {
+    this.totals[total] += BigInt(n);
   }
 
   // ---------------------------------------------------------------- tiers
@@ -311,7 +316,7 @@ export class Model {
         while (m.grants.length > 0 && m.grants[0]!.expiresAt <= next) points += m.grants.shift()!.remaining;
         this.entry(m, next, 'expire', `expire:${next}`, { points: -points });
         m.points -= points;
-        this.totals.pointsExpired += points;
+        this.tally('pointsExpired', points);
       } else {
         m.lastBirthdayYear += 1;
         const bonus = this.program.birthday.bonusPoints;
@@ -319,7 +324,7 @@ export class Model {
         if (m.lastBirthdayYear === localDate(toMs, this.program.timezone).year && bonus > 0) {
           this.entry(m, next, 'birthday', `birthday:${next}`, { points: bonus });
           this.creditPoints(m, bonus, next);
-          this.totals.pointsIssued += bonus;
+          this.tally('pointsIssued', bonus);
         }
       }
     }
@@ -334,7 +339,7 @@ export class Model {
       const bonus = p.tiers[t]!.renewalBonusPoints;
       this.entry(m, at, 'renew', `renew:${at}`, { points: bonus, tierId: m.tierId });
       this.creditPoints(m, bonus, at);
-      this.totals.pointsIssued += bonus;
+      this.tally('pointsIssued', bonus);
       m.periodStart = at; m.periodEnd = at + days * DAY_MS; m.periodMetric = 0; m.periodStartTierId = m.tierId;
       this.hold(m);
       return;
@@ -491,7 +496,7 @@ export class Model {
     const opening = ((body['points'] as number | undefined) ?? 0) + p.signupPoints;
     this.entry(m, at, 'register', key, { points: opening, wallet: m.walletCents, tierId });
     this.creditPoints(m, opening, at);
-    this.totals.pointsIssued += opening;
+    this.tally('pointsIssued', opening);
     this.members.set(memberId, m);
     this.memberOrder.push(memberId);
     if (phone !== undefined) this.phones.set(phone, memberId);
@@ -502,7 +507,7 @@ export class Model {
       if (p.referral.refereePoints > 0) {
         this.entry(m, at, 'referral_reward', memberId, { points: p.referral.refereePoints });
         this.creditPoints(m, p.referral.refereePoints, at);
-        this.totals.pointsIssued += p.referral.refereePoints;
+        this.tally('pointsIssued', p.referral.refereePoints);
       }
       chain.forEach((ancestor, i) => {
         const points = p.referral.levels[i]?.registerPoints ?? 0;
@@ -523,7 +528,7 @@ export class Model {
     this.entry(m, at, kind, ref, { points: applied, wallet: walletCents });
     if (applied > 0) this.creditPoints(m, applied, at); else this.debitPoints(m, -applied);
     m.walletCents += walletCents;
-    if (applied > 0) this.totals.pointsIssued += applied; else this.totals.pointsClawedBack -= applied;
+    if (applied > 0) this.tally('pointsIssued', applied); else this.tally('pointsClawedBack', -applied);
     if (level > 0) this.referralPoints.set(`${targetId}|${level}`, (this.referralPoints.get(`${targetId}|${level}`) ?? 0) + applied);
   }
 
@@ -630,15 +635,15 @@ export class Model {
       upgradedTo = p.tiers[target]!.id;
       this.entry(m, at, 'upgrade', orderId, { points: bonus, tierId: upgradedTo });
       this.creditPoints(m, bonus, at);
-      this.totals.pointsIssued += bonus;
+      this.tally('pointsIssued', bonus);
       m.periodMetric = this.carried(metricGained, p.tiers[target]!.threshold);
       m.tierId = upgradedTo; m.periodStart = at; m.periodStartTierId = upgradedTo;
       m.periodEnd = p.membershipDays === null ? null : at + p.membershipDays * DAY_MS;
     }
-    this.totals.purchases += 1;
-    this.totals.netSalesCents += netCents;
-    this.totals.pointsIssued += earned;
-    this.totals.pointsRedeemed += redeemPoints;
+    this.tally('purchases', 1);
+    this.tally('netSalesCents', netCents);
+    this.tally('pointsIssued', earned);
+    this.tally('pointsRedeemed', redeemPoints);
 
     const touched = [memberId];
     const rewards: Order['rewards'] = [];
@@ -762,10 +767,10 @@ export class Model {
     order.returns.push({ returnId, amountCents, at });
     order.now = { earnedPoints: earnedAfter, growth: growthAfter, restoredPoints: restoredAfter, walletRefundedCents: order.now.walletRefundedCents + walletRefundCents, fixedReversed: order.now.fixedReversed || full };
     sharesAfter.forEach((s, i) => { order.rewards[i]!.sharePoints = s; });
-    this.totals.returns += 1;
-    this.totals.netSalesCents -= amountCents;
-    this.totals.pointsClawedBack += clawed;
-    this.totals.pointsRedeemed -= restoredPoints;
+    this.tally('returns', 1);
+    this.tally('netSalesCents', -amountCents);
+    this.tally('pointsClawedBack', clawed);
+    this.tally('pointsRedeemed', -restoredPoints);
     const answer: Body = {
       returnId, orderId, memberId: m.memberId, clawedBackPoints: clawed, restoredPoints, walletRefundCents,
       points: m.points, walletBalanceCents: m.walletCents, tierId: m.tierId, downgradedTo, referralReversals: reversals,
@@ -851,7 +856,7 @@ export class Model {
     const tierId = target === null ? null : p.tiers[target]!.id;
     this.entry(m, at, 'product', orderId, { points, wallet: walletCents, tierId });
     this.creditPoints(m, points, at);
-    this.totals.pointsIssued += points;
+    this.tally('pointsIssued', points);
     m.walletCents += walletCents;
     if (target !== null) {
       // A granted tier starts a new period; an upgrade carries the metric forward and pays its bonus.
@@ -861,7 +866,7 @@ export class Model {
       if (bonus > 0) {
         this.entry(m, at, 'upgrade', orderId, { points: bonus, tierId: tierId! });
         this.creditPoints(m, bonus, at);
-        this.totals.pointsIssued += bonus;
+        this.tally('pointsIssued', bonus);
       }
     }
     if (inc.extendDays !== undefined && m.periodEnd !== null) m.periodEnd += inc.extendDays * DAY_MS;
@@ -900,7 +905,7 @@ export class Model {
         this.entry(m, at, 'redeem', key, { points: -points, wallet: value });
         this.debitPoints(m, points);
         m.walletCents += value;
-        this.totals.pointsRedeemed += points;
+        this.tally('pointsRedeemed', points);
         answer = { memberId, redeemedPoints: points, walletCreditCents: value, ...balances() };
         break;
       }
@@ -909,7 +914,7 @@ export class Model {
         if (delta < 0 && m.points + delta < 0) return FAIL('insufficient_points', touched);
         if (!safe(add(m.points, delta))) return FAIL('balance_limit', touched);
         this.entry(m, at, 'adjust', key, { points: delta });
-        if (delta > 0) { this.creditPoints(m, delta, at); this.totals.pointsIssued += delta; } else { this.debitPoints(m, -delta); this.totals.pointsClawedBack -= delta; }
+        if (delta > 0) { this.creditPoints(m, delta, at); this.tally('pointsIssued', delta); } else { this.debitPoints(m, -delta); this.tally('pointsClawedBack', -delta); }
         answer = { memberId, pointsDelta: delta, reason: body['reason'], ...balances() };
         break;
       }
@@ -923,7 +928,7 @@ export class Model {
         if (!safe(credit, add(m.walletCents, credit))) return FAIL('balance_limit', touched);
         this.entry(m, at, 'topup', key, { wallet: credit });
         m.walletCents += credit;
-        this.totals.topupsCents += credit;
+        this.tally('topupsCents', credit);
         answer = { memberId, amountCents, bonusCents, ...balances() };
         break;
       }

@@ -878,7 +878,7 @@ class Simulation {
       // members of a dropped tier may be counted under it or under the first tier.
       const got = k === 'membersPerTier' ? this.tierCounts(g as Record<string, number>) : g;
       const wanted = k === 'membersPerTier' ? this.tierCounts(v as Record<string, number>) : v;
-      const same = typeof v === 'bigint' ? typeof g === 'number' && Number.isSafeInteger(g) && BigInt(g) === v : isDeepStrictEqual(got, wanted);
+      const same = typeof v === 'bigint' ? exactTotal(g) === v : isDeepStrictEqual(got, wanted);
       if (!same) diffs.push(`${k}: server ${JSON.stringify(g)}, model ${typeof v === 'bigint' ? v.toString() : JSON.stringify(v)}`);
     }
     if (diffs.length > 0) this.fail(`summary:\n  ${diffs.join('\n  ')}`);
@@ -1111,6 +1111,17 @@ function stubMember(memberId: string): Member {
     periodMetric: 0, periodStartTierId: '', points: 0, growth: 0, walletCents: 0, lifetimeSpendCents: 0, purchaseCount: 0,
     firstPurchaseAt: null, lastPurchaseAt: null, standingOrders: 0, birthdayMonth: 0, birthdayDay: 0, lastBirthdayYear: 0, grants: [], entries: [],
   };
+}
+
+/**
+ * A summary total as the server answers it, or null when the form is wrong: a safe integer as a
+ * JSON number, and only past 2^53 - 1 as a string of its decimal digits (README, the summary report).
+ */
+function exactTotal(answered: unknown): bigint | null {
+  if (typeof answered === 'number') return Number.isSafeInteger(answered) ? BigInt(answered) : null;
+  if (typeof answered !== 'string' || !/^-?[1-9][0-9]*$/.test(answered)) return null;
+  const v = BigInt(answered);
+  return v > BigInt(SAFE_MAX) || v < -BigInt(SAFE_MAX) ? v : null;
 }
 
 /** Each expected field that the actual object does not have equal, as a line. */
