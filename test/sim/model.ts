@@ -83,8 +83,6 @@ export interface ModelOptions {
    * before is settled as at registration (the `patch-birthday` edge).
    */
   patchBirthdayFully: boolean;
-  /** Every credit (also a transfer's arrival, a product or a referral reward) is kept in the safe range (the `near-limit` edge). */
-  checkEveryCredit: boolean;
 }
 
 /** FNV-1a over the id's UTF-16 code units, modulo the shards: which shard owns a member (README, Architecture). */
@@ -110,6 +108,11 @@ function safe(...values: number[]): boolean {
 function add(a: number, b: number): number {
   const s = BigInt(a) + BigInt(b);
   return s > BigInt(SAFE_MAX) || s < -BigInt(SAFE_MAX) ? Number.NaN : Number(s);
+}
+
+/** What a balance can take of a bonus nobody can refuse (the sweep's): all of it, or up to 2^53 - 1. */
+function fitting(balance: number, bonus: number): number {
+  return safe(add(balance, bonus)) ? bonus : Math.max(0, SAFE_MAX - balance);
 }
 
 /** Stable JSON with sorted keys: what "the same body" means for idempotency. */
@@ -319,7 +322,7 @@ export class Model {
         this.tally('pointsExpired', points);
       } else {
         m.lastBirthdayYear += 1;
-        const bonus = this.program.birthday.bonusPoints;
+        const bonus = fitting(m.points, this.program.birthday.bonusPoints);
         // Only the current year's gift is paid; a year passed over entirely is skipped.
         if (m.lastBirthdayYear === localDate(toMs, this.program.timezone).year && bonus > 0) {
           this.entry(m, next, 'birthday', `birthday:${next}`, { points: bonus });
@@ -336,7 +339,7 @@ export class Model {
     if (days === null) { m.periodEnd = null; return; }
     const t = this.tierIndex(m.tierId);
     if (t > 0 && m.periodMetric >= this.retain(t)) {
-      const bonus = p.tiers[t]!.renewalBonusPoints;
+      const bonus = fitting(m.points, p.tiers[t]!.renewalBonusPoints);
       this.entry(m, at, 'renew', `renew:${at}`, { points: bonus, tierId: m.tierId });
       this.creditPoints(m, bonus, at);
       this.tally('pointsIssued', bonus);
@@ -519,17 +522,25 @@ export class Model {
     return { ok: true, answer, replayed: false, touched };
   }
 
-  /** A credit from another op (an outbox message): applied on the target at the source's time. */
-  private deliver(targetId: string, kind: string, points: number, walletCents: number, ref: string, at: number, level: number): void {
+  /**
+   * A credit from another op (an outbox message): applied on the target at the source's time.
+   * False when the target's wallet cannot take it (nothing written but the target's events up to
+   * `at`); points that would leave the safe range are dropped (a reward, recorded as 0) or stop at
+   * -(2^53 - 1) (a reversal).
+   */
+  private deliver(targetId: string, kind: string, points: number, walletCents: number, ref: string, at: number, level: number): boolean {
     const m = this.members.get(targetId)!;
     this.advance(m, at);
+    if (!safe(add(m.walletCents, walletCents))) return false;
     // A reversal takes at most what the member holds unless the program allows negative points.
-    const applied = points < 0 && !this.program.allowNegativePoints ? -Math.min(-points, Math.max(0, m.points)) : points;
+    let applied = points < 0 && !this.program.allowNegativePoints ? -Math.min(-points, Math.max(0, m.points)) : points;
+    if (!safe(add(m.points, applied))) applied = applied > 0 ? 0 : -SAFE_MAX - m.points;
     this.entry(m, at, kind, ref, { points: applied, wallet: walletCents });
     if (applied > 0) this.creditPoints(m, applied, at); else this.debitPoints(m, -applied);
     m.walletCents += walletCents;
     if (applied > 0) this.tally('pointsIssued', applied); else this.tally('pointsClawedBack', -applied);
     if (level > 0) this.referralPoints.set(`${targetId}|${level}`, (this.referralPoints.get(`${targetId}|${level}`) ?? 0) + applied);
+    return true;
   }
 
   private patch(body: Body, nowMs: number): Outcome {
@@ -817,11 +828,12 @@ export class Model {
     this.advance(m, at);
     const amountCents = body['amountCents'] as number;
     if (amountCents > m.walletCents) return FAIL('insufficient_wallet', [fromId]);
-    if (this.options.checkEveryCredit && !safe(add(to.walletCents, amountCents))) return FAIL('balance_limit', [fromId]);
     this.entry(m, at, 'transfer_out', key, { wallet: -amountCents });
     m.walletCents -= amountCents;
-    this.deliver(toId, 'transfer_in', 0, amountCents, key, at, 0);
+    // The answer is the sender's balances once the money left, before it arrives (or comes back).
     const answer: Body = { fromMemberId: fromId, toMemberId: toId, amountCents, points: m.points, walletBalanceCents: m.walletCents, tierId: m.tierId };
+    // A wallet that cannot take the money sends it back to the sender (README, "Balances stay safe integers").
+    if (!this.deliver(toId, 'transfer_in', 0, amountCents, key, at, 0)) this.deliver(fromId, 'transfer_return', 0, amountCents, key, at, 0);
     this.remember('transfer', scope, body, answer);
     return { ok: true, answer, replayed: false, touched: [fromId, toId] };
   }
@@ -852,7 +864,7 @@ export class Model {
     else if (inc.tierId !== undefined && this.tierIndex(inc.tierId) > current) target = this.tierIndex(inc.tierId);
     const upgrade = target !== null && inc.forceTierId === undefined;
     const bonus = upgrade ? p.tiers[target!]!.upgradeBonusPoints : 0;
-    if (this.options.checkEveryCredit && !safe(add(add(m.points, points), bonus), add(m.walletCents, walletCents))) return FAIL('balance_limit', [memberId]);
+    if (!safe(add(add(m.points, points), bonus), add(m.walletCents, walletCents))) return FAIL('balance_limit', [memberId]);
     const tierId = target === null ? null : p.tiers[target]!.id;
     this.entry(m, at, 'product', orderId, { points, wallet: walletCents, tierId });
     this.creditPoints(m, points, at);
