@@ -180,10 +180,34 @@ export class Model {
     return shardOf(memberId, this.options.shards);
   }
 
-  setProgram(program: SimProgram): void {
+  /**
+   * A program change at `atMs` (the server's clock when it took it). A member holding a tier the
+   * program dropped moves to its first tier at the change, with a `downgrade` entry (ref
+   * `program:<version>`), and keeps no period end (the first tier never expires); a period that
+   * started at a dropped tier counts as started at the first (README, "Program changes"). Nothing
+   * else happens at the change: the member's due events wait for its next op or sweep.
+   */
+  setProgram(program: SimProgram, atMs: number): void {
     this.program = program;
     this.version += 1;
     this.programEntries += 1;
+    const first = program.tiers[0]!.id;
+    const kept = (id: string) => program.tiers.some((t) => t.id === id);
+    for (const id of this.memberOrder) {
+      const m = this.members.get(id)!;
+      if (!kept(m.tierId)) {
+        this.entry(m, atMs, 'downgrade', `program:${this.version}`, { tierId: first });
+        m.tierId = first;
+        m.periodEnd = null;
+      }
+      if (!kept(m.periodStartTierId)) m.periodStartTierId = first;
+      this.hold(m);
+    }
+  }
+
+  /** The members holding a tier `program` does not have: those a change to it moves. */
+  holdingDropped(program: SimProgram): string[] {
+    return this.memberOrder.filter((id) => !program.tiers.some((t) => t.id === this.members.get(id)!.tierId));
   }
 
   private tally(total: keyof Totals, n: number): void {
@@ -741,8 +765,12 @@ export class Model {
       metric = order.before.periodMetric + (p.qualifyBy === 'spend' ? remaining : growthAfter);
       const q = this.qualifying(metric);
       if (q <= this.tierIndex(order.before.periodStartTierId)) {
-        tierId = order.tierIdBefore;
-        period = { periodStart: order.before.periodStart, periodEnd: order.before.periodEnd, periodStartTierId: order.before.periodStartTierId };
+        // Through the current program: a tier it dropped since the order is its first tier, which never ends.
+        tierId = this.tier(order.tierIdBefore).id;
+        period = {
+          periodStart: order.before.periodStart, periodEnd: this.tierIndex(tierId) === 0 ? null : order.before.periodEnd,
+          periodStartTierId: this.tier(order.before.periodStartTierId).id,
+        };
       } else {
         tierId = p.tiers[q]!.id;
         metric = this.carried(metric, p.tiers[q]!.threshold);

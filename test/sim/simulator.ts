@@ -183,18 +183,6 @@ class Simulation {
     throw new SimFailure(this.settings.seed, this.step, detail, replayCommand(this.settings), [...this.trace]);
   }
 
-  /**
-   * Under `tier-removal`, a member holding a tier the program dropped is treated as holding the
-   * first tier (README, "Program changes"): the server may show either id, so the expected one
-   * follows what it shows. Everything else about the member is still compared.
-   */
-  private tierAsShown(actual: Record<string, any>, expected: Body): Body {
-    if (!this.on('tier-removal') || typeof expected['tierId'] !== 'string') return expected;
-    const tiers = this.model.program.tiers;
-    const dropped = !tiers.some((t) => t.id === expected['tierId']);
-    return dropped && actual['tierId'] === tiers[0]!.id ? { ...expected, tierId: actual['tierId'] } : expected;
-  }
-
   /** The member an op acts on, as far as the model knows. */
   private memberOf(p: Planned): string {
     const b = p.body;
@@ -275,18 +263,39 @@ class Simulation {
     const keep = new Set(this.model.everHeld);
     if (dropTier !== null) keep.delete(dropTier);
     const program = generateProgram(this.rng, { keepTiers: keep, dropTier, timezone: this.on('timezone-change') ? null : p.timezone });
+    const moving = this.model.holdingDropped(program);
+    const sentMs = Date.now();
     const reply = await this.server.request('PUT', '/v1/program', program);
+    const answeredMs = Date.now();
     this.note(`program → v${this.model.version + 1}${dropTier === null ? '' : ` dropping held tier ${dropTier}`}: ${describeProgram(program)}`);
     if (reply.status !== 200) this.fail(`a program change was refused: ${JSON.stringify(reply.body)}`);
     if (reply.body.version !== this.model.version + 1) this.fail(`the program's version is ${reply.body.version}, the model's ${this.model.version + 1}`);
     const ids = (reply.body.tiers as Array<{ id: string }>).map((t) => t.id);
     if (!isDeepStrictEqual(ids, program.tiers.map((t) => t.id))) this.fail(`the program came back with tiers ${ids}`);
     const gifts = new Map(this.model.memberOrder.map((id) => [id, this.model.nextBirthday(this.model.members.get(id)!)]));
-    this.model.setProgram(program);
+    this.model.setProgram(program, moving.length === 0 ? answeredMs : await this.changeTime(moving[0]!, sentMs, answeredMs));
     this.negativeEverAllowed ||= program.allowNegativePoints;
     if (dropTier !== null) this.model.everHeld.delete(dropTier);
     this.report.programChanges += 1;
+    if (moving.length > 0) {
+      this.note(`moved to ${program.tiers[0]!.id} at the change: ${moving.join(', ')}`);
+      await this.checkMembers(moving);
+    }
     if (this.on('timezone-change') && program.timezone !== p.timezone) await this.probeMovedGifts(gifts);
+  }
+
+  /**
+   * When the server took the program change, read from the `downgrade` entry it gave a member who
+   * held a dropped tier (the server's clock, which the change's answer does not carry); it must
+   * fall between sending the change and its answer.
+   */
+  private async changeTime(memberId: string, sentMs: number, answeredMs: number): Promise<number> {
+    const ref = `program:${this.model.version + 1}`;
+    const e = ((await this.ledger(memberId)) ?? []).find((x) => x['kind'] === 'downgrade' && x['ref'] === ref);
+    if (e === undefined) this.fail(`${memberId} held a tier program v${this.model.version + 1} dropped, and has no downgrade entry ${ref}`);
+    const atMs = Date.parse(e['at'] as string);
+    if (!(atMs >= sentMs && atMs <= answeredMs)) this.fail(`the program change is dated ${e['at']}, not while it was sent (${iso(sentMs)} to ${iso(answeredMs)})`);
+    return atMs;
   }
 
   /**
@@ -426,7 +435,7 @@ class Simulation {
         const status = p.name === 'register' && !outcome.replayed ? 201 : 200;
         if (answer.status !== status) this.fail(`${what}: HTTP ${answer.status}, expected ${status}`);
       }
-      const diffs = diffFields(answer.body, this.tierAsShown(answer.body, outcome.answer));
+      const diffs = diffFields(answer.body, outcome.answer);
       if (diffs.length > 0) this.pendingFailure = { memberId: outcome.touched[0] ?? this.memberOf(p), detail: `${what}: the answer differs from the model's:\n  ${diffs.join('\n  ')}` };
       if (this.pendingFailure !== null) return;
       if (p.name !== 'patch' && p.name !== 'quote' && answer.body['replayed'] !== outcome.replayed) {
@@ -471,7 +480,7 @@ class Simulation {
       const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
       for (;;) {
         const reply = await this.server.request('GET', `/v1/members/${encodeURIComponent(id)}`);
-        const diffs = reply.status === 200 ? diffFields(reply.body, this.tierAsShown(reply.body, expected)) : [`GET answered ${reply.status} ${JSON.stringify(reply.body)}`];
+        const diffs = reply.status === 200 ? diffFields(reply.body, expected) : [`GET answered ${reply.status} ${JSON.stringify(reply.body)}`];
         if (diffs.length === 0) break;
         if (Date.now() > deadline) await this.failOn(id, `member ${id} differs from the model:\n  ${diffs.join('\n  ')}`);
         await sleep(POLL_MS);
@@ -873,8 +882,7 @@ class Simulation {
     const diffs: string[] = [];
     for (const [k, v] of Object.entries(want)) {
       const g = summary[k];
-      // A tier everyone left may stay in the server's map with 0 members; under `tier-removal`
-      // members of a dropped tier may be counted under it or under the first tier.
+      // A tier everyone left may stay in the server's map with 0 members.
       const got = k === 'membersPerTier' ? this.tierCounts(g as Record<string, number>) : g;
       const wanted = k === 'membersPerTier' ? this.tierCounts(v as Record<string, number>) : v;
       const same = typeof v === 'bigint' ? exactTotal(g) === v : isDeepStrictEqual(got, wanted);
@@ -907,15 +915,9 @@ class Simulation {
     await this.checkReferrals(final ? this.model.memberOrder : this.rng.shuffle(this.model.memberOrder).slice(0, 3));
   }
 
-  /** Members per tier without empty tiers, dropped tiers counted as the first under `tier-removal`. */
+  /** Members per tier without empty tiers. */
   private tierCounts(counts: Record<string, number>): Record<string, number> {
-    const tiers = this.model.program.tiers;
-    const out: Record<string, number> = {};
-    for (const [tier, n] of Object.entries(counts)) {
-      const id = this.on('tier-removal') && !tiers.some((t) => t.id === tier) ? tiers[0]!.id : tier;
-      out[id] = (out[id] ?? 0) + n;
-    }
-    return Object.fromEntries(Object.entries(out).filter(([, n]) => n !== 0).sort());
+    return Object.fromEntries(Object.entries(counts).filter(([, n]) => n !== 0).sort());
   }
 
   /**
