@@ -8,7 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { Random } from './prng.js';
 import { DAY_MS, iso } from './calendar.js';
 import { generateProgram, type SimProgram } from './program.js';
-import { Model, SAFE_MAX, entryOf, parseAt, shardOf, type Body, type Member, type OpName, type Outcome, type Role } from './model.js';
+import { AT_MIN_MS, Model, SAFE_MAX, entryOf, parseAt, shardOf, type Body, type Member, type OpName, type Outcome, type Role } from './model.js';
 import { OP_AMOUNT_MAX, Planner, withOffset, type Planned } from './plan.js';
 import { SimServer, type Answer } from './server.js';
 
@@ -514,6 +514,8 @@ class Simulation {
     if (e !== null && roll < 0.4) atMs = e.at;
     else if (e !== null && roll < 0.6) atMs = e.at - 1;
     else atMs = rng.int(Math.max(0, m.createdAt - DAY_MS), Math.min(Date.now(), Math.max(this.clockMs, m.createdAt)));
+    // A member registered at the bound of 2000 (`ancient-times`): no instant before it is asked.
+    atMs = Math.max(atMs, AT_MIN_MS);
     const expected = this.model.balanceAt(m, atMs);
     this.note(`balance of ${m.memberId} at ${iso(atMs)}`);
     const got = await this.server.get(`/v1/members/${encodeURIComponent(m.memberId)}/balance?at=${encodeURIComponent(iso(atMs)!)}`);
@@ -955,13 +957,35 @@ class Simulation {
 
   // ---------------------------------------------------------------- edges
 
-  /** `ancient-times`: an op dated before 2000 (or before 1970) is refused on `at` and changes nothing. */
+  /**
+   * `ancient-times`: an instant before 2000-01-01T00:00:00Z, whatever local time its offset shows,
+   * is refused on its field and changes nothing: an op's `at` (alone, or inside a batch of other
+   * ops, which its refusal must not touch), `balance?at=` and the sweep's `asOf`. An op at the bound
+   * itself, or just after it in UTC but in 1999 in its offset, is accepted like any backdated op.
+   */
   private async ancientStep(): Promise<void> {
+    const ancient = this.rng.pick<string | number>([
+      '1999-12-31T23:59:59.999Z', '2000-01-01T04:59:59.999+05:00', '1999-12-31T23:30:00.000+05:00', AT_MIN_MS - 1,
+      '1970-01-01T00:00:00.000Z', '1969-07-20T20:17:40.000Z', '1900-01-01T00:00:00.000Z',
+    ]);
     const m = this.planner.member()!;
-    const at = this.rng.pick(['1999-12-31T23:59:59.999Z', '1970-01-01T00:00:00.000Z', '1969-07-20T20:17:40.000Z', '1900-01-01T00:00:00.000Z', '1999-12-31T23:30:00.000-05:00']);
+    const roll = this.rng.next();
+    if (roll < 0.15) {
+      this.note(`balance of ${m.memberId} at ${String(ancient)} (ancient)`);
+      const reply = await this.server.request('GET', `/v1/members/${encodeURIComponent(m.memberId)}/balance?at=${encodeURIComponent(String(ancient))}`);
+      if (reply.status !== 400 || reply.body.error?.code !== 'invalid_request' || reply.body.error?.field !== 'at') this.fail(`balance?at=${String(ancient)}: ${reply.status} ${JSON.stringify(reply.body)}`);
+      return;
+    }
+    if (roll < 0.3) {
+      this.note(`sweep as of ${String(ancient)} (ancient)`);
+      const reply = await this.server.request('POST', '/v1/admin/sweep', { asOf: ancient });
+      if (reply.status !== 400 || reply.body.error?.code !== 'invalid_request' || reply.body.error?.field !== 'asOf') this.fail(`sweep as of ${String(ancient)}: ${reply.status} ${JSON.stringify(reply.body)}`);
+      return;
+    }
+    const at = roll < 0.4 ? this.rng.pick(['2000-01-01T00:00:00.000Z', '1999-12-31T23:30:00.000-05:00', '1999-12-31T19:00:00.000-05:00']) : ancient;
     const p = this.rng.pick([this.planner.purchase(m, 0), this.planner.topup(m, 0), this.planner.register(0), this.planner.adjust(m, 0)]);
     p.body['at'] = at;
-    p.note = 'ancient at';
+    p.note = parseAt(at) < AT_MIN_MS ? 'ancient at' : 'at the bound of 2000';
     if (this.on('batches') && this.rng.chance(0.5)) {
       // Inside a batch with other ops, which its refusal must not touch.
       const others = this.drawIndependent(this.rng.int(1, 3), { sameAt: 'perMember' })
@@ -972,7 +996,7 @@ class Simulation {
       return;
     }
     const outcome = await this.single(p);
-    if (outcome.ok) this.fail('the model accepts an ancient at');
+    if (outcome.ok && parseAt(at) < AT_MIN_MS) this.fail('the model accepts an ancient at');
   }
 
   /** `cross-shard-keys`: a used requestId on a member of another shard is a conflict. */
