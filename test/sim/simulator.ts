@@ -21,16 +21,16 @@ export const EDGES = {
   'backdated': { defaultOn: true, about: 'ops dated up to 400 days back, and ops exactly at a member\'s next period end, expiry or birthday' },
   'batches': { defaultOn: true, about: 'multi-op stream batches (independent members, repeats of an op inside its batch) and shuffled replay batches' },
   'program-changes': { defaultOn: true, about: 'PUT /v1/program mid-run: new rates, thresholds, periods, expiry, referral levels, products; tiers nobody held may go' },
-  'near-limit': { defaultOn: false, about: 'balances within 10^12 of 2^53-1 (built by thousands of adjustments and top-ups), then credits that would pass it' },
-  'ancient-times': { defaultOn: false, about: '`at` before 2000 and before 1970, which the server must refuse with 400 invalid_request on `at`' },
-  'tier-removal': { defaultOn: false, about: 'a program change removing a tier that members hold' },
-  'patch-birthday': { defaultOn: false, about: 'birthdays PATCHed to any date (also onto members without one) with birthday gifts on, then sweeps across period ends' },
+  'near-limit': { defaultOn: true, about: 'balances within 10^12 of 2^53-1 (built by thousands of adjustments and top-ups), then credits that would pass it' },
+  'ancient-times': { defaultOn: true, about: 'instants before 2000-01-01T00:00:00Z (and before 1970) as an op\'s `at`, `balance?at=` and the sweep\'s `asOf`, which the server must refuse with 400 invalid_request on that field; ops at the bound itself' },
+  'tier-removal': { defaultOn: true, about: 'a program change removing a tier that members hold: they move to the first tier at the change' },
+  'patch-birthday': { defaultOn: true, about: 'birthdays PATCHed to any date (also onto members without one) with birthday gifts on, then sweeps across period ends' },
   'cross-shard-keys': { defaultOn: false, about: 'one requestId used for members on different shards: the second must be 409 idempotency_conflict' },
   'equivalent-retry': { defaultOn: false, about: 'a retry spelling a default explicitly or the same instant with another offset, which must replay' },
   'same-batch-deps': { defaultOn: false, about: 'stream batches [purchase o, return o], [register R, register S referred by R], [register T, transfer to T]: all must succeed' },
-  'batch-events': { defaultOn: false, about: 'ops of one member in one stream batch at different times, so an event one op creates falls due before a later op' },
-  'timezone-change': { defaultOn: false, about: 'program changes that move the time zone: an op after a birthday gift falls due under the new zone must get the gift first' },
-  'replay-after-return': { defaultOn: false, about: 'a purchase replayed after a return of its order reversed part of its referral share rewards: the replay must answer the first answer' },
+  'batch-events': { defaultOn: true, about: 'ops of one member in one stream batch at different times, so an event one op creates falls due before a later op' },
+  'timezone-change': { defaultOn: true, about: 'program changes that move the time zone: an op after a birthday gift falls due under the new zone must get the gift first' },
+  'replay-after-return': { defaultOn: true, about: 'a purchase replayed after a return of its order reversed part of its referral share rewards: the replay must answer the first answer' },
 } as const;
 export type EdgeName = keyof typeof EDGES;
 export const EDGE_NAMES = Object.keys(EDGES) as EdgeName[];
