@@ -79,8 +79,8 @@ export interface ModelOptions {
   /** `at` before 2000 is refused (the `ancient-times` edge). */
   refuseAncientAt: boolean;
   /**
-   * A patched birthday takes its new day as well as its month, and a member without a birthday
-   * before is settled as at registration (the `patch-birthday` edge).
+   * A patched birthday takes its new day as well as its month, and counts from the change as at
+   * registration (the `patch-birthday` edge).
    */
   patchBirthdayFully: boolean;
 }
@@ -585,15 +585,19 @@ export class Model {
       if (m.profile.email !== undefined) this.emails.delete(m.profile.email);
       this.emails.set(email, memberId);
     }
-    const hadBirthday = m.birthdayMonth !== 0;
     for (const f of PROFILE_FIELDS) if (body[f] !== undefined) m.profile[f] = body[f] as string;
     const birthday = body['birthday'] as string | undefined;
-    if (birthday !== undefined) {
-      m.birthdayMonth = Number(birthday.slice(5, 7));
-      if (this.options.patchBirthdayFully) {
-        m.birthdayDay = Number(birthday.slice(8, 10));
-        if (!hadBirthday) this.settleBirthday(m, nowMs);
-      }
+    if (birthday !== undefined && !this.options.patchBirthdayFully) m.birthdayMonth = Number(birthday.slice(5, 7));
+    const month = Number(birthday?.slice(5, 7));
+    const day = Number(birthday?.slice(8, 10));
+    if (birthday !== undefined && this.options.patchBirthdayFully && (month !== m.birthdayMonth || day !== m.birthdayDay)) {
+      // A birthday set or changed counts from the change as for a new member (one already past
+      // this year waits for next year), and a year whose gift was paid is never paid again.
+      const paidYear = m.lastBirthdayYear;
+      m.birthdayMonth = month;
+      m.birthdayDay = day;
+      this.settleBirthday(m, nowMs);
+      m.lastBirthdayYear = Math.max(m.lastBirthdayYear, paidYear);
     }
     return { ok: true, answer: { ...this.view(m), walletBalanceCents: m.walletCents }, replayed: false, touched: [memberId] };
   }

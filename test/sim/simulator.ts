@@ -500,9 +500,10 @@ class Simulation {
     const reply = await this.server.request('POST', '/v1/admin/sweep', { asOf: this.planner.spell(asOfMs) });
     if (reply.status !== 200) this.fail(`sweep: ${reply.status} ${JSON.stringify(reply.body)}`);
     const count = this.model.sweep(asOfMs);
+    // The members first: a member the sweep missed shows there, with what differs.
+    await this.checkMembers(due);
     if (reply.body.members !== count) this.fail(`sweep as of ${iso(asOfMs)} brought ${reply.body.members} members up to date, the model ${count} (${due.join(', ')})`);
     this.report.sweeps += 1;
-    await this.checkMembers(due);
   }
 
   private async balanceStep(): Promise<void> {
