@@ -705,6 +705,10 @@ class Simulation {
       taken.forEach((v) => unique.add(v));
       reach.direct.forEach((id) => direct.add(id));
       reach.credited.forEach((id) => credited.add(id));
+      // A transfer the target's wallet cannot take comes back to its sender through the outbox,
+      // after the batch: no later op of the batch may touch the sender.
+      const target = p.name === 'transfer' ? this.model.members.get(p.body['toMemberId'] as string) : undefined;
+      if (target !== undefined && !Number.isSafeInteger(target.walletCents + (p.body['amountCents'] as number))) credited.add(p.body['fromMemberId'] as string);
       if (p.name === 'register' && p.body['memberId'] !== undefined) {
         const ref = p.body['referrerId'] as string | undefined;
         const referrer = ref === undefined ? undefined : this.model.members.get(ref);
