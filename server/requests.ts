@@ -25,18 +25,20 @@ export interface RequestContext {
 
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}$/;
 
-/** Instants: ISO-8601 with an offset in JSON, integer ms in msgpack; at most 5 minutes ahead. */
+/**
+ * Instants: ISO-8601 with an offset in JSON, integer ms in msgpack; not before 2000-01-01T00:00:00Z
+ * (AT_MIN_MS) and at most 5 minutes ahead. Every instant a client sends goes through here: an op's
+ * `at`, `balance?at=`, the sweep's and the RFM report's `asOf`.
+ */
 export function parseAt(value: unknown, field: string, nowMs: number): number {
   const ms = typeof value === 'number' ? checkInt(value, field, { min: 0, max: 8_640_000_000_000_000 }) : parseInstant(value, field);
+  if (ms < AT_MIN_MS) throw new FieldError(field, 'must not be before 2000-01-01T00:00:00Z');
   if (ms > nowMs + FUTURE_SKEW_MS_MAX) throw new FieldError(field, 'is more than 5 minutes in the future');
   return ms;
 }
 
 function atOf(body: Fields, ctx: RequestContext): number {
-  if (!has(body, 'at')) return ctx.nowMs;
-  const ms = parseAt(body['at'], 'at', ctx.nowMs);
-  if (ms < AT_MIN_MS) throw new FieldError('at', 'must not be before 2000-01-01T00:00:00Z');
-  return ms;
+  return has(body, 'at') ? parseAt(body['at'], 'at', ctx.nowMs) : ctx.nowMs;
 }
 
 const amount = (body: Fields, key: string, min = 1) => intField(body, key, '', { min, max: AMOUNT_CENTS_MAX });

@@ -3,6 +3,7 @@
 import type { Program } from './program-types.js';
 import type { Profile } from '../ops.js';
 import { expiring, type Consumption, type Grant } from './grants.js';
+import { mulDiv } from './returns.js';
 
 export interface MemberState {
   tierId: string;
@@ -64,7 +65,10 @@ export interface OrderRecord {
   /** Whether the upgrade came from the express threshold, and the period it replaced. */
   express: boolean;
   before: { periodStart: number; periodEnd: number | null; periodStartTierId: string; periodMetric: number };
-  /** Referral rewards paid for this order: fixed (first/repeat) and share, per ancestor. */
+  /**
+   * Referral rewards paid for this order: fixed (first/repeat) and share, per ancestor, as the
+   * purchase answered them; returns leave them as they are (what remains follows from `now`).
+   */
   rewards: Array<{ memberId: string; fixedPoints: number; sharePct: number; sharePoints: number }>;
   /** What remains after the returns so far. */
   now: { earnedPoints: number; growth: number; restoredPoints: number; walletRefundedCents: number; fixedReversed: boolean };
@@ -88,14 +92,19 @@ export interface OutboxMessage {
   atMs: number;
 }
 
-/** The purchase response (docs/rules.md §3), rebuilt from its order record for replays. */
+/**
+ * The purchase response (docs/rules.md §3), rebuilt from its order record for replays: exactly the
+ * first answer, whatever returns came since. Each share is recomputed from the points the purchase
+ * earned (as it was paid) rather than read from `rewards`, where records written before returns
+ * left it alone hold what remained after their returns.
+ */
 export function purchaseResponse(o: OrderRecord): Record<string, unknown> {
   return {
     orderId: o.orderId, memberId: o.memberId, netCents: o.netCents, earnedPoints: o.earnedPoints,
     redeemedPoints: o.redeemPoints, redeemValueCents: o.redeemValueCents, walletCents: o.walletCents,
     points: o.after.points, walletBalanceCents: o.after.walletBalanceCents, growth: o.after.growth,
     tierId: o.after.tierId, upgradedTo: o.upgradedTo,
-    referralRewards: o.rewards.map((r) => ({ memberId: r.memberId, points: r.fixedPoints + r.sharePoints })),
+    referralRewards: o.rewards.map((r) => ({ memberId: r.memberId, points: r.fixedPoints + mulDiv(o.earnedPoints, r.sharePct, 100) })),
   };
 }
 

@@ -55,8 +55,6 @@ export interface ReturnPlan {
   now: OrderRecord['now'];
   /** Points taken back from each ancestor (positive numbers). */
   reversals: Array<{ memberId: string; points: number }>;
-  /** The ancestors' share figures after this return. */
-  rewardsAfter: Array<{ sharePoints: number }>;
 }
 
 /** Everything a return of `amountCents` (≤ what remains of the order) reverses. */
@@ -70,13 +68,13 @@ export function planReturn(order: OrderRecord, amountCents: number): ReturnPlan 
   const restoredAfter = full ? order.redeemPoints : mulDiv(order.redeemPoints, returnedAfter, order.netCents);
   const walletRefundCents = Math.min(amountCents, order.walletCents - order.now.walletRefundedCents);
   const reversals: ReturnPlan['reversals'] = [];
-  const rewardsAfter = order.rewards.map((r) => {
+  for (const r of order.rewards) {
+    // Each ancestor holds the share of what the order earns now: the share of its remaining value.
     const shareAfter = mulDiv(earnedAfter, r.sharePct, 100);
     const fixedBack = full && !order.now.fixedReversed ? r.fixedPoints : 0;
-    const points = (r.sharePoints - shareAfter) + fixedBack;
+    const points = (mulDiv(order.now.earnedPoints, r.sharePct, 100) - shareAfter) + fixedBack;
     if (points > 0) reversals.push({ memberId: r.memberId, points });
-    return { sharePoints: shareAfter };
-  });
+  }
   return {
     full,
     clawbackDuePoints: order.now.earnedPoints - earnedAfter,
@@ -89,7 +87,6 @@ export function planReturn(order: OrderRecord, amountCents: number): ReturnPlan 
       fixedReversed: order.now.fixedReversed || full,
     },
     reversals,
-    rewardsAfter,
   };
 }
 

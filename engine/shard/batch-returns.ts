@@ -52,8 +52,8 @@ export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpRes
     b.send({ kind: 'referral_reversal', memberId: rev.memberId, fromMemberId: op.memberId, level, points: -rev.points, walletCents: 0, ref: op.returnId, atMs: op.atMs });
   }
   order.returns.push({ returnId: op.returnId, amountCents: op.amountCents, at: op.atMs });
+  // `rewards` stays what the purchase paid: its replay answers them (what remains is in `now`).
   order.now = plan.now;
-  plan.rewardsAfter.forEach((after, i) => { order.rewards[i]!.sharePoints = after.sharePoints; });
   b.store.orders.putSync(order.orderId, order);
   totals.returns += 1;
   totals.netSalesCents.add(-op.amountCents);

@@ -27,6 +27,12 @@ export interface BatchMember {
   slot: number;
   /** The member's state as of the op being finished in phase 3: the fold of this batch so far. */
   running: MemberState;
+  /**
+   * No event of the member (period end, expiry, birthday) falls before this, given the ops of this
+   * batch applied or queued so far: Infinity for none, NaN when an op done in TypeScript may have
+   * changed the member's events (batch.ts recomputes it when the member's next op needs it).
+   */
+  dueMs: number;
 }
 
 export function copyState(m: MemberState): MemberState {
@@ -115,7 +121,8 @@ export class BatchScope {
   attach(memberId: string, state: HotState, profile: MemberProfile | null, created: boolean): BatchMember {
     const slot = this.slotCount++;
     writeSlot(this.ctx, state, this.core.members, slot);
-    const m: BatchMember = { memberId, created, state, profile, profileDirty: profile !== null, slot, running: copyState(state) };
+    const dueMs = state.nextDue < 0 ? Number.POSITIVE_INFINITY : state.nextDue;
+    const m: BatchMember = { memberId, created, state, profile, profileDirty: profile !== null, slot, running: copyState(state), dueMs };
     this.members.set(memberId, m);
     return m;
   }

@@ -2,9 +2,27 @@
 // time before the op, and the sweep's slices that bring every due member up to a moment.
 import assert from 'node:assert/strict';
 import * as L from '../core/layout.js';
-import { advance } from '../rules/member-events.js';
+import { advance, nextDueOf } from '../rules/member-events.js';
+import type { ProgramContext } from '../rules/member-state.js';
 import { getState } from './store.js';
-import { entry, type BatchMember, type BatchScope } from './batch-scope.js';
+import { DAY_MS, entry, type BatchMember, type BatchScope } from './batch-scope.js';
+
+/** The member's next event time as the batch has it so far (Infinity for none). */
+export function nextEventMs(b: BatchScope, m: BatchMember): number {
+  const due = nextDueOf(b.ctx, m.state, m.running);
+  return due < 0 ? Number.POSITIVE_INFINITY : due;
+}
+
+/**
+ * How soon after its time an arithmetic op (a core op) can make an event of its member: the points
+ * it credits expire `pointsExpiryDays` later, and the period its upgrade opens ends `membershipDays`
+ * later (each at least a day). Until then a member's queued core ops need not run to know that no
+ * event they made is due.
+ */
+export function coreEventLeadMs(ctx: ProgramContext): number {
+  const p = ctx.program;
+  return Math.min(p.pointsExpiryDays ?? Number.POSITIVE_INFINITY, p.membershipDays ?? Number.POSITIVE_INFINITY) * DAY_MS;
+}
 
 /** Applies the member's events up to `toMs` and puts the result into its core slot. */
 export function advanceMember(b: BatchScope, m: BatchMember, toMs: number): void {

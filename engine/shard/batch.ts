@@ -17,7 +17,7 @@ import { admitMember, finishPatch, finishRegister } from './batch-members.js';
 import { finishReturn } from './batch-returns.js';
 import { finishProduct } from './batch-products.js';
 import { finishCredit } from './batch-credits.js';
-import { advanceMember, sweepSlice } from './batch-sweep.js';
+import { advanceMember, coreEventLeadMs, nextEventMs, sweepSlice } from './batch-sweep.js';
 import { importRows } from './batch-import.js';
 import { claimedElsewhere, claimKeys } from './batch-claims.js';
 import { settleSlice } from './batch-program.js';
@@ -56,6 +56,7 @@ export class BatchExecutor {
     const batchKeys = new Map<string, { fp: number; index: number }>();
     const results: OpResult[] = new Array(ops.length);
     const repeats: Array<[number, number]> = [];
+    const coreLeadMs = coreEventLeadMs(ctx);
 
     const settle = (i: number, result: OpResult): void => {
       const op = ops[i]!;
@@ -105,25 +106,39 @@ export class BatchExecutor {
         if ('code' in member) { results[i] = { ok: false, error: member }; continue; }
         runCore();
         settle(i, finishRegister(b, op, member));
+        // Its grants, period and birthday are known when the member's next op of the batch needs them.
+        member.dueMs = Number.NaN;
         continue;
       }
       const member = b.load(op.memberId);
       if (member === null) { results[i] = fail('member_not_found', undefined, 'memberId'); continue; }
-      if (member.state.nextDue >= 0 && member.state.nextDue <= op.atMs) {
-        // Events due before this op (a period end, an expiry, a birthday) happen first.
-        runCore();
-        advanceMember(b, member, op.atMs);
+      // Events due before this op (a period end, an expiry, a birthday) happen first, also those
+      // an earlier op of this batch made. The common case, an op whose member has nothing due by
+      // then, costs one comparison (a NaN due time fails it too).
+      if (!(member.dueMs > op.atMs)) {
+        // The member's queued core ops bound its events only: run them to know them exactly.
+        if (pending.some((p) => p.member === member)) runCore();
+        member.dueMs = nextEventMs(b, member);
+        if (member.dueMs <= op.atMs) {
+          runCore();
+          advanceMember(b, member, op.atMs);
+          member.dueMs = nextEventMs(b, member);
+        }
       }
       const family = FAMILIES[op.op] as Family<WriteOp> | undefined;
       if (family !== undefined) {
         runCore();
         settle(i, family(b, op, member));
+        // A family may have changed the member's events (restored grants, a period, a birthday).
+        member.dueMs = Number.NaN;
         continue;
       }
       const problem = coreOpProblem(op);
       if (problem !== null) { results[i] = problem; continue; }
       queueCoreOp(b, op, member, pending.length);
       pending.push({ i, member });
+      // Until the core's call, all that is known of the events this op makes is how soon they can fall.
+      member.dueMs = Math.min(member.dueMs, op.atMs + coreLeadMs);
     }
     runCore();
     assert.ok(b.slotsUsed <= L.CORE_MEMBERS_MAX, 'batch touches more members than the core holds');

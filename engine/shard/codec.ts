@@ -28,15 +28,28 @@ export class Writer {
 
   u8(v: number): void { this.buf[this.pos++] = v; }
 
-  /** A safe integer as a zigzag varint: small magnitudes, positive or negative, take 1-3 bytes. */
+  /**
+   * A safe integer as a zigzag varint: small magnitudes, positive or negative, take 1-3 bytes. The
+   * zigzag value (2v for v >= 0, 2|v| - 1 below) passes 2^53 for |v| > 2^52, where a double can no
+   * longer hold it (an odd one rounds to even: the sign bit was lost). So the first byte (the sign
+   * and the magnitude's 6 low bits) is built apart and the rest comes from magnitude / 64, which
+   * stays exact: the same bytes as the plain zigzag varint, for every safe integer.
+   */
   int(v: number): void {
     if (!Number.isSafeInteger(v)) assert.fail(`not a safe integer: ${v}`);
-    let z = v >= 0 ? v * 2 : -v * 2 - 1;
-    while (z >= 0x80) {
-      this.buf[this.pos++] = (z % 0x80) | 0x80;
-      z = Math.floor(z / 0x80);
+    const buf = this.buf;
+    const negative = v < 0;
+    // The zigzag value is 2 * magnitude + sign, with magnitude = -v - 1 for a negative v.
+    const magnitude = negative ? -v - 1 : v;
+    const low = (magnitude % 64) * 2 + (negative ? 1 : 0);
+    let rest = Math.floor(magnitude / 64);
+    if (rest === 0) { buf[this.pos++] = low; return; }
+    buf[this.pos++] = low | 0x80;
+    while (rest >= 0x80) {
+      buf[this.pos++] = (rest % 0x80) | 0x80;
+      rest = Math.floor(rest / 0x80);
     }
-    this.buf[this.pos++] = z;
+    buf[this.pos++] = rest;
   }
 
   f64(v: number): void { this.buf.writeDoubleLE(v, this.pos); this.pos += 8; }
@@ -68,16 +81,21 @@ export class Reader {
 
   u8(): number { return this.buf[this.pos++]!; }
 
+  /** The inverse of Writer#int: the sign from the first byte's low bit, the magnitude exact. */
   int(): number {
-    let z = 0;
-    let scale = 1;
-    for (;;) {
-      const b = this.buf[this.pos++]!;
-      z += (b & 0x7f) * scale;
-      if (b < 0x80) break;
-      scale *= 0x80;
+    const buf = this.buf;
+    const first = buf[this.pos++]!;
+    let magnitude = (first & 0x7f) >>> 1;
+    if (first >= 0x80) {
+      let scale = 64;
+      for (;;) {
+        const b = buf[this.pos++]!;
+        magnitude += (b & 0x7f) * scale;
+        if (b < 0x80) break;
+        scale *= 0x80;
+      }
     }
-    return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+    return (first & 1) === 1 ? -magnitude - 1 : magnitude;
   }
 
   f64(): number {

@@ -61,9 +61,10 @@ export interface Order {
   returns: Array<{ returnId: string; amountCents: number; at: number }>;
 }
 
+/** The summary's running totals, in BigInt: near-limit balances take them past 2^53. */
 export interface Totals {
-  purchases: number; returns: number; netSalesCents: number; pointsIssued: number; pointsRedeemed: number;
-  pointsExpired: number; pointsClawedBack: number; topupsCents: number;
+  purchases: bigint; returns: bigint; netSalesCents: bigint; pointsIssued: bigint; pointsRedeemed: bigint;
+  pointsExpired: bigint; pointsClawedBack: bigint; topupsCents: bigint;
 }
 
 /** What the server must answer to one op, and the members whose state it may have changed. */
@@ -78,12 +79,10 @@ export interface ModelOptions {
   /** `at` before 2000 is refused (the `ancient-times` edge). */
   refuseAncientAt: boolean;
   /**
-   * A patched birthday takes its new day as well as its month, and a member without a birthday
-   * before is settled as at registration (the `patch-birthday` edge).
+   * A patched birthday takes its new day as well as its month, and counts from the change as at
+   * registration (the `patch-birthday` edge).
    */
   patchBirthdayFully: boolean;
-  /** Every credit (also a transfer's arrival, a product or a referral reward) is kept in the safe range (the `near-limit` edge). */
-  checkEveryCredit: boolean;
 }
 
 /** FNV-1a over the id's UTF-16 code units, modulo the shards: which shard owns a member (README, Architecture). */
@@ -109,6 +108,11 @@ function safe(...values: number[]): boolean {
 function add(a: number, b: number): number {
   const s = BigInt(a) + BigInt(b);
   return s > BigInt(SAFE_MAX) || s < -BigInt(SAFE_MAX) ? Number.NaN : Number(s);
+}
+
+/** What a balance can take of a bonus nobody can refuse (the sweep's): all of it, or up to 2^53 - 1. */
+function fitting(balance: number, bonus: number): number {
+  return safe(add(balance, bonus)) ? bonus : Math.max(0, SAFE_MAX - balance);
 }
 
 /** Stable JSON with sorted keys: what "the same body" means for idempotency. */
@@ -164,7 +168,7 @@ export class Model {
   readonly keys = new Map<string, { fp: string; answer: Body }>();
   readonly phones = new Map<string, string>();
   readonly emails = new Map<string, string>();
-  readonly totals: Totals = { purchases: 0, returns: 0, netSalesCents: 0, pointsIssued: 0, pointsRedeemed: 0, pointsExpired: 0, pointsClawedBack: 0, topupsCents: 0 };
+  readonly totals: Totals = { purchases: 0n, returns: 0n, netSalesCents: 0n, pointsIssued: 0n, pointsRedeemed: 0n, pointsExpired: 0n, pointsClawedBack: 0n, topupsCents: 0n };
   /** Referral points each ancestor received per level, net of reversals: `memberId|level`. */
   readonly referralPoints = new Map<string, number>();
   /** Every tier id a member has held, entered a period at, or that an order names: a program must keep them. */
@@ -182,10 +186,38 @@ export class Model {
     return shardOf(memberId, this.options.shards);
   }
 
-  setProgram(program: SimProgram): void {
+  /**
+   * A program change at `atMs` (the server's clock when it took it). A member holding a tier the
+   * program dropped moves to its first tier at the change, with a `downgrade` entry (ref
+   * `program:<version>`), and keeps no period end (the first tier never expires); a period that
+   * started at a dropped tier counts as started at the first (README, "Program changes"). Nothing
+   * else happens at the change: the member's due events wait for its next op or sweep.
+   */
+  setProgram(program: SimProgram, atMs: number): void {
     this.program = program;
     this.version += 1;
     this.programEntries += 1;
+    const first = program.tiers[0]!.id;
+    const kept = (id: string) => program.tiers.some((t) => t.id === id);
+    for (const id of this.memberOrder) {
+      const m = this.members.get(id)!;
+      if (!kept(m.tierId)) {
+        this.entry(m, atMs, 'downgrade', `program:${this.version}`, { tierId: first });
+        m.tierId = first;
+        m.periodEnd = null;
+      }
+      if (!kept(m.periodStartTierId)) m.periodStartTierId = first;
+      this.hold(m);
+    }
+  }
+
+  /** The members holding a tier `program` does not have: those a change to it moves. */
+  holdingDropped(program: SimProgram): string[] {
+    return this.memberOrder.filter((id) => !program.tiers.some((t) => t.id === this.members.get(id)!.tierId));
+  }
+
+  private tally(total: keyof Totals, n: number): void {
+    this.totals[total] += BigInt(n);
   }
 
   // ---------------------------------------------------------------- tiers
@@ -317,15 +349,15 @@ export class Model {
         while (m.grants.length > 0 && m.grants[0]!.expiresAt <= next) points += m.grants.shift()!.remaining;
         this.entry(m, next, 'expire', `expire:${next}`, { points: -points });
         m.points -= points;
-        this.totals.pointsExpired += points;
+        this.tally('pointsExpired', points);
       } else {
         m.lastBirthdayYear += 1;
-        const bonus = this.program.birthday.bonusPoints;
+        const bonus = fitting(m.points, this.program.birthday.bonusPoints);
         // Only the current year's gift is paid; a year passed over entirely is skipped.
         if (m.lastBirthdayYear === localDate(toMs, this.program.timezone).year && bonus > 0) {
           this.entry(m, next, 'birthday', `birthday:${next}`, { points: bonus });
           this.creditPoints(m, bonus, next);
-          this.totals.pointsIssued += bonus;
+          this.tally('pointsIssued', bonus);
         }
       }
     }
@@ -337,10 +369,10 @@ export class Model {
     if (days === null) { m.periodEnd = null; return; }
     const t = this.tierIndex(m.tierId);
     if (t > 0 && m.periodMetric >= this.retain(t)) {
-      const bonus = p.tiers[t]!.renewalBonusPoints;
+      const bonus = fitting(m.points, p.tiers[t]!.renewalBonusPoints);
       this.entry(m, at, 'renew', `renew:${at}`, { points: bonus, tierId: m.tierId });
       this.creditPoints(m, bonus, at);
-      this.totals.pointsIssued += bonus;
+      this.tally('pointsIssued', bonus);
       m.periodStart = at; m.periodEnd = at + days * DAY_MS; m.periodMetric = 0; m.periodStartTierId = m.tierId;
       this.hold(m);
       return;
@@ -497,7 +529,7 @@ export class Model {
     const opening = ((body['points'] as number | undefined) ?? 0) + p.signupPoints;
     this.entry(m, at, 'register', key, { points: opening, wallet: m.walletCents, tierId });
     this.creditPoints(m, opening, at);
-    this.totals.pointsIssued += opening;
+    this.tally('pointsIssued', opening);
     this.members.set(memberId, m);
     this.memberOrder.push(memberId);
     if (phone !== undefined) this.phones.set(phone, memberId);
@@ -508,7 +540,7 @@ export class Model {
       if (p.referral.refereePoints > 0) {
         this.entry(m, at, 'referral_reward', memberId, { points: p.referral.refereePoints });
         this.creditPoints(m, p.referral.refereePoints, at);
-        this.totals.pointsIssued += p.referral.refereePoints;
+        this.tally('pointsIssued', p.referral.refereePoints);
       }
       chain.forEach((ancestor, i) => {
         const points = p.referral.levels[i]?.registerPoints ?? 0;
@@ -520,17 +552,25 @@ export class Model {
     return { ok: true, answer, replayed: false, touched };
   }
 
-  /** A credit from another op (an outbox message): applied on the target at the source's time. */
-  private deliver(targetId: string, kind: string, points: number, walletCents: number, ref: string, at: number, level: number): void {
+  /**
+   * A credit from another op (an outbox message): applied on the target at the source's time.
+   * False when the target's wallet cannot take it (nothing written but the target's events up to
+   * `at`); points that would leave the safe range are dropped (a reward, recorded as 0) or stop at
+   * -(2^53 - 1) (a reversal).
+   */
+  private deliver(targetId: string, kind: string, points: number, walletCents: number, ref: string, at: number, level: number): boolean {
     const m = this.members.get(targetId)!;
     this.advance(m, at);
+    if (!safe(add(m.walletCents, walletCents))) return false;
     // A reversal takes at most what the member holds unless the program allows negative points.
-    const applied = points < 0 && !this.program.allowNegativePoints ? -Math.min(-points, Math.max(0, m.points)) : points;
+    let applied = points < 0 && !this.program.allowNegativePoints ? -Math.min(-points, Math.max(0, m.points)) : points;
+    if (!safe(add(m.points, applied))) applied = applied > 0 ? 0 : -SAFE_MAX - m.points;
     this.entry(m, at, kind, ref, { points: applied, wallet: walletCents });
     if (applied > 0) this.creditPoints(m, applied, at); else this.debitPoints(m, -applied);
     m.walletCents += walletCents;
-    if (applied > 0) this.totals.pointsIssued += applied; else this.totals.pointsClawedBack -= applied;
+    if (applied > 0) this.tally('pointsIssued', applied); else this.tally('pointsClawedBack', -applied);
     if (level > 0) this.referralPoints.set(`${targetId}|${level}`, (this.referralPoints.get(`${targetId}|${level}`) ?? 0) + applied);
+    return true;
   }
 
   private patch(body: Body, nowMs: number): Outcome {
@@ -551,15 +591,19 @@ export class Model {
       if (m.profile.email !== undefined) this.emails.delete(m.profile.email);
       this.emails.set(email, memberId);
     }
-    const hadBirthday = m.birthdayMonth !== 0;
     for (const f of PROFILE_FIELDS) if (body[f] !== undefined) m.profile[f] = body[f] as string;
     const birthday = body['birthday'] as string | undefined;
-    if (birthday !== undefined) {
-      m.birthdayMonth = Number(birthday.slice(5, 7));
-      if (this.options.patchBirthdayFully) {
-        m.birthdayDay = Number(birthday.slice(8, 10));
-        if (!hadBirthday) this.settleBirthday(m, nowMs);
-      }
+    if (birthday !== undefined && !this.options.patchBirthdayFully) m.birthdayMonth = Number(birthday.slice(5, 7));
+    const month = Number(birthday?.slice(5, 7));
+    const day = Number(birthday?.slice(8, 10));
+    if (birthday !== undefined && this.options.patchBirthdayFully && (month !== m.birthdayMonth || day !== m.birthdayDay)) {
+      // A birthday set or changed counts from the change as for a new member (one already past
+      // this year waits for next year), and a year whose gift was paid is never paid again.
+      const paidYear = m.lastBirthdayYear;
+      m.birthdayMonth = month;
+      m.birthdayDay = day;
+      this.settleBirthday(m, nowMs);
+      m.lastBirthdayYear = Math.max(m.lastBirthdayYear, paidYear);
     }
     return { ok: true, answer: { ...this.view(m), walletBalanceCents: m.walletCents }, replayed: false, touched: [memberId] };
   }
@@ -636,15 +680,15 @@ export class Model {
       upgradedTo = p.tiers[target]!.id;
       this.entry(m, at, 'upgrade', orderId, { points: bonus, tierId: upgradedTo });
       this.creditPoints(m, bonus, at);
-      this.totals.pointsIssued += bonus;
+      this.tally('pointsIssued', bonus);
       m.periodMetric = this.carried(metricGained, p.tiers[target]!.threshold);
       m.tierId = upgradedTo; m.periodStart = at; m.periodStartTierId = upgradedTo;
       m.periodEnd = p.membershipDays === null ? null : at + p.membershipDays * DAY_MS;
     }
-    this.totals.purchases += 1;
-    this.totals.netSalesCents += netCents;
-    this.totals.pointsIssued += earned;
-    this.totals.pointsRedeemed += redeemPoints;
+    this.tally('purchases', 1);
+    this.tally('netSalesCents', netCents);
+    this.tally('pointsIssued', earned);
+    this.tally('pointsRedeemed', redeemPoints);
 
     const touched = [memberId];
     const rewards: Order['rewards'] = [];
@@ -731,8 +775,12 @@ export class Model {
       metric = order.before.periodMetric + (p.qualifyBy === 'spend' ? remaining : growthAfter);
       const q = this.qualifying(metric);
       if (q <= this.tierIndex(order.before.periodStartTierId)) {
-        tierId = order.tierIdBefore;
-        period = { periodStart: order.before.periodStart, periodEnd: order.before.periodEnd, periodStartTierId: order.before.periodStartTierId };
+        // Through the current program: a tier it dropped since the order is its first tier, which never ends.
+        tierId = this.tier(order.tierIdBefore).id;
+        period = {
+          periodStart: order.before.periodStart, periodEnd: this.tierIndex(tierId) === 0 ? null : order.before.periodEnd,
+          periodStartTierId: this.tier(order.before.periodStartTierId).id,
+        };
       } else {
         tierId = p.tiers[q]!.id;
         metric = this.carried(metric, p.tiers[q]!.threshold);
@@ -768,10 +816,10 @@ export class Model {
     order.returns.push({ returnId, amountCents, at });
     order.now = { earnedPoints: earnedAfter, growth: growthAfter, restoredPoints: restoredAfter, walletRefundedCents: order.now.walletRefundedCents + walletRefundCents, fixedReversed: order.now.fixedReversed || full };
     sharesAfter.forEach((s, i) => { order.rewards[i]!.sharePoints = s; });
-    this.totals.returns += 1;
-    this.totals.netSalesCents -= amountCents;
-    this.totals.pointsClawedBack += clawed;
-    this.totals.pointsRedeemed -= restoredPoints;
+    this.tally('returns', 1);
+    this.tally('netSalesCents', -amountCents);
+    this.tally('pointsClawedBack', clawed);
+    this.tally('pointsRedeemed', -restoredPoints);
     const answer: Body = {
       returnId, orderId, memberId: m.memberId, clawedBackPoints: clawed, restoredPoints, walletRefundCents,
       points: m.points, walletBalanceCents: m.walletCents, tierId: m.tierId, downgradedTo, referralReversals: reversals,
@@ -818,11 +866,12 @@ export class Model {
     this.advance(m, at);
     const amountCents = body['amountCents'] as number;
     if (amountCents > m.walletCents) return FAIL('insufficient_wallet', [fromId]);
-    if (this.options.checkEveryCredit && !safe(add(to.walletCents, amountCents))) return FAIL('balance_limit', [fromId]);
     this.entry(m, at, 'transfer_out', key, { wallet: -amountCents });
     m.walletCents -= amountCents;
-    this.deliver(toId, 'transfer_in', 0, amountCents, key, at, 0);
+    // The answer is the sender's balances once the money left, before it arrives (or comes back).
     const answer: Body = { fromMemberId: fromId, toMemberId: toId, amountCents, points: m.points, walletBalanceCents: m.walletCents, tierId: m.tierId };
+    // A wallet that cannot take the money sends it back to the sender (README, "Balances stay safe integers").
+    if (!this.deliver(toId, 'transfer_in', 0, amountCents, key, at, 0)) this.deliver(fromId, 'transfer_return', 0, amountCents, key, at, 0);
     this.remember('transfer', scope, body, answer);
     return { ok: true, answer, replayed: false, touched: [fromId, toId] };
   }
@@ -853,11 +902,11 @@ export class Model {
     else if (inc.tierId !== undefined && this.tierIndex(inc.tierId) > current) target = this.tierIndex(inc.tierId);
     const upgrade = target !== null && inc.forceTierId === undefined;
     const bonus = upgrade ? p.tiers[target!]!.upgradeBonusPoints : 0;
-    if (this.options.checkEveryCredit && !safe(add(add(m.points, points), bonus), add(m.walletCents, walletCents))) return FAIL('balance_limit', [memberId]);
+    if (!safe(add(add(m.points, points), bonus), add(m.walletCents, walletCents))) return FAIL('balance_limit', [memberId]);
     const tierId = target === null ? null : p.tiers[target]!.id;
     this.entry(m, at, 'product', orderId, { points, wallet: walletCents, tierId });
     this.creditPoints(m, points, at);
-    this.totals.pointsIssued += points;
+    this.tally('pointsIssued', points);
     m.walletCents += walletCents;
     if (target !== null) {
       // A granted tier starts a new period; an upgrade carries the metric forward and pays its bonus.
@@ -867,7 +916,7 @@ export class Model {
       if (bonus > 0) {
         this.entry(m, at, 'upgrade', orderId, { points: bonus, tierId: tierId! });
         this.creditPoints(m, bonus, at);
-        this.totals.pointsIssued += bonus;
+        this.tally('pointsIssued', bonus);
       }
     }
     if (inc.extendDays !== undefined && m.periodEnd !== null) m.periodEnd += inc.extendDays * DAY_MS;
@@ -906,7 +955,7 @@ export class Model {
         this.entry(m, at, 'redeem', key, { points: -points, wallet: value });
         this.debitPoints(m, points);
         m.walletCents += value;
-        this.totals.pointsRedeemed += points;
+        this.tally('pointsRedeemed', points);
         answer = { memberId, redeemedPoints: points, walletCreditCents: value, ...balances() };
         break;
       }
@@ -915,7 +964,7 @@ export class Model {
         if (delta < 0 && m.points + delta < 0) return FAIL('insufficient_points', touched);
         if (!safe(add(m.points, delta))) return FAIL('balance_limit', touched);
         this.entry(m, at, 'adjust', key, { points: delta });
-        if (delta > 0) { this.creditPoints(m, delta, at); this.totals.pointsIssued += delta; } else { this.debitPoints(m, -delta); this.totals.pointsClawedBack -= delta; }
+        if (delta > 0) { this.creditPoints(m, delta, at); this.tally('pointsIssued', delta); } else { this.debitPoints(m, -delta); this.tally('pointsClawedBack', -delta); }
         answer = { memberId, pointsDelta: delta, reason: body['reason'], ...balances() };
         break;
       }
@@ -929,7 +978,7 @@ export class Model {
         if (!safe(credit, add(m.walletCents, credit))) return FAIL('balance_limit', touched);
         this.entry(m, at, 'topup', key, { wallet: credit });
         m.walletCents += credit;
-        this.totals.topupsCents += credit;
+        this.tally('topupsCents', credit);
         answer = { memberId, amountCents, bonusCents, ...balances() };
         break;
       }

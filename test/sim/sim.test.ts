@@ -6,8 +6,12 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_EDGES, runSimulation } from './simulator.js';
 import { ZONE_OFFSET_MINUTES, localDate } from './calendar.js';
 
-/** Seeds and steps of the default run: about 45 s on the project's 2-core machine. */
-const SEEDS = [1, 2, 3, 4];
+/**
+ * Seeds and steps of the default run: about 50 s on the project's 2-core machine. Three seeds, not
+ * four: with `near-limit` on by default each seed first builds two members near 2^53 - 1 (about
+ * 36,000 ops), which makes a seed of 300 steps take 13-19 s instead of 5-10 s.
+ */
+const SEEDS = [1, 2, 3];
 const STEPS = 300;
 const SEED_TIMEOUT_MS = 120_000;
 

@@ -8,7 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { Random } from './prng.js';
 import { DAY_MS, iso } from './calendar.js';
 import { generateProgram, type SimProgram } from './program.js';
-import { Model, SAFE_MAX, entryOf, parseAt, shardOf, type Body, type Member, type OpName, type Outcome, type Role } from './model.js';
+import { AT_MIN_MS, Model, SAFE_MAX, entryOf, parseAt, shardOf, type Body, type Member, type OpName, type Outcome, type Role } from './model.js';
 import { OP_AMOUNT_MAX, Planner, withOffset, type Planned } from './plan.js';
 import { SimServer, type Answer } from './server.js';
 
@@ -21,16 +21,16 @@ export const EDGES = {
   'backdated': { defaultOn: true, about: 'ops dated up to 400 days back, and ops exactly at a member\'s next period end, expiry or birthday' },
   'batches': { defaultOn: true, about: 'multi-op stream batches (independent members, repeats of an op inside its batch) and shuffled replay batches' },
   'program-changes': { defaultOn: true, about: 'PUT /v1/program mid-run: new rates, thresholds, periods, expiry, referral levels, products; tiers nobody held may go' },
-  'near-limit': { defaultOn: false, about: 'balances within 10^12 of 2^53-1 (built by thousands of adjustments and top-ups), then credits that would pass it' },
-  'ancient-times': { defaultOn: false, about: '`at` before 2000 and before 1970, which the server must refuse with 400 invalid_request on `at`' },
-  'tier-removal': { defaultOn: false, about: 'a program change removing a tier that members hold' },
-  'patch-birthday': { defaultOn: false, about: 'birthdays PATCHed to any date (also onto members without one) with birthday gifts on, then sweeps across period ends' },
+  'near-limit': { defaultOn: true, about: 'balances within 10^12 of 2^53-1 (built by thousands of adjustments and top-ups), then credits that would pass it' },
+  'ancient-times': { defaultOn: true, about: 'instants before 2000-01-01T00:00:00Z (and before 1970) as an op\'s `at`, `balance?at=` and the sweep\'s `asOf`, which the server must refuse with 400 invalid_request on that field; ops at the bound itself' },
+  'tier-removal': { defaultOn: true, about: 'a program change removing a tier that members hold: they move to the first tier at the change' },
+  'patch-birthday': { defaultOn: true, about: 'birthdays PATCHed to any date (also onto members without one) with birthday gifts on, then sweeps across period ends' },
   'cross-shard-keys': { defaultOn: true, about: 'one requestId used for members on different shards: the second must be 409 idempotency_conflict' },
   'equivalent-retry': { defaultOn: true, about: 'a retry spelling a default explicitly or the same instant with another offset, which must replay' },
   'same-batch-deps': { defaultOn: true, about: 'stream batches [purchase o, return o], [register R, register S referred by R], [register T, transfer to T]: all must succeed' },
-  'batch-events': { defaultOn: false, about: 'ops of one member in one stream batch at different times, so an event one op creates falls due before a later op' },
-  'timezone-change': { defaultOn: false, about: 'program changes that move the time zone: an op after a birthday gift falls due under the new zone must get the gift first' },
-  'replay-after-return': { defaultOn: false, about: 'a purchase replayed after a return of its order reversed part of its referral share rewards: the replay must answer the first answer' },
+  'batch-events': { defaultOn: true, about: 'ops of one member in one stream batch at different times, so an event one op creates falls due before a later op' },
+  'timezone-change': { defaultOn: true, about: 'program changes that move the time zone: an op after a birthday gift falls due under the new zone must get the gift first' },
+  'replay-after-return': { defaultOn: true, about: 'a purchase replayed after a return of its order reversed part of its referral share rewards: the replay must answer the first answer' },
 } as const;
 export type EdgeName = keyof typeof EDGES;
 export const EDGE_NAMES = Object.keys(EDGES) as EdgeName[];
@@ -195,18 +195,6 @@ class Simulation {
     throw new SimFailure(this.settings.seed, this.step, detail, replayCommand(this.settings), [...this.trace]);
   }
 
-  /**
-   * Under `tier-removal`, a member holding a tier the program dropped is treated as holding the
-   * first tier (README, "Program changes"): the server may show either id, so the expected one
-   * follows what it shows. Everything else about the member is still compared.
-   */
-  private tierAsShown(actual: Record<string, any>, expected: Body): Body {
-    if (!this.on('tier-removal') || typeof expected['tierId'] !== 'string') return expected;
-    const tiers = this.model.program.tiers;
-    const dropped = !tiers.some((t) => t.id === expected['tierId']);
-    return dropped && actual['tierId'] === tiers[0]!.id ? { ...expected, tierId: actual['tierId'] } : expected;
-  }
-
   /** The member an op acts on, as far as the model knows. */
   private memberOf(p: Planned): string {
     const b = p.body;
@@ -269,7 +257,6 @@ class Simulation {
       globalRequestKeys: this.on('cross-shard-keys'),
       refuseAncientAt: this.on('ancient-times'),
       patchBirthdayFully: this.on('patch-birthday'),
-      checkEveryCredit: this.on('near-limit'),
     });
     // The demo program a fresh install starts with is on the ledger too.
     this.model.programEntries = 2;
@@ -288,18 +275,39 @@ class Simulation {
     const keep = new Set(this.model.everHeld);
     if (dropTier !== null) keep.delete(dropTier);
     const program = generateProgram(this.rng, { keepTiers: keep, dropTier, timezone: this.on('timezone-change') ? null : p.timezone });
+    const moving = this.model.holdingDropped(program);
+    const sentMs = Date.now();
     const reply = await this.server.request('PUT', '/v1/program', program);
+    const answeredMs = Date.now();
     this.note(`program → v${this.model.version + 1}${dropTier === null ? '' : ` dropping held tier ${dropTier}`}: ${describeProgram(program)}`);
     if (reply.status !== 200) this.fail(`a program change was refused: ${JSON.stringify(reply.body)}`);
     if (reply.body.version !== this.model.version + 1) this.fail(`the program's version is ${reply.body.version}, the model's ${this.model.version + 1}`);
     const ids = (reply.body.tiers as Array<{ id: string }>).map((t) => t.id);
     if (!isDeepStrictEqual(ids, program.tiers.map((t) => t.id))) this.fail(`the program came back with tiers ${ids}`);
     const gifts = new Map(this.model.memberOrder.map((id) => [id, this.model.nextBirthday(this.model.members.get(id)!)]));
-    this.model.setProgram(program);
+    this.model.setProgram(program, moving.length === 0 ? answeredMs : await this.changeTime(moving[0]!, sentMs, answeredMs));
     this.negativeEverAllowed ||= program.allowNegativePoints;
     if (dropTier !== null) this.model.everHeld.delete(dropTier);
     this.report.programChanges += 1;
+    if (moving.length > 0) {
+      this.note(`moved to ${program.tiers[0]!.id} at the change: ${moving.join(', ')}`);
+      await this.checkMembers(moving);
+    }
     if (this.on('timezone-change') && program.timezone !== p.timezone) await this.probeMovedGifts(gifts);
+  }
+
+  /**
+   * When the server took the program change, read from the `downgrade` entry it gave a member who
+   * held a dropped tier (the server's clock, which the change's answer does not carry); it must
+   * fall between sending the change and its answer.
+   */
+  private async changeTime(memberId: string, sentMs: number, answeredMs: number): Promise<number> {
+    const ref = `program:${this.model.version + 1}`;
+    const e = ((await this.ledger(memberId)) ?? []).find((x) => x['kind'] === 'downgrade' && x['ref'] === ref);
+    if (e === undefined) this.fail(`${memberId} held a tier program v${this.model.version + 1} dropped, and has no downgrade entry ${ref}`);
+    const atMs = Date.parse(e['at'] as string);
+    if (!(atMs >= sentMs && atMs <= answeredMs)) this.fail(`the program change is dated ${e['at']}, not while it was sent (${iso(sentMs)} to ${iso(answeredMs)})`);
+    return atMs;
   }
 
   /**
@@ -439,7 +447,7 @@ class Simulation {
         const status = p.name === 'register' && !outcome.replayed ? 201 : 200;
         if (answer.status !== status) this.fail(`${what}: HTTP ${answer.status}, expected ${status}`);
       }
-      const diffs = diffFields(answer.body, this.tierAsShown(answer.body, outcome.answer));
+      const diffs = diffFields(answer.body, outcome.answer);
       if (diffs.length > 0) this.pendingFailure = { memberId: outcome.touched[0] ?? this.memberOf(p), detail: `${what}: the answer differs from the model's:\n  ${diffs.join('\n  ')}` };
       if (this.pendingFailure !== null) return;
       if (p.name !== 'patch' && p.name !== 'quote' && answer.body['replayed'] !== outcome.replayed) {
@@ -484,7 +492,7 @@ class Simulation {
       const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
       for (;;) {
         const reply = await this.server.request('GET', `/v1/members/${encodeURIComponent(id)}`);
-        const diffs = reply.status === 200 ? diffFields(reply.body, this.tierAsShown(reply.body, expected)) : [`GET answered ${reply.status} ${JSON.stringify(reply.body)}`];
+        const diffs = reply.status === 200 ? diffFields(reply.body, expected) : [`GET answered ${reply.status} ${JSON.stringify(reply.body)}`];
         if (diffs.length === 0) break;
         if (Date.now() > deadline) await this.failOn(id, `member ${id} differs from the model:\n  ${diffs.join('\n  ')}`);
         await sleep(POLL_MS);
@@ -504,9 +512,10 @@ class Simulation {
     const reply = await this.server.request('POST', '/v1/admin/sweep', { asOf: this.planner.spell(asOfMs) });
     if (reply.status !== 200) this.fail(`sweep: ${reply.status} ${JSON.stringify(reply.body)}`);
     const count = this.model.sweep(asOfMs);
+    // The members first: a member the sweep missed shows there, with what differs.
+    await this.checkMembers(due);
     if (reply.body.members !== count) this.fail(`sweep as of ${iso(asOfMs)} brought ${reply.body.members} members up to date, the model ${count} (${due.join(', ')})`);
     this.report.sweeps += 1;
-    await this.checkMembers(due);
   }
 
   private async balanceStep(): Promise<void> {
@@ -518,6 +527,8 @@ class Simulation {
     if (e !== null && roll < 0.4) atMs = e.at;
     else if (e !== null && roll < 0.6) atMs = e.at - 1;
     else atMs = rng.int(Math.max(0, m.createdAt - DAY_MS), Math.min(Date.now(), Math.max(this.clockMs, m.createdAt)));
+    // A member registered at the bound of 2000 (`ancient-times`): no instant before it is asked.
+    atMs = Math.max(atMs, AT_MIN_MS);
     const expected = this.model.balanceAt(m, atMs);
     this.note(`balance of ${m.memberId} at ${iso(atMs)}`);
     const got = await this.server.get(`/v1/members/${encodeURIComponent(m.memberId)}/balance?at=${encodeURIComponent(iso(atMs)!)}`);
@@ -706,6 +717,10 @@ class Simulation {
       taken.forEach((v) => unique.add(v));
       reach.direct.forEach((id) => direct.add(id));
       reach.credited.forEach((id) => credited.add(id));
+      // A transfer the target's wallet cannot take comes back to its sender through the outbox,
+      // after the batch: no later op of the batch may touch the sender.
+      const target = p.name === 'transfer' ? this.model.members.get(p.body['toMemberId'] as string) : undefined;
+      if (target !== undefined && !Number.isSafeInteger(target.walletCents + (p.body['amountCents'] as number))) credited.add(p.body['fromMemberId'] as string);
       if (p.name === 'register' && p.body['memberId'] !== undefined) {
         const ref = p.body['referrerId'] as string | undefined;
         const referrer = ref === undefined ? undefined : this.model.members.get(ref);
@@ -886,11 +901,10 @@ class Simulation {
     const diffs: string[] = [];
     for (const [k, v] of Object.entries(want)) {
       const g = summary[k];
-      // A tier everyone left may stay in the server's map with 0 members; under `tier-removal`
-      // members of a dropped tier may be counted under it or under the first tier.
+      // A tier everyone left may stay in the server's map with 0 members.
       const got = k === 'membersPerTier' ? this.tierCounts(g as Record<string, number>) : g;
       const wanted = k === 'membersPerTier' ? this.tierCounts(v as Record<string, number>) : v;
-      const same = typeof v === 'bigint' ? typeof g === 'number' && Number.isSafeInteger(g) && BigInt(g) === v : isDeepStrictEqual(got, wanted);
+      const same = typeof v === 'bigint' ? exactTotal(g) === v : isDeepStrictEqual(got, wanted);
       if (!same) diffs.push(`${k}: server ${JSON.stringify(g)}, model ${typeof v === 'bigint' ? v.toString() : JSON.stringify(v)}`);
     }
     if (diffs.length > 0) this.fail(`summary:\n  ${diffs.join('\n  ')}`);
@@ -920,20 +934,14 @@ class Simulation {
     await this.checkReferrals(final ? this.model.memberOrder : this.rng.shuffle(this.model.memberOrder).slice(0, 3));
   }
 
-  /** Members per tier without empty tiers, dropped tiers counted as the first under `tier-removal`. */
+  /** Members per tier without empty tiers. */
   private tierCounts(counts: Record<string, number>): Record<string, number> {
-    const tiers = this.model.program.tiers;
-    const out: Record<string, number> = {};
-    for (const [tier, n] of Object.entries(counts)) {
-      const id = this.on('tier-removal') && !tiers.some((t) => t.id === tier) ? tiers[0]!.id : tier;
-      out[id] = (out[id] ?? 0) + n;
-    }
-    return Object.fromEntries(Object.entries(out).filter(([, n]) => n !== 0).sort());
+    return Object.fromEntries(Object.entries(counts).filter(([, n]) => n !== 0).sort());
   }
 
   /**
    * Money conservation on the server's own ledgers, whatever the model says: what transfers took
-   * out arrived exactly once, and the top-ups on the ledgers are the summary's top-ups.
+   * out arrived (or came back) exactly once, and the top-ups on the ledgers are the summary's top-ups.
    */
   private async checkConservation(summary: Record<string, number>): Promise<void> {
     let out = 0n;
@@ -942,11 +950,12 @@ class Simulation {
     for (const id of this.model.memberOrder) {
       for (const e of (await this.ledger(id)) ?? []) {
         if (e['kind'] === 'transfer_out') out -= BigInt(e['walletDeltaCents']);
-        if (e['kind'] === 'transfer_in') arrived += BigInt(e['walletDeltaCents']);
+        // Money a full wallet could not take comes back to its sender, once.
+        if (e['kind'] === 'transfer_in' || e['kind'] === 'transfer_return') arrived += BigInt(e['walletDeltaCents']);
         if (e['kind'] === 'topup') topups += BigInt(e['walletDeltaCents']);
       }
     }
-    if (out !== arrived) this.fail(`transfers took ${out} cents out of wallets and put ${arrived} in`);
+    if (out !== arrived) this.fail(`transfers took ${out} cents out of wallets and put ${arrived} in (or back)`);
     if (topups !== BigInt(summary['topupsCents']!)) this.fail(`the ledgers hold ${topups} cents of top-ups, the summary ${summary['topupsCents']}`);
   }
 
@@ -965,13 +974,35 @@ class Simulation {
 
   // ---------------------------------------------------------------- edges
 
-  /** `ancient-times`: an op dated before 2000 (or before 1970) is refused on `at` and changes nothing. */
+  /**
+   * `ancient-times`: an instant before 2000-01-01T00:00:00Z, whatever local time its offset shows,
+   * is refused on its field and changes nothing: an op's `at` (alone, or inside a batch of other
+   * ops, which its refusal must not touch), `balance?at=` and the sweep's `asOf`. An op at the bound
+   * itself, or just after it in UTC but in 1999 in its offset, is accepted like any backdated op.
+   */
   private async ancientStep(): Promise<void> {
+    const ancient = this.rng.pick<string | number>([
+      '1999-12-31T23:59:59.999Z', '2000-01-01T04:59:59.999+05:00', '1999-12-31T23:30:00.000+05:00', AT_MIN_MS - 1,
+      '1970-01-01T00:00:00.000Z', '1969-07-20T20:17:40.000Z', '1900-01-01T00:00:00.000Z',
+    ]);
     const m = this.planner.member()!;
-    const at = this.rng.pick(['1999-12-31T23:59:59.999Z', '1970-01-01T00:00:00.000Z', '1969-07-20T20:17:40.000Z', '1900-01-01T00:00:00.000Z', '1999-12-31T23:30:00.000-05:00']);
+    const roll = this.rng.next();
+    if (roll < 0.15) {
+      this.note(`balance of ${m.memberId} at ${String(ancient)} (ancient)`);
+      const reply = await this.server.request('GET', `/v1/members/${encodeURIComponent(m.memberId)}/balance?at=${encodeURIComponent(String(ancient))}`);
+      if (reply.status !== 400 || reply.body.error?.code !== 'invalid_request' || reply.body.error?.field !== 'at') this.fail(`balance?at=${String(ancient)}: ${reply.status} ${JSON.stringify(reply.body)}`);
+      return;
+    }
+    if (roll < 0.3) {
+      this.note(`sweep as of ${String(ancient)} (ancient)`);
+      const reply = await this.server.request('POST', '/v1/admin/sweep', { asOf: ancient });
+      if (reply.status !== 400 || reply.body.error?.code !== 'invalid_request' || reply.body.error?.field !== 'asOf') this.fail(`sweep as of ${String(ancient)}: ${reply.status} ${JSON.stringify(reply.body)}`);
+      return;
+    }
+    const at = roll < 0.4 ? this.rng.pick(['2000-01-01T00:00:00.000Z', '1999-12-31T23:30:00.000-05:00', '1999-12-31T19:00:00.000-05:00']) : ancient;
     const p = this.rng.pick([this.planner.purchase(m, 0), this.planner.topup(m, 0), this.planner.register(0), this.planner.adjust(m, 0)]);
     p.body['at'] = at;
-    p.note = 'ancient at';
+    p.note = parseAt(at) < AT_MIN_MS ? 'ancient at' : 'at the bound of 2000';
     if (this.on('batches') && this.rng.chance(0.5)) {
       // Inside a batch with other ops, which its refusal must not touch.
       const others = this.drawIndependent(this.rng.int(1, 3), { sameAt: 'perMember' })
@@ -982,7 +1013,7 @@ class Simulation {
       return;
     }
     const outcome = await this.single(p);
-    if (outcome.ok) this.fail('the model accepts an ancient at');
+    if (outcome.ok && parseAt(at) < AT_MIN_MS) this.fail('the model accepts an ancient at');
   }
 
   /** `cross-shard-keys`: a used requestId on a member of another shard is a conflict. */
@@ -1123,6 +1154,17 @@ function stubMember(memberId: string): Member {
     periodMetric: 0, periodStartTierId: '', points: 0, growth: 0, walletCents: 0, lifetimeSpendCents: 0, purchaseCount: 0,
     firstPurchaseAt: null, lastPurchaseAt: null, standingOrders: 0, birthdayMonth: 0, birthdayDay: 0, lastBirthdayYear: 0, grants: [], entries: [],
   };
+}
+
+/**
+ * A summary total as the server answers it, or null when the form is wrong: a safe integer as a
+ * JSON number, and only past 2^53 - 1 as a string of its decimal digits (README, the summary report).
+ */
+function exactTotal(answered: unknown): bigint | null {
+  if (typeof answered === 'number') return Number.isSafeInteger(answered) ? BigInt(answered) : null;
+  if (typeof answered !== 'string' || !/^-?[1-9][0-9]*$/.test(answered)) return null;
+  const v = BigInt(answered);
+  return v > BigInt(SAFE_MAX) || v < -BigInt(SAFE_MAX) ? v : null;
 }
 
 /** Each expected field that the actual object does not have equal, as a line. */
