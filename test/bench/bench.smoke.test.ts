@@ -137,7 +137,10 @@ describe('benchmarks (quick)', () => {
     const out = await runQuick('backup.js');
     expect(out.split('\n')[0]).toMatch(/^machine: /);
     expect(out).toMatch(/^verify: ok, /m);
-    expect(out).toMatch(/^recovery: ([\d,]+) ops replayed for \1 purchases acked after the backup$/m);
+    const recovery = /^recovery: ([\d,]+) ops replayed for ([\d,]+) purchases acked after the backup and ([\d,]+) claims of their keys$/m.exec(out);
+    expect(recovery).not.toBeNull();
+    const count = (i: number) => Number(recovery![i]!.replace(/,/g, ''));
+    expect(count(1)).toBe(count(2) + count(3));
     expect(out).toMatch(/^backup: ok$/m);
     const figures = new Map(tableRows(out).map(([name, value, unit]) => [`${name} (${unit})`, figure(value)]));
     expect([...figures.keys()]).toEqual([

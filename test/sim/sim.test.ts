@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_EDGES, runSimulation } from './simulator.js';
 import { ZONE_OFFSET_MINUTES, localDate } from './calendar.js';
+import { expectReplayEqualsLive } from '../helpers/replay-check.js';
 
 /**
  * Seeds and steps of the default run: about 50 s on the project's 2-core machine. Three seeds, not
@@ -31,8 +32,9 @@ describe('the simulator\'s calendar', () => {
 });
 
 describe('deterministic simulation', () => {
-  it.each(SEEDS)('seed %i agrees with the reference model', async (seed) => {
-    const report = await runSimulation({ seed, steps: STEPS, edges: new Set(DEFAULT_EDGES) });
+  it.each(SEEDS)('seed %i agrees with the reference model, and its data folder replays from its batch logs to exactly what it holds', async (seed) => {
+    // The replay check (loyalty replay --check) runs on the folder the simulation leaves, kills included.
+    const report = await runSimulation({ seed, steps: STEPS, edges: new Set(DEFAULT_EDGES), afterStop: (dir) => { expectReplayEqualsLive(dir); } });
     expect(report.ops).toBeGreaterThan(STEPS);
     expect(report.kills).toBeGreaterThan(0);
   }, SEED_TIMEOUT_MS);

@@ -42,6 +42,8 @@ export interface SimSettings {
   edges: ReadonlySet<EdgeName>;
   /** 2-4 from the seed unless given. */
   shards?: number;
+  /** Runs on the data folder once the server has stopped cleanly, before it is removed (the replay check). */
+  afterStop?: (dataDir: string) => void;
 }
 
 export interface SimReport {
@@ -231,6 +233,7 @@ class Simulation {
       await this.checkpoint(true);
       const exit = await this.server.stop();
       if (exit.code !== 0) this.fail(`a SIGTERM at the end did not exit 0: ${JSON.stringify(exit)}\n${this.server.logs}`);
+      this.settings.afterStop?.(this.server.dataDir);
       this.server.cleanup();
     } catch (err) {
       await this.server.kill().catch(() => {});
