@@ -4,8 +4,8 @@
 // makes every file of the backup durable (fsync) and digests it (SHA-256). None of this runs on the
 // main thread, where requests and streams are served, or on a shard's thread, where it would hold
 // the shard's batches. Requests arrive as messages, each answered with `{ ok, reply | error }`.
-import { closeSync, fsyncSync, openSync, readlinkSync, rmSync, statSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { closeSync, fsyncSync, openSync, rmSync, statSync } from 'node:fs';
+import { lowerThreadPriority } from './thread-priority.js';
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { checksumHex, decodeLogHeader, logPosition } from './batch-log.js';
@@ -70,7 +70,7 @@ function watchCopyStart(file: string): number | null {
 
 async function answer(req: SealRequest): Promise<SealReply> {
   if (req.kind === 'watch') return watchCopyStart(req.file);
-  if (!lowered) { lowerPriority(); lowered = true; }
+  if (!lowered) { lowerThreadPriority(BACKUP_THREAD_NICE); lowered = true; }
   if (req.kind === 'positions') {
     const out: CopyPosition[] = [];
     for (const dir of req.dirs) out.push(await storePosition(dir));
@@ -79,21 +79,6 @@ async function answer(req: SealRequest): Promise<SealReply> {
   const copies: SealedCopy[] = [];
   for (const c of req.copies) copies.push(await carryForward(c.shard, c.dir, c.entries));
   return { copies, digests: req.files.map(seal) };
-}
-
-/**
- * Lowers this thread's CPU priority (Linux: /proc/thread-self names the thread, and setpriority on
- * a thread id changes that thread alone), so that while both cores are busy the backup's replay
- * and hashing yield to the shards and the front end. Elsewhere the thread keeps the process's.
- * Lowered after the copies' starts are watched, which want to see them as they happen.
- */
-function lowerPriority(): void {
-  try {
-    const threadId = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isSafeInteger(threadId) && threadId > 0) setPriority(threadId, BACKUP_THREAD_NICE);
-  } catch {
-    // No /proc, or a system that refuses: the thread keeps the process's priority.
-  }
 }
 
 let lowered = false;

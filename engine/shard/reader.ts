@@ -3,8 +3,8 @@
 // that a scan never waits behind a shard's write batches nor holds them up.
 import { workerData } from 'piscina';
 import assert from 'node:assert/strict';
-import { readlinkSync, writeSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { writeSync } from 'node:fs';
+import { lowerThreadPriority } from './thread-priority.js';
 import { join } from 'node:path';
 import { openShardStore, type ShardStore } from './store.js';
 import { answer } from './queries.js';
@@ -13,26 +13,7 @@ import type { ReaderTask, ReaderWorkerData } from '../shard-protocol.js';
 const { dataDir, nice } = workerData as ReaderWorkerData;
 const stores = new Map<number, ShardStore>();
 
-/**
- * Lowers this thread's CPU priority (Linux: /proc/thread-self names the thread, and setpriority on a
- * thread id changes that thread alone), so that while both cores are busy a scan yields to the
- * shards' writers and the front end. Elsewhere the thread keeps the process's priority.
- */
-function lowerPriority(): void {
-  let threadId: number;
-  try {
-    threadId = Number(readlinkSync('/proc/thread-self').split('/').pop());
-  } catch {
-    return;
-  }
-  if (!Number.isSafeInteger(threadId) || threadId <= 0) return;
-  try {
-    setPriority(threadId, nice);
-  } catch {
-    // A system that refuses (none that lets a thread lower its own priority should) leaves it as is.
-  }
-}
-lowerPriority();
+lowerThreadPriority(nice);
 
 /**
  * A shard's read-only view, opened at its first read. The shard's worker opened the environment and
