@@ -5,6 +5,7 @@
 // before a backup began and a benchmark can measure what writes waited while it ran.
 import { hashId } from '../engine/router/member-hash.js';
 import { StreamTerminal } from './stream-terminal.js';
+import { prng } from './prng.js';
 
 export interface PosLoadSettings {
   /** ws://host:port/v1/stream */
@@ -32,18 +33,6 @@ const TOPUP_CENTS_MIN = 100;
 const TOPUP_CENTS_MAX = 20_000;
 const PURCHASE_CENTS_MAX = 50_000;
 const SETUP_TIMEOUT_MS = 60_000;
-
-/** mulberry32: a small seeded generator, so that a run can be repeated. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class PosLoad {
   readonly acked: AckedOp[] = [];

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { hashId } from '../engine/router/member-hash.js';
 import { ServerChild } from './server-child.js';
 import { StreamTerminal } from './stream-terminal.js';
+import { prng } from './prng.js';
 
 export interface SoakSettings {
   shards: number;
@@ -76,18 +77,6 @@ const RECONNECT_DELAY_MS = 100;
 const POLL_MS = 20;
 /** Ledger entries that each acked write makes exactly once, keyed by kind and ref. */
 const CHECKED_KINDS = new Set(['purchase', 'return', 'topup', 'transfer_out', 'transfer_in']);
-
-/** mulberry32: a small seeded generator, so that a failing run can be repeated with its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Op = Record<string, unknown> & { op: string };
 interface Planned { key: string; op: Op }
