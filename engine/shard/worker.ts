@@ -9,7 +9,7 @@ import { loadCore } from '../core/wasm.js';
 import { answer } from './queries.js';
 import { ensureSearchIndex } from './search-index.js';
 import assert from 'node:assert/strict';
-import { writeSync } from 'node:fs';
+import { existsSync, writeSync } from 'node:fs';
 import type { Control } from '../ops.js';
 import { importRowCount } from '../import-rows.js';
 import { opError } from '../errors.js';
@@ -34,10 +34,10 @@ const BATCH_LOG_ON = process.env['LOYALTY_TEST_NO_BATCH_LOG'] !== '1';
 const COMMIT_MODE = commitModeFromEnv(process.env);
 
 /**
- * Fault injection for the failed-sync test (LOYALTY_TEST_FAIL_SYNC=N): the Nth sync of each shard
- * reports EIO instead of syncing, as a disk that failed a write back would.
+ * Fault injection for the failed-sync test (LOYALTY_TEST_FAIL_SYNC=PATH): once a file exists at
+ * PATH, a shard's next sync reports EIO instead of syncing, as a disk that failed a write back would.
  */
-const FAIL_SYNC_AT = Number(process.env['LOYALTY_TEST_FAIL_SYNC'] ?? 0);
+const FAIL_SYNC_FILE = process.env['LOYALTY_TEST_FAIL_SYNC'] ?? '';
 
 /**
  * Test hook (LOYALTY_TEST_COMMIT_TRACE=1): writes `commit <shard> <n>` to stderr after each write
@@ -70,10 +70,8 @@ machine.settleMembers((store.meta.get('programAtMs') as number | undefined) ?? c
  * data.mdb, and calls back on this thread with the error LMDB reported, if any.
  */
 const rootSync = (store.root as unknown as { sync(callback: (err?: Error) => void): void });
-let syncsStarted = 0;
 const syncDataFile: SyncFile = (done) => {
-  syncsStarted += 1;
-  if (syncsStarted === FAIL_SYNC_AT) {
+  if (FAIL_SYNC_FILE !== '' && existsSync(FAIL_SYNC_FILE)) {
     setImmediate(() => done(Object.assign(new Error('Input/output error (injected: LOYALTY_TEST_FAIL_SYNC)'), { code: 'EIO' })));
     return;
   }
