@@ -1,7 +1,6 @@
 // The server's settings, read once from the environment with their defaults.
 import { dirname, join, resolve } from 'node:path';
-import { SHARD_MAP_BYTES_MIN, SHARD_PENDING_OPS_MAX } from '../engine/limits.js';
-import { commitModeFromEnv, type CommitMode } from '../engine/shard/group-sync.js';
+import { commitModeFromEnv, SHARD_MAP_BYTES_MIN, SHARD_PENDING_OPS_MAX, type CommitMode } from '../engine/limits.js';
 
 export interface Config {
   port: number;
@@ -35,9 +34,9 @@ export interface Config {
    */
   backupStallMs: number;
   /**
-   * LOYALTY_COMMIT: how a shard's commits reach the disk, `pipelined` (default) or `sync`
-   * (engine/shard/group-sync.ts). The shard threads read the variable from the environment they
-   * inherit; it is read here too so that a bad value stops the server at start.
+   * LOYALTY_COMMIT: how a shard's commits reach the disk, `sync` (default) or `pipelined`
+   * (engine/limits.ts). The shard clients and threads read the variable from the environment they
+   * share with this process; it is read here too so that a bad value stops the server at start.
    */
   commit: CommitMode;
 }

@@ -15,21 +15,6 @@
 /** The sync of the data file: calls `done` once, with an error if the disk did not confirm it. */
 export type SyncFile = (done: (err?: Error | null) => void) => void;
 
-export type CommitMode = 'sync' | 'pipelined';
-
-/**
- * LOYALTY_COMMIT: `pipelined` (the default) commits without fdatasync and acks after a group sync
- * (this file); `sync` makes each commit include its own fdatasync, as LMDB does by default. The
- * shard threads read it from the environment they inherit; server/config.ts reads it too, so a bad
- * value stops the server at start.
- */
-export function commitModeFromEnv(env: NodeJS.ProcessEnv): CommitMode {
-  const raw = env['LOYALTY_COMMIT'];
-  if (raw === undefined || raw === '' || raw === 'pipelined') return 'pipelined';
-  if (raw === 'sync') return 'sync';
-  throw new Error(`LOYALTY_COMMIT must be sync or pipelined, got ${JSON.stringify(raw)}`);
-}
-
 /** What a waiter gets instead of its reply when the sync that would have covered it failed. */
 export class SyncFailedError extends Error {
   readonly code = 'sync_failed';

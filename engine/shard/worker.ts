@@ -15,10 +15,10 @@ import { importRowCount } from '../import-rows.js';
 import { opError } from '../errors.js';
 import type { BatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.js';
 import { ShardMachine } from './machine.js';
-import { SETTLE_SLICE_MEMBERS } from '../limits.js';
+import { commitModeFromEnv, SETTLE_SLICE_MEMBERS } from '../limits.js';
 import { CommitClock, lastCommittedAtMs } from './commit-clock.js';
 import { copyShard } from './shard-backup.js';
-import { commitModeFromEnv, GroupSync, type SyncFile } from './group-sync.js';
+import { GroupSync, type SyncFile } from './group-sync.js';
 
 /**
  * BENCHMARK SWITCH, never for production: `LOYALTY_TEST_NO_BATCH_LOG=1` commits batches without
@@ -28,7 +28,7 @@ import { commitModeFromEnv, GroupSync, type SyncFile } from './group-sync.js';
 const BATCH_LOG_ON = process.env['LOYALTY_TEST_NO_BATCH_LOG'] !== '1';
 
 /**
- * How commits reach the disk (LOYALTY_COMMIT, engine/shard/group-sync.ts): `sync`, each LMDB commit
+ * How commits reach the disk (LOYALTY_COMMIT, engine/limits.ts): `sync`, each LMDB commit
  * includes its fdatasync; `pipelined`, commits skip it and a group sync runs beside the next batches.
  */
 const COMMIT_MODE = commitModeFromEnv(process.env);

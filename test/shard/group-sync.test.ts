@@ -7,7 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { commitModeFromEnv, GroupSync, SyncFailedError, type SyncFile } from '../../engine/shard/group-sync.js';
+import { GroupSync, SyncFailedError, type SyncFile } from '../../engine/shard/group-sync.js';
+import { commitModeFromEnv } from '../../engine/limits.js';
 import { openShardStore } from '../../engine/shard/store.js';
 
 /** A sync the test ends itself: each call is recorded with what had been committed when it started. */
@@ -153,9 +154,9 @@ describe('GroupSync: when a commit may be answered', () => {
 });
 
 describe('LOYALTY_COMMIT', () => {
-  it('is pipelined unless set to sync, and refuses anything else', () => {
-    expect(commitModeFromEnv({})).toBe('pipelined');
-    expect(commitModeFromEnv({ LOYALTY_COMMIT: '' })).toBe('pipelined');
+  it('is sync unless set to pipelined, and refuses anything else', () => {
+    expect(commitModeFromEnv({})).toBe('sync');
+    expect(commitModeFromEnv({ LOYALTY_COMMIT: '' })).toBe('sync');
     expect(commitModeFromEnv({ LOYALTY_COMMIT: 'pipelined' })).toBe('pipelined');
     expect(commitModeFromEnv({ LOYALTY_COMMIT: 'sync' })).toBe('sync');
     expect(() => commitModeFromEnv({ LOYALTY_COMMIT: 'async' })).toThrow('LOYALTY_COMMIT must be sync or pipelined, got "async"');
