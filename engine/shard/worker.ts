@@ -1,7 +1,7 @@
 // The body of one shard's worker thread: it owns the shard's LMDB environment and core, and
 // answers three kinds of task: a batch of write ops, a read query, or a control change. Every
 // write goes through the shard's machine (machine.ts), which logs it with its effects.
-import { workerData } from 'piscina';
+import { move, workerData } from 'piscina';
 import { join } from 'node:path';
 import { openShardStore } from './store.js';
 import { loadCore } from '../core/wasm.js';
@@ -13,6 +13,8 @@ import type { Control } from '../ops.js';
 import { importRowCount } from '../import-rows.js';
 import { opError } from '../errors.js';
 import type { BatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.js';
+import type { WriteOp } from '../ops.js';
+import { packRecords, unpackRecords } from '../batch-records.js';
 import { ShardMachine } from './machine.js';
 import { SETTLE_SLICE_MEMBERS } from '../limits.js';
 import { CommitClock, lastCommittedAtMs } from './commit-clock.js';
@@ -46,10 +48,11 @@ machine.settleMembers((store.meta.get('programAtMs') as number | undefined) ?? c
 /** A write batch, or a batch of imported rows (BatchExecutor.importBatch), in one transaction. */
 async function runBatch(task: ShardTask & { type: 'batch' | 'import' }): Promise<BatchReply> {
   if (machine.program === null) throw new Error('shard has no program yet');
-  const count = task.type === 'batch' ? task.ops.length : importRowCount(task.rows);
+  const ops = task.type === 'batch' ? unpackRecords<WriteOp[]>(task.packedOps) : null;
+  const count = ops !== null ? ops.length : importRowCount((task as ShardTask & { type: 'import' }).rows);
   let reply: BatchReply;
   try {
-    const logged = task.type === 'import' ? { kind: 'import' as const, rows: task.rows } : { kind: 'batch' as const, ops: task.ops };
+    const logged = ops === null ? { kind: 'import' as const, rows: (task as ShardTask & { type: 'import' }).rows } : { kind: 'batch' as const, ops };
     reply = machine.run(logged, committedAtMs()) as BatchReply;
   } catch (err) {
     if (err instanceof assert.AssertionError) throw err;
@@ -106,7 +109,9 @@ function stopProcess(err: Error): never {
 export default async function handle(msg: ShardTask): Promise<unknown> {
   try {
     switch (msg.type) {
-      case 'batch': case 'import': return await runBatch(msg);
+      // A write batch's reply goes back as one moved buffer (engine/batch-records.ts).
+      case 'batch': return move(packRecords(await runBatch(msg)));
+      case 'import': return await runBatch(msg);
       case 'query': return answer(store, msg.query);
       case 'control': return await runControl(msg.control);
     }
