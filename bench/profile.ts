@@ -6,7 +6,7 @@
 // router), Piscina's thread hand-over, garbage collection, and the rest. It is the profile behind
 // the README's performance figures, as one command:
 //
-//   node dist/bench/profile.js [--shards N] [--members N] [--seconds S]
+//   node dist/bench/profile.js [--shards N] [--members N] [--seconds S] [--node-flags "..."]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { flag } from './flags.js';
 import { machineLine } from './machine.js';
 import { runWsLoad } from './ws-client.js';
+import { SERVER_NODE_FLAGS } from '../server/node-flags.js';
 
 const HOST = '127.0.0.1';
 /** The shape of the throughput issue's stream load: 4 terminals × 16 batches in flight × 500 purchases. */
@@ -81,13 +82,16 @@ async function main(): Promise<void> {
   const shards = Number(flag('--shards') ?? 2);
   const members = Number(flag('--members') ?? 20_000);
   const seconds = Number(flag('--seconds') ?? 8);
+  // The server's V8 flags (server/node-flags.ts), or others to compare: `--node-flags ""` runs without any.
+  const nodeFlagsText = flag('--node-flags');
+  const nodeFlags = nodeFlagsText === undefined ? SERVER_NODE_FLAGS : nodeFlagsText.split(' ').filter((f) => f !== '');
   for (const [name, value] of [['--shards', shards], ['--members', members], ['--seconds', seconds]] as const) {
     if (!Number.isSafeInteger(value) || value < 1) throw new Error(`profile: ${name} must be a positive integer`);
   }
   console.log(machineLine());
   const dataDir = mkdtempSync(join(tmpdir(), 'loyalty-profile-'));
   const profileDir = mkdtempSync(join(tmpdir(), 'loyalty-profile-cpu-'));
-  const server = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, fileURLToPath(new URL('../server/main.js', import.meta.url))], {
+  const server = spawn(process.execPath, [...nodeFlags, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, fileURLToPath(new URL('../server/main.js', import.meta.url))], {
     env: { ...process.env, PORT: '0', HOST, LOYALTY_DATA: dataDir, LOYALTY_SHARDS: String(shards), LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -123,7 +127,7 @@ async function main(): Promise<void> {
     const others = deltas.slice(1).sort((a, b) => b.ticks - a.ticks);
     const shardTicks = others.slice(0, shards).reduce((s, d) => s + d.ticks, 0);
     const restTicks = others.slice(shards).reduce((s, d) => s + d.ticks, 0);
-    console.log(`profile: ${shards} shards, ${members.toLocaleString('en-US')} members, ${TERMINALS} terminals × ${WINDOW_BATCHES} batches × ${BATCH_OPS} purchases, ` +
+    console.log(`profile: node flags ${nodeFlags.length === 0 ? '(none)' : nodeFlags.join(' ')}, ${shards} shards, ${members.toLocaleString('en-US')} members, ${TERMINALS} terminals × ${WINDOW_BATCHES} batches × ${BATCH_OPS} purchases, ` +
       `${load.ops.toLocaleString('en-US')} purchases in ${(load.elapsedMs / US_PER_MS).toFixed(1)} s (${Math.round(load.opsPerS).toLocaleString('en-US')}/s)`);
     console.log('| thread | CPU µs per purchase |');
     console.log('|---|---:|');
