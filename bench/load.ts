@@ -370,7 +370,8 @@ async function main(): Promise<number> {
       const describePg = (label: string, r: PgPeerResult['single']): string =>
         `${label}: ${fmtInt(r.purchasesPerS)} purchases/s (${fmtInt(r.transactionsPerS)} transactions/s of ${r.purchasesPerTransaction}, ${r.connections} connections), ` +
         `transaction p50 ${fmtMs(r.p50Ms)} ms, p99 ${fmtMs(r.p99Ms)} ms, ${r.failedTransactions} failed`;
-      console.log(`postgres peer: ${pg.version}; ${pg.settings}; pgbench -M prepared -j 1`);
+      console.log(`postgres peer: ${pg.version}; ${pg.settings}; pgbench -M prepared -j 1; cluster started in ${pg.startS.toFixed(1)} s, ` +
+        `${fmtInt(s.members)} members seeded in ${pg.seedS.toFixed(1)} s`);
       console.log(describePg('postgres peer, one purchase per transaction', pg.single));
       console.log(describePg(`postgres peer, ${PG_BATCH_PURCHASES} purchases per transaction`, pg.batched));
       console.log(`postgres peer ledger check: ${pg.verifyOk ? 'ok' : 'FAILED'}, ${fmtInt(pg.orders)} orders`);

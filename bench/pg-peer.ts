@@ -3,7 +3,10 @@
 // with the durable settings stated), creates members, orders and a ledger, and a PL/pgSQL function
 // `purchase` that does what the engine does for a plain purchase under the demo program, then
 // drives it with pgbench (a C client, cheap on two cores, as wrk is for HTTP): one purchase per
-// transaction over 64 connections, and 100 purchases per transaction over 16 connections.
+// transaction over 64 connections, and 100 purchases per transaction over 16 connections. The
+// cluster runs as `postgres` when this process is root (runuser), as the current user otherwise,
+// and is stopped (`pg_ctl stop -m immediate`) and deleted on every path: after the run, on a
+// failure, from the caller's SIGINT cleanup, and from an exit handler as the last resort.
 import { execFile, execFileSync } from 'node:child_process';
 import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -31,6 +34,8 @@ export const PG_BATCH_PURCHASES = 100;
 /** Connections of each script: 64 like the HTTP phase, 16 for batches like a few POS front ends. */
 export const PG_SINGLE_CONNECTIONS = 64;
 export const PG_BATCH_CONNECTIONS = 16;
+/** Connections allowed beyond the load's: psql's setup and checks, and PostgreSQL's own reserve. */
+const PG_CONNECTIONS_SPARE = 16;
 /** The purchase amounts of the load phases. */
 const AMOUNT_CENTS_MIN = 100;
 const AMOUNT_CENTS_MAX = 100_000;
@@ -58,10 +63,12 @@ export function findPostgres(): string | undefined {
  * The schema and the purchase function, for the demo program (docs/program.md): Member and Silver
  * earn 1 point per 2,000 cents, Gold 1 per 1,000; growth 1 per point; Silver from 100,000 cents of
  * period spend, Gold from 1,000,000 or one purchase of 500,000 (express); the excess carries
- * forward; periods of 365 days. The program sits in the function as constants, as the engine holds
- * it in memory. A member's entries are chained through `prev` and the member's `last_seq`, as the
- * engine chains them, so no second ledger index is kept. Periods that end are not settled here: none
- * ends during a run (the first tier never expires, an upgraded period lasts a year).
+ * forward; periods of 365 days; no fixed order points and a birthday multiplier of 100%, so neither
+ * appears. The program sits in the function as constants, as the engine holds it in memory. A
+ * member's entries are chained through `prev` and the member's `last_seq`, as the engine chains
+ * them, so no second ledger index is kept. Periods that end are not settled here: none ends during
+ * a run (the first tier never expires, an upgraded period lasts a year). The same order id again
+ * answers the first answer (`replayed`); with another member or amount it is refused.
  */
 export const SCHEMA_SQL = `
 CREATE TABLE members (
@@ -269,6 +276,9 @@ export interface PgPeerResult {
   batched: PgbenchResult;
   orders: number;
   verifyOk: boolean;
+  /** Seconds to create and start the cluster (initdb, pg_ctl start), and to seed its members (insert, VACUUM ANALYZE, CHECKPOINT). */
+  startS: number;
+  seedS: number;
 }
 
 export interface PgPeerOptions {
@@ -335,9 +345,9 @@ export class PgCluster {
     const cluster = new PgCluster(binDir, dir, await freePort(), asServerUser);
     try {
       if (asServerUser) {
-        const pw = execFileSync('id', ['-u', PG_OS_USER], { encoding: 'utf8' }).trim();
+        const uid = execFileSync('id', ['-u', PG_OS_USER], { encoding: 'utf8' }).trim();
         const gid = execFileSync('id', ['-g', PG_OS_USER], { encoding: 'utf8' }).trim();
-        chownSync(dir, Number(pw), Number(gid));
+        chownSync(dir, Number(uid), Number(gid));
       }
       // --no-sync skips only initdb's own final sync of the files it wrote: the cluster is thrown
       // away, and the server's durability below is what is measured. C collation: byte order, as
@@ -353,7 +363,7 @@ export class PgCluster {
         'fsync = on',
         'synchronous_commit = on',
         'full_page_writes = on',
-        `max_connections = ${PG_SINGLE_CONNECTIONS + 16}`,
+        `max_connections = ${PG_SINGLE_CONNECTIONS + PG_CONNECTIONS_SPARE}`,
         '',
       ].join('\n'));
       await run(...cluster.owned('pg_ctl', ['-D', cluster.dataDir, '-l', join(dir, 'postgres.log'), '-w', '-t', String(PG_CTL_TIMEOUT_S), 'start']), { timeoutMs: (PG_CTL_TIMEOUT_S + 5) * MS_PER_S, cwd: dir });
@@ -447,11 +457,15 @@ export class PgCluster {
 export async function measurePgPeer(binDir: string, options: PgPeerOptions, track: (cluster: PgCluster | undefined) => void): Promise<PgPeerResult> {
   if (options.members < PG_BATCH_PURCHASES) throw new RangeError(`pg peer: needs at least ${PG_BATCH_PURCHASES} members, got ${options.members}`);
   const versionText = execFileSync(join(binDir, 'postgres'), ['--version'], { encoding: 'utf8' }).trim();
+  const startedMs = performance.now();
   const cluster = await PgCluster.start(binDir);
   track(cluster);
   try {
+    const startS = (performance.now() - startedMs) / MS_PER_S;
+    const seedStartedMs = performance.now();
     await cluster.psql(SCHEMA_SQL);
     await cluster.psql(seedSql(options.members));
+    const seedS = (performance.now() - seedStartedMs) / MS_PER_S;
     const check = await cluster.psql(SELF_CHECK_SQL);
     if (check !== SELF_CHECK_EXPECTED) throw new Error(`pg peer: the purchase function's self-check answered\n${check}\ninstead of\n${SELF_CHECK_EXPECTED}`);
     const settings = (await cluster.psql(
@@ -473,7 +487,7 @@ export async function measurePgPeer(binDir: string, options: PgPeerOptions, trac
       results.push(await cluster.pgbench({ ...common, durationS: options.durationS, base, name: script.name }));
     }
     const [verifyOk, orders] = (await cluster.psql(VERIFY_SQL)).split('|');
-    return { version: versionText, settings, single: results[0]!, batched: results[1]!, orders: Number(orders), verifyOk: verifyOk === 't' };
+    return { version: versionText, settings, single: results[0]!, batched: results[1]!, orders: Number(orders), verifyOk: verifyOk === 't', startS, seedS };
   } finally {
     cluster.stop();
     track(undefined);
