@@ -215,12 +215,18 @@ CHECKPOINT;
 
 /**
  * The function's own check, run before the load: a purchase that reaches Silver earns at Member's
- * rate (150,000 cents: 75 points) and upgrades; the same order again answers the first answer.
+ * rate (150,000 cents: 75 points) and upgrades; the same order again answers the first answer; the
+ * same order id for another member is refused (psql stops with an error if it is not).
  */
 const SELF_CHECK_SQL = `
 SELECT earned_points, points, growth, tier_id, upgraded_to, replayed FROM purchase('peer-check', 'm0', 150000)
 UNION ALL
 SELECT earned_points, points, growth, tier_id, upgraded_to, replayed FROM purchase('peer-check', 'm0', 150000);
+DO $check$ BEGIN
+  PERFORM purchase('peer-check', 'm1', 150000);
+  RAISE EXCEPTION 'the order id of another member''s purchase was not refused';
+EXCEPTION WHEN unique_violation THEN NULL;
+END $check$;
 `;
 const SELF_CHECK_EXPECTED = '75|75|75|silver|silver|f\n75|75|75|silver|silver|t';
 
