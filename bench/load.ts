@@ -9,7 +9,7 @@
 //   node dist/bench/load.js [--quick] [--duration S] [--shards N] [--members N]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { runHttpLoad, type HttpLoadResult } from './http-client.js';
 import { measureLmdbPutsPerS } from './lmdb-baseline.js';
-import { machineLine } from './machine.js';
+import { describeMachine, machineLine } from './machine.js';
 import { findPostgres, measurePgPeer, PG_BATCH_CONNECTIONS, PG_BATCH_PURCHASES, PG_SINGLE_CONNECTIONS, type PgCluster, type PgPeerResult } from './pg-peer.js';
 import { findWrk, runWrk, wrkVersion } from './wrk.js';
 import { runWsLoad, type StreamOp, type WsLoadResult } from './ws-client.js';
@@ -320,6 +320,8 @@ async function main(): Promise<number> {
   const s = parseSettings(process.argv.slice(2));
   const problems: string[] = [];
   console.log(machineLine());
+  // Other work on a shared machine moves every figure: its load says how much to trust a run.
+  const loadAtStart = loadavg()[0]!;
   console.log(`load: ${s.quick ? '--quick, ' : ''}${s.durationMs / MS_PER_S} s per phase, ${s.shards} shards, ws ${s.terminals} terminals × ${s.windowBatches} window × ${s.batchOps} ops, ` +
     `http ${s.connections} connections, ${fmtInt(s.members)} members, ${s.warmupMs / MS_PER_S} s uncounted warm-up per phase`);
   const wrkPath = findWrk();
@@ -527,6 +529,7 @@ async function main(): Promise<number> {
     ['HTTP req/s ÷ PostgreSQL per-purchase purchases/s', pgFigure((r) => http.result.reqPerS / r.single.purchasesPerS, fmtRatio), 'ratio'],
     ['HTTP req/s ÷ PostgreSQL batched purchases/s', pgFigure((r) => http.result.reqPerS / r.batched.purchasesPerS, fmtRatio), 'ratio'],
   ];
+  console.log(`machine load: 1-minute load average ${loadAtStart.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end (${describeMachine().cores} cores)`);
   console.log('');
   console.log('| figure | value | unit |');
   console.log('|---|---:|---|');
