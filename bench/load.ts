@@ -22,6 +22,7 @@ import { findPostgres, measurePgPeer, PG_BATCH_CONNECTIONS, PG_BATCH_PURCHASES, 
 import { findWrk, runWrk, wrkVersion } from './wrk.js';
 import { runWsLoad, type StreamOp, type WsLoadResult } from './ws-client.js';
 import { checkReplay } from '../engine/history/replay-check.js';
+import { SERVER_NODE_FLAGS } from '../server/node-flags.js';
 
 const MS_PER_S = 1000;
 const BYTES_PER_MIB = 1024 * 1024;
@@ -122,7 +123,9 @@ class Child {
 
   /** Spawns `node script` and resolves with the child once a stdout JSON line passes `ready`. */
   static async start(name: string, script: string, env: Record<string, string>, ready: (line: Record<string, unknown>) => number | undefined): Promise<{ child: Child; port: number }> {
-    const proc = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    // The engine's server runs with the V8 flags `npm start` gives it (server/node-flags.ts).
+    const nodeFlags = script.endsWith('/server/main.js') ? SERVER_NODE_FLAGS : [];
+    const proc = spawn(process.execPath, [...nodeFlags, script], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     const child = new Child(proc);
     children.add(child);
     createInterface({ input: proc.stderr! }).on('line', (line) => child.keep(line));
