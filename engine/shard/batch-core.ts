@@ -11,6 +11,7 @@ import { purchaseResponse, tierIndexOf, type OrderRecord, type ProgramContext } 
 import type { OpResult, WriteOp } from '../ops.js';
 import { purchaseRewards } from '../rules/returns.js';
 import { DAY_MS, entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
+import { putOrder } from './store.js';
 
 /** Core status codes in the order of core-layout.ts, as catalogue codes. */
 const STATUS_CODES: Record<number, ErrorCode> = {
@@ -169,7 +170,7 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       if (op.storeId !== undefined) order.storeId = op.storeId;
       if (op.channel !== undefined) order.channel = op.channel;
       if (op.items !== undefined) order.items = op.items;
-      b.store.orders.putSync(op.orderId, order);
+      putOrder(b.store, order);
       return { ok: true, ...purchaseResponse(order), replayed: false };
     }
     case 'redeem': {
