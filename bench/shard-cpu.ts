@@ -11,7 +11,9 @@
 // commit path runs the same batches on a copy of the same stores, the two taking turns batch by
 // batch so that both see the same machine, and the ratio is printed.
 //
-//   node dist/bench/shard-cpu.js [--quick] [--members N] [--rounds N] [--baseline DIST] [--profile-out FILE] [--top N]
+//   node dist/bench/shard-cpu.js [--quick] [--members N] [--rounds N] [--baseline DIST] [--profile-out PREFIX] [--top N]
+//
+// --profile-out writes one more profile of this build, uninterrupted, to PREFIX.<members>.cpuprofile.
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,12 +75,12 @@ async function loadBuild(name: string, dist: string): Promise<Build> {
   };
 }
 
-interface Shards { build: Build; stores: ShardStore[]; machines: ShardMachine[]; cpuUs: number; wallMs: number }
+interface Shards { build: Build; stores: ShardStore[]; machines: ShardMachine[]; cpuUs: number; wallMs: number; roundCpuUs: number[] }
 
 function openShards(build: Build, dir: string): Shards {
   const stores = Array.from({ length: SHARDS }, (_, s) => build.store.openShardStore(join(dir, `shard-${s}`), MAP_BYTES, { noSync: true }));
   const machines = stores.map((store, s) => new build.machine.ShardMachine(store, build.loadCore(), s, { log: true }));
-  return { build, stores, machines, cpuUs: 0, wallMs: 0 };
+  return { build, stores, machines, cpuUs: 0, wallMs: 0, roundCpuUs: [] };
 }
 
 /** The program, then `members` members imported in rows as the bulk import sends them. */
@@ -135,6 +137,7 @@ function runRound(shards: Shards, batches: WriteOp[][]): void {
   shards.wallMs += performance.now() - started;
   const used = process.cpuUsage(cpu);
   shards.cpuUs += used.user + used.system;
+  shards.roundCpuUs.push(used.user + used.system);
 }
 
 /** Each op's batches as the other build gets them: its own objects, the same content. */
@@ -219,6 +222,18 @@ function splitProfile(profile: CpuProfile): { byCategory: Record<Category, numbe
   return { byCategory, byFunction, totalUs };
 }
 
+type Split = ReturnType<typeof splitProfile>;
+
+function emptySplit(): Split {
+  return { byCategory: Object.fromEntries(CATEGORIES.map((c) => [c, 0])) as Record<Category, number>, byFunction: new Map(), totalUs: 0 };
+}
+
+function addSplit(into: Split, from: Split): void {
+  for (const c of CATEGORIES) into.byCategory[c] += from.byCategory[c];
+  for (const [name, us] of from.byFunction) into.byFunction.set(name, (into.byFunction.get(name) ?? 0) + us);
+  into.totalUs += from.totalUs;
+}
+
 async function profiled(session: Session, run: () => void): Promise<CpuProfile> {
   await session.post('Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });
   await session.post('Profiler.start');
@@ -261,7 +276,7 @@ try {
       const batches = round(builds[0]!, members, next, orderNo);
       const turns = sides.map((side, b) => ({ side, batches: b === 0 ? batches : copyOf(batches) }));
       if (i % 2 === 1) turns.reverse();
-      if (i === WARMUP_ROUNDS) for (const side of sides) { side.cpuUs = 0; side.wallMs = 0; }
+      if (i === WARMUP_ROUNDS) for (const side of sides) { side.cpuUs = 0; side.wallMs = 0; side.roundCpuUs = []; }
       for (const { side, batches: own } of turns) runRound(side, own);
     }
     const purchases = roundsEach * ROUND_PURCHASES;
@@ -274,21 +289,32 @@ try {
       console.log(`| ${side.build.name}: CPU per purchase | ${fmt(side.cpuUs / purchases)} | µs/purchase |`);
       console.log(`| ${side.build.name}: wall time per purchase | ${fmt((side.wallMs * US_PER_MS) / purchases)} | µs/purchase |`);
     }
-    if (sides.length > 1) console.log(`| CPU per purchase, this build ÷ baseline | ${fmt(sides[0]!.cpuUs / sides[1]!.cpuUs, 3)} | ratio |`);
+    if (sides.length > 1) {
+      console.log(`| CPU per purchase, this build ÷ baseline | ${fmt(sides[0]!.cpuUs / sides[1]!.cpuUs, 3)} | ratio |`);
+      // Round by round (the two ran the same batches back to back): the median and quartiles, which a busy spell moves less.
+      const ratios = sides[0]!.roundCpuUs.map((us, i) => us / sides[1]!.roundCpuUs[i]!).sort((a, b) => a - b);
+      const at = (q: number) => ratios[Math.min(ratios.length - 1, Math.floor(q * ratios.length))]!;
+      console.log(`| CPU per round, this build ÷ baseline: median (quartiles) | ${fmt(at(0.5), 3)} (${fmt(at(0.25), 3)}–${fmt(at(0.75), 3)}) | ratio |`);
+    }
 
     const timedCpuUs = sides.map((side) => side.cpuUs);
+    // The profiles take turns too, one round at a time, so that each build's shares come from the same stretch of time.
+    const splits = sides.map(() => emptySplit());
+    for (let i = 0; i < PROFILED_ROUNDS; i++) {
+      const batches = round(builds[0]!, members, next, orderNo);
+      const turns = sides.map((side, b) => ({ b, side, batches: b === 0 ? batches : copyOf(batches) }));
+      if (i % 2 === 1) turns.reverse();
+      for (const { b, side, batches: own } of turns) addSplit(splits[b]!, splitProfile(await profiled(session, () => runRound(side, own))));
+    }
     for (const [b, side] of sides.entries()) {
-      const rounds = Array.from({ length: PROFILED_ROUNDS }, () => round(builds[0]!, members, next, orderNo));
-      const profile = await profiled(session, () => { for (const batches of rounds) runRound(side, batches); });
-      if (profileOut !== undefined) writeFileSync(`${profileOut}.${members}.${side.build.name.replace(/\s+/g, '-')}.cpuprofile`, JSON.stringify(profile));
-      const { byCategory, byFunction, totalUs } = splitProfile(profile);
+      const { byCategory, byFunction, totalUs } = splits[b]!;
       const profiledPurchases = PROFILED_ROUNDS * ROUND_PURCHASES;
       // The profiler slows what it samples; its shares, applied to the CPU time measured without it, estimate each part.
       const cpuUsPerPurchase = timedCpuUs[b]! / purchases;
       const part = (us: number): string => `| ${fmt((cpuUsPerPurchase * us) / totalUs)} | ${fmt((100 * us) / totalUs, 1)}% |`;
       console.log('');
-      console.log(`${side.build.name}, ${fmtInt(members)} members: where the CPU goes (a profile of ${fmtInt(profiledPurchases)} more purchases; ` +
-        `each part's share of its samples times the ${fmt(cpuUsPerPurchase)} µs measured without the profiler)`);
+      console.log(`${side.build.name}, ${fmtInt(members)} members: where the CPU goes (profiles of ${fmtInt(profiledPurchases)} more purchases; ` +
+        `each part's share of the samples times the ${fmt(cpuUsPerPurchase)} µs measured without the profiler)`);
       console.log('');
       console.log('| part | µs/purchase | share |');
       console.log('|---|---:|---:|');
@@ -296,7 +322,13 @@ try {
       console.log('');
       console.log('| function (self time) | µs/purchase | share |');
       console.log('|---|---:|---:|');
-      for (const [name, us] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, topFunctions)) console.log(`| ${name.replace(/\|/g, '/')} ${part(us)}`);
+      for (const [name, us] of [...byFunction].sort((x, y) => y[1] - x[1]).slice(0, topFunctions)) console.log(`| ${name.replace(/\|/g, '/')} ${part(us)}`);
+    }
+    if (profileOut !== undefined) {
+      // One uninterrupted profile of this build, for a closer look (e.g. in Chrome's DevTools).
+      const rounds = Array.from({ length: PROFILED_ROUNDS }, () => round(builds[0]!, members, next, orderNo));
+      const profile = await profiled(session, () => { for (const batches of rounds) runRound(sides[0]!, batches); });
+      writeFileSync(`${profileOut}.${members}.cpuprofile`, JSON.stringify(profile));
     }
     await Promise.all(sides.flatMap((side) => side.stores.map((s) => s.root.close())));
     rmSync(join(dir, `${members}-0`), { recursive: true, force: true });
