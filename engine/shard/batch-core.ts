@@ -7,7 +7,7 @@ import * as L from '../core/layout.js';
 import type { ErrorCode } from '../errors.js';
 import { AMOUNT_CENTS_MAX, POINTS_OP_MAX } from '../limits.js';
 import { inBirthdayMonth } from '../rules/calendar.js';
-import { purchaseResponse, tierIndexOf, type OrderRecord, type ProgramContext } from '../rules/member-state.js';
+import { purchaseResult, tierIndexOf, type OrderRecord, type ProgramContext } from '../rules/member-state.js';
 import type { OpResult, WriteOp } from '../ops.js';
 import { purchaseRewards } from '../rules/returns.js';
 import { DAY_MS, entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
@@ -171,7 +171,7 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       if (op.channel !== undefined) order.channel = op.channel;
       if (op.items !== undefined) order.items = op.items;
       putOrder(b.store, order);
-      return { ok: true, ...purchaseResponse(order), replayed: false };
+      return purchaseResult(order, false);
     }
     case 'redeem': {
       totals.pointsRedeemed.add(op.points);

@@ -47,6 +47,21 @@ export class Writer {
     }
     if (!Number.isSafeInteger(v)) assert.fail(`not a safe integer: ${v}`);
     const negative = v < 0;
+    // Times (about 2^41 ms) and seqs: the zigzag value is exact below 2^53, so below |v| = 2^52 it
+    // is split into its low 32 bits, written 7 at a time with shifts, and the rest (under 2^21).
+    // It is at least 2^31 here (the case above took the rest): four full groups, then more.
+    if (v < 0x10000000000000 && v > -0x10000000000000) {
+      const z = negative ? -2 * v - 1 : 2 * v;
+      let lo = z % 0x100000000;
+      let rest = (z - lo) / 0x100000000;
+      let pos = this.pos;
+      for (let k = 0; k < 4; k++) { buf[pos++] = (lo & 0x7f) | 0x80; lo >>>= 7; }
+      rest = lo | (rest << 4);
+      while (rest >= 0x80) { buf[pos++] = (rest & 0x7f) | 0x80; rest >>>= 7; }
+      buf[pos++] = rest;
+      this.pos = pos;
+      return;
+    }
     // The zigzag value is 2 * magnitude + sign, with magnitude = -v - 1 for a negative v.
     const magnitude = negative ? -v - 1 : v;
     const low = (magnitude % 64) * 2 + (negative ? 1 : 0);
@@ -100,18 +115,36 @@ export class Reader {
   /** The inverse of Writer#int: the sign from the first byte's low bit, the magnitude exact. */
   int(): number {
     const buf = this.buf;
-    const first = buf[this.pos++]!;
-    // One byte: a magnitude below 64, the sign in the low bit.
-    if (first < 0x80) return (first & 1) === 1 ? -(first >>> 1) - 1 : first >>> 1;
-    let magnitude = (first & 0x7f) >>> 1;
-    let scale = 64;
-    for (;;) {
-      const b = buf[this.pos++]!;
-      magnitude += (b & 0x7f) * scale;
-      if (b < 0x80) break;
-      scale *= 0x80;
+    let pos = this.pos;
+    let b = buf[pos++]!;
+    // Up to four bytes (a zigzag value below 2^28) in 32-bit arithmetic.
+    let z = b & 0x7f;
+    if (b >= 0x80) {
+      b = buf[pos++]!; z |= (b & 0x7f) << 7;
+      if (b >= 0x80) {
+        b = buf[pos++]!; z |= (b & 0x7f) << 14;
+        if (b >= 0x80) {
+          b = buf[pos++]!; z |= (b & 0x7f) << 21;
+          if (b >= 0x80) {
+            // The bits past the 28th, in floating point: the magnitude is z / 2, exact for every
+            // safe integer, where the zigzag value itself need not be (it passes 2^53).
+            let high = 0;
+            let scale = 1;
+            for (;;) {
+              b = buf[pos++]!;
+              high += (b & 0x7f) * scale;
+              if (b < 0x80) break;
+              scale *= 0x80;
+            }
+            this.pos = pos;
+            const magnitude = (z >>> 1) + high * 0x8000000;
+            return (z & 1) === 1 ? -magnitude - 1 : magnitude;
+          }
+        }
+      }
     }
-    return (first & 1) === 1 ? -magnitude - 1 : magnitude;
+    this.pos = pos;
+    return (z & 1) === 1 ? -(z >>> 1) - 1 : z >>> 1;
   }
 
   f64(): number {
