@@ -202,7 +202,8 @@ function splitProfile(profile: CpuProfile): { byCategory: Record<Category, numbe
   const byCategory = Object.fromEntries(CATEGORIES.map((c) => [c, 0])) as Record<Category, number>;
   const byFunction = new Map<string, number>();
   let totalUs = 0;
-  for (let i = Math.max(firstIn, 0); i <= lastIn; i++) {
+  // The first sample's delta reaches back to the profiler's start: it is left out.
+  for (let i = firstIn + 1; firstIn >= 0 && i <= lastIn; i++) {
     const id = profile.samples[i]!;
     const node = byId.get(id)!;
     const { category, inRun } = classify(id);
