@@ -60,6 +60,7 @@ interface Build {
   demoProgram: typeof import('../engine/rules/program.js').demoProgram;
   hashId: typeof import('../engine/router/member-hash.js').hashId;
   toImportRows: typeof import('../engine/import-rows.js').toImportRows;
+  verify: typeof import('../engine/shard/queries.js').verify;
 }
 
 async function loadBuild(name: string, dist: string): Promise<Build> {
@@ -72,6 +73,7 @@ async function loadBuild(name: string, dist: string): Promise<Build> {
     demoProgram: (await from<typeof import('../engine/rules/program.js')>('engine/rules/program.js')).demoProgram,
     hashId: (await from<typeof import('../engine/router/member-hash.js')>('engine/router/member-hash.js')).hashId,
     toImportRows: (await from<typeof import('../engine/import-rows.js')>('engine/import-rows.js')).toImportRows,
+    verify: (await from<typeof import('../engine/shard/queries.js')>('engine/shard/queries.js')).verify,
   };
 }
 
@@ -331,6 +333,13 @@ try {
       const profile = await profiled(session, () => { for (const batches of rounds) runRound(sides[0]!, batches); });
       writeFileSync(`${profileOut}.${members}.cpuprofile`, JSON.stringify(profile));
     }
+    // The books the batches left verify clean on every shard of every build (each build's own verify).
+    for (const side of sides) {
+      const mismatches = side.stores.reduce((n, store) => n + side.build.verify(store).mismatches.length, 0);
+      if (mismatches > 0) throw new Error(`${side.build.name}: verify found ${mismatches} mismatches after the run`);
+    }
+    console.log('');
+    console.log(`verify: ok, ${sides.length * SHARDS} shards at ${fmtInt(members)} members`);
     await Promise.all(sides.flatMap((side) => side.stores.map((s) => s.root.close())));
     rmSync(join(dir, `${members}-0`), { recursive: true, force: true });
     for (let b = 1; b < sides.length; b++) rmSync(join(dir, `${members}-${b}`), { recursive: true, force: true });
