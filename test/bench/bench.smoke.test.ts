@@ -144,6 +144,22 @@ describe('benchmarks (quick)', () => {
     expect(figures.get('bytes per purchase op in its log entry (B/op)')).toBeLessThanOrEqual(80);
   });
 
+  it('bench/shard-cpu prints the CPU per purchase and its split, which adds up, and the books verify', async () => {
+    const out = await runQuick('shard-cpu.js');
+    expect(out.split('\n')[0]).toMatch(/^machine: /);
+    expect(out).toMatch(/^verify: ok, 2 shards at 20,000 members$/m);
+    expect(out).toMatch(/^shard-cpu: ok$/m);
+    const rows = tableRows(out).filter(([name]) => !['part', 'function (self time)'].includes(name ?? ''));
+    const figures = new Map(rows.map(([name, value, unit]) => [name ?? '', { value: figure(value), unit }]));
+    expect(figures.get('this build: CPU per purchase')!.value).toBeGreaterThan(0);
+    expect(figures.get('this build: CPU per purchase')!.unit).toBe('µs/purchase');
+    const parts = ['reads', 'puts', 'commit', 'msgpack', 'codecs', 'log', 'executor', 'gc', 'other'].map((p) => figures.get(p)!);
+    const shares = parts.reduce((sum, p) => sum + figure((p.unit ?? '').replace('%', '')), 0);
+    expect(shares).toBeGreaterThan(99.5);
+    expect(shares).toBeLessThan(100.5);
+    expect(figures.get('reads')!.value + figures.get('puts')!.value).toBeGreaterThan(0);
+  });
+
   it('bench/what-if replays a recorded history under doubled earn rates and measures POS latency beside it', async () => {
     const out = await runQuick('what-if.js');
     expect(out.split('\n')[0]).toMatch(/^machine: /);
