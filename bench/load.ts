@@ -1,34 +1,43 @@
-// The load harness: measures the raw LMDB and bare uWS ceilings, then drives a real server over
-// loopback through the POS stream and the HTTP API, checks the ledger with verify, replays its
-// batch log (`loyalty replay --check`), measures the same stream and HTTP phases on a server with
-// the batch log off (a benchmark switch) to give the log's cost, and prints one table of
-// throughput, latency, memory and storage figures with their ratios to the ceilings.
+// The load harness: measures the raw LMDB and bare uWS ceilings and the PostgreSQL peer (the same
+// purchase as a PL/pgSQL function, bench/pg-peer.ts), then drives a real server over loopback
+// through the POS stream and the HTTP API (closed loop with wrk, bench/wrk.ts; open loop at half
+// that rate with the Node client), checks the ledger with verify, replays its batch log
+// (`loyalty replay --check`), measures the same stream and HTTP phases on a server with the batch
+// log off (a benchmark switch) to give the log's cost, and prints one table of throughput, latency,
+// memory and storage figures with their ratios to the ceilings and to the peer.
 //
-//   node dist/bench/load.js [--quick] [--duration S] [--shards N]
+//   node dist/bench/load.js [--quick] [--duration S] [--shards N] [--members N]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { runHttpLoad, type HttpLoadResult } from './http-client.js';
 import { measureLmdbPutsPerS } from './lmdb-baseline.js';
-import { machineLine } from './machine.js';
+import { describeMachine, machineLine } from './machine.js';
+import { findPostgres, measurePgPeer, PG_BATCH_CONNECTIONS, PG_BATCH_PURCHASES, PG_SINGLE_CONNECTIONS, type PgCluster, type PgPeerResult } from './pg-peer.js';
+import { findWrk, runWrk, wrkVersion } from './wrk.js';
 import { runWsLoad, type StreamOp, type WsLoadResult } from './ws-client.js';
 import { checkReplay } from '../engine/history/replay-check.js';
-
-/** Conventional reference: a Node.js API on PostgreSQL, one transaction per purchase over HTTP (the issue's figure). */
-const POSTGRES_HTTP_PURCHASES_PER_S = 2_500;
-/** Conventional reference: the same stack with batched inserts, the best it reaches (the issue's figure). */
-const POSTGRES_BATCHED_PURCHASES_PER_S = 14_000;
+import { SERVER_NODE_FLAGS } from '../server/node-flags.js';
 
 const MS_PER_S = 1000;
 const BYTES_PER_MIB = 1024 * 1024;
 const KIB = 1024;
 const HOST = '127.0.0.1';
-/** Register ops per stream batch while loading members. */
-const REGISTER_BATCH_OPS = 1_000;
+/** The issue's member count; --members changes it (1,000,000 is a real chain's size). */
+const MEMBERS_DEFAULT = 20_000;
+const MEMBERS_QUICK = 1_000;
+/** At least one slice of members per purchase of the peer's batched script; at most what an import takes in reasonable time. */
+const MEMBERS_MIN = PG_BATCH_PURCHASES;
+const MEMBERS_MAX = 10_000_000;
+/** Member ids per generated chunk of the registration CSV (about 90 kB). */
+const REGISTER_CSV_CHUNK_ROWS = 10_000;
+/** Importing millions of members takes a while. */
+const REGISTER_TIMEOUT_MS = 600_000;
 const AMOUNT_CENTS_MIN = 100;
 const AMOUNT_CENTS_MAX = 100_000;
 /** How often the server's resident memory is sampled during the load phases. */
@@ -56,6 +65,9 @@ interface Settings {
   batchOps: number;
   connections: number;
   members: number;
+  /** wrk and pgbench count whole seconds: the phase's duration rounded up, and their warm-up (0 with --quick). */
+  clientDurationS: number;
+  clientWarmupS: number;
   lmdbBaselineMs: number;
   uwsBaselineMs: number;
   /** Each load phase first runs this long uncounted, so that client and server are past their JIT warm-up. */
@@ -71,10 +83,11 @@ function parseSettings(argv: readonly string[]): Settings {
     if (value === undefined) throw new UsageError(`load: ${flag} needs a value`);
     return value;
   };
-  const known = new Set(['--quick', '--duration', '--shards']);
+  const valued = ['--duration', '--shards', '--members'];
+  const known = new Set(['--quick', ...valued]);
   argv.forEach((arg, i) => {
-    if (arg.startsWith('--') && !known.has(arg)) throw new UsageError(`load: unknown flag ${arg} (flags: --quick, --duration S, --shards N)`);
-    if (!arg.startsWith('--') && !['--duration', '--shards'].includes(argv[i - 1] ?? '')) throw new UsageError(`load: unexpected argument ${arg}`);
+    if (arg.startsWith('--') && !known.has(arg)) throw new UsageError(`load: unknown flag ${arg} (flags: --quick, --duration S, --shards N, --members N)`);
+    if (!arg.startsWith('--') && !valued.includes(argv[i - 1] ?? '')) throw new UsageError(`load: unexpected argument ${arg}`);
   });
   const durationText = valueOf('--duration');
   const durationS = durationText === undefined ? (quick ? 1 : 10) : Number(durationText);
@@ -82,9 +95,16 @@ function parseSettings(argv: readonly string[]): Settings {
   const shardsText = valueOf('--shards');
   const shards = shardsText === undefined ? 2 : Number(shardsText);
   if (!(Number.isInteger(shards) && shards >= 1 && shards <= SHARDS_MAX)) throw new UsageError(`load: --shards must be 1..${SHARDS_MAX}, got ${shardsText}`);
+  const membersText = valueOf('--members');
+  const members = membersText === undefined ? (quick ? MEMBERS_QUICK : MEMBERS_DEFAULT) : Number(membersText);
+  if (!(Number.isInteger(members) && members >= MEMBERS_MIN && members <= MEMBERS_MAX)) {
+    throw new UsageError(`load: --members must be ${fmtInt(MEMBERS_MIN)}..${fmtInt(MEMBERS_MAX)}, got ${membersText}`);
+  }
+  const clientDurationS = Math.ceil(durationS);
+  // The issue's shapes: 4 terminals × 16 batches in flight × 500 purchases; 64 HTTP connections.
   return quick
-    ? { quick, durationMs: durationS * MS_PER_S, shards, terminals: 2, windowBatches: 8, batchOps: 200, connections: 8, members: 1_000, lmdbBaselineMs: 500, uwsBaselineMs: 500, warmupMs: 200 }
-    : { quick, durationMs: durationS * MS_PER_S, shards, terminals: 4, windowBatches: 8, batchOps: 1_000, connections: 64, members: 10_000, lmdbBaselineMs: 3_000, uwsBaselineMs: 3_000, warmupMs: 2_000 };
+    ? { quick, durationMs: durationS * MS_PER_S, shards, terminals: 2, windowBatches: 8, batchOps: 200, connections: 8, members, lmdbBaselineMs: 500, uwsBaselineMs: 500, warmupMs: 200, clientDurationS, clientWarmupS: 0 }
+    : { quick, durationMs: durationS * MS_PER_S, shards, terminals: 4, windowBatches: 16, batchOps: 500, connections: 64, members, lmdbBaselineMs: 3_000, uwsBaselineMs: 3_000, warmupMs: 2_000, clientDurationS, clientWarmupS: 2 };
 }
 
 /** A child process that prints one JSON line announcing its port, with its last log lines kept. */
@@ -103,7 +123,9 @@ class Child {
 
   /** Spawns `node script` and resolves with the child once a stdout JSON line passes `ready`. */
   static async start(name: string, script: string, env: Record<string, string>, ready: (line: Record<string, unknown>) => number | undefined): Promise<{ child: Child; port: number }> {
-    const proc = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    // The engine's server runs with the V8 flags `npm start` gives it (server/node-flags.ts).
+    const nodeFlags = script.endsWith('/server/main.js') ? SERVER_NODE_FLAGS : [];
+    const proc = spawn(process.execPath, [...nodeFlags, script], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     const child = new Child(proc);
     children.add(child);
     createInterface({ input: proc.stderr! }).on('line', (line) => child.keep(line));
@@ -136,11 +158,13 @@ class Child {
   }
 }
 
-/** Every child and temporary folder of this run, released in `cleanup` whatever happens. */
+/** Every child, temporary folder and PostgreSQL cluster of this run, released in `cleanup` whatever happens. */
 const children = new Set<Child>();
 const tempDirs = new Set<string>();
+let pgCluster: PgCluster | undefined;
 
 async function cleanup(): Promise<void> {
+  pgCluster?.stop();
   await Promise.all([...children].map((c) => c.stop().catch(() => { c.process.kill('SIGKILL'); })));
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
   tempDirs.clear();
@@ -200,6 +224,33 @@ function describeWs(label: string, r: WsLoadResult): string {
 
 interface Verify { ok: boolean; members: number; entries: number; mismatches: unknown[] }
 
+/**
+ * Registers members m0 … m(count − 1) through the CSV import route (POST /v1/import/members, a
+ * streamed body of one `memberId` column): the fastest way in. Measured on this machine, a million
+ * members took 5.5 s this way against 17.8 s as stream registrations (1,000 per batch, 4 terminals ×
+ * 8 batches), 200,000 took 1.4 s against 3.8 s. Answers the seconds it took.
+ */
+async function registerMembers(origin: string, authorization: string, count: number, problems: string[]): Promise<number> {
+  async function* csv(): AsyncGenerator<string> {
+    yield 'memberId\n';
+    for (let start = 0; start < count; start += REGISTER_CSV_CHUNK_ROWS) {
+      let chunk = '';
+      for (let i = start; i < Math.min(count, start + REGISTER_CSV_CHUNK_ROWS); i++) chunk += `${memberIdOf(i)}\n`;
+      yield chunk;
+    }
+  }
+  const startedMs = performance.now();
+  const res = await request(`${origin}/v1/import/members`, {
+    method: 'POST', headers: { authorization, 'content-type': 'text/csv' }, body: Readable.from(csv()), headersTimeout: REGISTER_TIMEOUT_MS, bodyTimeout: REGISTER_TIMEOUT_MS,
+  });
+  const text = await res.body.text();
+  const seconds = (performance.now() - startedMs) / MS_PER_S;
+  let imported = 0;
+  try { imported = (JSON.parse(text) as { imported?: number }).imported ?? 0; } catch { /* reported below */ }
+  if (res.statusCode !== 200 || imported !== count) problems.push(`registered ${imported} of ${count} members (HTTP ${res.statusCode} ${text.slice(0, 300)})`);
+  return seconds;
+}
+
 /** The server's listening line: the port it chose. */
 const listening = (line: Record<string, unknown>): number | undefined => (line['msg'] === 'loyalty ledger listening' && typeof line['port'] === 'number' ? line['port'] : undefined);
 
@@ -234,7 +285,7 @@ async function runLogCost(
     { PORT: '0', HOST, LOYALTY_DATA: dataDir, LOYALTY_SHARDS: String(s.shards), LOG_LEVEL: 'info', LOYALTY_TEST_NO_BATCH_LOG: '1' }, listening);
   const unlogged = { port: server.port, authorization: `Bearer ${readFileSync(join(dataDir, 'admin.key'), 'utf8').trim()}` };
   const wsUrl = (port: number) => `ws://${HOST}:${port}/v1/stream`;
-  await runWsLoad({ url: wsUrl(unlogged.port), authorization: unlogged.authorization, terminals: s.terminals, windowBatches: s.windowBatches, batchOps: REGISTER_BATCH_OPS, totalOps: s.members, op: (i) => ({ op: 'register', memberId: memberIdOf(i) }) });
+  await registerMembers(`http://${HOST}:${unlogged.port}`, unlogged.authorization, s.members, problems);
   const sides = [{ name: 'on', ...logged }, { name: 'off', ...unlogged }] as const;
   const turns = s.quick ? LOG_COST_TURNS_QUICK : LOG_COST_TURNS;
   const turnMs = Math.max(LOG_COST_TURN_MS_MIN, s.durationMs / turns);
@@ -272,8 +323,37 @@ async function main(): Promise<number> {
   const s = parseSettings(process.argv.slice(2));
   const problems: string[] = [];
   console.log(machineLine());
+  // Other work on a shared machine moves every figure: its load says how much to trust a run.
+  const loadAtStart = loadavg()[0]!;
   console.log(`load: ${s.quick ? '--quick, ' : ''}${s.durationMs / MS_PER_S} s per phase, ${s.shards} shards, ws ${s.terminals} terminals × ${s.windowBatches} window × ${s.batchOps} ops, ` +
     `http ${s.connections} connections, ${fmtInt(s.members)} members, ${s.warmupMs / MS_PER_S} s uncounted warm-up per phase`);
+  const wrkPath = findWrk();
+  const pgBin = findPostgres();
+  const closedClient = wrkPath === undefined ? 'the Node client (undici)' : `${wrkVersion(wrkPath)}, -t1 -c${s.connections}`;
+  console.log(`http client: ${wrkPath === undefined ? 'wrk not installed, closed loop and bare uWS with the Node client (undici) instead' : closedClient}` +
+    `; open loop: the Node client (undici)`);
+  if (pgBin === undefined) console.log('postgres peer: not measured (PostgreSQL not installed: no initdb, pg_ctl, pgbench, psql and postgres in /usr/lib/postgresql/*/bin or LOYALTY_PG_BIN)');
+
+  /** The Node client's purchases: order ids `<prefix>-<i>`, random members and amounts (wrk's script builds the same). */
+  const httpBody = (prefix: string) => (i: number) => {
+    const memberId = memberIdOf(randomInt(0, s.members - 1));
+    return { path: '/v1/purchases', body: `{"orderId":"${prefix}-${i}","memberId":"${memberId}","amountCents":${randomInt(AMOUNT_CENTS_MIN, AMOUNT_CENTS_MAX)}}` };
+  };
+  /** The closed-loop HTTP phase: wrk when installed, else the Node client; an uncounted warm-up run first. */
+  const closedLoop = async (origin: string, authorization: string | undefined, prefix: string, seed: number): Promise<HttpLoadResult> => {
+    if (wrkPath === undefined) {
+      return runHttpLoad({
+        origin, connections: s.connections, durationMs: s.durationMs, warmupMs: s.warmupMs, headers: authorization === undefined ? {} : { authorization }, request: httpBody(prefix),
+      });
+    }
+    const common = { origin, connections: s.connections, members: s.members, amountCentsMin: AMOUNT_CENTS_MIN, amountCentsMax: AMOUNT_CENTS_MAX };
+    const auth = authorization === undefined ? {} : { authorization };
+    if (s.clientWarmupS > 0) {
+      const warm = await runWrk(wrkPath, { ...common, ...auth, durationS: s.clientWarmupS, prefix: `${prefix}w`, seed: seed + 1 });
+      if (warm.errors > 0 || warm.non2xx > 0) problems.push(`the warm-up of ${prefix} had errors: ${warm.firstProblem}`);
+    }
+    return runWrk(wrkPath, { ...common, ...auth, durationS: s.clientDurationS, prefix, seed });
+  };
 
   // 1. The storage ceiling, before anything else runs on the machine.
   const lmdbPutsPerS = await measureLmdbPutsPerS(s.lmdbBaselineMs);
@@ -282,15 +362,33 @@ async function main(): Promise<number> {
   // 2. The HTTP ceiling: the same client against a server that does nothing but parse and answer.
   const bare = await Child.start('bare uWS', fileURLToPath(new URL('./bare-uws.js', import.meta.url)), {},
     (line) => (typeof line['port'] === 'number' ? line['port'] : undefined));
-  const bareResult = await runHttpLoad({
-    origin: `http://${HOST}:${bare.port}`, connections: s.connections, durationMs: s.uwsBaselineMs, warmupMs: s.warmupMs,
-    request: (i) => ({ path: '/v1/purchases', body: `{"orderId":"b-${i}","memberId":"m${i % s.members}","amountCents":${randomInt(AMOUNT_CENTS_MIN, AMOUNT_CENTS_MAX)}}` }),
-  });
+  const bareResult = await closedLoop(`http://${HOST}:${bare.port}`, undefined, 'b', 1);
   await bare.child.stop();
-  console.log(describeHttp(`bare uWS (${bare.child.logs[0] ?? ''})`, bareResult));
+  console.log(describeHttp(`bare uWS (${bare.child.logs[0] ?? ''}), ${closedClient}`, bareResult));
   if (bareResult.errors > 0 || bareResult.non2xx > 0) problems.push('the bare uWS baseline had errors');
 
-  // 3. The real server on a fresh data folder.
+  // 3. The conventional peer: the same purchase in PostgreSQL, on a throw-away cluster.
+  let pg: PgPeerResult | undefined;
+  if (pgBin !== undefined) {
+    try {
+      pg = await measurePgPeer(pgBin, { members: s.members, durationS: s.clientDurationS, warmupS: s.clientWarmupS }, (cluster) => { pgCluster = cluster; });
+      const describePg = (label: string, r: PgPeerResult['single']): string =>
+        `${label}: ${fmtInt(r.purchasesPerS)} purchases/s (${fmtInt(r.transactionsPerS)} transactions/s of ${r.purchasesPerTransaction}, ${r.connections} connections), ` +
+        `transaction p50 ${fmtMs(r.p50Ms)} ms, p99 ${fmtMs(r.p99Ms)} ms, ${r.failedTransactions} failed`;
+      console.log(`postgres peer: ${pg.version}; ${pg.settings}; pgbench -M prepared -j 1; cluster started in ${pg.startS.toFixed(1)} s, ` +
+        `${fmtInt(s.members)} members seeded in ${pg.seedS.toFixed(1)} s`);
+      console.log(describePg('postgres peer, one purchase per transaction', pg.single));
+      console.log(describePg(`postgres peer, ${PG_BATCH_PURCHASES} purchases per transaction`, pg.batched));
+      console.log(`postgres peer ledger check: ${pg.verifyOk ? 'ok' : 'FAILED'}, ${fmtInt(pg.orders)} orders`);
+      if (!pg.verifyOk) problems.push('the PostgreSQL peer\'s ledger check failed');
+      if (pg.single.failedTransactions > 0 || pg.batched.failedTransactions > 0) problems.push('the PostgreSQL peer had failed transactions');
+    } catch (err) {
+      console.log(`postgres peer: FAILED: ${(err as Error).message}`);
+      problems.push('the PostgreSQL peer failed');
+    }
+  }
+
+  // 4. The real server on a fresh data folder.
   const dataDir = mkdtempSync(join(tmpdir(), 'loyalty-load-'));
   tempDirs.add(dataDir);
   const server = await Child.start('server', fileURLToPath(new URL('../server/main.js', import.meta.url)),
@@ -307,12 +405,8 @@ async function main(): Promise<number> {
     if (server.child.exited) throw new Error(`load: the server exited (code ${server.child.exitCode}) during ${after}; last log lines:\n${server.child.logs.join('\n')}`);
   };
 
-  const registration = await runWsLoad({
-    url: streamUrl, authorization, terminals: s.terminals, windowBatches: s.windowBatches, batchOps: REGISTER_BATCH_OPS,
-    totalOps: s.members, op: (i) => ({ op: 'register', memberId: memberIdOf(i) }),
-  });
-  console.log(describeWs('register members (stream)', registration));
-  if (registration.ops !== s.members) problems.push(`registered ${registration.ops} of ${s.members} members`);
+  const registrationS = await registerMembers(origin, authorization, s.members, problems);
+  console.log(`register members (CSV import route): ${fmtInt(s.members)} in ${registrationS.toFixed(1)} s (${fmtInt(s.members / registrationS)} members/s)`);
   assertServerAlive('registration');
 
   const purchaseOp = (prefix: string) => (i: number) => ({
@@ -326,14 +420,8 @@ async function main(): Promise<number> {
   if (ws.result.failedOps > 0 || ws.result.ops === 0) problems.push('the WebSocket phase had failed ops');
   assertServerAlive('the WebSocket phase');
 
-  const httpBody = (prefix: string) => (i: number) => {
-    const memberId = memberIdOf(randomInt(0, s.members - 1));
-    return { path: '/v1/purchases', body: `{"orderId":"${prefix}-${i}","memberId":"${memberId}","amountCents":${randomInt(AMOUNT_CENTS_MIN, AMOUNT_CENTS_MAX)}}` };
-  };
-  const http = await withRssSamples(server.child.pid, () => runHttpLoad({
-    origin, connections: s.connections, durationMs: s.durationMs, warmupMs: s.warmupMs, headers: { authorization }, request: httpBody('h'),
-  }));
-  console.log(describeHttp(`http purchases, closed loop, ${s.connections} connections`, http.result));
+  const http = await withRssSamples(server.child.pid, () => closedLoop(origin, authorization, 'h', 2));
+  console.log(describeHttp(`http purchases, closed loop, ${s.connections} connections, ${closedClient}`, http.result));
   if (http.result.errors > 0 || http.result.non2xx > 0 || http.result.requests === 0) problems.push('the HTTP closed-loop phase had errors');
   assertServerAlive('the HTTP closed-loop phase');
 
@@ -345,11 +433,11 @@ async function main(): Promise<number> {
   if (open.result.errors > 0 || open.result.non2xx > 0 || open.result.requests === 0) problems.push('the HTTP open-loop phase had errors');
   assertServerAlive('the HTTP open-loop phase');
 
-  // 4. What the batch log costs: the same phases in turns with a server whose log is off.
+  // 5. What the batch log costs: the same phases in turns with a server whose log is off.
   const logCost = await runLogCost(s, { port: server.port, authorization }, purchaseOp, httpBody, problems);
   assertServerAlive('the log-cost comparison');
 
-  // 5. The ledger must add up, and its size per entry says what the storage costs.
+  // 6. The ledger must add up, and its size per entry says what the storage costs.
   const verifyRes = await request(`${origin}/v1/admin/verify`, {
     headers: { authorization }, headersTimeout: VERIFY_TIMEOUT_MS, bodyTimeout: VERIFY_TIMEOUT_MS,
   });
@@ -376,7 +464,7 @@ async function main(): Promise<number> {
     .reduce((sum, name) => sum + statSync(join(dataDir, name, 'data.mdb')).size, 0);
   const bytesPerEntry = verify.entries > 0 ? dataBytes / verify.entries : Number.NaN;
 
-  // 6. The replay check on the stopped server's folder: every shard rebuilt from its log and compared.
+  // 7. The replay check on the stopped server's folder: every shard rebuilt from its log and compared.
   const replay = await checkReplay({ dataDir });
   console.log(`replay: ${replay.ok ? 'ok' : 'FAILED'}, ${fmtInt(replay.batches)} batches, ${fmtInt(replay.ops)} ops in ${fmtInt(replay.ms)} ms` +
     `${replay.ok ? '' : `: ${JSON.stringify(replay.error ?? replay.differences.slice(0, 3))}`}`);
@@ -390,18 +478,28 @@ async function main(): Promise<number> {
   const httpRssMax = Math.max(...http.rssBytes, ...open.rssBytes);
 
   const wsLabel = `${s.terminals} terminals × ${s.windowBatches} window × ${s.batchOps} ops`;
+  const client = wrkPath === undefined ? 'Node client' : 'wrk';
+  /** A figure of the peer, or why there is none. */
+  const pgNotMeasured = pgBin === undefined ? 'not measured (PostgreSQL not installed)' : 'not measured (the peer failed)';
+  const pgFigure = (value: (r: PgPeerResult) => number, format: (n: number) => string): string => (pg === undefined ? pgNotMeasured : format(value(pg)));
   const rows: Array<[string, string, string]> = [
     ['raw lmdb puts (1,000 per txn, flushed)', fmtInt(lmdbPutsPerS), 'puts/s'],
-    [`bare uWS, ${s.connections} connections`, fmtInt(bareResult.reqPerS), 'req/s'],
+    [`bare uWS, ${s.connections} connections, ${client}`, fmtInt(bareResult.reqPerS), 'req/s'],
+    [`PostgreSQL peer, 1 purchase per transaction, ${PG_SINGLE_CONNECTIONS} connections (pgbench)`, pgFigure((r) => r.single.purchasesPerS, fmtInt), 'purchases/s'],
+    ['PostgreSQL peer, per-purchase transaction latency p50', pgFigure((r) => r.single.p50Ms, fmtMs), 'ms'],
+    ['PostgreSQL peer, per-purchase transaction latency p99', pgFigure((r) => r.single.p99Ms, fmtMs), 'ms'],
+    [`PostgreSQL peer, ${PG_BATCH_PURCHASES} purchases per transaction, ${PG_BATCH_CONNECTIONS} connections (pgbench)`, pgFigure((r) => r.batched.purchasesPerS, fmtInt), 'purchases/s'],
+    [`PostgreSQL peer, ${PG_BATCH_PURCHASES}-purchase transaction latency p50`, pgFigure((r) => r.batched.p50Ms, fmtMs), 'ms'],
+    [`PostgreSQL peer, ${PG_BATCH_PURCHASES}-purchase transaction latency p99`, pgFigure((r) => r.batched.p99Ms, fmtMs), 'ms'],
     [`WS purchases, ${wsLabel}`, fmtInt(ws.result.opsPerS), 'ops/s'],
     ['WS batch latency p50', fmtMs(ws.result.batchP50Ms), 'ms'],
     ['WS batch latency p99', fmtMs(ws.result.batchP99Ms), 'ms'],
     ['WS batch latency p99.9', fmtMs(ws.result.batchP999Ms), 'ms'],
-    [`HTTP purchases, closed loop, ${s.connections} connections`, fmtInt(http.result.reqPerS), 'req/s'],
+    [`HTTP purchases, closed loop, ${s.connections} connections, ${client}`, fmtInt(http.result.reqPerS), 'req/s'],
     ['HTTP closed-loop latency p50', fmtMs(http.result.p50Ms), 'ms'],
     ['HTTP closed-loop latency p99', fmtMs(http.result.p99Ms), 'ms'],
     ['HTTP closed-loop latency p99.9', fmtMs(http.result.p999Ms), 'ms'],
-    ['HTTP purchases, open loop at half the max', fmtInt(open.result.reqPerS), 'req/s'],
+    [`HTTP purchases, open loop at half the max (${fmtInt(openRatePerS)}/s), Node client`, fmtInt(open.result.reqPerS), 'req/s'],
     ['HTTP open-loop latency p50', fmtMs(open.result.p50Ms), 'ms'],
     ['HTTP open-loop latency p99', fmtMs(open.result.p99Ms), 'ms'],
     ['HTTP open-loop latency p99.9', fmtMs(open.result.p999Ms), 'ms'],
@@ -413,8 +511,8 @@ async function main(): Promise<number> {
     ['replay check, ops', fmtInt(replay.opsPerS), 'ops/s'],
     ['WS purchases in turns, batch log on', fmtInt(logCost.wsOn), 'ops/s'],
     ['WS purchases in turns, batch log off (benchmark switch)', fmtInt(logCost.wsOff), 'ops/s'],
-    [`HTTP purchases in turns, batch log on, ${s.connections} connections`, fmtInt(logCost.httpOn), 'req/s'],
-    [`HTTP purchases in turns, batch log off, ${s.connections} connections`, fmtInt(logCost.httpOff), 'req/s'],
+    [`HTTP purchases in turns, batch log on, ${s.connections} connections, Node client`, fmtInt(logCost.httpOn), 'req/s'],
+    [`HTTP purchases in turns, batch log off, ${s.connections} connections, Node client`, fmtInt(logCost.httpOff), 'req/s'],
     ['WS purchases/s with the log ÷ without', fmtRatio(logCost.wsOn / logCost.wsOff), 'ratio'],
     ['HTTP req/s with the log ÷ without', fmtRatio(logCost.httpOn / logCost.httpOff), 'ratio'],
     ['server RSS during WS, first', fmtMiB(rss[0] ?? Number.NaN), 'MiB'],
@@ -428,10 +526,13 @@ async function main(): Promise<number> {
     ['server own memory during WS, last', fmtMiB(ws.anonBytes[ws.anonBytes.length - 1] ?? Number.NaN), 'MiB'],
     ['server own memory during WS, spread', `±${(((Math.max(...ws.anonBytes) - Math.min(...ws.anonBytes)) / (Math.max(...ws.anonBytes) + Math.min(...ws.anonBytes))) * 100).toFixed(1)}`, '%'],
     ['WS purchases/s ÷ raw lmdb puts/s', fmtRatio(ws.result.opsPerS / lmdbPutsPerS), 'ratio'],
+    ['WS purchases/s ÷ PostgreSQL per-purchase purchases/s', pgFigure((r) => ws.result.opsPerS / r.single.purchasesPerS, fmtRatio), 'ratio'],
+    ['WS purchases/s ÷ PostgreSQL batched purchases/s', pgFigure((r) => ws.result.opsPerS / r.batched.purchasesPerS, fmtRatio), 'ratio'],
     ['HTTP req/s ÷ bare uWS req/s', fmtRatio(http.result.reqPerS / bareResult.reqPerS), 'ratio'],
-    [`WS purchases/s ÷ PostgreSQL batched ${fmtInt(POSTGRES_BATCHED_PURCHASES_PER_S)}/s`, fmtRatio(ws.result.opsPerS / POSTGRES_BATCHED_PURCHASES_PER_S), 'ratio'],
-    [`HTTP req/s ÷ PostgreSQL per-request ${fmtInt(POSTGRES_HTTP_PURCHASES_PER_S)}/s`, fmtRatio(http.result.reqPerS / POSTGRES_HTTP_PURCHASES_PER_S), 'ratio'],
+    ['HTTP req/s ÷ PostgreSQL per-purchase purchases/s', pgFigure((r) => http.result.reqPerS / r.single.purchasesPerS, fmtRatio), 'ratio'],
+    ['HTTP req/s ÷ PostgreSQL batched purchases/s', pgFigure((r) => http.result.reqPerS / r.batched.purchasesPerS, fmtRatio), 'ratio'],
   ];
+  console.log(`machine load: 1-minute load average ${loadAtStart.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end (${describeMachine().cores} cores)`);
   console.log('');
   console.log('| figure | value | unit |');
   console.log('|---|---:|---|');

@@ -115,6 +115,11 @@ export const DATA_FILE_MODE = 0o600;
 export const LOCK_RETRY_MS = 5;
 /** Looks at one lock file before giving up: bounds the loop when locks keep changing hands. */
 export const LOCK_ATTEMPTS_MAX = 1_000;
+/**
+ * Authenticated keys remembered by the front end (server/auth.ts), so that a request costs no
+ * SHA-256: a deployment has a few keys (one per till or integration); past this the memory starts again.
+ */
+export const AUTH_CACHE_KEYS_MAX = 1_024;
 /** How long a change of keys.json waits for another process's change to finish before failing. */
 export const KEYS_LOCK_WAIT_MS = 2_000;
 /**

@@ -12,8 +12,12 @@ export interface ShardWorkerData {
   /** The commit clock every shard of the process shares (engine/shard/commit-clock.ts). */
   commitClock?: SharedArrayBuffer;
 }
+/**
+ * A task as the shard thread receives it. A write batch travels as its ops packed into one moved
+ * buffer (engine/batch-records.ts, `WriteOp[]`), and its BatchReply comes back the same way.
+ */
 export type ShardTask =
-  | { type: 'batch'; ops: WriteOp[] } | { type: 'import'; rows: ImportRows }
+  | { type: 'batch'; packedOps: Uint8Array } | { type: 'import'; rows: ImportRows }
   | { type: 'query'; query: Query } | { type: 'control'; control: Control };
 
 /** What the reader thread (engine/shard/reader.ts) is started with: the data folder and its nice value. */

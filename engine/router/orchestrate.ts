@@ -8,6 +8,7 @@ import { opError } from '../errors.js';
 import type { ClaimOp, OpResult, PurchaseOp, RegisterOp, ReturnOp, TransferOp, WriteOp } from '../ops.js';
 import type { Engine } from './engine.js';
 import { KeyClaims, type Claim, type ClaimRequest } from './key-claims.js';
+import type { ShardClient } from './shard-client.js';
 
 /** A return as the front end knows it: its member is the order's, which only the shards know. */
 export type ReturnRequest = Omit<ReturnOp, 'memberId'> & { memberId?: undefined };
@@ -28,8 +29,11 @@ export type EarlierFingerprint = () => number;
 /** A conflict on an op's key: the key was stored with another fingerprint. */
 const isKeyConflict = (r: OpResult): boolean => !r.ok && (r.error.code === 'idempotency_conflict' || r.error.code === 'member_exists');
 
-/** Ops in flight under one order or member id: their answers joined (never rejecting), and how many. */
-interface InFlight { answer: Promise<OpResult>; count: number }
+/**
+ * Ops in flight under one order or member id: their answers joined (never rejecting), and how many.
+ * The answer is made only when a lookup asks for it: a grouped op has no promise of its own.
+ */
+interface InFlight { answer: () => Promise<OpResult>; count: number }
 
 const overloaded = (): OpResult => ({ ok: false, error: opError('overloaded') });
 
@@ -83,8 +87,9 @@ export class Orchestrator {
   runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap, earlier?: (i: number) => number): { submitted: Promise<void>; results: Promise<OpResult[]> } {
     const pending: Array<OpResult | Promise<OpResult>> = new Array(items.length);
     const started: boolean[] = new Array(items.length);
-    const submitted = this.submitFrom(items, pending, started, admitted, failure);
-    const results = submitted.then(() => Promise.all(pending)).then((answered) => {
+    const grouped: Array<Promise<void>> = [];
+    const submitted = this.submitFrom(items, pending, started, admitted, failure, grouped);
+    const results = submitted.then(() => Promise.all(grouped)).then(() => Promise.all(pending)).then((answered) => {
       for (let i = 0; i < items.length; i++) {
         const item = items[i]!;
         if (started[i] === true && !('ok' in item) && (item.op === 'purchase' || item.op === 'register')) this.forget(item);
@@ -101,7 +106,12 @@ export class Orchestrator {
    * An op repeating a key of an earlier op of the batch claims in op order instead, queued behind
    * that op, so that of two uses of a key the first in the batch is the one that holds it.
    */
-  private async submitFrom(items: ReadonlyArray<Intent | OpResult>, pending: Array<OpResult | Promise<OpResult>>, started: boolean[], admitted: boolean, failure: FailureMap): Promise<void> {
+  private async submitFrom(
+    items: ReadonlyArray<Intent | OpResult>, pending: Array<OpResult | Promise<OpResult>>, started: boolean[], admitted: boolean, failure: FailureMap,
+    grouped: Array<Promise<void>>,
+  ): Promise<void> {
+    /** Whether every op can be queued at once, without waiting for any other: see submitGrouped. */
+    let independent = true;
     let requests: ClaimRequest[] | null = null;
     let claimIndex: number[] | null = null;
     /** The batch's keys so far, and the ops repeating one: those claim in op order, not ahead. */
@@ -109,18 +119,21 @@ export class Orchestrator {
     let repeats: boolean[] | null = null;
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      if ('ok' in item || item.op === 'return') continue;
+      if ('ok' in item) continue;
+      if (looksUp(item) || item.op === 'register') independent = false;
+      if (item.op === 'return') continue;
       const home = this.claims.homeOf(item, this.engine.shardOf(item.memberId).shardId);
       if (home === 'none') continue;
       const key = (item as WriteOp & { key: string }).key;
       keys ??= new Set();
-      if (keys.has(key)) { (repeats ??= new Array(items.length))[i] = true; continue; }
+      if (keys.has(key)) { (repeats ??= new Array(items.length))[i] = true; independent = false; continue; }
       keys.add(key);
       if (home === 'local') continue;
       (requests ??= []).push({ op: item as WriteOp & { key: string; fp: number }, memberId: item.memberId, home });
       (claimIndex ??= new Array(items.length))[i] = requests.length - 1;
     }
     const claims = requests === null ? null : await this.claims.claimAll(requests, admitted, true, failure);
+    if (independent) { this.submitGrouped(items, pending, started, admitted, failure, claims, claimIndex, grouped); return; }
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       if ('ok' in item) { pending[i] = item; continue; }
@@ -136,6 +149,59 @@ export class Orchestrator {
       pending[i] = result;
       started[i] = true;
       if (looksUp(item) || repeats?.[i] === true) await result;
+    }
+  }
+
+  /**
+   * Queues a batch whose ops wait for nothing (no lookup, no registration, no key used twice: the
+   * common POS batch of purchases) as one group per shard: one promise per shard instead of a chain
+   * of promises per op. Their keys were claimed already (submitFrom's first pass); each op's answer
+   * lands in `pending` when its group is answered, and settles its claim then.
+   */
+  private submitGrouped(
+    items: ReadonlyArray<Intent | OpResult>, pending: Array<OpResult | Promise<OpResult>>, started: boolean[], admitted: boolean, failure: FailureMap,
+    claims: Claim[] | null, claimIndex: number[] | null, grouped: Array<Promise<void>>,
+  ): void {
+    const groups = new Map<ShardClient, { ops: WriteOp[]; at: number[] }>();
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if ('ok' in item) { pending[i] = item; continue; }
+      const op = item as WriteOp;
+      const at = claimIndex?.[i];
+      const claim = at === undefined ? undefined : claims![at]!;
+      if (claim !== undefined && claim.refusal !== null) {
+        this.claims.settle((op as WriteOp & { key: string }).key, claim, claim.refusal);
+        pending[i] = claim.refusal;
+        continue;
+      }
+      const shard = this.engine.shardOf(op.memberId);
+      if (claim === undefined && this.claims.homeOf(op, shard.shardId) === 'local') (op as WriteOp & { keyHome?: true }).keyHome = true;
+      if (op.op !== 'quote' && !admitted && shard.saturated) {
+        if (claim !== undefined) this.claims.settle((op as WriteOp & { key: string }).key, claim, overloaded());
+        pending[i] = overloaded();
+        continue;
+      }
+      let group = groups.get(shard);
+      if (group === undefined) { group = { ops: [], at: [] }; groups.set(shard, group); }
+      group.ops.push(op);
+      group.at.push(i);
+    }
+    for (const [shard, { ops, at }] of groups) {
+      const answers = shard.submitGroup(ops, admitted, failure).catch((err: unknown) => ops.map(() => failure(err)));
+      for (let k = 0; k < at.length; k++) {
+        const i = at[k]!;
+        const op = ops[k]!;
+        started[i] = true;
+        if (op.op === 'purchase') this.track(this.orders, op.orderId, () => answers.then((rs) => rs[k]!));
+      }
+      grouped.push(answers.then((rs) => {
+        for (let k = 0; k < at.length; k++) {
+          const i = at[k]!;
+          pending[i] = rs[k]!;
+          const claimAt = claimIndex?.[i];
+          if (claimAt !== undefined) this.claims.settle((ops[k] as WriteOp & { key: string }).key, claims![claimAt]!, rs[k]!);
+        }
+      }));
     }
   }
 
@@ -175,8 +241,8 @@ export class Orchestrator {
     } catch (err) {
       result = Promise.resolve(failure(err));
     }
-    if (op.op === 'purchase') this.track(this.orders, op.orderId, result);
-    else if (op.op === 'register') this.track(this.members, op.memberId, result);
+    if (op.op === 'purchase') this.track(this.orders, op.orderId, () => result);
+    else if (op.op === 'register') this.track(this.members, op.memberId, () => result);
     return result;
   }
 
@@ -231,10 +297,11 @@ export class Orchestrator {
   }
 
   /** Another op with the same id may be in flight too (a retry): a lookup then waits for both. */
-  private track(map: Map<string, InFlight>, id: string, result: Promise<OpResult>): void {
+  private track(map: Map<string, InFlight>, id: string, result: () => Promise<OpResult>): void {
     const entry = map.get(id);
     if (entry === undefined) { map.set(id, { answer: result, count: 1 }); return; }
-    entry.answer = Promise.all([entry.answer, result]).then(() => result);
+    const before = entry.answer;
+    entry.answer = () => Promise.all([before(), result()]).then(([, r]) => r);
     entry.count += 1;
   }
 
@@ -251,7 +318,7 @@ export class Orchestrator {
   private async orderMember(orderId: string): Promise<string | null> {
     const inFlight = this.orders.get(orderId);
     if (inFlight !== undefined) {
-      const purchase = await inFlight.answer;
+      const purchase = await inFlight.answer();
       if (purchase.ok) return purchase['memberId'] as string;
     }
     return this.engine.orderMember(orderId);
@@ -264,7 +331,7 @@ export class Orchestrator {
   private async memberChain(memberId: string): Promise<string[] | null> {
     const inFlight = this.members.get(memberId);
     if (inFlight !== undefined) {
-      const registered = await inFlight.answer;
+      const registered = await inFlight.answer();
       if (registered.ok && Array.isArray(registered['referralChain'])) return registered['referralChain'] as string[];
     }
     const member = await this.engine.queryMember({ q: 'member', memberId }) as { referralChain: string[] } | null;

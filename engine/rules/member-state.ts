@@ -99,12 +99,24 @@ export interface OutboxMessage {
  * left it alone hold what remained after their returns.
  */
 export function purchaseResponse(o: OrderRecord): Record<string, unknown> {
+  const { ok: _ok, replayed: _replayed, ...response } = purchaseResult(o, false);
+  return response;
+}
+
+/**
+ * The purchase response as a batch's result: `ok` first and `replayed` last around the response's
+ * fields, built as one literal (a spread of the response into the result cost more per purchase
+ * than encoding its order record).
+ */
+export function purchaseResult(o: OrderRecord, replayed: boolean): { ok: true } & Record<string, unknown> {
   return {
+    ok: true,
     orderId: o.orderId, memberId: o.memberId, netCents: o.netCents, earnedPoints: o.earnedPoints,
     redeemedPoints: o.redeemPoints, redeemValueCents: o.redeemValueCents, walletCents: o.walletCents,
     points: o.after.points, walletBalanceCents: o.after.walletBalanceCents, growth: o.after.growth,
     tierId: o.after.tierId, upgradedTo: o.upgradedTo,
     referralRewards: o.rewards.map((r) => ({ memberId: r.memberId, points: r.fixedPoints + mulDiv(o.earnedPoints, r.sharePct, 100) })),
+    replayed,
   };
 }
 

@@ -4,7 +4,7 @@
 // replay when it is held for the same member and body, and otherwise a conflict; a release drops a
 // claim held for its body (the op it was taken for was refused).
 import { CLAIM_CONFLICT, CLAIM_HELD, CLAIM_REPLAYED, CLAIM_KEY_PREFIX, type ClaimOp, type OpResult } from '../ops.js';
-import type { ShardStore } from './store.js';
+import { hasOrder, type ShardStore } from './store.js';
 
 /** A purchase's key, `order:` + orderId: its record is the order itself (server/requests.ts purchaseOp). */
 const ORDER_KEY_PREFIX = 'order:';
@@ -28,8 +28,9 @@ export function claimKeys(store: ShardStore, op: ClaimOp, batchKeys: Map<string,
     if (held !== undefined) { outcomes[j] = held.fp === fp ? CLAIM_REPLAYED : CLAIM_CONFLICT; continue; }
     // The key used by an op of this shard's own members (not a claim) is taken too.
     const claimed = key.slice(CLAIM_KEY_PREFIX.length);
-    const ownUse = claimed.startsWith(ORDER_KEY_PREFIX) ? store.orders.get(claimed.slice(ORDER_KEY_PREFIX.length)) : keys.get(claimed);
-    if (batchKeys.has(claimed) || ownUse !== undefined) { outcomes[j] = CLAIM_CONFLICT; continue; }
+    const ownUse = batchKeys.has(claimed)
+      || (claimed.startsWith(ORDER_KEY_PREFIX) ? hasOrder(store, claimed.slice(ORDER_KEY_PREFIX.length)) : keys.getBinaryFast(claimed) !== undefined);
+    if (ownUse) { outcomes[j] = CLAIM_CONFLICT; continue; }
     batchKeys.set(key, { fp, index });
     keys.putSync(key, { fp, res: { memberId: op.memberIds[j]! } });
     outcomes[j] = CLAIM_HELD;

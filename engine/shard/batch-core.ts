@@ -7,10 +7,11 @@ import * as L from '../core/layout.js';
 import type { ErrorCode } from '../errors.js';
 import { AMOUNT_CENTS_MAX, POINTS_OP_MAX } from '../limits.js';
 import { inBirthdayMonth } from '../rules/calendar.js';
-import { purchaseResponse, tierIndexOf, type OrderRecord, type ProgramContext } from '../rules/member-state.js';
+import { purchaseResult, tierIndexOf, type OrderRecord, type ProgramContext } from '../rules/member-state.js';
 import type { OpResult, WriteOp } from '../ops.js';
 import { purchaseRewards } from '../rules/returns.js';
 import { DAY_MS, entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
+import { putOrder } from './store.js';
 
 /** Core status codes in the order of core-layout.ts, as catalogue codes. */
 const STATUS_CODES: Record<number, ErrorCode> = {
@@ -169,8 +170,8 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       if (op.storeId !== undefined) order.storeId = op.storeId;
       if (op.channel !== undefined) order.channel = op.channel;
       if (op.items !== undefined) order.items = op.items;
-      b.store.orders.putSync(op.orderId, order);
-      return { ok: true, ...purchaseResponse(order), replayed: false };
+      putOrder(b.store, order);
+      return purchaseResult(order, false);
     }
     case 'redeem': {
       totals.pointsRedeemed.add(op.points);

@@ -3,7 +3,7 @@
 import type { ErrorCode } from '../errors.js';
 import type { WriteOp } from '../ops.js';
 import { purchaseResponse } from '../rules/member-state.js';
-import type { ShardStore, StoredKey } from './store.js';
+import { getOrder, type ShardStore, type StoredKey } from './store.js';
 
 /** The key of a registration that names its memberId (server/requests.ts registerOp). */
 export const MEMBER_KEY_PREFIX = 'reg:m:';
@@ -23,6 +23,6 @@ export function storedKey(store: ShardStore, op: WriteOp): StoredKey | undefined
     return profile?.fp === undefined ? undefined : { fp: profile.fp, res: { memberId: profile.memberId, phone: profile.phone ?? null, email: profile.email ?? null } };
   }
   if (op.op !== 'purchase') return 'key' in op ? store.keys.get(op.key) : undefined;
-  const order = store.orders.get(op.orderId);
+  const order = getOrder(store, op.orderId);
   return order === undefined ? undefined : { fp: order.fp, res: purchaseResponse(order) };
 }

@@ -226,8 +226,17 @@ export class BatchDigest {
 
 /** Any text, as UTF-8 ended by 0xff, a byte UTF-8 never uses. */
 function text(w: Writer, s: string): void {
-  w.reserve(3 * s.length + 1);
-  w.pos += w.buf.write(s, w.pos, 'utf8');
+  const n = s.length;
+  w.reserve(3 * n + 1);
+  // Ids are ASCII, whose UTF-8 is one byte per char: copied by a loop, faster than Buffer#write for short text.
+  const buf = w.buf;
+  let pos = w.pos;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) { pos = w.pos + buf.write(s, w.pos, 'utf8'); break; }
+    buf[pos++] = c;
+  }
+  w.pos = pos;
   w.u8(0xff);
 }
 

@@ -6,11 +6,12 @@ import { planReturn, remainingConsumption, tierAfterReturn } from '../rules/retu
 import { restoreGrants } from '../rules/grants.js';
 import { fits } from '../rules/safe-range.js';
 import { entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
+import { getOrder, putOrder } from './store.js';
 
 export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpResult {
   const { ctx, totals } = b;
   if (!Number.isSafeInteger(op.amountCents) || op.amountCents < 0) return fail('invalid_request', undefined, 'amountCents');
-  const order = b.store.orders.get(op.orderId);
+  const order = getOrder(b.store, op.orderId);
   if (order === undefined || order.memberId !== op.memberId) return fail('order_not_found', undefined, 'orderId');
   const remaining = order.netCents - order.returns.reduce((sum, x) => sum + x.amountCents, 0);
   if (op.amountCents > remaining) return fail('return_exceeds_order', `at most ${remaining} cents of this order remain to return`, 'amountCents');
@@ -54,7 +55,7 @@ export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpRes
   order.returns.push({ returnId: op.returnId, amountCents: op.amountCents, at: op.atMs });
   // `rewards` stays what the purchase paid: its replay answers them (what remains is in `now`).
   order.now = plan.now;
-  b.store.orders.putSync(order.orderId, order);
+  putOrder(b.store, order);
   totals.returns += 1;
   totals.netSalesCents.add(-op.amountCents);
   totals.pointsClawedBack.add(clawed);

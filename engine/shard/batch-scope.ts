@@ -44,14 +44,26 @@ export function copyState(m: MemberState): MemberState {
   };
 }
 
-/** Every field of the two states is equal, or the core and the batch's fold disagree: stop. */
-function assertSameState(fromCore: MemberState, fold: MemberState, memberId: string): void {
-  for (const k in fold) {
-    const key = k as keyof MemberState;
-    if (fromCore[key] !== fold[key]) {
-      assert.fail(`core and fold disagree on member ${memberId}: ${key} ${String(fromCore[key])} != ${String(fold[key])}`);
-    }
+/** The fields of a MemberState, in copyState's order: what assertSameState compares. */
+const MEMBER_STATE_FIELDS: ReadonlyArray<keyof MemberState> = [
+  'tierId', 'periodStart', 'periodEnd', 'periodMetric', 'periodStartTierId', 'points', 'growth',
+  'walletCents', 'lifetimeSpendCents', 'purchaseCount', 'firstPurchaseAt', 'lastPurchaseAt',
+];
+
+/**
+ * Every field of the two states is equal, or the core and the batch's fold disagree: stop. The
+ * fields compared one by one (a for-in over the fold cost as much as the rest of the check), and
+ * named in order only when one differs.
+ */
+function assertSameState(a: MemberState, b: MemberState, memberId: string): void {
+  if (a.tierId === b.tierId && a.periodStart === b.periodStart && a.periodEnd === b.periodEnd && a.periodMetric === b.periodMetric
+    && a.periodStartTierId === b.periodStartTierId && a.points === b.points && a.growth === b.growth && a.walletCents === b.walletCents
+    && a.lifetimeSpendCents === b.lifetimeSpendCents && a.purchaseCount === b.purchaseCount && a.firstPurchaseAt === b.firstPurchaseAt
+    && a.lastPurchaseAt === b.lastPurchaseAt) return;
+  for (const key of MEMBER_STATE_FIELDS) {
+    if (a[key] !== b[key]) assert.fail(`core and fold disagree on member ${memberId}: ${key} ${String(a[key])} != ${String(b[key])}`);
   }
+  assert.fail(`core and fold disagree on member ${memberId}`);
 }
 
 const scratch: MemberState = {

@@ -31,25 +31,34 @@ export class Writer {
   /**
    * A safe integer as a zigzag varint: small magnitudes, positive or negative, take 1-3 bytes. The
    * zigzag value (2v for v >= 0, 2|v| - 1 below) passes 2^53 for |v| > 2^52, where a double can no
-   * longer hold it (an odd one rounds to even: the sign bit was lost). So the first byte (the sign
-   * and the magnitude's 6 low bits) is built apart and the rest comes from magnitude / 64, which
-   * stays exact: the same bytes as the plain zigzag varint, for every safe integer.
+   * longer hold it (an odd one rounds to even: the sign bit was lost). So it is never computed as a
+   * double: the magnitude's two 32-bit halves are doubled apart, carrying one bit, and written 7
+   * bits at a time with shifts: the same bytes as the plain zigzag varint, for every safe integer.
    */
   int(v: number): void {
-    if (!Number.isSafeInteger(v)) assert.fail(`not a safe integer: ${v}`);
     const buf = this.buf;
+    // Most values (points, cents, seqs below 2^30) fit 32-bit arithmetic whole.
+    if (v >= -0x40000000 && v < 0x40000000 && (v | 0) === v) {
+      let z = (v << 1) ^ (v >> 31);
+      while (z >= 0x80) { buf[this.pos++] = (z & 0x7f) | 0x80; z >>>= 7; }
+      buf[this.pos++] = z;
+      return;
+    }
+    if (!Number.isSafeInteger(v)) assert.fail(`not a safe integer: ${v}`);
     const negative = v < 0;
     // The zigzag value is 2 * magnitude + sign, with magnitude = -v - 1 for a negative v.
     const magnitude = negative ? -v - 1 : v;
-    const low = (magnitude % 64) * 2 + (negative ? 1 : 0);
-    let rest = Math.floor(magnitude / 64);
-    if (rest === 0) { buf[this.pos++] = low; return; }
-    buf[this.pos++] = low | 0x80;
-    while (rest >= 0x80) {
-      buf[this.pos++] = (rest % 0x80) | 0x80;
-      rest = Math.floor(rest / 0x80);
-    }
-    buf[this.pos++] = rest;
+    const high = Math.floor(magnitude / 0x100000000);
+    const low = (magnitude - high * 0x100000000) >>> 0;
+    // The zigzag value's low 32 bits, and the rest (below 2^22): at least 2^31 in all, five bytes or more.
+    let zLow = ((low << 1) | (negative ? 1 : 0)) >>> 0;
+    let rest = high * 2 + (low >>> 31);
+    let pos = this.pos;
+    for (let k = 0; k < 4; k++) { buf[pos++] = (zLow & 0x7f) | 0x80; zLow >>>= 7; }
+    rest = zLow | (rest << 4);
+    while (rest >= 0x80) { buf[pos++] = (rest & 0x7f) | 0x80; rest >>>= 7; }
+    buf[pos++] = rest;
+    this.pos = pos;
   }
 
   f64(v: number): void { this.buf.writeDoubleLE(v, this.pos); this.pos += 8; }
@@ -67,7 +76,15 @@ export class Writer {
     this.pos = pos;
   }
 
-  /** A copy of what was written, for a put. */
+  /**
+   * What was written, as a view of the writer's buffer: valid until the writer is used again. A
+   * put copies it into the transaction at once, so a record about to be put needs no copy of its own.
+   */
+  view(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  /** A copy of what was written. */
   bytes(): Buffer {
     const out = Buffer.allocUnsafe(this.pos);
     this.buf.copy(out, 0, 0, this.pos);
@@ -84,18 +101,36 @@ export class Reader {
   /** The inverse of Writer#int: the sign from the first byte's low bit, the magnitude exact. */
   int(): number {
     const buf = this.buf;
-    const first = buf[this.pos++]!;
-    let magnitude = (first & 0x7f) >>> 1;
-    if (first >= 0x80) {
-      let scale = 64;
-      for (;;) {
-        const b = buf[this.pos++]!;
-        magnitude += (b & 0x7f) * scale;
-        if (b < 0x80) break;
-        scale *= 0x80;
+    let pos = this.pos;
+    let b = buf[pos++]!;
+    // Up to four bytes (a zigzag value below 2^28) in 32-bit arithmetic.
+    let z = b & 0x7f;
+    if (b >= 0x80) {
+      b = buf[pos++]!; z |= (b & 0x7f) << 7;
+      if (b >= 0x80) {
+        b = buf[pos++]!; z |= (b & 0x7f) << 14;
+        if (b >= 0x80) {
+          b = buf[pos++]!; z |= (b & 0x7f) << 21;
+          if (b >= 0x80) {
+            // The bits past the 28th, in floating point: the magnitude is z / 2, exact for every
+            // safe integer, where the zigzag value itself need not be (it passes 2^53).
+            let high = 0;
+            let scale = 1;
+            for (;;) {
+              b = buf[pos++]!;
+              high += (b & 0x7f) * scale;
+              if (b < 0x80) break;
+              scale *= 0x80;
+            }
+            this.pos = pos;
+            const magnitude = (z >>> 1) + high * 0x8000000;
+            return (z & 1) === 1 ? -magnitude - 1 : magnitude;
+          }
+        }
       }
     }
-    return (first & 1) === 1 ? -magnitude - 1 : magnitude;
+    this.pos = pos;
+    return (z & 1) === 1 ? -(z >>> 1) - 1 : z >>> 1;
   }
 
   f64(): number {
@@ -149,6 +184,7 @@ export function decodeEntry(buf: Uint8Array): StoredEntry {
 
 const stateWriter = new Writer(16 * 10 + 4 * 256 + 64 * 30);
 
+/** A state's bytes, as a view that the next call overwrites (Writer#view): put them, or copy them. */
 export function encodeState(s: HotState): Buffer {
   const w = stateWriter.reset();
   w.int(s.periodStart);
@@ -174,7 +210,7 @@ export function encodeState(s: HotState): Buffer {
   w.reserve(4 + s.grants.length * 30);
   w.int(s.grants.length);
   for (const g of s.grants) { w.int(g.id); w.int(g.expiresAt); w.int(g.remaining); }
-  return w.bytes();
+  return w.view();
 }
 
 export function decodeState(buf: Uint8Array): HotState {

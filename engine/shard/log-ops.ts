@@ -6,8 +6,12 @@
 // cannot hold, goes whole into a msgpack array after them, so nothing an op carries is ever lost.
 //
 //   u8 OPS_LAYOUT, varint op count, then per op a tag:
-//     TAG_PURCHASE: orderId, key flag (0: "order:" + orderId, 1: the key follows), memberId,
-//                   fp, atMs − previous purchase's atMs, amountCents, discountCents, redeemPoints, walletCents
+//     TAG_PURCHASE: orderId, key flags (KEY_GIVEN: the key follows, else it is "order:" + orderId;
+//                   KEY_HOME: the router marked the op `keyHome`, its key's home is this shard),
+//                   memberId, fp, atMs − previous purchase's atMs, amountCents, discountCents,
+//                   redeemPoints, walletCents
+//
+// KEY_HOME came later: a log written before it has key flags 0 and 1 only, which read the same.
 //     TAG_PACKED:   the next op of the msgpack array that ends the payload
 import type { Packr } from 'msgpackr';
 import type { PurchaseOp, WriteOp } from '../ops.js';
@@ -18,8 +22,10 @@ const TAG_PACKED = 0;
 const TAG_PURCHASE = 1;
 /** The key the front end gives a purchase (server/requests.ts purchaseOp). */
 const PURCHASE_KEY_PREFIX = 'order:';
-/** A plain purchase has exactly these fields: op, orderId, memberId, key, fp, atMs and the four amounts. */
+/** A plain purchase has exactly these fields: op, orderId, memberId, key, fp, atMs and the four amounts (and maybe keyHome). */
 const PLAIN_PURCHASE_FIELDS = 10;
+const KEY_GIVEN = 1;
+const KEY_HOME = 2;
 /** Short strings are written with a one-byte length (codec.ts Writer.str keeps 255 for null). */
 const SHORT_STRING_MAX = 254;
 /** The most a compact purchase takes: three short strings with their lengths, a flag, a tag and six varints. */
@@ -38,7 +44,8 @@ function compactPurchase(op: WriteOp): op is PurchaseOp {
   if (op.op !== 'purchase') return false;
   let fields = 0;
   for (const _ in op) fields += 1;
-  return fields === PLAIN_PURCHASE_FIELDS
+  // Half the purchases of a deployment with two shards have their key at home, marked by the router.
+  return (fields === PLAIN_PURCHASE_FIELDS || (fields === PLAIN_PURCHASE_FIELDS + 1 && op.keyHome === true))
     && shortAscii(op.orderId) && shortAscii(op.memberId) && shortAscii(op.key)
     && Number.isSafeInteger(op.fp) && Number.isSafeInteger(op.atMs) && Number.isSafeInteger(op.amountCents)
     && Number.isSafeInteger(op.discountCents) && Number.isSafeInteger(op.redeemPoints) && Number.isSafeInteger(op.walletCents);
@@ -64,8 +71,9 @@ export function encodeOps(ops: readonly WriteOp[], headerBytes: number, packr: P
     w.u8(TAG_PURCHASE);
     w.str(op.orderId);
     const derivedKey = op.key.length === PURCHASE_KEY_PREFIX.length + op.orderId.length && op.key.startsWith(PURCHASE_KEY_PREFIX) && op.key.endsWith(op.orderId);
-    if (derivedKey) w.u8(0);
-    else { w.u8(1); w.str(op.key); }
+    const home = op.keyHome === true ? KEY_HOME : 0;
+    if (derivedKey) w.u8(home);
+    else { w.u8(KEY_GIVEN | home); w.str(op.key); }
     w.str(op.memberId);
     w.int(op.fp);
     w.int(op.atMs - lastAtMs);
@@ -100,16 +108,20 @@ export function decodeOps(payload: Uint8Array, packr: Packr): WriteOp[] {
     if (tag === TAG_PACKED) { ops[i] = null; packedCount += 1; continue; }
     if (tag !== TAG_PURCHASE) throw new OpsLayoutError(`unknown op tag ${tag}`);
     const orderId = r.str()!;
-    const key = r.u8() === 0 ? PURCHASE_KEY_PREFIX + orderId : r.str()!;
+    const keyFlags = r.u8();
+    if (keyFlags > (KEY_GIVEN | KEY_HOME)) throw new OpsLayoutError(`unknown key flags ${keyFlags}`);
+    const key = (keyFlags & KEY_GIVEN) === 0 ? PURCHASE_KEY_PREFIX + orderId : r.str()!;
     const memberId = r.str()!;
     const fp = r.int();
     const atMs = lastAtMs + r.int();
     lastAtMs = atMs;
-    // The field order purchaseOp builds, so that a decoded op is the op that arrived.
-    ops[i] = {
+    // The field order purchaseOp builds (and the router's mark after it), so that a decoded op is the op that arrived.
+    const op: PurchaseOp = {
       op: 'purchase', orderId, memberId, key, fp, atMs,
       amountCents: r.int(), discountCents: r.int(), redeemPoints: r.int(), walletCents: r.int(),
     };
+    if ((keyFlags & KEY_HOME) !== 0) op.keyHome = true;
+    ops[i] = op;
   }
   if (r.pos > payload.length) throw new OpsLayoutError('the payload ends inside an op');
   if (packedCount > 0) {

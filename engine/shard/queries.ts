@@ -1,6 +1,6 @@
 // Read-only questions a shard answers from committed state, outside the write batches: members,
 // ledgers, balances at a past moment, orders, the verify fold and the front end's directory.
-import { allEntries, getEntry, getMember, getState, SEQS_PER_BATCH, type ShardStore } from './store.js';
+import { allEntries, getEntry, getMember, getOrder, getOrderHead, getState, SEQS_PER_BATCH, type ShardStore } from './store.js';
 import type { Program } from '../rules/program-types.js';
 import { nextDueOf } from '../rules/member-events.js';
 import { SWEPT_TO_KEY, type SweptTo } from './batch-sweep.js';
@@ -85,7 +85,7 @@ export function answer(store: ShardStore, q: Query): unknown {
       return { at: new Date(q.atMs).toISOString(), points: f.points, growth: f.growth, walletCents: f.walletCents };
     }
     case 'order': {
-      const o = store.orders.get(q.orderId);
+      const o = getOrder(store, q.orderId);
       if (o === undefined) return null;
       const iso = (ms: number) => new Date(ms).toISOString();
       const returnedCents = o.returns.reduce((s, r) => s + r.amountCents, 0);
@@ -113,7 +113,7 @@ export function answer(store: ShardStore, q: Query): unknown {
     }
     case 'log': return logStatus(store);
     case 'logEntries': return logEntriesUntil(store, q.afterSeq, q.untilMs, q.limit);
-    case 'orderMember': return store.orders.get(q.orderId)?.memberId ?? null;
+    case 'orderMember': return getOrderHead(store, q.orderId)?.memberId ?? null;
     case 'referrals': {
       // One slice of members after `after`: the report reads a shard between its batches.
       const members: string[][] = [[], [], []];

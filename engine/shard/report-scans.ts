@@ -3,7 +3,7 @@
 // its ledger for the export. Each runs as a read query on the shard's worker between batches; the
 // router merges the shards' parts (engine/rules/reports.ts, engine/rules/rfm.ts).
 import assert from 'node:assert/strict';
-import { allEntries, getEntry, SEQS_PER_BATCH, type ShardStore } from './store.js';
+import { allEntries, getEntry, getOrderHead, SEQS_PER_BATCH, type ShardStore } from './store.js';
 import { decodeState } from './codec.js';
 import { dayRangeMs, localDay } from '../rules/local-day.js';
 import type { StoredEntry } from '../ops.js';
@@ -21,7 +21,7 @@ function addEntry(store: ShardStore, d: DayFigures, e: StoredEntry): void {
       d.newMembers += 1;
       break;
     case 'purchase': {
-      const order = store.orders.get(e.ref);
+      const order = getOrderHead(store, e.ref);
       assert.ok(order !== undefined, `purchase entry for order ${e.ref} has no order record`);
       d.purchases += 1;
       d.netSalesCents += e.spendDeltaCents;

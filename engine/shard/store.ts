@@ -7,6 +7,7 @@ import { DATA_FILE_MODE, DATA_FOLDER_MODE, LMDB_READERS_MAX, SHARD_MAP_BYTES } f
 import type { StoredEntry } from '../ops.js';
 import type { MemberProfile, MemberRecord, OrderRecord, OutboxMessage } from '../rules/member-state.js';
 import { decodeEntry, decodeState, encodeState, writeEntry, Writer } from './codec.js';
+import { decodeOrder, encodeOrder, isBinaryOrder, readOrderHead, type OrderHead } from './order-codec.js';
 import type { HotState } from '../rules/member-state.js';
 
 export interface StoredKey { fp: number; res: Record<string, unknown> }
@@ -21,7 +22,13 @@ export interface ShardStore {
   ledger: Database<Buffer, number>;
   /** Idempotency keys of non-purchase writes; a purchase's key is its order record. */
   keys: Database<StoredKey, string>;
-  orders: Database<OrderRecord, string>;
+  /**
+   * Order records by orderId, as bytes: engine/shard/order-codec.ts's binary form, or a msgpack
+   * record written before it. Read and written through getOrder, getOrderHead, hasOrder and putOrder.
+   */
+  orders: Database<Buffer, string>;
+  /** The same database read as msgpack, for the orders written before the binary form (with their shared structures). */
+  legacyOrders: Database<OrderRecord, string>;
   /** Cross-shard credits written with the batch that caused them, removed once delivered. */
   outbox: Database<OutboxMessage, number>;
   /** The sweep's index: [next event time, memberId] for every member with a time-driven event. */
@@ -106,7 +113,8 @@ export function openShardStore(path: string, mapBytesOrOptions: number | ShardSt
     states: present('states', root.openDB<Buffer, string>({ name: 'states', encoding: 'binary', cache: false, compression: false })),
     ledger: present('ledger', root.openDB<Buffer, number>({ name: 'ledger', encoding: 'binary', cache: false, compression: false })),
     keys: sub<StoredKey, string>('keys'),
-    orders: sub<OrderRecord, string>('orders'),
+    orders: present('orders', root.openDB<Buffer, string>({ name: 'orders', encoding: 'binary', cache: false, compression: false })),
+    legacyOrders: sub<OrderRecord, string>('orders'),
     outbox: present('outbox', root.openDB<OutboxMessage, number>({ name: 'outbox', encoding: 'msgpack', cache: false })),
     refstats: present('refstats', root.openDB<number, string>({ name: 'refstats', encoding: 'msgpack', cache: false })),
     search: present('search', root.openDB<Buffer, Buffer>({ name: 'search', keyEncoding: 'binary', encoding: 'binary', cache: false, compression: false })),
@@ -184,6 +192,49 @@ export function* allEntries(store: ShardStore, fromBatch = 0): Generator<[number
     const n = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(0, true);
     for (let i = 0; i < n; i++) yield [key * SEQS_PER_BATCH + i, entryIn(value, i)!];
   }
+}
+
+/** Orders read from msgpack records (written before the binary form): putOrder writes them back as they were. */
+const legacyOrdersRead = new WeakSet<OrderRecord>();
+
+type ReadOptions = { transaction?: import('lmdb').Transaction };
+
+/** lmdb-js's getBinaryFast takes read options (a transaction) at run time; its typings leave them out. */
+const bytesOf = (db: Database<Buffer, string>, key: string, options?: ReadOptions): Buffer | undefined =>
+  (db.getBinaryFast as (id: string, options?: ReadOptions) => Buffer | undefined).call(db, key, options);
+
+/** An order record, or undefined. */
+export function getOrder(store: ShardStore, orderId: string, options?: ReadOptions): OrderRecord | undefined {
+  const bytes = bytesOf(store.orders, orderId, options);
+  if (bytes === undefined) return undefined;
+  if (isBinaryOrder(bytes)) return decodeOrder(bytes);
+  const legacy = store.legacyOrders.get(orderId, options);
+  if (legacy === undefined) throw new Error(`order ${orderId} vanished between two reads`);
+  legacyOrdersRead.add(legacy);
+  return legacy;
+}
+
+/** The head of an order record (its fingerprint, ids and the report's figures), without decoding the rest. */
+export function getOrderHead(store: ShardStore, orderId: string, options?: ReadOptions): OrderHead | undefined {
+  const bytes = bytesOf(store.orders, orderId, options);
+  if (bytes === undefined) return undefined;
+  if (isBinaryOrder(bytes)) return readOrderHead(bytes);
+  const o = getOrder(store, orderId, options)!;
+  return { fp: o.fp, orderId: o.orderId, memberId: o.memberId, netCents: o.netCents, earnedPoints: o.earnedPoints, redeemPoints: o.redeemPoints };
+}
+
+/** Whether an order record exists, without decoding it. */
+export function hasOrder(store: ShardStore, orderId: string): boolean {
+  return store.orders.getBinaryFast(orderId) !== undefined;
+}
+
+/**
+ * Writes an order record (inside the caller's transaction) in the binary form, unless it was read
+ * as a msgpack record: that stays one, so that an older record keeps exactly the fields it has.
+ */
+export function putOrder(store: ShardStore, order: OrderRecord): void {
+  if (legacyOrdersRead.has(order)) store.legacyOrders.putSync(order.orderId, order);
+  else store.orders.putSync(order.orderId, encodeOrder(order));
 }
 
 /** A whole member (profile and state), or undefined. */

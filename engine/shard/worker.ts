@@ -2,7 +2,7 @@
 // answers three kinds of task: a batch of write ops, a read query, or a control change. Every
 // write goes through the shard's machine (machine.ts), which logs it with its effects; every reply
 // leaves only once what it answers is on disk (durable(), below).
-import { workerData } from 'piscina';
+import { move, workerData } from 'piscina';
 import { join } from 'node:path';
 import { openShardStore } from './store.js';
 import { loadCore } from '../core/wasm.js';
@@ -14,6 +14,8 @@ import type { Control } from '../ops.js';
 import { importRowCount } from '../import-rows.js';
 import { opError } from '../errors.js';
 import type { BatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.js';
+import type { WriteOp } from '../ops.js';
+import { packRecords, unpackRecords } from '../batch-records.js';
 import { ShardMachine } from './machine.js';
 import { commitModeFromEnv, SETTLE_SLICE_MEMBERS } from '../limits.js';
 import { CommitClock, lastCommittedAtMs } from './commit-clock.js';
@@ -105,20 +107,25 @@ async function durable({ reply, wrote }: Done): Promise<unknown> {
   return reply;
 }
 
-/** A write batch, or a batch of imported rows (BatchExecutor.importBatch), in one transaction. */
+/**
+ * A write batch, or a batch of imported rows (BatchExecutor.importBatch), in one transaction. A
+ * write batch's reply goes back as one moved buffer (engine/batch-records.ts), packed before its
+ * sync is waited for.
+ */
 function runBatch(task: ShardTask & { type: 'batch' | 'import' }): Done {
   if (machine.program === null) throw new Error('shard has no program yet');
-  const count = task.type === 'batch' ? task.ops.length : importRowCount(task.rows);
+  const ops = task.type === 'batch' ? unpackRecords<WriteOp[]>(task.packedOps) : null;
+  const count = ops !== null ? ops.length : importRowCount((task as ShardTask & { type: 'import' }).rows);
+  const wire = (reply: BatchReply): unknown => (ops === null ? reply : move(packRecords(reply)));
   try {
-    const logged = task.type === 'import' ? { kind: 'import' as const, rows: task.rows } : { kind: 'batch' as const, ops: task.ops };
-    return { reply: machine.run(logged, committedAtMs()) as BatchReply, wrote: true };
+    const logged = ops === null ? { kind: 'import' as const, rows: (task as ShardTask & { type: 'import' }).rows } : { kind: 'batch' as const, ops };
+    return { reply: wire(machine.run(logged, committedAtMs()) as BatchReply), wrote: true };
   } catch (err) {
     if (err instanceof assert.AssertionError) throw err;
     // The transaction was aborted: nothing of the batch is written, every op fails alike.
     const message = err instanceof Error ? err.message : String(err);
     const error = opError('storage_failed', `the ledger could not be written: ${message}`);
-    const reply: BatchReply = { results: Array.from({ length: count }, () => ({ ok: false, error })), outbox: [] };
-    return { reply, wrote: false };
+    return { reply: wire({ results: Array.from({ length: count }, () => ({ ok: false, error })), outbox: [] }), wrote: false };
   }
 }
 

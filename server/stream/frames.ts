@@ -19,22 +19,34 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 /**
  * What is wrong with a decoded frame that the decoder accepted: arrays and objects nested deeper
- * than `depthMax` (walked with an explicit stack, because the recursive steps behind it, such as the
- * idempotency fingerprint, would overflow), or a string holding half of a surrogate pair (a JSON
- * `\uD800` escape, which would be stored as U+FFFD). Null when neither.
+ * than `depthMax`, or a string (a value or a key) holding half of a surrogate pair (a JSON `\uD800`
+ * escape, which would be stored as U+FFFD). Null when neither. The walk recurses, but never deeper
+ * than `depthMax` (it stops there), so the steps behind it, such as the idempotency fingerprint,
+ * cannot overflow either; it allocates nothing, because it reads every op of every batch.
  */
 function frameProblem(value: unknown, depthMax: number): string | null {
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (typeof v === 'string') {
-      if (LONE_SURROGATE.test(v)) return 'a string holds half of a UTF-16 surrogate pair';
-      continue;
+  return problemAt(value, 1, depthMax);
+}
+
+const SURROGATE_PROBLEM = 'a string holds half of a UTF-16 surrogate pair';
+
+function problemAt(v: unknown, depth: number, depthMax: number): string | null {
+  if (typeof v === 'string') return LONE_SURROGATE.test(v) ? SURROGATE_PROBLEM : null;
+  if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) return null;
+  if (depth > depthMax) return `the frame nests arrays and objects deeper than ${depthMax - 2} levels below its ops`;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const problem = problemAt(v[i], depth + 1, depthMax);
+      if (problem !== null) return problem;
     }
-    if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) continue;
-    if (depth > depthMax) return `the frame nests arrays and objects deeper than ${depthMax - 2} levels below its ops`;
-    if (!Array.isArray(v)) stack.push(...Object.keys(v).map((k): [unknown, number] => [k, depth]));
-    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+    return null;
+  }
+  const record = v as Record<string, unknown>;
+  for (const key in record) {
+    if (!Object.prototype.hasOwnProperty.call(record, key)) continue;
+    if (LONE_SURROGATE.test(key)) return SURROGATE_PROBLEM;
+    const problem = problemAt(record[key], depth + 1, depthMax);
+    if (problem !== null) return problem;
   }
   return null;
 }

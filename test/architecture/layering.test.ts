@@ -74,7 +74,7 @@ describe('layering', () => {
 
   it('only the shared contracts live in engine/ itself', () => {
     const loose = readdirSync(join(ROOT, 'engine')).filter((n) => n.endsWith('.ts')).sort();
-    expect(loose).toEqual(['errors.ts', 'import-rows.ts', 'limits.ts', 'ops.ts', 'shard-protocol.ts']);
+    expect(loose).toEqual(['batch-records.ts', 'errors.ts', 'import-rows.ts', 'limits.ts', 'ops.ts', 'shard-protocol.ts']);
   });
 
   it('catches each kind of forbidden import', () => {

@@ -1,17 +1,23 @@
 // Smoke test of the benchmarks: the quick versions of bench/micro, load, search, sweep, log, what-if
 // and backup run to the end, exit 0, and print only positive figures (and a clean verify and
-// replay), so that the harness cannot rot.
+// replay), so that the harness cannot rot. The load benchmark's PostgreSQL peer and wrk client run
+// whenever they are installed, and in CI (CI set) they must be: there a missing one fails the test.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { findPostgres } from '../../bench/pg-peer.js';
+import { findWrk } from '../../bench/wrk.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const run = promisify(execFile);
 /** Each benchmark in --quick mode takes a few seconds; this leaves room for a slow, busy machine. */
 const BENCH_TIMEOUT_MS = 40_000;
-/** bench/load --quick runs two servers (the log's cost is measured against one without it): about 20 s alone. */
-const LOAD_BENCH_TIMEOUT_MS = 90_000;
+/**
+ * bench/load --quick runs two servers (the log's cost is measured against one without it) and a
+ * PostgreSQL cluster (initdb, two pgbench runs): about 25 s alone.
+ */
+const LOAD_BENCH_TIMEOUT_MS = 120_000;
 const BENCH_OUTPUT_BYTES_MAX = 1024 * 1024;
 
 async function runQuick(script: string, timeoutMs = BENCH_TIMEOUT_MS): Promise<string> {
@@ -62,24 +68,42 @@ describe('benchmarks (quick)', () => {
     expect(figure(ratio![1])).toBeGreaterThan(0);
   });
 
-  it('bench/load drives a real server and prints positive figures with a clean verify', async () => {
+  it('bench/load drives a real server and the PostgreSQL peer and prints positive figures with a clean verify', async () => {
+    const pgInstalled = findPostgres() !== undefined;
+    const wrkInstalled = findWrk() !== undefined;
+    if (process.env['CI']) {
+      expect(pgInstalled, 'CI must install PostgreSQL (.ci/run): the load benchmark measures its peer').toBe(true);
+      expect(wrkInstalled, 'CI must install wrk (.ci/run): the load benchmark\'s HTTP client').toBe(true);
+    }
     const out = await runQuick('load.js', LOAD_BENCH_TIMEOUT_MS);
     expect(out.split('\n')[0]).toMatch(/^machine: /);
     expect(out).toMatch(/^verify: ok, /m);
     expect(out).toMatch(/^replay: ok, /m);
     expect(out).toMatch(/^load: ok$/m);
+    expect(out).toMatch(wrkInstalled ? /^http client: wrk (?!not installed)/m : /^http client: wrk not installed, /m);
+    if (pgInstalled) expect(out).toMatch(/^postgres peer ledger check: ok, [\d,]+ orders$/m);
     const rows = tableRows(out);
-    const figures = new Map(rows.map(([name, value, unit]) => [name ?? '', { value: figure(value), unit }]));
+    const figures = new Map(rows.map(([name, value, unit]) => [name ?? '', { text: value ?? '', value: figure(value), unit }]));
+    const client = wrkInstalled ? 'wrk' : 'Node client';
+    const peer = [
+      'PostgreSQL peer, 1 purchase per transaction, 64 connections (pgbench)', 'PostgreSQL peer, per-purchase transaction latency p99',
+      'PostgreSQL peer, 100 purchases per transaction, 16 connections (pgbench)', 'PostgreSQL peer, 100-purchase transaction latency p99',
+      'WS purchases/s ÷ PostgreSQL per-purchase purchases/s', 'WS purchases/s ÷ PostgreSQL batched purchases/s',
+      'HTTP req/s ÷ PostgreSQL per-purchase purchases/s', 'HTTP req/s ÷ PostgreSQL batched purchases/s',
+    ];
     for (const name of [
-      'raw lmdb puts (1,000 per txn, flushed)', 'WS batch latency p99', 'HTTP open-loop latency p99',
+      'raw lmdb puts (1,000 per txn, flushed)', `bare uWS, 8 connections, ${client}`, `HTTP purchases, closed loop, 8 connections, ${client}`,
+      'WS batch latency p99', 'HTTP open-loop latency p99',
       'ledger database bytes per entry', 'WS purchases/s ÷ raw lmdb puts/s', 'HTTP req/s ÷ bare uWS req/s',
       'batch log bytes on disk per op (registrations and purchases)', 'replay check, batches', 'replay check, ops',
-      'WS purchases/s with the log ÷ without', 'HTTP req/s with the log ÷ without',
+      'WS purchases/s with the log ÷ without', 'HTTP req/s with the log ÷ without', ...peer,
     ]) expect(figures.has(name), name).toBe(true);
     expect(rows.length).toBeGreaterThanOrEqual(20);
-    for (const [name, { value, unit }] of figures) {
+    for (const [name, { text, value, unit }] of figures) {
+      // Without PostgreSQL (outside CI only) the peer's figures say so instead of a number.
+      if (!pgInstalled && name.includes('PostgreSQL')) expect(text, name).toBe('not measured (PostgreSQL not installed)');
       // The RSS spread may be exactly zero when memory did not move; every other figure is a positive amount.
-      if (unit === '%') expect(value, name).toBeGreaterThanOrEqual(0);
+      else if (unit === '%') expect(value, name).toBeGreaterThanOrEqual(0);
       else expect(value, name).toBeGreaterThan(0);
     }
   }, LOAD_BENCH_TIMEOUT_MS + 10_000);
@@ -118,6 +142,22 @@ describe('benchmarks (quick)', () => {
     ]);
     for (const [name, value] of figures) expect(value, name).toBeGreaterThan(0);
     expect(figures.get('bytes per purchase op in its log entry (B/op)')).toBeLessThanOrEqual(80);
+  });
+
+  it('bench/shard-cpu prints the CPU per purchase and its split, which adds up, and the books verify', async () => {
+    const out = await runQuick('shard-cpu.js');
+    expect(out.split('\n')[0]).toMatch(/^machine: /);
+    expect(out).toMatch(/^verify: ok, 2 shards at 20,000 members$/m);
+    expect(out).toMatch(/^shard-cpu: ok$/m);
+    const rows = tableRows(out).filter(([name]) => !['part', 'function (self time)'].includes(name ?? ''));
+    const figures = new Map(rows.map(([name, value, unit]) => [name ?? '', { value: figure(value), unit }]));
+    expect(figures.get('this build: CPU per purchase')!.value).toBeGreaterThan(0);
+    expect(figures.get('this build: CPU per purchase')!.unit).toBe('µs/purchase');
+    const parts = ['reads', 'puts', 'commit', 'msgpack', 'codecs', 'log', 'executor', 'gc', 'other'].map((p) => figures.get(p)!);
+    const shares = parts.reduce((sum, p) => sum + figure((p.unit ?? '').replace('%', '')), 0);
+    expect(shares).toBeGreaterThan(99.5);
+    expect(shares).toBeLessThan(100.5);
+    expect(figures.get('reads')!.value + figures.get('puts')!.value).toBeGreaterThan(0);
   });
 
   it('bench/what-if replays a recorded history under doubled earn rates and measures POS latency beside it', async () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { Packr } from 'msgpackr';
 import { hashId } from '../../engine/router/member-hash.js';
-import { openShardStore } from '../../engine/shard/store.js';
+import { getOrder, openShardStore } from '../../engine/shard/store.js';
 import { bodyFingerprint } from '../../server/fingerprint.js';
 import { ServerProcess } from '../helpers/server-process.js';
 
@@ -64,10 +64,10 @@ describe('fingerprints of the request as understood', () => {
     // As a server of before would have stored them: the fingerprint of the body's text.
     const store = openShardStore(join(server.dataDir, `shard-${hashId('leg') % SHARDS}`));
     const key = store.keys.get('req:legacy-1')!;
-    const order = store.orders.get('legacy-o')!;
+    const order = getOrder(store, 'legacy-o')!;
     expect([key.fp, order.fp]).not.toEqual([bodyFingerprint('topup', topup), bodyFingerprint('purchase', purchase)]);
     await store.keys.put('req:legacy-1', { ...key, fp: bodyFingerprint('topup', topup) });
-    await store.orders.put('legacy-o', { ...order, fp: bodyFingerprint('purchase', purchase) });
+    await store.legacyOrders.put('legacy-o', { ...order, fp: bodyFingerprint('purchase', purchase) });
     await store.root.close();
     await server.start();
     expect((await server.post('/v1/wallet/topups', topup)).body).toMatchObject({ replayed: true, walletBalanceCents: 500 });

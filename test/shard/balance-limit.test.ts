@@ -4,6 +4,7 @@
 // ops of its batch go on; a cross-shard credit that cannot land goes back or is dropped, visibly,
 // with every balance equal to the fold of its ledger and the money conserved.
 import { afterEach, describe, expect, it } from 'vitest';
+import { getOrder } from '../../engine/shard/store.js';
 import { ShardHarness } from '../helpers/shard-harness.js';
 import { demoProgram } from '../../engine/rules/program.js';
 import { hashId } from '../../engine/router/member-hash.js';
@@ -61,7 +62,7 @@ describe('a return past the limit', () => {
     expect(results[1]).toMatchObject({ ok: true, walletBalanceCents: MAX - 500 });
     expect(results[2]).toMatchObject({ ok: true, walletBalanceCents: 100 });
     expect(snapshot('w1', 'o1')).toEqual({ ...(before as object), totals: expect.anything() });
-    expect(h.shardOf('w1').store.orders.get('o1')!.returns).toEqual([]);
+    expect(getOrder(h.shardOf('w1').store, 'o1')!.returns).toEqual([]);
     // Once the wallet has room, the same return goes through.
     expect(code(h.one(withdraw('w1', 10_000)))).toBe('ok');
     expect(h.one(returnOf('w1', 'o1', 5_000))).toMatchObject({ ok: true, walletRefundCents: 5_000, walletBalanceCents: MAX - 5_500 });

@@ -4,6 +4,7 @@
 // where the purchase had answered `[{a, 10}]`. The record now keeps the rewards as paid, returns
 // work from what the order earns now, and a record written the old way replays right too.
 import { afterEach, describe, expect, it } from 'vitest';
+import { getOrder } from '../../engine/shard/store.js';
 import { ShardHarness } from '../helpers/shard-harness.js';
 import { demoProgram } from '../../engine/rules/program.js';
 import type { Program } from '../../engine/rules/program-types.js';
@@ -48,7 +49,7 @@ describe('a purchase replayed after a return', () => {
     h.deliver();
     expect(h.one({ ...purchase })).toEqual(replayOf(first));
     expect(h.state('a')!.points).toBe(0);
-    expect(h.shardOf('b').store.orders.get('o1')!.rewards).toEqual([{ memberId: 'a', fixedPoints: 3, sharePct: 10, sharePoints: 10 }]);
+    expect(getOrder(h.shardOf('b').store, 'o1')!.rewards).toEqual([{ memberId: 'a', fixedPoints: 3, sharePct: 10, sharePoints: 10 }]);
     expect(h.mismatches()).toEqual([]);
   });
 
@@ -56,10 +57,11 @@ describe('a purchase replayed after a return', () => {
     const first = setUp();
     expect(h.one(returnOf('r1', 5_000))).toMatchObject({ ok: true, referralReversals: [{ memberId: 'a', points: 5 }] });
     h.deliver();
-    // What a return wrote before this fix: the share that remained, in place of the share paid.
-    const orders = h.shardOf('b').store.orders;
-    const written = orders.get('o1')!;
-    h.shardOf('b').store.root.transactionSync(() => orders.putSync('o1', { ...written, rewards: [{ ...written.rewards[0]!, sharePoints: 5 }] }));
+    // What a return wrote before this fix: the share that remained, in place of the share paid (and
+    // as a msgpack record, the form orders had then).
+    const store = h.shardOf('b').store;
+    const written = getOrder(store, 'o1')!;
+    store.root.transactionSync(() => store.legacyOrders.putSync('o1', { ...written, rewards: [{ ...written.rewards[0]!, sharePoints: 5 }] }));
     expect(h.one({ ...purchase })).toEqual(replayOf(first));
     expect(h.one(returnOf('r2', 5_000))).toMatchObject({ ok: true, referralReversals: [{ memberId: 'a', points: 8 }] });
     h.deliver();
