@@ -1,6 +1,6 @@
 // The server's settings, read once from the environment with their defaults.
 import { dirname, join, resolve } from 'node:path';
-import { SHARD_MAP_BYTES_MIN, SHARD_PENDING_OPS_MAX } from '../engine/limits.js';
+import { commitModeFromEnv, SHARD_MAP_BYTES_MIN, SHARD_PENDING_OPS_MAX, type CommitMode } from '../engine/limits.js';
 
 export interface Config {
   port: number;
@@ -33,6 +33,12 @@ export interface Config {
    * long after its copies, before its manifest, so that a SIGKILL can land in between.
    */
   backupStallMs: number;
+  /**
+   * LOYALTY_COMMIT: how a shard's commits reach the disk, `sync` (default) or `pipelined`
+   * (engine/limits.ts). The shard clients and threads read the variable from the environment they
+   * share with this process; it is read here too so that a bad value stops the server at start.
+   */
+  commit: CommitMode;
 }
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -56,6 +62,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     whatIfPauseMs: intEnv(env, 'LOYALTY_WHAT_IF_PAUSE_MS', 20, 0, 1_000),
     backupDir: resolve(env['LOYALTY_BACKUP_DIR'] ?? join(dirname(resolve(env['LOYALTY_DATA'] ?? './data')), 'backups')),
     backupStallMs: intEnv(env, 'LOYALTY_TEST_BACKUP_STALL_MS', 0, 0, 600_000),
+    commit: commitModeFromEnv(env),
     mapBytes: (env['LOYALTY_MAP_BYTES'] ?? '') === '' ? undefined : intEnv(env, 'LOYALTY_MAP_BYTES', 0, SHARD_MAP_BYTES_MIN, Number.MAX_SAFE_INTEGER),
   };
 }

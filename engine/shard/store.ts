@@ -64,8 +64,10 @@ export interface ShardStoreOptions {
    */
   readOnly?: boolean;
   /**
-   * Commits without fdatasync: only for scratch folders (a replay check) whose content is thrown
-   * away if the machine stops; a restore that keeps its result syncs once at the end instead.
+   * Commits without fdatasync (LMDB's MDB_NOSYNC): for scratch folders (a replay check) whose
+   * content is thrown away if the machine stops, and a restore that keeps its result syncs once at
+   * the end instead; and for the live shard under LOYALTY_COMMIT=pipelined, whose worker syncs the
+   * data file itself and answers nothing before that sync (engine/shard/group-sync.ts).
    */
   noSync?: boolean;
 }
@@ -84,8 +86,10 @@ export function openShardStore(path: string, mapBytesOrOptions: number | ShardSt
     maxReaders: LMDB_READERS_MAX,
     maxDbs: 16,
     // Durability: with overlappingSync off, a transactionSync commit returns only after its
-    // fdatasync. lmdb-js 3.5's `flushed` promise does not track sync transactions (its
-    // lastSyncTxnFlush is never assigned), so with overlappingSync on, nothing could be awaited.
+    // fdatasync (or, with noSync, without one). lmdb-js 3.5's `flushed` promise does not track sync
+    // transactions (its lastSyncTxnFlush is never assigned), so with overlappingSync on, nothing
+    // could be awaited; and its patched LMDB still syncs inside mdb_txn_commit on the committing
+    // thread, just outside the write lock, while lmdb-js refuses noSync beside it.
     overlappingSync: false,
     noSync: options.noSync === true,
     noMemInit: true,

@@ -1,6 +1,7 @@
 // The body of one shard's worker thread: it owns the shard's LMDB environment and core, and
 // answers three kinds of task: a batch of write ops, a read query, or a control change. Every
-// write goes through the shard's machine (machine.ts), which logs it with its effects.
+// write goes through the shard's machine (machine.ts), which logs it with its effects; every reply
+// leaves only once what it answers is on disk (durable(), below).
 import { move, workerData } from 'piscina';
 import { join } from 'node:path';
 import { openShardStore } from './store.js';
@@ -8,7 +9,7 @@ import { loadCore } from '../core/wasm.js';
 import { answer } from './queries.js';
 import { ensureSearchIndex } from './search-index.js';
 import assert from 'node:assert/strict';
-import { writeSync } from 'node:fs';
+import { existsSync, writeSync } from 'node:fs';
 import type { Control } from '../ops.js';
 import { importRowCount } from '../import-rows.js';
 import { opError } from '../errors.js';
@@ -16,9 +17,10 @@ import type { BatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.j
 import type { WriteOp } from '../ops.js';
 import { packRecords, unpackRecords } from '../batch-records.js';
 import { ShardMachine } from './machine.js';
-import { SETTLE_SLICE_MEMBERS } from '../limits.js';
+import { commitModeFromEnv, SETTLE_SLICE_MEMBERS } from '../limits.js';
 import { CommitClock, lastCommittedAtMs } from './commit-clock.js';
 import { copyShard } from './shard-backup.js';
+import { GroupSync, type SyncFile } from './group-sync.js';
 
 /**
  * BENCHMARK SWITCH, never for production: `LOYALTY_TEST_NO_BATCH_LOG=1` commits batches without
@@ -27,8 +29,27 @@ import { copyShard } from './shard-backup.js';
  */
 const BATCH_LOG_ON = process.env['LOYALTY_TEST_NO_BATCH_LOG'] !== '1';
 
+/**
+ * How commits reach the disk (LOYALTY_COMMIT, engine/limits.ts): `sync`, each LMDB commit
+ * includes its fdatasync; `pipelined`, commits skip it and a group sync runs beside the next batches.
+ */
+const COMMIT_MODE = commitModeFromEnv(process.env);
+
+/**
+ * Fault injection for the failed-sync test (LOYALTY_TEST_FAIL_SYNC=PATH): once a file exists at
+ * PATH, a shard's next sync reports EIO instead of syncing, as a disk that failed a write back would.
+ */
+const FAIL_SYNC_FILE = process.env['LOYALTY_TEST_FAIL_SYNC'] ?? '';
+
+/**
+ * Test hook (LOYALTY_TEST_COMMIT_TRACE=1): writes `commit <shard> <n>` to stderr after each write
+ * task's commit and `reply <shard> <n>` just before its reply leaves, so that `strace -f -tt` shows
+ * each reply after an fdatasync that started after its commit.
+ */
+const TRACE = process.env['LOYALTY_TEST_COMMIT_TRACE'] === '1';
+
 const { shardId, dataDir, mapBytes, commitClock } = workerData as ShardWorkerData;
-const store = openShardStore(join(dataDir, `shard-${shardId}`), mapBytes);
+const store = openShardStore(join(dataDir, `shard-${shardId}`), mapBytes, { noSync: COMMIT_MODE === 'pipelined' });
 // A data folder written before the search index existed gets it now, before the first batch.
 ensureSearchIndex(store);
 const machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });
@@ -45,48 +66,98 @@ const committedAtMs = (): number => clock.next(Date.now());
 // Data written before members were settled on program changes, or a settling a crash cut short.
 machine.settleMembers((store.meta.get('programAtMs') as number | undefined) ?? committedAtMs(), committedAtMs, SETTLE_SLICE_MEMBERS);
 
-/** A write batch, or a batch of imported rows (BatchExecutor.importBatch), in one transaction. */
-async function runBatch(task: ShardTask & { type: 'batch' | 'import' }): Promise<BatchReply> {
+/**
+ * lmdb-js 3.5.6 `sync(callback)` (open.js; its typings do not declare it): a SyncWorker runs
+ * mdb_env_sync(env, 1) on a thread of libuv's pool, which, without MDB_WRITEMAP, is one fdatasync of
+ * data.mdb, and calls back on this thread with the error LMDB reported, if any.
+ */
+const rootSync = (store.root as unknown as { sync(callback: (err?: Error) => void): void });
+const syncDataFile: SyncFile = (done) => {
+  if (FAIL_SYNC_FILE !== '' && existsSync(FAIL_SYNC_FILE)) {
+    setImmediate(() => done(Object.assign(new Error('Input/output error (injected: LOYALTY_TEST_FAIL_SYNC)'), { code: 'EIO' })));
+    return;
+  }
+  rootSync.sync((err?: Error) => done(err ?? null));
+};
+
+/** The group sync of a pipelined shard; null when each commit syncs itself. */
+const syncs = COMMIT_MODE === 'pipelined' ? new GroupSync(syncDataFile, (err) => stopProcess('the data file could not be synced: stopping the process', err)) : null;
+// What the start-up wrote (the search index, settling) is on disk before the first task is taken.
+if (syncs !== null) await syncs.committed();
+
+/** Write tasks committed by this thread, for the trace. */
+let writesCommitted = 0;
+
+/** A task's answer, and whether the task committed a transaction. */
+interface Done { reply: unknown; wrote: boolean }
+
+/**
+ * Waits until what `done` answers is on disk. With synchronous commits the commit included its
+ * fdatasync and nothing is awaited; pipelined, a write waits for a sync that started after its
+ * commit, and anything else for the commits made before it, so that no reply reveals or overtakes
+ * a commit that is not on disk yet. Every task passes here the same way, so replies leave in the
+ * order their waits were registered: commit order.
+ */
+async function durable({ reply, wrote }: Done): Promise<unknown> {
+  const write = TRACE && wrote ? ++writesCommitted : 0;
+  if (write > 0) writeSync(2, `commit ${shardId} ${write}\n`);
+  const wait = syncs === null ? undefined : wrote ? syncs.committed() : syncs.settled();
+  if (wait !== undefined) await wait;
+  if (write > 0) writeSync(2, `reply ${shardId} ${write}\n`);
+  return reply;
+}
+
+/**
+ * A write batch, or a batch of imported rows (BatchExecutor.importBatch), in one transaction. A
+ * write batch's reply goes back as one moved buffer (engine/batch-records.ts), packed before its
+ * sync is waited for.
+ */
+function runBatch(task: ShardTask & { type: 'batch' | 'import' }): Done {
   if (machine.program === null) throw new Error('shard has no program yet');
   const ops = task.type === 'batch' ? unpackRecords<WriteOp[]>(task.packedOps) : null;
   const count = ops !== null ? ops.length : importRowCount((task as ShardTask & { type: 'import' }).rows);
-  let reply: BatchReply;
+  const wire = (reply: BatchReply): unknown => (ops === null ? reply : move(packRecords(reply)));
   try {
     const logged = ops === null ? { kind: 'import' as const, rows: (task as ShardTask & { type: 'import' }).rows } : { kind: 'batch' as const, ops };
-    reply = machine.run(logged, committedAtMs()) as BatchReply;
+    return { reply: wire(machine.run(logged, committedAtMs()) as BatchReply), wrote: true };
   } catch (err) {
     if (err instanceof assert.AssertionError) throw err;
     // The transaction was aborted: nothing of the batch is written, every op fails alike.
     const message = err instanceof Error ? err.message : String(err);
     const error = opError('storage_failed', `the ledger could not be written: ${message}`);
-    return { results: Array.from({ length: count }, () => ({ ok: false, error })), outbox: [] };
+    return { reply: wire({ results: Array.from({ length: count }, () => ({ ok: false, error })), outbox: [] }), wrote: false };
   }
-  // The commit above included its fdatasync (engine/shard/store.ts); `flushed` also covers any async write.
-  await store.root.flushed;
-  return reply;
 }
 
-async function runControl(control: Control): Promise<unknown> {
+function runControl(control: Control): Done | Promise<Done> {
   switch (control.c) {
     case 'setProgram': {
       const { version, program, atMs, record } = control;
       const reply = machine.run({ kind: 'program', version, program, atMs, record }, committedAtMs());
       // Before any batch runs under the new program, no member holds a tier it dropped.
       machine.settleMembers(atMs, committedAtMs, SETTLE_SLICE_MEMBERS);
-      await store.root.flushed;
-      return reply;
+      return { reply, wrote: true };
     }
     case 'sweep': {
       if (machine.program === null) throw new Error('shard has no program yet');
-      const slice = machine.run({ kind: 'sweep', asOfMs: control.asOfMs, limit: control.limit }, committedAtMs());
-      await store.root.flushed;
-      return slice;
+      return { reply: machine.run({ kind: 'sweep', asOfMs: control.asOfMs, limit: control.limit }, committedAtMs()), wrote: true };
     }
     case 'outboxDone':
-      return machine.run({ kind: 'outboxDone', outSeqs: control.outSeqs }, committedAtMs());
+      return { reply: machine.run({ kind: 'outboxDone', outSeqs: control.outSeqs }, committedAtMs()), wrote: true };
     case 'backup':
-      // Not a write: a copy of the shard as of this task (engine/shard/shard-backup.ts).
-      return copyShard(store, shardId, control.dir);
+      // Not a write: a copy of the shard as of a moment LMDB picks while it runs
+      // (engine/shard/shard-backup.ts). It is answered once everything the copy can hold is on the
+      // live shard's disk, so that a backup never holds a batch a power loss could still undo here.
+      return copyShard(store, shardId, control.dir).then((reply) => ({ reply, wrote: false }));
+  }
+}
+
+/** Runs a task up to its answer: its commits, if any, are made before this returns (but a backup's copy). */
+function perform(msg: ShardTask): Done | Promise<Done> {
+  switch (msg.type) {
+    case 'batch': case 'import': return runBatch(msg);
+    case 'query': return { reply: answer(store, msg.query), wrote: false };
+    case 'control': return runControl(msg.control);
   }
 }
 
@@ -100,23 +171,18 @@ function isBrokenInvariant(err: unknown): err is Error {
  * transaction was aborted, so nothing of it is on disk, acked work is safe, and terminals resend
  * what was not acked. The line goes to stderr synchronously, as pino's fatal level would.
  */
-function stopProcess(err: Error): never {
-  writeSync(2, JSON.stringify({ level: 60, time: Date.now(), shard: shardId, msg: 'broken invariant: stopping the process', err: err.message, stack: err.stack }) + '\n');
+function stopProcess(msg: string, err: Error): never {
+  writeSync(2, JSON.stringify({ level: 60, time: Date.now(), shard: shardId, msg, err: err.message, stack: err.stack }) + '\n');
   process.kill(process.pid, 'SIGKILL');
   throw err;
 }
 
 export default async function handle(msg: ShardTask): Promise<unknown> {
   try {
-    switch (msg.type) {
-      // A write batch's reply goes back as one moved buffer (engine/batch-records.ts).
-      case 'batch': return move(packRecords(await runBatch(msg)));
-      case 'import': return await runBatch(msg);
-      case 'query': return answer(store, msg.query);
-      case 'control': return await runControl(msg.control);
-    }
+    const done = perform(msg);
+    return await durable(done instanceof Promise ? await done : done);
   } catch (err) {
-    if (isBrokenInvariant(err)) stopProcess(err);
+    if (isBrokenInvariant(err)) stopProcess('broken invariant: stopping the process', err);
     throw err;
   }
 }

@@ -2,12 +2,22 @@
 // on four shards takes purchases, returns, top-ups and cross-shard transfers from three terminals
 // and is killed with SIGKILL three times mid-stream; terminals resend what was not acked. Money is
 // conserved to the cent, points match the acked orders and returns, nothing applies twice, and
-// verify is clean. `npm run soak` runs the same with 10 kills and more traffic.
-import { describe, expect, it } from 'vitest';
+// verify is clean. `npm run soak` runs the same with 10 kills and more traffic. Both commit modes
+// (LOYALTY_COMMIT): with pipelined commits a kill lands between commits and their syncs too, and
+// the page cache, which outlives the process, must still hold everything acked.
+import { afterEach, describe, expect, it } from 'vitest';
 import { runSoak, SOAK_DEFAULTS } from '../../bench/soak-harness.js';
 
-describe('SIGKILL mid-stream, restart, resend', () => {
+const commitBefore = process.env['LOYALTY_COMMIT'];
+afterEach(() => {
+  if (commitBefore === undefined) delete process.env['LOYALTY_COMMIT'];
+  else process.env['LOYALTY_COMMIT'] = commitBefore;
+});
+
+describe.each(['sync', 'pipelined'])('SIGKILL mid-stream, restart, resend (LOYALTY_COMMIT=%s)', (commit) => {
   it('keeps the books exact across three kills', async () => {
+    // The soak harness's server inherits this process's environment.
+    process.env['LOYALTY_COMMIT'] = commit;
     const seed = Number(process.env['SOAK_SEED'] ?? Date.now() % 2 ** 31);
     const report = await runSoak({
       ...SOAK_DEFAULTS,

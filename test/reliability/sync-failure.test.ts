@@ -1,0 +1,77 @@
+// A failed fdatasync under pipelined commits (engine/shard/group-sync.ts): the batches a shard
+// committed but could not sync are never acked, no sync is retried, and the whole process stops at
+// once, as PostgreSQL does after a failed fsync. After a restart everything acked is there, and the
+// batches that went unanswered, resent, are applied exactly once (their commits may or may not have
+// survived in the page cache; idempotency makes both the same). The failure is injected with
+// LOYALTY_TEST_FAIL_SYNC: once its file exists, a shard's next sync reports EIO.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ServerChild, type Reply } from '../../bench/server-child.js';
+import { StreamTerminal } from '../../bench/stream-terminal.js';
+
+const root = mkdtempSync(join(tmpdir(), 'loyalty-sync-failure-'));
+const dataDir = join(root, 'data');
+const failFile = join(root, 'fail-sync');
+const server = new ServerChild({
+  dataDir,
+  env: { LOYALTY_SHARDS: '2', LOYALTY_COMMIT: 'pipelined', LOYALTY_SWEEP_INTERVAL_MS: '0', LOYALTY_TEST_FAIL_SYNC: failFile },
+});
+const MEMBERS = ['sf-a', 'sf-b', 'sf-c', 'sf-d'];
+const BATCH_OPS = 40;
+/** Stream batches sent after the sync starts failing, and HTTP purchases beside them. */
+const LOST_BATCHES = [2, 3, 4, 5];
+const LOST_HTTP = ['sf-h1', 'sf-h2', 'sf-h3', 'sf-h4'];
+
+afterAll(async () => {
+  await server.kill();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const purchases = (batch: number) => Array.from({ length: BATCH_OPS }, (_, i) => ({
+  op: 'purchase', orderId: `sf-${batch}-${i}`, memberId: MEMBERS[i % MEMBERS.length], amountCents: 1_000 + i,
+}));
+const httpPurchase = (s: ServerChild, orderId: string) => s.post('/v1/purchases', { orderId, memberId: 'sf-a', amountCents: 2_500 });
+
+describe('a failed fdatasync', () => {
+  it('acks nothing it covered, stops the process, and loses nothing acked', async () => {
+    await server.start();
+    for (const memberId of MEMBERS) expect((await server.post('/v1/members', { memberId })).status).toBe(201);
+    expect((await httpPurchase(server, 'sf-h0')).status).toBe(200);
+    const t = await StreamTerminal.open(server.streamUrl, server.adminKey, true);
+    expect((await t.batch(1, purchases(1))).every((r: { ok: boolean }) => r.ok)).toBe(true);
+
+    writeFileSync(failFile, '');
+    const acks: number[] = [];
+    t.onFrame = (f) => { if (f.type === 'ack') acks.push(f.id); };
+    for (const id of LOST_BATCHES) t.send({ type: 'batch', id, ops: purchases(id) });
+    const http = await Promise.all(LOST_HTTP.map((id) => httpPurchase(server, id).catch((err: Error) => err)));
+    const exit = await server.exited;
+
+    expect(exit.signal).toBe('SIGKILL');
+    expect(acks).toEqual([]);
+    // A request whose batch waited for the failed sync gets no answer at all (the connection drops).
+    expect(http.filter((r): r is Reply => !(r instanceof Error)).map((r) => r.status)).toEqual([]);
+    const logs = server.logs.join('\n');
+    expect(logs).toContain('the data file could not be synced: stopping the process');
+    expect(logs).toContain('injected: LOYALTY_TEST_FAIL_SYNC');
+    await t.closed;
+    await server.stop();
+
+    rmSync(failFile);
+    await server.start();
+    // Everything acked before the failure is there.
+    expect((await server.get('/v1/orders/sf-h0')).body).toMatchObject({ orderId: 'sf-h0', amountCents: 2_500 });
+    for (let i = 0; i < BATCH_OPS; i++) expect((await server.get(`/v1/orders/sf-1-${i}`)).status).toBe(200);
+    // What went unanswered is resent, and applied once whether or not its commit survived.
+    const again = await StreamTerminal.open(server.streamUrl, server.adminKey, true);
+    for (const id of LOST_BATCHES) expect((await again.batch(id, purchases(id))).every((r: { ok: boolean }) => r.ok)).toBe(true);
+    again.close();
+    for (const id of LOST_HTTP) expect((await httpPurchase(server, id)).status).toBe(200);
+    const summary = (await server.get('/v1/reports/summary')).body;
+    const orders = 1 + BATCH_OPS + LOST_BATCHES.length * BATCH_OPS + LOST_HTTP.length;
+    expect(summary).toMatchObject({ purchases: orders });
+    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+  });
+});
