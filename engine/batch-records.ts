@@ -6,8 +6,11 @@
 // two threads share no encoder state.
 import { Packr } from 'msgpackr';
 
-// Every option spelled out (DESIGN, house style 6): the same as the batch log's (engine/shard/batch-log.ts).
-const packr = new Packr({
+/**
+ * Every option spelled out (house style 6); the batch log (engine/shard/batch-log.ts) packs its
+ * values with the same options, each in its own Packr (a Packr keeps its buffer between calls).
+ */
+export const RECORD_PACKR_OPTIONS = {
   useRecords: true,
   moreTypes: false,
   structuredClone: false,
@@ -20,7 +23,9 @@ const packr = new Packr({
   int64AsType: 'number',
   largeBigIntToFloat: false,
   copyBuffers: true,
-});
+} as const;
+
+const packr = new Packr(RECORD_PACKR_OPTIONS);
 
 /** The value packed into a buffer of its own, fit to be transferred (the packer reuses its buffer). */
 export function packRecords(value: unknown): Uint8Array {

@@ -23,6 +23,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Packr, RESERVE_START_SPACE } from 'msgpackr';
+import { RECORD_PACKR_OPTIONS } from '../batch-records.js';
 import type { Transaction } from 'lmdb';
 import type { OpResult, WriteOp } from '../ops.js';
 import type { OutboxMessage } from '../rules/member-state.js';
@@ -70,23 +71,10 @@ export interface LogRecord extends LogHeader {
 export interface LogPosition { seq: number; ops: number }
 export const LOG_META_KEY = 'log';
 
-// Every option spelled out (DESIGN, house style 6). Records make each op shape's field names
-// appear once per value rather than once per op; without shared structures each value carries
-// its own definitions, so any value decodes alone, whatever was written before it.
-const packr = new Packr({
-  useRecords: true,
-  moreTypes: false,
-  structuredClone: false,
-  bundleStrings: false,
-  encodeUndefinedAsNil: false,
-  useFloat32: 0,
-  useTimestamp32: false,
-  mapsAsObjects: true,
-  variableMapSize: false,
-  int64AsType: 'number',
-  largeBigIntToFloat: false,
-  copyBuffers: true,
-});
+// Records make each op shape's field names appear once per value rather than once per op; without
+// shared structures each value carries its own definitions, so any value decodes alone, whatever
+// was written before it. The options are the thread hand-over's (engine/batch-records.ts).
+const packr = new Packr(RECORD_PACKR_OPTIONS);
 
 /** The ops (or imported rows) a task carries: what bytes per op is measured against. */
 export function opsOf(task: LoggedTask): number {
