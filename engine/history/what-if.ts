@@ -243,6 +243,11 @@ class WhatIfRun {
 
   async run(): Promise<void> {
     const pace = this.options.pace;
+    // The job's size is known once the copies are open: said at once, not after the first entries.
+    this.progress();
+    // Making the scratch copies was a burst of reads and writes: beside a live server the replay
+    // starts after one pause, as after any slice of work.
+    if (pace !== undefined) await new Promise((resolve) => setTimeout(resolve, pace.pauseMs));
     let sliceStartedMs = performance.now();
     for (let shard = this.earliest(); shard !== null; shard = this.earliest()) {
       this.step(shard);

@@ -375,10 +375,12 @@ describe('what-if', () => {
     const started = await live.post('/v1/admin/what-if', { program: doubled(historyV2) });
     expect(started.status).toBe(202);
     // Stopped once the thread has made its scratch copies and replays (it knows how many entries).
-    let job: { state: string; progress: { totalBatches: number } };
+    // The job's size is said as soon as its copies are open, and the replay waits one pause after them.
+    let job: { state: string; progress: { batches: number; totalBatches: number } };
     do job = (await live.get(`/v1/admin/what-if/${(started.body as { id: string }).id}`)).body;
     while (job.state === 'running' && job.progress.totalBatches === 0);
     expect(job.state).toBe('running');
+    expect(job.progress.batches).toBe(0);
     const made = [...jobFolders()].filter((n) => !before.has(n));
     expect(made.length).toBeGreaterThanOrEqual(1);
     await live.stop();
