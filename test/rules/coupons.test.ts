@@ -43,6 +43,7 @@ describe('couponDiscountCents', () => {
   it('takes a percentage of amountCents − discountCents, rounded down, capped at maxCents', () => {
     // HK$1,000 with a 20% tier discount: base HK$800; 10% of it is HK$80, capped at HK$50.
     expect(couponDiscountCents({ percentBps: 1000, maxCents: 5000 }, 80_000, 80_000)).toBe(5000);
+    expect(couponDiscountCents({ percentBps: 1000, maxCents: 5000 }, 12_300, 12_300)).toBe(1230);
     expect(couponDiscountCents({ percentBps: 1000, maxCents: null }, 80_000, 80_000)).toBe(8000);
     expect(couponDiscountCents({ percentBps: 1250, maxCents: null }, 12_345, 12_345)).toBe(1543);
     expect(couponDiscountCents({ percentBps: 10_000, maxCents: null }, 12_345, 12_345)).toBe(12_345);
