@@ -16,6 +16,10 @@ export const THRESHOLD_MAX = 1_000_000_000_000_000;
 export const DAYS_MAX = 36_500;
 /** Most products in one program: the program travels to every shard on each change. */
 export const PRODUCTS_MAX = 1_000;
+/** Most coupon templates in one program, for the same reason as PRODUCTS_MAX. */
+export const COUPON_TEMPLATES_MAX = 1_000;
+/** Most coupon rules in one program: each event checks every rule of its trigger. */
+export const COUPON_RULES_MAX = 100;
 /** Most referral levels (docs/rules.md §1). */
 export const REFERRAL_LEVELS_MAX = 3;
 

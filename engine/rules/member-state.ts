@@ -4,6 +4,7 @@ import type { Program } from './program-types.js';
 import type { Profile } from '../ops.js';
 import { expiring, type Consumption, type Grant } from './grants.js';
 import { mulDiv } from './returns.js';
+import { withProgramDefaults } from './program.js';
 
 export interface MemberState {
   tierId: string;
@@ -127,7 +128,9 @@ export interface ProgramContext {
   tierIndex: Map<string, number>;
 }
 
-export function programContext(version: number, program: Program): ProgramContext {
+/** A program as a shard may have stored it before later fields existed reads with those fields' defaults. */
+export function programContext(version: number, stored: Program): ProgramContext {
+  const program = withProgramDefaults(stored);
   return { version, program, tierIndex: new Map(program.tiers.map((t, i) => [t.id, i])) };
 }
 

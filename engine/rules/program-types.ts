@@ -30,14 +30,62 @@ export interface ProductIncludes {
   extendDays?: number;
 }
 
+/** Where an order is placed: the storefront or a POS at the counter. */
+export type Channel = 'online' | 'offline';
+
 export interface Product {
   id: string;
   name: string;
   priceCents: number;
   active: boolean;
-  channels: Array<'online' | 'offline'>;
+  channels: Channel[];
   eligibleTiers: string[] | null;
   includes: ProductIncludes;
+}
+
+/**
+ * What a coupon takes off an order: a fixed amount, or a share of the order's amount after its
+ * discount (basis points, 1,000 = 10%) capped at `maxCents` (null: no cap).
+ */
+export type CouponDiscount = { amountCents: number } | { percentBps: number; maxCents: number | null };
+
+/** A coupon template (docs/program.md, Coupons): what every coupon issued from it is worth and when it can be used. */
+export interface CouponTemplate {
+  id: string;
+  name: string;
+  /** Whether new coupons may be issued from it; coupons already issued stay usable. */
+  active: boolean;
+  discount: CouponDiscount;
+  /** The least `amountCents − discountCents` of an order the coupon is used on. */
+  minSpendCents: number;
+  eligibleTiers: string[] | null;
+  channels: Channel[];
+  /** Days of validity from the issue (null with a fixed window). */
+  validDays: number | null;
+  /** The fixed window's first and last local dates `YYYY-MM-DD`, inclusive (null with `validDays`). */
+  validFrom: string | null;
+  validTo: string | null;
+  /** Most coupons of this template ever issued to one member; null: no limit. */
+  perMemberMax: number | null;
+  /** Most coupons of this template ever issued in all, across every shard; null: no limit. */
+  totalMax: number | null;
+  restoreOnFullReturn: boolean;
+}
+
+/** What makes a coupon rule issue: a registration, a purchase, an upgrade or the birthday gift. */
+export type CouponTrigger = 'register' | 'purchase' | 'upgrade' | 'birthday';
+
+/** A rule that issues a coupon of `templateId` when its trigger happens to a member it applies to. */
+export interface CouponRule {
+  id: string;
+  trigger: CouponTrigger;
+  templateId: string;
+  /** For a purchase rule: the least net the purchase must reach; 0 for every other trigger. */
+  minNetCents: number;
+  /** The member's tier (after the event) the rule applies to; null: every tier. */
+  tiers: string[] | null;
+  /** The channels of the event the rule applies to; null: any, and events without a channel too. */
+  channels: Channel[] | null;
 }
 
 export interface Program {
@@ -72,6 +120,10 @@ export interface Program {
    * false, month first (April 3: the US).
    */
   csvDayFirst: boolean;
+  /** Coupon templates (docs/program.md, Coupons). */
+  coupons: CouponTemplate[];
+  /** Rules that issue coupons on registrations, purchases, upgrades and birthdays. */
+  couponRules: CouponRule[];
 }
 
 /** A program as stored and served: the document plus the version the engine gave it. */

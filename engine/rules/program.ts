@@ -3,15 +3,20 @@
 
 import {
   AMOUNT_CENTS_MAX,
+  COUPON_RULES_MAX,
+  COUPON_TEMPLATES_MAX,
   DAYS_MAX,
   POINTS_OP_MAX,
   PRODUCTS_MAX,
   RATE_PART_MAX,
   REFERRAL_LEVELS_MAX,
+  SAFE_INTEGER_MAX,
   THRESHOLD_MAX,
   TEXT_LENGTH_MAX,
 } from '../limits.js';
-import type { Product, ProductIncludes, Program, ReferralLevel, Tier } from './program-types.js';
+import type {
+  Channel, CouponDiscount, CouponRule, CouponTemplate, Product, ProductIncludes, Program, ReferralLevel, Tier,
+} from './program-types.js';
 import { isPhoneCountry } from './phone.js';
 import {
   FieldError,
@@ -19,6 +24,7 @@ import {
   type IntRange,
   arrayField,
   boolField,
+  checkDate,
   checkEnum,
   checkId,
   enumField,
@@ -46,6 +52,12 @@ export type ProgramValidation =
 
 const CURRENCY_PATTERN = /^[A-Z]{3}$/;
 const CHANNELS = ['online', 'offline'] as const;
+const COUPON_TRIGGERS = ['register', 'purchase', 'upgrade', 'birthday'] as const;
+/**
+ * The first local date a fixed coupon window may name: the date arithmetic behind windows uses
+ * Date.UTC, which reads years 0-99 as 1900-1999, and no coupon is valid before this anyway.
+ */
+const COUPON_WINDOW_FIRST_DATE = '2000-01-01';
 
 const POINTS: IntRange = { min: 0, max: POINTS_OP_MAX };
 const POSITIVE_POINTS: IntRange = { min: 1, max: POINTS_OP_MAX };
@@ -54,6 +66,9 @@ const POSITIVE_CENTS: IntRange = { min: 1, max: AMOUNT_CENTS_MAX };
 const DAYS: IntRange = { min: 1, max: DAYS_MAX };
 const THRESHOLD: IntRange = { min: 0, max: THRESHOLD_MAX };
 const BPS: IntRange = { min: 0, max: 10_000 };
+const POSITIVE_BPS: IntRange = { min: 1, max: 10_000 };
+/** A count cap (`perMemberMax`, `totalMax`): at least one, or the template could never be issued. */
+const CAP: IntRange = { min: 1, max: SAFE_INTEGER_MAX };
 /** A rate's denominator: never zero, because every conversion divides by it. */
 const RATE_DENOMINATOR: IntRange = { min: 1, max: RATE_PART_MAX };
 /**
@@ -66,7 +81,7 @@ const RATE_NUMERATOR: IntRange = { min: 1, max: RATE_PART_MAX };
 const PROGRAM_KEYS = [
   'name', 'currency', 'timezone', 'qualifyBy', 'membershipDays', 'carryForward', 'downgrade', 'tiers',
   'orderPoints', 'growth', 'signupPoints', 'birthday', 'pointsExpiryDays', 'allowNegativePoints',
-  'referral', 'wallet', 'products', 'defaultCountry', 'csvDayFirst',
+  'referral', 'wallet', 'products', 'defaultCountry', 'csvDayFirst', 'coupons', 'couponRules',
 ] as const;
 const TIER_KEYS = [
   'id', 'name', 'threshold', 'earn', 'redeem', 'discountBps', 'retainThreshold', 'expressUpgradeCents',
@@ -75,14 +90,23 @@ const TIER_KEYS = [
 const REFERRAL_LEVEL_KEYS = ['registerPoints', 'firstPurchasePoints', 'repeatPurchasePoints', 'purchaseSharePct'] as const;
 const PRODUCT_KEYS = ['id', 'name', 'priceCents', 'active', 'channels', 'eligibleTiers', 'includes'] as const;
 const INCLUDE_KEYS = ['walletCents', 'points', 'tierId', 'forceTierId', 'extendDays'] as const;
+const COUPON_KEYS = [
+  'id', 'name', 'active', 'discount', 'minSpendCents', 'eligibleTiers', 'channels', 'validDays', 'validFrom', 'validTo',
+  'perMemberMax', 'totalMax', 'restoreOnFullReturn',
+] as const;
+const DISCOUNT_KEYS = ['amountCents', 'percentBps', 'maxCents'] as const;
+const COUPON_RULE_KEYS = ['id', 'trigger', 'templateId', 'minNetCents', 'tiers', 'channels'] as const;
 
 /**
- * Validates the whole document. Every top-level field is required except `products` (default []),
- * `defaultCountry` (default null) and `csvDayFirst` (default true). Inside, settings with an obvious neutral value may be left
+ * Validates the whole document. Every top-level field is required except `products`, `coupons`
+ * and `couponRules` (default []), `defaultCountry` (default null) and `csvDayFirst` (default true). Inside, settings with an obvious neutral value may be left
  * out: a tier's `discountBps`, `upgradeBonusPoints` and `renewalBonusPoints` (0), `retainThreshold`
  * and `expressUpgradeCents` (null); `referral.refereePoints` (0) and `referral.levels` ([]);
  * `wallet.maxSpendCentsPerOrder` (null) and `wallet.topupBonuses` ([]); a product's `active`
- * (true), `channels` (both) and `eligibleTiers` (null). Unknown fields are refused, so a misspelt
+ * (true), `channels` (both) and `eligibleTiers` (null); a coupon template's `active` and
+ * `restoreOnFullReturn` (true), `minSpendCents` (0), `eligibleTiers`, `validDays`, `validFrom`,
+ * `validTo`, `perMemberMax` and `totalMax` (null), `channels` (both), a percent discount's
+ * `maxCents` (null); a coupon rule's `minNetCents` (0), `tiers` and `channels` (null). Unknown fields are refused, so a misspelt
  * setting never falls back to its default silently.
  */
 export function validateProgram(doc: unknown): ProgramValidation {
@@ -128,10 +152,16 @@ function readProgram(doc: unknown): Program {
     : [];
   const defaultCountry = has(obj, 'defaultCountry') ? readDefaultCountry(obj['defaultCountry']) : null;
   const csvDayFirst = has(obj, 'csvDayFirst') ? boolField(obj, 'csvDayFirst', '') : true;
+  const coupons = has(obj, 'coupons')
+    ? readCoupons(arrayField(obj, 'coupons', '', { min: 0, max: COUPON_TEMPLATES_MAX }), tierIds)
+    : [];
+  const couponRules = has(obj, 'couponRules')
+    ? readCouponRules(arrayField(obj, 'couponRules', '', { min: 0, max: COUPON_RULES_MAX }), tierIds, new Set(coupons.map((c) => c.id)))
+    : [];
   return {
     name, currency, timezone, qualifyBy, membershipDays, carryForward, downgrade, tiers, orderPoints, growth,
     signupPoints, birthday, pointsExpiryDays, allowNegativePoints, referral, wallet, products, defaultCountry,
-    csvDayFirst,
+    csvDayFirst, coupons, couponRules,
   };
 }
 
@@ -148,8 +178,16 @@ function readDefaultCountry(value: unknown): string | null {
  */
 export function withProgramDefaults(program: Program): Program {
   const stored = program as Partial<Program>;
-  if (stored.defaultCountry !== undefined && stored.csvDayFirst !== undefined) return program;
-  return { ...program, defaultCountry: stored.defaultCountry ?? null, csvDayFirst: stored.csvDayFirst ?? true };
+  if (stored.defaultCountry !== undefined && stored.csvDayFirst !== undefined && stored.coupons !== undefined && stored.couponRules !== undefined) {
+    return program;
+  }
+  return {
+    ...program,
+    defaultCountry: stored.defaultCountry ?? null,
+    csvDayFirst: stored.csvDayFirst ?? true,
+    coupons: stored.coupons ?? [],
+    couponRules: stored.couponRules ?? [],
+  };
 }
 
 /** Accepts any zone the runtime's ICU knows and stores its canonical spelling. */
@@ -272,15 +310,15 @@ function readProduct(item: unknown, path: string, tierIds: ReadonlySet<string>):
   const priceCents = intField(obj, 'priceCents', path, CENTS);
   const active = has(obj, 'active') ? boolField(obj, 'active', path) : true;
   const channels = has(obj, 'channels') ? readChannels(obj, path) : [...CHANNELS];
-  const eligibleTiers = has(obj, 'eligibleTiers') ? readEligibleTiers(obj, path, tierIds) : null;
+  const eligibleTiers = has(obj, 'eligibleTiers') ? readTierList(obj, 'eligibleTiers', path, tierIds) : null;
   const includes = readIncludes(objectField(obj, 'includes', path, INCLUDE_KEYS), fieldPath(path, 'includes'), tierIds);
   return { id, name, priceCents, active, channels, eligibleTiers, includes };
 }
 
-function readChannels(obj: Fields, path: string): Product['channels'] {
+function readChannels(obj: Fields, path: string): Channel[] {
   const field = fieldPath(path, 'channels');
   const items = arrayField(obj, 'channels', path, { min: 1, max: CHANNELS.length });
-  const channels: Product['channels'] = [];
+  const channels: Channel[] = [];
   items.forEach((item, index) => {
     const channel = checkEnum(item, indexPath(field, index), CHANNELS);
     if (channels.includes(channel)) throw new FieldError(indexPath(field, index), 'duplicate channel');
@@ -289,11 +327,12 @@ function readChannels(obj: Fields, path: string): Product['channels'] {
   return channels;
 }
 
-function readEligibleTiers(obj: Fields, path: string, tierIds: ReadonlySet<string>): string[] | null {
-  const field = fieldPath(path, 'eligibleTiers');
-  const value = obj['eligibleTiers'];
+/** A list of tier ids of this program under `key` (a product's or coupon's `eligibleTiers`, a coupon rule's `tiers`), or null. */
+function readTierList(obj: Fields, key: string, path: string, tierIds: ReadonlySet<string>): string[] | null {
+  const field = fieldPath(path, key);
+  const value = obj[key];
   if (value === null) return null;
-  // An empty list would make the product unbuyable; `active: false` says that more plainly.
+  // An empty list would leave nobody eligible; an inactive product, or no coupon rule, says that more plainly.
   const items = readArray(value, field, { min: 1, max: TIERS_MAX });
   const tiers: string[] = [];
   items.forEach((item, index) => {
@@ -327,6 +366,100 @@ function readTierRef(obj: Fields, key: string, path: string, tierIds: ReadonlySe
   const tierId = idField(obj, key, path);
   if (!tierIds.has(tierId)) throw new FieldError(fieldPath(path, key), 'unknown tier id');
   return tierId;
+}
+
+function readCoupons(items: unknown[], tierIds: ReadonlySet<string>): CouponTemplate[] {
+  const seen = new Set<string>();
+  return items.map((item, index) => {
+    const path = indexPath('coupons', index);
+    const coupon = readCoupon(item, path, tierIds);
+    if (seen.has(coupon.id)) throw new FieldError(fieldPath(path, 'id'), 'duplicate coupon id');
+    seen.add(coupon.id);
+    return coupon;
+  });
+}
+
+function readCoupon(item: unknown, path: string, tierIds: ReadonlySet<string>): CouponTemplate {
+  const obj = readObject(item, path, COUPON_KEYS);
+  const id = idField(obj, 'id', path);
+  const name = stringField(obj, 'name', path, { maxLength: TEXT_LENGTH_MAX });
+  const active = has(obj, 'active') ? boolField(obj, 'active', path) : true;
+  const discount = readDiscount(objectField(obj, 'discount', path, DISCOUNT_KEYS), fieldPath(path, 'discount'));
+  const minSpendCents = has(obj, 'minSpendCents') ? intField(obj, 'minSpendCents', path, CENTS) : 0;
+  const eligibleTiers = has(obj, 'eligibleTiers') ? readTierList(obj, 'eligibleTiers', path, tierIds) : null;
+  const channels = has(obj, 'channels') ? readChannels(obj, path) : [...CHANNELS];
+  const validity = readValidity(obj, path);
+  const perMemberMax = has(obj, 'perMemberMax') ? nullableInt(obj, 'perMemberMax', path, CAP) : null;
+  const totalMax = has(obj, 'totalMax') ? nullableInt(obj, 'totalMax', path, CAP) : null;
+  const restoreOnFullReturn = has(obj, 'restoreOnFullReturn') ? boolField(obj, 'restoreOnFullReturn', path) : true;
+  return {
+    id, name, active, discount, minSpendCents, eligibleTiers, channels, ...validity, perMemberMax, totalMax,
+    restoreOnFullReturn,
+  };
+}
+
+/** Exactly one kind of discount: `{ amountCents }`, or `{ percentBps, maxCents? }`. */
+function readDiscount(obj: Fields, path: string): CouponDiscount {
+  if (has(obj, 'amountCents')) {
+    if (has(obj, 'percentBps')) throw new FieldError(fieldPath(path, 'percentBps'), 'amountCents and percentBps cannot both be set');
+    if (has(obj, 'maxCents')) throw new FieldError(fieldPath(path, 'maxCents'), 'only a percentBps discount has a cap');
+    return { amountCents: intField(obj, 'amountCents', path, POSITIVE_CENTS) };
+  }
+  if (!has(obj, 'percentBps')) throw new FieldError(path, 'must have amountCents or percentBps');
+  const percentBps = intField(obj, 'percentBps', path, POSITIVE_BPS);
+  const maxCents = has(obj, 'maxCents') ? nullableInt(obj, 'maxCents', path, POSITIVE_CENTS) : null;
+  return { percentBps, maxCents };
+}
+
+/** `validDays` from the issue, or a fixed window of local dates `validFrom`..`validTo`: one of the two. */
+function readValidity(obj: Fields, path: string): Pick<CouponTemplate, 'validDays' | 'validFrom' | 'validTo'> {
+  const validDays = has(obj, 'validDays') ? nullableInt(obj, 'validDays', path, DAYS) : null;
+  const validFrom = readWindowDate(obj, 'validFrom', path);
+  const validTo = readWindowDate(obj, 'validTo', path);
+  if (validDays !== null) {
+    if (validFrom !== null) throw new FieldError(fieldPath(path, 'validFrom'), 'validDays and a fixed window cannot both be set');
+    if (validTo !== null) throw new FieldError(fieldPath(path, 'validTo'), 'validDays and a fixed window cannot both be set');
+    return { validDays, validFrom, validTo };
+  }
+  if (validFrom === null) throw new FieldError(fieldPath(path, 'validFrom'), 'required when validDays is null');
+  if (validTo === null) throw new FieldError(fieldPath(path, 'validTo'), 'required when validDays is null');
+  // Dates YYYY-MM-DD compare as text.
+  if (validTo < validFrom) throw new FieldError(fieldPath(path, 'validTo'), 'must not be before validFrom');
+  return { validDays, validFrom, validTo };
+}
+
+function readWindowDate(obj: Fields, key: string, path: string): string | null {
+  if (!has(obj, key) || obj[key] === null) return null;
+  const date = checkDate(obj[key], fieldPath(path, key));
+  if (date < COUPON_WINDOW_FIRST_DATE) throw new FieldError(fieldPath(path, key), `must not be before ${COUPON_WINDOW_FIRST_DATE}`);
+  return date;
+}
+
+function readCouponRules(items: unknown[], tierIds: ReadonlySet<string>, templateIds: ReadonlySet<string>): CouponRule[] {
+  const seen = new Set<string>();
+  return items.map((item, index) => {
+    const path = indexPath('couponRules', index);
+    const rule = readCouponRule(item, path, tierIds, templateIds);
+    if (seen.has(rule.id)) throw new FieldError(fieldPath(path, 'id'), 'duplicate coupon rule id');
+    seen.add(rule.id);
+    return rule;
+  });
+}
+
+function readCouponRule(item: unknown, path: string, tierIds: ReadonlySet<string>, templateIds: ReadonlySet<string>): CouponRule {
+  const obj = readObject(item, path, COUPON_RULE_KEYS);
+  const id = idField(obj, 'id', path);
+  const trigger = enumField(obj, 'trigger', path, COUPON_TRIGGERS);
+  const templateId = idField(obj, 'templateId', path);
+  if (!templateIds.has(templateId)) throw new FieldError(fieldPath(path, 'templateId'), 'unknown coupon template id');
+  const minNetCents = has(obj, 'minNetCents') ? intField(obj, 'minNetCents', path, CENTS) : 0;
+  // Only a purchase has a net; a threshold on any other trigger would be silently ignored.
+  if (minNetCents !== 0 && trigger !== 'purchase') throw new FieldError(fieldPath(path, 'minNetCents'), 'only a purchase rule has a net to reach');
+  const tiers = has(obj, 'tiers') ? readTierList(obj, 'tiers', path, tierIds) : null;
+  const channels = has(obj, 'channels') && obj['channels'] !== null ? readChannels(obj, path) : null;
+  // The birthday gift comes from the sweep, which has no channel: such a rule could never fire.
+  if (channels !== null && trigger === 'birthday') throw new FieldError(fieldPath(path, 'channels'), 'a birthday rule has no channel: must be null');
+  return { id, trigger, templateId, minNetCents, tiers, channels };
 }
 
 /** The program of a fresh install: docs/program.md, reference programs, example 1 (spend tiers with an express upgrade to Gold). */
@@ -392,5 +525,7 @@ export function demoProgram(): Program {
     ],
     defaultCountry: 'HK',
     csvDayFirst: true,
+    coupons: [],
+    couponRules: [],
   };
 }
