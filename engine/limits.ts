@@ -20,6 +20,12 @@ export const PRODUCTS_MAX = 1_000;
 export const COUPON_TEMPLATES_MAX = 1_000;
 /** Most coupon rules in one program: each event checks every rule of its trigger. */
 export const COUPON_RULES_MAX = 100;
+/** Most coupons one order may use (docs/rules.md §12): a checkout screen lists them one per line. */
+export const COUPONS_PER_ORDER_MAX = 5;
+/** Most members one bulk issue names or selects: it runs as one request, answered when all are issued. */
+export const COUPON_BULK_MEMBERS_MAX = 100_000;
+/** Most coupons `GET /v1/members/{id}/coupons` lists: a member rarely holds more than a handful. */
+export const MEMBER_COUPONS_LIST_MAX = 1_000;
 /** Most referral levels (docs/rules.md §1). */
 export const REFERRAL_LEVELS_MAX = 3;
 

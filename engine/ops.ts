@@ -45,7 +45,7 @@ export interface Profile {
 /** The fields of a Profile, in the order they are stored and shown. */
 export const PROFILE_FIELDS = ['name', 'phone', 'email', 'birthday', 'gender', 'address', 'storeId', 'channel', 'staffId'] as const;
 
-export interface RegisterOp extends Keyed, Profile {
+export interface RegisterOp extends Keyed, Profile, CouponSupply {
   op: 'register';
   memberId: string;
   referrerId?: string;
@@ -61,13 +61,23 @@ export interface PatchOp extends Keyed, Profile {
   op: 'patch'; memberId: string; taken?: 'phone_taken' | 'email_taken';
 }
 
-export interface PurchaseOp extends Keyed {
+export interface PurchaseOp extends Keyed, CouponSupply {
   op: 'purchase'; memberId: string; orderId: string; amountCents: number; discountCents: number;
   redeemPoints: number; walletCents: number; storeId?: string; channel?: string;
   items?: Array<{ sku: string; qty: number; amountCents: number }>;
+  /** Coupons the order uses (docs/rules.md §12): normalized codes, distinct, at most COUPONS_PER_ORDER_MAX. */
+  couponCodes?: string[];
 }
 
-export interface QuoteOp { op: 'quote'; memberId: string; amountCents: number; atMs: number }
+/**
+ * What the router adds to an op that may issue coupons (engine/router/coupon-gate.ts), logged with
+ * it so that a replay issues the same: fresh codes that land on the member's shard, used in order
+ * (a code already on the shard is skipped), and one template id per unit of a `totalMax` the
+ * router reserved for this op. A capped template without a unit here is refused `total_limit`.
+ */
+export interface CouponSupply { newCodes?: string[]; couponAllow?: string[] }
+
+export interface QuoteOp { op: 'quote'; memberId: string; amountCents: number; atMs: number; couponCodes?: string[] }
 export interface RedeemOp extends Keyed { op: 'redeem'; memberId: string; points: number }
 export interface AdjustOp extends Keyed { op: 'adjust'; memberId: string; points: number; reason: string }
 export interface TopupOp extends Keyed { op: 'topup'; memberId: string; amountCents: number }
@@ -83,7 +93,12 @@ export interface CreditOp extends Keyed {
 
 export interface ProductOp extends Keyed { op: 'product'; memberId: string; orderId: string; productId: string; channel?: 'online' | 'offline' }
 
-export type WriteOp = ProductOp | RegisterOp | PatchOp | PurchaseOp | QuoteOp | RedeemOp | AdjustOp | TopupOp | WithdrawOp
+/** Issues one coupon of `templateId` to the member by hand (admin, or one member of a bulk issue). */
+export interface CouponIssueOp extends Keyed, CouponSupply { op: 'coupon_issue'; memberId: string; templateId: string; source: 'admin' | 'bulk' }
+/** Revokes an active coupon of the member. */
+export interface CouponRevokeOp extends Keyed { op: 'coupon_revoke'; memberId: string; code: string }
+
+export type WriteOp = CouponIssueOp | CouponRevokeOp | ProductOp | RegisterOp | PatchOp | PurchaseOp | QuoteOp | RedeemOp | AdjustOp | TopupOp | WithdrawOp
   | ReturnOp | TransferOp | CreditOp | ClaimOp;
 
 export type OpResult = ({ ok: true } & Record<string, unknown>) | { ok: false; error: OpError };
@@ -110,13 +125,23 @@ export type Query =
   /** Back-office reports and exports (engine/rules/reports.ts): daily figures, RFM columns, ledger pages. */
   | { q: 'daily'; from: string; to: string; timeZone: string; fromBatch: number }
   | { q: 'rfm'; after: string | null }
-  | { q: 'ledgerPage'; afterSeq: number; limit: number; scanMax: number; from?: string; to?: string; timeZone: string };
+  | { q: 'ledgerPage'; afterSeq: number; limit: number; scanMax: number; from?: string; to?: string; timeZone: string }
+  /** One coupon by code, on the shard its code lands on (engine/router/coupon-gate.ts): its state now, or at `atMs`. */
+  | { q: 'coupon'; code: string; atMs?: number }
+  /** A member's coupons, newest first, optionally of one state. */
+  | { q: 'memberCoupons'; memberId: string; state?: 'active' | 'used' | 'expired' | 'revoked' }
+  /** How many coupons of each template this shard ever issued: the router's totalMax counter at start. */
+  | { q: 'couponCounts' }
+  /** Per-template figures of coupons whose events fall in [fromMs, toMs) (GET /v1/reports/coupons). */
+  | { q: 'couponReport'; fromMs: number; toMs: number; nowMs: number }
+  /** A page of coupons in code order after `after` (CSV export). */
+  | { q: 'couponsPage'; after: string | null; limit: number };
 
 /** Control tasks that change shard-wide state. */
 export type Control =
   | { c: 'setProgram'; version: number; program: unknown; atMs: number; record: boolean }
   | { c: 'outboxDone'; outSeqs: number[] }
-  | { c: 'sweep'; asOfMs: number; limit: number }
+  | ({ c: 'sweep'; asOfMs: number; limit: number } & CouponSupply)
   /** Copies the shard into `dir` with LMDB's hot copy while later tasks go on (engine/shard/shard-backup.ts); changes nothing. */
   | { c: 'backup'; dir: string };
 
@@ -126,6 +151,8 @@ export const LEDGER_KINDS = [
   'birthday', 'product', 'program',
   // A transfer its target's wallet could not take, back on the sender (README, "Returns, referrals and transfers").
   'transfer_return',
+  // Coupons (docs/rules.md §12): `ref` is the coupon's code; no balance moves.
+  'coupon_issue', 'coupon_use', 'coupon_restore', 'coupon_expire', 'coupon_revoke',
 ] as const;
 export type LedgerKind = typeof LEDGER_KINDS[number];
 

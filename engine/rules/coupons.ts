@@ -23,6 +23,33 @@ export interface CouponState {
   expiresAtMs: number;
 }
 
+/**
+ * An issued coupon as a shard stores it (the `coupons` database, msgpack, keyed by code; the code's
+ * hash lands on its member's shard: engine/router/coupon-gate.ts). Its state changes are kept with
+ * their instants, so its state at any earlier instant is known (couponStateAt).
+ */
+export interface CouponRecord extends CouponState {
+  /** What issued it: `rule:<ruleId>`, `admin` (one by hand) or `bulk` (a bulk issue). */
+  source: string;
+  /** The order whose purchase (or upgrade) issued it through a rule, else null. */
+  issuedByOrderId: string | null;
+  /** The order that used it and what it took off that order; null and 0 while unused or given back. */
+  usedOrderId: string | null;
+  discountCents: number;
+  /** Every change of state with its instant, oldest first; the first is `['active', issuedAtMs]`. */
+  history: Array<[CouponStateName, number]>;
+}
+
+/** The coupon's state at `atMs`: its last change at or before then (before its issue: null, it did not exist). */
+export function couponStateAt(coupon: Pick<CouponRecord, 'history'>, atMs: number): CouponStateName | null {
+  let state: CouponStateName | null = null;
+  for (const [s, at] of coupon.history) {
+    if (at > atMs) break;
+    state = s;
+  }
+  return state;
+}
+
 /** The parts of an order a coupon's checks and value depend on. */
 export interface CouponOrder {
   memberId: string;

@@ -9,6 +9,7 @@ import type { MemberProfile, MemberRecord, OrderRecord, OutboxMessage } from '..
 import { decodeEntry, decodeState, encodeState, writeEntry, Writer } from './codec.js';
 import { decodeOrder, encodeOrder, isBinaryOrder, readOrderHead, type OrderHead } from './order-codec.js';
 import type { HotState } from '../rules/member-state.js';
+import type { CouponRecord } from '../rules/coupons.js';
 
 export interface StoredKey { fp: number; res: Record<string, unknown> }
 
@@ -38,6 +39,12 @@ export interface ShardStore {
   /** The member search index (engine/shard/search-index.ts): binary keys, empty values. */
   search: Database<Buffer, Buffer>;
   meta: Database<unknown, string>;
+  /** Issued coupons by code (engine/rules/coupons.ts CouponRecord): only codes that land on this shard. */
+  coupons: Database<CouponRecord, string>;
+  /** A member's coupons: key [memberId, code], value the template id (perMemberMax counts these). */
+  memberCoupons: Database<string, [string, string]>;
+  /** Active coupons by expiry: key [expiresAtMs, code]; the sweep expires them (batch-sweep.ts). */
+  couponDue: Database<string, [number, string]>;
   /** The batch log (engine/shard/batch-log.ts): every committed batch, keyed by its log sequence. */
   log: Database<Buffer, number>;
   /**
@@ -48,7 +55,7 @@ export interface ShardStore {
 }
 
 /** The named databases of a shard, in the order the replay check compares them. */
-export const SHARD_DATABASES = ['members', 'states', 'ledger', 'keys', 'orders', 'outbox', 'due', 'refstats', 'search', 'meta', 'log'] as const;
+export const SHARD_DATABASES = ['members', 'states', 'ledger', 'keys', 'orders', 'outbox', 'due', 'refstats', 'search', 'meta', 'log', 'coupons', 'memberCoupons', 'couponDue'] as const;
 export type ShardDatabaseName = typeof SHARD_DATABASES[number];
 
 export interface ShardStoreOptions {
@@ -121,6 +128,9 @@ export function openShardStore(path: string, mapBytesOrOptions: number | ShardSt
     due: present('due', root.openDB<string, [number, string]>({ name: 'due', encoding: 'string', cache: false })),
     meta: present('meta', root.openDB<unknown, string>({ name: 'meta', encoding: 'msgpack', cache: false })),
     log: present('log', root.openDB<Buffer, number>({ name: 'log', encoding: 'binary', cache: false, compression: false })),
+    coupons: present('coupons', root.openDB<CouponRecord, string>({ name: 'coupons', encoding: 'msgpack', cache: false, compression: false })),
+    memberCoupons: present('memberCoupons', root.openDB<string, [string, string]>({ name: 'memberCoupons', encoding: 'string', cache: false })),
+    couponDue: present('couponDue', root.openDB<string, [number, string]>({ name: 'couponDue', encoding: 'string', cache: false })),
   };
 }
 
