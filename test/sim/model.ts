@@ -4,7 +4,11 @@
 // summary is recomputed from the members. Each op returns what the server must answer (an answer's
 // fields, or the error codes it may give) and which members it may have changed.
 import { DAY_MS, birthdayGiftAt, iso, localDate } from './calendar.js';
-import type { SimProgram, SimTier } from './program.js';
+import type { SimChannel, SimCouponTemplate, SimCouponTrigger, SimProgram, SimTier } from './program.js';
+import {
+  CouponBook, couponValidity, couponValue, firingRules, issueRefusal, normalizeCode, orderValues, usabilityRefusal,
+  type IssuedView, type SimCoupon, type SkippedView,
+} from './coupons.js';
 
 export const SAFE_MAX = Number.MAX_SAFE_INTEGER;
 /** The earliest `at` the `ancient-times` edge expects the server to accept: 2000-01-01T00:00:00Z. */
@@ -13,7 +17,8 @@ export const AT_MIN_MS = Date.UTC(2000, 0, 1);
 const EVENTS_MAX = 100_000;
 
 export type Role = 'admin' | 'pos' | 'storefront';
-export type OpName = 'register' | 'patch' | 'purchase' | 'return' | 'quote' | 'topup' | 'withdraw' | 'transfer' | 'redeem' | 'adjust' | 'product_purchase';
+export type OpName = 'register' | 'patch' | 'purchase' | 'return' | 'quote' | 'topup' | 'withdraw' | 'transfer' | 'redeem' | 'adjust' | 'product_purchase'
+  | 'coupon_issue' | 'coupon_revoke';
 export type Body = Record<string, unknown>;
 
 /** Points that expire together: `id` orders grants of one expiry by when they were credited. */
@@ -59,6 +64,15 @@ export interface Order {
   redeemedFrom: Took[];
   restoredTo: Took[];
   returns: Array<{ returnId: string; amountCents: number; at: number }>;
+  /** What the order did with coupons: present when it used any or the program had coupon rules. */
+  coupons?: OrderCoupons;
+}
+
+export interface OrderCoupons {
+  discountCents: number;
+  used: Array<{ code: string; templateId: string; discountCents: number }>;
+  issued: IssuedView[];
+  skipped: SkippedView[];
 }
 
 /** The summary's running totals, in BigInt: near-limit balances take them past 2^53. */
@@ -70,7 +84,7 @@ export interface Totals {
 /** What the server must answer to one op, and the members whose state it may have changed. */
 export type Outcome =
   | { ok: true; answer: Body; replayed: boolean; touched: string[] }
-  | { ok: false; codes: string[]; field?: string; touched: string[] };
+  | { ok: false; codes: string[]; field?: string; message?: string; touched: string[] };
 
 export interface ModelOptions {
   shards: number;
@@ -141,6 +155,7 @@ function meaning(name: OpName, body: Body, role?: Role): Body {
     if (implied !== undefined) out['channel'] = implied;
   }
   if (out['at'] !== undefined) out['at'] = parseAt(out['at']);
+  if (Array.isArray(out['couponCodes'])) out['couponCodes'] = (out['couponCodes'] as string[]).map(normalizeCode);
   if (name === 'purchase') {
     out['discountCents'] ??= 0;
     out['redeemPoints'] ??= 0;
@@ -154,8 +169,8 @@ function meaning(name: OpName, body: Body, role?: Role): Body {
  * it may still have changed (events due before the op are applied even when the op is refused),
  * and the field it must name, when the model knows it.
  */
-const FAIL = (codes: string | string[], touched: string[] = [], field?: string): Outcome =>
-  ({ ok: false, codes: Array.isArray(codes) ? codes : [codes], touched, ...(field === undefined ? {} : { field }) });
+const FAIL = (codes: string | string[], touched: string[] = [], field?: string, message?: string): Outcome =>
+  ({ ok: false, codes: Array.isArray(codes) ? codes : [codes], touched, ...(field === undefined ? {} : { field }), ...(message === undefined ? {} : { message }) });
 
 export class Model {
   program: SimProgram;
@@ -176,6 +191,12 @@ export class Model {
   /** Ledger entries not on any member (one per accepted program, the first program included). */
   programEntries = 1;
   private grantSeq = 0;
+  /** Every coupon issued, with the counts its caps read. */
+  readonly coupons = new CouponBook();
+  /** Answers the model made holding a coupon placeholder: they take the code when it is learnt. */
+  private placeholderAnswers: Body[] = [];
+  /** The server's answer to the op being applied, when it carried one: where codes are learnt from. */
+  private answerNow: Body | null = null;
 
   constructor(program: SimProgram, version: number, readonly options: ModelOptions) {
     this.program = program;
@@ -354,10 +375,15 @@ export class Model {
         m.lastBirthdayYear += 1;
         const bonus = fitting(m.points, this.program.birthday.bonusPoints);
         // Only the current year's gift is paid; a year passed over entirely is skipped.
-        if (m.lastBirthdayYear === localDate(toMs, this.program.timezone).year && bonus > 0) {
-          this.entry(m, next, 'birthday', `birthday:${next}`, { points: bonus });
-          this.creditPoints(m, bonus, next);
-          this.tally('pointsIssued', bonus);
+        if (m.lastBirthdayYear === localDate(toMs, this.program.timezone).year) {
+          if (bonus > 0) {
+            this.entry(m, next, 'birthday', `birthday:${next}`, { points: bonus });
+            this.creditPoints(m, bonus, next);
+            this.tally('pointsIssued', bonus);
+          }
+          // The gift's coupons (§12.7), on the tier the member holds at the birthday; their codes
+          // come with no answer: the simulator reads them from the ledger.
+          this.issueByRules(m, 'birthday', undefined, 0, next, null);
         }
       }
     }
@@ -397,6 +423,10 @@ export class Model {
       due += 1;
       this.advance(m, asOfMs);
     }
+    // Then active coupons past their expiry, each dated at its expiry (§12.8), in expiry order.
+    const expiring = [...this.coupons.all()].filter((c) => c.state === 'active' && c.expiresAt <= asOfMs)
+      .sort((a, b) => a.expiresAt - b.expiresAt || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+    for (const c of expiring) this.setCouponState(c, 'expired', c.expiresAt, 'coupon_expire');
     return due;
   }
 
@@ -450,6 +480,179 @@ export class Model {
     return n;
   }
 
+  // ---------------------------------------------------------------- coupons
+
+  couponTemplate(templateId: string): SimCouponTemplate | undefined {
+    return this.program.coupons.find((t) => t.id === templateId);
+  }
+
+  /**
+   * The coupons an order names, checked in order (§12.5, §12.6) and valued (§12.4), or the refusal:
+   * an unknown code is coupon_not_found, any other coupon_not_usable with its reason; both name
+   * the code's index.
+   */
+  private checkCoupons(m: Member, codes: readonly string[], order: { channel: SimChannel | undefined; baseCents: number; at: number }): { coupons: SimCoupon[]; values: number[] } | Outcome {
+    const coupons: SimCoupon[] = [];
+    const templates: SimCouponTemplate[] = [];
+    const seen = new Set<string>();
+    for (let i = 0; i < codes.length; i++) {
+      const field = `couponCodes[${i}]`;
+      const c = this.coupons.byCode.get(codes[i]!);
+      if (c === undefined) return FAIL('coupon_not_found', [m.memberId], field);
+      const template = this.couponTemplate(c.templateId);
+      const reason = usabilityRefusal(c, template, { memberId: m.memberId, tierId: m.tierId, ...order }, seen);
+      if (reason !== null) return FAIL('coupon_not_usable', [m.memberId], field, reason);
+      seen.add(c.templateId);
+      coupons.push(c);
+      templates.push(template!);
+    }
+    return { coupons, values: orderValues(templates, order.baseCents) };
+  }
+
+  /**
+   * Issues one coupon of `template` at `at`, or says why not (§12.3). Its code is the next one the
+   * server's answer lists (`couponsIssued`, or the issue's own `code`), else a placeholder.
+   */
+  private issueCoupon(m: Member, template: SimCouponTemplate, at: number, source: string, orderId: string | null, code: string | null): SimCoupon | string {
+    const zone = this.program.timezone;
+    const refusal = issueRefusal(template, at, zone, this.coupons.issuedTo(m.memberId, template.id), this.coupons.issuedTotal(template.id));
+    if (refusal !== null) return refusal;
+    const known = code !== null && !CouponBook.isPlaceholder(code) && !this.coupons.byCode.has(code);
+    const { validFrom, expiresAt } = couponValidity(template, at, zone);
+    const c: SimCoupon = {
+      code: known ? code : this.coupons.placeholder(), templateId: template.id, memberId: m.memberId, state: 'active',
+      issuedAt: at, validFrom, expiresAt, source, issuedByOrderId: orderId, usedOrderId: null, discountCents: 0, history: [['active', at]],
+    };
+    this.coupons.add(c);
+    this.entry(m, at, 'coupon_issue', c.code, {});
+    return c;
+  }
+
+  /**
+   * The coupons of every rule of `trigger` that fires (§12.7), in program order; a rule that cannot
+   * issue is listed with its reason. `answered` is how many coupons of the answer's `couponsIssued`
+   * earlier rules of the same op took.
+   */
+  private issueByRules(m: Member, trigger: SimCouponTrigger, channel: SimChannel | undefined, netCents: number, at: number, orderId: string | null, answered = 0): { issued: IssuedView[]; skipped: SkippedView[] } {
+    const issued: IssuedView[] = [];
+    const skipped: SkippedView[] = [];
+    const listed = trigger === 'birthday' ? [] : (this.answerNow?.['couponsIssued'] as Array<{ code?: unknown }> | undefined) ?? [];
+    for (const rule of firingRules(this.program, trigger, m.tierId, channel, netCents)) {
+      const template = this.couponTemplate(rule.templateId);
+      if (template === undefined) { skipped.push({ ruleId: rule.id, templateId: rule.templateId, reason: 'template_removed' }); continue; }
+      const code = listed[answered + issued.length]?.code;
+      const made = this.issueCoupon(m, template, at, `rule:${rule.id}`, orderId, typeof code === 'string' ? code : null);
+      if (typeof made === 'string') skipped.push({ ruleId: rule.id, templateId: rule.templateId, reason: made });
+      else issued.push({ code: made.code, templateId: made.templateId, ruleId: rule.id, validFrom: iso(made.validFrom)!, expiresAt: iso(made.expiresAt)! });
+    }
+    return { issued, skipped };
+  }
+
+  private setCouponState(c: SimCoupon, state: SimCoupon['state'], at: number, kind: string): void {
+    c.state = state;
+    c.history.push([state, at]);
+    this.entry(this.members.get(c.memberId)!, at, kind, c.code, {});
+  }
+
+  /**
+   * A full return (§12.8): the coupons the order used come back when their template (as the
+   * program has it now) says so and the return is before their expiry; those its rules issued and
+   * still active are revoked.
+   */
+  private unwindCoupons(order: Order, at: number): { restored: string[]; revoked: string[] } {
+    const restored: string[] = [];
+    const revoked: string[] = [];
+    for (const u of order.coupons!.used) {
+      const c = this.coupons.byCode.get(u.code)!;
+      const template = this.couponTemplate(c.templateId);
+      if (c.state !== 'used' || c.usedOrderId !== order.orderId || template === undefined || !template.restoreOnFullReturn || at >= c.expiresAt) continue;
+      c.usedOrderId = null;
+      c.discountCents = 0;
+      this.setCouponState(c, 'active', at, 'coupon_restore');
+      restored.push(c.code);
+    }
+    for (const v of order.coupons!.issued) {
+      const c = this.coupons.byCode.get(v.code);
+      if (c === undefined || c.state !== 'active') continue;
+      this.setCouponState(c, 'revoked', at, 'coupon_revoke');
+      revoked.push(c.code);
+    }
+    return { restored, revoked };
+  }
+
+  /** A coupon as an issue or a revocation answers it. */
+  couponAnswer(c: SimCoupon): Body {
+    return { code: c.code, templateId: c.templateId, memberId: c.memberId, state: c.state, issuedAt: iso(c.issuedAt), validFrom: iso(c.validFrom), expiresAt: iso(c.expiresAt) };
+  }
+
+  /** `GET /v1/coupons/{code}`: the coupon now, with every state it took. */
+  couponView(c: SimCoupon): Body {
+    return { ...this.couponAnswer(c), history: c.history.map(([state, at]) => ({ state, at: iso(at) })) };
+  }
+
+  /** `POST /v1/coupons/issue` (admin): one coupon to one member, or 422 coupon_limit with the reason. */
+  private couponIssue(body: Body, at: number): Outcome {
+    const memberId = body['memberId'] as string;
+    const key = `req:${String(body['requestId'])}`;
+    const scope = this.scope(key, this.shard(memberId));
+    const replay = this.keyed('coupon_issue', scope, body);
+    if (replay !== null) return replay;
+    const m = this.members.get(memberId);
+    if (m === undefined) return FAIL('member_not_found', [], 'memberId');
+    this.advance(m, at);
+    const template = this.couponTemplate(body['templateId'] as string);
+    if (template === undefined) return FAIL('coupon_template_not_found', [memberId], 'templateId');
+    const code = this.answerNow?.['code'];
+    const made = this.issueCoupon(m, template, at, 'admin', null, typeof code === 'string' ? code : null);
+    if (typeof made === 'string') return FAIL('coupon_limit', [memberId], 'templateId', made);
+    const answer: Body = { ...this.couponAnswer(made), couponsIssued: [{ code: made.code, templateId: made.templateId, validFrom: iso(made.validFrom), expiresAt: iso(made.expiresAt) }] };
+    this.remember('coupon_issue', scope, body, answer);
+    return { ok: true, answer, replayed: false, touched: [memberId] };
+  }
+
+  /** `POST /v1/coupons/{code}/revoke` (admin): an active coupon revoked, or 422 coupon_not_active with its state. */
+  private couponRevoke(body: Body, at: number): Outcome {
+    const c = this.coupons.byCode.get(normalizeCode(body['code'] as string));
+    if (c === undefined) return FAIL('coupon_not_found', [], 'code');
+    const m = this.members.get(c.memberId)!;
+    const key = `req:${String(body['requestId'])}`;
+    const scope = this.scope(key, m.shard);
+    const replay = this.keyed('coupon_revoke', scope, body);
+    if (replay !== null) return replay;
+    this.advance(m, at);
+    if (c.state !== 'active') return FAIL('coupon_not_active', [m.memberId], 'code', c.state);
+    this.setCouponState(c, 'revoked', at, 'coupon_revoke');
+    const answer = this.couponAnswer(c);
+    this.remember('coupon_revoke', scope, body, answer);
+    return { ok: true, answer, replayed: false, touched: [m.memberId] };
+  }
+
+  /**
+   * Learns the codes of a member's placeholder coupons from the server's ledger of that member
+   * (oldest first): the model's entries and the server's stand side by side, so the server's
+   * `coupon_issue` entry at a placeholder's index carries its code. Returns how many stay unknown.
+   */
+  learnCodes(memberId: string, server: ReadonlyArray<{ kind: string; ref: string }>): number {
+    const m = this.members.get(memberId);
+    if (m === undefined) return 0;
+    let unknown = 0;
+    m.entries.forEach((e, i) => {
+      if (e.kind !== 'coupon_issue' || !CouponBook.isPlaceholder(e.ref)) return;
+      const s = server[i];
+      const c = this.coupons.byCode.get(e.ref)!;
+      if (s === undefined || s.kind !== 'coupon_issue' || this.coupons.byCode.has(s.ref)) { unknown += 1; return; }
+      this.renameCoupon(c, s.ref);
+    });
+    return unknown;
+  }
+
+  private renameCoupon(c: SimCoupon, code: string): void {
+    const old = c.code;
+    this.coupons.rename(c, code);
+    for (const e of this.members.get(c.memberId)!.entries) if (e.ref === old) e.ref = code;
+    this.placeholderAnswers = this.placeholderAnswers.filter((a) => replaceString(a, old, code));
+  }
+
   // ---------------------------------------------------------------- ops
 
   /** The idempotency scope of a key: its shard, or everywhere for request keys under `cross-shard-keys`. */
@@ -467,16 +670,28 @@ export class Model {
 
   private remember(name: OpName, scope: string, body: Body, answer: Body, role?: Role): void {
     this.keys.set(scope, { fp: name + canonical(meaning(name, body, role)), answer });
+    if (holdsPlaceholder(answer)) this.placeholderAnswers.push(answer);
   }
 
   /**
    * One op as the server receives it. `nowMs` is the server's clock (PATCH happens now); `generatedId`
    * is the id the server gave a registration sent without `memberId`.
    */
-  apply(name: OpName, body: Body, ctx: { role: Role; nowMs: number; generatedId?: string }): Outcome {
+  apply(name: OpName, body: Body, ctx: { role: Role; nowMs: number; generatedId?: string; answer?: Body }): Outcome {
+    this.answerNow = ctx.answer ?? null;
+    try {
+      return this.applyOp(name, body, ctx);
+    } finally {
+      this.answerNow = null;
+    }
+  }
+
+  private applyOp(name: OpName, body: Body, ctx: { role: Role; nowMs: number; generatedId?: string }): Outcome {
     if (body['at'] !== undefined && this.options.refuseAncientAt && parseAt(body['at']) < AT_MIN_MS) return FAIL('invalid_request', [], 'at');
     const at = body['at'] === undefined ? ctx.nowMs : parseAt(body['at']);
     switch (name) {
+      case 'coupon_issue': return this.couponIssue(body, at);
+      case 'coupon_revoke': return this.couponRevoke(body, at);
       case 'register': return this.register(body, at, ctx.generatedId);
       case 'patch': return this.patch(body, ctx.nowMs);
       case 'purchase': return this.purchase(body, at);
@@ -547,7 +762,13 @@ export class Model {
         if (points > 0) { this.deliver(ancestor, 'referral_reward', points, 0, memberId, at, i + 1); touched.push(ancestor); }
       });
     }
-    const answer = { ...this.view(m), walletBalanceCents: m.walletCents };
+    const answer: Body = { ...this.view(m), walletBalanceCents: m.walletCents };
+    if (p.couponRules.length > 0) {
+      // The welcome coupons, on the tier the registration gave (§12.7).
+      const made = this.issueByRules(m, 'register', body['channel'] as SimChannel | undefined, 0, at, null);
+      answer['couponsIssued'] = made.issued;
+      answer['couponsSkipped'] = made.skipped;
+    }
     this.remember('register', scope, body, answer);
     return { ok: true, answer, replayed: false, touched };
   }
@@ -634,7 +855,13 @@ export class Model {
     const t = this.tierIndex(m.tierId);
     const tier = p.tiers[t]!;
     const redeemValueCents = mulDiv(redeemPoints, tier.redeem.cents, tier.redeem.points);
-    const netCents = amountCents - discountCents - redeemValueCents;
+    // The coupons' checks come after the purchase's own and before the core's (§12.6).
+    const codes = ((body['couponCodes'] as string[] | undefined) ?? []).map(normalizeCode);
+    const channel = body['channel'] as SimChannel | undefined;
+    const checked = this.checkCoupons(m, codes, { channel, baseCents: amountCents - discountCents, at });
+    if (!('coupons' in checked)) return checked;
+    const couponCents = checked.values.reduce((a, b) => a + b, 0);
+    const netCents = amountCents - discountCents - couponCents - redeemValueCents;
     // Which check the server reports first when several fail is not part of the contract.
     const problems: string[] = [];
     if (netCents < 0 || walletCents > netCents) problems.push('negative_net');
@@ -666,6 +893,12 @@ export class Model {
     const before = { periodStart: m.periodStart, periodEnd: m.periodEnd, periodStartTierId: m.periodStartTierId, periodMetric: m.periodMetric };
     const tierIdBefore = m.tierId;
     this.entry(m, at, 'purchase', orderId, { points: earned - redeemPoints, wallet: -walletCents, growth: growthDelta, spend: netCents });
+    const used = checked.coupons.map((c, i) => {
+      c.usedOrderId = orderId;
+      c.discountCents = checked.values[i]!;
+      this.setCouponState(c, 'used', at, 'coupon_use');
+      return { code: c.code, templateId: c.templateId, discountCents: checked.values[i]! };
+    });
     const redeemedFrom = this.debitPoints(m, redeemPoints);
     this.creditPoints(m, earned, at);
     m.walletCents -= walletCents;
@@ -684,6 +917,13 @@ export class Model {
       m.periodMetric = this.carried(metricGained, p.tiers[target]!.threshold);
       m.tierId = upgradedTo; m.periodStart = at; m.periodStartTierId = upgradedTo;
       m.periodEnd = p.membershipDays === null ? null : at + p.membershipDays * DAY_MS;
+    }
+    let coupons: OrderCoupons | undefined;
+    if (p.couponRules.length > 0 || codes.length > 0) {
+      // Rules see the member after the purchase: the net it earned on and its tier; then the upgrade's.
+      const byPurchase = this.issueByRules(m, 'purchase', channel, netCents, at, orderId);
+      const byUpgrade = upgradedTo === null ? { issued: [], skipped: [] } : this.issueByRules(m, 'upgrade', channel, 0, at, orderId, byPurchase.issued.length);
+      coupons = { discountCents: couponCents, used, issued: [...byPurchase.issued, ...byUpgrade.issued], skipped: [...byPurchase.skipped, ...byUpgrade.skipped] };
     }
     this.tally('purchases', 1);
     this.tally('netSalesCents', netCents);
@@ -713,6 +953,7 @@ export class Model {
       before, rate, rewards,
       now: { earnedPoints: earned, growth: growthDelta, restoredPoints: 0, walletRefundedCents: 0, fixedReversed: false },
       redeemedFrom, restoredTo: [], returns: [],
+      ...(coupons === undefined ? {} : { coupons }),
     };
     this.orders.set(orderId, order);
     this.hold(m);
@@ -722,6 +963,12 @@ export class Model {
       points: m.points, walletBalanceCents: m.walletCents, growth: m.growth, tierId: m.tierId, upgradedTo,
       referralRewards: rewards.map((r) => ({ memberId: r.memberId, points: r.fixedPoints + r.sharePoints })),
     };
+    if (coupons !== undefined) {
+      answer['couponDiscountCents'] = coupons.discountCents;
+      answer['couponsUsed'] = coupons.used;
+      answer['couponsIssued'] = coupons.issued;
+      answer['couponsSkipped'] = coupons.skipped;
+    }
     this.remember('purchase', scope, body, answer);
     return { ok: true, answer, replayed: false, touched };
   }
@@ -807,6 +1054,7 @@ export class Model {
     if (full) m.standingOrders -= 1;
     const downgradedTo = tierId !== tierBefore ? tierId : null;
     if (downgradedTo !== null) this.entry(m, at, 'downgrade', returnId, { tierId: downgradedTo });
+    const couponsBack = full && order.coupons !== undefined ? this.unwindCoupons(order, at) : null;
     this.hold(m);
     const touched = [m.memberId];
     for (const r of reversals) {
@@ -824,6 +1072,10 @@ export class Model {
       returnId, orderId, memberId: m.memberId, clawedBackPoints: clawed, restoredPoints, walletRefundCents,
       points: m.points, walletBalanceCents: m.walletCents, tierId: m.tierId, downgradedTo, referralReversals: reversals,
     };
+    if (couponsBack !== null) {
+      answer['couponsRestored'] = couponsBack.restored;
+      answer['couponsRevoked'] = couponsBack.revoked;
+    }
     this.remember('return', scope, body, answer);
     return { ok: true, answer, replayed: false, touched };
   }
@@ -842,13 +1094,30 @@ export class Model {
     const rate = { earnCents: tier.earn.cents, earnPoints: tier.earn.points, orderPoints: p.orderPoints, multiplierPct: this.inBirthdayMonth(m, at) ? p.birthday.multiplierPct : 100 };
     const pointsToEarn = this.earned(rate, payable, true);
     if (!safe(pointsToEarn)) return FAIL('balance_limit', [memberId]);
-    return {
-      ok: true, replayed: false, touched: [memberId],
-      answer: {
-        memberId, tierId: m.tierId, discountBps: tier.discountBps, discountCents, points: m.points, maxRedeemPoints,
-        maxRedeemValueCents: mulDiv(maxRedeemPoints, tier.redeem.cents, tier.redeem.points), walletBalanceCents: m.walletCents, pointsToEarn,
-      },
+    const answer: Body = {
+      memberId, tierId: m.tierId, discountBps: tier.discountBps, discountCents, points: m.points, maxRedeemPoints,
+      maxRedeemValueCents: mulDiv(maxRedeemPoints, tier.redeem.cents, tier.redeem.points), walletBalanceCents: m.walletCents, pointsToEarn,
     };
+    if (p.coupons.length > 0 || body['couponCodes'] !== undefined) {
+      // Every active coupon of the member valued on the amount after the tier's discount, alone and
+      // on an order that names no channel (§12.6); the codes asked for as a purchase would check them.
+      const order = { memberId, tierId: m.tierId, channel: undefined, baseCents: payable, at };
+      answer['coupons'] = this.coupons.ofMember(memberId).filter((c) => c.state === 'active')
+        .sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0))
+        .map((c) => {
+          const template = this.couponTemplate(c.templateId);
+          const reason = usabilityRefusal(c, template, order, new Set());
+          return {
+            code: c.code, templateId: c.templateId, discountCents: template === undefined ? 0 : Math.min(couponValue(template, payable), payable),
+            usable: reason === null, expiresAt: iso(c.expiresAt), ...(reason === null ? {} : { reason }),
+          };
+        });
+      const codes = ((body['couponCodes'] as string[] | undefined) ?? []).map(normalizeCode);
+      const checked = this.checkCoupons(m, codes, { channel: undefined, baseCents: payable, at });
+      if (!('coupons' in checked)) return checked;
+      answer['couponDiscountCents'] = checked.values.reduce((a, b) => a + b, 0);
+    }
+    return { ok: true, replayed: false, touched: [memberId], answer };
   }
 
   private transfer(body: Body, at: number): Outcome {
@@ -995,6 +1264,28 @@ export class Model {
     this.remember(name, scope, body, answer);
     return { ok: true, answer, replayed: false, touched };
   }
+}
+
+/** Whether a value holds a coupon placeholder anywhere inside. */
+function holdsPlaceholder(value: unknown): boolean {
+  if (typeof value === 'string') return CouponBook.isPlaceholder(value);
+  if (Array.isArray(value)) return value.some(holdsPlaceholder);
+  if (value !== null && typeof value === 'object') return Object.values(value).some(holdsPlaceholder);
+  return false;
+}
+
+/** Replaces the string `from` by `to` wherever it sits inside `value`; true while a placeholder remains. */
+function replaceString(value: Body | unknown[], from: string, to: string): boolean {
+  let left = false;
+  const visit = (v: unknown): unknown => {
+    if (v === from) return to;
+    if (typeof v === 'string') { left ||= CouponBook.isPlaceholder(v); return v; }
+    if (Array.isArray(v)) { v.forEach((x, i) => { v[i] = visit(x); }); return v; }
+    if (v !== null && typeof v === 'object') { for (const [k, x] of Object.entries(v)) (v as Body)[k] = visit(x); return v; }
+    return v;
+  };
+  visit(value);
+  return left;
 }
 
 /** The ledger kind and ref an op's own entry carries, to find it in the member's ledger after a kill. */

@@ -2,7 +2,7 @@
 // generator of valid programs. Tier ids come from one ordered pool, so a changed program keeps the
 // tiers members hold in the same order; a tier nobody ever held may be dropped.
 import type { Random } from './prng.js';
-import { ZONES } from './calendar.js';
+import { DAY_MS, ZONES, localDate } from './calendar.js';
 
 export interface SimTier {
   id: string; name: string; threshold: number;
@@ -21,6 +21,24 @@ export interface SimProduct {
   channels: Array<'online' | 'offline'>; eligibleTiers: string[] | null; includes: SimIncludes;
 }
 
+export type SimChannel = 'online' | 'offline';
+
+/** A coupon template (docs/program.md, Coupons), every field spelled out. */
+export interface SimCouponTemplate {
+  id: string; name: string; active: boolean;
+  discount: { amountCents: number } | { percentBps: number; maxCents: number | null };
+  minSpendCents: number; eligibleTiers: string[] | null; channels: SimChannel[];
+  validDays: number | null; validFrom: string | null; validTo: string | null;
+  perMemberMax: number | null; totalMax: number | null; restoreOnFullReturn: boolean;
+}
+
+export type SimCouponTrigger = 'register' | 'purchase' | 'upgrade' | 'birthday';
+
+export interface SimCouponRule {
+  id: string; trigger: SimCouponTrigger; templateId: string; minNetCents: number;
+  tiers: string[] | null; channels: SimChannel[] | null;
+}
+
 export interface SimProgram {
   name: string; currency: string; timezone: string;
   qualifyBy: 'spend' | 'growth'; membershipDays: number | null;
@@ -31,7 +49,12 @@ export interface SimProgram {
   referral: { enabled: boolean; refereePoints: number; levels: SimLevel[] };
   wallet: { minTopupCents: number; maxSpendCentsPerOrder: number | null; topupBonuses: Array<{ minCents: number; bonusCents: number }> };
   products: SimProduct[];
+  coupons: SimCouponTemplate[];
+  couponRules: SimCouponRule[];
 }
+
+/** Every coupon template id a program may have: a template dropped by one program may come back in a later one. */
+export const COUPON_POOL = ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'] as const;
 
 /** Every tier id a program may have, in the order they rank. */
 export const TIER_POOL = ['base', 'silver', 'gold', 'platinum', 'diamond'] as const;
@@ -43,6 +66,10 @@ export interface ProgramConstraints {
   dropTier: string | null;
   /** The time zone to keep, or null to draw one (the `timezone-change` edge, or the first program). */
   timezone: string | null;
+  /** Coupon templates and rules to draw (the `coupons` edge), with birthday rules (`birthday-coupons`) or without. */
+  coupons: { birthdayRules: boolean } | null;
+  /** The timeline's clock: fixed coupon windows are drawn around it. */
+  clockMs: number;
 }
 
 /** A valid program: every field drawn from the seed, within the bounds the simulator's amounts make interesting. */
@@ -100,7 +127,59 @@ export function generateProgram(rng: Random, c: ProgramConstraints): SimProgram 
       topupBonuses: minCents.map((m) => ({ minCents: m, bonusCents: rng.int(0, Math.floor(m / 5)) })),
     },
     products,
+    ...(c.coupons === null ? { coupons: [], couponRules: [] } : generateCoupons(rng, tierIds, c.clockMs, zone, c.coupons.birthdayRules)),
   };
+}
+
+/** A local date `days` after the local date of `atMs`, as YYYY-MM-DD. */
+function localDay(atMs: number, days: number, zone: string): string {
+  const d = localDate(atMs, zone);
+  return new Date(Date.UTC(d.year, d.month - 1, d.day) + days * DAY_MS).toISOString().slice(0, 10);
+}
+
+/**
+ * Templates of every kind and rules of every trigger. Caps are small so that they are reached;
+ * validity is a few weeks at most, or a fixed window around the clock, so that coupons expire and
+ * some are issued before their window; a birthday rule's template has no totalMax (the validator
+ * refuses one).
+ */
+function generateCoupons(rng: Random, tierIds: string[], clockMs: number, zone: string, birthdayRules: boolean): Pick<SimProgram, 'coupons' | 'couponRules'> {
+  const channelSets: SimChannel[][] = [['online', 'offline'], ['online', 'offline'], ['online'], ['offline']];
+  const tierSubset = (): string[] => rng.shuffle(tierIds).slice(0, rng.int(1, tierIds.length));
+  const coupons: SimCouponTemplate[] = COUPON_POOL.filter(() => rng.chance(0.55)).map((id) => {
+    const window = rng.chance(0.3);
+    const fromDays = rng.int(-40, 40);
+    return {
+      id, name: `Coupon ${id}`, active: rng.chance(0.88),
+      discount: rng.chance(0.5)
+        ? { amountCents: rng.chance(0.85) ? rng.int(100, 20_000) : rng.int(20_000, 500_000) }
+        : { percentBps: rng.chance(0.1) ? 10_000 : rng.int(1, 9_999), maxCents: rng.chance(0.3) ? null : rng.int(1, 50_000) },
+      minSpendCents: rng.chance(0.5) ? 0 : rng.int(1_000, 100_000),
+      eligibleTiers: rng.chance(0.75) ? null : tierSubset(),
+      channels: rng.pick(channelSets),
+      validDays: window ? null : rng.chance(0.9) ? rng.int(1, 60) : rng.int(61, 400),
+      validFrom: window ? localDay(clockMs, fromDays, zone) : null,
+      validTo: window ? localDay(clockMs, fromDays + rng.int(0, 60), zone) : null,
+      perMemberMax: rng.chance(0.6) ? null : rng.int(1, 3),
+      totalMax: rng.chance(0.6) ? null : rng.int(1, 8),
+      restoreOnFullReturn: rng.chance(0.7),
+    };
+  });
+  const couponRules: SimCouponRule[] = [];
+  if (coupons.length === 0) return { coupons, couponRules };
+  for (let i = 0, n = rng.int(0, 5); i < n; i++) {
+    const trigger = rng.weighted({ register: 3, purchase: 4, upgrade: 2, birthday: birthdayRules ? 2 : 0 });
+    const template = rng.pick(coupons);
+    // Birthdays reach every member: the validator refuses a capped gift.
+    if (trigger === 'birthday') template.totalMax = null;
+    couponRules.push({
+      id: `r${i}`, trigger, templateId: template.id,
+      minNetCents: trigger === 'purchase' && rng.chance(0.5) ? rng.int(1_000, 100_000) : 0,
+      tiers: rng.chance(0.75) ? null : tierSubset(),
+      channels: trigger === 'birthday' || rng.chance(0.6) ? null : rng.pick(channelSets),
+    });
+  }
+  return { coupons, couponRules };
 }
 
 function generateProduct(rng: Random, id: string, tierIds: string[]): SimProduct {
