@@ -4,6 +4,8 @@
 import type { Random } from './prng.js';
 import { DAY_MS } from './calendar.js';
 import { AT_MIN_MS, shardOf, type Body, type Member, type Model, type OpName, type Role } from './model.js';
+import { CouponBook, normalizeCode, usabilityRefusal, type SimCoupon } from './coupons.js';
+import type { SimChannel } from './program.js';
 
 const HOUR_MS = 3_600_000;
 /** Backdated ops reach this far behind the timeline's clock. */
@@ -15,6 +17,10 @@ const OFFSETS = ['+08:00', '-05:00', '+05:45', '+14:00', '-09:30', '+00:00'];
 /** The most one op may carry (engine/limits.ts AMOUNT_CENTS_MAX and POINTS_OP_MAX); balances may hold far more. */
 export const OP_AMOUNT_MAX = 1_000_000_000_000;
 const cap = (n: number): number => Math.max(-OP_AMOUNT_MAX, Math.min(OP_AMOUNT_MAX, n));
+/** Crockford's base32, for codes nobody was issued. */
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+/** The most coupons one order may name (engine/limits.ts COUPONS_PER_ORDER_MAX). */
+const COUPONS_PER_ORDER_MAX = 5;
 
 /** One op as the simulator sends it: the wire body, who sends it, and the member a PATCH names. */
 export interface Planned {
@@ -46,6 +52,8 @@ export class Planner {
     readonly startMs: number,
     /** Whether ops may be backdated or dated exactly at a member's next event (the `backdated` switch). */
     private readonly backdated: boolean,
+    /** Whether purchases name a channel and coupons (the `coupons` switch). */
+    private readonly coupons: boolean = false,
   ) {}
 
   next(): number {
@@ -151,6 +159,8 @@ export class Planner {
     if (onBoundary) amountCents = Math.max(1, boundary + rng.pick([-1, 0, 0, 1]));
     const body: Body = { orderId: `o${n}`, memberId, amountCents };
     if (!onBoundary && rng.chance(0.3)) body['discountCents'] = rng.int(0, Math.floor(amountCents / 5));
+    // Coupons and coupon rules may be limited to a channel; an order without one may be either.
+    if (this.coupons && rng.chance(0.5)) body['channel'] = rng.pick(['online', 'offline']);
     if (!onBoundary && m !== null && rng.chance(0.25)) {
       const points = Math.max(1, m.points);
       const r = rng.next();
@@ -222,8 +232,8 @@ export class Planner {
   }
 
   /** An order to return: one with something left, recent ones more often. */
-  returnableOrder(filter: (memberId: string) => boolean = () => true): string | null {
-    const open = [...this.model.orders.values()].filter((o) => filter(o.memberId) && (o.returns.reduce((s, r) => s + r.amountCents, 0) < o.netCents || (o.netCents === 0 && o.returns.length === 0)));
+  returnableOrder(filter: (memberId: string) => boolean = () => true, orderFilter: (orderId: string) => boolean = () => true): string | null {
+    const open = [...this.model.orders.values()].filter((o) => filter(o.memberId) && orderFilter(o.orderId) && (o.returns.reduce((s, r) => s + r.amountCents, 0) < o.netCents || (o.netCents === 0 && o.returns.length === 0)));
     if (open.length === 0) return null;
     return (this.rng.chance(0.5) ? open[open.length - 1 - this.rng.int(0, Math.min(3, open.length - 1))]! : this.rng.pick(open)).orderId;
   }
@@ -312,6 +322,124 @@ export class Planner {
     return { name: 'patch', body, role: this.writerRole(), memberId: m.memberId };
   }
 
+  // ---------------------------------------------------------------- coupons
+
+  /** A code of Crockford's base32 that no coupon has. */
+  unknownCode(): string {
+    for (;;) {
+      let code = '';
+      for (let i = 0; i < 12; i++) code += this.rng.pick(CROCKFORD.split(''));
+      if (!this.model.coupons.byCode.has(code)) return code;
+    }
+  }
+
+  /** A code as a person might type it (§12.1): lower case, hyphens, O for 0 and I for 1. */
+  private typed(code: string): string {
+    if (!this.rng.chance(0.05)) return code;
+    const spelt = `${code.slice(0, 4)}-${code.slice(4, 8)} ${code.slice(8)}`.toLowerCase();
+    return spelt.replace(/0/g, 'o').replace(/1/g, this.rng.pick(['i', 'l', '1']));
+  }
+
+  /** Coupons with their code known (a placeholder waits for the ledger). */
+  private known(list: Iterable<SimCoupon>): SimCoupon[] {
+    return [...list].filter((c) => !CouponBook.isPlaceholder(c.code));
+  }
+
+  /** `POST /v1/coupons/issue`: a template of the program mostly; sometimes none, or a member nobody registered. */
+  couponIssue(m: Member | null, atMs: number): Planned {
+    const rng = this.rng;
+    const templates = this.model.program.coupons;
+    const templateId = templates.length === 0 || rng.chance(0.04) ? 'no-such-coupon' : rng.pick(templates).id;
+    const memberId = m === null || rng.chance(0.02) ? `ghost${this.counter}` : m.memberId;
+    return { name: 'coupon_issue', body: { requestId: `ci${this.next()}`, templateId, memberId, at: this.spell(atMs) }, role: 'admin' };
+  }
+
+  /** `POST /v1/coupons/{code}/revoke`: an active coupon mostly, else one in another state or a code nobody has. */
+  couponRevoke(atFor: (m: Member) => number): Planned | null {
+    const rng = this.rng;
+    const all = this.known(this.model.coupons.all());
+    const active = all.filter((c) => c.state === 'active');
+    const n = this.next();
+    if (all.length === 0 || rng.chance(0.04)) return { name: 'coupon_revoke', body: { requestId: `cr${n}`, code: this.unknownCode(), at: this.spell(this.startMs) }, role: 'admin' };
+    const c = active.length > 0 && rng.chance(0.75) ? rng.pick(active) : rng.pick(all);
+    // Never before the coupon's issue: a revocation changes the state it was issued with.
+    const at = Math.max(c.issuedAt, atFor(this.model.members.get(c.memberId)!));
+    return { name: 'coupon_revoke', body: { requestId: `cr${n}`, code: this.typed(c.code), at: this.spell(at) }, role: 'admin' };
+  }
+
+  /**
+   * Coupon codes for an order of `m` (a purchase or a quote): coupons it can use mostly (one to
+   * three of different templates); otherwise one that fails a named check of §12.5 (or is unknown),
+   * after usable ones so that its index varies. Null when nothing fits the class drawn.
+   */
+  couponCodes(m: Member, order: { at: number; baseCents: number; channel: SimChannel | undefined }): { codes: string[]; note: string } | null {
+    const rng = this.rng;
+    const model = this.model;
+    const check = { memberId: m.memberId, tierId: m.tierId, ...order };
+    const own = this.known(model.coupons.ofMember(m.memberId));
+    const reasons = new Map<SimCoupon, string | null>(own.map((c) => [c, usabilityRefusal(c, model.couponTemplate(c.templateId), check, new Set())]));
+    // Usable coupons of distinct templates, in a random order.
+    const usable: SimCoupon[] = [];
+    for (const c of rng.shuffle(own)) if (reasons.get(c) === null && !usable.some((u) => u.templateId === c.templateId)) usable.push(c);
+    const lead = usable.slice(0, rng.int(0, Math.min(2, usable.length)));
+    const classes: Record<string, number> = { valid: usable.length > 0 ? 14 : 0, unknown: 1 };
+    const others = this.known(model.coupons.all()).filter((c) => c.memberId !== m.memberId);
+    if (others.length > 0) classes['other_member'] = 1;
+    for (const r of new Set(reasons.values())) if (r !== null) classes[r] = 2;
+    // Two coupons of one template, the first usable: the second is refused whatever else it fails after.
+    const repeat = usable.map((u) => [u, own.find((c) => c !== u && c.templateId === u.templateId && [null, 'tier', 'channel', 'min_spend'].includes(reasons.get(c)!))] as const).filter(([, c]) => c !== undefined);
+    if (repeat.length > 0) classes['template_repeated'] = 2;
+    const kind = rng.weighted(classes);
+    let codes: SimCoupon[] | string[];
+    switch (kind) {
+      case 'valid': codes = usable.slice(0, rng.int(1, Math.min(3, usable.length))); break;
+      case 'unknown': return { codes: [...lead.map((c) => this.typed(c.code)), this.unknownCode()], note: 'unknown coupon' };
+      case 'other_member': codes = [...lead, rng.pick(others)]; break;
+      case 'template_repeated': {
+        const [first, second] = rng.pick(repeat);
+        codes = [...lead.filter((c) => c.templateId !== first.templateId), first, second!];
+        break;
+      }
+      default: {
+        const refused = rng.pick(own.filter((c) => reasons.get(c) === kind));
+        codes = [...lead.filter((c) => c.templateId !== refused.templateId), refused];
+      }
+    }
+    return { codes: codes.slice(0, COUPONS_PER_ORDER_MAX).map((c) => this.typed(c.code)), note: `coupons: ${kind}` };
+  }
+
+  /** Adds coupon codes to a purchase or a quote of `m` now and then (always when `always`). */
+  withCoupons(p: Planned, m: Member, atMs: number, always = false): Planned {
+    if (!this.coupons || (!always && !this.rng.chance(0.3))) return p;
+    const b = p.body;
+    const baseCents = p.name === 'quote'
+      ? (b['amountCents'] as number) - Math.floor((b['amountCents'] as number) * this.model.tier(m.tierId).discountBps / 10_000)
+      : (b['amountCents'] as number) - ((b['discountCents'] as number | undefined) ?? 0);
+    const drawn = this.couponCodes(m, { at: atMs, baseCents, channel: p.name === 'quote' ? undefined : b['channel'] as SimChannel | undefined });
+    if (drawn === null) return p;
+    b['couponCodes'] = drawn.codes;
+    p.note = p.note === undefined ? drawn.note : `${p.note}; ${drawn.note}`;
+    return p;
+  }
+
+  /**
+   * The capped templates whose totalMax units the router may set aside for an op (its rules' and,
+   * for a hand issue, its template), counted generously: ops of one batch or kill step that need
+   * more units than are left would meet the router's reservation order, which the model does not
+   * follow (engine/router/coupon-gate.ts).
+   */
+  capTakers(p: Planned): string[] {
+    const prog = this.model.program;
+    const capped = (id: string) => prog.coupons.some((t) => t.id === id && t.totalMax !== null);
+    const ofRules = (triggers: string[]) => prog.couponRules.filter((r) => triggers.includes(r.trigger) && capped(r.templateId)).map((r) => r.templateId);
+    switch (p.name) {
+      case 'purchase': return ofRules(['purchase', 'upgrade']);
+      case 'register': return ofRules(['register']);
+      case 'coupon_issue': return capped(p.body['templateId'] as string) ? [p.body['templateId'] as string] : [];
+      default: return [];
+    }
+  }
+
   /** What an op reaches, from the model as it stands (members registered earlier in the same batch via `chains`). */
   reach(p: Planned, chains: ReadonlyMap<string, string[]>): Reach {
     const b = p.body;
@@ -331,6 +459,10 @@ export class Planner {
         return o === undefined ? { direct: [], credited: [] } : { direct: [o.memberId], credited: chainOf(o.memberId) };
       }
       case 'purchase': return { direct: [b['memberId'] as string], credited: chainOf(b['memberId'] as string) };
+      case 'coupon_revoke': {
+        const c = this.model.coupons.byCode.get(normalizeCode(String(b['code'])));
+        return { direct: c === undefined ? [] : [c.memberId], credited: [] };
+      }
       default: return { direct: [b['memberId'] as string], credited: [] };
     }
   }

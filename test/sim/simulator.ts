@@ -8,6 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { Random } from './prng.js';
 import { DAY_MS, iso } from './calendar.js';
 import { generateProgram, type SimProgram } from './program.js';
+import { CouponBook } from './coupons.js';
 import { AT_MIN_MS, Model, SAFE_MAX, entryOf, parseAt, shardOf, type Body, type Member, type OpName, type Outcome, type Role } from './model.js';
 import { OP_AMOUNT_MAX, Planner, withOffset, type Planned } from './plan.js';
 import { SimServer, type Answer } from './server.js';
@@ -31,6 +32,8 @@ export const EDGES = {
   'batch-events': { defaultOn: true, about: 'ops of one member in one stream batch at different times, so an event one op creates falls due before a later op' },
   'timezone-change': { defaultOn: true, about: 'program changes that move the time zone: an op after a birthday gift falls due under the new zone must get the gift first' },
   'replay-after-return': { defaultOn: true, about: 'a purchase replayed after a return of its order reversed part of its referral share rewards: the replay must answer the first answer' },
+  'coupons': { defaultOn: true, about: 'coupon templates and rules of the register, purchase and upgrade triggers; issues and revocations by hand; purchases and quotes naming coupons (usable ones and every refusal); two purchases of one coupon in a batch; full and partial returns; expiry by sweep; caps reached' },
+  'birthday-coupons': { defaultOn: true, about: 'coupon rules of the birthday trigger: the gift\'s coupons, given by the sweep or by whatever op of the member comes first' },
 } as const;
 export type EdgeName = keyof typeof EDGES;
 export const EDGE_NAMES = Object.keys(EDGES) as EdgeName[];
@@ -66,6 +69,11 @@ function streamOp(p: Planned): Record<string, unknown> {
     return { op: p.name, ...p.body, channel: p.role === 'pos' ? 'offline' : 'online' };
   }
   return { op: p.name, ...p.body };
+}
+
+/** Coupon issues and revocations travel over HTTP only. */
+function streamable(p: Planned): boolean {
+  return p.name !== 'coupon_issue' && p.name !== 'coupon_revoke';
 }
 
 export class SimFailure extends Error {
@@ -123,12 +131,14 @@ const STATUS: Record<string, number> = {
   insufficient_points: 422, insufficient_wallet: 422, wallet_limit: 422, negative_net: 422, topup_below_minimum: 422,
   redemption_too_small: 422, product_inactive: 422, channel_not_allowed: 422, tier_not_eligible: 422,
   return_exceeds_order: 422, balance_limit: 422,
+  coupon_not_found: 404, coupon_template_not_found: 404, coupon_not_usable: 422, coupon_limit: 422, coupon_not_active: 422,
 };
 
-const PATHS: Record<Exclude<OpName, 'patch'>, string> = {
+const PATHS: Record<Exclude<OpName, 'patch' | 'coupon_revoke'>, string> = {
   register: '/v1/members', purchase: '/v1/purchases', return: '/v1/returns', quote: '/v1/checkout/quote',
   topup: '/v1/wallet/topups', withdraw: '/v1/wallet/withdrawals', transfer: '/v1/wallet/transfers',
   redeem: '/v1/points/redemptions', adjust: '/v1/points/adjustments', product_purchase: '/v1/product-purchases',
+  coupon_issue: '/v1/coupons/issue',
 };
 
 type Transport = 'http' | 'msgpack' | 'json';
@@ -201,6 +211,7 @@ class Simulation {
   private memberOf(p: Planned): string {
     const b = p.body;
     if (p.name === 'return') return this.model.orders.get(b['orderId'] as string)?.memberId ?? '';
+    if (p.name === 'coupon_revoke') return this.planner.reach(p, new Map()).direct[0] ?? '';
     return String(p.memberId ?? b['memberId'] ?? b['fromMemberId'] ?? '');
   }
 
@@ -252,7 +263,7 @@ class Simulation {
   // ---------------------------------------------------------------- the program
 
   private async installFirstProgram(): Promise<void> {
-    const program = generateProgram(this.rng, { keepTiers: new Set(), dropTier: null, timezone: null });
+    const program = generateProgram(this.rng, { keepTiers: new Set(), dropTier: null, timezone: null, coupons: this.couponDraw(), clockMs: this.clockMs });
     const reply = await this.server.request('PUT', '/v1/program', program);
     if (reply.status !== 200) this.fail(`the first program was refused: ${JSON.stringify(reply.body)}`);
     this.model = new Model(program, reply.body.version as number, {
@@ -264,8 +275,12 @@ class Simulation {
     // The demo program a fresh install starts with is on the ledger too.
     this.model.programEntries = 2;
     this.negativeEverAllowed = program.allowNegativePoints;
-    this.planner = new Planner(this.rng, this.model, this.startMs, this.on('backdated'));
+    this.planner = new Planner(this.rng, this.model, this.startMs, this.on('backdated'), this.on('coupons'));
     this.note(`program v${this.model.version}: ${describeProgram(program)}`);
+  }
+
+  private couponDraw(): { birthdayRules: boolean } | null {
+    return this.on('coupons') ? { birthdayRules: this.on('birthday-coupons') } : null;
   }
 
   private async changeProgram(): Promise<void> {
@@ -277,7 +292,7 @@ class Simulation {
     }
     const keep = new Set(this.model.everHeld);
     if (dropTier !== null) keep.delete(dropTier);
-    const program = generateProgram(this.rng, { keepTiers: keep, dropTier, timezone: this.on('timezone-change') ? null : p.timezone });
+    const program = generateProgram(this.rng, { keepTiers: keep, dropTier, timezone: this.on('timezone-change') ? null : p.timezone, coupons: this.couponDraw(), clockMs: this.clockMs });
     const moving = this.model.holdingDropped(program);
     const sentMs = Date.now();
     const reply = await this.server.request('PUT', '/v1/program', program);
@@ -344,6 +359,7 @@ class Simulation {
       ancient: this.on('ancient-times') ? 2 : 0, crossKey: this.on('cross-shard-keys') ? 2 : 0,
       equivalent: this.on('equivalent-retry') ? 3 : 0, deps: this.on('same-batch-deps') ? 3 : 0,
       whale: this.whales.length > 0 ? 6 : 0,
+      coupon: this.on('coupons') ? 8 : 0,
     };
     const action = members === 0 ? 'register' : rng.weighted(weights);
     switch (action) {
@@ -359,6 +375,7 @@ class Simulation {
       case 'equivalent': return this.equivalentStep();
       case 'deps': return this.depsStep();
       case 'whale': return this.whaleStep();
+      case 'coupon': return this.couponStep();
       default: {
         const p = this.drawSingle(action);
         if (p !== null) await this.single(p);
@@ -373,10 +390,12 @@ class Simulation {
     const at = planner.atFor(this.clockMs, m);
     switch (action) {
       case 'register': return planner.register(planner.atFor(this.clockMs));
-      case 'purchase': return rng.chance(0.03) ? planner.purchase(null, at) : planner.purchase(m, at);
+      case 'purchase': return rng.chance(0.03) ? planner.purchase(null, at) : planner.withCoupons(planner.purchase(m, at), m, at);
       case 'return': {
         if (rng.chance(0.02)) return { name: 'return', body: { returnId: `r${planner.next()}`, orderId: `nope${planner.next()}`, amountCents: 100, at: planner.spell(at) }, role: 'admin' };
-        const orderId = planner.returnableOrder();
+        // Orders that used or issued coupons a third of the time: their full returns give coupons back and take them back.
+        const withCoupons = (id: string) => { const c = this.model.orders.get(id)!.coupons; return c !== undefined && c.used.length + c.issued.length > 0; };
+        const orderId = this.on('coupons') && rng.chance(0.33) ? planner.returnableOrder(() => true, withCoupons) ?? planner.returnableOrder() : planner.returnableOrder();
         if (orderId === null) return planner.purchase(m, at);
         const o = this.model.orders.get(orderId)!;
         return planner.returnOf(orderId, planner.atFor(this.clockMs, this.model.members.get(o.memberId)));
@@ -391,7 +410,7 @@ class Simulation {
       case 'redeem': return planner.redeem(m, at);
       case 'adjust': return planner.adjust(m, at);
       case 'product': return planner.product(m, at);
-      case 'quote': return planner.quote(m, at);
+      case 'quote': return planner.withCoupons(planner.quote(m, at), m, at);
       case 'patch': {
         if (rng.chance(0.03)) return { name: 'patch', body: { name: 'Nobody' }, role: 'admin', memberId: `ghost${planner.next()}` };
         return planner.patch(m, this.on('patch-birthday'));
@@ -401,8 +420,8 @@ class Simulation {
   }
 
   private transportFor(p: Planned): Transport {
-    // The stream connections are the admin's; PATCH has no stream op.
-    if (p.name === 'patch' || p.role !== 'admin') return 'http';
+    // The stream connections are the admin's; PATCH and the coupon ops have no stream op.
+    if (p.name === 'patch' || p.role !== 'admin' || !streamable(p)) return 'http';
     const roll = this.rng.next();
     return roll < 0.5 ? 'http' : roll < 0.75 ? 'msgpack' : 'json';
   }
@@ -411,6 +430,10 @@ class Simulation {
   private async send(p: Planned, transport: Transport): Promise<Answer> {
     if (transport === 'http') {
       if (p.name === 'patch') return this.server.op('PATCH', `/v1/members/${encodeURIComponent(p.memberId!)}`, p.body, p.role);
+      if (p.name === 'coupon_revoke') {
+        const { code, ...body } = p.body;
+        return this.server.op('POST', `/v1/coupons/${encodeURIComponent(String(code))}/revoke`, body, p.role);
+      }
       return this.server.op('POST', PATHS[p.name], p.body, p.role);
     }
     const [answer] = await this.server.sendBatch([streamOp(p)], transport === 'msgpack');
@@ -425,7 +448,7 @@ class Simulation {
       const expected = shardOf(`reg:${String(p.body['requestId'])}`, this.shards);
       if (shardOf(generatedId, this.shards) !== expected) this.fail(`generated member id ${generatedId} is on shard ${shardOf(generatedId, this.shards)}, its requestId's shard is ${expected}`);
     }
-    const ctx = generatedId === undefined ? { role: p.role, nowMs } : { role: p.role, nowMs, generatedId };
+    const ctx = { role: p.role, nowMs, ...(generatedId === undefined ? {} : { generatedId }), ...(answer?.ok === true ? { answer: answer.body } : {}) };
     return this.model.apply(p.name, body, ctx);
   }
 
@@ -447,7 +470,7 @@ class Simulation {
     if (outcome.ok) {
       if (!answer.ok) this.fail(`${what}: the model accepts it but the server refused it: ${JSON.stringify(answer.body)}\nmodel: ${JSON.stringify(outcome.answer)}`);
       if (transport === 'http') {
-        const status = p.name === 'register' && !outcome.replayed ? 201 : 200;
+        const status = (p.name === 'register' || p.name === 'coupon_issue') && !outcome.replayed ? 201 : 200;
         if (answer.status !== status) this.fail(`${what}: HTTP ${answer.status}, expected ${status}`);
       }
       const diffs = diffFields(answer.body, outcome.answer);
@@ -478,10 +501,13 @@ class Simulation {
     if (answer.ok) this.fail(`${what}: the model refuses it with ${outcome.codes.join(' or ')} but the server accepted it: ${JSON.stringify(answer.body)}`);
     const error = answer.body['error'] as { code?: string; field?: string } | undefined;
     const code = error?.code ?? '(none)';
-    this.report.refusals[code] = (this.report.refusals[code] ?? 0) + 1;
+    // A coupon refusal's reason is its message: counted apart, to show which reasons a run reached.
+    const tally = code.startsWith('coupon_') && typeof (error as { message?: unknown }).message === 'string' ? `${code}:${(error as { message: string }).message}` : code;
+    this.report.refusals[tally] = (this.report.refusals[tally] ?? 0) + 1;
     if (code === 'idempotency_conflict' || code === 'member_exists') this.report.conflicts += 1;
     if (!outcome.codes.includes(code)) this.fail(`${what}: refused with ${code} (${JSON.stringify(error)}), the model says ${outcome.codes.join(' or ')}`);
     if (outcome.field !== undefined && error?.field !== outcome.field) this.fail(`${what}: refused with ${code} on field ${error?.field}, the model says ${outcome.field}`);
+    if (outcome.message !== undefined && (error as { message?: string } | undefined)?.message !== outcome.message) this.fail(`${what}: refused with ${code} (${JSON.stringify(error)}), the model's reason is ${outcome.message}`);
     if (transport === 'http' && answer.status !== STATUS[code]) this.fail(`${what}: ${code} answered HTTP ${answer.status}, expected ${STATUS[code]}`);
   }
 
@@ -500,6 +526,19 @@ class Simulation {
         if (Date.now() > deadline) await this.failOn(id, `member ${id} differs from the model:\n  ${diffs.join('\n  ')}`);
         await sleep(POLL_MS);
       }
+    }
+    await this.learnCodes();
+  }
+
+  /**
+   * Codes the model has not seen in an answer (a birthday gift's coupons, an op applied before a
+   * kill took its answer) are read from the members' ledgers; one the ledger does not have where
+   * the model expects it fails the run with the ledgers side by side.
+   */
+  private async learnCodes(): Promise<void> {
+    for (const id of this.model.coupons.unresolvedMembers()) {
+      const entries = (await this.ledger(id)) ?? [];
+      if (this.model.learnCodes(id, entries.map((e) => ({ kind: String(e['kind']), ref: String(e['ref']) }))) > 0) await this.checkLedger(id);
     }
   }
 
@@ -567,7 +606,7 @@ class Simulation {
     if (this.on('replay-after-return') && reversed.length > 0 && this.rng.chance(0.5)) picks.push(this.rng.pick(reversed));
     if (picks.length === 0) return;
     const unique = [...new Map(picks.map((s) => [s, s])).values()];
-    if (unique.length > 1 && this.rng.chance(0.5) && this.on('batches')) {
+    if (unique.length > 1 && this.rng.chance(0.5) && this.on('batches') && unique.every((x) => streamable(x.p))) {
       const ordered = this.rng.shuffle(unique);
       this.note(`replay batch of ${ordered.length}: ${ordered.map((s) => describe(s.p)).join(' | ')}`);
       const binary = this.rng.chance(0.5);
@@ -600,7 +639,8 @@ class Simulation {
 
   /** An earlier acked op's key with a different body: 409, and nothing changes. */
   private async conflictStep(): Promise<void> {
-    const candidates = this.history.filter((s) => s.p.name !== 'register' || s.p.body['memberId'] !== undefined);
+    // A revocation names its coupon in the path: another code is another coupon, not another body.
+    const candidates = this.history.filter((s) => (s.p.name !== 'register' || s.p.body['memberId'] !== undefined) && s.p.name !== 'coupon_revoke');
     if (candidates.length === 0) return;
     const s = this.rng.pick(candidates);
     const body = { ...s.p.body };
@@ -609,6 +649,7 @@ class Simulation {
     if (typeof body['amountCents'] === 'number') body['amountCents'] = other(body['amountCents'] as number);
     else if (typeof body['points'] === 'number') body['points'] = other(body['points'] as number);
     else if (s.p.name === 'product_purchase') body['channel'] = body['channel'] === 'online' ? 'offline' : 'online';
+    else if (s.p.name === 'coupon_issue') body['templateId'] = `${String(body['templateId'])}x`;
     else body['name'] = `Other ${this.planner.next()}`;
     const p: Planned = { ...s.p, body, note: 'same key, another body' };
     const outcome = await this.single(p);
@@ -655,6 +696,7 @@ class Simulation {
     const credited = new Set<string>();
     const chains = new Map<string, string[]>();
     const unique = new Set<string>();
+    const units = new Map<string, number>();
     const atOf = new Map<string, number>();
     const atFor = (memberId: string, m?: Member): number => {
       if (typeof opts.sameAt === 'number') return opts.sameAt;
@@ -673,7 +715,11 @@ class Simulation {
       return at;
     };
     for (let attempt = 0; out.length < count && attempt < count * 6; attempt++) {
-      const kind = rng.weighted({ register: 3, purchase: 6, return: 2, topup: 2, withdraw: 1, transfer: 2, redeem: 1, adjust: 1, product: 1, quote: opts.killStep === true ? 0 : 1 });
+      const kind = rng.weighted({
+        register: 3, purchase: 6, return: 2, topup: 2, withdraw: 1, transfer: 2, redeem: 1, adjust: 1, product: 1, quote: opts.killStep === true ? 0 : 1,
+        // Issues by hand go over HTTP: in a kill step, on its HTTP channels.
+        coupon: this.on('coupons') && opts.killStep === true ? 1 : 0,
+      });
       const fresh = [...chains.keys()];
       let p: Planned | null = null;
       if (kind === 'register') {
@@ -693,7 +739,8 @@ class Simulation {
         if (m === null) continue;
         const at = atFor(m.memberId, useFresh ? undefined : m);
         switch (kind) {
-          case 'purchase': p = planner.purchase(m, at); break;
+          case 'purchase': p = useFresh ? planner.purchase(m, at) : planner.withCoupons(planner.purchase(m, at), m, at); break;
+          case 'coupon': p = planner.couponIssue(m, at); break;
           case 'topup': p = planner.topup(m, at); break;
           case 'withdraw': p = planner.withdraw(m, at); break;
           case 'redeem': p = planner.redeem(m, at); break;
@@ -717,6 +764,11 @@ class Simulation {
       if (reach.credited.some((id) => direct.has(id) || credited.has(id) || reach.direct.includes(id))) continue;
       const taken = [p.body['phone'], p.body['email']].filter((v): v is string => typeof v === 'string');
       if (taken.some((v) => unique.has(v))) continue;
+      // Never more ops that may take a capped template's unit than units are left (Planner.capTakers).
+      const takers = planner.capTakers(p);
+      const repeat = opts.killStep !== true && p.name !== 'quote' && rng.chance(0.08);
+      if (!this.unitsLeft(units, takers, repeat ? 2 : 1)) continue;
+      for (const t of takers) units.set(t, (units.get(t) ?? 0) + (repeat ? 2 : 1));
       taken.forEach((v) => unique.add(v));
       reach.direct.forEach((id) => direct.add(id));
       reach.credited.forEach((id) => credited.add(id));
@@ -731,9 +783,18 @@ class Simulation {
       }
       out.push(p);
       // An op repeated at once in the same batch replays its first answer.
-      if (opts.killStep !== true && p.name !== 'quote' && rng.chance(0.08)) out.push(p);
+      if (repeat) out.push(p);
     }
     return out;
+  }
+
+  /** Whether `times` more of each template in `takers` stay within the units the template has left. */
+  private unitsLeft(units: ReadonlyMap<string, number>, takers: readonly string[], times: number): boolean {
+    return takers.every((t) => {
+      const template = this.model.couponTemplate(t)!;
+      const left = template.totalMax! - this.model.coupons.issuedTotal(t);
+      return left <= 0 || (units.get(t) ?? 0) + takers.filter((x) => x === t).length * times <= left;
+    });
   }
 
   // ---------------------------------------------------------------- kills
@@ -754,8 +815,11 @@ class Simulation {
     const channelCount = rng.int(1, 4);
     const kinds: Transport[] = Array.from({ length: channelCount }, () => rng.pick(['http', 'msgpack', 'json'] as const));
     const channels: Planned[][] = kinds.map(() => []);
+    const httpChannels = kinds.flatMap((k, i) => (k === 'http' ? [i] : []));
     for (const p of ops) {
-      const c = rng.int(0, channelCount - 1);
+      // An op the stream does not carry goes on an HTTP channel, or is left out when there is none.
+      const c = streamable(p) ? rng.int(0, channelCount - 1) : httpChannels.length === 0 ? -1 : rng.pick(httpChannels);
+      if (c === -1) continue;
       channels[c]!.push(kinds[c] === 'http' ? p : { ...p, role: 'admin' });
     }
     const all = channels.flat();
@@ -807,9 +871,11 @@ class Simulation {
       }
     }
     const resend = resendOrder.filter((p) => !results.has(p));
+    // The model learns the codes of coupons issued by ops that applied unanswered before their resends replay them.
+    await this.learnCodes();
     if (resend.length > 0) {
       this.note(`resend ${resendAsBatch ? 'as one batch' : 'one by one'}: ${resend.map(describe).join(' | ')}`);
-      if (resendAsBatch) {
+      if (resendAsBatch && resend.every(streamable)) {
         const answers = await this.server.sendBatch(resend.map(streamOp), resendBinary).catch((err: unknown) => this.fail(`resend batch: ${String(err)}`));
         resend.forEach((p, k) => {
           // On the stream the op runs under the admin's key whatever key first sent it.
@@ -845,6 +911,15 @@ class Simulation {
 
   /** Whether an op's own entry (its kind and ref) is in its member's ledger. */
   private async onLedger(p: Planned): Promise<boolean> {
+    if (p.name === 'coupon_issue') {
+      // Its entry's ref is the code the server drew: the issue applied when the ledger holds one
+      // more coupon_issue than the model (in a kill step nothing else writes to its member).
+      const memberId = p.body['memberId'] as string;
+      const m = this.model.members.get(memberId);
+      const entries = await this.ledger(memberId);
+      if (m === undefined || entries === null) return false;
+      return entries.filter((e) => e['kind'] === 'coupon_issue').length > m.entries.filter((e) => e.kind === 'coupon_issue').length;
+    }
     let target = entryOf(p.name, p.body);
     if (p.name === 'return') {
       const o = this.model.orders.get(p.body['orderId'] as string);
@@ -934,6 +1009,7 @@ class Simulation {
     const ledgers = final ? this.model.memberOrder : this.rng.shuffle(this.model.memberOrder).slice(0, 5);
     for (const id of ledgers) await this.checkLedger(id);
     if (final) await this.checkConservation(summary);
+    if (this.on('coupons')) await this.checkCoupons(final ? this.model.memberOrder : this.rng.shuffle(this.model.memberOrder).slice(0, 5), true);
     await this.checkReferrals(final ? this.model.memberOrder : this.rng.shuffle(this.model.memberOrder).slice(0, 3));
   }
 
@@ -972,6 +1048,76 @@ class Simulation {
       }));
       const d = diffFields(got, { memberId: id, levels });
       if (d.length > 0) this.fail(`referral report of ${id}:\n  ${d.join('\n  ')}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- coupons
+
+  /**
+   * `coupons`: an issue or a revocation by hand, a purchase or a quote naming coupons, a stream
+   * batch naming one coupon twice, or a look at coupons as the server shows them.
+   */
+  private async couponStep(): Promise<void> {
+    const { planner, rng } = this;
+    const kind = rng.weighted({ issue: 8, revoke: 3, purchase: 6, quote: 2, twice: this.on('batches') ? 2 : 0, look: 2 });
+    const m = planner.member()!;
+    const at = planner.atFor(this.clockMs, m);
+    switch (kind) {
+      case 'issue': await this.single(planner.couponIssue(m, at)); return;
+      case 'revoke': {
+        const p = planner.couponRevoke((x) => planner.atFor(this.clockMs, x));
+        if (p !== null) await this.single(p);
+        return;
+      }
+      case 'purchase': await this.single(planner.withCoupons(planner.purchase(m, at), m, at, true)); return;
+      case 'quote': await this.single(planner.withCoupons(planner.quote(m, at), m, at, true)); return;
+      case 'twice': return this.couponTwiceStep();
+      case 'look': return this.checkCoupons([m.memberId], rng.chance(0.5));
+    }
+  }
+
+  /**
+   * One coupon named by two purchases of one stream batch (§12.6): the second is refused `used`,
+   * unless the core refused the first (sometimes drawn to redeem more points than the member has),
+   * which leaves the coupon free. Now and then the second purchase is another member's of the same
+   * shard, whose refusal is `other_member` whatever the first did.
+   */
+  private async couponTwiceStep(): Promise<void> {
+    const { planner, rng } = this;
+    const m = planner.member((x) => this.model.coupons.ofMember(x.memberId).some((c) => c.state === 'active' && !CouponBook.isPlaceholder(c.code)));
+    if (m === null) return;
+    const at = planner.atFor(this.clockMs, m);
+    const first = planner.withCoupons(planner.purchase(m, at), m, at, true);
+    const codes = first.body['couponCodes'] as string[] | undefined;
+    if (codes === undefined) return;
+    if (rng.chance(0.3)) first.body['redeemPoints'] = Math.min(OP_AMOUNT_MAX, Math.max(0, m.points) + rng.int(1, 100));
+    const other = rng.chance(0.25) ? planner.member((x) => x.shard === m.shard && x.memberId !== m.memberId && !this.planner.reach(first, new Map()).credited.includes(x.memberId)) : null;
+    const second = planner.purchase(other ?? m, at);
+    second.body['couponCodes'] = [rng.pick(codes)];
+    second.note = other === null ? 'the same coupon again' : `${m.memberId}'s coupon`;
+    await this.sendBatchStep([first, second]);
+  }
+
+  /**
+   * The members' coupons as the server lists them (`GET /v1/members/{id}/coupons`, all or of one
+   * state) and each coupon by its code (`GET /v1/coupons/{code}`), against the model.
+   */
+  private async checkCoupons(ids: readonly string[], byCode: boolean): Promise<void> {
+    const order = (a: { code: string }, b: { code: string }) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0);
+    for (const id of ids) {
+      const state = this.rng.pick([undefined, undefined, 'active', 'used', 'expired', 'revoked'] as const);
+      const want = this.model.coupons.ofMember(id).filter((c) => state === undefined || c.state === state).map((c) => this.model.couponAnswer(c) as { code: string }).sort(order);
+      const reply = await this.server.request('GET', `/v1/members/${encodeURIComponent(id)}/coupons${state === undefined ? '' : `?state=${state}`}`);
+      if (reply.status !== 200) this.fail(`coupons of ${id}: ${reply.status} ${JSON.stringify(reply.body)}`);
+      const got = [...(reply.body.coupons as Array<{ code: string }>)].sort(order);
+      const diffs = got.length === want.length ? got.flatMap((g, i) => diffFields(g, want[i]!).map((d) => `${want[i]!.code} ${d}`)) : [`${got.length} coupons, the model ${want.length}: server ${got.map((c) => c.code).join(',')}, model ${want.map((c) => c.code).join(',')}`];
+      if (diffs.length > 0) await this.failOn(id, `coupons of ${id}${state === undefined ? '' : ` (${state})`}:\n  ${diffs.join('\n  ')}`);
+      if (!byCode) continue;
+      for (const c of this.model.coupons.ofMember(id)) {
+        const one = await this.server.request('GET', `/v1/coupons/${encodeURIComponent(c.code)}`);
+        const d = one.status === 200 ? diffFields(one.body, this.model.couponView(c)) : [`GET answered ${one.status} ${JSON.stringify(one.body)}`];
+        if (d.length > 0) await this.failOn(id, `coupon ${c.code} of ${id}:\n  ${d.join('\n  ')}`);
+      }
     }
   }
 
@@ -1188,7 +1334,9 @@ function describe(p: Planned): string {
 
 function describeProgram(p: SimProgram): string {
   const tiers = p.tiers.map((t) => `${t.id}@${t.threshold}${t.expressUpgradeCents === null ? '' : `/x${t.expressUpgradeCents}`}`).join(',');
-  return `${p.qualifyBy} ${tiers} days=${p.membershipDays} carry=${p.carryForward} down=${p.downgrade} expiry=${p.pointsExpiryDays} neg=${p.allowNegativePoints} referral=${p.referral.enabled ? p.referral.levels.length : 'off'} tz=${p.timezone} bday=${p.birthday.bonusPoints}/${p.birthday.multiplierPct}%`;
+  const coupons = p.coupons.map((t) => `${t.id}${t.active ? '' : '(off)'}${t.totalMax === null ? '' : `/max${t.totalMax}`}`).join(',');
+  const rules = p.couponRules.map((r) => `${r.id}:${r.trigger}→${r.templateId}`).join(',');
+  return `${p.qualifyBy} ${tiers} days=${p.membershipDays} carry=${p.carryForward} down=${p.downgrade} expiry=${p.pointsExpiryDays} neg=${p.allowNegativePoints} referral=${p.referral.enabled ? p.referral.levels.length : 'off'} tz=${p.timezone} bday=${p.birthday.bonusPoints}/${p.birthday.multiplierPct}% coupons=${coupons} rules=${rules}`;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
