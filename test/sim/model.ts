@@ -585,14 +585,37 @@ export class Model {
     return { code: c.code, templateId: c.templateId, memberId: c.memberId, state: c.state, issuedAt: iso(c.issuedAt), validFrom: iso(c.validFrom), expiresAt: iso(c.expiresAt) };
   }
 
-  /** `GET /v1/coupons/{code}`: the coupon now, with every state it took. */
+  /** `GET /v1/coupons/{code}` and the member's list: the coupon now, with every state it took. */
   couponView(c: SimCoupon): Body {
-    return { ...this.couponAnswer(c), history: c.history.map(([state, at]) => ({ state, at: iso(at) })) };
+    return {
+      ...this.couponAnswer(c), source: c.source, orderId: c.issuedByOrderId, usedOrderId: c.usedOrderId, discountCents: c.discountCents,
+      history: c.history.map(([state, at]) => ({ state, at: iso(at) })),
+    };
   }
 
-  /** `POST /v1/coupons/issue` (admin): one coupon to one member, or 422 coupon_limit with the reason. */
+  /** The member view's `coupons`: the active ones, soonest expiry first (ties by code). */
+  heldCoupons(memberId: string): Body[] {
+    return this.coupons.ofMember(memberId).filter((c) => c.state === 'active')
+      .sort((a, b) => a.expiresAt - b.expiresAt || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0))
+      .map((c) => ({ code: c.code, templateId: c.templateId, expiresAt: iso(c.expiresAt) }));
+  }
+
+  /** A coupon's state at `atMs`: its latest change by then (the last listed of equal instants), null before its issue. */
+  couponStateAt(c: SimCoupon, atMs: number): string | null {
+    let best: [string, number] | null = null;
+    for (const [state, at] of c.history) if (at <= atMs && (best === null || at >= best[1])) best = [state, at];
+    return best === null ? null : best[0];
+  }
+
+  /**
+   * `POST /v1/coupons/issue` (admin): one coupon to one member, or 422 coupon_limit with the
+   * reason. A template the program in force lacks is refused before anything else, a retry of an
+   * issue whose template was removed since included (docs/api.md: nothing reaches a shard).
+   */
   private couponIssue(body: Body, at: number): Outcome {
     const memberId = body['memberId'] as string;
+    const template = this.couponTemplate(body['templateId'] as string);
+    if (template === undefined) return FAIL('coupon_template_not_found', [], 'templateId');
     const key = `req:${String(body['requestId'])}`;
     const scope = this.scope(key, this.shard(memberId));
     const replay = this.keyed('coupon_issue', scope, body);
@@ -600,8 +623,6 @@ export class Model {
     const m = this.members.get(memberId);
     if (m === undefined) return FAIL('member_not_found', [], 'memberId');
     this.advance(m, at);
-    const template = this.couponTemplate(body['templateId'] as string);
-    if (template === undefined) return FAIL('coupon_template_not_found', [memberId], 'templateId');
     const code = this.answerNow?.['code'];
     const made = this.issueCoupon(m, template, at, 'admin', null, typeof code === 'string' ? code : null);
     if (typeof made === 'string') return FAIL('coupon_limit', [memberId], 'templateId', made);
@@ -613,7 +634,7 @@ export class Model {
   /** `POST /v1/coupons/{code}/revoke` (admin): an active coupon revoked, or 422 coupon_not_active with its state. */
   private couponRevoke(body: Body, at: number): Outcome {
     const c = this.coupons.byCode.get(normalizeCode(body['code'] as string));
-    if (c === undefined) return FAIL('coupon_not_found', [], 'code');
+    if (c === undefined) return FAIL('coupon_not_found');
     const m = this.members.get(c.memberId)!;
     const key = `req:${String(body['requestId'])}`;
     const scope = this.scope(key, m.shard);

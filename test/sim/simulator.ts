@@ -514,10 +514,12 @@ class Simulation {
   /** Each member as the server shows it against the model, waiting a little for outbox credits to land. */
   private async checkMembers(ids: Iterable<string>): Promise<void> {
     if (this.pendingFailure !== null) await this.failOn(this.pendingFailure.memberId, this.pendingFailure.detail);
+    // First the codes the answers did not carry: the member view lists the active coupons by code.
+    await this.learnCodes();
     for (const id of new Set(ids)) {
       const m = this.model.members.get(id);
       if (m === undefined) continue;
-      const expected = this.model.view(m);
+      const expected = this.on('coupons') ? { ...this.model.view(m), coupons: this.model.heldCoupons(id) } : this.model.view(m);
       const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
       for (;;) {
         const reply = await this.server.request('GET', `/v1/members/${encodeURIComponent(id)}`);
@@ -527,7 +529,6 @@ class Simulation {
         await sleep(POLL_MS);
       }
     }
-    await this.learnCodes();
   }
 
   /**
@@ -537,8 +538,17 @@ class Simulation {
    */
   private async learnCodes(): Promise<void> {
     for (const id of this.model.coupons.unresolvedMembers()) {
-      const entries = (await this.ledger(id)) ?? [];
-      if (this.model.learnCodes(id, entries.map((e) => ({ kind: String(e['kind']), ref: String(e['ref']) }))) > 0) await this.checkLedger(id);
+      // A credit through the outbox (and the birthday it catches up to) lands a little later.
+      const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
+      for (;;) {
+        const entries = (await this.ledger(id)) ?? [];
+        if (this.model.learnCodes(id, entries.map((e) => ({ kind: String(e['kind']), ref: String(e['ref']) }))) === 0) break;
+        if (Date.now() > deadline) {
+          await this.checkLedger(id);
+          this.fail(`the model issued ${id} a coupon its ledger does not show`);
+        }
+        await sleep(POLL_MS);
+      }
     }
   }
 
@@ -601,7 +611,7 @@ class Simulation {
     if (this.history.length === 0) return;
     const reversed = this.history.filter((s) => this.shareReversed(s.p));
     const picks = Array.from({ length: this.rng.int(1, 4) }, () => this.rng.pick(this.history))
-      .filter((s) => this.on('replay-after-return') || !this.shareReversed(s.p));
+      .filter((s) => (this.on('replay-after-return') || !this.shareReversed(s.p)) && this.replayable(s.p));
     // With its edge on, a purchase whose share rewards a return reversed is replayed half the time.
     if (this.on('replay-after-return') && reversed.length > 0 && this.rng.chance(0.5)) picks.push(this.rng.pick(reversed));
     if (picks.length === 0) return;
@@ -627,6 +637,11 @@ class Simulation {
     }
   }
 
+  /** An issue by hand of a template the program no longer has is refused before its key is looked at (docs/api.md). */
+  private replayable(p: Planned): boolean {
+    return p.name !== 'coupon_issue' || this.model.couponTemplate(p.body['templateId'] as string) !== undefined;
+  }
+
   /**
    * Whether a purchase's order had part of its referral share rewards reversed by a return: its
    * replay then answers the reduced rewards instead of the first answer (the `replay-after-return` edge).
@@ -649,7 +664,12 @@ class Simulation {
     if (typeof body['amountCents'] === 'number') body['amountCents'] = other(body['amountCents'] as number);
     else if (typeof body['points'] === 'number') body['points'] = other(body['points'] as number);
     else if (s.p.name === 'product_purchase') body['channel'] = body['channel'] === 'online' ? 'offline' : 'online';
-    else if (s.p.name === 'coupon_issue') body['templateId'] = `${String(body['templateId'])}x`;
+    else if (s.p.name === 'coupon_issue') {
+      // Another template of the program: one it lacks is refused before the key is looked at.
+      const others = this.model.program.coupons.filter((t) => t.id !== body['templateId']);
+      if (others.length === 0) return;
+      body['templateId'] = this.rng.pick(others).id;
+    }
     else body['name'] = `Other ${this.planner.next()}`;
     const p: Planned = { ...s.p, body, note: 'same key, another body' };
     const outcome = await this.single(p);
@@ -1114,8 +1134,11 @@ class Simulation {
       if (diffs.length > 0) await this.failOn(id, `coupons of ${id}${state === undefined ? '' : ` (${state})`}:\n  ${diffs.join('\n  ')}`);
       if (!byCode) continue;
       for (const c of this.model.coupons.ofMember(id)) {
-        const one = await this.server.request('GET', `/v1/coupons/${encodeURIComponent(c.code)}`);
-        const d = one.status === 200 ? diffFields(one.body, this.model.couponView(c)) : [`GET answered ${one.status} ${JSON.stringify(one.body)}`];
+        // Now and then with its state at an instant: one it changed at, just before one, or before its issue.
+        const when = this.rng.chance(0.3) ? this.rng.pick(c.history)[1] - this.rng.pick([0, 0, 1]) : null;
+        const one = await this.server.request('GET', `/v1/coupons/${encodeURIComponent(c.code)}${when === null ? '' : `?at=${iso(when)}`}`);
+        const want = when === null ? this.model.couponView(c) : { ...this.model.couponView(c), at: iso(when), stateAt: this.model.couponStateAt(c, when) };
+        const d = one.status === 200 ? diffFields(one.body, want) : [`GET answered ${one.status} ${JSON.stringify(one.body)}`];
         if (d.length > 0) await this.failOn(id, `coupon ${c.code} of ${id}:\n  ${d.join('\n  ')}`);
       }
     }
@@ -1182,7 +1205,7 @@ class Simulation {
 
   /** `equivalent-retry`: a retry with the defaults spelled out or the same instant in another offset replays. */
   private async equivalentStep(): Promise<void> {
-    const candidates = this.history.filter((s) => (s.p.body['at'] !== undefined || s.p.name === 'purchase') && (this.on('replay-after-return') || !this.shareReversed(s.p)));
+    const candidates = this.history.filter((s) => (s.p.body['at'] !== undefined || s.p.name === 'purchase') && (this.on('replay-after-return') || !this.shareReversed(s.p)) && this.replayable(s.p));
     if (candidates.length === 0) return;
     const s = this.rng.pick(candidates);
     const body = { ...s.p.body };
