@@ -97,6 +97,11 @@ export interface ModelOptions {
    * registration (the `patch-birthday` edge).
    */
   patchBirthdayFully: boolean;
+  /**
+   * A birthday whose gift pays no points (bonusPoints 0, or a balance at 2^53 - 1) still issues the
+   * birthday rules' coupons (the `coupon-only-birthday` edge); otherwise only a paid gift does.
+   */
+  birthdayCouponsWithoutPoints: boolean;
 }
 
 /** FNV-1a over the id's UTF-16 code units, modulo the shards: which shard owns a member (README, Architecture). */
@@ -383,7 +388,7 @@ export class Model {
           }
           // The gift's coupons (§12.7), on the tier the member holds at the birthday; their codes
           // come with no answer: the simulator reads them from the ledger.
-          this.issueByRules(m, 'birthday', undefined, 0, next, null);
+          if (bonus > 0 || this.options.birthdayCouponsWithoutPoints) this.issueByRules(m, 'birthday', undefined, 0, next, null);
         }
       }
     }

@@ -139,8 +139,8 @@ function localDay(atMs: number, days: number, zone: string): string {
 
 /**
  * Templates of every kind and rules of every trigger. Caps are small so that they are reached;
- * validity is a few weeks at most, or a fixed window around the clock, so that coupons expire and
- * some are issued before their window; a birthday rule's template has no totalMax (the validator
+ * validity is days to a year (the clock moves days per step), or a fixed window around the clock,
+ * so that coupons are used and expire and some are issued before their window; a birthday rule's template has no totalMax (the validator
  * refuses one).
  */
 function generateCoupons(rng: Random, tierIds: string[], clockMs: number, zone: string, birthdayRules: boolean): Pick<SimProgram, 'coupons' | 'couponRules'> {
@@ -157,9 +157,9 @@ function generateCoupons(rng: Random, tierIds: string[], clockMs: number, zone: 
       minSpendCents: rng.chance(0.5) ? 0 : rng.int(1_000, 100_000),
       eligibleTiers: rng.chance(0.75) ? null : tierSubset(),
       channels: rng.pick(channelSets),
-      validDays: window ? null : rng.chance(0.9) ? rng.int(1, 60) : rng.int(61, 400),
+      validDays: window ? null : rng.chance(0.4) ? rng.int(1, 30) : rng.int(31, 400),
       validFrom: window ? localDay(clockMs, fromDays, zone) : null,
-      validTo: window ? localDay(clockMs, fromDays + rng.int(0, 60), zone) : null,
+      validTo: window ? localDay(clockMs, fromDays + rng.int(0, 120), zone) : null,
       perMemberMax: rng.chance(0.6) ? null : rng.int(1, 3),
       totalMax: rng.chance(0.6) ? null : rng.int(1, 8),
       restoreOnFullReturn: rng.chance(0.7),

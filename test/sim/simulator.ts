@@ -34,6 +34,7 @@ export const EDGES = {
   'replay-after-return': { defaultOn: true, about: 'a purchase replayed after a return of its order reversed part of its referral share rewards: the replay must answer the first answer' },
   'coupons': { defaultOn: true, about: 'coupon templates and rules of the register, purchase and upgrade triggers; issues and revocations by hand; purchases and quotes naming coupons (usable ones and every refusal); two purchases of one coupon in a batch; full and partial returns; expiry by sweep; caps reached' },
   'birthday-coupons': { defaultOn: true, about: 'coupon rules of the birthday trigger: the gift\'s coupons, given by the sweep or by whatever op of the member comes first' },
+  'coupon-only-birthday': { defaultOn: false, about: 'a birthday gift of no points (bonusPoints 0, or a balance at 2^53-1) still issues the birthday rules\' coupons' },
 } as const;
 export type EdgeName = keyof typeof EDGES;
 export const EDGE_NAMES = Object.keys(EDGES) as EdgeName[];
@@ -271,6 +272,7 @@ class Simulation {
       globalRequestKeys: this.on('cross-shard-keys'),
       refuseAncientAt: this.on('ancient-times'),
       patchBirthdayFully: this.on('patch-birthday'),
+      birthdayCouponsWithoutPoints: this.on('coupon-only-birthday'),
     });
     // The demo program a fresh install starts with is on the ledger too.
     this.model.programEntries = 2;
@@ -502,7 +504,7 @@ class Simulation {
     const error = answer.body['error'] as { code?: string; field?: string } | undefined;
     const code = error?.code ?? '(none)';
     // A coupon refusal's reason is its message: counted apart, to show which reasons a run reached.
-    const tally = code.startsWith('coupon_') && typeof (error as { message?: unknown }).message === 'string' ? `${code}:${(error as { message: string }).message}` : code;
+    const tally = ['coupon_not_usable', 'coupon_limit', 'coupon_not_active'].includes(code) ? `${code}:${String((error as { message?: unknown }).message)}` : code;
     this.report.refusals[tally] = (this.report.refusals[tally] ?? 0) + 1;
     if (code === 'idempotency_conflict' || code === 'member_exists') this.report.conflicts += 1;
     if (!outcome.codes.includes(code)) this.fail(`${what}: refused with ${code} (${JSON.stringify(error)}), the model says ${outcome.codes.join(' or ')}`);
@@ -1080,7 +1082,8 @@ class Simulation {
   private async couponStep(): Promise<void> {
     const { planner, rng } = this;
     const kind = rng.weighted({ issue: 8, revoke: 3, purchase: 6, quote: 2, twice: this.on('batches') ? 2 : 0, look: 2 });
-    const m = planner.member()!;
+    // Orders go to members holding a coupon they can use now, when there are any.
+    const m = (kind === 'purchase' || kind === 'quote' ? planner.member((x) => this.usableNow(x)) : null) ?? planner.member()!;
     const at = planner.atFor(this.clockMs, m);
     switch (kind) {
       case 'issue': await this.single(planner.couponIssue(m, at)); return;
@@ -1104,7 +1107,7 @@ class Simulation {
    */
   private async couponTwiceStep(): Promise<void> {
     const { planner, rng } = this;
-    const m = planner.member((x) => this.model.coupons.ofMember(x.memberId).some((c) => c.state === 'active' && !CouponBook.isPlaceholder(c.code)));
+    const m = planner.member((x) => this.usableNow(x));
     if (m === null) return;
     const at = planner.atFor(this.clockMs, m);
     const first = planner.withCoupons(planner.purchase(m, at), m, at, true);
@@ -1116,6 +1119,11 @@ class Simulation {
     second.body['couponCodes'] = [rng.pick(codes)];
     second.note = other === null ? 'the same coupon again' : `${m.memberId}'s coupon`;
     await this.sendBatchStep([first, second]);
+  }
+
+  /** Whether the member holds an active coupon, not past its expiry at the clock, whose code the model knows. */
+  private usableNow(m: Member): boolean {
+    return this.model.coupons.ofMember(m.memberId).some((c) => c.state === 'active' && c.expiresAt > this.clockMs && !CouponBook.isPlaceholder(c.code));
   }
 
   /**
