@@ -408,9 +408,13 @@ export class Planner {
     return { codes: codes.slice(0, COUPONS_PER_ORDER_MAX).map((c) => this.typed(c.code)), note: `coupons: ${kind}` };
   }
 
-  /** Adds coupon codes to a purchase or a quote of `m` now and then (always when `always`). */
+  /**
+   * Adds coupon codes to a purchase or a quote of `m`: always when `always`; otherwise often when
+   * the member holds coupons, and now and then when not (an unknown code, another member's).
+   */
   withCoupons(p: Planned, m: Member, atMs: number, always = false): Planned {
-    if (!this.coupons || (!always && !this.rng.chance(0.3))) return p;
+    if (!this.coupons) return p;
+    if (!always && !this.rng.chance(this.known(this.model.coupons.ofMember(m.memberId)).length > 0 ? 0.4 : 0.05)) return p;
     const b = p.body;
     const baseCents = p.name === 'quote'
       ? (b['amountCents'] as number) - Math.floor((b['amountCents'] as number) * this.model.tier(m.tierId).discountBps / 10_000)

@@ -361,7 +361,7 @@ class Simulation {
       ancient: this.on('ancient-times') ? 2 : 0, crossKey: this.on('cross-shard-keys') ? 2 : 0,
       equivalent: this.on('equivalent-retry') ? 3 : 0, deps: this.on('same-batch-deps') ? 3 : 0,
       whale: this.whales.length > 0 ? 6 : 0,
-      coupon: this.on('coupons') ? 8 : 0,
+      coupon: this.on('coupons') ? 12 : 0,
     };
     const action = members === 0 ? 'register' : rng.weighted(weights);
     switch (action) {
