@@ -473,9 +473,17 @@ export class Model {
       points += BigInt(m.points);
       wallet += BigInt(m.walletCents);
     }
+    // Coupon events are counted from the ledger entries; what coupons took off orders is what the
+    // coupons now used took (a full return's restore gives its discount back).
+    const events: Record<string, number> = { coupon_issue: 0, coupon_use: 0, coupon_restore: 0, coupon_expire: 0, coupon_revoke: 0 };
+    for (const m of this.members.values()) for (const e of m.entries) if (e.kind in events) events[e.kind]! += 1;
+    let couponDiscountCents = 0n;
+    for (const c of this.coupons.all()) if (c.state === 'used') couponDiscountCents += BigInt(c.discountCents);
     return {
       members: this.members.size, membersPerTier: perTier, pointsOutstanding: points, walletOutstandingCents: wallet,
       ...this.totals,
+      couponsIssued: events['coupon_issue'], couponsUsed: events['coupon_use'], couponsRestored: events['coupon_restore'],
+      couponsExpired: events['coupon_expire'], couponsRevoked: events['coupon_revoke'], couponDiscountCents,
     };
   }
 
