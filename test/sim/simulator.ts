@@ -602,6 +602,8 @@ class Simulation {
       earnedPoints: o.earnedPoints, redeemPoints: o.redeemPoints, walletCents: o.walletCents, tierIdBefore: o.tierIdBefore,
       upgradedTo: o.upgradedTo, remainingCents: o.netCents - returned,
       returns: o.returns.map((r) => ({ returnId: r.returnId, amountCents: r.amountCents, at: iso(r.at) })),
+      // What the order did with coupons, as the purchase answered it (absent when it had nothing to do with them).
+      coupons: o.coupons,
     });
     if (diffs.length > 0) this.fail(`order ${o.orderId}:\n  ${diffs.join('\n  ')}`);
   }
