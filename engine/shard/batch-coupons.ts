@@ -205,7 +205,9 @@ export function holdCoupons(
     const c = getCoupon(b, codes[i]!);
     if (c === undefined) return fail('coupon_not_found', undefined, field);
     const template = templateOf(b, c.templateId);
-    const reason = b.couponsHeld.has(c.code) ? 'used' : couponRefusal(c, template, {
+    // The owner is checked first (§12.5): a coupon an earlier purchase of the batch holds is `used`
+    // to its own member, and `other_member` to anyone else, as it is once that purchase has run.
+    const reason = b.couponsHeld.has(c.code) && c.memberId === m.memberId ? 'used' : couponRefusal(c, template, {
       memberId: m.memberId, tierId: m.running.tierId, channel: orderChannel(template, order.channel), baseCents, atMs: order.atMs,
     }, seen);
     if (reason !== null) return fail('coupon_not_usable', reason, field);
@@ -302,7 +304,9 @@ export function quoteCoupons(
     const c = getCoupon(b, key[1])!;
     if (c.state !== 'active') continue;
     const template = templateOf(b, c.templateId);
-    const reason = b.couponsHeld.has(c.code) ? 'used' : couponRefusal(c, template, { memberId: m.memberId, tierId: m.running.tierId, channel: orderChannel(template, undefined), baseCents, atMs }, new Set());
+    // The owner is checked first (§12.5): a coupon an earlier purchase of the batch holds is `used`
+    // to its own member, and `other_member` to anyone else, as it is once that purchase has run.
+    const reason = b.couponsHeld.has(c.code) && c.memberId === m.memberId ? 'used' : couponRefusal(c, template, { memberId: m.memberId, tierId: m.running.tierId, channel: orderChannel(template, undefined), baseCents, atMs }, new Set());
     const usable = reason === null;
     const view: Record<string, unknown> = { code: c.code, templateId: c.templateId, discountCents: template === undefined ? 0 : orderCouponDiscounts([template.discount], baseCents)[0]!, usable, expiresAt: iso(c.expiresAtMs) };
     if (!usable) view['reason'] = reason;

@@ -141,6 +141,16 @@ describe('coupons in a shard batch', () => {
     expect(h.mismatches()).toEqual([]);
   });
 
+  it('refuses another member\'s coupon as other_member also while a purchase of the same batch holds it', () => {
+    h = new ShardHarness(program(), 1);
+    const code = (ok(h.one(register('m1')))['couponsIssued'] as Array<{ code: string }>)[0]!.code;
+    h.one(register('m2'));
+    // §12.5: the owner is checked first, whatever the coupon's state; m1's purchase holds it, not m2's.
+    const results = h.batch([purchase('m1', 'o1', 10_000, { couponCodes: [code] }), purchase('m2', 'o2', 10_000, { couponCodes: [code] })]);
+    expect(results.map(refusal)).toEqual(['ok', 'coupon_not_usable:other_member:couponCodes[0]']);
+    expect(h.mismatches()).toEqual([]);
+  });
+
   it('gives a coupon back on a full return before its expiry, keeps it used on a partial one, and takes back what the order issued', () => {
     const rules = [{ id: 'thanks', trigger: 'purchase' as const, templateId: 'thanks', minNetCents: 5_000, tiers: null, channels: null }];
     h = new ShardHarness(program({ couponRules: rules }), 1);
