@@ -102,6 +102,12 @@ export interface ModelOptions {
    * birthday rules' coupons (the `coupon-only-birthday` edge); otherwise only a paid gift does.
    */
   birthdayCouponsWithoutPoints: boolean;
+  /**
+   * A birthday gift's coupons are issued at the birthday in the order of the member's events, on
+   * the tier held then (the `birthday-coupons-in-order` edge); otherwise after the whole catch-up,
+   * on the tier it ends at.
+   */
+  birthdayCouponsInOrder: boolean;
 }
 
 /** FNV-1a over the id's UTF-16 code units, modulo the shards: which shard owns a member (README, Architecture). */
@@ -200,6 +206,8 @@ export class Model {
   readonly coupons = new CouponBook();
   /** Answers the model made holding a coupon placeholder: they take the code when it is learnt. */
   private placeholderAnswers: Body[] = [];
+  /** Quote lists holding a placeholder: in code order once the codes are learnt. */
+  private placeholderLists: Array<Array<{ code: string }>> = [];
   /** The server's answer to the op being applied, when it carried one: where codes are learnt from. */
   private answerNow: Body | null = null;
 
@@ -360,6 +368,14 @@ export class Model {
 
   /** Applies every event due at or before `toMs` in time order (period end, then expiry, then birthday). */
   advance(m: Member, toMs: number): void {
+    const gifts: number[] = [];
+    this.advanceEvents(m, toMs, gifts);
+    // Without `birthdayCouponsInOrder`, a gift's coupons come once the member is brought up to
+    // `toMs`, on the tier it holds then, their entries after the catch-up's (the engine's way).
+    for (const at of gifts) this.issueByRules(m, 'birthday', undefined, 0, at, null);
+  }
+
+  private advanceEvents(m: Member, toMs: number, gifts: number[]): void {
     for (let n = 0; ; n++) {
       if (n > EVENTS_MAX) throw new Error(`model: member ${m.memberId} has more than ${EVENTS_MAX} events before ${iso(toMs)}`);
       const periodEnd = m.periodEnd;
@@ -386,9 +402,13 @@ export class Model {
             this.creditPoints(m, bonus, next);
             this.tally('pointsIssued', bonus);
           }
-          // The gift's coupons (§12.7), on the tier the member holds at the birthday; their codes
-          // come with no answer: the simulator reads them from the ledger.
-          if (bonus > 0 || this.options.birthdayCouponsWithoutPoints) this.issueByRules(m, 'birthday', undefined, 0, next, null);
+          // The gift's coupons (§12.7); their codes come with no answer: the simulator reads them
+          // from the ledger. With `birthdayCouponsInOrder`, on the tier the member holds at the
+          // birthday (the tier after the event), their entries right after the gift's.
+          if (bonus > 0 || this.options.birthdayCouponsWithoutPoints) {
+            if (this.options.birthdayCouponsInOrder) this.issueByRules(m, 'birthday', undefined, 0, next, null);
+            else gifts.push(next);
+          }
         }
       }
     }
@@ -685,6 +705,10 @@ export class Model {
     this.coupons.rename(c, code);
     for (const e of this.members.get(c.memberId)!.entries) if (e.ref === old) e.ref = code;
     this.placeholderAnswers = this.placeholderAnswers.filter((a) => replaceString(a, old, code));
+    this.placeholderLists = this.placeholderLists.filter((list) => {
+      list.sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+      return list.some((c) => CouponBook.isPlaceholder(c.code));
+    });
   }
 
   // ---------------------------------------------------------------- ops
@@ -704,7 +728,6 @@ export class Model {
 
   private remember(name: OpName, scope: string, body: Body, answer: Body, role?: Role): void {
     this.keys.set(scope, { fp: name + canonical(meaning(name, body, role)), answer });
-    if (holdsPlaceholder(answer)) this.placeholderAnswers.push(answer);
   }
 
   /**
@@ -714,7 +737,10 @@ export class Model {
   apply(name: OpName, body: Body, ctx: { role: Role; nowMs: number; generatedId?: string; answer?: Body }): Outcome {
     this.answerNow = ctx.answer ?? null;
     try {
-      return this.applyOp(name, body, ctx);
+      const outcome = this.applyOp(name, body, ctx);
+      // A quote lists coupons its own catch-up issued: its answer takes their codes once learnt.
+      if (outcome.ok && !this.placeholderAnswers.includes(outcome.answer) && holdsPlaceholder(outcome.answer)) this.placeholderAnswers.push(outcome.answer);
+      return outcome;
     } finally {
       this.answerNow = null;
     }
@@ -1136,7 +1162,7 @@ export class Model {
       // Every active coupon of the member valued on the amount after the tier's discount, alone and
       // on an order that names no channel (§12.6); the codes asked for as a purchase would check them.
       const order = { memberId, tierId: m.tierId, channel: undefined, baseCents: payable, at };
-      answer['coupons'] = this.coupons.ofMember(memberId).filter((c) => c.state === 'active')
+      const listed = this.coupons.ofMember(memberId).filter((c) => c.state === 'active')
         .sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0))
         .map((c) => {
           const template = this.couponTemplate(c.templateId);
@@ -1146,6 +1172,8 @@ export class Model {
             usable: reason === null, expiresAt: iso(c.expiresAt), ...(reason === null ? {} : { reason }),
           };
         });
+      if (listed.some((c) => CouponBook.isPlaceholder(c.code))) this.placeholderLists.push(listed);
+      answer['coupons'] = listed;
       const codes = ((body['couponCodes'] as string[] | undefined) ?? []).map(normalizeCode);
       const checked = this.checkCoupons(m, codes, { channel: undefined, baseCents: payable, at });
       if (!('coupons' in checked)) return checked;

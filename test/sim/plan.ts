@@ -4,7 +4,7 @@
 import type { Random } from './prng.js';
 import { DAY_MS } from './calendar.js';
 import { AT_MIN_MS, shardOf, type Body, type Member, type Model, type OpName, type Role } from './model.js';
-import { CouponBook, normalizeCode, usabilityRefusal, type SimCoupon } from './coupons.js';
+import { CouponBook, couponValidity, normalizeCode, usabilityRefusal, type SimCoupon } from './coupons.js';
 import type { SimChannel } from './program.js';
 
 const HOUR_MS = 3_600_000;
@@ -349,7 +349,9 @@ export class Planner {
   couponIssue(m: Member | null, atMs: number): Planned {
     const rng = this.rng;
     const templates = this.model.program.coupons;
-    const templateId = templates.length === 0 || rng.chance(0.04) ? 'no-such-coupon' : rng.pick(templates).id;
+    // Mostly a template that can still issue; the others to see them refused.
+    const open = templates.filter((t) => t.active && (t.validTo === null || couponValidity(t, atMs, this.model.program.timezone).expiresAt > atMs));
+    const templateId = templates.length === 0 || rng.chance(0.04) ? 'no-such-coupon' : rng.pick(open.length > 0 && rng.chance(0.85) ? open : templates).id;
     const memberId = m === null || rng.chance(0.02) ? `ghost${this.counter}` : m.memberId;
     return { name: 'coupon_issue', body: { requestId: `ci${this.next()}`, templateId, memberId, at: this.spell(atMs) }, role: 'admin' };
   }
@@ -414,8 +416,9 @@ export class Planner {
    */
   withCoupons(p: Planned, m: Member, atMs: number, always = false): Planned {
     if (!this.coupons) return p;
-    if (!always && !this.rng.chance(this.known(this.model.coupons.ofMember(m.memberId)).length > 0 ? 0.4 : 0.05)) return p;
+    if (!always && !this.rng.chance(this.known(this.model.coupons.ofMember(m.memberId)).length > 0 ? 0.4 : 0.02)) return p;
     const b = p.body;
+    if (p.name === 'purchase' && this.rng.chance(0.7)) this.fitOrder(b, m, atMs);
     const baseCents = p.name === 'quote'
       ? (b['amountCents'] as number) - Math.floor((b['amountCents'] as number) * this.model.tier(m.tierId).discountBps / 10_000)
       : (b['amountCents'] as number) - ((b['discountCents'] as number | undefined) ?? 0);
@@ -424,6 +427,22 @@ export class Planner {
     b['couponCodes'] = drawn.codes;
     p.note = p.note === undefined ? drawn.note : `${p.note}; ${drawn.note}`;
     return p;
+  }
+
+  /**
+   * Makes a purchase fit one of the member's coupons that only its channel or its amount keeps
+   * out: the channel the coupon allows, an amount reaching its minimum spend.
+   */
+  private fitOrder(b: Body, m: Member, atMs: number): void {
+    const rng = this.rng;
+    const discountCents = (b['discountCents'] as number | undefined) ?? 0;
+    const order = { memberId: m.memberId, tierId: m.tierId, channel: b['channel'] as SimChannel | undefined, baseCents: (b['amountCents'] as number) - discountCents, at: atMs };
+    const near = this.known(this.model.coupons.ofMember(m.memberId))
+      .filter((c) => ['channel', 'min_spend'].includes(usabilityRefusal(c, this.model.couponTemplate(c.templateId), order, new Set()) ?? ''));
+    if (near.length === 0) return;
+    const template = this.model.couponTemplate(rng.pick(near).templateId)!;
+    if (template.channels.length === 1) b['channel'] = template.channels[0];
+    if (order.baseCents < template.minSpendCents) b['amountCents'] = template.minSpendCents + discountCents + rng.pick([0, 0, rng.int(1, 50_000)]);
   }
 
   /**

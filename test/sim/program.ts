@@ -66,8 +66,11 @@ export interface ProgramConstraints {
   dropTier: string | null;
   /** The time zone to keep, or null to draw one (the `timezone-change` edge, or the first program). */
   timezone: string | null;
-  /** Coupon templates and rules to draw (the `coupons` edge), with birthday rules (`birthday-coupons`) or without. */
-  coupons: { birthdayRules: boolean } | null;
+  /**
+   * Coupon templates and rules to draw (the `coupons` edge), with birthday rules (`birthday-coupons`)
+   * or without; `uncapped`: template ids drawn without totalMax.
+   */
+  coupons: { birthdayRules: boolean; uncapped: ReadonlySet<string> } | null;
   /** The timeline's clock: fixed coupon windows are drawn around it. */
   clockMs: number;
 }
@@ -127,7 +130,7 @@ export function generateProgram(rng: Random, c: ProgramConstraints): SimProgram 
       topupBonuses: minCents.map((m) => ({ minCents: m, bonusCents: rng.int(0, Math.floor(m / 5)) })),
     },
     products,
-    ...(c.coupons === null ? { coupons: [], couponRules: [] } : generateCoupons(rng, tierIds, c.clockMs, zone, c.coupons.birthdayRules)),
+    ...(c.coupons === null ? { coupons: [], couponRules: [] } : generateCoupons(rng, tierIds, c.clockMs, zone, c.coupons)),
   };
 }
 
@@ -143,7 +146,7 @@ function localDay(atMs: number, days: number, zone: string): string {
  * so that coupons are used and expire and some are issued before their window; a birthday rule's template has no totalMax (the validator
  * refuses one).
  */
-function generateCoupons(rng: Random, tierIds: string[], clockMs: number, zone: string, birthdayRules: boolean): Pick<SimProgram, 'coupons' | 'couponRules'> {
+function generateCoupons(rng: Random, tierIds: string[], clockMs: number, zone: string, opts: { birthdayRules: boolean; uncapped: ReadonlySet<string> }): Pick<SimProgram, 'coupons' | 'couponRules'> {
   const channelSets: SimChannel[][] = [['online', 'offline'], ['online', 'offline'], ['online'], ['offline']];
   const tierSubset = (): string[] => rng.shuffle(tierIds).slice(0, rng.int(1, tierIds.length));
   const coupons: SimCouponTemplate[] = COUPON_POOL.filter(() => rng.chance(0.55)).map((id) => {
@@ -159,16 +162,16 @@ function generateCoupons(rng: Random, tierIds: string[], clockMs: number, zone: 
       channels: rng.pick(channelSets),
       validDays: window ? null : rng.chance(0.4) ? rng.int(1, 30) : rng.int(31, 400),
       validFrom: window ? localDay(clockMs, fromDays, zone) : null,
-      validTo: window ? localDay(clockMs, fromDays + rng.int(0, 120), zone) : null,
+      validTo: window ? localDay(clockMs, fromDays + rng.int(0, 400), zone) : null,
       perMemberMax: rng.chance(0.6) ? null : rng.int(1, 3),
-      totalMax: rng.chance(0.6) ? null : rng.int(1, 8),
+      totalMax: rng.chance(0.6) || opts.uncapped.has(id) ? null : rng.int(1, 8),
       restoreOnFullReturn: rng.chance(0.7),
     };
   });
   const couponRules: SimCouponRule[] = [];
   if (coupons.length === 0) return { coupons, couponRules };
   for (let i = 0, n = rng.int(0, 5); i < n; i++) {
-    const trigger = rng.weighted({ register: 3, purchase: 4, upgrade: 2, birthday: birthdayRules ? 2 : 0 });
+    const trigger = rng.weighted({ register: 3, purchase: 4, upgrade: 2, birthday: opts.birthdayRules ? 2 : 0 });
     const template = rng.pick(coupons);
     // Birthdays reach every member: the validator refuses a capped gift.
     if (trigger === 'birthday') template.totalMax = null;
