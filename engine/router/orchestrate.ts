@@ -9,6 +9,8 @@ import type { ClaimOp, OpResult, PurchaseOp, RegisterOp, ReturnOp, TransferOp, W
 import type { Engine } from './engine.js';
 import { KeyClaims, type Claim, type ClaimRequest } from './key-claims.js';
 import type { ShardClient } from './shard-client.js';
+import { hashId } from './member-hash.js';
+import { shardOfCode } from './coupon-gate.js';
 
 /** A return as the front end knows it: its member is the order's, which only the shards know. */
 export type ReturnRequest = Omit<ReturnOp, 'memberId'> & { memberId?: undefined };
@@ -41,8 +43,19 @@ const overloaded = (): OpResult => ({ ok: false, error: opError('overloaded') })
 const refused: OpResult = { ok: false, error: opError('internal') };
 
 /** Whether an op looks something up on another shard before it can be queued. */
-function looksUp(op: Intent): boolean {
-  return op.op === 'return' || op.op === 'transfer' || (op.op === 'register' && op.referrerId !== undefined);
+function looksUp(op: Intent, shards: number): boolean {
+  return op.op === 'return' || op.op === 'transfer' || (op.op === 'register' && op.referrerId !== undefined)
+    || (op.op === 'purchase' && op.couponCodes !== undefined && foreignCode(op, shards) !== -1);
+}
+
+/**
+ * The first of a purchase's coupon codes that lives on another shard than its member, or -1. A
+ * code lives on its member's shard (coupon-gate.ts), so such a coupon is another member's, or none.
+ */
+function foreignCode(op: PurchaseOp, shards: number): number {
+  if (shards === 1) return -1;
+  const home = hashId(op.memberId) % shards;
+  return op.couponCodes!.findIndex((code) => shardOfCode(code, shards) !== home);
 }
 
 /**
@@ -120,7 +133,7 @@ export class Orchestrator {
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       if ('ok' in item) continue;
-      if (looksUp(item) || item.op === 'register') independent = false;
+      if (looksUp(item, this.engine.shards.length) || item.op === 'register') independent = false;
       if (item.op === 'return') continue;
       const home = this.claims.homeOf(item, this.engine.shardOf(item.memberId).shardId);
       if (home === 'none') continue;
@@ -148,7 +161,7 @@ export class Orchestrator {
       const result = this.start(item, admitted, failure, claim, repeats?.[i] === true);
       pending[i] = result;
       started[i] = true;
-      if (looksUp(item) || repeats?.[i] === true) await result;
+      if (looksUp(item, this.engine.shards.length) || repeats?.[i] === true) await result;
     }
   }
 
@@ -251,6 +264,11 @@ export class Orchestrator {
       case 'return': return this.runReturn(op, admitted, inOrder);
       case 'transfer': return this.runTransfer(op, admitted, claim, inOrder);
       case 'register': return this.runRegister(op, admitted);
+      case 'purchase': {
+        const at = op.couponCodes === undefined ? -1 : foreignCode(op, this.engine.shards.length);
+        if (at !== -1) return this.refuseForeignCoupon(op, at, claim);
+      }
+      // falls through
       default:
         if (op.op !== 'quote' && !admitted && this.engine.saturatedFor(op.memberId)) {
           if (claim !== undefined) this.claims.settle((op as WriteOp & { key: string }).key, claim, overloaded());
@@ -358,6 +376,20 @@ export class Orchestrator {
       return overloaded();
     }
     return this.submit(op, admitted, claim, inOrder);
+  }
+
+  /**
+   * A purchase naming a coupon of another shard is refused as the member's shard would refuse a
+   * coupon it holds for another member (`other_member`), or as no such coupon (`coupon_not_found`):
+   * the answer does not depend on where the other member happens to live.
+   */
+  private async refuseForeignCoupon(op: PurchaseOp, at: number, claim: Claim | undefined): Promise<OpResult> {
+    const code = op.couponCodes![at]!;
+    const field = `couponCodes[${at}]`;
+    const coupon = await this.engine.shardOfCode(code).query({ q: 'coupon', code });
+    const refusal: OpResult = { ok: false, error: coupon === null || coupon === undefined ? opError('coupon_not_found', undefined, field) : opError('coupon_not_usable', 'other_member', field) };
+    if (claim !== undefined) this.claims.settle(op.key, claim, refusal);
+    return refusal;
   }
 
   /** A referred registration carries its referrer's chain. */
