@@ -15,7 +15,7 @@
 // concurrent op miss them; the total is never exceeded. In a cluster (several routers) the counter
 // moves to an owning shard.
 import { randomBytes } from 'node:crypto';
-import { COUPON_CODE_BYTES, couponCodeFromBytes } from '../rules/coupons.js';
+import { COUPON_CODE_BYTES, COUPON_CODE_LENGTH, couponCodeFromBytes } from '../rules/coupons.js';
 import type { CouponRule, Program } from '../rules/program-types.js';
 import type { Control, CouponIssueOp, OpResult, PurchaseOp, RegisterOp, WriteOp } from '../ops.js';
 import { hashId } from './member-hash.js';
@@ -28,6 +28,24 @@ export type SweepControl = Extract<Control, { c: 'sweep' }>;
  * costs a system call; a pool makes a draw a slice of memory already filled.
  */
 const CODE_POOL_BYTES = 4096;
+
+/** The character code of each 5-bit value in a coupon code, read off couponCodeFromBytes itself. */
+const CODE_CHARS = Uint16Array.from({ length: 32 }, (_, v) => couponCodeFromBytes(Uint8Array.of(v << 3, 0, 0, 0, 0, 0, 0, 0)).charCodeAt(0));
+
+/**
+ * hashId of the code couponCodeFromBytes makes of the 8 bytes at `at` (FNV-1a over its 12
+ * characters, each the 5-bit group of the 60 bits, most significant first), without the text.
+ */
+function codeHash(bytes: Uint8Array, at: number): number {
+  let h = 0x811c9dc5;
+  for (let bit = 0; bit < COUPON_CODE_LENGTH * 5; bit += 5) {
+    const byte = at + (bit >> 3);
+    const pair = (bytes[byte]! << 8) | bytes[byte + 1]!;
+    h ^= CODE_CHARS[(pair >> (11 - (bit & 7))) & 31]!;
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
 
 /** The shard a coupon code lives on: its hash modulo the shard count, as a member id's. */
 export function shardOfCode(code: string, shards: number): number {
@@ -89,16 +107,24 @@ export class CouponGate {
     return { issued: c?.issued ?? 0, held: c?.held ?? 0 };
   }
 
-  /** A fresh code that lands on shard `shard`: random bytes drawn until its hash does. */
+  /**
+   * A fresh code that lands on shard `shard`: random bytes drawn until the hash of their code does.
+   * The hash is taken from the bytes (the code's characters, as hashId reads them) and the text is
+   * made only for the draw that lands: with 64 shards a code takes 64 draws on average, and making
+   * each draw's text cost 15.7 µs per code where this costs a fraction of that.
+   */
   newCode(shard: number): string {
     for (;;) {
       if (this.poolAt + COUPON_CODE_BYTES > this.pool.length) {
         this.pool = this.random(CODE_POOL_BYTES);
         this.poolAt = 0;
       }
-      const code = couponCodeFromBytes(this.pool.subarray(this.poolAt, this.poolAt + COUPON_CODE_BYTES));
+      const at = this.poolAt;
       this.poolAt += COUPON_CODE_BYTES;
-      if (hashId(code) % this.shards === shard) return code;
+      if (codeHash(this.pool, at) % this.shards !== shard) continue;
+      const code = couponCodeFromBytes(this.pool.subarray(at, at + COUPON_CODE_BYTES));
+      if (hashId(code) % this.shards !== shard) throw new Error(`coupon code ${code} does not hash to shard ${shard}`);
+      return code;
     }
   }
 
