@@ -22,19 +22,31 @@ export interface BookTotals {
   pointsExpired: Count;
   pointsClawedBack: Count;
   topupsCents: Count;
+  /** Coupon events (docs/rules.md §12); totals stored before coupons read them as 0. */
+  couponsIssued: number;
+  couponsUsed: number;
+  couponsRestored: number;
+  couponsExpired: number;
+  couponsRevoked: number;
+  /** What coupons took off orders, less what full returns gave back. */
+  couponDiscountCents: Count;
 }
+
+/** The counts of BookTotals that are plain numbers added per batch (besides members, purchases and returns). */
+export const COUPON_COUNT_FIELDS = ['couponsIssued', 'couponsUsed', 'couponsRestored', 'couponsExpired', 'couponsRevoked'] as const;
 
 /** The amounts of BookTotals: every field that is a Count. */
 export const AMOUNT_FIELDS = [
   'pointsOutstanding', 'walletOutstandingCents', 'netSalesCents', 'pointsIssued', 'pointsRedeemed',
-  'pointsExpired', 'pointsClawedBack', 'topupsCents',
+  'pointsExpired', 'pointsClawedBack', 'topupsCents', 'couponDiscountCents',
 ] as const;
 
 export function emptyTotals(): BookTotals {
   return {
     members: 0, membersPerTier: {}, pointsOutstanding: 0, walletOutstandingCents: 0, purchases: 0,
     returns: 0, netSalesCents: 0, pointsIssued: 0, pointsRedeemed: 0, pointsExpired: 0,
-    pointsClawedBack: 0, topupsCents: 0,
+    pointsClawedBack: 0, topupsCents: 0, couponsIssued: 0, couponsUsed: 0, couponsRestored: 0,
+    couponsExpired: 0, couponsRevoked: 0, couponDiscountCents: 0,
   };
 }
 
@@ -86,6 +98,12 @@ export class TotalsChange {
   readonly pointsExpired = new Tally();
   readonly pointsClawedBack = new Tally();
   readonly topupsCents = new Tally();
+  couponsIssued = 0;
+  couponsUsed = 0;
+  couponsRestored = 0;
+  couponsExpired = 0;
+  couponsRevoked = 0;
+  readonly couponDiscountCents = new Tally();
 
   /** Moves one member from tier `from` (null for a new member) to tier `to`. */
   moveTier(from: string | null, to: string): void {
@@ -101,7 +119,9 @@ export class TotalsChange {
     out.purchases += this.purchases;
     out.returns += this.returns;
     for (const [tier, n] of this.membersPerTier) out.membersPerTier[tier] = (out.membersPerTier[tier] ?? 0) + n;
-    for (const field of AMOUNT_FIELDS) out[field] = addCounts(stored[field], this[field].count);
+    // Totals stored before a field existed lack it: it counts from 0.
+    for (const field of AMOUNT_FIELDS) out[field] = addCounts(stored[field] ?? 0, this[field].count);
+    for (const field of COUPON_COUNT_FIELDS) out[field] = (stored[field] ?? 0) + this[field];
     return out;
   }
 }
@@ -113,7 +133,8 @@ export function sumTotals(parts: BookTotals[]): BookTotals {
     sum.members += p.members;
     sum.purchases += p.purchases;
     sum.returns += p.returns;
-    for (const field of AMOUNT_FIELDS) sum[field] = addCounts(sum[field], p[field]);
+    for (const field of AMOUNT_FIELDS) sum[field] = addCounts(sum[field], p[field] ?? 0);
+    for (const field of COUPON_COUNT_FIELDS) sum[field] += p[field] ?? 0;
     for (const [tier, n] of Object.entries(p.membersPerTier)) sum.membersPerTier[tier] = (sum.membersPerTier[tier] ?? 0) + n;
   }
   return sum;
