@@ -5,7 +5,7 @@
 // purchased or a member being registered waits for that op's answer first, so ops of one batch
 // (and of one connection's batches) see each other in op order.
 import { opError } from '../errors.js';
-import type { ClaimOp, OpResult, PurchaseOp, RegisterOp, ReturnOp, TransferOp, WriteOp } from '../ops.js';
+import type { ClaimOp, OpResult, PurchaseOp, QuoteOp, RegisterOp, ReturnOp, TransferOp, WriteOp } from '../ops.js';
 import type { Engine } from './engine.js';
 import { KeyClaims, type Claim, type ClaimRequest } from './key-claims.js';
 import type { ShardClient } from './shard-client.js';
@@ -42,20 +42,14 @@ const overloaded = (): OpResult => ({ ok: false, error: opError('overloaded') })
 /** What a claim is settled with when its op was not queued or its batch did not commit. */
 const refused: OpResult = { ok: false, error: opError('internal') };
 
-/** Whether an op looks something up on another shard before it can be queued. */
-function looksUp(op: Intent, shards: number): boolean {
-  return op.op === 'return' || op.op === 'transfer' || (op.op === 'register' && op.referrerId !== undefined)
-    || (op.op === 'purchase' && op.couponCodes !== undefined && foreignCode(op, shards) !== -1);
+/** Whether an op names coupons a shard may not find because they live on another (couponElsewhere). */
+function namesCoupons(op: Intent): op is PurchaseOp | QuoteOp {
+  return (op.op === 'purchase' || op.op === 'quote') && op.couponCodes !== undefined;
 }
 
-/**
- * The first of a purchase's coupon codes that lives on another shard than its member, or -1. A
- * code lives on its member's shard (coupon-gate.ts), so such a coupon is another member's, or none.
- */
-function foreignCode(op: PurchaseOp, shards: number): number {
-  if (shards === 1) return -1;
-  const home = hashId(op.memberId) % shards;
-  return op.couponCodes!.findIndex((code) => shardOfCode(code, shards) !== home);
+/** Whether an op looks something up on another shard before it can be queued. */
+function looksUp(op: Intent): boolean {
+  return op.op === 'return' || op.op === 'transfer' || (op.op === 'register' && op.referrerId !== undefined);
 }
 
 /**
@@ -87,8 +81,9 @@ export class Orchestrator {
       const forget = (): void => this.forget(op);
       void result.then(forget);
     }
-    if (earlier === undefined) return result;
-    return result.then((r) => (isKeyConflict(r) ? this.replayEarlier(op, earlier(), r) : r));
+    const checked = namesCoupons(op) ? result.then((r) => this.couponElsewhere(op, r)) : result;
+    if (earlier === undefined) return checked;
+    return checked.then((r) => (isKeyConflict(r) ? this.replayEarlier(op, earlier(), r) : r));
   }
 
   /**
@@ -107,7 +102,9 @@ export class Orchestrator {
         const item = items[i]!;
         if (started[i] === true && !('ok' in item) && (item.op === 'purchase' || item.op === 'register')) this.forget(item);
       }
-      return earlier === undefined ? answered : this.replayEarlierAll(items, answered, earlier);
+      const checked = this.couponsElsewhere(items, answered);
+      if (earlier === undefined) return checked;
+      return Array.isArray(checked) ? this.replayEarlierAll(items, checked, earlier) : checked.then((a: OpResult[]) => this.replayEarlierAll(items, a, earlier));
     });
     return { submitted, results };
   }
@@ -133,7 +130,7 @@ export class Orchestrator {
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       if ('ok' in item) continue;
-      if (looksUp(item, this.engine.shards.length) || item.op === 'register') independent = false;
+      if (looksUp(item) || item.op === 'register') independent = false;
       if (item.op === 'return') continue;
       const home = this.claims.homeOf(item, this.engine.shardOf(item.memberId).shardId);
       if (home === 'none') continue;
@@ -161,7 +158,7 @@ export class Orchestrator {
       const result = this.start(item, admitted, failure, claim, repeats?.[i] === true);
       pending[i] = result;
       started[i] = true;
-      if (looksUp(item, this.engine.shards.length) || repeats?.[i] === true) await result;
+      if (looksUp(item) || repeats?.[i] === true) await result;
     }
   }
 
@@ -218,6 +215,34 @@ export class Orchestrator {
     }
   }
 
+  /** Checks the coupon refusals of a batch's answers as couponElsewhere does. */
+  private couponsElsewhere(items: ReadonlyArray<Intent | OpResult>, answered: OpResult[]): Promise<OpResult[]> | OpResult[] {
+    let checks: Array<Promise<void>> | null = null;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if ('ok' in item || !namesCoupons(item) || answered[i]!.ok) continue;
+      (checks ??= []).push(this.couponElsewhere(item, answered[i]!).then((r) => { answered[i] = r; }));
+    }
+    return checks === null ? answered : Promise.all(checks).then(() => answered);
+  }
+
+  /**
+   * A coupon code lives on its member's shard (coupon-gate.ts), so the member's shard finds no coupon
+   * of another shard's code and answers `coupon_not_found`, where for another member's coupon on its
+   * own shard it answers `coupon_not_usable` (`other_member`). The code's shard is asked, so that
+   * the answer does not depend on where the coupon's member happens to live.
+   */
+  private async couponElsewhere(op: PurchaseOp | QuoteOp, result: OpResult): Promise<OpResult> {
+    if (result.ok || result.error.code !== 'coupon_not_found') return result;
+    const field = result.error.field ?? '';
+    const at = /^couponCodes\[(\d)\]$/.exec(field);
+    const code = at === null ? undefined : op.couponCodes![Number(at[1])];
+    const shards = this.engine.shards.length;
+    if (code === undefined || shardOfCode(code, shards) === hashId(op.memberId) % shards) return result;
+    const coupon = await this.engine.shardOfCode(code).query({ q: 'coupon', code });
+    return coupon === null || coupon === undefined ? result : { ok: false, error: opError('coupon_not_usable', 'other_member', field) };
+  }
+
   /** Answers conflicting ops of a batch again under their earlier fingerprints (replayEarlier). */
   private replayEarlierAll(items: ReadonlyArray<Intent | OpResult>, answered: OpResult[], earlier: (i: number) => number): OpResult[] | Promise<OpResult[]> {
     let replays: Array<Promise<void>> | null = null;
@@ -264,11 +289,6 @@ export class Orchestrator {
       case 'return': return this.runReturn(op, admitted, inOrder);
       case 'transfer': return this.runTransfer(op, admitted, claim, inOrder);
       case 'register': return this.runRegister(op, admitted);
-      case 'purchase': {
-        const at = op.couponCodes === undefined ? -1 : foreignCode(op, this.engine.shards.length);
-        if (at !== -1) return this.refuseForeignCoupon(op, at, claim);
-      }
-      // falls through
       default:
         if (op.op !== 'quote' && !admitted && this.engine.saturatedFor(op.memberId)) {
           if (claim !== undefined) this.claims.settle((op as WriteOp & { key: string }).key, claim, overloaded());
@@ -376,20 +396,6 @@ export class Orchestrator {
       return overloaded();
     }
     return this.submit(op, admitted, claim, inOrder);
-  }
-
-  /**
-   * A purchase naming a coupon of another shard is refused as the member's shard would refuse a
-   * coupon it holds for another member (`other_member`), or as no such coupon (`coupon_not_found`):
-   * the answer does not depend on where the other member happens to live.
-   */
-  private async refuseForeignCoupon(op: PurchaseOp, at: number, claim: Claim | undefined): Promise<OpResult> {
-    const code = op.couponCodes![at]!;
-    const field = `couponCodes[${at}]`;
-    const coupon = await this.engine.shardOfCode(code).query({ q: 'coupon', code });
-    const refusal: OpResult = { ok: false, error: coupon === null || coupon === undefined ? opError('coupon_not_found', undefined, field) : opError('coupon_not_usable', 'other_member', field) };
-    if (claim !== undefined) this.claims.settle(op.key, claim, refusal);
-    return refusal;
   }
 
   /** A referred registration carries its referrer's chain. */
