@@ -91,7 +91,7 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
   const res = b.core.results;
   const o = k * L.R_SLOTS;
   const status = res[o + L.R_STATUS]!;
-  const couponUse = op.op === 'purchase' ? b.couponUses.get(op) : undefined;
+  const couponUse = op.op === 'purchase' && op.couponCodes !== undefined ? b.couponUses.get(op) : undefined;
   if (couponUse !== undefined) b.couponUses.delete(op);
   if (status !== L.S_OK) {
     if (couponUse !== undefined) releaseCoupons(b, couponUse);

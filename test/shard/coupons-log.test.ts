@@ -57,15 +57,15 @@ describe('coupons in the batch log', () => {
       { op: 'register', memberId: 'ann', key: 'reg:ann', fp: 1, atMs: t1, referralChain: [], birthday: '1990-04-20', newCodes: codes(2) },
       { op: 'register', memberId: 'bob', key: 'reg:bob', fp: 1, atMs: t1, referralChain: [], newCodes: codes(2) },
     ] as WriteOp[]);
-    const welcome = (regs[0] as { couponsIssued: Array<{ code: string }> }).couponsIssued[0]!.code;
+    const welcome = (regs[0] as unknown as { couponsIssued: Array<{ code: string }> }).couponsIssued[0]!.code;
     const results = batch([
       { op: 'purchase', memberId: 'ann', orderId: 'o1', key: 'order:o1', fp: 2, atMs: t1 + 1, amountCents: 600_000, discountCents: 0, redeemPoints: 0, walletCents: 0, couponCodes: [welcome], newCodes: codes(3) },
       { op: 'coupon_issue', memberId: 'bob', templateId: 'capped', source: 'admin', key: 'ci:1', fp: 3, atMs: t1 + 2, newCodes: codes(2), couponAllow: ['capped'] },
       { op: 'coupon_issue', memberId: 'bob', templateId: 'capped', source: 'bulk', key: 'ci:2', fp: 3, atMs: t1 + 2, newCodes: codes(2) },
     ] as WriteOp[]);
     expect(results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['ok', 'ok', 'coupon_limit']);
-    expect((results[0] as { couponsIssued: Array<{ templateId: string }> }).couponsIssued.map((c) => c.templateId)).toEqual(['thanks', 'gold']);
-    const capped = (results[1] as { code: string }).code;
+    expect((results[0] as unknown as { couponsIssued: Array<{ templateId: string }> }).couponsIssued.map((c) => c.templateId)).toEqual(['thanks', 'gold']);
+    const capped = (results[1] as unknown as { code: string }).code;
     batch([
       { op: 'coupon_revoke', memberId: 'bob', code: capped, key: 'rv:1', fp: 1, atMs: t1 + 3 },
       { op: 'return', memberId: 'ann', returnId: 'r1', orderId: 'o1', amountCents: 599_000, key: 'ret:r1', fp: 1, atMs: t1 + DAY_MS },
