@@ -4,7 +4,7 @@
 // one shard its code lands on (engine/router/coupon-gate.ts).
 import { COUPON_BULK_CONCURRENCY, COUPON_BULK_FAILURES_LISTED_MAX, COUPON_BULK_MEMBERS_MAX, PAGE_LIMIT_MAX } from '../engine/limits.js';
 import { LoyaltyError } from '../engine/errors.js';
-import { RFM_SEGMENTS, type RfmSegment } from '../engine/rules/rfm.js';
+import { RFM_SEGMENTS, type RfmReport, type RfmSegment } from '../engine/rules/rfm.js';
 import { FieldError, checkEnum, checkId, has, idField, readArray, readObject } from '../engine/rules/validate.js';
 import type { CouponStateName } from '../engine/rules/coupons.js';
 import type { OpResult } from '../engine/ops.js';
@@ -73,7 +73,14 @@ async function selectedMembers(engine: Engine, selector: Selector): Promise<stri
       after = page.nextCursor;
     }
   }
-  const report = await engine.rfm(engine.now(), selector.rfmSegment);
+  let report: RfmReport;
+  try {
+    report = await engine.rfm(engine.now(), selector.rfmSegment);
+  } catch (err) {
+    // The report refuses to list a segment past the same bound, in words meant for its own endpoint.
+    if (err instanceof LoyaltyError && err.code === 'payload_too_large') throw tooMany('rfmSegment');
+    throw err;
+  }
   const listed = report.segments[selector.rfmSegment].members ?? [];
   if (listed.length > COUPON_BULK_MEMBERS_MAX) throw tooMany('rfmSegment');
   return listed.map((m) => m.memberId);

@@ -397,7 +397,7 @@ export class Engine {
   async sweep(asOfMs: number): Promise<{ asOf: string; members: number }> {
     const counts = await Promise.all(this.shards.map(async (shard) => {
       let total = 0;
-      // A slice may issue birthday coupons: the gate supplies its codes and units (coupon-gate.ts).
+      // A slice may give birthday coupons: the gate supplies their codes (coupon-gate.ts).
       const run = (control: Control) => shard.control(control) as Promise<{ members: number; more: boolean }>;
       for (;;) {
         const control = { c: 'sweep', asOfMs, limit: SWEEP_SLICE_MEMBERS } as const;

@@ -170,6 +170,13 @@ describe('every refusal at the checkout', () => {
     expect((await server.get(`/v1/orders/${body().orderId}`)).status).toBe(404);
   });
 
+  it('a quote answers the refusal a purchase would get, another shard\'s coupon included', async () => {
+    const quote = (codes: string[]) => server.post('/v1/checkout/quote', { memberId: holder, amountCents: 20_000, couponCodes: codes });
+    expect((await quote([c['other']!.code])).body.error).toEqual({ code: 'coupon_not_usable', message: 'other_member', field: 'couponCodes[0]' });
+    expect((await quote([c['pct1']!.code, 'ZZZZZZZZZZZZ'])).body.error).toEqual({ code: 'coupon_not_found', message: 'no coupon with that code', field: 'couponCodes[1]' });
+    expect((await quote([c['pct1']!.code])).body).toMatchObject({ couponDiscountCents: 2000 });
+  });
+
   it('the same coupon on the boundary of its minimum spend is used', async () => {
     const r = await server.post('/v1/purchases', order(13, [c['big']!.code], { amountCents: 60_000, discountCents: 10_000 }));
     expect(r.body).toMatchObject({ netCents: 49_700, couponDiscountCents: 300 });
