@@ -66,11 +66,8 @@ export interface ProgramConstraints {
   dropTier: string | null;
   /** The time zone to keep, or null to draw one (the `timezone-change` edge, or the first program). */
   timezone: string | null;
-  /**
-   * Coupon templates and rules to draw (the `coupons` edge), with birthday rules (`birthday-coupons`)
-   * or without; `uncapped`: template ids drawn without totalMax.
-   */
-  coupons: { birthdayRules: boolean; uncapped: ReadonlySet<string> } | null;
+  /** Coupon templates and rules to draw (the `coupons` edge), with birthday rules (`birthday-coupons`) or without. */
+  coupons: { birthdayRules: boolean } | null;
   /** The timeline's clock: fixed coupon windows are drawn around it. */
   clockMs: number;
 }
@@ -146,7 +143,7 @@ function localDay(atMs: number, days: number, zone: string): string {
  * so that coupons are used and expire and some are issued before their window; a birthday rule's template has no totalMax (the validator
  * refuses one).
  */
-function generateCoupons(rng: Random, tierIds: string[], clockMs: number, zone: string, opts: { birthdayRules: boolean; uncapped: ReadonlySet<string> }): Pick<SimProgram, 'coupons' | 'couponRules'> {
+function generateCoupons(rng: Random, tierIds: string[], clockMs: number, zone: string, opts: { birthdayRules: boolean }): Pick<SimProgram, 'coupons' | 'couponRules'> {
   const channelSets: SimChannel[][] = [['online', 'offline'], ['online', 'offline'], ['online'], ['offline']];
   const tierSubset = (): string[] => rng.shuffle(tierIds).slice(0, rng.int(1, tierIds.length));
   const coupons: SimCouponTemplate[] = COUPON_POOL.filter(() => rng.chance(0.55)).map((id) => {
@@ -164,7 +161,7 @@ function generateCoupons(rng: Random, tierIds: string[], clockMs: number, zone: 
       validFrom: window ? localDay(clockMs, fromDays, zone) : null,
       validTo: window ? localDay(clockMs, fromDays + rng.int(0, 400), zone) : null,
       perMemberMax: rng.chance(0.6) ? null : rng.int(1, 3),
-      totalMax: rng.chance(0.6) || opts.uncapped.has(id) ? null : rng.int(1, 8),
+      totalMax: rng.chance(0.6) ? null : rng.int(1, 8),
       restoreOnFullReturn: rng.chance(0.7),
     };
   });
