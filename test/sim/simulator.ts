@@ -35,7 +35,6 @@ export const EDGES = {
   'coupons': { defaultOn: true, about: 'coupon templates and rules of the register, purchase and upgrade triggers; issues and revocations by hand; purchases and quotes naming coupons (usable ones and every refusal); two purchases of one coupon in a batch; full and partial returns; expiry by sweep; caps reached' },
   'birthday-coupons': { defaultOn: true, about: 'coupon rules of the birthday trigger: the gift\'s coupons, given by the sweep or by whatever op of the member comes first' },
   'birthday-coupons-in-order': { defaultOn: false, about: 'a birthday gift\'s coupons issued in the time order of the member\'s events, on the tier held at the birthday, not after a catch-up to a later instant on the tier it ends at' },
-  'capped-birthday-templates': { defaultOn: false, about: 'a program caps (totalMax) a template whose coupons birthday gifts brought with members\' ops: the cap must count them' },
   'coupon-only-birthday': { defaultOn: false, about: 'a birthday gift of no points (bonusPoints 0, or a balance at 2^53-1) still issues the birthday rules\' coupons' },
 } as const;
 export type EdgeName = keyof typeof EDGES;
@@ -269,7 +268,6 @@ class Simulation {
     const program = generateProgram(this.rng, { keepTiers: new Set(), dropTier: null, timezone: null, coupons: this.couponDraw(), clockMs: this.clockMs });
     const reply = await this.server.request('PUT', '/v1/program', program);
     if (reply.status !== 200) this.fail(`the first program was refused: ${JSON.stringify(reply.body)}`);
-    this.noteBirthdayTemplates(program);
     this.model = new Model(program, reply.body.version as number, {
       shards: this.shards,
       globalRequestKeys: this.on('cross-shard-keys'),
@@ -285,21 +283,8 @@ class Simulation {
     this.note(`program v${this.model.version}: ${describeProgram(program)}`);
   }
 
-  /**
-   * What the next program's coupons are drawn with. Without `capped-birthday-templates`, a template
-   * a birthday rule ever issued from is never capped later: the router's totalMax counter does not
-   * see the coupons a birthday gift brought with a member's op (engine/router/coupon-gate.ts).
-   */
-  private couponDraw(): { birthdayRules: boolean; uncapped: ReadonlySet<string> } | null {
-    if (!this.on('coupons')) return null;
-    return { birthdayRules: this.on('birthday-coupons'), uncapped: this.on('capped-birthday-templates') ? new Set() : this.birthdayTemplates };
-  }
-
-  /** Template ids any program's birthday rules named so far. */
-  private readonly birthdayTemplates = new Set<string>();
-
-  private noteBirthdayTemplates(program: SimProgram): void {
-    for (const r of program.couponRules) if (r.trigger === 'birthday') this.birthdayTemplates.add(r.templateId);
+  private couponDraw(): { birthdayRules: boolean } | null {
+    return this.on('coupons') ? { birthdayRules: this.on('birthday-coupons') } : null;
   }
 
   private async changeProgram(): Promise<void> {
@@ -323,7 +308,6 @@ class Simulation {
     if (!isDeepStrictEqual(ids, program.tiers.map((t) => t.id))) this.fail(`the program came back with tiers ${ids}`);
     const gifts = new Map(this.model.memberOrder.map((id) => [id, this.model.nextBirthday(this.model.members.get(id)!)]));
     this.model.setProgram(program, moving.length === 0 ? answeredMs : await this.changeTime(moving[0]!, sentMs, answeredMs));
-    this.noteBirthdayTemplates(program);
     this.negativeEverAllowed ||= program.allowNegativePoints;
     if (dropTier !== null) this.model.everHeld.delete(dropTier);
     this.report.programChanges += 1;
