@@ -902,9 +902,11 @@ class Simulation {
     const resend = resendOrder.filter((p) => !results.has(p));
     // The model learns the codes of coupons issued by ops that applied unanswered before their resends replay them.
     await this.learnCodes();
+    // Ops the stream does not carry (coupon issues) are resent over HTTP, so one by one.
+    const asBatch = resendAsBatch && resend.every(streamable);
     if (resend.length > 0) {
-      this.note(`resend ${resendAsBatch ? 'as one batch' : 'one by one'}: ${resend.map(describe).join(' | ')}`);
-      if (resendAsBatch && resend.every(streamable)) {
+      this.note(`resend ${asBatch ? 'as one batch' : 'one by one'}: ${resend.map(describe).join(' | ')}`);
+      if (asBatch) {
         const answers = await this.server.sendBatch(resend.map(streamOp), resendBinary).catch((err: unknown) => this.fail(`resend batch: ${String(err)}`));
         resend.forEach((p, k) => {
           // On the stream the op runs under the admin's key whatever key first sent it.
