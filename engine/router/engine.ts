@@ -18,7 +18,8 @@ import type { Program, VersionedProgram } from '../rules/program-types.js';
 import type { CreditOp, OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from '../ops.js';
 import type { OutboxMessage } from '../rules/member-state.js';
 import { COMMIT_CLOCK_BYTES, type DirectoryPart } from '../shard-protocol.js';
-import { daysBetween } from '../rules/local-day.js';
+import { daysBetween, localDaysWindowMs } from '../rules/local-day.js';
+import { mergeCouponReport, type CouponFigures, type CouponReportRow } from '../rules/coupon-report.js';
 import { mergeDaily, type DayFigures, type ExportedEntry, type RfmColumns } from '../rules/reports.js';
 import { rfmReport, type RfmReport, type RfmSegment } from '../rules/rfm.js';
 import { WhatIfJobs } from './what-if-jobs.js';
@@ -447,6 +448,24 @@ export class Engine {
   /** One bounded page of shard `shard`'s ledger after `afterSeq`, for the export (engine/rules/reports.ts). */
   async ledgerPage(shard: number, q: { afterSeq: number; limit: number; scanMax: number; from?: string; to?: string }): Promise<{ entries: ExportedEntry[]; nextSeq: number | null }> {
     return await this.shards[shard]!.query({ q: 'ledgerPage', ...q, timeZone: this.versioned.program.timezone }) as { entries: ExportedEntry[]; nextSeq: number | null };
+  }
+
+  /**
+   * What each coupon template's coupons did on local days `from` to `to` inclusive (program time
+   * zone), and how many are active now (docs/rules.md §10.6). Each shard folds its coupons on the
+   * reader thread.
+   */
+  async couponReport(from: string, to: string): Promise<{ from: string; to: string; timeZone: string; templates: CouponReportRow[]; totals: CouponFigures & { useRate: number | null } }> {
+    const timeZone = this.versioned.program.timezone;
+    const { fromMs, toMs } = localDaysWindowMs(from, to, timeZone);
+    const nowMs = this.now();
+    const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'couponReport', fromMs, toMs, nowMs }))) as Array<Record<string, CouponFigures>>;
+    return { from, to, timeZone, ...mergeCouponReport(this.versioned.program.coupons, parts) };
+  }
+
+  /** One bounded page of shard `shard`'s coupons in code order after `after`, as the export's cells. */
+  async couponsPage(shard: number, after: string | null, limit: number): Promise<{ rows: Array<Array<string | number | null>>; next: string | null }> {
+    return await this.shards[shard]!.query({ q: 'couponsPage', after, limit }) as { rows: Array<Array<string | number | null>>; next: string | null };
   }
 
   /** One bounded page of shard `shard`'s members in id order after `after`, for the export. */

@@ -22,21 +22,45 @@ export interface BookTotals {
   pointsExpired: Count;
   pointsClawedBack: Count;
   topupsCents: Count;
+  /** Coupons ever issued (docs/rules.md §10.1). */
+  couponsIssued: number;
+  /** Coupons in state `used` now: uses less the coupons full returns gave back. */
+  couponsUsed: number;
+  /** Coupons in state `active` now, those past their expiry the sweep has not yet marked included. */
+  couponsActive: number;
+  /** What the coupons in state `used` now took off their orders. */
+  couponDiscountCents: Count;
 }
 
 /** The amounts of BookTotals: every field that is a Count. */
 export const AMOUNT_FIELDS = [
   'pointsOutstanding', 'walletOutstandingCents', 'netSalesCents', 'pointsIssued', 'pointsRedeemed',
-  'pointsExpired', 'pointsClawedBack', 'topupsCents',
+  'pointsExpired', 'pointsClawedBack', 'topupsCents', 'couponDiscountCents',
 ] as const;
+
+/** The counts of BookTotals besides `members`: numbers, each far below 2^53. */
+const COUNT_FIELDS = ['purchases', 'returns', 'couponsIssued', 'couponsUsed', 'couponsActive'] as const;
 
 export function emptyTotals(): BookTotals {
   return {
     members: 0, membersPerTier: {}, pointsOutstanding: 0, walletOutstandingCents: 0, purchases: 0,
     returns: 0, netSalesCents: 0, pointsIssued: 0, pointsRedeemed: 0, pointsExpired: 0,
-    pointsClawedBack: 0, topupsCents: 0,
+    pointsClawedBack: 0, topupsCents: 0, couponsIssued: 0, couponsUsed: 0, couponsActive: 0, couponDiscountCents: 0,
   };
 }
+
+/**
+ * Totals as a shard stored them, every field present: totals written before a field existed (the
+ * coupon figures came later) read that field as 0, which it was, since nothing had moved it.
+ */
+export function readTotals(stored: unknown): BookTotals {
+  if (stored === undefined || stored === null) return emptyTotals();
+  const t = stored as Partial<BookTotals>;
+  return { ...emptyTotals(), ...t, membersPerTier: { ...t.membersPerTier } };
+}
+
+/** The coupon ledger kinds, each of which moves the coupon totals (TotalsChange.countCoupon). */
+export type CouponEventKind = 'coupon_issue' | 'coupon_use' | 'coupon_restore' | 'coupon_expire' | 'coupon_revoke';
 
 /** An exact value as a Count. */
 export function toCount(n: bigint): Count {
@@ -86,6 +110,10 @@ export class TotalsChange {
   readonly pointsExpired = new Tally();
   readonly pointsClawedBack = new Tally();
   readonly topupsCents = new Tally();
+  couponsIssued = 0;
+  couponsUsed = 0;
+  couponsActive = 0;
+  readonly couponDiscountCents = new Tally();
 
   /** Moves one member from tier `from` (null for a new member) to tier `to`. */
   moveTier(from: string | null, to: string): void {
@@ -94,14 +122,28 @@ export class TotalsChange {
     this.membersPerTier.set(to, (this.membersPerTier.get(to) ?? 0) + 1);
   }
 
-  /** The stored totals with this batch's changes, as a new record. */
+  /**
+   * Moves the coupon figures by one coupon event, called with each coupon entry appended.
+   * `discountCents`: for a use, what it took off the order; for a restore, what the use it undoes
+   * took (the record's discountCents before the restore clears it); 0 for the other kinds.
+   */
+  countCoupon(kind: CouponEventKind, discountCents: number): void {
+    switch (kind) {
+      case 'coupon_issue': this.couponsIssued += 1; this.couponsActive += 1; return;
+      case 'coupon_use': this.couponsActive -= 1; this.couponsUsed += 1; this.couponDiscountCents.add(discountCents); return;
+      case 'coupon_restore': this.couponsUsed -= 1; this.couponsActive += 1; this.couponDiscountCents.add(-discountCents); return;
+      case 'coupon_expire':
+      case 'coupon_revoke': this.couponsActive -= 1; return;
+    }
+  }
+
+  /** The stored totals with this batch's changes, as a new record (fields an older record lacks start at 0). */
   appliedTo(stored: BookTotals): BookTotals {
-    const out: BookTotals = { ...stored, membersPerTier: { ...stored.membersPerTier } };
+    const out = readTotals(stored);
     out.members += this.members;
-    out.purchases += this.purchases;
-    out.returns += this.returns;
+    for (const field of COUNT_FIELDS) out[field] += this[field];
     for (const [tier, n] of this.membersPerTier) out.membersPerTier[tier] = (out.membersPerTier[tier] ?? 0) + n;
-    for (const field of AMOUNT_FIELDS) out[field] = addCounts(stored[field], this[field].count);
+    for (const field of AMOUNT_FIELDS) out[field] = addCounts(out[field], this[field].count);
     return out;
   }
 }
@@ -109,10 +151,10 @@ export class TotalsChange {
 /** The sum of several shards' totals. */
 export function sumTotals(parts: BookTotals[]): BookTotals {
   const sum = emptyTotals();
-  for (const p of parts) {
+  for (const stored of parts) {
+    const p = readTotals(stored);
     sum.members += p.members;
-    sum.purchases += p.purchases;
-    sum.returns += p.returns;
+    for (const field of COUNT_FIELDS) sum[field] += p[field];
     for (const field of AMOUNT_FIELDS) sum[field] = addCounts(sum[field], p[field]);
     for (const [tier, n] of Object.entries(p.membersPerTier)) sum.membersPerTier[tier] = (sum.membersPerTier[tier] ?? 0) + n;
   }
