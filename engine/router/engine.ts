@@ -13,7 +13,7 @@ import { LoyaltyError } from '../errors.js';
 import { demoProgram, withProgramDefaults } from '../rules/program.js';
 import { directoryPhone } from '../rules/phone.js';
 import { SHARDS_MAX, SWEEP_SLICE_MEMBERS } from '../limits.js';
-import { sumTotals, type BookTotals } from '../rules/totals.js';
+import { couponsActive, sumTotals, type BookTotals } from '../rules/totals.js';
 import type { Program, VersionedProgram } from '../rules/program-types.js';
 import type { CreditOp, OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from '../ops.js';
 import type { OutboxMessage } from '../rules/member-state.js';
@@ -290,11 +290,11 @@ export class Engine {
   }
 
   /** The books at a glance (docs/rules.md §10), from each shard's running totals. */
-  async summary(): Promise<BookTotals & { tiers: Array<{ tierId: string; members: number }> }> {
+  async summary(): Promise<BookTotals & { couponsActive: number; tiers: Array<{ tierId: string; members: number }> }> {
     const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'totals' }))) as BookTotals[];
     const sum = sumTotals(parts);
     const tiers = this.versioned.program.tiers.map((t) => ({ tierId: t.id, members: sum.membersPerTier[t.id] ?? 0 }));
-    return { ...sum, tiers };
+    return { ...sum, couponsActive: couponsActive(sum), tiers };
   }
 
   /** Bytes each database occupies, summed over the shards. */

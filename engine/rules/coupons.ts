@@ -40,12 +40,17 @@ export interface CouponRecord extends CouponState {
   history: Array<[CouponStateName, number]>;
 }
 
-/** The coupon's state at `atMs`: its last change at or before then (before its issue: null, it did not exist). */
+/**
+ * The coupon's state at `atMs`: that of its latest change at or before then (of two at one
+ * instant, the later written); null before its issue, when it did not exist yet. Changes are
+ * usually in time order, but an op may be dated back (a revocation dated before a later use is
+ * not), so the latest instant is looked for rather than the last entry.
+ */
 export function couponStateAt(coupon: Pick<CouponRecord, 'history'>, atMs: number): CouponStateName | null {
   let state: CouponStateName | null = null;
+  let latestMs = Number.NEGATIVE_INFINITY;
   for (const [s, at] of coupon.history) {
-    if (at > atMs) break;
-    state = s;
+    if (at <= atMs && at >= latestMs) { state = s; latestMs = at; }
   }
   return state;
 }

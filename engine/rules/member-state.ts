@@ -76,6 +76,18 @@ export interface OrderRecord {
   /** The grants the redeemed points came from, and what returns have put back into them. */
   redeemedFrom: Consumption;
   restoredTo?: Consumption;
+  /**
+   * The order's coupons (docs/rules.md §12), present when it used any or the program had coupon
+   * rules: what they took off, which were used, which its rules issued and which they could not.
+   */
+  coupons?: OrderCoupons;
+}
+
+export interface OrderCoupons {
+  discountCents: number;
+  used: Array<{ code: string; templateId: string; discountCents: number }>;
+  issued: Array<{ code: string; templateId: string; ruleId?: string; validFrom: string; expiresAt: string }>;
+  skipped: Array<{ ruleId: string; templateId: string; reason: string }>;
 }
 
 /** A credit or debit another shard must apply exactly once: written in the source's transaction. */
@@ -110,7 +122,7 @@ export function purchaseResponse(o: OrderRecord): Record<string, unknown> {
  * than encoding its order record).
  */
 export function purchaseResult(o: OrderRecord, replayed: boolean): { ok: true } & Record<string, unknown> {
-  return {
+  const result: { ok: true } & Record<string, unknown> = {
     ok: true,
     orderId: o.orderId, memberId: o.memberId, netCents: o.netCents, earnedPoints: o.earnedPoints,
     redeemedPoints: o.redeemPoints, redeemValueCents: o.redeemValueCents, walletCents: o.walletCents,
@@ -119,6 +131,13 @@ export function purchaseResult(o: OrderRecord, replayed: boolean): { ok: true } 
     referralRewards: o.rewards.map((r) => ({ memberId: r.memberId, points: r.fixedPoints + mulDiv(o.earnedPoints, r.sharePct, 100) })),
     replayed,
   };
+  if (o.coupons !== undefined) {
+    result['couponDiscountCents'] = o.coupons.discountCents;
+    result['couponsUsed'] = o.coupons.used;
+    result['couponsIssued'] = o.coupons.issued;
+    result['couponsSkipped'] = o.coupons.skipped;
+  }
+  return result;
 }
 
 /** The program as a shard uses it: the document, its version and the tier id ↔ index maps. */

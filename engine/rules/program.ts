@@ -156,7 +156,8 @@ function readProgram(doc: unknown): Program {
     ? readCoupons(arrayField(obj, 'coupons', '', { min: 0, max: COUPON_TEMPLATES_MAX }), tierIds)
     : [];
   const couponRules = has(obj, 'couponRules')
-    ? readCouponRules(arrayField(obj, 'couponRules', '', { min: 0, max: COUPON_RULES_MAX }), tierIds, new Set(coupons.map((c) => c.id)))
+    ? readCouponRules(arrayField(obj, 'couponRules', '', { min: 0, max: COUPON_RULES_MAX }), tierIds, new Set(coupons.map((c) => c.id)),
+      new Set(coupons.filter((c) => c.totalMax !== null).map((c) => c.id)))
     : [];
   return {
     name, currency, timezone, qualifyBy, membershipDays, carryForward, downgrade, tiers, orderPoints, growth,
@@ -435,11 +436,16 @@ function readWindowDate(obj: Fields, key: string, path: string): string | null {
   return date;
 }
 
-function readCouponRules(items: unknown[], tierIds: ReadonlySet<string>, templateIds: ReadonlySet<string>): CouponRule[] {
+function readCouponRules(items: unknown[], tierIds: ReadonlySet<string>, templateIds: ReadonlySet<string>, cappedIds: ReadonlySet<string>): CouponRule[] {
   const seen = new Set<string>();
   return items.map((item, index) => {
     const path = indexPath('couponRules', index);
     const rule = readCouponRule(item, path, tierIds, templateIds);
+    // A birthday comes to every member, found by the sweep or by the member's next op in any order:
+    // a capped gift would go to whichever birthdays were reached first, so it is refused.
+    if (rule.trigger === 'birthday' && cappedIds.has(rule.templateId)) {
+      throw new FieldError(fieldPath(path, 'templateId'), 'a birthday rule\'s template may not have a totalMax');
+    }
     if (seen.has(rule.id)) throw new FieldError(fieldPath(path, 'id'), 'duplicate coupon rule id');
     seen.add(rule.id);
     return rule;

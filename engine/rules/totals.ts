@@ -22,15 +22,18 @@ export interface BookTotals {
   pointsExpired: Count;
   pointsClawedBack: Count;
   topupsCents: Count;
-  /** Coupons ever issued (docs/rules.md §10.1). */
+  /** Coupon events (docs/rules.md §12); totals stored before coupons read them as 0. */
   couponsIssued: number;
-  /** Coupons in state `used` now: uses less the coupons full returns gave back. */
   couponsUsed: number;
-  /** Coupons in state `active` now, those past their expiry the sweep has not yet marked included. */
-  couponsActive: number;
-  /** What the coupons in state `used` now took off their orders. */
+  couponsRestored: number;
+  couponsExpired: number;
+  couponsRevoked: number;
+  /** What coupons took off orders, less what full returns gave back. */
   couponDiscountCents: Count;
 }
+
+/** The counts of BookTotals that are plain numbers added per batch (besides members, purchases and returns). */
+export const COUPON_COUNT_FIELDS = ['couponsIssued', 'couponsUsed', 'couponsRestored', 'couponsExpired', 'couponsRevoked'] as const;
 
 /** The amounts of BookTotals: every field that is a Count. */
 export const AMOUNT_FIELDS = [
@@ -38,14 +41,12 @@ export const AMOUNT_FIELDS = [
   'pointsExpired', 'pointsClawedBack', 'topupsCents', 'couponDiscountCents',
 ] as const;
 
-/** The counts of BookTotals besides `members`: numbers, each far below 2^53. */
-const COUNT_FIELDS = ['purchases', 'returns', 'couponsIssued', 'couponsUsed', 'couponsActive'] as const;
-
 export function emptyTotals(): BookTotals {
   return {
     members: 0, membersPerTier: {}, pointsOutstanding: 0, walletOutstandingCents: 0, purchases: 0,
     returns: 0, netSalesCents: 0, pointsIssued: 0, pointsRedeemed: 0, pointsExpired: 0,
-    pointsClawedBack: 0, topupsCents: 0, couponsIssued: 0, couponsUsed: 0, couponsActive: 0, couponDiscountCents: 0,
+    pointsClawedBack: 0, topupsCents: 0, couponsIssued: 0, couponsUsed: 0, couponsRestored: 0,
+    couponsExpired: 0, couponsRevoked: 0, couponDiscountCents: 0,
   };
 }
 
@@ -59,8 +60,13 @@ export function readTotals(stored: unknown): BookTotals {
   return { ...emptyTotals(), ...t, membersPerTier: { ...t.membersPerTier } };
 }
 
-/** The coupon ledger kinds, each of which moves the coupon totals (TotalsChange.countCoupon). */
-export type CouponEventKind = 'coupon_issue' | 'coupon_use' | 'coupon_restore' | 'coupon_expire' | 'coupon_revoke';
+/**
+ * Coupons in state `active` by the totals: each issue and restore makes one, each use, expiry and
+ * revocation ends one (only an active coupon is used, expired or revoked).
+ */
+export function couponsActive(t: Pick<BookTotals, 'couponsIssued' | 'couponsUsed' | 'couponsRestored' | 'couponsExpired' | 'couponsRevoked'>): number {
+  return t.couponsIssued - t.couponsUsed + t.couponsRestored - t.couponsExpired - t.couponsRevoked;
+}
 
 /** An exact value as a Count. */
 export function toCount(n: bigint): Count {
@@ -112,7 +118,9 @@ export class TotalsChange {
   readonly topupsCents = new Tally();
   couponsIssued = 0;
   couponsUsed = 0;
-  couponsActive = 0;
+  couponsRestored = 0;
+  couponsExpired = 0;
+  couponsRevoked = 0;
   readonly couponDiscountCents = new Tally();
 
   /** Moves one member from tier `from` (null for a new member) to tier `to`. */
@@ -122,28 +130,16 @@ export class TotalsChange {
     this.membersPerTier.set(to, (this.membersPerTier.get(to) ?? 0) + 1);
   }
 
-  /**
-   * Moves the coupon figures by one coupon event, called with each coupon entry appended.
-   * `discountCents`: for a use, what it took off the order; for a restore, what the use it undoes
-   * took (the record's discountCents before the restore clears it); 0 for the other kinds.
-   */
-  countCoupon(kind: CouponEventKind, discountCents: number): void {
-    switch (kind) {
-      case 'coupon_issue': this.couponsIssued += 1; this.couponsActive += 1; return;
-      case 'coupon_use': this.couponsActive -= 1; this.couponsUsed += 1; this.couponDiscountCents.add(discountCents); return;
-      case 'coupon_restore': this.couponsUsed -= 1; this.couponsActive += 1; this.couponDiscountCents.add(-discountCents); return;
-      case 'coupon_expire':
-      case 'coupon_revoke': this.couponsActive -= 1; return;
-    }
-  }
-
-  /** The stored totals with this batch's changes, as a new record (fields an older record lacks start at 0). */
+  /** The stored totals with this batch's changes, as a new record. */
   appliedTo(stored: BookTotals): BookTotals {
-    const out = readTotals(stored);
+    const out: BookTotals = { ...stored, membersPerTier: { ...stored.membersPerTier } };
     out.members += this.members;
-    for (const field of COUNT_FIELDS) out[field] += this[field];
+    out.purchases += this.purchases;
+    out.returns += this.returns;
     for (const [tier, n] of this.membersPerTier) out.membersPerTier[tier] = (out.membersPerTier[tier] ?? 0) + n;
-    for (const field of AMOUNT_FIELDS) out[field] = addCounts(out[field], this[field].count);
+    // Totals stored before a field existed lack it: it counts from 0.
+    for (const field of AMOUNT_FIELDS) out[field] = addCounts(stored[field] ?? 0, this[field].count);
+    for (const field of COUPON_COUNT_FIELDS) out[field] = (stored[field] ?? 0) + this[field];
     return out;
   }
 }
@@ -151,11 +147,12 @@ export class TotalsChange {
 /** The sum of several shards' totals. */
 export function sumTotals(parts: BookTotals[]): BookTotals {
   const sum = emptyTotals();
-  for (const stored of parts) {
-    const p = readTotals(stored);
+  for (const p of parts) {
     sum.members += p.members;
-    for (const field of COUNT_FIELDS) sum[field] += p[field];
-    for (const field of AMOUNT_FIELDS) sum[field] = addCounts(sum[field], p[field]);
+    sum.purchases += p.purchases;
+    sum.returns += p.returns;
+    for (const field of AMOUNT_FIELDS) sum[field] = addCounts(sum[field], p[field] ?? 0);
+    for (const field of COUPON_COUNT_FIELDS) sum[field] += p[field] ?? 0;
     for (const [tier, n] of Object.entries(p.membersPerTier)) sum.membersPerTier[tier] = (sum.membersPerTier[tier] ?? 0) + n;
   }
   return sum;

@@ -12,6 +12,8 @@ import type { OpResult, WriteOp } from '../ops.js';
 import { purchaseRewards } from '../rules/returns.js';
 import { DAY_MS, entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
 import { putOrder } from './store.js';
+import type { Channel } from '../rules/program-types.js';
+import { CouponSupplyCursor, issueByRules, quoteCoupons, releaseCoupons, useCoupons } from './batch-coupons.js';
 
 /** Core status codes in the order of core-layout.ts, as catalogue codes. */
 const STATUS_CODES: Record<number, ErrorCode> = {
@@ -59,7 +61,7 @@ export function coreOpProblem(op: WriteOp): OpResult | null {
 }
 
 /** Fills op record `k` of the core's next call with `op` on member `m`. */
-export function queueCoreOp(b: BatchScope, op: WriteOp, m: BatchMember, k: number): void {
+export function queueCoreOp(b: BatchScope, op: WriteOp, m: BatchMember, k: number, couponCents = 0): void {
   const o = k * L.O_SLOTS;
   const rec = b.core.ops;
   rec.fill(0, o, o + L.O_SLOTS);
@@ -68,7 +70,9 @@ export function queueCoreOp(b: BatchScope, op: WriteOp, m: BatchMember, k: numbe
   rec[o + L.O_AT_MS] = op.atMs;
   switch (op.op) {
     case 'purchase':
-      rec[o + L.O_A] = op.amountCents; rec[o + L.O_B] = op.discountCents;
+      // The coupons' discount is part of the order's discount for the core: points are earned on
+      // what is left (docs/rules.md §12); holdCoupons kept the sum within amountCents − discountCents.
+      rec[o + L.O_A] = op.amountCents; rec[o + L.O_B] = op.discountCents + couponCents;
       rec[o + L.O_C] = op.redeemPoints; rec[o + L.O_D] = op.walletCents;
       if (inBirthdayMonth(m.state.birthdayMonth, op.atMs, b.ctx.program.timezone)) rec[o + L.O_FLAGS] = L.FLAG_BIRTHDAY;
       break;
@@ -87,7 +91,10 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
   const res = b.core.results;
   const o = k * L.R_SLOTS;
   const status = res[o + L.R_STATUS]!;
+  const couponUse = op.op === 'purchase' && op.couponCodes !== undefined ? b.couponUses.get(op) : undefined;
+  if (couponUse !== undefined) b.couponUses.delete(op);
   if (status !== L.S_OK) {
+    if (couponUse !== undefined) releaseCoupons(b, couponUse);
     const code = STATUS_CODES[status];
     assert.ok(code !== undefined, `unknown core status ${status}`);
     return fail(code);
@@ -101,12 +108,19 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
   switch (op.op) {
     case 'quote': {
       const tier = ctx.program.tiers[tierIndexOf(ctx, r.tierId)]!;
-      return {
+      const answer: OpResult = {
         ok: true, memberId: op.memberId, tierId: r.tierId, discountBps: tier.discountBps,
         discountCents: res[o + L.R_NET_CENTS]!, points: r.points,
         maxRedeemPoints: res[o + L.R_BONUS_POINTS]!, maxRedeemValueCents: res[o + L.R_VALUE_CENTS]!,
         walletBalanceCents: r.walletCents, pointsToEarn: res[o + L.R_EARNED_POINTS]!,
       };
+      if (ctx.program.coupons.length === 0 && op.couponCodes === undefined) return answer;
+      // Coupons are valued on the amount after the tier's discount, as the checkout would send it.
+      const listed = quoteCoupons(b, m, op.amountCents - res[o + L.R_NET_CENTS]!, op.atMs, op.couponCodes ?? []);
+      if (listed.problem !== null) return listed.problem;
+      answer['coupons'] = listed.coupons;
+      answer['couponDiscountCents'] = listed.couponDiscountCents;
+      return answer;
     }
     case 'purchase': {
       const tierIdBefore = r.tierId;
@@ -114,6 +128,7 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       const earned = res[o + L.R_EARNED_POINTS]!;
       const seq = b.append(m, entry(op.atMs, 'purchase', op.memberId, op.orderId,
         { pointsDelta, walletDeltaCents, growthDelta, spendDeltaCents }));
+      const couponsUsed = couponUse === undefined ? null : useCoupons(b, m, couponUse, op.orderId, op.atMs, seq);
       const redeemedFrom = b.takePoints(m, op.redeemPoints);
       b.addPoints(m, earned, op.atMs, seq);
       r.walletCents += walletDeltaCents; r.growth += growthDelta;
@@ -170,6 +185,19 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       if (op.storeId !== undefined) order.storeId = op.storeId;
       if (op.channel !== undefined) order.channel = op.channel;
       if (op.items !== undefined) order.items = op.items;
+      if (ctx.program.couponRules.length > 0 || couponsUsed !== null) {
+        // Rules see the member after the purchase: its tier, and the net the purchase earned on.
+        const channel = (op.channel ?? null) as Channel | null;
+        const supply = CouponSupplyCursor.of(op);
+        const byPurchase = issueByRules(b, m, 'purchase', channel, spendDeltaCents, op.atMs, supply, op.orderId, seq);
+        const byUpgrade = upgradedTo === null ? null : issueByRules(b, m, 'upgrade', channel, 0, op.atMs, supply, op.orderId, seq);
+        order.coupons = {
+          discountCents: couponUse?.totalCents ?? 0,
+          used: couponsUsed ?? [],
+          issued: byUpgrade === null ? byPurchase.issued : [...byPurchase.issued, ...byUpgrade.issued],
+          skipped: byUpgrade === null ? byPurchase.skipped : [...byPurchase.skipped, ...byUpgrade.skipped],
+        };
+      }
       putOrder(b.store, order);
       return purchaseResult(order, false);
     }

@@ -41,7 +41,7 @@ export const LOG_CHECKSUM_BYTES = 8;
 export type LoggedTask =
   | { kind: 'batch'; ops: WriteOp[] }
   | { kind: 'import'; rows: ImportRows }
-  | { kind: 'sweep'; asOfMs: number; limit: number }
+  | { kind: 'sweep'; asOfMs: number; limit: number; newCodes?: string[] }
   | { kind: 'program'; version: number; program: unknown; atMs: number; record: boolean }
   | { kind: 'outboxDone'; outSeqs: number[] }
   | { kind: 'settle'; atMs: number; after: string | null; limit: number };
@@ -84,7 +84,8 @@ export function opsOf(task: LoggedTask): number {
 function payloadOf(task: Exclude<LoggedTask, { kind: 'batch' }>): unknown {
   switch (task.kind) {
     case 'import': return task.rows;
-    case 'sweep': return [task.asOfMs, task.limit];
+    // Codes for birthday coupons (ops.ts CouponSupply) only when the router supplied some: older entries are two items.
+    case 'sweep': return task.newCodes === undefined || task.newCodes.length === 0 ? [task.asOfMs, task.limit] : [task.asOfMs, task.limit, task.newCodes];
     case 'program': return [task.version, task.program, task.atMs, task.record];
     case 'outboxDone': return task.outSeqs;
     case 'settle': return [task.atMs, task.after, task.limit];
@@ -96,8 +97,8 @@ function taskOf(kind: LoggedKind, payload: unknown): LoggedTask {
     case 'batch': return { kind, ops: payload as WriteOp[] };
     case 'import': return { kind, rows: payload as ImportRows };
     case 'sweep': {
-      const [asOfMs, limit] = payload as [number, number];
-      return { kind, asOfMs, limit };
+      const [asOfMs, limit, newCodes] = payload as [number, number, string[] | undefined];
+      return newCodes === undefined ? { kind, asOfMs, limit } : { kind, asOfMs, limit, newCodes };
     }
     case 'program': {
       const [version, program, atMs, record] = payload as [number, unknown, number, boolean];

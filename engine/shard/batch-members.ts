@@ -2,6 +2,7 @@
 // rewards) and the profile patch. Uniqueness of phone and email is decided by the front end's
 // directory, which marks an op whose phone or email another member holds.
 import assert from 'node:assert/strict';
+import { CouponSupplyCursor, issueByRules } from './batch-coupons.js';
 import { opError, type OpError } from '../errors.js';
 import { memberView, tierIndexOf, type HotState, type MemberProfile, type ProgramContext } from '../rules/member-state.js';
 import { PROFILE_FIELDS, type OpResult, type PatchOp, type RegisterOp } from '../ops.js';
@@ -85,9 +86,13 @@ export function finishRegister(b: BatchScope, op: RegisterOp, m: BatchMember): O
   // A bulk import needs only what the front end's directory keeps; the full view costs as much
   // as the rest of the registration.
   if (op.lean === true) return { ok: true, memberId: op.memberId, phone: op.phone ?? null, email: op.email ?? null, replayed: false };
+  // The welcome coupons (docs/rules.md §12): rules of the registration trigger, on the tier it gave.
+  const coupons = ctx.program.couponRules.length === 0 ? null
+    : issueByRules(b, m, 'register', op.channel ?? null, 0, op.atMs, CouponSupplyCursor.of(op), null, seq);
   // Built field by field: spreading whole member records here measured as the registration's main cost.
   const view = memberView(m.profile!, r, m.state.grants);
   view['walletBalanceCents'] = r.walletCents;
+  if (coupons !== null) { view['couponsIssued'] = coupons.issued; view['couponsSkipped'] = coupons.skipped; }
   view['replayed'] = false;
   return { ok: true, ...view };
 }

@@ -7,6 +7,7 @@ import { restoreGrants } from '../rules/grants.js';
 import { fits } from '../rules/safe-range.js';
 import { entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
 import { getOrder, putOrder } from './store.js';
+import { unwindCoupons } from './batch-coupons.js';
 
 export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpResult {
   const { ctx, totals } = b;
@@ -52,6 +53,9 @@ export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpRes
     const level = m.state.referralChain.indexOf(rev.memberId) + 1;
     b.send({ kind: 'referral_reversal', memberId: rev.memberId, fromMemberId: op.memberId, level, points: -rev.points, walletCents: 0, ref: op.returnId, atMs: op.atMs });
   }
+  // A full return gives back the coupons the order used and takes back those its rules issued (batch-coupons.ts).
+  const coupons = plan.full && order.coupons !== undefined
+    ? unwindCoupons(b, m, order.coupons.used, order.coupons.issued, order.orderId, op.atMs, seq) : null;
   order.returns.push({ returnId: op.returnId, amountCents: op.amountCents, at: op.atMs });
   // `rewards` stays what the purchase paid: its replay answers them (what remains is in `now`).
   order.now = plan.now;
@@ -64,6 +68,8 @@ export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpRes
     ok: true, returnId: op.returnId, orderId: op.orderId, memberId: op.memberId, clawedBackPoints: clawed,
     restoredPoints: plan.restoredPoints, walletRefundCents: plan.walletRefundCents, points: r.points,
     walletBalanceCents: r.walletCents, tierId: r.tierId, downgradedTo,
-    referralReversals: plan.reversals.map((x) => ({ memberId: x.memberId, points: x.points })), replayed: false,
+    referralReversals: plan.reversals.map((x) => ({ memberId: x.memberId, points: x.points })),
+    ...(coupons === null ? {} : { couponsRestored: coupons.restored, couponsRevoked: coupons.revoked }),
+    replayed: false,
   };
 }

@@ -13,6 +13,7 @@ import { creditGrant, debitGrants, type Consumption } from '../rules/grants.js';
 import { nextDueOf } from '../rules/member-events.js';
 import { getState, LedgerAppender, putState, type ShardStore } from './store.js';
 import { writeProfile } from './search-index.js';
+import type { CouponUse } from './batch-coupons.js';
 
 export const DAY_MS = 86_400_000;
 
@@ -94,6 +95,13 @@ export class BatchScope {
   readonly members = new Map<string, BatchMember | null>();
   /** Outbox messages written by this batch. */
   readonly outbox: Array<[number, OutboxMessage]> = [];
+  /**
+   * Coupons a queued purchase of this batch holds until its core result: no later op of the batch
+   * may use or revoke them (engine/shard/batch-coupons.ts).
+   */
+  readonly couponsHeld = new Set<string>();
+  /** The coupons each queued purchase holds, by op, for its finish. */
+  readonly couponUses = new Map<object, CouponUse>();
   private slotCount = 0;
 
   private constructor(

@@ -6,6 +6,7 @@ import { advance, nextDueOf } from '../rules/member-events.js';
 import type { ProgramContext } from '../rules/member-state.js';
 import { getState } from './store.js';
 import { DAY_MS, entry, type BatchMember, type BatchScope } from './batch-scope.js';
+import { CouponSupplyCursor, expireCoupons, issueByRules } from './batch-coupons.js';
 
 /** The member's next event time as the batch has it so far (Infinity for none). */
 export function nextEventMs(b: BatchScope, m: BatchMember): number {
@@ -24,14 +25,27 @@ export function coreEventLeadMs(ctx: ProgramContext): number {
   return Math.min(p.pointsExpiryDays ?? Number.POSITIVE_INFINITY, p.membershipDays ?? Number.POSITIVE_INFINITY) * DAY_MS;
 }
 
-/** Applies the member's events up to `toMs` and puts the result into its core slot. */
-export function advanceMember(b: BatchScope, m: BatchMember, toMs: number): void {
+/**
+ * Applies the member's events up to `toMs` and puts the result into its core slot. A birthday gift
+ * also issues the birthday rules' coupons, with the codes `supply` brought (the op being caught up
+ * to, or the sweep slice: the router supplies codes to both when the program has birthday rules).
+ */
+export function advanceMember(b: BatchScope, m: BatchMember, toMs: number, supply: CouponSupplyCursor | null = null): void {
+  let birthdays: Array<[number, number]> | null = null;
   advance(b.ctx, m.state, m.running, toMs, {
-    entry: (kind, atMs, pointsDelta, tierId) => b.append(m, entry(atMs, kind, m.memberId, `${kind}:${atMs}`, { pointsDelta, ...(tierId === null ? {} : { tierId }) })),
+    entry: (kind, atMs, pointsDelta, tierId) => {
+      const seq = b.append(m, entry(atMs, kind, m.memberId, `${kind}:${atMs}`, { pointsDelta, ...(tierId === null ? {} : { tierId }) }));
+      if (kind === 'birthday') (birthdays ??= []).push([atMs, seq]);
+      return seq;
+    },
     addPoints: (points, atMs, grantId) => { b.addPoints(m, points, atMs, grantId); b.totals.pointsIssued.add(points); },
     expired: (points) => { b.totals.pointsExpired.add(points); },
   });
   b.toSlot(m);
+  if (birthdays !== null && b.ctx.program.couponRules.length > 0) {
+    const from = supply ?? new CouponSupplyCursor([], []);
+    for (const [atMs, seq] of birthdays as Array<[number, number]>) issueByRules(b, m, 'birthday', null, 0, atMs, from, null, seq);
+  }
 }
 
 /**
@@ -48,16 +62,22 @@ export interface SweptTo { asOfMs: number; batch: number }
  * One slice of the sweep: members whose next event is due at or before `asOfMs`, at most `limit`
  * of them, each brought up to `asOfMs`. Returns how many and whether more are due.
  */
-export function sweepSlice(b: BatchScope, asOfMs: number, limit: number): { members: number; more: boolean } {
+export function sweepSlice(b: BatchScope, asOfMs: number, limit: number, supply: CouponSupplyCursor): { members: number; more: boolean } {
   let count = 0;
   let more = false;
+  const membersMax = Math.min(limit, L.CORE_MEMBERS_MAX);
   for (const { key } of b.store.due.getRange({ end: [asOfMs, '\uffff'] })) {
-    if (count >= Math.min(limit, L.CORE_MEMBERS_MAX)) { more = true; break; }
+    if (count >= membersMax) { more = true; break; }
     const memberId = key[1];
     const state = getState(b.store, memberId);
     assert.ok(state !== undefined && state.nextDue === key[0], `due index out of step for ${memberId}`);
-    advanceMember(b, b.attach(memberId, state, null, false), asOfMs);
+    advanceMember(b, b.attach(memberId, state, null, false), asOfMs, supply);
     count += 1;
+  }
+  // Coupons expire in the same slices, counted against the same bound (their members take core slots too).
+  if (!more) {
+    const room = membersMax - b.slotsUsed;
+    more = room <= 0 ? b.store.couponDue.getKeysCount({ end: [asOfMs, '\uffff'], limit: 1 }) > 0 : expireCoupons(b, asOfMs, room).more;
   }
   b.finish();
   if (!more) {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as L from '../core/layout.js';
 import type { CoreRegions } from '../core/api.js';
 import type { OutboxMessage, ProgramContext } from '../rules/member-state.js';
-import type { OpResult, WriteOp } from '../ops.js';
+import type { CouponSupply, OpResult, WriteOp } from '../ops.js';
 import type { ImportRows } from '../import-rows.js';
 import type { ShardStore } from './store.js';
 import { AT_MIN_MS, TIME_MS_MAX } from '../limits.js';
@@ -21,6 +21,7 @@ import { advanceMember, coreEventLeadMs, nextEventMs, sweepSlice } from './batch
 import { importRows } from './batch-import.js';
 import { claimedElsewhere, claimKeys } from './batch-claims.js';
 import { settleSlice } from './batch-program.js';
+import { CouponSupplyCursor, finishCouponIssue, finishCouponRevoke, holdCoupons } from './batch-coupons.js';
 
 export { IMPORTED_AS_SENT } from './batch-import.js';
 
@@ -36,6 +37,8 @@ const FAMILIES: { [K in WriteOp['op']]?: Family<Extract<WriteOp, { op: K }>> } =
   return: finishReturn,
   product: finishProduct,
   credit: finishCredit,
+  coupon_issue: finishCouponIssue,
+  coupon_revoke: finishCouponRevoke,
 };
 
 export class BatchExecutor {
@@ -121,7 +124,7 @@ export class BatchExecutor {
         member.dueMs = nextEventMs(b, member);
         if (member.dueMs <= op.atMs) {
           runCore();
-          advanceMember(b, member, op.atMs);
+          advanceMember(b, member, op.atMs, CouponSupplyCursor.of(op as CouponSupply));
           member.dueMs = nextEventMs(b, member);
         }
       }
@@ -135,7 +138,16 @@ export class BatchExecutor {
       }
       const problem = coreOpProblem(op);
       if (problem !== null) { results[i] = problem; continue; }
-      queueCoreOp(b, op, member, pending.length);
+      let couponCents = 0;
+      if (op.op === 'purchase' && op.couponCodes !== undefined && op.couponCodes.length > 0) {
+        // The coupons' checks read the member's tier as the ops before left it.
+        if (pending.some((p) => p.member === member)) runCore();
+        const use = holdCoupons(b, member, op.couponCodes, op);
+        if ('ok' in use) { results[i] = use; continue; }
+        b.couponUses.set(op, use);
+        couponCents = use.totalCents;
+      }
+      queueCoreOp(b, op, member, pending.length, couponCents);
       pending.push({ i, member });
       // Until the core's call, all that is known of the events this op makes is how soon they can fall.
       member.dueMs = Math.min(member.dueMs, op.atMs + coreLeadMs);
@@ -164,8 +176,8 @@ export class BatchExecutor {
    * One slice of the sweep (docs/rules.md §6): members whose next event is due at or before `asOfMs`,
    * at most `limit` of them, each brought up to `asOfMs`. Returns how many and whether more are due.
    */
-  sweep(ctx: ProgramContext, asOfMs: number, limit: number, encodeProgram: (out: Float64Array) => void): { members: number; more: boolean } {
-    return sweepSlice(this.begin(ctx, encodeProgram), asOfMs, limit);
+  sweep(ctx: ProgramContext, asOfMs: number, limit: number, encodeProgram: (out: Float64Array) => void, newCodes: readonly string[] = []): { members: number; more: boolean } {
+    return sweepSlice(this.begin(ctx, encodeProgram), asOfMs, limit, new CouponSupplyCursor(newCodes, []));
   }
 
   /**

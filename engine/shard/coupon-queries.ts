@@ -87,6 +87,9 @@ export function couponsPage(store: ShardStore, after: string | null, limit: numb
   return { rows, next: null };
 }
 
+/** The totals' count each state change of a history adds to (the first change, the issue, is counted apart). */
+const RECOUNTED = { active: 'couponsRestored', used: 'couponsUsed', expired: 'couponsExpired', revoked: 'couponsRevoked' } as const;
+
 /** A coupon as its ledger entries tell it: the member, the state and every change with its instant. */
 interface CouponFold { memberId: string; state: CouponStateName; history: Array<[CouponStateName, number]> }
 
@@ -117,8 +120,14 @@ export class CouponLedger {
   }
 }
 
-/** The coupon figures of a shard's running totals, recounted from its coupon records. */
-export interface CouponRecount { couponsIssued: number; couponsUsed: number; couponsActive: number; couponDiscountCents: Count }
+/**
+ * The coupon figures of a shard's running totals, recounted from its coupon records: the events of
+ * every history (a first `active` is the issue, a later one a restore) and the discount of the
+ * coupons used now.
+ */
+export interface CouponRecount {
+  couponsIssued: number; couponsUsed: number; couponsRestored: number; couponsExpired: number; couponsRevoked: number; couponDiscountCents: Count;
+}
 
 const sameHistory = (a: ReadonlyArray<[string, number]>, b: ReadonlyArray<[string, number]>) =>
   a.length === b.length && a.every(([s, at], i) => s === b[i]![0] && at === b[i]![1]);
@@ -140,13 +149,13 @@ export function couponMismatches(store: ShardStore, ledger: CouponLedger): { mis
     if (list === undefined) due.set(code, [atMs]); else list.push(atMs);
   }
   const perTemplate = new Map<string, number>();
-  const recount = { couponsIssued: 0, couponsUsed: 0, couponsActive: 0 };
+  const recount = { couponsIssued: 0, couponsUsed: 0, couponsRestored: 0, couponsExpired: 0, couponsRevoked: 0 };
   const discountCents = new Tally();
   for (const { key: code, value: c } of store.coupons.getRange({})) {
     const field = (what: string) => `coupons.${code}.${what}`;
+    c.history.forEach(([state], i) => { if (i > 0) recount[RECOUNTED[state]] += 1; });
     recount.couponsIssued += 1;
-    if (c.state === 'used') { recount.couponsUsed += 1; discountCents.add(c.discountCents); }
-    if (c.state === 'active') recount.couponsActive += 1;
+    if (c.state === 'used') discountCents.add(c.discountCents);
     perTemplate.set(c.templateId, (perTemplate.get(c.templateId) ?? 0) + 1);
     const f = ledger.folds.get(code);
     if (f === undefined) {

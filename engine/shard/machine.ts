@@ -144,7 +144,7 @@ export class ShardMachine {
         const encode = (out: Float64Array) => encodeProgram(ctx.program, out);
         if (task.kind === 'batch') return this.executor.apply(ctx, task.ops, encode);
         if (task.kind === 'import') return this.executor.importBatch(ctx, task.rows, encode);
-        return this.executor.sweep(ctx, task.asOfMs, task.limit, encode);
+        return this.executor.sweep(ctx, task.asOfMs, task.limit, encode, task.newCodes);
       }
       case 'program': {
         const previous = store.meta.get('program') as { version: number; program: Program } | undefined;

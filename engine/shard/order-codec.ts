@@ -40,6 +40,8 @@ const FLAG_RESTORED = 2;
 /** The tier after the purchase, and the period's start tier, are the tier before it (most purchases): not written again. */
 const FLAG_AFTER_TIER_SAME = 4;
 const FLAG_PERIOD_TIER_SAME = 8;
+/** The order's coupons (OrderRecord.coupons), as JSON text at the end: rare, small and nested. */
+const FLAG_COUPONS = 16;
 
 /** The fields at the front of a binary order, readable without decoding the rest. */
 export interface OrderHead {
@@ -162,7 +164,7 @@ function writeOrder(w: OrderWriter, o: OrderRecord): void {
   const afterTierSame = o.after.tierId === o.tierIdBefore;
   const periodTierSame = o.before.periodStartTierId === o.tierIdBefore;
   w.u8((o.items !== undefined ? FLAG_ITEMS : 0) | (o.restoredTo !== undefined ? FLAG_RESTORED : 0)
-    | (afterTierSame ? FLAG_AFTER_TIER_SAME : 0) | (periodTierSame ? FLAG_PERIOD_TIER_SAME : 0));
+    | (afterTierSame ? FLAG_AFTER_TIER_SAME : 0) | (periodTierSame ? FLAG_PERIOD_TIER_SAME : 0) | (o.coupons !== undefined ? FLAG_COUPONS : 0));
   w.num(o.fp);
   w.text(o.orderId);
   w.text(o.memberId);
@@ -199,6 +201,7 @@ function writeOrder(w: OrderWriter, o: OrderRecord): void {
     for (const item of o.items) { w.text(item.sku); w.reserve(20); w.num(item.qty); w.num(item.amountCents); }
   }
   if (o.restoredTo !== undefined) consumption(w, o.restoredTo);
+  if (o.coupons !== undefined) w.text(JSON.stringify(o.coupons));
 }
 
 /** An order's bytes, as a view that the next call overwrites (Writer#view): put them, or copy them. */
@@ -292,6 +295,7 @@ export function decodeOrder(bytes: Uint8Array): OrderRecord {
     order.items = items;
   }
   if ((flags2 & FLAG_RESTORED) !== 0) order.restoredTo = readConsumption(r);
+  if ((flags2 & FLAG_COUPONS) !== 0) order.coupons = JSON.parse(r.text()) as NonNullable<OrderRecord['coupons']>;
   assert.equal(r.pos, bytes.length, 'an order record read to its end');
   return order;
 }

@@ -140,7 +140,9 @@ function runControl(control: Control): Done | Promise<Done> {
     }
     case 'sweep': {
       if (machine.program === null) throw new Error('shard has no program yet');
-      return { reply: machine.run({ kind: 'sweep', asOfMs: control.asOfMs, limit: control.limit }, committedAtMs()), wrote: true };
+      const sweep = control.newCodes === undefined ? { kind: 'sweep' as const, asOfMs: control.asOfMs, limit: control.limit }
+        : { kind: 'sweep' as const, asOfMs: control.asOfMs, limit: control.limit, newCodes: control.newCodes };
+      return { reply: machine.run(sweep, committedAtMs()), wrote: true };
     }
     case 'outboxDone':
       return { reply: machine.run({ kind: 'outboxDone', outSeqs: control.outSeqs }, committedAtMs()), wrote: true };
