@@ -3,6 +3,7 @@
 // coupon half of verify, which recounts every coupon from the ledger and checks the three coupon
 // databases and the counters against each other. Point reads run on the shard's thread; the report,
 // the pages and verify scan, and run on the reader thread (engine/router/reader-client.ts).
+import assert from 'node:assert/strict';
 import type { StoredEntry } from '../ops.js';
 import type { CouponRecord, CouponStateName } from '../rules/coupons.js';
 import { couponCells, couponView, heldCoupon, type CouponView, type HeldCoupon } from '../rules/coupon-views.js';
@@ -29,7 +30,7 @@ function memberRecords(store: ShardStore, memberId: string): CouponRecord[] {
   const out: CouponRecord[] = [];
   for (const [, code] of store.memberCoupons.getKeys(memberRange(memberId)) as Iterable<[string, string]>) {
     const c = store.coupons.get(code);
-    if (c === undefined) throw new Error(`memberCoupons lists ${code} for ${memberId} but no such coupon is stored`);
+    assert.ok(c !== undefined, `memberCoupons lists ${code} for ${memberId} but no such coupon is stored`);
     out.push(c);
   }
   return out.sort((a, b) => b.issuedAtMs - a.issuedAtMs || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
