@@ -154,7 +154,8 @@ export function couponMismatches(store: ShardStore, ledger: CouponLedger): { mis
   const discountCents = new Tally();
   for (const { key: code, value: c } of store.coupons.getRange({})) {
     const field = (what: string) => `coupons.${code}.${what}`;
-    c.history.forEach(([state], i) => { if (i > 0) recount[RECOUNTED[state]] += 1; });
+    // A state that is none of the four (a damaged record) counts nowhere: its history differs from its entries.
+    c.history.forEach(([state], i) => { const counted = RECOUNTED[state] as keyof typeof recount | undefined; if (i > 0 && counted !== undefined) recount[counted] += 1; });
     recount.couponsIssued += 1;
     if (c.state === 'used') discountCents.add(c.discountCents);
     perTemplate.set(c.templateId, (perTemplate.get(c.templateId) ?? 0) + 1);
