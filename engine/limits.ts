@@ -24,6 +24,15 @@ export const COUPON_RULES_MAX = 100;
 export const COUPONS_PER_ORDER_MAX = 5;
 /** Most members one bulk issue names or selects: it runs as one request, answered when all are issued. */
 export const COUPON_BULK_MEMBERS_MAX = 100_000;
+/**
+ * Coupon issues of one bulk issue in flight at once: enough to fill every shard's batches (a batch
+ * closes at BATCH_OPS_MAX), few enough that live requests keep their place in the shards' queues.
+ */
+export const COUPON_BULK_CONCURRENCY = 1_000;
+/** Members a bulk issue's answer lists by name among `failures`: the counts say how many in all. */
+export const COUPON_BULK_FAILURES_LISTED_MAX = 100;
+/** A coupon code as typed: 12 characters with a hyphen or space between any two fit with room to spare. */
+export const COUPON_CODE_TEXT_LENGTH_MAX = 32;
 /** Most coupons `GET /v1/members/{id}/coupons` lists: a member rarely holds more than a handful. */
 export const MEMBER_COUPONS_LIST_MAX = 1_000;
 /** Most referral levels (docs/rules.md §1). */

@@ -6,7 +6,7 @@ import { Hash53 } from '../engine/rules/fingerprint.js';
 import { FieldError } from '../engine/rules/validate.js';
 import { JSON_DEPTH_MAX } from '../engine/limits.js';
 import type {
-  AdjustOp, ProductOp, PurchaseOp, RedeemOp, RegisterOp, ReturnOp, TopupOp, TransferOp, WithdrawOp,
+  AdjustOp, CouponIssueOp, CouponRevokeOp, ProductOp, PurchaseOp, RedeemOp, RegisterOp, ReturnOp, TopupOp, TransferOp, WithdrawOp,
 } from '../engine/ops.js';
 
 /** Characters JSON.stringify would escape: quotes, backslashes, controls, and UTF-16 surrogates. */
@@ -50,6 +50,18 @@ class Canonical {
     return this;
   }
 
+  /** A list of strings (coupon codes, in the order given), left out when absent or empty. */
+  strs(name: string, values: readonly string[] | undefined): this {
+    if (values === undefined || values.length === 0) return this;
+    const h = this.field(name).update('[');
+    values.forEach((value, i) => {
+      if (i > 0) h.update(',');
+      hashJsonString(h, value);
+    });
+    h.update(']');
+    return this;
+  }
+
   /** A purchase's items, left out when there are none. */
   items(name: string, items: PurchaseOp['items']): this {
     if (items === undefined || items.length === 0) return this;
@@ -74,7 +86,7 @@ const sentAt = (atMs: number, sent: boolean): number | undefined => (sent ? atMs
 
 export function purchaseFingerprint(op: PurchaseOp, atSent: boolean): number {
   return new Canonical('purchase').int('amountCents', op.amountCents).int('at', sentAt(op.atMs, atSent))
-    .str('channel', op.channel).int('discountCents', op.discountCents, 0).items('items', op.items)
+    .str('channel', op.channel).strs('couponCodes', op.couponCodes).int('discountCents', op.discountCents, 0).items('items', op.items)
     .str('memberId', op.memberId).str('orderId', op.orderId).int('redeemPoints', op.redeemPoints, 0)
     .str('storeId', op.storeId).int('walletCents', op.walletCents, 0).digest();
 }
@@ -118,6 +130,17 @@ export function transferFingerprint(op: TransferOp, requestId: string, atSent: b
 export function productFingerprint(op: ProductOp, atSent: boolean): number {
   return new Canonical('product').int('at', sentAt(op.atMs, atSent)).str('channel', op.channel).str('memberId', op.memberId)
     .str('orderId', op.orderId).str('productId', op.productId).digest();
+}
+
+/** A coupon issued by hand; one member of a bulk issue is fingerprinted with the bulk's requestId and no `at`. */
+export function couponIssueFingerprint(op: CouponIssueOp, requestId: string, atSent: boolean): number {
+  return new Canonical(op.source === 'bulk' ? 'coupon_bulk' : 'coupon_issue').int('at', sentAt(op.atMs, atSent)).str('memberId', op.memberId)
+    .str('requestId', requestId).str('templateId', op.templateId).digest();
+}
+
+/** A revocation: the code as normalized (any spelling of it is the same request). */
+export function couponRevokeFingerprint(op: CouponRevokeOp, requestId: string, atSent: boolean): number {
+  return new Canonical('coupon_revoke').int('at', sentAt(op.atMs, atSent)).str('code', op.code).str('requestId', requestId).digest();
 }
 
 /**

@@ -6,13 +6,14 @@ import {
   readArray, readObject, stringField, checkEnum, type Fields,
 } from '../engine/rules/validate.js';
 import { normalisePhone } from '../engine/rules/phone.js';
+import { normalizeCouponCode } from '../engine/rules/coupons.js';
 import { LoyaltyError } from '../engine/errors.js';
 import {
-  AMOUNT_CENTS_MAX, AT_MIN_MS, FUTURE_SKEW_MS_MAX, ITEMS_MAX, JSON_DEPTH_MAX, PHONE_TEXT_LENGTH_MAX, POINTS_OP_MAX, TEXT_LENGTH_MAX,
+  AMOUNT_CENTS_MAX, AT_MIN_MS, COUPON_CODE_TEXT_LENGTH_MAX, COUPONS_PER_ORDER_MAX, FUTURE_SKEW_MS_MAX, ITEMS_MAX, JSON_DEPTH_MAX, PHONE_TEXT_LENGTH_MAX, POINTS_OP_MAX, TEXT_LENGTH_MAX,
 } from '../engine/limits.js';
 import { PROFILE_FIELDS } from '../engine/ops.js';
 import type {
-  AdjustOp, PatchOp, ProductOp, Profile, PurchaseOp, QuoteOp, RedeemOp, RegisterOp, ReturnOp, TopupOp, TransferOp, WithdrawOp,
+  AdjustOp, CouponIssueOp, CouponRevokeOp, PatchOp, ProductOp, Profile, PurchaseOp, QuoteOp, RedeemOp, RegisterOp, ReturnOp, TopupOp, TransferOp, WithdrawOp,
 } from '../engine/ops.js';
 import type { Role } from './auth.js';
 
@@ -91,8 +92,33 @@ export function patchOp(memberId: string, raw: unknown, ctx: RequestContext): Pa
   return profile<PatchOp>(body, { op: 'patch', memberId: checkId(memberId, 'memberId'), key: '', fp: 0, atMs: ctx.nowMs }, ctx);
 }
 
+/**
+ * An order's `couponCodes`: at most COUPONS_PER_ORDER_MAX codes, each as a person may type it
+ * (normalizeCouponCode: any case, hyphens and spaces) and kept as issued, none twice. Absent or
+ * empty: undefined, so that the op (and its fingerprint) is that of an order without coupons.
+ */
+function couponCodesOf(body: Fields): string[] | undefined {
+  if (!has(body, 'couponCodes')) return undefined;
+  const raw = readArray(body['couponCodes'], 'couponCodes', { min: 0, max: COUPONS_PER_ORDER_MAX });
+  const codes: string[] = [];
+  raw.forEach((text, i) => {
+    const path = `couponCodes[${i}]`;
+    const code = typeof text === 'string' && text.length <= COUPON_CODE_TEXT_LENGTH_MAX ? normalizeCouponCode(text) : null;
+    if (code === null) throw new FieldError(path, 'must be a coupon code: 12 letters and digits (hyphens and spaces allowed)');
+    const first = codes.indexOf(code);
+    if (first !== -1) throw new FieldError(path, `repeats couponCodes[${first}]`);
+    codes.push(code);
+  });
+  return codes.length === 0 ? undefined : codes;
+}
+
+/** A coupon code in a path (`GET /v1/coupons/{code}`) as a person may type it, or null when it is not one. */
+export function couponCodeParam(text: string): string | null {
+  return text.length <= COUPON_CODE_TEXT_LENGTH_MAX ? normalizeCouponCode(text) : null;
+}
+
 export function purchaseOp(raw: unknown, ctx: RequestContext): PurchaseOp {
-  const body = readObject(raw, '', ['orderId', 'memberId', 'amountCents', 'discountCents', 'redeemPoints', 'walletCents', 'storeId', 'channel', 'items', 'at']);
+  const body = readObject(raw, '', ['orderId', 'memberId', 'amountCents', 'discountCents', 'redeemPoints', 'walletCents', 'storeId', 'channel', 'items', 'couponCodes', 'at']);
   const orderId = idField(body, 'orderId', '');
   const op: PurchaseOp = {
     op: 'purchase', orderId, memberId: idField(body, 'memberId', ''), key: 'order:' + orderId,
@@ -114,13 +140,54 @@ export function purchaseOp(raw: unknown, ctx: RequestContext): PurchaseOp {
       };
     });
   }
+  const couponCodes = couponCodesOf(body);
+  if (couponCodes !== undefined) op.couponCodes = couponCodes;
   op.fp = F.purchaseFingerprint(op, has(body, 'at'));
   return op;
 }
 
 export function quoteOp(raw: unknown, ctx: RequestContext): QuoteOp {
-  const body = readObject(raw, '', ['memberId', 'amountCents', 'at']);
-  return { op: 'quote', memberId: idField(body, 'memberId', ''), amountCents: amount(body, 'amountCents'), atMs: atOf(body, ctx) };
+  const body = readObject(raw, '', ['memberId', 'amountCents', 'couponCodes', 'at']);
+  const op: QuoteOp = { op: 'quote', memberId: idField(body, 'memberId', ''), amountCents: amount(body, 'amountCents'), atMs: atOf(body, ctx) };
+  const couponCodes = couponCodesOf(body);
+  if (couponCodes !== undefined) op.couponCodes = couponCodes;
+  return op;
+}
+
+/** One coupon of a template to one member by hand (admin). Whether the template exists is the caller's to check. */
+export function couponIssueOp(raw: unknown, ctx: RequestContext): CouponIssueOp {
+  const body = readObject(raw, '', ['requestId', 'templateId', 'memberId', 'at']);
+  const k = requestKeyed(body, ctx);
+  const op: CouponIssueOp = { op: 'coupon_issue', memberId: k.memberId, templateId: idField(body, 'templateId', ''), source: 'admin', key: k.key, fp: 0, atMs: k.atMs };
+  op.fp = F.couponIssueFingerprint(op, k.requestId, k.atSent);
+  return op;
+}
+
+/**
+ * One member's coupon of a bulk issue: keyed by the bulk's requestId and the member, so that a
+ * retry of the bulk issues nobody a second coupon, and no key claim is needed (the key names the
+ * member, so it lives on the member's shard alone).
+ */
+export function bulkIssueOp(requestId: string, templateId: string, memberId: string, nowMs: number): CouponIssueOp {
+  const op: CouponIssueOp = { op: 'coupon_issue', memberId, templateId, source: 'bulk', key: `bulk:${requestId}:${memberId}`, fp: 0, atMs: nowMs };
+  op.fp = F.couponIssueFingerprint(op, requestId, false);
+  return op;
+}
+
+/**
+ * A revocation's body, checked before its coupon is looked for: answers the op for the coupon
+ * (its code as issued) and the member the code's shard says holds it.
+ */
+export function couponRevokeRequest(raw: unknown, ctx: RequestContext): (code: string, memberId: string) => CouponRevokeOp {
+  const body = readObject(raw, '', ['requestId', 'at']);
+  const requestId = idField(body, 'requestId', '');
+  const atMs = atOf(body, ctx);
+  const atSent = has(body, 'at');
+  return (code, memberId) => {
+    const op: CouponRevokeOp = { op: 'coupon_revoke', memberId, code, key: 'req:' + requestId, fp: 0, atMs };
+    op.fp = F.couponRevokeFingerprint(op, requestId, atSent);
+    return op;
+  };
 }
 
 function requestKeyed(body: Fields, ctx: RequestContext) {

@@ -15,6 +15,7 @@ import { ROUTE_UNMATCHED, type Metrics } from './metrics.js';
 import { dailyReport, exportLedger, exportMembers, importMembersReply, rfmReport } from './backoffice.js';
 import { consoleFile } from './console-files.js';
 import { couponReport, exportCoupons } from './coupon-reports.js';
+import { bulkIssue, getCoupon, issueCoupon, memberCoupons, revokeCoupon } from './coupons.js';
 
 export interface ApiRequest {
   method: string;
@@ -62,7 +63,7 @@ export function errorReply(code: ErrorCode, message?: string, field?: string): A
   return reply;
 }
 
-function opReply(result: OpResult, status = 200): ApiReply {
+export function opReply(result: OpResult, status = 200): ApiReply {
   if (result.ok) {
     const { ok: _ok, ...body } = result;
     return { status, body };
@@ -71,7 +72,7 @@ function opReply(result: OpResult, status = 200): ApiReply {
   return errorReply(e.code, e.message, e.field);
 }
 
-function parseJson(req: ApiRequest): unknown {
+export function parseJson(req: ApiRequest): unknown {
   if (req.body.length === 0) throw new FieldError('(root)', 'a JSON body is required');
   try {
     return JSON.parse(req.body);
@@ -160,6 +161,7 @@ route('GET', '/v1/members/:id/ledger', ALL, async (api, req, [id]) => {
   if (entries === null) return errorReply('member_not_found');
   return { status: 200, body: { entries, nextCursor: entries.length === limit ? String(entries[entries.length - 1]!.seq) : null } };
 });
+route('GET', '/v1/members/:id/coupons', ALL, memberCoupons);
 route('GET', '/v1/members/:id/balance', ALL, async (api, req, [id]) => {
   const memberId = checkId(id, 'memberId');
   const at = req.query.get('at');
@@ -177,6 +179,10 @@ route('GET', '/v1/orders/:id', ALL, async (api, _req, [id]) => {
   return order === null ? errorReply('order_not_found') : { status: 200, body: order };
 });
 route('POST', '/v1/checkout/quote', WRITERS, (api, req, _p, role) => performReply(api, 'quote', req, role));
+route('POST', '/v1/coupons/issue', ADMIN, issueCoupon);
+route('POST', '/v1/coupons/bulk-issue', ADMIN, bulkIssue);
+route('POST', '/v1/coupons/:code/revoke', ADMIN, revokeCoupon);
+route('GET', '/v1/coupons/:code', ALL, getCoupon);
 route('POST', '/v1/points/redemptions', WRITERS, (api, req, _p, role) => performReply(api, 'redeem', req, role));
 route('POST', '/v1/points/adjustments', ADMIN, (api, req, _p, role) => performReply(api, 'adjust', req, role));
 route('POST', '/v1/wallet/topups', WRITERS, (api, req, _p, role) => performReply(api, 'topup', req, role));

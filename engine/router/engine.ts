@@ -15,7 +15,7 @@ import { directoryPhone } from '../rules/phone.js';
 import { SHARDS_MAX, SWEEP_SLICE_MEMBERS } from '../limits.js';
 import { couponsActive, sumTotals, type BookTotals } from '../rules/totals.js';
 import type { Program, VersionedProgram } from '../rules/program-types.js';
-import type { CreditOp, OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from '../ops.js';
+import type { Control, CreditOp, OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from '../ops.js';
 import type { OutboxMessage } from '../rules/member-state.js';
 import { COMMIT_CLOCK_BYTES, type DirectoryPart } from '../shard-protocol.js';
 import { daysBetween, localDaysWindowMs } from '../rules/local-day.js';
@@ -24,6 +24,7 @@ import { mergeDaily, type DayFigures, type ExportedEntry, type RfmColumns } from
 import { rfmReport, type RfmReport, type RfmSegment } from '../rules/rfm.js';
 import { WhatIfJobs } from './what-if-jobs.js';
 import { takeBackup, type BackupReport } from './backup.js';
+import { CouponGate, shardOfCode } from './coupon-gate.js';
 
 export interface EngineOptions {
   dataDir: string;
@@ -106,6 +107,7 @@ export class Engine {
       await engine.loadProgram();
       await engine.loadDirectory();
       if (readOnly) return engine;
+      await engine.openCouponGate();
       for (const shard of engine.shards) shard.onOutbox = (source, messages) => engine.deliver(source, messages);
       // Messages written before a crash or stop and not yet delivered go out now.
       for (const shard of engine.shards) {
@@ -130,6 +132,25 @@ export class Engine {
     if (this.options.readOnly === true) return;
     await Promise.all(this.shards.map((s, i) => (held[i]?.version === newest.version ? null
       : s.control({ c: 'setProgram', version: newest.version, program: newest.program, atMs: this.now(), record: i === 0 && held[0]?.version !== newest.version }))));
+  }
+
+  /**
+   * The coupons every shard ever issued, summed per template before the first write, start the
+   * router's totalMax counter (coupon-gate.ts); from here on every batch passes through it.
+   */
+  private async openCouponGate(): Promise<void> {
+    const counts = (await Promise.all(this.shards.map((s) => s.query({ q: 'couponCounts' })))).map((c) => (c ?? {}) as Record<string, number>);
+    const gate = new CouponGate(this.shards.length, () => this.versioned.program, counts);
+    this.couponGate = gate;
+    for (const shard of this.shards) shard.couponGate = gate;
+  }
+
+  /** The router's coupon codes and totalMax units; null when the folder is open to read only. */
+  couponGate: CouponGate | null = null;
+
+  /** The shard a coupon code lives on (coupon-gate.ts): a lookup by code asks it alone. */
+  shardOfCode(code: string): ShardClient {
+    return this.shards[shardOfCode(code, this.shards.length)]!;
   }
 
   private async loadDirectory(): Promise<void> {
@@ -377,8 +398,11 @@ export class Engine {
   async sweep(asOfMs: number): Promise<{ asOf: string; members: number }> {
     const counts = await Promise.all(this.shards.map(async (shard) => {
       let total = 0;
+      // A slice may give birthday coupons: the gate supplies their codes (coupon-gate.ts).
+      const run = (control: Control) => shard.control(control) as Promise<{ members: number; more: boolean }>;
       for (;;) {
-        const slice = await shard.control({ c: 'sweep', asOfMs, limit: SWEEP_SLICE_MEMBERS }) as { members: number; more: boolean };
+        const control = { c: 'sweep', asOfMs, limit: SWEEP_SLICE_MEMBERS } as const;
+        const slice = this.couponGate === null ? await run(control) : await this.couponGate.sweepSlice(shard.shardId, control, run);
         total += slice.members;
         if (!slice.more) return total;
       }

@@ -5,10 +5,12 @@
 // purchased or a member being registered waits for that op's answer first, so ops of one batch
 // (and of one connection's batches) see each other in op order.
 import { opError } from '../errors.js';
-import type { ClaimOp, OpResult, PurchaseOp, RegisterOp, ReturnOp, TransferOp, WriteOp } from '../ops.js';
+import type { ClaimOp, OpResult, PurchaseOp, QuoteOp, RegisterOp, ReturnOp, TransferOp, WriteOp } from '../ops.js';
 import type { Engine } from './engine.js';
 import { KeyClaims, type Claim, type ClaimRequest } from './key-claims.js';
 import type { ShardClient } from './shard-client.js';
+import { hashId } from './member-hash.js';
+import { shardOfCode } from './coupon-gate.js';
 
 /** A return as the front end knows it: its member is the order's, which only the shards know. */
 export type ReturnRequest = Omit<ReturnOp, 'memberId'> & { memberId?: undefined };
@@ -39,6 +41,11 @@ const overloaded = (): OpResult => ({ ok: false, error: opError('overloaded') })
 
 /** What a claim is settled with when its op was not queued or its batch did not commit. */
 const refused: OpResult = { ok: false, error: opError('internal') };
+
+/** Whether an op names coupons a shard may not find because they live on another (couponElsewhere). */
+function namesCoupons(op: Intent): op is PurchaseOp | QuoteOp {
+  return (op.op === 'purchase' || op.op === 'quote') && op.couponCodes !== undefined;
+}
 
 /** Whether an op looks something up on another shard before it can be queued. */
 function looksUp(op: Intent): boolean {
@@ -74,8 +81,9 @@ export class Orchestrator {
       const forget = (): void => this.forget(op);
       void result.then(forget);
     }
-    if (earlier === undefined) return result;
-    return result.then((r) => (isKeyConflict(r) ? this.replayEarlier(op, earlier(), r) : r));
+    const checked = namesCoupons(op) ? result.then((r) => this.couponElsewhere(op, r)) : result;
+    if (earlier === undefined) return checked;
+    return checked.then((r) => (isKeyConflict(r) ? this.replayEarlier(op, earlier(), r) : r));
   }
 
   /**
@@ -94,7 +102,9 @@ export class Orchestrator {
         const item = items[i]!;
         if (started[i] === true && !('ok' in item) && (item.op === 'purchase' || item.op === 'register')) this.forget(item);
       }
-      return earlier === undefined ? answered : this.replayEarlierAll(items, answered, earlier);
+      const checked = this.couponsElsewhere(items, answered);
+      if (earlier === undefined) return checked;
+      return Array.isArray(checked) ? this.replayEarlierAll(items, checked, earlier) : checked.then((a: OpResult[]) => this.replayEarlierAll(items, a, earlier));
     });
     return { submitted, results };
   }
@@ -203,6 +213,34 @@ export class Orchestrator {
         }
       }));
     }
+  }
+
+  /** Checks the coupon refusals of a batch's answers as couponElsewhere does. */
+  private couponsElsewhere(items: ReadonlyArray<Intent | OpResult>, answered: OpResult[]): Promise<OpResult[]> | OpResult[] {
+    let checks: Array<Promise<void>> | null = null;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if ('ok' in item || !namesCoupons(item) || answered[i]!.ok) continue;
+      (checks ??= []).push(this.couponElsewhere(item, answered[i]!).then((r) => { answered[i] = r; }));
+    }
+    return checks === null ? answered : Promise.all(checks).then(() => answered);
+  }
+
+  /**
+   * A coupon code lives on its member's shard (coupon-gate.ts), so the member's shard finds no coupon
+   * of another shard's code and answers `coupon_not_found`, where for another member's coupon on its
+   * own shard it answers `coupon_not_usable` (`other_member`). The code's shard is asked, so that
+   * the answer does not depend on where the coupon's member happens to live.
+   */
+  private async couponElsewhere(op: PurchaseOp | QuoteOp, result: OpResult): Promise<OpResult> {
+    if (result.ok || result.error.code !== 'coupon_not_found') return result;
+    const field = result.error.field ?? '';
+    const at = /^couponCodes\[(\d)\]$/.exec(field);
+    const code = at === null ? undefined : op.couponCodes![Number(at[1])];
+    const shards = this.engine.shards.length;
+    if (code === undefined || shardOfCode(code, shards) === hashId(op.memberId) % shards) return result;
+    const coupon = await this.engine.shardOfCode(code).query({ q: 'coupon', code });
+    return coupon === null || coupon === undefined ? result : { ok: false, error: opError('coupon_not_usable', 'other_member', field) };
   }
 
   /** Answers conflicting ops of a batch again under their earlier fingerprints (replayEarlier). */

@@ -10,6 +10,7 @@ import type { BatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.j
 import { packRecords, unpackRecords } from '../batch-records.js';
 import type { OutboxMessage } from '../rules/member-state.js';
 import { answeredByReader, ReaderClient } from './reader-client.js';
+import type { CouponGate } from './coupon-gate.js';
 
 /**
  * Batches a shard runs at once, by how its commits reach the disk (engine/limits.ts CommitMode).
@@ -72,6 +73,12 @@ export class ShardClient {
 
   /** Called with the outbox messages each batch wrote, once the batch is durable. */
   onOutbox: (shardId: number, messages: Array<[number, OutboxMessage]>) => void = () => {};
+
+  /**
+   * Supplies each batch's ops that may issue coupons with codes and totalMax units, and counts what
+   * they issued (coupon-gate.ts); set by the engine once it has the shards' counts, before any write.
+   */
+  couponGate: CouponGate | null = null;
 
   /** Called once per durable batch with its ops and the time from sending it to its reply (server/metrics.ts). */
   onBatch: (ops: number, commitMs: number) => void = () => {};
@@ -155,16 +162,23 @@ export class ShardClient {
   }
 
   private async send(batch: Pending[]): Promise<void> {
+    const ops = batch.map((p) => p.op);
+    // Codes and totalMax units for the ops that may issue coupons, before the ops are packed.
+    const gate = this.couponGate;
+    const held = gate === null ? null : gate.supply(ops, this.shardId);
     let results: OpResult[];
     try {
-      results = await this.execute({ type: 'batch', packedOps: packRecords(batch.map((p) => p.op)) }, batch.length);
+      results = await this.execute({ type: 'batch', packedOps: packRecords(ops) }, batch.length);
     } catch (err) {
+      if (held !== null) gate!.release(held);
       for (const p of batch) {
         if (p.group === null) p.reject!(err);
         else answerInGroup(p.group, p.index, p.group.failure(err));
       }
       return;
     }
+    // Counted before any op is answered, so that an op sent on its answer meets the new count.
+    if (held !== null) gate!.settle(held, results);
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
       if (p.group === null) p.resolve!(results[i]!);
