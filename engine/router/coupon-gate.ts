@@ -79,9 +79,6 @@ interface Plan {
  */
 export interface Held { counters: Counter[]; amounts: number[]; ops: readonly WriteOp[] | null }
 
-/** A coupon issued, as the executor's answers list them (`couponsIssued`). */
-interface Issued { templateId: string }
-
 export class CouponGate {
   private readonly counters = new Map<string, Counter>();
   private plan: Plan | null = null;
@@ -226,18 +223,12 @@ export class CouponGate {
   }
 
   /**
-   * The batch is answered: every coupon its answers report issued (not a replay's, issued before
-   * and counted then) is added to its template's count, and what the batch held is let go.
+   * The batch is answered: the coupons it issued per template (its reply's `couponCounts`, counted
+   * by the shard as it wrote them, birthday gifts and rules included; replays issue none) are added
+   * to their templates' counts, and what the batch held is let go.
    */
-  settle(held: Held, results: readonly OpResult[]): void {
-    const ops = held.ops!;
-    for (let i = 0; i < results.length; i++) {
-      const r = results[i]!;
-      if (!r.ok || r['replayed'] === true) continue;
-      const issued = r['couponsIssued'] as Issued[] | undefined;
-      if (Array.isArray(issued)) this.count(issued);
-      else if (ops[i]?.op === 'coupon_issue') this.counter((ops[i] as CouponIssueOp).templateId).issued += 1;
-    }
+  settle(held: Held, counts: Readonly<Record<string, number>> | undefined): void {
+    if (counts !== undefined) this.count(counts);
     letGo(held);
   }
 
@@ -267,14 +258,15 @@ export class CouponGate {
       letGo(held);
       throw err;
     }
-    const issued = (reply as { couponsIssued?: Issued[] } | null)?.couponsIssued;
-    if (Array.isArray(issued)) this.count(issued);
+    const counts = (reply as { couponCounts?: Record<string, number> } | null)?.couponCounts;
+    if (counts !== undefined) this.count(counts);
     letGo(held);
     return reply;
   }
 
-  private count(issued: readonly Issued[]): void {
-    for (const coupon of issued) this.counter(coupon.templateId).issued += 1;
+  /** Adds coupons a shard reports issued, per template, to their counts. */
+  count(counts: Readonly<Record<string, number>>): void {
+    for (const templateId of Object.keys(counts)) this.counter(templateId).issued += counts[templateId]!;
   }
 
   private codes(count: number, shard: number): string[] {

@@ -167,8 +167,9 @@ export class ShardClient {
     const gate = this.couponGate;
     const held = gate === null ? null : gate.supply(ops, this.shardId);
     let results: OpResult[];
+    let couponCounts: Record<string, number> | undefined;
     try {
-      results = await this.execute({ type: 'batch', packedOps: packRecords(ops) }, batch.length);
+      ({ results, couponCounts } = await this.execute({ type: 'batch', packedOps: packRecords(ops) }, batch.length));
     } catch (err) {
       if (held !== null) gate!.release(held);
       for (const p of batch) {
@@ -178,7 +179,8 @@ export class ShardClient {
       return;
     }
     // Counted before any op is answered, so that an op sent on its answer meets the new count.
-    if (held !== null) gate!.settle(held, results);
+    if (held !== null) gate!.settle(held, couponCounts);
+    else if (couponCounts !== undefined) gate!.count(couponCounts);
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
       if (p.group === null) p.resolve!(results[i]!);
@@ -190,12 +192,12 @@ export class ShardClient {
    * Runs one batch of imported rows on the shard (BatchExecutor.importBatch), past the group-commit
    * queue: the CSV import gathers its own batches and bounds how many it has in flight.
    */
-  runImport(ops: RegisterOp[]): Promise<OpResult[]> {
+  async runImport(ops: RegisterOp[]): Promise<OpResult[]> {
     if (this.closing) return Promise.reject(new LoyaltyError('shutting_down'));
-    return this.execute({ type: 'import', rows: toImportRows(ops) }, ops.length);
+    return (await this.execute({ type: 'import', rows: toImportRows(ops) }, ops.length)).results;
   }
 
-  private async execute(task: ShardTask & { type: 'batch' | 'import' }, count: number): Promise<OpResult[]> {
+  private async execute(task: ShardTask & { type: 'batch' | 'import' }, count: number): Promise<BatchReply> {
     this.inFlight += 1;
     const started = performance.now();
     try {
@@ -208,7 +210,7 @@ export class ShardClient {
       const commitMs = performance.now() - started;
       this.stats.commitMsSum += commitMs;
       this.onBatch(count, commitMs);
-      return reply.results;
+      return reply;
     } finally {
       this.inFlight -= 1;
       if (this.queue.length > 0 || this.urgent.length > 0) this.pump();

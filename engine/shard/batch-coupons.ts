@@ -108,6 +108,7 @@ export function issueCoupon(
   b.store.meta.putSync(countKey, ((b.store.meta.get(countKey) as number | undefined) ?? 0) + 1);
   b.append(m, entry(atMs, 'coupon_issue', m.memberId, code, {}, cause));
   b.totals.couponsIssued += 1;
+  b.couponsIssuedByTemplate.set(template.id, (b.couponsIssuedByTemplate.get(template.id) ?? 0) + 1);
   return coupon;
 }
 

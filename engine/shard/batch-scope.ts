@@ -102,6 +102,16 @@ export class BatchScope {
   readonly couponsHeld = new Set<string>();
   /** The coupons each queued purchase holds, by op, for its finish. */
   readonly couponUses = new Map<object, CouponUse>();
+  /** Coupons this batch issued, per template: the router's totalMax counter adds them (engine/router/coupon-gate.ts). */
+  readonly couponsIssuedByTemplate = new Map<string, number>();
+
+  /** The batch's issued coupons per template for its reply, or undefined when it issued none. */
+  couponCounts(): Record<string, number> | undefined {
+    if (this.couponsIssuedByTemplate.size === 0) return undefined;
+    const counts: Record<string, number> = {};
+    for (const [templateId, n] of this.couponsIssuedByTemplate) counts[templateId] = n;
+    return counts;
+  }
   private slotCount = 0;
 
   private constructor(

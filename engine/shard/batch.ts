@@ -41,6 +41,15 @@ const FAMILIES: { [K in WriteOp['op']]?: Family<Extract<WriteOp, { op: K }>> } =
   coupon_revoke: finishCouponRevoke,
 };
 
+/**
+ * A reply with the coupons its task issued per template (`couponCounts`), only when it issued any:
+ * replies of tasks that issue none, and so their log checksums, stay as they were.
+ */
+function withCouponCounts<R extends object>(reply: R, b: BatchScope): R & { couponCounts?: Record<string, number> } {
+  const counts = b.couponCounts();
+  return counts === undefined ? reply : { ...reply, couponCounts: counts };
+}
+
 export class BatchExecutor {
   private encodedVersion = -1;
 
@@ -159,7 +168,7 @@ export class BatchExecutor {
       results[i] = first.ok ? { ...first, replayed: true } : first;
     }
     b.finish();
-    return { results, outbox: b.outbox };
+    return withCouponCounts({ results, outbox: b.outbox }, b);
   }
 
   /**
@@ -169,15 +178,16 @@ export class BatchExecutor {
   importBatch(ctx: ProgramContext, rows: ImportRows, encodeProgram: (out: Float64Array) => void): { results: OpResult[]; outbox: Array<[number, OutboxMessage]> } {
     const b = this.begin(ctx, encodeProgram);
     const results = importRows(b, rows);
-    return { results, outbox: b.outbox };
+    return withCouponCounts({ results, outbox: b.outbox }, b);
   }
 
   /**
    * One slice of the sweep (docs/rules.md §6): members whose next event is due at or before `asOfMs`,
    * at most `limit` of them, each brought up to `asOfMs`. Returns how many and whether more are due.
    */
-  sweep(ctx: ProgramContext, asOfMs: number, limit: number, encodeProgram: (out: Float64Array) => void, newCodes: readonly string[] = []): { members: number; more: boolean } {
-    return sweepSlice(this.begin(ctx, encodeProgram), asOfMs, limit, new CouponSupplyCursor(newCodes, []));
+  sweep(ctx: ProgramContext, asOfMs: number, limit: number, encodeProgram: (out: Float64Array) => void, newCodes: readonly string[] = []): { members: number; more: boolean; couponCounts?: Record<string, number> } {
+    const b = this.begin(ctx, encodeProgram);
+    return withCouponCounts(sweepSlice(b, asOfMs, limit, new CouponSupplyCursor(newCodes, [])), b);
   }
 
   /**

@@ -50,7 +50,12 @@ describe('coupons in the batch log', () => {
     stores.push(live);
     const machine = new ShardMachine(live, loadCore(), 0, { log: true });
     let clock = 1_000;
-    const batch = (ops: WriteOp[]): OpResult[] => (machine.run({ kind: 'batch', ops }, (clock += 1_000)) as { results: OpResult[] }).results;
+    let lastCounts: Record<string, number> | undefined;
+    const batch = (ops: WriteOp[]): OpResult[] => {
+      const reply = machine.run({ kind: 'batch', ops }, (clock += 1_000)) as { results: OpResult[]; couponCounts?: Record<string, number> };
+      lastCounts = reply.couponCounts;
+      return reply.results;
+    };
     machine.run({ kind: 'program', version: 1, program, atMs: T0, record: true }, (clock += 1_000));
     const t1 = T0 + 1_000;
     const regs = batch([
@@ -64,6 +69,7 @@ describe('coupons in the batch log', () => {
       { op: 'coupon_issue', memberId: 'bob', templateId: 'capped', source: 'bulk', key: 'ci:2', fp: 3, atMs: t1 + 2, newCodes: codes(2) },
     ] as WriteOp[]);
     expect(results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['ok', 'ok', 'coupon_limit']);
+    expect(lastCounts).toEqual({ thanks: 1, gold: 1, capped: 1 });
     expect((results[0] as unknown as { couponsIssued: Array<{ templateId: string }> }).couponsIssued.map((c) => c.templateId)).toEqual(['thanks', 'gold']);
     const capped = (results[1] as unknown as { code: string }).code;
     batch([
@@ -71,7 +77,9 @@ describe('coupons in the batch log', () => {
       { op: 'return', memberId: 'ann', returnId: 'r1', orderId: 'o1', amountCents: 599_000, key: 'ret:r1', fp: 1, atMs: t1 + DAY_MS },
     ] as WriteOp[]);
     // The birthday in April issues its coupon in the sweep, with the codes the sweep brought; the rest expire.
-    machine.run({ kind: 'sweep', asOfMs: T0 + 60 * DAY_MS, limit: 1_000, newCodes: codes(4) }, (clock += 1_000));
+    const swept = machine.run({ kind: 'sweep', asOfMs: T0 + 60 * DAY_MS, limit: 1_000, newCodes: codes(4) }, (clock += 1_000));
+    // The router's totalMax counter adds what each task reports issued per template, birthday gifts included.
+    expect(swept).toEqual({ members: 1, more: false, couponCounts: { bday: 1 } });
     expect(verify(live).mismatches).toEqual([]);
     const states = [...live.coupons.getRange()].map(({ value }) => `${value.templateId}:${value.state}`).sort();
     expect(states).toEqual(['bday:active', 'capped:revoked', 'gold:revoked', 'thanks:revoked', 'welcome:expired', 'welcome:expired']);
