@@ -139,7 +139,7 @@ export class Engine {
    * router's totalMax counter (coupon-gate.ts); from here on every batch passes through it.
    */
   private async openCouponGate(): Promise<void> {
-    const counts = (await Promise.all(this.shards.map((s) => s.query({ q: 'couponCounts' })))).map((c) => (c ?? {}) as Record<string, number>);
+    const counts = (await Promise.all(this.shards.map((s) => s.query({ q: 'couponCounts' })))) as Array<Record<string, number>>;
     const gate = new CouponGate(this.shards.length, () => this.versioned.program, counts);
     this.couponGate = gate;
     for (const shard of this.shards) shard.couponGate = gate;
