@@ -1,4 +1,4 @@
-// The back-office commands of the `loyalty` command line: `import FILE` and `export members|ledger`
+// The back-office commands of the `loyalty` command line: `import FILE` and `export members|ledger|coupons`
 // open the engine on LOYALTY_DATA directly (import as the folder's one writer, so not beside a
 // running server; export read-only, like `verify`) and show their progress on stderr; `sweep` asks
 // the running server at LOYALTY_URL, which holds the program.
@@ -13,9 +13,10 @@ import type { Config } from '../server/config.js';
 import { importMembers, type ImportProgress } from '../server/import-members.js';
 import { ledgerCsv, membersCsv } from '../server/export-csv.js';
 import { ledgerRange } from '../server/backoffice.js';
+import { couponsCsv } from '../server/coupon-reports.js';
 
 export const BACKOFFICE_USAGE = `  import FILE               import members from a CSV file (refused while a server holds the folder); prints { imported, skipped, failed, errors }
-  export members|ledger [--out FILE] [--from YYYY-MM-DD --to YYYY-MM-DD]
+  export members|ledger|coupons [--out FILE] [--from YYYY-MM-DD --to YYYY-MM-DD]
                             write a CSV export to FILE or stdout (safe beside a running server)
   sweep [--as-of ISO]       ask the running server (LOYALTY_URL) to run the sweep`;
 
@@ -86,7 +87,7 @@ async function importCommand(config: Config, args: string[]): Promise<number> {
 
 async function exportCommand(config: Config, args: string[]): Promise<number> {
   const what = args[0];
-  if (what !== 'members' && what !== 'ledger') throw new UsageError('export needs members or ledger: loyalty export members|ledger [--out FILE]');
+  if (what !== 'members' && what !== 'ledger' && what !== 'coupons') throw new UsageError('export needs members, ledger or coupons: loyalty export members|ledger|coupons [--out FILE]');
   const out = flag(args, '--out');
   const range = what === 'ledger' ? ledgerRange(new URLSearchParams({ from: flag(args, '--from') ?? '', to: flag(args, '--to') ?? '' })) : undefined;
   // Written beside the target and renamed at the end, so a failed export never looks like a whole one.
@@ -97,7 +98,7 @@ async function exportCommand(config: Config, args: string[]): Promise<number> {
     const total = what === 'members' ? (await engine.summary()).members : undefined;
     const reporter = progressReporter((s) => `export ${what}: ${fmt(Math.max(rows, 0))}${total === undefined ? '' : ` / ${fmt(total)}`} rows, ${fmt(Math.max(rows, 0) / Math.max(s, 0.001))} rows/s`);
     try {
-      const chunks = what === 'members' ? membersCsv(engine) : ledgerCsv(engine, range);
+      const chunks = what === 'members' ? membersCsv(engine) : what === 'coupons' ? couponsCsv(engine) : ledgerCsv(engine, range);
       for await (const chunk of chunks) {
         rows += countRows(chunk);
         // Backpressure: the next page is fetched only once the sink has taken this one.

@@ -32,7 +32,7 @@ export async function importMembersReply(api: Api, req: ApiRequest): Promise<Api
 }
 
 /** A CSV reply streamed with backpressure: memory stays flat for an export of any size. */
-function csvReply(chunks: AsyncIterable<string>, filename: string): ApiReply {
+export function csvReply(chunks: AsyncIterable<string>, filename: string): ApiReply {
   return {
     status: 200, body: null, chunks,
     headers: { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': `attachment; filename="${filename}"` },

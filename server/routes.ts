@@ -14,6 +14,7 @@ import * as R from './requests.js';
 import { ROUTE_UNMATCHED, type Metrics } from './metrics.js';
 import { dailyReport, exportLedger, exportMembers, importMembersReply, rfmReport } from './backoffice.js';
 import { consoleFile } from './console-files.js';
+import { couponReport, exportCoupons } from './coupon-reports.js';
 import { bulkIssue, getCoupon, issueCoupon, memberCoupons, revokeCoupon } from './coupons.js';
 
 export interface ApiRequest {
@@ -202,9 +203,11 @@ route('POST', '/v1/admin/sweep', ADMIN, async (api, req) => {
 });
 route('GET', '/v1/reports/daily', ALL, dailyReport);
 route('GET', '/v1/reports/rfm', ALL, rfmReport);
+route('GET', '/v1/reports/coupons', ALL, couponReport);
 route('POST', '/v1/import/members', ADMIN, importMembersReply);
 route('GET', '/v1/export/members.csv', ['admin', 'reader'], exportMembers);
 route('GET', '/v1/export/ledger.csv', ['admin', 'reader'], exportLedger);
+route('GET', '/v1/export/coupons.csv', ['admin', 'reader'], exportCoupons);
 route('GET', '/', 'public', () => consoleFile('index.html'));
 route('GET', '/console/:file', 'public', (_api, _req, [file]) => consoleFile(file!));
 route('POST', '/v1/admin/what-if', ADMIN, (api, req) => {

@@ -13,12 +13,13 @@ import { LoyaltyError } from '../errors.js';
 import { demoProgram, withProgramDefaults } from '../rules/program.js';
 import { directoryPhone } from '../rules/phone.js';
 import { SHARDS_MAX, SWEEP_SLICE_MEMBERS } from '../limits.js';
-import { sumTotals, type BookTotals } from '../rules/totals.js';
+import { couponsActive, sumTotals, type BookTotals } from '../rules/totals.js';
 import type { Program, VersionedProgram } from '../rules/program-types.js';
 import type { Control, CreditOp, OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from '../ops.js';
 import type { OutboxMessage } from '../rules/member-state.js';
 import { COMMIT_CLOCK_BYTES, type DirectoryPart } from '../shard-protocol.js';
-import { daysBetween } from '../rules/local-day.js';
+import { daysBetween, localDaysWindowMs } from '../rules/local-day.js';
+import { mergeCouponReport, type CouponFigures, type CouponReportRow } from '../rules/coupon-report.js';
 import { mergeDaily, type DayFigures, type ExportedEntry, type RfmColumns } from '../rules/reports.js';
 import { rfmReport, type RfmReport, type RfmSegment } from '../rules/rfm.js';
 import { WhatIfJobs } from './what-if-jobs.js';
@@ -138,7 +139,7 @@ export class Engine {
    * router's totalMax counter (coupon-gate.ts); from here on every batch passes through it.
    */
   private async openCouponGate(): Promise<void> {
-    const counts = (await Promise.all(this.shards.map((s) => s.query({ q: 'couponCounts' })))).map((c) => (c ?? {}) as Record<string, number>);
+    const counts = (await Promise.all(this.shards.map((s) => s.query({ q: 'couponCounts' })))) as Array<Record<string, number>>;
     const gate = new CouponGate(this.shards.length, () => this.versioned.program, counts);
     this.couponGate = gate;
     for (const shard of this.shards) shard.couponGate = gate;
@@ -310,11 +311,11 @@ export class Engine {
   }
 
   /** The books at a glance (docs/rules.md §10), from each shard's running totals. */
-  async summary(): Promise<BookTotals & { tiers: Array<{ tierId: string; members: number }> }> {
+  async summary(): Promise<BookTotals & { couponsActive: number; tiers: Array<{ tierId: string; members: number }> }> {
     const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'totals' }))) as BookTotals[];
     const sum = sumTotals(parts);
     const tiers = this.versioned.program.tiers.map((t) => ({ tierId: t.id, members: sum.membersPerTier[t.id] ?? 0 }));
-    return { ...sum, tiers };
+    return { ...sum, couponsActive: couponsActive(sum), tiers };
   }
 
   /** Bytes each database occupies, summed over the shards. */
@@ -471,6 +472,24 @@ export class Engine {
   /** One bounded page of shard `shard`'s ledger after `afterSeq`, for the export (engine/rules/reports.ts). */
   async ledgerPage(shard: number, q: { afterSeq: number; limit: number; scanMax: number; from?: string; to?: string }): Promise<{ entries: ExportedEntry[]; nextSeq: number | null }> {
     return await this.shards[shard]!.query({ q: 'ledgerPage', ...q, timeZone: this.versioned.program.timezone }) as { entries: ExportedEntry[]; nextSeq: number | null };
+  }
+
+  /**
+   * What each coupon template's coupons did on local days `from` to `to` inclusive (program time
+   * zone), and how many are active now (docs/rules.md §10.6). Each shard folds its coupons on the
+   * reader thread.
+   */
+  async couponReport(from: string, to: string): Promise<{ from: string; to: string; timeZone: string; templates: CouponReportRow[]; totals: CouponFigures & { useRate: number | null } }> {
+    const timeZone = this.versioned.program.timezone;
+    const { fromMs, toMs } = localDaysWindowMs(from, to, timeZone);
+    const nowMs = this.now();
+    const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'couponReport', fromMs, toMs, nowMs }))) as Array<Record<string, CouponFigures>>;
+    return { from, to, timeZone, ...mergeCouponReport(this.versioned.program.coupons, parts) };
+  }
+
+  /** One bounded page of shard `shard`'s coupons in code order after `after`, as the export's cells. */
+  async couponsPage(shard: number, after: string | null, limit: number): Promise<{ rows: Array<Array<string | number | null>>; next: string | null }> {
+    return await this.shards[shard]!.query({ q: 'couponsPage', after, limit }) as { rows: Array<Array<string | number | null>>; next: string | null };
   }
 
   /** One bounded page of shard `shard`'s members in id order after `after`, for the export. */

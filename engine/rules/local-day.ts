@@ -1,7 +1,7 @@
 // Local calendar days (`YYYY-MM-DD` in the program's time zone) of ledger instants, for the daily
-// report and the ledger export (engine/rules/calendar.ts memoises the dates per 15-minute bucket, so a
-// scan of millions of entries formats only a few thousand instants).
-import { localDateOf } from './calendar.js';
+// report, the ledger export and the coupon report's window (engine/rules/calendar.ts memoises the
+// dates per 15-minute bucket, so a scan of millions of entries formats only a few thousand instants).
+import { localDateOf, startOfLocalDay } from './calendar.js';
 import { REPORT_DAYS_MAX } from '../limits.js';
 import { FieldError, checkDate } from './validate.js';
 
@@ -35,4 +35,17 @@ export function daysBetween(from: string, to: string): string[] {
 /** Instants outside [lowMs, highMs] cannot fall on a local day from `from` to `to` in any zone. */
 export function dayRangeMs(from: string, to: string): { lowMs: number; highMs: number } {
   return { lowMs: Date.parse(from + 'T00:00:00Z') - ZONE_MARGIN_MS, highMs: Date.parse(to + 'T00:00:00Z') + DAY_MS + ZONE_MARGIN_MS };
+}
+
+/**
+ * The instants of local days `from` to `to` (inclusive) in `timeZone`: from the local midnight that
+ * starts `from` up to, not including, the one that ends `to`. At most REPORT_DAYS_MAX days.
+ */
+export function localDaysWindowMs(from: string, to: string, timeZone: string): { fromMs: number; toMs: number } {
+  const days = daysBetween(from, to);
+  const after = new Date(Date.parse(days[days.length - 1]! + 'T00:00:00Z') + DAY_MS);
+  return {
+    fromMs: startOfLocalDay(Number(from.slice(0, 4)), Number(from.slice(5, 7)), Number(from.slice(8, 10)), timeZone),
+    toMs: startOfLocalDay(after.getUTCFullYear(), after.getUTCMonth() + 1, after.getUTCDate(), timeZone),
+  };
 }

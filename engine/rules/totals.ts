@@ -50,6 +50,24 @@ export function emptyTotals(): BookTotals {
   };
 }
 
+/**
+ * Totals as a shard stored them, every field present: totals written before a field existed (the
+ * coupon figures came later) read that field as 0, which it was, since nothing had moved it.
+ */
+export function readTotals(stored: unknown): BookTotals {
+  if (stored === undefined || stored === null) return emptyTotals();
+  const t = stored as Partial<BookTotals>;
+  return { ...emptyTotals(), ...t, membersPerTier: { ...t.membersPerTier } };
+}
+
+/**
+ * Coupons in state `active` by the totals: each issue and restore makes one, each use, expiry and
+ * revocation ends one (only an active coupon is used, expired or revoked).
+ */
+export function couponsActive(t: Pick<BookTotals, 'couponsIssued' | 'couponsUsed' | 'couponsRestored' | 'couponsExpired' | 'couponsRevoked'>): number {
+  return t.couponsIssued - t.couponsUsed + t.couponsRestored - t.couponsExpired - t.couponsRevoked;
+}
+
 /** An exact value as a Count. */
 export function toCount(n: bigint): Count {
   return n >= BigInt(-Number.MAX_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString();

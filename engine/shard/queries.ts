@@ -1,6 +1,7 @@
 // Read-only questions a shard answers from committed state, outside the write batches: members,
-// ledgers, balances at a past moment, orders, the verify fold and the front end's directory.
-import { allEntries, getEntry, getMember, getOrder, getOrderHead, getState, SEQS_PER_BATCH, type ShardStore } from './store.js';
+// ledgers, balances at a past moment, orders, coupons (coupon-queries.ts), the verify fold and the
+// front end's directory.
+import { allEntries, getEntry, getMember, getOrder, getOrderHead, getState, SEQS_PER_BATCH, SHARD_DATABASES, type ShardDatabaseName, type ShardStore } from './store.js';
 import type { Program } from '../rules/program-types.js';
 import { nextDueOf } from '../rules/member-events.js';
 import { SWEPT_TO_KEY, type SweptTo } from './batch-sweep.js';
@@ -9,11 +10,12 @@ import type { LedgerEntry, Query, StoredEntry } from '../ops.js';
 import { memberView, programContext, type HotState, type MemberProfile, type ProgramContext } from '../rules/member-state.js';
 import { scanMembers, searchIndexReady, searchMembers, type MemberSearch } from './search-index.js';
 import { decodeState } from './codec.js';
-import { emptyTotals, Tally, type BookTotals, type Count } from '../rules/totals.js';
+import { readTotals, Tally, type Count } from '../rules/totals.js';
 import { dailyPart, ledgerPage, rfmPart } from './report-scans.js';
 import { REPORT_SCAN_ENTRIES_MAX, REPORT_SCAN_MEMBERS_MAX } from '../limits.js';
 import { firstLogSeq, logPosition } from './batch-log.js';
 import { logEntriesUntil } from './shard-backup.js';
+import { CouponLedger, couponByCode, couponCounts, couponMismatches, couponReportOf, couponsPage, heldCoupons, memberCoupons } from './coupon-queries.js';
 
 
 /** Balances as the fold of a member's entries (docs/rules.md §8). */
@@ -51,7 +53,7 @@ export function answer(store: ShardStore, q: Query): unknown {
   switch (q.q) {
     case 'member': {
       const m = getMember(store, q.memberId);
-      return m === undefined ? null : memberView(m, m, m.grants);
+      return m === undefined ? null : { ...memberView(m, m, m.grants), coupons: heldCoupons(store, q.memberId) };
     }
     case 'members': {
       if (q.prefix === undefined || !searchIndexReady(store)) return scanMembers(store, q);
@@ -104,7 +106,7 @@ export function answer(store: ShardStore, q: Query): unknown {
       return out;
     }
     case 'program': return store.meta.get('program') ?? null;
-    case 'totals': return store.meta.get('totals') ?? emptyTotals();
+    case 'totals': return readTotals(store.meta.get('totals'));
     case 'storage': return storageBytes(store);
     case 'outbox': {
       const out: Array<[number, unknown]> = [];
@@ -131,6 +133,11 @@ export function answer(store: ShardStore, q: Query): unknown {
     case 'daily': return dailyPart(store, q.from, q.to, q.timeZone, q.fromBatch, REPORT_SCAN_ENTRIES_MAX);
     case 'rfm': return rfmPart(store, q.after, REPORT_SCAN_MEMBERS_MAX);
     case 'ledgerPage': return ledgerPage(store, q);
+    case 'coupon': return couponByCode(store, q.code, q.atMs);
+    case 'memberCoupons': return memberCoupons(store, q.memberId, q.state);
+    case 'couponCounts': return couponCounts(store);
+    case 'couponReport': return couponReportOf(store, q);
+    case 'couponsPage': return couponsPage(store, q.after, q.limit);
   }
 }
 
@@ -152,7 +159,7 @@ function timeMismatches(ctx: ProgramContext, memberId: string, state: HotState, 
   return out;
 }
 
-/** Recomputes every member from its entries and reports each difference from the stored state. */
+/** Recomputes every member and coupon from its entries and reports each difference from the stored state. */
 export function verify(store: ShardStore): { members: number; entries: number; mismatches: Array<Record<string, unknown>> } {
   const mismatches: Array<Record<string, unknown>> = [];
   let members = 0;
@@ -160,9 +167,11 @@ export function verify(store: ShardStore): { members: number; entries: number; m
   const folds = new Map<string, Fold>();
   const sums = { points: new Tally(), walletCents: new Tally() };
   const tiers = new Map<string, number>();
+  const coupons = new CouponLedger();
   for (const [, value] of allEntries(store)) {
     entries += 1;
     if (value.memberId === '') continue;
+    coupons.add(value);
     let fold = folds.get(value.memberId);
     if (fold === undefined) { fold = emptyFold(); folds.set(value.memberId, fold); }
     foldEntry(fold, value);
@@ -194,9 +203,11 @@ export function verify(store: ShardStore): { members: number; entries: number; m
     }
     folds.delete(key);
   }
-  const totals = (store.meta.get('totals') as BookTotals | undefined) ?? emptyTotals();
+  const couponCheck = couponMismatches(store, coupons);
+  mismatches.push(...couponCheck.mismatches);
+  const totals = readTotals(store.meta.get('totals'));
   // Counts compare exactly: each is a number while it is a safe integer, else its decimal digits.
-  const recount = { members, pointsOutstanding: sums.points.count, walletOutstandingCents: sums.walletCents.count };
+  const recount = { members, pointsOutstanding: sums.points.count, walletOutstandingCents: sums.walletCents.count, ...couponCheck.recount };
   for (const [field, value] of Object.entries(recount) as Array<[keyof typeof recount, Count]>) {
     if (totals[field] !== value) mismatches.push({ memberId: null, field: `totals.${field}`, stored: totals[field], ledger: value });
   }
@@ -212,11 +223,11 @@ export function verify(store: ShardStore): { members: number; entries: number; m
 /** Bytes of pages each database occupies (branch, leaf and overflow pages). */
 export function storageBytes(store: ShardStore): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const name of ['members', 'states', 'ledger', 'keys', 'orders', 'outbox', 'due', 'refstats', 'search', 'meta', 'log'] as const) out[name] = databaseBytes(store, name);
+  for (const name of SHARD_DATABASES) out[name] = databaseBytes(store, name);
   return out;
 }
 
-function databaseBytes(store: ShardStore, name: 'members' | 'states' | 'ledger' | 'keys' | 'orders' | 'outbox' | 'refstats' | 'search' | 'due' | 'meta' | 'log'): number {
+function databaseBytes(store: ShardStore, name: ShardDatabaseName): number {
   const s = store[name].getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
   return s.pageSize * (s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages);
 }

@@ -91,7 +91,13 @@ describe('loyalty export', () => {
     const half = await cli(['export', 'ledger', '--from', '2025-01-01']);
     expect(half.status).toBe(2);
     expect(half.stderr).toContain('to: must be a date');
-    expect((await cli(['export', 'orders'])).stderr).toContain('export needs members or ledger');
+    expect((await cli(['export', 'orders'])).stderr).toContain('export needs members, ledger or coupons');
+  });
+
+  it('writes the coupons (none in this folder: the header alone) to stdout', async () => {
+    const r = await cli(['export', 'coupons']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('\ufeffcode,templateId,memberId,state,issuedAt,validFrom,expiresAt,source,orderId,usedOrderId,discountCents\r\n');
   });
 });
 
