@@ -670,7 +670,11 @@ class Simulation {
     const other = (n: number) => (n >= OP_AMOUNT_MAX || n === -1 ? n - 1 : n + 1);
     if (typeof body['amountCents'] === 'number') body['amountCents'] = other(body['amountCents'] as number);
     else if (typeof body['points'] === 'number') body['points'] = other(body['points'] as number);
-    else if (s.p.name === 'product_purchase') body['channel'] = body['channel'] === 'online' ? 'offline' : 'online';
+    else if (s.p.name === 'product_purchase') {
+      // The other channel than the one it was bought on, which its key implies when it named none.
+      const bought = body['channel'] ?? (s.p.role === 'pos' ? 'offline' : s.p.role === 'storefront' ? 'online' : undefined);
+      body['channel'] = bought === 'online' ? 'offline' : 'online';
+    }
     else if (s.p.name === 'coupon_issue') {
       // Another template of the program: one it lacks is refused before the key is looked at.
       const others = this.model.program.coupons.filter((t) => t.id !== body['templateId']);
