@@ -110,6 +110,11 @@ export function firingRules(p: SimProgram, trigger: SimCouponTrigger, tierId: st
 /** Every coupon ever issued, by code and by member, and the counts the caps read. */
 export class CouponBook {
   readonly byCode = new Map<string, SimCoupon>();
+  /**
+   * Every coupon in issue order: what the planner draws from. Not byCode's order, which a rename
+   * changes, and a rename happens or not depending on where a kill fell: draws must not.
+   */
+  private readonly issued: SimCoupon[] = [];
   private readonly byMember = new Map<string, SimCoupon[]>();
   private readonly total = new Map<string, number>();
   private readonly toMember = new Map<string, number>();
@@ -131,8 +136,8 @@ export class CouponBook {
     return this.byMember.get(memberId) ?? [];
   }
 
-  all(): IterableIterator<SimCoupon> {
-    return this.byCode.values();
+  all(): readonly SimCoupon[] {
+    return this.issued;
   }
 
   issuedTotal(templateId: string): number {
@@ -146,11 +151,18 @@ export class CouponBook {
   add(c: SimCoupon): void {
     if (this.byCode.has(c.code)) throw new Error(`model: coupon ${c.code} issued twice`);
     this.byCode.set(c.code, c);
+    this.issued.push(c);
     const list = this.byMember.get(c.memberId);
     if (list === undefined) this.byMember.set(c.memberId, [c]); else list.push(c);
     this.total.set(c.templateId, this.issuedTotal(c.templateId) + 1);
     this.toMember.set(`${c.memberId}|${c.templateId}`, this.issuedTo(c.memberId, c.templateId) + 1);
     if (CouponBook.isPlaceholder(c.code)) this.pending.add(c);
+  }
+
+  /** Puts the coupons issued after the first `from` in the order of `rank` of their members (a stable sort). */
+  reorderSince(from: number, rank: (memberId: string) => number): void {
+    const added = this.issued.splice(from).sort((a, b) => rank(a.memberId) - rank(b.memberId));
+    this.issued.push(...added);
   }
 
   /** Gives a placeholder coupon the code the server drew. */

@@ -28,6 +28,8 @@ export interface Took { id: number; expiresAt: number; points: number }
 
 export interface Entry {
   at: number; kind: string; ref: string; points: number; growth: number; wallet: number; spend: number; tierId: string | null;
+  /** The sweep that wrote a coupon_expire entry: its expiries of one instant are in code order. */
+  sweep?: number;
 }
 
 export interface Profile {
@@ -202,6 +204,7 @@ export class Model {
   /** Ledger entries not on any member (one per accepted program, the first program included). */
   programEntries = 1;
   private grantSeq = 0;
+  private sweeps = 0;
   /** Every coupon issued, with the counts its caps read. */
   readonly coupons = new CouponBook();
   /** Answers the model made holding a coupon placeholder: they take the code when it is learnt. */
@@ -449,9 +452,13 @@ export class Model {
       this.advance(m, asOfMs);
     }
     // Then active coupons past their expiry, each dated at its expiry (§12.8), in expiry order.
-    const expiring = [...this.coupons.all()].filter((c) => c.state === 'active' && c.expiresAt <= asOfMs)
+    const expiring = this.coupons.all().filter((c) => c.state === 'active' && c.expiresAt <= asOfMs)
       .sort((a, b) => a.expiresAt - b.expiresAt || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
-    for (const c of expiring) this.setCouponState(c, 'expired', c.expiresAt, 'coupon_expire');
+    this.sweeps += 1;
+    for (const c of expiring) {
+      this.setCouponState(c, 'expired', c.expiresAt, 'coupon_expire');
+      this.members.get(c.memberId)!.entries.at(-1)!.sweep = this.sweeps;
+    }
     return due;
   }
 
@@ -511,6 +518,33 @@ export class Model {
     let n = this.programEntries;
     for (const m of this.members.values()) n += m.entries.length;
     return n;
+  }
+
+  // ---------------------------------------------------------------- kill steps
+
+  /** Where the books' insertion orders stand, for reorderSince. */
+  mark(): { members: number; orders: number; phones: number; emails: number; coupons: number } {
+    return { members: this.memberOrder.length, orders: this.orders.size, phones: this.phones.size, emails: this.emails.size, coupons: this.coupons.all().length };
+  }
+
+  /**
+   * Puts what was added since `mark` (members, orders, phones, emails, coupons) in the order of
+   * `rank` of the member each belongs to. In a kill step the model applies the ops that made it
+   * before the kill first and the others as they are resent: without this, where the kill fell
+   * would change the order the planner draws from, and a seed would not replay.
+   */
+  reorderSince(mark: ReturnType<Model['mark']>, rank: (memberId: string) => number): void {
+    const byRank = <T>(list: T[], memberOf: (x: T) => string): T[] => list.sort((a, b) => rank(memberOf(a)) - rank(memberOf(b)));
+    this.memberOrder.push(...byRank(this.memberOrder.splice(mark.members), (id) => id));
+    const reinsert = <V>(map: Map<string, V>, from: number, memberOf: (entry: [string, V]) => string): void => {
+      const added = byRank([...map].slice(from), memberOf);
+      for (const [k] of added) map.delete(k);
+      for (const [k, v] of added) map.set(k, v);
+    };
+    reinsert(this.orders, mark.orders, ([, o]) => o.memberId);
+    reinsert(this.phones, mark.phones, ([, id]) => id);
+    reinsert(this.emails, mark.emails, ([, id]) => id);
+    this.coupons.reorderSince(mark.coupons, rank);
   }
 
   // ---------------------------------------------------------------- coupons
@@ -703,7 +737,15 @@ export class Model {
   private renameCoupon(c: SimCoupon, code: string): void {
     const old = c.code;
     this.coupons.rename(c, code);
-    for (const e of this.members.get(c.memberId)!.entries) if (e.ref === old) e.ref = code;
+    const entries = this.members.get(c.memberId)!.entries;
+    for (const e of entries) if (e.ref === old) e.ref = code;
+    // A sweep that issued a birthday's coupons and expired them at one instant did so in code order.
+    for (let i = 0; i < entries.length;) {
+      let j = i + 1;
+      while (j < entries.length && entries[i]!.sweep !== undefined && entries[j]!.sweep === entries[i]!.sweep && entries[j]!.at === entries[i]!.at) j++;
+      if (j - i > 1) entries.splice(i, j - i, ...entries.slice(i, j).sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0)));
+      i = j;
+    }
     this.placeholderAnswers = this.placeholderAnswers.filter((a) => replaceString(a, old, code));
     this.placeholderLists = this.placeholderLists.filter((list) => {
       list.sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));

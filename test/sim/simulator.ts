@@ -887,6 +887,7 @@ class Simulation {
     this.note(`restarted: ${all.length - unacked.length} acked, ${unacked.length} unacked`);
 
     this.deferred = new Map();
+    const mark = this.model.mark();
     const touched: string[] = [];
     const nowMs = Date.now();
     for (const p of all) {
@@ -931,6 +932,13 @@ class Simulation {
         }
       }
     }
+    // What the step added to the books goes in its ops' order, wherever the kill fell.
+    const rank = new Map<string, number>();
+    all.forEach((p, i) => {
+      const reach = this.planner.reach(p, new Map());
+      for (const id of [...reach.direct, ...reach.credited]) if (!rank.has(id)) rank.set(id, i);
+    });
+    this.model.reorderSince(mark, (id) => rank.get(id) ?? -1);
     const deferred = this.deferred;
     this.deferred = null;
     for (const p of all) {
