@@ -914,8 +914,9 @@ class Simulation {
       if (asBatch) {
         const answers = await this.server.sendBatch(resend.map(streamOp), resendBinary).catch((err: unknown) => this.fail(`resend batch: ${String(err)}`));
         resend.forEach((p, k) => {
-          // On the stream the op runs under the admin's key whatever key first sent it.
-          const asSent = p.role === 'admin' ? p : { ...p, role: 'admin' as const };
+          // On the stream the op runs under the admin's key, with the channel the first key implied.
+          const { op: _op, ...body } = streamOp(p);
+          const asSent = p.role === 'admin' ? p : { ...p, role: 'admin' as const, body };
           const outcome = this.modelApply(asSent, answers[k]!, Date.now());
           this.compare(asSent, outcome, answers[k]!, resendBinary ? 'msgpack' : 'json');
           const first = this.deferred!.get(asSent);
