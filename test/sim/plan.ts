@@ -372,9 +372,9 @@ export class Planner {
   /**
    * Coupon codes for an order of `m` (a purchase or a quote): coupons it can use mostly (one to
    * three of different templates); otherwise one that fails a named check of §12.5 (or is unknown),
-   * after usable ones so that its index varies. Null when nothing fits the class drawn.
+   * after usable ones so that its index varies.
    */
-  couponCodes(m: Member, order: { at: number; baseCents: number; channel: SimChannel | undefined }): { codes: string[]; note: string } | null {
+  couponCodes(m: Member, order: { at: number; baseCents: number; channel: SimChannel | undefined }): { codes: string[]; note: string } {
     const rng = this.rng;
     const model = this.model;
     const check = { memberId: m.memberId, tierId: m.tierId, ...order };
@@ -423,7 +423,6 @@ export class Planner {
       ? (b['amountCents'] as number) - Math.floor((b['amountCents'] as number) * this.model.tier(m.tierId).discountBps / 10_000)
       : (b['amountCents'] as number) - ((b['discountCents'] as number | undefined) ?? 0);
     const drawn = this.couponCodes(m, { at: atMs, baseCents, channel: p.name === 'quote' ? undefined : b['channel'] as SimChannel | undefined });
-    if (drawn === null) return p;
     b['couponCodes'] = drawn.codes;
     p.note = p.note === undefined ? drawn.note : `${p.note}; ${drawn.note}`;
     return p;
