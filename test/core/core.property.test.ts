@@ -75,7 +75,7 @@ const programArb: fc.Arbitrary<Program> = fc
       signupPoints: 0, birthday: { bonusPoints: 0, multiplierPct: p.multiplierPct }, pointsExpiryDays: null,
       allowNegativePoints: p.allowNegativePoints, referral: { enabled: false, refereePoints: 0, levels: [] },
       wallet: { minTopupCents: p.minTopupCents, maxSpendCentsPerOrder: p.maxSpendCentsPerOrder, topupBonuses: p.topupBonuses },
-      products: [], defaultCountry: null, csvDayFirst: true, coupons: [], couponRules: [],
+      products: [], defaultCountry: null, csvDayFirst: true, coupons: [], couponRules: [], campaigns: [], pointsPendingDays: 0,
     };
   });
 
