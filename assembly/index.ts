@@ -222,6 +222,8 @@ function loadProgram(): void {
  */
 @inline function earnedPoints(tier: i32, payableCents: i64, multiplierPct: i64, extraPoints: i64): i64 {
   const regular = mulDivFloor(payableCents, tierField(tier, T_EARN_POINTS), tierField(tier, T_EARN_CENTS)) + orderPoints;
+  // Most purchases have no multiplier: skip the division (the result is the same, or past the safe range either way).
+  if (multiplierPct == PCT_ONE) return regular + extraPoints;
   return mulDivFloor(regular, multiplierPct, PCT_ONE) + extraPoints;
 }
 
