@@ -6,7 +6,7 @@
 
 import {
   NONE, P_TIER_COUNT, P_QUALIFY_BY, P_MEMBERSHIP_DAYS, P_CARRY_FORWARD, P_ORDER_POINTS,
-  P_GROWTH_POINTS, P_GROWTH_GROWTH, P_BIRTHDAY_MULTIPLIER_PCT, P_MAX_WALLET_SPEND_CENTS,
+  P_GROWTH_POINTS, P_GROWTH_GROWTH, P_MAX_WALLET_SPEND_CENTS,
   P_MIN_TOPUP_CENTS, P_TOPUP_BONUS_COUNT, P_ALLOW_NEGATIVE_POINTS, P_HEADER_SLOTS,
   T_THRESHOLD, T_EARN_CENTS, T_EARN_POINTS, T_REDEEM_POINTS, T_REDEEM_CENTS, T_DISCOUNT_BPS,
   T_RETAIN_THRESHOLD, T_EXPRESS_UPGRADE_CENTS, T_UPGRADE_BONUS_POINTS, T_RENEWAL_BONUS_POINTS,
@@ -15,7 +15,7 @@ import {
   M_TIER, M_PERIOD_START_MS, M_PERIOD_END_MS, M_PERIOD_METRIC, M_POINTS, M_GROWTH, M_WALLET_CENTS,
   M_LIFETIME_SPEND_CENTS, M_PURCHASE_COUNT, M_FIRST_PURCHASE_AT_MS, M_LAST_PURCHASE_AT_MS,
   M_PERIOD_START_TIER, M_SLOTS,
-  O_KIND, O_SLOT, O_AT_MS, O_A, O_B, O_C, O_D, O_FLAGS, O_SLOTS, FLAG_BIRTHDAY,
+  O_KIND, O_SLOT, O_AT_MS, O_A, O_B, O_C, O_D, O_MULTIPLIER_PCT, O_EXTRA_POINTS, O_SLOTS,
   OP_PURCHASE, OP_REDEEM, OP_ADJUST, OP_TOPUP, OP_WITHDRAW, OP_QUOTE,
   R_STATUS, R_POINTS_DELTA, R_WALLET_DELTA_CENTS, R_GROWTH_DELTA, R_SPEND_DELTA_CENTS,
   R_EARNED_POINTS, R_VALUE_CENTS, R_NET_CENTS, R_NEW_TIER, R_BONUS_POINTS, R_SLOTS,
@@ -32,12 +32,14 @@ const POINTS_OP_MAX: i64 = 1_000_000_000_000;
 const RATE_PART_MAX: i64 = 1_000_000;
 const THRESHOLD_MAX: i64 = 1_000_000_000_000_000;
 const DAYS_MAX: i64 = 36_500;
+const MULTIPLIER_PCT_MAX: i64 = 10_000;
+const CAMPAIGN_EXTRA_POINTS_MAX: i64 = 1_000_000_000_000;
 
 /** One day, for turning membershipDays into a period end. */
 const DAY_MS: i64 = 86_400_000;
 /** Basis points in one whole, for the tier discount of a quote. */
 const BPS_ONE: i64 = 10_000;
-/** Percent in one whole, for the birthday multiplier. */
+/** Percent in one whole, for the points multiplier. */
 const PCT_ONE: i64 = 100;
 /**
  * Largest numerator or denominator mulDivFloor accepts: with both below 2^31 the remainder product
@@ -70,7 +72,6 @@ let carryForward: i64 = 0;
 let orderPoints: i64 = 0;
 let growthPoints: i64 = 1;
 let growthGrowth: i64 = 0;
-let birthdayPct: i64 = PCT_ONE;
 let maxWalletSpendCents: i64 = NONE;
 let minTopupCents: i64 = 0;
 let topupBonusCount: i32 = 0;
@@ -155,8 +156,6 @@ function loadProgram(): void {
   assert(growthPoints >= 1 && growthPoints <= RATE_PART_MAX, "growth.points out of range");
   growthGrowth = readInt(programSlot(P_GROWTH_GROWTH));
   assert(growthGrowth >= 1 && growthGrowth <= RATE_PART_MAX, "growth.growth out of range");
-  birthdayPct = readInt(programSlot(P_BIRTHDAY_MULTIPLIER_PCT));
-  assert(birthdayPct >= 0 && birthdayPct <= MUL_DIV_PART_MAX, "birthday multiplierPct out of range");
   maxWalletSpendCents = readInt(programSlot(P_MAX_WALLET_SPEND_CENTS));
   assert(maxWalletSpendCents == NONE || maxWalletSpendCents >= 0, "maxSpendCentsPerOrder negative");
   minTopupCents = readInt(programSlot(P_MIN_TOPUP_CENTS));
@@ -197,12 +196,35 @@ function loadProgram(): void {
   }
 }
 
-/** Points earned on `payableCents` at `tier`, with the birthday multiplier when it applies. */
-@inline function earnedPoints(tier: i32, payableCents: i64, birthday: bool): i64 {
-  // payableCents <= AMOUNT_CENTS_MAX and earn.points <= RATE_PART_MAX keep this below 2^62, exact.
-  let earned = mulDivFloor(payableCents, tierField(tier, T_EARN_POINTS), tierField(tier, T_EARN_CENTS)) + orderPoints;
-  if (birthday) earned = mulDivFloor(earned, birthdayPct, PCT_ONE);
-  return earned;
+/**
+ * The multiplier and the campaigns' points of purchase or quote k, resolved before the call
+ * (docs/rules.md §13.2), checked against the bounds earnedPoints relies on.
+ */
+@inline function opMultiplierPct(k: i32): i64 {
+  const multiplierPct = readInt(opSlot(k, O_MULTIPLIER_PCT));
+  assert(multiplierPct >= 0 && multiplierPct <= MULTIPLIER_PCT_MAX, "op multiplierPct out of range");
+  return multiplierPct;
+}
+
+@inline function opExtraPoints(k: i32): i64 {
+  const extraPoints = readInt(opSlot(k, O_EXTRA_POINTS));
+  assert(extraPoints >= 0 && extraPoints <= CAMPAIGN_EXTRA_POINTS_MAX, "op extraPoints out of range");
+  return extraPoints;
+}
+
+/**
+ * Points earned on `payableCents` at `tier` (docs/rules.md §13.2):
+ * floor((floor(payable × earn.points ÷ earn.cents) + orderPoints) × multiplierPct ÷ 100) + extraPoints.
+ * The regular points are below 2^62 + 2^53 (payableCents <= AMOUNT_CENTS_MAX, earn.points <=
+ * RATE_PART_MAX, orderPoints a safe integer), mulDivFloor stays exact or saturates at 2^62, and
+ * extraPoints <= CAMPAIGN_EXTRA_POINTS_MAX: the sum never overflows i64, and any value past the
+ * safe range is refused by the caller exactly as with unbounded integers.
+ */
+@inline function earnedPoints(tier: i32, payableCents: i64, multiplierPct: i64, extraPoints: i64): i64 {
+  const regular = mulDivFloor(payableCents, tierField(tier, T_EARN_POINTS), tierField(tier, T_EARN_CENTS)) + orderPoints;
+  // Most purchases have no multiplier: skip the division (the result is the same, or past the safe range either way).
+  if (multiplierPct == PCT_ONE) return regular + extraPoints;
+  return mulDivFloor(regular, multiplierPct, PCT_ONE) + extraPoints;
 }
 
 /** Clears result record k and writes its status; the op functions fill in the rest on success. */
@@ -214,7 +236,7 @@ function loadProgram(): void {
   writeInt(resultSlot(k, R_STATUS), <i64>status);
 }
 
-function purchase(k: i32, slot: i32, atMs: i64, birthday: bool): void {
+function purchase(k: i32, slot: i32, atMs: i64): void {
   const amountCents = readInt(opSlot(k, O_A));
   const discountCents = readInt(opSlot(k, O_B));
   const redeemPoints = readInt(opSlot(k, O_C));
@@ -223,6 +245,8 @@ function purchase(k: i32, slot: i32, atMs: i64, birthday: bool): void {
   assert(discountCents >= 0 && discountCents <= AMOUNT_CENTS_MAX, "purchase discount out of range");
   assert(redeemPoints >= 0 && redeemPoints <= POINTS_OP_MAX, "purchase redeemPoints out of range");
   assert(walletCents >= 0 && walletCents <= AMOUNT_CENTS_MAX, "purchase walletCents out of range");
+  const multiplierPct = opMultiplierPct(k);
+  const extraPoints = opExtraPoints(k);
 
   const tier = <i32>readInt(memberSlot(slot, M_TIER));
   const points = readInt(memberSlot(slot, M_POINTS));
@@ -238,7 +262,7 @@ function purchase(k: i32, slot: i32, atMs: i64, birthday: bool): void {
   if (walletCents > wallet) { reject(k, S_INSUFFICIENT_WALLET); return; }
   if (maxWalletSpendCents != NONE && walletCents > maxWalletSpendCents) { reject(k, S_WALLET_LIMIT); return; }
 
-  const earned = earnedPoints(tier, netCents, birthday);
+  const earned = earnedPoints(tier, netCents, multiplierPct, extraPoints);
   // A result field must fit its f64 slot as well as a balance does.
   if (earned > SAFE_INTEGER_MAX) { reject(k, S_BALANCE_LIMIT); return; }
   const growthDelta = mulDivFloor(earned, growthGrowth, growthPoints);
@@ -364,9 +388,11 @@ function withdraw(k: i32, slot: i32): void {
   writeInt(resultSlot(k, R_WALLET_DELTA_CENTS), -amountCents);
 }
 
-function quote(k: i32, slot: i32, birthday: bool): void {
+function quote(k: i32, slot: i32): void {
   const amountCents = readInt(opSlot(k, O_A));
   assert(amountCents >= 0 && amountCents <= AMOUNT_CENTS_MAX, "quote amount out of range");
+  const multiplierPct = opMultiplierPct(k);
+  const extraPoints = opExtraPoints(k);
   const tier = <i32>readInt(memberSlot(slot, M_TIER));
   const points = readInt(memberSlot(slot, M_POINTS));
   const redeemPoints = tierField(tier, T_REDEEM_POINTS);
@@ -377,7 +403,7 @@ function quote(k: i32, slot: i32, birthday: bool): void {
   let maxRedeemPoints: i64 = points > 0 ? points : 0;
   if (coverablePoints < maxRedeemPoints) maxRedeemPoints = coverablePoints;
   const maxRedeemValueCents = mulDivFloor(maxRedeemPoints, redeemCents, redeemPoints);
-  const pointsToEarn = earnedPoints(tier, payableCents, birthday);
+  const pointsToEarn = earnedPoints(tier, payableCents, multiplierPct, extraPoints);
   if (pointsToEarn > SAFE_INTEGER_MAX) { reject(k, S_BALANCE_LIMIT); return; }
   writeInt(resultSlot(k, R_STATUS), <i64>S_OK);
   writeInt(resultSlot(k, R_NET_CENTS), discountCents);
@@ -403,18 +429,15 @@ export function run(opCount: i32): void {
     assert(slot >= 0 && slot < <i64>CORE_MEMBERS_MAX, "op member slot out of range");
     const atMs = readInt(opSlot(k, O_AT_MS));
     assert(atMs >= 0, "op time negative");
-    const flags = readInt(opSlot(k, O_FLAGS));
-    assert(flags >= 0, "op flags negative");
-    const birthday = (flags & <i64>FLAG_BIRTHDAY) != 0;
     const s = <i32>slot;
     checkMember(s);
     beginResult(k);
-    if (kind == <i64>OP_PURCHASE) purchase(k, s, atMs, birthday);
+    if (kind == <i64>OP_PURCHASE) purchase(k, s, atMs);
     else if (kind == <i64>OP_REDEEM) redeem(k, s);
     else if (kind == <i64>OP_ADJUST) adjust(k, s);
     else if (kind == <i64>OP_TOPUP) topup(k, s);
     else if (kind == <i64>OP_WITHDRAW) withdraw(k, s);
-    else if (kind == <i64>OP_QUOTE) quote(k, s, birthday);
+    else if (kind == <i64>OP_QUOTE) quote(k, s);
     else assert(false, "unknown op kind");
   }
 }

@@ -13,11 +13,10 @@ export const P_CARRY_FORWARD: i32 = 3; // 0 = excess, 1 = all, 2 = none
 export const P_ORDER_POINTS: i32 = 4;
 export const P_GROWTH_POINTS: i32 = 5; // growth ratio: growth gained = floor(earned * G_GROWTH / G_POINTS)
 export const P_GROWTH_GROWTH: i32 = 6;
-export const P_BIRTHDAY_MULTIPLIER_PCT: i32 = 7;
-export const P_MAX_WALLET_SPEND_CENTS: i32 = 8; // NONE = no per-order limit
-export const P_MIN_TOPUP_CENTS: i32 = 9;
-export const P_TOPUP_BONUS_COUNT: i32 = 10;
-export const P_ALLOW_NEGATIVE_POINTS: i32 = 11; // 0 | 1
+export const P_MAX_WALLET_SPEND_CENTS: i32 = 7; // NONE = no per-order limit
+export const P_MIN_TOPUP_CENTS: i32 = 8;
+export const P_TOPUP_BONUS_COUNT: i32 = 9;
+export const P_ALLOW_NEGATIVE_POINTS: i32 = 10; // 0 | 1
 export const P_HEADER_SLOTS: i32 = 16;
 
 /** Tier records follow the header: tier i starts at P_HEADER_SLOTS + i * T_SLOTS. */
@@ -65,9 +64,12 @@ export const O_A: i32 = 3; // purchase: amountCents; redeem/adjust: points; topu
 export const O_B: i32 = 4; // purchase: discountCents
 export const O_C: i32 = 5; // purchase: redeemPoints
 export const O_D: i32 = 6; // purchase: walletCents
-export const O_FLAGS: i32 = 7; // bit 0: the op falls in the member's birthday month
-export const O_SLOTS: i32 = 8;
-export const FLAG_BIRTHDAY: i32 = 1;
+// Purchase and quote: the multiplier M of docs/rules.md §13.2 in percent (the birthday month's or a
+// campaign's, resolved before the call: engine/rules/campaigns.ts), and the campaigns' bonus and item
+// points, added after the multiplication.
+export const O_MULTIPLIER_PCT: i32 = 7;
+export const O_EXTRA_POINTS: i32 = 8;
+export const O_SLOTS: i32 = 9;
 
 export const OP_PURCHASE: i32 = 1;
 export const OP_REDEEM: i32 = 2; // points -> wallet cash at the member's tier

@@ -7,7 +7,7 @@ import { Bench, type Task } from 'tinybench';
 import { encodeProgram, loadCore } from '../engine/core/wasm.js';
 import {
   M_SLOTS, M_PERIOD_START_MS, M_PERIOD_END_MS, M_FIRST_PURCHASE_AT_MS, M_LAST_PURCHASE_AT_MS,
-  NONE, O_SLOTS, O_KIND, O_SLOT, O_AT_MS, O_A, OP_PURCHASE, R_SLOTS, R_STATUS, S_OK,
+  NONE, O_SLOTS, O_KIND, O_SLOT, O_AT_MS, O_A, O_MULTIPLIER_PCT, OP_PURCHASE, R_SLOTS, R_STATUS, S_OK,
 } from '../engine/core/layout.js';
 import { runReference } from '../engine/core/reference.js';
 import { demoProgram } from '../engine/rules/program.js';
@@ -24,6 +24,8 @@ const START_AT_MS = 1_767_225_600_000;
 /** Ops of one batch are a second apart, inside one membership period. */
 const OP_SPACING_MS = 1_000;
 const MS_PER_S = 1000;
+/** A purchase outside the birthday month and every campaign: its points are not multiplied. */
+const NO_MULTIPLIER_PCT = 100;
 
 const QUICK = process.argv.includes('--quick');
 /** Time budget per task: about a second by default, a tenth of that for the smoke test. */
@@ -57,6 +59,7 @@ function purchaseRecords(): Float64Array {
     ops[o + O_SLOT] = k % MEMBER_SLOTS;
     ops[o + O_AT_MS] = START_AT_MS + k * OP_SPACING_MS;
     ops[o + O_A] = randomAmountCents();
+    ops[o + O_MULTIPLIER_PCT] = NO_MULTIPLIER_PCT;
   }
   return ops;
 }

@@ -35,6 +35,30 @@ export const COUPON_BULK_FAILURES_LISTED_MAX = 100;
 export const COUPON_CODE_TEXT_LENGTH_MAX = 32;
 /** Most coupons `GET /v1/members/{id}/coupons` lists: a member rarely holds more than a handful. */
 export const MEMBER_COUPONS_LIST_MAX = 1_000;
+/**
+ * Largest points multiplier, in percent, of the birthday month or a campaign (docs/rules.md §13):
+ * 100× the points is past any promotion, and it keeps the multiplier far below the core's exact
+ * multiply-divide bound (2^31 − 1, assembly/index.ts MUL_DIV_PART_MAX).
+ */
+export const MULTIPLIER_PCT_MAX = 10_000;
+/** Most campaigns in one program: every purchase and quote checks each active one. */
+export const CAMPAIGNS_MAX = 100;
+/** Most SKUs one campaign gives points for: a promotion's product list, looked up per item line. */
+export const CAMPAIGN_ITEM_POINTS_MAX = 1_000;
+/** Most stores one campaign names: a chain's stores of a region; a campaign for every store names none. */
+export const CAMPAIGN_STORES_MAX = 1_000;
+/**
+ * Most points a purchase's campaigns may add on top of its multiplied earnings (bonuses and item
+ * points together): the bound of any other points of one op, for the same reason as POINTS_OP_MAX.
+ * A purchase whose campaigns would add more is refused with balance_limit, never truncated.
+ */
+export const CAMPAIGN_EXTRA_POINTS_MAX = POINTS_OP_MAX;
+/**
+ * Longest time purchase points stay pending (`pointsPendingDays`, docs/rules.md §13): the return
+ * window a merchant grants, which even holiday return policies keep to a few months; a year of
+ * unspendable points is no longer a return window, and the bound keeps a member's pending lots few.
+ */
+export const POINTS_PENDING_DAYS_MAX = 365;
 /** Most referral levels (docs/rules.md §1). */
 export const REFERRAL_LEVELS_MAX = 3;
 

@@ -15,11 +15,10 @@ export const P_CARRY_FORWARD = 3; // 0 = excess, 1 = all, 2 = none
 export const P_ORDER_POINTS = 4;
 export const P_GROWTH_POINTS = 5; // growth ratio: growth gained = floor(earned * G_GROWTH / G_POINTS)
 export const P_GROWTH_GROWTH = 6;
-export const P_BIRTHDAY_MULTIPLIER_PCT = 7;
-export const P_MAX_WALLET_SPEND_CENTS = 8; // NONE = no per-order limit
-export const P_MIN_TOPUP_CENTS = 9;
-export const P_TOPUP_BONUS_COUNT = 10;
-export const P_ALLOW_NEGATIVE_POINTS = 11; // 0 | 1
+export const P_MAX_WALLET_SPEND_CENTS = 7; // NONE = no per-order limit
+export const P_MIN_TOPUP_CENTS = 8;
+export const P_TOPUP_BONUS_COUNT = 9;
+export const P_ALLOW_NEGATIVE_POINTS = 10; // 0 | 1
 export const P_HEADER_SLOTS = 16;
 
 /** Tier records follow the header: tier i starts at P_HEADER_SLOTS + i * T_SLOTS. */
@@ -67,9 +66,12 @@ export const O_A = 3; // purchase: amountCents; redeem/adjust: points; topup/wit
 export const O_B = 4; // purchase: discountCents
 export const O_C = 5; // purchase: redeemPoints
 export const O_D = 6; // purchase: walletCents
-export const O_FLAGS = 7; // bit 0: the op falls in the member's birthday month
-export const O_SLOTS = 8;
-export const FLAG_BIRTHDAY = 1;
+// Purchase and quote: the multiplier M of docs/rules.md §13.2 in percent (the birthday month's or a
+// campaign's, resolved before the call: engine/rules/campaigns.ts), and the campaigns' bonus and item
+// points, added after the multiplication.
+export const O_MULTIPLIER_PCT = 7;
+export const O_EXTRA_POINTS = 8;
+export const O_SLOTS = 9;
 
 export const OP_PURCHASE = 1;
 export const OP_REDEEM = 2; // points -> wallet cash at the member's tier

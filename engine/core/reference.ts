@@ -9,7 +9,7 @@
 
 import {
   NONE, P_TIER_COUNT, P_QUALIFY_BY, P_MEMBERSHIP_DAYS, P_CARRY_FORWARD, P_ORDER_POINTS,
-  P_GROWTH_POINTS, P_GROWTH_GROWTH, P_BIRTHDAY_MULTIPLIER_PCT, P_MAX_WALLET_SPEND_CENTS,
+  P_GROWTH_POINTS, P_GROWTH_GROWTH, P_MAX_WALLET_SPEND_CENTS,
   P_MIN_TOPUP_CENTS, P_TOPUP_BONUS_COUNT, P_HEADER_SLOTS,
   T_THRESHOLD, T_EARN_CENTS, T_EARN_POINTS, T_REDEEM_POINTS, T_REDEEM_CENTS, T_DISCOUNT_BPS,
   T_EXPRESS_UPGRADE_CENTS, T_UPGRADE_BONUS_POINTS, T_SLOTS, TOPUP_BASE, B_MIN_CENTS, B_BONUS_CENTS,
@@ -17,14 +17,14 @@ import {
   M_TIER, M_PERIOD_START_MS, M_PERIOD_END_MS, M_PERIOD_METRIC, M_POINTS, M_GROWTH, M_WALLET_CENTS,
   M_LIFETIME_SPEND_CENTS, M_PURCHASE_COUNT, M_FIRST_PURCHASE_AT_MS, M_LAST_PURCHASE_AT_MS,
   M_PERIOD_START_TIER, M_SLOTS,
-  O_KIND, O_SLOT, O_AT_MS, O_A, O_B, O_C, O_D, O_FLAGS, O_SLOTS, FLAG_BIRTHDAY,
+  O_KIND, O_SLOT, O_AT_MS, O_A, O_B, O_C, O_D, O_MULTIPLIER_PCT, O_EXTRA_POINTS, O_SLOTS,
   OP_PURCHASE, OP_REDEEM, OP_ADJUST, OP_TOPUP, OP_WITHDRAW, OP_QUOTE,
   R_STATUS, R_POINTS_DELTA, R_WALLET_DELTA_CENTS, R_GROWTH_DELTA, R_SPEND_DELTA_CENTS,
   R_EARNED_POINTS, R_VALUE_CENTS, R_NET_CENTS, R_NEW_TIER, R_BONUS_POINTS, R_SLOTS,
   S_OK, S_INSUFFICIENT_POINTS, S_INSUFFICIENT_WALLET, S_WALLET_LIMIT, S_NEGATIVE_NET,
   S_TOPUP_BELOW_MINIMUM, S_BALANCE_LIMIT, S_REDEMPTION_TOO_SMALL, CORE_OPS_MAX, CORE_MEMBERS_MAX,
 } from './layout.js';
-import { SAFE_INTEGER_MAX } from '../limits.js';
+import { CAMPAIGN_EXTRA_POINTS_MAX, MULTIPLIER_PCT_MAX, SAFE_INTEGER_MAX } from '../limits.js';
 
 const DAY_MS = 86_400_000;
 const BPS_ONE = 10_000;
@@ -59,15 +59,28 @@ function mulDiv(x: number, num: number, den: number): number {
   return quotient <= BigInt(SAFE_INTEGER_MAX) ? Number(quotient) : Infinity;
 }
 
-/** Points earned on `payableCents` at tier base `t`, birthday multiplier included: exact or Infinity. */
-function earnedPoints(program: Float64Array, t: number, payableCents: number, birthday: boolean): number {
+/** The multiplier and the campaigns' points an op record carries, in the ranges the core asserts. */
+function multiplierOf(ops: Float64Array, o: number): { multiplierPct: number; extraPoints: number } {
+  const multiplierPct = read(ops, o + O_MULTIPLIER_PCT);
+  const extraPoints = read(ops, o + O_EXTRA_POINTS);
+  if (!(Number.isInteger(multiplierPct) && multiplierPct >= 0 && multiplierPct <= MULTIPLIER_PCT_MAX)) fail(`multiplierPct ${multiplierPct} out of range`);
+  if (!(Number.isInteger(extraPoints) && extraPoints >= 0 && extraPoints <= CAMPAIGN_EXTRA_POINTS_MAX)) fail(`extraPoints ${extraPoints} out of range`);
+  return { multiplierPct, extraPoints };
+}
+
+/**
+ * Points earned on `payableCents` at tier base `t` (docs/rules.md §13.2), exact or Infinity:
+ * floor((floor(payable × earn.points ÷ earn.cents) + orderPoints) × multiplierPct ÷ 100) + extraPoints.
+ */
+function earnedPoints(program: Float64Array, t: number, payableCents: number, multiplierPct: number, extraPoints: number): number {
   const earnPoints = read(program, t + T_EARN_POINTS);
   const earnCents = read(program, t + T_EARN_CENTS);
   const orderPoints = read(program, P_ORDER_POINTS);
-  if (!birthday) return mulDiv(payableCents, earnPoints, earnCents) + orderPoints;
+  // Without a multiplier every term is non-negative: an unsafe partial sum stays unsafe.
+  if (multiplierPct === PCT_ONE) return mulDiv(payableCents, earnPoints, earnCents) + orderPoints + extraPoints;
   // A multiplier below 100% can bring an unsafe pre-multiplier value back into range: stay exact.
-  const before = (BigInt(payableCents) * BigInt(earnPoints)) / BigInt(earnCents) + BigInt(orderPoints);
-  const after = (before * BigInt(read(program, P_BIRTHDAY_MULTIPLIER_PCT))) / BigInt(PCT_ONE);
+  const regular = (BigInt(payableCents) * BigInt(earnPoints)) / BigInt(earnCents) + BigInt(orderPoints);
+  const after = (regular * BigInt(multiplierPct)) / BigInt(PCT_ONE) + BigInt(extraPoints);
   return after <= BigInt(SAFE_INTEGER_MAX) ? Number(after) : Infinity;
 }
 
@@ -81,7 +94,7 @@ function purchase(program: Float64Array, members: Float64Array, m: number, ops: 
   const discountCents = read(ops, o + O_B);
   const redeemPoints = read(ops, o + O_C);
   const walletCents = read(ops, o + O_D);
-  const birthday = (read(ops, o + O_FLAGS) & FLAG_BIRTHDAY) !== 0;
+  const { multiplierPct, extraPoints } = multiplierOf(ops, o);
   const tier = read(members, m + M_TIER);
   const t = tierBase(tier);
   const points = read(members, m + M_POINTS);
@@ -96,7 +109,7 @@ function purchase(program: Float64Array, members: Float64Array, m: number, ops: 
   const maxWallet = read(program, P_MAX_WALLET_SPEND_CENTS);
   if (maxWallet !== NONE && walletCents > maxWallet) { results[r + R_STATUS] = S_WALLET_LIMIT; return; }
 
-  const earned = earnedPoints(program, t, netCents, birthday);
+  const earned = earnedPoints(program, t, netCents, multiplierPct, extraPoints);
   if (!isSafe(earned)) { results[r + R_STATUS] = S_BALANCE_LIMIT; return; }
   const growthDelta = mulDiv(earned, read(program, P_GROWTH_GROWTH), read(program, P_GROWTH_POINTS));
   const pointsDelta = earned - redeemPoints;
@@ -218,7 +231,7 @@ function withdraw(members: Float64Array, m: number, ops: Float64Array, o: number
 
 function quote(program: Float64Array, members: Float64Array, m: number, ops: Float64Array, o: number, results: Float64Array, r: number): void {
   const amountCents = read(ops, o + O_A);
-  const birthday = (read(ops, o + O_FLAGS) & FLAG_BIRTHDAY) !== 0;
+  const { multiplierPct, extraPoints } = multiplierOf(ops, o);
   const t = tierBase(read(members, m + M_TIER));
   const redeemPoints = read(program, t + T_REDEEM_POINTS);
   const redeemCents = read(program, t + T_REDEEM_CENTS);
@@ -226,7 +239,7 @@ function quote(program: Float64Array, members: Float64Array, m: number, ops: Flo
   const payableCents = amountCents - discountCents;
   const maxRedeemPoints = Math.min(Math.max(read(members, m + M_POINTS), 0), mulDiv(payableCents, redeemPoints, redeemCents));
   const maxRedeemValueCents = mulDiv(maxRedeemPoints, redeemCents, redeemPoints);
-  const pointsToEarn = earnedPoints(program, t, payableCents, birthday);
+  const pointsToEarn = earnedPoints(program, t, payableCents, multiplierPct, extraPoints);
   if (!isSafe(pointsToEarn)) { results[r + R_STATUS] = S_BALANCE_LIMIT; return; }
   results[r + R_STATUS] = S_OK;
   results[r + R_NET_CENTS] = discountCents;

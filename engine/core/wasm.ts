@@ -7,7 +7,7 @@ import { packageRoot } from './package-root.js';
 import { join } from 'node:path';
 import {
   NONE, P_TIER_COUNT, P_QUALIFY_BY, P_MEMBERSHIP_DAYS, P_CARRY_FORWARD, P_ORDER_POINTS,
-  P_GROWTH_POINTS, P_GROWTH_GROWTH, P_BIRTHDAY_MULTIPLIER_PCT, P_MAX_WALLET_SPEND_CENTS,
+  P_GROWTH_POINTS, P_GROWTH_GROWTH, P_MAX_WALLET_SPEND_CENTS,
   P_MIN_TOPUP_CENTS, P_TOPUP_BONUS_COUNT, P_ALLOW_NEGATIVE_POINTS, P_HEADER_SLOTS,
   T_THRESHOLD, T_EARN_CENTS, T_EARN_POINTS, T_REDEEM_POINTS, T_REDEEM_CENTS, T_DISCOUNT_BPS,
   T_RETAIN_THRESHOLD, T_EXPRESS_UPGRADE_CENTS, T_UPGRADE_BONUS_POINTS, T_RENEWAL_BONUS_POINTS,
@@ -136,7 +136,6 @@ export function encodeProgram(program: Program, out: Float64Array): void {
   out[P_ORDER_POINTS] = program.orderPoints;
   out[P_GROWTH_POINTS] = program.growth.points;
   out[P_GROWTH_GROWTH] = program.growth.growth;
-  out[P_BIRTHDAY_MULTIPLIER_PCT] = program.birthday.multiplierPct;
   out[P_MAX_WALLET_SPEND_CENTS] = program.wallet.maxSpendCentsPerOrder ?? NONE;
   out[P_MIN_TOPUP_CENTS] = program.wallet.minTopupCents;
   out[P_TOPUP_BONUS_COUNT] = bonuses.length;

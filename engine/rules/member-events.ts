@@ -61,6 +61,12 @@ export interface EventSink {
   entry(kind: 'renew' | 'downgrade' | 'expire' | 'birthday', atMs: number, pointsDelta: number, tierId: string | null): number;
   addPoints(points: number, atMs: number, grantId: number): void;
   expired(points: number): void;
+  /**
+   * The member's birthday of the current year happened at `atMs` (its gift entry `seq`, or null for
+   * a gift of no points), on the member as it stands then: what else the birthday brings (its
+   * coupons) comes here, in time order with the other events.
+   */
+  birthday?(atMs: number, seq: number | null): void;
 }
 
 /** Applies every event of the member due at or before `toMs`, in time order. */
@@ -87,9 +93,13 @@ export function advance(ctx: ProgramContext, state: HotState, r: MemberState, to
       const currentYear = localDateOf(toMs, p.timezone).year;
       // A gift that would take the balance past 2^53 − 1 pays what fits (the entry says how much).
       const gift = creditable(r.points, p.birthday.bonusPoints);
-      if (year === currentYear && gift > 0) {
-        const seq = sink.entry('birthday', next, gift, null);
-        sink.addPoints(gift, next, seq);
+      if (year === currentYear) {
+        let seq: number | null = null;
+        if (gift > 0) {
+          seq = sink.entry('birthday', next, gift, null);
+          sink.addPoints(gift, next, seq);
+        }
+        sink.birthday?.(next, seq);
       }
     }
   }

@@ -88,6 +88,44 @@ export interface CouponRule {
   channels: Channel[] | null;
 }
 
+/** Points a campaign gives per unit of one SKU in a purchase's `items`. */
+export interface ItemPoints {
+  sku: string;
+  points: number;
+}
+
+/**
+ * A campaign (docs/program.md, Campaigns): when it applies to a purchase (a window of local dates,
+ * days of the week, channels, stores, tiers, a minimum net) and what it adds (docs/rules.md §13).
+ */
+export interface Campaign {
+  id: string;
+  name: string;
+  /** An inactive campaign applies to no purchase. */
+  active: boolean;
+  /** The window's first and last local dates `YYYY-MM-DD`, inclusive; null: open on that side. */
+  from: string | null;
+  to: string | null;
+  /** ISO days of the week (1 = Monday … 7 = Sunday) in the program's zone, as listed; null: every day. */
+  daysOfWeek: number[] | null;
+  /** The purchase's channel; null: any, and purchases without a channel too. */
+  channels: Channel[] | null;
+  /** The purchase's store; null: any, and purchases without a store too. */
+  storeIds: string[] | null;
+  /** The tier the member holds before the purchase (the one it earns at); null: every tier. */
+  tiers: string[] | null;
+  /** The least net the purchase earns on (docs/rules.md §13.2). */
+  minNetCents: number;
+  /** Multiplies the purchase's points; 100: no multiplier. The largest of the applying ones and the birthday's wins. */
+  pointsMultiplierPct: number;
+  /** Fixed points once per purchase it applies to. */
+  bonusPoints: number;
+  /** Points per unit of each listed SKU in the purchase's `items`. */
+  itemPoints: ItemPoints[];
+  /** A coupon of this template per purchase it applies to; null: none. */
+  couponTemplateId: string | null;
+}
+
 export interface Program {
   name: string;
   currency: string;
@@ -124,6 +162,10 @@ export interface Program {
   coupons: CouponTemplate[];
   /** Rules that issue coupons on registrations, purchases, upgrades and birthdays. */
   couponRules: CouponRule[];
+  /** Campaigns (docs/program.md, Campaigns), in the order they are listed and reported. */
+  campaigns: Campaign[];
+  /** Days a purchase's points stay pending before they can be spent (docs/rules.md §13.5); 0: none. */
+  pointsPendingDays: number;
 }
 
 /** A program as stored and served: the document plus the version the engine gave it. */

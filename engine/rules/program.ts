@@ -3,10 +3,15 @@
 
 import {
   AMOUNT_CENTS_MAX,
+  CAMPAIGN_ITEM_POINTS_MAX,
+  CAMPAIGN_STORES_MAX,
+  CAMPAIGNS_MAX,
   COUPON_RULES_MAX,
   COUPON_TEMPLATES_MAX,
   DAYS_MAX,
+  MULTIPLIER_PCT_MAX,
   POINTS_OP_MAX,
+  POINTS_PENDING_DAYS_MAX,
   PRODUCTS_MAX,
   RATE_PART_MAX,
   REFERRAL_LEVELS_MAX,
@@ -15,7 +20,8 @@ import {
   TEXT_LENGTH_MAX,
 } from '../limits.js';
 import type {
-  Channel, CouponDiscount, CouponRule, CouponTemplate, Product, ProductIncludes, Program, ReferralLevel, Tier,
+  Campaign, Channel, CouponDiscount, CouponRule, CouponTemplate, ItemPoints, Product, ProductIncludes, Program,
+  ReferralLevel, Tier,
 } from './program-types.js';
 import { isPhoneCountry } from './phone.js';
 import {
@@ -27,6 +33,7 @@ import {
   checkDate,
   checkEnum,
   checkId,
+  checkInt,
   enumField,
   fieldPath,
   has,
@@ -54,10 +61,11 @@ const CURRENCY_PATTERN = /^[A-Z]{3}$/;
 const CHANNELS = ['online', 'offline'] as const;
 const COUPON_TRIGGERS = ['register', 'purchase', 'upgrade', 'birthday'] as const;
 /**
- * The first local date a fixed coupon window may name: the date arithmetic behind windows uses
- * Date.UTC, which reads years 0-99 as 1900-1999, and no coupon is valid before this anyway.
+ * The first local date a coupon's fixed window or a campaign's window may name: the date arithmetic
+ * behind windows uses Date.UTC, which reads years 0-99 as 1900-1999, and no op is dated before this
+ * anyway (AT_MIN_MS).
  */
-const COUPON_WINDOW_FIRST_DATE = '2000-01-01';
+const WINDOW_FIRST_DATE = '2000-01-01';
 
 const POINTS: IntRange = { min: 0, max: POINTS_OP_MAX };
 const POSITIVE_POINTS: IntRange = { min: 1, max: POINTS_OP_MAX };
@@ -67,6 +75,15 @@ const DAYS: IntRange = { min: 1, max: DAYS_MAX };
 const THRESHOLD: IntRange = { min: 0, max: THRESHOLD_MAX };
 const BPS: IntRange = { min: 0, max: 10_000 };
 const POSITIVE_BPS: IntRange = { min: 1, max: 10_000 };
+/** A multiplier in percent (the birthday month's): 100 is no change, 0 earns nothing. */
+const MULTIPLIER_PCT: IntRange = { min: 0, max: MULTIPLIER_PCT_MAX };
+/**
+ * A campaign's multiplier: a campaign adds to what a purchase earns, never takes from it (a
+ * multiplier below 100 would also lose to the birthday month's and to every other campaign's).
+ */
+const CAMPAIGN_MULTIPLIER_PCT: IntRange = { min: 100, max: MULTIPLIER_PCT_MAX };
+/** ISO days of the week: 1 = Monday … 7 = Sunday. */
+const ISO_WEEKDAY: IntRange = { min: 1, max: 7 };
 /** A count cap (`perMemberMax`, `totalMax`): at least one, or the template could never be issued. */
 const CAP: IntRange = { min: 1, max: SAFE_INTEGER_MAX };
 /** A rate's denominator: never zero, because every conversion divides by it. */
@@ -81,7 +98,8 @@ const RATE_NUMERATOR: IntRange = { min: 1, max: RATE_PART_MAX };
 const PROGRAM_KEYS = [
   'name', 'currency', 'timezone', 'qualifyBy', 'membershipDays', 'carryForward', 'downgrade', 'tiers',
   'orderPoints', 'growth', 'signupPoints', 'birthday', 'pointsExpiryDays', 'allowNegativePoints',
-  'referral', 'wallet', 'products', 'defaultCountry', 'csvDayFirst', 'coupons', 'couponRules',
+  'referral', 'wallet', 'products', 'defaultCountry', 'csvDayFirst', 'coupons', 'couponRules', 'campaigns',
+  'pointsPendingDays',
 ] as const;
 const TIER_KEYS = [
   'id', 'name', 'threshold', 'earn', 'redeem', 'discountBps', 'retainThreshold', 'expressUpgradeCents',
@@ -96,17 +114,26 @@ const COUPON_KEYS = [
 ] as const;
 const DISCOUNT_KEYS = ['amountCents', 'percentBps', 'maxCents'] as const;
 const COUPON_RULE_KEYS = ['id', 'trigger', 'templateId', 'minNetCents', 'tiers', 'channels'] as const;
+const CAMPAIGN_KEYS = [
+  'id', 'name', 'active', 'from', 'to', 'daysOfWeek', 'channels', 'storeIds', 'tiers', 'minNetCents',
+  'pointsMultiplierPct', 'bonusPoints', 'itemPoints', 'couponTemplateId',
+] as const;
+const ITEM_POINTS_KEYS = ['sku', 'points'] as const;
 
 /**
- * Validates the whole document. Every top-level field is required except `products`, `coupons`
- * and `couponRules` (default []), `defaultCountry` (default null) and `csvDayFirst` (default true). Inside, settings with an obvious neutral value may be left
+ * Validates the whole document. Every top-level field is required except `products`, `coupons`,
+ * `couponRules` and `campaigns` (default []), `defaultCountry` (default null), `csvDayFirst`
+ * (default true) and `pointsPendingDays` (default 0). Inside, settings with an obvious neutral value may be left
  * out: a tier's `discountBps`, `upgradeBonusPoints` and `renewalBonusPoints` (0), `retainThreshold`
  * and `expressUpgradeCents` (null); `referral.refereePoints` (0) and `referral.levels` ([]);
  * `wallet.maxSpendCentsPerOrder` (null) and `wallet.topupBonuses` ([]); a product's `active`
  * (true), `channels` (both) and `eligibleTiers` (null); a coupon template's `active` and
  * `restoreOnFullReturn` (true), `minSpendCents` (0), `eligibleTiers`, `validDays`, `validFrom`,
  * `validTo`, `perMemberMax` and `totalMax` (null), `channels` (both), a percent discount's
- * `maxCents` (null); a coupon rule's `minNetCents` (0), `tiers` and `channels` (null). Unknown fields are refused, so a misspelt
+ * `maxCents` (null); a coupon rule's `minNetCents` (0), `tiers` and `channels` (null); a campaign's
+ * `active` (true), `from`, `to`, `daysOfWeek`, `channels`, `storeIds`, `tiers` and
+ * `couponTemplateId` (null), `minNetCents` and `bonusPoints` (0), `pointsMultiplierPct` (100) and
+ * `itemPoints` ([]). Unknown fields are refused, so a misspelt
  * setting never falls back to its default silently.
  */
 export function validateProgram(doc: unknown): ProgramValidation {
@@ -139,7 +166,7 @@ function readProgram(doc: unknown): Program {
   const birthday = {
     bonusPoints: has(birthdayObj, 'bonusPoints') ? intField(birthdayObj, 'bonusPoints', 'birthday', POINTS) : 0,
     multiplierPct: has(birthdayObj, 'multiplierPct')
-      ? intField(birthdayObj, 'multiplierPct', 'birthday', { min: 0, max: 10_000 })
+      ? intField(birthdayObj, 'multiplierPct', 'birthday', MULTIPLIER_PCT)
       : 100,
   };
   const pointsExpiryDays = nullableInt(obj, 'pointsExpiryDays', '', DAYS);
@@ -159,10 +186,16 @@ function readProgram(doc: unknown): Program {
     ? readCouponRules(arrayField(obj, 'couponRules', '', { min: 0, max: COUPON_RULES_MAX }), tierIds, new Set(coupons.map((c) => c.id)),
       new Set(coupons.filter((c) => c.totalMax !== null).map((c) => c.id)))
     : [];
+  const campaigns = has(obj, 'campaigns')
+    ? readCampaigns(arrayField(obj, 'campaigns', '', { min: 0, max: CAMPAIGNS_MAX }), tierIds, new Set(coupons.map((c) => c.id)))
+    : [];
+  const pointsPendingDays = has(obj, 'pointsPendingDays')
+    ? intField(obj, 'pointsPendingDays', '', { min: 0, max: POINTS_PENDING_DAYS_MAX })
+    : 0;
   return {
     name, currency, timezone, qualifyBy, membershipDays, carryForward, downgrade, tiers, orderPoints, growth,
     signupPoints, birthday, pointsExpiryDays, allowNegativePoints, referral, wallet, products, defaultCountry,
-    csvDayFirst, coupons, couponRules,
+    csvDayFirst, coupons, couponRules, campaigns, pointsPendingDays,
   };
 }
 
@@ -179,7 +212,10 @@ function readDefaultCountry(value: unknown): string | null {
  */
 export function withProgramDefaults(program: Program): Program {
   const stored = program as Partial<Program>;
-  if (stored.defaultCountry !== undefined && stored.csvDayFirst !== undefined && stored.coupons !== undefined && stored.couponRules !== undefined) {
+  if (
+    stored.defaultCountry !== undefined && stored.csvDayFirst !== undefined && stored.coupons !== undefined &&
+    stored.couponRules !== undefined && stored.campaigns !== undefined && stored.pointsPendingDays !== undefined
+  ) {
     return program;
   }
   return {
@@ -188,6 +224,8 @@ export function withProgramDefaults(program: Program): Program {
     csvDayFirst: stored.csvDayFirst ?? true,
     coupons: stored.coupons ?? [],
     couponRules: stored.couponRules ?? [],
+    campaigns: stored.campaigns ?? [],
+    pointsPendingDays: stored.pointsPendingDays ?? 0,
   };
 }
 
@@ -432,7 +470,7 @@ function readValidity(obj: Fields, path: string): Pick<CouponTemplate, 'validDay
 function readWindowDate(obj: Fields, key: string, path: string): string | null {
   if (!has(obj, key) || obj[key] === null) return null;
   const date = checkDate(obj[key], fieldPath(path, key));
-  if (date < COUPON_WINDOW_FIRST_DATE) throw new FieldError(fieldPath(path, key), `must not be before ${COUPON_WINDOW_FIRST_DATE}`);
+  if (date < WINDOW_FIRST_DATE) throw new FieldError(fieldPath(path, key), `must not be before ${WINDOW_FIRST_DATE}`);
   return date;
 }
 
@@ -466,6 +504,89 @@ function readCouponRule(item: unknown, path: string, tierIds: ReadonlySet<string
   // The birthday gift comes from the sweep, which has no channel: such a rule could never fire.
   if (channels !== null && trigger === 'birthday') throw new FieldError(fieldPath(path, 'channels'), 'a birthday rule has no channel: must be null');
   return { id, trigger, templateId, minNetCents, tiers, channels };
+}
+
+function readCampaigns(items: unknown[], tierIds: ReadonlySet<string>, templateIds: ReadonlySet<string>): Campaign[] {
+  const seen = new Set<string>();
+  return items.map((item, index) => {
+    const path = indexPath('campaigns', index);
+    const campaign = readCampaign(item, path, tierIds, templateIds);
+    if (seen.has(campaign.id)) throw new FieldError(fieldPath(path, 'id'), 'duplicate campaign id');
+    seen.add(campaign.id);
+    return campaign;
+  });
+}
+
+function readCampaign(item: unknown, path: string, tierIds: ReadonlySet<string>, templateIds: ReadonlySet<string>): Campaign {
+  const obj = readObject(item, path, CAMPAIGN_KEYS);
+  const id = idField(obj, 'id', path);
+  const name = stringField(obj, 'name', path, { maxLength: TEXT_LENGTH_MAX });
+  const active = has(obj, 'active') ? boolField(obj, 'active', path) : true;
+  const from = readWindowDate(obj, 'from', path);
+  const to = readWindowDate(obj, 'to', path);
+  // Dates YYYY-MM-DD compare as text.
+  if (from !== null && to !== null && to < from) throw new FieldError(fieldPath(path, 'to'), 'must not be before from');
+  const daysOfWeek = has(obj, 'daysOfWeek') ? readDaysOfWeek(obj, path) : null;
+  const channels = has(obj, 'channels') && obj['channels'] !== null ? readChannels(obj, path) : null;
+  const storeIds = has(obj, 'storeIds') ? readStoreIds(obj, path) : null;
+  const tiers = has(obj, 'tiers') ? readTierList(obj, 'tiers', path, tierIds) : null;
+  const minNetCents = has(obj, 'minNetCents') ? intField(obj, 'minNetCents', path, CENTS) : 0;
+  const pointsMultiplierPct = has(obj, 'pointsMultiplierPct') ? intField(obj, 'pointsMultiplierPct', path, CAMPAIGN_MULTIPLIER_PCT) : 100;
+  const bonusPoints = has(obj, 'bonusPoints') ? intField(obj, 'bonusPoints', path, POINTS) : 0;
+  const itemPoints = has(obj, 'itemPoints') ? readItemPoints(obj, path) : [];
+  let couponTemplateId: string | null = null;
+  if (has(obj, 'couponTemplateId') && obj['couponTemplateId'] !== null) {
+    // Like a purchase rule's: a template with a totalMax is allowed, and a purchase past the cap
+    // keeps the campaign's points and skips the coupon (docs/rules.md §13.3).
+    couponTemplateId = idField(obj, 'couponTemplateId', path);
+    if (!templateIds.has(couponTemplateId)) throw new FieldError(fieldPath(path, 'couponTemplateId'), 'unknown coupon template id');
+  }
+  return {
+    id, name, active, from, to, daysOfWeek, channels, storeIds, tiers, minNetCents, pointsMultiplierPct, bonusPoints,
+    itemPoints, couponTemplateId,
+  };
+}
+
+/** ISO days of the week, or null for every day; an empty list would never apply, so it is refused. */
+function readDaysOfWeek(obj: Fields, path: string): number[] | null {
+  if (obj['daysOfWeek'] === null) return null;
+  const field = fieldPath(path, 'daysOfWeek');
+  const items = readArray(obj['daysOfWeek'], field, { min: 1, max: 7 });
+  const days: number[] = [];
+  items.forEach((item, index) => {
+    const day = checkInt(item, indexPath(field, index), ISO_WEEKDAY);
+    if (days.includes(day)) throw new FieldError(indexPath(field, index), 'duplicate day');
+    days.push(day);
+  });
+  return days;
+}
+
+/** Store ids, or null for every store (and purchases that name none); an empty list is refused like daysOfWeek. */
+function readStoreIds(obj: Fields, path: string): string[] | null {
+  if (obj['storeIds'] === null) return null;
+  const field = fieldPath(path, 'storeIds');
+  const items = readArray(obj['storeIds'], field, { min: 1, max: CAMPAIGN_STORES_MAX });
+  const seen = new Set<string>();
+  return items.map((item, index) => {
+    const storeId = checkId(item, indexPath(field, index));
+    if (seen.has(storeId)) throw new FieldError(indexPath(field, index), 'duplicate store id');
+    seen.add(storeId);
+    return storeId;
+  });
+}
+
+function readItemPoints(obj: Fields, path: string): ItemPoints[] {
+  const field = fieldPath(path, 'itemPoints');
+  const items = readArray(obj['itemPoints'], field, { min: 0, max: CAMPAIGN_ITEM_POINTS_MAX });
+  const seen = new Set<string>();
+  return items.map((item, index) => {
+    const itemPath = indexPath(field, index);
+    const entry = readObject(item, itemPath, ITEM_POINTS_KEYS);
+    const sku = idField(entry, 'sku', itemPath);
+    if (seen.has(sku)) throw new FieldError(fieldPath(itemPath, 'sku'), 'duplicate sku');
+    seen.add(sku);
+    return { sku, points: intField(entry, 'points', itemPath, POSITIVE_POINTS) };
+  });
 }
 
 /** The program of a fresh install: docs/program.md, reference programs, example 1 (spend tiers with an express upgrade to Gold). */
@@ -533,5 +654,7 @@ export function demoProgram(): Program {
     csvDayFirst: true,
     coupons: [],
     couponRules: [],
+    campaigns: [],
+    pointsPendingDays: 0,
   };
 }

@@ -7,6 +7,7 @@ import * as L from '../core/layout.js';
 import type { ErrorCode } from '../errors.js';
 import { AMOUNT_CENTS_MAX, POINTS_OP_MAX } from '../limits.js';
 import { inBirthdayMonth } from '../rules/calendar.js';
+import { baseMultiplierPct } from '../rules/campaigns.js';
 import { purchaseResult, tierIndexOf, type OrderRecord, type ProgramContext } from '../rules/member-state.js';
 import type { OpResult, WriteOp } from '../ops.js';
 import { purchaseRewards } from '../rules/returns.js';
@@ -74,11 +75,14 @@ export function queueCoreOp(b: BatchScope, op: WriteOp, m: BatchMember, k: numbe
       // what is left (docs/rules.md §12); holdCoupons kept the sum within amountCents − discountCents.
       rec[o + L.O_A] = op.amountCents; rec[o + L.O_B] = op.discountCents + couponCents;
       rec[o + L.O_C] = op.redeemPoints; rec[o + L.O_D] = op.walletCents;
-      if (inBirthdayMonth(m.state.birthdayMonth, op.atMs, b.ctx.program.timezone)) rec[o + L.O_FLAGS] = L.FLAG_BIRTHDAY;
+      // The birthday month's multiplier, and no campaign points (docs/rules.md §13.2 without campaigns).
+      rec[o + L.O_MULTIPLIER_PCT] = baseMultiplierPct(b.ctx.program, inBirthdayMonth(m.state.birthdayMonth, op.atMs, b.ctx.program.timezone));
+      rec[o + L.O_EXTRA_POINTS] = 0;
       break;
     case 'quote':
       rec[o + L.O_A] = op.amountCents;
-      if (inBirthdayMonth(m.state.birthdayMonth, op.atMs, b.ctx.program.timezone)) rec[o + L.O_FLAGS] = L.FLAG_BIRTHDAY;
+      rec[o + L.O_MULTIPLIER_PCT] = baseMultiplierPct(b.ctx.program, inBirthdayMonth(m.state.birthdayMonth, op.atMs, b.ctx.program.timezone));
+      rec[o + L.O_EXTRA_POINTS] = 0;
       break;
     case 'redeem': case 'adjust': rec[o + L.O_A] = op.points; break;
     case 'topup': case 'withdraw': case 'transfer': rec[o + L.O_A] = op.amountCents; break;
@@ -163,7 +167,8 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
         b.send({ kind: 'referral_reward', memberId: rw.memberId, fromMemberId: op.memberId, level, points: rw.fixedPoints + rw.sharePoints, walletCents: 0, ref: op.orderId, atMs: op.atMs });
       }
       const tierBefore = ctx.program.tiers[tierIndexOf(ctx, tierIdBefore)]!;
-      const birthday = (b.core.ops[k * L.O_SLOTS + L.O_FLAGS]! & L.FLAG_BIRTHDAY) !== 0;
+      // Nothing between the op's queueing and now changes the member's birthday: the same month as then.
+      const birthday = inBirthdayMonth(m.state.birthdayMonth, op.atMs, ctx.program.timezone);
       const order: OrderRecord = {
         orderId: op.orderId, memberId: op.memberId, at: op.atMs, seq, amountCents: op.amountCents,
         discountCents: op.discountCents, redeemPoints: op.redeemPoints, redeemValueCents,
@@ -173,7 +178,7 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
         after: { points: r.points, walletBalanceCents: r.walletCents, growth: r.growth, tierId: r.tierId },
         rate: {
           earnCents: tierBefore.earn.cents, earnPoints: tierBefore.earn.points, orderPoints: ctx.program.orderPoints,
-          multiplierPct: birthday ? ctx.program.birthday.multiplierPct : 100,
+          multiplierPct: b.core.ops[k * L.O_SLOTS + L.O_MULTIPLIER_PCT]!,
           growthPoints: ctx.program.growth.points, growthGrowth: ctx.program.growth.growth,
         },
         express: upgradedTo !== null && ctx.program.tiers[tierIndexOf(ctx, upgradedTo)]!.threshold > before.periodMetric + (ctx.program.qualifyBy === 'spend' ? spendDeltaCents : growthDelta),

@@ -31,21 +31,15 @@ export function coreEventLeadMs(ctx: ProgramContext): number {
  * to, or the sweep slice: the router supplies codes to both when the program has birthday rules).
  */
 export function advanceMember(b: BatchScope, m: BatchMember, toMs: number, supply: CouponSupplyCursor | null = null): void {
-  let birthdays: Array<[number, number]> | null = null;
+  const birthdayRules = b.ctx.program.couponRules.length > 0;
   advance(b.ctx, m.state, m.running, toMs, {
-    entry: (kind, atMs, pointsDelta, tierId) => {
-      const seq = b.append(m, entry(atMs, kind, m.memberId, `${kind}:${atMs}`, { pointsDelta, ...(tierId === null ? {} : { tierId }) }));
-      if (kind === 'birthday') (birthdays ??= []).push([atMs, seq]);
-      return seq;
-    },
+    entry: (kind, atMs, pointsDelta, tierId) => b.append(m, entry(atMs, kind, m.memberId, `${kind}:${atMs}`, { pointsDelta, ...(tierId === null ? {} : { tierId }) })),
     addPoints: (points, atMs, grantId) => { b.addPoints(m, points, atMs, grantId); b.totals.pointsIssued.add(points); },
     expired: (points) => { b.totals.pointsExpired.add(points); },
+    // The gift's coupons at the birthday itself, on the tier the member holds then, also for a gift of no points.
+    birthday: birthdayRules ? (atMs, seq) => { issueByRules(b, m, 'birthday', null, 0, atMs, supply ?? new CouponSupplyCursor([], []), null, seq); } : undefined,
   });
   b.toSlot(m);
-  if (birthdays !== null && b.ctx.program.couponRules.length > 0) {
-    const from = supply ?? new CouponSupplyCursor([], []);
-    for (const [atMs, seq] of birthdays as Array<[number, number]>) issueByRules(b, m, 'birthday', null, 0, atMs, from, null, seq);
-  }
 }
 
 /**

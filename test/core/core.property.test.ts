@@ -1,13 +1,16 @@
 // Property test: random programs, member states and op sequences through the WASM core and the
-// TypeScript reference model must leave byte-identical member records and result records.
+// TypeScript reference model must leave byte-identical member records and result records. Purchases
+// and quotes carry random multipliers and campaign points (docs/rules.md §13.2) up to their bounds.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  NONE, M_SLOTS, O_SLOTS, R_SLOTS, R_NEW_TIER, OP_PURCHASE, OP_REDEEM, OP_ADJUST, OP_TOPUP, OP_WITHDRAW, OP_QUOTE,
+  NONE, M_SLOTS, O_SLOTS, R_SLOTS, R_NEW_TIER, R_STATUS, OP_PURCHASE, OP_REDEEM, OP_ADJUST, OP_TOPUP, OP_WITHDRAW, OP_QUOTE,
+  O_KIND, O_SLOT, O_AT_MS, O_A, O_B, O_C, O_D, O_MULTIPLIER_PCT, O_EXTRA_POINTS, S_OK,
 } from '../../engine/core/layout.js';
 import {
-  AMOUNT_CENTS_MAX, POINTS_OP_MAX, RATE_PART_MAX, THRESHOLD_MAX, DAYS_MAX, SAFE_INTEGER_MAX,
+  AMOUNT_CENTS_MAX, POINTS_OP_MAX, RATE_PART_MAX, THRESHOLD_MAX, DAYS_MAX, SAFE_INTEGER_MAX, MULTIPLIER_PCT_MAX,
+  CAMPAIGN_EXTRA_POINTS_MAX,
 } from '../../engine/limits.js';
 import { loadCore, encodeProgram } from '../../engine/core/wasm.js';
 import { runReference } from '../../engine/core/reference.js';
@@ -54,7 +57,6 @@ const programArb: fc.Arbitrary<Program> = fc
     orderPoints: fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 0, max: 100 }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: SAFE_INTEGER_MAX }) }),
     growthPoints: rate,
     growthGrowth: rate,
-    multiplierPct: fc.oneof(fc.constant(100), fc.integer({ min: 0, max: 1000 })),
     allowNegativePoints: fc.boolean(),
     minTopupCents: fc.integer({ min: 0, max: 10_000 }),
     maxSpendCentsPerOrder: fc.option(scaled(0, AMOUNT_CENTS_MAX)),
@@ -72,10 +74,10 @@ const programArb: fc.Arbitrary<Program> = fc
       name: 'Property', currency: 'EUR', timezone: 'UTC',
       qualifyBy: p.qualifyBy, membershipDays: p.membershipDays, carryForward: p.carryForward, downgrade: 'qualify',
       tiers, orderPoints: p.orderPoints, growth: { points: p.growthPoints, growth: p.growthGrowth },
-      signupPoints: 0, birthday: { bonusPoints: 0, multiplierPct: p.multiplierPct }, pointsExpiryDays: null,
+      signupPoints: 0, birthday: { bonusPoints: 0, multiplierPct: 100 }, pointsExpiryDays: null,
       allowNegativePoints: p.allowNegativePoints, referral: { enabled: false, refereePoints: 0, levels: [] },
       wallet: { minTopupCents: p.minTopupCents, maxSpendCentsPerOrder: p.maxSpendCentsPerOrder, topupBonuses: p.topupBonuses },
-      products: [], defaultCountry: null, csvDayFirst: true, coupons: [], couponRules: [],
+      products: [], defaultCountry: null, csvDayFirst: true, coupons: [], couponRules: [], campaigns: [], pointsPendingDays: 0,
     };
   });
 
@@ -110,12 +112,29 @@ const opArb = fc
     b: fc.oneof(fc.constant(0), scaled(0, AMOUNT_CENTS_MAX)),
     c: fc.oneof(fc.constant(0), scaled(0, POINTS_OP_MAX)),
     d: fc.oneof(fc.constant(0), scaled(0, AMOUNT_CENTS_MAX)),
-    flags: fc.integer({ min: 0, max: 1 }),
+    // The multiplier M: mostly none, often a birthday's or a campaign's, sometimes at its bounds.
+    multiplierPct: fc.oneof(
+      { weight: 4, arbitrary: fc.constant(100) },
+      { weight: 2, arbitrary: fc.integer({ min: 0, max: 1000 }) },
+      { weight: 1, arbitrary: fc.integer({ min: 0, max: MULTIPLIER_PCT_MAX }) },
+      { weight: 1, arbitrary: fc.constantFrom(0, MULTIPLIER_PCT_MAX) },
+    ),
+    // The campaigns' bonus and item points, up to the bound the shard checks before the call.
+    extraPoints: fc.oneof(
+      { weight: 4, arbitrary: fc.constant(0) },
+      { weight: 2, arbitrary: fc.integer({ min: 0, max: 1000 }) },
+      { weight: 1, arbitrary: scaled(0, CAMPAIGN_EXTRA_POINTS_MAX) },
+      { weight: 1, arbitrary: fc.constant(CAMPAIGN_EXTRA_POINTS_MAX) },
+    ),
   })
   .map((op) => {
     // Every kind takes a positive O_A within its bound; only an adjustment may be negative.
-    const a = op.kind === OP_ADJUST && op.negative ? -Math.min(op.a, POINTS_OP_MAX) : op.a;
-    return [op.kind, op.slot, op.atMs, a, op.b, op.c, op.d, op.flags];
+    const record = new Array<number>(O_SLOTS).fill(0);
+    record[O_KIND] = op.kind; record[O_SLOT] = op.slot; record[O_AT_MS] = op.atMs;
+    record[O_A] = op.kind === OP_ADJUST && op.negative ? -Math.min(op.a, POINTS_OP_MAX) : op.a;
+    record[O_B] = op.b; record[O_C] = op.c; record[O_D] = op.d;
+    record[O_MULTIPLIER_PCT] = op.multiplierPct; record[O_EXTRA_POINTS] = op.extraPoints;
+    return record;
   });
 
 const caseArb = programArb.chain((program) => fc.record({
@@ -139,6 +158,8 @@ describe('WASM core against the TypeScript reference', () => {
   it('leaves identical members and results for thousands of random programs and op sequences', () => {
     const statuses = new Map<number, number>();
     let upgrades = 0;
+    let multiplied = 0;
+    let withCampaignPoints = 0;
     fc.assert(
       fc.property(caseArb, ({ program, members, ops }) => {
         encodeProgram(program, core.program);
@@ -159,6 +180,11 @@ describe('WASM core against the TypeScript reference', () => {
           const status = coreResults[k * R_SLOTS]!;
           statuses.set(status, (statuses.get(status) ?? 0) + 1);
           if (coreResults[k * R_SLOTS + R_NEW_TIER]! > 0) upgrades += 1;
+          const op = ops[k]!;
+          if ((op[O_KIND] === OP_PURCHASE || op[O_KIND] === OP_QUOTE) && coreResults[k * R_SLOTS + R_STATUS] === S_OK) {
+            if (op[O_MULTIPLIER_PCT] !== 100) multiplied += 1;
+            if (op[O_EXTRA_POINTS]! > 0) withCampaignPoints += 1;
+          }
         }
       }),
       { numRuns: 2000, endOnFailure: true, interruptAfterTimeLimit: 30_000, markInterruptAsFailure: true },
@@ -166,5 +192,7 @@ describe('WASM core against the TypeScript reference', () => {
     // The generators must reach every outcome, or the comparison proves less than it seems to.
     expect([...statuses.keys()].sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(upgrades).toBeGreaterThan(100);
+    expect(multiplied).toBeGreaterThan(1000);
+    expect(withCampaignPoints).toBeGreaterThan(1000);
   });
 });

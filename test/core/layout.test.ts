@@ -14,7 +14,7 @@ const {
   NONE, M_SLOTS, O_SLOTS, R_SLOTS, PROGRAM_SLOTS, P_HEADER_SLOTS, T_SLOTS, TOPUP_BASE,
   M_TIER, M_PERIOD_START_MS, M_PERIOD_END_MS, M_PERIOD_METRIC, M_POINTS, M_GROWTH, M_WALLET_CENTS,
   M_LIFETIME_SPEND_CENTS, M_PURCHASE_COUNT, M_FIRST_PURCHASE_AT_MS, M_LAST_PURCHASE_AT_MS,
-  M_PERIOD_START_TIER, O_KIND, O_SLOT, O_AT_MS, O_A, O_B, O_C, O_D, O_FLAGS, FLAG_BIRTHDAY,
+  M_PERIOD_START_TIER, O_KIND, O_SLOT, O_AT_MS, O_A, O_B, O_C, O_D, O_MULTIPLIER_PCT, O_EXTRA_POINTS,
   OP_PURCHASE, OP_REDEEM, OP_ADJUST, OP_TOPUP, OP_WITHDRAW, OP_QUOTE,
   S_OK, S_INSUFFICIENT_POINTS, S_INSUFFICIENT_WALLET, S_NEGATIVE_NET, S_TOPUP_BELOW_MINIMUM,
   S_BALANCE_LIMIT, S_REDEMPTION_TOO_SMALL, S_WALLET_LIMIT,
@@ -47,7 +47,10 @@ describe('core layout', () => {
 
   it('the limits assembly/index.ts repeats equal engine/limits.ts', () => {
     const repeated = parseConstants(source('../../assembly/index.ts'), /^const (\w+): i64 = ([\d_]+);/gm);
-    const names = ['SAFE_INTEGER_MAX', 'AMOUNT_CENTS_MAX', 'POINTS_OP_MAX', 'RATE_PART_MAX', 'THRESHOLD_MAX', 'DAYS_MAX'] as const;
+    const names = [
+      'SAFE_INTEGER_MAX', 'AMOUNT_CENTS_MAX', 'POINTS_OP_MAX', 'RATE_PART_MAX', 'THRESHOLD_MAX', 'DAYS_MAX',
+      'MULTIPLIER_PCT_MAX', 'CAMPAIGN_EXTRA_POINTS_MAX',
+    ] as const;
     for (const name of names) expect([name, repeated.get(name)]).toEqual([name, limits[name]]);
   });
 });
@@ -82,7 +85,7 @@ function demoProgram(overrides: Partial<Program> = {}): Program {
       minTopupCents: 100, maxSpendCentsPerOrder: null,
       topupBonuses: [{ minCents: 500_000, bonusCents: 75_000 }, { minCents: 100_000, bonusCents: 10_000 }],
     },
-    products: [], defaultCountry: null, csvDayFirst: true, coupons: [], couponRules: [],
+    products: [], defaultCountry: null, csvDayFirst: true, coupons: [], couponRules: [], campaigns: [], pointsPendingDays: 0,
     ...overrides,
   };
 }
@@ -91,8 +94,8 @@ describe('encodeProgram', () => {
   it('writes the header, resolved tiers and sorted top-up steps over a zeroed record', () => {
     const out = new Float64Array(PROGRAM_SLOTS).fill(7);
     encodeProgram(demoProgram(), out);
-    expect(Array.from(out.subarray(0, 12))).toEqual([3, 0, 365, 0, 0, 1, 1, 100, NONE, 100, 2, 1]);
-    expect(Array.from(out.subarray(12, P_HEADER_SLOTS))).toEqual([0, 0, 0, 0]);
+    expect(Array.from(out.subarray(0, 11))).toEqual([3, 0, 365, 0, 0, 1, 1, NONE, 100, 2, 1]);
+    expect(Array.from(out.subarray(11, P_HEADER_SLOTS))).toEqual([0, 0, 0, 0, 0]);
     const gold = P_HEADER_SLOTS + 2 * T_SLOTS;
     expect(Array.from(out.subarray(gold, gold + T_SLOTS))).toEqual([1_000_000, 1000, 1, 5, 100, 1000, 800_000, 500_000, 200, 0]);
     const silver = P_HEADER_SLOTS + T_SLOTS;
@@ -105,7 +108,7 @@ describe('encodeProgram', () => {
     const out = new Float64Array(PROGRAM_SLOTS);
     encodeProgram(demoProgram({ qualifyBy: 'growth', carryForward: 'none', membershipDays: null, allowNegativePoints: false,
       wallet: { minTopupCents: 0, maxSpendCentsPerOrder: 5000, topupBonuses: [] } }), out);
-    expect(Array.from(out.subarray(0, 12))).toEqual([3, 1, NONE, 2, 0, 1, 1, 100, 5000, 0, 0, 0]);
+    expect(Array.from(out.subarray(0, 11))).toEqual([3, 1, NONE, 2, 0, 1, 1, 5000, 0, 0, 0]);
     encodeProgram(demoProgram({ carryForward: 'all' }), out);
     expect(out[3]).toBe(1);
   });
@@ -114,7 +117,17 @@ describe('encodeProgram', () => {
 const T0_MS = 1_700_000_000_000;
 const DAY_MS = 86_400_000;
 
-interface Op { kind: number; a: number; b?: number; c?: number; d?: number; flags?: number; atMs?: number; slot?: number }
+/** An op record's fields; `multiplierPct` is 100 and `extraPoints` 0 unless told (no birthday month, no campaign). */
+interface Op { kind: number; a: number; b?: number; c?: number; d?: number; multiplierPct?: number; extraPoints?: number; atMs?: number; slot?: number }
+
+/** Op `k`'s record, each field at its slot of the layout. */
+function opRecord(op: Op, k: number): number[] {
+  const record = new Array<number>(O_SLOTS).fill(0);
+  record[O_KIND] = op.kind; record[O_SLOT] = op.slot ?? 0; record[O_AT_MS] = op.atMs ?? T0_MS + k;
+  record[O_A] = op.a; record[O_B] = op.b ?? 0; record[O_C] = op.c ?? 0; record[O_D] = op.d ?? 0;
+  record[O_MULTIPLIER_PCT] = op.multiplierPct ?? 100; record[O_EXTRA_POINTS] = op.extraPoints ?? 0;
+  return record;
+}
 
 /** A member as registered: first tier, no expiry, nothing earned yet. */
 const freshMember = (): number[] => [0, 0, NONE, 0, 0, 0, 0, 0, 0, NONE, NONE, 0];
@@ -126,7 +139,7 @@ function runBoth(program: Program, members: number[][], ops: Op[]): { members: n
   members.forEach((member, s) => core.members.set(member, s * M_SLOTS));
   ops.forEach((op, k) => {
     const o = k * O_SLOTS;
-    core.ops.set([op.kind, op.slot ?? 0, op.atMs ?? T0_MS + k, op.a, op.b ?? 0, op.c ?? 0, op.d ?? 0, op.flags ?? 0], o);
+    core.ops.set(opRecord(op, k), o);
   });
   const refProgram = core.program.slice();
   const refMembers = core.members.slice(0, members.length * M_SLOTS);
@@ -215,7 +228,7 @@ describe('core scenarios (demo program)', () => {
   it('applies the birthday multiplier, growth qualification, carry-forward none and the wallet limit', () => {
     const program = demoProgram({
       qualifyBy: 'growth', carryForward: 'none', membershipDays: null, orderPoints: 3,
-      growth: { points: 2, growth: 5 }, birthday: { bonusPoints: 0, multiplierPct: 150 },
+      growth: { points: 2, growth: 5 },
       wallet: { minTopupCents: 100, maxSpendCentsPerOrder: 500, topupBonuses: [] },
     });
     program.tiers[1] = tier('silver', 100, { upgradeBonusPoints: 1 });
@@ -223,7 +236,7 @@ describe('core scenarios (demo program)', () => {
     member[M_WALLET_CENTS] = 1000;
     const { members, results } = runBoth(program, [member], [
       // floor(10000 / 2000) + 3 = 8, birthday floor(8 * 150 / 100) = 12, growth floor(12 * 5 / 2) = 30.
-      { kind: OP_PURCHASE, a: 10_000, flags: FLAG_BIRTHDAY },
+      { kind: OP_PURCHASE, a: 10_000, multiplierPct: 150 },
       { kind: OP_PURCHASE, a: 10_000, d: 501 },
       // floor(40000 / 2000) + 3 = 23 points, growth floor(23 * 5 / 2) = 57: metric 87 is short of 100.
       { kind: OP_PURCHASE, a: 40_000, d: 500 },
@@ -241,6 +254,52 @@ describe('core scenarios (demo program)', () => {
       result(S_OK, [5, 0, 12, 4000, 5, 0, 4000, 1, 1]),
     ]);
     expect(members[0]!.slice(0, M_SLOTS)).toEqual([1, T0_MS + 99, NONE, 0, 12 + 23 + 4 + 5 + 1, 30 + 57 + 10 + 12, 500, 56_000, 4, T0_MS, T0_MS + 99, 1]);
+  });
+
+  it('earns floor(regular × M ÷ 100) + campaign points, each term as computed by hand', () => {
+    const program = demoProgram({ orderPoints: 3 });
+    const { results } = runBoth(program, [freshMember()], [
+      // Regular points floor(10000 / 2000) + 3 = 8, no multiplier: 8.
+      { kind: OP_PURCHASE, a: 10_000 },
+      // 200% multiplies orderPoints too: floor(8 × 200 / 100) = 16.
+      { kind: OP_PURCHASE, a: 10_000, multiplierPct: 200 },
+      // floor(8 × 133 / 100) = floor(10.64) = 10.
+      { kind: OP_PURCHASE, a: 10_000, multiplierPct: 133 },
+      // Campaign points are added after the multiplier, never multiplied: floor(8 × 0 / 100) + 7 = 7.
+      { kind: OP_PURCHASE, a: 10_000, multiplierPct: 0, extraPoints: 7 },
+      // 16 + 100 = 116, and growth follows the whole of it.
+      { kind: OP_PURCHASE, a: 10_000, multiplierPct: 200, extraPoints: 100 },
+      // The quote earns the same way on the amount after the tier discount (Member: none).
+      { kind: OP_QUOTE, a: 10_000, multiplierPct: 200, extraPoints: 100 },
+    ]);
+    expect(results.map((r) => [r[0], r[5], r[3]])).toEqual([
+      [S_OK, 8, 8], [S_OK, 16, 16], [S_OK, 10, 10], [S_OK, 7, 7], [S_OK, 116, 116], [S_OK, 116, 0],
+    ]);
+  });
+
+  it('stays exact at the edges: campaign points at their bound, a balance ending at 2^53 - 1, a multiplier on a saturated product', () => {
+    const nearTop = freshMember();
+    nearTop[M_POINTS] = limits.SAFE_INTEGER_MAX - 116;
+    const program = demoProgram({ orderPoints: 3 });
+    const edge = runBoth(program, [nearTop, freshMember()], [
+      { kind: OP_PURCHASE, a: 10_000, multiplierPct: 200, extraPoints: 101 },
+      { kind: OP_PURCHASE, a: 10_000, multiplierPct: 200, extraPoints: 100 },
+      // 3 regular points + 10^12 of campaign points, the most a purchase's campaigns may add.
+      { kind: OP_PURCHASE, a: 1, extraPoints: limits.CAMPAIGN_EXTRA_POINTS_MAX, slot: 1 },
+    ]);
+    expect(edge.results.map((r) => r[0])).toEqual([S_BALANCE_LIMIT, S_OK, S_OK]);
+    expect(edge.members[0]![M_POINTS]).toBe(limits.SAFE_INTEGER_MAX);
+    expect(edge.results[2]![5]).toBe(3 + limits.CAMPAIGN_EXTRA_POINTS_MAX);
+    // A million points per cent on 10^12 cents is 10^18 regular points: 100× saturates past 2^53
+    // and is refused, while 0% brings it back to the campaign points alone.
+    const rich = demoProgram();
+    rich.tiers[0] = tier('member', 0, { earn: { cents: 1, points: limits.RATE_PART_MAX } });
+    const { results } = runBoth(rich, [freshMember()], [
+      { kind: OP_PURCHASE, a: limits.AMOUNT_CENTS_MAX, multiplierPct: limits.MULTIPLIER_PCT_MAX },
+      { kind: OP_PURCHASE, a: limits.AMOUNT_CENTS_MAX, multiplierPct: 0, extraPoints: 5 },
+      { kind: OP_QUOTE, a: limits.AMOUNT_CENTS_MAX, multiplierPct: 0, extraPoints: 5 },
+    ]);
+    expect(results.map((r) => [r[0], r[5]])).toEqual([[S_BALANCE_LIMIT, 0], [S_OK, 5], [S_OK, 5]]);
   });
 
   it('refuses a redemption worth less than a cent and a balance past 2^53 - 1', () => {
@@ -281,10 +340,19 @@ describe('core scenarios (demo program)', () => {
     const core = loadCore();
     encodeProgram(demoProgram(), core.program);
     core.members.set(freshMember(), 0);
-    core.ops.set([99, 0, T0_MS, 1, 0, 0, 0, 0], 0);
+    core.ops.set(opRecord({ kind: 99, a: 1 }, 0), 0);
     expect(() => core.run(1)).toThrow(/core assertion failed: unknown op kind/);
-    core.ops.set([OP_PURCHASE, layout.CORE_MEMBERS_MAX, T0_MS, 1, 0, 0, 0, 0], 0);
+    core.ops.set(opRecord({ kind: OP_PURCHASE, a: 1, slot: layout.CORE_MEMBERS_MAX }, 0), 0);
     expect(() => core.run(1)).toThrow(/member slot out of range/);
+    // The multiplier and the campaigns' points are resolved by the shard, which checks them first.
+    core.ops.set(opRecord({ kind: OP_PURCHASE, a: 1, multiplierPct: limits.MULTIPLIER_PCT_MAX + 1 }, 0), 0);
+    expect(() => core.run(1)).toThrow(/op multiplierPct out of range/);
+    core.ops.set(opRecord({ kind: OP_QUOTE, a: 1, multiplierPct: -1 }, 0), 0);
+    expect(() => core.run(1)).toThrow(/op multiplierPct out of range/);
+    core.ops.set(opRecord({ kind: OP_PURCHASE, a: 1, extraPoints: limits.CAMPAIGN_EXTRA_POINTS_MAX + 1 }, 0), 0);
+    expect(() => core.run(1)).toThrow(/op extraPoints out of range/);
+    core.ops.set(opRecord({ kind: OP_QUOTE, a: 1, extraPoints: 0.5 }, 0), 0);
+    expect(() => core.run(1)).toThrow(/slot is not an integer/);
     expect(() => core.run(layout.CORE_OPS_MAX + 1)).toThrow(RangeError);
   });
 });

@@ -2,9 +2,9 @@
 // up, as the deterministic simulator found them (test/sim, edges `birthday-coupons-in-order` and
 // `coupon-only-birthday`): a birthday rule is checked on the tier the member holds after the
 // birthday, not the tier a later event of the same catch-up leaves, and a gift of no points still
-// brings its coupons. Both tests fail on the executor as it stands (engine/shard/batch-sweep.ts
-// advanceMember issues the gift's coupons after the whole catch-up, and only for a `birthday`
-// entry, which a gift of 0 points does not write).
+// brings its coupons. Both failed before the fix (engine/shard/batch-sweep.ts advanceMember issued
+// the gift's coupons after the whole catch-up, and only for a `birthday` entry, which a gift of 0
+// points does not write); the events now tell the batch of the birthday itself.
 import { afterEach, describe, expect, it } from 'vitest';
 import { ShardHarness } from '../helpers/shard-harness.js';
 import { demoProgram } from '../../engine/rules/program.js';
