@@ -99,17 +99,6 @@ export interface ModelOptions {
    * registration (the `patch-birthday` edge).
    */
   patchBirthdayFully: boolean;
-  /**
-   * A birthday whose gift pays no points (bonusPoints 0, or a balance at 2^53 - 1) still issues the
-   * birthday rules' coupons (the `coupon-only-birthday` edge); otherwise only a paid gift does.
-   */
-  birthdayCouponsWithoutPoints: boolean;
-  /**
-   * A birthday gift's coupons are issued at the birthday in the order of the member's events, on
-   * the tier held then (the `birthday-coupons-in-order` edge); otherwise after the whole catch-up,
-   * on the tier it ends at.
-   */
-  birthdayCouponsInOrder: boolean;
 }
 
 /** FNV-1a over the id's UTF-16 code units, modulo the shards: which shard owns a member (README, Architecture). */
@@ -371,14 +360,6 @@ export class Model {
 
   /** Applies every event due at or before `toMs` in time order (period end, then expiry, then birthday). */
   advance(m: Member, toMs: number): void {
-    const gifts: number[] = [];
-    this.advanceEvents(m, toMs, gifts);
-    // Without `birthdayCouponsInOrder`, a gift's coupons come once the member is brought up to
-    // `toMs`, on the tier it holds then, their entries after the catch-up's (the engine's way).
-    for (const at of gifts) this.issueByRules(m, 'birthday', undefined, 0, at, null);
-  }
-
-  private advanceEvents(m: Member, toMs: number, gifts: number[]): void {
     for (let n = 0; ; n++) {
       if (n > EVENTS_MAX) throw new Error(`model: member ${m.memberId} has more than ${EVENTS_MAX} events before ${iso(toMs)}`);
       const periodEnd = m.periodEnd;
@@ -405,13 +386,10 @@ export class Model {
             this.creditPoints(m, bonus, next);
             this.tally('pointsIssued', bonus);
           }
-          // The gift's coupons (§12.7); their codes come with no answer: the simulator reads them
-          // from the ledger. With `birthdayCouponsInOrder`, on the tier the member holds at the
-          // birthday (the tier after the event), their entries right after the gift's.
-          if (bonus > 0 || this.options.birthdayCouponsWithoutPoints) {
-            if (this.options.birthdayCouponsInOrder) this.issueByRules(m, 'birthday', undefined, 0, next, null);
-            else gifts.push(next);
-          }
+          // The gift's coupons (§12.7), also with a gift of no points, on the tier the member
+          // holds at the birthday (the tier after the event), their entries right after the
+          // gift's. Their codes come with no answer: the simulator reads them from the ledger.
+          this.issueByRules(m, 'birthday', undefined, 0, next, null);
         }
       }
     }

@@ -34,8 +34,6 @@ export const EDGES = {
   'replay-after-return': { defaultOn: true, about: 'a purchase replayed after a return of its order reversed part of its referral share rewards: the replay must answer the first answer' },
   'coupons': { defaultOn: true, about: 'coupon templates and rules of the register, purchase and upgrade triggers; issues and revocations by hand; purchases and quotes naming coupons (usable ones and every refusal); two purchases of one coupon in a batch; full and partial returns; expiry by sweep; caps reached' },
   'birthday-coupons': { defaultOn: true, about: 'coupon rules of the birthday trigger: the gift\'s coupons, given by the sweep or by whatever op of the member comes first' },
-  'birthday-coupons-in-order': { defaultOn: false, about: 'a birthday gift\'s coupons issued in the time order of the member\'s events, on the tier held at the birthday, not after a catch-up to a later instant on the tier it ends at' },
-  'coupon-only-birthday': { defaultOn: false, about: 'a birthday gift of no points (bonusPoints 0, or a balance at 2^53-1) still issues the birthday rules\' coupons' },
 } as const;
 export type EdgeName = keyof typeof EDGES;
 export const EDGE_NAMES = Object.keys(EDGES) as EdgeName[];
@@ -273,8 +271,6 @@ class Simulation {
       globalRequestKeys: this.on('cross-shard-keys'),
       refuseAncientAt: this.on('ancient-times'),
       patchBirthdayFully: this.on('patch-birthday'),
-      birthdayCouponsWithoutPoints: this.on('coupon-only-birthday'),
-      birthdayCouponsInOrder: this.on('birthday-coupons-in-order'),
     });
     // The demo program a fresh install starts with is on the ledger too.
     this.model.programEntries = 2;
