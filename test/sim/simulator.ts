@@ -1181,7 +1181,8 @@ class Simulation {
       if (!byCode) continue;
       for (const c of this.model.coupons.ofMember(id)) {
         // Now and then with its state at an instant: one it changed at, just before one, or before its issue.
-        const when = this.rng.chance(0.3) ? this.rng.pick(c.history)[1] - this.rng.pick([0, 0, 1]) : null;
+        // (Never before 2000, which `at` may not name: a member registered at the bound of 2000 has coupons issued then.)
+        const when = this.rng.chance(0.3) ? Math.max(AT_MIN_MS, this.rng.pick(c.history)[1] - this.rng.pick([0, 0, 1])) : null;
         const one = await this.server.request('GET', `/v1/coupons/${encodeURIComponent(c.code)}${when === null ? '' : `?at=${iso(when)}`}`);
         const want = when === null ? this.model.couponView(c) : { ...this.model.couponView(c), at: iso(when), stateAt: this.model.couponStateAt(c, when) };
         const d = one.status === 200 ? diffFields(one.body, want) : [`GET answered ${one.status} ${JSON.stringify(one.body)}`];
