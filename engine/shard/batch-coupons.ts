@@ -307,7 +307,7 @@ export function quoteCoupons(
     const template = templateOf(b, c.templateId);
     // The owner is checked first (§12.5): a coupon an earlier purchase of the batch holds is `used`
     // to its own member, and `other_member` to anyone else, as it is once that purchase has run.
-    const reason = b.couponsHeld.has(c.code) && c.memberId === m.memberId ? 'used' : couponRefusal(c, template, { memberId: m.memberId, tierId: m.running.tierId, channel: orderChannel(template, undefined), baseCents, atMs }, new Set());
+    const reason = b.couponsHeld.has(c.code) ? 'used' : couponRefusal(c, template, { memberId: m.memberId, tierId: m.running.tierId, channel: orderChannel(template, undefined), baseCents, atMs }, new Set());
     const usable = reason === null;
     const view: Record<string, unknown> = { code: c.code, templateId: c.templateId, discountCents: template === undefined ? 0 : orderCouponDiscounts([template.discount], baseCents)[0]!, usable, expiresAt: iso(c.expiresAtMs) };
     if (!usable) view['reason'] = reason;
