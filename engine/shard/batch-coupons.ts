@@ -305,8 +305,6 @@ export function quoteCoupons(
     const c = getCoupon(b, key[1])!;
     if (c.state !== 'active') continue;
     const template = templateOf(b, c.templateId);
-    // The owner is checked first (§12.5): a coupon an earlier purchase of the batch holds is `used`
-    // to its own member, and `other_member` to anyone else, as it is once that purchase has run.
     const reason = b.couponsHeld.has(c.code) ? 'used' : couponRefusal(c, template, { memberId: m.memberId, tierId: m.running.tierId, channel: orderChannel(template, undefined), baseCents, atMs }, new Set());
     const usable = reason === null;
     const view: Record<string, unknown> = { code: c.code, templateId: c.templateId, discountCents: template === undefined ? 0 : orderCouponDiscounts([template.discount], baseCents)[0]!, usable, expiresAt: iso(c.expiresAtMs) };
