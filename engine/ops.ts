@@ -132,6 +132,8 @@ export type Query =
   /** Back-office reports and exports (engine/rules/reports.ts): daily figures, RFM columns, ledger pages. */
   | { q: 'daily'; from: string; to: string; timeZone: string; fromBatch: number }
   | { q: 'rfm'; after: string | null }
+  /** One slice of the campaign report's orders after `after` (engine/shard/report-scans.ts campaignPart). */
+  | { q: 'campaignReport'; fromMs: number; toMs: number; after: string | null }
   | { q: 'ledgerPage'; afterSeq: number; limit: number; scanMax: number; from?: string; to?: string; timeZone: string }
   /** One coupon by code, on the shard its code lands on (engine/router/coupon-gate.ts): its state now, or at `atMs`. */
   | { q: 'coupon'; code: string; atMs?: number }

@@ -10,6 +10,9 @@ import type { Program } from '../../engine/rules/program-types.js';
 import type { OpResult, WriteOp } from '../../engine/ops.js';
 import { getOrder } from '../../engine/shard/store.js';
 import { CAMPAIGN_EXTRA_POINTS_MAX } from '../../engine/limits.js';
+import { campaignPart } from '../../engine/shard/report-scans.js';
+import { mergeCampaignReport, type CampaignReportPart } from '../../engine/rules/campaign-report.js';
+import { localDaysWindowMs } from '../../engine/rules/local-day.js';
 
 type Doc = Record<string, any>;
 
@@ -178,5 +181,44 @@ describe('campaigns in a shard batch', () => {
     expect(back).toMatchObject({ clawedBackPoints: 27 });
     expect(back['couponsRevoked']).toContain(code);
     expect(h.mismatches()).toEqual([]);
+  });
+
+  it('reports per campaign the orders placed in the window, their net and the points it added, less what returns took back', () => {
+    const bonus = { id: 'bonus', name: 'Bonus', bonusPoints: 5, daysOfWeek: [2] };
+    const program = programWith([doubleWeekend, bonus]);
+    h = new ShardHarness(program, 1);
+    ok(h.one(register('ann')));
+    ok(h.one(purchase('ann', 'o1', 50_000, tins(2))));
+    ok(h.one(purchase('ann', 'o2', 50_000)));
+    ok(h.one(purchase('ann', 'o3', 50_000, {}, TUESDAY)));
+    // Sunday 1 November: before the weekend campaign's window, on a Sunday.
+    ok(h.one(purchase('ann', 'o0', 50_000, {}, Date.parse('2026-11-29T02:00:00Z'))));
+    // o1 keeps 30,000: its regular 15 points doubled add 15 (of 25) and the tins 100: 10 of 125 went back. o2 is returned whole.
+    ok(h.one(giveBack('ann', 'o1', 'r1', 20_000)));
+    ok(h.one(giveBack('ann', 'o2', 'r2', 50_000)));
+    const store = h.shards[0]!.store;
+    const december = localDaysWindowMs('2026-12-01', '2026-12-31', program.timezone);
+    const whole = campaignPart(store, december, null, 1_000);
+    expect(whole.next).toBeNull();
+    const report = mergeCampaignReport(program.campaigns, [whole.part]);
+    expect(report.campaigns).toEqual([
+      { campaignId: 'double-weekend', name: 'Double points weekends', orders: 2, netSalesCents: 100_000, returnedCents: 70_000, extraPoints: 150, extraPointsReturned: 35, couponsIssued: 0 },
+      { campaignId: 'bonus', name: 'Bonus', orders: 1, netSalesCents: 50_000, returnedCents: 0, extraPoints: 5, extraPointsReturned: 0, couponsIssued: 0 },
+    ]);
+    expect(report.totals).toEqual({ orders: 3, netSalesCents: 150_000, returnedCents: 70_000, extraPoints: 155, extraPointsReturned: 35, couponsIssued: 0 });
+    // Read one order per slice, the parts add up to the same.
+    const slices: CampaignReportPart[] = [];
+    for (let after: string | null | undefined; after !== null;) {
+      const slice = campaignPart(store, december, after ?? null, 1);
+      slices.push(slice.part);
+      after = slice.next;
+    }
+    expect(slices.length).toBeGreaterThan(3);
+    expect(mergeCampaignReport(program.campaigns, slices)).toEqual(report);
+    // Saturday 5 December alone: the weekend's two orders; the window ends at the local midnight.
+    const saturday = mergeCampaignReport(program.campaigns, [campaignPart(store, localDaysWindowMs('2026-12-05', '2026-12-05', program.timezone), null, 1_000).part]);
+    expect(saturday.campaigns.map((c) => c.orders)).toEqual([2, 0]);
+    // A campaign the program no longer has still shows, after the program's, without a name.
+    expect(mergeCampaignReport([bonus as never], [whole.part]).campaigns.map((c) => [c.campaignId, c.name])).toEqual([['bonus', 'Bonus'], ['double-weekend', null]]);
   });
 });
