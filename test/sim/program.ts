@@ -21,6 +21,13 @@ export interface SimProduct {
   channels: Array<'online' | 'offline'>; eligibleTiers: string[] | null; includes: SimIncludes;
 }
 
+/** A campaign (docs/program.md, Campaigns), every field spelled out; the simulator gives none a coupon (its programs have no templates). */
+export interface SimCampaign {
+  id: string; name: string; active: boolean; from: string | null; to: string | null; daysOfWeek: number[] | null;
+  channels: Array<'online' | 'offline'> | null; storeIds: string[] | null; tiers: string[] | null; minNetCents: number;
+  pointsMultiplierPct: number; bonusPoints: number; itemPoints: Array<{ sku: string; points: number }>; couponTemplateId: null;
+}
+
 export interface SimProgram {
   name: string; currency: string; timezone: string;
   qualifyBy: 'spend' | 'growth'; membershipDays: number | null;
@@ -31,6 +38,7 @@ export interface SimProgram {
   referral: { enabled: boolean; refereePoints: number; levels: SimLevel[] };
   wallet: { minTopupCents: number; maxSpendCentsPerOrder: number | null; topupBonuses: Array<{ minCents: number; bonusCents: number }> };
   products: SimProduct[];
+  campaigns: SimCampaign[];
 }
 
 /** Every tier id a program may have, in the order they rank. */
@@ -100,7 +108,38 @@ export function generateProgram(rng: Random, c: ProgramConstraints): SimProgram 
       topupBonuses: minCents.map((m) => ({ minCents: m, bonusCents: rng.int(0, Math.floor(m / 5)) })),
     },
     products,
+    // Drawn last, so that every other field of a seed's programs is what it was before campaigns.
+    campaigns: generateCampaigns(rng, tierIds),
   };
+}
+
+/**
+ * Half the programs run 1-3 campaigns: windows of local dates inside the simulated years or open,
+ * days of the week, the planner's channels, stores (`store-1`…`store-5`) and SKUs (`SKU-1`…`SKU-20`),
+ * tiers, minimum nets around the planner's amounts, multipliers that beat the birthday month's or
+ * not, bonuses and item points.
+ */
+function generateCampaigns(rng: Random, tierIds: string[]): SimCampaign[] {
+  if (rng.chance(0.5)) return [];
+  const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  return Array.from({ length: rng.int(1, 3) }, (_, i): SimCampaign => {
+    const fromMs = Date.UTC(2021, 0, 1) + rng.int(0, 1_800) * 86_400_000;
+    const window = rng.next();
+    const skus = rng.shuffle(Array.from({ length: 20 }, (_, k) => `SKU-${k + 1}`)).slice(0, rng.int(0, 4));
+    return {
+      id: `c${i}`, name: `Campaign ${i}`, active: rng.chance(0.9),
+      from: window < 0.5 ? null : day(fromMs), to: window < 0.3 || window >= 0.8 ? null : day(fromMs + rng.int(0, 400) * 86_400_000),
+      daysOfWeek: rng.chance(0.5) ? null : rng.shuffle([1, 2, 3, 4, 5, 6, 7]).slice(0, rng.int(1, 4)),
+      channels: rng.chance(0.6) ? null : [rng.pick(['online', 'offline'] as const)],
+      storeIds: rng.chance(0.7) ? null : rng.shuffle(['store-1', 'store-2', 'store-3', 'store-4', 'store-5']).slice(0, rng.int(1, 3)),
+      tiers: rng.chance(0.6) ? null : rng.shuffle(tierIds).slice(0, rng.int(1, tierIds.length)),
+      minNetCents: rng.chance(0.6) ? 0 : rng.pick([1_000, 20_000, 100_000]),
+      pointsMultiplierPct: rng.pick([100, 100, 120, 150, 200, 300]),
+      bonusPoints: rng.chance(0.5) ? 0 : rng.int(1, 200),
+      itemPoints: skus.map((sku) => ({ sku, points: rng.int(1, 100) })),
+      couponTemplateId: null,
+    };
+  });
 }
 
 function generateProduct(rng: Random, id: string, tierIds: string[]): SimProduct {
