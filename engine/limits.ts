@@ -255,6 +255,8 @@ export const EXPORT_SCAN_ENTRIES_MAX = 100_000;
 export const REPORT_SCAN_ENTRIES_MAX = 100_000;
 /** Members one slice of the RFM report reads, for the same reason. */
 export const REPORT_SCAN_MEMBERS_MAX = 50_000;
+/** Orders one slice of the campaign report reads (decoding only those campaigns applied to), for the same reason. */
+export const REPORT_SCAN_ORDERS_MAX = 50_000;
 /**
  * Characters of a name, email or phone the search index keeps per member: enough to tell members
  * apart, and a bound on the index key (64 UTF-16 units are at most 192 bytes of UTF-8, far below

@@ -77,7 +77,14 @@ export interface PurchaseOp extends Keyed, CouponSupply {
  */
 export interface CouponSupply { newCodes?: string[]; couponAllow?: string[] }
 
-export interface QuoteOp { op: 'quote'; memberId: string; amountCents: number; atMs: number; couponCodes?: string[] }
+/**
+ * The checkout quote: reads only. `channel`, `storeId` and `items` are those of the purchase it
+ * prices, for the campaigns it would get (docs/rules.md §13.4).
+ */
+export interface QuoteOp {
+  op: 'quote'; memberId: string; amountCents: number; atMs: number; couponCodes?: string[];
+  channel?: string; storeId?: string; items?: Array<{ sku: string; qty: number; amountCents: number }>;
+}
 export interface RedeemOp extends Keyed { op: 'redeem'; memberId: string; points: number }
 export interface AdjustOp extends Keyed { op: 'adjust'; memberId: string; points: number; reason: string }
 export interface TopupOp extends Keyed { op: 'topup'; memberId: string; amountCents: number }
@@ -125,6 +132,8 @@ export type Query =
   /** Back-office reports and exports (engine/rules/reports.ts): daily figures, RFM columns, ledger pages. */
   | { q: 'daily'; from: string; to: string; timeZone: string; fromBatch: number }
   | { q: 'rfm'; after: string | null }
+  /** One slice of the campaign report's orders after `after` (engine/shard/report-scans.ts campaignPart). */
+  | { q: 'campaignReport'; fromMs: number; toMs: number; after: string | null }
   | { q: 'ledgerPage'; afterSeq: number; limit: number; scanMax: number; from?: string; to?: string; timeZone: string }
   /** One coupon by code, on the shard its code lands on (engine/router/coupon-gate.ts): its state now, or at `atMs`. */
   | { q: 'coupon'; code: string; atMs?: number }

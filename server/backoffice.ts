@@ -1,4 +1,4 @@
-// The back-office endpoints' handlers (docs/rules.md §10): the daily and RFM reports, the CSV member
+// The back-office endpoints' handlers (docs/rules.md §10): the daily, campaign and RFM reports, the CSV member
 // import and the CSV exports. Plain functions of a parsed request, registered in routes.ts; they
 // throw FieldError or LoyaltyError, which the router turns into the catalogue's error replies.
 import { checkDay } from '../engine/rules/local-day.js';
@@ -14,6 +14,13 @@ export async function dailyReport(api: Api, req: ApiRequest): Promise<ApiReply> 
   const from = checkDay(req.query.get('from'), 'from');
   const to = checkDay(req.query.get('to'), 'to');
   return { status: 200, body: await api.engine.daily(from, to) };
+}
+
+/** GET /v1/reports/campaigns?from=YYYY-MM-DD&to=YYYY-MM-DD: per campaign, the orders placed on those local days, both ends included. */
+export async function campaignReport(api: Api, req: ApiRequest): Promise<ApiReply> {
+  const from = checkDay(req.query.get('from'), 'from');
+  const to = checkDay(req.query.get('to'), 'to');
+  return { status: 200, body: await api.engine.campaignReport(from, to) };
 }
 
 /** GET /v1/reports/rfm?asOf=ISO&segment=: scores and segments; `segment` lists one segment's members only. */

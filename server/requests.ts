@@ -127,6 +127,15 @@ export function purchaseOp(raw: unknown, ctx: RequestContext): PurchaseOp {
     redeemPoints: optionalInt(body, 'redeemPoints', '', { min: 0, max: POINTS_OP_MAX }) ?? 0,
     walletCents: optAmount(body, 'walletCents'),
   };
+  readWhere(body, op);
+  const couponCodes = couponCodesOf(body);
+  if (couponCodes !== undefined) op.couponCodes = couponCodes;
+  op.fp = F.purchaseFingerprint(op, has(body, 'at'));
+  return op;
+}
+
+/** A purchase's (or a quote's) `storeId`, `channel` and `items`, when the body names them. */
+function readWhere(body: Fields, op: PurchaseOp | QuoteOp): void {
   if (has(body, 'storeId')) op.storeId = idField(body, 'storeId', '');
   if (has(body, 'channel')) op.channel = checkEnum(body['channel'], 'channel', ['online', 'offline'] as const);
   if (has(body, 'items')) {
@@ -140,17 +149,15 @@ export function purchaseOp(raw: unknown, ctx: RequestContext): PurchaseOp {
       };
     });
   }
-  const couponCodes = couponCodesOf(body);
-  if (couponCodes !== undefined) op.couponCodes = couponCodes;
-  op.fp = F.purchaseFingerprint(op, has(body, 'at'));
-  return op;
 }
 
+/** The checkout quote: the purchase's store, channel and items are optional, for the campaigns it would get. */
 export function quoteOp(raw: unknown, ctx: RequestContext): QuoteOp {
-  const body = readObject(raw, '', ['memberId', 'amountCents', 'couponCodes', 'at']);
+  const body = readObject(raw, '', ['memberId', 'amountCents', 'couponCodes', 'storeId', 'channel', 'items', 'at']);
   const op: QuoteOp = { op: 'quote', memberId: idField(body, 'memberId', ''), amountCents: amount(body, 'amountCents'), atMs: atOf(body, ctx) };
   const couponCodes = couponCodesOf(body);
   if (couponCodes !== undefined) op.couponCodes = couponCodes;
+  readWhere(body, op);
   return op;
 }
 

@@ -12,7 +12,7 @@ import { perform, type OpName } from './perform.js';
 import { KeyStore, ROLES, bearerKey, type Role } from './auth.js';
 import * as R from './requests.js';
 import { ROUTE_UNMATCHED, type Metrics } from './metrics.js';
-import { dailyReport, exportLedger, exportMembers, importMembersReply, rfmReport } from './backoffice.js';
+import { campaignReport, dailyReport, exportLedger, exportMembers, importMembersReply, rfmReport } from './backoffice.js';
 import { consoleFile } from './console-files.js';
 import { couponReport, exportCoupons } from './coupon-reports.js';
 import { bulkIssue, getCoupon, issueCoupon, memberCoupons, revokeCoupon } from './coupons.js';
@@ -204,6 +204,7 @@ route('POST', '/v1/admin/sweep', ADMIN, async (api, req) => {
 route('GET', '/v1/reports/daily', ALL, dailyReport);
 route('GET', '/v1/reports/rfm', ALL, rfmReport);
 route('GET', '/v1/reports/coupons', ALL, couponReport);
+route('GET', '/v1/reports/campaigns', ALL, campaignReport);
 route('POST', '/v1/import/members', ADMIN, importMembersReply);
 route('GET', '/v1/export/members.csv', ['admin', 'reader'], exportMembers);
 route('GET', '/v1/export/ledger.csv', ['admin', 'reader'], exportLedger);

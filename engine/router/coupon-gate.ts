@@ -16,7 +16,8 @@
 // moves to an owning shard.
 import { randomBytes } from 'node:crypto';
 import { COUPON_CODE_BYTES, COUPON_CODE_LENGTH, couponCodeFromBytes } from '../rules/coupons.js';
-import type { CouponRule, Program } from '../rules/program-types.js';
+import type { Campaign, CouponRule, Program } from '../rules/program-types.js';
+import { couponCampaignsMayApply } from '../rules/campaigns.js';
 import type { Control, CouponIssueOp, CouponSupply, OpResult, PurchaseOp, RegisterOp, WriteOp } from '../ops.js';
 import { hashId } from './member-hash.js';
 
@@ -55,8 +56,11 @@ export function shardOfCode(code: string, shards: number): number {
 /** One template's count: coupons of it issued so far, and what ops in flight hold or may issue. */
 interface Counter { issued: number; held: number }
 
+/** What may issue coupons of one template (a rule, a campaign) with the template's counter and cap, and its index among them. */
+interface PlanSource { templateId: string; counter: Counter; cap: number | null; index: number }
+
 /** A rule of the program with its template's counter and cap, worked out once per program. */
-interface PlanRule { rule: CouponRule; counter: Counter; cap: number | null; index: number }
+interface PlanRule extends PlanSource { rule: CouponRule }
 
 /** The program's coupon rules by the event they fire on, worked out once per program. */
 interface Plan {
@@ -66,9 +70,12 @@ interface Plan {
   register: PlanRule[];
   /** A member's birthday gift may come with any op on the member (caught up to it) or the sweep. */
   birthday: PlanRule[];
-  /** Every rule, in program order. */
-  all: PlanRule[];
-  rules: number;
+  /** The active campaigns that issue coupons (docs/rules.md §13.4), by id: a purchase may fire those that may apply to it. */
+  campaigns: Map<string, PlanSource>;
+  /** Every rule, in program order, then every campaign of `campaigns`. */
+  all: PlanSource[];
+  /** How many rules and campaigns may issue: none leaves the batches untouched. */
+  sources: number;
   /** totalMax of each capped template. */
   caps: Map<string, number>;
 }
@@ -135,14 +142,15 @@ export class CouponGate {
    * rule the op may fire, and one spare) and `couponAllow` (a unit of each capped template it may
    * issue, while any is left). A registration may fire its register rules; a purchase its purchase
    * rules (not those of a minimum net above `amountCents − discountCents`, nor of channels without
-   * its own) and upgrade rules; a coupon_issue its template; and, when the program has birthday
+   * its own) and upgrade rules, and the campaigns with a coupon that may apply to it (all but the
+   * member's tier checked: engine/rules/campaigns.ts); a coupon_issue its template; and, when the program has birthday
    * rules, any op on an existing member may bring the member's birthday gift with it. Null when no
    * op may issue: the program is looked at once per batch, and a batch of plain purchases under a
-   * program without coupon rules is left untouched and allocates nothing.
+   * program without coupon rules or coupon campaigns is left untouched and allocates nothing.
    */
   supply(ops: readonly WriteOp[], shard: number): Held | null {
     const plan = this.currentPlan();
-    if (plan.rules === 0) {
+    if (plan.sources === 0) {
       let held: Held | null = null;
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
@@ -151,8 +159,8 @@ export class CouponGate {
       return held;
     }
     const held = emptyHeld(ops);
-    /** How many ops of the batch may fire each rule without a cap: held for them together. */
-    const fires = new Array<number>(plan.rules).fill(0);
+    /** How many ops of the batch may fire each rule or campaign without a cap: held for them together. */
+    const fires = new Array<number>(plan.sources).fill(0);
     const birthdays = plan.birthday.length;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
@@ -161,7 +169,7 @@ export class CouponGate {
         case 'register': this.supplyRules(plan.register, op, op.channel, shard, held, fires, 0); break;
         case 'purchase': {
           const net = op.amountCents - op.discountCents;
-          this.supplyRules(plan.purchase, op, op.channel, shard, held, fires, birthdays, net);
+          this.supplyRules(plan.purchase, op, op.channel, shard, held, fires, birthdays, net, campaignsOf(plan, op, net));
           break;
         }
         case 'coupon_issue': this.supplyIssue(plan, op, shard, held, birthdays); break;
@@ -180,23 +188,29 @@ export class CouponGate {
   }
 
   /**
-   * Codes and units for an op of `rules` (a registration's, a purchase's): each rule it may fire
-   * gets a code and, with a cap, a unit while there is one. `extraCodes` more for its birthday
-   * gift. An op that can fire nothing keeps nothing of an earlier supply (a retry of the same op).
+   * Codes and units for an op of `rules` (a registration's, a purchase's) and of `campaigns` (a
+   * purchase's, those that may apply to it): each rule it may fire and each campaign gets a code
+   * and, with a cap, a unit while there is one. `extraCodes` more for its birthday gift. An op that
+   * can fire nothing keeps nothing of an earlier supply (a retry of the same op).
    */
   private supplyRules(
     rules: readonly PlanRule[], op: PurchaseOp | RegisterOp, channel: string | undefined, shard: number,
-    held: Held, fires: number[], extraCodes: number, netCents?: number,
+    held: Held, fires: number[], extraCodes: number, netCents?: number, campaigns: readonly PlanSource[] = NO_SOURCES,
   ): void {
     let allow: string[] | null = null;
     let fire = 0;
+    const fireOne = (s: PlanSource): void => {
+      fire += 1;
+      if (s.cap === null) fires[s.index]! += 1;
+      else if (this.take(s.counter, s.cap, held)) (allow ??= []).push(s.templateId);
+    };
     for (const r of rules) {
       if (netCents !== undefined && r.rule.trigger === 'purchase' && netCents < r.rule.minNetCents) continue;
       if (!channelMayFire(r.rule, channel)) continue;
-      fire += 1;
-      if (r.cap === null) fires[r.index]! += 1;
-      else if (this.take(r.counter, r.cap, held)) (allow ??= []).push(r.rule.templateId);
+      fireOne(r);
     }
+    // The campaigns' coupons come after the rules' on the shard (docs/rules.md §13.4), as their codes and units here.
+    for (const c of campaigns) fireOne(c);
     if (fire + extraCodes === 0) {
       if (op.newCodes !== undefined) delete op.newCodes;
     } else op.newCodes = this.codes(fire + extraCodes + 1, shard);
@@ -287,14 +301,21 @@ export class CouponGate {
     if (this.plan !== null && this.plan.program === program) return this.plan;
     const caps = new Map<string, number>();
     for (const t of program.coupons) if (t.totalMax !== null) caps.set(t.id, t.totalMax);
-    const rules = program.couponRules.map((rule, index): PlanRule => ({ rule, counter: this.counter(rule.templateId), cap: caps.get(rule.templateId) ?? null, index }));
+    const source = (templateId: string, index: number): PlanSource => ({ templateId, counter: this.counter(templateId), cap: caps.get(templateId) ?? null, index });
+    const rules = program.couponRules.map((rule, index): PlanRule => ({ ...source(rule.templateId, index), rule }));
+    const campaigns = new Map<string, PlanSource>();
+    for (const c of program.campaigns) {
+      if (c.active && c.couponTemplateId !== null) campaigns.set(c.id, source(c.couponTemplateId, rules.length + campaigns.size));
+    }
+    const all: PlanSource[] = [...rules, ...campaigns.values()];
     this.plan = {
       program,
       purchase: rules.filter((r) => r.rule.trigger === 'purchase' || r.rule.trigger === 'upgrade'),
       register: rules.filter((r) => r.rule.trigger === 'register'),
       birthday: rules.filter((r) => r.rule.trigger === 'birthday'),
-      all: rules,
-      rules: rules.length,
+      campaigns,
+      all,
+      sources: all.length,
       caps,
     };
     return this.plan;
@@ -302,6 +323,18 @@ export class CouponGate {
 }
 
 const emptyHeld = (ops: readonly WriteOp[] | null): Held => ({ counters: [], amounts: [], ops });
+
+const NO_SOURCES: readonly PlanSource[] = [];
+
+/**
+ * The campaigns with a coupon that may apply to a purchase (engine/rules/campaigns.ts
+ * couponCampaignsMayApply): all but the tier checked, the net at most `amountCents − discountCents`.
+ */
+function campaignsOf(plan: Plan, op: PurchaseOp, netCentsMax: number): readonly PlanSource[] {
+  if (plan.campaigns.size === 0) return NO_SOURCES;
+  const may: Campaign[] = couponCampaignsMayApply(plan.program, { atMs: op.atMs, channel: op.channel ?? null, storeId: op.storeId ?? null, netCentsMax });
+  return may.length === 0 ? NO_SOURCES : may.map((c) => plan.campaigns.get(c.id)!);
+}
 
 /** Adds `amount` of a counter to what a batch holds. */
 function hold(held: Held, c: Counter, amount: number): void {

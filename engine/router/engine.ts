@@ -20,6 +20,7 @@ import type { OutboxMessage } from '../rules/member-state.js';
 import { COMMIT_CLOCK_BYTES, type DirectoryPart } from '../shard-protocol.js';
 import { daysBetween, localDaysWindowMs } from '../rules/local-day.js';
 import { mergeCouponReport, type CouponFigures, type CouponReportRow } from '../rules/coupon-report.js';
+import { mergeCampaignReport, type CampaignFigures, type CampaignReportPart, type CampaignReportRow } from '../rules/campaign-report.js';
 import { mergeDaily, type DayFigures, type ExportedEntry, type RfmColumns } from '../rules/reports.js';
 import { rfmReport, type RfmReport, type RfmSegment } from '../rules/rfm.js';
 import { WhatIfJobs } from './what-if-jobs.js';
@@ -485,6 +486,26 @@ export class Engine {
     const nowMs = this.now();
     const parts = await Promise.all(this.shards.map((s) => s.query({ q: 'couponReport', fromMs, toMs, nowMs }))) as Array<Record<string, CouponFigures>>;
     return { from, to, timeZone, ...mergeCouponReport(this.versioned.program.coupons, parts) };
+  }
+
+  /**
+   * Per campaign, the orders it applied to whose purchase falls on local days `from` to `to`
+   * inclusive (program time zone), their net sales and the points it added, with what returns took
+   * back so far (docs/rules.md §10.7). Each shard's orders are read in slices on the reader thread.
+   */
+  async campaignReport(from: string, to: string): Promise<{ from: string; to: string; timeZone: string; campaigns: CampaignReportRow[]; totals: CampaignFigures }> {
+    const timeZone = this.versioned.program.timezone;
+    const { fromMs, toMs } = localDaysWindowMs(from, to, timeZone);
+    const parts = (await Promise.all(this.shards.map(async (s) => {
+      const slices: CampaignReportPart[] = [];
+      for (let after: string | null | undefined; after !== null;) {
+        const slice = await s.query({ q: 'campaignReport', fromMs, toMs, after: after ?? null }) as { part: CampaignReportPart; next: string | null };
+        slices.push(slice.part);
+        after = slice.next;
+      }
+      return slices;
+    }))).flat();
+    return { from, to, timeZone, ...mergeCampaignReport(this.versioned.program.campaigns, parts) };
   }
 
   /** One bounded page of shard `shard`'s coupons in code order after `after`, as the export's cells. */

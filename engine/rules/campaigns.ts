@@ -38,6 +38,8 @@ export interface CampaignPurchase {
 /** One applying campaign and the points it added (docs/rules.md §13.2). */
 export interface AppliedCampaign {
   campaignId: string;
+  /** The campaign's own `pointsMultiplierPct` (100: none); the order keeps it so a return knows which one was M. */
+  multiplierPct: number;
   bonusPoints: number;
   /** Σ points × qty over the purchase's item lines of the SKUs it lists. */
   itemPoints: number;
@@ -107,6 +109,59 @@ function compile(program: Program): CompiledCampaign[] {
   return compiled;
 }
 
+/** Whether the program has an active campaign: without one, no purchase or quote needs resolving. */
+export function campaignsActive(program: Program): boolean {
+  return compile(program).length > 0;
+}
+
+const issuesCouponsByProgram = new WeakMap<Program, boolean>();
+
+/** Whether an active campaign of the program issues coupons: then every purchase's answer lists its coupons. */
+export function campaignsIssueCoupons(program: Program): boolean {
+  let issues = issuesCouponsByProgram.get(program);
+  if (issues === undefined) {
+    issues = compile(program).some((c) => c.campaign.couponTemplateId !== null);
+    issuesCouponsByProgram.set(program, issues);
+  }
+  return issues;
+}
+
+/** A purchase as the router knows it before its shard: no tier, and a net of at most `netCentsMax`. */
+export interface CampaignPurchaseBound {
+  atMs: number;
+  channel: string | null;
+  storeId: string | null;
+  /** `amountCents − discountCents`: coupons and redeemed points only lower the net. */
+  netCentsMax: number;
+}
+
+/**
+ * The active campaigns with a coupon that may apply to a purchase (docs/rules.md §13.1) whatever
+ * the member's tier and the net its coupons and points leave: every condition but the tier is
+ * checked, the net against its upper bound. The router supplies a code (and a totalMax unit) for
+ * each (engine/router/coupon-gate.ts); the shard decides exactly.
+ */
+export function couponCampaignsMayApply(program: Program, p: CampaignPurchaseBound): Campaign[] {
+  const compiled = compile(program);
+  let out: Campaign[] | null = null;
+  let dayKey = 0;
+  let isoDay = 0;
+  for (const c of compiled) {
+    if (c.campaign.couponTemplateId === null) continue;
+    if (!matches(c, { tierId: '', channel: p.channel, storeId: p.storeId, netCents: p.netCentsMax }, false)) continue;
+    if (c.dated) {
+      if (dayKey === 0) {
+        const date = localDateOf(p.atMs, program.timezone);
+        dayKey = date.year * 10_000 + date.month * 100 + date.day;
+        isoDay = isoWeekday(date.year, date.month, date.day);
+      }
+      if (!onItsDays(c, dayKey, isoDay)) continue;
+    }
+    (out ??= []).push(c.campaign);
+  }
+  return out ?? [];
+}
+
 /** The ISO day of the week (1 = Monday … 7 = Sunday) of a calendar date; 1970-01-01 was a Thursday. */
 export function isoWeekday(year: number, month: number, day: number): number {
   const days = Math.floor(Date.UTC(year, month - 1, day) / DAY_MS);
@@ -133,9 +188,9 @@ export function quoteNetCents(tier: Tier, amountCents: number): number {
   return amountCents - mulDiv(amountCents, tier.discountBps, BPS_ONE);
 }
 
-/** Whether campaign `c`'s conditions other than the date hold for `p`: the cheap ones, checked first. */
-function matches(c: CompiledCampaign, p: CampaignPurchase): boolean {
-  if (c.tiers !== null && !c.tiers.has(p.tierId)) return false;
+/** Whether campaign `c`'s conditions other than the date (and the tier, unless `withTier`) hold for `p`: the cheap ones, checked first. */
+function matches(c: CompiledCampaign, p: Pick<CampaignPurchase, 'tierId' | 'channel' | 'storeId' | 'netCents'>, withTier: boolean): boolean {
+  if (withTier && c.tiers !== null && !c.tiers.has(p.tierId)) return false;
   if (c.channels !== null && (p.channel === null || !c.channels.has(p.channel))) return false;
   if (c.stores !== null && (p.storeId === null || !c.stores.has(p.storeId))) return false;
   return p.netCents >= c.campaign.minNetCents;
@@ -197,7 +252,7 @@ export function campaignOutcome(program: Program, p: CampaignPurchase): Campaign
   let multiplierIndex = -1;
   let extraPoints = 0;
   for (const c of compiled) {
-    if (!matches(c, p)) continue;
+    if (!matches(c, p, true)) continue;
     if (c.dated) {
       // The local date is found once per purchase, and only when a campaign that needs it matches otherwise.
       if (dayKey === 0) {
@@ -210,7 +265,7 @@ export function campaignOutcome(program: Program, p: CampaignPurchase): Campaign
     const campaign = c.campaign;
     const itemPoints = c.itemPoints === null || p.items === null ? 0 : itemPointsOf(c.itemPoints, p.items, CAMPAIGN_EXTRA_POINTS_MAX);
     if (applied === NONE_APPLIED) applied = [];
-    applied.push({ campaignId: campaign.id, bonusPoints: campaign.bonusPoints, itemPoints, multiplierPoints: 0, points: 0 });
+    applied.push({ campaignId: campaign.id, multiplierPct: campaign.pointsMultiplierPct, bonusPoints: campaign.bonusPoints, itemPoints, multiplierPoints: 0, points: 0 });
     // The first of the largest wins; a multiplier of 100 is none, so it never displaces B.
     if (campaign.pointsMultiplierPct > NO_MULTIPLIER_PCT && campaign.pointsMultiplierPct > m) {
       m = campaign.pointsMultiplierPct;

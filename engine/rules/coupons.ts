@@ -29,9 +29,9 @@ export interface CouponState {
  * their instants, so its state at any earlier instant is known (couponStateAt).
  */
 export interface CouponRecord extends CouponState {
-  /** What issued it: `rule:<ruleId>`, `admin` (one by hand) or `bulk` (a bulk issue). */
+  /** What issued it: `rule:<ruleId>`, `campaign:<campaignId>`, `admin` (one by hand) or `bulk` (a bulk issue). */
   source: string;
-  /** The order whose purchase (or upgrade) issued it through a rule, else null. */
+  /** The order whose purchase (or upgrade) issued it through a rule or a campaign, else null. */
   issuedByOrderId: string | null;
   /** The order that used it and what it took off that order; null and 0 while unused or given back. */
   usedOrderId: string | null;

@@ -81,13 +81,39 @@ export interface OrderRecord {
    * rules: what they took off, which were used, which its rules issued and which they could not.
    */
   coupons?: OrderCoupons;
+  /**
+   * The campaigns that applied (docs/rules.md §13.4), present when the program had campaigns at
+   * the purchase: what each added, so that returns, replays and the campaign report need no program.
+   * The multiplier M itself is `rate.multiplierPct`.
+   */
+  campaigns?: OrderCampaigns;
 }
 
 export interface OrderCoupons {
   discountCents: number;
   used: Array<{ code: string; templateId: string; discountCents: number }>;
-  issued: Array<{ code: string; templateId: string; ruleId?: string; validFrom: string; expiresAt: string }>;
-  skipped: Array<{ ruleId: string; templateId: string; reason: string }>;
+  /** Issued by one of the purchase's coupon rules (`ruleId`) or by a campaign that applied (`campaignId`). */
+  issued: Array<{ code: string; templateId: string; ruleId?: string; campaignId?: string; validFrom: string; expiresAt: string }>;
+  skipped: Array<{ ruleId?: string; campaignId?: string; templateId: string; reason: string }>;
+}
+
+/** The campaigns of one order (docs/rules.md §13.2, §13.4). */
+export interface OrderCampaigns {
+  /** B: the birthday month's multiplier at the purchase, 100 outside it; what a campaign's multiplier added is measured from it. */
+  baseMultiplierPct: number;
+  /** The applying campaigns in program order. */
+  applied: OrderCampaign[];
+}
+
+/** One campaign that applied to an order and the points it added, each part apart. */
+export interface OrderCampaign {
+  campaignId: string;
+  /** The campaign's own multiplier; the first applied campaign whose multiplier is the order's M, above B and 100, added by it. */
+  multiplierPct: number;
+  bonusPoints: number;
+  itemPoints: number;
+  /** floor(regular × M ÷ 100) − floor(regular × B ÷ 100) for the campaign whose multiplier is M, else 0. */
+  multiplierPoints: number;
 }
 
 /** A credit or debit another shard must apply exactly once: written in the source's transaction. */
@@ -137,7 +163,13 @@ export function purchaseResult(o: OrderRecord, replayed: boolean): { ok: true } 
     result['couponsIssued'] = o.coupons.issued;
     result['couponsSkipped'] = o.coupons.skipped;
   }
+  if (o.campaigns !== undefined) result['campaigns'] = campaignsAnswer(o.campaigns);
   return result;
+}
+
+/** The answers' list of an order's campaigns: each one's id and the points it added (docs/rules.md §13.4). */
+export function campaignsAnswer(c: OrderCampaigns): Array<{ id: string; points: number }> {
+  return c.applied.map((a) => ({ id: a.campaignId, points: a.bonusPoints + a.itemPoints + a.multiplierPoints }));
 }
 
 /** The program as a shard uses it: the document, its version and the tier id ↔ index maps. */

@@ -16,12 +16,24 @@ export function mulDiv(x: number, num: number, den: number): number {
   return Number((BigInt(x) * BigInt(num)) / BigInt(den));
 }
 
-/** Points the order earns on `net` cents at its original rates; fixed points only while `withFixed`. */
+/** The campaigns' bonus and item points of an order: fixed per order, like `orderPoints` (docs/rules.md §13.4). */
+export function campaignFixedPoints(order: OrderRecord): number {
+  if (order.campaigns === undefined) return 0;
+  let sum = 0;
+  for (const a of order.campaigns.applied) sum += a.bonusPoints + a.itemPoints;
+  return sum;
+}
+
+/**
+ * Points the order earns on `net` cents at its original rates (docs/rules.md §4.2, §13.4): the
+ * regular points multiplied by the order's M; fixed points (`orderPoints` before the multiplier,
+ * the campaigns' bonus and item points after it) only while `withFixed`.
+ */
 export function earnedOn(order: OrderRecord, net: number, withFixed: boolean): number {
   const r = order.rate;
   if (net === 0 && !withFixed) return 0;
   const base = mulDiv(net, r.earnPoints, r.earnCents) + (withFixed ? r.orderPoints : 0);
-  return mulDiv(base, r.multiplierPct, 100);
+  return mulDiv(base, r.multiplierPct, 100) + (withFixed ? campaignFixedPoints(order) : 0);
 }
 
 export function growthOn(order: OrderRecord, earned: number): number {

@@ -7,14 +7,15 @@ import * as L from '../core/layout.js';
 import type { ErrorCode } from '../errors.js';
 import { AMOUNT_CENTS_MAX, POINTS_OP_MAX } from '../limits.js';
 import { inBirthdayMonth } from '../rules/calendar.js';
-import { baseMultiplierPct } from '../rules/campaigns.js';
+import { baseMultiplierPct, campaignsIssueCoupons, type CampaignOutcome } from '../rules/campaigns.js';
 import { purchaseResult, tierIndexOf, type OrderRecord, type ProgramContext } from '../rules/member-state.js';
 import type { OpResult, WriteOp } from '../ops.js';
 import { purchaseRewards } from '../rules/returns.js';
 import { DAY_MS, entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
 import { putOrder } from './store.js';
 import type { Channel } from '../rules/program-types.js';
-import { CouponSupplyCursor, issueByRules, quoteCoupons, releaseCoupons, useCoupons } from './batch-coupons.js';
+import { CouponSupplyCursor, issueByCampaigns, issueByRules, quoteCoupons, releaseCoupons, useCoupons } from './batch-coupons.js';
+import { orderCampaigns, quoteCampaigns } from './batch-campaigns.js';
 
 /** Core status codes in the order of core-layout.ts, as catalogue codes. */
 const STATUS_CODES: Record<number, ErrorCode> = {
@@ -61,8 +62,12 @@ export function coreOpProblem(op: WriteOp): OpResult | null {
   }
 }
 
-/** Fills op record `k` of the core's next call with `op` on member `m`. */
-export function queueCoreOp(b: BatchScope, op: WriteOp, m: BatchMember, k: number, couponCents = 0): void {
+/**
+ * Fills op record `k` of the core's next call with `op` on member `m`: a purchase or quote with the
+ * multiplier M and extra points of its `campaigns` (batch-campaigns.ts), or without any campaign the
+ * birthday month's multiplier and none.
+ */
+export function queueCoreOp(b: BatchScope, op: WriteOp, m: BatchMember, k: number, couponCents = 0, campaigns: CampaignOutcome | null = null): void {
   const o = k * L.O_SLOTS;
   const rec = b.core.ops;
   rec.fill(0, o, o + L.O_SLOTS);
@@ -75,17 +80,25 @@ export function queueCoreOp(b: BatchScope, op: WriteOp, m: BatchMember, k: numbe
       // what is left (docs/rules.md §12); holdCoupons kept the sum within amountCents − discountCents.
       rec[o + L.O_A] = op.amountCents; rec[o + L.O_B] = op.discountCents + couponCents;
       rec[o + L.O_C] = op.redeemPoints; rec[o + L.O_D] = op.walletCents;
-      // The birthday month's multiplier, and no campaign points (docs/rules.md §13.2 without campaigns).
-      rec[o + L.O_MULTIPLIER_PCT] = baseMultiplierPct(b.ctx.program, inBirthdayMonth(m.state.birthdayMonth, op.atMs, b.ctx.program.timezone));
-      rec[o + L.O_EXTRA_POINTS] = 0;
+      multiplyBy(b, op.atMs, m, campaigns, rec, o);
       break;
     case 'quote':
       rec[o + L.O_A] = op.amountCents;
-      rec[o + L.O_MULTIPLIER_PCT] = baseMultiplierPct(b.ctx.program, inBirthdayMonth(m.state.birthdayMonth, op.atMs, b.ctx.program.timezone));
-      rec[o + L.O_EXTRA_POINTS] = 0;
+      multiplyBy(b, op.atMs, m, campaigns, rec, o);
       break;
     case 'redeem': case 'adjust': rec[o + L.O_A] = op.points; break;
     case 'topup': case 'withdraw': case 'transfer': rec[o + L.O_A] = op.amountCents; break;
+  }
+}
+
+/** M and the extra points of docs/rules.md §13.2: the campaigns' when resolved, else the birthday month's multiplier and none. */
+function multiplyBy(b: BatchScope, atMs: number, m: BatchMember, campaigns: CampaignOutcome | null, rec: Float64Array, o: number): void {
+  if (campaigns !== null) {
+    rec[o + L.O_MULTIPLIER_PCT] = campaigns.multiplierPct;
+    rec[o + L.O_EXTRA_POINTS] = campaigns.extraPoints;
+  } else {
+    rec[o + L.O_MULTIPLIER_PCT] = baseMultiplierPct(b.ctx.program, inBirthdayMonth(m.state.birthdayMonth, atMs, b.ctx.program.timezone));
+    rec[o + L.O_EXTRA_POINTS] = 0;
   }
 }
 
@@ -97,6 +110,8 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
   const status = res[o + L.R_STATUS]!;
   const couponUse = op.op === 'purchase' && op.couponCodes !== undefined ? b.couponUses.get(op) : undefined;
   if (couponUse !== undefined) b.couponUses.delete(op);
+  const campaigns = b.campaignOutcomes.size === 0 ? undefined : b.campaignOutcomes.get(op);
+  if (campaigns !== undefined) b.campaignOutcomes.delete(op);
   if (status !== L.S_OK) {
     if (couponUse !== undefined) releaseCoupons(b, couponUse);
     const code = STATUS_CODES[status];
@@ -118,6 +133,7 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
         maxRedeemPoints: res[o + L.R_BONUS_POINTS]!, maxRedeemValueCents: res[o + L.R_VALUE_CENTS]!,
         walletBalanceCents: r.walletCents, pointsToEarn: res[o + L.R_EARNED_POINTS]!,
       };
+      if (ctx.program.campaigns.length > 0) answer['campaigns'] = quoteCampaigns(campaigns);
       if (ctx.program.coupons.length === 0 && op.couponCodes === undefined) return answer;
       // Coupons are valued on the amount after the tier's discount, as the checkout would send it.
       const listed = quoteCoupons(b, m, op.amountCents - res[o + L.R_NET_CENTS]!, op.atMs, op.couponCodes ?? []);
@@ -190,19 +206,25 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       if (op.storeId !== undefined) order.storeId = op.storeId;
       if (op.channel !== undefined) order.channel = op.channel;
       if (op.items !== undefined) order.items = op.items;
-      if (ctx.program.couponRules.length > 0 || couponsUsed !== null) {
+      if (ctx.program.couponRules.length > 0 || couponsUsed !== null || campaignsIssueCoupons(ctx.program)) {
         // Rules see the member after the purchase: its tier, and the net the purchase earned on.
         const channel = (op.channel ?? null) as Channel | null;
         const supply = CouponSupplyCursor.of(op);
         const byPurchase = issueByRules(b, m, 'purchase', channel, spendDeltaCents, op.atMs, supply, op.orderId, seq);
         const byUpgrade = upgradedTo === null ? null : issueByRules(b, m, 'upgrade', channel, 0, op.atMs, supply, op.orderId, seq);
+        // The campaigns' coupons come after the rules' (docs/rules.md §13.4), with the same supply.
+        const byCampaigns = campaigns === undefined || campaigns.coupons.length === 0 ? null
+          : issueByCampaigns(b, m, campaigns.coupons, op.atMs, supply, op.orderId, seq);
+        const alone = byUpgrade === null && byCampaigns === null;
         order.coupons = {
           discountCents: couponUse?.totalCents ?? 0,
           used: couponsUsed ?? [],
-          issued: byUpgrade === null ? byPurchase.issued : [...byPurchase.issued, ...byUpgrade.issued],
-          skipped: byUpgrade === null ? byPurchase.skipped : [...byPurchase.skipped, ...byUpgrade.skipped],
+          issued: alone ? byPurchase.issued : [...byPurchase.issued, ...(byUpgrade?.issued ?? []), ...(byCampaigns?.issued ?? [])],
+          skipped: alone ? byPurchase.skipped : [...byPurchase.skipped, ...(byUpgrade?.skipped ?? []), ...(byCampaigns?.skipped ?? [])],
         };
       }
+      // Kept whenever the program has campaigns, so that its answers always list them (an empty list included).
+      if (ctx.program.campaigns.length > 0) order.campaigns = orderCampaigns(b, campaigns, birthday);
       putOrder(b.store, order);
       return purchaseResult(order, false);
     }

@@ -1,5 +1,5 @@
 // The coupon op family (docs/rules.md §12) inside a batch: issuing a coupon (by hand, by a rule of a
-// registration, purchase, upgrade or birthday), checking and taking the coupons an order uses,
+// registration, purchase, upgrade or birthday, by a campaign of a purchase), checking and taking the coupons an order uses,
 // giving them back on a full return, revoking, and expiring them in the sweep. Every change writes
 // the coupon's record, its member's index entry, its expiry entry and a ledger entry on the member
 // (kind coupon_*, ref = the code), in the batch's transaction.
@@ -18,11 +18,11 @@ import { entry, fail, type BatchMember, type BatchScope } from './batch-scope.js
 /** The meta key counting a template's coupons ever issued on this shard: the router sums them at start. */
 export const COUPON_COUNT_PREFIX = 'cc:';
 
-/** A coupon as an answer lists it. */
-export interface IssuedCoupon { code: string; templateId: string; ruleId?: string; validFrom: string; expiresAt: string }
+/** A coupon as an answer lists it, with the rule or the campaign (docs/rules.md §13.4) that issued it. */
+export interface IssuedCoupon { code: string; templateId: string; ruleId?: string; campaignId?: string; validFrom: string; expiresAt: string }
 
-/** A rule that fired but could not issue, and why. */
-export interface SkippedCoupon { ruleId: string; templateId: string; reason: CouponIssueRefusal | 'template_removed' | 'no_code' }
+/** A rule (or a campaign) that fired but could not issue, and why. */
+export type SkippedCoupon = ({ ruleId: string } | { campaignId: string }) & { templateId: string; reason: CouponIssueRefusal | 'template_removed' | 'no_code' };
 
 /** What an op brought to issue with: its codes and totalMax units, used up in order. */
 export class CouponSupplyCursor {
@@ -112,9 +112,10 @@ export function issueCoupon(
   return coupon;
 }
 
-export function issuedView(c: CouponRecord, ruleId?: string): IssuedCoupon {
+export function issuedView(c: CouponRecord, ruleId?: string, campaignId?: string): IssuedCoupon {
   const v: IssuedCoupon = { code: c.code, templateId: c.templateId, validFrom: iso(c.validFromMs), expiresAt: iso(c.expiresAtMs) };
   if (ruleId !== undefined) v.ruleId = ruleId;
+  if (campaignId !== undefined) v.campaignId = campaignId;
   return v;
 }
 
@@ -132,6 +133,27 @@ export function issueByRules(
     const made = issueCoupon(b, m, template, atMs, supply, `rule:${rule.id}`, issuedByOrderId, cause);
     if (typeof made === 'string') skipped.push({ ruleId: rule.id, templateId: rule.templateId, reason: made });
     else issued.push(issuedView(made, rule.id));
+  }
+  return { issued, skipped };
+}
+
+/**
+ * Issues a coupon for each campaign that applied to a purchase and names a template (docs/rules.md
+ * §13.4), in program order, after the purchase's rules; what could not issue is listed by campaign.
+ */
+export function issueByCampaigns(
+  b: BatchScope, m: BatchMember, coupons: ReadonlyArray<{ campaignId: string; templateId: string }>, atMs: number,
+  supply: CouponSupplyCursor, orderId: string, cause: number,
+): { issued: IssuedCoupon[]; skipped: SkippedCoupon[] } {
+  const issued: IssuedCoupon[] = [];
+  const skipped: SkippedCoupon[] = [];
+  for (const { campaignId, templateId } of coupons) {
+    // The validator keeps every campaign's template in the program; a template removed is still said so, never thrown.
+    const template = templateOf(b, templateId);
+    if (template === undefined) { skipped.push({ campaignId, templateId, reason: 'template_removed' }); continue; }
+    const made = issueCoupon(b, m, template, atMs, supply, `campaign:${campaignId}`, orderId, cause);
+    if (typeof made === 'string') skipped.push({ campaignId, templateId, reason: made });
+    else issued.push(issuedView(made, undefined, campaignId));
   }
   return { issued, skipped };
 }

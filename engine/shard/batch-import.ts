@@ -44,7 +44,7 @@ export function importRows(b: BatchScope, rows: ImportRows): OpResult[] {
     if (problem !== null) { results[i] = { ok: false, error: problem }; continue; }
     const { state, profile } = newMember(b.ctx, op);
     // Not attached to a core slot: an imported registration never reaches the core.
-    const m: BatchMember = { memberId: op.memberId, created: true, state, profile, profileDirty: true, slot: -1, running: copyState(state), dueMs: Number.NaN };
+    const m: BatchMember = { memberId: op.memberId, created: true, state, profile, profileDirty: true, slot: -1, running: copyState(state), dueMs: Number.NaN, queued: false };
     created.add(op.memberId);
     finishRegister(b, op, m);
     if (op.key.startsWith(MEMBER_KEY_PREFIX)) profile.fp = op.fp;

@@ -36,7 +36,7 @@ export function settleSlice(b: BatchScope, atMs: number, after: string | null, l
   }
   const first = ctx.program.tiers[0]!.id;
   for (const [memberId, state] of found) {
-    const m: BatchMember = { memberId, created: false, state, profile: null, profileDirty: false, slot: -1, running: copyState(state), dueMs: Number.NaN };
+    const m: BatchMember = { memberId, created: false, state, profile: null, profileDirty: false, slot: -1, running: copyState(state), dueMs: Number.NaN, queued: false };
     const r = m.running;
     if (!ctx.tierIndex.has(r.tierId)) {
       // The first tier never expires; the period's start and metric stay as they were.

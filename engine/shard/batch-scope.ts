@@ -14,6 +14,7 @@ import { nextDueOf } from '../rules/member-events.js';
 import { getState, LedgerAppender, putState, type ShardStore } from './store.js';
 import { writeProfile } from './search-index.js';
 import type { CouponUse } from './batch-coupons.js';
+import type { CampaignOutcome } from '../rules/campaigns.js';
 
 export const DAY_MS = 86_400_000;
 
@@ -34,6 +35,8 @@ export interface BatchMember {
    * changed the member's events (batch.ts recomputes it when the member's next op needs it).
    */
   dueMs: number;
+  /** Whether an op of the member waits for the core's next call (batch.ts): its running state is not yet the ops' result. */
+  queued: boolean;
 }
 
 export function copyState(m: MemberState): MemberState {
@@ -102,6 +105,8 @@ export class BatchScope {
   readonly couponsHeld = new Set<string>();
   /** The coupons each queued purchase holds, by op, for its finish. */
   readonly couponUses = new Map<object, CouponUse>();
+  /** The campaigns each queued purchase or quote resolved before the core's call, by op, for its finish (batch-campaigns.ts). */
+  readonly campaignOutcomes = new Map<object, CampaignOutcome>();
   /** Coupons this batch issued, per template: the router's totalMax counter adds them (engine/router/coupon-gate.ts). */
   readonly couponsIssuedByTemplate = new Map<string, number>();
 
@@ -152,7 +157,7 @@ export class BatchScope {
     const slot = this.slotCount++;
     writeSlot(this.ctx, state, this.core.members, slot);
     const dueMs = state.nextDue < 0 ? Number.POSITIVE_INFINITY : state.nextDue;
-    const m: BatchMember = { memberId, created, state, profile, profileDirty: profile !== null, slot, running: copyState(state), dueMs };
+    const m: BatchMember = { memberId, created, state, profile, profileDirty: profile !== null, slot, running: copyState(state), dueMs, queued: false };
     this.members.set(memberId, m);
     return m;
   }

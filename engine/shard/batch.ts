@@ -21,7 +21,9 @@ import { advanceMember, coreEventLeadMs, nextEventMs, sweepSlice } from './batch
 import { importRows } from './batch-import.js';
 import { claimedElsewhere, claimKeys } from './batch-claims.js';
 import { settleSlice } from './batch-program.js';
-import { CouponSupplyCursor, finishCouponIssue, finishCouponRevoke, holdCoupons } from './batch-coupons.js';
+import { CouponSupplyCursor, finishCouponIssue, finishCouponRevoke, holdCoupons, releaseCoupons } from './batch-coupons.js';
+import { extraPastLimit, resolveCampaigns } from './batch-campaigns.js';
+import { campaignsActive, type CampaignOutcome } from '../rules/campaigns.js';
 
 export { IMPORTED_AS_SENT } from './batch-import.js';
 
@@ -82,6 +84,7 @@ export class BatchExecutor {
     const runCore = (): void => {
       if (pending.length === 0) return;
       core.run(pending.length);
+      for (const p of pending) p.member.queued = false;
       pending.forEach((p, k) => settle(p.i, finishCore(b, ops[p.i]!, k, p.member)));
       pending = [];
     };
@@ -129,7 +132,7 @@ export class BatchExecutor {
       // then, costs one comparison (a NaN due time fails it too).
       if (!(member.dueMs > op.atMs)) {
         // The member's queued core ops bound its events only: run them to know them exactly.
-        if (pending.some((p) => p.member === member)) runCore();
+        if (member.queued) runCore();
         member.dueMs = nextEventMs(b, member);
         if (member.dueMs <= op.atMs) {
           runCore();
@@ -150,14 +153,29 @@ export class BatchExecutor {
       let couponCents = 0;
       if (op.op === 'purchase' && op.couponCodes !== undefined && op.couponCodes.length > 0) {
         // The coupons' checks read the member's tier as the ops before left it.
-        if (pending.some((p) => p.member === member)) runCore();
+        if (member.queued) runCore();
         const use = holdCoupons(b, member, op.couponCodes, op);
         if ('ok' in use) { results[i] = use; continue; }
         b.couponUses.set(op, use);
         couponCents = use.totalCents;
       }
-      queueCoreOp(b, op, member, pending.length, couponCents);
+      let campaigns: CampaignOutcome | null = null;
+      if ((op.op === 'purchase' || op.op === 'quote') && campaignsActive(b.ctx.program)) {
+        // The campaigns match on the tier the ops before left and the net at its rate (batch-campaigns.ts).
+        if (member.queued) runCore();
+        campaigns = resolveCampaigns(b, op, member, couponCents);
+        if (!campaigns.extraWithinLimit) {
+          // Refused alone, before the core: the coupons it held go back to the batch.
+          const use = b.couponUses.get(op);
+          if (use !== undefined) { releaseCoupons(b, use); b.couponUses.delete(op); }
+          results[i] = extraPastLimit(campaigns);
+          continue;
+        }
+        b.campaignOutcomes.set(op, campaigns);
+      }
+      queueCoreOp(b, op, member, pending.length, couponCents, campaigns);
       pending.push({ i, member });
+      member.queued = true;
       // Until the core's call, all that is known of the events this op makes is how soon they can fall.
       member.dueMs = Math.min(member.dueMs, op.atMs + coreLeadMs);
     }

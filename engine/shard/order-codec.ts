@@ -42,6 +42,11 @@ const FLAG_AFTER_TIER_SAME = 4;
 const FLAG_PERIOD_TIER_SAME = 8;
 /** The order's coupons (OrderRecord.coupons), as JSON text at the end: rare, small and nested. */
 const FLAG_COUPONS = 16;
+/**
+ * The order's campaigns (OrderRecord.campaigns), after the coupons: B, then per campaign its id,
+ * multiplier, bonus, item and multiplier points. Orders written before campaigns lack the flag.
+ */
+const FLAG_CAMPAIGNS = 32;
 
 /** The fields at the front of a binary order, readable without decoding the rest. */
 export interface OrderHead {
@@ -164,7 +169,8 @@ function writeOrder(w: OrderWriter, o: OrderRecord): void {
   const afterTierSame = o.after.tierId === o.tierIdBefore;
   const periodTierSame = o.before.periodStartTierId === o.tierIdBefore;
   w.u8((o.items !== undefined ? FLAG_ITEMS : 0) | (o.restoredTo !== undefined ? FLAG_RESTORED : 0)
-    | (afterTierSame ? FLAG_AFTER_TIER_SAME : 0) | (periodTierSame ? FLAG_PERIOD_TIER_SAME : 0) | (o.coupons !== undefined ? FLAG_COUPONS : 0));
+    | (afterTierSame ? FLAG_AFTER_TIER_SAME : 0) | (periodTierSame ? FLAG_PERIOD_TIER_SAME : 0) | (o.coupons !== undefined ? FLAG_COUPONS : 0)
+    | (o.campaigns !== undefined ? FLAG_CAMPAIGNS : 0));
   w.num(o.fp);
   w.text(o.orderId);
   w.text(o.memberId);
@@ -202,6 +208,17 @@ function writeOrder(w: OrderWriter, o: OrderRecord): void {
   }
   if (o.restoredTo !== undefined) consumption(w, o.restoredTo);
   if (o.coupons !== undefined) w.text(JSON.stringify(o.coupons));
+  if (o.campaigns !== undefined) {
+    const { applied } = o.campaigns;
+    w.reserve(20);
+    w.num(o.campaigns.baseMultiplierPct);
+    w.int(applied.length);
+    for (const a of applied) {
+      w.text(a.campaignId);
+      w.reserve(4 * 9);
+      w.num(a.multiplierPct); w.num(a.bonusPoints); w.num(a.itemPoints); w.num(a.multiplierPoints);
+    }
+  }
 }
 
 /** An order's bytes, as a view that the next call overwrites (Writer#view): put them, or copy them. */
@@ -216,6 +233,11 @@ export function encodeOrder(o: OrderRecord): Buffer {
     w.wide = false;
   }
   return w.w.view();
+}
+
+/** Whether a stored order names campaigns, read off its flags without decoding it (an order msgpack wrote never does). */
+export function orderHasCampaigns(bytes: Uint8Array): boolean {
+  return bytes[0] === ORDER_TAG && (bytes[3]! & FLAG_CAMPAIGNS) !== 0;
 }
 
 /** Whether `bytes` hold a binary order (else an order msgpack wrote, before this form). */
@@ -296,6 +318,13 @@ export function decodeOrder(bytes: Uint8Array): OrderRecord {
   }
   if ((flags2 & FLAG_RESTORED) !== 0) order.restoredTo = readConsumption(r);
   if ((flags2 & FLAG_COUPONS) !== 0) order.coupons = JSON.parse(r.text()) as NonNullable<OrderRecord['coupons']>;
+  if ((flags2 & FLAG_CAMPAIGNS) !== 0) {
+    const baseMultiplierPct = r.num();
+    const n = r.int();
+    const applied: NonNullable<OrderRecord['campaigns']>['applied'] = new Array(n);
+    for (let i = 0; i < n; i++) applied[i] = { campaignId: r.text(), multiplierPct: r.num(), bonusPoints: r.num(), itemPoints: r.num(), multiplierPoints: r.num() };
+    order.campaigns = { baseMultiplierPct, applied };
+  }
   assert.equal(r.pos, bytes.length, 'an order record read to its end');
   return order;
 }

@@ -11,8 +11,8 @@ import { memberView, programContext, type HotState, type MemberProfile, type Pro
 import { scanMembers, searchIndexReady, searchMembers, type MemberSearch } from './search-index.js';
 import { decodeState } from './codec.js';
 import { readTotals, Tally, type Count } from '../rules/totals.js';
-import { dailyPart, ledgerPage, rfmPart } from './report-scans.js';
-import { REPORT_SCAN_ENTRIES_MAX, REPORT_SCAN_MEMBERS_MAX } from '../limits.js';
+import { campaignPart, dailyPart, ledgerPage, rfmPart } from './report-scans.js';
+import { REPORT_SCAN_ENTRIES_MAX, REPORT_SCAN_MEMBERS_MAX, REPORT_SCAN_ORDERS_MAX } from '../limits.js';
 import { firstLogSeq, logPosition } from './batch-log.js';
 import { logEntriesUntil } from './shard-backup.js';
 import { CouponLedger, couponByCode, couponCounts, couponMismatches, couponReportOf, couponsPage, heldCoupons, memberCoupons } from './coupon-queries.js';
@@ -132,6 +132,7 @@ export function answer(store: ShardStore, q: Query): unknown {
     }
     case 'daily': return dailyPart(store, q.from, q.to, q.timeZone, q.fromBatch, REPORT_SCAN_ENTRIES_MAX);
     case 'rfm': return rfmPart(store, q.after, REPORT_SCAN_MEMBERS_MAX);
+    case 'campaignReport': return campaignPart(store, { fromMs: q.fromMs, toMs: q.toMs }, q.after, REPORT_SCAN_ORDERS_MAX);
     case 'ledgerPage': return ledgerPage(store, q);
     case 'coupon': return couponByCode(store, q.code, q.atMs);
     case 'memberCoupons': return memberCoupons(store, q.memberId, q.state);

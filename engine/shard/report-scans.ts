@@ -1,6 +1,6 @@
 // The back-office reports' per-shard parts (docs/rules.md §10): the daily figures from one scan of a
-// shard's ledger, the raw recency/frequency/monetary columns of its members, and bounded pages of
-// its ledger for the export. Each runs as a read query on the shard's worker between batches; the
+// shard's ledger, the campaign figures from one scan of its orders, the raw recency/frequency/monetary
+// columns of its members, and bounded pages of its ledger for the export. Each runs as a read query on the shard's worker between batches; the
 // router merges the shards' parts (engine/rules/reports.ts, engine/rules/rfm.ts).
 import assert from 'node:assert/strict';
 import { allEntries, getEntry, getOrderHead, SEQS_PER_BATCH, type ShardStore } from './store.js';
@@ -8,6 +8,8 @@ import { decodeState } from './codec.js';
 import { dayRangeMs, localDay } from '../rules/local-day.js';
 import type { StoredEntry } from '../ops.js';
 import { emptyDay, type DayFigures, type ExportedEntry, type RfmColumns } from '../rules/reports.js';
+import { CampaignReportFold, type CampaignReportPart, type CampaignReportWindow } from '../rules/campaign-report.js';
+import { decodeOrder, orderHasCampaigns } from './order-codec.js';
 
 /** Kinds whose positive points delta is points given to the member (as the summary counts them). */
 const ISSUING_KINDS: ReadonlySet<string> = new Set([
@@ -66,6 +68,27 @@ export function dailyPart(store: ShardStore, from: string, to: string, timeZone:
     addEntry(store, days[day] ??= emptyDay(), e);
   }
   return { days, next: null };
+}
+
+/**
+ * One slice of a shard's campaign figures (engine/rules/campaign-report.ts): its orders in id order
+ * after `after` (null: from the first), at most `ordersMax` read. Only an order whose flags name
+ * campaigns is decoded; orders msgpack wrote predate campaigns. `next` is the last order read, after
+ * which the following slice starts; null after the last.
+ */
+export function campaignPart(store: ShardStore, w: CampaignReportWindow, after: string | null, ordersMax: number): { part: CampaignReportPart; next: string | null } {
+  const fold = new CampaignReportFold(w);
+  let read = 0;
+  let last: string | null = null;
+  for (const { key, value } of store.orders.getRange(after === null ? {} : { start: after })) {
+    if (key === after) continue;
+    // The next slice starts after the last order read.
+    if (read >= ordersMax) return { part: fold.part, next: last };
+    read += 1;
+    last = key;
+    if (orderHasCampaigns(value)) fold.add(decodeOrder(value));
+  }
+  return { part: fold.part, next: null };
 }
 
 export function rfmPart(store: ShardStore, after: string | null, limit: number): { columns: RfmColumns; next: string | null } {

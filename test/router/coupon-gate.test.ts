@@ -8,7 +8,7 @@ import { CouponGate, shardOfCode } from '../../engine/router/coupon-gate.js';
 import { hashId } from '../../engine/router/member-hash.js';
 import { isCouponCode } from '../../engine/rules/coupons.js';
 import { demoProgram } from '../../engine/rules/program.js';
-import type { CouponRule, CouponTemplate, Program } from '../../engine/rules/program-types.js';
+import type { Campaign, CouponRule, CouponTemplate, Program } from '../../engine/rules/program-types.js';
 import type { CouponIssueOp, OpResult, PurchaseOp, RegisterOp, WriteOp } from '../../engine/ops.js';
 
 const template = (id: string, totalMax: number | null): CouponTemplate => ({
@@ -107,6 +107,42 @@ describe('supplying a batch', () => {
     expect(gate.countOf('big')).toEqual({ issued: 3, held: 0 });
     expect(gate.countOf('web')).toEqual({ issued: 1, held: 0 });
     expect(gate.countOf('up')).toEqual({ issued: 2, held: 0 });
+  });
+
+  it('gives a purchase a code and a unit per campaign with a coupon that may apply: every condition but the tier, the net at most amount less discount', () => {
+    const campaign = (id: string, templateId: string, over: Partial<Campaign> = {}): Campaign => ({
+      id, name: id, active: true, from: null, to: null, daysOfWeek: null, channels: null, storeIds: null, tiers: null, minNetCents: 0,
+      pointsMultiplierPct: 100, bonusPoints: 0, itemPoints: [], couponTemplateId: templateId, ...over,
+    });
+    const program: Program = {
+      ...programWith([template('open', 2), template('weekend', null)], [rule('r', 'purchase', 'weekend')]),
+      campaigns: [
+        // Hong Kong: 2026-12-05 is a Saturday from 2026-12-04T16:00Z.
+        campaign('tst', 'open', { storeIds: ['tst'], tiers: ['gold'], minNetCents: 10_000 }),
+        campaign('sat', 'weekend', { daysOfWeek: [6], channels: ['offline'] }),
+        campaign('off', 'weekend', { active: false }),
+        campaign('points-only', 'weekend', { couponTemplateId: null, bonusPoints: 5 }),
+      ],
+    };
+    const { gate } = gateOf(program);
+    const saturday = Date.parse('2026-12-04T16:00:00Z');
+    const both = purchase('a', { amountCents: 10_000, storeId: 'tst', channel: 'offline', atMs: saturday });
+    const friday = purchase('b', { amountCents: 10_000, storeId: 'tst', channel: 'offline', atMs: saturday - 1 });
+    const under = purchase('c', { amountCents: 10_000, discountCents: 1, storeId: 'tst', channel: 'offline', atMs: saturday - 1 });
+    const elsewhere = purchase('d', { amountCents: 10_000, channel: 'online', atMs: saturday });
+    const held = gate.supply([both, friday, under, elsewhere], 1)!;
+    // The rule's code, one per campaign that may apply, and a spare; the store campaign's capped template a unit each.
+    expect([both, friday, under, elsewhere].map((op) => op.newCodes?.length)).toEqual([4, 3, 2, 2]);
+    expect([both, friday, under, elsewhere].map((op) => op.couponAllow)).toEqual([['open'], ['open'], undefined, undefined]);
+    expect(gate.countOf('open')).toEqual({ issued: 0, held: 2 });
+    // The rule four times and the Saturday campaign once: uncapped, their possible issues are held too.
+    expect(gate.countOf('weekend')).toEqual({ issued: 0, held: 5 });
+    // The cap of 2 is held whole: a third purchase at the store gets a code but no unit.
+    const third = purchase('e', { amountCents: 10_000, storeId: 'tst', atMs: saturday });
+    gate.supply([third], 1);
+    expect([third.newCodes?.length, third.couponAllow]).toEqual([3, undefined]);
+    gate.settle(held, { open: 1, weekend: 3 });
+    expect(gate.countOf('open')).toEqual({ issued: 1, held: 0 });
   });
 
   it('gives every op on a member codes for its birthday gift when the program has birthday rules', () => {

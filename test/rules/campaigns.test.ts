@@ -147,7 +147,7 @@ describe('the multiplier, bonuses and item points', () => {
     const program = programWith([doubleWeekend]);
     const outcome = campaignOutcome(program, purchase({ items: [{ sku: 'TEA-01', qty: 2 }, { sku: 'MUG', qty: 1 }] }));
     expect(outcome).toEqual({
-      applied: [{ campaignId: 'double-weekend', bonusPoints: 0, itemPoints: 100, multiplierPoints: 25, points: 125 }],
+      applied: [{ campaignId: 'double-weekend', multiplierPct: 200, bonusPoints: 0, itemPoints: 100, multiplierPoints: 25, points: 125 }],
       baseMultiplierPct: 100, multiplierPct: 200, extraPoints: 100, extraWithinLimit: true, coupons: [],
     });
   });

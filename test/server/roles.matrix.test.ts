@@ -72,6 +72,7 @@ const TABLE: Row[] = [
   { method: 'GET', pattern: '/v1/reports/daily', path: '/v1/reports/daily', roles: ALL },
   { method: 'GET', pattern: '/v1/reports/rfm', path: '/v1/reports/rfm', roles: ALL },
   { method: 'GET', pattern: '/v1/reports/coupons', path: '/v1/reports/coupons?from=2026-01-01&to=2026-01-31', roles: ALL },
+  { method: 'GET', pattern: '/v1/reports/campaigns', path: '/v1/reports/campaigns?from=2026-01-01&to=2026-01-31', roles: ALL },
   { method: 'POST', pattern: '/v1/admin/sweep', path: '/v1/admin/sweep', roles: ADMIN, body: () => ({}) },
   { method: 'POST', pattern: '/v1/import/members', path: '/v1/import/members', roles: ADMIN, body: () => `memberId,name\n${uniq('rm-imp')},Imported\n` },
   { method: 'GET', pattern: '/v1/export/members.csv', path: '/v1/export/members.csv', roles: ['admin', 'reader'] },

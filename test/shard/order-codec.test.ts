@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeOrder, encodeOrder, ORDER_FORMAT, ORDER_TAG, readOrderHead } from '../../engine/shard/order-codec.js';
+import { decodeOrder, encodeOrder, ORDER_FORMAT, ORDER_TAG, orderHasCampaigns, readOrderHead } from '../../engine/shard/order-codec.js';
 import { getOrder, getOrderHead, hasOrder, openShardStore, type ShardStore } from '../../engine/shard/store.js';
 import { ShardMachine } from '../../engine/shard/machine.js';
 import { replayShard, storeLogSource } from '../../engine/shard/replay.js';
@@ -58,6 +58,17 @@ function shapes(): OrderRecord[] {
   full.channel = 'offline';
   full.items = [{ sku: 'sku-1', qty: 2, amountCents: 30_000 }, { sku: 'sku-2', qty: 1_000_000, amountCents: 0 }];
   full.restoredTo = [[3 * 2 ** 20, T0 + 30 * 86_400_000, 5]];
+  full.campaigns = {
+    baseMultiplierPct: 150,
+    applied: [
+      { campaignId: 'double-weekend', multiplierPct: 200, bonusPoints: 0, itemPoints: 100, multiplierPoints: 13 },
+      { campaignId: '開幕', multiplierPct: 100, bonusPoints: 1_000_000_000_000, itemPoints: 0, multiplierPoints: 0 },
+    ],
+  };
+  // Coupons and campaigns together: the campaigns follow the coupons; a program with campaigns of which none applied.
+  const couponsAndCampaigns = order();
+  couponsAndCampaigns.coupons = { discountCents: 0, used: [], issued: [{ code: 'ABCDEFGHJKMN', templateId: 'w', campaignId: 'c', validFrom: 'x', expiresAt: 'y' }], skipped: [] };
+  couponsAndCampaigns.campaigns = { baseMultiplierPct: 100, applied: [] };
   const onlyChannel = order();
   onlyChannel.channel = 'online';
   const extremes = order({
@@ -65,7 +76,7 @@ function shapes(): OrderRecord[] {
     after: { points: -MAX, walletBalanceCents: MAX, growth: 2 ** 53 - 2, tierId: 'member' },
   });
   return [
-    order(), full, onlyChannel, extremes,
+    order(), full, onlyChannel, extremes, couponsAndCampaigns,
     // Text that is not ASCII: Latin, CJK, an astral character and a lone surrogate.
     order({ orderId: 'ordé-1', memberId: '陳大文', tierIdBefore: 'tier-😀', upgradedTo: '\ud800x' }),
     // A number no varint holds: the whole record is written wide, and exact.
@@ -83,13 +94,18 @@ describe('the binary order record', () => {
   });
 
   it('starts with a byte msgpack never writes and its format, writes a record with a fraction wide, and refuses another format', () => {
-    const [plain, , , , , fraction] = shapes();
+    const [plain, , , , , , fraction] = shapes();
     const bytes = Buffer.from(encodeOrder(plain!));
     expect([bytes[0], bytes[1], bytes[2]! & 1]).toEqual([ORDER_TAG, ORDER_FORMAT, 0]);
     expect(ORDER_TAG).toBe(0xc1);
     expect(Buffer.from(encodeOrder(fraction!))[2]! & 1).toBe(1);
     bytes[1] = ORDER_FORMAT + 1;
     expect(() => decodeOrder(bytes)).toThrow(/order format 2 is not 1/);
+  });
+
+  it('says whether a record names campaigns from its flags alone', () => {
+    const [plain, full, , , withNone] = shapes();
+    expect([plain, full, withNone].map((o) => orderHasCampaigns(encodeOrder(o!)))).toEqual([false, true, true]);
   });
 
   it('reads back -0 as 0, as msgpack did', () => {
