@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { ServerChild } from './server-child.js';
 import { runWsLoad, type WsLoadResult } from './ws-client.js';
 import { machineLine } from './machine.js';
+import { alternatingTurns } from './alternating-turns.js';
 import { flag } from './flags.js';
 
 const quick = process.argv.includes('--quick');
@@ -90,21 +91,10 @@ async function main(): Promise<number> {
     // An uncounted warm-up of each kind, past the JIT.
     await turn(false);
     await turn(true);
-    const none: number[] = [];
-    const three: number[] = [];
-    for (let t = 0; t < turns; t++) {
-      const order = t % 2 === 0 ? [false, true] : [true, false];
-      for (const withCampaigns of order) {
-        const r = await turn(withCampaigns);
-        if (r.failedOps > 0) problems.push(`${withCampaigns ? 'campaign' : 'plain'} turn ${t}: ${r.failedOps} failed (${r.problems.join(', ')})`);
-        (withCampaigns ? three : none).push(r.opsPerS);
-        console.log(`turn ${t + 1} ${withCampaigns ? 'three campaigns' : 'no campaign    '}: ${fmt(r.opsPerS)} purchases/s, batch p50 ${r.batchP50Ms.toFixed(1)} ms, p99 ${r.batchP99Ms.toFixed(1)} ms`);
-      }
-    }
-    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-    console.log(`| purchases/s without campaigns (mean of ${turns}) | ${fmt(mean(none))} |`);
-    console.log(`| purchases/s under three campaigns (mean of ${turns}) | ${fmt(mean(three))} |`);
-    console.log(`| three campaigns ÷ none | ${(mean(three) / mean(none)).toFixed(3)} |`);
+    await alternatingTurns(turns, turn, {
+      turnLabels: ['no campaign    ', 'three campaigns'], problemLabels: ['plain', 'campaign'],
+      meanLabels: ['purchases/s without campaigns', 'purchases/s under three campaigns'], ratioLabel: 'three campaigns ÷ none',
+    }, problems);
 
     const summary = (await server.get('/v1/reports/summary')).body as { pointsIssued?: number; purchases?: number };
     const wantPoints = acked.none * REGULAR_POINTS + acked.three * CAMPAIGN_POINTS;

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { ServerChild } from './server-child.js';
 import { runWsLoad, type WsLoadResult } from './ws-client.js';
 import { machineLine } from './machine.js';
+import { alternatingTurns } from './alternating-turns.js';
 import { flag } from './flags.js';
 
 const quick = process.argv.includes('--quick');
@@ -98,21 +99,10 @@ async function main(): Promise<number> {
     });
     // An uncounted warm-up of plain purchases, past the JIT.
     await turn(false);
-    const plain: number[] = [];
-    const coupon: number[] = [];
-    for (let t = 0; t < turns; t++) {
-      const order = t % 2 === 0 ? [false, true] : [true, false];
-      for (const withCoupon of order) {
-        const r = await turn(withCoupon);
-        if (r.failedOps > 0) problems.push(`${withCoupon ? 'coupon' : 'plain'} turn ${t}: ${r.failedOps} failed (${r.problems.join(', ')})`);
-        (withCoupon ? coupon : plain).push(r.opsPerS);
-        console.log(`turn ${t + 1} ${withCoupon ? 'one coupon each' : 'plain          '}: ${fmt(r.opsPerS)} purchases/s, batch p50 ${r.batchP50Ms.toFixed(1)} ms, p99 ${r.batchP99Ms.toFixed(1)} ms`);
-      }
-    }
-    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-    console.log(`| plain purchases/s (mean of ${turns}) | ${fmt(mean(plain))} |`);
-    console.log(`| purchases with one coupon/s (mean of ${turns}) | ${fmt(mean(coupon))} |`);
-    console.log(`| coupon ÷ plain | ${(mean(coupon) / mean(plain)).toFixed(3)} |`);
+    await alternatingTurns(turns, turn, {
+      turnLabels: ['plain          ', 'one coupon each'], problemLabels: ['plain', 'coupon'],
+      meanLabels: ['plain purchases/s', 'purchases with one coupon/s'], ratioLabel: 'coupon ÷ plain',
+    }, problems);
 
     const summary = (await server.get('/v1/reports/summary')).body as { couponsUsed?: number; couponDiscountCents?: number };
     if (summary.couponsUsed !== used) problems.push(`the summary counts ${summary.couponsUsed} coupons used, ${used} were acknowledged`);

@@ -144,18 +144,13 @@ export interface CampaignPurchaseBound {
 export function couponCampaignsMayApply(program: Program, p: CampaignPurchaseBound): Campaign[] {
   const compiled = compile(program);
   let out: Campaign[] | null = null;
-  let dayKey = 0;
-  let isoDay = 0;
+  let day: LocalDay | null = null;
   for (const c of compiled) {
     if (c.campaign.couponTemplateId === null) continue;
     if (!matches(c, { tierId: '', channel: p.channel, storeId: p.storeId, netCents: p.netCentsMax }, false)) continue;
     if (c.dated) {
-      if (dayKey === 0) {
-        const date = localDateOf(p.atMs, program.timezone);
-        dayKey = date.year * 10_000 + date.month * 100 + date.day;
-        isoDay = isoWeekday(date.year, date.month, date.day);
-      }
-      if (!onItsDays(c, dayKey, isoDay)) continue;
+      day ??= localDayOf(p.atMs, program.timezone);
+      if (!onItsDays(c, day.dayKey, day.isoDay)) continue;
     }
     (out ??= []).push(c.campaign);
   }
@@ -197,6 +192,14 @@ function matches(c: CompiledCampaign, p: Pick<CampaignPurchase, 'tierId' | 'chan
 }
 
 /** Whether a local date (its day key and ISO day of the week) is in campaign `c`'s window and days. */
+/** The local date of an instant as a number (YYYYMMDD) and its ISO weekday (1 = Monday), in the program's zone. */
+interface LocalDay { dayKey: number; isoDay: number }
+
+function localDayOf(atMs: number, timeZone: string): LocalDay {
+  const date = localDateOf(atMs, timeZone);
+  return { dayKey: date.year * 10_000 + date.month * 100 + date.day, isoDay: isoWeekday(date.year, date.month, date.day) };
+}
+
 function onItsDays(c: CompiledCampaign, dayKey: number, isoDay: number): boolean {
   return dayKey >= c.fromDayKey && dayKey <= c.toDayKey && (c.dayMask & (1 << isoDay)) !== 0;
 }
@@ -246,8 +249,7 @@ export function campaignOutcome(program: Program, p: CampaignPurchase): Campaign
   const compiled = compile(program);
   let applied = NONE_APPLIED;
   let coupons = NO_COUPONS;
-  let dayKey = 0;
-  let isoDay = 0;
+  let day: LocalDay | null = null;
   let m = b;
   let multiplierIndex = -1;
   let extraPoints = 0;
@@ -255,12 +257,8 @@ export function campaignOutcome(program: Program, p: CampaignPurchase): Campaign
     if (!matches(c, p, true)) continue;
     if (c.dated) {
       // The local date is found once per purchase, and only when a campaign that needs it matches otherwise.
-      if (dayKey === 0) {
-        const date = localDateOf(p.atMs, program.timezone);
-        dayKey = date.year * 10_000 + date.month * 100 + date.day;
-        isoDay = isoWeekday(date.year, date.month, date.day);
-      }
-      if (!onItsDays(c, dayKey, isoDay)) continue;
+      day ??= localDayOf(p.atMs, program.timezone);
+      if (!onItsDays(c, day.dayKey, day.isoDay)) continue;
     }
     const campaign = c.campaign;
     const itemPoints = c.itemPoints === null || p.items === null ? 0 : itemPointsOf(c.itemPoints, p.items, CAMPAIGN_EXTRA_POINTS_MAX);
