@@ -1,8 +1,10 @@
 // Two kinds of stream turn on one server, alternated (A B, B A, A B, …) so that both see the same
 // machine, with each turn's rate printed and the means and their ratio printed as table rows: the
 // shape of the benchmarks that price one feature against plain purchases (bench/coupons.ts,
-// bench/campaigns.ts).
+// bench/campaigns.ts), with the settings, stream shape and member import they share.
 import type { WsLoadResult } from './ws-client.js';
+import type { ServerChild } from './server-child.js';
+import { flag } from './flags.js';
 
 export interface TurnKinds {
   /** Labels of the two kinds as printed per turn, padded to one width, e.g. 'plain          '. */
@@ -38,4 +40,32 @@ export async function alternatingTurns(turns: number, run: (second: boolean) => 
   console.log(`| ${kinds.meanLabels[1]} (mean of ${turns}) | ${fmt(mean(rates[1]))} |`);
   console.log(`| ${kinds.ratioLabel} | ${ratio.toFixed(3)} |`);
   return ratio;
+}
+
+/** The command-line settings both benchmarks take, with their defaults (smaller with `--quick`). */
+export interface TurnSettings { quick: boolean; members: number; opsPerTurn: number; turns: number; shards: number }
+
+export function turnSettings(): TurnSettings {
+  const quick = process.argv.includes('--quick');
+  return {
+    quick,
+    members: Number(flag('--members') ?? (quick ? 1_000 : 20_000)),
+    /** Purchases in each turn. */
+    opsPerTurn: Number(flag('--ops') ?? (quick ? 2_000 : 60_000)),
+    /** Turns of each kind (pairs of one turn of each kind, the first of the pair alternating). */
+    turns: Number(flag('--turns') ?? (quick ? 1 : 3)),
+    shards: Number(flag('--shards') ?? 2),
+  };
+}
+
+/** The stream's shape in every turn: the load benchmark's terminals, window and batch size. */
+export const TURN_STREAM = { terminals: 4, windowBatches: 16, batchOps: 500 } as const;
+
+/** Registers members `memberIdOf(0 … count − 1)` through the CSV import route; throws unless all are imported. */
+export async function importMembers(server: ServerChild, count: number, memberIdOf: (i: number) => string): Promise<void> {
+  let csv = 'memberId\n';
+  for (let i = 0; i < count; i++) csv += memberIdOf(i) + '\n';
+  const res = await fetch(server.url('/v1/import/members'), { method: 'POST', headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'text/csv' }, body: csv });
+  const body = await res.json() as { imported?: number };
+  if (body.imported !== count) throw new Error(`imported ${JSON.stringify(body)}`);
 }

@@ -12,19 +12,10 @@ import { join } from 'node:path';
 import { ServerChild } from './server-child.js';
 import { runWsLoad, type WsLoadResult } from './ws-client.js';
 import { machineLine } from './machine.js';
-import { alternatingTurns } from './alternating-turns.js';
-import { flag } from './flags.js';
+import { alternatingTurns, importMembers, turnSettings, TURN_STREAM } from './alternating-turns.js';
 
-const quick = process.argv.includes('--quick');
-const members = Number(flag('--members') ?? (quick ? 1_000 : 20_000));
-/** Purchases in each turn. */
-const opsPerTurn = Number(flag('--ops') ?? (quick ? 2_000 : 60_000));
-/** Turns of each kind (each a pair of one turn without and one with campaigns, the first of the pair alternating). */
-const turns = Number(flag('--turns') ?? (quick ? 1 : 3));
-const shards = Number(flag('--shards') ?? 2);
-const TERMINALS = 4;
-const WINDOW_BATCHES = 16;
-const BATCH_OPS = 500;
+const { members, opsPerTurn, turns, shards } = turnSettings();
+const { terminals: TERMINALS, windowBatches: WINDOW_BATCHES, batchOps: BATCH_OPS } = TURN_STREAM;
 const AMOUNT_CENTS = 12_345;
 const DAY_MS = 86_400_000;
 const HK_OFFSET_MS = 8 * 3_600_000;
@@ -67,11 +58,7 @@ async function main(): Promise<number> {
     };
     await setCampaigns(false);
 
-    let csv = 'memberId\n';
-    for (let i = 0; i < members; i++) csv += memberIdOf(i) + '\n';
-    const imported = await fetch(server.url('/v1/import/members'), { method: 'POST', headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'text/csv' }, body: csv });
-    const importBody = await imported.json() as { imported?: number };
-    if (importBody.imported !== members) throw new Error(`imported ${JSON.stringify(importBody)}`);
+    await importMembers(server, members, memberIdOf);
 
     let seed = 12345;
     const random = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed / 2 ** 32; };

@@ -11,19 +11,10 @@ import { join } from 'node:path';
 import { ServerChild } from './server-child.js';
 import { runWsLoad, type WsLoadResult } from './ws-client.js';
 import { machineLine } from './machine.js';
-import { alternatingTurns } from './alternating-turns.js';
-import { flag } from './flags.js';
+import { alternatingTurns, importMembers, turnSettings, TURN_STREAM } from './alternating-turns.js';
 
-const quick = process.argv.includes('--quick');
-const members = Number(flag('--members') ?? (quick ? 1_000 : 20_000));
-/** Ops in each turn; each coupon turn uses that many coupons. */
-const opsPerTurn = Number(flag('--ops') ?? (quick ? 2_000 : 60_000));
-/** Turns of each kind (each a plain and a coupon turn, the first of the pair alternating). */
-const turns = Number(flag('--turns') ?? (quick ? 1 : 3));
-const shards = Number(flag('--shards') ?? 2);
-const TERMINALS = 4;
-const WINDOW_BATCHES = 16;
-const BATCH_OPS = 500;
+const { members, opsPerTurn, turns, shards } = turnSettings();
+const { terminals: TERMINALS, windowBatches: WINDOW_BATCHES, batchOps: BATCH_OPS } = TURN_STREAM;
 /** Members' coupon lists read at once: below the shard's task queue bound. */
 const READS_IN_FLIGHT = 16;
 const AMOUNT_CENTS = 12_345;
@@ -53,11 +44,7 @@ async function main(): Promise<number> {
     const put = await server.request('PUT', '/v1/program', program);
     if (put.status !== 200) throw new Error(`program refused: ${JSON.stringify(put.body)}`);
 
-    let csv = 'memberId\n';
-    for (let i = 0; i < members; i++) csv += memberIdOf(i) + '\n';
-    const imported = await fetch(server.url('/v1/import/members'), { method: 'POST', headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'text/csv' }, body: csv });
-    const importBody = await imported.json() as { imported?: number };
-    if (importBody.imported !== members) throw new Error(`imported ${JSON.stringify(importBody)}`);
+    await importMembers(server, members, memberIdOf);
 
     const memberIds = Array.from({ length: members }, (_, i) => memberIdOf(i));
     const issueStarted = performance.now();
