@@ -7,7 +7,7 @@
 import {
   NONE, P_TIER_COUNT, P_QUALIFY_BY, P_MEMBERSHIP_DAYS, P_CARRY_FORWARD, P_ORDER_POINTS,
   P_GROWTH_POINTS, P_GROWTH_GROWTH, P_MAX_WALLET_SPEND_CENTS,
-  P_MIN_TOPUP_CENTS, P_TOPUP_BONUS_COUNT, P_ALLOW_NEGATIVE_POINTS, P_HEADER_SLOTS,
+  P_MIN_TOPUP_CENTS, P_TOPUP_BONUS_COUNT, P_ALLOW_NEGATIVE_POINTS, P_POINTS_PENDING, P_HEADER_SLOTS,
   T_THRESHOLD, T_EARN_CENTS, T_EARN_POINTS, T_REDEEM_POINTS, T_REDEEM_CENTS, T_DISCOUNT_BPS,
   T_RETAIN_THRESHOLD, T_EXPRESS_UPGRADE_CENTS, T_UPGRADE_BONUS_POINTS, T_RENEWAL_BONUS_POINTS,
   T_SLOTS, TIERS_MAX, TOPUP_BASE, B_MIN_CENTS, B_BONUS_CENTS, B_SLOTS, TOPUP_BONUSES_MAX,
@@ -18,7 +18,7 @@ import {
   O_KIND, O_SLOT, O_AT_MS, O_A, O_B, O_C, O_D, O_MULTIPLIER_PCT, O_EXTRA_POINTS, O_SLOTS,
   OP_PURCHASE, OP_REDEEM, OP_ADJUST, OP_TOPUP, OP_WITHDRAW, OP_QUOTE,
   R_STATUS, R_POINTS_DELTA, R_WALLET_DELTA_CENTS, R_GROWTH_DELTA, R_SPEND_DELTA_CENTS,
-  R_EARNED_POINTS, R_VALUE_CENTS, R_NET_CENTS, R_NEW_TIER, R_BONUS_POINTS, R_SLOTS,
+  R_EARNED_POINTS, R_VALUE_CENTS, R_NET_CENTS, R_NEW_TIER, R_BONUS_POINTS, R_PENDING_GROWTH, R_SLOTS,
   S_OK, S_INSUFFICIENT_POINTS, S_INSUFFICIENT_WALLET, S_WALLET_LIMIT, S_NEGATIVE_NET,
   S_TOPUP_BELOW_MINIMUM, S_BALANCE_LIMIT, S_REDEMPTION_TOO_SMALL,
   CORE_OPS_MAX, CORE_MEMBERS_MAX,
@@ -67,6 +67,7 @@ export function resultsPtr(): usize { return RESULTS; }
 // The program header, read and checked once per run so that each op reads plain locals.
 let tierCount: i32 = 0;
 let qualifyByGrowth: bool = false;
+let pointsPending: bool = false;
 let membershipDays: i64 = NONE;
 let carryForward: i64 = 0;
 let orderPoints: i64 = 0;
@@ -165,6 +166,9 @@ function loadProgram(): void {
   topupBonusCount = <i32>bonusCount;
   const allowNegative = readInt(programSlot(P_ALLOW_NEGATIVE_POINTS));
   assert(allowNegative == 0 || allowNegative == 1, "allowNegativePoints out of range");
+  const pending = readInt(programSlot(P_POINTS_PENDING));
+  assert(pending == 0 || pending == 1, "pointsPending out of range");
+  pointsPending = pending == 1;
 
   for (let t: i32 = 0; t < tierCount; t++) {
     const threshold = readInt(tierSlot(t, T_THRESHOLD));
@@ -265,8 +269,10 @@ function purchase(k: i32, slot: i32, atMs: i64): void {
   const earned = earnedPoints(tier, netCents, multiplierPct, extraPoints);
   // A result field must fit its f64 slot as well as a balance does.
   if (earned > SAFE_INTEGER_MAX) { reject(k, S_BALANCE_LIMIT); return; }
-  const growthDelta = mulDivFloor(earned, growthGrowth, growthPoints);
-  const pointsDelta = earned - redeemPoints;
+  const orderGrowth = mulDivFloor(earned, growthGrowth, growthPoints);
+  // Pending points and their growth wait outside the balances until the shard activates them.
+  const growthDelta: i64 = pointsPending ? 0 : orderGrowth;
+  const pointsDelta = pointsPending ? -redeemPoints : earned - redeemPoints;
 
   const growth = readInt(memberSlot(slot, M_GROWTH)) + growthDelta;
   const metricGained = readInt(memberSlot(slot, M_PERIOD_METRIC)) + (qualifyByGrowth ? growthDelta : netCents);
@@ -298,7 +304,7 @@ function purchase(k: i32, slot: i32, atMs: i64): void {
 
   // The metric is bounded before carry-forward: it is the value the tier thresholds are compared with.
   if (
-    !inSafeRange(newPoints) || !inSafeRange(growth) || !inSafeRange(growthDelta) || !inSafeRange(metricGained) ||
+    !inSafeRange(newPoints) || !inSafeRange(growth) || !inSafeRange(orderGrowth) || !inSafeRange(metricGained) ||
     !inSafeRange(lifetimeSpendCents) || !inSafeRange(purchaseCount) || !inSafeRange(periodEndMs)
   ) { reject(k, S_BALANCE_LIMIT); return; }
 
@@ -327,6 +333,7 @@ function purchase(k: i32, slot: i32, atMs: i64): void {
   writeInt(resultSlot(k, R_NET_CENTS), netCents);
   writeInt(resultSlot(k, R_NEW_TIER), target > tier ? <i64>target : NONE);
   writeInt(resultSlot(k, R_BONUS_POINTS), bonusPoints);
+  writeInt(resultSlot(k, R_PENDING_GROWTH), pointsPending ? orderGrowth : 0);
 }
 
 function redeem(k: i32, slot: i32): void {

@@ -17,6 +17,7 @@ export const P_MAX_WALLET_SPEND_CENTS: i32 = 7; // NONE = no per-order limit
 export const P_MIN_TOPUP_CENTS: i32 = 8;
 export const P_TOPUP_BONUS_COUNT: i32 = 9;
 export const P_ALLOW_NEGATIVE_POINTS: i32 = 10; // 0 | 1
+export const P_POINTS_PENDING: i32 = 11; // 0 | 1: a purchase's earned points and growth wait (pointsPendingDays > 0)
 export const P_HEADER_SLOTS: i32 = 16;
 
 /** Tier records follow the header: tier i starts at P_HEADER_SLOTS + i * T_SLOTS. */
@@ -89,7 +90,8 @@ export const R_VALUE_CENTS: i32 = 6; // purchase: redeemValueCents; redeem: wall
 export const R_NET_CENTS: i32 = 7; // purchase: netCents; quote: discountCents
 export const R_NEW_TIER: i32 = 8; // purchase: tier index upgraded to, NONE when no upgrade
 export const R_BONUS_POINTS: i32 = 9; // purchase: upgrade bonus of R_NEW_TIER; quote: maxRedeemPoints
-export const R_SLOTS: i32 = 10;
+export const R_PENDING_GROWTH: i32 = 10; // purchase: growth waiting with the earned points (P_POINTS_PENDING), else 0
+export const R_SLOTS: i32 = 11;
 
 /** Result statuses: business rejections are codes per op, never exceptions. */
 export const S_OK: i32 = 0;

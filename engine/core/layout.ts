@@ -19,6 +19,9 @@ export const P_MAX_WALLET_SPEND_CENTS = 7; // NONE = no per-order limit
 export const P_MIN_TOPUP_CENTS = 8;
 export const P_TOPUP_BONUS_COUNT = 9;
 export const P_ALLOW_NEGATIVE_POINTS = 10; // 0 | 1
+// 0 | 1: with `pointsPendingDays` > 0 a purchase's earned points and their growth wait (docs/rules.md
+// §13.5): the core leaves them out of the balances and answers them apart; the shard holds them.
+export const P_POINTS_PENDING = 11;
 export const P_HEADER_SLOTS = 16;
 
 /** Tier records follow the header: tier i starts at P_HEADER_SLOTS + i * T_SLOTS. */
@@ -91,7 +94,8 @@ export const R_VALUE_CENTS = 6; // purchase: redeemValueCents; redeem: wallet cr
 export const R_NET_CENTS = 7; // purchase: netCents; quote: discountCents
 export const R_NEW_TIER = 8; // purchase: tier index upgraded to, NONE when no upgrade
 export const R_BONUS_POINTS = 9; // purchase: upgrade bonus of R_NEW_TIER; quote: maxRedeemPoints
-export const R_SLOTS = 10;
+export const R_PENDING_GROWTH = 10; // purchase: the growth that waits with the earned points (P_POINTS_PENDING), else 0
+export const R_SLOTS = 11;
 
 /** Result statuses: business rejections are codes per op, never exceptions. */
 export const S_OK = 0;

@@ -10,7 +10,7 @@
 import {
   NONE, P_TIER_COUNT, P_QUALIFY_BY, P_MEMBERSHIP_DAYS, P_CARRY_FORWARD, P_ORDER_POINTS,
   P_GROWTH_POINTS, P_GROWTH_GROWTH, P_MAX_WALLET_SPEND_CENTS,
-  P_MIN_TOPUP_CENTS, P_TOPUP_BONUS_COUNT, P_HEADER_SLOTS,
+  P_MIN_TOPUP_CENTS, P_TOPUP_BONUS_COUNT, P_POINTS_PENDING, P_HEADER_SLOTS,
   T_THRESHOLD, T_EARN_CENTS, T_EARN_POINTS, T_REDEEM_POINTS, T_REDEEM_CENTS, T_DISCOUNT_BPS,
   T_EXPRESS_UPGRADE_CENTS, T_UPGRADE_BONUS_POINTS, T_SLOTS, TOPUP_BASE, B_MIN_CENTS, B_BONUS_CENTS,
   B_SLOTS,
@@ -20,7 +20,7 @@ import {
   O_KIND, O_SLOT, O_AT_MS, O_A, O_B, O_C, O_D, O_MULTIPLIER_PCT, O_EXTRA_POINTS, O_SLOTS,
   OP_PURCHASE, OP_REDEEM, OP_ADJUST, OP_TOPUP, OP_WITHDRAW, OP_QUOTE,
   R_STATUS, R_POINTS_DELTA, R_WALLET_DELTA_CENTS, R_GROWTH_DELTA, R_SPEND_DELTA_CENTS,
-  R_EARNED_POINTS, R_VALUE_CENTS, R_NET_CENTS, R_NEW_TIER, R_BONUS_POINTS, R_SLOTS,
+  R_EARNED_POINTS, R_VALUE_CENTS, R_NET_CENTS, R_NEW_TIER, R_BONUS_POINTS, R_PENDING_GROWTH, R_SLOTS,
   S_OK, S_INSUFFICIENT_POINTS, S_INSUFFICIENT_WALLET, S_WALLET_LIMIT, S_NEGATIVE_NET,
   S_TOPUP_BELOW_MINIMUM, S_BALANCE_LIMIT, S_REDEMPTION_TOO_SMALL, CORE_OPS_MAX, CORE_MEMBERS_MAX,
 } from './layout.js';
@@ -111,8 +111,11 @@ function purchase(program: Float64Array, members: Float64Array, m: number, ops: 
 
   const earned = earnedPoints(program, t, netCents, multiplierPct, extraPoints);
   if (!isSafe(earned)) { results[r + R_STATUS] = S_BALANCE_LIMIT; return; }
-  const growthDelta = mulDiv(earned, read(program, P_GROWTH_GROWTH), read(program, P_GROWTH_POINTS));
-  const pointsDelta = earned - redeemPoints;
+  const orderGrowth = mulDiv(earned, read(program, P_GROWTH_GROWTH), read(program, P_GROWTH_POINTS));
+  // Pending points and their growth wait outside the balances until the shard activates them.
+  const pending = read(program, P_POINTS_PENDING) === 1;
+  const growthDelta = pending ? 0 : orderGrowth;
+  const pointsDelta = pending ? 0 - redeemPoints : earned - redeemPoints;
   // Before the upgrade bonus: this sum is never below -SAFE_INTEGER_MAX (a redemption needs a
   // balance at least as large) and the bonus only adds, so checking it first decides the same.
   const pointsAfterEarn = points + pointsDelta;
@@ -121,7 +124,7 @@ function purchase(program: Float64Array, members: Float64Array, m: number, ops: 
   const lifetimeSpendCents = read(members, m + M_LIFETIME_SPEND_CENTS) + netCents;
   const purchaseCount = read(members, m + M_PURCHASE_COUNT) + 1;
   if (
-    !isSafe(growthDelta) || !isSafe(pointsAfterEarn) || !isSafe(growth) || !isSafe(metricGained) ||
+    !isSafe(orderGrowth) || !isSafe(pointsAfterEarn) || !isSafe(growth) || !isSafe(metricGained) ||
     !isSafe(lifetimeSpendCents) || !isSafe(purchaseCount)
   ) { results[r + R_STATUS] = S_BALANCE_LIMIT; return; }
 
@@ -172,6 +175,7 @@ function purchase(program: Float64Array, members: Float64Array, m: number, ops: 
   results[r + R_NET_CENTS] = netCents;
   results[r + R_NEW_TIER] = upgraded ? target : NONE;
   results[r + R_BONUS_POINTS] = bonusPoints;
+  results[r + R_PENDING_GROWTH] = pending ? orderGrowth : 0;
 }
 
 function redeem(program: Float64Array, members: Float64Array, m: number, ops: Float64Array, o: number, results: Float64Array, r: number): void {

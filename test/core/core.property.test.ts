@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  NONE, M_SLOTS, O_SLOTS, R_SLOTS, R_NEW_TIER, R_STATUS, OP_PURCHASE, OP_REDEEM, OP_ADJUST, OP_TOPUP, OP_WITHDRAW, OP_QUOTE,
+  NONE, M_SLOTS, O_SLOTS, R_SLOTS, R_NEW_TIER, R_STATUS, R_POINTS_DELTA, R_GROWTH_DELTA, R_PENDING_GROWTH, OP_PURCHASE, OP_REDEEM, OP_ADJUST, OP_TOPUP, OP_WITHDRAW, OP_QUOTE,
   O_KIND, O_SLOT, O_AT_MS, O_A, O_B, O_C, O_D, O_MULTIPLIER_PCT, O_EXTRA_POINTS, S_OK,
 } from '../../engine/core/layout.js';
 import {
@@ -58,6 +58,8 @@ const programArb: fc.Arbitrary<Program> = fc
     growthPoints: rate,
     growthGrowth: rate,
     allowNegativePoints: fc.boolean(),
+    // Pending points (docs/rules.md §13.5): the core leaves earned points and their growth out of the balances.
+    pointsPendingDays: fc.constantFrom(0, 0, 14),
     minTopupCents: fc.integer({ min: 0, max: 10_000 }),
     maxSpendCentsPerOrder: fc.option(scaled(0, AMOUNT_CENTS_MAX)),
     topupBonuses: fc.array(fc.record({ minCents: scaled(0, AMOUNT_CENTS_MAX), bonusCents: scaled(0, SAFE_INTEGER_MAX) }), { maxLength: 16 }),
@@ -77,7 +79,7 @@ const programArb: fc.Arbitrary<Program> = fc
       signupPoints: 0, birthday: { bonusPoints: 0, multiplierPct: 100 }, pointsExpiryDays: null,
       allowNegativePoints: p.allowNegativePoints, referral: { enabled: false, refereePoints: 0, levels: [] },
       wallet: { minTopupCents: p.minTopupCents, maxSpendCentsPerOrder: p.maxSpendCentsPerOrder, topupBonuses: p.topupBonuses },
-      products: [], defaultCountry: null, csvDayFirst: true, coupons: [], couponRules: [], campaigns: [], pointsPendingDays: 0,
+      products: [], defaultCountry: null, csvDayFirst: true, coupons: [], couponRules: [], campaigns: [], pointsPendingDays: p.pointsPendingDays,
     };
   });
 
@@ -160,6 +162,7 @@ describe('WASM core against the TypeScript reference', () => {
     let upgrades = 0;
     let multiplied = 0;
     let withCampaignPoints = 0;
+    let pendingPurchases = 0;
     fc.assert(
       fc.property(caseArb, ({ program, members, ops }) => {
         encodeProgram(program, core.program);
@@ -185,6 +188,14 @@ describe('WASM core against the TypeScript reference', () => {
             if (op[O_MULTIPLIER_PCT] !== 100) multiplied += 1;
             if (op[O_EXTRA_POINTS]! > 0) withCampaignPoints += 1;
           }
+          if (op[O_KIND] === OP_PURCHASE && coreResults[k * R_SLOTS + R_STATUS] === S_OK && program.pointsPendingDays > 0) {
+            // Pending: the balance moves by the redemption alone and the growth waits, answered apart.
+            pendingPurchases += 1;
+            expect(coreResults[k * R_SLOTS + R_POINTS_DELTA]).toBe(0 - op[O_C]!);
+            expect(coreResults[k * R_SLOTS + R_GROWTH_DELTA]).toBe(0);
+          } else if (op[O_KIND] === OP_PURCHASE) {
+            expect(coreResults[k * R_SLOTS + R_PENDING_GROWTH]).toBe(0);
+          }
         }
       }),
       { numRuns: 2000, endOnFailure: true, interruptAfterTimeLimit: 30_000, markInterruptAsFailure: true },
@@ -194,5 +205,6 @@ describe('WASM core against the TypeScript reference', () => {
     expect(upgrades).toBeGreaterThan(100);
     expect(multiplied).toBeGreaterThan(1000);
     expect(withCampaignPoints).toBeGreaterThan(1000);
+    expect(pendingPurchases).toBeGreaterThan(500);
   });
 });

@@ -158,7 +158,8 @@ function runBoth(program: Program, members: number[][], ops: Op[]): { members: n
 
 /** A result record: status, pointsDelta, walletDelta, growthDelta, spendDelta, earned, value, net, newTier, bonus. */
 const result = (status: number, fields: number[] = []): number[] => {
-  const record = [status, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+  const record: number[] = new Array(R_SLOTS).fill(0);
+  record[0] = status;
   fields.forEach((value, i) => { record[i + 1] = value; });
   return record;
 };
@@ -254,6 +255,28 @@ describe('core scenarios (demo program)', () => {
       result(S_OK, [5, 0, 12, 4000, 5, 0, 4000, 1, 1]),
     ]);
     expect(members[0]!.slice(0, M_SLOTS)).toEqual([1, T0_MS + 99, NONE, 0, 12 + 23 + 4 + 5 + 1, 30 + 57 + 10 + 12, 500, 56_000, 4, T0_MS, T0_MS + 99, 1]);
+  });
+
+  it('keeps earned points and their growth out of the balances while they are pending, the upgrade bonus not', () => {
+    const program = demoProgram({ qualifyBy: 'growth', carryForward: 'none', membershipDays: null, growth: { points: 1, growth: 2 }, pointsPendingDays: 14 });
+    program.tiers[1] = tier('silver', 100, { upgradeBonusPoints: 3, expressUpgradeCents: 50_000 });
+    const member = freshMember();
+    member[M_POINTS] = 40;
+    const { members, results } = runBoth(program, [member], [
+      // 10 points earned and 20 growth, all pending: the balance moves by the 40 redeemed alone, and
+      // the growth reaches no tier (it counts at activation).
+      { kind: OP_PURCHASE, a: 20_000, c: 40 },
+      // An express upgrade still happens at once, and its bonus is not pending.
+      { kind: OP_PURCHASE, a: 60_000 },
+    ]);
+    expect(results).toEqual([
+      result(S_OK, [-40, 0, 0, 19_600, 9, 400, 19_600, NONE, 0, 18]),
+      result(S_OK, [0, 0, 0, 60_000, 30, 0, 60_000, 1, 3, 60]),
+    ]);
+    expect(members[0]![M_POINTS]).toBe(3);
+    expect(members[0]![M_GROWTH]).toBe(0);
+    expect(members[0]![M_PERIOD_METRIC]).toBe(0);
+    expect(members[0]![M_TIER]).toBe(1);
   });
 
   it('earns floor(regular × M ÷ 100) + campaign points, each term as computed by hand', () => {
