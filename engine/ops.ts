@@ -96,6 +96,10 @@ export interface TransferOp extends Keyed { op: 'transfer'; memberId: string; to
 export interface CreditOp extends Keyed {
   op: 'credit'; memberId: string; kind: 'referral_reward' | 'referral_reversal' | 'transfer_in' | 'transfer_return';
   points: number; walletCents: number; ref: string; fromMemberId: string; level: number;
+  /** A referral purchase reward pending until then (docs/rules.md §13.5). */
+  pendingUntilMs?: number;
+  /** A reversal's order: its pending reward is cancelled first. */
+  orderId?: string;
 }
 
 export interface ProductOp extends Keyed { op: 'product'; memberId: string; orderId: string; productId: string; channel?: 'online' | 'offline' }
@@ -162,6 +166,8 @@ export const LEDGER_KINDS = [
   'transfer_return',
   // Coupons (docs/rules.md §12): `ref` is the coupon's code; no balance moves.
   'coupon_issue', 'coupon_use', 'coupon_restore', 'coupon_expire', 'coupon_revoke',
+  // Pending points (docs/rules.md §13.5): they become spendable, or a return cancels them.
+  'points_activate', 'points_cancel',
 ] as const;
 export type LedgerKind = typeof LEDGER_KINDS[number];
 
@@ -170,6 +176,8 @@ export interface LedgerEntry {
   seq: number; at: number; kind: LedgerKind; memberId: string; pointsDelta: number;
   growthDelta: number; walletDeltaCents: number; spendDeltaCents: number; tierId: string | null;
   ref: string; cause: number | null;
+  /** The change of the member's pending points (docs/rules.md §13.5), 0 on most entries. */
+  pendingDelta: number;
 }
 
 /**

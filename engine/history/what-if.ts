@@ -37,7 +37,7 @@ import { LOG_STARTED_LATE, LogReplayError, ShardMachine, type TaskReply } from '
 import { decodeState } from '../shard/codec.js';
 import { sumTotals, emptyTotals, type BookTotals } from '../rules/totals.js';
 import type { Program } from '../rules/program-types.js';
-import type { OutboxMessage } from '../rules/member-state.js';
+import { creditOp, CREDIT_KEY_PREFIX, type OutboxMessage } from '../rules/member-state.js';
 import type { CreditOp, OpResult, RegisterOp, WriteOp } from '../ops.js';
 import { figuresOf, MostChanged, type WhatIfDivergence, type WhatIfReport } from '../rules/what-if-report.js';
 import { SWEEP_SLICE_MEMBERS, WHAT_IF_DIVERGENCES_LISTED_MAX, WHAT_IF_LOG_READ_ENTRIES, WHAT_IF_TOP_CHANGED } from '../limits.js';
@@ -68,7 +68,6 @@ export class WhatIfUnavailable extends FolderError {}
 
 const PROGRESS_EVERY_BATCHES = 256;
 const MS_PER_S = 1000;
-const CREDIT_KEY_PREFIX = 'msg:';
 
 /** One logged entry, read from the live log. */
 interface Entry { seq: number; header: LogHeader; value: Uint8Array }
@@ -136,13 +135,6 @@ function creditMatchKey(sourceShard: string, m: { kind: string; ref: string; mem
 
 const sourceShardOf = (messageId: string): string => messageId.slice(0, messageId.indexOf(':'));
 
-function creditOp(msg: OutboxMessage): CreditOp {
-  // The op the engine's delivery builds (engine/router/engine.ts deliver), field for field.
-  return {
-    op: 'credit', memberId: msg.memberId, kind: msg.kind, points: msg.points, walletCents: msg.walletCents,
-    ref: msg.ref, key: CREDIT_KEY_PREFIX + msg.id, fp: 0, atMs: msg.atMs, fromMemberId: msg.fromMemberId, level: msg.level,
-  };
-}
 
 const outcome = (r: OpResult): string => (r.ok ? 'ok' : r.error.code);
 

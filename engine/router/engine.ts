@@ -16,7 +16,7 @@ import { SHARDS_MAX, SWEEP_SLICE_MEMBERS } from '../limits.js';
 import { couponsActive, sumTotals, type BookTotals } from '../rules/totals.js';
 import type { Program, VersionedProgram } from '../rules/program-types.js';
 import type { Control, CreditOp, OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from '../ops.js';
-import type { OutboxMessage } from '../rules/member-state.js';
+import { creditOp, type OutboxMessage } from '../rules/member-state.js';
 import { COMMIT_CLOCK_BYTES, type DirectoryPart } from '../shard-protocol.js';
 import { daysBetween, localDaysWindowMs } from '../rules/local-day.js';
 import { mergeCouponReport, type CouponFigures, type CouponReportRow } from '../rules/coupon-report.js';
@@ -360,11 +360,7 @@ export class Engine {
   deliver(source: number, messages: Array<[number, OutboxMessage]>, attempt = 0): void {
     if (this.closing || this.options.holdOutbox === true) return;
     for (const [outSeq, msg] of messages) {
-      const op: CreditOp = {
-        op: 'credit', memberId: msg.memberId, kind: msg.kind, points: msg.points, walletCents: msg.walletCents,
-        ref: msg.ref, key: 'msg:' + msg.id, fp: 0, atMs: msg.atMs, fromMemberId: msg.fromMemberId, level: msg.level,
-      };
-      this.submit(op).then((result) => {
+      this.submit(creditOp(msg)).then((result) => {
         if (result.ok) { this.markDelivered(source, outSeq); return; }
         if (result.error.code === 'overloaded' || result.error.code === 'storage_failed') this.retry(source, [outSeq, msg], attempt);
         else this.options.warn?.('an outbox message cannot be applied; it stays in the outbox', { source, outSeq, msg, error: result.error });

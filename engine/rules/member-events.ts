@@ -1,11 +1,13 @@
 // The time-driven events of one member (docs/rules.md §6): period ends (renewal or downgrade), points
-// grant expiries and the yearly birthday gift, applied in time order up to a moment, each entry
+// grant expiries, pending points becoming spendable (§13.5) and the yearly birthday gift, applied in time order up to a moment, each entry
 // dated when it took effect. The sweep and the catch-up before a late op both run through here.
 import assert from 'node:assert/strict';
 import { birthdayGiftAt, localDateOf } from './calendar.js';
 import { expireAt } from './grants.js';
 import type { HotState, MemberState, ProgramContext } from './member-state.js';
 import { creditable } from './safe-range.js';
+import type { PendingPoints } from './pending.js';
+import { qualifyingTier } from './returns.js';
 
 const DAY_MS = 86_400_000;
 /** More events than this for one member in one pass means a broken period or grant: stop. */
@@ -35,6 +37,7 @@ export function nextDueOf(ctx: ProgramContext, state: HotState, running: MemberS
   let next = Number.POSITIVE_INFINITY;
   if (running.periodEnd !== null) next = Math.min(next, running.periodEnd);
   if (state.grants.length > 0) next = Math.min(next, state.grants[0]!.expiresAt);
+  if (state.pending.length > 0) next = Math.min(next, state.pending[0]!.activatesAt);
   const birthday = nextBirthdayAt(state, ctx.program.timezone);
   if (birthday !== null) next = Math.min(next, birthday);
   return next === Number.POSITIVE_INFINITY ? -1 : Math.max(0, next);
@@ -58,7 +61,9 @@ export function changeBirthday(state: HotState, birthday: string, atMs: number, 
 
 /** What applying events needs from the batch: entries, points with grants, and totals. */
 export interface EventSink {
-  entry(kind: 'renew' | 'downgrade' | 'expire' | 'birthday', atMs: number, pointsDelta: number, tierId: string | null): number;
+  entry(kind: 'renew' | 'downgrade' | 'expire' | 'birthday' | 'upgrade', atMs: number, pointsDelta: number, tierId: string | null): number;
+  /** Writes the `points_activate` entry of `p`: `points` and `growth` credited (what fits), all of `p` leaving the pending points. */
+  activate(p: PendingPoints, points: number, growth: number): number;
   addPoints(points: number, atMs: number, grantId: number): void;
   expired(points: number): void;
   /**
@@ -76,16 +81,20 @@ export function advance(ctx: ProgramContext, state: HotState, r: MemberState, to
     assert.ok(n < EVENTS_PER_MEMBER_MAX, 'too many events for one member');
     const periodEnd = r.periodEnd;
     const expiry = state.grants.length > 0 ? state.grants[0]!.expiresAt : null;
+    const activation = state.pending.length > 0 ? state.pending[0]!.activatesAt : null;
     const birthday = nextBirthdayAt(state, p.timezone);
     let next = Number.POSITIVE_INFINITY;
-    for (const t of [periodEnd, expiry, birthday]) if (t !== null && t < next) next = t;
+    for (const t of [periodEnd, expiry, activation, birthday]) if (t !== null && t < next) next = t;
     if (next > toMs) return;
+    // At equal times: a period end, then an expiry, then an activation, then a birthday gift.
     if (next === periodEnd) endPeriod(ctx, r, next, sink);
     else if (next === expiry) {
       const points = expireAt(state.grants, next);
       sink.entry('expire', next, -points, null);
       r.points -= points;
       sink.expired(points);
+    } else if (next === activation) {
+      activate(ctx, r, state.pending.shift()!, sink);
     } else {
       const year = state.lastBirthdayYear + 1;
       state.lastBirthdayYear = year;
@@ -103,6 +112,34 @@ export function advance(ctx: ProgramContext, state: HotState, r: MemberState, to
       }
     }
   }
+}
+
+/**
+ * Pending points become spendable (docs/rules.md §13.5): credited with their growth, as a grant that
+ * expires counted from now. In a program whose tiers follow growth, the growth counts towards the
+ * tier now, and reaching a threshold upgrades the member now, as a purchase would have.
+ */
+function activate(ctx: ProgramContext, r: MemberState, pending: PendingPoints, sink: EventSink): void {
+  const atMs = pending.activatesAt;
+  // A credit that would take a balance past 2^53 − 1 pays what fits (the entry says how much).
+  const points = creditable(r.points, pending.points);
+  const growth = creditable(r.growth, pending.growth);
+  const seq = sink.activate(pending, points, growth);
+  sink.addPoints(points, atMs, seq);
+  r.growth += growth;
+  const p = ctx.program;
+  if (p.qualifyBy !== 'growth' || growth === 0) return;
+  r.periodMetric += creditable(r.periodMetric, growth);
+  const from = ctx.tierIndex.get(r.tierId) ?? 0;
+  const to = qualifyingTier(ctx, r.periodMetric);
+  if (to <= from) return;
+  const tier = p.tiers[to]!;
+  const bonus = creditable(r.points, tier.upgradeBonusPoints);
+  const upgradeSeq = sink.entry('upgrade', atMs, bonus, tier.id);
+  sink.addPoints(bonus, atMs, upgradeSeq);
+  r.periodMetric = p.carryForward === 'all' ? r.periodMetric : p.carryForward === 'none' ? 0 : Math.max(0, r.periodMetric - tier.threshold);
+  r.tierId = tier.id; r.periodStart = atMs; r.periodStartTierId = tier.id;
+  r.periodEnd = p.membershipDays === null ? null : atMs + p.membershipDays * DAY_MS;
 }
 
 /** A period ends at `atMs`: the tier renews if the metric meets its retain threshold, else falls. */

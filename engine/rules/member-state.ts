@@ -1,10 +1,11 @@
 // A member's stored parts and an order's stored record, and the conversion between a member's
 // state and the fixed-size slot the core computes on.
 import type { Program } from './program-types.js';
-import type { Profile } from '../ops.js';
+import type { CreditOp, Profile } from '../ops.js';
 import { expiring, type Consumption, type Grant } from './grants.js';
 import { mulDiv } from './returns.js';
 import { withProgramDefaults } from './program.js';
+import { activations, pendingTotal, type PendingPoints } from './pending.js';
 
 export interface MemberState {
   tierId: string;
@@ -37,6 +38,8 @@ export interface HotState extends MemberState {
   referralChain: string[];
   /** Points grants, ordered by expiry (engine/rules/grants.ts); empty while points never expire. */
   grants: Grant[];
+  /** Points waiting for their return window to pass, ordered by activation (engine/rules/pending.ts). */
+  pending: PendingPoints[];
 }
 
 export interface MemberProfile extends Profile {
@@ -76,6 +79,11 @@ export interface OrderRecord {
   /** The grants the redeemed points came from, and what returns have put back into them. */
   redeemedFrom: Consumption;
   restoredTo?: Consumption;
+  /**
+   * When the order's earned points (and growth, and the referral rewards it caused) become
+   * spendable, present when they were pending at the purchase (docs/rules.md §13.5).
+   */
+  pendingUntil?: number;
   /**
    * The order's coupons (docs/rules.md §12), present when it used any or the program had coupon
    * rules: what they took off, which were used, which its rules issued and which they could not.
@@ -129,6 +137,24 @@ export interface OutboxMessage {
   walletCents: number;
   ref: string;
   atMs: number;
+  /** A referral purchase reward that waits until then, like the purchase's own points (docs/rules.md §13.5). */
+  pendingUntilMs?: number;
+  /** A reversal's order: what of its rewards is still pending is cancelled first. */
+  orderId?: string;
+}
+
+/** The key prefix of a credit op: `msg:<message id>`, so each message applies once. */
+export const CREDIT_KEY_PREFIX = 'msg:';
+
+/** The op that applies an outbox message on its target (the engine's delivery and the what-if's alike). */
+export function creditOp(msg: OutboxMessage): CreditOp {
+  const op: CreditOp = {
+    op: 'credit', memberId: msg.memberId, kind: msg.kind, points: msg.points, walletCents: msg.walletCents,
+    ref: msg.ref, key: CREDIT_KEY_PREFIX + msg.id, fp: 0, atMs: msg.atMs, fromMemberId: msg.fromMemberId, level: msg.level,
+  };
+  if (msg.pendingUntilMs !== undefined) op.pendingUntilMs = msg.pendingUntilMs;
+  if (msg.orderId !== undefined) op.orderId = msg.orderId;
+  return op;
 }
 
 /**
@@ -164,6 +190,8 @@ export function purchaseResult(o: OrderRecord, replayed: boolean): { ok: true } 
     result['couponsSkipped'] = o.coupons.skipped;
   }
   if (o.campaigns !== undefined) result['campaigns'] = campaignsAnswer(o.campaigns);
+  // The earned points (and the referral rewards) wait until then (docs/rules.md §13.5).
+  if (o.pendingUntil !== undefined) result['pointsPendingUntil'] = new Date(o.pendingUntil).toISOString();
   return result;
 }
 
@@ -190,7 +218,7 @@ export function tierIndexOf(ctx: ProgramContext, tierId: string): number {
   return ctx.tierIndex.get(tierId) ?? 0;
 }
 
-export function memberView(p: MemberProfile, m: MemberState, grants: Grant[]): Record<string, unknown> {
+export function memberView(p: MemberProfile, m: MemberState, grants: Grant[], pending: readonly PendingPoints[]): Record<string, unknown> {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     memberId: p.memberId, name: p.name ?? null, phone: p.phone ?? null, email: p.email ?? null,
@@ -202,5 +230,7 @@ export function memberView(p: MemberProfile, m: MemberState, grants: Grant[]): R
     firstPurchaseAt: iso(m.firstPurchaseAt), lastPurchaseAt: iso(m.lastPurchaseAt),
     referrerId: p.referrerId, referralChain: p.referralChain, createdAt: iso(p.createdAt),
     pointsExpiring: expiring(grants, 5).map((e) => ({ at: new Date(e.at).toISOString(), points: e.points })),
+    pendingPoints: pendingTotal(pending),
+    pointsActivating: activations(pending, 5).map((e) => ({ at: new Date(e.at).toISOString(), points: e.points })),
   };
 }

@@ -13,10 +13,17 @@ export interface DayFigures {
   pointsRedeemed: number;
   topups: number;
   topupsCents: number;
+  /** Points that started waiting for their return window that day (docs/rules.md §13.5); they count in `pointsIssued` on the day they activate. */
+  pointsPending: number;
+  /** Pending points that returns cancelled that day. */
+  pointsPendingCancelled: number;
 }
 
 export function emptyDay(): DayFigures {
-  return { newMembers: 0, purchases: 0, returns: 0, netSalesCents: 0, pointsIssued: 0, pointsRedeemed: 0, topups: 0, topupsCents: 0 };
+  return {
+    newMembers: 0, purchases: 0, returns: 0, netSalesCents: 0, pointsIssued: 0, pointsRedeemed: 0, topups: 0, topupsCents: 0,
+    pointsPending: 0, pointsPendingCancelled: 0,
+  };
 }
 
 /** Sums shards' daily parts into one row per day, zeros included, and the range's totals. */

@@ -116,11 +116,17 @@ export function qualifyingTier(ctx: ProgramContext, metric: number): number {
  * period-start tier and what the metric qualifies for, except that an express upgrade whose order
  * fell below the express threshold is undone, restoring the period it replaced.
  */
-export function tierAfterReturn(ctx: ProgramContext, order: OrderRecord, state: MemberState, plan: ReturnPlan, amountCents: number): Pick<MemberState, 'tierId' | 'periodStart' | 'periodEnd' | 'periodStartTierId' | 'periodMetric'> {
+export function tierAfterReturn(
+  ctx: ProgramContext, order: OrderRecord, state: MemberState, plan: ReturnPlan, amountCents: number,
+  stillPending = false,
+): Pick<MemberState, 'tierId' | 'periodStart' | 'periodEnd' | 'periodStartTierId' | 'periodMetric'> {
   const p = ctx.program;
   const tierIndex = (id: string) => ctx.tierIndex.get(id) ?? 0;
-  const inPeriod = order.at >= state.periodStart;
-  const drop = p.qualifyBy === 'spend' ? amountCents : -plan.growthDelta;
+  // Growth that was pending counted towards the tier when it activated (docs/rules.md §13.5), and
+  // growth a return cancels while it is still pending (`stillPending`) never counted.
+  const growthCountedAt = p.qualifyBy === 'growth' && order.pendingUntil !== undefined ? order.pendingUntil : order.at;
+  const inPeriod = growthCountedAt >= state.periodStart;
+  const drop = p.qualifyBy === 'spend' ? amountCents : stillPending ? 0 : -plan.growthDelta;
   let metric = inPeriod ? Math.max(0, state.periodMetric - drop) : state.periodMetric;
   const period = { periodStart: state.periodStart, periodEnd: state.periodEnd, periodStartTierId: state.periodStartTierId };
   const floorTier = tierIndex(state.periodStartTierId);
@@ -131,7 +137,8 @@ export function tierAfterReturn(ctx: ProgramContext, order: OrderRecord, state: 
     if (express === null || remaining < express) {
       // Undo the express upgrade: the member is where the order's remaining part would have put
       // them, from the period the upgrade replaced.
-      metric = order.before.periodMetric + (p.qualifyBy === 'spend' ? remaining : plan.now.growth);
+      const growthCounted = stillPending ? 0 : plan.now.growth;
+      metric = order.before.periodMetric + (p.qualifyBy === 'spend' ? remaining : growthCounted);
       const before = tierIndex(order.before.periodStartTierId);
       const q = qualifyingTier(ctx, metric);
       if (q <= before) {

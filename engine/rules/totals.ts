@@ -30,6 +30,10 @@ export interface BookTotals {
   couponsRevoked: number;
   /** What coupons took off orders, less what full returns gave back. */
   couponDiscountCents: Count;
+  /** Points waiting for their return window (docs/rules.md §13.5): not in `pointsOutstanding` until activated. */
+  pointsPending: Count;
+  /** Pending points that returns (and referral reversals) cancelled before they activated. */
+  pointsPendingCancelled: Count;
 }
 
 /** The counts of BookTotals that are plain numbers added per batch (besides members, purchases and returns). */
@@ -38,7 +42,7 @@ export const COUPON_COUNT_FIELDS = ['couponsIssued', 'couponsUsed', 'couponsRest
 /** The amounts of BookTotals: every field that is a Count. */
 export const AMOUNT_FIELDS = [
   'pointsOutstanding', 'walletOutstandingCents', 'netSalesCents', 'pointsIssued', 'pointsRedeemed',
-  'pointsExpired', 'pointsClawedBack', 'topupsCents', 'couponDiscountCents',
+  'pointsExpired', 'pointsClawedBack', 'topupsCents', 'couponDiscountCents', 'pointsPending', 'pointsPendingCancelled',
 ] as const;
 
 export function emptyTotals(): BookTotals {
@@ -46,7 +50,7 @@ export function emptyTotals(): BookTotals {
     members: 0, membersPerTier: {}, pointsOutstanding: 0, walletOutstandingCents: 0, purchases: 0,
     returns: 0, netSalesCents: 0, pointsIssued: 0, pointsRedeemed: 0, pointsExpired: 0,
     pointsClawedBack: 0, topupsCents: 0, couponsIssued: 0, couponsUsed: 0, couponsRestored: 0,
-    couponsExpired: 0, couponsRevoked: 0, couponDiscountCents: 0,
+    couponsExpired: 0, couponsRevoked: 0, couponDiscountCents: 0, pointsPending: 0, pointsPendingCancelled: 0,
   };
 }
 
@@ -122,6 +126,8 @@ export class TotalsChange {
   couponsExpired = 0;
   couponsRevoked = 0;
   readonly couponDiscountCents = new Tally();
+  readonly pointsPending = new Tally();
+  readonly pointsPendingCancelled = new Tally();
 
   /** Moves one member from tier `from` (null for a new member) to tier `to`. */
   moveTier(from: string | null, to: string): void {

@@ -8,7 +8,8 @@ import type { ErrorCode } from '../errors.js';
 import { AMOUNT_CENTS_MAX, POINTS_OP_MAX } from '../limits.js';
 import { inBirthdayMonth } from '../rules/calendar.js';
 import { baseMultiplierPct, campaignsIssueCoupons, type CampaignOutcome } from '../rules/campaigns.js';
-import { purchaseResult, tierIndexOf, type OrderRecord, type ProgramContext } from '../rules/member-state.js';
+import { purchaseResult, tierIndexOf, type OrderRecord, type OutboxMessage, type ProgramContext } from '../rules/member-state.js';
+import { addPending } from '../rules/pending.js';
 import type { OpResult, WriteOp } from '../ops.js';
 import { purchaseRewards } from '../rules/returns.js';
 import { DAY_MS, entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
@@ -146,11 +147,19 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       const tierIdBefore = r.tierId;
       const before = { periodStart: r.periodStart, periodEnd: r.periodEnd, periodStartTierId: r.periodStartTierId, periodMetric: r.periodMetric };
       const earned = res[o + L.R_EARNED_POINTS]!;
+      // With a return window the earned points and their growth wait (the core left them out of the balances).
+      const pendingDays = ctx.program.pointsPendingDays;
+      const pendingUntil = pendingDays > 0 ? op.atMs + pendingDays * DAY_MS : null;
       const seq = b.append(m, entry(op.atMs, 'purchase', op.memberId, op.orderId,
-        { pointsDelta, walletDeltaCents, growthDelta, spendDeltaCents }));
+        { pointsDelta, walletDeltaCents, growthDelta, spendDeltaCents, pendingDelta: pendingUntil === null ? 0 : earned }));
       const couponsUsed = couponUse === undefined ? null : useCoupons(b, m, couponUse, op.orderId, op.atMs, seq);
       const redeemedFrom = b.takePoints(m, op.redeemPoints);
-      b.addPoints(m, earned, op.atMs, seq);
+      const orderGrowth = pendingUntil === null ? growthDelta : res[o + L.R_PENDING_GROWTH]!;
+      if (pendingUntil === null) b.addPoints(m, earned, op.atMs, seq);
+      else if (earned > 0 || orderGrowth > 0) {
+        addPending(m.state.pending, { id: seq, activatesAt: pendingUntil, points: earned, growth: orderGrowth, orderId: op.orderId });
+        totals.pointsPending.add(earned);
+      }
       r.walletCents += walletDeltaCents; r.growth += growthDelta;
       r.lifetimeSpendCents += spendDeltaCents; r.purchaseCount += 1;
       r.firstPurchaseAt ??= op.atMs;
@@ -166,7 +175,8 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       }
       totals.purchases += 1;
       totals.netSalesCents.add(spendDeltaCents);
-      totals.pointsIssued.add(earned);
+      // Pending points count as issued when they activate (batch-sweep.ts).
+      if (pendingUntil === null) totals.pointsIssued.add(earned);
       totals.pointsRedeemed.add(op.redeemPoints);
       // The period fields are not ledger balances: they follow from the op and the program.
       r.periodMetric = metricAfter(b, r.periodMetric, k);
@@ -180,7 +190,10 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       m.state.standingOrders += 1;
       for (const rw of rewards) {
         const level = m.state.referralChain.indexOf(rw.memberId) + 1;
-        b.send({ kind: 'referral_reward', memberId: rw.memberId, fromMemberId: op.memberId, level, points: rw.fixedPoints + rw.sharePoints, walletCents: 0, ref: op.orderId, atMs: op.atMs });
+        const reward: Omit<OutboxMessage, 'id'> = { kind: 'referral_reward', memberId: rw.memberId, fromMemberId: op.memberId, level, points: rw.fixedPoints + rw.sharePoints, walletCents: 0, ref: op.orderId, atMs: op.atMs };
+        // The ancestors' rewards wait with the purchase's own points.
+        if (pendingUntil !== null) reward.pendingUntilMs = pendingUntil;
+        b.send(reward);
       }
       const tierBefore = ctx.program.tiers[tierIndexOf(ctx, tierIdBefore)]!;
       // Nothing between the op's queueing and now changes the member's birthday: the same month as then.
@@ -189,7 +202,7 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
         orderId: op.orderId, memberId: op.memberId, at: op.atMs, seq, amountCents: op.amountCents,
         discountCents: op.discountCents, redeemPoints: op.redeemPoints, redeemValueCents,
         walletCents: op.walletCents, netCents: spendDeltaCents, earnedPoints: res[o + L.R_EARNED_POINTS]!,
-        growth: growthDelta, tierIdBefore, upgradedTo, birthday,
+        growth: orderGrowth, tierIdBefore, upgradedTo, birthday,
         returns: [], fp: op.fp,
         after: { points: r.points, walletBalanceCents: r.walletCents, growth: r.growth, tierId: r.tierId },
         rate: {
@@ -200,7 +213,7 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
         express: upgradedTo !== null && ctx.program.tiers[tierIndexOf(ctx, upgradedTo)]!.threshold > before.periodMetric + (ctx.program.qualifyBy === 'spend' ? spendDeltaCents : growthDelta),
         before,
         rewards,
-        now: { earnedPoints: earned, growth: growthDelta, restoredPoints: 0, walletRefundedCents: 0, fixedReversed: false },
+        now: { earnedPoints: earned, growth: orderGrowth, restoredPoints: 0, walletRefundedCents: 0, fixedReversed: false },
         redeemedFrom,
       };
       if (op.storeId !== undefined) order.storeId = op.storeId;
@@ -225,6 +238,7 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       }
       // Kept whenever the program has campaigns, so that its answers always list them (an empty list included).
       if (ctx.program.campaigns.length > 0) order.campaigns = orderCampaigns(b, campaigns, birthday);
+      if (pendingUntil !== null) order.pendingUntil = pendingUntil;
       putOrder(b.store, order);
       return purchaseResult(order, false);
     }

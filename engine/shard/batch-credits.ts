@@ -5,6 +5,7 @@ import type { CreditOp, OpResult } from '../ops.js';
 import { opError } from '../errors.js';
 import { fits } from '../rules/safe-range.js';
 import { entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
+import { addPending, applyCancel, planCancel } from '../rules/pending.js';
 
 /**
  * A credit cannot be refused the way a request is: its cause is already written on another shard.
@@ -27,22 +28,47 @@ export function finishCredit(b: BatchScope, op: CreditOp, m: BatchMember): OpRes
       returnedTo: op.fromMemberId, replayed: false,
     };
   }
+  // A referral purchase reward caused by a purchase inside its return window waits as the purchase's points do.
+  if (op.kind === 'referral_reward' && op.pendingUntilMs !== undefined && op.points > 0) return pendingReward(b, op, m, op.pendingUntilMs);
+  // A reversal cancels what of the order's reward is still pending first, then takes from the balance.
+  const cancel = op.kind === 'referral_reversal' && op.orderId !== undefined && op.points < 0
+    ? planCancel(m.state.pending, op.orderId, -op.points, 0) : null;
+  const due = cancel === null ? op.points : op.points + cancel.points;
   // A reversal takes back at most what the member holds unless the program allows negative points.
-  let points = op.points < 0 && !ctx.program.allowNegativePoints ? -Math.min(-op.points, Math.max(0, r.points)) : op.points;
+  let points = due < 0 && !ctx.program.allowNegativePoints ? -Math.min(-due, Math.max(0, r.points)) : due;
   let dropped = 0;
   if (!fits(r.points + points)) {
     if (points > 0) { dropped = points; points = 0; } else points = -Number.MAX_SAFE_INTEGER - r.points;
   }
   const creditSeq = b.append(m, entry(op.atMs, op.kind, op.memberId, op.ref, { pointsDelta: points, walletDeltaCents: op.walletCents }));
+  if (cancel !== null && cancel.points > 0) {
+    applyCancel(m.state.pending, op.orderId!, cancel);
+    b.append(m, entry(op.atMs, 'points_cancel', op.memberId, op.ref, { pendingDelta: -cancel.points }, creditSeq));
+    totals.pointsPending.add(-cancel.points);
+    totals.pointsPendingCancelled.add(cancel.points);
+  }
   if (points > 0) b.addPoints(m, points, op.atMs, creditSeq); else b.takePoints(m, -points);
   r.walletCents += op.walletCents;
   if (points > 0) totals.pointsIssued.add(points); else totals.pointsClawedBack.add(-points);
-  if (op.level > 0) {
-    const key = `${op.memberId}|${op.level}`;
-    b.store.refstats.putSync(key, (b.store.refstats.get(key) ?? 0) + points);
-  }
+  if (op.level > 0) countReferralPoints(b, op, points - (cancel?.points ?? 0));
   b.toSlot(m);
   const result: OpResult = { ok: true, memberId: op.memberId, kind: op.kind, points, walletCents: op.walletCents, replayed: false };
   if (dropped > 0) result['droppedPoints'] = dropped;
+  if (cancel !== null) result['cancelledPendingPoints'] = cancel.points;
   return result;
+}
+
+/** The referral report's points per member and level: rewards paid (pending ones included) less reversals. */
+function countReferralPoints(b: BatchScope, op: CreditOp, points: number): void {
+  const key = `${op.memberId}|${op.level}`;
+  b.store.refstats.putSync(key, (b.store.refstats.get(key) ?? 0) + points);
+}
+
+/** A referral purchase reward that waits until `untilMs` (docs/rules.md §13.5): an entry of pending points only. */
+function pendingReward(b: BatchScope, op: CreditOp, m: BatchMember, untilMs: number): OpResult {
+  const seq = b.append(m, entry(op.atMs, op.kind, op.memberId, op.ref, { pendingDelta: op.points }));
+  addPending(m.state.pending, { id: seq, activatesAt: untilMs, points: op.points, growth: 0, orderId: op.ref });
+  b.totals.pointsPending.add(op.points);
+  countReferralPoints(b, op, op.points);
+  return { ok: true, memberId: op.memberId, kind: op.kind, points: 0, pendingPoints: op.points, pointsPendingUntil: new Date(untilMs).toISOString(), walletCents: 0, replayed: false };
 }

@@ -44,7 +44,7 @@ export function newMember(ctx: ProgramContext, op: RegisterOp): { state: HotStat
     firstPurchaseAt: null, lastPurchaseAt: null, lastSeq: 0, standingOrders: 0,
     birthdayMonth: op.birthday === undefined ? 0 : Number(op.birthday.slice(5, 7)),
     birthdayDay: op.birthday === undefined ? 0 : Number(op.birthday.slice(8, 10)),
-    lastBirthdayYear: 0, nextDue: -1, referralChain: op.referralChain, grants: [],
+    lastBirthdayYear: 0, nextDue: -1, referralChain: op.referralChain, grants: [], pending: [],
   };
   settleBirthdayYear(state, op.atMs, p.timezone);
   const profile: MemberProfile = { memberId: op.memberId, referrerId: op.referrerId ?? null, referralChain: op.referralChain, createdAt: op.atMs };
@@ -90,7 +90,7 @@ export function finishRegister(b: BatchScope, op: RegisterOp, m: BatchMember): O
   const coupons = ctx.program.couponRules.length === 0 ? null
     : issueByRules(b, m, 'register', op.channel ?? null, 0, op.atMs, CouponSupplyCursor.of(op), null, seq);
   // Built field by field: spreading whole member records here measured as the registration's main cost.
-  const view = memberView(m.profile!, r, m.state.grants);
+  const view = memberView(m.profile!, r, m.state.grants, m.state.pending);
   view['walletBalanceCents'] = r.walletCents;
   if (coupons !== null) { view['couponsIssued'] = coupons.issued; view['couponsSkipped'] = coupons.skipped; }
   view['replayed'] = false;
@@ -117,7 +117,7 @@ export function finishPatch(b: BatchScope, op: PatchOp, m: BatchMember): OpResul
   }
   // The catch-up before this op applied every event up to now under the old birthday.
   if (op.birthday !== undefined) changeBirthday(m.state, op.birthday, op.atMs, b.ctx.program.timezone);
-  const view = memberView(m.profile, m.running, m.state.grants);
+  const view = memberView(m.profile, m.running, m.state.grants, m.state.pending);
   view['walletBalanceCents'] = m.running.walletCents;
   view['releasedKeys'] = releasedKeys;
   return { ok: true, ...view };

@@ -4,6 +4,7 @@
 import type { OpResult, ReturnOp } from '../ops.js';
 import { planReturn, remainingConsumption, tierAfterReturn } from '../rules/returns.js';
 import { restoreGrants } from '../rules/grants.js';
+import { applyCancel, isPending, planCancel } from '../rules/pending.js';
 import { fits } from '../rules/safe-range.js';
 import { entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
 import { getOrder, putOrder } from './store.js';
@@ -22,26 +23,38 @@ export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpRes
   }
   const plan = planReturn(order, op.amountCents);
   const r = m.running;
+  // Inside the return window the order's points and growth are still pending: the return cancels
+  // them there first, and only what is left (nothing, for a purchase's own points) comes from the balances.
+  const stillPending = order.pendingUntil !== undefined && isPending(m.state.pending, order.orderId);
+  const cancel = stillPending ? planCancel(m.state.pending, order.orderId, plan.clawbackDuePoints, -plan.growthDelta) : { points: 0, growth: 0 };
+  const clawbackDue = plan.clawbackDuePoints - cancel.points;
+  const growthDelta = plan.growthDelta + cancel.growth;
   // Restored points come back first; the clawback may then go below zero only if the program allows it.
   const afterRestore = r.points + plan.restoredPoints;
-  const clawed = ctx.program.allowNegativePoints ? plan.clawbackDuePoints : Math.min(plan.clawbackDuePoints, Math.max(0, afterRestore));
+  const clawed = ctx.program.allowNegativePoints ? clawbackDue : Math.min(clawbackDue, Math.max(0, afterRestore));
   const pointsDelta = plan.restoredPoints - clawed;
   // Restored points and the wallet refund are credits without the core: each balance, step by
   // step as it is written, must stay a safe integer, or nothing of the return is written.
-  if (!fits(afterRestore) || !fits(afterRestore - clawed) || !fits(r.walletCents + plan.walletRefundCents) || !fits(r.growth + plan.growthDelta)) {
+  if (!fits(afterRestore) || !fits(afterRestore - clawed) || !fits(r.walletCents + plan.walletRefundCents) || !fits(r.growth + growthDelta)) {
     return fail('balance_limit', 'the return would take a balance past 2^53 - 1', 'amountCents');
   }
   const tierBefore = r.tierId;
-  const moved = tierAfterReturn(ctx, order, r, plan, op.amountCents);
+  const moved = tierAfterReturn(ctx, order, r, plan, op.amountCents, stillPending);
   const seq = b.append(m, entry(op.atMs, 'return', op.memberId, op.returnId, {
-    pointsDelta, growthDelta: plan.growthDelta, walletDeltaCents: plan.walletRefundCents, spendDeltaCents: -op.amountCents,
+    pointsDelta, growthDelta, walletDeltaCents: plan.walletRefundCents, spendDeltaCents: -op.amountCents,
   }, order.seq));
+  if (cancel.points > 0 || cancel.growth > 0) {
+    applyCancel(m.state.pending, order.orderId, cancel);
+    b.append(m, entry(op.atMs, 'points_cancel', op.memberId, op.returnId, { pendingDelta: -cancel.points }, seq));
+    totals.pointsPending.add(-cancel.points);
+    totals.pointsPendingCancelled.add(cancel.points);
+  }
   // Restored points go back to the grants they were redeemed from; the clawback takes oldest first.
   const restoreBefore = r.points;
   order.restoredTo = [...(order.restoredTo ?? []), ...restoreGrants(m.state.grants, remainingConsumption(order), plan.restoredPoints, restoreBefore)];
   r.points += plan.restoredPoints;
   b.takePoints(m, clawed);
-  r.growth += plan.growthDelta;
+  r.growth += growthDelta;
   r.walletCents += plan.walletRefundCents;
   r.lifetimeSpendCents -= op.amountCents;
   Object.assign(r, moved);
@@ -51,7 +64,8 @@ export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpRes
   b.toSlot(m);
   for (const rev of plan.reversals) {
     const level = m.state.referralChain.indexOf(rev.memberId) + 1;
-    b.send({ kind: 'referral_reversal', memberId: rev.memberId, fromMemberId: op.memberId, level, points: -rev.points, walletCents: 0, ref: op.returnId, atMs: op.atMs });
+    // The order names which of the ancestor's pending rewards to cancel first (batch-credits.ts).
+    b.send({ kind: 'referral_reversal', memberId: rev.memberId, fromMemberId: op.memberId, level, points: -rev.points, walletCents: 0, ref: op.returnId, atMs: op.atMs, orderId: order.orderId });
   }
   // A full return gives back the coupons the order used and takes back those its rules issued (batch-coupons.ts).
   const coupons = plan.full && order.coupons !== undefined
@@ -70,6 +84,8 @@ export function finishReturn(b: BatchScope, op: ReturnOp, m: BatchMember): OpRes
     walletBalanceCents: r.walletCents, tierId: r.tierId, downgradedTo,
     referralReversals: plan.reversals.map((x) => ({ memberId: x.memberId, points: x.points })),
     ...(coupons === null ? {} : { couponsRestored: coupons.restored, couponsRevoked: coupons.revoked }),
+    // An order whose points were pending says what the return cancelled of them (0 once they activated).
+    ...(order.pendingUntil === undefined ? {} : { cancelledPendingPoints: cancel.points }),
     replayed: false,
   };
 }

@@ -82,14 +82,14 @@ export const fail = (code: ErrorCode, message?: string, field?: string): OpResul
 /** A ledger entry before it is appended (`prev` is set then). */
 export function entry(
   at: number, kind: LedgerKind, memberId: string, ref: string,
-  d: { pointsDelta?: number; growthDelta?: number; walletDeltaCents?: number; spendDeltaCents?: number; tierId?: string },
+  d: { pointsDelta?: number; growthDelta?: number; walletDeltaCents?: number; spendDeltaCents?: number; tierId?: string; pendingDelta?: number },
   cause: number | null = null,
 ): StoredEntry {
   // One literal shape for every entry (prev is set when it is appended): the encoder stays monomorphic.
   return {
     prev: 0, at, kind, memberId, pointsDelta: d.pointsDelta ?? 0, growthDelta: d.growthDelta ?? 0,
     walletDeltaCents: d.walletDeltaCents ?? 0, spendDeltaCents: d.spendDeltaCents ?? 0,
-    tierId: d.tierId ?? null, ref, cause,
+    tierId: d.tierId ?? null, ref, cause, pendingDelta: d.pendingDelta ?? 0,
   };
 }
 

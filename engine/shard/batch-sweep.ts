@@ -16,13 +16,15 @@ export function nextEventMs(b: BatchScope, m: BatchMember): number {
 
 /**
  * How soon after its time an arithmetic op (a core op) can make an event of its member: the points
- * it credits expire `pointsExpiryDays` later, and the period its upgrade opens ends `membershipDays`
- * later (each at least a day). Until then a member's queued core ops need not run to know that no
+ * it credits expire `pointsExpiryDays` later, the points a purchase leaves pending activate
+ * `pointsPendingDays` later, and the period its upgrade opens ends `membershipDays` later (each at
+ * least a day). Until then a member's queued core ops need not run to know that no
  * event they made is due.
  */
 export function coreEventLeadMs(ctx: ProgramContext): number {
   const p = ctx.program;
-  return Math.min(p.pointsExpiryDays ?? Number.POSITIVE_INFINITY, p.membershipDays ?? Number.POSITIVE_INFINITY) * DAY_MS;
+  const pendingDays = p.pointsPendingDays > 0 ? p.pointsPendingDays : Number.POSITIVE_INFINITY;
+  return Math.min(p.pointsExpiryDays ?? Number.POSITIVE_INFINITY, p.membershipDays ?? Number.POSITIVE_INFINITY, pendingDays) * DAY_MS;
 }
 
 /**
@@ -35,6 +37,10 @@ export function advanceMember(b: BatchScope, m: BatchMember, toMs: number, suppl
   advance(b.ctx, m.state, m.running, toMs, {
     entry: (kind, atMs, pointsDelta, tierId) => b.append(m, entry(atMs, kind, m.memberId, `${kind}:${atMs}`, { pointsDelta, ...(tierId === null ? {} : { tierId }) })),
     addPoints: (points, atMs, grantId) => { b.addPoints(m, points, atMs, grantId); b.totals.pointsIssued.add(points); },
+    activate: (p, points, growth) => {
+      b.totals.pointsPending.add(-p.points);
+      return b.append(m, entry(p.activatesAt, 'points_activate', m.memberId, p.orderId, { pointsDelta: points, growthDelta: growth, pendingDelta: -p.points }, p.id));
+    },
     expired: (points) => { b.totals.pointsExpired.add(points); },
     // The gift's coupons at the birthday itself, on the tier the member holds then, also for a gift of no points.
     birthday: birthdayRules ? (atMs, seq) => { issueByRules(b, m, 'birthday', null, 0, atMs, supply ?? new CouponSupplyCursor([], []), null, seq); } : undefined,

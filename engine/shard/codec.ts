@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { LEDGER_KINDS, type LedgerKind, type StoredEntry } from '../ops.js';
 import type { HotState } from '../rules/member-state.js';
 import type { Grant } from '../rules/grants.js';
+import type { PendingPoints } from '../rules/pending.js';
 
 const KIND_INDEX = new Map<LedgerKind, number>(LEDGER_KINDS.map((k, i) => [k, i]));
 
-/** The largest encoded entry: 8 varints of at most 10 bytes, 3 strings of at most 255 bytes. */
-const ENTRY_BYTES_MAX = 1 + 8 * 10 + 3 * 256;
+/** The largest encoded entry: 9 varints of at most 10 bytes, 3 strings of at most 255 bytes. */
+const ENTRY_BYTES_MAX = 1 + 9 * 10 + 3 * 256;
 
 export class Writer {
   buf: Buffer;
@@ -149,10 +150,17 @@ export class Reader {
   }
 }
 
+/**
+ * The kind byte's high bit: a pending-points delta follows the entry's strings. Entries written
+ * before pending points existed never set it, and most entries still do not, so they cost nothing more.
+ */
+const KIND_HAS_PENDING = 0x80;
+
 /** Appends one entry to `w`. */
 export function writeEntry(w: Writer, e: StoredEntry): void {
   w.reserve(ENTRY_BYTES_MAX);
-  w.u8(KIND_INDEX.get(e.kind)!);
+  const pending = e.pendingDelta !== 0;
+  w.u8(pending ? KIND_INDEX.get(e.kind)! | KIND_HAS_PENDING : KIND_INDEX.get(e.kind)!);
   w.int(e.at);
   w.int(e.prev);
   w.int(e.cause ?? -1);
@@ -163,11 +171,13 @@ export function writeEntry(w: Writer, e: StoredEntry): void {
   w.str(e.memberId);
   w.str(e.ref);
   w.str(e.tierId);
+  if (pending) w.int(e.pendingDelta);
 }
 
 export function decodeEntry(buf: Uint8Array): StoredEntry {
   const r = new Reader(buf);
-  const kind = LEDGER_KINDS[r.u8()]!;
+  const kindByte = r.u8();
+  const kind = LEDGER_KINDS[kindByte & ~KIND_HAS_PENDING]!;
   const at = r.int();
   const prev = r.int();
   const cause = r.int();
@@ -178,7 +188,8 @@ export function decodeEntry(buf: Uint8Array): StoredEntry {
   const memberId = r.str()!;
   const ref = r.str()!;
   const tierId = r.str();
-  return { kind, at, prev, cause: cause === -1 ? null : cause, pointsDelta, growthDelta, walletDeltaCents, spendDeltaCents, memberId, ref, tierId };
+  const pendingDelta = (kindByte & KIND_HAS_PENDING) === 0 ? 0 : r.int();
+  return { kind, at, prev, cause: cause === -1 ? null : cause, pointsDelta, growthDelta, walletDeltaCents, spendDeltaCents, memberId, ref, tierId, pendingDelta };
 }
 
 
@@ -210,6 +221,13 @@ export function encodeState(s: HotState): Buffer {
   w.reserve(4 + s.grants.length * 30);
   w.int(s.grants.length);
   for (const g of s.grants) { w.int(g.id); w.int(g.expiresAt); w.int(g.remaining); }
+  // Pending points come last, and only when there are any: a state without them is what was
+  // written before they existed, and reads back the same.
+  if (s.pending.length > 0) {
+    w.reserve(4 + s.pending.length * (40 + 256));
+    w.int(s.pending.length);
+    for (const p of s.pending) { w.int(p.id); w.int(p.activatesAt); w.int(p.points); w.int(p.growth); w.str(p.orderId); }
+  }
   return w.view();
 }
 
@@ -239,11 +257,16 @@ export function decodeState(buf: Uint8Array): HotState {
   const grantCount = r.int();
   const grants: Grant[] = [];
   for (let i = 0; i < grantCount; i++) grants.push({ id: r.int(), expiresAt: r.int(), remaining: r.int() });
+  const pending: PendingPoints[] = [];
+  if (r.pos < buf.length) {
+    const pendingCount = r.int();
+    for (let i = 0; i < pendingCount; i++) pending.push({ id: r.int(), activatesAt: r.int(), points: r.int(), growth: r.int(), orderId: r.str()! });
+  }
   return {
     periodStart, periodEnd: periodEnd === -1 ? null : periodEnd, periodMetric, points, growth,
     walletCents, lifetimeSpendCents, purchaseCount,
     firstPurchaseAt: firstPurchaseAt === -1 ? null : firstPurchaseAt,
     lastPurchaseAt: lastPurchaseAt === -1 ? null : lastPurchaseAt,
-    lastSeq, standingOrders, birthdayMonth, birthdayDay, lastBirthdayYear, nextDue, tierId, periodStartTierId, referralChain, grants,
+    lastSeq, standingOrders, birthdayMonth, birthdayDay, lastBirthdayYear, nextDue, tierId, periodStartTierId, referralChain, grants, pending,
   };
 }

@@ -156,7 +156,7 @@ export class ShardMachine {
           const ledger = new LedgerAppender(store);
           ledger.append({
             prev: 0, at: task.atMs, kind: 'program', memberId: '', pointsDelta: 0, growthDelta: 0,
-            walletDeltaCents: 0, spendDeltaCents: 0, tierId: null, ref: `program:${task.version}`, cause: null,
+            walletDeltaCents: 0, spendDeltaCents: 0, tierId: null, ref: `program:${task.version}`, cause: null, pendingDelta: 0,
           });
           ledger.finish();
         }

@@ -47,6 +47,8 @@ const FLAG_COUPONS = 16;
  * multiplier, bonus, item and multiplier points. Orders written before campaigns lack the flag.
  */
 const FLAG_CAMPAIGNS = 32;
+/** When the order's points activate (OrderRecord.pendingUntil), last: orders written before pending points lack it. */
+const FLAG_PENDING = 64;
 
 /** The fields at the front of a binary order, readable without decoding the rest. */
 export interface OrderHead {
@@ -170,7 +172,7 @@ function writeOrder(w: OrderWriter, o: OrderRecord): void {
   const periodTierSame = o.before.periodStartTierId === o.tierIdBefore;
   w.u8((o.items !== undefined ? FLAG_ITEMS : 0) | (o.restoredTo !== undefined ? FLAG_RESTORED : 0)
     | (afterTierSame ? FLAG_AFTER_TIER_SAME : 0) | (periodTierSame ? FLAG_PERIOD_TIER_SAME : 0) | (o.coupons !== undefined ? FLAG_COUPONS : 0)
-    | (o.campaigns !== undefined ? FLAG_CAMPAIGNS : 0));
+    | (o.campaigns !== undefined ? FLAG_CAMPAIGNS : 0) | (o.pendingUntil !== undefined ? FLAG_PENDING : 0));
   w.num(o.fp);
   w.text(o.orderId);
   w.text(o.memberId);
@@ -219,6 +221,7 @@ function writeOrder(w: OrderWriter, o: OrderRecord): void {
       w.num(a.multiplierPct); w.num(a.bonusPoints); w.num(a.itemPoints); w.num(a.multiplierPoints);
     }
   }
+  if (o.pendingUntil !== undefined) { w.reserve(10); w.num(o.pendingUntil); }
 }
 
 /** An order's bytes, as a view that the next call overwrites (Writer#view): put them, or copy them. */
@@ -325,6 +328,7 @@ export function decodeOrder(bytes: Uint8Array): OrderRecord {
     for (let i = 0; i < n; i++) applied[i] = { campaignId: r.text(), multiplierPct: r.num(), bonusPoints: r.num(), itemPoints: r.num(), multiplierPoints: r.num() };
     order.campaigns = { baseMultiplierPct, applied };
   }
+  if ((flags2 & FLAG_PENDING) !== 0) order.pendingUntil = r.num();
   assert.equal(r.pos, bytes.length, 'an order record read to its end');
   return order;
 }

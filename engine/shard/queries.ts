@@ -10,6 +10,7 @@ import type { LedgerEntry, Query, StoredEntry } from '../ops.js';
 import { memberView, programContext, type HotState, type MemberProfile, type ProgramContext } from '../rules/member-state.js';
 import { scanMembers, searchIndexReady, searchMembers, type MemberSearch } from './search-index.js';
 import { decodeState } from './codec.js';
+import { pendingTotal } from '../rules/pending.js';
 import { readTotals, Tally, type Count } from '../rules/totals.js';
 import { campaignPart, dailyPart, ledgerPage, rfmPart } from './report-scans.js';
 import { REPORT_SCAN_ENTRIES_MAX, REPORT_SCAN_MEMBERS_MAX, REPORT_SCAN_ORDERS_MAX } from '../limits.js';
@@ -19,14 +20,15 @@ import { CouponLedger, couponByCode, couponCounts, couponMismatches, couponRepor
 
 
 /** Balances as the fold of a member's entries (docs/rules.md §8). */
-export interface Fold { points: number; growth: number; walletCents: number; lifetimeSpendCents: number; purchaseCount: number; tierId: string | null }
+export interface Fold { points: number; growth: number; walletCents: number; lifetimeSpendCents: number; purchaseCount: number; tierId: string | null; pendingPoints: number }
 
 export function emptyFold(): Fold {
-  return { points: 0, growth: 0, walletCents: 0, lifetimeSpendCents: 0, purchaseCount: 0, tierId: null };
+  return { points: 0, growth: 0, walletCents: 0, lifetimeSpendCents: 0, purchaseCount: 0, tierId: null, pendingPoints: 0 };
 }
 
 export function foldEntry(f: Fold, e: Omit<LedgerEntry, 'seq'>): void {
   f.points += e.pointsDelta;
+  f.pendingPoints += e.pendingDelta;
   f.growth += e.growthDelta;
   f.walletCents += e.walletDeltaCents;
   f.lifetimeSpendCents += e.spendDeltaCents;
@@ -53,7 +55,7 @@ export function answer(store: ShardStore, q: Query): unknown {
   switch (q.q) {
     case 'member': {
       const m = getMember(store, q.memberId);
-      return m === undefined ? null : { ...memberView(m, m, m.grants), coupons: heldCoupons(store, q.memberId) };
+      return m === undefined ? null : { ...memberView(m, m, m.grants, m.pending), coupons: heldCoupons(store, q.memberId) };
     }
     case 'members': {
       if (q.prefix === undefined || !searchIndexReady(store)) return scanMembers(store, q);
@@ -84,7 +86,7 @@ export function answer(store: ShardStore, q: Query): unknown {
       if (m === undefined) return null;
       const f = emptyFold();
       for (const [, e] of chain(store, m.lastSeq)) if (e.at <= q.atMs) foldEntry(f, e);
-      return { at: new Date(q.atMs).toISOString(), points: f.points, growth: f.growth, walletCents: f.walletCents };
+      return { at: new Date(q.atMs).toISOString(), points: f.points, growth: f.growth, walletCents: f.walletCents, pendingPoints: f.pendingPoints };
     }
     case 'order': {
       const o = getOrder(store, q.orderId);
@@ -166,7 +168,7 @@ export function verify(store: ShardStore): { members: number; entries: number; m
   let members = 0;
   let entries = 0;
   const folds = new Map<string, Fold>();
-  const sums = { points: new Tally(), walletCents: new Tally() };
+  const sums = { points: new Tally(), walletCents: new Tally(), pendingPoints: new Tally() };
   const tiers = new Map<string, number>();
   const coupons = new CouponLedger();
   for (const [, value] of allEntries(store)) {
@@ -193,11 +195,13 @@ export function verify(store: ShardStore): { members: number; entries: number; m
     due.delete(key);
     sums.points.add(value.points);
     sums.walletCents.add(value.walletCents);
+    const pendingPoints = pendingTotal(value.pending);
+    sums.pendingPoints.add(pendingPoints);
     tiers.set(value.tierId, (tiers.get(value.tierId) ?? 0) + 1);
     const f = folds.get(key) ?? emptyFold();
     const stored: Fold = {
       points: value.points, growth: value.growth, walletCents: value.walletCents,
-      lifetimeSpendCents: value.lifetimeSpendCents, purchaseCount: value.purchaseCount, tierId: value.tierId,
+      lifetimeSpendCents: value.lifetimeSpendCents, purchaseCount: value.purchaseCount, tierId: value.tierId, pendingPoints,
     };
     for (const field of Object.keys(stored) as Array<keyof Fold>) {
       if (stored[field] !== f[field]) mismatches.push({ memberId: key, field, stored: stored[field], ledger: f[field] });
@@ -208,7 +212,10 @@ export function verify(store: ShardStore): { members: number; entries: number; m
   mismatches.push(...couponCheck.mismatches);
   const totals = readTotals(store.meta.get('totals'));
   // Counts compare exactly: each is a number while it is a safe integer, else its decimal digits.
-  const recount = { members, pointsOutstanding: sums.points.count, walletOutstandingCents: sums.walletCents.count, ...couponCheck.recount };
+  const recount = {
+    members, pointsOutstanding: sums.points.count, walletOutstandingCents: sums.walletCents.count, pointsPending: sums.pendingPoints.count,
+    ...couponCheck.recount,
+  };
   for (const [field, value] of Object.entries(recount) as Array<[keyof typeof recount, Count]>) {
     if (totals[field] !== value) mismatches.push({ memberId: null, field: `totals.${field}`, stored: totals[field], ledger: value });
   }

@@ -14,10 +14,14 @@ import { decodeOrder, orderHasCampaigns } from './order-codec.js';
 /** Kinds whose positive points delta is points given to the member (as the summary counts them). */
 const ISSUING_KINDS: ReadonlySet<string> = new Set([
   'register', 'upgrade', 'adjust', 'referral_reward', 'referral_reversal', 'transfer_in', 'renew', 'birthday', 'product',
+  'points_activate',
 ]);
 
 /** Adds one entry to its day's figures. A purchase's split into earned and redeemed is on its order. */
 function addEntry(store: ShardStore, d: DayFigures, e: StoredEntry): void {
+  // Points that start waiting (a purchase's, a referral reward's) and pending points a return cancels.
+  if (e.pendingDelta > 0) d.pointsPending += e.pendingDelta;
+  else if (e.kind === 'points_cancel') d.pointsPendingCancelled -= e.pendingDelta;
   switch (e.kind) {
     case 'register':
       d.newMembers += 1;
@@ -27,7 +31,8 @@ function addEntry(store: ShardStore, d: DayFigures, e: StoredEntry): void {
       assert.ok(order !== undefined, `purchase entry for order ${e.ref} has no order record`);
       d.purchases += 1;
       d.netSalesCents += e.spendDeltaCents;
-      d.pointsIssued += order.earnedPoints;
+      // Pending earnings are issued when they activate (a points_activate entry).
+      if (e.pendingDelta === 0) d.pointsIssued += order.earnedPoints;
       d.pointsRedeemed += order.redeemPoints;
       return;
     }

@@ -137,7 +137,7 @@ export function scanMembers(store: ShardStore, q: { tierId?: string; prefix?: st
     if (matches !== null && !matches(value)) continue;
     const state = getState(store, key);
     if (state === undefined || (q.tierId !== undefined && state.tierId !== q.tierId)) continue;
-    out.push(memberView(value, state, state.grants));
+    out.push(memberView(value, state, state.grants, state.pending));
     if (out.length >= q.limit) break;
   }
   return out;
@@ -189,7 +189,7 @@ export function searchMembers(store: ShardStore, q: MemberSearch, candidatesMax 
       const profile = store.members.get(memberId);
       assert.ok(profile !== undefined, `member ${memberId} has a state but no profile`);
       if (!matches(profile)) continue;
-      out.push(memberView(profile, state, state.grants));
+      out.push(memberView(profile, state, state.grants, state.pending));
     }
   } finally {
     ids.return?.();

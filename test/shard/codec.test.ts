@@ -71,7 +71,7 @@ describe('ledger entries and member state', () => {
     for (const d of [-MAX, -4_505_000_000_000_000, -(TWO_52 + 1), MAX]) {
       const e: StoredEntry = {
         kind: 'expire', at: AT, prev: 7, cause: null, pointsDelta: d, growthDelta: -d, walletDeltaCents: d,
-        spendDeltaCents: -d, memberId: 'm1', ref: `expire:${AT}`, tierId: null,
+        spendDeltaCents: -d, memberId: 'm1', ref: `expire:${AT}`, tierId: null, pendingDelta: d === MAX ? 0 : d,
       };
       const w = new Writer(8);
       writeEntry(w, e);
@@ -81,8 +81,11 @@ describe('ledger entries and member state', () => {
       periodStart: AT, periodEnd: null, periodMetric: MAX, points: -MAX, growth: MAX, walletCents: MAX, lifetimeSpendCents: -(TWO_52 + 1),
       purchaseCount: 3, firstPurchaseAt: AT, lastPurchaseAt: AT, lastSeq: 9, standingOrders: 1, birthdayMonth: 2, birthdayDay: 29,
       lastBirthdayYear: 2025, nextDue: AT + DAY_MS, tierId: 'member', periodStartTierId: 'member', referralChain: ['r1'],
-      grants: [{ id: 1, expiresAt: AT + DAY_MS, remaining: MAX }],
+      grants: [{ id: 1, expiresAt: AT + DAY_MS, remaining: MAX }], pending: [],
     };
+    expect(decodeState(encodeState(state))).toEqual(state);
+    // Pending points follow the grants; a state without any is read as one written before they existed.
+    state.pending = [{ id: 3, activatesAt: AT + 14 * DAY_MS, points: MAX, growth: 7, orderId: 'o-1' }, { id: 4, activatesAt: AT + 15 * DAY_MS, points: 1, growth: 0, orderId: 'o-2' }];
     expect(decodeState(encodeState(state))).toEqual(state);
   });
 });

@@ -71,6 +71,10 @@ function shapes(): OrderRecord[] {
   couponsAndCampaigns.campaigns = { baseMultiplierPct: 100, applied: [] };
   const onlyChannel = order();
   onlyChannel.channel = 'online';
+  // Pending points: the activation time comes last, after the campaigns when there are any.
+  full.pendingUntil = T0 + 14 * 86_400_000;
+  const onlyPending = order();
+  onlyPending.pendingUntil = T0 + 86_400_000;
   const extremes = order({
     fp: MAX, seq: MAX, at: -MAX, amountCents: 2 ** 31, netCents: -(2 ** 31), earnedPoints: 2 ** 30, growth: -(2 ** 30) - 1,
     after: { points: -MAX, walletBalanceCents: MAX, growth: 2 ** 53 - 2, tierId: 'member' },
@@ -81,6 +85,7 @@ function shapes(): OrderRecord[] {
     order({ orderId: 'ordé-1', memberId: '陳大文', tierIdBefore: 'tier-😀', upgradedTo: '\ud800x' }),
     // A number no varint holds: the whole record is written wide, and exact.
     order({ rewards: [{ memberId: 'a', fixedPoints: 0, sharePct: 12.5, sharePoints: 75 }], discountCents: 2 ** 60 }),
+    onlyPending,
   ];
 }
 
