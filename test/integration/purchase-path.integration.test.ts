@@ -283,7 +283,7 @@ describe('members', () => {
 
   it('answers balances as they were at a past moment', async () => {
     const r = await server.get(`/v1/members/alice/balance?at=${encodeURIComponent('2026-11-20T11:30:00Z')}`);
-    expect(r.body).toEqual({ at: '2026-11-20T11:30:00.000Z', points: 55, growth: 55, walletCents: 0 });
+    expect(r.body).toEqual({ at: '2026-11-20T11:30:00.000Z', points: 55, growth: 55, walletCents: 0, pendingPoints: 0 });
   });
 });
 

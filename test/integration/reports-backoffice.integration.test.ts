@@ -20,7 +20,7 @@ async function ok(server: ServerProcess, path: string, body: unknown): Promise<a
   return r.body;
 }
 
-const zero = { newMembers: 0, purchases: 0, returns: 0, netSalesCents: 0, pointsIssued: 0, pointsRedeemed: 0, topups: 0, topupsCents: 0 };
+const zero = { newMembers: 0, purchases: 0, returns: 0, netSalesCents: 0, pointsIssued: 0, pointsRedeemed: 0, topups: 0, topupsCents: 0, pointsPending: 0, pointsPendingCancelled: 0 };
 
 describe('GET /v1/reports/daily', () => {
   beforeAll(async () => {
@@ -53,7 +53,7 @@ describe('GET /v1/reports/daily', () => {
         { date: '2025-03-11', ...zero, purchases: 2, netSalesCents: 79500, pointsIssued: 39, pointsRedeemed: 50 },
         { date: '2025-03-12', ...zero, returns: 1, netSalesCents: -10000, pointsIssued: 7, pointsRedeemed: 20, topups: 1, topupsCents: 110000 },
       ],
-      totals: { newMembers: 2, purchases: 2, returns: 1, netSalesCents: 69500, pointsIssued: 146, pointsRedeemed: 70, topups: 1, topupsCents: 110000 },
+      totals: { newMembers: 2, purchases: 2, returns: 1, netSalesCents: 69500, pointsIssued: 146, pointsRedeemed: 70, topups: 1, topupsCents: 110000, pointsPending: 0, pointsPendingCancelled: 0 },
     });
   });
 

@@ -33,7 +33,7 @@ describe('GET /v1/reports/summary', () => {
       purchases: 3, returns: 0, netSalesCents: 120000,
       pointsIssued: 160, pointsRedeemed: 20, pointsExpired: 0, pointsClawedBack: 3,
       topupsCents: 110000,
-      couponsIssued: 0, couponsUsed: 0, couponsRestored: 0, couponsExpired: 0, couponsRevoked: 0, couponDiscountCents: 0, couponsActive: 0,
+      couponsIssued: 0, couponsUsed: 0, couponsRestored: 0, couponsExpired: 0, couponsRevoked: 0, couponDiscountCents: 0, pointsPending: 0, pointsPendingCancelled: 0, couponsActive: 0,
     });
     expect(r.body.pointsIssued - r.body.pointsRedeemed - r.body.pointsExpired - r.body.pointsClawedBack).toBe(r.body.pointsOutstanding);
     expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, members: 2 });
