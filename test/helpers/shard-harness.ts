@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { allEntries, getState, openShardStore, type ShardStore } from '../../engine/shard/store.js';
 import { encodeProgram, loadCore } from '../../engine/core/wasm.js';
 import { BatchExecutor } from '../../engine/shard/batch.js';
-import { programContext, type HotState, type OutboxMessage, type ProgramContext } from '../../engine/rules/member-state.js';
+import { creditOp, programContext, type HotState, type OutboxMessage, type ProgramContext } from '../../engine/rules/member-state.js';
 import { verify } from '../../engine/shard/queries.js';
 import { hashId } from '../../engine/router/member-hash.js';
 import { programNeedsSettling } from '../../engine/shard/batch-program.js';
@@ -55,7 +55,7 @@ export class ShardHarness {
 
   /** The credit op the router's delivery loop builds for an outbox message. */
   static creditOf(m: OutboxMessage): CreditOp {
-    return { op: 'credit', memberId: m.memberId, kind: m.kind, points: m.points, walletCents: m.walletCents, ref: m.ref, key: 'msg:' + m.id, fp: 0, atMs: m.atMs, fromMemberId: m.fromMemberId, level: m.level };
+    return creditOp(m);
   }
 
   /** Delivers every outbox message, and those the deliveries write, until none is left. */
