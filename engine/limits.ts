@@ -288,8 +288,14 @@ export const READER_QUEUE_TASKS_MAX = 256;
  * a whole core. 10 gives it about a tenth of a contended core (the kernel's weight table).
  */
 export const READER_THREAD_NICE = 10;
-/** Static console files are read once; none of them is larger than this. */
+/**
+ * The console's files are read once and kept in memory; none of them is larger than this. The
+ * largest today is the shared chunk of Vue and Element Plus, under half of it: screens are split
+ * into chunks of their own, so a build past it means something unplanned came into the bundle.
+ */
 export const CONSOLE_FILE_BYTES_MAX = 1024 * 1024;
+/** The console build's assets, kept in memory together: a bound on that memory with the one above. */
+export const CONSOLE_FILES_MAX = 200;
 
 /** Members one sweep slice brings up to date: small enough that batches wait at most a few ms. */
 export const SWEEP_SLICE_MEMBERS = 1_000;

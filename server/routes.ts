@@ -13,7 +13,7 @@ import { KeyStore, ROLES, bearerKey, type Role } from './auth.js';
 import * as R from './requests.js';
 import { ROUTE_UNMATCHED, type Metrics } from './metrics.js';
 import { campaignReport, dailyReport, exportLedger, exportMembers, importMembersReply, rfmReport } from './backoffice.js';
-import { consoleFile } from './console-files.js';
+import { consoleFiles } from './console-files.js';
 import { couponReport, exportCoupons } from './coupon-reports.js';
 import { bulkIssue, getCoupon, issueCoupon, memberCoupons, revokeCoupon } from './coupons.js';
 
@@ -107,6 +107,12 @@ function route(method: string, path: string, roles: readonly Role[] | 'public', 
 route('GET', '/healthz', 'public', () => ({ status: 200, body: { ok: true } }));
 route('GET', '/metrics', ALL, async (api) => ({ status: 200, body: null, text: await api.metrics.render(), headers: { 'Content-Type': api.metrics.contentType } }));
 
+route('GET', '/v1/whoami', ALL, (api, req) => {
+  // The role decides what the console shows; the id lets it mark its own key in the list of keys.
+  // Asked again (the answer is cached): a key revoked since the route's own check is refused here too.
+  const principal = api.keys.authenticate(bearerKey(req.authorization));
+  return principal === null ? errorReply('unauthorized') : { status: 200, body: { keyId: principal.id, role: principal.role } };
+});
 route('GET', '/v1/program', ALL, (api) => ({ status: 200, body: { version: api.engine.program.version, ...api.engine.program.program } }));
 route('PUT', '/v1/program', ADMIN, async (api, req) => {
   const raw = parseJson(req);
@@ -209,8 +215,8 @@ route('POST', '/v1/import/members', ADMIN, importMembersReply);
 route('GET', '/v1/export/members.csv', ['admin', 'reader'], exportMembers);
 route('GET', '/v1/export/ledger.csv', ['admin', 'reader'], exportLedger);
 route('GET', '/v1/export/coupons.csv', ['admin', 'reader'], exportCoupons);
-route('GET', '/', 'public', () => consoleFile('index.html'));
-route('GET', '/console/:file', 'public', (_api, _req, [file]) => consoleFile(file!));
+route('GET', '/', 'public', () => consoleFiles().index());
+route('GET', '/console/assets/:file', 'public', (_api, _req, [file]) => consoleFiles().asset(file!));
 route('POST', '/v1/admin/what-if', ADMIN, (api, req) => {
   const request = readWhatIfRequest(parseJson(req), api.engine.now());
   return { status: 202, body: api.engine.whatIf.start(request) };

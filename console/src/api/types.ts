@@ -1,0 +1,162 @@
+// The API's answers as the console reads them (docs/api.md). The program's shape is the engine's
+// own type, so a change to the program document breaks the console's type check, not its users.
+import type { Program } from '../../../engine/rules/program-types.js';
+
+export type { Campaign, CouponRule, CouponTemplate, Product, Program, ReferralLevel, Tier } from '../../../engine/rules/program-types.js';
+
+export type Role = 'admin' | 'pos' | 'storefront' | 'reader';
+
+export interface WhoAmI { keyId: string; role: Role }
+
+export type VersionedProgram = Program & { version: number };
+
+export interface Member {
+  memberId: string;
+  name: string | null;
+  phone: string | null;
+  email: string | null;
+  birthday: string | null;
+  gender: string | null;
+  address: string | null;
+  storeId: string | null;
+  channel: 'online' | 'offline' | null;
+  staffId: string | null;
+  tierId: string;
+  periodStart: string;
+  periodEnd: string | null;
+  periodMetric: number;
+  points: number;
+  growth: number;
+  walletCents: number;
+  lifetimeSpendCents: number;
+  purchaseCount: number;
+  firstPurchaseAt: string | null;
+  lastPurchaseAt: string | null;
+  referrerId: string | null;
+  referralChain: string[];
+  createdAt: string;
+  pointsExpiring: Array<{ at: string; points: number }>;
+  pendingPoints: number;
+  pointsActivating: Array<{ at: string; points: number }>;
+  coupons?: Array<{ code: string; templateId: string; expiresAt: string }>;
+}
+
+export interface MemberPage { members: Member[]; nextCursor: string | null }
+
+export interface LedgerEntry {
+  seq: number;
+  kind: string;
+  at: string;
+  cause: number | null;
+  pointsDelta: number;
+  growthDelta: number;
+  walletDeltaCents: number;
+  spendDeltaCents: number;
+  memberId: string;
+  ref: string;
+  tierId: string | null;
+  pendingDelta: number;
+}
+
+export interface LedgerPage { entries: LedgerEntry[]; nextCursor: number | null }
+
+export interface Order {
+  orderId: string;
+  memberId: string;
+  at: string;
+  amountCents: number;
+  discountCents: number;
+  redeemPoints: number;
+  redeemValueCents: number;
+  walletCents: number;
+  netCents: number;
+  earnedPoints: number;
+  storeId: string | null;
+  channel: 'online' | 'offline' | null;
+  returns: Array<{ returnId: string; amountCents: number; at: string }>;
+  remainingCents: number;
+}
+
+/** What every write on a member answers besides its own fields. */
+export interface MemberWrite { memberId: string; points: number; walletBalanceCents: number; tierId: string; replayed: boolean }
+
+export interface PurchaseAnswer extends MemberWrite {
+  orderId: string; netCents: number; earnedPoints: number; upgradedTo: string | null; pointsPendingUntil?: string;
+}
+export interface ReturnAnswer extends MemberWrite { returnId: string; orderId: string; clawedBackPoints: number; walletRefundCents: number; downgradedTo: string | null; cancelledPendingPoints?: number }
+export interface TopupAnswer extends MemberWrite { amountCents: number; bonusCents: number }
+
+export interface Coupon {
+  code: string;
+  templateId: string;
+  memberId: string;
+  state: 'active' | 'used' | 'expired' | 'revoked';
+  issuedAt: string;
+  validFrom: string;
+  expiresAt: string;
+  source: string;
+  orderId: string | null;
+  usedOrderId: string | null;
+  discountCents: number;
+}
+
+/** Amounts past 2^53 − 1 come as strings of their exact digits. */
+export type Exact = number | string;
+
+export interface Summary {
+  members: number;
+  pointsOutstanding: Exact;
+  walletOutstandingCents: Exact;
+  purchases: number;
+  returns: number;
+  netSalesCents: Exact;
+  pointsIssued: Exact;
+  pointsRedeemed: Exact;
+  pointsExpired: Exact;
+  pointsClawedBack: Exact;
+  topupsCents: Exact;
+  pointsPending: Exact;
+  couponsIssued: number;
+  couponsUsed: number;
+  couponsActive: number;
+  couponDiscountCents: Exact;
+  tiers: Array<{ tierId: string; members: number }>;
+}
+
+export interface DailyRow {
+  date: string; newMembers: number; purchases: number; returns: number; netSalesCents: number;
+  pointsIssued: number; pointsRedeemed: number; topups: number; topupsCents: number; pointsPending: number; pointsPendingCancelled: number;
+}
+export interface DailyReport { from: string; to: string; timeZone: string; days: DailyRow[]; totals: Omit<DailyRow, 'date'> }
+
+export const RFM_SEGMENTS = ['champions', 'loyal', 'at_risk', 'hibernating', 'new', 'others'] as const;
+export type RfmSegment = typeof RFM_SEGMENTS[number];
+export interface RfmMember { memberId: string; recencyDays: number | null; frequency: number; monetaryCents: number; r: number; f: number; m: number }
+export interface RfmReport { asOf: string; members: number; segments: Record<RfmSegment, { count: number; members?: RfmMember[] }> }
+
+export interface ReferralReport { memberId: string; levels: Array<{ level: number; members: string[]; points: number }> }
+
+export interface CouponReportRow { templateId: string; name: string | null; issued: number; used: number; restored: number; expired: number; revoked: number; activeNow: number; discountCents: Exact; issuedUsed: number; useRate: number | null }
+export interface CouponReport { from: string; to: string; templates: CouponReportRow[]; totals: Omit<CouponReportRow, 'templateId' | 'name'> }
+
+export interface CampaignReportRow { campaignId: string; name: string | null; orders: number; netSalesCents: Exact; returnedCents: Exact; extraPoints: Exact; extraPointsReturned: Exact; couponsIssued: number }
+export interface CampaignReport { from: string; to: string; campaigns: CampaignReportRow[]; totals: Omit<CampaignReportRow, 'campaignId' | 'name'> }
+
+export interface ImportAnswer { imported: number; skipped: number; failed: number; errors: Array<{ row: number; code: string; message: string; field?: string }> }
+
+export interface KeyInfo { id: string; role: Role; createdAt: string; revoked: boolean }
+
+export interface WhatIfSide { pointsIssued: number; pointsRedeemed: number; pointsExpired: number; liabilityCents: number; membersPerTier: Record<string, number>; referralPoints: number }
+export interface WhatIfResult {
+  actual: WhatIfSide;
+  whatIf: WhatIfSide;
+  membersTierDiffers: number;
+  topChanged: Array<{ memberId: string; actualPoints: number; whatIfPoints: number; actualTierId: string | null; whatIfTierId: string | null }>;
+}
+export interface WhatIfJob {
+  id: string;
+  state: 'running' | 'done' | 'failed';
+  progress: { batches: number; totalBatches: number };
+  result: WhatIfResult | null;
+  error: { message: string } | null;
+}

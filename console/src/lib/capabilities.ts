@@ -1,0 +1,28 @@
+// What a key's role may do in the console, from the API's roles (docs/api.md "Authentication and
+// roles"): the console shows a control only to a role the server would let use it.
+import type { Role } from '../api/types.js';
+
+export interface Capabilities {
+  /** Register, edit, record purchases and returns, top up: the "writers" endpoints. */
+  writeMembers: boolean;
+  /** Adjust points, withdraw from a wallet, issue a coupon by hand. */
+  adminMembers: boolean;
+  /** Change the program and preview a change (what-if). */
+  editProgram: boolean;
+  importMembers: boolean;
+  exportData: boolean;
+  manageKeys: boolean;
+}
+
+export function capabilitiesOf(role: Role | null): Capabilities {
+  const admin = role === 'admin';
+  const writer = admin || role === 'pos' || role === 'storefront';
+  return {
+    writeMembers: writer,
+    adminMembers: admin,
+    editProgram: admin,
+    importMembers: admin,
+    exportData: admin || role === 'reader',
+    manageKeys: admin,
+  };
+}
