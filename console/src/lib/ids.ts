@@ -3,9 +3,9 @@
 // shop's network is not; getRandomValues works everywhere.
 const ALPHABET = '0123456789abcdefghijkmnpqrstuvwxyz';
 
-/** `prefix-` and 16 random characters: 80 bits, within the API's 64-character ids. */
-export function newKey(prefix: string): string {
-  const bytes = new Uint8Array(16);
+/** `prefix-` and `length` random characters (16: about 80 bits), within the API's 64-character ids. */
+export function newKey(prefix: string, length = 16): string {
+  const bytes = new Uint8Array(length);
   crypto.getRandomValues(bytes);
   let out = '';
   for (const b of bytes) out += ALPHABET[b % ALPHABET.length];
