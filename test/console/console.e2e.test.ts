@@ -84,7 +84,7 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
   };
 
   async function go(page: Page, hash: string): Promise<void> {
-    await page.evaluate((h) => { location.hash = h; }, hash);
+    await page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
   }
 
   async function submitDialog(page: Page, dialog: string): Promise<string> {
@@ -95,7 +95,7 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
     return text.trim();
   }
 
-  const cspViolations = (page: Page) => page.evaluate(() => (window as unknown as { __csp: string[] }).__csp);
+  const cspViolations = (page: Page) => page.evaluate('window.__csp') as Promise<string[]>;
 
   for (const { code, words, silverHkd } of LOCALES) {
     it(`walks a manager's day in ${code}`, async () => {
@@ -104,7 +104,7 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
       await signIn(page, code, server.adminKey);
       expect(await page.textContent('[data-nav="members"]')).toBe(words.nav.members);
       // The language is remembered for the next visit.
-      expect(await page.evaluate(() => localStorage.getItem('loyalty.locale'))).toBe(code);
+      expect(await page.evaluate("localStorage.getItem('loyalty.locale')")).toBe(code);
 
       // Program: a Silver threshold above Gold's is refused beside Gold's threshold, nothing saved.
       const before = (await server.get('/v1/program')).body;
@@ -219,7 +219,7 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
     await page.waitForSelector('[data-threshold="1"] input');
     expect(await page.$('[data-preview]')).toBeNull();
     expect(await page.$('[data-add-tier]')).toBeNull();
-    const editable = await page.$$eval('.program-view input', (inputs) => inputs.filter((i) => !(i as HTMLInputElement).disabled && !(i as HTMLInputElement).readOnly).length);
+    const editable = await page.evaluate("[...document.querySelectorAll('.program-view input')].filter((i) => !i.disabled && !i.readOnly).length");
     expect(editable).toBe(0);
 
     await go(page, '#/members');
@@ -244,7 +244,7 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
     await page.waitForSelector('[data-ledger] li');
     expect(await page.isVisible('.sidebar')).toBe(false);
     expect(await page.isVisible('.menu-button')).toBe(true);
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(400);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(400);
     await page.screenshot({ path: join(ARTIFACTS, 'console-phone.png'), fullPage: true });
     await page.context().close();
   });
