@@ -1,0 +1,131 @@
+// Screenshots of every screen of the admin console in both Chinese variants (繁體中文 and 简体中文),
+// for the README and for reviewing the translations: `npm run console:shots [FOLDER]` (default
+// console-shots/). It runs a server of its own on a scratch data folder, fills it with a small
+// shop (members, purchases, a return, top-ups, coupons, a campaign, referrals) and drives Debian's
+// Chromium (headless, playwright-core) at 1280×800. A CJK font must be installed for the Chinese
+// to show (Debian: fonts-noto-cjk or fonts-wqy-microhei).
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { chromium, type Page } from 'playwright-core';
+import { PACKAGE_ROOT, ServerChild } from './server-child.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const VIEWPORT = { width: 1280, height: 800 };
+/** Time for a screen's requests and charts to settle before its picture is taken. */
+const SETTLE_MS = 900;
+const LOCALES = ['zh-HK', 'zh-CN'] as const;
+
+async function seed(server: ServerChild): Promise<void> {
+  const must = async (method: string, path: string, body?: unknown) => {
+    const r = await server.request(method, path, body);
+    if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  };
+  const { version: _version, ...program } = await must('GET', '/v1/program');
+  program.name = '茶舍 Tea House';
+  program.coupons = [
+    { id: 'welcome10', name: '新會員 HK$10 優惠', discount: { amountCents: 1000 }, validDays: 30 },
+    { id: 'autumn', name: '秋季九折', discount: { percentBps: 1000, maxCents: 5000 }, minSpendCents: 20000, validDays: 14, perMemberMax: 1 },
+  ];
+  program.couponRules = [{ id: 'welcome', trigger: 'register', templateId: 'welcome10' }];
+  program.campaigns = [{ id: 'double-weekend', name: '週末雙倍積分', daysOfWeek: [6, 7], pointsMultiplierPct: 200, itemPoints: [{ sku: 'TEA-01', points: 50 }] }];
+  program.referral = { enabled: true, refereePoints: 50, levels: [
+    { registerPoints: 100, firstPurchasePoints: 300, repeatPurchasePoints: 30, purchaseSharePct: 10 },
+    { registerPoints: 50, firstPurchasePoints: 100, repeatPurchasePoints: 10, purchaseSharePct: 5 },
+  ] };
+  await must('PUT', '/v1/program', program);
+  const now = Date.now();
+  const day = 86_400_000;
+  const people: Array<[string, string, string | null]> = [
+    ['chan', '陳大文', null], ['wong', '黃小美', 'chan'], ['lee', '李嘉欣', 'chan'], ['ho', '何志明', 'wong'],
+    ['cheung', '張家輝', null], ['lam', '林淑儀', 'lee'], ['ng', '吳國強', null], ['tsang', '曾詠詩', null],
+  ];
+  for (const [i, [id, name, referrerId]] of people.entries()) {
+    await must('POST', '/v1/members', { memberId: id, name, phone: `+852 9${String(1000000 + i * 1111).slice(0, 7)}`, ...(referrerId === null ? {} : { referrerId }), at: new Date(now - (40 - i) * day).toISOString() });
+  }
+  let n = 0;
+  for (const [i, [id]] of people.entries()) {
+    for (let k = 0; k <= i % 4; k++) {
+      const at = new Date(now - ((i * 3 + k * 5) % 25) * day - 3_600_000).toISOString();
+      await must('POST', '/v1/purchases', { orderId: `S${++n}`, memberId: id, amountCents: 18000 + ((i * 7919 + k * 104729) % 200000), storeId: k % 2 === 0 ? 'central' : 'tst', channel: 'offline', at });
+    }
+  }
+  await must('POST', '/v1/returns', { returnId: 'R1', orderId: 'S1', amountCents: 5000 });
+  await must('POST', '/v1/wallet/topups', { requestId: 'T1', memberId: 'chan', amountCents: 100000 });
+  await must('POST', '/v1/coupons/issue', { requestId: 'C1', templateId: 'autumn', memberId: 'chan' });
+  await must('POST', '/v1/admin/keys', { role: 'pos' });
+  await must('POST', '/v1/admin/keys', { role: 'reader' });
+}
+
+async function shoot(page: Page, folder: string, name: string, hash: string, before?: (page: Page) => Promise<void>): Promise<void> {
+  await page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
+  await page.waitForTimeout(SETTLE_MS);
+  if (before !== undefined) { await before(page); await page.waitForTimeout(SETTLE_MS); }
+  await page.screenshot({ path: join(folder, `${name}.png`) });
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package`);
+  const folder = resolve(process.argv[2] ?? join(PACKAGE_ROOT, 'console-shots'));
+  mkdirSync(folder, { recursive: true });
+  let cjk = '';
+  try { cjk = execFileSync('fc-list', [':lang=zh', 'family'], { encoding: 'utf8' }); } catch { /* no fontconfig */ }
+  if (cjk.trim() === '') process.stderr.write('warning: no Chinese font found (fc-list :lang=zh); install fonts-noto-cjk or fonts-wqy-microhei\n');
+  const dataDir = mkdtempSync(join(tmpdir(), 'loyalty-shots-'));
+  const server = new ServerChild({ dataDir, env: { LOYALTY_SHARDS: '2' } });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  try {
+    await server.start();
+    await seed(server);
+    for (const locale of LOCALES) {
+      const context = await browser.newContext({ viewport: VIEWPORT, locale });
+      const page = await context.newPage();
+      await page.goto(server.url('/'));
+      await page.click(`[data-locale="${locale}"]`);
+      await page.screenshot({ path: join(folder, `${locale}-00-sign-in.png`) });
+      await page.fill('#sign-in-key', server.adminKey);
+      await page.click('[data-sign-in]');
+      await page.waitForSelector('.shell');
+      await page.waitForTimeout(4_500);
+      await page.screenshot({ path: join(folder, `${locale}-01-overview.png`) });
+      const tabs = ['tiers', 'points', 'wallet', 'referral', 'products', 'coupons', 'campaigns', 'rewards', 'general'];
+      for (const [i, tab] of tabs.entries()) await shoot(page, folder, `${locale}-02-program-${i + 1}-${tab}`, `#/program/${tab}`);
+      await shoot(page, folder, `${locale}-02-program-9-preview`, '#/program/tiers', async (p) => {
+        await p.fill(':is([data-threshold="1"] input)', '1,500');
+        await p.click('[data-preview]');
+        await p.waitForSelector('[data-what-if-result]');
+      });
+      await page.keyboard.press('Escape');
+      await shoot(page, folder, `${locale}-03-members`, '#/members');
+      await shoot(page, folder, `${locale}-04-member`, '#/members/chan');
+      await shoot(page, folder, `${locale}-04-member-purchase`, '#/members/chan', async (p) => { await p.click('[data-action="purchase"]'); });
+      await page.keyboard.press('Escape');
+      await shoot(page, folder, `${locale}-05-report-daily`, '#/reports/daily');
+      await shoot(page, folder, `${locale}-05-report-tiers`, '#/reports/tiers');
+      await shoot(page, folder, `${locale}-05-report-rfm`, '#/reports/rfm', async (p) => { await p.click('[data-segment="hibernating"]'); });
+      await shoot(page, folder, `${locale}-05-report-referrals`, '#/reports/referrals', async (p) => {
+        await p.fill('input[data-referral-member]', 'chan');
+        await p.keyboard.press('Enter');
+      });
+      await shoot(page, folder, `${locale}-05-report-coupons`, '#/reports/coupons');
+      await shoot(page, folder, `${locale}-05-report-campaigns`, '#/reports/campaigns');
+      await shoot(page, folder, `${locale}-06-data`, '#/data', async (p) => {
+        const csv = 'memberId,name,phone,birthday\nfung,馮小玲,9123 4567,4/3/1990\nyip,葉子健,12,1988-12-01\n';
+        await p.setInputFiles('[data-import-file]', { name: 'members.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+        await p.click('[data-import]');
+        await p.waitForSelector('[data-import-result]');
+      });
+      await shoot(page, folder, `${locale}-07-keys`, '#/keys');
+      await context.close();
+    }
+    process.stdout.write(`screenshots of every screen in ${LOCALES.join(' and ')} written to ${folder}\n`);
+  } finally {
+    await browser.close();
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
