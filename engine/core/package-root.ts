@@ -1,5 +1,5 @@
 // The package's root folder (the one holding package.json), found by walking up from a module, so
-// the same code finds build/ and server/console/ from source under vitest and from dist/.
+// the same code finds build/ and dist/console/ from source under vitest and from dist/.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
