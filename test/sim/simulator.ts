@@ -32,7 +32,7 @@ export const EDGES = {
   'batch-events': { defaultOn: true, about: 'ops of one member in one stream batch at different times, so an event one op creates falls due before a later op' },
   'timezone-change': { defaultOn: true, about: 'program changes that move the time zone: an op after a birthday gift falls due under the new zone must get the gift first' },
   'replay-after-return': { defaultOn: true, about: 'a purchase replayed after a return of its order reversed part of its referral share rewards: the replay must answer the first answer' },
-  'coupons': { defaultOn: true, about: 'coupon templates and rules of the register, purchase and upgrade triggers; issues and revocations by hand; purchases and quotes naming coupons (usable ones and every refusal); two purchases of one coupon in a batch; full and partial returns; expiry by sweep; caps reached' },
+  'coupons': { defaultOn: true, about: 'coupon templates and rules of the register, purchase and upgrade triggers, and campaigns\' coupons; issues and revocations by hand; purchases and quotes naming coupons (usable ones and every refusal); two purchases of one coupon in a batch; full and partial returns; expiry by sweep; caps reached' },
   'birthday-coupons': { defaultOn: true, about: 'coupon rules of the birthday trigger: the gift\'s coupons, given by the sweep or by whatever op of the member comes first' },
 } as const;
 export type EdgeName = keyof typeof EDGES;
@@ -56,6 +56,8 @@ export interface SimReport {
   checkpoints: number; members: number; orders: number; entries: number;
   /** Ledger entries by kind, from the model: how much of the rules the run reached. */
   entryKinds: Record<string, number>;
+  /** Purchases and quotes some campaign applied to, and the coupons campaigns issued (first answers). */
+  campaigns: { purchases: number; quotes: number; coupons: number };
 }
 
 /** A discrepancy between the server and the model, or a server that stopped: the run's failure. */
@@ -191,6 +193,7 @@ class Simulation {
     this.report = {
       seed: settings.seed, steps: settings.steps, shards: this.shards, elapsedMs: 0, ops: 0, opsByName: {}, refusals: {},
       replays: 0, conflicts: 0, kills: 0, unackedAtKills: 0, sweeps: 0, programChanges: 0, checkpoints: 0, members: 0, orders: 0, entries: 0, entryKinds: {},
+      campaigns: { purchases: 0, quotes: 0, coupons: 0 },
     };
   }
 
@@ -474,6 +477,7 @@ class Simulation {
         const status = (p.name === 'register' || p.name === 'coupon_issue') && !outcome.replayed ? 201 : 200;
         if (answer.status !== status) this.fail(`${what}: HTTP ${answer.status}, expected ${status}`);
       }
+      if (!outcome.replayed) this.countCampaigns(p, outcome.answer);
       const diffs = diffFields(answer.body, outcome.answer);
       if (diffs.length > 0) this.pendingFailure = { memberId: outcome.touched[0] ?? this.memberOf(p), detail: `${what}: the answer differs from the model's:\n  ${diffs.join('\n  ')}` };
       if (this.pendingFailure !== null) return;
@@ -510,6 +514,16 @@ class Simulation {
     if (outcome.field !== undefined && error?.field !== outcome.field) this.fail(`${what}: refused with ${code} on field ${error?.field}, the model says ${outcome.field}`);
     if (outcome.message !== undefined && (error as { message?: string } | undefined)?.message !== outcome.message) this.fail(`${what}: refused with ${code} (${JSON.stringify(error)}), the model's reason is ${outcome.message}`);
     if (transport === 'http' && answer.status !== STATUS[code]) this.fail(`${what}: ${code} answered HTTP ${answer.status}, expected ${STATUS[code]}`);
+  }
+
+  /** How much of the campaigns a first answer shows: whether any applied, and the coupons they issued. */
+  private countCampaigns(p: Planned, answer: Body): void {
+    const applied = Array.isArray(answer['campaigns']) && answer['campaigns'].length > 0;
+    if (p.name === 'quote' && applied) this.report.campaigns.quotes += 1;
+    if (p.name !== 'purchase') return;
+    if (applied) this.report.campaigns.purchases += 1;
+    const issued = (answer['couponsIssued'] as Array<{ campaignId?: string }> | undefined) ?? [];
+    this.report.campaigns.coupons += issued.filter((c) => c.campaignId !== undefined).length;
   }
 
   /** Each member as the server shows it against the model, waiting a little for outbox credits to land. */
@@ -1406,7 +1420,8 @@ function describeProgram(p: SimProgram): string {
   const tiers = p.tiers.map((t) => `${t.id}@${t.threshold}${t.expressUpgradeCents === null ? '' : `/x${t.expressUpgradeCents}`}`).join(',');
   const coupons = p.coupons.map((t) => `${t.id}${t.active ? '' : '(off)'}${t.totalMax === null ? '' : `/max${t.totalMax}`}`).join(',');
   const rules = p.couponRules.map((r) => `${r.id}:${r.trigger}→${r.templateId}`).join(',');
-  return `${p.qualifyBy} ${tiers} days=${p.membershipDays} carry=${p.carryForward} down=${p.downgrade} expiry=${p.pointsExpiryDays} neg=${p.allowNegativePoints} referral=${p.referral.enabled ? p.referral.levels.length : 'off'} tz=${p.timezone} bday=${p.birthday.bonusPoints}/${p.birthday.multiplierPct}% coupons=${coupons} rules=${rules}`;
+  const campaigns = p.campaigns.map((c) => `${c.id}${c.active ? '' : '(off)'}:${c.pointsMultiplierPct}%+${c.bonusPoints}${c.couponTemplateId === null ? '' : `→${c.couponTemplateId}`}`).join(',');
+  return `${p.qualifyBy} ${tiers} days=${p.membershipDays} carry=${p.carryForward} down=${p.downgrade} expiry=${p.pointsExpiryDays} neg=${p.allowNegativePoints} referral=${p.referral.enabled ? p.referral.levels.length : 'off'} tz=${p.timezone} bday=${p.birthday.bonusPoints}/${p.birthday.multiplierPct}% coupons=${coupons} rules=${rules} campaigns=${campaigns}`;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
