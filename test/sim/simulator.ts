@@ -60,7 +60,6 @@ export interface SimReport {
   campaigns: { purchases: number; quotes: number; coupons: number };
 }
 
-/** A discrepancy between the server and the model, or a server that stopped: the run's failure. */
 /**
  * An op as a stream batch carries it. The stream runs under the admin key, so a product purchase
  * drawn for a pos or storefront key names the channel that key implies (offline, online): the same
@@ -73,11 +72,24 @@ function streamOp(p: Planned): Record<string, unknown> {
   return { op: p.name, ...p.body };
 }
 
+/**
+ * An op resent on the stream as the server receives it, for the model: under the admin's key, with
+ * the channel the first key implied (streamOp). A product purchase first sent under a POS key
+ * without `channel` and applied before a kill must replay when resent so; modelled under the
+ * admin's key with the body as drawn, it would be a conflict the server never answers.
+ */
+export function asStreamSent(p: Planned): Planned {
+  if (p.role === 'admin') return p;
+  const { op: _op, ...body } = streamOp(p);
+  return { ...p, role: 'admin', body };
+}
+
 /** Coupon issues and revocations travel over HTTP only. */
 function streamable(p: Planned): boolean {
   return p.name !== 'coupon_issue' && p.name !== 'coupon_revoke';
 }
 
+/** A discrepancy between the server and the model, or a server that stopped: the run's failure. */
 export class SimFailure extends Error {
   constructor(readonly seed: number, readonly step: number, readonly detail: string, readonly replay: string, readonly trace: string[]) {
     super(`seed=${seed} step=${step}: ${detail}\nreplay: ${replay}\nlast steps:\n  ${trace.join('\n  ')}`);
@@ -924,9 +936,7 @@ class Simulation {
       if (asBatch) {
         const answers = await this.server.sendBatch(resend.map(streamOp), resendBinary).catch((err: unknown) => this.fail(`resend batch: ${String(err)}`));
         resend.forEach((p, k) => {
-          // On the stream the op runs under the admin's key, with the channel the first key implied.
-          const { op: _op, ...body } = streamOp(p);
-          const asSent = p.role === 'admin' ? p : { ...p, role: 'admin' as const, body };
+          const asSent = asStreamSent(p);
           const outcome = this.modelApply(asSent, answers[k]!, Date.now());
           this.compare(asSent, outcome, answers[k]!, resendBinary ? 'msgpack' : 'json');
           const first = this.deferred!.get(asSent);
