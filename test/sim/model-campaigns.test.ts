@@ -88,10 +88,18 @@ describe('the reference model\'s campaigns', () => {
     const at = '2026-12-04T16:00:00Z';
     const bought = model.apply('purchase', { orderId: 'o1', memberId: 'ann', amountCents: 50_000, at, ...twoTins }, { role: 'admin', nowMs: Date.parse(at) });
     expect(bought.ok && bought.answer['earnedPoints']).toBe(150);
+    // The campaign report (§10.7): double-weekend added 125 (25 by its multiplier, 100 by its items).
+    const row = () => model.campaignReport('2026-12-05', '2026-12-05').campaigns[0]!;
+    expect(row()).toMatchObject({ campaignId: 'double-weekend', orders: 1, netSalesCents: 50_000n, returnedCents: 0n, extraPoints: 125n, extraPointsReturned: 0n });
     const first = model.apply('return', { returnId: 'r1', orderId: 'o1', amountCents: 20_000, at }, { role: 'admin', nowMs: Date.parse(at) });
     expect(first.ok && first.answer['clawedBackPoints']).toBe(20);
+    // On 30,000 left the multiplier adds floor(15 × 200 ÷ 100) − 15 = 15 of its 25; the item points stay.
+    expect(row()).toMatchObject({ returnedCents: 20_000n, extraPointsReturned: 10n });
     const last = model.apply('return', { returnId: 'r2', orderId: 'o1', amountCents: 30_000, at }, { role: 'admin', nowMs: Date.parse(at) });
     expect(last.ok && last.answer['clawedBackPoints']).toBe(130);
+    expect(row()).toMatchObject({ returnedCents: 50_000n, extraPointsReturned: 125n });
+    // Friday 4 December in Hong Kong is outside the window; tst-opening's row is there with zeros.
+    expect(model.campaignReport('2026-12-04', '2026-12-04')).toMatchObject({ campaigns: [{ orders: 0 }, { campaignId: 'tst-opening', orders: 0 }], totals: { orders: 0 } });
   });
 
   it('issues a campaign\'s coupon after the rules\' and revokes it with a full return', () => {

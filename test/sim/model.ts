@@ -3,7 +3,7 @@
 // conversion is floor(x * num / den) in BigInt, every member keeps its whole ledger, and the
 // summary is recomputed from the members. Each op returns what the server must answer (an answer's
 // fields, or the error codes it may give) and which members it may have changed.
-import { DAY_MS, birthdayGiftAt, iso, localDate } from './calendar.js';
+import { DAY_MS, birthdayGiftAt, iso, localDate, localDay } from './calendar.js';
 import type { SimCampaign, SimChannel, SimCouponTemplate, SimCouponTrigger, SimProgram, SimTier } from './program.js';
 import {
   CouponBook, couponValidity, couponValue, firingRules, issueRefusal, normalizeCode, orderValues, usabilityRefusal,
@@ -70,6 +70,8 @@ export interface Order {
   returns: Array<{ returnId: string; amountCents: number; at: number }>;
   /** The campaigns' bonus and item points: kept while part of the order remains, like orderPoints. */
   campaignPoints: number;
+  /** The campaigns that applied (§13.4), for the campaign report; null when the program had none. */
+  campaigns: OrderCampaigns | null;
   /** What the order did with coupons: present when it used any, or the program had coupon rules or active campaigns with a coupon. */
   coupons?: OrderCoupons;
 }
@@ -79,6 +81,18 @@ export interface OrderCoupons {
   used: Array<{ code: string; templateId: string; discountCents: number }>;
   issued: IssuedView[];
   skipped: SkippedView[];
+}
+
+/** An order's campaigns: B, and each applying campaign's bonus and item points and what its multiplier added. */
+export interface OrderCampaigns {
+  baseMultiplierPct: number;
+  applied: Array<{ id: string; fixed: number; multiplierPoints: number; holdsMultiplier: boolean }>;
+}
+
+/** One row of the campaign report (§10.7), its amounts in BigInt. */
+export interface CampaignRow {
+  campaignId: string; name: string | null; orders: number; netSalesCents: bigint; returnedCents: bigint;
+  extraPoints: bigint; extraPointsReturned: bigint; couponsIssued: number;
 }
 
 /** The summary's running totals, in BigInt: near-limit balances take them past 2^53. */
@@ -494,6 +508,59 @@ export class Model {
       couponsIssued: events['coupon_issue'], couponsUsed: events['coupon_use'], couponsRestored: events['coupon_restore'],
       couponsExpired: events['coupon_expire'], couponsRevoked: events['coupon_revoke'], couponDiscountCents,
     };
+  }
+
+  /**
+   * `GET /v1/reports/campaigns` (§10.7): per campaign, the orders it applied to whose purchase falls
+   * on the local days `from` to `to`, as they stand now. A campaign's points still given are its
+   * bonus and item points while part of the order remains, and, for the one whose multiplier is M,
+   * floor(regular × M ÷ 100) − floor(regular × B ÷ 100) on the regular points of what remains.
+   */
+  campaignReport(from: string, to: string): { campaigns: CampaignRow[]; totals: Omit<CampaignRow, 'campaignId' | 'name'> } {
+    const zone = this.program.timezone;
+    const rows = new Map<string, CampaignRow>();
+    const row = (id: string): CampaignRow => {
+      let r = rows.get(id);
+      if (r === undefined) {
+        r = { campaignId: id, name: null, orders: 0, netSalesCents: 0n, returnedCents: 0n, extraPoints: 0n, extraPointsReturned: 0n, couponsIssued: 0 };
+        rows.set(id, r);
+      }
+      return r;
+    };
+    for (const c of this.program.campaigns) row(c.id).name = c.name;
+    const totals = { orders: 0, netSalesCents: 0n, returnedCents: 0n, extraPoints: 0n, extraPointsReturned: 0n, couponsIssued: 0 };
+    for (const o of this.orders.values()) {
+      if (o.campaigns === null || o.campaigns.applied.length === 0) continue;
+      const date = localDay(o.at, zone);
+      if (date < from || date > to) continue;
+      const returned = o.returns.reduce((s, r) => s + r.amountCents, 0);
+      const remaining = o.netCents - returned;
+      const whole = remaining === 0 && o.returns.length > 0;
+      const regular = mulDiv(remaining, o.rate.earnPoints, o.rate.earnCents) + o.rate.orderPoints;
+      totals.orders += 1;
+      totals.netSalesCents += BigInt(o.netCents);
+      totals.returnedCents += BigInt(returned);
+      for (const a of o.campaigns.applied) {
+        const added = a.fixed + a.multiplierPoints;
+        const now = whole ? 0 : a.fixed + (!a.holdsMultiplier ? 0 : mulDiv(regular, o.rate.multiplierPct, 100) - mulDiv(regular, o.campaigns.baseMultiplierPct, 100));
+        const r = row(a.id);
+        r.orders += 1;
+        r.netSalesCents += BigInt(o.netCents);
+        r.returnedCents += BigInt(returned);
+        r.extraPoints += BigInt(added);
+        r.extraPointsReturned += BigInt(added - now);
+        totals.extraPoints += BigInt(added);
+        totals.extraPointsReturned += BigInt(added - now);
+      }
+      for (const c of o.coupons?.issued ?? []) {
+        if (c.campaignId === undefined) continue;
+        row(c.campaignId).couponsIssued += 1;
+        totals.couponsIssued += 1;
+      }
+    }
+    const current = this.program.campaigns.map((c) => c.id);
+    const gone = [...rows.keys()].filter((id) => !current.includes(id)).sort();
+    return { campaigns: [...current, ...gone].map((id) => rows.get(id)!), totals };
   }
 
   entriesCount(): number {
@@ -947,11 +1014,13 @@ export class Model {
    * each applying campaign's id with the points it added; the applying campaigns themselves, in
    * program order, for their coupons.
    */
-  private campaignsOf(m: Member, at: number, netCents: number, tier: SimTier, body: Body): { applying: SimCampaign[]; multiplierPct: number; extraPoints: number; list: Array<{ id: string; points: number }> } {
+  private campaignsOf(m: Member, at: number, netCents: number, tier: SimTier, body: Body): {
+    applying: SimCampaign[]; multiplierPct: number; extraPoints: number; list: Array<{ id: string; points: number }>; order: OrderCampaigns;
+  } {
     const p = this.program;
     const b = this.inBirthdayMonth(m, at) ? p.birthday.multiplierPct : 100;
     const local = localDate(at, p.timezone);
-    const date = `${String(local.year).padStart(4, '0')}-${String(local.month).padStart(2, '0')}-${String(local.day).padStart(2, '0')}`;
+    const date = localDay(at, p.timezone);
     // 1970-01-01 was a Thursday (ISO 4).
     const isoDay = ((Math.floor(Date.UTC(local.year, local.month - 1, local.day) / DAY_MS) + 3) % 7 + 7) % 7 + 1;
     const channel = body['channel'] as string | undefined;
@@ -970,14 +1039,15 @@ export class Model {
     applying.forEach((c, i) => { if (c.pointsMultiplierPct > 100 && c.pointsMultiplierPct > multiplierPct) { multiplierPct = c.pointsMultiplierPct; winner = i; } });
     const regular = mulDiv(netCents, tier.earn.points, tier.earn.cents) + p.orderPoints;
     let extraPoints = 0;
-    const list = applying.map((c, i) => {
+    const applied = applying.map((c, i) => {
       let fixed = c.bonusPoints;
       for (const item of items) fixed += (c.itemPoints.find((x) => x.sku === item.sku)?.points ?? 0) * item.qty;
       extraPoints += fixed;
-      const byMultiplier = i === winner ? mulDiv(regular, multiplierPct, 100) - mulDiv(regular, b, 100) : 0;
-      return { id: c.id, points: fixed + byMultiplier };
+      const multiplierPoints = i === winner ? mulDiv(regular, multiplierPct, 100) - mulDiv(regular, b, 100) : 0;
+      return { id: c.id, fixed, multiplierPoints, holdsMultiplier: i === winner };
     });
-    return { applying, multiplierPct, extraPoints, list };
+    const list = applied.map((a) => ({ id: a.id, points: a.fixed + a.multiplierPoints }));
+    return { applying, multiplierPct, extraPoints, list, order: { baseMultiplierPct: b, applied } };
   }
 
   private inBirthdayMonth(m: Member, at: number): boolean {
@@ -1106,6 +1176,7 @@ export class Model {
       before, rate, rewards,
       now: { earnedPoints: earned, growth: growthDelta, restoredPoints: 0, walletRefundedCents: 0, fixedReversed: false },
       redeemedFrom, restoredTo: [], returns: [], campaignPoints: campaigns.extraPoints,
+      campaigns: p.campaigns.length > 0 ? campaigns.order : null,
       ...(coupons === undefined ? {} : { coupons }),
     };
     this.orders.set(orderId, order);

@@ -6,7 +6,7 @@
 // summary to equal the members' sums and each member's ledger to equal the model's entries.
 import { isDeepStrictEqual } from 'node:util';
 import { Random } from './prng.js';
-import { DAY_MS, iso } from './calendar.js';
+import { DAY_MS, iso, localDay } from './calendar.js';
 import { generateProgram, type SimProgram } from './program.js';
 import { CouponBook } from './coupons.js';
 import { AT_MIN_MS, Model, SAFE_MAX, entryOf, parseAt, shardOf, type Body, type Member, type OpName, type Outcome, type Role } from './model.js';
@@ -128,6 +128,8 @@ const TIMELINE_END_MS = Date.UTC(2026, 5, 1);
 const TIMELINE_START_MS = Date.UTC(2021, 0, 1);
 /** The clock moves at most this much per step (on average half of it). */
 const STEP_MS_MAX = 10 * DAY_MS;
+/** The longest window of local days the campaign report takes, less one: both ends count (docs/rules.md §10.7). */
+const CAMPAIGN_REPORT_DAYS_MAX = 3_659;
 /** How long a credit delivered through the outbox may take to land before its member counts as wrong. */
 const CONVERGE_TIMEOUT_MS = 5_000;
 const POLL_MS = 15;
@@ -1075,6 +1077,34 @@ class Simulation {
     if (final) await this.checkConservation(summary);
     if (this.on('coupons')) await this.checkCoupons(final ? this.model.memberOrder : this.rng.shuffle(this.model.memberOrder).slice(0, 5), true);
     await this.checkReferrals(final ? this.model.memberOrder : this.rng.shuffle(this.model.memberOrder).slice(0, 3));
+    await this.checkCampaignReport();
+  }
+
+  /**
+   * The campaign report against the model over two windows of local days, drawn from the clock
+   * alone (no draw of the seed): the longest a report takes, up to today, and a month some weeks
+   * back, whose edges cut through the orders.
+   */
+  private async checkCampaignReport(): Promise<void> {
+    const zone = this.model.program.timezone;
+    for (const [fromMs, toMs] of [[this.clockMs - CAMPAIGN_REPORT_DAYS_MAX * DAY_MS, this.clockMs], [this.clockMs - 60 * DAY_MS, this.clockMs - 30 * DAY_MS]] as const) {
+      const from = localDay(fromMs, zone);
+      const to = localDay(toMs, zone);
+      const got = await this.server.get(`/v1/reports/campaigns?from=${from}&to=${to}`);
+      const want = this.model.campaignReport(from, to);
+      const diffs: string[] = [];
+      const figures = (label: string, g: Record<string, unknown> | undefined, w: Record<string, unknown>): void => {
+        for (const [k, v] of Object.entries(w)) {
+          const same = typeof v === 'bigint' ? exactTotal(g?.[k]) === v : g?.[k] === v;
+          if (!same) diffs.push(`${label} ${k}: server ${JSON.stringify(g?.[k])}, model ${String(v)}`);
+        }
+      };
+      const rows = got.campaigns as Array<Record<string, unknown>>;
+      if (rows.length !== want.campaigns.length) diffs.push(`rows: server ${rows.map((r) => r['campaignId']).join(',')}, model ${want.campaigns.map((r) => r.campaignId).join(',')}`);
+      want.campaigns.forEach((w, i) => figures(`campaigns[${i}]`, rows[i], { ...w }));
+      figures('totals', got.totals as Record<string, unknown>, { ...want.totals });
+      if (diffs.length > 0) this.fail(`campaign report ${from}..${to}:\n  ${diffs.join('\n  ')}`);
+    }
   }
 
   /** Members per tier without empty tiers. */
