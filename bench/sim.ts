@@ -58,6 +58,7 @@ for (let seed = args.seed; seed < args.seed + args.seeds; seed++) {
     const refusals = Object.entries(r.refusals).sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c}×${n}`).join(' ');
     process.stdout.write(`seed ${seed}: ok in ${(r.elapsedMs / MS_PER_S).toFixed(1)} s — ${r.shards} shards, ${r.ops} ops (${r.replays} replays, ${r.conflicts} conflicts), `
       + `${r.kills} kills (${r.unackedAtKills} ops unacked), ${r.sweeps} sweeps, ${r.programChanges} program changes, ${r.members} members, ${r.orders} orders, ${r.entries} entries\n`
+      + `  campaigns: ${r.campaigns.purchases} purchases and ${r.campaigns.quotes} quotes some campaign applied to, ${r.campaigns.coupons} campaign coupons issued\n`
       + `  entries: ${Object.entries(r.entryKinds).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}×${n}`).join(' ')}\n  refusals: ${refusals}\n`);
   } catch (err) {
     failed += 1;

@@ -32,6 +32,12 @@ export function localDate(atMs: number, zone: string): LocalDate {
 }
 
 /** The instant a local date starts (local midnight). Years below 100 are not used by the simulator. */
+/** The local date of an instant in the zone, as YYYY-MM-DD (how campaign windows and report days are written). */
+export function localDay(atMs: number, zone: string): string {
+  const d = localDate(atMs, zone);
+  return `${String(d.year).padStart(4, '0')}-${String(d.month).padStart(2, '0')}-${String(d.day).padStart(2, '0')}`;
+}
+
 export function startOfLocalDay(year: number, month: number, day: number, zone: string): number {
   return Date.UTC(year, month - 1, day) - offsetMs(zone);
 }

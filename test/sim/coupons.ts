@@ -18,10 +18,10 @@ export interface SimCoupon {
   history: Array<[CouponStateName, number]>;
 }
 
-/** A coupon as `couponsIssued` lists it. */
-export interface IssuedView { code: string; templateId: string; ruleId?: string; validFrom: string; expiresAt: string }
-/** A rule that fired and could not issue, as `couponsSkipped` lists it. */
-export interface SkippedView { ruleId: string; templateId: string; reason: string }
+/** A coupon as `couponsIssued` lists it, with the rule or the campaign that issued it. */
+export interface IssuedView { code: string; templateId: string; ruleId?: string; campaignId?: string; validFrom: string; expiresAt: string }
+/** A rule (or a campaign) that fired and could not issue, as `couponsSkipped` lists it. */
+export type SkippedView = ({ ruleId: string } | { campaignId: string }) & { templateId: string; reason: string };
 
 /** The parts of an order the checks read. `channel` undefined: the order named none. */
 export interface CouponOrder { memberId: string; tierId: string; channel: SimChannel | undefined; baseCents: number; at: number }

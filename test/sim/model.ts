@@ -3,8 +3,8 @@
 // conversion is floor(x * num / den) in BigInt, every member keeps its whole ledger, and the
 // summary is recomputed from the members. Each op returns what the server must answer (an answer's
 // fields, or the error codes it may give) and which members it may have changed.
-import { DAY_MS, birthdayGiftAt, iso, localDate } from './calendar.js';
-import type { SimChannel, SimCouponTemplate, SimCouponTrigger, SimProgram, SimTier } from './program.js';
+import { DAY_MS, birthdayGiftAt, iso, localDate, localDay } from './calendar.js';
+import type { SimCampaign, SimChannel, SimCouponTemplate, SimCouponTrigger, SimProgram, SimTier } from './program.js';
 import {
   CouponBook, couponValidity, couponValue, firingRules, issueRefusal, normalizeCode, orderValues, usabilityRefusal,
   type IssuedView, type SimCoupon, type SkippedView,
@@ -13,6 +13,8 @@ import {
 export const SAFE_MAX = Number.MAX_SAFE_INTEGER;
 /** The earliest `at` the `ancient-times` edge expects the server to accept: 2000-01-01T00:00:00Z. */
 export const AT_MIN_MS = Date.UTC(2000, 0, 1);
+/** Most bonus and item points the campaigns of one purchase may add (docs/rules.md §13.2). */
+const CAMPAIGN_EXTRA_POINTS_MAX = 1_000_000_000_000;
 /** An op whose member has more events than this between two ops means a runaway period or grant. */
 const EVENTS_MAX = 100_000;
 
@@ -66,7 +68,11 @@ export interface Order {
   redeemedFrom: Took[];
   restoredTo: Took[];
   returns: Array<{ returnId: string; amountCents: number; at: number }>;
-  /** What the order did with coupons: present when it used any or the program had coupon rules. */
+  /** The campaigns' bonus and item points: kept while part of the order remains, like orderPoints. */
+  campaignPoints: number;
+  /** The campaigns that applied (§13.4), for the campaign report; null when the program had none. */
+  campaigns: OrderCampaigns | null;
+  /** What the order did with coupons: present when it used any, or the program had coupon rules or active campaigns with a coupon. */
   coupons?: OrderCoupons;
 }
 
@@ -75,6 +81,18 @@ export interface OrderCoupons {
   used: Array<{ code: string; templateId: string; discountCents: number }>;
   issued: IssuedView[];
   skipped: SkippedView[];
+}
+
+/** An order's campaigns: B, and each applying campaign's bonus and item points and what its multiplier added. */
+export interface OrderCampaigns {
+  baseMultiplierPct: number;
+  applied: Array<{ id: string; fixed: number; multiplierPoints: number; holdsMultiplier: boolean }>;
+}
+
+/** One row of the campaign report (§10.7), its amounts in BigInt. */
+export interface CampaignRow {
+  campaignId: string; name: string | null; orders: number; netSalesCents: bigint; returnedCents: bigint;
+  extraPoints: bigint; extraPointsReturned: bigint; couponsIssued: number;
 }
 
 /** The summary's running totals, in BigInt: near-limit balances take them past 2^53. */
@@ -492,6 +510,59 @@ export class Model {
     };
   }
 
+  /**
+   * `GET /v1/reports/campaigns` (§10.7): per campaign, the orders it applied to whose purchase falls
+   * on the local days `from` to `to`, as they stand now. A campaign's points still given are its
+   * bonus and item points while part of the order remains, and, for the one whose multiplier is M,
+   * floor(regular × M ÷ 100) − floor(regular × B ÷ 100) on the regular points of what remains.
+   */
+  campaignReport(from: string, to: string): { campaigns: CampaignRow[]; totals: Omit<CampaignRow, 'campaignId' | 'name'> } {
+    const zone = this.program.timezone;
+    const rows = new Map<string, CampaignRow>();
+    const row = (id: string): CampaignRow => {
+      let r = rows.get(id);
+      if (r === undefined) {
+        r = { campaignId: id, name: null, orders: 0, netSalesCents: 0n, returnedCents: 0n, extraPoints: 0n, extraPointsReturned: 0n, couponsIssued: 0 };
+        rows.set(id, r);
+      }
+      return r;
+    };
+    for (const c of this.program.campaigns) row(c.id).name = c.name;
+    const totals = { orders: 0, netSalesCents: 0n, returnedCents: 0n, extraPoints: 0n, extraPointsReturned: 0n, couponsIssued: 0 };
+    for (const o of this.orders.values()) {
+      if (o.campaigns === null || o.campaigns.applied.length === 0) continue;
+      const date = localDay(o.at, zone);
+      if (date < from || date > to) continue;
+      const returned = o.returns.reduce((s, r) => s + r.amountCents, 0);
+      const remaining = o.netCents - returned;
+      const whole = remaining === 0 && o.returns.length > 0;
+      const regular = mulDiv(remaining, o.rate.earnPoints, o.rate.earnCents) + o.rate.orderPoints;
+      totals.orders += 1;
+      totals.netSalesCents += BigInt(o.netCents);
+      totals.returnedCents += BigInt(returned);
+      for (const a of o.campaigns.applied) {
+        const added = a.fixed + a.multiplierPoints;
+        const now = whole ? 0 : a.fixed + (!a.holdsMultiplier ? 0 : mulDiv(regular, o.rate.multiplierPct, 100) - mulDiv(regular, o.campaigns.baseMultiplierPct, 100));
+        const r = row(a.id);
+        r.orders += 1;
+        r.netSalesCents += BigInt(o.netCents);
+        r.returnedCents += BigInt(returned);
+        r.extraPoints += BigInt(added);
+        r.extraPointsReturned += BigInt(added - now);
+        totals.extraPoints += BigInt(added);
+        totals.extraPointsReturned += BigInt(added - now);
+      }
+      for (const c of o.coupons?.issued ?? []) {
+        if (c.campaignId === undefined) continue;
+        row(c.campaignId).couponsIssued += 1;
+        totals.couponsIssued += 1;
+      }
+    }
+    const current = this.program.campaigns.map((c) => c.id);
+    const gone = [...rows.keys()].filter((id) => !current.includes(id)).sort();
+    return { campaigns: [...current, ...gone].map((id) => rows.get(id)!), totals };
+  }
+
   entriesCount(): number {
     let n = this.programEntries;
     for (const m of this.members.values()) n += m.entries.length;
@@ -589,6 +660,28 @@ export class Model {
       const made = this.issueCoupon(m, template, at, `rule:${rule.id}`, orderId, typeof code === 'string' ? code : null);
       if (typeof made === 'string') skipped.push({ ruleId: rule.id, templateId: rule.templateId, reason: made });
       else issued.push({ code: made.code, templateId: made.templateId, ruleId: rule.id, validFrom: iso(made.validFrom)!, expiresAt: iso(made.expiresAt)! });
+    }
+    return { issued, skipped };
+  }
+
+  /**
+   * A coupon for each campaign that applied to purchase `orderId` and names a template (§12.7,
+   * §13.4), in program order, after the purchase's rules' (`answered` of the answer's
+   * `couponsIssued` are theirs); one that cannot issue is listed by campaign with the reason.
+   */
+  private issueByCampaigns(m: Member, applying: readonly SimCampaign[], at: number, orderId: string, answered: number): { issued: IssuedView[]; skipped: SkippedView[] } {
+    const issued: IssuedView[] = [];
+    const skipped: SkippedView[] = [];
+    const listed = (this.answerNow?.['couponsIssued'] as Array<{ code?: unknown }> | undefined) ?? [];
+    for (const campaign of applying) {
+      const templateId = campaign.couponTemplateId;
+      if (templateId === null) continue;
+      const template = this.couponTemplate(templateId);
+      if (template === undefined) { skipped.push({ campaignId: campaign.id, templateId, reason: 'template_removed' }); continue; }
+      const code = listed[answered + issued.length]?.code;
+      const made = this.issueCoupon(m, template, at, `campaign:${campaign.id}`, orderId, typeof code === 'string' ? code : null);
+      if (typeof made === 'string') skipped.push({ campaignId: campaign.id, templateId, reason: made });
+      else issued.push({ code: made.code, templateId, campaignId: campaign.id, validFrom: iso(made.validFrom)!, expiresAt: iso(made.expiresAt)! });
     }
     return { issued, skipped };
   }
@@ -914,6 +1007,49 @@ export class Model {
     return mulDiv(base, rate.multiplierPct, 100);
   }
 
+  /**
+   * The campaigns of a purchase (or a quote) by member `m` at `at` on `netCents` at `tier`, the tier
+   * it earns at (docs/rules.md §13.1-13.2), written out plainly: the multiplier M (the largest of
+   * the birthday month's and the applying campaigns' above 100), their bonus and item points, and
+   * each applying campaign's id with the points it added; the applying campaigns themselves, in
+   * program order, for their coupons.
+   */
+  private campaignsOf(m: Member, at: number, netCents: number, tier: SimTier, body: Body): {
+    applying: SimCampaign[]; multiplierPct: number; extraPoints: number; list: Array<{ id: string; points: number }>; order: OrderCampaigns;
+  } {
+    const p = this.program;
+    const b = this.inBirthdayMonth(m, at) ? p.birthday.multiplierPct : 100;
+    const local = localDate(at, p.timezone);
+    const date = localDay(at, p.timezone);
+    // 1970-01-01 was a Thursday (ISO 4).
+    const isoDay = ((Math.floor(Date.UTC(local.year, local.month - 1, local.day) / DAY_MS) + 3) % 7 + 7) % 7 + 1;
+    const channel = body['channel'] as string | undefined;
+    const storeId = body['storeId'] as string | undefined;
+    const items = (body['items'] as Array<{ sku: string; qty: number }> | undefined) ?? [];
+    const applies = (c: SimCampaign): boolean => c.active
+      && (c.from === null || date >= c.from) && (c.to === null || date <= c.to)
+      && (c.daysOfWeek === null || c.daysOfWeek.includes(isoDay))
+      && (c.channels === null || (channel !== undefined && (c.channels as string[]).includes(channel)))
+      && (c.storeIds === null || (storeId !== undefined && c.storeIds.includes(storeId)))
+      && (c.tiers === null || c.tiers.includes(tier.id))
+      && netCents >= c.minNetCents;
+    const applying = p.campaigns.filter(applies);
+    let multiplierPct = b;
+    let winner = -1;
+    applying.forEach((c, i) => { if (c.pointsMultiplierPct > 100 && c.pointsMultiplierPct > multiplierPct) { multiplierPct = c.pointsMultiplierPct; winner = i; } });
+    const regular = mulDiv(netCents, tier.earn.points, tier.earn.cents) + p.orderPoints;
+    let extraPoints = 0;
+    const applied = applying.map((c, i) => {
+      let fixed = c.bonusPoints;
+      for (const item of items) fixed += (c.itemPoints.find((x) => x.sku === item.sku)?.points ?? 0) * item.qty;
+      extraPoints += fixed;
+      const multiplierPoints = i === winner ? mulDiv(regular, multiplierPct, 100) - mulDiv(regular, b, 100) : 0;
+      return { id: c.id, fixed, multiplierPoints, holdsMultiplier: i === winner };
+    });
+    const list = applied.map((a) => ({ id: a.id, points: a.fixed + a.multiplierPoints }));
+    return { applying, multiplierPct, extraPoints, list, order: { baseMultiplierPct: b, applied } };
+  }
+
   private inBirthdayMonth(m: Member, at: number): boolean {
     return m.birthdayMonth !== 0 && localDate(at, this.program.timezone).month === m.birthdayMonth;
   }
@@ -948,14 +1084,16 @@ export class Model {
     if (redeemPoints > 0 && redeemPoints > m.points) problems.push('insufficient_points');
     if (walletCents > m.walletCents) problems.push('insufficient_wallet');
     if (p.wallet.maxSpendCentsPerOrder !== null && walletCents > p.wallet.maxSpendCentsPerOrder) problems.push('wallet_limit');
+    const campaigns = this.campaignsOf(m, at, netCents, tier, body);
+    if (campaigns.extraPoints > CAMPAIGN_EXTRA_POINTS_MAX) problems.push('balance_limit');
     if (problems.length > 0) return FAIL(problems, [memberId]);
 
     const rate = {
       earnCents: tier.earn.cents, earnPoints: tier.earn.points, orderPoints: p.orderPoints,
-      multiplierPct: this.inBirthdayMonth(m, at) ? p.birthday.multiplierPct : 100,
+      multiplierPct: campaigns.multiplierPct,
       growthPoints: p.growth.points, growthGrowth: p.growth.growth,
     };
-    const earned = this.earned(rate, netCents, true);
+    const earned = this.earned(rate, netCents, true) + campaigns.extraPoints;
     const growthDelta = safe(earned) ? mulDiv(earned, rate.growthGrowth, rate.growthPoints) : Number.NaN;
     const metricGained = add(m.periodMetric, p.qualifyBy === 'spend' ? netCents : growthDelta);
     let target = t;
@@ -999,11 +1137,16 @@ export class Model {
       m.periodEnd = p.membershipDays === null ? null : at + p.membershipDays * DAY_MS;
     }
     let coupons: OrderCoupons | undefined;
-    if (p.couponRules.length > 0 || codes.length > 0) {
-      // Rules see the member after the purchase: the net it earned on and its tier; then the upgrade's.
+    // A program whose active campaigns name a template gives every purchase the coupon fields (§13.4).
+    if (p.couponRules.length > 0 || codes.length > 0 || p.campaigns.some((c) => c.active && c.couponTemplateId !== null)) {
+      // Rules see the member after the purchase: the net it earned on and its tier; then the upgrade's; then the campaigns'.
       const byPurchase = this.issueByRules(m, 'purchase', channel, netCents, at, orderId);
       const byUpgrade = upgradedTo === null ? { issued: [], skipped: [] } : this.issueByRules(m, 'upgrade', channel, 0, at, orderId, byPurchase.issued.length);
-      coupons = { discountCents: couponCents, used, issued: [...byPurchase.issued, ...byUpgrade.issued], skipped: [...byPurchase.skipped, ...byUpgrade.skipped] };
+      const byCampaigns = this.issueByCampaigns(m, campaigns.applying, at, orderId, byPurchase.issued.length + byUpgrade.issued.length);
+      coupons = {
+        discountCents: couponCents, used,
+        issued: [...byPurchase.issued, ...byUpgrade.issued, ...byCampaigns.issued], skipped: [...byPurchase.skipped, ...byUpgrade.skipped, ...byCampaigns.skipped],
+      };
     }
     this.tally('purchases', 1);
     this.tally('netSalesCents', netCents);
@@ -1032,7 +1175,8 @@ export class Model {
       express: upgradedTo !== null && p.tiers[target]!.threshold > metricGained,
       before, rate, rewards,
       now: { earnedPoints: earned, growth: growthDelta, restoredPoints: 0, walletRefundedCents: 0, fixedReversed: false },
-      redeemedFrom, restoredTo: [], returns: [],
+      redeemedFrom, restoredTo: [], returns: [], campaignPoints: campaigns.extraPoints,
+      campaigns: p.campaigns.length > 0 ? campaigns.order : null,
       ...(coupons === undefined ? {} : { coupons }),
     };
     this.orders.set(orderId, order);
@@ -1049,6 +1193,7 @@ export class Model {
       answer['couponsIssued'] = coupons.issued;
       answer['couponsSkipped'] = coupons.skipped;
     }
+    if (p.campaigns.length > 0) answer['campaigns'] = campaigns.list;
     this.remember('purchase', scope, body, answer);
     return { ok: true, answer, replayed: false, touched };
   }
@@ -1073,7 +1218,7 @@ export class Model {
     // Everything is recomputed on what remains of the order, at the order's own rates.
     const remaining = remainingBefore - amountCents;
     const full = remaining === 0;
-    const earnedAfter = full ? 0 : this.earned(order.rate, remaining, true);
+    const earnedAfter = full ? 0 : this.earned(order.rate, remaining, true) + order.campaignPoints;
     const growthAfter = mulDiv(earnedAfter, order.rate.growthGrowth, order.rate.growthPoints);
     const restoredAfter = full ? order.redeemPoints : mulDiv(order.redeemPoints, returnedBefore + amountCents, order.netCents);
     const walletRefundCents = Math.min(amountCents, order.walletCents - order.now.walletRefundedCents);
@@ -1171,9 +1316,10 @@ export class Model {
     const discountCents = mulDiv(amountCents, tier.discountBps, 10_000);
     const payable = amountCents - discountCents;
     const maxRedeemPoints = Math.min(Math.max(m.points, 0), mulDiv(payable, tier.redeem.points, tier.redeem.cents));
-    const rate = { earnCents: tier.earn.cents, earnPoints: tier.earn.points, orderPoints: p.orderPoints, multiplierPct: this.inBirthdayMonth(m, at) ? p.birthday.multiplierPct : 100 };
-    const pointsToEarn = this.earned(rate, payable, true);
-    if (!safe(pointsToEarn)) return FAIL('balance_limit', [memberId]);
+    const campaigns = this.campaignsOf(m, at, payable, tier, body);
+    const rate = { earnCents: tier.earn.cents, earnPoints: tier.earn.points, orderPoints: p.orderPoints, multiplierPct: campaigns.multiplierPct };
+    const pointsToEarn = this.earned(rate, payable, true) + campaigns.extraPoints;
+    if (!safe(pointsToEarn) || campaigns.extraPoints > CAMPAIGN_EXTRA_POINTS_MAX) return FAIL('balance_limit', [memberId]);
     const answer: Body = {
       memberId, tierId: m.tierId, discountBps: tier.discountBps, discountCents, points: m.points, maxRedeemPoints,
       maxRedeemValueCents: mulDiv(maxRedeemPoints, tier.redeem.cents, tier.redeem.points), walletBalanceCents: m.walletCents, pointsToEarn,
@@ -1199,6 +1345,7 @@ export class Model {
       if (!('coupons' in checked)) return checked;
       answer['couponDiscountCents'] = checked.values.reduce((a, b) => a + b, 0);
     }
+    if (p.campaigns.length > 0) answer['campaigns'] = campaigns.list;
     return { ok: true, replayed: false, touched: [memberId], answer };
   }
 

@@ -185,11 +185,7 @@ export class Planner {
         delete body['walletCents'];
       }
     }
-    if (rng.chance(0.3)) body['storeId'] = `store-${rng.int(1, 5)}`;
-    if (rng.chance(0.3)) body['channel'] = rng.pick(['online', 'offline']);
-    if (rng.chance(0.3)) {
-      body['items'] = Array.from({ length: rng.int(1, 3) }, (_, i) => ({ sku: `SKU-${rng.int(1, 20)}`, qty: rng.int(1, 3), amountCents: Math.floor(amountCents / (i + 2)) }));
-    }
+    this.where(body, amountCents);
     body['at'] = this.spell(atMs);
     return { name: 'purchase', body, role: this.writerRole() };
   }
@@ -301,8 +297,23 @@ export class Planner {
   }
 
   quote(m: Member, atMs: number): Planned {
-    const amountCents = this.rng.int(100, 1_500_000);
-    return { name: 'quote', body: { memberId: m.memberId, amountCents, at: this.spell(atMs) }, role: this.writerRole() };
+    const rng = this.rng;
+    const amountCents = rng.int(100, 1_500_000);
+    const body: Body = { memberId: m.memberId, amountCents };
+    // Under campaigns the quote names where and what, as the purchase would (docs/rules.md §13.4).
+    if (this.model.program.campaigns.length > 0) this.where(body, amountCents);
+    body['at'] = this.spell(atMs);
+    return { name: 'quote', body, role: this.writerRole() };
+  }
+
+  /** A purchase's or a quote's store, channel and items, each some of the time. */
+  private where(body: Body, amountCents: number): void {
+    const rng = this.rng;
+    if (rng.chance(0.3)) body['storeId'] = `store-${rng.int(1, 5)}`;
+    if (rng.chance(0.3)) body['channel'] = rng.pick(['online', 'offline']);
+    if (rng.chance(0.3)) {
+      body['items'] = Array.from({ length: rng.int(1, 3) }, (_, i) => ({ sku: `SKU-${rng.int(1, 20)}`, qty: rng.int(1, 3), amountCents: Math.floor(amountCents / (i + 2)) }));
+    }
   }
 
   /** A profile change; a birthday only changes month (keeping a day of 28 or less) unless `anyBirthday`. */
@@ -445,8 +456,8 @@ export class Planner {
   }
 
   /**
-   * The capped templates whose totalMax units the router may set aside for an op (its rules' and,
-   * for a hand issue, its template), counted generously: ops of one batch or kill step that need
+   * The capped templates whose totalMax units the router may set aside for an op (its rules', a
+   * purchase's campaigns' and, for a hand issue, its template), counted generously: ops of one batch or kill step that need
    * more units than are left would meet the router's reservation order, which the model does not
    * follow (engine/router/coupon-gate.ts).
    */
@@ -454,8 +465,10 @@ export class Planner {
     const prog = this.model.program;
     const capped = (id: string) => prog.coupons.some((t) => t.id === id && t.totalMax !== null);
     const ofRules = (triggers: string[]) => prog.couponRules.filter((r) => triggers.includes(r.trigger) && capped(r.templateId)).map((r) => r.templateId);
+    // A campaign's coupon counts for every purchase: the router's check leaves out only the tier.
+    const ofCampaigns = () => prog.campaigns.filter((c) => c.active && c.couponTemplateId !== null && capped(c.couponTemplateId)).map((c) => c.couponTemplateId!);
     switch (p.name) {
-      case 'purchase': return ofRules(['purchase', 'upgrade']);
+      case 'purchase': return [...ofRules(['purchase', 'upgrade']), ...ofCampaigns()];
       case 'register': return ofRules(['register']);
       case 'coupon_issue': return capped(p.body['templateId'] as string) ? [p.body['templateId'] as string] : [];
       default: return [];

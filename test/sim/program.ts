@@ -39,6 +39,13 @@ export interface SimCouponRule {
   tiers: string[] | null; channels: SimChannel[] | null;
 }
 
+/** A campaign (docs/program.md, Campaigns), every field spelled out. */
+export interface SimCampaign {
+  id: string; name: string; active: boolean; from: string | null; to: string | null; daysOfWeek: number[] | null;
+  channels: SimChannel[] | null; storeIds: string[] | null; tiers: string[] | null; minNetCents: number;
+  pointsMultiplierPct: number; bonusPoints: number; itemPoints: Array<{ sku: string; points: number }>; couponTemplateId: string | null;
+}
+
 export interface SimProgram {
   name: string; currency: string; timezone: string;
   qualifyBy: 'spend' | 'growth'; membershipDays: number | null;
@@ -51,6 +58,7 @@ export interface SimProgram {
   products: SimProduct[];
   coupons: SimCouponTemplate[];
   couponRules: SimCouponRule[];
+  campaigns: SimCampaign[];
 }
 
 /** Every coupon template id a program may have: a template dropped by one program may come back in a later one. */
@@ -110,7 +118,7 @@ export function generateProgram(rng: Random, c: ProgramConstraints): SimProgram 
   const zone = c.timezone ?? drawn;
   const products: SimProduct[] = [];
   for (let i = 0, n = rng.int(1, 5); i < n; i++) products.push(generateProduct(rng, `p${i}`, tierIds));
-  return {
+  const program: SimProgram = {
     name: `Sim ${rng.int(1, 999)}`, currency: 'HKD', timezone: zone,
     qualifyBy, membershipDays: rng.chance(0.15) ? null : rng.int(20, 400),
     carryForward: rng.pick(['excess', 'all', 'none'] as const), downgrade: rng.pick(['qualify', 'one'] as const),
@@ -128,7 +136,11 @@ export function generateProgram(rng: Random, c: ProgramConstraints): SimProgram 
     },
     products,
     ...(c.coupons === null ? { coupons: [], couponRules: [] } : generateCoupons(rng, tierIds, c.clockMs, zone, c.coupons)),
+    campaigns: [],
   };
+  // Drawn last, so that every other field of a seed's programs is what it was before campaigns.
+  program.campaigns = generateCampaigns(rng, tierIds, program.coupons, c.clockMs);
+  return program;
 }
 
 /** A local date `days` after the local date of `atMs`, as YYYY-MM-DD. */
@@ -180,6 +192,36 @@ function generateCoupons(rng: Random, tierIds: string[], clockMs: number, zone: 
     });
   }
   return { coupons, couponRules };
+}
+
+/**
+ * Half the programs run 1-3 campaigns: windows of local dates around the clock or open, days of
+ * the week, the planner's channels, stores (`store-1`…`store-5`) and SKUs (`SKU-1`…`SKU-20`),
+ * tiers, minimum nets around the planner's amounts, multipliers that beat the birthday month's or
+ * not, bonuses and item points, and, when the program has coupon templates, a coupon of one of
+ * them (capped templates included, so that a campaign's coupon meets its totalMax).
+ */
+function generateCampaigns(rng: Random, tierIds: string[], templates: readonly SimCouponTemplate[], clockMs: number): SimCampaign[] {
+  if (rng.chance(0.5)) return [];
+  const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  return Array.from({ length: rng.int(1, 3) }, (_, i): SimCampaign => {
+    const fromMs = clockMs + rng.int(-120, 60) * DAY_MS;
+    const window = rng.next();
+    const skus = rng.shuffle(Array.from({ length: 20 }, (_, k) => `SKU-${k + 1}`)).slice(0, rng.int(0, 4));
+    return {
+      id: `camp${i}`, name: `Campaign ${i}`, active: rng.chance(0.9),
+      from: window < 0.5 ? null : day(fromMs), to: window < 0.3 || window >= 0.8 ? null : day(fromMs + rng.int(0, 200) * DAY_MS),
+      daysOfWeek: rng.chance(0.5) ? null : rng.shuffle([1, 2, 3, 4, 5, 6, 7]).slice(0, rng.int(1, 4)),
+      channels: rng.chance(0.6) ? null : [rng.pick(['online', 'offline'] as const)],
+      storeIds: rng.chance(0.7) ? null : rng.shuffle(['store-1', 'store-2', 'store-3', 'store-4', 'store-5']).slice(0, rng.int(1, 3)),
+      tiers: rng.chance(0.6) ? null : rng.shuffle(tierIds).slice(0, rng.int(1, tierIds.length)),
+      minNetCents: rng.chance(0.6) ? 0 : rng.pick([1_000, 20_000, 100_000]),
+      pointsMultiplierPct: rng.pick([100, 100, 120, 150, 200, 300]),
+      bonusPoints: rng.chance(0.5) ? 0 : rng.int(1, 200),
+      itemPoints: skus.map((sku) => ({ sku, points: rng.int(1, 100) })),
+      couponTemplateId: templates.length > 0 && rng.chance(0.5) ? rng.pick(templates).id : null,
+    };
+  });
 }
 
 function generateProduct(rng: Random, id: string, tierIds: string[]): SimProduct {

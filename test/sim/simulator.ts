@@ -6,7 +6,7 @@
 // summary to equal the members' sums and each member's ledger to equal the model's entries.
 import { isDeepStrictEqual } from 'node:util';
 import { Random } from './prng.js';
-import { DAY_MS, iso } from './calendar.js';
+import { DAY_MS, iso, localDay } from './calendar.js';
 import { generateProgram, type SimProgram } from './program.js';
 import { CouponBook } from './coupons.js';
 import { AT_MIN_MS, Model, SAFE_MAX, entryOf, parseAt, shardOf, type Body, type Member, type OpName, type Outcome, type Role } from './model.js';
@@ -32,7 +32,7 @@ export const EDGES = {
   'batch-events': { defaultOn: true, about: 'ops of one member in one stream batch at different times, so an event one op creates falls due before a later op' },
   'timezone-change': { defaultOn: true, about: 'program changes that move the time zone: an op after a birthday gift falls due under the new zone must get the gift first' },
   'replay-after-return': { defaultOn: true, about: 'a purchase replayed after a return of its order reversed part of its referral share rewards: the replay must answer the first answer' },
-  'coupons': { defaultOn: true, about: 'coupon templates and rules of the register, purchase and upgrade triggers; issues and revocations by hand; purchases and quotes naming coupons (usable ones and every refusal); two purchases of one coupon in a batch; full and partial returns; expiry by sweep; caps reached' },
+  'coupons': { defaultOn: true, about: 'coupon templates and rules of the register, purchase and upgrade triggers, and campaigns\' coupons; issues and revocations by hand; purchases and quotes naming coupons (usable ones and every refusal); two purchases of one coupon in a batch; full and partial returns; expiry by sweep; caps reached' },
   'birthday-coupons': { defaultOn: true, about: 'coupon rules of the birthday trigger: the gift\'s coupons, given by the sweep or by whatever op of the member comes first' },
 } as const;
 export type EdgeName = keyof typeof EDGES;
@@ -56,9 +56,10 @@ export interface SimReport {
   checkpoints: number; members: number; orders: number; entries: number;
   /** Ledger entries by kind, from the model: how much of the rules the run reached. */
   entryKinds: Record<string, number>;
+  /** Purchases and quotes some campaign applied to, and the coupons campaigns issued (first answers). */
+  campaigns: { purchases: number; quotes: number; coupons: number };
 }
 
-/** A discrepancy between the server and the model, or a server that stopped: the run's failure. */
 /**
  * An op as a stream batch carries it. The stream runs under the admin key, so a product purchase
  * drawn for a pos or storefront key names the channel that key implies (offline, online): the same
@@ -71,11 +72,24 @@ function streamOp(p: Planned): Record<string, unknown> {
   return { op: p.name, ...p.body };
 }
 
+/**
+ * An op resent on the stream as the server receives it, for the model: under the admin's key, with
+ * the channel the first key implied (streamOp). A product purchase first sent under a POS key
+ * without `channel` and applied before a kill must replay when resent so; modelled under the
+ * admin's key with the body as drawn, it would be a conflict the server never answers.
+ */
+export function asStreamSent(p: Planned): Planned {
+  if (p.role === 'admin') return p;
+  const { op: _op, ...body } = streamOp(p);
+  return { ...p, role: 'admin', body };
+}
+
 /** Coupon issues and revocations travel over HTTP only. */
 function streamable(p: Planned): boolean {
   return p.name !== 'coupon_issue' && p.name !== 'coupon_revoke';
 }
 
+/** A discrepancy between the server and the model, or a server that stopped: the run's failure. */
 export class SimFailure extends Error {
   constructor(readonly seed: number, readonly step: number, readonly detail: string, readonly replay: string, readonly trace: string[]) {
     super(`seed=${seed} step=${step}: ${detail}\nreplay: ${replay}\nlast steps:\n  ${trace.join('\n  ')}`);
@@ -114,6 +128,8 @@ const TIMELINE_END_MS = Date.UTC(2026, 5, 1);
 const TIMELINE_START_MS = Date.UTC(2021, 0, 1);
 /** The clock moves at most this much per step (on average half of it). */
 const STEP_MS_MAX = 10 * DAY_MS;
+/** The longest window of local days the campaign report takes, less one: both ends count (docs/rules.md §10.7). */
+const CAMPAIGN_REPORT_DAYS_MAX = 3_659;
 /** How long a credit delivered through the outbox may take to land before its member counts as wrong. */
 const CONVERGE_TIMEOUT_MS = 5_000;
 const POLL_MS = 15;
@@ -191,6 +207,7 @@ class Simulation {
     this.report = {
       seed: settings.seed, steps: settings.steps, shards: this.shards, elapsedMs: 0, ops: 0, opsByName: {}, refusals: {},
       replays: 0, conflicts: 0, kills: 0, unackedAtKills: 0, sweeps: 0, programChanges: 0, checkpoints: 0, members: 0, orders: 0, entries: 0, entryKinds: {},
+      campaigns: { purchases: 0, quotes: 0, coupons: 0 },
     };
   }
 
@@ -474,6 +491,7 @@ class Simulation {
         const status = (p.name === 'register' || p.name === 'coupon_issue') && !outcome.replayed ? 201 : 200;
         if (answer.status !== status) this.fail(`${what}: HTTP ${answer.status}, expected ${status}`);
       }
+      if (!outcome.replayed) this.countCampaigns(p, outcome.answer);
       const diffs = diffFields(answer.body, outcome.answer);
       if (diffs.length > 0) this.pendingFailure = { memberId: outcome.touched[0] ?? this.memberOf(p), detail: `${what}: the answer differs from the model's:\n  ${diffs.join('\n  ')}` };
       if (this.pendingFailure !== null) return;
@@ -510,6 +528,16 @@ class Simulation {
     if (outcome.field !== undefined && error?.field !== outcome.field) this.fail(`${what}: refused with ${code} on field ${error?.field}, the model says ${outcome.field}`);
     if (outcome.message !== undefined && (error as { message?: string } | undefined)?.message !== outcome.message) this.fail(`${what}: refused with ${code} (${JSON.stringify(error)}), the model's reason is ${outcome.message}`);
     if (transport === 'http' && answer.status !== STATUS[code]) this.fail(`${what}: ${code} answered HTTP ${answer.status}, expected ${STATUS[code]}`);
+  }
+
+  /** How much of the campaigns a first answer shows: whether any applied, and the coupons they issued. */
+  private countCampaigns(p: Planned, answer: Body): void {
+    const applied = Array.isArray(answer['campaigns']) && answer['campaigns'].length > 0;
+    if (p.name === 'quote' && applied) this.report.campaigns.quotes += 1;
+    if (p.name !== 'purchase') return;
+    if (applied) this.report.campaigns.purchases += 1;
+    const issued = (answer['couponsIssued'] as Array<{ campaignId?: string }> | undefined) ?? [];
+    this.report.campaigns.coupons += issued.filter((c) => c.campaignId !== undefined).length;
   }
 
   /** Each member as the server shows it against the model, waiting a little for outbox credits to land. */
@@ -910,9 +938,7 @@ class Simulation {
       if (asBatch) {
         const answers = await this.server.sendBatch(resend.map(streamOp), resendBinary).catch((err: unknown) => this.fail(`resend batch: ${String(err)}`));
         resend.forEach((p, k) => {
-          // On the stream the op runs under the admin's key, with the channel the first key implied.
-          const { op: _op, ...body } = streamOp(p);
-          const asSent = p.role === 'admin' ? p : { ...p, role: 'admin' as const, body };
+          const asSent = asStreamSent(p);
           const outcome = this.modelApply(asSent, answers[k]!, Date.now());
           this.compare(asSent, outcome, answers[k]!, resendBinary ? 'msgpack' : 'json');
           const first = this.deferred!.get(asSent);
@@ -1051,6 +1077,34 @@ class Simulation {
     if (final) await this.checkConservation(summary);
     if (this.on('coupons')) await this.checkCoupons(final ? this.model.memberOrder : this.rng.shuffle(this.model.memberOrder).slice(0, 5), true);
     await this.checkReferrals(final ? this.model.memberOrder : this.rng.shuffle(this.model.memberOrder).slice(0, 3));
+    await this.checkCampaignReport();
+  }
+
+  /**
+   * The campaign report against the model over two windows of local days, drawn from the clock
+   * alone (no draw of the seed): the longest a report takes, up to today, and a month some weeks
+   * back, whose edges cut through the orders.
+   */
+  private async checkCampaignReport(): Promise<void> {
+    const zone = this.model.program.timezone;
+    for (const [fromMs, toMs] of [[this.clockMs - CAMPAIGN_REPORT_DAYS_MAX * DAY_MS, this.clockMs], [this.clockMs - 60 * DAY_MS, this.clockMs - 30 * DAY_MS]] as const) {
+      const from = localDay(fromMs, zone);
+      const to = localDay(toMs, zone);
+      const got = await this.server.get(`/v1/reports/campaigns?from=${from}&to=${to}`);
+      const want = this.model.campaignReport(from, to);
+      const diffs: string[] = [];
+      const figures = (label: string, g: Record<string, unknown> | undefined, w: Record<string, unknown>): void => {
+        for (const [k, v] of Object.entries(w)) {
+          const same = typeof v === 'bigint' ? exactTotal(g?.[k]) === v : g?.[k] === v;
+          if (!same) diffs.push(`${label} ${k}: server ${JSON.stringify(g?.[k])}, model ${String(v)}`);
+        }
+      };
+      const rows = got.campaigns as Array<Record<string, unknown>>;
+      if (rows.length !== want.campaigns.length) diffs.push(`rows: server ${rows.map((r) => r['campaignId']).join(',')}, model ${want.campaigns.map((r) => r.campaignId).join(',')}`);
+      want.campaigns.forEach((w, i) => figures(`campaigns[${i}]`, rows[i], { ...w }));
+      figures('totals', got.totals as Record<string, unknown>, { ...want.totals });
+      if (diffs.length > 0) this.fail(`campaign report ${from}..${to}:\n  ${diffs.join('\n  ')}`);
+    }
   }
 
   /** Members per tier without empty tiers. */
@@ -1406,7 +1460,8 @@ function describeProgram(p: SimProgram): string {
   const tiers = p.tiers.map((t) => `${t.id}@${t.threshold}${t.expressUpgradeCents === null ? '' : `/x${t.expressUpgradeCents}`}`).join(',');
   const coupons = p.coupons.map((t) => `${t.id}${t.active ? '' : '(off)'}${t.totalMax === null ? '' : `/max${t.totalMax}`}`).join(',');
   const rules = p.couponRules.map((r) => `${r.id}:${r.trigger}→${r.templateId}`).join(',');
-  return `${p.qualifyBy} ${tiers} days=${p.membershipDays} carry=${p.carryForward} down=${p.downgrade} expiry=${p.pointsExpiryDays} neg=${p.allowNegativePoints} referral=${p.referral.enabled ? p.referral.levels.length : 'off'} tz=${p.timezone} bday=${p.birthday.bonusPoints}/${p.birthday.multiplierPct}% coupons=${coupons} rules=${rules}`;
+  const campaigns = p.campaigns.map((c) => `${c.id}${c.active ? '' : '(off)'}:${c.pointsMultiplierPct}%+${c.bonusPoints}${c.couponTemplateId === null ? '' : `→${c.couponTemplateId}`}`).join(',');
+  return `${p.qualifyBy} ${tiers} days=${p.membershipDays} carry=${p.carryForward} down=${p.downgrade} expiry=${p.pointsExpiryDays} neg=${p.allowNegativePoints} referral=${p.referral.enabled ? p.referral.levels.length : 'off'} tz=${p.timezone} bday=${p.birthday.bonusPoints}/${p.birthday.multiplierPct}% coupons=${coupons} rules=${rules} campaigns=${campaigns}`;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
