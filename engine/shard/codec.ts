@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { LEDGER_KINDS, type LedgerKind, type StoredEntry } from '../ops.js';
 import type { HotState } from '../rules/member-state.js';
 import type { Grant } from '../rules/grants.js';
+import { readEntryExtras, writeEntryExtras } from './entry-extras.js';
 
 const KIND_INDEX = new Map<LedgerKind, number>(LEDGER_KINDS.map((k, i) => [k, i]));
 
@@ -163,6 +164,7 @@ export function writeEntry(w: Writer, e: StoredEntry): void {
   w.str(e.memberId);
   w.str(e.ref);
   w.str(e.tierId);
+  writeEntryExtras(w, e);
 }
 
 export function decodeEntry(buf: Uint8Array): StoredEntry {
@@ -178,7 +180,9 @@ export function decodeEntry(buf: Uint8Array): StoredEntry {
   const memberId = r.str()!;
   const ref = r.str()!;
   const tierId = r.str();
-  return { kind, at, prev, cause: cause === -1 ? null : cause, pointsDelta, growthDelta, walletDeltaCents, spendDeltaCents, memberId, ref, tierId };
+  const e: StoredEntry = { kind, at, prev, cause: cause === -1 ? null : cause, pointsDelta, growthDelta, walletDeltaCents, spendDeltaCents, memberId, ref, tierId };
+  if (r.pos < buf.length) readEntryExtras(r, buf.length, e);
+  return e;
 }
 
 
