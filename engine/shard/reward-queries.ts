@@ -11,6 +11,7 @@ import { getState, type ShardStore } from './store.js';
 import { decodeOrder, isBinaryOrder, orderHasStaff } from './order-codec.js';
 import { cardView } from './batch-cards.js';
 import { REWARD_ADDED_PREFIX, REWARD_TAKEN_PREFIX, redemptionView } from './batch-rewards.js';
+import { emptyRewardFigures, emptyStaffFigures, type RewardFigures, type StaffFigures } from '../rules/reward-report.js';
 
 /** Per reward, units held redeemed on this shard (cancellations taken off) and units restocked on it. */
 export function rewardCounts(store: ShardStore): Record<string, { taken: number; added: number }> {
@@ -54,17 +55,6 @@ export function memberCards(store: ShardStore, memberId: string): Array<Record<s
   return out;
 }
 
-/** One reward's figures over the redemptions made in a report's window (docs/rules.md §10.8). */
-export interface RewardFigures {
-  redemptions: number; units: number; points: number; cashCents: number;
-  /** Units of those redemptions by their state now. */
-  reservedUnits: number; fulfilledUnits: number; cancelledUnits: number;
-}
-
-export function emptyRewardFigures(): RewardFigures {
-  return { redemptions: 0, units: 0, points: 0, cashCents: 0, reservedUnits: 0, fulfilledUnits: 0, cancelledUnits: 0 };
-}
-
 /**
  * One slice of the reward report: redemptions in id order after `after`, at most `limit` read,
  * those made in [fromMs, toMs) folded per reward. `next` is the last read, null after the last.
@@ -89,13 +79,6 @@ export function rewardReportPart(store: ShardStore, w: { fromMs: number; toMs: n
     else f.cancelledUnits += r.quantity;
   }
   return { part, next: null };
-}
-
-/** One staff member's figures on one shard (docs/rules.md §10.9); the router adds the commission. */
-export interface StaffFigures { registrations: number; purchases: number; netSalesCents: number; cardUses: number }
-
-export function emptyStaffFigures(): StaffFigures {
-  return { registrations: 0, purchases: 0, netSalesCents: 0, cardUses: 0 };
 }
 
 /**
