@@ -8,6 +8,8 @@ import { CSV_BOM, csvLine, EXPORT_COLUMNS, memberRow } from './member-csv.js';
 
 export const LEDGER_COLUMNS = [
   'shard', 'seq', 'at', 'kind', 'memberId', 'pointsDelta', 'growthDelta', 'walletDeltaCents', 'spendDeltaCents', 'tierId', 'ref', 'cause',
+  // A count card entry's change of uses and a restock's change of stock (docs/rules.md §14); empty on every other entry.
+  'usesDelta', 'stockDelta',
 ] as const;
 
 /** Every member, shard by shard and in id order within a shard, in the import's columns plus a few. */
@@ -34,7 +36,7 @@ export async function* ledgerCsv(engine: Engine, range?: { from: string; to: str
       if (page.entries.length > 0) {
         yield page.entries.map((e) => csvLine([
           shard, e.seq, new Date(e.at).toISOString(), e.kind, e.memberId, e.pointsDelta, e.growthDelta,
-          e.walletDeltaCents, e.spendDeltaCents, e.tierId, e.ref, e.cause,
+          e.walletDeltaCents, e.spendDeltaCents, e.tierId, e.ref, e.cause, e.usesDelta ?? null, e.stockDelta ?? null,
         ])).join('');
       }
       afterSeq = page.nextSeq;

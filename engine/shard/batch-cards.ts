@@ -12,6 +12,9 @@ import { entry, fail, type BatchMember, type BatchScope } from './batch-scope.js
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
+/** The member's balances every mutating answer carries (docs/rules.md §8). */
+const balances = (m: BatchMember) => ({ points: m.running.points, walletBalanceCents: m.running.walletCents, tierId: m.running.tierId });
+
 export function getCard(b: BatchScope, memberId: string, serviceId: string): CardRecord | undefined {
   return b.store.cards.get([memberId, serviceId]);
 }
@@ -102,7 +105,7 @@ export function finishCardUse(b: BatchScope, op: CardUseOp, m: BatchMember): OpR
   putCard(b, c, dueOf(c));
   const seq = b.append(m, cardEntry(op.atMs, 'card_use', c, -op.uses, null));
   b.store.cardUses.putSync([op.atMs, seq], { memberId: op.memberId, serviceId: op.serviceId, uses: op.uses, storeId: op.storeId ?? null, staffId: op.staffId ?? null });
-  return { ok: true, memberId: op.memberId, ...cardView(c), usesTaken: op.uses, replayed: false };
+  return { ok: true, memberId: op.memberId, ...cardView(c), usesTaken: op.uses, ...balances(m), replayed: false };
 }
 
 /** An admin's change of a card's uses, either way, with a reason (POST /v1/cards/adjustments). */
@@ -115,7 +118,7 @@ export function finishCardAdjust(b: BatchScope, op: CardAdjustOp, m: BatchMember
   c.usesLeft += op.uses;
   putCard(b, c, dueOf(c));
   b.append(m, cardEntry(op.atMs, 'card_adjust', c, op.uses, null));
-  return { ok: true, memberId: op.memberId, ...cardView(c), usesDelta: op.uses, reason: op.reason, replayed: false };
+  return { ok: true, memberId: op.memberId, ...cardView(c), usesDelta: op.uses, reason: op.reason, ...balances(m), replayed: false };
 }
 
 /**

@@ -61,14 +61,14 @@ function heldByMember(b: BatchScope, memberId: string, rewardId: string): number
 export function redemptionView(r: RedemptionRecord): Record<string, unknown> {
   return {
     redemptionId: r.redemptionId, memberId: r.memberId, rewardId: r.rewardId, kind: r.kind, quantity: r.quantity,
-    points: r.points, cashCents: r.cashCents, storeId: r.storeId, staffId: r.staffId, state: r.state,
+    redeemedPoints: r.points, cashCents: r.cashCents, storeId: r.storeId, staffId: r.staffId, state: r.state,
     redeemedAt: iso(r.redeemedAtMs), history: r.history.map(([state, at]) => ({ state, at: iso(at) })), couponCodes: r.couponCodes,
   };
 }
 
 function answer(r: RedemptionRecord, m: BatchMember, extra: Record<string, unknown> = {}): OpResult {
   const run = m.running;
-  return { ok: true, ...redemptionView(r), ...extra, points: run.points, redeemedPoints: r.points, walletBalanceCents: run.walletCents, tierId: run.tierId, replayed: false };
+  return { ok: true, ...redemptionView(r), ...extra, points: run.points, walletBalanceCents: run.walletCents, tierId: run.tierId, replayed: false };
 }
 
 /**
