@@ -34,16 +34,26 @@ function putRedemption(b: BatchScope, r: RedemptionRecord): void {
   b.store.redemptions.putSync(r.redemptionId, r);
 }
 
-/** Moves this shard's counters of a reward, and the batch's reply's figures of them. */
+/** Moves this shard's counters of a reward by the batch (written once at its end: writeRewardCounters), and its reply's figures. */
 function moveStock(b: BatchScope, rewardId: string, takenDelta: number, addedDelta: number): void {
-  for (const [prefix, delta] of [[REWARD_TAKEN_PREFIX, takenDelta], [REWARD_ADDED_PREFIX, addedDelta]] as const) {
-    if (delta === 0) continue;
-    const key = prefix + rewardId;
-    b.store.meta.putSync(key, ((b.store.meta.get(key) as number | undefined) ?? 0) + delta);
-  }
   const moved = b.rewardMoves.get(rewardId);
   if (moved === undefined) b.rewardMoves.set(rewardId, [takenDelta, addedDelta]);
   else { moved[0] += takenDelta; moved[1] += addedDelta; }
+}
+
+/**
+ * Adds what the batch moved to this shard's counters, in the batch's transaction: once per reward
+ * rather than once per op, so that a batch of 500 redemptions of one reward reads and writes its
+ * counter once, not 500 times.
+ */
+export function writeRewardCounters(b: BatchScope): void {
+  for (const [rewardId, [taken, added]] of b.rewardMoves) {
+    for (const [prefix, delta] of [[REWARD_TAKEN_PREFIX, taken], [REWARD_ADDED_PREFIX, added]] as const) {
+      if (delta === 0) continue;
+      const key = prefix + rewardId;
+      b.store.meta.putSync(key, ((b.store.meta.get(key) as number | undefined) ?? 0) + delta);
+    }
+  }
 }
 
 /** Units of `rewardId` the member holds redeemed: every redemption of it not cancelled. */

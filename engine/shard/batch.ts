@@ -23,7 +23,7 @@ import { claimedElsewhere, claimKeys } from './batch-claims.js';
 import { settleSlice } from './batch-program.js';
 import { CouponSupplyCursor, finishCouponIssue, finishCouponRevoke, holdCoupons, releaseCoupons } from './batch-coupons.js';
 import { extraPastLimit, resolveCampaigns } from './batch-campaigns.js';
-import { finishRestock, finishRewardCancel, finishRewardFulfil, finishRewardRedeem } from './batch-rewards.js';
+import { finishRestock, finishRewardCancel, finishRewardFulfil, finishRewardRedeem, writeRewardCounters } from './batch-rewards.js';
 import { finishCardAdjust, finishCardUse } from './batch-cards.js';
 import { campaignsActive, type CampaignOutcome } from '../rules/campaigns.js';
 
@@ -193,6 +193,7 @@ export class BatchExecutor {
     }
     runCore();
     assert.ok(b.slotsUsed <= L.CORE_MEMBERS_MAX, 'batch touches more members than the core holds');
+    if (b.rewardMoves.size > 0) writeRewardCounters(b);
     for (const [i, of] of repeats) {
       const first = results[of]!;
       results[i] = first.ok ? { ...first, replayed: true } : first;
