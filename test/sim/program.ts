@@ -3,6 +3,7 @@
 // tiers members hold in the same order; a tier nobody ever held may be dropped.
 import type { Random } from './prng.js';
 import { DAY_MS, ZONES, localDate } from './calendar.js';
+import { drawRewards, type SimCardInclude, type SimReward } from './rewards.js';
 
 export interface SimTier {
   id: string; name: string; threshold: number;
@@ -14,7 +15,7 @@ export interface SimTier {
 
 export interface SimLevel { registerPoints: number; firstPurchasePoints: number; repeatPurchasePoints: number; purchaseSharePct: number }
 
-export interface SimIncludes { walletCents?: number; points?: number; tierId?: string; forceTierId?: string; extendDays?: number }
+export interface SimIncludes { walletCents?: number; points?: number; tierId?: string; forceTierId?: string; extendDays?: number; card?: SimCardInclude }
 
 export interface SimProduct {
   id: string; name: string; priceCents: number; active: boolean;
@@ -51,6 +52,9 @@ export interface SimProgram {
   products: SimProduct[];
   coupons: SimCouponTemplate[];
   couponRules: SimCouponRule[];
+  /** Rewards and the staff commission (test/sim/rewards.ts), under the `rewards` edge. */
+  rewards?: SimReward[];
+  staffCommissionBps?: number;
 }
 
 /** Every coupon template id a program may have: a template dropped by one program may come back in a later one. */
@@ -70,6 +74,8 @@ export interface ProgramConstraints {
   coupons: { birthdayRules: boolean } | null;
   /** The timeline's clock: fixed coupon windows are drawn around it. */
   clockMs: number;
+  /** Rewards and products with count cards (the `rewards` edge), drawn after everything else. */
+  rewards?: boolean;
 }
 
 /** A valid program: every field drawn from the seed, within the bounds the simulator's amounts make interesting. */
@@ -110,7 +116,7 @@ export function generateProgram(rng: Random, c: ProgramConstraints): SimProgram 
   const zone = c.timezone ?? drawn;
   const products: SimProduct[] = [];
   for (let i = 0, n = rng.int(1, 5); i < n; i++) products.push(generateProduct(rng, `p${i}`, tierIds));
-  return {
+  const program: SimProgram = {
     name: `Sim ${rng.int(1, 999)}`, currency: 'HKD', timezone: zone,
     qualifyBy, membershipDays: rng.chance(0.15) ? null : rng.int(20, 400),
     carryForward: rng.pick(['excess', 'all', 'none'] as const), downgrade: rng.pick(['qualify', 'one'] as const),
@@ -129,6 +135,8 @@ export function generateProgram(rng: Random, c: ProgramConstraints): SimProgram 
     products,
     ...(c.coupons === null ? { coupons: [], couponRules: [] } : generateCoupons(rng, tierIds, c.clockMs, zone, c.coupons)),
   };
+  if (c.rewards === true) drawRewards(rng, program, c.clockMs);
+  return program;
 }
 
 /** A local date `days` after the local date of `atMs`, as YYYY-MM-DD. */
