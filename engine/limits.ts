@@ -59,6 +59,30 @@ export const CAMPAIGN_EXTRA_POINTS_MAX = POINTS_OP_MAX;
  * unspendable points is no longer a return window, and the bound keeps a member's pending lots few.
  */
 export const POINTS_PENDING_DAYS_MAX = 365;
+/** Most rewards in one program (docs/rules.md §14), for the same reason as PRODUCTS_MAX. */
+export const REWARDS_MAX = 1_000;
+/**
+ * Most units of one reward in one redemption: a counter exchanges a few mugs for points, never a
+ * pallet; the bound also keeps `pointsCost × quantity` within POINTS_OP_MAX-sized arithmetic.
+ */
+export const REWARD_QUANTITY_MAX = 100;
+/**
+ * Largest stock a reward may name, and largest change one restock makes: a warehouse's count of
+ * one article, far below 2^53 however many restocks add up (each is checked against the sum).
+ */
+export const REWARD_STOCK_MAX = 1_000_000_000;
+/**
+ * Most uses one count card include gives, one card use takes, and one admin adjustment moves: a
+ * prepaid card of a thousand haircuts is past any merchant's offer.
+ */
+export const CARD_USES_OP_MAX = 1_000;
+/**
+ * Most uses one card may hold: renewals add up, and a card is a service promise, not a balance to
+ * hoard; a renewal or adjustment past it is refused with balance_limit, never truncated.
+ */
+export const CARD_USES_MAX = 1_000_000;
+/** Most cards `GET /v1/members/{id}/cards` and most redemptions `GET /v1/members/{id}/redemptions` list. */
+export const MEMBER_CARDS_LIST_MAX = 1_000;
 /** Most referral levels (docs/rules.md §1). */
 export const REFERRAL_LEVELS_MAX = 3;
 

@@ -67,6 +67,8 @@ export interface PurchaseOp extends Keyed, CouponSupply {
   items?: Array<{ sku: string; qty: number; amountCents: number }>;
   /** Coupons the order uses (docs/rules.md §12): normalized codes, distinct, at most COUPONS_PER_ORDER_MAX. */
   couponCodes?: string[];
+  /** The staff member who made the sale (docs/rules.md §14.4), kept on the order for the staff report. */
+  staffId?: string;
 }
 
 /**
@@ -109,7 +111,36 @@ export interface CouponIssueOp extends Keyed, CouponSupply { op: 'coupon_issue';
 /** Revokes an active coupon of the member. */
 export interface CouponRevokeOp extends Keyed { op: 'coupon_revoke'; memberId: string; code: string }
 
-export type WriteOp = CouponIssueOp | CouponRevokeOp | ProductOp | RegisterOp | PatchOp | PurchaseOp | QuoteOp | RedeemOp | AdjustOp | TopupOp | WithdrawOp
+/**
+ * What the router adds to an op that takes reward stock (engine/router/reward-gate.ts), logged with
+ * it so that a replay takes the same: the units it reserved against the deployment's stock of the
+ * op's reward. A redemption of a reward with a stock, or a restock that lowers it, without them is
+ * refused `out_of_stock`.
+ */
+export interface RewardSupply { stockAllow?: number }
+
+/**
+ * Redeems `quantity` units of a reward for points (docs/rules.md §14.1). `redemptionId` is the
+ * request's requestId: the redemption is found by it for its fulfilment or cancellation.
+ */
+export interface RewardRedeemOp extends Keyed, CouponSupply, RewardSupply {
+  op: 'reward_redeem'; memberId: string; rewardId: string; quantity: number; redemptionId: string; storeId?: string; staffId?: string;
+}
+/** Marks a reserved redemption picked up. */
+export interface RewardFulfilOp extends Keyed { op: 'reward_fulfil'; memberId: string; redemptionId: string; storeId?: string; staffId?: string }
+/** Cancels a redemption: points back to their grants, stock back, a coupon reward's coupons revoked. */
+export interface RewardCancelOp extends Keyed { op: 'reward_cancel'; memberId: string; redemptionId: string }
+/**
+ * Adds `delta` units (or takes them, when negative) to a reward's stock, recorded on the shard of
+ * member id '' (the restock belongs to no member; engine/router/reward-gate.ts counts it).
+ */
+export interface RewardStockOp extends Keyed, RewardSupply { op: 'reward_stock'; memberId: ''; rewardId: string; delta: number }
+/** Takes `uses` from the member's count card for a service (docs/rules.md §14.3). */
+export interface CardUseOp extends Keyed { op: 'card_use'; memberId: string; serviceId: string; uses: number; storeId?: string; staffId?: string }
+/** Adds to or takes from the member's count card by hand (admin), with a reason. */
+export interface CardAdjustOp extends Keyed { op: 'card_adjust'; memberId: string; serviceId: string; uses: number; reason: string }
+
+export type WriteOp = RewardRedeemOp | RewardFulfilOp | RewardCancelOp | RewardStockOp | CardUseOp | CardAdjustOp | CouponIssueOp | CouponRevokeOp | ProductOp | RegisterOp | PatchOp | PurchaseOp | QuoteOp | RedeemOp | AdjustOp | TopupOp | WithdrawOp
   | ReturnOp | TransferOp | CreditOp | ClaimOp;
 
 export type OpResult = ({ ok: true } & Record<string, unknown>) | { ok: false; error: OpError };
@@ -148,7 +179,22 @@ export type Query =
   /** Per-template figures of coupons whose events fall in [fromMs, toMs) (GET /v1/reports/coupons). */
   | { q: 'couponReport'; fromMs: number; toMs: number; nowMs: number }
   /** A page of coupons in code order after `after` (CSV export). */
-  | { q: 'couponsPage'; after: string | null; limit: number };
+  | { q: 'couponsPage'; after: string | null; limit: number }
+  /** Units of each reward this shard holds redeemed (cancellations taken off) and restocked: the router's stock counter at start. */
+  | { q: 'rewardCounts' }
+  /** One redemption by id, or null when this shard has none of that id. */
+  | { q: 'redemption'; redemptionId: string }
+  /** A member's redemptions, newest first. */
+  | { q: 'memberRedemptions'; memberId: string }
+  /** A member's count cards, by service. */
+  | { q: 'memberCards'; memberId: string }
+  /** Per-reward figures of redemptions made in [fromMs, toMs) (GET /v1/reports/rewards), one slice after `after`. */
+  | { q: 'rewardReport'; fromMs: number; toMs: number; after: string | null }
+  /** One slice of the staff report's figures for [fromMs, toMs) (engine/shard/reward-queries.ts staffPart). */
+  | { q: 'staffReport'; fromMs: number; toMs: number; phase: StaffScanPhase; after: string | null };
+
+/** The staff report reads a shard's registrations, orders and card uses in that order, each in slices. */
+export type StaffScanPhase = 'members' | 'orders' | 'cardUses';
 
 /** Control tasks that change shard-wide state. */
 export type Control =
@@ -168,6 +214,10 @@ export const LEDGER_KINDS = [
   'coupon_issue', 'coupon_use', 'coupon_restore', 'coupon_expire', 'coupon_revoke',
   // Pending points (docs/rules.md §13.5): they become spendable, or a return cancels them.
   'points_activate', 'points_cancel',
+  // Rewards (docs/rules.md §14.1): `ref` is the redemption's id; a restock has no member and `ref` the reward's id.
+  'reward_redeem', 'reward_fulfil', 'reward_cancel', 'reward_stock',
+  // Count cards (docs/rules.md §14.3): `ref` is the card's service id, `usesDelta` what changed.
+  'card_add', 'card_use', 'card_adjust', 'card_expire',
 ] as const;
 export type LedgerKind = typeof LEDGER_KINDS[number];
 
@@ -178,6 +228,10 @@ export interface LedgerEntry {
   ref: string; cause: number | null;
   /** The change of the member's pending points (docs/rules.md §13.5), 0 on most entries. */
   pendingDelta: number;
+  /** A count card entry's change of uses (card_*), absent on every other kind (engine/shard/entry-extras.ts). */
+  usesDelta?: number;
+  /** A restock's change of its reward's stock (reward_stock), absent on every other kind. */
+  stockDelta?: number;
 }
 
 /**

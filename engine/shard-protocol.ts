@@ -25,8 +25,12 @@ export interface ReaderWorkerData { dataDir: string; nice: number }
 /** A read that scans, answered by the reader thread from its read-only view of shard `shardId`. */
 export interface ReaderTask { shardId: number; query: Query }
 
-/** `couponCounts`: the coupons the batch issued per template, when it issued any (engine/router/coupon-gate.ts counts them). */
-export interface BatchReply { results: OpResult[]; outbox: Array<[number, OutboxMessage]>; couponCounts?: Record<string, number> }
+/**
+ * `couponCounts`: the coupons the batch issued per template, when it issued any (engine/router/coupon-gate.ts
+ * counts them); `rewardCounts`: per reward, the units the batch took (cancellations negative) and
+ * restocked, when it moved any (engine/router/reward-gate.ts counts them).
+ */
+export interface BatchReply { results: OpResult[]; outbox: Array<[number, OutboxMessage]>; couponCounts?: Record<string, number>; rewardCounts?: Record<string, [number, number]> }
 
 /** A shard's part of the phone/email directory: phones[i] is held by phoneOwners[i], and so on. */
 export interface DirectoryPart { phones: string[]; phoneOwners: string[]; emails: string[]; emailOwners: string[] }

@@ -8,8 +8,10 @@ import { CSV_BOM, csvLine, EXPORT_COLUMNS, memberRow } from './member-csv.js';
 
 export const LEDGER_COLUMNS = [
   'shard', 'seq', 'at', 'kind', 'memberId', 'pointsDelta', 'growthDelta', 'walletDeltaCents', 'spendDeltaCents', 'tierId', 'ref', 'cause',
-  // Last, so that readers of the columns before it are unaffected (docs/rules.md §13.5).
-  'pendingDelta',
+  // Added later, at the end, so that readers of the columns before them are unaffected: a change of
+  // pending points (docs/rules.md §13.5); a count card entry's change of uses and a restock's change
+  // of stock (§14), empty on every other entry.
+  'pendingDelta', 'usesDelta', 'stockDelta',
 ] as const;
 
 /** Every member, shard by shard and in id order within a shard, in the import's columns plus a few. */
@@ -36,7 +38,7 @@ export async function* ledgerCsv(engine: Engine, range?: { from: string; to: str
       if (page.entries.length > 0) {
         yield page.entries.map((e) => csvLine([
           shard, e.seq, new Date(e.at).toISOString(), e.kind, e.memberId, e.pointsDelta, e.growthDelta,
-          e.walletDeltaCents, e.spendDeltaCents, e.tierId, e.ref, e.cause, e.pendingDelta,
+          e.walletDeltaCents, e.spendDeltaCents, e.tierId, e.ref, e.cause, e.pendingDelta, e.usesDelta ?? null, e.stockDelta ?? null,
         ])).join('');
       }
       afterSeq = page.nextSeq;

@@ -6,7 +6,8 @@ import { Hash53 } from '../engine/rules/fingerprint.js';
 import { FieldError } from '../engine/rules/validate.js';
 import { JSON_DEPTH_MAX } from '../engine/limits.js';
 import type {
-  AdjustOp, CouponIssueOp, CouponRevokeOp, ProductOp, PurchaseOp, RedeemOp, RegisterOp, ReturnOp, TopupOp, TransferOp, WithdrawOp,
+  AdjustOp, CardAdjustOp, CardUseOp, CouponIssueOp, CouponRevokeOp, ProductOp, PurchaseOp, RedeemOp, RegisterOp, ReturnOp,
+  RewardCancelOp, RewardFulfilOp, RewardRedeemOp, RewardStockOp, TopupOp, TransferOp, WithdrawOp,
 } from '../engine/ops.js';
 
 /** Characters JSON.stringify would escape: quotes, backslashes, controls, and UTF-16 surrogates. */
@@ -88,7 +89,7 @@ export function purchaseFingerprint(op: PurchaseOp, atSent: boolean): number {
   return new Canonical('purchase').int('amountCents', op.amountCents).int('at', sentAt(op.atMs, atSent))
     .str('channel', op.channel).strs('couponCodes', op.couponCodes).int('discountCents', op.discountCents, 0).items('items', op.items)
     .str('memberId', op.memberId).str('orderId', op.orderId).int('redeemPoints', op.redeemPoints, 0)
-    .str('storeId', op.storeId).int('walletCents', op.walletCents, 0).digest();
+    .str('staffId', op.staffId).str('storeId', op.storeId).int('walletCents', op.walletCents, 0).digest();
 }
 
 /** A registration: its memberId counts only when sent (a generated one is the server's). */
@@ -189,4 +190,31 @@ export function bodyFingerprint(kind: string, body: unknown): number {
   const h = new Hash53().update(kind).update('\0');
   hashCanonical(h, body, 0);
   return h.digest();
+}
+
+/** A reward redemption: its requestId is also the redemption's id. */
+export function rewardRedeemFingerprint(op: RewardRedeemOp, atSent: boolean): number {
+  return new Canonical('reward_redeem').int('at', sentAt(op.atMs, atSent)).str('memberId', op.memberId).int('quantity', op.quantity, 1)
+    .str('requestId', op.redemptionId).str('rewardId', op.rewardId).str('staffId', op.staffId).str('storeId', op.storeId).digest();
+}
+
+/** A fulfilment or a cancellation of a redemption: keyed by the redemption, its body only `at` (and a fulfilment's store and staff). */
+export function redemptionStepFingerprint(op: RewardFulfilOp | RewardCancelOp, atSent: boolean): number {
+  const c = new Canonical(op.op).int('at', sentAt(op.atMs, atSent)).str('redemptionId', op.redemptionId);
+  if (op.op === 'reward_fulfil') c.str('staffId', op.staffId).str('storeId', op.storeId);
+  return c.digest();
+}
+
+export function rewardStockFingerprint(op: RewardStockOp, requestId: string, atSent: boolean): number {
+  return new Canonical('reward_stock').int('at', sentAt(op.atMs, atSent)).int('delta', op.delta).str('requestId', requestId).str('rewardId', op.rewardId).digest();
+}
+
+export function cardUseFingerprint(op: CardUseOp, requestId: string, atSent: boolean): number {
+  return new Canonical('card_use').int('at', sentAt(op.atMs, atSent)).str('memberId', op.memberId).str('requestId', requestId)
+    .str('serviceId', op.serviceId).str('staffId', op.staffId).str('storeId', op.storeId).int('uses', op.uses, 1).digest();
+}
+
+export function cardAdjustFingerprint(op: CardAdjustOp, requestId: string, atSent: boolean): number {
+  return new Canonical('card_adjust').int('at', sentAt(op.atMs, atSent)).str('memberId', op.memberId).str('reason', op.reason)
+    .str('requestId', requestId).str('serviceId', op.serviceId).int('uses', op.uses).digest();
 }

@@ -8,9 +8,10 @@ import type { Intent } from '../engine/router/orchestrate.js';
 import type { OpResult } from '../engine/ops.js';
 import type { Role } from './auth.js';
 import * as R from './requests.js';
+import { cardUseOp, rewardRedeemOp } from './reward-requests.js';
 import { bodyFingerprint } from './fingerprint.js';
 
-export const STREAM_OPS = ['register', 'purchase', 'return', 'quote', 'topup', 'withdraw', 'transfer', 'redeem', 'adjust', 'product_purchase'] as const;
+export const STREAM_OPS = ['register', 'purchase', 'return', 'quote', 'topup', 'withdraw', 'transfer', 'redeem', 'adjust', 'product_purchase', 'reward_redeem', 'card_use'] as const;
 export type OpName = typeof STREAM_OPS[number];
 
 /** The roles allowed to perform each op (docs/api.md); admin may do everything. */
@@ -25,11 +26,14 @@ export const OP_ROLES: Record<OpName, readonly Role[]> = {
   redeem: ['admin', 'pos', 'storefront'],
   withdraw: ['admin'],
   adjust: ['admin'],
+  reward_redeem: ['admin', 'pos', 'storefront'],
+  card_use: ['admin', 'pos', 'storefront'],
 };
 
 const BUILDERS: Record<Exclude<OpName, 'register'>, (body: unknown, ctx: R.RequestContext) => Intent> = {
   purchase: R.purchaseOp, product_purchase: R.productOp, quote: R.quoteOp, topup: R.topupOp, withdraw: R.withdrawOp,
   redeem: R.redeemOp, adjust: R.adjustOp, return: R.returnOp, transfer: R.transferOp,
+  reward_redeem: rewardRedeemOp, card_use: cardUseOp,
 };
 
 /** The validated op a named body asks for, or the result refusing it (a role or a field). */

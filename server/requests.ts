@@ -118,7 +118,7 @@ export function couponCodeParam(text: string): string | null {
 }
 
 export function purchaseOp(raw: unknown, ctx: RequestContext): PurchaseOp {
-  const body = readObject(raw, '', ['orderId', 'memberId', 'amountCents', 'discountCents', 'redeemPoints', 'walletCents', 'storeId', 'channel', 'items', 'couponCodes', 'at']);
+  const body = readObject(raw, '', ['orderId', 'memberId', 'amountCents', 'discountCents', 'redeemPoints', 'walletCents', 'storeId', 'channel', 'items', 'couponCodes', 'staffId', 'at']);
   const orderId = idField(body, 'orderId', '');
   const op: PurchaseOp = {
     op: 'purchase', orderId, memberId: idField(body, 'memberId', ''), key: 'order:' + orderId,
@@ -130,6 +130,7 @@ export function purchaseOp(raw: unknown, ctx: RequestContext): PurchaseOp {
   readWhere(body, op);
   const couponCodes = couponCodesOf(body);
   if (couponCodes !== undefined) op.couponCodes = couponCodes;
+  if (has(body, 'staffId')) op.staffId = idField(body, 'staffId', '');
   op.fp = F.purchaseFingerprint(op, has(body, 'at'));
   return op;
 }

@@ -16,6 +16,7 @@ import { campaignReport, dailyReport, exportLedger, exportMembers, importMembers
 import { consoleFiles } from './console-files.js';
 import { couponReport, exportCoupons } from './coupon-reports.js';
 import { bulkIssue, getCoupon, issueCoupon, memberCoupons, revokeCoupon } from './coupons.js';
+import * as Rw from './rewards.js';
 
 export interface ApiRequest {
   method: string;
@@ -168,6 +169,8 @@ route('GET', '/v1/members/:id/ledger', ALL, async (api, req, [id]) => {
   return { status: 200, body: { entries, nextCursor: entries.length === limit ? String(entries[entries.length - 1]!.seq) : null } };
 });
 route('GET', '/v1/members/:id/coupons', ALL, memberCoupons);
+route('GET', '/v1/members/:id/cards', ALL, Rw.memberCards);
+route('GET', '/v1/members/:id/redemptions', ALL, Rw.memberRedemptions);
 route('GET', '/v1/members/:id/balance', ALL, async (api, req, [id]) => {
   const memberId = checkId(id, 'memberId');
   const at = req.query.get('at');
@@ -189,6 +192,14 @@ route('POST', '/v1/coupons/issue', ADMIN, issueCoupon);
 route('POST', '/v1/coupons/bulk-issue', ADMIN, bulkIssue);
 route('POST', '/v1/coupons/:code/revoke', ADMIN, revokeCoupon);
 route('GET', '/v1/coupons/:code', ALL, getCoupon);
+route('GET', '/v1/rewards', ALL, Rw.listRewards);
+route('POST', '/v1/rewards/redemptions', WRITERS, Rw.redeemReward);
+route('GET', '/v1/rewards/redemptions/:id', ALL, Rw.getRedemption);
+route('POST', '/v1/rewards/redemptions/:id/fulfil', WRITERS, Rw.fulfilRedemption);
+route('POST', '/v1/rewards/redemptions/:id/cancel', WRITERS, Rw.cancelRedemption);
+route('POST', '/v1/rewards/:id/stock', ADMIN, Rw.restockReward);
+route('POST', '/v1/cards/uses', WRITERS, Rw.useCard);
+route('POST', '/v1/cards/adjustments', ADMIN, Rw.adjustCard);
 route('POST', '/v1/points/redemptions', WRITERS, (api, req, _p, role) => performReply(api, 'redeem', req, role));
 route('POST', '/v1/points/adjustments', ADMIN, (api, req, _p, role) => performReply(api, 'adjust', req, role));
 route('POST', '/v1/wallet/topups', WRITERS, (api, req, _p, role) => performReply(api, 'topup', req, role));
@@ -211,6 +222,8 @@ route('GET', '/v1/reports/daily', ALL, dailyReport);
 route('GET', '/v1/reports/rfm', ALL, rfmReport);
 route('GET', '/v1/reports/coupons', ALL, couponReport);
 route('GET', '/v1/reports/campaigns', ALL, campaignReport);
+route('GET', '/v1/reports/rewards', ALL, Rw.rewardReport);
+route('GET', '/v1/reports/staff', ALL, Rw.staffReport);
 route('POST', '/v1/import/members', ADMIN, importMembersReply);
 route('GET', '/v1/export/members.csv', ['admin', 'reader'], exportMembers);
 route('GET', '/v1/export/ledger.csv', ['admin', 'reader'], exportLedger);

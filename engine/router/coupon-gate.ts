@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { COUPON_CODE_BYTES, COUPON_CODE_LENGTH, couponCodeFromBytes } from '../rules/coupons.js';
 import type { Campaign, CouponRule, Program } from '../rules/program-types.js';
 import { couponCampaignsMayApply } from '../rules/campaigns.js';
-import type { Control, CouponIssueOp, CouponSupply, OpResult, PurchaseOp, RegisterOp, WriteOp } from '../ops.js';
+import type { Control, CouponIssueOp, CouponSupply, OpResult, PurchaseOp, RegisterOp, RewardRedeemOp, WriteOp } from '../ops.js';
 import { hashId } from './member-hash.js';
 
 /** The sweep's control task, which the gate supplies like a batch. */
@@ -155,6 +155,7 @@ export class CouponGate {
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
         if (op.op === 'coupon_issue') held = this.supplyIssue(plan, op, shard, held ?? emptyHeld(ops), 0);
+        else if (op.op === 'reward_redeem') held = this.supplyReward(plan, op, shard, held ?? emptyHeld(ops), 0);
       }
       return held;
     }
@@ -173,6 +174,7 @@ export class CouponGate {
           break;
         }
         case 'coupon_issue': this.supplyIssue(plan, op, shard, held, birthdays); break;
+        case 'reward_redeem': this.supplyReward(plan, op, shard, held, birthdays); break;
         default:
           if (birthdays > 0) (op as CouponSupply).newCodes = this.codes(birthdays + 1, shard);
       }
@@ -226,6 +228,30 @@ export class CouponGate {
     if (cap === undefined) { hold(held, counter, 1); delete op.couponAllow; }
     else if (this.take(counter, cap, held)) op.couponAllow = [op.templateId];
     else delete op.couponAllow;
+    return held;
+  }
+
+  /**
+   * A coupon reward's redemption (docs/rules.md §14.1): a code per unit and a spare (and the
+   * birthday's), and with a capped template a unit of it per unit redeemed, all of them or none (the
+   * shard then refuses the redemption whole). A goods reward gets only the birthday's codes.
+   */
+  private supplyReward(plan: Plan, op: RewardRedeemOp, shard: number, held: Held, extraCodes: number): Held {
+    const reward = plan.program.rewards.find((r) => r.id === op.rewardId);
+    const templateId = reward?.kind === 'coupon' ? reward.couponTemplateId : null;
+    delete op.couponAllow;
+    if (templateId === null || !Number.isSafeInteger(op.quantity) || op.quantity < 1) {
+      if (extraCodes > 0) op.newCodes = this.codes(extraCodes + 1, shard); else delete op.newCodes;
+      return held;
+    }
+    op.newCodes = this.codes(op.quantity + 1 + extraCodes, shard);
+    const counter = this.counter(templateId);
+    const cap = plan.caps.get(templateId);
+    if (cap === undefined) { hold(held, counter, op.quantity); return held; }
+    if (counter.issued + counter.held + op.quantity <= cap) {
+      hold(held, counter, op.quantity);
+      op.couponAllow = new Array<string>(op.quantity).fill(templateId);
+    }
     return held;
   }
 

@@ -26,6 +26,9 @@ import { rfmReport, type RfmReport, type RfmSegment } from '../rules/rfm.js';
 import { WhatIfJobs } from './what-if-jobs.js';
 import { takeBackup, type BackupReport } from './backup.js';
 import { CouponGate, shardOfCode } from './coupon-gate.js';
+import { RewardGate } from './reward-gate.js';
+import { mergeRewardReport, mergeStaffReport, rewardList, type RewardFigures, type RewardListing, type RewardReportRow, type StaffFigures, type StaffReportRow } from '../rules/reward-report.js';
+import type { StaffScanPhase } from '../ops.js';
 
 export interface EngineOptions {
   dataDir: string;
@@ -109,6 +112,7 @@ export class Engine {
       await engine.loadDirectory();
       if (readOnly) return engine;
       await engine.openCouponGate();
+      await engine.openRewardGate();
       for (const shard of engine.shards) shard.onOutbox = (source, messages) => engine.deliver(source, messages);
       // Messages written before a crash or stop and not yet delivered go out now.
       for (const shard of engine.shards) {
@@ -148,6 +152,36 @@ export class Engine {
 
   /** The router's coupon codes and totalMax units; null when the folder is open to read only. */
   couponGate: CouponGate | null = null;
+
+  /**
+   * The units every shard holds redeemed and restocked, summed per reward before the first write,
+   * start the router's stock counter (reward-gate.ts); from here on every batch passes through it.
+   */
+  private async openRewardGate(): Promise<void> {
+    const counts = (await Promise.all(this.shards.map((s) => s.query({ q: 'rewardCounts' })))) as Array<Record<string, { taken: number; added: number }>>;
+    const gate = new RewardGate(() => this.versioned.program, counts);
+    this.rewardGate = gate;
+    for (const shard of this.shards) shard.rewardGate = gate;
+  }
+
+  /** The router's reward stock counter; null when the folder is open to read only. */
+  rewardGate: RewardGate | null = null;
+
+  /**
+   * The program's rewards with the stock left of each (docs/rules.md §14.1): from the router's
+   * counter while writing, else (a read-only engine) from the shards' counters summed now.
+   */
+  async rewards(): Promise<RewardListing[]> {
+    const gate = this.rewardGate ?? new RewardGate(() => this.versioned.program,
+      (await Promise.all(this.shards.map((s) => s.query({ q: 'rewardCounts' })))) as Array<Record<string, { taken: number; added: number }>>);
+    return rewardList(this.versioned.program.rewards, (r) => gate.stockOf(r));
+  }
+
+  /** The member a redemption belongs to, or null: its id does not say which shard, so every shard is asked. */
+  async redemption(redemptionId: string): Promise<Record<string, unknown> | null> {
+    const found = await Promise.all(this.shards.map((s) => s.query({ q: 'redemption', redemptionId }))) as Array<Record<string, unknown> | null>;
+    return found.find((r) => r !== null) ?? null;
+  }
 
   /** The shard a coupon code lives on (coupon-gate.ts): a lookup by code asks it alone. */
   shardOfCode(code: string): ShardClient {
@@ -502,6 +536,50 @@ export class Engine {
       return slices;
     }))).flat();
     return { from, to, timeZone, ...mergeCampaignReport(this.versioned.program.campaigns, parts) };
+  }
+
+  /**
+   * Per reward, the redemptions made on local days `from` to `to` inclusive (program time zone):
+   * how many, units, points and cash, units by their state now, and the stock left now (docs/rules.md
+   * §10.8). Each shard's redemptions are read in slices on the reader thread.
+   */
+  async rewardReport(from: string, to: string): Promise<{ from: string; to: string; timeZone: string; rewards: RewardReportRow[]; totals: RewardFigures }> {
+    const timeZone = this.versioned.program.timezone;
+    const { fromMs, toMs } = localDaysWindowMs(from, to, timeZone);
+    const parts = (await Promise.all(this.shards.map(async (s) => {
+      const slices: Array<Record<string, RewardFigures>> = [];
+      for (let after: string | null | undefined; after !== null;) {
+        const slice = await s.query({ q: 'rewardReport', fromMs, toMs, after: after ?? null }) as { part: Record<string, RewardFigures>; next: string | null };
+        slices.push(slice.part);
+        after = slice.next;
+      }
+      return slices;
+    }))).flat();
+    const listing = await this.rewards();
+    return { from, to, timeZone, ...mergeRewardReport(listing, parts) };
+  }
+
+  /**
+   * Per staff member, on local days `from` to `to` inclusive: members registered, purchases made
+   * and their net after returns, card uses, and the commission on that net at the program's
+   * `staffCommissionBps` (docs/rules.md §10.9). Each shard is read in slices on the reader thread.
+   */
+  async staffReport(from: string, to: string): Promise<{ from: string; to: string; timeZone: string; commissionBps: number; staff: StaffReportRow[]; totals: StaffReportRow }> {
+    const { timezone: timeZone, staffCommissionBps } = this.versioned.program;
+    const { fromMs, toMs } = localDaysWindowMs(from, to, timeZone);
+    const phases: StaffScanPhase[] = ['members', 'orders', 'cardUses'];
+    const parts = (await Promise.all(this.shards.map(async (s) => {
+      const slices: Array<Record<string, StaffFigures>> = [];
+      for (const phase of phases) {
+        for (let after: string | null | undefined; after !== null;) {
+          const slice = await s.query({ q: 'staffReport', fromMs, toMs, phase, after: after ?? null }) as { part: Record<string, StaffFigures>; next: string | null };
+          slices.push(slice.part);
+          after = slice.next;
+        }
+      }
+      return slices;
+    }))).flat();
+    return { from, to, timeZone, commissionBps: staffCommissionBps, ...mergeStaffReport(parts, staffCommissionBps) };
   }
 
   /** One bounded page of shard `shard`'s coupons in code order after `after`, as the export's cells. */

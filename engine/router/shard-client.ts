@@ -11,6 +11,7 @@ import { packRecords, unpackRecords } from '../batch-records.js';
 import type { OutboxMessage } from '../rules/member-state.js';
 import { answeredByReader, ReaderClient } from './reader-client.js';
 import type { CouponGate } from './coupon-gate.js';
+import type { RewardGate } from './reward-gate.js';
 
 /**
  * Batches a shard runs at once, by how its commits reach the disk (engine/limits.ts CommitMode).
@@ -66,6 +67,13 @@ export class ShardClient {
    * saturated queue they doubled a stream batch's latency; in order among themselves.
    */
   private urgent: Pending[] = [];
+  /**
+   * Ops held back until a batch settles somewhere (reward-gate.ts): a redemption whose last units
+   * ops in flight hold, and every later op of its member, in their order. They go ahead of the
+   * queue when the reward gate's counts next change.
+   */
+  private waiting: Pending[] = [];
+  private readonly waitingMembers = new Set<string>();
   private inFlight = 0;
   private scheduled = false;
   private closing = false;
@@ -79,6 +87,27 @@ export class ShardClient {
    * they issued (coupon-gate.ts); set by the engine once it has the shards' counts, before any write.
    */
   couponGate: CouponGate | null = null;
+
+  /** Gives each batch's ops that take reward stock their units, and counts what they moved (reward-gate.ts). */
+  private rewardGateOf: RewardGate | null = null;
+
+  get rewardGate(): RewardGate | null {
+    return this.rewardGateOf;
+  }
+
+  set rewardGate(gate: RewardGate | null) {
+    this.rewardGateOf = gate;
+    gate?.onChange(() => this.resumeWaiting());
+  }
+
+  /** Puts the ops held back for reward units ahead of the queue again, in their order. */
+  private resumeWaiting(): void {
+    if (this.waiting.length === 0) return;
+    this.queue.unshift(...this.waiting);
+    this.waiting = [];
+    this.waitingMembers.clear();
+    this.schedule();
+  }
 
   /** Called once per durable batch with its ops and the time from sending it to its reply (server/metrics.ts). */
   onBatch: (ops: number, commitMs: number) => void = () => {};
@@ -107,11 +136,11 @@ export class ShardClient {
 
   /** Whether new work would be refused: the queue is at its bound. */
   get saturated(): boolean {
-    return this.queue.length + this.urgent.length >= this.pendingOpsMax;
+    return this.queue.length + this.urgent.length + this.waiting.length >= this.pendingOpsMax;
   }
 
   get pendingOps(): number {
-    return this.queue.length + this.urgent.length;
+    return this.queue.length + this.urgent.length + this.waiting.length;
   }
 
   /**
@@ -161,17 +190,35 @@ export class ShardClient {
     }
   }
 
-  private async send(batch: Pending[]): Promise<void> {
-    const ops = batch.map((p) => p.op);
+  private async send(whole: Pending[]): Promise<void> {
+    let batch = whole;
+    let ops = batch.map((p) => p.op);
+    // Reward stock units first: an op that must wait for them stays back with its member's later ops.
+    const rewards = this.rewardGateOf;
+    const admission = rewards === null ? null : rewards.admit(ops, this.waitingMembers);
+    if (admission !== null && admission.wait !== null) {
+      const wait = admission.wait;
+      for (let i = 0; i < batch.length; i++) {
+        if (!wait[i]) continue;
+        this.waiting.push(batch[i]!);
+        this.waitingMembers.add(batch[i]!.op.memberId);
+      }
+      batch = batch.filter((_, i) => !wait[i]);
+      ops = batch.map((p) => p.op);
+      // Every op waits: nothing was given units (an op given some would be sent), so nothing is held.
+      if (batch.length === 0) return;
+    }
     // Codes and totalMax units for the ops that may issue coupons, before the ops are packed.
     const gate = this.couponGate;
     const held = gate === null ? null : gate.supply(ops, this.shardId);
     let results: OpResult[];
     let couponCounts: Record<string, number> | undefined;
+    let rewardCounts: Record<string, [number, number]> | undefined;
     try {
-      ({ results, couponCounts } = await this.execute({ type: 'batch', packedOps: packRecords(ops) }, batch.length));
+      ({ results, couponCounts, rewardCounts } = await this.execute({ type: 'batch', packedOps: packRecords(ops) }, batch.length));
     } catch (err) {
       if (held !== null) gate!.release(held);
+      if (admission !== null) rewards!.release(admission.held);
       for (const p of batch) {
         if (p.group === null) p.reject!(err);
         else answerInGroup(p.group, p.index, p.group.failure(err));
@@ -181,6 +228,8 @@ export class ShardClient {
     // Counted before any op is answered, so that an op sent on its answer meets the new count.
     if (held !== null) gate!.settle(held, couponCounts);
     else if (couponCounts !== undefined) gate!.count(couponCounts);
+    if (admission !== null) rewards!.settle(admission.held, rewardCounts);
+    else if (rewardCounts !== undefined) rewards?.counted(rewardCounts);
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
       if (p.group === null) p.resolve!(results[i]!);
@@ -244,7 +293,7 @@ export class ShardClient {
   /** Stops taking work, lets queued and running batches finish, then ends the worker. */
   async close(): Promise<void> {
     this.closing = true;
-    while (this.queue.length > 0 || this.urgent.length > 0 || this.inFlight > 0) {
+    while (this.queue.length > 0 || this.urgent.length > 0 || this.inFlight > 0 || this.waiting.length > 0) {
       this.pump();
       await new Promise((r) => setTimeout(r, 1));
     }

@@ -60,6 +60,8 @@ export interface OrderRecord {
   walletCents: number; netCents: number; earnedPoints: number; growth: number;
   tierIdBefore: string; upgradedTo: string | null; birthday: boolean;
   storeId?: string; channel?: string; items?: Array<{ sku: string; qty: number; amountCents: number }>;
+  /** The staff member who made the sale (docs/rules.md §14.4): the staff report counts the order for them. */
+  staffId?: string;
   returns: Array<{ returnId: string; amountCents: number; at: number }>;
   /** The purchase's idempotency record: the body's fingerprint and the balances it answered. */
   fp: number;

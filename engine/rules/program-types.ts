@@ -28,6 +28,18 @@ export interface ProductIncludes {
   tierId?: string;
   forceTierId?: string;
   extendDays?: number;
+  /** A count card for a service (docs/rules.md §14.3): bought again, it renews the member's card. */
+  card?: CardInclude;
+}
+
+/**
+ * A prepaid count card a product gives (HiShop's 會員續次: ten haircuts): `uses` of service
+ * `serviceId`, valid `validDays` local days from the purchase (null: never expires).
+ */
+export interface CardInclude {
+  serviceId: string;
+  uses: number;
+  validDays: number | null;
 }
 
 /** Where an order is placed: the storefront or a POS at the counter. */
@@ -166,6 +178,41 @@ export interface Program {
   campaigns: Campaign[];
   /** Days a purchase's points stay pending before they can be spent (docs/rules.md §13.5); 0: none. */
   pointsPendingDays: number;
+  /** Rewards for points (docs/program.md, Rewards), in the order they are listed. */
+  rewards: Reward[];
+  /** Staff commission on net sales after returns, in basis points (docs/rules.md §14.4); 0: none. */
+  staffCommissionBps: number;
+}
+
+/** What a reward is: goods picked up at the counter, or a coupon issued at once. */
+export type RewardKind = 'goods' | 'coupon';
+
+/**
+ * A reward members exchange points for (docs/program.md, Rewards; docs/rules.md §14): its price in
+ * points (and cash paid beside them), who may redeem it and when, and its stock, one number for the
+ * whole deployment.
+ */
+export interface Reward {
+  id: string;
+  name: string;
+  /** An inactive reward cannot be redeemed; redemptions made stay as they are. */
+  active: boolean;
+  /** Points per unit. */
+  pointsCost: number;
+  /** Cash per unit the member pays beside the points, recorded on the redemption (not spend, earns nothing). */
+  cashCents: number;
+  kind: RewardKind;
+  /** For a coupon reward: the template each unit issues; null for goods. */
+  couponTemplateId: string | null;
+  /** The member's tier at the redemption; null: every tier. */
+  eligibleTiers: string[] | null;
+  /** Units ever redeemable, not counting cancelled ones, before restocks; null: unlimited. */
+  stock: number | null;
+  /** Most units one member may hold redeemed (cancelled ones excepted); null: no limit. */
+  perMemberMax: number | null;
+  /** The window's first and last local dates, inclusive; null: open on that side. */
+  from: string | null;
+  to: string | null;
 }
 
 /** A program as stored and served: the document plus the version the engine gave it. */

@@ -15,6 +15,7 @@ import {
   PRODUCTS_MAX,
   RATE_PART_MAX,
   REFERRAL_LEVELS_MAX,
+  REWARDS_MAX,
   SAFE_INTEGER_MAX,
   THRESHOLD_MAX,
   TEXT_LENGTH_MAX,
@@ -24,6 +25,7 @@ import type {
   ReferralLevel, Tier,
 } from './program-types.js';
 import { isPhoneCountry } from './phone.js';
+import { readCardInclude, readRewards, readStaffCommission } from './program-rewards.js';
 import {
   FieldError,
   type Fields,
@@ -99,7 +101,7 @@ const PROGRAM_KEYS = [
   'name', 'currency', 'timezone', 'qualifyBy', 'membershipDays', 'carryForward', 'downgrade', 'tiers',
   'orderPoints', 'growth', 'signupPoints', 'birthday', 'pointsExpiryDays', 'allowNegativePoints',
   'referral', 'wallet', 'products', 'defaultCountry', 'csvDayFirst', 'coupons', 'couponRules', 'campaigns',
-  'pointsPendingDays',
+  'pointsPendingDays', 'rewards', 'staffCommissionBps',
 ] as const;
 const TIER_KEYS = [
   'id', 'name', 'threshold', 'earn', 'redeem', 'discountBps', 'retainThreshold', 'expressUpgradeCents',
@@ -107,7 +109,7 @@ const TIER_KEYS = [
 ] as const;
 const REFERRAL_LEVEL_KEYS = ['registerPoints', 'firstPurchasePoints', 'repeatPurchasePoints', 'purchaseSharePct'] as const;
 const PRODUCT_KEYS = ['id', 'name', 'priceCents', 'active', 'channels', 'eligibleTiers', 'includes'] as const;
-const INCLUDE_KEYS = ['walletCents', 'points', 'tierId', 'forceTierId', 'extendDays'] as const;
+const INCLUDE_KEYS = ['walletCents', 'points', 'tierId', 'forceTierId', 'extendDays', 'card'] as const;
 const COUPON_KEYS = [
   'id', 'name', 'active', 'discount', 'minSpendCents', 'eligibleTiers', 'channels', 'validDays', 'validFrom', 'validTo',
   'perMemberMax', 'totalMax', 'restoreOnFullReturn',
@@ -133,7 +135,8 @@ const ITEM_POINTS_KEYS = ['sku', 'points'] as const;
  * `maxCents` (null); a coupon rule's `minNetCents` (0), `tiers` and `channels` (null); a campaign's
  * `active` (true), `from`, `to`, `daysOfWeek`, `channels`, `storeIds`, `tiers` and
  * `couponTemplateId` (null), `minNetCents` and `bonusPoints` (0), `pointsMultiplierPct` (100) and
- * `itemPoints` ([]). Unknown fields are refused, so a misspelt
+ * `itemPoints` ([]); `rewards` ([]) and `staffCommissionBps` (0), a reward's defaults in
+ * program-rewards.ts. Unknown fields are refused, so a misspelt
  * setting never falls back to its default silently.
  */
 export function validateProgram(doc: unknown): ProgramValidation {
@@ -192,10 +195,14 @@ function readProgram(doc: unknown): Program {
   const pointsPendingDays = has(obj, 'pointsPendingDays')
     ? intField(obj, 'pointsPendingDays', '', { min: 0, max: POINTS_PENDING_DAYS_MAX })
     : 0;
+  const rewards = has(obj, 'rewards')
+    ? readRewards(arrayField(obj, 'rewards', '', { min: 0, max: REWARDS_MAX }), tierIds, new Set(coupons.map((c) => c.id)))
+    : [];
+  const staffCommissionBps = readStaffCommission(obj);
   return {
     name, currency, timezone, qualifyBy, membershipDays, carryForward, downgrade, tiers, orderPoints, growth,
     signupPoints, birthday, pointsExpiryDays, allowNegativePoints, referral, wallet, products, defaultCountry,
-    csvDayFirst, coupons, couponRules, campaigns, pointsPendingDays,
+    csvDayFirst, coupons, couponRules, campaigns, pointsPendingDays, rewards, staffCommissionBps,
   };
 }
 
@@ -214,7 +221,8 @@ export function withProgramDefaults(program: Program): Program {
   const stored = program as Partial<Program>;
   if (
     stored.defaultCountry !== undefined && stored.csvDayFirst !== undefined && stored.coupons !== undefined &&
-    stored.couponRules !== undefined && stored.campaigns !== undefined && stored.pointsPendingDays !== undefined
+    stored.couponRules !== undefined && stored.campaigns !== undefined && stored.pointsPendingDays !== undefined &&
+    stored.rewards !== undefined && stored.staffCommissionBps !== undefined
   ) {
     return program;
   }
@@ -226,6 +234,8 @@ export function withProgramDefaults(program: Program): Program {
     couponRules: stored.couponRules ?? [],
     campaigns: stored.campaigns ?? [],
     pointsPendingDays: stored.pointsPendingDays ?? 0,
+    rewards: stored.rewards ?? [],
+    staffCommissionBps: stored.staffCommissionBps ?? 0,
   };
 }
 
@@ -367,7 +377,7 @@ function readChannels(obj: Fields, path: string): Channel[] {
 }
 
 /** A list of tier ids of this program under `key` (a product's or coupon's `eligibleTiers`, a coupon rule's `tiers`), or null. */
-function readTierList(obj: Fields, key: string, path: string, tierIds: ReadonlySet<string>): string[] | null {
+export function readTierList(obj: Fields, key: string, path: string, tierIds: ReadonlySet<string>): string[] | null {
   const field = fieldPath(path, key);
   const value = obj[key];
   if (value === null) return null;
@@ -395,8 +405,9 @@ function readIncludes(obj: Fields, path: string, tierIds: ReadonlySet<string>): 
     includes.forceTierId = readTierRef(obj, 'forceTierId', path, tierIds);
   }
   if (has(obj, 'extendDays')) includes.extendDays = intField(obj, 'extendDays', path, DAYS);
+  if (has(obj, 'card')) includes.card = readCardInclude(obj, path);
   if (Object.keys(includes).length === 0) {
-    throw new FieldError(path, 'must include at least one of walletCents, points, tierId, forceTierId, extendDays');
+    throw new FieldError(path, 'must include at least one of walletCents, points, tierId, forceTierId, extendDays, card');
   }
   return includes;
 }
@@ -467,7 +478,7 @@ function readValidity(obj: Fields, path: string): Pick<CouponTemplate, 'validDay
   return { validDays, validFrom, validTo };
 }
 
-function readWindowDate(obj: Fields, key: string, path: string): string | null {
+export function readWindowDate(obj: Fields, key: string, path: string): string | null {
   if (!has(obj, key) || obj[key] === null) return null;
   const date = checkDate(obj[key], fieldPath(path, key));
   if (date < WINDOW_FIRST_DATE) throw new FieldError(fieldPath(path, key), `must not be before ${WINDOW_FIRST_DATE}`);
@@ -656,5 +667,7 @@ export function demoProgram(): Program {
     couponRules: [],
     campaigns: [],
     pointsPendingDays: 0,
+    rewards: [],
+    staffCommissionBps: 0,
   };
 }

@@ -239,6 +239,7 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       // Kept whenever the program has campaigns, so that its answers always list them (an empty list included).
       if (ctx.program.campaigns.length > 0) order.campaigns = orderCampaigns(b, campaigns, birthday);
       if (pendingUntil !== null) order.pendingUntil = pendingUntil;
+      if (op.staffId !== undefined) order.staffId = op.staffId;
       putOrder(b.store, order);
       return purchaseResult(order, false);
     }

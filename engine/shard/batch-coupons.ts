@@ -46,6 +46,17 @@ export class CouponSupplyCursor {
     return null;
   }
 
+  /**
+   * How many more coupons the op's supply can issue of `templateId` (capped: with a unit each),
+   * looking ahead without taking anything: a redemption of several coupon units checks this first,
+   * so that it issues all of them or none (engine/shard/batch-rewards.ts).
+   */
+  canIssue(b: BatchScope, templateId: string, capped: boolean): number {
+    let codes = 0;
+    for (let i = this.codeAt; i < this.codes.length; i++) if (getCoupon(b, this.codes[i]!) === undefined) codes += 1;
+    return capped ? Math.min(codes, this.allow.filter((t) => t === templateId).length) : codes;
+  }
+
   /** Takes one unit of the template's totalMax, if the router reserved one for this op. */
   takeUnit(templateId: string): boolean {
     const i = this.allow.indexOf(templateId);
@@ -185,6 +196,20 @@ function changeState(b: BatchScope, m: BatchMember, c: CouponRecord, state: Coup
   if (wasActive && state !== 'active') b.store.couponDue.removeSync([c.expiresAtMs, c.code]);
   if (!wasActive && state === 'active') b.store.couponDue.putSync([c.expiresAtMs, c.code], '');
   b.append(m, entry(atMs, kind, m.memberId, c.code, {}, cause));
+}
+
+/** Whether a coupon is active and no op of this batch holds it: one a cancelled redemption may revoke. */
+export function revocable(b: BatchScope, code: string): boolean {
+  const c = getCoupon(b, code);
+  return c !== undefined && c.state === 'active' && !b.couponsHeld.has(code);
+}
+
+/** Revokes an active coupon (revocable) as a consequence of entry `cause` (a cancelled redemption). */
+export function revokeCoupon(b: BatchScope, m: BatchMember, code: string, atMs: number, cause: number): void {
+  const c = getCoupon(b, code);
+  assert.ok(c !== undefined && c.state === 'active', `coupon ${code} is not active`);
+  changeState(b, m, c, 'revoked', atMs, 'coupon_revoke', cause);
+  b.totals.couponsRevoked += 1;
 }
 
 /** Revokes an active coupon of the member (POST /v1/coupons/{code}/revoke). */

@@ -6,6 +6,7 @@ import type { OpResult, ProductOp } from '../ops.js';
 import { TIME_MS_MAX } from '../limits.js';
 import { fits } from '../rules/safe-range.js';
 import { DAY_MS, entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
+import { cardGiftProblem, giveCard } from './batch-cards.js';
 
 export function finishProduct(b: BatchScope, op: ProductOp, m: BatchMember): OpResult {
   const { ctx, totals } = b;
@@ -34,6 +35,8 @@ export function finishProduct(b: BatchScope, op: ProductOp, m: BatchMember): OpR
   if (!fits(r.points + points) || !fits(r.points + points + bonus)) return fail('balance_limit', 'the product\'s points would take the balance past 2^53 - 1', 'productId');
   if (!fits(r.walletCents + walletCents)) return fail('balance_limit', 'the product\'s wallet credit would take the balance past 2^53 - 1', 'productId');
   if (extendedEnd !== null && extendedEnd > TIME_MS_MAX) return fail('balance_limit', 'the period would end after 9999-12-31', 'productId');
+  const cardProblem = inc.card === undefined ? null : cardGiftProblem(b, m, inc.card, op.atMs);
+  if (cardProblem !== null) return cardProblem;
   const seq = b.append(m, entry(op.atMs, 'product', op.memberId, op.orderId, { pointsDelta: points, walletDeltaCents: walletCents, ...(tierId === null ? {} : { tierId }) }));
   b.addPoints(m, points, op.atMs, seq);
   totals.pointsIssued.add(points);
@@ -49,11 +52,13 @@ export function finishProduct(b: BatchScope, op: ProductOp, m: BatchMember): OpR
     }
   }
   r.periodEnd = extendedEnd;
+  // A count card (docs/rules.md §14.3) is given or renewed with the purchase, caused by its entry.
+  const card = inc.card === undefined ? null : giveCard(b, m, inc.card, op.atMs, seq);
   b.toSlot(m);
   return {
     ok: true, orderId: op.orderId, memberId: op.memberId, productId: product.id, priceCents: product.priceCents,
     walletCreditCents: walletCents, pointsAdded: points, tierChangedTo: tierId,
     periodEnd: r.periodEnd === null ? null : new Date(r.periodEnd).toISOString(),
-    points: r.points, walletBalanceCents: r.walletCents, tierId: r.tierId, replayed: false,
+    points: r.points, walletBalanceCents: r.walletCents, tierId: r.tierId, ...(card === null ? {} : { card }), replayed: false,
   };
 }

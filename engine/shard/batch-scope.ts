@@ -110,6 +110,20 @@ export class BatchScope {
   /** Coupons this batch issued, per template: the router's totalMax counter adds them (engine/router/coupon-gate.ts). */
   readonly couponsIssuedByTemplate = new Map<string, number>();
 
+  /**
+   * How the batch moved each reward's units on this shard: [held redeemed, restocked]; the router's
+   * stock counter adds them (engine/router/reward-gate.ts).
+   */
+  readonly rewardMoves = new Map<string, [number, number]>();
+
+  /** The batch's moves of reward units for its reply, or undefined when it moved none. */
+  rewardCounts(): Record<string, [number, number]> | undefined {
+    if (this.rewardMoves.size === 0) return undefined;
+    const counts: Record<string, [number, number]> = {};
+    for (const [rewardId, moved] of this.rewardMoves) counts[rewardId] = moved;
+    return counts;
+  }
+
   /** The batch's issued coupons per template for its reply, or undefined when it issued none. */
   couponCounts(): Record<string, number> | undefined {
     if (this.couponsIssuedByTemplate.size === 0) return undefined;

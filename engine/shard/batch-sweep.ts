@@ -7,6 +7,7 @@ import type { ProgramContext } from '../rules/member-state.js';
 import { getState } from './store.js';
 import { DAY_MS, entry, type BatchMember, type BatchScope } from './batch-scope.js';
 import { CouponSupplyCursor, expireCoupons, issueByRules } from './batch-coupons.js';
+import { cardsDue, expireCards } from './batch-cards.js';
 
 /** The member's next event time as the batch has it so far (Infinity for none). */
 export function nextEventMs(b: BatchScope, m: BatchMember): number {
@@ -78,6 +79,11 @@ export function sweepSlice(b: BatchScope, asOfMs: number, limit: number, supply:
   if (!more) {
     const room = membersMax - b.slotsUsed;
     more = room <= 0 ? b.store.couponDue.getKeysCount({ end: [asOfMs, '\uffff'], limit: 1 }) > 0 : expireCoupons(b, asOfMs, room).more;
+  }
+  // So do count cards (docs/rules.md §14.3), after the coupons.
+  if (!more) {
+    const room = membersMax - b.slotsUsed;
+    more = room <= 0 ? cardsDue(b, asOfMs) : expireCards(b, asOfMs, room).more;
   }
   b.finish();
   if (!more) {

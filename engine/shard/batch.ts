@@ -23,6 +23,8 @@ import { claimedElsewhere, claimKeys } from './batch-claims.js';
 import { settleSlice } from './batch-program.js';
 import { CouponSupplyCursor, finishCouponIssue, finishCouponRevoke, holdCoupons, releaseCoupons } from './batch-coupons.js';
 import { extraPastLimit, resolveCampaigns } from './batch-campaigns.js';
+import { finishRestock, finishRewardCancel, finishRewardFulfil, finishRewardRedeem, writeRewardCounters } from './batch-rewards.js';
+import { finishCardAdjust, finishCardUse } from './batch-cards.js';
 import { campaignsActive, type CampaignOutcome } from '../rules/campaigns.js';
 
 export { IMPORTED_AS_SENT } from './batch-import.js';
@@ -41,15 +43,23 @@ const FAMILIES: { [K in WriteOp['op']]?: Family<Extract<WriteOp, { op: K }>> } =
   credit: finishCredit,
   coupon_issue: finishCouponIssue,
   coupon_revoke: finishCouponRevoke,
+  reward_redeem: finishRewardRedeem,
+  reward_fulfil: finishRewardFulfil,
+  reward_cancel: finishRewardCancel,
+  card_use: finishCardUse,
+  card_adjust: finishCardAdjust,
 };
 
 /**
- * A reply with the coupons its task issued per template (`couponCounts`), only when it issued any:
- * replies of tasks that issue none, and so their log checksums, stay as they were.
+ * A reply with the coupons its task issued per template (`couponCounts`), only when it issued any,
+ * and the reward units it moved (`rewardCounts`), only when it moved any: replies of tasks that do
+ * neither, and so their log checksums, stay as they were.
  */
-function withCouponCounts<R extends object>(reply: R, b: BatchScope): R & { couponCounts?: Record<string, number> } {
+function withCouponCounts<R extends object>(reply: R, b: BatchScope): R & { couponCounts?: Record<string, number>; rewardCounts?: Record<string, [number, number]> } {
   const counts = b.couponCounts();
-  return counts === undefined ? reply : { ...reply, couponCounts: counts };
+  const rewards = b.rewardCounts();
+  if (counts === undefined && rewards === undefined) return reply;
+  return { ...reply, ...(counts === undefined ? {} : { couponCounts: counts }), ...(rewards === undefined ? {} : { rewardCounts: rewards }) };
 }
 
 export class BatchExecutor {
@@ -116,6 +126,8 @@ export class BatchExecutor {
         if (op.keyHome === true && claimedElsewhere(store, op.key, batchKeys)) { results[i] = fail(conflictCode(op)); continue; }
         batchKeys.set(op.key, { fp: op.fp, index: i });
       }
+      // A restock belongs to no member: it moves its reward's counter on this shard (batch-rewards.ts).
+      if (op.op === 'reward_stock') { settle(i, finishRestock(b, op)); continue; }
       if (op.op === 'register') {
         const member = admitMember(b, op);
         if ('code' in member) { results[i] = { ok: false, error: member }; continue; }
@@ -181,6 +193,7 @@ export class BatchExecutor {
     }
     runCore();
     assert.ok(b.slotsUsed <= L.CORE_MEMBERS_MAX, 'batch touches more members than the core holds');
+    if (b.rewardMoves.size > 0) writeRewardCounters(b);
     for (const [i, of] of repeats) {
       const first = results[of]!;
       results[i] = first.ok ? { ...first, replayed: true } : first;
@@ -203,7 +216,7 @@ export class BatchExecutor {
    * One slice of the sweep (docs/rules.md §6): members whose next event is due at or before `asOfMs`,
    * at most `limit` of them, each brought up to `asOfMs`. Returns how many and whether more are due.
    */
-  sweep(ctx: ProgramContext, asOfMs: number, limit: number, encodeProgram: (out: Float64Array) => void, newCodes: readonly string[] = []): { members: number; more: boolean; couponCounts?: Record<string, number> } {
+  sweep(ctx: ProgramContext, asOfMs: number, limit: number, encodeProgram: (out: Float64Array) => void, newCodes: readonly string[] = []): { members: number; more: boolean; couponCounts?: Record<string, number>; rewardCounts?: Record<string, [number, number]> } {
     const b = this.begin(ctx, encodeProgram);
     return withCouponCounts(sweepSlice(b, asOfMs, limit, new CouponSupplyCursor(newCodes, [])), b);
   }

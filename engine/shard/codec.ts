@@ -6,11 +6,12 @@ import { LEDGER_KINDS, type LedgerKind, type StoredEntry } from '../ops.js';
 import type { HotState } from '../rules/member-state.js';
 import type { Grant } from '../rules/grants.js';
 import type { PendingPoints } from '../rules/pending.js';
+import { readEntryExtras, writeEntryExtras } from './entry-extras.js';
 
 const KIND_INDEX = new Map<LedgerKind, number>(LEDGER_KINDS.map((k, i) => [k, i]));
 
-/** The largest encoded entry: 9 varints of at most 10 bytes, 3 strings of at most 255 bytes. */
-const ENTRY_BYTES_MAX = 1 + 9 * 10 + 3 * 256;
+/** The largest encoded entry's fixed part: 8 varints of at most 10 bytes, 3 strings of at most 255 bytes. */
+const ENTRY_BYTES_MAX = 1 + 8 * 10 + 3 * 256;
 
 export class Writer {
   buf: Buffer;
@@ -150,17 +151,10 @@ export class Reader {
   }
 }
 
-/**
- * The kind byte's high bit: a pending-points delta follows the entry's strings. Entries written
- * before pending points existed never set it, and most entries still do not, so they cost nothing more.
- */
-const KIND_HAS_PENDING = 0x80;
-
 /** Appends one entry to `w`. */
 export function writeEntry(w: Writer, e: StoredEntry): void {
   w.reserve(ENTRY_BYTES_MAX);
-  const pending = e.pendingDelta !== 0;
-  w.u8(pending ? KIND_INDEX.get(e.kind)! | KIND_HAS_PENDING : KIND_INDEX.get(e.kind)!);
+  w.u8(KIND_INDEX.get(e.kind)!);
   w.int(e.at);
   w.int(e.prev);
   w.int(e.cause ?? -1);
@@ -171,13 +165,12 @@ export function writeEntry(w: Writer, e: StoredEntry): void {
   w.str(e.memberId);
   w.str(e.ref);
   w.str(e.tierId);
-  if (pending) w.int(e.pendingDelta);
+  writeEntryExtras(w, e);
 }
 
 export function decodeEntry(buf: Uint8Array): StoredEntry {
   const r = new Reader(buf);
-  const kindByte = r.u8();
-  const kind = LEDGER_KINDS[kindByte & ~KIND_HAS_PENDING]!;
+  const kind = LEDGER_KINDS[r.u8()]!;
   const at = r.int();
   const prev = r.int();
   const cause = r.int();
@@ -188,8 +181,9 @@ export function decodeEntry(buf: Uint8Array): StoredEntry {
   const memberId = r.str()!;
   const ref = r.str()!;
   const tierId = r.str();
-  const pendingDelta = (kindByte & KIND_HAS_PENDING) === 0 ? 0 : r.int();
-  return { kind, at, prev, cause: cause === -1 ? null : cause, pointsDelta, growthDelta, walletDeltaCents, spendDeltaCents, memberId, ref, tierId, pendingDelta };
+  const e: StoredEntry = { kind, at, prev, cause: cause === -1 ? null : cause, pointsDelta, growthDelta, walletDeltaCents, spendDeltaCents, memberId, ref, tierId, pendingDelta: 0 };
+  if (r.pos < buf.length) readEntryExtras(r, buf.length, e);
+  return e;
 }
 
 

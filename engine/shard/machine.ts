@@ -25,8 +25,8 @@ export const LOG_STARTED_LATE = 'logStartedLate';
 
 /** What a task answers: a batch its results and outbox, a control its small reply. */
 export type TaskReply =
-  | { results: OpResult[]; outbox: Array<[number, OutboxMessage]>; couponCounts?: Record<string, number> }
-  | { members: number; more: boolean; couponCounts?: Record<string, number> }
+  | { results: OpResult[]; outbox: Array<[number, OutboxMessage]>; couponCounts?: Record<string, number>; rewardCounts?: Record<string, [number, number]> }
+  | { members: number; more: boolean; couponCounts?: Record<string, number>; rewardCounts?: Record<string, [number, number]> }
   | { version: number }
   | { removed: number }
   | { after: string | null };

@@ -49,6 +49,8 @@ const FLAG_COUPONS = 16;
 const FLAG_CAMPAIGNS = 32;
 /** When the order's points activate (OrderRecord.pendingUntil), last: orders written before pending points lack it. */
 const FLAG_PENDING = 64;
+/** The staff member of the sale (OrderRecord.staffId), after the campaigns. Orders written before staff lack the flag. */
+const FLAG_STAFF = 128;
 
 /** The fields at the front of a binary order, readable without decoding the rest. */
 export interface OrderHead {
@@ -172,7 +174,8 @@ function writeOrder(w: OrderWriter, o: OrderRecord): void {
   const periodTierSame = o.before.periodStartTierId === o.tierIdBefore;
   w.u8((o.items !== undefined ? FLAG_ITEMS : 0) | (o.restoredTo !== undefined ? FLAG_RESTORED : 0)
     | (afterTierSame ? FLAG_AFTER_TIER_SAME : 0) | (periodTierSame ? FLAG_PERIOD_TIER_SAME : 0) | (o.coupons !== undefined ? FLAG_COUPONS : 0)
-    | (o.campaigns !== undefined ? FLAG_CAMPAIGNS : 0) | (o.pendingUntil !== undefined ? FLAG_PENDING : 0));
+    | (o.campaigns !== undefined ? FLAG_CAMPAIGNS : 0) | (o.pendingUntil !== undefined ? FLAG_PENDING : 0)
+    | (o.staffId !== undefined ? FLAG_STAFF : 0));
   w.num(o.fp);
   w.text(o.orderId);
   w.text(o.memberId);
@@ -222,6 +225,7 @@ function writeOrder(w: OrderWriter, o: OrderRecord): void {
     }
   }
   if (o.pendingUntil !== undefined) { w.reserve(10); w.num(o.pendingUntil); }
+  if (o.staffId !== undefined) w.text(o.staffId);
 }
 
 /** An order's bytes, as a view that the next call overwrites (Writer#view): put them, or copy them. */
@@ -241,6 +245,11 @@ export function encodeOrder(o: OrderRecord): Buffer {
 /** Whether a stored order names campaigns, read off its flags without decoding it (an order msgpack wrote never does). */
 export function orderHasCampaigns(bytes: Uint8Array): boolean {
   return bytes[0] === ORDER_TAG && (bytes[3]! & FLAG_CAMPAIGNS) !== 0;
+}
+
+/** Whether a stored binary order names its staff member, read off its flags without decoding it. */
+export function orderHasStaff(bytes: Uint8Array): boolean {
+  return bytes[0] === ORDER_TAG && (bytes[3]! & FLAG_STAFF) !== 0;
 }
 
 /** Whether `bytes` hold a binary order (else an order msgpack wrote, before this form). */
@@ -329,6 +338,7 @@ export function decodeOrder(bytes: Uint8Array): OrderRecord {
     order.campaigns = { baseMultiplierPct, applied };
   }
   if ((flags2 & FLAG_PENDING) !== 0) order.pendingUntil = r.num();
+  if ((flags2 & FLAG_STAFF) !== 0) order.staffId = r.text();
   assert.equal(r.pos, bytes.length, 'an order record read to its end');
   return order;
 }

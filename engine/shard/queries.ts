@@ -16,6 +16,7 @@ import { campaignPart, dailyPart, ledgerPage, rfmPart } from './report-scans.js'
 import { REPORT_SCAN_ENTRIES_MAX, REPORT_SCAN_MEMBERS_MAX, REPORT_SCAN_ORDERS_MAX } from '../limits.js';
 import { firstLogSeq, logPosition } from './batch-log.js';
 import { logEntriesUntil } from './shard-backup.js';
+import { RewardLedger, memberCards, memberRedemptions, redemptionById, rewardCounts, rewardMismatches, rewardReportPart, staffPart } from './reward-queries.js';
 import { CouponLedger, couponByCode, couponCounts, couponMismatches, couponReportOf, couponsPage, heldCoupons, memberCoupons } from './coupon-queries.js';
 
 
@@ -141,6 +142,12 @@ export function answer(store: ShardStore, q: Query): unknown {
     case 'couponCounts': return couponCounts(store);
     case 'couponReport': return couponReportOf(store, q);
     case 'couponsPage': return couponsPage(store, q.after, q.limit);
+    case 'rewardCounts': return rewardCounts(store);
+    case 'redemption': return redemptionById(store, q.redemptionId);
+    case 'memberRedemptions': return memberRedemptions(store, q.memberId);
+    case 'memberCards': return memberCards(store, q.memberId);
+    case 'rewardReport': return rewardReportPart(store, q, q.after, REPORT_SCAN_ORDERS_MAX);
+    case 'staffReport': return staffPart(store, q, q.phase, q.after, REPORT_SCAN_ORDERS_MAX);
   }
 }
 
@@ -171,8 +178,10 @@ export function verify(store: ShardStore): { members: number; entries: number; m
   const sums = { points: new Tally(), walletCents: new Tally(), pendingPoints: new Tally() };
   const tiers = new Map<string, number>();
   const coupons = new CouponLedger();
+  const rewards = new RewardLedger();
   for (const [, value] of allEntries(store)) {
     entries += 1;
+    rewards.add(value);
     if (value.memberId === '') continue;
     coupons.add(value);
     let fold = folds.get(value.memberId);
@@ -210,6 +219,7 @@ export function verify(store: ShardStore): { members: number; entries: number; m
   }
   const couponCheck = couponMismatches(store, coupons);
   mismatches.push(...couponCheck.mismatches);
+  mismatches.push(...rewardMismatches(store, rewards));
   const totals = readTotals(store.meta.get('totals'));
   // Counts compare exactly: each is a number while it is a safe integer, else its decimal digits.
   const recount = {

@@ -41,6 +41,8 @@ function addEntry(store: ShardStore, d: DayFigures, e: StoredEntry): void {
       d.netSalesCents += e.spendDeltaCents;
       return;
     case 'redeem':
+    // Points spent on rewards (docs/rules.md §14.1) are redeemed points too; a cancellation gives them back.
+    case 'reward_redeem': case 'reward_cancel':
       d.pointsRedeemed -= e.pointsDelta;
       return;
     case 'topup':

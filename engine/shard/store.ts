@@ -10,6 +10,7 @@ import { decodeEntry, decodeState, encodeState, writeEntry, Writer } from './cod
 import { decodeOrder, encodeOrder, isBinaryOrder, readOrderHead, type OrderHead } from './order-codec.js';
 import type { HotState } from '../rules/member-state.js';
 import type { CouponRecord } from '../rules/coupons.js';
+import type { CardRecord, RedemptionRecord } from '../rules/rewards.js';
 
 export interface StoredKey { fp: number; res: Record<string, unknown> }
 
@@ -47,6 +48,16 @@ export interface ShardStore {
   couponDue: Database<string, [number, string]>;
   /** The batch log (engine/shard/batch-log.ts): every committed batch, keyed by its log sequence. */
   log: Database<Buffer, number>;
+  /** Reward redemptions of this shard's members, by redemption id (engine/shard/batch-rewards.ts). */
+  redemptions: Database<RedemptionRecord, string>;
+  /** A member's redemptions: key [memberId, redemptionId], value the reward id (perMemberMax counts these). */
+  memberRedemptions: Database<string, [string, string]>;
+  /** Count cards: key [memberId, serviceId] (engine/shard/batch-cards.ts). */
+  cards: Database<CardRecord, [string, string]>;
+  /** Active cards by expiry: key [expiresAtMs, memberId, serviceId]; the sweep expires them. */
+  cardDue: Database<string, [number, string, string]>;
+  /** Every card use, by [atMs, entry seq]: who used what where, for the staff report. */
+  cardUses: Database<CardUseRecord, [number, number]>;
   /**
    * Told of every member state written, as its bytes: the shard's machine (machine.ts) folds them
    * into the batch's checksum. Unset, nothing is told.
@@ -54,8 +65,14 @@ export interface ShardStore {
   onStateWrite?: (memberId: string, bytes: Uint8Array) => void;
 }
 
+/** One card use as the staff report reads it. */
+export interface CardUseRecord { memberId: string; serviceId: string; uses: number; storeId: string | null; staffId: string | null }
+
 /** The named databases of a shard, in the order the replay check compares them. */
-export const SHARD_DATABASES = ['members', 'states', 'ledger', 'keys', 'orders', 'outbox', 'due', 'refstats', 'search', 'meta', 'log', 'coupons', 'memberCoupons', 'couponDue'] as const;
+export const SHARD_DATABASES = [
+  'members', 'states', 'ledger', 'keys', 'orders', 'outbox', 'due', 'refstats', 'search', 'meta', 'log', 'coupons', 'memberCoupons', 'couponDue',
+  'redemptions', 'memberRedemptions', 'cards', 'cardDue', 'cardUses',
+] as const;
 export type ShardDatabaseName = typeof SHARD_DATABASES[number];
 
 export interface ShardStoreOptions {
@@ -91,7 +108,8 @@ export function openShardStore(path: string, mapBytesOrOptions: number | ShardSt
     readOnly,
     mapSize: mapBytes,
     maxReaders: LMDB_READERS_MAX,
-    maxDbs: 16,
+    // Room for the 19 databases below and those to come: a named database costs a slot, nothing on disk.
+    maxDbs: 32,
     // Durability: with overlappingSync off, a transactionSync commit returns only after its
     // fdatasync (or, with noSync, without one). lmdb-js 3.5's `flushed` promise does not track sync
     // transactions (its lastSyncTxnFlush is never assigned), so with overlappingSync on, nothing
@@ -131,6 +149,11 @@ export function openShardStore(path: string, mapBytesOrOptions: number | ShardSt
     coupons: present('coupons', root.openDB<CouponRecord, string>({ name: 'coupons', encoding: 'msgpack', cache: false, compression: false })),
     memberCoupons: present('memberCoupons', root.openDB<string, [string, string]>({ name: 'memberCoupons', encoding: 'string', cache: false })),
     couponDue: present('couponDue', root.openDB<string, [number, string]>({ name: 'couponDue', encoding: 'string', cache: false })),
+    redemptions: present('redemptions', root.openDB<RedemptionRecord, string>({ name: 'redemptions', encoding: 'msgpack', cache: false, compression: false })),
+    memberRedemptions: present('memberRedemptions', root.openDB<string, [string, string]>({ name: 'memberRedemptions', encoding: 'string', cache: false })),
+    cards: present('cards', root.openDB<CardRecord, [string, string]>({ name: 'cards', encoding: 'msgpack', cache: false, compression: false })),
+    cardDue: present('cardDue', root.openDB<string, [number, string, string]>({ name: 'cardDue', encoding: 'string', cache: false })),
+    cardUses: present('cardUses', root.openDB<CardUseRecord, [number, number]>({ name: 'cardUses', encoding: 'msgpack', cache: false, compression: false })),
   };
 }
 

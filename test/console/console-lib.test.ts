@@ -98,7 +98,9 @@ describe('the ledger in words', () => {
     expect(ledgerWords(pending, ctx(en))).toBe('Purchase of HK$500.00, order o-2, 61 points pending');
     const down = entry({ kind: 'downgrade', ref: 'downgrade:1790000000000', tierId: 'member' });
     expect(ledgerWords(down, ctx(en))).toBe('Moved to MEMBER at the end of the tier period');
-    expect(ledgerWords(entry({ kind: 'card_use', ref: 'x' }), ctx(en))).toBe('Other change');
+    expect(ledgerWords(entry({ kind: 'card_use', ref: 'wash', usesDelta: -1 }), ctx(en))).toBe('Count card used, −1 uses');
+    // A kind the console has no sentence for reads as a change, never as its internal name.
+    expect(ledgerWords(entry({ kind: 'made_up' as never, ref: 'x' }), ctx(en))).toBe('Other change');
   });
 });
 

@@ -54,6 +54,17 @@ const TABLE: Row[] = [
   { method: 'GET', pattern: '/v1/members/:id/ledger', path: '/v1/members/rm-a/ledger', roles: ALL },
   { method: 'GET', pattern: '/v1/members/:id/balance', path: '/v1/members/rm-a/balance', roles: ALL },
   { method: 'GET', pattern: '/v1/members/:id/coupons', path: '/v1/members/rm-a/coupons', roles: ALL },
+  { method: 'GET', pattern: '/v1/members/:id/cards', path: '/v1/members/rm-a/cards', roles: ALL },
+  { method: 'GET', pattern: '/v1/members/:id/redemptions', path: '/v1/members/rm-a/redemptions', roles: ALL },
+  // The demo program has no rewards and no cards: the handlers answer 404 or 422, past the role check.
+  { method: 'GET', pattern: '/v1/rewards', path: '/v1/rewards', roles: ALL },
+  { method: 'POST', pattern: '/v1/rewards/redemptions', path: '/v1/rewards/redemptions', roles: WRITERS, body: () => ({ requestId: uniq('rm-rw'), memberId: 'rm-a', rewardId: 'mug' }) },
+  { method: 'GET', pattern: '/v1/rewards/redemptions/:id', path: '/v1/rewards/redemptions/rm-none', roles: ALL },
+  { method: 'POST', pattern: '/v1/rewards/redemptions/:id/fulfil', path: '/v1/rewards/redemptions/rm-none/fulfil', roles: WRITERS, body: () => ({}) },
+  { method: 'POST', pattern: '/v1/rewards/redemptions/:id/cancel', path: '/v1/rewards/redemptions/rm-none/cancel', roles: WRITERS, body: () => ({}) },
+  { method: 'POST', pattern: '/v1/rewards/:id/stock', path: '/v1/rewards/mug/stock', roles: ADMIN, body: () => ({ requestId: uniq('rm-st'), delta: 5 }) },
+  { method: 'POST', pattern: '/v1/cards/uses', path: '/v1/cards/uses', roles: WRITERS, body: () => ({ requestId: uniq('rm-cu'), memberId: 'rm-a', serviceId: 'haircut' }) },
+  { method: 'POST', pattern: '/v1/cards/adjustments', path: '/v1/cards/adjustments', roles: ADMIN, body: () => ({ requestId: uniq('rm-ca'), memberId: 'rm-a', serviceId: 'haircut', uses: 1, reason: 'roles matrix' }) },
   { method: 'POST', pattern: '/v1/purchases', path: '/v1/purchases', roles: WRITERS, body: () => ({ orderId: uniq('rm-o'), memberId: 'rm-a', amountCents: 1000 }) },
   { method: 'POST', pattern: '/v1/product-purchases', path: '/v1/product-purchases', roles: WRITERS, body: () => ({ orderId: uniq('rm-p'), memberId: 'rm-a', productId: 'wallet-500' }) },
   { method: 'POST', pattern: '/v1/returns', path: '/v1/returns', roles: WRITERS, body: () => ({ returnId: uniq('rm-r'), orderId: 'rm-o1', amountCents: 1 }) },
@@ -75,6 +86,8 @@ const TABLE: Row[] = [
   { method: 'GET', pattern: '/v1/reports/rfm', path: '/v1/reports/rfm', roles: ALL },
   { method: 'GET', pattern: '/v1/reports/coupons', path: '/v1/reports/coupons?from=2026-01-01&to=2026-01-31', roles: ALL },
   { method: 'GET', pattern: '/v1/reports/campaigns', path: '/v1/reports/campaigns?from=2026-01-01&to=2026-01-31', roles: ALL },
+  { method: 'GET', pattern: '/v1/reports/rewards', path: '/v1/reports/rewards?from=2026-01-01&to=2026-01-31', roles: ALL },
+  { method: 'GET', pattern: '/v1/reports/staff', path: '/v1/reports/staff?from=2026-01-01&to=2026-01-31', roles: ALL },
   { method: 'POST', pattern: '/v1/admin/sweep', path: '/v1/admin/sweep', roles: ADMIN, body: () => ({}) },
   { method: 'POST', pattern: '/v1/import/members', path: '/v1/import/members', roles: ADMIN, body: () => `memberId,name\n${uniq('rm-imp')},Imported\n` },
   { method: 'GET', pattern: '/v1/export/members.csv', path: '/v1/export/members.csv', roles: ['admin', 'reader'] },
@@ -102,6 +115,8 @@ const STREAM_TABLE: Array<{ op: string; roles: Role[]; body: () => Record<string
   { op: 'transfer', roles: ADMIN, body: () => ({ requestId: uniq('rs-x'), fromMemberId: 'rm-a', toMemberId: 'rm-b', amountCents: 1 }) },
   { op: 'withdraw', roles: ADMIN, body: () => ({ requestId: uniq('rs-w'), memberId: 'rm-a', amountCents: 1 }) },
   { op: 'adjust', roles: ADMIN, body: () => ({ requestId: uniq('rs-adj'), memberId: 'rm-a', points: 5, reason: 'roles matrix' }) },
+  { op: 'reward_redeem', roles: WRITERS, body: () => ({ requestId: uniq('rs-rw'), memberId: 'rm-a', rewardId: 'mug' }) },
+  { op: 'card_use', roles: WRITERS, body: () => ({ requestId: uniq('rs-cu'), memberId: 'rm-a', serviceId: 'haircut' }) },
 ];
 
 const dataDir = mkdtempSync(join(tmpdir(), 'loyalty-roles-'));

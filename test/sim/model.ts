@@ -9,6 +9,7 @@ import {
   CouponBook, couponValidity, couponValue, firingRules, issueRefusal, normalizeCode, orderValues, usabilityRefusal,
   type IssuedView, type SimCoupon, type SkippedView,
 } from './coupons.js';
+import { RewardModel } from './rewards.js';
 
 export const SAFE_MAX = Number.MAX_SAFE_INTEGER;
 /** The earliest `at` the `ancient-times` edge expects the server to accept: 2000-01-01T00:00:00Z. */
@@ -20,7 +21,7 @@ const EVENTS_MAX = 100_000;
 
 export type Role = 'admin' | 'pos' | 'storefront';
 export type OpName = 'register' | 'patch' | 'purchase' | 'return' | 'quote' | 'topup' | 'withdraw' | 'transfer' | 'redeem' | 'adjust' | 'product_purchase'
-  | 'coupon_issue' | 'coupon_revoke';
+  | 'coupon_issue' | 'coupon_revoke' | 'reward_redeem' | 'reward_fulfil' | 'reward_cancel' | 'reward_stock' | 'card_use' | 'card_adjust';
 export type Body = Record<string, unknown>;
 
 /** Points that expire together: `id` orders grants of one expiry by when they were credited. */
@@ -32,6 +33,8 @@ export interface Entry {
   at: number; kind: string; ref: string; points: number; growth: number; wallet: number; spend: number; tierId: string | null;
   /** The sweep that wrote a coupon_expire entry: its expiries of one instant are in code order. */
   sweep?: number;
+  /** A count card entry's change of uses (test/sim/rewards.ts). */
+  uses?: number;
 }
 
 export interface Profile {
@@ -220,6 +223,18 @@ export class Model {
   private placeholderLists: Array<Array<{ code: string }>> = [];
   /** The server's answer to the op being applied, when it carried one: where codes are learnt from. */
   private answerNow: Body | null = null;
+  /** Rewards and count cards (test/sim/rewards.ts), over this model's points, entries, keys and coupons. */
+  readonly rewards = new RewardModel({
+    program: () => this.program, member: (id) => this.members.get(id), shard: (id) => this.shard(id),
+    scope: (key, shard) => this.scope(key, shard), keyed: (name, scope, body) => this.keyed(name, scope, body),
+    remember: (name, scope, body, answer) => this.remember(name, scope, body, answer), advance: (m, at) => this.advance(m, at),
+    entry: (m, at, kind, ref, d) => this.entry(m, at, kind, ref, d), debit: (m, points) => this.debitPoints(m, points),
+    restore: (m, from, points) => { this.restorePoints(m, from, points); }, tally: (total, n) => this.tally(total, n),
+    template: (id) => this.couponTemplate(id), issuedTo: (m, t) => this.coupons.issuedTo(m, t), issuedTotal: (t) => this.coupons.issuedTotal(t),
+    issueCoupon: (m, t, at, source, code) => this.issueCoupon(m, t, at, source, null, code), coupon: (code) => this.coupons.byCode.get(code),
+    revokeCoupon: (c, at) => this.setCouponState(c, 'revoked', at, 'coupon_revoke'), answerNow: () => this.answerNow,
+    unattachedEntry: () => { this.programEntries += 1; },
+  });
 
   constructor(program: SimProgram, version: number, readonly options: ModelOptions) {
     this.program = program;
@@ -302,9 +317,9 @@ export class Model {
 
   // ---------------------------------------------------------------- points and grants
 
-  private entry(m: Member, at: number, kind: string, ref: string, d: Partial<Pick<Entry, 'points' | 'growth' | 'wallet' | 'spend' | 'tierId'>>): void {
+  private entry(m: Member, at: number, kind: string, ref: string, d: Partial<Pick<Entry, 'points' | 'growth' | 'wallet' | 'spend' | 'tierId' | 'uses'>>): void {
     // `+ 0` turns a negated zero into zero: the server's JSON has no -0.
-    m.entries.push({ at, kind, ref, points: (d.points ?? 0) + 0, growth: (d.growth ?? 0) + 0, wallet: (d.wallet ?? 0) + 0, spend: (d.spend ?? 0) + 0, tierId: d.tierId ?? null });
+    m.entries.push({ at, kind, ref, points: (d.points ?? 0) + 0, growth: (d.growth ?? 0) + 0, wallet: (d.wallet ?? 0) + 0, spend: (d.spend ?? 0) + 0, tierId: d.tierId ?? null, ...(d.uses === undefined ? {} : { uses: d.uses + 0 }) });
   }
 
   private insertGrant(m: Member, g: Grant): void {
@@ -455,6 +470,8 @@ export class Model {
       this.setCouponState(c, 'expired', c.expiresAt, 'coupon_expire');
       this.members.get(c.memberId)!.entries.at(-1)!.sweep = this.sweeps;
     }
+    // Then count cards past their expiry (test/sim/rewards.ts).
+    this.rewards.expireCards(asOfMs);
     return due;
   }
 
@@ -865,6 +882,10 @@ export class Model {
     switch (name) {
       case 'coupon_issue': return this.couponIssue(body, at);
       case 'coupon_revoke': return this.couponRevoke(body, at);
+      case 'reward_redeem': return this.rewards.redeem(body, at);
+      case 'reward_fulfil': case 'reward_cancel': return this.rewards.step(name, body, at);
+      case 'reward_stock': return this.rewards.restock(body, at);
+      case 'card_use': case 'card_adjust': return this.rewards.cardOp(name, body, at);
       case 'register': return this.register(body, at, ctx.generatedId);
       case 'patch': return this.patch(body, ctx.nowMs);
       case 'purchase': return this.purchase(body, at);
@@ -1401,6 +1422,7 @@ export class Model {
     const upgrade = target !== null && inc.forceTierId === undefined;
     const bonus = upgrade ? p.tiers[target!]!.upgradeBonusPoints : 0;
     if (!safe(add(add(m.points, points), bonus), add(m.walletCents, walletCents))) return FAIL('balance_limit', [memberId]);
+    if (inc.card !== undefined && this.rewards.giftTooLarge(m, inc.card, at)) return FAIL('balance_limit', [memberId], 'productId');
     const tierId = target === null ? null : p.tiers[target]!.id;
     this.entry(m, at, 'product', orderId, { points, wallet: walletCents, tierId });
     this.creditPoints(m, points, at);
@@ -1419,9 +1441,12 @@ export class Model {
     }
     if (inc.extendDays !== undefined && m.periodEnd !== null) m.periodEnd += inc.extendDays * DAY_MS;
     this.hold(m);
+    // A count card comes with the purchase, after its entries (test/sim/rewards.ts).
+    const card = inc.card === undefined ? null : this.rewards.giveCard(m, inc.card, at);
     const answer: Body = {
       orderId, memberId, productId: product.id, priceCents: product.priceCents, walletCreditCents: walletCents, pointsAdded: points,
       tierChangedTo: tierId, periodEnd: iso(m.periodEnd), points: m.points, walletBalanceCents: m.walletCents, tierId: m.tierId,
+      ...(card === null ? {} : { card }),
     };
     this.remember('product_purchase', scope, body, answer, role);
     return { ok: true, answer, replayed: false, touched: [memberId] };

@@ -3,6 +3,7 @@
 // tiers members hold in the same order; a tier nobody ever held may be dropped.
 import type { Random } from './prng.js';
 import { DAY_MS, ZONES, localDate } from './calendar.js';
+import { drawRewards, type SimCardInclude, type SimReward } from './rewards.js';
 
 export interface SimTier {
   id: string; name: string; threshold: number;
@@ -14,7 +15,7 @@ export interface SimTier {
 
 export interface SimLevel { registerPoints: number; firstPurchasePoints: number; repeatPurchasePoints: number; purchaseSharePct: number }
 
-export interface SimIncludes { walletCents?: number; points?: number; tierId?: string; forceTierId?: string; extendDays?: number }
+export interface SimIncludes { walletCents?: number; points?: number; tierId?: string; forceTierId?: string; extendDays?: number; card?: SimCardInclude }
 
 export interface SimProduct {
   id: string; name: string; priceCents: number; active: boolean;
@@ -59,6 +60,9 @@ export interface SimProgram {
   coupons: SimCouponTemplate[];
   couponRules: SimCouponRule[];
   campaigns: SimCampaign[];
+  /** Rewards and the staff commission (test/sim/rewards.ts), under the `rewards` edge. */
+  rewards?: SimReward[];
+  staffCommissionBps?: number;
 }
 
 /** Every coupon template id a program may have: a template dropped by one program may come back in a later one. */
@@ -78,6 +82,8 @@ export interface ProgramConstraints {
   coupons: { birthdayRules: boolean } | null;
   /** The timeline's clock: fixed coupon windows are drawn around it. */
   clockMs: number;
+  /** Rewards and products with count cards (the `rewards` edge), drawn after everything else. */
+  rewards?: boolean;
 }
 
 /** A valid program: every field drawn from the seed, within the bounds the simulator's amounts make interesting. */
@@ -138,8 +144,9 @@ export function generateProgram(rng: Random, c: ProgramConstraints): SimProgram 
     ...(c.coupons === null ? { coupons: [], couponRules: [] } : generateCoupons(rng, tierIds, c.clockMs, zone, c.coupons)),
     campaigns: [],
   };
-  // Drawn last, so that every other field of a seed's programs is what it was before campaigns.
+  // Campaigns, then rewards, are drawn last, so that every other field of a seed's programs is what it was before them.
   program.campaigns = generateCampaigns(rng, tierIds, program.coupons, c.clockMs);
+  if (c.rewards === true) drawRewards(rng, program, c.clockMs);
   return program;
 }
 

@@ -12,6 +12,7 @@ import { CouponBook } from './coupons.js';
 import { AT_MIN_MS, Model, SAFE_MAX, entryOf, parseAt, shardOf, type Body, type Member, type OpName, type Outcome, type Role } from './model.js';
 import { OP_AMOUNT_MAX, Planner, withOffset, type Planned } from './plan.js';
 import { SimServer, type Answer } from './server.js';
+import { RewardPlanner } from './rewards.js';
 
 /**
  * Edge classes, each behind a switch. The `defaultOn` ones run in `npm test` (turning one off narrows
@@ -34,6 +35,7 @@ export const EDGES = {
   'replay-after-return': { defaultOn: true, about: 'a purchase replayed after a return of its order reversed part of its referral share rewards: the replay must answer the first answer' },
   'coupons': { defaultOn: true, about: 'coupon templates and rules of the register, purchase and upgrade triggers, and campaigns\' coupons; issues and revocations by hand; purchases and quotes naming coupons (usable ones and every refusal); two purchases of one coupon in a batch; full and partial returns; expiry by sweep; caps reached' },
   'birthday-coupons': { defaultOn: true, about: 'coupon rules of the birthday trigger: the gift\'s coupons, given by the sweep or by whatever op of the member comes first' },
+  'rewards': { defaultOn: true, about: 'rewards for points (goods and coupons, small stocks, caps, tiers, windows): redemptions, fulfilments, cancellations back to the grants, restocks; products with count cards, card uses and adjustments, expiry by sweep; the rewards list, the reward report, members\' cards and redemptions' },
 } as const;
 export type EdgeName = keyof typeof EDGES;
 export const EDGE_NAMES = Object.keys(EDGES) as EdgeName[];
@@ -86,7 +88,7 @@ export function asStreamSent(p: Planned): Planned {
 
 /** Coupon issues and revocations travel over HTTP only. */
 function streamable(p: Planned): boolean {
-  return p.name !== 'coupon_issue' && p.name !== 'coupon_revoke';
+  return !['coupon_issue', 'coupon_revoke', 'reward_fulfil', 'reward_cancel', 'reward_stock', 'card_adjust'].includes(p.name);
 }
 
 /** A discrepancy between the server and the model, or a server that stopped: the run's failure. */
@@ -148,13 +150,15 @@ const STATUS: Record<string, number> = {
   redemption_too_small: 422, product_inactive: 422, channel_not_allowed: 422, tier_not_eligible: 422,
   return_exceeds_order: 422, balance_limit: 422,
   coupon_not_found: 404, coupon_template_not_found: 404, coupon_not_usable: 422, coupon_limit: 422, coupon_not_active: 422,
+  reward_not_found: 404, redemption_not_found: 404, card_not_found: 404, reward_unavailable: 422, out_of_stock: 422,
+  reward_limit: 422, redemption_closed: 422, card_exhausted: 422, card_expired: 422,
 };
 
-const PATHS: Record<Exclude<OpName, 'patch' | 'coupon_revoke'>, string> = {
+const PATHS: Record<Exclude<OpName, 'patch' | 'coupon_revoke' | 'reward_fulfil' | 'reward_cancel' | 'reward_stock'>, string> = {
   register: '/v1/members', purchase: '/v1/purchases', return: '/v1/returns', quote: '/v1/checkout/quote',
   topup: '/v1/wallet/topups', withdraw: '/v1/wallet/withdrawals', transfer: '/v1/wallet/transfers',
   redeem: '/v1/points/redemptions', adjust: '/v1/points/adjustments', product_purchase: '/v1/product-purchases',
-  coupon_issue: '/v1/coupons/issue',
+  coupon_issue: '/v1/coupons/issue', reward_redeem: '/v1/rewards/redemptions', card_use: '/v1/cards/uses', card_adjust: '/v1/cards/adjustments',
 };
 
 type Transport = 'http' | 'msgpack' | 'json';
@@ -280,7 +284,7 @@ class Simulation {
   // ---------------------------------------------------------------- the program
 
   private async installFirstProgram(): Promise<void> {
-    const program = generateProgram(this.rng, { keepTiers: new Set(), dropTier: null, timezone: null, coupons: this.couponDraw(), clockMs: this.clockMs });
+    const program = generateProgram(this.rng, { keepTiers: new Set(), dropTier: null, timezone: null, coupons: this.couponDraw(), clockMs: this.clockMs, rewards: this.on('rewards') });
     const reply = await this.server.request('PUT', '/v1/program', program);
     if (reply.status !== 200) this.fail(`the first program was refused: ${JSON.stringify(reply.body)}`);
     this.model = new Model(program, reply.body.version as number, {
@@ -309,7 +313,7 @@ class Simulation {
     }
     const keep = new Set(this.model.everHeld);
     if (dropTier !== null) keep.delete(dropTier);
-    const program = generateProgram(this.rng, { keepTiers: keep, dropTier, timezone: this.on('timezone-change') ? null : p.timezone, coupons: this.couponDraw(), clockMs: this.clockMs });
+    const program = generateProgram(this.rng, { keepTiers: keep, dropTier, timezone: this.on('timezone-change') ? null : p.timezone, coupons: this.couponDraw(), clockMs: this.clockMs, rewards: this.on('rewards') });
     const moving = this.model.holdingDropped(program);
     const sentMs = Date.now();
     const reply = await this.server.request('PUT', '/v1/program', program);
@@ -377,6 +381,7 @@ class Simulation {
       equivalent: this.on('equivalent-retry') ? 3 : 0, deps: this.on('same-batch-deps') ? 3 : 0,
       whale: this.whales.length > 0 ? 6 : 0,
       coupon: this.on('coupons') ? 16 : 0,
+      reward: this.on('rewards') ? 14 : 0,
     };
     const action = members === 0 ? 'register' : rng.weighted(weights);
     switch (action) {
@@ -393,6 +398,7 @@ class Simulation {
       case 'deps': return this.depsStep();
       case 'whale': return this.whaleStep();
       case 'coupon': return this.couponStep();
+      case 'reward': return this.rewardStep();
       default: {
         const p = this.drawSingle(action);
         if (p !== null) await this.single(p);
@@ -451,6 +457,14 @@ class Simulation {
         const { code, ...body } = p.body;
         return this.server.op('POST', `/v1/coupons/${encodeURIComponent(String(code))}/revoke`, body, p.role);
       }
+      if (p.name === 'reward_fulfil' || p.name === 'reward_cancel') {
+        const { redemptionId, ...body } = p.body;
+        return this.server.op('POST', `/v1/rewards/redemptions/${encodeURIComponent(String(redemptionId))}/${p.name === 'reward_fulfil' ? 'fulfil' : 'cancel'}`, body, p.role);
+      }
+      if (p.name === 'reward_stock') {
+        const { rewardId, ...body } = p.body;
+        return this.server.op('POST', `/v1/rewards/${encodeURIComponent(String(rewardId))}/stock`, body, p.role);
+      }
       return this.server.op('POST', PATHS[p.name], p.body, p.role);
     }
     const [answer] = await this.server.sendBatch([streamOp(p)], transport === 'msgpack');
@@ -488,7 +502,7 @@ class Simulation {
     if (outcome.ok) {
       if (!answer.ok) this.fail(`${what}: the model accepts it but the server refused it: ${JSON.stringify(answer.body)}\nmodel: ${JSON.stringify(outcome.answer)}`);
       if (transport === 'http') {
-        const status = (p.name === 'register' || p.name === 'coupon_issue') && !outcome.replayed ? 201 : 200;
+        const status = (p.name === 'register' || p.name === 'coupon_issue' || p.name === 'reward_redeem') && !outcome.replayed ? 201 : 200;
         if (answer.status !== status) this.fail(`${what}: HTTP ${answer.status}, expected ${status}`);
       }
       if (!outcome.replayed) this.countCampaigns(p, outcome.answer);
@@ -670,6 +684,8 @@ class Simulation {
 
   /** An issue by hand of a template the program no longer has is refused before its key is looked at (docs/api.md). */
   private replayable(p: Planned): boolean {
+    // A restock's answer adds the stock left when it is answered: its replay may tell another.
+    if (p.name === 'reward_stock') return false;
     return p.name !== 'coupon_issue' || this.model.couponTemplate(p.body['templateId'] as string) !== undefined;
   }
 
@@ -686,7 +702,8 @@ class Simulation {
   /** An earlier acked op's key with a different body: 409, and nothing changes. */
   private async conflictStep(): Promise<void> {
     // A revocation names its coupon in the path: another code is another coupon, not another body.
-    const candidates = this.history.filter((s) => (s.p.name !== 'register' || s.p.body['memberId'] !== undefined) && s.p.name !== 'coupon_revoke');
+    // A redemption's fulfilment or cancellation has no body to change but its time; the rewards step sends their conflicts.
+    const candidates = this.history.filter((s) => (s.p.name !== 'register' || s.p.body['memberId'] !== undefined) && !['coupon_revoke', 'reward_redeem', 'reward_fulfil', 'reward_cancel', 'reward_stock', 'card_use', 'card_adjust'].includes(s.p.name));
     if (candidates.length === 0) return;
     const s = this.rng.pick(candidates);
     const body = { ...s.p.body };
@@ -1017,7 +1034,7 @@ class Simulation {
     if (m === undefined) return;
     const got = await this.ledger(memberId);
     if (got === null) this.fail(`member ${memberId} has no ledger`);
-    const want = m.entries.map((e) => ({ kind: e.kind, ref: e.ref, at: iso(e.at), pointsDelta: e.points, growthDelta: e.growth, walletDeltaCents: e.wallet, spendDeltaCents: e.spend, tierId: e.tierId }));
+    const want = m.entries.map((e) => ({ kind: e.kind, ref: e.ref, at: iso(e.at), pointsDelta: e.points, growthDelta: e.growth, walletDeltaCents: e.wallet, spendDeltaCents: e.spend, tierId: e.tierId, ...(e.uses === undefined ? {} : { usesDelta: e.uses }) }));
     for (let i = 0; i < Math.max(got.length, want.length); i++) {
       const g = got[i];
       const w = want[i];
@@ -1151,6 +1168,76 @@ class Simulation {
    * `coupons`: an issue or a revocation by hand, a purchase or a quote naming coupons, a stream
    * batch naming one coupon twice, or a look at coupons as the server shows them.
    */
+  /**
+   * `rewards`: a redemption (often of a reward the member can afford), a fulfilment or cancellation
+   * of one made, a conflict on a redemption's key, a restock, a product purchase of a product with a
+   * count card followed by a use, a card use or adjustment; then the rewards list, the reward report
+   * and the member's cards and redemptions against the model. Reward ops go one at a time: units of
+   * one stock taken by ops in one batch on several shards are given in the order the shards' batches
+   * form, not in op order.
+   */
+  private async rewardStep(): Promise<void> {
+    const { planner, rng } = this;
+    const rewards = new RewardPlanner(rng, this.model.rewards, () => this.model.program, () => planner.next());
+    const kind = rng.weighted({ redeem: 8, step: 4, conflict: 1, restock: 2, card: 3, use: 4 });
+    // Redemptions go to members who can pay for a reward, uses to members holding a card, when there are any.
+    const cheapest = Math.min(...(this.model.program.rewards ?? []).map((r) => r.pointsCost));
+    const holders = new Set([...this.model.rewards.cards.values()].map((c) => c.memberId));
+    const m = (kind === 'redeem' ? planner.member((x) => x.points >= cheapest) : kind === 'use' ? planner.member((x) => holders.has(x.memberId)) : null) ?? planner.member()!;
+    const at = planner.atFor(this.clockMs, m);
+    switch (kind) {
+      case 'redeem': await this.single(rewards.redeem(m, planner.spell(at))); break;
+      case 'step': {
+        const p = rewards.step((id) => planner.spell(planner.atFor(this.clockMs, this.model.members.get(id))));
+        if (p !== null) await this.single(p);
+        break;
+      }
+      case 'conflict': {
+        const made = this.history.filter((s) => s.p.name === 'reward_redeem');
+        if (made.length === 0) return;
+        const s = rng.pick(made);
+        const p: Planned = { ...s.p, body: { ...s.p.body, quantity: ((s.p.body['quantity'] as number | undefined) ?? 1) % 3 + 1 }, note: 'same key, another body' };
+        const outcome = await this.single(p);
+        if (outcome.ok) this.fail(`${describe(p)}: the model accepts a changed body under a used key`);
+        break;
+      }
+      case 'restock': {
+        const p = rewards.restock(planner.spell(this.clockMs));
+        if (p !== null) await this.single(p);
+        break;
+      }
+      case 'card': {
+        const product = rewards.cardProduct();
+        if (product === null) return;
+        const p = planner.product(m, at);
+        p.body['productId'] = product.id;
+        const bought = await this.single(p);
+        if (bought.ok && !bought.replayed && rng.chance(0.6)) await this.single(rewards.cardOp(m, planner.spell(Math.min(this.clockMs, at + rng.int(0, 5 * DAY_MS)))));
+        break;
+      }
+      case 'use': await this.single(rewards.cardOp(m, planner.spell(at))); break;
+    }
+    await this.checkRewards(m.memberId);
+  }
+
+  /** The rewards list, the reward report and a member's cards and redemptions against the model. */
+  private async checkRewards(memberId: string): Promise<void> {
+    const listed = await this.server.request('GET', '/v1/rewards');
+    const want = this.model.rewards.listing();
+    if (listed.status !== 200 || !isDeepStrictEqual(listed.body.rewards, want)) this.fail(`GET /v1/rewards: ${JSON.stringify(listed.body)}, the model ${JSON.stringify(want)}`);
+    // A window over the whole run (every op is dated within 400 days of the timeline; a report spans at most 3,660 days).
+    const report = await this.server.request('GET', `/v1/reports/rewards?from=${iso(this.clockMs - 3_000 * DAY_MS)!.slice(0, 10)}&to=${iso(this.clockMs + 2 * DAY_MS)!.slice(0, 10)}`);
+    const expected = this.model.rewards.report();
+    if (report.status !== 200 || !isDeepStrictEqual(report.body.rewards, expected.rewards) || !isDeepStrictEqual(report.body.totals, expected.totals)) {
+      this.fail(`the reward report: ${JSON.stringify(report.body)}, the model ${JSON.stringify(expected)}`);
+    }
+    if (!this.model.members.has(memberId)) return;
+    const cards = await this.server.request('GET', `/v1/members/${encodeURIComponent(memberId)}/cards`);
+    if (!isDeepStrictEqual(cards.body.cards, this.model.rewards.memberCards(memberId))) await this.failOn(memberId, `cards of ${memberId}: ${JSON.stringify(cards.body)}, the model ${JSON.stringify(this.model.rewards.memberCards(memberId))}`);
+    const redemptions = await this.server.request('GET', `/v1/members/${encodeURIComponent(memberId)}/redemptions`);
+    if (!isDeepStrictEqual(redemptions.body.redemptions, this.model.rewards.memberRedemptions(memberId))) await this.failOn(memberId, `redemptions of ${memberId}: ${JSON.stringify(redemptions.body)}, the model ${JSON.stringify(this.model.rewards.memberRedemptions(memberId))}`);
+  }
+
   private async couponStep(): Promise<void> {
     const { planner, rng } = this;
     const welcomes = this.model.program.couponRules.some((r) => r.trigger === 'register');

@@ -56,6 +56,8 @@ export interface LedgerEntry {
   ref: string;
   tierId: string | null;
   pendingDelta: number;
+  /** A count card entry's change of uses (docs/rules.md §14.3), absent on other entries. */
+  usesDelta?: number;
 }
 
 export interface LedgerPage { entries: LedgerEntry[]; nextCursor: number | null }

@@ -150,6 +150,7 @@ const en = {
     referral_reward: 'Referral reward', referral_reversal: 'Referral reward taken back after a return', product: 'Bought a loyalty product', productTier: 'Bought a loyalty product: now {tier}',
     program: 'Program changed', coupon_issue: 'Coupon {code} issued', coupon_use: 'Coupon {code} used', coupon_restore: 'Coupon {code} given back', coupon_expire: 'Coupon {code} expired',
     coupon_revoke: 'Coupon {code} revoked', pointsActivate: 'Points of order {order} became spendable', pointsCancel: 'Pending points cancelled by a return',
+    reward_redeem: 'Reward redeemed', reward_fulfil: 'Reward handed over', reward_cancel: 'Reward redemption cancelled', reward_stock: 'Reward restocked', card_add: 'Count card given or renewed', card_use: 'Count card used', card_adjust: 'Count card adjusted', card_expire: 'Count card expired', uses: '{n} uses',
     points: '{n} points', pendingAdded: '{n} points pending', pendingRemoved: '{n} pending points removed', wallet: 'wallet {amount}', growth: '{n} growth', other: 'Other change',
   },
   reports: {
@@ -216,6 +217,7 @@ const en = {
   },
   errors: {
     withReason: '{error}: {reason}.', unknown: 'The server refused the request ({code}).', network: 'The server cannot be reached. Check the connection and try again.',
+    reward_not_found: 'The program has no such reward.', redemption_not_found: 'There is no such redemption for this member.', card_not_found: 'The member has no count card for that service.', reward_unavailable: 'The reward cannot be redeemed now by this member', out_of_stock: 'The reward is out of stock.', reward_limit: 'The member may not redeem more of this reward.', redemption_closed: 'The redemption is already handed over or cancelled', card_exhausted: 'The count card does not hold that many uses.', card_expired: 'The count card has expired.',
     invalid_request: 'Something in the request is not valid.', unauthorized: 'The key is not valid or was revoked.', forbidden: 'Your key\'s role may not do that.',
     route_not_found: 'The server does not know that request.', key_not_found: 'There is no such key.', member_not_found: 'There is no member with that number.',
     order_not_found: 'There is no order with that number.', referrer_not_found: 'The referrer is not a member.', product_not_found: 'The program has no such product.',

@@ -149,6 +149,7 @@ const zhCN: Messages = {
     referral_reward: '推荐奖励', referral_reversal: '因退货扣回推荐奖励', product: '购买会员商品', productTier: '购买会员商品：现为{tier}',
     program: '会员方案修改', coupon_issue: '获得优惠券 {code}', coupon_use: '使用优惠券 {code}', coupon_restore: '退回优惠券 {code}', coupon_expire: '优惠券 {code} 过期',
     coupon_revoke: '优惠券 {code} 被作废', pointsActivate: '订单 {order} 的积分已生效', pointsCancel: '因退货取消待生效积分',
+    reward_redeem: '兑换礼品', reward_fulfil: '礼品已领取', reward_cancel: '取消礼品兑换', reward_stock: '礼品补货', card_add: '发放或续期次卡', card_use: '使用次卡', card_adjust: '调整次卡', card_expire: '次卡到期', uses: '{n} 次',
     points: '{n} 分', pendingAdded: '{n} 分待生效', pendingRemoved: '取消 {n} 分待生效积分', wallet: '钱包 {amount}', growth: '成长值 {n}', other: '其他变动',
   },
   reports: {
@@ -215,6 +216,7 @@ const zhCN: Messages = {
   },
   errors: {
     withReason: '{error}：{reason}。', unknown: '服务器拒绝了请求（{code}）。', network: '无法连接服务器，请检查网络后重试。',
+    reward_not_found: '计划中没有此礼品。', redemption_not_found: '此会员没有这项兑换。', card_not_found: '会员没有此服务的次卡。', reward_unavailable: '此会员现在不能兑换此礼品', out_of_stock: '礼品已无库存。', reward_limit: '会员不能再兑换此礼品。', redemption_closed: '此兑换已领取或已取消', card_exhausted: '次卡剩余次数不足。', card_expired: '次卡已过期。',
     invalid_request: '请求中有数据无效。', unauthorized: '密钥无效或已被吊销。', forbidden: '你的密钥角色不能执行此操作。',
     route_not_found: '服务器不认识此请求。', key_not_found: '没有此密钥。', member_not_found: '没有此会员号的会员。',
     order_not_found: '没有此订单号的订单。', referrer_not_found: '推荐人不是会员。', product_not_found: '会员方案中没有此商品。',

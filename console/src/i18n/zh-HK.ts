@@ -149,6 +149,7 @@ const zhHK: Messages = {
     referral_reward: '推薦獎勵', referral_reversal: '因退貨扣回推薦獎勵', product: '購買會員產品', productTier: '購買會員產品：現為{tier}',
     program: '會員計劃更改', coupon_issue: '獲派優惠券 {code}', coupon_use: '使用優惠券 {code}', coupon_restore: '退回優惠券 {code}', coupon_expire: '優惠券 {code} 過期',
     coupon_revoke: '優惠券 {code} 被撤銷', pointsActivate: '訂單 {order} 的積分已生效', pointsCancel: '因退貨取消待生效積分',
+    reward_redeem: '兌換禮品', reward_fulfil: '禮品已領取', reward_cancel: '取消禮品兌換', reward_stock: '禮品補貨', card_add: '發出或續期次卡', card_use: '使用次卡', card_adjust: '調整次卡', card_expire: '次卡到期', uses: '{n} 次',
     points: '{n} 分', pendingAdded: '{n} 分待生效', pendingRemoved: '取消 {n} 分待生效積分', wallet: '錢包 {amount}', growth: '成長值 {n}', other: '其他變動',
   },
   reports: {
@@ -215,6 +216,7 @@ const zhHK: Messages = {
   },
   errors: {
     withReason: '{error}：{reason}。', unknown: '伺服器拒絕了請求（{code}）。', network: '無法連接伺服器，請檢查網絡後再試。',
+    reward_not_found: '計劃中沒有此禮品。', redemption_not_found: '此會員沒有這項兌換。', card_not_found: '會員沒有此服務的次卡。', reward_unavailable: '此會員現時不能兌換此禮品', out_of_stock: '禮品已無存貨。', reward_limit: '會員不能再兌換此禮品。', redemption_closed: '此兌換已領取或已取消', card_exhausted: '次卡剩餘次數不足。', card_expired: '次卡已到期。',
     invalid_request: '請求中有資料無效。', unauthorized: '金鑰無效或已被撤銷。', forbidden: '你的金鑰角色不可進行此操作。',
     route_not_found: '伺服器不認識此請求。', key_not_found: '沒有此金鑰。', member_not_found: '沒有此編號的會員。',
     order_not_found: '沒有此編號的訂單。', referrer_not_found: '推薦人不是會員。', product_not_found: '會員計劃沒有此產品。',

@@ -74,6 +74,7 @@ function moved(e: LedgerEntry, c: LedgerContext): string[] {
   if (e.pendingDelta > 0) out.push(t('ledger.pendingAdded', { n: c.fmt.number(e.pendingDelta) }));
   if (e.pendingDelta < 0 && e.kind !== 'points_activate') out.push(t('ledger.pendingRemoved', { n: c.fmt.number(-e.pendingDelta) }));
   if (e.walletDeltaCents !== 0) out.push(t('ledger.wallet', { amount: c.fmt.signedMoney(e.walletDeltaCents) }));
+  if (e.usesDelta !== undefined && e.usesDelta !== 0) out.push(t('ledger.uses', { n: c.fmt.signedNumber(e.usesDelta) }));
   if (c.showGrowth && e.growthDelta !== 0) out.push(t('ledger.growth', { n: c.fmt.signedNumber(e.growthDelta) }));
   return out;
 }

@@ -1,0 +1,33 @@
+// The optional tail of an encoded ledger entry (codec.ts): fields only a few kinds carry, each as a
+// tag and a zigzag varint after the fixed part, so that every other entry stays exactly as long as
+// before and entries written before the tail existed read the same. A count card's `usesDelta` and a
+// restock's `stockDelta` (docs/rules.md §14) and a change of pending points, `pendingDelta` (§13.5,
+// present on every entry as a number, written only when it is not 0), live here.
+import assert from 'node:assert/strict';
+import type { StoredEntry } from '../ops.js';
+import type { Reader, Writer } from './codec.js';
+
+const TAG_USES_DELTA = 1;
+const TAG_STOCK_DELTA = 2;
+const TAG_PENDING_DELTA = 3;
+/** One tagged field: its tag byte and a varint of at most 10 bytes. */
+const EXTRA_BYTES_MAX = 11;
+
+/** Appends the entry's optional fields, when it has any. */
+export function writeEntryExtras(w: Writer, e: StoredEntry): void {
+  if (e.usesDelta !== undefined) { w.reserve(EXTRA_BYTES_MAX); w.u8(TAG_USES_DELTA); w.int(e.usesDelta); }
+  if (e.stockDelta !== undefined) { w.reserve(EXTRA_BYTES_MAX); w.u8(TAG_STOCK_DELTA); w.int(e.stockDelta); }
+  if (e.pendingDelta !== 0) { w.reserve(EXTRA_BYTES_MAX); w.u8(TAG_PENDING_DELTA); w.int(e.pendingDelta); }
+}
+
+/** Reads the optional fields between the reader's position and `end` (the entry's last byte) into `e` (whose pendingDelta is 0 until read). */
+export function readEntryExtras(r: Reader, end: number, e: StoredEntry): void {
+  while (r.pos < end) {
+    const tag = r.u8();
+    const value = r.int();
+    if (tag === TAG_USES_DELTA) e.usesDelta = value;
+    else if (tag === TAG_STOCK_DELTA) e.stockDelta = value;
+    else if (tag === TAG_PENDING_DELTA) e.pendingDelta = value;
+    else assert.fail(`unknown ledger entry field tag ${tag}`);
+  }
+}
