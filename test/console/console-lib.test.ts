@@ -70,6 +70,12 @@ describe('refusals in words', () => {
   it('gives a coupon refusal its reason', () => {
     expect(errorText(words, { code: 'coupon_not_usable', message: 'min_spend', field: 'couponCodes[0]' })).toBe('The coupon cannot be used on this order: the order is below its minimum spend.');
     expect(errorText(words, { code: 'insufficient_points', message: 'the member does not have enough points' })).toBe(en.errors.insufficient_points);
+    expect(errorText(words, { code: 'reward_unavailable', message: 'not_started', field: 'rewardId' })).toBe('The reward cannot be redeemed now by this member: its first day has not come.');
+    expect(errorText(words, { code: 'redemption_closed', message: 'fulfilled', field: 'redemptionId' })).toBe('The redemption is already handed over or cancelled: it was handed over already.');
+    expect(errorText(words, { code: 'card_exhausted', message: '4 uses left', field: 'uses' })).toBe('The count card holds only 4 uses.');
+    expect(errorText(words, { code: 'reward_limit', message: 'at most 2 per member', field: 'quantity' })).toBe('The member may hold at most 2 of this reward.');
+    expect(fieldMessage(words, 'required for a coupon reward', 'rewards[0].couponTemplateId')).toBe(en.validator.templateRequired);
+    expect(fieldMessage(words, 'duplicate reward id', 'rewards[1].id')).toBe(en.validator.duplicate.reward);
     expect(errorText(words, { code: 'some_future_code', message: 'x' })).toBe('The server refused the request (some_future_code).');
   });
 });
@@ -98,7 +104,15 @@ describe('the ledger in words', () => {
     expect(ledgerWords(pending, ctx(en))).toBe('Purchase of HK$500.00, order o-2, 61 points pending');
     const down = entry({ kind: 'downgrade', ref: 'downgrade:1790000000000', tierId: 'member' });
     expect(ledgerWords(down, ctx(en))).toBe('Moved to MEMBER at the end of the tier period');
-    expect(ledgerWords(entry({ kind: 'card_use', ref: 'wash', usesDelta: -1 }), ctx(en))).toBe('Count card used, −1 uses');
+    expect(ledgerWords(entry({ kind: 'card_use', ref: 'wash', usesDelta: -1 }), ctx(en))).toBe('Count card “wash” used, −1 use');
+    expect(ledgerWords(entry({ kind: 'card_add', ref: 'wash', usesDelta: 10 }), ctx(en))).toBe('Count card “wash” given or renewed, +10 uses');
+    expect(ledgerWords(entry({ kind: 'card_use', ref: 'wash', usesDelta: -2 }), ctx(zhHK))).toBe('「wash」次卡已使用，−2 次');
+    // A reward entry's ref is the redemption's key: the sentence names the reward when the redemption is known, else says what happened.
+    const redeem = entry({ kind: 'reward_redeem', ref: 'console-redeem-x7', pointsDelta: -1000 });
+    const withRedemptions = { ...ctx(en), redemption: (id: string) => (id === 'console-redeem-x7' ? { rewardName: 'Logo mug', quantity: 2 } : undefined) };
+    expect(ledgerWords(redeem, withRedemptions)).toBe('Redeemed 2 × Logo mug, −1,000 points');
+    expect(ledgerWords(redeem, ctx(en))).toBe('Reward redeemed, −1,000 points');
+    expect(ledgerWords(entry({ kind: 'reward_cancel', ref: 'console-redeem-x7', pointsDelta: 1000 }), withRedemptions)).toBe('Redemption of Logo mug cancelled, +1,000 points');
     // A kind the console has no sentence for reads as a change, never as its internal name.
     expect(ledgerWords(entry({ kind: 'made_up' as never, ref: 'x' }), ctx(en))).toBe('Other change');
   });
@@ -125,8 +139,8 @@ describe('live figures from /metrics', () => {
 
 describe('what each role may do', () => {
   it('follows the API roles', () => {
-    expect(capabilitiesOf('reader')).toEqual({ writeMembers: false, adminMembers: false, editProgram: false, importMembers: false, exportData: true, manageKeys: false });
-    expect(capabilitiesOf('pos')).toEqual({ writeMembers: true, adminMembers: false, editProgram: false, importMembers: false, exportData: false, manageKeys: false });
+    expect(capabilitiesOf('reader')).toEqual({ writeMembers: false, adminMembers: false, editProgram: false, restockRewards: false, adjustCards: false, importMembers: false, exportData: true, manageKeys: false });
+    expect(capabilitiesOf('pos')).toEqual({ writeMembers: true, adminMembers: false, editProgram: false, restockRewards: false, adjustCards: false, importMembers: false, exportData: false, manageKeys: false });
     expect(Object.values(capabilitiesOf('admin')).every(Boolean)).toBe(true);
   });
 });

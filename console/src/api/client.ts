@@ -2,9 +2,9 @@
 // bearer token, refusals thrown as ApiError with the API's code, message and field. The CSV import
 // reports its upload's progress and the exports their download's, for the progress bars.
 import type {
-  CampaignReport, Coupon, CouponReport, DailyReport, ImportAnswer, KeyInfo, LedgerPage, Member, MemberPage, MemberWrite,
+  CampaignReport, Card, CardAnswer, Coupon, CouponReport, DailyReport, ImportAnswer, KeyInfo, LedgerPage, Member, MemberPage, MemberWrite,
   Order, Program, PurchaseAnswer, ReferralReport, ReturnAnswer, RfmReport, RfmSegment, Summary, TopupAnswer,
-  VersionedProgram, WhatIfJob, WhoAmI,
+  VersionedProgram, WhatIfJob, WhoAmI, Redemption, RedemptionAnswer, RewardListed, RewardReport, StaffReport,
 } from './types.js';
 
 export class ApiError extends Error {
@@ -87,11 +87,28 @@ export class ApiClient {
   withdraw = (body: { requestId: string; memberId: string; amountCents: number }) => this.json<MemberWrite>('POST', '/v1/wallet/withdrawals', body);
   issueCoupon = (body: { requestId: string; templateId: string; memberId: string }) => this.json<Coupon>('POST', '/v1/coupons/issue', body);
 
+  rewards = () => this.json<{ rewards: RewardListed[] }>('GET', '/v1/rewards');
+  redeem = (body: { requestId: string; memberId: string; rewardId: string; quantity: number; storeId?: string; staffId?: string }) =>
+    this.json<RedemptionAnswer>('POST', '/v1/rewards/redemptions', body);
+  redemption = (id: string) => this.json<Redemption>('GET', `/v1/rewards/redemptions/${enc(id)}`);
+  fulfil = (id: string) => this.json<RedemptionAnswer>('POST', `/v1/rewards/redemptions/${enc(id)}/fulfil`, {});
+  cancelRedemption = (id: string) => this.json<RedemptionAnswer>('POST', `/v1/rewards/redemptions/${enc(id)}/cancel`, {});
+  restock = (rewardId: string, body: { requestId: string; delta: number }) =>
+    this.json<{ rewardId: string; delta: number; replayed: boolean; stockLeft: number | null }>('POST', `/v1/rewards/${enc(rewardId)}/stock`, body);
+  memberRedemptions = (id: string) => this.json<{ memberId: string; redemptions: Redemption[] }>('GET', `/v1/members/${enc(id)}/redemptions`);
+  memberCards = (id: string) => this.json<{ memberId: string; cards: Card[] }>('GET', `/v1/members/${enc(id)}/cards`);
+  useCard = (body: { requestId: string; memberId: string; serviceId: string; uses: number; storeId?: string; staffId?: string }) =>
+    this.json<CardAnswer>('POST', '/v1/cards/uses', body);
+  adjustCard = (body: { requestId: string; memberId: string; serviceId: string; uses: number; reason: string }) =>
+    this.json<CardAnswer>('POST', '/v1/cards/adjustments', body);
+
   summary = () => this.json<Summary>('GET', '/v1/reports/summary');
   daily = (from: string, to: string) => this.json<DailyReport>('GET', `/v1/reports/daily${query({ from, to })}`);
   rfm = (segment?: RfmSegment) => this.json<RfmReport>('GET', `/v1/reports/rfm${query({ segment })}`);
   referrals = (id: string) => this.json<ReferralReport>('GET', `/v1/reports/referrals/${enc(id)}`);
   couponReport = (from: string, to: string) => this.json<CouponReport>('GET', `/v1/reports/coupons${query({ from, to })}`);
+  rewardReport = (from: string, to: string) => this.json<RewardReport>('GET', `/v1/reports/rewards${query({ from, to })}`);
+  staffReport = (from: string, to: string) => this.json<StaffReport>('GET', `/v1/reports/staff${query({ from, to })}`);
   campaignReport = (from: string, to: string) => this.json<CampaignReport>('GET', `/v1/reports/campaigns${query({ from, to })}`);
 
   keys = () => this.json<{ keys: KeyInfo[] }>('GET', '/v1/admin/keys');

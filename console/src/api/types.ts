@@ -2,7 +2,8 @@
 // own type, so a change to the program document breaks the console's type check, not its users.
 import type { Program } from '../../../engine/rules/program-types.js';
 
-export type { Campaign, CouponRule, CouponTemplate, Product, Program, ReferralLevel, Tier } from '../../../engine/rules/program-types.js';
+export type { Campaign, CardInclude, CouponRule, CouponTemplate, Product, Program, ReferralLevel, Reward, Tier } from '../../../engine/rules/program-types.js';
+import type { Reward } from '../../../engine/rules/program-types.js';
 
 export type Role = 'admin' | 'pos' | 'storefront' | 'reader';
 
@@ -143,6 +144,29 @@ export interface CouponReport { from: string; to: string; templates: CouponRepor
 
 export interface CampaignReportRow { campaignId: string; name: string | null; orders: number; netSalesCents: Exact; returnedCents: Exact; extraPoints: Exact; extraPointsReturned: Exact; couponsIssued: number }
 export interface CampaignReport { from: string; to: string; campaigns: CampaignReportRow[]; totals: Omit<CampaignReportRow, 'campaignId' | 'name'> }
+
+/** A reward as GET /v1/rewards lists it: the program's reward with what is left of its stock (docs/rules.md §10.8). */
+export type RewardListed = Reward & { stockLeft: number | null; redeemedUnits: number; restockedUnits: number };
+
+export type RedemptionState = 'reserved' | 'fulfilled' | 'cancelled';
+export interface Redemption {
+  redemptionId: string; memberId: string; rewardId: string; kind: 'goods' | 'coupon'; quantity: number; redeemedPoints: number; cashCents: number;
+  storeId: string | null; staffId: string | null; state: RedemptionState; redeemedAt: string; history: Array<{ state: RedemptionState; at: string }>;
+  couponCodes: string[];
+}
+export type RedemptionAnswer = Redemption & MemberWrite & { couponsIssued?: Coupon[]; restoredPoints?: number };
+
+export interface Card { serviceId: string; state: 'active' | 'expired'; usesLeft: number; expiresAt: string | null; since: string; renewedAt: string; usedTotal: number }
+export type CardAnswer = Card & MemberWrite & { usesTaken?: number; usesDelta?: number };
+
+export interface RewardReportRow {
+  rewardId: string; name: string | null; stockLeft: number | null; redemptions: number; units: number; points: Exact; cashCents: Exact;
+  reservedUnits: number; fulfilledUnits: number; cancelledUnits: number;
+}
+export interface RewardReport { from: string; to: string; rewards: RewardReportRow[]; totals: Omit<RewardReportRow, 'rewardId' | 'name' | 'stockLeft'> }
+
+export interface StaffRow { staffId: string; registrations: number; purchases: number; netSalesCents: Exact; cardUses: number; commissionCents: Exact }
+export interface StaffReport { from: string; to: string; commissionBps: number; staff: StaffRow[]; totals: StaffRow }
 
 export interface ImportAnswer { imported: number; skipped: number; failed: number; errors: Array<{ row: number; code: string; message: string; field?: string }> }
 

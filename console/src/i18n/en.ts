@@ -5,6 +5,7 @@
 const en = {
   app: { name: 'Loyalty Ledger', language: 'Language', signOut: 'Sign out', version: 'version {version}' },
   nav: {
+    rewards: 'Rewards',
     overview: 'Overview', program: 'Program', members: 'Members', reports: 'Reports', data: 'Import and export', keys: 'API keys',
     menu: 'Main menu', openMenu: 'Open the menu', skip: 'Skip to the content',
   },
@@ -75,7 +76,9 @@ const en = {
       noLevels: 'No levels: referrals give nothing.', addLevel: 'Add a level',
     },
     products: {
-      intro: 'Things members can buy from you that give wallet credit, points or a tier: memberships, credit bundles.',
+      card: 'A count card', cardHint: 'Buying it again renews the member\'s card for the service: the uses are added and the later expiry kept.',
+      service: 'Service', cardUses: 'Uses', cardValidDays: 'Valid for', cardNeverExpires: 'Never expires', cardOf: '{uses} uses of {service}',
+      intro: 'Things members can buy from you that give wallet credit, points, a tier or a count card: memberships, credit bundles, ten haircuts.',
       none: 'No products.', add: 'Add a product', remove: 'Remove this product', newProduct: 'Product {n}', price: 'Price', includes: 'A purchase gives',
       walletCredit: 'Wallet credit', points: 'Points', tier: 'An upgrade to', forceTier: 'Sets the tier to (up or down)', extendDays: 'Extends the tier period by',
     },
@@ -97,8 +100,15 @@ const en = {
       coupon: 'A coupon per order', itemPoints: 'Points per item', sku: 'Product code (SKU)', pointsPerUnit: 'Points per unit', skuOf: 'Item {n}: product code', pointsOf: 'Item {n}: points per unit', addItem: 'Add an item',
     },
     rewards: {
-      title: 'Rewards for points are coming',
-      body: 'Exchanging points for goods and coupons (a points mall) is being added to the engine. This tab will hold the rewards, their points cost and stock once the engine has them; nothing here changes the program yet.',
+      intro: 'Rewards members exchange points for at the counter or in the points mall: goods picked up later, or a coupon issued at once.',
+      none: 'No rewards.', add: 'Add a reward', remove: 'Remove this reward', newReward: 'Reward {n}', redeemable: 'Can be redeemed',
+      kind: 'What the member gets', goods: 'Goods picked up at the counter', coupon: 'A coupon, issued at once', template: 'Coupon',
+      noTemplates: 'Add a coupon template in the Coupons tab first.', pointsCost: 'Points per unit', pointsCostHint: '0 makes it a gift that still counts against the stock.',
+      cash: 'Cash paid beside the points', cashHint: 'Per unit; recorded on the redemption, it earns no points.',
+      stock: 'Stock', stockHint: 'Units that may be redeemed, before restocks; cancelled ones come back.', unlimited: 'Unlimited',
+      perMemberMax: 'Most per member', from: 'First day', to: 'Last day', openStart: 'No first day', openEnd: 'No last day',
+      costOf: '{points} points', costWithCash: '{points} points and {cash}',
+      staff: 'Staff', commission: 'Staff commission', commissionHint: 'A share of each staff member\'s net sales after returns; 0 is none. The staff report shows it.',
     },
   },
   whatIf: {
@@ -116,6 +126,22 @@ const en = {
     referrerHint: 'Optional: the member who brought them.', tier: 'Tier', points: 'Points', wallet: 'Wallet', joined: 'Joined',
   },
   member: {
+    rewardsTab: 'Rewards', cardsTab: 'Count cards',
+    redeem: {
+      reward: 'Reward', quantity: 'Quantity', store: 'Store', staff: 'Staff member', cost: 'Costs {points} points.', costCash: 'Costs {points} points and {cash} in cash.',
+      left: '{n} left', noRewards: 'The program has no reward that can be redeemed. Add one in Program, Rewards.',
+    },
+    card: {
+      service: 'Service', uses: 'Uses', store: 'Store', staff: 'Staff member', left: '{n} uses left', change: 'Uses to add or take away',
+      changeHint: 'A minus sign takes uses away, like -1.', reason: 'Reason', noCards: 'The member has no live count card.',
+    },
+    redemptions: {
+      reward: 'Reward', quantity: 'Quantity', points: 'Points', state: 'State', redeemedAt: 'Redeemed', number: 'Number', none: 'No rewards redeemed.',
+      fulfil: 'Hand over', cancel: 'Cancel', cancelConfirm: 'Cancel this redemption? The member gets {points} points back.',
+    },
+    cards: {
+      service: 'Service', usesLeft: 'Uses left', expires: 'Expires', never: 'Never', state: 'State', used: 'Used so far', none: 'No count cards.', use: 'Use', adjust: 'Adjust',
+    },
     back: 'Members', subtitle: 'Member number {id}, joined {date}', points: 'Points', pending: '{n} points pending', activating: '{n} spendable from {date}',
     expiring: '{n} expire on {date}', wallet: 'Wallet', tier: 'Tier', noPeriodEnd: 'Does not expire', periodEnds: 'Until {date}',
     towards: '{metric} of {threshold} towards {next}', lifetimeSpend: 'Spent in all', purchases: '{n} purchases, last on {date}',
@@ -123,8 +149,8 @@ const en = {
     noEntries: 'Nothing yet.', noCoupons: 'No coupons.', couponCode: 'Code', couponTemplate: 'Coupon', couponState: 'State', couponExpires: 'Expires',
     returnThis: 'Return…', actionFor: '{name}: {points} points, wallet {wallet}.',
     orderLabel: 'Order {order} of {date}, {amount} ({left} left)',
-    actions: { purchase: 'Record a purchase', return: 'Return an order', adjust: 'Adjust points', topup: 'Top up the wallet', withdraw: 'Withdraw from the wallet', coupon: 'Issue a coupon' },
-    submit: { purchase: 'Record the purchase', return: 'Record the return', adjust: 'Adjust the points', topup: 'Top up', withdraw: 'Withdraw', coupon: 'Issue the coupon' },
+    actions: { redeem: 'Redeem a reward', useCard: 'Use a count card', adjustCard: 'Adjust a count card', purchase: 'Record a purchase', return: 'Return an order', adjust: 'Adjust points', topup: 'Top up the wallet', withdraw: 'Withdraw from the wallet', coupon: 'Issue a coupon' },
+    submit: { redeem: 'Redeem', useCard: 'Use the card', adjustCard: 'Adjust the card', purchase: 'Record the purchase', return: 'Record the return', adjust: 'Adjust the points', topup: 'Top up', withdraw: 'Withdraw', coupon: 'Issue the coupon' },
     purchase: {
       amount: 'Order amount', discount: 'Discount given', redeemPoints: 'Points spent on it', redeemHint: 'The member has {points} points.', wallet: 'Paid from the wallet',
       store: 'Store', coupons: 'Coupons used', orderId: 'Order number', orderIdHint: 'Your receipt number; leave empty to number it automatically.',
@@ -135,6 +161,8 @@ const en = {
     withdraw: { amount: 'Amount paid out' },
     coupon: { template: 'Coupon', noTemplates: 'The program has no coupon that can be issued. Add one in Program, Coupons.' },
     done: {
+      redeem: 'Redeemed {n} × {reward} for {points} points; the member has {balance} left.', redeemCoupons: 'Coupons issued: {codes}.',
+      useCard: '{service}: {n} used, {left} left.', adjustCard: '{service} now holds {left} uses.', fulfilled: 'Handed over.', cancelled: 'Cancelled: {points} points given back.',
       purchase: 'Purchase recorded: net {amount}, {points} points earned.', purchasePending: 'Purchase recorded: net {amount}, {points} points, spendable from {date}.',
       upgraded: 'Now {tier}.', downgraded: 'Now {tier}.', return: 'Return recorded: {points} points taken back.', adjust: 'Points adjusted: the member now has {points}.',
       topup: 'Topped up {amount} with a bonus of {bonus}; the wallet holds {balance}.', withdraw: 'Withdrawn; the wallet holds {balance}.',
@@ -142,6 +170,9 @@ const en = {
     },
   },
   ledger: {
+    rewardNamed: { reward_redeem: 'Redeemed {n} × {reward}', reward_fulfil: '{reward} handed over', reward_cancel: 'Redemption of {reward} cancelled' },
+    cardNamed: { card_add: 'Count card “{service}” given or renewed', card_use: 'Count card “{service}” used', card_adjust: 'Count card “{service}” adjusted', card_expire: 'Count card “{service}” expired' },
+    use: '{n} use',
     separator: ', ', register: 'Joined as {tier}', purchase: 'Purchase of {amount}, order {order}', purchaseAt: 'Purchase of {amount} at store {store}, order {order}',
     return: 'Return of {amount}', returnOf: 'Return of {amount} from order {order}', upgrade: 'Upgraded to {tier}',
     downgrade: { program: 'Moved to {tier} by a program change', period: 'Moved to {tier} at the end of the tier period', return: 'Moved to {tier} after a return' },
@@ -154,8 +185,13 @@ const en = {
     points: '{n} points', pendingAdded: '{n} points pending', pendingRemoved: '{n} pending points removed', wallet: 'wallet {amount}', growth: '{n} growth', other: 'Other change',
   },
   reports: {
+    staff: {
+      chart: 'Net sales after returns and commission per staff member', staff: 'Staff member', registrations: 'Registrations', purchases: 'Purchases',
+      netSales: 'Net sales after returns', cardUses: 'Card uses', commission: 'Commission', rate: 'Commission: {rate} of net sales after returns.',
+      none: 'No registrations, purchases or card uses by a named staff member on these days.', total: 'All staff',
+    },
     title: 'Reports', days: 'Days', from: 'From', to: 'To',
-    tabs: { daily: 'Daily', tiers: 'Tiers', rfm: 'Customer segments', referrals: 'Referrals', coupons: 'Coupons', campaigns: 'Campaigns' },
+    tabs: { staff: 'Staff', daily: 'Daily', tiers: 'Tiers', rfm: 'Customer segments', referrals: 'Referrals', coupons: 'Coupons', campaigns: 'Campaigns' },
     daily: {
       chart: 'Net sales per day as bars, points issued and redeemed per day as lines', date: 'Day', newMembers: 'New members', purchases: 'Purchases', returns: 'Returns',
       netSales: 'Net sales', pointsIssued: 'Points issued', pointsRedeemed: 'Points redeemed', topups: 'Top-ups',
@@ -206,6 +242,30 @@ const en = {
       storefront: 'Storefront: the same for a web shop.', reader: 'Read only: reports, members and exports, no changes.',
     },
   },
+  rewards: {
+    title: 'Rewards', intro: 'The program\'s rewards, what is left of each, and what members redeemed.',
+    tabs: { list: 'Rewards and stock', report: 'Redemptions', lookup: 'Find a redemption' },
+    none: 'The program has no rewards. Add them in Program, Rewards.', reward: 'Reward', cost: 'Cost', kind: 'Kind', kinds: { goods: 'Goods', coupon: 'Coupon' },
+    stockLeft: 'Left', unlimited: 'Unlimited', redeemed: 'Redeemed', restocked: 'Restocked', window: 'Can be redeemed', always: 'Any time',
+    restock: 'Restock', restockTitle: 'Restock {reward}', delta: 'Units to add or take off', deltaHint: 'A minus sign takes units off, like -5.',
+    restockDone: '{reward} now has {n} left.',
+    report: {
+      chart: 'Units redeemed per reward, by what became of them', redemptions: 'Redemptions', units: 'Units', points: 'Points', cash: 'Cash',
+      reserved: 'Waiting', fulfilled: 'Handed over', cancelled: 'Cancelled', total: 'Total', removed: '{id} (no longer in the program)',
+    },
+    lookup: {
+      id: 'Redemption number', placeholder: 'The number on the slip', find: 'Find', member: 'Member', quantity: 'Quantity', points: 'Points', cash: 'Cash',
+      state: 'State', redeemedAt: 'Redeemed', store: 'Store', staff: 'Staff member', history: 'History', coupons: 'Coupons issued',
+      fulfil: 'Hand over', cancel: 'Cancel the redemption',
+    },
+  },
+  redemptionState: { reserved: 'Waiting to be picked up', fulfilled: 'Handed over', cancelled: 'Cancelled' },
+  redemptionClosed: { reserved: 'it is waiting to be picked up', fulfilled: 'it was handed over already', cancelled: 'it was cancelled already', coupon_used: 'its coupon was used or has expired' },
+  rewardUnavailable: {
+    inactive: 'it is not active', not_started: 'its first day has not come', ended: 'its last day has passed', tier: 'the member\'s tier may not redeem it',
+    coupon_template_removed: 'its coupon is no longer in the program',
+  },
+  cardState: { active: 'Active', expired: 'Expired' },
   couponState: { active: 'Active', used: 'Used', expired: 'Expired', revoked: 'Revoked' },
   couponReason: {
     other_member: 'it belongs to another member', used: 'it was used already', revoked: 'it was revoked', expired: 'it has expired', not_yet_valid: 'it is not valid yet',
@@ -216,6 +276,7 @@ const en = {
     template_inactive: 'the template can no longer be issued', window_over: 'its dates are over', member_limit: 'the member has as many as allowed', total_limit: 'as many as allowed were issued',
   },
   errors: {
+    cardUsesLeft: 'The count card holds only {n} uses.', rewardLimitOf: 'The member may hold at most {n} of this reward.',
     withReason: '{error}: {reason}.', unknown: 'The server refused the request ({code}).', network: 'The server cannot be reached. Check the connection and try again.',
     reward_not_found: 'The program has no such reward.', redemption_not_found: 'There is no such redemption for this member.', card_not_found: 'The member has no count card for that service.', reward_unavailable: 'The reward cannot be redeemed now by this member', out_of_stock: 'The reward is out of stock.', reward_limit: 'The member may not redeem more of this reward.', redemption_closed: 'The redemption is already handed over or cancelled', card_exhausted: 'The count card does not hold that many uses.', card_expired: 'The count card has expired.',
     invalid_request: 'Something in the request is not valid.', unauthorized: 'The key is not valid or was revoked.', forbidden: 'Your key\'s role may not do that.',
@@ -235,12 +296,13 @@ const en = {
     backup_failed: 'The backup could not be written.', internal: 'Something went wrong on the server; nothing changed.',
   },
   validator: {
+    templateOnlyCoupon: 'Only a coupon reward names a coupon.', templateRequired: 'A coupon reward needs its coupon.',
     required: 'Required.', unknownField: 'Not a setting the program has.', object: 'Not in the expected form.', array: 'Not a list.', itemsExactly: 'Needs exactly {n}.',
     itemsBetween: 'Needs between {min} and {max}.', integer: 'Must be a whole number.', between: 'Must be between {min} and {max}.', text: 'Must be text.',
     length: 'Must be {min} to {max} characters.', id: 'Use 1 to {max} letters, digits, dots, dashes, underscores or colons, without spaces.', oneOf: 'Must be one of: {values}.',
     boolean: 'Must be on or off.', currency: 'Must be a currency code of three capital letters, like HKD.', timezone: 'Must be a time zone, like Asia/Hong_Kong.',
     country: 'Must be a two-letter country code, like HK, or empty.', firstThreshold: 'The first tier is reached at zero.', ascending: 'Each tier must be reached at more than the tier before it.',
-    unknownTier: 'Not a tier of the program.', tierAndForce: 'Choose an upgrade or a set tier, not both.', includesEmpty: 'A product must give something: credit, points, a tier or days.',
+    unknownTier: 'Not a tier of the program.', tierAndForce: 'Choose an upgrade or a set tier, not both.', includesEmpty: 'A product must give something: credit, points, a tier, days or a count card.',
     discountKind: 'Choose an amount or a percentage off.', discountBoth: 'Choose an amount or a percentage off, not both.', capOnlyPercent: 'Only a percentage discount has a cap.',
     windowAndDays: 'Choose days from the issue or two dates, not both.', windowRequired: 'Required when the coupon is valid between two dates.',
     beforeValidFrom: 'Must not be before the first day.', beforeFrom: 'Must not be before the first day.', afterTo: 'Must not be after the last day.', notBefore: 'Must not be before {date}.',
@@ -250,6 +312,7 @@ const en = {
     future: 'Must not be in the future.', notFuture: 'Must not be in the future.', nothingToChange: 'Nothing to change.', instant: 'Must be a date and time.',
     couponCode: 'A coupon code is 12 letters and digits.', reportDays: 'At most {n} days.', repeated: 'Named twice.',
     duplicate: {
+      reward: 'Another reward has this code.',
       tier: 'Another tier has this code.', topupStep: 'Another step starts at this amount.', product: 'Another product has this code.', channel: 'Named twice.',
       coupon: 'Another coupon has this code.', couponRule: 'Another rule has this code.', campaign: 'Another campaign has this code.', day: 'Named twice.',
       store: 'Named twice.', sku: 'Named twice.',

@@ -4,6 +4,7 @@ import type { Messages } from './en.js';
 const zhCN: Messages = {
   app: { name: 'Loyalty Ledger 会员积分', language: '语言', signOut: '退出登录', version: '第 {version} 版' },
   nav: {
+    rewards: '积分兑换',
     overview: '概览', program: '会员方案', members: '会员', reports: '报表', data: '导入与导出', keys: 'API 密钥',
     menu: '主菜单', openMenu: '打开菜单', skip: '跳到正文',
   },
@@ -74,7 +75,9 @@ const zhCN: Messages = {
       noLevels: '没有设置任何一级：推荐没有奖励。', addLevel: '添加一级',
     },
     products: {
-      intro: '会员可以向你购买、赠送钱包金额、积分或等级的商品，例如会员卡和储值套餐。',
+      card: '次卡', cardHint: '再次购买即为会员续期同一服务的次卡：次数累加，到期日取较晚者。',
+      service: '服务', cardUses: '次数', cardValidDays: '有效期', cardNeverExpires: '永久有效', cardOf: '{service} {uses} 次',
+      intro: '会员可以向你购买、赠送钱包金额、积分、等级或次卡的商品，例如会员卡、储值套餐和十次理发。',
       none: '没有商品。', add: '添加商品', remove: '删除此商品', newProduct: '商品 {n}', price: '售价', includes: '购买可得',
       walletCredit: '钱包金额', points: '积分', tier: '升级至', forceTier: '设置等级为（可升可降）', extendDays: '延长等级有效期',
     },
@@ -96,8 +99,15 @@ const zhCN: Messages = {
       coupon: '每笔订单赠送优惠券', itemPoints: '指定商品积分', sku: '商品编码（SKU）', pointsPerUnit: '每件积分', skuOf: '第 {n} 项：商品编码', pointsOf: '第 {n} 项：每件积分', addItem: '添加商品',
     },
     rewards: {
-      title: '积分兑换即将上线',
-      body: '用积分兑换礼品和优惠券（积分商城）正在加入系统。系统支持后，此标签页将列出礼品、所需积分和库存；目前这里不会修改会员方案。',
+      intro: '会员在门店或积分商城用积分兑换的礼品：之后到店领取的实物，或立即发放的优惠券。',
+      none: '没有礼品。', add: '添加礼品', remove: '删除此礼品', newReward: '礼品 {n}', redeemable: '可兑换',
+      kind: '会员获得', goods: '到店领取的实物', coupon: '立即发放的优惠券', template: '优惠券',
+      noTemplates: '请先在“优惠券”标签页添加优惠券模板。', pointsCost: '每件所需积分', pointsCostHint: '0 即赠品，仍占用库存。',
+      cash: '另付现金', cashHint: '按件计；记录在兑换上，不获得积分。',
+      stock: '库存', stockHint: '补货前可兑换的件数；取消的兑换会退回库存。', unlimited: '不限',
+      perMemberMax: '每位会员最多', from: '开始日期', to: '结束日期', openStart: '不设开始日期', openEnd: '不设结束日期',
+      costOf: '{points} 积分', costWithCash: '{points} 积分加 {cash}',
+      staff: '店员', commission: '店员提成', commissionHint: '按每位店员扣除退货后的净销售额计算；0 即无提成。店员报表会列出提成。',
     },
   },
   whatIf: {
@@ -115,6 +125,22 @@ const zhCN: Messages = {
     referrerHint: '选填：介绍此会员的人。', tier: '等级', points: '积分', wallet: '钱包', joined: '注册日期',
   },
   member: {
+    rewardsTab: '积分兑换', cardsTab: '次卡',
+    redeem: {
+      reward: '礼品', quantity: '数量', store: '门店', staff: '店员', cost: '需 {points} 积分。', costCash: '需 {points} 积分及现金 {cash}。',
+      left: '剩余 {n} 件', noRewards: '会员方案没有可兑换的礼品，请先在“会员方案”的“积分兑换”添加。',
+    },
+    card: {
+      service: '服务', uses: '次数', store: '门店', staff: '店员', left: '剩余 {n} 次', change: '增加或扣减的次数',
+      changeHint: '用负号扣减，例如 -1。', reason: '原因', noCards: '会员没有有效的次卡。',
+    },
+    redemptions: {
+      reward: '礼品', quantity: '数量', points: '积分', state: '状态', redeemedAt: '兑换时间', number: '编号', none: '没有兑换记录。',
+      fulfil: '核销', cancel: '取消', cancelConfirm: '取消此兑换？会员将退回 {points} 积分。',
+    },
+    cards: {
+      service: '服务', usesLeft: '剩余次数', expires: '到期', never: '永久有效', state: '状态', used: '已使用', none: '没有次卡。', use: '使用', adjust: '调整',
+    },
     back: '会员', subtitle: '会员号 {id}，{date} 注册', points: '积分', pending: '{n} 分待生效', activating: '{n} 分于 {date} 起可用',
     expiring: '{n} 分于 {date} 过期', wallet: '钱包', tier: '等级', noPeriodEnd: '永久有效', periodEnds: '有效期至 {date}',
     towards: '{metric}／{threshold}，升级至{next}', lifetimeSpend: '累计消费', purchases: '共 {n} 次消费，最近一次 {date}',
@@ -122,8 +148,8 @@ const zhCN: Messages = {
     noEntries: '暂无记录。', noCoupons: '没有优惠券。', couponCode: '券码', couponTemplate: '优惠券', couponState: '状态', couponExpires: '到期',
     returnThis: '退货…', actionFor: '{name}：{points} 分，钱包 {wallet}。',
     orderLabel: '订单 {order}（{date}），{amount}（剩余 {left}）',
-    actions: { purchase: '录入消费', return: '退货', adjust: '调整积分', topup: '钱包充值', withdraw: '钱包提现', coupon: '发放优惠券' },
-    submit: { purchase: '录入消费', return: '录入退货', adjust: '调整积分', topup: '充值', withdraw: '提现', coupon: '发放优惠券' },
+    actions: { redeem: '兑换礼品', useCard: '使用次卡', adjustCard: '调整次卡', purchase: '录入消费', return: '退货', adjust: '调整积分', topup: '钱包充值', withdraw: '钱包提现', coupon: '发放优惠券' },
+    submit: { redeem: '兑换', useCard: '使用次卡', adjustCard: '调整次卡', purchase: '录入消费', return: '录入退货', adjust: '调整积分', topup: '充值', withdraw: '提现', coupon: '发放优惠券' },
     purchase: {
       amount: '订单金额', discount: '折扣', redeemPoints: '使用积分', redeemHint: '会员现有 {points} 分。', wallet: '钱包支付',
       store: '门店', coupons: '使用优惠券', orderId: '订单号', orderIdHint: '你的小票号；留空则自动编号。',
@@ -134,6 +160,8 @@ const zhCN: Messages = {
     withdraw: { amount: '提现金额' },
     coupon: { template: '优惠券', noTemplates: '会员方案中没有可发放的优惠券，请先在“会员方案”的“优惠券”中添加。' },
     done: {
+      redeem: '已兑换 {n} 件{reward}，使用 {points} 积分；会员剩余 {balance} 积分。', redeemCoupons: '已发放优惠券：{codes}。',
+      useCard: '{service}：使用 {n} 次，剩余 {left} 次。', adjustCard: '{service} 现有 {left} 次。', fulfilled: '已核销。', cancelled: '已取消：退回 {points} 积分。',
       purchase: '已录入消费：净额 {amount}，获得 {points} 分。', purchasePending: '已录入消费：净额 {amount}，{points} 分于 {date} 起可用。',
       upgraded: '现为{tier}。', downgraded: '现为{tier}。', return: '已录入退货：扣回 {points} 分。', adjust: '已调整积分：会员现有 {points} 分。',
       topup: '已充值 {amount}，赠送 {bonus}；钱包余额 {balance}。', withdraw: '已提现；钱包余额 {balance}。',
@@ -141,6 +169,9 @@ const zhCN: Messages = {
     },
   },
   ledger: {
+    rewardNamed: { reward_redeem: '兑换 {n} 件{reward}', reward_fulfil: '{reward}已领取', reward_cancel: '取消兑换{reward}' },
+    cardNamed: { card_add: '发放或续期“{service}”次卡', card_use: '“{service}”次卡已使用', card_adjust: '调整“{service}”次卡', card_expire: '“{service}”次卡到期' },
+    use: '{n} 次',
     separator: '，', register: '注册，等级：{tier}', purchase: '消费 {amount}，订单 {order}', purchaseAt: '在 {store} 门店消费 {amount}，订单 {order}',
     return: '退货 {amount}', returnOf: '订单 {order} 退货 {amount}', upgrade: '升级至{tier}',
     downgrade: { program: '因会员方案修改调整为{tier}', period: '等级周期结束，调整为{tier}', return: '退货后调整为{tier}' },
@@ -153,8 +184,13 @@ const zhCN: Messages = {
     points: '{n} 分', pendingAdded: '{n} 分待生效', pendingRemoved: '取消 {n} 分待生效积分', wallet: '钱包 {amount}', growth: '成长值 {n}', other: '其他变动',
   },
   reports: {
+    staff: {
+      chart: '每位店员扣除退货后的净销售额及提成', staff: '店员', registrations: '注册会员', purchases: '消费笔数',
+      netSales: '扣除退货后净销售额', cardUses: '次卡使用', commission: '提成', rate: '提成：扣除退货后净销售额的 {rate}。',
+      none: '这段时间没有注明店员的注册、消费或次卡使用。', total: '全部店员',
+    },
     title: '报表', days: '日期', from: '从', to: '至',
-    tabs: { daily: '每日', tiers: '等级', rfm: '客户分群', referrals: '推荐', coupons: '优惠券', campaigns: '营销活动' },
+    tabs: { staff: '店员', daily: '每日', tiers: '等级', rfm: '客户分群', referrals: '推荐', coupons: '优惠券', campaigns: '营销活动' },
     daily: {
       chart: '每日净销售额（柱）与每日发放和使用积分（线）', date: '日期', newMembers: '新会员', purchases: '消费笔数', returns: '退货笔数',
       netSales: '净销售额', pointsIssued: '发放积分', pointsRedeemed: '使用积分', topups: '充值',
@@ -205,6 +241,30 @@ const zhCN: Messages = {
       storefront: '网店：与收银台相同，供网店使用。', reader: '只读：报表、会员和导出，不能修改。',
     },
   },
+  rewards: {
+    title: '积分兑换', intro: '会员方案的礼品、各自剩余的库存以及会员的兑换。',
+    tabs: { list: '礼品与库存', report: '兑换报表', lookup: '查找兑换' },
+    none: '会员方案没有礼品，请在“会员方案”的“积分兑换”添加。', reward: '礼品', cost: '所需', kind: '类别', kinds: { goods: '实物', coupon: '优惠券' },
+    stockLeft: '剩余', unlimited: '不限', redeemed: '已兑换', restocked: '已补货', window: '兑换期', always: '随时',
+    restock: '补货', restockTitle: '为{reward}补货', delta: '增加或减少的件数', deltaHint: '用负号减少，例如 -5。',
+    restockDone: '{reward}剩余 {n} 件。',
+    report: {
+      chart: '每种礼品的兑换件数（按当前状态）', redemptions: '兑换次数', units: '件数', points: '积分', cash: '现金',
+      reserved: '待领取', fulfilled: '已核销', cancelled: '已取消', total: '合计', removed: '{id}（已不在会员方案中）',
+    },
+    lookup: {
+      id: '兑换编号', placeholder: '兑换单上的编号', find: '查找', member: '会员', quantity: '数量', points: '积分', cash: '现金',
+      state: '状态', redeemedAt: '兑换时间', store: '门店', staff: '店员', history: '经过', coupons: '已发放的优惠券',
+      fulfil: '核销', cancel: '取消兑换',
+    },
+  },
+  redemptionState: { reserved: '待领取', fulfilled: '已核销', cancelled: '已取消' },
+  redemptionClosed: { reserved: '仍待领取', fulfilled: '已经核销', cancelled: '已经取消', coupon_used: '其优惠券已使用或已过期' },
+  rewardUnavailable: {
+    inactive: '礼品未开放兑换', not_started: '兑换期尚未开始', ended: '兑换期已结束', tier: '会员等级不可兑换',
+    coupon_template_removed: '其优惠券已不在会员方案中',
+  },
+  cardState: { active: '有效', expired: '已过期' },
   couponState: { active: '有效', used: '已使用', expired: '已过期', revoked: '已作废' },
   couponReason: {
     other_member: '属于另一位会员', used: '已被使用', revoked: '已被作废', expired: '已过期', not_yet_valid: '尚未生效',
@@ -215,6 +275,7 @@ const zhCN: Messages = {
     template_inactive: '此模板已停止发放', window_over: '发放日期已过', member_limit: '会员已达可领取数量', total_limit: '已达发放总量上限',
   },
   errors: {
+    cardUsesLeft: '次卡只剩 {n} 次。', rewardLimitOf: '每位会员最多只能持有 {n} 件此礼品。',
     withReason: '{error}：{reason}。', unknown: '服务器拒绝了请求（{code}）。', network: '无法连接服务器，请检查网络后重试。',
     reward_not_found: '计划中没有此礼品。', redemption_not_found: '此会员没有这项兑换。', card_not_found: '会员没有此服务的次卡。', reward_unavailable: '此会员现在不能兑换此礼品', out_of_stock: '礼品已无库存。', reward_limit: '会员不能再兑换此礼品。', redemption_closed: '此兑换已领取或已取消', card_exhausted: '次卡剩余次数不足。', card_expired: '次卡已过期。',
     invalid_request: '请求中有数据无效。', unauthorized: '密钥无效或已被吊销。', forbidden: '你的密钥角色不能执行此操作。',
@@ -234,12 +295,13 @@ const zhCN: Messages = {
     backup_failed: '备份写入失败。', internal: '服务器出现问题，没有任何变化。',
   },
   validator: {
+    templateOnlyCoupon: '只有优惠券礼品需要选择优惠券。', templateRequired: '优惠券礼品必须选择优惠券。',
     required: '必填。', unknownField: '会员方案没有此设置。', object: '格式不符。', array: '不是列表。', itemsExactly: '必须正好 {n} 项。',
     itemsBetween: '必须有 {min} 到 {max} 项。', integer: '必须是整数。', between: '必须在 {min} 到 {max} 之间。', text: '必须是文本。',
     length: '必须是 {min} 到 {max} 个字符。', id: '请使用 1 到 {max} 个英文字母、数字、点、连字符、下划线或冒号，不能有空格。', oneOf: '必须是以下之一：{values}。',
     boolean: '必须是开或关。', currency: '必须是三个大写字母的币种代码，例如 CNY。', timezone: '必须是时区，例如 Asia/Shanghai。',
     country: '必须是两个字母的国家代码，例如 CN，或留空。', firstThreshold: '第一个等级的门槛为零。', ascending: '每个等级的门槛必须高于前一个等级。',
-    unknownTier: '不是会员方案中的等级。', tierAndForce: '请选择升级或设置等级，不能同时选择。', includesEmpty: '商品必须赠送一些东西：金额、积分、等级或天数。',
+    unknownTier: '不是会员方案中的等级。', tierAndForce: '请选择升级或设置等级，不能同时选择。', includesEmpty: '商品必须赠送一些东西：金额、积分、等级、天数或次卡。',
     discountKind: '请选择立减金额或百分比折扣。', discountBoth: '请选择立减金额或百分比折扣，不能同时选择。', capOnlyPercent: '只有百分比折扣可以设置上限。',
     windowAndDays: '请选择自发放起天数或指定日期，不能同时选择。', windowRequired: '优惠券在指定日期之间有效时必填。',
     beforeValidFrom: '不能早于开始日期。', beforeFrom: '不能早于开始日期。', afterTo: '不能晚于结束日期。', notBefore: '不能早于 {date}。',
@@ -249,6 +311,7 @@ const zhCN: Messages = {
     future: '不能是将来的时间。', notFuture: '不能是将来的时间。', nothingToChange: '没有需要修改的内容。', instant: '必须是日期和时间。',
     couponCode: '券码由 12 个英文字母和数字组成。', reportDays: '最多 {n} 天。', repeated: '重复了。',
     duplicate: {
+      reward: '另一礼品已使用此代码。',
       tier: '另一个等级已使用此编码。', topupStep: '另一个充值档位已从此金额开始。', product: '另一个商品已使用此编码。', channel: '重复了。',
       coupon: '另一张优惠券已使用此编码。', couponRule: '另一条规则已使用此编码。', campaign: '另一个营销活动已使用此编码。', day: '重复了。',
       store: '重复了。', sku: '重复了。',

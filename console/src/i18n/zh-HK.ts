@@ -4,6 +4,7 @@ import type { Messages } from './en.js';
 const zhHK: Messages = {
   app: { name: 'Loyalty Ledger 會員積分', language: '語言', signOut: '登出', version: '第 {version} 版' },
   nav: {
+    rewards: '積分兌換',
     overview: '總覽', program: '會員計劃', members: '會員', reports: '報表', data: '匯入及匯出', keys: 'API 金鑰',
     menu: '主選單', openMenu: '打開選單', skip: '跳到內容',
   },
@@ -74,7 +75,9 @@ const zhHK: Messages = {
       noLevels: '沒有任何一層：推薦沒有獎勵。', addLevel: '新增一層',
     },
     products: {
-      intro: '會員可向你購買、附送錢包金額、積分或等級的產品，例如會籍及儲值套票。',
+      card: '次卡', cardHint: '再次購買即為會員續期同一服務的次卡：次數相加，到期日取較後者。',
+      service: '服務', cardUses: '次數', cardValidDays: '有效期', cardNeverExpires: '永久有效', cardOf: '{service} {uses} 次',
+      intro: '會員可向你購買、附送錢包金額、積分、等級或次卡的產品，例如會籍、儲值套票及十次剪髮。',
       none: '沒有產品。', add: '新增產品', remove: '移除此產品', newProduct: '產品 {n}', price: '售價', includes: '購買可得',
       walletCredit: '錢包金額', points: '積分', tier: '升級至', forceTier: '設定等級為（可升可降）', extendDays: '延長等級有效期',
     },
@@ -96,8 +99,15 @@ const zhHK: Messages = {
       coupon: '每張訂單送優惠券', itemPoints: '指定貨品積分', sku: '貨品編號（SKU）', pointsPerUnit: '每件積分', skuOf: '第 {n} 項：貨品編號', pointsOf: '第 {n} 項：每件積分', addItem: '新增貨品',
     },
     rewards: {
-      title: '積分兌換即將推出',
-      body: '以積分兌換禮品及優惠券（積分商城）正加入系統。系統支援後，此分頁會列出禮品、所需積分及存貨；目前這裡不會更改會員計劃。',
+      intro: '會員在門市或積分商城以積分兌換的禮品：之後到店領取的貨品，或即時發出的優惠券。',
+      none: '沒有禮品。', add: '新增禮品', remove: '移除此禮品', newReward: '禮品 {n}', redeemable: '可兌換',
+      kind: '會員可得', goods: '到店領取的貨品', coupon: '即時發出的優惠券', template: '優惠券',
+      noTemplates: '請先在「優惠券」分頁新增優惠券範本。', pointsCost: '每件所需積分', pointsCostHint: '0 即贈品，仍計入存貨。',
+      cash: '另付現金', cashHint: '每件計；記錄於兌換，不賺取積分。',
+      stock: '存貨', stockHint: '補貨前可兌換的件數；取消的兌換會退回存貨。', unlimited: '不限',
+      perMemberMax: '每位會員最多', from: '開始日期', to: '結束日期', openStart: '不設開始日期', openEnd: '不設結束日期',
+      costOf: '{points} 分', costWithCash: '{points} 分加 {cash}',
+      staff: '員工', commission: '員工佣金', commissionHint: '按每位員工扣除退貨後的淨銷售額計算；0 即沒有佣金。員工報表會列出佣金。',
     },
   },
   whatIf: {
@@ -115,6 +125,22 @@ const zhHK: Messages = {
     referrerHint: '選填：介紹此會員的人。', tier: '等級', points: '積分', wallet: '錢包', joined: '入會日期',
   },
   member: {
+    rewardsTab: '積分兌換', cardsTab: '次卡',
+    redeem: {
+      reward: '禮品', quantity: '數量', store: '分店', staff: '員工', cost: '需 {points} 分。', costCash: '需 {points} 分及現金 {cash}。',
+      left: '尚餘 {n} 件', noRewards: '會員計劃沒有可兌換的禮品，請先在「會員計劃」的「積分兌換」新增。',
+    },
+    card: {
+      service: '服務', uses: '次數', store: '分店', staff: '員工', left: '尚餘 {n} 次', change: '增加或扣減的次數',
+      changeHint: '以負號扣減，例如 -1。', reason: '原因', noCards: '會員沒有有效的次卡。',
+    },
+    redemptions: {
+      reward: '禮品', quantity: '數量', points: '積分', state: '狀態', redeemedAt: '兌換時間', number: '編號', none: '沒有兌換紀錄。',
+      fulfil: '交收', cancel: '取消', cancelConfirm: '取消此兌換？會員會取回 {points} 分。',
+    },
+    cards: {
+      service: '服務', usesLeft: '剩餘次數', expires: '到期', never: '永久有效', state: '狀態', used: '已使用', none: '沒有次卡。', use: '使用', adjust: '調整',
+    },
     back: '會員', subtitle: '會員編號 {id}，{date} 入會', points: '積分', pending: '{n} 分待生效', activating: '{n} 分於 {date} 起可用',
     expiring: '{n} 分於 {date} 過期', wallet: '錢包', tier: '等級', noPeriodEnd: '永久有效', periodEnds: '有效至 {date}',
     towards: '{metric}／{threshold}，升級至{next}', lifetimeSpend: '累計消費', purchases: '共 {n} 次消費，最近一次 {date}',
@@ -122,8 +148,8 @@ const zhHK: Messages = {
     noEntries: '暫無紀錄。', noCoupons: '沒有優惠券。', couponCode: '券號', couponTemplate: '優惠券', couponState: '狀態', couponExpires: '到期',
     returnThis: '退貨…', actionFor: '{name}：{points} 分，錢包 {wallet}。',
     orderLabel: '訂單 {order}（{date}），{amount}（尚餘 {left}）',
-    actions: { purchase: '記錄消費', return: '退貨', adjust: '調整積分', topup: '錢包增值', withdraw: '錢包提款', coupon: '派發優惠券' },
-    submit: { purchase: '記錄消費', return: '記錄退貨', adjust: '調整積分', topup: '增值', withdraw: '提款', coupon: '派發優惠券' },
+    actions: { redeem: '兌換禮品', useCard: '使用次卡', adjustCard: '調整次卡', purchase: '記錄消費', return: '退貨', adjust: '調整積分', topup: '錢包增值', withdraw: '錢包提款', coupon: '派發優惠券' },
+    submit: { redeem: '兌換', useCard: '使用次卡', adjustCard: '調整次卡', purchase: '記錄消費', return: '記錄退貨', adjust: '調整積分', topup: '增值', withdraw: '提款', coupon: '派發優惠券' },
     purchase: {
       amount: '訂單金額', discount: '折扣', redeemPoints: '使用積分', redeemHint: '會員現有 {points} 分。', wallet: '以錢包支付',
       store: '分店', coupons: '使用優惠券', orderId: '訂單編號', orderIdHint: '你的收據號碼；留空即自動編號。',
@@ -134,6 +160,8 @@ const zhHK: Messages = {
     withdraw: { amount: '提款金額' },
     coupon: { template: '優惠券', noTemplates: '會員計劃沒有可派發的優惠券，請先在「會員計劃」的「優惠券」新增。' },
     done: {
+      redeem: '已兌換 {n} 件{reward}，用了 {points} 分；會員尚餘 {balance} 分。', redeemCoupons: '已發出優惠券：{codes}。',
+      useCard: '{service}：使用 {n} 次，尚餘 {left} 次。', adjustCard: '{service} 現有 {left} 次。', fulfilled: '已交收。', cancelled: '已取消：退回 {points} 分。',
       purchase: '已記錄消費：淨額 {amount}，賺取 {points} 分。', purchasePending: '已記錄消費：淨額 {amount}，{points} 分於 {date} 起可用。',
       upgraded: '現為{tier}。', downgraded: '現為{tier}。', return: '已記錄退貨：扣回 {points} 分。', adjust: '已調整積分：會員現有 {points} 分。',
       topup: '已增值 {amount}，另送 {bonus}；錢包結餘 {balance}。', withdraw: '已提款；錢包結餘 {balance}。',
@@ -141,6 +169,9 @@ const zhHK: Messages = {
     },
   },
   ledger: {
+    rewardNamed: { reward_redeem: '兌換 {n} 件{reward}', reward_fulfil: '{reward}已領取', reward_cancel: '取消兌換{reward}' },
+    cardNamed: { card_add: '發出或續期「{service}」次卡', card_use: '「{service}」次卡已使用', card_adjust: '調整「{service}」次卡', card_expire: '「{service}」次卡到期' },
+    use: '{n} 次',
     separator: '，', register: '入會，等級：{tier}', purchase: '消費 {amount}，訂單 {order}', purchaseAt: '於 {store} 分店消費 {amount}，訂單 {order}',
     return: '退貨 {amount}', returnOf: '訂單 {order} 退貨 {amount}', upgrade: '升級至{tier}',
     downgrade: { program: '因會員計劃更改轉為{tier}', period: '等級週期完結，轉為{tier}', return: '退貨後轉為{tier}' },
@@ -153,8 +184,13 @@ const zhHK: Messages = {
     points: '{n} 分', pendingAdded: '{n} 分待生效', pendingRemoved: '取消 {n} 分待生效積分', wallet: '錢包 {amount}', growth: '成長值 {n}', other: '其他變動',
   },
   reports: {
+    staff: {
+      chart: '每位員工扣除退貨後的淨銷售額及佣金', staff: '員工', registrations: '登記會員', purchases: '消費次數',
+      netSales: '扣除退貨後淨銷售額', cardUses: '次卡使用', commission: '佣金', rate: '佣金：扣除退貨後淨銷售額的 {rate}。',
+      none: '這段日子沒有註明員工的登記、消費或次卡使用。', total: '全體員工',
+    },
     title: '報表', days: '日期', from: '由', to: '至',
-    tabs: { daily: '每日', tiers: '等級', rfm: '顧客分群', referrals: '推薦', coupons: '優惠券', campaigns: '推廣活動' },
+    tabs: { staff: '員工', daily: '每日', tiers: '等級', rfm: '顧客分群', referrals: '推薦', coupons: '優惠券', campaigns: '推廣活動' },
     daily: {
       chart: '每日淨銷售額（柱）及每日發出與使用積分（線）', date: '日期', newMembers: '新會員', purchases: '消費次數', returns: '退貨次數',
       netSales: '淨銷售額', pointsIssued: '發出積分', pointsRedeemed: '使用積分', topups: '增值',
@@ -205,6 +241,30 @@ const zhHK: Messages = {
       storefront: '網店：與收銀機相同，供網店使用。', reader: '唯讀：報表、會員及匯出，不能更改。',
     },
   },
+  rewards: {
+    title: '積分兌換', intro: '會員計劃的禮品、各自尚餘的存貨及會員的兌換。',
+    tabs: { list: '禮品及存貨', report: '兌換報表', lookup: '查找兌換' },
+    none: '會員計劃沒有禮品，請在「會員計劃」的「積分兌換」新增。', reward: '禮品', cost: '所需', kind: '類別', kinds: { goods: '貨品', coupon: '優惠券' },
+    stockLeft: '尚餘', unlimited: '不限', redeemed: '已兌換', restocked: '已補貨', window: '兌換期', always: '隨時',
+    restock: '補貨', restockTitle: '為{reward}補貨', delta: '增加或減少的件數', deltaHint: '以負號減少，例如 -5。',
+    restockDone: '{reward}尚餘 {n} 件。',
+    report: {
+      chart: '每種禮品的兌換件數（按現時狀態）', redemptions: '兌換次數', units: '件數', points: '積分', cash: '現金',
+      reserved: '待領取', fulfilled: '已交收', cancelled: '已取消', total: '合計', removed: '{id}（已不在會員計劃內）',
+    },
+    lookup: {
+      id: '兌換編號', placeholder: '兌換單上的編號', find: '查找', member: '會員', quantity: '數量', points: '積分', cash: '現金',
+      state: '狀態', redeemedAt: '兌換時間', store: '分店', staff: '員工', history: '經過', coupons: '已發出的優惠券',
+      fulfil: '交收', cancel: '取消兌換',
+    },
+  },
+  redemptionState: { reserved: '待領取', fulfilled: '已交收', cancelled: '已取消' },
+  redemptionClosed: { reserved: '仍待領取', fulfilled: '已經交收', cancelled: '已經取消', coupon_used: '其優惠券已使用或已過期' },
+  rewardUnavailable: {
+    inactive: '禮品未開放兌換', not_started: '兌換期尚未開始', ended: '兌換期已結束', tier: '會員的等級不可兌換',
+    coupon_template_removed: '其優惠券已不在會員計劃內',
+  },
+  cardState: { active: '有效', expired: '已到期' },
   couponState: { active: '有效', used: '已使用', expired: '已過期', revoked: '已撤銷' },
   couponReason: {
     other_member: '屬於另一位會員', used: '已被使用', revoked: '已被撤銷', expired: '已過期', not_yet_valid: '尚未生效',
@@ -215,6 +275,7 @@ const zhHK: Messages = {
     template_inactive: '此範本已停止派發', window_over: '派發日期已過', member_limit: '會員已達可獲派數量', total_limit: '已達派發總數上限',
   },
   errors: {
+    cardUsesLeft: '次卡只剩 {n} 次。', rewardLimitOf: '每位會員最多只可持有 {n} 件此禮品。',
     withReason: '{error}：{reason}。', unknown: '伺服器拒絕了請求（{code}）。', network: '無法連接伺服器，請檢查網絡後再試。',
     reward_not_found: '計劃中沒有此禮品。', redemption_not_found: '此會員沒有這項兌換。', card_not_found: '會員沒有此服務的次卡。', reward_unavailable: '此會員現時不能兌換此禮品', out_of_stock: '禮品已無存貨。', reward_limit: '會員不能再兌換此禮品。', redemption_closed: '此兌換已領取或已取消', card_exhausted: '次卡剩餘次數不足。', card_expired: '次卡已到期。',
     invalid_request: '請求中有資料無效。', unauthorized: '金鑰無效或已被撤銷。', forbidden: '你的金鑰角色不可進行此操作。',
@@ -234,12 +295,13 @@ const zhHK: Messages = {
     backup_failed: '未能寫入備份。', internal: '伺服器出現問題，沒有任何改變。',
   },
   validator: {
+    templateOnlyCoupon: '只有優惠券禮品需要選擇優惠券。', templateRequired: '優惠券禮品必須選擇優惠券。',
     required: '必須填寫。', unknownField: '會員計劃沒有此設定。', object: '格式不符。', array: '不是清單。', itemsExactly: '必須剛好 {n} 項。',
     itemsBetween: '必須有 {min} 至 {max} 項。', integer: '必須是整數。', between: '必須介乎 {min} 至 {max}。', text: '必須是文字。',
     length: '必須是 {min} 至 {max} 個字元。', id: '請用 1 至 {max} 個英文字母、數字、點、連字號、底線或冒號，不可有空格。', oneOf: '必須是以下其中之一：{values}。',
     boolean: '必須是開或關。', currency: '必須是三個大楷字母的貨幣代碼，例如 HKD。', timezone: '必須是時區，例如 Asia/Hong_Kong。',
     country: '必須是兩個字母的國家代碼，例如 HK，或留空。', firstThreshold: '第一個等級的門檻是零。', ascending: '每個等級的門檻必須高於前一個等級。',
-    unknownTier: '不是會員計劃內的等級。', tierAndForce: '請選擇升級或設定等級，不可兩者皆選。', includesEmpty: '產品必須附送一些東西：金額、積分、等級或日數。',
+    unknownTier: '不是會員計劃內的等級。', tierAndForce: '請選擇升級或設定等級，不可兩者皆選。', includesEmpty: '產品必須附送一些東西：金額、積分、等級、日數或次卡。',
     discountKind: '請選擇減免金額或百分比折扣。', discountBoth: '請選擇減免金額或百分比折扣，不可兩者皆選。', capOnlyPercent: '只有百分比折扣可設上限。',
     windowAndDays: '請選擇由派發起計日數或指定日期，不可兩者皆選。', windowRequired: '優惠券在指定日期之間有效時必須填寫。',
     beforeValidFrom: '不可早於開始日期。', beforeFrom: '不可早於開始日期。', afterTo: '不可遲於結束日期。', notBefore: '不可早於 {date}。',
@@ -249,6 +311,7 @@ const zhHK: Messages = {
     future: '不可是將來的時間。', notFuture: '不可是將來的時間。', nothingToChange: '沒有需要更改的資料。', instant: '必須是日期及時間。',
     couponCode: '券號由 12 個英文字母及數字組成。', reportDays: '最多 {n} 日。', repeated: '重複了。',
     duplicate: {
+      reward: '另一禮品已使用此代號。',
       tier: '另一個等級已使用此代號。', topupStep: '另一級增值優惠已由此金額開始。', product: '另一個產品已使用此代號。', channel: '重複了。',
       coupon: '另一張優惠券已使用此代號。', couponRule: '另一條規則已使用此代號。', campaign: '另一個推廣活動已使用此代號。', day: '重複了。',
       store: '重複了。', sku: '重複了。',

@@ -3,12 +3,16 @@
 import type { Role } from '../api/types.js';
 
 export interface Capabilities {
-  /** Register, edit, record purchases and returns, top up: the "writers" endpoints. */
+  /** Register, edit, record purchases and returns, top up, redeem rewards, use cards: the "writers" endpoints. */
   writeMembers: boolean;
   /** Adjust points, withdraw from a wallet, issue a coupon by hand. */
   adminMembers: boolean;
   /** Change the program and preview a change (what-if). */
   editProgram: boolean;
+  /** Add units to a reward's stock or take them off. */
+  restockRewards: boolean;
+  /** Add uses to a member's count card or take them away, with a reason. */
+  adjustCards: boolean;
   importMembers: boolean;
   exportData: boolean;
   manageKeys: boolean;
@@ -21,6 +25,8 @@ export function capabilitiesOf(role: Role | null): Capabilities {
     writeMembers: writer,
     adminMembers: admin,
     editProgram: admin,
+    restockRewards: admin,
+    adjustCards: admin,
     importMembers: admin,
     exportData: admin || role === 'reader',
     manageKeys: admin,

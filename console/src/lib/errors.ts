@@ -11,6 +11,14 @@ const REASONS: Record<string, string> = {
   coupon_not_usable: 'couponReason',
   coupon_limit: 'couponLimit',
   coupon_not_active: 'couponState',
+  reward_unavailable: 'rewardUnavailable',
+  redemption_closed: 'redemptionClosed',
+};
+
+/** Codes whose `message` carries a figure the manager needs (docs/rules.md §14), with the words that say it. */
+const FIGURES: Record<string, [RegExp, string]> = {
+  card_exhausted: [/^(\d+) uses? left$/, 'errors.cardUsesLeft'],
+  reward_limit: [/^at most (\d+) per member$/, 'errors.rewardLimitOf'],
 };
 
 export function errorText(words: Words, error: ApiErrorBody, bound?: BoundWriter): string {
@@ -19,6 +27,9 @@ export function errorText(words: Words, error: ApiErrorBody, bound?: BoundWriter
   if (family !== undefined && words.has(`${family}.${error.message}`)) {
     return words.t('errors.withReason', { error: words.t(`errors.${error.code}`), reason: words.t(`${family}.${error.message}`) });
   }
+  const figure = FIGURES[error.code];
+  const m = figure === undefined ? null : figure[0].exec(error.message);
+  if (figure !== undefined && m !== null) return words.t(figure[1], { n: m[1] });
   if (words.has(`errors.${error.code}`)) return words.t(`errors.${error.code}`);
   return words.t('errors.unknown', { code: error.code });
 }

@@ -9,7 +9,7 @@ export type BoundWriter = (n: number) => string;
 const DUPLICATES: Record<string, string> = {
   'tier id': 'tier', 'top-up bonus step': 'topupStep', 'product id': 'product', channel: 'channel',
   'coupon id': 'coupon', 'coupon rule id': 'couponRule', 'campaign id': 'campaign', day: 'day',
-  'store id': 'store', sku: 'sku',
+  'store id': 'store', sku: 'sku', 'reward id': 'reward',
 };
 
 const FIXED: Record<string, string> = {
@@ -29,7 +29,9 @@ const FIXED: Record<string, string> = {
   'thresholds must be strictly ascending': 'ascending',
   'unknown tier id': 'unknownTier',
   'tierId and forceTierId cannot both be set': 'tierAndForce',
-  'must include at least one of walletCents, points, tierId, forceTierId, extendDays': 'includesEmpty',
+  'must include at least one of walletCents, points, tierId, forceTierId, extendDays, card': 'includesEmpty',
+  'only a coupon reward names a template': 'templateOnlyCoupon',
+  'required for a coupon reward': 'templateRequired',
   'must have amountCents or percentBps': 'discountKind',
   'amountCents and percentBps cannot both be set': 'discountBoth',
   'only a percentBps discount has a cap': 'capOnlyPercent',

@@ -17,9 +17,17 @@ export interface LedgerContext {
   entry(seq: number): LedgerEntry | undefined;
   /** Growth is a figure worth a word only when tiers are reached by growth. */
   showGrowth: boolean;
+  /**
+   * The reward and quantity of a redemption by its id (a reward entry's ref), when the console has
+   * read the member's redemptions: the sentence names the reward instead of the redemption's key.
+   */
+  redemption?(redemptionId: string): { rewardName: string; quantity: number } | undefined;
 }
 
 const COUPON_KINDS = new Set(['coupon_issue', 'coupon_use', 'coupon_restore', 'coupon_expire', 'coupon_revoke']);
+const REWARD_KINDS = new Set(['reward_redeem', 'reward_fulfil', 'reward_cancel']);
+/** A count card entry's ref is the card's service id, which the manager chose and reads as a name. */
+const CARD_KINDS = new Set(['card_add', 'card_use', 'card_adjust', 'card_expire']);
 
 /** The orders whose figures would make a page of entries read better: purchases' refs, and the purchases returns follow. */
 export function ordersNamed(entries: LedgerEntry[]): string[] {
@@ -61,6 +69,11 @@ function what(e: LedgerEntry, c: LedgerContext): string {
     case 'points_activate': return t('ledger.pointsActivate', { order: e.ref });
     case 'points_cancel': return t('ledger.pointsCancel');
     default:
+      if (REWARD_KINDS.has(e.kind)) {
+        const r = c.redemption?.(e.ref);
+        return r === undefined ? t(`ledger.${e.kind}`) : t(`ledger.rewardNamed.${e.kind}`, { reward: r.rewardName, n: c.fmt.number(r.quantity) });
+      }
+      if (CARD_KINDS.has(e.kind)) return t(`ledger.cardNamed.${e.kind}`, { service: e.ref });
       if (COUPON_KINDS.has(e.kind)) return t(`ledger.${e.kind}`, { code: couponCodeText(e.ref) });
       return c.words.has(`ledger.${e.kind}`) ? t(`ledger.${e.kind}`) : t('ledger.other');
   }
@@ -74,7 +87,7 @@ function moved(e: LedgerEntry, c: LedgerContext): string[] {
   if (e.pendingDelta > 0) out.push(t('ledger.pendingAdded', { n: c.fmt.number(e.pendingDelta) }));
   if (e.pendingDelta < 0 && e.kind !== 'points_activate') out.push(t('ledger.pendingRemoved', { n: c.fmt.number(-e.pendingDelta) }));
   if (e.walletDeltaCents !== 0) out.push(t('ledger.wallet', { amount: c.fmt.signedMoney(e.walletDeltaCents) }));
-  if (e.usesDelta !== undefined && e.usesDelta !== 0) out.push(t('ledger.uses', { n: c.fmt.signedNumber(e.usesDelta) }));
+  if (e.usesDelta !== undefined && e.usesDelta !== 0) out.push(t(Math.abs(e.usesDelta) === 1 ? 'ledger.use' : 'ledger.uses', { n: c.fmt.signedNumber(e.usesDelta) }));
   if (c.showGrowth && e.growthDelta !== 0) out.push(t('ledger.growth', { n: c.fmt.signedNumber(e.growthDelta) }));
   return out;
 }
