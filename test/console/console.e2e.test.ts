@@ -2,9 +2,12 @@
 // against one real server. A manager's day in each language (English, 繁體中文, 简体中文): sign in,
 // change a tier threshold with a deliberate error first (the field's refusal beside it), preview and
 // save; register a member, record a purchase and a partial return, adjust points, issue a coupon;
-// read the daily chart and an RFM segment; import a small file with one bad row; export. Then a
-// reader key, which sees no write control, and the member screen on a 400-px phone. No page breaks
-// the Content-Security-Policy. Screenshots go to test-artifacts/.
+// read the daily chart and an RFM segment; at the counter, redeem a reward and hand it over, use a
+// count card and read the staff report; import a small file with one bad row; export. Before them,
+// the Rewards tab of the program (a reward refused beside its field, then saved with a staff
+// commission); after them, the Rewards screen (restock, the redemptions report, a redemption found by
+// number and cancelled). Then a reader key, which sees no write control, and the member screen on a
+// 400-px phone. No page breaks the Content-Security-Policy. Screenshots go to test-artifacts/.
 // Skipped only where Chromium is absent outside CI; in CI (CI set) it must run, and .ci/run installs it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -40,12 +43,18 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     await server.start();
     const ok = async (path: string, body: unknown) => expect((await server.post(path, body)).status).toBeLessThan(300);
-    // One coupon template, so that a coupon can be issued by hand.
+    // One coupon template, so that a coupon can be issued by hand; a mug for 50 points (20 in stock)
+    // and a ten-wash count card, so that the counter has something to hand over and to use.
     const { version: _v, ...program } = (await server.get('/v1/program')).body;
     program.coupons = [{ id: 'welcome10', name: 'HK$10 off', discount: { amountCents: 1000 }, validDays: 30 }];
+    program.rewards = [{ id: 'mug', name: 'Logo mug', pointsCost: 50, stock: 20 }];
+    program.products = [{ id: 'wash-10', name: 'Ten washes', priceCents: 30000, includes: { card: { serviceId: 'wash', uses: 10, validDays: 365 } } }];
     expect((await server.request('PUT', '/v1/program', program)).status).toBe(200);
     await ok('/v1/members', { memberId: 'grace', name: 'Grace Hopper', phone: '+852 5555 0100' });
     await ok('/v1/purchases', { orderId: 'g-1', memberId: 'grace', amountCents: 120000, storeId: 'central' });
+    await ok('/v1/points/adjustments', { requestId: 'g-adj', memberId: 'grace', points: 200, reason: 'Opening balance' });
+    await ok('/v1/product-purchases', { orderId: 'g-wash', memberId: 'grace', productId: 'wash-10' });
+    await ok('/v1/rewards/redemptions', { requestId: 'rd-grace', memberId: 'grace', rewardId: 'mug' });
     readerKey = (await server.post('/v1/admin/keys', { role: 'reader' })).body.key;
     browser = await chromium.launch({
       executablePath: CHROMIUM, headless: true,
@@ -97,6 +106,41 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
 
   const cspViolations = (page: Page) => page.evaluate('window.__csp') as Promise<string[]>;
 
+  it('sets up a reward and the staff commission in the Rewards tab of the program', async () => {
+    const page = await openPage();
+    await signIn(page, 'en', server.adminKey);
+    const before = (await server.get('/v1/program')).body;
+    await go(page, '#/program/rewards');
+    await page.click('[data-add-reward]');
+    await page.fill(input('[data-reward-form="1"] [data-reward-input="name"]'), 'Tote bag');
+    await page.fill(input('[data-reward-form="1"] [data-reward-input="id"]'), 'tote');
+    await page.fill(input('[data-reward-form="1"] [data-reward-input="pointsCost"]'), '300');
+    await page.fill(input('[data-reward-form="1"] [data-reward-input="perMemberMax"]'), '0');
+    await page.fill(input('[data-input="commission"]'), '5');
+    // At least one per member: refused beside the field, nothing saved.
+    await page.click('[data-preview]');
+    const refusal = page.locator('[data-field="rewards[1].perMemberMax"]');
+    await refusal.waitFor();
+    expect(await refusal.textContent()).toBe(en.validator.between.replace('{min}', '1').replace('{max}', String(Number.MAX_SAFE_INTEGER)));
+    expect(await page.textContent('[data-program-banner]')).toContain(en.validator.between.slice(0, 15));
+    expect((await server.get('/v1/program')).body.version).toBe(before.version);
+    await page.fill(input('[data-reward-form="1"] [data-reward-input="perMemberMax"]'), '2');
+    await page.click('[data-preview]');
+    await page.waitForSelector('[data-what-if-result]');
+    await page.click('[data-save-program]');
+    await page.waitForSelector('[data-what-if]', { state: 'detached' });
+    const saved = (await server.get('/v1/program')).body;
+    expect(saved.version).toBe(before.version + 1);
+    expect(saved.rewards[1]).toMatchObject({ id: 'tote', name: 'Tote bag', pointsCost: 300, perMemberMax: 2, kind: 'goods', stock: null });
+    expect(saved.staffCommissionBps).toBe(500);
+    // The product's count card, in the Products tab.
+    await go(page, '#/program/products');
+    expect(await page.inputValue(input('[data-card-input="serviceId"]'))).toBe('wash');
+    await page.screenshot({ path: join(ARTIFACTS, 'console-en-0-program-rewards.png'), fullPage: true });
+    expect(await cspViolations(page)).toEqual([]);
+    await page.context().close();
+  });
+
   for (const { code, words, silverHkd } of LOCALES) {
     it(`walks a manager's day in ${code}`, async () => {
       const page = await openPage();
@@ -142,6 +186,7 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
       await page.click('[data-action="purchase"]');
       await page.fill(input('[data-action-dialog="purchase"] [data-input="amount"]'), '1,234.00');
       await page.fill(input('[data-action-dialog="purchase"] [data-input="store"]'), 'central');
+      await page.fill(input('[data-action-dialog="purchase"] [data-input="staff"]'), 'amy');
       await submitDialog(page, '[data-action-dialog="purchase"]');
       const purchaseRow = page.locator('[data-ledger] li[data-kind="purchase"]');
       await purchaseRow.waitFor();
@@ -187,6 +232,46 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
       await page.click('[data-segment="new"]');
       await page.waitForSelector(`[data-rfm-member="${memberId}"]`);
 
+      // At the counter: 50 of the member's 56 points for a mug, handed over at once.
+      expect((await server.post('/v1/product-purchases', { orderId: `wash-${code}`, memberId, productId: 'wash-10' })).status).toBe(200);
+      await go(page, `#/members/${memberId}`);
+      await page.waitForSelector('[data-ledger] li');
+      await page.click('[data-action="redeem"]');
+      await page.fill(input('[data-action-dialog="redeem"] [data-input="quantity"]'), '1');
+      const redeemed = await submitDialog(page, '[data-action-dialog="redeem"]');
+      expect(redeemed).toContain('Logo mug');
+      await expect.poll(() => page.textContent('[data-stat="points"] .stat-value')).toBe('6');
+      const redeemRow = page.locator('[data-ledger] li[data-kind="reward_redeem"]');
+      await redeemRow.waitFor();
+      expect(await redeemRow.textContent()).toContain(`${words.ledger.rewardNamed.reward_redeem.replace('{n}', '1').replace('{reward}', 'Logo mug')}${words.ledger.separator}${words.ledger.points.replace('{n}', '−50')}`);
+      const [redemption] = (await server.get(`/v1/members/${memberId}/redemptions`)).body.redemptions;
+      await page.click('#tab-rewards');
+      await page.click(`[data-fulfil="${redemption.redemptionId}"]`);
+      await expect.poll(() => page.textContent(`[data-redemption-state="${redemption.redemptionId}"]`)).toBe(words.redemptionState.fulfilled);
+
+      // One wash by Amy at the central store: nine left, and the ledger says so in words.
+      await page.click('#tab-cards');
+      await page.click('[data-use-card="wash"]');
+      await page.fill(input('[data-action-dialog="useCard"] [data-input="store"]'), 'central');
+      await page.fill(input('[data-action-dialog="useCard"] [data-input="staff"]'), 'amy');
+      await submitDialog(page, '[data-action-dialog="useCard"]');
+      await expect.poll(() => page.textContent('[data-uses-left="wash"]')).toBe('9');
+      await page.click('#tab-ledger');
+      const useRow = page.locator('[data-ledger] li[data-kind="card_use"]');
+      await useRow.waitFor();
+      expect(await useRow.textContent()).toContain(`${words.ledger.cardNamed.card_use.replace('{service}', 'wash')}${words.ledger.separator}${words.ledger.use.replace('{n}', '−1')}`);
+      await page.screenshot({ path: join(ARTIFACTS, `console-${code}-2b-member-counter.png`), fullPage: true });
+
+      // The staff report: Amy's net sales after the return, her card uses and commission, as the server counts them.
+      const staff = (await server.get(`/v1/reports/staff?from=${today}&to=${today}`)).body;
+      const amy = staff.staff.find((x: { staffId: string }) => x.staffId === 'amy');
+      expect(amy.cardUses).toBeGreaterThanOrEqual(1);
+      await go(page, '#/reports/staff');
+      await page.waitForSelector('[data-staff-chart] canvas');
+      await expect.poll(() => page.textContent('[data-staff-net="amy"]')).toBe(money(amy.netSalesCents));
+      expect(await page.textContent('[data-staff-uses="amy"]')).toBe(String(amy.cardUses));
+      expect(await page.textContent('[data-staff-commission="amy"]')).toBe(money(amy.commissionCents));
+
       // Import a small file with one bad row: two imported, one refused with its line and reason.
       await go(page, '#/data');
       const csv = `memberId,name,email\nimp-${code}-1,Ivy,ivy-${code}@example.com\nimp-${code}-2,Bad,not-an-email\nimp-${code}-3,Joe,\n`;
@@ -209,6 +294,38 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
     });
   }
 
+  it('restocks a reward, reads the redemptions report and cancels a redemption found by its number', async () => {
+    const page = await openPage();
+    await signIn(page, 'zh-HK', server.adminKey);
+    expect((await server.post('/v1/rewards/redemptions', { requestId: 'rd-lookup', memberId: 'grace', rewardId: 'mug' })).status).toBe(201);
+    const left = (await server.get('/v1/rewards')).body.rewards[0].stockLeft;
+    await go(page, '#/rewards/list');
+    await expect.poll(() => page.textContent('[data-stock-left="mug"]')).toBe(String(left));
+    await page.click('[data-restock="mug"]');
+    await page.fill(input('[data-restock-dialog] [data-input="delta"]'), '5');
+    await submitDialog(page, '[data-restock-dialog]');
+    await expect.poll(() => page.textContent('[data-stock-left="mug"]')).toBe(String(left + 5));
+
+    const report = (await server.get(`/v1/reports/rewards?from=${today}&to=${today}`)).body;
+    await go(page, '#/rewards/report');
+    await page.waitForSelector('[data-reward-chart] canvas');
+    await expect.poll(() => page.textContent('[data-redemptions="mug"]')).toBe(String(report.rewards[0].redemptions));
+
+    const points = (await server.get('/v1/members/grace')).body.points;
+    await go(page, '#/rewards/lookup');
+    await page.fill(input('[data-redemption-id]'), 'rd-lookup');
+    await page.click('[data-find-redemption]');
+    await page.waitForSelector('[data-redemption]');
+    expect(await page.textContent('[data-redemption-state]')).toBe(zhHK.redemptionState.reserved);
+    await page.click('[data-cancel-redemption]');
+    await page.click('.el-message-box__btns .el-button--primary');
+    await expect.poll(() => page.textContent('[data-redemption-state]')).toBe(zhHK.redemptionState.cancelled);
+    expect((await server.get('/v1/members/grace')).body.points).toBe(points + 50);
+    await page.screenshot({ path: join(ARTIFACTS, 'console-zh-HK-4-rewards.png'), fullPage: true });
+    expect(await cspViolations(page)).toEqual([]);
+    await page.context().close();
+  });
+
   it('shows a reader key no write control', async () => {
     const page = await openPage();
     await signIn(page, 'en', readerKey);
@@ -219,6 +336,7 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
     await page.waitForSelector('[data-threshold="1"] input');
     expect(await page.$('[data-preview]')).toBeNull();
     expect(await page.$('[data-add-tier]')).toBeNull();
+    expect(await page.$('[data-add-reward]')).toBeNull();
     const editable = await page.evaluate("[...document.querySelectorAll('.program-view input')].filter((i) => !i.disabled && !i.readOnly).length");
     expect(editable).toBe(0);
 
@@ -227,7 +345,17 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
     expect(await page.$('[data-register]')).toBeNull();
     await page.click('[data-member-link="grace"]');
     await page.waitForSelector('[data-ledger] li');
-    expect(await page.$$('[data-action], [data-return-order]')).toHaveLength(0);
+    // Grace holds a live wash card and a mug waiting to be picked up: a reader may neither use, adjust, hand over nor cancel.
+    await page.waitForSelector('[data-uses-left="wash"]', { state: 'attached' });
+    await page.waitForSelector('[data-redemption-state="rd-grace"]', { state: 'attached' });
+    expect(await page.$$('[data-action], [data-return-order], [data-use-card], [data-adjust-card], [data-fulfil], [data-cancel]')).toHaveLength(0);
+
+    await go(page, '#/rewards/list');
+    await page.waitForSelector('[data-stock-left="mug"]');
+    expect(await page.$('[data-restock]')).toBeNull();
+    await go(page, '#/rewards/lookup/rd-grace');
+    await page.waitForSelector('[data-redemption]');
+    expect(await page.$$('[data-fulfil], [data-cancel-redemption]')).toHaveLength(0);
 
     await go(page, '#/data');
     await page.waitForSelector('[data-export="members"]');
