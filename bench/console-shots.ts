@@ -1,7 +1,8 @@
 // Screenshots of every screen of the admin console in both Chinese variants (繁體中文 and 简体中文),
 // for the README and for reviewing the translations: `npm run console:shots [FOLDER]` (default
 // console-shots/). It runs a server of its own on a scratch data folder, fills it with a small
-// shop (members, purchases, a return, top-ups, coupons, a campaign, referrals) and drives Debian's
+// shop (members, purchases by three staff members, a return, top-ups, coupons, a campaign,
+// referrals, rewards redeemed, a count card and its uses) and drives Debian's
 // Chromium (headless, playwright-core) at 1280×800. A CJK font must be installed for the Chinese
 // to show (Debian: fonts-noto-cjk or fonts-wqy-microhei).
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +17,8 @@ const VIEWPORT = { width: 1280, height: 800 };
 /** Time for a screen's requests and charts to settle before its picture is taken. */
 const SETTLE_MS = 900;
 const LOCALES = ['zh-HK', 'zh-CN'] as const;
+/** The shop's staff, named on its sales and card uses for the staff report. */
+const STAFF = ['amy', 'ben', 'carol'];
 
 async function seed(server: ServerChild): Promise<void> {
   const must = async (method: string, path: string, body?: unknown) => {
@@ -31,6 +34,12 @@ async function seed(server: ServerChild): Promise<void> {
   ];
   program.couponRules = [{ id: 'welcome', trigger: 'register', templateId: 'welcome10' }];
   program.campaigns = [{ id: 'double-weekend', name: '週末雙倍積分', daysOfWeek: [6, 7], pointsMultiplierPct: 200, itemPoints: [{ sku: 'TEA-01', points: 50 }] }];
+  program.rewards = [
+    { id: 'mug', name: '品牌馬克杯', pointsCost: 200, stock: 30 },
+    { id: 'tea-coupon', name: 'HK$10 茶飲券', pointsCost: 100, cashCents: 500, kind: 'coupon', couponTemplateId: 'welcome10', perMemberMax: 2 },
+  ];
+  program.products = [{ id: 'class-10', name: '茶藝課十堂', priceCents: 80000, includes: { card: { serviceId: 'tea-class', uses: 10, validDays: 365 } } }];
+  program.staffCommissionBps = 300;
   program.referral = { enabled: true, refereePoints: 50, levels: [
     { registerPoints: 100, firstPurchasePoints: 300, repeatPurchasePoints: 30, purchaseSharePct: 10 },
     { registerPoints: 50, firstPurchasePoints: 100, repeatPurchasePoints: 10, purchaseSharePct: 5 },
@@ -43,18 +52,28 @@ async function seed(server: ServerChild): Promise<void> {
     ['cheung', '張家輝', null], ['lam', '林淑儀', 'lee'], ['ng', '吳國強', null], ['tsang', '曾詠詩', null],
   ];
   for (const [i, [id, name, referrerId]] of people.entries()) {
-    await must('POST', '/v1/members', { memberId: id, name, phone: `+852 9${String(1000000 + i * 1111).slice(0, 7)}`, ...(referrerId === null ? {} : { referrerId }), at: new Date(now - (40 - i) * day).toISOString() });
+    await must('POST', '/v1/members', { memberId: id, name, phone: `+852 9${String(1000000 + i * 1111).slice(0, 7)}`, staffId: STAFF[i % STAFF.length], ...(referrerId === null ? {} : { referrerId }), at: new Date(now - (40 - i) * day).toISOString() });
   }
   let n = 0;
   for (const [i, [id]] of people.entries()) {
     for (let k = 0; k <= i % 4; k++) {
       const at = new Date(now - ((i * 3 + k * 5) % 25) * day - 3_600_000).toISOString();
-      await must('POST', '/v1/purchases', { orderId: `S${++n}`, memberId: id, amountCents: 18000 + ((i * 7919 + k * 104729) % 200000), storeId: k % 2 === 0 ? 'central' : 'tst', channel: 'offline', at });
+      await must('POST', '/v1/purchases', { orderId: `S${++n}`, memberId: id, amountCents: 18000 + ((i * 7919 + k * 104729) % 200000), storeId: k % 2 === 0 ? 'central' : 'tst', channel: 'offline', staffId: STAFF[n % STAFF.length], at });
     }
   }
   await must('POST', '/v1/returns', { returnId: 'R1', orderId: 'S1', amountCents: 5000 });
   await must('POST', '/v1/wallet/topups', { requestId: 'T1', memberId: 'chan', amountCents: 100000 });
   await must('POST', '/v1/coupons/issue', { requestId: 'C1', templateId: 'autumn', memberId: 'chan' });
+  // The counter: points for a mug and a tea coupon, a mug handed over, a ten-class card and two classes.
+  await must('POST', '/v1/points/adjustments', { requestId: 'A1', memberId: 'chan', points: 1000, reason: '開幕獎賞' });
+  await must('POST', '/v1/points/adjustments', { requestId: 'A2', memberId: 'wong', points: 500, reason: '開幕獎賞' });
+  await must('POST', '/v1/rewards/redemptions', { requestId: 'RD-0001', memberId: 'chan', rewardId: 'mug', storeId: 'central', staffId: 'amy' });
+  await must('POST', '/v1/rewards/redemptions', { requestId: 'RD-0002', memberId: 'chan', rewardId: 'tea-coupon', quantity: 2 });
+  await must('POST', '/v1/rewards/redemptions', { requestId: 'RD-0003', memberId: 'wong', rewardId: 'mug', storeId: 'tst' });
+  await must('POST', '/v1/rewards/redemptions/RD-0003/fulfil', { storeId: 'tst', staffId: 'ben' });
+  await must('POST', '/v1/product-purchases', { orderId: 'P1', memberId: 'chan', productId: 'class-10' });
+  await must('POST', '/v1/cards/uses', { requestId: 'U1', memberId: 'chan', serviceId: 'tea-class', storeId: 'central', staffId: 'amy' });
+  await must('POST', '/v1/cards/uses', { requestId: 'U2', memberId: 'chan', serviceId: 'tea-class', storeId: 'central', staffId: 'carol' });
   await must('POST', '/v1/admin/keys', { role: 'pos' });
   await must('POST', '/v1/admin/keys', { role: 'reader' });
 }
@@ -92,6 +111,7 @@ async function main(): Promise<void> {
       await page.screenshot({ path: join(folder, `${locale}-01-overview.png`) });
       const tabs = ['tiers', 'points', 'wallet', 'referral', 'products', 'coupons', 'campaigns', 'rewards', 'general'];
       for (const [i, tab] of tabs.entries()) await shoot(page, folder, `${locale}-02-program-${i + 1}-${tab}`, `#/program/${tab}`);
+      await shoot(page, folder, `${locale}-02-program-8-rewards-open`, '#/program/rewards', async (p) => { await p.click('[data-reward-form="1"] .el-collapse-item__header'); });
       await shoot(page, folder, `${locale}-02-program-9-preview`, '#/program/tiers', async (p) => {
         await p.fill(':is([data-threshold="1"] input)', '1,500');
         await p.click('[data-preview]');
@@ -102,6 +122,15 @@ async function main(): Promise<void> {
       await shoot(page, folder, `${locale}-04-member`, '#/members/chan');
       await shoot(page, folder, `${locale}-04-member-purchase`, '#/members/chan', async (p) => { await p.click('[data-action="purchase"]'); });
       await page.keyboard.press('Escape');
+      await shoot(page, folder, `${locale}-04-member-rewards`, '#/members/chan', async (p) => { await p.click('#tab-rewards'); });
+      await shoot(page, folder, `${locale}-04-member-cards`, '#/members/chan', async (p) => { await p.click('#tab-cards'); });
+      await shoot(page, folder, `${locale}-04-member-redeem`, '#/members/chan', async (p) => { await p.click('[data-action="redeem"]'); });
+      await page.keyboard.press('Escape');
+      await shoot(page, folder, `${locale}-04-member-use-card`, '#/members/chan', async (p) => { await p.click('[data-action="useCard"]'); });
+      await page.keyboard.press('Escape');
+      await shoot(page, folder, `${locale}-08-rewards-list`, '#/rewards/list');
+      await shoot(page, folder, `${locale}-08-rewards-report`, '#/rewards/report');
+      await shoot(page, folder, `${locale}-08-rewards-lookup`, '#/rewards/lookup/RD-0001');
       await shoot(page, folder, `${locale}-05-report-daily`, '#/reports/daily');
       await shoot(page, folder, `${locale}-05-report-tiers`, '#/reports/tiers');
       await shoot(page, folder, `${locale}-05-report-rfm`, '#/reports/rfm', async (p) => { await p.click('[data-segment="hibernating"]'); });
@@ -111,6 +140,7 @@ async function main(): Promise<void> {
       });
       await shoot(page, folder, `${locale}-05-report-coupons`, '#/reports/coupons');
       await shoot(page, folder, `${locale}-05-report-campaigns`, '#/reports/campaigns');
+      await shoot(page, folder, `${locale}-05-report-staff`, '#/reports/staff');
       await shoot(page, folder, `${locale}-06-data`, '#/data', async (p) => {
         const csv = 'memberId,name,phone,birthday\nfung,馮小玲,9123 4567,4/3/1990\nyip,葉子健,12,1988-12-01\n';
         await p.setInputFiles('[data-import-file]', { name: 'members.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
