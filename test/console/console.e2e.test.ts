@@ -237,6 +237,10 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
       await go(page, `#/members/${memberId}`);
       await page.waitForSelector('[data-ledger] li');
       await page.click('[data-action="redeem"]');
+      // Two mugs cost 100 points: refused beside the reward, nothing taken; one is fine.
+      await page.fill(input('[data-action-dialog="redeem"] [data-input="quantity"]'), '2');
+      await page.click('[data-action-dialog="redeem"] [data-submit]');
+      await expect.poll(() => page.textContent('[data-action-dialog="redeem"] [data-field="rewardId"]')).toBe(words.errors.insufficient_points);
       await page.fill(input('[data-action-dialog="redeem"] [data-input="quantity"]'), '1');
       const redeemed = await submitDialog(page, '[data-action-dialog="redeem"]');
       expect(redeemed).toContain('Logo mug');
