@@ -260,6 +260,14 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
       await page.fill(input('[data-action-dialog="useCard"] [data-input="staff"]'), 'amy');
       await submitDialog(page, '[data-action-dialog="useCard"]');
       await expect.poll(() => page.textContent('[data-uses-left="wash"]')).toBe('9');
+      if (code === 'en') {
+        // An admin adds two uses with a reason: eleven left.
+        await page.click('[data-adjust-card="wash"]');
+        await page.fill(input('[data-action-dialog="adjustCard"] [data-input="uses"]'), '2');
+        await page.fill(input('[data-action-dialog="adjustCard"] [data-input="reason"]'), 'Missed wash');
+        await submitDialog(page, '[data-action-dialog="adjustCard"]');
+        await expect.poll(() => page.textContent('[data-uses-left="wash"]')).toBe('11');
+      }
       await page.click('#tab-ledger');
       const useRow = page.locator('[data-ledger] li[data-kind="card_use"]');
       await useRow.waitFor();
