@@ -17,6 +17,15 @@ import type {
 } from '../engine/ops.js';
 import type { Role } from './auth.js';
 
+/**
+ * Marks an op with the API key id that sent it (engine/ops.ts Keyed.by), after its fingerprint:
+ * a retry under another key still replays the first answer.
+ */
+export function signedBy<T extends { by?: string }>(op: T, keyId: string): T {
+  op.by = keyId;
+  return op;
+}
+
 export interface RequestContext {
   role: Role;
   nowMs: number;

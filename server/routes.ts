@@ -48,7 +48,8 @@ export interface Api {
   metrics: Metrics;
 }
 
-type Handler = (api: Api, req: ApiRequest, params: string[], role: Role) => Promise<ApiReply> | ApiReply;
+/** `keyId` is the id of the key presented (server/auth.ts Principal), '' on a public route. */
+type Handler = (api: Api, req: ApiRequest, params: string[], role: Role, keyId: string) => Promise<ApiReply> | ApiReply;
 
 interface Route { method: string; path: string; pattern: string[]; roles: readonly Role[] | 'public'; handler: Handler }
 
@@ -91,8 +92,8 @@ function limitOf(req: ApiRequest): number {
   return checkInt(Number(raw), 'limit', { min: 1, max: PAGE_LIMIT_MAX });
 }
 
-async function performReply(api: Api, name: OpName, req: ApiRequest, role: Role): Promise<ApiReply> {
-  return opReply(await perform(api.engine, name, parseJson(req), role));
+async function performReply(api: Api, name: OpName, req: ApiRequest, role: Role, keyId: string): Promise<ApiReply> {
+  return opReply(await perform(api.engine, name, parseJson(req), role, keyId));
 }
 
 async function memberOr404(api: Api, memberId: string): Promise<ApiReply> {
@@ -115,18 +116,18 @@ route('GET', '/v1/whoami', ALL, (api, req) => {
   return principal === null ? errorReply('unauthorized') : { status: 200, body: { keyId: principal.id, role: principal.role } };
 });
 route('GET', '/v1/program', ALL, (api) => ({ status: 200, body: { version: api.engine.program.version, ...api.engine.program.program } }));
-route('PUT', '/v1/program', ADMIN, async (api, req) => {
+route('PUT', '/v1/program', ADMIN, async (api, req, _p, _role, keyId) => {
   const raw = parseJson(req);
   // The version is the engine's to give: a client may send back what GET returned.
   if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) delete (raw as Record<string, unknown>)['version'];
   const checked = validateProgram(raw);
   if (!checked.ok) return errorReply('invalid_request', checked.message, checked.field);
-  const v = await api.engine.setProgram(checked.program);
+  const v = await api.engine.setProgram(checked.program, keyId);
   return { status: 200, body: { version: v.version, ...v.program } };
 });
 
-route('POST', '/v1/members', WRITERS, async (api, req, _p, role) => {
-  const result = await perform(api.engine, 'register', parseJson(req), role);
+route('POST', '/v1/members', WRITERS, async (api, req, _p, role, keyId) => {
+  const result = await perform(api.engine, 'register', parseJson(req), role, keyId);
   return opReply(result, result.ok && result['replayed'] !== true ? 201 : 200);
 });
 route('GET', '/v1/members', [...ALL], async (api, req) => {
@@ -148,8 +149,8 @@ route('GET', '/v1/members/by-phone/:phone', ALL, async (api, _req, [phone]) => {
   return memberId === undefined ? errorReply('member_not_found', 'no member has that phone number') : memberOr404(api, memberId);
 });
 route('GET', '/v1/members/:id', ALL, (api, _req, [id]) => memberOr404(api, checkId(id, 'memberId')));
-route('PATCH', '/v1/members/:id', WRITERS, async (api, req, [id], role) => {
-  const op = R.patchOp(id!, parseJson(req), ctx(api, role));
+route('PATCH', '/v1/members/:id', WRITERS, async (api, req, [id], role, keyId) => {
+  const op = R.signedBy(R.patchOp(id!, parseJson(req), ctx(api, role)), keyId);
   if (api.engine.saturatedFor(op.memberId)) return errorReply('overloaded');
   const result = await api.engine.registerOrPatch(op);
   if (result.ok) delete result['replayed'];
@@ -179,15 +180,15 @@ route('GET', '/v1/members/:id/balance', ALL, async (api, req, [id]) => {
   return balance === null ? errorReply('member_not_found') : { status: 200, body: balance };
 });
 
-route('POST', '/v1/purchases', WRITERS, (api, req, _p, role) => performReply(api, 'purchase', req, role));
-route('POST', '/v1/product-purchases', WRITERS, (api, req, _p, role) => performReply(api, 'product_purchase', req, role));
-route('POST', '/v1/returns', WRITERS, (api, req, _p, role) => performReply(api, 'return', req, role));
-route('POST', '/v1/wallet/transfers', ADMIN, (api, req, _p, role) => performReply(api, 'transfer', req, role));
+route('POST', '/v1/purchases', WRITERS, (api, req, _p, role, keyId) => performReply(api, 'purchase', req, role, keyId));
+route('POST', '/v1/product-purchases', WRITERS, (api, req, _p, role, keyId) => performReply(api, 'product_purchase', req, role, keyId));
+route('POST', '/v1/returns', WRITERS, (api, req, _p, role, keyId) => performReply(api, 'return', req, role, keyId));
+route('POST', '/v1/wallet/transfers', ADMIN, (api, req, _p, role, keyId) => performReply(api, 'transfer', req, role, keyId));
 route('GET', '/v1/orders/:id', ALL, async (api, _req, [id]) => {
   const order = await api.engine.order(checkId(id, 'orderId'));
   return order === null ? errorReply('order_not_found') : { status: 200, body: order };
 });
-route('POST', '/v1/checkout/quote', WRITERS, (api, req, _p, role) => performReply(api, 'quote', req, role));
+route('POST', '/v1/checkout/quote', WRITERS, (api, req, _p, role, keyId) => performReply(api, 'quote', req, role, keyId));
 route('POST', '/v1/coupons/issue', ADMIN, issueCoupon);
 route('POST', '/v1/coupons/bulk-issue', ADMIN, bulkIssue);
 route('POST', '/v1/coupons/:code/revoke', ADMIN, revokeCoupon);
@@ -200,10 +201,10 @@ route('POST', '/v1/rewards/redemptions/:id/cancel', WRITERS, Rw.cancelRedemption
 route('POST', '/v1/rewards/:id/stock', ADMIN, Rw.restockReward);
 route('POST', '/v1/cards/uses', WRITERS, Rw.useCard);
 route('POST', '/v1/cards/adjustments', ADMIN, Rw.adjustCard);
-route('POST', '/v1/points/redemptions', WRITERS, (api, req, _p, role) => performReply(api, 'redeem', req, role));
-route('POST', '/v1/points/adjustments', ADMIN, (api, req, _p, role) => performReply(api, 'adjust', req, role));
-route('POST', '/v1/wallet/topups', WRITERS, (api, req, _p, role) => performReply(api, 'topup', req, role));
-route('POST', '/v1/wallet/withdrawals', ADMIN, (api, req, _p, role) => performReply(api, 'withdraw', req, role));
+route('POST', '/v1/points/redemptions', WRITERS, (api, req, _p, role, keyId) => performReply(api, 'redeem', req, role, keyId));
+route('POST', '/v1/points/adjustments', ADMIN, (api, req, _p, role, keyId) => performReply(api, 'adjust', req, role, keyId));
+route('POST', '/v1/wallet/topups', WRITERS, (api, req, _p, role, keyId) => performReply(api, 'topup', req, role, keyId));
+route('POST', '/v1/wallet/withdrawals', ADMIN, (api, req, _p, role, keyId) => performReply(api, 'withdraw', req, role, keyId));
 
 route('GET', '/v1/reports/summary', ALL, async (api) => ({ status: 200, body: await api.engine.summary() }));
 route('GET', '/v1/reports/referrals/:id', ALL, async (api, _req, [id]) => {
@@ -312,14 +313,16 @@ export async function handle(api: Api, req: ApiRequest): Promise<ApiReply> {
 
 async function run(api: Api, req: ApiRequest, found: { route: Route; params: string[] }): Promise<ApiReply> {
   let role: Role = 'reader';
+  let keyId = '';
   if (found.route.roles !== 'public') {
-    const presented = api.keys.authenticate(bearerKey(req.authorization))?.role ?? null;
-    if (presented === null) return errorReply('unauthorized');
-    if (!found.route.roles.includes(presented)) return errorReply('forbidden');
-    role = presented;
+    const principal = api.keys.authenticate(bearerKey(req.authorization));
+    if (principal === null) return errorReply('unauthorized');
+    if (!found.route.roles.includes(principal.role)) return errorReply('forbidden');
+    role = principal.role;
+    keyId = principal.id;
   }
   try {
-    return await found.route.handler(api, req, found.params, role);
+    return await found.route.handler(api, req, found.params, role, keyId);
   } catch (err) {
     if (err instanceof FieldError) return errorReply('invalid_request', `${err.field}: ${err.message}`, err.field);
     if (err instanceof LoyaltyError) return errorReply(err.code, err.message, err.field);

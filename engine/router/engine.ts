@@ -211,8 +211,8 @@ export class Engine {
    * a restart (two changes at once used to take the same version: one was answered, the other
    * applied, and a restart brought back the first).
    */
-  setProgram(program: Program): Promise<VersionedProgram> {
-    const change = this.programChanges.then(() => this.applyProgram(program));
+  setProgram(program: Program, by?: string): Promise<VersionedProgram> {
+    const change = this.programChanges.then(() => this.applyProgram(program, by));
     this.programChanges = change.catch(() => undefined);
     return change;
   }
@@ -220,10 +220,10 @@ export class Engine {
   /** The program changes queued so far: settles when the last one has. */
   private programChanges: Promise<unknown> = Promise.resolve();
 
-  private async applyProgram(program: Program): Promise<VersionedProgram> {
+  private async applyProgram(program: Program, by: string | undefined): Promise<VersionedProgram> {
     const version = this.versioned.version + 1;
     const atMs = this.now();
-    const answers = await Promise.allSettled(this.shards.map((s, i) => s.control({ c: 'setProgram', version, program, atMs, record: i === 0 })));
+    const answers = await Promise.allSettled(this.shards.map((s, i) => s.control({ c: 'setProgram', version, program, atMs, record: i === 0, ...(by === undefined ? {} : { by }) })));
     // A shard that took the change holds it on disk, and a restart loads the newest version any
     // shard holds (catching the others up): so does the engine from here on, whatever else failed.
     if (answers.some((a) => a.status === 'fulfilled')) this.versioned = { version, program };

@@ -1,7 +1,7 @@
 // A member's stored parts and an order's stored record, and the conversion between a member's
 // state and the fixed-size slot the core computes on.
 import type { Program } from './program-types.js';
-import type { CreditOp, Profile } from '../ops.js';
+import { SYSTEM_KEY_ID, type CreditOp, type Profile } from '../ops.js';
 import { expiring, type Consumption, type Grant } from './grants.js';
 import { mulDiv } from './returns.js';
 import { withProgramDefaults } from './program.js';
@@ -153,6 +153,8 @@ export function creditOp(msg: OutboxMessage): CreditOp {
   const op: CreditOp = {
     op: 'credit', memberId: msg.memberId, kind: msg.kind, points: msg.points, walletCents: msg.walletCents,
     ref: msg.ref, key: CREDIT_KEY_PREFIX + msg.id, fp: 0, atMs: msg.atMs, fromMemberId: msg.fromMemberId, level: msg.level,
+    // A delivery is the engine's own doing, whoever sent the op that wrote the message.
+    by: SYSTEM_KEY_ID,
   };
   if (msg.pendingUntilMs !== undefined) op.pendingUntilMs = msg.pendingUntilMs;
   if (msg.orderId !== undefined) op.orderId = msg.orderId;

@@ -151,8 +151,8 @@ export class Reader {
   }
 }
 
-/** Appends one entry to `w`. */
-export function writeEntry(w: Writer, e: StoredEntry): void {
+/** Appends one entry to `w`; `keyIndex` is its key id's index (engine/shard/key-ids.ts), -1 for none. */
+export function writeEntry(w: Writer, e: StoredEntry, keyIndex = -1): void {
   w.reserve(ENTRY_BYTES_MAX);
   w.u8(KIND_INDEX.get(e.kind)!);
   w.int(e.at);
@@ -165,7 +165,7 @@ export function writeEntry(w: Writer, e: StoredEntry): void {
   w.str(e.memberId);
   w.str(e.ref);
   w.str(e.tierId);
-  writeEntryExtras(w, e);
+  writeEntryExtras(w, e, keyIndex);
 }
 
 export function decodeEntry(buf: Uint8Array): StoredEntry {
