@@ -68,7 +68,9 @@ export async function useCard(api: Api, req: ApiRequest, _params: string[], role
 /** POST /v1/cards/adjustments (admin) */
 export async function adjustCard(api: Api, req: ApiRequest, _params: string[], role: Role, keyId: string): Promise<ApiReply> {
   const op = signedBy(cardAdjustOp(parseJson(req), ctx(api, role)), keyId);
-  return opReply(await api.engine.run(op, failure));
+  const result = await api.engine.run(op, failure);
+  if (result.ok && result['replayed'] !== true) api.engine.audit.record(keyId, 'card.adjust', op.memberId, { serviceId: op.serviceId, uses: op.uses, reason: op.reason });
+  return opReply(result);
 }
 
 /** GET /v1/members/{id}/cards: the member's count cards by service. */

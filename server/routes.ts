@@ -2,11 +2,13 @@
 // request and return a status and a JSON body, so that every route can be tested without a socket.
 import { Engine } from '../engine/router/engine.js';
 import { ERRORS, LoyaltyError, statusOf, type ErrorCode, type OpError } from '../engine/errors.js';
-import { FieldError, checkId, checkInt, readObject } from '../engine/rules/validate.js';
+import { FieldError, checkEnum, checkId, checkInt, parseInstant, readObject } from '../engine/rules/validate.js';
+import { changedPaths } from '../engine/rules/program-diff.js';
+import { AUDIT_ACTIONS, type AuditFilter } from '../engine/router/audit-log.js';
 import { validateProgram } from '../engine/rules/program.js';
 import { normalisePhone, phonePrefixes } from '../engine/rules/phone.js';
 import { readWhatIfRequest } from '../engine/rules/what-if-report.js';
-import { BACKUP_DIR_LENGTH_MAX, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
+import { AUDIT_PATHS_MAX, BACKUP_DIR_LENGTH_MAX, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
 import type { OpResult } from '../engine/ops.js';
 import { perform, type OpName } from './perform.js';
 import { KeyStore, ROLES, bearerKey, type Role } from './auth.js';
@@ -122,7 +124,10 @@ route('PUT', '/v1/program', ADMIN, async (api, req, _p, _role, keyId) => {
   if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) delete (raw as Record<string, unknown>)['version'];
   const checked = validateProgram(raw);
   if (!checked.ok) return errorReply('invalid_request', checked.message, checked.field);
+  const before = api.engine.program.program;
   const v = await api.engine.setProgram(checked.program, keyId);
+  const { paths, more } = changedPaths(before, v.program, AUDIT_PATHS_MAX);
+  api.engine.audit.record(keyId, 'program.change', String(v.version), more === 0 ? { paths } : { paths, more });
   return { status: 200, body: { version: v.version, ...v.program } };
 });
 
@@ -202,7 +207,14 @@ route('POST', '/v1/rewards/:id/stock', ADMIN, Rw.restockReward);
 route('POST', '/v1/cards/uses', WRITERS, Rw.useCard);
 route('POST', '/v1/cards/adjustments', ADMIN, Rw.adjustCard);
 route('POST', '/v1/points/redemptions', WRITERS, (api, req, _p, role, keyId) => performReply(api, 'redeem', req, role, keyId));
-route('POST', '/v1/points/adjustments', ADMIN, (api, req, _p, role, keyId) => performReply(api, 'adjust', req, role, keyId));
+route('POST', '/v1/points/adjustments', ADMIN, async (api, req, _p, role, keyId) => {
+  const result = await perform(api.engine, 'adjust', parseJson(req), role, keyId);
+  // A replayed adjustment was recorded when it was made.
+  if (result.ok && result['replayed'] !== true) {
+    api.engine.audit.record(keyId, 'points.adjust', result['memberId'] as string, { points: result['pointsDelta'], reason: result['reason'] });
+  }
+  return opReply(result);
+});
 route('POST', '/v1/wallet/topups', WRITERS, (api, req, _p, role, keyId) => performReply(api, 'topup', req, role, keyId));
 route('POST', '/v1/wallet/withdrawals', ADMIN, (api, req, _p, role, keyId) => performReply(api, 'withdraw', req, role, keyId));
 
@@ -211,13 +223,16 @@ route('GET', '/v1/reports/referrals/:id', ALL, async (api, _req, [id]) => {
   const report = await api.engine.referrals(checkId(id, 'memberId'));
   return report === null ? errorReply('member_not_found') : { status: 200, body: report };
 });
-route('POST', '/v1/admin/sweep', ADMIN, async (api, req) => {
+route('POST', '/v1/admin/sweep', ADMIN, async (api, req, _p, _role, keyId) => {
   const body = req.body.length === 0 ? {} : parseJson(req);
   const fields = readObject(body, '', ['asOf']);
   const now = api.engine.now();
   const asOfMs = fields['asOf'] === undefined ? now : R.parseAt(fields['asOf'], 'asOf', now);
   if (asOfMs > now) throw new FieldError('asOf', 'must not be in the future');
-  return { status: 200, body: await api.engine.sweep(asOfMs) };
+  const swept = await api.engine.sweep(asOfMs);
+  // The timer's sweep runs every few seconds and is not recorded: its entries carry `system`.
+  api.engine.audit.record(keyId, 'sweep', null, { asOf: swept.asOf, members: swept.members });
+  return { status: 200, body: swept };
 });
 route('GET', '/v1/reports/daily', ALL, dailyReport);
 route('GET', '/v1/reports/rfm', ALL, rfmReport);
@@ -239,25 +254,45 @@ route('GET', '/v1/admin/what-if/:id', ADMIN, (api, _req, [id]) => {
   const job = api.engine.whatIf.get(id!);
   return job === null ? errorReply('what_if_not_found') : { status: 200, body: job };
 });
-route('POST', '/v1/admin/backup', ADMIN, async (api, req) => {
+route('POST', '/v1/admin/backup', ADMIN, async (api, req, _p, _role, keyId) => {
   const body = readObject(req.body.length === 0 ? {} : parseJson(req), '', ['dir']);
   const dir = body['dir'];
   if (dir !== undefined && (typeof dir !== 'string' || dir === '' || dir.length > BACKUP_DIR_LENGTH_MAX || dir.includes('\0'))) {
     throw new FieldError('dir', `must be a folder path of 1..${BACKUP_DIR_LENGTH_MAX} characters`);
   }
-  return { status: 200, body: await api.engine.backup(dir as string | undefined) };
+  const backup = await api.engine.backup(dir as string | undefined);
+  api.engine.audit.record(keyId, 'backup', (backup as { dir?: string }).dir ?? null, {});
+  return { status: 200, body: backup };
 });
 route('GET', '/v1/admin/verify', ADMIN, async (api) => ({ status: 200, body: await api.engine.verify() }));
-route('POST', '/v1/admin/keys', ADMIN, (api, req) => {
+route('POST', '/v1/admin/keys', ADMIN, (api, req, _p, _role, keyId) => {
   const body = readObject(parseJson(req), '', ['role']);
   if (!ROLES.includes(body['role'] as Role)) throw new FieldError('role', `must be one of ${ROLES.join(', ')}`);
-  return { status: 201, body: api.keys.create(body['role'] as Role) };
+  const created = api.keys.create(body['role'] as Role);
+  api.engine.audit.record(keyId, 'key.create', created.id, { role: created.role });
+  return { status: 201, body: created };
 });
 route('GET', '/v1/admin/keys', ADMIN, (api) => ({ status: 200, body: { keys: api.keys.list() } }));
-route('DELETE', '/v1/admin/keys/:id', ADMIN, (api, _req, [id]) => {
-  // Revoking a revoked key answers it again: a retried DELETE is not an error.
+route('DELETE', '/v1/admin/keys/:id', ADMIN, (api, _req, [id], _role, keyId) => {
+  // Revoking a revoked key answers it again: a retried DELETE is not an error (nor a second record).
+  const wasRevoked = api.keys.list().some((k) => k.id === id && k.revoked);
   const key = api.keys.revoke(checkId(id, 'id'));
-  return key === null ? errorReply('key_not_found') : { status: 200, body: key };
+  if (key === null) return errorReply('key_not_found');
+  if (!wasRevoked) api.engine.audit.record(keyId, 'key.revoke', key.id, { role: key.role });
+  return { status: 200, body: key };
+});
+route('GET', '/v1/admin/audit', ADMIN, (api, req) => {
+  const filter: AuditFilter = { limit: limitOf(req) };
+  const from = req.query.get('from'); if (from !== null && from !== '') filter.fromMs = parseInstant(from, 'from');
+  const to = req.query.get('to'); if (to !== null && to !== '') filter.toMs = parseInstant(to, 'to');
+  const keyId = req.query.get('keyId'); if (keyId !== null && keyId !== '') filter.keyId = checkId(keyId, 'keyId');
+  const action = req.query.get('action'); if (action !== null && action !== '') filter.action = checkEnum(action, 'action', AUDIT_ACTIONS);
+  const cursor = req.query.get('cursor');
+  if (cursor !== null && cursor !== '') {
+    if (!/^\d{1,15}$/.test(cursor)) throw new FieldError('cursor', 'must be the nextCursor of a previous page');
+    filter.cursor = Number(cursor);
+  }
+  return { status: 200, body: api.engine.audit.read(filter) };
 });
 
 function match(pattern: string[], segments: string[]): string[] | null {

@@ -21,6 +21,7 @@ import { COMMIT_CLOCK_BYTES, type DirectoryPart } from '../shard-protocol.js';
 import { daysBetween, localDaysWindowMs } from '../rules/local-day.js';
 import { mergeCouponReport, type CouponFigures, type CouponReportRow } from '../rules/coupon-report.js';
 import { mergeCampaignReport, type CampaignFigures, type CampaignReportPart, type CampaignReportRow } from '../rules/campaign-report.js';
+import { AuditLog } from './audit-log.js';
 import { mergeDaily, type DayFigures, type ExportedEntry, type RfmColumns } from '../rules/reports.js';
 import { rfmReport, type RfmReport, type RfmSegment } from '../rules/rfm.js';
 import { WhatIfJobs } from './what-if-jobs.js';
@@ -73,12 +74,15 @@ export class Engine {
   readonly now: () => number;
   /** What-ifs under another program, each on a thread of its own (what-if-jobs.ts). */
   readonly whatIf: WhatIfJobs;
+  /** The audit trail of administrative actions (engine/router/audit-log.ts): routes record into it. */
+  readonly audit: AuditLog;
 
   private folder: OpenDataFolder | null = null;
 
   private constructor(readonly options: EngineOptions) {
     this.now = options.now ?? Date.now;
     this.whatIf = new WhatIfJobs(options.dataDir, this.now, options.whatIfPauseMs);
+    this.audit = new AuditLog(options.dataDir, this.now);
     // One commit clock for every shard, so that the batch logs' commit times order the shards' work.
     const commitClock = new SharedArrayBuffer(COMMIT_CLOCK_BYTES);
     this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax, commitClock));
@@ -596,6 +600,7 @@ export class Engine {
   async close(): Promise<void> {
     this.closing = true;
     await this.whatIf.close();
+    this.audit.close();
     try {
       await Promise.all(this.shards.map((s) => s.close()));
     } finally {
