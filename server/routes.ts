@@ -19,6 +19,7 @@ import { consoleFiles } from './console-files.js';
 import { couponReport, exportCoupons } from './coupon-reports.js';
 import { bulkIssue, getCoupon, issueCoupon, memberCoupons, revokeCoupon } from './coupons.js';
 import * as Rw from './rewards.js';
+import type { RequestLog } from './request-log.js';
 
 export interface ApiRequest {
   method: string;
@@ -42,12 +43,16 @@ export interface ApiReply {
   chunks?: AsyncIterable<string>;
   /** The route pattern that answered (`/v1/members/:id`), for the request metrics; set by `handle`. */
   route?: string;
+  /** The id of the key that authenticated the request (for the request log); set by `handle`. */
+  keyId?: string;
 }
 
 export interface Api {
   engine: Engine;
   keys: KeyStore;
   metrics: Metrics;
+  /** The request log (server/request-log.ts); absent in tests that run routes without a server. */
+  requestLog?: RequestLog;
 }
 
 /** `keyId` is the id of the key presented (server/auth.ts Principal), '' on a public route. */
@@ -352,16 +357,18 @@ async function run(api: Api, req: ApiRequest, found: { route: Route; params: str
   if (found.route.roles !== 'public') {
     const principal = api.keys.authenticate(bearerKey(req.authorization));
     if (principal === null) return errorReply('unauthorized');
-    if (!found.route.roles.includes(principal.role)) return errorReply('forbidden');
+    if (!found.route.roles.includes(principal.role)) return { ...errorReply('forbidden'), keyId: principal.id };
     role = principal.role;
     keyId = principal.id;
   }
   try {
-    return await found.route.handler(api, req, found.params, role, keyId);
+    const reply = await found.route.handler(api, req, found.params, role, keyId);
+    if (keyId !== '') reply.keyId = keyId;
+    return reply;
   } catch (err) {
-    if (err instanceof FieldError) return errorReply('invalid_request', `${err.field}: ${err.message}`, err.field);
-    if (err instanceof LoyaltyError) return errorReply(err.code, err.message, err.field);
-    api.metrics.countInternalError();
-    return errorReply('internal');
+    const reply = err instanceof FieldError ? errorReply('invalid_request', `${err.field}: ${err.message}`, err.field)
+      : err instanceof LoyaltyError ? errorReply(err.code, err.message, err.field) : null;
+    if (reply === null) api.metrics.countInternalError();
+    return { ...(reply ?? errorReply('internal')), ...(keyId === '' ? {} : { keyId }) };
   }
 }
