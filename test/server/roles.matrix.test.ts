@@ -94,6 +94,7 @@ const TABLE: Row[] = [
   { method: 'GET', pattern: '/v1/export/ledger.csv', path: '/v1/export/ledger.csv', roles: ['admin', 'reader'] },
   { method: 'GET', pattern: '/v1/export/coupons.csv', path: '/v1/export/coupons.csv', roles: ['admin', 'reader'] },
   { method: 'GET', pattern: '/v1/admin/verify', path: '/v1/admin/verify', roles: ADMIN },
+  { method: 'GET', pattern: '/v1/admin/audit', path: '/v1/admin/audit?action=sweep', roles: ADMIN },
   { method: 'POST', pattern: '/v1/admin/what-if', path: '/v1/admin/what-if', roles: ADMIN, body: () => ({ program }) },
   { method: 'GET', pattern: '/v1/admin/what-if/:id', path: '/v1/admin/what-if/wi_unknown', roles: ADMIN },
   { method: 'POST', pattern: '/v1/admin/backup', path: '/v1/admin/backup', roles: ADMIN, body: () => ({ dir: join(backupsDir, uniq('backup')) }) },
