@@ -152,7 +152,14 @@ export interface CardUseOp extends Keyed { op: 'card_use'; memberId: string; ser
 /** Adds to or takes from the member's count card by hand (admin), with a reason. */
 export interface CardAdjustOp extends Keyed { op: 'card_adjust'; memberId: string; serviceId: string; uses: number; reason: string }
 
-export type WriteOp = RewardRedeemOp | RewardFulfilOp | RewardCancelOp | RewardStockOp | CardUseOp | CardAdjustOp | CouponIssueOp | CouponRevokeOp | ProductOp | RegisterOp | PatchOp | PurchaseOp | QuoteOp | RedeemOp | AdjustOp | TopupOp | WithdrawOp
+/**
+ * Erases the member's personal data (docs/rules.md §15): name, phone, email, birthday, gender and
+ * address leave the profile, the member is marked erased, and later writes naming it are refused
+ * `member_erased` except returns of its earlier orders and outbox credits.
+ */
+export interface EraseOp extends Keyed { op: 'erase'; memberId: string }
+
+export type WriteOp = EraseOp | RewardRedeemOp | RewardFulfilOp | RewardCancelOp | RewardStockOp | CardUseOp | CardAdjustOp | CouponIssueOp | CouponRevokeOp | ProductOp | RegisterOp | PatchOp | PurchaseOp | QuoteOp | RedeemOp | AdjustOp | TopupOp | WithdrawOp
   | ReturnOp | TransferOp | CreditOp | ClaimOp;
 
 export type OpResult = ({ ok: true } & Record<string, unknown>) | { ok: false; error: OpError };
@@ -230,6 +237,8 @@ export const LEDGER_KINDS = [
   'reward_redeem', 'reward_fulfil', 'reward_cancel', 'reward_stock',
   // Count cards (docs/rules.md §14.3): `ref` is the card's service id, `usesDelta` what changed.
   'card_add', 'card_use', 'card_adjust', 'card_expire',
+  // Erasure (docs/rules.md §15): the member's personal data removed; no balance moves; `ref` is the request's key.
+  'member_erase',
 ] as const;
 export type LedgerKind = typeof LEDGER_KINDS[number];
 

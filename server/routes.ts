@@ -10,7 +10,7 @@ import { normalisePhone, phonePrefixes } from '../engine/rules/phone.js';
 import { readWhatIfRequest } from '../engine/rules/what-if-report.js';
 import { AUDIT_PATHS_MAX, BACKUP_DIR_LENGTH_MAX, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
 import type { OpResult } from '../engine/ops.js';
-import { perform, type OpName } from './perform.js';
+import { failure, perform, type OpName } from './perform.js';
 import { KeyStore, ROLES, bearerKey, type Role } from './auth.js';
 import * as R from './requests.js';
 import { ROUTE_UNMATCHED, type Metrics } from './metrics.js';
@@ -164,6 +164,13 @@ route('PATCH', '/v1/members/:id', WRITERS, async (api, req, [id], role, keyId) =
   if (api.engine.saturatedFor(op.memberId)) return errorReply('overloaded');
   const result = await api.engine.registerOrPatch(op);
   if (result.ok) delete result['replayed'];
+  return opReply(result);
+});
+route('POST', '/v1/members/:id/erase', ADMIN, async (api, req, [id], role, keyId) => {
+  const op = R.signedBy(R.eraseOp(id!, parseJson(req), ctx(api, role)), keyId);
+  const result = await api.engine.erase(op, failure);
+  // A replayed erasure was recorded when it was made.
+  if (result.ok && result['replayed'] !== true) api.engine.audit.record(keyId, 'member.erase', op.memberId, {});
   return opReply(result);
 });
 route('GET', '/v1/members/:id/ledger', ALL, async (api, req, [id]) => {

@@ -15,7 +15,7 @@ import { directoryPhone } from '../rules/phone.js';
 import { SHARDS_MAX, SWEEP_SLICE_MEMBERS } from '../limits.js';
 import { couponsActive, sumTotals, type BookTotals } from '../rules/totals.js';
 import type { Program, VersionedProgram } from '../rules/program-types.js';
-import type { Control, CreditOp, OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from '../ops.js';
+import type { Control, CreditOp, EraseOp, OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from '../ops.js';
 import { creditOp, type OutboxMessage } from '../rules/member-state.js';
 import { COMMIT_CLOCK_BYTES, type DirectoryPart } from '../shard-protocol.js';
 import { daysBetween, localDaysWindowMs } from '../rules/local-day.js';
@@ -299,6 +299,17 @@ export class Engine {
   /** A referee's referral chain: its referrer, then the referrer's own chain, as deep as the program pays. */
   referralChain(referrerId: string, referrerChain: readonly string[]): string[] {
     return [referrerId, ...referrerChain].slice(0, this.versioned.program.referral.levels.length);
+  }
+
+  /**
+   * Erases a member's personal data (docs/rules.md §15): the profile's phone and email, read first,
+   * are freed in the directory once the shard erased them. The answer never holds them.
+   */
+  async erase(op: EraseOp, failure: FailureMap): Promise<OpResult> {
+    const before = await this.queryMember({ q: 'member', memberId: op.memberId }) as { phone: string | null; email: string | null } | null;
+    const result = await this.run(op, failure);
+    if (result.ok && before !== null) this.directory.releaseMember(op.memberId, before.phone, before.email);
+    return result;
   }
 
   memberIdByPhone(phone: string): string | undefined {

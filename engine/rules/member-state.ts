@@ -40,6 +40,8 @@ export interface HotState extends MemberState {
   grants: Grant[];
   /** Points waiting for their return window to pass, ordered by activation (engine/rules/pending.ts). */
   pending: PendingPoints[];
+  /** When the member's personal data was erased (docs/rules.md §15); absent for every member not erased. */
+  erasedAt?: number;
 }
 
 export interface MemberProfile extends Profile {
@@ -49,6 +51,13 @@ export interface MemberProfile extends Profile {
   createdAt: number;
   /** The fingerprint of the imported row that registered the member (engine/shard/batch.ts importBatch). */
   fp?: number;
+  /** When the member's personal data was erased; absent for every member not erased. */
+  erasedAt?: number;
+  /**
+   * The key of a registration made by requestId (`reg:<requestId>`), so that an erasure finds its
+   * stored answer; absent when the key is `reg:m:<memberId>` and on members registered before.
+   */
+  regKey?: string;
 }
 
 /** A whole member: the profile and the hot state (engine/shard/codec.ts) that every batch reads. */
@@ -236,5 +245,7 @@ export function memberView(p: MemberProfile, m: MemberState, grants: Grant[], pe
     pointsExpiring: expiring(grants, 5).map((e) => ({ at: new Date(e.at).toISOString(), points: e.points })),
     pendingPoints: pendingTotal(pending),
     pointsActivating: activations(pending, 5).map((e) => ({ at: new Date(e.at).toISOString(), points: e.points })),
+    // Only an erased member has these: every other member's view is as it was before erasure existed.
+    ...(p.erasedAt === undefined ? {} : { erased: true, erasedAt: new Date(p.erasedAt).toISOString() }),
   };
 }

@@ -25,6 +25,7 @@ import { CouponSupplyCursor, finishCouponIssue, finishCouponRevoke, holdCoupons,
 import { extraPastLimit, resolveCampaigns } from './batch-campaigns.js';
 import { finishRestock, finishRewardCancel, finishRewardFulfil, finishRewardRedeem, writeRewardCounters } from './batch-rewards.js';
 import { finishCardAdjust, finishCardUse } from './batch-cards.js';
+import { finishErase } from './batch-erase.js';
 import { campaignsActive, type CampaignOutcome } from '../rules/campaigns.js';
 
 export { IMPORTED_AS_SENT } from './batch-import.js';
@@ -48,7 +49,15 @@ const FAMILIES: { [K in WriteOp['op']]?: Family<Extract<WriteOp, { op: K }>> } =
   reward_cancel: finishRewardCancel,
   card_use: finishCardUse,
   card_adjust: finishCardAdjust,
+  erase: finishErase,
 };
+
+/**
+ * The ops that still apply to an erased member (docs/rules.md §15): returns of its earlier orders
+ * (it can make no new ones), the outbox's credits written before or because of them, and an
+ * erasure again (answered as the first).
+ */
+const ERASED_MAY: ReadonlySet<WriteOp['op']> = new Set(['return', 'credit', 'erase']);
 
 /**
  * A reply with the coupons its task issued per template (`couponCounts`), only when it issued any,
@@ -144,6 +153,7 @@ export class BatchExecutor {
       }
       const member = b.load(op.memberId);
       if (member === null) { results[i] = fail('member_not_found', undefined, 'memberId'); continue; }
+      if (member.state.erasedAt !== undefined && !ERASED_MAY.has(op.op)) { results[i] = fail('member_erased', undefined, 'memberId'); continue; }
       // Events due before this op (a period end, an expiry, a birthday) happen first, also those
       // an earlier op of this batch made. The common case, an op whose member has nothing due by
       // then, costs one comparison (a NaN due time fails it too).
