@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServerProcess } from '../helpers/server-process.js';
 import { StreamTerminal } from '../../bench/stream-terminal.js';
+import { expectReplayEqualsLive } from '../helpers/replay-check.js';
 
 const dataDir = ServerProcess.tempDataDir();
 const server = new ServerProcess(dataDir, { LOYALTY_SHARDS: '2', LOYALTY_SWEEP_INTERVAL_MS: '0' });
@@ -114,4 +115,11 @@ describe('erasure', () => {
     const found = (await server.get(`/v1/members?q=${encodeURIComponent('Lam Kar')}`)).body;
     expect(JSON.stringify(found)).not.toContain('gone');
   });
+
+  it('replays exactly, the erasure included', async () => {
+    await server.stop();
+    expectReplayEqualsLive(dataDir);
+    await server.start();
+    expect((await server.get('/v1/members/gone')).body).toMatchObject({ name: null, erased: true });
+  }, 120_000);
 });
