@@ -51,6 +51,7 @@ const TABLE: Row[] = [
   { method: 'GET', pattern: '/v1/members/by-phone/:phone', path: `/v1/members/by-phone/${encodeURIComponent(PHONE)}`, roles: ALL },
   { method: 'GET', pattern: '/v1/members/:id', path: '/v1/members/rm-a', roles: ALL },
   { method: 'PATCH', pattern: '/v1/members/:id', path: '/v1/members/rm-a', roles: WRITERS, body: () => ({ name: uniq('name') }) },
+  { method: 'POST', pattern: '/v1/members/:id/erase', path: '/v1/members/rm-nobody/erase', roles: ADMIN, body: () => ({ requestId: uniq('erase') }) },
   { method: 'GET', pattern: '/v1/members/:id/ledger', path: '/v1/members/rm-a/ledger', roles: ALL },
   { method: 'GET', pattern: '/v1/members/:id/balance', path: '/v1/members/rm-a/balance', roles: ALL },
   { method: 'GET', pattern: '/v1/members/:id/coupons', path: '/v1/members/rm-a/coupons', roles: ALL },
