@@ -11,7 +11,9 @@
 // commit path runs the same batches on a copy of the same stores, the two taking turns batch by
 // batch so that both see the same machine, and the ratio is printed.
 //
-//   node dist/bench/shard-cpu.js [--quick] [--members N] [--rounds N] [--baseline DIST] [--profile-out PREFIX] [--top N]
+//   node dist/bench/shard-cpu.js [--quick] [--members N] [--rounds N] [--baseline DIST] [--no-key-ids] [--profile-out PREFIX] [--top N]
+//
+// This build's purchases carry a key id (`by`) as the front end sends them; `--no-key-ids` leaves it out.
 //
 // --profile-out writes one more profile of this build, uninterrupted, to PREFIX.<members>.cpuprofile.
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,6 +42,10 @@ const roundsEach = Number(flag('--rounds') ?? (quick ? 6 : 60));
 const PROFILED_ROUNDS = quick ? 4 : 30;
 const memberCounts = flag('--members') !== undefined ? [Number(flag('--members'))] : quick ? [20_000] : [20_000, 1_000_000];
 const baselineDist = flag('--baseline');
+/** Whether this build's purchases carry the POS key's id, as the front end sends them since key ids were recorded. */
+const keyIds = !process.argv.includes('--no-key-ids');
+/** A key id of the length `POST /v1/admin/keys` gives. */
+const POS_KEY_ID = 'k_3f9a2c7e1b04';
 const profileOut = flag('--profile-out');
 /** Functions listed by self time per profile. */
 const topFunctions = Number(flag('--top') ?? 15);
@@ -116,6 +122,9 @@ function round(build: Build, members: number, next: () => number, orderNo: { n: 
       op: 'purchase', orderId, memberId, key: `order:${orderId}`, fp: Math.floor(next() * 2 ** 53), atMs,
       amountCents: 100 + Math.floor(next() * 99_900), discountCents: 0, redeemPoints: 0, walletCents: 0,
     };
+    // The key id the front end marks each op with (engine/ops.ts Keyed.by), unless `--no-key-ids`
+    // or the build is the baseline: a build before key ids would log such a purchase whole.
+    if (keyIds && build.name !== 'baseline') op.by = POS_KEY_ID;
     const s = build.hashId(memberId) % SHARDS;
     const home = build.hashId(op.key) % SHARDS;
     if (home === s) op.keyHome = true;

@@ -2,6 +2,7 @@
 // open the engine on LOYALTY_DATA directly (import as the folder's one writer, so not beside a
 // running server; export read-only, like `verify`) and show their progress on stderr; `sweep` asks
 // the running server at LOYALTY_URL, which holds the program.
+import { auditByCli } from './audit.js';
 import { createReadStream, createWriteStream, existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -76,7 +77,9 @@ async function importCommand(config: Config, args: string[]): Promise<number> {
   const result = await withEngine(config, 'import', async (engine) => {
     const reporter = progressReporter((s) => `import: ${fmt(progress.rows)} rows, ${totalBytes === 0 ? 100 : Math.floor((100 * progress.bytes) / totalBytes)}% of ${file}, ${fmt(progress.rows / Math.max(s, 0.001))} rows/s`);
     try {
-      return await importMembers(engine, createReadStream(file), progress);
+      const imported = await importMembers(engine, createReadStream(file), progress);
+      auditByCli(config.dataDir, 'import', file, { rows: imported.imported + imported.skipped + imported.failed, accepted: imported.imported, skipped: imported.skipped, refused: imported.failed });
+      return imported;
     } finally {
       reporter.stop();
     }

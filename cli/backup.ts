@@ -2,6 +2,7 @@
 // LOYALTY_URL (with the admin key of LOYALTY_DATA) to copy its data into DIR, and `restore` makes a
 // new data folder from a backup, carried forward to a point in time from a live folder's batch logs
 // (engine/history/restore.ts), without a server.
+import { auditByCli } from './audit.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../server/config.js';
@@ -108,6 +109,8 @@ async function restoreCommand(args: readonly string[]): Promise<number> {
     process.stderr.write(tty ? `\r${line}\u001b[K` : `${line}\n`);
   };
   const report = await restoreBackup(options);
+  // The restored folder's trail is the backup's, then this restore.
+  auditByCli(dataDir, 'restore', backupDir, { ...(logFrom === undefined ? {} : { logFrom }), ...(until === undefined ? {} : { until }), ...(untilBatch === undefined ? {} : { untilBatch }) });
   if (tty) process.stderr.write('\n');
   process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   return 0;

@@ -6,6 +6,7 @@ import { configFromEnv } from '../server/config.js';
 import { Engine } from '../engine/router/engine.js';
 import { DataFolderError, requireDataFolder } from '../engine/router/data-folder.js';
 import { KeyStore, ROLES, type Role } from '../server/auth.js';
+import { auditByCli } from './audit.js';
 import { BACKOFFICE_USAGE, runBackoffice } from './backoffice.js';
 import { HISTORY_USAGE, runHistory } from './history.js';
 import { runWhatIfCommand, WHAT_IF_USAGE } from './what-if.js';
@@ -66,13 +67,17 @@ async function main(argv: string[]): Promise<void> {
         const i = args.indexOf('--role');
         const role = i === -1 ? undefined : args[i + 1];
         if (role === undefined || !ROLES.includes(role as Role)) fail(`keys create needs --role ${ROLES.join('|')}`);
-        process.stdout.write(JSON.stringify(keys.create(role as Role)) + '\n');
+        const created = keys.create(role as Role);
+        auditByCli(config.dataDir, 'key.create', created.id, { role: created.role });
+        process.stdout.write(JSON.stringify(created) + '\n');
       } else if (sub === 'list') {
         process.stdout.write(JSON.stringify(keys.list(), null, 2) + '\n');
       } else if (sub === 'revoke') {
         if (args[0] === undefined) fail('keys revoke needs a key id');
         const wasRevoked = keys.list().some((k) => k.id === args[0] && k.revoked);
-        if (keys.revoke(args[0]) === null) fail(`no key with id ${args[0]}`);
+        const revoked = keys.revoke(args[0]);
+        if (revoked === null) fail(`no key with id ${args[0]}`);
+        if (!wasRevoked) auditByCli(config.dataDir, 'key.revoke', revoked.id, { role: revoked.role });
         // Revoking twice is not an error (as over HTTP): the key is revoked either way.
         process.stdout.write(wasRevoked ? `${args[0]} was revoked already\n` : `revoked ${args[0]}\n`);
       } else fail(`keys needs create, list or revoke\n${USAGE}`);

@@ -29,6 +29,7 @@ export const ERRORS = {
   backup_running: { status: 409, message: 'a backup is being taken; ask again when it has finished' },
   payload_too_large: { status: 413, message: 'the body is larger than the limit' },
   insufficient_points: { status: 422, message: 'the member does not have enough points' },
+  member_erased: { status: 422, message: 'the member was erased: only returns of earlier orders still apply' },
   insufficient_wallet: { status: 422, message: 'the member\'s wallet does not hold enough' },
   wallet_limit: { status: 422, message: 'the wallet may not pay that much of one order' },
   negative_net: { status: 422, message: 'discount, redeemed points and wallet exceed the order amount' },

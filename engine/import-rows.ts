@@ -16,6 +16,8 @@ export interface ImportRows {
   points: Array<number | null>;
   walletCents: Array<number | null>;
   taken: Array<'phone_taken' | 'email_taken' | null>;
+  /** The API key id that sent the import (every row is of the same request), when known. */
+  by?: string;
 }
 
 /** The columns of lean registrations without a referrer (what the bulk import sends). */
@@ -32,6 +34,7 @@ export function toImportRows(ops: readonly RegisterOp[]): ImportRows {
     points: ops.map((op) => op.points ?? null),
     walletCents: ops.map((op) => op.walletCents ?? null),
     taken: ops.map((op) => op.taken ?? null),
+    ...(ops[0]?.by === undefined ? {} : { by: ops[0].by }),
   };
 }
 

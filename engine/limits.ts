@@ -366,3 +366,13 @@ export const BACKUP_WATCH_POLL_MS = 0.02;
 export const BACKUP_HASH_CHUNK_BYTES = 1024 * 1024;
 /** A backup folder's path as an admin sends it: Linux's PATH_MAX. */
 export const BACKUP_DIR_LENGTH_MAX = 4096;
+
+/**
+ * The audit trail (engine/router/audit-log.ts): bytes of audit.jsonl one page reads at most, so
+ * that a filter matching nothing in a long trail answers an empty page with a cursor instead of
+ * reading the whole file; a record's details at most, so that one action cannot bloat the trail;
+ * changed paths a program change lists at most (the rest are counted).
+ */
+export const AUDIT_SCAN_BYTES_MAX = 4 * 1024 * 1024;
+export const AUDIT_RECORD_BYTES_MAX = 16 * 1024;
+export const AUDIT_PATHS_MAX = 200;

@@ -15,7 +15,17 @@ export interface Keyed {
    * the op may only replay a stored answer; with none stored it is a conflict, never applied.
    */
   replayOnly?: true;
+  /**
+   * The id of the API key that sent the op (server/auth.ts Principal), or SYSTEM_KEY_ID for the
+   * engine's own ops (outbox credits): every entry the op writes records it (docs/rules.md §8.1).
+   * Set after the fingerprint, so a retry under another key still replays. Absent on ops logged
+   * before key ids were recorded: their entries carry none.
+   */
+  by?: string;
 }
+
+/** The key id of what the engine does by itself: the sweep, outbox deliveries, a program change's settling. */
+export const SYSTEM_KEY_ID = 'system';
 
 /** The key of a claim on key K, held on K's home shard: `c:` + K. */
 export const CLAIM_KEY_PREFIX = 'c:';
@@ -31,6 +41,8 @@ export interface ClaimOp {
   op: 'claim'; keys: string[]; fps: number[]; memberIds: string[]; release: boolean; atMs: number;
   /** Claims are sent to the home shard directly; they belong to no member. */
   memberId: '';
+  /** Claims write no entries; the field is here so that every write op may be asked for it. */
+  by?: string;
 }
 
 export const CLAIM_HELD = 0;
@@ -84,7 +96,7 @@ export interface CouponSupply { newCodes?: string[]; couponAllow?: string[] }
  * prices, for the campaigns it would get (docs/rules.md §13.4).
  */
 export interface QuoteOp {
-  op: 'quote'; memberId: string; amountCents: number; atMs: number; couponCodes?: string[];
+  op: 'quote'; memberId: string; amountCents: number; atMs: number; couponCodes?: string[]; by?: string;
   channel?: string; storeId?: string; items?: Array<{ sku: string; qty: number; amountCents: number }>;
 }
 export interface RedeemOp extends Keyed { op: 'redeem'; memberId: string; points: number }
@@ -140,7 +152,14 @@ export interface CardUseOp extends Keyed { op: 'card_use'; memberId: string; ser
 /** Adds to or takes from the member's count card by hand (admin), with a reason. */
 export interface CardAdjustOp extends Keyed { op: 'card_adjust'; memberId: string; serviceId: string; uses: number; reason: string }
 
-export type WriteOp = RewardRedeemOp | RewardFulfilOp | RewardCancelOp | RewardStockOp | CardUseOp | CardAdjustOp | CouponIssueOp | CouponRevokeOp | ProductOp | RegisterOp | PatchOp | PurchaseOp | QuoteOp | RedeemOp | AdjustOp | TopupOp | WithdrawOp
+/**
+ * Erases the member's personal data (docs/rules.md §15): name, phone, email, birthday, gender and
+ * address leave the profile, the member is marked erased, and later writes naming it are refused
+ * `member_erased` except returns of its earlier orders and outbox credits.
+ */
+export interface EraseOp extends Keyed { op: 'erase'; memberId: string }
+
+export type WriteOp = EraseOp | RewardRedeemOp | RewardFulfilOp | RewardCancelOp | RewardStockOp | CardUseOp | CardAdjustOp | CouponIssueOp | CouponRevokeOp | ProductOp | RegisterOp | PatchOp | PurchaseOp | QuoteOp | RedeemOp | AdjustOp | TopupOp | WithdrawOp
   | ReturnOp | TransferOp | CreditOp | ClaimOp;
 
 export type OpResult = ({ ok: true } & Record<string, unknown>) | { ok: false; error: OpError };
@@ -198,7 +217,7 @@ export type StaffScanPhase = 'members' | 'orders' | 'cardUses';
 
 /** Control tasks that change shard-wide state. */
 export type Control =
-  | { c: 'setProgram'; version: number; program: unknown; atMs: number; record: boolean }
+  | { c: 'setProgram'; version: number; program: unknown; atMs: number; record: boolean; by?: string }
   | { c: 'outboxDone'; outSeqs: number[] }
   | ({ c: 'sweep'; asOfMs: number; limit: number } & CouponSupply)
   /** Copies the shard into `dir` with LMDB's hot copy while later tasks go on (engine/shard/shard-backup.ts); changes nothing. */
@@ -218,6 +237,8 @@ export const LEDGER_KINDS = [
   'reward_redeem', 'reward_fulfil', 'reward_cancel', 'reward_stock',
   // Count cards (docs/rules.md §14.3): `ref` is the card's service id, `usesDelta` what changed.
   'card_add', 'card_use', 'card_adjust', 'card_expire',
+  // Erasure (docs/rules.md §15): the member's personal data removed; no balance moves; `ref` is the request's key.
+  'member_erase',
 ] as const;
 export type LedgerKind = typeof LEDGER_KINDS[number];
 
@@ -232,10 +253,22 @@ export interface LedgerEntry {
   usesDelta?: number;
   /** A restock's change of its reward's stock (reward_stock), absent on every other kind. */
   stockDelta?: number;
+  /**
+   * The API key id that caused the entry (SYSTEM_KEY_ID for the sweep, deliveries and settling);
+   * absent on entries written before key ids were recorded. Stored as an index into the shard's
+   * table of key ids (engine/shard/key-ids.ts).
+   */
+  keyId?: string;
+  /** An adjustment's reason (adjust, card_adjust) as the admin wrote it. */
+  reason?: string;
 }
 
 /**
  * An entry as stored: keyed by its seq (so the ledger is a pure append), with `prev`, the seq of
  * the member's previous entry (0 for the first), so a member's history is a chain read backwards.
  */
-export interface StoredEntry extends Omit<LedgerEntry, 'seq'> { prev: number }
+export interface StoredEntry extends Omit<LedgerEntry, 'seq' | 'keyId'> {
+  prev: number;
+  /** The entry's key id as its index in the shard's table (engine/shard/key-ids.ts); absent when it has none. */
+  keyIndex?: number;
+}

@@ -8,6 +8,7 @@ import { parseAt } from './requests.js';
 import { importMembers } from './import-members.js';
 import { ledgerCsv, membersCsv } from './export-csv.js';
 import type { Api, ApiReply, ApiRequest } from './routes.js';
+import type { Role } from './auth.js';
 
 /** GET /v1/reports/daily?from=YYYY-MM-DD&to=YYYY-MM-DD: one row per local day, both ends included. */
 export async function dailyReport(api: Api, req: ApiRequest): Promise<ApiReply> {
@@ -33,9 +34,11 @@ export async function rfmReport(api: Api, req: ApiRequest): Promise<ApiReply> {
 }
 
 /** POST /v1/import/members: the body's chunks as the HTTP layer streams them (or CSV text, in tests without a socket). */
-export async function importMembersReply(api: Api, req: ApiRequest): Promise<ApiReply> {
+export async function importMembersReply(api: Api, req: ApiRequest, _params: string[], _role: Role, keyId: string): Promise<ApiReply> {
   const source = req.bodyStream ?? req.body;
-  return { status: 200, body: await importMembers(api.engine, source) };
+  const result = await importMembers(api.engine, source, undefined, keyId);
+  api.engine.audit.record(keyId, 'import', null, { rows: result.imported + result.skipped + result.failed, accepted: result.imported, skipped: result.skipped, refused: result.failed });
+  return { status: 200, body: result };
 }
 
 /** A CSV reply streamed with backpressure: memory stays flat for an export of any size. */

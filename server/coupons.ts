@@ -24,8 +24,8 @@ function hasTemplate(engine: Engine, templateId: string): boolean {
 }
 
 /** POST /v1/coupons/issue { requestId, templateId, memberId, at? }: 201 with the coupon, 200 when it replays. */
-export async function issueCoupon(api: Api, req: ApiRequest, _params: string[], role: Role): Promise<ApiReply> {
-  const op = R.couponIssueOp(parseJson(req), ctx(api, role));
+export async function issueCoupon(api: Api, req: ApiRequest, _params: string[], role: Role, keyId: string): Promise<ApiReply> {
+  const op = R.signedBy(R.couponIssueOp(parseJson(req), ctx(api, role)), keyId);
   if (!hasTemplate(api.engine, op.templateId)) return errorReply('coupon_template_not_found', undefined, 'templateId');
   const result = await api.engine.run(op, failure);
   return opReply(result, result.ok && result['replayed'] !== true ? 201 : 200);
@@ -96,14 +96,14 @@ async function selectedMembers(engine: Engine, selector: Selector): Promise<stri
  * first COUPON_BULK_FAILURES_LISTED_MAX of them by name with the code of their refusal. A tier or
  * segment is read when the request runs: a retry also issues to members who joined it since.
  */
-export async function bulkIssue(api: Api, req: ApiRequest): Promise<ApiReply> {
+export async function bulkIssue(api: Api, req: ApiRequest, _params: string[], _role: Role, keyId: string): Promise<ApiReply> {
   const body = readObject(parseJson(req), '', ['requestId', 'templateId', 'memberIds', 'tierId', 'rfmSegment']);
   const requestId = idField(body, 'requestId', '');
   const templateId = idField(body, 'templateId', '');
   const selector = readSelector(body, api.engine);
   if (!hasTemplate(api.engine, templateId)) return errorReply('coupon_template_not_found', undefined, 'templateId');
   const memberIds = await selectedMembers(api.engine, selector);
-  const codes = await issueAll(api.engine, requestId, templateId, memberIds);
+  const codes = await issueAll(api.engine, requestId, templateId, memberIds, keyId);
   let issued = 0;
   let skipped = 0;
   const failures: Array<{ memberId: string; code: string }> = [];
@@ -125,13 +125,13 @@ export async function bulkIssue(api: Api, req: ApiRequest): Promise<ApiReply> {
  * shards' queues past the bound (`admitted`): the bulk bounds its own ops in flight instead, so
  * that a busy moment never fails members a retry would then have to catch up.
  */
-async function issueAll(engine: Engine, requestId: string, templateId: string, memberIds: readonly string[]): Promise<Array<string | null>> {
+async function issueAll(engine: Engine, requestId: string, templateId: string, memberIds: readonly string[], keyId: string): Promise<Array<string | null>> {
   const codes = new Array<string | null>(memberIds.length);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < memberIds.length) {
       const i = next++;
-      const op = R.bulkIssueOp(requestId, templateId, memberIds[i]!, engine.now());
+      const op = R.signedBy(R.bulkIssueOp(requestId, templateId, memberIds[i]!, engine.now()), keyId);
       const result: OpResult = await engine.run(op, failure, undefined, true);
       codes[i] = result.ok ? null : result.error.code;
     }
@@ -154,12 +154,12 @@ async function couponOf(engine: Engine, text: string, atMs?: number): Promise<Re
 }
 
 /** POST /v1/coupons/{code}/revoke { requestId, at? }: the coupon's member is read on the code's shard first. */
-export async function revokeCoupon(api: Api, req: ApiRequest, [text]: string[], role: Role): Promise<ApiReply> {
+export async function revokeCoupon(api: Api, req: ApiRequest, [text]: string[], role: Role, keyId: string): Promise<ApiReply> {
   // The body is checked before the coupon is looked for: a malformed request is 400 whatever it names.
   const revoke = R.couponRevokeRequest(parseJson(req), ctx(api, role));
   const coupon = await couponOf(api.engine, text!);
   if (coupon === null) return errorReply('coupon_not_found');
-  return opReply(await api.engine.run(revoke(coupon['code'] as string, coupon['memberId'] as string), failure));
+  return opReply(await api.engine.run(R.signedBy(revoke(coupon['code'] as string, coupon['memberId'] as string), keyId), failure));
 }
 
 /** GET /v1/coupons/{code}?at=: the coupon now, or with its state at an earlier instant. */

@@ -12,6 +12,9 @@ export const LEDGER_COLUMNS = [
   // pending points (docs/rules.md §13.5); a count card entry's change of uses and a restock's change
   // of stock (§14), empty on every other entry.
   'pendingDelta', 'usesDelta', 'stockDelta',
+  // The API key id that caused the entry (`system` for the sweep, deliveries and settling; empty
+  // on entries written before key ids were recorded) and an adjustment's reason.
+  'keyId', 'reason',
 ] as const;
 
 /** Every member, shard by shard and in id order within a shard, in the import's columns plus a few. */
@@ -39,6 +42,7 @@ export async function* ledgerCsv(engine: Engine, range?: { from: string; to: str
         yield page.entries.map((e) => csvLine([
           shard, e.seq, new Date(e.at).toISOString(), e.kind, e.memberId, e.pointsDelta, e.growthDelta,
           e.walletDeltaCents, e.spendDeltaCents, e.tierId, e.ref, e.cause, e.pendingDelta, e.usesDelta ?? null, e.stockDelta ?? null,
+          e.keyId, e.reason ?? null,
         ])).join('');
       }
       afterSeq = page.nextSeq;

@@ -6,7 +6,7 @@ import { Hash53 } from '../engine/rules/fingerprint.js';
 import { FieldError } from '../engine/rules/validate.js';
 import { JSON_DEPTH_MAX } from '../engine/limits.js';
 import type {
-  AdjustOp, CardAdjustOp, CardUseOp, CouponIssueOp, CouponRevokeOp, ProductOp, PurchaseOp, RedeemOp, RegisterOp, ReturnOp,
+  AdjustOp, CardAdjustOp, CardUseOp, CouponIssueOp, CouponRevokeOp, EraseOp, ProductOp, PurchaseOp, RedeemOp, RegisterOp, ReturnOp,
   RewardCancelOp, RewardFulfilOp, RewardRedeemOp, RewardStockOp, TopupOp, TransferOp, WithdrawOp,
 } from '../engine/ops.js';
 
@@ -137,6 +137,11 @@ export function productFingerprint(op: ProductOp, atSent: boolean): number {
 export function couponIssueFingerprint(op: CouponIssueOp, requestId: string, atSent: boolean): number {
   return new Canonical(op.source === 'bulk' ? 'coupon_bulk' : 'coupon_issue').int('at', sentAt(op.atMs, atSent)).str('memberId', op.memberId)
     .str('requestId', requestId).str('templateId', op.templateId).digest();
+}
+
+/** An erasure: the member and the request. */
+export function eraseFingerprint(op: EraseOp, requestId: string): number {
+  return new Canonical('erase').str('memberId', op.memberId).str('requestId', requestId).digest();
 }
 
 /** A revocation: the code as normalized (any spelling of it is the same request). */

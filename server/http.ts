@@ -5,6 +5,7 @@ import { BODY_BYTES_MAX, IMPORT_BYTES_MAX, JSON_DEPTH_MAX } from '../engine/limi
 import { LoyaltyError } from '../engine/errors.js';
 import { BodyStream, writeChunked } from './http-streaming.js';
 import { errorReply, handle, routeOf, type Api, type ApiReply } from './routes.js';
+import { isLogged, replyCode } from './request-log.js';
 
 /** What the front end needs to know about the server's state: once stopping, new requests are refused. */
 export interface Lifecycle {
@@ -82,11 +83,20 @@ export function attachHttp(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle
     let gone = false;
     let replied = false;
     const abort = new AbortController();
+    const startedMs = performance.now();
     res.onAborted(() => { gone = true; abort.abort(); });
     const finish = (reply: ApiReply, closeAfter = false) => {
       if (gone || replied) return;
       replied = true;
-      api.metrics.countRequest(method, reply.route ?? routeOf(method, path), reply.status);
+      const route = reply.route ?? routeOf(method, path);
+      api.metrics.countRequest(method, route, reply.status);
+      if (api.requestLog !== undefined && isLogged(method, reply.status)) {
+        const code = replyCode(reply.body);
+        api.requestLog.record({
+          keyId: reply.keyId ?? null, method, route, status: reply.status,
+          latencyMs: Math.round((performance.now() - startedMs) * 100) / 100, ...(code === undefined ? {} : { code }),
+        });
+      }
       if (reply.chunks === undefined) { send(res, reply, closeAfter); return; }
       // A streamed reply (the CSV exports) goes out chunk by chunk as the socket drains.
       writeChunked(res, STATUS_TEXT[reply.status] ?? String(reply.status), reply.headers ?? {}, reply.chunks, abort.signal).catch((err: unknown) => {

@@ -106,6 +106,8 @@ export async function importMembers(
   engine: Engine,
   source: AsyncIterable<string | Uint8Array> | string,
   progress: ImportProgress = { rows: 0, bytes: 0 },
+  /** The API key id that sent the import over HTTP; absent for the command line's (its entries carry none). */
+  keyId?: string,
 ): Promise<ImportResult> {
   const result: ImportResult = { imported: 0, skipped: 0, failed: 0, errors: [] };
   const shardCount = engine.shards.length;
@@ -252,6 +254,7 @@ export async function importMembers(
     let op: RegisterOp;
     try {
       op = registerOp(row.body, { role: 'admin', nowMs: engine.now(), defaultCountry: engine.program.program.defaultCountry }, (key) => engine.newMemberId(key));
+      if (keyId !== undefined) op.by = keyId;
     } catch (err) {
       const { error } = failure(err);
       fail(row.line, error.code, error.message, error.field);
@@ -338,6 +341,7 @@ export async function importMembers(
     let op: RegisterOp;
     try {
       op = registerOp(row.body, { role: 'admin', nowMs: engine.now(), defaultCountry: engine.program.program.defaultCountry }, (key) => engine.newMemberId(key));
+      if (keyId !== undefined) op.by = keyId;
     } catch (err) {
       progress.rows += 1;
       const { error } = failure(err);

@@ -37,12 +37,12 @@ const BUILDERS: Record<Exclude<OpName, 'register'>, (body: unknown, ctx: R.Reque
 };
 
 /** The validated op a named body asks for, or the result refusing it (a role or a field). */
-export function buildOp(engine: Engine, name: OpName, body: unknown, role: Role, nowMs: number): Intent | OpResult {
+export function buildOp(engine: Engine, name: OpName, body: unknown, role: Role, nowMs: number, keyId: string): Intent | OpResult {
   if (!OP_ROLES[name].includes(role)) return { ok: false, error: opError('forbidden') };
   try {
     const ctx: R.RequestContext = { role, nowMs, defaultCountry: engine.program.program.defaultCountry };
-    if (name === 'register') return R.registerOp(body, ctx, (key) => engine.newMemberId(key));
-    return BUILDERS[name](body, ctx);
+    if (name === 'register') return R.signedBy(R.registerOp(body, ctx, (key) => engine.newMemberId(key)), keyId);
+    return R.signedBy(BUILDERS[name](body, ctx), keyId);
   } catch (err) {
     return failure(err);
   }
@@ -52,8 +52,8 @@ export function buildOp(engine: Engine, name: OpName, body: unknown, role: Role,
  * Validates and runs one op (HTTP); every failure comes back as a result, never as an exception.
  * An HTTP op is refused with `overloaded` when its shard's queue is full.
  */
-export async function perform(engine: Engine, name: OpName, body: unknown, role: Role): Promise<OpResult> {
-  const op = buildOp(engine, name, body, role, engine.now());
+export async function perform(engine: Engine, name: OpName, body: unknown, role: Role, keyId: string): Promise<OpResult> {
+  const op = buildOp(engine, name, body, role, engine.now(), keyId);
   if ('ok' in op) return op;
   return engine.run(op, failure, () => bodyFingerprint(op.op, body));
 }

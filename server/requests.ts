@@ -13,9 +13,18 @@ import {
 } from '../engine/limits.js';
 import { PROFILE_FIELDS } from '../engine/ops.js';
 import type {
-  AdjustOp, CouponIssueOp, CouponRevokeOp, PatchOp, ProductOp, Profile, PurchaseOp, QuoteOp, RedeemOp, RegisterOp, ReturnOp, TopupOp, TransferOp, WithdrawOp,
+  AdjustOp, CouponIssueOp, CouponRevokeOp, EraseOp, PatchOp, ProductOp, Profile, PurchaseOp, QuoteOp, RedeemOp, RegisterOp, ReturnOp, TopupOp, TransferOp, WithdrawOp,
 } from '../engine/ops.js';
 import type { Role } from './auth.js';
+
+/**
+ * Marks an op with the API key id that sent it (engine/ops.ts Keyed.by), after its fingerprint:
+ * a retry under another key still replays the first answer.
+ */
+export function signedBy<T extends { by?: string }>(op: T, keyId: string): T {
+  op.by = keyId;
+  return op;
+}
 
 export interface RequestContext {
   role: Role;
@@ -201,6 +210,15 @@ export function couponRevokeRequest(raw: unknown, ctx: RequestContext): (code: s
 function requestKeyed(body: Fields, ctx: RequestContext) {
   const requestId = idField(body, 'requestId', '');
   return { requestId, key: 'req:' + requestId, atMs: atOf(body, ctx), atSent: has(body, 'at'), memberId: idField(body, 'memberId', '') };
+}
+
+/** An erasure of the member in the path (admin): `{ requestId }`, the key; the time is the server's. */
+export function eraseOp(memberId: string, raw: unknown, ctx: RequestContext): EraseOp {
+  const body = readObject(raw, '', ['requestId']);
+  const requestId = idField(body, 'requestId', '');
+  const op: EraseOp = { op: 'erase', memberId: checkId(memberId, 'memberId'), key: 'req:' + requestId, fp: 0, atMs: ctx.nowMs };
+  op.fp = F.eraseFingerprint(op, requestId);
+  return op;
 }
 
 export function redeemOp(raw: unknown, ctx: RequestContext): RedeemOp {

@@ -9,7 +9,7 @@ import type { Role } from './auth.js';
 import { failure, perform } from './perform.js';
 import { cardAdjustOp, rewardCancelRequest, rewardFulfilRequest, rewardStockOp } from './reward-requests.js';
 import { errorReply, opReply, parseJson, type Api, type ApiReply, type ApiRequest } from './routes.js';
-import type { RequestContext } from './requests.js';
+import { signedBy, type RequestContext } from './requests.js';
 
 const ctx = (api: Api, role: Role): RequestContext => ({ role, nowMs: api.engine.now(), defaultCountry: api.engine.program.program.defaultCountry });
 
@@ -22,8 +22,8 @@ export async function listRewards(api: Api): Promise<ApiReply> {
 }
 
 /** POST /v1/rewards/redemptions: 201 with the redemption, 200 when it replays. */
-export async function redeemReward(api: Api, req: ApiRequest, _params: string[], role: Role): Promise<ApiReply> {
-  const result = await perform(api.engine, 'reward_redeem', parseJson(req), role);
+export async function redeemReward(api: Api, req: ApiRequest, _params: string[], role: Role, keyId: string): Promise<ApiReply> {
+  const result = await perform(api.engine, 'reward_redeem', parseJson(req), role, keyId);
   return opReply(result, result.ok && result['replayed'] !== true ? 201 : 200);
 }
 
@@ -34,24 +34,24 @@ export async function getRedemption(api: Api, _req: ApiRequest, [id]: string[]):
 }
 
 /** POST /v1/rewards/redemptions/{id}/fulfil { storeId?, staffId?, at? }: the body is checked before the redemption is looked for. */
-export async function fulfilRedemption(api: Api, req: ApiRequest, [id]: string[], role: Role): Promise<ApiReply> {
+export async function fulfilRedemption(api: Api, req: ApiRequest, [id]: string[], role: Role, keyId: string): Promise<ApiReply> {
   const op = rewardFulfilRequest(id!, optionalBody(req), ctx(api, role));
   const redemption = await api.engine.redemption(id!);
   if (redemption === null) return errorReply('redemption_not_found', undefined, 'redemptionId');
-  return opReply(await api.engine.run(op(redemption['memberId'] as string), failure));
+  return opReply(await api.engine.run(signedBy(op(redemption['memberId'] as string), keyId), failure));
 }
 
 /** POST /v1/rewards/redemptions/{id}/cancel { at? } */
-export async function cancelRedemption(api: Api, req: ApiRequest, [id]: string[], role: Role): Promise<ApiReply> {
+export async function cancelRedemption(api: Api, req: ApiRequest, [id]: string[], role: Role, keyId: string): Promise<ApiReply> {
   const op = rewardCancelRequest(id!, optionalBody(req), ctx(api, role));
   const redemption = await api.engine.redemption(id!);
   if (redemption === null) return errorReply('redemption_not_found', undefined, 'redemptionId');
-  return opReply(await api.engine.run(op(redemption['memberId'] as string), failure));
+  return opReply(await api.engine.run(signedBy(op(redemption['memberId'] as string), keyId), failure));
 }
 
 /** POST /v1/rewards/{id}/stock { requestId, delta, at? } (admin): the answer adds the stock left now. */
-export async function restockReward(api: Api, req: ApiRequest, [id]: string[], role: Role): Promise<ApiReply> {
-  const op = rewardStockOp(id!, parseJson(req), ctx(api, role));
+export async function restockReward(api: Api, req: ApiRequest, [id]: string[], role: Role, keyId: string): Promise<ApiReply> {
+  const op = signedBy(rewardStockOp(id!, parseJson(req), ctx(api, role)), keyId);
   const reward = api.engine.program.program.rewards.find((r) => r.id === op.rewardId);
   if (reward === undefined) return errorReply('reward_not_found', undefined, 'rewardId');
   const result = await api.engine.run(op, failure);
@@ -61,14 +61,16 @@ export async function restockReward(api: Api, req: ApiRequest, [id]: string[], r
 }
 
 /** POST /v1/cards/uses */
-export async function useCard(api: Api, req: ApiRequest, _params: string[], role: Role): Promise<ApiReply> {
-  return opReply(await perform(api.engine, 'card_use', parseJson(req), role));
+export async function useCard(api: Api, req: ApiRequest, _params: string[], role: Role, keyId: string): Promise<ApiReply> {
+  return opReply(await perform(api.engine, 'card_use', parseJson(req), role, keyId));
 }
 
 /** POST /v1/cards/adjustments (admin) */
-export async function adjustCard(api: Api, req: ApiRequest, _params: string[], role: Role): Promise<ApiReply> {
-  const op = cardAdjustOp(parseJson(req), ctx(api, role));
-  return opReply(await api.engine.run(op, failure));
+export async function adjustCard(api: Api, req: ApiRequest, _params: string[], role: Role, keyId: string): Promise<ApiReply> {
+  const op = signedBy(cardAdjustOp(parseJson(req), ctx(api, role)), keyId);
+  const result = await api.engine.run(op, failure);
+  if (result.ok && result['replayed'] !== true) api.engine.audit.record(keyId, 'card.adjust', op.memberId, { serviceId: op.serviceId, uses: op.uses, reason: op.reason });
+  return opReply(result);
 }
 
 /** GET /v1/members/{id}/cards: the member's count cards by service. */

@@ -2,13 +2,15 @@
 // request and return a status and a JSON body, so that every route can be tested without a socket.
 import { Engine } from '../engine/router/engine.js';
 import { ERRORS, LoyaltyError, statusOf, type ErrorCode, type OpError } from '../engine/errors.js';
-import { FieldError, checkId, checkInt, readObject } from '../engine/rules/validate.js';
+import { FieldError, checkEnum, checkId, checkInt, parseInstant, readObject } from '../engine/rules/validate.js';
+import { changedPaths } from '../engine/rules/program-diff.js';
+import { AUDIT_ACTIONS, type AuditFilter } from '../engine/router/audit-log.js';
 import { validateProgram } from '../engine/rules/program.js';
 import { normalisePhone, phonePrefixes } from '../engine/rules/phone.js';
 import { readWhatIfRequest } from '../engine/rules/what-if-report.js';
-import { BACKUP_DIR_LENGTH_MAX, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
+import { AUDIT_PATHS_MAX, BACKUP_DIR_LENGTH_MAX, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
 import type { OpResult } from '../engine/ops.js';
-import { perform, type OpName } from './perform.js';
+import { failure, perform, type OpName } from './perform.js';
 import { KeyStore, ROLES, bearerKey, type Role } from './auth.js';
 import * as R from './requests.js';
 import { ROUTE_UNMATCHED, type Metrics } from './metrics.js';
@@ -17,6 +19,7 @@ import { consoleFiles } from './console-files.js';
 import { couponReport, exportCoupons } from './coupon-reports.js';
 import { bulkIssue, getCoupon, issueCoupon, memberCoupons, revokeCoupon } from './coupons.js';
 import * as Rw from './rewards.js';
+import type { RequestLog } from './request-log.js';
 
 export interface ApiRequest {
   method: string;
@@ -40,15 +43,20 @@ export interface ApiReply {
   chunks?: AsyncIterable<string>;
   /** The route pattern that answered (`/v1/members/:id`), for the request metrics; set by `handle`. */
   route?: string;
+  /** The id of the key that authenticated the request (for the request log); set by `handle`. */
+  keyId?: string;
 }
 
 export interface Api {
   engine: Engine;
   keys: KeyStore;
   metrics: Metrics;
+  /** The request log (server/request-log.ts); absent in tests that run routes without a server. */
+  requestLog?: RequestLog;
 }
 
-type Handler = (api: Api, req: ApiRequest, params: string[], role: Role) => Promise<ApiReply> | ApiReply;
+/** `keyId` is the id of the key presented (server/auth.ts Principal), '' on a public route. */
+type Handler = (api: Api, req: ApiRequest, params: string[], role: Role, keyId: string) => Promise<ApiReply> | ApiReply;
 
 interface Route { method: string; path: string; pattern: string[]; roles: readonly Role[] | 'public'; handler: Handler }
 
@@ -91,8 +99,8 @@ function limitOf(req: ApiRequest): number {
   return checkInt(Number(raw), 'limit', { min: 1, max: PAGE_LIMIT_MAX });
 }
 
-async function performReply(api: Api, name: OpName, req: ApiRequest, role: Role): Promise<ApiReply> {
-  return opReply(await perform(api.engine, name, parseJson(req), role));
+async function performReply(api: Api, name: OpName, req: ApiRequest, role: Role, keyId: string): Promise<ApiReply> {
+  return opReply(await perform(api.engine, name, parseJson(req), role, keyId));
 }
 
 async function memberOr404(api: Api, memberId: string): Promise<ApiReply> {
@@ -115,18 +123,21 @@ route('GET', '/v1/whoami', ALL, (api, req) => {
   return principal === null ? errorReply('unauthorized') : { status: 200, body: { keyId: principal.id, role: principal.role } };
 });
 route('GET', '/v1/program', ALL, (api) => ({ status: 200, body: { version: api.engine.program.version, ...api.engine.program.program } }));
-route('PUT', '/v1/program', ADMIN, async (api, req) => {
+route('PUT', '/v1/program', ADMIN, async (api, req, _p, _role, keyId) => {
   const raw = parseJson(req);
   // The version is the engine's to give: a client may send back what GET returned.
   if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) delete (raw as Record<string, unknown>)['version'];
   const checked = validateProgram(raw);
   if (!checked.ok) return errorReply('invalid_request', checked.message, checked.field);
-  const v = await api.engine.setProgram(checked.program);
+  const before = api.engine.program.program;
+  const v = await api.engine.setProgram(checked.program, keyId);
+  const { paths, more } = changedPaths(before, v.program, AUDIT_PATHS_MAX);
+  api.engine.audit.record(keyId, 'program.change', String(v.version), more === 0 ? { paths } : { paths, more });
   return { status: 200, body: { version: v.version, ...v.program } };
 });
 
-route('POST', '/v1/members', WRITERS, async (api, req, _p, role) => {
-  const result = await perform(api.engine, 'register', parseJson(req), role);
+route('POST', '/v1/members', WRITERS, async (api, req, _p, role, keyId) => {
+  const result = await perform(api.engine, 'register', parseJson(req), role, keyId);
   return opReply(result, result.ok && result['replayed'] !== true ? 201 : 200);
 });
 route('GET', '/v1/members', [...ALL], async (api, req) => {
@@ -148,11 +159,18 @@ route('GET', '/v1/members/by-phone/:phone', ALL, async (api, _req, [phone]) => {
   return memberId === undefined ? errorReply('member_not_found', 'no member has that phone number') : memberOr404(api, memberId);
 });
 route('GET', '/v1/members/:id', ALL, (api, _req, [id]) => memberOr404(api, checkId(id, 'memberId')));
-route('PATCH', '/v1/members/:id', WRITERS, async (api, req, [id], role) => {
-  const op = R.patchOp(id!, parseJson(req), ctx(api, role));
+route('PATCH', '/v1/members/:id', WRITERS, async (api, req, [id], role, keyId) => {
+  const op = R.signedBy(R.patchOp(id!, parseJson(req), ctx(api, role)), keyId);
   if (api.engine.saturatedFor(op.memberId)) return errorReply('overloaded');
   const result = await api.engine.registerOrPatch(op);
   if (result.ok) delete result['replayed'];
+  return opReply(result);
+});
+route('POST', '/v1/members/:id/erase', ADMIN, async (api, req, [id], role, keyId) => {
+  const op = R.signedBy(R.eraseOp(id!, parseJson(req), ctx(api, role)), keyId);
+  const result = await api.engine.erase(op, failure);
+  // A replayed erasure was recorded when it was made.
+  if (result.ok && result['replayed'] !== true) api.engine.audit.record(keyId, 'member.erase', op.memberId, {});
   return opReply(result);
 });
 route('GET', '/v1/members/:id/ledger', ALL, async (api, req, [id]) => {
@@ -179,15 +197,15 @@ route('GET', '/v1/members/:id/balance', ALL, async (api, req, [id]) => {
   return balance === null ? errorReply('member_not_found') : { status: 200, body: balance };
 });
 
-route('POST', '/v1/purchases', WRITERS, (api, req, _p, role) => performReply(api, 'purchase', req, role));
-route('POST', '/v1/product-purchases', WRITERS, (api, req, _p, role) => performReply(api, 'product_purchase', req, role));
-route('POST', '/v1/returns', WRITERS, (api, req, _p, role) => performReply(api, 'return', req, role));
-route('POST', '/v1/wallet/transfers', ADMIN, (api, req, _p, role) => performReply(api, 'transfer', req, role));
+route('POST', '/v1/purchases', WRITERS, (api, req, _p, role, keyId) => performReply(api, 'purchase', req, role, keyId));
+route('POST', '/v1/product-purchases', WRITERS, (api, req, _p, role, keyId) => performReply(api, 'product_purchase', req, role, keyId));
+route('POST', '/v1/returns', WRITERS, (api, req, _p, role, keyId) => performReply(api, 'return', req, role, keyId));
+route('POST', '/v1/wallet/transfers', ADMIN, (api, req, _p, role, keyId) => performReply(api, 'transfer', req, role, keyId));
 route('GET', '/v1/orders/:id', ALL, async (api, _req, [id]) => {
   const order = await api.engine.order(checkId(id, 'orderId'));
   return order === null ? errorReply('order_not_found') : { status: 200, body: order };
 });
-route('POST', '/v1/checkout/quote', WRITERS, (api, req, _p, role) => performReply(api, 'quote', req, role));
+route('POST', '/v1/checkout/quote', WRITERS, (api, req, _p, role, keyId) => performReply(api, 'quote', req, role, keyId));
 route('POST', '/v1/coupons/issue', ADMIN, issueCoupon);
 route('POST', '/v1/coupons/bulk-issue', ADMIN, bulkIssue);
 route('POST', '/v1/coupons/:code/revoke', ADMIN, revokeCoupon);
@@ -200,23 +218,33 @@ route('POST', '/v1/rewards/redemptions/:id/cancel', WRITERS, Rw.cancelRedemption
 route('POST', '/v1/rewards/:id/stock', ADMIN, Rw.restockReward);
 route('POST', '/v1/cards/uses', WRITERS, Rw.useCard);
 route('POST', '/v1/cards/adjustments', ADMIN, Rw.adjustCard);
-route('POST', '/v1/points/redemptions', WRITERS, (api, req, _p, role) => performReply(api, 'redeem', req, role));
-route('POST', '/v1/points/adjustments', ADMIN, (api, req, _p, role) => performReply(api, 'adjust', req, role));
-route('POST', '/v1/wallet/topups', WRITERS, (api, req, _p, role) => performReply(api, 'topup', req, role));
-route('POST', '/v1/wallet/withdrawals', ADMIN, (api, req, _p, role) => performReply(api, 'withdraw', req, role));
+route('POST', '/v1/points/redemptions', WRITERS, (api, req, _p, role, keyId) => performReply(api, 'redeem', req, role, keyId));
+route('POST', '/v1/points/adjustments', ADMIN, async (api, req, _p, role, keyId) => {
+  const result = await perform(api.engine, 'adjust', parseJson(req), role, keyId);
+  // A replayed adjustment was recorded when it was made.
+  if (result.ok && result['replayed'] !== true) {
+    api.engine.audit.record(keyId, 'points.adjust', result['memberId'] as string, { points: result['pointsDelta'], reason: result['reason'] });
+  }
+  return opReply(result);
+});
+route('POST', '/v1/wallet/topups', WRITERS, (api, req, _p, role, keyId) => performReply(api, 'topup', req, role, keyId));
+route('POST', '/v1/wallet/withdrawals', ADMIN, (api, req, _p, role, keyId) => performReply(api, 'withdraw', req, role, keyId));
 
 route('GET', '/v1/reports/summary', ALL, async (api) => ({ status: 200, body: await api.engine.summary() }));
 route('GET', '/v1/reports/referrals/:id', ALL, async (api, _req, [id]) => {
   const report = await api.engine.referrals(checkId(id, 'memberId'));
   return report === null ? errorReply('member_not_found') : { status: 200, body: report };
 });
-route('POST', '/v1/admin/sweep', ADMIN, async (api, req) => {
+route('POST', '/v1/admin/sweep', ADMIN, async (api, req, _p, _role, keyId) => {
   const body = req.body.length === 0 ? {} : parseJson(req);
   const fields = readObject(body, '', ['asOf']);
   const now = api.engine.now();
   const asOfMs = fields['asOf'] === undefined ? now : R.parseAt(fields['asOf'], 'asOf', now);
   if (asOfMs > now) throw new FieldError('asOf', 'must not be in the future');
-  return { status: 200, body: await api.engine.sweep(asOfMs) };
+  const swept = await api.engine.sweep(asOfMs);
+  // The timer's sweep runs every few seconds and is not recorded: its entries carry `system`.
+  api.engine.audit.record(keyId, 'sweep', null, { asOf: swept.asOf, members: swept.members });
+  return { status: 200, body: swept };
 });
 route('GET', '/v1/reports/daily', ALL, dailyReport);
 route('GET', '/v1/reports/rfm', ALL, rfmReport);
@@ -238,25 +266,45 @@ route('GET', '/v1/admin/what-if/:id', ADMIN, (api, _req, [id]) => {
   const job = api.engine.whatIf.get(id!);
   return job === null ? errorReply('what_if_not_found') : { status: 200, body: job };
 });
-route('POST', '/v1/admin/backup', ADMIN, async (api, req) => {
+route('POST', '/v1/admin/backup', ADMIN, async (api, req, _p, _role, keyId) => {
   const body = readObject(req.body.length === 0 ? {} : parseJson(req), '', ['dir']);
   const dir = body['dir'];
   if (dir !== undefined && (typeof dir !== 'string' || dir === '' || dir.length > BACKUP_DIR_LENGTH_MAX || dir.includes('\0'))) {
     throw new FieldError('dir', `must be a folder path of 1..${BACKUP_DIR_LENGTH_MAX} characters`);
   }
-  return { status: 200, body: await api.engine.backup(dir as string | undefined) };
+  const backup = await api.engine.backup(dir as string | undefined);
+  api.engine.audit.record(keyId, 'backup', (backup as { dir?: string }).dir ?? null, {});
+  return { status: 200, body: backup };
 });
 route('GET', '/v1/admin/verify', ADMIN, async (api) => ({ status: 200, body: await api.engine.verify() }));
-route('POST', '/v1/admin/keys', ADMIN, (api, req) => {
+route('POST', '/v1/admin/keys', ADMIN, (api, req, _p, _role, keyId) => {
   const body = readObject(parseJson(req), '', ['role']);
   if (!ROLES.includes(body['role'] as Role)) throw new FieldError('role', `must be one of ${ROLES.join(', ')}`);
-  return { status: 201, body: api.keys.create(body['role'] as Role) };
+  const created = api.keys.create(body['role'] as Role);
+  api.engine.audit.record(keyId, 'key.create', created.id, { role: created.role });
+  return { status: 201, body: created };
 });
 route('GET', '/v1/admin/keys', ADMIN, (api) => ({ status: 200, body: { keys: api.keys.list() } }));
-route('DELETE', '/v1/admin/keys/:id', ADMIN, (api, _req, [id]) => {
-  // Revoking a revoked key answers it again: a retried DELETE is not an error.
+route('DELETE', '/v1/admin/keys/:id', ADMIN, (api, _req, [id], _role, keyId) => {
+  // Revoking a revoked key answers it again: a retried DELETE is not an error (nor a second record).
+  const wasRevoked = api.keys.list().some((k) => k.id === id && k.revoked);
   const key = api.keys.revoke(checkId(id, 'id'));
-  return key === null ? errorReply('key_not_found') : { status: 200, body: key };
+  if (key === null) return errorReply('key_not_found');
+  if (!wasRevoked) api.engine.audit.record(keyId, 'key.revoke', key.id, { role: key.role });
+  return { status: 200, body: key };
+});
+route('GET', '/v1/admin/audit', ADMIN, (api, req) => {
+  const filter: AuditFilter = { limit: limitOf(req) };
+  const from = req.query.get('from'); if (from !== null && from !== '') filter.fromMs = parseInstant(from, 'from');
+  const to = req.query.get('to'); if (to !== null && to !== '') filter.toMs = parseInstant(to, 'to');
+  const keyId = req.query.get('keyId'); if (keyId !== null && keyId !== '') filter.keyId = checkId(keyId, 'keyId');
+  const action = req.query.get('action'); if (action !== null && action !== '') filter.action = checkEnum(action, 'action', AUDIT_ACTIONS);
+  const cursor = req.query.get('cursor');
+  if (cursor !== null && cursor !== '') {
+    if (!/^\d{1,15}$/.test(cursor)) throw new FieldError('cursor', 'must be the nextCursor of a previous page');
+    filter.cursor = Number(cursor);
+  }
+  return { status: 200, body: api.engine.audit.read(filter) };
 });
 
 function match(pattern: string[], segments: string[]): string[] | null {
@@ -312,18 +360,22 @@ export async function handle(api: Api, req: ApiRequest): Promise<ApiReply> {
 
 async function run(api: Api, req: ApiRequest, found: { route: Route; params: string[] }): Promise<ApiReply> {
   let role: Role = 'reader';
+  let keyId = '';
   if (found.route.roles !== 'public') {
-    const presented = api.keys.authenticate(bearerKey(req.authorization))?.role ?? null;
-    if (presented === null) return errorReply('unauthorized');
-    if (!found.route.roles.includes(presented)) return errorReply('forbidden');
-    role = presented;
+    const principal = api.keys.authenticate(bearerKey(req.authorization));
+    if (principal === null) return errorReply('unauthorized');
+    if (!found.route.roles.includes(principal.role)) return { ...errorReply('forbidden'), keyId: principal.id };
+    role = principal.role;
+    keyId = principal.id;
   }
   try {
-    return await found.route.handler(api, req, found.params, role);
+    const reply = await found.route.handler(api, req, found.params, role, keyId);
+    if (keyId !== '') reply.keyId = keyId;
+    return reply;
   } catch (err) {
-    if (err instanceof FieldError) return errorReply('invalid_request', `${err.field}: ${err.message}`, err.field);
-    if (err instanceof LoyaltyError) return errorReply(err.code, err.message, err.field);
-    api.metrics.countInternalError();
-    return errorReply('internal');
+    const reply = err instanceof FieldError ? errorReply('invalid_request', `${err.field}: ${err.message}`, err.field)
+      : err instanceof LoyaltyError ? errorReply(err.code, err.message, err.field) : null;
+    if (reply === null) api.metrics.countInternalError();
+    return { ...(reply ?? errorReply('internal')), ...(keyId === '' ? {} : { keyId }) };
   }
 }

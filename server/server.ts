@@ -11,6 +11,7 @@ import { KeyStore } from './auth.js';
 import { attachHttp } from './http.js';
 import { attachStream } from './stream.js';
 import { Metrics } from './metrics.js';
+import { RequestLog } from './request-log.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 
@@ -66,7 +67,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
   const metrics = new Metrics(engine);
   const app = uWS.App();
-  const api = { engine, keys, metrics };
+  const api = { engine, keys, metrics, requestLog: new RequestLog(log) };
   const lifecycle = { stopping: false, storageFull: storageProblem(config) };
   if (lifecycle.storageFull !== null) log.warn({ problem: lifecycle.storageFull }, 'no room to write: writes are refused with storage_failed');
   const storageTimer = setInterval(() => {

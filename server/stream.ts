@@ -56,7 +56,7 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
   const handleFrame = (ws: Ws, conn: Conn, bytes: Uint8Array, binary: boolean): void => {
     const { frame, refusal } = decodeFrame(bytes, binary);
     if (frame === null) { streamStats.badFrames += 1; send(ws, refusal, binary); return; }
-    if (frame['type'] === 'hello') { send(ws, hello(api.keys, conn, frame), binary); return; }
+    if (frame['type'] === 'hello') { send(ws, hello(api.keys, conn, frame, api.requestLog), binary); return; }
     if (frame['type'] !== 'batch') {
       streamStats.badFrames += 1;
       send(ws, errorFrame('invalid_request', 'type must be "hello" or "batch"', frame['id']), binary);
@@ -72,8 +72,14 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
     }
     if (lifecycle.stopping) { send(ws, errorFrame('shutting_down', 'the server is stopping; resend this batch after it restarts', frame['id']), binary); return; }
     if (lifecycle.storageFull !== null) { send(ws, errorFrame('storage_failed', `batches are refused until there is room: ${lifecycle.storageFull}`, frame['id']), binary); return; }
+    const startedMs = performance.now();
     runBatchFrame(api.engine, conn, frame, (value) => send(ws, value, binary)).then(
-      () => resume(ws, conn),
+      () => {
+        // One line per batch, not per op: the ops' results are in the ack, their entries carry the key id.
+        const ops = Array.isArray(frame['ops']) ? frame['ops'].length : 0;
+        api.requestLog?.record({ keyId: conn.keyId, method: 'WS', route: '/v1/stream batch', status: 200, latencyMs: Math.round((performance.now() - startedMs) * 100) / 100, ops });
+        resume(ws, conn);
+      },
       () => {
         // Every op's failure is answered in the ack; reaching this is a bug, and the terminal is told to resend.
         if (!conn.closed) { conn.closed = true; ws.end(1011, 'internal error'); }
@@ -93,7 +99,7 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
     closeOnBackpressureLimit: 1,
     idleTimeout: STREAM_IDLE_TIMEOUT_S,
     sendPingsAutomatically: true,
-    upgrade: upgradeHandler(api.keys, api.engine),
+    upgrade: upgradeHandler(api.keys, api.engine, api.requestLog),
     open: (ws) => { open.add(ws); streamStats.connections += 1; },
     drain: (ws) => { if (!ws.getUserData().closed) account(ws); },
     message: (ws, message, isBinary) => {

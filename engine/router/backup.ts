@@ -32,8 +32,8 @@ import { BACKUP_FORMAT, BACKUP_MANIFEST_NAME, shardDataFile, type BackupFile, ty
 import type { CopyPosition, FileDigest, SealedCopy, SealReply, SealRequest, ShardCopyReply } from '../shard-protocol.js';
 import type { ShardClient } from './shard-client.js';
 
-/** The data folder's own files a backup takes besides the shards (admin.key and keys.json when present). */
-export const BACKUP_FOLDER_FILES = ['engine.json', 'keys.json', 'admin.key'] as const;
+/** The data folder's own files a backup takes besides the shards (admin.key, keys.json and the audit trail when present). */
+export const BACKUP_FOLDER_FILES = ['engine.json', 'keys.json', 'admin.key', 'audit.jsonl'] as const;
 
 /** What a backup answers: its manifest, where it is, and what it cost. */
 export interface BackupReport extends BackupManifestDoc {
@@ -171,7 +171,7 @@ export async function takeBackup(shards: readonly ShardClient[], dataDir: string
     // The point: the latest commit among the copies (see the top of the file).
     const pointMs = Math.max(0, ...positions.map((p) => p.committedAtMs ?? 0));
     const lacking = await Promise.all(shards.map((s, i) => entriesUntil(s, positions[i]!.batch, pointMs)));
-    // keys.json and admin.key are not in the log: as they are now, a moment after the point.
+    // keys.json, admin.key and the audit trail are not in the log: as they are now, a moment after the point.
     const folderFiles = BACKUP_FOLDER_FILES
       .filter((name) => existsSync(join(dataDir, name)))
       .map((name) => ({ name, bytes: readFileSync(join(dataDir, name)) }));

@@ -52,6 +52,12 @@ export class Directory {
     return claimed;
   }
 
+  /** Frees an erased member's phone and email (docs/rules.md §15): another member may take them now. */
+  releaseMember(memberId: string, phone: string | null, email: string | null): void {
+    if (phone !== null && this.phones.get(this.phoneKey(phone)) === memberId) this.phones.delete(this.phoneKey(phone));
+    if (email !== null && this.emails.get(email) === memberId) this.emails.delete(email);
+  }
+
   /**
    * Releases the op's claims and records what the shard answered: the member's phone and email
    * (null when the op did not run).

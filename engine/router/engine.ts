@@ -15,12 +15,13 @@ import { directoryPhone } from '../rules/phone.js';
 import { SHARDS_MAX, SWEEP_SLICE_MEMBERS } from '../limits.js';
 import { couponsActive, sumTotals, type BookTotals } from '../rules/totals.js';
 import type { Program, VersionedProgram } from '../rules/program-types.js';
-import type { Control, CreditOp, OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from '../ops.js';
+import type { Control, CreditOp, EraseOp, OpResult, PatchOp, Profile, Query, RegisterOp, WriteOp } from '../ops.js';
 import { creditOp, type OutboxMessage } from '../rules/member-state.js';
 import { COMMIT_CLOCK_BYTES, type DirectoryPart } from '../shard-protocol.js';
 import { daysBetween, localDaysWindowMs } from '../rules/local-day.js';
 import { mergeCouponReport, type CouponFigures, type CouponReportRow } from '../rules/coupon-report.js';
 import { mergeCampaignReport, type CampaignFigures, type CampaignReportPart, type CampaignReportRow } from '../rules/campaign-report.js';
+import { AuditLog } from './audit-log.js';
 import { mergeDaily, type DayFigures, type ExportedEntry, type RfmColumns } from '../rules/reports.js';
 import { rfmReport, type RfmReport, type RfmSegment } from '../rules/rfm.js';
 import { WhatIfJobs } from './what-if-jobs.js';
@@ -73,12 +74,15 @@ export class Engine {
   readonly now: () => number;
   /** What-ifs under another program, each on a thread of its own (what-if-jobs.ts). */
   readonly whatIf: WhatIfJobs;
+  /** The audit trail of administrative actions (engine/router/audit-log.ts): routes record into it. */
+  readonly audit: AuditLog;
 
   private folder: OpenDataFolder | null = null;
 
   private constructor(readonly options: EngineOptions) {
     this.now = options.now ?? Date.now;
     this.whatIf = new WhatIfJobs(options.dataDir, this.now, options.whatIfPauseMs);
+    this.audit = new AuditLog(options.dataDir, this.now);
     // One commit clock for every shard, so that the batch logs' commit times order the shards' work.
     const commitClock = new SharedArrayBuffer(COMMIT_CLOCK_BYTES);
     this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax, commitClock));
@@ -211,8 +215,8 @@ export class Engine {
    * a restart (two changes at once used to take the same version: one was answered, the other
    * applied, and a restart brought back the first).
    */
-  setProgram(program: Program): Promise<VersionedProgram> {
-    const change = this.programChanges.then(() => this.applyProgram(program));
+  setProgram(program: Program, by?: string): Promise<VersionedProgram> {
+    const change = this.programChanges.then(() => this.applyProgram(program, by));
     this.programChanges = change.catch(() => undefined);
     return change;
   }
@@ -220,10 +224,10 @@ export class Engine {
   /** The program changes queued so far: settles when the last one has. */
   private programChanges: Promise<unknown> = Promise.resolve();
 
-  private async applyProgram(program: Program): Promise<VersionedProgram> {
+  private async applyProgram(program: Program, by: string | undefined): Promise<VersionedProgram> {
     const version = this.versioned.version + 1;
     const atMs = this.now();
-    const answers = await Promise.allSettled(this.shards.map((s, i) => s.control({ c: 'setProgram', version, program, atMs, record: i === 0 })));
+    const answers = await Promise.allSettled(this.shards.map((s, i) => s.control({ c: 'setProgram', version, program, atMs, record: i === 0, ...(by === undefined ? {} : { by }) })));
     // A shard that took the change holds it on disk, and a restart loads the newest version any
     // shard holds (catching the others up): so does the engine from here on, whatever else failed.
     if (answers.some((a) => a.status === 'fulfilled')) this.versioned = { version, program };
@@ -295,6 +299,17 @@ export class Engine {
   /** A referee's referral chain: its referrer, then the referrer's own chain, as deep as the program pays. */
   referralChain(referrerId: string, referrerChain: readonly string[]): string[] {
     return [referrerId, ...referrerChain].slice(0, this.versioned.program.referral.levels.length);
+  }
+
+  /**
+   * Erases a member's personal data (docs/rules.md §15): the profile's phone and email, read first,
+   * are freed in the directory once the shard erased them. The answer never holds them.
+   */
+  async erase(op: EraseOp, failure: FailureMap): Promise<OpResult> {
+    const before = await this.queryMember({ q: 'member', memberId: op.memberId }) as { phone: string | null; email: string | null } | null;
+    const result = await this.run(op, failure);
+    if (result.ok && before !== null) this.directory.releaseMember(op.memberId, before.phone, before.email);
+    return result;
   }
 
   memberIdByPhone(phone: string): string | undefined {
@@ -596,6 +611,7 @@ export class Engine {
   async close(): Promise<void> {
     this.closing = true;
     await this.whatIf.close();
+    this.audit.close();
     try {
       await Promise.all(this.shards.map((s) => s.close()));
     } finally {

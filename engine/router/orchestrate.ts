@@ -16,6 +16,9 @@ import { shardOfCode } from './coupon-gate.js';
 export type ReturnRequest = Omit<ReturnOp, 'memberId'> & { memberId?: undefined };
 
 /** A validated op as the front end hands it over. */
+/** What memberChain answers for an erased member. */
+const ERASED = 'erased' as const;
+
 export type Intent = Exclude<WriteOp, ReturnOp | ClaimOp> | ReturnRequest;
 
 /** Maps an op's unexpected failure (an error thrown on its way) to its result. */
@@ -366,14 +369,15 @@ export class Orchestrator {
    * A member's referral chain, or null when there is no such member: from its registration in
    * flight once answered, else from its shard.
    */
-  private async memberChain(memberId: string): Promise<string[] | null> {
+  private async memberChain(memberId: string): Promise<string[] | null | typeof ERASED> {
     const inFlight = this.members.get(memberId);
     if (inFlight !== undefined) {
       const registered = await inFlight.answer();
       if (registered.ok && Array.isArray(registered['referralChain'])) return registered['referralChain'] as string[];
     }
-    const member = await this.engine.queryMember({ q: 'member', memberId }) as { referralChain: string[] } | null;
-    return member === null ? null : member.referralChain;
+    const member = await this.engine.queryMember({ q: 'member', memberId }) as { referralChain: string[]; erased?: true } | null;
+    // An erased member is named by no new write (docs/rules.md §15): neither as a referrer nor as a transfer's target.
+    return member === null ? null : member.erased === true ? ERASED : member.referralChain;
   }
 
   /** A return goes to the shard of the order's member. */
@@ -386,8 +390,10 @@ export class Orchestrator {
 
   /** A transfer's target must exist before its source is debited. */
   private async runTransfer(op: TransferOp, admitted: boolean, claim: Claim | undefined, inOrder: boolean): Promise<OpResult> {
-    if (await this.memberChain(op.toMemberId) === null) {
-      const refusal: OpResult = { ok: false, error: opError('member_not_found', 'the transfer\'s target is not a member', 'toMemberId') };
+    const target = await this.memberChain(op.toMemberId);
+    if (target === null || target === ERASED) {
+      const refusal: OpResult = target === null ? { ok: false, error: opError('member_not_found', 'the transfer\'s target is not a member', 'toMemberId') }
+        : { ok: false, error: opError('member_erased', undefined, 'toMemberId') };
       if (claim !== undefined) this.claims.settle(op.key, claim, refusal);
       return refusal;
     }
@@ -403,6 +409,7 @@ export class Orchestrator {
     if (op.referrerId !== undefined) {
       const chain = await this.memberChain(op.referrerId);
       if (chain === null) return { ok: false, error: opError('referrer_not_found', undefined, 'referrerId') };
+      if (chain === ERASED) return { ok: false, error: opError('member_erased', undefined, 'referrerId') };
       op.referralChain = this.engine.referralChain(op.referrerId, chain);
     }
     if (!admitted && this.engine.saturatedFor(op.memberId)) return overloaded();

@@ -1,7 +1,7 @@
 // A member's stored parts and an order's stored record, and the conversion between a member's
 // state and the fixed-size slot the core computes on.
 import type { Program } from './program-types.js';
-import type { CreditOp, Profile } from '../ops.js';
+import { SYSTEM_KEY_ID, type CreditOp, type Profile } from '../ops.js';
 import { expiring, type Consumption, type Grant } from './grants.js';
 import { mulDiv } from './returns.js';
 import { withProgramDefaults } from './program.js';
@@ -40,6 +40,8 @@ export interface HotState extends MemberState {
   grants: Grant[];
   /** Points waiting for their return window to pass, ordered by activation (engine/rules/pending.ts). */
   pending: PendingPoints[];
+  /** When the member's personal data was erased (docs/rules.md §15); absent for every member not erased. */
+  erasedAt?: number;
 }
 
 export interface MemberProfile extends Profile {
@@ -49,6 +51,13 @@ export interface MemberProfile extends Profile {
   createdAt: number;
   /** The fingerprint of the imported row that registered the member (engine/shard/batch.ts importBatch). */
   fp?: number;
+  /** When the member's personal data was erased; absent for every member not erased. */
+  erasedAt?: number;
+  /**
+   * The key of a registration made by requestId (`reg:<requestId>`), so that an erasure finds its
+   * stored answer; absent when the key is `reg:m:<memberId>` and on members registered before.
+   */
+  regKey?: string;
 }
 
 /** A whole member: the profile and the hot state (engine/shard/codec.ts) that every batch reads. */
@@ -153,6 +162,8 @@ export function creditOp(msg: OutboxMessage): CreditOp {
   const op: CreditOp = {
     op: 'credit', memberId: msg.memberId, kind: msg.kind, points: msg.points, walletCents: msg.walletCents,
     ref: msg.ref, key: CREDIT_KEY_PREFIX + msg.id, fp: 0, atMs: msg.atMs, fromMemberId: msg.fromMemberId, level: msg.level,
+    // A delivery is the engine's own doing, whoever sent the op that wrote the message.
+    by: SYSTEM_KEY_ID,
   };
   if (msg.pendingUntilMs !== undefined) op.pendingUntilMs = msg.pendingUntilMs;
   if (msg.orderId !== undefined) op.orderId = msg.orderId;
@@ -234,5 +245,7 @@ export function memberView(p: MemberProfile, m: MemberState, grants: Grant[], pe
     pointsExpiring: expiring(grants, 5).map((e) => ({ at: new Date(e.at).toISOString(), points: e.points })),
     pendingPoints: pendingTotal(pending),
     pointsActivating: activations(pending, 5).map((e) => ({ at: new Date(e.at).toISOString(), points: e.points })),
+    // Only an erased member has these: every other member's view is as it was before erasure existed.
+    ...(p.erasedAt === undefined ? {} : { erased: true, erasedAt: new Date(p.erasedAt).toISOString() }),
   };
 }

@@ -52,5 +52,5 @@ export interface RfmColumns {
 }
 
 /** One exported ledger entry: its seq and the stored entry less the chain pointer. */
-export type ExportedEntry = { seq: number } & Omit<StoredEntry, 'prev'>;
+export type ExportedEntry = { seq: number; keyId: string | null } & Omit<StoredEntry, 'prev' | 'keyIndex'>;
 

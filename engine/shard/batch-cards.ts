@@ -117,7 +117,9 @@ export function finishCardAdjust(b: BatchScope, op: CardAdjustOp, m: BatchMember
   if (c.usesLeft + op.uses > CARD_USES_MAX) return fail('balance_limit', `the card would hold more than ${CARD_USES_MAX} uses`, 'uses');
   c.usesLeft += op.uses;
   putCard(b, c, dueOf(c));
-  b.append(m, cardEntry(op.atMs, 'card_adjust', c, op.uses, null));
+  const e = cardEntry(op.atMs, 'card_adjust', c, op.uses, null);
+  e.reason = op.reason;
+  b.append(m, e);
   return { ok: true, memberId: op.memberId, ...cardView(c), usesDelta: op.uses, reason: op.reason, ...balances(m), replayed: false };
 }
 

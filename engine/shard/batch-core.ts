@@ -253,7 +253,10 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
     case 'adjust': {
       // Negative adjustments count as points taken back, like clawbacks (README, Reports).
       if (pointsDelta > 0) totals.pointsIssued.add(pointsDelta); else totals.pointsClawedBack.add(-pointsDelta);
-      const adjustSeq = b.append(m, entry(op.atMs, 'adjust', op.memberId, op.key, { pointsDelta }));
+      const adjustEntry = entry(op.atMs, 'adjust', op.memberId, op.key, { pointsDelta });
+      // The reason stays with the entry, for the ledger, the export and the audit (docs/rules.md §8.1).
+      adjustEntry.reason = op.reason;
+      const adjustSeq = b.append(m, adjustEntry);
       if (pointsDelta > 0) b.addPoints(m, pointsDelta, op.atMs, adjustSeq); else b.takePoints(m, -pointsDelta);
       return { ok: true, memberId: op.memberId, pointsDelta, reason: op.reason, ...balances(), replayed: false };
     }

@@ -42,7 +42,7 @@ export type LoggedTask =
   | { kind: 'batch'; ops: WriteOp[] }
   | { kind: 'import'; rows: ImportRows }
   | { kind: 'sweep'; asOfMs: number; limit: number; newCodes?: string[] }
-  | { kind: 'program'; version: number; program: unknown; atMs: number; record: boolean }
+  | { kind: 'program'; version: number; program: unknown; atMs: number; record: boolean; by?: string }
   | { kind: 'outboxDone'; outSeqs: number[] }
   | { kind: 'settle'; atMs: number; after: string | null; limit: number };
 export type LoggedKind = LoggedTask['kind'];
@@ -86,7 +86,8 @@ function payloadOf(task: Exclude<LoggedTask, { kind: 'batch' }>): unknown {
     case 'import': return task.rows;
     // Codes for birthday coupons (ops.ts CouponSupply) only when the router supplied some: older entries are two items.
     case 'sweep': return task.newCodes === undefined || task.newCodes.length === 0 ? [task.asOfMs, task.limit] : [task.asOfMs, task.limit, task.newCodes];
-    case 'program': return [task.version, task.program, task.atMs, task.record];
+    // The key id came later: a change logged before it has four elements.
+    case 'program': return task.by === undefined ? [task.version, task.program, task.atMs, task.record] : [task.version, task.program, task.atMs, task.record, task.by];
     case 'outboxDone': return task.outSeqs;
     case 'settle': return [task.atMs, task.after, task.limit];
   }
@@ -101,8 +102,8 @@ function taskOf(kind: LoggedKind, payload: unknown): LoggedTask {
       return newCodes === undefined ? { kind, asOfMs, limit } : { kind, asOfMs, limit, newCodes };
     }
     case 'program': {
-      const [version, program, atMs, record] = payload as [number, unknown, number, boolean];
-      return { kind, version, program, atMs, record };
+      const [version, program, atMs, record, by] = payload as [number, unknown, number, boolean, string | undefined];
+      return by === undefined ? { kind, version, program, atMs, record } : { kind, version, program, atMs, record, by };
     }
     case 'outboxDone': return { kind, outSeqs: payload as number[] };
     case 'settle': {

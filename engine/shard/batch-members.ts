@@ -49,12 +49,16 @@ export function newMember(ctx: ProgramContext, op: RegisterOp): { state: HotStat
   settleBirthdayYear(state, op.atMs, p.timezone);
   const profile: MemberProfile = { memberId: op.memberId, referrerId: op.referrerId ?? null, referralChain: op.referralChain, createdAt: op.atMs };
   for (const f of PROFILE_FIELDS) if (op[f] !== undefined) (profile as unknown as Record<string, unknown>)[f] = op[f];
+  // An erasure finds the registration's stored answer by this key (engine/shard/batch-erase.ts).
+  if (op.key !== '' && op.key !== `reg:m:${op.memberId}`) profile.regKey = op.key;
   return { state, profile };
 }
 
 /** Phase 1 of a registration: the refusal, or the new member attached to the batch. */
 export function admitMember(b: BatchScope, op: RegisterOp): BatchMember | OpError {
-  const problem = registerProblem(b.ctx, op, b.load(op.memberId) !== null);
+  const existing = b.load(op.memberId);
+  if (existing !== null && existing.state.erasedAt !== undefined) return opError('member_erased', undefined, 'memberId');
+  const problem = registerProblem(b.ctx, op, existing !== null);
   if (problem !== null) return problem;
   const created = newMember(b.ctx, op);
   return b.attach(op.memberId, created.state, created.profile, true);

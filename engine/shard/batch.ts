@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as L from '../core/layout.js';
 import type { CoreRegions } from '../core/api.js';
 import type { OutboxMessage, ProgramContext } from '../rules/member-state.js';
-import type { CouponSupply, OpResult, WriteOp } from '../ops.js';
+import { SYSTEM_KEY_ID, type CouponSupply, type OpResult, type WriteOp } from '../ops.js';
 import type { ImportRows } from '../import-rows.js';
 import type { ShardStore } from './store.js';
 import { AT_MIN_MS, TIME_MS_MAX } from '../limits.js';
@@ -25,6 +25,7 @@ import { CouponSupplyCursor, finishCouponIssue, finishCouponRevoke, holdCoupons,
 import { extraPastLimit, resolveCampaigns } from './batch-campaigns.js';
 import { finishRestock, finishRewardCancel, finishRewardFulfil, finishRewardRedeem, writeRewardCounters } from './batch-rewards.js';
 import { finishCardAdjust, finishCardUse } from './batch-cards.js';
+import { finishErase } from './batch-erase.js';
 import { campaignsActive, type CampaignOutcome } from '../rules/campaigns.js';
 
 export { IMPORTED_AS_SENT } from './batch-import.js';
@@ -48,7 +49,15 @@ const FAMILIES: { [K in WriteOp['op']]?: Family<Extract<WriteOp, { op: K }>> } =
   reward_cancel: finishRewardCancel,
   card_use: finishCardUse,
   card_adjust: finishCardAdjust,
+  erase: finishErase,
 };
+
+/**
+ * The ops that still apply to an erased member (docs/rules.md §15): returns of its earlier orders
+ * (it can make no new ones), the outbox's credits written before or because of them, and an
+ * erasure again (answered as the first).
+ */
+const ERASED_MAY: ReadonlySet<WriteOp['op']> = new Set(['return', 'credit', 'erase']);
 
 /**
  * A reply with the coupons its task issued per template (`couponCounts`), only when it issued any,
@@ -95,7 +104,11 @@ export class BatchExecutor {
       if (pending.length === 0) return;
       core.run(pending.length);
       for (const p of pending) p.member.queued = false;
-      pending.forEach((p, k) => settle(p.i, finishCore(b, ops[p.i]!, k, p.member)));
+      pending.forEach((p, k) => {
+        const op = ops[p.i]!;
+        b.ledger.by = op.by;
+        settle(p.i, finishCore(b, op, k, p.member));
+      });
       pending = [];
     };
 
@@ -127,11 +140,12 @@ export class BatchExecutor {
         batchKeys.set(op.key, { fp: op.fp, index: i });
       }
       // A restock belongs to no member: it moves its reward's counter on this shard (batch-rewards.ts).
-      if (op.op === 'reward_stock') { settle(i, finishRestock(b, op)); continue; }
+      if (op.op === 'reward_stock') { b.ledger.by = op.by; settle(i, finishRestock(b, op)); continue; }
       if (op.op === 'register') {
         const member = admitMember(b, op);
         if ('code' in member) { results[i] = { ok: false, error: member }; continue; }
         runCore();
+        b.ledger.by = op.by;
         settle(i, finishRegister(b, op, member));
         // Its grants, period and birthday are known when the member's next op of the batch needs them.
         member.dueMs = Number.NaN;
@@ -139,6 +153,7 @@ export class BatchExecutor {
       }
       const member = b.load(op.memberId);
       if (member === null) { results[i] = fail('member_not_found', undefined, 'memberId'); continue; }
+      if (member.state.erasedAt !== undefined && !ERASED_MAY.has(op.op)) { results[i] = fail('member_erased', undefined, 'memberId'); continue; }
       // Events due before this op (a period end, an expiry, a birthday) happen first, also those
       // an earlier op of this batch made. The common case, an op whose member has nothing due by
       // then, costs one comparison (a NaN due time fails it too).
@@ -148,6 +163,8 @@ export class BatchExecutor {
         member.dueMs = nextEventMs(b, member);
         if (member.dueMs <= op.atMs) {
           runCore();
+          // What falls due happens by the passing of time, as the sweep would have done it.
+          b.ledger.by = SYSTEM_KEY_ID;
           advanceMember(b, member, op.atMs, CouponSupplyCursor.of(op as CouponSupply));
           member.dueMs = nextEventMs(b, member);
         }
@@ -155,6 +172,7 @@ export class BatchExecutor {
       const family = FAMILIES[op.op] as Family<WriteOp> | undefined;
       if (family !== undefined) {
         runCore();
+        b.ledger.by = op.by;
         settle(i, family(b, op, member));
         // A family may have changed the member's events (restored grants, a period, a birthday).
         member.dueMs = Number.NaN;
@@ -208,6 +226,7 @@ export class BatchExecutor {
    */
   importBatch(ctx: ProgramContext, rows: ImportRows, encodeProgram: (out: Float64Array) => void): { results: OpResult[]; outbox: Array<[number, OutboxMessage]> } {
     const b = this.begin(ctx, encodeProgram);
+    b.ledger.by = rows.by;
     const results = importRows(b, rows);
     return withCouponCounts({ results, outbox: b.outbox }, b);
   }

@@ -151,8 +151,8 @@ export class Reader {
   }
 }
 
-/** Appends one entry to `w`. */
-export function writeEntry(w: Writer, e: StoredEntry): void {
+/** Appends one entry to `w`; `keyIndex` is its key id's index (engine/shard/key-ids.ts), -1 for none. */
+export function writeEntry(w: Writer, e: StoredEntry, keyIndex = -1): void {
   w.reserve(ENTRY_BYTES_MAX);
   w.u8(KIND_INDEX.get(e.kind)!);
   w.int(e.at);
@@ -165,7 +165,7 @@ export function writeEntry(w: Writer, e: StoredEntry): void {
   w.str(e.memberId);
   w.str(e.ref);
   w.str(e.tierId);
-  writeEntryExtras(w, e);
+  writeEntryExtras(w, e, keyIndex);
 }
 
 export function decodeEntry(buf: Uint8Array): StoredEntry {
@@ -216,12 +216,14 @@ export function encodeState(s: HotState): Buffer {
   w.int(s.grants.length);
   for (const g of s.grants) { w.int(g.id); w.int(g.expiresAt); w.int(g.remaining); }
   // Pending points come last, and only when there are any: a state without them is what was
-  // written before they existed, and reads back the same.
-  if (s.pending.length > 0) {
+  // written before they existed, and reads back the same. An erased member's erasure time follows
+  // them (their count written, 0 or not), on erased members only.
+  if (s.pending.length > 0 || s.erasedAt !== undefined) {
     w.reserve(4 + s.pending.length * (40 + 256));
     w.int(s.pending.length);
     for (const p of s.pending) { w.int(p.id); w.int(p.activatesAt); w.int(p.points); w.int(p.growth); w.str(p.orderId); }
   }
+  if (s.erasedAt !== undefined) { w.reserve(10); w.int(s.erasedAt); }
   return w.view();
 }
 
@@ -256,11 +258,14 @@ export function decodeState(buf: Uint8Array): HotState {
     const pendingCount = r.int();
     for (let i = 0; i < pendingCount; i++) pending.push({ id: r.int(), activatesAt: r.int(), points: r.int(), growth: r.int(), orderId: r.str()! });
   }
-  return {
+  const erasedAt = r.pos < buf.length ? r.int() : undefined;
+  const state: HotState = {
     periodStart, periodEnd: periodEnd === -1 ? null : periodEnd, periodMetric, points, growth,
     walletCents, lifetimeSpendCents, purchaseCount,
     firstPurchaseAt: firstPurchaseAt === -1 ? null : firstPurchaseAt,
     lastPurchaseAt: lastPurchaseAt === -1 ? null : lastPurchaseAt,
     lastSeq, standingOrders, birthdayMonth, birthdayDay, lastBirthdayYear, nextDue, tierId, periodStartTierId, referralChain, grants, pending,
   };
+  if (erasedAt !== undefined) state.erasedAt = erasedAt;
+  return state;
 }

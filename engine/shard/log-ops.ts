@@ -12,6 +12,10 @@
 //                   redeemPoints, walletCents
 //
 // KEY_HOME came later: a log written before it has key flags 0 and 1 only, which read the same.
+// The key id that sent the purchase (`by`) came later still: BY_GIVEN, its id follows the key (a
+// short string); BY_REPEAT, it is the previous purchase's of the payload (one terminal's batch
+// names one key id, so it costs one byte per purchase after the first). A purchase without either
+// flag has no `by`: every purchase logged before key ids were recorded.
 //     TAG_PACKED:   the next op of the msgpack array that ends the payload
 import type { Packr } from 'msgpackr';
 import type { PurchaseOp, WriteOp } from '../ops.js';
@@ -22,14 +26,17 @@ const TAG_PACKED = 0;
 const TAG_PURCHASE = 1;
 /** The key the front end gives a purchase (server/requests.ts purchaseOp). */
 const PURCHASE_KEY_PREFIX = 'order:';
-/** A plain purchase has exactly these fields: op, orderId, memberId, key, fp, atMs and the four amounts (and maybe keyHome). */
+/** A plain purchase has exactly these fields: op, orderId, memberId, key, fp, atMs and the four amounts (and maybe keyHome and by). */
 const PLAIN_PURCHASE_FIELDS = 10;
 const KEY_GIVEN = 1;
 const KEY_HOME = 2;
+const BY_GIVEN = 4;
+const BY_REPEAT = 8;
+const KEY_FLAGS_ALL = KEY_GIVEN | KEY_HOME | BY_GIVEN | BY_REPEAT;
 /** Short strings are written with a one-byte length (codec.ts Writer.str keeps 255 for null). */
 const SHORT_STRING_MAX = 254;
-/** The most a compact purchase takes: three short strings with their lengths, a flag, a tag and six varints. */
-const PURCHASE_BYTES_MAX = 3 * (1 + SHORT_STRING_MAX) + 2 + 6 * 10;
+/** The most a compact purchase takes: four short strings with their lengths, a flag, a tag and six varints. */
+const PURCHASE_BYTES_MAX = 4 * (1 + SHORT_STRING_MAX) + 2 + 6 * 10;
 
 const writer = new Writer(64 * 1024);
 
@@ -45,7 +52,8 @@ function compactPurchase(op: WriteOp): op is PurchaseOp {
   let fields = 0;
   for (const _ in op) fields += 1;
   // Half the purchases of a deployment with two shards have their key at home, marked by the router.
-  return (fields === PLAIN_PURCHASE_FIELDS || (fields === PLAIN_PURCHASE_FIELDS + 1 && op.keyHome === true))
+  const extra = (op.keyHome === true ? 1 : 0) + (op.by === undefined ? 0 : 1);
+  return fields === PLAIN_PURCHASE_FIELDS + extra && (op.by === undefined || shortAscii(op.by))
     && shortAscii(op.orderId) && shortAscii(op.memberId) && shortAscii(op.key)
     && Number.isSafeInteger(op.fp) && Number.isSafeInteger(op.atMs) && Number.isSafeInteger(op.amountCents)
     && Number.isSafeInteger(op.discountCents) && Number.isSafeInteger(op.redeemPoints) && Number.isSafeInteger(op.walletCents);
@@ -60,6 +68,7 @@ export function encodeOps(ops: readonly WriteOp[], headerBytes: number, packr: P
   w.int(ops.length);
   const packed: WriteOp[] = [];
   let lastAtMs = 0;
+  let lastBy: string | undefined;
   for (const op of ops) {
     if (!compactPurchase(op)) {
       w.reserve(1);
@@ -71,9 +80,11 @@ export function encodeOps(ops: readonly WriteOp[], headerBytes: number, packr: P
     w.u8(TAG_PURCHASE);
     w.str(op.orderId);
     const derivedKey = op.key.length === PURCHASE_KEY_PREFIX.length + op.orderId.length && op.key.startsWith(PURCHASE_KEY_PREFIX) && op.key.endsWith(op.orderId);
-    const home = op.keyHome === true ? KEY_HOME : 0;
-    if (derivedKey) w.u8(home);
-    else { w.u8(KEY_GIVEN | home); w.str(op.key); }
+    const by = op.by;
+    const flags = (op.keyHome === true ? KEY_HOME : 0) | (by === undefined ? 0 : by === lastBy ? BY_REPEAT : BY_GIVEN);
+    if (derivedKey) w.u8(flags);
+    else { w.u8(KEY_GIVEN | flags); w.str(op.key); }
+    if ((flags & BY_GIVEN) !== 0) { w.str(by!); lastBy = by; }
     w.str(op.memberId);
     w.int(op.fp);
     w.int(op.atMs - lastAtMs);
@@ -103,23 +114,28 @@ export function decodeOps(payload: Uint8Array, packr: Packr): WriteOp[] {
   const ops: Array<WriteOp | null> = new Array(count);
   let packedCount = 0;
   let lastAtMs = 0;
+  let lastBy: string | undefined;
   for (let i = 0; i < count; i++) {
     const tag = r.u8();
     if (tag === TAG_PACKED) { ops[i] = null; packedCount += 1; continue; }
     if (tag !== TAG_PURCHASE) throw new OpsLayoutError(`unknown op tag ${tag}`);
     const orderId = r.str()!;
     const keyFlags = r.u8();
-    if (keyFlags > (KEY_GIVEN | KEY_HOME)) throw new OpsLayoutError(`unknown key flags ${keyFlags}`);
+    if ((keyFlags & ~KEY_FLAGS_ALL) !== 0 || (keyFlags & (BY_GIVEN | BY_REPEAT)) === (BY_GIVEN | BY_REPEAT)) throw new OpsLayoutError(`unknown key flags ${keyFlags}`);
     const key = (keyFlags & KEY_GIVEN) === 0 ? PURCHASE_KEY_PREFIX + orderId : r.str()!;
+    if ((keyFlags & BY_GIVEN) !== 0) lastBy = r.str()!;
+    else if ((keyFlags & BY_REPEAT) !== 0 && lastBy === undefined) throw new OpsLayoutError('a purchase repeats a key id none gave before');
+    const by = (keyFlags & (BY_GIVEN | BY_REPEAT)) === 0 ? undefined : lastBy;
     const memberId = r.str()!;
     const fp = r.int();
     const atMs = lastAtMs + r.int();
     lastAtMs = atMs;
-    // The field order purchaseOp builds (and the router's mark after it), so that a decoded op is the op that arrived.
+    // The field order purchaseOp builds (then the front end's key id and the router's mark), so that a decoded op is the op that arrived.
     const op: PurchaseOp = {
       op: 'purchase', orderId, memberId, key, fp, atMs,
       amountCents: r.int(), discountCents: r.int(), redeemPoints: r.int(), walletCents: r.int(),
     };
+    if (by !== undefined) op.by = by;
     if ((keyFlags & KEY_HOME) !== 0) op.keyHome = true;
     ops[i] = op;
   }

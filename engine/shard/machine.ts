@@ -154,6 +154,7 @@ export class ShardMachine {
         if (!programNeedsSettling(previous?.program ?? null, task.program as Program)) store.meta.putSync('settledVersion', task.version);
         if (task.record) {
           const ledger = new LedgerAppender(store);
+          ledger.by = task.by;
           ledger.append({
             prev: 0, at: task.atMs, kind: 'program', memberId: '', pointsDelta: 0, growthDelta: 0,
             walletDeltaCents: 0, spendDeltaCents: 0, tierId: null, ref: `program:${task.version}`, cause: null, pendingDelta: 0,

@@ -1,6 +1,7 @@
 // Read-only questions a shard answers from committed state, outside the write batches: members,
 // ledgers, balances at a past moment, orders, coupons (coupon-queries.ts), the verify fold and the
 // front end's directory.
+import { keyIdNames, keyIdOf } from './key-ids.js';
 import { allEntries, getEntry, getMember, getOrder, getOrderHead, getState, SEQS_PER_BATCH, SHARD_DATABASES, type ShardDatabaseName, type ShardStore } from './store.js';
 import type { Program } from '../rules/program-types.js';
 import { nextDueOf } from '../rules/member-events.js';
@@ -37,9 +38,10 @@ export function foldEntry(f: Fold, e: Omit<LedgerEntry, 'seq'>): void {
   if (e.tierId !== null) f.tierId = e.tierId;
 }
 
-export function ledgerView(seq: number, e: StoredEntry): Record<string, unknown> {
-  const { prev: _prev, ...rest } = e;
-  return { seq, ...rest, at: new Date(e.at).toISOString() };
+/** An entry as the ledger API shows it; `keyIds` is the shard's table (engine/shard/key-ids.ts). */
+export function ledgerView(seq: number, e: StoredEntry, keyIds: readonly string[]): Record<string, unknown> {
+  const { prev: _prev, keyIndex, ...rest } = e;
+  return { seq, ...rest, at: new Date(e.at).toISOString(), keyId: keyIdOf(keyIds, keyIndex) ?? null };
 }
 
 /** A member's entries newest first, following the chain from `fromSeq` (inclusive) backwards. */
@@ -76,8 +78,9 @@ export function answer(store: ShardStore, q: Query): unknown {
         from = cursor.prev;
       }
       const out: Record<string, unknown>[] = [];
+      const keyIds = keyIdNames(store);
       for (const [seq, e] of chain(store, from)) {
-        out.push(ledgerView(seq, e));
+        out.push(ledgerView(seq, e, keyIds));
         if (out.length >= q.limit) break;
       }
       return out;

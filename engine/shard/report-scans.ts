@@ -3,6 +3,7 @@
 // columns of its members, and bounded pages of its ledger for the export. Each runs as a read query on the shard's worker between batches; the
 // router merges the shards' parts (engine/rules/reports.ts, engine/rules/rfm.ts).
 import assert from 'node:assert/strict';
+import { keyIdNames, keyIdOf } from './key-ids.js';
 import { allEntries, getEntry, getOrderHead, SEQS_PER_BATCH, type ShardStore } from './store.js';
 import { decodeState } from './codec.js';
 import { dayRangeMs, localDay } from '../rules/local-day.js';
@@ -128,6 +129,7 @@ export function ledgerPage(
   const range = q.from !== undefined && q.to !== undefined ? dayRangeMs(q.from, q.to) : null;
   let scanned = 0;
   let last = q.afterSeq;
+  const keyIds = keyIdNames(store);
   const firstBatch = Math.floor(q.afterSeq / SEQS_PER_BATCH);
   for (const batchNo of store.ledger.getKeys({ start: firstBatch })) {
     for (let seq = Math.max(batchNo * SEQS_PER_BATCH, q.afterSeq + 1); ; seq++) {
@@ -140,8 +142,8 @@ export function ledgerPage(
         return day >= q.from! && day <= q.to!;
       })());
       if (inRange) {
-        const { prev: _prev, ...rest } = e;
-        entries.push({ seq, ...rest });
+        const { prev: _prev, keyIndex, ...rest } = e;
+        entries.push({ seq, ...rest, keyId: keyIdOf(keyIds, keyIndex) ?? null });
       }
       if (entries.length >= q.limit || scanned >= q.scanMax) return { entries, nextSeq: last };
     }

@@ -4,8 +4,9 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DATA_FILE_MODE, DATA_FOLDER_MODE, LMDB_READERS_MAX, SHARD_MAP_BYTES } from '../limits.js';
-import type { StoredEntry } from '../ops.js';
+import { SYSTEM_KEY_ID, type StoredEntry } from '../ops.js';
 import type { MemberProfile, MemberRecord, OrderRecord, OutboxMessage } from '../rules/member-state.js';
+import { KeyIdInterner } from './key-ids.js';
 import { decodeEntry, decodeState, encodeState, writeEntry, Writer } from './codec.js';
 import { decodeOrder, encodeOrder, isBinaryOrder, readOrderHead, type OrderHead } from './order-codec.js';
 import type { HotState } from '../rules/member-state.js';
@@ -179,15 +180,22 @@ export class LedgerAppender {
   private readonly offsets: number[] = [];
   private readonly w = new Writer(64 * 1024);
   readonly batchNo: number;
+  /**
+   * The API key id of the op whose entries are being appended (SYSTEM_KEY_ID for the sweep and
+   * settling, the default), recorded on each; undefined for an op logged before key ids were.
+   */
+  by: string | undefined = SYSTEM_KEY_ID;
+  private readonly keyIds: KeyIdInterner;
 
   constructor(private readonly store: ShardStore) {
     this.batchNo = ((store.meta.get('batch') as number | undefined) ?? 0) + 1;
+    this.keyIds = new KeyIdInterner(store);
   }
 
   append(e: StoredEntry): number {
     if (this.offsets.length >= SEQS_PER_BATCH) throw new Error('too many entries in one batch');
     this.offsets.push(this.w.pos);
-    writeEntry(this.w, e);
+    writeEntry(this.w, e, this.by === undefined ? -1 : this.keyIds.indexOf(this.by));
     return this.batchNo * SEQS_PER_BATCH + this.offsets.length - 1;
   }
 
@@ -202,6 +210,7 @@ export class LedgerAppender {
     blob.writeUInt32LE(header + this.w.pos, 4 * (n + 1));
     this.w.buf.copy(blob, header, 0, this.w.pos);
     this.store.ledger.putSync(this.batchNo, blob, { append: true });
+    this.keyIds.save();
     this.store.meta.putSync('batch', this.batchNo);
   }
 }

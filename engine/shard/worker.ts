@@ -132,8 +132,8 @@ function runBatch(task: ShardTask & { type: 'batch' | 'import' }): Done {
 function runControl(control: Control): Done | Promise<Done> {
   switch (control.c) {
     case 'setProgram': {
-      const { version, program, atMs, record } = control;
-      const reply = machine.run({ kind: 'program', version, program, atMs, record }, committedAtMs());
+      const { version, program, atMs, record, by } = control;
+      const reply = machine.run(by === undefined ? { kind: 'program', version, program, atMs, record } : { kind: 'program', version, program, atMs, record, by }, committedAtMs());
       // Before any batch runs under the new program, no member holds a tier it dropped.
       machine.settleMembers(atMs, committedAtMs, SETTLE_SLICE_MEMBERS);
       return { reply, wrote: true };

@@ -14,13 +14,13 @@ import type { Conn } from './connection.js';
 import { streamStats } from './stats.js';
 
 /** One raw op of a batch: the engine op it asks for, or the result refusing it. */
-function opOf(engine: Engine, raw: unknown, role: Role, nowMs: number): Intent | OpResult {
+function opOf(engine: Engine, raw: unknown, role: Role, keyId: string, nowMs: number): Intent | OpResult {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, error: opError('invalid_request', 'an op must be an object') };
   const { op, ...body } = raw as Record<string, unknown>;
   if (typeof op !== 'string' || !(STREAM_OPS as readonly string[]).includes(op)) {
     return { ok: false, error: opError('invalid_request', `op must be one of ${STREAM_OPS.join(', ')}`, 'op') };
   }
-  return buildOp(engine, op as OpName, body, role, nowMs);
+  return buildOp(engine, op as OpName, body, role, nowMs, keyId);
 }
 
 /**
@@ -41,7 +41,7 @@ export async function runBatchFrame(engine: Engine, conn: Conn, frame: Record<st
   let results: OpResult[];
   try {
     const nowMs = engine.now();
-    const items = ops.map((raw) => opOf(engine, raw, conn.role!, nowMs));
+    const items = ops.map((raw) => opOf(engine, raw, conn.role!, conn.keyId!, nowMs));
     // A key stored under a request's fingerprint of before (its raw body's) still replays.
     const earlier = (i: number): number => {
       const { op: _name, ...body } = ops[i] as Record<string, unknown>;

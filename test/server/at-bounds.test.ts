@@ -24,6 +24,7 @@ function api(): { api: Api; reached: string[] } {
     queryMember: async (q: { atMs: number }) => { reached.push(`balance ${q.atMs}`); return { at: new Date(q.atMs).toISOString(), points: 0, growth: 0, walletCents: 0 }; },
     sweep: async (asOfMs: number) => { reached.push(`sweep ${asOfMs}`); return { asOf: new Date(asOfMs).toISOString(), members: 0 }; },
     rfm: async (asOfMs: number) => { reached.push(`rfm ${asOfMs}`); return { asOf: new Date(asOfMs).toISOString(), members: 0, segments: {} }; },
+    audit: { record: () => undefined },
   };
   const keys = { authenticate: () => ({ role: 'admin' }) };
   const metrics = { countInternalError: () => undefined };

@@ -61,10 +61,10 @@ describe('couponCodes on a purchase and a quote', () => {
 
   it('are refused the same on a stream op, which is built by the same function', () => {
     const engine = { program: { program: demoProgram() }, newMemberId: () => 'x' } as unknown as Engine;
-    expect(buildOp(engine, 'purchase', purchase({ couponCodes: [CODE, 'nope'] }), 'pos', NOW_MS)).toEqual({
+    expect(buildOp(engine, 'purchase', purchase({ couponCodes: [CODE, 'nope'] }), 'pos', NOW_MS, 'k_pos')).toEqual({
       ok: false, error: { code: 'invalid_request', message: 'couponCodes[1]: must be a coupon code: 12 letters and digits (hyphens and spaces allowed)', field: 'couponCodes[1]' },
     });
-    expect(buildOp(engine, 'purchase', purchase({ couponCodes: ['7k3m9qx2hd4p'] }), 'pos', NOW_MS)).toMatchObject({ couponCodes: [CODE] });
+    expect(buildOp(engine, 'purchase', purchase({ couponCodes: ['7k3m9qx2hd4p'] }), 'pos', NOW_MS, 'k_pos')).toMatchObject({ couponCodes: [CODE] });
   });
 });
 

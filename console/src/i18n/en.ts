@@ -181,7 +181,7 @@ const en = {
     referral_reward: 'Referral reward', referral_reversal: 'Referral reward taken back after a return', product: 'Bought a loyalty product', productTier: 'Bought a loyalty product: now {tier}',
     program: 'Program changed', coupon_issue: 'Coupon {code} issued', coupon_use: 'Coupon {code} used', coupon_restore: 'Coupon {code} given back', coupon_expire: 'Coupon {code} expired',
     coupon_revoke: 'Coupon {code} revoked', pointsActivate: 'Points of order {order} became spendable', pointsCancel: 'Pending points cancelled by a return',
-    reward_redeem: 'Reward redeemed', reward_fulfil: 'Reward handed over', reward_cancel: 'Reward redemption cancelled', reward_stock: 'Reward restocked', card_add: 'Count card given or renewed', card_use: 'Count card used', card_adjust: 'Count card adjusted', card_expire: 'Count card expired', uses: '{n} uses',
+    reward_redeem: 'Reward redeemed', reward_fulfil: 'Reward handed over', reward_cancel: 'Reward redemption cancelled', reward_stock: 'Reward restocked', card_add: 'Count card given or renewed', card_use: 'Count card used', card_adjust: 'Count card adjusted', card_expire: 'Count card expired', member_erase: 'Personal data erased', uses: '{n} uses',
     points: '{n} points', pendingAdded: '{n} points pending', pendingRemoved: '{n} pending points removed', wallet: 'wallet {amount}', growth: '{n} growth', other: 'Other change',
   },
   reports: {
@@ -286,7 +286,7 @@ const en = {
     what_if_not_found: 'That preview is no longer kept.', member_exists: 'A member with that number exists already.', phone_taken: 'Another member has that phone number.',
     email_taken: 'Another member has that email address.', idempotency_conflict: 'This was sent before with other details. Close the form and start again.',
     what_if_running: 'Another preview is running; try again when it has finished.', backup_running: 'A backup is being taken; try again when it has finished.',
-    payload_too_large: 'That is larger than the server takes.', insufficient_points: 'The member does not have enough points.', insufficient_wallet: 'The wallet does not hold enough.',
+    payload_too_large: 'That is larger than the server takes.', insufficient_points: 'The member does not have enough points.', member_erased: 'This member was erased: only returns of earlier orders are possible.', insufficient_wallet: 'The wallet does not hold enough.',
     wallet_limit: 'The wallet may not pay that much of one order.', negative_net: 'Discounts, points and wallet add up to more than the order.',
     topup_below_minimum: 'The top-up is below the smallest allowed.', redemption_too_small: 'Those points are worth less than the smallest coin.',
     product_inactive: 'The product is not on sale.', channel_not_allowed: 'The product is not sold on this channel.', tier_not_eligible: 'The member\'s tier may not buy this product.',

@@ -1,0 +1,125 @@
+// Erasure end to end (docs/rules.md §15): `POST /v1/members/{id}/erase` removes the profile's
+// personal data and frees its phone and email (a new member registers with that phone), keeps the
+// figures, marks the member erased with a `member_erase` entry; later writes naming the member are
+// `422 member_erased` and change nothing; returns of its earlier orders and outbox credits still
+// apply; exports, search and lookups show no personal data of it; the audit trail records it.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ServerProcess } from '../helpers/server-process.js';
+import { StreamTerminal } from '../../bench/stream-terminal.js';
+import { expectReplayEqualsLive } from '../helpers/replay-check.js';
+
+const dataDir = ServerProcess.tempDataDir();
+const server = new ServerProcess(dataDir, { LOYALTY_SHARDS: '2', LOYALTY_SWEEP_INTERVAL_MS: '0' });
+const NAME = 'Lam Kar-erasable';
+const PHONE = '+85261239876';
+const EMAIL = 'erase.me@example.org';
+let adminId = '';
+
+async function ok(path: string, body: unknown, method = 'POST'): Promise<any> {
+  const r = await server.request(method, path, body);
+  expect(r.status, `${path} ${JSON.stringify(r.body)}`).toBeLessThan(300);
+  return r.body;
+}
+const refusal = async (path: string, body: unknown, method = 'POST') => {
+  const r = await server.request(method, path, body);
+  return [r.status, r.body?.error?.code, r.body?.error?.field ?? null];
+};
+
+beforeAll(async () => {
+  await server.start();
+  adminId = (await server.get('/v1/whoami')).body.keyId;
+  const program = (await server.get('/v1/program')).body;
+  await ok('/v1/program', {
+    ...program,
+    referral: { enabled: true, refereePoints: 0, levels: [{ registerPoints: 10, firstPurchasePoints: 0, repeatPurchasePoints: 0, purchaseSharePct: 10 }] },
+  }, 'PUT');
+  await ok('/v1/members', { memberId: 'gone', name: NAME, phone: PHONE, email: EMAIL, birthday: '1985-03-04', gender: 'F', address: '8 Hidden Lane' });
+  await ok('/v1/members', { memberId: 'kid', referrerId: 'gone' });
+  await ok('/v1/members', { memberId: 'other' });
+  await ok('/v1/purchases', { orderId: 'g-1', memberId: 'gone', amountCents: 50_000 });
+  await ok('/v1/purchases', { orderId: 'g-2', memberId: 'gone', amountCents: 20_000 });
+  await ok('/v1/wallet/topups', { requestId: 't-1', memberId: 'gone', amountCents: 10_000 });
+}, 60_000);
+
+afterAll(async () => {
+  await server.stop();
+  server.cleanup();
+});
+
+describe('erasure', () => {
+  let figures: Record<string, unknown>;
+  let ledgerBefore: unknown[];
+
+  it('erases the personal data, keeps the figures and marks the member', async () => {
+    const before = (await server.get('/v1/members/gone')).body;
+    const r = await server.post('/v1/members/gone/erase', { requestId: 'er-1' });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ memberId: 'gone', erased: true, replayed: false });
+    const again = await server.post('/v1/members/gone/erase', { requestId: 'er-1' });
+    expect(again.body).toMatchObject({ memberId: 'gone', erased: true, erasedAt: r.body.erasedAt, replayed: true });
+    const after = (await server.get('/v1/members/gone')).body;
+    expect(after).toMatchObject({ name: null, phone: null, email: null, birthday: null, gender: null, address: null, erased: true, erasedAt: r.body.erasedAt });
+    for (const k of ['points', 'walletCents', 'lifetimeSpendCents', 'purchaseCount', 'tierId', 'growth']) expect(after[k], k).toEqual(before[k]);
+    figures = after;
+    const entries = (await server.get('/v1/members/gone/ledger?limit=100')).body.entries;
+    expect(entries[0]).toMatchObject({ kind: 'member_erase', pointsDelta: 0, walletDeltaCents: 0, keyId: adminId, ref: 'req:er-1' });
+    ledgerBefore = entries;
+    expect((await server.get('/v1/admin/audit?action=member.erase')).body.records).toEqual([
+      { at: expect.any(String), keyId: adminId, action: 'member.erase', target: 'gone', details: {} },
+    ]);
+    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+  });
+
+  it('frees the phone and email: a new member registers with them', async () => {
+    expect((await server.get(`/v1/members/by-phone/${encodeURIComponent(PHONE)}`)).status).toBe(404);
+    const r = await server.post('/v1/members', { memberId: 'newcomer', name: 'Someone Else', phone: PHONE, email: EMAIL });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    expect((await server.get(`/v1/members/by-phone/${encodeURIComponent(PHONE)}`)).body.memberId).toBe('newcomer');
+  });
+
+  it('refuses later writes naming the member with member_erased, changing nothing', async () => {
+    expect(await refusal('/v1/purchases', { orderId: 'g-3', memberId: 'gone', amountCents: 1_000 })).toEqual([422, 'member_erased', 'memberId']);
+    expect(await refusal('/v1/members', { memberId: 'gone', name: 'Back again' })).toEqual([422, 'member_erased', 'memberId']);
+    expect(await refusal('/v1/members/gone', { name: 'Back again', phone: '+85261110000' }, 'PATCH')).toEqual([422, 'member_erased', 'memberId']);
+    expect(await refusal('/v1/points/adjustments', { requestId: 'a-1', memberId: 'gone', points: 5, reason: 'x' })).toEqual([422, 'member_erased', 'memberId']);
+    expect(await refusal('/v1/wallet/topups', { requestId: 't-2', memberId: 'gone', amountCents: 1_000 })).toEqual([422, 'member_erased', 'memberId']);
+    expect(await refusal('/v1/points/redemptions', { requestId: 'r-1', memberId: 'gone', points: 1 })).toEqual([422, 'member_erased', 'memberId']);
+    expect(await refusal('/v1/members', { memberId: 'kid2', referrerId: 'gone' })).toEqual([422, 'member_erased', 'referrerId']);
+    expect(await refusal('/v1/wallet/transfers', { requestId: 'x-1', fromMemberId: 'other', toMemberId: 'gone', amountCents: 1 })).toEqual([422, 'member_erased', 'toMemberId']);
+    const terminal = await StreamTerminal.open(`ws://127.0.0.1:${server.port}/v1/stream`, server.adminKey);
+    terminal.send({ type: 'batch', id: 1, ops: [{ op: 'purchase', orderId: 's-1', memberId: 'gone', amountCents: 3_000 }] });
+    expect((await terminal.ack(1)).results).toEqual([{ ok: false, error: expect.objectContaining({ code: 'member_erased' }) }]);
+    terminal.ws.close();
+    // The phone a refused patch named is not held for the erased member.
+    expect((await server.post('/v1/members', { memberId: 'p2', phone: '+85261110000' })).status).toBe(201);
+    const after = (await server.get('/v1/members/gone')).body;
+    expect(after).toEqual(figures);
+    expect((await server.get('/v1/members/gone/ledger?limit=100')).body.entries).toEqual(ledgerBefore);
+  });
+
+  it('still applies returns of earlier orders, and their referral reversals', async () => {
+    const r = await server.post('/v1/returns', { returnId: 'ret-1', orderId: 'g-1', amountCents: 10_000 });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const after = (await server.get('/v1/members/gone')).body;
+    expect(after.lifetimeSpendCents).toBe((figures['lifetimeSpendCents'] as number) - 10_000);
+    expect(after).toMatchObject({ name: null, phone: null, erased: true });
+    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+  });
+
+  it('shows no personal data in the members export or search', async () => {
+    const csv = (await server.get('/v1/export/members.csv')).body as unknown as string;
+    expect(csv).toContain('gone,');
+    expect(csv).not.toContain(NAME);
+    expect(csv).not.toContain('8 Hidden Lane');
+    expect(csv).not.toContain('1985-03-04');
+    const found = (await server.get(`/v1/members?q=${encodeURIComponent('Lam Kar')}`)).body;
+    expect(JSON.stringify(found)).not.toContain('gone');
+  });
+
+  it('replays exactly, the erasure included', async () => {
+    await server.stop();
+    expectReplayEqualsLive(dataDir);
+    await server.start();
+    expect((await server.get('/v1/members/gone')).body).toMatchObject({ name: null, erased: true });
+  }, 120_000);
+});
