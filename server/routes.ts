@@ -17,6 +17,8 @@ import { consoleFiles } from './console-files.js';
 import { couponReport, exportCoupons } from './coupon-reports.js';
 import { bulkIssue, getCoupon, issueCoupon, memberCoupons, revokeCoupon } from './coupons.js';
 import * as Rw from './rewards.js';
+import * as Wh from './webhooks/requests.js';
+import type { WebhookDispatcher } from './webhooks/dispatcher.js';
 
 export interface ApiRequest {
   method: string;
@@ -46,6 +48,8 @@ export interface Api {
   engine: Engine;
   keys: KeyStore;
   metrics: Metrics;
+  /** The webhook deliveries (server.ts starts them); absent where a test builds an Api without them. */
+  webhooks?: WebhookDispatcher;
 }
 
 type Handler = (api: Api, req: ApiRequest, params: string[], role: Role) => Promise<ApiReply> | ApiReply;
@@ -258,6 +262,23 @@ route('DELETE', '/v1/admin/keys/:id', ADMIN, (api, _req, [id]) => {
   const key = api.keys.revoke(checkId(id, 'id'));
   return key === null ? errorReply('key_not_found') : { status: 200, body: key };
 });
+
+// Webhooks (docs/api.md, "Webhooks").
+function webhooksOf(api: Api): WebhookDispatcher {
+  if (api.webhooks === undefined) throw new LoyaltyError('shutting_down', 'webhooks are not running in this process');
+  return api.webhooks;
+}
+route('POST', '/v1/admin/webhooks', ADMIN, (api, req) => Wh.createWebhook(webhooksOf(api), parseJson(req)));
+route('GET', '/v1/admin/webhooks', ADMIN, (api) => ({ status: 200, body: { webhooks: webhooksOf(api).store.list().map(Wh.subscriptionView) } }));
+route('GET', '/v1/admin/webhooks/:id', ADMIN, (api, _req, [id]) => ({ status: 200, body: Wh.webhookDetail(webhooksOf(api), id!) }));
+route('DELETE', '/v1/admin/webhooks/:id', ADMIN, async (api, _req, [id]) => {
+  const d = webhooksOf(api);
+  const view = Wh.subscriptionView(Wh.webhookOr404(d, id!));
+  await d.unsubscribe(id!);
+  return { status: 200, body: { ...view, deleted: true } };
+});
+route('GET', '/v1/admin/webhooks/:id/deliveries', ADMIN, (api, req, [id]) => ({ status: 200, body: Wh.deliveriesPage(webhooksOf(api), id!, req.query) }));
+route('POST', '/v1/admin/webhooks/:id/redeliver', ADMIN, async (api, req, [id]) => ({ status: 202, body: await Wh.redeliverFrom(webhooksOf(api), id!, parseJson(req)) }));
 
 function match(pattern: string[], segments: string[]): string[] | null {
   if (pattern.length !== segments.length) return null;

@@ -10,6 +10,10 @@ import type { Reader, Writer } from './codec.js';
 const TAG_USES_DELTA = 1;
 const TAG_STOCK_DELTA = 2;
 const TAG_PENDING_DELTA = 3;
+// A notice's points and their expiry (points_expiring). Numbered apart from the first tags so that
+// fields added beside them in the same release do not collide.
+const TAG_EXPIRING_POINTS = 16;
+const TAG_EXPIRES_AT_MS = 17;
 /** One tagged field: its tag byte and a varint of at most 10 bytes. */
 const EXTRA_BYTES_MAX = 11;
 
@@ -18,6 +22,8 @@ export function writeEntryExtras(w: Writer, e: StoredEntry): void {
   if (e.usesDelta !== undefined) { w.reserve(EXTRA_BYTES_MAX); w.u8(TAG_USES_DELTA); w.int(e.usesDelta); }
   if (e.stockDelta !== undefined) { w.reserve(EXTRA_BYTES_MAX); w.u8(TAG_STOCK_DELTA); w.int(e.stockDelta); }
   if (e.pendingDelta !== 0) { w.reserve(EXTRA_BYTES_MAX); w.u8(TAG_PENDING_DELTA); w.int(e.pendingDelta); }
+  if (e.expiringPoints !== undefined) { w.reserve(EXTRA_BYTES_MAX); w.u8(TAG_EXPIRING_POINTS); w.int(e.expiringPoints); }
+  if (e.expiresAtMs !== undefined) { w.reserve(EXTRA_BYTES_MAX); w.u8(TAG_EXPIRES_AT_MS); w.int(e.expiresAtMs); }
 }
 
 /** Reads the optional fields between the reader's position and `end` (the entry's last byte) into `e` (whose pendingDelta is 0 until read). */
@@ -28,6 +34,8 @@ export function readEntryExtras(r: Reader, end: number, e: StoredEntry): void {
     if (tag === TAG_USES_DELTA) e.usesDelta = value;
     else if (tag === TAG_STOCK_DELTA) e.stockDelta = value;
     else if (tag === TAG_PENDING_DELTA) e.pendingDelta = value;
+    else if (tag === TAG_EXPIRING_POINTS) e.expiringPoints = value;
+    else if (tag === TAG_EXPIRES_AT_MS) e.expiresAtMs = value;
     else assert.fail(`unknown ledger entry field tag ${tag}`);
   }
 }
