@@ -40,6 +40,11 @@ export interface HotState extends MemberState {
   grants: Grant[];
   /** Points waiting for their return window to pass, ordered by activation (engine/rules/pending.ts). */
   pending: PendingPoints[];
+  /**
+   * Ids of the grants still held whose `points_expiring` notice is written (docs/rules.md §6), in
+   * the order written: a grant gets one notice, however often the member is brought up to date.
+   */
+  expiryNotices: number[];
 }
 
 export interface MemberProfile extends Profile {

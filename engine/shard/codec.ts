@@ -215,12 +215,18 @@ export function encodeState(s: HotState): Buffer {
   w.reserve(4 + s.grants.length * 30);
   w.int(s.grants.length);
   for (const g of s.grants) { w.int(g.id); w.int(g.expiresAt); w.int(g.remaining); }
-  // Pending points come last, and only when there are any: a state without them is what was
-  // written before they existed, and reads back the same.
-  if (s.pending.length > 0) {
+  // Pending points come last, and only when there are any (or notices follow): a state without
+  // them is what was written before they existed, and reads back the same.
+  if (s.pending.length > 0 || s.expiryNotices.length > 0) {
     w.reserve(4 + s.pending.length * (40 + 256));
     w.int(s.pending.length);
     for (const p of s.pending) { w.int(p.id); w.int(p.activatesAt); w.int(p.points); w.int(p.growth); w.str(p.orderId); }
+  }
+  // The grants already given their expiry notice, after the pending points, only when there are any.
+  if (s.expiryNotices.length > 0) {
+    w.reserve(10 + s.expiryNotices.length * 10);
+    w.int(s.expiryNotices.length);
+    for (const id of s.expiryNotices) w.int(id);
   }
   return w.view();
 }
@@ -256,11 +262,16 @@ export function decodeState(buf: Uint8Array): HotState {
     const pendingCount = r.int();
     for (let i = 0; i < pendingCount; i++) pending.push({ id: r.int(), activatesAt: r.int(), points: r.int(), growth: r.int(), orderId: r.str()! });
   }
+  const expiryNotices: number[] = [];
+  if (r.pos < buf.length) {
+    const noticeCount = r.int();
+    for (let i = 0; i < noticeCount; i++) expiryNotices.push(r.int());
+  }
   return {
     periodStart, periodEnd: periodEnd === -1 ? null : periodEnd, periodMetric, points, growth,
     walletCents, lifetimeSpendCents, purchaseCount,
     firstPurchaseAt: firstPurchaseAt === -1 ? null : firstPurchaseAt,
     lastPurchaseAt: lastPurchaseAt === -1 ? null : lastPurchaseAt,
-    lastSeq, standingOrders, birthdayMonth, birthdayDay, lastBirthdayYear, nextDue, tierId, periodStartTierId, referralChain, grants, pending,
+    lastSeq, standingOrders, birthdayMonth, birthdayDay, lastBirthdayYear, nextDue, tierId, periodStartTierId, referralChain, grants, pending, expiryNotices,
   };
 }
