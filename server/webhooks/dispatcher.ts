@@ -105,20 +105,25 @@ class Lane {
           if (entry.seq < cursor.seq || (entry.seq === cursor.seq && part <= cursor.part)) continue;
           if (!this.sub.events.includes(event.type)) continue;
           await this.deliver(event, signal);
+          await this.advance({ seq: entry.seq, part }, signal);
           if (signal.aborted) return;
-          await this.advance({ seq: entry.seq, part });
         }
       }
       const lastSeq = page.nextSeq ?? page.entries[page.entries.length - 1]?.seq ?? null;
       if (lastSeq !== null && lastSeq >= cursor.seq && !(lastSeq === cursor.seq && cursor.part === WHOLE_ENTRY_PART)) {
-        await this.advance({ seq: lastSeq, part: WHOLE_ENTRY_PART });
+        await this.advance({ seq: lastSeq, part: WHOLE_ENTRY_PART }, signal);
       }
       if (page.nextSeq !== null) continue;
       await this.waitForCommits(signal);
     }
   }
 
-  private async advance(to: Cursor): Promise<void> {
+  /**
+   * Moves the cursor forward to `to` and writes it. Not once the lane was stopped or sent back: a
+   * redeliver that moved the cursor back while this pass was reading must not be undone by it.
+   */
+  private async advance(to: Cursor, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
     const state = this.d.store.state(this.sub.id);
     const now = state.cursors[this.shardId]!;
     if (to.seq < now.seq || (to.seq === now.seq && to.part <= now.part)) return;

@@ -3,7 +3,7 @@
 // event of a mixed history arriving in order per member, a receiver down for the first half of a
 // run getting everything afterwards, a receiver that hangs not holding up purchases, and an event
 // marked failed after a (shortened) retry window and sent again by a redeliver.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { ServerProcess } from '../helpers/server-process.js';
 import { WebhookReceiver, type Received } from '../helpers/webhook-receiver.js';
 import { hashId } from '../../engine/router/member-hash.js';
@@ -13,7 +13,7 @@ import type { ExportedEntry } from '../../engine/rules/reports.js';
 const SHARDS = 2;
 const server = new ServerProcess(ServerProcess.tempDataDir(), {
   LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0',
-  LOYALTY_WEBHOOK_RETRY_FIRST_MS: '50', LOYALTY_WEBHOOK_TIMEOUT_MS: '1000', LOYALTY_WEBHOOK_RETRY_WINDOW_MS: '1500',
+  LOYALTY_WEBHOOK_RETRY_FIRST_MS: '50', LOYALTY_WEBHOOK_TIMEOUT_MS: '1000',
 });
 const receivers: WebhookReceiver[] = [];
 
@@ -23,6 +23,7 @@ beforeAll(async () => {
   delete program['version'];
   const r = await server.request('PUT', '/v1/program', {
     ...program,
+    pointsExpiryDays: 30,
     coupons: [{ id: 'welcome10', name: 'HK$10 off', discount: { amountCents: 1000 }, validDays: 30 }],
     couponRules: [{ id: 'welcome', trigger: 'register', templateId: 'welcome10' }],
   });
@@ -106,13 +107,28 @@ describe('deliveries', () => {
       expect((await server.post('/v1/returns', { returnId: `wh-r${i}`, orderId: `wh-p${i}`, amountCents: 5_000 })).status).toBe(200);
       expect((await server.post('/v1/wallet/topups', { requestId: `wh-t${i}`, memberId: m, amountCents: 1_000 })).status).toBe(200);
     }
+    // A member of 40 days ago whose points expired 10 days ago, with a profile change: the sweep
+    // writes the notice (7 days before the expiry) and the expiry, and the webhooks follow.
+    const old = 'wh-old';
+    const agoIso = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString();
+    expect((await server.post('/v1/members', { memberId: old, at: agoIso(40) })).status).toBe(201);
+    expect((await server.post('/v1/purchases', { orderId: 'wh-old-o', memberId: old, amountCents: 100_000, at: agoIso(40) })).status).toBe(200);
+    expect((await server.post('/v1/admin/sweep', {})).status).toBe(200);
+    expect((await server.request('PATCH', `/v1/members/${old}`, { name: 'Renamed' })).status).toBe(200);
+    members.push(old);
     const expected = new Map<string, Array<{ id: string; type: string }>>();
     for (const m of members) expected.set(m, await expectedEvents(m));
+    expect(expected.get(old)!.map((e) => e.type)).toEqual([
+      'member.registered', 'coupon.issued', 'purchase.recorded', 'member.tier_changed', 'points.expiring', 'points.expired', 'member.updated',
+    ]);
     const total = [...expected.values()].reduce((s, l) => s + l.length, 0);
     await r.waitFor(() => r.unique().length >= total);
     for (const m of members) expect(ofMember(r.unique(), m)).toEqual(expected.get(m));
     const types = new Set(r.unique().map((e) => e.type));
-    for (const t of ['member.registered', 'coupon.issued', 'purchase.recorded', 'member.tier_changed', 'return.recorded', 'wallet.changed']) expect(types, t).toContain(t);
+    for (const t of ['member.registered', 'coupon.issued', 'purchase.recorded', 'member.tier_changed', 'return.recorded', 'wallet.changed', 'member.updated', 'points.expiring', 'points.expired']) expect(types, t).toContain(t);
+    const notice = r.unique().find((e) => e.type === 'points.expiring')!;
+    expect(notice.data).toMatchObject({ kind: 'points_expiring', pointsDelta: 0, expiringPoints: 50 });
+    expect(Date.parse(notice.data['expiresAt'] as string) - Date.parse(notice.at)).toBe(7 * 86_400_000);
     expect(r.received.every((e) => e.verified && e.headerId === e.id)).toBe(true);
     expect(Math.abs(r.received[0]!.tSeconds - Date.now() / 1000)).toBeLessThan(60);
     const deliveries = (await server.get(`/v1/admin/webhooks/${id}/deliveries?limit=5`)).body;
@@ -154,8 +170,21 @@ describe('deliveries', () => {
   });
 
   it('marks an event failed once its retry window is over, moves on, and sends it again on a redeliver', async () => {
+    // A server of its own, with the retry window shortened from 72 h to 1.5 s (LOYALTY_WEBHOOK_RETRY_WINDOW_MS).
+    const server = new ServerProcess(ServerProcess.tempDataDir(), {
+      LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0',
+      LOYALTY_WEBHOOK_RETRY_FIRST_MS: '50', LOYALTY_WEBHOOK_TIMEOUT_MS: '1000', LOYALTY_WEBHOOK_RETRY_WINDOW_MS: '1500',
+    });
+    await server.start();
+    onTestFinished(async () => { await server.stop(); server.cleanup(); });
+    const expectedEvents = async (memberId: string, types: readonly string[]) => {
+      const page = (await server.get(`/v1/members/${memberId}/ledger?limit=1000`)).body as { entries: ExportedEntry[] };
+      return [...page.entries].reverse().flatMap((e) => eventsOfEntry(hashId(memberId) % SHARDS, e)).filter((e) => types.includes(e.type));
+    };
     const r = await receiver();
-    const id = await subscribe(r, ['purchase.recorded']);
+    const reply = await server.post('/v1/admin/webhooks', { url: r.url, events: ['purchase.recorded'] });
+    r.secret = reply.body.secret as string;
+    const id = reply.body.id as string;
     r.mode = 'down';
     expect((await server.post('/v1/members', { memberId: 'wh-fail' })).status).toBe(201);
     expect((await server.post('/v1/purchases', { orderId: 'wh-fail-1', memberId: 'wh-fail', amountCents: 100 })).status).toBe(200);
