@@ -16,6 +16,8 @@ export function verifyDelivery(secret: string, header: string, rawBody: string):
 
 export class WebhookReceiver {
   mode: 'ok' | 'down' | 'hang' = 'ok';
+  /** How long an answer of 200 waits: a delivery stays in flight that long. */
+  delayMs = 0;
   secret = '';
   readonly received: Received[] = [];
   private server: Server | null = null;
@@ -43,7 +45,8 @@ export class WebhookReceiver {
       const event = JSON.parse(raw) as Omit<Received, 'headerId' | 'verified' | 'tSeconds'>;
       const header = String(req.headers['loyalty-signature'] ?? '');
       this.received.push({ ...event, headerId: String(req.headers['loyalty-event-id'] ?? ''), verified: verifyDelivery(this.secret, header, raw), tSeconds: Number(/t=(\d+)/.exec(header)?.[1]) });
-      res.writeHead(200).end('ok');
+      if (this.delayMs > 0) setTimeout(() => res.writeHead(200).end('ok'), this.delayMs);
+      else res.writeHead(200).end('ok');
     });
   }
 
