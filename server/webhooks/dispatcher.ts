@@ -63,15 +63,24 @@ class Lane {
     this.running = this.loop().catch((err: unknown) => this.d.log.warn({ err, subscription: this.sub.id, shard: this.shardId }, 'webhook lane stopped'));
   }
 
-  /** Starts over from the state's cursor (a redeliver moved it). */
-  restart(): void {
+  /**
+   * Stops the pass under way, then moves the cursor to `to` (back, for a redeliver) once nothing of
+   * that pass can move it any more, and starts over from there. Resolves once the cursor is moved.
+   */
+  restartFrom(to: Cursor): Promise<void> {
     this.controller.abort();
     const previous = this.running;
+    let moved!: () => void;
+    const done = new Promise<void>((resolve) => { moved = resolve; });
     this.running = previous.then(() => {
+      this.d.store.state(this.sub.id).cursors[this.shardId] = to;
+      this.d.store.saveState(this.sub.id);
+      moved();
       if (this.stopped) return;
       this.controller = new AbortController();
       return this.loop();
     }).catch((err: unknown) => this.d.log.warn({ err, subscription: this.sub.id, shard: this.shardId }, 'webhook lane stopped'));
+    return done;
   }
 
   async stop(): Promise<void> {
@@ -128,7 +137,7 @@ class Lane {
     const now = state.cursors[this.shardId]!;
     if (to.seq < now.seq || (to.seq === now.seq && to.part <= now.part)) return;
     state.cursors[this.shardId] = to;
-    await this.d.store.saveState(this.sub.id);
+    this.d.store.saveState(this.sub.id);
   }
 
   /** Waits until the shard commits a batch (a cheap look at its counter) or the idle poll comes round. */
@@ -154,7 +163,7 @@ class Lane {
       const delivered = attempt.statusCode !== null && attempt.statusCode >= 200 && attempt.statusCode < 300;
       const givingUp = !delivered && Date.now() + delayMs - firstMs > timing.retryWindowMs;
       attempt.outcome = delivered ? 'delivered' : givingUp ? 'failed' : 'retrying';
-      await this.d.store.recordAttempt(this.sub.id, attempt);
+      this.d.store.recordAttempt(this.sub.id, attempt);
       if (delivered) return;
       if (givingUp) {
         this.d.store.markFailed(this.sub.id, { eventId: event.id, type: event.type, memberId: event.memberId, failedAt: new Date().toISOString(), lastError: attempt.error ?? `HTTP ${attempt.statusCode}` });
@@ -173,6 +182,7 @@ export class WebhookDispatcher {
   private closed = false;
 
   constructor(readonly engine: Engine, readonly store: WebhookStore, readonly timing: DeliveryTiming, readonly log: DispatcherLog) {
+    store.onWriteError = (err) => log.warn({ err }, 'webhook delivery state could not be written; the cursor on disk stays older (events since will be sent again after a restart)');
     for (const sub of store.list()) this.startLanes(sub);
   }
 
@@ -196,6 +206,8 @@ export class WebhookDispatcher {
     const lanes = this.lanes.get(id) ?? [];
     this.lanes.delete(id);
     await Promise.all(lanes.map((l) => l.stop()));
+    // Writes under way finish first, or one could put a file of the subscription back after its removal.
+    await this.store.flush();
     this.store.remove(id);
     return true;
   }
@@ -206,10 +218,15 @@ export class WebhookDispatcher {
    * over, leaving any event it was retrying.
    */
   async redeliver(id: string, from: { shardId: number; seq: number; part: number }): Promise<void> {
-    const state = this.store.state(id);
-    state.cursors[from.shardId] = from.part === 0 ? { seq: from.seq - 1, part: WHOLE_ENTRY_PART } : { seq: from.seq, part: from.part - 1 };
-    await this.store.saveState(id);
-    this.lanes.get(id)?.[from.shardId]?.restart();
+    const to: Cursor = from.part === 0 ? { seq: from.seq - 1, part: WHOLE_ENTRY_PART } : { seq: from.seq, part: from.part - 1 };
+    const lane = this.lanes.get(id)?.[from.shardId];
+    if (lane === undefined) {
+      this.store.state(id).cursors[from.shardId] = to;
+      this.store.saveState(id);
+    } else {
+      await lane.restartFrom(to);
+    }
+    await this.store.flush();
   }
 
   /** One POST of one event, signed, bounded by the timeout; never throws. */
@@ -251,5 +268,6 @@ export class WebhookDispatcher {
     const all = [...this.lanes.values()].flat();
     this.lanes.clear();
     await Promise.all(all.map((l) => l.stop()));
+    await this.store.flush();
   }
 }

@@ -67,8 +67,17 @@ export class WebhookStore {
   private readonly attempts = new Map<string, Attempt[]>();
   /** Lines in each attempts file, to compact it once it holds twice what is kept. */
   private readonly attemptLines = new Map<string, number>();
-  /** One write of a subscription's state at a time, in order: the last one written is the newest. */
-  private readonly stateWrites = new Map<string, Promise<void>>();
+  /**
+   * The state write under way per subscription, and whether another is wanted after it: writes of
+   * one subscription never overlap, each writes the state as it is when it starts, and cursors moved
+   * meanwhile are coalesced into one more write, so delivery never waits for the disk.
+   */
+  private readonly stateWrites = new Map<string, { running: Promise<void>; again: boolean }>();
+  /** Attempt lines not yet appended, per subscription, and the append under way. */
+  private readonly attemptBuffers = new Map<string, string[]>();
+  private readonly attemptWrites = new Map<string, Promise<void>>();
+  /** Called when a write of the delivery state fails (the disk full, say); delivery goes on, the cursor on disk stays older. */
+  onWriteError: (err: unknown) => void = () => {};
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, WEBHOOKS_FOLDER);
@@ -128,16 +137,39 @@ export class WebhookStore {
     return state;
   }
 
-  /** Writes the subscription's state as it is now, after any write already under way. */
-  saveState(id: string): Promise<void> {
-    const previous = this.stateWrites.get(id) ?? Promise.resolve();
-    const next = previous.then(async () => {
-      const state = this.states.get(id);
-      if (state === undefined) return;
-      await writeDurably(join(this.dir, STATE_FILE(id)), JSON.stringify(state));
-    });
-    this.stateWrites.set(id, next);
-    return next;
+  /**
+   * Writes the subscription's state soon (durably: written, fsynced, renamed) without waiting for
+   * it. The cursor on disk may lag the one in memory by the writes under way; a restart then resends
+   * those events, which at least once allows, and never skips one.
+   */
+  saveState(id: string): void {
+    const under = this.stateWrites.get(id);
+    if (under !== undefined) { under.again = true; return; }
+    const entry = { running: Promise.resolve(), again: false };
+    this.stateWrites.set(id, entry);
+    entry.running = (async () => {
+      do {
+        entry.again = false;
+        const state = this.states.get(id);
+        if (state === undefined) break;
+        try {
+          await writeDurably(join(this.dir, STATE_FILE(id)), JSON.stringify(state));
+        } catch (err) {
+          this.onWriteError(err);
+          break;
+        }
+      } while (entry.again);
+      this.stateWrites.delete(id);
+    })();
+  }
+
+  /** Waits for every state and attempt write under way (at a stop, and by a redeliver before it answers). */
+  async flush(): Promise<void> {
+    for (;;) {
+      const pending = [...this.stateWrites.values()].map((e) => e.running).concat([...this.attemptWrites.values()]);
+      if (pending.length === 0) return;
+      await Promise.all(pending);
+    }
   }
 
   markFailed(id: string, failed: FailedEvent): void {
@@ -146,23 +178,45 @@ export class WebhookStore {
     if (state.failed.length > WEBHOOK_FAILED_KEPT) state.failed.splice(0, state.failed.length - WEBHOOK_FAILED_KEPT);
   }
 
-  /** Records an attempt in memory and appends it to the subscription's file (no fsync: the list is a record, not a cursor). */
-  async recordAttempt(id: string, attempt: Attempt): Promise<void> {
+  /**
+   * Records an attempt in memory and appends it to the subscription's file soon, with the others
+   * made meanwhile in one write (no fsync: the list is a record, not a cursor); the file is rewritten
+   * with only the attempts kept once it holds twice as many.
+   */
+  recordAttempt(id: string, attempt: Attempt): void {
     const list = this.attempts.get(id);
     if (list === undefined) return;
     list.push(attempt);
     if (list.length > WEBHOOK_ATTEMPTS_KEPT) list.splice(0, list.length - WEBHOOK_ATTEMPTS_KEPT);
-    const path = join(this.dir, ATTEMPTS_FILE(id));
-    const lines = (this.attemptLines.get(id) ?? 0) + 1;
-    if (lines > 2 * WEBHOOK_ATTEMPTS_KEPT) {
-      this.attemptLines.set(id, list.length);
-      const tmp = `${path}.tmp`;
-      await writeFile(tmp, list.map((a) => JSON.stringify(a) + '\n').join(''), { mode: DATA_FILE_MODE });
-      await rename(tmp, path);
-    } else {
-      this.attemptLines.set(id, lines);
-      await appendFile(path, JSON.stringify(attempt) + '\n', { mode: DATA_FILE_MODE });
-    }
+    let buffer = this.attemptBuffers.get(id);
+    if (buffer === undefined) { buffer = []; this.attemptBuffers.set(id, buffer); }
+    buffer.push(JSON.stringify(attempt) + '\n');
+    if (this.attemptWrites.has(id)) return;
+    this.attemptWrites.set(id, (async () => {
+      const path = join(this.dir, ATTEMPTS_FILE(id));
+      try {
+        while (buffer.length > 0) {
+          const lines = buffer.splice(0);
+          if (!this.attempts.has(id)) break;
+          const count = (this.attemptLines.get(id) ?? 0) + lines.length;
+          if (count > 2 * WEBHOOK_ATTEMPTS_KEPT) {
+            const kept = this.attempts.get(id)!;
+            this.attemptLines.set(id, kept.length);
+            const tmp = `${path}.tmp`;
+            await writeFile(tmp, kept.map((a) => JSON.stringify(a) + '\n').join(''), { mode: DATA_FILE_MODE });
+            await rename(tmp, path);
+          } else {
+            this.attemptLines.set(id, count);
+            await appendFile(path, lines.join(''), { mode: DATA_FILE_MODE });
+          }
+        }
+      } catch (err) {
+        this.onWriteError(err);
+      } finally {
+        this.attemptWrites.delete(id);
+        this.attemptBuffers.delete(id);
+      }
+    })());
   }
 
   /** Attempts newest first, those before position `before` (an index counted from the newest, the cursor of a page). */
