@@ -104,6 +104,21 @@ async function main(): Promise<number> {
       meanLabels: ['purchases/s, no subscription', 'purchases/s, a receiver answering every event'], ratioLabel: 'answering ÷ none',
     }, problems);
     console.log(`| events the answering receiver got during its turns | ${fmt(receiver.received() - before)} of ${fmt(turns * opsPerTurn)} purchases |`);
+
+    // How fast a subscription catches up once the load stops: one turn of purchases with the
+    // subscription in place, then the time until the receiver has every one of them.
+    const created = await server.post('/v1/admin/webhooks', { url: receiver.url, events: ['purchase.recorded'] });
+    if (created.status !== 201) throw new Error(`subscription refused: ${JSON.stringify(created.body)}`);
+    const start = receiver.received();
+    await purchases();
+    const loadEndMs = performance.now();
+    const atLoadEnd = receiver.received() - start;
+    const deadlineMs = loadEndMs + 600_000;
+    while (receiver.received() - start < opsPerTurn && performance.now() < deadlineMs) await new Promise((r) => setTimeout(r, 20));
+    const caughtUp = receiver.received() - start;
+    if (caughtUp < opsPerTurn) problems.push(`the subscription got ${caughtUp} of ${opsPerTurn} purchases within 10 minutes of the load's end`);
+    const catchUpS = (performance.now() - loadEndMs) / 1000;
+    console.log(`| delivery with no load, one receiver answering at once (events/s, ${shards} lanes) | ${fmt((caughtUp - atLoadEnd) / catchUpS)} |`);
   } finally {
     await server.stop();
     await receiver.close();

@@ -21,6 +21,7 @@ describe('bench/webhooks (quick)', () => {
       expect(Number(ratio![1])).toBeGreaterThan(0);
     }
     expect(stdout).toMatch(/^\| events the answering receiver got during its turns \| [\d,]+ of 2,000 purchases \|$/m);
+    expect(stdout).toMatch(/^\| delivery with no load, one receiver answering at once \(events\/s, 2 lanes\) \| [\d,]+ \|$/m);
     expect(stdout).not.toMatch(/PROBLEM/);
   }, BENCH_TIMEOUT_MS + 10_000);
 });
