@@ -400,3 +400,8 @@ export const NOTIFY_EXPIRING_DAYS_DEFAULT = 7;
 export const NOTIFY_EXPIRING_DAYS_MAX = 366;
 /** Deliveries in flight at once across every subscription and shard: the sockets a slow receiver can hold. */
 export const WEBHOOK_IN_FLIGHT_MAX = 64;
+/**
+ * The least time between two durable writes of one subscription's cursors: the cursor on disk lags
+ * the acknowledged events by at most this (plus a write), so a crash resends at most that much.
+ */
+export const WEBHOOK_STATE_WRITE_INTERVAL_MS = 100;

@@ -5,7 +5,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { appendFile, open, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DATA_FILE_MODE, DATA_FOLDER_MODE, WEBHOOK_ATTEMPTS_KEPT, WEBHOOK_FAILED_KEPT } from '../../engine/limits.js';
+import { DATA_FILE_MODE, DATA_FOLDER_MODE, WEBHOOK_ATTEMPTS_KEPT, WEBHOOK_FAILED_KEPT, WEBHOOK_STATE_WRITE_INTERVAL_MS } from '../../engine/limits.js';
 import type { WebhookEventType } from '../../engine/rules/webhook-events.js';
 
 export interface Subscription { id: string; url: string; events: WebhookEventType[]; secret: string; createdAt: string }
@@ -149,6 +149,9 @@ export class WebhookStore {
     this.stateWrites.set(id, entry);
     entry.running = (async () => {
       do {
+        // At most one durable write per subscription per interval: each is an fsync on the disk the
+        // shards' commits sync to, and those syncs are the write path's cost.
+        await new Promise((resolve) => setTimeout(resolve, WEBHOOK_STATE_WRITE_INTERVAL_MS));
         entry.again = false;
         const state = this.states.get(id);
         if (state === undefined) break;
