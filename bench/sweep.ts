@@ -36,7 +36,7 @@ function silverState(): HotState {
     tierId: 'silver', periodStart: periodEnd - 365 * DAY_MS, periodEnd, periodMetric: 50_000, periodStartTierId: 'silver',
     points: 100, growth: 100, walletCents: 0, lifetimeSpendCents: 150_000, purchaseCount: 1, firstPurchaseAt: null,
     lastPurchaseAt: null, lastSeq: 0, standingOrders: 1, birthdayMonth: 0, birthdayDay: 0, lastBirthdayYear: 0,
-    nextDue: periodEnd, referralChain: [], grants: [], pending: [],
+    nextDue: periodEnd, referralChain: [], grants: [], pending: [], expiryNotices: [],
   };
 }
 

@@ -20,6 +20,8 @@ export const ERRORS = {
   redemption_not_found: { status: 404, message: 'no redemption with that id for that member' },
   card_not_found: { status: 404, message: 'the member has no count card for that service' },
   key_not_found: { status: 404, message: 'no API key with that id' },
+  webhook_not_found: { status: 404, message: 'no webhook subscription with that id' },
+  too_many_webhooks: { status: 422, message: 'the deployment holds as many webhook subscriptions as it may; delete one first' },
   what_if_not_found: { status: 404, message: 'no what-if with that id on this server (finished ones are kept for a while, not across restarts)' },
   member_exists: { status: 409, message: 'a member with that id exists already' },
   phone_taken: { status: 409, message: 'another member has that phone number' },

@@ -376,3 +376,41 @@ export const BACKUP_DIR_LENGTH_MAX = 4096;
 export const AUDIT_SCAN_BYTES_MAX = 4 * 1024 * 1024;
 export const AUDIT_RECORD_BYTES_MAX = 16 * 1024;
 export const AUDIT_PATHS_MAX = 200;
+// Webhooks (docs/api.md, "Webhooks"; README, "Webhooks").
+/** A delivery answered 2xx within this long succeeded; a receiver that takes longer is retried like one that is down. */
+export const WEBHOOK_TIMEOUT_MS = 10_000;
+/** The first retry's delay after a failed delivery; each later one doubles it. */
+export const WEBHOOK_RETRY_FIRST_MS = 1_000;
+/** The longest delay between two attempts: a receiver back after a long outage hears from us within the hour. */
+export const WEBHOOK_RETRY_DELAY_MAX_MS = 3_600_000;
+/** How long an event is retried from its first attempt before it is marked failed and the subscription moves on. */
+export const WEBHOOK_RETRY_WINDOW_MS = 72 * 3_600_000;
+/** Subscriptions a deployment may hold: each has one delivery in flight per shard, so this bounds the sockets and reads webhooks cost. */
+export const WEBHOOK_SUBSCRIPTIONS_MAX = 32;
+/** A subscription's URL, as browsers and proxies accept one. */
+export const WEBHOOK_URL_LENGTH_MAX = 2_048;
+/** Ledger entries a subscription reads from a shard at a time (on the reader thread): a few ms of reading. */
+export const WEBHOOK_PAGE_ENTRIES = 256;
+/** Entries one such read may examine when few of them map to the subscription's events. */
+export const WEBHOOK_SCAN_ENTRIES_MAX = 4_096;
+/** How often a caught-up subscription looks for new entries when no commit was seen (sweeps and imports included). */
+export const WEBHOOK_IDLE_POLL_MS = 1_000;
+/** How soon after a commit a caught-up subscription reads it: commits close together are read together. */
+export const WEBHOOK_COMMIT_POLL_MS = 50;
+/** Delivery attempts kept per subscription for `GET …/deliveries` (newest first); older ones are dropped. */
+export const WEBHOOK_ATTEMPTS_KEPT = 1_000;
+/** Events marked failed kept per subscription (for the listing and a redeliver); older ones are dropped. */
+export const WEBHOOK_FAILED_KEPT = 1_000;
+/** What of a receiver's error reply or network error an attempt keeps. */
+export const WEBHOOK_ERROR_CHARS_MAX = 200;
+/** Days before a grant's expiry its points.expiring notice is written when the program does not say (notifyExpiringDays). */
+export const NOTIFY_EXPIRING_DAYS_DEFAULT = 7;
+/** The most notifyExpiringDays may be: a year, past which a notice says nothing timely. */
+export const NOTIFY_EXPIRING_DAYS_MAX = 366;
+/** Deliveries in flight at once across every subscription and shard: the sockets a slow receiver can hold. */
+export const WEBHOOK_IN_FLIGHT_MAX = 64;
+/**
+ * The least time between two durable writes of one subscription's cursors: the cursor on disk lags
+ * the acknowledged events by at most this (plus a write), so a crash resends at most that much.
+ */
+export const WEBHOOK_STATE_WRITE_INTERVAL_MS = 100;

@@ -188,6 +188,8 @@ export type Query =
   | { q: 'rfm'; after: string | null }
   /** One slice of the campaign report's orders after `after` (engine/shard/report-scans.ts campaignPart). */
   | { q: 'campaignReport'; fromMs: number; toMs: number; after: string | null }
+  /** The seq of the shard's newest ledger entry (0 when it has none): where a new webhook subscription starts. */
+  | { q: 'ledgerEnd' }
   | { q: 'ledgerPage'; afterSeq: number; limit: number; scanMax: number; from?: string; to?: string; timeZone: string }
   /** One coupon by code, on the shard its code lands on (engine/router/coupon-gate.ts): its state now, or at `atMs`. */
   | { q: 'coupon'; code: string; atMs?: number }
@@ -239,6 +241,9 @@ export const LEDGER_KINDS = [
   'card_add', 'card_use', 'card_adjust', 'card_expire',
   // Erasure (docs/rules.md §15): the member's personal data removed; no balance moves; `ref` is the request's key.
   'member_erase',
+  // Notices with no balance moves (docs/api.md, "Webhooks"): points of a grant expire in the
+  // program's notifyExpiringDays (`ref` the grant's id), and a profile changed by a patch.
+  'points_expiring', 'member_update',
 ] as const;
 export type LedgerKind = typeof LEDGER_KINDS[number];
 
@@ -261,6 +266,10 @@ export interface LedgerEntry {
   keyId?: string;
   /** An adjustment's reason (adjust, card_adjust) as the admin wrote it. */
   reason?: string;
+  /** A notice of points about to expire (points_expiring, docs/rules.md §6): how many, absent on every other kind. */
+  expiringPoints?: number;
+  /** The moment those points expire (points_expiring), absent on every other kind. */
+  expiresAtMs?: number;
 }
 
 /**

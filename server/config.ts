@@ -1,6 +1,6 @@
 // The server's settings, read once from the environment with their defaults.
 import { dirname, join, resolve } from 'node:path';
-import { commitModeFromEnv, SHARD_MAP_BYTES_MIN, SHARD_PENDING_OPS_MAX, type CommitMode } from '../engine/limits.js';
+import { commitModeFromEnv, SHARD_MAP_BYTES_MIN, SHARD_PENDING_OPS_MAX, WEBHOOK_RETRY_FIRST_MS, WEBHOOK_RETRY_WINDOW_MS, WEBHOOK_TIMEOUT_MS, type CommitMode } from '../engine/limits.js';
 
 export interface Config {
   port: number;
@@ -39,6 +39,12 @@ export interface Config {
    * share with this process; it is read here too so that a bad value stops the server at start.
    */
   commit: CommitMode;
+  /**
+   * Webhook delivery timing: LOYALTY_WEBHOOK_TIMEOUT_MS (default 10 s), LOYALTY_WEBHOOK_RETRY_FIRST_MS
+   * (the first retry's delay, default 1 s) and LOYALTY_WEBHOOK_RETRY_WINDOW_MS (how long an event is
+   * retried before it is marked failed, default 72 h). Shorter values serve tests and staging.
+   */
+  webhooks: { timeoutMs: number; retryFirstMs: number; retryWindowMs: number };
 }
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -63,6 +69,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     backupDir: resolve(env['LOYALTY_BACKUP_DIR'] ?? join(dirname(resolve(env['LOYALTY_DATA'] ?? './data')), 'backups')),
     backupStallMs: intEnv(env, 'LOYALTY_TEST_BACKUP_STALL_MS', 0, 0, 600_000),
     commit: commitModeFromEnv(env),
+    webhooks: {
+      timeoutMs: intEnv(env, 'LOYALTY_WEBHOOK_TIMEOUT_MS', WEBHOOK_TIMEOUT_MS, 100, 600_000),
+      retryFirstMs: intEnv(env, 'LOYALTY_WEBHOOK_RETRY_FIRST_MS', WEBHOOK_RETRY_FIRST_MS, 10, 3_600_000),
+      retryWindowMs: intEnv(env, 'LOYALTY_WEBHOOK_RETRY_WINDOW_MS', WEBHOOK_RETRY_WINDOW_MS, 100, 30 * 86_400_000),
+    },
     mapBytes: (env['LOYALTY_MAP_BYTES'] ?? '') === '' ? undefined : intEnv(env, 'LOYALTY_MAP_BYTES', 0, SHARD_MAP_BYTES_MIN, Number.MAX_SAFE_INTEGER),
   };
 }

@@ -20,6 +20,8 @@ import { couponReport, exportCoupons } from './coupon-reports.js';
 import { bulkIssue, getCoupon, issueCoupon, memberCoupons, revokeCoupon } from './coupons.js';
 import * as Rw from './rewards.js';
 import type { RequestLog } from './request-log.js';
+import * as Wh from './webhooks/requests.js';
+import type { WebhookDispatcher } from './webhooks/dispatcher.js';
 
 export interface ApiRequest {
   method: string;
@@ -53,6 +55,8 @@ export interface Api {
   metrics: Metrics;
   /** The request log (server/request-log.ts); absent in tests that run routes without a server. */
   requestLog?: RequestLog;
+  /** The webhook deliveries (server.ts starts them); absent where a test builds an Api without them. */
+  webhooks?: WebhookDispatcher;
 }
 
 /** `keyId` is the id of the key presented (server/auth.ts Principal), '' on a public route. */
@@ -305,6 +309,34 @@ route('GET', '/v1/admin/audit', ADMIN, (api, req) => {
     filter.cursor = Number(cursor);
   }
   return { status: 200, body: api.engine.audit.read(filter) };
+});
+
+// Webhooks (docs/api.md, "Webhooks").
+function webhooksOf(api: Api): WebhookDispatcher {
+  if (api.webhooks === undefined) throw new LoyaltyError('shutting_down', 'webhooks are not running in this process');
+  return api.webhooks;
+}
+// Webhook changes are administrative actions: recorded in the audit trail (never the secret).
+route('POST', '/v1/admin/webhooks', ADMIN, async (api, req, _p, _role, keyId) => {
+  const reply = await Wh.createWebhook(webhooksOf(api), parseJson(req));
+  const created = reply.body as { id: string; url: string; events: string[] };
+  api.engine.audit.record(keyId, 'webhook.create', created.id, { url: created.url, events: created.events });
+  return reply;
+});
+route('GET', '/v1/admin/webhooks', ADMIN, (api) => ({ status: 200, body: { webhooks: webhooksOf(api).store.list().map(Wh.subscriptionView) } }));
+route('GET', '/v1/admin/webhooks/:id', ADMIN, (api, _req, [id]) => ({ status: 200, body: Wh.webhookDetail(webhooksOf(api), id!) }));
+route('DELETE', '/v1/admin/webhooks/:id', ADMIN, async (api, _req, [id], _role, keyId) => {
+  const d = webhooksOf(api);
+  const view = Wh.subscriptionView(Wh.webhookOr404(d, id!));
+  await d.unsubscribe(id!);
+  api.engine.audit.record(keyId, 'webhook.delete', id!, {});
+  return { status: 200, body: { ...view, deleted: true } };
+});
+route('GET', '/v1/admin/webhooks/:id/deliveries', ADMIN, (api, req, [id]) => ({ status: 200, body: Wh.deliveriesPage(webhooksOf(api), id!, req.query) }));
+route('POST', '/v1/admin/webhooks/:id/redeliver', ADMIN, async (api, req, [id], _role, keyId) => {
+  const body = await Wh.redeliverFrom(webhooksOf(api), id!, parseJson(req));
+  api.engine.audit.record(keyId, 'webhook.redeliver', id!, { fromEventId: body['fromEventId'] ?? null });
+  return { status: 202, body };
 });
 
 function match(pattern: string[], segments: string[]): string[] | null {

@@ -12,6 +12,8 @@ import { attachHttp } from './http.js';
 import { attachStream } from './stream.js';
 import { Metrics } from './metrics.js';
 import { RequestLog } from './request-log.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { WebhookStore } from './webhooks/store.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 
@@ -67,7 +69,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
   const metrics = new Metrics(engine);
   const app = uWS.App();
-  const api = { engine, keys, metrics, requestLog: new RequestLog(log) };
+  // Deliveries read the ledger on the reader thread, after the engine opened every shard.
+  const webhooks = new WebhookDispatcher(engine, new WebhookStore(config.dataDir), config.webhooks, {
+    warn: (detail, message) => log.warn(detail, message),
+  });
+  const api = { engine, keys, metrics, webhooks, requestLog: new RequestLog(log) };
   const lifecycle = { stopping: false, storageFull: storageProblem(config) };
   if (lifecycle.storageFull !== null) log.warn({ problem: lifecycle.storageFull }, 'no room to write: writes are refused with storage_failed');
   const storageTimer = setInterval(() => {
@@ -107,6 +113,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       // finish inside engine.close(), and their replies and acks are written before it resolves.
       lifecycle.stopping = true;
       uWS.us_listen_socket_close(listenSocket);
+      // Deliveries stop before the engine: a lane must not read a closing shard. Cut requests resend at the next start.
+      await webhooks.close();
       await engine.close();
       // Open streams would only be cut by the exit: a close frame tells terminals to reconnect.
       stream.closeAll(1001, 'server stopping');

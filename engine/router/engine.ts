@@ -516,6 +516,11 @@ export class Engine {
   }
 
   /** One bounded page of shard `shard`'s ledger after `afterSeq`, for the export (engine/rules/reports.ts). */
+  /** The seq of shard `shard`'s newest ledger entry, 0 when it has none (read on the reader thread). */
+  async ledgerEnd(shard: number): Promise<number> {
+    return await this.shards[shard]!.query({ q: 'ledgerEnd' }) as number;
+  }
+
   async ledgerPage(shard: number, q: { afterSeq: number; limit: number; scanMax: number; from?: string; to?: string }): Promise<{ entries: ExportedEntry[]; nextSeq: number | null }> {
     return await this.shards[shard]!.query({ q: 'ledgerPage', ...q, timeZone: this.versioned.program.timezone }) as { entries: ExportedEntry[]; nextSeq: number | null };
   }

@@ -14,7 +14,7 @@ import type { ReaderTask, ReaderWorkerData } from '../shard-protocol.js';
  * member, its ledger page or balance, an order, the directory at start, the outbox) are point reads
  * that cost a shard's thread microseconds, and stay there.
  */
-const READER_QUERIES: ReadonlySet<Query['q']> = new Set(['members', 'referrals', 'daily', 'rfm', 'ledgerPage', 'verify', 'storage', 'couponReport', 'couponsPage', 'campaignReport', 'rewardReport', 'staffReport']);
+const READER_QUERIES: ReadonlySet<Query['q']> = new Set(['members', 'referrals', 'daily', 'rfm', 'ledgerPage', 'ledgerEnd', 'verify', 'storage', 'couponReport', 'couponsPage', 'campaignReport', 'rewardReport', 'staffReport']);
 
 export function answeredByReader(query: Query): boolean {
   return READER_QUERIES.has(query.q);

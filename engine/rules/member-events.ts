@@ -1,9 +1,9 @@
 // The time-driven events of one member (docs/rules.md §6): period ends (renewal or downgrade), points
-// grant expiries, pending points becoming spendable (§13.5) and the yearly birthday gift, applied in time order up to a moment, each entry
+// grant expiries and their notices `notifyExpiringDays` before, pending points becoming spendable (§13.5) and the yearly birthday gift, applied in time order up to a moment, each entry
 // dated when it took effect. The sweep and the catch-up before a late op both run through here.
 import assert from 'node:assert/strict';
 import { birthdayGiftAt, localDateOf } from './calendar.js';
-import { expireAt } from './grants.js';
+import { expireAt, type Grant } from './grants.js';
 import type { HotState, MemberState, ProgramContext } from './member-state.js';
 import { creditable } from './safe-range.js';
 import type { PendingPoints } from './pending.js';
@@ -36,6 +36,8 @@ export function nextBirthdayAt(state: HotState, timeZone: string): number | null
 export function nextDueOf(ctx: ProgramContext, state: HotState, running: MemberState): number {
   let next = Number.POSITIVE_INFINITY;
   if (running.periodEnd !== null) next = Math.min(next, running.periodEnd);
+  const notice = nextNotice(ctx, state);
+  if (notice !== null) next = Math.min(next, notice.atMs);
   if (state.grants.length > 0) next = Math.min(next, state.grants[0]!.expiresAt);
   if (state.pending.length > 0) next = Math.min(next, state.pending[0]!.activatesAt);
   const birthday = nextBirthdayAt(state, ctx.program.timezone);
@@ -59,11 +61,26 @@ export function changeBirthday(state: HotState, birthday: string, atMs: number, 
   state.lastBirthdayYear = Math.max(state.lastBirthdayYear, settledYear);
 }
 
+/**
+ * The next grant to be told of (the first held, in expiry order, without its notice yet) and when:
+ * `notifyExpiringDays` before it expires. Null when notices are off or every grant has had its own.
+ */
+export function nextNotice(ctx: ProgramContext, state: HotState): { grant: Grant; atMs: number } | null {
+  const days = ctx.program.notifyExpiringDays;
+  if (days === 0) return null;
+  for (const g of state.grants) {
+    if (!state.expiryNotices.includes(g.id)) return { grant: g, atMs: g.expiresAt - days * DAY_MS };
+  }
+  return null;
+}
+
 /** What applying events needs from the batch: entries, points with grants, and totals. */
 export interface EventSink {
   entry(kind: 'renew' | 'downgrade' | 'expire' | 'birthday' | 'upgrade', atMs: number, pointsDelta: number, tierId: string | null): number;
   /** Writes the `points_activate` entry of `p`: `points` and `growth` credited (what fits), all of `p` leaving the pending points. */
   activate(p: PendingPoints, points: number, growth: number): number;
+  /** Writes the `points_expiring` notice of grant `g` at `atMs`: no balance moves, the points and the expiry in the entry. */
+  expiring(g: Grant, atMs: number): void;
   addPoints(points: number, atMs: number, grantId: number): void;
   expired(points: number): void;
   /**
@@ -77,22 +94,30 @@ export interface EventSink {
 /** Applies every event of the member due at or before `toMs`, in time order. */
 export function advance(ctx: ProgramContext, state: HotState, r: MemberState, toMs: number, sink: EventSink): void {
   const p = ctx.program;
+  forgetGoneNotices(state);
   for (let n = 0; ; n++) {
     assert.ok(n < EVENTS_PER_MEMBER_MAX, 'too many events for one member');
     const periodEnd = r.periodEnd;
+    const notice = nextNotice(ctx, state);
+    const noticeAt = notice === null ? null : notice.atMs;
     const expiry = state.grants.length > 0 ? state.grants[0]!.expiresAt : null;
     const activation = state.pending.length > 0 ? state.pending[0]!.activatesAt : null;
     const birthday = nextBirthdayAt(state, p.timezone);
     let next = Number.POSITIVE_INFINITY;
-    for (const t of [periodEnd, expiry, activation, birthday]) if (t !== null && t < next) next = t;
+    for (const t of [periodEnd, noticeAt, expiry, activation, birthday]) if (t !== null && t < next) next = t;
     if (next > toMs) return;
-    // At equal times: a period end, then an expiry, then an activation, then a birthday gift.
+    // At equal times: a period end, then an expiry's notice, then an expiry, then an activation, then a birthday gift.
     if (next === periodEnd) endPeriod(ctx, r, next, sink);
-    else if (next === expiry) {
+    else if (next === noticeAt) {
+      state.expiryNotices.push(notice!.grant.id);
+      // A grant with nothing left (spent before its notice fell due) is marked without a word.
+      if (notice!.grant.remaining > 0) sink.expiring(notice!.grant, next);
+    } else if (next === expiry) {
       const points = expireAt(state.grants, next);
       sink.entry('expire', next, -points, null);
       r.points -= points;
       sink.expired(points);
+      forgetGoneNotices(state);
     } else if (next === activation) {
       activate(ctx, r, state.pending.shift()!, sink);
     } else {
@@ -165,4 +190,11 @@ function endPeriod(ctx: ProgramContext, r: MemberState, atMs: number, sink: Even
   sink.entry('downgrade', atMs, 0, tierId);
   r.tierId = tierId; r.periodStart = atMs; r.periodMetric = 0; r.periodStartTierId = tierId;
   r.periodEnd = to === 0 || days === null ? null : atMs + days * DAY_MS;
+}
+
+/** Drops the notices of grants no longer held (expired or spent): the list stays as long as the grants at most. */
+function forgetGoneNotices(state: HotState): void {
+  if (state.expiryNotices.length === 0) return;
+  const held = new Set(state.grants.map((g) => g.id));
+  state.expiryNotices = state.expiryNotices.filter((id) => held.has(id));
 }

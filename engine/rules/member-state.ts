@@ -42,6 +42,11 @@ export interface HotState extends MemberState {
   pending: PendingPoints[];
   /** When the member's personal data was erased (docs/rules.md §15); absent for every member not erased. */
   erasedAt?: number;
+  /**
+   * Ids of the grants still held whose `points_expiring` notice is written (docs/rules.md §6), in
+   * the order written: a grant gets one notice, however often the member is brought up to date.
+   */
+  expiryNotices: number[];
 }
 
 export interface MemberProfile extends Profile {

@@ -182,6 +182,8 @@ export interface Program {
   rewards: Reward[];
   /** Staff commission on net sales after returns, in basis points (docs/rules.md §14.4); 0: none. */
   staffCommissionBps: number;
+  /** Days before a points grant expires that its `points_expiring` notice is written (docs/rules.md §6); 0: no notices. */
+  notifyExpiringDays: number;
 }
 
 /** What a reward is: goods picked up at the counter, or a coupon issued at once. */

@@ -19,6 +19,8 @@ import {
   SAFE_INTEGER_MAX,
   THRESHOLD_MAX,
   TEXT_LENGTH_MAX,
+  NOTIFY_EXPIRING_DAYS_DEFAULT,
+  NOTIFY_EXPIRING_DAYS_MAX,
 } from '../limits.js';
 import type {
   Campaign, Channel, CouponDiscount, CouponRule, CouponTemplate, ItemPoints, Product, ProductIncludes, Program,
@@ -101,7 +103,7 @@ const PROGRAM_KEYS = [
   'name', 'currency', 'timezone', 'qualifyBy', 'membershipDays', 'carryForward', 'downgrade', 'tiers',
   'orderPoints', 'growth', 'signupPoints', 'birthday', 'pointsExpiryDays', 'allowNegativePoints',
   'referral', 'wallet', 'products', 'defaultCountry', 'csvDayFirst', 'coupons', 'couponRules', 'campaigns',
-  'pointsPendingDays', 'rewards', 'staffCommissionBps',
+  'pointsPendingDays', 'rewards', 'staffCommissionBps', 'notifyExpiringDays',
 ] as const;
 const TIER_KEYS = [
   'id', 'name', 'threshold', 'earn', 'redeem', 'discountBps', 'retainThreshold', 'expressUpgradeCents',
@@ -125,7 +127,7 @@ const ITEM_POINTS_KEYS = ['sku', 'points'] as const;
 /**
  * Validates the whole document. Every top-level field is required except `products`, `coupons`,
  * `couponRules` and `campaigns` (default []), `defaultCountry` (default null), `csvDayFirst`
- * (default true) and `pointsPendingDays` (default 0). Inside, settings with an obvious neutral value may be left
+ * (default true), `pointsPendingDays` (default 0) and `notifyExpiringDays` (default NOTIFY_EXPIRING_DAYS_DEFAULT). Inside, settings with an obvious neutral value may be left
  * out: a tier's `discountBps`, `upgradeBonusPoints` and `renewalBonusPoints` (0), `retainThreshold`
  * and `expressUpgradeCents` (null); `referral.refereePoints` (0) and `referral.levels` ([]);
  * `wallet.maxSpendCentsPerOrder` (null) and `wallet.topupBonuses` ([]); a product's `active`
@@ -199,10 +201,13 @@ function readProgram(doc: unknown): Program {
     ? readRewards(arrayField(obj, 'rewards', '', { min: 0, max: REWARDS_MAX }), tierIds, new Set(coupons.map((c) => c.id)))
     : [];
   const staffCommissionBps = readStaffCommission(obj);
+  const notifyExpiringDays = has(obj, 'notifyExpiringDays')
+    ? intField(obj, 'notifyExpiringDays', '', { min: 0, max: NOTIFY_EXPIRING_DAYS_MAX })
+    : NOTIFY_EXPIRING_DAYS_DEFAULT;
   return {
     name, currency, timezone, qualifyBy, membershipDays, carryForward, downgrade, tiers, orderPoints, growth,
     signupPoints, birthday, pointsExpiryDays, allowNegativePoints, referral, wallet, products, defaultCountry,
-    csvDayFirst, coupons, couponRules, campaigns, pointsPendingDays, rewards, staffCommissionBps,
+    csvDayFirst, coupons, couponRules, campaigns, pointsPendingDays, rewards, staffCommissionBps, notifyExpiringDays,
   };
 }
 
@@ -222,7 +227,7 @@ export function withProgramDefaults(program: Program): Program {
   if (
     stored.defaultCountry !== undefined && stored.csvDayFirst !== undefined && stored.coupons !== undefined &&
     stored.couponRules !== undefined && stored.campaigns !== undefined && stored.pointsPendingDays !== undefined &&
-    stored.rewards !== undefined && stored.staffCommissionBps !== undefined
+    stored.rewards !== undefined && stored.staffCommissionBps !== undefined && stored.notifyExpiringDays !== undefined
   ) {
     return program;
   }
@@ -236,6 +241,7 @@ export function withProgramDefaults(program: Program): Program {
     pointsPendingDays: stored.pointsPendingDays ?? 0,
     rewards: stored.rewards ?? [],
     staffCommissionBps: stored.staffCommissionBps ?? 0,
+    notifyExpiringDays: stored.notifyExpiringDays ?? NOTIFY_EXPIRING_DAYS_DEFAULT,
   };
 }
 
@@ -669,5 +675,6 @@ export function demoProgram(): Program {
     pointsPendingDays: 0,
     rewards: [],
     staffCommissionBps: 0,
+    notifyExpiringDays: NOTIFY_EXPIRING_DAYS_DEFAULT,
   };
 }

@@ -44,7 +44,7 @@ export function newMember(ctx: ProgramContext, op: RegisterOp): { state: HotStat
     firstPurchaseAt: null, lastPurchaseAt: null, lastSeq: 0, standingOrders: 0,
     birthdayMonth: op.birthday === undefined ? 0 : Number(op.birthday.slice(5, 7)),
     birthdayDay: op.birthday === undefined ? 0 : Number(op.birthday.slice(8, 10)),
-    lastBirthdayYear: 0, nextDue: -1, referralChain: op.referralChain, grants: [], pending: [],
+    lastBirthdayYear: 0, nextDue: -1, referralChain: op.referralChain, grants: [], pending: [], expiryNotices: [],
   };
   settleBirthdayYear(state, op.atMs, p.timezone);
   const profile: MemberProfile = { memberId: op.memberId, referrerId: op.referrerId ?? null, referralChain: op.referralChain, createdAt: op.atMs };
@@ -110,15 +110,20 @@ export function finishPatch(b: BatchScope, op: PatchOp, m: BatchMember): OpResul
   m.profileDirty = true;
   const rec = m.profile as unknown as Record<string, unknown>;
   const releasedKeys: string[] = [];
+  const changed: string[] = [];
   for (const f of PROFILE_FIELDS) {
     const value = op[f];
     if (value === undefined) continue;
+    if (rec[f] !== value) changed.push(f);
     if (f === 'phone' || f === 'email') {
       const old = rec[f] as string | undefined;
       if (old !== undefined && old !== value) releasedKeys.push((f === 'phone' ? 'p:' : 'e:') + old);
     }
     rec[f] = value;
   }
+  // The change leaves a `member_update` entry naming the fields (never their values, which are
+  // personal data), with no balance moves: what a webhook subscriber hears as member.updated.
+  if (changed.length > 0) b.append(m, entry(op.atMs, 'member_update', m.memberId, changed.join(','), {}));
   // The catch-up before this op applied every event up to now under the old birthday.
   if (op.birthday !== undefined) changeBirthday(m.state, op.birthday, op.atMs, b.ctx.program.timezone);
   const view = memberView(m.profile, m.running, m.state.grants, m.state.pending);

@@ -25,7 +25,9 @@ export function nextEventMs(b: BatchScope, m: BatchMember): number {
 export function coreEventLeadMs(ctx: ProgramContext): number {
   const p = ctx.program;
   const pendingDays = p.pointsPendingDays > 0 ? p.pointsPendingDays : Number.POSITIVE_INFINITY;
-  return Math.min(p.pointsExpiryDays ?? Number.POSITIVE_INFINITY, p.membershipDays ?? Number.POSITIVE_INFINITY, pendingDays) * DAY_MS;
+  // A grant's expiry notice falls `notifyExpiringDays` before its expiry: at once when that is as long as the expiry itself.
+  const expiryDays = p.pointsExpiryDays === null ? Number.POSITIVE_INFINITY : Math.max(0, p.pointsExpiryDays - p.notifyExpiringDays);
+  return Math.min(expiryDays, p.membershipDays ?? Number.POSITIVE_INFINITY, pendingDays) * DAY_MS;
 }
 
 /**
@@ -43,6 +45,13 @@ export function advanceMember(b: BatchScope, m: BatchMember, toMs: number, suppl
       return b.append(m, entry(p.activatesAt, 'points_activate', m.memberId, p.orderId, { pointsDelta: points, growthDelta: growth, pendingDelta: -p.points }, p.id));
     },
     expired: (points) => { b.totals.pointsExpired.add(points); },
+    expiring: (g, atMs) => {
+      // Named by its expiry, as an expiry entry is by its time: a grant's id is a seq, which differs with how ops were batched.
+      const notice = entry(atMs, 'points_expiring', m.memberId, `points_expiring:${g.expiresAt}`, {});
+      notice.expiringPoints = g.remaining;
+      notice.expiresAtMs = g.expiresAt;
+      b.append(m, notice);
+    },
     // The gift's coupons at the birthday itself, on the tier the member holds then, also for a gift of no points.
     birthday: birthdayRules ? (atMs, seq) => { issueByRules(b, m, 'birthday', null, 0, atMs, supply ?? new CouponSupplyCursor([], []), null, seq); } : undefined,
   });

@@ -215,13 +215,19 @@ export function encodeState(s: HotState): Buffer {
   w.reserve(4 + s.grants.length * 30);
   w.int(s.grants.length);
   for (const g of s.grants) { w.int(g.id); w.int(g.expiresAt); w.int(g.remaining); }
-  // Pending points come last, and only when there are any: a state without them is what was
-  // written before they existed, and reads back the same. An erased member's erasure time follows
-  // them (their count written, 0 or not), on erased members only.
-  if (s.pending.length > 0 || s.erasedAt !== undefined) {
+  // Pending points, the grants given their expiry notice and an erased member's erasure time come
+  // last, each only when it or a later one is there: a state without them is what was written before
+  // they existed, and reads back the same.
+  const notices = s.expiryNotices.length > 0 || s.erasedAt !== undefined;
+  if (s.pending.length > 0 || notices) {
     w.reserve(4 + s.pending.length * (40 + 256));
     w.int(s.pending.length);
     for (const p of s.pending) { w.int(p.id); w.int(p.activatesAt); w.int(p.points); w.int(p.growth); w.str(p.orderId); }
+  }
+  if (notices) {
+    w.reserve(10 + s.expiryNotices.length * 10);
+    w.int(s.expiryNotices.length);
+    for (const id of s.expiryNotices) w.int(id);
   }
   if (s.erasedAt !== undefined) { w.reserve(10); w.int(s.erasedAt); }
   return w.view();
@@ -258,13 +264,18 @@ export function decodeState(buf: Uint8Array): HotState {
     const pendingCount = r.int();
     for (let i = 0; i < pendingCount; i++) pending.push({ id: r.int(), activatesAt: r.int(), points: r.int(), growth: r.int(), orderId: r.str()! });
   }
+  const expiryNotices: number[] = [];
+  if (r.pos < buf.length) {
+    const noticeCount = r.int();
+    for (let i = 0; i < noticeCount; i++) expiryNotices.push(r.int());
+  }
   const erasedAt = r.pos < buf.length ? r.int() : undefined;
   const state: HotState = {
     periodStart, periodEnd: periodEnd === -1 ? null : periodEnd, periodMetric, points, growth,
     walletCents, lifetimeSpendCents, purchaseCount,
     firstPurchaseAt: firstPurchaseAt === -1 ? null : firstPurchaseAt,
     lastPurchaseAt: lastPurchaseAt === -1 ? null : lastPurchaseAt,
-    lastSeq, standingOrders, birthdayMonth, birthdayDay, lastBirthdayYear, nextDue, tierId, periodStartTierId, referralChain, grants, pending,
+    lastSeq, standingOrders, birthdayMonth, birthdayDay, lastBirthdayYear, nextDue, tierId, periodStartTierId, referralChain, grants, pending, expiryNotices,
   };
   if (erasedAt !== undefined) state.erasedAt = erasedAt;
   return state;

@@ -14,6 +14,10 @@ const TAG_STOCK_DELTA = 2;
 const TAG_PENDING_DELTA = 3;
 const TAG_KEY_INDEX = 4;
 const TAG_REASON = 5;
+// A notice's points and their expiry (points_expiring). Numbered apart from the first tags so that
+// fields added beside them in the same release do not collide.
+const TAG_EXPIRING_POINTS = 16;
+const TAG_EXPIRES_AT_MS = 17;
 /** One tagged field: its tag byte and a varint of at most 10 bytes. */
 const EXTRA_BYTES_MAX = 11;
 
@@ -31,6 +35,8 @@ export function writeEntryExtras(w: Writer, e: StoredEntry, keyIndex: number): v
     w.buf.set(bytes, w.pos);
     w.pos += bytes.length;
   }
+  if (e.expiringPoints !== undefined) { w.reserve(EXTRA_BYTES_MAX); w.u8(TAG_EXPIRING_POINTS); w.int(e.expiringPoints); }
+  if (e.expiresAtMs !== undefined) { w.reserve(EXTRA_BYTES_MAX); w.u8(TAG_EXPIRES_AT_MS); w.int(e.expiresAtMs); }
 }
 
 /** Reads the optional fields between the reader's position and `end` (the entry's last byte) into `e` (whose pendingDelta is 0 until read). */
@@ -43,6 +49,8 @@ export function readEntryExtras(r: Reader, end: number, e: StoredEntry): void {
     else if (tag === TAG_PENDING_DELTA) e.pendingDelta = value;
     else if (tag === TAG_KEY_INDEX) e.keyIndex = value;
     else if (tag === TAG_REASON) { e.reason = Buffer.from(r.buf.subarray(r.pos, r.pos + value)).toString('utf8'); r.pos += value; }
+    else if (tag === TAG_EXPIRING_POINTS) e.expiringPoints = value;
+    else if (tag === TAG_EXPIRES_AT_MS) e.expiresAtMs = value;
     else assert.fail(`unknown ledger entry field tag ${tag}`);
   }
 }

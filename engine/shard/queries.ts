@@ -140,6 +140,7 @@ export function answer(store: ShardStore, q: Query): unknown {
     case 'rfm': return rfmPart(store, q.after, REPORT_SCAN_MEMBERS_MAX);
     case 'campaignReport': return campaignPart(store, { fromMs: q.fromMs, toMs: q.toMs }, q.after, REPORT_SCAN_ORDERS_MAX);
     case 'ledgerPage': return ledgerPage(store, q);
+    case 'ledgerEnd': return ledgerEnd(store);
     case 'coupon': return couponByCode(store, q.code, q.atMs);
     case 'memberCoupons': return memberCoupons(store, q.memberId, q.state);
     case 'couponCounts': return couponCounts(store);
@@ -259,4 +260,13 @@ export interface LogStatus { firstSeq: number | null; lastSeq: number; ops: numb
 export function logStatus(store: ShardStore): LogStatus {
   const at = logPosition(store);
   return { firstSeq: firstLogSeq(store), lastSeq: at.seq, ops: at.ops, bytes: databaseBytes(store, 'log'), unlogged: store.meta.get('unlogged') === true };
+}
+
+/** The seq of the newest entry: the last batch's first seq plus its count of entries, less one (0 for an empty ledger). */
+function ledgerEnd(store: ShardStore): number {
+  for (const { key, value } of store.ledger.getRange({ reverse: true, limit: 1 })) {
+    const n = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(0, true);
+    return key * SEQS_PER_BATCH + n - 1;
+  }
+  return 0;
 }

@@ -80,7 +80,7 @@ const programArb: fc.Arbitrary<Program> = fc
       allowNegativePoints: p.allowNegativePoints, referral: { enabled: false, refereePoints: 0, levels: [] },
       wallet: { minTopupCents: p.minTopupCents, maxSpendCentsPerOrder: p.maxSpendCentsPerOrder, topupBonuses: p.topupBonuses },
       products: [], defaultCountry: null, csvDayFirst: true, coupons: [], couponRules: [], campaigns: [], pointsPendingDays: p.pointsPendingDays,
-      rewards: [], staffCommissionBps: 0,
+      rewards: [], staffCommissionBps: 0, notifyExpiringDays: 7,
     };
   });
 

@@ -86,7 +86,7 @@ function demoProgram(overrides: Partial<Program> = {}): Program {
       topupBonuses: [{ minCents: 500_000, bonusCents: 75_000 }, { minCents: 100_000, bonusCents: 10_000 }],
     },
     products: [], defaultCountry: null, csvDayFirst: true, coupons: [], couponRules: [], campaigns: [], pointsPendingDays: 0,
-      rewards: [], staffCommissionBps: 0,
+      rewards: [], staffCommissionBps: 0, notifyExpiringDays: 7,
     ...overrides,
   };
 }

@@ -88,7 +88,11 @@ describe('two years of one member', () => {
     const m = await member('tim');
     expect(m).toMatchObject({ tierId: 'member', points: 100, periodEnd: null });
     const kinds = (await server.get('/v1/members/tim/ledger?limit=100')).body.entries.map((e: { kind: string }) => e.kind).reverse();
-    expect(kinds).toEqual(['register', 'purchase', 'upgrade', 'birthday', 'purchase', 'renew', 'expire', 'expire', 'birthday', 'expire', 'redeem', 'downgrade', 'expire']);
+    // Each grant still holding points gets its notice 7 days (notifyExpiringDays) before it expires.
+    expect(kinds).toEqual([
+      'register', 'purchase', 'upgrade', 'birthday', 'purchase', 'points_expiring', 'renew', 'expire', 'points_expiring', 'points_expiring',
+      'expire', 'birthday', 'expire', 'redeem', 'points_expiring', 'downgrade', 'expire',
+    ]);
   });
 
   it('answers balances at chosen past moments exactly', async () => {

@@ -38,11 +38,13 @@ afterAll(async () => {
 describe('the data folder on disk', () => {
   it('is created owner-only: folders 0700, files 0600', async () => {
     await server.start();
+    // A webhook subscription's files (its secret among them) are the data folder's too.
+    expect((await server.post('/v1/admin/webhooks', { url: 'http://127.0.0.1:9/hook', events: ['member.registered'] })).status).toBe(201);
     expect((await server.post('/v1/members', { memberId: 'dm-1', name: 'Private Person', phone: '+852 5555 0199' })).status).toBe(201);
     await server.stop();
     const got = modes(dataDir);
     const expected: Record<string, string> = {};
-    for (const path of Object.keys(got)) expected[path] = path === '/' || /^\/shard-\d+$/.test(path) ? '0700' : '0600';
+    for (const path of Object.keys(got)) expected[path] = path === '/' || /^\/(shard-\d+|webhooks)$/.test(path) ? '0700' : '0600';
     expect(got).toEqual(expected);
     // The files the promise is about are all there.
     expect(Object.keys(got).sort()).toEqual(expect.arrayContaining([

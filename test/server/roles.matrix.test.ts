@@ -103,6 +103,13 @@ const TABLE: Row[] = [
   { method: 'GET', pattern: '/v1/admin/keys', path: '/v1/admin/keys', roles: ADMIN },
   // An unknown id: the handler answers 404 key_not_found, and no key the matrix uses is revoked.
   { method: 'DELETE', pattern: '/v1/admin/keys/:id', path: '/v1/admin/keys/k_000000000000', roles: ADMIN },
+  // Webhooks: a subscription to a closed loopback port; unknown ids answer 404 webhook_not_found, past the role check.
+  { method: 'POST', pattern: '/v1/admin/webhooks', path: '/v1/admin/webhooks', roles: ADMIN, body: () => ({ url: 'http://127.0.0.1:9/hook', events: ['member.registered'] }) },
+  { method: 'GET', pattern: '/v1/admin/webhooks', path: '/v1/admin/webhooks', roles: ADMIN },
+  { method: 'GET', pattern: '/v1/admin/webhooks/:id', path: '/v1/admin/webhooks/wh_0000000000000000', roles: ADMIN },
+  { method: 'DELETE', pattern: '/v1/admin/webhooks/:id', path: '/v1/admin/webhooks/wh_0000000000000000', roles: ADMIN },
+  { method: 'GET', pattern: '/v1/admin/webhooks/:id/deliveries', path: '/v1/admin/webhooks/wh_0000000000000000/deliveries', roles: ADMIN },
+  { method: 'POST', pattern: '/v1/admin/webhooks/:id/redeliver', path: '/v1/admin/webhooks/wh_0000000000000000/redeliver', roles: ADMIN, body: () => ({ fromEventId: '0:1' }) },
 ];
 
 /** Stream ops and the roles allowed each (README "Roles"), with op bodies that reach the engine. */

@@ -39,7 +39,7 @@ const patch = (atMs: number, birthday: string): WriteOp => ({ op: 'patch', membe
 /** What an entry says, without its place in the log (seq and chain links differ by batch). */
 const said = (e: StoredEntry) => [e.kind, e.at, e.ref, e.pointsDelta, e.growthDelta, e.walletDeltaCents, e.spendDeltaCents, e.tierId];
 /** A member's state without what names a place in the log (the last seq, grants' ids: their entries' seqs). */
-const comparable = (s: HotState) => ({ ...s, lastSeq: 0, grants: s.grants.map((g) => [g.expiresAt, g.remaining]) });
+const comparable = (s: HotState) => ({ ...s, lastSeq: 0, grants: s.grants.map((g) => [g.expiresAt, g.remaining]), expiryNotices: s.expiryNotices.length });
 const answer = (r: OpResult) => (r.ok ? r : { ok: false, code: r.error.code });
 
 /** The ops as one batch and as one batch each: the answers, the ledger and the state must be the same. */
@@ -60,7 +60,8 @@ describe('an event made earlier in the same batch', () => {
     const { results, h } = sameBothWays(program(), [register(T, { points: 100 }), purchase(T + 60 * DAY_MS, 2_000)]);
     expect(results[1]).toMatchObject({ ok: true, earnedPoints: 1, points: 1 });
     expect(h.entries('x').map((e) => [e.kind, e.at, e.pointsDelta])).toEqual([
-      ['register', T, 100], ['expire', T + 30 * DAY_MS, -100], ['purchase', T + 60 * DAY_MS, 1],
+      // The grant's notice falls notifyExpiringDays (7 by default) before its expiry.
+      ['register', T, 100], ['points_expiring', T + 23 * DAY_MS, 0], ['expire', T + 30 * DAY_MS, -100], ['purchase', T + 60 * DAY_MS, 1],
     ]);
   });
 

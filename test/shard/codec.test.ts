@@ -81,11 +81,16 @@ describe('ledger entries and member state', () => {
       periodStart: AT, periodEnd: null, periodMetric: MAX, points: -MAX, growth: MAX, walletCents: MAX, lifetimeSpendCents: -(TWO_52 + 1),
       purchaseCount: 3, firstPurchaseAt: AT, lastPurchaseAt: AT, lastSeq: 9, standingOrders: 1, birthdayMonth: 2, birthdayDay: 29,
       lastBirthdayYear: 2025, nextDue: AT + DAY_MS, tierId: 'member', periodStartTierId: 'member', referralChain: ['r1'],
-      grants: [{ id: 1, expiresAt: AT + DAY_MS, remaining: MAX }], pending: [],
+      grants: [{ id: 1, expiresAt: AT + DAY_MS, remaining: MAX }], pending: [], expiryNotices: [],
     };
     expect(decodeState(encodeState(state))).toEqual(state);
     // Pending points follow the grants; a state without any is read as one written before they existed.
     state.pending = [{ id: 3, activatesAt: AT + 14 * DAY_MS, points: MAX, growth: 7, orderId: 'o-1' }, { id: 4, activatesAt: AT + 15 * DAY_MS, points: 1, growth: 0, orderId: 'o-2' }];
+    expect(decodeState(encodeState(state))).toEqual(state);
+    // The grants given their expiry notice come last, also after an empty list of pending points.
+    state.expiryNotices = [1, TWO_52];
+    expect(decodeState(encodeState(state))).toEqual(state);
+    state.pending = [];
     expect(decodeState(encodeState(state))).toEqual(state);
   });
 });

@@ -27,7 +27,7 @@ function program(over: Partial<SimProgram> = {}): SimProgram {
       retainThreshold: null, expressUpgradeCents: null, upgradeBonusPoints: 0, renewalBonusPoints: 0,
     }],
     orderPoints: 0, growth: { points: 1, growth: 1 }, signupPoints: 0, birthday: { bonusPoints: 0, multiplierPct: 100 },
-    pointsExpiryDays: null, allowNegativePoints: true, referral: { enabled: false, refereePoints: 0, levels: [] },
+    pointsExpiryDays: null, notifyExpiringDays: 0, allowNegativePoints: true, referral: { enabled: false, refereePoints: 0, levels: [] },
     wallet: { minTopupCents: 100, maxSpendCentsPerOrder: null, topupBonuses: [] }, products: [],
     coupons: [{
       id: 'welcome10', name: 'HK$10 off', active: true, discount: { amountCents: 1_000 }, minSpendCents: 0, eligibleTiers: null,

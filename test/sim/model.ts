@@ -1006,6 +1006,9 @@ export class Model {
       if (m.profile.email !== undefined) this.emails.delete(m.profile.email);
       this.emails.set(email, memberId);
     }
+    // A change leaves a member_update entry naming the fields whose values changed (for webhooks).
+    const changed = PROFILE_FIELDS.filter((f) => body[f] !== undefined && m.profile[f] !== body[f]);
+    if (changed.length > 0) this.entry(m, nowMs, 'member_update', changed.join(','), {});
     for (const f of PROFILE_FIELDS) if (body[f] !== undefined) m.profile[f] = body[f] as string;
     const birthday = body['birthday'] as string | undefined;
     if (birthday !== undefined && !this.options.patchBirthdayFully) m.birthdayMonth = Number(birthday.slice(5, 7));

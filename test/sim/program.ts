@@ -53,7 +53,7 @@ export interface SimProgram {
   carryForward: 'excess' | 'all' | 'none'; downgrade: 'qualify' | 'one';
   tiers: SimTier[]; orderPoints: number; growth: { points: number; growth: number };
   signupPoints: number; birthday: { bonusPoints: number; multiplierPct: number };
-  pointsExpiryDays: number | null; allowNegativePoints: boolean;
+  pointsExpiryDays: number | null; notifyExpiringDays: number; allowNegativePoints: boolean;
   referral: { enabled: boolean; refereePoints: number; levels: SimLevel[] };
   wallet: { minTopupCents: number; maxSpendCentsPerOrder: number | null; topupBonuses: Array<{ minCents: number; bonusCents: number }> };
   products: SimProduct[];
@@ -133,6 +133,8 @@ export function generateProgram(rng: Random, c: ProgramConstraints): SimProgram 
     signupPoints: rng.chance(0.5) ? 0 : rng.int(1, 200),
     birthday: { bonusPoints: rng.chance(0.4) ? 0 : rng.int(1, 500), multiplierPct: rng.pick([50, 100, 100, 150, 200, 300]) },
     pointsExpiryDays: rng.chance(0.4) ? null : rng.int(20, 400),
+    // The model keeps no expiry notices (ledger entries without balance moves, read by webhooks): they are off here.
+    notifyExpiringDays: 0,
     allowNegativePoints: rng.chance(0.5),
     referral: { enabled: rng.chance(0.7), refereePoints: rng.chance(0.4) ? 0 : rng.int(1, 100), levels },
     wallet: {

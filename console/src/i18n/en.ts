@@ -181,7 +181,7 @@ const en = {
     referral_reward: 'Referral reward', referral_reversal: 'Referral reward taken back after a return', product: 'Bought a loyalty product', productTier: 'Bought a loyalty product: now {tier}',
     program: 'Program changed', coupon_issue: 'Coupon {code} issued', coupon_use: 'Coupon {code} used', coupon_restore: 'Coupon {code} given back', coupon_expire: 'Coupon {code} expired',
     coupon_revoke: 'Coupon {code} revoked', pointsActivate: 'Points of order {order} became spendable', pointsCancel: 'Pending points cancelled by a return',
-    reward_redeem: 'Reward redeemed', reward_fulfil: 'Reward handed over', reward_cancel: 'Reward redemption cancelled', reward_stock: 'Reward restocked', card_add: 'Count card given or renewed', card_use: 'Count card used', card_adjust: 'Count card adjusted', card_expire: 'Count card expired', member_erase: 'Personal data erased', uses: '{n} uses',
+    reward_redeem: 'Reward redeemed', reward_fulfil: 'Reward handed over', reward_cancel: 'Reward redemption cancelled', reward_stock: 'Reward restocked', card_add: 'Count card given or renewed', card_use: 'Count card used', card_adjust: 'Count card adjusted', card_expire: 'Count card expired', member_erase: 'Personal data erased', uses: '{n} uses', points_expiring: 'Points expiring soon (notice)', member_update: 'Profile changed',
     points: '{n} points', pendingAdded: '{n} points pending', pendingRemoved: '{n} pending points removed', wallet: 'wallet {amount}', growth: '{n} growth', other: 'Other change',
   },
   reports: {
@@ -283,7 +283,7 @@ const en = {
     route_not_found: 'The server does not know that request.', key_not_found: 'There is no such key.', member_not_found: 'There is no member with that number.',
     order_not_found: 'There is no order with that number.', referrer_not_found: 'The referrer is not a member.', product_not_found: 'The program has no such product.',
     tier_not_found: 'The program has no such tier.', coupon_not_found: 'There is no coupon with that code.', coupon_template_not_found: 'The program has no such coupon.',
-    what_if_not_found: 'That preview is no longer kept.', member_exists: 'A member with that number exists already.', phone_taken: 'Another member has that phone number.',
+    what_if_not_found: 'That preview is no longer kept.', webhook_not_found: 'There is no such webhook.', too_many_webhooks: 'There are as many webhooks as allowed; delete one first.', member_exists: 'A member with that number exists already.', phone_taken: 'Another member has that phone number.',
     email_taken: 'Another member has that email address.', idempotency_conflict: 'This was sent before with other details. Close the form and start again.',
     what_if_running: 'Another preview is running; try again when it has finished.', backup_running: 'A backup is being taken; try again when it has finished.',
     payload_too_large: 'That is larger than the server takes.', insufficient_points: 'The member does not have enough points.', member_erased: 'This member was erased: only returns of earlier orders are possible.', insufficient_wallet: 'The wallet does not hold enough.',

@@ -180,7 +180,7 @@ const zhCN: Messages = {
     referral_reward: '推荐奖励', referral_reversal: '因退货扣回推荐奖励', product: '购买会员商品', productTier: '购买会员商品：现为{tier}',
     program: '会员方案修改', coupon_issue: '获得优惠券 {code}', coupon_use: '使用优惠券 {code}', coupon_restore: '退回优惠券 {code}', coupon_expire: '优惠券 {code} 过期',
     coupon_revoke: '优惠券 {code} 被作废', pointsActivate: '订单 {order} 的积分已生效', pointsCancel: '因退货取消待生效积分',
-    reward_redeem: '兑换礼品', reward_fulfil: '礼品已领取', reward_cancel: '取消礼品兑换', reward_stock: '礼品补货', card_add: '发放或续期次卡', card_use: '使用次卡', card_adjust: '调整次卡', card_expire: '次卡到期', member_erase: '个人资料已删除', uses: '{n} 次',
+    reward_redeem: '兑换礼品', reward_fulfil: '礼品已领取', reward_cancel: '取消礼品兑换', reward_stock: '礼品补货', card_add: '发放或续期次卡', card_use: '使用次卡', card_adjust: '调整次卡', card_expire: '次卡到期', member_erase: '个人资料已删除', uses: '{n} 次', points_expiring: '积分即将到期（通知）', member_update: '会员资料已更改',
     points: '{n} 分', pendingAdded: '{n} 分待生效', pendingRemoved: '取消 {n} 分待生效积分', wallet: '钱包 {amount}', growth: '成长值 {n}', other: '其他变动',
   },
   reports: {
@@ -282,7 +282,7 @@ const zhCN: Messages = {
     route_not_found: '服务器不认识此请求。', key_not_found: '没有此密钥。', member_not_found: '没有此会员号的会员。',
     order_not_found: '没有此订单号的订单。', referrer_not_found: '推荐人不是会员。', product_not_found: '会员方案中没有此商品。',
     tier_not_found: '会员方案中没有此等级。', coupon_not_found: '没有此券码的优惠券。', coupon_template_not_found: '会员方案中没有此优惠券。',
-    what_if_not_found: '该预览已不再保留。', member_exists: '已有会员使用此会员号。', phone_taken: '另一位会员已使用此手机号。',
+    what_if_not_found: '该预览已不再保留。', webhook_not_found: '没有此 Webhook。', too_many_webhooks: 'Webhook 数量已达上限，请先删除一个。', member_exists: '已有会员使用此会员号。', phone_taken: '另一位会员已使用此手机号。',
     email_taken: '另一位会员已使用此邮箱。', idempotency_conflict: '此操作之前已用不同数据提交过，请关闭表单重新开始。',
     what_if_running: '另一个预览正在进行，请稍后再试。', backup_running: '正在备份，请稍后再试。',
     payload_too_large: '数据超出服务器允许的大小。', insufficient_points: '会员积分不足。', member_erased: '此会员的个人资料已删除：只能处理之前订单的退货。', insufficient_wallet: '钱包余额不足。',

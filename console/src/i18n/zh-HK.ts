@@ -180,7 +180,7 @@ const zhHK: Messages = {
     referral_reward: '推薦獎勵', referral_reversal: '因退貨扣回推薦獎勵', product: '購買會員產品', productTier: '購買會員產品：現為{tier}',
     program: '會員計劃更改', coupon_issue: '獲派優惠券 {code}', coupon_use: '使用優惠券 {code}', coupon_restore: '退回優惠券 {code}', coupon_expire: '優惠券 {code} 過期',
     coupon_revoke: '優惠券 {code} 被撤銷', pointsActivate: '訂單 {order} 的積分已生效', pointsCancel: '因退貨取消待生效積分',
-    reward_redeem: '兌換禮品', reward_fulfil: '禮品已領取', reward_cancel: '取消禮品兌換', reward_stock: '禮品補貨', card_add: '發出或續期次卡', card_use: '使用次卡', card_adjust: '調整次卡', card_expire: '次卡到期', member_erase: '個人資料已刪除', uses: '{n} 次',
+    reward_redeem: '兌換禮品', reward_fulfil: '禮品已領取', reward_cancel: '取消禮品兌換', reward_stock: '禮品補貨', card_add: '發出或續期次卡', card_use: '使用次卡', card_adjust: '調整次卡', card_expire: '次卡到期', member_erase: '個人資料已刪除', uses: '{n} 次', points_expiring: '積分即將到期（通知）', member_update: '會員資料已更改',
     points: '{n} 分', pendingAdded: '{n} 分待生效', pendingRemoved: '取消 {n} 分待生效積分', wallet: '錢包 {amount}', growth: '成長值 {n}', other: '其他變動',
   },
   reports: {
@@ -282,7 +282,7 @@ const zhHK: Messages = {
     route_not_found: '伺服器不認識此請求。', key_not_found: '沒有此金鑰。', member_not_found: '沒有此編號的會員。',
     order_not_found: '沒有此編號的訂單。', referrer_not_found: '推薦人不是會員。', product_not_found: '會員計劃沒有此產品。',
     tier_not_found: '會員計劃沒有此等級。', coupon_not_found: '沒有此券號的優惠券。', coupon_template_not_found: '會員計劃沒有此優惠券。',
-    what_if_not_found: '該預覽已不再保留。', member_exists: '已有會員使用此編號。', phone_taken: '另一位會員已使用此電話號碼。',
+    what_if_not_found: '該預覽已不再保留。', webhook_not_found: '沒有此 Webhook。', too_many_webhooks: 'Webhook 數目已達上限，請先刪除一個。', member_exists: '已有會員使用此編號。', phone_taken: '另一位會員已使用此電話號碼。',
     email_taken: '另一位會員已使用此電郵地址。', idempotency_conflict: '此操作之前已用不同資料送出，請關閉表格重新開始。',
     what_if_running: '另一個預覽正在進行，請稍後再試。', backup_running: '正在備份，請稍後再試。',
     payload_too_large: '資料超出伺服器接受的大小。', insufficient_points: '會員積分不足。', member_erased: '此會員的個人資料已刪除：只可處理之前訂單的退貨。', insufficient_wallet: '錢包結餘不足。',
