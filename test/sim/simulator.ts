@@ -19,9 +19,9 @@ import { SimServer, type Answer } from './server.js';
  */
 export const EDGES = {
   'kills': { defaultOn: true, about: 'SIGKILLs at seeded steps while ops are in flight, restarts, unacked ops settled from the ledger and resent in a new order' },
-  'backdated': { defaultOn: true, about: 'ops dated up to 400 days back, and ops exactly at a member\'s next period end, expiry or birthday' },
+  'backdated': { defaultOn: true, about: 'ops dated up to 400 days back, and ops exactly at a member\'s next period end, expiry, activation or birthday, or a return window before it' },
   'batches': { defaultOn: true, about: 'multi-op stream batches (independent members, repeats of an op inside its batch) and shuffled replay batches' },
-  'program-changes': { defaultOn: true, about: 'PUT /v1/program mid-run: new rates, thresholds, periods, expiry, referral levels, products; tiers nobody held may go' },
+  'program-changes': { defaultOn: true, about: 'PUT /v1/program mid-run: new rates, thresholds, periods, expiry, return window, referral levels, products; tiers nobody held may go' },
   'near-limit': { defaultOn: true, about: 'balances within 10^12 of 2^53-1 (built by thousands of adjustments and top-ups), then credits that would pass it' },
   'ancient-times': { defaultOn: true, about: 'instants before 2000-01-01T00:00:00Z (and before 1970) as an op\'s `at`, `balance?at=` and the sweep\'s `asOf`, which the server must refuse with 400 invalid_request on that field; ops at the bound itself' },
   'tier-removal': { defaultOn: true, about: 'a program change removing a tier that members hold: they move to the first tier at the change' },
@@ -60,10 +60,14 @@ export interface SimReport {
   campaigns: { purchases: number; quotes: number; coupons: number };
   /**
    * How much of the return window the run reached (§13.5), from the model's ledgers: purchases and
-   * referral rewards whose points waited, activations, upgrades an activation made, pending points
-   * cancelled by returns and by referral reversals; and spends refused that the pending points would have covered.
+   * referral rewards whose points waited, activations (and those that paid only what fit below
+   * 2^53 − 1), upgrades an activation made, pending points cancelled by returns and by referral
+   * reversals; and spends refused that the pending points would have covered.
    */
-  pending: { purchases: number; rewards: number; activations: number; activationUpgrades: number; cancelledByReturns: number; cancelledByReversals: number; refusedPendingWouldCover: number };
+  pending: {
+    purchases: number; rewards: number; activations: number; activationsCut: number; activationUpgrades: number;
+    cancelledByReturns: number; cancelledByReversals: number; refusedPendingWouldCover: number;
+  };
 }
 
 /**
@@ -214,7 +218,7 @@ class Simulation {
       seed: settings.seed, steps: settings.steps, shards: this.shards, elapsedMs: 0, ops: 0, opsByName: {}, refusals: {},
       replays: 0, conflicts: 0, kills: 0, unackedAtKills: 0, sweeps: 0, programChanges: 0, checkpoints: 0, members: 0, orders: 0, entries: 0, entryKinds: {},
       campaigns: { purchases: 0, quotes: 0, coupons: 0 },
-      pending: { purchases: 0, rewards: 0, activations: 0, activationUpgrades: 0, cancelledByReturns: 0, cancelledByReversals: 0, refusedPendingWouldCover: 0 },
+      pending: { purchases: 0, rewards: 0, activations: 0, activationsCut: 0, activationUpgrades: 0, cancelledByReturns: 0, cancelledByReversals: 0, refusedPendingWouldCover: 0 },
     };
   }
 
@@ -420,9 +424,9 @@ class Simulation {
         if (rng.chance(0.02)) return { name: 'return', body: { returnId: `r${planner.next()}`, orderId: `nope${planner.next()}`, amountCents: 100, at: planner.spell(at) }, role: 'admin' };
         // Orders that used or issued coupons a third of the time: their full returns give coupons back and take them back.
         const withCoupons = (id: string) => { const c = this.model.orders.get(id)!.coupons; return c !== undefined && c.used.length + c.issued.length > 0; };
-        // Orders whose points still wait a quarter of the time: their returns cancel pending points (§13.5).
+        // Orders whose points still wait two times in five: their returns cancel pending points (§13.5).
         const orderId = this.on('coupons') && rng.chance(0.33) ? planner.returnableOrder(() => true, withCoupons) ?? planner.returnableOrder()
-          : rng.chance(0.25) ? planner.returnableOrder(() => true, (id) => planner.stillPending(id)) ?? planner.returnableOrder() : planner.returnableOrder();
+          : rng.chance(0.4) ? planner.returnableOrder(() => true, (id) => planner.stillPending(id)) ?? planner.returnableOrder() : planner.returnableOrder();
         if (orderId === null) return planner.purchase(m, at);
         const o = this.model.orders.get(orderId)!;
         return planner.returnOf(orderId, planner.atFor(this.clockMs, this.model.members.get(o.memberId)));
@@ -549,6 +553,7 @@ class Simulation {
         if (e.kind === 'purchase' && e.pending > 0) r.purchases += 1;
         if (e.kind === 'referral_reward' && e.pending > 0) r.rewards += 1;
         if (e.kind === 'points_activate') r.activations += 1;
+        if (e.kind === 'points_activate' && e.points < -e.pending) r.activationsCut += 1;
         if (e.kind === 'upgrade' && e.ref.startsWith('upgrade:')) r.activationUpgrades += 1;
         if (e.kind === 'points_cancel' && m.entries[i - 1]?.kind === 'return') r.cancelledByReturns += 1;
         if (e.kind === 'points_cancel' && m.entries[i - 1]?.kind === 'referral_reversal') r.cancelledByReversals += 1;
