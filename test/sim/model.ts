@@ -151,8 +151,9 @@ function safe(...values: number[]): boolean {
   return values.every((v) => Number.isSafeInteger(v));
 }
 
-/** The exact sum, or NaN when it leaves the safe range (so `safe` refuses it). */
+/** The exact sum, or NaN when it leaves the safe range (so `safe` refuses it); NaN stays NaN, so sums nest. */
 function add(a: number, b: number): number {
+  if (Number.isNaN(a) || Number.isNaN(b)) return Number.NaN;
   const s = BigInt(a) + BigInt(b);
   return s > BigInt(SAFE_MAX) || s < -BigInt(SAFE_MAX) ? Number.NaN : Number(s);
 }

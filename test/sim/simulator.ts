@@ -9,7 +9,7 @@ import { Random } from './prng.js';
 import { DAY_MS, iso, localDay } from './calendar.js';
 import { generateProgram, type SimProgram } from './program.js';
 import { CouponBook } from './coupons.js';
-import { AT_MIN_MS, Model, SAFE_MAX, entryOf, parseAt, shardOf, type Body, type Member, type OpName, type Outcome, type Role } from './model.js';
+import { AT_MIN_MS, Model, SAFE_MAX, entryOf, parseAt, shardOf, type Body, type Entry, type Member, type OpName, type Outcome, type Role } from './model.js';
 import { OP_AMOUNT_MAX, Planner, withOffset, type Planned } from './plan.js';
 import { SimServer, type Answer } from './server.js';
 
@@ -60,12 +60,12 @@ export interface SimReport {
   campaigns: { purchases: number; quotes: number; coupons: number };
   /**
    * How much of the return window the run reached (§13.5), from the model's ledgers: purchases and
-   * referral rewards whose points waited, activations (and those that paid only what fit below
-   * 2^53 − 1), upgrades an activation made, pending points cancelled by returns and by referral
+   * referral rewards whose points waited, activations (those that paid only what fit below
+   * 2^53 − 1, and those at the instant of a period end, an expiry or a birthday), upgrades an activation made, pending points cancelled by returns and by referral
    * reversals; and spends refused that the pending points would have covered.
    */
   pending: {
-    purchases: number; rewards: number; activations: number; activationsCut: number; activationUpgrades: number;
+    purchases: number; rewards: number; activations: number; activationsCut: number; activationTies: number; activationUpgrades: number;
     cancelledByReturns: number; cancelledByReversals: number; refusedPendingWouldCover: number;
   };
 }
@@ -218,7 +218,7 @@ class Simulation {
       seed: settings.seed, steps: settings.steps, shards: this.shards, elapsedMs: 0, ops: 0, opsByName: {}, refusals: {},
       replays: 0, conflicts: 0, kills: 0, unackedAtKills: 0, sweeps: 0, programChanges: 0, checkpoints: 0, members: 0, orders: 0, entries: 0, entryKinds: {},
       campaigns: { purchases: 0, quotes: 0, coupons: 0 },
-      pending: { purchases: 0, rewards: 0, activations: 0, activationsCut: 0, activationUpgrades: 0, cancelledByReturns: 0, cancelledByReversals: 0, refusedPendingWouldCover: 0 },
+      pending: { purchases: 0, rewards: 0, activations: 0, activationsCut: 0, activationTies: 0, activationUpgrades: 0, cancelledByReturns: 0, cancelledByReversals: 0, refusedPendingWouldCover: 0 },
     };
   }
 
@@ -554,6 +554,8 @@ class Simulation {
         if (e.kind === 'referral_reward' && e.pending > 0) r.rewards += 1;
         if (e.kind === 'points_activate') r.activations += 1;
         if (e.kind === 'points_activate' && e.points < -e.pending) r.activationsCut += 1;
+        const tied = (x: Entry | undefined) => x !== undefined && x.at === e.at && ['renew', 'downgrade', 'expire', 'birthday'].includes(x.kind);
+        if (e.kind === 'points_activate' && (tied(m.entries[i - 1]) || tied(m.entries[i + 1]))) r.activationTies += 1;
         if (e.kind === 'upgrade' && e.ref.startsWith('upgrade:')) r.activationUpgrades += 1;
         if (e.kind === 'points_cancel' && m.entries[i - 1]?.kind === 'return') r.cancelledByReturns += 1;
         if (e.kind === 'points_cancel' && m.entries[i - 1]?.kind === 'referral_reversal') r.cancelledByReversals += 1;
@@ -1456,9 +1458,22 @@ class Simulation {
     const m = this.model.members.get(id)!;
     const at = planner.atFor(this.clockMs, m);
     const big = () => rng.int(1, OP_AMOUNT_MAX);
-    const kind = rng.pick(['adjust', 'topup', 'purchase', 'redeem', 'product', 'transfer-in', 'transfer-out', 'quote'] as const);
+    const windowed = this.model.program.pointsPendingDays > 0;
+    const kinds = ['adjust', 'topup', 'purchase', 'redeem', 'product', 'transfer-in', 'transfer-out', 'quote', 'pending-past-limit', 'pending-past-limit'] as const;
+    const kind = rng.pick(windowed ? kinds : kinds.filter((k) => k !== 'pending-past-limit'));
     let p: Planned;
     switch (kind) {
+      case 'pending-past-limit': {
+        // To within 500-1,500 of 2^53 - 1 (room for an upgrade bonus), then a purchase whose pending
+        // points (2,000 or more) will not fit when they activate: the activation pays what fits (docs/rules.md §13.5).
+        const delta = SAFE_MAX - m.points - rng.int(500, 1_500);
+        if (delta !== 0 && Math.abs(delta) <= OP_AMOUNT_MAX) {
+          await this.single({ name: 'adjust', body: { requestId: `wa${planner.next()}`, memberId: id, points: delta, reason: 'whale', at: planner.spell(at) }, role: 'admin', note: 'whale, to the limit' });
+        }
+        p = planner.purchase(m, at);
+        p.body = { orderId: p.body['orderId'], memberId: id, amountCents: rng.int(10_000_000, OP_AMOUNT_MAX), at: p.body['at'] };
+        break;
+      }
       case 'adjust': p = planner.adjust(m, at); p.body['points'] = rng.chance(0.5) ? big() : -big(); break;
       case 'topup': p = planner.topup(m, at); p.body['amountCents'] = Math.max(this.model.program.wallet.minTopupCents, big()); break;
       case 'purchase': p = planner.purchase(m, at); p.body['amountCents'] = big(); delete p.body['discountCents']; break;
