@@ -9,7 +9,7 @@ import { Random } from './prng.js';
 import { DAY_MS, iso, localDay } from './calendar.js';
 import { generateProgram, type SimProgram } from './program.js';
 import { CouponBook } from './coupons.js';
-import { AT_MIN_MS, Model, SAFE_MAX, entryOf, parseAt, shardOf, type Body, type Entry, type Member, type OpName, type Outcome, type Role } from './model.js';
+import { AT_MIN_MS, Model, SAFE_MAX, entryOf, parseAt, shardOf, type Body, type Member, type OpName, type Outcome, type Role } from './model.js';
 import { OP_AMOUNT_MAX, Planner, withOffset, type Planned } from './plan.js';
 import { SimServer, type Answer } from './server.js';
 
@@ -65,7 +65,9 @@ export interface SimReport {
    * reversals; and spends refused that the pending points would have covered.
    */
   pending: {
-    purchases: number; rewards: number; activations: number; activationsCut: number; activationTies: number; activationUpgrades: number;
+    purchases: number; rewards: number; activations: number; activationsCut: number; activationUpgrades: number;
+    /** Activations at the instant of another event, by the other event's entry kind. */
+    activationTies: Record<string, number>;
     cancelledByReturns: number; cancelledByReversals: number; refusedPendingWouldCover: number;
   };
 }
@@ -218,7 +220,7 @@ class Simulation {
       seed: settings.seed, steps: settings.steps, shards: this.shards, elapsedMs: 0, ops: 0, opsByName: {}, refusals: {},
       replays: 0, conflicts: 0, kills: 0, unackedAtKills: 0, sweeps: 0, programChanges: 0, checkpoints: 0, members: 0, orders: 0, entries: 0, entryKinds: {},
       campaigns: { purchases: 0, quotes: 0, coupons: 0 },
-      pending: { purchases: 0, rewards: 0, activations: 0, activationsCut: 0, activationTies: 0, activationUpgrades: 0, cancelledByReturns: 0, cancelledByReversals: 0, refusedPendingWouldCover: 0 },
+      pending: { purchases: 0, rewards: 0, activations: 0, activationsCut: 0, activationTies: {}, activationUpgrades: 0, cancelledByReturns: 0, cancelledByReversals: 0, refusedPendingWouldCover: 0 },
     };
   }
 
@@ -552,13 +554,15 @@ class Simulation {
       m.entries.forEach((e, i) => {
         if (e.kind === 'purchase' && e.pending > 0) r.purchases += 1;
         if (e.kind === 'referral_reward' && e.pending > 0) r.rewards += 1;
-        if (e.kind === 'points_activate') r.activations += 1;
-        if (e.kind === 'points_activate' && e.points < -e.pending) r.activationsCut += 1;
-        const tied = (x: Entry | undefined) => x !== undefined && x.at === e.at && ['renew', 'downgrade', 'expire', 'birthday'].includes(x.kind);
-        if (e.kind === 'points_activate' && (tied(m.entries[i - 1]) || tied(m.entries[i + 1]))) r.activationTies += 1;
         if (e.kind === 'upgrade' && e.ref.startsWith('upgrade:')) r.activationUpgrades += 1;
         if (e.kind === 'points_cancel' && m.entries[i - 1]?.kind === 'return') r.cancelledByReturns += 1;
         if (e.kind === 'points_cancel' && m.entries[i - 1]?.kind === 'referral_reversal') r.cancelledByReversals += 1;
+        if (e.kind !== 'points_activate') return;
+        r.activations += 1;
+        if (e.points < -e.pending) r.activationsCut += 1;
+        for (const x of [m.entries[i - 1], m.entries[i + 1]]) {
+          if (x !== undefined && x.at === e.at && ['renew', 'downgrade', 'expire', 'birthday'].includes(x.kind)) r.activationTies[x.kind] = (r.activationTies[x.kind] ?? 0) + 1;
+        }
       });
     }
   }
