@@ -59,6 +59,8 @@ for (let seed = args.seed; seed < args.seed + args.seeds; seed++) {
     process.stdout.write(`seed ${seed}: ok in ${(r.elapsedMs / MS_PER_S).toFixed(1)} s — ${r.shards} shards, ${r.ops} ops (${r.replays} replays, ${r.conflicts} conflicts), `
       + `${r.kills} kills (${r.unackedAtKills} ops unacked), ${r.sweeps} sweeps, ${r.programChanges} program changes, ${r.members} members, ${r.orders} orders, ${r.entries} entries\n`
       + `  campaigns: ${r.campaigns.purchases} purchases and ${r.campaigns.quotes} quotes some campaign applied to, ${r.campaigns.coupons} campaign coupons issued\n`
+      + `  pending points: ${r.pending.purchases} purchases and ${r.pending.rewards} referral rewards waited, ${r.pending.activations} activations (${r.pending.activationUpgrades} upgrading, ${r.pending.activationsCut} paying what fit, at the instant of another event: ${Object.entries(r.pending.activationTies).map(([k, n]) => `${k}×${n}`).join(' ') || 'none'}), `
+      + `cancelled by ${r.pending.cancelledByReturns} returns and ${r.pending.cancelledByReversals} reversals, ${r.pending.refusedPendingWouldCover} spends refused that pending points would cover\n`
       + `  entries: ${Object.entries(r.entryKinds).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}×${n}`).join(' ')}\n  refusals: ${refusals}\n`);
   } catch (err) {
     failed += 1;

@@ -33,7 +33,7 @@ function program(over: Partial<SimProgram> = {}): SimProgram {
       id: 'welcome10', name: 'HK$10 off', active: true, discount: { amountCents: 1_000 }, minSpendCents: 0, eligibleTiers: null,
       channels: ['online', 'offline'], validDays: 30, validFrom: null, validTo: null, perMemberMax: null, totalMax: null, restoreOnFullReturn: true,
     }],
-    couponRules: [], campaigns: [doubleWeekend, tstOpening], ...over,
+    couponRules: [], campaigns: [doubleWeekend, tstOpening], pointsPendingDays: 0, ...over,
   };
 }
 

@@ -26,11 +26,18 @@ export type Body = Record<string, unknown>;
 
 /** Points that expire together: `id` orders grants of one expiry by when they were credited. */
 export interface Grant { id: number; expiresAt: number; remaining: number }
+/**
+ * Points waiting for their return window (§13.5): a purchase's earnings with their growth, or a
+ * referral reward it caused, until `activatesAt`. `id` orders the lots of one instant by when they were made.
+ */
+export interface PendingLot { id: number; activatesAt: number; points: number; growth: number; orderId: string }
 /** Part of a debit: which grant paid how much (Infinity expiry: points that never expire). */
 export interface Took { id: number; expiresAt: number; points: number }
 
 export interface Entry {
   at: number; kind: string; ref: string; points: number; growth: number; wallet: number; spend: number; tierId: string | null;
+  /** The change of the member's pending points (§8.1 `pendingDelta`). */
+  pending: number;
   /** The sweep that wrote a coupon_expire entry: its expiries of one instant are in code order. */
   sweep?: number;
   /** A count card entry's change of uses (test/sim/rewards.ts). */
@@ -56,6 +63,8 @@ export interface Member {
   lastBirthdayYear: number;
   /** Points that expire, oldest expiry first; points credited while expiry was off are not here. */
   grants: Grant[];
+  /** Points not yet spendable, soonest activation first (§13.5). */
+  pending: PendingLot[];
   entries: Entry[];
 }
 
@@ -75,6 +84,8 @@ export interface Order {
   campaignPoints: number;
   /** The campaigns that applied (§13.4), for the campaign report; null when the program had none. */
   campaigns: OrderCampaigns | null;
+  /** When its points became (or become) spendable, when they were pending at the purchase (§13.5). */
+  pendingUntil: number | null;
   /** What the order did with coupons: present when it used any, or the program had coupon rules or active campaigns with a coupon. */
   coupons?: OrderCoupons;
 }
@@ -102,6 +113,8 @@ export interface CampaignRow {
 export interface Totals {
   purchases: bigint; returns: bigint; netSalesCents: bigint; pointsIssued: bigint; pointsRedeemed: bigint;
   pointsExpired: bigint; pointsClawedBack: bigint; topupsCents: bigint;
+  /** Pending points returns and referral reversals cancelled before they activated (§10.1). */
+  pointsPendingCancelled: bigint;
 }
 
 /** What the server must answer to one op, and the members whose state it may have changed. */
@@ -141,8 +154,9 @@ function safe(...values: number[]): boolean {
   return values.every((v) => Number.isSafeInteger(v));
 }
 
-/** The exact sum, or NaN when it leaves the safe range (so `safe` refuses it). */
+/** The exact sum, or NaN when it leaves the safe range (so `safe` refuses it); NaN stays NaN, so sums nest. */
 function add(a: number, b: number): number {
+  if (Number.isNaN(a) || Number.isNaN(b)) return Number.NaN;
   const s = BigInt(a) + BigInt(b);
   return s > BigInt(SAFE_MAX) || s < -BigInt(SAFE_MAX) ? Number.NaN : Number(s);
 }
@@ -206,7 +220,10 @@ export class Model {
   readonly keys = new Map<string, { fp: string; answer: Body }>();
   readonly phones = new Map<string, string>();
   readonly emails = new Map<string, string>();
-  readonly totals: Totals = { purchases: 0n, returns: 0n, netSalesCents: 0n, pointsIssued: 0n, pointsRedeemed: 0n, pointsExpired: 0n, pointsClawedBack: 0n, topupsCents: 0n };
+  readonly totals: Totals = {
+    purchases: 0n, returns: 0n, netSalesCents: 0n, pointsIssued: 0n, pointsRedeemed: 0n, pointsExpired: 0n, pointsClawedBack: 0n, topupsCents: 0n,
+    pointsPendingCancelled: 0n,
+  };
   /** Referral points each ancestor received per level, net of reversals: `memberId|level`. */
   readonly referralPoints = new Map<string, number>();
   /** Every tier id a member has held, entered a period at, or that an order names: a program must keep them. */
@@ -214,6 +231,7 @@ export class Model {
   /** Ledger entries not on any member (one per accepted program, the first program included). */
   programEntries = 1;
   private grantSeq = 0;
+  private pendingSeq = 0;
   private sweeps = 0;
   /** Every coupon issued, with the counts its caps read. */
   readonly coupons = new CouponBook();
@@ -317,9 +335,76 @@ export class Model {
 
   // ---------------------------------------------------------------- points and grants
 
-  private entry(m: Member, at: number, kind: string, ref: string, d: Partial<Pick<Entry, 'points' | 'growth' | 'wallet' | 'spend' | 'tierId' | 'uses'>>): void {
+  private entry(m: Member, at: number, kind: string, ref: string, d: Partial<Pick<Entry, 'points' | 'growth' | 'wallet' | 'spend' | 'tierId' | 'pending' | 'uses'>>): void {
     // `+ 0` turns a negated zero into zero: the server's JSON has no -0.
-    m.entries.push({ at, kind, ref, points: (d.points ?? 0) + 0, growth: (d.growth ?? 0) + 0, wallet: (d.wallet ?? 0) + 0, spend: (d.spend ?? 0) + 0, tierId: d.tierId ?? null, ...(d.uses === undefined ? {} : { uses: d.uses + 0 }) });
+    m.entries.push({
+      at, kind, ref, points: (d.points ?? 0) + 0, growth: (d.growth ?? 0) + 0, wallet: (d.wallet ?? 0) + 0, spend: (d.spend ?? 0) + 0,
+      tierId: d.tierId ?? null, pending: (d.pending ?? 0) + 0, ...(d.uses === undefined ? {} : { uses: d.uses + 0 }),
+    });
+  }
+
+  // ---------------------------------------------------------------- pending points
+
+  /** Points (and growth) that wait until `activatesAt`, after the lots of that instant made before them. */
+  private addPending(m: Member, lot: Omit<PendingLot, 'id'>): void {
+    this.pendingSeq += 1;
+    const l: PendingLot = { id: this.pendingSeq, ...lot };
+    let i = m.pending.length;
+    while (i > 0 && (m.pending[i - 1]!.activatesAt > l.activatesAt || (m.pending[i - 1]!.activatesAt === l.activatesAt && m.pending[i - 1]!.id > l.id))) i--;
+    m.pending.splice(i, 0, l);
+  }
+
+  pendingTotal(m: Member): number {
+    return m.pending.reduce((s, l) => s + l.points, 0);
+  }
+
+  /**
+   * Cancels up to `points` and `growth` of what order `orderId` still has pending (a return or a
+   * referral reversal inside the window, §13.5): a `points_cancel` entry (ref `ref`) when anything
+   * was, and the lot left with nothing goes. Returns what it cancelled (zeros: nothing of it waits).
+   */
+  private cancelPending(m: Member, orderId: string, points: number, growth: number, at: number, ref: string): { points: number; growth: number } {
+    const i = m.pending.findIndex((l) => l.orderId === orderId);
+    if (i === -1) return { points: 0, growth: 0 };
+    const lot = m.pending[i]!;
+    const cancel = { points: Math.min(points, lot.points), growth: Math.min(growth, lot.growth) };
+    if (cancel.points === 0 && cancel.growth === 0) return cancel;
+    lot.points -= cancel.points;
+    lot.growth -= cancel.growth;
+    if (lot.points === 0 && lot.growth === 0) m.pending.splice(i, 1);
+    this.entry(m, at, 'points_cancel', ref, { pending: -cancel.points });
+    this.tally('pointsPendingCancelled', cancel.points);
+    return cancel;
+  }
+
+  /**
+   * Pending points become spendable at their instant (§13.5): credited with their growth (what fits
+   * below 2^53 − 1) as a grant whose expiry counts from now. Under growth tiers the growth counts
+   * towards the tier now, and reaching a threshold upgrades the member now: the tier's bonus, a new
+   * period, the metric carried forward as a purchase's upgrade carries it.
+   */
+  private activate(m: Member, lot: PendingLot): void {
+    const p = this.program;
+    const at = lot.activatesAt;
+    const points = fitting(m.points, lot.points);
+    const growth = fitting(m.growth, lot.growth);
+    this.entry(m, at, 'points_activate', lot.orderId, { points, growth, pending: -lot.points });
+    this.creditPoints(m, points, at);
+    this.tally('pointsIssued', points);
+    m.growth += growth;
+    if (p.qualifyBy !== 'growth' || growth === 0) return;
+    m.periodMetric += fitting(m.periodMetric, growth);
+    const to = this.qualifying(m.periodMetric);
+    if (to <= this.tierIndex(m.tierId)) return;
+    const tier = p.tiers[to]!;
+    const bonus = fitting(m.points, tier.upgradeBonusPoints);
+    this.entry(m, at, 'upgrade', `upgrade:${at}`, { points: bonus, tierId: tier.id });
+    this.creditPoints(m, bonus, at);
+    this.tally('pointsIssued', bonus);
+    m.periodMetric = this.carried(m.periodMetric, tier.threshold);
+    m.tierId = tier.id; m.periodStart = at; m.periodStartTierId = tier.id;
+    m.periodEnd = p.membershipDays === null ? null : at + p.membershipDays * DAY_MS;
+    this.hold(m);
   }
 
   private insertGrant(m: Member, g: Grant): void {
@@ -379,9 +464,9 @@ export class Model {
     return birthdayGiftAt(m.lastBirthdayYear + 1, m.birthdayMonth, m.birthdayDay, this.program.timezone);
   }
 
-  /** The member's next time-driven event: a period end, a grant expiry or a birthday gift. */
+  /** The member's next time-driven event: a period end, a grant expiry, pending points activating or a birthday gift. */
   nextEvent(m: Member): number | null {
-    const times = [m.periodEnd, m.grants[0]?.expiresAt ?? null, this.nextBirthday(m)].filter((t): t is number => t !== null);
+    const times = [m.periodEnd, m.grants[0]?.expiresAt ?? null, m.pending[0]?.activatesAt ?? null, this.nextBirthday(m)].filter((t): t is number => t !== null);
     return times.length === 0 ? null : Math.min(...times);
   }
 
@@ -391,14 +476,15 @@ export class Model {
     m.lastBirthdayYear = at >= birthdayGiftAt(year, m.birthdayMonth, m.birthdayDay, this.program.timezone) ? year : year - 1;
   }
 
-  /** Applies every event due at or before `toMs` in time order (period end, then expiry, then birthday). */
+  /** Applies every event due at or before `toMs` in time order (period end, then expiry, then activation, then birthday, §6.4). */
   advance(m: Member, toMs: number): void {
     for (let n = 0; ; n++) {
       if (n > EVENTS_MAX) throw new Error(`model: member ${m.memberId} has more than ${EVENTS_MAX} events before ${iso(toMs)}`);
       const periodEnd = m.periodEnd;
       const expiry = m.grants[0]?.expiresAt ?? null;
+      const activation = m.pending[0]?.activatesAt ?? null;
       const birthday = this.nextBirthday(m);
-      const times = [periodEnd, expiry, birthday].filter((t): t is number => t !== null);
+      const times = [periodEnd, expiry, activation, birthday].filter((t): t is number => t !== null);
       if (times.length === 0) return;
       const next = Math.min(...times);
       if (next > toMs) return;
@@ -409,6 +495,8 @@ export class Model {
         this.entry(m, next, 'expire', `expire:${next}`, { points: -points });
         m.points -= points;
         this.tally('pointsExpired', points);
+      } else if (next === activation) {
+        this.activate(m, m.pending.shift()!);
       } else {
         m.lastBirthdayYear += 1;
         const bonus = fitting(m.points, this.program.birthday.bonusPoints);
@@ -486,6 +574,14 @@ export class Model {
       else if (expiring.length < 5) expiring.push({ at: iso(g.expiresAt)!, points: g.remaining });
       else break;
     }
+    // The next five activation instants, the lots of one instant together (§13.5).
+    const activating: Array<{ at: string; points: number }> = [];
+    for (const l of m.pending) {
+      const last = activating[activating.length - 1];
+      if (last !== undefined && last.at === iso(l.activatesAt)) last.points += l.points;
+      else if (activating.length < 5) activating.push({ at: iso(l.activatesAt)!, points: l.points });
+      else break;
+    }
     return {
       memberId: m.memberId, name: p.name ?? null, phone: p.phone ?? null, email: p.email ?? null, birthday: p.birthday ?? null,
       gender: p.gender ?? null, address: p.address ?? null, storeId: p.storeId ?? null, channel: p.channel ?? null, staffId: p.staffId ?? null,
@@ -493,13 +589,35 @@ export class Model {
       points: m.points, growth: m.growth, walletCents: m.walletCents, lifetimeSpendCents: m.lifetimeSpendCents,
       purchaseCount: m.purchaseCount, firstPurchaseAt: iso(m.firstPurchaseAt), lastPurchaseAt: iso(m.lastPurchaseAt),
       referrerId: m.referrerId, referralChain: m.referralChain, createdAt: iso(m.createdAt), pointsExpiring: expiring,
+      pendingPoints: this.pendingTotal(m), pointsActivating: activating,
     };
   }
 
   /** `GET /v1/members/{id}/balance?at=`: the fold of the member's entries dated at or before `atMs`. */
-  balanceAt(m: Member, atMs: number): { points: number; growth: number; walletCents: number } {
-    const out = { points: 0, growth: 0, walletCents: 0 };
-    for (const e of m.entries) if (e.at <= atMs) { out.points += e.points; out.growth += e.growth; out.walletCents += e.wallet; }
+  balanceAt(m: Member, atMs: number): { points: number; growth: number; walletCents: number; pendingPoints: number } {
+    const out = { points: 0, growth: 0, walletCents: 0, pendingPoints: 0 };
+    for (const e of m.entries) if (e.at <= atMs) { out.points += e.points; out.growth += e.growth; out.walletCents += e.wallet; out.pendingPoints += e.pending; }
+    return out;
+  }
+
+  /**
+   * The daily report's pending columns (§10.2) for the local days `from` to `to`: points that
+   * started waiting (a positive pending change) and pending points cancelled, per day with any.
+   */
+  dailyPending(from: string, to: string): Map<string, { pointsPending: number; pointsPendingCancelled: number }> {
+    const out = new Map<string, { pointsPending: number; pointsPendingCancelled: number }>();
+    for (const m of this.members.values()) {
+      for (const e of m.entries) {
+        // An activation's change counts in neither column.
+        if (e.pending <= 0 && e.kind !== 'points_cancel') continue;
+        const day = localDay(e.at, this.program.timezone);
+        if (day < from || day > to) continue;
+        const d = out.get(day) ?? { pointsPending: 0, pointsPendingCancelled: 0 };
+        if (e.pending > 0) d.pointsPending += e.pending;
+        else d.pointsPendingCancelled -= e.pending;
+        out.set(day, d);
+      }
+    }
     return out;
   }
 
@@ -508,10 +626,12 @@ export class Model {
     const perTier: Record<string, number> = {};
     let points = 0n;
     let wallet = 0n;
+    let pending = 0n;
     for (const m of this.members.values()) {
       perTier[m.tierId] = (perTier[m.tierId] ?? 0) + 1;
       points += BigInt(m.points);
       wallet += BigInt(m.walletCents);
+      pending += BigInt(this.pendingTotal(m));
     }
     // Coupon events are counted from the ledger entries; what coupons took off orders is what the
     // coupons now used took (a full return's restore gives its discount back).
@@ -521,7 +641,7 @@ export class Model {
     for (const c of this.coupons.all()) if (c.state === 'used') couponDiscountCents += BigInt(c.discountCents);
     return {
       members: this.members.size, membersPerTier: perTier, pointsOutstanding: points, walletOutstandingCents: wallet,
-      ...this.totals,
+      ...this.totals, pointsPending: pending,
       couponsIssued: events['coupon_issue'], couponsUsed: events['coupon_use'], couponsRestored: events['coupon_restore'],
       couponsExpired: events['coupon_expire'], couponsRevoked: events['coupon_revoke'], couponDiscountCents,
     };
@@ -932,7 +1052,7 @@ export class Model {
       lifetimeSpendCents: 0, purchaseCount: 0, firstPurchaseAt: null, lastPurchaseAt: null, standingOrders: 0,
       birthdayMonth: birthday === undefined ? 0 : Number(birthday.slice(5, 7)),
       birthdayDay: birthday === undefined ? 0 : Number(birthday.slice(8, 10)),
-      lastBirthdayYear: 0, grants: [], entries: [],
+      lastBirthdayYear: 0, grants: [], pending: [], entries: [],
     };
     this.settleBirthday(m, at);
     const opening = ((body['points'] as number | undefined) ?? 0) + p.signupPoints;
@@ -971,20 +1091,37 @@ export class Model {
    * A credit from another op (an outbox message): applied on the target at the source's time.
    * False when the target's wallet cannot take it (nothing written but the target's events up to
    * `at`); points that would leave the safe range are dropped (a reward, recorded as 0) or stop at
-   * -(2^53 - 1) (a reversal).
+   * -(2^53 - 1) (a reversal). A referral purchase reward made inside a return window waits until
+   * `pending.until` (§13.5); a reversal first cancels what of `pending.orderId`'s reward still waits.
    */
-  private deliver(targetId: string, kind: string, points: number, walletCents: number, ref: string, at: number, level: number): boolean {
+  private deliver(targetId: string, kind: string, points: number, walletCents: number, ref: string, at: number, level: number,
+    pending: { until: number | null; orderId: string } | null = null): boolean {
     const m = this.members.get(targetId)!;
     this.advance(m, at);
     if (!safe(add(m.walletCents, walletCents))) return false;
+    const countReferral = (n: number) => {
+      if (level > 0) this.referralPoints.set(`${targetId}|${level}`, (this.referralPoints.get(`${targetId}|${level}`) ?? 0) + n);
+    };
+    if (kind === 'referral_reward' && pending !== null && pending.until !== null && points > 0) {
+      // An entry of pending points alone; the referral report counts them at once.
+      this.entry(m, at, kind, ref, { pending: points });
+      this.addPending(m, { activatesAt: pending.until, points, growth: 0, orderId: pending.orderId });
+      countReferral(points);
+      return true;
+    }
+    // What the reversal cancels of the pending reward is cancelled after the reversal's own entry.
+    const lot = kind === 'referral_reversal' && pending !== null && points < 0 ? m.pending.find((l) => l.orderId === pending.orderId) : undefined;
+    const cancelling = lot === undefined ? 0 : Math.min(-points, lot.points);
+    const due = points + cancelling;
     // A reversal takes at most what the member holds unless the program allows negative points.
-    let applied = points < 0 && !this.program.allowNegativePoints ? -Math.min(-points, Math.max(0, m.points)) : points;
+    let applied = due < 0 && !this.program.allowNegativePoints ? -Math.min(-due, Math.max(0, m.points)) : due;
     if (!safe(add(m.points, applied))) applied = applied > 0 ? 0 : -SAFE_MAX - m.points;
     this.entry(m, at, kind, ref, { points: applied, wallet: walletCents });
+    const cancelled = lot === undefined ? 0 : this.cancelPending(m, pending!.orderId, cancelling, 0, at, ref).points;
     if (applied > 0) this.creditPoints(m, applied, at); else this.debitPoints(m, -applied);
     m.walletCents += walletCents;
     if (applied > 0) this.tally('pointsIssued', applied); else this.tally('pointsClawedBack', -applied);
-    if (level > 0) this.referralPoints.set(`${targetId}|${level}`, (this.referralPoints.get(`${targetId}|${level}`) ?? 0) + applied);
+    countReferral(applied - cancelled);
     return true;
   }
 
@@ -1118,7 +1255,12 @@ export class Model {
       growthPoints: p.growth.points, growthGrowth: p.growth.growth,
     };
     const earned = this.earned(rate, netCents, true) + campaigns.extraPoints;
-    const growthDelta = safe(earned) ? mulDiv(earned, rate.growthGrowth, rate.growthPoints) : Number.NaN;
+    const orderGrowth = safe(earned) ? mulDiv(earned, rate.growthGrowth, rate.growthPoints) : Number.NaN;
+    // Inside a return window the earned points and their growth wait (§13.5): the balances, and
+    // the metric of growth tiers, get them at the activation; spend counts at once.
+    const pendingUntil = p.pointsPendingDays > 0 ? at + p.pointsPendingDays * DAY_MS : null;
+    const credited = pendingUntil === null ? earned : 0;
+    const growthDelta = pendingUntil === null ? orderGrowth : 0;
     const metricGained = add(m.periodMetric, p.qualifyBy === 'spend' ? netCents : growthDelta);
     let target = t;
     p.tiers.forEach((x, i) => {
@@ -1126,15 +1268,15 @@ export class Model {
     });
     const upgraded = target > t;
     const bonus = upgraded ? p.tiers[target]!.upgradeBonusPoints : 0;
-    const pointsAfter = add(add(m.points - redeemPoints, earned), bonus);
+    const pointsAfter = add(add(m.points - redeemPoints, credited), bonus);
     const periodEnd = upgraded && p.membershipDays !== null ? at + p.membershipDays * DAY_MS : 0;
-    if (!safe(earned, growthDelta, metricGained, pointsAfter, add(m.growth, growthDelta), add(m.lifetimeSpendCents, netCents), periodEnd)) {
+    if (!safe(earned, orderGrowth, metricGained, pointsAfter, add(m.growth, growthDelta), add(m.lifetimeSpendCents, netCents), periodEnd)) {
       return FAIL('balance_limit', [memberId]);
     }
 
     const before = { periodStart: m.periodStart, periodEnd: m.periodEnd, periodStartTierId: m.periodStartTierId, periodMetric: m.periodMetric };
     const tierIdBefore = m.tierId;
-    this.entry(m, at, 'purchase', orderId, { points: earned - redeemPoints, wallet: -walletCents, growth: growthDelta, spend: netCents });
+    this.entry(m, at, 'purchase', orderId, { points: credited - redeemPoints, wallet: -walletCents, growth: growthDelta, spend: netCents, pending: earned - credited });
     const used = checked.coupons.map((c, i) => {
       c.usedOrderId = orderId;
       c.discountCents = checked.values[i]!;
@@ -1142,7 +1284,8 @@ export class Model {
       return { code: c.code, templateId: c.templateId, discountCents: checked.values[i]! };
     });
     const redeemedFrom = this.debitPoints(m, redeemPoints);
-    this.creditPoints(m, earned, at);
+    this.creditPoints(m, credited, at);
+    if (pendingUntil !== null && (earned > 0 || orderGrowth > 0)) this.addPending(m, { activatesAt: pendingUntil, points: earned, growth: orderGrowth, orderId });
     m.walletCents -= walletCents;
     m.growth += growthDelta;
     m.lifetimeSpendCents += netCents;
@@ -1174,7 +1317,8 @@ export class Model {
     }
     this.tally('purchases', 1);
     this.tally('netSalesCents', netCents);
-    this.tally('pointsIssued', earned);
+    // Pending points count as issued when they activate.
+    this.tally('pointsIssued', credited);
     this.tally('pointsRedeemed', redeemPoints);
 
     const touched = [memberId];
@@ -1191,16 +1335,17 @@ export class Model {
     }
     m.standingOrders += 1;
     for (const r of rewards) {
-      this.deliver(r.memberId, 'referral_reward', r.fixedPoints + r.sharePoints, 0, orderId, at, m.referralChain.indexOf(r.memberId) + 1);
+      // The ancestors' rewards wait with the purchase's own points.
+      this.deliver(r.memberId, 'referral_reward', r.fixedPoints + r.sharePoints, 0, orderId, at, m.referralChain.indexOf(r.memberId) + 1, { until: pendingUntil, orderId });
       touched.push(r.memberId);
     }
     const order: Order = {
       orderId, memberId, at, amountCents, redeemPoints, walletCents, netCents, earnedPoints: earned, tierIdBefore, upgradedTo,
       express: upgradedTo !== null && p.tiers[target]!.threshold > metricGained,
       before, rate, rewards,
-      now: { earnedPoints: earned, growth: growthDelta, restoredPoints: 0, walletRefundedCents: 0, fixedReversed: false },
+      now: { earnedPoints: earned, growth: orderGrowth, restoredPoints: 0, walletRefundedCents: 0, fixedReversed: false },
       redeemedFrom, restoredTo: [], returns: [], campaignPoints: campaigns.extraPoints,
-      campaigns: p.campaigns.length > 0 ? campaigns.order : null,
+      campaigns: p.campaigns.length > 0 ? campaigns.order : null, pendingUntil,
       ...(coupons === undefined ? {} : { coupons }),
     };
     this.orders.set(orderId, order);
@@ -1218,6 +1363,8 @@ export class Model {
       answer['couponsSkipped'] = coupons.skipped;
     }
     if (p.campaigns.length > 0) answer['campaigns'] = campaigns.list;
+    // Present exactly when the points wait: `undefined` requires the server's answer not to have it.
+    answer['pointsPendingUntil'] = iso(pendingUntil) ?? undefined;
     this.remember('purchase', scope, body, answer);
     return { ok: true, answer, replayed: false, touched };
   }
@@ -1256,19 +1403,28 @@ export class Model {
       if (points > 0) reversals.push({ memberId: r.memberId, points });
       return shareAfter;
     });
-    const clawed = p.allowNegativePoints ? clawbackDue : Math.min(clawbackDue, Math.max(0, m.points + restoredPoints));
+    // Inside the return window the order's points and growth still wait (§13.5): the return
+    // cancels them there first, and only what is left (nothing, for its own points) comes from the balances.
+    const lot = order.pendingUntil === null ? undefined : m.pending.find((l) => l.orderId === orderId);
+    const stillPending = lot !== undefined;
+    const cancelling = { points: lot === undefined ? 0 : Math.min(clawbackDue, lot.points), growth: lot === undefined ? 0 : Math.min(-growthDelta, lot.growth) };
+    const clawbackLeft = clawbackDue - cancelling.points;
+    const growthBack = growthDelta + cancelling.growth;
+    const clawed = p.allowNegativePoints ? clawbackLeft : Math.min(clawbackLeft, Math.max(0, m.points + restoredPoints));
 
     // The tier: the higher of the period-start tier and what the remaining metric qualifies for,
-    // unless the order's express upgrade falls below its threshold and is undone.
+    // unless the order's express upgrade falls below its threshold and is undone. Growth that
+    // waited counted towards the tier at its activation, and growth cancelled while waiting never did.
     const tierBefore = m.tierId;
-    const drop = p.qualifyBy === 'spend' ? amountCents : -growthDelta;
-    let metric = order.at >= m.periodStart ? Math.max(0, m.periodMetric - drop) : m.periodMetric;
+    const drop = p.qualifyBy === 'spend' ? amountCents : stillPending ? 0 : -growthDelta;
+    const countedAt = p.qualifyBy === 'growth' && order.pendingUntil !== null ? order.pendingUntil : order.at;
+    let metric = countedAt >= m.periodStart ? Math.max(0, m.periodMetric - drop) : m.periodMetric;
     let tierId: string;
     let period = { periodStart: m.periodStart, periodEnd: m.periodEnd, periodStartTierId: m.periodStartTierId };
     const up = order.upgradedTo;
     const expressCents = up === null ? null : this.tier(up).expressUpgradeCents;
     if (order.express && up !== null && m.periodStart === order.at && m.periodStartTierId === up && (expressCents === null || remaining < expressCents)) {
-      metric = order.before.periodMetric + (p.qualifyBy === 'spend' ? remaining : growthAfter);
+      metric = order.before.periodMetric + (p.qualifyBy === 'spend' ? remaining : stillPending ? 0 : growthAfter);
       const q = this.qualifying(metric);
       if (q <= this.tierIndex(order.before.periodStartTierId)) {
         // Through the current program: a tier it dropped since the order is its first tier, which never ends.
@@ -1286,7 +1442,8 @@ export class Model {
       tierId = p.tiers[Math.max(this.tierIndex(m.periodStartTierId), Math.min(this.qualifying(metric), this.tierIndex(m.tierId)))]!.id;
     }
 
-    this.entry(m, at, 'return', returnId, { points: restoredPoints - clawed, growth: growthDelta, wallet: walletRefundCents, spend: -amountCents });
+    this.entry(m, at, 'return', returnId, { points: restoredPoints - clawed, growth: growthBack, wallet: walletRefundCents, spend: -amountCents });
+    if (lot !== undefined) this.cancelPending(m, orderId, cancelling.points, cancelling.growth, at, returnId);
     const left: Took[] = [];
     for (const t of order.redeemedFrom) {
       const back = order.restoredTo.filter((x) => x.id === t.id).reduce((s, x) => s + x.points, 0);
@@ -1294,7 +1451,7 @@ export class Model {
     }
     order.restoredTo.push(...this.restorePoints(m, left, restoredPoints));
     this.debitPoints(m, clawed);
-    m.growth += growthDelta;
+    m.growth += growthBack;
     m.walletCents += walletRefundCents;
     m.lifetimeSpendCents -= amountCents;
     m.tierId = tierId;
@@ -1307,7 +1464,8 @@ export class Model {
     this.hold(m);
     const touched = [m.memberId];
     for (const r of reversals) {
-      this.deliver(r.memberId, 'referral_reversal', -r.points, 0, returnId, at, m.referralChain.indexOf(r.memberId) + 1);
+      // What of the order's reward still waits on the ancestor is cancelled first.
+      this.deliver(r.memberId, 'referral_reversal', -r.points, 0, returnId, at, m.referralChain.indexOf(r.memberId) + 1, { until: null, orderId });
       touched.push(r.memberId);
     }
     order.returns.push({ returnId, amountCents, at });
@@ -1325,6 +1483,9 @@ export class Model {
       answer['couponsRestored'] = couponsBack.restored;
       answer['couponsRevoked'] = couponsBack.revoked;
     }
+    // An order whose points were pending says what the return cancelled of them (0 once they
+    // activated); any other order's answer has no such field (`undefined` requires its absence).
+    answer['cancelledPendingPoints'] = order.pendingUntil === null ? undefined : cancelling.points;
     this.remember('return', scope, body, answer);
     return { ok: true, answer, replayed: false, touched };
   }

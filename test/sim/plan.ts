@@ -85,7 +85,8 @@ export class Planner {
 
   /**
    * When an op happens: the clock mostly; sometimes backdated up to 400 days; sometimes exactly at
-   * the member's next event (a period end, an expiry, a birthday), where ties are decided.
+   * the member's next event (a period end, an expiry, an activation, a birthday), where ties are
+   * decided, or the return window before it, so that a purchase's points activate at that instant.
    */
   atFor(clockMs: number, m?: Member): number {
     const rng = this.rng;
@@ -96,6 +97,13 @@ export class Planner {
     if (m !== undefined && roll < 0.05) {
       const next = this.model.nextEvent(m);
       if (next !== null && next <= clockMs && next >= AT_MIN_MS) return next;
+    }
+    const windowMs = this.model.program.pointsPendingDays * DAY_MS;
+    if (m !== undefined && roll < 0.08 && windowMs > 0) {
+      // A return window before the member's next event: a purchase then activates at that very instant.
+      const next = this.model.nextEvent(m);
+      const at = next === null ? null : next - windowMs;
+      if (at !== null && at <= clockMs && at >= Math.max(AT_MIN_MS, this.startMs - 30 * DAY_MS)) return at;
     }
     if (roll < 0.15) return Math.max(this.startMs - 30 * DAY_MS, clockMs - behind);
     return clockMs - jitter;
@@ -166,6 +174,8 @@ export class Planner {
       const r = rng.next();
       // Mostly within the balance; sometimes all of it, one past it, or far past it.
       body['redeemPoints'] = cap(r < 0.1 ? points + rng.int(1, 100) : r < 0.2 ? points : r < 0.25 ? points + 1 : rng.int(1, Math.min(points, 5_000)));
+      // With points pending, sometimes more than the spendable balance but no more than it and the pending points together.
+      if (this.beyondSpendable(m)) body['redeemPoints'] = cap(Math.max(0, m.points) + this.rng.int(1, this.model.pendingTotal(m)));
     }
     if (m !== null && rng.chance(0.25)) {
       const wallet = Math.max(1, m.walletCents);
@@ -206,6 +216,17 @@ export class Planner {
       if (p.qualifyBy === 'spend' && line > m.periodMetric) candidates.push(line - m.periodMetric);
     });
     return candidates.length === 0 ? null : this.rng.pick(candidates);
+  }
+
+  /** Whether to ask for more points than the member can spend, which its pending points would cover (§13.5): a fifth of the time when it has some. */
+  private beyondSpendable(m: Member): boolean {
+    return this.model.pendingTotal(m) > 0 && this.rng.chance(0.2);
+  }
+
+  /** Whether an order's points (or some of them) still wait for its return window: a return now cancels them (§13.5). */
+  stillPending(orderId: string): boolean {
+    const o = this.model.orders.get(orderId);
+    return o !== undefined && o.pendingUntil !== null && (this.model.members.get(o.memberId)?.pending.some((l) => l.orderId === orderId) ?? false);
   }
 
   /** A return of an order with something left (partial or the rest), or past what remains. */
@@ -274,15 +295,17 @@ export class Planner {
     // The fewest points worth a cent, and one fewer (worth nothing).
     const cent = Math.ceil(tier.redeem.points / tier.redeem.cents);
     const r = rng.next();
-    const points = cap(r < 0.1 || m.points <= 0 ? Math.max(1, m.points) + rng.int(1, 100) : r < 0.2 ? Math.max(1, cent + rng.pick([-1, 0])) : r < 0.3 ? m.points : rng.int(1, m.points));
+    let points = cap(r < 0.1 || m.points <= 0 ? Math.max(1, m.points) + rng.int(1, 100) : r < 0.2 ? Math.max(1, cent + rng.pick([-1, 0])) : r < 0.3 ? m.points : rng.int(1, m.points));
+    if (this.beyondSpendable(m)) points = cap(Math.max(0, m.points) + rng.int(1, this.model.pendingTotal(m)));
     return { name: 'redeem', body: { requestId: `d${this.next()}`, memberId: m.memberId, points, at: this.spell(atMs) }, role: this.writerRole() };
   }
 
   adjust(m: Member, atMs: number): Planned {
     const rng = this.rng;
     const r = rng.next();
-    const points = cap(r < 0.5 ? rng.int(1, 3_000) : r < 0.6 && m.points > 0 ? -m.points : r < 0.65 ? -(Math.max(0, m.points) + 1)
+    let points = cap(r < 0.5 ? rng.int(1, 3_000) : r < 0.6 && m.points > 0 ? -m.points : r < 0.65 ? -(Math.max(0, m.points) + 1)
       : -(rng.chance(0.15) ? Math.max(0, m.points) + rng.int(1, 100) : rng.int(1, Math.max(1, m.points))));
+    if (points < 0 && this.beyondSpendable(m)) points = -cap(Math.max(0, m.points) + rng.int(1, this.model.pendingTotal(m)));
     return { name: 'adjust', body: { requestId: `a${this.next()}`, memberId: m.memberId, points, reason: `sim ${this.counter}`, at: this.spell(atMs) }, role: 'admin' };
   }
 

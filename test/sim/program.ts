@@ -63,6 +63,8 @@ export interface SimProgram {
   /** Rewards and the staff commission (test/sim/rewards.ts), under the `rewards` edge. */
   rewards?: SimReward[];
   staffCommissionBps?: number;
+  /** The return window (docs/rules.md §13.5): a purchase's points and the referral rewards it causes wait this many days. */
+  pointsPendingDays: number;
 }
 
 /** Every coupon template id a program may have: a template dropped by one program may come back in a later one. */
@@ -145,9 +147,18 @@ export function generateProgram(rng: Random, c: ProgramConstraints): SimProgram 
     products,
     ...(c.coupons === null ? { coupons: [], couponRules: [] } : generateCoupons(rng, tierIds, c.clockMs, zone, c.coupons)),
     campaigns: [],
+    pointsPendingDays: 0,
   };
   // Campaigns, then rewards, are drawn last, so that every other field of a seed's programs is what it was before them.
   program.campaigns = generateCampaigns(rng, tierIds, program.coupons, c.clockMs);
+  // A return window in most programs: shorter than a step of the clock or spanning several, or as
+  // long as the points' expiry or the tier periods, so that a purchase's activation falls at the
+  // same instant as the expiry of its upgrade bonus or the end of the period its upgrade opened
+  // (ties decided by docs/rules.md §6.4). Each program change draws it again, so windows open,
+  // close and change while points are pending.
+  const window = rng.pick(['none', 'none', '3', '14', '30', 'expiry', 'period'] as const);
+  program.pointsPendingDays = window === 'none' ? 0 : window === 'expiry' ? Math.min(365, program.pointsExpiryDays ?? 30)
+    : window === 'period' ? Math.min(365, program.membershipDays ?? 30) : Number(window);
   if (c.rewards === true) drawRewards(rng, program, c.clockMs);
   return program;
 }

@@ -20,9 +20,9 @@ import { RewardPlanner } from './rewards.js';
  */
 export const EDGES = {
   'kills': { defaultOn: true, about: 'SIGKILLs at seeded steps while ops are in flight, restarts, unacked ops settled from the ledger and resent in a new order' },
-  'backdated': { defaultOn: true, about: 'ops dated up to 400 days back, and ops exactly at a member\'s next period end, expiry or birthday' },
+  'backdated': { defaultOn: true, about: 'ops dated up to 400 days back, and ops exactly at a member\'s next period end, expiry, activation or birthday, or a return window before it' },
   'batches': { defaultOn: true, about: 'multi-op stream batches (independent members, repeats of an op inside its batch) and shuffled replay batches' },
-  'program-changes': { defaultOn: true, about: 'PUT /v1/program mid-run: new rates, thresholds, periods, expiry, referral levels, products; tiers nobody held may go' },
+  'program-changes': { defaultOn: true, about: 'PUT /v1/program mid-run: new rates, thresholds, periods, expiry, return window, referral levels, products; tiers nobody held may go' },
   'near-limit': { defaultOn: true, about: 'balances within 10^12 of 2^53-1 (built by thousands of adjustments and top-ups), then credits that would pass it' },
   'ancient-times': { defaultOn: true, about: 'instants before 2000-01-01T00:00:00Z (and before 1970) as an op\'s `at`, `balance?at=` and the sweep\'s `asOf`, which the server must refuse with 400 invalid_request on that field; ops at the bound itself' },
   'tier-removal': { defaultOn: true, about: 'a program change removing a tier that members hold: they move to the first tier at the change' },
@@ -60,6 +60,18 @@ export interface SimReport {
   entryKinds: Record<string, number>;
   /** Purchases and quotes some campaign applied to, and the coupons campaigns issued (first answers). */
   campaigns: { purchases: number; quotes: number; coupons: number };
+  /**
+   * How much of the return window the run reached (§13.5), from the model's ledgers: purchases and
+   * referral rewards whose points waited, activations (those that paid only what fit below
+   * 2^53 − 1, and those at the instant of a period end, an expiry or a birthday), upgrades an activation made, pending points cancelled by returns and by referral
+   * reversals; and spends refused that the pending points would have covered.
+   */
+  pending: {
+    purchases: number; rewards: number; activations: number; activationsCut: number; activationUpgrades: number;
+    /** Activations at the instant of another event, by the other event's entry kind. */
+    activationTies: Record<string, number>;
+    cancelledByReturns: number; cancelledByReversals: number; refusedPendingWouldCover: number;
+  };
 }
 
 /**
@@ -212,6 +224,7 @@ class Simulation {
       seed: settings.seed, steps: settings.steps, shards: this.shards, elapsedMs: 0, ops: 0, opsByName: {}, refusals: {},
       replays: 0, conflicts: 0, kills: 0, unackedAtKills: 0, sweeps: 0, programChanges: 0, checkpoints: 0, members: 0, orders: 0, entries: 0, entryKinds: {},
       campaigns: { purchases: 0, quotes: 0, coupons: 0 },
+      pending: { purchases: 0, rewards: 0, activations: 0, activationsCut: 0, activationTies: {}, activationUpgrades: 0, cancelledByReturns: 0, cancelledByReversals: 0, refusedPendingWouldCover: 0 },
     };
   }
 
@@ -241,11 +254,11 @@ class Simulation {
     const m = this.model.members.get(memberId);
     if (m === undefined) this.fail(detail);
     const server = await this.ledger(memberId).catch(() => null);
-    const line = (e: { kind: string; ref: string; at: string | null; points: number; wallet: number; growth: number; tierId: string | null }) =>
-      `${e.at} ${e.kind} ${e.ref} points ${e.points} wallet ${e.wallet} growth ${e.growth}${e.tierId === null ? '' : ` tier ${e.tierId}`}`;
-    const theirs = (server ?? []).slice(-20).map((e) => line({ kind: e['kind'], ref: e['ref'], at: e['at'], points: e['pointsDelta'], wallet: e['walletDeltaCents'], growth: e['growthDelta'], tierId: e['tierId'] }));
+    const line = (e: { kind: string; ref: string; at: string | null; points: number; wallet: number; growth: number; pending: number; tierId: string | null }) =>
+      `${e.at} ${e.kind} ${e.ref} points ${e.points} wallet ${e.wallet} growth ${e.growth}${e.pending === 0 ? '' : ` pending ${e.pending}`}${e.tierId === null ? '' : ` tier ${e.tierId}`}`;
+    const theirs = (server ?? []).slice(-20).map((e) => line({ kind: e['kind'], ref: e['ref'], at: e['at'], points: e['pointsDelta'], wallet: e['walletDeltaCents'], growth: e['growthDelta'], pending: e['pendingDelta'], tierId: e['tierId'] }));
     const ours = (m?.entries ?? []).slice(-20).map((e) => line({ ...e, at: iso(e.at) }));
-    const state = m === undefined ? '' : `\n  model state: tier ${m.tierId} period ${iso(m.periodStart)}..${iso(m.periodEnd)} metric ${m.periodMetric} birthday ${m.birthdayMonth}/${m.birthdayDay} last gift year ${m.lastBirthdayYear} grants ${JSON.stringify(m.grants.map((g) => [iso(g.expiresAt), g.remaining]))}`;
+    const state = m === undefined ? '' : `\n  model state: tier ${m.tierId} period ${iso(m.periodStart)}..${iso(m.periodEnd)} metric ${m.periodMetric} birthday ${m.birthdayMonth}/${m.birthdayDay} last gift year ${m.lastBirthdayYear} grants ${JSON.stringify(m.grants.map((g) => [iso(g.expiresAt), g.remaining]))} pending ${JSON.stringify(m.pending.map((l) => [l.orderId, iso(l.activatesAt), l.points, l.growth]))}`;
     this.fail(`${detail}\n  ledger of ${memberId} on the server (last 20 of ${server?.length ?? 0}):\n    ${theirs.join('\n    ')}\n  in the model (last 20 of ${m?.entries.length ?? 0}):\n    ${ours.join('\n    ')}${state}`);
   }
 
@@ -278,6 +291,7 @@ class Simulation {
     this.report.orders = this.model.orders.size;
     this.report.entries = this.model.entriesCount();
     for (const m of this.model.members.values()) for (const e of m.entries) this.report.entryKinds[e.kind] = (this.report.entryKinds[e.kind] ?? 0) + 1;
+    this.countPending();
     return this.report;
   }
 
@@ -418,7 +432,9 @@ class Simulation {
         if (rng.chance(0.02)) return { name: 'return', body: { returnId: `r${planner.next()}`, orderId: `nope${planner.next()}`, amountCents: 100, at: planner.spell(at) }, role: 'admin' };
         // Orders that used or issued coupons a third of the time: their full returns give coupons back and take them back.
         const withCoupons = (id: string) => { const c = this.model.orders.get(id)!.coupons; return c !== undefined && c.used.length + c.issued.length > 0; };
-        const orderId = this.on('coupons') && rng.chance(0.33) ? planner.returnableOrder(() => true, withCoupons) ?? planner.returnableOrder() : planner.returnableOrder();
+        // Orders whose points still wait two times in five: their returns cancel pending points (§13.5).
+        const orderId = this.on('coupons') && rng.chance(0.33) ? planner.returnableOrder(() => true, withCoupons) ?? planner.returnableOrder()
+          : rng.chance(0.4) ? planner.returnableOrder(() => true, (id) => planner.stillPending(id)) ?? planner.returnableOrder() : planner.returnableOrder();
         if (orderId === null) return planner.purchase(m, at);
         const o = this.model.orders.get(orderId)!;
         return planner.returnOf(orderId, planner.atFor(this.clockMs, this.model.members.get(o.memberId)));
@@ -537,11 +553,40 @@ class Simulation {
     // A coupon refusal's reason is its message: counted apart, to show which reasons a run reached.
     const tally = ['coupon_not_usable', 'coupon_limit', 'coupon_not_active'].includes(code) ? `${code}:${String((error as { message?: unknown }).message)}` : code;
     this.report.refusals[tally] = (this.report.refusals[tally] ?? 0) + 1;
+    if (code === 'insufficient_points' && this.pendingWouldCover(p)) this.report.pending.refusedPendingWouldCover += 1;
     if (code === 'idempotency_conflict' || code === 'member_exists') this.report.conflicts += 1;
     if (!outcome.codes.includes(code)) this.fail(`${what}: refused with ${code} (${JSON.stringify(error)}), the model says ${outcome.codes.join(' or ')}`);
     if (outcome.field !== undefined && error?.field !== outcome.field) this.fail(`${what}: refused with ${code} on field ${error?.field}, the model says ${outcome.field}`);
     if (outcome.message !== undefined && (error as { message?: string } | undefined)?.message !== outcome.message) this.fail(`${what}: refused with ${code} (${JSON.stringify(error)}), the model's reason is ${outcome.message}`);
     if (transport === 'http' && answer.status !== STATUS[code]) this.fail(`${what}: ${code} answered HTTP ${answer.status}, expected ${STATUS[code]}`);
+  }
+
+  /** The run's reach into pending points, from the model's ledgers (SimReport.pending). */
+  private countPending(): void {
+    const r = this.report.pending;
+    for (const m of this.model.members.values()) {
+      m.entries.forEach((e, i) => {
+        if (e.kind === 'purchase' && e.pending > 0) r.purchases += 1;
+        if (e.kind === 'referral_reward' && e.pending > 0) r.rewards += 1;
+        if (e.kind === 'upgrade' && e.ref.startsWith('upgrade:')) r.activationUpgrades += 1;
+        if (e.kind === 'points_cancel' && m.entries[i - 1]?.kind === 'return') r.cancelledByReturns += 1;
+        if (e.kind === 'points_cancel' && m.entries[i - 1]?.kind === 'referral_reversal') r.cancelledByReversals += 1;
+        if (e.kind !== 'points_activate') return;
+        r.activations += 1;
+        if (e.points < -e.pending) r.activationsCut += 1;
+        for (const x of [m.entries[i - 1], m.entries[i + 1]]) {
+          if (x !== undefined && x.at === e.at && ['renew', 'downgrade', 'expire', 'birthday'].includes(x.kind)) r.activationTies[x.kind] = (r.activationTies[x.kind] ?? 0) + 1;
+        }
+      });
+    }
+  }
+
+  /** Whether a spend refused for want of points asked for no more than the spendable and the pending points together. */
+  private pendingWouldCover(p: Planned): boolean {
+    const m = this.model.members.get(String(p.body['memberId']));
+    if (m === undefined) return false;
+    const asked = p.name === 'redeem' ? p.body['points'] : p.name === 'purchase' ? p.body['redeemPoints'] : p.name === 'adjust' ? -(p.body['points'] as number) : 0;
+    return typeof asked === 'number' && asked > m.points && asked <= m.points + this.model.pendingTotal(m);
   }
 
   /** How much of the campaigns a first answer shows: whether any applied, and the coupons they issued. */
@@ -1034,7 +1079,7 @@ class Simulation {
     if (m === undefined) return;
     const got = await this.ledger(memberId);
     if (got === null) this.fail(`member ${memberId} has no ledger`);
-    const want = m.entries.map((e) => ({ kind: e.kind, ref: e.ref, at: iso(e.at), pointsDelta: e.points, growthDelta: e.growth, walletDeltaCents: e.wallet, spendDeltaCents: e.spend, tierId: e.tierId, ...(e.uses === undefined ? {} : { usesDelta: e.uses }) }));
+    const want = m.entries.map((e) => ({ kind: e.kind, ref: e.ref, at: iso(e.at), pointsDelta: e.points, growthDelta: e.growth, walletDeltaCents: e.wallet, spendDeltaCents: e.spend, pendingDelta: e.pending, tierId: e.tierId, ...(e.uses === undefined ? {} : { usesDelta: e.uses }) }));
     for (let i = 0; i < Math.max(got.length, want.length); i++) {
       const g = got[i];
       const w = want[i];
@@ -1097,6 +1142,33 @@ class Simulation {
     if (this.on('coupons')) await this.checkCoupons(final ? this.model.memberOrder : this.rng.shuffle(this.model.memberOrder).slice(0, 5), true);
     await this.checkReferrals(final ? this.model.memberOrder : this.rng.shuffle(this.model.memberOrder).slice(0, 3));
     await this.checkCampaignReport();
+    await this.checkDailyPending();
+  }
+
+  /**
+   * The daily report's pending columns (§10.2) against the model, day by day and in total, over
+   * the same two windows as the campaign report: the points that started waiting each local day
+   * and the pending points cancelled. (The report's other columns are not modelled.)
+   */
+  private async checkDailyPending(): Promise<void> {
+    const zone = this.model.program.timezone;
+    for (const [fromMs, toMs] of [[this.clockMs - CAMPAIGN_REPORT_DAYS_MAX * DAY_MS, this.clockMs], [this.clockMs - 60 * DAY_MS, this.clockMs - 30 * DAY_MS]] as const) {
+      const from = localDay(fromMs, zone);
+      const to = localDay(toMs, zone);
+      const got = await this.server.get(`/v1/reports/daily?from=${from}&to=${to}`);
+      const want = this.model.dailyPending(from, to);
+      const diffs: string[] = [];
+      const total = { pointsPending: 0, pointsPendingCancelled: 0 };
+      for (const w of want.values()) { total.pointsPending += w.pointsPending; total.pointsPendingCancelled += w.pointsPendingCancelled; }
+      for (const row of got.days as Array<Record<string, unknown>>) {
+        const w = want.get(row['date'] as string) ?? { pointsPending: 0, pointsPendingCancelled: 0 };
+        diffs.push(...diffFields(row, w).map((d) => `${String(row['date'])} ${d}`));
+      }
+      diffs.push(...diffFields(got.totals, total).map((d) => `totals ${d}`));
+      const dates = new Set((got.days as Array<{ date: string }>).map((r) => r.date));
+      for (const day of want.keys()) if (!dates.has(day)) diffs.push(`${day}: no row, the model has one`);
+      if (diffs.length > 0) this.fail(`daily report ${from}..${to}, pending points:\n  ${diffs.slice(0, 20).join('\n  ')}`);
+    }
   }
 
   /**
@@ -1479,9 +1551,22 @@ class Simulation {
     const m = this.model.members.get(id)!;
     const at = planner.atFor(this.clockMs, m);
     const big = () => rng.int(1, OP_AMOUNT_MAX);
-    const kind = rng.pick(['adjust', 'topup', 'purchase', 'redeem', 'product', 'transfer-in', 'transfer-out', 'quote'] as const);
+    const windowed = this.model.program.pointsPendingDays > 0;
+    const kinds = ['adjust', 'topup', 'purchase', 'redeem', 'product', 'transfer-in', 'transfer-out', 'quote', 'pending-past-limit', 'pending-past-limit'] as const;
+    const kind = rng.pick(windowed ? kinds : kinds.filter((k) => k !== 'pending-past-limit'));
     let p: Planned;
     switch (kind) {
+      case 'pending-past-limit': {
+        // To within 500-1,500 of 2^53 - 1 (room for an upgrade bonus), then a purchase whose pending
+        // points (2,000 or more) will not fit when they activate: the activation pays what fits (docs/rules.md §13.5).
+        const delta = SAFE_MAX - m.points - rng.int(500, 1_500);
+        if (delta !== 0 && Math.abs(delta) <= OP_AMOUNT_MAX) {
+          await this.single({ name: 'adjust', body: { requestId: `wa${planner.next()}`, memberId: id, points: delta, reason: 'whale', at: planner.spell(at) }, role: 'admin', note: 'whale, to the limit' });
+        }
+        p = planner.purchase(m, at);
+        p.body = { orderId: p.body['orderId'], memberId: id, amountCents: rng.int(10_000_000, OP_AMOUNT_MAX), at: p.body['at'] };
+        break;
+      }
       case 'adjust': p = planner.adjust(m, at); p.body['points'] = rng.chance(0.5) ? big() : -big(); break;
       case 'topup': p = planner.topup(m, at); p.body['amountCents'] = Math.max(this.model.program.wallet.minTopupCents, big()); break;
       case 'purchase': p = planner.purchase(m, at); p.body['amountCents'] = big(); delete p.body['discountCents']; break;
@@ -1514,7 +1599,7 @@ function stubMember(memberId: string): Member {
   return {
     memberId, shard: 0, createdAt: 0, profile: {}, referrerId: null, referralChain: [], tierId: '', periodStart: 0, periodEnd: null,
     periodMetric: 0, periodStartTierId: '', points: 0, growth: 0, walletCents: 0, lifetimeSpendCents: 0, purchaseCount: 0,
-    firstPurchaseAt: null, lastPurchaseAt: null, standingOrders: 0, birthdayMonth: 0, birthdayDay: 0, lastBirthdayYear: 0, grants: [], entries: [],
+    firstPurchaseAt: null, lastPurchaseAt: null, standingOrders: 0, birthdayMonth: 0, birthdayDay: 0, lastBirthdayYear: 0, grants: [], pending: [], entries: [],
   };
 }
 
@@ -1550,7 +1635,7 @@ function describeProgram(p: SimProgram): string {
   const coupons = p.coupons.map((t) => `${t.id}${t.active ? '' : '(off)'}${t.totalMax === null ? '' : `/max${t.totalMax}`}`).join(',');
   const rules = p.couponRules.map((r) => `${r.id}:${r.trigger}→${r.templateId}`).join(',');
   const campaigns = p.campaigns.map((c) => `${c.id}${c.active ? '' : '(off)'}:${c.pointsMultiplierPct}%+${c.bonusPoints}${c.couponTemplateId === null ? '' : `→${c.couponTemplateId}`}`).join(',');
-  return `${p.qualifyBy} ${tiers} days=${p.membershipDays} carry=${p.carryForward} down=${p.downgrade} expiry=${p.pointsExpiryDays} neg=${p.allowNegativePoints} referral=${p.referral.enabled ? p.referral.levels.length : 'off'} tz=${p.timezone} bday=${p.birthday.bonusPoints}/${p.birthday.multiplierPct}% coupons=${coupons} rules=${rules} campaigns=${campaigns}`;
+  return `${p.qualifyBy} ${tiers} days=${p.membershipDays} carry=${p.carryForward} down=${p.downgrade} expiry=${p.pointsExpiryDays} pending=${p.pointsPendingDays} neg=${p.allowNegativePoints} referral=${p.referral.enabled ? p.referral.levels.length : 'off'} tz=${p.timezone} bday=${p.birthday.bonusPoints}/${p.birthday.multiplierPct}% coupons=${coupons} rules=${rules} campaigns=${campaigns}`;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
