@@ -98,7 +98,10 @@ export function answer(store: ShardStore, q: Query): unknown {
       const iso = (ms: number) => new Date(ms).toISOString();
       const returnedCents = o.returns.reduce((s, r) => s + r.amountCents, 0);
       const { fp: _fp, after: _after, ...order } = o;
-      return { ...order, at: iso(o.at), returns: o.returns.map((r) => ({ ...r, at: iso(r.at) })), remainingCents: o.netCents - returnedCents };
+      const view: Record<string, unknown> = { ...order, at: iso(o.at), returns: o.returns.map((r) => ({ ...r, at: iso(r.at) })), remainingCents: o.netCents - returnedCents };
+      // An instant, like every other time a client reads (docs/rules.md §13.5).
+      if (o.pendingUntil !== undefined) view['pendingUntil'] = iso(o.pendingUntil);
+      return view;
     }
     case 'verify': return verify(store);
     case 'directory': {

@@ -67,6 +67,7 @@ describe('pending points with a 14-day return window', () => {
     const o1 = await post('/v1/purchases', { orderId: 'o1', memberId: 'ann', amountCents: 100_000, at: at(0) });
     expect(o1).toMatchObject({ earnedPoints: 50, points: 0, tierId: 'silver', upgradedTo: 'silver', pointsPendingUntil: at(14), referralRewards: [{ memberId: 'rita', points: 15 }] });
     await settled('ann', { points: 0, pendingPoints: 50, pointsActivating: [{ at: at(14), points: 50 }] });
+    expect((await server.get('/v1/orders/o1')).body).toMatchObject({ orderId: 'o1', earnedPoints: 50, pendingUntil: at(14) });
     await settled('rita', { points: 0, pendingPoints: 15, pointsActivating: [{ at: at(14), points: 15 }] });
     // Pending points cannot be spent: neither redeemed at the till nor for cash.
     const spend = await server.post('/v1/purchases', { orderId: 'o-spend', memberId: 'ann', amountCents: 10_000, redeemPoints: 10, at: at(1) });
