@@ -1,7 +1,7 @@
 // Two kinds of stream turn on one server, alternated (A B, B A, A B, …) so that both see the same
 // machine, with each turn's rate printed and the means and their ratio printed as table rows: the
 // shape of the benchmarks that price one feature against plain purchases (bench/coupons.ts,
-// bench/campaigns.ts), with the settings, stream shape and member import they share.
+// bench/campaigns.ts, bench/rewards.ts), with the settings, stream shape, member import and closing verify they share.
 import type { WsLoadResult } from './ws-client.js';
 import type { ServerChild } from './server-child.js';
 import { flag } from './flags.js';
@@ -68,4 +68,11 @@ export async function importMembers(server: ServerChild, count: number, memberId
   const res = await fetch(server.url('/v1/import/members'), { method: 'POST', headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'text/csv' }, body: csv });
   const body = await res.json() as { imported?: number };
   if (body.imported !== count) throw new Error(`imported ${JSON.stringify(body)}`);
+}
+
+/** The books' check every alternating-turns benchmark ends with: its table row, and a problem unless verify is clean. */
+export async function verifyRow(server: ServerChild, problems: string[]): Promise<void> {
+  const verify = (await server.get('/v1/admin/verify')).body as { ok: boolean; mismatches: unknown[] };
+  console.log(`| verify | ${verify.ok ? 'ok' : 'FAILED'} |`);
+  if (!verify.ok) problems.push(`verify: ${JSON.stringify(verify.mismatches).slice(0, 500)}`);
 }

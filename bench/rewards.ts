@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { ServerChild } from './server-child.js';
 import { runWsLoad, type WsLoadResult } from './ws-client.js';
 import { machineLine } from './machine.js';
-import { alternatingTurns, turnSettings, TURN_STREAM } from './alternating-turns.js';
+import { alternatingTurns, turnSettings, TURN_STREAM, verifyRow } from './alternating-turns.js';
 
 const { members, opsPerTurn, turns, shards } = turnSettings();
 const { terminals: TERMINALS, windowBatches: WINDOW_BATCHES, batchOps: BATCH_OPS } = TURN_STREAM;
@@ -79,9 +79,7 @@ async function main(): Promise<number> {
     console.log(`| units redeemed of the stock | ${fmt(listed.redeemedUnits)} of ${fmt(stock)} (${fmt(listed.stockLeft)} left) |`);
     const summary = (await server.get('/v1/reports/summary')).body as { pointsRedeemed?: number };
     if (summary.pointsRedeemed !== redeemed * POINTS_COST) problems.push(`the summary counts ${summary.pointsRedeemed} points redeemed, ${redeemed * POINTS_COST} were acknowledged`);
-    const verify = (await server.get('/v1/admin/verify')).body as { ok: boolean; mismatches: unknown[] };
-    console.log(`| verify | ${verify.ok ? 'ok' : 'FAILED'} |`);
-    if (!verify.ok) problems.push(`verify: ${JSON.stringify(verify.mismatches).slice(0, 500)}`);
+    await verifyRow(server, problems);
   } finally {
     await server.stop();
     rmSync(dataDir, { recursive: true, force: true });
