@@ -325,7 +325,7 @@ const en = {
     intro: 'Send what happens to members (registrations, purchases, tier changes…) to your other systems: a CRM, an e-mail tool, a data warehouse. Each delivery is signed with the subscription\'s secret.',
     url: 'Address (URL)', urlPlaceholder: 'https://crm.example.com/loyalty', events: 'Events', created: 'Created', status: 'Status',
     create: 'Add a subscription', createTitle: 'New webhook subscription', createSubmit: 'Subscribe', chooseEvents: 'Choose at least one event.',
-    allEvents: 'All events', none: 'No subscriptions yet.', healthy: 'Delivering', failedCount: '{n} given up',
+    allEvents: 'All events', none: 'No subscriptions yet.', retryingNow: 'Retrying', idle: 'Nothing sent yet', healthy: 'Delivering', failedCount: '{n} given up',
     urlRequired: 'Enter the address to send to.', urlInvalid: 'Must be an address beginning with http:// or https://.',
     urlCredentials: 'Must not hold a user name or password.', urlFragment: 'Must not end with a # part.', urlLong: 'At most {n} characters.',
     secretTitle: 'The subscription\'s secret',

@@ -324,7 +324,7 @@ const zhCN: Messages = {
     intro: '把会员的动态（注册、消费、等级变更等）推送到你的其他系统：CRM、邮件工具、数据仓库。每次推送都用订阅的密钥签名。',
     url: '地址 (URL)', urlPlaceholder: 'https://crm.example.com/loyalty', events: '事件', created: '创建时间', status: '状态',
     create: '添加订阅', createTitle: '新的 Webhook 订阅', createSubmit: '订阅', chooseEvents: '请至少选择一个事件。',
-    allEvents: '所有事件', none: '还没有订阅。', healthy: '推送正常', failedCount: '已放弃 {n} 个',
+    allEvents: '所有事件', none: '还没有订阅。', retryingNow: '重试中', idle: '尚未推送', healthy: '推送正常', failedCount: '已放弃 {n} 个',
     urlRequired: '请输入推送地址。', urlInvalid: '必须是以 http:// 或 https:// 开头的地址。',
     urlCredentials: '不能包含用户名或密码。', urlFragment: '不能带有 # 部分。', urlLong: '最多 {n} 个字符。',
     secretTitle: '订阅的密钥',

@@ -324,7 +324,7 @@ const zhHK: Messages = {
     intro: '把會員的動態（登記、消費、等級變更等）傳送到你的其他系統：CRM、電郵工具、數據倉庫。每次傳送都以訂閱的密鑰簽署。',
     url: '網址 (URL)', urlPlaceholder: 'https://crm.example.com/loyalty', events: '事件', created: '建立時間', status: '狀態',
     create: '新增訂閱', createTitle: '新的 Webhook 訂閱', createSubmit: '訂閱', chooseEvents: '請至少選擇一個事件。',
-    allEvents: '所有事件', none: '尚未有訂閱。', healthy: '傳送正常', failedCount: '已放棄 {n} 個',
+    allEvents: '所有事件', none: '尚未有訂閱。', retryingNow: '重試中', idle: '尚未傳送', healthy: '傳送正常', failedCount: '已放棄 {n} 個',
     urlRequired: '請輸入傳送的網址。', urlInvalid: '須為以 http:// 或 https:// 開頭的網址。',
     urlCredentials: '不可包含用戶名稱或密碼。', urlFragment: '不可帶有 # 部分。', urlLong: '最多 {n} 個字元。',
     secretTitle: '訂閱的密鑰',
