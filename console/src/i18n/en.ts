@@ -335,7 +335,7 @@ const en = {
     delete: 'Delete', deleteConfirm: 'Delete the subscription to {url}? Deliveries stop at once.', deleted: 'Subscription deleted.',
     deliveries: 'Deliveries', deliveriesOf: 'Deliveries to {url}', noDeliveries: 'Nothing sent yet.', refresh: 'Refresh', close: 'Close',
     event: 'Event', member: 'Member', outcome: 'Outcome', answer: 'Answer', attempt: 'Attempt', latency: 'Time taken', time: 'Sent at', ms: '{n} ms',
-    attempts: 'Attempts', noAnswer: 'No answer: {error}', httpStatus: 'HTTP {code}',
+    noAnswer: 'No answer: {error}', httpStatus: 'HTTP {code}',
     redeliver: 'Send again from here', redeliverConfirm: 'Send this event and every later one of the same shard again? Receivers drop events they already have by their id.',
     redelivered: 'The events will be sent again.', failedTitle: 'Given up after 72 hours', failedAt: 'Given up at', lastError: 'Last error',
     outcomes: { delivered: 'Delivered', retrying: 'Will retry', failed: 'Given up' },
@@ -350,7 +350,7 @@ const en = {
     nav: 'Audit trail', title: 'Audit trail',
     intro: 'Who changed what: every administrative action, with the key that made it, in the order they were made.',
     days: 'Days', from: 'From', to: 'To', keyId: 'Key', keyIdPlaceholder: 'Any key', action: 'Action', anyAction: 'Any action', apply: 'Show',
-    when: 'When', who: 'Key', what: 'What happened', none: 'No action matches.', more: 'Load more', end: 'That is the whole trail.',
+    none: 'No action matches.', more: 'Load more', end: 'That is the whole trail.',
     commandLine: 'Command line', system: 'The engine itself',
     actions: {
       program_change: 'Program changed', key_create: 'Key created', key_revoke: 'Key revoked', import: 'Members imported', sweep: 'Periods brought forward',

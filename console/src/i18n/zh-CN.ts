@@ -334,7 +334,7 @@ const zhCN: Messages = {
     delete: '删除', deleteConfirm: '删除推送到 {url} 的订阅？推送会立即停止。', deleted: '已删除订阅。',
     deliveries: '推送记录', deliveriesOf: '推送到 {url} 的记录', noDeliveries: '还没有推送任何事件。', refresh: '刷新', close: '关闭',
     event: '事件', member: '会员', outcome: '结果', answer: '响应', attempt: '尝试', latency: '耗时', time: '推送时间', ms: '{n} 毫秒',
-    attempts: '尝试记录', noAnswer: '没有响应：{error}', httpStatus: 'HTTP {code}',
+    noAnswer: '没有响应：{error}', httpStatus: 'HTTP {code}',
     redeliver: '从这里重新推送', redeliverConfirm: '重新推送此事件及同一分片之后的所有事件？接收方会按编号忽略已收到的事件。',
     redelivered: '事件将会重新推送。', failedTitle: '72 小时后已放弃', failedAt: '放弃时间', lastError: '最后错误',
     outcomes: { delivered: '已送达', retrying: '将会重试', failed: '已放弃' },
@@ -349,7 +349,7 @@ const zhCN: Messages = {
     nav: '审计日志', title: '审计日志',
     intro: '谁改了什么：每项管理操作及执行的密钥，按发生顺序列出。',
     days: '日期', from: '从', to: '到', keyId: '密钥', keyIdPlaceholder: '任何密钥', action: '操作', anyAction: '任何操作', apply: '显示',
-    when: '时间', who: '密钥', what: '发生了什么', none: '没有符合的操作。', more: '加载更多', end: '已是日志的全部。',
+    none: '没有符合的操作。', more: '加载更多', end: '已是日志的全部。',
     commandLine: '命令行', system: '系统本身',
     actions: {
       program_change: '方案已更改', key_create: '创建密钥', key_revoke: '吊销密钥', import: '导入会员', sweep: '结算周期',

@@ -334,7 +334,7 @@ const zhHK: Messages = {
     delete: '刪除', deleteConfirm: '刪除傳送至 {url} 的訂閱？傳送會立即停止。', deleted: '已刪除訂閱。',
     deliveries: '傳送紀錄', deliveriesOf: '傳送至 {url} 的紀錄', noDeliveries: '尚未傳送任何事件。', refresh: '重新整理', close: '關閉',
     event: '事件', member: '會員', outcome: '結果', answer: '回應', attempt: '嘗試', latency: '耗時', time: '傳送時間', ms: '{n} 毫秒',
-    attempts: '嘗試紀錄', noAnswer: '沒有回應：{error}', httpStatus: 'HTTP {code}',
+    noAnswer: '沒有回應：{error}', httpStatus: 'HTTP {code}',
     redeliver: '由此重新傳送', redeliverConfirm: '重新傳送此事件及同一分區其後的所有事件？接收方會按編號略過已收到的事件。',
     redelivered: '事件將會重新傳送。', failedTitle: '72 小時後已放棄', failedAt: '放棄時間', lastError: '最後錯誤',
     outcomes: { delivered: '已送達', retrying: '將會重試', failed: '已放棄' },
@@ -349,7 +349,7 @@ const zhHK: Messages = {
     nav: '審計紀錄', title: '審計紀錄',
     intro: '誰改了甚麼：每項管理操作及執行的金鑰，按發生次序列出。',
     days: '日期', from: '由', to: '至', keyId: '金鑰', keyIdPlaceholder: '任何金鑰', action: '操作', anyAction: '任何操作', apply: '顯示',
-    when: '時間', who: '金鑰', what: '發生了甚麼', none: '沒有符合的操作。', more: '載入更多', end: '已是紀錄的全部。',
+    none: '沒有符合的操作。', more: '載入更多', end: '已是紀錄的全部。',
     commandLine: '命令列', system: '系統本身',
     actions: {
       program_change: '計劃已更改', key_create: '建立金鑰', key_revoke: '撤銷金鑰', import: '匯入會員', sweep: '結算週期',
