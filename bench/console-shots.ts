@@ -2,13 +2,16 @@
 // for the README and for reviewing the translations: `npm run console:shots [FOLDER]` (default
 // console-shots/). It runs a server of its own on a scratch data folder, fills it with a small
 // shop (members, purchases by three staff members, a return, top-ups, coupons, a campaign,
-// referrals, rewards redeemed, a count card and its uses) and drives Debian's
+// referrals, rewards redeemed, a count card and its uses, two webhook subscriptions — one to a
+// receiver of its own on loopback, one to a closed port, so both outcomes show — and a member
+// erased) and drives Debian's
 // Chromium (headless, playwright-core) at 1280×800. A CJK font must be installed for the Chinese
 // to show (Debian: fonts-noto-cjk or fonts-wqy-microhei).
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
 import { chromium, type Page } from 'playwright-core';
 import { PACKAGE_ROOT, ServerChild } from './server-child.js';
 
@@ -20,12 +23,31 @@ const LOCALES = ['zh-HK', 'zh-CN'] as const;
 /** The shop's staff, named on its sales and card uses for the staff report. */
 const STAFF = ['amy', 'ben', 'carol'];
 
-async function seed(server: ServerChild): Promise<void> {
+/** A webhook receiver on loopback that takes every delivery (200), for the deliveries screen. */
+async function startReceiver(): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(200).end('ok')); });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/loyalty` };
+}
+
+/** A loopback port nothing listens on: deliveries to it are refused and retried. */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+async function seed(server: ServerChild, receiverUrl: string): Promise<{ webhookId: string }> {
   const must = async (method: string, path: string, body?: unknown) => {
     const r = await server.request(method, path, body);
     if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
     return r.body;
   };
+  // Subscribed first: a subscription hears of the entries written after it.
+  const hook = await must('POST', '/v1/admin/webhooks', { url: receiverUrl, events: ['member.registered', 'member.tier_changed', 'purchase.recorded', 'return.recorded', 'member.erased'] });
+  await must('POST', '/v1/admin/webhooks', { url: `http://127.0.0.1:${await closedPort()}/warehouse`, events: ['purchase.recorded'] });
   const { version: _version, ...program } = await must('GET', '/v1/program');
   program.name = '茶舍 Tea House';
   program.coupons = [
@@ -76,6 +98,10 @@ async function seed(server: ServerChild): Promise<void> {
   await must('POST', '/v1/cards/uses', { requestId: 'U2', memberId: 'chan', serviceId: 'tea-class', storeId: 'central', staffId: 'carol' });
   await must('POST', '/v1/admin/keys', { role: 'pos' });
   await must('POST', '/v1/admin/keys', { role: 'reader' });
+  // A member who asked to be forgotten: the figures stay, the personal data goes.
+  await must('POST', '/v1/members/tsang/erase', { requestId: 'erase-tsang' });
+  await must('POST', '/v1/admin/sweep', {});
+  return { webhookId: hook.id as string };
 }
 
 async function shoot(page: Page, folder: string, name: string, hash: string, before?: (page: Page) => Promise<void>): Promise<void> {
@@ -94,10 +120,11 @@ async function main(): Promise<void> {
   if (cjk.trim() === '') process.stderr.write('warning: no Chinese font found (fc-list :lang=zh); install fonts-noto-cjk or fonts-wqy-microhei\n');
   const dataDir = mkdtempSync(join(tmpdir(), 'loyalty-shots-'));
   const server = new ServerChild({ dataDir, env: { LOYALTY_SHARDS: '2' } });
+  const receiver = await startReceiver();
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
   try {
     await server.start();
-    await seed(server);
+    const { webhookId } = await seed(server, receiver.url);
     for (const locale of LOCALES) {
       const context = await browser.newContext({ viewport: VIEWPORT, locale });
       const page = await context.newPage();
@@ -147,13 +174,30 @@ async function main(): Promise<void> {
         await p.click('[data-import]');
         await p.waitForSelector('[data-import-result]');
       });
+      await shoot(page, folder, `${locale}-04-member-erased`, '#/members/tsang', async (p) => { await p.click('#tab-profile'); });
+      await shoot(page, folder, `${locale}-04-member-erase`, '#/members/cheung', async (p) => {
+        await p.click('[data-action="erase"]');
+        await p.fill(':is([data-erase-confirm] input, input[data-erase-confirm])', 'cheung');
+      });
+      await page.keyboard.press('Escape');
       await shoot(page, folder, `${locale}-07-keys`, '#/keys');
+      await shoot(page, folder, `${locale}-09-webhooks`, `#/webhooks/${webhookId}`);
+      await shoot(page, folder, `${locale}-09-webhooks-retrying`, '#/webhooks', async (p) => { await p.locator('[data-webhook-deliveries]').last().click(); });
+      await shoot(page, folder, `${locale}-09-webhooks-new`, '#/webhooks', async (p) => {
+        await p.click('[data-add-webhook]');
+        await p.fill(':is([data-webhook-input="url"] input, input[data-webhook-input="url"])', 'https://crm.example.com/loyalty');
+        await p.click('[data-webhook-event="member.tier_changed"]');
+        await p.click('[data-webhook-event="points.expiring"]');
+      });
+      await page.keyboard.press('Escape');
+      await shoot(page, folder, `${locale}-10-audit`, '#/audit');
       await context.close();
     }
     process.stdout.write(`screenshots of every screen in ${LOCALES.join(' and ')} written to ${folder}\n`);
   } finally {
     await browser.close();
     await server.stop();
+    await new Promise<void>((resolve) => receiver.server.close(() => resolve()));
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -1,10 +1,12 @@
 // Builds the admin console (a Vue 3 single-page app) into dist/console/: index.html, served by the
 // engine at `/`, and hashed assets under /console/assets/. Nothing is fetched from elsewhere at run
-// time: Element Plus, ECharts and the messages are bundled.
+// time: Element Plus, ECharts and the messages are bundled. Each asset is also written brotli- and
+// gzip-compressed beside itself (precompress.ts).
 import { defineConfig } from 'vite';
 import vue from '@vitejs/plugin-vue';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
+import { precompress } from './precompress.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -14,7 +16,7 @@ export default defineConfig({
   // node_modules may be shared with other checkouts: keep Vite's cache inside this one's dist/.
   cacheDir: resolve(here, '../dist/.vite-cache'),
   publicDir: false,
-  plugins: [vue()],
+  plugins: [vue(), precompress(resolve(here, '../dist/console/assets'))],
   define: {
     __VUE_OPTIONS_API__: 'false',
     __VUE_PROD_DEVTOOLS__: 'false',

@@ -1,13 +1,16 @@
 // Serves the admin console as Vite builds it (console/ → dist/console/): index.html at `/` and the
 // hashed scripts and styles at /console/assets/<name>, from the package root (found by walking up to
 // package.json, so the same code works from server/ under vitest and from dist/server/). The files
-// are read once, on the first request, and kept; only names the build wrote are ever served.
+// are read once, on the first request, and kept; only names the build wrote are ever served. An
+// asset the build also wrote compressed (`<name>.br`, `<name>.gz`: console/precompress.ts) is sent
+// in the coding the request's Accept-Encoding prefers, as those bytes, never compressed per request.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { packageRoot } from '../engine/core/package-root.js';
 import { CONSOLE_FILES_MAX, CONSOLE_FILE_BYTES_MAX } from '../engine/limits.js';
 import { LoyaltyError } from '../engine/errors.js';
 import type { ApiReply } from './routes.js';
+import { chooseCoding, type Coding } from './accept-encoding.js';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
@@ -28,12 +31,32 @@ const SECURITY_HEADERS = { 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy
 /** Vite names every asset `<name>-<hash>.<ext>`: a name never changes content, so it may be kept for a year. */
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
-interface ConsoleFile { text: string; type: string }
+/** The suffix of each compressed variant the build writes beside an asset. */
+const VARIANT_SUFFIX: Record<Coding, string> = { br: '.br', gzip: '.gz' };
 
-function readBounded(path: string): string {
+interface ConsoleFile { text: string; type: string; variants: Map<Coding, Buffer> }
+
+function checkBound(path: string): void {
   const bytes = statSync(path).size;
   if (bytes > CONSOLE_FILE_BYTES_MAX) throw new Error(`console file ${path} is ${bytes} bytes, over CONSOLE_FILE_BYTES_MAX (${CONSOLE_FILE_BYTES_MAX})`);
+}
+
+function readBounded(path: string): string {
+  checkBound(path);
   return readFileSync(path, 'utf8');
+}
+
+function readBoundedBytes(path: string): Buffer {
+  checkBound(path);
+  return readFileSync(path);
+}
+
+/** The asset a compressed variant's name stands for, with its coding; null for an asset itself. */
+function variantOf(name: string): { base: string; coding: Coding } | null {
+  for (const [coding, suffix] of Object.entries(VARIANT_SUFFIX) as Array<[Coding, string]>) {
+    if (name.endsWith(suffix)) return { base: name.slice(0, -suffix.length), coding };
+  }
+  return null;
 }
 
 /** The built console in one folder: its page and its assets, by name. */
@@ -50,12 +73,20 @@ export class ConsoleFiles {
     if (!existsSync(index)) throw new LoyaltyError('route_not_found', 'the console is not built: run npm run build');
     const assets = new Map<string, ConsoleFile>();
     const assetsDir = join(this.dir, 'assets');
-    const names = existsSync(assetsDir) ? readdirSync(assetsDir).sort() : [];
+    const all = existsSync(assetsDir) ? readdirSync(assetsDir).sort() : [];
+    const names = all.filter((n) => variantOf(n) === null);
     if (names.length > CONSOLE_FILES_MAX) throw new Error(`the console build has ${names.length} assets, over CONSOLE_FILES_MAX (${CONSOLE_FILES_MAX})`);
     for (const name of names) {
       const type = CONTENT_TYPES[extname(name)];
       if (type === undefined) throw new Error(`the console build has an asset of a kind it does not serve: ${name}`);
-      assets.set(name, { text: readBounded(join(assetsDir, name)), type });
+      assets.set(name, { text: readBounded(join(assetsDir, name)), type, variants: new Map() });
+    }
+    for (const name of all) {
+      const v = variantOf(name);
+      if (v === null) continue;
+      const file = assets.get(v.base);
+      if (file === undefined) throw new Error(`the console build has a compressed file of no asset: ${name}`);
+      file.variants.set(v.coding, readBoundedBytes(join(assetsDir, name)));
     }
     this.assets = assets;
     this.page = readBounded(index);
@@ -67,12 +98,21 @@ export class ConsoleFiles {
     return { status: 200, body: null, text: this.page!, headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache', ...SECURITY_HEADERS } };
   }
 
-  /** GET /console/assets/{name}: a script, stylesheet or image of the build; any other name is 404. */
-  asset(name: string): ApiReply {
+  /**
+   * GET /console/assets/{name}: a script, stylesheet or image of the build, in the coding
+   * `acceptEncoding` (the request's header) prefers among those the build wrote; any other name is 404.
+   */
+  asset(name: string, acceptEncoding = ''): ApiReply {
     this.load();
     const file = this.assets!.get(name);
     if (file === undefined) throw new LoyaltyError('route_not_found', 'no such console file');
-    return { status: 200, body: null, text: file.text, headers: { 'Content-Type': file.type, 'Cache-Control': IMMUTABLE, ...SECURITY_HEADERS } };
+    const headers: Record<string, string> = { 'Content-Type': file.type, 'Cache-Control': IMMUTABLE, ...SECURITY_HEADERS };
+    if (file.variants.size === 0) return { status: 200, body: null, text: file.text, headers };
+    // The answer depends on the header: a cache between must key on it.
+    headers['Vary'] = 'Accept-Encoding';
+    const coding = chooseCoding(acceptEncoding, [...file.variants.keys()]);
+    if (coding === 'identity') return { status: 200, body: null, text: file.text, headers };
+    return { status: 200, body: null, bytes: file.variants.get(coding)!, headers: { ...headers, 'Content-Encoding': coding } };
   }
 }
 

@@ -60,10 +60,10 @@ const STATUS_TEXT: Record<number, string> = {
 function send(res: uWS.HttpResponse, reply: ApiReply, closeAfter = false): void {
   res.cork(() => {
     res.writeStatus(STATUS_TEXT[reply.status] ?? String(reply.status));
-    if (reply.text === undefined) res.writeHeader('Content-Type', 'application/json');
+    if (reply.text === undefined && reply.bytes === undefined) res.writeHeader('Content-Type', 'application/json');
     for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
     if (closeAfter) res.writeHeader('Connection', 'close');
-    res.end(reply.text ?? JSON.stringify(reply.body), closeAfter);
+    res.end(reply.bytes ?? reply.text ?? JSON.stringify(reply.body), closeAfter);
   });
 }
 
@@ -76,6 +76,8 @@ export function attachHttp(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle
     const path = req.getUrl();
     const query = new URLSearchParams(req.getQuery() ?? '');
     const authorization = req.getHeader('authorization');
+    // uWS's request object is valid only during this call: every header is read here, synchronously.
+    const acceptEncoding = req.getHeader('accept-encoding');
     const declared = req.getHeader('content-length');
     const streamed = isStreamedBody(method, path);
     const bodyBytesMax = streamed ? IMPORT_BYTES_MAX : BODY_BYTES_MAX;
@@ -120,7 +122,7 @@ export function attachHttp(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle
         finish(errorReply('storage_failed', `writes are refused until there is room: ${lifecycle.storageFull}`), true);
         return;
       }
-      handle(api, { method, path, query, authorization, body: '', bodyStream }).then(
+      handle(api, { method, path, query, authorization, body: '', bodyStream, acceptEncoding }).then(
         (reply) => finish(reply, !bodyStream.complete),
         () => finish(errorReply('internal'), true),
       );
@@ -154,7 +156,7 @@ export function attachHttp(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle
         finish(errorReply('storage_failed', `writes are refused until there is room: ${lifecycle.storageFull}`));
         return;
       }
-      handle(api, { method, path, query, authorization, body }).then(
+      handle(api, { method, path, query, authorization, body, acceptEncoding }).then(
         (reply) => finish(reply),
         () => finish(errorReply('internal')),
       );

@@ -33,6 +33,8 @@ export interface ApiRequest {
   body: string;
   /** The body as it arrives, for a route that reads past BODY_BYTES_MAX (the CSV import); `body` is then ''. */
   bodyStream?: AsyncIterable<Uint8Array>;
+  /** The Accept-Encoding header as sent, or '' (the console's assets are sent precompressed by it). */
+  acceptEncoding?: string;
 }
 
 export interface ApiReply {
@@ -41,6 +43,8 @@ export interface ApiReply {
   headers?: Record<string, string>;
   /** A body that is not JSON (metrics), sent as is. */
   text?: string;
+  /** A body of bytes sent as they are (a console asset precompressed; its headers say how). */
+  bytes?: Uint8Array;
   /** A body written chunk by chunk as the socket drains (the CSV exports). */
   chunks?: AsyncIterable<string>;
   /** The route pattern that answered (`/v1/members/:id`), for the request metrics; set by `handle`. */
@@ -261,7 +265,7 @@ route('GET', '/v1/export/members.csv', ['admin', 'reader'], exportMembers);
 route('GET', '/v1/export/ledger.csv', ['admin', 'reader'], exportLedger);
 route('GET', '/v1/export/coupons.csv', ['admin', 'reader'], exportCoupons);
 route('GET', '/', 'public', () => consoleFiles().index());
-route('GET', '/console/assets/:file', 'public', (_api, _req, [file]) => consoleFiles().asset(file!));
+route('GET', '/console/assets/:file', 'public', (_api, req, [file]) => consoleFiles().asset(file!, req.acceptEncoding ?? ''));
 route('POST', '/v1/admin/what-if', ADMIN, (api, req) => {
   const request = readWhatIfRequest(parseJson(req), api.engine.now());
   return { status: 202, body: api.engine.whatIf.start(request) };

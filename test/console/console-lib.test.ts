@@ -9,8 +9,12 @@ import { errorText } from '../../console/src/lib/errors.js';
 import { ledgerWords, ordersNamed, type LedgerContext } from '../../console/src/lib/ledger-words.js';
 import { parseMetrics, ratesBetween } from '../../console/src/lib/metrics.js';
 import { capabilitiesOf } from '../../console/src/lib/capabilities.js';
+import { AUDIT_ACTION_NAMES, actorText, auditWords } from '../../console/src/lib/audit-words.js';
+import { eventName, webhookUrlProblem, WEBHOOK_URL_LENGTH_MAX } from '../../console/src/lib/webhooks.js';
+import { AUDIT_ACTIONS } from '../../engine/router/audit-log.js';
+import { WEBHOOK_URL_LENGTH_MAX as ENGINE_URL_LENGTH_MAX } from '../../engine/limits.js';
 import type { Words } from '../../console/src/lib/words.js';
-import type { LedgerEntry, Order } from '../../console/src/api/types.js';
+import type { AuditRecord, LedgerEntry, Order } from '../../console/src/api/types.js';
 import en from '../../console/src/i18n/en.js';
 import zhHK from '../../console/src/i18n/zh-HK.js';
 
@@ -139,8 +143,70 @@ describe('live figures from /metrics', () => {
 
 describe('what each role may do', () => {
   it('follows the API roles', () => {
-    expect(capabilitiesOf('reader')).toEqual({ writeMembers: false, adminMembers: false, editProgram: false, restockRewards: false, adjustCards: false, importMembers: false, exportData: true, manageKeys: false });
-    expect(capabilitiesOf('pos')).toEqual({ writeMembers: true, adminMembers: false, editProgram: false, restockRewards: false, adjustCards: false, importMembers: false, exportData: false, manageKeys: false });
+    const none = { eraseMembers: false, manageWebhooks: false, readAudit: false };
+    expect(capabilitiesOf('reader')).toEqual({ writeMembers: false, adminMembers: false, editProgram: false, restockRewards: false, adjustCards: false, importMembers: false, exportData: true, manageKeys: false, ...none });
+    expect(capabilitiesOf('pos')).toEqual({ writeMembers: true, adminMembers: false, editProgram: false, restockRewards: false, adjustCards: false, importMembers: false, exportData: false, manageKeys: false, ...none });
+    expect(capabilitiesOf('storefront')).toMatchObject(none);
     expect(Object.values(capabilitiesOf('admin')).every(Boolean)).toBe(true);
+  });
+});
+
+describe('webhooks', () => {
+  const words = wordsOf(en);
+
+  it('checks an address as the server does, in words', () => {
+    expect(WEBHOOK_URL_LENGTH_MAX).toBe(ENGINE_URL_LENGTH_MAX);
+    expect(webhookUrlProblem(words, 'https://crm.example.com/loyalty')).toBeNull();
+    expect(webhookUrlProblem(words, ' http://127.0.0.1:8080/hook ')).toBeNull();
+    expect(webhookUrlProblem(words, '')).toBe(en.webhooks.urlRequired);
+    expect(webhookUrlProblem(words, 'crm.example.com')).toBe(en.webhooks.urlInvalid);
+    expect(webhookUrlProblem(words, 'ftp://crm.example.com/')).toBe(en.webhooks.urlInvalid);
+    expect(webhookUrlProblem(words, 'https://user:pw@crm.example.com/')).toBe(en.webhooks.urlCredentials);
+    expect(webhookUrlProblem(words, 'https://crm.example.com/#x')).toBe(en.webhooks.urlFragment);
+    expect(webhookUrlProblem(words, `https://crm.example.com/${'a'.repeat(2_048)}`)).toBe('At most 2048 characters.');
+  });
+
+  it('names event types in words, and one it does not know as sent', () => {
+    expect(eventName(words, 'member.tier_changed')).toBe('Tier changed');
+    expect(eventName(wordsOf(zhHK), 'purchase.recorded')).toBe('記錄消費');
+    expect(eventName(words, 'member.teleported')).toBe('member.teleported');
+  });
+});
+
+describe('the audit trail in words', () => {
+  const en_ = { words: wordsOf(en), fmt: new Formatter({ locale: 'en', currency: 'HKD', timeZone: 'Asia/Hong_Kong' }) };
+  const hk = { words: wordsOf(zhHK), fmt: new Formatter({ locale: 'zh-HK', currency: 'HKD', timeZone: 'Asia/Hong_Kong' }) };
+  const rec = (action: string, target: string | null, details: Record<string, unknown> = {}): AuditRecord => ({ at: '2026-09-03T02:00:00.000Z', keyId: 'k_0123456789ab', action, target, details });
+
+  it('offers exactly the actions the engine records', () => {
+    expect([...AUDIT_ACTION_NAMES]).toEqual([...AUDIT_ACTIONS]);
+  });
+
+  it('writes every action as a sentence, with its target and details', () => {
+    expect(auditWords(rec('program.change', '7', { paths: ['tiers[1].threshold', 'name'] }), en_)).toBe('Program saved as version 7; changed: tiers[1].threshold, name');
+    expect(auditWords(rec('program.change', '8', { paths: ['a'], more: 1200 }), en_)).toBe('Program saved as version 8; changed: a and 1,200 more');
+    expect(auditWords(rec('key.create', 'k_1', { role: 'reader' }), en_)).toBe('A Read only key k_1 was created');
+    expect(auditWords(rec('key.revoke', 'k_1', { role: 'pos' }), hk)).toBe('撤銷了收銀機金鑰 k_1');
+    expect(auditWords(rec('import', null, { rows: 3, accepted: 2, skipped: 0, refused: 1 }), en_)).toBe('Members imported: 3 rows, 2 accepted, 0 skipped, 1 refused');
+    expect(auditWords(rec('import', 'members.csv', { rows: 3, accepted: 2, skipped: 0, refused: 1 }), en_)).toBe('Members imported from members.csv: 3 rows, 2 accepted, 0 skipped, 1 refused');
+    expect(auditWords(rec('sweep', null, { asOf: '2026-09-30T00:00:00.000Z', members: 12 }), en_)).toBe(`Periods and expiries brought forward to ${en_.fmt.dateTime('2026-09-30T00:00:00.000Z')}: 12 members`);
+    expect(en_.fmt.dateTime('2026-09-30T00:00:00.000Z')).toContain('8:00');
+    expect(auditWords(rec('points.adjust', 'alice', { points: -15, reason: 'Goodwill' }), en_)).toBe('−15 points for member alice, reason: Goodwill');
+    expect(auditWords(rec('card.adjust', 'alice', { serviceId: 'wash', uses: 2, reason: 'Missed wash' }), en_)).toBe('Count card wash of member alice: +2 uses, reason: Missed wash');
+    expect(auditWords(rec('member.erase', 'erin'), hk)).toBe('已刪除會員 erin 的個人資料');
+    expect(auditWords(rec('webhook.create', 'wh_1', { url: 'http://127.0.0.1/hook', events: ['member.registered', 'purchase.recorded'] }), en_)).toBe('Webhook wh_1 added, sending to http://127.0.0.1/hook: Member registered, Purchase recorded');
+    expect(auditWords(rec('webhook.delete', 'wh_1'), en_)).toBe('Webhook wh_1 deleted');
+    expect(auditWords(rec('webhook.redeliver', 'wh_1', { fromEventId: '1:5242880' }), en_)).toBe('Webhook wh_1: events sent again from event 1:5242880');
+    expect(auditWords(rec('backup', '/srv/backups/b1'), en_)).toBe('Backup taken into /srv/backups/b1');
+    expect(auditWords(rec('restore', '/srv/backups/b1', { until: '2026-09-03T02:00:00.000Z' }), en_)).toBe(`Restored from the backup in /srv/backups/b1, up to ${en_.fmt.dateTime('2026-09-03T02:00:00.000Z')}`);
+    expect(auditWords(rec('program.change', '9', { truncated: true, bytes: 70000 }), en_)).toBe('Program changed (details too long to keep)');
+    expect(auditWords(rec('something.new', null), en_)).toBe('something.new');
+    for (const action of AUDIT_ACTIONS) expect(auditWords(rec(action, 'x'), hk)).not.toMatch(/[{}]|undefined/);
+  });
+
+  it('names the command line and the engine instead of their key ids', () => {
+    expect(actorText(en_.words, 'cli')).toBe('Command line');
+    expect(actorText(hk.words, 'system')).toBe('系統本身');
+    expect(actorText(en_.words, 'k_0123456789ab')).toBe('k_0123456789ab');
   });
 });

@@ -6,7 +6,11 @@
 // count card and read the staff report; import a small file with one bad row; export. Before them,
 // the Rewards tab of the program (a reward refused beside its field, then saved with a staff
 // commission); after them, the Rewards screen (restock, the redemptions report, a redemption found by
-// number and cancelled). Then a reader key, which sees no write control, and the member screen on a
+// number and cancelled). Then the administrator's screens of the engine's events and records: a
+// webhook subscribed against a real receiver on loopback (a wrong address refused first, the secret
+// shown once), its deliveries listed and one redelivered; a member erased after typing its number;
+// the audit trail listing those actions with the key id, read in English and checked translated in
+// 繁體中文 and 简体中文. Then a reader key, which sees no write control, and the member screen on a
 // 400-px phone. No page breaks the Content-Security-Policy. Screenshots go to test-artifacts/.
 // Skipped only where Chromium is absent outside CI; in CI (CI set) it must run, and .ci/run installs it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { ROOT, ServerProcess } from '../helpers/server-process.js';
+import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 import en from '../../console/src/i18n/en.js';
 import zhHK from '../../console/src/i18n/zh-HK.js';
 import zhCN from '../../console/src/i18n/zh-CN.js';
@@ -338,11 +343,165 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
     await page.context().close();
   });
 
+  it('subscribes a webhook, redelivers an event, erases a member and reads it all in the audit trail', async () => {
+    const receiver = new WebhookReceiver();
+    await receiver.start();
+    try {
+      const adminKeyId = (await server.get('/v1/whoami')).body.keyId as string;
+      const page = await openPage();
+      await signIn(page, 'en', server.adminKey);
+      await go(page, '#/webhooks');
+      await page.click('[data-add-webhook]');
+      // A wrong address is refused beside its field before anything is sent; no event chosen, too.
+      await page.fill(input('[data-webhook-input="url"]'), 'crm.example.com');
+      await page.click('[data-webhook-dialog] [data-submit]');
+      await expect.poll(() => page.textContent('[data-webhook-dialog] [data-field="url"]')).toBe(en.webhooks.urlInvalid);
+      expect(await page.textContent('[data-webhook-dialog] [data-field="events"]')).toBe(en.webhooks.chooseEvents);
+      expect((await server.get('/v1/admin/webhooks')).body.webhooks).toEqual([]);
+      await page.fill(input('[data-webhook-input="url"]'), receiver.url);
+      await page.click('[data-webhook-event="member.registered"]');
+      await page.click('[data-webhook-event="purchase.recorded"]');
+      await page.click('[data-webhook-dialog] [data-submit]');
+      // The secret, once, with its warning; the receiver checks signatures with it.
+      await page.waitForSelector('[data-secret-dialog] [data-webhook-secret]');
+      receiver.secret = await page.inputValue(input('[data-webhook-secret]'));
+      expect(receiver.secret).toMatch(/^whsec_[0-9a-f]{64}$/);
+      expect(await page.textContent('[data-secret-warning]')).toContain(en.webhooks.secretWarning);
+      await page.click('[data-secret-done]');
+      const [hook] = (await server.get('/v1/admin/webhooks')).body.webhooks;
+      expect(hook).toMatchObject({ url: receiver.url, events: ['member.registered', 'purchase.recorded'] });
+      expect(await page.textContent(`[data-webhook-url="${hook.id}"]`)).toBe(receiver.url);
+      await expect.poll(() => page.textContent(`[data-webhook-status="${hook.id}"]`)).toBe(en.webhooks.idle);
+
+      // A member registers and buys: two signed deliveries, listed with their outcome and answer.
+      expect((await server.post('/v1/members', { memberId: 'wendy', name: 'Wendy Wu', phone: '+852 5555 0199', email: 'wendy@example.com' })).status).toBe(201);
+      expect((await server.post('/v1/purchases', { orderId: 'w-1', memberId: 'wendy', amountCents: 50000 })).status).toBeLessThan(300);
+      await receiver.waitFor(() => receiver.received.length >= 2);
+      expect(receiver.received.map((r) => [r.type, r.verified])).toEqual([['member.registered', true], ['purchase.recorded', true]]);
+      const registered = receiver.received[0]!.id;
+      await page.click(`[data-webhook-deliveries="${hook.id}"]`);
+      await page.waitForSelector('[data-deliveries]');
+      await expect.poll(() => page.textContent(`[data-delivery-outcome="${registered}"]`)).toBe(en.webhooks.outcomes.delivered);
+      expect(await page.textContent(`[data-delivery-answer="${registered}"]`)).toBe('HTTP 200');
+      const table = (await page.textContent('[data-delivery-table]'))!;
+      expect(table).toContain(en.webhooks.eventNames.member_registered);
+      expect(table).toContain(en.webhooks.eventNames.purchase_recorded);
+      expect(table).toContain('wendy');
+
+      // Sent again from the registration on: both events arrive a second time, with the same ids.
+      await page.click(`[data-redeliver="${registered}"]`);
+      await page.click('.el-message-box__btns .el-button--primary');
+      await receiver.waitFor(() => receiver.received.length >= 4);
+      expect(receiver.unique().map((r) => r.id)).toEqual(receiver.received.slice(0, 2).map((r) => r.id));
+      await page.click('[data-refresh-deliveries]');
+      await expect.poll(async () => (await page.$$(`[data-delivery-outcome="${registered}"]`)).length).toBe(2);
+      await page.screenshot({ path: join(ARTIFACTS, 'console-en-5-webhooks.png'), fullPage: true });
+
+      // Erase Wendy: the button works only once her number is typed back.
+      await go(page, '#/members/wendy');
+      await page.waitForSelector('[data-ledger] li');
+      await page.click('[data-action="erase"]');
+      await page.fill(input('[data-erase-confirm]'), 'wend');
+      expect(await page.isDisabled('[data-erase-dialog] [data-submit]')).toBe(true);
+      await page.fill(input('[data-erase-confirm]'), 'wendy');
+      await submitDialog(page, '[data-erase-dialog]');
+      await page.waitForSelector('[data-member-erased]');
+      expect(await page.textContent('[data-member-erased]')).toBe(en.erasure.tag);
+      expect(await page.textContent('[data-member-title]')).toBe(en.erasure.anonymous.replace('{id}', 'wendy'));
+      const member = (await server.get('/v1/members/wendy')).body;
+      expect(member).toMatchObject({ name: null, phone: null, email: null, erased: true });
+      // Only the return of an earlier order stays open to her.
+      for (const a of ['purchase', 'topup', 'withdraw', 'adjust', 'coupon', 'redeem', 'edit']) expect(await page.isDisabled(`[data-action="${a}"]`)).toBe(true);
+      expect(await page.isDisabled('[data-action="return"]')).toBe(false);
+      expect(await page.$('[data-action="erase"]')).toBeNull();
+      const eraseRow = page.locator('[data-ledger] li[data-kind="member_erase"]');
+      await eraseRow.waitFor();
+      expect(await eraseRow.textContent()).toContain(en.ledger.member_erase);
+      await page.click('#tab-profile');
+      for (const f of ['name', 'phone', 'email', 'birthday', 'gender', 'address']) expect(await page.textContent(`[data-personal="${f}"]`)).toBe(en.erasure.field);
+      expect(await page.content()).not.toMatch(/Wendy Wu|wendy@example\.com|55550199/);
+      await page.screenshot({ path: join(ARTIFACTS, 'console-en-6-erased.png'), fullPage: true });
+      // In the list: the erased tag, no personal data.
+      await go(page, '#/members');
+      await page.fill(input('[data-member-search]'), 'wendy');
+      await page.click('[data-member-search-go]');
+      await page.waitForSelector('[data-member-erased="wendy"]');
+      expect(await page.textContent('[data-members]')).not.toContain('Wendy Wu');
+
+      // The subscription deleted after a confirmation.
+      await go(page, '#/webhooks');
+      await expect.poll(() => page.textContent(`[data-webhook-status="${hook.id}"]`)).toBe(en.webhooks.healthy);
+      await page.click(`[data-delete-webhook="${hook.id}"]`);
+      await page.click('.el-message-box__btns .el-button--primary');
+      await expect.poll(async () => (await server.get('/v1/admin/webhooks')).body.webhooks.length).toBe(0);
+
+      // The audit trail: the walk's actions in order, each with the admin key's id, in words.
+      await go(page, '#/audit');
+      await page.waitForSelector('[data-audit-text="webhook.delete"]');
+      const trail = await page.$$eval('[data-audit] li', (lis) => lis.map((li) => ['[datetime]', '[data-audit-key-id]', '[data-audit-row-action]', '[data-audit-text]'].map((sel) => li.querySelector(sel)!.textContent!.trim())));
+      const walk = trail.filter((r) => [en.audit.actions.webhook_create, en.audit.actions.webhook_redeliver, en.audit.actions.member_erase, en.audit.actions.webhook_delete].includes(r[2]!));
+      expect(walk.map((r) => [r[1], r[2]])).toEqual([
+        [adminKeyId, en.audit.actions.webhook_create], [adminKeyId, en.audit.actions.webhook_redeliver],
+        [adminKeyId, en.audit.actions.member_erase], [adminKeyId, en.audit.actions.webhook_delete],
+      ]);
+      expect(walk[0]![3]).toBe(`Webhook ${hook.id} added, sending to ${receiver.url}: Member registered, Purchase recorded`);
+      expect(walk[1]![3]).toBe(`Webhook ${hook.id}: events sent again from event ${registered}`);
+      expect(walk[2]![3]).toBe('Personal data of member wendy erased');
+      expect(trail.some((r) => r[2] === en.audit.actions.program_change && r[3]!.includes('tiers[1].threshold'))).toBe(true);
+      expect(trail.some((r) => r[2] === en.audit.actions.points_adjust && r[3]!.includes('Goodwill'))).toBe(true);
+      expect(trail.some((r) => r[2] === en.audit.actions.import)).toBe(true);
+      // Filtered by action: only the erasure.
+      await page.click('[data-audit-action]');
+      await page.click('[data-audit-action-option="member.erase"]');
+      await page.click('[data-audit-apply]');
+      await expect.poll(async () => (await page.$$('[data-audit] li')).length).toBe(1);
+      expect(await page.textContent('[data-audit] li')).toContain('wendy');
+      expect(await page.textContent('[data-audit] li')).toContain(en.roles.admin);
+      await page.screenshot({ path: join(ARTIFACTS, 'console-en-7-audit.png'), fullPage: true });
+      expect(await cspViolations(page)).toEqual([]);
+      await page.context().close();
+
+      // The same screens in both Chinese variants: titles, actions and the erased member in their words.
+      for (const { code, words } of LOCALES.filter((l) => l.code !== 'en')) {
+        const zh = await openPage();
+        await signIn(zh, code, server.adminKey);
+        expect(await zh.textContent('[data-nav="webhooks"]')).toBe(words.webhooks.nav);
+        expect(await zh.textContent('[data-nav="audit"]')).toBe(words.audit.nav);
+        await go(zh, '#/audit');
+        await zh.waitForSelector('[data-audit-text="member.erase"]');
+        expect(await zh.textContent('main h1')).toBe(words.audit.title);
+        expect(await zh.textContent('[data-audit-row-action="member.erase"]')).toBe(words.audit.actions.member_erase);
+        expect(await zh.textContent('[data-audit-text="member.erase"]')).toBe(words.audit.text.memberErase.replace('{member}', 'wendy'));
+        await go(zh, '#/webhooks');
+        await zh.waitForSelector('[data-webhooks]');
+        expect(await zh.textContent('main h1')).toBe(words.webhooks.title);
+        await zh.click('[data-add-webhook]');
+        expect(await zh.textContent('[data-webhook-event="member.erased"]')).toContain(words.webhooks.eventNames.member_erased);
+        await zh.keyboard.press('Escape');
+        await go(zh, '#/members/wendy');
+        await zh.waitForSelector('[data-member-erased]');
+        expect(await zh.textContent('[data-member-erased]')).toBe(words.erasure.tag);
+        expect(await zh.textContent('[data-ledger] li[data-kind="member_erase"]')).toContain(words.ledger.member_erase);
+        await zh.screenshot({ path: join(ARTIFACTS, `console-${code}-6-erased.png`), fullPage: true });
+        expect(await cspViolations(zh)).toEqual([]);
+        await zh.context().close();
+      }
+    } finally {
+      await receiver.stop();
+    }
+  });
+
   it('shows a reader key no write control', async () => {
     const page = await openPage();
     await signIn(page, 'en', readerKey);
     expect(await page.textContent('[data-role-tag]')).toBe(en.roles.reader);
     expect(await page.$('[data-nav="keys"]')).toBeNull();
+    expect(await page.$('[data-nav="webhooks"]')).toBeNull();
+    expect(await page.$('[data-nav="audit"]')).toBeNull();
+    // Typed by hand, the admin screens' addresses land on the overview instead.
+    await go(page, '#/webhooks');
+    await page.waitForSelector('[data-nav="overview"][aria-current="page"]');
+    expect(await page.$$('[data-add-webhook], [data-webhooks], [data-audit]')).toHaveLength(0);
 
     await go(page, '#/program/tiers');
     await page.waitForSelector('[data-threshold="1"] input');
@@ -361,6 +520,10 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
     await page.waitForSelector('[data-uses-left="wash"]', { state: 'attached' });
     await page.waitForSelector('[data-redemption-state="rd-grace"]', { state: 'attached' });
     expect(await page.$$('[data-action], [data-return-order], [data-use-card], [data-adjust-card], [data-fulfil], [data-cancel]')).toHaveLength(0);
+    // The member erased earlier: shown erased, without a write control either.
+    await go(page, '#/members/wendy');
+    await page.waitForSelector('[data-member-erased]');
+    expect(await page.$$('[data-action], [data-return-order]')).toHaveLength(0);
 
     await go(page, '#/rewards/list');
     await page.waitForSelector('[data-stock-left="mug"]');
@@ -386,6 +549,12 @@ describe.skipIf(!runnable)('admin console (Chromium)', () => {
     expect(await page.isVisible('.menu-button')).toBe(true);
     expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(400);
     await page.screenshot({ path: join(ARTIFACTS, 'console-phone.png'), fullPage: true });
+    for (const [hash, ready] of [['#/webhooks', '[data-webhooks]'], ['#/audit', '[data-audit] li']] as const) {
+      await go(page, hash);
+      await page.waitForSelector(ready);
+      expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(400);
+      await page.screenshot({ path: join(ARTIFACTS, `console-phone-${hash.slice(2)}.png`), fullPage: true });
+    }
     await page.context().close();
   });
 });

@@ -9,6 +9,10 @@ import en from '../../console/src/i18n/en.js';
 import zhHK from '../../console/src/i18n/zh-HK.js';
 import zhCN from '../../console/src/i18n/zh-CN.js';
 import { validatorKeys } from '../../console/src/lib/field-messages.js';
+import { WEBHOOK_EVENT_TYPES } from '../../engine/rules/webhook-events.js';
+import { AUDIT_ACTIONS } from '../../engine/router/audit-log.js';
+import { eventNameKey } from '../../console/src/lib/webhooks.js';
+import { actionKey } from '../../console/src/lib/audit-words.js';
 
 const LANGUAGES = { en, 'zh-HK': zhHK, 'zh-CN': zhCN } as const;
 
@@ -43,6 +47,13 @@ describe('console messages', () => {
     const flat = flatten(LANGUAGES[lang as keyof typeof LANGUAGES]);
     expect(LEDGER_KINDS.filter((k) => !flat.has(LEDGER_KEY[k] ?? `ledger.${k}`))).toEqual([]);
     expect(validatorKeys().filter((k) => !flat.has(k))).toEqual([]);
+  });
+
+  it.each(Object.keys(LANGUAGES))('%s names every webhook event type and every audit action', (lang) => {
+    const flat = flatten(LANGUAGES[lang as keyof typeof LANGUAGES]);
+    expect(WEBHOOK_EVENT_TYPES.filter((type) => !flat.has(eventNameKey(type)))).toEqual([]);
+    expect(AUDIT_ACTIONS.filter((action) => !flat.has(actionKey(action)))).toEqual([]);
+    expect(['delivered', 'retrying', 'failed'].filter((o) => !flat.has(`webhooks.outcomes.${o}`))).toEqual([]);
   });
 
   it.each(Object.keys(LANGUAGES))('every %s text compiles, and its placeholders are those of the English one', (lang) => {

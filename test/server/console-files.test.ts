@@ -1,10 +1,13 @@
 // The console's files as the server hands them out: the page with a strict Content-Security-Policy
 // and no caching, hashed assets cached for a year with their types, nothing outside the build's own
-// names, every file bounded; and the real build (dist/console/, made by `npm run build`) served whole.
+// names, every file bounded; assets sent in the precompressed coding the request's Accept-Encoding
+// prefers; and the real build (dist/console/, made by `npm run build`) served whole, compressed too.
 import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
+import { chooseCoding } from '../../server/accept-encoding.js';
 import { CONSOLE_CSP, ConsoleFiles, consoleFiles } from '../../server/console-files.js';
 import { CONSOLE_FILE_BYTES_MAX } from '../../engine/limits.js';
 import { LoyaltyError } from '../../engine/errors.js';
@@ -87,13 +90,76 @@ describe('console files', () => {
   });
 });
 
+describe('precompressed assets', () => {
+  const script = 'export const words = "' + 'loyalty '.repeat(500) + '";';
+  const dir = mkdtempSync(join(tmpdir(), 'loyalty-console-'));
+  dirs.push(dir);
+  mkdirSync(join(dir, 'assets'));
+  writeFileSync(join(dir, 'index.html'), '<!doctype html>');
+  writeFileSync(join(dir, 'assets', 'index-AbCd1234.js'), script);
+  writeFileSync(join(dir, 'assets', 'index-AbCd1234.js.br'), brotliCompressSync(script));
+  writeFileSync(join(dir, 'assets', 'index-AbCd1234.js.gz'), gzipSync(script));
+  writeFileSync(join(dir, 'assets', 'plain-XyZ98765.css'), 'body{margin:0}');
+  const files = new ConsoleFiles(dir);
+
+  it('sends the coding the browser prefers among those built, as the built bytes', () => {
+    const br = files.asset('index-AbCd1234.js', 'gzip, deflate, br, zstd');
+    expect(br.headers).toMatchObject({ 'Content-Encoding': 'br', 'Vary': 'Accept-Encoding', 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'public, max-age=31536000, immutable' });
+    expect(br.text).toBeUndefined();
+    expect(brotliDecompressSync(br.bytes!).toString()).toBe(script);
+    expect(br.bytes!.byteLength).toBeLessThan(script.length / 10);
+    const gz = files.asset('index-AbCd1234.js', 'gzip, deflate');
+    expect(gz.headers!['Content-Encoding']).toBe('gzip');
+    expect(gunzipSync(gz.bytes!).toString()).toBe(script);
+    const plain = files.asset('index-AbCd1234.js', '');
+    expect(plain.text).toBe(script);
+    expect(plain.headers!['Content-Encoding']).toBeUndefined();
+    expect(plain.headers!['Vary']).toBe('Accept-Encoding');
+    // No variant built: as it is, whatever the header, and no Vary.
+    const css = files.asset('plain-XyZ98765.css', 'br, gzip');
+    expect(css.text).toBe('body{margin:0}');
+    expect(css.headers!['Content-Encoding']).toBeUndefined();
+    expect(css.headers!['Vary']).toBeUndefined();
+    // The compressed files are never served under their own names.
+    expect(refusal(() => files.asset('index-AbCd1234.js.br'))).toEqual({ code: 'route_not_found', message: 'no such console file' });
+  });
+
+  it('refuses a build with a compressed file of no asset', () => {
+    const odd = new ConsoleFiles(build({ 'index.html': 'x', 'assets/gone-00000000.js.br': 'x' }));
+    expect(refusal(() => odd.index()).message).toContain('a compressed file of no asset: gone-00000000.js.br');
+  });
+
+  it('reads Accept-Encoding by its weights, the server\'s order breaking ties', () => {
+    const both = ['br', 'gzip'] as const;
+    expect(chooseCoding('gzip, deflate, br', both)).toBe('br');
+    expect(chooseCoding('gzip, deflate, br', ['gzip'])).toBe('gzip');
+    expect(chooseCoding('br;q=0, gzip;q=0.5', both)).toBe('gzip');
+    expect(chooseCoding('gzip;q=1.0, br;q=0.8', both)).toBe('gzip');
+    expect(chooseCoding('BR;Q=0.9, GZIP;q=0.9', both)).toBe('br');
+    expect(chooseCoding('*', both)).toBe('br');
+    expect(chooseCoding('*;q=0.5, br;q=0', both)).toBe('gzip');
+    expect(chooseCoding('x-gzip', both)).toBe('gzip');
+    expect(chooseCoding('identity', both)).toBe('identity');
+    expect(chooseCoding('deflate', both)).toBe('identity');
+    expect(chooseCoding('br;q=2, gzip;q=abc', both)).toBe('identity');
+    expect(chooseCoding('', both)).toBe('identity');
+    expect(chooseCoding(' , ;q=1', both)).toBe('identity');
+  });
+});
+
 describe.skipIf(!existsSync(join(consoleFiles().dir, 'index.html')) && process.env['CI'] === undefined)('the built console (dist/console)', () => {
   it('serves every script and stylesheet its page names, each within the bound', () => {
     const page = consoleFiles().index().text!;
     const named = [...page.matchAll(/\/console\/assets\/([^"']+)/g)].map((m) => m[1]!);
     expect(named.some((n) => n.endsWith('.js'))).toBe(true);
     expect(named.some((n) => n.endsWith('.css'))).toBe(true);
-    for (const name of named) expect(consoleFiles().asset(name).status).toBe(200);
+    for (const name of named) {
+      expect(consoleFiles().asset(name).status).toBe(200);
+      // Every script and stylesheet was built compressed too, and unpacks to itself.
+      const plain = consoleFiles().asset(name).text!;
+      expect(brotliDecompressSync(consoleFiles().asset(name, 'br').bytes!).toString()).toBe(plain);
+      expect(gunzipSync(consoleFiles().asset(name, 'gzip').bytes!).toString()).toBe(plain);
+    }
     expect(page).not.toMatch(/<script(?![^>]*\bsrc=)/);
     expect(page).not.toMatch(/<style|style=/);
     expect(readFileSync(join(consoleFiles().dir, 'index.html'), 'utf8')).not.toMatch(/https?:\/\//);

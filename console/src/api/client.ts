@@ -5,6 +5,7 @@ import type {
   CampaignReport, Card, CardAnswer, Coupon, CouponReport, DailyReport, ImportAnswer, KeyInfo, LedgerPage, Member, MemberPage, MemberWrite,
   Order, Program, PurchaseAnswer, ReferralReport, ReturnAnswer, RfmReport, RfmSegment, Summary, TopupAnswer,
   VersionedProgram, WhatIfJob, WhoAmI, Redemption, RedemptionAnswer, RewardListed, RewardReport, StaffReport,
+  AuditPage, AuditQuery, DeliveryPage, EraseAnswer, Webhook, WebhookCreated, WebhookDetail,
 } from './types.js';
 
 export class ApiError extends Error {
@@ -85,6 +86,7 @@ export class ApiClient {
   adjustPoints = (body: { requestId: string; memberId: string; points: number; reason: string }) => this.json<MemberWrite>('POST', '/v1/points/adjustments', body);
   topup = (body: { requestId: string; memberId: string; amountCents: number }) => this.json<TopupAnswer>('POST', '/v1/wallet/topups', body);
   withdraw = (body: { requestId: string; memberId: string; amountCents: number }) => this.json<MemberWrite>('POST', '/v1/wallet/withdrawals', body);
+  erase = (id: string, requestId: string) => this.json<EraseAnswer>('POST', `/v1/members/${enc(id)}/erase`, { requestId });
   issueCoupon = (body: { requestId: string; templateId: string; memberId: string }) => this.json<Coupon>('POST', '/v1/coupons/issue', body);
 
   rewards = () => this.json<{ rewards: RewardListed[] }>('GET', '/v1/rewards');
@@ -114,6 +116,16 @@ export class ApiClient {
   keys = () => this.json<{ keys: KeyInfo[] }>('GET', '/v1/admin/keys');
   createKey = (role: string) => this.json<{ id: string; key: string; role: string }>('POST', '/v1/admin/keys', { role });
   revokeKey = (id: string) => this.json<KeyInfo>('DELETE', `/v1/admin/keys/${enc(id)}`);
+
+  webhooks = () => this.json<{ webhooks: Webhook[] }>('GET', '/v1/admin/webhooks');
+  webhook = (id: string) => this.json<WebhookDetail>('GET', `/v1/admin/webhooks/${enc(id)}`);
+  createWebhook = (body: { url: string; events: string[] }) => this.json<WebhookCreated>('POST', '/v1/admin/webhooks', body);
+  deleteWebhook = (id: string) => this.json<Webhook & { deleted: true }>('DELETE', `/v1/admin/webhooks/${enc(id)}`);
+  deliveries = (id: string, limit: number, cursor?: string | number | null) =>
+    this.json<DeliveryPage>('GET', `/v1/admin/webhooks/${enc(id)}/deliveries${query({ limit, cursor })}`);
+  redeliver = (id: string, fromEventId: string) => this.json<{ id: string; fromEventId: string }>('POST', `/v1/admin/webhooks/${enc(id)}/redeliver`, { fromEventId });
+
+  audit = (params: AuditQuery) => this.json<AuditPage>('GET', `/v1/admin/audit${query({ ...params })}`);
 
   async metrics(): Promise<string> {
     return (await this.send('GET', '/metrics')).text();

@@ -40,6 +40,9 @@ export interface Member {
   pendingPoints: number;
   pointsActivating: Array<{ at: string; points: number }>;
   coupons?: Array<{ code: string; templateId: string; expiresAt: string }>;
+  /** Present once the member's personal data was erased (docs/api.md, "POST /v1/members/{id}/erase"). */
+  erased?: boolean;
+  erasedAt?: string;
 }
 
 export interface MemberPage { members: Member[]; nextCursor: string | null }
@@ -186,3 +189,21 @@ export interface WhatIfJob {
   result: WhatIfResult | null;
   error: { message: string } | null;
 }
+
+export interface EraseAnswer { memberId: string; erased: true; erasedAt: string; replayed: boolean }
+
+/** A webhook subscription as the API lists it: never its secret. */
+export interface Webhook { id: string; url: string; events: string[]; createdAt: string }
+export interface WebhookCreated extends Webhook { secret: string }
+export interface WebhookFailure { eventId: string; type: string; memberId: string; failedAt: string; lastError: string }
+export interface WebhookDetail extends Webhook { failed: WebhookFailure[] }
+export type DeliveryOutcome = 'delivered' | 'retrying' | 'failed';
+export interface DeliveryAttempt {
+  eventId: string; type: string; memberId: string; statusCode: number | null; error: string | null; latencyMs: number; at: string; outcome: DeliveryOutcome;
+}
+export interface DeliveryPage { attempts: DeliveryAttempt[]; nextCursor: string | number | null }
+
+/** One administrative action of the audit trail (docs/api.md, "Audit trail"). */
+export interface AuditRecord { at: string; keyId: string; action: string; target: string | null; details: Record<string, unknown> }
+export interface AuditPage { records: AuditRecord[]; nextCursor: string | null }
+export interface AuditQuery { from?: string; to?: string; keyId?: string; action?: string; cursor?: string | null; limit?: number }

@@ -16,6 +16,12 @@ export interface Capabilities {
   importMembers: boolean;
   exportData: boolean;
   manageKeys: boolean;
+  /** Erase a member's personal data (admin only, docs/api.md "POST /v1/members/{id}/erase"). */
+  eraseMembers: boolean;
+  /** Webhook subscriptions, their deliveries and redelivery: the API allows an admin key only. */
+  manageWebhooks: boolean;
+  /** The audit trail of administrative actions: the API allows an admin key only. */
+  readAudit: boolean;
 }
 
 export function capabilitiesOf(role: Role | null): Capabilities {
@@ -30,5 +36,8 @@ export function capabilitiesOf(role: Role | null): Capabilities {
     importMembers: admin,
     exportData: admin || role === 'reader',
     manageKeys: admin,
+    eraseMembers: admin,
+    manageWebhooks: admin,
+    readAudit: admin,
   };
 }
