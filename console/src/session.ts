@@ -41,6 +41,15 @@ export function tierName(id: string | null | undefined): string {
   return session.program?.tiers.find((t: Tier) => t.id === id)?.name ?? id;
 }
 
+/** A count card's service as the program names it (`includes.card.serviceName`), or its id. */
+export function serviceName(serviceId: string): string {
+  for (const p of session.program?.products ?? []) {
+    const card = p.includes.card;
+    if (card?.serviceId === serviceId && card.serviceName !== undefined) return card.serviceName;
+  }
+  return serviceId;
+}
+
 export async function signIn(key: string): Promise<void> {
   const candidate = markRaw(new ApiClient(key));
   const who = await candidate.whoami();

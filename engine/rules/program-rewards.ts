@@ -11,7 +11,7 @@ import { readTierList, readWindowDate } from './program.js';
 const REWARD_KEYS = [
   'id', 'name', 'active', 'pointsCost', 'cashCents', 'kind', 'couponTemplateId', 'eligibleTiers', 'stock', 'perMemberMax', 'from', 'to',
 ] as const;
-const CARD_KEYS = ['serviceId', 'uses', 'validDays'] as const;
+const CARD_KEYS = ['serviceId', 'serviceName', 'uses', 'validDays'] as const;
 const REWARD_KINDS = ['goods', 'coupon'] as const;
 
 /**
@@ -64,15 +64,38 @@ function readTemplate(obj: Fields, path: string, kind: Reward['kind'], templateI
   return templateId;
 }
 
-/** A product's `card` include: `{ serviceId, uses ≥ 1, validDays (≥ 1, or null: never expires) }`. */
+/**
+ * A product's `card` include: `{ serviceId, serviceName?, uses ≥ 1, validDays (≥ 1, or null: never
+ * expires) }`. `serviceName` is what the console and receipts show for the service; absent, they
+ * show its id. Programs written before it existed read unchanged, so it is kept only when given.
+ */
 export function readCardInclude(obj: Fields, path: string): CardInclude {
   const card = readObject(obj['card'], fieldPath(path, 'card'), CARD_KEYS);
   const cardPath = fieldPath(path, 'card');
-  return {
+  const include: CardInclude = {
     serviceId: idField(card, 'serviceId', cardPath),
     uses: intField(card, 'uses', cardPath, { min: 1, max: CARD_USES_OP_MAX }),
     validDays: has(card, 'validDays') ? nullableInt(card, 'validDays', cardPath, { min: 1, max: DAYS_MAX }) : null,
   };
+  if (has(card, 'serviceName')) include.serviceName = stringField(card, 'serviceName', cardPath, { maxLength: TEXT_LENGTH_MAX });
+  return include;
+}
+
+/**
+ * Products renewing one service's card name it alike: a member holds one card per service, so two
+ * names for it would make the same card read differently depending on the product last bought.
+ */
+export function checkServiceNames(products: ReadonlyArray<{ includes: { card?: CardInclude } }>): void {
+  const names = new Map<string, string | undefined>();
+  products.forEach((product, index) => {
+    const card = product.includes.card;
+    if (card === undefined) return;
+    if (!names.has(card.serviceId)) { names.set(card.serviceId, card.serviceName); return; }
+    const first = names.get(card.serviceId);
+    if (first !== card.serviceName) {
+      throw new FieldError(`products[${index}].includes.card.serviceName`, `must be the same for every product of service ${card.serviceId}`);
+    }
+  });
 }
 
 /** `staffCommissionBps`: 0..10,000 basis points of net sales (default 0). */

@@ -38,6 +38,8 @@ export interface ProductIncludes {
  */
 export interface CardInclude {
   serviceId: string;
+  /** The service's name as people read it ("Haircut"); absent, the id is shown. */
+  serviceName?: string;
   uses: number;
   validDays: number | null;
 }

@@ -27,7 +27,7 @@ import type {
   ReferralLevel, Tier,
 } from './program-types.js';
 import { isPhoneCountry } from './phone.js';
-import { readCardInclude, readRewards, readStaffCommission } from './program-rewards.js';
+import { checkServiceNames, readCardInclude, readRewards, readStaffCommission } from './program-rewards.js';
 import {
   FieldError,
   type Fields,
@@ -349,13 +349,15 @@ function readWallet(obj: Fields): Program['wallet'] {
 
 function readProducts(items: unknown[], tierIds: ReadonlySet<string>): Product[] {
   const seen = new Set<string>();
-  return items.map((item, index) => {
+  const products = items.map((item, index) => {
     const path = indexPath('products', index);
     const product = readProduct(item, path, tierIds);
     if (seen.has(product.id)) throw new FieldError(fieldPath(path, 'id'), 'duplicate product id');
     seen.add(product.id);
     return product;
   });
+  checkServiceNames(products);
+  return products;
 }
 
 function readProduct(item: unknown, path: string, tierIds: ReadonlySet<string>): Product {

@@ -111,6 +111,8 @@ describe('the ledger in words', () => {
     expect(ledgerWords(entry({ kind: 'card_use', ref: 'wash', usesDelta: -1 }), ctx(en))).toBe('Count card “wash” used, −1 use');
     expect(ledgerWords(entry({ kind: 'card_add', ref: 'wash', usesDelta: 10 }), ctx(en))).toBe('Count card “wash” given or renewed, +10 uses');
     expect(ledgerWords(entry({ kind: 'card_use', ref: 'wash', usesDelta: -2 }), ctx(zhHK))).toBe('「wash」次卡已使用，−2 次');
+    const named = { ...ctx(en), serviceName: (id: string) => (id === 'wash' ? 'Car wash' : id) };
+    expect(ledgerWords(entry({ kind: 'card_use', ref: 'wash', usesDelta: -1 }), named)).toBe('Count card “Car wash” used, −1 use');
     // A reward entry's ref is the redemption's key: the sentence names the reward when the redemption is known, else says what happened.
     const redeem = entry({ kind: 'reward_redeem', ref: 'console-redeem-x7', pointsDelta: -1000 });
     const withRedemptions = { ...ctx(en), redemption: (id: string) => (id === 'console-redeem-x7' ? { rewardName: 'Logo mug', quantity: 2 } : undefined) };

@@ -59,6 +59,19 @@ describe('validateProgram: rewards, count cards and staff', () => {
     expect(plain.program.staffCommissionBps).toBe(0);
   });
 
+  it('a card may name its service; products renewing one service name it alike', () => {
+    const doc = withRewards();
+    doc.products[2].includes.card.serviceName = 'Haircut';
+    doc.products.push({ id: 'haircut-5', name: 'Five haircuts', priceCents: 45_000, includes: { card: { serviceId: 'haircut', serviceName: 'Haircut', uses: 5 } } });
+    const result = validateProgram(doc);
+    if (!result.ok) throw new Error(result.message);
+    expect(result.program.products[2]!.includes.card).toEqual({ serviceId: 'haircut', serviceName: 'Haircut', uses: 10, validDays: 365 });
+    doc.products[3].includes.card.serviceName = 'Hair cut';
+    expect(refusal(doc)).toBe('products[3].includes.card.serviceName: must be the same for every product of service haircut');
+    delete doc.products[3].includes.card.serviceName;
+    expect(refusal(doc)).toBe('products[3].includes.card.serviceName: must be the same for every product of service haircut');
+  });
+
   it('reads a program stored before rewards with no rewards and no commission', () => {
     const stored = { ...demoProgram() } as Partial<Program>;
     delete stored.rewards;
@@ -83,6 +96,7 @@ describe('validateProgram: rewards, count cards and staff', () => {
     ['an unknown field', (d) => { d.rewards[0].price = 5; }, 'rewards[0].price: unknown field'],
     ['a card of 0 uses', (d) => { d.products[2].includes.card.uses = 0; }, 'products[2].includes.card.uses: must be between 1 and 1000'],
     ['a card without a service', (d) => { delete d.products[2].includes.card.serviceId; }, 'products[2].includes.card.serviceId: required'],
+    ['a service name that is not text', (d) => { d.products[2].includes.card.serviceName = 3; }, 'products[2].includes.card.serviceName: must be a string'],
     ['a card with validDays 0', (d) => { d.products[2].includes.card.validDays = 0; }, 'products[2].includes.card.validDays: must be between 1 and 36500'],
     ['a commission past 100%', (d) => { d.staffCommissionBps = 10_001; }, 'staffCommissionBps: must be between 0 and 10000'],
   ];

@@ -77,7 +77,7 @@ const en = {
     },
     products: {
       card: 'A count card', cardHint: 'Buying it again renews the member\'s card for the service: the uses are added and the later expiry kept.',
-      service: 'Service', cardUses: 'Uses', cardValidDays: 'Valid for', cardNeverExpires: 'Never expires', cardOf: '{uses} uses of {service}',
+      service: 'Service', cardUses: 'Uses', cardValidDays: 'Valid for', cardNeverExpires: 'Never expires', serviceName: 'Service name', cardOf: '{uses} uses of {service}',
       intro: 'Things members can buy from you that give wallet credit, points, a tier or a count card: memberships, credit bundles, ten haircuts.',
       none: 'No products.', add: 'Add a product', remove: 'Remove this product', newProduct: 'Product {n}', price: 'Price', includes: 'A purchase gives',
       walletCredit: 'Wallet credit', points: 'Points', tier: 'An upgrade to', forceTier: 'Sets the tier to (up or down)', extendDays: 'Extends the tier period by',

@@ -76,7 +76,7 @@ const zhCN: Messages = {
     },
     products: {
       card: '次卡', cardHint: '再次购买即为会员续期同一服务的次卡：次数累加，到期日取较晚者。',
-      service: '服务', cardUses: '次数', cardValidDays: '有效期', cardNeverExpires: '永久有效', cardOf: '{service} {uses} 次',
+      service: '服务', cardUses: '次数', cardValidDays: '有效期', cardNeverExpires: '永久有效', serviceName: '服务名称', cardOf: '{service} {uses} 次',
       intro: '会员可以向你购买、赠送钱包金额、积分、等级或次卡的商品，例如会员卡、储值套餐和十次理发。',
       none: '没有商品。', add: '添加商品', remove: '删除此商品', newProduct: '商品 {n}', price: '售价', includes: '购买可得',
       walletCredit: '钱包金额', points: '积分', tier: '升级至', forceTier: '设置等级为（可升可降）', extendDays: '延长等级有效期',

@@ -76,7 +76,7 @@ const zhHK: Messages = {
     },
     products: {
       card: '次卡', cardHint: '再次購買即為會員續期同一服務的次卡：次數相加，到期日取較後者。',
-      service: '服務', cardUses: '次數', cardValidDays: '有效期', cardNeverExpires: '永久有效', cardOf: '{service} {uses} 次',
+      service: '服務', cardUses: '次數', cardValidDays: '有效期', cardNeverExpires: '永久有效', serviceName: '服務名稱', cardOf: '{service} {uses} 次',
       intro: '會員可向你購買、附送錢包金額、積分、等級或次卡的產品，例如會籍、儲值套票及十次剪髮。',
       none: '沒有產品。', add: '新增產品', remove: '移除此產品', newProduct: '產品 {n}', price: '售價', includes: '購買可得',
       walletCredit: '錢包金額', points: '積分', tier: '升級至', forceTier: '設定等級為（可升可降）', extendDays: '延長等級有效期',

@@ -22,11 +22,13 @@ export interface LedgerContext {
    * read the member's redemptions: the sentence names the reward instead of the redemption's key.
    */
   redemption?(redemptionId: string): { rewardName: string; quantity: number } | undefined;
+  /** A count card's service as the program names it, or its id. */
+  serviceName?(serviceId: string): string;
 }
 
 const COUPON_KINDS = new Set(['coupon_issue', 'coupon_use', 'coupon_restore', 'coupon_expire', 'coupon_revoke']);
 const REWARD_KINDS = new Set(['reward_redeem', 'reward_fulfil', 'reward_cancel']);
-/** A count card entry's ref is the card's service id, which the manager chose and reads as a name. */
+/** A count card entry's ref is the card's service id: the sentence names the service as the program does. */
 const CARD_KINDS = new Set(['card_add', 'card_use', 'card_adjust', 'card_expire']);
 
 /** The orders whose figures would make a page of entries read better: purchases' refs, and the purchases returns follow. */
@@ -73,7 +75,7 @@ function what(e: LedgerEntry, c: LedgerContext): string {
         const r = c.redemption?.(e.ref);
         return r === undefined ? t(`ledger.${e.kind}`) : t(`ledger.rewardNamed.${e.kind}`, { reward: r.rewardName, n: c.fmt.number(r.quantity) });
       }
-      if (CARD_KINDS.has(e.kind)) return t(`ledger.cardNamed.${e.kind}`, { service: e.ref });
+      if (CARD_KINDS.has(e.kind)) return t(`ledger.cardNamed.${e.kind}`, { service: c.serviceName?.(e.ref) ?? e.ref });
       if (COUPON_KINDS.has(e.kind)) return t(`ledger.${e.kind}`, { code: couponCodeText(e.ref) });
       return c.words.has(`ledger.${e.kind}`) ? t(`ledger.${e.kind}`) : t('ledger.other');
   }
