@@ -43,7 +43,10 @@ export function finishErase(b: BatchScope, op: EraseOp, m: BatchMember): OpResul
   if (m.state.erasedAt === undefined) {
     const profile = m.profile ?? b.store.members.get(op.memberId);
     if (profile === undefined || profile === null) throw new Error(`member ${op.memberId} has a state but no profile`);
-    redactMemberLog(b.store, op.memberId, profile.logSeqs ?? []);
+    const seqs = profile.logSeqs ?? [];
+    const names = redactMemberLog(b.store, op.memberId, seqs);
+    // The member's registration or patch in this very batch: its entry is redacted before it is written.
+    if (seqs.includes(b.logSeq)) b.pendingRedactions.push({ memberId: op.memberId, names });
     b.store.meta.putSync(ERASURES_META_KEY, ((b.store.meta.get(ERASURES_META_KEY) as number | undefined) ?? 0) + 1);
     m.profile = erasedProfile(profile, op.atMs);
     m.profileDirty = true;

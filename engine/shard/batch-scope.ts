@@ -13,6 +13,7 @@ import { creditGrant, debitGrants, type Consumption } from '../rules/grants.js';
 import { nextDueOf } from '../rules/member-events.js';
 import { getState, LedgerAppender, putState, type ShardStore } from './store.js';
 import { logPosition } from './batch-log.js';
+import type { PendingRedaction } from './log-redaction.js';
 import { writeProfile } from './search-index.js';
 import type { CouponUse } from './batch-coupons.js';
 import type { CampaignOutcome } from '../rules/campaigns.js';
@@ -153,6 +154,9 @@ export class BatchScope {
   }
 
   private logSeqOf: number | undefined;
+
+  /** Members erased by this batch whose own personal data this batch's log entry carries (engine/shard/log-redaction.ts). */
+  readonly pendingRedactions: PendingRedaction[] = [];
 
   /**
    * The batch-log sequence this batch's entry takes (engine/shard/machine.ts appends it after the

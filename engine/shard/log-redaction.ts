@@ -26,7 +26,7 @@ export function carriesPersonalData(op: Partial<Record<PersonalField, unknown>>)
 }
 
 /** The placeholders of one member's values, numbered in the order the log first shows them. */
-class Placeholders {
+export class Placeholders {
   private readonly seen = new Map<string, string>();
 
   constructor(private readonly memberId: string) {}
@@ -55,7 +55,8 @@ function redactOp(op: WriteOp, memberId: string, names: Placeholders): WriteOp {
   return out as unknown as WriteOp;
 }
 
-function redactTask(task: LoggedTask, memberId: string, names: Placeholders): LoggedTask {
+/** The task with `memberId`'s personal values replaced by `names`' placeholders. */
+export function redactTask(task: LoggedTask, memberId: string, names: Placeholders): LoggedTask {
   if (task.kind === 'batch') return { kind: 'batch', ops: task.ops.map((op) => redactOp(op, memberId, names)) };
   if (task.kind !== 'import') return task;
   const rows = task.rows;
@@ -72,20 +73,22 @@ function redactTask(task: LoggedTask, memberId: string, names: Placeholders): Lo
 
 /**
  * Rewrites the log entries `seqs` (in order) with `memberId`'s personal values replaced, inside the
- * caller's write transaction; entries trimmed from the log are gone already. Answers how many
- * entries were rewritten.
+ * caller's write transaction; entries trimmed from the log are gone already, and the entry of the
+ * batch running now is not written yet (the machine redacts it with the placeholders answered,
+ * engine/shard/machine.ts). Answers the placeholders given.
  */
-export function redactMemberLog(store: ShardStore, memberId: string, seqs: readonly number[]): number {
+export function redactMemberLog(store: ShardStore, memberId: string, seqs: readonly number[]): Placeholders {
   const names = new Placeholders(memberId);
-  let rewritten = 0;
   for (const seq of seqs) {
     const stored = store.log.getBinary(seq);
     if (stored === undefined) continue;
     const header = decodeLogHeader(stored);
     const task = redactTask(decodeLogValue(seq, stored).task, memberId, names);
     store.log.putSync(seq, sealLogValue(packTask(task), header));
-    rewritten += 1;
   }
-  return rewritten;
+  return names;
 }
+
+/** A member erased by the batch running now, whose own ops in that batch its log entry must not keep. */
+export interface PendingRedaction { memberId: string; names: Placeholders }
 
