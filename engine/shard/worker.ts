@@ -156,8 +156,13 @@ function compactSoon(): void {
   compactionTimer.unref();
 }
 
-// An erasure committed since the last compaction (a stop or crash came first): compacted before the first task.
-if (compactionDue(store, shardDir)) await compactNow();
+// An erasure committed since the last compaction (a stop or crash came first): compacted before
+// the first task. A copy that fails (a full disk) is reported and the shard starts as it is.
+if (compactionDue(store, shardDir)) {
+  await compactNow().catch((err: unknown) => {
+    writeSync(2, JSON.stringify({ level: 40, time: Date.now(), shard: shardId, msg: 'the compaction at start failed: the next erasure or start retries it', err: err instanceof Error ? err.message : String(err) }) + '\n');
+  });
+}
 
 /** Write tasks committed by this thread, for the trace. */
 let writesCommitted = 0;
