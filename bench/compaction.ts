@@ -55,7 +55,8 @@ async function purchases(engine: Engine, stop: () => boolean): Promise<number[]>
 
 const pct = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
 
-console.log(`compaction benchmark: ${fmt(members)} members on one shard, ${erasures} erased; ${machineLine()}`);
+console.log(machineLine());
+console.log(`compaction benchmark: ${fmt(members)} members on one shard, ${erasures} erased`);
 try {
   const engine = await Engine.open({ dataDir, shards: 1 });
   const imported = await importMembers(engine, rowsCsv(members));
