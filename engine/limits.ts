@@ -414,3 +414,12 @@ export const WEBHOOK_IN_FLIGHT_MAX = 64;
  * the acknowledged events by at most this (plus a write), so a crash resends at most that much.
  */
 export const WEBHOOK_STATE_WRITE_INTERVAL_MS = 100;
+
+/**
+ * How long after an erasure a shard compacts its data file (engine/shard/compaction.ts), which
+ * frees the erased values' bytes that LMDB leaves in freed pages. Erasures come in bursts (a
+ * merchant's batch of requests); every erasure within this delay is covered by one compaction,
+ * whose stall of the shard's writes (README, "Who did what, and erasure") is paid once per burst,
+ * and the bytes leave the file within a minute of the request.
+ */
+export const ERASURE_COMPACT_DELAY_MS = 30_000;

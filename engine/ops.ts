@@ -222,8 +222,16 @@ export type Control =
   | { c: 'setProgram'; version: number; program: unknown; atMs: number; record: boolean; by?: string }
   | { c: 'outboxDone'; outSeqs: number[] }
   | ({ c: 'sweep'; asOfMs: number; limit: number } & CouponSupply)
-  /** Copies the shard into `dir` with LMDB's hot copy while later tasks go on (engine/shard/shard-backup.ts); changes nothing. */
-  | { c: 'backup'; dir: string };
+  /**
+   * Copies the shard into `dir` with LMDB's hot copy while later tasks go on (engine/shard/shard-backup.ts);
+   * changes nothing. The copy is compacted unless `compact` is false (the plain copy, for the benchmark's comparison).
+   */
+  | { c: 'backup'; dir: string; compact?: boolean }
+  /**
+   * Compacts the shard's data file now (engine/shard/compaction.ts), its other tasks waiting
+   * meanwhile; answers a CompactionReport.
+   */
+  | { c: 'compact' };
 
 export const LEDGER_KINDS = [
   'register', 'purchase', 'return', 'redeem', 'adjust', 'topup', 'withdraw', 'transfer_out',

@@ -38,6 +38,16 @@ export interface DirectoryPart { phones: string[]; phoneOwners: string[]; emails
 /** What a shard's `backup` control answers (engine/shard/shard-backup.ts): its copy's size and time. */
 export interface ShardCopyReply { shard: number; bytes: number; copyMs: number }
 
+/** What a shard's `compact` control answers (engine/shard/compaction.ts): the data file's size before and after, and the times. */
+export interface CompactionReport {
+  shard: number;
+  bytesBefore: number;
+  bytesAfter: number;
+  /** The compacting copy; then the close, reopen, renames and syncs of the swap, while the shard's tasks wait. */
+  copyMs: number;
+  swapMs: number;
+}
+
 /**
  * Where a backup's copy of a shard stands in its batch log: its last entry (0: none), that entry's
  * commit time, and whether the shard ever ran with the log off (then its log cannot carry the copy).

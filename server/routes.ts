@@ -284,6 +284,11 @@ route('POST', '/v1/admin/backup', ADMIN, async (api, req, _p, _role, keyId) => {
   api.engine.audit.record(keyId, 'backup', (backup as { dir?: string }).dir ?? null, {});
   return { status: 200, body: backup };
 });
+route('POST', '/v1/admin/compact', ADMIN, async (api, _req, _p, _role, keyId) => {
+  const compacted = await api.engine.compact();
+  api.engine.audit.record(keyId, 'compact', null, {});
+  return { status: 200, body: compacted };
+});
 route('GET', '/v1/admin/verify', ADMIN, async (api) => ({ status: 200, body: await api.engine.verify() }));
 route('POST', '/v1/admin/keys', ADMIN, (api, req, _p, _role, keyId) => {
   const body = readObject(parseJson(req), '', ['role']);

@@ -20,6 +20,7 @@ export const CLI_KEY_ID = 'cli';
 export const AUDIT_ACTIONS = [
   'program.change', 'key.create', 'key.revoke', 'import', 'sweep', 'points.adjust', 'card.adjust',
   'member.erase', 'webhook.create', 'webhook.delete', 'webhook.redeliver', 'backup', 'restore',
+  'compact',
 ] as const;
 export type AuditAction = typeof AUDIT_ACTIONS[number];
 

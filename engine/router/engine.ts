@@ -30,6 +30,7 @@ import { CouponGate, shardOfCode } from './coupon-gate.js';
 import { RewardGate } from './reward-gate.js';
 import { mergeRewardReport, mergeStaffReport, rewardList, type RewardFigures, type RewardListing, type RewardReportRow, type StaffFigures, type StaffReportRow } from '../rules/reward-report.js';
 import type { StaffScanPhase } from '../ops.js';
+import type { CompactionReport } from '../shard-protocol.js';
 
 export interface EngineOptions {
   dataDir: string;
@@ -395,6 +396,17 @@ export class Engine {
     } finally {
       this.backupRunning = false;
     }
+  }
+
+  /**
+   * Compacts every shard's data file now (engine/shard/compaction.ts), one shard after another, so
+   * that only one shard's writes wait at a time: what the shards do by themselves after erasures.
+   */
+  async compact(): Promise<{ shards: CompactionReport[] }> {
+    if (this.closing) throw new LoyaltyError('shutting_down');
+    const shards: CompactionReport[] = [];
+    for (const shard of this.shards) shards.push(await shard.control({ c: 'compact' }) as CompactionReport);
+    return { shards };
   }
 
   private closing = false;

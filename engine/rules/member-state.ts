@@ -63,6 +63,11 @@ export interface MemberProfile extends Profile {
    * stored answer; absent when the key is `reg:m:<memberId>` and on members registered before.
    */
   regKey?: string;
+  /**
+   * The batch-log sequences whose entries carry this member's personal data (its registration or
+   * imported row, patches of personal fields), for the erasure's redaction (engine/shard/log-redaction.ts).
+   */
+  logSeqs?: number[];
 }
 
 /** A whole member: the profile and the hot state (engine/shard/codec.ts) that every batch reads. */

@@ -9,6 +9,7 @@ import { PROFILE_FIELDS, type OpResult, type PatchOp, type RegisterOp } from '..
 import { changeBirthday, settleBirthdayYear } from '../rules/member-events.js';
 import { fits } from '../rules/safe-range.js';
 import { DAY_MS, entry, type BatchMember, type BatchScope } from './batch-scope.js';
+import { notePersonalLogEntry } from './batch-erase.js';
 
 /**
  * Whether the phone or email is another member's. Uniqueness spans shards, so the one authority
@@ -72,6 +73,7 @@ export function finishRegister(b: BatchScope, op: RegisterOp, m: BatchMember): O
   const opening = r.points;
   r.points = 0;
   const seq = b.append(m, entry(op.atMs, 'register', op.memberId, op.key, { pointsDelta: opening, walletDeltaCents: r.walletCents, tierId: r.tierId }));
+  notePersonalLogEntry(b, m, op);
   b.addPoints(m, opening, op.atMs, seq);
   const referral = ctx.program.referral;
   if (referral.enabled && op.referralChain.length > 0) {
@@ -124,6 +126,7 @@ export function finishPatch(b: BatchScope, op: PatchOp, m: BatchMember): OpResul
   // The change leaves a `member_update` entry naming the fields (never their values, which are
   // personal data), with no balance moves: what a webhook subscriber hears as member.updated.
   if (changed.length > 0) b.append(m, entry(op.atMs, 'member_update', m.memberId, changed.join(','), {}));
+  notePersonalLogEntry(b, m, op);
   // The catch-up before this op applied every event up to now under the old birthday.
   if (op.birthday !== undefined) changeBirthday(m.state, op.birthday, op.atMs, b.ctx.program.timezone);
   const view = memberView(m.profile, m.running, m.state.grants, m.state.pending);

@@ -12,6 +12,8 @@ import type { LedgerKind, OpResult, StoredEntry } from '../ops.js';
 import { creditGrant, debitGrants, type Consumption } from '../rules/grants.js';
 import { nextDueOf } from '../rules/member-events.js';
 import { getState, LedgerAppender, putState, type ShardStore } from './store.js';
+import { logPosition } from './batch-log.js';
+import type { PendingRedaction } from './log-redaction.js';
 import { writeProfile } from './search-index.js';
 import type { CouponUse } from './batch-coupons.js';
 import type { CampaignOutcome } from '../rules/campaigns.js';
@@ -149,6 +151,20 @@ export class BatchScope {
   static open(ctx: ProgramContext, store: ShardStore, core: CoreRegions, shardId: number): BatchScope {
     const outSeq = (store.meta.get('outSeq') as number | undefined) ?? 0;
     return new BatchScope(ctx, store, core, shardId, new LedgerAppender(store), new TotalsChange(), outSeq);
+  }
+
+  private logSeqOf: number | undefined;
+
+  /** Members erased by this batch whose own personal data this batch's log entry carries (engine/shard/log-redaction.ts). */
+  readonly pendingRedactions: PendingRedaction[] = [];
+
+  /**
+   * The batch-log sequence this batch's entry takes (engine/shard/machine.ts appends it after the
+   * batch ran): read once, when an op first asks.
+   */
+  get logSeq(): number {
+    this.logSeqOf ??= logPosition(this.store).seq + 1;
+    return this.logSeqOf;
   }
 
   /** Core slots taken by the batch's members so far. */

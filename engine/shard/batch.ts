@@ -26,6 +26,7 @@ import { extraPastLimit, resolveCampaigns } from './batch-campaigns.js';
 import { finishRestock, finishRewardCancel, finishRewardFulfil, finishRewardRedeem, writeRewardCounters } from './batch-rewards.js';
 import { finishCardAdjust, finishCardUse } from './batch-cards.js';
 import { finishErase } from './batch-erase.js';
+import type { PendingRedaction } from './log-redaction.js';
 import { campaignsActive, type CampaignOutcome } from '../rules/campaigns.js';
 
 export { IMPORTED_AS_SENT } from './batch-import.js';
@@ -86,6 +87,7 @@ export class BatchExecutor {
     assert.ok(ops.length <= L.CORE_OPS_MAX, 'batch larger than the core');
     const { store, core } = this;
     const b = this.begin(ctx, encodeProgram);
+    this.pendingRedactions = b.pendingRedactions;
     const batchKeys = new Map<string, { fp: number; index: number }>();
     const results: OpResult[] = new Array(ops.length);
     const repeats: Array<[number, number]> = [];
@@ -248,6 +250,12 @@ export class BatchExecutor {
   settle(ctx: ProgramContext, atMs: number, after: string | null, limit: number, encodeProgram: (out: Float64Array) => void): string | null {
     return settleSlice(this.begin(ctx, encodeProgram), atMs, after, limit);
   }
+
+  /**
+   * The members the last batch erased whose own ops it carried: their personal values leave the
+   * batch's log entry before it is written (engine/shard/machine.ts).
+   */
+  pendingRedactions: PendingRedaction[] = [];
 
   /** Starts a batch or a sweep slice: the program in the core, then the batch's scope. */
   private begin(ctx: ProgramContext, encodeProgram: (out: Float64Array) => void): BatchScope {

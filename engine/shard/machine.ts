@@ -14,6 +14,7 @@ import type { Program } from '../rules/program-types.js';
 import type { OpResult } from '../ops.js';
 import { BatchExecutor } from './batch.js';
 import { programNeedsSettling } from './batch-program.js';
+import { redactTask } from './log-redaction.js';
 import { LedgerAppender, type ShardStore } from './store.js';
 import {
   appendLogValue, BatchDigest, checksumHex, logPosition, opsOf, packTask, sameChecksum, sealLogValue,
@@ -92,7 +93,7 @@ export class ShardMachine {
       throw new LogReplayError(this.shardId, replaying.seq, 'program', `ran under program version ${replaying.header.programVersion}, the replay holds version ${programVersion}`);
     }
     const logOn = this.options.log;
-    const value = logOn && replaying === undefined ? packTask(task) : undefined;
+    let value = logOn && replaying === undefined ? packTask(task) : undefined;
     const reply = this.store.root.transactionSync((): TaskReply => {
       const ledgerBatchBefore = this.ledgerBatch();
       this.digest.begin();
@@ -109,6 +110,13 @@ export class ShardMachine {
         const seq = appendLogValue(this.store, Buffer.from(replaying.value.buffer, replaying.value.byteOffset, replaying.value.byteLength), replaying.header.ops);
         assert.equal(seq, replaying.seq, 'a replayed entry keeps its sequence');
       } else {
+        // A member this batch erased after registering or patching it in the same batch: its
+        // personal values leave the entry before it is written, as from every entry before it.
+        if (task.kind === 'batch' && this.executor.pendingRedactions.length > 0) {
+          let redacted: LoggedTask = task;
+          for (const r of this.executor.pendingRedactions) redacted = redactTask(redacted, r.memberId, r.names);
+          value = packTask(redacted);
+        }
         const header: LogHeader = { kind: task.kind, ops: opsOf(task), programVersion, committedAtMs, checksum };
         appendLogValue(this.store, sealLogValue(value!, header), header.ops);
       }

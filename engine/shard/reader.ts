@@ -3,7 +3,7 @@
 // that a scan never waits behind a shard's write batches nor holds them up.
 import { workerData } from 'piscina';
 import assert from 'node:assert/strict';
-import { writeSync } from 'node:fs';
+import { statSync, writeSync } from 'node:fs';
 import { lowerThreadPriority } from './thread-priority.js';
 import { join } from 'node:path';
 import { openShardStore, type ShardStore } from './store.js';
@@ -11,22 +11,33 @@ import { answer } from './queries.js';
 import type { ReaderTask, ReaderWorkerData } from '../shard-protocol.js';
 
 const { dataDir, nice } = workerData as ReaderWorkerData;
-const stores = new Map<number, ShardStore>();
+/** Each shard's view, and the inode of the data file it was opened on. */
+const stores = new Map<number, { store: ShardStore; inode: number }>();
 
 lowerThreadPriority(nice);
 
 /**
  * A shard's read-only view, opened at its first read. The shard's worker opened the environment and
  * every database first (the engine asks each shard before it reads through this thread), so the
- * read transaction that opens a database here only finds it.
+ * read transaction that opens a database here only finds it. A compaction (engine/shard/compaction.ts)
+ * renames a new data file over the shard's, which the worker opened before the rename: a view still
+ * on the old file sees nothing written since, so a task that finds another inode at the path
+ * closes the view and opens the new file (a stat per task, a few microseconds beside a scan).
  */
-function storeOf(shardId: number): ShardStore {
-  let store = stores.get(shardId);
-  if (store === undefined) {
-    store = openShardStore(join(dataDir, `shard-${shardId}`), { readOnly: true });
-    stores.set(shardId, store);
+async function storeOf(shardId: number): Promise<ShardStore> {
+  const dir = join(dataDir, `shard-${shardId}`);
+  const inode = statSync(join(dir, 'data.mdb')).ino;
+  let view = stores.get(shardId);
+  if (view !== undefined && view.inode !== inode) {
+    stores.delete(shardId);
+    await view.store.root.close();
+    view = undefined;
   }
-  return store;
+  if (view === undefined) {
+    view = { store: openShardStore(dir, { readOnly: true }), inode };
+    stores.set(shardId, view);
+  }
+  return view.store;
 }
 
 /** An assertion of this engine: the state is not what the code was written for (as in the shard worker). */
@@ -36,8 +47,8 @@ function stopProcess(err: Error): never {
   throw err;
 }
 
-export default function handle(task: ReaderTask): unknown {
-  const store = storeOf(task.shardId);
+export default async function handle(task: ReaderTask): Promise<unknown> {
+  const store = await storeOf(task.shardId);
   // lmdb-js keeps a read snapshot until a timer turn passes; a read sent after a write was
   // acknowledged must see it, so every task starts from the newest committed state.
   store.root.resetReadTxn();

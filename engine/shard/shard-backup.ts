@@ -1,8 +1,10 @@
 // A shard's part of a backup (engine/router/backup.ts), on the shard's own thread: LMDB's hot copy
 // of its environment, and the log entries that carry a copy forward to the backup's point.
 //
-// The copy is lmdb-js `root.backup(dir, false)`: mdb_env_copy2 without compaction, in a thread of
-// libuv's pool. LMDB takes its snapshot under a read transaction, after holding its writer lock for
+// The copy is lmdb-js `root.backup(dir, true)`: mdb_env_copy2 with compaction (MDB_CP_COMPACT), in
+// a thread of libuv's pool. Compaction writes only the pages in use, so the bytes of pages an
+// erasure freed (engine/shard/compaction.ts) never reach a backup; it costs about the plain copy's
+// time (README, "Backups"). LMDB takes its snapshot under a read transaction, after holding its writer lock for
 // as long as it writes the copy's two meta pages, and copies the snapshot's pages while the shard
 // goes on committing; the shard's thread only waits for the answer, between its other tasks. Where
 // the copy stands in the batch log is read from the copy itself (storePosition, on the backup's
@@ -33,11 +35,11 @@ export async function storePosition(dir: string): Promise<CopyPosition> {
  * left to the backup's own thread (engine/shard/backup-seal-worker.ts), so that this thread never
  * waits for the disk.
  */
-export async function copyShard(store: ShardStore, shardId: number, dir: string): Promise<ShardCopyReply> {
+export async function copyShard(store: ShardStore, shardId: number, dir: string, compact = true): Promise<ShardCopyReply> {
   const file = join(dir, 'data.mdb');
   if (statSync(file, { throwIfNoEntry: false }) !== undefined) throw new Error(`${file} exists already`);
   const started = performance.now();
-  await store.root.backup(dir, false);
+  await store.root.backup(dir, compact);
   const copyMs = performance.now() - started;
   // LMDB creates the file 0644 (less the umask); the folder is 0700 already.
   chmodSync(file, DATA_FILE_MODE);

@@ -118,7 +118,10 @@ export function openShardStore(path: string, mapBytesOrOptions: number | ShardSt
     // thread, just outside the write lock, while lmdb-js refuses noSync beside it.
     overlappingSync: false,
     noSync: options.noSync === true,
-    noMemInit: true,
+    // LMDB zeroes the unused part of each page it allocates. With MDB_NOMEMINIT it would write
+    // whatever the process's heap held there (freed page images, values of other writes) into the
+    // file: an erased name could reach data.mdb, and a compacted copy, through that gap.
+    noMemInit: false,
     compression: false,
     cache: false,
     encoding: 'msgpack',

@@ -21,6 +21,8 @@ import { commitModeFromEnv, SETTLE_SLICE_MEMBERS } from '../limits.js';
 import { CommitClock, lastCommittedAtMs } from './commit-clock.js';
 import { copyShard } from './shard-backup.js';
 import { GroupSync, type SyncFile } from './group-sync.js';
+import { clearCompactionLeftovers, compactionDue, compactShard, type CompactionReport } from './compaction.js';
+import { ERASURE_COMPACT_DELAY_MS } from '../limits.js';
 
 /**
  * BENCHMARK SWITCH, never for production: `LOYALTY_TEST_NO_BATCH_LOG=1` commits batches without
@@ -48,11 +50,19 @@ const FAIL_SYNC_FILE = process.env['LOYALTY_TEST_FAIL_SYNC'] ?? '';
  */
 const TRACE = process.env['LOYALTY_TEST_COMMIT_TRACE'] === '1';
 
+/** Test hook (LOYALTY_TEST_COMPACT_DELAY_MS): the delay of the compaction after an erasure, shortened. */
+const COMPACT_DELAY_MS = Number(process.env['LOYALTY_TEST_COMPACT_DELAY_MS'] ?? ERASURE_COMPACT_DELAY_MS);
+
 const { shardId, dataDir, mapBytes, commitClock } = workerData as ShardWorkerData;
-const store = openShardStore(join(dataDir, `shard-${shardId}`), mapBytes, { noSync: COMMIT_MODE === 'pipelined' });
+const shardDir = join(dataDir, `shard-${shardId}`);
+const openStore = (dir: string) => openShardStore(dir, mapBytes, { noSync: COMMIT_MODE === 'pipelined' });
+// A compaction a crash cut short left its copy beside the shard's file, which it never touched.
+clearCompactionLeftovers(shardDir);
+/** The shard's handle: replaced by a compaction (engine/shard/compaction.ts), which reopens the shard on its copy. */
+let store = openStore(shardDir);
 // A data folder written before the search index existed gets it now, before the first batch.
 ensureSearchIndex(store);
-const machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });
+let machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });
 /** Shared with the other shards of this process (engine/shard/commit-clock.ts says why). */
 const clock = new CommitClock(commitClock);
 clock.raise(lastCommittedAtMs(store) ?? 0);
@@ -71,19 +81,88 @@ machine.settleMembers((store.meta.get('programAtMs') as number | undefined) ?? c
  * mdb_env_sync(env, 1) on a thread of libuv's pool, which, without MDB_WRITEMAP, is one fdatasync of
  * data.mdb, and calls back on this thread with the error LMDB reported, if any.
  */
-const rootSync = (store.root as unknown as { sync(callback: (err?: Error) => void): void });
+const rootSync = () => (store.root as unknown as { sync(callback: (err?: Error) => void): void });
 const syncDataFile: SyncFile = (done) => {
   if (FAIL_SYNC_FILE !== '' && existsSync(FAIL_SYNC_FILE)) {
     setImmediate(() => done(Object.assign(new Error('Input/output error (injected: LOYALTY_TEST_FAIL_SYNC)'), { code: 'EIO' })));
     return;
   }
-  rootSync.sync((err?: Error) => done(err ?? null));
+  rootSync().sync((err?: Error) => done(err ?? null));
 };
 
 /** The group sync of a pipelined shard; null when each commit syncs itself. */
 const syncs = COMMIT_MODE === 'pipelined' ? new GroupSync(syncDataFile, (err) => stopProcess('the data file could not be synced: stopping the process', err)) : null;
 // What the start-up wrote (the search index, settling) is on disk before the first task is taken.
 if (syncs !== null) await syncs.committed();
+
+/**
+ * Set while a compaction holds the shard: every task that arrives meanwhile waits for it, in the
+ * order it arrived, and none fails. `active` counts the tasks begun and not answered (a backup's
+ * copy among them), which a compaction waits for.
+ */
+let holding: Promise<void> | null = null;
+let active = 0;
+let idle: (() => void) | null = null;
+
+/** Runs `work` with the shard to itself: after every task begun before it, before any after it. */
+async function exclusive<T>(work: () => Promise<T>): Promise<T> {
+  while (holding !== null) await holding;
+  let release!: () => void;
+  holding = new Promise((resolve) => { release = resolve; });
+  try {
+    if (active > 0) await new Promise<void>((resolve) => { idle = resolve; });
+    return await work();
+  } finally {
+    holding = null;
+    release();
+  }
+}
+
+/**
+ * Compacts the data file (engine/shard/compaction.ts) and carries on with the new handle. A copy
+ * that fails (a full disk) leaves the shard as it was; a failure after the old handle was closed
+ * leaves no shard to write to, and stops the process.
+ */
+async function compactNow(): Promise<CompactionReport> {
+  let closed = false;
+  try {
+    const { store: fresh, report } = await compactShard(store, shardId, shardDir, (dir) => { closed = true; return openStore(dir); });
+    store = fresh;
+    machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });
+    return report;
+  } catch (err) {
+    if (closed) stopProcess('the compaction of the data file failed after its swap began: stopping the process', err instanceof Error ? err : new Error(String(err)));
+    clearCompactionLeftovers(shardDir);
+    throw err;
+  }
+}
+
+let compactionTimer: NodeJS.Timeout | null = null;
+
+/**
+ * Compacts once, ERASURE_COMPACT_DELAY_MS after the first erasure of a burst: the later erasures
+ * of the burst are covered by the same compaction.
+ */
+function compactSoon(): void {
+  if (compactionTimer !== null) return;
+  compactionTimer = setTimeout(() => {
+    compactionTimer = null;
+    void exclusive(async () => {
+      if (compactionDue(store, shardDir)) await compactNow();
+    }).catch((err: unknown) => {
+      writeSync(2, JSON.stringify({ level: 40, time: Date.now(), shard: shardId, msg: 'the compaction after an erasure failed: the next erasure or start retries it', err: err instanceof Error ? err.message : String(err) }) + '\n');
+    });
+  }, COMPACT_DELAY_MS);
+  compactionTimer.unref();
+}
+
+// An erasure committed since the last compaction (a stop or crash came first): compacted before
+// the first task. A copy that fails (a full disk) is reported and the shard starts as it is.
+if (compactionDue(store, shardDir)) {
+  await compactNow().catch((err: unknown) => {
+    writeSync(2, JSON.stringify({ level: 40, time: Date.now(), shard: shardId, msg: 'the compaction at start failed: the next erasure or start retries it', err: err instanceof Error ? err.message : String(err) }) + '\n');
+  });
+}
 
 /** Write tasks committed by this thread, for the trace. */
 let writesCommitted = 0;
@@ -119,7 +198,9 @@ function runBatch(task: ShardTask & { type: 'batch' | 'import' }): Done {
   const wire = (reply: BatchReply): unknown => (ops === null ? reply : move(packRecords(reply)));
   try {
     const logged = ops === null ? { kind: 'import' as const, rows: (task as ShardTask & { type: 'import' }).rows } : { kind: 'batch' as const, ops };
-    return { reply: wire(machine.run(logged, committedAtMs()) as BatchReply), wrote: true };
+    const reply = machine.run(logged, committedAtMs()) as BatchReply;
+    if (ops !== null && ops.some((op) => op.op === 'erase')) compactSoon();
+    return { reply: wire(reply), wrote: true };
   } catch (err) {
     if (err instanceof assert.AssertionError) throw err;
     // The transaction was aborted: nothing of the batch is written, every op fails alike.
@@ -150,7 +231,10 @@ function runControl(control: Control): Done | Promise<Done> {
       // Not a write: a copy of the shard as of a moment LMDB picks while it runs
       // (engine/shard/shard-backup.ts). It is answered once everything the copy can hold is on the
       // live shard's disk, so that a backup never holds a batch a power loss could still undo here.
-      return copyShard(store, shardId, control.dir).then((reply) => ({ reply, wrote: false }));
+      return copyShard(store, shardId, control.dir, control.compact !== false).then((reply) => ({ reply, wrote: false }));
+    case 'compact':
+      // Handled by handle(), which gives it the shard to itself.
+      throw new Error('a compaction is not a task among others');
   }
 }
 
@@ -180,11 +264,21 @@ function stopProcess(msg: string, err: Error): never {
 }
 
 export default async function handle(msg: ShardTask): Promise<unknown> {
+  if (msg.type === 'control' && msg.control.c === 'compact') return exclusive(compactNow);
+  while (holding !== null) await holding;
+  active += 1;
   try {
     const done = perform(msg);
     return await durable(done instanceof Promise ? await done : done);
   } catch (err) {
     if (isBrokenInvariant(err)) stopProcess('broken invariant: stopping the process', err);
     throw err;
+  } finally {
+    active -= 1;
+    if (active === 0 && idle !== null) {
+      const wake = idle;
+      idle = null;
+      wake();
+    }
   }
 }

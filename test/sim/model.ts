@@ -59,6 +59,8 @@ export interface Member {
   /** Purchases not fully returned: none means the next purchase is a first purchase. */
   standingOrders: number;
   birthdayMonth: number; birthdayDay: number;
+  /** When the member's personal data was erased (docs/rules.md §15); absent for every other member. */
+  erasedAt?: number;
   /** The calendar year whose gift was last settled (paid or passed over). */
   lastBirthdayYear: number;
   /** Points that expire, oldest expiry first; points credited while expiry was off are not here. */
@@ -590,7 +592,29 @@ export class Model {
       purchaseCount: m.purchaseCount, firstPurchaseAt: iso(m.firstPurchaseAt), lastPurchaseAt: iso(m.lastPurchaseAt),
       referrerId: m.referrerId, referralChain: m.referralChain, createdAt: iso(m.createdAt), pointsExpiring: expiring,
       pendingPoints: this.pendingTotal(m), pointsActivating: activating,
+      ...(m.erasedAt === undefined ? {} : { erased: true, erasedAt: iso(m.erasedAt) }),
     };
+  }
+
+  /**
+   * `POST /v1/members/{id}/erase { requestId }` at the server's `atMs` (docs/rules.md §15): the
+   * member's events up to then first, then its personal data gone, its phone and email free, no
+   * birthday any more, a `member_erase` entry without moves; the figures stay.
+   */
+  erase(memberId: string, requestId: string, atMs: number): Outcome {
+    const m = this.members.get(memberId);
+    if (m === undefined) return FAIL('member_not_found', [], 'memberId');
+    this.advance(m, atMs);
+    for (const f of ['name', 'phone', 'email', 'birthday', 'gender', 'address'] as const) {
+      if (f === 'phone' && m.profile.phone !== undefined) this.phones.delete(m.profile.phone);
+      if (f === 'email' && m.profile.email !== undefined) this.emails.delete(m.profile.email);
+      delete m.profile[f];
+    }
+    m.birthdayMonth = 0;
+    m.birthdayDay = 0;
+    this.entry(m, atMs, 'member_erase', `req:${requestId}`, {});
+    m.erasedAt = atMs;
+    return { ok: true, answer: { memberId, erased: true, erasedAt: iso(atMs) }, replayed: false, touched: [memberId] };
   }
 
   /** `GET /v1/members/{id}/balance?at=`: the fold of the member's entries dated at or before `atMs`. */

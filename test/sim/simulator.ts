@@ -35,6 +35,7 @@ export const EDGES = {
   'replay-after-return': { defaultOn: true, about: 'a purchase replayed after a return of its order reversed part of its referral share rewards: the replay must answer the first answer' },
   'coupons': { defaultOn: true, about: 'coupon templates and rules of the register, purchase and upgrade triggers, and campaigns\' coupons; issues and revocations by hand; purchases and quotes naming coupons (usable ones and every refusal); two purchases of one coupon in a batch; full and partial returns; expiry by sweep; caps reached' },
   'birthday-coupons': { defaultOn: true, about: 'coupon rules of the birthday trigger: the gift\'s coupons, given by the sweep or by whatever op of the member comes first' },
+  'erasure': { defaultOn: true, about: 'at the end of the run, a tenth of the members erased (every op family in their history, imports and birthdays included) and the data files compacted: the final checks and the replay of every shard\'s log, with its redacted entries, must still hold' },
   'rewards': { defaultOn: true, about: 'rewards for points (goods and coupons, small stocks, caps, tiers, windows): redemptions, fulfilments, cancellations back to the grants, restocks; products with count cards, card uses and adjustments, expiry by sweep; the rewards list, the reward report, members\' cards and redemptions' },
 } as const;
 export type EdgeName = keyof typeof EDGES;
@@ -275,6 +276,7 @@ class Simulation {
         if (this.step % CHECKPOINT_STEPS === 0) await this.checkpoint(false);
       }
       this.step = this.settings.steps;
+      if (this.on('erasure')) await this.eraseSome();
       await this.checkpoint(true);
       const exit = await this.server.stop();
       if (exit.code !== 0) this.fail(`a SIGTERM at the end did not exit 0: ${JSON.stringify(exit)}\n${this.server.logs}`);
@@ -1091,6 +1093,28 @@ class Simulation {
         this.fail(`ledger of ${memberId} differs at entry ${i} of ${got.length} (model ${want.length}): ${d.join('; ')}\n  server:\n    ${around(got)}\n  model:\n    ${around(want)}`);
       }
     }
+  }
+
+  /**
+   * Erases a tenth of the members, each answer against the model, then compacts every shard: what
+   * follows (the final checkpoint, the replay of the logs after the stop) runs over redacted logs.
+   */
+  private async eraseSome(): Promise<void> {
+    const ids = this.rng.shuffle(this.model.memberOrder).slice(0, Math.max(1, Math.floor(this.model.memberOrder.length / 10)));
+    for (const id of ids) {
+      const requestId = `erase-${id}`;
+      this.note(`http erase ${id}`);
+      const answer = await this.server.op('POST', `/v1/members/${encodeURIComponent(id)}/erase`, { requestId }, 'admin');
+      if (!answer.ok) this.fail(`erase ${id}: refused ${JSON.stringify(answer.body)}`);
+      const outcome = this.model.erase(id, requestId, Date.parse(String(answer.body['erasedAt'])));
+      if (!outcome.ok) this.fail(`erase ${id}: the model refuses it`);
+      const diffs = diffFields(answer.body, { ...outcome.answer, replayed: false });
+      if (diffs.length > 0) this.fail(`erase ${id}: the answer differs from the model's:\n  ${diffs.join('\n  ')}`);
+      await this.checkMembers([id]);
+    }
+    this.report.opsByName['erase'] = ids.length;
+    const compacted = await this.server.request('POST', '/v1/admin/compact');
+    if (compacted.status !== 200 || (compacted.body.shards as unknown[]).length !== this.shards) this.fail(`compact: ${JSON.stringify(compacted.body)}`);
   }
 
   // ---------------------------------------------------------------- checkpoints
