@@ -355,7 +355,7 @@ const en = {
     actions: {
       program_change: 'Program changed', key_create: 'Key created', key_revoke: 'Key revoked', import: 'Members imported', sweep: 'Periods brought forward',
       points_adjust: 'Points adjusted', card_adjust: 'Count card adjusted', member_erase: 'Member erased', webhook_create: 'Webhook added',
-      webhook_delete: 'Webhook deleted', webhook_redeliver: 'Webhook events sent again', backup: 'Backup', restore: 'Restore',
+      webhook_delete: 'Webhook deleted', webhook_redeliver: 'Webhook events sent again', backup: 'Backup', restore: 'Restore', compact: 'Data files compacted',
     },
     text: {
       programChange: 'Program saved as version {version}; changed: {paths}', programChangeMore: 'Program saved as version {version}; changed: {paths} and {n} more',
@@ -364,7 +364,7 @@ const en = {
       sweep: 'Periods and expiries brought forward to {asOf}: {members} members', pointsAdjust: '{points} points for member {member}, reason: {reason}',
       cardAdjust: 'Count card {service} of member {member}: {uses} uses, reason: {reason}', memberErase: 'Personal data of member {member} erased',
       webhookCreate: 'Webhook {id} added, sending to {url}: {events}', webhookDelete: 'Webhook {id} deleted', webhookRedeliver: 'Webhook {id}: events sent again from event {event}',
-      backup: 'Backup taken into {dir}', restore: 'Restored from the backup in {dir}', restoreUntil: 'Restored from the backup in {dir}, up to {until}',
+      backup: 'Backup taken into {dir}', restore: 'Restored from the backup in {dir}', restoreUntil: 'Restored from the backup in {dir}, up to {until}', compact: 'Data files rewritten without the space erased data left behind',
       truncated: '{action} (details too long to keep)', other: '{action}', separator: ', ',
     },
   },

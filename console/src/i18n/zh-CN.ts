@@ -354,7 +354,7 @@ const zhCN: Messages = {
     actions: {
       program_change: '方案已更改', key_create: '创建密钥', key_revoke: '吊销密钥', import: '导入会员', sweep: '结算周期',
       points_adjust: '调整积分', card_adjust: '调整次卡', member_erase: '删除会员资料', webhook_create: '添加 Webhook',
-      webhook_delete: '删除 Webhook', webhook_redeliver: '重新推送 Webhook 事件', backup: '备份', restore: '恢复',
+      webhook_delete: '删除 Webhook', webhook_redeliver: '重新推送 Webhook 事件', backup: '备份', restore: '恢复', compact: '压缩数据文件',
     },
     text: {
       programChange: '方案保存为第 {version} 版；更改：{paths}', programChangeMore: '方案保存为第 {version} 版；更改：{paths} 及另外 {n} 项',
@@ -363,7 +363,7 @@ const zhCN: Messages = {
       sweep: '周期及到期结算至 {asOf}：{members} 位会员', pointsAdjust: '会员 {member} 积分 {points}，原因：{reason}',
       cardAdjust: '会员 {member} 的次卡 {service}：{uses} 次，原因：{reason}', memberErase: '已删除会员 {member} 的个人资料',
       webhookCreate: '添加 Webhook {id}，推送到 {url}：{events}', webhookDelete: '删除 Webhook {id}', webhookRedeliver: 'Webhook {id}：从事件 {event} 起重新推送',
-      backup: '备份到 {dir}', restore: '从 {dir} 的备份恢复', restoreUntil: '从 {dir} 的备份恢复，直到 {until}',
+      backup: '备份到 {dir}', restore: '从 {dir} 的备份恢复', restoreUntil: '从 {dir} 的备份恢复，直到 {until}', compact: '重写数据文件，清除已删除资料留下的空间',
       truncated: '{action}（详情过长，未保存）', other: '{action}', separator: '、',
     },
   },

@@ -354,7 +354,7 @@ const zhHK: Messages = {
     actions: {
       program_change: '計劃已更改', key_create: '建立金鑰', key_revoke: '撤銷金鑰', import: '匯入會員', sweep: '結算週期',
       points_adjust: '調整積分', card_adjust: '調整次卡', member_erase: '刪除會員資料', webhook_create: '新增 Webhook',
-      webhook_delete: '刪除 Webhook', webhook_redeliver: '重新傳送 Webhook 事件', backup: '備份', restore: '還原',
+      webhook_delete: '刪除 Webhook', webhook_redeliver: '重新傳送 Webhook 事件', backup: '備份', restore: '還原', compact: '壓縮資料檔',
     },
     text: {
       programChange: '計劃儲存為第 {version} 版；更改：{paths}', programChangeMore: '計劃儲存為第 {version} 版；更改：{paths} 及另外 {n} 項',
@@ -363,7 +363,7 @@ const zhHK: Messages = {
       sweep: '週期及到期結算至 {asOf}：{members} 位會員', pointsAdjust: '會員 {member} 積分 {points}，原因：{reason}',
       cardAdjust: '會員 {member} 的次卡 {service}：{uses} 次，原因：{reason}', memberErase: '已刪除會員 {member} 的個人資料',
       webhookCreate: '新增 Webhook {id}，傳送至 {url}：{events}', webhookDelete: '刪除 Webhook {id}', webhookRedeliver: 'Webhook {id}：由事件 {event} 起重新傳送',
-      backup: '備份至 {dir}', restore: '由 {dir} 的備份還原', restoreUntil: '由 {dir} 的備份還原，直至 {until}',
+      backup: '備份至 {dir}', restore: '由 {dir} 的備份還原', restoreUntil: '由 {dir} 的備份還原，直至 {until}', compact: '重寫資料檔，清除已刪除資料留下的空間',
       truncated: '{action}（詳情過長，未有保存）', other: '{action}', separator: '、',
     },
   },

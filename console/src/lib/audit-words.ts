@@ -11,6 +11,7 @@ import { eventName } from './webhooks.js';
 export const AUDIT_ACTION_NAMES = [
   'program.change', 'key.create', 'key.revoke', 'import', 'sweep', 'points.adjust', 'card.adjust',
   'member.erase', 'webhook.create', 'webhook.delete', 'webhook.redeliver', 'backup', 'restore',
+  'compact',
 ] as const;
 
 /** An action's key among the words: `webhook.create` → `audit.actions.webhook_create`. */
@@ -65,6 +66,7 @@ export function auditWords(r: AuditRecord, c: AuditContext): string {
     case 'webhook.delete': return t('audit.text.webhookDelete', { id: text(r.target) });
     case 'webhook.redeliver': return t('audit.text.webhookRedeliver', { id: text(r.target), event: text(d['fromEventId']) });
     case 'backup': return t('audit.text.backup', { dir: text(r.target) });
+    case 'compact': return t('audit.text.compact');
     case 'restore': {
       const until = typeof d['until'] === 'string' ? c.fmt.dateTime(d['until']) : null;
       return until === null ? t('audit.text.restore', { dir: text(r.target) }) : t('audit.text.restoreUntil', { dir: text(r.target), until });
