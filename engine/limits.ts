@@ -414,3 +414,9 @@ export const WEBHOOK_IN_FLIGHT_MAX = 64;
  * the acknowledged events by at most this (plus a write), so a crash resends at most that much.
  */
 export const WEBHOOK_STATE_WRITE_INTERVAL_MS = 100;
+
+/**
+ * How long a client or proxy may keep GET /openapi.json: the document changes only with a new
+ * release, which restarts the server; an hour bounds how long a cached copy outlives an upgrade.
+ */
+export const OPENAPI_MAX_AGE_S = 3_600;
