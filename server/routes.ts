@@ -148,7 +148,8 @@ export function openApiJson(): string {
 function checkedBody(req: ApiRequest, doc: RouteDoc): void {
   if (doc.body === undefined) return;
   if (doc.bodyOptional === true && req.body.length === 0) return;
-  const parsed = parseJson(req);
+  // `null` reads as a body left out where the op builder has always taken it so (RouteDoc.bodyNullable).
+  const parsed = doc.bodyNullable === true && parseJson(req) === null ? {} : parseJson(req);
   checkBody(doc.body, parsed);
   req.json = parsed;
 }

@@ -16,6 +16,8 @@ export interface RouteDoc {
   body?: TSchema;
   /** An empty body reads as `{}` (a fulfilment, a sweep, a backup). */
   bodyOptional?: boolean;
+  /** A JSON `null` body reads as `{}` too (a fulfilment, a cancellation). */
+  bodyNullable?: boolean;
   /** A body that is not JSON: its media type (the CSV import). */
   bodyMedia?: string;
   /** The success status and its answer; a media type other than JSON has no schema. */
@@ -86,8 +88,8 @@ export const CATALOGUE: Record<string, RouteDoc> = {
   'GET /v1/rewards': { summary: 'The rewards with their stock left', tag: 'Rewards', status: 200, answer: A.Rewards },
   'POST /v1/rewards/redemptions': { summary: 'Redeem a reward', tag: 'Rewards', body: B.RewardRedeemBody, status: 201, replays201: true, answer: A.Redemption },
   'GET /v1/rewards/redemptions/:id': { summary: 'A redemption', tag: 'Rewards', status: 200, answer: A.Redemption },
-  'POST /v1/rewards/redemptions/:id/fulfil': { summary: 'Fulfil a redemption', tag: 'Rewards', body: B.FulfilBody, bodyOptional: true, status: 200, answer: A.RedemptionStep },
-  'POST /v1/rewards/redemptions/:id/cancel': { summary: 'Cancel a redemption', tag: 'Rewards', body: B.CancelBody, bodyOptional: true, status: 200, answer: A.RedemptionStep },
+  'POST /v1/rewards/redemptions/:id/fulfil': { summary: 'Fulfil a redemption', tag: 'Rewards', body: B.FulfilBody, bodyOptional: true, bodyNullable: true, status: 200, answer: A.RedemptionStep },
+  'POST /v1/rewards/redemptions/:id/cancel': { summary: 'Cancel a redemption', tag: 'Rewards', body: B.CancelBody, bodyOptional: true, bodyNullable: true, status: 200, answer: A.RedemptionStep },
   'POST /v1/rewards/:id/stock': { summary: 'Restock a reward', tag: 'Rewards', body: B.RestockBody, status: 200, answer: A.Restocked },
   'POST /v1/cards/uses': { summary: 'Use a count card', tag: 'Rewards', body: B.CardUseBody, status: 200, answer: A.CardMoved },
   'POST /v1/cards/adjustments': { summary: 'Adjust a count card by hand', tag: 'Rewards', body: B.CardAdjustBody, status: 200, answer: A.CardMoved },

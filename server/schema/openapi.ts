@@ -33,7 +33,7 @@ const TAGS: Record<string, string> = {
 function componentNames(): Map<TSchema, string> {
   const names = new Map<TSchema, string>();
   for (const [name, value] of [...Object.entries(B), ...Object.entries(A)]) {
-    if (typeof value === 'object' && value !== null && !names.has(value as TSchema) && name !== 'OP_BODIES') names.set(value as TSchema, name.replace(/Schema$/, ''));
+    if (typeof value === 'object' && value !== null && !names.has(value as TSchema) && name !== 'OP_BODIES' && name !== 'ErrorCodeSchema') names.set(value as TSchema, name);
   }
   return names;
 }
