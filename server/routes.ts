@@ -22,7 +22,7 @@ import * as Rw from './rewards.js';
 import type { RequestLog } from './request-log.js';
 import * as Wh from './webhooks/requests.js';
 import type { WebhookDispatcher } from './webhooks/dispatcher.js';
-import { CATALOGUE, routeKey, type RouteDoc } from './schema/catalogue.js';
+import { ROUTE_DOCS, routeKey, type RouteDoc } from './schema/catalogue.js';
 import { checkBody, validatorOf } from './schema/body-check.js';
 import { openApiDocument } from './schema/openapi.js';
 
@@ -123,7 +123,7 @@ async function memberOr404(api: Api, memberId: string): Promise<ApiReply> {
 
 const routes: Route[] = [];
 function route(method: string, path: string, roles: readonly Role[] | 'public', handler: Handler): void {
-  const doc = CATALOGUE[routeKey(method, path)];
+  const doc = ROUTE_DOCS[routeKey(method, path)];
   // Compiled when the server starts, so that a schema ajv refuses stops it there.
   if (doc?.body !== undefined) validatorOf(doc.body);
   routes.push({ method, path, pattern: path.split('/').filter((s) => s !== ''), roles, handler, doc });

@@ -6,7 +6,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { ERRORS } from '../../engine/errors.js';
 import * as B from './bodies.js';
 import * as A from './answers.js';
-import { CATALOGUE, routeKey, type RouteDoc } from './catalogue.js';
+import { ROUTE_DOCS, routeKey, type RouteDoc } from './catalogue.js';
 import { EXAMPLES, type Example } from './examples.js';
 
 /** What the builder needs of a route of the table. */
@@ -125,7 +125,7 @@ export function openApiDocument(routes: readonly RouteRow[]): Record<string, unk
   const paths: Record<string, Record<string, unknown>> = {};
   for (const row of routes) {
     const key = routeKey(row.method, row.path);
-    const doc = CATALOGUE[key];
+    const doc = ROUTE_DOCS[key];
     if (doc === undefined) throw new Error(`the route ${key} has no entry in server/schema/catalogue.ts`);
     const { path } = openApiPath(row.path);
     paths[path] ??= {};

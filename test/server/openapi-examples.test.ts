@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ajv } from '../../server/schema/body-check.js';
 import { ErrorAnswer } from '../../server/schema/answers.js';
-import { CATALOGUE } from '../../server/schema/catalogue.js';
+import { ROUTE_DOCS as CATALOGUE } from '../../server/schema/catalogue.js';
 import { EXAMPLES } from '../../server/schema/examples.js';
 import { ServerProcess } from '../helpers/server-process.js';
 

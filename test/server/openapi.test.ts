@@ -11,7 +11,7 @@ import { ERRORS } from '../../engine/errors.js';
 import { FieldError } from '../../engine/rules/validate.js';
 import { PROFILE_FIELDS } from '../../engine/ops.js';
 import { handle, openApiJson, routeList, type Api } from '../../server/routes.js';
-import { CATALOGUE, routeKey } from '../../server/schema/catalogue.js';
+import { ROUTE_DOCS as CATALOGUE, routeKey } from '../../server/schema/catalogue.js';
 import * as B from '../../server/schema/bodies.js';
 import { checkBody } from '../../server/schema/body-check.js';
 import { openApiPath } from '../../server/schema/openapi.js';
