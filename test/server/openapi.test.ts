@@ -144,3 +144,44 @@ describe('the body schemas and the op builders', () => {
     }
   });
 });
+
+// The bodies whose checks live in a route's handler rather than an op builder: the first problem
+// answered is the one the handler answered before the schemas stood in front of it (its words are
+// copied here from server/routes.ts, server/coupons.ts, server/webhooks/requests.ts and
+// engine/rules/what-if-report.ts).
+describe('the bodies checked in handlers', () => {
+  const api = {
+    keys: { authenticate: () => ({ id: 'k_admin', role: 'admin' }) },
+    metrics: { countInternalError: () => undefined },
+    engine: { now: () => Date.parse('2026-11-30T00:00:00Z') },
+  } as unknown as Api;
+  const post = (path: string, body: unknown) => handle(api, { method: 'POST', path, query: new URLSearchParams(), authorization: 'Bearer x', body: JSON.stringify(body) });
+  const ISO = 'must be an ISO-8601 time with an offset, e.g. 2026-11-22T10:00:00Z';
+  const cases: Array<[string, unknown, string, string]> = [
+    ['/v1/admin/keys', {}, 'role', 'must be one of admin, pos, storefront, reader'],
+    ['/v1/admin/keys', { role: 'boss' }, 'role', 'must be one of admin, pos, storefront, reader'],
+    ['/v1/admin/keys', { role: 'pos', ttl: 1 }, 'ttl', 'unknown field'],
+    ['/v1/admin/backup', { dir: '' }, 'dir', 'must be a folder path of 1..4096 characters'],
+    ['/v1/admin/backup', { dir: 7 }, 'dir', 'must be a folder path of 1..4096 characters'],
+    ['/v1/admin/sweep', { asOf: 1.5 }, 'asOf', 'must be an integer'],
+    ['/v1/admin/sweep', { asOf: 'yesterday' }, 'asOf', ISO],
+    ['/v1/admin/sweep', { asOf: null }, 'asOf', ISO],
+    ['/v1/admin/sweep', [], '(root)', 'must be an object'],
+    ['/v1/admin/webhooks', {}, 'url', 'must be an http or https URL of 1..2048 characters'],
+    ['/v1/admin/webhooks', { url: 'http://a.example' }, 'events', 'must be a list of 1..15 event types'],
+    ['/v1/admin/webhooks', { url: 'http://a.example', events: [] }, 'events', 'must be a list of 1..15 event types'],
+    ['/v1/admin/webhooks', { url: 'http://a.example', events: ['member.registered', 'nope'] }, 'events[1]', 'must be one of member.registered, member.updated, member.tier_changed, member.erased, purchase.recorded, return.recorded, points.expiring, points.expired, points.activated, coupon.issued, coupon.expiring, reward.redeemed, card.used, wallet.changed, referral.rewarded'],
+    ['/v1/admin/webhooks/w1/redeliver', {}, 'fromEventId', 'must be the id of an event of this server (`<shard>:<seq>` or `<shard>:<seq>:<n>`)'],
+    ['/v1/admin/webhooks/w1/redeliver', { fromEventId: 3 }, 'fromEventId', 'must be the id of an event of this server (`<shard>:<seq>` or `<shard>:<seq>:<n>`)'],
+    ['/v1/admin/what-if', {}, 'program', 'is required'],
+    ['/v1/admin/what-if', { program: {}, when: 5 }, 'when', 'unknown field'],
+    ['/v1/coupons/bulk-issue', { requestId: 'b', templateId: 't', memberIds: ['ok', 'bad id'] }, 'memberIds[1]', 'must be 1-64 characters of [A-Za-z0-9._:-]'],
+    ['/v1/coupons/bulk-issue', { requestId: 'b', templateId: 't', memberIds: [] }, 'memberIds', 'must have between 1 and 100000 items'],
+    ['/v1/coupons/bulk-issue', { requestId: 'b', templateId: 't', rfmSegment: 'vip' }, 'rfmSegment', 'must be one of "champions", "loyal", "at_risk", "hibernating", "new", "others"'],
+    ['/v1/coupons/bulk-issue', { templateId: 't', tierId: 'gold' }, 'requestId', 'required'],
+  ];
+  it.each(cases)('POST %s %j: %s', async (path, body, field, message) => {
+    const reply = await post(path, body);
+    expect(reply).toMatchObject({ status: 400, body: { error: { code: 'invalid_request', message: `${field}: ${message}`, field } } });
+  });
+});
