@@ -46,9 +46,11 @@ export interface StreamOptions {
   reconnectMaxMs?: number;
   /** Most ops waiting for a batch; `send` past it throws (the caller is sending faster than the server takes). */
   queuedOpsMax?: number;
+  /** How long a batch the server could not take (stopping, out of room, overloaded) waits before it is sent again. */
+  retryDelayMs?: number;
 }
 
-export const STREAM_DEFAULTS = { batchOpsMax: 500, windowBatches: 64, lingerMs: 2, reconnectMinMs: 100, reconnectMaxMs: 5_000, queuedOpsMax: 100_000 } as const;
+export const STREAM_DEFAULTS = { batchOpsMax: 500, windowBatches: 64, lingerMs: 2, reconnectMinMs: 100, reconnectMaxMs: 5_000, queuedOpsMax: 100_000, retryDelayMs: 1_000 } as const;
 
 /** Error frames that say "send this batch again later": nothing of it was applied. */
 const RETRYABLE: ReadonlySet<string> = new Set(['shutting_down', 'storage_failed', 'overloaded']);
@@ -81,7 +83,11 @@ export class PosStream {
     this.connect();
   }
 
-  /** Sends one op; resolves with its result once the server has it on disk (or refused it). */
+  /**
+   * Sends one op; resolves with its result once the server has it on disk (or refused it), and
+   * rejects only when the stream is closed first or its key is refused. Throws at once when
+   * `queuedOpsMax` ops already wait: the caller should wait for answers before sending more.
+   */
   send<N extends OpName>(op: N, body: OpBodies[N]): Promise<OpResult> {
     if (this.fatal !== null) return Promise.reject(this.fatal);
     if (this.stopped) return Promise.reject(new Error('the stream is closed'));
@@ -178,7 +184,7 @@ export class PosStream {
     }
     if (RETRYABLE.has(error.code)) {
       // Nothing of it was applied; the server is stopping (a reconnect resends it) or out of room.
-      setTimeout(() => { if (this.ws === ws && this.ready && this.unacked.has(batch.id)) ws.send(batch.text); }, this.o.reconnectMaxMs / 5);
+      setTimeout(() => { if (this.ws === ws && this.ready && this.unacked.has(batch.id)) ws.send(batch.text); }, this.o.retryDelayMs);
       return;
     }
     this.unacked.delete(batch.id);
