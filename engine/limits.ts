@@ -423,3 +423,9 @@ export const WEBHOOK_STATE_WRITE_INTERVAL_MS = 100;
  * and the bytes leave the file within a minute of the request.
  */
 export const ERASURE_COMPACT_DELAY_MS = 30_000;
+
+/**
+ * How long a client or proxy may keep GET /openapi.json: the document changes only with a new
+ * release, which restarts the server; an hour bounds how long a cached copy outlives an upgrade.
+ */
+export const OPENAPI_MAX_AGE_S = 3_600;

@@ -10,6 +10,11 @@ import type { Role } from './auth.js';
 import * as R from './requests.js';
 import { cardUseOp, rewardRedeemOp } from './reward-requests.js';
 import { bodyFingerprint } from './fingerprint.js';
+import { OP_BODIES } from './schema/bodies.js';
+import { checkBody, validatorOf } from './schema/body-check.js';
+
+// Compiled when the server starts, not on a first op.
+for (const schema of Object.values(OP_BODIES)) validatorOf(schema);
 
 export const STREAM_OPS = ['register', 'purchase', 'return', 'quote', 'topup', 'withdraw', 'transfer', 'redeem', 'adjust', 'product_purchase', 'reward_redeem', 'card_use'] as const;
 export type OpName = typeof STREAM_OPS[number];
@@ -36,10 +41,14 @@ const BUILDERS: Record<Exclude<OpName, 'register'>, (body: unknown, ctx: R.Reque
   reward_redeem: rewardRedeemOp, card_use: cardUseOp,
 };
 
-/** The validated op a named body asks for, or the result refusing it (a role or a field). */
-export function buildOp(engine: Engine, name: OpName, body: unknown, role: Role, nowMs: number, keyId: string): Intent | OpResult {
+/**
+ * The validated op a named body asks for, or the result refusing it (a role or a field). The body's
+ * shape is checked against its schema (server/schema/bodies.ts) unless the HTTP router has done so.
+ */
+export function buildOp(engine: Engine, name: OpName, body: unknown, role: Role, nowMs: number, keyId: string, shapeChecked = false): Intent | OpResult {
   if (!OP_ROLES[name].includes(role)) return { ok: false, error: opError('forbidden') };
   try {
+    if (!shapeChecked) checkBody(OP_BODIES[name], body);
     const ctx: R.RequestContext = { role, nowMs, defaultCountry: engine.program.program.defaultCountry };
     if (name === 'register') return R.signedBy(R.registerOp(body, ctx, (key) => engine.newMemberId(key)), keyId);
     return R.signedBy(BUILDERS[name](body, ctx), keyId);
@@ -53,7 +62,8 @@ export function buildOp(engine: Engine, name: OpName, body: unknown, role: Role,
  * An HTTP op is refused with `overloaded` when its shard's queue is full.
  */
 export async function perform(engine: Engine, name: OpName, body: unknown, role: Role, keyId: string): Promise<OpResult> {
-  const op = buildOp(engine, name, body, role, engine.now(), keyId);
+  // Every HTTP route that performs an op has had its body checked against the same schema (routes.ts).
+  const op = buildOp(engine, name, body, role, engine.now(), keyId, true);
   if ('ok' in op) return op;
   return engine.run(op, failure, () => bodyFingerprint(op.op, body));
 }

@@ -8,7 +8,7 @@ import { AUDIT_ACTIONS, type AuditFilter } from '../engine/router/audit-log.js';
 import { validateProgram } from '../engine/rules/program.js';
 import { normalisePhone, phonePrefixes } from '../engine/rules/phone.js';
 import { readWhatIfRequest } from '../engine/rules/what-if-report.js';
-import { AUDIT_PATHS_MAX, BACKUP_DIR_LENGTH_MAX, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
+import { AUDIT_PATHS_MAX, BACKUP_DIR_LENGTH_MAX, OPENAPI_MAX_AGE_S, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, RETRY_AFTER_SECONDS } from '../engine/limits.js';
 import type { OpResult } from '../engine/ops.js';
 import { failure, perform, type OpName } from './perform.js';
 import { KeyStore, ROLES, bearerKey, type Role } from './auth.js';
@@ -22,6 +22,9 @@ import * as Rw from './rewards.js';
 import type { RequestLog } from './request-log.js';
 import * as Wh from './webhooks/requests.js';
 import type { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { ROUTE_DOCS, routeKey, type RouteDoc } from './schema/catalogue.js';
+import { checkBody, validatorOf } from './schema/body-check.js';
+import { openApiDocument } from './schema/openapi.js';
 
 export interface ApiRequest {
   method: string;
@@ -35,6 +38,8 @@ export interface ApiRequest {
   bodyStream?: AsyncIterable<Uint8Array>;
   /** The Accept-Encoding header as sent, or '' (the console's assets are sent precompressed by it). */
   acceptEncoding?: string;
+  /** The JSON body once parsed and its shape checked (by `run`, against the route's schema). */
+  json?: unknown;
 }
 
 export interface ApiReply {
@@ -66,7 +71,10 @@ export interface Api {
 /** `keyId` is the id of the key presented (server/auth.ts Principal), '' on a public route. */
 type Handler = (api: Api, req: ApiRequest, params: string[], role: Role, keyId: string) => Promise<ApiReply> | ApiReply;
 
-interface Route { method: string; path: string; pattern: string[]; roles: readonly Role[] | 'public'; handler: Handler }
+interface Route { method: string; path: string; pattern: string[]; roles: readonly Role[] | 'public'; handler: Handler; doc: RouteDoc | undefined }
+
+/** A route as the OpenAPI document and the drift test see it. */
+export interface RouteInfo { method: string; path: string; roles: readonly Role[] | 'public' }
 
 const ALL: readonly Role[] = ROLES;
 const WRITERS: readonly Role[] = ['admin', 'pos', 'storefront'];
@@ -90,6 +98,7 @@ export function opReply(result: OpResult, status = 200): ApiReply {
 }
 
 export function parseJson(req: ApiRequest): unknown {
+  if (req.json !== undefined) return req.json;
   if (req.body.length === 0) throw new FieldError('(root)', 'a JSON body is required');
   try {
     return JSON.parse(req.body);
@@ -118,10 +127,42 @@ async function memberOr404(api: Api, memberId: string): Promise<ApiReply> {
 
 const routes: Route[] = [];
 function route(method: string, path: string, roles: readonly Role[] | 'public', handler: Handler): void {
-  routes.push({ method, path, pattern: path.split('/').filter((s) => s !== ''), roles, handler });
+  const doc = ROUTE_DOCS[routeKey(method, path)];
+  // Compiled when the server starts, so that a schema ajv refuses stops it there.
+  if (doc?.body !== undefined) validatorOf(doc.body);
+  routes.push({ method, path, pattern: path.split('/').filter((s) => s !== ''), roles, handler, doc });
+}
+
+/** Every route, in the table's order. */
+export function routeList(): RouteInfo[] {
+  return routes.map((r) => ({ method: r.method, path: r.path, roles: r.roles }));
+}
+
+let openApiText: string | null = null;
+/** The OpenAPI document as served: built once, from the route table and the catalogue. */
+export function openApiJson(): string {
+  openApiText ??= JSON.stringify(openApiDocument(routeList()), null, 2) + '\n';
+  return openApiText;
+}
+
+/**
+ * The JSON body of a request whose route has a schema: parsed, its shape checked (a FieldError
+ * names the first wrong field), kept on the request for the handler. An optional body may be empty.
+ */
+function checkedBody(req: ApiRequest, doc: RouteDoc): void {
+  if (doc.body === undefined) return;
+  if (doc.bodyOptional === true && req.body.length === 0) return;
+  // `null` reads as a body left out where the op builder has always taken it so (RouteDoc.bodyNullable).
+  const parsed = doc.bodyNullable === true && parseJson(req) === null ? {} : parseJson(req);
+  checkBody(doc.body, parsed);
+  req.json = parsed;
 }
 
 route('GET', '/healthz', 'public', () => ({ status: 200, body: { ok: true } }));
+// Public like the health route: it says what the API is, nothing of the data. The same for an hour.
+route('GET', '/openapi.json', 'public', () => ({
+  status: 200, body: null, text: openApiJson(), headers: { 'Content-Type': 'application/json', 'Cache-Control': `public, max-age=${OPENAPI_MAX_AGE_S}` },
+}));
 route('GET', '/metrics', ALL, async (api) => ({ status: 200, body: null, text: await api.metrics.render(), headers: { 'Content-Type': api.metrics.contentType } }));
 
 route('GET', '/v1/whoami', ALL, (api, req) => {
@@ -410,6 +451,7 @@ async function run(api: Api, req: ApiRequest, found: { route: Route; params: str
     keyId = principal.id;
   }
   try {
+    if (found.route.doc !== undefined) checkedBody(req, found.route.doc);
     const reply = await found.route.handler(api, req, found.params, role, keyId);
     if (keyId !== '') reply.keyId = keyId;
     return reply;

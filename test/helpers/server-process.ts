@@ -5,12 +5,37 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { ValidateFunction } from 'ajv';
 import { jsonRequest, type Reply } from '../../bench/server-child.js';
+import { LoyaltyClient } from '../../client/http.js';
+import { routeOf } from '../../server/routes.js';
+import { ROUTE_DOCS } from '../../server/schema/catalogue.js';
+import { ajv } from '../../server/schema/body-check.js';
 
 export type { Reply };
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 
+
+const answerChecks = new Map<string, ValidateFunction | null>();
+
+/**
+ * Checks a success answer against its route's answer schema (server/schema/answers.ts): every
+ * answer the tests receive through this helper keeps the OpenAPI document honest about answers.
+ */
+export function checkAnswer(method: string, path: string, reply: Reply): void {
+  if (reply.status < 200 || reply.status > 299 || typeof reply.body !== 'object' || reply.body === null) return;
+  const key = `${method} ${routeOf(method, path.split('?')[0]!)}`;
+  let check = answerChecks.get(key);
+  if (check === undefined) {
+    const schema = ROUTE_DOCS[key]?.answer;
+    check = schema === undefined ? null : ajv.compile(schema);
+    answerChecks.set(key, check);
+  }
+  if (check !== null && !check(reply.body)) {
+    throw new Error(`${method} ${path} answered what its schema refuses: ${JSON.stringify(check.errors)} in ${JSON.stringify(reply.body).slice(0, 2000)}`);
+  }
+}
 
 export class ServerProcess {
   child: ChildProcess | null = null;
@@ -65,8 +90,15 @@ export class ServerProcess {
     this.child = null;
   }
 
-  request(method: string, path: string, body?: unknown, key: string | null = this.adminKey): Promise<Reply> {
-    return jsonRequest(`http://127.0.0.1:${this.port}${path}`, method, body, key);
+  async request(method: string, path: string, body?: unknown, key: string | null = this.adminKey): Promise<Reply> {
+    const reply = await jsonRequest(`http://127.0.0.1:${this.port}${path}`, method, body, key);
+    checkAnswer(method, path, reply);
+    return reply;
+  }
+
+  /** The typed client of this server (client/http.ts), with the admin key unless told. */
+  client(key: string | null = this.adminKey): LoyaltyClient {
+    return new LoyaltyClient({ baseUrl: `http://127.0.0.1:${this.port}`, key });
   }
 
   get = (path: string, key?: string | null) => this.request('GET', path, undefined, key);

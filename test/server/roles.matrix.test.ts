@@ -39,6 +39,7 @@ let program: unknown = null;
 
 const TABLE: Row[] = [
   { method: 'GET', pattern: '/healthz', path: '/healthz', roles: 'public' },
+  { method: 'GET', pattern: '/openapi.json', path: '/openapi.json', roles: 'public' },
   { method: 'GET', pattern: '/', path: '/', roles: 'public' },
   // A name the build did not write: the handler answers 404, past the (absent) role check.
   { method: 'GET', pattern: '/console/assets/:file', path: '/console/assets/none-00000000.js', roles: 'public' },

@@ -1,0 +1,106 @@
+// The POS stream client's duties against a scripted socket: batches of at most batchOpsMax ops,
+// never more than windowBatches unacknowledged, results in op order, refusals as results, resends
+// after a reconnect, and a refused key rejecting every op instead of reconnecting for ever.
+import { afterEach, describe, expect, it } from 'vitest';
+import { PosStream, type WebSocketLike } from '../../client/stream.js';
+
+class FakeSocket implements WebSocketLike {
+  static all: FakeSocket[] = [];
+  readyState = 1;
+  sent: any[] = [];
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: unknown) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  constructor(readonly url: string) {
+    FakeSocket.all.push(this);
+    queueMicrotask(() => this.onopen?.({}));
+  }
+  send(data: string): void { this.sent.push(JSON.parse(data)); }
+  close(): void { this.readyState = 3; }
+  answer(frame: unknown): void { this.onmessage?.({ data: JSON.stringify(frame) }); }
+  drop(): void { this.readyState = 3; this.onclose?.({}); }
+  batches(): any[] { return this.sent.filter((f) => f.type === 'batch'); }
+}
+
+const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+const okResults = (batch: any) => batch.ops.map((op: any) => ({ ok: true, requestId: op.requestId }));
+const topup = (i: number) => ({ requestId: `t-${i}`, memberId: 'm', amountCents: 100 + i });
+
+afterEach(() => { FakeSocket.all = []; });
+
+describe('PosStream', () => {
+  it('says hello, batches, keeps the window, and answers each op in order', async () => {
+    const stream = new PosStream({ url: 'ws://x/v1/stream', key: 'k1', WebSocket: FakeSocket, batchOpsMax: 3, windowBatches: 2 });
+    const results = Array.from({ length: 10 }, (_, i) => stream.send('topup', topup(i)));
+    await tick();
+    const ws = FakeSocket.all[0]!;
+    expect(ws.sent[0]).toEqual({ type: 'hello', key: 'k1' });
+    ws.answer({ type: 'welcome', role: 'pos' });
+    expect(ws.batches().map((b) => b.ops.length)).toEqual([3, 3]);
+    expect(ws.batches()[0].ops[0]).toEqual({ op: 'topup', ...topup(0) });
+    ws.answer({ type: 'ack', id: ws.batches()[0].id, results: okResults(ws.batches()[0]) });
+    expect(ws.batches().map((b) => b.ops.length)).toEqual([3, 3, 3]);
+    const second = ws.batches()[1];
+    ws.answer({ type: 'ack', id: second.id, results: [{ ok: true }, { ok: false, error: { code: 'insufficient_wallet', message: 'no' } }, { ok: true }] });
+    for (const b of ws.batches().slice(2)) ws.answer({ type: 'ack', id: b.id, results: okResults(b) });
+    expect(ws.batches().map((b) => b.ops.length)).toEqual([3, 3, 3, 1]);
+    await stream.flush();
+    const answered = await Promise.all(results);
+    expect(answered[0]).toEqual({ ok: true, requestId: 't-0' });
+    expect(answered[4]).toEqual({ ok: false, error: { code: 'insufficient_wallet', message: 'no' } });
+    expect(ws.batches().flatMap((b) => b.ops.map((o: any) => o.requestId))).toEqual(Array.from({ length: 10 }, (_, i) => `t-${i}`));
+    await stream.close();
+  });
+
+  it('resends every unacknowledged batch, in order, after a reconnect', async () => {
+    const stream = new PosStream({ url: 'ws://x/v1/stream', key: 'k1', WebSocket: FakeSocket, batchOpsMax: 2, reconnectMinMs: 1, reconnectMaxMs: 2 });
+    const results = Array.from({ length: 6 }, (_, i) => stream.send('topup', topup(i)));
+    await tick();
+    const first = FakeSocket.all[0]!;
+    first.answer({ type: 'welcome', role: 'pos' });
+    const [b1, b2, b3] = first.batches();
+    first.answer({ type: 'ack', id: b1.id, results: okResults(b1) });
+    first.drop();
+    await tick(20);
+    const second = FakeSocket.all[1]!;
+    second.answer({ type: 'welcome', role: 'pos' });
+    expect(second.batches().map((b) => b.id)).toEqual([b2.id, b3.id]);
+    expect(second.batches()[0]).toEqual(b2);
+    for (const b of second.batches()) second.answer({ type: 'ack', id: b.id, results: b.ops.map(() => ({ ok: true, replayed: true })) });
+    expect((await Promise.all(results)).map((r) => r.ok)).toEqual([true, true, true, true, true, true]);
+    expect(stream.reconnects).toBe(1);
+    expect(stream.resentBatches).toBe(2);
+    await stream.close();
+  });
+
+  it('answers a malformed batch\'s refusal to each of its ops, and keeps a stopping server\'s batch for later', async () => {
+    const stream = new PosStream({ url: 'ws://x/v1/stream', key: 'k1', WebSocket: FakeSocket, batchOpsMax: 1, retryDelayMs: 1 });
+    const a = stream.send('topup', topup(1));
+    const b = stream.send('topup', topup(2));
+    await tick();
+    const ws = FakeSocket.all[0]!;
+    ws.answer({ type: 'welcome', role: 'pos' });
+    const [first, second] = ws.batches();
+    ws.answer({ type: 'error', id: first.id, error: { code: 'payload_too_large', message: 'too big' } });
+    ws.answer({ type: 'error', id: second.id, error: { code: 'storage_failed', message: 'full' } });
+    await tick(10);
+    expect(ws.batches().at(-1)).toEqual(second);
+    ws.answer({ type: 'ack', id: second.id, results: [{ ok: true }] });
+    expect(await a).toEqual({ ok: false, error: { code: 'payload_too_large', message: 'too big' } });
+    expect(await b).toEqual({ ok: true });
+    await stream.close();
+  });
+
+  it('rejects every op when the key is refused, and does not reconnect', async () => {
+    const stream = new PosStream({ url: 'ws://x/v1/stream', key: 'wrong', WebSocket: FakeSocket, reconnectMinMs: 1 });
+    const op = stream.send('topup', topup(1));
+    await tick();
+    FakeSocket.all[0]!.answer({ type: 'error', error: { code: 'unauthorized', message: 'a valid API key is required' } });
+    await expect(op).rejects.toThrow(/refused the key/);
+    await expect(stream.send('topup', topup(2))).rejects.toThrow(/refused the key/);
+    await tick(20);
+    expect(FakeSocket.all.length).toBe(1);
+    await stream.close();
+  });
+});
