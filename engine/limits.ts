@@ -414,3 +414,10 @@ export const WEBHOOK_IN_FLIGHT_MAX = 64;
  * the acknowledged events by at most this (plus a write), so a crash resends at most that much.
  */
 export const WEBHOOK_STATE_WRITE_INTERVAL_MS = 100;
+/**
+ * The nice value of the webhook delivery thread (Linux), as the reader's: its reads, signatures and
+ * posts yield the CPU to the shards' writers and the front end while both cores are busy.
+ */
+export const WEBHOOK_THREAD_NICE = 10;
+/** How long after the delivery thread stopped unexpectedly it is started again (from the cursors on disk). */
+export const WEBHOOK_THREAD_RESTART_DELAY_MS = 1_000;
