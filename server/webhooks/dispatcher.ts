@@ -110,8 +110,23 @@ class Lane {
     return this.d.store.state(this.sub.id).cursors[this.shardId]!;
   }
 
+  /**
+   * A cursor past the ledger's end can only come from a restored backup (its cursors were copied a
+   * moment after its point, or it was restored to an earlier point): it goes back to the end, or
+   * the entries the restored folder writes next, at seqs the cursor already passed, would be skipped.
+   */
+  private async clampToLedgerEnd(signal: AbortSignal): Promise<void> {
+    const end = await this.d.source.ledgerEnd(this.shardId);
+    if (signal.aborted || this.cursor().seq <= end) return;
+    this.d.log.warn({ subscription: this.sub.id, shard: this.shardId, cursorSeq: this.cursor().seq, ledgerEnd: end }, 'webhook cursor past the ledger\'s end (a restored backup): it starts at the end');
+    this.d.store.state(this.sub.id).cursors[this.shardId] = { seq: end, part: WHOLE_ENTRY_PART };
+    this.setRetry(null);
+    this.d.store.saveState(this.sub.id);
+  }
+
   private async loop(): Promise<void> {
     const signal = this.controller.signal;
+    await this.clampToLedgerEnd(signal);
     while (!signal.aborted) {
       const cursor = this.cursor();
       let page: Awaited<ReturnType<LedgerSource['ledgerPage']>>;

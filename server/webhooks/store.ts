@@ -34,7 +34,7 @@ export interface RetryState { eventId: string; firstAtMs: number; nextAtMs: numb
 /** `retrying` per shard (null: none); absent in state files written before it was kept. */
 export interface SubscriptionState { cursors: Cursor[]; failed: FailedEvent[]; retrying?: Array<RetryState | null> }
 
-/** The folder of the subscriptions in a data folder; backups copy it (engine/router/backup.ts). */
+/** The folder of the subscriptions in a data folder; backups copy its subscriptions and states, not the attempts (engine/router/backup.ts). */
 export const WEBHOOKS_FOLDER = 'webhooks';
 
 const SUBSCRIPTION_FILE = (id: string): string => `${id}.json`;

@@ -24,7 +24,7 @@ export interface LedgerContext {
   redemption?(redemptionId: string): { rewardName: string; quantity: number } | undefined;
 }
 
-const COUPON_KINDS = new Set(['coupon_issue', 'coupon_use', 'coupon_restore', 'coupon_expire', 'coupon_revoke']);
+const COUPON_KINDS = new Set(['coupon_issue', 'coupon_use', 'coupon_restore', 'coupon_expire', 'coupon_revoke', 'coupon_expiring']);
 const REWARD_KINDS = new Set(['reward_redeem', 'reward_fulfil', 'reward_cancel']);
 /** A count card entry's ref is the card's service id, which the manager chose and reads as a name. */
 const CARD_KINDS = new Set(['card_add', 'card_use', 'card_adjust', 'card_expire']);
