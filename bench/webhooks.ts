@@ -1,9 +1,10 @@
 // The webhook benchmark: purchases over the POS stream with no subscription against the same with
 // a subscription to every event whose receiver hangs (accepts the connection, never answers), in
 // alternating turns on one server in the same run, and then against a receiver that answers at
-// once (every purchase is delivered while the turn runs). Delivery reads the ledger on the reader
-// thread and posts from the main thread with a bounded number in flight, so a hanging receiver
-// should cost the write path nothing; the ratios say how much it does.
+// once (every purchase is delivered while the turn runs). Delivery runs on a thread of its own at a
+// lower priority (it reads the ledger, signs and posts there, with a bounded number in flight), so
+// neither a hanging nor an answering receiver should cost the write path much; the ratios say how
+// much they do.
 //
 //   node dist/bench/webhooks.js [--members N] [--ops N] [--turns N] [--shards N] [--quick]
 import { createServer, type ServerResponse } from 'node:http';
