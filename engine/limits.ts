@@ -421,3 +421,5 @@ export const WEBHOOK_STATE_WRITE_INTERVAL_MS = 100;
 export const WEBHOOK_THREAD_NICE = 10;
 /** How long after the delivery thread stopped unexpectedly it is started again (from the cursors on disk). */
 export const WEBHOOK_THREAD_RESTART_DELAY_MS = 1_000;
+/** How long one read of a shard's ledger end serves the delivery lanes that poll it (under WEBHOOK_COMMIT_POLL_MS, so each poll still sees a newer end). */
+export const WEBHOOK_END_READ_SHARED_MS = 20;

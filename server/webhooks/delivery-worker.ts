@@ -6,6 +6,7 @@ import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { LoyaltyError } from '../../engine/errors.js';
+import { WEBHOOK_END_READ_SHARED_MS } from '../../engine/limits.js';
 import { ReaderClient } from '../../engine/router/reader-client.js';
 import type { ExportedEntry } from '../../engine/rules/reports.js';
 import { WebhookDispatcher, type DeliveryTiming, type LedgerSource } from './dispatcher.js';
@@ -43,9 +44,26 @@ function plain(detail: object): object {
 }
 
 const reader = ReaderClient.acquire(dataDir);
+
+/**
+ * A shard's ledger end as read at most WEBHOOK_END_READ_SHARED_MS ago: every lane of a caught-up
+ * subscription polls it every WEBHOOK_COMMIT_POLL_MS, and one read serves the lanes of every
+ * subscription on that shard. An end read a moment early only makes a lane read once more.
+ */
+const ends = new Map<number, { atMs: number; value: Promise<number> }>();
+function ledgerEnd(shardId: number): Promise<number> {
+  const nowMs = performance.now();
+  const shared = ends.get(shardId);
+  if (shared !== undefined && nowMs - shared.atMs < WEBHOOK_END_READ_SHARED_MS) return shared.value;
+  const value = reader.query(shardId, { q: 'ledgerEnd' }) as Promise<number>;
+  ends.set(shardId, { atMs: nowMs, value });
+  value.catch(() => { if (ends.get(shardId)?.value === value) ends.delete(shardId); });
+  return value;
+}
+
 const source: LedgerSource = {
   shardCount,
-  ledgerEnd: async (shardId) => await reader.query(shardId, { q: 'ledgerEnd' }) as number,
+  ledgerEnd,
   // Deliveries read every entry, whatever its local day: the time zone only serves a day filter.
   ledgerPage: async (shardId, q) => await reader.query(shardId, { q: 'ledgerPage', ...q, timeZone: 'UTC' }) as { entries: ExportedEntry[]; nextSeq: number | null },
 };
