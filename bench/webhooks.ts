@@ -1,13 +1,14 @@
 // The webhook benchmark: purchases over the POS stream with no subscription against the same with
 // a subscription to every event whose receiver hangs (accepts the connection, never answers), in
 // alternating turns on one server in the same run, and then against a receiver that answers at
-// once (every purchase is delivered while the turn runs). Delivery reads the ledger on the reader
-// thread and posts from the main thread with a bounded number in flight, so a hanging receiver
-// should cost the write path nothing; the ratios say how much it does.
+// once (every purchase is delivered while the turn runs). Delivery runs on a thread of its own at a
+// lower priority (it reads the ledger, signs and posts there, with a bounded number in flight), so
+// neither a hanging nor an answering receiver should cost the write path much; the ratios say how
+// much they do.
 //
 //   node dist/bench/webhooks.js [--members N] [--ops N] [--turns N] [--shards N] [--quick]
 import { createServer, type ServerResponse } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ServerChild } from './server-child.js';
@@ -25,6 +26,23 @@ const EVERY_EVENT = [
 ];
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
+const PROC_TICKS_PER_S = 100;
+
+/**
+ * The CPU time the server's main thread has used, in ms (Linux: its task's utime and stime in
+ * /proc), or null elsewhere: what delivery takes from the thread that answers requests.
+ */
+function mainThreadCpuMs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 1000 / PROC_TICKS_PER_S;
+  } catch {
+    return null;
+  }
+}
 const memberIdOf = (i: number): string => `bm${String(i).padStart(7, '0')}`;
 
 /** A receiver on loopback: `hang` holds every request open; otherwise it answers 200 at once and counts. */
@@ -113,12 +131,17 @@ async function main(): Promise<number> {
     await purchases();
     const loadEndMs = performance.now();
     const atLoadEnd = receiver.received() - start;
+    const cpuAtLoadEndMs = mainThreadCpuMs(server.child?.pid);
     const deadlineMs = loadEndMs + 600_000;
     while (receiver.received() - start < opsPerTurn && performance.now() < deadlineMs) await new Promise((r) => setTimeout(r, 20));
     const caughtUp = receiver.received() - start;
     if (caughtUp < opsPerTurn) problems.push(`the subscription got ${caughtUp} of ${opsPerTurn} purchases within 10 minutes of the load's end`);
     const catchUpS = (performance.now() - loadEndMs) / 1000;
     console.log(`| delivery with no load, one receiver answering at once (events/s, ${shards} lanes) | ${fmt((caughtUp - atLoadEnd) / catchUpS)} |`);
+    const cpuCaughtUpMs = mainThreadCpuMs(server.child?.pid);
+    if (cpuAtLoadEndMs !== null && cpuCaughtUpMs !== null && caughtUp > atLoadEnd) {
+      console.log(`| the server's main thread's CPU per event delivered meanwhile (µs) | ${fmt((cpuCaughtUpMs - cpuAtLoadEndMs) * 1000 / (caughtUp - atLoadEnd))} |`);
+    }
   } finally {
     await server.stop();
     await receiver.close();

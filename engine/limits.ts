@@ -429,3 +429,13 @@ export const ERASURE_COMPACT_DELAY_MS = 30_000;
  * release, which restarts the server; an hour bounds how long a cached copy outlives an upgrade.
  */
 export const OPENAPI_MAX_AGE_S = 3_600;
+
+/**
+ * The nice value of the webhook delivery thread (Linux), as the reader's: its reads, signatures and
+ * posts yield the CPU to the shards' writers and the front end while both cores are busy.
+ */
+export const WEBHOOK_THREAD_NICE = 10;
+/** How long after the delivery thread stopped unexpectedly it is started again (from the cursors on disk). */
+export const WEBHOOK_THREAD_RESTART_DELAY_MS = 1_000;
+/** How long one read of a shard's ledger end serves the delivery lanes that poll it (under WEBHOOK_COMMIT_POLL_MS, so each poll still sees a newer end). */
+export const WEBHOOK_END_READ_SHARED_MS = 20;

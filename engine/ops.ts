@@ -252,6 +252,9 @@ export const LEDGER_KINDS = [
   // Notices with no balance moves (docs/api.md, "Webhooks"): points of a grant expire in the
   // program's notifyExpiringDays (`ref` the grant's id), and a profile changed by a patch.
   'points_expiring', 'member_update',
+  // A notice that a coupon expires in the program's notifyExpiringDays (docs/rules.md §12): no
+  // balance moves, `ref` the code, `expiresAtMs` its expiry; written by the sweep, once per coupon.
+  'coupon_expiring',
 ] as const;
 export type LedgerKind = typeof LEDGER_KINDS[number];
 
@@ -276,7 +279,7 @@ export interface LedgerEntry {
   reason?: string;
   /** A notice of points about to expire (points_expiring, docs/rules.md §6): how many, absent on every other kind. */
   expiringPoints?: number;
-  /** The moment those points expire (points_expiring), absent on every other kind. */
+  /** The moment those points expire (points_expiring), or the coupon (coupon_expiring); absent on every other kind. */
   expiresAtMs?: number;
 }
 

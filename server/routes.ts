@@ -21,7 +21,7 @@ import { bulkIssue, getCoupon, issueCoupon, memberCoupons, revokeCoupon } from '
 import * as Rw from './rewards.js';
 import type { RequestLog } from './request-log.js';
 import * as Wh from './webhooks/requests.js';
-import type { WebhookDispatcher } from './webhooks/dispatcher.js';
+import type { DeliveryThread } from './webhooks/delivery-thread.js';
 import { ROUTE_DOCS, routeKey, type RouteDoc } from './schema/catalogue.js';
 import { checkBody, validatorOf } from './schema/body-check.js';
 import { openApiDocument } from './schema/openapi.js';
@@ -65,7 +65,7 @@ export interface Api {
   /** The request log (server/request-log.ts); absent in tests that run routes without a server. */
   requestLog?: RequestLog;
   /** The webhook deliveries (server.ts starts them); absent where a test builds an Api without them. */
-  webhooks?: WebhookDispatcher;
+  webhooks?: DeliveryThread;
 }
 
 /** `keyId` is the id of the key presented (server/auth.ts Principal), '' on a public route. */
@@ -362,7 +362,7 @@ route('GET', '/v1/admin/audit', ADMIN, (api, req) => {
 });
 
 // Webhooks (docs/api.md, "Webhooks").
-function webhooksOf(api: Api): WebhookDispatcher {
+function webhooksOf(api: Api): DeliveryThread {
   if (api.webhooks === undefined) throw new LoyaltyError('shutting_down', 'webhooks are not running in this process');
   return api.webhooks;
 }
@@ -373,16 +373,14 @@ route('POST', '/v1/admin/webhooks', ADMIN, async (api, req, _p, _role, keyId) =>
   api.engine.audit.record(keyId, 'webhook.create', created.id, { url: created.url, events: created.events });
   return reply;
 });
-route('GET', '/v1/admin/webhooks', ADMIN, (api) => ({ status: 200, body: { webhooks: webhooksOf(api).store.list().map(Wh.subscriptionView) } }));
-route('GET', '/v1/admin/webhooks/:id', ADMIN, (api, _req, [id]) => ({ status: 200, body: Wh.webhookDetail(webhooksOf(api), id!) }));
+route('GET', '/v1/admin/webhooks', ADMIN, async (api) => ({ status: 200, body: { webhooks: await webhooksOf(api).list() } }));
+route('GET', '/v1/admin/webhooks/:id', ADMIN, async (api, _req, [id]) => ({ status: 200, body: await Wh.webhookDetail(webhooksOf(api), id!) }));
 route('DELETE', '/v1/admin/webhooks/:id', ADMIN, async (api, _req, [id], _role, keyId) => {
-  const d = webhooksOf(api);
-  const view = Wh.subscriptionView(Wh.webhookOr404(d, id!));
-  await d.unsubscribe(id!);
+  const body = await Wh.deleteWebhook(webhooksOf(api), id!);
   api.engine.audit.record(keyId, 'webhook.delete', id!, {});
-  return { status: 200, body: { ...view, deleted: true } };
+  return { status: 200, body };
 });
-route('GET', '/v1/admin/webhooks/:id/deliveries', ADMIN, (api, req, [id]) => ({ status: 200, body: Wh.deliveriesPage(webhooksOf(api), id!, req.query) }));
+route('GET', '/v1/admin/webhooks/:id/deliveries', ADMIN, async (api, req, [id]) => ({ status: 200, body: await Wh.deliveriesPage(webhooksOf(api), id!, req.query) }));
 route('POST', '/v1/admin/webhooks/:id/redeliver', ADMIN, async (api, req, [id], _role, keyId) => {
   const body = await Wh.redeliverFrom(webhooksOf(api), id!, parseJson(req));
   api.engine.audit.record(keyId, 'webhook.redeliver', id!, { fromEventId: body['fromEventId'] ?? null });

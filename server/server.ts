@@ -12,8 +12,7 @@ import { attachHttp } from './http.js';
 import { attachStream } from './stream.js';
 import { Metrics } from './metrics.js';
 import { RequestLog } from './request-log.js';
-import { WebhookDispatcher } from './webhooks/dispatcher.js';
-import { WebhookStore } from './webhooks/store.js';
+import { DeliveryThread } from './webhooks/delivery-thread.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 
@@ -69,9 +68,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
   const metrics = new Metrics(engine);
   const app = uWS.App();
-  // Deliveries read the ledger on the reader thread, after the engine opened every shard.
-  const webhooks = new WebhookDispatcher(engine, new WebhookStore(config.dataDir), config.webhooks, {
+  // Deliveries run on their own thread and read the ledger from read-only views, after the engine opened every shard.
+  const webhooks = new DeliveryThread(config.dataDir, engine.shards.length, config.webhooks, {
     warn: (detail, message) => log.warn(detail, message),
+    error: (detail, message) => log.error(detail, message),
   });
   const api = { engine, keys, metrics, webhooks, requestLog: new RequestLog(log) };
   const lifecycle = { stopping: false, storageFull: storageProblem(config) };

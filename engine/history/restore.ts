@@ -27,6 +27,7 @@ import { copyFileDigestSync } from '../shard/file-digest.js';
 import { DATA_FILE_MODE, DATA_FOLDER_MODE } from '../limits.js';
 import { BACKUP_MANIFEST_NAME, BackupManifestError, checkBackupManifest, type BackupManifestDoc } from '../rules/backup-manifest.js';
 import { FolderError, folderShards, shardDir } from './folder.js';
+import { clampWebhookCursors } from './webhook-cursors.js';
 
 /** A restore that cannot or must not run, with the reason in words; nothing was written to the target. */
 export class RestoreRefused extends FolderError {}
@@ -266,6 +267,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
         outboxPending: (store.outbox.getStats() as { entryCount: number }).entryCount,
       });
     }
+    clampWebhookCursors(staging, staged.map((s) => s!));
     for (let shard = 0; shard < shards; shard++) {
       await staged[shard]!.root.close();
       staged[shard] = null;

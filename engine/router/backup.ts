@@ -1,6 +1,7 @@
 // A backup of a running server's data folder (POST /v1/admin/backup, `loyalty backup DIR`): every
-// shard's LMDB environment, engine.json, keys.json and admin.key, and a manifest (backup.json) with
-// each shard's position in its batch log and every file's size and SHA-256, written last.
+// shard's LMDB environment, engine.json, keys.json and admin.key, the webhook subscriptions with
+// their cursors, and a manifest (backup.json) with each shard's position in its batch log and every
+// file's size and SHA-256, written last.
 //
 // One consistent point across shards, without holding any shard's writes:
 //
@@ -22,7 +23,7 @@
 // applied at its target, or both (applied, the removal of its message not yet committed): the
 // restored folder's first start delivers what is in an outbox, and the target, which keys every
 // credit by its message id, answers a repeat without applying it twice.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -34,6 +35,33 @@ import type { ShardClient } from './shard-client.js';
 
 /** The data folder's own files a backup takes besides the shards (admin.key, keys.json and the audit trail when present). */
 export const BACKUP_FOLDER_FILES = ['engine.json', 'keys.json', 'admin.key', 'audit.jsonl'] as const;
+
+/**
+ * The webhook subscriptions' folder and the files of it a backup takes: each subscription (its
+ * secret) and its state (cursors, failed events, the event being retried), not its attempts (a
+ * record of deliveries, not needed to go on). The cursors are copied a moment after the backup's
+ * point; the delivery thread moves a cursor past the ledger's end back to it at its start, so a
+ * restored folder neither skips the entries it writes anew nor misses any (server/webhooks).
+ */
+const WEBHOOKS_FOLDER = 'webhooks';
+const WEBHOOK_BACKUP_FILE = /^wh_[0-9a-f]{1,64}(\.state)?\.json$/;
+
+/** The webhook files a backup takes, as they are now (a subscription removed meanwhile is left out). */
+function webhookFiles(dataDir: string): Array<{ name: string; bytes: Buffer }> {
+  const dir = join(dataDir, WEBHOOKS_FOLDER);
+  if (!existsSync(dir)) return [];
+  const out: Array<{ name: string; bytes: Buffer }> = [];
+  for (const file of readdirSync(dir).filter((f) => WEBHOOK_BACKUP_FILE.test(f)).sort()) {
+    try {
+      out.push({ name: `${WEBHOOKS_FOLDER}/${file}`, bytes: readFileSync(join(dir, file)) });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  // A state without its subscription (removed between the two reads) is no subscription.
+  const subs = new Set(out.filter((f) => !f.name.endsWith('.state.json')).map((f) => f.name.slice(0, -'.json'.length)));
+  return out.filter((f) => subs.has(f.name.endsWith('.state.json') ? f.name.slice(0, -'.state.json'.length) : f.name.slice(0, -'.json'.length)));
+}
 
 /** What a backup answers: its manifest, where it is, and what it cost. */
 export interface BackupReport extends BackupManifestDoc {
@@ -172,9 +200,11 @@ export async function takeBackup(shards: readonly ShardClient[], dataDir: string
     const pointMs = Math.max(0, ...positions.map((p) => p.committedAtMs ?? 0));
     const lacking = await Promise.all(shards.map((s, i) => entriesUntil(s, positions[i]!.batch, pointMs)));
     // keys.json, admin.key and the audit trail are not in the log: as they are now, a moment after the point.
-    const folderFiles = BACKUP_FOLDER_FILES
-      .filter((name) => existsSync(join(dataDir, name)))
-      .map((name) => ({ name, bytes: readFileSync(join(dataDir, name)) }));
+    const folderFiles: Array<{ name: string; bytes: Buffer }> = [
+      ...BACKUP_FOLDER_FILES.filter((name) => existsSync(join(dataDir, name))).map((name) => ({ name, bytes: readFileSync(join(dataDir, name)) })),
+      ...webhookFiles(dataDir),
+    ];
+    if (folderFiles.some((f) => f.name.startsWith(`${WEBHOOKS_FOLDER}/`))) await mkdir(join(dir, WEBHOOKS_FOLDER), { mode: DATA_FOLDER_MODE });
     for (const f of folderFiles) await writeDurable(join(dir, f.name), f.bytes);
     // Fault injection only (LOYALTY_TEST_BACKUP_STALL_MS): the copies are done, the manifest is not.
     if (stallMs > 0) await new Promise((r) => setTimeout(r, stallMs));

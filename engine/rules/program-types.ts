@@ -184,7 +184,7 @@ export interface Program {
   rewards: Reward[];
   /** Staff commission on net sales after returns, in basis points (docs/rules.md §14.4); 0: none. */
   staffCommissionBps: number;
-  /** Days before a points grant expires that its `points_expiring` notice is written (docs/rules.md §6); 0: no notices. */
+  /** Days before a points grant (or a coupon) expires that its `points_expiring` (`coupon_expiring`) notice is written (docs/rules.md §6, §12.8); 0: no notices. */
   notifyExpiringDays: number;
 }
 

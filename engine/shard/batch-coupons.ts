@@ -13,7 +13,7 @@ import {
   couponRefusal, couponValidity, firingCouponRules, issueRefusal, orderCouponDiscounts,
   type CouponIssueRefusal, type CouponRecord, type CouponStateName,
 } from '../rules/coupons.js';
-import { entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
+import { DAY_MS, entry, fail, type BatchMember, type BatchScope } from './batch-scope.js';
 
 /** The meta key counting a template's coupons ever issued on this shard: the router sums them at start. */
 export const COUPON_COUNT_PREFIX = 'cc:';
@@ -68,6 +68,25 @@ export class CouponSupplyCursor {
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
+/**
+ * The value of a coupon's notice key in the due index (its expiry key's value is ''): the coupon's
+ * `coupon_expiring` notice is due at the key's instant. One per coupon, set at its issue; the sweep
+ * takes it when it falls due (and writes the notice if the coupon is still active then).
+ */
+export const COUPON_NOTICE = 'notice';
+
+/**
+ * When a coupon issued at `issuedAtMs` that expires at `expiresAtMs` gets its notice:
+ * `notifyExpiringDays` before its expiry, or at its issue when it is valid for less than that;
+ * null when notices are off (0 days) or it expires at its issue. The moment is fixed at the issue,
+ * so a later change of notifyExpiringDays applies to coupons issued after it.
+ */
+function couponNoticeAt(b: BatchScope, issuedAtMs: number, expiresAtMs: number): number | null {
+  const days = b.ctx.program.notifyExpiringDays;
+  if (days === 0 || expiresAtMs <= issuedAtMs) return null;
+  return Math.max(issuedAtMs, expiresAtMs - days * DAY_MS);
+}
+
 /** A coupon record as this batch has it: read through the batch's transaction (its own writes included). */
 export function getCoupon(b: BatchScope, code: string): CouponRecord | undefined {
   return b.store.coupons.get(code);
@@ -115,6 +134,8 @@ export function issueCoupon(
   putCoupon(b, coupon);
   b.store.memberCoupons.putSync([m.memberId, code], template.id);
   b.store.couponDue.putSync([expiresAtMs, code], '');
+  const noticeAtMs = couponNoticeAt(b, atMs, expiresAtMs);
+  if (noticeAtMs !== null) b.store.couponDue.putSync([noticeAtMs, code], COUPON_NOTICE);
   const countKey = COUPON_COUNT_PREFIX + template.id;
   b.store.meta.putSync(countKey, ((b.store.meta.get(countKey) as number | undefined) ?? 0) + 1);
   b.append(m, entry(atMs, 'coupon_issue', m.memberId, code, {}, cause));
@@ -319,20 +340,24 @@ export function unwindCoupons(
 }
 
 /**
- * The sweep's coupon expiries: active coupons whose expiry is at or before `asOfMs`, at most
- * `limit`, each marked expired dated at its expiry. Returns how many and whether more are due.
+ * The sweep's coupon expiries and notices: due index keys at or before `asOfMs`, at most `limit`,
+ * in key order (time, then code). An expiry key marks its coupon expired dated at its expiry; a
+ * notice key writes the coupon's `coupon_expiring` notice dated at its moment when the coupon is
+ * active now, and is dropped either way. Returns how many keys and whether more are due.
  */
 export function expireCoupons(b: BatchScope, asOfMs: number, limit: number): { coupons: number; more: boolean } {
-  const due: Array<[number, string]> = [];
-  for (const { key } of b.store.couponDue.getRange({ end: [asOfMs, '\uffff'] })) {
+  const due: Array<{ key: [number, string]; value: string }> = [];
+  for (const { key, value } of b.store.couponDue.getRange({ end: [asOfMs, '\uffff'] })) {
     if (due.length >= limit) return { coupons: expire(b, due), more: true };
-    due.push(key);
+    due.push({ key, value });
   }
   return { coupons: expire(b, due), more: false };
 }
 
-function expire(b: BatchScope, due: ReadonlyArray<[number, string]>): number {
-  for (const [expiresAtMs, code] of due) {
+function expire(b: BatchScope, due: ReadonlyArray<{ key: [number, string]; value: string }>): number {
+  for (const { key: [atMs, code], value } of due) {
+    if (value === COUPON_NOTICE) { notice(b, atMs, code); continue; }
+    const expiresAtMs = atMs;
     const c = getCoupon(b, code);
     assert.ok(c !== undefined && c.state === 'active' && c.expiresAtMs === expiresAtMs, `coupon expiry index out of step for ${code}`);
     const m = b.load(c.memberId);
@@ -341,6 +366,20 @@ function expire(b: BatchScope, due: ReadonlyArray<[number, string]>): number {
     b.totals.couponsExpired += 1;
   }
   return due.length;
+}
+
+/** A coupon's notice falls due at `atMs`: its key goes; an active coupon's member gets the notice entry. */
+function notice(b: BatchScope, atMs: number, code: string): void {
+  b.store.couponDue.removeSync([atMs, code]);
+  const c = getCoupon(b, code);
+  assert.ok(c !== undefined, `coupon notice for ${code}, which does not exist`);
+  // A coupon used, revoked or expired before its notice (or one whose expiry moved) is not told of.
+  if (c.state !== 'active' || c.expiresAtMs <= atMs) return;
+  const m = b.load(c.memberId);
+  assert.ok(m !== null, `coupon ${code} belongs to no member`);
+  const e = entry(atMs, 'coupon_expiring', m.memberId, code, {});
+  e.expiresAtMs = c.expiresAtMs;
+  b.append(m, e);
 }
 
 /** The quote's list: every active coupon of the member, valued on the order alone, usable or why not. */

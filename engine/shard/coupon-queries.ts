@@ -11,6 +11,7 @@ import { couponReportPart, type CouponFigures, type CouponReportWindow } from '.
 import { Tally, type Count } from '../rules/totals.js';
 import { MEMBER_COUPONS_LIST_MAX } from '../limits.js';
 import { getState, type ShardStore } from './store.js';
+import { COUPON_NOTICE } from './batch-coupons.js';
 
 /** Meta keys of the executor's per-template counters: `cc:<templateId>` → coupons of it ever issued on this shard. */
 const COUNTER_PREFIX = 'cc:';
@@ -104,9 +105,12 @@ export class CouponLedger {
   readonly folds = new Map<string, CouponFold>();
   /** Codes whose entries name more than one member: [code, members]. */
   readonly members = new Map<string, Set<string>>();
+  /** How many `coupon_expiring` notices each code has (one at most). */
+  readonly notices = new Map<string, number>();
 
   /** Takes one ledger entry; entries of other kinds are ignored. */
   add(e: StoredEntry): void {
+    if (e.kind === 'coupon_expiring') { this.notices.set(e.ref, (this.notices.get(e.ref) ?? 0) + 1); return; }
     const state = STATE_AFTER[e.kind];
     if (state === undefined) return;
     let f = this.folds.get(e.ref);
@@ -139,15 +143,19 @@ const sameHistory = (a: ReadonlyArray<[string, number]>, b: ReadonlyArray<[strin
  * each record's member, state and history against the fold of its entries, a record without
  * entries and entries without a record; its `memberCoupons` entry (there, under its member, with
  * its template) and no entry there without a record; its `couponDue` entry (exactly one at its
- * expiry while active, none otherwise) and none without a record; and each template's issue
+ * expiry while active, none otherwise) and none without a record; its notice (at most one
+ * `coupon_expiring` entry, and a notice key in `couponDue` only before its expiry and while no
+ * notice was written; coupons issued before notices existed have none); and each template's issue
  * counter against the records of that template. Also the recount of the totals' coupon figures.
  */
 export function couponMismatches(store: ShardStore, ledger: CouponLedger): { mismatches: Array<Record<string, unknown>>; recount: CouponRecount } {
   const out: Array<Record<string, unknown>> = [];
   const due = new Map<string, number[]>();
-  for (const [atMs, code] of store.couponDue.getKeys({}) as Iterable<[number, string]>) {
-    const list = due.get(code);
-    if (list === undefined) due.set(code, [atMs]); else list.push(atMs);
+  const noticeKeys = new Map<string, number[]>();
+  for (const { key: [atMs, code], value } of store.couponDue.getRange({}) as Iterable<{ key: [number, string]; value: string }>) {
+    const into = value === COUPON_NOTICE ? noticeKeys : due;
+    const list = into.get(code);
+    if (list === undefined) into.set(code, [atMs]); else list.push(atMs);
   }
   const perTemplate = new Map<string, number>();
   const recount = { couponsIssued: 0, couponsUsed: 0, couponsRestored: 0, couponsExpired: 0, couponsRevoked: 0 };
@@ -175,7 +183,17 @@ export function couponMismatches(store: ShardStore, ledger: CouponLedger): { mis
     due.delete(code);
     const want = c.state === 'active' ? [c.expiresAtMs] : [];
     if (have.length !== want.length || have.some((t, i) => t !== want[i])) out.push({ memberId: c.memberId, field: field('couponDue'), stored: have, ledger: want });
+    const noticesWritten = ledger.notices.get(code) ?? 0;
+    ledger.notices.delete(code);
+    if (noticesWritten > 1) out.push({ memberId: c.memberId, field: field('notices'), stored: noticesWritten, ledger: 1 });
+    const noticeAt = noticeKeys.get(code) ?? [];
+    noticeKeys.delete(code);
+    if (noticeAt.length > 1 || (noticeAt.length === 1 && (noticesWritten > 0 || noticeAt[0]! >= c.expiresAtMs || noticeAt[0]! < c.issuedAtMs))) {
+      out.push({ memberId: c.memberId, field: field('couponDue.notice'), stored: noticeAt, ledger: noticesWritten > 0 ? 'notice written' : `one before ${c.expiresAtMs} at most` });
+    }
   }
+  for (const [code, times] of noticeKeys) out.push({ memberId: null, field: `coupons.${code}.couponDue.notice`, stored: times, ledger: 'no such coupon' });
+  for (const [code, n] of ledger.notices) out.push({ memberId: null, field: `coupons.${code}.notices`, stored: n, ledger: 'no such coupon' });
   for (const [code, f] of ledger.folds) out.push({ memberId: f.memberId, field: `coupons.${code}`, stored: null, ledger: f.state });
   for (const { key: [memberId, code], value: templateId } of store.memberCoupons.getRange({}) as Iterable<{ key: [string, string]; value: string }>) {
     if (store.coupons.get(code)?.memberId !== memberId) out.push({ memberId, field: `coupons.${code}.memberCoupons`, stored: templateId, ledger: null });

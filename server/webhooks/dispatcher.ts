@@ -1,17 +1,27 @@
 // Sends webhook events to their subscriptions: for each subscription and shard, one lane reads the
-// shard's ledger after its cursor (on the reader thread, never the shard's writer), maps each entry
-// to its events, and posts them one at a time, in ledger order, so that a member's events arrive in
-// order. The cursor moves (and is written to disk) only once the receiver acknowledged an event or
-// its retry window ended, so a process that dies resends from there: at least once, never lost.
+// shard's ledger after its cursor (on the delivery thread, from a read-only view, never the shard's
+// writer), maps each entry to its events, and posts them one at a time, in ledger order, so that a
+// member's events arrive in order. The cursor moves (and is written to disk) only once the receiver
+// acknowledged an event or its retry window ended, so a process that dies resends from there: at
+// least once, never lost. A retried event's next attempt time is written too, so that a restart
+// keeps its delays.
 import { randomBytes } from 'node:crypto';
 import {
   WEBHOOK_COMMIT_POLL_MS, WEBHOOK_ERROR_CHARS_MAX, WEBHOOK_IDLE_POLL_MS, WEBHOOK_IN_FLIGHT_MAX, WEBHOOK_PAGE_ENTRIES,
   WEBHOOK_RETRY_DELAY_MAX_MS, WEBHOOK_SCAN_ENTRIES_MAX,
 } from '../../engine/limits.js';
 import { eventsOfEntry, parseWebhookEventId, type WebhookEvent, type WebhookEventType } from '../../engine/rules/webhook-events.js';
-import type { Engine } from '../../engine/router/engine.js';
+import type { ExportedEntry } from '../../engine/rules/reports.js';
 import { newWebhookSecret, signatureHeader } from './signature.js';
-import type { Attempt, Cursor, Subscription, WebhookStore } from './store.js';
+import type { Attempt, Cursor, RetryState, Subscription, WebhookStore } from './store.js';
+
+/** Where deliveries read the shards' ledgers (delivery-worker.ts: read-only views of the shards). */
+export interface LedgerSource {
+  readonly shardCount: number;
+  /** The seq of a shard's newest entry (0 for an empty ledger): a change means there is something to read. */
+  ledgerEnd(shardId: number): Promise<number>;
+  ledgerPage(shardId: number, q: { afterSeq: number; limit: number; scanMax: number }): Promise<{ entries: ExportedEntry[]; nextSeq: number | null }>;
+}
 
 export interface DeliveryTiming {
   /** A 2xx within this long is success (WEBHOOK_TIMEOUT_MS). */
@@ -53,8 +63,8 @@ class Lane {
   /** Stops this lane's current wait or request; a new controller is made when it starts over (a redeliver). */
   controller = new AbortController();
   stopped = false;
-  /** The shard's committed batches when this lane last read it: a change means there is something to read. */
-  private seenBatches = -1;
+  /** The shard's newest seq when this lane last read it: a change means there is something to read. */
+  private seenEnd = -1;
   private running: Promise<void> = Promise.resolve();
 
   constructor(private readonly d: WebhookDispatcher, readonly sub: Subscription, readonly shardId: number) {}
@@ -69,15 +79,22 @@ class Lane {
    */
   restartFrom(to: Cursor): Promise<void> {
     this.controller.abort();
+    // The pass that starts after this one gets its own controller now, not once the pass under way
+    // ended: a second redeliver that comes meanwhile must be able to stop it, or it would wait for
+    // a pass that never ends (and answer only at the process's stop).
+    const next = new AbortController();
+    this.controller = next;
     const previous = this.running;
     let moved!: () => void;
     const done = new Promise<void>((resolve) => { moved = resolve; });
     this.running = previous.then(() => {
-      this.d.store.state(this.sub.id).cursors[this.shardId] = to;
+      const state = this.d.store.state(this.sub.id);
+      state.cursors[this.shardId] = to;
+      // An event retried before is no longer the one the lane resumes at.
+      this.setRetry(null);
       this.d.store.saveState(this.sub.id);
       moved();
-      if (this.stopped) return;
-      this.controller = new AbortController();
+      if (this.stopped || next.signal.aborted) return;
       return this.loop();
     }).catch((err: unknown) => this.d.log.warn({ err, subscription: this.sub.id, shard: this.shardId }, 'webhook lane stopped'));
     return done;
@@ -93,16 +110,31 @@ class Lane {
     return this.d.store.state(this.sub.id).cursors[this.shardId]!;
   }
 
+  /**
+   * A cursor past the ledger's end can only come from a restored backup (its cursors were copied a
+   * moment after its point, or it was restored to an earlier point): it goes back to the end, or
+   * the entries the restored folder writes next, at seqs the cursor already passed, would be skipped.
+   */
+  private async clampToLedgerEnd(signal: AbortSignal): Promise<void> {
+    const end = await this.d.source.ledgerEnd(this.shardId);
+    if (signal.aborted || this.cursor().seq <= end) return;
+    this.d.log.warn({ subscription: this.sub.id, shard: this.shardId, cursorSeq: this.cursor().seq, ledgerEnd: end }, 'webhook cursor past the ledger\'s end (a restored backup): it starts at the end');
+    this.d.store.state(this.sub.id).cursors[this.shardId] = { seq: end, part: WHOLE_ENTRY_PART };
+    this.setRetry(null);
+    this.d.store.saveState(this.sub.id);
+  }
+
   private async loop(): Promise<void> {
     const signal = this.controller.signal;
+    await this.clampToLedgerEnd(signal);
     while (!signal.aborted) {
       const cursor = this.cursor();
-      let page: Awaited<ReturnType<Engine['ledgerPage']>>;
+      let page: Awaited<ReturnType<LedgerSource['ledgerPage']>>;
       try {
-        this.seenBatches = this.d.engine.shards[this.shardId]!.stats.batches;
-        page = await this.d.engine.ledgerPage(this.shardId, { afterSeq: Math.max(0, cursor.seq - 1), limit: WEBHOOK_PAGE_ENTRIES, scanMax: WEBHOOK_SCAN_ENTRIES_MAX });
+        this.seenEnd = await this.d.source.ledgerEnd(this.shardId);
+        page = await this.d.source.ledgerPage(this.shardId, { afterSeq: Math.max(0, cursor.seq - 1), limit: WEBHOOK_PAGE_ENTRIES, scanMax: WEBHOOK_SCAN_ENTRIES_MAX });
       } catch (err) {
-        // The reader's queue full, or the engine closing: look again later.
+        // A shard's view not readable for a moment (a backup replacing files, say): look again later.
         if (signal.aborted) return;
         this.d.log.warn({ err, subscription: this.sub.id, shard: this.shardId }, 'webhook lane could not read the ledger');
         await sleep(WEBHOOK_IDLE_POLL_MS, signal);
@@ -140,23 +172,43 @@ class Lane {
     this.d.store.saveState(this.sub.id);
   }
 
-  /** Waits until the shard commits a batch (a cheap look at its counter) or the idle poll comes round. */
+  /** Waits until the shard's ledger grows (a cheap read of its last key) or the idle poll comes round. */
   private async waitForCommits(signal: AbortSignal): Promise<void> {
     const until = Date.now() + WEBHOOK_IDLE_POLL_MS;
     while (!signal.aborted && Date.now() < until) {
-      if (this.d.engine.shards[this.shardId]!.stats.batches !== this.seenBatches) {
-        await sleep(WEBHOOK_COMMIT_POLL_MS, signal);
-        return;
-      }
       await sleep(WEBHOOK_COMMIT_POLL_MS, signal);
+      let end: number;
+      try {
+        end = await this.d.source.ledgerEnd(this.shardId);
+      } catch {
+        continue;
+      }
+      if (end !== this.seenEnd) return;
     }
   }
 
-  /** Posts one event until a 2xx, or until its retry window ends (then it is marked failed). */
+  private setRetry(retry: RetryState | null): void {
+    const state = this.d.store.state(this.sub.id);
+    state.retrying ??= [];
+    while (state.retrying.length <= this.shardId) state.retrying.push(null);
+    state.retrying[this.shardId] = retry;
+  }
+
+  /**
+   * Posts one event until a 2xx, or until its retry window ends (then it is marked failed). An
+   * event this lane was retrying before a restart resumes where it was: its window counts from its
+   * first attempt and its next attempt waits for the time written then.
+   */
   private async deliver(event: WebhookEvent, signal: AbortSignal): Promise<void> {
     const timing = this.d.timing;
-    const firstMs = Date.now();
-    let delayMs = timing.retryFirstMs;
+    const saved = this.d.store.state(this.sub.id).retrying?.[this.shardId] ?? null;
+    const resumed = saved !== null && saved.eventId === event.id ? saved : null;
+    const firstMs = resumed?.firstAtMs ?? Date.now();
+    let delayMs = resumed?.delayMs ?? timing.retryFirstMs;
+    if (resumed !== null && resumed.nextAtMs > Date.now()) {
+      await sleep(resumed.nextAtMs - Date.now(), signal);
+      if (signal.aborted) return;
+    }
     for (;;) {
       const attempt = await this.d.post(this.sub, event, signal);
       if (signal.aborted) return;
@@ -164,14 +216,18 @@ class Lane {
       const givingUp = !delivered && Date.now() + delayMs - firstMs > timing.retryWindowMs;
       attempt.outcome = delivered ? 'delivered' : givingUp ? 'failed' : 'retrying';
       this.d.store.recordAttempt(this.sub.id, attempt);
-      if (delivered) return;
-      if (givingUp) {
-        this.d.store.markFailed(this.sub.id, { eventId: event.id, type: event.type, memberId: event.memberId, failedAt: new Date().toISOString(), lastError: attempt.error ?? `HTTP ${attempt.statusCode}` });
+      if (delivered || givingUp) {
+        // The cursor moves past the event next (advance), and that write carries this one.
+        this.setRetry(null);
+        if (givingUp) this.d.store.markFailed(this.sub.id, { eventId: event.id, type: event.type, memberId: event.memberId, failedAt: new Date().toISOString(), lastError: attempt.error ?? `HTTP ${attempt.statusCode}` });
         return;
       }
+      const nextDelayMs = Math.min(delayMs * 2, WEBHOOK_RETRY_DELAY_MAX_MS);
+      this.setRetry({ eventId: event.id, firstAtMs: firstMs, nextAtMs: Date.now() + delayMs, delayMs: nextDelayMs });
+      this.d.store.saveState(this.sub.id);
       await sleep(delayMs, signal);
       if (signal.aborted) return;
-      delayMs = Math.min(delayMs * 2, WEBHOOK_RETRY_DELAY_MAX_MS);
+      delayMs = nextDelayMs;
     }
   }
 }
@@ -181,20 +237,20 @@ export class WebhookDispatcher {
   private readonly slots = new Slots();
   private closed = false;
 
-  constructor(readonly engine: Engine, readonly store: WebhookStore, readonly timing: DeliveryTiming, readonly log: DispatcherLog) {
+  constructor(readonly source: LedgerSource, readonly store: WebhookStore, readonly timing: DeliveryTiming, readonly log: DispatcherLog) {
     store.onWriteError = (err) => log.warn({ err }, 'webhook delivery state could not be written; the cursor on disk stays older (events since will be sent again after a restart)');
     for (const sub of store.list()) this.startLanes(sub);
   }
 
   private startLanes(sub: Subscription): void {
-    const lanes = this.engine.shards.map((_, shardId) => new Lane(this, sub, shardId));
+    const lanes = Array.from({ length: this.source.shardCount }, (_, shardId) => new Lane(this, sub, shardId));
     this.lanes.set(sub.id, lanes);
     for (const lane of lanes) lane.start();
   }
 
   /** Creates a subscription that hears of every entry committed from now on, and starts its lanes. */
   async subscribe(url: string, events: WebhookEventType[]): Promise<Subscription> {
-    const cursors = await Promise.all(this.engine.shards.map(async (_, shardId) => ({ seq: await this.engine.ledgerEnd(shardId), part: WHOLE_ENTRY_PART })));
+    const cursors = await Promise.all(Array.from({ length: this.source.shardCount }, async (_, shardId) => ({ seq: await this.source.ledgerEnd(shardId), part: WHOLE_ENTRY_PART })));
     const sub: Subscription = { id: `wh_${randomBytes(8).toString('hex')}`, url, events, secret: newWebhookSecret(), createdAt: new Date().toISOString() };
     this.store.add(sub, cursors);
     if (!this.closed) this.startLanes(sub);
@@ -221,7 +277,9 @@ export class WebhookDispatcher {
     const to: Cursor = from.part === 0 ? { seq: from.seq - 1, part: WHOLE_ENTRY_PART } : { seq: from.seq, part: from.part - 1 };
     const lane = this.lanes.get(id)?.[from.shardId];
     if (lane === undefined) {
-      this.store.state(id).cursors[from.shardId] = to;
+      const state = this.store.state(id);
+      state.cursors[from.shardId] = to;
+      if (state.retrying !== undefined && state.retrying.length > from.shardId) state.retrying[from.shardId] = null;
       this.store.saveState(id);
     } else {
       await lane.restartFrom(to);

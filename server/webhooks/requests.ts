@@ -1,10 +1,11 @@
 // The webhook subscription routes as plain handlers (docs/api.md, "Webhooks"): validation with field
-// paths, the secret answered once at creation and never listed, deliveries and redeliveries.
+// paths, the secret answered once at creation and never listed, deliveries and redeliveries; the
+// subscriptions themselves live on the delivery thread (delivery-thread.ts).
 import { FieldError, checkInt, readObject } from '../../engine/rules/validate.js';
 import { LoyaltyError } from '../../engine/errors.js';
 import { PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, WEBHOOK_SUBSCRIPTIONS_MAX, WEBHOOK_URL_LENGTH_MAX } from '../../engine/limits.js';
 import { WEBHOOK_EVENT_TYPES, parseWebhookEventId, type WebhookEventType } from '../../engine/rules/webhook-events.js';
-import type { WebhookDispatcher } from './dispatcher.js';
+import type { DeliveryThread } from './delivery-thread.js';
 import type { Subscription } from './store.js';
 
 /** A subscription as listed: everything but its secret. */
@@ -43,42 +44,42 @@ export function checkEventTypes(raw: unknown): WebhookEventType[] {
   return out;
 }
 
-export async function createWebhook(d: WebhookDispatcher, body: unknown): Promise<{ status: number; body: unknown }> {
+export async function createWebhook(d: DeliveryThread, body: unknown): Promise<{ status: number; body: unknown }> {
   const fields = readObject(body, '', ['url', 'events']);
   const url = checkWebhookUrl(fields['url']);
   const events = checkEventTypes(fields['events']);
-  if (d.store.size >= WEBHOOK_SUBSCRIPTIONS_MAX) throw new LoyaltyError('too_many_webhooks');
+  if ((await d.list()).length >= WEBHOOK_SUBSCRIPTIONS_MAX) throw new LoyaltyError('too_many_webhooks');
   const sub = await d.subscribe(url, events);
   return { status: 201, body: sub };
 }
 
-export function webhookOr404(d: WebhookDispatcher, id: string): Subscription {
-  const sub = d.store.get(id);
-  if (sub === null) throw new LoyaltyError('webhook_not_found');
-  return sub;
+function found<T>(value: T | null): T {
+  if (value === null) throw new LoyaltyError('webhook_not_found');
+  return value;
 }
 
-export function webhookDetail(d: WebhookDispatcher, id: string): Record<string, unknown> {
-  const sub = webhookOr404(d, id);
-  const state = d.store.state(id);
-  return { ...subscriptionView(sub), failed: [...state.failed].reverse() };
+export async function webhookDetail(d: DeliveryThread, id: string): Promise<Record<string, unknown>> {
+  return found(await d.detail(id));
 }
 
-export function deliveriesPage(d: WebhookDispatcher, id: string, query: URLSearchParams): Record<string, unknown> {
-  webhookOr404(d, id);
+export async function deleteWebhook(d: DeliveryThread, id: string): Promise<Record<string, unknown>> {
+  return { ...found(await d.unsubscribe(id)), deleted: true };
+}
+
+export async function deliveriesPage(d: DeliveryThread, id: string, query: URLSearchParams): Promise<Record<string, unknown>> {
   const rawLimit = query.get('limit');
   const limit = rawLimit === null ? PAGE_LIMIT_DEFAULT : /^\d{1,7}$/.test(rawLimit) ? checkInt(Number(rawLimit), 'limit', { min: 1, max: PAGE_LIMIT_MAX }) : (() => { throw new FieldError('limit', `must be an integer 1..${PAGE_LIMIT_MAX}`); })();
   const cursor = query.get('cursor');
   if (cursor !== null && cursor !== '' && !/^\d{1,7}$/.test(cursor)) throw new FieldError('cursor', 'must be the nextCursor of a previous page');
-  return d.store.attemptsPage(id, cursor === null || cursor === '' ? 0 : Number(cursor), limit);
+  return found(await d.deliveries(id, cursor === null || cursor === '' ? 0 : Number(cursor), limit));
 }
 
-export async function redeliverFrom(d: WebhookDispatcher, id: string, body: unknown): Promise<Record<string, unknown>> {
-  webhookOr404(d, id);
+export async function redeliverFrom(d: DeliveryThread, id: string, body: unknown): Promise<Record<string, unknown>> {
+  found(await d.detail(id));
   const fields = readObject(body, '', ['fromEventId']);
   const raw = fields['fromEventId'];
   const from = typeof raw === 'string' ? parseWebhookEventId(raw) : null;
-  if (from === null || from.shardId >= d.engine.shards.length || from.seq < 1) throw new FieldError('fromEventId', 'must be the id of an event of this server (`<shard>:<seq>` or `<shard>:<seq>:<n>`)');
-  await d.redeliver(id, from);
+  if (from === null || from.shardId >= d.shardCount || from.seq < 1) throw new FieldError('fromEventId', 'must be the id of an event of this server (`<shard>:<seq>` or `<shard>:<seq>:<n>`)');
+  found((await d.redeliver(id, from)) ? true : null);
   return { id, fromEventId: raw };
 }

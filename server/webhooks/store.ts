@@ -24,9 +24,17 @@ export interface Attempt {
 
 export interface FailedEvent { eventId: string; type: WebhookEventType; memberId: string; failedAt: string; lastError: string }
 
-export interface SubscriptionState { cursors: Cursor[]; failed: FailedEvent[] }
+/**
+ * The event a lane is retrying on one shard: when its first attempt was (its retry window counts
+ * from there), when the next one is due and the delay after that, so that a restart neither retries
+ * at once nor forgets how long it has been trying.
+ */
+export interface RetryState { eventId: string; firstAtMs: number; nextAtMs: number; delayMs: number }
 
-/** The folder of the subscriptions in a data folder; backups copy it (engine/router/backup.ts). */
+/** `retrying` per shard (null: none); absent in state files written before it was kept. */
+export interface SubscriptionState { cursors: Cursor[]; failed: FailedEvent[]; retrying?: Array<RetryState | null> }
+
+/** The folder of the subscriptions in a data folder; backups copy its subscriptions and states, not the attempts (engine/router/backup.ts). */
 export const WEBHOOKS_FOLDER = 'webhooks';
 
 const SUBSCRIPTION_FILE = (id: string): string => `${id}.json`;

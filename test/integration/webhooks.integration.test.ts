@@ -107,8 +107,9 @@ describe('deliveries', () => {
       expect((await server.post('/v1/returns', { returnId: `wh-r${i}`, orderId: `wh-p${i}`, amountCents: 5_000 })).status).toBe(200);
       expect((await server.post('/v1/wallet/topups', { requestId: `wh-t${i}`, memberId: m, amountCents: 1_000 })).status).toBe(200);
     }
-    // A member of 40 days ago whose points expired 10 days ago, with a profile change: the sweep
-    // writes the notice (7 days before the expiry) and the expiry, and the webhooks follow.
+    // A member of 40 days ago whose points and welcome coupon expired 10 days ago, with a profile
+    // change: the sweep writes the notices (7 days before the expiries) and the expiries, and the
+    // webhooks follow (a coupon's expiry itself sends nothing).
     const old = 'wh-old';
     const agoIso = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString();
     expect((await server.post('/v1/members', { memberId: old, at: agoIso(40) })).status).toBe(201);
@@ -119,13 +120,13 @@ describe('deliveries', () => {
     const expected = new Map<string, Array<{ id: string; type: string }>>();
     for (const m of members) expected.set(m, await expectedEvents(m));
     expect(expected.get(old)!.map((e) => e.type)).toEqual([
-      'member.registered', 'coupon.issued', 'purchase.recorded', 'member.tier_changed', 'points.expiring', 'points.expired', 'member.updated',
+      'member.registered', 'coupon.issued', 'purchase.recorded', 'member.tier_changed', 'points.expiring', 'points.expired', 'coupon.expiring', 'member.updated',
     ]);
     const total = [...expected.values()].reduce((s, l) => s + l.length, 0);
     await r.waitFor(() => r.unique().length >= total);
     for (const m of members) expect(ofMember(r.unique(), m)).toEqual(expected.get(m));
     const types = new Set(r.unique().map((e) => e.type));
-    for (const t of ['member.registered', 'coupon.issued', 'purchase.recorded', 'member.tier_changed', 'return.recorded', 'wallet.changed', 'member.updated', 'points.expiring', 'points.expired']) expect(types, t).toContain(t);
+    for (const t of ['member.registered', 'coupon.issued', 'purchase.recorded', 'member.tier_changed', 'return.recorded', 'wallet.changed', 'member.updated', 'points.expiring', 'points.expired', 'coupon.expiring']) expect(types, t).toContain(t);
     const notice = r.unique().find((e) => e.type === 'points.expiring')!;
     expect(notice.data).toMatchObject({ kind: 'points_expiring', pointsDelta: 0, expiringPoints: 50 });
     expect(Date.parse(notice.data['expiresAt'] as string) - Date.parse(notice.at)).toBe(7 * 86_400_000);

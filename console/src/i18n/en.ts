@@ -181,7 +181,7 @@ const en = {
     referral_reward: 'Referral reward', referral_reversal: 'Referral reward taken back after a return', product: 'Bought a loyalty product', productTier: 'Bought a loyalty product: now {tier}',
     program: 'Program changed', coupon_issue: 'Coupon {code} issued', coupon_use: 'Coupon {code} used', coupon_restore: 'Coupon {code} given back', coupon_expire: 'Coupon {code} expired',
     coupon_revoke: 'Coupon {code} revoked', pointsActivate: 'Points of order {order} became spendable', pointsCancel: 'Pending points cancelled by a return',
-    reward_redeem: 'Reward redeemed', reward_fulfil: 'Reward handed over', reward_cancel: 'Reward redemption cancelled', reward_stock: 'Reward restocked', card_add: 'Count card given or renewed', card_use: 'Count card used', card_adjust: 'Count card adjusted', card_expire: 'Count card expired', member_erase: 'Personal data erased', uses: '{n} uses', points_expiring: 'Points expiring soon (notice)', member_update: 'Profile changed',
+    reward_redeem: 'Reward redeemed', reward_fulfil: 'Reward handed over', reward_cancel: 'Reward redemption cancelled', reward_stock: 'Reward restocked', card_add: 'Count card given or renewed', card_use: 'Count card used', card_adjust: 'Count card adjusted', card_expire: 'Count card expired', member_erase: 'Personal data erased', uses: '{n} uses', points_expiring: 'Points expiring soon (notice)', member_update: 'Profile changed', coupon_expiring: 'Coupon {code} expiring soon (notice)',
     points: '{n} points', pendingAdded: '{n} points pending', pendingRemoved: '{n} pending points removed', wallet: 'wallet {amount}', growth: '{n} growth', other: 'Other change',
   },
   reports: {

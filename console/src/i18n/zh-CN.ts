@@ -180,7 +180,7 @@ const zhCN: Messages = {
     referral_reward: '推荐奖励', referral_reversal: '因退货扣回推荐奖励', product: '购买会员商品', productTier: '购买会员商品：现为{tier}',
     program: '会员方案修改', coupon_issue: '获得优惠券 {code}', coupon_use: '使用优惠券 {code}', coupon_restore: '退回优惠券 {code}', coupon_expire: '优惠券 {code} 过期',
     coupon_revoke: '优惠券 {code} 被作废', pointsActivate: '订单 {order} 的积分已生效', pointsCancel: '因退货取消待生效积分',
-    reward_redeem: '兑换礼品', reward_fulfil: '礼品已领取', reward_cancel: '取消礼品兑换', reward_stock: '礼品补货', card_add: '发放或续期次卡', card_use: '使用次卡', card_adjust: '调整次卡', card_expire: '次卡到期', member_erase: '个人资料已删除', uses: '{n} 次', points_expiring: '积分即将到期（通知）', member_update: '会员资料已更改',
+    reward_redeem: '兑换礼品', reward_fulfil: '礼品已领取', reward_cancel: '取消礼品兑换', reward_stock: '礼品补货', card_add: '发放或续期次卡', card_use: '使用次卡', card_adjust: '调整次卡', card_expire: '次卡到期', member_erase: '个人资料已删除', uses: '{n} 次', points_expiring: '积分即将到期（通知）', member_update: '会员资料已更改', coupon_expiring: '优惠券 {code} 即将到期（通知）',
     points: '{n} 分', pendingAdded: '{n} 分待生效', pendingRemoved: '取消 {n} 分待生效积分', wallet: '钱包 {amount}', growth: '成长值 {n}', other: '其他变动',
   },
   reports: {

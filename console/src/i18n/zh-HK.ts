@@ -180,7 +180,7 @@ const zhHK: Messages = {
     referral_reward: '推薦獎勵', referral_reversal: '因退貨扣回推薦獎勵', product: '購買會員產品', productTier: '購買會員產品：現為{tier}',
     program: '會員計劃更改', coupon_issue: '獲派優惠券 {code}', coupon_use: '使用優惠券 {code}', coupon_restore: '退回優惠券 {code}', coupon_expire: '優惠券 {code} 過期',
     coupon_revoke: '優惠券 {code} 被撤銷', pointsActivate: '訂單 {order} 的積分已生效', pointsCancel: '因退貨取消待生效積分',
-    reward_redeem: '兌換禮品', reward_fulfil: '禮品已領取', reward_cancel: '取消禮品兌換', reward_stock: '禮品補貨', card_add: '發出或續期次卡', card_use: '使用次卡', card_adjust: '調整次卡', card_expire: '次卡到期', member_erase: '個人資料已刪除', uses: '{n} 次', points_expiring: '積分即將到期（通知）', member_update: '會員資料已更改',
+    reward_redeem: '兌換禮品', reward_fulfil: '禮品已領取', reward_cancel: '取消禮品兌換', reward_stock: '禮品補貨', card_add: '發出或續期次卡', card_use: '使用次卡', card_adjust: '調整次卡', card_expire: '次卡到期', member_erase: '個人資料已刪除', uses: '{n} 次', points_expiring: '積分即將到期（通知）', member_update: '會員資料已更改', coupon_expiring: '優惠券 {code} 即將到期（通知）',
     points: '{n} 分', pendingAdded: '{n} 分待生效', pendingRemoved: '取消 {n} 分待生效積分', wallet: '錢包 {amount}', growth: '成長值 {n}', other: '其他變動',
   },
   reports: {

@@ -26,7 +26,7 @@ export interface LedgerContext {
   serviceName?(serviceId: string): string;
 }
 
-const COUPON_KINDS = new Set(['coupon_issue', 'coupon_use', 'coupon_restore', 'coupon_expire', 'coupon_revoke']);
+const COUPON_KINDS = new Set(['coupon_issue', 'coupon_use', 'coupon_restore', 'coupon_expire', 'coupon_revoke', 'coupon_expiring']);
 const REWARD_KINDS = new Set(['reward_redeem', 'reward_fulfil', 'reward_cancel']);
 /** A count card entry's ref is the card's service id: the sentence names the service as the program does. */
 const CARD_KINDS = new Set(['card_add', 'card_use', 'card_adjust', 'card_expire']);
