@@ -57,9 +57,14 @@ export interface StreamOptions {
   queuedOpsMax?: number;
   /** How long a batch the server could not take (stopping, out of room, overloaded) waits before it is sent again. */
   retryDelayMs?: number;
+  /** Longest wait in `close` for the server to answer the close. */
+  closeWaitMs?: number;
 }
 
-export const STREAM_DEFAULTS = { encoding: 'json', batchOpsMax: 500, windowBatches: 64, lingerMs: 2, reconnectMinMs: 100, reconnectMaxMs: 5_000, queuedOpsMax: 100_000, retryDelayMs: 1_000 } as const;
+export const STREAM_DEFAULTS = { encoding: 'json', batchOpsMax: 500, windowBatches: 64, lingerMs: 2, reconnectMinMs: 100, reconnectMaxMs: 5_000, queuedOpsMax: 100_000, retryDelayMs: 1_000, closeWaitMs: 1_000 } as const;
+
+/** WebSocket.CLOSED: the same number in browsers and in the `ws` package. */
+const WS_CLOSED = 3;
 
 /** Error frames that say "send this batch again later": nothing of it was applied. */
 const RETRYABLE: ReadonlySet<string> = new Set(['shutting_down', 'storage_failed', 'overloaded']);
@@ -164,14 +169,23 @@ export class PosStream {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Waits for every op to be answered (`drain`), then closes; without `drain`, the ops not answered are rejected. */
+  /** Waits for every op to be answered (`drain`), then closes and waits for the close to be answered; without `drain`, the ops not answered are rejected. */
   async close(drain = true): Promise<void> {
     if (drain && this.fatal === null) await this.flush();
     this.stopped = true;
     for (const t of [this.lingerTimer, this.retryTimer]) if (t !== null) clearTimeout(t);
     this.failAll(new Error('the stream was closed before the server answered'));
-    this.ws?.close(1000, 'done');
+    const ws = this.ws;
     this.ws = null;
+    if (ws === null) return;
+    // Resolves once the server has answered the close (so that a Node process can exit at once), or
+    // after closeWaitMs when it does not answer: a closed stream must not hang its caller.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.o.closeWaitMs);
+      ws.onclose = () => { clearTimeout(timer); resolve(); };
+      ws.close(1000, 'done');
+      if (ws.readyState === WS_CLOSED) { clearTimeout(timer); resolve(); }
+    });
   }
 
   private connect(): void {

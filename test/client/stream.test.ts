@@ -29,7 +29,7 @@ class FakeSocket implements WebSocketLike {
     this.raw.push(data);
     this.sent.push(typeof data === 'string' ? JSON.parse(data) : packr.unpack(data));
   }
-  close(): void { this.readyState = 3; }
+  close(): void { if (this.readyState === 3) return; this.readyState = 3; queueMicrotask(() => this.onclose?.({})); }
   answer(frame: unknown): void {
     if (!FakeSocket.binaryAnswers) { this.onmessage?.({ data: JSON.stringify(frame) }); return; }
     const bytes = packr.pack(frame);
