@@ -88,6 +88,8 @@ export class PosStream {
   private waiting: Batch[] = [];
   /** Batches sent or to be sent, not yet acknowledged, in id order. */
   private readonly unacked = new Map<number, Batch>();
+  /** The ops of those batches, kept as a count: `pump` asks after every ack. */
+  private unackedOps = 0;
   private nextId = 1;
   private ws: WebSocketLike | null = null;
   private ready = false;
@@ -151,9 +153,7 @@ export class PosStream {
 
   /** Ops sent and not yet answered. */
   get pendingOps(): number {
-    let n = this.queuedOps();
-    for (const b of this.unacked.values()) n += b.opCount;
-    return n;
+    return this.queuedOps() + this.unackedOps;
   }
 
   /** Ops not yet in the window. */
@@ -245,6 +245,7 @@ export class PosStream {
       const batch = this.unacked.get(frame.id);
       if (batch === undefined) return;
       this.unacked.delete(frame.id);
+      this.unackedOps -= batch.opCount;
       const results = frame.results ?? [];
       if (results.length < batch.opCount) {
         for (let i = results.length; i < batch.opCount; i++) results.push({ ok: false, error: { code: 'internal', message: 'the ack had no result for this op' } });
@@ -273,6 +274,7 @@ export class PosStream {
       return;
     }
     this.unacked.delete(batch.id);
+    this.unackedOps -= batch.opCount;
     batch.settle(Array.from({ length: batch.opCount }, () => ({ ok: false, error })));
     if (error.code === 'unauthorized') {
       this.fatal = Object.assign(new Error(`the stream refused the key: ${error.message}`), { code: error.code });
@@ -303,6 +305,7 @@ export class PosStream {
       const batch = this.waiting.length > 0 ? this.waiting.shift()! : this.queue.length > 0 ? this.formBatch(this.queue.splice(0, this.o.batchOpsMax)) : null;
       if (batch === null) break;
       this.unacked.set(batch.id, batch);
+      this.unackedOps += batch.opCount;
       if (this.ready && this.ws !== null) this.ws.send(batch.payload);
     }
     if (this.pendingOps === 0) for (const w of this.idleWaiters.splice(0)) w();
@@ -311,6 +314,7 @@ export class PosStream {
   private failAll(err: Error): void {
     for (const b of this.unacked.values()) b.fail(err);
     this.unacked.clear();
+    this.unackedOps = 0;
     for (const b of this.waiting.splice(0)) b.fail(err);
     for (const op of this.queue.splice(0)) op.reject(err);
     for (const w of this.idleWaiters.splice(0)) w();
