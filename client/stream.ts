@@ -79,9 +79,10 @@ interface Batch { id: number; opCount: number; payload: string | Uint8Array; set
 type Frame = { type?: string; id?: number; results?: OpResult[]; error?: { code: ErrorCode; message: string } };
 
 export class PosStream {
-  /** Connections opened after the first, and batches sent again on them: what a run reports. */
+  /** Connections opened after the first, and batches (and their ops) sent again on them: what a run reports. */
   reconnects = 0;
   resentBatches = 0;
+  resentOps = 0;
   private readonly o: Required<Omit<StreamOptions, 'WebSocket'>> & { WebSocket: WebSocketConstructor };
   private queue: PendingOp[] = [];
   /** Whole batches given to `sendBatch` (and the single ops queued before them) waiting for room in the window. */
@@ -235,7 +236,7 @@ export class PosStream {
       this.attempts = 0;
       // Every batch not acknowledged goes again, oldest first: the server replays what it applied.
       for (const b of this.unacked.values()) {
-        if (this.reconnects > 0) this.resentBatches += 1;
+        if (this.reconnects > 0) { this.resentBatches += 1; this.resentOps += b.opCount; }
         ws.send(b.payload);
       }
       this.welcomed = true;
