@@ -118,7 +118,7 @@ export class PosStream {
   send<N extends OpName>(op: N, body: OpBodies[N]): Promise<OpResult> {
     if (this.fatal !== null) return Promise.reject(this.fatal);
     if (this.stopped) return Promise.reject(new Error('the stream is closed'));
-    if (this.queue.length >= this.o.queuedOpsMax) throw new Error(`more than ${this.o.queuedOpsMax} ops wait for the server`);
+    if (this.queuedOps() >= this.o.queuedOpsMax) throw new Error(`more than ${this.o.queuedOpsMax} ops wait for the server`);
     return new Promise<OpResult>((resolve, reject) => {
       this.queue.push({ frame: { op, ...body }, resolve, reject });
       if (this.queue.length >= this.o.batchOpsMax) this.pump();
