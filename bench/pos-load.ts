@@ -2,9 +2,11 @@
 // purchases, top-ups and cross-shard wallet transfers for their own members over the stream, each
 // keeping a few batches in flight, until told to stop. Every acked op is kept with the moment its
 // ack arrived, and every batch with its round trip, so that a test can say which writes were acked
-// before a backup began and a benchmark can measure what writes waited while it ran.
+// before a backup began and a benchmark can measure what writes waited while it ran. Each terminal
+// is the repository's POS stream client (client/stream.ts, msgpack, whole batches).
+import WebSocket from 'ws';
+import { PosStream, type StreamOp, type WebSocketConstructor } from '../client/stream.js';
 import { hashId } from '../engine/router/member-hash.js';
-import { StreamTerminal } from './stream-terminal.js';
 import { prng } from './prng.js';
 
 export interface PosLoadSettings {
@@ -23,7 +25,7 @@ export interface PosLoadSettings {
   seed: number;
 }
 
-export interface AckedOp { key: string; op: Record<string, unknown> & { op: string }; result: Record<string, any>; ackedAtMs: number }
+export interface AckedOp { key: string; op: StreamOp; result: Record<string, any>; ackedAtMs: number }
 export interface BatchTiming { sentAtMs: number; ackedAtMs: number; ops: number }
 
 /** Every member's opening top-up, so that transfers have money to move. */
@@ -33,6 +35,8 @@ const TOPUP_CENTS_MIN = 100;
 const TOPUP_CENTS_MAX = 20_000;
 const PURCHASE_CENTS_MAX = 50_000;
 const SETUP_TIMEOUT_MS = 60_000;
+/** Setup ops go in batches of this many: registrations and top-ups, far below the server's 10,000 a batch. */
+const SETUP_BATCH_OPS = 1_000;
 
 export class PosLoad {
   readonly acked: AckedOp[] = [];
@@ -46,18 +50,23 @@ export class PosLoad {
     this.members = Array.from({ length: settings.terminals }, (_, t) => Array.from({ length: settings.membersPerTerminal }, (_, j) => `p${t}-${j}`));
   }
 
-  /** Registers every member and tops each up, in two batches over one connection. */
+  /** Registers every member and tops each up, over one connection. */
   async setup(): Promise<void> {
     const everyone = this.members.flat();
-    const admin = await StreamTerminal.open(this.settings.streamUrl, this.settings.key, true);
-    const registered = await admin.batch(1, everyone.map((memberId) => ({ op: 'register', memberId })), SETUP_TIMEOUT_MS);
-    const opening = everyone.map((memberId) => ({ op: 'topup', requestId: `open-${memberId}`, memberId, amountCents: OPENING_TOPUP_CENTS }));
-    const funded = await admin.batch(2, opening, SETUP_TIMEOUT_MS);
-    admin.close();
-    const bad = [...registered, ...funded].find((r: { ok: boolean }) => !r.ok);
+    const admin = this.open(SETUP_BATCH_OPS);
+    const registered = await withDeadline(Promise.all(everyone.map((memberId) => admin.send('register', { memberId }))), 'registration');
+    const opening = everyone.map((memberId) => ({ op: 'topup' as const, requestId: `open-${memberId}`, memberId, amountCents: OPENING_TOPUP_CENTS }));
+    const funded = await withDeadline(Promise.all(opening.map(({ op, ...body }) => admin.send(op, body))), 'opening top-ups');
+    await admin.close();
+    const bad = [...registered, ...funded].find((r) => !r.ok);
     if (bad !== undefined) throw new Error('setup failed: ' + JSON.stringify(bad));
     const now = Date.now();
-    opening.forEach((op, i) => this.acked.push({ key: op.requestId, op, result: funded[i], ackedAtMs: now }));
+    opening.forEach((op, i) => this.acked.push({ key: op.requestId, op, result: funded[i]!, ackedAtMs: now }));
+  }
+
+  private open(batchOpsMax: number): PosStream {
+    const s = this.settings;
+    return new PosStream({ url: s.streamUrl, key: s.key, WebSocket: WebSocket as unknown as WebSocketConstructor, encoding: 'msgpack', batchOpsMax, windowBatches: s.windowBatches });
   }
 
   /** Starts every terminal; they stream until `stop`. */
@@ -74,28 +83,13 @@ export class PosLoad {
   private async terminal(t: number, own: string[], random: () => number): Promise<void> {
     const s = this.settings;
     const everyone = this.members.flat();
-    const conn = await StreamTerminal.open(s.streamUrl, s.key, true);
-    const pending = new Map<number, { ops: Array<{ key: string; op: AckedOp['op'] }>; sentAtMs: number }>();
+    const stream = this.open(s.batchOps);
+    let inFlight = 0;
     let wake: () => void = () => {};
-    conn.onFrame = (frame: any) => {
-      if (frame?.type !== 'ack') {
-        this.failures.push(`terminal ${t}: ${JSON.stringify(frame).slice(0, 300)}`);
-        wake();
-        return;
-      }
-      const batch = pending.get(frame.id);
-      if (batch === undefined) return;
-      pending.delete(frame.id);
-      const ackedAtMs = Date.now();
-      this.batches.push({ sentAtMs: batch.sentAtMs, ackedAtMs, ops: batch.ops.length });
-      batch.ops.forEach((p, i) => this.acked.push({ key: p.key, op: p.op, result: frame.results[i], ackedAtMs }));
-      wake();
-    };
     let seq = 0;
-    let id = 0;
     const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
     const between = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
-    const plan = (): { key: string; op: AckedOp['op'] } => {
+    const plan = (): { key: string; op: StreamOp } => {
       const n = seq++;
       const memberId = pick(own);
       const roll = random();
@@ -113,19 +107,40 @@ export class PosLoad {
       return { key: orderId, op: { op: 'purchase', orderId, memberId, amountCents: between(100, PURCHASE_CENTS_MAX) } };
     };
     while (!this.stopping) {
-      while (pending.size < s.windowBatches && !this.stopping) {
+      while (inFlight < s.windowBatches && !this.stopping) {
         const ops = Array.from({ length: s.batchOps }, plan);
-        id += 1;
-        pending.set(id, { ops, sentAtMs: Date.now() });
-        conn.send({ type: 'batch', id, ops: ops.map((p) => p.op) });
+        const sentAtMs = Date.now();
+        inFlight += 1;
+        stream.sendBatch(ops.map((p) => p.op)).then((results) => {
+          inFlight -= 1;
+          const ackedAtMs = Date.now();
+          this.batches.push({ sentAtMs, ackedAtMs, ops: ops.length });
+          ops.forEach((p, i) => this.acked.push({ key: p.key, op: p.op, result: results[i]!, ackedAtMs }));
+          wake();
+        }, (err: Error) => {
+          inFlight -= 1;
+          this.failures.push(`terminal ${t}: ${err.message}`);
+          wake();
+        });
         if (s.pauseMs > 0) await new Promise((r) => setTimeout(r, s.pauseMs));
       }
       await new Promise<void>((r) => { wake = r; setTimeout(r, 200); });
-      if (conn.isClosed) { this.failures.push(`terminal ${t}: the stream closed`); break; }
     }
     const deadline = Date.now() + SETUP_TIMEOUT_MS;
-    while (pending.size > 0 && !conn.isClosed && Date.now() < deadline) await new Promise<void>((r) => { wake = r; setTimeout(r, 200); });
-    if (pending.size > 0) this.failures.push(`terminal ${t}: ${pending.size} batches never acked`);
-    conn.close();
+    while (inFlight > 0 && Date.now() < deadline) await new Promise<void>((r) => { wake = r; setTimeout(r, 200); });
+    if (inFlight > 0) this.failures.push(`terminal ${t}: ${inFlight} batches never acked`);
+    // The load runs against a server that stays up: a reconnect means it dropped a terminal.
+    if (stream.reconnects > 0) this.failures.push(`terminal ${t}: the stream closed and reconnected ${stream.reconnects} times`);
+    await stream.close(false);
+  }
+}
+
+/** Rejects when the setup takes longer than SETUP_TIMEOUT_MS. */
+async function withDeadline<T>(work: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([work, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`setup: no answer to the ${what} within ${SETUP_TIMEOUT_MS} ms`)), SETUP_TIMEOUT_MS); })]);
+  } finally {
+    clearTimeout(timer);
   }
 }

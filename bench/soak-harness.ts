@@ -1,15 +1,18 @@
 // The crash soak: a real server on several shards is fed purchases, returns, top-ups and
 // cross-shard wallet transfers from several POS terminals, killed with SIGKILL at random points of
-// the run and restarted; terminals resend every batch that was not acked. At the end the books must
+// the run and restarted on the same port; each terminal is the repository's POS stream client
+// (client/stream.ts), which reconnects and resends every batch that was not acked. At the end the books must
 // be exact: money conserved to the cent, points equal to what the acked orders earned minus what
 // the acked returns clawed back, every write applied once, and verify clean.
 // `npm run soak` runs it with 10 kills (bench/soak.ts); test/reliability/crash.test.ts runs a small one.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import WebSocket from 'ws';
+import { PosStream, type OpResult, type StreamOp, type WebSocketConstructor } from '../client/stream.js';
 import { hashId } from '../engine/router/member-hash.js';
 import { ServerChild } from './server-child.js';
-import { StreamTerminal } from './stream-terminal.js';
 import { prng } from './prng.js';
 
 export interface SoakSettings {
@@ -61,7 +64,7 @@ export interface SoakReport {
   ledgerEntries: number;
 }
 
-/** Answers that mean "nothing was done, send it again": the op is resent under the same key. */
+/** Op answers that mean "nothing was done, send it again": the op is resent under the same key (the client resends whole batches refused so by itself). */
 const RETRYABLE = new Set(['overloaded', 'shutting_down', 'storage_failed']);
 /** Top-up every member gets before the run, so that transfers have money to move. */
 const OPENING_TOPUP_CENTS = 100_000;
@@ -72,48 +75,52 @@ const TOPUP_CENTS_MIN = 100;
 const TOPUP_CENTS_MAX = 50_000;
 /** Ledger page size when reading members back (the API's maximum). */
 const LEDGER_PAGE = 1_000;
-/** A terminal that cannot reach the restarted server waits this long between attempts. */
-const RECONNECT_DELAY_MS = 100;
+/** A terminal that cannot reach the restarted server waits at most this long between attempts. */
+const RECONNECT_MAX_MS = 200;
+/** Setup ops go in batches of this many, far below the server's 10,000 a batch. */
+const SETUP_BATCH_OPS = 1_000;
 const POLL_MS = 20;
 /** Ledger entries that each acked write makes exactly once, keyed by kind and ref. */
 const CHECKED_KINDS = new Set(['purchase', 'return', 'topup', 'transfer_out', 'transfer_in']);
 
-type Op = Record<string, unknown> & { op: string };
+type Op = StreamOp;
 interface Planned { key: string; op: Op }
-interface Batch { id: number; ops: Planned[] }
 interface Final { op: Op; result: Record<string, any> }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** The harness's side of the server: the child, and a promise that resolves while it is up. */
-class Chaos {
-  ready: Promise<void> = Promise.resolve();
-  private markUp: () => void = () => {};
-  generation = 0;
-  constructor(readonly server: ServerChild) {}
+/** A free loopback port: the server is restarted on it, so that the terminals find it again by themselves. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
-  down(): void {
-    this.generation += 1;
-    this.ready = new Promise((r) => { this.markUp = r; });
-  }
-
-  up(): void {
-    this.markUp();
-  }
+function openStream(server: ServerChild, batchOpsMax: number, windowBatches: number): PosStream {
+  return new PosStream({
+    url: server.streamUrl, key: server.adminKey, WebSocket: WebSocket as unknown as WebSocketConstructor, encoding: 'msgpack',
+    batchOpsMax, windowBatches, reconnectMaxMs: RECONNECT_MAX_MS,
+  });
 }
 
 class Terminal {
-  readonly pending = new Map<number, Batch>();
-  readonly resend: Batch[] = [];
+  /** Batches given to the client and not yet answered. */
+  inFlight = 0;
+  /** Ops answered "nothing was done", to go again in a later batch. */
+  readonly resend: Planned[][] = [];
   /** Acked purchases of this terminal not yet returned: candidates for a return. */
   readonly returnable: Array<{ orderId: string; amountCents: number }> = [];
   batchesPlanned = 0;
   batchesAcked = 0;
+  /** Batches (and their ops) sent again: by the client after a reconnect, or here for ops refused as retryable. */
   batchesResent = 0;
   opsResent = 0;
-  private nextId = 1;
   private seq = 0;
-  private conn: StreamTerminal | null = null;
   private wakeUp: () => void = () => {};
 
   constructor(
@@ -121,14 +128,14 @@ class Terminal {
     readonly members: string[],
     readonly everyone: string[],
     readonly settings: SoakSettings,
-    readonly chaos: Chaos,
+    readonly server: ServerChild,
     readonly finals: Map<string, Final>,
     readonly failures: string[],
     readonly random: () => number,
   ) {}
 
   get done(): boolean {
-    return this.batchesPlanned >= this.settings.batchesPerTerminal && this.pending.size === 0 && this.resend.length === 0;
+    return this.batchesPlanned >= this.settings.batchesPerTerminal && this.inFlight === 0 && this.resend.length === 0;
   }
 
   private pick<T>(list: readonly T[]): T {
@@ -164,86 +171,58 @@ class Terminal {
     return { key: orderId, op: { op: 'purchase', orderId, memberId, amountCents: this.between(PURCHASE_CENTS_MIN, PURCHASE_CENTS_MAX) } };
   }
 
-  private nextBatch(): Batch | null {
+  private nextBatch(): Planned[] | null {
     const again = this.resend.shift();
     if (again !== undefined) {
       this.batchesResent += 1;
-      this.opsResent += again.ops.length;
+      this.opsResent += again.length;
       return again;
     }
     if (this.batchesPlanned >= this.settings.batchesPerTerminal) return null;
     this.batchesPlanned += 1;
-    return { id: this.nextId++, ops: Array.from({ length: this.settings.batchOps }, () => this.plan()) };
+    return Array.from({ length: this.settings.batchOps }, () => this.plan());
   }
 
-  private onFrame(frame: any): void {
-    if (frame?.type === 'ack') {
-      const batch = this.pending.get(frame.id);
-      if (batch === undefined) { this.failures.push(`terminal ${this.index}: an ack for batch ${frame.id}, which is not in flight`); return; }
-      this.pending.delete(frame.id);
-      const retry: Planned[] = [];
-      batch.ops.forEach((planned, i) => {
-        const result = frame.results?.[i];
-        if (result === undefined) { this.failures.push(`terminal ${this.index}: batch ${frame.id} acked without a result for op ${i}`); return; }
-        if (!result.ok && RETRYABLE.has(result.error?.code)) { retry.push(planned); return; }
-        if (!result.ok && result.error?.code === 'internal') this.failures.push(`${planned.key}: internal error ${JSON.stringify(result.error)}`);
-        if (this.finals.has(planned.key)) this.failures.push(`${planned.key}: answered twice`);
-        this.finals.set(planned.key, { op: planned.op, result });
-        if (result.ok && planned.op.op === 'purchase') this.returnable.push({ orderId: planned.key, amountCents: planned.op['amountCents'] as number });
-      });
-      if (retry.length > 0) this.resend.push({ id: this.nextId++, ops: retry });
-      else this.batchesAcked += 1;
-    } else if (frame?.type === 'error') {
-      const batch = typeof frame.id === 'number' ? this.pending.get(frame.id) : undefined;
-      if (batch !== undefined && RETRYABLE.has(frame.error?.code)) {
-        this.pending.delete(frame.id);
-        this.resend.push(batch);
-      } else {
-        this.failures.push(`terminal ${this.index}: error frame ${JSON.stringify(frame)}`);
-      }
-    }
-    this.wakeUp();
-  }
-
-  private onClose(): void {
-    // Whatever was not acked may or may not have been applied: it is all sent again, in order.
-    const lost = [...this.pending.values()].sort((a, b) => a.id - b.id);
-    this.pending.clear();
-    this.resend.unshift(...lost);
-    this.conn = null;
-    this.wakeUp();
-  }
-
-  private async connect(): Promise<void> {
-    while (this.conn === null) {
-      await this.chaos.ready;
-      const generation = this.chaos.generation;
-      try {
-        const conn = await StreamTerminal.open(this.chaos.server.streamUrl, this.chaos.server.adminKey, true);
-        if (generation !== this.chaos.generation) { conn.close(); continue; }
-        conn.onFrame = (f) => this.onFrame(f);
-        void conn.closed.then(() => { if (this.conn === conn) this.onClose(); });
-        this.conn = conn;
-      } catch {
-        await sleep(RECONNECT_DELAY_MS);
-      }
-    }
+  private onResults(batch: Planned[], results: OpResult[]): void {
+    const retry: Planned[] = [];
+    batch.forEach((planned, i) => {
+      const result = results[i]!;
+      if (!result.ok && RETRYABLE.has(result.error.code)) { retry.push(planned); return; }
+      if (!result.ok && result.error.code === 'internal') this.failures.push(`${planned.key}: internal error ${JSON.stringify(result.error)}`);
+      if (this.finals.has(planned.key)) this.failures.push(`${planned.key}: answered twice`);
+      this.finals.set(planned.key, { op: planned.op, result });
+      if (result.ok && planned.op.op === 'purchase') this.returnable.push({ orderId: planned.key, amountCents: planned.op.amountCents });
+    });
+    if (retry.length > 0) this.resend.push(retry);
+    else this.batchesAcked += 1;
   }
 
   async run(deadline: number): Promise<void> {
-    while (!this.done) {
-      if (Date.now() > deadline) throw new Error(`terminal ${this.index} did not finish before the deadline`);
-      await this.connect();
-      const conn = this.conn!;
-      while (this.pending.size < this.settings.windowBatches) {
-        const batch = this.nextBatch();
-        if (batch === null) break;
-        this.pending.set(batch.id, batch);
-        conn.send({ type: 'batch', id: batch.id, ops: batch.ops.map((p) => p.op) });
+    const stream = openStream(this.server, this.settings.batchOps, this.settings.windowBatches);
+    try {
+      while (!this.done) {
+        if (Date.now() > deadline) throw new Error(`terminal ${this.index} did not finish before the deadline`);
+        while (this.inFlight < this.settings.windowBatches) {
+          const batch = this.nextBatch();
+          if (batch === null) break;
+          this.inFlight += 1;
+          stream.sendBatch(batch.map((p) => p.op)).then((results) => {
+            this.inFlight -= 1;
+            this.onResults(batch, results);
+            this.wakeUp();
+          }, (err: Error) => {
+            this.inFlight -= 1;
+            this.failures.push(`terminal ${this.index}: ${err.message}`);
+            this.wakeUp();
+          });
+        }
+        await new Promise<void>((r) => { this.wakeUp = r; setTimeout(r, 1_000); });
       }
-      await new Promise<void>((r) => { this.wakeUp = r; setTimeout(r, 1_000); });
+    } finally {
+      this.batchesResent += stream.resentBatches;
+      this.opsResent += stream.resentOps;
+      await stream.close(false);
     }
-    this.conn?.close();
   }
 }
 
@@ -265,8 +244,7 @@ export async function runSoak(settings: SoakSettings): Promise<SoakReport> {
   const deadline = started + settings.deadlineMs;
   const random = prng(settings.seed);
   const dataDir = mkdtempSync(join(tmpdir(), 'loyalty-soak-'));
-  const server = new ServerChild({ dataDir, env: { LOYALTY_SHARDS: String(settings.shards) } });
-  const chaos = new Chaos(server);
+  const server = new ServerChild({ dataDir, env: { PORT: String(await freePort()), LOYALTY_SHARDS: String(settings.shards) } });
   const finals = new Map<string, Final>();
   const failures: string[] = [];
   const log = settings.log;
@@ -279,15 +257,15 @@ export async function runSoak(settings: SoakSettings): Promise<SoakReport> {
     // Members, each with an opening top-up, before any kill.
     const owned = Array.from({ length: settings.terminals }, (_, t) => Array.from({ length: settings.membersPerTerminal }, (_, j) => `s${t}-${j}`));
     const everyone = owned.flat();
-    const admin = await StreamTerminal.open(server.streamUrl, server.adminKey, true);
-    const registered = await admin.batch(1, everyone.map((memberId) => ({ op: 'register', memberId })), 60_000);
-    const opening = everyone.map((memberId) => ({ op: 'topup', requestId: `open-${memberId}`, memberId, amountCents: OPENING_TOPUP_CENTS }));
-    const funded = await admin.batch(2, opening, 60_000);
-    admin.close();
-    if (![...registered, ...funded].every((r: any) => r.ok)) throw new Error('setup failed: ' + JSON.stringify([...registered, ...funded].find((r: any) => !r.ok)));
-    opening.forEach((op, i) => finals.set(op.requestId, { op, result: funded[i] }));
+    const admin = openStream(server, SETUP_BATCH_OPS, settings.windowBatches);
+    const registered = await Promise.all(everyone.map((memberId) => admin.send('register', { memberId })));
+    const opening = everyone.map((memberId) => ({ op: 'topup' as const, requestId: `open-${memberId}`, memberId, amountCents: OPENING_TOPUP_CENTS }));
+    const funded = await Promise.all(opening.map(({ op, ...body }) => admin.send(op, body)));
+    await admin.close();
+    if (![...registered, ...funded].every((r) => r.ok)) throw new Error('setup failed: ' + JSON.stringify([...registered, ...funded].find((r) => !r.ok)));
+    opening.forEach((op, i) => finals.set(op.requestId, { op, result: funded[i]! }));
 
-    const terminals = owned.map((members, t) => new Terminal(t, members, everyone, settings, chaos, finals, failures, prng(settings.seed * 1000 + t + 1)));
+    const terminals = owned.map((members, t) => new Terminal(t, members, everyone, settings, server, finals, failures, prng(settings.seed * 1000 + t + 1)));
     const running = terminals.map((t) => t.run(deadline));
     const total = settings.terminals * settings.batchesPerTerminal;
     const acked = () => terminals.reduce((s, t) => s + t.batchesAcked, 0);
@@ -302,13 +280,11 @@ export async function runSoak(settings: SoakSettings): Promise<SoakReport> {
           await sleep(POLL_MS);
         }
         await sleep(random() * 50);
-        unackedAtKills += terminals.reduce((s, t) => s + t.pending.size, 0);
-        chaos.down();
+        unackedAtKills += terminals.reduce((s, t) => s + t.inFlight, 0);
         await server.kill();
         kills += 1;
         await server.start();
         ackedAtRestart = acked();
-        chaos.up();
         log(`kill ${kills}/${settings.kills} at ${acked()}/${total} batches acked; restarted on ${server.port}`);
       }
     })();
@@ -381,7 +357,7 @@ export async function runSoak(settings: SoakSettings): Promise<SoakReport> {
       for (const [k, n] of seen) if (want.get(k) !== n) failures.push(`${memberId}: ledger holds "${k}" ${n} time(s), acked ${want.get(k) ?? 0}`);
       for (const [k, n] of want) if (!seen.has(k)) failures.push(`${memberId}: acked "${k}" (${n}) is not in the ledger`);
     }
-    const movedCents = [...finals.values()].filter((f) => f.result['ok'] && f.op.op === 'transfer').reduce((s, f) => s + (f.op['amountCents'] as number), 0);
+    const movedCents = [...finals.values()].filter((f) => f.result['ok'] && f.op.op === 'transfer').reduce((s, f) => s + (f.op as { amountCents: number }).amountCents, 0);
     if (creditedCents !== movedCents) failures.push(`transfer credits ${creditedCents} != ${movedCents} cents debited by acked transfers`);
     if (walletCents !== expectedWalletCents) failures.push(`wallets hold ${walletCents} cents, top-ups put in ${expectedWalletCents}`);
     if (points !== expectedPoints) failures.push(`members hold ${points} points, acked orders and returns make ${expectedPoints}`);

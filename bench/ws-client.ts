@@ -1,8 +1,10 @@
-// The POS stream load client: N terminals (WebSocket, msgpack binary frames), each keeping a window
-// of W unacked batches of K ops in flight, either for a duration or until a total of ops is sent.
-// It measures each batch from send to ack and counts the ops the server applied and those it refused.
-import { Packr } from 'msgpackr';
+// The POS stream load client: N terminals, each the repository's own POS stream client (client/
+// stream.ts, msgpack frames, whole batches through `sendBatch`) keeping a window of W unacked
+// batches of K ops in flight, either for a duration or until a total of ops is sent. It measures
+// each batch from send to ack and counts the ops the server applied and those it refused; what the
+// client had to do to get there (reconnects, resent batches) is reported as a problem.
 import WebSocket from 'ws';
+import { PosStream, type StreamOp as ClientStreamOp, type WebSocketConstructor } from '../client/stream.js';
 import { LatencySamples } from './http-client.js';
 
 const MS_PER_S = 1000;
@@ -12,8 +14,10 @@ export const WINDOW_BATCHES_MAX = 64;
 export const BATCH_OPS_MAX = 10_000;
 /** A terminal that waits this long for any ack gives up: its unacked batches count as failed instead of hanging the run. */
 const ACK_TIMEOUT_MS = 30_000;
-/** Opening a connection takes at most this long. */
+/** Opening a connection, and the server's welcome, take at most this long. */
 const OPEN_TIMEOUT_MS = 10_000;
+/** How long a batch the server could not take (overloaded, stopping) waits before the client sends it again: short, as the run is timed. */
+const RETRY_DELAY_MS = 50;
 /** Acks are read back whole: a 10,000-op ack stays far below this. */
 const ACK_BYTES_MAX = 64 * 1024 * 1024;
 /** Error codes kept for the report, most frequent first. */
@@ -50,12 +54,19 @@ export interface WsLoadResult {
   /** Ops acked with ok: false, in batches refused with an error frame, or lost with a connection. */
   failedOps: number;
   elapsedMs: number;
-  /** The most frequent failure codes with their counts, e.g. "overloaded×12". */
+  /** The most frequent failure codes with their counts, e.g. "insufficient_wallet×12", and the client's reconnects and resent batches. */
   problems: string[];
+  /** Connections the terminals opened again after losing one, and batches they sent again on them. */
+  reconnects: number;
+  resentBatches: number;
 }
 
-interface AckFrame { type: 'ack'; id: number; results: Array<{ ok: boolean; error?: { code?: string } }> }
-interface ErrorFrame { type: 'error'; id?: number; error?: { code?: string; message?: string } }
+/** The `ws` package's WebSocket as the load wants it: no compression, room for the largest ack. */
+class LoadSocket extends WebSocket {
+  constructor(url: string) {
+    super(url, { perMessageDeflate: false, maxPayload: ACK_BYTES_MAX, handshakeTimeout: OPEN_TIMEOUT_MS });
+  }
+}
 
 /** Drives the terminals and reports once every terminal has drained its window and closed. */
 export async function runWsLoad(options: WsLoadOptions): Promise<WsLoadResult> {
@@ -71,7 +82,6 @@ export async function runWsLoad(options: WsLoadOptions): Promise<WsLoadResult> {
   const warmupMs = options.warmupMs ?? 0;
   if (!(warmupMs >= 0) || (warmupMs > 0 && durationMs === undefined)) throw new RangeError(`ws load: warmupMs must be at least 0, and only with durationMs, got ${warmupMs}`);
 
-  const packr = new Packr({ useRecords: false, mapsAsObjects: true });
   const latency = new LatencySamples();
   const problemCounts = new Map<string, number>();
   const problem = (code: string, count: number): void => { problemCounts.set(code, (problemCounts.get(code) ?? 0) + count); };
@@ -80,8 +90,24 @@ export async function runWsLoad(options: WsLoadOptions): Promise<WsLoadResult> {
   let batches = 0;
   let opsIssued = 0;
 
+  const key = options.authorization.replace(/^Bearer\s+/i, '');
+  const streams = Array.from({ length: terminals }, () => new PosStream({
+    url: options.url, key, WebSocket: LoadSocket as unknown as WebSocketConstructor, encoding: 'msgpack',
+    batchOpsMax: batchOps, windowBatches, queuedOpsMax: batchOps * windowBatches, retryDelayMs: RETRY_DELAY_MS,
+  }));
   // Connect every terminal before the clock starts: the handshake is not part of the load.
-  const sockets = await Promise.all(Array.from({ length: terminals }, () => openSocket(options.url, options.authorization)));
+  let openTimer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      Promise.all(streams.map((s) => s.connected())),
+      new Promise<never>((_, reject) => { openTimer = setTimeout(() => reject(new Error(`ws load: no welcome from ${options.url} within ${OPEN_TIMEOUT_MS} ms`)), OPEN_TIMEOUT_MS); }),
+    ]);
+  } catch (err) {
+    await Promise.all(streams.map((s) => s.close(false)));
+    throw err;
+  } finally {
+    clearTimeout(openTimer);
+  }
   /** Batches sent from startMs on are measured; those before only warm up. */
   const startMs = performance.now() + warmupMs;
   const endMs = durationMs === undefined ? Number.POSITIVE_INFINITY : startMs + durationMs;
@@ -91,105 +117,65 @@ export async function runWsLoad(options: WsLoadOptions): Promise<WsLoadResult> {
     return performance.now() < endMs ? batchOps : 0;
   };
 
-  const runTerminal = (ws: WebSocket): Promise<void> => new Promise<void>((resolve) => {
-    /** Unacked batches by id, with their send time and op count. */
-    const pending = new Map<number, { sentMs: number; opCount: number }>();
-    let nextId = 1;
+  const runTerminal = (stream: PosStream): Promise<void> => new Promise<void>((resolve) => {
+    let inFlight = 0;
     let finished = false;
     // Restarted on every ack: it fires only when the server has gone quiet with batches outstanding.
-    const watchdog = setTimeout(() => finish(), ACK_TIMEOUT_MS);
+    const watchdog = setTimeout(() => {
+      if (inFlight > 0) problem('unacked_at_end', inFlight);
+      finish(false);
+    }, ACK_TIMEOUT_MS);
 
-    const finish = (): void => {
+    const finish = (drained: boolean): void => {
       if (finished) return;
       finished = true;
       clearTimeout(watchdog);
-      for (const batch of pending.values()) failedOps += batch.opCount;
-      if (pending.size > 0) problem('unacked_at_end', pending.size);
-      pending.clear();
-      ws.removeAllListeners('message');
-      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
-        ws.once('close', () => resolve());
-        ws.close(1000, 'done');
-      } else {
-        resolve();
-      }
+      // Closing without draining rejects the batches still out: each counts its ops as failed.
+      void stream.close(drained).then(resolve, resolve);
     };
 
     const fill = (): void => {
-      while (pending.size < windowBatches && ws.readyState === WebSocket.OPEN) {
+      while (!finished && inFlight < windowBatches) {
         const opCount = nextBatchOps();
         if (opCount === 0) break;
-        const ops = new Array<StreamOp>(opCount);
-        for (let k = 0; k < opCount; k++) ops[k] = options.op(opsIssued++);
-        const id = nextId++;
-        const frame = packr.pack({ type: 'batch', id, ops });
-        pending.set(id, { sentMs: performance.now(), opCount });
-        ws.send(frame, { binary: true });
+        const ops = new Array<ClientStreamOp>(opCount);
+        for (let k = 0; k < opCount; k++) ops[k] = options.op(opsIssued++) as unknown as ClientStreamOp;
+        const sentMs = performance.now();
+        inFlight += 1;
+        stream.sendBatch(ops).then((results) => {
+          inFlight -= 1;
+          watchdog.refresh();
+          const measured = sentMs >= startMs;
+          if (measured) {
+            latency.record(performance.now() - sentMs);
+            batches += 1;
+          }
+          for (const result of results) {
+            if (!result.ok) { failedOps += 1; problem(result.error.code, 1); } else if (measured) { okOps += 1; }
+          }
+          fill();
+        }, (err: Error) => {
+          inFlight -= 1;
+          failedOps += opCount;
+          problem(`batch:${(err as { code?: string }).code ?? 'unanswered'}`, 1);
+          fill();
+        });
       }
-      if (pending.size === 0) finish();
+      if (inFlight === 0) finish(true);
     };
-
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      let frame: AckFrame | ErrorFrame;
-      try {
-        frame = (isBinary ? packr.unpack(data) : JSON.parse(data.toString('utf8'))) as AckFrame | ErrorFrame;
-      } catch {
-        problem('undecodable_frame', 1);
-        return;
-      }
-      const batch = typeof frame.id === 'number' ? pending.get(frame.id) : undefined;
-      if (batch !== undefined) watchdog.refresh();
-      if (frame.type === 'ack' && batch !== undefined) {
-        const measured = batch.sentMs >= startMs;
-        pending.delete(frame.id);
-        if (measured) {
-          latency.record(performance.now() - batch.sentMs);
-          batches += 1;
-        }
-        for (const result of frame.results) {
-          if (!result.ok) { failedOps += 1; problem(result.error?.code ?? 'unknown', 1); } else if (measured) { okOps += 1; }
-        }
-        if (frame.results.length !== batch.opCount) {
-          failedOps += Math.max(0, batch.opCount - frame.results.length);
-          problem('short_ack', 1);
-        }
-      } else if (frame.type === 'error' && batch !== undefined) {
-        pending.delete(frame.id!);
-        failedOps += batch.opCount;
-        problem(`batch:${frame.error?.code ?? 'unknown'}`, 1);
-      } else {
-        problem(`unexpected_${String(frame.type)}_frame`, 1);
-        return;
-      }
-      fill();
-    });
-    ws.on('error', (err) => { problem(`socket_error:${err.message}`, 1); });
-    ws.on('close', (code) => {
-      if (!finished) { problem(`closed_by_server:${code}`, 1); finish(); }
-    });
     fill();
   });
 
-  try {
-    await Promise.all(sockets.map(runTerminal));
-  } finally {
-    for (const ws of sockets) if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
-  }
+  await Promise.all(streams.map(runTerminal));
   const elapsedMs = performance.now() - startMs;
+  const reconnects = streams.reduce((n, s) => n + s.reconnects, 0);
+  const resentBatches = streams.reduce((n, s) => n + s.resentBatches, 0);
+  if (reconnects > 0) problem('reconnects', reconnects);
+  if (resentBatches > 0) problem('resent_batches', resentBatches);
   const [batchP50Ms = Number.NaN, batchP99Ms = Number.NaN, batchP999Ms = Number.NaN] = latency.percentilesMs([0.5, 0.99, 0.999]);
   const problems = [...problemCounts.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, PROBLEM_CODES_SHOWN)
     .map(([code, count]) => `${code}×${count}`);
-  return { ops: okOps, opsPerS: (okOps * MS_PER_S) / elapsedMs, batches, batchP50Ms, batchP99Ms, batchP999Ms, failedOps, elapsedMs, problems };
-}
-
-function openSocket(url: string, authorization: string): Promise<WebSocket> {
-  return new Promise<WebSocket>((resolve, reject) => {
-    const ws = new WebSocket(url, { headers: { authorization }, perMessageDeflate: false, maxPayload: ACK_BYTES_MAX, handshakeTimeout: OPEN_TIMEOUT_MS });
-    ws.once('open', () => resolve(ws));
-    ws.once('unexpected-response', (_req, res) => { reject(new Error(`ws load: upgrade refused with HTTP ${res.statusCode}`)); ws.terminate(); });
-    // Kept for the socket's life: a later error then settles nothing here, and never goes unheard.
-    ws.on('error', reject);
-  });
+  return { ops: okOps, opsPerS: (okOps * MS_PER_S) / elapsedMs, batches, batchP50Ms, batchP99Ms, batchP999Ms, failedOps, elapsedMs, problems, reconnects, resentBatches };
 }
