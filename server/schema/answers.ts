@@ -6,6 +6,7 @@
 // docs/rules.md's) and the free-form parts (an audit record's details, a verify mismatch) stay open.
 import { Type, type TProperties, type TSchema } from '@sinclair/typebox';
 import { ERRORS, type ErrorCode } from '../../engine/errors.js';
+import type { Program as ProgramDoc } from '../../engine/rules/program-types.js';
 
 /** An object answer of exactly these fields. */
 const Closed = <T extends TProperties>(properties: T, description?: string) =>
@@ -42,7 +43,11 @@ export const ErrorAnswer = Type.Object({
 
 export const Health = Closed({ ok: Type.Literal(true) });
 export const Whoami = Closed({ keyId: Str, role: Str });
-export const Program = Open({ version: Int }, 'the program in force (docs/rules.md) with its version');
+/**
+ * The program in force with its version: open here, for its document is docs/program.md's and the
+ * program validator's (engine/rules/program.ts), and typed for clients as the engine's Program.
+ */
+export const Program = Type.Unsafe<ProgramDoc & { version: number }>(Open({ version: Int }, 'the program in force (docs/program.md) with its version'));
 
 /** The balances a write answers with: the member's after it. */
 const After = { points: Int, walletBalanceCents: Int, tierId: Str };
