@@ -248,10 +248,13 @@ export const WhatIfJob = Closed({
 });
 export const Backup = Closed({
   format: Int, createdAt: Instant, pointAt: Instant, programVersion: Int,
-  shards: Type.Array(Closed({ shard: Int, batch: Int, members: Int, checksum: Str, committedAtMs: Int })),
+  shards: Type.Array(Closed({
+    shard: Int, batch: Int, members: Int, checksum: Opt(Str),
+    committedAtMs: Opt(Type.Number({ description: 'the shard\'s clock at that entry\'s commit: ms, strictly increasing, so it may carry a fraction' })),
+  })),
   files: Type.Array(Closed({ path: Str, bytes: Int, sha256: Str })),
   dir: Str, ms: Int, bytes: Int, members: Int,
-  perShard: Type.Array(Closed({ shard: Int, copyMs: Type.Number(), lockMs: Type.Number(), bytes: Int, replayed: Int })),
+  perShard: Type.Array(Closed({ shard: Int, copyMs: Type.Number(), lockMs: Nullable(Type.Number()), bytes: Int, replayed: Int })),
 }, 'where the backup was written and what it holds');
 export const Verify = Closed({
   ok: Bool, members: Int, entries: Int,
