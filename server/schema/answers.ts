@@ -25,6 +25,8 @@ const NullStr = Nullable(Str);
 const NullInt = Nullable(Int);
 const NullInstant = Nullable(Instant);
 const Cursor = Type.Union([Type.String(), Type.Null()], { description: 'the cursor of the next page; null on the last' });
+/** A total over the books: an integer, or its exact decimal digits once past 2^53 − 1 (docs/rules.md §0). */
+const Count = Type.Union([Int, Type.String({ pattern: '^-?[0-9]+$' })], { description: 'an integer; its exact decimal digits (a string) past 2^53 − 1' });
 /** Counts by tier id: the program's tiers are the keys. */
 const PerTier = Type.Record(Type.String(), Int);
 
@@ -190,10 +192,10 @@ export const MemberRedemptions = Closed({ memberId: Str, redemptions: Type.Array
 
 const Days = { from: Str, to: Str, timeZone: Str };
 export const SummaryReport = Closed({
-  members: Int, membersPerTier: PerTier, pointsOutstanding: Int, walletOutstandingCents: Int, purchases: Int, returns: Int,
-  netSalesCents: Int, pointsIssued: Int, pointsRedeemed: Int, pointsExpired: Int, pointsClawedBack: Int, topupsCents: Int,
-  couponsIssued: Int, couponsUsed: Int, couponsRestored: Int, couponsExpired: Int, couponsRevoked: Int, couponDiscountCents: Int,
-  pointsPending: Int, pointsPendingCancelled: Int, couponsActive: Int,
+  members: Int, membersPerTier: PerTier, pointsOutstanding: Count, walletOutstandingCents: Count, purchases: Int, returns: Int,
+  netSalesCents: Count, pointsIssued: Count, pointsRedeemed: Count, pointsExpired: Count, pointsClawedBack: Count, topupsCents: Count,
+  couponsIssued: Int, couponsUsed: Int, couponsRestored: Int, couponsExpired: Int, couponsRevoked: Int, couponDiscountCents: Count,
+  pointsPending: Count, pointsPendingCancelled: Count, couponsActive: Int,
   tiers: Type.Array(Closed({ tierId: Str, members: Int })),
 }, 'totals over every member and the whole ledger');
 export const ReferralsReport = Closed({
@@ -213,11 +215,11 @@ export const RfmReport = Closed({
   segments: Closed({ champions: RfmSegment, loyal: RfmSegment, at_risk: RfmSegment, hibernating: RfmSegment, new: RfmSegment, others: RfmSegment }),
 });
 const CouponRow = {
-  issued: Int, used: Int, restored: Int, expired: Int, revoked: Int, activeNow: Int, discountCents: Int, issuedUsed: Int,
+  issued: Int, used: Int, restored: Int, expired: Int, revoked: Int, activeNow: Int, discountCents: Count, issuedUsed: Int,
   useRate: Nullable(Type.Number()),
 };
 export const CouponsReport = Closed({ ...Days, templates: Type.Array(Closed({ templateId: Str, name: Str, ...CouponRow })), totals: Closed(CouponRow) });
-const CampaignRow = { orders: Int, netSalesCents: Int, returnedCents: Int, extraPoints: Int, extraPointsReturned: Int, couponsIssued: Int };
+const CampaignRow = { orders: Int, netSalesCents: Count, returnedCents: Count, extraPoints: Count, extraPointsReturned: Count, couponsIssued: Int };
 export const CampaignsReport = Closed({ ...Days, campaigns: Type.Array(Closed({ campaignId: Str, name: Str, ...CampaignRow })), totals: Closed(CampaignRow) });
 const RewardRow = { redemptions: Int, units: Int, points: Int, cashCents: Int, reservedUnits: Int, fulfilledUnits: Int, cancelledUnits: Int };
 export const RewardsReport = Closed({

@@ -135,11 +135,13 @@ async function figuresOf(server: ServerProcess): Promise<WhatIfFigures> {
     referralPoints += report.levels.reduce((sum, l) => sum + l.points, 0);
   }
   const rate = program.tiers[0]!.redeem;
+  // This history's totals are far below 2^53, where they would turn into decimal strings.
+  const n = (count: number | string) => Number(count);
   return {
-    pointsIssued: summary.pointsIssued,
-    pointsRedeemed: summary.pointsRedeemed,
-    pointsExpired: summary.pointsExpired,
-    liabilityCents: Math.floor((summary.pointsOutstanding * rate.cents) / rate.points) + summary.walletOutstandingCents,
+    pointsIssued: n(summary.pointsIssued),
+    pointsRedeemed: n(summary.pointsRedeemed),
+    pointsExpired: n(summary.pointsExpired),
+    liabilityCents: Math.floor((n(summary.pointsOutstanding) * rate.cents) / rate.points) + n(summary.walletOutstandingCents),
     membersPerTier: Object.fromEntries(summary.tiers.map((t) => [t.tierId, t.members])),
     referralPoints,
   };
