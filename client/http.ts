@@ -31,7 +31,8 @@ export type CallOptions<K extends RouteName> =
     : Catalogue[K] extends { bodyOptional: true } ? { body?: BodyOf<K> } : { body: BodyOf<K> })
   & { query?: Record<string, string | number | undefined>; signal?: AbortSignal };
 
-type CallArgs<K extends RouteName> = object extends CallOptions<K> ? [options?: CallOptions<K>] : [options: CallOptions<K>];
+/** The arguments of a call after the route: its options, which may be left out when none is required. */
+export type CallArgs<K extends RouteName> = object extends CallOptions<K> ? [options?: CallOptions<K>] : [options: CallOptions<K>];
 
 /** A refusal or failure as the server answered it: `{ error: { code, message, field? } }` and its status. */
 export class ApiError extends Error {

@@ -71,6 +71,12 @@ function profile<T extends Profile>(body: Fields, p: T, ctx: RequestContext): T 
   return p;
 }
 
+/**
+ * Member ids the API's paths spell as a word of their own: `/v1/members/by-phone/{phone}` is the
+ * phone lookup, so a member of id `by-phone` could not be read, erased or listed by its id.
+ */
+export const RESERVED_MEMBER_IDS: ReadonlySet<string> = new Set(['by-phone']);
+
 const REGISTER_FIELDS = [...PROFILE_FIELDS, 'memberId', 'requestId', 'referrerId', 'at', 'tierId', 'points', 'walletCents'];
 const OPENING_FIELDS = ['tierId', 'points', 'walletCents'];
 
@@ -82,6 +88,7 @@ export function registerOp(raw: unknown, ctx: RequestContext, newMemberId: (key?
   // Every write carries a key (docs/rules.md §8): a registration is keyed by its memberId or requestId.
   if (requestId === undefined && !has(body, 'memberId')) throw new FieldError('requestId', 'required when memberId is omitted');
   const memberId = has(body, 'memberId') ? idField(body, 'memberId', '') : newMemberId(requestId === undefined ? undefined : 'reg:' + requestId);
+  if (RESERVED_MEMBER_IDS.has(memberId)) throw new FieldError('memberId', `must not be "${memberId}": the API's paths use that word for the phone lookup`);
   const op = profile<RegisterOp>(body, {
     op: 'register', memberId, referralChain: [], atMs: atOf(body, ctx),
     key: has(body, 'memberId') ? 'reg:m:' + memberId : 'reg:' + requestId!,

@@ -15,6 +15,12 @@ const CARD_KEYS = ['serviceId', 'serviceName', 'uses', 'validDays'] as const;
 const REWARD_KINDS = ['goods', 'coupon'] as const;
 
 /**
+ * Reward ids the API's paths spell as a word of their own: `redemptions` names the redemptions
+ * beside the rewards, so a reward of that id could not be restocked or reported by its id.
+ */
+export const RESERVED_REWARD_IDS: ReadonlySet<string> = new Set(['redemptions']);
+
+/**
  * The rewards list: ids unique, a coupon reward naming a template of the program and a goods
  * reward none. Defaults: `active` true, `cashCents` 0, `kind` "goods", `couponTemplateId`,
  * `eligibleTiers`, `stock`, `perMemberMax`, `from` and `to` null.
@@ -33,6 +39,7 @@ export function readRewards(items: unknown[], tierIds: ReadonlySet<string>, temp
 function readReward(item: unknown, path: string, tierIds: ReadonlySet<string>, templateIds: ReadonlySet<string>): Reward {
   const obj = readObject(item, path, REWARD_KEYS);
   const id = idField(obj, 'id', path);
+  if (RESERVED_REWARD_IDS.has(id)) throw new FieldError(fieldPath(path, 'id'), `must not be "${id}": the API's paths use that word for redemptions`);
   const name = stringField(obj, 'name', path, { maxLength: TEXT_LENGTH_MAX });
   const active = has(obj, 'active') ? boolField(obj, 'active', path) : true;
   // A reward of 0 points is a gift that still counts against its stock and the member's cap.

@@ -1,5 +1,6 @@
 // Runs the real server (dist/server/main.js) as a child process on a loopback port with its own
-// data folder, and gives tests a small JSON client for it.
+// data folder, and gives tests its typed client (client/http.ts), every answer checked against its
+// route's answer schema, and a raw JSON request for what the typed client cannot send (a wrong body).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ValidateFunction } from 'ajv';
 import { jsonRequest, type Reply } from '../../bench/server-child.js';
-import { LoyaltyClient } from '../../client/http.js';
+import { ApiError, LoyaltyClient, type AnswerOf, type CallArgs, type RouteName } from '../../client/http.js';
 import { routeOf } from '../../server/routes.js';
 import { ROUTE_DOCS } from '../../server/schema/catalogue.js';
 import { ajv } from '../../server/schema/body-check.js';
@@ -23,7 +24,7 @@ const answerChecks = new Map<string, ValidateFunction | null>();
  * Checks a success answer against its route's answer schema (server/schema/answers.ts): every
  * answer the tests receive through this helper keeps the OpenAPI document honest about answers.
  */
-export function checkAnswer(method: string, path: string, reply: Reply): void {
+export function checkAnswer(method: string, path: string, reply: Pick<Reply, 'status' | 'body'>): void {
   if (reply.status < 200 || reply.status > 299 || typeof reply.body !== 'object' || reply.body === null) return;
   const key = `${method} ${routeOf(method, path.split('?')[0]!)}`;
   let check = answerChecks.get(key);
@@ -34,6 +35,30 @@ export function checkAnswer(method: string, path: string, reply: Reply): void {
   }
   if (check !== null && !check(reply.body)) {
     throw new Error(`${method} ${path} answered what its schema refuses: ${JSON.stringify(check.errors)} in ${JSON.stringify(reply.body).slice(0, 2000)}`);
+  }
+}
+
+/** The global fetch, which checks every JSON success answer against its route's answer schema. */
+const checkingFetch: typeof fetch = async (input, init) => {
+  const res = await fetch(input, init);
+  if (res.ok && (res.headers.get('content-type') ?? '').includes('application/json')) {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    checkAnswer(init?.method ?? 'GET', decodeURIComponent(url.pathname), { status: res.status, body: await res.clone().json() as unknown });
+  }
+  return res;
+};
+
+/**
+ * The refusal a call ended with, for a test to check its status and code:
+ * `expect((await refusal(server.call(...))).code).toBe('not_found')`. Fails when the call succeeded.
+ */
+export async function refusal(answer: Promise<unknown>): Promise<ApiError> {
+  try {
+    const body = await answer;
+    throw new Error(`expected a refusal, the server answered ${JSON.stringify(body).slice(0, 500)}`);
+  } catch (err) {
+    if (err instanceof ApiError) return err;
+    throw err;
   }
 }
 
@@ -96,9 +121,20 @@ export class ServerProcess {
     return reply;
   }
 
-  /** The typed client of this server (client/http.ts), with the admin key unless told. */
+  /**
+   * The typed client of this server (client/http.ts), with the admin key unless told: every JSON
+   * success answer it receives is checked against its route's answer schema as well.
+   */
   client(key: string | null = this.adminKey): LoyaltyClient {
-    return new LoyaltyClient({ baseUrl: `http://127.0.0.1:${this.port}`, key });
+    return new LoyaltyClient({ baseUrl: `http://127.0.0.1:${this.port}`, key, fetch: checkingFetch });
+  }
+
+  /**
+   * One typed call with the admin key: `call('GET /v1/members/:id', { params: { id } })` answers the
+   * member as its schema types it, so that a test reading a field the schema lacks does not compile.
+   */
+  call<K extends RouteName>(route: K, ...args: CallArgs<K>): Promise<AnswerOf<K>> {
+    return this.client().call(route, ...args);
   }
 
   get = (path: string, key?: string | null) => this.request('GET', path, undefined, key);

@@ -25,19 +25,19 @@ async function ok(path: string, body: unknown, method = 'POST', key?: string): P
 
 beforeAll(async () => {
   await server.start();
-  adminId = (await server.get('/v1/whoami')).body.keyId;
-  const program = (await server.get('/v1/program')).body;
-  await ok('/v1/program', { ...program, pointsExpiryDays: 90, tiers: program.tiers.map((t: any, i: number) => (i === 1 ? { ...t, name: 'Silver Plus' } : t)) }, 'PUT');
-  posId = (await ok('/v1/admin/keys', { role: 'pos' })).id;
-  otherAdmin = await ok('/v1/admin/keys', { role: 'admin' });
-  await ok(`/v1/admin/keys/${posId}`, undefined, 'DELETE');
-  await ok(`/v1/admin/keys/${posId}`, undefined, 'DELETE');
+  adminId = (await server.call('GET /v1/whoami')).keyId;
+  const program = (await server.call('GET /v1/program'));
+  await server.call('PUT /v1/program', { body: { ...program, pointsExpiryDays: 90, tiers: program.tiers.map((t: any, i: number) => (i === 1 ? { ...t, name: 'Silver Plus' } : t)) } });
+  posId = (await server.call('POST /v1/admin/keys', { body: { role: 'pos' } })).id;
+  otherAdmin = await server.call('POST /v1/admin/keys', { body: { role: 'admin' } });
+  await server.call('DELETE /v1/admin/keys/:id', { params: { id: posId } });
+  await server.call('DELETE /v1/admin/keys/:id', { params: { id: posId } });
   const csv = ['memberId,name,phone', 'a1,Ann,+852 6000 0001', 'a2,Ben,+852 6000 0002', 'a3,Cat,not-a-phone'].join('\n');
   await server.request('POST', '/v1/import/members', csv, otherAdmin.key);
-  await ok('/v1/admin/sweep', {}, 'POST', otherAdmin.key);
-  await ok('/v1/points/adjustments', { requestId: 'adj-1', memberId: 'a1', points: 5, reason: 'typo on receipt' });
-  await ok('/v1/points/adjustments', { requestId: 'adj-1', memberId: 'a1', points: 5, reason: 'typo on receipt' });
-  await ok('/v1/admin/backup', { dir: backupDir });
+  await server.client(otherAdmin.key).call('POST /v1/admin/sweep', { body: {} });
+  await server.call('POST /v1/points/adjustments', { body: { requestId: 'adj-1', memberId: 'a1', points: 5, reason: 'typo on receipt' } });
+  await server.call('POST /v1/points/adjustments', { body: { requestId: 'adj-1', memberId: 'a1', points: 5, reason: 'typo on receipt' } });
+  await server.call('POST /v1/admin/backup', { body: { dir: backupDir } });
   const cli = loyaltyCli(dataDir, 'keys', 'create', '--role', 'reader');
   expect(cli.status, cli.stderr).toBe(0);
   cliKeyId = JSON.parse(cli.stdout).id;
@@ -51,7 +51,7 @@ afterAll(async () => {
 
 describe('the audit trail', () => {
   it('lists the session in order with key ids, targets and details', async () => {
-    const { records, nextCursor } = (await server.get('/v1/admin/audit?limit=100')).body;
+    const { records, nextCursor } = (await server.call('GET /v1/admin/audit', { query: { limit: '100' } }));
     expect(nextCursor).toBeNull();
     expect(records.map((r: any) => [r.action, r.keyId, r.target])).toEqual([
       ['program.change', adminId, '2'],
@@ -64,24 +64,24 @@ describe('the audit trail', () => {
       ['backup', adminId, backupDir],
       ['key.create', 'cli', cliKeyId],
     ]);
-    expect(records[0].details).toEqual({ paths: ['tiers[1].name', 'pointsExpiryDays'] });
-    expect(records[1].details).toEqual({ role: 'pos' });
-    expect(records[4].details).toEqual({ rows: 3, accepted: 2, skipped: 0, refused: 1 });
-    expect(records[6].details).toEqual({ points: 5, reason: 'typo on receipt' });
+    expect(records[0]!.details).toEqual({ paths: ['tiers[1].name', 'pointsExpiryDays'] });
+    expect(records[1]!.details).toEqual({ role: 'pos' });
+    expect(records[4]!.details).toEqual({ rows: 3, accepted: 2, skipped: 0, refused: 1 });
+    expect(records[6]!.details).toEqual({ points: 5, reason: 'typo on receipt' });
     for (const r of records) expect(Date.parse(r.at)).toBeGreaterThan(Date.now() - 120_000);
   });
 
   it('filters by key id, action and time, and pages by cursor', async () => {
-    const byOther = (await server.get(`/v1/admin/audit?keyId=${otherAdmin.id}`)).body.records;
+    const byOther = (await server.call('GET /v1/admin/audit', { query: { keyId: otherAdmin.id } })).records;
     expect(byOther.map((r: any) => r.action)).toEqual(['import', 'sweep']);
-    const creates = (await server.get('/v1/admin/audit?action=key.create')).body.records;
+    const creates = (await server.call('GET /v1/admin/audit', { query: { action: 'key.create' } })).records;
     expect(creates.map((r: any) => r.target)).toEqual([posId, otherAdmin.id, cliKeyId]);
     const future = new Date(Date.now() + 60_000).toISOString();
-    expect((await server.get(`/v1/admin/audit?from=${encodeURIComponent(future)}`)).body.records).toEqual([]);
+    expect((await server.call('GET /v1/admin/audit', { query: { from: future } })).records).toEqual([]);
     const seen: string[] = [];
     let cursor = '';
     for (let pages = 0; pages < 10; pages++) {
-      const page = (await server.get(`/v1/admin/audit?limit=4${cursor === '' ? '' : `&cursor=${cursor}`}`)).body;
+      const page = (await server.call('GET /v1/admin/audit', { query: { limit: 4, cursor: cursor === '' ? undefined : cursor } }));
       seen.push(...page.records.map((r: any) => r.action));
       if (page.nextCursor === null) break;
       cursor = page.nextCursor;
@@ -97,7 +97,7 @@ describe('the audit trail', () => {
     expect(readFileSync(join(backupDir, 'audit.jsonl'), 'utf8')).toContain('"points.adjust"');
     await server.stop();
     await server.start();
-    expect((await server.get('/v1/admin/audit')).body.records).toHaveLength(9);
+    expect((await server.call('GET /v1/admin/audit')).records).toHaveLength(9);
   }, 60_000);
 });
 

@@ -74,7 +74,7 @@ function readBooks(dataDir: string, shards: number): Books {
 
 /** Waits until a server's books stop moving (cross-shard credits land after their acks). */
 async function settled(server: ServerProcess): Promise<void> {
-  const figures = async () => JSON.stringify((await server.get('/v1/reports/summary')).body);
+  const figures = async () => JSON.stringify((await server.call('GET /v1/reports/summary')));
   let seen = await figures();
   await waitUntil('the books settle', async () => {
     await new Promise((r) => setTimeout(r, 150));
@@ -156,7 +156,7 @@ describe('a backup while terminals stream', () => {
     await restored.start();
     try {
       await settled(restored);
-      expect((await restored.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+      expect((await restored.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
     } finally {
       await restored.stop();
     }
@@ -210,7 +210,7 @@ describe('a credit applied at its target and still in its sender\'s outbox', () 
     await server.start();
     try {
       await settled(server);
-      expect((await server.get(`/v1/members/${to}`)).body.walletCents).toBe(3_000);
+      expect((await server.call('GET /v1/members/:id', { params: { id: to } })).walletCents).toBe(3_000);
     } finally {
       await server.stop();
     }
@@ -227,11 +227,11 @@ describe('a credit applied at its target and still in its sender\'s outbox', () 
     try {
       await waitUntil('the repeat is delivered', () => readBooks(mixed, 2).outbox.length === 0);
       await settled(again);
-      expect((await again.get(`/v1/members/${to}`)).body.walletCents).toBe(3_000);
-      expect((await again.get(`/v1/members/${from}`)).body.walletCents).toBe(7_000);
-      const ledger = (await again.get(`/v1/members/${to}/ledger`)).body.entries as Array<{ kind: string }>;
+      expect((await again.call('GET /v1/members/:id', { params: { id: to } })).walletCents).toBe(3_000);
+      expect((await again.call('GET /v1/members/:id', { params: { id: from } })).walletCents).toBe(7_000);
+      const ledger = (await again.call('GET /v1/members/:id/ledger', { params: { id: to } })).entries as Array<{ kind: string }>;
       expect(ledger.filter((e) => e.kind === 'transfer_in')).toHaveLength(1);
-      expect((await again.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+      expect((await again.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
     } finally {
       await again.stop();
     }

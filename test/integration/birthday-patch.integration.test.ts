@@ -14,14 +14,14 @@ describe('a birthday added by PATCH', () => {
     await server.start();
     // Registered (backdated) a year ago less 3 s: the 365-day Gold period ends 3 s from now.
     const at = new Date(Date.now() - 365 * DAY_MS + 3_000).toISOString();
-    expect((await server.post('/v1/members', { memberId: 'bd-1', tierId: 'gold', at })).status).toBe(201);
-    const patched = await server.request('PATCH', '/v1/members/bd-1', { birthday: '1990-07-15' });
-    expect(patched.body).toMatchObject({ birthday: '1990-07-15', tierId: 'gold' });
-    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
-    const periodEnd = Date.parse((await server.get('/v1/members/bd-1')).body.periodEnd as string);
+    expect((await server.call('POST /v1/members', { body: { memberId: 'bd-1', tierId: 'gold', at } })).replayed).toBe(false);
+    const patched = await server.call('PATCH /v1/members/:id', { params: { id: 'bd-1' }, body: { birthday: '1990-07-15' } });
+    expect(patched).toMatchObject({ birthday: '1990-07-15', tierId: 'gold' });
+    expect(await server.call('GET /v1/admin/verify')).toMatchObject({ ok: true, mismatches: [] });
+    const periodEnd = Date.parse((await server.call('GET /v1/members/:id', { params: { id: 'bd-1' } })).periodEnd!);
     while (Date.now() <= periodEnd + 50) await new Promise((r) => setTimeout(r, 100));
-    expect((await server.post('/v1/admin/sweep', {})).body.members).toBe(1);
-    expect((await server.get('/v1/members/bd-1')).body).toMatchObject({ tierId: 'member', periodEnd: null, birthday: '1990-07-15' });
-    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+    expect((await server.call('POST /v1/admin/sweep', { body: {} })).members).toBe(1);
+    expect(await server.call('GET /v1/members/:id', { params: { id: 'bd-1' } })).toMatchObject({ tierId: 'member', periodEnd: null, birthday: '1990-07-15' });
+    expect(await server.call('GET /v1/admin/verify')).toMatchObject({ ok: true, mismatches: [] });
   });
 });

@@ -30,7 +30,7 @@ const tins = (...quantities: number[]) => quantities.map((qty) => ({ sku: 'TEA-0
 
 beforeAll(async () => {
   await server.start();
-  const program = (await server.get('/v1/program')).body as Record<string, unknown>;
+  const program = { ...await server.call('GET /v1/program') } as Record<string, unknown>;
   delete program['version'];
   const r = await server.request('PUT', '/v1/program', {
     ...program,
@@ -88,7 +88,7 @@ describe('a double-points weekend over a backdated week', () => {
       [1, 25], [1, 25], [1, 25], [1, 25], [2, 50], [2, 100], [2, 100], [1, 25],
     ]);
     // The order keeps what applied: M as its rate's multiplier, and the campaign's parts.
-    const order = (await server.get('/v1/orders/ann-6')).body;
+    const order = (await server.call('GET /v1/orders/:id', { params: { id: 'ann-6' } }));
     expect(order).toMatchObject({ rate: { multiplierPct: 200 }, campaigns: { baseMultiplierPct: 100, applied: [{ campaignId: 'double-weekend', multiplierPct: 200, bonusPoints: 0, itemPoints: 0, multiplierPoints: 25 }] } });
   });
 });
@@ -103,7 +103,7 @@ describe('a store-only opening campaign', () => {
     const second = await buy('bob', 'bob-2', at(-4), 15_000, { channel: 'offline', storeId: 'tst' });
     expect(second).toMatchObject({ earnedPoints: 27, campaigns: [{ id: 'tst-opening', points: 20 }] });
     const code = (second['couponsIssued'] as Array<{ code: string }>)[0]!.code;
-    expect((await server.get(`/v1/coupons/${code}`)).body).toMatchObject({ memberId: 'bob', state: 'active', source: 'campaign:tst-opening', orderId: 'bob-2' });
+    expect((await server.call('GET /v1/coupons/:code', { params: { code } }))).toMatchObject({ memberId: 'bob', state: 'active', source: 'campaign:tst-opening', orderId: 'bob-2' });
     expect(await buy('bob', 'bob-3', at(-3), 9_999, { channel: 'offline', storeId: 'tst' })).toMatchObject({ earnedPoints: 4, campaigns: [] });
     expect(await buy('bob', 'bob-4', at(-3), 15_000, { channel: 'online', storeId: 'tst' })).toMatchObject({ earnedPoints: 7, campaigns: [] });
     expect(await buy('bob', 'bob-5', at(-3), 15_000, { channel: 'offline' })).toMatchObject({ earnedPoints: 7, campaigns: [], couponsIssued: [] });
@@ -112,7 +112,7 @@ describe('a store-only opening campaign', () => {
     expect(full).toMatchObject({ clawedBackPoints: 27, couponsRevoked: [code] });
     // bob-1 keeps 10,000: floor(10,000 ÷ 2,000) + 20 = 25 points, 2 clawed back.
     expect(await giveBack('bob-1', 'bob-1-r', 5_000, at(-2))).toMatchObject({ clawedBackPoints: 2 });
-    expect((await server.get('/v1/members/bob')).body).toMatchObject({ points: 7 + 25 + 4 + 7 + 7 });
+    expect((await server.call('GET /v1/members/:id', { params: { id: 'bob' } }))).toMatchObject({ points: 7 + 25 + 4 + 7 + 7 });
   });
 });
 
@@ -146,7 +146,7 @@ describe('returns of campaign orders', () => {
     // 30,000 remain: floor(15 × 200 ÷ 100) + 100 = 130.
     expect(await giveBack('erin-1', 'erin-1-a', 20_000, at(13, '18:00:00'))).toMatchObject({ clawedBackPoints: 20, points: 130 });
     expect(await giveBack('erin-1', 'erin-1-b', 30_000, at(13, '19:00:00'))).toMatchObject({ clawedBackPoints: 130, points: 0 });
-    const order = (await server.get('/v1/orders/erin-1')).body;
+    const order = (await server.call('GET /v1/orders/:id', { params: { id: 'erin-1' } }));
     expect(order).toMatchObject({ remainingCents: 0, now: { earnedPoints: 0 }, campaigns: { applied: [{ campaignId: 'double-weekend', itemPoints: 100, multiplierPoints: 25 }] } });
   });
 });

@@ -19,7 +19,7 @@ const ok = (r: Reply, what: string): Record<string, unknown> => {
 
 beforeAll(async () => {
   await server.start();
-  const program = (await server.get('/v1/program')).body as Record<string, unknown>;
+  const program = { ...await server.call('GET /v1/program') } as Record<string, unknown>;
   ok(await server.request('PUT', '/v1/program', {
     ...program,
     coupons: [
@@ -87,7 +87,7 @@ describe('the coupon read side over a server', () => {
   });
 
   it('GET /v1/reports/summary: the coupon totals, and the coupons active from them', async () => {
-    const s = (await server.get('/v1/reports/summary')).body;
+    const s = (await server.call('GET /v1/reports/summary'));
     // Uses: Ann twice, Bob's two; discount 1000 + 1000 + 3000 + 1000, less Ann's 1000 given back.
     expect(s).toMatchObject({ couponsIssued: 6, couponsUsed: 4, couponsRestored: 1, couponsExpired: 1, couponsRevoked: 1, couponDiscountCents: 5000, couponsActive: 1 });
   });
@@ -118,9 +118,9 @@ describe('the coupon read side over a server', () => {
   });
 
   it('the member view lists the active coupons; a coupon\'s state at an instant', async () => {
-    expect((await server.get('/v1/members/dan')).body.coupons).toEqual([{ code: W['dan'], templateId: 'welcome10', expiresAt: '2035-02-27T16:00:00.000Z' }]);
-    expect((await server.get('/v1/members/ann')).body.coupons).toEqual([]);
-    const at = async (iso: string) => (await server.get(`/v1/coupons/${W['ann']}?at=${iso}`)).body.stateAt as string | null;
+    expect((await server.call('GET /v1/members/:id', { params: { id: 'dan' } })).coupons).toEqual([{ code: W['dan'], templateId: 'welcome10', expiresAt: '2035-02-27T16:00:00.000Z' }]);
+    expect((await server.call('GET /v1/members/:id', { params: { id: 'ann' } })).coupons).toEqual([]);
+    const at = async (iso: string) => (await server.call('GET /v1/coupons/:code', { params: { code: W['ann']! }, query: { at: iso } })).stateAt as string | null;
     expect(await at('2025-03-01T01:59:59Z')).toBeNull();
     expect(await at('2025-03-05T02:00:00Z')).toBe('used');
     expect(await at('2025-03-07T02:00:00Z')).toBe('active');
@@ -128,6 +128,6 @@ describe('the coupon read side over a server', () => {
   });
 
   it('GET /v1/admin/verify: every coupon agrees with its ledger entries, indexes and counters', async () => {
-    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, members: 4, mismatches: [] });
+    expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, members: 4, mismatches: [] });
   });
 });

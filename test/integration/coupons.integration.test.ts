@@ -24,7 +24,7 @@ const template = (id: string, discount: Record<string, unknown>, extra: Record<s
 
 beforeAll(async () => {
   await server.start();
-  const program = (await server.get('/v1/program')).body as Record<string, unknown>;
+  const program = { ...await server.call('GET /v1/program') } as Record<string, unknown>;
   delete program['version'];
   const r = await server.request('PUT', '/v1/program', {
     ...program,
@@ -64,10 +64,10 @@ const coupons = async (memberId: string, state?: string): Promise<Coupon[]> =>
 /** Everything a refused purchase must leave as it was: the member, its ledger and its coupons. */
 async function snapshot(memberId: string, codes: string[]): Promise<unknown> {
   return {
-    member: (await server.get(`/v1/members/${memberId}`)).body,
-    ledger: (await server.get(`/v1/members/${memberId}/ledger?limit=1000`)).body,
+    member: (await server.call('GET /v1/members/:id', { params: { id: memberId } })),
+    ledger: (await server.call('GET /v1/members/:id/ledger', { params: { id: memberId }, query: { limit: '1000' } })),
     coupons: await coupons(memberId),
-    byCode: await Promise.all(codes.map(async (code) => (await server.get(`/v1/coupons/${code}`)).body)),
+    byCode: await Promise.all(codes.map(async (code) => (await server.call('GET /v1/coupons/:code', { params: { code } })))),
   };
 }
 
@@ -93,9 +93,9 @@ describe('the welcome coupon', () => {
       orderId: 'ann-1', memberId: 'ann', netCents: 29_000, earnedPoints: 14, points: 14, couponDiscountCents: 1000,
       couponsUsed: [{ code, templateId: 'welcome10', discountCents: 1000 }], couponsIssued: [], replayed: false,
     });
-    expect((await server.get(`/v1/coupons/${code}`)).body).toMatchObject({ code, memberId: 'ann', state: 'used', usedOrderId: 'ann-1', discountCents: 1000 });
+    expect((await server.call('GET /v1/coupons/:code', { params: { code } }))).toMatchObject({ code, memberId: 'ann', state: 'used', usedOrderId: 'ann-1', discountCents: 1000 });
     // A retry answers the same; the same order with other coupons is a conflict.
-    expect((await server.post('/v1/purchases', { orderId: 'ann-1', memberId: 'ann', amountCents: 30_000, couponCodes: [code], at: ago(2) })).body)
+    expect((await server.call('POST /v1/purchases', { body: { orderId: 'ann-1', memberId: 'ann', amountCents: 30_000, couponCodes: [code], at: ago(2) } })))
       .toMatchObject({ netCents: 29_000, couponDiscountCents: 1000, replayed: true });
     expect((await server.post('/v1/purchases', { orderId: 'ann-1', memberId: 'ann', amountCents: 30_000, at: ago(2) })).body.error.code).toBe('idempotency_conflict');
   });
@@ -206,7 +206,7 @@ describe('a coupon within one stream batch', () => {
     expect(frame.results[1]).toMatchObject({ ok: true, orderId: 'sid-1', netCents: 4000, couponDiscountCents: 1000 });
     expect(frame.results[2]).toEqual({ ok: false, error: { code: 'coupon_not_usable', message: 'used', field: 'couponCodes[0]' } });
     expect(frame.results[3]).toEqual({ ok: false, error: { code: 'invalid_request', message: 'couponCodes[1]: repeats couponCodes[0]', field: 'couponCodes[1]' } });
-    expect((await server.get(`/v1/coupons/${code}`)).body).toMatchObject({ state: 'used', usedOrderId: 'sid-1' });
+    expect((await server.call('GET /v1/coupons/:code', { params: { code } }))).toMatchObject({ state: 'used', usedOrderId: 'sid-1' });
   });
 });
 
@@ -274,7 +274,7 @@ describe('totalMax across shards', () => {
     // Every coupon answered before a kill was kept, and is answered again as a replay.
     for (let i = 0; i < ids.length; i++) if (first[i]?.status === 201) expect(again[i]!.body).toMatchObject({ code: first[i]!.body.code, replayed: true });
     expect(await holders(ids, 'limited2')).toBe(100);
-    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+    expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
   });
 });
 
@@ -302,10 +302,10 @@ describe('revocation and lookups', () => {
     const r = await server.post(`/v1/coupons/${coupon.code.toLowerCase()}/revoke`, { requestId: 'rex-rv', at: ago(2) });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ code: coupon.code, memberId: 'rex', state: 'revoked', replayed: false });
-    expect((await server.post(`/v1/coupons/${coupon.code}/revoke`, { requestId: 'rex-rv', at: ago(2) })).body).toMatchObject({ state: 'revoked', replayed: true });
+    expect((await server.call('POST /v1/coupons/:code/revoke', { params: { code: coupon.code }, body: { requestId: 'rex-rv', at: ago(2) } }))).toMatchObject({ state: 'revoked', replayed: true });
     expect((await server.post(`/v1/coupons/${coupon.code}/revoke`, { requestId: 'rex-rv2' })).body.error).toEqual({ code: 'coupon_not_active', message: 'revoked', field: 'code' });
     expect((await server.post('/v1/coupons/ZZZZZZZZZZZZ/revoke', { requestId: 'rex-rv3' })).body.error.code).toBe('coupon_not_found');
-    const ledger = (await server.get('/v1/members/rex/ledger')).body.entries as Array<{ kind: string; ref: string }>;
+    const ledger = (await server.call('GET /v1/members/:id/ledger', { params: { id: 'rex' } })).entries as Array<{ kind: string; ref: string }>;
     expect(ledger.filter((e) => e.ref === coupon.code).map((e) => e.kind)).toEqual(['coupon_revoke', 'coupon_issue']);
   });
 
@@ -314,8 +314,8 @@ describe('revocation and lookups', () => {
     const spaced = coupon.code.replace(/(....)(....)(....)/, '$1 $2 $3').toLowerCase();
     const now = await server.get(`/v1/coupons/${encodeURIComponent(spaced)}`);
     expect(now.body).toMatchObject({ code: coupon.code, templateId: 'pct', memberId: 'rex', state: 'revoked', source: 'admin' });
-    expect((await server.get(`/v1/coupons/${coupon.code}?at=${ago(2.5)}`)).body).toMatchObject({ state: 'revoked', stateAt: 'active' });
-    expect((await server.get(`/v1/coupons/${coupon.code}?at=${ago(3.5)}`)).body).toMatchObject({ stateAt: null });
+    expect((await server.call('GET /v1/coupons/:code', { params: { code: coupon.code }, query: { at: ago(2.5) } }))).toMatchObject({ state: 'revoked', stateAt: 'active' });
+    expect((await server.call('GET /v1/coupons/:code', { params: { code: coupon.code }, query: { at: ago(3.5) } }))).toMatchObject({ stateAt: null });
     expect((await server.get('/v1/coupons/not-a-code')).body.error.code).toBe('coupon_not_found');
   });
 

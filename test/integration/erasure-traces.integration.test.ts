@@ -69,29 +69,19 @@ function tracesUnder(dir: string): string[] {
   return found;
 }
 
-async function ok(method: string, path: string, body?: unknown): Promise<any> {
-  const r = await server.request(method, path, body);
-  expect(r.status, `${method} ${path} ${JSON.stringify(r.body)}`).toBeLessThan(300);
-  return r.body;
-}
-
-async function importCsv(csv: string): Promise<Record<string, unknown>> {
-  const res = await fetch(`http://127.0.0.1:${server.port}/v1/import/members`, { method: 'POST', headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'text/csv' }, body: csv });
-  expect(res.status).toBe(200);
-  return await res.json() as Record<string, unknown>;
-}
+const importCsv = (csv: string) => server.call('POST /v1/import/members', { body: csv });
 
 beforeAll(async () => {
   await server.start();
-  await ok('POST', '/v1/members', { memberId: 'trace-a', name: TYPED.name, phone: TYPED.phone, email: TYPED.email, address: TYPED.address, birthday: TYPED.birthday, gender: 'F' });
-  await ok('POST', '/v1/purchases', { orderId: 'ta-1', memberId: 'trace-a', amountCents: 12_300 });
-  await ok('PATCH', '/v1/members/trace-a', { name: TYPED.newName, phone: TYPED.newPhone, email: TYPED.newEmail, address: TYPED.newAddress });
-  await ok('POST', '/v1/purchases', { orderId: 'ta-2', memberId: 'trace-a', amountCents: 4_500 });
+  await server.call('POST /v1/members', { body: { memberId: 'trace-a', name: TYPED.name, phone: TYPED.phone, email: TYPED.email, address: TYPED.address, birthday: TYPED.birthday, gender: 'F' } });
+  await server.call('POST /v1/purchases', { body: { orderId: 'ta-1', memberId: 'trace-a', amountCents: 12_300 } });
+  await server.call('PATCH /v1/members/:id', { params: { id: 'trace-a' }, body: { name: TYPED.newName, phone: TYPED.newPhone, email: TYPED.newEmail, address: TYPED.newAddress } });
+  await server.call('POST /v1/purchases', { body: { orderId: 'ta-2', memberId: 'trace-a', amountCents: 4_500 } });
   expect(await importCsv(`memberId,name,phone,email,address,birthday\ntrace-b,${TYPED.csvName},${TYPED.csvPhone},${TYPED.csvEmail},${TYPED.csvAddress},${TYPED.csvBirthday}\nkeep-c,Kept Person,,,,\n`))
     .toMatchObject({ imported: 2, failed: 0 });
-  await ok('POST', '/v1/purchases', { orderId: 'tb-1', memberId: 'trace-b', amountCents: 8_000 });
+  await server.call('POST /v1/purchases', { body: { orderId: 'tb-1', memberId: 'trace-b', amountCents: 8_000 } });
   // Many other members, so that freed pages are not all reused by chance.
-  for (let i = 0; i < 40; i++) await ok('POST', '/v1/members', { memberId: `filler-${i}`, name: `Filler ${i}` });
+  for (let i = 0; i < 40; i++) await server.call('POST /v1/members', { body: { memberId: `filler-${i}`, name: `Filler ${i}` } });
   // Before the erasure the values are on disk: the search below looks where they are.
   expect(tracesUnder(dataDir).length).toBeGreaterThan(0);
 }, 120_000);
@@ -105,9 +95,9 @@ describe('erasure leaves no trace on disk', () => {
   let pointsBefore = 0;
 
   it('leaves none in the data folder once the shards have compacted after the erasures', async () => {
-    pointsBefore = (await ok('GET', '/v1/members/trace-a')).points;
-    await ok('POST', '/v1/members/trace-a/erase', { requestId: 'trace-er-a' });
-    await ok('POST', '/v1/members/trace-b/erase', { requestId: 'trace-er-b' });
+    pointsBefore = (await server.call('GET /v1/members/:id', { params: { id: 'trace-a' } })).points;
+    await server.call('POST /v1/members/:id/erase', { params: { id: 'trace-a' }, body: { requestId: 'trace-er-a' } });
+    await server.call('POST /v1/members/:id/erase', { params: { id: 'trace-b' }, body: { requestId: 'trace-er-b' } });
     // The shards compact by themselves shortly after the erasures (300 ms here).
     const deadline = Date.now() + 20_000;
     let traces = tracesUnder(dataDir);
@@ -116,25 +106,25 @@ describe('erasure leaves no trace on disk', () => {
       traces = tracesUnder(dataDir);
     }
     expect(traces).toEqual([]);
-    expect((await ok('GET', '/v1/members/trace-a')).points).toBe(pointsBefore);
+    expect((await server.call('GET /v1/members/:id', { params: { id: 'trace-a' } })).points).toBe(pointsBefore);
   }, 60_000);
 
   it('compacts on request, answering each shard\'s sizes and times, audited', async () => {
-    const r = await ok('POST', '/v1/admin/compact');
+    const r = await server.call('POST /v1/admin/compact');
     expect(r.shards).toHaveLength(2);
     for (const s of r.shards) {
       expect(s).toEqual({ shard: expect.any(Number), bytesBefore: expect.any(Number), bytesAfter: expect.any(Number), copyMs: expect.any(Number), swapMs: expect.any(Number) });
       expect(s.bytesAfter).toBeLessThanOrEqual(s.bytesBefore);
     }
-    expect((await ok('GET', '/v1/admin/audit?action=compact')).records).toEqual([expect.objectContaining({ action: 'compact', target: null })]);
+    expect((await server.call('GET /v1/admin/audit', { query: { action: 'compact' } })).records).toEqual([expect.objectContaining({ action: 'compact', target: null })]);
     // Writes and reads go on after the swap, and the reader sees them.
-    await ok('POST', '/v1/purchases', { orderId: 'after-compact', memberId: 'keep-c', amountCents: 1_000 });
-    expect((await ok('GET', '/v1/members?q=Kept')).members.map((m: { memberId: string }) => m.memberId)).toEqual(['keep-c']);
+    await server.call('POST /v1/purchases', { body: { orderId: 'after-compact', memberId: 'keep-c', amountCents: 1_000 } });
+    expect((await server.call('GET /v1/members', { query: { q: 'Kept' } })).members.map((m) => m.memberId)).toEqual(['keep-c']);
     expect(tracesUnder(dataDir)).toEqual([]);
   }, 60_000);
 
   it('leaves none in a backup taken after the erasures', async () => {
-    await ok('POST', '/v1/admin/backup', { dir: backupDir });
+    await server.call('POST /v1/admin/backup', { body: { dir: backupDir } });
     expect(filesUnder(backupDir).length).toBeGreaterThan(0);
     expect(tracesUnder(backupDir)).toEqual([]);
   }, 60_000);
@@ -144,13 +134,13 @@ describe('erasure leaves no trace on disk', () => {
     expectReplayEqualsLive(dataDir);
     expect(tracesUnder(dataDir)).toEqual([]);
     await server.start();
-    expect((await ok('GET', '/v1/members/trace-a'))).toMatchObject({ name: null, phone: null, erased: true, points: pointsBefore });
+    expect((await server.call('GET /v1/members/:id', { params: { id: 'trace-a' } }))).toMatchObject({ name: null, phone: null, erased: true, points: pointsBefore });
   }, 180_000);
 
   it('frees the erased phones: new members register with them', async () => {
-    expect((await server.post('/v1/members', { memberId: 'new-a', phone: TYPED.newPhone })).status).toBe(201);
-    expect((await server.post('/v1/members', { memberId: 'new-b', phone: TYPED.csvPhone })).status).toBe(201);
-    expect((await server.get(`/v1/members/by-phone/${encodeURIComponent(TYPED.csvPhone)}`)).body.memberId).toBe('new-b');
-    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+    expect((await server.call('POST /v1/members', { body: { memberId: 'new-a', phone: TYPED.newPhone } })).replayed).toBe(false);
+    expect((await server.call('POST /v1/members', { body: { memberId: 'new-b', phone: TYPED.csvPhone } })).replayed).toBe(false);
+    expect((await server.call('GET /v1/members/by-phone/:phone', { params: { phone: TYPED.csvPhone } })).memberId).toBe('new-b');
+    expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
   });
 });

@@ -43,8 +43,8 @@ describe('fingerprints of the request as understood', () => {
     expect(changed.body.error.code).toBe('idempotency_conflict');
     const topup = { requestId: 'f-t', memberId: 'fb', amountCents: 1000, at: '2026-01-01T08:00:00+08:00' };
     expect((await server.post('/v1/wallet/topups', topup)).status).toBe(200);
-    expect((await server.post('/v1/wallet/topups', { ...topup, at: '2026-01-01T00:00:00.000Z' })).body).toMatchObject({ replayed: true, walletBalanceCents: 1000 });
-    expect((await server.get('/v1/members/fa')).body).toMatchObject({ points: 30, purchaseCount: 1 });
+    expect((await server.call('POST /v1/wallet/topups', { body: { ...topup, at: '2026-01-01T00:00:00.000Z' } }))).toMatchObject({ replayed: true, walletBalanceCents: 1000 });
+    expect((await server.call('GET /v1/members/:id', { params: { id: 'fa' } }))).toMatchObject({ points: 30, purchaseCount: 1 });
   });
 
   it('replays a stream op sent again as msgpack with the time in ms', async () => {
@@ -70,16 +70,16 @@ describe('fingerprints of the request as understood', () => {
     await store.legacyOrders.put('legacy-o', { ...order, fp: bodyFingerprint('purchase', purchase) });
     await store.root.close();
     await server.start();
-    expect((await server.post('/v1/wallet/topups', topup)).body).toMatchObject({ replayed: true, walletBalanceCents: 500 });
-    expect((await server.post('/v1/purchases', purchase)).body).toMatchObject({ replayed: true, earnedPoints: 5 });
+    expect((await server.call('POST /v1/wallet/topups', { body: topup }))).toMatchObject({ replayed: true, walletBalanceCents: 500 });
+    expect((await server.call('POST /v1/purchases', { body: purchase }))).toMatchObject({ replayed: true, earnedPoints: 5 });
     const streamed = await streamBatch(false, [{ op: 'topup', ...topup }, { op: 'purchase', ...purchase }]);
     expect(streamed.map((r) => [r.ok, r.replayed])).toEqual([[true, true], [true, true]]);
     // A different body under the old key is still a conflict, and nothing was applied twice.
     expect((await server.post('/v1/wallet/topups', { ...topup, amountCents: 600 })).body.error.code).toBe('idempotency_conflict');
-    expect((await server.get('/v1/members/leg')).body).toMatchObject({ walletCents: 500, purchaseCount: 1, points: 5 });
+    expect((await server.call('GET /v1/members/:id', { params: { id: 'leg' } }))).toMatchObject({ walletCents: 500, purchaseCount: 1, points: 5 });
   });
 
   it('leaves a ledger that verifies clean', async () => {
-    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+    expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
   });
 });

@@ -26,7 +26,7 @@ beforeAll(async () => {
 });
 afterAll(async () => { await server.stop(); server.cleanup(); });
 
-const wallet = async (m: string) => (await server.get(`/v1/members/${m}`)).body.walletCents as number;
+const wallet = async (m: string) => (await server.call('GET /v1/members/:id', { params: { id: m } })).walletCents as number;
 
 describe('idempotency keys across shards', () => {
   it('the keys tried have their home on each shard', () => {
@@ -52,9 +52,9 @@ describe('idempotency keys across shards', () => {
       expect((await server.post('/v1/purchases', { orderId: `o-${k}`, memberId: B, amountCents: 2000 })).status).toBe(200);
       const other = await server.post('/v1/purchases', { orderId: `o-${k}`, memberId: A, amountCents: 2000 });
       expect(other.body.error.code).toBe('idempotency_conflict');
-      expect((await server.get(`/v1/orders/o-${k}`)).body.memberId).toBe(B);
+      expect((await server.call('GET /v1/orders/:id', { params: { id: `o-${k}` } })).memberId).toBe(B);
     }
-    expect((await server.get(`/v1/members/${A}`)).body.purchaseCount).toBe(0);
+    expect((await server.call('GET /v1/members/:id', { params: { id: A } })).purchaseCount).toBe(0);
     expect((await server.post('/v1/purchases', { orderId: 'ra', memberId: A, amountCents: 4000 })).status).toBe(200);
     expect((await server.post('/v1/purchases', { orderId: 'rb', memberId: B, amountCents: 4000 })).status).toBe(200);
     for (const k of KEYS) {
@@ -62,7 +62,7 @@ describe('idempotency keys across shards', () => {
       const other = await server.post('/v1/returns', { returnId: `r-${k}`, orderId: 'rb', amountCents: 100 });
       expect(other.body.error.code).toBe('idempotency_conflict');
     }
-    expect((await server.get('/v1/orders/rb')).body.returns).toEqual([]);
+    expect((await server.call('GET /v1/orders/:id', { params: { id: 'rb' } })).returns).toEqual([]);
   });
 
   it('lets exactly one of two members take a key when both arrive at once', async () => {
@@ -100,6 +100,6 @@ describe('idempotency keys across shards', () => {
   });
 
   it('leaves a ledger that verifies clean', async () => {
-    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+    expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
   });
 });

@@ -61,18 +61,18 @@ describe('POST /v1/import/members', () => {
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ imported: 5, skipped: 0, failed: 6 });
     expect(r.body.errors).toEqual(ROW_ERRORS.map((e) => expect.objectContaining(e)));
-    expect((await a.get('/v1/members/i1')).body).toMatchObject({ name: 'Ada, Countess', phone: '+85210000001', email: 'ada@example.com', birthday: '1990-12-10', points: 100, walletCents: 500, tierId: 'silver' });
-    expect((await a.get('/v1/members/i2')).body.name).toBe('Bo\r\nLine');
+    expect((await a.call('GET /v1/members/:id', { params: { id: 'i1' } }))).toMatchObject({ name: 'Ada, Countess', phone: '+85210000001', email: 'ada@example.com', birthday: '1990-12-10', points: 100, walletCents: 500, tierId: 'silver' });
+    expect((await a.call('GET /v1/members/:id', { params: { id: 'i2' } })).name).toBe('Bo\r\nLine');
     // Its referrer came two lines later: the row waited for it.
-    expect((await a.get('/v1/members/i6')).body).toMatchObject({ referrerId: 'i7' });
-    expect((await a.get(`/v1/members/by-phone/${encodeURIComponent('+852 1000 0009')}`)).body.name).toBe('Anon');
+    expect((await a.call('GET /v1/members/:id', { params: { id: 'i6' } }))).toMatchObject({ referrerId: 'i7' });
+    expect((await a.call('GET /v1/members/by-phone/:phone', { params: { phone: '+852 1000 0009' } })).name).toBe('Anon');
   });
 
   it('imports nothing when the same file comes again: every imported row is a replay', async () => {
     const r = await importCsv(a, FILE);
     expect(r.body).toMatchObject({ imported: 0, skipped: 5, failed: 6 });
     expect(r.body.errors).toEqual(ROW_ERRORS.map((e) => expect.objectContaining(e)));
-    expect((await a.get('/v1/admin/verify')).body).toMatchObject({ ok: true, members: 5 });
+    expect((await a.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, members: 5 });
   });
 
   it('refuses a file without a valid header whole, and non-admin keys', async () => {
@@ -81,7 +81,7 @@ describe('POST /v1/import/members', () => {
     expect(unknown.body.error).toMatchObject({ code: 'invalid_request', field: 'header' });
     expect((await importCsv(a, '')).body.error).toMatchObject({ code: 'invalid_request', field: 'header' });
     expect((await importCsv(a, 'memberId,name,name\n')).body.error.field).toBe('header');
-    const pos = (await a.post('/v1/admin/keys', { role: 'pos' })).body.key as string;
+    const pos = (await a.call('POST /v1/admin/keys', { body: { role: 'pos' } })).key as string;
     expect((await importCsv(a, 'memberId\nx2\n', pos)).status).toBe(403);
     expect((await a.get('/v1/members/x1')).status).toBe(404);
   });
@@ -106,7 +106,7 @@ describe('an import of several shard batches', () => {
     await server.start();
     try {
       // Referral rewards on registration, three levels: a referee's chain is its referrer's and above.
-      const program = (await server.get('/v1/program')).body;
+      const program = (await server.call('GET /v1/program'));
       const levels = [100, 50, 25].map((registerPoints) => ({ registerPoints, firstPurchasePoints: 0, repeatPurchasePoints: 0, purchaseSharePct: 0 }));
       expect((await server.request('PUT', '/v1/program', { ...program, referral: { enabled: true, refereePoints: 0, levels } })).status).toBe(200);
       const count = 12_000;
@@ -128,22 +128,22 @@ describe('an import of several shard batches', () => {
         expect.objectContaining({ row: count + 4, code: 'member_exists' }),
         expect.objectContaining({ row: count + 5, code: 'phone_taken', field: 'phone' }),
       ]);
-      expect((await server.get(`/v1/members/${id(200)}`)).body.name).toBe('Member 200');
-      expect((await server.get('/v1/members/z1')).body).toMatchObject({ referrerId: id(10) });
-      expect((await server.get('/v1/members/z2')).body).toMatchObject({ referrerId: id(count - 1) });
+      expect((await server.call('GET /v1/members/:id', { params: { id: id(200) } })).name).toBe('Member 200');
+      expect((await server.call('GET /v1/members/:id', { params: { id: 'z1' } }))).toMatchObject({ referrerId: id(10) });
+      expect((await server.call('GET /v1/members/:id', { params: { id: 'z2' } }))).toMatchObject({ referrerId: id(count - 1) });
       expect((await server.get('/v1/members/y1')).status).toBe(404);
-      expect((await server.get('/v1/members/z3')).body.referralChain).toEqual(['z1', id(10)]);
+      expect((await server.call('GET /v1/members/:id', { params: { id: 'z3' } })).referralChain).toEqual(['z1', id(10)]);
       // A referrer from before this import: its chain is read from its shard.
       expect((await importCsv(server, 'memberId,referrerId\nw1,z3\n')).body).toMatchObject({ imported: 1, failed: 0 });
-      expect((await server.get('/v1/members/w1')).body.referralChain).toEqual(['z3', 'z1', id(10)]);
+      expect((await server.call('GET /v1/members/:id', { params: { id: 'w1' } })).referralChain).toEqual(['z3', 'z1', id(10)]);
       // Registration rewards up the chains, once the cross-shard credits have landed.
       const expected = { [id(10)]: 100 + 50 + 25, z1: 100 + 50, z3: 100 };
       const deadline = Date.now() + 5_000;
-      const seen = async () => Object.fromEntries(await Promise.all(Object.keys(expected).map(async (m) => [m, (await server.get(`/v1/members/${m}`)).body.points])));
+      const seen = async () => Object.fromEntries(await Promise.all(Object.keys(expected).map(async (m) => [m, (await server.call('GET /v1/members/:id', { params: { id: m } })).points])));
       while (JSON.stringify(await seen()) !== JSON.stringify(expected) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
       expect(await seen()).toEqual(expected);
-      expect((await server.get(`/v1/members/by-phone/${encodeURIComponent('+852 20000005')}`)).body.memberId).toBe(id(5));
-      expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, members: count + 4 });
+      expect((await server.call('GET /v1/members/by-phone/:phone', { params: { phone: '+852 20000005' } })).memberId).toBe(id(5));
+      expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, members: count + 4 });
       // The directory is rebuilt from the profiles: after a restart the phone is still taken.
       await server.stop();
       await server.start();
@@ -187,21 +187,21 @@ describe('GET /v1/export/*.csv', () => {
     expect(r.status).toBe(200);
     expect(r.type).toBe('text/csv; charset=utf-8');
     const exported = rows(r.text).sort((x, y) => (x['memberId']! < y['memberId']! ? -1 : 1));
-    const listed = (await a.get('/v1/members?limit=1000')).body.members as Array<Record<string, unknown>>;
+    const listed = (await a.call('GET /v1/members', { query: { limit: '1000' } })).members as Array<Record<string, unknown>>;
     expect(exported.map((m) => m['memberId'])).toEqual(listed.map((m) => m['memberId']));
     for (const [i, m] of listed.entries()) {
       const row = exported[i]!;
       for (const c of [...IMPORT_COLUMNS, 'lifetimeSpendCents', 'purchaseCount', 'createdAt']) expect(row[c], `${String(m['memberId'])}.${c}`).toBe(cellOf(m[c]));
     }
-    const reader = (await a.post('/v1/admin/keys', { role: 'reader' })).body.key as string;
+    const reader = (await a.call('POST /v1/admin/keys', { body: { role: 'reader' } })).key as string;
     expect((await send(a, 'GET', '/v1/export/members.csv', undefined, reader)).status).toBe(200);
-    const pos = (await a.post('/v1/admin/keys', { role: 'pos' })).body.key as string;
+    const pos = (await a.call('POST /v1/admin/keys', { body: { role: 'pos' } })).key as string;
     expect((await send(a, 'GET', '/v1/export/ledger.csv', undefined, pos)).status).toBe(403);
   });
 
   it('exports the ledger, or the entries of local days from..to', async () => {
     const all = rows((await send(a, 'GET', '/v1/export/ledger.csv')).text);
-    expect(all.length).toBe((await a.get('/v1/admin/verify')).body.entries);
+    expect(all.length).toBe((await a.call('GET /v1/admin/verify')).entries);
     const day = rows((await send(a, 'GET', '/v1/export/ledger.csv?from=2025-03-11&to=2025-03-11')).text);
     expect(day).toEqual([expect.objectContaining({ at: '2025-03-10T16:30:00.000Z', kind: 'purchase', memberId: 'e1', pointsDelta: '30', spendDeltaCents: '60000', ref: 'e-o1' })]);
     const three = rows((await send(a, 'GET', '/v1/export/ledger.csv?from=2025-03-10&to=2025-03-12')).text);
@@ -216,8 +216,8 @@ describe('GET /v1/export/*.csv', () => {
     const again = (await send(b, 'GET', '/v1/export/members.csv')).text;
     const project = (csv: string) => rows(csv).map((m) => IMPORT_COLUMNS.map((c) => m[c]));
     expect(project(again)).toEqual(project(exported));
-    expect((await b.get('/v1/members/a-kid-1')).body).toMatchObject({ referrerId: 'z-ref', address: '1 Queen\'s Road, "Central"' });
-    expect((await b.get('/v1/members/e1')).body).toMatchObject({ email: 'e1@example.com', points: 30, walletCents: 110000 });
+    expect((await b.call('GET /v1/members/:id', { params: { id: 'a-kid-1' } }))).toMatchObject({ referrerId: 'z-ref', address: '1 Queen\'s Road, "Central"' });
+    expect((await b.call('GET /v1/members/:id', { params: { id: 'e1' } }))).toMatchObject({ email: 'e1@example.com', points: 30, walletCents: 110000 });
     expect((await importCsv(b, exported)).body).toMatchObject({ imported: 0, skipped: 8, failed: 0 });
   });
 });

@@ -19,7 +19,7 @@ async function importCsv(csv: string): Promise<{ status: number; body: Record<st
   const res = await fetch(`http://127.0.0.1:${server.port}/v1/import/members`, { method: 'POST', headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'text/csv' }, body: csv });
   return { status: res.status, body: await res.json() as Record<string, any> };
 }
-const member = async (id: string) => (await server.get(`/v1/members/${id}`)).body;
+const member = async (id: string) => (await server.call('GET /v1/members/:id', { params: { id } }));
 
 describe('dates in a CSV import', () => {
   it('reads YYYY-MM-DD, YYYY/M/D and D/M/YYYY (day first by default), and refuses the rest by line', async () => {
@@ -47,7 +47,7 @@ describe('dates in a CSV import', () => {
   });
 
   it('reads M/D/YYYY once the program says csvDayFirst: false', async () => {
-    const program = (await server.get('/v1/program')).body;
+    const program = (await server.call('GET /v1/program'));
     expect(program.csvDayFirst).toBe(true);
     expect((await server.request('PUT', '/v1/program', { ...program, csvDayFirst: 'no' })).body.error).toMatchObject({ code: 'invalid_request', field: 'csvDayFirst' });
     expect((await server.request('PUT', '/v1/program', { ...program, csvDayFirst: false })).status).toBe(200);
@@ -135,7 +135,7 @@ describe('an over-long line', () => {
 
 describe('rows naming a referrer a few lines above', () => {
   it('all get in on an idle server, and all replay the second time: none fails as overloaded', async () => {
-    const program = (await server.get('/v1/program')).body;
+    const program = (await server.call('GET /v1/program'));
     const levels = [{ registerPoints: 10, firstPurchasePoints: 0, repeatPurchasePoints: 0, purchaseSharePct: 0 }];
     expect((await server.request('PUT', '/v1/program', { ...program, referral: { enabled: true, refereePoints: 0, levels } })).status).toBe(200);
     const count = 20_000;
@@ -151,6 +151,6 @@ describe('rows naming a referrer a few lines above', () => {
     const deadline = Date.now() + 10_000;
     while ((await member('r-19996')).points !== 10 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
     expect((await member('r-19996')).points).toBe(10);
-    expect((await server.get('/v1/admin/verify')).body.ok).toBe(true);
+    expect((await server.call('GET /v1/admin/verify')).ok).toBe(true);
   }, 120_000);
 });

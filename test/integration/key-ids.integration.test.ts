@@ -15,32 +15,26 @@ let adminId = '';
 let posId = '';
 let posKey = '';
 
-async function ok(path: string, body: unknown, method = 'POST', key?: string): Promise<any> {
-  const r = await server.request(method, path, body, key);
-  expect(r.status, `${path} ${JSON.stringify(r.body)}`).toBeLessThan(300);
-  return r.body;
-}
-
-const ledger = async (memberId: string): Promise<Array<{ kind: string; keyId: string | null; reason?: string; ref: string }>> =>
-  (await server.get(`/v1/members/${memberId}/ledger?limit=100`)).body.entries;
+const ledger = async (memberId: string) =>
+  (await server.call('GET /v1/members/:id/ledger', { params: { id: memberId }, query: { limit: 100 } })).entries;
 
 beforeAll(async () => {
   await server.start();
-  adminId = (await server.get('/v1/whoami')).body.keyId;
-  const pos = await ok('/v1/admin/keys', { role: 'pos' });
+  adminId = (await server.call('GET /v1/whoami')).keyId;
+  const pos = await server.call('POST /v1/admin/keys', { body: { role: 'pos' } });
   posId = pos.id;
   posKey = pos.key;
-  const program = (await server.get('/v1/program')).body;
-  await ok('/v1/program', {
+  const program = await server.call('GET /v1/program');
+  await server.call('PUT /v1/program', { body: {
     ...program, pointsExpiryDays: 30,
     referral: { enabled: true, refereePoints: 0, levels: [{ registerPoints: 100, firstPurchasePoints: 0, repeatPurchasePoints: 0, purchaseSharePct: 10 }] },
-  }, 'PUT');
+  } });
   const t0 = Date.now() - 100 * DAY_MS;
   // Referrers on both shards, so some credits cross shards through the outbox.
-  await ok('/v1/members', { memberId: 'ref-a', at: iso(t0) });
-  for (const id of ['m1', 'm2', 'm3', 'm4']) await ok('/v1/members', { memberId: id, referrerId: 'ref-a', at: iso(t0) }, 'POST', posKey);
-  await ok('/v1/purchases', { orderId: 'o-1', memberId: 'm1', amountCents: 10_000, at: iso(t0 + DAY_MS) }, 'POST', posKey);
-  await ok('/v1/points/adjustments', { requestId: 'adj-1', memberId: 'm1', points: 25, reason: 'Goodwill: late delivery 遲到' });
+  await server.call('POST /v1/members', { body: { memberId: 'ref-a', at: iso(t0) } });
+  for (const id of ['m1', 'm2', 'm3', 'm4']) await server.client(posKey).call('POST /v1/members', { body: { memberId: id, referrerId: 'ref-a', at: iso(t0) } });
+  await server.client(posKey).call('POST /v1/purchases', { body: { orderId: 'o-1', memberId: 'm1', amountCents: 10_000, at: iso(t0 + DAY_MS) } });
+  await server.call('POST /v1/points/adjustments', { body: { requestId: 'adj-1', memberId: 'm1', points: 25, reason: 'Goodwill: late delivery 遲到' } });
   const terminal = await StreamTerminal.open(`ws://127.0.0.1:${server.port}/v1/stream`, posKey);
   terminal.send({ type: 'batch', id: 1, ops: [
     { op: 'purchase', orderId: 's-1', memberId: 'm2', amountCents: 3_000 },
@@ -50,7 +44,7 @@ beforeAll(async () => {
   expect((await terminal.ack(1)).results.map((r: { ok: boolean }) => r.ok)).toEqual([true, true, true]);
   terminal.ws.close();
   // The sweep: the 30-day grants of the backdated registrations expire.
-  await ok('/v1/admin/sweep', {});
+  await server.call('POST /v1/admin/sweep', { body: {} });
   // Credits land just after their acks.
   await new Promise((r) => setTimeout(r, 500));
 }, 60_000);
@@ -81,9 +75,7 @@ describe('key ids on ledger entries', () => {
   });
 
   it('shows key ids and reasons in the CSV export, and the program change under its admin', async () => {
-    const r = await server.get('/v1/export/ledger.csv');
-    const text = r.body as unknown as string;
-    const lines = (typeof text === 'string' ? text : JSON.stringify(text)).split('\r\n');
+    const lines = (await server.call('GET /v1/export/ledger.csv')).split('\r\n');
     const header = lines[0]!.replace(/^\uFEFF/, '').split(',');
     expect(header.slice(-2)).toEqual(['keyId', 'reason']);
     const adjust = lines.find((l) => l.includes(',adjust,m1,'))!;

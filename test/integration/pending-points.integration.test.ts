@@ -16,8 +16,7 @@ const at = (day: number): string => new Date(Date.parse('2026-03-02T04:00:00Z') 
 
 beforeAll(async () => {
   await server.start();
-  const program = (await server.get('/v1/program')).body as Record<string, unknown>;
-  delete program['version'];
+  const { version: _version, ...program } = await server.call('GET /v1/program');
   const r = await server.request('PUT', '/v1/program', {
     ...program,
     pointsPendingDays: 14,
@@ -34,8 +33,8 @@ beforeAll(async () => {
 afterAll(async () => { await server.stop(); server.cleanup(); });
 
 type Body = Record<string, any>;
-const member = async (id: string): Promise<Body> => (await server.get(`/v1/members/${id}`)).body as Body;
-const balance = async (id: string, when: string): Promise<Body> => (await server.get(`/v1/members/${id}/balance?at=${encodeURIComponent(when)}`)).body as Body;
+const member = async (id: string): Promise<Body> => (await server.call('GET /v1/members/:id', { params: { id } })) as Body;
+const balance = async (id: string, when: string): Promise<Body> => (await server.call('GET /v1/members/:id/balance', { params: { id }, query: { at: when } })) as Body;
 async function post(path: string, body: Record<string, unknown>): Promise<Body> {
   const r = await server.post(path, body);
   expect(r.status, JSON.stringify(r.body)).toBe(200);
@@ -55,7 +54,7 @@ async function settled(id: string, expected: Record<string, unknown>): Promise<v
   expect(seen).toEqual(expected);
 }
 async function verified(): Promise<void> {
-  expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+  expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
 }
 
 describe('pending points with a 14-day return window', () => {
@@ -67,7 +66,7 @@ describe('pending points with a 14-day return window', () => {
     const o1 = await post('/v1/purchases', { orderId: 'o1', memberId: 'ann', amountCents: 100_000, at: at(0) });
     expect(o1).toMatchObject({ earnedPoints: 50, points: 0, tierId: 'silver', upgradedTo: 'silver', pointsPendingUntil: at(14), referralRewards: [{ memberId: 'rita', points: 15 }] });
     await settled('ann', { points: 0, pendingPoints: 50, pointsActivating: [{ at: at(14), points: 50 }] });
-    expect((await server.get('/v1/orders/o1')).body).toMatchObject({ orderId: 'o1', earnedPoints: 50, pendingUntil: at(14) });
+    expect((await server.call('GET /v1/orders/:id', { params: { id: 'o1' } }))).toMatchObject({ orderId: 'o1', earnedPoints: 50, pendingUntil: at(14) });
     await settled('rita', { points: 0, pendingPoints: 15, pointsActivating: [{ at: at(14), points: 15 }] });
     // Pending points cannot be spent: neither redeemed at the till nor for cash.
     const spend = await server.post('/v1/purchases', { orderId: 'o-spend', memberId: 'ann', amountCents: 10_000, redeemPoints: 10, at: at(1) });
@@ -85,7 +84,7 @@ describe('pending points with a 14-day return window', () => {
     expect(r).toMatchObject({ clawedBackPoints: 0, cancelledPendingPoints: 10, points: 0, referralReversals: [{ memberId: 'rita', points: 1 }] });
     await settled('ann', { points: 0, pendingPoints: 70, pointsActivating: [{ at: at(14), points: 50 }, { at: at(17), points: 20 }] });
     await settled('rita', { points: 0, pendingPoints: 17, pointsActivating: [{ at: at(14), points: 15 }, { at: at(17), points: 2 }] });
-    const ledger = ((await server.get('/v1/members/ann/ledger')).body as Body).entries as Body[];
+    const ledger = ((await server.call('GET /v1/members/:id/ledger', { params: { id: 'ann' } })) as Body).entries as Body[];
     expect(ledger.slice(0, 2).map((e) => [e.kind, e.ref, e.pointsDelta, e.pendingDelta])).toEqual([['points_cancel', 'r2a', 0, -10], ['return', 'r2a', 0, 0]]);
     await verified();
   });
@@ -98,7 +97,7 @@ describe('pending points with a 14-day return window', () => {
     expect(pendingOf(ann)).toEqual({ points: 50, pendingPoints: 20, pointsActivating: [{ at: at(17), points: 20 }] });
     expect(ann.pointsExpiring).toEqual([{ at: at(14 + 365), points: 50 }]);
     expect(pendingOf(await member('rita'))).toEqual({ points: 15, pendingPoints: 2, pointsActivating: [{ at: at(17), points: 2 }] });
-    const [activation] = ((await server.get('/v1/members/ann/ledger')).body as Body).entries as Body[];
+    const [activation] = ((await server.call('GET /v1/members/:id/ledger', { params: { id: 'ann' } })) as Body).entries as Body[];
     expect(activation).toMatchObject({ kind: 'points_activate', at: at(14), ref: 'o1', pointsDelta: 50, growthDelta: 50, pendingDelta: -50 });
     await verified();
   });
@@ -123,9 +122,9 @@ describe('pending points with a 14-day return window', () => {
   });
 
   it('reports pending points in the summary and per day', async () => {
-    const summary = (await server.get('/v1/reports/summary')).body as Body;
+    const summary = (await server.call('GET /v1/reports/summary')) as Body;
     expect(summary).toMatchObject({ pointsPending: 0, pointsPendingCancelled: 10 + 1 + 20 + 2, pointsIssued: 65, pointsClawedBack: 65 });
-    const daily = (await server.get(`/v1/reports/daily?from=2026-03-02&to=2026-03-18`)).body as Body;
+    const daily = (await server.call('GET /v1/reports/daily', { query: { from: '2026-03-02', to: '2026-03-18' } })) as Body;
     const day = (date: string) => daily.days.find((d: Body) => d.date === date);
     expect(day('2026-03-02')).toMatchObject({ purchases: 1, pointsPending: 65, pointsIssued: 0 });
     expect(day('2026-03-05')).toMatchObject({ purchases: 1, pointsPending: 33, pointsIssued: 0 });
@@ -136,8 +135,7 @@ describe('pending points with a 14-day return window', () => {
 
   it('applies a change of pointsPendingDays to later purchases only', async () => {
     expect(await post('/v1/purchases', { orderId: 'o4', memberId: 'ann', amountCents: 20_000, at: at(20) })).toMatchObject({ earnedPoints: 10, points: 0, pointsPendingUntil: at(34) });
-    const program = (await server.get('/v1/program')).body as Record<string, unknown>;
-    delete program['version'];
+    const { version: _version, ...program } = await server.call('GET /v1/program');
     expect((await server.request('PUT', '/v1/program', { ...program, pointsPendingDays: 0 })).status).toBe(200);
     const o5 = await post('/v1/purchases', { orderId: 'o5', memberId: 'ann', amountCents: 20_000, at: at(21) });
     expect(o5).toMatchObject({ earnedPoints: 10, points: 10 });

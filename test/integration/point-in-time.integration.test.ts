@@ -31,24 +31,18 @@ function cli(...args: string[]): { status: number | null; stdout: string; stderr
 }
 
 async function books(server: ServerProcess): Promise<Books> {
-  const members = await server.get('/v1/export/members.csv');
-  const ledger = await server.get('/v1/export/ledger.csv');
-  expect(members.status).toBe(200);
-  expect(ledger.status).toBe(200);
-  return { members: String(members.body), ledger: String(ledger.body), summary: (await server.get('/v1/reports/summary')).body };
+  return {
+    members: await server.call('GET /v1/export/members.csv'), ledger: await server.call('GET /v1/export/ledger.csv'),
+    summary: await server.call('GET /v1/reports/summary'),
+  };
 }
 
-async function ok(path: string, body: unknown, method = 'POST'): Promise<any> {
-  const r = await live.request(method, path, body);
-  expect(r.status, `${path} ${JSON.stringify(r.body)}`).toBeLessThan(300);
-  return r.body;
-}
 
 /** Waits until the live books stop moving (cross-shard credits land after their acks). */
 async function settle(): Promise<void> {
   let seen = '';
   for (let i = 0; i < 100; i++) {
-    const now = JSON.stringify((await live.get('/v1/reports/summary')).body);
+    const now = JSON.stringify((await live.call('GET /v1/reports/summary')));
     if (now === seen) return;
     seen = now;
     await new Promise((r) => setTimeout(r, 100));
@@ -60,21 +54,21 @@ const csv = (rows: string[]) => ['memberId,name,phone,points', ...rows].join('\n
 
 beforeAll(async () => {
   await live.start();
-  for (let i = 0; i < 12; i++) await ok('/v1/members', { memberId: `c${i}`, name: `Customer ${i}` });
-  for (let i = 0; i < 12; i++) await ok('/v1/purchases', { orderId: `before-${i}`, memberId: `c${i}`, amountCents: 10_000 + i * 1_000 });
-  await ok('/v1/wallet/topups', { requestId: 'top-0', memberId: 'c0', amountCents: 50_000 });
-  const backup = await ok('/v1/admin/backup', { dir: backupDir });
+  for (let i = 0; i < 12; i++) await live.call('POST /v1/members', { body: { memberId: `c${i}`, name: `Customer ${i}` } });
+  for (let i = 0; i < 12; i++) await live.call('POST /v1/purchases', { body: { orderId: `before-${i}`, memberId: `c${i}`, amountCents: 10_000 + i * 1_000 } });
+  await live.call('POST /v1/wallet/topups', { body: { requestId: 'top-0', memberId: 'c0', amountCents: 50_000 } });
+  const backup = await live.call('POST /v1/admin/backup', { body: { dir: backupDir } });
   backupAtMs = Math.max(...backup.shards.map((s: { committedAtMs?: number }) => s.committedAtMs ?? 0));
 
   // After the backup: a good import, purchases by imported members, transfers, a program change.
-  const good = await live.request('POST', '/v1/import/members', csv(Array.from({ length: 300 }, (_, i) => `g${i},Good ${i},+852 6100 ${String(1000 + i)},${i % 7}`)));
-  expect(good.body).toMatchObject({ imported: 300, failed: 0 });
-  for (let i = 0; i < 30; i++) await ok('/v1/purchases', { orderId: `good-${i}`, memberId: `g${i}`, amountCents: 20_000 + i * 100 });
-  for (let i = 1; i < 6; i++) await ok('/v1/wallet/transfers', { requestId: `move-${i}`, fromMemberId: 'c0', toMemberId: `c${i}`, amountCents: 1_000 * i });
-  const program = (await live.get('/v1/program')).body;
+  const good = await live.call('POST /v1/import/members', { body: csv(Array.from({ length: 300 }, (_, i) => `g${i},Good ${i},+852 6100 ${String(1000 + i)},${i % 7}`)) });
+  expect(good).toMatchObject({ imported: 300, failed: 0 });
+  for (let i = 0; i < 30; i++) await live.call('POST /v1/purchases', { body: { orderId: `good-${i}`, memberId: `g${i}`, amountCents: 20_000 + i * 100 } });
+  for (let i = 1; i < 6; i++) await live.call('POST /v1/wallet/transfers', { body: { requestId: `move-${i}`, fromMemberId: 'c0', toMemberId: `c${i}`, amountCents: 1_000 * i } });
+  const program = (await live.call('GET /v1/program'));
   const { version: _v, ...current } = program;
-  await ok('/v1/program', { ...current, orderPoints: 3 }, 'PUT');
-  await ok('/v1/purchases', { orderId: 'under-v2', memberId: 'c3', amountCents: 30_000 });
+  await live.call('PUT /v1/program', { body: { ...current, orderPoints: 3 } });
+  await live.call('POST /v1/purchases', { body: { orderId: 'under-v2', memberId: 'c3', amountCents: 30_000 } });
   await settle();
   noted = await books(live);
   // The point: after everything above, before the bad import. Both sides of it are on this machine's clock.
@@ -92,9 +86,9 @@ beforeAll(async () => {
   await new Promise((r) => setTimeout(r, 20));
 
   // The bad import (every row's opening points wrong), then more business on every member.
-  const bad = await live.request('POST', '/v1/import/members', csv(Array.from({ length: 500 }, (_, i) => `b${i},Bad ${i},,1000000`)));
-  expect(bad.body).toMatchObject({ imported: 500, failed: 0 });
-  for (let i = 0; i < 12; i++) await ok('/v1/purchases', { orderId: `after-${i}`, memberId: `c${i}`, amountCents: 5_000 });
+  const bad = await live.call('POST /v1/import/members', { body: csv(Array.from({ length: 500 }, (_, i) => `b${i},Bad ${i},,1000000`)) });
+  expect(bad).toMatchObject({ imported: 500, failed: 0 });
+  for (let i = 0; i < 12; i++) await live.call('POST /v1/purchases', { body: { orderId: `after-${i}`, memberId: `c${i}`, amountCents: 5_000 } });
   await settle();
   expect((await books(live)).members).not.toBe(noted.members);
 }, 120_000);
@@ -110,7 +104,7 @@ async function restoredBooks(dir: string): Promise<Books> {
   await server.start();
   try {
     const b = await books(server);
-    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+    expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
     return b;
   } finally {
     await server.stop();

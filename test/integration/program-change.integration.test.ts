@@ -17,7 +17,7 @@ describe('a program change that drops a held tier', () => {
     await server.start();
     expect((await server.post('/v1/members', { memberId: 'silver-1', tierId: 'silver' })).status).toBe(201);
     expect((await server.post('/v1/purchases', { orderId: 'pc-1', memberId: 'silver-1', amountCents: 20_000 })).status).toBe(200);
-    const program = (await server.get('/v1/program')).body;
+    const program = (await server.call('GET /v1/program'));
     const { version: _version, ...doc } = program;
     const dropped = {
       ...doc,
@@ -26,20 +26,20 @@ describe('a program change that drops a held tier', () => {
     };
     expect((await server.request('PUT', '/v1/program', dropped)).status).toBe(200);
 
-    expect((await server.get('/v1/members/silver-1')).body).toMatchObject({ tierId: 'member', periodEnd: null });
-    expect((await server.get('/v1/reports/summary')).body.tiers).toEqual([{ tierId: 'member', members: 1 }, { tierId: 'gold', members: 0 }]);
-    expect((await server.post('/v1/checkout/quote', { memberId: 'silver-1', amountCents: 10_000 })).body).toMatchObject({ tierId: 'member', discountBps: 0 });
-    expect((await server.post('/v1/purchases', { orderId: 'pc-2', memberId: 'silver-1', amountCents: 10_000 })).body).toMatchObject({ tierId: 'member', earnedPoints: 5 });
-    expect((await server.post('/v1/returns', { returnId: 'pc-1-r', orderId: 'pc-1', amountCents: 20_000 })).body).toMatchObject({ tierId: 'member', clawedBackPoints: 10 });
+    expect((await server.call('GET /v1/members/:id', { params: { id: 'silver-1' } }))).toMatchObject({ tierId: 'member', periodEnd: null });
+    expect((await server.call('GET /v1/reports/summary')).tiers).toEqual([{ tierId: 'member', members: 1 }, { tierId: 'gold', members: 0 }]);
+    expect((await server.call('POST /v1/checkout/quote', { body: { memberId: 'silver-1', amountCents: 10_000 } }))).toMatchObject({ tierId: 'member', discountBps: 0 });
+    expect((await server.call('POST /v1/purchases', { body: { orderId: 'pc-2', memberId: 'silver-1', amountCents: 10_000 } }))).toMatchObject({ tierId: 'member', earnedPoints: 5 });
+    expect((await server.call('POST /v1/returns', { body: { returnId: 'pc-1-r', orderId: 'pc-1', amountCents: 20_000 } }))).toMatchObject({ tierId: 'member', clawedBackPoints: 10 });
     expect((await server.post('/v1/admin/sweep', {})).status).toBe(200);
-    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+    expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
 
     await server.kill();
     await server.start();
-    expect((await server.get('/v1/members/silver-1')).body).toMatchObject({ tierId: 'member', points: 5 });
-    const ledger = (await server.get('/v1/members/silver-1/ledger')).body.entries as Array<{ kind: string; tierId: string | null; ref: string }>;
+    expect((await server.call('GET /v1/members/:id', { params: { id: 'silver-1' } }))).toMatchObject({ tierId: 'member', points: 5 });
+    const ledger = (await server.call('GET /v1/members/:id/ledger', { params: { id: 'silver-1' } })).entries as Array<{ kind: string; tierId: string | null; ref: string }>;
     expect(ledger.filter((e) => e.kind === 'downgrade').map((e) => [e.tierId, e.ref])).toEqual([['member', `program:${program.version + 1}`]]);
-    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+    expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
   });
 
   it('settles, at the next start, data a program change left unsettled (as the defect left it)', async () => {
@@ -55,8 +55,8 @@ describe('a program change that drops a held tier', () => {
     });
     await store.root.close();
     await older.start();
-    expect((await older.post('/v1/checkout/quote', { memberId: 'silver-2', amountCents: 1_000 })).body).toMatchObject({ tierId: 'member' });
-    expect((await older.get('/v1/members/silver-2')).body).toMatchObject({ tierId: 'member', periodEnd: null });
-    expect((await older.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+    expect((await older.call('POST /v1/checkout/quote', { body: { memberId: 'silver-2', amountCents: 1_000 } }))).toMatchObject({ tierId: 'member' });
+    expect((await older.call('GET /v1/members/:id', { params: { id: 'silver-2' } }))).toMatchObject({ tierId: 'member', periodEnd: null });
+    expect((await older.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
   });
 });

@@ -11,28 +11,27 @@ afterAll(async () => { await server.stop(); server.cleanup(); });
 
 describe('program versions', () => {
   it('gives concurrent changes distinct increasing versions, and shows the last applied, also after a restart', async () => {
-    const base = (await server.get('/v1/program')).body;
-    const startVersion = base.version as number;
+    const base = await server.call('GET /v1/program');
+    const startVersion = base.version;
     const replies = await Promise.all(Array.from({ length: CHANGES }, (_, i) =>
-      server.request('PUT', '/v1/program', { ...base, name: `change-${i}`, signupPoints: i })));
-    expect(replies.map((r) => r.status)).toEqual(replies.map(() => 200));
-    const versions = replies.map((r) => r.body.version as number);
+      server.call('PUT /v1/program', { body: { ...base, name: `change-${i}`, signupPoints: i } })));
+    const versions = replies.map((r) => r.version);
     expect([...versions].sort((a, b) => a - b)).toEqual(Array.from({ length: CHANGES }, (_, i) => startVersion + 1 + i));
     // Each answer names the program it applied under that version.
-    replies.forEach((r, i) => expect(r.body).toMatchObject({ name: `change-${i}`, signupPoints: i }));
-    const last = replies.find((r) => r.body.version === startVersion + CHANGES)!.body;
-    const shown = (await server.get('/v1/program')).body;
+    replies.forEach((r, i) => expect(r).toMatchObject({ name: `change-${i}`, signupPoints: i }));
+    const last = replies.find((r) => r.version === startVersion + CHANGES)!;
+    const shown = await server.call('GET /v1/program');
     expect(shown).toEqual(last);
     // What a registration gets is the program shown.
-    const member = await server.post('/v1/members', { memberId: 'pv-1' });
-    expect(member.body.points).toBe(last.signupPoints);
+    const member = await server.call('POST /v1/members', { body: { memberId: 'pv-1' } });
+    expect(member.points).toBe(last.signupPoints);
     await server.stop();
     await server.start();
-    expect((await server.get('/v1/program')).body).toEqual(last);
-    expect((await server.post('/v1/members', { memberId: 'pv-2' })).body.points).toBe(last.signupPoints);
+    expect(await server.call('GET /v1/program')).toEqual(last);
+    expect((await server.call('POST /v1/members', { body: { memberId: 'pv-2' } })).points).toBe(last.signupPoints);
     // The ledger records one program entry per version.
-    const ledger = await server.get('/v1/export/ledger.csv');
-    const refs = [...(ledger.body as string).matchAll(/program:(\d+)/g)].map((m) => Number(m[1]));
+    const ledger = await server.call('GET /v1/export/ledger.csv');
+    const refs = [...ledger.matchAll(/program:(\d+)/g)].map((m) => Number(m[1]));
     expect(refs.filter((v) => v > startVersion).sort((a, b) => a - b)).toEqual(Array.from({ length: CHANGES }, (_, i) => startVersion + 1 + i));
   });
 });

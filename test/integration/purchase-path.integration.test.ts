@@ -216,7 +216,7 @@ describe('rejections change nothing', () => {
   it('names the offending field', async () => {
     const r = await server.post('/v1/purchases', { orderId: 'x-20', memberId: 'alice', amountCents: 'ten' });
     expect(r.body.error.field).toBe('amountCents');
-    const p = await server.request('PUT', '/v1/program', { ...(await server.get('/v1/program')).body, tiers: [] });
+    const p = await server.request('PUT', '/v1/program', { ...(await server.call('GET /v1/program')), tiers: [] });
     expect(p.status).toBe(400);
     expect(p.body.error.field).toBe('tiers');
   });
@@ -232,7 +232,7 @@ describe('rejections change nothing', () => {
 
 describe('roles', () => {
   it('gives each role its endpoints and nothing more', async () => {
-    const make = async (role: string) => (await server.post('/v1/admin/keys', { role })).body.key as string;
+    const make = async (role: 'admin' | 'reader' | 'pos' | 'storefront') => (await server.call('POST /v1/admin/keys', { body: { role } })).key;
     const pos = await make('pos');
     const reader = await make('reader');
     expect((await server.post('/v1/purchases', { orderId: 'pos-1', memberId: 'bob', amountCents: 100 }, pos)).status).toBe(200);
@@ -259,17 +259,17 @@ describe('members', () => {
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ phone: '+85255550009', address: '1 Queen\'s Road', points: 0 });
     expect((await server.get(`/v1/members/by-phone/${encodeURIComponent('+852 5555 0001')}`)).status).toBe(404);
-    expect((await server.get(`/v1/members/by-phone/${encodeURIComponent('+852 5555 0009')}`)).body.memberId).toBe('alice');
+    expect((await server.call('GET /v1/members/by-phone/:phone', { params: { phone: '+852 5555 0009' } })).memberId).toBe('alice');
     // The released phone can be taken by someone else now.
     expect((await server.post('/v1/members', { memberId: 'frank', phone: '+852 5555 0001' })).status).toBe(201);
     expect((await server.request('PATCH', '/v1/members/frank', { points: 5 })).status).toBe(400);
     // A phone another member holds is refused, and neither member changes.
-    const frankBefore = (await server.get('/v1/members/frank')).body;
+    const frankBefore = (await server.call('GET /v1/members/:id', { params: { id: 'frank' } }));
     const clash = await server.request('PATCH', '/v1/members/frank', { phone: '+852 5555 0009', name: 'Frank' });
     expect(clash.status).toBe(409);
     expect(clash.body.error).toMatchObject({ code: 'phone_taken', field: 'phone' });
-    expect((await server.get('/v1/members/frank')).body).toEqual(frankBefore);
-    expect((await server.get(`/v1/members/by-phone/${encodeURIComponent('+852 5555 0009')}`)).body.memberId).toBe('alice');
+    expect((await server.call('GET /v1/members/:id', { params: { id: 'frank' } }))).toEqual(frankBefore);
+    expect((await server.call('GET /v1/members/by-phone/:phone', { params: { phone: '+852 5555 0009' } })).memberId).toBe('alice');
 
     const gold = await server.get('/v1/members?tierId=gold');
     expect(gold.body.members.map((m: { memberId: string }) => m.memberId).sort()).toEqual(['alice', 'bob']);
@@ -297,7 +297,7 @@ describe('many ops on one member at once', () => {
     expect(replies.filter((r) => r.body.upgradedTo === 'silver')).toHaveLength(1);
     expect(replies.map((r) => r.body.points).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => 10 * (i + 1)));
     expect(await member('burst')).toMatchObject({ points: 200, tierId: 'silver', periodMetric: 300000, lifetimeSpendCents: 400000, purchaseCount: 20 });
-    const ledger = (await server.get('/v1/members/burst/ledger?limit=100')).body.entries as Array<{ kind: string }>;
+    const ledger = (await server.call('GET /v1/members/:id/ledger', { params: { id: 'burst' }, query: { limit: '100' } })).entries as Array<{ kind: string }>;
     expect(ledger.filter((e) => e.kind === 'upgrade')).toHaveLength(1);
     expect(ledger).toHaveLength(22);
   });
@@ -305,7 +305,7 @@ describe('many ops on one member at once', () => {
 
 describe('program changes', () => {
   it('validates, versions and applies a new program to operations after it', async () => {
-    const current = (await server.get('/v1/program')).body;
+    const current = (await server.call('GET /v1/program'));
     const next = { ...current, orderPoints: 7 };
     const r = await server.request('PUT', '/v1/program', next);
     expect(r.status).toBe(200);
@@ -318,11 +318,11 @@ describe('program changes', () => {
 describe('restart', () => {
   it('keeps every balance, key and program across a restart, and verify is clean', async () => {
     const before = await snapshot('alice');
-    const program = (await server.get('/v1/program')).body;
+    const program = (await server.call('GET /v1/program'));
     await server.stop();
     await server.start();
     expect(await snapshot('alice')).toEqual(before);
-    expect((await server.get('/v1/program')).body).toEqual(program);
+    expect((await server.call('GET /v1/program'))).toEqual(program);
     const replay = await server.post('/v1/wallet/topups', { requestId: 't-1', memberId: 'alice', amountCents: 100000 });
     expect(replay.body).toMatchObject({ replayed: true, walletBalanceCents: 110000 });
     expect((await server.post('/v1/members', { memberId: 'late', phone: '+852 5555 0009' })).body.error.code).toBe('phone_taken');
@@ -338,6 +338,6 @@ describe('restart', () => {
     await server.start();
     expect((await server.get('/v1/orders/b-kill')).status).toBe(200);
     expect((await member('bob')).points).toBe(r.body.points);
-    expect((await server.get('/v1/admin/verify')).body.ok).toBe(true);
+    expect((await server.call('GET /v1/admin/verify')).ok).toBe(true);
   });
 });

@@ -10,7 +10,7 @@ const server = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SHARDS: 
 
 beforeAll(async () => {
   await server.start();
-  const program = (await server.get('/v1/program')).body;
+  const program = (await server.call('GET /v1/program'));
   const r = await server.request('PUT', '/v1/program', {
     ...program,
     referral: {
@@ -31,7 +31,7 @@ const ids = ['root', 'ann', 'ben', 'cat'] as const;
 /** Points of every member of the tree, once every cross-shard credit has landed. */
 async function points(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const id of ids) out[id] = (await server.get(`/v1/members/${id}`)).body.points;
+  for (const id of ids) out[id] = (await server.call('GET /v1/members/:id', { params: { id } })).points;
   return out;
 }
 
@@ -44,7 +44,7 @@ async function settled(expected: Record<string, number>): Promise<void> {
     seen = await points();
   }
   expect(seen).toEqual(expected);
-  expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+  expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
 }
 
 const buy = (orderId: string, memberId: string, amountCents: number) => server.post('/v1/purchases', { orderId, memberId, amountCents });
@@ -91,7 +91,7 @@ describe('three levels of referral', () => {
   });
 
   it('links each reward to its order on the ancestor\'s ledger', async () => {
-    const ledger = (await server.get('/v1/members/root/ledger?limit=3')).body.entries;
+    const ledger = (await server.call('GET /v1/members/:id/ledger', { params: { id: 'root' }, query: { limit: '3' } })).entries;
     expect(ledger[0]).toMatchObject({ kind: 'referral_reward', ref: 'ann-2', pointsDelta: 21 });
   });
 });
@@ -124,7 +124,7 @@ describe('returns unwind everything', () => {
     expect(r.body).toMatchObject({ clawedBackPoints: 25, points: 50 });
     expect(r.body.referralReversals).toEqual([{ memberId: 'ben', points: 202 }, { memberId: 'ann', points: 101 }, { memberId: 'root', points: 50 }]);
     await settled({ root: 500, ann: 442, ben: 170, cat: 50 });
-    const order = (await server.get('/v1/orders/cat-1')).body;
+    const order = (await server.call('GET /v1/orders/:id', { params: { id: 'cat-1' } }));
     expect(order.returns.map((x: { returnId: string; amountCents: number }) => [x.returnId, x.amountCents])).toEqual([['cat-r1', 50000], ['cat-r2', 50000]]);
     expect(order.remainingCents).toBe(0);
   });
@@ -147,7 +147,7 @@ describe('returns unwind everything', () => {
     const r2 = await ret('dee-r2', 'dee-1', 19500);
     // Partial returns sum exactly to a full one: everything is back as before the purchase.
     expect(r2.body).toMatchObject({ clawedBackPoints: 9, restoredPoints: 34, walletRefundCents: 0, points: 100, walletBalanceCents: 10000 });
-    const m = (await server.get('/v1/members/dee')).body;
+    const m = (await server.call('GET /v1/members/:id', { params: { id: 'dee' } }));
     expect(m).toMatchObject({ points: 100, walletCents: 10000, growth: 0, lifetimeSpendCents: 0 });
   });
 
@@ -162,7 +162,7 @@ describe('returns unwind everything', () => {
     expect(again.body.error).toMatchObject({ code: 'invalid_request', field: 'amountCents' });
     const normal = await ret('zed-r3', 'dee-1', 0);
     expect(normal.body.error).toMatchObject({ code: 'invalid_request', field: 'amountCents' });
-    expect((await server.get('/v1/members/zed')).body.points).toBe(100);
+    expect((await server.call('GET /v1/members/:id', { params: { id: 'zed' } })).points).toBe(100);
   });
 
   it('undoes an express upgrade when the order falls below the express threshold', async () => {
@@ -172,11 +172,11 @@ describe('returns unwind everything', () => {
     const r = await ret('eve-r1', 'eve-1', 1);
     // 4,999.99 is no longer express, but still crosses Silver's $1,000: Silver from the order's time.
     expect(r.body).toMatchObject({ clawedBackPoints: 1, points: 249, tierId: 'silver', downgradedTo: 'silver' });
-    const m = (await server.get('/v1/members/eve')).body;
+    const m = (await server.call('GET /v1/members/:id', { params: { id: 'eve' } }));
     expect(m).toMatchObject({ tierId: 'silver', periodMetric: 399999, periodStart: m.firstPurchaseAt });
     const r2 = await ret('eve-r2', 'eve-1', 499999);
     expect(r2.body).toMatchObject({ tierId: 'silver', downgradedTo: null, points: 0 });
-    expect((await server.get('/v1/admin/verify')).body.ok).toBe(true);
+    expect((await server.call('GET /v1/admin/verify')).ok).toBe(true);
   });
 });
 
@@ -185,15 +185,15 @@ describe('wallet transfers', () => {
     const from = 'ann';
     const to = ids.find((id) => hashId(id) % SHARDS !== hashId(from) % SHARDS)!;
     await server.post('/v1/wallet/topups', { requestId: 'ann-top', memberId: from, amountCents: 20000 });
-    const before = (await server.get(`/v1/members/${to}`)).body.walletCents;
+    const before = (await server.call('GET /v1/members/:id', { params: { id: to } })).walletCents;
     const t = await server.post('/v1/wallet/transfers', { requestId: 'tr-1', fromMemberId: from, toMemberId: to, amountCents: 7500 });
     expect(t.body).toMatchObject({ fromMemberId: from, toMemberId: to, amountCents: 7500, walletBalanceCents: 12500 });
     const again = await server.post('/v1/wallet/transfers', { requestId: 'tr-1', fromMemberId: from, toMemberId: to, amountCents: 7500 });
     expect(again.body.replayed).toBe(true);
     const deadline = Date.now() + 5_000;
-    while ((await server.get(`/v1/members/${to}`)).body.walletCents !== before + 7500 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect((await server.get(`/v1/members/${to}`)).body.walletCents).toBe(before + 7500);
-    expect((await server.get(`/v1/members/${from}`)).body.walletCents).toBe(12500);
+    while ((await server.call('GET /v1/members/:id', { params: { id: to } })).walletCents !== before + 7500 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect((await server.call('GET /v1/members/:id', { params: { id: to } })).walletCents).toBe(before + 7500);
+    expect((await server.call('GET /v1/members/:id', { params: { id: from } })).walletCents).toBe(12500);
   });
 
   it('refuses an overdraft, a missing target and a transfer to oneself, changing nothing', async () => {
@@ -203,7 +203,7 @@ describe('wallet transfers', () => {
     expect(ghost.body.error).toMatchObject({ code: 'member_not_found', field: 'toMemberId' });
     const self = await server.post('/v1/wallet/transfers', { requestId: 'tr-4', fromMemberId: 'ann', toMemberId: 'ann', amountCents: 1 });
     expect(self.body.error.code).toBe('invalid_request');
-    expect((await server.get('/v1/members/ann')).body.walletCents).toBe(12500);
+    expect((await server.call('GET /v1/members/:id', { params: { id: 'ann' } })).walletCents).toBe(12500);
   });
 });
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ServerProcess } from '../helpers/server-process.js';
+import { ServerProcess, refusal } from '../helpers/server-process.js';
 import { expectReplayEqualsLive, loyaltyCli, runReplayCheck, runReplayCheckAsync } from '../helpers/replay-check.js';
 import { StreamTerminal } from '../../bench/stream-terminal.js';
 import { hashId } from '../../engine/router/member-hash.js';
@@ -32,15 +32,10 @@ const logStatus = (): LogStatusRow[] => {
   return (JSON.parse(r.stdout) as { shards: LogStatusRow[] }).shards;
 };
 
-async function ok(path: string, body: unknown, method = 'POST'): Promise<any> {
-  const r = await server.request(method, path, body);
-  expect(r.status, `${path} ${JSON.stringify(r.body)}`).toBeLessThan(300);
-  return r.body;
-}
 
 /** Cross-shard credits land just after their ack: wait until the books stop moving. */
 async function settled(): Promise<void> {
-  const figures = async () => JSON.stringify((await server.get('/v1/reports/summary')).body);
+  const figures = async () => JSON.stringify((await server.call('GET /v1/reports/summary')));
   const deadline = Date.now() + 10_000;
   let seen = await figures();
   for (;;) {
@@ -50,14 +45,14 @@ async function settled(): Promise<void> {
     if (Date.now() > deadline) throw new Error(`the books did not settle: ${now}`);
     seen = now;
   }
-  expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+  expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
 }
 
 beforeAll(async () => {
   await server.start();
   // A program change (version 2): three referral levels.
-  const program = (await server.get('/v1/program')).body;
-  await ok('/v1/program', {
+  const program = (await server.call('GET /v1/program'));
+  await server.call('PUT /v1/program', { body: {
     ...program, pointsExpiryDays: 200,
     referral: {
       enabled: true, refereePoints: 50,
@@ -67,36 +62,34 @@ beforeAll(async () => {
         { registerPoints: 25, firstPurchasePoints: 50, repeatPurchasePoints: 5, purchaseSharePct: 2 },
       ],
     },
-  }, 'PUT');
+  } });
   // Two years of history, backdated: periods and grants end before today, for the sweep.
   const t0 = Date.now() - 500 * DAY_MS;
-  await ok('/v1/members', { memberId: 'root', birthday: '1980-02-29', at: iso(t0) });
-  await ok('/v1/members', { memberId: 'ann', referrerId: 'root', phone: '+852 5555 0101', at: iso(t0) });
-  await ok('/v1/members', { memberId: 'ben', referrerId: 'ann', email: 'ben@example.com', at: iso(t0) });
-  await ok('/v1/members', { memberId: 'cat', referrerId: 'ben', at: iso(t0) });
-  await ok('/v1/members', { memberId: 'dan', at: iso(t0) });
-  await ok('/v1/members', { requestId: 'eve-reg', name: 'Eve', at: iso(t0) });
-  await ok('/v1/members', { memberId: 'eve', at: iso(t0) });
+  await server.call('POST /v1/members', { body: { memberId: 'root', birthday: '1980-02-29', at: iso(t0) } });
+  await server.call('POST /v1/members', { body: { memberId: 'ann', referrerId: 'root', phone: '+852 5555 0101', at: iso(t0) } });
+  await server.call('POST /v1/members', { body: { memberId: 'ben', referrerId: 'ann', email: 'ben@example.com', at: iso(t0) } });
+  await server.call('POST /v1/members', { body: { memberId: 'cat', referrerId: 'ben', at: iso(t0) } });
+  await server.call('POST /v1/members', { body: { memberId: 'dan', at: iso(t0) } });
+  await server.call('POST /v1/members', { body: { requestId: 'eve-reg', name: 'Eve', at: iso(t0) } });
+  await server.call('POST /v1/members', { body: { memberId: 'eve', at: iso(t0) } });
   const t1 = t0 + DAY_MS;
-  await ok('/v1/purchases', { orderId: 'ann-1', memberId: 'ann', amountCents: 600_000, at: iso(t1) });
-  await ok('/v1/purchases', { orderId: 'ben-1', memberId: 'ben', amountCents: 40_000, storeId: 's1', channel: 'offline', items: [{ sku: 'a', qty: 2, amountCents: 40_000 }], at: iso(t1) });
-  await ok('/v1/purchases', { orderId: 'cat-1', memberId: 'cat', amountCents: 20_000, at: iso(t1) });
-  await ok('/v1/purchases', { orderId: 'dan-1', memberId: 'dan', amountCents: 1_200_000, at: iso(t1) });
-  await ok('/v1/returns', { returnId: 'ann-r1', orderId: 'ann-1', amountCents: 200_000, at: iso(t1 + DAY_MS) });
-  await ok('/v1/returns', { returnId: 'cat-r1', orderId: 'cat-1', amountCents: 20_000, at: iso(t1 + DAY_MS) });
-  await ok('/v1/wallet/topups', { requestId: 'dan-t1', memberId: 'dan', amountCents: 100_000, at: iso(t1) });
-  await ok('/v1/wallet/transfers', { requestId: 'dan-x1', fromMemberId: 'dan', toMemberId: 'eve', amountCents: 5_000, at: iso(t1 + 2 * DAY_MS) });
-  await ok('/v1/points/redemptions', { requestId: 'dan-p1', memberId: 'dan', points: 100, at: iso(t1 + 2 * DAY_MS) });
-  await ok('/v1/points/adjustments', { requestId: 'ben-a1', memberId: 'ben', points: -5, reason: 'correction', at: iso(t1 + 2 * DAY_MS) });
-  await ok('/v1/points/adjustments', { requestId: 'eve-a1', memberId: 'eve', points: 40, reason: 'welcome' });
-  await ok('/v1/product-purchases', { orderId: 'eve-p1', memberId: 'eve', productId: 'silver-upgrade' });
-  const refused = await server.post('/v1/wallet/withdrawals', { requestId: 'eve-w1', memberId: 'eve', amountCents: 999_999_999 });
-  expect(refused.status).toBe(422);
-  await ok('/v1/members/ann', { name: 'Ann B' }, 'PATCH');
+  await server.call('POST /v1/purchases', { body: { orderId: 'ann-1', memberId: 'ann', amountCents: 600_000, at: iso(t1) } });
+  await server.call('POST /v1/purchases', { body: { orderId: 'ben-1', memberId: 'ben', amountCents: 40_000, storeId: 's1', channel: 'offline', items: [{ sku: 'a', qty: 2, amountCents: 40_000 }], at: iso(t1) } });
+  await server.call('POST /v1/purchases', { body: { orderId: 'cat-1', memberId: 'cat', amountCents: 20_000, at: iso(t1) } });
+  await server.call('POST /v1/purchases', { body: { orderId: 'dan-1', memberId: 'dan', amountCents: 1_200_000, at: iso(t1) } });
+  await server.call('POST /v1/returns', { body: { returnId: 'ann-r1', orderId: 'ann-1', amountCents: 200_000, at: iso(t1 + DAY_MS) } });
+  await server.call('POST /v1/returns', { body: { returnId: 'cat-r1', orderId: 'cat-1', amountCents: 20_000, at: iso(t1 + DAY_MS) } });
+  await server.call('POST /v1/wallet/topups', { body: { requestId: 'dan-t1', memberId: 'dan', amountCents: 100_000, at: iso(t1) } });
+  await server.call('POST /v1/wallet/transfers', { body: { requestId: 'dan-x1', fromMemberId: 'dan', toMemberId: 'eve', amountCents: 5_000, at: iso(t1 + 2 * DAY_MS) } });
+  await server.call('POST /v1/points/redemptions', { body: { requestId: 'dan-p1', memberId: 'dan', points: 100, at: iso(t1 + 2 * DAY_MS) } });
+  await server.call('POST /v1/points/adjustments', { body: { requestId: 'ben-a1', memberId: 'ben', points: -5, reason: 'correction', at: iso(t1 + 2 * DAY_MS) } });
+  await server.call('POST /v1/points/adjustments', { body: { requestId: 'eve-a1', memberId: 'eve', points: 40, reason: 'welcome' } });
+  await server.call('POST /v1/product-purchases', { body: { orderId: 'eve-p1', memberId: 'eve', productId: 'silver-upgrade' } });
+  expect((await refusal(server.call('POST /v1/wallet/withdrawals', { body: { requestId: 'eve-w1', memberId: 'eve', amountCents: 999_999_999 } }))).status).toBe(422);
+  await server.call('PATCH /v1/members/:id', { params: { id: 'ann' }, body: { name: 'Ann B' } });
   // A CSV import: lean rows in bulk, a row naming a referrer through the general path.
   const csv = ['memberId,name,phone,points,referrerId', ...Array.from({ length: 40 }, (_, i) => `imp-${i},Imported ${i},+852 6000 ${String(1000 + i)},${i},`), 'imp-ref,Referred,,,ann'].join('\n');
-  const imported = await server.request('POST', '/v1/import/members', csv);
-  expect(imported.body).toMatchObject({ imported: 41, failed: 0 });
+  expect(await server.call('POST /v1/import/members', { body: csv })).toMatchObject({ imported: 41, failed: 0 });
   // POS stream batches, binary msgpack.
   const terminal = await StreamTerminal.open(`ws://127.0.0.1:${server.port}/v1/stream`, server.adminKey);
   terminal.send({ type: 'batch', id: 1, ops: [
@@ -109,13 +102,13 @@ beforeAll(async () => {
   expect((await terminal.ack(2)).results.map((r: { ok: boolean }) => r.ok)).toEqual([true, true]);
   terminal.ws.close();
   // The sweep as of now: ann's and dan's gold periods have ended, the grants of 200 days expired.
-  const sweep = await ok('/v1/admin/sweep', {});
+  const sweep = await server.call('POST /v1/admin/sweep', { body: {} });
   expect(sweep.members).toBeGreaterThan(0);
   // Another program change (version 3), then purchases under it.
-  const v2 = (await server.get('/v1/program')).body;
-  await ok('/v1/program', { ...v2, orderPoints: 7 }, 'PUT');
-  await ok('/v1/purchases', { orderId: 'ben-2', memberId: 'ben', amountCents: 30_000 });
-  await ok('/v1/purchases', { orderId: 'root-1', memberId: 'root', amountCents: 50_000 });
+  const v2 = (await server.call('GET /v1/program'));
+  await server.call('PUT /v1/program', { body: { ...v2, orderPoints: 7 } });
+  await server.call('POST /v1/purchases', { body: { orderId: 'ben-2', memberId: 'ben', amountCents: 30_000 } });
+  await server.call('POST /v1/purchases', { body: { orderId: 'root-1', memberId: 'root', amountCents: 50_000 } });
   await settled();
 }, 120_000);
 
@@ -168,7 +161,7 @@ describe('loyalty replay --check', () => {
   });
 
   it('reports each shard\'s log entries, ops and bytes per op in /metrics', async () => {
-    const text = (await server.get('/metrics')).body as string;
+    const text = (await server.call('GET /metrics')) as string;
     for (let shard = 0; shard < SHARDS; shard++) {
       expect(Number(new RegExp(`^loyalty_log_entries_total\\{shard="${shard}"\\} (\\d+)$`, 'm').exec(text)?.[1])).toBeGreaterThan(0);
       expect(Number(new RegExp(`^loyalty_log_ops\\{shard="${shard}"\\} (\\d+)$`, 'm').exec(text)?.[1])).toBeGreaterThan(0);
@@ -233,16 +226,16 @@ describe('loyalty replay --check', () => {
   it('after a trim to a backup, refuses to check from empty and checks from the backup', async () => {
     const backup = backUp();
     await server.start();
-    await ok('/v1/purchases', { orderId: 'ann-3', memberId: 'ann', amountCents: 80_000 });
-    await ok('/v1/returns', { returnId: 'ben-r2', orderId: 'ben-2', amountCents: 10_000 });
-    await ok('/v1/members', { memberId: 'fay', referrerId: 'cat' });
+    await server.call('POST /v1/purchases', { body: { orderId: 'ann-3', memberId: 'ann', amountCents: 80_000 } });
+    await server.call('POST /v1/returns', { body: { returnId: 'ben-r2', orderId: 'ben-2', amountCents: 10_000 } });
+    await server.call('POST /v1/members', { body: { memberId: 'fay', referrerId: 'cat' } });
     await settled();
     // Trimmed while the server runs: LMDB serialises the two writers.
     const trim = loyaltyCli(dataDir, 'log', 'trim', '--before', backupDir, '--data', dataDir);
     expect(trim.status, trim.stderr).toBe(0);
     const trimmed = (JSON.parse(trim.stdout) as { shards: Array<{ shard: number; removed: number; firstSeq: number | null }> }).shards;
     expect(trimmed.map((t) => t.removed)).toEqual(backup.map((b) => b.batch));
-    await ok('/v1/purchases', { orderId: 'eve-2', memberId: 'eve', amountCents: 9_000 });
+    await server.call('POST /v1/purchases', { body: { orderId: 'eve-2', memberId: 'eve', amountCents: 9_000 } });
     await server.stop();
     const status = logStatus();
     expect(status.map((s) => s.firstSeq)).toEqual(backup.map((b, i) => (status[i]!.lastSeq > b.batch ? b.batch + 1 : null)));

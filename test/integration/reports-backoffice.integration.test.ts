@@ -2,7 +2,7 @@
 // explicit past `at` (the demo program's zone is Asia/Hong_Kong, UTC+8), so local days differ from
 // UTC days where it matters: 00:30 on 11 March in Hong Kong is still 10 March in UTC.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ServerProcess } from '../helpers/server-process.js';
+import { ServerProcess, refusal } from '../helpers/server-process.js';
 
 const daily = new ServerProcess(ServerProcess.tempDataDir());
 const rfm = new ServerProcess(ServerProcess.tempDataDir());
@@ -14,39 +14,33 @@ afterAll(async () => {
   rfm.cleanup();
 });
 
-async function ok(server: ServerProcess, path: string, body: unknown): Promise<any> {
-  const r = await server.post(path, body);
-  expect(r.status, JSON.stringify(r.body)).toBeLessThan(300);
-  return r.body;
-}
 
 const zero = { newMembers: 0, purchases: 0, returns: 0, netSalesCents: 0, pointsIssued: 0, pointsRedeemed: 0, topups: 0, topupsCents: 0, pointsPending: 0, pointsPendingCancelled: 0 };
 
 describe('GET /v1/reports/daily', () => {
   beforeAll(async () => {
     const s = daily;
-    await ok(s, '/v1/members', { memberId: 'd1', points: 100, at: '2025-03-10T09:00:00+08:00' });
-    await ok(s, '/v1/members', { memberId: 'd2', at: '2025-03-10T23:30:00+08:00' });
+    await s.call('POST /v1/members', { body: { memberId: 'd1', points: 100, at: '2025-03-10T09:00:00+08:00' } });
+    await s.call('POST /v1/members', { body: { memberId: 'd2', at: '2025-03-10T23:30:00+08:00' } });
     // 10 March 16:30 UTC: the 11th in Hong Kong. 60,000 cents at 1 point per 2,000 earns 30.
-    await ok(s, '/v1/purchases', { orderId: 'dp1', memberId: 'd1', amountCents: 60000, at: '2025-03-11T00:30:00+08:00' });
+    await s.call('POST /v1/purchases', { body: { orderId: 'dp1', memberId: 'd1', amountCents: 60000, at: '2025-03-11T00:30:00+08:00' } });
     // 50 points redeemed are worth 500 cents: net 19,500 earns 9.
-    expect(await ok(s, '/v1/purchases', { orderId: 'dp2', memberId: 'd1', amountCents: 20000, redeemPoints: 50, at: '2025-03-11T12:00:00+08:00' }))
+    expect(await s.call('POST /v1/purchases', { body: { orderId: 'dp2', memberId: 'd1', amountCents: 20000, redeemPoints: 50, at: '2025-03-11T12:00:00+08:00' } }))
       .toMatchObject({ netCents: 19500, earnedPoints: 9, redeemedPoints: 50 });
     // 1,000 dollars topped up earn the demo program's 100 dollar bonus.
-    await ok(s, '/v1/wallet/topups', { requestId: 'dt1', memberId: 'd2', amountCents: 100000, at: '2025-03-12T10:00:00+08:00' });
-    await ok(s, '/v1/points/redemptions', { requestId: 'dr1', memberId: 'd1', points: 20, at: '2025-03-12T11:00:00+08:00' });
-    await ok(s, '/v1/returns', { returnId: 'dret1', orderId: 'dp1', amountCents: 10000, at: '2025-03-12T12:00:00+08:00' });
-    await ok(s, '/v1/points/adjustments', { requestId: 'da1', memberId: 'd2', points: 7, reason: 'goodwill', at: '2025-03-12T13:00:00+08:00' });
-    await ok(s, '/v1/members', { memberId: 'd3', at: '2025-03-13T01:00:00+08:00' });
+    await s.call('POST /v1/wallet/topups', { body: { requestId: 'dt1', memberId: 'd2', amountCents: 100000, at: '2025-03-12T10:00:00+08:00' } });
+    await s.call('POST /v1/points/redemptions', { body: { requestId: 'dr1', memberId: 'd1', points: 20, at: '2025-03-12T11:00:00+08:00' } });
+    await s.call('POST /v1/returns', { body: { returnId: 'dret1', orderId: 'dp1', amountCents: 10000, at: '2025-03-12T12:00:00+08:00' } });
+    await s.call('POST /v1/points/adjustments', { body: { requestId: 'da1', memberId: 'd2', points: 7, reason: 'goodwill', at: '2025-03-12T13:00:00+08:00' } });
+    await s.call('POST /v1/members', { body: { memberId: 'd3', at: '2025-03-13T01:00:00+08:00' } });
     // Refused and replayed writes add nothing.
-    expect((await s.post('/v1/purchases', { orderId: 'dp3', memberId: 'd2', amountCents: 100, redeemPoints: 5000, at: '2025-03-11T13:00:00+08:00' })).status).toBe(422);
-    await ok(s, '/v1/purchases', { orderId: 'dp1', memberId: 'd1', amountCents: 60000, at: '2025-03-11T00:30:00+08:00' });
+    expect((await refusal(s.call('POST /v1/purchases', { body: { orderId: 'dp3', memberId: 'd2', amountCents: 100, redeemPoints: 5000, at: '2025-03-11T13:00:00+08:00' } }))).status).toBe(422);
+    await s.call('POST /v1/purchases', { body: { orderId: 'dp1', memberId: 'd1', amountCents: 60000, at: '2025-03-11T00:30:00+08:00' } });
   });
 
   it('counts each local day exactly, zero days included', async () => {
-    const r = await daily.get('/v1/reports/daily?from=2025-03-10&to=2025-03-12');
-    expect(r.status).toBe(200);
-    expect(r.body).toEqual({
+    const r = await daily.call('GET /v1/reports/daily', { query: { from: '2025-03-10', to: '2025-03-12' } });
+    expect(r).toEqual({
       from: '2025-03-10', to: '2025-03-12', timeZone: 'Asia/Hong_Kong',
       days: [
         { date: '2025-03-10', ...zero, newMembers: 2, pointsIssued: 100 },
@@ -58,22 +52,21 @@ describe('GET /v1/reports/daily', () => {
   });
 
   it('agrees with the summary over all days and leaves out days outside the range', async () => {
-    const r = await daily.get('/v1/reports/daily?from=2025-03-09&to=2025-03-13');
-    expect(r.body.days.map((d: { date: string }) => d.date)).toEqual(['2025-03-09', '2025-03-10', '2025-03-11', '2025-03-12', '2025-03-13']);
-    expect(r.body.days[0]).toEqual({ date: '2025-03-09', ...zero });
-    expect(r.body.days[4]).toEqual({ date: '2025-03-13', ...zero, newMembers: 1 });
-    const summary = (await daily.get('/v1/reports/summary')).body;
-    expect(r.body.totals).toMatchObject({ purchases: summary.purchases, returns: summary.returns, netSalesCents: summary.netSalesCents, pointsIssued: summary.pointsIssued, topupsCents: summary.topupsCents });
+    const r = await daily.call('GET /v1/reports/daily', { query: { from: '2025-03-09', to: '2025-03-13' } });
+    expect(r.days.map((d) => d.date)).toEqual(['2025-03-09', '2025-03-10', '2025-03-11', '2025-03-12', '2025-03-13']);
+    expect(r.days[0]).toEqual({ date: '2025-03-09', ...zero });
+    expect(r.days[4]).toEqual({ date: '2025-03-13', ...zero, newMembers: 1 });
+    const summary = await daily.call('GET /v1/reports/summary');
+    expect(r.totals).toMatchObject({ purchases: summary.purchases, returns: summary.returns, netSalesCents: summary.netSalesCents, pointsIssued: summary.pointsIssued, topupsCents: summary.topupsCents });
     // The summary's redeemed is net of points a return gives back; none were given back here.
-    expect(r.body.totals.pointsRedeemed).toBe(summary.pointsRedeemed);
-    expect((await daily.get('/v1/reports/daily?from=2025-03-11&to=2025-03-11')).body.totals).toEqual({ ...zero, purchases: 2, netSalesCents: 79500, pointsIssued: 39, pointsRedeemed: 50 });
+    expect(r.totals.pointsRedeemed).toBe(summary.pointsRedeemed);
+    expect((await daily.call('GET /v1/reports/daily', { query: { from: '2025-03-11', to: '2025-03-11' } })).totals).toEqual({ ...zero, purchases: 2, netSalesCents: 79500, pointsIssued: 39, pointsRedeemed: 50 });
   });
 
   it('refuses missing, impossible and reversed dates and over-long ranges, naming the field', async () => {
     const bad = async (query: string, field: string) => {
-      const r = await daily.get(`/v1/reports/daily?${query}`);
-      expect(r.status, query).toBe(400);
-      expect(r.body.error).toMatchObject({ code: 'invalid_request', field });
+      const e = await refusal(daily.call('GET /v1/reports/daily', { query: Object.fromEntries(new URLSearchParams(query)) }));
+      expect(e, query).toMatchObject({ status: 400, code: 'invalid_request', field });
     };
     await bad('to=2025-03-12', 'from');
     await bad('from=2025-02-30&to=2025-03-12', 'from');
@@ -88,11 +81,11 @@ describe('GET /v1/reports/rfm', () => {
   beforeAll(async () => {
     const s = rfm;
     const old = '2025-01-01T10:00:00+08:00';
-    for (const id of ['c1', 'c2', 'l1', 'a1', 'h1', 'h2', 'o1']) await ok(s, '/v1/members', { memberId: id, at: old });
-    await ok(s, '/v1/members', { memberId: 'n1', at: '2025-05-20T10:00:00+08:00' });
-    await ok(s, '/v1/members', { memberId: 'n2', at: '2025-05-25T10:00:00+08:00' });
+    for (const id of ['c1', 'c2', 'l1', 'a1', 'h1', 'h2', 'o1']) await s.call('POST /v1/members', { body: { memberId: id, at: old } });
+    await s.call('POST /v1/members', { body: { memberId: 'n1', at: '2025-05-20T10:00:00+08:00' } });
+    await s.call('POST /v1/members', { body: { memberId: 'n2', at: '2025-05-25T10:00:00+08:00' } });
     // Registered after asOf: not part of that day's report.
-    await ok(s, '/v1/members', { memberId: 'late', at: '2025-07-01T10:00:00+08:00' });
+    await s.call('POST /v1/members', { body: { memberId: 'late', at: '2025-07-01T10:00:00+08:00' } });
     const buys: Array<[string, number, string]> = [
       ['c1', 30000, '2025-04-01'], ['c1', 30000, '2025-05-01'], ['c1', 30000, '2025-05-30'],
       ['c2', 25000, '2025-04-02'], ['c2', 25000, '2025-05-02'], ['c2', 25000, '2025-05-27'],
@@ -104,17 +97,16 @@ describe('GET /v1/reports/rfm', () => {
     ];
     let i = 0;
     for (const [memberId, amountCents, day] of buys) {
-      await ok(s, '/v1/purchases', { orderId: `rp${i++}`, memberId, amountCents, at: `${day}T00:00:00+08:00` });
+      await s.call('POST /v1/purchases', { body: { orderId: `rp${i++}`, memberId, amountCents, at: `${day}T00:00:00+08:00` } });
     }
   });
 
   it('scores by quintile across all members and puts each in its segment', async () => {
-    const r = await rfm.get(`/v1/reports/rfm?asOf=${encodeURIComponent(asOf)}`);
-    expect(r.status).toBe(200);
+    const report = await rfm.call('GET /v1/reports/rfm', { query: { asOf } });
     // Nine members; a score is 1 + floor(5 × members strictly worse / 9) (README, Reports).
     const m = (memberId: string, recencyDays: number | null, frequency: number, monetaryCents: number, r: number, f: number, mm: number) =>
       ({ memberId, recencyDays, frequency, monetaryCents, r, f, m: mm });
-    expect(r.body).toEqual({
+    expect(report).toEqual({
       asOf: '2025-05-31T16:00:00.000Z',
       members: 9,
       segments: {
@@ -129,10 +121,10 @@ describe('GET /v1/reports/rfm', () => {
   });
 
   it('lists one segment when asked, with every segment still counted', async () => {
-    const r = await rfm.get(`/v1/reports/rfm?asOf=${encodeURIComponent(asOf)}&segment=at_risk`);
-    expect(r.body.segments.at_risk.members.map((x: { memberId: string }) => x.memberId)).toEqual(['a1']);
-    expect(r.body.segments.champions).toEqual({ count: 2 });
-    expect((await rfm.get('/v1/reports/rfm?segment=sleepy')).body.error).toMatchObject({ code: 'invalid_request', field: 'segment' });
-    expect((await rfm.get('/v1/reports/rfm?asOf=yesterday')).body.error).toMatchObject({ code: 'invalid_request', field: 'asOf' });
+    const r = await rfm.call('GET /v1/reports/rfm', { query: { asOf, segment: 'at_risk' } });
+    expect(r.segments.at_risk.members?.map((x) => x.memberId)).toEqual(['a1']);
+    expect(r.segments.champions).toEqual({ count: 2 });
+    expect(await refusal(rfm.call('GET /v1/reports/rfm', { query: { segment: 'sleepy' } }))).toMatchObject({ status: 400, code: 'invalid_request', field: 'segment' });
+    expect(await refusal(rfm.call('GET /v1/reports/rfm', { query: { asOf: 'yesterday' } }))).toMatchObject({ status: 400, code: 'invalid_request', field: 'asOf' });
   });
 });

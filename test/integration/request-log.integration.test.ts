@@ -21,8 +21,8 @@ const lines = (): Line[] => server.logs.join('\n').split('\n').flatMap((l) => { 
 
 beforeAll(async () => {
   await server.start();
-  adminId = (await server.get('/v1/whoami')).body.keyId;
-  const pos = (await server.post('/v1/admin/keys', { role: 'pos' })).body;
+  adminId = (await server.call('GET /v1/whoami')).keyId;
+  const pos = (await server.call('POST /v1/admin/keys', { body: { role: 'pos' } }));
   expect((await server.post('/v1/members', { memberId: 'p1', name: NAME, phone: `+852 ${PHONE_LOCAL}`, email: EMAIL, birthday: '1990-05-06' })).status).toBe(201);
   expect((await server.post('/v1/members', { memberId: 'p1', name: NAME, phone: `+852 ${PHONE_LOCAL}`, email: EMAIL, birthday: '1990-05-06' })).status).toBe(200);
   // Taken phone: a refusal whose message must not quote the number.

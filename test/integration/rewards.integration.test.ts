@@ -24,7 +24,7 @@ const memberIds = Array.from({ length: MEMBERS }, (_, i) => `rw-${String(i).padS
 
 beforeAll(async () => {
   await server.start();
-  const program = (await server.get('/v1/program')).body as Record<string, any>;
+  const program = (await server.call('GET /v1/program')) as Record<string, any>;
   delete program['version'];
   program['pointsExpiryDays'] = 365;
   program['staffCommissionBps'] = 500;
@@ -92,7 +92,7 @@ async function runTerminal(ops: Array<Record<string, unknown>>, answers: Array<R
 async function pointsOf(ids: readonly string[]): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < ids.length; i += 50) {
-    const part = await Promise.all(ids.slice(i, i + 50).map(async (id) => (await server.get(`/v1/members/${id}`)).body.points as number));
+    const part = await Promise.all(ids.slice(i, i + 50).map(async (id) => (await server.call('GET /v1/members/:id', { params: { id } })).points as number));
     out.push(...part);
   }
   return out;
@@ -112,9 +112,9 @@ describe('a reward\'s stock across shards and terminals', () => {
     expect(ok.every((a) => a!.state === 'reserved' && a!.redeemedPoints === 100)).toBe(true);
     const points = await pointsOf(memberIds);
     answers.forEach((a, i) => expect(points[i]).toBe(OPENING_POINTS - (a!.ok ? 100 : 0)));
-    const listed = (await server.get('/v1/rewards')).body.rewards as Array<Record<string, unknown>>;
+    const listed = (await server.call('GET /v1/rewards')).rewards as Array<Record<string, unknown>>;
     expect(listed.find((r) => r['id'] === 'mug')).toMatchObject({ stock: 50, stockLeft: 0, redeemedUnits: 50, restockedUnits: 0 });
-    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+    expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
   }, 120_000);
 
   it('the same across three SIGKILLs with every terminal sending again what it had no answer for: still exactly 50, nothing lost or doubled', async () => {
@@ -155,28 +155,28 @@ describe('a reward\'s stock across shards and terminals', () => {
     for (let t = 0; t < TERMINALS; t++) idxOf(t).forEach((i, k) => byMember.set(memberIds[i]!, again[t]![k]!.ok));
     const mugs = new Map<string, boolean>();
     for (const id of memberIds) {
-      const list = (await server.get(`/v1/members/${id}/redemptions`)).body.redemptions as Array<{ rewardId: string }>;
+      const list = (await server.call('GET /v1/members/:id/redemptions', { params: { id } })).redemptions as Array<{ rewardId: string }>;
       expect(list.filter((r) => r.rewardId === 'bag').length).toBe(byMember.get(id) ? 1 : 0);
       mugs.set(id, list.some((r) => r.rewardId === 'mug'));
     }
     const points = await pointsOf(memberIds);
     memberIds.forEach((id, i) => expect(points[i]).toBe(OPENING_POINTS - (mugs.get(id) ? 100 : 0) - (byMember.get(id) ? 100 : 0)));
-    const listed = (await server.get('/v1/rewards')).body.rewards as Array<Record<string, unknown>>;
+    const listed = (await server.call('GET /v1/rewards')).rewards as Array<Record<string, unknown>>;
     expect(listed.find((r) => r['id'] === 'bag')).toMatchObject({ stockLeft: 0, redeemedUnits: 50 });
-    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+    expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
   }, 240_000);
 
   it('a restock adds units the next redemptions take, and the reward report counts them', async () => {
     const r = await server.post('/v1/rewards/mug/stock', { requestId: 'restock-1', delta: 2 });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body).toMatchObject({ rewardId: 'mug', delta: 2, stockLeft: 2, replayed: false });
-    expect((await server.post('/v1/rewards/mug/stock', { requestId: 'restock-1', delta: 2 })).body).toMatchObject({ replayed: true });
+    expect((await server.call('POST /v1/rewards/:id/stock', { params: { id: 'mug' }, body: { requestId: 'restock-1', delta: 2 } }))).toMatchObject({ replayed: true });
     const rich = memberIds.filter((_, i) => i % 7 === 0).slice(0, 3);
     const results = await Promise.all(rich.map((id) => server.post('/v1/rewards/redemptions', { requestId: `mug-more-${id}`, memberId: id, rewardId: 'mug' })));
     expect(results.map((x) => x.status).sort()).toEqual([201, 201, 422]);
     expect(results.find((x) => x.status === 422)!.body.error).toEqual({ code: 'out_of_stock', message: 'the reward\'s stock is used up', field: 'rewardId' });
     const today = new Date(NOW_MS + 8 * 3_600_000).toISOString().slice(0, 10);
-    const report = (await server.get(`/v1/reports/rewards?from=2020-01-01&to=${today}`)).body;
+    const report = (await server.call('GET /v1/reports/rewards', { query: { from: '2020-01-01', to: today } }));
     expect(report.rewards.find((x: { rewardId: string }) => x.rewardId === 'mug')).toMatchObject({ redemptions: 52, units: 52, points: 5_200, reservedUnits: 52, stockLeft: 0 });
     expect(report.rewards.find((x: { rewardId: string }) => x.rewardId === 'bag')).toMatchObject({ redemptions: 50, units: 50 });
   }, 60_000);
@@ -193,15 +193,15 @@ describe('redemptions, cancellations and grants', () => {
     expect(red.body).toMatchObject({ redemptionId: 'gk-pen', state: 'reserved', redeemedPoints: 500, cashCents: 100, points: 200 });
     const cancelled = await server.post('/v1/rewards/redemptions/gk-pen/cancel', { at: ago(360) });
     expect(cancelled.body).toMatchObject({ state: 'cancelled', restoredPoints: 500, points: 700, replayed: false });
-    expect((await server.post('/v1/rewards/redemptions/gk-pen/cancel', { at: ago(360) })).body).toMatchObject({ state: 'cancelled', replayed: true });
+    expect((await server.call('POST /v1/rewards/redemptions/:id/cancel', { params: { id: 'gk-pen' }, body: { at: ago(360) } }))).toMatchObject({ state: 'cancelled', replayed: true });
     expect((await server.post('/v1/rewards/redemptions/gk-pen/fulfil', {})).body.error).toEqual({ code: 'redemption_closed', message: 'cancelled', field: 'redemptionId' });
     expect((await server.post('/v1/admin/sweep', {})).status).toBe(200);
-    const expiries = ((await server.get(`/v1/members/${id}/ledger`)).body.entries as Array<{ kind: string; at: string; pointsDelta: number }>)
+    const expiries = ((await server.call('GET /v1/members/:id/ledger', { params: { id } })).entries as Array<{ kind: string; at: string; pointsDelta: number }>)
       .filter((e) => e.kind === 'expire').map((e) => [e.at, e.pointsDelta]).reverse();
     // 365 days after each grant, exactly as if nothing had been redeemed.
     expect(expiries).toEqual([[ago(400 - 365), -400], [ago(380 - 365), -300]]);
-    expect((await server.get(`/v1/members/${id}`)).body.points).toBe(0);
-    const view = (await server.get('/v1/rewards/redemptions/gk-pen')).body;
+    expect((await server.call('GET /v1/members/:id', { params: { id } })).points).toBe(0);
+    const view = (await server.call('GET /v1/rewards/redemptions/:id', { params: { id: 'gk-pen' } }));
     expect(view.history.map((h: { state: string }) => h.state)).toEqual(['reserved', 'cancelled']);
   });
 
@@ -210,11 +210,11 @@ describe('redemptions, cancellations and grants', () => {
     const tea = await server.post('/v1/rewards/redemptions', { requestId: 'tea-1', memberId: id, rewardId: 'tea' });
     expect(tea.body).toMatchObject({ state: 'fulfilled', redeemedPoints: 30 });
     const code = (tea.body.couponCodes as string[])[0]!;
-    expect((await server.get(`/v1/coupons/${code}`)).body).toMatchObject({ memberId: id, templateId: 'tea5', state: 'active', source: 'reward:tea' });
+    expect((await server.call('GET /v1/coupons/:code', { params: { code } }))).toMatchObject({ memberId: id, templateId: 'tea5', state: 'active', source: 'reward:tea' });
     const pen = await server.post('/v1/rewards/redemptions', { requestId: 'pen-1', memberId: id, rewardId: 'pen', storeId: 'tst' });
-    expect((await server.post('/v1/rewards/redemptions/pen-1/fulfil', { storeId: 'tst' })).body).toMatchObject({ state: 'fulfilled', replayed: false });
+    expect((await server.call('POST /v1/rewards/redemptions/:id/fulfil', { params: { id: 'pen-1' }, body: { storeId: 'tst' } }))).toMatchObject({ state: 'fulfilled', replayed: false });
     expect(pen.status).toBe(201);
-    const before = JSON.stringify([(await server.get(`/v1/members/${id}`)).body, (await server.get(`/v1/members/${id}/ledger`)).body]);
+    const before = JSON.stringify([(await server.call('GET /v1/members/:id', { params: { id } })), (await server.call('GET /v1/members/:id/ledger', { params: { id } }))]);
     const refusals: Array<[unknown, number, Record<string, string>]> = [
       [{ requestId: 'x-1', memberId: id, rewardId: 'cup' }, 404, { code: 'reward_not_found', field: 'rewardId' }],
       [{ requestId: 'x-2', memberId: id, rewardId: 'pen', quantity: 0 }, 400, { code: 'invalid_request', field: 'quantity' }],
@@ -233,8 +233,8 @@ describe('redemptions, cancellations and grants', () => {
     expect((await server.post('/v1/rewards/redemptions/none/cancel', {})).status).toBe(404);
     expect((await server.post('/v1/rewards/mug/stock', { requestId: 'st-0', delta: 0 })).body.error).toMatchObject({ code: 'invalid_request', field: 'delta' });
     expect((await server.post('/v1/rewards/cup/stock', { requestId: 'st-1', delta: 1 })).body.error).toMatchObject({ code: 'reward_not_found' });
-    expect(JSON.stringify([(await server.get(`/v1/members/${id}`)).body, (await server.get(`/v1/members/${id}/ledger`)).body])).toBe(before);
-    const list = (await server.get(`/v1/members/${id}/redemptions`)).body.redemptions as Array<{ redemptionId: string; state: string }>;
+    expect(JSON.stringify([(await server.call('GET /v1/members/:id', { params: { id } })), (await server.call('GET /v1/members/:id/ledger', { params: { id } }))])).toBe(before);
+    const list = (await server.call('GET /v1/members/:id/redemptions', { params: { id } })).redemptions as Array<{ redemptionId: string; state: string }>;
     expect(list.filter((r) => r.redemptionId === 'pen-1' || r.redemptionId === 'tea-1').map((r) => r.state).sort()).toEqual(['fulfilled', 'fulfilled']);
   });
 });
@@ -253,21 +253,21 @@ describe('count cards', () => {
     const renewed = await server.post('/v1/product-purchases', { orderId: 'card-2', memberId: id, productId: 'haircut-10', at: ago(38) });
     expect(renewed.body.card).toMatchObject({ usesLeft: 10 });
     expect(Date.parse(renewed.body.card.expiresAt)).toBeGreaterThan(Date.parse(bought.body.card.expiresAt));
-    expect((await server.post('/v1/cards/uses', { requestId: 'cut-12', memberId: id, serviceId: 'haircut', uses: 2, at: ago(37) })).body).toMatchObject({ usesLeft: 8 });
-    expect((await server.post('/v1/cards/adjustments', { requestId: 'cadj-1', memberId: id, serviceId: 'haircut', uses: -1, reason: 'double booked', at: ago(36) })).body).toMatchObject({ usesLeft: 7, usesDelta: -1 });
+    expect((await server.call('POST /v1/cards/uses', { body: { requestId: 'cut-12', memberId: id, serviceId: 'haircut', uses: 2, at: ago(37) } }))).toMatchObject({ usesLeft: 8 });
+    expect((await server.call('POST /v1/cards/adjustments', { body: { requestId: 'cadj-1', memberId: id, serviceId: 'haircut', uses: -1, reason: 'double booked', at: ago(36) } }))).toMatchObject({ usesLeft: 7, usesDelta: -1 });
     expect((await server.post('/v1/cards/adjustments', { requestId: 'cadj-2', memberId: id, serviceId: 'haircut', uses: 0, reason: 'x' })).body.error).toMatchObject({ code: 'invalid_request', field: 'uses' });
     expect((await server.post('/v1/cards/uses', { requestId: 'cut-13', memberId: id, serviceId: 'wash' })).body.error).toMatchObject({ code: 'card_not_found', field: 'serviceId' });
     expect((await server.post('/v1/admin/sweep', {})).status).toBe(200);
-    const cards = (await server.get(`/v1/members/${id}/cards`)).body.cards;
+    const cards = (await server.call('GET /v1/members/:id/cards', { params: { id } })).cards;
     expect(cards).toEqual([expect.objectContaining({ serviceId: 'haircut', state: 'expired', usesLeft: 0, usedTotal: 12, expiresAt: renewed.body.card.expiresAt })]);
-    const ledger = (await server.get(`/v1/members/${id}/ledger?limit=100`)).body.entries as Array<{ kind: string; usesDelta?: number; at: string }>;
+    const ledger = (await server.call('GET /v1/members/:id/ledger', { params: { id }, query: { limit: '100' } })).entries as Array<{ kind: string; usesDelta?: number; at: string }>;
     const cardEntries = ledger.filter((e) => e.kind.startsWith('card_')).reverse();
     expect(cardEntries.map((e) => `${e.kind}:${e.usesDelta}`)).toEqual([
       'card_add:10', ...Array.from({ length: 10 }, () => 'card_use:-1'), 'card_add:10', 'card_use:-2', 'card_adjust:-1', 'card_expire:-7',
     ]);
     expect(cardEntries[cardEntries.length - 1]!.at).toBe(renewed.body.card.expiresAt);
     expect((await server.post('/v1/cards/uses', { requestId: 'cut-14', memberId: id, serviceId: 'haircut' })).body.error).toMatchObject({ code: 'card_expired' });
-    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+    expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
   });
 });
 
@@ -291,7 +291,7 @@ describe('the staff report', () => {
     ]);
     t.close();
     expect(uses.every((u: Result) => u.ok)).toBe(true);
-    const report = async (from: string, to: string) => (await server.get(`/v1/reports/staff?from=${from}&to=${to}`)).body;
+    const report = async (from: string, to: string) => (await server.call('GET /v1/reports/staff', { query: { from, to } }));
     const first = await report(d, d);
     expect(first.commissionBps).toBe(500);
     expect(first.staff).toEqual([{ staffId: 'bob', registrations: 1, purchases: 1, netSalesCents: 7_000, cardUses: 1, commissionCents: 350 }]);
@@ -303,7 +303,7 @@ describe('the staff report', () => {
     const both = await report(d, next);
     expect(both.staff[0]).toEqual({ staffId: 'bob', registrations: 1, purchases: 2, netSalesCents: 27_000, cardUses: 3, commissionCents: 1_350 });
     expect(both.totals).toEqual({ staffId: '*', registrations: 1, purchases: 2, netSalesCents: 27_000, cardUses: 4, commissionCents: 1_350 });
-    expect((await server.get('/v1/orders/st-o1')).body).toMatchObject({ staffId: 'bob', remainingCents: 7_000 });
+    expect((await server.call('GET /v1/orders/:id', { params: { id: 'st-o1' } }))).toMatchObject({ staffId: 'bob', remainingCents: 7_000 });
   });
 });
 
@@ -316,14 +316,14 @@ describe('the batch log', () => {
 
 describe('a what-if', () => {
   it('replays the redemptions, cancellations, card uses and restocks under another program: a dearer pen costs its one holder 100 points', async () => {
-    const current = (await server.get('/v1/program')).body as Record<string, any>;
+    const current = (await server.call('GET /v1/program')) as Record<string, any>;
     delete current['version'];
     const dearer = { ...current, rewards: current['rewards'].map((r: Record<string, unknown>) => (r['id'] === 'pen' ? { ...r, pointsCost: 600 } : r)) };
     const started = await server.post('/v1/admin/what-if', { program: dearer });
     expect(started.status, JSON.stringify(started.body)).toBe(202);
     let job: { state: string; result: any; error: unknown };
     for (const deadline = Date.now() + 60_000; ;) {
-      job = (await server.get(`/v1/admin/what-if/${started.body.id}`)).body;
+      job = (await server.call('GET /v1/admin/what-if/:id', { params: { id: started.body.id } }));
       if (job.state !== 'running') break;
       if (Date.now() > deadline) throw new Error('the what-if did not finish');
       await new Promise((r) => setTimeout(r, 50));

@@ -40,11 +40,10 @@ async function search(q: string, limit: number, tierId?: string): Promise<string
   const ids: string[] = [];
   let cursor = '';
   for (;;) {
-    const r = await server.get(`/v1/members?q=${encodeURIComponent(q)}&limit=${limit}${tierId === undefined ? '' : `&tierId=${tierId}`}${cursor === '' ? '' : `&cursor=${encodeURIComponent(cursor)}`}`);
-    expect(r.status).toBe(200);
-    ids.push(...(r.body.members as Array<{ memberId: string }>).map((m) => m.memberId));
-    if (r.body.nextCursor === null) return ids;
-    cursor = r.body.nextCursor as string;
+    const page = await server.call('GET /v1/members', { query: { q, limit, tierId, cursor: cursor === '' ? undefined : cursor } });
+    ids.push(...page.members.map((m) => m.memberId));
+    if (page.nextCursor === null) return ids;
+    cursor = page.nextCursor;
   }
 }
 
@@ -53,8 +52,7 @@ const PREFIXES = ['a', 'ADA', 'adam s', 'émile', 'chan', 'CHAN S', '陳', 'zoë
 beforeAll(async () => {
   await server.start();
   const csv = ['memberId,name,phone,email,tierId', ...people.map((p) => `${p.memberId},${p.name},${p.phone},${p.email},${p.tierId}`)].join('\n') + '\n';
-  const res = await fetch(`http://127.0.0.1:${server.port}/v1/import/members`, { method: 'POST', headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'text/csv' }, body: csv });
-  expect(await res.json()).toMatchObject({ imported: MEMBERS, failed: 0 });
+  expect(await server.call('POST /v1/import/members', { body: csv })).toMatchObject({ imported: MEMBERS, failed: 0 });
 });
 afterAll(async () => {
   await server.stop();
@@ -74,8 +72,7 @@ describe('GET /v1/members?q=', () => {
     const target = people.find((p) => p.name.startsWith('Zoë'))!;
     const before = await search(target.name, 10);
     expect(before).toContain(target.memberId);
-    const r = await server.request('PATCH', `/v1/members/${target.memberId}`, { name: 'Xavier Quinn' });
-    expect(r.status).toBe(200);
+    expect((await server.call('PATCH /v1/members/:id', { params: { id: target.memberId }, body: { name: 'Xavier Quinn' } })).name).toBe('Xavier Quinn');
     expect(await search(target.name, 10)).toEqual(before.filter((id) => id !== target.memberId));
     expect(await search('xavier q', 10)).toEqual([target.memberId]);
     people[people.indexOf(target)] = { ...target, name: 'Xavier Quinn' };

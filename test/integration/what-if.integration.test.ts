@@ -14,7 +14,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ServerProcess } from '../helpers/server-process.js';
+import { ServerProcess, refusal } from '../helpers/server-process.js';
+import { ApiError, type BodyOf } from '../../client/http.js';
 import { expectReplayEqualsLive, loyaltyCli } from '../helpers/replay-check.js';
 import { hashId } from '../../engine/router/member-hash.js';
 import type { WhatIfFigures, WhatIfReport } from '../../engine/rules/what-if-report.js';
@@ -31,15 +32,10 @@ const live = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SHARDS: St
 const direct = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0' });
 const direct3 = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0' });
 
-async function ok(server: ServerProcess, path: string, body: unknown, method = 'POST'): Promise<any> {
-  const r = await server.request(method, path, body);
-  expect(r.status, `${path} ${JSON.stringify(r.body)}`).toBeLessThan(300);
-  return r.body;
-}
 
 /** Cross-shard credits land just after their ack: wait until the books stop moving. */
 async function settled(server: ServerProcess): Promise<void> {
-  const figures = async () => JSON.stringify((await server.get('/v1/reports/summary')).body);
+  const figures = async () => JSON.stringify((await server.call('GET /v1/reports/summary')));
   const deadline = Date.now() + 10_000;
   let seen = await figures();
   for (;;) {
@@ -86,64 +82,66 @@ function threeLevels(program: Record<string, unknown>): Record<string, unknown> 
 async function runHistory(server: ServerProcess, changeProgram: (() => Promise<void>) | null): Promise<number> {
   const s = settled.bind(null, server);
   const at = (days: number) => iso(t0 + days * DAY_MS);
-  await ok(server, '/v1/members', { memberId: 'root', at: at(0) });
-  await ok(server, '/v1/members', { memberId: 'ann', referrerId: 'root', at: at(0) }); await s();
-  await ok(server, '/v1/members', { memberId: 'ben', referrerId: 'ann', at: at(0) }); await s();
-  await ok(server, '/v1/members', { memberId: 'cat', referrerId: 'ben', at: at(0) }); await s();
-  await ok(server, '/v1/members', { memberId: 'dan', at: at(0) });
-  await ok(server, '/v1/members', { memberId: 'eve', at: at(0) });
-  await ok(server, '/v1/members', { memberId: 'fay', referrerId: 'dan', at: at(0) }); await s();
-  await ok(server, '/v1/purchases', { orderId: 'ann-1', memberId: 'ann', amountCents: 600_000, at: at(1) }); await s();
-  await ok(server, '/v1/purchases', { orderId: 'ben-1', memberId: 'ben', amountCents: 40_000, storeId: 's1', channel: 'offline', items: [{ sku: 'a', qty: 2, amountCents: 40_000 }], at: at(1) }); await s();
-  await ok(server, '/v1/purchases', { orderId: 'cat-1', memberId: 'cat', amountCents: 20_000, at: at(1) }); await s();
-  await ok(server, '/v1/purchases', { orderId: 'dan-1', memberId: 'dan', amountCents: 1_200_000, at: at(1) });
-  await ok(server, '/v1/purchases', { orderId: 'fay-1', memberId: 'fay', amountCents: 90_000, at: at(1) }); await s();
-  await ok(server, '/v1/returns', { returnId: 'ann-r1', orderId: 'ann-1', amountCents: 200_000, at: at(2) }); await s();
-  await ok(server, '/v1/returns', { returnId: 'cat-r1', orderId: 'cat-1', amountCents: 20_000, at: at(2) }); await s();
-  await ok(server, '/v1/wallet/topups', { requestId: 'dan-t1', memberId: 'dan', amountCents: 100_000, at: at(1) });
-  await ok(server, '/v1/wallet/transfers', { requestId: 'dan-x1', fromMemberId: 'dan', toMemberId: 'eve', amountCents: 5_000, at: at(3) }); await s();
-  await ok(server, '/v1/points/redemptions', { requestId: 'dan-p1', memberId: 'dan', points: 100, at: at(3) });
-  await ok(server, '/v1/points/adjustments', { requestId: 'ben-a1', memberId: 'ben', points: -5, reason: 'correction', at: at(3) });
+  await server.call('POST /v1/members', { body: { memberId: 'root', at: at(0) } });
+  await server.call('POST /v1/members', { body: { memberId: 'ann', referrerId: 'root', at: at(0) } }); await s();
+  await server.call('POST /v1/members', { body: { memberId: 'ben', referrerId: 'ann', at: at(0) } }); await s();
+  await server.call('POST /v1/members', { body: { memberId: 'cat', referrerId: 'ben', at: at(0) } }); await s();
+  await server.call('POST /v1/members', { body: { memberId: 'dan', at: at(0) } });
+  await server.call('POST /v1/members', { body: { memberId: 'eve', at: at(0) } });
+  await server.call('POST /v1/members', { body: { memberId: 'fay', referrerId: 'dan', at: at(0) } }); await s();
+  await server.call('POST /v1/purchases', { body: { orderId: 'ann-1', memberId: 'ann', amountCents: 600_000, at: at(1) } }); await s();
+  await server.call('POST /v1/purchases', { body: { orderId: 'ben-1', memberId: 'ben', amountCents: 40_000, storeId: 's1', channel: 'offline', items: [{ sku: 'a', qty: 2, amountCents: 40_000 }], at: at(1) } }); await s();
+  await server.call('POST /v1/purchases', { body: { orderId: 'cat-1', memberId: 'cat', amountCents: 20_000, at: at(1) } }); await s();
+  await server.call('POST /v1/purchases', { body: { orderId: 'dan-1', memberId: 'dan', amountCents: 1_200_000, at: at(1) } });
+  await server.call('POST /v1/purchases', { body: { orderId: 'fay-1', memberId: 'fay', amountCents: 90_000, at: at(1) } }); await s();
+  await server.call('POST /v1/returns', { body: { returnId: 'ann-r1', orderId: 'ann-1', amountCents: 200_000, at: at(2) } }); await s();
+  await server.call('POST /v1/returns', { body: { returnId: 'cat-r1', orderId: 'cat-1', amountCents: 20_000, at: at(2) } }); await s();
+  await server.call('POST /v1/wallet/topups', { body: { requestId: 'dan-t1', memberId: 'dan', amountCents: 100_000, at: at(1) } });
+  await server.call('POST /v1/wallet/transfers', { body: { requestId: 'dan-x1', fromMemberId: 'dan', toMemberId: 'eve', amountCents: 5_000, at: at(3) } }); await s();
+  await server.call('POST /v1/points/redemptions', { body: { requestId: 'dan-p1', memberId: 'dan', points: 100, at: at(3) } });
+  await server.call('POST /v1/points/adjustments', { body: { requestId: 'ben-a1', memberId: 'ben', points: -5, reason: 'correction', at: at(3) } });
   // Expiry: the sweep as of day 240 expires what days 0..40 granted (200 days), dated then.
-  await ok(server, '/v1/admin/sweep', { asOf: at(240) });
-  await ok(server, '/v1/purchases', { orderId: 'eve-1', memberId: 'eve', amountCents: 30_000, at: at(250) });
-  await ok(server, '/v1/purchases', { orderId: 'cat-2', memberId: 'cat', amountCents: 15_000, at: at(250) }); await s();
+  await server.call('POST /v1/admin/sweep', { body: { asOf: at(240) } });
+  await server.call('POST /v1/purchases', { body: { orderId: 'eve-1', memberId: 'eve', amountCents: 30_000, at: at(250) } });
+  await server.call('POST /v1/purchases', { body: { orderId: 'cat-2', memberId: 'cat', amountCents: 15_000, at: at(250) } }); await s();
   // Needs 30 points: eve holds 15 (30,000 cents at 1 per 2,000), doubled she holds 30.
-  const redemption = await server.request('POST', '/v1/points/redemptions', { requestId: 'eve-p1', memberId: 'eve', points: 30, at: at(251) });
-  await ok(server, '/v1/admin/sweep', {});
+  // Its status: 200 when it paid, the refusal's when it did not.
+  const redemption = await server.call('POST /v1/points/redemptions', { body: { requestId: 'eve-p1', memberId: 'eve', points: 30, at: at(251) } })
+    .then(() => 200, (err: unknown) => { if (err instanceof ApiError) return err.status; throw err; });
+  await server.call('POST /v1/admin/sweep', { body: {} });
   if (changeProgram !== null) await changeProgram();
-  await ok(server, '/v1/purchases', { orderId: 'ben-2', memberId: 'ben', amountCents: 30_000, at: at(300) }); await s();
-  await ok(server, '/v1/purchases', { orderId: 'root-1', memberId: 'root', amountCents: 50_000, at: at(300) });
-  await ok(server, '/v1/returns', { returnId: 'ben-r2', orderId: 'ben-2', amountCents: 10_000, at: at(301) }); await s();
+  await server.call('POST /v1/purchases', { body: { orderId: 'ben-2', memberId: 'ben', amountCents: 30_000, at: at(300) } }); await s();
+  await server.call('POST /v1/purchases', { body: { orderId: 'root-1', memberId: 'root', amountCents: 50_000, at: at(300) } });
+  await server.call('POST /v1/returns', { body: { returnId: 'ben-r2', orderId: 'ben-2', amountCents: 10_000, at: at(301) } }); await s();
   // Periods (a year from day 1) and the day-250 grants' expiry, swept as of day 460.
-  await ok(server, '/v1/admin/sweep', { asOf: at(460) });
+  await server.call('POST /v1/admin/sweep', { body: { asOf: at(460) } });
   // Recent purchases and a late return: points still held at the end, so members differ in points.
-  await ok(server, '/v1/purchases', { orderId: 'ann-2', memberId: 'ann', amountCents: 80_000, at: at(490) }); await s();
-  await ok(server, '/v1/purchases', { orderId: 'ben-3', memberId: 'ben', amountCents: 20_000, at: at(490) }); await s();
-  await ok(server, '/v1/purchases', { orderId: 'dan-2', memberId: 'dan', amountCents: 50_000, at: at(490) });
-  await ok(server, '/v1/returns', { returnId: 'fay-r1', orderId: 'fay-1', amountCents: 30_000, at: at(491) }); await s();
+  await server.call('POST /v1/purchases', { body: { orderId: 'ann-2', memberId: 'ann', amountCents: 80_000, at: at(490) } }); await s();
+  await server.call('POST /v1/purchases', { body: { orderId: 'ben-3', memberId: 'ben', amountCents: 20_000, at: at(490) } }); await s();
+  await server.call('POST /v1/purchases', { body: { orderId: 'dan-2', memberId: 'dan', amountCents: 50_000, at: at(490) } });
+  await server.call('POST /v1/returns', { body: { returnId: 'fay-r1', orderId: 'fay-1', amountCents: 30_000, at: at(491) } }); await s();
   // And as of now, as the automatic sweep would: the day-300 grants expire at day 500, when the test began.
-  await ok(server, '/v1/admin/sweep', {});
-  return redemption.status;
+  await server.call('POST /v1/admin/sweep', { body: {} });
+  return redemption;
 }
-
-interface Summary { pointsIssued: number; pointsRedeemed: number; pointsExpired: number; pointsOutstanding: number; walletOutstandingCents: number; tiers: Array<{ tierId: string; members: number }> }
 
 /** The figures a what-if reports, read from a server's own reports. */
 async function figuresOf(server: ServerProcess): Promise<WhatIfFigures> {
-  const summary = (await server.get('/v1/reports/summary')).body as Summary;
-  const program = (await server.get('/v1/program')).body as { tiers: Array<{ redeem: { points: number; cents: number } }> };
+  const summary = await server.call('GET /v1/reports/summary');
+  const program = await server.call('GET /v1/program');
   let referralPoints = 0;
   for (const id of ids) {
-    const report = (await server.get(`/v1/reports/referrals/${id}`)).body as { levels: Array<{ points: number }> };
+    const report = await server.call('GET /v1/reports/referrals/:id', { params: { id } });
     referralPoints += report.levels.reduce((sum, l) => sum + l.points, 0);
   }
   const rate = program.tiers[0]!.redeem;
+  // This history's totals are far below 2^53, where they would turn into decimal strings.
+  const n = (count: number | string) => Number(count);
   return {
-    pointsIssued: summary.pointsIssued,
-    pointsRedeemed: summary.pointsRedeemed,
-    pointsExpired: summary.pointsExpired,
-    liabilityCents: Math.floor((summary.pointsOutstanding * rate.cents) / rate.points) + summary.walletOutstandingCents,
+    pointsIssued: n(summary.pointsIssued),
+    pointsRedeemed: n(summary.pointsRedeemed),
+    pointsExpired: n(summary.pointsExpired),
+    liabilityCents: Math.floor((n(summary.pointsOutstanding) * rate.cents) / rate.points) + n(summary.walletOutstandingCents),
     membersPerTier: Object.fromEntries(summary.tiers.map((t) => [t.tierId, t.members])),
     referralPoints,
   };
@@ -152,7 +150,7 @@ async function figuresOf(server: ServerProcess): Promise<WhatIfFigures> {
 async function memberPoints(server: ServerProcess): Promise<Record<string, { points: number; tierId: string }>> {
   const out: Record<string, { points: number; tierId: string }> = {};
   for (const id of ids) {
-    const m = (await server.get(`/v1/members/${id}`)).body as { points: number; tierId: string };
+    const m = await server.call('GET /v1/members/:id', { params: { id } });
     out[id] = { points: m.points, tierId: m.tierId };
   }
   return out;
@@ -163,21 +161,17 @@ function folderHashes(dataDir: string): string[] {
   return Array.from({ length: SHARDS }, (_, shard) => createHash('sha256').update(readFileSync(join(dataDir, `shard-${shard}`, 'data.mdb'))).digest('hex'));
 }
 
-async function whatIfOverHttp(server: ServerProcess, body: unknown): Promise<{ report: WhatIfReport; progressSeen: Array<{ batches: number; totalBatches: number }> }> {
-  const started = await server.post('/v1/admin/what-if', body);
-  expect(started.status, JSON.stringify(started.body)).toBe(202);
-  const id = (started.body as { id: string }).id;
+async function whatIfOverHttp(server: ServerProcess, body: BodyOf<'POST /v1/admin/what-if'>): Promise<{ report: WhatIfReport; progressSeen: Array<{ batches: number; totalBatches: number }> }> {
+  const { id } = await server.call('POST /v1/admin/what-if', { body });
   const progressSeen: Array<{ batches: number; totalBatches: number }> = [];
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const r = await server.get(`/v1/admin/what-if/${id}`);
-    expect(r.status).toBe(200);
-    const job = r.body as { state: string; progress: { batches: number; totalBatches: number }; result: WhatIfReport | null; error: unknown };
+    const job = await server.call('GET /v1/admin/what-if/:id', { params: { id } });
     progressSeen.push(job.progress);
     if (job.state !== 'running') {
       expect(job.error).toBeNull();
       expect(job.state).toBe('done');
-      return { report: job.result!, progressSeen };
+      return { report: job.result as WhatIfReport, progressSeen };
     }
     if (Date.now() > deadline) throw new Error('the what-if did not finish');
     await new Promise((r) => setTimeout(r, 50));
@@ -195,25 +189,25 @@ let directRedemptionStatus = 0;
 
 beforeAll(async () => {
   await Promise.all([live.start(), direct.start(), direct3.start()]);
-  const demo = (await live.get('/v1/program')).body as Record<string, unknown>;
+  const demo: Record<string, unknown> = { ...await live.call('GET /v1/program') };
   const program = historyProgram(demo);
   historyV2 = program;
-  await ok(live, '/v1/program', program, 'PUT');
+  await live.call('PUT /v1/program', { body: program });
   liveRedemptionStatus = await runHistory(live, async () => {
     // Apart from every entry before it by a few ms, so `from` can name this change exactly.
     await settled(live);
     figuresBeforeChange = await figuresOf(live);
     await new Promise((r) => setTimeout(r, 20));
     changedAtMs = Date.now();
-    await ok(live, '/v1/program', { ...program, orderPoints: 7 }, 'PUT');
+    await live.call('PUT /v1/program', { body: { ...program, orderPoints: 7 } });
   });
   await settled(live);
-  liveProgram = (await live.get('/v1/program')).body as Record<string, unknown>;
+  liveProgram = { ...await live.call('GET /v1/program') };
   // The direct run: a fresh server under the doubled program from the start, the same requests.
-  await ok(direct, '/v1/program', doubled(program), 'PUT');
+  await direct.call('PUT /v1/program', { body: doubled(program) });
   directRedemptionStatus = await runHistory(direct, null);
   await settled(direct);
-  await ok(direct3, '/v1/program', threeLevels(program), 'PUT');
+  await direct3.call('PUT /v1/program', { body: threeLevels(program) });
   await runHistory(direct3, null);
   await settled(direct3);
 }, 180_000);
@@ -250,7 +244,7 @@ describe('what-if', () => {
     expect(report.replay.batches).toBeGreaterThan(30);
     // Progress went to stderr; the server still answers.
     expect(r.stderr).toMatch(/what-if: \d+ of \d+ log entries/);
-    expect((await live.get('/v1/admin/verify')).body).toMatchObject({ ok: true });
+    expect((await live.call('GET /v1/admin/verify'))).toMatchObject({ ok: true });
   });
 
   it('under the live program from the first entry reports the order points the earlier purchases would have earned', async () => {
@@ -348,36 +342,31 @@ describe('what-if', () => {
   });
 
   it('refuses a bad program, a window in the future or reversed, an unknown job, and a second what-if while one runs', async () => {
-    const bad = await live.post('/v1/admin/what-if', { program: { ...liveProgram, tiers: [] } });
-    expect(bad.status).toBe(400);
-    expect((bad.body as { error: { code: string; field: string } }).error).toMatchObject({ code: 'invalid_request', field: 'program.tiers' });
-    const future = await live.post('/v1/admin/what-if', { program: liveProgram, to: iso(Date.now() + DAY_MS) });
-    expect((future.body as { error: { field: string } }).error.field).toBe('to');
-    const reversed = await live.post('/v1/admin/what-if', { program: liveProgram, from: iso(t0 + DAY_MS), to: iso(t0) });
-    expect((reversed.body as { error: { field: string } }).error.field).toBe('from');
-    expect((await live.get('/v1/admin/what-if/wi_0000')).body).toMatchObject({ error: { code: 'what_if_not_found' } });
-    const first = await live.post('/v1/admin/what-if', { program: liveProgram, from: iso(changedAtMs) });
-    expect(first.status).toBe(202);
-    const second = await live.post('/v1/admin/what-if', { program: liveProgram });
-    expect(second.status).toBe(409);
-    expect((second.body as { error: { code: string } }).error.code).toBe('what_if_running');
-    const id = (first.body as { id: string }).id;
-    for (let i = 0; i < 600 && ((await live.get(`/v1/admin/what-if/${id}`)).body as { state: string }).state === 'running'; i++) await new Promise((r) => setTimeout(r, 50));
-    const done = (await live.get(`/v1/admin/what-if/${id}`)).body as { state: string; request: unknown; result: WhatIfReport };
+    expect(await refusal(live.call('POST /v1/admin/what-if', { body: { program: { ...liveProgram, tiers: [] } } })))
+      .toMatchObject({ status: 400, code: 'invalid_request', field: 'program.tiers' });
+    expect((await refusal(live.call('POST /v1/admin/what-if', { body: { program: liveProgram, to: iso(Date.now() + DAY_MS) } }))).field).toBe('to');
+    expect((await refusal(live.call('POST /v1/admin/what-if', { body: { program: liveProgram, from: iso(t0 + DAY_MS), to: iso(t0) } }))).field).toBe('from');
+    expect(await refusal(live.call('GET /v1/admin/what-if/:id', { params: { id: 'wi_0000' } }))).toMatchObject({ status: 404, code: 'what_if_not_found' });
+    const first = await live.call('POST /v1/admin/what-if', { body: { program: liveProgram, from: iso(changedAtMs) } });
+    expect(first.state).toBe('running');
+    expect(await refusal(live.call('POST /v1/admin/what-if', { body: { program: liveProgram } }))).toMatchObject({ status: 409, code: 'what_if_running' });
+    const id = first.id;
+    for (let i = 0; i < 600 && (await live.call('GET /v1/admin/what-if/:id', { params: { id } })).state === 'running'; i++) await new Promise((r) => setTimeout(r, 50));
+    const done = await live.call('GET /v1/admin/what-if/:id', { params: { id } });
     expect(done).toMatchObject({ state: 'done', request: { from: iso(changedAtMs), to: null }, result: { membersTierDiffers: 0, topChanged: [] } });
-    expect(done.result.whatIf).toEqual(done.result.actual);
+    expect(done.result!.whatIf).toEqual(done.result!.actual);
   });
 
   it('leaves no scratch copies behind when the server stops during a what-if', async () => {
     // The job's folder and the scratch copies in it (a thread ended by the stop runs no cleanup of its own).
     const jobFolders = () => new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('loyalty-what-if-') && !n.startsWith('loyalty-what-if-bench-')));
     const before = jobFolders();
-    const started = await live.post('/v1/admin/what-if', { program: doubled(historyV2) });
-    expect(started.status).toBe(202);
+    const started = await live.call('POST /v1/admin/what-if', { body: { program: doubled(historyV2) } });
+    expect(started.state).toBe('running');
     // Stopped once the thread has made its scratch copies and replays (it knows how many entries).
     // The job's size is said as soon as its copies are open, and the replay waits one pause after them.
     let job: { state: string; progress: { batches: number; totalBatches: number } };
-    do job = (await live.get(`/v1/admin/what-if/${(started.body as { id: string }).id}`)).body;
+    do job = await live.call('GET /v1/admin/what-if/:id', { params: { id: started.id } });
     while (job.state === 'running' && job.progress.totalBatches === 0);
     expect(job.state).toBe('running');
     expect(job.progress.batches).toBe(0);
