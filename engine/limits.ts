@@ -429,3 +429,35 @@ export const ERASURE_COMPACT_DELAY_MS = 30_000;
  * release, which restarts the server; an hour bounds how long a cached copy outlives an upgrade.
  */
 export const OPENAPI_MAX_AGE_S = 3_600;
+
+// Cluster mode (docs/cluster.md): each shard's batch log on a NATS JetStream stream.
+
+/** Copies of each shard's stream: a quorum of two still acknowledges with any one NATS server lost. */
+export const CLUSTER_STREAM_REPLICAS = 3;
+/**
+ * How long one append waits for its acknowledgement before it is sent again (same message id, same
+ * fence): a healthy three-server append takes ~0.34 ms at the median on loopback.
+ */
+export const CLUSTER_APPEND_ATTEMPT_MS = 2_000;
+/**
+ * How long an append keeps trying before the owner gives up and steps down: killing a stream's
+ * leader stopped appends for 4.5–7 s (NATS 2.9.10's election), and a dead owner must be replaced
+ * within 10 s in all.
+ */
+export const CLUSTER_APPEND_DEADLINE_MS = 9_000;
+/** The pause between two attempts of an append that found no stream leader. */
+export const CLUSTER_APPEND_RETRY_MS = 100;
+/**
+ * The window in which a stream recognises a repeated message id: only an owner's own retry of one
+ * append relies on it (NATS's default); idempotency of client writes stays in the shard's books.
+ */
+export const CLUSTER_DUPLICATE_WINDOW_MS = 120_000;
+/** Log entries a follower fetches from the stream at once, and applies before it fetches more. */
+export const CLUSTER_FOLLOW_FETCH_ENTRIES_MAX = 256;
+/** How long a follower's fetch waits for entries that the stream's last sequence says exist. */
+export const CLUSTER_FOLLOW_FETCH_WAIT_MS = 2_000;
+/**
+ * The largest log value a stream takes (its max_msg_size): a batch of BATCH_OPS_MAX purchases with
+ * items fits, and NATS warns of payloads above 8 MiB. The servers' `max_payload` must be raised to it.
+ */
+export const CLUSTER_LOG_VALUE_BYTES_MAX = 8 * 1024 * 1024;

@@ -14,6 +14,7 @@ const LAYERS: Record<string, { rule: string; may: string[] }> = {
   'engine/core': { rule: 'the WASM glue and its TypeScript reference model', may: ['engine/contracts', 'engine/rules'] },
   'engine/shard': { rule: 'what runs in a shard worker: storage, codec, the batch executor, queries', may: ['engine/contracts', 'engine/rules', 'engine/core'] },
   'engine/router': { rule: 'what runs on the main thread: the Engine, shard clients, hashing, cross-shard orchestration', may: ['engine/contracts', 'engine/rules'] },
+  'engine/cluster': { rule: 'cluster mode: the shards\' batch logs on NATS JetStream streams, appended fenced and followed through the replay', may: ['engine/contracts', 'engine/rules', 'engine/core', 'engine/shard'] },
   'engine/history': { rule: 'the batch log over a whole data folder: replay checks, replays from a backup, retention', may: ['engine/contracts', 'engine/rules', 'engine/core', 'engine/shard'] },
   'server': { rule: 'parses, authorizes and answers; the engine decides', may: ['engine/contracts', 'engine/rules', 'engine/router', 'engine/core'] },
   'cli': { rule: 'the command line', may: ['engine/contracts', 'engine/rules', 'engine/router', 'engine/core', 'engine/shard', 'engine/history', 'server'] },

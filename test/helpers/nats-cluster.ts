@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { CLUSTER_LOG_VALUE_BYTES_MAX } from '../../engine/limits.js';
 
 /** Where Debian's package puts the server; PATH is searched too. */
 const NATS_SERVER_CANDIDATES = ['/usr/sbin/nats-server', '/usr/bin/nats-server'];
@@ -115,6 +116,7 @@ export class NatsCluster {
       `server_name: ${node.name}`,
       `listen: 127.0.0.1:${node.clientPort}`,
       `http: 127.0.0.1:${node.monitorPort}`,
+      `max_payload: ${CLUSTER_LOG_VALUE_BYTES_MAX}`,
       `jetstream { store_dir: "${node.storeDir}", max_memory_store: 64MB, max_file_store: 1GB }`,
       `cluster { name: loyalty-test, listen: 127.0.0.1:${node.clusterPort}, routes: [${routes.join(', ')}] }`,
       '',
