@@ -461,3 +461,5 @@ export const CLUSTER_FOLLOW_FETCH_WAIT_MS = 2_000;
  * items fits, and NATS warns of payloads above 8 MiB. The servers' `max_payload` must be raised to it.
  */
 export const CLUSTER_LOG_VALUE_BYTES_MAX = 8 * 1024 * 1024;
+/** NATS servers LOYALTY_NATS may list: a cluster of three or five, with room for a migration between two. */
+export const CLUSTER_SERVERS_MAX = 16;

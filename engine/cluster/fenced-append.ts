@@ -45,16 +45,16 @@ function isTransient(err: unknown): boolean {
 export class ReplicatedLog {
   private readonly streams = new Map<number, ShardStream>();
 
-  private constructor(private readonly js: JetStreamClient, private readonly jsm: JetStreamManager, private readonly deployment: string, readonly writer: LogWriter) {
+  private constructor(private readonly js: JetStreamClient, private readonly jsm: JetStreamManager, readonly deployment: string, readonly writer: LogWriter) {
     if (!NODE_ID.test(writer.nodeId)) throw new RangeError(`a node id is 1 to 64 letters, digits, _ or -, not ${JSON.stringify(writer.nodeId)}`);
     assert.ok(Number.isSafeInteger(writer.term) && writer.term >= 0, 'a term is a non-negative integer');
   }
 
-  /** Opens the log of `shards` shards of `deployment`, creating their streams when they do not exist. */
-  static async open(nc: NatsConnection, deployment: string, shards: number, writer: LogWriter): Promise<ReplicatedLog> {
+  /** Opens the logs of `shards` of `deployment`, creating their streams when they do not exist. */
+  static async open(nc: NatsConnection, deployment: string, shards: readonly number[], writer: LogWriter): Promise<ReplicatedLog> {
     const jsm = await jetstreamManager(nc, { timeout: CLUSTER_APPEND_ATTEMPT_MS });
     const log = new ReplicatedLog(jetstream(nc, { timeout: CLUSTER_APPEND_ATTEMPT_MS }), jsm, deployment, writer);
-    for (let shard = 0; shard < shards; shard++) {
+    for (const shard of shards) {
       const stream = shardStream(deployment, shard);
       await ensureShardStream(jsm, stream);
       log.streams.set(shard, stream);
@@ -114,6 +114,11 @@ export class ReplicatedLog {
       if (Date.now() + CLUSTER_APPEND_RETRY_MS > deadline) throw new ReplicationUnavailableError(shard, logSeq, failure);
       await pause(CLUSTER_APPEND_RETRY_MS);
     }
+  }
+
+  /** The stream's message at `seq` (a stream sequence), or null when it holds none there. */
+  async valueAt(shard: number, seq: number): Promise<Uint8Array | null> {
+    return (await this.jsm.streams.getMessage(this.stream(shard).name, { seq }))?.data ?? null;
   }
 
   /** Whether the stream's message at `seq` is the one with `msgID` (retried until it can tell, within the append's deadline). */

@@ -12,7 +12,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
 import { FenceRefusedError, ReplicatedLog } from '../../engine/cluster/fenced-append.js';
-import { ShardFollower } from '../../engine/cluster/follower.js';
+import { ShardFollower } from '../../engine/shard/stream-follower.js';
 import { shardStream } from '../../engine/cluster/shard-stream.js';
 import { openShardStore, getState, type ShardStore } from '../../engine/shard/store.js';
 import { ShardMachine } from '../../engine/shard/machine.js';
@@ -77,7 +77,7 @@ describe.skipIf(skip)('a shard\'s batch log replicated on NATS JetStream', () =>
   beforeAll(async () => {
     cluster = await NatsCluster.start(3);
     ownerNc = await cluster.connect('owner');
-    log = await ReplicatedLog.open(ownerNc, DEPLOYMENT, 2, { nodeId: 'node-a', term: 1 });
+    log = await ReplicatedLog.open(ownerNc, DEPLOYMENT, [0, 1], { nodeId: 'node-a', term: 1 });
     const store = fresh('owner');
     owner = { store, machine: new ShardMachine(store, loadCore(), 0, { log: true }) };
     await commit({ kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true });
@@ -115,7 +115,7 @@ describe.skipIf(skip)('a shard\'s batch log replicated on NATS JetStream', () =>
   it('refuses a stale owner\'s append and keeps the stream as the owner wrote it', async () => {
     const staleNc = await cluster.connect('stale-owner');
     try {
-      const stale = await ReplicatedLog.open(staleNc, DEPLOYMENT, 2, { nodeId: 'node-b', term: 1 });
+      const stale = await ReplicatedLog.open(staleNc, DEPLOYMENT, [0, 1], { nodeId: 'node-b', term: 1 });
       const last = await log.lastSeq(0);
       const value = loggedValue(last);
       // node-b last saw entry last-1: an owner that missed the current owner's last append.

@@ -1,15 +1,15 @@
-// A follower of one shard: reads the shard's stream from the entry after its own copy's log
+// A follower of one shard in cluster mode (docs/cluster.md): reads the shard's stream from the entry after its own copy's log
 // position and applies each value into its copy through the replay path (engine/shard/replay.ts),
 // which runs the task again through the shard's own commit path and refuses a value whose checksum
 // differs from what the copy produced. A follower's copy is the owner's books, proved entry by entry.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_APPEND_DEADLINE_MS, CLUSTER_FOLLOW_FETCH_ENTRIES_MAX, CLUSTER_FOLLOW_FETCH_WAIT_MS } from '../limits.js';
-import { logPosition } from '../shard/batch-log.js';
-import { LogReplayError } from '../shard/machine.js';
-import { replayShard, type LogSource } from '../shard/replay.js';
-import type { ShardStore } from '../shard/store.js';
-import { LOG_SEQ_HEADER, logSeqOfStreamSeq, streamSeqOfLogSeq, type ShardStream } from './shard-stream.js';
+import { logPosition } from './batch-log.js';
+import { LogReplayError } from './machine.js';
+import { replayShard, type LogSource } from './replay.js';
+import type { ShardStore } from './store.js';
+import { LOG_SEQ_HEADER, logSeqOfStreamSeq, streamSeqOfLogSeq, type ShardStream } from '../cluster/shard-stream.js';
 
 /** What one catch-up did: the copy's log position before and after, and the entries applied. */
 export interface CatchUp { fromSeq: number; lastSeq: number; applied: number }
