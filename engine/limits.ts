@@ -441,10 +441,11 @@ export const CLUSTER_STREAM_REPLICAS = 3;
 export const CLUSTER_APPEND_ATTEMPT_MS = 2_000;
 /**
  * How long an append keeps trying before the owner gives up and steps down: killing a stream's
- * leader stopped appends for 4.5–7 s (NATS 2.9.10's election), and a dead owner must be replaced
- * within 10 s in all.
+ * leader stopped appends for 4.5–7 s (NATS 2.9.10's election), and up to 8.2 s while this 2-core
+ * machine ran other tests; an owner that gave up during an election would stop for nothing. It is
+ * not the failover time (a dead owner appends nothing): that is the lease's.
  */
-export const CLUSTER_APPEND_DEADLINE_MS = 9_000;
+export const CLUSTER_APPEND_DEADLINE_MS = 15_000;
 /** The pause between two attempts of an append that found no stream leader. */
 export const CLUSTER_APPEND_RETRY_MS = 100;
 /**
@@ -463,3 +464,9 @@ export const CLUSTER_FOLLOW_FETCH_WAIT_MS = 2_000;
 export const CLUSTER_LOG_VALUE_BYTES_MAX = 8 * 1024 * 1024;
 /** NATS servers LOYALTY_NATS may list: a cluster of three or five, with room for a migration between two. */
 export const CLUSTER_SERVERS_MAX = 16;
+/**
+ * How long a follower keeps asking a stream that does not answer (its leader and the JetStream
+ * meta leader may both be electing after a server died: consumer creation timed out for over 2 s
+ * right after killing a leader) before it reports the stream unavailable.
+ */
+export const CLUSTER_FOLLOW_DEADLINE_MS = 15_000;

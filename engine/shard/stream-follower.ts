@@ -4,7 +4,7 @@
 // differs from what the copy produced. A follower's copy is the owner's books, proved entry by entry.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_APPEND_DEADLINE_MS, CLUSTER_FOLLOW_FETCH_ENTRIES_MAX, CLUSTER_FOLLOW_FETCH_WAIT_MS } from '../limits.js';
+import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_APPEND_RETRY_MS, CLUSTER_FOLLOW_DEADLINE_MS, CLUSTER_FOLLOW_FETCH_ENTRIES_MAX, CLUSTER_FOLLOW_FETCH_WAIT_MS } from '../limits.js';
 import { logPosition } from './batch-log.js';
 import { LogReplayError } from './machine.js';
 import { replayShard, type LogSource } from './replay.js';
@@ -13,6 +13,22 @@ import { LOG_SEQ_HEADER, logSeqOfStreamSeq, streamSeqOfLogSeq, type ShardStream 
 
 /** What one catch-up did: the copy's log position before and after, and the entries applied. */
 export interface CatchUp { fromSeq: number; lastSeq: number; applied: number }
+
+/**
+ * Runs a request to the stream again while it fails, until CLUSTER_FOLLOW_DEADLINE_MS: after a
+ * server died, the stream's leader and the meta leader that creates consumers may both be electing.
+ */
+async function persistently<T>(what: string, request: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + CLUSTER_FOLLOW_DEADLINE_MS;
+  for (;;) {
+    try {
+      return await request();
+    } catch (err) {
+      if (Date.now() + CLUSTER_APPEND_RETRY_MS > deadline) throw new Error(`${what}: no answer within ${CLUSTER_FOLLOW_DEADLINE_MS} ms: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      await new Promise((resolve) => setTimeout(resolve, CLUSTER_APPEND_RETRY_MS));
+    }
+  }
+}
 
 /** Entries fetched and not applied yet, as the replay reads a log. */
 function fetchedSource(shard: number, entries: Array<[number, Uint8Array]>): LogSource {
@@ -36,14 +52,14 @@ export class ShardFollower {
   async catchUp(untilSeq?: number): Promise<CatchUp> {
     const shard = this.stream.shard;
     const fromSeq = logPosition(this.store).seq;
-    const target = untilSeq ?? logSeqOfStreamSeq((await this.jsm.streams.info(this.stream.name)).state.last_seq);
+    const target = untilSeq ?? logSeqOfStreamSeq((await persistently(`stream ${this.stream.name}`, () => this.jsm.streams.info(this.stream.name))).state.last_seq);
     if (target <= fromSeq) return { fromSeq, lastSeq: fromSeq, applied: 0 };
     // An ordered consumer: an ephemeral consumer the client recreates from the last sequence it
     // delivered if a message goes missing, so the entries arrive in order and without gaps. It
     // takes no subject filter: the stream has one subject, and NATS 2.9 refuses `filter_subjects`.
-    const consumer = await this.js.consumers.get(this.stream.name, {
+    const consumer = await persistently(`a consumer of stream ${this.stream.name}`, () => this.js.consumers.get(this.stream.name, {
       deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: streamSeqOfLogSeq(fromSeq + 1),
-    });
+    }));
     let next = fromSeq + 1;
     let progressAtMs = Date.now();
     try {
@@ -62,7 +78,7 @@ export class ShardFollower {
         }
         if (entries.length === 0) {
           // The stream said these entries exist: none arriving means no leader answers for now.
-          if (Date.now() - progressAtMs > CLUSTER_APPEND_DEADLINE_MS) throw new Error(`shard ${shard}: no entry after ${next - 1} arrived from stream ${this.stream.name} within ${CLUSTER_APPEND_DEADLINE_MS} ms`);
+          if (Date.now() - progressAtMs > CLUSTER_FOLLOW_DEADLINE_MS) throw new Error(`shard ${shard}: no entry after ${next - 1} arrived from stream ${this.stream.name} within ${CLUSTER_FOLLOW_DEADLINE_MS} ms`);
           continue;
         }
         progressAtMs = Date.now();
