@@ -108,12 +108,13 @@ if (syncs !== null) await syncs.committed();
 /**
  * The shard's stream in cluster mode, levelled with this copy before the first task is taken. A
  * refused or unanswered append stops the process, as a failed sync does: the copy holds a commit
- * the stream may not, and the next start levels the two again (engine/shard/replicator.ts).
+ * the stream may not, and the next start levels the two again (engine/shard/replicator.ts). It is
+ * loaded only in cluster mode: a single machine's shard threads never load the NATS client.
  */
-// Loaded only in cluster mode: a single machine's shard threads never load the NATS client.
 const replicator: ShardReplicator | null = CLUSTER === null ? null : await (await import('./replicator.js')).ShardReplicator.open(CLUSTER, shardId, store);
 if (replicator !== null) {
-  // Both levelling and a stream ahead of the copy may have written the store under another handle's program.
+  // Levelling replays what the stream holds beyond the copy with a machine of its own, which takes
+  // the store's state-write hook and may change its program: this thread's machine is made again.
   machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });
 }
 

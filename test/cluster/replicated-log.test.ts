@@ -171,19 +171,17 @@ describe.skipIf(skip)('a shard\'s batch log replicated on NATS JetStream', () =>
     console.log(`longest append after killing the stream leader (${leader}): ${stalledMs} ms`);
 
     // Read back with a fresh connection while the killed server is still down: every acknowledged
-    // entry is there, each byte the owner logged.
+    // entry is there.
     const nc = await cluster.connect('after-kill');
     const copy = fresh('follower-after-kill');
     try {
       const follower = await ShardFollower.open(nc, shardStream(DEPLOYMENT, 0), copy);
       expect(await follower.catchUp()).toMatchObject({ fromSeq: 0, lastSeq: acked.length });
-      const check = await jetstreamManager(nc, { timeout: 5_000 });
-      for (const seq of [1, 50, acked.length]) {
-        expect(Buffer.from((await check.streams.getMessage(shardStream(DEPLOYMENT, 0).name, { seq }))!.data)).toEqual(loggedValue(seq));
-      }
     } finally {
       await nc.close();
     }
+    // The follower's log holds each value as the stream delivered it: every byte the owner logged.
+    expect([...logValues(copy)].map(([seq, v]) => [seq, Buffer.from(v).toString('hex')])).toEqual([...logValues(owner.store)].map(([seq, v]) => [seq, Buffer.from(v).toString('hex')]));
     expect(diffStores(owner.store, copy, { listedMax: 5 })).toMatchObject({ differenceCount: 0 });
     expect(verify(copy).mismatches).toEqual([]);
 

@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { CLUSTER_LOG_VALUE_BYTES_MAX } from '../../engine/limits.js';
 
 /** Where Debian's package puts the server; PATH is searched too. */
@@ -39,6 +39,8 @@ const CLUSTER_READY_TIMEOUT_MS = 30_000;
 /** How long one server may take to stop after SIGTERM before it is killed. */
 const SERVER_STOP_TIMEOUT_MS = 5_000;
 const POLL_INTERVAL_MS = 100;
+/** The stream waitReady creates and deletes to prove the cluster places replicated streams. */
+const READY_PROBE_STREAM = 'LOYALTY_TEST_READY_PROBE';
 
 /** A free TCP port on loopback (bound, read, released: another process may take it meanwhile, rarely). */
 async function freePort(): Promise<number> {
@@ -142,7 +144,7 @@ export class NatsCluster {
     await exited;
   }
 
-  /** Waits until every running server reports itself healthy and JetStream answers with a meta leader. */
+  /** Waits until every running server reports itself healthy and JetStream places a stream on all of them. */
   async waitReady(timeoutMs = CLUSTER_READY_TIMEOUT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (const node of this.nodes) {
@@ -157,12 +159,16 @@ export class NatsCluster {
     const nc = await this.connect('loyalty-test-ready');
     try {
       const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+      // A meta leader is not enough: a stream of as many replicas as servers run is placed only once
+      // the leader counts every server current ("no suitable peers for placement" before).
+      const replicas = this.nodes.filter((n) => n.child !== null).length;
       for (;;) {
         try {
-          await jsm.getAccountInfo();
+          await jsm.streams.add({ name: READY_PROBE_STREAM, subjects: [READY_PROBE_STREAM], num_replicas: replicas, storage: StorageType.Memory });
+          await jsm.streams.delete(READY_PROBE_STREAM);
           return;
         } catch (err) {
-          if (Date.now() > deadline) throw new Error(`JetStream has no meta leader after ${timeoutMs} ms: ${String(err)}`);
+          if (Date.now() > deadline) throw new Error(`JetStream does not place a ${replicas}-replica stream after ${timeoutMs} ms: ${String(err)}`);
           await delay(POLL_INTERVAL_MS);
         }
       }
