@@ -52,7 +52,9 @@ export class ReplicatedLog {
 
   /** Opens the logs of `shards` of `deployment`, creating their streams when they do not exist. */
   static async open(nc: NatsConnection, deployment: string, shards: readonly number[], writer: LogWriter): Promise<ReplicatedLog> {
-    const jsm = await jetstreamManager(nc, { timeout: CLUSTER_APPEND_ATTEMPT_MS });
+    // No API check on opening: it is one more request that a meta election makes time out, and the
+    // first real request says as much.
+    const jsm = await jetstreamManager(nc, { timeout: CLUSTER_APPEND_ATTEMPT_MS, checkAPI: false });
     const log = new ReplicatedLog(jetstream(nc, { timeout: CLUSTER_APPEND_ATTEMPT_MS }), jsm, deployment, writer);
     for (const shard of shards) {
       const stream = shardStream(deployment, shard);

@@ -39,7 +39,9 @@ export class ShardFollower {
   private constructor(private readonly js: JetStreamClient, private readonly jsm: JetStreamManager, readonly stream: ShardStream, readonly store: ShardStore) {}
 
   static async open(nc: NatsConnection, stream: ShardStream, store: ShardStore): Promise<ShardFollower> {
-    const jsm = await jetstreamManager(nc, { timeout: CLUSTER_APPEND_ATTEMPT_MS });
+    // No API check on opening: it is one more request that a meta election makes time out, and the
+    // first real request says as much.
+    const jsm = await jetstreamManager(nc, { timeout: CLUSTER_APPEND_ATTEMPT_MS, checkAPI: false });
     return new ShardFollower(jetstream(nc, { timeout: CLUSTER_APPEND_ATTEMPT_MS }), jsm, stream, store);
   }
 
