@@ -439,3 +439,44 @@ export const WEBHOOK_THREAD_NICE = 10;
 export const WEBHOOK_THREAD_RESTART_DELAY_MS = 1_000;
 /** How long one read of a shard's ledger end serves the delivery lanes that poll it (under WEBHOOK_COMMIT_POLL_MS, so each poll still sees a newer end). */
 export const WEBHOOK_END_READ_SHARED_MS = 20;
+
+// Cluster mode (docs/cluster.md): each shard's batch log on a NATS JetStream stream.
+
+/** Copies of each shard's stream: a quorum of two still acknowledges with any one NATS server lost. */
+export const CLUSTER_STREAM_REPLICAS = 3;
+/**
+ * How long one append waits for its acknowledgement before it is sent again (same message id, same
+ * fence): a healthy three-server append takes ~0.34 ms at the median on loopback.
+ */
+export const CLUSTER_APPEND_ATTEMPT_MS = 2_000;
+/**
+ * How long an append keeps trying before the owner gives up and steps down: killing a stream's
+ * leader stopped appends for 4.5–7 s (NATS 2.9.10's election), and up to 8.2 s while this 2-core
+ * machine ran other tests; an owner that gave up during an election would stop for nothing. It is
+ * not the failover time (a dead owner appends nothing): that is the lease's.
+ */
+export const CLUSTER_APPEND_DEADLINE_MS = 15_000;
+/** The pause between two attempts of an append that found no stream leader. */
+export const CLUSTER_APPEND_RETRY_MS = 100;
+/**
+ * The window in which a stream recognises a repeated message id: only an owner's own retry of one
+ * append relies on it (NATS's default); idempotency of client writes stays in the shard's books.
+ */
+export const CLUSTER_DUPLICATE_WINDOW_MS = 120_000;
+/** Log entries a follower fetches from the stream at once, and applies before it fetches more. */
+export const CLUSTER_FOLLOW_FETCH_ENTRIES_MAX = 256;
+/** How long a follower's fetch waits for entries that the stream's last sequence says exist. */
+export const CLUSTER_FOLLOW_FETCH_WAIT_MS = 2_000;
+/**
+ * The largest log value a stream takes (its max_msg_size): a batch of BATCH_OPS_MAX purchases with
+ * items fits, and NATS warns of payloads above 8 MiB. The servers' `max_payload` must be raised to it.
+ */
+export const CLUSTER_LOG_VALUE_BYTES_MAX = 8 * 1024 * 1024;
+/** NATS servers LOYALTY_NATS may list: a cluster of three or five, with room for a migration between two. */
+export const CLUSTER_SERVERS_MAX = 16;
+/**
+ * How long a follower keeps asking a stream that does not answer (its leader and the JetStream
+ * meta leader may both be electing after a server died: consumer creation timed out for over 2 s
+ * right after killing a leader) before it reports the stream unavailable.
+ */
+export const CLUSTER_FOLLOW_DEADLINE_MS = 15_000;

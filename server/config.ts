@@ -1,5 +1,6 @@
 // The server's settings, read once from the environment with their defaults.
 import { dirname, join, resolve } from 'node:path';
+import { clusterFromEnv, type ClusterConfig } from '../engine/cluster/config.js';
 import { commitModeFromEnv, SHARD_MAP_BYTES_MIN, SHARD_PENDING_OPS_MAX, WEBHOOK_RETRY_FIRST_MS, WEBHOOK_RETRY_WINDOW_MS, WEBHOOK_TIMEOUT_MS, type CommitMode } from '../engine/limits.js';
 
 export interface Config {
@@ -45,6 +46,12 @@ export interface Config {
    * retried before it is marked failed, default 72 h). Shorter values serve tests and staging.
    */
   webhooks: { timeoutMs: number; retryFirstMs: number; retryWindowMs: number };
+  /**
+   * Cluster mode (LOYALTY_NATS, LOYALTY_NODE_ID, LOYALTY_DEPLOYMENT; docs/cluster.md), null on a
+   * single machine. The shard threads read the variables from the environment they share with this
+   * process; they are read here too so that a bad value stops the server at start.
+   */
+  cluster: ClusterConfig | null;
 }
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -69,6 +76,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     backupDir: resolve(env['LOYALTY_BACKUP_DIR'] ?? join(dirname(resolve(env['LOYALTY_DATA'] ?? './data')), 'backups')),
     backupStallMs: intEnv(env, 'LOYALTY_TEST_BACKUP_STALL_MS', 0, 0, 600_000),
     commit: commitModeFromEnv(env),
+    cluster: clusterFromEnv(env),
     webhooks: {
       timeoutMs: intEnv(env, 'LOYALTY_WEBHOOK_TIMEOUT_MS', WEBHOOK_TIMEOUT_MS, 100, 600_000),
       retryFirstMs: intEnv(env, 'LOYALTY_WEBHOOK_RETRY_FIRST_MS', WEBHOOK_RETRY_FIRST_MS, 10, 3_600_000),

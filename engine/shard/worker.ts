@@ -23,6 +23,8 @@ import { copyShard } from './shard-backup.js';
 import { GroupSync, type SyncFile } from './group-sync.js';
 import { clearCompactionLeftovers, compactionDue, compactShard, type CompactionReport } from './compaction.js';
 import { ERASURE_COMPACT_DELAY_MS } from '../limits.js';
+import { clusterFromEnv } from '../cluster/config.js';
+import type { ShardReplicator } from './replicator.js';
 
 /**
  * BENCHMARK SWITCH, never for production: `LOYALTY_TEST_NO_BATCH_LOG=1` commits batches without
@@ -44,6 +46,13 @@ const COMMIT_MODE = commitModeFromEnv(process.env);
 const FAIL_SYNC_FILE = process.env['LOYALTY_TEST_FAIL_SYNC'] ?? '';
 
 /**
+ * Cluster mode (LOYALTY_NATS, LOYALTY_NODE_ID, docs/cluster.md): this node owns the shard and every
+ * log entry it commits is appended to the shard's stream before any reply depends on it. Null on a
+ * single machine, where nothing below changes.
+ */
+const CLUSTER = clusterFromEnv(process.env);
+
+/**
  * Test hook (LOYALTY_TEST_COMMIT_TRACE=1): writes `commit <shard> <n>` to stderr after each write
  * task's commit and `reply <shard> <n>` just before its reply leaves, so that `strace -f -tt` shows
  * each reply after an fdatasync that started after its commit.
@@ -62,6 +71,7 @@ clearCompactionLeftovers(shardDir);
 let store = openStore(shardDir);
 // A data folder written before the search index existed gets it now, before the first batch.
 ensureSearchIndex(store);
+// Reassigned after a compaction, and after cluster mode levelled the copy with its stream.
 let machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });
 /** Shared with the other shards of this process (engine/shard/commit-clock.ts says why). */
 const clock = new CommitClock(commitClock);
@@ -96,6 +106,19 @@ const syncs = COMMIT_MODE === 'pipelined' ? new GroupSync(syncDataFile, (err) =>
 if (syncs !== null) await syncs.committed();
 
 /**
+ * The shard's stream in cluster mode, levelled with this copy before the first task is taken. A
+ * refused or unanswered append stops the process, as a failed sync does: the copy holds a commit
+ * the stream may not, and the next start levels the two again (engine/shard/replicator.ts). It is
+ * loaded only in cluster mode: a single machine's shard threads never load the NATS client.
+ */
+const replicator: ShardReplicator | null = CLUSTER === null ? null : await (await import('./replicator.js')).ShardReplicator.open(CLUSTER, shardId, store);
+if (replicator !== null) {
+  // Levelling replays what the stream holds beyond the copy with a machine of its own, which takes
+  // the store's state-write hook and may change its program: this thread's machine is made again.
+  machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });
+}
+
+/**
  * Set while a compaction holds the shard: every task that arrives meanwhile waits for it, in the
  * order it arrived, and none fails. `active` counts the tasks begun and not answered (a backup's
  * copy among them), which a compaction waits for.
@@ -128,6 +151,7 @@ async function compactNow(): Promise<CompactionReport> {
   try {
     const { store: fresh, report } = await compactShard(store, shardId, shardDir, (dir) => { closed = true; return openStore(dir); });
     store = fresh;
+    replicator?.reopen(store);
     machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });
     return report;
   } catch (err) {
@@ -182,6 +206,13 @@ async function durable({ reply, wrote }: Done): Promise<unknown> {
   if (write > 0) writeSync(2, `commit ${shardId} ${write}\n`);
   const wait = syncs === null ? undefined : wrote ? syncs.committed() : syncs.settled();
   if (wait !== undefined) await wait;
+  if (replicator !== null) {
+    try {
+      await (wrote ? replicator.replicate() : replicator.settled());
+    } catch (err) {
+      stopProcess('the shard\'s stream refused or did not acknowledge an append: stopping the process', err instanceof Error ? err : new Error(String(err)));
+    }
+  }
   if (write > 0) writeSync(2, `reply ${shardId} ${write}\n`);
   return reply;
 }

@@ -12,11 +12,12 @@ const LAYERS: Record<string, { rule: string; may: string[] }> = {
   'engine/contracts': { rule: 'the shared contracts: ops, errors, limits and the shard protocol', may: ['engine/rules'] },
   'engine/rules': { rule: 'pure domain rules: no I/O, nothing of the shard, the router or the server', may: ['engine/contracts'] },
   'engine/core': { rule: 'the WASM glue and its TypeScript reference model', may: ['engine/contracts', 'engine/rules'] },
-  'engine/shard': { rule: 'what runs in a shard worker: storage, codec, the batch executor, queries', may: ['engine/contracts', 'engine/rules', 'engine/core'] },
+  'engine/shard': { rule: 'what runs in a shard worker: storage, codec, the batch executor, queries', may: ['engine/contracts', 'engine/rules', 'engine/core', 'engine/cluster'] },
   'engine/router': { rule: 'what runs on the main thread: the Engine, shard clients, hashing, cross-shard orchestration', may: ['engine/contracts', 'engine/rules'] },
+  'engine/cluster': { rule: 'cluster mode\'s transport: the shards\' batch-log streams on NATS JetStream and the fenced append, nothing of a shard\'s store', may: ['engine/contracts'] },
   'engine/history': { rule: 'the batch log over a whole data folder: replay checks, replays from a backup, retention', may: ['engine/contracts', 'engine/rules', 'engine/core', 'engine/shard'] },
-  'server': { rule: 'parses, authorizes and answers; the engine decides', may: ['engine/contracts', 'engine/rules', 'engine/router', 'engine/core'] },
-  'cli': { rule: 'the command line', may: ['engine/contracts', 'engine/rules', 'engine/router', 'engine/core', 'engine/shard', 'engine/history', 'server'] },
+  'server': { rule: 'parses, authorizes and answers; the engine decides', may: ['engine/contracts', 'engine/rules', 'engine/router', 'engine/core', 'engine/cluster'] },
+  'cli': { rule: 'the command line', may: ['engine/contracts', 'engine/rules', 'engine/router', 'engine/core', 'engine/shard', 'engine/history', 'engine/cluster', 'server'] },
   'assembly': { rule: 'the WASM core knows nothing outside itself', may: [] },
 };
 

@@ -1,0 +1,139 @@
+// The owner's append of a shard's log value to the shard's stream, fenced: the stream takes the
+// message only when its last sequence is the one the owner knows, so that of two nodes that both
+// believe they own the shard at most one appends, and the other learns it is stale. An append that
+// gets no acknowledgement (a NATS server died, the stream elects a leader) is sent again with the
+// same message id and the same fence until it is acknowledged, refused or out of time.
+import assert from 'node:assert/strict';
+import { headers, type NatsConnection } from '@nats-io/nats-core';
+import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_APPEND_DEADLINE_MS, CLUSTER_APPEND_RETRY_MS, CLUSTER_LOG_VALUE_BYTES_MAX } from '../limits.js';
+import { ensureShardStream, LOG_SEQ_HEADER, logSeqOfStreamSeq, shardStream, type ShardStream } from './shard-stream.js';
+
+/** Another writer appended after the sequence this owner knew: the owner is stale and must step down. */
+export class FenceRefusedError extends Error {
+  readonly code = 'fence_refused';
+  constructor(readonly shard: number, readonly expectedLastSeq: number) {
+    super(`shard ${shard}: the stream holds entries after sequence ${expectedLastSeq}, appended by another owner; this owner is stale`);
+  }
+}
+
+/**
+ * No acknowledgement within CLUSTER_APPEND_DEADLINE_MS: the entry may or may not be in the stream.
+ * The owner cannot tell its clients either way, and steps down; whoever takes the shard next reads
+ * the stream to learn which.
+ */
+export class ReplicationUnavailableError extends Error {
+  readonly code = 'replication_unavailable';
+  constructor(readonly shard: number, readonly logSeq: number, cause: unknown) {
+    super(`shard ${shard}: log entry ${logSeq} was not acknowledged by the stream within ${CLUSTER_APPEND_DEADLINE_MS} ms: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/** Who writes: the node and its term of ownership, which make every message id its own. */
+export interface LogWriter { nodeId: string; term: number }
+
+const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Errors after which the same append is worth sending again: no answer, no leader, a connection between servers. */
+function isTransient(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.status === 503;
+  return err instanceof Error;
+}
+
+/** A node's access to the shards' streams, for appending. */
+export class ReplicatedLog {
+  private readonly streams = new Map<number, ShardStream>();
+
+  private constructor(private readonly js: JetStreamClient, private readonly jsm: JetStreamManager, readonly deployment: string, readonly writer: LogWriter) {
+    if (!NODE_ID.test(writer.nodeId)) throw new RangeError(`a node id is 1 to 64 letters, digits, _ or -, not ${JSON.stringify(writer.nodeId)}`);
+    assert.ok(Number.isSafeInteger(writer.term) && writer.term >= 0, 'a term is a non-negative integer');
+  }
+
+  /** Opens the logs of `shards` of `deployment`, creating their streams when they do not exist. */
+  static async open(nc: NatsConnection, deployment: string, shards: readonly number[], writer: LogWriter): Promise<ReplicatedLog> {
+    // No API check on opening: it is one more request that a meta election makes time out, and the
+    // first real request says as much.
+    const jsm = await jetstreamManager(nc, { timeout: CLUSTER_APPEND_ATTEMPT_MS, checkAPI: false });
+    const log = new ReplicatedLog(jetstream(nc, { timeout: CLUSTER_APPEND_ATTEMPT_MS }), jsm, deployment, writer);
+    for (const shard of shards) {
+      const stream = shardStream(deployment, shard);
+      await ensureShardStream(jsm, stream);
+      log.streams.set(shard, stream);
+    }
+    return log;
+  }
+
+  private stream(shard: number): ShardStream {
+    const stream = this.streams.get(shard);
+    if (stream === undefined) throw new RangeError(`shard ${shard} is not one of this log's shards`);
+    return stream;
+  }
+
+  /** The stream's last sequence: what a new owner fences its first append on, once its copy has applied it. */
+  async lastSeq(shard: number): Promise<number> {
+    return (await this.jsm.streams.info(this.stream(shard).name)).state.last_seq;
+  }
+
+  /**
+   * Appends `logValue` (a sealed batch-log value, engine/shard/batch-log.ts) to the shard's stream
+   * at the sequence after `expectedLastSeq`, and answers that sequence once a quorum of the stream's
+   * servers acknowledged it. Throws FenceRefusedError when another writer appended after
+   * `expectedLastSeq`, ReplicationUnavailableError when no answer came in time.
+   */
+  async appendFenced(shard: number, logValue: Uint8Array, expectedLastSeq: number): Promise<number> {
+    const stream = this.stream(shard);
+    assert.ok(Number.isSafeInteger(expectedLastSeq) && expectedLastSeq >= 0, 'the fence is a stream sequence');
+    if (logValue.length > CLUSTER_LOG_VALUE_BYTES_MAX) throw new RangeError(`a log value of ${logValue.length} bytes is larger than a stream takes (${CLUSTER_LOG_VALUE_BYTES_MAX})`);
+    const seq = expectedLastSeq + 1;
+    const logSeq = logSeqOfStreamSeq(seq);
+    const msgID = `${this.writer.nodeId}.${this.writer.term}.${logSeq}`;
+    const h = headers();
+    h.set(LOG_SEQ_HEADER, String(logSeq));
+    const deadline = Date.now() + CLUSTER_APPEND_DEADLINE_MS;
+    for (;;) {
+      let failure: unknown;
+      try {
+        const ack = await this.js.publish(stream.subject, logValue, {
+          msgID, headers: h, timeout: CLUSTER_APPEND_ATTEMPT_MS, retries: 1,
+          expect: { streamName: stream.name, lastSequence: expectedLastSeq },
+        });
+        // A duplicate is this writer's own earlier attempt, acknowledged after all: same id, same place.
+        assert.equal(ack.stream, stream.name, 'the ack comes from the shard\'s stream');
+        assert.equal(ack.seq, seq, `shard ${shard}: an append fenced on ${expectedLastSeq} landed at ${ack.seq}`);
+        return seq;
+      } catch (err) {
+        if (err instanceof assert.AssertionError) throw err;
+        if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) {
+          // An earlier attempt of this append may have landed (its ack lost) and made the fence move:
+          // the entry at `seq` is then this writer's own message.
+          if (await this.holds(stream, seq, msgID)) return seq;
+          throw new FenceRefusedError(shard, expectedLastSeq);
+        }
+        if (!isTransient(err)) throw err;
+        failure = err;
+      }
+      if (Date.now() + CLUSTER_APPEND_RETRY_MS > deadline) throw new ReplicationUnavailableError(shard, logSeq, failure);
+      await pause(CLUSTER_APPEND_RETRY_MS);
+    }
+  }
+
+  /** The stream's message at `seq` (a stream sequence), or null when it holds none there. */
+  async valueAt(shard: number, seq: number): Promise<Uint8Array | null> {
+    return (await this.jsm.streams.getMessage(this.stream(shard).name, { seq }))?.data ?? null;
+  }
+
+  /** Whether the stream's message at `seq` is the one with `msgID` (retried until it can tell, within the append's deadline). */
+  private async holds(stream: ShardStream, seq: number, msgID: string): Promise<boolean> {
+    const deadline = Date.now() + CLUSTER_APPEND_DEADLINE_MS;
+    for (;;) {
+      try {
+        const stored = await this.jsm.streams.getMessage(stream.name, { seq });
+        return stored !== null && stored.header.get('Nats-Msg-Id') === msgID;
+      } catch (err) {
+        if (Date.now() + CLUSTER_APPEND_RETRY_MS > deadline) throw new ReplicationUnavailableError(stream.shard, logSeqOfStreamSeq(seq), err);
+        await pause(CLUSTER_APPEND_RETRY_MS);
+      }
+    }
+  }
+}

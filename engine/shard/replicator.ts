@@ -1,0 +1,108 @@
+// The owner's side of cluster mode inside a shard worker (docs/cluster.md): every log entry the
+// shard commits is appended to the shard's stream, in order, each fenced on the one before it, and
+// a reply waits until the entries it depends on are acknowledged. At start the shard's copy and
+// its stream are brought level: entries only the stream holds are applied to the copy through the
+// replay path; entries only the copy holds (committed before a crash, never acknowledged, so never
+// answered) are appended.
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { ClusterConfig } from '../cluster/config.js';
+import { ReplicatedLog } from '../cluster/fenced-append.js';
+import { shardStream, streamSeqOfLogSeq } from '../cluster/shard-stream.js';
+import { CLUSTER_APPEND_ATTEMPT_MS } from '../limits.js';
+import { logPosition, logValues } from './batch-log.js';
+import { ShardFollower } from './stream-follower.js';
+import type { ShardStore } from './store.js';
+
+/** The copy and the stream disagree on an entry both hold: neither may be written until an operator looks. */
+export class ReplicaDivergedError extends Error {
+  readonly code = 'replica_diverged';
+  constructor(readonly shard: number, readonly seq: number) {
+    super(`shard ${shard}: log entry ${seq} differs between this node's copy and the stream`);
+  }
+}
+
+export class ShardReplicator {
+  /** The last log entry the stream acknowledged. */
+  private appendedSeq = 0;
+  /** The appends asked for so far, chained: each starts once the one before it is acknowledged. */
+  private tail: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly nc: NatsConnection, private readonly log: ReplicatedLog, readonly shard: number, private store: ShardStore) {}
+
+  /**
+   * Connects to the cluster, opens (or creates) the shard's stream, and brings the copy and the
+   * stream level. Options are explicit: the connection retries every server forever, so that a
+   * NATS server's restart is a pause for this shard, never a failure.
+   */
+  static async open(config: ClusterConfig, shard: number, store: ShardStore): Promise<ShardReplicator> {
+    const nc = await connect({
+      servers: config.servers, name: `loyalty-${config.nodeId}-shard-${shard}`, reconnect: true,
+      maxReconnectAttempts: -1, reconnectTimeWait: 100, timeout: CLUSTER_APPEND_ATTEMPT_MS, noRandomize: false,
+    });
+    try {
+      // One node owns every shard for now: its term is fixed, and its message ids repeat across its
+      // restarts, which makes re-sending an entry whose acknowledgement was lost harmless.
+      const log = await ReplicatedLog.open(nc, config.deployment, [shard], { nodeId: config.nodeId, term: 1 });
+      const replicator = new ShardReplicator(nc, log, shard, store);
+      await replicator.level();
+      return replicator;
+    } catch (err) {
+      await nc.close();
+      throw err;
+    }
+  }
+
+  private async level(): Promise<void> {
+    const shard = this.shard;
+    const streamLast = await this.log.lastSeq(shard);
+    const local = logPosition(this.store).seq;
+    if (streamLast > local) {
+      // The stream is ahead (a copy restored from an older backup, or a new node): the entries the
+      // copy lacks run through the replay path, checksums compared.
+      const follower = await ShardFollower.open(this.nc, shardStream(this.log.deployment, shard), this.store);
+      await follower.catchUp();
+    }
+    const common = Math.min(streamLast, logPosition(this.store).seq);
+    if (common > 0) {
+      // The last entry both hold must be the same bytes; an earlier one cannot differ without it differing too (checksums chain the books).
+      const [entry] = [...logValues(this.store, common, common)];
+      const streamed = await this.log.valueAt(shard, streamSeqOfLogSeq(common));
+      if (entry === undefined || streamed === null || Buffer.compare(entry[1], streamed) !== 0) throw new ReplicaDivergedError(shard, common);
+    }
+    this.appendedSeq = common;
+    await this.replicate();
+  }
+
+  /** The store handle changed (a compaction reopened the shard on its copy). */
+  reopen(store: ShardStore): void {
+    this.store = store;
+  }
+
+  /**
+   * Appends every entry committed and not yet appended, and resolves once they are acknowledged.
+   * Appends run one at a time, in log order, each fenced on the entry before it; a refused or
+   * unanswered append rejects this and every later call.
+   */
+  replicate(): Promise<void> {
+    const upTo = logPosition(this.store).seq;
+    this.tail = this.tail.then(async () => {
+      // Read before the first await: a read transaction is not held across the appends.
+      const entries = [...logValues(this.store, this.appendedSeq + 1, upTo)];
+      for (const [seq, value] of entries) {
+        await this.log.appendFenced(this.shard, value, streamSeqOfLogSeq(seq) - 1);
+        this.appendedSeq = seq;
+      }
+    });
+    return this.tail;
+  }
+
+  /** Resolves once every append asked for so far is acknowledged: a read waits for it, so that it never shows an unacknowledged batch. */
+  settled(): Promise<void> {
+    return this.tail;
+  }
+
+  async close(): Promise<void> {
+    await this.tail.catch(() => { /* the failure was reported by the append that failed */ });
+    await this.nc.close();
+  }
+}

@@ -1,0 +1,95 @@
+// A follower of one shard in cluster mode (docs/cluster.md): reads the shard's stream from the entry after its own copy's log
+// position and applies each value into its copy through the replay path (engine/shard/replay.ts),
+// which runs the task again through the shard's own commit path and refuses a value whose checksum
+// differs from what the copy produced. A follower's copy is the owner's books, proved entry by entry.
+import type { NatsConnection } from '@nats-io/nats-core';
+import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_APPEND_RETRY_MS, CLUSTER_FOLLOW_DEADLINE_MS, CLUSTER_FOLLOW_FETCH_ENTRIES_MAX, CLUSTER_FOLLOW_FETCH_WAIT_MS } from '../limits.js';
+import { logPosition } from './batch-log.js';
+import { LogReplayError } from './machine.js';
+import { replayShard, type LogSource } from './replay.js';
+import type { ShardStore } from './store.js';
+import { LOG_SEQ_HEADER, logSeqOfStreamSeq, streamSeqOfLogSeq, type ShardStream } from '../cluster/shard-stream.js';
+
+/** What one catch-up did: the copy's log position before and after, and the entries applied. */
+export interface CatchUp { fromSeq: number; lastSeq: number; applied: number }
+
+/**
+ * Runs a request to the stream again while it fails, until CLUSTER_FOLLOW_DEADLINE_MS: after a
+ * server died, the stream's leader and the meta leader that creates consumers may both be electing.
+ */
+async function persistently<T>(what: string, request: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + CLUSTER_FOLLOW_DEADLINE_MS;
+  for (;;) {
+    try {
+      return await request();
+    } catch (err) {
+      if (Date.now() + CLUSTER_APPEND_RETRY_MS > deadline) throw new Error(`${what}: no answer within ${CLUSTER_FOLLOW_DEADLINE_MS} ms: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      await new Promise((resolve) => setTimeout(resolve, CLUSTER_APPEND_RETRY_MS));
+    }
+  }
+}
+
+/** Entries fetched and not applied yet, as the replay reads a log. */
+function fetchedSource(shard: number, entries: Array<[number, Uint8Array]>): LogSource {
+  return { shardId: shard, values: (fromSeq) => entries.filter(([seq]) => seq >= fromSeq) };
+}
+
+export class ShardFollower {
+  private constructor(private readonly js: JetStreamClient, private readonly jsm: JetStreamManager, readonly stream: ShardStream, readonly store: ShardStore) {}
+
+  static async open(nc: NatsConnection, stream: ShardStream, store: ShardStore): Promise<ShardFollower> {
+    // No API check on opening: it is one more request that a meta election makes time out, and the
+    // first real request says as much.
+    const jsm = await jetstreamManager(nc, { timeout: CLUSTER_APPEND_ATTEMPT_MS, checkAPI: false });
+    return new ShardFollower(jetstream(nc, { timeout: CLUSTER_APPEND_ATTEMPT_MS }), jsm, stream, store);
+  }
+
+  /**
+   * Applies every entry the stream holds after the copy's log position, up to the stream's last
+   * sequence when called (or `untilSeq`). A value that does not replay to its checksum, or a
+   * message whose log sequence is not the next one, stops it with a LogReplayError naming the entry;
+   * the entries before it stay applied.
+   */
+  async catchUp(untilSeq?: number): Promise<CatchUp> {
+    const shard = this.stream.shard;
+    const fromSeq = logPosition(this.store).seq;
+    const target = untilSeq ?? logSeqOfStreamSeq((await persistently(`stream ${this.stream.name}`, () => this.jsm.streams.info(this.stream.name))).state.last_seq);
+    if (target <= fromSeq) return { fromSeq, lastSeq: fromSeq, applied: 0 };
+    // An ordered consumer: an ephemeral consumer the client recreates from the last sequence it
+    // delivered if a message goes missing, so the entries arrive in order and without gaps. It
+    // takes no subject filter: the stream has one subject, and NATS 2.9 refuses `filter_subjects`.
+    const consumer = await persistently(`a consumer of stream ${this.stream.name}`, () => this.js.consumers.get(this.stream.name, {
+      deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: streamSeqOfLogSeq(fromSeq + 1),
+    }));
+    let next = fromSeq + 1;
+    let progressAtMs = Date.now();
+    try {
+      while (next <= target) {
+        const entries: Array<[number, Uint8Array]> = [];
+        const wanted = Math.min(CLUSTER_FOLLOW_FETCH_ENTRIES_MAX, target - next + 1);
+        const messages = await consumer.fetch({ max_messages: wanted, expires: CLUSTER_FOLLOW_FETCH_WAIT_MS });
+        for await (const m of messages) {
+          const logSeq = logSeqOfStreamSeq(m.seq);
+          const carried = m.headers?.get(LOG_SEQ_HEADER);
+          if (carried !== String(logSeq)) {
+            throw new LogReplayError(shard, logSeq, 'sequence', `stream message ${m.seq} carries log sequence ${carried ?? '(none)'}, expected ${logSeq}`);
+          }
+          entries.push([logSeq, m.data]);
+          if (entries.length === wanted) break;
+        }
+        if (entries.length === 0) {
+          // The stream said these entries exist: none arriving means no leader answers for now.
+          if (Date.now() - progressAtMs > CLUSTER_FOLLOW_DEADLINE_MS) throw new Error(`shard ${shard}: no entry after ${next - 1} arrived from stream ${this.stream.name} within ${CLUSTER_FOLLOW_DEADLINE_MS} ms`);
+          continue;
+        }
+        progressAtMs = Date.now();
+        const result = replayShard(fetchedSource(shard, entries), this.store, { untilBatch: Math.min(target, entries[entries.length - 1]![0]) });
+        next = result.lastSeq + 1;
+      }
+    } finally {
+      await consumer.delete().catch(() => { /* an ordered consumer is ephemeral: the server drops it anyway */ });
+    }
+    return { fromSeq, lastSeq: next - 1, applied: next - 1 - fromSeq };
+  }
+}
