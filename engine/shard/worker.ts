@@ -102,30 +102,25 @@ const syncDataFile: SyncFile = (done) => {
 
 /** The group sync of a pipelined shard; null when each commit syncs itself. */
 const syncs = COMMIT_MODE === 'pipelined' ? new GroupSync(syncDataFile, (err) => stopProcess('the data file could not be synced: stopping the process', err)) : null;
-// What the start-up wrote (the search index, settling) is on disk before the first task is taken.
-if (syncs !== null) await syncs.committed();
 
 /**
- * The shard's stream in cluster mode, levelled with this copy before the first task is taken. A
- * refused or unanswered append stops the process, as a failed sync does: the copy holds a commit
- * the stream may not, and the next start levels the two again (engine/shard/replicator.ts). It is
- * loaded only in cluster mode: a single machine's shard threads never load the NATS client.
+ * The shard's stream in cluster mode, levelled with this copy before the first task is taken (by
+ * `start`). A refused or unanswered append stops the process, as a failed sync does: the copy holds
+ * a commit the stream may not, and the next start levels the two again (engine/shard/replicator.ts).
+ * It is loaded only in cluster mode: a single machine's shard threads never load the NATS client.
  */
-const replicator: ShardReplicator | null = CLUSTER === null ? null : await (await import('./replicator.js')).ShardReplicator.open(CLUSTER, shardId, store);
-if (replicator !== null) {
-  // Levelling replays what the stream holds beyond the copy with a machine of its own, which takes
-  // the store's state-write hook and may change its program: this thread's machine is made again.
-  machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });
-}
+let replicator: ShardReplicator | null = null;
 
 /**
- * Set while a compaction holds the shard: every task that arrives meanwhile waits for it, in the
- * order it arrived, and none fails. `active` counts the tasks begun and not answered (a backup's
- * copy among them), which a compaction waits for.
+ * Set while the start-up or a compaction holds the shard: every task that arrives meanwhile waits
+ * for it, in the order it arrived, and none fails. `active` counts the tasks begun and not
+ * answered (a backup's copy among them), which a compaction waits for.
  */
 let holding: Promise<void> | null = null;
 let active = 0;
 let idle: (() => void) | null = null;
+/** Why the start-up failed, if it did: every task is refused with it. */
+let startFailure: Error | null = null;
 
 /** Runs `work` with the shard to itself: after every task begun before it, before any after it. */
 async function exclusive<T>(work: () => Promise<T>): Promise<T> {
@@ -180,13 +175,33 @@ function compactSoon(): void {
   compactionTimer.unref();
 }
 
-// An erasure committed since the last compaction (a stop or crash came first): compacted before
-// the first task. A copy that fails (a full disk) is reported and the shard starts as it is.
-if (compactionDue(store, shardDir)) {
-  await compactNow().catch((err: unknown) => {
-    writeSync(2, JSON.stringify({ level: 40, time: Date.now(), shard: shardId, msg: 'the compaction at start failed: the next erasure or start retries it', err: err instanceof Error ? err.message : String(err) }) + '\n');
-  });
+/**
+ * The asynchronous part of the start-up, done before the first task is taken. It is not top-level
+ * await: Piscina loads this module with require(), which a module with top-level await turns into
+ * a fallback to import(); with several tasks sent at once, a second task's require() then races
+ * that import() and Node 20 stops the whole process (V8's fatal "IsGraphAsync must be used on an
+ * instantiated module"). Held as `holding`, it makes the first tasks wait as a compaction does.
+ */
+async function start(): Promise<void> {
+  // What the start-up wrote (the search index, settling) is on disk before the first task is taken.
+  if (syncs !== null) await syncs.committed();
+  if (CLUSTER !== null) {
+    replicator = await (await import('./replicator.js')).ShardReplicator.open(CLUSTER, shardId, store);
+    // Levelling replays what the stream holds beyond the copy with a machine of its own, which takes
+    // the store's state-write hook and may change its program: this thread's machine is made again.
+    machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });
+  }
+  // An erasure committed since the last compaction (a stop or crash came first): compacted before
+  // the first task. A copy that fails (a full disk) is reported and the shard starts as it is.
+  if (compactionDue(store, shardDir)) {
+    await compactNow().catch((err: unknown) => {
+      writeSync(2, JSON.stringify({ level: 40, time: Date.now(), shard: shardId, msg: 'the compaction at start failed: the next erasure or start retries it', err: err instanceof Error ? err.message : String(err) }) + '\n');
+    });
+  }
 }
+holding = start()
+  .catch((err: unknown) => { startFailure = err instanceof Error ? err : new Error(String(err)); })
+  .finally(() => { holding = null; });
 
 /** Write tasks committed by this thread, for the trace. */
 let writesCommitted = 0;
@@ -295,8 +310,9 @@ function stopProcess(msg: string, err: Error): never {
 }
 
 export default async function handle(msg: ShardTask): Promise<unknown> {
-  if (msg.type === 'control' && msg.control.c === 'compact') return exclusive(compactNow);
   while (holding !== null) await holding;
+  if (startFailure !== null) throw startFailure;
+  if (msg.type === 'control' && msg.control.c === 'compact') return exclusive(compactNow);
   active += 1;
   try {
     const done = perform(msg);
