@@ -56,9 +56,8 @@ afterAll(async () => { await server.stop(); server.cleanup(); });
 
 describe('the coupon read side over a server', () => {
   it('GET /v1/reports/coupons: each template\'s exact figures over local dates', async () => {
-    const r = await server.get('/v1/reports/coupons?from=2025-03-01&to=2025-03-31');
-    expect(r.status).toBe(200);
-    expect(r.body).toEqual({
+    const r = await server.call('GET /v1/reports/coupons', { query: { from: '2025-03-01', to: '2025-03-31' } });
+    expect(r).toEqual({
       from: '2025-03-01', to: '2025-03-31', timeZone: 'Asia/Hong_Kong',
       templates: [
         // Four welcomes issued; used by Ann (5 March) and Bob; Ann's given back; Cat's revoked;
@@ -70,13 +69,13 @@ describe('the coupon read side over a server', () => {
       ],
       totals: { issued: 6, used: 3, restored: 1, expired: 1, revoked: 1, activeNow: 1, discountCents: 4000, issuedUsed: 3, useRate: 0.5 },
     });
-    const april = await server.get('/v1/reports/coupons?from=2025-04-01&to=2025-04-30');
-    expect(april.body.templates[0]).toEqual({ templateId: 'welcome10', name: 'HK$10 off', issued: 0, used: 1, restored: 0, expired: 0, revoked: 0, activeNow: 1, discountCents: 1000, issuedUsed: 0, useRate: null });
+    const april = await server.call('GET /v1/reports/coupons', { query: { from: '2025-04-01', to: '2025-04-30' } });
+    expect(april.templates[0]).toEqual({ templateId: 'welcome10', name: 'HK$10 off', issued: 0, used: 1, restored: 0, expired: 0, revoked: 0, activeNow: 1, discountCents: 1000, issuedUsed: 0, useRate: null });
     // The expiry at 16:00 UTC on 12 March is 13 March in Hong Kong: a report of 1–12 March lacks it.
-    const early = await server.get('/v1/reports/coupons?from=2025-03-01&to=2025-03-12');
-    expect(early.body.templates[1]).toMatchObject({ templateId: 'pct10', expired: 0 });
-    const late = await server.get('/v1/reports/coupons?from=2025-03-13&to=2025-03-13');
-    expect(late.body.templates[1]).toMatchObject({ templateId: 'pct10', issued: 0, expired: 1 });
+    const early = await server.call('GET /v1/reports/coupons', { query: { from: '2025-03-01', to: '2025-03-12' } });
+    expect(early.templates[1]).toMatchObject({ templateId: 'pct10', expired: 0 });
+    const late = await server.call('GET /v1/reports/coupons', { query: { from: '2025-03-13', to: '2025-03-13' } });
+    expect(late.templates[1]).toMatchObject({ templateId: 'pct10', issued: 0, expired: 1 });
   });
 
   it('refuses a bad or missing date, and a range backwards', async () => {

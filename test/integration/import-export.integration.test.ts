@@ -4,7 +4,7 @@
 // fresh one come back the same (a referee listed before its referrer included).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
-import { ServerProcess } from '../helpers/server-process.js';
+import { ServerProcess, refusal } from '../helpers/server-process.js';
 import { IMPORT_COLUMNS } from '../../server/member-csv.js';
 
 const a = new ServerProcess(ServerProcess.tempDataDir());
@@ -108,7 +108,7 @@ describe('an import of several shard batches', () => {
       // Referral rewards on registration, three levels: a referee's chain is its referrer's and above.
       const program = (await server.call('GET /v1/program'));
       const levels = [100, 50, 25].map((registerPoints) => ({ registerPoints, firstPurchasePoints: 0, repeatPurchasePoints: 0, purchaseSharePct: 0 }));
-      expect((await server.request('PUT', '/v1/program', { ...program, referral: { enabled: true, refereePoints: 0, levels } })).status).toBe(200);
+      await server.call('PUT /v1/program', { body: { ...program, referral: { enabled: true, refereePoints: 0, levels } } });
       const count = 12_000;
       const id = (i: number) => `x${String(i).padStart(5, '0')}`;
       const lines = ['memberId,name,phone,referrerId'];
@@ -131,7 +131,7 @@ describe('an import of several shard batches', () => {
       expect((await server.call('GET /v1/members/:id', { params: { id: id(200) } })).name).toBe('Member 200');
       expect((await server.call('GET /v1/members/:id', { params: { id: 'z1' } }))).toMatchObject({ referrerId: id(10) });
       expect((await server.call('GET /v1/members/:id', { params: { id: 'z2' } }))).toMatchObject({ referrerId: id(count - 1) });
-      expect((await server.get('/v1/members/y1')).status).toBe(404);
+      expect((await refusal(server.call('GET /v1/members/:id', { params: { id: 'y1' } }))).status).toBe(404);
       expect((await server.call('GET /v1/members/:id', { params: { id: 'z3' } })).referralChain).toEqual(['z1', id(10)]);
       // A referrer from before this import: its chain is read from its shard.
       expect((await importCsv(server, 'memberId,referrerId\nw1,z3\n')).body).toMatchObject({ imported: 1, failed: 0 });
@@ -147,7 +147,7 @@ describe('an import of several shard batches', () => {
       // The directory is rebuilt from the profiles: after a restart the phone is still taken.
       await server.stop();
       await server.start();
-      expect((await server.post('/v1/members', { memberId: 'y2', phone: '+852 20000005' })).body.error.code).toBe('phone_taken');
+      expect((await refusal(server.call('POST /v1/members', { body: { memberId: 'y2', phone: '+852 20000005' } }))).code).toBe('phone_taken');
     } finally {
       await server.stop();
       server.cleanup();

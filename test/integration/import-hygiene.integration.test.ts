@@ -4,7 +4,7 @@
 // every valid row after it is imported; and an import whose rows name a referrer a few lines above
 // finishing every row, twice, on an idle server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ServerProcess } from '../helpers/server-process.js';
+import { ServerProcess, refusal } from '../helpers/server-process.js';
 import { IMPORT_ROW_BYTES_MAX } from '../../engine/limits.js';
 
 const server = new ServerProcess(ServerProcess.tempDataDir());
@@ -49,8 +49,8 @@ describe('dates in a CSV import', () => {
   it('reads M/D/YYYY once the program says csvDayFirst: false', async () => {
     const program = (await server.call('GET /v1/program'));
     expect(program.csvDayFirst).toBe(true);
-    expect((await server.request('PUT', '/v1/program', { ...program, csvDayFirst: 'no' })).body.error).toMatchObject({ code: 'invalid_request', field: 'csvDayFirst' });
-    expect((await server.request('PUT', '/v1/program', { ...program, csvDayFirst: false })).status).toBe(200);
+    expect((await refusal(server.call('PUT /v1/program', { body: { ...program, csvDayFirst: 'no' } })))).toMatchObject({ code: 'invalid_request', field: 'csvDayFirst' });
+    await server.call('PUT /v1/program', { body: { ...program, csvDayFirst: false } });
     try {
       const r = await importCsv('memberId,birthday\nu-1,4/3/1990\nu-2,12/31/1990\nu-3,31/12/1990\nu-4,1990/3/4\n');
       expect(r.body).toEqual({ imported: 3, skipped: 0, failed: 1, errors: [expect.objectContaining({ row: 4, code: 'invalid_request', field: 'birthday' })] });
@@ -58,7 +58,7 @@ describe('dates in a CSV import', () => {
       expect((await member('u-2')).birthday).toBe('1990-12-31');
       expect((await member('u-4')).birthday).toBe('1990-03-04');
     } finally {
-      expect((await server.request('PUT', '/v1/program', { ...program, csvDayFirst: true })).status).toBe(200);
+      await server.call('PUT /v1/program', { body: { ...program, csvDayFirst: true } });
     }
   });
 });
@@ -116,8 +116,8 @@ describe('an over-long line', () => {
         expect.objectContaining({ row: 1_008, code: 'member_exists' }),
       ],
     });
-    expect((await server.get('/v1/members/l-2')).status).toBe(404);
-    expect((await server.get('/v1/members/l-4')).status).toBe(404);
+    expect((await refusal(server.call('GET /v1/members/:id', { params: { id: 'l-2' } }))).status).toBe(404);
+    expect((await refusal(server.call('GET /v1/members/:id', { params: { id: 'l-4' } }))).status).toBe(404);
     expect((await member('l-1004')).name).toBe('Member 1004');
     // A row of exactly the bound is not over it.
     const exact = `l-x,${'z'.repeat(IMPORT_ROW_BYTES_MAX - 'l-x,'.length)}`;
@@ -137,7 +137,7 @@ describe('rows naming a referrer a few lines above', () => {
   it('all get in on an idle server, and all replay the second time: none fails as overloaded', async () => {
     const program = (await server.call('GET /v1/program'));
     const levels = [{ registerPoints: 10, firstPurchasePoints: 0, repeatPurchasePoints: 0, purchaseSharePct: 0 }];
-    expect((await server.request('PUT', '/v1/program', { ...program, referral: { enabled: true, refereePoints: 0, levels } })).status).toBe(200);
+    await server.call('PUT /v1/program', { body: { ...program, referral: { enabled: true, refereePoints: 0, levels } } });
     const count = 20_000;
     const lines = ['memberId,name,referrerId'];
     // Every second row names the row three lines above it, which has no referrer of its own.

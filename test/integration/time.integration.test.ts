@@ -22,8 +22,7 @@ beforeAll(async () => {
     { id: 'extend', name: '30 more days', priceCents: 1000, active: true, channels: ['online', 'offline'], eligibleTiers: null, includes: { extendDays: 30 } },
     { id: 'retired', name: 'Old offer', priceCents: 100, active: false, channels: ['online', 'offline'], eligibleTiers: null, includes: { points: 5 } },
   ];
-  const r = await server.request('PUT', '/v1/program', program);
-  expect(r.status).toBe(200);
+  await server.call('PUT /v1/program', { body: program });
 });
 afterAll(async () => { await server.stop(); server.cleanup(); });
 
@@ -33,21 +32,20 @@ const sweep = async (asOf: string) => (await server.call('POST /v1/admin/sweep',
 
 describe('two years of one member', () => {
   it('registers late in the year: this year\'s birthday has passed, so the first gift is next year', async () => {
-    const r = await server.post('/v1/members', { memberId: 'tim', birthday: '1990-03-15', at: '2024-11-01T00:00:00Z' });
-    expect(r.status).toBe(201);
+    await server.call('POST /v1/members', { body: { memberId: 'tim', birthday: '1990-03-15', at: '2024-11-01T00:00:00Z' } });
   });
 
   it('upgrades to Silver with a period and a points grant of one year each', async () => {
-    const r = await server.post('/v1/purchases', { orderId: 't-1', memberId: 'tim', amountCents: 120000, at: '2024-11-10T00:00:00Z' });
-    expect(r.body).toMatchObject({ earnedPoints: 60, points: 60, tierId: 'silver', upgradedTo: 'silver' });
+    const r = await server.call('POST /v1/purchases', { body: { orderId: 't-1', memberId: 'tim', amountCents: 120000, at: '2024-11-10T00:00:00Z' } });
+    expect(r).toMatchObject({ earnedPoints: 60, points: 60, tierId: 'silver', upgradedTo: 'silver' });
     const m = await member('tim');
     expect(m).toMatchObject({ periodStart: '2024-11-10T00:00:00.000Z', periodEnd: '2025-11-10T00:00:00.000Z', periodMetric: 20000 });
     expect(m.pointsExpiring).toEqual([{ at: '2025-11-10T00:00:00.000Z', points: 60 }]);
   });
 
   it('pays the birthday gift (dated at the birthday, in Hong Kong time) before a late-synced purchase, which earns double', async () => {
-    const r = await server.post('/v1/purchases', { orderId: 't-2', memberId: 'tim', amountCents: 20000, at: '2025-03-20T00:00:00Z' });
-    expect(r.body).toMatchObject({ earnedPoints: 20, points: 180 });
+    const r = await server.call('POST /v1/purchases', { body: { orderId: 't-2', memberId: 'tim', amountCents: 20000, at: '2025-03-20T00:00:00Z' } });
+    expect(r).toMatchObject({ earnedPoints: 20, points: 180 });
     const ledger = (await server.call('GET /v1/members/:id/ledger', { params: { id: 'tim' }, query: { limit: '2' } })).entries;
     expect(ledger[1]).toMatchObject({ kind: 'birthday', at: '2025-03-14T16:00:00.000Z', pointsDelta: 100 });
   });
@@ -74,8 +72,8 @@ describe('two years of one member', () => {
   });
 
   it('expires a grant due before a late redemption, then redeems from the oldest remaining grant', async () => {
-    const r = await server.post('/v1/points/redemptions', { requestId: 't-r', memberId: 'tim', points: 30, at: '2026-04-01T00:00:00Z' });
-    expect(r.body).toMatchObject({ points: 120, walletCreditCents: 300, walletBalanceCents: 300 });
+    const r = await server.call('POST /v1/points/redemptions', { body: { requestId: 't-r', memberId: 'tim', points: 30, at: '2026-04-01T00:00:00Z' } });
+    expect(r).toMatchObject({ points: 120, walletCreditCents: 300, walletBalanceCents: 300 });
     expect((await member('tim')).pointsExpiring).toEqual([
       { at: '2026-11-10T00:00:00.000Z', points: 20 },
       { at: '2027-03-14T16:00:00.000Z', points: 100 },
@@ -128,7 +126,7 @@ describe('loyalty products', () => {
   it('adds wallet value, and earns nothing and counts as no spend', async () => {
     posKey = (await server.call('POST /v1/admin/keys', { body: { role: 'pos' } })).key;
     shopKey = (await server.call('POST /v1/admin/keys', { body: { role: 'storefront' } })).key;
-    await server.post('/v1/members', { memberId: 'pam' });
+    await server.call('POST /v1/members', { body: { memberId: 'pam' } });
     const r = await buy('p-1', 'wallet-500', posKey);
     expect(r.body).toMatchObject({ walletCreditCents: 55000, walletBalanceCents: 55000, points: 0, tierId: 'member' });
     expect(await member('pam')).toMatchObject({ lifetimeSpendCents: 0, purchaseCount: 0 });
