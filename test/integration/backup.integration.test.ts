@@ -11,7 +11,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { execFile, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, ServerProcess } from '../helpers/server-process.js';
+import { ROOT, ServerProcess, refusal } from '../helpers/server-process.js';
 import type { AnswerOf } from '../../client/http.js';
 import type { BackupManifestDoc } from '../../engine/rules/backup-manifest.js';
 import { expectReplayEqualsLive } from '../helpers/replay-check.js';
@@ -197,12 +197,11 @@ describe('a credit applied at its target and still in its sender\'s outbox', () 
     await held.start();
     const heldBackup = join(root, 'redeliver-held');
     try {
-      for (const memberId of [from, to]) expect((await held.post('/v1/members', { memberId })).status).toBe(201);
-      expect((await held.post('/v1/wallet/topups', { requestId: 'rt', memberId: from, amountCents: 10_000 })).status).toBe(200);
-      expect((await held.post('/v1/wallet/transfers', { requestId: 'rx', fromMemberId: from, toMemberId: to, amountCents: 3_000 })).status).toBe(200);
+      for (const memberId of [from, to]) await held.call('POST /v1/members', { body: { memberId } });
+      await held.call('POST /v1/wallet/topups', { body: { requestId: 'rt', memberId: from, amountCents: 10_000 } });
+      await held.call('POST /v1/wallet/transfers', { body: { requestId: 'rx', fromMemberId: from, toMemberId: to, amountCents: 3_000 } });
       // The copy of the sender's shard holds the message, not yet delivered.
-      const r = await held.post('/v1/admin/backup', { dir: heldBackup });
-      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      await held.call('POST /v1/admin/backup', { body: { dir: heldBackup } });
     } finally {
       await held.stop();
     }
@@ -260,9 +259,7 @@ describe('backup folders, and the targets restore refuses', () => {
       const full = join(root, 'refusals-full-backup');
       mkdirSync(full);
       writeFileSync(join(full, 'keep.txt'), 'mine');
-      const refused = await server.post('/v1/admin/backup', { dir: full });
-      expect(refused.status).toBe(400);
-      expect(refused.body.error).toMatchObject({ code: 'invalid_request', field: 'dir' });
+      expect(await refusal(server.call('POST /v1/admin/backup', { body: { dir: full } }))).toMatchObject({ status: 400, code: 'invalid_request', field: 'dir' });
       expect(readdirSync(full)).toEqual(['keep.txt']);
 
       const notEmpty = join(root, 'refusals-not-empty');
@@ -316,10 +313,9 @@ describe('a server whose batch log was off', () => {
     try {
       await server.call('POST /v1/members', { body: { memberId: 'u1' } });
       const dir = join(root, 'unlogged-backup');
-      const r = await server.post('/v1/admin/backup', { dir });
-      expect(r.status).toBe(503);
-      expect(r.body.error.code).toBe('backup_failed');
-      expect(r.body.error.message).toMatch(/^shard \d ran with the batch log off/);
+      const r = await refusal(server.call('POST /v1/admin/backup', { body: { dir } }));
+      expect(r).toMatchObject({ status: 503, code: 'backup_failed' });
+      expect(r.message).toMatch(/^shard \d ran with the batch log off/);
       expect(existsSync(dir)).toBe(false);
     } finally {
       await server.stop();
