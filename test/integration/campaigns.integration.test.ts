@@ -8,6 +8,7 @@
 // Monday A) is the opening week, weeks A and B (days 0..13) the weekend campaign's window.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServerProcess, refusal } from '../helpers/server-process.js';
+import type { AnswerOf, BodyOf } from '../../client/http.js';
 
 const server = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SWEEP_INTERVAL_MS: '0' });
 const DAY_MS = 86_400_000;
@@ -52,16 +53,14 @@ beforeAll(async () => {
 });
 afterAll(async () => { await server.stop(); server.cleanup(); });
 
-async function register(memberId: string, extra: Record<string, unknown> = {}): Promise<void> {
+async function register(memberId: string, extra: Partial<BodyOf<'POST /v1/members'>> = {}): Promise<void> {
   await server.call('POST /v1/members', { body: { memberId, at: at(-30), ...extra } });
 }
-async function buy(memberId: string, orderId: string, when: string, amountCents: number, extra: Record<string, unknown> = {}): Promise<Record<string, any>> {
-  const r = await server.call('POST /v1/purchases', { body: { orderId, memberId, amountCents, at: when, ...extra } });
-  return r as Record<string, any>;
+function buy(memberId: string, orderId: string, when: string, amountCents: number, extra: Partial<BodyOf<'POST /v1/purchases'>> = {}): Promise<AnswerOf<'POST /v1/purchases'>> {
+  return server.call('POST /v1/purchases', { body: { orderId, memberId, amountCents, at: when, ...extra } });
 }
-async function giveBack(orderId: string, returnId: string, amountCents: number, when: string): Promise<Record<string, any>> {
-  const r = await server.call('POST /v1/returns', { body: { returnId, orderId, amountCents, at: when } });
-  return r as Record<string, any>;
+function giveBack(orderId: string, returnId: string, amountCents: number, when: string): Promise<AnswerOf<'POST /v1/returns'>> {
+  return server.call('POST /v1/returns', { body: { returnId, orderId, amountCents, at: when } });
 }
 
 describe('a double-points weekend over a backdated week', () => {

@@ -25,18 +25,20 @@ const memberIds = Array.from({ length: MEMBERS }, (_, i) => `rw-${String(i).padS
 
 beforeAll(async () => {
   await server.start();
-  const program = (await server.call('GET /v1/program')) as Record<string, any>;
-  delete program['version'];
-  program['pointsExpiryDays'] = 365;
-  program['staffCommissionBps'] = 500;
-  program['coupons'] = [{ id: 'tea5', name: 'HK$5 off tea', discount: { amountCents: 500 }, validDays: 30 }];
-  program['rewards'] = [
-    { id: 'mug', name: 'Logo mug', pointsCost: 100, stock: 50 },
-    { id: 'bag', name: 'Tote bag', pointsCost: 100, stock: 50 },
-    { id: 'pen', name: 'Pen', pointsCost: 500, cashCents: 100 },
-    { id: 'tea', name: 'Tea coupon', pointsCost: 30, kind: 'coupon', couponTemplateId: 'tea5', perMemberMax: 2 },
-  ];
-  program['products'].push({ id: 'haircut-10', name: 'Ten haircuts', priceCents: 80_000, includes: { card: { serviceId: 'haircut', uses: 10, validDays: 30 } } });
+  const current = await server.call('GET /v1/program');
+  const program = {
+    ...current,
+    pointsExpiryDays: 365,
+    staffCommissionBps: 500,
+    coupons: [{ id: 'tea5', name: 'HK$5 off tea', discount: { amountCents: 500 }, validDays: 30 }],
+    rewards: [
+      { id: 'mug', name: 'Logo mug', pointsCost: 100, stock: 50 },
+      { id: 'bag', name: 'Tote bag', pointsCost: 100, stock: 50 },
+      { id: 'pen', name: 'Pen', pointsCost: 500, cashCents: 100 },
+      { id: 'tea', name: 'Tea coupon', pointsCost: 30, kind: 'coupon', couponTemplateId: 'tea5', perMemberMax: 2 },
+    ],
+    products: [...current.products, { id: 'haircut-10', name: 'Ten haircuts', priceCents: 80_000, includes: { card: { serviceId: 'haircut', uses: 10, validDays: 30 } } }],
+  };
   await server.call('PUT /v1/program', { body: program });
   // The members, spread over every shard, with opening points (an admin registration may set them).
   const t = await StreamTerminal.open(streamUrl(), server.adminKey);
