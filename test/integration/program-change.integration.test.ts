@@ -44,7 +44,7 @@ describe('a program change that drops a held tier', () => {
 
   it('settles, at the next start, data a program change left unsettled (as the defect left it)', async () => {
     await older.start();
-    expect((await older.post('/v1/members', { memberId: 'silver-2', tierId: 'silver' })).status).toBe(201);
+    await older.call('POST /v1/members', { body: { memberId: 'silver-2', tierId: 'silver' } });
     await older.stop();
     // What an earlier version wrote: the new program stored, the member still at Silver.
     const store = openShardStore(join(older.dataDir, 'shard-0'));
