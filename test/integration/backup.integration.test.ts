@@ -231,7 +231,7 @@ describe('a credit applied at its target and still in its sender\'s outbox', () 
       await settled(again);
       expect((await again.call('GET /v1/members/:id', { params: { id: to } })).walletCents).toBe(3_000);
       expect((await again.call('GET /v1/members/:id', { params: { id: from } })).walletCents).toBe(7_000);
-      const ledger = (await again.call('GET /v1/members/:id/ledger', { params: { id: to } })).entries as Array<{ kind: string }>;
+      const ledger = (await again.call('GET /v1/members/:id/ledger', { params: { id: to } })).entries;
       expect(ledger.filter((e) => e.kind === 'transfer_in')).toHaveLength(1);
       expect((await again.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
     } finally {

@@ -28,7 +28,7 @@ beforeAll(async () => {
 });
 afterAll(async () => { await server.stop(); server.cleanup(); });
 
-const wallet = async (m: string) => (await server.call('GET /v1/members/:id', { params: { id: m } })).walletCents as number;
+const wallet = async (m: string) => (await server.call('GET /v1/members/:id', { params: { id: m } })).walletCents;
 
 describe('idempotency keys across shards', () => {
   it('the keys tried have their home on each shard', () => {

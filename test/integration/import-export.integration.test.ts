@@ -81,7 +81,7 @@ describe('POST /v1/import/members', () => {
     expect(unknown.body.error).toMatchObject({ code: 'invalid_request', field: 'header' });
     expect((await importCsv(a, '')).body.error).toMatchObject({ code: 'invalid_request', field: 'header' });
     expect((await importCsv(a, 'memberId,name,name\n')).body.error.field).toBe('header');
-    const pos = (await a.call('POST /v1/admin/keys', { body: { role: 'pos' } })).key as string;
+    const pos = (await a.call('POST /v1/admin/keys', { body: { role: 'pos' } })).key;
     expect((await importCsv(a, 'memberId\nx2\n', pos)).status).toBe(403);
     expect((await refusal(a.call('GET /v1/members/:id', { params: { id: 'x1' } }))).status).toBe(404);
   });
@@ -192,9 +192,9 @@ describe('GET /v1/export/*.csv', () => {
       const row = exported[i]!;
       for (const c of [...IMPORT_COLUMNS, 'lifetimeSpendCents', 'purchaseCount', 'createdAt']) expect(row[c], `${String(m['memberId'])}.${c}`).toBe(cellOf(m[c]));
     }
-    const reader = (await a.call('POST /v1/admin/keys', { body: { role: 'reader' } })).key as string;
+    const reader = (await a.call('POST /v1/admin/keys', { body: { role: 'reader' } })).key;
     expect((await send(a, 'GET', '/v1/export/members.csv', undefined, reader)).status).toBe(200);
-    const pos = (await a.call('POST /v1/admin/keys', { body: { role: 'pos' } })).key as string;
+    const pos = (await a.call('POST /v1/admin/keys', { body: { role: 'pos' } })).key;
     expect((await send(a, 'GET', '/v1/export/ledger.csv', undefined, pos)).status).toBe(403);
   });
 

@@ -37,7 +37,7 @@ describe('a program change that drops a held tier', () => {
     await server.kill();
     await server.start();
     expect((await server.call('GET /v1/members/:id', { params: { id: 'silver-1' } }))).toMatchObject({ tierId: 'member', points: 5 });
-    const ledger = (await server.call('GET /v1/members/:id/ledger', { params: { id: 'silver-1' } })).entries as Array<{ kind: string; tierId: string | null; ref: string }>;
+    const ledger = (await server.call('GET /v1/members/:id/ledger', { params: { id: 'silver-1' } })).entries;
     expect(ledger.filter((e) => e.kind === 'downgrade').map((e) => [e.tierId, e.ref])).toEqual([['member', `program:${program.version + 1}`]]);
     expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
   });

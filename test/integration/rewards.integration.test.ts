@@ -94,7 +94,7 @@ async function runTerminal(ops: Array<Record<string, unknown>>, answers: Array<R
 async function pointsOf(ids: readonly string[]): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < ids.length; i += 50) {
-    const part = await Promise.all(ids.slice(i, i + 50).map(async (id) => (await server.call('GET /v1/members/:id', { params: { id } })).points as number));
+    const part = await Promise.all(ids.slice(i, i + 50).map(async (id) => (await server.call('GET /v1/members/:id', { params: { id } })).points));
     out.push(...part);
   }
   return out;
