@@ -11,7 +11,9 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { execFile, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, ServerProcess } from '../helpers/server-process.js';
+import { ROOT, ServerProcess, refusal } from '../helpers/server-process.js';
+import type { AnswerOf } from '../../client/http.js';
+import type { BackupManifestDoc } from '../../engine/rules/backup-manifest.js';
 import { expectReplayEqualsLive } from '../helpers/replay-check.js';
 import { PosLoad } from '../../bench/pos-load.js';
 import { hashId } from '../../engine/router/member-hash.js';
@@ -98,7 +100,7 @@ describe('a backup while terminals stream', () => {
       streamUrl: `ws://127.0.0.1:${server.port}/v1/stream`, key: server.adminKey, shards: SHARDS,
       terminals: 3, membersPerTerminal: 12, batchOps: 25, windowBatches: 4, pauseMs: 0, seed: 7,
     });
-    let report: any;
+    let report: AnswerOf<'POST /v1/admin/backup'> | undefined;
     let backupStartedMs = 0;
     try {
       await load.setup();
@@ -107,7 +109,7 @@ describe('a backup while terminals stream', () => {
       backupStartedMs = Date.now();
       const run = await cliAsync({ LOYALTY_DATA: dataDir, LOYALTY_URL: `http://127.0.0.1:${server.port}` }, 'backup', backupDir);
       expect(run.status, run.stderr).toBe(0);
-      report = JSON.parse(run.stdout);
+      report = JSON.parse(run.stdout) as AnswerOf<'POST /v1/admin/backup'>;
       // Writes went on while it ran and after it.
       const ackedAtEnd = load.batches.length;
       await waitUntil('more batches are acked', () => load.batches.length >= ackedAtEnd + 20);
@@ -116,25 +118,26 @@ describe('a backup while terminals stream', () => {
       await server.stop();
     }
     expect(load.failures).toEqual([]);
+    if (report === undefined) throw new Error('the backup did not answer');
 
     // The manifest: every shard at its log position, every file with its size and digest, 0600 in a 0700 folder.
-    const manifest = JSON.parse(readFileSync(join(backupDir, 'backup.json'), 'utf8'));
+    const manifest = JSON.parse(readFileSync(join(backupDir, 'backup.json'), 'utf8')) as BackupManifestDoc;
     expect(manifest).toEqual({ format: 1, createdAt: report.createdAt, pointAt: report.pointAt, programVersion: 1, shards: report.shards, files: report.files });
     // Every shard stands at the point: its last entry committed at or before it.
     const pointMs = Date.parse(manifest.pointAt);
-    expect(Math.max(...manifest.shards.map((s: any) => Math.floor(s.committedAtMs)))).toBe(pointMs);
-    expect(manifest.shards.map((s: any) => s.shard)).toEqual([0, 1, 2, 3]);
-    expect(manifest.files.map((f: any) => f.path).sort()).toEqual(['admin.key', 'engine.json', 'keys.json', 'shard-0/data.mdb', 'shard-1/data.mdb', 'shard-2/data.mdb', 'shard-3/data.mdb']);
+    expect(Math.max(...manifest.shards.map((s) => Math.floor(s.committedAtMs ?? 0)))).toBe(pointMs);
+    expect(manifest.shards.map((s) => s.shard)).toEqual([0, 1, 2, 3]);
+    expect(manifest.files.map((f) => f.path).sort()).toEqual(['admin.key', 'engine.json', 'keys.json', 'shard-0/data.mdb', 'shard-1/data.mdb', 'shard-2/data.mdb', 'shard-3/data.mdb']);
     expect(statSync(backupDir).mode & 0o777).toBe(0o700);
     for (const f of manifest.files) expect(statSync(join(backupDir, f.path)).mode & 0o777, f.path).toBe(0o600);
     expect(report.members).toBe(36);
 
     // The shards copied first were carried forward through what the others committed meanwhile.
-    expect(report.perShard.filter((p: { replayed: number }) => p.replayed > 0).length).toBeGreaterThan(0);
+    expect(report.perShard.filter((p) => p.replayed > 0).length).toBeGreaterThan(0);
     const restore = cli({}, 'restore', backupDir, '--data', restoredDir);
     expect(restore.status, restore.stderr).toBe(0);
     const copy = readBooks(restoredDir, SHARDS);
-    expect(copy.logSeq).toEqual(manifest.shards.map((s: any) => s.batch));
+    expect(copy.logSeq).toEqual(manifest.shards.map((s) => s.batch));
 
     // Every purchase acked before the backup began is in the copy.
     const ackedBefore = load.acked.filter((a) => a.ackedAtMs < backupStartedMs && a.op.op === 'purchase' && a.result['ok'] === true);
@@ -179,7 +182,7 @@ describe('a backup while terminals stream', () => {
     expectReplayEqualsLive(dataDir, '--from-backup', backupDir);
     const trim = cli({}, 'log', 'trim', '--before', backupDir, '--data', dataDir);
     expect(trim.status, trim.stderr).toBe(0);
-    expect(JSON.parse(trim.stdout).shards.map((s: { firstSeq: number | null }) => s.firstSeq)).toEqual(manifest.shards.map((s: any) => s.batch + 1));
+    expect(JSON.parse(trim.stdout).shards.map((s: { firstSeq: number | null }) => s.firstSeq)).toEqual(manifest.shards.map((s) => s.batch + 1));
   }, 60_000);
 });
 
@@ -194,12 +197,11 @@ describe('a credit applied at its target and still in its sender\'s outbox', () 
     await held.start();
     const heldBackup = join(root, 'redeliver-held');
     try {
-      for (const memberId of [from, to]) expect((await held.post('/v1/members', { memberId })).status).toBe(201);
-      expect((await held.post('/v1/wallet/topups', { requestId: 'rt', memberId: from, amountCents: 10_000 })).status).toBe(200);
-      expect((await held.post('/v1/wallet/transfers', { requestId: 'rx', fromMemberId: from, toMemberId: to, amountCents: 3_000 })).status).toBe(200);
+      for (const memberId of [from, to]) await held.call('POST /v1/members', { body: { memberId } });
+      await held.call('POST /v1/wallet/topups', { body: { requestId: 'rt', memberId: from, amountCents: 10_000 } });
+      await held.call('POST /v1/wallet/transfers', { body: { requestId: 'rx', fromMemberId: from, toMemberId: to, amountCents: 3_000 } });
       // The copy of the sender's shard holds the message, not yet delivered.
-      const r = await held.post('/v1/admin/backup', { dir: heldBackup });
-      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      await held.call('POST /v1/admin/backup', { body: { dir: heldBackup } });
     } finally {
       await held.stop();
     }
@@ -229,7 +231,7 @@ describe('a credit applied at its target and still in its sender\'s outbox', () 
       await settled(again);
       expect((await again.call('GET /v1/members/:id', { params: { id: to } })).walletCents).toBe(3_000);
       expect((await again.call('GET /v1/members/:id', { params: { id: from } })).walletCents).toBe(7_000);
-      const ledger = (await again.call('GET /v1/members/:id/ledger', { params: { id: to } })).entries as Array<{ kind: string }>;
+      const ledger = (await again.call('GET /v1/members/:id/ledger', { params: { id: to } })).entries;
       expect(ledger.filter((e) => e.kind === 'transfer_in')).toHaveLength(1);
       expect((await again.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
     } finally {
@@ -245,22 +247,19 @@ describe('backup folders, and the targets restore refuses', () => {
     await server.start();
     const backupDir = join(root, 'refusals-backup');
     try {
-      expect((await server.post('/v1/members', { memberId: 'solo' })).status).toBe(201);
-      expect((await server.post('/v1/admin/backup', { dir: backupDir })).status).toBe(200);
+      await server.call('POST /v1/members', { body: { memberId: 'solo' } });
+      await server.call('POST /v1/admin/backup', { body: { dir: backupDir } });
       // Without a folder, or with a relative one: under `backups` beside the data folder.
-      const named = await server.post('/v1/admin/backup', {});
-      expect(named.status).toBe(200);
-      expect(named.body.dir).toMatch(new RegExp(`^${join(root, 'backups', 'backup-')}\\d{4}-\\d{2}-\\d{2}T`));
-      expect(existsSync(join(named.body.dir, 'backup.json'))).toBe(true);
-      const relative = await server.post('/v1/admin/backup', { dir: 'nightly' });
-      expect(relative.body.dir).toBe(join(root, 'backups', 'nightly'));
+      const named = await server.call('POST /v1/admin/backup', { body: {} });
+      expect(named.dir).toMatch(new RegExp(`^${join(root, 'backups', 'backup-')}\\d{4}-\\d{2}-\\d{2}T`));
+      expect(existsSync(join(named.dir, 'backup.json'))).toBe(true);
+      const relative = await server.call('POST /v1/admin/backup', { body: { dir: 'nightly' } });
+      expect(relative.dir).toBe(join(root, 'backups', 'nightly'));
       // A backup into a folder that is not empty is refused, and nothing of it is written.
       const full = join(root, 'refusals-full-backup');
       mkdirSync(full);
       writeFileSync(join(full, 'keep.txt'), 'mine');
-      const refused = await server.post('/v1/admin/backup', { dir: full });
-      expect(refused.status).toBe(400);
-      expect(refused.body.error).toMatchObject({ code: 'invalid_request', field: 'dir' });
+      expect(await refusal(server.call('POST /v1/admin/backup', { body: { dir: full } }))).toMatchObject({ status: 400, code: 'invalid_request', field: 'dir' });
       expect(readdirSync(full)).toEqual(['keep.txt']);
 
       const notEmpty = join(root, 'refusals-not-empty');
@@ -278,7 +277,7 @@ describe('backup folders, and the targets restore refuses', () => {
       // A running server holds its folder's writer lock: the refusal names it and its pid.
       expect(r2.stderr).toMatch(new RegExp(`${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by the server, pid \\d+`));
       expect(readdirSync(dataDir).sort()).toEqual(before);
-      expect((await server.get('/v1/members/solo')).status).toBe(200);
+      await server.call('GET /v1/members/:id', { params: { id: 'solo' } });
 
       // A folder whose writer lock names its holder.
       const locked = join(root, 'refusals-locked');
@@ -312,12 +311,11 @@ describe('a server whose batch log was off', () => {
     const server = new ServerProcess(dataDir, { LOYALTY_SWEEP_INTERVAL_MS: '0', LOYALTY_TEST_NO_BATCH_LOG: '1' });
     await server.start();
     try {
-      expect((await server.post('/v1/members', { memberId: 'u1' })).status).toBe(201);
+      await server.call('POST /v1/members', { body: { memberId: 'u1' } });
       const dir = join(root, 'unlogged-backup');
-      const r = await server.post('/v1/admin/backup', { dir });
-      expect(r.status).toBe(503);
-      expect(r.body.error.code).toBe('backup_failed');
-      expect(r.body.error.message).toMatch(/^shard \d ran with the batch log off/);
+      const r = await refusal(server.call('POST /v1/admin/backup', { body: { dir } }));
+      expect(r).toMatchObject({ status: 503, code: 'backup_failed' });
+      expect(r.message).toMatch(/^shard \d ran with the batch log off/);
       expect(existsSync(dir)).toBe(false);
     } finally {
       await server.stop();

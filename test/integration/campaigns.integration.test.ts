@@ -7,7 +7,8 @@
 // The dates are weeks before the test runs, so every purchase is backdated: week C (days −7..−1 from
 // Monday A) is the opening week, weeks A and B (days 0..13) the weekend campaign's window.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ServerProcess } from '../helpers/server-process.js';
+import { ServerProcess, refusal } from '../helpers/server-process.js';
+import type { AnswerOf, BodyOf } from '../../client/http.js';
 
 const server = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SWEEP_INTERVAL_MS: '0' });
 const DAY_MS = 86_400_000;
@@ -32,7 +33,7 @@ beforeAll(async () => {
   await server.start();
   const program = { ...await server.call('GET /v1/program') } as Record<string, unknown>;
   delete program['version'];
-  const r = await server.request('PUT', '/v1/program', {
+  await server.call('PUT /v1/program', { body: {
     ...program,
     birthday: { bonusPoints: 0, multiplierPct: 150 },
     coupons: [{ id: 'welcome10', name: 'HK$10 off your next visit', discount: { amountCents: 1000 }, validDays: 30 }],
@@ -46,26 +47,20 @@ beforeAll(async () => {
         storeIds: ['tst'], tiers: ['member', 'silver'], minNetCents: 10_000, bonusPoints: 20, couponTemplateId: 'welcome10',
       },
     ],
-  });
-  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  } });
   for (const memberId of ['ann', 'bob', 'carl', 'erin']) await register(memberId);
   await register('dora', { birthday: `1990-${dateOf(12).slice(5, 7)}-15` });
 });
 afterAll(async () => { await server.stop(); server.cleanup(); });
 
-async function register(memberId: string, extra: Record<string, unknown> = {}): Promise<void> {
-  const r = await server.post('/v1/members', { memberId, at: at(-30), ...extra });
-  expect(r.status, JSON.stringify(r.body)).toBe(201);
+async function register(memberId: string, extra: Partial<BodyOf<'POST /v1/members'>> = {}): Promise<void> {
+  await server.call('POST /v1/members', { body: { memberId, at: at(-30), ...extra } });
 }
-async function buy(memberId: string, orderId: string, when: string, amountCents: number, extra: Record<string, unknown> = {}): Promise<Record<string, any>> {
-  const r = await server.post('/v1/purchases', { orderId, memberId, amountCents, at: when, ...extra });
-  expect(r.status, JSON.stringify(r.body)).toBe(200);
-  return r.body as Record<string, any>;
+function buy(memberId: string, orderId: string, when: string, amountCents: number, extra: Partial<BodyOf<'POST /v1/purchases'>> = {}): Promise<AnswerOf<'POST /v1/purchases'>> {
+  return server.call('POST /v1/purchases', { body: { orderId, memberId, amountCents, at: when, ...extra } });
 }
-async function giveBack(orderId: string, returnId: string, amountCents: number, when: string): Promise<Record<string, any>> {
-  const r = await server.post('/v1/returns', { returnId, orderId, amountCents, at: when });
-  expect(r.status, JSON.stringify(r.body)).toBe(200);
-  return r.body as Record<string, any>;
+function giveBack(orderId: string, returnId: string, amountCents: number, when: string): Promise<AnswerOf<'POST /v1/returns'>> {
+  return server.call('POST /v1/returns', { body: { returnId, orderId, amountCents, at: when } });
 }
 
 describe('a double-points weekend over a backdated week', () => {
@@ -83,8 +78,8 @@ describe('a double-points weekend over a backdated week', () => {
       points += earned;
       expect(r).toMatchObject({ earnedPoints: earned, points, campaigns: earned === 50 ? [{ id: 'double-weekend', points: 25 }] : [] });
     }
-    const daily = await server.get(`/v1/reports/daily?from=${dateOf(0)}&to=${dateOf(7)}`);
-    expect((daily.body.days as Array<Record<string, number>>).map((d) => [d['purchases'], d['pointsIssued']])).toEqual([
+    const daily = await server.call('GET /v1/reports/daily', { query: { from: dateOf(0), to: dateOf(7) } });
+    expect(daily.days.map((d) => [d.purchases, d.pointsIssued])).toEqual([
       [1, 25], [1, 25], [1, 25], [1, 25], [2, 50], [2, 100], [2, 100], [1, 25],
     ]);
     // The order keeps what applied: M as its rate's multiplier, and the campaign's parts.
@@ -119,12 +114,12 @@ describe('a store-only opening campaign', () => {
 describe('SKU points with quantities', () => {
   it('pays 50 points per tin over every line, in the quote and the purchase alike', async () => {
     const items = [...tins(1, 2), { sku: 'MUG', qty: 1, amountCents: 35_000 }];
-    const quote = await server.post('/v1/checkout/quote', { memberId: 'carl', amountCents: 50_000, items, at: at(12) });
-    expect(quote.body).toMatchObject({ pointsToEarn: 200, campaigns: [{ id: 'double-weekend', points: 175 }] });
-    const plain = await server.post('/v1/checkout/quote', { memberId: 'carl', amountCents: 50_000, at: at(12) });
-    expect(plain.body).toMatchObject({ pointsToEarn: 50, campaigns: [{ id: 'double-weekend', points: 25 }] });
-    const weekday = await server.post('/v1/checkout/quote', { memberId: 'carl', amountCents: 50_000, items, at: at(10) });
-    expect(weekday.body).toMatchObject({ pointsToEarn: 25, campaigns: [] });
+    const quote = await server.call('POST /v1/checkout/quote', { body: { memberId: 'carl', amountCents: 50_000, items, at: at(12) } });
+    expect(quote).toMatchObject({ pointsToEarn: 200, campaigns: [{ id: 'double-weekend', points: 175 }] });
+    const plain = await server.call('POST /v1/checkout/quote', { body: { memberId: 'carl', amountCents: 50_000, at: at(12) } });
+    expect(plain).toMatchObject({ pointsToEarn: 50, campaigns: [{ id: 'double-weekend', points: 25 }] });
+    const weekday = await server.call('POST /v1/checkout/quote', { body: { memberId: 'carl', amountCents: 50_000, items, at: at(10) } });
+    expect(weekday).toMatchObject({ pointsToEarn: 25, campaigns: [] });
     // floor(25 × 200 ÷ 100) + 3 × 50.
     expect(await buy('carl', 'carl-1', at(12), 50_000, { items })).toMatchObject({ earnedPoints: 200, campaigns: [{ id: 'double-weekend', points: 175 }] });
   });
@@ -153,9 +148,8 @@ describe('returns of campaign orders', () => {
 
 describe('the campaign report', () => {
   it('gives per campaign the orders placed on the days asked, their net and points, less what returns took back', async () => {
-    const r = await server.get(`/v1/reports/campaigns?from=${dateOf(-7)}&to=${dateOf(13)}`);
-    expect(r.status).toBe(200);
-    expect(r.body).toEqual({
+    const r = await server.call('GET /v1/reports/campaigns', { query: { from: dateOf(-7), to: dateOf(13) } });
+    expect(r).toEqual({
       from: dateOf(-7), to: dateOf(13), timeZone: 'Asia/Hong_Kong',
       campaigns: [
         // ann's four weekend orders (25 each), carl's (175), dora's (13), erin's (125, all returned).
@@ -166,11 +160,11 @@ describe('the campaign report', () => {
       totals: { orders: 9, netSalesCents: 380_000, returnedCents: 70_000, extraPoints: 453, extraPointsReturned: 145, couponsIssued: 2 },
     });
     // The opening week alone; Saturday of week A alone (ann's two orders).
-    const opening = await server.get(`/v1/reports/campaigns?from=${dateOf(-7)}&to=${dateOf(-1)}`);
-    expect((opening.body.campaigns as Array<{ orders: number }>).map((c) => c.orders)).toEqual([0, 2]);
-    const saturday = await server.get(`/v1/reports/campaigns?from=${dateOf(5)}&to=${dateOf(5)}`);
-    expect(saturday.body.totals).toMatchObject({ orders: 2, netSalesCents: 100_000, extraPoints: 50 });
-    const bad = await server.get(`/v1/reports/campaigns?from=${dateOf(5)}`);
-    expect([bad.status, bad.body.error.code, bad.body.error.field]).toEqual([400, 'invalid_request', 'to']);
+    const opening = await server.call('GET /v1/reports/campaigns', { query: { from: dateOf(-7), to: dateOf(-1) } });
+    expect(opening.campaigns.map((c) => c.orders)).toEqual([0, 2]);
+    const saturday = await server.call('GET /v1/reports/campaigns', { query: { from: dateOf(5), to: dateOf(5) } });
+    expect(saturday.totals).toMatchObject({ orders: 2, netSalesCents: 100_000, extraPoints: 50 });
+    const bad = await refusal(server.call('GET /v1/reports/campaigns', { query: { from: dateOf(5) } }));
+    expect([bad.status, bad.code, bad.field]).toEqual([400, 'invalid_request', 'to']);
   });
 });

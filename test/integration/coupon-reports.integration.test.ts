@@ -4,7 +4,7 @@
 // against figures worked out by hand below.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
-import { ServerProcess, type Reply } from '../helpers/server-process.js';
+import { ServerProcess, refusal } from '../helpers/server-process.js';
 
 const server = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SHARDS: '2' });
 
@@ -12,53 +12,47 @@ const server = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SHARDS: 
 const W: Record<string, string> = {};
 const P: Record<string, string> = {};
 
-const ok = (r: Reply, what: string): Record<string, unknown> => {
-  expect(r.status, `${what}: ${JSON.stringify(r.body)}`).toBeLessThan(300);
-  return r.body as Record<string, unknown>;
-};
-
 beforeAll(async () => {
   await server.start();
-  const program = { ...await server.call('GET /v1/program') } as Record<string, unknown>;
-  ok(await server.request('PUT', '/v1/program', {
+  const program = await server.call('GET /v1/program');
+  await server.call('PUT /v1/program', { body: {
     ...program,
     coupons: [
       { id: 'welcome10', name: 'HK$10 off', discount: { amountCents: 1000 }, validDays: 3650 },
       { id: 'pct10', name: '10% off', discount: { percentBps: 1000, maxCents: 5000 }, validDays: 10 },
     ],
     couponRules: [{ id: 'welcome', trigger: 'register', templateId: 'welcome10' }],
-  }), 'program');
+  } });
   // Hong Kong: 1 March 2025 at 10:00.
   for (const memberId of ['ann', 'bob', 'cat', 'dan']) {
-    const reg = ok(await server.post('/v1/members', { memberId, at: '2025-03-01T02:00:00Z' }), `register ${memberId}`);
-    const issued = reg['couponsIssued'] as Array<{ code: string; templateId: string }>;
+    const reg = await server.call('POST /v1/members', { body: { memberId, at: '2025-03-01T02:00:00Z' } });
+    const issued = reg.couponsIssued ?? [];
     expect(issued.map((c) => c.templateId)).toEqual(['welcome10']);
     W[memberId] = issued[0]!.code;
   }
   for (const memberId of ['ann', 'bob']) {
-    const r = ok(await server.post('/v1/coupons/issue', { requestId: `p-${memberId}`, templateId: 'pct10', memberId, at: '2025-03-02T02:00:00Z' }), `issue ${memberId}`);
-    P[memberId] = r['code'] as string;
+    const r = await server.call('POST /v1/coupons/issue', { body: { requestId: `p-${memberId}`, templateId: 'pct10', memberId, at: '2025-03-02T02:00:00Z' } });
+    P[memberId] = r.code;
   }
   // Ann's welcome takes HK$10 off; Bob's two take HK$10 and 10% of HK$300 (capped at HK$50).
-  expect(ok(await server.post('/v1/purchases', { orderId: 'o-1', memberId: 'ann', amountCents: 20000, couponCodes: [W['ann']], at: '2025-03-05T02:00:00Z' }), 'o-1'))
+  expect(await server.call('POST /v1/purchases', { body: { orderId: 'o-1', memberId: 'ann', amountCents: 20000, couponCodes: [W['ann']!], at: '2025-03-05T02:00:00Z' } }))
     .toMatchObject({ netCents: 19000, couponDiscountCents: 1000 });
-  expect(ok(await server.post('/v1/purchases', { orderId: 'o-2', memberId: 'bob', amountCents: 30000, couponCodes: [W['bob'], P['bob']], at: '2025-03-06T02:00:00Z' }), 'o-2'))
+  expect(await server.call('POST /v1/purchases', { body: { orderId: 'o-2', memberId: 'bob', amountCents: 30000, couponCodes: [W['bob']!, P['bob']!], at: '2025-03-06T02:00:00Z' } }))
     .toMatchObject({ netCents: 26000, couponDiscountCents: 4000 });
   // A full return gives Ann's welcome back; Cat's is revoked; the sweep expires Ann's 10% (valid through 12 March).
-  ok(await server.post('/v1/returns', { returnId: 'r-1', orderId: 'o-1', amountCents: 19000, at: '2025-03-07T02:00:00Z' }), 'r-1');
-  ok(await server.post(`/v1/coupons/${W['cat']}/revoke`, { requestId: 'rv-cat', at: '2025-03-08T02:00:00Z' }), 'revoke');
-  ok(await server.post('/v1/admin/sweep', { asOf: '2025-03-20T00:00:00Z' }), 'sweep');
+  await server.call('POST /v1/returns', { body: { returnId: 'r-1', orderId: 'o-1', amountCents: 19000, at: '2025-03-07T02:00:00Z' } });
+  await server.call('POST /v1/coupons/:code/revoke', { params: { code: W['cat']! }, body: { requestId: 'rv-cat', at: '2025-03-08T02:00:00Z' } });
+  await server.call('POST /v1/admin/sweep', { body: { asOf: '2025-03-20T00:00:00Z' } });
   // Ann uses her welcome again in April, after the report's window.
-  expect(ok(await server.post('/v1/purchases', { orderId: 'o-3', memberId: 'ann', amountCents: 5000, couponCodes: [W['ann']], at: '2025-04-02T02:00:00Z' }), 'o-3'))
+  expect(await server.call('POST /v1/purchases', { body: { orderId: 'o-3', memberId: 'ann', amountCents: 5000, couponCodes: [W['ann']!], at: '2025-04-02T02:00:00Z' } }))
     .toMatchObject({ netCents: 4000, couponDiscountCents: 1000 });
 }, 60_000);
 afterAll(async () => { await server.stop(); server.cleanup(); });
 
 describe('the coupon read side over a server', () => {
   it('GET /v1/reports/coupons: each template\'s exact figures over local dates', async () => {
-    const r = await server.get('/v1/reports/coupons?from=2025-03-01&to=2025-03-31');
-    expect(r.status).toBe(200);
-    expect(r.body).toEqual({
+    const r = await server.call('GET /v1/reports/coupons', { query: { from: '2025-03-01', to: '2025-03-31' } });
+    expect(r).toEqual({
       from: '2025-03-01', to: '2025-03-31', timeZone: 'Asia/Hong_Kong',
       templates: [
         // Four welcomes issued; used by Ann (5 March) and Bob; Ann's given back; Cat's revoked;
@@ -70,20 +64,24 @@ describe('the coupon read side over a server', () => {
       ],
       totals: { issued: 6, used: 3, restored: 1, expired: 1, revoked: 1, activeNow: 1, discountCents: 4000, issuedUsed: 3, useRate: 0.5 },
     });
-    const april = await server.get('/v1/reports/coupons?from=2025-04-01&to=2025-04-30');
-    expect(april.body.templates[0]).toEqual({ templateId: 'welcome10', name: 'HK$10 off', issued: 0, used: 1, restored: 0, expired: 0, revoked: 0, activeNow: 1, discountCents: 1000, issuedUsed: 0, useRate: null });
+    const april = await server.call('GET /v1/reports/coupons', { query: { from: '2025-04-01', to: '2025-04-30' } });
+    expect(april.templates[0]).toEqual({ templateId: 'welcome10', name: 'HK$10 off', issued: 0, used: 1, restored: 0, expired: 0, revoked: 0, activeNow: 1, discountCents: 1000, issuedUsed: 0, useRate: null });
     // The expiry at 16:00 UTC on 12 March is 13 March in Hong Kong: a report of 1–12 March lacks it.
-    const early = await server.get('/v1/reports/coupons?from=2025-03-01&to=2025-03-12');
-    expect(early.body.templates[1]).toMatchObject({ templateId: 'pct10', expired: 0 });
-    const late = await server.get('/v1/reports/coupons?from=2025-03-13&to=2025-03-13');
-    expect(late.body.templates[1]).toMatchObject({ templateId: 'pct10', issued: 0, expired: 1 });
+    const early = await server.call('GET /v1/reports/coupons', { query: { from: '2025-03-01', to: '2025-03-12' } });
+    expect(early.templates[1]).toMatchObject({ templateId: 'pct10', expired: 0 });
+    const late = await server.call('GET /v1/reports/coupons', { query: { from: '2025-03-13', to: '2025-03-13' } });
+    expect(late.templates[1]).toMatchObject({ templateId: 'pct10', issued: 0, expired: 1 });
   });
 
   it('refuses a bad or missing date, and a range backwards', async () => {
-    const field = async (path: string) => { const r = await server.get(path); expect(r.status).toBe(400); return r.body.error.field as string; };
-    expect(await field('/v1/reports/coupons?from=2025-02-30&to=2025-03-31')).toBe('from');
-    expect(await field('/v1/reports/coupons?from=2025-03-01')).toBe('to');
-    expect(await field('/v1/reports/coupons?from=2025-03-31&to=2025-03-01')).toBe('to');
+    const field = async (query: { from: string; to?: string }) => {
+      const e = await refusal(server.call('GET /v1/reports/coupons', { query }));
+      expect(e.status).toBe(400);
+      return e.field;
+    };
+    expect(await field({ from: '2025-02-30', to: '2025-03-31' })).toBe('from');
+    expect(await field({ from: '2025-03-01' })).toBe('to');
+    expect(await field({ from: '2025-03-31', to: '2025-03-01' })).toBe('to');
   });
 
   it('GET /v1/reports/summary: the coupon totals, and the coupons active from them', async () => {

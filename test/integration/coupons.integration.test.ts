@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Packr } from 'msgpackr';
-import { ServerProcess, type Reply } from '../helpers/server-process.js';
+import { ServerProcess, type Reply, refusal } from '../helpers/server-process.js';
+import { ApiError, type AnswerOf, type BodyOf } from '../../client/http.js';
 import { hashId } from '../../engine/router/member-hash.js';
 import { shardOfCode } from '../../engine/router/coupon-gate.js';
 
@@ -20,13 +21,13 @@ const ago = (days: number): string => new Date(NOW_MS - days * DAY_MS).toISOStri
 /** The local date (Hong Kong, the program's zone) `days` after the test started. */
 const localDate = (days: number): string => new Date(NOW_MS + days * DAY_MS + 8 * 3_600_000).toISOString().slice(0, 10);
 
-const template = (id: string, discount: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ id, name: id, discount, validDays: 30, ...extra });
+type Template = AnswerOf<'GET /v1/program'>['coupons'][number];
+const template = (id: string, discount: Template['discount'], extra: Partial<Template> = {}) => ({ id, name: id, discount, validDays: 30, ...extra });
 
 beforeAll(async () => {
   await server.start();
-  const program = { ...await server.call('GET /v1/program') } as Record<string, unknown>;
-  delete program['version'];
-  const r = await server.request('PUT', '/v1/program', {
+  const program = await server.call('GET /v1/program');
+  await server.call('PUT /v1/program', { body: {
     ...program,
     coupons: [
       // The welcome coupon of docs/rules.md §12: HK$10 off, 30 days.
@@ -41,25 +42,19 @@ beforeAll(async () => {
       template('rfmgift', { amountCents: 100 }, { perMemberMax: 1 }),
     ],
     couponRules: [{ id: 'welcome', trigger: 'register', templateId: 'welcome10' }],
-  });
-  expect(r.status).toBe(200);
+  } });
 });
 afterAll(async () => { await server.stop(); server.cleanup(); });
 
-interface Coupon { code: string; templateId: string; state: string; [k: string]: unknown }
+type Coupon = AnswerOf<'GET /v1/members/:id/coupons'>['coupons'][number];
 
-const issue = async (requestId: string, templateId: string, memberId: string, at?: string): Promise<Coupon> => {
-  const r = await server.post('/v1/coupons/issue', { requestId, templateId, memberId, ...(at === undefined ? {} : { at }) });
-  expect(r.status, JSON.stringify(r.body)).toBe(201);
-  return r.body as Coupon;
+const issue = async (requestId: string, templateId: string, memberId: string, at?: string): Promise<AnswerOf<'POST /v1/coupons/issue'>> => {
+  return server.call('POST /v1/coupons/issue', { body: { requestId, templateId, memberId, ...(at === undefined ? {} : { at }) } });
 };
-const register = async (memberId: string, at: string, extra: Record<string, unknown> = {}): Promise<Reply> => {
-  const r = await server.post('/v1/members', { memberId, at, ...extra });
-  expect(r.status, JSON.stringify(r.body)).toBe(201);
-  return r;
-};
+const register = async (memberId: string, at: string, extra: Partial<BodyOf<'POST /v1/members'>> = {}): Promise<AnswerOf<'POST /v1/members'>> =>
+  server.call('POST /v1/members', { body: { memberId, at, ...extra } });
 const coupons = async (memberId: string, state?: string): Promise<Coupon[]> =>
-  (await server.get(`/v1/members/${memberId}/coupons${state === undefined ? '' : `?state=${state}`}`)).body.coupons as Coupon[];
+  (await server.call('GET /v1/members/:id/coupons', { params: { id: memberId }, query: { state } })).coupons;
 
 /** Everything a refused purchase must leave as it was: the member, its ledger and its coupons. */
 async function snapshot(memberId: string, codes: string[]): Promise<unknown> {
@@ -79,7 +74,7 @@ function memberOn(prefix: string, shard: number, on = true): string {
 describe('the welcome coupon', () => {
   it('is issued on registration, on the member\'s shard, and used on the first purchase: exact net, earn and answer', async () => {
     const reg = await register('ann', ago(3));
-    const issued = reg.body.couponsIssued as Array<{ code: string; templateId: string; ruleId: string; validFrom: string; expiresAt: string }>;
+    const issued = reg.couponsIssued ?? [];
     expect(issued).toHaveLength(1);
     const code = issued[0]!.code;
     expect(issued[0]).toMatchObject({ templateId: 'welcome10', ruleId: 'welcome', validFrom: ago(3) });
@@ -87,9 +82,8 @@ describe('the welcome coupon', () => {
     expect(shardOfCode(code, SHARDS)).toBe(hashId('ann') % SHARDS);
     // HK$300 less HK$10: net 29,000, 14 points at HK$20 a point.
     const lower = `${code.slice(0, 4)}-${code.slice(4, 8)}-${code.slice(8)}`.toLowerCase();
-    const r = await server.post('/v1/purchases', { orderId: 'ann-1', memberId: 'ann', amountCents: 30_000, couponCodes: [lower], at: ago(2) });
-    expect(r.status, JSON.stringify(r.body)).toBe(200);
-    expect(r.body).toMatchObject({
+    const r = await server.call('POST /v1/purchases', { body: { orderId: 'ann-1', memberId: 'ann', amountCents: 30_000, couponCodes: [lower], at: ago(2) } });
+    expect(r).toMatchObject({
       orderId: 'ann-1', memberId: 'ann', netCents: 29_000, earnedPoints: 14, points: 14, couponDiscountCents: 1000,
       couponsUsed: [{ code, templateId: 'welcome10', discountCents: 1000 }], couponsIssued: [], replayed: false,
     });
@@ -97,7 +91,7 @@ describe('the welcome coupon', () => {
     // A retry answers the same; the same order with other coupons is a conflict.
     expect((await server.call('POST /v1/purchases', { body: { orderId: 'ann-1', memberId: 'ann', amountCents: 30_000, couponCodes: [code], at: ago(2) } })))
       .toMatchObject({ netCents: 29_000, couponDiscountCents: 1000, replayed: true });
-    expect((await server.post('/v1/purchases', { orderId: 'ann-1', memberId: 'ann', amountCents: 30_000, at: ago(2) })).body.error.code).toBe('idempotency_conflict');
+    expect((await refusal(server.call('POST /v1/purchases', { body: { orderId: 'ann-1', memberId: 'ann', amountCents: 30_000, at: ago(2) } }))).code).toBe('idempotency_conflict');
   });
 });
 
@@ -107,11 +101,11 @@ describe('a percentage coupon', () => {
     const capped = await issue('pct-1', 'pct', 'pia', ago(4));
     const under = await issue('pct-2', 'pct', 'pia', ago(4));
     // 10% of HK$800 is HK$80, capped at HK$50: net 75,000, 37 points.
-    const a = await server.post('/v1/purchases', { orderId: 'pia-1', memberId: 'pia', amountCents: 90_000, discountCents: 10_000, couponCodes: [capped.code], at: ago(3) });
-    expect(a.body).toMatchObject({ netCents: 75_000, earnedPoints: 37, couponDiscountCents: 5000, couponsUsed: [{ code: capped.code, templateId: 'pct', discountCents: 5000 }] });
+    const a = await server.call('POST /v1/purchases', { body: { orderId: 'pia-1', memberId: 'pia', amountCents: 90_000, discountCents: 10_000, couponCodes: [capped.code], at: ago(3) } });
+    expect(a).toMatchObject({ netCents: 75_000, earnedPoints: 37, couponDiscountCents: 5000, couponsUsed: [{ code: capped.code, templateId: 'pct', discountCents: 5000 }] });
     // 10% of HK$123 is HK$12.30: net 11,070, 5 points.
-    const b = await server.post('/v1/purchases', { orderId: 'pia-2', memberId: 'pia', amountCents: 12_300, couponCodes: [under.code], at: ago(3) });
-    expect(b.body).toMatchObject({ netCents: 11_070, earnedPoints: 5, couponDiscountCents: 1230 });
+    const b = await server.call('POST /v1/purchases', { body: { orderId: 'pia-2', memberId: 'pia', amountCents: 12_300, couponCodes: [under.code], at: ago(3) } });
+    expect(b).toMatchObject({ netCents: 11_070, earnedPoints: 5, couponDiscountCents: 1230 });
   });
 });
 
@@ -119,7 +113,7 @@ describe('every refusal at the checkout', () => {
   const holder = memberOn('rhold', 0);
   const sameShard = memberOn('rsame', 0);
   const otherShard = memberOn('rother', 0, false);
-  const c: Record<string, Coupon> = {};
+  const c: Record<string, { code: string }> = {};
 
   beforeAll(async () => {
     await register(holder, ago(45));
@@ -128,9 +122,9 @@ describe('every refusal at the checkout', () => {
     const welcome = await coupons(holder);
     c['expired'] = welcome[0]!; // issued 45 days ago for 30 days
     c['used'] = await issue('r-used', 'pct', holder, ago(10));
-    await server.post('/v1/purchases', { orderId: 'r-used-order', memberId: holder, amountCents: 1000, couponCodes: [c['used'].code], at: ago(9) });
+    await server.call('POST /v1/purchases', { body: { orderId: 'r-used-order', memberId: holder, amountCents: 1000, couponCodes: [c['used']!.code], at: ago(9) } });
     c['revoked'] = await issue('r-rev', 'pct', holder, ago(10));
-    expect((await server.post(`/v1/coupons/${c['revoked'].code}/revoke`, { requestId: 'r-rev-1' })).status).toBe(200);
+    await server.call('POST /v1/coupons/:code/revoke', { params: { code: c['revoked']!.code }, body: { requestId: 'r-rev-1' } });
     c['window'] = await issue('r-win', 'window', holder, ago(25));
     c['pct1'] = await issue('r-p1', 'pct', holder, ago(10));
     c['pct2'] = await issue('r-p2', 'pct', holder, ago(10));
@@ -139,11 +133,11 @@ describe('every refusal at the checkout', () => {
     c['big'] = await issue('r-big', 'big', holder, ago(10));
     c['same'] = (await coupons(sameShard))[0]!;
     c['other'] = (await coupons(otherShard))[0]!;
-    expect(shardOfCode(c['same'].code, SHARDS)).toBe(shardOfCode(c['used'].code, SHARDS));
-    expect(shardOfCode(c['other'].code, SHARDS)).not.toBe(shardOfCode(c['used'].code, SHARDS));
+    expect(shardOfCode(c['same']!.code, SHARDS)).toBe(shardOfCode(c['used']!.code, SHARDS));
+    expect(shardOfCode(c['other']!.code, SHARDS)).not.toBe(shardOfCode(c['used']!.code, SHARDS));
   });
 
-  const order = (n: number, codes: string[], extra: Record<string, unknown> = {}) =>
+  const order = (n: number, codes: string[], extra: Partial<BodyOf<'POST /v1/purchases'>> = {}): BodyOf<'POST /v1/purchases'> =>
     ({ orderId: `refused-${n}`, memberId: holder, amountCents: 20_000, couponCodes: codes, channel: 'offline', at: ago(5), ...extra });
 
   it.each([
@@ -162,24 +156,23 @@ describe('every refusal at the checkout', () => {
   ])('%s: answered exactly, nothing changes', async (_name, body, status, code, message, field) => {
     const codes = Object.values(c).map((x) => x.code);
     const before = await snapshot(holder, codes);
-    const r = await server.post('/v1/purchases', body());
-    expect(r.status, JSON.stringify(r.body)).toBe(status);
-    expect(r.body.error.code).toBe(code);
-    if (message !== undefined) expect(r.body.error).toEqual({ code, message, field });
+    const e = await refusal(server.call('POST /v1/purchases', { body: body() }));
+    expect([e.status, e.code]).toEqual([status, code]);
+    if (message !== undefined) expect({ code: e.code, message: e.message, field: e.field }).toEqual({ code, message, field });
     expect(await snapshot(holder, codes)).toEqual(before);
-    expect((await server.get(`/v1/orders/${body().orderId}`)).status).toBe(404);
+    expect((await refusal(server.call('GET /v1/orders/:id', { params: { id: body().orderId } }))).status).toBe(404);
   });
 
   it('a quote answers the refusal a purchase would get, another shard\'s coupon included', async () => {
-    const quote = (codes: string[]) => server.post('/v1/checkout/quote', { memberId: holder, amountCents: 20_000, couponCodes: codes });
-    expect((await quote([c['other']!.code])).body.error).toEqual({ code: 'coupon_not_usable', message: 'other_member', field: 'couponCodes[0]' });
-    expect((await quote([c['pct1']!.code, 'ZZZZZZZZZZZZ'])).body.error).toEqual({ code: 'coupon_not_found', message: 'no coupon with that code', field: 'couponCodes[1]' });
-    expect((await quote([c['pct1']!.code])).body).toMatchObject({ couponDiscountCents: 2000 });
+    const quote = (codes: string[]) => server.call('POST /v1/checkout/quote', { body: { memberId: holder, amountCents: 20_000, couponCodes: codes } });
+    expect(await refusal(quote([c['other']!.code]))).toMatchObject({ status: 422, code: 'coupon_not_usable', message: 'other_member', field: 'couponCodes[0]' });
+    expect(await refusal(quote([c['pct1']!.code, 'ZZZZZZZZZZZZ']))).toMatchObject({ status: 404, code: 'coupon_not_found', message: 'no coupon with that code', field: 'couponCodes[1]' });
+    expect(await quote([c['pct1']!.code])).toMatchObject({ couponDiscountCents: 2000 });
   });
 
   it('the same coupon on the boundary of its minimum spend is used', async () => {
-    const r = await server.post('/v1/purchases', order(13, [c['big']!.code], { amountCents: 60_000, discountCents: 10_000 }));
-    expect(r.body).toMatchObject({ netCents: 49_700, couponDiscountCents: 300 });
+    const r = await server.call('POST /v1/purchases', { body: order(13, [c['big']!.code], { amountCents: 60_000, discountCents: 10_000 }) });
+    expect(r).toMatchObject({ netCents: 49_700, couponDiscountCents: 300 });
   });
 });
 
@@ -190,7 +183,7 @@ describe('a coupon within one stream batch', () => {
     const packr = new Packr({ useRecords: false });
     const ws = new WebSocket(`ws://127.0.0.1:${server.port}/v1/stream`, { headers: { authorization: `Bearer ${server.adminKey}` } });
     await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
-    const ack = new Promise<any>((resolve) => ws.on('message', (data: Buffer) => resolve(packr.unpack(data))));
+    const ack = new Promise<{ results: Array<{ ok: boolean }> }>((resolve) => ws.on('message', (data: Buffer) => resolve(packr.unpack(data))));
     ws.send(packr.pack({
       type: 'batch', id: 1, ops: [
         // Refused by the core (not enough points): the coupon is free again for the next op.
@@ -215,11 +208,11 @@ async function registerMany(prefix: string, n: number): Promise<string[]> {
   const ids = Array.from({ length: n }, (_, i) => `${prefix}${i}`);
   const ws = new WebSocket(`ws://127.0.0.1:${server.port}/v1/stream`, { headers: { authorization: `Bearer ${server.adminKey}` } });
   await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
-  const ack = new Promise<any>((resolve) => ws.on('message', (data: Buffer) => resolve(JSON.parse(data.toString('utf8')))));
+  const ack = new Promise<{ results: Array<{ ok: boolean }> }>((resolve) => ws.on('message', (data: Buffer) => resolve(JSON.parse(data.toString('utf8')))));
   ws.send(JSON.stringify({ type: 'batch', id: 1, ops: ids.map((memberId) => ({ op: 'register', memberId, at: ago(1) })) }));
   const frame = await ack;
   ws.close();
-  expect(frame.results.every((r: any) => r.ok)).toBe(true);
+  expect(frame.results.every((r) => r.ok)).toBe(true);
   return ids;
 }
 
@@ -239,8 +232,8 @@ describe('totalMax across shards', () => {
   it('500 concurrent issues of a template capped at 100, over every shard, issue exactly 100', async () => {
     const ids = await registerMany('cap-', 500);
     expect(new Set(ids.map((id) => hashId(id) % SHARDS)).size).toBe(SHARDS);
-    const answers = await Promise.all(ids.map((id) => server.post('/v1/coupons/issue', { requestId: `cap-${id}`, templateId: 'limited', memberId: id })));
-    const statuses = answers.map((a) => (a.status === 201 ? 'issued' : `${a.body.error.code} ${a.body.error.message}`));
+    const statuses = await Promise.all(ids.map((id) => server.call('POST /v1/coupons/issue', { body: { requestId: `cap-${id}`, templateId: 'limited', memberId: id } })
+      .then(() => 'issued', (e: unknown) => (e instanceof ApiError ? `${e.code} ${e.message}` : String(e)))));
     expect(statuses.filter((s) => s === 'issued')).toHaveLength(100);
     expect(statuses.filter((s) => s === 'coupon_limit total_limit')).toHaveLength(400);
     expect(await holders(ids, 'limited')).toBe(100);
@@ -248,6 +241,7 @@ describe('totalMax across shards', () => {
 
   it('and so they do across two SIGKILLs in the middle and restarts: retries replay, nobody gets a 101st', async () => {
     const ids = await registerMany('kill-', 500);
+    // Raw requests: whether an issue was answered 201 (new) or 200 (a replay) across the kills is what this test reads.
     const first: Array<Reply | null> = new Array(ids.length).fill(null);
     const issuedSoFar = () => first.filter((a) => a !== null && a.status === 201).length;
     // Issued 25 at a time; once 30, then 70 are issued, the server is killed with the next 25 in flight.
@@ -280,18 +274,18 @@ describe('totalMax across shards', () => {
 
 describe('a bulk issue to an RFM segment', () => {
   it('issues one coupon to each member of the segment, and a retry issues none again', async () => {
-    const body = { requestId: 'bulk-new', templateId: 'rfmgift', rfmSegment: 'new' };
-    const first = await server.post('/v1/coupons/bulk-issue', body);
-    const report = await server.get('/v1/reports/rfm?segment=new');
-    const members = (report.body.segments.new.members as Array<{ memberId: string }>).map((m) => m.memberId);
+    const body = { requestId: 'bulk-new', templateId: 'rfmgift', rfmSegment: 'new' } as const;
+    const first = await server.call('POST /v1/coupons/bulk-issue', { body: body });
+    const report = await server.call('GET /v1/reports/rfm', { query: { segment: 'new' } });
+    const members = (report.segments.new.members as Array<{ memberId: string }>).map((m) => m.memberId);
     expect(members.length).toBeGreaterThanOrEqual(500);
-    expect(first.body).toEqual({ issued: members.length, skipped: 0, failed: 0, members: members.length, failures: [] });
-    const again = await server.post('/v1/coupons/bulk-issue', body);
-    expect(again.body).toEqual(first.body);
+    expect(first).toEqual({ issued: members.length, skipped: 0, failed: 0, members: members.length, failures: [] });
+    const again = await server.call('POST /v1/coupons/bulk-issue', { body: body });
+    expect(again).toEqual(first);
     expect(await holders(members, 'rfmgift')).toBe(members.length);
     // Another request for the same template skips them all: perMemberMax is 1.
-    const other = await server.post('/v1/coupons/bulk-issue', { ...body, requestId: 'bulk-new-2' });
-    expect(other.body).toEqual({ issued: 0, skipped: members.length, failed: 0, members: members.length, failures: [] });
+    const other = await server.call('POST /v1/coupons/bulk-issue', { body: { ...body, requestId: 'bulk-new-2' } });
+    expect(other).toEqual({ issued: 0, skipped: members.length, failed: 0, members: members.length, failures: [] });
   });
 });
 
@@ -299,24 +293,23 @@ describe('revocation and lookups', () => {
   it('revokes an active coupon once; a retry replays, a second revocation is refused with the state', async () => {
     await register('rex', ago(4));
     const coupon = await issue('rex-1', 'pct', 'rex', ago(3));
-    const r = await server.post(`/v1/coupons/${coupon.code.toLowerCase()}/revoke`, { requestId: 'rex-rv', at: ago(2) });
-    expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ code: coupon.code, memberId: 'rex', state: 'revoked', replayed: false });
+    const r = await server.call('POST /v1/coupons/:code/revoke', { params: { code: coupon.code.toLowerCase() }, body: { requestId: 'rex-rv', at: ago(2) } });
+    expect(r).toMatchObject({ code: coupon.code, memberId: 'rex', state: 'revoked', replayed: false });
     expect((await server.call('POST /v1/coupons/:code/revoke', { params: { code: coupon.code }, body: { requestId: 'rex-rv', at: ago(2) } }))).toMatchObject({ state: 'revoked', replayed: true });
-    expect((await server.post(`/v1/coupons/${coupon.code}/revoke`, { requestId: 'rex-rv2' })).body.error).toEqual({ code: 'coupon_not_active', message: 'revoked', field: 'code' });
-    expect((await server.post('/v1/coupons/ZZZZZZZZZZZZ/revoke', { requestId: 'rex-rv3' })).body.error.code).toBe('coupon_not_found');
-    const ledger = (await server.call('GET /v1/members/:id/ledger', { params: { id: 'rex' } })).entries as Array<{ kind: string; ref: string }>;
+    expect((await refusal(server.call('POST /v1/coupons/:code/revoke', { params: { code: coupon.code }, body: { requestId: 'rex-rv2' } })))).toMatchObject({ code: 'coupon_not_active', message: 'revoked', field: 'code' });
+    expect((await refusal(server.call('POST /v1/coupons/:code/revoke', { params: { code: 'ZZZZZZZZZZZZ' }, body: { requestId: 'rex-rv3' } }))).code).toBe('coupon_not_found');
+    const ledger = (await server.call('GET /v1/members/:id/ledger', { params: { id: 'rex' } })).entries;
     expect(ledger.filter((e) => e.ref === coupon.code).map((e) => e.kind)).toEqual(['coupon_revoke', 'coupon_issue']);
   });
 
   it('finds a coupon by its code as typed, with its state at an earlier instant', async () => {
     const coupon = (await coupons('rex', 'revoked'))[0]!;
     const spaced = coupon.code.replace(/(....)(....)(....)/, '$1 $2 $3').toLowerCase();
-    const now = await server.get(`/v1/coupons/${encodeURIComponent(spaced)}`);
-    expect(now.body).toMatchObject({ code: coupon.code, templateId: 'pct', memberId: 'rex', state: 'revoked', source: 'admin' });
+    const now = await server.call('GET /v1/coupons/:code', { params: { code: spaced } });
+    expect(now).toMatchObject({ code: coupon.code, templateId: 'pct', memberId: 'rex', state: 'revoked', source: 'admin' });
     expect((await server.call('GET /v1/coupons/:code', { params: { code: coupon.code }, query: { at: ago(2.5) } }))).toMatchObject({ state: 'revoked', stateAt: 'active' });
     expect((await server.call('GET /v1/coupons/:code', { params: { code: coupon.code }, query: { at: ago(3.5) } }))).toMatchObject({ stateAt: null });
-    expect((await server.get('/v1/coupons/not-a-code')).body.error.code).toBe('coupon_not_found');
+    expect((await refusal(server.call('GET /v1/coupons/:code', { params: { code: 'not-a-code' } }))).code).toBe('coupon_not_found');
   });
 
   it('lists a member\'s coupons newest first, of one state when asked', async () => {
@@ -325,6 +318,6 @@ describe('revocation and lookups', () => {
     expect(all.map((x) => [x.templateId, x.state])).toEqual([['web', 'active'], ['pct', 'revoked'], ['welcome10', 'active']]);
     expect((await coupons('rex', 'active')).map((x) => x.templateId)).toEqual(['web', 'welcome10']);
     expect(await coupons('rex', 'used')).toEqual([]);
-    expect((await server.get('/v1/members/nobody/coupons')).status).toBe(404);
+    expect((await refusal(server.call('GET /v1/members/:id/coupons', { params: { id: 'nobody' } }))).status).toBe(404);
   });
 });

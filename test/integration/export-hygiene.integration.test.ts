@@ -11,13 +11,12 @@ const b = new ServerProcess(ServerProcess.tempDataDir());
 
 beforeAll(async () => {
   await Promise.all([a.start(), b.start()]);
-  const ok = async (path: string, body: unknown) => expect((await a.post(path, body)).status, JSON.stringify(body)).toBeLessThan(300);
-  await ok('/v1/members', { memberId: 'x-1', name: '陳大文', phone: '+852 9123 4567', address: '=HYPERLINK("http://evil.example","click")' });
-  await ok('/v1/members', { memberId: '-x2', name: '@SUM(A1:A9)', gender: '+x', address: '-1+2' });
-  await ok('/v1/members', { memberId: 'x-3', name: '\t=1+1', address: '\'=already quoted' });
-  await ok('/v1/members', { memberId: 'x-4', name: 'Plain, "quoted"', email: 'a@example.com' });
-  await ok('/v1/purchases', { orderId: 'x-o1', memberId: 'x-1', amountCents: 60000 });
-  await ok('/v1/points/adjustments', { requestId: '-adj-1', memberId: 'x-1', points: -5, reason: 'correction' });
+  await a.call('POST /v1/members', { body: { memberId: 'x-1', name: '陳大文', phone: '+852 9123 4567', address: '=HYPERLINK("http://evil.example","click")' } });
+  await a.call('POST /v1/members', { body: { memberId: '-x2', name: '@SUM(A1:A9)', gender: '+x', address: '-1+2' } });
+  await a.call('POST /v1/members', { body: { memberId: 'x-3', name: '\t=1+1', address: '\'=already quoted' } });
+  await a.call('POST /v1/members', { body: { memberId: 'x-4', name: 'Plain, "quoted"', email: 'a@example.com' } });
+  await a.call('POST /v1/purchases', { body: { orderId: 'x-o1', memberId: 'x-1', amountCents: 60000 } });
+  await a.call('POST /v1/points/adjustments', { body: { requestId: '-adj-1', memberId: 'x-1', points: -5, reason: 'correction' } });
 });
 afterAll(async () => {
   await Promise.all([a.stop(), b.stop()]);
@@ -66,10 +65,10 @@ describe('an export imported again', () => {
     const exported = await download(a, '/v1/export/members.csv');
     const res = await fetch(`http://127.0.0.1:${b.port}/v1/import/members`, { method: 'POST', headers: { authorization: `Bearer ${b.adminKey}`, 'content-type': 'text/csv' }, body: exported });
     expect(await res.json()).toEqual({ imported: 4, skipped: 0, failed: 0, errors: [] });
-    const fields = ['memberId', 'name', 'phone', 'email', 'gender', 'address'];
+    const fields = ['memberId', 'name', 'phone', 'email', 'gender', 'address'] as const;
     for (const id of ['x-1', '-x2', 'x-3', 'x-4']) {
-      const [original, copy] = await Promise.all([a.get(`/v1/members/${id}`), b.get(`/v1/members/${id}`)]);
-      for (const f of fields) expect(copy.body[f], `${id}.${f}`).toBe(original.body[f]);
+      const [original, copy] = await Promise.all([a.call('GET /v1/members/:id', { params: { id } }), b.call('GET /v1/members/:id', { params: { id } })]);
+      for (const f of fields) expect(copy[f], `${id}.${f}`).toBe(original[f]);
     }
     expect((await b.call('GET /v1/members/:id', { params: { id: 'x-3' } }))).toMatchObject({ name: '\t=1+1', address: '\'=already quoted' });
     expect((await b.call('GET /v1/members/by-phone/:phone', { params: { phone: '+852 9123 4567' } })).memberId).toBe('x-1');

@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Packr } from 'msgpackr';
 import { hashId } from '../../engine/router/member-hash.js';
-import { ServerProcess } from '../helpers/server-process.js';
+import { ServerProcess, refusal } from '../helpers/server-process.js';
+import { ApiError } from '../../client/http.js';
+import type { OpResult } from '../../client/stream.js';
 
 const SHARDS = 2;
 const server = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SHARDS: String(SHARDS) });
@@ -22,11 +24,11 @@ const KEYS = Array.from({ length: 8 }, (_, i) => `dup-${i}`);
 
 beforeAll(async () => {
   await server.start();
-  for (const m of [A, B]) expect((await server.post('/v1/members', { memberId: m })).status).toBe(201);
+  for (const m of [A, B]) await server.call('POST /v1/members', { body: { memberId: m } });
 });
 afterAll(async () => { await server.stop(); server.cleanup(); });
 
-const wallet = async (m: string) => (await server.call('GET /v1/members/:id', { params: { id: m } })).walletCents as number;
+const wallet = async (m: string) => (await server.call('GET /v1/members/:id', { params: { id: m } })).walletCents;
 
 describe('idempotency keys across shards', () => {
   it('the keys tried have their home on each shard', () => {
@@ -35,13 +37,10 @@ describe('idempotency keys across shards', () => {
 
   it('refuses a requestId used for a member of another shard, and replays the first', async () => {
     for (const k of KEYS) {
-      const first = await server.post('/v1/wallet/topups', { requestId: k, memberId: A, amountCents: 1000 });
-      expect(first.status).toBe(200);
-      const other = await server.post('/v1/wallet/topups', { requestId: k, memberId: B, amountCents: 1000 });
-      expect(other.status).toBe(409);
-      expect(other.body.error.code).toBe('idempotency_conflict');
-      const again = await server.post('/v1/wallet/topups', { requestId: k, memberId: A, amountCents: 1000 });
-      expect(again.body).toMatchObject({ replayed: true, walletBalanceCents: first.body.walletBalanceCents });
+      const first = await server.call('POST /v1/wallet/topups', { body: { requestId: k, memberId: A, amountCents: 1000 } });
+      expect(await refusal(server.call('POST /v1/wallet/topups', { body: { requestId: k, memberId: B, amountCents: 1000 } }))).toMatchObject({ status: 409, code: 'idempotency_conflict' });
+      const again = await server.call('POST /v1/wallet/topups', { body: { requestId: k, memberId: A, amountCents: 1000 } });
+      expect(again).toMatchObject({ replayed: true, walletBalanceCents: first.walletBalanceCents });
     }
     expect(await wallet(A)).toBe(KEYS.length * 1000);
     expect(await wallet(B)).toBe(0);
@@ -49,29 +48,25 @@ describe('idempotency keys across shards', () => {
 
   it('refuses an orderId and a returnId reused on another shard', async () => {
     for (const k of KEYS) {
-      expect((await server.post('/v1/purchases', { orderId: `o-${k}`, memberId: B, amountCents: 2000 })).status).toBe(200);
-      const other = await server.post('/v1/purchases', { orderId: `o-${k}`, memberId: A, amountCents: 2000 });
-      expect(other.body.error.code).toBe('idempotency_conflict');
+      await server.call('POST /v1/purchases', { body: { orderId: `o-${k}`, memberId: B, amountCents: 2000 } });
+      expect(await refusal(server.call('POST /v1/purchases', { body: { orderId: `o-${k}`, memberId: A, amountCents: 2000 } }))).toMatchObject({ status: 409, code: 'idempotency_conflict' });
       expect((await server.call('GET /v1/orders/:id', { params: { id: `o-${k}` } })).memberId).toBe(B);
     }
     expect((await server.call('GET /v1/members/:id', { params: { id: A } })).purchaseCount).toBe(0);
-    expect((await server.post('/v1/purchases', { orderId: 'ra', memberId: A, amountCents: 4000 })).status).toBe(200);
-    expect((await server.post('/v1/purchases', { orderId: 'rb', memberId: B, amountCents: 4000 })).status).toBe(200);
+    await server.call('POST /v1/purchases', { body: { orderId: 'ra', memberId: A, amountCents: 4000 } });
+    await server.call('POST /v1/purchases', { body: { orderId: 'rb', memberId: B, amountCents: 4000 } });
     for (const k of KEYS) {
-      expect((await server.post('/v1/returns', { returnId: `r-${k}`, orderId: 'ra', amountCents: 100 })).status).toBe(200);
-      const other = await server.post('/v1/returns', { returnId: `r-${k}`, orderId: 'rb', amountCents: 100 });
-      expect(other.body.error.code).toBe('idempotency_conflict');
+      await server.call('POST /v1/returns', { body: { returnId: `r-${k}`, orderId: 'ra', amountCents: 100 } });
+      expect(await refusal(server.call('POST /v1/returns', { body: { returnId: `r-${k}`, orderId: 'rb', amountCents: 100 } }))).toMatchObject({ status: 409, code: 'idempotency_conflict' });
     }
     expect((await server.call('GET /v1/orders/:id', { params: { id: 'rb' } })).returns).toEqual([]);
   });
 
   it('lets exactly one of two members take a key when both arrive at once', async () => {
     for (const k of KEYS) {
-      const [a, b] = await Promise.all([
-        server.post('/v1/wallet/topups', { requestId: `race-${k}`, memberId: A, amountCents: 500 }),
-        server.post('/v1/wallet/topups', { requestId: `race-${k}`, memberId: B, amountCents: 500 }),
-      ]);
-      expect([a.status, b.status].sort()).toEqual([200, 409]);
+      const statusOf = (memberId: string) => server.call('POST /v1/wallet/topups', { body: { requestId: `race-${k}`, memberId, amountCents: 500 } })
+        .then(() => 200, (e: unknown) => (e instanceof ApiError ? e.status : 0));
+      expect((await Promise.all([statusOf(A), statusOf(B)])).sort()).toEqual([200, 409]);
     }
     expect(await wallet(A) + await wallet(B)).toBe(KEYS.length * 1000 + KEYS.length * 500);
   });
@@ -79,13 +74,13 @@ describe('idempotency keys across shards', () => {
   it('refuses the second use within one stream batch', async () => {
     const ws = new WebSocket(`ws://127.0.0.1:${server.port}/v1/stream`, { headers: { authorization: `Bearer ${server.adminKey}` } });
     await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
-    const ack = new Promise<any>((resolve) => ws.once('message', (d: Buffer) => resolve(packr.unpack(d))));
+    const ack = new Promise<{ results: OpResult[] }>((resolve) => ws.once('message', (d: Buffer) => resolve(packr.unpack(d) as { results: OpResult[] })));
     const before = [await wallet(A), await wallet(B)];
     ws.send(packr.pack({ type: 'batch', id: 1, ops: KEYS.flatMap((k) => [
       { op: 'topup', requestId: `ws-${k}`, memberId: B, amountCents: 300 },
       { op: 'topup', requestId: `ws-${k}`, memberId: A, amountCents: 300 },
     ]) }));
-    const results = (await ack).results as any[];
+    const results = (await ack).results;
     expect(results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(KEYS.flatMap(() => ['ok', 'idempotency_conflict']));
     expect([await wallet(A), await wallet(B)]).toEqual([before[0], before[1]! + KEYS.length * 300]);
     ws.close();
@@ -93,9 +88,8 @@ describe('idempotency keys across shards', () => {
 
   it('frees a key whose op was refused, for another body or member', async () => {
     for (const k of KEYS) {
-      const refused = await server.post('/v1/points/redemptions', { requestId: `free-${k}`, memberId: A, points: 1_000_000 });
-      expect(refused.body.error.code).toBe('insufficient_points');
-      expect((await server.post('/v1/wallet/topups', { requestId: `free-${k}`, memberId: B, amountCents: 100 })).status).toBe(200);
+      expect(await refusal(server.call('POST /v1/points/redemptions', { body: { requestId: `free-${k}`, memberId: A, points: 1_000_000 } }))).toMatchObject({ status: 422, code: 'insufficient_points' });
+      await server.call('POST /v1/wallet/topups', { body: { requestId: `free-${k}`, memberId: B, amountCents: 100 } });
     }
   });
 

@@ -4,7 +4,7 @@
 // fresh one come back the same (a referee listed before its referrer included).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
-import { ServerProcess } from '../helpers/server-process.js';
+import { ServerProcess, refusal } from '../helpers/server-process.js';
 import { IMPORT_COLUMNS } from '../../server/member-csv.js';
 
 const a = new ServerProcess(ServerProcess.tempDataDir());
@@ -81,9 +81,9 @@ describe('POST /v1/import/members', () => {
     expect(unknown.body.error).toMatchObject({ code: 'invalid_request', field: 'header' });
     expect((await importCsv(a, '')).body.error).toMatchObject({ code: 'invalid_request', field: 'header' });
     expect((await importCsv(a, 'memberId,name,name\n')).body.error.field).toBe('header');
-    const pos = (await a.call('POST /v1/admin/keys', { body: { role: 'pos' } })).key as string;
+    const pos = (await a.call('POST /v1/admin/keys', { body: { role: 'pos' } })).key;
     expect((await importCsv(a, 'memberId\nx2\n', pos)).status).toBe(403);
-    expect((await a.get('/v1/members/x1')).status).toBe(404);
+    expect((await refusal(a.call('GET /v1/members/:id', { params: { id: 'x1' } }))).status).toBe(404);
   });
 });
 
@@ -108,7 +108,7 @@ describe('an import of several shard batches', () => {
       // Referral rewards on registration, three levels: a referee's chain is its referrer's and above.
       const program = (await server.call('GET /v1/program'));
       const levels = [100, 50, 25].map((registerPoints) => ({ registerPoints, firstPurchasePoints: 0, repeatPurchasePoints: 0, purchaseSharePct: 0 }));
-      expect((await server.request('PUT', '/v1/program', { ...program, referral: { enabled: true, refereePoints: 0, levels } })).status).toBe(200);
+      await server.call('PUT /v1/program', { body: { ...program, referral: { enabled: true, refereePoints: 0, levels } } });
       const count = 12_000;
       const id = (i: number) => `x${String(i).padStart(5, '0')}`;
       const lines = ['memberId,name,phone,referrerId'];
@@ -131,7 +131,7 @@ describe('an import of several shard batches', () => {
       expect((await server.call('GET /v1/members/:id', { params: { id: id(200) } })).name).toBe('Member 200');
       expect((await server.call('GET /v1/members/:id', { params: { id: 'z1' } }))).toMatchObject({ referrerId: id(10) });
       expect((await server.call('GET /v1/members/:id', { params: { id: 'z2' } }))).toMatchObject({ referrerId: id(count - 1) });
-      expect((await server.get('/v1/members/y1')).status).toBe(404);
+      expect((await refusal(server.call('GET /v1/members/:id', { params: { id: 'y1' } }))).status).toBe(404);
       expect((await server.call('GET /v1/members/:id', { params: { id: 'z3' } })).referralChain).toEqual(['z1', id(10)]);
       // A referrer from before this import: its chain is read from its shard.
       expect((await importCsv(server, 'memberId,referrerId\nw1,z3\n')).body).toMatchObject({ imported: 1, failed: 0 });
@@ -147,7 +147,7 @@ describe('an import of several shard batches', () => {
       // The directory is rebuilt from the profiles: after a restart the phone is still taken.
       await server.stop();
       await server.start();
-      expect((await server.post('/v1/members', { memberId: 'y2', phone: '+852 20000005' })).body.error.code).toBe('phone_taken');
+      expect((await refusal(server.call('POST /v1/members', { body: { memberId: 'y2', phone: '+852 20000005' } }))).code).toBe('phone_taken');
     } finally {
       await server.stop();
       server.cleanup();
@@ -173,13 +173,12 @@ async function streamedRoundTrip(b: ServerProcess): Promise<void> {
 
 describe('GET /v1/export/*.csv', () => {
   beforeAll(async () => {
-    const ok = async (path: string, body: unknown) => expect((await a.post(path, body)).status).toBeLessThan(300);
-    await ok('/v1/members', { memberId: 'e1', email: 'E1@Example.com', at: '2025-03-10T09:00:00+08:00' });
-    await ok('/v1/purchases', { orderId: 'e-o1', memberId: 'e1', amountCents: 60000, at: '2025-03-11T00:30:00+08:00' });
-    await ok('/v1/wallet/topups', { requestId: 'e-t1', memberId: 'e1', amountCents: 100000, at: '2025-03-12T10:00:00+08:00' });
+    await a.call('POST /v1/members', { body: { memberId: 'e1', email: 'E1@Example.com', at: '2025-03-10T09:00:00+08:00' } });
+    await a.call('POST /v1/purchases', { body: { orderId: 'e-o1', memberId: 'e1', amountCents: 60000, at: '2025-03-11T00:30:00+08:00' } });
+    await a.call('POST /v1/wallet/topups', { body: { requestId: 'e-t1', memberId: 'e1', amountCents: 100000, at: '2025-03-12T10:00:00+08:00' } });
     // Same shard (1 of 2): the referee's id sorts before its referrer's, so an export lists it first.
-    await ok('/v1/members', { memberId: 'z-ref', name: 'Referrer' });
-    await ok('/v1/members', { memberId: 'a-kid-1', name: 'Referee', referrerId: 'z-ref', gender: 'f', address: '1 Queen\'s Road, "Central"' });
+    await a.call('POST /v1/members', { body: { memberId: 'z-ref', name: 'Referrer' } });
+    await a.call('POST /v1/members', { body: { memberId: 'a-kid-1', name: 'Referee', referrerId: 'z-ref', gender: 'f', address: '1 Queen\'s Road, "Central"' } });
   });
 
   it('exports every member with the API\'s figures', async () => {
@@ -193,9 +192,9 @@ describe('GET /v1/export/*.csv', () => {
       const row = exported[i]!;
       for (const c of [...IMPORT_COLUMNS, 'lifetimeSpendCents', 'purchaseCount', 'createdAt']) expect(row[c], `${String(m['memberId'])}.${c}`).toBe(cellOf(m[c]));
     }
-    const reader = (await a.call('POST /v1/admin/keys', { body: { role: 'reader' } })).key as string;
+    const reader = (await a.call('POST /v1/admin/keys', { body: { role: 'reader' } })).key;
     expect((await send(a, 'GET', '/v1/export/members.csv', undefined, reader)).status).toBe(200);
-    const pos = (await a.call('POST /v1/admin/keys', { body: { role: 'pos' } })).key as string;
+    const pos = (await a.call('POST /v1/admin/keys', { body: { role: 'pos' } })).key;
     expect((await send(a, 'GET', '/v1/export/ledger.csv', undefined, pos)).status).toBe(403);
   });
 

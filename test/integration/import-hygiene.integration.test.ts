@@ -4,7 +4,7 @@
 // every valid row after it is imported; and an import whose rows name a referrer a few lines above
 // finishing every row, twice, on an idle server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ServerProcess } from '../helpers/server-process.js';
+import { ServerProcess, refusal } from '../helpers/server-process.js';
 import { IMPORT_ROW_BYTES_MAX } from '../../engine/limits.js';
 
 const server = new ServerProcess(ServerProcess.tempDataDir());
@@ -15,10 +15,7 @@ afterAll(async () => {
   server.cleanup();
 });
 
-async function importCsv(csv: string): Promise<{ status: number; body: Record<string, any> }> {
-  const res = await fetch(`http://127.0.0.1:${server.port}/v1/import/members`, { method: 'POST', headers: { authorization: `Bearer ${server.adminKey}`, 'content-type': 'text/csv' }, body: csv });
-  return { status: res.status, body: await res.json() as Record<string, any> };
-}
+const importCsv = (csv: string) => server.call('POST /v1/import/members', { body: csv });
 const member = async (id: string) => (await server.call('GET /v1/members/:id', { params: { id } }));
 
 describe('dates in a CSV import', () => {
@@ -34,7 +31,7 @@ describe('dates in a CSV import', () => {
       'd-7,1990.03.04',
       'd-8,04/03/1990',
     ].join('\n') + '\n');
-    expect(r.body).toEqual({
+    expect(r).toEqual({
       imported: 5, skipped: 0, failed: 3,
       errors: [
         expect.objectContaining({ row: 6, code: 'invalid_request', field: 'birthday' }),
@@ -49,16 +46,16 @@ describe('dates in a CSV import', () => {
   it('reads M/D/YYYY once the program says csvDayFirst: false', async () => {
     const program = (await server.call('GET /v1/program'));
     expect(program.csvDayFirst).toBe(true);
-    expect((await server.request('PUT', '/v1/program', { ...program, csvDayFirst: 'no' })).body.error).toMatchObject({ code: 'invalid_request', field: 'csvDayFirst' });
-    expect((await server.request('PUT', '/v1/program', { ...program, csvDayFirst: false })).status).toBe(200);
+    expect((await refusal(server.call('PUT /v1/program', { body: { ...program, csvDayFirst: 'no' } })))).toMatchObject({ code: 'invalid_request', field: 'csvDayFirst' });
+    await server.call('PUT /v1/program', { body: { ...program, csvDayFirst: false } });
     try {
       const r = await importCsv('memberId,birthday\nu-1,4/3/1990\nu-2,12/31/1990\nu-3,31/12/1990\nu-4,1990/3/4\n');
-      expect(r.body).toEqual({ imported: 3, skipped: 0, failed: 1, errors: [expect.objectContaining({ row: 4, code: 'invalid_request', field: 'birthday' })] });
+      expect(r).toEqual({ imported: 3, skipped: 0, failed: 1, errors: [expect.objectContaining({ row: 4, code: 'invalid_request', field: 'birthday' })] });
       expect((await member('u-1')).birthday).toBe('1990-04-03');
       expect((await member('u-2')).birthday).toBe('1990-12-31');
       expect((await member('u-4')).birthday).toBe('1990-03-04');
     } finally {
-      expect((await server.request('PUT', '/v1/program', { ...program, csvDayFirst: true })).status).toBe(200);
+      await server.call('PUT /v1/program', { body: { ...program, csvDayFirst: true } });
     }
   });
 });
@@ -75,7 +72,7 @@ describe('amounts in a CSV import', () => {
       'a-6,1,000,',
       'a-7,"-1,000",',
     ].join('\r\n') + '\r\n');
-    expect(r.body).toEqual({
+    expect(r).toEqual({
       imported: 3, skipped: 0, failed: 4,
       errors: [
         expect.objectContaining({ row: 5, code: 'invalid_request', field: 'points' }),
@@ -93,7 +90,7 @@ describe('amounts in a CSV import', () => {
 describe('rows of empty cells', () => {
   it('are skipped and counted nowhere; the rows after them keep their line numbers', async () => {
     const r = await importCsv(['memberId,name,phone', ',,', 'e-1,Eve,', ' , , ', '', 'e-2,Ed,+852 12', ',,', 'e-3,Em,'].join('\n') + '\n,,\n');
-    expect(r.body).toEqual({ imported: 2, skipped: 0, failed: 1, errors: [expect.objectContaining({ row: 6, code: 'invalid_request', field: 'phone' })] });
+    expect(r).toEqual({ imported: 2, skipped: 0, failed: 1, errors: [expect.objectContaining({ row: 6, code: 'invalid_request', field: 'phone' })] });
     expect((await member('e-3')).name).toBe('Em');
   });
 });
@@ -107,8 +104,7 @@ describe('an over-long line', () => {
     for (let i = 5; i < 1_005; i++) rows.push(`l-${i},Member ${i}`);
     rows.push('l-5,Repeat of l-5 with another name');
     const r = await importCsv(rows.join('\n') + '\n');
-    expect(r.status).toBe(200);
-    expect(r.body).toEqual({
+    expect(r).toEqual({
       imported: 1_002, skipped: 0, failed: 3,
       errors: [
         expect.objectContaining({ row: 3, code: 'invalid_request', field: '(row)', message: `the row is longer than ${IMPORT_ROW_BYTES_MAX} bytes` }),
@@ -116,20 +112,18 @@ describe('an over-long line', () => {
         expect.objectContaining({ row: 1_008, code: 'member_exists' }),
       ],
     });
-    expect((await server.get('/v1/members/l-2')).status).toBe(404);
-    expect((await server.get('/v1/members/l-4')).status).toBe(404);
+    expect((await refusal(server.call('GET /v1/members/:id', { params: { id: 'l-2' } }))).status).toBe(404);
+    expect((await refusal(server.call('GET /v1/members/:id', { params: { id: 'l-4' } }))).status).toBe(404);
     expect((await member('l-1004')).name).toBe('Member 1004');
     // A row of exactly the bound is not over it.
     const exact = `l-x,${'z'.repeat(IMPORT_ROW_BYTES_MAX - 'l-x,'.length)}`;
     const atBound = await importCsv(`memberId,address\n${exact}\n`);
     // It reaches validation (the address is longer than any text field may be), so it is a field error, not a row error.
-    expect(atBound.body.errors).toEqual([expect.objectContaining({ row: 2, code: 'invalid_request', field: 'address' })]);
+    expect(atBound.errors).toEqual([expect.objectContaining({ row: 2, code: 'invalid_request', field: 'address' })]);
   });
 
   it('as the header refuses the file', async () => {
-    const r = await importCsv(`memberId,${'n'.repeat(IMPORT_ROW_BYTES_MAX)}\nh-1\n`);
-    expect(r.status).toBe(400);
-    expect(r.body.error).toMatchObject({ code: 'invalid_request', field: 'header' });
+    expect(await refusal(importCsv(`memberId,${'n'.repeat(IMPORT_ROW_BYTES_MAX)}\nh-1\n`))).toMatchObject({ status: 400, code: 'invalid_request', field: 'header' });
   });
 });
 
@@ -137,16 +131,16 @@ describe('rows naming a referrer a few lines above', () => {
   it('all get in on an idle server, and all replay the second time: none fails as overloaded', async () => {
     const program = (await server.call('GET /v1/program'));
     const levels = [{ registerPoints: 10, firstPurchasePoints: 0, repeatPurchasePoints: 0, purchaseSharePct: 0 }];
-    expect((await server.request('PUT', '/v1/program', { ...program, referral: { enabled: true, refereePoints: 0, levels } })).status).toBe(200);
+    await server.call('PUT /v1/program', { body: { ...program, referral: { enabled: true, refereePoints: 0, levels } } });
     const count = 20_000;
     const lines = ['memberId,name,referrerId'];
     // Every second row names the row three lines above it, which has no referrer of its own.
     for (let i = 0; i < count; i++) lines.push(`r-${i},Member ${i},${i % 2 === 1 ? `r-${i - 3}` : ''}`);
     const csv = lines.join('\n') + '\n';
     const first = await importCsv(csv);
-    expect(first.body).toEqual({ imported: count - 1, skipped: 0, failed: 1, errors: [expect.objectContaining({ row: 3, code: 'referrer_not_found' })] });
+    expect(first).toEqual({ imported: count - 1, skipped: 0, failed: 1, errors: [expect.objectContaining({ row: 3, code: 'referrer_not_found' })] });
     const again = await importCsv(csv);
-    expect(again.body).toEqual({ imported: 0, skipped: count - 1, failed: 1, errors: [expect.objectContaining({ row: 3, code: 'referrer_not_found' })] });
+    expect(again).toEqual({ imported: 0, skipped: count - 1, failed: 1, errors: [expect.objectContaining({ row: 3, code: 'referrer_not_found' })] });
     expect((await member('r-19999')).referrerId).toBe('r-19996');
     const deadline = Date.now() + 10_000;
     while ((await member('r-19996')).points !== 10 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));

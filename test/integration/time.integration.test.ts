@@ -3,7 +3,7 @@
 // grant expiry, redemption from the oldest grant, downgrade, and balances at past moments, exactly.
 // Then loyalty products: every include and every refusal.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ServerProcess } from '../helpers/server-process.js';
+import { ServerProcess, refusal } from '../helpers/server-process.js';
 
 const server = new ServerProcess(ServerProcess.tempDataDir(), { LOYALTY_SWEEP_INTERVAL_MS: '0' });
 
@@ -22,8 +22,7 @@ beforeAll(async () => {
     { id: 'extend', name: '30 more days', priceCents: 1000, active: true, channels: ['online', 'offline'], eligibleTiers: null, includes: { extendDays: 30 } },
     { id: 'retired', name: 'Old offer', priceCents: 100, active: false, channels: ['online', 'offline'], eligibleTiers: null, includes: { points: 5 } },
   ];
-  const r = await server.request('PUT', '/v1/program', program);
-  expect(r.status).toBe(200);
+  await server.call('PUT /v1/program', { body: program });
 });
 afterAll(async () => { await server.stop(); server.cleanup(); });
 
@@ -33,21 +32,20 @@ const sweep = async (asOf: string) => (await server.call('POST /v1/admin/sweep',
 
 describe('two years of one member', () => {
   it('registers late in the year: this year\'s birthday has passed, so the first gift is next year', async () => {
-    const r = await server.post('/v1/members', { memberId: 'tim', birthday: '1990-03-15', at: '2024-11-01T00:00:00Z' });
-    expect(r.status).toBe(201);
+    await server.call('POST /v1/members', { body: { memberId: 'tim', birthday: '1990-03-15', at: '2024-11-01T00:00:00Z' } });
   });
 
   it('upgrades to Silver with a period and a points grant of one year each', async () => {
-    const r = await server.post('/v1/purchases', { orderId: 't-1', memberId: 'tim', amountCents: 120000, at: '2024-11-10T00:00:00Z' });
-    expect(r.body).toMatchObject({ earnedPoints: 60, points: 60, tierId: 'silver', upgradedTo: 'silver' });
+    const r = await server.call('POST /v1/purchases', { body: { orderId: 't-1', memberId: 'tim', amountCents: 120000, at: '2024-11-10T00:00:00Z' } });
+    expect(r).toMatchObject({ earnedPoints: 60, points: 60, tierId: 'silver', upgradedTo: 'silver' });
     const m = await member('tim');
     expect(m).toMatchObject({ periodStart: '2024-11-10T00:00:00.000Z', periodEnd: '2025-11-10T00:00:00.000Z', periodMetric: 20000 });
     expect(m.pointsExpiring).toEqual([{ at: '2025-11-10T00:00:00.000Z', points: 60 }]);
   });
 
   it('pays the birthday gift (dated at the birthday, in Hong Kong time) before a late-synced purchase, which earns double', async () => {
-    const r = await server.post('/v1/purchases', { orderId: 't-2', memberId: 'tim', amountCents: 20000, at: '2025-03-20T00:00:00Z' });
-    expect(r.body).toMatchObject({ earnedPoints: 20, points: 180 });
+    const r = await server.call('POST /v1/purchases', { body: { orderId: 't-2', memberId: 'tim', amountCents: 20000, at: '2025-03-20T00:00:00Z' } });
+    expect(r).toMatchObject({ earnedPoints: 20, points: 180 });
     const ledger = (await server.call('GET /v1/members/:id/ledger', { params: { id: 'tim' }, query: { limit: '2' } })).entries;
     expect(ledger[1]).toMatchObject({ kind: 'birthday', at: '2025-03-14T16:00:00.000Z', pointsDelta: 100 });
   });
@@ -74,8 +72,8 @@ describe('two years of one member', () => {
   });
 
   it('expires a grant due before a late redemption, then redeems from the oldest remaining grant', async () => {
-    const r = await server.post('/v1/points/redemptions', { requestId: 't-r', memberId: 'tim', points: 30, at: '2026-04-01T00:00:00Z' });
-    expect(r.body).toMatchObject({ points: 120, walletCreditCents: 300, walletBalanceCents: 300 });
+    const r = await server.call('POST /v1/points/redemptions', { body: { requestId: 't-r', memberId: 'tim', points: 30, at: '2026-04-01T00:00:00Z' } });
+    expect(r).toMatchObject({ points: 120, walletCreditCents: 300, walletBalanceCents: 300 });
     expect((await member('tim')).pointsExpiring).toEqual([
       { at: '2026-11-10T00:00:00.000Z', points: 20 },
       { at: '2027-03-14T16:00:00.000Z', points: 100 },
@@ -122,51 +120,46 @@ describe('two years of one member', () => {
 describe('loyalty products', () => {
   let posKey = '';
   let shopKey = '';
-  const buy = (orderId: string, productId: string, key?: string, extra: Record<string, unknown> = {}) =>
-    server.post('/v1/product-purchases', { orderId, memberId: 'pam', productId, ...extra }, key);
+  const buy = (orderId: string, productId: string, key: string) =>
+    server.client(key).call('POST /v1/product-purchases', { body: { orderId, memberId: 'pam', productId } });
 
   it('adds wallet value, and earns nothing and counts as no spend', async () => {
     posKey = (await server.call('POST /v1/admin/keys', { body: { role: 'pos' } })).key;
     shopKey = (await server.call('POST /v1/admin/keys', { body: { role: 'storefront' } })).key;
-    await server.post('/v1/members', { memberId: 'pam' });
+    await server.call('POST /v1/members', { body: { memberId: 'pam' } });
     const r = await buy('p-1', 'wallet-500', posKey);
-    expect(r.body).toMatchObject({ walletCreditCents: 55000, walletBalanceCents: 55000, points: 0, tierId: 'member' });
+    expect(r).toMatchObject({ walletCreditCents: 55000, walletBalanceCents: 55000, points: 0, tierId: 'member' });
     expect(await member('pam')).toMatchObject({ lifetimeSpendCents: 0, purchaseCount: 0 });
   });
 
   it('upgrades a tier with points, for eligible tiers on its channel only', async () => {
     const r = await buy('p-2', 'silver-up', posKey);
-    expect(r.body).toMatchObject({ tierChangedTo: 'silver', tierId: 'silver', points: 10, pointsAdded: 10 });
+    expect(r).toMatchObject({ tierChangedTo: 'silver', tierId: 'silver', points: 10, pointsAdded: 10 });
     expect((await member('pam')).periodEnd).not.toBeNull();
-    const again = await buy('p-3', 'silver-up', posKey);
-    expect(again.status).toBe(422);
-    expect(again.body.error.code).toBe('tier_not_eligible');
+    expect(await refusal(buy('p-3', 'silver-up', posKey))).toMatchObject({ status: 422, code: 'tier_not_eligible' });
     const replay = await buy('p-2', 'silver-up', posKey);
-    expect(replay.body).toMatchObject({ replayed: true, tierChangedTo: 'silver' });
+    expect(replay).toMatchObject({ replayed: true, tierChangedTo: 'silver' });
   });
 
   it('forces a tier up or down, on the product\'s channel', async () => {
-    const offline = await buy('p-4', 'gold-pass', posKey);
-    expect(offline.body.error.code).toBe('channel_not_allowed');
+    expect((await refusal(buy('p-4', 'gold-pass', posKey))).code).toBe('channel_not_allowed');
     const online = await buy('p-5', 'gold-pass', shopKey);
-    expect(online.body).toMatchObject({ tierId: 'gold' });
+    expect(online).toMatchObject({ tierId: 'gold' });
     const down = await buy('p-6', 'reset', shopKey);
-    expect(down.body).toMatchObject({ tierId: 'member', periodEnd: null });
+    expect(down).toMatchObject({ tierId: 'member', periodEnd: null });
     await buy('p-7', 'gold-pass', shopKey);
   });
 
   it('extends the period', async () => {
     const before = (await member('pam')).periodEnd;
     const r = await buy('p-8', 'extend', shopKey);
-    expect(new Date(r.body.periodEnd).getTime() - new Date(before!).getTime()).toBe(30 * 86_400_000);
+    expect(new Date(r.periodEnd!).getTime() - new Date(before!).getTime()).toBe(30 * 86_400_000);
   });
 
   it('refuses inactive and unknown products, changing nothing', async () => {
     const before = await member('pam');
-    expect((await buy('p-9', 'retired', shopKey)).body.error.code).toBe('product_inactive');
-    const unknown = await buy('p-10', 'nope', shopKey);
-    expect(unknown.status).toBe(404);
-    expect(unknown.body.error.code).toBe('product_not_found');
+    expect((await refusal(buy('p-9', 'retired', shopKey))).code).toBe('product_inactive');
+    expect(await refusal(buy('p-10', 'nope', shopKey))).toMatchObject({ status: 404, code: 'product_not_found' });
     expect(await member('pam')).toEqual(before);
     expect((await server.call('GET /v1/admin/verify')).ok).toBe(true);
   });

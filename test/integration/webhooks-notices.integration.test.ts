@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { ServerProcess } from '../helpers/server-process.js';
 import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { expectReplayEqualsLive } from '../helpers/replay-check.js';
+import type { AnswerOf } from '../../client/http.js';
+import type { WEBHOOK_EVENT_TYPES } from '../../engine/rules/webhook-events.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const DAY_MS = 86_400_000;
@@ -21,14 +23,12 @@ const receivers: WebhookReceiver[] = [];
 
 beforeAll(async () => {
   await server.start();
-  const program = (await server.get('/v1/program')).body as Record<string, unknown>;
-  delete program['version'];
-  const r = await server.request('PUT', '/v1/program', {
+  const program = await server.call('GET /v1/program');
+  await server.call('PUT /v1/program', { body: {
     ...program,
     coupons: [{ id: 'welcome10', name: 'HK$10 off', discount: { amountCents: 1000 }, validDays: 30 }],
     couponRules: [{ id: 'welcome', trigger: 'register', templateId: 'welcome10' }],
-  });
-  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  } });
 });
 afterAll(async () => {
   for (const r of receivers) await r.stop();
@@ -36,21 +36,20 @@ afterAll(async () => {
   server.cleanup();
 });
 
-async function subscribed(on: ServerProcess, events: string[]): Promise<{ r: WebhookReceiver; id: string }> {
+async function subscribed(on: ServerProcess, events: Array<(typeof WEBHOOK_EVENT_TYPES)[number]>): Promise<{ r: WebhookReceiver; id: string }> {
   const r = new WebhookReceiver();
   await r.start();
   receivers.push(r);
-  const reply = await on.post('/v1/admin/webhooks', { url: r.url, events });
-  expect(reply.status, JSON.stringify(reply.body)).toBe(201);
-  r.secret = reply.body.secret as string;
-  return { r, id: reply.body.id as string };
+  const reply = await on.call('POST /v1/admin/webhooks', { body: { url: r.url, events } });
+  r.secret = reply.secret;
+  return { r, id: reply.id };
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
-async function kindsOf(memberId: string): Promise<Array<{ kind: string; at: string; ref: string; expiresAtMs?: number }>> {
-  const page = (await server.get(`/v1/members/${memberId}/ledger?limit=1000`)).body as { entries: Array<{ kind: string; at: string; ref: string; expiresAtMs?: number }> };
+async function kindsOf(memberId: string): Promise<AnswerOf<'GET /v1/members/:id/ledger'>['entries']> {
+  const page = await server.call('GET /v1/members/:id/ledger', { params: { id: memberId }, query: { limit: 1000 } });
   return [...page.entries].reverse();
 }
 
@@ -58,21 +57,21 @@ describe('coupon.expiring', () => {
   it('is sent once per coupon at its notice moment, not before, and not for a coupon used first; the history verifies and replays', async () => {
     const { r } = await subscribed(server, ['coupon.expiring']);
     const joinedMs = Date.now() - 40 * DAY_MS;
-    for (const m of ['cx-kept', 'cx-used']) expect((await server.post('/v1/members', { memberId: m, at: iso(joinedMs) })).status).toBe(201);
-    const coupons = async (m: string) => (await server.get(`/v1/members/${m}/coupons`)).body.coupons as Array<{ code: string; expiresAt: string }>;
+    for (const m of ['cx-kept', 'cx-used']) await server.call('POST /v1/members', { body: { memberId: m, at: iso(joinedMs) } });
+    const coupons = async (m: string) => (await server.call('GET /v1/members/:id/coupons', { params: { id: m } })).coupons;
     const [kept] = await coupons('cx-kept');
     const [used] = await coupons('cx-used');
-    expect((await server.post('/v1/purchases', { orderId: 'cx-o1', memberId: 'cx-used', amountCents: 5_000, couponCodes: [used!.code], at: iso(joinedMs + DAY_MS) })).status).toBe(200);
+    await server.call('POST /v1/purchases', { body: { orderId: 'cx-o1', memberId: 'cx-used', amountCents: 5_000, couponCodes: [used!.code], at: iso(joinedMs + DAY_MS) } });
     const expiresAtMs = Date.parse(kept!.expiresAt);
     const noticeAtMs = expiresAtMs - 7 * DAY_MS;
     const notices = async (m: string) => (await kindsOf(m)).filter((e) => e.kind === 'coupon_expiring');
 
     // A sweep a moment before the notice writes none; one at it writes it, dated then; later sweeps write no second.
-    expect((await server.post('/v1/admin/sweep', { asOf: iso(noticeAtMs - 1) })).status).toBe(200);
+    await server.call('POST /v1/admin/sweep', { body: { asOf: iso(noticeAtMs - 1) } });
     expect(await notices('cx-kept')).toEqual([]);
-    expect((await server.post('/v1/admin/sweep', { asOf: iso(noticeAtMs) })).status).toBe(200);
+    await server.call('POST /v1/admin/sweep', { body: { asOf: iso(noticeAtMs) } });
     expect(await notices('cx-kept')).toEqual([expect.objectContaining({ kind: 'coupon_expiring', at: iso(noticeAtMs), ref: kept!.code, expiresAtMs, pointsDelta: 0 })]);
-    expect((await server.post('/v1/admin/sweep', {})).status).toBe(200);
+    await server.call('POST /v1/admin/sweep', { body: {} });
     expect((await notices('cx-kept')).length).toBe(1);
     expect((await kindsOf('cx-kept')).map((e) => e.kind)).toEqual(['register', 'coupon_issue', 'coupon_expiring', 'coupon_expire']);
     expect(await notices('cx-used')).toEqual([]);
@@ -84,7 +83,7 @@ describe('coupon.expiring', () => {
     ]);
     expect(r.received.every((e) => e.verified)).toBe(true);
 
-    expect((await server.get('/v1/admin/verify')).body).toMatchObject({ ok: true, mismatches: [] });
+    expect((await server.call('GET /v1/admin/verify'))).toMatchObject({ ok: true, mismatches: [] });
     await server.stop();
     try {
       expectReplayEqualsLive(server.dataDir);
@@ -97,9 +96,8 @@ describe('coupon.expiring', () => {
 describe('member.erased', () => {
   it('is sent for an erasure, with no personal data', async () => {
     const { r } = await subscribed(server, ['member.erased']);
-    expect((await server.post('/v1/members', { memberId: 'wh-erased', name: 'Chan Tai Man', phone: '+85291234567' })).status).toBe(201);
-    const erased = await server.post('/v1/members/wh-erased/erase', { requestId: 'erase-1' });
-    expect(erased.status, JSON.stringify(erased.body)).toBe(200);
+    await server.call('POST /v1/members', { body: { memberId: 'wh-erased', name: 'Chan Tai Man', phone: '+85291234567' } });
+    const erased = await server.call('POST /v1/members/:id/erase', { params: { id: 'wh-erased' }, body: { requestId: 'erase-1' } });
     await r.waitFor(() => r.received.length >= 1);
     expect(r.unique()).toEqual([expect.objectContaining({ type: 'member.erased', memberId: 'wh-erased', data: expect.objectContaining({ kind: 'member_erase', ref: 'req:erase-1' }) })]);
     expect(JSON.stringify(r.received)).not.toMatch(/Chan Tai Man|91234567/);
@@ -109,14 +107,13 @@ describe('member.erased', () => {
 describe('backup and restore', () => {
   it('keep the subscriptions; a cursor copied past the restored ledger\'s end goes back to it, and delivery goes on', async () => {
     const { r, id } = await subscribed(server, ['purchase.recorded']);
-    expect((await server.post('/v1/members', { memberId: 'wh-bk' })).status).toBe(201);
-    expect((await server.post('/v1/purchases', { orderId: 'wh-bk-1', memberId: 'wh-bk', amountCents: 1_000 })).status).toBe(200);
+    await server.call('POST /v1/members', { body: { memberId: 'wh-bk' } });
+    await server.call('POST /v1/purchases', { body: { orderId: 'wh-bk-1', memberId: 'wh-bk', amountCents: 1_000 } });
     await r.waitFor(() => r.received.length >= 1);
     const backupDir = join(dirname(server.dataDir), `${server.dataDir.split('/').pop()}-backup`);
     const restoredDir = `${backupDir}-restored`;
     onTestFinished(() => { rmSync(backupDir, { recursive: true, force: true }); rmSync(restoredDir, { recursive: true, force: true }); });
-    const backup = await server.post('/v1/admin/backup', { dir: backupDir });
-    expect(backup.status, JSON.stringify(backup.body)).toBe(200);
+    const backup = await server.call('POST /v1/admin/backup', { body: { dir: backupDir } });
     const manifest = JSON.parse(readFileSync(join(backupDir, 'backup.json'), 'utf8')) as { files: Array<{ path: string; bytes: number; sha256: string }> };
     expect(manifest.files.map((f) => f.path)).toEqual(expect.arrayContaining([`webhooks/${id}.json`, `webhooks/${id}.state.json`]));
     expect(manifest.files.some((f) => f.path.endsWith('.attempts.jsonl'))).toBe(false);
@@ -143,9 +140,9 @@ describe('backup and restore', () => {
     const restored = new ServerProcess(restoredDir, ENV);
     await restored.start();
     onTestFinished(() => restored.stop());
-    expect((await restored.get('/v1/admin/webhooks')).body.webhooks).toContainEqual({ id, url: r.url, events: ['purchase.recorded'], createdAt: expect.any(String) });
+    expect((await restored.call('GET /v1/admin/webhooks')).webhooks).toContainEqual({ id, url: r.url, events: ['purchase.recorded'], createdAt: expect.any(String) });
     const before = r.unique().length;
-    expect((await restored.post('/v1/purchases', { orderId: 'wh-bk-2', memberId: 'wh-bk', amountCents: 1_000 })).status).toBe(200);
+    await restored.call('POST /v1/purchases', { body: { orderId: 'wh-bk-2', memberId: 'wh-bk', amountCents: 1_000 } });
     await r.waitFor(() => r.unique().length >= before + 1);
     const last = r.unique()[r.unique().length - 1]!;
     expect(last).toMatchObject({ type: 'purchase.recorded', memberId: 'wh-bk', verified: true, data: expect.objectContaining({ ref: 'wh-bk-2' }) });
