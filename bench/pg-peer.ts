@@ -9,9 +9,9 @@
 // failure, from the caller's SIGINT cleanup, and from an exit handler as the last resort.
 import { execFile, execFileSync } from 'node:child_process';
 import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.js';
 
 /** Where Debian puts each PostgreSQL major version's programs; the newest with every tool is used. */
 const DEBIAN_PG_ROOT = '/usr/lib/postgresql';
@@ -302,19 +302,6 @@ const run = (file: string, args: readonly string[], options: { timeoutMs: number
     });
   });
 
-/** A free loopback port: taken from the kernel, then released for the server to bind. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** Nearest-rank percentile of sorted values. */
 function percentile(sorted: Float64Array, q: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -348,7 +335,7 @@ export class PgCluster {
   static async start(binDir: string): Promise<PgCluster> {
     const asServerUser = userInfo().uid === 0;
     const dir = mkdtempSync(join(tmpdir(), 'loyalty-pg-'));
-    const cluster = new PgCluster(binDir, dir, await freePort(), asServerUser);
+    const cluster = new PgCluster(binDir, dir, await freePort(HOST), asServerUser);
     try {
       if (asServerUser) {
         const uid = execFileSync('id', ['-u', PG_OS_USER], { encoding: 'utf8' }).trim();

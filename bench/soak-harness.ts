@@ -6,7 +6,6 @@
 // the acked returns clawed back, every write applied once, and verify clean.
 // `npm run soak` runs it with 10 kills (bench/soak.ts); test/reliability/crash.test.ts runs a small one.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -14,6 +13,7 @@ import { PosStream, type OpResult, type StreamOp, type WebSocketConstructor } fr
 import { hashId } from '../engine/router/member-hash.js';
 import { ServerChild } from './server-child.js';
 import { prng } from './prng.js';
+import { freePort } from './free-port.js';
 
 export interface SoakSettings {
   shards: number;
@@ -88,18 +88,6 @@ interface Planned { key: string; op: Op }
 interface Final { op: Op; result: Record<string, any> }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** A free loopback port: the server is restarted on it, so that the terminals find it again by themselves. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function openStream(server: ServerChild, batchOpsMax: number, windowBatches: number): PosStream {
   return new PosStream({

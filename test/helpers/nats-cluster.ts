@@ -4,12 +4,12 @@
 // machine that comes back).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { CLUSTER_LOG_VALUE_BYTES_MAX } from '../../engine/limits.js';
+import { freePort } from '../../bench/free-port.js';
 
 /** Where Debian's package puts the server; PATH is searched too. */
 const NATS_SERVER_CANDIDATES = ['/usr/sbin/nats-server', '/usr/bin/nats-server'];
@@ -41,19 +41,6 @@ const SERVER_STOP_TIMEOUT_MS = 5_000;
 const POLL_INTERVAL_MS = 100;
 /** The stream waitReady creates and deletes to prove the cluster places replicated streams. */
 const READY_PROBE_STREAM = 'LOYALTY_TEST_READY_PROBE';
-
-/** A free TCP port on loopback (bound, read, released: another process may take it meanwhile, rarely). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** One server of the cluster: its ports, its folder and its process while it runs. */
 export interface NatsNode {

@@ -2,12 +2,12 @@
 // sent while the server is SIGKILLed three times and restarted on the same data folder and port;
 // every op's promise settles with its result, and every member's wallet, points and ledger hold
 // each op once: none lost, none doubled.
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { LoyaltyClient } from '../../client/http.js';
 import { PosStream, type OpResult, type WebSocketConstructor } from '../../client/stream.js';
 import { ServerProcess } from '../helpers/server-process.js';
+import { freePort } from '../../bench/free-port.js';
 
 const MEMBERS = 20;
 const OPS = 3_000;
@@ -15,17 +15,6 @@ const OPS = 3_000;
 const KILL_AT_ANSWERED = [750, 1_500, 2_250];
 /** Ops the sender keeps unanswered, so that every kill finds batches in flight (some on disk, not acked). */
 const IN_FLIGHT_OPS = 400;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

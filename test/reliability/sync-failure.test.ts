@@ -6,24 +6,13 @@
 // page cache; idempotency makes both the same). The failure is injected with
 // LOYALTY_TEST_FAIL_SYNC: once its file exists, a shard's next sync reports EIO.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ServerChild, type Reply } from '../../bench/server-child.js';
 import { PosStream, type OpResult, type StreamOp, type WebSocketConstructor } from '../../client/stream.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../../bench/free-port.js';
 
 const root = mkdtempSync(join(tmpdir(), 'loyalty-sync-failure-'));
 const dataDir = join(root, 'data');
