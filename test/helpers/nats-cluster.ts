@@ -39,6 +39,8 @@ const CLUSTER_READY_TIMEOUT_MS = 30_000;
 /** How long one server may take to stop after SIGTERM before it is killed. */
 const SERVER_STOP_TIMEOUT_MS = 5_000;
 const POLL_INTERVAL_MS = 100;
+/** Starts tried when a port was taken between finding it free and nats-server binding it. */
+const PORT_CLASH_ATTEMPTS_MAX = 3;
 /** The stream waitReady creates and deletes to prove the cluster places replicated streams. */
 const READY_PROBE_STREAM = 'LOYALTY_TEST_READY_PROBE';
 
@@ -61,8 +63,22 @@ export class NatsCluster {
 
   private constructor(readonly dir: string, private readonly bin: string) {}
 
-  /** Starts `size` servers (three by default) and waits until JetStream answers on every one. */
+  /**
+   * Starts `size` servers (three by default) and waits until JetStream answers on every one. A port
+   * freePort found can be taken by another test's server before nats-server binds it (seen once in
+   * CI: "bind: address already in use"): the cluster is then started again on new ports, a few times.
+   */
   static async start(size = 3): Promise<NatsCluster> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await NatsCluster.startOnce(size);
+      } catch (err) {
+        if (attempt >= PORT_CLASH_ATTEMPTS_MAX || !String(err).includes('address already in use')) throw err;
+      }
+    }
+  }
+
+  private static async startOnce(size: number): Promise<NatsCluster> {
     const bin = natsServerBin();
     if (bin === null) throw new Error('nats-server is not installed (Debian package nats-server)');
     const cluster = new NatsCluster(mkdtempSync(join(tmpdir(), 'loyalty-nats-')), bin);
