@@ -6,10 +6,10 @@
 // log off (a benchmark switch) to give the log's cost, and prints one table of throughput, latency,
 // memory and storage figures with their ratios to the ceilings and to the peer.
 //
-//   node dist/bench/load.js [--quick] [--duration S] [--shards N] [--members N]
+//   node dist/bench/load.js [--quick] [--duration S] [--shards N (the server's default)] [--members N]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
@@ -23,6 +23,8 @@ import { findWrk, runWrk, wrkVersion } from './wrk.js';
 import { runWsLoad, type StreamOp, type WsLoadResult } from './ws-client.js';
 import { checkReplay } from '../engine/history/replay-check.js';
 import { SERVER_NODE_FLAGS } from '../server/node-flags.js';
+import { defaultShardCount } from '../server/config.js';
+import { SHARDS_MAX } from '../engine/limits.js';
 
 const MS_PER_S = 1000;
 const BYTES_PER_MIB = 1024 * 1024;
@@ -49,7 +51,6 @@ const CHILD_STOP_TIMEOUT_MS = 15_000;
 const VERIFY_TIMEOUT_MS = 300_000;
 /** Log lines of a child kept to explain a failure. */
 const CHILD_LOG_LINES_MAX = 50;
-const SHARDS_MAX = 64;
 /** Generous bound on any phase so that a stuck run still ends. */
 const DURATION_S_MAX = 600;
 
@@ -93,7 +94,8 @@ function parseSettings(argv: readonly string[]): Settings {
   const durationS = durationText === undefined ? (quick ? 1 : 10) : Number(durationText);
   if (!(durationS > 0 && durationS <= DURATION_S_MAX)) throw new UsageError(`load: --duration must be in (0, ${DURATION_S_MAX}] seconds, got ${durationText}`);
   const shardsText = valueOf('--shards');
-  const shards = shardsText === undefined ? 2 : Number(shardsText);
+  // Without --shards, the server's own default for this machine (server/config.ts).
+  const shards = shardsText === undefined ? defaultShardCount(availableParallelism()) : Number(shardsText);
   if (!(Number.isInteger(shards) && shards >= 1 && shards <= SHARDS_MAX)) throw new UsageError(`load: --shards must be 1..${SHARDS_MAX}, got ${shardsText}`);
   const membersText = valueOf('--members');
   const members = membersText === undefined ? (quick ? MEMBERS_QUICK : MEMBERS_DEFAULT) : Number(membersText);

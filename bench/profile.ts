@@ -9,7 +9,7 @@
 //   node dist/bench/profile.js [--shards N] [--members N] [--seconds S] [--node-flags "..."]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import { flag } from './flags.js';
 import { machineLine } from './machine.js';
 import { runWsLoad } from './ws-client.js';
 import { SERVER_NODE_FLAGS } from '../server/node-flags.js';
+import { defaultShardCount } from '../server/config.js';
 
 const HOST = '127.0.0.1';
 /** The shape of the throughput issue's stream load: 4 terminals × 16 batches in flight × 500 purchases. */
@@ -79,7 +80,7 @@ function profileShares(profile: CpuProfile): { shares: Map<Category, number>; bu
 }
 
 async function main(): Promise<void> {
-  const shards = Number(flag('--shards') ?? 2);
+  const shards = Number(flag('--shards') ?? defaultShardCount(availableParallelism()));
   const members = Number(flag('--members') ?? 20_000);
   const seconds = Number(flag('--seconds') ?? 8);
   // The server's V8 flags (server/node-flags.ts), or others to compare: `--node-flags ""` runs without any.

@@ -1,7 +1,9 @@
 // The server's settings, read once from the environment with their defaults.
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { clusterFromEnv, type ClusterConfig } from '../engine/cluster/config.js';
-import { commitModeFromEnv, SHARD_MAP_BYTES_MIN, SHARD_PENDING_OPS_MAX, WEBHOOK_RETRY_FIRST_MS, WEBHOOK_RETRY_WINDOW_MS, WEBHOOK_TIMEOUT_MS, type CommitMode } from '../engine/limits.js';
+import { folderShardCount } from '../engine/router/data-folder.js';
+import { commitModeFromEnv, CORES_PER_SHARD, SHARDS_MAX, SHARD_MAP_BYTES_MIN, SHARD_PENDING_OPS_MAX, WEBHOOK_RETRY_FIRST_MS, WEBHOOK_RETRY_WINDOW_MS, WEBHOOK_TIMEOUT_MS, type CommitMode } from '../engine/limits.js';
 
 export interface Config {
   port: number;
@@ -62,12 +64,26 @@ function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: num
   return n;
 }
 
+/** A new data folder's shard count on a machine with `cores` cores: one per CORES_PER_SHARD, at least one. */
+export function defaultShardCount(cores: number): number {
+  return Math.max(1, Math.floor(cores / CORES_PER_SHARD));
+}
+
+/**
+ * LOYALTY_SHARDS when set (a folder created with another count refuses to open); otherwise the
+ * count the data folder was created with, or for a new folder defaultShardCount of this machine.
+ */
+function shardsFromEnv(env: NodeJS.ProcessEnv, dataDir: string): number {
+  if ((env['LOYALTY_SHARDS'] ?? '') !== '') return intEnv(env, 'LOYALTY_SHARDS', 1, 1, SHARDS_MAX);
+  return folderShardCount(dataDir) ?? Math.min(SHARDS_MAX, defaultShardCount(availableParallelism()));
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     port: intEnv(env, 'PORT', 8080, 0, 65535),
     host: env['HOST'] ?? '0.0.0.0',
     dataDir: env['LOYALTY_DATA'] ?? './data',
-    shards: intEnv(env, 'LOYALTY_SHARDS', 2, 1, 64),
+    shards: shardsFromEnv(env, env['LOYALTY_DATA'] ?? './data'),
     logLevel: env['LOG_LEVEL'] ?? 'info',
     sweepIntervalMs: intEnv(env, 'LOYALTY_SWEEP_INTERVAL_MS', 60_000, 0, 86_400_000),
     holdOutbox: env['LOYALTY_TEST_HOLD_OUTBOX'] === '1',

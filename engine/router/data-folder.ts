@@ -91,6 +91,18 @@ export function requireDataFolder(dataDir: string): void {
   }
 }
 
+/**
+ * The shard count an existing data folder was created with (its engine.json), or null when there is
+ * no folder or no engine.json yet: a folder's count is fixed, so a start without LOYALTY_SHARDS
+ * takes it from the folder rather than from the machine.
+ */
+export function folderShardCount(dataDir: string): number | null {
+  const metaPath = join(resolve(dataDir), 'engine.json');
+  if (!existsSync(metaPath)) return null;
+  const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as Partial<EngineMeta>;
+  return Number.isSafeInteger(meta.shards) && meta.shards! >= 1 ? meta.shards! : null;
+}
+
 function checkShards(dir: string, metaPath: string, shards: number): void {
   const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as EngineMeta;
   if (meta.shards !== shards) {
