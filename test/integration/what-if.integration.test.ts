@@ -366,8 +366,13 @@ describe('what-if', () => {
     // Stopped once the thread has made its scratch copies and replays (it knows how many entries).
     // The job's size is said as soon as its copies are open, and the replay waits one pause after them.
     let job: { state: string; progress: { batches: number; totalBatches: number } };
-    do job = await live.call('GET /v1/admin/what-if/:id', { params: { id: started.id } });
-    while (job.state === 'running' && job.progress.totalBatches === 0);
+    // Polled every 5 ms, not back to back: the what-if thread runs at a lower priority, and a loop
+    // of requests with no pause kept the main thread busy enough to starve it on a loaded machine.
+    for (;;) {
+      job = await live.call('GET /v1/admin/what-if/:id', { params: { id: started.id } });
+      if (job.state !== 'running' || job.progress.totalBatches !== 0) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
     expect(job.state).toBe('running');
     expect(job.progress.batches).toBe(0);
     const made = [...jobFolders()].filter((n) => !before.has(n));
