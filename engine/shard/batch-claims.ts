@@ -40,5 +40,7 @@ export function claimKeys(store: ShardStore, op: ClaimOp, batchKeys: Map<string,
 
 /** Whether an op of this shard's member must be refused: another shard's member claimed its key here. */
 export function claimedElsewhere(store: ShardStore, key: string, batchKeys: Map<string, { fp: number; index: number }>): boolean {
-  return batchKeys.has(CLAIM_KEY_PREFIX + key) || store.keys.get(CLAIM_KEY_PREFIX + key) !== undefined;
+  const claim = CLAIM_KEY_PREFIX + key;
+  // Whether a claim is stored, not what it holds: its bytes are not decoded.
+  return batchKeys.has(claim) || store.keys.getBinaryFast(claim) !== undefined;
 }

@@ -27,7 +27,7 @@ import { finishRestock, finishRewardCancel, finishRewardFulfil, finishRewardRede
 import { finishCardAdjust, finishCardUse } from './batch-cards.js';
 import { finishErase } from './batch-erase.js';
 import type { PendingRedaction } from './log-redaction.js';
-import { campaignsActive, type CampaignOutcome } from '../rules/campaigns.js';
+import type { CampaignOutcome } from '../rules/campaigns.js';
 
 export { IMPORTED_AS_SENT } from './batch-import.js';
 
@@ -171,7 +171,8 @@ export class BatchExecutor {
           member.dueMs = nextEventMs(b, member);
         }
       }
-      const family = FAMILIES[op.op] as Family<WriteOp> | undefined;
+      // A purchase, nearly every op, is no family's: it skips the table's lookup by op name.
+      const family = op.op === 'purchase' ? undefined : FAMILIES[op.op] as Family<WriteOp> | undefined;
       if (family !== undefined) {
         runCore();
         b.ledger.by = op.by;
@@ -192,7 +193,7 @@ export class BatchExecutor {
         couponCents = use.totalCents;
       }
       let campaigns: CampaignOutcome | null = null;
-      if ((op.op === 'purchase' || op.op === 'quote') && campaignsActive(b.ctx.program)) {
+      if ((op.op === 'purchase' || op.op === 'quote') && b.campaignsActive) {
         // The campaigns match on the tier the ops before left and the net at its rate (batch-campaigns.ts).
         if (member.queued) runCore();
         campaigns = resolveCampaigns(b, op, member, couponCents);

@@ -149,7 +149,33 @@ export class Reader {
     this.pos += n;
     return s;
   }
+
+  /**
+   * A string written by Writer#str that is one of few values (a tier id), taken from a small table
+   * of those read before when its bytes match: every member's state names a tier, and building the
+   * same string char by char for each member read cost more than the rest of its decoding.
+   */
+  commonStr(): string {
+    const buf = this.buf;
+    const start = this.pos;
+    const n = buf[start]!;
+    assert.ok(n !== 255, 'a common string is never null');
+    const slot = (n * 31 + (n > 0 ? buf[start + 1]! * 7 + buf[start + n]! : 0)) & (COMMON_STRINGS_SLOTS - 1);
+    const known = commonStrings[slot];
+    if (known !== undefined && known.length === n) {
+      let same = true;
+      for (let i = 0; i < n; i++) if (known.charCodeAt(i) !== buf[start + 1 + i]) { same = false; break; }
+      if (same) { this.pos = start + 1 + n; return known; }
+    }
+    const s = this.str()!;
+    commonStrings[slot] = s;
+    return s;
+  }
 }
+
+/** Slots of Reader#commonStr's table (a power of two): far more than a program's tiers. */
+const COMMON_STRINGS_SLOTS = 64;
+const commonStrings: Array<string | undefined> = new Array(COMMON_STRINGS_SLOTS).fill(undefined);
 
 /** Appends one entry to `w`; `keyIndex` is its key id's index (engine/shard/key-ids.ts), -1 for none. */
 export function writeEntry(w: Writer, e: StoredEntry, keyIndex = -1): void {
@@ -251,8 +277,8 @@ export function decodeState(buf: Uint8Array): HotState {
   const birthdayDay = r.u8();
   const lastBirthdayYear = r.int();
   const nextDue = r.int();
-  const tierId = r.str()!;
-  const periodStartTierId = r.str()!;
+  const tierId = r.commonStr();
+  const periodStartTierId = r.commonStr();
   const chainLength = r.u8();
   const referralChain: string[] = [];
   for (let i = 0; i < chainLength; i++) referralChain.push(r.str()!);
