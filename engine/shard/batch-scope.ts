@@ -187,9 +187,9 @@ export class BatchScope {
     let m = this.members.get(memberId);
     if (m !== undefined) return m;
     const state = getState(this.store, memberId);
-    m = state === undefined ? null : this.attach(memberId, state, null, false);
-    this.members.set(memberId, m);
-    return m;
+    if (state !== undefined) return this.attach(memberId, state, null, false);
+    this.members.set(memberId, null);
+    return null;
   }
 
   /** Gives the member the next core slot and records it as touched by this batch. */

@@ -13,6 +13,9 @@ const KIND_INDEX = new Map<LedgerKind, number>(LEDGER_KINDS.map((k, i) => [k, i]
 /** The largest encoded entry's fixed part: 8 varints of at most 10 bytes, 3 strings of at most 255 bytes. */
 const ENTRY_BYTES_MAX = 1 + 8 * 10 + 3 * 256;
 
+/** Records shorter than this have their views kept (Writer#view): a member state or an order is about 100 bytes. */
+const VIEWS_KEPT_BYTES_MAX = 1024;
+
 export class Writer {
   buf: Buffer;
   pos = 0;
@@ -81,10 +84,25 @@ export class Writer {
   /**
    * What was written, as a view of the writer's buffer: valid until the writer is used again. A
    * put copies it into the transaction at once, so a record about to be put needs no copy of its own.
+   * A record is written from the buffer's start, so the view of a length is the same object each
+   * time: views of short records are kept by length (making a Buffer view cost more than encoding
+   * a member's state).
    */
   view(): Buffer {
-    return this.buf.subarray(0, this.pos);
+    const n = this.pos;
+    if (n >= VIEWS_KEPT_BYTES_MAX) return this.buf.subarray(0, n);
+    if (this.viewsOf !== this.buf) {
+      this.views = new Array<Buffer | undefined>(VIEWS_KEPT_BYTES_MAX).fill(undefined);
+      this.viewsOf = this.buf;
+    }
+    let v = this.views[n];
+    if (v === undefined) { v = this.buf.subarray(0, n); this.views[n] = v; }
+    return v;
   }
+
+  /** The views view() keeps, by length, and the buffer they are views of (a grown buffer starts afresh). */
+  private views: Array<Buffer | undefined> = [];
+  private viewsOf: Buffer | null = null;
 
   /** A copy of what was written. */
   bytes(): Buffer {
