@@ -1,4 +1,4 @@
-// The shard threads' CPU per purchase, in one process: two shards' commit paths (engine/shard/
+// The shard threads' CPU per purchase, in one process: two shards' (or `--shards N`) commit paths (engine/shard/
 // machine.ts: the executor, the batch log and its checksum) on real stores without fdatasync, fed
 // what the router sends them under a POS stream: each shard's own purchases, the ones whose key is
 // homed here marked for the claim check, and one claim op for the keys homed here of the other
@@ -11,9 +11,12 @@
 // commit path runs the same batches on a copy of the same stores, the two taking turns batch by
 // batch so that both see the same machine, and the ratio is printed.
 //
-//   node dist/bench/shard-cpu.js [--quick] [--members N] [--rounds N] [--baseline DIST] [--no-key-ids] [--profile-out PREFIX] [--top N]
+//   node dist/bench/shard-cpu.js [--quick] [--shards N] [--members N] [--rounds N] [--baseline DIST] [--copies] [--no-key-ids] [--profile-out PREFIX] [--top N]
 //
 // This build's purchases carry a key id (`by`) as the front end sends them; `--no-key-ids` leaves it out.
+//
+// The baseline gets copies of this build's ops (structuredClone); with `--copies` this build gets
+// copies of its own too, so that the two builds run ops of the same making.
 //
 // --profile-out writes one more profile of this build, uninterrupted, to PREFIX.<members>.cpuprofile.
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,9 +35,15 @@ type ShardStore = import('../engine/shard/store.js').ShardStore;
 type ShardMachine = import('../engine/shard/machine.js').ShardMachine;
 
 const quick = process.argv.includes('--quick');
-const SHARDS = 2;
+/**
+ * Shards in the process: two by default; `--shards 1` is a deployment's only shard (the default on
+ * two cores), whose purchases all have their key at home and which never holds a claim.
+ */
+const SHARDS = Number(flag('--shards') ?? 2);
+/** Purchases per shard batch, as a POS terminal sends them. */
+const SHARD_BATCH_PURCHASES = 500;
 /** Purchases per round, split over the shards by member as the router splits a POS batch: about 500 per shard batch. */
-const ROUND_PURCHASES = 1_000;
+const ROUND_PURCHASES = SHARD_BATCH_PURCHASES * SHARDS;
 /** Rounds each build runs first, uncounted, so that both are past their warm-up. */
 const WARMUP_ROUNDS = quick ? 2 : 10;
 const roundsEach = Number(flag('--rounds') ?? (quick ? 6 : 60));
@@ -44,6 +53,8 @@ const memberCounts = flag('--members') !== undefined ? [Number(flag('--members')
 const baselineDist = flag('--baseline');
 /** Whether this build's purchases carry the POS key's id, as the front end sends them since key ids were recorded. */
 const keyIds = !process.argv.includes('--no-key-ids');
+/** Whether this build runs copies of the ops too, as the baseline does. */
+const copiesBoth = process.argv.includes('--copies');
 /** A key id of the length `POST /v1/admin/keys` gives. */
 const POS_KEY_ID = 'k_3f9a2c7e1b04';
 const profileOut = flag('--profile-out');
@@ -286,7 +297,7 @@ try {
     const orderNo = { n: 0 };
     for (let i = 0; i < WARMUP_ROUNDS + roundsEach; i++) {
       const batches = round(builds[0]!, members, next, orderNo);
-      const turns = sides.map((side, b) => ({ side, batches: b === 0 ? batches : copyOf(batches) }));
+      const turns = sides.map((side, b) => ({ side, batches: b === 0 && !copiesBoth ? batches : copyOf(batches) }));
       if (i % 2 === 1) turns.reverse();
       if (i === WARMUP_ROUNDS) for (const side of sides) { side.cpuUs = 0; side.wallMs = 0; side.roundCpuUs = []; }
       for (const { side, batches: own } of turns) runRound(side, own);
@@ -314,7 +325,7 @@ try {
     const splits = sides.map(() => emptySplit());
     for (let i = 0; i < PROFILED_ROUNDS; i++) {
       const batches = round(builds[0]!, members, next, orderNo);
-      const turns = sides.map((side, b) => ({ b, side, batches: b === 0 ? batches : copyOf(batches) }));
+      const turns = sides.map((side, b) => ({ b, side, batches: b === 0 && !copiesBoth ? batches : copyOf(batches) }));
       if (i % 2 === 1) turns.reverse();
       for (const { b, side, batches: own } of turns) addSplit(splits[b]!, splitProfile(await profiled(session, () => runRound(side, own))));
     }

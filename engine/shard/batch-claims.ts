@@ -38,7 +38,25 @@ export function claimKeys(store: ShardStore, op: ClaimOp, batchKeys: Map<string,
   return { ok: true, outcomes };
 }
 
-/** Whether an op of this shard's member must be refused: another shard's member claimed its key here. */
-export function claimedElsewhere(store: ShardStore, key: string, batchKeys: Map<string, { fp: number; index: number }>): boolean {
-  return batchKeys.has(CLAIM_KEY_PREFIX + key) || store.keys.get(CLAIM_KEY_PREFIX + key) !== undefined;
+/** The first key after every claim's: CLAIM_KEY_PREFIX with its last char moved one on (claims are ASCII-ordered keys). */
+const CLAIMS_END = CLAIM_KEY_PREFIX.slice(0, -1) + String.fromCharCode(CLAIM_KEY_PREFIX.charCodeAt(CLAIM_KEY_PREFIX.length - 1) + 1);
+
+/**
+ * Whether the shard stores any claim: one range read. A shard that is its deployment's only one
+ * never holds any, and then each of its purchases needs no read for claimedElsewhere.
+ */
+export function storesClaims(store: ShardStore): boolean {
+  for (const _ of store.keys.getKeys({ start: CLAIM_KEY_PREFIX, end: CLAIMS_END, limit: 1 })) return true;
+  return false;
+}
+
+/**
+ * Whether an op of this shard's member must be refused: another shard's member claimed its key
+ * here. `claimsStored` is storesClaims, asked since the batch's last claim op (each stored claim
+ * was then either there or is in batchKeys).
+ */
+export function claimedElsewhere(store: ShardStore, key: string, batchKeys: Map<string, { fp: number; index: number }>, claimsStored: boolean): boolean {
+  const claim = CLAIM_KEY_PREFIX + key;
+  // Whether a claim is stored, not what it holds: its bytes are not decoded.
+  return batchKeys.has(claim) || (claimsStored && store.keys.getBinaryFast(claim) !== undefined);
 }

@@ -7,8 +7,8 @@ import * as L from '../core/layout.js';
 import type { ErrorCode } from '../errors.js';
 import { AMOUNT_CENTS_MAX, POINTS_OP_MAX } from '../limits.js';
 import { inBirthdayMonth } from '../rules/calendar.js';
-import { baseMultiplierPct, campaignsIssueCoupons, type CampaignOutcome } from '../rules/campaigns.js';
-import { purchaseResult, tierIndexOf, type OrderRecord, type OutboxMessage, type ProgramContext } from '../rules/member-state.js';
+import { baseMultiplierPct, type CampaignOutcome } from '../rules/campaigns.js';
+import { purchaseResult, tierIndexOf, type MemberState, type OrderRecord, type OutboxMessage, type ProgramContext } from '../rules/member-state.js';
 import { addPending } from '../rules/pending.js';
 import type { OpResult, WriteOp } from '../ops.js';
 import { purchaseRewards } from '../rules/returns.js';
@@ -72,7 +72,7 @@ export function queueCoreOp(b: BatchScope, op: WriteOp, m: BatchMember, k: numbe
   const o = k * L.O_SLOTS;
   const rec = b.core.ops;
   rec.fill(0, o, o + L.O_SLOTS);
-  rec[o + L.O_KIND] = CORE_KINDS[op.op]!;
+  rec[o + L.O_KIND] = op.op === 'purchase' ? L.OP_PURCHASE : CORE_KINDS[op.op]!;
   rec[o + L.O_SLOT] = m.slot;
   rec[o + L.O_AT_MS] = op.atMs;
   switch (op.op) {
@@ -124,7 +124,6 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
   const walletDeltaCents = res[o + L.R_WALLET_DELTA_CENTS]!;
   const growthDelta = res[o + L.R_GROWTH_DELTA]!;
   const spendDeltaCents = res[o + L.R_SPEND_DELTA_CENTS]!;
-  const balances = () => ({ points: r.points, walletBalanceCents: r.walletCents, tierId: r.tierId });
   switch (op.op) {
     case 'quote': {
       const tier = ctx.program.tiers[tierIndexOf(ctx, r.tierId)]!;
@@ -219,7 +218,7 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       if (op.storeId !== undefined) order.storeId = op.storeId;
       if (op.channel !== undefined) order.channel = op.channel;
       if (op.items !== undefined) order.items = op.items;
-      if (ctx.program.couponRules.length > 0 || couponsUsed !== null || campaignsIssueCoupons(ctx.program)) {
+      if (ctx.program.couponRules.length > 0 || couponsUsed !== null || b.campaignsIssueCoupons) {
         // Rules see the member after the purchase: its tier, and the net the purchase earned on.
         const channel = (op.channel ?? null) as Channel | null;
         const supply = CouponSupplyCursor.of(op);
@@ -248,7 +247,7 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       b.append(m, entry(op.atMs, 'redeem', op.memberId, op.key, { pointsDelta, walletDeltaCents }));
       b.takePoints(m, op.points);
       r.walletCents += walletDeltaCents;
-      return { ok: true, memberId: op.memberId, redeemedPoints: op.points, walletCreditCents: walletDeltaCents, ...balances(), replayed: false };
+      return { ok: true, memberId: op.memberId, redeemedPoints: op.points, walletCreditCents: walletDeltaCents, ...balancesOf(r), replayed: false };
     }
     case 'adjust': {
       // Negative adjustments count as points taken back, like clawbacks (README, Reports).
@@ -258,28 +257,33 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       adjustEntry.reason = op.reason;
       const adjustSeq = b.append(m, adjustEntry);
       if (pointsDelta > 0) b.addPoints(m, pointsDelta, op.atMs, adjustSeq); else b.takePoints(m, -pointsDelta);
-      return { ok: true, memberId: op.memberId, pointsDelta, reason: op.reason, ...balances(), replayed: false };
+      return { ok: true, memberId: op.memberId, pointsDelta, reason: op.reason, ...balancesOf(r), replayed: false };
     }
     case 'topup': {
       totals.topupsCents.add(walletDeltaCents);
       b.append(m, entry(op.atMs, 'topup', op.memberId, op.key, { walletDeltaCents }));
       r.walletCents += walletDeltaCents;
-      return { ok: true, memberId: op.memberId, amountCents: op.amountCents, bonusCents: res[o + L.R_VALUE_CENTS]!, ...balances(), replayed: false };
+      return { ok: true, memberId: op.memberId, amountCents: op.amountCents, bonusCents: res[o + L.R_VALUE_CENTS]!, ...balancesOf(r), replayed: false };
     }
     case 'transfer': {
       b.append(m, entry(op.atMs, 'transfer_out', op.memberId, op.key, { walletDeltaCents }));
       r.walletCents += walletDeltaCents;
       b.send({ kind: 'transfer_in', memberId: op.toMemberId, fromMemberId: op.memberId, level: 0, points: 0, walletCents: op.amountCents, ref: op.key, atMs: op.atMs });
-      return { ok: true, fromMemberId: op.memberId, toMemberId: op.toMemberId, amountCents: op.amountCents, ...balances(), replayed: false };
+      return { ok: true, fromMemberId: op.memberId, toMemberId: op.toMemberId, amountCents: op.amountCents, ...balancesOf(r), replayed: false };
     }
     case 'withdraw': {
       b.append(m, entry(op.atMs, 'withdraw', op.memberId, op.key, { walletDeltaCents }));
       r.walletCents += walletDeltaCents;
-      return { ok: true, memberId: op.memberId, amountCents: op.amountCents, ...balances(), replayed: false };
+      return { ok: true, memberId: op.memberId, amountCents: op.amountCents, ...balancesOf(r), replayed: false };
     }
     default:
       assert.fail(`op ${op.op} is not a core op`);
   }
+}
+
+/** A member's balances as the non-purchase answers end with them. */
+function balancesOf(r: MemberState): { points: number; walletBalanceCents: number; tierId: string } {
+  return { points: r.points, walletBalanceCents: r.walletCents, tierId: r.tierId };
 }
 
 /** The period metric after purchase k, from the metric before it (docs/rules.md §3.2). */

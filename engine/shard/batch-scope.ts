@@ -16,7 +16,7 @@ import { logPosition } from './batch-log.js';
 import type { PendingRedaction } from './log-redaction.js';
 import { writeProfile } from './search-index.js';
 import type { CouponUse } from './batch-coupons.js';
-import type { CampaignOutcome } from '../rules/campaigns.js';
+import { campaignsActive, campaignsIssueCoupons, type CampaignOutcome } from '../rules/campaigns.js';
 
 export const DAY_MS = 86_400_000;
 
@@ -135,6 +135,13 @@ export class BatchScope {
   }
   private slotCount = 0;
 
+  /**
+   * Whether the program has an active campaign, and whether one issues coupons: asked once per
+   * batch rather than once per purchase (each a WeakMap lookup of the program's compiled campaigns).
+   */
+  readonly campaignsActive: boolean;
+  readonly campaignsIssueCoupons: boolean;
+
   private constructor(
     readonly ctx: ProgramContext,
     readonly store: ShardStore,
@@ -145,7 +152,10 @@ export class BatchScope {
     readonly totals: TotalsChange,
     /** The shard's outbox sequence. */
     private outSeq: number,
-  ) {}
+  ) {
+    this.campaignsActive = campaignsActive(ctx.program);
+    this.campaignsIssueCoupons = campaignsIssueCoupons(ctx.program);
+  }
 
   /** Starts a batch: the ledger value, its totals' changes and the shard's outbox sequence. */
   static open(ctx: ProgramContext, store: ShardStore, core: CoreRegions, shardId: number): BatchScope {
@@ -177,9 +187,9 @@ export class BatchScope {
     let m = this.members.get(memberId);
     if (m !== undefined) return m;
     const state = getState(this.store, memberId);
-    m = state === undefined ? null : this.attach(memberId, state, null, false);
-    this.members.set(memberId, m);
-    return m;
+    if (state !== undefined) return this.attach(memberId, state, null, false);
+    this.members.set(memberId, null);
+    return null;
   }
 
   /** Gives the member the next core slot and records it as touched by this batch. */
@@ -245,9 +255,15 @@ export class BatchScope {
       if (oldDue >= 0) store.due.removeSync([oldDue, m.memberId]);
       if (nextDue >= 0) store.due.putSync([nextDue, m.memberId], '');
     }
-    // The member's state object is done with once written: fold the batch's result into it.
-    Object.assign(m.state, r).nextDue = nextDue;
-    putState(store, m.memberId, m.state);
+    // The member's state object is done with once written: fold the batch's result into it,
+    // field by field (Object.assign's generic path cost more than the copy).
+    const s = m.state;
+    s.tierId = r.tierId; s.periodStart = r.periodStart; s.periodEnd = r.periodEnd; s.periodMetric = r.periodMetric;
+    s.periodStartTierId = r.periodStartTierId; s.points = r.points; s.growth = r.growth; s.walletCents = r.walletCents;
+    s.lifetimeSpendCents = r.lifetimeSpendCents; s.purchaseCount = r.purchaseCount;
+    s.firstPurchaseAt = r.firstPurchaseAt; s.lastPurchaseAt = r.lastPurchaseAt;
+    s.nextDue = nextDue;
+    putState(store, m.memberId, s);
     if (m.profileDirty) writeProfile(store, m.memberId, m.profile!, m.created);
   }
 

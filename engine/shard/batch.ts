@@ -19,7 +19,7 @@ import { finishProduct } from './batch-products.js';
 import { finishCredit } from './batch-credits.js';
 import { advanceMember, coreEventLeadMs, nextEventMs, sweepSlice } from './batch-sweep.js';
 import { importRows } from './batch-import.js';
-import { claimedElsewhere, claimKeys } from './batch-claims.js';
+import { claimedElsewhere, claimKeys, storesClaims } from './batch-claims.js';
 import { settleSlice } from './batch-program.js';
 import { CouponSupplyCursor, finishCouponIssue, finishCouponRevoke, holdCoupons, releaseCoupons } from './batch-coupons.js';
 import { extraPastLimit, resolveCampaigns } from './batch-campaigns.js';
@@ -27,7 +27,7 @@ import { finishRestock, finishRewardCancel, finishRewardFulfil, finishRewardRede
 import { finishCardAdjust, finishCardUse } from './batch-cards.js';
 import { finishErase } from './batch-erase.js';
 import type { PendingRedaction } from './log-redaction.js';
-import { campaignsActive, type CampaignOutcome } from '../rules/campaigns.js';
+import type { CampaignOutcome } from '../rules/campaigns.js';
 
 export { IMPORTED_AS_SENT } from './batch-import.js';
 
@@ -101,22 +101,31 @@ export class BatchExecutor {
       }
       results[i] = result;
     };
-    let pending: Array<{ i: number; member: BatchMember }> = [];
+    // The queued core ops, by their record in the core's call: each op's index and its member.
+    const pendingIndex: number[] = [];
+    const pendingMembers: BatchMember[] = [];
     const runCore = (): void => {
-      if (pending.length === 0) return;
-      core.run(pending.length);
-      for (const p of pending) p.member.queued = false;
-      pending.forEach((p, k) => {
-        const op = ops[p.i]!;
+      const n = pendingIndex.length;
+      if (n === 0) return;
+      core.run(n);
+      for (let k = 0; k < n; k++) pendingMembers[k]!.queued = false;
+      for (let k = 0; k < n; k++) {
+        const i = pendingIndex[k]!;
+        const op = ops[i]!;
         b.ledger.by = op.by;
-        settle(p.i, finishCore(b, op, k, p.member));
-      });
-      pending = [];
+        settle(i, finishCore(b, op, k, pendingMembers[k]!));
+      }
+      pendingIndex.length = 0;
+      pendingMembers.length = 0;
     };
 
+    // Whether the shard stores any claim (batch-claims.ts storesClaims): asked when a key first
+    // needs it, and again after each claim op (a release whose body differs keeps a stored claim
+    // out of batchKeys).
+    let claimsStored: boolean | undefined;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
-      if (op.op === 'claim') { results[i] = claimKeys(store, op, batchKeys, i); continue; }
+      if (op.op === 'claim') { results[i] = claimKeys(store, op, batchKeys, i); claimsStored = undefined; continue; }
       // The front end bounds `at` (server/requests.ts); an op that reaches a shard without that
       // (an outbox credit written before the bound) is refused alone, never failing its batch.
       if (!(op.atMs >= AT_MIN_MS && op.atMs <= TIME_MS_MAX && Number.isInteger(op.atMs))) {
@@ -138,7 +147,7 @@ export class BatchExecutor {
         // A retry under the fingerprint of the raw text (keys stored before fingerprints of the op as understood) only replays.
         if (op.replayOnly === true) { results[i] = fail(conflictCode(op)); continue; }
         // An op of another shard's member holds this key here (a claim is never this op's own).
-        if (op.keyHome === true && claimedElsewhere(store, op.key, batchKeys)) { results[i] = fail(conflictCode(op)); continue; }
+        if (op.keyHome === true && claimedElsewhere(store, op.key, batchKeys, claimsStored ??= storesClaims(store))) { results[i] = fail(conflictCode(op)); continue; }
         batchKeys.set(op.key, { fp: op.fp, index: i });
       }
       // A restock belongs to no member: it moves its reward's counter on this shard (batch-rewards.ts).
@@ -171,7 +180,8 @@ export class BatchExecutor {
           member.dueMs = nextEventMs(b, member);
         }
       }
-      const family = FAMILIES[op.op] as Family<WriteOp> | undefined;
+      // A purchase, nearly every op, is no family's: it skips the table's lookup by op name.
+      const family = op.op === 'purchase' ? undefined : FAMILIES[op.op] as Family<WriteOp> | undefined;
       if (family !== undefined) {
         runCore();
         b.ledger.by = op.by;
@@ -192,7 +202,7 @@ export class BatchExecutor {
         couponCents = use.totalCents;
       }
       let campaigns: CampaignOutcome | null = null;
-      if ((op.op === 'purchase' || op.op === 'quote') && campaignsActive(b.ctx.program)) {
+      if ((op.op === 'purchase' || op.op === 'quote') && b.campaignsActive) {
         // The campaigns match on the tier the ops before left and the net at its rate (batch-campaigns.ts).
         if (member.queued) runCore();
         campaigns = resolveCampaigns(b, op, member, couponCents);
@@ -205,8 +215,9 @@ export class BatchExecutor {
         }
         b.campaignOutcomes.set(op, campaigns);
       }
-      queueCoreOp(b, op, member, pending.length, couponCents, campaigns);
-      pending.push({ i, member });
+      queueCoreOp(b, op, member, pendingIndex.length, couponCents, campaigns);
+      pendingIndex.push(i);
+      pendingMembers.push(member);
       member.queued = true;
       // Until the core's call, all that is known of the events this op makes is how soon they can fall.
       member.dueMs = Math.min(member.dueMs, op.atMs + coreLeadMs);

@@ -13,6 +13,9 @@ const KIND_INDEX = new Map<LedgerKind, number>(LEDGER_KINDS.map((k, i) => [k, i]
 /** The largest encoded entry's fixed part: 8 varints of at most 10 bytes, 3 strings of at most 255 bytes. */
 const ENTRY_BYTES_MAX = 1 + 8 * 10 + 3 * 256;
 
+/** Records shorter than this have their views kept (Writer#view): a member state or an order is about 100 bytes. */
+const VIEWS_KEPT_BYTES_MAX = 1024;
+
 export class Writer {
   buf: Buffer;
   pos = 0;
@@ -81,10 +84,25 @@ export class Writer {
   /**
    * What was written, as a view of the writer's buffer: valid until the writer is used again. A
    * put copies it into the transaction at once, so a record about to be put needs no copy of its own.
+   * A record is written from the buffer's start, so the view of a length is the same object each
+   * time: views of short records are kept by length (making a Buffer view cost more than encoding
+   * a member's state).
    */
   view(): Buffer {
-    return this.buf.subarray(0, this.pos);
+    const n = this.pos;
+    if (n >= VIEWS_KEPT_BYTES_MAX) return this.buf.subarray(0, n);
+    if (this.viewsOf !== this.buf) {
+      this.views = new Array<Buffer | undefined>(VIEWS_KEPT_BYTES_MAX).fill(undefined);
+      this.viewsOf = this.buf;
+    }
+    let v = this.views[n];
+    if (v === undefined) { v = this.buf.subarray(0, n); this.views[n] = v; }
+    return v;
   }
+
+  /** The views view() keeps, by length, and the buffer they are views of (a grown buffer starts afresh). */
+  private views: Array<Buffer | undefined> = [];
+  private viewsOf: Buffer | null = null;
 
   /** A copy of what was written. */
   bytes(): Buffer {
@@ -149,7 +167,33 @@ export class Reader {
     this.pos += n;
     return s;
   }
+
+  /**
+   * A string written by Writer#str that is one of few values (a tier id), taken from a small table
+   * of those read before when its bytes match: every member's state names a tier, and building the
+   * same string char by char for each member read cost more than the rest of its decoding.
+   */
+  commonStr(): string {
+    const buf = this.buf;
+    const start = this.pos;
+    const n = buf[start]!;
+    assert.ok(n !== 255, 'a common string is never null');
+    const slot = (n * 31 + (n > 0 ? buf[start + 1]! * 7 + buf[start + n]! : 0)) & (COMMON_STRINGS_SLOTS - 1);
+    const known = commonStrings[slot];
+    if (known !== undefined && known.length === n) {
+      let same = true;
+      for (let i = 0; i < n; i++) if (known.charCodeAt(i) !== buf[start + 1 + i]) { same = false; break; }
+      if (same) { this.pos = start + 1 + n; return known; }
+    }
+    const s = this.str()!;
+    commonStrings[slot] = s;
+    return s;
+  }
 }
+
+/** Slots of Reader#commonStr's table (a power of two): far more than a program's tiers. */
+const COMMON_STRINGS_SLOTS = 64;
+const commonStrings: Array<string | undefined> = new Array(COMMON_STRINGS_SLOTS).fill(undefined);
 
 /** Appends one entry to `w`; `keyIndex` is its key id's index (engine/shard/key-ids.ts), -1 for none. */
 export function writeEntry(w: Writer, e: StoredEntry, keyIndex = -1): void {
@@ -251,8 +295,8 @@ export function decodeState(buf: Uint8Array): HotState {
   const birthdayDay = r.u8();
   const lastBirthdayYear = r.int();
   const nextDue = r.int();
-  const tierId = r.str()!;
-  const periodStartTierId = r.str()!;
+  const tierId = r.commonStr();
+  const periodStartTierId = r.commonStr();
   const chainLength = r.u8();
   const referralChain: string[] = [];
   for (let i = 0; i < chainLength; i++) referralChain.push(r.str()!);

@@ -26,11 +26,22 @@ export class KeyIdInterner {
   private names: string[] | null = null;
   private readonly index = new Map<string, number>();
   private grew = false;
+  /** The last id asked for and its index: a terminal's batch names one key id for every entry. */
+  private lastKeyId: string | null = null;
+  private lastIndex = -1;
 
   constructor(private readonly store: ShardStore) {}
 
   /** The index of `keyId`, added to the table when new. */
   indexOf(keyId: string): number {
+    if (keyId === this.lastKeyId) return this.lastIndex;
+    const i = this.lookUp(keyId);
+    this.lastKeyId = keyId;
+    this.lastIndex = i;
+    return i;
+  }
+
+  private lookUp(keyId: string): number {
     if (this.names === null) {
       this.names = keyIdNames(this.store);
       this.names.forEach((name, i) => this.index.set(name, i));
