@@ -69,6 +69,7 @@ const MS_PER_S = 1000;
 /** A database of the shard, by its name in ShardStore. */
 type DbName = typeof SHARD_DATABASES[number] | 'legacyOrders';
 
+/** One database's accesses in the calibrating batch; a miss is a read that found nothing. */
 interface Access { reads: number; misses: number; puts: number; putBytes: number; removes: number }
 
 /** What one purchase batch of the real shard read and put. */
@@ -98,7 +99,7 @@ function purchase(n: number, members: number, next: () => number): PurchaseOp {
  * Runs the demo program on a real shard, imports members, runs one batch of purchases to warm it,
  * then one more with every read and put of every database recorded: the shape the variants replay.
  */
-function calibrate(dir: string): Shape {
+async function calibrate(dir: string): Promise<Shape> {
   const store = openShardStore(join(dir, 'calibration'), MAP_BYTES, { noSync: true });
   const machine = new ShardMachine(store, loadCore(), 0, { log: true });
   machine.run({ kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true }, T0);
@@ -163,7 +164,7 @@ function calibrate(dir: string): Shape {
     // the replay models members who bought before, whose index key stays, so it is left out.
     else if (p.db !== 'due') perBatchPuts.push(p);
   }
-  void store.root.close();
+  await store.root.close();
   if (stateBytes === undefined || orderBytes === undefined || ledgerBytes === undefined || logBytes === undefined) {
     throw new Error('the calibrating batch did not put a state, an order, a ledger value and a log entry');
   }
@@ -427,7 +428,7 @@ async function main(): Promise<void> {
   console.log(`load average before the run: ${load}; batches of ${BATCH_PURCHASES} purchases on random members; ${turns - 1} counted turns of ${TURN_BATCHES} batches per variant (one warm-up turn before)`);
   const dir = mkdtempSync(join(tmpdir(), 'loyalty-write-ahead-'));
   try {
-    const shape = calibrate(dir);
+    const shape = await calibrate(dir);
     const rows = [...shape.table].filter(([, r]) => r.reads + r.puts + r.removes > 0)
       .map(([name, r]) => `${name} ${r.reads} reads (${r.misses} misses), ${r.puts} puts of ${fmt(r.putBytes)} B${r.removes > 0 ? `, ${r.removes} removes` : ''}`);
     console.log(`a real shard's batch of ${BATCH_PURCHASES} purchases: ${rows.join('; ')}`);
