@@ -32,6 +32,13 @@ export interface ReaderTask { shardId: number; query: Query }
  */
 export interface BatchReply { results: OpResult[]; outbox: Array<[number, OutboxMessage]>; couponCounts?: Record<string, number>; rewardCounts?: Record<string, [number, number]> }
 
+/**
+ * A write batch's BatchReply as it crosses back (packed by engine/batch-records.ts): its results as
+ * one msgpack array in the stream's own encoding (packResults), which the main thread splices into
+ * acks without decoding them.
+ */
+export type PackedBatchReply = Omit<BatchReply, 'results'> & { results: Uint8Array };
+
 /** A shard's part of the phone/email directory: phones[i] is held by phoneOwners[i], and so on. */
 export interface DirectoryPart { phones: string[]; phoneOwners: string[]; emails: string[]; emailOwners: string[] }
 

@@ -11,6 +11,7 @@ import { KeyClaims, type Claim, type ClaimRequest } from './key-claims.js';
 import type { ShardClient } from './shard-client.js';
 import { hashId } from './member-hash.js';
 import { shardOfCode } from './coupon-gate.js';
+import { ResultList } from '../batch-records.js';
 
 /** A return as the front end knows it: its member is the order's, which only the shards know. */
 export type ReturnRequest = Omit<ReturnOp, 'memberId'> & { memberId?: undefined };
@@ -93,22 +94,26 @@ export class Orchestrator {
    * Runs a batch of ops (or results already decided, such as validation failures, kept in their
    * place) and answers in op order. Ops on one member apply in batch order: an op that looks
    * something up first finishes before the batch's later ops are queued. `submitted` settles once
-   * every op is queued on its shard; `results` once every op is answered.
+   * every op is queued on its shard; `results` once every op is answered. The results of ops
+   * queued in groups stay as their shards packed them (engine/batch-records.ts ResultList).
    */
-  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap, earlier?: (i: number) => number): { submitted: Promise<void>; results: Promise<OpResult[]> } {
-    const pending: Array<OpResult | Promise<OpResult>> = new Array(items.length);
+  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap, earlier?: (i: number) => number): { submitted: Promise<void>; results: Promise<ResultList> } {
+    const answered = new ResultList(items.length);
+    /** The ops queued one by one, answered by a promise each: their indexes and promises. */
+    const alone: Array<[number, Promise<OpResult>]> = [];
     const started: boolean[] = new Array(items.length);
     const grouped: Array<Promise<void>> = [];
-    const submitted = this.submitFrom(items, pending, started, admitted, failure, grouped);
-    const results = submitted.then(() => Promise.all(grouped)).then(() => Promise.all(pending)).then((answered) => {
+    const submitted = this.submitFrom(items, answered, alone, started, admitted, failure, grouped);
+    const results = submitted.then(() => Promise.all(grouped)).then(() => Promise.all(alone.map(([, r]) => r))).then((answers) => {
+      for (let k = 0; k < alone.length; k++) answered.set(alone[k]![0], answers[k]!);
       for (let i = 0; i < items.length; i++) {
         const item = items[i]!;
         if (started[i] === true && !('ok' in item) && (item.op === 'purchase' || item.op === 'register')) this.forget(item);
       }
       const checked = this.couponsElsewhere(items, answered);
       if (earlier === undefined) return checked;
-      return Array.isArray(checked) ? this.replayEarlierAll(items, checked, earlier) : checked.then((a: OpResult[]) => this.replayEarlierAll(items, a, earlier));
-    });
+      return checked === null ? this.replayEarlierAll(items, answered, earlier) : checked.then(() => this.replayEarlierAll(items, answered, earlier));
+    }).then(() => answered);
     return { submitted, results };
   }
 
@@ -120,8 +125,8 @@ export class Orchestrator {
    * that op, so that of two uses of a key the first in the batch is the one that holds it.
    */
   private async submitFrom(
-    items: ReadonlyArray<Intent | OpResult>, pending: Array<OpResult | Promise<OpResult>>, started: boolean[], admitted: boolean, failure: FailureMap,
-    grouped: Array<Promise<void>>,
+    items: ReadonlyArray<Intent | OpResult>, answered: ResultList, alone: Array<[number, Promise<OpResult>]>, started: boolean[], admitted: boolean,
+    failure: FailureMap, grouped: Array<Promise<void>>,
   ): Promise<void> {
     /** Whether every op can be queued at once, without waiting for any other: see submitGrouped. */
     let independent = true;
@@ -146,20 +151,20 @@ export class Orchestrator {
       (claimIndex ??= new Array(items.length))[i] = requests.length - 1;
     }
     const claims = requests === null ? null : await this.claims.claimAll(requests, admitted, true, failure);
-    if (independent) { this.submitGrouped(items, pending, started, admitted, failure, claims, claimIndex, grouped); return; }
+    if (independent) { this.submitGrouped(items, answered, started, admitted, failure, claims, claimIndex, grouped); return; }
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      if ('ok' in item) { pending[i] = item; continue; }
+      if ('ok' in item) { answered.set(i, item); continue; }
       const at = claimIndex?.[i];
       const claim = at === undefined ? undefined : claims![at]!;
       if (claim !== undefined && claim.refusal !== null) {
         // The key is held for another member or body (or the claim failed): the op is not queued.
         this.claims.settle((item as WriteOp & { key: string }).key, claim, claim.refusal);
-        pending[i] = claim.refusal;
+        answered.set(i, claim.refusal);
         continue;
       }
       const result = this.start(item, admitted, failure, claim, repeats?.[i] === true);
-      pending[i] = result;
+      alone.push([i, result]);
       started[i] = true;
       if (looksUp(item) || repeats?.[i] === true) await result;
     }
@@ -169,29 +174,29 @@ export class Orchestrator {
    * Queues a batch whose ops wait for nothing (no lookup, no registration, no key used twice: the
    * common POS batch of purchases) as one group per shard: one promise per shard instead of a chain
    * of promises per op. Their keys were claimed already (submitFrom's first pass); each op's answer
-   * lands in `pending` when its group is answered, and settles its claim then.
+   * lands in `answered` (still packed) when its group is answered, and settles its claim then.
    */
   private submitGrouped(
-    items: ReadonlyArray<Intent | OpResult>, pending: Array<OpResult | Promise<OpResult>>, started: boolean[], admitted: boolean, failure: FailureMap,
+    items: ReadonlyArray<Intent | OpResult>, answered: ResultList, started: boolean[], admitted: boolean, failure: FailureMap,
     claims: Claim[] | null, claimIndex: number[] | null, grouped: Array<Promise<void>>,
   ): void {
     const groups = new Map<ShardClient, { ops: WriteOp[]; at: number[] }>();
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      if ('ok' in item) { pending[i] = item; continue; }
+      if ('ok' in item) { answered.set(i, item); continue; }
       const op = item as WriteOp;
       const at = claimIndex?.[i];
       const claim = at === undefined ? undefined : claims![at]!;
       if (claim !== undefined && claim.refusal !== null) {
         this.claims.settle((op as WriteOp & { key: string }).key, claim, claim.refusal);
-        pending[i] = claim.refusal;
+        answered.set(i, claim.refusal);
         continue;
       }
       const shard = this.engine.shardOf(op.memberId);
       if (claim === undefined && this.claims.homeOf(op, shard.shardId) === 'local') (op as WriteOp & { keyHome?: true }).keyHome = true;
       if (op.op !== 'quote' && !admitted && shard.saturated) {
         if (claim !== undefined) this.claims.settle((op as WriteOp & { key: string }).key, claim, overloaded());
-        pending[i] = overloaded();
+        answered.set(i, overloaded());
         continue;
       }
       let group = groups.get(shard);
@@ -200,33 +205,33 @@ export class Orchestrator {
       group.at.push(i);
     }
     for (const [shard, { ops, at }] of groups) {
-      const answers = shard.submitGroup(ops, admitted, failure).catch((err: unknown) => ops.map(() => failure(err)));
+      const answers = shard.submitGroup(ops, admitted, failure).catch((err: unknown) => ResultList.of(ops.map(() => failure(err))));
       for (let k = 0; k < at.length; k++) {
         const i = at[k]!;
         const op = ops[k]!;
         started[i] = true;
-        if (op.op === 'purchase') this.track(this.orders, op.orderId, () => answers.then((rs) => rs[k]!));
+        if (op.op === 'purchase') this.track(this.orders, op.orderId, () => answers.then((rs) => rs.get(k)));
       }
       grouped.push(answers.then((rs) => {
         for (let k = 0; k < at.length; k++) {
           const i = at[k]!;
-          pending[i] = rs[k]!;
+          answered.copyFrom(i, rs, k);
           const claimAt = claimIndex?.[i];
-          if (claimAt !== undefined) this.claims.settle((ops[k] as WriteOp & { key: string }).key, claims![claimAt]!, rs[k]!);
+          if (claimAt !== undefined) this.claims.settle((ops[k] as WriteOp & { key: string }).key, claims![claimAt]!, rs.get(k));
         }
       }));
     }
   }
 
-  /** Checks the coupon refusals of a batch's answers as couponElsewhere does. */
-  private couponsElsewhere(items: ReadonlyArray<Intent | OpResult>, answered: OpResult[]): Promise<OpResult[]> | OpResult[] {
+  /** Checks the coupon refusals of a batch's answers as couponElsewhere does; null when there is none to check. */
+  private couponsElsewhere(items: ReadonlyArray<Intent | OpResult>, answered: ResultList): Promise<void> | null {
     let checks: Array<Promise<void>> | null = null;
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      if ('ok' in item || !namesCoupons(item) || answered[i]!.ok) continue;
-      (checks ??= []).push(this.couponElsewhere(item, answered[i]!).then((r) => { answered[i] = r; }));
+      if ('ok' in item || !namesCoupons(item) || answered.ok(i)) continue;
+      (checks ??= []).push(this.couponElsewhere(item, answered.get(i)).then((r) => { answered.set(i, r); }));
     }
-    return checks === null ? answered : Promise.all(checks).then(() => answered);
+    return checks === null ? null : Promise.all(checks).then(() => undefined);
   }
 
   /**
@@ -247,14 +252,14 @@ export class Orchestrator {
   }
 
   /** Answers conflicting ops of a batch again under their earlier fingerprints (replayEarlier). */
-  private replayEarlierAll(items: ReadonlyArray<Intent | OpResult>, answered: OpResult[], earlier: (i: number) => number): OpResult[] | Promise<OpResult[]> {
+  private replayEarlierAll(items: ReadonlyArray<Intent | OpResult>, answered: ResultList, earlier: (i: number) => number): Promise<void> | null {
     let replays: Array<Promise<void>> | null = null;
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      if ('ok' in item || !isKeyConflict(answered[i]!)) continue;
-      (replays ??= []).push(this.replayEarlier(item, earlier(i), answered[i]!).then((r) => { answered[i] = r; }));
+      if ('ok' in item || answered.ok(i) || !isKeyConflict(answered.get(i))) continue;
+      (replays ??= []).push(this.replayEarlier(item, earlier(i), answered.get(i)).then((r) => { answered.set(i, r); }));
     }
-    return replays === null ? answered : Promise.all(replays).then(() => answered);
+    return replays === null ? null : Promise.all(replays).then(() => undefined);
   }
 
   /**
@@ -429,7 +434,7 @@ export class OpSequence {
 
   constructor(private readonly orchestrator: Orchestrator) {}
 
-  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap, earlier?: (i: number) => number): Promise<OpResult[]> {
+  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap, earlier?: (i: number) => number): Promise<ResultList> {
     if (this.busy === 0) {
       // Nothing of this connection is still being queued (the usual case): start at once.
       return this.follow(this.orchestrator.runBatch(items, admitted, failure, earlier));
@@ -438,7 +443,7 @@ export class OpSequence {
     return this.follow({ submitted: started.then((b) => b.submitted), results: started.then((b) => b.results) });
   }
 
-  private follow(batch: { submitted: Promise<void>; results: Promise<OpResult[]> }): Promise<OpResult[]> {
+  private follow(batch: { submitted: Promise<void>; results: Promise<ResultList> }): Promise<ResultList> {
     this.busy += 1;
     this.tail = batch.submitted.finally(() => { this.busy -= 1; });
     return batch.results;
