@@ -220,11 +220,13 @@ export class ShardClient {
     // Codes and totalMax units for the ops that may issue coupons, before the ops are packed.
     const gate = this.couponGate;
     const held = gate === null ? null : gate.supply(ops, this.shardId);
-    let results: Uint8Array;
+    let results: Uint8Array | OpResult[];
     let couponCounts: Record<string, number> | undefined;
     let rewardCounts: Record<string, [number, number]> | undefined;
     try {
-      ({ results, couponCounts, rewardCounts } = await this.execute({ type: 'batch', packedOps: packRecords(ops) }, batch.length) as PackedBatchReply);
+      // Results packed for the acks only when some op is a stream batch's (a group's): see PackedBatchReply.
+      const resultsPacked = batch.some((p) => p.group !== null);
+      ({ results, couponCounts, rewardCounts } = await this.execute({ type: 'batch', packedOps: packRecords(ops), resultsPacked }, batch.length) as PackedBatchReply);
     } catch (err) {
       if (held !== null) gate!.release(held);
       if (admission !== null) rewards!.release(admission.held);
@@ -239,7 +241,12 @@ export class ShardClient {
     else if (couponCounts !== undefined) gate!.count(couponCounts);
     if (admission !== null) rewards!.settle(admission.held, rewardCounts);
     else if (rewardCounts !== undefined) rewards?.counted(rewardCounts);
-    // Each op's bytes in the packed results: an op answered alone gets an object, a group's op its bytes.
+    if (!(results instanceof Uint8Array)) {
+      assert.equal(results.length, batch.length, `shard ${this.shardId} answered ${results.length} results for ${batch.length} ops`);
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve!(results[i]!);
+      return;
+    }
+    // An op answered alone gets an object, a group's op its bytes.
     const bounds = arrayBounds(results);
     assert.equal(bounds.length, batch.length + 1, `shard ${this.shardId} answered ${bounds.length - 1} results for ${batch.length} ops`);
     for (let i = 0; i < batch.length; i++) {

@@ -241,8 +241,10 @@ function runBatch(task: ShardTask & { type: 'batch' | 'import' }): Done {
   if (machine.program === null) throw new Error('shard has no program yet');
   const ops = task.type === 'batch' ? unpackRecords<WriteOp[]>(task.packedOps) : null;
   const count = ops !== null ? ops.length : importRowCount((task as ShardTask & { type: 'import' }).rows);
-  // A batch's results are packed on their own, as the stream's acks carry them (engine/batch-records.ts).
-  const wire = (reply: BatchReply): unknown => (ops === null ? reply : move(packRecords({ ...reply, results: packResults(reply.results) } satisfies PackedBatchReply)));
+  // A batch of stream ops gets its results packed on their own, as the stream's acks carry them (engine/batch-records.ts).
+  const resultsPacked = task.type === 'batch' && task.resultsPacked;
+  const wire = (reply: BatchReply): unknown => (ops === null ? reply
+    : move(packRecords(resultsPacked ? { ...reply, results: packResults(reply.results) } satisfies PackedBatchReply : reply)));
   try {
     const logged = ops === null ? { kind: 'import' as const, rows: (task as ShardTask & { type: 'import' }).rows } : { kind: 'batch' as const, ops };
     const reply = machine.run(logged, committedAtMs()) as BatchReply;
