@@ -207,6 +207,30 @@ export class ResultList {
     return bytes === undefined ? null : bytes.subarray(this.starts[i]!, this.ends[i]!);
   }
 
+  /** The length of result `i`'s msgpack bytes when it is still packed, else -1. */
+  packedLength(i: number): number {
+    return this.packed[i] === undefined ? -1 : this.ends[i]! - this.starts[i]!;
+  }
+
+  /**
+   * The end of the run of packed results from `i` (packed itself) whose bytes follow each other in
+   * one buffer: a group's ops answered by one shard batch are usually one run, copied at once.
+   */
+  packedRunEnd(i: number): number {
+    const bytes = this.packed[i];
+    let j = i + 1;
+    while (j < this.length && this.packed[j] === bytes && this.starts[j] === this.ends[j - 1]) j++;
+    return j;
+  }
+
+  /** Copies the bytes of the packed run [from, to) (packedRunEnd) into `target` at `at`; answers the offset past them. */
+  copyPackedRun(from: number, to: number, target: Uint8Array, at: number): number {
+    const start = this.starts[from]!;
+    const end = this.ends[to - 1]!;
+    target.set(this.packed[from]!.subarray(start, end), at);
+    return at + end - start;
+  }
+
   /** Every result as an object. */
   toArray(): OpResult[] {
     const all = new Array<OpResult>(this.length);

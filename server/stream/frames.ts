@@ -23,11 +23,14 @@ export function encodeAck(id: number, results: ResultList, binary: boolean): Uin
   // packr.pack answers a view of its own buffer, which its next call overwrites: what is kept is copied.
   const head = new Uint8Array(packr.pack({ type: 'ack', id, results: null }));
   const n = results.length;
-  const parts: Uint8Array[] = new Array(n);
+  /** The results that are objects (refusals decided here, answers read again), packed here. */
+  let unpacked: Array<Uint8Array | undefined> | null = null;
   let bytes = head.byteLength - 1 + (n < 0x10 ? 1 : n < 0x10000 ? 3 : 5);
   for (let i = 0; i < n; i++) {
-    const part = results.packedAt(i) ?? new Uint8Array(packr.pack(results.get(i)));
-    parts[i] = part;
+    const length = results.packedLength(i);
+    if (length >= 0) { bytes += length; continue; }
+    const part = new Uint8Array(packr.pack(results.get(i)));
+    (unpacked ??= new Array(n))[i] = part;
     bytes += part.byteLength;
   }
   const ack = new Uint8Array(bytes);
@@ -36,7 +39,13 @@ export function encodeAck(id: number, results: ResultList, binary: boolean): Uin
   if (n < 0x10) ack[at++] = 0x90 | n;
   else if (n < 0x10000) { ack[at++] = 0xdc; ack[at++] = n >> 8; ack[at++] = n & 0xff; }
   else { ack[at++] = 0xdd; new DataView(ack.buffer).setUint32(at, n); at += 4; }
-  for (let i = 0; i < n; i++) { ack.set(parts[i]!, at); at += parts[i]!.byteLength; }
+  for (let i = 0; i < n;) {
+    const part = unpacked?.[i];
+    if (part !== undefined) { ack.set(part, at); at += part.byteLength; i++; continue; }
+    const end = results.packedRunEnd(i);
+    at = results.copyPackedRun(i, end, ack, at);
+    i = end;
+  }
   return ack;
 }
 

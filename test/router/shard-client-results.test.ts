@@ -13,6 +13,9 @@ import { demoProgram } from '../../engine/rules/program.js';
 import type { ShardClient as ShardClientType } from '../../engine/router/shard-client.js';
 import type { OpResult, RegisterOp, WriteOp } from '../../engine/ops.js';
 
+/** What a registration's answer says: whether it succeeded, for whom, and whether it replayed. */
+const view = (r: OpResult): unknown[] => [r.ok, (r as Record<string, unknown>)['memberId'], (r as Record<string, unknown>)['replayed']];
+
 const dir = mkdtempSync(join(tmpdir(), 'loyalty-results-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -25,18 +28,18 @@ describe('a shard batch\'s results, packed or not', () => {
     const register = (id: string): RegisterOp => ({ op: 'register', memberId: id, key: `member:${id}`, fp: 1, atMs, referralChain: [] });
     // Alone only: the reply carries records.
     const alone = await Promise.all(['a1', 'a2'].map((id) => client.submit(register(id))));
-    expect(alone.map((r) => [r.ok, r['memberId']])).toEqual([[true, 'a1'], [true, 'a2']]);
+    expect(alone.map((r) => view(r).slice(0, 2))).toEqual([[true, 'a1'], [true, 'a2']]);
     // In one synchronous step, so one batch: an op alone, a group, another op alone (a replay of a1).
     const first = client.submit(register('b1'));
     const group = client.submitGroup([register('g1'), register('a1'), register('g2')], false, () => ({ ok: false, error: { code: 'internal', message: 'x' } }));
     const last = client.submit(register('a2'));
     const [r1, list, r2] = await Promise.all([first, group, last]);
-    expect([r1.ok, r1['memberId'], r1['replayed']]).toEqual([true, 'b1', false]);
-    expect([r2.ok, r2['memberId'], r2['replayed']]).toEqual([true, 'a2', true]);
+    expect(view(r1)).toEqual([true, 'b1', false]);
+    expect(view(r2)).toEqual([true, 'a2', true]);
     expect(list.length).toBe(3);
     expect(list.packedAt(0)).not.toBeNull();
     const results: OpResult[] = list.toArray();
-    expect(results.map((r) => [r.ok, r['memberId'], r['replayed']])).toEqual([[true, 'g1', false], [true, 'a1', true], [true, 'g2', false]]);
+    expect(results.map(view)).toEqual([[true, 'g1', false], [true, 'a1', true], [true, 'g2', false]]);
     // The group's bytes read as the stream's acks carry them: a fresh registration's answer as an object.
     const fresh = await client.submit(register('c1') as WriteOp);
     expect(Object.keys(results[0]!)).toEqual(Object.keys(fresh));

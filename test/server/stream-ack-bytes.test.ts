@@ -41,6 +41,23 @@ describe('stream acks from packed results', () => {
     });
   }
 
+  it('splices results from two shard batches, out of their order in each, as packing the objects does', () => {
+    const a = Array.from({ length: 40 }, (_, i) => purchase(i));
+    const b = Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? refusal(100 + i) : purchase(100 + i)));
+    const [fromA, fromB] = [packed(a), packed(b)];
+    const list = new ResultList(80);
+    const objects: OpResult[] = [];
+    for (let i = 0; i < 80; i++) {
+      // Runs of three from one batch, then the other; every fifth result of a run taken from the end.
+      const from = Math.floor(i / 3) % 2 === 0 ? fromA : fromB;
+      const k = i % 5 === 4 ? 39 - (i >> 1) : i >> 1;
+      list.copyFrom(i, from, k);
+      objects.push((from === fromA ? a : b)[k]!);
+    }
+    const spliced = encodeAck(9, list, true) as Uint8Array;
+    expect(Buffer.from(spliced).equals(Buffer.from(packr.pack({ type: 'ack', id: 9, results: objects })))).toBe(true);
+  });
+
   it('reads whether a packed result succeeded without decoding it, and decodes a refusal', () => {
     const list = packed([purchase(1), refusal(2)]);
     expect(list.ok(0)).toBe(true);
