@@ -183,7 +183,7 @@ export class Orchestrator {
       const claim = at === undefined ? undefined : claims![at]!;
       if (claim !== undefined && claim.refusal !== null) {
         // The key is held for another member or body (or the claim failed): the op is not queued.
-        this.claims.settle((item as WriteOp & { key: string }).key, claim, claim.refusal);
+        this.claims.settle((item as WriteOp & { key: string }).key, claim, claim.refusal.ok);
         answered.set(i, claim.refusal);
         continue;
       }
@@ -212,14 +212,14 @@ export class Orchestrator {
       const at = claimIndex?.[i];
       const claim = at === undefined ? undefined : claims![at]!;
       if (claim !== undefined && claim.refusal !== null) {
-        this.claims.settle((op as WriteOp & { key: string }).key, claim, claim.refusal);
+        this.claims.settle((op as WriteOp & { key: string }).key, claim, claim.refusal.ok);
         answered.set(i, claim.refusal);
         continue;
       }
       const shard = this.engine.shardOf(op.memberId);
       if (claim === undefined && this.claims.homeOf(op, shard.shardId) === 'local') (op as WriteOp & { keyHome?: true }).keyHome = true;
       if (op.op !== 'quote' && !admitted && shard.saturated) {
-        if (claim !== undefined) this.claims.settle((op as WriteOp & { key: string }).key, claim, overloaded());
+        if (claim !== undefined) this.claims.settle((op as WriteOp & { key: string }).key, claim, false);
         answered.set(i, overloaded());
         continue;
       }
@@ -240,7 +240,7 @@ export class Orchestrator {
           const i = at[k]!;
           answered.copyFrom(i, rs, k);
           const claimAt = claimIndex?.[i];
-          if (claimAt !== undefined) this.claims.settle((ops[k] as WriteOp & { key: string }).key, claims![claimAt]!, rs.get(k));
+          if (claimAt !== undefined) this.claims.settle((ops[k] as WriteOp & { key: string }).key, claims![claimAt]!, rs.ok(k));
         }
       }));
     }
@@ -322,7 +322,7 @@ export class Orchestrator {
       case 'register': return this.runRegister(op, admitted);
       default:
         if (op.op !== 'quote' && !admitted && this.engine.saturatedFor(op.memberId)) {
-          if (claim !== undefined) this.claims.settle((op as WriteOp & { key: string }).key, claim, overloaded());
+          if (claim !== undefined) this.claims.settle((op as WriteOp & { key: string }).key, claim, false);
           return Promise.resolve(overloaded());
         }
         return this.submit(op, admitted, claim, inOrder);
@@ -348,7 +348,7 @@ export class Orchestrator {
         (err) => { thrown = { err }; return refused; });
       held = made!;
       if (held.refusal !== null) {
-        this.claims.settle(key, held, held.refusal);
+        this.claims.settle(key, held, held.refusal.ok);
         if (thrown !== null) throw (thrown as { err: unknown }).err;
         return held.refusal;
       }
@@ -358,10 +358,10 @@ export class Orchestrator {
       result = await this.engine.submit(op, admitted);
     } catch (err) {
       // The op was not queued, or its batch did not commit: nothing of it was written.
-      this.claims.settle(key, held, refused);
+      this.claims.settle(key, held, false);
       throw err;
     }
-    this.claims.settle(key, held, result);
+    this.claims.settle(key, held, result.ok);
     return result;
   }
 
@@ -450,11 +450,11 @@ export class Orchestrator {
     if (target === null || target === ERASED) {
       const refusal: OpResult = target === null ? { ok: false, error: opError('member_not_found', 'the transfer\'s target is not a member', 'toMemberId') }
         : { ok: false, error: opError('member_erased', undefined, 'toMemberId') };
-      if (claim !== undefined) this.claims.settle(op.key, claim, refusal);
+      if (claim !== undefined) this.claims.settle(op.key, claim, refusal.ok);
       return refusal;
     }
     if (!admitted && this.engine.saturatedFor(op.memberId)) {
-      if (claim !== undefined) this.claims.settle(op.key, claim, overloaded());
+      if (claim !== undefined) this.claims.settle(op.key, claim, false);
       return overloaded();
     }
     return this.submit(op, admitted, claim, inOrder);
