@@ -76,8 +76,9 @@ function indexOrders(ops: readonly WriteOp[]): Map<string, number> {
 
 /**
  * Runs ops for the front end. Purchases and registrations in flight are tracked by order and
- * member id (one Map entry each, removed when answered), so that a dependent lookup can wait for
- * them; the common path, an op that depends on nothing in flight, queues at once as before.
+ * member id (one Map entry each, removed when answered; a stream group's purchases one entry per
+ * group), so that a dependent lookup can wait for them; the common path, an op that depends on
+ * nothing in flight, queues at once as before.
  */
 export class Orchestrator {
   /** Purchases in flight, by orderId. */
