@@ -8,7 +8,8 @@ import {
 import type { Api } from './routes.js';
 import type { Lifecycle } from './http.js';
 import { drainParked, mustPark, park, waitForRoom, type Conn } from './stream/connection.js';
-import { decodeFrame, encode, errorFrame } from './stream/frames.js';
+import { decodeFrame, encode, encodeAck, errorFrame } from './stream/frames.js';
+import type { ResultList } from '../engine/batch-records.js';
 import { runBatchFrame } from './stream/batches.js';
 import { hello, upgradeHandler } from './stream/upgrade.js';
 import { streamStats } from './stream/stats.js';
@@ -52,6 +53,13 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
     account(ws);
   };
 
+  /** A batch's ack, its results spliced in as the shards packed them (server/stream/frames.ts encodeAck). */
+  const sendAck = (ws: Ws, id: number, results: ResultList, binary: boolean): void => {
+    if (ws.getUserData().closed) return;
+    ws.cork(() => { ws.send(encodeAck(id, results, binary), binary); });
+    account(ws);
+  };
+
   /** One frame, decoded and answered: a hello, a batch, or an error frame. */
   const handleFrame = (ws: Ws, conn: Conn, bytes: Uint8Array, binary: boolean): void => {
     const { frame, refusal } = decodeFrame(bytes, binary);
@@ -73,7 +81,7 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
     if (lifecycle.stopping) { send(ws, errorFrame('shutting_down', 'the server is stopping; resend this batch after it restarts', frame['id']), binary); return; }
     if (lifecycle.storageFull !== null) { send(ws, errorFrame('storage_failed', `batches are refused until there is room: ${lifecycle.storageFull}`, frame['id']), binary); return; }
     const startedMs = performance.now();
-    runBatchFrame(api.engine, conn, frame, (value) => send(ws, value, binary)).then(
+    runBatchFrame(api.engine, conn, frame, (value) => send(ws, value, binary), (id, results) => sendAck(ws, id, results, binary)).then(
       () => {
         // One line per batch, not per op: the ops' results are in the ack, their entries carry the key id.
         const ops = Array.isArray(frame['ops']) ? frame['ops'].length : 0;

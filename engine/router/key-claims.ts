@@ -98,11 +98,11 @@ export class KeyClaims {
     return Promise.all(sent).then(() => claims);
   }
 
-  /** The op with a claimed key is answered (its result, or the claim's refusal). */
-  settle(key: string, claim: Claim, result: OpResult): void {
+  /** The op with a claimed key is answered: `succeeded`, whether its result (or the claim's refusal) is ok, all a release needs. */
+  settle(key: string, claim: Claim, succeeded: boolean): void {
     const others = (this.inFlight.get(key) ?? 1) - 1;
     if (others === 0) this.inFlight.delete(key); else this.inFlight.set(key, others);
-    if (claim.refusal !== null || !claim.fresh || result.ok || others > 0) return;
+    if (claim.refusal !== null || !claim.fresh || succeeded || others > 0) return;
     // Nothing of the refused op was written: the key is free again. A crash before the release
     // leaves the key bound to this member and body, which refuses only a different reuse. Urgent
     // as claims are, so that a later claim of the key never overtakes this release.

@@ -11,6 +11,7 @@ import { KeyClaims, type Claim, type ClaimRequest } from './key-claims.js';
 import type { ShardClient } from './shard-client.js';
 import { hashId } from './member-hash.js';
 import { shardOfCode } from './coupon-gate.js';
+import { ResultList } from '../batch-records.js';
 
 /** A return as the front end knows it: its member is the order's, which only the shards know. */
 export type ReturnRequest = Omit<ReturnOp, 'memberId'> & { memberId?: undefined };
@@ -38,7 +39,15 @@ const isKeyConflict = (r: OpResult): boolean => !r.ok && (r.error.code === 'idem
  * Ops in flight under one order or member id: their answers joined (never rejecting), and how many.
  * The answer is made only when a lookup asks for it: a grouped op has no promise of its own.
  */
-interface InFlight { answer: () => Promise<OpResult>; count: number }
+interface InFlight { answer: () => Promise<OpResult>; count: number; seq: number }
+
+/**
+ * The purchases of a group queued at once (submitGrouped), in flight as one: a Map entry and a
+ * closure per purchase cost the stream's main thread ~0.9 µs per purchase, and a lookup that needs
+ * them is rare (a return of an order still being bought). Which of its ops buys which order is
+ * indexed only when a lookup first asks.
+ */
+interface GroupInFlight { ops: readonly WriteOp[]; answers: Promise<ResultList>; seq: number; lastIndexOf: Map<string, number> | null }
 
 const overloaded = (): OpResult => ({ ok: false, error: opError('overloaded') });
 
@@ -55,16 +64,31 @@ function looksUp(op: Intent): boolean {
   return op.op === 'return' || op.op === 'transfer' || (op.op === 'register' && op.referrerId !== undefined);
 }
 
+/** Where each order id of a group's purchases is bought, by its last purchase in the group. */
+function indexOrders(ops: readonly WriteOp[]): Map<string, number> {
+  const index = new Map<string, number>();
+  for (let k = 0; k < ops.length; k++) {
+    const op = ops[k]!;
+    if (op.op === 'purchase') index.set(op.orderId, k);
+  }
+  return index;
+}
+
 /**
  * Runs ops for the front end. Purchases and registrations in flight are tracked by order and
- * member id (one Map entry each, removed when answered), so that a dependent lookup can wait for
- * them; the common path, an op that depends on nothing in flight, queues at once as before.
+ * member id (one Map entry each, removed when answered; a stream group's purchases one entry per
+ * group), so that a dependent lookup can wait for them; the common path, an op that depends on
+ * nothing in flight, queues at once as before.
  */
 export class Orchestrator {
   /** Purchases in flight, by orderId. */
   private readonly orders = new Map<string, InFlight>();
   /** Registrations in flight, by memberId. */
   private readonly members = new Map<string, InFlight>();
+  /** Groups of ops in flight that hold purchases: see GroupInFlight. */
+  private readonly orderGroups = new Set<GroupInFlight>();
+  /** Counts the purchases tracked: of two in flight with one order id, a lookup reads the later one's answer. */
+  private trackSeq = 0;
 
   private readonly claims: KeyClaims;
 
@@ -93,22 +117,28 @@ export class Orchestrator {
    * Runs a batch of ops (or results already decided, such as validation failures, kept in their
    * place) and answers in op order. Ops on one member apply in batch order: an op that looks
    * something up first finishes before the batch's later ops are queued. `submitted` settles once
-   * every op is queued on its shard; `results` once every op is answered.
+   * every op is queued on its shard; `results` once every op is answered. The results of ops
+   * queued in groups stay as their shards packed them (engine/batch-records.ts ResultList).
    */
-  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap, earlier?: (i: number) => number): { submitted: Promise<void>; results: Promise<OpResult[]> } {
-    const pending: Array<OpResult | Promise<OpResult>> = new Array(items.length);
+  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap, earlier?: (i: number) => number): { submitted: Promise<void>; results: Promise<ResultList> } {
+    const answered = new ResultList(items.length);
+    /** The ops queued one by one, answered by a promise each: their indexes and promises. */
+    const alone: Array<[number, Promise<OpResult>]> = [];
     const started: boolean[] = new Array(items.length);
     const grouped: Array<Promise<void>> = [];
-    const submitted = this.submitFrom(items, pending, started, admitted, failure, grouped);
-    const results = submitted.then(() => Promise.all(grouped)).then(() => Promise.all(pending)).then((answered) => {
+    const tracked: GroupInFlight[] = [];
+    const submitted = this.submitFrom(items, answered, alone, started, admitted, failure, grouped, tracked);
+    const results = submitted.then(() => Promise.all(grouped)).then(() => Promise.all(alone.map(([, r]) => r))).then((answers) => {
+      for (let k = 0; k < alone.length; k++) answered.set(alone[k]![0], answers[k]!);
       for (let i = 0; i < items.length; i++) {
         const item = items[i]!;
         if (started[i] === true && !('ok' in item) && (item.op === 'purchase' || item.op === 'register')) this.forget(item);
       }
+      for (const group of tracked) this.orderGroups.delete(group);
       const checked = this.couponsElsewhere(items, answered);
       if (earlier === undefined) return checked;
-      return Array.isArray(checked) ? this.replayEarlierAll(items, checked, earlier) : checked.then((a: OpResult[]) => this.replayEarlierAll(items, a, earlier));
-    });
+      return checked === null ? this.replayEarlierAll(items, answered, earlier) : checked.then(() => this.replayEarlierAll(items, answered, earlier));
+    }).then(() => answered);
     return { submitted, results };
   }
 
@@ -120,8 +150,8 @@ export class Orchestrator {
    * that op, so that of two uses of a key the first in the batch is the one that holds it.
    */
   private async submitFrom(
-    items: ReadonlyArray<Intent | OpResult>, pending: Array<OpResult | Promise<OpResult>>, started: boolean[], admitted: boolean, failure: FailureMap,
-    grouped: Array<Promise<void>>,
+    items: ReadonlyArray<Intent | OpResult>, answered: ResultList, alone: Array<[number, Promise<OpResult>]>, started: boolean[], admitted: boolean,
+    failure: FailureMap, grouped: Array<Promise<void>>, tracked: GroupInFlight[],
   ): Promise<void> {
     /** Whether every op can be queued at once, without waiting for any other: see submitGrouped. */
     let independent = true;
@@ -146,20 +176,20 @@ export class Orchestrator {
       (claimIndex ??= new Array(items.length))[i] = requests.length - 1;
     }
     const claims = requests === null ? null : await this.claims.claimAll(requests, admitted, true, failure);
-    if (independent) { this.submitGrouped(items, pending, started, admitted, failure, claims, claimIndex, grouped); return; }
+    if (independent) { this.submitGrouped(items, answered, admitted, failure, claims, claimIndex, grouped, tracked); return; }
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      if ('ok' in item) { pending[i] = item; continue; }
+      if ('ok' in item) { answered.set(i, item); continue; }
       const at = claimIndex?.[i];
       const claim = at === undefined ? undefined : claims![at]!;
       if (claim !== undefined && claim.refusal !== null) {
         // The key is held for another member or body (or the claim failed): the op is not queued.
-        this.claims.settle((item as WriteOp & { key: string }).key, claim, claim.refusal);
-        pending[i] = claim.refusal;
+        this.claims.settle((item as WriteOp & { key: string }).key, claim, claim.refusal.ok);
+        answered.set(i, claim.refusal);
         continue;
       }
       const result = this.start(item, admitted, failure, claim, repeats?.[i] === true);
-      pending[i] = result;
+      alone.push([i, result]);
       started[i] = true;
       if (looksUp(item) || repeats?.[i] === true) await result;
     }
@@ -169,29 +199,29 @@ export class Orchestrator {
    * Queues a batch whose ops wait for nothing (no lookup, no registration, no key used twice: the
    * common POS batch of purchases) as one group per shard: one promise per shard instead of a chain
    * of promises per op. Their keys were claimed already (submitFrom's first pass); each op's answer
-   * lands in `pending` when its group is answered, and settles its claim then.
+   * lands in `answered` (still packed) when its group is answered, and settles its claim then.
    */
   private submitGrouped(
-    items: ReadonlyArray<Intent | OpResult>, pending: Array<OpResult | Promise<OpResult>>, started: boolean[], admitted: boolean, failure: FailureMap,
-    claims: Claim[] | null, claimIndex: number[] | null, grouped: Array<Promise<void>>,
+    items: ReadonlyArray<Intent | OpResult>, answered: ResultList, admitted: boolean, failure: FailureMap,
+    claims: Claim[] | null, claimIndex: number[] | null, grouped: Array<Promise<void>>, tracked: GroupInFlight[],
   ): void {
     const groups = new Map<ShardClient, { ops: WriteOp[]; at: number[] }>();
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      if ('ok' in item) { pending[i] = item; continue; }
+      if ('ok' in item) { answered.set(i, item); continue; }
       const op = item as WriteOp;
       const at = claimIndex?.[i];
       const claim = at === undefined ? undefined : claims![at]!;
       if (claim !== undefined && claim.refusal !== null) {
-        this.claims.settle((op as WriteOp & { key: string }).key, claim, claim.refusal);
-        pending[i] = claim.refusal;
+        this.claims.settle((op as WriteOp & { key: string }).key, claim, claim.refusal.ok);
+        answered.set(i, claim.refusal);
         continue;
       }
       const shard = this.engine.shardOf(op.memberId);
       if (claim === undefined && this.claims.homeOf(op, shard.shardId) === 'local') (op as WriteOp & { keyHome?: true }).keyHome = true;
       if (op.op !== 'quote' && !admitted && shard.saturated) {
-        if (claim !== undefined) this.claims.settle((op as WriteOp & { key: string }).key, claim, overloaded());
-        pending[i] = overloaded();
+        if (claim !== undefined) this.claims.settle((op as WriteOp & { key: string }).key, claim, false);
+        answered.set(i, overloaded());
         continue;
       }
       let group = groups.get(shard);
@@ -200,33 +230,32 @@ export class Orchestrator {
       group.at.push(i);
     }
     for (const [shard, { ops, at }] of groups) {
-      const answers = shard.submitGroup(ops, admitted, failure).catch((err: unknown) => ops.map(() => failure(err)));
-      for (let k = 0; k < at.length; k++) {
-        const i = at[k]!;
-        const op = ops[k]!;
-        started[i] = true;
-        if (op.op === 'purchase') this.track(this.orders, op.orderId, () => answers.then((rs) => rs[k]!));
+      const answers = shard.submitGroup(ops, admitted, failure).catch((err: unknown) => ResultList.of(ops.map(() => failure(err))));
+      if (ops.some((op) => op.op === 'purchase')) {
+        const group: GroupInFlight = { ops, answers, seq: ++this.trackSeq, lastIndexOf: null };
+        this.orderGroups.add(group);
+        tracked.push(group);
       }
       grouped.push(answers.then((rs) => {
         for (let k = 0; k < at.length; k++) {
           const i = at[k]!;
-          pending[i] = rs[k]!;
+          answered.copyFrom(i, rs, k);
           const claimAt = claimIndex?.[i];
-          if (claimAt !== undefined) this.claims.settle((ops[k] as WriteOp & { key: string }).key, claims![claimAt]!, rs[k]!);
+          if (claimAt !== undefined) this.claims.settle((ops[k] as WriteOp & { key: string }).key, claims![claimAt]!, rs.ok(k));
         }
       }));
     }
   }
 
-  /** Checks the coupon refusals of a batch's answers as couponElsewhere does. */
-  private couponsElsewhere(items: ReadonlyArray<Intent | OpResult>, answered: OpResult[]): Promise<OpResult[]> | OpResult[] {
+  /** Checks the coupon refusals of a batch's answers as couponElsewhere does; null when there is none to check. */
+  private couponsElsewhere(items: ReadonlyArray<Intent | OpResult>, answered: ResultList): Promise<void> | null {
     let checks: Array<Promise<void>> | null = null;
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      if ('ok' in item || !namesCoupons(item) || answered[i]!.ok) continue;
-      (checks ??= []).push(this.couponElsewhere(item, answered[i]!).then((r) => { answered[i] = r; }));
+      if ('ok' in item || !namesCoupons(item) || answered.ok(i)) continue;
+      (checks ??= []).push(this.couponElsewhere(item, answered.get(i)).then((r) => { answered.set(i, r); }));
     }
-    return checks === null ? answered : Promise.all(checks).then(() => answered);
+    return checks === null ? null : Promise.all(checks).then(() => undefined);
   }
 
   /**
@@ -247,14 +276,14 @@ export class Orchestrator {
   }
 
   /** Answers conflicting ops of a batch again under their earlier fingerprints (replayEarlier). */
-  private replayEarlierAll(items: ReadonlyArray<Intent | OpResult>, answered: OpResult[], earlier: (i: number) => number): OpResult[] | Promise<OpResult[]> {
+  private replayEarlierAll(items: ReadonlyArray<Intent | OpResult>, answered: ResultList, earlier: (i: number) => number): Promise<void> | null {
     let replays: Array<Promise<void>> | null = null;
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      if ('ok' in item || !isKeyConflict(answered[i]!)) continue;
-      (replays ??= []).push(this.replayEarlier(item, earlier(i), answered[i]!).then((r) => { answered[i] = r; }));
+      if ('ok' in item || answered.ok(i) || !isKeyConflict(answered.get(i))) continue;
+      (replays ??= []).push(this.replayEarlier(item, earlier(i), answered.get(i)).then((r) => { answered.set(i, r); }));
     }
-    return replays === null ? answered : Promise.all(replays).then(() => answered);
+    return replays === null ? null : Promise.all(replays).then(() => undefined);
   }
 
   /**
@@ -294,7 +323,7 @@ export class Orchestrator {
       case 'register': return this.runRegister(op, admitted);
       default:
         if (op.op !== 'quote' && !admitted && this.engine.saturatedFor(op.memberId)) {
-          if (claim !== undefined) this.claims.settle((op as WriteOp & { key: string }).key, claim, overloaded());
+          if (claim !== undefined) this.claims.settle((op as WriteOp & { key: string }).key, claim, false);
           return Promise.resolve(overloaded());
         }
         return this.submit(op, admitted, claim, inOrder);
@@ -320,7 +349,7 @@ export class Orchestrator {
         (err) => { thrown = { err }; return refused; });
       held = made!;
       if (held.refusal !== null) {
-        this.claims.settle(key, held, held.refusal);
+        this.claims.settle(key, held, held.refusal.ok);
         if (thrown !== null) throw (thrown as { err: unknown }).err;
         return held.refusal;
       }
@@ -330,20 +359,22 @@ export class Orchestrator {
       result = await this.engine.submit(op, admitted);
     } catch (err) {
       // The op was not queued, or its batch did not commit: nothing of it was written.
-      this.claims.settle(key, held, refused);
+      this.claims.settle(key, held, false);
       throw err;
     }
-    this.claims.settle(key, held, result);
+    this.claims.settle(key, held, result.ok);
     return result;
   }
 
   /** Another op with the same id may be in flight too (a retry): a lookup then waits for both. */
   private track(map: Map<string, InFlight>, id: string, result: () => Promise<OpResult>): void {
+    const seq = ++this.trackSeq;
     const entry = map.get(id);
-    if (entry === undefined) { map.set(id, { answer: result, count: 1 }); return; }
+    if (entry === undefined) { map.set(id, { answer: result, count: 1, seq }); return; }
     const before = entry.answer;
     entry.answer = () => Promise.all([before(), result()]).then(([, r]) => r);
     entry.count += 1;
+    entry.seq = seq;
   }
 
   /** Called once per tracked op, once it is answered. */
@@ -357,12 +388,38 @@ export class Orchestrator {
 
   /** The member an order belongs to: from its purchase in flight once answered, else from the shards. */
   private async orderMember(orderId: string): Promise<string | null> {
-    const inFlight = this.orders.get(orderId);
-    if (inFlight !== undefined) {
-      const purchase = await inFlight.answer();
-      if (purchase.ok) return purchase['memberId'] as string;
-    }
+    const purchase = await this.purchaseInFlight(orderId);
+    if (purchase !== null && purchase.ok) return purchase['memberId'] as string;
     return this.engine.orderMember(orderId);
+  }
+
+  /**
+   * The answer of the purchase of `orderId` tracked last, once every purchase of it in flight is
+   * answered (alone or in a group); null when none is in flight.
+   */
+  private async purchaseInFlight(orderId: string): Promise<OpResult | null> {
+    const waits: Array<Promise<unknown>> = [];
+    let latest: (() => OpResult) | null = null;
+    let latestSeq = -1;
+    const alone = this.orders.get(orderId);
+    if (alone !== undefined) {
+      const answer = alone.answer();
+      let result: OpResult | null = null;
+      waits.push(answer.then((r) => { result = r; }));
+      latest = () => result!;
+      latestSeq = alone.seq;
+    }
+    for (const group of this.orderGroups) {
+      group.lastIndexOf ??= indexOrders(group.ops);
+      const k = group.lastIndexOf.get(orderId);
+      if (k === undefined) continue;
+      let results: ResultList | null = null;
+      waits.push(group.answers.then((rs) => { results = rs; }));
+      if (group.seq > latestSeq) { latestSeq = group.seq; latest = () => results!.get(k); }
+    }
+    if (latest === null) return null;
+    await Promise.all(waits);
+    return latest();
   }
 
   /**
@@ -394,11 +451,11 @@ export class Orchestrator {
     if (target === null || target === ERASED) {
       const refusal: OpResult = target === null ? { ok: false, error: opError('member_not_found', 'the transfer\'s target is not a member', 'toMemberId') }
         : { ok: false, error: opError('member_erased', undefined, 'toMemberId') };
-      if (claim !== undefined) this.claims.settle(op.key, claim, refusal);
+      if (claim !== undefined) this.claims.settle(op.key, claim, refusal.ok);
       return refusal;
     }
     if (!admitted && this.engine.saturatedFor(op.memberId)) {
-      if (claim !== undefined) this.claims.settle(op.key, claim, overloaded());
+      if (claim !== undefined) this.claims.settle(op.key, claim, false);
       return overloaded();
     }
     return this.submit(op, admitted, claim, inOrder);
@@ -429,7 +486,7 @@ export class OpSequence {
 
   constructor(private readonly orchestrator: Orchestrator) {}
 
-  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap, earlier?: (i: number) => number): Promise<OpResult[]> {
+  runBatch(items: ReadonlyArray<Intent | OpResult>, admitted: boolean, failure: FailureMap, earlier?: (i: number) => number): Promise<ResultList> {
     if (this.busy === 0) {
       // Nothing of this connection is still being queued (the usual case): start at once.
       return this.follow(this.orchestrator.runBatch(items, admitted, failure, earlier));
@@ -438,7 +495,7 @@ export class OpSequence {
     return this.follow({ submitted: started.then((b) => b.submitted), results: started.then((b) => b.results) });
   }
 
-  private follow(batch: { submitted: Promise<void>; results: Promise<OpResult[]> }): Promise<OpResult[]> {
+  private follow(batch: { submitted: Promise<void>; results: Promise<ResultList> }): Promise<ResultList> {
     this.busy += 1;
     this.tail = batch.submitted.finally(() => { this.busy -= 1; });
     return batch.results;

@@ -1,13 +1,14 @@
 // The front end's handle on one shard: one Piscina pool of exactly one thread, and the group-commit
 // queue that gathers ops into batches, closing a batch when the shard is free or the batch is full.
+import assert from 'node:assert/strict';
 import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
 import { BATCH_OPS_MAX, commitModeFromEnv, SHARD_PENDING_OPS_MAX, SHARD_QUEUE_BATCHES_MAX } from '../limits.js';
 import { LoyaltyError } from '../errors.js';
 import type { Control, OpResult, Query, RegisterOp, WriteOp } from '../ops.js';
 import { toImportRows } from '../import-rows.js';
-import type { BatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.js';
-import { packRecords, unpackRecords } from '../batch-records.js';
+import type { BatchReply, PackedBatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.js';
+import { arrayBounds, packRecords, ResultList, unpackRecords, unpackResult } from '../batch-records.js';
 import type { OutboxMessage } from '../rules/member-state.js';
 import { answeredByReader, ReaderClient } from './reader-client.js';
 import type { CouponGate } from './coupon-gate.js';
@@ -41,7 +42,7 @@ const PISCINA_QUEUE_FULL = 'Task queue is at limit';
  * Ops submitted together (a stream batch's ops for this shard): one promise for all of them
  * instead of one per op, answered once the last of them is durable (they may span batches).
  */
-interface Group { results: OpResult[]; remaining: number; resolve: (r: OpResult[]) => void; failure: (err: unknown) => OpResult }
+interface Group { results: ResultList; remaining: number; resolve: (r: ResultList) => void; failure: (err: unknown) => OpResult }
 
 /** One queued op: answered alone (`resolve`/`reject`), or as member `index` of a group. */
 interface Pending { op: WriteOp; resolve: ((r: OpResult) => void) | null; reject: ((e: unknown) => void) | null; group: Group | null; index: number }
@@ -51,7 +52,14 @@ export interface ShardStats {
 }
 
 function answerInGroup(group: Group, index: number, result: OpResult): void {
-  group.results[index] = result;
+  group.results.set(index, result);
+  group.remaining -= 1;
+  if (group.remaining === 0) group.resolve(group.results);
+}
+
+/** Answers a group's op with its result's bytes in a shard's packed results, left packed. */
+function answerPackedInGroup(group: Group, index: number, packed: Uint8Array, start: number, end: number): void {
+  group.results.setPacked(index, packed, start, end);
   group.remaining -= 1;
   if (group.remaining === 0) group.resolve(group.results);
 }
@@ -159,15 +167,16 @@ export class ShardClient {
   /**
    * Queues several ops at once, in order; resolves with their results in that order once every one
    * is durable. One promise and no closure per op: on the stream's path, per-op promises and the
-   * garbage they made were most of the front end's cost (38% of its time in GC). An op whose batch
+   * garbage they made were most of the front end's cost (38% of its time in GC); the results stay
+   * as the shard packed them until something reads one (engine/batch-records.ts). An op whose batch
    * failed is answered `failure(err)`, each alone: the group's other ops may have committed in
    * another batch and keep their own answers. Rejects only when nothing was queued.
    */
-  submitGroup(ops: readonly WriteOp[], admitted: boolean, failure: (err: unknown) => OpResult): Promise<OpResult[]> {
+  submitGroup(ops: readonly WriteOp[], admitted: boolean, failure: (err: unknown) => OpResult): Promise<ResultList> {
     if (this.closing) return Promise.reject(new LoyaltyError('shutting_down'));
     if (this.saturated && !admitted) return Promise.reject(new LoyaltyError('overloaded'));
     return new Promise((resolve) => {
-      const group: Group = { results: new Array(ops.length), remaining: ops.length, resolve, failure };
+      const group: Group = { results: new ResultList(ops.length), remaining: ops.length, resolve, failure };
       for (let i = 0; i < ops.length; i++) this.queue.push({ op: ops[i]!, resolve: null, reject: null, group, index: i });
       this.schedule();
     });
@@ -211,11 +220,13 @@ export class ShardClient {
     // Codes and totalMax units for the ops that may issue coupons, before the ops are packed.
     const gate = this.couponGate;
     const held = gate === null ? null : gate.supply(ops, this.shardId);
-    let results: OpResult[];
+    let results: Uint8Array | OpResult[];
     let couponCounts: Record<string, number> | undefined;
     let rewardCounts: Record<string, [number, number]> | undefined;
     try {
-      ({ results, couponCounts, rewardCounts } = await this.execute({ type: 'batch', packedOps: packRecords(ops) }, batch.length));
+      // Results packed for the acks only when some op is a stream batch's (a group's): see PackedBatchReply.
+      const resultsPacked = batch.some((p) => p.group !== null);
+      ({ results, couponCounts, rewardCounts } = await this.execute({ type: 'batch', packedOps: packRecords(ops), resultsPacked }, batch.length) as PackedBatchReply);
     } catch (err) {
       if (held !== null) gate!.release(held);
       if (admission !== null) rewards!.release(admission.held);
@@ -230,10 +241,18 @@ export class ShardClient {
     else if (couponCounts !== undefined) gate!.count(couponCounts);
     if (admission !== null) rewards!.settle(admission.held, rewardCounts);
     else if (rewardCounts !== undefined) rewards?.counted(rewardCounts);
+    if (!(results instanceof Uint8Array)) {
+      assert.equal(results.length, batch.length, `shard ${this.shardId} answered ${results.length} results for ${batch.length} ops`);
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve!(results[i]!);
+      return;
+    }
+    // An op answered alone gets an object, a group's op its bytes.
+    const bounds = arrayBounds(results);
+    assert.equal(bounds.length, batch.length + 1, `shard ${this.shardId} answered ${bounds.length - 1} results for ${batch.length} ops`);
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
-      if (p.group === null) p.resolve!(results[i]!);
-      else answerInGroup(p.group, p.index, results[i]!);
+      if (p.group === null) p.resolve!(unpackResult(results, bounds[i]!, bounds[i + 1]!));
+      else answerPackedInGroup(p.group, p.index, results, bounds[i]!, bounds[i + 1]!);
     }
   }
 
@@ -243,15 +262,15 @@ export class ShardClient {
    */
   async runImport(ops: RegisterOp[]): Promise<OpResult[]> {
     if (this.closing) return Promise.reject(new LoyaltyError('shutting_down'));
-    return (await this.execute({ type: 'import', rows: toImportRows(ops) }, ops.length)).results;
+    return (await this.execute({ type: 'import', rows: toImportRows(ops) }, ops.length) as BatchReply).results;
   }
 
-  private async execute(task: ShardTask & { type: 'batch' | 'import' }, count: number): Promise<BatchReply> {
+  private async execute(task: ShardTask & { type: 'batch' | 'import' }, count: number): Promise<BatchReply | PackedBatchReply> {
     this.inFlight += 1;
     const started = performance.now();
     try {
       const answer = await this.call(task, task.type === 'batch' ? task.packedOps : undefined);
-      const reply = task.type === 'batch' ? unpackRecords<BatchReply>(answer as Uint8Array) : answer as BatchReply;
+      const reply = task.type === 'batch' ? unpackRecords<PackedBatchReply>(answer as Uint8Array) : answer as BatchReply;
       if (reply.outbox.length > 0) this.onOutbox(this.shardId, reply.outbox);
       this.stats.batches += 1;
       this.stats.ops += count;

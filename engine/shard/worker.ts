@@ -13,9 +13,9 @@ import { existsSync, writeSync } from 'node:fs';
 import type { Control } from '../ops.js';
 import { importRowCount } from '../import-rows.js';
 import { opError } from '../errors.js';
-import type { BatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.js';
+import type { BatchReply, PackedBatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.js';
 import type { WriteOp } from '../ops.js';
-import { packRecords, unpackRecords } from '../batch-records.js';
+import { packRecords, packResults, unpackRecords } from '../batch-records.js';
 import { ShardMachine } from './machine.js';
 import { commitModeFromEnv, SETTLE_SLICE_MEMBERS } from '../limits.js';
 import { CommitClock, lastCommittedAtMs } from './commit-clock.js';
@@ -241,7 +241,10 @@ function runBatch(task: ShardTask & { type: 'batch' | 'import' }): Done {
   if (machine.program === null) throw new Error('shard has no program yet');
   const ops = task.type === 'batch' ? unpackRecords<WriteOp[]>(task.packedOps) : null;
   const count = ops !== null ? ops.length : importRowCount((task as ShardTask & { type: 'import' }).rows);
-  const wire = (reply: BatchReply): unknown => (ops === null ? reply : move(packRecords(reply)));
+  // A batch of stream ops gets its results packed on their own, as the stream's acks carry them (engine/batch-records.ts).
+  const resultsPacked = task.type === 'batch' && task.resultsPacked;
+  const wire = (reply: BatchReply): unknown => (ops === null ? reply
+    : move(packRecords(resultsPacked ? { ...reply, results: packResults(reply.results) } satisfies PackedBatchReply : reply)));
   try {
     const logged = ops === null ? { kind: 'import' as const, rows: (task as ShardTask & { type: 'import' }).rows } : { kind: 'batch' as const, ops };
     const reply = machine.run(logged, committedAtMs()) as BatchReply;

@@ -6,6 +6,7 @@ import { STREAM_OPS_MAX } from '../../engine/limits.js';
 import type { Engine } from '../../engine/router/engine.js';
 import type { Intent } from '../../engine/router/orchestrate.js';
 import type { OpResult } from '../../engine/ops.js';
+import type { ResultList } from '../../engine/batch-records.js';
 import type { Role } from '../auth.js';
 import { buildOp, failure, STREAM_OPS, type OpName } from '../perform.js';
 import { bodyFingerprint } from '../fingerprint.js';
@@ -27,7 +28,9 @@ function opOf(engine: Engine, raw: unknown, role: Role, keyId: string, nowMs: nu
  * Runs one batch frame and sends its ack (or an error frame when the frame is not a batch).
  * Resolves once the ack is sent; the connection's window counts the batch until then.
  */
-export async function runBatchFrame(engine: Engine, conn: Conn, frame: Record<string, unknown>, send: (value: unknown) => void): Promise<void> {
+export async function runBatchFrame(
+  engine: Engine, conn: Conn, frame: Record<string, unknown>, send: (value: unknown) => void, sendAck: (id: number, results: ResultList) => void,
+): Promise<void> {
   const id = frame['id'];
   const ops = frame['ops'];
   if (typeof id !== 'number' || !Number.isSafeInteger(id)) { send(errorFrame('invalid_request', 'a batch needs an integer id')); return; }
@@ -38,7 +41,7 @@ export async function runBatchFrame(engine: Engine, conn: Conn, frame: Record<st
   conn.unacked += 1;
   streamStats.batches += 1;
   streamStats.ops += ops.length;
-  let results: OpResult[];
+  let results: ResultList;
   try {
     const nowMs = engine.now();
     const items = ops.map((raw) => opOf(engine, raw, conn.role!, conn.keyId!, nowMs));
@@ -52,5 +55,5 @@ export async function runBatchFrame(engine: Engine, conn: Conn, frame: Record<st
   } finally {
     conn.unacked -= 1;
   }
-  send({ type: 'ack', id, results });
+  sendAck(id, results);
 }

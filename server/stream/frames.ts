@@ -3,11 +3,50 @@
 import { Packr } from 'msgpackr';
 import { opError, type ErrorCode } from '../../engine/errors.js';
 import { FRAME_BYTES_MAX, JSON_DEPTH_MAX } from '../../engine/limits.js';
+import { STREAM_PACKR_OPTIONS, type ResultList } from '../../engine/batch-records.js';
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' });
+/** The shards pack a batch's results with the same options, so that an ack splices their bytes. */
+const packr = new Packr(STREAM_PACKR_OPTIONS);
 
 export function encode(value: unknown, binary: boolean): Uint8Array | string {
   return binary ? packr.pack(value) : JSON.stringify(value);
+}
+
+/**
+ * A batch's ack, `{ type: 'ack', id, results }`, byte for byte what encode would make of it: in
+ * msgpack, each result the shards left packed is copied in as it is (engine/batch-records.ts), and
+ * only the others are packed here.
+ */
+export function encodeAck(id: number, results: ResultList, binary: boolean): Uint8Array | string {
+  if (!binary) return JSON.stringify({ type: 'ack', id, results: results.toArray() });
+  // The head is the map with a nil in place of the results array, which ends it: that nil goes.
+  // packr.pack answers a view of its own buffer, which its next call overwrites: what is kept is copied.
+  const head = new Uint8Array(packr.pack({ type: 'ack', id, results: null }));
+  const n = results.length;
+  /** The results that are objects (refusals decided here, answers read again), packed here. */
+  let unpacked: Array<Uint8Array | undefined> | null = null;
+  let bytes = head.byteLength - 1 + (n < 0x10 ? 1 : n < 0x10000 ? 3 : 5);
+  for (let i = 0; i < n; i++) {
+    const length = results.packedLength(i);
+    if (length >= 0) { bytes += length; continue; }
+    const part = new Uint8Array(packr.pack(results.get(i)));
+    (unpacked ??= new Array(n))[i] = part;
+    bytes += part.byteLength;
+  }
+  const ack = new Uint8Array(bytes);
+  ack.set(head.subarray(0, head.byteLength - 1), 0);
+  let at = head.byteLength - 1;
+  if (n < 0x10) ack[at++] = 0x90 | n;
+  else if (n < 0x10000) { ack[at++] = 0xdc; ack[at++] = n >> 8; ack[at++] = n & 0xff; }
+  else { ack[at++] = 0xdd; new DataView(ack.buffer).setUint32(at, n); at += 4; }
+  for (let i = 0; i < n;) {
+    const part = unpacked?.[i];
+    if (part !== undefined) { ack.set(part, at); at += part.byteLength; i++; continue; }
+    const end = results.packedRunEnd(i);
+    at = results.copyPackedRun(i, end, ack, at);
+    i = end;
+  }
+  return ack;
 }
 
 function decode(bytes: Uint8Array, binary: boolean): unknown {
