@@ -17,6 +17,8 @@ export default async function handle(task: WhatIfTask): Promise<WhatIfReport> {
     ...(task.fromMs === undefined ? {} : { fromMs: task.fromMs }),
     ...(task.toMs === undefined ? {} : { toMs: task.toMs }),
     pace: task.pace,
+    // The front end's stop sets the third counter; the run then ends between two entries.
+    cancelled: () => Atomics.load(progress, 2) !== 0n,
     onProgress: (p) => {
       Atomics.store(progress, 1, BigInt(p.totalBatches));
       Atomics.store(progress, 0, BigInt(p.batches));

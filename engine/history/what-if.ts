@@ -61,6 +61,20 @@ export interface WhatIfOptions {
    * most workMs / (workMs + pauseMs) of a core and leaves the disk quiet between slices.
    */
   pace?: { workMs: number; pauseMs: number };
+  /**
+   * Asked between entries and after each pause: true ends the run with WhatIfCancelled, its
+   * transactions ended and its stores closed, so that the thread is idle when it is let go (lmdb-js
+   * can deadlock when a thread is terminated with a transaction open: a server stop hung in
+   * process.exit, its what-if thread waiting on a lock in lmdb-js's cleanup of stray transactions).
+   */
+  cancelled?: () => boolean;
+}
+
+/** A run ended by its `cancelled` (a server stop); its stores are closed and its scratch folder removed. */
+export class WhatIfCancelled extends Error {
+  constructor() {
+    super('the what-if was cancelled: the server stopped');
+  }
 }
 
 /** Why a what-if cannot run at all (not a data folder, a trimmed or unlogged log): said in words. */
@@ -240,8 +254,10 @@ class WhatIfRun {
     // Making the scratch copies was a burst of reads and writes: beside a live server the replay
     // starts after one pause, as after any slice of work.
     if (pace !== undefined) await new Promise((resolve) => setTimeout(resolve, pace.pauseMs));
+    const cancelled = this.options.cancelled ?? (() => false);
     let sliceStartedMs = performance.now();
     for (let shard = this.earliest(); shard !== null; shard = this.earliest()) {
+      if (cancelled()) throw new WhatIfCancelled();
       this.step(shard);
       if (pace !== undefined && performance.now() - sliceStartedMs >= pace.workMs) {
         await new Promise((resolve) => setTimeout(resolve, pace.pauseMs));

@@ -24,8 +24,14 @@ const WHAT_IF_NICE = 10;
  */
 const WHAT_IF_WORK_MS = 20;
 export const WHAT_IF_PAUSE_MS_DEFAULT = 20;
-/** Bytes of the shared progress counters: two 64-bit integers. */
-const PROGRESS_BYTES = 16;
+/** Bytes of the shared counters: three 64-bit integers (entries replayed, entries to replay, cancel). */
+const PROGRESS_BYTES = 24;
+/**
+ * How long a stop waits for a running what-if to end by itself (it checks between entries, so
+ * within one entry's replay; its scratch copies are made before the first, in one go) before the
+ * thread is terminated anyway.
+ */
+const WHAT_IF_CANCEL_WAIT_MS = 10_000;
 /** The thread is let go this long after a what-if ends, so a second what-if soon after starts at once. */
 const WHAT_IF_THREAD_IDLE_MS = 60_000;
 
@@ -51,6 +57,8 @@ interface Job {
   error: string | null;
   /** The folder the thread makes its scratch copies in, removed here: also when a stop ends the thread mid-way. */
   scratchParent: string;
+  /** Settles once the thread's task has (its result or error recorded, its scratch folder removed). */
+  settled: Promise<void>;
 }
 
 export class WhatIfJobs {
@@ -82,6 +90,7 @@ export class WhatIfJobs {
       id: 'wi_' + randomBytes(8).toString('hex'), startedAtMs: this.now(), finishedAtMs: null,
       progress: new BigInt64Array(progress), request, result: null, error: null,
       scratchParent: mkdtempSync(join(tmpdir(), 'loyalty-what-if-job-')),
+      settled: Promise.resolve(),
     };
     const task: WhatIfTask = {
       ...request, dataDir: this.dataDir, scratchParent: job.scratchParent, progress, nice: WHAT_IF_NICE,
@@ -89,7 +98,7 @@ export class WhatIfJobs {
     };
     this.running = job;
     this.keep(job);
-    this.poolOf().run(task).then((report: WhatIfReport) => {
+    job.settled = this.poolOf().run(task).then((report: WhatIfReport) => {
       job.result = report;
     }, (err: unknown) => {
       job.error = err instanceof Error ? err.message : String(err);
@@ -133,6 +142,15 @@ export class WhatIfJobs {
   async close(): Promise<void> {
     const pool = this.pool;
     this.pool = null;
+    const running = this.running;
+    if (running !== null) {
+      // Asked to end between two entries, with its stores closed, rather than terminated in the
+      // middle of a transaction (see engine/history/what-if.ts WhatIfOptions.cancelled).
+      Atomics.store(running.progress, 2, 1n);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([running.settled, new Promise((resolve) => { timer = setTimeout(resolve, WHAT_IF_CANCEL_WAIT_MS); })]);
+      clearTimeout(timer);
+    }
     if (pool !== null) await pool.destroy();
     // A what-if the stop ended mid-way left its scratch copies; its task's rejection removes them
     // too, but only on a later turn of the event loop, which a stopping process may not give.

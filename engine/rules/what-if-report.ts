@@ -69,7 +69,10 @@ export interface WhatIfTask extends WhatIfRequest {
   dataDir: string;
   /** Where the thread makes its scratch folder. */
   scratchParent: string;
-  /** Two 64-bit counters, [entries replayed, entries to replay]: written by the thread, read by the front end. */
+  /**
+   * Three 64-bit counters: [entries replayed, entries to replay], written by the thread and read by
+   * the front end, and [cancel], set by the front end at a stop and read by the thread.
+   */
   progress: SharedArrayBuffer;
   /** The thread's nice value (0 = the process's priority, 19 = the lowest). */
   nice: number;

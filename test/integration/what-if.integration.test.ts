@@ -366,8 +366,7 @@ describe('what-if', () => {
     // Stopped once the thread has made its scratch copies and replays (it knows how many entries).
     // The job's size is said as soon as its copies are open, and the replay waits one pause after them.
     let job: { state: string; progress: { batches: number; totalBatches: number } };
-    // Polled every 5 ms, not back to back: the what-if thread runs at a lower priority, and a loop
-    // of requests with no pause kept the main thread busy enough to starve it on a loaded machine.
+    // Polled every 5 ms rather than back to back, leaving the lower-priority what-if thread room.
     for (;;) {
       job = await live.call('GET /v1/admin/what-if/:id', { params: { id: started.id } });
       if (job.state !== 'running' || job.progress.totalBatches !== 0) break;
