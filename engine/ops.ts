@@ -231,7 +231,13 @@ export type Control =
    * Compacts the shard's data file now (engine/shard/compaction.ts), its other tasks waiting
    * meanwhile; answers a CompactionReport.
    */
-  | { c: 'compact' };
+  | { c: 'compact' }
+  /**
+   * Closes the shard's store (and its cluster connection) once every task begun before it is
+   * answered, and refuses every task after it: the last task before the thread is let go, so
+   * that no LMDB environment or transaction is open when the thread ends.
+   */
+  | { c: 'close' };
 
 export const LEDGER_KINDS = [
   'register', 'purchase', 'return', 'redeem', 'adjust', 'topup', 'withdraw', 'transfer_out',

@@ -316,6 +316,12 @@ export class ShardClient {
       this.pump();
       await new Promise((r) => setTimeout(r, 1));
     }
+    // The thread closes its store itself before Piscina ends it (engine/shard/worker.ts closeNow).
+    try {
+      await this.pool.run({ type: 'control', control: { c: 'close' } } satisfies ShardTask);
+    } catch {
+      // A shard whose start failed has no store open to close; it ends all the same.
+    }
     await this.pool.close();
     await this.reader.release();
   }

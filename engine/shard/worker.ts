@@ -281,9 +281,9 @@ function runControl(control: Control): Done | Promise<Done> {
       // (engine/shard/shard-backup.ts). It is answered once everything the copy can hold is on the
       // live shard's disk, so that a backup never holds a batch a power loss could still undo here.
       return copyShard(store, shardId, control.dir, control.compact !== false).then((reply) => ({ reply, wrote: false }));
-    case 'compact':
-      // Handled by handle(), which gives it the shard to itself.
-      throw new Error('a compaction is not a task among others');
+    case 'compact': case 'close':
+      // Handled by handle(), which gives each the shard to itself.
+      throw new Error(`${control.c} is not a task among others`);
   }
 }
 
@@ -312,10 +312,28 @@ function stopProcess(msg: string, err: Error): never {
   throw err;
 }
 
+/** Set by the `close` control: the store is closed and every later task refused. */
+let closed = false;
+
+/**
+ * Closes the store before the thread is let go. lmdb-js cleans up an environment a terminated
+ * thread left open in its own exit hooks, and a thread ended with a transaction open made that
+ * cleanup deadlock (the what-if thread, engine/router/what-if-jobs.ts): a shard ends closed instead.
+ */
+async function closeNow(): Promise<null> {
+  closed = true;
+  if (compactionTimer !== null) { clearTimeout(compactionTimer); compactionTimer = null; }
+  await replicator?.close();
+  await store.root.close();
+  return null;
+}
+
 export default async function handle(msg: ShardTask): Promise<unknown> {
   while (holding !== null) await holding;
   if (startFailure !== null) throw startFailure;
+  if (closed) throw new Error(`shard ${shardId} is closed`);
   if (msg.type === 'control' && msg.control.c === 'compact') return exclusive(compactNow);
+  if (msg.type === 'control' && msg.control.c === 'close') return exclusive(closeNow);
   active += 1;
   try {
     const done = perform(msg);

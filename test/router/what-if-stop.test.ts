@@ -33,7 +33,7 @@ describe('a stop during a what-if', () => {
       await engine.close();
     }
     const jobs = new WhatIfJobs(dir, Date.now, PAUSE_MS);
-    const started = jobs.start({ program: { ...demoProgram(), version: 2 } });
+    const started = jobs.start({ program: demoProgram() });
     let view = jobs.get(started.id)!;
     while (view.state === 'running' && view.progress.totalBatches === 0) {
       await new Promise((r) => setTimeout(r, 5));
