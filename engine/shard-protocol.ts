@@ -23,8 +23,13 @@ export type ShardTask =
 
 /** What the reader thread (engine/shard/reader.ts) is started with: the data folder and its nice value. */
 export interface ReaderWorkerData { dataDir: string; nice: number }
-/** A read that scans, answered by the reader thread from its read-only view of shard `shardId`. */
-export interface ReaderTask { shardId: number; query: Query }
+/**
+ * A read that scans, answered by the reader thread from its read-only view of shard `shardId`; or
+ * `close`, the last task a reader thread takes before it is let go: its views closed, and proof
+ * that its module finished loading (a thread terminated while Node was still loading it aborted
+ * the whole process with V8's fatal "IsGraphAsync must be used on an instantiated module").
+ */
+export type ReaderTask = { shardId: number; query: Query } | { close: true };
 
 /**
  * `couponCounts`: the coupons the batch issued per template, when it issued any (engine/router/coupon-gate.ts

@@ -121,6 +121,9 @@ class SealThread {
   }
 
   async close(): Promise<void> {
+    // An empty question first: answered only once the thread has loaded, and a thread terminated
+    // while Node was still loading it aborts the process (engine/router/reader-client.ts release).
+    await this.ask({ kind: 'positions', dirs: [] }).catch(() => null);
     await this.worker.terminate();
   }
 }

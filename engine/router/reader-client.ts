@@ -63,6 +63,12 @@ export class ReaderClient {
     entry.users -= 1;
     if (entry.users > 0) return;
     ReaderClient.shared.delete(this.dataDir);
+    // Each thread's last task, run before Piscina terminates it: it closes the thread's views, and
+    // it runs only once the thread has loaded its module. A thread terminated while Node was still
+    // loading it (a reader started with the process and never asked anything, as the webhook
+    // delivery thread's is when nobody subscribes, and a short-lived server stopped) aborted the
+    // whole process with V8's fatal "IsGraphAsync must be used on an instantiated module".
+    await Promise.allSettled(Array.from({ length: READER_THREADS }, () => this.pool.run({ close: true } satisfies ReaderTask)));
     await this.pool.close();
   }
 

@@ -316,7 +316,9 @@ export class ShardClient {
       this.pump();
       await new Promise((r) => setTimeout(r, 1));
     }
-    // The thread closes its store itself before Piscina ends it (engine/shard/worker.ts closeNow).
+    // The thread closes its store itself before Piscina ends it (engine/shard/worker.ts closeNow);
+    // the task also runs only once the thread has loaded, and a thread terminated while Node was
+    // still loading it aborts the process (engine/router/reader-client.ts release).
     try {
       await this.pool.run({ type: 'control', control: { c: 'close' } } satisfies ShardTask);
     } catch {

@@ -47,7 +47,16 @@ function stopProcess(err: Error): never {
   throw err;
 }
 
+/** Closes every view: the reader's last task (engine/router/reader-client.ts release). */
+async function closeViews(): Promise<null> {
+  const views = [...stores.values()];
+  stores.clear();
+  for (const view of views) await view.store.root.close();
+  return null;
+}
+
 export default async function handle(task: ReaderTask): Promise<unknown> {
+  if ('close' in task) return closeViews();
   const store = await storeOf(task.shardId);
   // lmdb-js keeps a read snapshot until a timer turn passes; a read sent after a write was
   // acknowledged must see it, so every task starts from the newest committed state.
