@@ -1,7 +1,7 @@
 // The data folder on disk: created readable by its owner only (folders 0700, files 0600), checked
 // at start for anything wider, described by engine.json (which fixes its shard count), and opened
 // by one writer process at a time (a lock file naming it) besides any number of readers.
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DATA_FILE_MODE, DATA_FOLDER_MODE, LOCK_STALE_MS } from '../limits.js';
 import { acquireLock, LockBusyError, pidCheckable, type HeldLock, type LockHolder } from './lock-file.js';
@@ -16,7 +16,7 @@ export const WRITER_LOCK_FILE = 'writer.lock';
 
 /** Why a data folder cannot be opened as asked; `holder` names the writer when it is in use. */
 export class DataFolderError extends Error {
-  constructor(readonly reason: 'missing' | 'not_a_data_folder' | 'in_use', message: string, readonly holder: LockHolder | null = null) {
+  constructor(readonly reason: 'missing' | 'not_a_data_folder' | 'in_use' | 'damaged', message: string, readonly holder: LockHolder | null = null) {
     super(message);
   }
 }
@@ -68,8 +68,8 @@ export function openDataFolder(dataDir: string, how: DataFolderAccess): OpenData
     throw new DataFolderError('in_use', inUseMessage(dir, err), err.holder);
   }
   try {
-    if (existsSync(metaPath)) checkShards(dir, metaPath, how.shards);
-    else writeFileSync(metaPath, JSON.stringify({ shards: how.shards, createdAt: new Date().toISOString() } satisfies EngineMeta), { mode: DATA_FILE_MODE, flag: 'wx' });
+    if (existsSync(metaPath) && !unfinishedMeta(dir, metaPath)) checkShards(dir, metaPath, how.shards);
+    else writeMeta(dir, metaPath, { shards: how.shards, createdAt: new Date().toISOString() });
     // Created here rather than by LMDB, which would make them 0755.
     for (let i = 0; i < how.shards; i++) mkdirSync(shardFolder(dir, i), { recursive: true, mode: DATA_FOLDER_MODE });
   } catch (err) {
@@ -97,16 +97,71 @@ export function requireDataFolder(dataDir: string): void {
  * takes it from the folder rather than from the machine.
  */
 export function folderShardCount(dataDir: string): number | null {
-  const metaPath = join(resolve(dataDir), 'engine.json');
-  if (!existsSync(metaPath)) return null;
-  const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as Partial<EngineMeta>;
-  return Number.isSafeInteger(meta.shards) && meta.shards! >= 1 ? meta.shards! : null;
+  const dir = resolve(dataDir);
+  const metaPath = join(dir, 'engine.json');
+  if (!existsSync(metaPath) || unfinishedMeta(dir, metaPath)) return null;
+  // A damaged file is reported by the opening of the folder, which says what to do about it.
+  try {
+    return readMeta(metaPath).shards;
+  } catch (err) {
+    if (err instanceof DataFolderError) return null;
+    throw err;
+  }
 }
 
 function checkShards(dir: string, metaPath: string, shards: number): void {
-  const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as EngineMeta;
+  const meta = readMeta(metaPath);
   if (meta.shards !== shards) {
     throw new Error(`${dir} was created with ${meta.shards} shards; member ids hash onto them, so it must be opened with LOYALTY_SHARDS=${meta.shards}`);
+  }
+}
+
+/**
+ * engine.json's description of the folder. A file that does not hold one (edited by hand, or
+ * damaged) stops the start with its path and the form it must have, rather than a parser's error
+ * or a count of `undefined`: the shard count cannot be guessed, since member ids hash onto it.
+ */
+function readMeta(metaPath: string): EngineMeta {
+  const text = readFileSync(metaPath, 'utf8');
+  let meta: unknown;
+  try {
+    meta = JSON.parse(text);
+  } catch {
+    meta = null;
+  }
+  const shards = typeof meta === 'object' && meta !== null ? (meta as Partial<EngineMeta>).shards : undefined;
+  if (typeof shards !== 'number' || !Number.isSafeInteger(shards) || shards < 1) {
+    throw new DataFolderError('damaged', `${metaPath} is damaged: it must hold {"shards": N, "createdAt": "…"}, N being the number of shard-0 … shard-(N-1) folders beside it (it holds ${JSON.stringify(text.slice(0, 80))})`);
+  }
+  return { shards, createdAt: String((meta as Partial<EngineMeta>).createdAt ?? '') };
+}
+
+/**
+ * An empty engine.json in a folder whose shards hold no database yet: what a crash during the very
+ * first start of an older version left (it wrote the file in place). Nothing was ever stored, so
+ * the start writes the file again instead of refusing the folder for good.
+ */
+function unfinishedMeta(dir: string, metaPath: string): boolean {
+  if (readFileSync(metaPath, 'utf8').trim() !== '') return false;
+  return !readdirSync(dir).some((name) => /^shard-\d+$/.test(name) && existsSync(join(dir, name, 'data.mdb')));
+}
+
+/** Writes engine.json complete or not at all: under a temporary name, synced, renamed, the folder synced. */
+function writeMeta(dir: string, metaPath: string, meta: EngineMeta): void {
+  const tmp = `${metaPath}.tmp`;
+  const fd = openSync(tmp, 'w', DATA_FILE_MODE);
+  try {
+    writeSync(fd, JSON.stringify(meta));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, metaPath);
+  const dirFd = openSync(dir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
   }
 }
 
