@@ -101,21 +101,36 @@ async function writeDurable(path: string, bytes: Buffer | string): Promise<void>
 }
 
 /** The backup's own thread (engine/shard/backup-seal-worker.ts), asked one thing at a time. */
-class SealThread {
-  private readonly worker = new Worker(new URL('../shard/backup-seal-worker.js', import.meta.url));
+export class SealThread {
+  private readonly worker: Worker;
+
+  /** `script` is the seal worker; a test passes another to see a thread that ends without answering. */
+  constructor(script: URL = new URL('../shard/backup-seal-worker.js', import.meta.url)) {
+    this.worker = new Worker(script);
+    this.worker.once('exit', (code) => { this.exitCode = code; });
+  }
+
+  /** Set once the thread has ended: later questions are refused at once, nobody being there to answer. */
+  private exitCode: number | null = null;
 
   ask(req: { kind: 'watch'; file: string }): Promise<number | null>;
   ask(req: { kind: 'positions'; dirs: string[] }): Promise<CopyPosition[]>;
   ask(req: Extract<SealRequest, { kind: 'finish' }>): Promise<{ copies: SealedCopy[]; digests: FileDigest[] }>;
   ask(req: SealRequest): Promise<SealReply> {
     return new Promise((resolvePromise, reject) => {
-      const onError = (err: Error) => { this.worker.off('message', onMessage); reject(err); };
+      if (this.exitCode !== null) { reject(new Error(`the backup's seal thread has ended (exit code ${this.exitCode})`)); return; }
+      // A thread that ends without answering (an error, or an exit: out of memory, process.exit in
+      // a dependency) settles the question, so that neither a backup nor a stop waits for it forever.
+      const done = () => { this.worker.off('message', onMessage); this.worker.off('error', onError); this.worker.off('exit', onExit); };
+      const onError = (err: Error) => { done(); reject(err); };
+      const onExit = (code: number) => { done(); reject(new Error(`the backup's seal thread ended (exit code ${code}) without answering`)); };
       const onMessage = (m: { ok: true; reply: SealReply } | { ok: false; error: string }) => {
-        this.worker.off('error', onError);
+        done();
         if (m.ok) resolvePromise(m.reply); else reject(new Error(m.error));
       };
       this.worker.once('message', onMessage);
       this.worker.once('error', onError);
+      this.worker.once('exit', onExit);
       this.worker.postMessage(req);
     });
   }
@@ -124,7 +139,8 @@ class SealThread {
     // An empty question first: answered only once the thread has loaded, and a thread terminated
     // while Node was still loading it aborts the process (engine/router/reader-client.ts release).
     await this.ask({ kind: 'positions', dirs: [] }).catch(() => null);
-    await this.worker.terminate();
+    // A thread that has ended is not terminated: that promise would never settle.
+    if (this.exitCode === null) await this.worker.terminate();
   }
 }
 
