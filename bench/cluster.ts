@@ -49,10 +49,13 @@ async function verified(name: string, server: ServerChild, problems: string[]): 
   if (!verify.ok) problems.push(`verify on the ${name}: ${JSON.stringify(verify.mismatches).slice(0, 500)}`);
 }
 
+/** Rounds of each kind in the append measurement, alternated (one, pipelined, pipelined, one) so that neither always goes first. */
+const APPEND_ROUNDS = 2;
+
 /**
- * The append alone, from this process on its own streams: `APPENDS` appends one after another (each
- * waits for the one before it, as every shard did before pipelining), then as many through the
- * pipeline with its bound in flight.
+ * The append alone, from this process on streams of its own: `APPENDS` appends one after another
+ * (each waits for the one before it, as every shard did before pipelining), against as many through
+ * the pipeline with its bound in flight, in alternating rounds.
  */
 async function appendFigures(cluster: NatsCluster, valueBytes: number): Promise<void> {
   const nc = await cluster.connect('bench-append');
@@ -60,21 +63,32 @@ async function appendFigures(cluster: NatsCluster, valueBytes: number): Promise<
     const log = await ReplicatedLog.open(nc, APPEND_DEPLOYMENT, [0, 1], { nodeId: NODE_ID, term: 1 });
     const value = Buffer.alloc(valueBytes, 0x5a);
     const samples = new LatencySamples();
-    const serialStarted = performance.now();
-    for (let seq = 0; seq < APPENDS; seq++) {
-      const started = performance.now();
-      await log.appendFenced(0, value, seq);
-      samples.record(performance.now() - started);
+    const elapsedMs: [number, number] = [0, 0];
+    let serialSeq = 0;
+    let pipelinedSeq = 0;
+    let peak = 0;
+    for (let round = 0; round < APPEND_ROUNDS; round++) {
+      for (const pipelined of round % 2 === 0 ? [false, true] : [true, false]) {
+        const started = performance.now();
+        if (pipelined) {
+          const pipeline = new AppendPipeline(log, 1, pipelinedSeq, (fromSeq, toSeq) => Array.from({ length: toSeq - fromSeq + 1 }, () => value));
+          await pipeline.through((pipelinedSeq += APPENDS));
+          peak = Math.max(peak, pipeline.peakInFlight);
+        } else {
+          for (let i = 0; i < APPENDS; i++) {
+            const sent = performance.now();
+            await log.appendFenced(0, value, serialSeq++);
+            samples.record(performance.now() - sent);
+          }
+        }
+        elapsedMs[pipelined ? 1 : 0] += performance.now() - started;
+      }
     }
-    const serialPerS = APPENDS / ((performance.now() - serialStarted) / 1000);
+    const [serialPerS, pipelinedPerS] = elapsedMs.map((ms) => (APPENDS * APPEND_ROUNDS) / (ms / 1000)) as [number, number];
     const [p50, p99] = samples.percentilesMs([0.5, 0.99]);
-    const pipeline = new AppendPipeline(log, 1, 0, (fromSeq, toSeq) => Array.from({ length: toSeq - fromSeq + 1 }, () => value));
-    const pipelinedStarted = performance.now();
-    await pipeline.through(APPENDS);
-    const pipelinedPerS = APPENDS / ((performance.now() - pipelinedStarted) / 1000);
-    console.log(`append of a ${fmt(valueBytes)}-byte log value, one in flight: p50 ${p50!.toFixed(2)} ms, p99 ${p99!.toFixed(2)} ms, ${fmt(serialPerS)} appends/s`);
+    console.log(`append of a ${fmt(valueBytes)}-byte log value, one in flight: p50 ${p50!.toFixed(2)} ms, p99 ${p99!.toFixed(2)} ms (${fmt(samples.count)} appends)`);
     console.log(`| appends/s, one in flight | ${fmt(serialPerS)} |`);
-    console.log(`| appends/s, ${CLUSTER_APPENDS_IN_FLIGHT_MAX} in flight (peak ${pipeline.peakInFlight}) | ${fmt(pipelinedPerS)} |`);
+    console.log(`| appends/s, ${CLUSTER_APPENDS_IN_FLIGHT_MAX} in flight (peak ${peak}) | ${fmt(pipelinedPerS)} |`);
     console.log(`| ${CLUSTER_APPENDS_IN_FLIGHT_MAX} in flight ÷ one | ${(pipelinedPerS / serialPerS).toFixed(3)} |`);
   } finally {
     await nc.close();
@@ -122,7 +136,11 @@ async function main(): Promise<number> {
     for (const [name, server] of [['single node', single], ['cluster node', clustered]] as const) await verified(name, server, problems);
 
     // Every entry of the cluster node's logs is in its shard's stream: the node answered nothing unreplicated.
-    await clustered.stop();
+    for (const server of servers) await server.stop();
+    const [singleEntries, logEntries] = [await logEntriesOf(dirs[0]!), await logEntriesOf(dirs[1]!)];
+    // Both took the same ops: a node whose replies wait longer gathers more of them into each batch.
+    const opsTaken = members + (turns + 1) * opsPerTurn;
+    console.log(`batches committed (log entries): single node ${fmt(singleEntries)} (${fmt(opsTaken / singleEntries)} ops each), cluster node ${fmt(logEntries)} (${fmt(opsTaken / logEntries)} ops each)`);
     const nc = await cluster.connect('bench-inspect');
     let messages = 0;
     let bytes = 0;
@@ -136,7 +154,6 @@ async function main(): Promise<number> {
     } finally {
       await nc.close();
     }
-    const logEntries = await clusterLogEntries(dirs[1]!);
     console.log(`streams: ${fmt(messages)} messages, ${fmt(bytes)} bytes (${fmt(bytes / Math.max(messages, 1))} per message); the cluster node's logs: ${fmt(logEntries)} entries`);
     if (messages !== logEntries) problems.push(`the streams hold ${messages} messages, the cluster node's logs ${logEntries} entries`);
     await appendFigures(cluster, Math.round(bytes / Math.max(messages, 1)));
@@ -150,7 +167,7 @@ async function main(): Promise<number> {
 }
 
 /** The log entries of every shard of a stopped node's data folder. */
-async function clusterLogEntries(dataDir: string): Promise<number> {
+async function logEntriesOf(dataDir: string): Promise<number> {
   let entries = 0;
   for (let shard = 0; shard < shards; shard++) {
     const store = openShardStore(join(dataDir, `shard-${shard}`), { readOnly: true });
