@@ -79,8 +79,15 @@ export class AppendPipeline {
     if (this.failure !== null) return;
     const toSeq = Math.min(this.wantedSeq, this.ackedSeq + this.inFlightMax);
     if (toSeq <= this.sentSeq) return;
-    const values = this.read(this.sentSeq + 1, toSeq);
-    assert.equal(values.length, toSeq - this.sentSeq, `shard ${this.shard}: the copy holds ${values.length} of the values ${this.sentSeq + 1}…${toSeq}`);
+    let values: Uint8Array[];
+    try {
+      values = this.read(this.sentSeq + 1, toSeq);
+      assert.equal(values.length, toSeq - this.sentSeq, `shard ${this.shard}: the copy holds ${values.length} of the values ${this.sentSeq + 1}…${toSeq}`);
+    } catch (err) {
+      // A committed value the copy cannot give: nothing from there on can be appended, and every wait for it fails.
+      this.fail(this.sentSeq + 1, err);
+      return;
+    }
     for (const value of values) {
       const seq = ++this.sentSeq;
       // Fenced on the append before it while that one is in flight; on the sequence alone once it is acknowledged.
