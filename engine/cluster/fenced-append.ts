@@ -2,7 +2,9 @@
 // message only when its last sequence is the one the owner knows, so that of two nodes that both
 // believe they own the shard at most one appends, and the other learns it is stale. An append that
 // gets no acknowledgement (a NATS server died, the stream elects a leader) is sent again with the
-// same message id and the same fence until it is acknowledged, refused or out of time.
+// same message id and the same fence until it is acknowledged, refused or out of time. An append
+// sent while the one before it is still unacknowledged (a pipeline, append-pipeline.ts) is fenced
+// on that message's id as well, and a refusal it meets before then is re-checked once it settles.
 import assert from 'node:assert/strict';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
@@ -44,6 +46,11 @@ function isTransient(err: unknown): boolean {
 /** A node's access to the shards' streams, for appending. */
 export class ReplicatedLog {
   private readonly streams = new Map<number, ShardStream>();
+  /**
+   * Appends sent again because they were refused or failed while the entry before them was still
+   * unacknowledged: how often a pipeline's later appends overtook an earlier one's retry.
+   */
+  resentAfterPredecessor = 0;
 
   private constructor(private readonly js: JetStreamClient, private readonly jsm: JetStreamManager, readonly deployment: string, readonly writer: LogWriter) {
     if (!NODE_ID.test(writer.nodeId)) throw new RangeError(`a node id is 1 to 64 letters, digits, _ or -, not ${JSON.stringify(writer.nodeId)}`);
@@ -75,28 +82,47 @@ export class ReplicatedLog {
     return (await this.jsm.streams.info(this.stream(shard).name)).state.last_seq;
   }
 
+  /** The message id of this writer's append of log entry `logSeq`: its own retries share it, two writers never do. */
+  private msgIdOf(logSeq: number): string {
+    return `${this.writer.nodeId}.${this.writer.term}.${logSeq}`;
+  }
+
   /**
    * Appends `logValue` (a sealed batch-log value, engine/shard/batch-log.ts) to the shard's stream
    * at the sequence after `expectedLastSeq`, and answers that sequence once a quorum of the stream's
    * servers acknowledged it. Throws FenceRefusedError when another writer appended after
    * `expectedLastSeq`, ReplicationUnavailableError when no answer came in time.
+   *
+   * `predecessor`, when given, is this writer's own append at `expectedLastSeq`, sent and not yet
+   * acknowledged; it resolves once that append is acknowledged and rejects when it fails. Until then
+   * the message is fenced on the predecessor's message id as well as on the sequence: a sequence
+   * alone would let it land after another writer's message at `expectedLastSeq` when the
+   * predecessor was refused. A refusal or failure met before the predecessor is acknowledged proves
+   * nothing (the predecessor's own attempt may have been lost and be sent again): the append waits
+   * for it and is sent again, and fails with the predecessor's failure when that fails. Only a
+   * refusal of an append sent after everything before it was acknowledged means another writer.
    */
-  async appendFenced(shard: number, logValue: Uint8Array, expectedLastSeq: number): Promise<number> {
+  async appendFenced(shard: number, logValue: Uint8Array, expectedLastSeq: number, predecessor?: Promise<unknown>): Promise<number> {
     const stream = this.stream(shard);
     assert.ok(Number.isSafeInteger(expectedLastSeq) && expectedLastSeq >= 0, 'the fence is a stream sequence');
     if (logValue.length > CLUSTER_LOG_VALUE_BYTES_MAX) throw new RangeError(`a log value of ${logValue.length} bytes is larger than a stream takes (${CLUSTER_LOG_VALUE_BYTES_MAX})`);
     const seq = expectedLastSeq + 1;
     const logSeq = logSeqOfStreamSeq(seq);
-    const msgID = `${this.writer.nodeId}.${this.writer.term}.${logSeq}`;
+    const msgID = this.msgIdOf(logSeq);
+    const predecessorMsgID = this.msgIdOf(logSeqOfStreamSeq(expectedLastSeq));
     const h = headers();
     h.set(LOG_SEQ_HEADER, String(logSeq));
-    const deadline = Date.now() + CLUSTER_APPEND_DEADLINE_MS;
+    const before = { acknowledged: predecessor === undefined };
+    predecessor?.then(() => { before.acknowledged = true; }, () => { /* this append fails with it below */ });
+    // The deadline runs from the predecessor's acknowledgement: before it, this append cannot land.
+    let deadline = Date.now() + CLUSTER_APPEND_DEADLINE_MS;
     for (;;) {
+      const early = !before.acknowledged;
       let failure: unknown;
       try {
         const ack = await this.js.publish(stream.subject, logValue, {
           msgID, headers: h, timeout: CLUSTER_APPEND_ATTEMPT_MS, retries: 1,
-          expect: { streamName: stream.name, lastSequence: expectedLastSeq },
+          expect: { streamName: stream.name, lastSequence: expectedLastSeq, ...(early ? { lastMsgID: predecessorMsgID } : {}) },
         });
         // A duplicate is this writer's own earlier attempt, acknowledged after all: same id, same place.
         assert.equal(ack.stream, stream.name, 'the ack comes from the shard\'s stream');
@@ -104,6 +130,13 @@ export class ReplicatedLog {
         return seq;
       } catch (err) {
         if (err instanceof assert.AssertionError) throw err;
+        if (early) {
+          // Refused on the predecessor's id (10070) or sequence, or unanswered: settled only once it is.
+          await predecessor;
+          this.resentAfterPredecessor += 1;
+          deadline = Date.now() + CLUSTER_APPEND_DEADLINE_MS;
+          continue;
+        }
         if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) {
           // An earlier attempt of this append may have landed (its ack lost) and made the fence move:
           // the entry at `seq` is then this writer's own message.

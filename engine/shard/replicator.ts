@@ -1,13 +1,14 @@
 // The owner's side of cluster mode inside a shard worker (docs/cluster.md): every log entry the
-// shard commits is appended to the shard's stream, in order, each fenced on the one before it, and
-// a reply waits until the entries it depends on are acknowledged. At start the shard's copy and
+// shard commits is appended to the shard's stream, several in flight at once, each fenced on the
+// one before it, and a reply waits until the entries it depends on are acknowledged. At start the shard's copy and
 // its stream are brought level: entries only the stream holds are applied to the copy through the
 // replay path; entries only the copy holds (committed before a crash, never acknowledged, so never
 // answered) are appended.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { ClusterConfig } from '../cluster/config.js';
+import { AppendPipeline } from '../cluster/append-pipeline.js';
 import { ReplicatedLog } from '../cluster/fenced-append.js';
-import { shardStream, streamSeqOfLogSeq } from '../cluster/shard-stream.js';
+import { logSeqOfStreamSeq, shardStream, streamSeqOfLogSeq } from '../cluster/shard-stream.js';
 import { CLUSTER_APPEND_ATTEMPT_MS } from '../limits.js';
 import { logPosition, logValues } from './batch-log.js';
 import { ShardFollower } from './stream-follower.js';
@@ -22,10 +23,10 @@ export class ReplicaDivergedError extends Error {
 }
 
 export class ShardReplicator {
-  /** The last log entry the stream acknowledged. */
+  /** The last log entry the copy and the stream both held when they were levelled: the first append is fenced on it. */
   private appendedSeq = 0;
-  /** The appends asked for so far, chained: each starts once the one before it is acknowledged. */
-  private tail: Promise<void> = Promise.resolve();
+  /** The appends in flight, made at the first append after the levelling. */
+  private pipeline: AppendPipeline | null = null;
 
   private constructor(private readonly nc: NatsConnection, private readonly log: ReplicatedLog, readonly shard: number, private store: ShardStore) {}
 
@@ -78,31 +79,41 @@ export class ShardReplicator {
     this.store = store;
   }
 
+  /** The appends, fenced from the levelled position on; each value is read from the copy when its turn to be sent comes. */
+  private appends(): AppendPipeline {
+    this.pipeline ??= new AppendPipeline(this.log, this.shard, streamSeqOfLogSeq(this.appendedSeq), (fromSeq, toSeq) => {
+      const values: Uint8Array[] = [];
+      for (const [seq, value] of logValues(this.store, logSeqOfStreamSeq(fromSeq), logSeqOfStreamSeq(toSeq))) {
+        if (seq !== logSeqOfStreamSeq(fromSeq) + values.length) break;
+        values.push(value);
+      }
+      return values;
+    });
+    return this.pipeline;
+  }
+
   /**
-   * Appends every entry committed and not yet appended, and resolves once they are acknowledged.
-   * Appends run one at a time, in log order, each fenced on the entry before it; a refused or
-   * unanswered append rejects this and every later call.
+   * Appends every entry committed and not yet appended, and resolves once they and every entry
+   * before them are acknowledged. Up to CLUSTER_APPENDS_IN_FLIGHT_MAX appends are in flight, in log
+   * order, each fenced on the entry before it; a refused or unanswered append rejects this and
+   * every later call.
    */
   replicate(): Promise<void> {
-    const upTo = logPosition(this.store).seq;
-    this.tail = this.tail.then(async () => {
-      // Read before the first await: a read transaction is not held across the appends.
-      const entries = [...logValues(this.store, this.appendedSeq + 1, upTo)];
-      for (const [seq, value] of entries) {
-        await this.log.appendFenced(this.shard, value, streamSeqOfLogSeq(seq) - 1);
-        this.appendedSeq = seq;
-      }
-    });
-    return this.tail;
+    return this.appends().through(streamSeqOfLogSeq(logPosition(this.store).seq));
   }
 
   /** Resolves once every append asked for so far is acknowledged: a read waits for it, so that it never shows an unacknowledged batch. */
   settled(): Promise<void> {
-    return this.tail;
+    return this.pipeline?.settled() ?? Promise.resolve();
+  }
+
+  /** The most appends this shard had in flight at once, and how many were sent again once the append before them settled. */
+  get appendStats(): { peakInFlight: number; resentAfterPredecessor: number } {
+    return { peakInFlight: this.pipeline?.peakInFlight ?? 0, resentAfterPredecessor: this.log.resentAfterPredecessor };
   }
 
   async close(): Promise<void> {
-    await this.tail.catch(() => { /* the failure was reported by the append that failed */ });
+    await this.settled().catch(() => { /* the failure was reported by the append that failed */ });
     await this.nc.close();
   }
 }

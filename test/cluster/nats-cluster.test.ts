@@ -1,4 +1,4 @@
-// The three-server NATS cluster the cluster-mode tests run on (test/helpers/nats-cluster.ts): it
+// The three-server NATS cluster the cluster-mode tests run on (bench/nats-cluster.ts): it
 // starts, holds a three-replica stream, and its stream-level expected-last-sequence fence refuses
 // a writer that appends on a sequence that is no longer the last, which is what makes a stale
 // shard owner step down.
