@@ -20,3 +20,15 @@ export async function waitUntilOwner(server: ServerProcess, timeoutMs: number): 
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
+
+/** Polls `server` until it refuses as a standby that names an owner; answers the refusal's message. */
+export async function waitUntilStandby(server: ServerProcess, timeoutMs: number): Promise<string> {
+  const startedMs = Date.now();
+  for (;;) {
+    const reply = await server.get('/v1/program').catch(() => null);
+    const message = reply !== null && isNotOwner(reply) ? (reply.body as { error: { message: string } }).error.message : '';
+    if (/ owns the deployment /.test(message)) return message;
+    if (Date.now() - startedMs > timeoutMs) throw new Error(`${server.dataDir} did not stand by within ${timeoutMs} ms: ${server.logs.join('').slice(-3_000)}`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
