@@ -4,7 +4,7 @@
 // over within 10 s (the failover time is printed), every acknowledged purchase is in its books and
 // replays, the unacknowledged ones resent by their order id apply once, and the killed node comes
 // back as a standby whose copy becomes the new owner's, database by database. An owner paused past
-// its lease finds another node's record when it wakes, and stops.
+// its lease (SIGSTOP) finds another node's record when it wakes, and stops at once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -164,4 +164,39 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
     expect(verify(first)).toMatchObject({ ok: true, members: MEMBERS });
     expect(verify(second)).toMatchObject({ ok: true, members: MEMBERS });
   }, 180_000);
+
+  it('stops an owner that was paused past its lease as soon as it wakes, and it comes back as a standby', async () => {
+    // A deployment of its own on the same NATS servers: its own streams and owner record.
+    const own = (nodeId: string) => ({ ...env(nodeId), LOYALTY_DEPLOYMENT: 'paused' });
+    const paused = new ServerProcess(ServerProcess.tempDataDir(), own('node-a'));
+    nodes.push(paused);
+    await paused.start();
+    await waitUntilOwner(paused, 15_000);
+    const standby = new ServerProcess(ServerProcess.tempDataDir(), own('node-b'));
+    nodes.push(standby);
+    await standby.start();
+    await waitUntilStandby(standby, 10_000);
+    expect((await paused.post('/v1/members', { memberId: 'pm-1', name: 'Paused' })).status).toBe(201);
+
+    const child = paused.child!;
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    process.kill(child.pid!, 'SIGSTOP');
+    const pausedAtMs = Date.now();
+    const tookOverMs = (Date.now() - pausedAtMs) + await waitUntilOwner(standby, FAILOVER_MAX_MS);
+    console.log(`paused owner: the standby owned ${tookOverMs} ms after the owner was stopped with SIGSTOP`);
+    expect((await standby.post('/v1/purchases', { orderId: 'po-1', memberId: 'pm-1', amountCents: 900 })).status).toBe(200);
+
+    // Woken, the old owner's next renewal finds node-b's record: it stops at once, with the reason in its log.
+    const wokenAtMs = Date.now();
+    process.kill(child.pid!, 'SIGCONT');
+    expect(await Promise.race([exited, pause(5_000).then(() => 'still running')])).toBe('SIGKILL');
+    console.log(`paused owner: it stopped ${Date.now() - wokenAtMs} ms after SIGCONT`);
+    expect(paused.logs.join('')).toContain('node node-b owns the deployment now (term 2): this node stops at once');
+    paused.child = null;
+
+    paused.logs.length = 0;
+    await paused.start();
+    expect(await waitUntilStandby(paused, 10_000)).toContain('node node-b owns the deployment (term 2)');
+    expect((await standby.get('/v1/members/pm-1')).body).toMatchObject({ purchaseCount: 1, lifetimeSpendCents: 900 });
+  }, 120_000);
 });
