@@ -92,7 +92,7 @@ export class Engine {
     this.audit = new AuditLog(options.dataDir, this.now);
     // One commit clock for every shard, so that the batch logs' commit times order the shards' work.
     const commitClock = new SharedArrayBuffer(COMMIT_CLOCK_BYTES);
-    this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax, commitClock));
+    this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax, commitClock, options.standby === true && options.readOnly !== true));
     this.orchestrator = new Orchestrator(this);
   }
 

@@ -48,11 +48,13 @@ const COMMIT_MODE = commitModeFromEnv(process.env);
 const FAIL_SYNC_FILE = process.env['LOYALTY_TEST_FAIL_SYNC'] ?? '';
 
 /**
- * Cluster mode (LOYALTY_NATS, LOYALTY_NODE_ID, docs/cluster.md): this node owns the shard and every
- * log entry it commits is appended to the shard's stream before any reply depends on it. Null on a
- * single machine, where nothing below changes.
+ * Cluster mode (LOYALTY_NATS, LOYALTY_NODE_ID, docs/cluster.md), when the engine of a cluster node
+ * asked for it: the shard follows its stream until this node owns it, then appends every log entry
+ * it commits before any reply depends on it. Null on a single machine, and in a command-line tool
+ * that opens the folder beside a node, where nothing below changes.
  */
-const CLUSTER = clusterFromEnv(process.env);
+const CLUSTER = (workerData as ShardWorkerData).cluster === true ? clusterFromEnv(process.env) : null;
+assert.ok((workerData as ShardWorkerData).cluster !== true || CLUSTER !== null, 'a cluster shard needs LOYALTY_NATS in its environment');
 
 /**
  * Test hook (LOYALTY_TEST_COMMIT_TRACE=1): writes `commit <shard> <n>` to stderr after each write
