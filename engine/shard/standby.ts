@@ -63,12 +63,17 @@ export class ShardStandby {
   }
 
   private async loop(): Promise<void> {
+    // A stream unreachable for a while fails every turn alike: each new reason is reported once.
+    let lastWarning = '';
     while (!this.stopping) {
       try {
         await this.turn();
+        lastWarning = '';
       } catch (err) {
         if (err instanceof LogReplayError) { this.events.fail(err); return; }
-        this.events.warn('a standby shard could not read its stream: it tries again', err);
+        const reason = err instanceof Error ? err.message : String(err);
+        if (reason !== lastWarning) this.events.warn('a standby shard could not read its stream: it tries again', err);
+        lastWarning = reason;
       }
       if (this.stopping) return;
       await new Promise<void>((resolve) => {
