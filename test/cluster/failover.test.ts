@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import WebSocket from 'ws';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
@@ -92,6 +93,14 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
     expect((refused.body as { error: { message: string } }).error.message).toContain(`node node-1 owns the deployment (term 1) at http://127.0.0.1:${first.port}`);
     expect(refused.headers.get('retry-after')).not.toBeNull();
     expect((await second.get('/healthz')).status).toBe(200);
+    // A POS stream's batch gets the error frame not_owner, naming the owner, and nothing applies.
+    const ws = new WebSocket(`ws://127.0.0.1:${second.port}/v1/stream`, { headers: { authorization: `Bearer ${second.adminKey}` } });
+    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+    const frame = new Promise<{ type: string; id: number; error: { code: string; message: string } }>((resolve) => ws.once('message', (data: Buffer) => resolve(JSON.parse(data.toString()))));
+    ws.send(JSON.stringify({ type: 'batch', id: 7, ops: [{ op: 'register', memberId: 'nobody' }] }));
+    expect(await frame).toMatchObject({ type: 'error', id: 7, error: { code: 'not_owner' } });
+    expect((await frame).error.message).toContain('node node-1 owns the deployment');
+    ws.close();
 
     for (let i = 0; i < MEMBERS; i++) expect((await first.post('/v1/members', { memberId: `fm-${i}`, name: `Member ${i}` })).status).toBe(201);
 
