@@ -54,6 +54,7 @@ export const ERRORS = {
   overloaded: { status: 503, message: 'the server is at capacity; retry after the given delay' },
   storage_failed: { status: 503, message: 'the ledger could not be written; nothing was changed' },
   shutting_down: { status: 503, message: 'the server is shutting down' },
+  not_owner: { status: 503, message: 'this node stands by in a cluster: another node owns the deployment and takes its requests (the message names it)' },
   backup_failed: { status: 503, message: 'the backup could not be written; the live data is untouched and the partial copy was removed' },
   internal: { status: 500, message: 'an unexpected error; nothing was changed' },
 } as const satisfies Record<string, ErrorInfo>;

@@ -498,3 +498,21 @@ export const CLUSTER_SERVERS_MAX = 16;
  * right after killing a leader) before it reports the stream unavailable.
  */
 export const CLUSTER_FOLLOW_DEADLINE_MS = 15_000;
+/**
+ * How long an owner's lease lasts without a renewal before a standby may claim the deployment
+ * (docs/cluster.md, "Ownership"): three renewals may be lost in a row (a NATS server's restart, a
+ * GC pause) before a standby takes over. Failover time is this plus up to two polls plus the
+ * takeover itself, and stays under 10 s with NATS's own election (4.5–7 s) overlapping it.
+ */
+export const CLUSTER_LEASE_MS = 3_000;
+/** How often the owner renews its lease: a third of the lease, so that one lost renewal costs nothing. */
+export const CLUSTER_LEASE_RENEW_MS = 1_000;
+/** How often a standby reads the owner record: a lease that stopped changing is noticed within this of its expiry. */
+export const CLUSTER_LEASE_POLL_MS = 500;
+/**
+ * Owner records the owners stream keeps (the oldest is discarded past it): only the last one
+ * counts; a few more show the last hand-overs to an operator reading the stream.
+ */
+export const CLUSTER_LEASE_RECORDS_MAX = 64;
+/** How often a standby shard asks its stream for entries it has not applied: a standby lags the owner by about this. */
+export const CLUSTER_FOLLOW_POLL_MS = 200;

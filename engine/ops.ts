@@ -237,7 +237,13 @@ export type Control =
    * answered, and refuses every task after it: the last task before the thread is let go, so
    * that no LMDB environment or transaction is open when the thread ends.
    */
-  | { c: 'close' };
+  | { c: 'close' }
+  /**
+   * Cluster mode: this node owns the shard from now on, in term `term` (docs/cluster.md). The
+   * shard stops following its stream, levels its copy with it, and appends every later commit,
+   * fenced; answers the term and the copy's log position.
+   */
+  | { c: 'own'; term: number };
 
 export const LEDGER_KINDS = [
   'register', 'purchase', 'return', 'redeem', 'adjust', 'topup', 'withdraw', 'transfer_out',

@@ -11,6 +11,12 @@ export interface ShardWorkerData {
   shardId: number; dataDir: string; mapBytes?: number;
   /** The commit clock every shard of the process shares (engine/shard/commit-clock.ts). */
   commitClock?: SharedArrayBuffer;
+  /**
+   * Cluster mode (docs/cluster.md): the shard starts as a standby that follows its stream, with the
+   * settings of LOYALTY_NATS. Set by the engine of a cluster node only: a command-line tool that
+   * opens the data folder beside it (verify, export) never follows or appends.
+   */
+  cluster?: boolean;
 }
 /**
  * A task as the shard thread receives it. A write batch travels as its ops packed into one moved

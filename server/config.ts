@@ -54,6 +54,21 @@ export interface Config {
    * process; they are read here too so that a bad value stops the server at start.
    */
   cluster: ClusterConfig | null;
+  /**
+   * LOYALTY_HTTP_ADDRESS: where other nodes' clients reach this node's HTTP front end
+   * (`http://10.0.0.5:8080`), written in the owner record so that a standby's not_owner refusal
+   * names it. Unset: this machine's host name and the listening port.
+   */
+  httpAddress: string | null;
+}
+
+const HTTP_ADDRESS = /^https?:\/\/[A-Za-z0-9.\-[\]:]+(:\d{1,5})?$/;
+
+function httpAddressFromEnv(env: NodeJS.ProcessEnv): string | null {
+  const raw = env['LOYALTY_HTTP_ADDRESS'] ?? '';
+  if (raw === '') return null;
+  if (!HTTP_ADDRESS.test(raw)) throw new Error(`LOYALTY_HTTP_ADDRESS must be an http(s)://host:port address, got ${JSON.stringify(raw)}`);
+  return raw;
 }
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -93,6 +108,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     backupStallMs: intEnv(env, 'LOYALTY_TEST_BACKUP_STALL_MS', 0, 0, 600_000),
     commit: commitModeFromEnv(env),
     cluster: clusterFromEnv(env),
+    httpAddress: httpAddressFromEnv(env),
     webhooks: {
       timeoutMs: intEnv(env, 'LOYALTY_WEBHOOK_TIMEOUT_MS', WEBHOOK_TIMEOUT_MS, 100, 600_000),
       retryFirstMs: intEnv(env, 'LOYALTY_WEBHOOK_RETRY_FIRST_MS', WEBHOOK_RETRY_FIRST_MS, 10, 3_600_000),

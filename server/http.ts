@@ -12,7 +12,15 @@ export interface Lifecycle {
   stopping: boolean;
   /** Why storage is too full to write, or null; while set, every write is refused with storage_failed. */
   storageFull: string | null;
+  /**
+   * Cluster mode: while this node does not own the deployment, who does (the refusal's message);
+   * every request but the health check is refused with not_owner. Null or absent on the owner.
+   */
+  notOwner?: string | null;
 }
+
+/** The one route a node that does not own the deployment still answers: whether it is alive. */
+const answeredByStandby = (method: string, path: string) => (method === 'GET' || method === 'HEAD') && path === '/healthz';
 
 /** Bodies are UTF-8; a decoder that replaced bad bytes with U+FFFD would store what was never sent. */
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -109,6 +117,10 @@ export function attachHttp(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle
     };
     if (lifecycle.stopping) {
       finish(errorReply('shutting_down'), true);
+      return;
+    }
+    if (lifecycle.notOwner != null && !answeredByStandby(method, path)) {
+      finish(errorReply('not_owner', lifecycle.notOwner), true);
       return;
     }
     if (declared !== '' && Number(declared) > bodyBytesMax) {

@@ -84,7 +84,7 @@ export function errorReply(code: ErrorCode, message?: string, field?: string): A
   const error: Record<string, string> = { code, message: message ?? ERRORS[code].message };
   if (field !== undefined) error['field'] = field;
   const reply: ApiReply = { status: statusOf(code), body: { error } };
-  if (code === 'overloaded' || code === 'storage_failed' || code === 'shutting_down') reply.headers = { 'Retry-After': String(RETRY_AFTER_SECONDS) };
+  if (code === 'overloaded' || code === 'storage_failed' || code === 'shutting_down' || code === 'not_owner') reply.headers = { 'Retry-After': String(RETRY_AFTER_SECONDS) };
   return reply;
 }
 

@@ -8,7 +8,9 @@ import { DISK_FREE_BYTES_MIN, KEYS_RELOAD_INTERVAL_MS, STORAGE_CHECK_INTERVAL_MS
 import { Engine } from '../engine/router/engine.js';
 import { looseModes } from '../engine/router/data-folder.js';
 import { KeyStore } from './auth.js';
-import { attachHttp } from './http.js';
+import { attachHttp, type Lifecycle } from './http.js';
+import type { Api } from './routes.js';
+import { advertisedAddress, joinCluster } from './cluster-node.js';
 import { attachStream } from './stream.js';
 import { Metrics } from './metrics.js';
 import { RequestLog } from './request-log.js';
@@ -50,6 +52,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     backupDir: config.backupDir, backupStallMs: config.backupStallMs,
     ...(config.mapBytes === undefined ? {} : { mapBytes: config.mapBytes }),
     warn: (message, detail) => log.warn(detail, message),
+    // Cluster mode: the shards follow their streams until this node owns the deployment (cluster-node.ts).
+    standby: config.cluster !== null,
   });
   if (config.holdOutbox) log.warn('LOYALTY_TEST_HOLD_OUTBOX is set: cross-shard credits are not delivered (fault injection)');
   if (config.backupStallMs > 0) log.warn({ stallMs: config.backupStallMs }, 'LOYALTY_TEST_BACKUP_STALL_MS is set: backups wait before their manifest (fault injection)');
@@ -68,13 +72,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
   const metrics = new Metrics(engine);
   const app = uWS.App();
-  // Deliveries run on their own thread and read the ledger from read-only views, after the engine opened every shard.
-  const webhooks = new DeliveryThread(config.dataDir, engine.shards.length, config.webhooks, {
+  // Deliveries run on their own thread and read the ledger from read-only views, after the engine
+  // opened every shard; in cluster mode only the owner delivers, from its takeover on.
+  const startWebhooks = () => new DeliveryThread(config.dataDir, engine.shards.length, config.webhooks, {
     warn: (detail, message) => log.warn(detail, message),
     error: (detail, message) => log.error(detail, message),
   });
-  const api = { engine, keys, metrics, webhooks, requestLog: new RequestLog(log) };
-  const lifecycle = { stopping: false, storageFull: storageProblem(config) };
+  const api: Api = { engine, keys, metrics, requestLog: new RequestLog(log) };
+  if (config.cluster === null) api.webhooks = startWebhooks();
+  const lifecycle: Lifecycle = {
+    stopping: false, storageFull: storageProblem(config),
+    notOwner: config.cluster === null ? null : `this node (${config.cluster.nodeId}) has not read the deployment's owner record yet`,
+  };
   if (lifecycle.storageFull !== null) log.warn({ problem: lifecycle.storageFull }, 'no room to write: writes are refused with storage_failed');
   const storageTimer = setInterval(() => {
     const problem = storageProblem(config);
@@ -89,17 +98,24 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     app.listen(config.host, config.port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.host}:${config.port}`))));
   });
   const port = uWS.us_socket_local_port(listenSocket);
-  log.info({ port, host: config.host, shards: config.shards, dataDir: config.dataDir, uws: uwsIsNative() ? 'native' : 'fallback (slow)', programVersion: engine.program.version }, 'loyalty ledger listening');
-  // The automatic sweep: one at a time, never overlapping, stopped with the server.
+  log.info({ port, host: config.host, shards: config.shards, dataDir: config.dataDir, uws: uwsIsNative() ? 'native' : 'fallback (slow)', ...(engine.standingBy ? { cluster: config.cluster?.nodeId } : { programVersion: engine.program.version }) }, 'loyalty ledger listening');
+  // The automatic sweep: one at a time, never overlapping, stopped with the server; in cluster mode only the owner sweeps.
   let sweeping = false;
   const sweepTimer = config.sweepIntervalMs === 0 ? null : setInterval(() => {
-    if (sweeping) return;
+    if (sweeping || engine.standingBy) return;
     sweeping = true;
     engine.sweep(engine.now()).then(
       (r) => { if (r.members > 0) log.info(r, 'sweep'); },
       (err: unknown) => log.error({ err }, 'sweep failed'),
     ).finally(() => { sweeping = false; });
   }, config.sweepIntervalMs);
+  const node = config.cluster === null ? null : await joinCluster(config.cluster, advertisedAddress(config.httpAddress, config.host, port), engine, lifecycle, log, () => {
+    if (!lifecycle.stopping) api.webhooks = startWebhooks();
+  }).catch(async (err: unknown) => {
+    uWS.us_listen_socket_close(listenSocket);
+    await engine.close();
+    throw err;
+  });
   let closed = false;
   return {
     port, engine, keys,
@@ -112,10 +128,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       // New requests and batches are refused with shutting_down from here on; those already taken
       // finish inside engine.close(), and their replies and acks are written before it resolves.
       lifecycle.stopping = true;
+      node?.stop();
       uWS.us_listen_socket_close(listenSocket);
       // Deliveries stop before the engine: a lane must not read a closing shard. Cut requests resend at the next start.
-      await webhooks.close();
+      await api.webhooks?.close();
       await engine.close();
+      // Once the shards are closed, a standby may take over at once rather than after the lease.
+      await node?.release();
       // Open streams would only be cut by the exit: a close frame tells terminals to reconnect.
       stream.closeAll(1001, 'server stopping');
     },

@@ -79,6 +79,7 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
       return;
     }
     if (lifecycle.stopping) { send(ws, errorFrame('shutting_down', 'the server is stopping; resend this batch after it restarts', frame['id']), binary); return; }
+    if (lifecycle.notOwner != null) { send(ws, errorFrame('not_owner', lifecycle.notOwner, frame['id']), binary); return; }
     if (lifecycle.storageFull !== null) { send(ws, errorFrame('storage_failed', `batches are refused until there is room: ${lifecycle.storageFull}`, frame['id']), binary); return; }
     const startedMs = performance.now();
     runBatchFrame(api.engine, conn, frame, (value) => send(ws, value, binary), (id, results) => sendAck(ws, id, results, binary)).then(

@@ -59,6 +59,12 @@ export interface EngineOptions {
   holder?: string;
   /** The what-if thread's pause between its work slices (what-if-jobs.ts). */
   whatIfPauseMs?: number;
+  /**
+   * Cluster mode (docs/cluster.md): the shards start as standbys that follow their streams, and
+   * the engine loads nothing it keeps in memory (program, directory, gates) until `takeOver`
+   * makes this node the writer. Until then it takes no write and answers no question.
+   */
+  standby?: boolean;
 }
 
 export { CLAIMED_EMAIL, CLAIMED_PHONE } from './directory.js';
@@ -86,7 +92,7 @@ export class Engine {
     this.audit = new AuditLog(options.dataDir, this.now);
     // One commit clock for every shard, so that the batch logs' commit times order the shards' work.
     const commitClock = new SharedArrayBuffer(COMMIT_CLOCK_BYTES);
-    this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax, commitClock));
+    this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax, commitClock, options.standby === true && options.readOnly !== true));
     this.orchestrator = new Orchestrator(this);
   }
 
@@ -112,23 +118,47 @@ export class Engine {
       throw err;
     }
     engine.folder = folder;
+    if (options.standby === true && !readOnly) {
+      engine.standingBy = true;
+      return engine;
+    }
     try {
-      await engine.loadProgram();
-      await engine.loadDirectory();
-      if (readOnly) return engine;
-      await engine.openCouponGate();
-      await engine.openRewardGate();
-      for (const shard of engine.shards) shard.onOutbox = (source, messages) => engine.deliver(source, messages);
-      // Messages written before a crash or stop and not yet delivered go out now.
-      for (const shard of engine.shards) {
-        const pending = await shard.query({ q: 'outbox' }) as Array<[number, OutboxMessage]>;
-        if (pending.length > 0) engine.deliver(shard.shardId, pending);
-      }
+      await engine.loadWriter();
     } catch (err) {
       await engine.close();
       throw err;
     }
     return engine;
+  }
+
+  /** Whether this engine's shards follow their streams (cluster mode, before `takeOver`). */
+  standingBy = false;
+
+  /**
+   * Cluster mode: makes this node the writer of every shard in term `term` (its owner record's).
+   * Each shard stops following, levels its copy with its stream and appends from there; then the
+   * router reads what it keeps in memory from the shards' copies, as a start does.
+   */
+  async takeOver(term: number): Promise<void> {
+    if (!this.standingBy) throw new Error('only a standby engine takes over');
+    await Promise.all(this.shards.map((s) => s.control({ c: 'own', term })));
+    this.standingBy = false;
+    await this.loadWriter();
+  }
+
+  /** What the router keeps in memory, read from the shards; for a writer, the gates and the outbox's delivery too. */
+  private async loadWriter(): Promise<void> {
+    await this.loadProgram();
+    await this.loadDirectory();
+    if (this.options.readOnly === true) return;
+    await this.openCouponGate();
+    await this.openRewardGate();
+    for (const shard of this.shards) shard.onOutbox = (source, messages) => this.deliver(source, messages);
+    // Messages written before a crash or stop and not yet delivered go out now.
+    for (const shard of this.shards) {
+      const pending = await shard.query({ q: 'outbox' }) as Array<[number, OutboxMessage]>;
+      if (pending.length > 0) this.deliver(shard.shardId, pending);
+    }
   }
 
   /** The newest program any shard holds; shards that missed a change (a crash mid-update) catch up. */

@@ -120,8 +120,8 @@ export class ShardClient {
   /** Called once per durable batch with its ops and the time from sending it to its reply (server/metrics.ts). */
   onBatch: (ops: number, commitMs: number) => void = () => {};
 
-  constructor(readonly shardId: number, dataDir: string, mapBytes?: number, private readonly pendingOpsMax = SHARD_PENDING_OPS_MAX, commitClock?: SharedArrayBuffer) {
-    const workerData: ShardWorkerData = { shardId, dataDir, ...(mapBytes === undefined ? {} : { mapBytes }), ...(commitClock === undefined ? {} : { commitClock }) };
+  constructor(readonly shardId: number, dataDir: string, mapBytes?: number, private readonly pendingOpsMax = SHARD_PENDING_OPS_MAX, commitClock?: SharedArrayBuffer, cluster = false) {
+    const workerData: ShardWorkerData = { shardId, dataDir, ...(mapBytes === undefined ? {} : { mapBytes }), ...(commitClock === undefined ? {} : { commitClock }), ...(cluster ? { cluster } : {}) };
     this.pool = new Piscina({
       filename: fileURLToPath(new URL('../shard/worker.js', import.meta.url)),
       minThreads: 1,

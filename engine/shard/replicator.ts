@@ -32,18 +32,18 @@ export class ShardReplicator {
 
   /**
    * Connects to the cluster, opens (or creates) the shard's stream, and brings the copy and the
-   * stream level. Options are explicit: the connection retries every server forever, so that a
+   * stream level, as the shard's owner in term `term`. Options are explicit: the connection retries every server forever, so that a
    * NATS server's restart is a pause for this shard, never a failure.
    */
-  static async open(config: ClusterConfig, shard: number, store: ShardStore): Promise<ShardReplicator> {
+  static async open(config: ClusterConfig, shard: number, store: ShardStore, term: number): Promise<ShardReplicator> {
     const nc = await connect({
       servers: config.servers, name: `loyalty-${config.nodeId}-shard-${shard}`, reconnect: true,
       maxReconnectAttempts: -1, reconnectTimeWait: 100, timeout: CLUSTER_APPEND_ATTEMPT_MS, noRandomize: false,
     });
     try {
-      // One node owns every shard for now: its term is fixed, and its message ids repeat across its
-      // restarts, which makes re-sending an entry whose acknowledgement was lost harmless.
-      const log = await ReplicatedLog.open(nc, config.deployment, [shard], { nodeId: config.nodeId, term: 1 });
+      // The term comes from the owner record (engine/cluster/owner-election.ts): each message id
+      // names it, so that two terms never share an id, while an owner's own retry of one append does.
+      const log = await ReplicatedLog.open(nc, config.deployment, [shard], { nodeId: config.nodeId, term });
       const replicator = new ShardReplicator(nc, log, shard, store);
       await replicator.level();
       return replicator;

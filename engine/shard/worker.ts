@@ -9,7 +9,7 @@ import { loadCore } from '../core/wasm.js';
 import { answer } from './queries.js';
 import { ensureSearchIndex } from './search-index.js';
 import assert from 'node:assert/strict';
-import { existsSync, writeSync } from 'node:fs';
+import { existsSync, renameSync, writeSync } from 'node:fs';
 import type { Control } from '../ops.js';
 import { importRowCount } from '../import-rows.js';
 import { opError } from '../errors.js';
@@ -25,6 +25,8 @@ import { clearCompactionLeftovers, compactionDue, compactShard, type CompactionR
 import { ERASURE_COMPACT_DELAY_MS } from '../limits.js';
 import { clusterFromEnv } from '../cluster/config.js';
 import type { ShardReplicator } from './replicator.js';
+import type { ShardStandby } from './standby.js';
+import { logPosition } from './batch-log.js';
 
 /**
  * BENCHMARK SWITCH, never for production: `LOYALTY_TEST_NO_BATCH_LOG=1` commits batches without
@@ -46,11 +48,13 @@ const COMMIT_MODE = commitModeFromEnv(process.env);
 const FAIL_SYNC_FILE = process.env['LOYALTY_TEST_FAIL_SYNC'] ?? '';
 
 /**
- * Cluster mode (LOYALTY_NATS, LOYALTY_NODE_ID, docs/cluster.md): this node owns the shard and every
- * log entry it commits is appended to the shard's stream before any reply depends on it. Null on a
- * single machine, where nothing below changes.
+ * Cluster mode (LOYALTY_NATS, LOYALTY_NODE_ID, docs/cluster.md), when the engine of a cluster node
+ * asked for it: the shard follows its stream until this node owns it, then appends every log entry
+ * it commits before any reply depends on it. Null on a single machine, and in a command-line tool
+ * that opens the folder beside a node, where nothing below changes.
  */
-const CLUSTER = clusterFromEnv(process.env);
+const CLUSTER = (workerData as ShardWorkerData).cluster === true ? clusterFromEnv(process.env) : null;
+assert.ok((workerData as ShardWorkerData).cluster !== true || CLUSTER !== null, 'a cluster shard needs LOYALTY_NATS in its environment');
 
 /**
  * Test hook (LOYALTY_TEST_COMMIT_TRACE=1): writes `commit <shard> <n>` to stderr after each write
@@ -83,8 +87,12 @@ clock.raise(lastCommittedAtMs(store) ?? 0);
  */
 const committedAtMs = (): number => clock.next(Date.now());
 
-// Data written before members were settled on program changes, or a settling a crash cut short.
-machine.settleMembers((store.meta.get('programAtMs') as number | undefined) ?? committedAtMs(), committedAtMs, SETTLE_SLICE_MEMBERS);
+/** Settles members on the shard's program: data written before settling existed, or a settling a crash cut short. */
+const settle = (): void => {
+  machine.settleMembers((store.meta.get('programAtMs') as number | undefined) ?? committedAtMs(), committedAtMs, SETTLE_SLICE_MEMBERS);
+};
+// In cluster mode a standby writes nothing of its own: the shard settles once this node owns it.
+if (CLUSTER === null) settle();
 
 /**
  * lmdb-js 3.5.6 `sync(callback)` (open.js; its typings do not declare it): a SyncWorker runs
@@ -104,12 +112,52 @@ const syncDataFile: SyncFile = (done) => {
 const syncs = COMMIT_MODE === 'pipelined' ? new GroupSync(syncDataFile, (err) => stopProcess('the data file could not be synced: stopping the process', err)) : null;
 
 /**
- * The shard's stream in cluster mode, levelled with this copy before the first task is taken (by
- * `start`). A refused or unanswered append stops the process, as a failed sync does: the copy holds
- * a commit the stream may not, and the next start levels the two again (engine/shard/replicator.ts).
- * It is loaded only in cluster mode: a single machine's shard threads never load the NATS client.
+ * The shard's stream in cluster mode once this node owns the shard (the `own` control), levelled
+ * with this copy before the next task is taken. A refused or unanswered append stops the process,
+ * as a failed sync does: the copy holds a commit the stream may not, and the next start levels the
+ * two again or rebuilds the copy (engine/shard/replicator.ts, engine/shard/standby.ts). It is
+ * loaded only in cluster mode: a single machine's shard threads never load the NATS client.
  */
 let replicator: ShardReplicator | null = null;
+/**
+ * In cluster mode, from the start until this node owns the shard: the standby that follows the
+ * shard's stream into this copy. While it runs the shard takes no write.
+ */
+let standby: ShardStandby | null = null;
+
+/**
+ * Moves a copy that cannot be levelled with its stream aside (`shard-<n>.diverged-<ms>`, kept for
+ * an operator to look at or delete) and opens an empty one in its place, which the standby then
+ * fills from the stream: LMDB cannot undo a committed transaction, so the stream's history is
+ * replayed from its first entry.
+ */
+async function rebuildCopy(reason: string): Promise<void> {
+  const aside = `${shardDir}.diverged-${Date.now()}`;
+  await store.root.close();
+  renameSync(shardDir, aside);
+  writeSync(2, JSON.stringify({ level: 40, time: Date.now(), shard: shardId, msg: 'this copy cannot be levelled with the shard\'s stream: it was moved aside and is rebuilt from the stream', reason, movedTo: aside }) + '\n');
+  store = openStore(shardDir);
+  ensureSearchIndex(store);
+}
+
+/**
+ * Makes this node the shard's owner in term `term`: the standby stops, the copy is levelled with
+ * the stream (its last entries applied, or its own unacknowledged ones appended), the shard
+ * settles its members, and from here on every commit is appended fenced on the stream's last entry.
+ */
+async function ownNow(term: number): Promise<Done> {
+  assert.ok(CLUSTER !== null && replicator === null, 'a shard is taken over once, in cluster mode');
+  await standby?.stop();
+  standby = null;
+  replicator = await (await import('./replicator.js')).ShardReplicator.open(CLUSTER, shardId, store, term);
+  // Levelling replays what the stream holds beyond the copy with a machine of its own, which takes
+  // the store's state-write hook and may change its program: this thread's machine is made again.
+  machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });
+  clock.raise(lastCommittedAtMs(store) ?? 0);
+  settle();
+  await replicator.replicate();
+  return { reply: { term, logSeq: logPosition(store).seq }, wrote: false };
+}
 
 /**
  * Set while the start-up or a compaction holds the shard: every task that arrives meanwhile waits
@@ -185,17 +233,20 @@ function compactSoon(): void {
 async function start(): Promise<void> {
   // What the start-up wrote (the search index, settling) is on disk before the first task is taken.
   if (syncs !== null) await syncs.committed();
-  if (CLUSTER !== null) {
-    replicator = await (await import('./replicator.js')).ShardReplicator.open(CLUSTER, shardId, store);
-    // Levelling replays what the stream holds beyond the copy with a machine of its own, which takes
-    // the store's state-write hook and may change its program: this thread's machine is made again.
-    machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });
-  }
   // An erasure committed since the last compaction (a stop or crash came first): compacted before
   // the first task. A copy that fails (a full disk) is reported and the shard starts as it is.
   if (compactionDue(store, shardDir)) {
     await compactNow().catch((err: unknown) => {
       writeSync(2, JSON.stringify({ level: 40, time: Date.now(), shard: shardId, msg: 'the compaction at start failed: the next erasure or start retries it', err: err instanceof Error ? err.message : String(err) }) + '\n');
+    });
+  }
+  // Cluster mode starts every shard as a standby; the `own` control makes it the owner.
+  if (CLUSTER !== null) {
+    standby = await (await import('./standby.js')).ShardStandby.open(CLUSTER, shardId, {
+      store: () => store,
+      rebuild: rebuildCopy,
+      fail: (err) => stopProcess('a standby shard could not apply its stream: its books differ from the owner\'s', err),
+      warn: (msg, err) => writeSync(2, JSON.stringify({ level: 40, time: Date.now(), shard: shardId, msg, err: err instanceof Error ? err.message : String(err) }) + '\n'),
     });
   }
 }
@@ -281,7 +332,7 @@ function runControl(control: Control): Done | Promise<Done> {
       // (engine/shard/shard-backup.ts). It is answered once everything the copy can hold is on the
       // live shard's disk, so that a backup never holds a batch a power loss could still undo here.
       return copyShard(store, shardId, control.dir, control.compact !== false).then((reply) => ({ reply, wrote: false }));
-    case 'compact': case 'close':
+    case 'compact': case 'close': case 'own':
       // Handled by handle(), which gives each the shard to itself.
       throw new Error(`${control.c} is not a task among others`);
   }
@@ -323,6 +374,8 @@ let closed = false;
 async function closeNow(): Promise<null> {
   closed = true;
   if (compactionTimer !== null) { clearTimeout(compactionTimer); compactionTimer = null; }
+  await standby?.stop();
+  standby = null;
   await replicator?.close();
   await store.root.close();
   return null;
@@ -334,6 +387,11 @@ export default async function handle(msg: ShardTask): Promise<unknown> {
   if (closed) throw new Error(`shard ${shardId} is closed`);
   if (msg.type === 'control' && msg.control.c === 'compact') return exclusive(compactNow);
   if (msg.type === 'control' && msg.control.c === 'close') return exclusive(closeNow);
+  if (msg.type === 'control' && msg.control.c === 'own') { const { term } = msg.control; return exclusive(async () => (await ownNow(term)).reply); }
+  // A standby's copy is written by its stream alone: a write of its own would make it differ.
+  if (standby !== null && !(msg.type === 'query' || (msg.type === 'control' && msg.control.c === 'backup'))) {
+    throw new Error(`shard ${shardId} stands by in cluster mode: it takes no write until this node owns it`);
+  }
   active += 1;
   try {
     const done = perform(msg);

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
 import { ServerProcess } from '../helpers/server-process.js';
+import { waitUntilOwner } from '../helpers/cluster-node.js';
 import { ShardFollower } from '../../engine/shard/stream-follower.js';
 import { shardStream } from '../../engine/cluster/shard-stream.js';
 import { openShardStore, type ShardStore } from '../../engine/shard/store.js';
@@ -32,6 +33,7 @@ describe.skipIf(skip)('one engine node in cluster mode', () => {
       LOYALTY_NATS: cluster.servers.join(','), LOYALTY_NODE_ID: 'node-1', LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0',
     });
     await server.start();
+    await waitUntilOwner(server, 10_000);
   });
 
   afterAll(async () => {
@@ -81,6 +83,7 @@ describe.skipIf(skip)('one engine node in cluster mode', () => {
     const seqs = await expectStreamsEqualCopies('after-stop');
     expect(infos.map((i) => i.state.last_seq)).toEqual(seqs);
     await server.start();
+    await waitUntilOwner(server, 10_000);
   });
 
   it('never answers ok while no NATS server runs, and levels the stream with the copy after a restart', async () => {
@@ -94,6 +97,7 @@ describe.skipIf(skip)('one engine node in cluster mode', () => {
     for (let i = 0; i < cluster.nodes.length; i++) cluster.startNode(i);
     await cluster.waitReady();
     await server.start();
+    await waitUntilOwner(server, 10_000);
     // The purchase the node committed and never answered was appended when it started; resent, it is a replay.
     const resent = await server.post('/v1/purchases', { orderId: 'co-dark', memberId: 'cm-0', amountCents: 4_200 });
     expect(resent.status).toBe(200);

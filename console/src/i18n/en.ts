@@ -292,7 +292,7 @@ const en = {
     product_inactive: 'The product is not on sale.', channel_not_allowed: 'The product is not sold on this channel.', tier_not_eligible: 'The member\'s tier may not buy this product.',
     return_exceeds_order: 'That is more than what is left of the order.', coupon_not_usable: 'The coupon cannot be used on this order', coupon_limit: 'No more of this coupon can be issued',
     coupon_not_active: 'The coupon is not active', balance_limit: 'A balance would become too large.', overloaded: 'The server is busy; try again in a moment.',
-    storage_failed: 'The server could not write; nothing changed. Tell your administrator (the disk may be full).', shutting_down: 'The server is restarting; try again in a moment.',
+    storage_failed: 'The server could not write; nothing changed. Tell your administrator (the disk may be full).', shutting_down: 'The server is restarting; try again in a moment.', not_owner: 'This server is a standby; another server of the cluster takes requests (the message names it).',
     backup_failed: 'The backup could not be written.', internal: 'Something went wrong on the server; nothing changed.',
   },
   validator: {

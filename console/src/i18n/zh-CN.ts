@@ -291,7 +291,7 @@ const zhCN: Messages = {
     product_inactive: '此商品已停售。', channel_not_allowed: '此商品不在此渠道销售。', tier_not_eligible: '会员等级不能购买此商品。',
     return_exceeds_order: '超出订单可退金额。', coupon_not_usable: '此优惠券不能用于这笔订单', coupon_limit: '此优惠券不能再发放',
     coupon_not_active: '此优惠券不是有效状态', balance_limit: '余额会变得过大。', overloaded: '服务器繁忙，请稍后再试。',
-    storage_failed: '服务器写入失败，没有任何变化。请通知管理员（磁盘可能已满）。', shutting_down: '服务器正在重启，请稍后再试。',
+    storage_failed: '服务器写入失败，没有任何变化。请通知管理员（磁盘可能已满）。', shutting_down: '服务器正在重启，请稍后再试。', not_owner: '此服务器是备用节点；集群中的另一台服务器处理请求（消息中注明了是哪一台）。',
     backup_failed: '备份写入失败。', internal: '服务器出现问题，没有任何变化。',
   },
   validator: {

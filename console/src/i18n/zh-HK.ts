@@ -291,7 +291,7 @@ const zhHK: Messages = {
     product_inactive: '此產品已停售。', channel_not_allowed: '此產品不在此渠道出售。', tier_not_eligible: '會員的等級不可購買此產品。',
     return_exceeds_order: '超出訂單尚可退貨的金額。', coupon_not_usable: '此優惠券不可用於這張訂單', coupon_limit: '此優惠券不可再派發',
     coupon_not_active: '此優惠券並非有效', balance_limit: '結餘會變得過大。', overloaded: '伺服器繁忙，請稍後再試。',
-    storage_failed: '伺服器未能寫入，沒有任何改變。請通知管理員（磁碟可能已滿）。', shutting_down: '伺服器正在重新啟動，請稍後再試。',
+    storage_failed: '伺服器未能寫入，沒有任何改變。請通知管理員（磁碟可能已滿）。', shutting_down: '伺服器正在重新啟動，請稍後再試。', not_owner: '此伺服器是後備節點；叢集中的另一部伺服器處理請求（訊息中註明了是哪一部）。',
     backup_failed: '未能寫入備份。', internal: '伺服器出現問題，沒有任何改變。',
   },
   validator: {

@@ -1,0 +1,114 @@
+// Who of the deployment's nodes writes, decided through the owner record (owner-lease.ts): the
+// owner renews its record every CLUSTER_LEASE_RENEW_MS; a standby reads it every
+// CLUSTER_LEASE_POLL_MS and claims it, with the next term, once it has not changed for
+// CLUSTER_LEASE_MS of the standby's own clock (no two machines' clocks are compared). A node that
+// finds its own id in the record (it held it before a restart) claims it at once. The owner that
+// finds another node's record where its own was stops writing: the events say what to do.
+import { CLUSTER_LEASE_MS, CLUSTER_LEASE_POLL_MS, CLUSTER_LEASE_RENEW_MS } from '../limits.js';
+import type { LeaseView, OwnerLease, OwnerRecord } from './owner-lease.js';
+
+/** What the node does as the record changes. */
+export interface ElectionEvents {
+  /** Another node owns the deployment (or none yet does): called whenever the owner or its term changes. */
+  standby(record: OwnerRecord): void;
+  /** This node holds term `term` from now on: it takes the shards over (renewals go on meanwhile). */
+  won(term: number): void;
+  /** Another node holds the record this node held: this node must stop writing at once. */
+  lost(record: OwnerRecord): void;
+  /** Reading or writing the record failed (NATS unavailable for now): tried again at the next turn. */
+  trouble(err: unknown): void;
+}
+
+export class OwnerElection {
+  /** The record this node holds, or null while it stands by. */
+  private held: LeaseView | null = null;
+  /** The revision a standby saw last and when it first saw it, on this node's monotonic clock. */
+  private seen: { revision: number; atMs: number } | null = null;
+  private reported: OwnerRecord | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private turn: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(
+    private readonly lease: OwnerLease,
+    private readonly me: { nodeId: string; httpAddress: string },
+    private readonly events: ElectionEvents,
+    private readonly nowMs: () => number = () => performance.now(),
+  ) {}
+
+  /** The record this node holds, or null. */
+  get holding(): OwnerRecord | null {
+    return this.held?.record ?? null;
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.turn = this.step().catch((err: unknown) => this.events.trouble(err)).finally(() => {
+        this.schedule(this.held !== null ? CLUSTER_LEASE_RENEW_MS : CLUSTER_LEASE_POLL_MS);
+      });
+    }, delayMs);
+  }
+
+  private async step(): Promise<void> {
+    if (this.held !== null) return this.renew(this.held);
+    const view = await this.lease.read();
+    const now = this.nowMs();
+    if (this.seen === null || this.seen.revision !== view.revision) this.seen = { revision: view.revision, atMs: now };
+    const { record } = view;
+    const mine = record.nodeId === this.me.nodeId;
+    const expired = now - this.seen.atMs >= CLUSTER_LEASE_MS;
+    if (!mine && record.nodeId !== '' && !expired) {
+      this.report(record);
+      return;
+    }
+    const won = await this.lease.replace(view.revision, { nodeId: this.me.nodeId, term: record.term + 1, httpAddress: this.me.httpAddress });
+    if (won === null) return;
+    this.held = won;
+    this.events.won(won.record.term);
+  }
+
+  private report(record: OwnerRecord): void {
+    const last = this.reported;
+    if (last !== null && last.nodeId === record.nodeId && last.term === record.term && last.httpAddress === record.httpAddress) return;
+    this.reported = record;
+    this.events.standby(record);
+  }
+
+  private async renew(held: LeaseView): Promise<void> {
+    const next = await this.lease.replace(held.revision, held.record);
+    if (next !== null) {
+      this.held = next;
+      return;
+    }
+    this.held = null;
+    this.stop();
+    const now = await this.lease.read().catch(() => null);
+    this.events.lost(now?.record ?? held.record);
+  }
+
+  /** Stops reading and renewing; a record held stays until it expires or `release` gives it up. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /**
+   * Stops, and gives the record up when this node holds it (a stop, once the shards are closed):
+   * a standby claims a vacant record at its next read instead of waiting for the lease to expire.
+   */
+  async release(): Promise<void> {
+    this.stop();
+    await this.turn;
+    const held = this.held;
+    if (held === null) return;
+    this.held = null;
+    await this.lease.replace(held.revision, { nodeId: '', term: held.record.term, httpAddress: '' });
+  }
+}

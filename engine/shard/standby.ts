@@ -1,0 +1,112 @@
+// A shard of a standby node in cluster mode (docs/cluster.md): follows the shard's stream
+// continuously into this node's copy (stream-follower.ts, checksums compared), so that a takeover
+// only has the last few entries to apply. A copy that holds an entry the stream does not hold at
+// the same place (this node owned the shard before, and its last commit was refused or never
+// acknowledged) cannot be undone in LMDB: it is rebuilt from the stream, by whoever passes the
+// `rebuild` callback. A copy merely ahead of the stream (its extra entries are this node's own,
+// committed and never answered) waits: the entries are appended if this node owns the shard again,
+// and the copy is rebuilt as soon as another owner's entries reach the stream instead.
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { ClusterConfig } from '../cluster/config.js';
+import { ReplicatedLog } from '../cluster/fenced-append.js';
+import { logSeqOfStreamSeq, shardStream, streamSeqOfLogSeq } from '../cluster/shard-stream.js';
+import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_FOLLOW_POLL_MS } from '../limits.js';
+import { logPosition, logValues } from './batch-log.js';
+import { LogReplayError } from './machine.js';
+import { ShardFollower } from './stream-follower.js';
+import type { ShardStore } from './store.js';
+
+/** What the shard's thread does for its standby. */
+export interface StandbyEvents {
+  /** The copy's current handle (a rebuild or a compaction replaces it). */
+  store(): ShardStore;
+  /** Moves the copy aside and opens an empty one in its place (`store()` answers it from then on). */
+  rebuild(reason: string): Promise<void>;
+  /** A value that does not replay to its checksum: the owner and this node computed different books. */
+  fail(err: Error): void;
+  /** A turn that could not reach the stream: reported, and tried again at the next one. */
+  warn(message: string, err: unknown): void;
+}
+
+/** Whether the copy's log entry `seq` is byte for byte the stream's message for it. */
+export async function sameEntry(store: ShardStore, log: ReplicatedLog, shard: number, seq: number): Promise<boolean> {
+  const [entry] = [...logValues(store, seq, seq)];
+  const streamed = await log.valueAt(shard, streamSeqOfLogSeq(seq));
+  return entry !== undefined && streamed !== null && Buffer.compare(entry[1], streamed) === 0;
+}
+
+export class ShardStandby {
+  /** Whether the copy's last entry was found in the stream: from then on it only applies the stream's entries. */
+  private level = false;
+  private stopping = false;
+  private wake: (() => void) | null = null;
+  private running: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly nc: NatsConnection, private readonly log: ReplicatedLog, readonly shard: number, private readonly events: StandbyEvents) {}
+
+  /** Connects (retrying every server forever, as the owner's replicator does) and starts following. */
+  static async open(config: ClusterConfig, shard: number, events: StandbyEvents): Promise<ShardStandby> {
+    const nc = await connect({
+      servers: config.servers, name: `loyalty-${config.nodeId}-standby-${shard}`, reconnect: true,
+      maxReconnectAttempts: -1, reconnectTimeWait: 100, timeout: CLUSTER_APPEND_ATTEMPT_MS, noRandomize: false,
+    });
+    try {
+      // A standby appends nothing: its writer (term 0) names no message.
+      const log = await ReplicatedLog.open(nc, config.deployment, [shard], { nodeId: config.nodeId, term: 0 });
+      const standby = new ShardStandby(nc, log, shard, events);
+      standby.running = standby.loop();
+      return standby;
+    } catch (err) {
+      await nc.close();
+      throw err;
+    }
+  }
+
+  private async loop(): Promise<void> {
+    // A stream unreachable for a while fails every turn alike: each new reason is reported once.
+    let lastWarning = '';
+    while (!this.stopping) {
+      try {
+        await this.turn();
+        lastWarning = '';
+      } catch (err) {
+        if (err instanceof LogReplayError) { this.events.fail(err); return; }
+        const reason = err instanceof Error ? err.message : String(err);
+        if (reason !== lastWarning) this.events.warn('a standby shard could not read its stream: it tries again', err);
+        lastWarning = reason;
+      }
+      if (this.stopping) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, CLUSTER_FOLLOW_POLL_MS);
+        this.wake = () => { clearTimeout(timer); resolve(); };
+      });
+      this.wake = null;
+    }
+  }
+
+  /** One look at the stream: the copy checked against it until it is level, then the new entries applied. */
+  private async turn(): Promise<void> {
+    const streamLast = logSeqOfStreamSeq(await this.log.lastSeq(this.shard));
+    const store = this.events.store();
+    const local = logPosition(store).seq;
+    if (!this.level || local > streamLast) {
+      const common = Math.min(local, streamLast);
+      if (common > 0 && !(await sameEntry(store, this.log, this.shard, common))) {
+        await this.events.rebuild(`log entry ${common} of this node's copy differs from the stream's: the copy holds a commit another owner's entries replaced`);
+        this.level = false;
+        return;
+      }
+      if (local > streamLast) return;
+      this.level = true;
+    }
+    if (streamLast > local) await (await ShardFollower.open(this.nc, shardStream(this.log.deployment, this.shard), store)).catchUp(streamLast);
+  }
+
+  /** Stops following once the turn under way has ended, and closes the connection. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.running;
+    await this.nc.close();
+  }
+}

@@ -1,0 +1,230 @@
+// Two engine nodes on three NATS servers (docs/cluster.md, "Ownership"): the first owns the
+// deployment and the second stands by, refusing requests with not_owner and following every
+// shard's stream. The owner is killed with SIGKILL while purchases are in flight: the standby takes
+// over within 10 s (the failover time is printed), every acknowledged purchase is in its books and
+// replays, the unacknowledged ones resent by their order id apply once, and the killed node comes
+// back as a standby whose copy becomes the new owner's, database by database, a copy holding a
+// commit the stream never had rebuilt from the stream. An owner paused past
+// its lease (SIGSTOP) finds another node's record when it wakes, and stops at once.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import WebSocket from 'ws';
+import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { ROOT, ServerProcess } from '../helpers/server-process.js';
+import { isNotOwner, waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
+import { shardStream } from '../../engine/cluster/shard-stream.js';
+import { getState, openShardStore } from '../../engine/shard/store.js';
+import { ShardMachine } from '../../engine/shard/machine.js';
+import { loadCore } from '../../engine/core/wasm.js';
+import { purchaseOp } from '../../server/requests.js';
+import { logPosition } from '../../engine/shard/batch-log.js';
+import { diffStores } from '../../engine/shard/store-diff.js';
+
+const skip = skipWithoutNats();
+const SHARDS = 2;
+const MEMBERS = 20;
+const WRITERS = 4;
+/** How long purchases run through the owner before it is killed. */
+const WRITES_BEFORE_KILL_MS = 1_500;
+/** The failover the issue asks for, NATS's own election included. */
+const FAILOVER_MAX_MS = 10_000;
+
+interface Sent { orderId: string; memberId: string; amountCents: number; acked: { earnedPoints: number } | null }
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owner', () => {
+  let cluster: NatsCluster;
+  const nodes: ServerProcess[] = [];
+  const env = (nodeId: string) => ({ LOYALTY_NATS: cluster.servers.join(','), LOYALTY_NODE_ID: nodeId, LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0' });
+
+  beforeAll(async () => {
+    cluster = await NatsCluster.start(3);
+  });
+
+  afterAll(async () => {
+    for (const node of nodes) { await node.kill(); node.cleanup(); }
+    await cluster?.stop();
+  });
+
+  /** The streams' last sequences, one per shard. */
+  async function streamEnds(): Promise<number[]> {
+    const nc = await cluster.connect('failover-inspect');
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: 5_000 });
+      return await Promise.all(Array.from({ length: SHARDS }, async (_, shard) => (await jsm.streams.info(shardStream('main', shard).name)).state.last_seq));
+    } finally {
+      await nc.close();
+    }
+  }
+
+  /** Each shard's log position in a node's copy, read beside the running node (LMDB takes readers from other processes). */
+  function copyEnds(node: ServerProcess): number[] {
+    return Array.from({ length: SHARDS }, (_, shard) => {
+      const store = openShardStore(join(node.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
+      try { return logPosition(store).seq; } finally { void store.root.close(); }
+    });
+  }
+
+  function verify(node: ServerProcess): { ok: boolean; members: number } {
+    const run = spawnSync(process.execPath, [join(ROOT, 'dist/cli/loyalty.js'), 'verify'], {
+      env: { PATH: process.env['PATH'] ?? '', LOYALTY_DATA: node.dataDir, LOYALTY_SHARDS: String(SHARDS) }, encoding: 'utf8', timeout: 60_000,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    return JSON.parse(run.stdout) as { ok: boolean; members: number };
+  }
+
+  it('fails over within 10 s, loses nothing acknowledged, and the killed node comes back as a standby with the same books', async () => {
+    const first = new ServerProcess(ServerProcess.tempDataDir(), env('node-1'));
+    nodes.push(first);
+    await first.start();
+    await waitUntilOwner(first, 15_000);
+    const second = new ServerProcess(ServerProcess.tempDataDir(), env('node-2'));
+    nodes.push(second);
+    await second.start();
+
+    // The standby refuses writes (and reads), naming the owner and its address.
+    expect(await waitUntilStandby(second, 10_000)).toContain(`node node-1 owns the deployment (term 1) at http://127.0.0.1:${first.port}`);
+    const refused = await second.post('/v1/members', { memberId: 'nobody', name: 'Nobody' });
+    expect(isNotOwner(refused)).toBe(true);
+    expect((refused.body as { error: { message: string } }).error.message).toContain(`node node-1 owns the deployment (term 1) at http://127.0.0.1:${first.port}`);
+    expect(refused.headers.get('retry-after')).not.toBeNull();
+    expect((await second.get('/healthz')).status).toBe(200);
+    // A POS stream's batch gets the error frame not_owner, naming the owner, and nothing applies.
+    const ws = new WebSocket(`ws://127.0.0.1:${second.port}/v1/stream`, { headers: { authorization: `Bearer ${second.adminKey}` } });
+    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+    const frame = new Promise<{ type: string; id: number; error: { code: string; message: string } }>((resolve) => ws.once('message', (data: Buffer) => resolve(JSON.parse(data.toString()))));
+    ws.send(JSON.stringify({ type: 'batch', id: 7, ops: [{ op: 'register', memberId: 'nobody' }] }));
+    expect(await frame).toMatchObject({ type: 'error', id: 7, error: { code: 'not_owner' } });
+    expect((await frame).error.message).toContain('node node-1 owns the deployment');
+    ws.close();
+
+    for (let i = 0; i < MEMBERS; i++) expect((await first.post('/v1/members', { memberId: `fm-${i}`, name: `Member ${i}` })).status).toBe(201);
+
+    // Purchases through the owner from several writers at once; the owner dies under them.
+    const sent: Sent[] = [];
+    let writing = true;
+    const writers = Array.from({ length: WRITERS }, async (_, w) => {
+      for (let k = 0; writing; k++) {
+        const order: Sent = { orderId: `fo-${w}-${k}`, memberId: `fm-${(w * 7 + k) % MEMBERS}`, amountCents: 1_000 + w * 100 + k, acked: null };
+        sent.push(order);
+        const reply = await first.post('/v1/purchases', { orderId: order.orderId, memberId: order.memberId, amountCents: order.amountCents }).catch(() => null);
+        if (reply === null) return;
+        if (reply.status === 200) order.acked = reply.body as { earnedPoints: number };
+      }
+    });
+    await pause(WRITES_BEFORE_KILL_MS);
+    const killedAtMs = Date.now();
+    await first.kill();
+    writing = false;
+    await Promise.all(writers);
+    const failoverMs = (Date.now() - killedAtMs) + await waitUntilOwner(second, FAILOVER_MAX_MS);
+    const acked = sent.filter((o) => o.acked !== null);
+    console.log(`failover: the standby answered its first request as owner ${failoverMs} ms after the owner's SIGKILL (${acked.length} purchases acknowledged before it, ${sent.length - acked.length} not)`);
+    expect(acked.length).toBeGreaterThan(10);
+    expect(failoverMs).toBeLessThan(FAILOVER_MAX_MS);
+
+    // Every acknowledged purchase is in the new owner's books: resent, it replays with the same answer.
+    for (const order of acked) {
+      const reply = await second.post('/v1/purchases', { orderId: order.orderId, memberId: order.memberId, amountCents: order.amountCents });
+      expect(reply.status).toBe(200);
+      expect(reply.body).toMatchObject({ replayed: true, earnedPoints: order.acked!.earnedPoints });
+    }
+    // The unacknowledged ones are resent, as a terminal does: each applies once, whether it had landed or not.
+    for (const order of sent.filter((o) => o.acked === null)) {
+      expect((await second.post('/v1/purchases', { orderId: order.orderId, memberId: order.memberId, amountCents: order.amountCents })).status).toBe(200);
+    }
+    for (let i = 0; i < MEMBERS; i++) {
+      const mine = sent.filter((o) => o.memberId === `fm-${i}`);
+      const member = (await second.get(`/v1/members/fm-${i}`)).body as { purchaseCount: number; lifetimeSpendCents: number };
+      expect({ count: member.purchaseCount, spend: member.lifetimeSpendCents }).toEqual({ count: mine.length, spend: mine.reduce((s, o) => s + o.amountCents, 0) });
+    }
+
+    // The killed node's copy of shard 0 gets a commit the stream never had at its place, as a stale
+    // owner's refused append leaves one: run through the shard's commit path while the node is down.
+    const stale = openShardStore(join(first.dataDir, 'shard-0'), 256 * 1024 * 1024);
+    try {
+      const member = Array.from({ length: MEMBERS }, (_, i) => `fm-${i}`).find((id) => getState(stale, id) !== undefined)!;
+      const atMs = Date.now();
+      new ShardMachine(stale, loadCore(), 0, { log: true }).run({ kind: 'batch', ops: [purchaseOp({ orderId: 'fo-refused', memberId: member, amountCents: 333, at: new Date(atMs).toISOString() }, { role: 'admin', nowMs: atMs, defaultCountry: 'HK' })] }, atMs);
+      expect(logPosition(stale).seq).toBeLessThanOrEqual((await streamEnds())[0]!);
+    } finally {
+      await stale.root.close();
+    }
+
+    // The killed node comes back as a standby: it names the new owner, and its copy follows the
+    // streams; shard 0's is rebuilt from its stream, the old folder moved aside.
+    first.logs.length = 0;
+    await first.start();
+    expect(await waitUntilStandby(first, 10_000)).toContain(`node node-2 owns the deployment (term 2) at http://127.0.0.1:${second.port}`);
+    expect(isNotOwner(await first.post('/v1/purchases', { orderId: 'fo-late', memberId: 'fm-0', amountCents: 500 }))).toBe(true);
+    for (let i = 0; i < 5; i++) expect((await second.post('/v1/purchases', { orderId: `fo-after-${i}`, memberId: `fm-${i}`, amountCents: 700 })).status).toBe(200);
+    const ends = await streamEnds();
+    const deadlineMs = Date.now() + 15_000;
+    while (JSON.stringify(copyEnds(first)) !== JSON.stringify(ends)) {
+      if (Date.now() > deadlineMs) throw new Error(`the restarted standby's copy stays at ${JSON.stringify(copyEnds(first))}, the streams end at ${JSON.stringify(ends)}: ${first.logs.join('').slice(-3_000)}`);
+      await pause(100);
+    }
+    const rebuilt = first.logs.join('').split('\n').filter((l) => l.includes('is rebuilt from the stream'));
+    expect(rebuilt.length).toBeGreaterThanOrEqual(1);
+    expect(rebuilt.some((l) => l.includes('"shard":0'))).toBe(true);
+    expect(readdirSync(first.dataDir).some((name) => name.startsWith('shard-0.diverged-'))).toBe(true);
+    for (let shard = 0; shard < SHARDS; shard++) {
+      const owner = openShardStore(join(second.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
+      const standby = openShardStore(join(first.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
+      try {
+        expect(diffStores(owner, standby, { listedMax: 5 }).differences).toEqual([]);
+      } finally {
+        await owner.root.close();
+        await standby.root.close();
+      }
+    }
+
+    // A planned stop gives the record up: the standby takes over at once, not after the lease.
+    const stoppedAtMs = Date.now();
+    await second.stop();
+    const handOverMs = (Date.now() - stoppedAtMs) + await waitUntilOwner(first, FAILOVER_MAX_MS);
+    console.log(`planned hand-over: the standby owned ${handOverMs} ms after the owner's SIGTERM`);
+    await first.stop();
+    expect(verify(first)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verify(second)).toMatchObject({ ok: true, members: MEMBERS });
+  }, 180_000);
+
+  it('stops an owner that was paused past its lease as soon as it wakes, and it comes back as a standby', async () => {
+    // A deployment of its own on the same NATS servers: its own streams and owner record.
+    const own = (nodeId: string) => ({ ...env(nodeId), LOYALTY_DEPLOYMENT: 'paused' });
+    const paused = new ServerProcess(ServerProcess.tempDataDir(), own('node-a'));
+    nodes.push(paused);
+    await paused.start();
+    await waitUntilOwner(paused, 15_000);
+    const standby = new ServerProcess(ServerProcess.tempDataDir(), own('node-b'));
+    nodes.push(standby);
+    await standby.start();
+    await waitUntilStandby(standby, 10_000);
+    expect((await paused.post('/v1/members', { memberId: 'pm-1', name: 'Paused' })).status).toBe(201);
+
+    const child = paused.child!;
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    process.kill(child.pid!, 'SIGSTOP');
+    const pausedAtMs = Date.now();
+    const tookOverMs = (Date.now() - pausedAtMs) + await waitUntilOwner(standby, FAILOVER_MAX_MS);
+    console.log(`paused owner: the standby owned ${tookOverMs} ms after the owner was stopped with SIGSTOP`);
+    expect((await standby.post('/v1/purchases', { orderId: 'po-1', memberId: 'pm-1', amountCents: 900 })).status).toBe(200);
+
+    // Woken, the old owner's next renewal finds node-b's record: it stops at once, with the reason in its log.
+    const wokenAtMs = Date.now();
+    process.kill(child.pid!, 'SIGCONT');
+    expect(await Promise.race([exited, pause(5_000).then(() => 'still running')])).toBe('SIGKILL');
+    console.log(`paused owner: it stopped ${Date.now() - wokenAtMs} ms after SIGCONT`);
+    expect(paused.logs.join('')).toContain('node node-b owns the deployment now (term 2): this node stops at once');
+    paused.child = null;
+
+    paused.logs.length = 0;
+    await paused.start();
+    expect(await waitUntilStandby(paused, 10_000)).toContain('node node-b owns the deployment (term 2)');
+    expect((await standby.get('/v1/members/pm-1')).body).toMatchObject({ purchaseCount: 1, lifetimeSpendCents: 900 });
+  }, 120_000);
+});
