@@ -43,6 +43,21 @@ const memberIdOf = (i: number): string => `bm${String(i).padStart(7, '0')}`;
 let seed = 12345;
 const random = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed / 2 ** 32; };
 
+
+/** How long a new cluster node may take to own the deployment before the run gives up. */
+const OWNER_WAIT_MS = 20_000;
+
+/** Waits until `server` answers a read as the owner (a single node does at once). */
+async function ownerAnswering(server: ServerChild, timeoutMs: number): Promise<void> {
+  const startedMs = Date.now();
+  for (;;) {
+    const reply = await server.request('GET', '/v1/program').catch(() => null);
+    if (reply !== null && reply.status === 200) return;
+    if (Date.now() - startedMs > timeoutMs) throw new Error(`the node did not own the deployment within ${timeoutMs} ms (last answer ${reply === null ? 'none' : reply.status})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 async function verified(name: string, server: ServerChild, problems: string[]): Promise<void> {
   const verify = (await server.get('/v1/admin/verify')).body as { ok: boolean; mismatches: unknown[] };
   console.log(`| verify, ${name} | ${verify.ok ? 'ok' : 'FAILED'} |`);
@@ -113,6 +128,8 @@ async function main(): Promise<number> {
     servers.push(single, clustered);
     for (const server of servers) {
       await server.start();
+      // A cluster node answers not_owner until it holds the deployment's owner record (at once when the record is vacant).
+      await ownerAnswering(server, OWNER_WAIT_MS);
       await importMembers(server, members, memberIdOf);
     }
     let orderSeq = 0;

@@ -63,7 +63,7 @@ describe.skipIf(skip)('a shard\'s appends pipelined to its stream', () => {
     stores.push(store);
     const machine = new ShardMachine(store, loadCore(), shard, { log: true });
     machine.run({ kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true }, (clockMs += 1_000));
-    const replicator = await ShardReplicator.open({ servers: cluster.servers, nodeId: 'node-a', deployment: DEPLOYMENT }, shard, store);
+    const replicator = await ShardReplicator.open({ servers: cluster.servers, nodeId: 'node-a', deployment: DEPLOYMENT }, shard, store, 1);
     replicators.push(replicator);
     return { store, machine, replicator };
   }
