@@ -126,6 +126,14 @@ export const BODY_BYTES_MAX = 1024 * 1024;
 export const CORES_PER_SHARD = 2;
 /** A shard batch closes at this many ops: large enough to amortise the ~0.4 ms commit. */
 export const BATCH_OPS_MAX = 2_000;
+/**
+ * A second batch goes to a busy shard only when at least this many ops wait: fewer join the next
+ * batch instead, sent the moment the running one answers. With synchronous commits the shard runs
+ * one batch at a time, so a small batch sent early only waits there, and every op that arrives
+ * meanwhile waits for a third commit (engine/router/shard-client.ts pump says what was measured).
+ * A stream frame alone holds hundreds of ops, so the stream keeps two batches in flight.
+ */
+export const SECOND_BATCH_OPS_MIN = 256;
 /** Batches a shard may have queued behind the running one before the front end answers 503. */
 export const SHARD_QUEUE_BATCHES_MAX = 64;
 /** Ops waiting for one shard (queued batches included) before new work is refused with 503. */
