@@ -127,14 +127,6 @@ export const CORES_PER_SHARD = 2;
 /** A shard batch closes at this many ops: large enough to amortise the ~0.4 ms commit. */
 export const BATCH_OPS_MAX = 2_000;
 /**
- * A second batch goes to a busy shard only when at least this many ops wait: fewer join the next
- * batch instead, sent the moment the running one answers. With synchronous commits the shard runs
- * one batch at a time, so a small batch sent early only waits there, and every op that arrives
- * meanwhile waits for a third commit (engine/router/shard-client.ts pump says what was measured).
- * A stream frame alone holds hundreds of ops, so the stream keeps two batches in flight.
- */
-export const SECOND_BATCH_OPS_MIN = 256;
-/**
  * Log lines the server holds while stdout cannot take them (a stalled collector): beyond this,
  * new lines are dropped rather than filling the memory (server/log.ts writes without blocking).
  */

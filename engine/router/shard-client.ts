@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
-import { BATCH_OPS_MAX, commitModeFromEnv, SECOND_BATCH_OPS_MIN, SHARD_PENDING_OPS_MAX, SHARD_QUEUE_BATCHES_MAX } from '../limits.js';
+import { BATCH_OPS_MAX, commitModeFromEnv, SHARD_PENDING_OPS_MAX, SHARD_QUEUE_BATCHES_MAX } from '../limits.js';
 import { LoyaltyError } from '../errors.js';
 import type { Control, OpResult, Query, RegisterOp, WriteOp } from '../ops.js';
 import { toImportRows } from '../import-rows.js';
@@ -34,12 +34,6 @@ import type { RewardGate } from './reward-gate.js';
  * grows; four is the depth where the group sync pays without that.
  */
 const SHARD_BATCHES_IN_FLIGHT = commitModeFromEnv(process.env) === 'pipelined' ? 4 : 2;
-
-/**
- * Ops that must wait before a batch goes beside one in flight: SECOND_BATCH_OPS_MIN with synchronous
- * commits; with pipelined ones any, since the shard commits the next batch while a sync runs.
- */
-const SECOND_BATCH_WAITING_MIN = commitModeFromEnv(process.env) === 'pipelined' ? 1 : SECOND_BATCH_OPS_MIN;
 
 /** Piscina's message when its task queue is at `maxQueue` (piscina/dist/errors.js TaskQueueAtLimit). */
 const PISCINA_QUEUE_FULL = 'Task queue is at limit';
@@ -197,15 +191,8 @@ export class ShardClient {
     }
   }
 
-  /**
-   * Sends the queued ops as batches while the shard has room: always when it has nothing in flight,
-   * and beside a running batch only once SECOND_BATCH_WAITING_MIN ops wait.
-   */
   private pump(): void {
-    for (;;) {
-      const waiting = this.queue.length + this.urgent.length;
-      if (waiting === 0 || this.inFlight >= SHARD_BATCHES_IN_FLIGHT) return;
-      if (this.inFlight > 0 && waiting < SECOND_BATCH_WAITING_MIN) return;
+    while ((this.queue.length > 0 || this.urgent.length > 0) && this.inFlight < SHARD_BATCHES_IN_FLIGHT) {
       const first = this.urgent.splice(0, BATCH_OPS_MAX);
       const batch = first.length === 0 ? this.queue.splice(0, BATCH_OPS_MAX) : first.concat(this.queue.splice(0, BATCH_OPS_MAX - first.length));
       void this.send(batch);
