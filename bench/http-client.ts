@@ -78,6 +78,13 @@ export interface HttpLoadResult {
   elapsedMs: number;
   /** The first transport error or non-2xx answer, to say what went wrong. */
   firstProblem?: string;
+  /**
+   * Open loop only: how late the client itself sent its requests, p50 and p99 of the time from a
+   * request's scheduled moment to its send (the scheduler's tick, and a client that falls behind).
+   * The latencies above count from the scheduled moment, so they include this lag.
+   */
+  sendLagP50Ms?: number;
+  sendLagP99Ms?: number;
 }
 
 /**
@@ -100,6 +107,7 @@ export async function runHttpLoad(options: HttpLoadOptions): Promise<HttpLoadRes
   });
   const headers = { 'content-type': 'application/json', ...options.headers };
   const latency = new LatencySamples();
+  const sendLag = new LatencySamples();
   let requests = 0;
   let errors = 0;
   let non2xx = 0;
@@ -116,6 +124,7 @@ export async function runHttpLoad(options: HttpLoadOptions): Promise<HttpLoadRes
   const send = async (startedMs: number): Promise<void> => {
     const spec = options.request(sent++);
     const measured = startedMs >= startMs;
+    if (measured && targetReqPerS !== undefined) sendLag.record(performance.now() - startedMs);
     try {
       const res = await pool.request({ method: 'POST', path: spec.path, headers, body: spec.body });
       if (res.statusCode >= 200 && res.statusCode < 300) {
@@ -166,5 +175,6 @@ export async function runHttpLoad(options: HttpLoadOptions): Promise<HttpLoadRes
   const [p50Ms = Number.NaN, p99Ms = Number.NaN, p999Ms = Number.NaN] = latency.percentilesMs([0.5, 0.99, 0.999]);
   const result: HttpLoadResult = { requests, errors, non2xx, reqPerS: (requests * MS_PER_S) / elapsedMs, p50Ms, p99Ms, p999Ms, elapsedMs };
   if (firstProblem !== undefined) result.firstProblem = firstProblem;
+  if (targetReqPerS !== undefined) [result.sendLagP50Ms = Number.NaN, result.sendLagP99Ms = Number.NaN] = sendLag.percentilesMs([0.5, 0.99]);
   return result;
 }

@@ -6,7 +6,10 @@
 // log off (a benchmark switch) to give the log's cost, and prints one table of throughput, latency,
 // memory and storage figures with their ratios to the ceilings and to the peer.
 //
-//   node dist/bench/load.js [--quick] [--duration S] [--shards N (the server's default)] [--members N]
+//   node dist/bench/load.js [--quick] [--http-only] [--duration S] [--shards N (the server's default)] [--members N]
+//
+// --http-only runs the bare uWS ceiling and the server's two HTTP phases (and verify), skipping the
+// raw LMDB ceiling, the PostgreSQL peer, the stream, the batch log's cost and the replay check.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -54,11 +57,19 @@ const CHILD_LOG_LINES_MAX = 50;
 /** Generous bound on any phase so that a stuck run still ends. */
 const DURATION_S_MAX = 600;
 
+/** The figures an --http-only run measures: the rest of the table is left out. */
+const HTTP_ONLY_ROWS = /^(bare uWS|HTTP purchases, (closed|open) loop|HTTP (closed|open)-loop latency|HTTP req\/s ÷ bare|server RSS during HTTP|ledger|all data\.mdb|batch log bytes)/;
+/** What an --http-only run has instead of a stream phase and a replay check: nothing measured. */
+const NO_WS_LOAD: WsLoadResult = { ops: 0, opsPerS: Number.NaN, batches: 0, batchP50Ms: Number.NaN, batchP99Ms: Number.NaN, batchP999Ms: Number.NaN, failedOps: 0, elapsedMs: 0, problems: [], reconnects: 0, resentBatches: 0 };
+const NO_REPLAY_CHECK = { ok: true, batches: 0, ops: 0, ms: 0, batchesPerS: Number.NaN, opsPerS: Number.NaN, differences: [] as unknown[], error: undefined as unknown };
+
 /** A bad command line: reported as one line, without a stack. */
 class UsageError extends Error {}
 
 interface Settings {
   quick: boolean;
+  /** Only the HTTP phases: the bare uWS ceiling, then the server's closed and open loops. */
+  httpOnly: boolean;
   durationMs: number;
   shards: number;
   terminals: number;
@@ -85,9 +96,9 @@ function parseSettings(argv: readonly string[]): Settings {
     return value;
   };
   const valued = ['--duration', '--shards', '--members'];
-  const known = new Set(['--quick', ...valued]);
+  const known = new Set(['--quick', '--http-only', ...valued]);
   argv.forEach((arg, i) => {
-    if (arg.startsWith('--') && !known.has(arg)) throw new UsageError(`load: unknown flag ${arg} (flags: --quick, --duration S, --shards N, --members N)`);
+    if (arg.startsWith('--') && !known.has(arg)) throw new UsageError(`load: unknown flag ${arg} (flags: --quick, --http-only, --duration S, --shards N, --members N)`);
     if (!arg.startsWith('--') && !valued.includes(argv[i - 1] ?? '')) throw new UsageError(`load: unexpected argument ${arg}`);
   });
   const durationText = valueOf('--duration');
@@ -103,10 +114,11 @@ function parseSettings(argv: readonly string[]): Settings {
     throw new UsageError(`load: --members must be ${fmtInt(MEMBERS_MIN)}..${fmtInt(MEMBERS_MAX)}, got ${membersText}`);
   }
   const clientDurationS = Math.ceil(durationS);
+  const httpOnly = argv.includes('--http-only');
   // The issue's shapes: 4 terminals × 16 batches in flight × 500 purchases; 64 HTTP connections.
   return quick
-    ? { quick, durationMs: durationS * MS_PER_S, shards, terminals: 2, windowBatches: 8, batchOps: 200, connections: 8, members, lmdbBaselineMs: 500, uwsBaselineMs: 500, warmupMs: 200, clientDurationS, clientWarmupS: 0 }
-    : { quick, durationMs: durationS * MS_PER_S, shards, terminals: 4, windowBatches: 16, batchOps: 500, connections: 64, members, lmdbBaselineMs: 3_000, uwsBaselineMs: 3_000, warmupMs: 2_000, clientDurationS, clientWarmupS: 2 };
+    ? { quick, httpOnly, durationMs: durationS * MS_PER_S, shards, terminals: 2, windowBatches: 8, batchOps: 200, connections: 8, members, lmdbBaselineMs: 500, uwsBaselineMs: 500, warmupMs: 200, clientDurationS, clientWarmupS: 0 }
+    : { quick, httpOnly, durationMs: durationS * MS_PER_S, shards, terminals: 4, windowBatches: 16, batchOps: 500, connections: 64, members, lmdbBaselineMs: 3_000, uwsBaselineMs: 3_000, warmupMs: 2_000, clientDurationS, clientWarmupS: 2 };
 }
 
 /** A child process that prints one JSON line announcing its port, with its last log lines kept. */
@@ -132,15 +144,19 @@ class Child {
     children.add(child);
     createInterface({ input: proc.stderr! }).on('line', (line) => child.keep(line));
     const lines = createInterface({ input: proc.stdout! });
+    // Lines are parsed only until the ready one: afterwards a server logs a line per write request,
+    // and parsing each would be this process's work on the cores the server is measured on.
+    let started = false;
     const port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name} did not start in ${CHILD_START_TIMEOUT_MS} ms:\n${child.logs.join('\n')}`)), CHILD_START_TIMEOUT_MS);
       proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${name} exited ${code} before listening:\n${child.logs.join('\n')}`)); });
       lines.on('line', (line) => {
         child.keep(line);
+        if (started) return;
         let record: Record<string, unknown>;
         try { record = JSON.parse(line) as Record<string, unknown>; } catch { return; }
         const found = ready(record);
-        if (found !== undefined) { clearTimeout(timer); resolve(found); }
+        if (found !== undefined) { started = true; clearTimeout(timer); resolve(found); }
       });
     });
     return { child, port };
@@ -216,7 +232,8 @@ const fmtMiB = (bytes: number): string => (bytes / BYTES_PER_MIB).toFixed(1);
 
 function describeHttp(label: string, r: HttpLoadResult): string {
   return `${label}: ${fmtInt(r.reqPerS)} req/s, ${fmtInt(r.requests)} requests, p50 ${fmtMs(r.p50Ms)} ms, p99 ${fmtMs(r.p99Ms)} ms, ` +
-    `p99.9 ${fmtMs(r.p999Ms)} ms, ${r.errors} errors, ${r.non2xx} non-2xx${r.firstProblem ? ` (first: ${r.firstProblem})` : ''}`;
+    `p99.9 ${fmtMs(r.p999Ms)} ms, ${r.errors} errors, ${r.non2xx} non-2xx${r.firstProblem ? ` (first: ${r.firstProblem})` : ''}` +
+    (r.sendLagP50Ms === undefined ? '' : `; the client's own send lag p50 ${fmtMs(r.sendLagP50Ms)} ms, p99 ${fmtMs(r.sendLagP99Ms ?? Number.NaN)} ms`);
 }
 
 function describeWs(label: string, r: WsLoadResult): string {
@@ -358,8 +375,8 @@ async function main(): Promise<number> {
   };
 
   // 1. The storage ceiling, before anything else runs on the machine.
-  const lmdbPutsPerS = await measureLmdbPutsPerS(s.lmdbBaselineMs);
-  console.log(`lmdb raw: ${fmtInt(lmdbPutsPerS)} puts/s (1,000 puts per transaction, awaiting flushed, ${s.lmdbBaselineMs / MS_PER_S} s)`);
+  const lmdbPutsPerS = s.httpOnly ? Number.NaN : await measureLmdbPutsPerS(s.lmdbBaselineMs);
+  if (!s.httpOnly) console.log(`lmdb raw: ${fmtInt(lmdbPutsPerS)} puts/s (1,000 puts per transaction, awaiting flushed, ${s.lmdbBaselineMs / MS_PER_S} s)`);
 
   // 2. The HTTP ceiling: the same client against a server that does nothing but parse and answer.
   const bare = await Child.start('bare uWS', fileURLToPath(new URL('./bare-uws.js', import.meta.url)), {},
@@ -371,7 +388,7 @@ async function main(): Promise<number> {
 
   // 3. The conventional peer: the same purchase in PostgreSQL, on a throw-away cluster.
   let pg: PgPeerResult | undefined;
-  if (pgBin !== undefined) {
+  if (pgBin !== undefined && !s.httpOnly) {
     try {
       pg = await measurePgPeer(pgBin, { members: s.members, durationS: s.clientDurationS, warmupS: s.clientWarmupS }, (cluster) => { pgCluster = cluster; });
       const describePg = (label: string, r: PgPeerResult['single']): string =>
@@ -414,13 +431,15 @@ async function main(): Promise<number> {
   const purchaseOp = (prefix: string) => (i: number) => ({
     op: 'purchase' as const, orderId: `${prefix}-${i}`, memberId: memberIdOf(randomInt(0, s.members - 1)), amountCents: randomInt(AMOUNT_CENTS_MIN, AMOUNT_CENTS_MAX),
   });
-  const ws = await withRssSamples(server.child.pid, () => runWsLoad({
+  const ws = s.httpOnly ? { result: NO_WS_LOAD, rssBytes: [], anonBytes: [] } : await withRssSamples(server.child.pid, () => runWsLoad({
     url: streamUrl, authorization, terminals: s.terminals, windowBatches: s.windowBatches, batchOps: s.batchOps,
     durationMs: s.durationMs, warmupMs: s.warmupMs, op: purchaseOp('w'),
   }));
-  console.log(describeWs('ws purchases', ws.result));
-  if (ws.result.failedOps > 0 || ws.result.ops === 0) problems.push('the WebSocket phase had failed ops');
-  assertServerAlive('the WebSocket phase');
+  if (!s.httpOnly) {
+    console.log(describeWs('ws purchases', ws.result));
+    if (ws.result.failedOps > 0 || ws.result.ops === 0) problems.push('the WebSocket phase had failed ops');
+    assertServerAlive('the WebSocket phase');
+  }
 
   const http = await withRssSamples(server.child.pid, () => closedLoop(origin, authorization, 'h', 2));
   console.log(describeHttp(`http purchases, closed loop, ${s.connections} connections, ${closedClient}`, http.result));
@@ -436,7 +455,8 @@ async function main(): Promise<number> {
   assertServerAlive('the HTTP open-loop phase');
 
   // 5. What the batch log costs: the same phases in turns with a server whose log is off.
-  const logCost = await runLogCost(s, { port: server.port, authorization }, purchaseOp, httpBody, problems);
+  const logCost = s.httpOnly ? { wsOn: Number.NaN, wsOff: Number.NaN, httpOn: Number.NaN, httpOff: Number.NaN }
+    : await runLogCost(s, { port: server.port, authorization }, purchaseOp, httpBody, problems);
   assertServerAlive('the log-cost comparison');
 
   // 6. The ledger must add up, and its size per entry says what the storage costs.
@@ -467,8 +487,8 @@ async function main(): Promise<number> {
   const bytesPerEntry = verify.entries > 0 ? dataBytes / verify.entries : Number.NaN;
 
   // 7. The replay check on the stopped server's folder: every shard rebuilt from its log and compared.
-  const replay = await checkReplay({ dataDir });
-  console.log(`replay: ${replay.ok ? 'ok' : 'FAILED'}, ${fmtInt(replay.batches)} batches, ${fmtInt(replay.ops)} ops in ${fmtInt(replay.ms)} ms` +
+  const replay = s.httpOnly ? NO_REPLAY_CHECK : await checkReplay({ dataDir });
+  if (!s.httpOnly) console.log(`replay: ${replay.ok ? 'ok' : 'FAILED'}, ${fmtInt(replay.batches)} batches, ${fmtInt(replay.ops)} ops in ${fmtInt(replay.ms)} ms` +
     `${replay.ok ? '' : `: ${JSON.stringify(replay.error ?? replay.differences.slice(0, 3))}`}`);
   if (!replay.ok) problems.push('the replay check failed');
 
@@ -538,7 +558,7 @@ async function main(): Promise<number> {
   console.log('');
   console.log('| figure | value | unit |');
   console.log('|---|---:|---|');
-  for (const [figure, value, unit] of rows) console.log(`| ${figure} | ${value} | ${unit} |`);
+  for (const [figure, value, unit] of rows.filter(([figure]) => !s.httpOnly || HTTP_ONLY_ROWS.test(figure))) console.log(`| ${figure} | ${value} | ${unit} |`);
   console.log('');
   if (problems.length > 0) {
     console.log(`load: FAILED: ${problems.join('; ')}`);
