@@ -126,11 +126,6 @@ export const BODY_BYTES_MAX = 1024 * 1024;
 export const CORES_PER_SHARD = 2;
 /** A shard batch closes at this many ops: large enough to amortise the ~0.4 ms commit. */
 export const BATCH_OPS_MAX = 2_000;
-/**
- * Log lines the server holds while stdout cannot take them (a stalled collector): beyond this,
- * new lines are dropped rather than filling the memory (server/log.ts writes without blocking).
- */
-export const LOG_BUFFER_BYTES_MAX = 16 * 1024 * 1024;
 /** Batches a shard may have queued behind the running one before the front end answers 503. */
 export const SHARD_QUEUE_BATCHES_MAX = 64;
 /** Ops waiting for one shard (queued batches included) before new work is refused with 503. */
