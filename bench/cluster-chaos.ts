@@ -60,7 +60,11 @@ const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const memberIdOf = (i: number): string => `cm${String(i).padStart(4, '0')}`;
 
 /** One engine node: its id, folder, fixed port (a restart listens where its clients look) and process. */
-interface ChaosNode { index: number; nodeId: string; dataDir: string; port: number; server: ServerChild; restarts: number }
+interface ChaosNode {
+  index: number; nodeId: string; dataDir: string; port: number; server: ServerChild; restarts: number;
+  /** Set while the harness itself stops or kills the node: any other exit is the node stopping on its own. */
+  planned: boolean;
+}
 
 const checks: Array<{ name: string; ok: boolean; detail: string }> = [];
 function check(name: string, ok: boolean, detail: string): void {
@@ -68,7 +72,27 @@ function check(name: string, ok: boolean, detail: string): void {
   console.log(`| ${ok ? 'pass' : 'FAIL'} | ${name} | ${detail} |`);
 }
 
-async function startNode(cluster: NatsCluster, nodes: ChaosNode[], root: string): Promise<ChaosNode> {
+/**
+ * Starts a node's process and watches it as a supervisor would: a node that stops on its own (an
+ * owner that finds another node's record steps down by exiting) is logged and started again after
+ * DOWN_MS, as its supervisor would; it then stands by.
+ */
+async function launch(run: Run, node: ChaosNode): Promise<void> {
+  node.planned = false;
+  await node.server.start();
+  const child = node.server.child;
+  void node.server.exited.then(({ code, signal }) => {
+    if (node.planned || run.finishing || node.server.child !== child) return;
+    const fatal = node.server.logs.filter((l) => l.includes('"level":60')).map((l) => (JSON.parse(l) as { msg?: string }).msg ?? l).slice(-1)[0] ?? '(no fatal line)';
+    run.selfStops.push(`${node.nodeId} at ${((Date.now() - run.startedMs) / 1000).toFixed(1)} s (${code ?? signal}): ${fatal.slice(0, 300)}`);
+    console.log(`chaos: ${node.nodeId} stopped on its own (${code ?? signal}): ${fatal.slice(0, 300)}; restarted in ${fmt(DOWN_MS)} ms`);
+    node.server.child = null;
+    setTimeout(() => { if (!run.finishing) launch(run, node).catch((err: unknown) => run.selfStops.push(`${node.nodeId} failed to restart: ${String(err).slice(0, 300)}`)); }, DOWN_MS);
+  });
+}
+
+async function startNode(cluster: NatsCluster, run: Run, root: string): Promise<ChaosNode> {
+  const nodes = run.nodes;
   const index = nodes.length;
   const dataDir = join(root, `node-${index + 1}`);
   const port = await freePort();
@@ -78,9 +102,9 @@ async function startNode(cluster: NatsCluster, nodes: ChaosNode[], root: string)
       LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0', LOYALTY_HTTP_ADDRESS: `http://127.0.0.1:${port}`,
     },
   });
-  const node: ChaosNode = { index, nodeId: `node-${index + 1}`, dataDir, port, server, restarts: 0 };
+  const node: ChaosNode = { index, nodeId: `node-${index + 1}`, dataDir, port, server, restarts: 0, planned: false };
   nodes.push(node);
-  await server.start();
+  await launch(run, node);
   return node;
 }
 
@@ -94,7 +118,10 @@ async function ownerOf(lease: OwnerLease, nodes: readonly ChaosNode[], notNodeId
       const reply = await node.server.get('/v1/program').catch(() => null);
       if (reply !== null && reply.status === 200) return node;
     }
-    if (Date.now() > deadlineMs) throw new Error(`no node owned the deployment within ${timeoutMs} ms (record ${JSON.stringify(record)})`);
+    if (Date.now() > deadlineMs) {
+      throw new Error(`no node owned the deployment within ${timeoutMs} ms (record ${JSON.stringify(record)}); last lines of the running nodes: ` +
+        nodes.map((n) => `${n.nodeId} (running ${n.server.running}): ${n.server.logs.slice(-5).join(' ').slice(-1_500)}`).join(' | '));
+    }
     await pause(50);
   }
 }
@@ -182,15 +209,23 @@ interface Run {
   nodes: ChaosNode[];
   addresses: () => ChaosNodeAddress[];
   stop: boolean;
+  /** Set once the run stops its nodes itself: no more restarts. */
+  finishing: boolean;
+  startedMs: number;
   deadlineMs: number;
+  /** Nodes that stopped on their own, with their last fatal log line. */
+  selfStops: string[];
   /** The last kill whose failover is not measured yet. */
   kill: { nodeIndex: number; atMs: number } | null;
   failoversMs: number[];
+  /** The node that answered first after each kill. */
+  failoverNodes: number[];
 }
 
 function onAnswer(run: Run, nodeIndex: number, atMs: number): void {
   if (run.kill !== null && nodeIndex !== run.kill.nodeIndex && atMs > run.kill.atMs) {
     run.failoversMs.push(atMs - run.kill.atMs);
+    run.failoverNodes.push(nodeIndex);
     run.kill = null;
   }
 }
@@ -231,19 +266,20 @@ async function chaos(run: Run, cluster: NatsCluster, lease: OwnerLease, root: st
     const owner = await ownerOf(lease, run.nodes, null, NODE_WAIT_MS);
     const atMs = Date.now();
     run.kill = { nodeIndex: owner.index, atMs };
+    owner.planned = true;
     await owner.server.kill();
     const next = await ownerOf(lease, run.nodes, owner.nodeId, FAILOVER_MAX_MS * 2);
     console.log(`chaos: owner kill ${k}: ${owner.nodeId} killed with SIGKILL, ${next.nodeId} owns ${fmt(Date.now() - atMs)} ms later`);
     await pause(Math.max(0, DOWN_MS - (Date.now() - atMs)));
     owner.restarts += 1;
-    await owner.server.start();
+    await launch(run, owner);
     await standingBy(lease, owner, NODE_WAIT_MS);
     console.log(`chaos: ${owner.nodeId} restarted, stands by`);
   };
   await pause(CALM_MS);
   await killOwner(1);
   await pause(CALM_MS);
-  const added = await startNode(cluster, run.nodes, root);
+  const added = await startNode(cluster, run, root);
   await standingBy(lease, added, NODE_WAIT_MS);
   console.log(`chaos: ${added.nodeId} added, stands by`);
   await pause(CALM_MS);
@@ -323,9 +359,16 @@ async function proveBooks(run: Run, owner: ChaosNode, memberIds: readonly string
   }
   const twice = [...refs].filter(([, n]) => n > 1);
   check('no ledger entry twice under one key', twice.length === 0, twice.length === 0 ? `${fmt(refs.size)} distinct (member, kind, key) entries` : `${twice.length} twice; first ${twice[0]![0]} ×${twice[0]![1]}`);
-  const keysInBooks = new Set([...refs.keys()].map((k) => `${k.split('|')[0]}|${k.split('|')[2]}`));
-  const lost = run.ops.filter((op) => op.answer?.ok === true && op.kind !== 'register' && op.kind !== 'purchase' && op.kind !== 'return' && !keysInBooks.has(`${op.memberId}|${op.key}`));
-  const ghost = run.ops.filter((op) => op.answer?.ok === false && op.kind !== 'register' && keysInBooks.has(`${op.memberId}|${op.key}`));
+  // Ops with a requestId leave ledger entries whose ref is `req:<requestId>`; a transfer leaves one on each side.
+  const entriesOf = (op: ChaosOp): string[] => {
+    const ref = `req:${op.key}`;
+    if (op.kind === 'transfer') return [`${op.memberId}|transfer_out|${ref}`, `${op.toMemberId}|transfer_in|${ref}`];
+    return [`${op.memberId}|${op.kind}|${ref}`];
+  };
+  const keyed = (op: ChaosOp): boolean => op.kind === 'topup' || op.kind === 'withdraw' || op.kind === 'adjust' || op.kind === 'transfer';
+  const lost = run.ops.filter((op) => op.answer?.ok === true && keyed(op) && entriesOf(op).some((k) => refs.get(k) !== 1));
+  const refsInBooks = new Set([...refs.keys()].map((k) => k.split('|')[2]));
+  const ghost = run.ops.filter((op) => op.answer?.ok === false && keyed(op) && refsInBooks.has(`req:${op.key}`));
   let ordersLost = 0;
   let returnsLost = 0;
   for (const op of run.ops) {
@@ -388,7 +431,7 @@ async function main(): Promise<number> {
   let cluster: NatsCluster | null = null;
   let nc: NatsConnection | null = null;
   const run: Run = {
-    ops: [], nodes: [], stop: false, deadlineMs: Date.now() + RUN_DEADLINE_MS, kill: null, failoversMs: [],
+    ops: [], nodes: [], stop: false, finishing: false, startedMs: Date.now(), deadlineMs: Date.now() + RUN_DEADLINE_MS, kill: null, failoversMs: [], failoverNodes: [], selfStops: [],
     // A node is offered to the clients once it has started once (its admin key is read then).
     addresses: () => run.nodes.filter((n) => n.server.adminKey !== '').map((n) => ({ index: n.index, port: n.port, key: n.server.adminKey })),
   };
@@ -397,7 +440,7 @@ async function main(): Promise<number> {
     nc = await cluster.connect('chaos-inspect');
     const jsm = await jetstreamManager(nc, { timeout: 5_000 });
     for (let i = 0; i < 3; i++) {
-      await startNode(cluster, run.nodes, root);
+      await startNode(cluster, run, root);
       // The first node owns at once (a vacant record); the others stand by.
       if (i === 0) await ownerOf(await OwnerLease.open(nc, DEPLOYMENT), run.nodes, null, NODE_WAIT_MS);
     }
@@ -431,7 +474,8 @@ async function main(): Promise<number> {
     for (const op of run.ops) byKind.set(op.kind, (byKind.get(op.kind) ?? 0) + 1);
     console.log(`load: ${fmt(run.ops.length)} ops in ${(loadMs / 1000).toFixed(1)} s (${fmt(run.ops.length / (loadMs / 1000))} ops/s through the chaos), ${JSON.stringify(Object.fromEntries(byKind))}`);
     console.log(`resends to the next node: stream batches ${fmt(terminals.reduce((s, t) => s + t.resends, 0))}, HTTP requests ${fmt(clients.reduce((s, c) => s + c.resends, 0))}`);
-    console.log(`failover (SIGKILL of the owner to the first answer from the new owner): ${run.failoversMs.map((ms) => `${fmt(ms)} ms`).join(', ')}`);
+    console.log(`failover (SIGKILL of the owner to the first answer from the new owner): ${run.failoversMs.map((ms, i) => `${fmt(ms)} ms (node-${run.failoverNodes[i]! + 1})`).join(', ')}`);
+    console.log(`nodes that stopped on their own (step-downs), each restarted as a standby: ${run.selfStops.length === 0 ? 'none' : run.selfStops.join('; ')}`);
     check(`${KILLS} failovers measured, each under ${fmt(FAILOVER_MAX_MS)} ms`, run.failoversMs.length === KILLS && run.failoversMs.every((ms) => ms < FAILOVER_MAX_MS), run.failoversMs.map((ms) => `${fmt(ms)} ms`).join(', '));
 
     const owner = await ownerOf(lease, run.nodes, null, NODE_WAIT_MS);
@@ -440,6 +484,7 @@ async function main(): Promise<number> {
     // Every node's copy holds what the streams hold; then every node stops cleanly, the owner last,
     // and the stopped folders are verified and compared database by database.
     await caughtUp(jsm, run.nodes, NODE_WAIT_MS);
+    run.finishing = true;
     for (const node of run.nodes.filter((n) => n !== owner)) await node.server.stop();
     await owner.server.stop();
     for (const node of run.nodes) verifyFolder(node);
@@ -448,6 +493,7 @@ async function main(): Promise<number> {
     check('the run completed', false, String((err as Error).stack ?? err).slice(0, 1_500));
   } finally {
     run.stop = true;
+    run.finishing = true;
     for (const node of run.nodes) await node.server.stop().catch(() => undefined);
     await nc?.close().catch(() => undefined);
     await cluster?.stop();
