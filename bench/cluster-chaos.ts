@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { OwnerLease } from '../engine/cluster/owner-lease.js';
+import { OwnerLease, ownersStream } from '../engine/cluster/owner-lease.js';
 import { shardStream } from '../engine/cluster/shard-stream.js';
 import { hashId } from '../engine/router/member-hash.js';
 import { logPosition } from '../engine/shard/batch-log.js';
@@ -83,12 +83,22 @@ async function launch(run: Run, node: ChaosNode): Promise<void> {
   const child = node.server.child;
   void node.server.exited.then(({ code, signal }) => {
     if (node.planned || run.finishing || node.server.child !== child) return;
-    const fatal = node.server.logs.filter((l) => l.includes('"level":60')).map((l) => (JSON.parse(l) as { msg?: string }).msg ?? l).slice(-1)[0] ?? '(no fatal line)';
+    const fatal = node.server.logs.filter((l) => l.includes('"level":60')).map(fatalText).slice(-1)[0] ?? '(no fatal line)';
     run.selfStops.push(`${node.nodeId} at ${((Date.now() - run.startedMs) / 1000).toFixed(1)} s (${code ?? signal}): ${fatal.slice(0, 300)}`);
-    console.log(`chaos: ${node.nodeId} stopped on its own (${code ?? signal}): ${fatal.slice(0, 300)}; restarted in ${fmt(DOWN_MS)} ms`);
+    console.log(`chaos: ${elapsedS(run)} s: ${node.nodeId} stopped on its own (${code ?? signal}): ${fatal.slice(0, 300)}; restarted in ${fmt(DOWN_MS)} ms`);
     node.server.child = null;
     setTimeout(() => { if (!run.finishing) launch(run, node).catch((err: unknown) => run.selfStops.push(`${node.nodeId} failed to restart: ${String(err).slice(0, 300)}`)); }, DOWN_MS);
   });
+}
+
+/** A fatal log line's message and its error's message. */
+function fatalText(line: string): string {
+  try {
+    const rec = JSON.parse(line) as { msg?: string; err?: { message?: string } };
+    return `${rec.msg ?? ''}${rec.err?.message === undefined ? '' : ` (${rec.err.message})`}`;
+  } catch {
+    return line;
+  }
 }
 
 async function startNode(cluster: NatsCluster, run: Run, root: string): Promise<ChaosNode> {
@@ -135,6 +145,26 @@ async function standingBy(lease: OwnerLease, node: ChaosNode, timeoutMs: number)
     if (record !== null && record.nodeId !== node.nodeId && health?.status === 200) return;
     if (Date.now() > deadlineMs) throw new Error(`${node.nodeId} did not stand by within ${timeoutMs} ms: ${node.server.logs.join('\n').slice(-2_000)}`);
     await pause(100);
+  }
+}
+
+/**
+ * Waits until every stream of the deployment has a leader and counts each of its replicas current:
+ * a NATS server that came back has caught up. The next owner kill waits for it, so that a failover
+ * is measured on a healed NATS cluster (a kill during the catch-up is a harsher case, see docs/cluster.md).
+ */
+async function natsHealed(jsm: JetStreamManager, timeoutMs: number): Promise<number> {
+  const startedMs = Date.now();
+  const names = [...Array.from({ length: SHARDS }, (_, shard) => shardStream(DEPLOYMENT, shard).name), ownersStream(DEPLOYMENT).name];
+  for (;;) {
+    const healed = await Promise.all(names.map(async (name) => {
+      const info = await jsm.streams.info(name).catch(() => null);
+      const replicas = info?.cluster?.replicas ?? [];
+      return info !== null && (info.cluster?.leader ?? '') !== '' && replicas.length === 2 && replicas.every((r) => r.current && !r.offline);
+    }));
+    if (healed.every(Boolean)) return Date.now() - startedMs;
+    if (Date.now() - startedMs > timeoutMs) throw new Error(`the deployment's streams did not heal within ${timeoutMs} ms`);
+    await pause(200);
   }
 }
 
@@ -218,11 +248,19 @@ interface Run {
   /** The last kill whose failover is not measured yet. */
   kill: { nodeIndex: number; atMs: number } | null;
   failoversMs: number[];
+  /** The last final answer's time, and the longest time without any (when it ended, in s from the start). */
+  lastAnswerMs: number;
+  longestGap: { ms: number; endedAtS: number };
   /** The node that answered first after each kill. */
   failoverNodes: number[];
 }
 
+/** Seconds since the load started, for the chaos events' lines. */
+const elapsedS = (run: Run): string => ((Date.now() - run.startedMs) / 1000).toFixed(1);
+
 function onAnswer(run: Run, nodeIndex: number, atMs: number): void {
+  if (run.lastAnswerMs > 0 && atMs - run.lastAnswerMs > run.longestGap.ms) run.longestGap = { ms: atMs - run.lastAnswerMs, endedAtS: (atMs - run.startedMs) / 1000 };
+  run.lastAnswerMs = Math.max(run.lastAnswerMs, atMs);
   if (run.kill !== null && nodeIndex !== run.kill.nodeIndex && atMs > run.kill.atMs) {
     run.failoversMs.push(atMs - run.kill.atMs);
     run.failoverNodes.push(nodeIndex);
@@ -261,7 +299,7 @@ async function httpWorker(run: Run, source: OpSource, client: ChaosHttpClient): 
 }
 
 /** The chaos script: three owner kills, one NATS server killed, a fourth node added, each between calm spells of load. */
-async function chaos(run: Run, cluster: NatsCluster, lease: OwnerLease, root: string): Promise<void> {
+async function chaos(run: Run, cluster: NatsCluster, jsm: JetStreamManager, lease: OwnerLease, root: string): Promise<void> {
   const killOwner = async (k: number): Promise<void> => {
     const owner = await ownerOf(lease, run.nodes, null, NODE_WAIT_MS);
     const atMs = Date.now();
@@ -269,28 +307,30 @@ async function chaos(run: Run, cluster: NatsCluster, lease: OwnerLease, root: st
     owner.planned = true;
     await owner.server.kill();
     const next = await ownerOf(lease, run.nodes, owner.nodeId, FAILOVER_MAX_MS * 2);
-    console.log(`chaos: owner kill ${k}: ${owner.nodeId} killed with SIGKILL, ${next.nodeId} owns ${fmt(Date.now() - atMs)} ms later`);
+    console.log(`chaos: ${elapsedS(run)} s: owner kill ${k}: ${owner.nodeId} killed with SIGKILL, ${next.nodeId} owns ${fmt(Date.now() - atMs)} ms later`);
     await pause(Math.max(0, DOWN_MS - (Date.now() - atMs)));
     owner.restarts += 1;
     await launch(run, owner);
     await standingBy(lease, owner, NODE_WAIT_MS);
-    console.log(`chaos: ${owner.nodeId} restarted, stands by`);
+    console.log(`chaos: ${elapsedS(run)} s: ${owner.nodeId} restarted, stands by`);
   };
   await pause(CALM_MS);
   await killOwner(1);
   await pause(CALM_MS);
   const added = await startNode(cluster, run, root);
   await standingBy(lease, added, NODE_WAIT_MS);
-  console.log(`chaos: ${added.nodeId} added, stands by`);
+  console.log(`chaos: ${elapsedS(run)} s: ${added.nodeId} added, stands by`);
   await pause(CALM_MS);
   const natsIndex = 1;
   const natsKilledAtMs = Date.now();
   await cluster.kill(natsIndex);
-  console.log(`chaos: nats server ${cluster.nodes[natsIndex]!.name} killed with SIGKILL`);
+  console.log(`chaos: ${elapsedS(run)} s: nats server ${cluster.nodes[natsIndex]!.name} killed with SIGKILL`);
   await pause(DOWN_MS);
   cluster.startNode(natsIndex);
   await cluster.waitReady();
-  console.log(`chaos: nats server ${cluster.nodes[natsIndex]!.name} restarted, cluster ready ${fmt(Date.now() - natsKilledAtMs)} ms after the kill`);
+  console.log(`chaos: ${elapsedS(run)} s: nats server ${cluster.nodes[natsIndex]!.name} restarted, cluster ready ${fmt(Date.now() - natsKilledAtMs)} ms after the kill`);
+  const healMs = await natsHealed(jsm, NODE_WAIT_MS);
+  console.log(`chaos: ${elapsedS(run)} s: every stream's replicas current again ${fmt(healMs)} ms later`);
   await pause(CALM_MS);
   await killOwner(2);
   await pause(CALM_MS);
@@ -431,7 +471,7 @@ async function main(): Promise<number> {
   let cluster: NatsCluster | null = null;
   let nc: NatsConnection | null = null;
   const run: Run = {
-    ops: [], nodes: [], stop: false, finishing: false, startedMs: Date.now(), deadlineMs: Date.now() + RUN_DEADLINE_MS, kill: null, failoversMs: [], failoverNodes: [], selfStops: [],
+    ops: [], nodes: [], stop: false, finishing: false, startedMs: Date.now(), deadlineMs: Date.now() + RUN_DEADLINE_MS, kill: null, failoversMs: [], failoverNodes: [], selfStops: [], lastAnswerMs: 0, longestGap: { ms: 0, endedAtS: 0 },
     // A node is offered to the clients once it has started once (its admin key is read then).
     addresses: () => run.nodes.filter((n) => n.server.adminKey !== '').map((n) => ({ index: n.index, port: n.port, key: n.server.adminKey })),
   };
@@ -454,6 +494,7 @@ async function main(): Promise<number> {
     const terminals = Array.from({ length: STREAM_TERMINALS }, (_, w) => new ChaosStreamTerminal(run.addresses, w, (n, at) => onAnswer(run, n, at)));
     const clients = Array.from({ length: HTTP_CLIENTS }, (_, w) => new ChaosHttpClient(run.addresses, w + 1, (n, at) => onAnswer(run, n, at)));
     const startedMs = Date.now();
+    run.startedMs = startedMs;
     const load = Promise.all([
       ...terminals.map((t, w) => streamWorker(run, sources[w]!, t)),
       ...clients.map((c, w) => httpWorker(run, sources[STREAM_TERMINALS + w]!, c)),
@@ -462,7 +503,7 @@ async function main(): Promise<number> {
     let loadError: unknown = null;
     void load.catch((err: unknown) => { loadError = err; run.stop = true; });
     try {
-      await chaos(run, cluster, lease, root);
+      await chaos(run, cluster, jsm, lease, root);
       if (loadError !== null) throw loadError;
     } finally {
       run.stop = true;
@@ -475,6 +516,7 @@ async function main(): Promise<number> {
     console.log(`load: ${fmt(run.ops.length)} ops in ${(loadMs / 1000).toFixed(1)} s (${fmt(run.ops.length / (loadMs / 1000))} ops/s through the chaos), ${JSON.stringify(Object.fromEntries(byKind))}`);
     console.log(`resends to the next node: stream batches ${fmt(terminals.reduce((s, t) => s + t.resends, 0))}, HTTP requests ${fmt(clients.reduce((s, c) => s + c.resends, 0))}`);
     console.log(`failover (SIGKILL of the owner to the first answer from the new owner): ${run.failoversMs.map((ms, i) => `${fmt(ms)} ms (node-${run.failoverNodes[i]! + 1})`).join(', ')}`);
+    console.log(`longest time without any answer: ${fmt(run.longestGap.ms)} ms, ended at ${run.longestGap.endedAtS.toFixed(1)} s`);
     console.log(`nodes that stopped on their own (step-downs), each restarted as a standby: ${run.selfStops.length === 0 ? 'none' : run.selfStops.join('; ')}`);
     check(`${KILLS} failovers measured, each under ${fmt(FAILOVER_MAX_MS)} ms`, run.failoversMs.length === KILLS && run.failoversMs.every((ms) => ms < FAILOVER_MAX_MS), run.failoversMs.map((ms) => `${fmt(ms)} ms`).join(', '));
 

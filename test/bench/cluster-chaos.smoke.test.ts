@@ -24,9 +24,9 @@ describe.skipIf(skipWithoutNats())('cluster:chaos (quick)', () => {
     for (const node of ['node-1', 'node-2', 'node-3', 'node-4']) expect(stdout).toMatch(new RegExp(`^\\| pass \\| verify clean on ${node} \\| exit 0, 48 members, 0 mismatches \\|$`, 'm'));
     expect(stdout.match(/^\| pass \| replica books identical: /gm)).toHaveLength(3);
     expect(stdout).toMatch(/^\| pass \| nothing acknowledged lost: every op answered ok is in the books under its key \| [\d,]+ acknowledged; missing: 0 ledger keys, 0 orders, 0 returns \|$/m);
-    expect(stdout.match(/^chaos: owner kill \d: node-\d killed with SIGKILL, node-\d owns [\d,]+ ms later$/gm)).toHaveLength(3);
-    expect(stdout).toMatch(/^chaos: node-4 added, stands by$/m);
-    expect(stdout).toMatch(/^chaos: nats server n2 restarted, cluster ready [\d,]+ ms after the kill$/m);
+    expect(stdout.match(/^chaos: \d+\.\d s: owner kill \d: node-\d killed with SIGKILL, node-\d owns [\d,]+ ms later$/gm)).toHaveLength(3);
+    expect(stdout).toMatch(/^chaos: \d+\.\d s: node-4 added, stands by$/m);
+    expect(stdout).toMatch(/^chaos: \d+\.\d s: nats server n2 restarted, cluster ready [\d,]+ ms after the kill$/m);
     expect(stdout).toMatch(/^failover \(SIGKILL of the owner to the first answer from the new owner\): [\d,]+ ms \(node-\d\), [\d,]+ ms \(node-\d\), [\d,]+ ms \(node-\d\)$/m);
     expect(stdout).toMatch(/^load: [\d,]+ ops in \d+\.\d s \([\d,]+ ops\/s through the chaos\)/m);
   }, CHAOS_TIMEOUT_MS + 10_000);
