@@ -1,9 +1,7 @@
 // Who of the deployment's nodes writes, decided through the owner record (owner-lease.ts): the
 // owner renews its record every CLUSTER_LEASE_RENEW_MS; a standby reads it every
 // CLUSTER_LEASE_POLL_MS and claims it, with the next term, once it has not changed for
-// CLUSTER_LEASE_MS of the standby's own clock (no two machines' clocks are compared), counted again
-// whenever the owners stream has no leader or a claim fails for want of NATS (the owner could not
-// renew then either). A node that
+// CLUSTER_LEASE_MS of the standby's own clock (no two machines' clocks are compared). A node that
 // finds its own id in the record (it held it before a restart) claims it at once. The owner that
 // finds another node's record where its own was stops writing: the events say what to do.
 import { CLUSTER_LEASE_MS, CLUSTER_LEASE_POLL_MS, CLUSTER_LEASE_RENEW_MS } from '../limits.js';
@@ -64,27 +62,12 @@ export class OwnerElection {
     if (this.seen === null || this.seen.revision !== view.revision) this.seen = { revision: view.revision, atMs: now };
     const { record } = view;
     const mine = record.nodeId === this.me.nodeId;
-    // An owner cannot renew while the owners stream has no leader: once it has missed a renewal, the
-    // count starts again at every turn without a leader, so that the owner has a whole lease to
-    // renew once the stream takes writes again.
-    if (!mine && record.nodeId !== '' && now - this.seen.atMs >= CLUSTER_LEASE_RENEW_MS && await this.lease.leaderless()) {
-      this.seen = { revision: view.revision, atMs: this.nowMs() };
-    }
-    const expired = this.nowMs() - this.seen.atMs >= CLUSTER_LEASE_MS;
+    const expired = now - this.seen.atMs >= CLUSTER_LEASE_MS;
     if (!mine && record.nodeId !== '' && !expired) {
       this.report(record);
       return;
     }
-    let won: LeaseView | null;
-    try {
-      won = await this.lease.replace(view.revision, { nodeId: this.me.nodeId, term: record.term + 1, httpAddress: this.me.httpAddress });
-    } catch (err) {
-      // The record could not be written (the owners stream is electing a leader, NATS is cut off):
-      // the owner could not renew either, so its silence proves nothing. The count starts again, and
-      // the owner has a whole lease to renew once writes resume before this node claims.
-      this.seen = { revision: view.revision, atMs: this.nowMs() };
-      throw err;
-    }
+    const won = await this.lease.replace(view.revision, { nodeId: this.me.nodeId, term: record.term + 1, httpAddress: this.me.httpAddress });
     if (won === null) return;
     this.held = won;
     this.events.won(won.record.term);

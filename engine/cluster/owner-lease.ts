@@ -80,20 +80,6 @@ export class OwnerLease {
   }
 
   /**
-   * Whether the owners stream cannot take a write now: it has no leader (its Raft group is electing
-   * one, after a NATS server died) or its leader does not answer. Reads are still answered then, by
-   * any replica (direct gets), so a record that stays the same proves nothing about its owner.
-   */
-  async leaderless(): Promise<boolean> {
-    try {
-      const info = await this.jsm.streams.info(this.stream.name);
-      return (info.cluster?.leader ?? '') === '';
-    } catch {
-      return true;
-    }
-  }
-
-  /**
    * Writes `record` in place of the one at `revision`, and answers the new view; null when another
    * record was written after `revision` (whoever wrote it won). An answer lost on the way (a timeout)
    * is checked by reading the record back: a record equal to `record` is this write's.
