@@ -507,6 +507,12 @@ export const CLUSTER_FOLLOW_DEADLINE_MS = 15_000;
 export const CLUSTER_LEASE_MS = 3_000;
 /** How often the owner renews its lease: a third of the lease, so that one lost renewal costs nothing. */
 export const CLUSTER_LEASE_RENEW_MS = 1_000;
+/**
+ * How long one renewal of the owner's lease waits for its acknowledgement (a healthy one takes
+ * about a millisecond): short, so that an attempt lost with a NATS server that died leaves time for
+ * two more within the lease, each started CLUSTER_LEASE_RENEW_MS after the one before.
+ */
+export const CLUSTER_LEASE_RENEW_ATTEMPT_MS = 500;
 /** How often a standby reads the owner record: a lease that stopped changing is noticed within this of its expiry. */
 export const CLUSTER_LEASE_POLL_MS = 500;
 /**

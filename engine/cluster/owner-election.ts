@@ -4,7 +4,7 @@
 // CLUSTER_LEASE_MS of the standby's own clock (no two machines' clocks are compared). A node that
 // finds its own id in the record (it held it before a restart) claims it at once. The owner that
 // finds another node's record where its own was stops writing: the events say what to do.
-import { CLUSTER_LEASE_MS, CLUSTER_LEASE_POLL_MS, CLUSTER_LEASE_RENEW_MS } from '../limits.js';
+import { CLUSTER_LEASE_MS, CLUSTER_LEASE_POLL_MS, CLUSTER_LEASE_RENEW_ATTEMPT_MS, CLUSTER_LEASE_RENEW_MS } from '../limits.js';
 import type { LeaseView, OwnerLease, OwnerRecord } from './owner-lease.js';
 
 /** What the node does as the record changes. */
@@ -49,8 +49,18 @@ export class OwnerElection {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.turn = this.step().catch((err: unknown) => this.events.trouble(err)).finally(() => {
-        this.schedule(this.held !== null ? CLUSTER_LEASE_RENEW_MS : CLUSTER_LEASE_POLL_MS);
+      const startedMs = this.nowMs();
+      this.turn = this.step().catch((err: unknown) => {
+        // A standby that could not read the record knows nothing of the owner's renewals meanwhile:
+        // its count starts again at its next read, so that an outage of NATS (a server killed, an
+        // election) is never taken for a silent owner.
+        this.seen = null;
+        this.events.trouble(err);
+      }).finally(() => {
+        // The owner renews on a fixed cadence from the start of each turn, so that a slow or failed
+        // attempt does not push the next one later: it has CLUSTER_LEASE_MS / CLUSTER_LEASE_RENEW_MS tries.
+        const interval = this.held !== null ? CLUSTER_LEASE_RENEW_MS : CLUSTER_LEASE_POLL_MS;
+        this.schedule(Math.max(0, interval - (this.nowMs() - startedMs)));
       });
     }, delayMs);
   }
@@ -81,7 +91,10 @@ export class OwnerElection {
   }
 
   private async renew(held: LeaseView): Promise<void> {
-    const next = await this.lease.replace(held.revision, held.record);
+    // One short attempt per turn: an attempt lost with a NATS server that died (its connection
+    // moves to another server within ~0.1 s) would otherwise wait 2 s and once more before the
+    // next, and a standby counting the lease on a server still up would claim meanwhile.
+    const next = await this.lease.replace(held.revision, held.record, { timeoutMs: CLUSTER_LEASE_RENEW_ATTEMPT_MS, retries: 0 });
     if (next !== null) {
       this.held = next;
       return;

@@ -84,10 +84,10 @@ export class OwnerLease {
    * record was written after `revision` (whoever wrote it won). An answer lost on the way (a timeout)
    * is checked by reading the record back: a record equal to `record` is this write's.
    */
-  async replace(revision: number, record: OwnerRecord): Promise<LeaseView | null> {
+  async replace(revision: number, record: OwnerRecord, attempt: { timeoutMs: number; retries: number } = { timeoutMs: CLUSTER_APPEND_ATTEMPT_MS, retries: 1 }): Promise<LeaseView | null> {
     try {
       const ack = await this.js.publish(this.stream.subject, encode(record), {
-        timeout: CLUSTER_APPEND_ATTEMPT_MS, retries: 1, expect: { streamName: this.stream.name, lastSequence: revision },
+        timeout: attempt.timeoutMs, retries: attempt.retries, expect: { streamName: this.stream.name, lastSequence: revision },
       });
       return { record, revision: ack.seq };
     } catch (err) {

@@ -1,0 +1,96 @@
+// The owner election (engine/cluster/owner-election.ts) against a lease in memory and a clock of its
+// own. The chaos run (bench/cluster-chaos.ts) saw an owner step down after one NATS server was
+// killed: a renewal lost with the dead server waited 2 s, and once more, while a standby reading
+// through a live server counted the lease out and claimed. Now the owner makes one short attempt per
+// turn on a fixed cadence (three tries within the lease), and a standby that could not read the
+// record starts its count again at its next read.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { OwnerElection, type ElectionEvents } from '../../engine/cluster/owner-election.js';
+import type { LeaseView, OwnerLease, OwnerRecord } from '../../engine/cluster/owner-lease.js';
+import { CLUSTER_LEASE_MS, CLUSTER_LEASE_POLL_MS, CLUSTER_LEASE_RENEW_ATTEMPT_MS, CLUSTER_LEASE_RENEW_MS } from '../../engine/limits.js';
+
+/** The owners stream in memory: compare-and-set on the revision; reads and writes can be made to fail. */
+class MemoryLease {
+  view: LeaseView = { record: { nodeId: 'node-1', term: 1, httpAddress: 'http://127.0.0.1:1' }, revision: 5 };
+  readable = true;
+  /** Writes that time out (after the attempt's timeout) instead of landing. */
+  lostWrites = 0;
+  attempts: Array<{ atMs: number; timeoutMs: number; retries: number }> = [];
+  async read(): Promise<LeaseView> {
+    if (!this.readable) throw new Error('no responders: the stream has no leader');
+    return this.view;
+  }
+  async replace(revision: number, record: OwnerRecord, attempt = { timeoutMs: 2_000, retries: 1 }): Promise<LeaseView | null> {
+    this.attempts.push({ atMs: Date.now(), ...attempt });
+    if (this.lostWrites > 0) {
+      this.lostWrites -= 1;
+      await new Promise((resolve) => setTimeout(resolve, attempt.timeoutMs * (attempt.retries + 1)));
+      throw new Error('timeout');
+    }
+    if (revision !== this.view.revision) return null;
+    this.view = { record, revision: revision + 1 };
+    return this.view;
+  }
+}
+
+function events(won: number[], lost: OwnerRecord[] = []): ElectionEvents {
+  return { standby: () => undefined, won: (term) => won.push(term), lost: (r) => lost.push(r), trouble: () => undefined };
+}
+
+describe('owner election', () => {
+  beforeEach(() => { vi.useFakeTimers(); });
+  afterEach(() => { vi.useRealTimers(); });
+
+  it('a standby claims a record unchanged for the lease while it can read it', async () => {
+    const lease = new MemoryLease();
+    const won: number[] = [];
+    const election = new OwnerElection(lease as unknown as OwnerLease, { nodeId: 'node-2', httpAddress: 'http://127.0.0.1:2' }, events(won), () => Date.now());
+    election.start();
+    await vi.advanceTimersByTimeAsync(CLUSTER_LEASE_MS - CLUSTER_LEASE_POLL_MS);
+    expect(won).toEqual([]);
+    await vi.advanceTimersByTimeAsync(2 * CLUSTER_LEASE_POLL_MS);
+    expect(won).toEqual([2]);
+    election.stop();
+  });
+
+  it('a standby that could not read the record counts a whole lease again from its next read', async () => {
+    const lease = new MemoryLease();
+    const won: number[] = [];
+    const election = new OwnerElection(lease as unknown as OwnerLease, { nodeId: 'node-2', httpAddress: 'http://127.0.0.1:2' }, events(won), () => Date.now());
+    election.start();
+    await vi.advanceTimersByTimeAsync(CLUSTER_LEASE_POLL_MS);
+    lease.readable = false;
+    await vi.advanceTimersByTimeAsync(2 * CLUSTER_LEASE_MS);
+    lease.readable = true;
+    // The record reads the same as before the outage: the owner had no way to renew meanwhile.
+    await vi.advanceTimersByTimeAsync(CLUSTER_LEASE_MS - CLUSTER_LEASE_POLL_MS);
+    expect(won).toEqual([]);
+    await vi.advanceTimersByTimeAsync(3 * CLUSTER_LEASE_POLL_MS);
+    expect(won).toEqual([2]);
+    election.stop();
+  });
+
+  it('the owner renews with short single attempts on a fixed cadence: one lost attempt costs one turn, not the lease', async () => {
+    const lease = new MemoryLease();
+    const won: number[] = [];
+    const lost: OwnerRecord[] = [];
+    const election = new OwnerElection(lease as unknown as OwnerLease, { nodeId: 'node-1', httpAddress: 'http://127.0.0.1:1' }, events(won, lost), () => Date.now());
+    election.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(won).toEqual([2]); // its own id in the record: claimed at once
+    const t0 = Date.now();
+    lease.attempts = [];
+    const revisionBefore = lease.view.revision;
+    lease.lostWrites = 1;
+    await vi.advanceTimersByTimeAsync(2 * CLUSTER_LEASE_RENEW_MS);
+    const renewals = lease.attempts.map((a) => ({ afterMs: a.atMs - t0, timeoutMs: a.timeoutMs, retries: a.retries }));
+    expect(renewals.every((a) => a.timeoutMs === CLUSTER_LEASE_RENEW_ATTEMPT_MS && a.retries === 0)).toBe(true);
+    // The lost attempt at one turn, the next at two: renewed two turns after the last renewal, a third
+    // of the lease to spare (with 2 s and a retry per attempt the next try came at 5 s, past the lease).
+    expect(renewals.map((a) => a.afterMs)).toEqual([CLUSTER_LEASE_RENEW_MS, 2 * CLUSTER_LEASE_RENEW_MS]);
+    expect(2 * CLUSTER_LEASE_RENEW_MS).toBeLessThan(CLUSTER_LEASE_MS);
+    expect(lease.view.revision).toBe(revisionBefore + 1);
+    expect(lost).toEqual([]);
+    election.stop();
+  });
+});
