@@ -529,3 +529,5 @@ export const CLUSTER_KEYS_POLL_MS = 250;
  * starts from the stream.
  */
 export const CLUSTER_KEY_RECORDS_MAX = 10_000;
+/** The largest key record the keys stream takes (its max_msg_size): a record is about 200 bytes of JSON. */
+export const CLUSTER_KEY_RECORD_BYTES_MAX = 4_096;

@@ -6,7 +6,7 @@
 // changed after it. It knows keys only as records: checking a presented key is the server's.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DeliverPolicy, DiscardPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
-import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_APPEND_DEADLINE_MS, CLUSTER_APPEND_RETRY_MS, CLUSTER_DUPLICATE_WINDOW_MS, CLUSTER_FOLLOW_FETCH_ENTRIES_MAX, CLUSTER_FOLLOW_FETCH_WAIT_MS, CLUSTER_KEY_RECORDS_MAX, CLUSTER_STREAM_REPLICAS } from '../limits.js';
+import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_APPEND_DEADLINE_MS, CLUSTER_APPEND_RETRY_MS, CLUSTER_DUPLICATE_WINDOW_MS, CLUSTER_FOLLOW_FETCH_ENTRIES_MAX, CLUSTER_FOLLOW_FETCH_WAIT_MS, CLUSTER_KEY_RECORD_BYTES_MAX, CLUSTER_KEY_RECORDS_MAX, CLUSTER_STREAM_REPLICAS } from '../limits.js';
 
 /** One key as the deployment knows it: what keys.json holds for it, the hash and never the key. */
 export interface KeyRecord { id: string; role: string; hash: string; createdAt: string; revoked: boolean }
@@ -60,7 +60,7 @@ export class KeysStream {
       // One record per key: a revocation replaces the key's record. A full stream refuses a new key
       // rather than dropping another key's record (engine/limits.ts CLUSTER_KEY_RECORDS_MAX).
       max_msgs_per_subject: 1, max_msgs: CLUSTER_KEY_RECORDS_MAX + 1, discard: DiscardPolicy.New,
-      max_age: 0, max_bytes: -1, max_msg_size: 4_096,
+      max_age: 0, max_bytes: -1, max_msg_size: CLUSTER_KEY_RECORD_BYTES_MAX,
       // Nanoseconds, as the JetStream API counts durations.
       duplicate_window: CLUSTER_DUPLICATE_WINDOW_MS * 1_000_000, allow_direct: true, deny_delete: true, deny_purge: true,
     };
