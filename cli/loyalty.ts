@@ -5,7 +5,7 @@
 import { configFromEnv } from '../server/config.js';
 import { Engine } from '../engine/router/engine.js';
 import { DataFolderError, requireDataFolder } from '../engine/router/data-folder.js';
-import { KeyStore, ROLES, type Role } from '../server/auth.js';
+import { CLUSTER_KEYS_FILE, KeyStore, keysDeploymentOf, ROLES, type Role } from '../server/auth.js';
 import { auditByCli } from './audit.js';
 import { BACKOFFICE_USAGE, runBackoffice } from './backoffice.js';
 import { HISTORY_USAGE, runHistory } from './history.js';
@@ -17,7 +17,8 @@ const USAGE = `usage: loyalty <command>
   verify                    recompute every member from the ledger; exit 1 on any mismatch (safe beside a running server)
   keys create --role ROLE   create an API key (${ROLES.join(', ')}) and print it once
   keys list                 list keys (ids and roles; keys themselves are never stored)
-  keys revoke ID            revoke a key (a running server refuses it within a second)
+  keys revoke ID            revoke a key (a running server refuses it within a second);
+                            on a cluster node create and revoke are refused: use the owner's HTTP routes
 ${BACKOFFICE_USAGE}
 ${HISTORY_USAGE}
 ${BACKUP_USAGE}
@@ -63,6 +64,13 @@ async function main(argv: string[]): Promise<void> {
       requireDataFolder(config.dataDir);
       const keys = new KeyStore(config.dataDir);
       const [sub, ...args] = rest;
+      const deployment = keysDeploymentOf(config.dataDir);
+      if (deployment !== null && (sub === 'create' || sub === 'revoke')) {
+        // The deployment's keys stream is the source of a cluster node's keys: a change here would reach no other node.
+        process.stderr.write(`loyalty: this data folder belongs to cluster deployment ${deployment.deployment} (${CLUSTER_KEYS_FILE}): its keys are the deployment's, kept in NATS stream ${deployment.stream}; create and revoke keys on the node that owns the deployment with POST /v1/admin/keys and DELETE /v1/admin/keys/ID\n`);
+        process.exitCode = 1;
+        return;
+      }
       if (sub === 'create') {
         const i = args.indexOf('--role');
         const role = i === -1 ? undefined : args[i + 1];

@@ -522,3 +522,18 @@ export const CLUSTER_LEASE_POLL_MS = 500;
 export const CLUSTER_LEASE_RECORDS_MAX = 64;
 /** How often a standby shard asks its stream for entries it has not applied: a standby lags the owner by about this. */
 export const CLUSTER_FOLLOW_POLL_MS = 200;
+/**
+ * How often every node asks the deployment's keys stream for changes (server/cluster-keys.ts): a
+ * revocation made on the owner is refused by every node within about this plus one read of the
+ * stream, which keeps the single-node promise (refused within a second) with room for a slow read.
+ */
+export const CLUSTER_KEYS_POLL_MS = 250;
+/**
+ * Key records the keys stream holds, one per key ever created (a revocation replaces its key's
+ * record): a deployment has a few keys per till or integration. Past this the stream refuses a new
+ * key rather than dropping an old record, which could bring a revoked key back on a node that
+ * starts from the stream.
+ */
+export const CLUSTER_KEY_RECORDS_MAX = 10_000;
+/** The largest key record the keys stream takes (its max_msg_size): a record is about 200 bytes of JSON. */
+export const CLUSTER_KEY_RECORD_BYTES_MAX = 4_096;

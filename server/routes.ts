@@ -331,18 +331,19 @@ route('POST', '/v1/admin/compact', ADMIN, async (api, _req, _p, _role, keyId) =>
   return { status: 200, body: compacted };
 });
 route('GET', '/v1/admin/verify', ADMIN, async (api) => ({ status: 200, body: await api.engine.verify() }));
-route('POST', '/v1/admin/keys', ADMIN, (api, req, _p, _role, keyId) => {
+route('POST', '/v1/admin/keys', ADMIN, async (api, req, _p, _role, keyId) => {
   const body = readObject(parseJson(req), '', ['role']);
   if (!ROLES.includes(body['role'] as Role)) throw new FieldError('role', `must be one of ${ROLES.join(', ')}`);
-  const created = api.keys.create(body['role'] as Role);
+  // In cluster mode the key is in the deployment's keys stream before it is answered.
+  const created = await api.keys.createShared(body['role'] as Role);
   api.engine.audit.record(keyId, 'key.create', created.id, { role: created.role });
   return { status: 201, body: created };
 });
 route('GET', '/v1/admin/keys', ADMIN, (api) => ({ status: 200, body: { keys: api.keys.list() } }));
-route('DELETE', '/v1/admin/keys/:id', ADMIN, (api, _req, [id], _role, keyId) => {
+route('DELETE', '/v1/admin/keys/:id', ADMIN, async (api, _req, [id], _role, keyId) => {
   // Revoking a revoked key answers it again: a retried DELETE is not an error (nor a second record).
   const wasRevoked = api.keys.list().some((k) => k.id === id && k.revoked);
-  const key = api.keys.revoke(checkId(id, 'id'));
+  const key = await api.keys.revokeShared(checkId(id, 'id'));
   if (key === null) return errorReply('key_not_found');
   if (!wasRevoked) api.engine.audit.record(keyId, 'key.revoke', key.id, { role: key.role });
   return { status: 200, body: key };

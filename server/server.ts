@@ -11,6 +11,7 @@ import { KeyStore } from './auth.js';
 import { attachHttp, type Lifecycle } from './http.js';
 import type { Api } from './routes.js';
 import { advertisedAddress, joinCluster } from './cluster-node.js';
+import { joinDeploymentKeys } from './cluster-keys.js';
 import { attachStream } from './stream.js';
 import { Metrics } from './metrics.js';
 import { RequestLog } from './request-log.js';
@@ -58,15 +59,22 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   if (config.holdOutbox) log.warn('LOYALTY_TEST_HOLD_OUTBOX is set: cross-shard credits are not delivered (fault injection)');
   if (config.backupStallMs > 0) log.warn({ stallMs: config.backupStallMs }, 'LOYALTY_TEST_BACKUP_STALL_MS is set: backups wait before their manifest (fault injection)');
   const keys = new KeyStore(config.dataDir);
-  const admin = keys.ensureAdminKey();
-  if (admin.created) log.info({ path: admin.path }, 'created the admin API key; it is in this file (mode 0600)');
-  else log.info({ path: admin.path }, 'admin API key file');
+  // Cluster mode: the deployment's keys, from its keys stream, before anything is answered (cluster-keys.ts).
+  const deploymentKeys = config.cluster === null ? null : await joinDeploymentKeys(config.cluster, config.dataDir, keys, log).catch(async (err: unknown) => {
+    await engine.close();
+    throw err;
+  });
+  if (deploymentKeys === null) {
+    const admin = keys.ensureAdminKey();
+    if (admin.created) log.info({ path: admin.path }, 'created the admin API key; it is in this file (mode 0600)');
+    else log.info({ path: admin.path }, 'admin API key file');
+  }
   // Wider modes are reported, not changed: an operator may have opened a path on purpose (README, "Data at rest").
   for (const loose of looseModes(config.dataDir)) {
     log.warn(loose, `${loose.path} has mode ${loose.mode}, open to other users; the data folder holds personal data and key hashes: chmod it to ${loose.expected}`);
   }
   // Keys created or revoked beside the running server (`loyalty keys`) take effect at the next look.
-  keys.watch(KEYS_RELOAD_INTERVAL_MS, {
+  if (deploymentKeys === null) keys.watch(KEYS_RELOAD_INTERVAL_MS, {
     changed: (change) => log.info(change, 'keys.json changed: keys created or revoked take effect now'),
     failed: (err) => log.warn({ err, path: join(config.dataDir, 'keys.json') }, 'keys.json could not be read; the keys read before stay in force'),
   });
@@ -114,6 +122,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }).catch(async (err: unknown) => {
     uWS.us_listen_socket_close(listenSocket);
     await engine.close();
+    await deploymentKeys?.close();
     throw err;
   });
   let closed = false;
@@ -135,6 +144,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await engine.close();
       // Once the shards are closed, a standby may take over at once rather than after the lease.
       await node?.release();
+      await deploymentKeys?.close();
       // Open streams would only be cut by the exit: a close frame tells terminals to reconnect.
       stream.closeAll(1001, 'server stopping');
     },

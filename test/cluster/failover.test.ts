@@ -85,6 +85,8 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
     const second = new ServerProcess(ServerProcess.tempDataDir(), env('node-2'));
     nodes.push(second);
     await second.start();
+    // The deployment's keys are the first node's: the second has no admin.key of its own.
+    second.adminKey = first.adminKey;
 
     // The standby refuses writes (and reads), naming the owner and its address.
     expect(await waitUntilStandby(second, 10_000)).toContain(`node node-1 owns the deployment (term 1) at http://127.0.0.1:${first.port}`);
@@ -203,6 +205,7 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
     const standby = new ServerProcess(ServerProcess.tempDataDir(), own('node-b'));
     nodes.push(standby);
     await standby.start();
+    standby.adminKey = paused.adminKey;
     await waitUntilStandby(standby, 10_000);
     expect((await paused.post('/v1/members', { memberId: 'pm-1', name: 'Paused' })).status).toBe(201);
 

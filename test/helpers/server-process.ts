@@ -2,7 +2,7 @@
 // data folder, and gives tests its typed client (client/http.ts), every answer checked against its
 // route's answer schema, and a raw JSON request for what the typed client cannot send (a wrong body).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -93,7 +93,8 @@ export class ServerProcess {
         } catch { /* not a log line */ }
       });
     });
-    this.adminKey = readFileSync(join(this.dataDir, 'admin.key'), 'utf8').trim();
+    // A cluster node that joined a deployment has no admin.key: the deployment's is on its first node.
+    if (existsSync(join(this.dataDir, 'admin.key'))) this.adminKey = readFileSync(join(this.dataDir, 'admin.key'), 'utf8').trim();
   }
 
   /** SIGTERM and wait: the graceful path. */
