@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { PosStream, type OpResult, type StreamOp, type WebSocketConstructor } from '../client/stream.js';
 import { ApiError, LoyaltyClient } from '../client/http.js';
 
-/** Where a node listens and the admin key of its own data folder (keys are per node until they are cluster-wide). */
+/** Where a node listens and the deployment's admin key (the first node's admin.key). */
 export interface ChaosNodeAddress { index: number; port: number; key: string }
 
 /** Answers that say "this node cannot take it now": nothing was applied by this answer, so the op goes to the next node. */

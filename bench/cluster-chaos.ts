@@ -115,6 +115,8 @@ async function startNode(cluster: NatsCluster, run: Run, root: string): Promise<
   const node: ChaosNode = { index, nodeId: `node-${index + 1}`, dataDir, port, server, restarts: 0, planned: false };
   nodes.push(node);
   await launch(run, node);
+  // Keys are the deployment's: a node that joined has no admin.key, and takes the first node's.
+  if (node.server.adminKey === '') node.server.adminKey = nodes[0]!.server.adminKey;
   return node;
 }
 

@@ -2,7 +2,7 @@
 // on its data folder, optionally under a file size limit that stands in for a full disk, with a
 // small JSON client for it. Used by the soak harness and the reliability tests.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -87,7 +87,10 @@ export class ServerChild {
         } catch { /* not a log line */ }
       });
     });
-    this.adminKey = readFileSync(join(this.options.dataDir, 'admin.key'), 'utf8').trim();
+    // A cluster node that joined a deployment has no admin.key of its own: the deployment's is the
+    // first node's, which the caller sets.
+    const adminKeyPath = join(this.options.dataDir, 'admin.key');
+    if (existsSync(adminKeyPath)) this.adminKey = readFileSync(adminKeyPath, 'utf8').trim();
   }
 
   /** Sends `signal` and waits for the exit; resolves at once if no child runs. */
