@@ -3,7 +3,7 @@
 // NATS request subject named by the owner's node id and term, and relays the answer; the owner
 // runs what it receives through the same handlers as its own requests and batches.
 import { Packr } from 'msgpackr';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { LoyaltyError } from '../engine/errors.js';
 import { CLUSTER_FORWARD_BYTES_DEFAULT_MAX, CLUSTER_FORWARD_CONN_IDLE_MS, CLUSTER_FORWARD_TIMEOUT_MS } from '../engine/limits.js';
 import type { OwnerRecord } from '../engine/cluster/owner-lease.js';
@@ -59,6 +59,14 @@ function whyNoAnswer(err: unknown): string {
   return text.trim();
 }
 
+/** A promise rejected by hand when the owner changes (never resolved); observed, so that no rejection goes unhandled. */
+function ownerChange(): { promise: Promise<never>; reject: (err: Error) => void } {
+  let reject: (err: Error) => void = () => undefined;
+  const promise = new Promise<never>((_resolve, rejectNow) => { reject = rejectNow; });
+  promise.catch(() => undefined);
+  return { promise, reject };
+}
+
 /** A forwarded stream batch that got no answer: the terminal resends it (overloaded is retryable). */
 export class ForwardFailed extends Error {}
 
@@ -67,11 +75,32 @@ export class ForwardFailed extends Error {}
  * none is known (the record is vacant, or this node is taking the deployment over).
  */
 export class Forwarder {
-  owner: OwnerRecord | null = null;
+  private current: OwnerRecord | null = null;
+  /** Settles when the owner changes: what is still on its way to the old one is answered then, not at its timeout. */
+  private change = ownerChange();
   /** Connections are named by this process's id and a counter: a restarted node never reuses a name the owner may still hold. */
   private connections = 0;
 
   constructor(private readonly nc: NatsConnection, private readonly deployment: string, private readonly me: string) {}
+
+  get owner(): OwnerRecord | null {
+    return this.current;
+  }
+
+  /** The owner to forward to from now on, null while none is known (vacant, or this node taking over). */
+  set owner(next: OwnerRecord | null) {
+    const last = this.current;
+    this.current = next;
+    if (last === null || (next !== null && next.nodeId === last.nodeId && next.term === last.term)) return;
+    // A paused owner would hold a request until its timeout; once the record names another, it never answers.
+    this.change.reject(new Error(`the owner record no longer names node ${last.nodeId} (term ${last.term})`));
+    this.change = ownerChange();
+  }
+
+  /** A request to the owner, answered early with an error when the owner changes meanwhile. */
+  private ask(subject: string, payload: Uint8Array): Promise<Msg> {
+    return Promise.race([this.nc.request(subject, payload, { timeout: CLUSTER_FORWARD_TIMEOUT_MS }), this.change.promise]);
+  }
 
   /** The owner as the header of forwarded answers and the refusals name it. */
   describe(owner: OwnerRecord): string {
@@ -98,7 +127,7 @@ export class Forwarder {
     }
     let answer: HttpAnswer;
     try {
-      const msg = await this.nc.request(subjectOf(this.deployment, owner, 'http'), payload, { timeout: CLUSTER_FORWARD_TIMEOUT_MS });
+      const msg = await this.ask(subjectOf(this.deployment, owner, 'http'), payload);
       answer = packr.unpack(msg.data) as HttpAnswer;
     } catch (err) {
       return errorReply('overloaded', this.unanswered(owner, err));
@@ -121,7 +150,7 @@ export class Forwarder {
       throw new LoyaltyError('payload_too_large', `this node (${this.me}) forwards batches to the owner through NATS, which carries at most ${payloadBytesMax(this.nc)} bytes; send smaller batches or connect to the owner, node ${this.describe(owner)}`);
     }
     try {
-      const msg = await this.nc.request(subjectOf(this.deployment, owner, 'stream'), payload, { timeout: CLUSTER_FORWARD_TIMEOUT_MS });
+      const msg = await this.ask(subjectOf(this.deployment, owner, 'stream'), payload);
       return msg.data;
     } catch (err) {
       throw new ForwardFailed(this.unanswered(owner, err));
