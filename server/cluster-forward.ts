@@ -258,7 +258,8 @@ export function serveForwarded(nc: NatsConnection, deployment: string, me: Owner
       if (err !== null) return;
       let envelope: HttpEnvelope;
       try { envelope = packr.unpack(msg.data) as HttpEnvelope; } catch { return; }
-      void answerHttp(envelope).then((answer) => msg.respond(new Uint8Array(packr.pack(answer))));
+      // A reply that cannot be sent (the connection closing) is answered overloaded by the forwarding node's timeout.
+      answerHttp(envelope).then((answer) => msg.respond(new Uint8Array(packr.pack(answer)))).catch(() => undefined);
     },
   }));
   subs.push(nc.subscribe(subjectOf(deployment, me, 'stream'), {
@@ -267,7 +268,7 @@ export function serveForwarded(nc: NatsConnection, deployment: string, me: Owner
       let envelope: BatchEnvelope;
       try { envelope = packr.unpack(msg.data) as BatchEnvelope; } catch { return; }
       // A batch whose processing fails unexpectedly gets no answer: the forwarding node answers it overloaded and the terminal resends.
-      void answerBatch(envelope).then((out) => msg.respond(typeof out === 'string' ? Buffer.from(out, 'utf8') : out), () => undefined);
+      answerBatch(envelope).then((out) => msg.respond(typeof out === 'string' ? Buffer.from(out, 'utf8') : out)).catch(() => undefined);
     },
   }));
   subs.push(nc.subscribe(subjectOf(deployment, me, 'closed'), {

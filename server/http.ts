@@ -14,8 +14,8 @@ export interface Lifecycle {
   /** Why storage is too full to write, or null; while set, every write is refused with storage_failed. */
   storageFull: string | null;
   /**
-   * Cluster mode: while this node does not own the deployment, who does (the refusal's message);
-   * every request but the health check is refused with not_owner. Null or absent on the owner.
+   * Cluster mode: while this node does not own the deployment, who does (the refusal's message when
+   * no owner is known to forward to: requests are refused with not_owner). Null or absent on the owner.
    */
   notOwner?: string | null;
   /**

@@ -131,6 +131,9 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
       }
       api.requestLog?.record({ keyId: conn.keyId, method: 'WS', route: '/v1/stream batch', status: 200, latencyMs: Math.round((performance.now() - startedMs) * 100) / 100, ops, forwardedTo: owner.nodeId });
       resume(ws, conn);
+    }).catch(() => {
+      // Reaching this is a bug; the terminal is told to reconnect and resend, and the chain goes on for no one.
+      if (!conn.closed) { conn.closed = true; ws.end(1011, 'internal error'); }
     });
   };
 
