@@ -537,3 +537,24 @@ export const CLUSTER_KEYS_POLL_MS = 250;
 export const CLUSTER_KEY_RECORDS_MAX = 10_000;
 /** The largest key record the keys stream takes (its max_msg_size): a record is about 200 bytes of JSON. */
 export const CLUSTER_KEY_RECORD_BYTES_MAX = 4_096;
+/**
+ * How long a node that does not own the deployment waits for the owner's answer to a request or a
+ * POS stream batch it forwarded (docs/cluster.md, "Serving from any node"): longer than a batch
+ * waits for its replicated append in normal running (milliseconds; a NATS leader election takes
+ * 4.5–7 s, and the append is retried through it), shorter than a terminal's patience. Past it the
+ * request is answered overloaded with Retry-After and the terminal resends; operation keys make a
+ * resend of what the owner did apply a replay.
+ */
+export const CLUSTER_FORWARD_TIMEOUT_MS = 10_000;
+/**
+ * The largest forwarded message (a request with its body, a batch frame, an answer) when the NATS
+ * servers do not say theirs: NATS's default max_payload. A larger one is refused with
+ * payload_too_large naming the owner's address, where it can be sent directly.
+ */
+export const CLUSTER_FORWARD_BYTES_DEFAULT_MAX = 1024 * 1024;
+/**
+ * How long an owner keeps the state of a POS stream connection that another node forwards once
+ * no batch of it arrived (the forwarding node says when the connection closes; this bounds the
+ * state when that message is lost): twice a stream's idle timeout.
+ */
+export const CLUSTER_FORWARD_CONN_IDLE_MS = 2 * STREAM_IDLE_TIMEOUT_S * 1_000;

@@ -1,6 +1,7 @@
 // This node's part in a cluster deployment (docs/cluster.md): it watches the owner record and,
-// once it holds it, turns its standby engine into the writer; until then every request but the
-// health check is refused with not_owner, naming the owner. An owner that finds another node's
+// once it holds it, turns its standby engine into the writer and answers what other nodes forward
+// to it; until then it forwards requests and stream batches to the owner (server/cluster-forward.ts),
+// and refuses them with not_owner while no owner is known. An owner that finds another node's
 // record where its own was stops the process at once: its copy may hold a commit the stream will
 // never hold, and the next start, as a standby, rebuilds it from the stream.
 import { writeSync } from 'node:fs';
@@ -10,7 +11,8 @@ import type { ClusterConfig } from '../engine/cluster/config.js';
 import { OwnerElection } from '../engine/cluster/owner-election.js';
 import { OwnerLease, type OwnerRecord } from '../engine/cluster/owner-lease.js';
 import { CLUSTER_APPEND_ATTEMPT_MS } from '../engine/limits.js';
-import type { Engine } from '../engine/router/engine.js';
+import { Forwarder, serveForwarded } from './cluster-forward.js';
+import type { Api } from './routes.js';
 import type { Lifecycle } from './http.js';
 import type { Logger } from './log.js';
 
@@ -38,7 +40,8 @@ function standbyMessage(me: string, record: OwnerRecord): string {
  * Joins the deployment: connects to NATS, opens the owner record and starts the election.
  * `becameOwner` runs once the engine took the shards over (the sweep and webhook deliveries start there).
  */
-export async function joinCluster(cluster: ClusterConfig, httpAddress: string, engine: Engine, lifecycle: Lifecycle, log: Logger, becameOwner: () => void): Promise<ClusterNode> {
+export async function joinCluster(cluster: ClusterConfig, httpAddress: string, api: Api, lifecycle: Lifecycle, log: Logger, becameOwner: () => void): Promise<ClusterNode> {
+  const engine = api.engine;
   const nc: NatsConnection = await connect({
     servers: cluster.servers, name: `loyalty-${cluster.nodeId}-owner-record`, reconnect: true,
     maxReconnectAttempts: -1, reconnectTimeWait: 100, timeout: CLUSTER_APPEND_ATTEMPT_MS, noRandomize: false,
@@ -52,18 +55,26 @@ export async function joinCluster(cluster: ClusterConfig, httpAddress: string, e
   };
   let owning = false;
   let lastTrouble = '';
+  const forwarder = new Forwarder(nc, cluster.deployment, cluster.nodeId);
+  lifecycle.forwarder = forwarder;
+  let serving: { stop(): void } | null = null;
   const lease = await OwnerLease.open(nc, cluster.deployment);
   const election = new OwnerElection(lease, { nodeId: cluster.nodeId, httpAddress }, {
     standby: (record) => {
       lifecycle.notOwner = standbyMessage(cluster.nodeId, record);
+      forwarder.owner = record.nodeId === '' || record.nodeId === cluster.nodeId ? null : record;
       log.info({ nodeId: cluster.nodeId, owner: record.nodeId, term: record.term, ownerAddress: record.httpAddress }, 'cluster: this node stands by');
     },
     won: (term) => {
       const startedMs = performance.now();
       lifecycle.notOwner = `this node (${cluster.nodeId}) is taking the deployment over (term ${term}); retry shortly`;
+      forwarder.owner = null;
       log.info({ nodeId: cluster.nodeId, term }, 'cluster: this node holds the owner record; taking the shards over');
       engine.takeOver(term).then(() => {
         owning = true;
+        // Other nodes forward to this node's id and term from the record's next read on; a node
+        // that owned an earlier term listens on that term's subjects, which no one sends to any more.
+        serving = serveForwarded(nc, cluster.deployment, { nodeId: cluster.nodeId, term, httpAddress }, api, lifecycle);
         lifecycle.notOwner = null;
         becameOwner();
         log.info({ nodeId: cluster.nodeId, term, takeOverMs: Math.round(performance.now() - startedMs) }, 'cluster: this node owns the deployment');
@@ -85,6 +96,7 @@ export async function joinCluster(cluster: ClusterConfig, httpAddress: string, e
     get owning() { return owning; },
     stop: () => election.stop(),
     async release() {
+      serving?.stop();
       await election.release().catch((err: unknown) => log.warn({ err }, 'cluster: the owner record could not be given up; it expires by itself'));
       await nc.close();
     },

@@ -6,6 +6,7 @@ import { LoyaltyError } from '../engine/errors.js';
 import { BodyStream, writeChunked } from './http-streaming.js';
 import { errorReply, handle, routeOf, type Api, type ApiReply } from './routes.js';
 import { isLogged, replyCode } from './request-log.js';
+import type { Forwarder } from './cluster-forward.js';
 
 /** What the front end needs to know about the server's state: once stopping, new requests are refused. */
 export interface Lifecycle {
@@ -13,14 +14,23 @@ export interface Lifecycle {
   /** Why storage is too full to write, or null; while set, every write is refused with storage_failed. */
   storageFull: string | null;
   /**
-   * Cluster mode: while this node does not own the deployment, who does (the refusal's message);
-   * every request but the health check is refused with not_owner. Null or absent on the owner.
+   * Cluster mode: while this node does not own the deployment, who does (the refusal's message when
+   * no owner is known to forward to: requests are refused with not_owner). Null or absent on the owner.
    */
   notOwner?: string | null;
+  /**
+   * Cluster mode: forwards requests and stream batches to the owner while this node does not own
+   * the deployment and an owner is known (server/cluster-forward.ts).
+   */
+  forwarder?: Forwarder | null;
 }
 
-/** The one route a node that does not own the deployment still answers: whether it is alive. */
-const answeredByStandby = (method: string, path: string) => (method === 'GET' || method === 'HEAD') && path === '/healthz';
+/**
+ * What a node that does not own the deployment answers itself: whether it is alive, its own
+ * metrics, the API's description and the console's static files. Everything else is forwarded.
+ */
+const answeredByStandby = (method: string, path: string) => (method === 'GET' || method === 'HEAD')
+  && (path === '/healthz' || path === '/metrics' || path === '/openapi.json' || path === '/' || path.startsWith('/console/assets/'));
 
 /** Bodies are UTF-8; a decoder that replaced bad bytes with U+FFFD would store what was never sent. */
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -82,7 +92,8 @@ export function attachHttp(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle
   app.any('/*', (res, req) => {
     const method = req.getMethod().toUpperCase();
     const path = req.getUrl();
-    const query = new URLSearchParams(req.getQuery() ?? '');
+    const rawQuery = req.getQuery() ?? '';
+    const query = new URLSearchParams(rawQuery);
     const authorization = req.getHeader('authorization');
     // uWS's request object is valid only during this call: every header is read here, synchronously.
     const acceptEncoding = req.getHeader('accept-encoding');
@@ -105,6 +116,7 @@ export function attachHttp(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle
         api.requestLog.record({
           keyId: reply.keyId ?? null, method, route, status: reply.status,
           latencyMs: Math.round((performance.now() - startedMs) * 100) / 100, ...(code === undefined ? {} : { code }),
+          ...(reply.forwardedTo === undefined ? {} : { forwardedTo: reply.forwardedTo }),
         });
       }
       if (reply.chunks === undefined) { send(res, reply, closeAfter); return; }
@@ -119,8 +131,15 @@ export function attachHttp(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle
       finish(errorReply('shutting_down'), true);
       return;
     }
-    if (lifecycle.notOwner != null && !answeredByStandby(method, path)) {
+    // Cluster mode: a node that does not own the deployment forwards to the owner, or refuses while none is known.
+    const owner = lifecycle.notOwner != null && !answeredByStandby(method, path) ? lifecycle.forwarder?.owner ?? null : null;
+    if (lifecycle.notOwner != null && !answeredByStandby(method, path) && owner === null) {
       finish(errorReply('not_owner', lifecycle.notOwner), true);
+      return;
+    }
+    if (owner !== null && streamed) {
+      // The import's body may be hundreds of megabytes, more than a NATS message carries: it goes to the owner directly.
+      finish(errorReply('not_owner', `the CSV import is not forwarded between nodes: send it to the owner, node ${lifecycle.forwarder!.describe(owner)}`), true);
       return;
     }
     if (declared !== '' && Number(declared) > bodyBytesMax) {
@@ -162,6 +181,13 @@ export function attachHttp(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecycle
       const problem = /^\s*[[{]/.test(body) ? jsonTextProblem(body, JSON_DEPTH_MAX) : null;
       if (problem !== null) {
         finish(errorReply('invalid_request', problem, '(root)'));
+        return;
+      }
+      if (owner !== null) {
+        lifecycle.forwarder!.http(owner, { method, path, query: rawQuery, authorization, acceptEncoding, body }).then(
+          (reply) => finish(reply),
+          () => finish(errorReply('internal')),
+        );
         return;
       }
       if (lifecycle.storageFull !== null && method !== 'GET' && method !== 'HEAD') {

@@ -16,6 +16,10 @@ export interface RequestRecord {
   code?: string;
   /** The ops of a stream batch. */
   ops?: number;
+  /** Cluster mode, on the owner: the node that forwarded the request or batch (server/cluster-forward.ts). */
+  via?: string;
+  /** Cluster mode, on the forwarding node: the owner that answered. */
+  forwardedTo?: string;
 }
 
 /** Whether a request is logged: a write, or a refused login. */

@@ -56,6 +56,8 @@ export interface ApiReply {
   route?: string;
   /** The id of the key that authenticated the request (for the request log); set by `handle`. */
   keyId?: string;
+  /** Cluster mode: the node that answered a request this node forwarded to it (server/cluster-forward.ts). */
+  forwardedTo?: string;
 }
 
 export interface Api {

@@ -117,7 +117,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       (err: unknown) => log.error({ err }, 'sweep failed'),
     ).finally(() => { sweeping = false; });
   }, config.sweepIntervalMs);
-  const node = config.cluster === null ? null : await joinCluster(config.cluster, advertisedAddress(config.httpAddress, config.host, port), engine, lifecycle, log, () => {
+  const node = config.cluster === null ? null : await joinCluster(config.cluster, advertisedAddress(config.httpAddress, config.host, port), api, lifecycle, log, () => {
     if (!lifecycle.stopping) api.webhooks = startWebhooks();
   }).catch(async (err: unknown) => {
     uWS.us_listen_socket_close(listenSocket);

@@ -7,6 +7,9 @@ import {
 } from '../engine/limits.js';
 import type { Api } from './routes.js';
 import type { Lifecycle } from './http.js';
+import { LoyaltyError } from '../engine/errors.js';
+import type { Forwarder } from './cluster-forward.js';
+import type { OwnerRecord } from '../engine/cluster/owner-lease.js';
 import { drainParked, mustPark, park, waitForRoom, type Conn } from './stream/connection.js';
 import { decodeFrame, encode, encodeAck, errorFrame } from './stream/frames.js';
 import type { ResultList } from '../engine/batch-records.js';
@@ -79,7 +82,14 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
       return;
     }
     if (lifecycle.stopping) { send(ws, errorFrame('shutting_down', 'the server is stopping; resend this batch after it restarts', frame['id']), binary); return; }
-    if (lifecycle.notOwner != null) { send(ws, errorFrame('not_owner', lifecycle.notOwner, frame['id']), binary); return; }
+    if (lifecycle.notOwner != null) {
+      const forwarder = lifecycle.forwarder;
+      if (forwarder == null) { send(ws, errorFrame('not_owner', lifecycle.notOwner, frame['id']), binary); return; }
+      // No owner to forward to yet (a takeover under way): a retryable refusal, so that the terminal resends.
+      if (forwarder.owner === null) { send(ws, errorFrame('overloaded', `${lifecycle.notOwner}; resend this batch`, frame['id']), binary); return; }
+      forwardBatch(ws, conn, forwarder, forwarder.owner, frame, bytes, binary);
+      return;
+    }
     if (lifecycle.storageFull !== null) { send(ws, errorFrame('storage_failed', `batches are refused until there is room: ${lifecycle.storageFull}`, frame['id']), binary); return; }
     const startedMs = performance.now();
     runBatchFrame(api.engine, conn, frame, (value) => send(ws, value, binary), (id, results) => sendAck(ws, id, results, binary)).then(
@@ -94,6 +104,37 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
         if (!conn.closed) { conn.closed = true; ws.end(1011, 'internal error'); }
       },
     );
+  };
+
+  /**
+   * Cluster mode: sends a batch frame to the owner, which runs it on a connection of its own for
+   * this one, and sends the owner's answer back once every earlier batch's answer was sent. The
+   * window counts the batch until then, as a local one.
+   */
+  const forwardBatch = (ws: Ws, conn: Conn, forwarder: Forwarder, owner: OwnerRecord, frame: Record<string, unknown>, bytes: Uint8Array, binary: boolean): void => {
+    const id = frame['id'];
+    const ops = Array.isArray(frame['ops']) ? frame['ops'].length : 0;
+    conn.forward ??= { name: forwarder.newConnectionId(), owner, tail: Promise.resolve() };
+    conn.forward.owner = owner;
+    conn.unacked += 1;
+    const startedMs = performance.now();
+    const answer = forwarder.batch(owner, conn.forward.name, conn.keyId!, conn.role!, binary, bytes).then(
+      (data): Uint8Array | string => (binary ? data : Buffer.from(data).toString('utf8')),
+      (err: unknown) => encode(errorFrame(err instanceof LoyaltyError ? err.code : 'overloaded', err instanceof Error ? err.message : String(err), id), binary),
+    );
+    const previous = conn.forward.tail;
+    conn.forward.tail = previous.then(() => answer).then((out) => {
+      conn.unacked -= 1;
+      if (!conn.closed) {
+        ws.cork(() => { ws.send(out, binary); });
+        account(ws);
+      }
+      api.requestLog?.record({ keyId: conn.keyId, method: 'WS', route: '/v1/stream batch', status: 200, latencyMs: Math.round((performance.now() - startedMs) * 100) / 100, ops, forwardedTo: owner.nodeId });
+      resume(ws, conn);
+    }).catch(() => {
+      // Reaching this is a bug; the terminal is told to reconnect and resend, and the chain goes on for no one.
+      if (!conn.closed) { conn.closed = true; ws.end(1011, 'internal error'); }
+    });
   };
 
   /** Runs parked frames while the window and the shards have room. */
@@ -130,6 +171,7 @@ export function attachStream(app: uWS.TemplatedApp, api: Api, lifecycle: Lifecyc
       const conn = ws.getUserData();
       conn.closed = true;
       conn.parked = [];
+      if (conn.forward !== null) lifecycle.forwarder?.closed(conn.forward.owner, conn.forward.name);
       budget.remove(ws);
       open.delete(ws);
       streamStats.connections -= 1;

@@ -4,6 +4,7 @@
 import { STREAM_PARKED_BYTES_MAX, STREAM_UNACKED_BATCHES_MAX } from '../../engine/limits.js';
 import type { OpSequence } from '../../engine/router/orchestrate.js';
 import type { Role } from '../auth.js';
+import type { OwnerRecord } from '../../engine/cluster/owner-lease.js';
 import { streamStats } from './stats.js';
 
 /** How often a stream waiting for a full shard queue looks again. */
@@ -23,10 +24,16 @@ export interface Conn {
   waiting: boolean;
   /** The connection's batches, queued in arrival order (engine/router/orchestrate.ts). */
   sequence: OpSequence;
+  /**
+   * Cluster mode, on a node that forwards this connection's batches to the owner: the name the
+   * owner knows the connection by, the owner it was forwarded to last, and the last forwarded
+   * batch's answer being sent, after which the next one is sent (acks stay in frame order).
+   */
+  forward: { name: string; owner: OwnerRecord; tail: Promise<void> } | null;
 }
 
 export function newConn(principal: { id: string; role: Role } | null, sequence: OpSequence): Conn {
-  return { role: principal?.role ?? null, keyId: principal?.id ?? null, unacked: 0, parked: [], parkedBytes: 0, closed: false, waiting: false, sequence };
+  return { role: principal?.role ?? null, keyId: principal?.id ?? null, unacked: 0, parked: [], parkedBytes: 0, closed: false, waiting: false, sequence, forward: null };
 }
 
 /** Whether a frame arriving now must wait: the window is full, a shard is, or frames already wait. */
