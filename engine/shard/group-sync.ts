@@ -23,6 +23,19 @@ export class SyncFailedError extends Error {
   }
 }
 
+/**
+ * Whether a failed LMDB commit failed on the disk (a write or an fdatasync of the data file), not in
+ * LMDB's own logic: lmdb-js sets an error's `code` to LMDB's return value, which is a positive errno
+ * (EIO 5, ENOSPC 28, ...) for a failed system call and a negative MDB_* code (MDB_MAP_FULL, ...)
+ * otherwise. Under LOYALTY_COMMIT=nometasync such a commit's fdatasync was also the one that carried
+ * the previous commit's meta page, which may now never reach the disk while a later sync reports
+ * success: the worker stops the process as it does for a failed group sync.
+ */
+export function failedOnDisk(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (typeof code === 'number' && code > 0) || (typeof code === 'string' && /^E[A-Z]+$/.test(code));
+}
+
 interface Waiter { resolve: () => void; reject: (err: Error) => void }
 
 export interface GroupSyncStats {

@@ -1,4 +1,4 @@
-// A failed fdatasync under pipelined commits (engine/shard/group-sync.ts): the batches a shard
+// A failed fdatasync under pipelined and nometasync commits (engine/shard/group-sync.ts): the batches a shard
 // committed but could not sync are never acked, no sync is retried, and the whole process stops at
 // once, as PostgreSQL does after a failed fsync. After a restart everything acked is there, and the
 // batches that went unanswered, resent by the terminal (the POS stream client, once the server is
@@ -15,21 +15,15 @@ import { PosStream, type OpResult, type StreamOp, type WebSocketConstructor } fr
 import { freePort } from '../../bench/free-port.js';
 
 const root = mkdtempSync(join(tmpdir(), 'loyalty-sync-failure-'));
-const dataDir = join(root, 'data');
-const failFile = join(root, 'fail-sync');
-// The restarted server listens on the same port, so that the terminal finds it again by itself.
-const server = new ServerChild({
-  dataDir,
-  env: { PORT: String(await freePort()), LOYALTY_SHARDS: '2', LOYALTY_COMMIT: 'pipelined', LOYALTY_SWEEP_INTERVAL_MS: '0', LOYALTY_TEST_FAIL_SYNC: failFile },
-});
 const MEMBERS = ['sf-a', 'sf-b', 'sf-c', 'sf-d'];
 const BATCH_OPS = 40;
 /** Stream batches sent after the sync starts failing, and HTTP purchases beside them. */
 const LOST_BATCHES = [2, 3, 4, 5];
 const LOST_HTTP = ['sf-h1', 'sf-h2', 'sf-h3', 'sf-h4'];
 
+const servers: ServerChild[] = [];
 afterAll(async () => {
-  await server.kill();
+  for (const server of servers) await server.kill();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -38,8 +32,16 @@ const purchases = (batch: number): StreamOp[] => Array.from({ length: BATCH_OPS 
 }));
 const httpPurchase = (s: ServerChild, orderId: string) => s.post('/v1/purchases', { orderId, memberId: 'sf-a', amountCents: 2_500 });
 
-describe('a failed fdatasync', () => {
+describe.each(['pipelined', 'nometasync'])('a failed fdatasync (LOYALTY_COMMIT=%s)', (commit) => {
   it('acks nothing it covered, stops the process, and loses nothing acked', async () => {
+    const dataDir = join(root, `data-${commit}`);
+    const failFile = join(root, `fail-sync-${commit}`);
+    // The restarted server listens on the same port, so that the terminal finds it again by itself.
+    const server = new ServerChild({
+      dataDir,
+      env: { PORT: String(await freePort()), LOYALTY_SHARDS: '2', LOYALTY_COMMIT: commit, LOYALTY_SWEEP_INTERVAL_MS: '0', LOYALTY_TEST_FAIL_SYNC: failFile },
+    });
+    servers.push(server);
     await server.start();
     for (const memberId of MEMBERS) expect((await server.post('/v1/members', { memberId })).status).toBe(201);
     expect((await httpPurchase(server, 'sf-h0')).status).toBe(200);

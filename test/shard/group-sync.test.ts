@@ -7,8 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GroupSync, SyncFailedError, type SyncFile } from '../../engine/shard/group-sync.js';
-import { commitModeFromEnv } from '../../engine/limits.js';
+import { failedOnDisk, GroupSync, SyncFailedError, type SyncFile } from '../../engine/shard/group-sync.js';
+import { commitModeFromEnv, commitWaitsForGroupSync } from '../../engine/limits.js';
 import { openShardStore } from '../../engine/shard/store.js';
 
 /** A sync the test ends itself: each call is recorded with what had been committed when it started. */
@@ -154,12 +154,29 @@ describe('GroupSync: when a commit may be answered', () => {
 });
 
 describe('LOYALTY_COMMIT', () => {
-  it('is sync unless set to pipelined, and refuses anything else', () => {
+  it('is sync unless set to pipelined or nometasync, and refuses anything else', () => {
     expect(commitModeFromEnv({})).toBe('sync');
     expect(commitModeFromEnv({ LOYALTY_COMMIT: '' })).toBe('sync');
     expect(commitModeFromEnv({ LOYALTY_COMMIT: 'pipelined' })).toBe('pipelined');
+    expect(commitModeFromEnv({ LOYALTY_COMMIT: 'nometasync' })).toBe('nometasync');
     expect(commitModeFromEnv({ LOYALTY_COMMIT: 'sync' })).toBe('sync');
-    expect(() => commitModeFromEnv({ LOYALTY_COMMIT: 'async' })).toThrow('LOYALTY_COMMIT must be sync or pipelined, got "async"');
+    expect(() => commitModeFromEnv({ LOYALTY_COMMIT: 'async' })).toThrow('LOYALTY_COMMIT must be sync, pipelined or nometasync, got "async"');
+    expect(commitWaitsForGroupSync('sync')).toBe(false);
+    expect(commitWaitsForGroupSync('pipelined')).toBe(true);
+    expect(commitWaitsForGroupSync('nometasync')).toBe(true);
+  });
+});
+
+describe('failedOnDisk', () => {
+  it('tells a failed write or sync (a positive errno from lmdb-js) from LMDB\'s own failures', () => {
+    expect(failedOnDisk(Object.assign(new Error('Input/output error'), { code: 5 }))).toBe(true);
+    expect(failedOnDisk(Object.assign(new Error('No space left on device'), { code: 28 }))).toBe(true);
+    expect(failedOnDisk(Object.assign(new Error('Input/output error'), { code: 'EIO' }))).toBe(true);
+    // MDB_MAP_FULL and MDB_TXN_FULL: the transaction is aborted before anything reaches the file.
+    expect(failedOnDisk(Object.assign(new Error('MDB_MAP_FULL'), { code: -30792 }))).toBe(false);
+    expect(failedOnDisk(Object.assign(new Error('MDB_TXN_FULL'), { code: -30788 }))).toBe(false);
+    expect(failedOnDisk(new Error('shard has no program yet'))).toBe(false);
+    expect(failedOnDisk(null)).toBe(false);
   });
 });
 
