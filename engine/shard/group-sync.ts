@@ -43,6 +43,8 @@ export interface GroupSyncStats {
   syncs: number; synced: number;
   /** Commits registered (committed()), and replies released. */
   commits: number; released: number;
+  /** Waiters released by a later commit's own fdatasync rather than by a sync (committedAfterOwnSync). */
+  coveredByCommits: number;
 }
 
 export class GroupSync {
@@ -52,13 +54,23 @@ export class GroupSync {
   private covered: Waiter[] = [];
   private running = false;
   private failure: SyncFailedError | null = null;
-  readonly stats: GroupSyncStats = { syncs: 0, synced: 0, commits: 0, released: 0 };
+  /** Whether a sync's start is deferred until the shard has nothing else in hand (committedAfterOwnSync). */
+  private startDeferred = false;
+  /** Set by the first committedAfterOwnSync: this shard's commits sync their own pages. */
+  private ownSyncs = false;
+  readonly stats: GroupSyncStats = { syncs: 0, synced: 0, commits: 0, released: 0, coveredByCommits: 0 };
 
   /**
    * `syncFile` syncs the environment's data file; `onFailure` is called once, with the first
-   * failure, before any waiter hears of it (the worker stops the process there).
+   * failure, before any waiter hears of it (the worker stops the process there). `deferStart` runs a
+   * sync's start once the thread has handled the tasks already in hand (setImmediate), so that under
+   * committedAfterOwnSync a next commit can cover the waiters instead.
    */
-  constructor(private readonly syncFile: SyncFile, private readonly onFailure: (err: SyncFailedError) => void) {}
+  constructor(
+    private readonly syncFile: SyncFile,
+    private readonly onFailure: (err: SyncFailedError) => void,
+    private readonly deferStart: (start: () => void) => void = setImmediate,
+  ) {}
 
   /**
    * Called right after a commit returned: resolves once a sync that started after this call has
@@ -71,6 +83,38 @@ export class GroupSync {
     const waiting = this.enqueue(this.next);
     if (!this.running) this.start();
     return waiting;
+  }
+
+  /**
+   * Called right after a commit that fdatasynced the data file itself before writing its own meta
+   * page without a flush (LMDB's MDB_NOMETASYNC): that fdatasync started after every commit and read
+   * registered before it, and carried their pages and meta pages to disk, so they are released now,
+   * in the order they asked. This commit's own meta page waits for the next such commit or, once the
+   * shard has nothing else in hand (the constructor's `deferStart`), for a sync.
+   */
+  committedAfterOwnSync(): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    this.ownSyncs = true;
+    this.stats.commits += 1;
+    this.stats.coveredByCommits += this.covered.length + this.next.length;
+    const released = this.covered.concat(this.next);
+    this.covered = [];
+    this.next = [];
+    this.stats.released += released.length;
+    for (const waiter of released) waiter.resolve();
+    const waiting = this.enqueue(this.next);
+    this.startSoon();
+    return waiting;
+  }
+
+  /** Starts a sync for what waits in `next` once `deferStart` runs, unless a commit released it first. */
+  private startSoon(): void {
+    if (this.startDeferred) return;
+    this.startDeferred = true;
+    this.deferStart((): void => {
+      this.startDeferred = false;
+      if (!this.running && this.next.length > 0 && this.failure === null) this.start();
+    });
   }
 
   /**
@@ -124,7 +168,11 @@ export class GroupSync {
     this.covered = [];
     this.stats.released += covered.length;
     for (const waiter of covered) waiter.resolve();
-    if (this.next.length > 0 && this.failure === null) this.start();
+    if (this.next.length > 0 && this.failure === null) {
+      // With commits that sync themselves, the next commit may cover what waits: start when idle.
+      if (this.ownSyncs) this.startSoon();
+      else this.start();
+    }
   }
 
   private fail(err: Error): void {

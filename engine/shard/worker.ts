@@ -255,6 +255,29 @@ holding = start()
   .catch((err: unknown) => { startFailure = err instanceof Error ? err : new Error(String(err)); })
   .finally(() => { holding = null; });
 
+/**
+ * The id of the last transaction LMDB committed on this shard (mdb_env_info; lmdb-js 3.5.6 has
+ * `env.info()` on the root store, undeclared in its typings).
+ */
+const lastTxnId = (): number => (store.root as unknown as { env: { info(): { lastTxnId: number } } }).env.info().lastTxnId;
+/** The transaction id at the last write task's commit under nometasync. */
+let txnIdSeen = COMMIT_MODE === 'nometasync' ? lastTxnId() : 0;
+
+/**
+ * Whether the write task that just returned made a commit that fdatasynced the data file itself
+ * (LOYALTY_COMMIT=nometasync): LMDB skips the whole commit, fdatasync included, for a transaction
+ * that dirtied no page, and then its transaction id does not move. Any commit at all since the last
+ * write task (a settling, a sweep slice) synced the file after that task's meta page was written
+ * too, so a moved id is enough.
+ */
+function committedWithOwnSync(): boolean {
+  if (COMMIT_MODE !== 'nometasync') return false;
+  const txnId = lastTxnId();
+  const moved = txnId !== txnIdSeen;
+  txnIdSeen = txnId;
+  return moved;
+}
+
 /** Write tasks committed by this thread, for the trace. */
 let writesCommitted = 0;
 
@@ -271,7 +294,7 @@ interface Done { reply: unknown; wrote: boolean }
 async function durable({ reply, wrote }: Done): Promise<unknown> {
   const write = TRACE && wrote ? ++writesCommitted : 0;
   if (write > 0) writeSync(2, `commit ${shardId} ${write}\n`);
-  const wait = syncs === null ? undefined : wrote ? syncs.committed() : syncs.settled();
+  const wait = syncs === null ? undefined : !wrote ? syncs.settled() : committedWithOwnSync() ? syncs.committedAfterOwnSync() : syncs.committed();
   if (wait !== undefined) await wait;
   if (replicator !== null) {
     try {

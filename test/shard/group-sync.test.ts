@@ -78,7 +78,7 @@ describe('GroupSync: when a commit may be answered', () => {
     sync.finish(3);
     await flush();
     expect(replies).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
-    expect(group.stats).toEqual({ syncs: 4, synced: 4, commits: 16, released: 16 });
+    expect(group.stats).toEqual({ syncs: 4, synced: 4, commits: 16, released: 16, coveredByCommits: 0 });
     expect(group.pending).toBe(false);
   });
 
@@ -150,6 +150,90 @@ describe('GroupSync: when a commit may be answered', () => {
     sync.finish(0, new Error('No space left on device'));
     await flush();
     expect(order).toEqual(['stop', 'rejected']);
+  });
+});
+
+describe('GroupSync under commits that fdatasync their own pages (nometasync)', () => {
+  /** A harness whose sync starts only when the test runs the deferred start, as the idle thread would. */
+  function ownSyncHarness() {
+    const sync = new ManualSync();
+    const deferred: Array<() => void> = [];
+    const failures: SyncFailedError[] = [];
+    const group = new GroupSync(sync.file, (err) => failures.push(err), (start) => deferred.push(start));
+    const replies: number[] = [];
+    const errors: number[] = [];
+    const commit = (n: number) => {
+      sync.commits += 1;
+      group.committedAfterOwnSync().then(() => replies.push(n), () => errors.push(n));
+    };
+    const idle = () => { for (const start of deferred.splice(0)) start(); };
+    return { sync, group, failures, replies, errors, commit, idle };
+  }
+
+  it('answers a commit when the next commit\'s own fdatasync has carried its meta page, in commit order, with no sync', async () => {
+    const { sync, group, replies, commit } = ownSyncHarness();
+    commit(1);
+    await flush();
+    expect(replies).toEqual([]);
+    commit(2);
+    commit(3);
+    await flush();
+    expect(replies).toEqual([1, 2]);
+    expect(sync.started).toHaveLength(0);
+    expect(group.stats.coveredByCommits).toBe(2);
+  });
+
+  it('syncs for the last commit only once the thread is idle, and a read waits for it', async () => {
+    const { sync, group, replies, commit, idle } = ownSyncHarness();
+    commit(1);
+    const read = group.settled();
+    expect(read).toBeDefined();
+    let readDone = false;
+    void read!.then(() => { readDone = true; });
+    idle();
+    expect(sync.started).toHaveLength(1);
+    expect(sync.started[0]!.commitsBefore).toBe(1);
+    await flush();
+    expect(replies).toEqual([]);
+    expect(readDone).toBe(false);
+    sync.finish(0);
+    await flush();
+    expect(replies).toEqual([1]);
+    expect(readDone).toBe(true);
+    expect(group.pending).toBe(false);
+  });
+
+  it('releases a commit whose sync is still running when a later commit synced the file, and keeps the order', async () => {
+    const { sync, replies, commit, idle } = ownSyncHarness();
+    commit(1);
+    idle();
+    expect(sync.started).toHaveLength(1);
+    commit(2);
+    await flush();
+    // Commit 2's fdatasync started after commit 1 returned: commit 1 is on disk before its sync ends.
+    expect(replies).toEqual([1]);
+    sync.finish(0);
+    await flush();
+    // The sync that ended started before commit 2: it does not cover it; the next starts when idle.
+    expect(replies).toEqual([1]);
+    expect(sync.started).toHaveLength(1);
+    idle();
+    expect(sync.started).toHaveLength(2);
+    sync.finish(1);
+    await flush();
+    expect(replies).toEqual([1, 2]);
+  });
+
+  it('stops everything when the sync fails, as under pipelined commits', async () => {
+    const { sync, group, failures, replies, errors, commit, idle } = ownSyncHarness();
+    commit(1);
+    idle();
+    sync.finish(0, new Error('Input/output error'));
+    await flush();
+    expect(replies).toEqual([]);
+    expect(errors).toEqual([1]);
+    expect(failures).toHaveLength(1);
+    await expect(group.committedAfterOwnSync()).rejects.toBeInstanceOf(SyncFailedError);
   });
 });
 
