@@ -5,6 +5,11 @@
 // reached it, so it never covers that batch; the batch joins the next sync, which starts as soon
 // as the running one ends and covers every commit made meanwhile (group commit at the disk).
 //
+// Under LOYALTY_COMMIT=nometasync each commit fdatasyncs its own pages before writing its meta page
+// unflushed, so that fdatasync also carries the meta pages of every commit before it: those are
+// released by the commit (committedAfterOwnSync), and a sync starts only for what is left once the
+// shard's thread has nothing else in hand.
+//
 // Every waiter is resolved in the order it asked, and syncs complete one after the other, so the
 // replies that wait here leave in commit order.
 //

@@ -1,7 +1,9 @@
 // The pipelined commit's ordering rule (engine/shard/group-sync.ts), with a sync the test completes
 // by hand: no reply before a sync that started after its commit, replies in commit order, one sync
 // at a time covering every commit made while the previous one ran, and a failed sync that answers
-// nothing as done, tries no second sync and stops everything. Then the same class over a real
+// nothing as done, tries no second sync and stops everything. The nometasync variant, where a
+// commit's own fdatasync releases the commits before it and a sync starts only when the thread is
+// idle. Then the same class over a real
 // lmdb-js environment opened with noSync.
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
