@@ -57,28 +57,37 @@ describe.each(['pipelined', 'nometasync'])('a failed fdatasync (LOYALTY_COMMIT=%
     const exit = await server.exited;
 
     expect(exit.signal).toBe('SIGKILL');
+    const httpAnswered = http.filter((r): r is Reply => !(r instanceof Error));
+    // Under nometasync a commit is also answered when a later commit's own fdatasync carried its meta
+    // page, which succeeds: those answers are true (checked after the restart), and the last commits,
+    // which waited for the failed sync, are not answered. Under pipelined only a sync answers.
+    const ackedEarly = commit === 'nometasync' ? answeredBeforeRestart.length : 0;
     // A request whose batch waited for the failed sync gets no answer at all (the connection drops).
-    expect(http.filter((r): r is Reply => !(r instanceof Error)).map((r) => r.status)).toEqual([]);
+    if (commit === 'pipelined') expect(httpAnswered.map((r) => r.status)).toEqual([]);
+    else expect(httpAnswered.every((r) => r.status === 200)).toBe(true);
+    expect(ackedEarly + httpAnswered.length).toBeLessThan(LOST_BATCHES.length + LOST_HTTP.length);
     const logs = server.logs.join('\n');
     expect(logs).toContain('the data file could not be synced: stopping the process');
     expect(logs).toContain('injected: LOYALTY_TEST_FAIL_SYNC');
     await server.stop();
     // Nothing the failed sync covered was acked: the terminal still holds every one of those batches.
-    expect(answeredBeforeRestart).toEqual([]);
-    expect(stream.pendingOps).toBe(LOST_BATCHES.length * BATCH_OPS);
+    expect(answeredBeforeRestart.filter((results) => !results.every((r) => r.ok))).toEqual([]);
+    expect(answeredBeforeRestart).toHaveLength(ackedEarly);
+    expect(stream.pendingOps).toBe((LOST_BATCHES.length - ackedEarly) * BATCH_OPS);
 
     rmSync(failFile);
     restarted = true;
     await server.start();
     // Everything acked before the failure is there.
     expect((await server.get('/v1/orders/sf-h0')).body).toMatchObject({ orderId: 'sf-h0', amountCents: 2_500 });
+    for (const reply of httpAnswered) expect((await server.get(`/v1/orders/${(reply.body as { orderId: string }).orderId}`)).status).toBe(200);
     for (let i = 0; i < BATCH_OPS; i++) expect((await server.get(`/v1/orders/sf-1-${i}`)).status).toBe(200);
     // What went unanswered the terminal sends again once the server is back, and it is applied once
     // whether or not its commit survived.
     const resent = await Promise.all(lost);
     expect(resent.map((results) => results.every((r) => r.ok))).toEqual(LOST_BATCHES.map(() => true));
     expect(stream.reconnects).toBeGreaterThanOrEqual(1);
-    expect(stream.resentBatches).toBe(LOST_BATCHES.length);
+    expect(stream.resentBatches).toBe(LOST_BATCHES.length - ackedEarly);
     await stream.close();
     for (const id of LOST_HTTP) expect((await httpPurchase(server, id)).status).toBe(200);
     const summary = (await server.get('/v1/reports/summary')).body;

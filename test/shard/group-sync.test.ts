@@ -290,4 +290,18 @@ describe('GroupSync over lmdb-js', () => {
     expect(syncCalls).toBeLessThan(50);
     await store.root.close();
   });
+
+  it('moves LMDB\'s last transaction id for a commit that wrote under noMetaSync, and not for one that wrote nothing (the worker\'s test of a commit\'s own fdatasync)', async () => {
+    const store = openShardStore(join(dir, 'meta'), 64 * 1024 * 1024, { noMetaSync: true });
+    const lastTxnId = () => (store.root as unknown as { env: { info(): { lastTxnId: number } } }).env.info().lastTxnId;
+    const before = lastTxnId();
+    store.root.transactionSync(() => store.meta.putSync('k', 1));
+    expect(lastTxnId()).toBe(before + 1);
+    store.root.transactionSync(() => store.meta.get('k'));
+    expect(lastTxnId()).toBe(before + 1);
+    store.root.transactionSync(() => store.meta.putSync('k', 2));
+    expect(lastTxnId()).toBe(before + 2);
+    expect(store.meta.get('k')).toBe(2);
+    await store.root.close();
+  });
 });
