@@ -160,7 +160,8 @@ export const SHARD_MAP_BYTES_MIN = 1024 * 1024;
  * `sync`, each LMDB commit includes its fdatasync and the flush of its meta page; `pipelined`,
  * commits skip both and a group sync runs beside the next batches (engine/shard/group-sync.ts);
  * `nometasync`, each commit fdatasyncs its pages but not the meta page that makes it current
- * (LMDB's MDB_NOMETASYNC), and a batch is answered after a group sync as with `pipelined`.
+ * (LMDB's MDB_NOMETASYNC), and a batch is answered once the next commit's own fdatasync or a group
+ * sync has carried that meta page to disk.
  */
 export type CommitMode = 'sync' | 'pipelined' | 'nometasync';
 const COMMIT_MODES: readonly CommitMode[] = ['sync', 'pipelined', 'nometasync'];
@@ -169,7 +170,9 @@ const COMMIT_MODES: readonly CommitMode[] = ['sync', 'pipelined', 'nometasync'];
  * the whole server on this shared machine (1.3-3.0× on the commit path alone), but a power cut
  * while a commit waits for its sync can leave LMDB's file silently reduced to a fraction of its
  * entries (measured: 30 of 20,000), acked batches included. A ledger does not take that risk by
- * default (README, "Durability: commits and fdatasync").
+ * default (README, "Durability: commits and fdatasync"). `nometasync` keeps sync's safety with one
+ * flush per commit instead of two; it stays opt-in until more alternating runs than this shared
+ * machine has given so far confirm its gain.
  */
 export const COMMIT_MODE_DEFAULT: CommitMode = 'sync';
 /**
