@@ -157,16 +157,22 @@ export const KEYS_RELOAD_INTERVAL_MS = 250;
 export const SHARD_MAP_BYTES_MIN = 1024 * 1024;
 /**
  * How a shard's commits reach the disk (LOYALTY_COMMIT; README, "Reliability", durability):
- * `sync`, each LMDB commit includes its fdatasync; `pipelined`, commits skip it and a group sync
- * runs beside the next batches (engine/shard/group-sync.ts).
+ * `sync`, each LMDB commit includes its fdatasync and the flush of its meta page; `pipelined`,
+ * commits skip both and a group sync runs beside the next batches (engine/shard/group-sync.ts);
+ * `nometasync`, each commit fdatasyncs its pages but not the meta page that makes it current
+ * (LMDB's MDB_NOMETASYNC), and a batch is answered once the next commit's own fdatasync or a group
+ * sync has carried that meta page to disk.
  */
-export type CommitMode = 'sync' | 'pipelined';
+export type CommitMode = 'sync' | 'pipelined' | 'nometasync';
+const COMMIT_MODES: readonly CommitMode[] = ['sync', 'pipelined', 'nometasync'];
 /**
  * Synchronous commits unless told otherwise: pipelined commits measured about 1.1× the HTTP rate of
  * the whole server on this shared machine (1.3-3.0× on the commit path alone), but a power cut
  * while a commit waits for its sync can leave LMDB's file silently reduced to a fraction of its
  * entries (measured: 30 of 20,000), acked batches included. A ledger does not take that risk by
- * default (README, "Durability: commits and fdatasync").
+ * default (README, "Durability: commits and fdatasync"). `nometasync` keeps sync's safety with one
+ * flush per commit instead of two; it stays opt-in until more alternating runs than this shared
+ * machine has given so far confirm its gain.
  */
 export const COMMIT_MODE_DEFAULT: CommitMode = 'sync';
 /**
@@ -176,8 +182,15 @@ export const COMMIT_MODE_DEFAULT: CommitMode = 'sync';
 export function commitModeFromEnv(env: NodeJS.ProcessEnv): CommitMode {
   const raw = env['LOYALTY_COMMIT'];
   if (raw === undefined || raw === '') return COMMIT_MODE_DEFAULT;
-  if (raw === 'sync' || raw === 'pipelined') return raw;
-  throw new Error(`LOYALTY_COMMIT must be sync or pipelined, got ${JSON.stringify(raw)}`);
+  if ((COMMIT_MODES as readonly string[]).includes(raw)) return raw as CommitMode;
+  throw new Error(`LOYALTY_COMMIT must be sync, pipelined or nometasync, got ${JSON.stringify(raw)}`);
+}
+/**
+ * Whether a shard in this mode answers a task only after a group sync that started after its commit
+ * (engine/shard/group-sync.ts): every mode whose commit leaves its meta page unflushed.
+ */
+export function commitWaitsForGroupSync(mode: CommitMode): boolean {
+  return mode !== 'sync';
 }
 /** LMDB readers per environment: every worker thread and the main thread may read. */
 export const LMDB_READERS_MAX = 126;

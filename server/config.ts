@@ -37,7 +37,8 @@ export interface Config {
    */
   backupStallMs: number;
   /**
-   * LOYALTY_COMMIT: how a shard's commits reach the disk, `sync` (default) or `pipelined`
+   * LOYALTY_COMMIT: how a shard's commits reach the disk, `sync` (default), `pipelined` or
+   * `nometasync`
    * (engine/limits.ts). The shard clients and threads read the variable from the environment they
    * share with this process; it is read here too so that a bad value stops the server at start.
    */

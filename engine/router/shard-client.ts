@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { Piscina } from 'piscina';
 import { fileURLToPath } from 'node:url';
-import { BATCH_OPS_MAX, commitModeFromEnv, SHARD_PENDING_OPS_MAX, SHARD_QUEUE_BATCHES_MAX } from '../limits.js';
+import { BATCH_OPS_MAX, commitModeFromEnv, commitWaitsForGroupSync, SHARD_PENDING_OPS_MAX, SHARD_QUEUE_BATCHES_MAX } from '../limits.js';
 import { LoyaltyError } from '../errors.js';
 import type { Control, OpResult, Query, RegisterOp, WriteOp } from '../ops.js';
 import { toImportRows } from '../import-rows.js';
@@ -32,8 +32,12 @@ import type { RewardGate } from './reward-gate.js';
  * 50.3 k with 8; HTTP closed loop 4.9 / 6.6 k, 4.9 / 7.6 k, 3.7 / 8.3 k req/s; HTTP half-rate p99
  * 34 / 23 ms, 31 / 20 ms, 77 / 259 ms. Eight let batches shrink until the half-rate tail
  * grows; four is the depth where the group sync pays without that.
+ *
+ * `nometasync`: the commit still fdatasyncs its pages on the shard's thread, but its reply waits for
+ * the group sync as a pipelined one does, so it takes the pipelined depth: with two, the shard would
+ * stand idle while the first batch's reply waits for its sync and the second has already committed.
  */
-const SHARD_BATCHES_IN_FLIGHT = commitModeFromEnv(process.env) === 'pipelined' ? 4 : 2;
+const SHARD_BATCHES_IN_FLIGHT = commitWaitsForGroupSync(commitModeFromEnv(process.env)) ? 4 : 2;
 
 /** Piscina's message when its task queue is at `maxQueue` (piscina/dist/errors.js TaskQueueAtLimit). */
 const PISCINA_QUEUE_FULL = 'Task queue is at limit';

@@ -95,6 +95,12 @@ export interface ShardStoreOptions {
    * data file itself and answers nothing before that sync (engine/shard/group-sync.ts).
    */
   noSync?: boolean;
+  /**
+   * Commits that fdatasync their pages but write the meta page that makes them current without a
+   * flush (LMDB's MDB_NOMETASYNC): for the live shard under LOYALTY_COMMIT=nometasync, whose worker
+   * answers a commit only after a later sync of the data file has carried its meta page to disk.
+   */
+  noMetaSync?: boolean;
 }
 
 /** Opens a shard: `openShardStore(path)`, `(path, mapBytes, options)` or `(path, options)`. */
@@ -118,6 +124,7 @@ export function openShardStore(path: string, mapBytesOrOptions: number | ShardSt
     // thread, just outside the write lock, while lmdb-js refuses noSync beside it.
     overlappingSync: false,
     noSync: options.noSync === true,
+    noMetaSync: options.noMetaSync === true,
     // LMDB zeroes the unused part of each page it allocates. With MDB_NOMEMINIT it would write
     // whatever the process's heap held there (freed page images, values of other writes) into the
     // file: an erased name could reach data.mdb, and a compacted copy, through that gap.

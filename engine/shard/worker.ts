@@ -17,10 +17,10 @@ import type { BatchReply, PackedBatchReply, ShardTask, ShardWorkerData } from '.
 import type { WriteOp } from '../ops.js';
 import { packRecords, packResults, unpackRecords } from '../batch-records.js';
 import { ShardMachine } from './machine.js';
-import { commitModeFromEnv, SETTLE_SLICE_MEMBERS } from '../limits.js';
+import { commitModeFromEnv, commitWaitsForGroupSync, SETTLE_SLICE_MEMBERS } from '../limits.js';
 import { CommitClock, lastCommittedAtMs } from './commit-clock.js';
 import { copyShard } from './shard-backup.js';
-import { GroupSync, type SyncFile } from './group-sync.js';
+import { failedOnDisk, GroupSync, type SyncFile } from './group-sync.js';
 import { clearCompactionLeftovers, compactionDue, compactShard, type CompactionReport } from './compaction.js';
 import { ERASURE_COMPACT_DELAY_MS } from '../limits.js';
 import { clusterFromEnv } from '../cluster/config.js';
@@ -37,7 +37,8 @@ const BATCH_LOG_ON = process.env['LOYALTY_TEST_NO_BATCH_LOG'] !== '1';
 
 /**
  * How commits reach the disk (LOYALTY_COMMIT, engine/limits.ts): `sync`, each LMDB commit
- * includes its fdatasync; `pipelined`, commits skip it and a group sync runs beside the next batches.
+ * includes its fdatasync; `pipelined`, commits skip it and a group sync runs beside the next batches;
+ * `nometasync`, commits fdatasync their pages but not their meta page, which the group sync carries.
  */
 const COMMIT_MODE = commitModeFromEnv(process.env);
 
@@ -68,7 +69,7 @@ const COMPACT_DELAY_MS = Number(process.env['LOYALTY_TEST_COMPACT_DELAY_MS'] ?? 
 
 const { shardId, dataDir, mapBytes, commitClock } = workerData as ShardWorkerData;
 const shardDir = join(dataDir, `shard-${shardId}`);
-const openStore = (dir: string) => openShardStore(dir, mapBytes, { noSync: COMMIT_MODE === 'pipelined' });
+const openStore = (dir: string) => openShardStore(dir, mapBytes, { noSync: COMMIT_MODE === 'pipelined', noMetaSync: COMMIT_MODE === 'nometasync' });
 // A compaction a crash cut short left its copy beside the shard's file, which it never touched.
 clearCompactionLeftovers(shardDir);
 /** The shard's handle: replaced by a compaction (engine/shard/compaction.ts), which reopens the shard on its copy. */
@@ -108,8 +109,8 @@ const syncDataFile: SyncFile = (done) => {
   rootSync().sync((err?: Error) => done(err ?? null));
 };
 
-/** The group sync of a pipelined shard; null when each commit syncs itself. */
-const syncs = COMMIT_MODE === 'pipelined' ? new GroupSync(syncDataFile, (err) => stopProcess('the data file could not be synced: stopping the process', err)) : null;
+/** The group sync of a pipelined or nometasync shard; null when each commit syncs itself and its meta page. */
+const syncs = commitWaitsForGroupSync(COMMIT_MODE) ? new GroupSync(syncDataFile, (err) => stopProcess('the data file could not be synced: stopping the process', err)) : null;
 
 /**
  * The shard's stream in cluster mode once this node owns the shard (the `own` control), levelled
@@ -254,6 +255,29 @@ holding = start()
   .catch((err: unknown) => { startFailure = err instanceof Error ? err : new Error(String(err)); })
   .finally(() => { holding = null; });
 
+/**
+ * The id of the last transaction LMDB committed on this shard (mdb_env_info; lmdb-js 3.5.6 has
+ * `env.info()` on the root store, undeclared in its typings).
+ */
+const lastTxnId = (): number => (store.root as unknown as { env: { info(): { lastTxnId: number } } }).env.info().lastTxnId;
+/** The transaction id at the last write task's commit under nometasync. */
+let txnIdSeen = COMMIT_MODE === 'nometasync' ? lastTxnId() : 0;
+
+/**
+ * Whether the write task that just returned made a commit that fdatasynced the data file itself
+ * (LOYALTY_COMMIT=nometasync): LMDB skips the whole commit, fdatasync included, for a transaction
+ * that dirtied no page, and then its transaction id does not move. Any commit at all since the last
+ * write task (a settling, a sweep slice) synced the file after that task's meta page was written
+ * too, so a moved id is enough.
+ */
+function committedWithOwnSync(): boolean {
+  if (COMMIT_MODE !== 'nometasync') return false;
+  const txnId = lastTxnId();
+  const moved = txnId !== txnIdSeen;
+  txnIdSeen = txnId;
+  return moved;
+}
+
 /** Write tasks committed by this thread, for the trace. */
 let writesCommitted = 0;
 
@@ -270,7 +294,7 @@ interface Done { reply: unknown; wrote: boolean }
 async function durable({ reply, wrote }: Done): Promise<unknown> {
   const write = TRACE && wrote ? ++writesCommitted : 0;
   if (write > 0) writeSync(2, `commit ${shardId} ${write}\n`);
-  const wait = syncs === null ? undefined : wrote ? syncs.committed() : syncs.settled();
+  const wait = syncs === null ? undefined : !wrote ? syncs.settled() : committedWithOwnSync() ? syncs.committedAfterOwnSync() : syncs.committed();
   if (wait !== undefined) await wait;
   if (replicator !== null) {
     try {
@@ -303,6 +327,7 @@ function runBatch(task: ShardTask & { type: 'batch' | 'import' }): Done {
     return { reply: wire(reply), wrote: true };
   } catch (err) {
     if (err instanceof assert.AssertionError) throw err;
+    stopIfCommitFailedOnDisk(err);
     // The transaction was aborted: nothing of the batch is written, every op fails alike.
     const message = err instanceof Error ? err.message : String(err);
     const error = opError('storage_failed', `the ledger could not be written: ${message}`);
@@ -363,6 +388,17 @@ function stopProcess(msg: string, err: Error): never {
   throw err;
 }
 
+/**
+ * Under LOYALTY_COMMIT=nometasync a commit's own fdatasync also carries the meta page of the commit
+ * before it, whose reply may still wait for the group sync: when that fdatasync fails, a later sync
+ * may report success for pages the kernel dropped (engine/shard/group-sync.ts failedOnDisk), so the
+ * process stops as it does for a failed group sync. With synchronous commits the failed commit is
+ * aborted and every commit before it was flushed whole, so the batch answers `storage_failed`.
+ */
+function stopIfCommitFailedOnDisk(err: unknown): void {
+  if (COMMIT_MODE === 'nometasync' && failedOnDisk(err)) stopProcess('a commit could not write or sync the data file: stopping the process', err as Error);
+}
+
 /** Set by the `close` control: the store is closed and every later task refused. */
 let closed = false;
 
@@ -398,6 +434,7 @@ export default async function handle(msg: ShardTask): Promise<unknown> {
     return await durable(done instanceof Promise ? await done : done);
   } catch (err) {
     if (isBrokenInvariant(err)) stopProcess('broken invariant: stopping the process', err);
+    stopIfCommitFailedOnDisk(err);
     throw err;
   } finally {
     active -= 1;

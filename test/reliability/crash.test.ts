@@ -2,9 +2,9 @@
 // on four shards takes purchases, returns, top-ups and cross-shard transfers from three terminals
 // and is killed with SIGKILL three times mid-stream; terminals resend what was not acked. Money is
 // conserved to the cent, points match the acked orders and returns, nothing applies twice, and
-// verify is clean. `npm run soak` runs the same with 10 kills and more traffic. Both commit modes
-// (LOYALTY_COMMIT): with pipelined commits a kill lands between commits and their syncs too, and
-// the page cache, which outlives the process, must still hold everything acked.
+// verify is clean. `npm run soak` runs the same with 10 kills and more traffic. Every commit mode
+// (LOYALTY_COMMIT): with pipelined and nometasync commits a kill lands between commits and their
+// syncs too, and the page cache, which outlives the process, must still hold everything acked.
 import { afterEach, describe, expect, it } from 'vitest';
 import { runSoak, SOAK_DEFAULTS } from '../../bench/soak-harness.js';
 
@@ -14,7 +14,7 @@ afterEach(() => {
   else process.env['LOYALTY_COMMIT'] = commitBefore;
 });
 
-describe.each(['sync', 'pipelined'])('SIGKILL mid-stream, restart, resend (LOYALTY_COMMIT=%s)', (commit) => {
+describe.each(['sync', 'pipelined', 'nometasync'])('SIGKILL mid-stream, restart, resend (LOYALTY_COMMIT=%s)', (commit) => {
   it('keeps the books exact across three kills', async () => {
     // The soak harness's server inherits this process's environment.
     process.env['LOYALTY_COMMIT'] = commit;

@@ -1,14 +1,16 @@
 // The pipelined commit's ordering rule (engine/shard/group-sync.ts), with a sync the test completes
 // by hand: no reply before a sync that started after its commit, replies in commit order, one sync
 // at a time covering every commit made while the previous one ran, and a failed sync that answers
-// nothing as done, tries no second sync and stops everything. Then the same class over a real
+// nothing as done, tries no second sync and stops everything. The nometasync variant, where a
+// commit's own fdatasync releases the commits before it and a sync starts only when the thread is
+// idle. Then the same class over a real
 // lmdb-js environment opened with noSync.
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GroupSync, SyncFailedError, type SyncFile } from '../../engine/shard/group-sync.js';
-import { commitModeFromEnv } from '../../engine/limits.js';
+import { failedOnDisk, GroupSync, SyncFailedError, type SyncFile } from '../../engine/shard/group-sync.js';
+import { commitModeFromEnv, commitWaitsForGroupSync } from '../../engine/limits.js';
 import { openShardStore } from '../../engine/shard/store.js';
 
 /** A sync the test ends itself: each call is recorded with what had been committed when it started. */
@@ -78,7 +80,7 @@ describe('GroupSync: when a commit may be answered', () => {
     sync.finish(3);
     await flush();
     expect(replies).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
-    expect(group.stats).toEqual({ syncs: 4, synced: 4, commits: 16, released: 16 });
+    expect(group.stats).toEqual({ syncs: 4, synced: 4, commits: 16, released: 16, coveredByCommits: 0 });
     expect(group.pending).toBe(false);
   });
 
@@ -153,13 +155,114 @@ describe('GroupSync: when a commit may be answered', () => {
   });
 });
 
+describe('GroupSync under commits that fdatasync their own pages (nometasync)', () => {
+  /** A harness whose sync starts only when the test runs the deferred start, as the idle thread would. */
+  function ownSyncHarness() {
+    const sync = new ManualSync();
+    const deferred: Array<() => void> = [];
+    const failures: SyncFailedError[] = [];
+    const group = new GroupSync(sync.file, (err) => failures.push(err), (start) => deferred.push(start));
+    const replies: number[] = [];
+    const errors: number[] = [];
+    const commit = (n: number) => {
+      sync.commits += 1;
+      group.committedAfterOwnSync().then(() => replies.push(n), () => errors.push(n));
+    };
+    const idle = () => { for (const start of deferred.splice(0)) start(); };
+    return { sync, group, failures, replies, errors, commit, idle };
+  }
+
+  it('answers a commit when the next commit\'s own fdatasync has carried its meta page, in commit order, with no sync', async () => {
+    const { sync, group, replies, commit } = ownSyncHarness();
+    commit(1);
+    await flush();
+    expect(replies).toEqual([]);
+    commit(2);
+    commit(3);
+    await flush();
+    expect(replies).toEqual([1, 2]);
+    expect(sync.started).toHaveLength(0);
+    expect(group.stats.coveredByCommits).toBe(2);
+  });
+
+  it('syncs for the last commit only once the thread is idle, and a read waits for it', async () => {
+    const { sync, group, replies, commit, idle } = ownSyncHarness();
+    commit(1);
+    const read = group.settled();
+    expect(read).toBeDefined();
+    let readDone = false;
+    void read!.then(() => { readDone = true; });
+    idle();
+    expect(sync.started).toHaveLength(1);
+    expect(sync.started[0]!.commitsBefore).toBe(1);
+    await flush();
+    expect(replies).toEqual([]);
+    expect(readDone).toBe(false);
+    sync.finish(0);
+    await flush();
+    expect(replies).toEqual([1]);
+    expect(readDone).toBe(true);
+    expect(group.pending).toBe(false);
+  });
+
+  it('releases a commit whose sync is still running when a later commit synced the file, and keeps the order', async () => {
+    const { sync, replies, commit, idle } = ownSyncHarness();
+    commit(1);
+    idle();
+    expect(sync.started).toHaveLength(1);
+    commit(2);
+    await flush();
+    // Commit 2's fdatasync started after commit 1 returned: commit 1 is on disk before its sync ends.
+    expect(replies).toEqual([1]);
+    sync.finish(0);
+    await flush();
+    // The sync that ended started before commit 2: it does not cover it; the next starts when idle.
+    expect(replies).toEqual([1]);
+    expect(sync.started).toHaveLength(1);
+    idle();
+    expect(sync.started).toHaveLength(2);
+    sync.finish(1);
+    await flush();
+    expect(replies).toEqual([1, 2]);
+  });
+
+  it('stops everything when the sync fails, as under pipelined commits', async () => {
+    const { sync, group, failures, replies, errors, commit, idle } = ownSyncHarness();
+    commit(1);
+    idle();
+    sync.finish(0, new Error('Input/output error'));
+    await flush();
+    expect(replies).toEqual([]);
+    expect(errors).toEqual([1]);
+    expect(failures).toHaveLength(1);
+    await expect(group.committedAfterOwnSync()).rejects.toBeInstanceOf(SyncFailedError);
+  });
+});
+
 describe('LOYALTY_COMMIT', () => {
-  it('is sync unless set to pipelined, and refuses anything else', () => {
+  it('is sync unless set to pipelined or nometasync, and refuses anything else', () => {
     expect(commitModeFromEnv({})).toBe('sync');
     expect(commitModeFromEnv({ LOYALTY_COMMIT: '' })).toBe('sync');
     expect(commitModeFromEnv({ LOYALTY_COMMIT: 'pipelined' })).toBe('pipelined');
+    expect(commitModeFromEnv({ LOYALTY_COMMIT: 'nometasync' })).toBe('nometasync');
     expect(commitModeFromEnv({ LOYALTY_COMMIT: 'sync' })).toBe('sync');
-    expect(() => commitModeFromEnv({ LOYALTY_COMMIT: 'async' })).toThrow('LOYALTY_COMMIT must be sync or pipelined, got "async"');
+    expect(() => commitModeFromEnv({ LOYALTY_COMMIT: 'async' })).toThrow('LOYALTY_COMMIT must be sync, pipelined or nometasync, got "async"');
+    expect(commitWaitsForGroupSync('sync')).toBe(false);
+    expect(commitWaitsForGroupSync('pipelined')).toBe(true);
+    expect(commitWaitsForGroupSync('nometasync')).toBe(true);
+  });
+});
+
+describe('failedOnDisk', () => {
+  it('tells a failed write or sync (a positive errno from lmdb-js) from LMDB\'s own failures', () => {
+    expect(failedOnDisk(Object.assign(new Error('Input/output error'), { code: 5 }))).toBe(true);
+    expect(failedOnDisk(Object.assign(new Error('No space left on device'), { code: 28 }))).toBe(true);
+    expect(failedOnDisk(Object.assign(new Error('Input/output error'), { code: 'EIO' }))).toBe(true);
+    // MDB_MAP_FULL and MDB_TXN_FULL: the transaction is aborted before anything reaches the file.
+    expect(failedOnDisk(Object.assign(new Error('MDB_MAP_FULL'), { code: -30792 }))).toBe(false);
+    expect(failedOnDisk(Object.assign(new Error('MDB_TXN_FULL'), { code: -30788 }))).toBe(false);
+    expect(failedOnDisk(new Error('shard has no program yet'))).toBe(false);
+    expect(failedOnDisk(null)).toBe(false);
   });
 });
 
@@ -185,6 +288,20 @@ describe('GroupSync over lmdb-js', () => {
     expect(group.stats.synced).toBe(syncCalls);
     expect(syncCalls).toBeGreaterThanOrEqual(2);
     expect(syncCalls).toBeLessThan(50);
+    await store.root.close();
+  });
+
+  it('moves LMDB\'s last transaction id for a commit that wrote under noMetaSync, and not for one that wrote nothing (the worker\'s test of a commit\'s own fdatasync)', async () => {
+    const store = openShardStore(join(dir, 'meta'), 64 * 1024 * 1024, { noMetaSync: true });
+    const lastTxnId = () => (store.root as unknown as { env: { info(): { lastTxnId: number } } }).env.info().lastTxnId;
+    const before = lastTxnId();
+    store.root.transactionSync(() => store.meta.putSync('k', 1));
+    expect(lastTxnId()).toBe(before + 1);
+    store.root.transactionSync(() => store.meta.get('k'));
+    expect(lastTxnId()).toBe(before + 1);
+    store.root.transactionSync(() => store.meta.putSync('k', 2));
+    expect(lastTxnId()).toBe(before + 2);
+    expect(store.meta.get('k')).toBe(2);
     await store.root.close();
   });
 });
