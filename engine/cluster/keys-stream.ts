@@ -6,7 +6,8 @@
 // changed after it. It knows keys only as records: checking a presented key is the server's.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DeliverPolicy, DiscardPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
-import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_APPEND_DEADLINE_MS, CLUSTER_APPEND_RETRY_MS, CLUSTER_DUPLICATE_WINDOW_MS, CLUSTER_FOLLOW_FETCH_ENTRIES_MAX, CLUSTER_FOLLOW_FETCH_WAIT_MS, CLUSTER_KEY_RECORD_BYTES_MAX, CLUSTER_KEY_RECORDS_MAX, CLUSTER_STREAM_REPLICAS } from '../limits.js';
+import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_DUPLICATE_WINDOW_MS, CLUSTER_FOLLOW_FETCH_ENTRIES_MAX, CLUSTER_FOLLOW_FETCH_WAIT_MS, CLUSTER_KEY_RECORD_BYTES_MAX, CLUSTER_KEY_RECORDS_MAX, CLUSTER_STREAM_REPLICAS } from '../limits.js';
+import { openMarkedStream } from './marked-stream.js';
 
 /** One key as the deployment knows it: what keys.json holds for it, the hash and never the key. */
 export interface KeyRecord { id: string; role: string; hash: string; createdAt: string; revoked: boolean }
@@ -64,25 +65,9 @@ export class KeysStream {
       // Nanoseconds, as the JetStream API counts durations.
       duplicate_window: CLUSTER_DUPLICATE_WINDOW_MS * 1_000_000, allow_direct: true, deny_delete: true, deny_purge: true,
     };
-    const deadlineMs = Date.now() + CLUSTER_APPEND_DEADLINE_MS;
-    for (;;) {
-      try {
-        let lastSeq: number;
-        try {
-          lastSeq = (await jsm.streams.info(config.name)).state.last_seq;
-        } catch (err) {
-          if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
-          lastSeq = (await jsm.streams.add(config)).state.last_seq;
-        }
-        // NATS 2.9 does not enforce an expected last sequence of 0: the stream starts with a marker,
-        // so that the bootstrap is fenced on a real sequence and only one node's keys win it.
-        if (lastSeq === 0) await stream.js.publish(stream.names.genesisSubject, new Uint8Array(0), { msgID: 'genesis', timeout: CLUSTER_APPEND_ATTEMPT_MS });
-        return stream;
-      } catch (err) {
-        if (Date.now() + CLUSTER_APPEND_RETRY_MS > deadlineMs) throw err;
-        await new Promise((resolve) => setTimeout(resolve, CLUSTER_APPEND_RETRY_MS));
-      }
-    }
+    // The bootstrap is fenced on a real sequence, so that only one node's keys win it: the stream starts with an empty marker.
+    await openMarkedStream(stream.js, jsm, config, { subject: stream.names.genesisSubject, data: new Uint8Array(0), msgID: 'genesis' });
+    return stream;
   }
 
   /** The stream's last sequence: a node that read up to it has every change. */

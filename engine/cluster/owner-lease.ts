@@ -6,7 +6,8 @@
 // write; the shards' fenced appends alone make two writers impossible.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
-import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_APPEND_DEADLINE_MS, CLUSTER_APPEND_RETRY_MS, CLUSTER_DUPLICATE_WINDOW_MS, CLUSTER_LEASE_RECORDS_MAX, CLUSTER_STREAM_REPLICAS } from '../limits.js';
+import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_DUPLICATE_WINDOW_MS, CLUSTER_LEASE_RECORDS_MAX, CLUSTER_STREAM_REPLICAS } from '../limits.js';
+import { openMarkedStream } from './marked-stream.js';
 
 /** Who owns the deployment: a node id ('' while nobody ever did), its term, and its HTTP address. */
 export interface OwnerRecord { nodeId: string; term: number; httpAddress: string }
@@ -47,27 +48,9 @@ export class OwnerLease {
       // Nanoseconds, as the JetStream API counts durations.
       duplicate_window: CLUSTER_DUPLICATE_WINDOW_MS * 1_000_000, allow_direct: true, deny_delete: true, deny_purge: true,
     };
-    // A stream just created has no leader for a moment (its publishes find no responders), and a
-    // meta election makes the first requests time out: the opening is tried again meanwhile.
-    const deadlineMs = Date.now() + CLUSTER_APPEND_DEADLINE_MS;
-    for (;;) {
-      try {
-        let lastSeq: number;
-        try {
-          lastSeq = (await jsm.streams.info(config.name)).state.last_seq;
-        } catch (err) {
-          if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
-          lastSeq = (await jsm.streams.add(config)).state.last_seq;
-        }
-        // A fence on sequence 0 is not enforced (NATS 2.9 ignores an expected last sequence of 0): the
-        // stream starts with a record, so that every claim is fenced on a real sequence.
-        if (lastSeq === 0) await lease.js.publish(lease.stream.subject, encode(VACANT), { msgID: 'vacant', timeout: CLUSTER_APPEND_ATTEMPT_MS });
-        return lease;
-      } catch (err) {
-        if (Date.now() + CLUSTER_APPEND_RETRY_MS > deadlineMs) throw err;
-        await new Promise((resolve) => setTimeout(resolve, CLUSTER_APPEND_RETRY_MS));
-      }
-    }
+    // Every claim is fenced on a real sequence: the stream starts with the vacant record.
+    await openMarkedStream(lease.js, jsm, config, { subject: lease.stream.subject, data: encode(VACANT), msgID: 'vacant' });
+    return lease;
   }
 
   /** The current record and its revision. */
