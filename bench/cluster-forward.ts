@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ServerChild } from './server-child.js';
+import { answeringAs, ServerChild } from './server-child.js';
 import { runWsLoad, type WsLoadResult } from './ws-client.js';
 import { LatencySamples } from './http-client.js';
 import { machineLine } from './machine.js';
@@ -26,17 +26,6 @@ const READY_WAIT_MS = 20_000;
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const memberIdOf = (i: number): string => `fm${String(i).padStart(7, '0')}`;
 
-/** Waits until `server` answers a read itself (`forwarded` false) or forwarded to the owner (true). */
-async function answering(server: ServerChild, forwarded: boolean): Promise<void> {
-  const startedMs = Date.now();
-  for (;;) {
-    const reply = await server.request('GET', '/v1/program').catch(() => null);
-    if (reply !== null && reply.status === 200 && (reply.headers.get('loyalty-forwarded-to') !== null) === forwarded) return;
-    if (Date.now() - startedMs > READY_WAIT_MS) throw new Error(`the node was not ready within ${READY_WAIT_MS} ms (last answer ${reply === null ? 'none' : reply.status})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 async function main(): Promise<number> {
   console.log(machineLine());
   const bin = natsServerBin();
@@ -53,13 +42,13 @@ async function main(): Promise<number> {
     const owner = new ServerChild({ dataDir: dirs[0]!, env: env('owner-1') });
     servers.push(owner);
     await owner.start();
-    await answering(owner, false);
+    await answeringAs(owner, false, READY_WAIT_MS);
     const standby = new ServerChild({ dataDir: dirs[1]!, env: env('standby-2') });
     servers.push(standby);
     await standby.start();
     // Keys are the deployment's: the standby has no admin.key of its own and takes the first node's.
     standby.adminKey = owner.adminKey;
-    await answering(standby, true);
+    await answeringAs(standby, true, READY_WAIT_MS);
     await importMembers(owner, members, memberIdOf);
 
     let orderSeq = 0;

@@ -19,7 +19,7 @@ import { shardStream } from '../engine/cluster/shard-stream.js';
 import { CLUSTER_APPENDS_IN_FLIGHT_MAX } from '../engine/limits.js';
 import { logPosition } from '../engine/shard/batch-log.js';
 import { openShardStore } from '../engine/shard/store.js';
-import { ServerChild } from './server-child.js';
+import { answeringAs, ServerChild } from './server-child.js';
 import { runWsLoad, type WsLoadResult } from './ws-client.js';
 import { LatencySamples } from './http-client.js';
 import { machineLine } from './machine.js';
@@ -46,17 +46,6 @@ const random = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 
 
 /** How long a new cluster node may take to own the deployment before the run gives up. */
 const OWNER_WAIT_MS = 20_000;
-
-/** Waits until `server` answers a read as the owner (a single node does at once). */
-async function ownerAnswering(server: ServerChild, timeoutMs: number): Promise<void> {
-  const startedMs = Date.now();
-  for (;;) {
-    const reply = await server.request('GET', '/v1/program').catch(() => null);
-    if (reply !== null && reply.status === 200) return;
-    if (Date.now() - startedMs > timeoutMs) throw new Error(`the node did not own the deployment within ${timeoutMs} ms (last answer ${reply === null ? 'none' : reply.status})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 async function verified(name: string, server: ServerChild, problems: string[]): Promise<void> {
   const verify = (await server.get('/v1/admin/verify')).body as { ok: boolean; mismatches: unknown[] };
@@ -129,7 +118,7 @@ async function main(): Promise<number> {
     for (const server of servers) {
       await server.start();
       // A cluster node answers not_owner until it holds the deployment's owner record (at once when the record is vacant).
-      await ownerAnswering(server, OWNER_WAIT_MS);
+      await answeringAs(server, false, OWNER_WAIT_MS);
       await importMembers(server, members, memberIdOf);
     }
     let orderSeq = 0;

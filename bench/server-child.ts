@@ -128,3 +128,17 @@ export class ServerChild {
     return this.request('POST', path, body, key);
   }
 }
+
+/**
+ * Waits until a cluster node answers a read itself (`forwarded` false: the owner, or a node alone)
+ * or through the owner (`forwarded` true: a standby), polling every 100 ms up to `timeoutMs`.
+ */
+export async function answeringAs(server: ServerChild, forwarded: boolean, timeoutMs: number): Promise<void> {
+  const startedMs = Date.now();
+  for (;;) {
+    const reply = await server.request('GET', '/v1/program').catch(() => null);
+    if (reply !== null && reply.status === 200 && (reply.headers.get('loyalty-forwarded-to') !== null) === forwarded) return;
+    if (Date.now() - startedMs > timeoutMs) throw new Error(`the node did not answer as ${forwarded ? 'a standby' : 'the owner'} within ${timeoutMs} ms (last answer ${reply === null ? 'none' : reply.status})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
