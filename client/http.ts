@@ -1,7 +1,10 @@
 // The typed HTTP client of the Loyalty Ledger API, for Node 20+ and browsers alike: it uses only
 // `fetch`, and every call's path parameters, body and answer are typed from the same schemas the
 // server checks bodies against (server/schema/catalogue.ts). A refusal or failure throws ApiError
-// with the catalogue's stable code.
+// with the catalogue's stable code. It may know several nodes of a cluster: a request that a node
+// did not take (no connection, or 503 `not_owner`, `shutting_down`, `overloaded`) goes to the next
+// node, when sending it again cannot apply it twice (a read, a write that carries its key, or a
+// connection that was refused before anything was sent).
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { CATALOGUE } from '../server/schema/catalogue.js';
 import type { ErrorCode } from '../engine/errors.js';
@@ -43,12 +46,77 @@ export class ApiError extends Error {
 }
 
 export interface ClientOptions {
-  /** `http://127.0.0.1:8080`: where the server listens (no trailing path). */
-  baseUrl: string;
+  /** `http://127.0.0.1:8080`: where the server listens (no trailing path); the same as `baseUrls: [baseUrl]`. */
+  baseUrl?: string;
+  /**
+   * The nodes to use (`http://` or `https://`, no trailing path, at least one): each request goes to
+   * the node that answered last, and to the next in turn when that one does not take it.
+   */
+  baseUrls?: readonly string[];
+  /** Most nodes one request is sent to, counting the first: the number of nodes unless told (each once). */
+  attemptsMax?: number;
+  /** The pause before a request goes round the nodes again, once every node has been tried (when `attemptsMax` exceeds the number of nodes). */
+  roundDelayMs?: number;
   /** The API key, sent as `Authorization: Bearer <key>`; null for the public routes only. */
   key: string | null;
   /** The fetch to use; the global one unless told (a test's, an instrumented one). */
   fetch?: typeof fetch;
+}
+
+/** Answers that say "this node did not take the request, another may": nothing was applied. */
+const NEXT_NODE_CODES: ReadonlySet<string> = new Set(['not_owner', 'shutting_down', 'overloaded']);
+
+/**
+ * The writes that carry their own key, and the fields that hold it: sent again with the same key,
+ * such a write answers its first result (`replayed`) and applies nothing twice, so it may go to the
+ * next node even when the first may have applied it. A quote writes nothing. Every other write is
+ * sent again only when its first connection was refused (nothing was sent).
+ */
+export const KEYED_WRITES: Readonly<Record<string, readonly string[]>> = {
+  'POST /v1/members': ['memberId', 'requestId'],
+  'POST /v1/members/:id/erase': ['requestId'],
+  'POST /v1/purchases': ['orderId'],
+  'POST /v1/product-purchases': ['orderId'],
+  'POST /v1/returns': ['returnId'],
+  'POST /v1/checkout/quote': [],
+  'POST /v1/wallet/transfers': ['requestId'],
+  'POST /v1/wallet/topups': ['requestId'],
+  'POST /v1/wallet/withdrawals': ['requestId'],
+  'POST /v1/points/redemptions': ['requestId'],
+  'POST /v1/points/adjustments': ['requestId'],
+  'POST /v1/coupons/issue': ['requestId'],
+  'POST /v1/coupons/bulk-issue': ['requestId'],
+  'POST /v1/coupons/:code/revoke': ['requestId'],
+  'POST /v1/rewards/redemptions': ['requestId'],
+  'POST /v1/rewards/:id/stock': ['requestId'],
+  'POST /v1/cards/uses': ['requestId'],
+  'POST /v1/cards/adjustments': ['requestId'],
+};
+
+/** Whether sending this request again cannot apply anything twice: a read, a quote, or a write whose body holds its key. */
+export function resendable(route: string, body: unknown): boolean {
+  const method = route.slice(0, route.indexOf(' '));
+  if (method === 'GET' || method === 'HEAD') return true;
+  const fields = KEYED_WRITES[route];
+  if (fields === undefined) return false;
+  if (fields.length === 0) return true;
+  const record = typeof body === 'object' && body !== null ? body as Record<string, unknown> : {};
+  return fields.some((f) => typeof record[f] === 'string' && record[f] !== '');
+}
+
+/** A fetch that threw before anything was sent: the connection was refused (Node's fetch names the cause; a browser's does not, and counts as maybe sent). */
+function refusedBeforeSending(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: unknown } } | null)?.cause;
+  return cause?.code === 'ECONNREFUSED';
+}
+
+/** The base URLs of the options, checked: at least one, each http(s) with no trailing slash. */
+function baseUrlsOf(options: ClientOptions): readonly string[] {
+  if (options.baseUrl !== undefined && options.baseUrls !== undefined) throw new TypeError('give baseUrl or baseUrls, not both');
+  const urls = options.baseUrls ?? (options.baseUrl === undefined ? [] : [options.baseUrl]);
+  if (urls.length === 0) throw new TypeError('the client needs at least one node: baseUrl or baseUrls');
+  for (const url of urls) if (!/^https?:\/\/[^/]/.test(url) || url.endsWith('/')) throw new TypeError(`a node's base URL is http(s)://host:port with no trailing slash, not ${JSON.stringify(url)}`);
+  return [...urls];
 }
 
 /** `/v1/members/:id` with `{ id: 'a b' }` → `/v1/members/a%20b`. */
@@ -60,11 +128,28 @@ export function pathOf(template: string, params: Record<string, string> | undefi
   });
 }
 
+/** The pause before a request goes round the nodes again: about a takeover's first renewal, far below its 10 s bound. */
+export const CLIENT_ROUND_DELAY_MS = 500;
+
 export class LoyaltyClient {
+  /** Requests sent again to another node: what a run reports. */
+  resends = 0;
   private readonly fetchFn: typeof fetch;
+  private readonly baseUrls: readonly string[];
+  private readonly attemptsMax: number;
+  /** The node that answered last, as an index of `baseUrls`: the next request starts there. */
+  private current = 0;
 
   constructor(readonly options: ClientOptions) {
     this.fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.baseUrls = baseUrlsOf(options);
+    this.attemptsMax = options.attemptsMax ?? this.baseUrls.length;
+    if (!Number.isInteger(this.attemptsMax) || this.attemptsMax < 1) throw new RangeError(`attemptsMax is a whole number from 1, not ${this.attemptsMax}`);
+  }
+
+  /** The base URL of the node the next request goes to first (the one that answered last). */
+  get node(): string {
+    return this.baseUrls[this.current]!;
   }
 
   /**
@@ -75,9 +160,9 @@ export class LoyaltyClient {
     const space = (route as string).indexOf(' ');
     const method = (route as string).slice(0, space);
     const opts = (options ?? {}) as { params?: Record<string, string>; body?: unknown; query?: Record<string, string | number | undefined>; signal?: AbortSignal };
-    let url = this.options.baseUrl + pathOf((route as string).slice(space + 1), opts.params);
+    let path = pathOf((route as string).slice(space + 1), opts.params);
     const query = Object.entries(opts.query ?? {}).filter((e): e is [string, string | number] => e[1] !== undefined);
-    if (query.length > 0) url += '?' + new URLSearchParams(query.map(([k, v]): [string, string] => [k, String(v)])).toString();
+    if (query.length > 0) path += '?' + new URLSearchParams(query.map(([k, v]): [string, string] => [k, String(v)])).toString();
     const headers: Record<string, string> = {};
     if (this.options.key !== null) headers['authorization'] = `Bearer ${this.options.key}`;
     let body: string | undefined;
@@ -85,18 +170,34 @@ export class LoyaltyClient {
       body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
       headers['content-type'] = typeof opts.body === 'string' ? 'text/csv' : 'application/json';
     }
-    let res: Response;
-    try {
-      res = await this.fetchFn(url, { method, headers, ...(body === undefined ? {} : { body }), ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
-    } catch (err) {
-      throw new ApiError(0, 'network', `no answer from ${this.options.baseUrl}: ${(err as Error).message}`);
+    const keyed = resendable(route as string, opts.body);
+    const init: RequestInit = { method, headers, ...(body === undefined ? {} : { body }), ...(opts.signal === undefined ? {} : { signal: opts.signal }) };
+    for (let attempt = 1; ; attempt++) {
+      const base = this.baseUrls[this.current]!;
+      let failure: ApiError;
+      let mayResend: boolean;
+      try {
+        const res = await this.fetchFn(base + path, init);
+        const text = await res.text();
+        const json = (res.headers.get('content-type') ?? '').includes('application/json') && text !== '' ? JSON.parse(text) as unknown : undefined;
+        if (res.ok) return (json ?? text) as AnswerOf<K>;
+        const e = (json as { error?: { code?: ErrorCode; message?: string; field?: string } } | undefined)?.error;
+        const retry = res.headers.get('retry-after');
+        failure = new ApiError(res.status, e?.code ?? 'internal', e?.message ?? `HTTP ${res.status}`, e?.field, retry === null ? undefined : Number(retry));
+        // These refusals apply nothing, keyed or not: another node may take the request.
+        mayResend = res.status === 503 && NEXT_NODE_CODES.has(failure.code);
+      } catch (err) {
+        if (err instanceof SyntaxError) throw err;
+        failure = new ApiError(0, 'network', `no answer from ${base}: ${(err as Error).message}`);
+        // A connection that broke after sending may have delivered the request: only a request
+        // that cannot apply twice goes again, unless the connection was refused outright.
+        mayResend = keyed || refusedBeforeSending(err);
+      }
+      if (!mayResend || attempt >= this.attemptsMax || opts.signal?.aborted === true) throw failure;
+      this.current = (this.current + 1) % this.baseUrls.length;
+      this.resends += 1;
+      if (attempt % this.baseUrls.length === 0) await new Promise((resolve) => setTimeout(resolve, this.options.roundDelayMs ?? CLIENT_ROUND_DELAY_MS));
     }
-    const text = await res.text();
-    const json = (res.headers.get('content-type') ?? '').includes('application/json') && text !== '' ? JSON.parse(text) as unknown : undefined;
-    if (res.ok) return (json ?? text) as AnswerOf<K>;
-    const e = (json as { error?: { code?: ErrorCode; message?: string; field?: string } } | undefined)?.error;
-    const retry = res.headers.get('retry-after');
-    throw new ApiError(res.status, e?.code ?? 'internal', e?.message ?? `HTTP ${res.status}`, e?.field, retry === null ? undefined : Number(retry));
   }
 
   /** GET /v1/members/{id} */

@@ -1,9 +1,12 @@
 // The POS stream client: a terminal's operations over one WebSocket (GET /v1/stream, docs/api.md
 // "The POS stream"), gathered into batches, at most a window of batches unacknowledged, each op's
-// result a promise. When the connection drops or the server restarts it reconnects with a growing,
-// jittered delay and sends every unacknowledged batch again: each op carries its key (an orderId, a
-// requestId), so what was already applied answers again with `replayed: true` and nothing applies
-// twice. Frames are JSON (text) or msgpack (binary), as the server takes both. Runs in browsers and
+// result a promise. It may know several nodes of a cluster (every node serves the stream and
+// forwards to the owner): when a connection drops, cannot be opened, or its node says it cannot
+// take batches (a standby with no owner to forward to, a node stopping), it connects to the next
+// node in turn, and once every node has failed in a row it waits a growing, jittered delay before
+// the next round. On each new connection it sends every unacknowledged batch again: each op carries
+// its key (an orderId, a requestId), so what was already applied answers again with
+// `replayed: true` and nothing applies twice. Frames are JSON (text) or msgpack (binary), as the server takes both. Runs in browsers and
 // in Node (pass the `ws` package's WebSocket where there is no global one); msgpackr runs in both.
 import { Packr } from 'msgpackr';
 import type { ErrorCode } from '../engine/errors.js';
@@ -36,8 +39,13 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 export interface StreamOptions {
-  /** `ws://127.0.0.1:8080/v1/stream` */
-  url: string;
+  /** `ws://127.0.0.1:8080/v1/stream`: one node; the same as `urls: [url]`. */
+  url?: string;
+  /**
+   * The nodes to use, tried in this order (`ws://` or `wss://`, at least one): the stream starts on
+   * the first and moves to the next when its node is lost. Give every node of a cluster.
+   */
+  urls?: readonly string[];
   /** The API key, sent in a hello frame (a browser cannot set the upgrade's headers). */
   key: string;
   /** The WebSocket to use; the global one unless told. */
@@ -50,7 +58,11 @@ export interface StreamOptions {
   windowBatches?: number;
   /** How long an op waits for others to share its batch. */
   lingerMs?: number;
-  /** The first reconnect delay, doubled at each failed attempt up to `reconnectMaxMs`, each drawn at 50-100%. */
+  /**
+   * The delay before a new round of connections once every node has failed in a row (the next node
+   * after one failure is tried at once): doubled at each round that fails up to `reconnectMaxMs`,
+   * each drawn at 50-100%. With one node, each reconnect waits it.
+   */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
   /** Most ops waiting for a batch; `send` past it throws (the caller is sending faster than the server takes). */
@@ -59,15 +71,36 @@ export interface StreamOptions {
   retryDelayMs?: number;
   /** Longest wait in `close` for the server to answer the close. */
   closeWaitMs?: number;
+  /** Longest wait from opening a connection to the server's welcome before the next node is tried (a dead machine may never refuse). */
+  connectTimeoutMs?: number;
+  /** Called with a node's URL each time a connection to it is welcomed: a terminal shows which node it is on. */
+  onNode?: (url: string) => void;
 }
 
-export const STREAM_DEFAULTS = { encoding: 'json', batchOpsMax: 500, windowBatches: 64, lingerMs: 2, reconnectMinMs: 100, reconnectMaxMs: 5_000, queuedOpsMax: 100_000, retryDelayMs: 1_000, closeWaitMs: 1_000 } as const;
+export const STREAM_DEFAULTS = { encoding: 'json', batchOpsMax: 500, windowBatches: 64, lingerMs: 2, reconnectMinMs: 100, reconnectMaxMs: 5_000, queuedOpsMax: 100_000, retryDelayMs: 1_000, closeWaitMs: 1_000, connectTimeoutMs: 5_000 } as const;
 
 /** WebSocket.CLOSED: the same number in browsers and in the `ws` package. */
 const WS_CLOSED = 3;
 
 /** Error frames that say "send this batch again later": nothing of it was applied. */
 const RETRYABLE: ReadonlySet<string> = new Set(['shutting_down', 'storage_failed', 'overloaded']);
+
+/**
+ * Error frames that say "this node cannot take batches, another may": a standby with no owner to
+ * forward to, a node stopping. Nothing of the batch was applied; with more than one node the
+ * stream moves to the next one and resends there. Storage and overload stay on the node: every
+ * node forwards to the same owner, so another node would answer the same.
+ */
+const NEXT_NODE: ReadonlySet<string> = new Set(['not_owner', 'shutting_down']);
+
+/** The URLs of the options, checked: at least one, each a WebSocket URL. */
+function nodeUrls(options: StreamOptions): readonly string[] {
+  const urls = options.urls ?? (options.url === undefined ? [] : [options.url]);
+  if (options.urls !== undefined && options.url !== undefined) throw new TypeError('give url or urls, not both');
+  if (urls.length === 0) throw new TypeError('the stream needs at least one node: url or urls');
+  for (const url of urls) if (!/^wss?:\/\/[^/]/.test(url)) throw new TypeError(`a node's URL starts with ws:// or wss://, not ${JSON.stringify(url)}`);
+  return [...urls];
+}
 
 /** The server's msgpack settings (server/stream/frames.ts): plain maps, no record extension. */
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
@@ -83,7 +116,15 @@ export class PosStream {
   reconnects = 0;
   resentBatches = 0;
   resentOps = 0;
-  private readonly o: Required<Omit<StreamOptions, 'WebSocket'>> & { WebSocket: WebSocketConstructor };
+  /** Connections given up for the next node: dropped, refused, not welcomed in time, or a node that cannot take batches. */
+  nodeMoves = 0;
+  private readonly o: Required<Omit<StreamOptions, 'WebSocket' | 'url' | 'urls' | 'onNode'>> & { WebSocket: WebSocketConstructor; onNode?: (url: string) => void };
+  private readonly urls: readonly string[];
+  /** The node connected or being connected to, as an index of `urls`. */
+  private urlIndex = 0;
+  /** Connections lost in a row since the last welcome: a round is complete when every node has failed once. */
+  private failedInRound = 0;
+  private connectTimer: ReturnType<typeof setTimeout> | null = null;
   private queue: PendingOp[] = [];
   /** Whole batches given to `sendBatch` (and the single ops queued before them) waiting for room in the window. */
   private waiting: Batch[] = [];
@@ -95,6 +136,7 @@ export class PosStream {
   private ws: WebSocketLike | null = null;
   private ready = false;
   private stopped = false;
+  /** Rounds failed in a row: the exponent of the next round's delay. */
   private attempts = 0;
   private lingerTimer: ReturnType<typeof setTimeout> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -106,7 +148,9 @@ export class PosStream {
   constructor(options: StreamOptions) {
     const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (WS === undefined) throw new TypeError('no WebSocket here: pass one (in Node 20, the ws package\'s)');
-    this.o = { ...STREAM_DEFAULTS, ...options, WebSocket: WS };
+    this.urls = nodeUrls(options);
+    const { url: _url, urls: _urls, ...rest } = options;
+    this.o = { ...STREAM_DEFAULTS, ...rest, WebSocket: WS };
     this.connect();
   }
 
@@ -152,6 +196,11 @@ export class PosStream {
     return new Promise((resolve, reject) => this.connectedWaiters.push((err) => (err === null ? resolve() : reject(err))));
   }
 
+  /** The URL of the node this stream is on (welcomed), or null while it is between nodes. */
+  get node(): string | null {
+    return this.ready ? this.urls[this.urlIndex]! : null;
+  }
+
   /** Ops sent and not yet answered. */
   get pendingOps(): number {
     return this.queuedOps() + this.unackedOps;
@@ -174,7 +223,7 @@ export class PosStream {
   async close(drain = true): Promise<void> {
     if (drain && this.fatal === null) await this.flush();
     this.stopped = true;
-    for (const t of [this.lingerTimer, this.retryTimer]) if (t !== null) clearTimeout(t);
+    for (const t of [this.lingerTimer, this.retryTimer, this.connectTimer]) if (t !== null) clearTimeout(t);
     this.failAll(new Error('the stream was closed before the server answered'));
     const ws = this.ws;
     this.ws = null;
@@ -191,25 +240,46 @@ export class PosStream {
 
   private connect(): void {
     if (this.stopped) return;
-    const ws = new this.o.WebSocket(this.o.url);
+    const ws = new this.o.WebSocket(this.urls[this.urlIndex]!);
     this.ws = ws;
     if (ws.binaryType === 'blob') ws.binaryType = 'arraybuffer';
     ws.onopen = () => ws.send(this.encode({ type: 'hello', key: this.o.key }));
     ws.onmessage = (ev) => this.onFrame(ws, ev.data);
-    ws.onerror = () => { /* the close that follows reconnects */ };
-    ws.onclose = () => {
-      if (this.ws !== ws) return;
-      this.ws = null;
-      this.ready = false;
-      if (!this.stopped && this.fatal === null) this.reconnectLater();
-    };
+    ws.onerror = () => { /* the close that follows moves on */ };
+    ws.onclose = () => { if (this.ws === ws) this.lost(); };
+    this.connectTimer = setTimeout(() => { this.connectTimer = null; this.leave(ws); }, this.o.connectTimeoutMs);
   }
 
-  private reconnectLater(): void {
-    const ceiling = Math.min(this.o.reconnectMaxMs, this.o.reconnectMinMs * 2 ** this.attempts);
-    this.attempts += 1;
-    // Jitter spreads the terminals of a store that all lost the same server.
-    this.retryTimer = setTimeout(() => { this.retryTimer = null; this.reconnects += 1; this.connect(); }, ceiling * (0.5 + Math.random() / 2));
+  /** Gives a connection up (its node cannot take batches, or did not welcome in time) and moves to the next node. */
+  private leave(ws: WebSocketLike): void {
+    if (this.ws !== ws) return;
+    ws.onopen = null;
+    ws.onmessage = null;
+    ws.onclose = null;
+    try { ws.close(1000, 'moving to another node'); } catch { /* a socket still connecting may refuse to close: it is dropped all the same */ }
+    this.lost();
+  }
+
+  /**
+   * The connection is gone: the next node is tried at once, unless every node has now failed in a
+   * row, when the next round waits a delay doubled at each failed round (jittered, so that the
+   * terminals of a store that all lost the same node do not come back at once).
+   */
+  private lost(): void {
+    if (this.connectTimer !== null) { clearTimeout(this.connectTimer); this.connectTimer = null; }
+    this.ws = null;
+    this.ready = false;
+    if (this.stopped || this.fatal !== null) return;
+    this.nodeMoves += 1;
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+    this.failedInRound += 1;
+    let delayMs = 0;
+    if (this.failedInRound >= this.urls.length) {
+      this.failedInRound = 0;
+      delayMs = Math.min(this.o.reconnectMaxMs, this.o.reconnectMinMs * 2 ** this.attempts) * (0.5 + Math.random() / 2);
+      this.attempts += 1;
+    }
+    this.retryTimer = setTimeout(() => { this.retryTimer = null; this.reconnects += 1; this.connect(); }, delayMs);
   }
 
   private encode(frame: unknown): string | Uint8Array {
@@ -232,8 +302,11 @@ export class PosStream {
     const frame = this.decode(data);
     if (frame === null) return;
     if (frame.type === 'welcome') {
+      if (this.connectTimer !== null) { clearTimeout(this.connectTimer); this.connectTimer = null; }
       this.ready = true;
       this.attempts = 0;
+      this.failedInRound = 0;
+      this.o.onNode?.(this.urls[this.urlIndex]!);
       // Every batch not acknowledged goes again, oldest first: the server replays what it applied.
       for (const b of this.unacked.values()) {
         if (this.reconnects > 0) { this.resentBatches += 1; this.resentOps += b.opCount; }
@@ -267,6 +340,11 @@ export class PosStream {
         this.failAll(this.fatal);
         ws.close(1000, 'unauthorized');
       }
+      return;
+    }
+    if (NEXT_NODE.has(error.code) && this.urls.length > 1) {
+      // Nothing of it was applied: the next node takes it, with every other batch not acknowledged.
+      this.leave(ws);
       return;
     }
     if (RETRYABLE.has(error.code)) {
