@@ -1,8 +1,9 @@
 // The clients of the cluster chaos run: a POS terminal (PosStream) and a back-office client
-// (LoyaltyClient) that may use any node of the cluster. Each sends an op to its current node and,
-// when that node answers not_owner (a standby), is stopping, overloaded, or gives no answer in time
-// (killed, cut off), sends the very same op (same operation key) to the next node in turn. Once
-// standbys forward to the owner, the first node simply answers; until then the owner answers.
+// (LoyaltyClient) that may use any node of the cluster. The terminal's stream knows every node and
+// moves to the next by itself (client/stream.ts); the back-office client sends an op to its
+// current node and, when that node answers not_owner (a standby), is stopping, overloaded, or gives
+// no answer in time (killed, cut off), sends the very same op (same operation key) to the next node
+// in turn. Standbys forward to the owner, so the first node simply answers while it lives.
 import WebSocket from 'ws';
 import { PosStream, type OpResult, type StreamOp, type WebSocketConstructor } from '../client/stream.js';
 import { ApiError, LoyaltyClient } from '../client/http.js';
@@ -25,62 +26,74 @@ export type NodeList = () => readonly ChaosNodeAddress[];
 /** Called with each final answer's node and time: the failover clock reads it. */
 export type OkListener = (nodeIndex: number, atMs: number) => void;
 
-/** One terminal on the POS stream: one batch at a time, resent to the next node until it is answered. */
+/**
+ * One terminal on the POS stream, one batch at a time, on a PosStream that knows every node: the
+ * stream itself moves to the next node when its node dies, refuses or cannot take batches, and
+ * resends there. The terminal sends a batch again only when an op of it was answered with a code
+ * that applied nothing (a node stopping under queued ops), and makes a new stream when a node has
+ * joined, so that the new node is in its list.
+ */
 export class ChaosStreamTerminal {
+  /** Batches sent, counting the terminal's own resends. */
   attempts = 0;
-  resends = 0;
-  private turn: number;
+  /** Batches the terminal sent again itself (an op answered with a code that applied nothing). */
+  private ownResends = 0;
   private stream: PosStream | null = null;
-  private streamNode = -1;
+  /** The nodes the stream knows, in its order, and the one that welcomed it last. */
+  private streamNodes: readonly ChaosNodeAddress[] = [];
+  private onNode: ChaosNodeAddress | null = null;
+  /** Batches the streams closed so far had sent again on another node. */
+  private resentBefore = 0;
 
-  constructor(private readonly nodes: NodeList, first: number, private readonly onOk: OkListener) {
-    this.turn = first;
+  constructor(private readonly nodes: NodeList, private readonly first: number, private readonly onOk: OkListener) {}
+
+  /** Batches sent again: on another node by the stream, and by the terminal itself. */
+  get resends(): number {
+    return this.resentBefore + (this.stream?.resentBatches ?? 0) + this.ownResends;
   }
 
-  /** Sends `ops` as one batch until a node answers every op with a final result; answers the results in order. */
+  /** Sends `ops` as one batch until every op has a final result; answers the results in order. */
   async send(ops: readonly StreamOp[], deadlineMs: number): Promise<OpResult[]> {
     for (;;) {
-      const list = this.nodes();
-      const node = list[this.turn % list.length]!;
+      const stream = await this.current();
       this.attempts += 1;
-      const results = await this.attempt(node, ops);
-      if (results !== null && results.every((r) => r.ok || !RESEND_CODES.has(r.error.code))) {
-        this.onOk(node.index, Date.now());
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), Math.max(0, deadlineMs - Date.now())); });
+      const results = await Promise.race([stream.sendBatch(ops), late]).finally(() => clearTimeout(timer));
+      if (results === null) throw new Error(`a stream batch was not answered before the run's deadline (the stream was last on node ${this.onNode?.index ?? 'none'})`);
+      if (results.every((r) => r.ok || !RESEND_CODES.has(r.error.code))) {
+        this.onOk(this.onNode!.index, Date.now());
         return results;
       }
-      // A batch refused as a whole (the error frame) or not answered in time: the same batch goes to the next node.
-      await this.drop();
-      if (Date.now() > deadlineMs) throw new Error(`a stream batch found no node to take it before the run's deadline (last tried node ${node.index})`);
-      this.resends += 1;
-      this.turn += 1;
+      if (Date.now() > deadlineMs) throw new Error(`a stream batch was answered with a code to resend until the run's deadline (node ${this.onNode?.index ?? 'none'})`);
+      this.ownResends += 1;
       await pause(NEXT_NODE_PAUSE_MS);
     }
   }
 
-  private async attempt(node: ChaosNodeAddress, ops: readonly StreamOp[]): Promise<OpResult[] | null> {
-    if (this.stream === null || this.streamNode !== node.index) {
-      await this.drop();
-      this.stream = new PosStream({
-        url: `ws://127.0.0.1:${node.port}/v1/stream`, key: node.key, WebSocket: WebSocket as unknown as WebSocketConstructor,
-        encoding: 'json', batchOpsMax: 500, windowBatches: 4, lingerMs: 0, reconnectMinMs: 100, reconnectMaxMs: 500, retryDelayMs: 200, closeWaitMs: 200,
-      });
-      this.streamNode = node.index;
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), ATTEMPT_TIMEOUT_MS); });
-    try {
-      return await Promise.race([this.stream.sendBatch(ops).catch(() => null), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  /** The terminal's stream, made again when the list of nodes has grown; it starts at the terminal's own node. */
+  private async current(): Promise<PosStream> {
+    const list = this.nodes();
+    if (this.stream !== null && list.length === this.streamNodes.length) return this.stream;
+    await this.drop();
+    const order = list.map((_, i) => list[(this.first + i) % list.length]!);
+    const key = order[0]!.key;
+    this.streamNodes = order;
+    this.stream = new PosStream({
+      urls: order.map((n) => `ws://127.0.0.1:${n.port}/v1/stream`), key, WebSocket: WebSocket as unknown as WebSocketConstructor,
+      encoding: 'json', batchOpsMax: 500, windowBatches: 4, lingerMs: 0, reconnectMinMs: 100, reconnectMaxMs: 500, retryDelayMs: 200, closeWaitMs: 200,
+      connectTimeoutMs: ATTEMPT_TIMEOUT_MS, onNode: (url) => { this.onNode = order.find((n) => url.includes(`:${n.port}/`)) ?? null; },
+    });
+    return this.stream;
   }
 
-  /** Closes the current stream without waiting for its answers: they are resent elsewhere. */
+  /** Closes the current stream; a batch in flight is not waited for (the terminal sends one at a time, and only between batches). */
   async drop(): Promise<void> {
     const stream = this.stream;
     this.stream = null;
-    this.streamNode = -1;
-    if (stream !== null) await stream.close(false).catch(() => undefined);
+    if (stream === null) return;
+    this.resentBefore += stream.resentBatches;
+    await stream.close(false).catch(() => undefined);
   }
 }
 
