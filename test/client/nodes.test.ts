@@ -11,20 +11,15 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { PosStream, type WebSocketConstructor } from '../../client/stream.js';
 import { ApiError, KEYED_WRITES, LoyaltyClient } from '../../client/http.js';
 import { CATALOGUE } from '../../server/schema/catalogue.js';
+import { freePort } from '../../bench/free-port.js';
 
 const WS = WebSocket as unknown as WebSocketConstructor;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => { for (const close of closers.splice(0)) await close(); });
 
-/** A port nothing listens on: a connection to it is refused at once. */
-async function deadPort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+/** A port nothing listens on (a free one, released): a connection to it is refused at once. */
+const deadPort = freePort;
 
 interface BatchFrame { type: 'batch'; id: number; ops: Array<{ op: string; requestId: string }> }
 

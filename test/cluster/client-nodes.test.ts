@@ -5,12 +5,12 @@
 // takes the deployment over). Every op is answered ok, and every member's purchase count and spend
 // are exact: nothing lost, nothing applied twice.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
 import { ServerProcess } from '../helpers/server-process.js';
 import { waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
 import { PosStream, type OpResult, type WebSocketConstructor } from '../../client/stream.js';
+import { freePort } from '../../bench/free-port.js';
 
 const skip = skipWithoutNats();
 const SHARDS = 2;
@@ -20,15 +20,6 @@ const PURCHASES = 2_000;
 const FAILOVER_MAX_MS = 10_000;
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A free loopback port: each node keeps its address across a restart, as a terminal's list expects. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Waits until `read` answers `want`, or fails naming what it answered. */
 async function until<T>(what: string, read: () => T, want: T, timeoutMs: number): Promise<void> {
@@ -46,6 +37,7 @@ describe.skipIf(skip)('a POS stream that knows several nodes', () => {
   const env = (nodeId: string, port: number) => ({ LOYALTY_NATS: cluster.servers.join(','), LOYALTY_NODE_ID: nodeId, LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0', PORT: String(port) });
 
   beforeAll(async () => {
+    // Fixed ports: each node keeps its address across a restart, as a terminal's list expects.
     cluster = await NatsCluster.start(3);
     owner = new ServerProcess(ServerProcess.tempDataDir(), env('node-1', await freePort()));
     await owner.start();
