@@ -246,7 +246,7 @@ export class PosStream {
     ws.onopen = () => ws.send(this.encode({ type: 'hello', key: this.o.key }));
     ws.onmessage = (ev) => this.onFrame(ws, ev.data);
     ws.onerror = () => { /* the close that follows moves on */ };
-    ws.onclose = () => { if (this.ws === ws) this.lost(); };
+    ws.onclose = () => { if (this.ws === ws) this.lost(true); };
     this.connectTimer = setTimeout(() => { this.connectTimer = null; this.leave(ws); }, this.o.connectTimeoutMs);
   }
 
@@ -257,16 +257,20 @@ export class PosStream {
     ws.onmessage = null;
     ws.onclose = null;
     try { ws.close(1000, 'moving to another node'); } catch { /* a socket still connecting may refuse to close: it is dropped all the same */ }
-    this.lost();
+    this.lost(false);
   }
 
   /**
    * The connection is gone: the next node is tried at once, unless every node has now failed in a
    * row, when the next round waits a delay doubled at each failed round (jittered, so that the
-   * terminals of a store that all lost the same node do not come back at once).
+   * terminals of a store that all lost the same node do not come back at once). A node that had
+   * welcomed the stream and then dropped was working: the count starts again. One that welcomed
+   * and then could not take batches (`dropped` false) counts as failed, so that a standby with no
+   * owner and a dead node are not asked in a tight loop.
    */
-  private lost(): void {
+  private lost(dropped: boolean): void {
     if (this.connectTimer !== null) { clearTimeout(this.connectTimer); this.connectTimer = null; }
+    if (this.ready && dropped) { this.failedInRound = 0; this.attempts = 0; }
     this.ws = null;
     this.ready = false;
     if (this.stopped || this.fatal !== null) return;
@@ -304,8 +308,6 @@ export class PosStream {
     if (frame.type === 'welcome') {
       if (this.connectTimer !== null) { clearTimeout(this.connectTimer); this.connectTimer = null; }
       this.ready = true;
-      this.attempts = 0;
-      this.failedInRound = 0;
       this.o.onNode?.(this.urls[this.urlIndex]!);
       // Every batch not acknowledged goes again, oldest first: the server replays what it applied.
       for (const b of this.unacked.values()) {

@@ -139,6 +139,19 @@ describe('PosStream with several nodes', () => {
     expect(stream.nodeMoves).toBe(4);
     await stream.close(false);
   });
+
+  it('counts a node that welcomes and then answers not_owner as failed, so that the rounds still slow down', async () => {
+    const standby = await StandInNode.start();
+    standby.onBatch = (ws, frame) => ws.send(JSON.stringify({ type: 'error', id: frame.id, error: { code: 'not_owner', message: 'no owner known' } }));
+    const stream = new PosStream({ urls: [standby.url, `ws://127.0.0.1:${await deadPort()}/v1/stream`], key: 'k', WebSocket: WS, reconnectMinMs: 100, reconnectMaxMs: 10_000 });
+    const op = stream.send('topup', topup(1));
+    // Rounds start 0, 50-100, 100-200, 200-400, 400-800 ms apart: at most five by 1.2 s (thirteen or more if each welcome started the count again).
+    await pause(1_200);
+    expect(standby.connections).toBeGreaterThanOrEqual(3);
+    expect(standby.connections).toBeLessThanOrEqual(5);
+    await stream.close(false);
+    await expect(op).rejects.toThrow(/closed before the server answered/);
+  });
 });
 
 interface Hit { port: number; method: string; url: string; body: string }
