@@ -6,8 +6,9 @@
 // node in turn, and once every node has failed in a row it waits a growing, jittered delay before
 // the next round. On each new connection it sends every unacknowledged batch again: each op carries
 // its key (an orderId, a requestId), so what was already applied answers again with
-// `replayed: true` and nothing applies twice. Frames are JSON (text) or msgpack (binary), as the server takes both. Runs in browsers and
-// in Node (pass the `ws` package's WebSocket where there is no global one); msgpackr runs in both.
+// `replayed: true` and nothing applies twice. Frames are JSON (text) or msgpack (binary), as the
+// server takes both. Runs in browsers and in Node (pass the `ws` package's WebSocket where there is
+// no global one); msgpackr runs in both.
 import { Packr } from 'msgpackr';
 import type { ErrorCode } from '../engine/errors.js';
 import type { OpBodies } from '../server/schema/bodies.js';
@@ -122,7 +123,7 @@ export class PosStream {
   private readonly urls: readonly string[];
   /** The node connected or being connected to, as an index of `urls`. */
   private urlIndex = 0;
-  /** Connections lost in a row since the last welcome: a round is complete when every node has failed once. */
+  /** Connections failed in a row since a working one dropped: a round is complete when every node has failed once. */
   private failedInRound = 0;
   private connectTimer: ReturnType<typeof setTimeout> | null = null;
   private queue: PendingOp[] = [];
