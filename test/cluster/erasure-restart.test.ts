@@ -169,7 +169,7 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
   it('applies an erasure sent while no NATS server ran once it is resent after the restart, and a standby follows to the same books', async () => {
     const [first, second] = await erasedOnTwoNodes('erased-dark');
     await second.stop();
-    // Member 1's patch is the last entry of its shard that reaches the stream: its erasure follows while NATS is down.
+    // A patch of member 1 reaches the stream; its erasure is sent once no NATS server runs.
     expect((await first.request('PATCH', '/v1/members/em-1', { name: 'Last Name Before The Outage', phone: '+852 6999 1234' })).status).toBe(200);
     for (let i = 0; i < cluster.nodes.length; i++) await cluster.kill(i);
     const reply = await first.post('/v1/members/em-1/erase', { requestId: 'erase-em-1' }).then((r) => r.status, (err: unknown) => String(err));
