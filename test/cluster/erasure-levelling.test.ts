@@ -24,6 +24,7 @@ import { ensureSearchIndex } from '../../engine/shard/search-index.js';
 import { loadCore } from '../../engine/core/wasm.js';
 import { demoProgram } from '../../engine/rules/program.js';
 import { eraseOp, patchOp, purchaseOp, registerOp } from '../../server/requests.js';
+import { toImportRows } from '../../engine/import-rows.js';
 
 const skip = skipWithoutNats();
 const T0 = Date.parse('2026-03-10T02:00:00Z');
@@ -108,6 +109,30 @@ describe('the same log entry once erasures exist', () => {
     otherChecksum[18] = otherChecksum[18]! ^ 1;
     expect(sameLogEntry(erased, 3, entryAt(erased, 3), otherChecksum)).toBe(false);
     for (const store of [erased, kept, other]) await store.root.close();
+  });
+
+  it('takes an imported row\'s placeholders from the erased member\'s row alone', async () => {
+    const erased = open('import-erased');
+    const kept = open('import-kept');
+    const t = T0 + 1_000;
+    const rows = (): LoggedTask => ({ kind: 'import', rows: toImportRows([
+      registerOp({ memberId: 'row-gone', name: 'Imported Wolfgarth', phone: '+852 6951 7384', email: 'wolfgarth@example.net', birthday: '1969-07-14', ...at(t) }, admin(t), () => 'x'),
+      registerOp({ memberId: 'row-kept', name: 'Imported Kept', phone: '+852 6951 0000', ...at(t) }, admin(t), () => 'x'),
+    ]) });
+    for (const store of [erased, kept]) run(store, { kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true }, T0);
+    run(kept, rows(), t);
+    const message = run(erased, rows(), t);
+    run(erased, { kind: 'batch', ops: [eraseOp('row-gone', { requestId: 'erase-row' }, admin(t + 1_000))] }, t + 1_000);
+    const copy = entryAt(erased, 2);
+    expect(copy.toString('latin1')).not.toContain('Wolfgarth');
+    expect(copy.toString('latin1')).toContain('Imported Kept');
+    expect(sameLogEntry(erased, 2, copy, message)).toBe(true);
+    expect(sameLogEntry(kept, 2, copy, message)).toBe(false);
+    // The kept member's row changed in the message is another entry.
+    const changed = decodeLogValue(2, message).task as Extract<LoggedTask, { kind: 'import' }>;
+    changed.rows.profile.name[1] = 'Imported Someone Else';
+    expect(sameLogEntry(erased, 2, copy, sealLogValue(packTask(changed), decodeLogHeader(message)))).toBe(false);
+    for (const store of [erased, kept]) await store.root.close();
   });
 });
 
