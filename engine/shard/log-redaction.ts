@@ -96,7 +96,6 @@ export function redactMemberLog(store: ShardStore, memberId: string, seqs: reado
 /** A member erased by the batch running now, whose own ops in that batch its log entry must not keep. */
 export interface PendingRedaction { memberId: string; names: Placeholders }
 
-
 /** Whether `value` is a placeholder an erasure of `memberId` writes for `field` in place of `original`. */
 function isPlaceholder(memberId: string, field: PersonalField, value: string, original: string): boolean {
   if (field === 'birthday') return /^[0-9]{4}$/.test(value.slice(0, 4)) && value.length === original.length && value.slice(4) === original.slice(4);
