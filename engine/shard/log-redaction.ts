@@ -11,8 +11,12 @@
 // and day, which decide the birthday gifts, with the ordinal in place of its year (`0001-03-04`).
 // Redacting an entry already redacted gives the same bytes, so a replay's own erasure rewrites its
 // copy of the log to exactly the live one.
+//
+// In cluster mode the stream keeps an entry as it was appended, so a copy's redacted entry is
+// compared with the stream's message by `sameLogEntry`: the same entry is the message itself, or
+// the message with the copy's placeholders in the places an erasure writes them.
 import { PROFILE_FIELDS, type WriteOp } from '../ops.js';
-import { decodeLogHeader, decodeLogValue, packTask, sealLogValue, type LoggedTask } from './batch-log.js';
+import { decodeLogHeader, decodeLogValue, LOG_HEADER_BYTES, LogFormatError, packTask, sealLogValue, type LoggedTask } from './batch-log.js';
 import type { ShardStore } from './store.js';
 
 /** The profile fields that are personal data, removed by an erasure; store, channel and staff stay. */
@@ -92,3 +96,64 @@ export function redactMemberLog(store: ShardStore, memberId: string, seqs: reado
 /** A member erased by the batch running now, whose own ops in that batch its log entry must not keep. */
 export interface PendingRedaction { memberId: string; names: Placeholders }
 
+/** Whether `value` is a placeholder an erasure of `memberId` writes for `field` in place of `original`. */
+function isPlaceholder(memberId: string, field: PersonalField, value: string, original: string): boolean {
+  if (field === 'birthday') return /^[0-9]{4}$/.test(value.slice(0, 4)) && value.length === original.length && value.slice(4) === original.slice(4);
+  const prefix = `erased:${memberId}:${field}:`;
+  return value.startsWith(prefix) && /^[1-9][0-9]*$/.test(value.slice(prefix.length));
+}
+
+/**
+ * Puts into `original` (a decoded task, changed in place) the copy's placeholders where an erasure
+ * of an erased member wrote them: the personal fields of that member's registrations and patches,
+ * and of its imported rows, at the same op or row. Every other value stays the original's.
+ */
+function takePlaceholders(original: LoggedTask, copy: LoggedTask, erased: (memberId: string) => boolean): void {
+  const take = (memberId: string, f: PersonalField, theirs: unknown, mine: unknown): boolean =>
+    typeof theirs === 'string' && typeof mine === 'string' && theirs !== mine && erased(memberId) && isPlaceholder(memberId, f, mine, theirs);
+  if (original.kind === 'batch' && copy.kind === 'batch') {
+    original.ops.forEach((op, i) => {
+      const other = copy.ops[i];
+      if ((op.op !== 'register' && op.op !== 'patch') || other === undefined || other.op !== op.op || other.memberId !== op.memberId) return;
+      const theirs = op as unknown as Record<string, unknown>;
+      const mine = other as unknown as Record<string, unknown>;
+      for (const f of PERSONAL_FIELDS) if (take(op.memberId, f, theirs[f], mine[f])) theirs[f] = mine[f];
+    });
+  } else if (original.kind === 'import' && copy.kind === 'import') {
+    const theirs = original.rows;
+    const mine = copy.rows;
+    for (let i = 0; i < theirs.memberId.length; i++) {
+      const memberId = theirs.memberId[i]!;
+      if (mine.memberId[i] !== memberId) continue;
+      for (const f of PERSONAL_FIELDS) if (take(memberId, f, theirs.profile[f][i], mine.profile[f]?.[i])) theirs.profile[f][i] = mine.profile[f][i]!;
+    }
+  }
+}
+
+/**
+ * Whether the copy's log entry `seq` (`copy`) is the entry the stream holds at its place
+ * (`streamed`), once erasures exist: the stream's messages cannot be rewritten, so an erasure in
+ * this copy leaves its entry different from the message that carried it. The same entry is the
+ * message byte for byte, or the message with the copy's placeholders put in the places an erasure
+ * writes them (the personal fields of a registration, patch or imported row of a member this copy
+ * holds as erased, where the copy's value has that member's placeholder form) and then packed as
+ * an erasure packs it: byte for byte the copy's entry. The header is compared whole (kind, ops,
+ * program version, commit time and the checksum of what the batch produced) and every other value
+ * of the payload too, so two different batches at one sequence still differ.
+ */
+export function sameLogEntry(store: ShardStore, seq: number, copy: Uint8Array, streamed: Uint8Array): boolean {
+  if (Buffer.compare(copy, streamed) === 0) return true;
+  if (copy.length < LOG_HEADER_BYTES || streamed.length < LOG_HEADER_BYTES) return false;
+  if (Buffer.compare(copy.subarray(0, LOG_HEADER_BYTES), streamed.subarray(0, LOG_HEADER_BYTES)) !== 0) return false;
+  let original: LoggedTask;
+  let mine: LoggedTask;
+  try {
+    original = decodeLogValue(seq, streamed).task;
+    mine = decodeLogValue(seq, copy).task;
+  } catch (err) {
+    if (err instanceof LogFormatError) return false;
+    throw err;
+  }
+  takePlaceholders(original, mine, (memberId) => store.members.get(memberId)?.erasedAt !== undefined);
+  return Buffer.compare(sealLogValue(packTask(original), decodeLogHeader(streamed)), copy) === 0;
+}

@@ -11,6 +11,7 @@ import { ReplicatedLog } from '../cluster/fenced-append.js';
 import { logSeqOfStreamSeq, shardStream, streamSeqOfLogSeq } from '../cluster/shard-stream.js';
 import { CLUSTER_APPEND_ATTEMPT_MS } from '../limits.js';
 import { logPosition, logValues } from './batch-log.js';
+import { sameLogEntry } from './log-redaction.js';
 import { ShardFollower } from './stream-follower.js';
 import type { ShardStore } from './store.js';
 
@@ -65,10 +66,11 @@ export class ShardReplicator {
     }
     const common = Math.min(streamLast, logPosition(this.store).seq);
     if (common > 0) {
-      // The last entry both hold must be the same bytes; an earlier one cannot differ without it differing too (checksums chain the books).
+      // The last entry both hold must be the same entry, as an erasure may have redacted it in the copy (log-redaction.ts sameLogEntry);
+      // an earlier one cannot differ without it differing too (checksums chain the books).
       const [entry] = [...logValues(this.store, common, common)];
       const streamed = await this.log.valueAt(shard, streamSeqOfLogSeq(common));
-      if (entry === undefined || streamed === null || Buffer.compare(entry[1], streamed) !== 0) throw new ReplicaDivergedError(shard, common);
+      if (entry === undefined || streamed === null || !sameLogEntry(this.store, common, entry[1], streamed)) throw new ReplicaDivergedError(shard, common);
     }
     this.appendedSeq = common;
     await this.replicate();

@@ -12,6 +12,7 @@ import { ReplicatedLog } from '../cluster/fenced-append.js';
 import { logSeqOfStreamSeq, shardStream, streamSeqOfLogSeq } from '../cluster/shard-stream.js';
 import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_FOLLOW_POLL_MS } from '../limits.js';
 import { logPosition, logValues } from './batch-log.js';
+import { sameLogEntry } from './log-redaction.js';
 import { LogReplayError } from './machine.js';
 import { ShardFollower } from './stream-follower.js';
 import type { ShardStore } from './store.js';
@@ -28,11 +29,11 @@ export interface StandbyEvents {
   warn(message: string, err: unknown): void;
 }
 
-/** Whether the copy's log entry `seq` is byte for byte the stream's message for it. */
+/** Whether the copy's log entry `seq` is the stream's message for it, byte for byte or as this copy's erasures redacted it (log-redaction.ts). */
 export async function sameEntry(store: ShardStore, log: ReplicatedLog, shard: number, seq: number): Promise<boolean> {
   const [entry] = [...logValues(store, seq, seq)];
   const streamed = await log.valueAt(shard, streamSeqOfLogSeq(seq));
-  return entry !== undefined && streamed !== null && Buffer.compare(entry[1], streamed) === 0;
+  return entry !== undefined && streamed !== null && sameLogEntry(store, seq, entry[1], streamed);
 }
 
 export class ShardStandby {
