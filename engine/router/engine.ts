@@ -181,6 +181,15 @@ export class Engine {
   /** Set during a step-down: outbox deliveries stop (the next owner delivers what is left). */
   private steppingDown = false;
 
+  /**
+   * Whether a write may have been refused because this node stepped down (or stands by): from the
+   * start of a step-down until the next takeover. The stream answers a batch with such a refusal
+   * as a whole batch to resend (server/stream/batches.ts), so that no op of it is lost.
+   */
+  get handingOver(): boolean {
+    return this.steppingDown || this.standingBy;
+  }
+
   /** What the router keeps in memory, read from the shards; for a writer, the gates and the outbox's delivery too. */
   private async loadWriter(): Promise<void> {
     await this.loadProgram();
