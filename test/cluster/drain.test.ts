@@ -74,6 +74,14 @@ describe.skipIf(skip)('draining a node without stopping it', () => {
     return JSON.parse(run.stdout) as { ok: boolean; members: number };
   }
 
+  /** `loyalty cluster ACTION --url … --key …` against a node: its exit status, stdout and stderr. */
+  function cli(node: ServerProcess, action: string): { status: number | null; stdout: string; stderr: string } {
+    const run = spawnSync(process.execPath, [join(ROOT, 'dist/cli/loyalty.js'), 'cluster', action, '--url', `http://127.0.0.1:${node.port}`, '--key', node.adminKey], {
+      env: { PATH: process.env['PATH'] ?? '' }, encoding: 'utf8', timeout: 30_000,
+    });
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  }
+
   const status = async (node: ServerProcess): Promise<Status> => {
     const reply = await node.get('/v1/admin/cluster');
     expect(reply.status, JSON.stringify(reply.body)).toBe(200);
@@ -91,7 +99,12 @@ describe.skipIf(skip)('draining a node without stopping it', () => {
     const refused = await first.request('POST', '/v1/admin/cluster/drain');
     expect(refused.status).toBe(409);
     expect(refused.body).toMatchObject({ error: { code: 'no_standby' } });
-    expect(await status(first)).toMatchObject({ nodeId: 'node-1', role: 'owner', owner: { nodeId: 'node-1', term: 1 } });
+    const lone = cli(first, 'drain');
+    expect(lone.status).toBe(1);
+    expect(lone.stderr).toContain('cluster drain failed with 409 no_standby');
+    const shown = cli(first, 'status');
+    expect(shown.status, shown.stderr).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ nodeId: 'node-1', role: 'owner', owner: { nodeId: 'node-1', term: 1 }, nodes: [{ nodeId: 'node-1', role: 'owner' }] });
     expect(forwardedTo(await first.get('/v1/program'))).toBeNull();
 
     const second = new ServerProcess(ServerProcess.tempDataDir(), env('node-2'));
@@ -187,7 +200,9 @@ describe.skipIf(skip)('draining a node without stopping it', () => {
     }
 
     // Undrained, the first node stands by; the second drained in turn hands the deployment back.
-    expect((await first.request('POST', '/v1/admin/cluster/undrain')).body).toMatchObject({ role: 'standby' });
+    const undrained = cli(first, 'undrain');
+    expect(undrained.status, undrained.stderr).toBe(0);
+    expect(JSON.parse(undrained.stdout)).toMatchObject({ nodeId: 'node-1', role: 'standby' });
     const backStartedMs = Date.now();
     expect((await second.request('POST', '/v1/admin/cluster/drain')).status).toBe(200);
     const backMs = (Date.now() - backStartedMs) + await waitUntilOwner(first, HAND_OVER_MAX_MS);
