@@ -11,6 +11,7 @@ import { BACKOFFICE_USAGE, runBackoffice } from './backoffice.js';
 import { HISTORY_USAGE, runHistory } from './history.js';
 import { runWhatIfCommand, WHAT_IF_USAGE } from './what-if.js';
 import { BACKUP_USAGE, runBackup } from './backup.js';
+import { CLUSTER_USAGE, runCluster } from './cluster.js';
 
 const USAGE = `usage: loyalty <command>
   start                     run the server (PORT, LOYALTY_DATA, LOYALTY_SHARDS, LOG_LEVEL)
@@ -22,6 +23,7 @@ const USAGE = `usage: loyalty <command>
 ${BACKOFFICE_USAGE}
 ${HISTORY_USAGE}
 ${BACKUP_USAGE}
+${CLUSTER_USAGE}
 ${WHAT_IF_USAGE}
   help, --help, -h          print this
 
@@ -106,6 +108,9 @@ async function main(argv: string[]): Promise<void> {
     case 'backup':
     case 'restore':
       process.exitCode = await runBackup(config, command, rest);
+      return;
+    case 'cluster':
+      process.exitCode = await runCluster(config, rest);
       return;
     default:
       fail(`unknown command ${JSON.stringify(command)}\n${USAGE}`);

@@ -529,6 +529,12 @@ export const CLUSTER_LEASE_RENEW_ATTEMPT_MS = 500;
 /** How often a standby reads the owner record: a lease that stopped changing is noticed within this of its expiry. */
 export const CLUSTER_LEASE_POLL_MS = 500;
 /**
+ * How long a node waits for the other nodes' answers to a roll call (`GET /v1/admin/cluster`, and a
+ * drain, which needs a standby to hand over to): a node on loopback or one network answers within
+ * milliseconds; a node that has not answered within this is taken as absent.
+ */
+export const CLUSTER_NODES_ANSWER_MS = 300;
+/**
  * Owner records the owners stream keeps (the oldest is discarded past it): only the last one
  * counts; a few more show the last hand-overs to an operator reading the stream.
  */

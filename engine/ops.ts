@@ -243,7 +243,14 @@ export type Control =
    * shard stops following its stream, levels its copy with it, and appends every later commit,
    * fenced; answers the term and the copy's log position.
    */
-  | { c: 'own'; term: number };
+  | { c: 'own'; term: number }
+  /**
+   * Cluster mode, a planned step-down (docs/cluster.md, "Draining a node"): once every task begun
+   * before it is answered, every entry the shard committed is appended and acknowledged by the
+   * stream, and the shard follows its stream again as a standby from its copy's position; answers
+   * that position. The router sends it only after it stopped sending the shard writes.
+   */
+  | { c: 'standBy' };
 
 export const LEDGER_KINDS = [
   'register', 'purchase', 'return', 'redeem', 'adjust', 'topup', 'withdraw', 'transfer_out',

@@ -3,26 +3,54 @@
 // to it; until then it forwards requests and stream batches to the owner (server/cluster-forward.ts),
 // and refuses them with not_owner while no owner is known. An owner that finds another node's
 // record where its own was stops the process at once: its copy may hold a commit the stream will
-// never hold, and the next start, as a standby, rebuilds it from the stream.
+// never hold, and the next start, as a standby, rebuilds it from the stream. An operator drains a
+// node (`drain`): an owner steps down without stopping, in-flight writes answered, and gives the
+// record up to a standby; a drained node forwards and claims nothing until `undrain`.
 import { writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { ClusterConfig } from '../engine/cluster/config.js';
 import { OwnerElection } from '../engine/cluster/owner-election.js';
 import { OwnerLease, type OwnerRecord } from '../engine/cluster/owner-lease.js';
-import { CLUSTER_APPEND_ATTEMPT_MS } from '../engine/limits.js';
+import { LoyaltyError } from '../engine/errors.js';
+import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_NODES_ANSWER_MS } from '../engine/limits.js';
 import { Forwarder, serveForwarded } from './cluster-forward.js';
 import type { Api } from './routes.js';
 import type { Lifecycle } from './http.js';
 import type { Logger } from './log.js';
 
-export interface ClusterNode {
+/** What a node says of itself: `GET /v1/admin/cluster` and the answer to another node's roll call. */
+export type NodeRole = 'owner' | 'standby' | 'drained';
+
+export interface NodeView { nodeId: string; role: NodeRole; httpAddress: string }
+
+/** This node's part in the deployment as `GET /v1/admin/cluster` answers it. */
+export interface ClusterStatus {
+  nodeId: string;
+  role: NodeRole;
+  /** The owner record as this node read it last: who owns, in which term, where (null before the first read). */
+  owner: OwnerRecord | null;
+  /** The nodes that answered a roll call just now, this one included, by node id. */
+  nodes: NodeView[];
+}
+
+/** What the admin routes ask of this node (server/routes.ts). */
+export interface ClusterControl {
+  status(): Promise<ClusterStatus>;
+  drain(): Promise<ClusterStatus>;
+  undrain(): Promise<ClusterStatus>;
+}
+
+export interface ClusterNode extends ClusterControl {
   /** Whether this node owns the deployment and its engine writes. */
   readonly owning: boolean;
   /** Stops watching and renewing; after the engine closed, gives the record up so that a standby takes over at once. */
   stop(): void;
   release(): Promise<void>;
 }
+
+/** The subject every node of a deployment answers a roll call on, with its NodeView. */
+const nodesSubject = (deployment: string) => `loyalty.${deployment}.nodes`;
 
 /** The address written in the owner record: LOYALTY_HTTP_ADDRESS, else this machine's name and the port listened on. */
 export function advertisedAddress(configured: string | null, host: string, port: number): string {
@@ -31,7 +59,8 @@ export function advertisedAddress(configured: string | null, host: string, port:
   return `http://${named.includes(':') ? `[${named}]` : named}:${port}`;
 }
 
-function standbyMessage(me: string, record: OwnerRecord): string {
+function standbyMessage(me: string, record: OwnerRecord, drained: boolean): string {
+  if (drained && record.nodeId === '') return `this node (${me}) is drained and hands the deployment over: another node takes it over within a second; resend shortly`;
   if (record.nodeId === '') return `this node (${me}) stands by: no node owns the deployment yet; one takes it over within seconds`;
   return `this node (${me}) stands by: node ${record.nodeId} owns the deployment (term ${record.term}) at ${record.httpAddress}; send requests there`;
 }
@@ -40,7 +69,7 @@ function standbyMessage(me: string, record: OwnerRecord): string {
  * Joins the deployment: connects to NATS, opens the owner record and starts the election.
  * `becameOwner` runs once the engine took the shards over (the sweep and webhook deliveries start there).
  */
-export async function joinCluster(cluster: ClusterConfig, httpAddress: string, api: Api, lifecycle: Lifecycle, log: Logger, becameOwner: () => void): Promise<ClusterNode> {
+export async function joinCluster(cluster: ClusterConfig, httpAddress: string, api: Api, lifecycle: Lifecycle, log: Logger, becameOwner: () => void, steppedDown: () => Promise<void>): Promise<ClusterNode> {
   const engine = api.engine;
   const nc: NatsConnection = await connect({
     servers: cluster.servers, name: `loyalty-${cluster.nodeId}-owner-record`, reconnect: true,
@@ -61,7 +90,7 @@ export async function joinCluster(cluster: ClusterConfig, httpAddress: string, a
   const lease = await OwnerLease.open(nc, cluster.deployment);
   const election = new OwnerElection(lease, { nodeId: cluster.nodeId, httpAddress }, {
     standby: (record) => {
-      lifecycle.notOwner = standbyMessage(cluster.nodeId, record);
+      lifecycle.notOwner = standbyMessage(cluster.nodeId, record, election.drained);
       forwarder.owner = record.nodeId === '' || record.nodeId === cluster.nodeId ? null : record;
       log.info({ nodeId: cluster.nodeId, owner: record.nodeId, term: record.term, ownerAddress: record.httpAddress }, 'cluster: this node stands by');
     },
@@ -91,11 +120,82 @@ export async function joinCluster(cluster: ClusterConfig, httpAddress: string, a
       log.warn({ err }, 'cluster: the owner record could not be read or renewed; trying again');
     },
   });
+  const role = (): NodeRole => (owning ? 'owner' : election.drained ? 'drained' : 'standby');
+  // Every node answers a roll call with what it is, so that an owner drains only when a standby
+  // is there to take over, and an operator sees the deployment's nodes from any of them.
+  const rollCall = nc.subscribe(nodesSubject(cluster.deployment), {
+    callback: (err, msg) => {
+      if (err !== null) return;
+      const view: NodeView = { nodeId: cluster.nodeId, role: role(), httpAddress };
+      try { msg.respond(new TextEncoder().encode(JSON.stringify(view))); } catch { /* the asker times out on this node */ }
+    },
+  });
+  const nodes = async (): Promise<NodeView[]> => {
+    const views: NodeView[] = [];
+    const answers = await nc.requestMany(nodesSubject(cluster.deployment), new Uint8Array(0), { strategy: 'timer', maxWait: CLUSTER_NODES_ANSWER_MS });
+    for await (const msg of answers) {
+      try { views.push(msg.json<NodeView>()); } catch { /* a malformed answer names no node */ }
+    }
+    return views.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+  };
+  const status = async (): Promise<ClusterStatus> => ({ nodeId: cluster.nodeId, role: role(), owner: election.record, nodes: await nodes() });
+  /** One drain or undrain at a time: a second asked meanwhile waits for the first and then sees its outcome. */
+  let changing: Promise<unknown> = Promise.resolve();
+  const oneAtATime = (work: () => Promise<ClusterStatus>): Promise<ClusterStatus> => {
+    const next = changing.then(work);
+    changing = next.catch(() => undefined);
+    return next;
+  };
+
+  const stepDown = async (): Promise<void> => {
+    const others = (await nodes()).filter((n) => n.nodeId !== cluster.nodeId && n.role === 'standby');
+    if (others.length === 0) throw new LoyaltyError('no_standby', `no other node of deployment ${cluster.deployment} stands by (none answered within ${CLUSTER_NODES_ANSWER_MS} ms, or all are drained): this node (${cluster.nodeId}) keeps the deployment`);
+    const startedMs = performance.now();
+    // From here on new requests and batches get a retryable answer (not_owner over HTTP, overloaded
+    // on a stream and to forwarding nodes): clients resend them, and they reach the next owner.
+    election.drain();
+    lifecycle.notOwner = `this node (${cluster.nodeId}) is being drained: it hands the deployment over to another node within a second; resend shortly`;
+    forwarder.owner = null;
+    log.info({ nodeId: cluster.nodeId, standbys: others.map((n) => n.nodeId) }, 'cluster: draining this node: its writes in flight finish, then it hands the deployment over');
+    try {
+      await engine.stepDown();
+    } catch (err) {
+      // The shards are in an unknown state: only a stop makes sure none writes after the record moves.
+      stopNow('cluster: the step-down failed: stopping the process (restarted, it stands by)', { err });
+    }
+    owning = false;
+    serving?.stop();
+    serving = null;
+    await steppedDown();
+    // Only now may another node own: no shard of this node writes any more, and each one's last entry is in its stream.
+    await election.giveUp();
+    log.info({ nodeId: cluster.nodeId, stepDownMs: Math.round(performance.now() - startedMs) }, 'cluster: this node is drained: it gave the owner record up and forwards to the next owner');
+  };
+
   election.start();
   return {
     get owning() { return owning; },
+    status,
+    drain: () => oneAtATime(async () => {
+      if (election.drained) return status();
+      if (owning) await stepDown();
+      else if (election.holding !== null) throw new LoyaltyError('overloaded', `this node (${cluster.nodeId}) is taking the deployment over; ask again once it owns it`);
+      else {
+        election.drain();
+        log.info({ nodeId: cluster.nodeId }, 'cluster: this node is drained: it stands by and will not take the deployment over until undrained');
+      }
+      return status();
+    }),
+    undrain: () => oneAtATime(async () => {
+      if (election.drained) {
+        election.undrain();
+        log.info({ nodeId: cluster.nodeId }, 'cluster: this node is undrained: it takes the deployment over again when the owner stops');
+      }
+      return status();
+    }),
     stop: () => election.stop(),
     async release() {
+      rollCall.unsubscribe();
       serving?.stop();
       await election.release().catch((err: unknown) => log.warn({ err }, 'cluster: the owner record could not be given up; it expires by itself'));
       await nc.close();

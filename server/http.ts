@@ -27,10 +27,11 @@ export interface Lifecycle {
 
 /**
  * What a node that does not own the deployment answers itself: whether it is alive, its own
- * metrics, the API's description and the console's static files. Everything else is forwarded.
+ * metrics, the API's description and the console's static files, and the cluster routes, which
+ * are about the node that receives them (its role; draining it). Everything else is forwarded.
  */
-const answeredByStandby = (method: string, path: string) => (method === 'GET' || method === 'HEAD')
-  && (path === '/healthz' || path === '/metrics' || path === '/openapi.json' || path === '/' || path.startsWith('/console/assets/'));
+const answeredByStandby = (method: string, path: string) => path === '/v1/admin/cluster' || path.startsWith('/v1/admin/cluster/') || ((method === 'GET' || method === 'HEAD')
+  && (path === '/healthz' || path === '/metrics' || path === '/openapi.json' || path === '/' || path.startsWith('/console/assets/')));
 
 /** Bodies are UTF-8; a decoder that replaced bad bytes with U+FFFD would store what was never sent. */
 const utf8 = new TextDecoder('utf-8', { fatal: true });

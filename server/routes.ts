@@ -22,6 +22,7 @@ import * as Rw from './rewards.js';
 import type { RequestLog } from './request-log.js';
 import * as Wh from './webhooks/requests.js';
 import type { DeliveryThread } from './webhooks/delivery-thread.js';
+import type { ClusterControl } from './cluster-node.js';
 import { ROUTE_DOCS, routeKey, type RouteDoc } from './schema/catalogue.js';
 import { checkBody, validatorOf } from './schema/body-check.js';
 import { openApiDocument } from './schema/openapi.js';
@@ -68,6 +69,8 @@ export interface Api {
   requestLog?: RequestLog;
   /** The webhook deliveries (server.ts starts them); absent where a test builds an Api without them. */
   webhooks?: DeliveryThread;
+  /** This node's part in a cluster deployment (server/cluster-node.ts); absent on a single node. */
+  cluster?: ClusterControl;
 }
 
 /** `keyId` is the id of the key presented (server/auth.ts Principal), '' on a public route. */
@@ -331,6 +334,23 @@ route('POST', '/v1/admin/compact', ADMIN, async (api, _req, _p, _role, keyId) =>
   const compacted = await api.engine.compact();
   api.engine.audit.record(keyId, 'compact', null, {});
   return { status: 200, body: compacted };
+});
+/** This node's part in a cluster deployment; a node that runs alone answers not_clustered. */
+function clusterOf(api: Api): ClusterControl {
+  if (api.cluster === undefined) throw new LoyaltyError('not_clustered');
+  return api.cluster;
+}
+route('GET', '/v1/admin/cluster', ADMIN, async (api) => ({ status: 200, body: await clusterOf(api).status() }));
+route('POST', '/v1/admin/cluster/drain', ADMIN, async (api, _req, _p, _role, keyId) => {
+  const cluster = clusterOf(api);
+  const status = await cluster.drain();
+  api.engine.audit.record(keyId, 'cluster.drain', status.nodeId, { owner: status.owner?.nodeId ?? null, term: status.owner?.term ?? null });
+  return { status: 200, body: status };
+});
+route('POST', '/v1/admin/cluster/undrain', ADMIN, async (api, _req, _p, _role, keyId) => {
+  const status = await clusterOf(api).undrain();
+  api.engine.audit.record(keyId, 'cluster.undrain', status.nodeId, {});
+  return { status: 200, body: status };
 });
 route('GET', '/v1/admin/verify', ADMIN, async (api) => ({ status: 200, body: await api.engine.verify() }));
 route('POST', '/v1/admin/keys', ADMIN, async (api, req, _p, _role, keyId) => {

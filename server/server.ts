@@ -119,12 +119,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }, config.sweepIntervalMs);
   const node = config.cluster === null ? null : await joinCluster(config.cluster, advertisedAddress(config.httpAddress, config.host, port), api, lifecycle, log, () => {
     if (!lifecycle.stopping) api.webhooks = startWebhooks();
+  }, async () => {
+    // A drained node delivers no webhooks: the next owner's deliveries read the ledger it writes.
+    const webhooks = api.webhooks;
+    delete api.webhooks;
+    await webhooks?.close();
   }).catch(async (err: unknown) => {
     uWS.us_listen_socket_close(listenSocket);
     await engine.close();
     await deploymentKeys?.close();
     throw err;
   });
+  if (node !== null) api.cluster = node;
   let closed = false;
   return {
     port, engine, keys,

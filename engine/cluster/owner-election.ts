@@ -3,7 +3,9 @@
 // CLUSTER_LEASE_POLL_MS and claims it, with the next term, once it has not changed for
 // CLUSTER_LEASE_MS of the standby's own clock (no two machines' clocks are compared). A node that
 // finds its own id in the record (it held it before a restart) claims it at once. The owner that
-// finds another node's record where its own was stops writing: the events say what to do.
+// finds another node's record where its own was stops writing: the events say what to do. A
+// drained node (a planned step-down, `giveUp`) reads the record and reports it, but never claims
+// it, whatever it finds, until `undrain`.
 import { CLUSTER_LEASE_MS, CLUSTER_LEASE_POLL_MS, CLUSTER_LEASE_RENEW_ATTEMPT_MS, CLUSTER_LEASE_RENEW_MS } from '../limits.js';
 import type { LeaseView, OwnerLease, OwnerRecord } from './owner-lease.js';
 
@@ -28,6 +30,10 @@ export class OwnerElection {
   private timer: NodeJS.Timeout | null = null;
   private turn: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** Set by `giveUp` (or `drain` on a standby): the node claims nothing until `undrain`. */
+  private drainedState = false;
+  /** The record read or written last, or null before the first read. */
+  private lastRecord: OwnerRecord | null = null;
 
   constructor(
     private readonly lease: OwnerLease,
@@ -39,6 +45,16 @@ export class OwnerElection {
   /** The record this node holds, or null. */
   get holding(): OwnerRecord | null {
     return this.held?.record ?? null;
+  }
+
+  /** The owner record as this node read or wrote it last (null before its first read). */
+  get record(): OwnerRecord | null {
+    return this.held?.record ?? this.lastRecord;
+  }
+
+  /** Whether this node claims nothing until undrained. */
+  get drained(): boolean {
+    return this.drainedState;
   }
 
   start(): void {
@@ -71,6 +87,11 @@ export class OwnerElection {
     const now = this.nowMs();
     if (this.seen === null || this.seen.revision !== view.revision) this.seen = { revision: view.revision, atMs: now };
     const { record } = view;
+    this.lastRecord = record;
+    if (this.drainedState) {
+      this.report(record);
+      return;
+    }
     const mine = record.nodeId === this.me.nodeId;
     const expired = now - this.seen.atMs >= CLUSTER_LEASE_MS;
     if (!mine && record.nodeId !== '' && !expired) {
@@ -80,6 +101,7 @@ export class OwnerElection {
     const won = await this.lease.replace(view.revision, { nodeId: this.me.nodeId, term: record.term + 1, httpAddress: this.me.httpAddress });
     if (won === null) return;
     this.held = won;
+    this.lastRecord = won.record;
     this.events.won(won.record.term);
   }
 
@@ -97,12 +119,62 @@ export class OwnerElection {
     const next = await this.lease.replace(held.revision, held.record, { timeoutMs: CLUSTER_LEASE_RENEW_ATTEMPT_MS, retries: 0 });
     if (next !== null) {
       this.held = next;
+      this.lastRecord = next.record;
       return;
     }
     this.held = null;
     this.stop();
     const now = await this.lease.read().catch(() => null);
     this.events.lost(now?.record ?? held.record);
+  }
+
+  /**
+   * Runs `work` as a turn of its own: after the turn under way, with no other turn meanwhile; the
+   * next turn is scheduled after it as usual.
+   */
+  private async ownTurn(work: () => Promise<void>): Promise<void> {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    await this.turn;
+    // The turn just ended scheduled the next one: this one comes first.
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.turn = work().catch((err: unknown) => { this.events.trouble(err); }).finally(() => {
+      this.schedule(this.held !== null ? CLUSTER_LEASE_RENEW_MS : CLUSTER_LEASE_POLL_MS);
+    });
+    await this.turn;
+  }
+
+  /**
+   * A planned step-down, once this node's engine writes no more (its shards stand by): from now on
+   * the node claims nothing, and the record it holds is given up (written vacant, as at a stop), so
+   * that a standby claims it at its next read instead of waiting for the lease to expire. The node
+   * keeps reading the record and reporting its owner (`standby`). Resolves once the record was
+   * written vacant; a write that fails leaves the record to expire, since nothing renews it.
+   */
+  async giveUp(): Promise<void> {
+    this.drainedState = true;
+    await this.ownTurn(async () => {
+      const held = this.held;
+      if (held === null) return;
+      this.held = null;
+      this.reported = null;
+      this.seen = null;
+      const vacant = { nodeId: '', term: held.record.term, httpAddress: '' };
+      this.lastRecord = vacant;
+      await this.lease.replace(held.revision, vacant, { timeoutMs: CLUSTER_LEASE_RENEW_ATTEMPT_MS, retries: 1 });
+    });
+  }
+
+  /** A standby drained: it claims nothing from now on, whatever the record says, until `undrain`. */
+  drain(): void {
+    this.drainedState = true;
+  }
+
+  /** Claims again as any standby does: a vacant or expired record, at the next read. */
+  undrain(): void {
+    this.drainedState = false;
+    this.seen = null;
   }
 
   /** Stops reading and renewing; a record held stays until it expires or `release` gives it up. */

@@ -20,7 +20,7 @@ export const CLI_KEY_ID = 'cli';
 export const AUDIT_ACTIONS = [
   'program.change', 'key.create', 'key.revoke', 'import', 'sweep', 'points.adjust', 'card.adjust',
   'member.erase', 'webhook.create', 'webhook.delete', 'webhook.redeliver', 'backup', 'restore',
-  'compact',
+  'compact', 'cluster.drain', 'cluster.undrain',
 ] as const;
 export type AuditAction = typeof AUDIT_ACTIONS[number];
 

@@ -31,6 +31,12 @@ export class Directory {
     for (let i = 0; i < part.emails.length; i++) this.emails.set(part.emails[i]!, part.emailOwners[i]!);
   }
 
+  /** Forgets every phone and email: a node that stepped down reads the directory again at its next takeover. */
+  clear(): void {
+    this.phones.clear();
+    this.emails.clear();
+  }
+
   /** The member holding this phone, if any. */
   phoneOwner(phone: string): string | undefined {
     return this.phones.get(phone);

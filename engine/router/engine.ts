@@ -143,7 +143,51 @@ export class Engine {
     if (!this.standingBy) throw new Error('only a standby engine takes over');
     await Promise.all(this.shards.map((s) => s.control({ c: 'own', term })));
     this.standingBy = false;
+    this.directory.clear();
     await this.loadWriter();
+    for (const shard of this.shards) shard.resume();
+  }
+
+  /**
+   * Cluster mode, a planned step-down (docs/cluster.md, "Draining a node"): the engine refuses new
+   * writes (shutting_down, which clients resend), waits until every write already taken is answered
+   * (so committed, and appended and acknowledged by its stream), and turns each shard back into a
+   * standby following its stream from its copy's position. It answers once no shard of this node
+   * can write: only then may the owner record be given up. What the router keeps in memory for a
+   * writer (the gates, the directory, the outbox's delivery) is dropped, and read again from the
+   * shards at the next takeover. Answers each shard's log position.
+   */
+  async stepDown(): Promise<Array<{ logSeq: number }>> {
+    if (this.standingBy || this.options.standby !== true) throw new Error('only an engine that took over in cluster mode steps down');
+    this.steppingDown = true;
+    try {
+      await Promise.all(this.shards.map((s) => s.stepDown()));
+      const positions = await Promise.all(this.shards.map((s) => s.control({ c: 'standBy' }))) as Array<{ logSeq: number }>;
+      this.standingBy = true;
+      for (const shard of this.shards) {
+        shard.onOutbox = () => {};
+        shard.couponGate = null;
+        shard.rewardGate = null;
+      }
+      this.couponGate = null;
+      this.rewardGate = null;
+      this.directory.clear();
+      return positions;
+    } finally {
+      this.steppingDown = false;
+    }
+  }
+
+  /** Set during a step-down: outbox deliveries stop (the next owner delivers what is left). */
+  private steppingDown = false;
+
+  /**
+   * Whether a write may have been refused because this node stepped down (or stands by): from the
+   * start of a step-down until the next takeover. The stream answers a batch with such a refusal
+   * as a whole batch to resend (server/stream/batches.ts), so that no op of it is lost.
+   */
+  get handingOver(): boolean {
+    return this.steppingDown || this.standingBy;
   }
 
   /** What the router keeps in memory, read from the shards; for a writer, the gates and the outbox's delivery too. */
@@ -449,7 +493,8 @@ export class Engine {
    * outbox at a stop is delivered at the next start.
    */
   deliver(source: number, messages: Array<[number, OutboxMessage]>, attempt = 0): void {
-    if (this.closing || this.options.holdOutbox === true) return;
+    // A node that stands by or is stepping down delivers nothing: the next owner delivers what its outboxes hold.
+    if (this.closing || this.standingBy || this.steppingDown || this.options.holdOutbox === true) return;
     for (const [outSeq, msg] of messages) {
       this.submit(creditOp(msg)).then((result) => {
         if (result.ok) { this.markDelivered(source, outSeq); return; }
@@ -460,7 +505,7 @@ export class Engine {
   }
 
   private retry(source: number, message: [number, OutboxMessage], attempt: number): void {
-    if (this.closing) return;
+    if (this.closing || this.standingBy || this.steppingDown) return;
     setTimeout(() => this.deliver(source, [message], attempt + 1), Math.min(1000, 10 * 2 ** attempt)).unref();
   }
 

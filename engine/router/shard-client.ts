@@ -68,6 +68,9 @@ function answerPackedInGroup(group: Group, index: number, packed: Uint8Array, st
   if (group.remaining === 0) group.resolve(group.results);
 }
 
+/** Why a write is refused once the node stepped down: the client resends it, and another node owns by then. */
+const STEPPED_DOWN = 'this node is handing the deployment over to another node; resend this request shortly';
+
 export class ShardClient {
   private readonly pool: Piscina;
   /** The data folder's reader thread: the queries that scan go there (engine/router/reader-client.ts). */
@@ -89,6 +92,11 @@ export class ShardClient {
   private inFlight = 0;
   private scheduled = false;
   private closing = false;
+  /**
+   * Cluster mode, from a planned step-down (Engine.stepDown) until the next takeover: new writes are
+   * refused with shutting_down, which clients resend (to the next owner, through the forwarding).
+   */
+  private steppedDown = false;
   readonly stats: ShardStats = { ops: 0, batches: 0, batchOpsSum: 0, commitMsSum: 0, queuedOps: 0, inFlight: 0 };
 
   /** Called with the outbox messages each batch wrote, once the batch is durable. */
@@ -161,6 +169,7 @@ export class ShardClient {
    */
   submit(op: WriteOp, admitted = false, urgent = false): Promise<OpResult> {
     if (this.closing) return Promise.reject(new LoyaltyError('shutting_down'));
+    if (this.steppedDown) return Promise.reject(new LoyaltyError('shutting_down', STEPPED_DOWN));
     if (this.saturated && !admitted) return Promise.reject(new LoyaltyError('overloaded'));
     return new Promise((resolve, reject) => {
       (urgent ? this.urgent : this.queue).push({ op, resolve, reject, group: null, index: 0 });
@@ -178,6 +187,7 @@ export class ShardClient {
    */
   submitGroup(ops: readonly WriteOp[], admitted: boolean, failure: (err: unknown) => OpResult): Promise<ResultList> {
     if (this.closing) return Promise.reject(new LoyaltyError('shutting_down'));
+    if (this.steppedDown) return Promise.reject(new LoyaltyError('shutting_down', STEPPED_DOWN));
     if (this.saturated && !admitted) return Promise.reject(new LoyaltyError('overloaded'));
     return new Promise((resolve) => {
       const group: Group = { results: new ResultList(ops.length), remaining: ops.length, resolve, failure };
@@ -266,6 +276,7 @@ export class ShardClient {
    */
   async runImport(ops: RegisterOp[]): Promise<OpResult[]> {
     if (this.closing) return Promise.reject(new LoyaltyError('shutting_down'));
+    if (this.steppedDown) return Promise.reject(new LoyaltyError('shutting_down', STEPPED_DOWN));
     return (await this.execute({ type: 'import', rows: toImportRows(ops) }, ops.length) as BatchReply).results;
   }
 
@@ -311,6 +322,34 @@ export class ShardClient {
       if (err instanceof Error && err.message === PISCINA_QUEUE_FULL) throw new LoyaltyError('overloaded', 'the shard\'s task queue is full');
       throw err;
     }
+  }
+
+  /**
+   * A planned step-down: refuses new writes from now on and resolves once every write already
+   * queued has been sent and answered (each answered only once its append is acknowledged), so
+   * that the `standBy` control sent next finds nothing of this router in flight.
+   */
+  async stepDown(): Promise<void> {
+    this.steppedDown = true;
+    while (this.queue.length > 0 || this.urgent.length > 0 || this.inFlight > 0) {
+      this.pump();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    // Ops held back for reward units never reached a batch, and no batch of this node will give
+    // units back any more: they are refused as the new ones are, and resent to the next owner.
+    const refused = new LoyaltyError('shutting_down', STEPPED_DOWN);
+    const held = this.waiting;
+    this.waiting = [];
+    this.waitingMembers.clear();
+    for (const p of held) {
+      if (p.group === null) p.reject!(refused);
+      else answerInGroup(p.group, p.index, p.group.failure(refused));
+    }
+  }
+
+  /** Takes writes again: this node owns the shard once more (Engine.takeOver). */
+  resume(): void {
+    this.steppedDown = false;
   }
 
   /** Stops taking work, lets queued and running batches finish, then ends the worker. */

@@ -23,7 +23,7 @@ import { copyShard } from './shard-backup.js';
 import { failedOnDisk, GroupSync, type SyncFile } from './group-sync.js';
 import { clearCompactionLeftovers, compactionDue, compactShard, type CompactionReport } from './compaction.js';
 import { ERASURE_COMPACT_DELAY_MS } from '../limits.js';
-import { clusterFromEnv } from '../cluster/config.js';
+import { clusterFromEnv, type ClusterConfig } from '../cluster/config.js';
 import type { ShardReplicator } from './replicator.js';
 import type { ShardStandby } from './standby.js';
 import { logPosition } from './batch-log.js';
@@ -147,7 +147,7 @@ async function rebuildCopy(reason: string): Promise<void> {
  * settles its members, and from here on every commit is appended fenced on the stream's last entry.
  */
 async function ownNow(term: number): Promise<Done> {
-  assert.ok(CLUSTER !== null && replicator === null, 'a shard is taken over once, in cluster mode');
+  assert.ok(CLUSTER !== null && replicator === null, 'a shard is taken over only while it stands by, in cluster mode');
   await standby?.stop();
   standby = null;
   replicator = await (await import('./replicator.js')).ShardReplicator.open(CLUSTER, shardId, store, term);
@@ -158,6 +158,37 @@ async function ownNow(term: number): Promise<Done> {
   settle();
   await replicator.replicate();
   return { reply: { term, logSeq: logPosition(store).seq }, wrote: false };
+}
+
+/** Starts following the shard's stream from the copy's position: at start, and after a planned step-down. */
+async function followStream(config: ClusterConfig): Promise<void> {
+  standby = await (await import('./standby.js')).ShardStandby.open(config, shardId, {
+    store: () => store,
+    rebuild: rebuildCopy,
+    fail: (err) => stopProcess('a standby shard could not apply its stream: its books differ from the owner\'s', err),
+    warn: (msg, err) => writeSync(2, JSON.stringify({ level: 40, time: Date.now(), shard: shardId, msg, err: err instanceof Error ? err.message : String(err) }) + '\n'),
+  });
+}
+
+/**
+ * A planned step-down of this node (the `standBy` control), run with the shard to itself, so after
+ * every task begun before it: what those tasks committed is synced, then appended and acknowledged
+ * by the stream (an append refused or unanswered stops the process, as for a batch), and only then
+ * does the shard let its stream connection go and follow the stream as a standby. From here on the
+ * shard refuses every write, so nothing it commits can miss the stream once another node owns it.
+ */
+async function standByNow(): Promise<{ logSeq: number }> {
+  assert.ok(CLUSTER !== null && replicator !== null && standby === null, 'only a shard this node owns steps down, in cluster mode');
+  if (syncs !== null) await syncs.settled();
+  try {
+    await replicator.replicate();
+  } catch (err) {
+    stopProcess('the shard\'s stream refused or did not acknowledge an append during a step-down: stopping the process', err instanceof Error ? err : new Error(String(err)));
+  }
+  await replicator.close();
+  replicator = null;
+  await followStream(CLUSTER);
+  return { logSeq: logPosition(store).seq };
 }
 
 /**
@@ -242,14 +273,7 @@ async function start(): Promise<void> {
     });
   }
   // Cluster mode starts every shard as a standby; the `own` control makes it the owner.
-  if (CLUSTER !== null) {
-    standby = await (await import('./standby.js')).ShardStandby.open(CLUSTER, shardId, {
-      store: () => store,
-      rebuild: rebuildCopy,
-      fail: (err) => stopProcess('a standby shard could not apply its stream: its books differ from the owner\'s', err),
-      warn: (msg, err) => writeSync(2, JSON.stringify({ level: 40, time: Date.now(), shard: shardId, msg, err: err instanceof Error ? err.message : String(err) }) + '\n'),
-    });
-  }
+  if (CLUSTER !== null) await followStream(CLUSTER);
 }
 holding = start()
   .catch((err: unknown) => { startFailure = err instanceof Error ? err : new Error(String(err)); })
@@ -357,7 +381,7 @@ function runControl(control: Control): Done | Promise<Done> {
       // (engine/shard/shard-backup.ts). It is answered once everything the copy can hold is on the
       // live shard's disk, so that a backup never holds a batch a power loss could still undo here.
       return copyShard(store, shardId, control.dir, control.compact !== false).then((reply) => ({ reply, wrote: false }));
-    case 'compact': case 'close': case 'own':
+    case 'compact': case 'close': case 'own': case 'standBy':
       // Handled by handle(), which gives each the shard to itself.
       throw new Error(`${control.c} is not a task among others`);
   }
@@ -424,6 +448,7 @@ export default async function handle(msg: ShardTask): Promise<unknown> {
   if (msg.type === 'control' && msg.control.c === 'compact') return exclusive(compactNow);
   if (msg.type === 'control' && msg.control.c === 'close') return exclusive(closeNow);
   if (msg.type === 'control' && msg.control.c === 'own') { const { term } = msg.control; return exclusive(async () => (await ownNow(term)).reply); }
+  if (msg.type === 'control' && msg.control.c === 'standBy') return exclusive(standByNow);
   // A standby's copy is written by its stream alone: a write of its own would make it differ.
   if (standby !== null && !(msg.type === 'query' || (msg.type === 'control' && msg.control.c === 'backup'))) {
     throw new Error(`shard ${shardId} stands by in cluster mode: it takes no write until this node owns it`);

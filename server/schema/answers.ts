@@ -265,6 +265,13 @@ export const Verify = Closed({
 export const Compacted = Closed({
   shards: Type.Array(Closed({ shard: Int, bytesBefore: Int, bytesAfter: Int, copyMs: Type.Number(), swapMs: Type.Number() })),
 }, 'each shard\'s data file before and after, and how long its writes waited');
+const NodeRole = Type.Union([Type.Literal('owner'), Type.Literal('standby'), Type.Literal('drained')], { description: 'owner: this node writes the deployment; standby: it forwards and takes over when the owner stops; drained: it forwards and takes nothing over until undrained' });
+export const ClusterStatus = Closed({
+  nodeId: Str,
+  role: NodeRole,
+  owner: Nullable(Closed({ nodeId: Type.String({ description: 'the owner\'s node id, empty while nobody owns (a hand-over under way)' }), term: Int, httpAddress: Str }, 'the owner record as this node read it last')),
+  nodes: Type.Array(Closed({ nodeId: Str, role: NodeRole, httpAddress: Str }), { description: 'the nodes that answered a roll call within 300 ms, this one included, by node id' }),
+}, 'this node\'s part in the cluster');
 export const ApiKey = Closed({ id: Str, role: Str, createdAt: Instant, revoked: Bool });
 export const CreatedKey = Closed({ id: Str, key: Type.String({ description: 'the secret, answered once' }), role: Str });
 export const Keys = Closed({ keys: Type.Array(ApiKey) });

@@ -101,6 +101,7 @@ export const EXAMPLES: Example[] = [
   { route: 'POST /v1/rewards/redemptions/:id/cancel', path: '/v1/rewards/redemptions/rd-2/cancel', name: 'cancel', summary: 'Not wanted after all', body: { at: at(16) }, status: 200, answer: { redemptionId: 'rd-2', state: 'cancelled' } },
   { route: 'POST /v1/rewards/:id/stock', path: '/v1/rewards/mug/stock', name: 'restock', summary: 'Ten more mugs', body: { requestId: 'st-1', delta: 10, at: at(17) }, status: 200, answer: { rewardId: 'mug', delta: 10, stockLeft: 109 } },
   { route: 'POST /v1/members/:id/erase', path: '/v1/members/bob/erase', name: 'erase', summary: 'Personal data erased', body: { requestId: 'er-1' }, status: 200, answer: { memberId: 'bob', erased: true, replayed: false } },
+  { route: 'GET /v1/admin/cluster', path: '/v1/admin/cluster', name: 'alone', summary: 'A node that runs alone belongs to no cluster', status: 404, answer: { error: { code: 'not_clustered' } } },
   { route: 'POST /v1/admin/compact', path: '/v1/admin/compact', name: 'now', summary: 'The erased bytes leave the data files now', status: 200 },
   { route: 'POST /v1/admin/sweep', path: '/v1/admin/sweep', name: 'now', summary: 'A sweep now', body: {}, status: 200 },
   { route: 'POST /v1/admin/keys', path: '/v1/admin/keys', name: 'pos', summary: 'A key for a terminal', body: { role: 'pos' }, status: 201, answer: { role: 'pos' } },

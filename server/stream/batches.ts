@@ -55,5 +55,22 @@ export async function runBatchFrame(
   } finally {
     conn.unacked -= 1;
   }
+  // A node that stepped down (a drain) refuses the ops that reached it too late with shutting_down:
+  // the whole batch is answered as one to resend, which the next owner applies (an op of it that
+  // did apply here replays there, under its key), instead of acking those ops as refused.
+  if (engine.handingOver && refusedForHandOver(results)) {
+    send(errorFrame('shutting_down', 'this node is handing the deployment over to another node; resend this batch', id));
+    return;
+  }
   sendAck(id, results);
+}
+
+/** Whether an op of the batch was refused because the node stopped writing. */
+function refusedForHandOver(results: ResultList): boolean {
+  for (let i = 0; i < results.length; i++) {
+    if (results.ok(i)) continue;
+    const result = results.get(i);
+    if (!result.ok && result.error.code === 'shutting_down') return true;
+  }
+  return false;
 }

@@ -93,4 +93,45 @@ describe('owner election', () => {
     expect(lost).toEqual([]);
     election.stop();
   });
+
+  it('an owner that gives the record up writes it vacant at once and, drained, never claims it again until undrained', async () => {
+    const lease = new MemoryLease();
+    const won: number[] = [];
+    const lost: OwnerRecord[] = [];
+    const election = new OwnerElection(lease as unknown as OwnerLease, { nodeId: 'node-1', httpAddress: 'http://127.0.0.1:1' }, events(won, lost), () => Date.now());
+    election.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(won).toEqual([2]);
+    await election.giveUp();
+    expect(lease.view.record).toEqual({ nodeId: '', term: 2, httpAddress: '' });
+    expect(election.holding).toBeNull();
+    expect(election.drained).toBe(true);
+    // A vacant record, and later its own id in it (as after a restart): a drained node claims neither.
+    await vi.advanceTimersByTimeAsync(2 * CLUSTER_LEASE_MS);
+    lease.view = { record: { nodeId: 'node-1', term: 2, httpAddress: 'http://127.0.0.1:1' }, revision: lease.view.revision + 1 };
+    await vi.advanceTimersByTimeAsync(2 * CLUSTER_LEASE_MS);
+    expect(won).toEqual([2]);
+    expect(election.record).toEqual({ nodeId: 'node-1', term: 2, httpAddress: 'http://127.0.0.1:1' });
+    // Undrained, it claims as any standby does.
+    election.undrain();
+    await vi.advanceTimersByTimeAsync(2 * CLUSTER_LEASE_POLL_MS);
+    expect(won).toEqual([2, 3]);
+    expect(lost).toEqual([]);
+    election.stop();
+  });
+
+  it('a drained standby does not claim an expired record', async () => {
+    const lease = new MemoryLease();
+    const won: number[] = [];
+    const election = new OwnerElection(lease as unknown as OwnerLease, { nodeId: 'node-2', httpAddress: 'http://127.0.0.1:2' }, events(won), () => Date.now());
+    election.drain();
+    election.start();
+    await vi.advanceTimersByTimeAsync(3 * CLUSTER_LEASE_MS);
+    expect(won).toEqual([]);
+    expect(election.record).toEqual(lease.view.record);
+    election.undrain();
+    await vi.advanceTimersByTimeAsync(CLUSTER_LEASE_MS + 2 * CLUSTER_LEASE_POLL_MS);
+    expect(won).toEqual([2]);
+    election.stop();
+  });
 });

@@ -101,6 +101,9 @@ const TABLE: Row[] = [
   { method: 'GET', pattern: '/v1/admin/what-if/:id', path: '/v1/admin/what-if/wi_unknown', roles: ADMIN },
   { method: 'POST', pattern: '/v1/admin/backup', path: '/v1/admin/backup', roles: ADMIN, body: () => ({ dir: join(backupsDir, uniq('backup')) }) },
   { method: 'POST', pattern: '/v1/admin/compact', path: '/v1/admin/compact', roles: ADMIN },
+  { method: 'GET', pattern: '/v1/admin/cluster', path: '/v1/admin/cluster', roles: ADMIN },
+  { method: 'POST', pattern: '/v1/admin/cluster/drain', path: '/v1/admin/cluster/drain', roles: ADMIN },
+  { method: 'POST', pattern: '/v1/admin/cluster/undrain', path: '/v1/admin/cluster/undrain', roles: ADMIN },
   { method: 'POST', pattern: '/v1/admin/keys', path: '/v1/admin/keys', roles: ADMIN, body: () => ({ role: 'reader' }) },
   { method: 'GET', pattern: '/v1/admin/keys', path: '/v1/admin/keys', roles: ADMIN },
   // An unknown id: the handler answers 404 key_not_found, and no key the matrix uses is revoked.

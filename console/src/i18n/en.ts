@@ -292,7 +292,7 @@ const en = {
     product_inactive: 'The product is not on sale.', channel_not_allowed: 'The product is not sold on this channel.', tier_not_eligible: 'The member\'s tier may not buy this product.',
     return_exceeds_order: 'That is more than what is left of the order.', coupon_not_usable: 'The coupon cannot be used on this order', coupon_limit: 'No more of this coupon can be issued',
     coupon_not_active: 'The coupon is not active', balance_limit: 'A balance would become too large.', overloaded: 'The server is busy; try again in a moment.',
-    storage_failed: 'The server could not write; nothing changed. Tell your administrator (the disk may be full).', shutting_down: 'The server is restarting; try again in a moment.', not_owner: 'This server is a standby; another server of the cluster takes requests (the message names it).',
+    storage_failed: 'The server could not write; nothing changed. Tell your administrator (the disk may be full).', shutting_down: 'The server is restarting; try again in a moment.', not_owner: 'This server is a standby; another server of the cluster takes requests (the message names it).', not_clustered: 'This server runs alone; it belongs to no cluster.', no_standby: 'No other server of the cluster stands by to take over, so this one cannot be drained.',
     backup_failed: 'The backup could not be written.', internal: 'Something went wrong on the server; nothing changed.',
   },
   validator: {
@@ -355,7 +355,7 @@ const en = {
     actions: {
       program_change: 'Program changed', key_create: 'Key created', key_revoke: 'Key revoked', import: 'Members imported', sweep: 'Periods brought forward',
       points_adjust: 'Points adjusted', card_adjust: 'Count card adjusted', member_erase: 'Member erased', webhook_create: 'Webhook added',
-      webhook_delete: 'Webhook deleted', webhook_redeliver: 'Webhook events sent again', backup: 'Backup', restore: 'Restore', compact: 'Data files compacted',
+      webhook_delete: 'Webhook deleted', webhook_redeliver: 'Webhook events sent again', backup: 'Backup', restore: 'Restore', compact: 'Data files compacted', cluster_drain: 'Node drained', cluster_undrain: 'Node undrained',
     },
     text: {
       programChange: 'Program saved as version {version}; changed: {paths}', programChangeMore: 'Program saved as version {version}; changed: {paths} and {n} more',
@@ -364,7 +364,7 @@ const en = {
       sweep: 'Periods and expiries brought forward to {asOf}: {members} members', pointsAdjust: '{points} points for member {member}, reason: {reason}',
       cardAdjust: 'Count card {service} of member {member}: {uses} uses, reason: {reason}', memberErase: 'Personal data of member {member} erased',
       webhookCreate: 'Webhook {id} added, sending to {url}: {events}', webhookDelete: 'Webhook {id} deleted', webhookRedeliver: 'Webhook {id}: events sent again from event {event}',
-      backup: 'Backup taken into {dir}', restore: 'Restored from the backup in {dir}', restoreUntil: 'Restored from the backup in {dir}, up to {until}', compact: 'Data files rewritten without the space erased data left behind',
+      backup: 'Backup taken into {dir}', restore: 'Restored from the backup in {dir}', restoreUntil: 'Restored from the backup in {dir}, up to {until}', compact: 'Data files rewritten without the space erased data left behind', clusterDrain: 'Node {node} drained: it hands the deployment over and takes nothing over until undrained (owner now: {owner})', clusterUndrain: 'Node {node} undrained: it may take the deployment over again',
       truncated: '{action} (details too long to keep)', other: '{action}', separator: ', ',
     },
   },

@@ -291,7 +291,7 @@ const zhCN: Messages = {
     product_inactive: '此商品已停售。', channel_not_allowed: '此商品不在此渠道销售。', tier_not_eligible: '会员等级不能购买此商品。',
     return_exceeds_order: '超出订单可退金额。', coupon_not_usable: '此优惠券不能用于这笔订单', coupon_limit: '此优惠券不能再发放',
     coupon_not_active: '此优惠券不是有效状态', balance_limit: '余额会变得过大。', overloaded: '服务器繁忙，请稍后再试。',
-    storage_failed: '服务器写入失败，没有任何变化。请通知管理员（磁盘可能已满）。', shutting_down: '服务器正在重启，请稍后再试。', not_owner: '此服务器是备用节点；集群中的另一台服务器处理请求（消息中注明了是哪一台）。',
+    storage_failed: '服务器写入失败，没有任何变化。请通知管理员（磁盘可能已满）。', shutting_down: '服务器正在重启，请稍后再试。', not_owner: '此服务器是备用节点；集群中的另一台服务器处理请求（消息中注明了是哪一台）。', not_clustered: '此服务器单独运行，不属于任何集群。', no_standby: '集群中没有其他备用服务器可以接管，因此不能停用这一台。',
     backup_failed: '备份写入失败。', internal: '服务器出现问题，没有任何变化。',
   },
   validator: {
@@ -354,7 +354,7 @@ const zhCN: Messages = {
     actions: {
       program_change: '方案已更改', key_create: '创建密钥', key_revoke: '吊销密钥', import: '导入会员', sweep: '结算周期',
       points_adjust: '调整积分', card_adjust: '调整次卡', member_erase: '删除会员资料', webhook_create: '添加 Webhook',
-      webhook_delete: '删除 Webhook', webhook_redeliver: '重新推送 Webhook 事件', backup: '备份', restore: '恢复', compact: '压缩数据文件',
+      webhook_delete: '删除 Webhook', webhook_redeliver: '重新推送 Webhook 事件', backup: '备份', restore: '恢复', compact: '压缩数据文件', cluster_drain: '节点停用', cluster_undrain: '节点恢复',
     },
     text: {
       programChange: '方案保存为第 {version} 版；更改：{paths}', programChangeMore: '方案保存为第 {version} 版；更改：{paths} 及另外 {n} 项',
@@ -363,7 +363,7 @@ const zhCN: Messages = {
       sweep: '周期及到期结算至 {asOf}：{members} 位会员', pointsAdjust: '会员 {member} 积分 {points}，原因：{reason}',
       cardAdjust: '会员 {member} 的次卡 {service}：{uses} 次，原因：{reason}', memberErase: '已删除会员 {member} 的个人资料',
       webhookCreate: '添加 Webhook {id}，推送到 {url}：{events}', webhookDelete: '删除 Webhook {id}', webhookRedeliver: 'Webhook {id}：从事件 {event} 起重新推送',
-      backup: '备份到 {dir}', restore: '从 {dir} 的备份恢复', restoreUntil: '从 {dir} 的备份恢复，直到 {until}', compact: '重写数据文件，清除已删除资料留下的空间',
+      backup: '备份到 {dir}', restore: '从 {dir} 的备份恢复', restoreUntil: '从 {dir} 的备份恢复，直到 {until}', compact: '重写数据文件，清除已删除资料留下的空间', clusterDrain: '节点 {node} 已停用：它交出部署，在恢复前不再接管（现在的主节点：{owner}）', clusterUndrain: '节点 {node} 已恢复：它可以再次接管部署',
       truncated: '{action}（详情过长，未保存）', other: '{action}', separator: '、',
     },
   },

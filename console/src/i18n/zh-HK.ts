@@ -291,7 +291,7 @@ const zhHK: Messages = {
     product_inactive: '此產品已停售。', channel_not_allowed: '此產品不在此渠道出售。', tier_not_eligible: '會員的等級不可購買此產品。',
     return_exceeds_order: '超出訂單尚可退貨的金額。', coupon_not_usable: '此優惠券不可用於這張訂單', coupon_limit: '此優惠券不可再派發',
     coupon_not_active: '此優惠券並非有效', balance_limit: '結餘會變得過大。', overloaded: '伺服器繁忙，請稍後再試。',
-    storage_failed: '伺服器未能寫入，沒有任何改變。請通知管理員（磁碟可能已滿）。', shutting_down: '伺服器正在重新啟動，請稍後再試。', not_owner: '此伺服器是後備節點；叢集中的另一部伺服器處理請求（訊息中註明了是哪一部）。',
+    storage_failed: '伺服器未能寫入，沒有任何改變。請通知管理員（磁碟可能已滿）。', shutting_down: '伺服器正在重新啟動，請稍後再試。', not_owner: '此伺服器是後備節點；叢集中的另一部伺服器處理請求（訊息中註明了是哪一部）。', not_clustered: '此伺服器單獨運行，不屬於任何叢集。', no_standby: '叢集中沒有其他後備伺服器可以接管，因此不能停用這一部。',
     backup_failed: '未能寫入備份。', internal: '伺服器出現問題，沒有任何改變。',
   },
   validator: {
@@ -354,7 +354,7 @@ const zhHK: Messages = {
     actions: {
       program_change: '計劃已更改', key_create: '建立金鑰', key_revoke: '撤銷金鑰', import: '匯入會員', sweep: '結算週期',
       points_adjust: '調整積分', card_adjust: '調整次卡', member_erase: '刪除會員資料', webhook_create: '新增 Webhook',
-      webhook_delete: '刪除 Webhook', webhook_redeliver: '重新傳送 Webhook 事件', backup: '備份', restore: '還原', compact: '壓縮資料檔',
+      webhook_delete: '刪除 Webhook', webhook_redeliver: '重新傳送 Webhook 事件', backup: '備份', restore: '還原', compact: '壓縮資料檔', cluster_drain: '節點停用', cluster_undrain: '節點恢復',
     },
     text: {
       programChange: '計劃儲存為第 {version} 版；更改：{paths}', programChangeMore: '計劃儲存為第 {version} 版；更改：{paths} 及另外 {n} 項',
@@ -363,7 +363,7 @@ const zhHK: Messages = {
       sweep: '週期及到期結算至 {asOf}：{members} 位會員', pointsAdjust: '會員 {member} 積分 {points}，原因：{reason}',
       cardAdjust: '會員 {member} 的次卡 {service}：{uses} 次，原因：{reason}', memberErase: '已刪除會員 {member} 的個人資料',
       webhookCreate: '新增 Webhook {id}，傳送至 {url}：{events}', webhookDelete: '刪除 Webhook {id}', webhookRedeliver: 'Webhook {id}：由事件 {event} 起重新傳送',
-      backup: '備份至 {dir}', restore: '由 {dir} 的備份還原', restoreUntil: '由 {dir} 的備份還原，直至 {until}', compact: '重寫資料檔，清除已刪除資料留下的空間',
+      backup: '備份至 {dir}', restore: '由 {dir} 的備份還原', restoreUntil: '由 {dir} 的備份還原，直至 {until}', compact: '重寫資料檔，清除已刪除資料留下的空間', clusterDrain: '節點 {node} 已停用：它交出部署，在恢復前不再接管（現在的主節點：{owner}）', clusterUndrain: '節點 {node} 已恢復：它可以再次接管部署',
       truncated: '{action}（詳情過長，未有保存）', other: '{action}', separator: '、',
     },
   },

@@ -11,7 +11,7 @@ import { eventName } from './webhooks.js';
 export const AUDIT_ACTION_NAMES = [
   'program.change', 'key.create', 'key.revoke', 'import', 'sweep', 'points.adjust', 'card.adjust',
   'member.erase', 'webhook.create', 'webhook.delete', 'webhook.redeliver', 'backup', 'restore',
-  'compact',
+  'compact', 'cluster.drain', 'cluster.undrain',
 ] as const;
 
 /** An action's key among the words: `webhook.create` → `audit.actions.webhook_create`. */
@@ -67,6 +67,8 @@ export function auditWords(r: AuditRecord, c: AuditContext): string {
     case 'webhook.redeliver': return t('audit.text.webhookRedeliver', { id: text(r.target), event: text(d['fromEventId']) });
     case 'backup': return t('audit.text.backup', { dir: text(r.target) });
     case 'compact': return t('audit.text.compact');
+    case 'cluster.drain': return t('audit.text.clusterDrain', { node: text(r.target), owner: text(d['owner']) });
+    case 'cluster.undrain': return t('audit.text.clusterUndrain', { node: text(r.target) });
     case 'restore': {
       const until = typeof d['until'] === 'string' ? c.fmt.dateTime(d['until']) : null;
       return until === null ? t('audit.text.restore', { dir: text(r.target) }) : t('audit.text.restoreUntil', { dir: text(r.target), until });
