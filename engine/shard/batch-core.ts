@@ -17,6 +17,7 @@ import { putOrder } from './store.js';
 import type { Channel } from '../rules/program-types.js';
 import { CouponSupplyCursor, issueByCampaigns, issueByRules, quoteCoupons, releaseCoupons, useCoupons } from './batch-coupons.js';
 import { orderCampaigns, quoteCampaigns } from './batch-campaigns.js';
+import { markPlainPurchaseAnswer } from '../batch-records.js';
 
 /** Core status codes in the order of core-layout.ts, as catalogue codes. */
 const STATUS_CODES: Record<number, ErrorCode> = {
@@ -240,7 +241,10 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       if (pendingUntil !== null) order.pendingUntil = pendingUntil;
       if (op.staffId !== undefined) order.staffId = op.staffId;
       putOrder(b.store, order);
-      return purchaseResult(order, false);
+      const answer = purchaseResult(order, false);
+      // The common answer's shape (engine/batch-records.ts PlainPurchaseAnswer): packed field by field.
+      if (order.coupons === undefined && order.campaigns === undefined && order.pendingUntil === undefined) markPlainPurchaseAnswer(answer);
+      return answer;
     }
     case 'redeem': {
       totals.pointsRedeemed.add(op.points);
