@@ -55,11 +55,11 @@ const resultPackr = new Packr(STREAM_PACKR_OPTIONS);
 /**
  * The shape of a purchase's answer as engine/rules/member-state.ts purchaseResult builds it when the
  * order used, issued and applied no coupon or campaign and has no pending points: the answer of
- * nearly every stream purchase. Results added here (by the executor, engine/shard/batch-core.ts)
- * are packed field by field, the keys' bytes written once at start: msgpackr's generic walk of the
- * same object cost about 0.7 µs, four times that (test/engine/batch-records.test.ts checks that
- * both give the same bytes). Any other result, or one of these with a value this path does not
- * write (text that is not ASCII), goes through msgpackr.
+ * nearly every stream purchase. The executor (engine/shard/batch.ts) says which of a batch's
+ * results have it, and those are packed field by field, the keys' bytes made once: msgpackr's
+ * generic walk of the same object cost about twice as much (test/server/stream-ack-bytes.test.ts
+ * checks that both give the same bytes). Any other result, or one of these with a value this path
+ * does not write (text that is not ASCII), goes through msgpackr.
  */
 export interface PlainPurchaseAnswer {
   ok: true; orderId: string; memberId: string; netCents: number; earnedPoints: number; redeemedPoints: number;
@@ -67,11 +67,18 @@ export interface PlainPurchaseAnswer {
   tierId: string; upgradedTo: string | null; referralRewards: Array<{ memberId: string; points: number }>; replayed: boolean;
 }
 
-const plainPurchaseAnswers = new WeakSet<object>();
+/**
+ * The results array the executor last marked, and its marks (1: a PlainPurchaseAnswer). Kept by
+ * the array's identity rather than on each result (a WeakSet's add cost 0.2 µs per purchase): the
+ * marks count only for that very array, whose elements the executor set once.
+ */
+let markedResults: readonly OpResult[] | null = null;
+let resultMarks: Uint8Array = new Uint8Array(0);
 
-/** Marks a result as a plain purchase answer (PlainPurchaseAnswer), for packResults's fast path. */
-export function markPlainPurchaseAnswer(result: object): void {
-  plainPurchaseAnswers.add(result);
+/** Says which of `results` are plain purchase answers (marks[i] === 1), for packResults's fast path. */
+export function markPlainPurchaseAnswers(results: readonly OpResult[], marks: Uint8Array): void {
+  markedResults = results;
+  resultMarks = marks;
 }
 
 /** A map key (ASCII) as msgpack text. */
@@ -212,13 +219,15 @@ const resultWriter = new ResultWriter();
  */
 export function packResults(results: readonly OpResult[]): Uint8Array {
   const w = resultWriter;
+  const marks = markedResults === results && resultMarks.length === results.length ? resultMarks : null;
+  markedResults = null;
   w.pos = 0;
   w.reserve(5);
   w.arrayHeader(results.length);
   for (let i = 0; i < results.length; i++) {
     const result = results[i]!;
     const at = w.pos;
-    if (plainPurchaseAnswers.has(result) && w.plainPurchase(result as unknown as PlainPurchaseAnswer)) continue;
+    if (marks !== null && marks[i] === 1 && w.plainPurchase(result as unknown as PlainPurchaseAnswer)) continue;
     w.pos = at;
     const bytes = resultPackr.pack(result);
     w.reserve(bytes.length);

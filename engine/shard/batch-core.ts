@@ -17,7 +17,6 @@ import { putOrder } from './store.js';
 import type { Channel } from '../rules/program-types.js';
 import { CouponSupplyCursor, issueByCampaigns, issueByRules, quoteCoupons, releaseCoupons, useCoupons } from './batch-coupons.js';
 import { orderCampaigns, quoteCampaigns } from './batch-campaigns.js';
-import { markPlainPurchaseAnswer } from '../batch-records.js';
 
 /** Core status codes in the order of core-layout.ts, as catalogue codes. */
 const STATUS_CODES: Record<number, ErrorCode> = {
@@ -242,8 +241,8 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       if (op.staffId !== undefined) order.staffId = op.staffId;
       putOrder(b.store, order);
       const answer = purchaseResult(order, false);
-      // The common answer's shape (engine/batch-records.ts PlainPurchaseAnswer): packed field by field.
-      if (order.coupons === undefined && order.campaigns === undefined && order.pendingUntil === undefined) markPlainPurchaseAnswer(answer);
+      // The common answer's shape (engine/batch-records.ts PlainPurchaseAnswer), which the results' packing writes field by field.
+      if (order.coupons === undefined && order.campaigns === undefined && order.pendingUntil === undefined) b.plainAnswer = answer;
       return answer;
     }
     case 'redeem': {

@@ -2,7 +2,7 @@
 // of `{ type: 'ack', id, results }` as objects, whatever mix of packed and unpacked results it holds.
 import { describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
-import { arrayBounds, markPlainPurchaseAnswer, packResults, ResultList, STREAM_PACKR_OPTIONS } from '../../engine/batch-records.js';
+import { arrayBounds, markPlainPurchaseAnswers, packResults, ResultList, STREAM_PACKR_OPTIONS } from '../../engine/batch-records.js';
 import { encodeAck } from '../../server/stream/frames.js';
 import type { OpResult, WriteOp } from '../../engine/ops.js';
 import { purchaseResult, type OrderRecord } from '../../engine/rules/member-state.js';
@@ -91,27 +91,44 @@ describe('plain purchase answers, packed field by field', () => {
     now: { earnedPoints: 0, growth: 0, restoredPoints: 0, walletRefundedCents: 0, fixedReversed: false }, redeemedFrom: [],
     ...over,
   });
-  const marked = (o: OrderRecord, replayed = false): OpResult => {
-    const answer = purchaseResult(o, replayed);
-    markPlainPurchaseAnswer(answer);
-    return answer;
+  /** Results with the plain answers' places marked, as the executor marks them. */
+  const withMarks = (items: Array<OpResult | OrderRecord>): OpResult[] => {
+    const marks = new Uint8Array(items.length);
+    const results = items.map((item, i) => {
+      if (!('orderId' in item && 'rate' in item)) return item as OpResult;
+      marks[i] = 1;
+      return purchaseResult(item as OrderRecord, i % 2 === 1);
+    });
+    markPlainPurchaseAnswers(results, marks);
+    return results;
   };
 
   it('gives the bytes msgpackr gives, for answers of every number and text size, mixed with other results', () => {
-    const results: OpResult[] = [];
-    for (let i = 0; i < 700; i++) results.push(i % 9 === 8 ? refusal(i) : i % 13 === 12 ? purchase(i) : marked(order(i), i % 2 === 1));
-    expect(Buffer.from(packResults(results)).equals(Buffer.from(packr.pack(results)))).toBe(true);
-    // And the array's element bounds are the answers' own.
-    expect(arrayBounds(packResults(results)).length).toBe(701);
+    const items: Array<OpResult | OrderRecord> = [];
+    for (let i = 0; i < 700; i++) items.push(i % 9 === 8 ? refusal(i) : i % 13 === 12 ? purchase(i) : order(i));
+    const results = withMarks(items);
+    const bytes = packResults(results);
+    expect(Buffer.from(bytes).equals(Buffer.from(packr.pack(results)))).toBe(true);
+    expect(arrayBounds(bytes).length).toBe(701);
   });
 
-  it('falls back to msgpackr for an answer whose text is not ASCII, or whose fields a caller changed to another type', () => {
-    const odd = marked(order(1, { memberId: 'mé' }));
-    const upgraded = marked(order(2, { upgradedTo: 'gölden' }));
-    const reward = marked(order(5, { rewards: [{ memberId: 'r✓', fixedPoints: 1, sharePct: 0, sharePoints: 0 }] }));
-    const results = [marked(order(3)), odd, upgraded, reward, marked(order(4))];
+  it('falls back to msgpackr for an answer whose text is not ASCII', () => {
+    const results = withMarks([
+      order(3), order(1, { memberId: 'mé' }), order(2, { upgradedTo: 'gölden' }),
+      order(5, { rewards: [{ memberId: 'r✓', fixedPoints: 1, sharePct: 0, sharePoints: 0 }] }), order(4),
+    ]);
     expect(Buffer.from(packResults(results)).equals(Buffer.from(packr.pack(results)))).toBe(true);
     expect(packr.unpack(packResults(results))).toEqual(results);
+  });
+
+  it('uses the marks only for the very array they were given with, and once', () => {
+    const marked = withMarks([order(1), order(2)]);
+    // Another array with an object of another shape where a mark was: packed by msgpackr, whole.
+    const other = [refusal(1), purchase(2)];
+    expect(Buffer.from(packResults(other)).equals(Buffer.from(packr.pack(other)))).toBe(true);
+    // The marked array, after another was packed, is still packed right (by msgpackr now).
+    marked[0] = refusal(3);
+    expect(Buffer.from(packResults(marked)).equals(Buffer.from(packr.pack(marked)))).toBe(true);
   });
 
   it('packs the answers of a real shard batch as msgpackr does', () => {
