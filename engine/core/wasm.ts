@@ -87,7 +87,7 @@ export class Core {
    * Views die when memory grows (the core never grows it, but a stale view would fail silently).
    * A view whose memory grew is detached and reads as empty: the getters check that, a length read,
    * rather than asking the memory for its buffer on every access (a call into V8's runtime that
-   * cost about 0.15 µs per stream purchase, at five or six accesses each).
+   * took 0.1-0.25 µs per stream purchase in the shard thread's profile, at five or six accesses each).
    */
   #refreshViews(): void {
     const buffer = this.#exports.memory.buffer;
