@@ -6,9 +6,12 @@
 // router), Piscina's thread hand-over, garbage collection, and the rest. It is the profile behind
 // the README's performance figures, as one command:
 //
-//   node dist/bench/profile.js [--shards N] [--members N] [--seconds S] [--node-flags "..."]
+//   node dist/bench/profile.js [--shards N] [--members N] [--seconds S] [--node-flags "..."] [--top N] [--keep DIR]
+//
+// `--top N` also prints the N functions with the most self time on the main thread and on the shard
+// threads (by function and file), and `--keep DIR` keeps the .cpuprofile files there for a closer look.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -63,6 +66,20 @@ function categoryOf(functionName: string, url: string): Category | 'idle' {
   return 'other';
 }
 
+/** A thread's self time by function (name and file), in µs of profile time, most first. */
+function selfTimes(profile: CpuProfile): { where: string; us: number }[] {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const us = new Map<string, number>();
+  profile.samples.forEach((id, i) => {
+    const frame = byId.get(id)!.callFrame;
+    if (frame.functionName === '(idle)') return;
+    const file = frame.url.slice(frame.url.lastIndexOf('/') + 1);
+    const where = `${frame.functionName || '(anonymous)'} ${file}`;
+    us.set(where, (us.get(where) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
+  return [...us].map(([where, t]) => ({ where, us: t })).sort((a, b) => b.us - a.us);
+}
+
 /** The share of a thread's busy (non-idle) samples in each category. */
 function profileShares(profile: CpuProfile): { shares: Map<Category, number>; busyUs: number } {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -83,6 +100,8 @@ async function main(): Promise<void> {
   const shards = Number(flag('--shards') ?? defaultShardCount(availableParallelism()));
   const members = Number(flag('--members') ?? 20_000);
   const seconds = Number(flag('--seconds') ?? 8);
+  const top = Number(flag('--top') ?? 0);
+  const keepDir = flag('--keep');
   // The server's V8 flags (server/node-flags.ts), or others to compare: `--node-flags ""` runs without any.
   const nodeFlagsText = flag('--node-flags');
   const nodeFlags = nodeFlagsText === undefined ? SERVER_NODE_FLAGS : nodeFlagsText.split(' ').filter((f) => f !== '');
@@ -145,7 +164,11 @@ async function main(): Promise<void> {
     });
     // Profiles are named CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread.
     const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'));
-    const profiles = files.map((f) => ({ thread: Number(f.split('.')[4]), ...profileShares(JSON.parse(readFileSync(join(profileDir, f), 'utf8')) as CpuProfile) }));
+    if (keepDir !== undefined) cpSync(profileDir, keepDir, { recursive: true });
+    const profiles = files.map((f) => {
+      const profile = JSON.parse(readFileSync(join(profileDir, f), 'utf8')) as CpuProfile;
+      return { thread: Number(f.split('.')[4]), ...profileShares(profile), self: top > 0 ? selfTimes(profile) : [] };
+    });
     const main = profiles.find((p) => p.thread === 0);
     const shardProfiles = profiles.filter((p) => p.thread !== 0).sort((a, b) => b.busyUs - a.busyUs).slice(0, shards);
     const shardShares = new Map<Category, number>();
@@ -159,6 +182,15 @@ async function main(): Promise<void> {
       const shardUs = (shardShares.get(c) ?? 0) * perPurchase(shardTicks);
       console.log(`| ${c} | ${mainUs.toFixed(1)} | ${shardUs.toFixed(1)} |`);
     }
+    // Self time per function, scaled like the table above: the thread's CPU per purchase × its share of busy samples.
+    const printTop = (title: string, self: { where: string; us: number }[], busyUs: number, threadUs: number): void => {
+      console.log('');
+      console.log(`| ${title}: most self time | µs/purchase |`);
+      console.log('|---|---:|');
+      for (const { where, us } of self.slice(0, top)) console.log(`| ${where} | ${((us / (busyUs || 1)) * threadUs).toFixed(2)} |`);
+    };
+    if (top > 0 && main !== undefined) printTop('main thread', main.self, main.busyUs, perPurchase(mainTicks));
+    if (top > 0 && shardProfiles.length === 1) printTop('shard thread', shardProfiles[0]!.self, shardProfiles[0]!.busyUs, perPurchase(shardTicks));
   } finally {
     if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });

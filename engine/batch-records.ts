@@ -52,9 +52,189 @@ export const STREAM_PACKR_OPTIONS = { useRecords: false, mapsAsObjects: true, mo
 
 const resultPackr = new Packr(STREAM_PACKR_OPTIONS);
 
-/** The results as one msgpack array, in a buffer of their own (the packer reuses its buffer). */
+/**
+ * The shape of a purchase's answer as engine/rules/member-state.ts purchaseResult builds it when the
+ * order used, issued and applied no coupon or campaign and has no pending points: the answer of
+ * nearly every stream purchase. The executor (engine/shard/batch.ts) says which of a batch's
+ * results have it, and those are packed field by field, the keys' bytes made once: msgpackr's
+ * generic walk of the same object cost about twice as much (test/server/stream-ack-bytes.test.ts
+ * checks that both give the same bytes). Any other result, or one of these with a value this path
+ * does not write (text that is not ASCII), goes through msgpackr.
+ */
+export interface PlainPurchaseAnswer {
+  ok: true; orderId: string; memberId: string; netCents: number; earnedPoints: number; redeemedPoints: number;
+  redeemValueCents: number; walletCents: number; points: number; walletBalanceCents: number; growth: number;
+  tierId: string; upgradedTo: string | null; referralRewards: Array<{ memberId: string; points: number }>; replayed: boolean;
+}
+
+/**
+ * The results array the executor last marked, and its marks (1: a PlainPurchaseAnswer). Kept by
+ * the array's identity rather than on each result (a WeakSet's add cost 0.2 µs per purchase): the
+ * marks count only for that very array, whose elements the executor set once.
+ */
+let markedResults: readonly OpResult[] | null = null;
+let resultMarks: Uint8Array = new Uint8Array(0);
+
+/** Says which of `results` are plain purchase answers (marks[i] === 1), for packResults's fast path. */
+export function markPlainPurchaseAnswers(results: readonly OpResult[], marks: Uint8Array): void {
+  markedResults = results;
+  resultMarks = marks;
+}
+
+/** A map key (ASCII) as msgpack text. */
+function keyBytes(key: string): Uint8Array {
+  return Uint8Array.from(resultPackr.pack(key));
+}
+
+const K_OK_TRUE = Uint8Array.from([0xde, 0x00, 0x0f, ...keyBytes('ok'), 0xc3]);
+const K_ORDER_ID = keyBytes('orderId');
+const K_MEMBER_ID = keyBytes('memberId');
+const K_NET_CENTS = keyBytes('netCents');
+const K_EARNED_POINTS = keyBytes('earnedPoints');
+const K_REDEEMED_POINTS = keyBytes('redeemedPoints');
+const K_REDEEM_VALUE_CENTS = keyBytes('redeemValueCents');
+const K_WALLET_CENTS = keyBytes('walletCents');
+const K_POINTS = keyBytes('points');
+const K_WALLET_BALANCE_CENTS = keyBytes('walletBalanceCents');
+const K_GROWTH = keyBytes('growth');
+const K_TIER_ID = keyBytes('tierId');
+const K_UPGRADED_TO = keyBytes('upgradedTo');
+const K_REFERRAL_REWARDS = keyBytes('referralRewards');
+const K_REWARD_MEMBER_ID = Uint8Array.from([0xde, 0x00, 0x02, ...keyBytes('memberId')]);
+const K_REPLAYED = keyBytes('replayed');
+
+/** The largest fixed part of a plain purchase answer (keys, headers, numbers), without its text and rewards. */
+const PLAIN_PURCHASE_FIXED_BYTES_MAX = 512;
+
+/** A growing buffer that writes msgpack the way msgpackr does with STREAM_PACKR_OPTIONS. */
+class ResultWriter {
+  buf = Buffer.allocUnsafe(256 * 1024);
+  view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  pos = 0;
+
+  reserve(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+    this.view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
+  }
+
+  /** Constant bytes (a key); the caller reserved room. A loop: for a few bytes it beats TypedArray#set. */
+  raw(bytes: Uint8Array): void {
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = 0; i < bytes.length; i++) buf[pos++] = bytes[i]!;
+    this.pos = pos;
+  }
+
+  arrayHeader(n: number): void {
+    const buf = this.buf;
+    if (n < 0x10) buf[this.pos++] = 0x90 | n;
+    else if (n < 0x10000) { buf[this.pos++] = 0xdc; buf[this.pos++] = n >> 8; buf[this.pos++] = n & 0xff; }
+    else { buf[this.pos++] = 0xdd; this.view.setUint32(this.pos, n); this.pos += 4; }
+  }
+
+  /** A number as msgpackr writes it (without float32): the smallest integer form, else a float64. At most 9 bytes. */
+  num(v: number): void {
+    const buf = this.buf;
+    if (v >>> 0 === v) {
+      if (v < 0x80) buf[this.pos++] = v;
+      else if (v < 0x100) { buf[this.pos++] = 0xcc; buf[this.pos++] = v; }
+      else if (v < 0x10000) { buf[this.pos++] = 0xcd; buf[this.pos++] = v >> 8; buf[this.pos++] = v & 0xff; }
+      else { buf[this.pos++] = 0xce; this.view.setUint32(this.pos, v); this.pos += 4; }
+    } else if (v >> 0 === v) {
+      if (v >= -0x20) buf[this.pos++] = 0x100 + v;
+      else if (v >= -0x80) { buf[this.pos++] = 0xd0; buf[this.pos++] = v + 0x100; }
+      else if (v >= -0x8000) { buf[this.pos++] = 0xd1; this.view.setInt16(this.pos, v); this.pos += 2; }
+      else { buf[this.pos++] = 0xd2; this.view.setInt32(this.pos, v); this.pos += 4; }
+    } else { buf[this.pos++] = 0xcb; this.view.setFloat64(this.pos, v); this.pos += 8; }
+  }
+
+  /** ASCII text (reserving its room), or false, having written nothing that counts, when it is not ASCII. */
+  ascii(s: string): boolean {
+    const n = s.length;
+    this.reserve(n + 5);
+    const buf = this.buf;
+    const header = n < 0x20 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+    let pos = this.pos + header;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return false;
+      buf[pos++] = c;
+    }
+    const at = this.pos;
+    if (header === 1) buf[at] = 0xa0 | n;
+    else if (header === 2) { buf[at] = 0xd9; buf[at + 1] = n; }
+    else if (header === 3) { buf[at] = 0xda; buf[at + 1] = n >> 8; buf[at + 2] = n & 0xff; }
+    else { buf[at] = 0xdb; this.view.setUint32(at + 1, n); }
+    this.pos = pos;
+    return true;
+  }
+
+  /** A plain purchase answer, or false when one of its values needs msgpackr's path (the caller rewinds). */
+  plainPurchase(r: PlainPurchaseAnswer): boolean {
+    this.reserve(PLAIN_PURCHASE_FIXED_BYTES_MAX);
+    this.raw(K_OK_TRUE);
+    this.raw(K_ORDER_ID); if (!this.ascii(r.orderId)) return false;
+    this.reserve(PLAIN_PURCHASE_FIXED_BYTES_MAX);
+    this.raw(K_MEMBER_ID); if (!this.ascii(r.memberId)) return false;
+    this.reserve(PLAIN_PURCHASE_FIXED_BYTES_MAX);
+    this.raw(K_NET_CENTS); this.num(r.netCents);
+    this.raw(K_EARNED_POINTS); this.num(r.earnedPoints);
+    this.raw(K_REDEEMED_POINTS); this.num(r.redeemedPoints);
+    this.raw(K_REDEEM_VALUE_CENTS); this.num(r.redeemValueCents);
+    this.raw(K_WALLET_CENTS); this.num(r.walletCents);
+    this.raw(K_POINTS); this.num(r.points);
+    this.raw(K_WALLET_BALANCE_CENTS); this.num(r.walletBalanceCents);
+    this.raw(K_GROWTH); this.num(r.growth);
+    this.raw(K_TIER_ID); if (!this.ascii(r.tierId)) return false;
+    this.reserve(PLAIN_PURCHASE_FIXED_BYTES_MAX);
+    this.raw(K_UPGRADED_TO);
+    if (r.upgradedTo === null) this.buf[this.pos++] = 0xc0;
+    else if (!this.ascii(r.upgradedTo)) return false;
+    this.reserve(PLAIN_PURCHASE_FIXED_BYTES_MAX);
+    this.raw(K_REFERRAL_REWARDS);
+    const rewards = r.referralRewards;
+    this.arrayHeader(rewards.length);
+    for (let i = 0; i < rewards.length; i++) {
+      const reward = rewards[i]!;
+      this.reserve(PLAIN_PURCHASE_FIXED_BYTES_MAX);
+      this.raw(K_REWARD_MEMBER_ID); if (!this.ascii(reward.memberId)) return false;
+      this.reserve(PLAIN_PURCHASE_FIXED_BYTES_MAX);
+      this.raw(K_POINTS); this.num(reward.points);
+    }
+    this.reserve(PLAIN_PURCHASE_FIXED_BYTES_MAX);
+    this.raw(K_REPLAYED); this.buf[this.pos++] = r.replayed ? 0xc3 : 0xc2;
+    return true;
+  }
+}
+
+const resultWriter = new ResultWriter();
+
+/**
+ * The results as one msgpack array, in a buffer of their own: the bytes msgpackr gives for the
+ * array, each plain purchase answer written by ResultWriter and every other result by msgpackr
+ * (an element's bytes do not depend on the others': no records, no bundled strings).
+ */
 export function packResults(results: readonly OpResult[]): Uint8Array {
-  return new Uint8Array(resultPackr.pack(results));
+  const w = resultWriter;
+  const marks = markedResults === results && resultMarks.length === results.length ? resultMarks : null;
+  markedResults = null;
+  w.pos = 0;
+  w.reserve(5);
+  w.arrayHeader(results.length);
+  for (let i = 0; i < results.length; i++) {
+    const result = results[i]!;
+    const at = w.pos;
+    if (marks !== null && marks[i] === 1 && w.plainPurchase(result as unknown as PlainPurchaseAnswer)) continue;
+    w.pos = at;
+    const bytes = resultPackr.pack(result);
+    w.reserve(bytes.length);
+    w.buf.set(bytes, w.pos);
+    w.pos += bytes.length;
+  }
+  return Uint8Array.prototype.slice.call(w.buf, 0, w.pos);
 }
 
 /** The result packed at bytes[start, end) (by packResults), as an object. */

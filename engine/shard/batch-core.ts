@@ -240,7 +240,10 @@ export function finishCore(b: BatchScope, op: WriteOp, k: number, m: BatchMember
       if (pendingUntil !== null) order.pendingUntil = pendingUntil;
       if (op.staffId !== undefined) order.staffId = op.staffId;
       putOrder(b.store, order);
-      return purchaseResult(order, false);
+      const answer = purchaseResult(order, false);
+      // The common answer's shape (engine/batch-records.ts PlainPurchaseAnswer), which the results' packing writes field by field.
+      if (order.coupons === undefined && order.campaigns === undefined && order.pendingUntil === undefined) b.plainAnswer = answer;
+      return answer;
     }
     case 'redeem': {
       totals.pointsRedeemed.add(op.points);

@@ -136,6 +136,12 @@ export class BatchScope {
   private slotCount = 0;
 
   /**
+   * The last answer finishCore (batch-core.ts) gave that has the plain purchase shape
+   * (engine/batch-records.ts PlainPurchaseAnswer): the executor marks its place in the results.
+   */
+  plainAnswer: OpResult | null = null;
+
+  /**
    * Whether the program has an active campaign, and whether one issues coupons: asked once per
    * batch rather than once per purchase (each a WeakMap lookup of the program's compiled campaigns).
    */

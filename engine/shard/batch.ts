@@ -28,6 +28,7 @@ import { finishCardAdjust, finishCardUse } from './batch-cards.js';
 import { finishErase } from './batch-erase.js';
 import type { PendingRedaction } from './log-redaction.js';
 import type { CampaignOutcome } from '../rules/campaigns.js';
+import { markPlainPurchaseAnswers } from '../batch-records.js';
 
 export { IMPORTED_AS_SENT } from './batch-import.js';
 
@@ -90,6 +91,8 @@ export class BatchExecutor {
     this.pendingRedactions = b.pendingRedactions;
     const batchKeys = new Map<string, { fp: number; index: number }>();
     const results: OpResult[] = new Array(ops.length);
+    // Which results are plain purchase answers, for their packing (engine/batch-records.ts).
+    const plainAnswers = new Uint8Array(ops.length);
     const repeats: Array<[number, number]> = [];
     const coreLeadMs = coreEventLeadMs(ctx);
 
@@ -113,7 +116,9 @@ export class BatchExecutor {
         const i = pendingIndex[k]!;
         const op = ops[i]!;
         b.ledger.by = op.by;
-        settle(i, finishCore(b, op, k, pendingMembers[k]!));
+        const result = finishCore(b, op, k, pendingMembers[k]!);
+        if (result === b.plainAnswer) plainAnswers[i] = 1;
+        settle(i, result);
       }
       pendingIndex.length = 0;
       pendingMembers.length = 0;
@@ -230,6 +235,7 @@ export class BatchExecutor {
       results[i] = first.ok ? { ...first, replayed: true } : first;
     }
     b.finish();
+    markPlainPurchaseAnswers(results, plainAnswers);
     return withCouponCounts({ results, outbox: b.outbox }, b);
   }
 

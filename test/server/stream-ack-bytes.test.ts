@@ -2,9 +2,12 @@
 // of `{ type: 'ack', id, results }` as objects, whatever mix of packed and unpacked results it holds.
 import { describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
-import { arrayBounds, packResults, ResultList, STREAM_PACKR_OPTIONS } from '../../engine/batch-records.js';
+import { arrayBounds, markPlainPurchaseAnswers, packResults, ResultList, STREAM_PACKR_OPTIONS } from '../../engine/batch-records.js';
 import { encodeAck } from '../../server/stream/frames.js';
-import type { OpResult } from '../../engine/ops.js';
+import type { OpResult, WriteOp } from '../../engine/ops.js';
+import { purchaseResult, type OrderRecord } from '../../engine/rules/member-state.js';
+import { ShardHarness } from '../helpers/shard-harness.js';
+import { demoProgram } from '../../engine/rules/program.js';
 
 const packr = new Packr(STREAM_PACKR_OPTIONS);
 
@@ -72,5 +75,80 @@ describe('stream acks from packed results', () => {
     const bytes = packResults([purchase(1)]);
     expect(() => arrayBounds(bytes.subarray(0, bytes.length - 1))).toThrow(/truncated/);
     expect(() => arrayBounds(packr.pack({ a: 1 }))).toThrow(/not a msgpack array/);
+  });
+});
+
+describe('plain purchase answers, packed field by field', () => {
+  const order = (i: number, over: Partial<OrderRecord> = {}): OrderRecord => ({
+    orderId: `p-${i}`, memberId: `m${i}`, at: 0, seq: i, amountCents: 100 + i, discountCents: 0, redeemPoints: i % 3, redeemValueCents: i % 11 === 10 ? 1.5 : -i,
+    walletCents: 2 ** 32 + i, netCents: i * 1_000, earnedPoints: [0, 31, 127, 128, 255, 256, 65_535, 65_536, 2 ** 31, 2 ** 40, 3][i % 11]!,
+    growth: [-1, -32, -33, -128, -129, -32_768, -32_769, -(2 ** 31), -(2 ** 31) - 1, -0, Number.NaN][i % 11]!,
+    tierIdBefore: 'silver', upgradedTo: i % 4 === 0 ? 'gold' : null, birthday: false, returns: [], fp: 1,
+    after: { points: 2 ** 53 - 1 - i, walletBalanceCents: i, growth: i, tierId: i % 4 === 0 ? 'gold' : 'x'.repeat(i % 300) },
+    rate: { earnCents: 100, earnPoints: 1, orderPoints: 0, multiplierPct: 100, growthPoints: 1, growthGrowth: 1 },
+    express: false, before: { periodStart: 0, periodEnd: null, periodStartTierId: 'silver', periodMetric: 0 },
+    rewards: i % 5 === 0 ? [{ memberId: `r${i}`, fixedPoints: 10, sharePct: 10, sharePoints: 3 }, { memberId: `s${i}`, fixedPoints: 0, sharePct: 5, sharePoints: 1 }] : [],
+    now: { earnedPoints: 0, growth: 0, restoredPoints: 0, walletRefundedCents: 0, fixedReversed: false }, redeemedFrom: [],
+    ...over,
+  });
+  /** Results with the plain answers' places marked, as the executor marks them. */
+  const withMarks = (items: Array<OpResult | OrderRecord>): OpResult[] => {
+    const marks = new Uint8Array(items.length);
+    const results = items.map((item, i) => {
+      if (!('orderId' in item && 'rate' in item)) return item as OpResult;
+      marks[i] = 1;
+      return purchaseResult(item as OrderRecord, i % 2 === 1);
+    });
+    markPlainPurchaseAnswers(results, marks);
+    return results;
+  };
+
+  it('gives the bytes msgpackr gives, for answers of every number and text size, mixed with other results', () => {
+    const items: Array<OpResult | OrderRecord> = [];
+    for (let i = 0; i < 700; i++) items.push(i % 9 === 8 ? refusal(i) : i % 13 === 12 ? purchase(i) : order(i));
+    const results = withMarks(items);
+    const bytes = packResults(results);
+    expect(Buffer.from(bytes).equals(Buffer.from(packr.pack(results)))).toBe(true);
+    expect(arrayBounds(bytes).length).toBe(701);
+  });
+
+  it('falls back to msgpackr for an answer whose text is not ASCII', () => {
+    const results = withMarks([
+      order(3), order(1, { memberId: 'mé' }), order(2, { upgradedTo: 'gölden' }),
+      order(5, { rewards: [{ memberId: 'r✓', fixedPoints: 1, sharePct: 0, sharePoints: 0 }] }), order(4),
+    ]);
+    expect(Buffer.from(packResults(results)).equals(Buffer.from(packr.pack(results)))).toBe(true);
+    expect(packr.unpack(packResults(results))).toEqual(results);
+  });
+
+  it('uses the marks only for the very array they were given with, and once', () => {
+    const marked = withMarks([order(1), order(2)]);
+    // Another array with an object of another shape where a mark was: packed by msgpackr, whole.
+    const other = [refusal(1), purchase(2)];
+    expect(Buffer.from(packResults(other)).equals(Buffer.from(packr.pack(other)))).toBe(true);
+    // The marked array, after another was packed, is still packed right (by msgpackr now).
+    marked[0] = refusal(3);
+    expect(Buffer.from(packResults(marked)).equals(Buffer.from(packr.pack(marked)))).toBe(true);
+  });
+
+  it('packs the answers of a real shard batch as msgpackr does', () => {
+    const h = new ShardHarness(demoProgram(), 1);
+    try {
+      const at = Date.parse('2026-03-10T02:00:00Z');
+      h.one({ op: 'register', memberId: 'm1', key: 'reg:m:m1', fp: 1, atMs: at, referralChain: [] });
+      h.one({ op: 'register', memberId: 'm2', key: 'reg:m:m2', fp: 1, atMs: at, referralChain: ['m1'] });
+      const ops: WriteOp[] = Array.from({ length: 40 }, (_, i) => ({
+        op: 'purchase', memberId: i % 2 === 0 ? 'm1' : 'm2', orderId: `o-${i}`, key: `o-${i}`, fp: 2, atMs: at + i, amountCents: 1_000 * (i + 1), discountCents: 0, redeemPoints: 0, walletCents: 0,
+      }));
+      // The last one repeats the first in the same batch: its answer is a copy (replayed), packed by msgpackr.
+      ops.push({ ...ops[0]! } as WriteOp);
+      const results = h.batch(ops);
+      expect(results.every((r) => r.ok)).toBe(true);
+      // The program has no coupon rules, campaigns or pending points: every first answer has the plain shape.
+      expect(results.filter((r) => Object.keys(r).join() === 'ok,orderId,memberId,netCents,earnedPoints,redeemedPoints,redeemValueCents,walletCents,points,walletBalanceCents,growth,tierId,upgradedTo,referralRewards,replayed')).toHaveLength(41);
+      expect(Buffer.from(packResults(results)).equals(Buffer.from(packr.pack(results)))).toBe(true);
+    } finally {
+      void h.close();
+    }
   });
 });
