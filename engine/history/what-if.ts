@@ -343,6 +343,9 @@ class WhatIfRun {
       case 'outboxDone':
         // The whatIf copy's outbox is not compared: its delivered messages simply stay there.
         return null;
+      case 'term':
+        // A cluster owner's takeover changes no books: the whatIf copy has nothing to run.
+        return null;
       case 'import':
         return { task, liveIndex: task.rows.memberId.map((_, i) => i) };
       case 'sweep': case 'settle':

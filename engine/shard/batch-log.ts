@@ -1,7 +1,8 @@
 // The shard's batch log: one value per committed batch, written in the batch's own LMDB
 // transaction, holding the task exactly as the executor received it (client ops with their
 // server-assigned times, generated ids and directory verdicts; imported rows; a sweep slice's
-// moment; a program change; delivered outbox messages) and a checksum of what it produced. The log
+// moment; a program change; delivered outbox messages; in cluster mode, a new owner's takeover)
+// and a checksum of what it produced. The log
 // alone determines the shard's books: replaying it from empty (engine/shard/replay.ts) through the
 // same executor reproduces every database, and the checksums say at which batch a replay diverged.
 //
@@ -16,7 +17,7 @@
 //       18     8  checksum: the first 8 bytes of SHA-256 over what the batch produced (BatchDigest)
 //       26     …  payload: a batch's ops as log-ops.ts lays them out (purchases field by field,
 //                 the rest in msgpack); the other kinds in msgpack: rows | [asOfMs, limit] |
-//                 [version, program, atMs, record] | outSeqs
+//                 [version, program, atMs, record] | outSeqs | [atMs, after, limit] | [term, nodeId]
 //
 // committedAtMs is a record of when, never an input of the execution: point-in-time recovery and
 // `untilMs` stop on it, the executor never reads it.
@@ -44,11 +45,15 @@ export type LoggedTask =
   | { kind: 'sweep'; asOfMs: number; limit: number; newCodes?: string[] }
   | { kind: 'program'; version: number; program: unknown; atMs: number; record: boolean; by?: string }
   | { kind: 'outboxDone'; outSeqs: number[] }
-  | { kind: 'settle'; atMs: number; after: string | null; limit: number };
+  | { kind: 'settle'; atMs: number; after: string | null; limit: number }
+  // In cluster mode, the first entry a new owner appends at its takeover (docs/cluster.md,
+  // "Ownership"): the owner record's term and the node's id. It changes no books; it is the append
+  // that decides the takeover against a stale owner, and shows each hand-over in the log.
+  | { kind: 'term'; term: number; nodeId: string };
 export type LoggedKind = LoggedTask['kind'];
 
 /** Kind codes on disk: append only, a code never changes meaning. */
-export const LOG_KIND_CODES: Record<LoggedKind, number> = { batch: 1, import: 2, sweep: 3, program: 4, outboxDone: 5, settle: 6 };
+export const LOG_KIND_CODES: Record<LoggedKind, number> = { batch: 1, import: 2, sweep: 3, program: 4, outboxDone: 5, settle: 6, term: 7 };
 const KIND_OF_CODE = new Map<number, LoggedKind>(Object.entries(LOG_KIND_CODES).map(([k, c]) => [c, k as LoggedKind]));
 
 /** The header of a log value: everything but the payload, readable without decoding it. */
@@ -90,6 +95,7 @@ function payloadOf(task: Exclude<LoggedTask, { kind: 'batch' }>): unknown {
     case 'program': return task.by === undefined ? [task.version, task.program, task.atMs, task.record] : [task.version, task.program, task.atMs, task.record, task.by];
     case 'outboxDone': return task.outSeqs;
     case 'settle': return [task.atMs, task.after, task.limit];
+    case 'term': return [task.term, task.nodeId];
   }
 }
 
@@ -109,6 +115,10 @@ function taskOf(kind: LoggedKind, payload: unknown): LoggedTask {
     case 'settle': {
       const [atMs, after, limit] = payload as [number, string | null, number];
       return { kind, atMs, after, limit };
+    }
+    case 'term': {
+      const [term, nodeId] = payload as [number, string];
+      return { kind, term, nodeId };
     }
   }
 }
@@ -133,6 +143,26 @@ export function sealLogValue(value: Buffer, header: LogHeader): Buffer {
   value.writeDoubleLE(header.committedAtMs, 10);
   value.set(header.checksum, 18);
   return value;
+}
+
+/** What a `term` entry answers, and so what its checksum covers: it writes nothing but its log entry. */
+export function termReply(task: Extract<LoggedTask, { kind: 'term' }>): { term: number; nodeId: string } {
+  return { term: task.term, nodeId: task.nodeId };
+}
+
+/**
+ * The sealed value of a `term` entry, made without running it: it writes no member state and no
+ * ledger entry, so its checksum is its reply's (termReply), as the machine computes it when it runs
+ * the entry (engine/shard/machine.ts). A new owner appends this value to the stream before its copy
+ * commits it (engine/shard/replicator.ts), and the copy then commits it through the replay, which
+ * checks that checksum.
+ */
+export function termLogValue(term: number, nodeId: string, programVersion: number, committedAtMs: number): Buffer {
+  const task = { kind: 'term' as const, term, nodeId };
+  const digest = new BatchDigest();
+  digest.begin();
+  const checksum = digest.finish(termReply(task), undefined);
+  return sealLogValue(packTask(task), { kind: 'term', ops: 0, programVersion, committedAtMs, checksum });
 }
 
 /** A log value that cannot be read: a corrupted entry, or a format this code does not know. */

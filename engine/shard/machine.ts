@@ -1,5 +1,6 @@
 // A shard's commit path, shared by the worker thread and the replay: each task (a batch of ops,
-// imported rows, a sweep slice, a program change, delivered outbox messages) runs in one LMDB
+// imported rows, a sweep slice, a program change, delivered outbox messages, a cluster owner's
+// term) runs in one LMDB
 // write transaction that also appends its batch-log entry (engine/shard/batch-log.ts). The replay
 // feeds logged tasks through the very same code, so a replayed shard is what the live one did.
 //
@@ -17,7 +18,7 @@ import { programNeedsSettling } from './batch-program.js';
 import { redactTask } from './log-redaction.js';
 import { LedgerAppender, type ShardStore } from './store.js';
 import {
-  appendLogValue, BatchDigest, checksumHex, logPosition, opsOf, packTask, sameChecksum, sealLogValue,
+  appendLogValue, BatchDigest, checksumHex, logPosition, opsOf, packTask, sameChecksum, sealLogValue, termReply,
   type LoggedTask, type LogHeader,
 } from './batch-log.js';
 
@@ -30,7 +31,8 @@ export type TaskReply =
   | { members: number; more: boolean; couponCounts?: Record<string, number>; rewardCounts?: Record<string, [number, number]> }
   | { version: number }
   | { removed: number }
-  | { after: string | null };
+  | { after: string | null }
+  | { term: number; nodeId: string };
 
 /** Where a replay diverged from its log, or why it cannot go on: names the shard and the entry. */
 export class LogReplayError extends Error {
@@ -185,6 +187,9 @@ export class ShardMachine {
         for (const seq of task.outSeqs) store.outbox.removeSync(seq);
         return { removed: task.outSeqs.length };
       }
+      case 'term':
+        // A cluster owner's takeover (batch-log.ts): only its log entry is written.
+        return termReply(task);
     }
   }
 

@@ -2,7 +2,8 @@
 // op family, imports, sweep slices, program changes, delivered outbox messages) is logged with its
 // checksum; replaying the log into an empty store through the same commit path gives a store equal
 // to the live one database by database; a changed entry or a changed state is caught and named;
-// replays stop at an entry or a moment; and a purchase costs at most 80 bytes of log.
+// replays stop at an entry or a moment; a cluster owner's `term` entry changes no books, decodes to
+// what was written and replays with its checksum; and a purchase costs at most 80 bytes of log.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +17,8 @@ import { LOG_STARTED_LATE, ShardMachine, type TaskReply } from '../../engine/sha
 import { LogReplayError, replayShard, storeLogSource, type LogSource } from '../../engine/shard/replay.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
 import {
-  BatchDigest, decodeLogHeader, decodeLogValue, firstLogSeq, LOG_HEADER_BYTES, logPosition, logValues, packTask, sealLogValue, type LoggedTask,
+  appendLogValue, BatchDigest, decodeLogHeader, decodeLogValue, firstLogSeq, LOG_HEADER_BYTES, LOG_KIND_CODES, logPosition, logValues, packTask, sealLogValue,
+  termLogValue, type LoggedTask,
 } from '../../engine/shard/batch-log.js';
 import { verify } from '../../engine/shard/queries.js';
 import { demoProgram } from '../../engine/rules/program.js';
@@ -361,5 +363,50 @@ describe('a shard whose books predate its log', () => {
     } finally {
       rmSync(folder, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the term entry of a cluster owner\'s takeover', () => {
+  it('round-trips through encode and decode, is what the machine logs for it, and replays with its checksum while changing no books', async () => {
+    const value = termLogValue(7, 'node-b', 1, T0 + 5_000);
+    expect(value[1]).toBe(LOG_KIND_CODES.term);
+    expect(decodeLogValue(4, value)).toMatchObject({
+      seq: 4, kind: 'term', ops: 0, programVersion: 1, committedAtMs: T0 + 5_000, task: { kind: 'term', term: 7, nodeId: 'node-b' },
+    });
+    expect(packTask({ kind: 'term', term: 7, nodeId: 'node-b' }).subarray(LOG_HEADER_BYTES)).toEqual(value.subarray(LOG_HEADER_BYTES));
+
+    // The machine runs a term entry to the very value termLogValue makes: nothing but its log entry is written.
+    const owner = fresh('term-owner');
+    const machine = new ShardMachine(owner, loadCore(), 0, { log: true });
+    machine.run({ kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true }, T0 + 1_000);
+    machine.run({ kind: 'batch', ops: [registerOp({ memberId: 'tm', ...at(T0 + 2_000) }, admin(T0 + 2_000), () => 'x')] }, T0 + 2_000);
+    const booksBefore = fresh('term-books-before');
+    replayShard(storeLogSource(owner, 0), booksBefore);
+    expect(machine.run({ kind: 'term', term: 2, nodeId: 'node-a' }, T0 + 3_000)).toEqual({ term: 2, nodeId: 'node-a' });
+    expect([...logValues(owner, 3, 3)][0]![1]).toEqual(termLogValue(2, 'node-a', 1, T0 + 3_000));
+    // A new owner commits the value its stream acknowledged (engine/shard/replicator.ts), as here.
+    owner.root.transactionSync(() => appendLogValue(owner, termLogValue(7, 'node-b', 1, T0 + 4_000), 0));
+    // The term entries changed no books: only the two log entries and the log's position differ from the books before them.
+    const diff = diffStores(owner, booksBefore, { listedMax: 10 });
+    expect(diff.differences.map((d) => [d.db, d.key])).toEqual([['log', '3'], ['log', '4'], ['meta', 'log.seq']]);
+    machine.run({ kind: 'batch', ops: [purchaseOp({ orderId: 'tp', memberId: 'tm', amountCents: 5_000, ...at(T0 + 5_000) }, admin(T0 + 5_000))] }, T0 + 5_000);
+    expect(logPosition(owner)).toEqual({ seq: 5, ops: 2 });
+
+    // Replayed from empty, each entry gives its logged checksum; the store is the owner's, log included.
+    const replayed = fresh('term-replayed');
+    const kinds: string[] = [];
+    expect(replayShard(storeLogSource(owner, 0), replayed, { onBatch: (b) => kinds.push(b.kind) })).toMatchObject({ lastSeq: 5, batches: 5, stoppedBy: 'end' });
+    expect(kinds).toEqual(['program', 'batch', 'term', 'term', 'batch']);
+    expect(diffStores(owner, replayed, { listedMax: 10 }).differences).toEqual([]);
+    expect(verify(replayed).mismatches).toEqual([]);
+    // Up to an entry, the term entries included.
+    expect(replayShard(storeLogSource(owner, 0), fresh('term-until'), { untilBatch: 4 })).toMatchObject({ lastSeq: 4, stoppedBy: 'untilBatch' });
+
+    // A term entry whose checksum is not its reply's is refused, naming it.
+    const forged = termLogValue(7, 'node-b', 1, T0 + 4_000);
+    forged[18] = forged[18]! ^ 1;
+    const source: LogSource = { shardId: 0, values: (fromSeq) => [...logValues(owner, fromSeq)].map(([seq, v]): [number, Uint8Array] => [seq, seq === 4 ? forged : v]) };
+    expect(() => replayShard(source, fresh('term-forged'))).toThrow(LogReplayError);
+    expect(() => replayShard(source, fresh('term-forged-2'))).toThrow(/log entry 4: a term whose results differ from the logged ones/);
   });
 });
