@@ -487,6 +487,14 @@ export const CLUSTER_APPEND_DEADLINE_MS = 15_000;
  * CLUSTER_LOG_VALUE_BYTES_MAX, per shard.
  */
 export const CLUSTER_APPENDS_IN_FLIGHT_MAX = 16;
+/**
+ * How many times a new owner appends its `term` entry at a takeover (engine/shard/replicator.ts):
+ * each refusal means a stale owner's batch landed between the levelling and the append, and the
+ * copy applies it and tries again. A stale owner has at most CLUSTER_APPENDS_IN_FLIGHT_MAX appends
+ * on their way at once and stops at its next refused append or renewal, so a few attempts cover it;
+ * more refusals than this mean something else writes the stream, and the takeover fails.
+ */
+export const CLUSTER_TERM_APPEND_ATTEMPTS_MAX = 8;
 /** The pause between two attempts of an append that found no stream leader. */
 export const CLUSTER_APPEND_RETRY_MS = 100;
 /**

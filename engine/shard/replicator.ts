@@ -3,14 +3,15 @@
 // one before it, and a reply waits until the entries it depends on are acknowledged. At start the shard's copy and
 // its stream are brought level: entries only the stream holds are applied to the copy through the
 // replay path; entries only the copy holds (committed before a crash, never acknowledged, so never
-// answered) are appended.
+// answered) are appended. Then the new owner appends its `term` entry, the append that decides the
+// takeover against a stale owner (docs/cluster.md, "Ownership").
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { ClusterConfig } from '../cluster/config.js';
 import { AppendPipeline } from '../cluster/append-pipeline.js';
-import { ReplicatedLog } from '../cluster/fenced-append.js';
+import { FenceRefusedError, ReplicatedLog } from '../cluster/fenced-append.js';
 import { logSeqOfStreamSeq, shardStream, streamSeqOfLogSeq } from '../cluster/shard-stream.js';
-import { CLUSTER_APPEND_ATTEMPT_MS } from '../limits.js';
-import { logPosition, logValues } from './batch-log.js';
+import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_TERM_APPEND_ATTEMPTS_MAX } from '../limits.js';
+import { appendLogValue, logPosition, logValues, termLogValue } from './batch-log.js';
 import { sameLogEntry } from './log-redaction.js';
 import { ShardFollower } from './stream-follower.js';
 import type { ShardStore } from './store.js';
@@ -23,6 +24,15 @@ export class ReplicaDivergedError extends Error {
   }
 }
 
+/** What a takeover lets a test do (never set in production). */
+export interface TakeoverHooks {
+  /**
+   * Called before each attempt to append the term entry, once the copy is level with the stream:
+   * a test appends another owner's entry here, as a stale owner's batch landing in that window would.
+   */
+  beforeTermAppend?: (attempt: number) => Promise<void>;
+}
+
 export class ShardReplicator {
   /** The last log entry the copy and the stream both held when they were levelled: the first append is fenced on it. */
   private appendedSeq = 0;
@@ -32,11 +42,12 @@ export class ShardReplicator {
   private constructor(private readonly nc: NatsConnection, private readonly log: ReplicatedLog, readonly shard: number, private store: ShardStore) {}
 
   /**
-   * Connects to the cluster, opens (or creates) the shard's stream, and brings the copy and the
-   * stream level, as the shard's owner in term `term`. Options are explicit: the connection retries every server forever, so that a
+   * Connects to the cluster, opens (or creates) the shard's stream, brings the copy and the stream
+   * level, and appends this owner's `term` entry, as the shard's owner in term `term`; `commitTime`
+   * stamps that entry (the shard's commit clock). Options are explicit: the connection retries every server forever, so that a
    * NATS server's restart is a pause for this shard, never a failure.
    */
-  static async open(config: ClusterConfig, shard: number, store: ShardStore, term: number): Promise<ShardReplicator> {
+  static async open(config: ClusterConfig, shard: number, store: ShardStore, term: number, commitTime: () => number, hooks: TakeoverHooks = {}): Promise<ShardReplicator> {
     const nc = await connect({
       servers: config.servers, name: `loyalty-${config.nodeId}-shard-${shard}`, reconnect: true,
       maxReconnectAttempts: -1, reconnectTimeWait: 100, timeout: CLUSTER_APPEND_ATTEMPT_MS, noRandomize: false,
@@ -47,10 +58,45 @@ export class ShardReplicator {
       const log = await ReplicatedLog.open(nc, config.deployment, [shard], { nodeId: config.nodeId, term });
       const replicator = new ShardReplicator(nc, log, shard, store);
       await replicator.level();
+      await replicator.appendTerm(term, config.nodeId, commitTime, hooks);
       return replicator;
     } catch (err) {
       await nc.close();
       throw err;
+    }
+  }
+
+  /**
+   * Appends the `term` entry fenced on the stream's last sequence, which the levelled copy holds,
+   * and only then commits it to the copy: a refused
+   * append leaves the copy without an entry the stream lacks, so nothing needs undoing. A refusal
+   * means another owner's entry landed after the levelling (a stale owner's batch in flight): the
+   * copy applies it, as any entry of the stream, and the term entry is tried again after it, up to
+   * CLUSTER_TERM_APPEND_ATTEMPTS_MAX times. Once it lands, every later append of a stale owner is
+   * fenced on a sequence before it and refused.
+   */
+  private async appendTerm(term: number, nodeId: string, commitTime: () => number, hooks: TakeoverHooks): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      // The levelling appended and saw acknowledged every entry the copy holds: its last is the stream's as this owner knows it.
+      const position = logPosition(this.store).seq;
+      const program = this.store.meta.get('program') as { version: number } | undefined;
+      const value = termLogValue(term, nodeId, program?.version ?? 0, commitTime());
+      await hooks.beforeTermAppend?.(attempt);
+      try {
+        await this.log.appendFenced(this.shard, value, streamSeqOfLogSeq(position));
+      } catch (err) {
+        if (!(err instanceof FenceRefusedError) || attempt >= CLUSTER_TERM_APPEND_ATTEMPTS_MAX) throw err;
+        // The pipeline the levelling made is fenced on the old position: the levelling makes another.
+        this.pipeline = null;
+        await this.level();
+        continue;
+      }
+      // The entry runs nothing (machine.ts answers its reply and writes no state), so the copy
+      // commits the very value the stream acknowledged; a follower's replay checks its checksum.
+      this.store.root.transactionSync(() => appendLogValue(this.store, Buffer.from(value), 0));
+      this.pipeline = null;
+      this.appendedSeq = position + 1;
+      return;
     }
   }
 

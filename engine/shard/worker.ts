@@ -143,14 +143,17 @@ async function rebuildCopy(reason: string): Promise<void> {
 
 /**
  * Makes this node the shard's owner in term `term`: the standby stops, the copy is levelled with
- * the stream (its last entries applied, or its own unacknowledged ones appended), the shard
- * settles its members, and from here on every commit is appended fenced on the stream's last entry.
+ * the stream (its last entries applied, or its own unacknowledged ones appended), the `term` entry
+ * is appended and committed (engine/shard/replicator.ts), the shard settles its members, and from
+ * here on every commit is appended fenced on the stream's last entry.
  */
 async function ownNow(term: number): Promise<Done> {
   assert.ok(CLUSTER !== null && replicator === null, 'a shard is taken over only while it stands by, in cluster mode');
   await standby?.stop();
   standby = null;
-  replicator = await (await import('./replicator.js')).ShardReplicator.open(CLUSTER, shardId, store, term);
+  // The term entry is stamped after every entry the levelling applied: the clock is raised to the copy's last first.
+  const commitTime = (): number => { clock.raise(lastCommittedAtMs(store) ?? 0); return committedAtMs(); };
+  replicator = await (await import('./replicator.js')).ShardReplicator.open(CLUSTER, shardId, store, term, commitTime);
   // Levelling replays what the stream holds beyond the copy with a machine of its own, which takes
   // the store's state-write hook and may change its program: this thread's machine is made again.
   machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });

@@ -57,13 +57,13 @@ describe.skipIf(skip)('a shard\'s appends pipelined to its stream', () => {
   let nc: NatsConnection;
   let clockMs = T0;
 
-  /** An owner of `shard`: a store with its program entry, and its replicator levelled with the stream (the program appended). */
+  /** An owner of `shard`: a store with its program entry, and its replicator levelled with the stream (the program appended, then the owner's term entry). */
   async function owner(shard: number): Promise<{ store: ShardStore; machine: ShardMachine; replicator: ShardReplicator }> {
     const store = openShardStore(join(dir, `owner-${shard}`), 256 * 1024 * 1024, { noSync: true });
     stores.push(store);
     const machine = new ShardMachine(store, loadCore(), shard, { log: true });
     machine.run({ kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true }, (clockMs += 1_000));
-    const replicator = await ShardReplicator.open({ servers: cluster.servers, nodeId: 'node-a', deployment: DEPLOYMENT }, shard, store, 1);
+    const replicator = await ShardReplicator.open({ servers: cluster.servers, nodeId: 'node-a', deployment: DEPLOYMENT }, shard, store, 1, () => (clockMs += 1_000));
     replicators.push(replicator);
     return { store, machine, replicator };
   }
@@ -134,31 +134,31 @@ describe.skipIf(skip)('a shard\'s appends pipelined to its stream', () => {
     await Promise.all(replies);
     await replicator.settled();
     expect(replicator.appendStats.peakInFlight).toBe(CLUSTER_APPENDS_IN_FLIGHT_MAX);
-    expect(order).toEqual(Array.from({ length: 120 }, (_, i) => i + 2));
+    expect(order).toEqual(Array.from({ length: 120 }, (_, i) => i + 3));
     const jsm = await jetstreamManager(nc, { timeout: 5_000 });
-    expect((await jsm.streams.info(shardStream(DEPLOYMENT, 1).name)).state.messages).toBe(121);
+    expect((await jsm.streams.info(shardStream(DEPLOYMENT, 1).name)).state.messages).toBe(122);
     await expectStreamEqualsCopy(1, store);
   });
 
   it('refuses a pipeline as fence_refused when another writer appended in the middle, and lands nothing after it', async () => {
     const { store, machine, replicator } = await owner(2);
     const other = await ReplicatedLog.open(nc, DEPLOYMENT, [2], { nodeId: 'node-b', term: 1 });
-    // node-b appends entry 2 first: node-a's entry 2 is refused, and its entries 3… fenced on
-    // sequence 2 alone would land after node-b's message.
-    expect(await other.appendFenced(2, Buffer.from('node-b was here'), 1)).toBe(2);
+    // node-b appends entry 3 first (after node-a's program and term entries): node-a's entry 3 is
+    // refused, and its entries 4… fenced on sequence 3 alone would land after node-b's message.
+    expect(await other.appendFenced(2, Buffer.from('node-b was here'), 2)).toBe(3);
     const outcomes: Array<Promise<unknown>> = [];
     for (let i = 0; i < 6; i++) {
       machine.run({ kind: 'batch', ops: batchOps(i) }, (clockMs += 1_000));
       outcomes.push(replicator.replicate().then(() => null, (err: unknown) => err));
     }
     const errors = await Promise.all(outcomes);
-    for (const err of errors) expect(err).toMatchObject({ code: 'fence_refused', shard: 2, expectedLastSeq: 1 });
+    for (const err of errors) expect(err).toMatchObject({ code: 'fence_refused', shard: 2, expectedLastSeq: 2 });
     expect(errors[0]).toBeInstanceOf(FenceRefusedError);
-    expect(await other.lastSeq(2)).toBe(2);
-    expect(Buffer.from((await other.valueAt(2, 2))!).toString()).toBe('node-b was here');
+    expect(await other.lastSeq(2)).toBe(3);
+    expect(Buffer.from((await other.valueAt(2, 3))!).toString()).toBe('node-b was here');
     // Every later call fails the same way: the owner is stale.
     await expect(replicator.settled()).rejects.toMatchObject({ code: 'fence_refused' });
-    expect(logPosition(store).seq).toBe(7);
+    expect(logPosition(store).seq).toBe(8);
   });
 
   it('loses nothing acknowledged and doubles nothing when the stream\'s leader is killed with SIGKILL mid-pipeline', async () => {
@@ -187,9 +187,9 @@ describe.skipIf(skip)('a shard\'s appends pipelined to its stream', () => {
     }
     await killed;
     console.log(`longest burst after killing the stream leader (${leader}): ${stalledMs} ms; appends sent again after the one before them settled: ${replicator.appendStats.resentAfterPredecessor}`);
-    expect(acknowledged).toEqual(Array.from({ length: 120 }, (_, i) => i + 2));
+    expect(acknowledged).toEqual(Array.from({ length: 120 }, (_, i) => i + 3));
     // Read back while the killed server is still down: every acknowledged entry once, in order.
-    expect((await jsm.streams.info(shardStream(DEPLOYMENT, 3).name)).state).toMatchObject({ messages: 121, last_seq: 121 });
+    expect((await jsm.streams.info(shardStream(DEPLOYMENT, 3).name)).state).toMatchObject({ messages: 122, last_seq: 122 });
     await expectStreamEqualsCopy(3, store);
     cluster.startNode(victim);
     await cluster.waitReady();

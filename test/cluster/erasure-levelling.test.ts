@@ -165,16 +165,17 @@ describe.skipIf(skip)('levelling and standing by after an erasure, on NATS JetSt
     const { copy } = await erasedAfterAppend('erased-owner', 'owner');
     const config = { servers: cluster.servers, nodeId: 'node-a', deployment: 'erased-owner' };
     // Before the fix this start failed with replica_diverged at entry 4.
-    const replicator = await ShardReplicator.open(config, 0, copy, 2);
+    const replicator = await ShardReplicator.open(config, 0, copy, 2, () => ERASE_AT_MS + 1_000);
     try {
       await replicator.settled();
     } finally {
       await replicator.close();
     }
-    // The erasure reached the stream; a node that joins now replays the stream, erasure included, to the owner's books and log.
+    // The erasure reached the stream, and the owner's term entry after it; a node that joins now
+    // replays the stream, erasure included, to the owner's books and log.
     const joined = open('joined');
     const follower = await ShardFollower.open(nc, shardStream('erased-owner', 0), joined);
-    expect(await follower.catchUp()).toMatchObject({ fromSeq: 0, lastSeq: 5, applied: 5 });
+    expect(await follower.catchUp()).toMatchObject({ fromSeq: 0, lastSeq: 6, applied: 6 });
     expect(diffStores(copy, joined, { listedMax: 5 }).differences).toEqual([]);
     await joined.root.close();
     await copy.root.close();

@@ -1,0 +1,190 @@
+// The `term` log entry a new owner appends at its takeover (engine/shard/replicator.ts,
+// docs/cluster.md "Ownership"), against a real three-server NATS cluster: after a takeover the
+// shard's stream holds the new owner's term entry right after the old owner's last entry, and the
+// old owner's next append is refused; when a stale owner's batch lands between the new owner's
+// levelling and its term append, the new owner applies that batch and appends its term entry
+// after it, without stopping, its copy the stream's entry for entry; and a stream that another
+// writer keeps writing makes the takeover give up after CLUSTER_TERM_APPEND_ATTEMPTS_MAX attempts.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import type { ClusterConfig } from '../../engine/cluster/config.js';
+import { ReplicatedLog } from '../../engine/cluster/fenced-append.js';
+import { shardStream } from '../../engine/cluster/shard-stream.js';
+import { ShardReplicator } from '../../engine/shard/replicator.js';
+import { ShardFollower } from '../../engine/shard/stream-follower.js';
+import { openShardStore, getState, type ShardStore } from '../../engine/shard/store.js';
+import { ShardMachine } from '../../engine/shard/machine.js';
+import { decodeLogValue, logPosition, logValues, type LoggedTask } from '../../engine/shard/batch-log.js';
+import { diffStores } from '../../engine/shard/store-diff.js';
+import { ensureSearchIndex } from '../../engine/shard/search-index.js';
+import { verify } from '../../engine/shard/queries.js';
+import { checkReplay } from '../../engine/history/replay-check.js';
+import { loadCore } from '../../engine/core/wasm.js';
+import { demoProgram } from '../../engine/rules/program.js';
+import { CLUSTER_TERM_APPEND_ATTEMPTS_MAX } from '../../engine/limits.js';
+import { purchaseOp, registerOp } from '../../server/requests.js';
+
+const skip = skipWithoutNats();
+const T0 = Date.parse('2026-03-10T02:00:00Z');
+const admin = (atMs: number) => ({ role: 'admin' as const, nowMs: atMs, defaultCountry: 'HK' });
+const at = (ms: number) => ({ at: new Date(ms).toISOString() });
+
+describe.skipIf(skip)('the term entry a new owner appends at its takeover', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'loyalty-term-'));
+  const stores: ShardStore[] = [];
+  const closed = new Set<ShardStore>();
+  const replicators: ShardReplicator[] = [];
+  let cluster: NatsCluster;
+  let nc: NatsConnection;
+  let clockMs = T0;
+  const tick = (): number => (clockMs += 1_000);
+
+  beforeAll(async () => {
+    cluster = await NatsCluster.start(3);
+    nc = await cluster.connect('term-test');
+  });
+
+  afterAll(async () => {
+    for (const r of replicators) await r.close();
+    await nc?.close();
+    await cluster?.stop();
+    for (const s of stores) if (!closed.has(s)) await s.root.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const open = (path: string): ShardStore => {
+    const store = openShardStore(path, 256 * 1024 * 1024, { noSync: true });
+    ensureSearchIndex(store);
+    stores.push(store);
+    return store;
+  };
+  const config = (deployment: string, nodeId: string): ClusterConfig => ({ servers: cluster.servers, nodeId, deployment });
+
+  /** A node's shard 0 as the owner in `term`: its replicator, and a machine made after the takeover (as the shard thread does). */
+  async function own(deployment: string, nodeId: string, store: ShardStore, term: number, hooks?: Parameters<typeof ShardReplicator.open>[5]) {
+    const replicator = await ShardReplicator.open(config(deployment, nodeId), 0, store, term, tick, hooks);
+    replicators.push(replicator);
+    return { store, replicator, machine: new ShardMachine(store, loadCore(), 0, { log: true }) };
+  }
+  type Owner = Awaited<ReturnType<typeof own>>;
+
+  /** Commits a task on an owner and waits for its append, as a batch's reply does. */
+  async function commit(owner: Owner, task: LoggedTask): Promise<number> {
+    owner.machine.run(task, tick());
+    await owner.replicator.replicate();
+    return logPosition(owner.store).seq;
+  }
+  const register = (memberId: string): LoggedTask => ({ kind: 'batch', ops: [registerOp({ memberId, ...at(clockMs) }, admin(clockMs), () => 'x')] });
+  const purchase = (orderId: string, memberId: string, amountCents: number): LoggedTask =>
+    ({ kind: 'batch', ops: [purchaseOp({ orderId, memberId, amountCents, ...at(clockMs) }, admin(clockMs))] });
+
+  /** Node-a owns term 1 with a program and two members; node-b's copy followed the first `followed` entries. */
+  async function history(deployment: string, followed: number): Promise<{ a: Owner; standby: ShardStore; folder: string }> {
+    const a = await own(deployment, 'node-a', open(join(dir, deployment, 'a')), 1);
+    await commit(a, { kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true });
+    for (const m of ['m1', 'm2']) await commit(a, register(m));
+    await commit(a, purchase('o1', 'm1', 12_000));
+    // Node-b's copy lives in a data folder of one shard, for `loyalty replay --check` at the end.
+    const folder = join(dir, deployment, 'b');
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'engine.json'), JSON.stringify({ shards: 1, createdAt: new Date(T0).toISOString() }));
+    const standby = open(join(folder, 'shard-0'));
+    await (await ShardFollower.open(nc, shardStream(deployment, 0), standby)).catchUp(followed);
+    expect(logPosition(standby).seq).toBe(followed);
+    return { a, standby, folder };
+  }
+
+  /** The stream's messages, as [log sequence, hex]. */
+  async function streamed(deployment: string): Promise<Array<[number, string]>> {
+    const log = await ReplicatedLog.open(nc, deployment, [0], { nodeId: 'reader', term: 0 });
+    const out: Array<[number, string]> = [];
+    for (let seq = 1; seq <= await log.lastSeq(0); seq++) out.push([seq, Buffer.from((await log.valueAt(0, seq))!).toString('hex')]);
+    return out;
+  }
+  const logHex = (store: ShardStore): Array<[number, string]> => [...logValues(store)].map(([seq, v]) => [seq, Buffer.from(v).toString('hex')]);
+  const termOf = (hex: string) => decodeLogValue(0, Buffer.from(hex, 'hex')).task;
+
+  /** The copy is the stream entry for entry, a node joining now replays the stream to it, and its own log replays to it. */
+  async function expectCopyIsStream(deployment: string, copy: ShardStore, folder: string): Promise<void> {
+    expect(logHex(copy)).toEqual(await streamed(deployment));
+    const joined = open(join(dir, deployment, 'joined'));
+    await (await ShardFollower.open(nc, shardStream(deployment, 0), joined)).catchUp();
+    expect(diffStores(copy, joined, { listedMax: 5 }).differences).toEqual([]);
+    expect(verify(copy).mismatches).toEqual([]);
+    await copy.root.close();
+    closed.add(copy);
+    const check = await checkReplay({ dataDir: folder });
+    expect(check).toMatchObject({ ok: true, differences: [], error: null });
+    expect(check.perShard[0]).toMatchObject({ lastSeq: logPosition(joined).seq, differenceCount: 0 });
+  }
+
+  it('holds the new owner\'s term entry right after the old owner\'s last entry, and refuses the old owner\'s next append', async () => {
+    const { a, standby, folder } = await history('handover', 3);
+    const lastOfA = logPosition(a.store).seq;
+    // The first owner's own takeover is the stream's first entry.
+    expect(termOf((await streamed('handover'))[0]![1])).toEqual({ kind: 'term', term: 1, nodeId: 'node-a' });
+
+    // Node-b takes over in term 2: it applies the entries its copy lacks, then appends its term entry.
+    const b = await own('handover', 'node-b', standby, 2);
+    const stream = await streamed('handover');
+    expect(stream.length).toBe(lastOfA + 1);
+    expect(stream.slice(0, lastOfA)).toEqual(logHex(a.store));
+    const entry = decodeLogValue(lastOfA + 1, Buffer.from(stream[lastOfA]![1], 'hex'));
+    expect(entry).toMatchObject({ kind: 'term', ops: 0, programVersion: 1, task: { kind: 'term', term: 2, nodeId: 'node-b' } });
+
+    // The old owner's next batch is refused by the fence; the new owner's lands after its term entry.
+    a.machine.run(purchase('stale', 'm2', 5_000), tick());
+    await expect(a.replicator.replicate()).rejects.toMatchObject({ code: 'fence_refused', expectedLastSeq: lastOfA });
+    expect(await commit(b, purchase('o2', 'm2', 7_000))).toBe(lastOfA + 2);
+    expect(getState(b.store, 'm2')?.purchaseCount).toBe(1);
+    await expectCopyIsStream('handover', b.store, folder);
+  }, 60_000);
+
+  it('applies a stale owner\'s batch that landed between its levelling and its term append, and appends its term entry after it', async () => {
+    const { a, standby, folder } = await history('race', 2);
+    const attempts: number[] = [];
+    let staleSeq = 0;
+    // The old owner's batch lands once node-b's copy is level with the stream and before its term entry.
+    const b = await own('race', 'node-b', standby, 2, {
+      beforeTermAppend: async (attempt) => {
+        attempts.push(attempt);
+        if (attempt === 1) staleSeq = await commit(a, purchase('late', 'm2', 9_000));
+      },
+    });
+    expect(attempts).toEqual([1, 2]);
+    const stream = await streamed('race');
+    expect(stream.length).toBe(staleSeq + 1);
+    // The stale owner's batch is in the stream as it committed it, and node-b's term entry right after.
+    expect(stream[staleSeq - 1]).toEqual(logHex(a.store)[staleSeq - 1]);
+    expect(termOf(stream[staleSeq]![1])).toEqual({ kind: 'term', term: 2, nodeId: 'node-b' });
+    // Node-b's copy applied that batch: its purchase is in node-b's books, answered once.
+    expect(getState(b.store, 'm2')?.purchaseCount).toBe(1);
+    expect(getState(b.store, 'm2')).toEqual(getState(a.store, 'm2'));
+
+    // The old owner's next append is refused; node-b owns and appends.
+    a.machine.run(purchase('stale', 'm1', 5_000), tick());
+    await expect(a.replicator.replicate()).rejects.toMatchObject({ code: 'fence_refused', expectedLastSeq: staleSeq });
+    expect(await commit(b, purchase('o3', 'm1', 4_000))).toBe(staleSeq + 2);
+    await expectCopyIsStream('race', b.store, folder);
+  }, 60_000);
+
+  it(`gives the takeover up after ${CLUSTER_TERM_APPEND_ATTEMPTS_MAX} refused term appends, its copy holding only the stream's entries`, async () => {
+    const { a, standby } = await history('busy', 1);
+    const attempts: number[] = [];
+    const refused = await ShardReplicator.open(config('busy', 'node-b'), 0, standby, 2, tick, {
+      beforeTermAppend: async (attempt) => {
+        attempts.push(attempt);
+        await commit(a, purchase(`busy-${attempt}`, 'm1', 1_000));
+      },
+    }).then(() => null, (err: unknown) => err);
+    expect(refused).toMatchObject({ code: 'fence_refused' });
+    expect(attempts).toEqual(Array.from({ length: CLUSTER_TERM_APPEND_ATTEMPTS_MAX }, (_, i) => i + 1));
+    // Each refusal was followed by a levelling: the copy holds every entry but the last batch, and no term entry of node-b.
+    expect(logHex(standby)).toEqual(logHex(a.store).slice(0, logPosition(a.store).seq - 1));
+    expect(logHex(a.store)).toEqual(await streamed('busy'));
+  }, 60_000);
+});
