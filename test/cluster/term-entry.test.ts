@@ -5,12 +5,19 @@
 // levelling and its term append, the new owner applies that batch and appends its term entry
 // after it, without stopping, its copy the stream's entry for entry; and a stream that another
 // writer keeps writing makes the takeover give up after CLUSTER_TERM_APPEND_ATTEMPTS_MAX attempts.
+// Then through real engine nodes (the shard threads' takeover, engine/shard/worker.ts): two nodes
+// hand the deployment over twice, and each term's first message in every shard's stream is its
+// own term entry, right after the previous owner's last message.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { ServerProcess } from '../helpers/server-process.js';
+import { waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
+import { expectReplayEqualsLive, loyaltyCli } from '../helpers/replay-check.js';
 import type { ClusterConfig } from '../../engine/cluster/config.js';
 import { ReplicatedLog } from '../../engine/cluster/fenced-append.js';
 import { shardStream } from '../../engine/cluster/shard-stream.js';
@@ -36,6 +43,7 @@ const at = (ms: number) => ({ at: new Date(ms).toISOString() });
 describe.skipIf(skip)('the term entry a new owner appends at its takeover', () => {
   const dir = mkdtempSync(join(tmpdir(), 'loyalty-term-'));
   const stores: ShardStore[] = [];
+  const nodes: ServerProcess[] = [];
   const closed = new Set<ShardStore>();
   const replicators: ShardReplicator[] = [];
   let cluster: NatsCluster;
@@ -49,6 +57,7 @@ describe.skipIf(skip)('the term entry a new owner appends at its takeover', () =
   });
 
   afterAll(async () => {
+    for (const node of nodes) { await node.kill(); node.cleanup(); }
     for (const r of replicators) await r.close();
     await nc?.close();
     await cluster?.stop();
@@ -187,4 +196,69 @@ describe.skipIf(skip)('the term entry a new owner appends at its takeover', () =
     expect(logHex(standby)).toEqual(logHex(a.store).slice(0, logPosition(a.store).seq - 1));
     expect(logHex(a.store)).toEqual(await streamed('busy'));
   }, 60_000);
+
+  it('appends each new owner\'s term entry right after the previous owner\'s last message, through two hand-overs of engine nodes', async () => {
+    const SHARDS = 2;
+    const env = (nodeId: string) => ({ LOYALTY_NATS: cluster.servers.join(','), LOYALTY_NODE_ID: nodeId, LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0', LOYALTY_DEPLOYMENT: 'nodes' });
+    const first = new ServerProcess(ServerProcess.tempDataDir(), env('node-1'));
+    const second = new ServerProcess(ServerProcess.tempDataDir(), env('node-2'));
+    nodes.push(first, second);
+    await first.start();
+    await waitUntilOwner(first, 15_000);
+    await second.start();
+    second.adminKey = first.adminKey;
+    await waitUntilStandby(second, 10_000);
+    const purchases = new Map<string, number>();
+    const buy = async (node: ServerProcess, orderId: string, memberId: string): Promise<void> => {
+      expect((await node.post('/v1/purchases', { orderId, memberId, amountCents: 1_000 })).status).toBe(200);
+      purchases.set(memberId, (purchases.get(memberId) ?? 0) + 1);
+    };
+    for (let i = 0; i < 6; i++) {
+      expect((await first.post('/v1/members', { memberId: `tn-${i}`, name: `Member ${i}` })).status).toBe(201);
+      await buy(first, `t1-${i}`, `tn-${i}`);
+    }
+    // A stop gives the owner record up: node-2 owns in term 2, and writes.
+    await first.stop();
+    await waitUntilOwner(second, 10_000);
+    for (let i = 0; i < 6; i++) await buy(second, `t2-${i}`, `tn-${i}`);
+    // Node-1 comes back as a standby; node-2 stops, and node-1 owns in term 3.
+    await first.start();
+    await waitUntilStandby(first, 10_000);
+    await second.stop();
+    await waitUntilOwner(first, 10_000);
+    for (let i = 0; i < 3; i++) await buy(first, `t3-${i}`, `tn-${i}`);
+    for (let i = 0; i < 6; i++) {
+      const member = (await first.get(`/v1/members/tn-${i}`)).body as { purchaseCount: number };
+      expect(member.purchaseCount).toBe(purchases.get(`tn-${i}`));
+    }
+    await first.stop();
+
+    const inspect = await cluster.connect('term-inspect');
+    try {
+      const jsm = await jetstreamManager(inspect, { timeout: 5_000 });
+      for (let shard = 0; shard < SHARDS; shard++) {
+        const name = shardStream('nodes', shard).name;
+        const last = (await jsm.streams.info(name)).state.last_seq;
+        // Each message's id is `<node id>.<term>.<log seq>`: who appended it, in which term.
+        const messages: Array<{ writer: string; term: number; value: Uint8Array }> = [];
+        for (let seq = 1; seq <= last; seq++) {
+          const m = (await jsm.streams.getMessage(name, { seq }))!;
+          const [writer, term] = m.header.get('Nats-Msg-Id').split('.');
+          messages.push({ writer: writer!, term: Number(term), value: m.data });
+        }
+        const firsts = messages.flatMap((m, i) => (i === 0 || messages[i - 1]!.term !== m.term ? [{ at: i + 1, ...m }] : []));
+        // Three terms in order, each beginning with its own term entry: the old owner's messages end right before it.
+        expect(firsts.map((f) => [f.writer, f.term])).toEqual([['node-1', 1], ['node-2', 2], ['node-1', 3]]);
+        for (const f of firsts) expect(decodeLogValue(f.at, f.value).task).toEqual({ kind: 'term', term: f.term, nodeId: f.writer });
+        expect(messages.filter((m) => decodeLogValue(0, m.value).kind === 'term').length).toBe(3);
+      }
+    } finally {
+      await inspect.close();
+    }
+    // The last owner's folder: `loyalty verify` is clean and `loyalty replay --check` replays every entry, term entries included.
+    const verified = loyaltyCli(first.dataDir, 'verify');
+    expect(verified.status, verified.stderr).toBe(0);
+    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, members: 6 });
+    expectReplayEqualsLive(first.dataDir);
+  }, 180_000);
 });
