@@ -217,6 +217,10 @@ describe.skipIf(skip)('the term entry a new owner appends at its takeover', () =
       expect((await first.post('/v1/members', { memberId: `tn-${i}`, name: `Member ${i}` })).status).toBe(201);
       await buy(first, `t1-${i}`, `tn-${i}`);
     }
+    // A backup in term 1, which the next terms' entries (their term entries among them) carry forward at a restore.
+    const backupDir = join(dir, 'nodes-backup');
+    const backup = await first.post('/v1/admin/backup', { dir: backupDir });
+    expect(backup.status, JSON.stringify(backup.body)).toBe(200);
     // A stop gives the owner record up: node-2 owns in term 2, and writes.
     await first.stop();
     await waitUntilOwner(second, 10_000);
@@ -227,6 +231,7 @@ describe.skipIf(skip)('the term entry a new owner appends at its takeover', () =
     await second.stop();
     await waitUntilOwner(first, 10_000);
     for (let i = 0; i < 3; i++) await buy(first, `t3-${i}`, `tn-${i}`);
+    const { version: _version, ...program } = (await first.get('/v1/program')).body as Record<string, unknown>;
     for (let i = 0; i < 6; i++) {
       const member = (await first.get(`/v1/members/tn-${i}`)).body as { purchaseCount: number };
       expect(member.purchaseCount).toBe(purchases.get(`tn-${i}`));
@@ -234,6 +239,8 @@ describe.skipIf(skip)('the term entry a new owner appends at its takeover', () =
     await first.stop();
 
     const inspect = await cluster.connect('term-inspect');
+    /** Where shard 0's term-3 entry is: a restore is stopped exactly there. */
+    let lastTermSeq = 0;
     try {
       const jsm = await jetstreamManager(inspect, { timeout: 5_000 });
       for (let shard = 0; shard < SHARDS; shard++) {
@@ -251,6 +258,7 @@ describe.skipIf(skip)('the term entry a new owner appends at its takeover', () =
         expect(firsts.map((f) => [f.writer, f.term])).toEqual([['node-1', 1], ['node-2', 2], ['node-1', 3]]);
         for (const f of firsts) expect(decodeLogValue(f.at, f.value).task).toEqual({ kind: 'term', term: f.term, nodeId: f.writer });
         expect(messages.filter((m) => decodeLogValue(0, m.value).kind === 'term').length).toBe(3);
+        if (shard === 0) lastTermSeq = firsts[2]!.at;
       }
     } finally {
       await inspect.close();
@@ -260,5 +268,24 @@ describe.skipIf(skip)('the term entry a new owner appends at its takeover', () =
     expect(verified.status, verified.stderr).toBe(0);
     expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, members: 6 });
     expectReplayEqualsLive(first.dataDir);
+
+    // A restore from the term-1 backup, carried forward by node-1's logs up to shard 0's term-3 entry, stops on it and verifies clean.
+    const restored = join(dir, 'nodes-restored');
+    const restore = loyaltyCli(restored, 'restore', backupDir, '--data', restored, '--log-from', first.dataDir, '--until-batch', `0:${lastTermSeq}`);
+    expect(restore.status, restore.stderr).toBe(0);
+    expect(JSON.parse(restore.stdout).shards[0]).toMatchObject({ toBatch: lastTermSeq, stoppedBy: 'untilBatch' });
+    const restoredVerify = loyaltyCli(restored, 'verify');
+    expect(restoredVerify.status, restoredVerify.stderr).toBe(0);
+    expect(JSON.parse(restoredVerify.stdout)).toMatchObject({ ok: true, members: 6 });
+
+    // What-if under the live program skips the term entries and finds no difference.
+    const programFile = join(dir, 'nodes-program.json');
+    writeFileSync(programFile, JSON.stringify(program));
+    const whatIf = loyaltyCli(first.dataDir, 'what-if', '--program', programFile, '--json', '--data', first.dataDir);
+    expect(whatIf.status, whatIf.stderr).toBe(0);
+    const report = JSON.parse(whatIf.stdout) as { actual: unknown; whatIf: unknown; membersTierDiffers: number; divergences: unknown };
+    expect(report.whatIf).toEqual(report.actual);
+    expect(report.membersTierDiffers).toBe(0);
+    expect(report.divergences).toEqual({ acceptedThenRefused: 0, refusedThenAccepted: 0, listed: [] });
   }, 180_000);
 });
