@@ -68,8 +68,8 @@ export class ShardReplicator {
 
   /**
    * Appends the `term` entry fenced on the stream's last sequence, which the levelled copy holds,
-   * and only then commits it to the copy: a refused
-   * append leaves the copy without an entry the stream lacks, so nothing needs undoing. A refusal
+   * and only then commits it to the copy: a refused append leaves nothing in the copy that the
+   * stream lacks, so nothing needs undoing. A refusal
    * means another owner's entry landed after the levelling (a stale owner's batch in flight): the
    * copy applies it, as any entry of the stream, and the term entry is tried again after it, up to
    * CLUSTER_TERM_APPEND_ATTEMPTS_MAX times. Once it lands, every later append of a stale owner is
@@ -93,7 +93,7 @@ export class ShardReplicator {
       }
       // The entry runs nothing (machine.ts answers its reply and writes no state), so the copy
       // commits the very value the stream acknowledged; a follower's replay checks its checksum.
-      this.store.root.transactionSync(() => appendLogValue(this.store, Buffer.from(value), 0));
+      this.store.root.transactionSync(() => appendLogValue(this.store, value, 0));
       this.pipeline = null;
       this.appendedSeq = position + 1;
       return;
