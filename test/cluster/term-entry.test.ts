@@ -237,6 +237,15 @@ describe.skipIf(skip)('the term entry a new owner appends at its takeover', () =
       expect(member.purchaseCount).toBe(purchases.get(`tn-${i}`));
     }
     await first.stop();
+    // The takeovers' durations as the nodes logged them (levelling, term entries, settling, the router's load), for docs/cluster.md.
+    const takeovers = [...first.logs, ...second.logs].flatMap((line) => {
+      try {
+        const rec = JSON.parse(line) as { msg?: string; term?: number; takeOverMs?: number };
+        return rec.msg === 'cluster: this node owns the deployment' ? [`term ${rec.term}: ${rec.takeOverMs} ms`] : [];
+      } catch { return []; }
+    });
+    console.log(`term entries: takeovers ${takeovers.sort().join(', ')}`);
+    expect(takeovers.length).toBe(3);
 
     const inspect = await cluster.connect('term-inspect');
     /** Where shard 0's term-3 entry is: a restore is stopped exactly there. */
