@@ -16,6 +16,7 @@ import { checkReplay } from '../../engine/history/replay-check.js';
 import { LOG_STARTED_LATE, ShardMachine, type TaskReply } from '../../engine/shard/machine.js';
 import { LogReplayError, replayShard, storeLogSource, type LogSource } from '../../engine/shard/replay.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
+import { sameLogEntry } from '../../engine/shard/log-redaction.js';
 import {
   appendLogValue, BatchDigest, decodeLogHeader, decodeLogValue, firstLogSeq, LOG_HEADER_BYTES, LOG_KIND_CODES, logPosition, logValues, packTask, sealLogValue,
   termLogValue, type LoggedTask,
@@ -401,6 +402,12 @@ describe('the term entry of a cluster owner\'s takeover', () => {
     expect(verify(replayed).mismatches).toEqual([]);
     // Up to an entry, the term entries included.
     expect(replayShard(storeLogSource(owner, 0), fresh('term-until'), { untilBatch: 4 })).toMatchObject({ lastSeq: 4, stoppedBy: 'untilBatch' });
+
+    // The levelling's comparison of a copy's entry with the stream's (log-redaction.ts): a term entry is the same byte for byte, another term or node is not.
+    const [, termEntry] = [...logValues(owner, 4, 4)][0]!;
+    expect(sameLogEntry(owner, 4, termEntry, termLogValue(7, 'node-b', 1, T0 + 4_000))).toBe(true);
+    expect(sameLogEntry(owner, 4, termEntry, termLogValue(8, 'node-b', 1, T0 + 4_000))).toBe(false);
+    expect(sameLogEntry(owner, 4, termEntry, termLogValue(7, 'node-c', 1, T0 + 4_000))).toBe(false);
 
     // A term entry whose checksum is not its reply's is refused, naming it.
     const forged = termLogValue(7, 'node-b', 1, T0 + 4_000);
