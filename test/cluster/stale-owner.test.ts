@@ -5,7 +5,9 @@
 // SIGCONT: it stops writing at once (its renewal or its append is refused), answers what it had
 // taken with a retryable refusal, and stands by in the same process: its PID stays alive, it says it
 // stands by, forwards to the new owner, and its copy, rebuilt from the streams where it held commits
-// they do not, ends identical to the new owner's. Every purchase applies exactly once.
+// they do not, ends identical to the new owner's. Every purchase applies exactly once. Once the new
+// owner is drained, the old one takes the deployment back in the same process, its router's memory
+// read again from the shards.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -222,16 +224,34 @@ describe.skipIf(skip)('a stale owner steps down in place', () => {
         await copy.root.close();
       }
     }
-    console.log(`stale owner: the standby owned ${tookOverMs} ms after SIGSTOP; woken, the old owner stepped down ${stoppedWritingMs} ms after SIGCONT, ` +
+    const cause = paused.logs.join('\n').split('\n').find((l) => l.includes('this node steps down at once'))!.includes('refused this node\'s append') ? 'an append refused' : 'its renewal refused';
+    console.log(`stale owner: the standby owned ${tookOverMs} ms after SIGSTOP; woken, the old owner stepped down (${cause}) ${stoppedWritingMs} ms after SIGCONT, ` +
       `answered as a standby ${standbyMs} ms after it, and its copy was the streams' ${caughtUpMs} ms after it ` +
       `(${rebuiltShards.length} shard copies rebuilt${rebuiltAtMs === null ? '' : `, the first moved aside ${rebuiltAtMs - wokenAtMs} ms after SIGCONT`}); ` +
       `${orders.length} HTTP purchases (${orders.filter((o) => o.attempts > 1).length} resent; ${okAsOwnerAfterWake.length} answered ok by the old owner itself after SIGCONT, ` +
       `batches its stream had acknowledged before the pause) and ${results.length} on the stream, each applied once`);
     expect(stoppedWritingMs).toBeLessThan(STOPS_WRITING_MAX_MS);
 
+    // The router's memory (directory, gates, program) was dropped at the step-down and is read again
+    // from the shards when the node owns again: a phone taken at the new owner is taken at the old
+    // one once the new owner is drained and the old one takes the deployment back, in the same process.
+    expect((await other.post('/v1/members', { memberId: 'sm-phone', name: 'Phone Holder', phone: '+852 6111 2233' })).status).toBe(201);
+    expect((await other.request('POST', '/v1/admin/cluster/drain')).status).toBe(200);
+    await waitUntilOwner(paused, FAILOVER_MAX_MS);
+    expect(await paused.get('/v1/admin/cluster').then((r) => r.body)).toMatchObject({ nodeId: 'node-a', role: 'owner', owner: { nodeId: 'node-a', term: 3 } });
+    const taken = await paused.post('/v1/members', { memberId: 'sm-dup', name: 'Phone Again', phone: '+852 6111 2233' });
+    expect(taken.status).toBe(409);
+    expect(taken.body).toMatchObject({ error: { code: 'phone_taken' } });
+    const back = await paused.post('/v1/purchases', { orderId: 'sa-back', memberId: 'sm-1', amountCents: 500 });
+    expect(back.status).toBe(200);
+    expect(forwardedTo(back)).toBeNull();
+    const mine = [...orders.filter((o) => o.memberId === 'sm-1'), ...streamed.filter((o) => o.memberId === 'sm-1')];
+    expect((await paused.get('/v1/members/sm-1')).body).toMatchObject({ purchaseCount: mine.length + 1, lifetimeSpendCents: mine.reduce((sum, o) => sum + o.amountCents, 0) + 500 });
+    expect(child.exitCode).toBeNull();
+
     await other.stop();
     await paused.stop();
-    expect(verify(paused)).toMatchObject({ ok: true, members: MEMBERS });
-    expect(verify(other)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verify(paused)).toMatchObject({ ok: true, members: MEMBERS + 1 });
+    expect(verify(other)).toMatchObject({ ok: true, members: MEMBERS + 1 });
   }, 180_000);
 });
