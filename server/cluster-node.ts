@@ -199,7 +199,14 @@ export async function joinCluster(cluster: ClusterConfig, httpAddress: string, a
    * standby claims it at once. Anything of this that fails stops the process, as before.
    */
   const stepDownInPlace = (why: string, record: OwnerRecord | null): Promise<void> => {
-    if (steppingDown !== null) return steppingDown;
+    if (steppingDown !== null) {
+      // A refused append began the step-down; the refused renewal names the owner to forward to.
+      if (record !== null && record.nodeId !== '' && record.nodeId !== cluster.nodeId) {
+        forwarder.owner = record;
+        lifecycle.notOwner = standbyMessage(cluster.nodeId, record, false);
+      }
+      return steppingDown;
+    }
     if (takingOver) {
       // The shards are between standing by and owning: only a stop makes sure none writes.
       return Promise.resolve(stopNow(`cluster: ${why} while this node took the deployment over: stopping the process (restarted, it stands by)`, { nodeId: cluster.nodeId }));
