@@ -192,6 +192,7 @@ async function followStream(config: ClusterConfig): Promise<void> {
     rebuild: rebuildCopy,
     fail: (err) => stopProcess('a standby shard could not apply its stream: its books differ from the owner\'s', err),
     warn: (msg, err) => writeSync(2, JSON.stringify({ level: 40, time: Date.now(), shard: shardId, msg, err: err instanceof Error ? err.message : String(err) }) + '\n'),
+    rebuilt: (logSeq, ms) => writeSync(2, JSON.stringify({ level: 30, time: Date.now(), shard: shardId, msg: 'the copy moved aside was rebuilt from the stream', logSeq, rebuildMs: ms }) + '\n'),
   });
 }
 

@@ -224,10 +224,13 @@ describe.skipIf(skip)('a stale owner steps down in place', () => {
         await copy.root.close();
       }
     }
+    const rebuildMs = paused.logs.join('\n').split('\n').filter((l) => l.includes('was rebuilt from the stream')).map((l) => (JSON.parse(l) as { shard: number; logSeq: number; rebuildMs: number }));
+    expect(rebuildMs.length).toBe(rebuiltShards.length);
     const cause = paused.logs.join('\n').split('\n').find((l) => l.includes('this node steps down at once'))!.includes('refused this node\'s append') ? 'an append refused' : 'its renewal refused';
     console.log(`stale owner: the standby owned ${tookOverMs} ms after SIGSTOP; woken, the old owner stepped down (${cause}) ${stoppedWritingMs} ms after SIGCONT, ` +
-      `answered as a standby ${standbyMs} ms after it, and its copy was the streams' ${caughtUpMs} ms after it ` +
-      `(${rebuiltShards.length} shard copies rebuilt${rebuiltAtMs === null ? '' : `, the first moved aside ${rebuiltAtMs - wokenAtMs} ms after SIGCONT`}); ` +
+      `answered as a standby ${standbyMs} ms after it; its copy was checked level with the streams ${caughtUpMs} ms after it, once the writers stopped ` +
+      `(${rebuiltShards.length} shard copies rebuilt${rebuiltAtMs === null ? '' : `, the first moved aside ${rebuiltAtMs - wokenAtMs} ms after SIGCONT`}, ` +
+      `rebuilds ${rebuildMs.map((r) => `shard ${r.shard}: ${r.logSeq} entries in ${r.rebuildMs} ms`).join(', ')}); ` +
       `${orders.length} HTTP purchases (${orders.filter((o) => o.attempts > 1).length} resent; ${okAsOwnerAfterWake.length} answered ok by the old owner itself after SIGCONT, ` +
       `batches its stream had acknowledged before the pause) and ${results.length} on the stream, each applied once`);
     expect(stoppedWritingMs).toBeLessThan(STOPS_WRITING_MAX_MS);
