@@ -171,6 +171,8 @@ export class Engine {
    */
   async stepDown(options: { stale?: boolean } = {}): Promise<Array<{ logSeq: number }>> {
     if (this.standingBy || this.options.standby !== true) throw new Error('only an engine that took over in cluster mode steps down');
+    // Two step-downs at once would send a shard two standBy controls: the caller stops the process instead.
+    if (this.steppingDown) throw new Error('a step-down of this engine is already under way');
     const stale = options.stale === true;
     this.steppingDown = true;
     try {
