@@ -23,6 +23,7 @@ import { loadCore } from '../../engine/core/wasm.js';
 import { purchaseOp } from '../../server/requests.js';
 import { logPosition } from '../../engine/shard/batch-log.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
+import { hashId } from '../../engine/router/member-hash.js';
 
 const skip = skipWithoutNats();
 const SHARDS = 2;
@@ -208,6 +209,7 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
     standby.adminKey = paused.adminKey;
     await waitUntilStandby(standby, 10_000);
     expect((await paused.post('/v1/members', { memberId: 'pm-1', name: 'Paused' })).status).toBe(201);
+    const otherShardMember = Array.from({ length: 50 }, (_, i) => `pm-other-${i}`).find((id) => hashId(id) % SHARDS !== hashId('pm-1') % SHARDS)!;
 
     const child = paused.child!;
     process.kill(child.pid!, 'SIGSTOP');
@@ -215,11 +217,29 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
     const tookOverMs = (Date.now() - pausedAtMs) + await waitUntilOwner(standby, FAILOVER_MAX_MS);
     console.log(`paused owner: the standby owned ${tookOverMs} ms after the owner was stopped with SIGSTOP`);
     expect((await standby.post('/v1/purchases', { orderId: 'po-1', memberId: 'pm-1', amountCents: 900 })).status).toBe(200);
+    // node-b writes the other shard too: any append the woken owner tries is refused (an append
+    // landing on a shard node-b had not written yet would make node-b step down instead: the window
+    // the `term` entry closes).
+    expect((await standby.post('/v1/members', { memberId: otherShardMember, name: 'Other Shard' })).status).toBe(201);
 
+    // A purchase sent to the paused owner waits in its socket: woken, the owner runs it only as a
+    // stale owner (node-b wrote the member's shard, so its append is refused) or forwards it. It is
+    // never answered ok by the old owner itself.
+    const sentWhilePaused = paused.post('/v1/purchases', { orderId: 'po-paused', memberId: 'pm-1', amountCents: 40 });
+    await pause(200);
     // Woken, the old owner's overdue renewal finds node-b's record: it stops writing at once, with
     // the reason in its log, and stands by in the same process, forwarding to node-b.
     const wokenAtMs = Date.now();
     process.kill(child.pid!, 'SIGCONT');
+    let answered = await sentWhilePaused;
+    expect(answered.status === 503 || (answered.status === 200 && forwardedTo(answered) !== null), `${answered.status} ${JSON.stringify(answered.body)}`).toBe(true);
+    while (answered.status !== 200) {
+      expect(answered.body).toMatchObject({ error: { code: expect.stringMatching(/^(shutting_down|not_owner|overloaded)$/) } });
+      expect(answered.headers.get('retry-after')).not.toBeNull();
+      await pause(50);
+      answered = await paused.post('/v1/purchases', { orderId: 'po-paused', memberId: 'pm-1', amountCents: 40 });
+    }
+    expect(forwardedTo(answered), paused.logs.join('\n').slice(-3_000)).toBe(`node-b (term 2) at http://127.0.0.1:${standby.port}`);
     let standbyMs = -1;
     for (;;) {
       const reply = await paused.get('/v1/program').catch(() => null);
@@ -239,6 +259,6 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
     const write = await paused.post('/v1/purchases', { orderId: 'po-2', memberId: 'pm-1', amountCents: 100 });
     expect(write.status).toBe(200);
     expect(forwardedTo(write)).toBe(`node-b (term 2) at http://127.0.0.1:${standby.port}`);
-    expect((await standby.get('/v1/members/pm-1')).body).toMatchObject({ purchaseCount: 2, lifetimeSpendCents: 1_000 });
+    expect((await standby.get('/v1/members/pm-1')).body).toMatchObject({ purchaseCount: 3, lifetimeSpendCents: 1_040 });
   }, 120_000);
 });
