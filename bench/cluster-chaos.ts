@@ -74,8 +74,9 @@ function check(name: string, ok: boolean, detail: string): void {
 
 /**
  * Starts a node's process and watches it as a supervisor would: a node that stops on its own (an
- * owner that finds another node's record steps down by exiting) is logged and started again after
- * DOWN_MS, as its supervisor would; it then stands by.
+ * owner whose step-down in place failed, a failed takeover) is logged and started again after
+ * DOWN_MS, as its supervisor would; it then stands by. An owner that steps down in place stays up
+ * and is only counted (its log's step-down lines, at the end of the run).
  */
 async function launch(run: Run, node: ChaosNode): Promise<void> {
   node.planned = false;
@@ -519,7 +520,9 @@ async function main(): Promise<number> {
     console.log(`resends to the next node: stream batches ${fmt(terminals.reduce((s, t) => s + t.resends, 0))}, HTTP requests ${fmt(clients.reduce((s, c) => s + c.resends, 0))}`);
     console.log(`failover (SIGKILL of the owner to the first answer from the new owner): ${run.failoversMs.map((ms, i) => `${fmt(ms)} ms (node-${run.failoverNodes[i]! + 1})`).join(', ')}`);
     console.log(`longest time without any answer: ${fmt(run.longestGap.ms)} ms, ended at ${run.longestGap.endedAtS.toFixed(1)} s`);
-    console.log(`nodes that stopped on their own (step-downs), each restarted as a standby: ${run.selfStops.length === 0 ? 'none' : run.selfStops.join('; ')}`);
+    console.log(`nodes that stopped on their own, each restarted as a standby: ${run.selfStops.length === 0 ? 'none' : run.selfStops.join('; ')}`);
+    const inPlace = run.nodes.map((n) => ({ nodeId: n.nodeId, count: n.server.logs.join('\n').split('\n').filter((l) => l.includes('this node steps down at once')).length })).filter((n) => n.count > 0);
+    console.log(`owners that stepped down in place (a refused renewal or append), staying up: ${inPlace.length === 0 ? 'none' : inPlace.map((n) => `${n.nodeId} ${n.count}×`).join(', ')}`);
     check(`${KILLS} failovers measured, each under ${fmt(FAILOVER_MAX_MS)} ms`, run.failoversMs.length === KILLS && run.failoversMs.every((ms) => ms < FAILOVER_MAX_MS), run.failoversMs.map((ms) => `${fmt(ms)} ms`).join(', '));
 
     const owner = await ownerOf(lease, run.nodes, null, NODE_WAIT_MS);

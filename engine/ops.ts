@@ -249,8 +249,13 @@ export type Control =
    * before it is answered, every entry the shard committed is appended and acknowledged by the
    * stream, and the shard follows its stream again as a standby from its copy's position; answers
    * that position. The router sends it only after it stopped sending the shard writes.
+   *
+   * `stale`: an unplanned step-down (another node owns the deployment, or the stream refused an
+   * append): nothing more is appended, since this node no longer owns the stream; entries the copy
+   * committed and the stream does not hold stay until the standby finds another owner's entries at
+   * their place and rebuilds the copy from the stream (engine/shard/standby.ts).
    */
-  | { c: 'standBy' };
+  | { c: 'standBy'; stale?: boolean };
 
 export const LEDGER_KINDS = [
   'register', 'purchase', 'return', 'redeem', 'adjust', 'topup', 'withdraw', 'transfer_out',

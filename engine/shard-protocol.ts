@@ -7,6 +7,14 @@ import type { OutboxMessage } from './rules/member-state.js';
 /** The bytes of the commit clock every shard of a process shares: one signed 64-bit count of microseconds. */
 export const COMMIT_CLOCK_BYTES = 8;
 
+/**
+ * How a shard thread's error message starts when its stream refused an append (fence_refused):
+ * another node wrote the stream, so this node's owner is stale. An error crosses the thread boundary
+ * as its message only, so the router recognises it by this mark, answers the task's writes with a
+ * retryable refusal and steps the whole node down (engine/router/shard-client.ts).
+ */
+export const STALE_OWNER_MARK = 'stale_owner:';
+
 export interface ShardWorkerData {
   shardId: number; dataDir: string; mapBytes?: number;
   /** The commit clock every shard of the process shares (engine/shard/commit-clock.ts). */

@@ -2,8 +2,10 @@
 // once it holds it, turns its standby engine into the writer and answers what other nodes forward
 // to it; until then it forwards requests and stream batches to the owner (server/cluster-forward.ts),
 // and refuses them with not_owner while no owner is known. An owner that finds another node's
-// record where its own was stops the process at once: its copy may hold a commit the stream will
-// never hold, and the next start, as a standby, rebuilds it from the stream. An operator drains a
+// record where its own was, or whose shard's stream refused an append, steps down in place at once:
+// every write not answered gets a retryable refusal, the shards stand by again (a copy holding a
+// commit the stream replaced is rebuilt from the stream, in this process) and the node forwards to
+// the new owner; only when that step-down fails does it stop the process. An operator drains a
 // node (`drain`): an owner steps down without stopping, in-flight writes answered, and gives the
 // record up to a standby; a drained node forwards and claims nothing until `undrain`.
 import { writeSync } from 'node:fs';
@@ -83,6 +85,10 @@ export async function joinCluster(cluster: ClusterConfig, httpAddress: string, a
     throw new Error(msg);
   };
   let owning = false;
+  /** Set from the `won` event until the engine took the shards over (or failed to). */
+  let takingOver = false;
+  /** The unplanned step-down under way, if any: a second cause meanwhile joins it. */
+  let steppingDown: Promise<void> | null = null;
   let lastTrouble = '';
   const forwarder = new Forwarder(nc, cluster.deployment, cluster.nodeId);
   lifecycle.forwarder = forwarder;
@@ -96,10 +102,13 @@ export async function joinCluster(cluster: ClusterConfig, httpAddress: string, a
     },
     won: (term) => {
       const startedMs = performance.now();
+      takingOver = true;
       lifecycle.notOwner = `this node (${cluster.nodeId}) is taking the deployment over (term ${term}); retry shortly`;
       forwarder.owner = null;
       log.info({ nodeId: cluster.nodeId, term }, 'cluster: this node holds the owner record; taking the shards over');
-      engine.takeOver(term).then(() => {
+      // A step-down still under way (this node was the owner a moment ago) ends first: the shards take over from standing by.
+      (steppingDown ?? Promise.resolve()).then(() => engine.takeOver(term)).then(() => {
+        takingOver = false;
         owning = true;
         // Other nodes forward to this node's id and term from the record's next read on; a node
         // that owned an earlier term listens on that term's subjects, which no one sends to any more.
@@ -109,10 +118,12 @@ export async function joinCluster(cluster: ClusterConfig, httpAddress: string, a
         log.info({ nodeId: cluster.nodeId, term, takeOverMs: Math.round(performance.now() - startedMs) }, 'cluster: this node owns the deployment');
       }, (err: unknown) => stopNow('cluster: the takeover failed: stopping the process (restarted, it stands by again)', { err, term }));
     },
-    lost: (record) => stopNow(
-      `cluster: node ${record.nodeId} owns the deployment now (term ${record.term}): this node stops at once; restarted, it stands by and rebuilds its copy from the streams if it holds a commit they do not`,
-      { nodeId: cluster.nodeId, owner: record.nodeId, term: record.term },
-    ),
+    lost: (record) => {
+      const why = `node ${record.nodeId} owns the deployment now (term ${record.term})`;
+      // Said even when a refused append began the step-down first: the operator sees who owns now.
+      log.info({ nodeId: cluster.nodeId, owner: record.nodeId, term: record.term }, `cluster: ${why}: this node's renewal was refused`);
+      void stepDownInPlace(why, record);
+    },
     trouble: (err) => {
       const message = err instanceof Error ? err.message : String(err);
       if (message === lastTrouble) return;
@@ -120,6 +131,11 @@ export async function joinCluster(cluster: ClusterConfig, httpAddress: string, a
       log.warn({ err }, 'cluster: the owner record could not be read or renewed; trying again');
     },
   });
+  // A shard's stream refused an append: another node wrote it. One node owns the whole deployment,
+  // so the whole node steps down, whichever shard found out.
+  engine.onStale = (reason) => {
+    void stepDownInPlace(`a shard's stream refused this node's append (${reason})`, null);
+  };
   const role = (): NodeRole => (owning ? 'owner' : election.drained ? 'drained' : 'standby');
   // Every node answers a roll call with what it is, so that an owner drains only when a standby
   // is there to take over, and an operator sees the deployment's nodes from any of them.
@@ -170,6 +186,51 @@ export async function joinCluster(cluster: ClusterConfig, httpAddress: string, a
     // Only now may another node own: no shard of this node writes any more, and each one's last entry is in its stream.
     await election.giveUp();
     log.info({ nodeId: cluster.nodeId, stepDownMs: Math.round(performance.now() - startedMs) }, 'cluster: this node is drained: it gave the owner record up and forwards to the next owner');
+  };
+
+  /**
+   * An unplanned step-down, in place (docs/cluster.md, "Writing: the fence"): this node learnt that
+   * another node owns the deployment (`record`, from a refused renewal) or wrote a shard's stream (a
+   * refused append). At once, nothing more is answered as done: new requests get not_owner (or are
+   * forwarded to the new owner once it is known), and every write taken and not answered gets a
+   * retryable refusal (Engine.stepDown with `stale`); the shards then stand by, rebuilding a copy
+   * that holds a commit another owner's entries replaced. Forwarded requests are no longer served
+   * as owner, and sweeps and webhook deliveries stop. A record still held is given up, so that a
+   * standby claims it at once. Anything of this that fails stops the process, as before.
+   */
+  const stepDownInPlace = (why: string, record: OwnerRecord | null): Promise<void> => {
+    if (steppingDown !== null) {
+      // A refused append began the step-down; the refused renewal names the owner to forward to.
+      if (record !== null && record.nodeId !== '' && record.nodeId !== cluster.nodeId) {
+        forwarder.owner = record;
+        lifecycle.notOwner = standbyMessage(cluster.nodeId, record, false);
+      }
+      return steppingDown;
+    }
+    if (takingOver) {
+      // The shards are between standing by and owning: only a stop makes sure none writes.
+      return Promise.resolve(stopNow(`cluster: ${why} while this node took the deployment over: stopping the process (restarted, it stands by)`, { nodeId: cluster.nodeId }));
+    }
+    if (!owning) return Promise.resolve();
+    const startedMs = performance.now();
+    owning = false;
+    forwarder.owner = record !== null && record.nodeId !== '' && record.nodeId !== cluster.nodeId ? record : null;
+    lifecycle.notOwner = record !== null && forwarder.owner !== null ? standbyMessage(cluster.nodeId, record, false)
+      : `this node (${cluster.nodeId}) no longer owns the deployment: another node takes it over within seconds; resend shortly`;
+    serving?.stop();
+    serving = null;
+    log.warn({ nodeId: cluster.nodeId, owner: record?.nodeId, term: record?.term }, `cluster: ${why}: this node steps down at once and stands by; writes not answered are refused as retryable`);
+    steppingDown = (async () => {
+      try {
+        await engine.stepDown({ stale: true });
+        await steppedDown();
+        await election.resign();
+      } catch (err) {
+        stopNow(`cluster: ${why}, and the step-down failed: stopping the process (restarted, it stands by and rebuilds its copy from the streams if it holds a commit they do not)`, { err, nodeId: cluster.nodeId });
+      }
+      log.info({ nodeId: cluster.nodeId, stepDownMs: Math.round(performance.now() - startedMs) }, 'cluster: this node stepped down: its shards stand by and it forwards to the owner');
+    })().finally(() => { steppingDown = null; });
+    return steppingDown;
   };
 
   election.start();

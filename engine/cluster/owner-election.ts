@@ -3,7 +3,8 @@
 // CLUSTER_LEASE_POLL_MS and claims it, with the next term, once it has not changed for
 // CLUSTER_LEASE_MS of the standby's own clock (no two machines' clocks are compared). A node that
 // finds its own id in the record (it held it before a restart) claims it at once. The owner that
-// finds another node's record where its own was stops writing: the events say what to do. A
+// finds another node's record where its own was stops writing (the `lost` event says so) and
+// carries on as a standby, reading the record and reporting its owner. A
 // drained node (a planned step-down, `giveUp`) reads the record and reports it, but never claims
 // it, whatever it finds, until `undrain`.
 import { CLUSTER_LEASE_MS, CLUSTER_LEASE_POLL_MS, CLUSTER_LEASE_RENEW_ATTEMPT_MS, CLUSTER_LEASE_RENEW_MS } from '../limits.js';
@@ -15,7 +16,11 @@ export interface ElectionEvents {
   standby(record: OwnerRecord): void;
   /** This node holds term `term` from now on: it takes the shards over (renewals go on meanwhile). */
   won(term: number): void;
-  /** Another node holds the record this node held: this node must stop writing at once. */
+  /**
+   * Another node holds the record this node held: this node must stop writing at once. The
+   * election carries on as a standby's (it reads the record and reports its owner, and may claim it
+   * again later): the node steps down before it takes anything over again.
+   */
   lost(record: OwnerRecord): void;
   /** Reading or writing the record failed (NATS unavailable for now): tried again at the next turn. */
   trouble(err: unknown): void;
@@ -122,9 +127,13 @@ export class OwnerElection {
       this.lastRecord = next.record;
       return;
     }
+    // From the next turn on this node reads the record as a standby: its owner is reported anew, and
+    // the lease is counted from that read.
     this.held = null;
-    this.stop();
+    this.seen = null;
+    this.reported = null;
     const now = await this.lease.read().catch(() => null);
+    if (now !== null) this.lastRecord = now.record;
     this.events.lost(now?.record ?? held.record);
   }
 
@@ -154,6 +163,16 @@ export class OwnerElection {
    */
   async giveUp(): Promise<void> {
     this.drainedState = true;
+    await this.resign();
+  }
+
+  /**
+   * An unplanned step-down while this node holds the record (a shard's stream refused an append:
+   * another node wrote it): once the engine writes no more, the record is given up (written vacant)
+   * and the node carries on as a standby that may claim again, unlike `giveUp`. Does nothing when
+   * the record is no longer held.
+   */
+  async resign(): Promise<void> {
     await this.ownTurn(async () => {
       const held = this.held;
       if (held === null) return;

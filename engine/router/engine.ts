@@ -93,6 +93,7 @@ export class Engine {
     // One commit clock for every shard, so that the batch logs' commit times order the shards' work.
     const commitClock = new SharedArrayBuffer(COMMIT_CLOCK_BYTES);
     this.shards = Array.from({ length: options.shards }, (_, i) => new ShardClient(i, options.dataDir, options.mapBytes, options.pendingOpsMax, commitClock, options.standby === true && options.readOnly !== true));
+    for (const shard of this.shards) shard.onStale = (reason) => this.onStale(reason);
     this.orchestrator = new Orchestrator(this);
   }
 
@@ -135,6 +136,13 @@ export class Engine {
   standingBy = false;
 
   /**
+   * Cluster mode: called when a shard's stream refused an append (another node wrote it), once per
+   * refused task: one owner writes the whole deployment, so the node steps down as a whole
+   * (server/cluster-node.ts), with `stepDown({ stale: true })`.
+   */
+  onStale: (reason: string) => void = () => {};
+
+  /**
    * Cluster mode: makes this node the writer of every shard in term `term` (its owner record's).
    * Each shard stops following, levels its copy with its stream and appends from there; then the
    * router reads what it keeps in memory from the shards' copies, as a start does.
@@ -156,13 +164,24 @@ export class Engine {
    * can write: only then may the owner record be given up. What the router keeps in memory for a
    * writer (the gates, the directory, the outbox's delivery) is dropped, and read again from the
    * shards at the next takeover. Answers each shard's log position.
+   *
+   * `stale`, an unplanned step-down (another node owns the deployment, or a stream refused an
+   * append): every write taken and not answered is answered at once with a retryable refusal
+   * (ShardClient.abandon), none as done, and the shards append nothing more before standing by.
    */
-  async stepDown(): Promise<Array<{ logSeq: number }>> {
+  async stepDown(options: { stale?: boolean } = {}): Promise<Array<{ logSeq: number }>> {
     if (this.standingBy || this.options.standby !== true) throw new Error('only an engine that took over in cluster mode steps down');
+    // Two step-downs at once would send a shard two standBy controls: the caller stops the process instead.
+    if (this.steppingDown) throw new Error('a step-down of this engine is already under way');
+    const stale = options.stale === true;
     this.steppingDown = true;
     try {
+      if (stale) {
+        // The outbox messages of batches answered late belong to no acknowledged write of this node.
+        for (const shard of this.shards) { shard.onOutbox = () => {}; shard.abandon(); }
+      }
       await Promise.all(this.shards.map((s) => s.stepDown()));
-      const positions = await Promise.all(this.shards.map((s) => s.control({ c: 'standBy' }))) as Array<{ logSeq: number }>;
+      const positions = await Promise.all(this.shards.map((s) => s.control(stale ? { c: 'standBy', stale } : { c: 'standBy' }))) as Array<{ logSeq: number }>;
       this.standingBy = true;
       for (const shard of this.shards) {
         shard.onOutbox = () => {};

@@ -7,7 +7,7 @@ import { BATCH_OPS_MAX, commitModeFromEnv, commitWaitsForGroupSync, SHARD_PENDIN
 import { LoyaltyError } from '../errors.js';
 import type { Control, OpResult, Query, RegisterOp, WriteOp } from '../ops.js';
 import { toImportRows } from '../import-rows.js';
-import type { BatchReply, PackedBatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.js';
+import { STALE_OWNER_MARK, type BatchReply, type PackedBatchReply, type ShardTask, type ShardWorkerData } from '../shard-protocol.js';
 import { arrayBounds, packRecords, ResultList, unpackRecords, unpackResult } from '../batch-records.js';
 import type { OutboxMessage } from '../rules/member-state.js';
 import { answeredByReader, ReaderClient } from './reader-client.js';
@@ -71,6 +71,12 @@ function answerPackedInGroup(group: Group, index: number, packed: Uint8Array, st
 /** Why a write is refused once the node stepped down: the client resends it, and another node owns by then. */
 const STEPPED_DOWN = 'this node is handing the deployment over to another node; resend this request shortly';
 
+/** Why a write is refused once another node took the deployment over from this one: resent, it applies once at the new owner under its key. */
+const NO_LONGER_OWNER = 'this node no longer owns the deployment: another node took it over; resend this request shortly';
+
+/** A batch sent to the shard and not answered yet; `abandoned` once its ops were answered without it. */
+interface InFlightBatch { batch: Pending[]; abandoned: boolean }
+
 export class ShardClient {
   private readonly pool: Piscina;
   /** The data folder's reader thread: the queries that scan go there (engine/router/reader-client.ts). */
@@ -97,6 +103,8 @@ export class ShardClient {
    * refused with shutting_down, which clients resend (to the next owner, through the forwarding).
    */
   private steppedDown = false;
+  /** The batches sent and not answered, which an unplanned step-down answers at once (`abandon`). */
+  private readonly sending = new Set<InFlightBatch>();
   readonly stats: ShardStats = { ops: 0, batches: 0, batchOpsSum: 0, commitMsSum: 0, queuedOps: 0, inFlight: 0 };
 
   /** Called with the outbox messages each batch wrote, once the batch is durable. */
@@ -128,6 +136,12 @@ export class ShardClient {
     this.waitingMembers.clear();
     this.schedule();
   }
+
+  /**
+   * Called when the shard's stream refused an append (another node wrote it): this node's owner is
+   * stale, and the engine steps the whole node down (Engine.stepDown with `stale`).
+   */
+  onStale: (reason: string) => void = () => {};
 
   /** Called once per durable batch with its ops and the time from sending it to its reply (server/metrics.ts). */
   onBatch: (ops: number, commitMs: number) => void = () => {};
@@ -237,11 +251,16 @@ export class ShardClient {
     let results: Uint8Array | OpResult[];
     let couponCounts: Record<string, number> | undefined;
     let rewardCounts: Record<string, [number, number]> | undefined;
+    const sent: InFlightBatch = { batch, abandoned: false };
+    this.sending.add(sent);
     try {
       // Results packed for the acks only when some op is a stream batch's (a group's): see PackedBatchReply.
       const resultsPacked = batch.some((p) => p.group !== null);
       ({ results, couponCounts, rewardCounts } = await this.execute({ type: 'batch', packedOps: packRecords(ops), resultsPacked }, batch.length) as PackedBatchReply);
     } catch (err) {
+      this.sending.delete(sent);
+      // Its ops were answered when the node stepped down; the gates are dropped with the step-down.
+      if (sent.abandoned) return;
       if (held !== null) gate!.release(held);
       if (admission !== null) rewards!.release(admission.held);
       for (const p of batch) {
@@ -250,6 +269,8 @@ export class ShardClient {
       }
       return;
     }
+    this.sending.delete(sent);
+    if (sent.abandoned) return;
     // Counted before any op is answered, so that an op sent on its answer meets the new count.
     if (held !== null) gate!.settle(held, couponCounts);
     else if (couponCounts !== undefined) gate!.count(couponCounts);
@@ -320,6 +341,11 @@ export class ShardClient {
       return await this.pool.run(task, moved === undefined ? {} : { transferList: [moved.buffer as ArrayBuffer] });
     } catch (err) {
       if (err instanceof Error && err.message === PISCINA_QUEUE_FULL) throw new LoyaltyError('overloaded', 'the shard\'s task queue is full');
+      if (err instanceof Error && err.message.startsWith(STALE_OWNER_MARK)) {
+        // Another node wrote the stream: nothing this task did may be answered as done.
+        this.onStale(err.message.slice(STALE_OWNER_MARK.length).trim());
+        throw new LoyaltyError('shutting_down', NO_LONGER_OWNER);
+      }
       throw err;
     }
   }
@@ -345,6 +371,33 @@ export class ShardClient {
       if (p.group === null) p.reject!(refused);
       else answerInGroup(p.group, p.index, p.group.failure(refused));
     }
+  }
+
+  /**
+   * An unplanned step-down (another node owns the deployment): refuses new writes from now on and
+   * answers, at once, every op queued, held back or in a batch the shard has not answered, with a
+   * retryable refusal. None of them may be answered as done: a batch not acknowledged by its stream
+   * may never be, and the client resends each op to the next owner, where its key makes it apply
+   * once. The shard's later answers to those batches are dropped; `stepDown` then waits for them.
+   */
+  abandon(): void {
+    this.steppedDown = true;
+    const refused = new LoyaltyError('shutting_down', NO_LONGER_OWNER);
+    const refuse = (p: Pending): void => {
+      if (p.group === null) p.reject!(refused);
+      else answerInGroup(p.group, p.index, p.group.failure(refused));
+    };
+    for (const sent of this.sending) {
+      sent.abandoned = true;
+      for (const p of sent.batch) refuse(p);
+    }
+    this.sending.clear();
+    const waiting = [...this.urgent, ...this.queue, ...this.waiting];
+    this.urgent = [];
+    this.queue = [];
+    this.waiting = [];
+    this.waitingMembers.clear();
+    for (const p of waiting) refuse(p);
   }
 
   /** Takes writes again: this node owns the shard once more (Engine.takeOver). */

@@ -27,6 +27,8 @@ export interface StandbyEvents {
   fail(err: Error): void;
   /** A turn that could not reach the stream: reported, and tried again at the next one. */
   warn(message: string, err: unknown): void;
+  /** A rebuilt copy reached the stream's last entry `logSeq`, `ms` after it was moved aside: reported for the operator. */
+  rebuilt?(logSeq: number, ms: number): void;
 }
 
 /** Whether the copy's log entry `seq` is the stream's message for it, byte for byte or as this copy's erasures redacted it (log-redaction.ts). */
@@ -42,6 +44,8 @@ export class ShardStandby {
   private stopping = false;
   private wake: (() => void) | null = null;
   private running: Promise<void> = Promise.resolve();
+  /** When the copy was last moved aside to be rebuilt (this node's monotonic clock), until the rebuilt copy caught up. */
+  private rebuiltFromMs: number | null = null;
 
   private constructor(private readonly nc: NatsConnection, private readonly log: ReplicatedLog, readonly shard: number, private readonly events: StandbyEvents) {}
 
@@ -94,6 +98,7 @@ export class ShardStandby {
       const common = Math.min(local, streamLast);
       if (common > 0 && !(await sameEntry(store, this.log, this.shard, common))) {
         await this.events.rebuild(`log entry ${common} of this node's copy differs from the stream's: the copy holds a commit another owner's entries replaced`);
+        this.rebuiltFromMs = performance.now();
         this.level = false;
         return;
       }
@@ -101,6 +106,10 @@ export class ShardStandby {
       this.level = true;
     }
     if (streamLast > local) await (await ShardFollower.open(this.nc, shardStream(this.log.deployment, this.shard), store)).catchUp(streamLast);
+    if (this.rebuiltFromMs !== null) {
+      this.events.rebuilt?.(streamLast, Math.round(performance.now() - this.rebuiltFromMs));
+      this.rebuiltFromMs = null;
+    }
   }
 
   /** Stops following once the turn under way has ended, and closes the connection. */

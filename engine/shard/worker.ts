@@ -13,7 +13,7 @@ import { existsSync, renameSync, writeSync } from 'node:fs';
 import type { Control } from '../ops.js';
 import { importRowCount } from '../import-rows.js';
 import { opError } from '../errors.js';
-import type { BatchReply, PackedBatchReply, ShardTask, ShardWorkerData } from '../shard-protocol.js';
+import { STALE_OWNER_MARK, type BatchReply, type PackedBatchReply, type ShardTask, type ShardWorkerData } from '../shard-protocol.js';
 import type { WriteOp } from '../ops.js';
 import { packRecords, packResults, unpackRecords } from '../batch-records.js';
 import { ShardMachine } from './machine.js';
@@ -114,12 +114,37 @@ const syncs = commitWaitsForGroupSync(COMMIT_MODE) ? new GroupSync(syncDataFile,
 
 /**
  * The shard's stream in cluster mode once this node owns the shard (the `own` control), levelled
- * with this copy before the next task is taken. A refused or unanswered append stops the process,
- * as a failed sync does: the copy holds a commit the stream may not, and the next start levels the
- * two again or rebuilds the copy (engine/shard/replicator.ts, engine/shard/standby.ts). It is
- * loaded only in cluster mode: a single machine's shard threads never load the NATS client.
+ * with this copy before the next task is taken. An append refused by the fence (another node wrote
+ * the stream) makes this owner stale (`staleReason`): the tasks waiting for it fail with a mark the
+ * router turns into a retryable refusal and a step-down of the whole node, which the `standBy`
+ * control with `stale` completes. An unanswered append stops the process, as a failed sync does:
+ * the copy holds a commit the stream may or may not hold, and the next start levels the two again
+ * or rebuilds the copy (engine/shard/replicator.ts, engine/shard/standby.ts). It is loaded only in
+ * cluster mode: a single machine's shard threads never load the NATS client.
  */
 let replicator: ShardReplicator | null = null;
+/**
+ * Set when the stream refused an append of this shard until the `standBy` control: why this owner
+ * is stale. Meanwhile the shard commits no write and answers no read, since what it holds beyond
+ * the stream will never be in it.
+ */
+let staleReason: string | null = null;
+
+/** The error a task of a stale owner fails with: its message starts with the mark the router looks for. */
+const staleOwnerError = (): Error => new Error(`${STALE_OWNER_MARK} shard ${shardId}: ${staleReason ?? 'this node no longer owns the shard'}`);
+
+/**
+ * A replicator's failure, for a task waiting on it: a refusal by the fence makes this owner stale
+ * and fails the task with the stale mark; any other failure (no acknowledgement in time) stops the
+ * process, since the stream may or may not hold the entry.
+ */
+function replicationFailed(err: unknown, stopMessage: string): never {
+  if (err instanceof Error && (err as { code?: unknown }).code === 'fence_refused') {
+    staleReason ??= err.message;
+    throw staleOwnerError();
+  }
+  return stopProcess(stopMessage, err instanceof Error ? err : new Error(String(err)));
+}
 /**
  * In cluster mode, from the start until this node owns the shard: the standby that follows the
  * shard's stream into this copy. While it runs the shard takes no write.
@@ -170,26 +195,33 @@ async function followStream(config: ClusterConfig): Promise<void> {
     rebuild: rebuildCopy,
     fail: (err) => stopProcess('a standby shard could not apply its stream: its books differ from the owner\'s', err),
     warn: (msg, err) => writeSync(2, JSON.stringify({ level: 40, time: Date.now(), shard: shardId, msg, err: err instanceof Error ? err.message : String(err) }) + '\n'),
+    rebuilt: (logSeq, ms) => writeSync(2, JSON.stringify({ level: 30, time: Date.now(), shard: shardId, msg: 'the copy moved aside was rebuilt from the stream', logSeq, rebuildMs: ms }) + '\n'),
   });
 }
 
 /**
- * A planned step-down of this node (the `standBy` control), run with the shard to itself, so after
- * every task begun before it: what those tasks committed is synced, then appended and acknowledged
- * by the stream (an append refused or unanswered stops the process, as for a batch), and only then
- * does the shard let its stream connection go and follow the stream as a standby. From here on the
- * shard refuses every write, so nothing it commits can miss the stream once another node owns it.
+ * A step-down of this node (the `standBy` control), run with the shard to itself, so after every
+ * task begun before it. Planned (a drain): what those tasks committed is synced, then appended and
+ * acknowledged by the stream (an append refused or unanswered stops the process, as for a batch).
+ * Unplanned (`stale`: another node owns the deployment): nothing more is appended, and the appends
+ * already sent settle as they may. Only then does the shard let its stream connection go and follow
+ * the stream as a standby; a copy holding a commit that another owner's entries replaced in the
+ * stream is moved aside and rebuilt by the standby, in this process. From here on the shard refuses
+ * every write, so nothing it commits can miss the stream once another node owns it.
  */
-async function standByNow(): Promise<{ logSeq: number }> {
+async function standByNow(stale: boolean): Promise<{ logSeq: number }> {
   assert.ok(CLUSTER !== null && replicator !== null && standby === null, 'only a shard this node owns steps down, in cluster mode');
   if (syncs !== null) await syncs.settled();
-  try {
-    await replicator.replicate();
-  } catch (err) {
-    stopProcess('the shard\'s stream refused or did not acknowledge an append during a step-down: stopping the process', err instanceof Error ? err : new Error(String(err)));
+  if (!stale) {
+    try {
+      await replicator.replicate();
+    } catch (err) {
+      stopProcess('the shard\'s stream refused or did not acknowledge an append during a step-down: stopping the process', err instanceof Error ? err : new Error(String(err)));
+    }
   }
   await replicator.close();
   replicator = null;
+  staleReason = null;
   await followStream(CLUSTER);
   return { logSeq: logPosition(store).seq };
 }
@@ -327,7 +359,7 @@ async function durable({ reply, wrote }: Done): Promise<unknown> {
     try {
       await (wrote ? replicator.replicate() : replicator.settled());
     } catch (err) {
-      stopProcess('the shard\'s stream refused or did not acknowledge an append: stopping the process', err instanceof Error ? err : new Error(String(err)));
+      replicationFailed(err, 'the shard\'s stream did not acknowledge an append: stopping the process');
     }
   }
   if (write > 0) writeSync(2, `reply ${shardId} ${write}\n`);
@@ -451,7 +483,9 @@ export default async function handle(msg: ShardTask): Promise<unknown> {
   if (msg.type === 'control' && msg.control.c === 'compact') return exclusive(compactNow);
   if (msg.type === 'control' && msg.control.c === 'close') return exclusive(closeNow);
   if (msg.type === 'control' && msg.control.c === 'own') { const { term } = msg.control; return exclusive(async () => (await ownNow(term)).reply); }
-  if (msg.type === 'control' && msg.control.c === 'standBy') return exclusive(standByNow);
+  if (msg.type === 'control' && msg.control.c === 'standBy') { const stale = msg.control.stale === true; return exclusive(() => standByNow(stale)); }
+  // A stale owner's copy must not get further from the stream: it takes nothing until it stands by.
+  if (staleReason !== null) throw staleOwnerError();
   // A standby's copy is written by its stream alone: a write of its own would make it differ.
   if (standby !== null && !(msg.type === 'query' || (msg.type === 'control' && msg.control.c === 'backup'))) {
     throw new Error(`shard ${shardId} stands by in cluster mode: it takes no write until this node owns it`);

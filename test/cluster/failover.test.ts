@@ -5,7 +5,8 @@
 // replays, the unacknowledged ones resent by their order id apply once, and the killed node comes
 // back as a standby whose copy becomes the new owner's, database by database, a copy holding a
 // commit the stream never had rebuilt from the stream. An owner paused past
-// its lease (SIGSTOP) finds another node's record when it wakes, and stops at once.
+// its lease (SIGSTOP) finds another node's record when it wakes, stops writing at once and stands by
+// in the same process (test/cluster/stale-owner.test.ts has the same under purchases).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { loadCore } from '../../engine/core/wasm.js';
 import { purchaseOp } from '../../server/requests.js';
 import { logPosition } from '../../engine/shard/batch-log.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
+import { hashId } from '../../engine/router/member-hash.js';
 
 const skip = skipWithoutNats();
 const SHARDS = 2;
@@ -193,7 +195,7 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
     expect(verify(second)).toMatchObject({ ok: true, members: MEMBERS });
   }, 180_000);
 
-  it('stops an owner that was paused past its lease as soon as it wakes, and it comes back as a standby', async () => {
+  it('an owner paused past its lease stops writing as soon as it wakes and stands by without a stop', async () => {
     // A deployment of its own on the same NATS servers: its own streams and owner record.
     const own = (nodeId: string) => ({ ...env(nodeId), LOYALTY_DEPLOYMENT: 'paused' });
     const paused = new ServerProcess(ServerProcess.tempDataDir(), own('node-a'));
@@ -207,26 +209,56 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
     standby.adminKey = paused.adminKey;
     await waitUntilStandby(standby, 10_000);
     expect((await paused.post('/v1/members', { memberId: 'pm-1', name: 'Paused' })).status).toBe(201);
+    const otherShardMember = Array.from({ length: 50 }, (_, i) => `pm-other-${i}`).find((id) => hashId(id) % SHARDS !== hashId('pm-1') % SHARDS)!;
 
     const child = paused.child!;
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
     process.kill(child.pid!, 'SIGSTOP');
     const pausedAtMs = Date.now();
     const tookOverMs = (Date.now() - pausedAtMs) + await waitUntilOwner(standby, FAILOVER_MAX_MS);
     console.log(`paused owner: the standby owned ${tookOverMs} ms after the owner was stopped with SIGSTOP`);
     expect((await standby.post('/v1/purchases', { orderId: 'po-1', memberId: 'pm-1', amountCents: 900 })).status).toBe(200);
+    // node-b writes the other shard too: any append the woken owner tries is refused (an append
+    // landing on a shard node-b had not written yet would make node-b step down instead: the window
+    // the `term` entry closes).
+    expect((await standby.post('/v1/members', { memberId: otherShardMember, name: 'Other Shard' })).status).toBe(201);
 
-    // Woken, the old owner's next renewal finds node-b's record: it stops at once, with the reason in its log.
+    // A purchase sent to the paused owner waits in its socket: woken, the owner runs it only as a
+    // stale owner (node-b wrote the member's shard, so its append is refused) or forwards it. It is
+    // never answered ok by the old owner itself.
+    const sentWhilePaused = paused.post('/v1/purchases', { orderId: 'po-paused', memberId: 'pm-1', amountCents: 40 });
+    await pause(200);
+    // Woken, the old owner's overdue renewal finds node-b's record: it stops writing at once, with
+    // the reason in its log, and stands by in the same process, forwarding to node-b.
     const wokenAtMs = Date.now();
     process.kill(child.pid!, 'SIGCONT');
-    expect(await Promise.race([exited, pause(5_000).then(() => 'still running')])).toBe('SIGKILL');
-    console.log(`paused owner: it stopped ${Date.now() - wokenAtMs} ms after SIGCONT`);
-    expect(paused.logs.join('')).toContain('node node-b owns the deployment now (term 2): this node stops at once');
-    paused.child = null;
-
-    paused.logs.length = 0;
-    await paused.start();
-    expect(await waitUntilStandby(paused, 10_000)).toContain('node-b (term 2)');
-    expect((await standby.get('/v1/members/pm-1')).body).toMatchObject({ purchaseCount: 1, lifetimeSpendCents: 900 });
+    let answered = await sentWhilePaused;
+    expect(answered.status === 503 || (answered.status === 200 && forwardedTo(answered) !== null), `${answered.status} ${JSON.stringify(answered.body)}`).toBe(true);
+    while (answered.status !== 200) {
+      expect(answered.body).toMatchObject({ error: { code: expect.stringMatching(/^(shutting_down|not_owner|overloaded)$/) } });
+      expect(answered.headers.get('retry-after')).not.toBeNull();
+      await pause(50);
+      answered = await paused.post('/v1/purchases', { orderId: 'po-paused', memberId: 'pm-1', amountCents: 40 });
+    }
+    expect(forwardedTo(answered), paused.logs.join('\n').slice(-3_000)).toBe(`node-b (term 2) at http://127.0.0.1:${standby.port}`);
+    let standbyMs = -1;
+    for (;;) {
+      const reply = await paused.get('/v1/program').catch(() => null);
+      if (reply !== null && reply.status === 200 && forwardedTo(reply) !== null) { standbyMs = Date.now() - wokenAtMs; break; }
+      if (Date.now() - wokenAtMs > FAILOVER_MAX_MS) throw new Error(`the woken owner does not stand by: ${paused.logs.join('').slice(-3_000)}`);
+      await pause(20);
+    }
+    const lines = paused.logs.join('\n').split('\n');
+    const stepDown = lines.find((l) => l.includes('this node steps down at once'));
+    expect(stepDown).toContain('node node-b owns the deployment now (term 2)');
+    const stoppedWritingMs = (JSON.parse(stepDown!) as { time: number }).time - wokenAtMs;
+    console.log(`paused owner: woken, it stopped writing ${stoppedWritingMs} ms after SIGCONT and answered as a standby ${standbyMs} ms after it`);
+    expect(stoppedWritingMs).toBeLessThan(2_000);
+    expect(child.exitCode).toBeNull();
+    expect(child.signalCode).toBeNull();
+    expect((await paused.get('/v1/admin/cluster')).body).toMatchObject({ nodeId: 'node-a', role: 'standby', owner: { nodeId: 'node-b', term: 2 } });
+    const write = await paused.post('/v1/purchases', { orderId: 'po-2', memberId: 'pm-1', amountCents: 100 });
+    expect(write.status).toBe(200);
+    expect(forwardedTo(write)).toBe(`node-b (term 2) at http://127.0.0.1:${standby.port}`);
+    expect((await standby.get('/v1/members/pm-1')).body).toMatchObject({ purchaseCount: 3, lifetimeSpendCents: 1_040 });
   }, 120_000);
 });

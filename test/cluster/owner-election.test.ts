@@ -3,7 +3,8 @@
 // killed: a renewal lost with the dead server waited 2 s, and once more, while a standby reading
 // through a live server counted the lease out and claimed. Now the owner makes one short attempt per
 // turn on a fixed cadence (three tries within the lease), and a standby that could not read the
-// record starts its count again at its next read.
+// record starts its count again at its next read. An owner that finds another node's record where
+// its own was carries on as a standby (it steps down in place, server/cluster-node.ts).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { OwnerElection, type ElectionEvents } from '../../engine/cluster/owner-election.js';
 import type { LeaseView, OwnerLease, OwnerRecord } from '../../engine/cluster/owner-lease.js';
@@ -115,6 +116,60 @@ describe('owner election', () => {
     // Undrained, it claims as any standby does.
     election.undrain();
     await vi.advanceTimersByTimeAsync(2 * CLUSTER_LEASE_POLL_MS);
+    expect(won).toEqual([2, 3]);
+    expect(lost).toEqual([]);
+    election.stop();
+  });
+
+  it('an owner whose renewal finds another node\'s record reports it lost once and carries on as a standby that reads and may claim again', async () => {
+    const lease = new MemoryLease();
+    const won: number[] = [];
+    const lost: OwnerRecord[] = [];
+    const reported: OwnerRecord[] = [];
+    const election = new OwnerElection(lease as unknown as OwnerLease, { nodeId: 'node-1', httpAddress: 'http://127.0.0.1:1' }, {
+      standby: (r) => reported.push(r), won: (term) => won.push(term), lost: (r) => lost.push(r), trouble: () => undefined,
+    }, () => Date.now());
+    election.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(won).toEqual([2]);
+    // Paused past its lease (as with SIGSTOP): node-2 claimed term 3 meanwhile.
+    const taken = { nodeId: 'node-2', term: 3, httpAddress: 'http://127.0.0.1:2' };
+    lease.view = { record: taken, revision: lease.view.revision + 1 };
+    await vi.advanceTimersByTimeAsync(CLUSTER_LEASE_RENEW_MS);
+    expect(lost).toEqual([taken]);
+    expect(election.holding).toBeNull();
+    expect(election.record).toEqual(taken);
+    // It goes on reading the record (a stopped election would report nothing more) and reports the new owner.
+    const reads = lease.attempts.length;
+    await vi.advanceTimersByTimeAsync(CLUSTER_LEASE_POLL_MS);
+    expect(reported).toEqual([taken]);
+    expect(lease.attempts.length).toBe(reads);
+    // While node-2 renews, nothing is claimed; once its record stays unchanged for the lease, this node claims term 4.
+    for (let i = 0; i < 3; i++) {
+      lease.view = { record: taken, revision: lease.view.revision + 1 };
+      await vi.advanceTimersByTimeAsync(CLUSTER_LEASE_RENEW_MS);
+    }
+    expect(won).toEqual([2]);
+    await vi.advanceTimersByTimeAsync(CLUSTER_LEASE_MS + 2 * CLUSTER_LEASE_POLL_MS);
+    expect(won).toEqual([2, 4]);
+    expect(lost).toEqual([taken]);
+    election.stop();
+  });
+
+  it('an owner that resigns (a stream refused its append) writes the record vacant and, unlike a drained one, may claim again', async () => {
+    const lease = new MemoryLease();
+    const won: number[] = [];
+    const lost: OwnerRecord[] = [];
+    const election = new OwnerElection(lease as unknown as OwnerLease, { nodeId: 'node-1', httpAddress: 'http://127.0.0.1:1' }, events(won, lost), () => Date.now());
+    election.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(won).toEqual([2]);
+    await election.resign();
+    expect(lease.view.record).toEqual({ nodeId: '', term: 2, httpAddress: '' });
+    expect(election.holding).toBeNull();
+    expect(election.drained).toBe(false);
+    // A vacant record is claimed at the next read, by this node as by any standby.
+    await vi.advanceTimersByTimeAsync(CLUSTER_LEASE_POLL_MS);
     expect(won).toEqual([2, 3]);
     expect(lost).toEqual([]);
     election.stop();
