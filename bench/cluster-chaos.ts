@@ -2,11 +2,13 @@
 // terminals and back-office clients sending registrations, purchases, returns, top-ups,
 // withdrawals, transfers between members of different shards and point adjustments at any node,
 // while the owner of the deployment is killed with SIGKILL three times (and restarted as a
-// standby), one NATS server is killed and restarted, and a fourth engine node joins. Afterwards it
+// standby), one NATS server is killed and restarted, a fourth engine node joins, and the owner is
+// drained once (a planned hand-over without a stop) and undrained later. Afterwards it
 // proves, printing each check: every op has a final answer, nothing acknowledged is lost, nothing
 // applied twice, money conserved to the cent, points equal to their ledger, verify clean on every
 // node, and every replica's books identical database by database. It prints the failover times
-// (kill to the first answer from the new owner) and the ops per second, and exits 1 on any failure.
+// (kill to the first answer from the new owner), the drain's answer and hand-over times and the
+// ops per second, and exits 1 on any failure.
 //
 //   node dist/bench/cluster-chaos.js [--quick] [--seed N]
 import { spawnSync } from 'node:child_process';
@@ -255,6 +257,19 @@ interface Run {
   longestGap: { ms: number; endedAtS: number };
   /** The node that answered first after each kill. */
   failoverNodes: number[];
+  /** The planned drain of the owner: its figures once measured, and its state when checked. */
+  drain: PlannedDrain | null;
+}
+
+/** What the run saw of its planned drain of the owner. */
+interface PlannedDrain {
+  nodeId: string;
+  /** The drain request's answer time, and the drain's start to the first answer from the new owner. */
+  answerMs: number; handOverMs: number; newOwnerId: string;
+  /** Seconds from the load's start when the drain was asked for and when the node was undrained. */
+  atS: number; undrainedAtS: number | null;
+  /** Why the drained node was seen not drained, or owning, between its drain and its undrain ('' while it held). */
+  fault: string;
 }
 
 /** Seconds since the load started, for the chaos events' lines. */
@@ -300,7 +315,56 @@ async function httpWorker(run: Run, source: OpSource, client: ChaosHttpClient): 
   while (!run.stop && run.ops.length < OPS_MAX) await send(source.next('http'));
 }
 
-/** The chaos script: three owner kills, one NATS server killed, a fourth node added, each between calm spells of load. */
+/** What a node's `GET /v1/admin/cluster` says of it and of the owner, or why it could not be read. */
+async function clusterStatus(node: ChaosNode): Promise<{ role: string; ownerId: string | null } | string> {
+  const reply = await node.server.get('/v1/admin/cluster').catch((err: unknown) => String(err));
+  if (typeof reply === 'string') return `${node.nodeId}'s status: ${reply}`;
+  if (reply.status !== 200) return `${node.nodeId}'s status: ${reply.status} ${JSON.stringify(reply.body).slice(0, 200)}`;
+  return { role: reply.body.role, ownerId: reply.body.owner?.nodeId ?? null };
+}
+
+/**
+ * The planned drain of the owner (`POST /v1/admin/cluster/drain` on the owning node, the admin
+ * key): the drain's answer time, and the hand-over from the drain's start to the first answer from
+ * the new owner (the node the record names answering a read itself, as a failover is measured).
+ * The drained node stays up and keeps its clients, which it now forwards.
+ */
+async function drainOwner(run: Run, lease: OwnerLease): Promise<ChaosNode> {
+  const owner = await ownerOf(lease, run.nodes, null, NODE_WAIT_MS);
+  const atS = (Date.now() - run.startedMs) / 1000;
+  const startedMs = Date.now();
+  const reply = await owner.server.request('POST', '/v1/admin/cluster/drain');
+  const answerMs = Date.now() - startedMs;
+  if (reply.status !== 200 || reply.body.role !== 'drained') throw new Error(`the drain of ${owner.nodeId} was answered ${reply.status} ${JSON.stringify(reply.body).slice(0, 300)}`);
+  const next = await ownerOf(lease, run.nodes, owner.nodeId, FAILOVER_MAX_MS * 2);
+  const handOverMs = Date.now() - startedMs;
+  run.drain = { nodeId: owner.nodeId, answerMs, handOverMs, newOwnerId: next.nodeId, atS, undrainedAtS: null, fault: '' };
+  console.log(`chaos: ${elapsedS(run)} s: drain: ${owner.nodeId} drained (answered in ${fmt(answerMs)} ms), ${next.nodeId} owns ${fmt(handOverMs)} ms after the drain was asked for`);
+  await drainHolds(run, lease, owner);
+  return owner;
+}
+
+/** Notes in the run's drain a moment the drained node was not drained or owned the deployment. */
+async function drainHolds(run: Run, lease: OwnerLease, node: ChaosNode): Promise<void> {
+  if (run.drain === null || run.drain.fault !== '') return;
+  const status = await clusterStatus(node);
+  const record = await lease.read().then((view) => view.record, () => null);
+  if (typeof status === 'string') run.drain.fault = status;
+  else if (status.role !== 'drained') run.drain.fault = `${node.nodeId} reports role ${status.role} at ${elapsedS(run)} s`;
+  else if (record?.nodeId === node.nodeId) run.drain.fault = `the owner record names ${node.nodeId} at ${elapsedS(run)} s`;
+}
+
+/** Undrains the drained node, after checking it is still drained and not the owner; it stands by again, so it may own later. */
+async function undrain(run: Run, lease: OwnerLease, node: ChaosNode): Promise<void> {
+  await drainHolds(run, lease, node);
+  const reply = await node.server.request('POST', '/v1/admin/cluster/undrain');
+  if (reply.status !== 200 || reply.body.role !== 'standby') throw new Error(`the undrain of ${node.nodeId} was answered ${reply.status} ${JSON.stringify(reply.body).slice(0, 300)}`);
+  await standingBy(lease, node, NODE_WAIT_MS);
+  if (run.drain !== null) run.drain.undrainedAtS = (Date.now() - run.startedMs) / 1000;
+  console.log(`chaos: ${elapsedS(run)} s: drain: ${node.nodeId} undrained, stands by`);
+}
+
+/** The chaos script: three owner kills, one NATS server killed, a fourth node added, the owner drained and later undrained, each between calm spells of load. */
 async function chaos(run: Run, cluster: NatsCluster, jsm: JetStreamManager, lease: OwnerLease, root: string): Promise<void> {
   const killOwner = async (k: number): Promise<void> => {
     const owner = await ownerOf(lease, run.nodes, null, NODE_WAIT_MS);
@@ -323,6 +387,8 @@ async function chaos(run: Run, cluster: NatsCluster, jsm: JetStreamManager, leas
   await standingBy(lease, added, NODE_WAIT_MS);
   console.log(`chaos: ${elapsedS(run)} s: ${added.nodeId} added, stands by`);
   await pause(CALM_MS);
+  const drained = await drainOwner(run, lease);
+  await pause(CALM_MS);
   const natsIndex = 1;
   const natsKilledAtMs = Date.now();
   await cluster.kill(natsIndex);
@@ -333,6 +399,7 @@ async function chaos(run: Run, cluster: NatsCluster, jsm: JetStreamManager, leas
   console.log(`chaos: ${elapsedS(run)} s: nats server ${cluster.nodes[natsIndex]!.name} restarted, cluster ready ${fmt(Date.now() - natsKilledAtMs)} ms after the kill`);
   const healMs = await natsHealed(jsm, NODE_WAIT_MS);
   console.log(`chaos: ${elapsedS(run)} s: every stream's replicas current again ${fmt(healMs)} ms later`);
+  await undrain(run, lease, drained);
   await pause(CALM_MS);
   await killOwner(2);
   await pause(CALM_MS);
@@ -468,12 +535,12 @@ async function main(): Promise<number> {
   const bin = natsServerBin();
   if (bin === null) throw new Error('cluster:chaos needs nats-server (Debian package nats-server)');
   console.log(`cluster chaos${quick ? ' (quick)' : ''}: seed ${SEED}, ${SHARDS} shards, ${MEMBERS} members, ${STREAM_TERMINALS} POS terminals (batches of ${BATCH_OPS}) and ${HTTP_CLIENTS} HTTP clients at any node; ` +
-    `three nats-server processes (${bin}), three engine nodes, a fourth added; ${KILLS} owner kills, one NATS server kill`);
+    `three nats-server processes (${bin}), three engine nodes, a fourth added; ${KILLS} owner kills, one NATS server kill, one drain of the owner`);
   const root = mkdtempSync(join(tmpdir(), 'loyalty-chaos-'));
   let cluster: NatsCluster | null = null;
   let nc: NatsConnection | null = null;
   const run: Run = {
-    ops: [], nodes: [], stop: false, finishing: false, startedMs: Date.now(), deadlineMs: Date.now() + RUN_DEADLINE_MS, kill: null, failoversMs: [], failoverNodes: [], selfStops: [], lastAnswerMs: 0, longestGap: { ms: 0, endedAtS: 0 },
+    ops: [], nodes: [], stop: false, finishing: false, startedMs: Date.now(), deadlineMs: Date.now() + RUN_DEADLINE_MS, kill: null, failoversMs: [], failoverNodes: [], drain: null, selfStops: [], lastAnswerMs: 0, longestGap: { ms: 0, endedAtS: 0 },
     // A node is offered to the clients once it has started once (its admin key is read then).
     addresses: () => run.nodes.filter((n) => n.server.adminKey !== '').map((n) => ({ index: n.index, port: n.port, key: n.server.adminKey })),
   };
@@ -518,8 +585,13 @@ async function main(): Promise<number> {
     console.log(`load: ${fmt(run.ops.length)} ops in ${(loadMs / 1000).toFixed(1)} s (${fmt(run.ops.length / (loadMs / 1000))} ops/s through the chaos), ${JSON.stringify(Object.fromEntries(byKind))}`);
     console.log(`resends to the next node: stream batches ${fmt(terminals.reduce((s, t) => s + t.resends, 0))}, HTTP requests ${fmt(clients.reduce((s, c) => s + c.resends, 0))}`);
     console.log(`failover (SIGKILL of the owner to the first answer from the new owner): ${run.failoversMs.map((ms, i) => `${fmt(ms)} ms (node-${run.failoverNodes[i]! + 1})`).join(', ')}`);
+    const drain = run.drain;
+    console.log(`drain (the owner, planned): ${drain === null ? 'not done' : `${drain.nodeId} at ${drain.atS.toFixed(1)} s, answered in ${fmt(drain.answerMs)} ms, hand-over to ${drain.newOwnerId} in ${fmt(drain.handOverMs)} ms, undrained at ${drain.undrainedAtS?.toFixed(1) ?? '(never)'} s`}`);
     console.log(`longest time without any answer: ${fmt(run.longestGap.ms)} ms, ended at ${run.longestGap.endedAtS.toFixed(1)} s`);
     console.log(`nodes that stopped on their own (step-downs), each restarted as a standby: ${run.selfStops.length === 0 ? 'none' : run.selfStops.join('; ')}`);
+    check(`the owner drained: hands over under ${fmt(FAILOVER_MAX_MS)} ms, the drained node stays up, reports drained and does not own until undrained`,
+      drain !== null && drain.handOverMs < FAILOVER_MAX_MS && drain.undrainedAtS !== null && drain.fault === '',
+      drain === null ? 'no drain' : `${drain.nodeId}: drain answered in ${fmt(drain.answerMs)} ms, ${drain.newOwnerId} owned ${fmt(drain.handOverMs)} ms after it; ${drain.fault === '' ? 'drained and not owning when checked after the hand-over and before the undrain' : drain.fault}`);
     check(`${KILLS} failovers measured, each under ${fmt(FAILOVER_MAX_MS)} ms`, run.failoversMs.length === KILLS && run.failoversMs.every((ms) => ms < FAILOVER_MAX_MS), run.failoversMs.map((ms) => `${fmt(ms)} ms`).join(', '));
 
     const owner = await ownerOf(lease, run.nodes, null, NODE_WAIT_MS);
