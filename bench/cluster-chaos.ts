@@ -19,12 +19,13 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { OwnerLease, ownersStream } from '../engine/cluster/owner-lease.js';
 import { shardStream } from '../engine/cluster/shard-stream.js';
+import { SKIPPED_ENTRIES_READ_FROM_LEADER } from '../engine/shard/standby.js';
 import { hashId } from '../engine/router/member-hash.js';
 import { logPosition } from '../engine/shard/batch-log.js';
 import { diffStores } from '../engine/shard/store-diff.js';
 import { openShardStore } from '../engine/shard/store.js';
 import { ChaosHttpClient, ChaosStreamTerminal, type ChaosNodeAddress } from './chaos-terminal.js';
-import { expectedBooks, httpRequestOf, streamOpOf, type ChaosKind, type ChaosOp, type MemberFigures } from './chaos-model.js';
+import { endsFailover, expectedBooks, httpRequestOf, streamOpOf, type ChaosKind, type ChaosOp, type MemberFigures, type PendingKill } from './chaos-model.js';
 import { freePort } from './free-port.js';
 import { machineLine } from './machine.js';
 import { NatsCluster, natsServerBin } from './nats-cluster.js';
@@ -50,6 +51,10 @@ const CALM_MS = quick ? 1_500 : 6_000;
 const RUN_DEADLINE_MS = quick ? 150_000 : 600_000;
 /** The failover the issue asks for, NATS's own election included. */
 const FAILOVER_MAX_MS = 10_000;
+/** A failover slower than this prints every node's cluster lines and warnings since the kill, to say why. */
+const SLOW_FAILOVER_MS = 6_000;
+const SLOW_FAILOVER_LINES_MAX = 60;
+const SLOW_FAILOVER_LINE_CHARS = 400;
 /** How long a node may take to own, stand by, or catch up with the streams. */
 const NODE_WAIT_MS = 30_000;
 /** How long transfers' credits to other shards may take to land after the load stops. */
@@ -66,6 +71,8 @@ interface ChaosNode {
   index: number; nodeId: string; dataDir: string; port: number; server: ServerChild; restarts: number;
   /** Set while the harness itself stops or kills the node: any other exit is the node stopping on its own. */
   planned: boolean;
+  /** How many times a standby shard of this node read entries its consumer skipped from the stream's leader. */
+  skippedReads: () => number;
 }
 
 const checks: Array<{ name: string; ok: boolean; detail: string }> = [];
@@ -114,7 +121,7 @@ async function startNode(cluster: NatsCluster, run: Run, root: string): Promise<
       LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0', LOYALTY_HTTP_ADDRESS: `http://127.0.0.1:${port}`,
     },
   });
-  const node: ChaosNode = { index, nodeId: `node-${index + 1}`, dataDir, port, server, restarts: 0, planned: false };
+  const node: ChaosNode = { index, nodeId: `node-${index + 1}`, dataDir, port, server, restarts: 0, planned: false, skippedReads: server.countLines(SKIPPED_ENTRIES_READ_FROM_LEADER) };
   nodes.push(node);
   await launch(run, node);
   // Keys are the deployment's: a node that joined has no admin.key, and takes the first node's.
@@ -250,7 +257,7 @@ interface Run {
   /** Nodes that stopped on their own, with their last fatal log line. */
   selfStops: string[];
   /** The last kill whose failover is not measured yet. */
-  kill: { nodeIndex: number; atMs: number } | null;
+  kill: PendingKill | null;
   failoversMs: number[];
   /** The last final answer's time, and the longest time without any (when it ended, in s from the start). */
   lastAnswerMs: number;
@@ -275,10 +282,10 @@ interface PlannedDrain {
 /** Seconds since the load started, for the chaos events' lines. */
 const elapsedS = (run: Run): string => ((Date.now() - run.startedMs) / 1000).toFixed(1);
 
-function onAnswer(run: Run, nodeIndex: number, atMs: number): void {
+function onAnswer(run: Run, nodeIndex: number, atMs: number, sentAtMs: number): void {
   if (run.lastAnswerMs > 0 && atMs - run.lastAnswerMs > run.longestGap.ms) run.longestGap = { ms: atMs - run.lastAnswerMs, endedAtS: (atMs - run.startedMs) / 1000 };
   run.lastAnswerMs = Math.max(run.lastAnswerMs, atMs);
-  if (run.kill !== null && nodeIndex !== run.kill.nodeIndex && atMs > run.kill.atMs) {
+  if (run.kill !== null && endsFailover(run.kill, nodeIndex, sentAtMs)) {
     run.failoversMs.push(atMs - run.kill.atMs);
     run.failoverNodes.push(nodeIndex);
     run.kill = null;
@@ -313,6 +320,20 @@ async function httpWorker(run: Run, source: OpSource, client: ChaosHttpClient): 
   };
   for (const memberId of source.memberIds) await send({ kind: 'register', key: memberId, memberId, amountCents: 0, points: 0, answer: null, via: 'http' });
   while (!run.stop && run.ops.length < OPS_MAX) await send(source.next('http'));
+}
+
+/** Every node's cluster lines and warnings since `sinceMs`, time-ordered: what a slow failover is read from. */
+function printClusterLines(run: Run, sinceMs: number): void {
+  const lines: Array<{ atMs: number; text: string }> = [];
+  for (const node of run.nodes) {
+    for (const line of node.server.clusterLogs) {
+      let atMs = 0;
+      try { atMs = (JSON.parse(line) as { time?: number }).time ?? 0; } catch { continue; }
+      if (atMs >= sinceMs) lines.push({ atMs, text: `${node.nodeId} +${fmt(atMs - sinceMs)} ms: ${line.slice(0, SLOW_FAILOVER_LINE_CHARS)}` });
+    }
+  }
+  lines.sort((a, b) => a.atMs - b.atMs);
+  for (const { text } of lines.slice(0, SLOW_FAILOVER_LINES_MAX)) console.log(`  ${text}`);
 }
 
 /** What a node's `GET /v1/admin/cluster` says of it and of the owner, or why it could not be read. */
@@ -373,7 +394,9 @@ async function chaos(run: Run, cluster: NatsCluster, jsm: JetStreamManager, leas
     owner.planned = true;
     await owner.server.kill();
     const next = await ownerOf(lease, run.nodes, owner.nodeId, FAILOVER_MAX_MS * 2);
-    console.log(`chaos: ${elapsedS(run)} s: owner kill ${k}: ${owner.nodeId} killed with SIGKILL, ${next.nodeId} owns ${fmt(Date.now() - atMs)} ms later`);
+    const ownedMs = Date.now() - atMs;
+    console.log(`chaos: ${elapsedS(run)} s: owner kill ${k}: ${owner.nodeId} killed with SIGKILL, ${next.nodeId} owns ${fmt(ownedMs)} ms later`);
+    if (ownedMs > SLOW_FAILOVER_MS) printClusterLines(run, atMs);
     await pause(Math.max(0, DOWN_MS - (Date.now() - atMs)));
     owner.restarts += 1;
     await launch(run, owner);
@@ -560,8 +583,8 @@ async function main(): Promise<number> {
     const random = prng(SEED);
     const workers = STREAM_TERMINALS + HTTP_CLIENTS;
     const sources = Array.from({ length: workers }, (_, w) => new OpSource(`w${w}`, memberIds.filter((_, i) => i % workers === w), memberIds, prng(Math.floor(random() * 2 ** 31))));
-    const terminals = Array.from({ length: STREAM_TERMINALS }, (_, w) => new ChaosStreamTerminal(run.addresses, w, (n, at) => onAnswer(run, n, at)));
-    const clients = Array.from({ length: HTTP_CLIENTS }, (_, w) => new ChaosHttpClient(run.addresses, w + 1, (n, at) => onAnswer(run, n, at)));
+    const terminals = Array.from({ length: STREAM_TERMINALS }, (_, w) => new ChaosStreamTerminal(run.addresses, w, (n, at, sent) => onAnswer(run, n, at, sent)));
+    const clients = Array.from({ length: HTTP_CLIENTS }, (_, w) => new ChaosHttpClient(run.addresses, w + 1, (n, at, sent) => onAnswer(run, n, at, sent)));
     const startedMs = Date.now();
     run.startedMs = startedMs;
     const load = Promise.all([
@@ -588,6 +611,8 @@ async function main(): Promise<number> {
     const drain = run.drain;
     console.log(`drain (the owner, planned): ${drain === null ? 'not done' : `${drain.nodeId} at ${drain.atS.toFixed(1)} s, answered in ${fmt(drain.answerMs)} ms, hand-over to ${drain.newOwnerId} in ${fmt(drain.handOverMs)} ms, undrained at ${drain.undrainedAtS?.toFixed(1) ?? '(never)'} s`}`);
     console.log(`longest time without any answer: ${fmt(run.longestGap.ms)} ms, ended at ${run.longestGap.endedAtS.toFixed(1)} s`);
+    const skippedReads = run.nodes.filter((n) => n.skippedReads() > 0).map((n) => `${n.nodeId} ${n.skippedReads()}`);
+    console.log(`standby catch-ups that read entries their consumer skipped from the stream's leader: ${skippedReads.length === 0 ? 'none' : skippedReads.join(', ')}`);
     console.log(`nodes that stopped on their own (step-downs), each restarted as a standby: ${run.selfStops.length === 0 ? 'none' : run.selfStops.join('; ')}`);
     check(`the owner drained: hands over under ${fmt(FAILOVER_MAX_MS)} ms, the drained node stays up, reports drained and does not own until undrained`,
       drain !== null && drain.handOverMs < FAILOVER_MAX_MS && drain.undrainedAtS !== null && drain.fault === '',
