@@ -51,7 +51,7 @@ const CALM_MS = quick ? 1_500 : 6_000;
 const RUN_DEADLINE_MS = quick ? 150_000 : 600_000;
 /** The failover the issue asks for, NATS's own election included. */
 const FAILOVER_MAX_MS = 10_000;
-/** A failover slower than this prints every node's cluster lines and warnings since the kill, to say why. */
+/** A failover or drain slower than this prints every node's cluster lines and warnings since the kill or drain, to say why. */
 const SLOW_FAILOVER_MS = 6_000;
 const SLOW_FAILOVER_LINES_MAX = 60;
 const SLOW_FAILOVER_LINE_CHARS = 400;
@@ -361,6 +361,7 @@ async function drainOwner(run: Run, lease: OwnerLease): Promise<ChaosNode> {
   const handOverMs = Date.now() - startedMs;
   run.drain = { nodeId: owner.nodeId, answerMs, handOverMs, newOwnerId: next.nodeId, atS, undrainedAtS: null, fault: '' };
   console.log(`chaos: ${elapsedS(run)} s: drain: ${owner.nodeId} drained (answered in ${fmt(answerMs)} ms), ${next.nodeId} owns ${fmt(handOverMs)} ms after the drain was asked for`);
+  if (handOverMs > SLOW_FAILOVER_MS) printClusterLines(run, startedMs);
   await drainHolds(run, lease, owner);
   return owner;
 }
