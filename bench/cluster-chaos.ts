@@ -336,6 +336,26 @@ function printClusterLines(run: Run, sinceMs: number): void {
   for (const { text } of lines.slice(0, SLOW_FAILOVER_LINES_MAX)) console.log(`  ${text}`);
 }
 
+/**
+ * The new owner's takeover since `sinceMs` as its log tells it: its whole takeover, and each
+ * shard's standby stop and levelling with the stream (engine/shard/worker.ts), the slowest first.
+ */
+function takeoverOf(node: ChaosNode, sinceMs: number): string {
+  let wholeMs: number | null = null;
+  const shards: Array<{ shard: number; standbyStopMs: number; levelMs: number }> = [];
+  for (const line of node.server.clusterLogs) {
+    for (const one of line.split('\n')) {
+      let rec: { time?: number; msg?: string; takeOverMs?: number; shard?: number; standbyStopMs?: number; levelMs?: number };
+      try { rec = JSON.parse(one) as typeof rec; } catch { continue; }
+      if ((rec.time ?? 0) < sinceMs) continue;
+      if (rec.msg === 'cluster: this node owns the deployment' && rec.takeOverMs !== undefined) wholeMs = rec.takeOverMs;
+      if (rec.msg === 'cluster: shard taken over') shards.push({ shard: rec.shard ?? -1, standbyStopMs: rec.standbyStopMs ?? 0, levelMs: rec.levelMs ?? 0 });
+    }
+  }
+  shards.sort((a, b) => (b.standbyStopMs + b.levelMs) - (a.standbyStopMs + a.levelMs));
+  return `takeover ${wholeMs === null ? '?' : fmt(wholeMs)} ms; by shard (standby stop + levelling): ${shards.map((s) => `${s.shard}: ${fmt(s.standbyStopMs)} + ${fmt(s.levelMs)} ms`).join(', ')}`;
+}
+
 /** What a node's `GET /v1/admin/cluster` says of it and of the owner, or why it could not be read. */
 async function clusterStatus(node: ChaosNode): Promise<{ role: string; ownerId: string | null } | string> {
   const reply = await node.server.get('/v1/admin/cluster').catch((err: unknown) => String(err));
@@ -361,6 +381,7 @@ async function drainOwner(run: Run, lease: OwnerLease): Promise<ChaosNode> {
   const handOverMs = Date.now() - startedMs;
   run.drain = { nodeId: owner.nodeId, answerMs, handOverMs, newOwnerId: next.nodeId, atS, undrainedAtS: null, fault: '' };
   console.log(`chaos: ${elapsedS(run)} s: drain: ${owner.nodeId} drained (answered in ${fmt(answerMs)} ms), ${next.nodeId} owns ${fmt(handOverMs)} ms after the drain was asked for`);
+  console.log(`  ${next.nodeId}'s ${takeoverOf(next, startedMs)}`);
   if (handOverMs > SLOW_FAILOVER_MS) printClusterLines(run, startedMs);
   await drainHolds(run, lease, owner);
   return owner;
@@ -397,6 +418,7 @@ async function chaos(run: Run, cluster: NatsCluster, jsm: JetStreamManager, leas
     const next = await ownerOf(lease, run.nodes, owner.nodeId, FAILOVER_MAX_MS * 2);
     const ownedMs = Date.now() - atMs;
     console.log(`chaos: ${elapsedS(run)} s: owner kill ${k}: ${owner.nodeId} killed with SIGKILL, ${next.nodeId} owns ${fmt(ownedMs)} ms later`);
+    console.log(`  ${next.nodeId}'s ${takeoverOf(next, atMs)}`);
     if (ownedMs > SLOW_FAILOVER_MS) printClusterLines(run, atMs);
     await pause(Math.max(0, DOWN_MS - (Date.now() - atMs)));
     owner.restarts += 1;
