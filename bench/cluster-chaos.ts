@@ -51,6 +51,8 @@ const CALM_MS = quick ? 1_500 : 6_000;
 const RUN_DEADLINE_MS = quick ? 150_000 : 600_000;
 /** The failover the issue asks for, NATS's own election included. */
 const FAILOVER_MAX_MS = 10_000;
+/** What a shard logs when its copy is moved aside and rebuilt from the stream (engine/shard/worker.ts rebuildCopy). */
+const COPY_REBUILT = 'it was moved aside and is rebuilt from the stream';
 /** A failover or drain slower than this prints every node's cluster lines and warnings since the kill or drain, to say why. */
 const SLOW_FAILOVER_MS = 6_000;
 const SLOW_FAILOVER_LINES_MAX = 60;
@@ -73,6 +75,8 @@ interface ChaosNode {
   planned: boolean;
   /** How many times a standby shard of this node read entries its consumer skipped from the stream's leader. */
   skippedReads: () => number;
+  /** How many times a shard copy of this node was moved aside and rebuilt from its stream's first entry (a killed owner's copy held an entry the stream did not). */
+  rebuilds: () => number;
 }
 
 const checks: Array<{ name: string; ok: boolean; detail: string }> = [];
@@ -121,7 +125,8 @@ async function startNode(cluster: NatsCluster, run: Run, root: string): Promise<
       LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0', LOYALTY_HTTP_ADDRESS: `http://127.0.0.1:${port}`,
     },
   });
-  const node: ChaosNode = { index, nodeId: `node-${index + 1}`, dataDir, port, server, restarts: 0, planned: false, skippedReads: server.countLines(SKIPPED_ENTRIES_READ_FROM_LEADER) };
+  const node: ChaosNode = { index, nodeId: `node-${index + 1}`, dataDir, port, server, restarts: 0, planned: false, skippedReads: server.countLines(SKIPPED_ENTRIES_READ_FROM_LEADER),
+    rebuilds: server.countLines(COPY_REBUILT) };
   nodes.push(node);
   await launch(run, node);
   // Keys are the deployment's: a node that joined has no admin.key, and takes the first node's.
@@ -636,6 +641,8 @@ async function main(): Promise<number> {
     console.log(`longest time without any answer: ${fmt(run.longestGap.ms)} ms, ended at ${run.longestGap.endedAtS.toFixed(1)} s`);
     const skippedReads = run.nodes.filter((n) => n.skippedReads() > 0).map((n) => `${n.nodeId} ${n.skippedReads()}`);
     console.log(`standby catch-ups that read entries their consumer skipped from the stream's leader: ${skippedReads.length === 0 ? 'none' : skippedReads.join(', ')}`);
+    const rebuilds = run.nodes.filter((n) => n.rebuilds() > 0).map((n) => `${n.nodeId} ${n.rebuilds()}`);
+    console.log(`shard copies moved aside and rebuilt from the stream: ${rebuilds.length === 0 ? 'none' : rebuilds.join(', ')}`);
     console.log(`nodes that stopped on their own (step-downs), each restarted as a standby: ${run.selfStops.length === 0 ? 'none' : run.selfStops.join('; ')}`);
     check(`the owner drained: hands over under ${fmt(FAILOVER_MAX_MS)} ms, the drained node stays up, reports drained and does not own until undrained`,
       drain !== null && drain.handOverMs < FAILOVER_MAX_MS && drain.undrainedAtS !== null && drain.fault === '',
