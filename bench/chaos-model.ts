@@ -101,3 +101,16 @@ export function expectedBooks(memberIds: readonly string[], ops: readonly ChaosO
   }
   return { members, totals };
 }
+
+/** A SIGKILL of the owner whose failover is not measured yet: the killed node and when. */
+export interface PendingKill { nodeIndex: number; atMs: number }
+
+/**
+ * Whether a final answer ends the failover of `kill`: an answer through another node to an attempt
+ * sent after the kill. An answer to an attempt sent before it can be the killed owner's own,
+ * forwarded by a standby and arriving just after the kill (a run once measured a 3 ms failover
+ * that way); an attempt sent after the kill can only have been applied by a living owner.
+ */
+export function endsFailover(kill: PendingKill | null, nodeIndex: number, sentAtMs: number): boolean {
+  return kill !== null && nodeIndex !== kill.nodeIndex && sentAtMs > kill.atMs;
+}

@@ -24,7 +24,11 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export type NodeList = () => readonly ChaosNodeAddress[];
 
 /** Called with each final answer's node and time: the failover clock reads it. */
-export type OkListener = (nodeIndex: number, atMs: number) => void;
+/**
+ * Told of each final answer: the node the client sent to, when the answer came, and when the
+ * attempt that got it was sent (a failover is measured on answers to attempts sent after the kill).
+ */
+export type OkListener = (nodeIndex: number, atMs: number, sentAtMs: number) => void;
 
 /**
  * One terminal on the POS stream, one batch at a time, on a PosStream that knows every node: the
@@ -59,10 +63,11 @@ export class ChaosStreamTerminal {
       this.attempts += 1;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), Math.max(0, deadlineMs - Date.now())); });
+      const sentAtMs = Date.now();
       const results = await Promise.race([stream.sendBatch(ops), late]).finally(() => clearTimeout(timer));
       if (results === null) throw new Error(`a stream batch was not answered before the run's deadline (the stream was last on node ${this.onNode?.index ?? 'none'})`);
       if (results.every((r) => r.ok || !RESEND_CODES.has(r.error.code))) {
-        this.onOk(this.onNode!.index, Date.now());
+        this.onOk(this.onNode!.index, Date.now(), sentAtMs);
         return results;
       }
       if (Date.now() > deadlineMs) throw new Error(`a stream batch was answered with a code to resend until the run's deadline (node ${this.onNode?.index ?? 'none'})`);
@@ -127,16 +132,17 @@ export class ChaosHttpClient {
       const node = list[this.turn % list.length]!;
       this.attempts += 1;
       let code: string;
+      const sentAtMs = Date.now();
       try {
         // The route's table is typed per route; the harness sends several routes through one call.
         const answer = await this.client(node).call(`POST ${path}` as 'POST /v1/purchases', { body: body as never, signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
-        this.onOk(node.index, Date.now());
+        this.onOk(node.index, Date.now(), sentAtMs);
         return { ok: true, body: answer as unknown as Record<string, unknown> };
       } catch (err) {
         code = err instanceof ApiError ? err.code : 'network';
       }
       if (!RESEND_CODES.has(code)) {
-        this.onOk(node.index, Date.now());
+        this.onOk(node.index, Date.now(), sentAtMs);
         return { ok: false, code };
       }
       if (Date.now() > deadlineMs) throw new Error(`POST ${path} found no node to take it before the run's deadline (last answer ${code} from node ${node.index})`);

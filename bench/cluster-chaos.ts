@@ -2,11 +2,13 @@
 // terminals and back-office clients sending registrations, purchases, returns, top-ups,
 // withdrawals, transfers between members of different shards and point adjustments at any node,
 // while the owner of the deployment is killed with SIGKILL three times (and restarted as a
-// standby), one NATS server is killed and restarted, and a fourth engine node joins. Afterwards it
+// standby), one NATS server is killed and restarted, a fourth engine node joins, and the owner is
+// drained once (a planned hand-over without a stop) and undrained later. Afterwards it
 // proves, printing each check: every op has a final answer, nothing acknowledged is lost, nothing
 // applied twice, money conserved to the cent, points equal to their ledger, verify clean on every
 // node, and every replica's books identical database by database. It prints the failover times
-// (kill to the first answer from the new owner) and the ops per second, and exits 1 on any failure.
+// (kill to the first answer from the new owner), the drain's answer and hand-over times and the
+// ops per second, and exits 1 on any failure.
 //
 //   node dist/bench/cluster-chaos.js [--quick] [--seed N]
 import { spawnSync } from 'node:child_process';
@@ -17,12 +19,13 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { OwnerLease, ownersStream } from '../engine/cluster/owner-lease.js';
 import { shardStream } from '../engine/cluster/shard-stream.js';
+import { SKIPPED_ENTRIES_READ_FROM_LEADER } from '../engine/shard/standby.js';
 import { hashId } from '../engine/router/member-hash.js';
 import { logPosition } from '../engine/shard/batch-log.js';
 import { diffStores } from '../engine/shard/store-diff.js';
 import { openShardStore } from '../engine/shard/store.js';
 import { ChaosHttpClient, ChaosStreamTerminal, type ChaosNodeAddress } from './chaos-terminal.js';
-import { expectedBooks, httpRequestOf, streamOpOf, type ChaosKind, type ChaosOp, type MemberFigures } from './chaos-model.js';
+import { endsFailover, expectedBooks, httpRequestOf, streamOpOf, type ChaosKind, type ChaosOp, type MemberFigures, type PendingKill } from './chaos-model.js';
 import { freePort } from './free-port.js';
 import { machineLine } from './machine.js';
 import { NatsCluster, natsServerBin } from './nats-cluster.js';
@@ -48,6 +51,12 @@ const CALM_MS = quick ? 1_500 : 6_000;
 const RUN_DEADLINE_MS = quick ? 150_000 : 600_000;
 /** The failover the issue asks for, NATS's own election included. */
 const FAILOVER_MAX_MS = 10_000;
+/** What a shard logs when its copy is moved aside and rebuilt from the stream (engine/shard/worker.ts rebuildCopy). */
+const COPY_REBUILT = 'it was moved aside and is rebuilt from the stream';
+/** A failover or drain slower than this prints every node's cluster lines and warnings since the kill or drain, to say why. */
+const SLOW_FAILOVER_MS = 6_000;
+const SLOW_FAILOVER_LINES_MAX = 60;
+const SLOW_FAILOVER_LINE_CHARS = 400;
 /** How long a node may take to own, stand by, or catch up with the streams. */
 const NODE_WAIT_MS = 30_000;
 /** How long transfers' credits to other shards may take to land after the load stops. */
@@ -64,6 +73,10 @@ interface ChaosNode {
   index: number; nodeId: string; dataDir: string; port: number; server: ServerChild; restarts: number;
   /** Set while the harness itself stops or kills the node: any other exit is the node stopping on its own. */
   planned: boolean;
+  /** How many times a standby shard of this node read entries its consumer skipped from the stream's leader. */
+  skippedReads: () => number;
+  /** How many times a shard copy of this node was moved aside and rebuilt from its stream's first entry (a killed owner's copy held an entry the stream did not). */
+  rebuilds: () => number;
 }
 
 const checks: Array<{ name: string; ok: boolean; detail: string }> = [];
@@ -113,7 +126,8 @@ async function startNode(cluster: NatsCluster, run: Run, root: string): Promise<
       LOYALTY_SHARDS: String(SHARDS), LOYALTY_SWEEP_INTERVAL_MS: '0', LOYALTY_HTTP_ADDRESS: `http://127.0.0.1:${port}`,
     },
   });
-  const node: ChaosNode = { index, nodeId: `node-${index + 1}`, dataDir, port, server, restarts: 0, planned: false };
+  const node: ChaosNode = { index, nodeId: `node-${index + 1}`, dataDir, port, server, restarts: 0, planned: false, skippedReads: server.countLines(SKIPPED_ENTRIES_READ_FROM_LEADER),
+    rebuilds: server.countLines(COPY_REBUILT) };
   nodes.push(node);
   await launch(run, node);
   // Keys are the deployment's: a node that joined has no admin.key, and takes the first node's.
@@ -249,22 +263,35 @@ interface Run {
   /** Nodes that stopped on their own, with their last fatal log line. */
   selfStops: string[];
   /** The last kill whose failover is not measured yet. */
-  kill: { nodeIndex: number; atMs: number } | null;
+  kill: PendingKill | null;
   failoversMs: number[];
   /** The last final answer's time, and the longest time without any (when it ended, in s from the start). */
   lastAnswerMs: number;
   longestGap: { ms: number; endedAtS: number };
   /** The node that answered first after each kill. */
   failoverNodes: number[];
+  /** The planned drain of the owner: its figures once measured, and its state when checked. */
+  drain: PlannedDrain | null;
+}
+
+/** What the run saw of its planned drain of the owner. */
+interface PlannedDrain {
+  nodeId: string;
+  /** The drain request's answer time, and the drain's start to the first answer from the new owner. */
+  answerMs: number; handOverMs: number; newOwnerId: string;
+  /** Seconds from the load's start when the drain was asked for and when the node was undrained. */
+  atS: number; undrainedAtS: number | null;
+  /** Why the drained node was seen not drained, or owning, between its drain and its undrain ('' while it held). */
+  fault: string;
 }
 
 /** Seconds since the load started, for the chaos events' lines. */
 const elapsedS = (run: Run): string => ((Date.now() - run.startedMs) / 1000).toFixed(1);
 
-function onAnswer(run: Run, nodeIndex: number, atMs: number): void {
+function onAnswer(run: Run, nodeIndex: number, atMs: number, sentAtMs: number): void {
   if (run.lastAnswerMs > 0 && atMs - run.lastAnswerMs > run.longestGap.ms) run.longestGap = { ms: atMs - run.lastAnswerMs, endedAtS: (atMs - run.startedMs) / 1000 };
   run.lastAnswerMs = Math.max(run.lastAnswerMs, atMs);
-  if (run.kill !== null && nodeIndex !== run.kill.nodeIndex && atMs > run.kill.atMs) {
+  if (run.kill !== null && endsFailover(run.kill, nodeIndex, sentAtMs)) {
     run.failoversMs.push(atMs - run.kill.atMs);
     run.failoverNodes.push(nodeIndex);
     run.kill = null;
@@ -301,7 +328,92 @@ async function httpWorker(run: Run, source: OpSource, client: ChaosHttpClient): 
   while (!run.stop && run.ops.length < OPS_MAX) await send(source.next('http'));
 }
 
-/** The chaos script: three owner kills, one NATS server killed, a fourth node added, each between calm spells of load. */
+/** Every node's cluster lines and warnings since `sinceMs`, time-ordered: what a slow failover is read from. */
+function printClusterLines(run: Run, sinceMs: number): void {
+  const lines: Array<{ atMs: number; text: string }> = [];
+  for (const node of run.nodes) {
+    for (const line of node.server.clusterLogs) {
+      let atMs = 0;
+      try { atMs = (JSON.parse(line) as { time?: number }).time ?? 0; } catch { continue; }
+      if (atMs >= sinceMs) lines.push({ atMs, text: `${node.nodeId} +${fmt(atMs - sinceMs)} ms: ${line.slice(0, SLOW_FAILOVER_LINE_CHARS)}` });
+    }
+  }
+  lines.sort((a, b) => a.atMs - b.atMs);
+  for (const { text } of lines.slice(0, SLOW_FAILOVER_LINES_MAX)) console.log(`  ${text}`);
+}
+
+/**
+ * The new owner's takeover since `sinceMs` as its log tells it: its whole takeover, and each
+ * shard's standby stop and levelling with the stream (engine/shard/worker.ts), the slowest first.
+ */
+function takeoverOf(node: ChaosNode, sinceMs: number): string {
+  let wholeMs: number | null = null;
+  const shards: Array<{ shard: number; standbyStopMs: number; levelMs: number }> = [];
+  for (const line of node.server.clusterLogs) {
+    for (const one of line.split('\n')) {
+      let rec: { time?: number; msg?: string; takeOverMs?: number; shard?: number; standbyStopMs?: number; levelMs?: number };
+      try { rec = JSON.parse(one) as typeof rec; } catch { continue; }
+      if ((rec.time ?? 0) < sinceMs) continue;
+      if (rec.msg === 'cluster: this node owns the deployment' && rec.takeOverMs !== undefined) wholeMs = rec.takeOverMs;
+      if (rec.msg === 'cluster: shard taken over') shards.push({ shard: rec.shard ?? -1, standbyStopMs: rec.standbyStopMs ?? 0, levelMs: rec.levelMs ?? 0 });
+    }
+  }
+  shards.sort((a, b) => (b.standbyStopMs + b.levelMs) - (a.standbyStopMs + a.levelMs));
+  return `takeover ${wholeMs === null ? '?' : fmt(wholeMs)} ms; by shard (standby stop + levelling): ${shards.map((s) => `${s.shard}: ${fmt(s.standbyStopMs)} + ${fmt(s.levelMs)} ms`).join(', ')}`;
+}
+
+/** What a node's `GET /v1/admin/cluster` says of it and of the owner, or why it could not be read. */
+async function clusterStatus(node: ChaosNode): Promise<{ role: string; ownerId: string | null } | string> {
+  const reply = await node.server.get('/v1/admin/cluster').catch((err: unknown) => String(err));
+  if (typeof reply === 'string') return `${node.nodeId}'s status: ${reply}`;
+  if (reply.status !== 200) return `${node.nodeId}'s status: ${reply.status} ${JSON.stringify(reply.body).slice(0, 200)}`;
+  return { role: reply.body.role, ownerId: reply.body.owner?.nodeId ?? null };
+}
+
+/**
+ * The planned drain of the owner (`POST /v1/admin/cluster/drain` on the owning node, the admin
+ * key): the drain's answer time, and the hand-over from the drain's start to the first answer from
+ * the new owner (the node the record names answering a read itself, as a failover is measured).
+ * The drained node stays up and keeps its clients, which it now forwards.
+ */
+async function drainOwner(run: Run, lease: OwnerLease): Promise<ChaosNode> {
+  const owner = await ownerOf(lease, run.nodes, null, NODE_WAIT_MS);
+  const atS = (Date.now() - run.startedMs) / 1000;
+  const startedMs = Date.now();
+  const reply = await owner.server.request('POST', '/v1/admin/cluster/drain');
+  const answerMs = Date.now() - startedMs;
+  if (reply.status !== 200 || reply.body.role !== 'drained') throw new Error(`the drain of ${owner.nodeId} was answered ${reply.status} ${JSON.stringify(reply.body).slice(0, 300)}`);
+  const next = await ownerOf(lease, run.nodes, owner.nodeId, FAILOVER_MAX_MS * 2);
+  const handOverMs = Date.now() - startedMs;
+  run.drain = { nodeId: owner.nodeId, answerMs, handOverMs, newOwnerId: next.nodeId, atS, undrainedAtS: null, fault: '' };
+  console.log(`chaos: ${elapsedS(run)} s: drain: ${owner.nodeId} drained (answered in ${fmt(answerMs)} ms), ${next.nodeId} owns ${fmt(handOverMs)} ms after the drain was asked for`);
+  console.log(`  ${next.nodeId}'s ${takeoverOf(next, startedMs)}`);
+  if (handOverMs > SLOW_FAILOVER_MS) printClusterLines(run, startedMs);
+  await drainHolds(run, lease, owner);
+  return owner;
+}
+
+/** Notes in the run's drain a moment the drained node was not drained or owned the deployment. */
+async function drainHolds(run: Run, lease: OwnerLease, node: ChaosNode): Promise<void> {
+  if (run.drain === null || run.drain.fault !== '') return;
+  const status = await clusterStatus(node);
+  const record = await lease.read().then((view) => view.record, () => null);
+  if (typeof status === 'string') run.drain.fault = status;
+  else if (status.role !== 'drained') run.drain.fault = `${node.nodeId} reports role ${status.role} at ${elapsedS(run)} s`;
+  else if (record?.nodeId === node.nodeId) run.drain.fault = `the owner record names ${node.nodeId} at ${elapsedS(run)} s`;
+}
+
+/** Undrains the drained node, after checking it is still drained and not the owner; it stands by again, so it may own later. */
+async function undrain(run: Run, lease: OwnerLease, node: ChaosNode): Promise<void> {
+  await drainHolds(run, lease, node);
+  const reply = await node.server.request('POST', '/v1/admin/cluster/undrain');
+  if (reply.status !== 200 || reply.body.role !== 'standby') throw new Error(`the undrain of ${node.nodeId} was answered ${reply.status} ${JSON.stringify(reply.body).slice(0, 300)}`);
+  await standingBy(lease, node, NODE_WAIT_MS);
+  if (run.drain !== null) run.drain.undrainedAtS = (Date.now() - run.startedMs) / 1000;
+  console.log(`chaos: ${elapsedS(run)} s: drain: ${node.nodeId} undrained, stands by`);
+}
+
+/** The chaos script: three owner kills, one NATS server killed, a fourth node added, the owner drained and later undrained, each between calm spells of load. */
 async function chaos(run: Run, cluster: NatsCluster, jsm: JetStreamManager, lease: OwnerLease, root: string): Promise<void> {
   const killOwner = async (k: number): Promise<void> => {
     const owner = await ownerOf(lease, run.nodes, null, NODE_WAIT_MS);
@@ -310,7 +422,10 @@ async function chaos(run: Run, cluster: NatsCluster, jsm: JetStreamManager, leas
     owner.planned = true;
     await owner.server.kill();
     const next = await ownerOf(lease, run.nodes, owner.nodeId, FAILOVER_MAX_MS * 2);
-    console.log(`chaos: ${elapsedS(run)} s: owner kill ${k}: ${owner.nodeId} killed with SIGKILL, ${next.nodeId} owns ${fmt(Date.now() - atMs)} ms later`);
+    const ownedMs = Date.now() - atMs;
+    console.log(`chaos: ${elapsedS(run)} s: owner kill ${k}: ${owner.nodeId} killed with SIGKILL, ${next.nodeId} owns ${fmt(ownedMs)} ms later`);
+    console.log(`  ${next.nodeId}'s ${takeoverOf(next, atMs)}`);
+    if (ownedMs > SLOW_FAILOVER_MS) printClusterLines(run, atMs);
     await pause(Math.max(0, DOWN_MS - (Date.now() - atMs)));
     owner.restarts += 1;
     await launch(run, owner);
@@ -324,6 +439,8 @@ async function chaos(run: Run, cluster: NatsCluster, jsm: JetStreamManager, leas
   await standingBy(lease, added, NODE_WAIT_MS);
   console.log(`chaos: ${elapsedS(run)} s: ${added.nodeId} added, stands by`);
   await pause(CALM_MS);
+  const drained = await drainOwner(run, lease);
+  await pause(CALM_MS);
   const natsIndex = 1;
   const natsKilledAtMs = Date.now();
   await cluster.kill(natsIndex);
@@ -334,6 +451,7 @@ async function chaos(run: Run, cluster: NatsCluster, jsm: JetStreamManager, leas
   console.log(`chaos: ${elapsedS(run)} s: nats server ${cluster.nodes[natsIndex]!.name} restarted, cluster ready ${fmt(Date.now() - natsKilledAtMs)} ms after the kill`);
   const healMs = await natsHealed(jsm, NODE_WAIT_MS);
   console.log(`chaos: ${elapsedS(run)} s: every stream's replicas current again ${fmt(healMs)} ms later`);
+  await undrain(run, lease, drained);
   await pause(CALM_MS);
   await killOwner(2);
   await pause(CALM_MS);
@@ -469,12 +587,12 @@ async function main(): Promise<number> {
   const bin = natsServerBin();
   if (bin === null) throw new Error('cluster:chaos needs nats-server (Debian package nats-server)');
   console.log(`cluster chaos${quick ? ' (quick)' : ''}: seed ${SEED}, ${SHARDS} shards, ${MEMBERS} members, ${STREAM_TERMINALS} POS terminals (batches of ${BATCH_OPS}) and ${HTTP_CLIENTS} HTTP clients at any node; ` +
-    `three nats-server processes (${bin}), three engine nodes, a fourth added; ${KILLS} owner kills, one NATS server kill`);
+    `three nats-server processes (${bin}), three engine nodes, a fourth added; ${KILLS} owner kills, one NATS server kill, one drain of the owner`);
   const root = mkdtempSync(join(tmpdir(), 'loyalty-chaos-'));
   let cluster: NatsCluster | null = null;
   let nc: NatsConnection | null = null;
   const run: Run = {
-    ops: [], nodes: [], stop: false, finishing: false, startedMs: Date.now(), deadlineMs: Date.now() + RUN_DEADLINE_MS, kill: null, failoversMs: [], failoverNodes: [], selfStops: [], lastAnswerMs: 0, longestGap: { ms: 0, endedAtS: 0 },
+    ops: [], nodes: [], stop: false, finishing: false, startedMs: Date.now(), deadlineMs: Date.now() + RUN_DEADLINE_MS, kill: null, failoversMs: [], failoverNodes: [], drain: null, selfStops: [], lastAnswerMs: 0, longestGap: { ms: 0, endedAtS: 0 },
     // A node is offered to the clients once it has started once (its admin key is read then).
     addresses: () => run.nodes.filter((n) => n.server.adminKey !== '').map((n) => ({ index: n.index, port: n.port, key: n.server.adminKey })),
   };
@@ -494,8 +612,8 @@ async function main(): Promise<number> {
     const random = prng(SEED);
     const workers = STREAM_TERMINALS + HTTP_CLIENTS;
     const sources = Array.from({ length: workers }, (_, w) => new OpSource(`w${w}`, memberIds.filter((_, i) => i % workers === w), memberIds, prng(Math.floor(random() * 2 ** 31))));
-    const terminals = Array.from({ length: STREAM_TERMINALS }, (_, w) => new ChaosStreamTerminal(run.addresses, w, (n, at) => onAnswer(run, n, at)));
-    const clients = Array.from({ length: HTTP_CLIENTS }, (_, w) => new ChaosHttpClient(run.addresses, w + 1, (n, at) => onAnswer(run, n, at)));
+    const terminals = Array.from({ length: STREAM_TERMINALS }, (_, w) => new ChaosStreamTerminal(run.addresses, w, (n, at, sent) => onAnswer(run, n, at, sent)));
+    const clients = Array.from({ length: HTTP_CLIENTS }, (_, w) => new ChaosHttpClient(run.addresses, w + 1, (n, at, sent) => onAnswer(run, n, at, sent)));
     const startedMs = Date.now();
     run.startedMs = startedMs;
     const load = Promise.all([
@@ -519,10 +637,19 @@ async function main(): Promise<number> {
     console.log(`load: ${fmt(run.ops.length)} ops in ${(loadMs / 1000).toFixed(1)} s (${fmt(run.ops.length / (loadMs / 1000))} ops/s through the chaos), ${JSON.stringify(Object.fromEntries(byKind))}`);
     console.log(`resends to the next node: stream batches ${fmt(terminals.reduce((s, t) => s + t.resends, 0))}, HTTP requests ${fmt(clients.reduce((s, c) => s + c.resends, 0))}`);
     console.log(`failover (SIGKILL of the owner to the first answer from the new owner): ${run.failoversMs.map((ms, i) => `${fmt(ms)} ms (node-${run.failoverNodes[i]! + 1})`).join(', ')}`);
+    const drain = run.drain;
+    console.log(`drain (the owner, planned): ${drain === null ? 'not done' : `${drain.nodeId} at ${drain.atS.toFixed(1)} s, answered in ${fmt(drain.answerMs)} ms, hand-over to ${drain.newOwnerId} in ${fmt(drain.handOverMs)} ms, undrained at ${drain.undrainedAtS?.toFixed(1) ?? '(never)'} s`}`);
     console.log(`longest time without any answer: ${fmt(run.longestGap.ms)} ms, ended at ${run.longestGap.endedAtS.toFixed(1)} s`);
+    const skippedReads = run.nodes.filter((n) => n.skippedReads() > 0).map((n) => `${n.nodeId} ${n.skippedReads()}`);
+    console.log(`standby catch-ups that read entries their consumer skipped from the stream's leader: ${skippedReads.length === 0 ? 'none' : skippedReads.join(', ')}`);
+    const rebuilds = run.nodes.filter((n) => n.rebuilds() > 0).map((n) => `${n.nodeId} ${n.rebuilds()}`);
+    console.log(`shard copies moved aside and rebuilt from the stream: ${rebuilds.length === 0 ? 'none' : rebuilds.join(', ')}`);
     console.log(`nodes that stopped on their own, each restarted as a standby: ${run.selfStops.length === 0 ? 'none' : run.selfStops.join('; ')}`);
     const inPlace = run.nodes.map((n) => ({ nodeId: n.nodeId, count: n.server.logs.join('\n').split('\n').filter((l) => l.includes('this node steps down at once')).length })).filter((n) => n.count > 0);
     console.log(`owners that stepped down in place (a refused renewal or append), staying up: ${inPlace.length === 0 ? 'none' : inPlace.map((n) => `${n.nodeId} ${n.count}×`).join(', ')}`);
+    check(`the owner drained: hands over under ${fmt(FAILOVER_MAX_MS)} ms, the drained node stays up, reports drained and does not own until undrained`,
+      drain !== null && drain.handOverMs < FAILOVER_MAX_MS && drain.undrainedAtS !== null && drain.fault === '',
+      drain === null ? 'no drain' : `${drain.nodeId}: drain answered in ${fmt(drain.answerMs)} ms, ${drain.newOwnerId} owned ${fmt(drain.handOverMs)} ms after it; ${drain.fault === '' ? 'drained and not owning when checked after the hand-over and before the undrain' : drain.fault}`);
     check(`${KILLS} failovers measured, each under ${fmt(FAILOVER_MAX_MS)} ms`, run.failoversMs.length === KILLS && run.failoversMs.every((ms) => ms < FAILOVER_MAX_MS), run.failoversMs.map((ms) => `${fmt(ms)} ms`).join(', '));
 
     const owner = await ownerOf(lease, run.nodes, null, NODE_WAIT_MS);

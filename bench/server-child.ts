@@ -57,9 +57,30 @@ export class ServerChild {
 
   constructor(readonly options: ServerChildOptions) {}
 
+  /**
+   * The node's cluster lines and warnings (level 40 and above), across restarts, which the request
+   * lines would push out of `logs` under load: what a slow failover is read from.
+   */
+  readonly clusterLogs: string[] = [];
+  /** Occurrences of watched texts in the log lines, across restarts (countLines). */
+  private readonly counted = new Map<string, number>();
+
+  /** Counts, from now on and across restarts, the occurrences of `text` in the node's log; the answer reads the count. */
+  countLines(text: string): () => number {
+    if (!this.counted.has(text)) this.counted.set(text, 0);
+    return () => this.counted.get(text) ?? 0;
+  }
+
   private log(line: string): void {
+    // A chunk of stderr can hold several lines: each occurrence counts.
+    for (const [text, n] of this.counted) this.counted.set(text, n + line.split(text).length - 1);
     this.logs.push(line);
     if (this.logs.length > LOG_LINES_MAX) this.logs.shift();
+    for (const one of line.split('\n')) {
+      if (!/"msg":"cluster|"level":[4-6]0/.test(one)) continue;
+      this.clusterLogs.push(one);
+      if (this.clusterLogs.length > LOG_LINES_MAX) this.clusterLogs.shift();
+    }
   }
 
   get running(): boolean {

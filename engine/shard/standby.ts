@@ -17,6 +17,9 @@ import { LogReplayError } from './machine.js';
 import { ShardFollower } from './stream-follower.js';
 import type { ShardStore } from './store.js';
 
+/** The warning a standby logs when its consumer skipped entries that it then read from the stream's leader. */
+export const SKIPPED_ENTRIES_READ_FROM_LEADER = 'a standby shard read entries its consumer skipped from the stream\'s leader';
+
 /** What the shard's thread does for its standby. */
 export interface StandbyEvents {
   /** The copy's current handle (a rebuild or a compaction replaces it). */
@@ -25,7 +28,7 @@ export interface StandbyEvents {
   rebuild(reason: string): Promise<void>;
   /** A value that does not replay to its checksum: the owner and this node computed different books. */
   fail(err: Error): void;
-  /** A turn that could not reach the stream: reported, and tried again at the next one. */
+  /** A turn that could not reach the stream (reported, and tried again at the next one), or that read skipped entries from the stream's leader. */
   warn(message: string, err: unknown): void;
   /** A rebuilt copy reached the stream's last entry `logSeq`, `ms` after it was moved aside: reported for the operator. */
   rebuilt?(logSeq: number, ms: number): void;
@@ -105,7 +108,15 @@ export class ShardStandby {
       if (local > streamLast) return;
       this.level = true;
     }
-    if (streamLast > local) await (await ShardFollower.open(this.nc, shardStream(this.log.deployment, this.shard), store)).catchUp(streamLast);
+    if (streamLast > local) {
+      const follower = await ShardFollower.open(this.nc, shardStream(this.log.deployment, this.shard), store);
+      const caught = await follower.catchUp(streamLast);
+      // Reported so that an operator (and the chaos run) sees how often a consumer skips entries:
+      // the copy is whole, but each one cost a request to the stream's leader.
+      if (follower.fetchedFromLeader > 0) {
+        this.events.warn(SKIPPED_ENTRIES_READ_FROM_LEADER, `${follower.fetchedFromLeader} of log entries ${caught.fromSeq + 1}–${caught.lastSeq}`);
+      }
+    }
     if (this.rebuiltFromMs !== null) {
       this.events.rebuilt?.(streamLast, Math.round(performance.now() - this.rebuiltFromMs));
       this.rebuiltFromMs = null;

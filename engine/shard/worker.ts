@@ -174,11 +174,17 @@ async function rebuildCopy(reason: string): Promise<void> {
  */
 async function ownNow(term: number): Promise<Done> {
   assert.ok(CLUSTER !== null && replicator === null, 'a shard is taken over only while it stands by, in cluster mode');
+  const startedMs = Date.now();
   await standby?.stop();
   standby = null;
+  const standbyStoppedMs = Date.now();
   // The term entry is stamped after every entry the levelling applied: the clock is raised to the copy's last first.
   const commitTime = (): number => { clock.raise(lastCommittedAtMs(store) ?? 0); return committedAtMs(); };
   replicator = await (await import('./replicator.js')).ShardReplicator.open(CLUSTER, shardId, store, term, commitTime);
+  // A takeover's time is the failover's but for the lease: its two parts are logged, so that a slow
+  // one says whether the standby's last turn or the levelling with the stream (its term entry
+  // included) held it up.
+  writeSync(2, JSON.stringify({ level: 30, time: Date.now(), shard: shardId, term, standbyStopMs: standbyStoppedMs - startedMs, levelMs: Date.now() - standbyStoppedMs, logSeq: logPosition(store).seq, msg: 'cluster: shard taken over' }) + '\n');
   // Levelling replays what the stream holds beyond the copy with a machine of its own, which takes
   // the store's state-write hook and may change its program: this thread's machine is made again.
   machine = new ShardMachine(store, loadCore(), shardId, { log: BATCH_LOG_ON });
