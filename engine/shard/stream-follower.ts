@@ -9,7 +9,7 @@ import { logPosition } from './batch-log.js';
 import { LogReplayError } from './machine.js';
 import { replayShard, type LogSource } from './replay.js';
 import type { ShardStore } from './store.js';
-import { LOG_SEQ_HEADER, logSeqOfStreamSeq, streamSeqOfLogSeq, type ShardStream } from '../cluster/shard-stream.js';
+import { LOG_SEQ_HEADER, logSeqOfStreamSeq, readStreamMapping, requireAtBase, streamSeqOfLogSeq, type ShardStream, type StreamMapping } from '../cluster/shard-stream.js';
 
 /** What one catch-up did: the copy's log position before and after, and the entries applied. */
 export interface CatchUp { fromSeq: number; lastSeq: number; applied: number }
@@ -36,13 +36,25 @@ function fetchedSource(shard: number, entries: Array<[number, Uint8Array]>): Log
 }
 
 export class ShardFollower {
-  private constructor(private readonly js: JetStreamClient, private readonly jsm: JetStreamManager, readonly stream: ShardStream, readonly store: ShardStore) {}
+  private constructor(private readonly js: JetStreamClient, private readonly jsm: JetStreamManager, readonly stream: ShardStream, readonly store: ShardStore, private mapping: StreamMapping | null) {}
 
-  static async open(nc: NatsConnection, stream: ShardStream, store: ShardStore): Promise<ShardFollower> {
+  /**
+   * `mapping` is the stream's mapping of sequences when the caller has read it already (its
+   * ReplicatedLog keeps it); without it the follower reads it from the stream's first message.
+   */
+  static async open(nc: NatsConnection, stream: ShardStream, store: ShardStore, mapping?: StreamMapping): Promise<ShardFollower> {
     // No API check on opening: it is one more request that a meta election makes time out, and the
     // first real request says as much.
     const jsm = await jetstreamManager(nc, { timeout: CLUSTER_APPEND_ATTEMPT_MS, checkAPI: false });
-    return new ShardFollower(jetstream(nc, { timeout: CLUSTER_APPEND_ATTEMPT_MS }), jsm, stream, store);
+    return new ShardFollower(jetstream(nc, { timeout: CLUSTER_APPEND_ATTEMPT_MS }), jsm, stream, store, mapping ?? null);
+  }
+
+  /** The stream's mapping, read once from its first message (an empty stream is read again next time). */
+  private async streamMapping(): Promise<StreamMapping> {
+    if (this.mapping !== null) return this.mapping;
+    const { mapping, settled } = await persistently(`stream ${this.stream.name}`, () => readStreamMapping(this.jsm, this.stream));
+    if (settled) this.mapping = mapping;
+    return mapping;
   }
 
   /**
@@ -54,13 +66,16 @@ export class ShardFollower {
   async catchUp(untilSeq?: number): Promise<CatchUp> {
     const shard = this.stream.shard;
     const fromSeq = logPosition(this.store).seq;
-    const target = untilSeq ?? logSeqOfStreamSeq((await persistently(`stream ${this.stream.name}`, () => this.jsm.streams.info(this.stream.name))).state.last_seq);
+    const mapping = await this.streamMapping();
+    const target = untilSeq ?? logSeqOfStreamSeq((await persistently(`stream ${this.stream.name}`, () => this.jsm.streams.info(this.stream.name))).state.last_seq, mapping);
     if (target <= fromSeq) return { fromSeq, lastSeq: fromSeq, applied: 0 };
+    // A stream that starts after a trimmed log's first entries cannot bring a copy before them there.
+    requireAtBase(shard, fromSeq, mapping);
     // An ordered consumer: an ephemeral consumer the client recreates from the last sequence it
     // delivered if a message goes missing, so the entries arrive in order and without gaps. It
     // takes no subject filter: the stream has one subject, and NATS 2.9 refuses `filter_subjects`.
     const consumer = await persistently(`a consumer of stream ${this.stream.name}`, () => this.js.consumers.get(this.stream.name, {
-      deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: streamSeqOfLogSeq(fromSeq + 1),
+      deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: streamSeqOfLogSeq(fromSeq + 1, mapping),
     }));
     let next = fromSeq + 1;
     let progressAtMs = Date.now();
@@ -70,7 +85,7 @@ export class ShardFollower {
         const wanted = Math.min(CLUSTER_FOLLOW_FETCH_ENTRIES_MAX, target - next + 1);
         const messages = await consumer.fetch({ max_messages: wanted, expires: CLUSTER_FOLLOW_FETCH_WAIT_MS });
         for await (const m of messages) {
-          const logSeq = logSeqOfStreamSeq(m.seq);
+          const logSeq = logSeqOfStreamSeq(m.seq, mapping);
           const carried = m.headers?.get(LOG_SEQ_HEADER);
           if (carried !== String(logSeq)) {
             throw new LogReplayError(shard, logSeq, 'sequence', `stream message ${m.seq} carries log sequence ${carried ?? '(none)'}, expected ${logSeq}`);
