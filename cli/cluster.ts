@@ -51,6 +51,7 @@ async function importCommand(config: Config, args: readonly string[]): Promise<n
   const deployment = flag(args, '--deployment');
   if (nats !== undefined) env['LOYALTY_NATS'] = nats;
   if (deployment !== undefined) env['LOYALTY_DEPLOYMENT'] = deployment;
+  if ((env['LOYALTY_NATS'] ?? '') === '') throw new ClusterUsageError('cluster import needs the NATS servers: --nats URLS or LOYALTY_NATS');
   let cluster;
   try {
     cluster = clusterFromEnv(env);
