@@ -91,6 +91,20 @@ export class ReplicatedLog {
     return mapping;
   }
 
+  /** The mapping, its read sent again while it fails, within an append's deadline (a stream leader may be electing). */
+  private async mappingWithin(shard: number, expectedLastSeq: number): Promise<StreamMapping> {
+    const deadline = Date.now() + CLUSTER_APPEND_DEADLINE_MS;
+    for (;;) {
+      try {
+        return await this.mapping(shard);
+      } catch (err) {
+        // The mapping unknown, the entry is named by its stream sequence (the log's too, unless the stream has a base).
+        if (Date.now() + CLUSTER_APPEND_RETRY_MS > deadline) throw new ReplicationUnavailableError(shard, expectedLastSeq + 1, err);
+        await pause(CLUSTER_APPEND_RETRY_MS);
+      }
+    }
+  }
+
   /** The stream's last sequence: what a new owner fences its first append on, once its copy has applied it. */
   async lastSeq(shard: number): Promise<number> {
     return (await this.jsm.streams.info(this.stream(shard).name)).state.last_seq;
@@ -120,7 +134,9 @@ export class ReplicatedLog {
     const stream = this.stream(shard);
     assert.ok(Number.isSafeInteger(expectedLastSeq) && expectedLastSeq >= 0, 'the fence is a stream sequence');
     if (logValue.length > CLUSTER_LOG_VALUE_BYTES_MAX) throw new RangeError(`a log value of ${logValue.length} bytes is larger than a stream takes (${CLUSTER_LOG_VALUE_BYTES_MAX})`);
-    const mapping = await this.mapping(shard);
+    // Known once the stream held a message (the levelling reads it): no await then, so that appends
+    // of a pipeline are sent in the order they were called.
+    const mapping = this.mappings.get(shard) ?? await this.mappingWithin(shard, expectedLastSeq);
     const seq = expectedLastSeq + 1;
     const logSeq = logSeqOfStreamSeq(seq, mapping);
     const msgID = this.msgIdOf(logSeq);
