@@ -2,7 +2,9 @@
 // imported with a trimmed log, docs/cluster.md "Stream sequence and log sequence"): a copy at the
 // base follows the stream through the offset mapping to the owner's books; an empty copy is refused
 // with copy_behind_stream_base, and so is a copy that diverged, whose rebuild would replay the
-// stream into an empty copy: neither is moved aside nor silently rebuilt.
+// stream into an empty copy: neither is moved aside nor silently rebuilt. The owner's takeover
+// (engine/shard/replicator.ts) refuses an empty copy too, and from a copy at the base levels and
+// appends its term entry through the offset.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,7 @@ import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
 import { ReplicatedLog } from '../../engine/cluster/fenced-append.js';
 import { BASE_AFTER_HEADER, BASE_BACKUP_HEADER, CopyBehindStreamBaseError, LOG_SEQ_HEADER, shardStream } from '../../engine/cluster/shard-stream.js';
 import { ShardStandby, type StandbyEvents } from '../../engine/shard/standby.js';
+import { ShardReplicator } from '../../engine/shard/replicator.js';
 import { openShardStore, type ShardStore } from '../../engine/shard/store.js';
 import { ShardMachine } from '../../engine/shard/machine.js';
 import { logPosition, logValues, type LoggedTask } from '../../engine/shard/batch-log.js';
@@ -82,7 +85,7 @@ describe.skipIf(skip)('a standby shard on a stream imported from a trimmed log',
     return store;
   }
 
-  it('follows from the base through the offset, and refuses an empty or diverged copy instead of rebuilding it', async () => {
+  it('follows from the base through the offset, refuses an empty or diverged copy instead of rebuilding it, and takes over from a copy at the base', async () => {
     // The owner's copy: a program and two members (entries 1..3, the backup's), then what the stream holds.
     const owner = open('owner');
     run(owner, { kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true });
@@ -166,6 +169,26 @@ describe.skipIf(skip)('a standby shard on a stream imported from a trimmed log',
     } finally {
       await divergedStandby.stop();
     }
+
+    // The owner's side: an empty copy's takeover is refused the same way, before anything is appended.
+    const lastBefore = await log.lastSeq(0);
+    await expect(ShardReplicator.open(config, 0, empty, 2, () => clockMs)).rejects.toMatchObject({ code: 'copy_behind_stream_base' });
+    expect(await log.lastSeq(0)).toBe(lastBefore);
+    // A copy at the base levels through the offset (the entries after the base applied, checksums
+    // compared) and appends its term entry after the stream's last message, as log entry 7.
+    const taking = copyOf(owner, 'taking', BASE);
+    const replicator = await ShardReplicator.open(config, 0, taking, 2, () => clockMs);
+    try {
+      expect(logPosition(taking).seq).toBe(BASE + 4);
+      expect(await log.lastSeq(0)).toBe(lastBefore + 1);
+      const term = await (await jetstream(nc).jetstreamManager()).streams.getMessage(stream.name, { seq: lastBefore + 1 });
+      expect(term!.header.get(LOG_SEQ_HEADER)).toBe(String(BASE + 4));
+      expect(term!.header.get('Nats-Msg-Id')).toBe(`node-b.2.${BASE + 4}`);
+      expect(Buffer.from(term!.data).equals([...logValues(taking, BASE + 4, BASE + 4)][0]![1])).toBe(true);
+    } finally {
+      await replicator.close();
+    }
+    await taking.root.close();
     await restored.root.close();
     await empty.root.close();
     await diverged.root.close();
