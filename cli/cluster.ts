@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../server/config.js';
 import { clusterFromEnv } from '../engine/cluster/config.js';
-import { importFolder, ImportRefused } from '../engine/cluster/import.js';
+import { importFolder, ImportRefused } from './cluster-import.js';
 import { DataFolderError } from '../engine/router/data-folder.js';
 import { FolderError } from '../engine/history/folder.js';
 

@@ -3,22 +3,24 @@
 // cluster's first node (docs/cluster.md, "Upgrading a single-node data folder"). A trimmed shard's
 // stream starts with a base message standing for log position f − 1 and naming the backup the other
 // nodes start from; every entry the folder holds follows, fenced, in order. A re-run resumes from
-// what the stream holds, after checking every held message against the folder's entry.
+// what the stream holds, after checking every held message against the folder's entry. It lives
+// with the command line because it joins a data folder's stores and the cluster's streams, which
+// the engine's layers keep apart (test/architecture/layering.test.ts).
 import { basename, resolve } from 'node:path';
 import { headers } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { CLUSTER_APPEND_ATTEMPT_MS } from '../limits.js';
-import { openDataFolder, folderShardCount } from '../router/data-folder.js';
-import { readBackupManifest } from '../history/folder.js';
-import { openShardStore, type ShardStore } from '../shard/store.js';
-import { firstLogSeq, logPosition, logValues } from '../shard/batch-log.js';
-import { sameLogEntry } from '../shard/log-redaction.js';
-import { ReplicatedLog } from './fenced-append.js';
+import { CLUSTER_APPEND_ATTEMPT_MS } from '../engine/limits.js';
+import { openDataFolder, folderShardCount } from '../engine/router/data-folder.js';
+import { readBackupManifest } from '../engine/history/folder.js';
+import { openShardStore, type ShardStore } from '../engine/shard/store.js';
+import { firstLogSeq, logPosition, logValues } from '../engine/shard/batch-log.js';
+import { sameLogEntry } from '../engine/shard/log-redaction.js';
+import { ReplicatedLog } from '../engine/cluster/fenced-append.js';
 import {
   BASE_AFTER_HEADER, BASE_BACKUP_HEADER, ensureShardStream, logSeqOfStreamSeq, readStreamMapping, shardStream,
   streamSeqOfLogSeq, type ShardStream, type StreamBase,
-} from './shard-stream.js';
+} from '../engine/cluster/shard-stream.js';
 
 /** A refusal the operator can act on: nothing after it was published, and what was published is checked by a re-run. */
 export class ImportRefused extends Error {}
