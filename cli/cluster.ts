@@ -1,15 +1,25 @@
 // The cluster commands of the `loyalty` command line: `cluster status|drain|undrain` ask one node of
 // a cluster deployment, at --url (else LOYALTY_URL), what it is, to be drained or to be undrained,
 // with --key (else the admin key of LOYALTY_DATA). Each acts on the node asked, never on the owner
-// through it (docs/cluster.md, "Draining a node").
+// through it (docs/cluster.md, "Draining a node"). `cluster import` publishes a single-node data
+// folder's logs to a deployment's new streams, for a folder whose log was trimmed
+// (docs/cluster.md, "Upgrading a single-node data folder").
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../server/config.js';
+import { clusterFromEnv } from '../engine/cluster/config.js';
+import { importFolder, ImportRefused } from './cluster-import.js';
+import { DataFolderError } from '../engine/router/data-folder.js';
+import { FolderError } from '../engine/history/folder.js';
 
 export const CLUSTER_USAGE = `  cluster status|drain|undrain [--url URL] [--key KEY]
                             ask a cluster node (--url, else LOYALTY_URL) for its role and the owner,
                             to hand the deployment over and take nothing over (drain), or to take
-                            part again (undrain); the key is --key, else LOYALTY_DATA's admin.key`;
+                            part again (undrain); the key is --key, else LOYALTY_DATA's admin.key
+  cluster import [--data DIR] [--backup BACKUP] [--nats URLS] [--deployment NAME]
+                            publish a stopped single-node folder's logs to the deployment's empty
+                            streams (LOYALTY_NATS, LOYALTY_DEPLOYMENT unless given); a trimmed log
+                            needs the backup it was trimmed to, which the other nodes restore`;
 
 /** The node asked when neither --url nor LOYALTY_URL names one. */
 const DEFAULT_URL = 'http://127.0.0.1:8080';
@@ -27,11 +37,53 @@ function flag(args: readonly string[], name: string): string | undefined {
   return value;
 }
 
+const IMPORT_FLAGS = ['--data', '--backup', '--nats', '--deployment'] as const;
+
+/** `cluster import`: every shard's log to its stream, with a line per shard saying what was done. */
+async function importCommand(config: Config, args: readonly string[]): Promise<number> {
+  args.forEach((arg, i) => {
+    if (arg.startsWith('--') && !IMPORT_FLAGS.includes(arg as typeof IMPORT_FLAGS[number])) throw new ClusterUsageError(`unknown flag ${arg} (flags: ${IMPORT_FLAGS.join(', ')})`);
+    if (!arg.startsWith('--') && !IMPORT_FLAGS.includes(args[i - 1] as typeof IMPORT_FLAGS[number])) throw new ClusterUsageError(`unexpected argument ${arg}`);
+  });
+  // The same settings a node reads, checked the same way; the import writes under a node id of its own.
+  const env: NodeJS.ProcessEnv = { ...process.env, LOYALTY_NODE_ID: 'import' };
+  const nats = flag(args, '--nats');
+  const deployment = flag(args, '--deployment');
+  if (nats !== undefined) env['LOYALTY_NATS'] = nats;
+  if (deployment !== undefined) env['LOYALTY_DEPLOYMENT'] = deployment;
+  if ((env['LOYALTY_NATS'] ?? '') === '') throw new ClusterUsageError('cluster import needs the NATS servers: --nats URLS or LOYALTY_NATS');
+  let cluster;
+  try {
+    cluster = clusterFromEnv(env);
+  } catch (err) {
+    throw new ClusterUsageError((err as Error).message);
+  }
+  if (cluster === null) throw new ClusterUsageError('cluster import needs the NATS servers: --nats URLS or LOYALTY_NATS');
+  const backupDir = flag(args, '--backup');
+  const dataDir = flag(args, '--data') ?? config.dataDir;
+  try {
+    const results = await importFolder({ dataDir, servers: cluster.servers, deployment: cluster.deployment, ...(backupDir === undefined ? {} : { backupDir }) });
+    for (const r of results) {
+      const base = r.base === null ? 'no base (log from entry 1)' : `base after entry ${r.base.afterLogSeq}, backup ${r.base.backup}`;
+      const done = r.appended === 0 && r.alreadyHeld > 0 ? 'already imported' : `${r.appended} appended`;
+      process.stdout.write(`shard ${r.shard}: log ${r.firstSeq ?? r.lastSeq + 1}..${r.lastSeq}, ${base}; ${r.alreadyHeld} already in the stream, ${done}\n`);
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof ImportRefused || err instanceof DataFolderError || err instanceof FolderError) {
+      process.stderr.write(`loyalty: cluster import refused: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
 async function clusterCommand(config: Config, args: readonly string[]): Promise<number> {
+  if (args[0] === 'import') return importCommand(config, args.slice(1));
   const words = args.filter((arg, i) => !arg.startsWith('--') && !FLAGS.includes(args[i - 1] as typeof FLAGS[number]));
   for (const arg of args) if (arg.startsWith('--') && !FLAGS.includes(arg as typeof FLAGS[number])) throw new ClusterUsageError(`unknown flag ${arg} (flags: ${FLAGS.join(', ')})`);
   const [action, ...extra] = words;
-  if ((action !== 'status' && action !== 'drain' && action !== 'undrain') || extra.length > 0) throw new ClusterUsageError('cluster needs status, drain or undrain: loyalty cluster status|drain|undrain [--url URL] [--key KEY]');
+  if ((action !== 'status' && action !== 'drain' && action !== 'undrain') || extra.length > 0) throw new ClusterUsageError('cluster needs status, drain, undrain or import: loyalty cluster status|drain|undrain [--url URL] [--key KEY], loyalty cluster import [--data DIR] [--backup BACKUP]');
   const url = (flag(args, '--url') ?? process.env['LOYALTY_URL'] ?? DEFAULT_URL).replace(/\/+$/, '');
   let key = flag(args, '--key');
   if (key === undefined) {
@@ -62,7 +114,7 @@ function parseJson(text: string): unknown {
   try { return JSON.parse(text); } catch { return null; }
 }
 
-/** Runs `cluster …`; answers the exit status: 0 done, 1 refused by the node, 2 wrong usage or no node. */
+/** Runs `cluster …`; answers the exit status: 0 done, 1 refused by the node (or the import refused), 2 wrong usage or no node. */
 export async function runCluster(config: Config, args: readonly string[]): Promise<number> {
   try {
     return await clusterCommand(config, args);

@@ -43,8 +43,10 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(USAGE + '\n');
     return;
   }
-  const config = configFromEnv();
   const [command, ...rest] = argv;
+  // `cluster import` reads LOYALTY_NATS as a node does but writes as no node: it needs no LOYALTY_NODE_ID.
+  const importing = command === 'cluster' && rest[0] === 'import' && (process.env['LOYALTY_NATS'] ?? '') !== '' && (process.env['LOYALTY_NODE_ID'] ?? '') === '';
+  const config = configFromEnv(importing ? { ...process.env, LOYALTY_NODE_ID: 'import' } : process.env);
   switch (command) {
     case 'start': {
       await import('../server/main.js');

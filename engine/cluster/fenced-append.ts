@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_APPEND_DEADLINE_MS, CLUSTER_APPEND_RETRY_MS, CLUSTER_LOG_VALUE_BYTES_MAX } from '../limits.js';
-import { ensureShardStream, LOG_SEQ_HEADER, logSeqOfStreamSeq, shardStream, type ShardStream } from './shard-stream.js';
+import { ensureShardStream, LOG_SEQ_HEADER, logSeqOfStreamSeq, readStreamMapping, shardStream, type ShardStream, type StreamMapping } from './shard-stream.js';
 
 /** Another writer appended after the sequence this owner knew: the owner is stale and must step down. */
 export class FenceRefusedError extends Error {
@@ -46,6 +46,8 @@ function isTransient(err: unknown): boolean {
 /** A node's access to the shards' streams, for appending. */
 export class ReplicatedLog {
   private readonly streams = new Map<number, ShardStream>();
+  /** Each stream's mapping of sequences, read once from its first message (shard-stream.ts). */
+  private readonly mappings = new Map<number, StreamMapping>();
   /**
    * Appends sent again because they were refused or failed while the entry before them was still
    * unacknowledged: how often a pipeline's later appends overtook an earlier one's retry.
@@ -77,6 +79,32 @@ export class ReplicatedLog {
     return stream;
   }
 
+  /**
+   * How the shard's stream numbers the log's entries, read from its first message once it has one
+   * and kept for the log's life: the mapping never changes once the stream holds a message.
+   */
+  async mapping(shard: number): Promise<StreamMapping> {
+    const known = this.mappings.get(shard);
+    if (known !== undefined) return known;
+    const { mapping, settled } = await readStreamMapping(this.jsm, this.stream(shard));
+    if (settled) this.mappings.set(shard, mapping);
+    return mapping;
+  }
+
+  /** The mapping, its read sent again while it fails, within an append's deadline (a stream leader may be electing). */
+  private async mappingWithin(shard: number, expectedLastSeq: number): Promise<StreamMapping> {
+    const deadline = Date.now() + CLUSTER_APPEND_DEADLINE_MS;
+    for (;;) {
+      try {
+        return await this.mapping(shard);
+      } catch (err) {
+        // The mapping unknown, the entry is named by its stream sequence (the log's too, unless the stream has a base).
+        if (Date.now() + CLUSTER_APPEND_RETRY_MS > deadline) throw new ReplicationUnavailableError(shard, expectedLastSeq + 1, err);
+        await pause(CLUSTER_APPEND_RETRY_MS);
+      }
+    }
+  }
+
   /** The stream's last sequence: what a new owner fences its first append on, once its copy has applied it. */
   async lastSeq(shard: number): Promise<number> {
     return (await this.jsm.streams.info(this.stream(shard).name)).state.last_seq;
@@ -106,10 +134,13 @@ export class ReplicatedLog {
     const stream = this.stream(shard);
     assert.ok(Number.isSafeInteger(expectedLastSeq) && expectedLastSeq >= 0, 'the fence is a stream sequence');
     if (logValue.length > CLUSTER_LOG_VALUE_BYTES_MAX) throw new RangeError(`a log value of ${logValue.length} bytes is larger than a stream takes (${CLUSTER_LOG_VALUE_BYTES_MAX})`);
+    // Known once the stream held a message (the levelling reads it): no await then, so that appends
+    // of a pipeline are sent in the order they were called.
+    const mapping = this.mappings.get(shard) ?? await this.mappingWithin(shard, expectedLastSeq);
     const seq = expectedLastSeq + 1;
-    const logSeq = logSeqOfStreamSeq(seq);
+    const logSeq = logSeqOfStreamSeq(seq, mapping);
     const msgID = this.msgIdOf(logSeq);
-    const predecessorMsgID = this.msgIdOf(logSeqOfStreamSeq(expectedLastSeq));
+    const predecessorMsgID = this.msgIdOf(logSeqOfStreamSeq(expectedLastSeq, mapping));
     const h = headers();
     h.set(LOG_SEQ_HEADER, String(logSeq));
     const before = { acknowledged: predecessor === undefined };
@@ -164,7 +195,7 @@ export class ReplicatedLog {
         const stored = await this.jsm.streams.getMessage(stream.name, { seq });
         return stored !== null && stored.header.get('Nats-Msg-Id') === msgID;
       } catch (err) {
-        if (Date.now() + CLUSTER_APPEND_RETRY_MS > deadline) throw new ReplicationUnavailableError(stream.shard, logSeqOfStreamSeq(seq), err);
+        if (Date.now() + CLUSTER_APPEND_RETRY_MS > deadline) throw new ReplicationUnavailableError(stream.shard, logSeqOfStreamSeq(seq, this.mappings.get(stream.shard) ?? { base: null }), err);
         await pause(CLUSTER_APPEND_RETRY_MS);
       }
     }

@@ -1,6 +1,7 @@
 // The JetStream stream that holds one shard's batch log in cluster mode: its name, its subject and
 // its settings, passed explicitly (NATS's defaults change between versions), and the mapping
-// between the stream's sequence and the log's.
+// between the stream's sequence and the log's, which a base message at the stream's start offsets
+// for a folder imported with a trimmed log (docs/cluster.md, "Stream sequence and log sequence").
 import { DiscardPolicy, RetentionPolicy, StorageType, JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream';
 import { CLUSTER_DUPLICATE_WINDOW_MS, CLUSTER_LOG_VALUE_BYTES_MAX, CLUSTER_STREAM_REPLICAS, SHARDS_MAX } from '../limits.js';
 
@@ -66,15 +67,75 @@ export async function ensureShardStream(jsm: JetStreamManager, stream: ShardStre
   return info;
 }
 
+/** The headers of a stream's base message: the log position the stream starts after, and the backup that holds it. */
+export const BASE_AFTER_HEADER = 'Loyalty-Base-After';
+export const BASE_BACKUP_HEADER = 'Loyalty-Base-Backup';
+
 /**
- * The log sequence a stream message holds. A shard's stream starts with its log's first entry, so
- * the two are equal; a stream that begins part-way (an imported folder whose log was trimmed,
- * docs/cluster.md) would add a fixed offset here, which is not built yet.
+ * What a stream's base message says: the stream begins after log entry `afterLogSeq` (a trimmed
+ * log's first entry less one), and `backup` names the backup a node's copy starts from.
  */
-export function logSeqOfStreamSeq(streamSeq: number): number {
-  return streamSeq;
+export interface StreamBase { afterLogSeq: number; backup: string }
+
+/**
+ * How a stream's sequences map to the log's. A shard's stream starts with its log's first entry
+ * (no base: the two are equal), or with a base message standing for log position
+ * `base.afterLogSeq`, after which log entry k is stream message k − afterLogSeq + 1 (k − f + 2 for
+ * a log whose first entry is f). The mapping is fixed for the stream's life: its first message says it.
+ */
+export interface StreamMapping { base: StreamBase | null }
+
+/** The mapping of a stream without a base message: stream message k is log entry k. */
+export const IDENTITY_MAPPING: StreamMapping = Object.freeze({ base: null });
+
+/** A node's copy is before the log position a stream starts at: it cannot follow the stream, and needs a backup. */
+export class CopyBehindStreamBaseError extends Error {
+  readonly code = 'copy_behind_stream_base';
+  /** `divergedAt`: the copy differs from the stream at that entry, and its rebuild would start from an empty copy. */
+  constructor(readonly shard: number, readonly copySeq: number, readonly base: StreamBase, readonly divergedAt?: number) {
+    super(`shard ${shard}: ${divergedAt === undefined ? `this node's copy is at log entry ${copySeq}` : `this node's copy differs from the stream at log entry ${divergedAt} and a rebuild would start from an empty copy`}, ` +
+      `but the shard's stream starts after entry ${base.afterLogSeq} (it was imported from a folder whose log was trimmed): ` +
+      `restore the backup ${JSON.stringify(base.backup)} (loyalty restore BACKUP --data DIR), or copy any folder of this deployment at entry ${base.afterLogSeq} or later, ` +
+      `into this node's folder before starting it`);
+  }
 }
 
-export function streamSeqOfLogSeq(logSeq: number): number {
-  return logSeq;
+/** The log sequence stream message `streamSeq` holds (for the base message, the position it stands for). */
+export function logSeqOfStreamSeq(streamSeq: number, mapping: StreamMapping): number {
+  return mapping.base === null ? streamSeq : streamSeq + mapping.base.afterLogSeq - 1;
+}
+
+/**
+ * The stream sequence of log entry `logSeq`. A stream with a base has no message for an entry
+ * before its base: a caller checks the copy with `requireAtBase` first, so reaching one is a bug.
+ */
+export function streamSeqOfLogSeq(logSeq: number, mapping: StreamMapping): number {
+  if (mapping.base === null) return logSeq;
+  if (logSeq < mapping.base.afterLogSeq) throw new RangeError(`log entry ${logSeq} is before the stream's base (entry ${mapping.base.afterLogSeq})`);
+  return logSeq - mapping.base.afterLogSeq + 1;
+}
+
+/** Refuses a copy at log position `copySeq` that is before the stream's base: the entries between are in no stream. */
+export function requireAtBase(shard: number, copySeq: number, mapping: StreamMapping): void {
+  if (mapping.base !== null && copySeq < mapping.base.afterLogSeq) throw new CopyBehindStreamBaseError(shard, copySeq, mapping.base);
+}
+
+/** The base a stream's first message declares, from its headers, or null for a message that is a log value. */
+export function baseOfMessage(headers: { get(key: string): string } | undefined): StreamBase | null {
+  const after = headers?.get(BASE_AFTER_HEADER) ?? '';
+  if (after === '') return null;
+  const afterLogSeq = Number(after);
+  if (!Number.isSafeInteger(afterLogSeq) || afterLogSeq < 1) throw new Error(`a stream's base message names log position ${JSON.stringify(after)}, not a positive entry number`);
+  return { afterLogSeq, backup: headers?.get(BASE_BACKUP_HEADER) ?? '' };
+}
+
+/**
+ * The stream's mapping, read from its first message; `settled` is false while the stream is empty
+ * (identity until its first message lands), and the caller reads it again then rather than keep it.
+ */
+export async function readStreamMapping(jsm: JetStreamManager, stream: ShardStream): Promise<{ mapping: StreamMapping; settled: boolean }> {
+  const first = await jsm.streams.getMessage(stream.name, { seq: 1 });
+  if (first === null) return { mapping: IDENTITY_MAPPING, settled: false };
+  const base = baseOfMessage(first.header);
+  return { mapping: base === null ? IDENTITY_MAPPING : { base }, settled: true };
 }

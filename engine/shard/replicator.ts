@@ -9,7 +9,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { ClusterConfig } from '../cluster/config.js';
 import { AppendPipeline } from '../cluster/append-pipeline.js';
 import { FenceRefusedError, ReplicatedLog } from '../cluster/fenced-append.js';
-import { logSeqOfStreamSeq, shardStream, streamSeqOfLogSeq } from '../cluster/shard-stream.js';
+import { IDENTITY_MAPPING, logSeqOfStreamSeq, requireAtBase, shardStream, streamSeqOfLogSeq, type StreamMapping } from '../cluster/shard-stream.js';
 import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_TERM_APPEND_ATTEMPTS_MAX } from '../limits.js';
 import { appendLogValue, logPosition, logValues, termLogValue } from './batch-log.js';
 import { sameLogEntry } from './log-redaction.js';
@@ -38,6 +38,8 @@ export class ShardReplicator {
   private appendedSeq = 0;
   /** The appends in flight, made at the first append after the levelling. */
   private pipeline: AppendPipeline | null = null;
+  /** The stream's mapping of sequences (shard-stream.ts), read at each levelling: fixed once the stream holds a message. */
+  private mapping: StreamMapping = IDENTITY_MAPPING;
 
   private constructor(private readonly nc: NatsConnection, private readonly log: ReplicatedLog, readonly shard: number, private store: ShardStore) {}
 
@@ -83,7 +85,7 @@ export class ShardReplicator {
       const value = termLogValue(term, nodeId, program?.version ?? 0, commitTime());
       await hooks.beforeTermAppend?.(attempt);
       try {
-        await this.log.appendFenced(this.shard, value, streamSeqOfLogSeq(position));
+        await this.log.appendFenced(this.shard, value, streamSeqOfLogSeq(position, this.mapping));
       } catch (err) {
         if (!(err instanceof FenceRefusedError) || attempt >= CLUSTER_TERM_APPEND_ATTEMPTS_MAX) throw err;
         // The pipeline the levelling made is fenced on the old position: the levelling makes another.
@@ -102,20 +104,26 @@ export class ShardReplicator {
 
   private async level(): Promise<void> {
     const shard = this.shard;
-    const streamLast = await this.log.lastSeq(shard);
+    const mapping = await this.log.mapping(shard);
+    this.mapping = mapping;
+    const streamLast = logSeqOfStreamSeq(await this.log.lastSeq(shard), mapping);
     const local = logPosition(this.store).seq;
+    // A copy before the base of a stream imported from a trimmed log can neither follow it nor append to it.
+    requireAtBase(shard, local, mapping);
     if (streamLast > local) {
       // The stream is ahead (a copy restored from an older backup, or a new node): the entries the
       // copy lacks run through the replay path, checksums compared.
-      const follower = await ShardFollower.open(this.nc, shardStream(this.log.deployment, shard), this.store);
+      const follower = await ShardFollower.open(this.nc, shardStream(this.log.deployment, shard), this.store, { mapping });
       await follower.catchUp();
     }
     const common = Math.min(streamLast, logPosition(this.store).seq);
-    if (common > 0) {
+    // At the base itself the stream holds no log value to compare (the base message stands for a
+    // position whose entry the trimmed log no longer has); the entries after it are compared as any.
+    if (common > 0 && common !== mapping.base?.afterLogSeq) {
       // The last entry both hold must be the same entry, as an erasure may have redacted it in the copy (log-redaction.ts sameLogEntry);
       // an earlier one cannot differ without it differing too (checksums chain the books).
       const [entry] = [...logValues(this.store, common, common)];
-      const streamed = await this.log.valueAt(shard, streamSeqOfLogSeq(common));
+      const streamed = await this.log.valueAt(shard, streamSeqOfLogSeq(common, mapping));
       if (entry === undefined || streamed === null || !sameLogEntry(this.store, common, entry[1], streamed)) throw new ReplicaDivergedError(shard, common);
     }
     this.appendedSeq = common;
@@ -129,10 +137,11 @@ export class ShardReplicator {
 
   /** The appends, fenced from the levelled position on; each value is read from the copy when its turn to be sent comes. */
   private appends(): AppendPipeline {
-    this.pipeline ??= new AppendPipeline(this.log, this.shard, streamSeqOfLogSeq(this.appendedSeq), (fromSeq, toSeq) => {
+    const mapping = this.mapping;
+    this.pipeline ??= new AppendPipeline(this.log, this.shard, streamSeqOfLogSeq(this.appendedSeq, mapping), (fromSeq, toSeq) => {
       const values: Uint8Array[] = [];
-      for (const [seq, value] of logValues(this.store, logSeqOfStreamSeq(fromSeq), logSeqOfStreamSeq(toSeq))) {
-        if (seq !== logSeqOfStreamSeq(fromSeq) + values.length) break;
+      for (const [seq, value] of logValues(this.store, logSeqOfStreamSeq(fromSeq, mapping), logSeqOfStreamSeq(toSeq, mapping))) {
+        if (seq !== logSeqOfStreamSeq(fromSeq, mapping) + values.length) break;
         values.push(value);
       }
       return values;
@@ -147,7 +156,7 @@ export class ShardReplicator {
    * every later call.
    */
   replicate(): Promise<void> {
-    return this.appends().through(streamSeqOfLogSeq(logPosition(this.store).seq));
+    return this.appends().through(streamSeqOfLogSeq(logPosition(this.store).seq, this.mapping));
   }
 
   /** Resolves once every append asked for so far is acknowledged: a read waits for it, so that it never shows an unacknowledged batch. */

@@ -9,7 +9,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { ClusterConfig } from '../cluster/config.js';
 import { ReplicatedLog } from '../cluster/fenced-append.js';
-import { logSeqOfStreamSeq, shardStream, streamSeqOfLogSeq } from '../cluster/shard-stream.js';
+import { CopyBehindStreamBaseError, logSeqOfStreamSeq, requireAtBase, shardStream, streamSeqOfLogSeq } from '../cluster/shard-stream.js';
 import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_FOLLOW_POLL_MS } from '../limits.js';
 import { logPosition, logValues } from './batch-log.js';
 import { sameLogEntry } from './log-redaction.js';
@@ -36,8 +36,11 @@ export interface StandbyEvents {
 
 /** Whether the copy's log entry `seq` is the stream's message for it, byte for byte or as this copy's erasures redacted it (log-redaction.ts). */
 export async function sameEntry(store: ShardStore, log: ReplicatedLog, shard: number, seq: number): Promise<boolean> {
+  const mapping = await log.mapping(shard);
+  // At a trimmed stream's base there is no log value to compare: the base message stands for the position.
+  if (seq === mapping.base?.afterLogSeq) return true;
   const [entry] = [...logValues(store, seq, seq)];
-  const streamed = await log.valueAt(shard, streamSeqOfLogSeq(seq));
+  const streamed = await log.valueAt(shard, streamSeqOfLogSeq(seq, mapping));
   return entry !== undefined && streamed !== null && sameLogEntry(store, seq, entry[1], streamed);
 }
 
@@ -78,7 +81,7 @@ export class ShardStandby {
         await this.turn();
         lastWarning = '';
       } catch (err) {
-        if (err instanceof LogReplayError) { this.events.fail(err); return; }
+        if (err instanceof LogReplayError || err instanceof CopyBehindStreamBaseError) { this.events.fail(err); return; }
         const reason = err instanceof Error ? err.message : String(err);
         if (reason !== lastWarning) this.events.warn('a standby shard could not read its stream: it tries again', err);
         lastWarning = reason;
@@ -94,12 +97,18 @@ export class ShardStandby {
 
   /** One look at the stream: the copy checked against it until it is level, then the new entries applied. */
   private async turn(): Promise<void> {
-    const streamLast = logSeqOfStreamSeq(await this.log.lastSeq(this.shard));
+    const mapping = await this.log.mapping(this.shard);
+    const streamLast = logSeqOfStreamSeq(await this.log.lastSeq(this.shard), mapping);
     const store = this.events.store();
     const local = logPosition(store).seq;
+    // A copy before a trimmed stream's base cannot follow it: the node needs a backup (shard-stream.ts).
+    requireAtBase(this.shard, local, mapping);
     if (!this.level || local > streamLast) {
       const common = Math.min(local, streamLast);
       if (common > 0 && !(await sameEntry(store, this.log, this.shard, common))) {
+        // A rebuild replays the stream into an empty copy, which a trimmed stream cannot bring to
+        // its base: refused here, before the copy is moved aside (a rebuild from a backup is not built).
+        if (mapping.base !== null) throw new CopyBehindStreamBaseError(this.shard, local, mapping.base, common);
         await this.events.rebuild(`log entry ${common} of this node's copy differs from the stream's: the copy holds a commit another owner's entries replaced`);
         this.rebuiltFromMs = performance.now();
         this.level = false;
@@ -109,7 +118,7 @@ export class ShardStandby {
       this.level = true;
     }
     if (streamLast > local) {
-      const follower = await ShardFollower.open(this.nc, shardStream(this.log.deployment, this.shard), store);
+      const follower = await ShardFollower.open(this.nc, shardStream(this.log.deployment, this.shard), store, { mapping });
       const caught = await follower.catchUp(streamLast);
       // Reported so that an operator (and the chaos run) sees how often a consumer skips entries:
       // the copy is whole, but each one cost a request to the stream's leader.

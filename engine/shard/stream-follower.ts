@@ -9,7 +9,7 @@ import { logPosition } from './batch-log.js';
 import { LogReplayError } from './machine.js';
 import { replayShard, type LogSource } from './replay.js';
 import type { ShardStore } from './store.js';
-import { LOG_SEQ_HEADER, logSeqOfStreamSeq, streamSeqOfLogSeq, type ShardStream } from '../cluster/shard-stream.js';
+import { LOG_SEQ_HEADER, logSeqOfStreamSeq, readStreamMapping, requireAtBase, streamSeqOfLogSeq, type ShardStream, type StreamMapping } from '../cluster/shard-stream.js';
 
 /** What one catch-up did: the copy's log position before and after, and the entries applied. */
 export interface CatchUp { fromSeq: number; lastSeq: number; applied: number }
@@ -40,11 +40,16 @@ export interface ShardFollowerOptions {
    * Without it the follower reads what the consumer delivers.
    */
   delivered?: (messages: AsyncIterable<StreamMessage>) => AsyncIterable<StreamMessage>;
+  /**
+   * The stream's mapping of sequences when the caller has read it already (its ReplicatedLog keeps
+   * it); without it the follower reads it from the stream's first message.
+   */
+  mapping?: StreamMapping;
 }
 
 /** The log entry a stream message carries, after checking its header names the log sequence its stream sequence maps to. */
-function checkedEntry(shard: number, m: StreamMessage): [number, Uint8Array] {
-  const logSeq = logSeqOfStreamSeq(m.seq);
+function checkedEntry(shard: number, m: StreamMessage, mapping: StreamMapping): [number, Uint8Array] {
+  const logSeq = logSeqOfStreamSeq(m.seq, mapping);
   const carried = m.headers?.get(LOG_SEQ_HEADER);
   if (carried !== String(logSeq)) {
     throw new LogReplayError(shard, logSeq, 'sequence', `stream message ${m.seq} carries log sequence ${carried === undefined || carried === '' ? '(none)' : carried}, expected ${logSeq}`);
@@ -61,7 +66,11 @@ export class ShardFollower {
   /** Entries this follower read by sequence from the stream's leader because its consumer skipped them. */
   fetchedFromLeader = 0;
 
-  private constructor(private readonly js: JetStreamClient, private readonly jsm: JetStreamManager, readonly stream: ShardStream, readonly store: ShardStore, private readonly options: ShardFollowerOptions) {}
+  private mapping: StreamMapping | null;
+
+  private constructor(private readonly js: JetStreamClient, private readonly jsm: JetStreamManager, readonly stream: ShardStream, readonly store: ShardStore, private readonly options: ShardFollowerOptions) {
+    this.mapping = options.mapping ?? null;
+  }
 
   static async open(nc: NatsConnection, stream: ShardStream, store: ShardStore, options: ShardFollowerOptions = {}): Promise<ShardFollower> {
     // No API check on opening: it is one more request that a meta election makes time out, and the
@@ -79,15 +88,23 @@ export class ShardFollower {
    * last sequence it reported, so a message it does not have is a stream that lost an entry, and
    * stops the follower naming it.
    */
-  private async entryFromLeader(logSeq: number): Promise<[number, Uint8Array]> {
+  private async entryFromLeader(logSeq: number, mapping: StreamMapping): Promise<[number, Uint8Array]> {
     const shard = this.stream.shard;
-    const seq = streamSeqOfLogSeq(logSeq);
+    const seq = streamSeqOfLogSeq(logSeq, mapping);
     const stored = await persistently(`message ${seq} of stream ${this.stream.name}`, () => this.jsm.streams.getMessage(this.stream.name, { seq }));
     if (stored === null) throw new LogReplayError(shard, logSeq, 'sequence', `the leader of stream ${this.stream.name} has no message ${seq}`);
     if (stored.seq !== seq) throw new LogReplayError(shard, logSeq, 'sequence', `the leader of stream ${this.stream.name} answered message ${stored.seq} when asked for message ${seq}`);
-    const entry = checkedEntry(shard, { seq: stored.seq, headers: stored.header, data: stored.data });
+    const entry = checkedEntry(shard, { seq: stored.seq, headers: stored.header, data: stored.data }, mapping);
     this.fetchedFromLeader++;
     return entry;
+  }
+
+  /** The stream's mapping, read once from its first message (an empty stream is read again next time). */
+  private async streamMapping(): Promise<StreamMapping> {
+    if (this.mapping !== null) return this.mapping;
+    const { mapping, settled } = await persistently(`stream ${this.stream.name}`, () => readStreamMapping(this.jsm, this.stream));
+    if (settled) this.mapping = mapping;
+    return mapping;
   }
 
   /**
@@ -100,13 +117,16 @@ export class ShardFollower {
   async catchUp(untilSeq?: number): Promise<CatchUp> {
     const shard = this.stream.shard;
     const fromSeq = logPosition(this.store).seq;
-    const target = untilSeq ?? logSeqOfStreamSeq((await persistently(`stream ${this.stream.name}`, () => this.jsm.streams.info(this.stream.name))).state.last_seq);
+    const mapping = await this.streamMapping();
+    const target = untilSeq ?? logSeqOfStreamSeq((await persistently(`stream ${this.stream.name}`, () => this.jsm.streams.info(this.stream.name))).state.last_seq, mapping);
     if (target <= fromSeq) return { fromSeq, lastSeq: fromSeq, applied: 0 };
+    // A stream that starts after a trimmed log's first entries cannot bring a copy before them there.
+    requireAtBase(shard, fromSeq, mapping);
     // An ordered consumer: an ephemeral consumer the client recreates from the last sequence it
     // delivered if a message goes missing, so the entries arrive in order and without gaps. It
     // takes no subject filter: the stream has one subject, and NATS 2.9 refuses `filter_subjects`.
     const consumer = await persistently(`a consumer of stream ${this.stream.name}`, () => this.js.consumers.get(this.stream.name, {
-      deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: streamSeqOfLogSeq(fromSeq + 1),
+      deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: streamSeqOfLogSeq(fromSeq + 1, mapping),
     }));
     let next = fromSeq + 1;
     try {
@@ -124,11 +144,11 @@ export class ShardFollower {
         let delivered = 0;
         for await (const m of this.options.delivered?.(messages) ?? messages) {
           delivered++;
-          const logSeq = logSeqOfStreamSeq(m.seq);
+          const logSeq = logSeqOfStreamSeq(m.seq, mapping);
           if (logSeq >= expected) {
-            while (expected < logSeq && expected <= target) entries.push(await this.entryFromLeader(expected++));
+            while (expected < logSeq && expected <= target) entries.push(await this.entryFromLeader(expected++, mapping));
             if (logSeq > target) break;
-            entries.push(checkedEntry(shard, m));
+            entries.push(checkedEntry(shard, m, mapping));
             expected++;
           }
           if (delivered === wanted) break;
@@ -137,7 +157,7 @@ export class ShardFollower {
         // does not have them, though the stream's leader said they exist: they are read from the
         // leader rather than asked of that server again, which is what stalled a takeover when the
         // follower only made a new consumer. The consumer delivers them later as redeliveries.
-        while (expected <= roundEnd) entries.push(await this.entryFromLeader(expected++));
+        while (expected <= roundEnd) entries.push(await this.entryFromLeader(expected++, mapping));
         const result = replayShard(fetchedSource(shard, entries), this.store, { untilBatch: Math.min(target, entries[entries.length - 1]![0]) });
         next = result.lastSeq + 1;
       }

@@ -199,7 +199,10 @@ async function followStream(config: ClusterConfig): Promise<void> {
   standby = await (await import('./standby.js')).ShardStandby.open(config, shardId, {
     store: () => store,
     rebuild: rebuildCopy,
-    fail: (err) => stopProcess('a standby shard could not apply its stream: its books differ from the owner\'s', err),
+    // A copy behind a trimmed stream's base needs a backup, not an investigation of diverged books.
+    fail: (err) => stopProcess((err as { code?: string }).code === 'copy_behind_stream_base'
+      ? 'a standby shard cannot follow its stream: copy_behind_stream_base (restore the backup its message names)'
+      : 'a standby shard could not apply its stream: its books differ from the owner\'s', err),
     warn: (msg, err) => writeSync(2, JSON.stringify({ level: 40, time: Date.now(), shard: shardId, msg, err: err instanceof Error ? err.message : String(err) }) + '\n'),
     rebuilt: (logSeq, ms) => writeSync(2, JSON.stringify({ level: 30, time: Date.now(), shard: shardId, msg: 'the copy moved aside was rebuilt from the stream', logSeq, rebuildMs: ms }) + '\n'),
   });
