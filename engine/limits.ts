@@ -467,6 +467,18 @@ export const WEBHOOK_END_READ_SHARED_MS = 20;
 /** Copies of each shard's stream: a quorum of two still acknowledges with any one NATS server lost. */
 export const CLUSTER_STREAM_REPLICAS = 3;
 /**
+ * The largest record `loyalty cluster trim` writes to a deployment's bases stream (a shard's
+ * position and a backup folder's name as headers, repeated as JSON): far more than a folder's name
+ * needs, and small enough that the stream refuses anything that is not such a record.
+ */
+export const BASE_RECORD_BYTES_MAX = 4_096;
+/**
+ * How many times a stream's mapping is read again when its first message was purged between the
+ * read of the stream's state and the read of that message (a trim running meanwhile): a trim purges
+ * once per shard, so a second read finds the new first message; more are slack.
+ */
+export const MAPPING_READ_ATTEMPTS = 3;
+/**
  * How long one append waits for its acknowledgement before it is sent again (same message id, same
  * fence): a healthy three-server append takes ~0.34 ms at the median on loopback.
  */
