@@ -3,12 +3,14 @@
 // with --key (else the admin key of LOYALTY_DATA). Each acts on the node asked, never on the owner
 // through it (docs/cluster.md, "Draining a node"). `cluster import` publishes a single-node data
 // folder's logs to a deployment's new streams, for a folder whose log was trimmed
-// (docs/cluster.md, "Upgrading a single-node data folder").
+// (docs/cluster.md, "Upgrading a single-node data folder"). `cluster trim` purges the streams of the
+// entries a backup holds (docs/cluster.md, "Trimming the streams").
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../server/config.js';
 import { clusterFromEnv } from '../engine/cluster/config.js';
 import { importFolder, ImportRefused } from './cluster-import.js';
+import { StreamTrimRefused, trimStreams } from './cluster-trim.js';
 import { DataFolderError } from '../engine/router/data-folder.js';
 import { FolderError } from '../engine/history/folder.js';
 
@@ -19,7 +21,10 @@ export const CLUSTER_USAGE = `  cluster status|drain|undrain [--url URL] [--key 
   cluster import [--data DIR] [--backup BACKUP] [--nats URLS] [--deployment NAME]
                             publish a stopped single-node folder's logs to the deployment's empty
                             streams (LOYALTY_NATS, LOYALTY_DEPLOYMENT unless given); a trimmed log
-                            needs the backup it was trimmed to, which the other nodes restore`;
+                            needs the backup it was trimmed to, which the other nodes restore
+  cluster trim --before BACKUP [--nats URLS] [--deployment NAME]
+                            purge every shard's stream up to the backup's position (the backup must
+                            be older than every node's copy); a node behind it restores the backup`;
 
 /** The node asked when neither --url nor LOYALTY_URL names one. */
 const DEFAULT_URL = 'http://127.0.0.1:8080';
@@ -38,27 +43,61 @@ function flag(args: readonly string[], name: string): string | undefined {
 }
 
 const IMPORT_FLAGS = ['--data', '--backup', '--nats', '--deployment'] as const;
+const TRIM_FLAGS = ['--before', '--nats', '--deployment'] as const;
 
-/** `cluster import`: every shard's log to its stream, with a line per shard saying what was done. */
-async function importCommand(config: Config, args: readonly string[]): Promise<number> {
+/** The flags of `cluster import` or `cluster trim`, checked: only `known`, each with its value. */
+function checkFlags(args: readonly string[], known: readonly string[]): void {
   args.forEach((arg, i) => {
-    if (arg.startsWith('--') && !IMPORT_FLAGS.includes(arg as typeof IMPORT_FLAGS[number])) throw new ClusterUsageError(`unknown flag ${arg} (flags: ${IMPORT_FLAGS.join(', ')})`);
-    if (!arg.startsWith('--') && !IMPORT_FLAGS.includes(args[i - 1] as typeof IMPORT_FLAGS[number])) throw new ClusterUsageError(`unexpected argument ${arg}`);
+    if (arg.startsWith('--') && !known.includes(arg)) throw new ClusterUsageError(`unknown flag ${arg} (flags: ${known.join(', ')})`);
+    if (!arg.startsWith('--') && !known.includes(args[i - 1] ?? '')) throw new ClusterUsageError(`unexpected argument ${arg}`);
   });
-  // The same settings a node reads, checked the same way; the import writes under a node id of its own.
-  const env: NodeJS.ProcessEnv = { ...process.env, LOYALTY_NODE_ID: 'import' };
+}
+
+/** The NATS servers and deployment, from --nats and --deployment, else as a node reads them (LOYALTY_NATS, LOYALTY_DEPLOYMENT). */
+function natsSettings(args: readonly string[], command: string): { servers: string[]; deployment: string } {
+  // The same settings a node reads, checked the same way; the command writes under a node id of its own.
+  const env: NodeJS.ProcessEnv = { ...process.env, LOYALTY_NODE_ID: command };
   const nats = flag(args, '--nats');
   const deployment = flag(args, '--deployment');
   if (nats !== undefined) env['LOYALTY_NATS'] = nats;
   if (deployment !== undefined) env['LOYALTY_DEPLOYMENT'] = deployment;
-  if ((env['LOYALTY_NATS'] ?? '') === '') throw new ClusterUsageError('cluster import needs the NATS servers: --nats URLS or LOYALTY_NATS');
+  if ((env['LOYALTY_NATS'] ?? '') === '') throw new ClusterUsageError(`cluster ${command} needs the NATS servers: --nats URLS or LOYALTY_NATS`);
   let cluster;
   try {
     cluster = clusterFromEnv(env);
   } catch (err) {
     throw new ClusterUsageError((err as Error).message);
   }
-  if (cluster === null) throw new ClusterUsageError('cluster import needs the NATS servers: --nats URLS or LOYALTY_NATS');
+  if (cluster === null) throw new ClusterUsageError(`cluster ${command} needs the NATS servers: --nats URLS or LOYALTY_NATS`);
+  return { servers: cluster.servers, deployment: cluster.deployment };
+}
+
+/** `cluster trim`: every shard's stream to the backup's position, with a line per shard saying what was done. */
+async function trimCommand(args: readonly string[]): Promise<number> {
+  checkFlags(args, TRIM_FLAGS);
+  const backupDir = flag(args, '--before');
+  if (backupDir === undefined) throw new ClusterUsageError('cluster trim needs the backup to trim to: --before BACKUP');
+  const cluster = natsSettings(args, 'trim');
+  try {
+    const results = await trimStreams({ servers: cluster.servers, deployment: cluster.deployment, backupDir });
+    for (const r of results) {
+      const done = r.purged === 0 ? `already trimmed, starts after entry ${r.startsAfter}` : `${r.purged} purged, starts after entry ${r.startsAfter} (was ${r.startedAfter})`;
+      process.stdout.write(`shard ${r.shard}: backup at entry ${r.backupSeq}; ${done}\n`);
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof StreamTrimRefused || err instanceof FolderError) {
+      process.stderr.write(`loyalty: cluster trim refused: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+/** `cluster import`: every shard's log to its stream, with a line per shard saying what was done. */
+async function importCommand(config: Config, args: readonly string[]): Promise<number> {
+  checkFlags(args, IMPORT_FLAGS);
+  const cluster = natsSettings(args, 'import');
   const backupDir = flag(args, '--backup');
   const dataDir = flag(args, '--data') ?? config.dataDir;
   try {
@@ -80,10 +119,11 @@ async function importCommand(config: Config, args: readonly string[]): Promise<n
 
 async function clusterCommand(config: Config, args: readonly string[]): Promise<number> {
   if (args[0] === 'import') return importCommand(config, args.slice(1));
+  if (args[0] === 'trim') return trimCommand(args.slice(1));
   const words = args.filter((arg, i) => !arg.startsWith('--') && !FLAGS.includes(args[i - 1] as typeof FLAGS[number]));
   for (const arg of args) if (arg.startsWith('--') && !FLAGS.includes(arg as typeof FLAGS[number])) throw new ClusterUsageError(`unknown flag ${arg} (flags: ${FLAGS.join(', ')})`);
   const [action, ...extra] = words;
-  if ((action !== 'status' && action !== 'drain' && action !== 'undrain') || extra.length > 0) throw new ClusterUsageError('cluster needs status, drain, undrain or import: loyalty cluster status|drain|undrain [--url URL] [--key KEY], loyalty cluster import [--data DIR] [--backup BACKUP]');
+  if ((action !== 'status' && action !== 'drain' && action !== 'undrain') || extra.length > 0) throw new ClusterUsageError('cluster needs status, drain, undrain, import or trim: loyalty cluster status|drain|undrain [--url URL] [--key KEY], loyalty cluster import [--data DIR] [--backup BACKUP], loyalty cluster trim --before BACKUP');
   const url = (flag(args, '--url') ?? process.env['LOYALTY_URL'] ?? DEFAULT_URL).replace(/\/+$/, '');
   let key = flag(args, '--key');
   if (key === undefined) {

@@ -44,8 +44,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const [command, ...rest] = argv;
-  // `cluster import` reads LOYALTY_NATS as a node does but writes as no node: it needs no LOYALTY_NODE_ID.
-  const importing = command === 'cluster' && rest[0] === 'import' && (process.env['LOYALTY_NATS'] ?? '') !== '' && (process.env['LOYALTY_NODE_ID'] ?? '') === '';
+  // `cluster import` and `cluster trim` read LOYALTY_NATS as a node does but write as no node: they need no LOYALTY_NODE_ID.
+  const importing = command === 'cluster' && (rest[0] === 'import' || rest[0] === 'trim') && (process.env['LOYALTY_NATS'] ?? '') !== '' && (process.env['LOYALTY_NODE_ID'] ?? '') === '';
   const config = configFromEnv(importing ? { ...process.env, LOYALTY_NODE_ID: 'import' } : process.env);
   switch (command) {
     case 'start': {

@@ -104,8 +104,8 @@ export class CopyBehindStreamBaseError extends Error {
   /** `divergedAt`: the copy differs from the stream at that entry, and its rebuild would start from an empty copy. */
   constructor(readonly shard: number, readonly copySeq: number, readonly base: StreamBase, readonly divergedAt?: number) {
     super(`shard ${shard}: ${divergedAt === undefined ? `this node's copy is at log entry ${copySeq}` : `this node's copy differs from the stream at log entry ${divergedAt} and a rebuild would start from an empty copy`}, ` +
-      `but the shard's stream starts after entry ${base.afterLogSeq} (it was imported from a folder whose log was trimmed): ` +
-      `restore the backup ${JSON.stringify(base.backup)} (loyalty restore BACKUP --data DIR), or copy any folder of this deployment at entry ${base.afterLogSeq} or later, ` +
+      `but the shard's stream starts after entry ${base.afterLogSeq} (the entries before were trimmed, from the folder it was imported from or from the stream): ` +
+      `${base.backup === '' ? `restore a backup at entry ${base.afterLogSeq} or later (no trim recorded one)` : `restore the backup ${JSON.stringify(base.backup)}`} (loyalty restore BACKUP --data DIR), or copy any folder of this deployment at entry ${base.afterLogSeq} or later, ` +
       `into this node's folder before starting it`);
   }
 }

@@ -1,0 +1,228 @@
+// `loyalty cluster trim --before BACKUP` (cli/cluster-trim.ts) on three NATS servers: a stream that
+// starts with a base message (an imported trimmed log) is purged up to the backup's position, base
+// message included; the mapping then comes from the first remaining message's header with the same
+// offset, so appends, a copy at or past the trim point following, and the owner's takeover with its
+// term entry all land where they did before; an empty copy or one behind the trim point is refused
+// copy_behind_stream_base naming the backup recorded in the bases stream; a second run purges nothing.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { headers } from '@nats-io/nats-core';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { ROOT } from '../helpers/server-process.js';
+import { ReplicatedLog } from '../../engine/cluster/fenced-append.js';
+import { BASE_AFTER_HEADER, BASE_BACKUP_HEADER, CopyBehindStreamBaseError, LOG_SEQ_HEADER, shardStream } from '../../engine/cluster/shard-stream.js';
+import { BACKUP_MANIFEST_FILE } from '../../engine/history/folder.js';
+import { trimStreams, StreamTrimRefused } from '../../cli/cluster-trim.js';
+import { ShardStandby, type StandbyEvents } from '../../engine/shard/standby.js';
+import { ShardReplicator } from '../../engine/shard/replicator.js';
+import { openShardStore, type ShardStore } from '../../engine/shard/store.js';
+import { ShardMachine } from '../../engine/shard/machine.js';
+import { checksumHex, decodeLogHeader, logPosition, logValues, type LoggedTask } from '../../engine/shard/batch-log.js';
+import { replayShard, storeLogSource } from '../../engine/shard/replay.js';
+import { diffStores } from '../../engine/shard/store-diff.js';
+import { ensureSearchIndex } from '../../engine/shard/search-index.js';
+import { loadCore } from '../../engine/core/wasm.js';
+import { demoProgram } from '../../engine/rules/program.js';
+import { purchaseOp, registerOp } from '../../server/requests.js';
+
+const skip = skipWithoutNats();
+const DEPLOYMENT = 'streamtrim';
+const T0 = Date.parse('2026-03-11T02:00:00Z');
+const admin = (atMs: number) => ({ role: 'admin' as const, nowMs: atMs, defaultCountry: 'HK' });
+const at = (ms: number) => ({ at: new Date(ms).toISOString() });
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The imported stream's base: entries 1..3 were never in the stream. */
+const BASE = 3;
+/** The backup's position: the trim purges the base message and entries 4..6. */
+const BACKUP_AT = 6;
+
+/** Runs the built command line, without blocking the test's own NATS connection. */
+function cli(env: Record<string, string>, ...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(ROOT, 'dist/cli/loyalty.js'), ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ status: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+    });
+  });
+}
+
+describe.skipIf(skip)('loyalty cluster trim', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'loyalty-stream-trim-'));
+  let cluster: NatsCluster;
+  let nc: NatsConnection;
+  let clockMs = T0;
+
+  beforeAll(async () => {
+    cluster = await NatsCluster.start(3);
+    nc = await cluster.connect('stream-trim-test');
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await cluster?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const open = (name: string): ShardStore => {
+    const store = openShardStore(join(dir, name), 256 * 1024 * 1024, { noSync: true });
+    ensureSearchIndex(store);
+    return store;
+  };
+
+  function run(store: ShardStore, task: LoggedTask): Buffer {
+    new ShardMachine(store, loadCore(), 0, { log: true }).run(task, (clockMs += 1_000));
+    const seq = logPosition(store).seq;
+    return [...logValues(store, seq, seq)][0]![1];
+  }
+
+  const register = (memberId: string): LoggedTask => ({ kind: 'batch', ops: [registerOp({ memberId, name: memberId, ...at(clockMs) }, admin(clockMs), () => 'x')] });
+  const purchase = (orderId: string, memberId: string, amountCents: number): LoggedTask =>
+    ({ kind: 'batch', ops: [purchaseOp({ orderId, memberId, amountCents, ...at(clockMs) }, admin(clockMs))] });
+
+  async function waitFor(what: string, done: () => boolean): Promise<void> {
+    const deadlineMs = Date.now() + 15_000;
+    while (!done()) {
+      if (Date.now() > deadlineMs) throw new Error(`${what}: not within 15 s`);
+      await pause(50);
+    }
+  }
+
+  /** A copy of the owner's first `upTo` entries, as a restore of a backup at that position holds them. */
+  function copyOf(owner: ShardStore, name: string, upTo: number): ShardStore {
+    const store = open(name);
+    replayShard(storeLogSource(owner, 0), store, { untilBatch: upTo });
+    expect(logPosition(store).seq).toBe(upTo);
+    return store;
+  }
+
+  /** A backup folder's manifest, as `loyalty backup` writes it, holding shard 0 at `batch`. */
+  function backup(name: string, batch: number, checksum: string): string {
+    const path = join(dir, name);
+    mkdirSync(path, { recursive: true });
+    writeFileSync(join(path, BACKUP_MANIFEST_FILE), JSON.stringify({ shards: [{ shard: 0, batch, checksum }] }));
+    return path;
+  }
+
+  it('purges up to the backup, keeps the offset for appends, followers and the term entry, and refuses a copy behind it naming the backup', async () => {
+    const owner = open('owner');
+    run(owner, { kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true });
+    for (let i = 0; i < BASE - 1; i++) run(owner, register(`t${i}`));
+    const stream = shardStream(DEPLOYMENT, 0);
+    const jsm = await jetstreamManager(nc);
+    const log = await ReplicatedLog.open(nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
+    const h = headers();
+    h.set(BASE_AFTER_HEADER, String(BASE));
+    h.set(BASE_BACKUP_HEADER, 'import-backup');
+    expect((await jetstream(nc).publish(stream.subject, new TextEncoder().encode('{}'), { msgID: 'import.base', headers: h })).seq).toBe(1);
+    // Log entry k is stream message k - BASE + 1, before the trim and after it.
+    const appendWith = async (writer: ReplicatedLog, task: LoggedTask) => {
+      const value = run(owner, task);
+      const seq = logPosition(owner).seq;
+      expect(await writer.appendFenced(0, value, seq - 1 - BASE + 1)).toBe(seq - BASE + 1);
+    };
+    await appendWith(log, register('t-late'));
+    await appendWith(log, purchase('p-1', 't0', 1_200));
+    await appendWith(log, purchase('p-2', 't1', 2_300));
+    await appendWith(log, purchase('p-3', 't0', 700));
+    await appendWith(log, register('t-4'));
+    expect(logPosition(owner).seq).toBe(BASE + 5);
+    expect((await jsm.streams.info(stream.name)).state).toMatchObject({ first_seq: 1, last_seq: 6, messages: 6 });
+    const checksumAt = (seq: number) => checksumHex(decodeLogHeader([...logValues(owner, seq, seq)][0]![1]).checksum);
+
+    // Refused before anything is written: a backup past the stream's end, and one whose entry is not the stream's.
+    await expect(trimStreams({ servers: cluster.servers, deployment: DEPLOYMENT, backupDir: backup('ahead', BASE + 6, checksumAt(BACKUP_AT)) }))
+      .rejects.toThrow(StreamTrimRefused);
+    await expect(trimStreams({ servers: cluster.servers, deployment: DEPLOYMENT, backupDir: backup('other', BACKUP_AT, checksumAt(BACKUP_AT - 1)) }))
+      .rejects.toThrow(/log entry 6 in the stream is not the one the backup other names/);
+    expect((await jsm.streams.info(stream.name)).state).toMatchObject({ first_seq: 1, messages: 6 });
+
+    // The trim to a backup at entry 6: the base message and entries 4..6 (stream messages 1..4) go.
+    const nightly = backup('nightly-9', BACKUP_AT, checksumAt(BACKUP_AT));
+    expect(await trimStreams({ servers: cluster.servers, deployment: DEPLOYMENT, backupDir: nightly }))
+      .toEqual([{ shard: 0, backupSeq: BACKUP_AT, startedAfter: BASE, startsAfter: BACKUP_AT, purged: 4 }]);
+    expect((await jsm.streams.info(stream.name)).state).toMatchObject({ first_seq: 5, last_seq: 6, messages: 2 });
+    expect((await jsm.streams.getMessage(stream.name, { seq: 5 }))!.header.get(LOG_SEQ_HEADER)).toBe(String(BACKUP_AT + 1));
+
+    // A writer that reads the mapping after the trim appends where the one that read it before does.
+    const after = await ReplicatedLog.open(nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
+    expect(await after.mapping(0)).toEqual({ base: { afterLogSeq: BACKUP_AT, backup: 'nightly-9' }, offset: BASE - 1 });
+    await appendWith(after, purchase('p-5', 't1', 4_100));
+    await appendWith(log, purchase('p-6', 't-late', 900));
+
+    const config = { servers: cluster.servers, nodeId: 'node-b', deployment: DEPLOYMENT };
+    const watch = (store: () => ShardStore) => {
+      const seen = { rebuilds: [] as string[], failures: [] as Error[] };
+      const events: StandbyEvents = {
+        store,
+        rebuild: async (reason) => { seen.rebuilds.push(reason); },
+        fail: (err) => { seen.failures.push(err); },
+        warn: () => { /* a turn that could not reach the stream is tried again */ },
+      };
+      return { seen, events };
+    };
+
+    // Copies at the trim point (a restore of the backup) and past it follow to the owner's books.
+    for (const [name, from] of [['restored', BACKUP_AT], ['ahead', BACKUP_AT + 2]] as const) {
+      const copy = copyOf(owner, `copy-${name}`, from);
+      const w = watch(() => copy);
+      const following = await ShardStandby.open(config, 0, w.events);
+      try {
+        await waitFor(`the ${name} copy applies entry ${BASE + 7}`, () => logPosition(copy).seq === BASE + 7);
+        expect(diffStores(owner, copy, { listedMax: 5 }).differences).toEqual([]);
+        expect(w.seen).toEqual({ rebuilds: [], failures: [] });
+      } finally {
+        await following.stop();
+        await copy.root.close();
+      }
+    }
+
+    // An empty copy, and a copy at the import's base (behind the trim point), are refused, naming the trim's backup.
+    for (const [name, from] of [['empty', 0], ['behind', BASE]] as const) {
+      const copy = from === 0 ? open(`copy-${name}`) : copyOf(owner, `copy-${name}`, from);
+      const w = watch(() => copy);
+      const refusing = await ShardStandby.open(config, 0, w.events);
+      try {
+        await waitFor(`the ${name} copy is refused`, () => w.seen.failures.length === 1);
+        const err = w.seen.failures[0] as CopyBehindStreamBaseError;
+        expect(err).toBeInstanceOf(CopyBehindStreamBaseError);
+        expect(err.code).toBe('copy_behind_stream_base');
+        expect(err.message).toContain(`shard 0: this node's copy is at log entry ${from}, but the shard's stream starts after entry ${BACKUP_AT}`);
+        expect(err.message).toContain('restore the backup "nightly-9"');
+        expect(logPosition(copy).seq).toBe(from);
+        expect(w.seen.rebuilds).toEqual([]);
+      } finally {
+        await refusing.stop();
+        await copy.root.close();
+      }
+    }
+
+    // The same trim again purges nothing, through the command line too.
+    expect(await trimStreams({ servers: cluster.servers, deployment: DEPLOYMENT, backupDir: nightly }))
+      .toEqual([{ shard: 0, backupSeq: BACKUP_AT, startedAfter: BACKUP_AT, startsAfter: BACKUP_AT, purged: 0 }]);
+    const again = await cli({ LOYALTY_NATS: cluster.servers.join(','), LOYALTY_DEPLOYMENT: DEPLOYMENT }, 'cluster', 'trim', '--before', nightly);
+    expect(again).toEqual({ status: 0, stdout: `shard 0: backup at entry ${BACKUP_AT}; already trimmed, starts after entry ${BACKUP_AT}\n`, stderr: '' });
+    expect((await jsm.streams.info(stream.name)).state).toMatchObject({ first_seq: 5, last_seq: 8, messages: 4 });
+
+    // The owner's takeover from a copy at the trim point levels through the offset and appends its
+    // term entry as log entry 11, stream message 11 - BASE + 1.
+    const lastBefore = await log.lastSeq(0);
+    const taking = copyOf(owner, 'taking', BACKUP_AT);
+    const replicator = await ShardReplicator.open(config, 0, taking, 2, () => clockMs);
+    try {
+      expect(logPosition(taking).seq).toBe(BASE + 8);
+      expect(await log.lastSeq(0)).toBe(lastBefore + 1);
+      const term = await jsm.streams.getMessage(stream.name, { seq: lastBefore + 1 });
+      expect(term!.seq).toBe(BASE + 8 - BASE + 1);
+      expect(term!.header.get(LOG_SEQ_HEADER)).toBe(String(BASE + 8));
+      expect(term!.header.get('Nats-Msg-Id')).toBe(`node-b.2.${BASE + 8}`);
+    } finally {
+      await replicator.close();
+    }
+    await taking.root.close();
+    await owner.root.close();
+  }, 120_000);
+});
