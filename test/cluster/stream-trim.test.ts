@@ -5,7 +5,8 @@
 // term entry all land where they did before; an empty copy or one behind the trim point is refused
 // copy_behind_stream_base naming the backup recorded in the bases stream; a second run purges nothing.
 // A second shard's stream, which never had a base, is trimmed to a backup at its last entry: that
-// entry stays, and the identity holds after the purge.
+// entry stays, and the identity holds after the purge. A stream purged by hand, with no record,
+// maps the same way with no backup named; one purged whole is refused.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,7 +18,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
 import { ROOT } from '../helpers/server-process.js';
 import { ReplicatedLog } from '../../engine/cluster/fenced-append.js';
-import { BASE_AFTER_HEADER, BASE_BACKUP_HEADER, CopyBehindStreamBaseError, LOG_SEQ_HEADER, shardStream } from '../../engine/cluster/shard-stream.js';
+import { BASE_AFTER_HEADER, BASE_BACKUP_HEADER, CopyBehindStreamBaseError, LOG_SEQ_HEADER, readStreamMapping, shardStream } from '../../engine/cluster/shard-stream.js';
 import { BACKUP_MANIFEST_FILE } from '../../engine/history/folder.js';
 import { trimStreams, StreamTrimRefused } from '../../cli/cluster-trim.js';
 import { ShardStandby, type StandbyEvents } from '../../engine/shard/standby.js';
@@ -262,4 +263,30 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
     await owner.root.close();
     await owner1.root.close();
   }, 120_000);
+
+  it('reads a stream purged outside the trim with no backup named, refuses one purged whole, and the command refuses wrong usage', async () => {
+    // Another deployment, with no bases stream: its stream purged by hand up to message 3.
+    const stream = shardStream('byhand', 0);
+    const log = await ReplicatedLog.open(nc, 'byhand', [0], { nodeId: 'node-a', term: 1 });
+    const owner = open('byhand');
+    for (const task of [{ kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true }, register('h0'), register('h1')] as LoggedTask[]) {
+      const value = run(owner, task);
+      await log.appendFenced(0, value, logPosition(owner).seq - 1);
+    }
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.purge(stream.name, { seq: 3 });
+    expect(await readStreamMapping(jsm, stream)).toEqual({ mapping: { base: { afterLogSeq: 2, backup: '' }, offset: 0 }, settled: true });
+    const empty = open('byhand-empty');
+    await expect(ShardReplicator.open({ servers: cluster.servers, nodeId: 'node-b', deployment: 'byhand' }, 0, empty, 2, () => clockMs))
+      .rejects.toThrow(/starts after entry 2 .*restore a backup at entry 2 or later \(no trim recorded one\)/);
+    await jsm.streams.purge(stream.name);
+    await expect(readStreamMapping(jsm, stream)).rejects.toThrow(/holds no message but has held 3/);
+    await empty.root.close();
+    await owner.root.close();
+
+    const env = { LOYALTY_NATS: cluster.servers.join(','), LOYALTY_DEPLOYMENT: DEPLOYMENT };
+    expect(await cli(env, 'cluster', 'trim')).toMatchObject({ status: 2, stderr: 'loyalty: cluster trim needs the backup to trim to: --before BACKUP\n' });
+    expect(await cli(env, 'cluster', 'trim', '--before', join(dir, 'nightly-9'), '--data', dir)).toMatchObject({ status: 2, stderr: 'loyalty: unknown flag --data (flags: --before, --nats, --deployment)\n' });
+    expect(await cli(env, 'cluster', 'trim', '--before', join(dir, 'no-such-backup'))).toMatchObject({ status: 1, stderr: expect.stringContaining('loyalty: cluster trim refused: ') });
+  }, 60_000);
 });
