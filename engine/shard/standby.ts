@@ -32,6 +32,11 @@ export interface StandbyEvents {
   warn(message: string, err: unknown): void;
   /** A rebuilt copy reached the stream's last entry `logSeq`, `ms` after it was moved aside: reported for the operator. */
   rebuilt?(logSeq: number, ms: number): void;
+  /**
+   * At each turn that read the stream: how many log entries the copy lags it (0 when level or
+   * ahead), so that a standby far behind leaves the owner record to a level one (owner-election.ts).
+   */
+  lag?(entries: number): void;
 }
 
 /** Whether the copy's log entry `seq` is the stream's message for it, byte for byte or as this copy's erasures redacted it (log-redaction.ts). */
@@ -103,6 +108,8 @@ export class ShardStandby {
     const local = logPosition(store).seq;
     // A copy before a trimmed stream's base cannot follow it: the node needs a backup (shard-stream.ts).
     requireAtBase(this.shard, local, mapping);
+    // Reported before the turn applies anything: a long catch-up keeps saying how far behind it began.
+    this.events.lag?.(Math.max(0, streamLast - local));
     if (!this.level || local > streamLast) {
       const common = Math.min(local, streamLast);
       if (common > 0 && !(await sameEntry(store, this.log, this.shard, common))) {
@@ -110,6 +117,8 @@ export class ShardStandby {
         // its base: refused here, before the copy is moved aside (a rebuild from a backup is not built).
         if (mapping.base !== null) throw new CopyBehindStreamBaseError(this.shard, local, mapping.base, common);
         await this.events.rebuild(`log entry ${common} of this node's copy differs from the stream's: the copy holds a commit another owner's entries replaced`);
+        // The empty copy lags the whole stream until its next turn applies it.
+        this.events.lag?.(streamLast);
         this.rebuiltFromMs = performance.now();
         this.level = false;
         return;
