@@ -130,7 +130,7 @@ export class OwnerElection {
       if (unchangedMs < levelWaitMs + (lagging ? CLUSTER_CLAIM_LAG_WAIT_MS : 0)) {
         if (lagging && unchangedMs >= levelWaitMs && this.deferredRevision !== view.revision) {
           this.deferredRevision = view.revision;
-          this.events.deferring?.(lag, levelWaitMs + CLUSTER_CLAIM_LAG_WAIT_MS - unchangedMs);
+          this.events.deferring?.(lag, Math.round(levelWaitMs + CLUSTER_CLAIM_LAG_WAIT_MS - unchangedMs));
         }
         this.report(record);
         return;

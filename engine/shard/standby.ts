@@ -6,6 +6,7 @@
 // `rebuild` callback. A copy merely ahead of the stream (its extra entries are this node's own,
 // committed and never answered) waits: the entries are appended if this node owns the shard again,
 // and the copy is rebuilt as soon as another owner's entries reach the stream instead.
+import { existsSync } from 'node:fs';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { ClusterConfig } from '../cluster/config.js';
 import { ReplicatedLog } from '../cluster/fenced-append.js';
@@ -19,6 +20,17 @@ import type { ShardStore } from './store.js';
 
 /** The warning a standby logs when its consumer skipped entries that it then read from the stream's leader. */
 export const SKIPPED_ENTRIES_READ_FROM_LEADER = 'a standby shard read entries its consumer skipped from the stream\'s leader';
+
+/**
+ * Fault injection for test/cluster/lagging-standby.test.ts (LOYALTY_TEST_FOLLOW_HOLD=PATH), never
+ * for production: while a file exists at PATH, a standby's turn reads its stream and reports its lag
+ * but applies nothing, as a standby whose replay cannot keep up, so that its copy stays as far
+ * behind as the test made it. A takeover still levels the copy (that is the replicator's work).
+ */
+const FOLLOW_HOLD_FILE = process.env['LOYALTY_TEST_FOLLOW_HOLD'] ?? '';
+
+/** What a standby held by LOYALTY_TEST_FOLLOW_HOLD logs once, with its lag, for the test to wait on. */
+export const FOLLOW_HELD = 'a standby shard applies nothing while LOYALTY_TEST_FOLLOW_HOLD\'s file exists';
 
 /** What the shard's thread does for its standby. */
 export interface StandbyEvents {
@@ -57,6 +69,8 @@ export class ShardStandby {
   private running: Promise<void> = Promise.resolve();
   /** When the copy was last moved aside to be rebuilt (this node's monotonic clock), until the rebuilt copy caught up. */
   private rebuiltFromMs: number | null = null;
+  /** Whether FOLLOW_HELD was logged. */
+  private heldLogged = false;
 
   private constructor(private readonly nc: NatsConnection, private readonly log: ReplicatedLog, readonly shard: number, private readonly events: StandbyEvents) {}
 
@@ -110,6 +124,11 @@ export class ShardStandby {
     requireAtBase(this.shard, local, mapping);
     // Reported before the turn applies anything: a long catch-up keeps saying how far behind it began.
     this.events.lag?.(Math.max(0, streamLast - local));
+    if (FOLLOW_HOLD_FILE !== '' && existsSync(FOLLOW_HOLD_FILE)) {
+      if (!this.heldLogged) this.events.warn(FOLLOW_HELD, `the copy is at log entry ${local}, the stream at ${streamLast}: ${Math.max(0, streamLast - local)} entries behind`);
+      this.heldLogged = true;
+      return;
+    }
     if (!this.level || local > streamLast) {
       const common = Math.min(local, streamLast);
       if (common > 0 && !(await sameEntry(store, this.log, this.shard, common))) {
