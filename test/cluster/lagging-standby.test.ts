@@ -107,6 +107,7 @@ describe.skipIf(skip)('a standby far behind the streams leaves the owner record 
     expect(logLines(behind, FOLLOW_HELD).map((l) => l['err']).sort()).toEqual(
       ends.map((end) => `the copy is at log entry 0, the stream at ${end}: ${end} entries behind`).sort());
     expect(copyEnds(behind)).toEqual([0, 0]);
+    console.log(`lagging standby: the joined node's copies are ${ends.join(' and ')} entries behind the streams`);
 
     // The owner dies: the level standby owns within the failover bound, the lagging node stands by behind it.
     const killedAtMs = Date.now();
