@@ -12,7 +12,7 @@ import { writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { ClusterConfig } from '../engine/cluster/config.js';
-import { OwnerElection } from '../engine/cluster/owner-election.js';
+import { CLAIM_DEFERRED, OwnerElection } from '../engine/cluster/owner-election.js';
 import { OwnerLease, type OwnerRecord } from '../engine/cluster/owner-lease.js';
 import { LoyaltyError } from '../engine/errors.js';
 import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_CLAIM_LAG_ENTRIES_MAX, CLUSTER_NODES_ANSWER_MS } from '../engine/limits.js';
@@ -131,7 +131,7 @@ export async function joinCluster(cluster: ClusterConfig, httpAddress: string, a
       log.warn({ err }, 'cluster: the owner record could not be read or renewed; trying again');
     },
     deferring: (lagEntries, waitMs) => {
-      log.info({ nodeId: cluster.nodeId, lagEntries, waitMs, lagEntriesMax: CLUSTER_CLAIM_LAG_ENTRIES_MAX }, 'cluster: this node\'s copies lag their streams: it leaves the owner record to a level standby, and claims it itself if none has');
+      log.info({ nodeId: cluster.nodeId, lagEntries, waitMs, lagEntriesMax: CLUSTER_CLAIM_LAG_ENTRIES_MAX }, `cluster: ${CLAIM_DEFERRED}`);
     },
   }, undefined, () => engine.standbyLagEntries());
   // A shard's stream refused an append: another node wrote it. One node owns the whole deployment,

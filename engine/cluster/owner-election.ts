@@ -14,6 +14,9 @@
 import { CLUSTER_CLAIM_LAG_ENTRIES_MAX, CLUSTER_CLAIM_LAG_WAIT_MS, CLUSTER_LEASE_MS, CLUSTER_LEASE_POLL_MS, CLUSTER_LEASE_RENEW_ATTEMPT_MS, CLUSTER_LEASE_RENEW_MS } from '../limits.js';
 import type { LeaseView, OwnerLease, OwnerRecord } from './owner-lease.js';
 
+/** What a node logs when its copies lag and it leaves the owner record to a level standby (`deferring`): the chaos run counts it. */
+export const CLAIM_DEFERRED = 'this node\'s copies lag their streams: it leaves the owner record to a level standby, and claims it itself if none has';
+
 /** What the node does as the record changes. */
 export interface ElectionEvents {
   /** Another node owns the deployment (or none yet does): called whenever the owner or its term changes. */
