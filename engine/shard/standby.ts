@@ -5,7 +5,9 @@
 // acknowledged) cannot be undone in LMDB: it is rebuilt from the stream, by whoever passes the
 // `rebuild` callback. A copy merely ahead of the stream (its extra entries are this node's own,
 // committed and never answered) waits: the entries are appended if this node owns the shard again,
-// and the copy is rebuilt as soon as another owner's entries reach the stream instead.
+// and the copy is rebuilt as soon as another owner's entries reach the stream instead. At each
+// turn it reports how many entries its copy lags the stream (`lag`), so that a node far behind
+// leaves the owner record to a level one (engine/cluster/owner-election.ts).
 import { existsSync } from 'node:fs';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { ClusterConfig } from '../cluster/config.js';
