@@ -20,6 +20,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { OwnerLease, ownersStream } from '../engine/cluster/owner-lease.js';
 import { shardStream } from '../engine/cluster/shard-stream.js';
 import { SKIPPED_ENTRIES_READ_FROM_LEADER } from '../engine/shard/standby.js';
+import { CLAIM_DEFERRED } from '../engine/cluster/owner-election.js';
 import { hashId } from '../engine/router/member-hash.js';
 import { logPosition } from '../engine/shard/batch-log.js';
 import { diffStores } from '../engine/shard/store-diff.js';
@@ -77,6 +78,8 @@ interface ChaosNode {
   skippedReads: () => number;
   /** How many times a shard copy of this node was moved aside and rebuilt from its stream's first entry (a killed owner's copy held an entry the stream did not). */
   rebuilds: () => number;
+  /** How many times this node, its copies lagging, left an expired or vacant owner record to a level standby for a while. */
+  deferredClaims: () => number;
 }
 
 const checks: Array<{ name: string; ok: boolean; detail: string }> = [];
@@ -127,7 +130,7 @@ async function startNode(cluster: NatsCluster, run: Run, root: string): Promise<
     },
   });
   const node: ChaosNode = { index, nodeId: `node-${index + 1}`, dataDir, port, server, restarts: 0, planned: false, skippedReads: server.countLines(SKIPPED_ENTRIES_READ_FROM_LEADER),
-    rebuilds: server.countLines(COPY_REBUILT) };
+    rebuilds: server.countLines(COPY_REBUILT), deferredClaims: server.countLines(CLAIM_DEFERRED) };
   nodes.push(node);
   await launch(run, node);
   // Keys are the deployment's: a node that joined has no admin.key, and takes the first node's.
@@ -644,6 +647,8 @@ async function main(): Promise<number> {
     console.log(`standby catch-ups that read entries their consumer skipped from the stream's leader: ${skippedReads.length === 0 ? 'none' : skippedReads.join(', ')}`);
     const rebuilds = run.nodes.filter((n) => n.rebuilds() > 0).map((n) => `${n.nodeId} ${n.rebuilds()}`);
     console.log(`shard copies moved aside and rebuilt from the stream: ${rebuilds.length === 0 ? 'none' : rebuilds.join(', ')}`);
+    const deferred = run.nodes.filter((n) => n.deferredClaims() > 0).map((n) => `${n.nodeId} ${n.deferredClaims()}`);
+    console.log(`claims left to a level standby by a node whose copies lagged: ${deferred.length === 0 ? 'none' : deferred.join(', ')}`);
     console.log(`nodes that stopped on their own, each restarted as a standby: ${run.selfStops.length === 0 ? 'none' : run.selfStops.join('; ')}`);
     const inPlace = run.nodes.map((n) => ({ nodeId: n.nodeId, count: n.server.logs.join('\n').split('\n').filter((l) => l.includes('this node steps down at once')).length })).filter((n) => n.count > 0);
     console.log(`owners that stepped down in place (a refused renewal or append), staying up: ${inPlace.length === 0 ? 'none' : inPlace.map((n) => `${n.nodeId} ${n.count}×`).join(', ')}`);

@@ -549,6 +549,25 @@ export const CLUSTER_LEASE_RENEW_ATTEMPT_MS = 500;
 /** How often a standby reads the owner record: a lease that stopped changing is noticed within this of its expiry. */
 export const CLUSTER_LEASE_POLL_MS = 500;
 /**
+ * How many log entries a standby's copy of a shard may lag its stream, at the start of its last
+ * follow turn, and still claim the owner record as soon as any standby may (docs/cluster.md,
+ * "Ownership"). Counted per shard and the largest taken, not summed: at a takeover every shard
+ * levels its copy in its own thread at once, so the slowest shard sets the takeover's time. A level
+ * standby lags by what its owner appended during one CLUSTER_FOLLOW_POLL_MS and its last turn, a
+ * few entries in the chaos run; 128 entries took 0.5-2.4 s to replay under that run's load on a
+ * shared 2-core machine (256 took 1.1-4.8 s), which keeps a failover by a standby within the bound
+ * under 10 s. A copy that has just been rebuilt, or a node that has just joined, lags by hundreds.
+ */
+export const CLUSTER_CLAIM_LAG_ENTRIES_MAX = 128;
+/**
+ * How much longer than a level standby a standby whose copies lag more than
+ * CLUSTER_CLAIM_LAG_ENTRIES_MAX waits before it claims an expired or vacant owner record: a whole
+ * lease, six of a level standby's reads, so that any level standby that can read the record claims
+ * it first. It still claims after this (the deployment must get an owner when no level standby is
+ * there), at the cost of its replay.
+ */
+export const CLUSTER_CLAIM_LAG_WAIT_MS = CLUSTER_LEASE_MS;
+/**
  * How long a node waits for the other nodes' answers to a roll call (`GET /v1/admin/cluster`, and a
  * drain, which needs a standby to hand over to): a node on loopback or one network answers within
  * milliseconds; a node that has not answered within this is taken as absent.

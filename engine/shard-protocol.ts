@@ -25,6 +25,12 @@ export interface ShardWorkerData {
    * opens the data folder beside it (verify, export) never follows or appends.
    */
   cluster?: boolean;
+  /**
+   * Cluster mode: one Int32 cell in which the shard's standby writes, at each follow turn, how many
+   * log entries its copy lags the stream (-1 until its first turn), so that the election reads it
+   * without asking the thread (engine/cluster/owner-election.ts).
+   */
+  followLag?: SharedArrayBuffer;
 }
 /**
  * A task as the shard thread receives it. A write batch travels as its ops packed into one moved

@@ -12,10 +12,10 @@ import { writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { ClusterConfig } from '../engine/cluster/config.js';
-import { OwnerElection } from '../engine/cluster/owner-election.js';
+import { CLAIM_DEFERRED, OwnerElection } from '../engine/cluster/owner-election.js';
 import { OwnerLease, type OwnerRecord } from '../engine/cluster/owner-lease.js';
 import { LoyaltyError } from '../engine/errors.js';
-import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_NODES_ANSWER_MS } from '../engine/limits.js';
+import { CLUSTER_APPEND_ATTEMPT_MS, CLUSTER_CLAIM_LAG_ENTRIES_MAX, CLUSTER_NODES_ANSWER_MS } from '../engine/limits.js';
 import { Forwarder, serveForwarded } from './cluster-forward.js';
 import type { Api } from './routes.js';
 import type { Lifecycle } from './http.js';
@@ -130,7 +130,10 @@ export async function joinCluster(cluster: ClusterConfig, httpAddress: string, a
       lastTrouble = message;
       log.warn({ err }, 'cluster: the owner record could not be read or renewed; trying again');
     },
-  });
+    deferring: (lagEntries, waitMs) => {
+      log.info({ nodeId: cluster.nodeId, lagEntries, waitMs, lagEntriesMax: CLUSTER_CLAIM_LAG_ENTRIES_MAX }, `cluster: ${CLAIM_DEFERRED}`);
+    },
+  }, undefined, () => engine.standbyLagEntries());
   // A shard's stream refused an append: another node wrote it. One node owns the whole deployment,
   // so the whole node steps down, whichever shard found out.
   engine.onStale = (reason) => {

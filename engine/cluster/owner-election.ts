@@ -2,13 +2,20 @@
 // owner renews its record every CLUSTER_LEASE_RENEW_MS; a standby reads it every
 // CLUSTER_LEASE_POLL_MS and claims it, with the next term, once it has not changed for
 // CLUSTER_LEASE_MS of the standby's own clock (no two machines' clocks are compared). A node that
-// finds its own id in the record (it held it before a restart) claims it at once. The owner that
+// finds its own id in the record (it held it before a restart) claims it at once. A standby whose
+// copies lag their streams by more than CLUSTER_CLAIM_LAG_ENTRIES_MAX (its shards say so at each
+// follow turn, `lagEntries`) waits CLUSTER_CLAIM_LAG_WAIT_MS longer before it claims an expired or a
+// vacant record, so that a level standby claims first and the takeover does not wait for a long
+// replay; it claims after that wait all the same, since the deployment must get an owner. The owner that
 // finds another node's record where its own was stops writing (the `lost` event says so) and
 // carries on as a standby, reading the record and reporting its owner. A
 // drained node (a planned step-down, `giveUp`) reads the record and reports it, but never claims
 // it, whatever it finds, until `undrain`.
-import { CLUSTER_LEASE_MS, CLUSTER_LEASE_POLL_MS, CLUSTER_LEASE_RENEW_ATTEMPT_MS, CLUSTER_LEASE_RENEW_MS } from '../limits.js';
+import { CLUSTER_CLAIM_LAG_ENTRIES_MAX, CLUSTER_CLAIM_LAG_WAIT_MS, CLUSTER_LEASE_MS, CLUSTER_LEASE_POLL_MS, CLUSTER_LEASE_RENEW_ATTEMPT_MS, CLUSTER_LEASE_RENEW_MS } from '../limits.js';
 import type { LeaseView, OwnerLease, OwnerRecord } from './owner-lease.js';
+
+/** What a node logs when its copies lag and it leaves the owner record to a level standby (`deferring`): the chaos run counts it. */
+export const CLAIM_DEFERRED = 'this node\'s copies lag their streams: it leaves the owner record to a level standby, and claims it itself if none has';
 
 /** What the node does as the record changes. */
 export interface ElectionEvents {
@@ -24,6 +31,12 @@ export interface ElectionEvents {
   lost(record: OwnerRecord): void;
   /** Reading or writing the record failed (NATS unavailable for now): tried again at the next turn. */
   trouble(err: unknown): void;
+  /**
+   * A level standby would claim the record now, but this node's copies lag their streams by
+   * `lagEntries` (the largest shard's): it leaves the claim to a level standby for up to `waitMs`
+   * more. Called once per revision of the record, for the operator's log.
+   */
+  deferring?(lagEntries: number, waitMs: number): void;
 }
 
 export class OwnerElection {
@@ -39,12 +52,21 @@ export class OwnerElection {
   private drainedState = false;
   /** The record read or written last, or null before the first read. */
   private lastRecord: OwnerRecord | null = null;
+  /** The revision for which `deferring` was reported last. */
+  private deferredRevision: number | null = null;
 
+  /**
+   * `lagEntries` says how many log entries this node's copies lag their streams (the largest
+   * shard's, at its last follow turn), or null while no shard has looked at its stream yet (taken as
+   * level: a node that has not read its streams has no lag to wait for). It is read at each turn of
+   * the election and must answer at once, from what the shards already reported.
+   */
   constructor(
     private readonly lease: OwnerLease,
     private readonly me: { nodeId: string; httpAddress: string },
     private readonly events: ElectionEvents,
     private readonly nowMs: () => number = () => performance.now(),
+    private readonly lagEntries: () => number | null = () => null,
   ) {}
 
   /** The record this node holds, or null. */
@@ -98,10 +120,24 @@ export class OwnerElection {
       return;
     }
     const mine = record.nodeId === this.me.nodeId;
-    const expired = now - this.seen.atMs >= CLUSTER_LEASE_MS;
-    if (!mine && record.nodeId !== '' && !expired) {
-      this.report(record);
-      return;
+    if (!mine) {
+      // A vacant record is claimed at once, another node's once it has not changed for the lease; a
+      // standby whose copies lag waits one CLUSTER_CLAIM_LAG_WAIT_MS more in both cases, so that a
+      // level standby, which reads the record every CLUSTER_LEASE_POLL_MS, claims first. A vacant
+      // record (a planned step-down, a stop) gets the same wait: the drained owner's hand-over goes
+      // to a level standby within a read, and to a lagging one only when none is level.
+      const lag = this.lagEntries();
+      const lagging = lag !== null && lag > CLUSTER_CLAIM_LAG_ENTRIES_MAX;
+      const levelWaitMs = record.nodeId === '' ? 0 : CLUSTER_LEASE_MS;
+      const unchangedMs = now - this.seen.atMs;
+      if (unchangedMs < levelWaitMs + (lagging ? CLUSTER_CLAIM_LAG_WAIT_MS : 0)) {
+        if (lagging && unchangedMs >= levelWaitMs && this.deferredRevision !== view.revision) {
+          this.deferredRevision = view.revision;
+          this.events.deferring?.(lag, Math.round(levelWaitMs + CLUSTER_CLAIM_LAG_WAIT_MS - unchangedMs));
+        }
+        this.report(record);
+        return;
+      }
     }
     const won = await this.lease.replace(view.revision, { nodeId: this.me.nodeId, term: record.term + 1, httpAddress: this.me.httpAddress });
     if (won === null) return;

@@ -136,6 +136,21 @@ export class Engine {
   standingBy = false;
 
   /**
+   * Cluster mode: how many log entries this node's copies lag their streams, the largest shard's
+   * at its standby's last turn (shards level in parallel at a takeover, so the slowest sets its
+   * time), or null while no shard has looked at its stream. The owner election reads it at each
+   * turn (server/cluster-node.ts); it costs no request.
+   */
+  standbyLagEntries(): number | null {
+    let largest: number | null = null;
+    for (const shard of this.shards) {
+      const entries = shard.standbyLagEntries;
+      if (entries !== null && (largest === null || entries > largest)) largest = entries;
+    }
+    return largest;
+  }
+
+  /**
    * Cluster mode: called when a shard's stream refused an append (another node wrote it), once per
    * refused task: one owner writes the whole deployment, so the node steps down as a whole
    * (server/cluster-node.ts), with `stepDown({ stale: true })`.

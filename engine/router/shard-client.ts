@@ -146,8 +146,15 @@ export class ShardClient {
   /** Called once per durable batch with its ops and the time from sending it to its reply (server/metrics.ts). */
   onBatch: (ops: number, commitMs: number) => void = () => {};
 
+  /** Cluster mode: the cell in which the shard's standby writes how far its copy lags the stream (-1 before its first turn). */
+  private readonly followLag: Int32Array | null;
+
   constructor(readonly shardId: number, dataDir: string, mapBytes?: number, private readonly pendingOpsMax = SHARD_PENDING_OPS_MAX, commitClock?: SharedArrayBuffer, cluster = false) {
-    const workerData: ShardWorkerData = { shardId, dataDir, ...(mapBytes === undefined ? {} : { mapBytes }), ...(commitClock === undefined ? {} : { commitClock }), ...(cluster ? { cluster } : {}) };
+    this.followLag = cluster ? new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)).fill(-1) : null;
+    const workerData: ShardWorkerData = {
+      shardId, dataDir, ...(mapBytes === undefined ? {} : { mapBytes }), ...(commitClock === undefined ? {} : { commitClock }),
+      ...(cluster && this.followLag !== null ? { cluster, followLag: this.followLag.buffer as SharedArrayBuffer } : {}),
+    };
     this.pool = new Piscina({
       filename: fileURLToPath(new URL('../shard/worker.js', import.meta.url)),
       minThreads: 1,
@@ -166,6 +173,16 @@ export class ShardClient {
       workerData,
     });
     this.reader = ReaderClient.acquire(dataDir);
+  }
+
+  /**
+   * Cluster mode: how many log entries this shard's copy lagged its stream at its standby's last
+   * turn (0 once it owns), or null before that turn and outside cluster mode. Read from shared
+   * memory: no task goes to the shard's thread.
+   */
+  get standbyLagEntries(): number | null {
+    const entries = this.followLag === null ? -1 : Atomics.load(this.followLag, 0);
+    return entries < 0 ? null : entries;
   }
 
   /** Whether new work would be refused: the queue is at its bound. */

@@ -5,7 +5,10 @@
 // acknowledged) cannot be undone in LMDB: it is rebuilt from the stream, by whoever passes the
 // `rebuild` callback. A copy merely ahead of the stream (its extra entries are this node's own,
 // committed and never answered) waits: the entries are appended if this node owns the shard again,
-// and the copy is rebuilt as soon as another owner's entries reach the stream instead.
+// and the copy is rebuilt as soon as another owner's entries reach the stream instead. At each
+// turn it reports how many entries its copy lags the stream (`lag`), so that a node far behind
+// leaves the owner record to a level one (engine/cluster/owner-election.ts).
+import { existsSync } from 'node:fs';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { ClusterConfig } from '../cluster/config.js';
 import { ReplicatedLog } from '../cluster/fenced-append.js';
@@ -20,6 +23,17 @@ import type { ShardStore } from './store.js';
 /** The warning a standby logs when its consumer skipped entries that it then read from the stream's leader. */
 export const SKIPPED_ENTRIES_READ_FROM_LEADER = 'a standby shard read entries its consumer skipped from the stream\'s leader';
 
+/**
+ * Fault injection for test/cluster/lagging-standby.test.ts (LOYALTY_TEST_FOLLOW_HOLD=PATH), never
+ * for production: while a file exists at PATH, a standby's turn reads its stream and reports its lag
+ * but applies nothing, as a standby whose replay cannot keep up, so that its copy stays as far
+ * behind as the test made it. A takeover still levels the copy (that is the replicator's work).
+ */
+const FOLLOW_HOLD_FILE = process.env['LOYALTY_TEST_FOLLOW_HOLD'] ?? '';
+
+/** What a standby held by LOYALTY_TEST_FOLLOW_HOLD logs once, with its lag, for the test to wait on. */
+export const FOLLOW_HELD = 'a standby shard applies nothing while LOYALTY_TEST_FOLLOW_HOLD\'s file exists';
+
 /** What the shard's thread does for its standby. */
 export interface StandbyEvents {
   /** The copy's current handle (a rebuild or a compaction replaces it). */
@@ -32,6 +46,11 @@ export interface StandbyEvents {
   warn(message: string, err: unknown): void;
   /** A rebuilt copy reached the stream's last entry `logSeq`, `ms` after it was moved aside: reported for the operator. */
   rebuilt?(logSeq: number, ms: number): void;
+  /**
+   * At each turn that read the stream: how many log entries the copy lags it (0 when level or
+   * ahead), so that a standby far behind leaves the owner record to a level one (owner-election.ts).
+   */
+  lag?(entries: number): void;
 }
 
 /** Whether the copy's log entry `seq` is the stream's message for it, byte for byte or as this copy's erasures redacted it (log-redaction.ts). */
@@ -52,6 +71,8 @@ export class ShardStandby {
   private running: Promise<void> = Promise.resolve();
   /** When the copy was last moved aside to be rebuilt (this node's monotonic clock), until the rebuilt copy caught up. */
   private rebuiltFromMs: number | null = null;
+  /** Whether FOLLOW_HELD was logged. */
+  private heldLogged = false;
 
   private constructor(private readonly nc: NatsConnection, private readonly log: ReplicatedLog, readonly shard: number, private readonly events: StandbyEvents) {}
 
@@ -103,6 +124,13 @@ export class ShardStandby {
     const local = logPosition(store).seq;
     // A copy before a trimmed stream's base cannot follow it: the node needs a backup (shard-stream.ts).
     requireAtBase(this.shard, local, mapping);
+    // Reported before the turn applies anything: a long catch-up keeps saying how far behind it began.
+    this.events.lag?.(Math.max(0, streamLast - local));
+    if (FOLLOW_HOLD_FILE !== '' && existsSync(FOLLOW_HOLD_FILE)) {
+      if (!this.heldLogged) this.events.warn(FOLLOW_HELD, `the copy is at log entry ${local}, the stream at ${streamLast}: ${Math.max(0, streamLast - local)} entries behind`);
+      this.heldLogged = true;
+      return;
+    }
     if (!this.level || local > streamLast) {
       const common = Math.min(local, streamLast);
       if (common > 0 && !(await sameEntry(store, this.log, this.shard, common))) {
@@ -110,6 +138,8 @@ export class ShardStandby {
         // its base: refused here, before the copy is moved aside (a rebuild from a backup is not built).
         if (mapping.base !== null) throw new CopyBehindStreamBaseError(this.shard, local, mapping.base, common);
         await this.events.rebuild(`log entry ${common} of this node's copy differs from the stream's: the copy holds a commit another owner's entries replaced`);
+        // The empty copy lags the whole stream until its next turn applies it.
+        this.events.lag?.(streamLast);
         this.rebuiltFromMs = performance.now();
         this.level = false;
         return;

@@ -67,7 +67,9 @@ const TRACE = process.env['LOYALTY_TEST_COMMIT_TRACE'] === '1';
 /** Test hook (LOYALTY_TEST_COMPACT_DELAY_MS): the delay of the compaction after an erasure, shortened. */
 const COMPACT_DELAY_MS = Number(process.env['LOYALTY_TEST_COMPACT_DELAY_MS'] ?? ERASURE_COMPACT_DELAY_MS);
 
-const { shardId, dataDir, mapBytes, commitClock } = workerData as ShardWorkerData;
+const { shardId, dataDir, mapBytes, commitClock, followLag } = workerData as ShardWorkerData;
+/** Where the standby reports how far its copy lags the stream (ShardWorkerData.followLag), read by the election. */
+const followLagCell = followLag === undefined ? null : new Int32Array(followLag);
 const shardDir = join(dataDir, `shard-${shardId}`);
 const openStore = (dir: string) => openShardStore(dir, mapBytes, { noSync: COMMIT_MODE === 'pipelined', noMetaSync: COMMIT_MODE === 'nometasync' });
 // A compaction a crash cut short left its copy beside the shard's file, which it never touched.
@@ -191,6 +193,8 @@ async function ownNow(term: number): Promise<Done> {
   clock.raise(lastCommittedAtMs(store) ?? 0);
   settle();
   await replicator.replicate();
+  // The copy is the stream's last entry now: after a step-down the node is level until its standby's first turn says otherwise.
+  if (followLagCell !== null) Atomics.store(followLagCell, 0, 0);
   return { reply: { term, logSeq: logPosition(store).seq }, wrote: false };
 }
 
@@ -205,6 +209,7 @@ async function followStream(config: ClusterConfig): Promise<void> {
       : 'a standby shard could not apply its stream: its books differ from the owner\'s', err),
     warn: (msg, err) => writeSync(2, JSON.stringify({ level: 40, time: Date.now(), shard: shardId, msg, err: err instanceof Error ? err.message : String(err) }) + '\n'),
     rebuilt: (logSeq, ms) => writeSync(2, JSON.stringify({ level: 30, time: Date.now(), shard: shardId, msg: 'the copy moved aside was rebuilt from the stream', logSeq, rebuildMs: ms }) + '\n'),
+    lag: (entries) => { if (followLagCell !== null) Atomics.store(followLagCell, 0, Math.min(entries, 0x7fffffff)); },
   });
 }
 

@@ -4,11 +4,13 @@
 // through a live server counted the lease out and claimed. Now the owner makes one short attempt per
 // turn on a fixed cadence (three tries within the lease), and a standby that could not read the
 // record starts its count again at its next read. An owner that finds another node's record where
-// its own was carries on as a standby (it steps down in place, server/cluster-node.ts).
+// its own was carries on as a standby (it steps down in place, server/cluster-node.ts). The chaos
+// run also saw a standby whose copies were hundreds of entries behind its streams claim the record,
+// and its takeover wait for the replay: a standby that lags waits CLUSTER_CLAIM_LAG_WAIT_MS longer.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { OwnerElection, type ElectionEvents } from '../../engine/cluster/owner-election.js';
 import type { LeaseView, OwnerLease, OwnerRecord } from '../../engine/cluster/owner-lease.js';
-import { CLUSTER_LEASE_MS, CLUSTER_LEASE_POLL_MS, CLUSTER_LEASE_RENEW_ATTEMPT_MS, CLUSTER_LEASE_RENEW_MS } from '../../engine/limits.js';
+import { CLUSTER_CLAIM_LAG_ENTRIES_MAX, CLUSTER_CLAIM_LAG_WAIT_MS, CLUSTER_LEASE_MS, CLUSTER_LEASE_POLL_MS, CLUSTER_LEASE_RENEW_ATTEMPT_MS, CLUSTER_LEASE_RENEW_MS } from '../../engine/limits.js';
 
 /** The owners stream in memory: compare-and-set on the revision; reads and writes can be made to fail. */
 class MemoryLease {
@@ -188,5 +190,81 @@ describe('owner election', () => {
     await vi.advanceTimersByTimeAsync(CLUSTER_LEASE_MS + 2 * CLUSTER_LEASE_POLL_MS);
     expect(won).toEqual([2]);
     election.stop();
+  });
+
+  it('of two standbys, the one whose copies lag past CLUSTER_CLAIM_LAG_ENTRIES_MAX leaves an expired record to the level one', async () => {
+    const lease = new MemoryLease();
+    const wonBy: string[] = [];
+    const node = (nodeId: string, lag: number) => new OwnerElection(lease as unknown as OwnerLease, { nodeId, httpAddress: `http://127.0.0.1:${nodeId}` }, {
+      standby: () => undefined, won: (term) => wonBy.push(`${nodeId}:${term}`), lost: () => undefined, trouble: () => undefined,
+    }, () => Date.now(), () => lag);
+    // The lagging node starts first, so that at the lease's expiry its turn comes first.
+    const behind = node('node-3', CLUSTER_CLAIM_LAG_ENTRIES_MAX + 1);
+    const level = node('node-2', CLUSTER_CLAIM_LAG_ENTRIES_MAX);
+    behind.start();
+    level.start();
+    await vi.advanceTimersByTimeAsync(CLUSTER_LEASE_MS + CLUSTER_LEASE_POLL_MS);
+    expect(wonBy).toEqual(['node-2:2']);
+    // The level node renews as owner: the lagging one never finds the record unchanged for long enough.
+    await vi.advanceTimersByTimeAsync(2 * (CLUSTER_LEASE_MS + CLUSTER_CLAIM_LAG_WAIT_MS));
+    expect(wonBy).toEqual(['node-2:2']);
+    expect(lease.view.record.nodeId).toBe('node-2');
+    behind.stop();
+    level.stop();
+  });
+
+  it('a lagging standby alone claims an expired record CLUSTER_CLAIM_LAG_WAIT_MS after a level one would, and says so once', async () => {
+    const lease = new MemoryLease();
+    const won: number[] = [];
+    const deferred: Array<[number, number]> = [];
+    const lag = CLUSTER_CLAIM_LAG_ENTRIES_MAX + 400;
+    const election = new OwnerElection(lease as unknown as OwnerLease, { nodeId: 'node-2', httpAddress: 'http://127.0.0.1:2' }, {
+      ...events(won), deferring: (entries, waitMs) => deferred.push([entries, waitMs]),
+    }, () => Date.now(), () => lag);
+    election.start();
+    await vi.advanceTimersByTimeAsync(CLUSTER_LEASE_MS + CLUSTER_LEASE_POLL_MS);
+    expect(won).toEqual([]);
+    expect(deferred).toEqual([[lag, CLUSTER_CLAIM_LAG_WAIT_MS]]);
+    await vi.advanceTimersByTimeAsync(CLUSTER_CLAIM_LAG_WAIT_MS - 2 * CLUSTER_LEASE_POLL_MS);
+    expect(won).toEqual([]);
+    await vi.advanceTimersByTimeAsync(CLUSTER_LEASE_POLL_MS);
+    expect(won).toEqual([2]);
+    expect(deferred).toHaveLength(1);
+    election.stop();
+  });
+
+  it('a vacant record is claimed at once by a level standby, and by a lagging one after CLUSTER_CLAIM_LAG_WAIT_MS or once it has caught up', async () => {
+    const vacant = { nodeId: '', term: 4, httpAddress: '' };
+    for (const caughtUp of [false, true]) {
+      const lease = new MemoryLease();
+      lease.view = { record: vacant, revision: 9 };
+      const won: number[] = [];
+      let lag: number | null = CLUSTER_CLAIM_LAG_ENTRIES_MAX + 1;
+      const election = new OwnerElection(lease as unknown as OwnerLease, { nodeId: 'node-2', httpAddress: 'http://127.0.0.1:2' }, events(won), () => Date.now(), () => lag);
+      election.start();
+      await vi.advanceTimersByTimeAsync(2 * CLUSTER_LEASE_POLL_MS);
+      expect(won).toEqual([]);
+      if (caughtUp) {
+        lag = 0;
+        await vi.advanceTimersByTimeAsync(CLUSTER_LEASE_POLL_MS);
+        expect(won).toEqual([5]);
+      } else {
+        await vi.advanceTimersByTimeAsync(CLUSTER_CLAIM_LAG_WAIT_MS - 3 * CLUSTER_LEASE_POLL_MS);
+        expect(won).toEqual([]);
+        await vi.advanceTimersByTimeAsync(CLUSTER_LEASE_POLL_MS);
+        expect(won).toEqual([5]);
+      }
+      election.stop();
+      // A standby whose shards have not looked at their streams yet (null) is taken as level.
+      const fresh = new MemoryLease();
+      fresh.view = { record: vacant, revision: 9 };
+      const freshWon: number[] = [];
+      lag = null;
+      const level = new OwnerElection(fresh as unknown as OwnerLease, { nodeId: 'node-3', httpAddress: 'http://127.0.0.1:3' }, events(freshWon), () => Date.now(), () => lag);
+      level.start();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(freshWon).toEqual([5]);
+      level.stop();
+    }
   });
 });
