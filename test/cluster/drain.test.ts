@@ -9,12 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { NatsCluster, skipWithoutNats, streamEnds } from '../helpers/nats-cluster.js';
 import { ROOT, ServerProcess } from '../helpers/server-process.js';
 import { forwardedTo, waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
 import { PosStream, type OpResult, type WebSocketConstructor } from '../../client/stream.js';
-import { shardStream } from '../../engine/cluster/shard-stream.js';
 import { openShardStore } from '../../engine/shard/store.js';
 import { logPosition } from '../../engine/shard/batch-log.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
@@ -48,16 +46,6 @@ describe.skipIf(skip)('draining a node without stopping it', () => {
     for (const node of nodes) { await node.kill(); node.cleanup(); }
     await cluster?.stop();
   });
-
-  async function streamEnds(): Promise<number[]> {
-    const nc = await cluster.connect('drain-inspect');
-    try {
-      const jsm = await jetstreamManager(nc, { timeout: 5_000 });
-      return await Promise.all(Array.from({ length: SHARDS }, async (_, shard) => (await jsm.streams.info(shardStream('drain', shard).name)).state.last_seq));
-    } finally {
-      await nc.close();
-    }
-  }
 
   function copyEnds(node: ServerProcess): number[] {
     return Array.from({ length: SHARDS }, (_, shard) => {
@@ -182,7 +170,7 @@ describe.skipIf(skip)('draining a node without stopping it', () => {
     }
 
     // The drained node's copy follows the new owner's stream and is the owner's, database by database.
-    const ends = await streamEnds();
+    const ends = await streamEnds(cluster, 'drain', SHARDS, 'drain-inspect');
     const deadlineMs = Date.now() + 15_000;
     while (JSON.stringify(copyEnds(first)) !== JSON.stringify(ends)) {
       if (Date.now() > deadlineMs) throw new Error(`the drained node's copy stays at ${JSON.stringify(copyEnds(first))}, the streams end at ${JSON.stringify(ends)}`);

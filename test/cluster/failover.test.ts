@@ -12,11 +12,9 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import WebSocket from 'ws';
 import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { NatsCluster, skipWithoutNats, streamEnds } from '../helpers/nats-cluster.js';
 import { ROOT, ServerProcess } from '../helpers/server-process.js';
 import { forwardedTo, waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
-import { shardStream } from '../../engine/cluster/shard-stream.js';
 import { getState, openShardStore } from '../../engine/shard/store.js';
 import { ShardMachine } from '../../engine/shard/machine.js';
 import { loadCore } from '../../engine/core/wasm.js';
@@ -51,17 +49,6 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
     for (const node of nodes) { await node.kill(); node.cleanup(); }
     await cluster?.stop();
   });
-
-  /** The streams' last sequences, one per shard. */
-  async function streamEnds(): Promise<number[]> {
-    const nc = await cluster.connect('failover-inspect');
-    try {
-      const jsm = await jetstreamManager(nc, { timeout: 5_000 });
-      return await Promise.all(Array.from({ length: SHARDS }, async (_, shard) => (await jsm.streams.info(shardStream('main', shard).name)).state.last_seq));
-    } finally {
-      await nc.close();
-    }
-  }
 
   /** Each shard's log position in a node's copy, read beside the running node (LMDB takes readers from other processes). */
   function copyEnds(node: ServerProcess): number[] {
@@ -153,7 +140,7 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
       const member = Array.from({ length: MEMBERS }, (_, i) => `fm-${i}`).find((id) => getState(stale, id) !== undefined)!;
       const atMs = Date.now();
       new ShardMachine(stale, loadCore(), 0, { log: true }).run({ kind: 'batch', ops: [purchaseOp({ orderId: 'fo-refused', memberId: member, amountCents: 333, at: new Date(atMs).toISOString() }, { role: 'admin', nowMs: atMs, defaultCountry: 'HK' })] }, atMs);
-      expect(logPosition(stale).seq).toBeLessThanOrEqual((await streamEnds())[0]!);
+      expect(logPosition(stale).seq).toBeLessThanOrEqual((await streamEnds(cluster, 'main', SHARDS, 'failover-inspect'))[0]!);
     } finally {
       await stale.root.close();
     }
@@ -164,7 +151,7 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
     await first.start();
     expect(await waitUntilStandby(first, 10_000)).toBe(`node-2 (term 2) at http://127.0.0.1:${second.port}`);
     for (let i = 0; i < 5; i++) expect((await second.post('/v1/purchases', { orderId: `fo-after-${i}`, memberId: `fm-${i}`, amountCents: 700 })).status).toBe(200);
-    const ends = await streamEnds();
+    const ends = await streamEnds(cluster, 'main', SHARDS, 'failover-inspect');
     const deadlineMs = Date.now() + 15_000;
     while (JSON.stringify(copyEnds(first)) !== JSON.stringify(ends)) {
       if (Date.now() > deadlineMs) throw new Error(`the restarted standby's copy stays at ${JSON.stringify(copyEnds(first))}, the streams end at ${JSON.stringify(ends)}: ${first.logs.join('').slice(-3_000)}`);

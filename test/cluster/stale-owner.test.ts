@@ -13,12 +13,10 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { NatsCluster, skipWithoutNats, streamEnds } from '../helpers/nats-cluster.js';
 import { ROOT, ServerProcess } from '../helpers/server-process.js';
 import { forwardedTo, waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
 import { PosStream, type OpResult, type WebSocketConstructor } from '../../client/stream.js';
-import { shardStream } from '../../engine/cluster/shard-stream.js';
 import { openShardStore } from '../../engine/shard/store.js';
 import { logPosition } from '../../engine/shard/batch-log.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
@@ -64,16 +62,6 @@ describe.skipIf(skip)('a stale owner steps down in place', () => {
     }
     await cluster?.stop();
   });
-
-  async function streamEnds(): Promise<number[]> {
-    const nc = await cluster.connect('stale-inspect');
-    try {
-      const jsm = await jetstreamManager(nc, { timeout: 5_000 });
-      return await Promise.all(Array.from({ length: SHARDS }, async (_, shard) => (await jsm.streams.info(shardStream(DEPLOYMENT, shard).name)).state.last_seq));
-    } finally {
-      await nc.close();
-    }
-  }
 
   function copyEnds(node: ServerProcess): number[] {
     return Array.from({ length: SHARDS }, (_, shard) => {
@@ -205,7 +193,7 @@ describe.skipIf(skip)('a stale owner steps down in place', () => {
     }
 
     // The woken node's copy follows the new owner's streams, rebuilt where it held commits they do not.
-    const ends = await streamEnds();
+    const ends = await streamEnds(cluster, DEPLOYMENT, SHARDS, 'stale-inspect');
     while (JSON.stringify(copyEnds(paused)) !== JSON.stringify(ends)) {
       if (Date.now() - wokenAtMs > CAUGHT_UP_MAX_MS) throw new Error(`the woken node's copy stays at ${JSON.stringify(copyEnds(paused))}, the streams end at ${JSON.stringify(ends)}: ${paused.logs.join('').slice(-3_000)}`);
       await pause(100);
