@@ -10,11 +10,11 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { NatsCluster, skipWithoutNats, streamEnds } from '../helpers/nats-cluster.js';
+import { copyEnds } from '../helpers/node-folder.js';
 import { ROOT, ServerProcess } from '../helpers/server-process.js';
 import { forwardedTo, waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
 import { PosStream, type OpResult, type WebSocketConstructor } from '../../client/stream.js';
 import { openShardStore } from '../../engine/shard/store.js';
-import { logPosition } from '../../engine/shard/batch-log.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
 
 const skip = skipWithoutNats();
@@ -46,13 +46,6 @@ describe.skipIf(skip)('draining a node without stopping it', () => {
     for (const node of nodes) { await node.kill(); node.cleanup(); }
     await cluster?.stop();
   });
-
-  function copyEnds(node: ServerProcess): number[] {
-    return Array.from({ length: SHARDS }, (_, shard) => {
-      const store = openShardStore(join(node.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      try { return logPosition(store).seq; } finally { void store.root.close(); }
-    });
-  }
 
   function verify(node: ServerProcess): { ok: boolean; members: number } {
     const run = spawnSync(process.execPath, [join(ROOT, 'dist/cli/loyalty.js'), 'verify'], {
@@ -172,8 +165,8 @@ describe.skipIf(skip)('draining a node without stopping it', () => {
     // The drained node's copy follows the new owner's stream and is the owner's, database by database.
     const ends = await streamEnds(cluster, 'drain', SHARDS, 'drain-inspect');
     const deadlineMs = Date.now() + 15_000;
-    while (JSON.stringify(copyEnds(first)) !== JSON.stringify(ends)) {
-      if (Date.now() > deadlineMs) throw new Error(`the drained node's copy stays at ${JSON.stringify(copyEnds(first))}, the streams end at ${JSON.stringify(ends)}`);
+    while (JSON.stringify(copyEnds(first.dataDir, SHARDS)) !== JSON.stringify(ends)) {
+      if (Date.now() > deadlineMs) throw new Error(`the drained node's copy stays at ${JSON.stringify(copyEnds(first.dataDir, SHARDS))}, the streams end at ${JSON.stringify(ends)}`);
       await pause(100);
     }
     for (let shard = 0; shard < SHARDS; shard++) {

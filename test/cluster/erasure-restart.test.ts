@@ -11,10 +11,10 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NatsCluster, skipWithoutNats, streamEnds } from '../helpers/nats-cluster.js';
+import { copyEnds } from '../helpers/node-folder.js';
 import { ROOT, ServerProcess } from '../helpers/server-process.js';
 import { waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
 import { openShardStore } from '../../engine/shard/store.js';
-import { logPosition } from '../../engine/shard/batch-log.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
 
 const skip = skipWithoutNats();
@@ -42,19 +42,12 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
     await cluster?.stop();
   });
 
-  function copyEnds(node: ServerProcess): number[] {
-    return Array.from({ length: SHARDS }, (_, shard) => {
-      const store = openShardStore(join(node.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      try { return logPosition(store).seq; } finally { void store.root.close(); }
-    });
-  }
-
   async function waitLevel(deployment: string, node: ServerProcess): Promise<void> {
     const deadlineMs = Date.now() + 15_000;
     for (;;) {
       const ends = await streamEnds(cluster, deployment, SHARDS, 'erasure-restart-inspect');
-      if (JSON.stringify(copyEnds(node)) === JSON.stringify(ends)) return;
-      if (Date.now() > deadlineMs) throw new Error(`the copy stays at ${JSON.stringify(copyEnds(node))}, the streams end at ${JSON.stringify(ends)}: ${node.logs.join('').slice(-3_000)}`);
+      if (JSON.stringify(copyEnds(node.dataDir, SHARDS)) === JSON.stringify(ends)) return;
+      if (Date.now() > deadlineMs) throw new Error(`the copy stays at ${JSON.stringify(copyEnds(node.dataDir, SHARDS))}, the streams end at ${JSON.stringify(ends)}: ${node.logs.join('').slice(-3_000)}`);
       await pause(100);
     }
   }
@@ -166,7 +159,7 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
     for (let i = 0; i < cluster.nodes.length; i++) cluster.startNode(i);
     await cluster.waitReady();
     // One entry of the copy is not in the stream: committed, never appended, never answered.
-    const [copyEnd, streamEnd] = [copyEnds(first), await streamEnds(cluster, 'erased-dark', SHARDS, 'erasure-restart-inspect')];
+    const [copyEnd, streamEnd] = [copyEnds(first.dataDir, SHARDS), await streamEnds(cluster, 'erased-dark', SHARDS, 'erasure-restart-inspect')];
     expect(copyEnd.reduce((a, b) => a + b)).toBe(streamEnd.reduce((a, b) => a + b) + 1);
 
     first.logs.length = 0;
@@ -179,7 +172,7 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
     const resent = await first.post('/v1/members/em-1/erase', { requestId: 'erase-em-1' });
     expect(resent.status).toBe(200);
     expect(resent.body).toMatchObject({ memberId: 'em-1', erased: true });
-    expect(copyEnds(first)).toEqual(await streamEnds(cluster, 'erased-dark', SHARDS, 'erasure-restart-inspect'));
+    expect(copyEnds(first.dataDir, SHARDS)).toEqual(await streamEnds(cluster, 'erased-dark', SHARDS, 'erasure-restart-inspect'));
     await second.start();
     await waitUntilStandby(second, 10_000);
     await waitLevel('erased-dark', second);

@@ -13,6 +13,7 @@ import { readdirSync } from 'node:fs';
 import WebSocket from 'ws';
 import { join } from 'node:path';
 import { NatsCluster, skipWithoutNats, streamEnds } from '../helpers/nats-cluster.js';
+import { copyEnds } from '../helpers/node-folder.js';
 import { ROOT, ServerProcess } from '../helpers/server-process.js';
 import { forwardedTo, waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
 import { getState, openShardStore } from '../../engine/shard/store.js';
@@ -49,14 +50,6 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
     for (const node of nodes) { await node.kill(); node.cleanup(); }
     await cluster?.stop();
   });
-
-  /** Each shard's log position in a node's copy, read beside the running node (LMDB takes readers from other processes). */
-  function copyEnds(node: ServerProcess): number[] {
-    return Array.from({ length: SHARDS }, (_, shard) => {
-      const store = openShardStore(join(node.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      try { return logPosition(store).seq; } finally { void store.root.close(); }
-    });
-  }
 
   function verify(node: ServerProcess): { ok: boolean; members: number } {
     const run = spawnSync(process.execPath, [join(ROOT, 'dist/cli/loyalty.js'), 'verify'], {
@@ -153,8 +146,8 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
     for (let i = 0; i < 5; i++) expect((await second.post('/v1/purchases', { orderId: `fo-after-${i}`, memberId: `fm-${i}`, amountCents: 700 })).status).toBe(200);
     const ends = await streamEnds(cluster, 'main', SHARDS, 'failover-inspect');
     const deadlineMs = Date.now() + 15_000;
-    while (JSON.stringify(copyEnds(first)) !== JSON.stringify(ends)) {
-      if (Date.now() > deadlineMs) throw new Error(`the restarted standby's copy stays at ${JSON.stringify(copyEnds(first))}, the streams end at ${JSON.stringify(ends)}: ${first.logs.join('').slice(-3_000)}`);
+    while (JSON.stringify(copyEnds(first.dataDir, SHARDS)) !== JSON.stringify(ends)) {
+      if (Date.now() > deadlineMs) throw new Error(`the restarted standby's copy stays at ${JSON.stringify(copyEnds(first.dataDir, SHARDS))}, the streams end at ${JSON.stringify(ends)}: ${first.logs.join('').slice(-3_000)}`);
       await pause(100);
     }
     const rebuilt = first.logs.join('').split('\n').filter((l) => l.includes('is rebuilt from the stream'));

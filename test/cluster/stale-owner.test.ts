@@ -14,11 +14,11 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { NatsCluster, skipWithoutNats, streamEnds } from '../helpers/nats-cluster.js';
+import { copyEnds } from '../helpers/node-folder.js';
 import { ROOT, ServerProcess } from '../helpers/server-process.js';
 import { forwardedTo, waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
 import { PosStream, type OpResult, type WebSocketConstructor } from '../../client/stream.js';
 import { openShardStore } from '../../engine/shard/store.js';
-import { logPosition } from '../../engine/shard/batch-log.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
 
 const skip = skipWithoutNats();
@@ -62,13 +62,6 @@ describe.skipIf(skip)('a stale owner steps down in place', () => {
     }
     await cluster?.stop();
   });
-
-  function copyEnds(node: ServerProcess): number[] {
-    return Array.from({ length: SHARDS }, (_, shard) => {
-      const store = openShardStore(join(node.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      try { return logPosition(store).seq; } finally { void store.root.close(); }
-    });
-  }
 
   function verify(node: ServerProcess): { ok: boolean; members: number } {
     const run = spawnSync(process.execPath, [join(ROOT, 'dist/cli/loyalty.js'), 'verify'], {
@@ -194,8 +187,8 @@ describe.skipIf(skip)('a stale owner steps down in place', () => {
 
     // The woken node's copy follows the new owner's streams, rebuilt where it held commits they do not.
     const ends = await streamEnds(cluster, DEPLOYMENT, SHARDS, 'stale-inspect');
-    while (JSON.stringify(copyEnds(paused)) !== JSON.stringify(ends)) {
-      if (Date.now() - wokenAtMs > CAUGHT_UP_MAX_MS) throw new Error(`the woken node's copy stays at ${JSON.stringify(copyEnds(paused))}, the streams end at ${JSON.stringify(ends)}: ${paused.logs.join('').slice(-3_000)}`);
+    while (JSON.stringify(copyEnds(paused.dataDir, SHARDS)) !== JSON.stringify(ends)) {
+      if (Date.now() - wokenAtMs > CAUGHT_UP_MAX_MS) throw new Error(`the woken node's copy stays at ${JSON.stringify(copyEnds(paused.dataDir, SHARDS))}, the streams end at ${JSON.stringify(ends)}: ${paused.logs.join('').slice(-3_000)}`);
       await pause(100);
     }
     const caughtUpMs = Date.now() - wokenAtMs;
