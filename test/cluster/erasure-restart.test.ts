@@ -7,12 +7,11 @@
 // after the restart, the copies the same. The narrow case these cannot reach by timing, an erasure
 // committed and never appended, is test/cluster/erasure-levelling.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NatsCluster, skipWithoutNats, streamEnds } from '../helpers/nats-cluster.js';
-import { copyEnds } from '../helpers/node-folder.js';
-import { ROOT, ServerProcess } from '../helpers/server-process.js';
+import { copyEnds, verifyFolder } from '../helpers/node-folder.js';
+import { ServerProcess } from '../helpers/server-process.js';
 import { waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
 import { openShardStore } from '../../engine/shard/store.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
@@ -65,14 +64,6 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
     }
   }
 
-  function verify(node: ServerProcess): { ok: boolean; members: number } {
-    const run = spawnSync(process.execPath, [join(ROOT, 'dist/cli/loyalty.js'), 'verify'], {
-      env: { PATH: process.env['PATH'] ?? '', LOYALTY_DATA: node.dataDir, LOYALTY_SHARDS: String(SHARDS) }, encoding: 'utf8', timeout: 60_000,
-    });
-    expect(run.status, run.stderr).toBe(0);
-    return JSON.parse(run.stdout) as { ok: boolean; members: number };
-  }
-
   /** Two nodes of `deployment`, the first owning; members with personal data, purchases, and member 0 erased; the standby level. */
   async function erasedOnTwoNodes(deployment: string): Promise<[ServerProcess, ServerProcess]> {
     const first = new ServerProcess(ServerProcess.tempDataDir(), env(deployment, 'node-1'));
@@ -119,8 +110,8 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
     expect((await second.post('/v1/purchases', { orderId: 'eo-taken', memberId: 'em-2', amountCents: 800 })).status).toBe(200);
     expect((await second.post('/v1/purchases', { orderId: 'eo-erased', memberId: 'em-0', amountCents: 800 })).body).toMatchObject({ error: { code: 'member_erased' } });
     await second.stop();
-    expect(verify(first)).toMatchObject({ ok: true, members: MEMBERS });
-    expect(verify(second)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(first.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(second.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
   }, 180_000);
 
   it('kills the owner after an erasure (SIGKILL): the standby takes over, the killed node comes back as a standby with the same books', async () => {
@@ -143,8 +134,8 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
     await waitUntilOwner(first, FAILOVER_MAX_MS);
     expect((await first.post('/v1/purchases', { orderId: 'eo-back', memberId: 'em-3', amountCents: 900 })).status).toBe(200);
     await first.stop();
-    expect(verify(first)).toMatchObject({ ok: true, members: MEMBERS });
-    expect(verify(second)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(first.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(second.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
   }, 180_000);
 
   it('applies an erasure sent while no NATS server ran once it is resent after the restart, and a standby follows to the same books', async () => {
@@ -183,7 +174,7 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
     await waitUntilOwner(second, FAILOVER_MAX_MS);
     expect((await second.post('/v1/purchases', { orderId: 'eo-dark', memberId: 'em-2', amountCents: 600 })).status).toBe(200);
     await second.stop();
-    expect(verify(first)).toMatchObject({ ok: true, members: MEMBERS });
-    expect(verify(second)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(first.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(second.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
   }, 180_000);
 });

@@ -9,13 +9,12 @@
 // owner is drained, the old one takes the deployment back in the same process, its router's memory
 // read again from the shards.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { NatsCluster, skipWithoutNats, streamEnds } from '../helpers/nats-cluster.js';
-import { copyEnds } from '../helpers/node-folder.js';
-import { ROOT, ServerProcess } from '../helpers/server-process.js';
+import { copyEnds, verifyFolder } from '../helpers/node-folder.js';
+import { ServerProcess } from '../helpers/server-process.js';
 import { forwardedTo, waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
 import { PosStream, type OpResult, type WebSocketConstructor } from '../../client/stream.js';
 import { openShardStore } from '../../engine/shard/store.js';
@@ -62,14 +61,6 @@ describe.skipIf(skip)('a stale owner steps down in place', () => {
     }
     await cluster?.stop();
   });
-
-  function verify(node: ServerProcess): { ok: boolean; members: number } {
-    const run = spawnSync(process.execPath, [join(ROOT, 'dist/cli/loyalty.js'), 'verify'], {
-      env: { PATH: process.env['PATH'] ?? '', LOYALTY_DATA: node.dataDir, LOYALTY_SHARDS: String(SHARDS) }, encoding: 'utf8', timeout: 60_000,
-    });
-    expect(run.status, run.stderr).toBe(0);
-    return JSON.parse(run.stdout) as { ok: boolean; members: number };
-  }
 
   /** The `time` of the first log line of `node` containing `text`, or null. */
   function loggedAtMs(node: ServerProcess, text: string): number | null {
@@ -235,7 +226,7 @@ describe.skipIf(skip)('a stale owner steps down in place', () => {
 
     await other.stop();
     await paused.stop();
-    expect(verify(paused)).toMatchObject({ ok: true, members: MEMBERS + 1 });
-    expect(verify(other)).toMatchObject({ ok: true, members: MEMBERS + 1 });
+    expect(verifyFolder(paused.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS + 1 });
+    expect(verifyFolder(other.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS + 1 });
   }, 180_000);
 });

@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
-import { copyEnds } from '../helpers/node-folder.js';
+import { copyEnds, verifyFolder } from '../helpers/node-folder.js';
 import { ROOT, ServerProcess } from '../helpers/server-process.js';
 import { waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
 import { BASE_AFTER_HEADER, BASE_BACKUP_HEADER, LOG_SEQ_HEADER, shardStream } from '../../engine/cluster/shard-stream.js';
@@ -46,12 +46,6 @@ function copyFirsts(dataDir: string): Array<number | null> {
     const store = openShardStore(join(dataDir, `shard-${shard}`), 256 * 1024 * 1024);
     try { return firstLogSeq(store); } finally { void store.root.close(); }
   });
-}
-
-function verify(dataDir: string): { ok: boolean; members: number } {
-  const run = cli({ LOYALTY_DATA: dataDir, LOYALTY_SHARDS: String(SHARDS) }, 'verify');
-  expect(run.status, run.stderr).toBe(0);
-  return JSON.parse(run.stdout) as { ok: boolean; members: number };
 }
 
 describe.skipIf(skip)('a single-node folder whose log was trimmed, imported into a cluster', () => {
@@ -212,8 +206,8 @@ describe.skipIf(skip)('a single-node folder whose log was trimmed, imported into
         await b.root.close();
       }
     }
-    expect(verify(dataDir)).toMatchObject({ ok: true, members: MEMBERS });
-    expect(verify(restoredDir)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(restoredDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
 
     // The import run again after the nodes wrote: the folder holds what the stream holds, so nothing to do.
     const rerun = cli({ ...natsEnv }, 'cluster', 'import', '--data', dataDir, '--backup', backupDir);
