@@ -9,13 +9,13 @@
 // maps the same way with no backup named; one purged whole is refused.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { headers } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { ShardCopies, waitFor } from '../helpers/shard-copies.js';
 import { ROOT } from '../helpers/server-process.js';
 import { ReplicatedLog } from '../../engine/cluster/fenced-append.js';
 import { BASE_AFTER_HEADER, BASE_BACKUP_HEADER, CopyBehindStreamBaseError, LOG_SEQ_HEADER, readStreamMapping, shardStream } from '../../engine/cluster/shard-stream.js';
@@ -23,22 +23,14 @@ import { BACKUP_MANIFEST_FILE } from '../../engine/history/folder.js';
 import { trimStreams, StreamTrimRefused } from '../../cli/cluster-trim.js';
 import { ShardStandby, type StandbyEvents } from '../../engine/shard/standby.js';
 import { ShardReplicator } from '../../engine/shard/replicator.js';
-import { openShardStore, type ShardStore } from '../../engine/shard/store.js';
-import { ShardMachine } from '../../engine/shard/machine.js';
+import type { ShardStore } from '../../engine/shard/store.js';
 import { checksumHex, decodeLogHeader, logPosition, logValues, type LoggedTask } from '../../engine/shard/batch-log.js';
-import { replayShard, storeLogSource } from '../../engine/shard/replay.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
-import { ensureSearchIndex } from '../../engine/shard/search-index.js';
-import { loadCore } from '../../engine/core/wasm.js';
 import { demoProgram } from '../../engine/rules/program.js';
-import { purchaseOp, registerOp } from '../../server/requests.js';
 
 const skip = skipWithoutNats();
 const DEPLOYMENT = 'streamtrim';
 const T0 = Date.parse('2026-03-11T02:00:00Z');
-const admin = (atMs: number) => ({ role: 'admin' as const, nowMs: atMs, defaultCountry: 'HK' });
-const at = (ms: number) => ({ at: new Date(ms).toISOString() });
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The imported stream's base: entries 1..3 were never in the stream. */
 const BASE = 3;
 /** The backup's position: the trim purges the base message and entries 4..6. */
@@ -54,10 +46,10 @@ function cli(env: Record<string, string>, ...args: string[]): Promise<{ status: 
 }
 
 describe.skipIf(skip)('loyalty cluster trim', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'loyalty-stream-trim-'));
+  const copies = new ShardCopies('loyalty-stream-trim-', T0);
+  const { dir, open, run, register, purchase, copyOf } = copies;
   let cluster: NatsCluster;
   let nc: NatsConnection;
-  let clockMs = T0;
 
   beforeAll(async () => {
     cluster = await NatsCluster.start(3);
@@ -67,40 +59,8 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
   afterAll(async () => {
     await nc?.close();
     await cluster?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    copies.remove();
   });
-
-  const open = (name: string): ShardStore => {
-    const store = openShardStore(join(dir, name), 256 * 1024 * 1024, { noSync: true });
-    ensureSearchIndex(store);
-    return store;
-  };
-
-  function run(store: ShardStore, task: LoggedTask, shard = 0): Buffer {
-    new ShardMachine(store, loadCore(), shard, { log: true }).run(task, (clockMs += 1_000));
-    const seq = logPosition(store).seq;
-    return [...logValues(store, seq, seq)][0]![1];
-  }
-
-  const register = (memberId: string): LoggedTask => ({ kind: 'batch', ops: [registerOp({ memberId, name: memberId, ...at(clockMs) }, admin(clockMs), () => 'x')] });
-  const purchase = (orderId: string, memberId: string, amountCents: number): LoggedTask =>
-    ({ kind: 'batch', ops: [purchaseOp({ orderId, memberId, amountCents, ...at(clockMs) }, admin(clockMs))] });
-
-  async function waitFor(what: string, done: () => boolean): Promise<void> {
-    const deadlineMs = Date.now() + 15_000;
-    while (!done()) {
-      if (Date.now() > deadlineMs) throw new Error(`${what}: not within 15 s`);
-      await pause(50);
-    }
-  }
-
-  /** A copy of the owner's first `upTo` entries, as a restore of a backup at that position holds them. */
-  function copyOf(owner: ShardStore, name: string, upTo: number): ShardStore {
-    const store = open(name);
-    replayShard(storeLogSource(owner, 0), store, { untilBatch: upTo });
-    expect(logPosition(store).seq).toBe(upTo);
-    return store;
-  }
 
   /** A backup folder's manifest, as `loyalty backup` writes it, holding shard 0 at `batch` (and shard 1 as `also` says). */
   function backup(name: string, batch: number, checksum: string, also: Array<{ shard: number; batch: number; checksum: string }> = []): string {
@@ -248,7 +208,7 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
     // term entry as log entry 11, stream message 11 - BASE + 1.
     const lastBefore = await log.lastSeq(0);
     const taking = copyOf(owner, 'taking', BACKUP_AT);
-    const replicator = await ShardReplicator.open(config, 0, taking, 2, () => clockMs);
+    const replicator = await ShardReplicator.open(config, 0, taking, 2, () => copies.clockMs);
     try {
       expect(logPosition(taking).seq).toBe(BASE + 8);
       expect(await log.lastSeq(0)).toBe(lastBefore + 1);
@@ -277,7 +237,7 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
     await jsm.streams.purge(stream.name, { seq: 3 });
     expect(await readStreamMapping(jsm, stream)).toEqual({ mapping: { base: { afterLogSeq: 2, backup: '' }, offset: 0 }, settled: true });
     const empty = open('byhand-empty');
-    await expect(ShardReplicator.open({ servers: cluster.servers, nodeId: 'node-b', deployment: 'byhand' }, 0, empty, 2, () => clockMs))
+    await expect(ShardReplicator.open({ servers: cluster.servers, nodeId: 'node-b', deployment: 'byhand' }, 0, empty, 2, () => copies.clockMs))
       .rejects.toThrow(/starts after entry 2 .*restore a backup at entry 2 or later \(no trim recorded one\)/);
     await jsm.streams.purge(stream.name);
     await expect(readStreamMapping(jsm, stream)).rejects.toThrow(/holds no message but has held 3/);
