@@ -7,8 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { skipWithoutNats, useNatsCluster } from '../helpers/nats-cluster.js';
 import { ShardCopies, waitFor } from '../helpers/shard-copies.js';
 import { ReplicatedLog } from '../../engine/cluster/fenced-append.js';
 import { OwnerLease } from '../../engine/cluster/owner-lease.js';
@@ -28,19 +27,14 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe.skipIf(skip)('a standby shard and the owner record on NATS JetStream', () => {
   const copies = new ShardCopies('loyalty-standby-', T0);
   const { dir, open, run, purchase } = copies;
-  let cluster: NatsCluster;
-  let nc: NatsConnection;
+  const nats = useNatsCluster('standby-test');
   let log: ReplicatedLog;
 
   beforeAll(async () => {
-    cluster = await NatsCluster.start(3);
-    nc = await cluster.connect('standby-test');
-    log = await ReplicatedLog.open(nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
+    log = await ReplicatedLog.open(nats.nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
   });
 
   afterAll(async () => {
-    await nc?.close();
-    await cluster?.stop();
     copies.remove();
   });
 
@@ -66,7 +60,7 @@ describe.skipIf(skip)('a standby shard and the owner record on NATS JetStream', 
       fail: (err) => { failures.push(err); },
       warn: () => { /* a turn that could not reach the stream is tried again */ },
     };
-    const config = { servers: cluster.servers, nodeId: 'node-b', deployment: DEPLOYMENT };
+    const config = { servers: nats.cluster.servers, nodeId: 'node-b', deployment: DEPLOYMENT };
     const standby = await ShardStandby.open(config, 0, events);
     try {
       await waitFor('the standby applies the owner\'s four entries', () => logPosition(copy).seq === 4);
@@ -101,7 +95,7 @@ describe.skipIf(skip)('a standby shard and the owner record on NATS JetStream', 
   }, 60_000);
 
   it('lets one of two claims on the same revision of the owner record win', async () => {
-    const [a, b] = await Promise.all([OwnerLease.open(nc, 'lease'), OwnerLease.open(nc, 'lease')]);
+    const [a, b] = await Promise.all([OwnerLease.open(nats.nc, 'lease'), OwnerLease.open(nats.nc, 'lease')]);
     const seen = await a.read();
     expect(seen.record).toEqual({ nodeId: '', term: 0, httpAddress: '' });
     const claims = await Promise.all([

@@ -7,14 +7,13 @@
 // A second shard's stream, which never had a base, is trimmed to a backup at its last entry: that
 // entry stays, and the identity holds after the purge. A stream purged by hand, with no record,
 // maps the same way with no backup named; one purged whole is refused.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { headers } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { skipWithoutNats, useNatsCluster } from '../helpers/nats-cluster.js';
 import { ShardCopies, waitFor } from '../helpers/shard-copies.js';
 import { ROOT } from '../helpers/server-process.js';
 import { ReplicatedLog } from '../../engine/cluster/fenced-append.js';
@@ -48,17 +47,10 @@ function cli(env: Record<string, string>, ...args: string[]): Promise<{ status: 
 describe.skipIf(skip)('loyalty cluster trim', () => {
   const copies = new ShardCopies('loyalty-stream-trim-', T0);
   const { dir, open, run, register, purchase, copyOf } = copies;
-  let cluster: NatsCluster;
-  let nc: NatsConnection;
+  const nats = useNatsCluster('stream-trim-test');
 
-  beforeAll(async () => {
-    cluster = await NatsCluster.start(3);
-    nc = await cluster.connect('stream-trim-test');
-  });
 
   afterAll(async () => {
-    await nc?.close();
-    await cluster?.stop();
     copies.remove();
   });
 
@@ -75,12 +67,12 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
     run(owner, { kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true });
     for (let i = 0; i < BASE - 1; i++) run(owner, register(`t${i}`));
     const stream = shardStream(DEPLOYMENT, 0);
-    const jsm = await jetstreamManager(nc);
-    const log = await ReplicatedLog.open(nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
+    const jsm = await jetstreamManager(nats.nc);
+    const log = await ReplicatedLog.open(nats.nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
     const h = headers();
     h.set(BASE_AFTER_HEADER, String(BASE));
     h.set(BASE_BACKUP_HEADER, 'import-backup');
-    expect((await jetstream(nc).publish(stream.subject, new TextEncoder().encode('{}'), { msgID: 'import.base', headers: h })).seq).toBe(1);
+    expect((await jetstream(nats.nc).publish(stream.subject, new TextEncoder().encode('{}'), { msgID: 'import.base', headers: h })).seq).toBe(1);
     // Log entry k is stream message k - BASE + 1, before the trim and after it.
     const appendWith = async (writer: ReplicatedLog, task: LoggedTask) => {
       const value = run(owner, task);
@@ -99,7 +91,7 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
     // Shard 1's stream has no base: log entry k is stream message k. Its backup is at its last entry 3.
     const owner1 = open('owner-1');
     const stream1 = shardStream(DEPLOYMENT, 1);
-    const log1 = await ReplicatedLog.open(nc, DEPLOYMENT, [1], { nodeId: 'node-a', term: 1 });
+    const log1 = await ReplicatedLog.open(nats.nc, DEPLOYMENT, [1], { nodeId: 'node-a', term: 1 });
     const append1 = async (writer: ReplicatedLog, task: LoggedTask) => {
       const value = run(owner1, task, 1);
       const seq = logPosition(owner1).seq;
@@ -110,9 +102,9 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
     await append1(log1, register('u1'));
 
     // Refused before anything is written: a backup past the stream's end, and one whose entry is not the stream's.
-    await expect(trimStreams({ servers: cluster.servers, deployment: DEPLOYMENT, backupDir: backup('ahead', BASE + 6, checksumAt(BACKUP_AT)) }))
+    await expect(trimStreams({ servers: nats.cluster.servers, deployment: DEPLOYMENT, backupDir: backup('ahead', BASE + 6, checksumAt(BACKUP_AT)) }))
       .rejects.toThrow(StreamTrimRefused);
-    await expect(trimStreams({ servers: cluster.servers, deployment: DEPLOYMENT, backupDir: backup('other', BACKUP_AT, checksumAt(BACKUP_AT - 1)) }))
+    await expect(trimStreams({ servers: nats.cluster.servers, deployment: DEPLOYMENT, backupDir: backup('other', BACKUP_AT, checksumAt(BACKUP_AT - 1)) }))
       .rejects.toThrow(/log entry 6 in the stream is not the one the backup other names/);
     expect((await jsm.streams.info(stream.name)).state).toMatchObject({ first_seq: 1, messages: 6 });
 
@@ -120,7 +112,7 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
     // Shard 1's backup is at its stream's last entry: that entry stays, so that a message says the mapping.
     const nightly = backup('nightly-9', BACKUP_AT, checksumAt(BACKUP_AT), [{ shard: 1, batch: 3, checksum: checksumAt(3, owner1) }]);
     const trimStartMs = Date.now();
-    expect(await trimStreams({ servers: cluster.servers, deployment: DEPLOYMENT, backupDir: nightly })).toEqual([
+    expect(await trimStreams({ servers: nats.cluster.servers, deployment: DEPLOYMENT, backupDir: nightly })).toEqual([
       { shard: 0, backupSeq: BACKUP_AT, startedAfter: BASE, startsAfter: BACKUP_AT, purged: 4 },
       { shard: 1, backupSeq: 3, startedAfter: 0, startsAfter: 2, purged: 2 },
     ]);
@@ -128,18 +120,18 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
     expect((await jsm.streams.info(stream.name)).state).toMatchObject({ first_seq: 5, last_seq: 6, messages: 2 });
     expect((await jsm.streams.getMessage(stream.name, { seq: 5 }))!.header.get(LOG_SEQ_HEADER)).toBe(String(BACKUP_AT + 1));
     expect((await jsm.streams.info(stream1.name)).state).toMatchObject({ first_seq: 3, last_seq: 3, messages: 1 });
-    const after1 = await ReplicatedLog.open(nc, DEPLOYMENT, [1], { nodeId: 'node-a', term: 1 });
+    const after1 = await ReplicatedLog.open(nats.nc, DEPLOYMENT, [1], { nodeId: 'node-a', term: 1 });
     expect(await after1.mapping(1)).toEqual({ base: { afterLogSeq: 2, backup: 'nightly-9' }, offset: 0 });
     await append1(after1, register('u2'));
     expect((await jsm.streams.getMessage(stream1.name, { seq: 4 }))!.header.get(LOG_SEQ_HEADER)).toBe('4');
 
     // A writer that reads the mapping after the trim appends where the one that read it before does.
-    const after = await ReplicatedLog.open(nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
+    const after = await ReplicatedLog.open(nats.nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
     expect(await after.mapping(0)).toEqual({ base: { afterLogSeq: BACKUP_AT, backup: 'nightly-9' }, offset: BASE - 1 });
     await appendWith(after, purchase('p-5', 't1', 4_100));
     await appendWith(log, purchase('p-6', 't-late', 900));
 
-    const config = { servers: cluster.servers, nodeId: 'node-b', deployment: DEPLOYMENT };
+    const config = { servers: nats.cluster.servers, nodeId: 'node-b', deployment: DEPLOYMENT };
     const watch = (store: () => ShardStore) => {
       const seen = { rebuilds: [] as string[], failures: [] as Error[] };
       const events: StandbyEvents = {
@@ -188,12 +180,12 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
 
     // The same trim again purges nothing on shard 0; on shard 1, which has an entry after the
     // backup's now, it completes the trim (entry 3 goes). A third run purges nothing, through the command line too.
-    expect(await trimStreams({ servers: cluster.servers, deployment: DEPLOYMENT, backupDir: nightly })).toEqual([
+    expect(await trimStreams({ servers: nats.cluster.servers, deployment: DEPLOYMENT, backupDir: nightly })).toEqual([
       { shard: 0, backupSeq: BACKUP_AT, startedAfter: BACKUP_AT, startsAfter: BACKUP_AT, purged: 0 },
       { shard: 1, backupSeq: 3, startedAfter: 2, startsAfter: 3, purged: 1 },
     ]);
     const cliStartMs = Date.now();
-    const again = await cli({ LOYALTY_NATS: cluster.servers.join(','), LOYALTY_DEPLOYMENT: DEPLOYMENT }, 'cluster', 'trim', '--before', nightly);
+    const again = await cli({ LOYALTY_NATS: nats.cluster.servers.join(','), LOYALTY_DEPLOYMENT: DEPLOYMENT }, 'cluster', 'trim', '--before', nightly);
     console.log(`cluster trim: ${trimMs} ms purging 2 shards (4 and 2 messages); the command line run again, a no-op: ${Date.now() - cliStartMs} ms`);
     expect(again).toEqual({
       status: 0,
@@ -202,7 +194,7 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
     });
     expect((await jsm.streams.info(stream.name)).state).toMatchObject({ first_seq: 5, last_seq: 8, messages: 4 });
     expect((await jsm.streams.info(stream1.name)).state).toMatchObject({ first_seq: 4, last_seq: 4, messages: 1 });
-    expect(await (await ReplicatedLog.open(nc, DEPLOYMENT, [1], { nodeId: 'node-c', term: 2 })).mapping(1)).toEqual({ base: { afterLogSeq: 3, backup: 'nightly-9' }, offset: 0 });
+    expect(await (await ReplicatedLog.open(nats.nc, DEPLOYMENT, [1], { nodeId: 'node-c', term: 2 })).mapping(1)).toEqual({ base: { afterLogSeq: 3, backup: 'nightly-9' }, offset: 0 });
 
     // The owner's takeover from a copy at the trim point levels through the offset and appends its
     // term entry as log entry 11, stream message 11 - BASE + 1.
@@ -227,24 +219,24 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
   it('reads a stream purged outside the trim with no backup named, refuses one purged whole, and the command refuses wrong usage', async () => {
     // Another deployment, with no bases stream: its stream purged by hand up to message 3.
     const stream = shardStream('byhand', 0);
-    const log = await ReplicatedLog.open(nc, 'byhand', [0], { nodeId: 'node-a', term: 1 });
+    const log = await ReplicatedLog.open(nats.nc, 'byhand', [0], { nodeId: 'node-a', term: 1 });
     const owner = open('byhand');
     for (const task of [{ kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true }, register('h0'), register('h1')] as LoggedTask[]) {
       const value = run(owner, task);
       await log.appendFenced(0, value, logPosition(owner).seq - 1);
     }
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     await jsm.streams.purge(stream.name, { seq: 3 });
     expect(await readStreamMapping(jsm, stream)).toEqual({ mapping: { base: { afterLogSeq: 2, backup: '' }, offset: 0 }, settled: true });
     const empty = open('byhand-empty');
-    await expect(ShardReplicator.open({ servers: cluster.servers, nodeId: 'node-b', deployment: 'byhand' }, 0, empty, 2, () => copies.clockMs))
+    await expect(ShardReplicator.open({ servers: nats.cluster.servers, nodeId: 'node-b', deployment: 'byhand' }, 0, empty, 2, () => copies.clockMs))
       .rejects.toThrow(/starts after entry 2 .*restore a backup at entry 2 or later \(no trim recorded one\)/);
     await jsm.streams.purge(stream.name);
     await expect(readStreamMapping(jsm, stream)).rejects.toThrow(/holds no message but has held 3/);
     await empty.root.close();
     await owner.root.close();
 
-    const env = { LOYALTY_NATS: cluster.servers.join(','), LOYALTY_DEPLOYMENT: DEPLOYMENT };
+    const env = { LOYALTY_NATS: nats.cluster.servers.join(','), LOYALTY_DEPLOYMENT: DEPLOYMENT };
     expect(await cli(env, 'cluster', 'trim')).toMatchObject({ status: 2, stderr: 'loyalty: cluster trim needs the backup to trim to: --before BACKUP\n' });
     expect(await cli(env, 'cluster', 'trim', '--before', join(dir, 'nightly-9'), '--data', dir)).toMatchObject({ status: 2, stderr: 'loyalty: unknown flag --data (flags: --before, --nats, --deployment)\n' });
     expect(await cli(env, 'cluster', 'trim', '--before', join(dir, 'no-such-backup'))).toMatchObject({ status: 1, stderr: expect.stringContaining('loyalty: cluster trim refused: ') });

@@ -5,11 +5,10 @@
 // stream into an empty copy: neither is moved aside nor silently rebuilt. The owner's takeover
 // (engine/shard/replicator.ts) refuses an empty copy too, and from a copy at the base levels and
 // appends its term entry through the offset.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { headers } from '@nats-io/nats-core';
 import { jetstream } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { skipWithoutNats, useNatsCluster } from '../helpers/nats-cluster.js';
 import { ShardCopies, waitFor } from '../helpers/shard-copies.js';
 import { ReplicatedLog } from '../../engine/cluster/fenced-append.js';
 import { BASE_AFTER_HEADER, BASE_BACKUP_HEADER, CopyBehindStreamBaseError, LOG_SEQ_HEADER, shardStream } from '../../engine/cluster/shard-stream.js';
@@ -29,17 +28,10 @@ const BASE = 3;
 describe.skipIf(skip)('a standby shard on a stream imported from a trimmed log', () => {
   const copies = new ShardCopies('loyalty-trimmed-standby-', T0);
   const { open, run, register, purchase, copyOf } = copies;
-  let cluster: NatsCluster;
-  let nc: NatsConnection;
+  const nats = useNatsCluster('trimmed-standby-test');
 
-  beforeAll(async () => {
-    cluster = await NatsCluster.start(3);
-    nc = await cluster.connect('trimmed-standby-test');
-  });
 
   afterAll(async () => {
-    await nc?.close();
-    await cluster?.stop();
     copies.remove();
   });
 
@@ -52,11 +44,11 @@ describe.skipIf(skip)('a standby shard on a stream imported from a trimmed log',
 
     // The stream as `loyalty cluster import` leaves it: the base message, then entries 4 and on.
     const stream = shardStream(DEPLOYMENT, 0);
-    const log = await ReplicatedLog.open(nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
+    const log = await ReplicatedLog.open(nats.nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
     const h = headers();
     h.set(BASE_AFTER_HEADER, String(BASE));
     h.set(BASE_BACKUP_HEADER, 'nightly-7');
-    expect((await jetstream(nc).publish(stream.subject, new TextEncoder().encode('{}'), { msgID: 'import.base', headers: h })).seq).toBe(1);
+    expect((await jetstream(nats.nc).publish(stream.subject, new TextEncoder().encode('{}'), { msgID: 'import.base', headers: h })).seq).toBe(1);
     const append = async (task: LoggedTask) => {
       const value = run(owner, task);
       const seq = logPosition(owner).seq;
@@ -66,10 +58,10 @@ describe.skipIf(skip)('a standby shard on a stream imported from a trimmed log',
     await append(register('t-late'));
     await append(purchase('p-1', 't0', 1_200));
     expect(Buffer.from((await log.valueAt(0, 2))!).equals([...logValues(owner, BASE + 1, BASE + 1)][0]![1])).toBe(true);
-    const third = await (await jetstream(nc).jetstreamManager()).streams.getMessage(stream.name, { seq: 3 });
+    const third = await (await jetstream(nats.nc).jetstreamManager()).streams.getMessage(stream.name, { seq: 3 });
     expect(third!.header.get(LOG_SEQ_HEADER)).toBe(String(BASE + 2));
 
-    const config = { servers: cluster.servers, nodeId: 'node-b', deployment: DEPLOYMENT };
+    const config = { servers: nats.cluster.servers, nodeId: 'node-b', deployment: DEPLOYMENT };
     const watch = (store: () => ShardStore) => {
       const seen = { rebuilds: [] as string[], failures: [] as Error[] };
       const events: StandbyEvents = {
@@ -139,7 +131,7 @@ describe.skipIf(skip)('a standby shard on a stream imported from a trimmed log',
     try {
       expect(logPosition(taking).seq).toBe(BASE + 4);
       expect(await log.lastSeq(0)).toBe(lastBefore + 1);
-      const term = await (await jetstream(nc).jetstreamManager()).streams.getMessage(stream.name, { seq: lastBefore + 1 });
+      const term = await (await jetstream(nats.nc).jetstreamManager()).streams.getMessage(stream.name, { seq: lastBefore + 1 });
       expect(term!.header.get(LOG_SEQ_HEADER)).toBe(String(BASE + 4));
       expect(term!.header.get('Nats-Msg-Id')).toBe(`node-b.2.${BASE + 4}`);
       expect(Buffer.from(term!.data).equals([...logValues(taking, BASE + 4, BASE + 4)][0]![1])).toBe(true);
