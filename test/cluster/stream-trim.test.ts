@@ -14,15 +14,14 @@ import { join } from 'node:path';
 import { headers } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { skipWithoutNats, useNatsCluster } from '../helpers/nats-cluster.js';
-import { ShardCopies, waitFor } from '../helpers/shard-copies.js';
+import { ShardCopies, waitFor, watch } from '../helpers/shard-copies.js';
 import { ROOT } from '../helpers/server-process.js';
 import { ReplicatedLog } from '../../engine/cluster/fenced-append.js';
 import { BASE_AFTER_HEADER, BASE_BACKUP_HEADER, CopyBehindStreamBaseError, LOG_SEQ_HEADER, readStreamMapping, shardStream } from '../../engine/cluster/shard-stream.js';
 import { BACKUP_MANIFEST_FILE } from '../../engine/history/folder.js';
 import { trimStreams, StreamTrimRefused } from '../../cli/cluster-trim.js';
-import { ShardStandby, type StandbyEvents } from '../../engine/shard/standby.js';
+import { ShardStandby } from '../../engine/shard/standby.js';
 import { ShardReplicator } from '../../engine/shard/replicator.js';
-import type { ShardStore } from '../../engine/shard/store.js';
 import { checksumHex, decodeLogHeader, logPosition, logValues, type LoggedTask } from '../../engine/shard/batch-log.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
 import { demoProgram } from '../../engine/rules/program.js';
@@ -132,16 +131,6 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
     await appendWith(log, purchase('p-6', 't-late', 900));
 
     const config = { servers: nats.cluster.servers, nodeId: 'node-b', deployment: DEPLOYMENT };
-    const watch = (store: () => ShardStore) => {
-      const seen = { rebuilds: [] as string[], failures: [] as Error[] };
-      const events: StandbyEvents = {
-        store,
-        rebuild: async (reason) => { seen.rebuilds.push(reason); },
-        fail: (err) => { seen.failures.push(err); },
-        warn: () => { /* a turn that could not reach the stream is tried again */ },
-      };
-      return { seen, events };
-    };
 
     // Copies at the trim point (a restore of the backup) and past it follow to the owner's books.
     for (const [name, from] of [['restored', BACKUP_AT], ['ahead', BACKUP_AT + 2]] as const) {

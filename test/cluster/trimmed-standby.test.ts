@@ -9,12 +9,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { headers } from '@nats-io/nats-core';
 import { jetstream } from '@nats-io/jetstream';
 import { skipWithoutNats, useNatsCluster } from '../helpers/nats-cluster.js';
-import { ShardCopies, waitFor } from '../helpers/shard-copies.js';
+import { ShardCopies, waitFor, watch } from '../helpers/shard-copies.js';
 import { ReplicatedLog } from '../../engine/cluster/fenced-append.js';
 import { BASE_AFTER_HEADER, BASE_BACKUP_HEADER, CopyBehindStreamBaseError, LOG_SEQ_HEADER, shardStream } from '../../engine/cluster/shard-stream.js';
-import { ShardStandby, type StandbyEvents } from '../../engine/shard/standby.js';
+import { ShardStandby } from '../../engine/shard/standby.js';
 import { ShardReplicator } from '../../engine/shard/replicator.js';
-import type { ShardStore } from '../../engine/shard/store.js';
 import { logPosition, logValues, type LoggedTask } from '../../engine/shard/batch-log.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
 import { demoProgram } from '../../engine/rules/program.js';
@@ -62,16 +61,6 @@ describe.skipIf(skip)('a standby shard on a stream imported from a trimmed log',
     expect(third!.header.get(LOG_SEQ_HEADER)).toBe(String(BASE + 2));
 
     const config = { servers: nats.cluster.servers, nodeId: 'node-b', deployment: DEPLOYMENT };
-    const watch = (store: () => ShardStore) => {
-      const seen = { rebuilds: [] as string[], failures: [] as Error[] };
-      const events: StandbyEvents = {
-        store,
-        rebuild: async (reason) => { seen.rebuilds.push(reason); },
-        fail: (err) => { seen.failures.push(err); },
-        warn: () => { /* a turn that could not reach the stream is tried again */ },
-      };
-      return { seen, events };
-    };
 
     // A copy at the base (a restore of the backup) follows, and a new entry reaches it.
     const restored = copyOf(owner, 'restored', BASE);

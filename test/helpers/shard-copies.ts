@@ -1,7 +1,8 @@
 // Shard copies run in-process for the tests of replication on NATS (a standby following a stream,
 // a trimmed stream, `loyalty cluster trim`): LMDB stores in a temporary folder, tasks run through a
 // shard's real commit path on a test clock that moves one second a task, the tasks those tests
-// write, and a wait until a copy has reached what the test expects.
+// write, what a standby on such a copy reports, and a wait until a copy has reached what the test
+// expects.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { logPosition, logValues, type LoggedTask } from '../../engine/shard/batc
 import { replayShard, storeLogSource } from '../../engine/shard/replay.js';
 import { ensureSearchIndex } from '../../engine/shard/search-index.js';
 import { loadCore } from '../../engine/core/wasm.js';
+import type { StandbyEvents } from '../../engine/shard/standby.js';
 import { purchaseOp, registerOp } from '../../server/requests.js';
 
 /** The LMDB map size of a test's copy: far more than any test's copy grows to. */
@@ -81,4 +83,19 @@ export async function waitFor(what: string, done: () => boolean): Promise<void> 
     if (Date.now() > deadlineMs) throw new Error(`${what}: not within 15 s`);
     await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
   }
+}
+
+/**
+ * A standby's events on the copy `store` answers, recording its rebuild requests and failures in
+ * `seen` instead of acting on them: a test then asserts that a copy was refused, not rebuilt.
+ */
+export function watch(store: () => ShardStore): { seen: { rebuilds: string[]; failures: Error[] }; events: StandbyEvents } {
+  const seen = { rebuilds: [] as string[], failures: [] as Error[] };
+  const events: StandbyEvents = {
+    store,
+    rebuild: async (reason) => { seen.rebuilds.push(reason); },
+    fail: (err) => { seen.failures.push(err); },
+    warn: () => { /* a turn that could not reach the stream is tried again */ },
+  };
+  return { seen, events };
 }
