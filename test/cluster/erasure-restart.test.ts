@@ -8,13 +8,10 @@
 // committed and never appended, is test/cluster/erasure-levelling.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { NatsCluster, skipWithoutNats, streamEnds } from '../helpers/nats-cluster.js';
-import { copyEnds, verifyFolder } from '../helpers/node-folder.js';
+import { copyEnds, expectSameCopies, verifyFolder } from '../helpers/node-folder.js';
 import { ServerProcess } from '../helpers/server-process.js';
 import { waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
-import { openShardStore } from '../../engine/shard/store.js';
-import { diffStores } from '../../engine/shard/store-diff.js';
 
 const skip = skipWithoutNats();
 const SHARDS = 2;
@@ -48,19 +45,6 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
       if (JSON.stringify(copyEnds(node.dataDir, SHARDS)) === JSON.stringify(ends)) return;
       if (Date.now() > deadlineMs) throw new Error(`the copy stays at ${JSON.stringify(copyEnds(node.dataDir, SHARDS))}, the streams end at ${JSON.stringify(ends)}: ${node.logs.join('').slice(-3_000)}`);
       await pause(100);
-    }
-  }
-
-  function expectSameCopies(a: ServerProcess, b: ServerProcess): void {
-    for (let shard = 0; shard < SHARDS; shard++) {
-      const x = openShardStore(join(a.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      const y = openShardStore(join(b.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      try {
-        expect(diffStores(x, y, { listedMax: 5 }).differences).toEqual([]);
-      } finally {
-        void x.root.close();
-        void y.root.close();
-      }
     }
   }
 
@@ -101,7 +85,7 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
     await waitUntilStandby(second, 10_000);
     expect((await first.post('/v1/purchases', { orderId: 'eo-after', memberId: 'em-1', amountCents: 700 })).status).toBe(200);
     await waitLevel('erased-term', second);
-    expectSameCopies(first, second);
+    await expectSameCopies(first.dataDir, second.dataDir, SHARDS);
 
     const stoppedAtMs = Date.now();
     await first.stop();
@@ -127,7 +111,7 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
     expect(await waitUntilStandby(first, 10_000)).toContain('node-2 (term 2)');
     await waitLevel('erased-kill', first);
     expect(first.logs.join('')).not.toContain('is rebuilt from the stream');
-    expectSameCopies(first, second);
+    await expectSameCopies(first.dataDir, second.dataDir, SHARDS);
 
     // And back: the restarted node takes over from a planned stop.
     await second.stop();
@@ -167,7 +151,7 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
     await second.start();
     await waitUntilStandby(second, 10_000);
     await waitLevel('erased-dark', second);
-    expectSameCopies(first, second);
+    await expectSameCopies(first.dataDir, second.dataDir, SHARDS);
     expect((await second.get('/v1/members/em-1')).body).toMatchObject({ erased: true });
 
     await first.stop();

@@ -1,11 +1,13 @@
 // Reads an engine node's data folder from the test, beside the node or after it stopped: where each
-// shard copy's log stands, and what `loyalty verify` says of a stopped node's folder. LMDB takes
+// shard copy's log stands, whether two nodes' copies are the same database by database, and what
+// `loyalty verify` says of a stopped node's folder. LMDB takes
 // readers from other processes, so a running node's copy can be read without stopping it.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { openShardStore } from '../../engine/shard/store.js';
 import { logPosition } from '../../engine/shard/batch-log.js';
+import { diffStores } from '../../engine/shard/store-diff.js';
 import { ROOT } from './server-process.js';
 
 /** The LMDB map size a test opens a copy with: far more than any test's copy grows to. */
@@ -17,6 +19,20 @@ export function copyEnds(dataDir: string, shards: number): number[] {
     const store = openShardStore(join(dataDir, `shard-${shard}`), COPY_MAP_BYTES);
     try { return logPosition(store).seq; } finally { void store.root.close(); }
   });
+}
+
+/** Expects each of `shards` shard copies in `copyDir` to be the one in `ownerDir`, database by database (`diffStores`, five differences listed). */
+export async function expectSameCopies(ownerDir: string, copyDir: string, shards: number): Promise<void> {
+  for (let shard = 0; shard < shards; shard++) {
+    const owner = openShardStore(join(ownerDir, `shard-${shard}`), COPY_MAP_BYTES);
+    const copy = openShardStore(join(copyDir, `shard-${shard}`), COPY_MAP_BYTES);
+    try {
+      expect(diffStores(owner, copy, { listedMax: 5 }).differences).toEqual([]);
+    } finally {
+      await owner.root.close();
+      await copy.root.close();
+    }
+  }
 }
 
 /**
