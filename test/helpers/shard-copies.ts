@@ -80,7 +80,7 @@ export class ShardCopies {
 export async function waitFor(what: string, done: () => boolean): Promise<void> {
   const deadlineMs = Date.now() + WAIT_MAX_MS;
   while (!done()) {
-    if (Date.now() > deadlineMs) throw new Error(`${what}: not within 15 s`);
+    if (Date.now() > deadlineMs) throw new Error(`${what}: not within ${WAIT_MAX_MS / 1_000} s`);
     await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
   }
 }
