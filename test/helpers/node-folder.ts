@@ -1,7 +1,7 @@
 // Reads an engine node's data folder from the test, beside the node or after it stopped: where each
 // shard copy's log stands, whether two nodes' copies are the same database by database, and what
-// `loyalty verify` says of a stopped node's folder. LMDB takes
-// readers from other processes, so a running node's copy can be read without stopping it.
+// `loyalty verify` says of a stopped node's folder. LMDB takes readers from other processes, so a
+// running node's copy can be read without stopping it.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { expect } from 'vitest';
