@@ -9,15 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { NatsCluster, skipWithoutNats, streamEnds } from '../helpers/nats-cluster.js';
+import { copyEnds, expectSameCopies, verifyFolder } from '../helpers/node-folder.js';
 import { ROOT, ServerProcess } from '../helpers/server-process.js';
 import { forwardedTo, waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
 import { PosStream, type OpResult, type WebSocketConstructor } from '../../client/stream.js';
-import { shardStream } from '../../engine/cluster/shard-stream.js';
-import { openShardStore } from '../../engine/shard/store.js';
-import { logPosition } from '../../engine/shard/batch-log.js';
-import { diffStores } from '../../engine/shard/store-diff.js';
 
 const skip = skipWithoutNats();
 const SHARDS = 2;
@@ -48,31 +44,6 @@ describe.skipIf(skip)('draining a node without stopping it', () => {
     for (const node of nodes) { await node.kill(); node.cleanup(); }
     await cluster?.stop();
   });
-
-  async function streamEnds(): Promise<number[]> {
-    const nc = await cluster.connect('drain-inspect');
-    try {
-      const jsm = await jetstreamManager(nc, { timeout: 5_000 });
-      return await Promise.all(Array.from({ length: SHARDS }, async (_, shard) => (await jsm.streams.info(shardStream('drain', shard).name)).state.last_seq));
-    } finally {
-      await nc.close();
-    }
-  }
-
-  function copyEnds(node: ServerProcess): number[] {
-    return Array.from({ length: SHARDS }, (_, shard) => {
-      const store = openShardStore(join(node.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      try { return logPosition(store).seq; } finally { void store.root.close(); }
-    });
-  }
-
-  function verify(node: ServerProcess): { ok: boolean; members: number } {
-    const run = spawnSync(process.execPath, [join(ROOT, 'dist/cli/loyalty.js'), 'verify'], {
-      env: { PATH: process.env['PATH'] ?? '', LOYALTY_DATA: node.dataDir, LOYALTY_SHARDS: String(SHARDS) }, encoding: 'utf8', timeout: 60_000,
-    });
-    expect(run.status, run.stderr).toBe(0);
-    return JSON.parse(run.stdout) as { ok: boolean; members: number };
-  }
 
   /** `loyalty cluster ACTION --url … --key …` against a node: its exit status, stdout and stderr. */
   function cli(node: ServerProcess, action: string): { status: number | null; stdout: string; stderr: string } {
@@ -182,22 +153,13 @@ describe.skipIf(skip)('draining a node without stopping it', () => {
     }
 
     // The drained node's copy follows the new owner's stream and is the owner's, database by database.
-    const ends = await streamEnds();
+    const ends = await streamEnds(cluster, 'drain', SHARDS, 'drain-inspect');
     const deadlineMs = Date.now() + 15_000;
-    while (JSON.stringify(copyEnds(first)) !== JSON.stringify(ends)) {
-      if (Date.now() > deadlineMs) throw new Error(`the drained node's copy stays at ${JSON.stringify(copyEnds(first))}, the streams end at ${JSON.stringify(ends)}`);
+    while (JSON.stringify(copyEnds(first.dataDir, SHARDS)) !== JSON.stringify(ends)) {
+      if (Date.now() > deadlineMs) throw new Error(`the drained node's copy stays at ${JSON.stringify(copyEnds(first.dataDir, SHARDS))}, the streams end at ${JSON.stringify(ends)}`);
       await pause(100);
     }
-    for (let shard = 0; shard < SHARDS; shard++) {
-      const owner = openShardStore(join(second.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      const standby = openShardStore(join(first.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      try {
-        expect(diffStores(owner, standby, { listedMax: 5 }).differences).toEqual([]);
-      } finally {
-        await owner.root.close();
-        await standby.root.close();
-      }
-    }
+    await expectSameCopies(second.dataDir, first.dataDir, SHARDS);
 
     // Undrained, the first node stands by; the second drained in turn hands the deployment back.
     const undrained = cli(first, 'undrain');
@@ -217,7 +179,7 @@ describe.skipIf(skip)('draining a node without stopping it', () => {
 
     await second.stop();
     await first.stop();
-    expect(verify(first)).toMatchObject({ ok: true, members: MEMBERS });
-    expect(verify(second)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(first.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(second.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
   }, 180_000);
 });

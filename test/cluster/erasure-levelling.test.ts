@@ -4,12 +4,11 @@
 // batch at the same place, a changed value that is not personal, or a placeholder of a member the
 // copy has not erased is still a different entry. On a real three-server NATS cluster for the
 // levelling and the standby; the comparison itself on stores alone.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { skipWithoutNats, useNatsCluster } from '../helpers/nats-cluster.js';
 import { ReplicatedLog } from '../../engine/cluster/fenced-append.js';
 import { ShardReplicator } from '../../engine/shard/replicator.js';
 import { ShardStandby, type StandbyEvents } from '../../engine/shard/standby.js';
@@ -137,22 +136,13 @@ describe('the same log entry once erasures exist', () => {
 });
 
 describe.skipIf(skip)('levelling and standing by after an erasure, on NATS JetStream', () => {
-  let cluster: NatsCluster;
-  let nc: NatsConnection;
+  const nats = useNatsCluster('erasure-levelling-test');
 
-  beforeAll(async () => {
-    cluster = await NatsCluster.start(3);
-    nc = await cluster.connect('erasure-levelling-test');
-  });
 
-  afterAll(async () => {
-    await nc?.close();
-    await cluster?.stop();
-  });
 
   /** A copy holding the history, appended to `deployment`'s shard 0 stream as it was committed, and the erasure committed after it. */
   async function erasedAfterAppend(deployment: string, name: string): Promise<{ copy: ShardStore; log: ReplicatedLog }> {
-    const log = await ReplicatedLog.open(nc, deployment, [0], { nodeId: 'node-a', term: 1 });
+    const log = await ReplicatedLog.open(nats.nc, deployment, [0], { nodeId: 'node-a', term: 1 });
     const copy = open(name);
     for (const [task, atMs] of history()) await log.appendFenced(0, run(copy, task, atMs), logPosition(copy).seq - 1);
     // The erasure commits and its append never happens (the owner is killed in between): the
@@ -163,7 +153,7 @@ describe.skipIf(skip)('levelling and standing by after an erasure, on NATS JetSt
 
   it('levels an owner whose last entry in common with the stream its erasure redacted, and appends the erasure', async () => {
     const { copy } = await erasedAfterAppend('erased-owner', 'owner');
-    const config = { servers: cluster.servers, nodeId: 'node-a', deployment: 'erased-owner' };
+    const config = { servers: nats.cluster.servers, nodeId: 'node-a', deployment: 'erased-owner' };
     // Before the fix this start failed with replica_diverged at entry 4.
     const replicator = await ShardReplicator.open(config, 0, copy, 2, () => ERASE_AT_MS + 1_000);
     try {
@@ -174,7 +164,7 @@ describe.skipIf(skip)('levelling and standing by after an erasure, on NATS JetSt
     // The erasure reached the stream, and the owner's term entry after it; a node that joins now
     // replays the stream, erasure included, to the owner's books and log.
     const joined = open('joined');
-    const follower = await ShardFollower.open(nc, shardStream('erased-owner', 0), joined);
+    const follower = await ShardFollower.open(nats.nc, shardStream('erased-owner', 0), joined);
     expect(await follower.catchUp()).toMatchObject({ fromSeq: 0, lastSeq: 6, applied: 6 });
     expect(diffStores(copy, joined, { listedMax: 5 }).differences).toEqual([]);
     await joined.root.close();
@@ -197,7 +187,7 @@ describe.skipIf(skip)('levelling and standing by after an erasure, on NATS JetSt
       fail: (err) => { failures.push(err); },
       warn: () => { /* a turn that could not reach the stream is tried again */ },
     };
-    const standby = await ShardStandby.open({ servers: cluster.servers, nodeId: 'node-b', deployment: 'erased-standby' }, 0, events);
+    const standby = await ShardStandby.open({ servers: nats.cluster.servers, nodeId: 'node-b', deployment: 'erased-standby' }, 0, events);
     try {
       // Ahead of an unmoved stream by its own erasure, whose redacted entry 4 is the stream's entry 4: it waits.
       await pause(1_500);

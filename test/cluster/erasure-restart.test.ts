@@ -7,17 +7,11 @@
 // after the restart, the copies the same. The narrow case these cannot reach by timing, an erasure
 // committed and never appended, is test/cluster/erasure-levelling.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
-import { ROOT, ServerProcess } from '../helpers/server-process.js';
+import { NatsCluster, skipWithoutNats, streamEnds } from '../helpers/nats-cluster.js';
+import { copyEnds, expectSameCopies, verifyFolder } from '../helpers/node-folder.js';
+import { ServerProcess } from '../helpers/server-process.js';
 import { waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
-import { shardStream } from '../../engine/cluster/shard-stream.js';
-import { openShardStore } from '../../engine/shard/store.js';
-import { logPosition } from '../../engine/shard/batch-log.js';
-import { diffStores } from '../../engine/shard/store-diff.js';
 
 const skip = skipWithoutNats();
 const SHARDS = 2;
@@ -44,52 +38,14 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
     await cluster?.stop();
   });
 
-  async function streamEnds(deployment: string): Promise<number[]> {
-    const nc = await cluster.connect('erasure-restart-inspect');
-    try {
-      const jsm = await jetstreamManager(nc, { timeout: 5_000 });
-      return await Promise.all(Array.from({ length: SHARDS }, async (_, shard) => (await jsm.streams.info(shardStream(deployment, shard).name)).state.last_seq));
-    } finally {
-      await nc.close();
-    }
-  }
-
-  function copyEnds(node: ServerProcess): number[] {
-    return Array.from({ length: SHARDS }, (_, shard) => {
-      const store = openShardStore(join(node.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      try { return logPosition(store).seq; } finally { void store.root.close(); }
-    });
-  }
-
   async function waitLevel(deployment: string, node: ServerProcess): Promise<void> {
     const deadlineMs = Date.now() + 15_000;
     for (;;) {
-      const ends = await streamEnds(deployment);
-      if (JSON.stringify(copyEnds(node)) === JSON.stringify(ends)) return;
-      if (Date.now() > deadlineMs) throw new Error(`the copy stays at ${JSON.stringify(copyEnds(node))}, the streams end at ${JSON.stringify(ends)}: ${node.logs.join('').slice(-3_000)}`);
+      const ends = await streamEnds(cluster, deployment, SHARDS, 'erasure-restart-inspect');
+      if (JSON.stringify(copyEnds(node.dataDir, SHARDS)) === JSON.stringify(ends)) return;
+      if (Date.now() > deadlineMs) throw new Error(`the copy stays at ${JSON.stringify(copyEnds(node.dataDir, SHARDS))}, the streams end at ${JSON.stringify(ends)}: ${node.logs.join('').slice(-3_000)}`);
       await pause(100);
     }
-  }
-
-  function expectSameCopies(a: ServerProcess, b: ServerProcess): void {
-    for (let shard = 0; shard < SHARDS; shard++) {
-      const x = openShardStore(join(a.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      const y = openShardStore(join(b.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      try {
-        expect(diffStores(x, y, { listedMax: 5 }).differences).toEqual([]);
-      } finally {
-        void x.root.close();
-        void y.root.close();
-      }
-    }
-  }
-
-  function verify(node: ServerProcess): { ok: boolean; members: number } {
-    const run = spawnSync(process.execPath, [join(ROOT, 'dist/cli/loyalty.js'), 'verify'], {
-      env: { PATH: process.env['PATH'] ?? '', LOYALTY_DATA: node.dataDir, LOYALTY_SHARDS: String(SHARDS) }, encoding: 'utf8', timeout: 60_000,
-    });
-    expect(run.status, run.stderr).toBe(0);
-    return JSON.parse(run.stdout) as { ok: boolean; members: number };
   }
 
   /** Two nodes of `deployment`, the first owning; members with personal data, purchases, and member 0 erased; the standby level. */
@@ -129,7 +85,7 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
     await waitUntilStandby(second, 10_000);
     expect((await first.post('/v1/purchases', { orderId: 'eo-after', memberId: 'em-1', amountCents: 700 })).status).toBe(200);
     await waitLevel('erased-term', second);
-    expectSameCopies(first, second);
+    await expectSameCopies(first.dataDir, second.dataDir, SHARDS);
 
     const stoppedAtMs = Date.now();
     await first.stop();
@@ -138,8 +94,8 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
     expect((await second.post('/v1/purchases', { orderId: 'eo-taken', memberId: 'em-2', amountCents: 800 })).status).toBe(200);
     expect((await second.post('/v1/purchases', { orderId: 'eo-erased', memberId: 'em-0', amountCents: 800 })).body).toMatchObject({ error: { code: 'member_erased' } });
     await second.stop();
-    expect(verify(first)).toMatchObject({ ok: true, members: MEMBERS });
-    expect(verify(second)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(first.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(second.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
   }, 180_000);
 
   it('kills the owner after an erasure (SIGKILL): the standby takes over, the killed node comes back as a standby with the same books', async () => {
@@ -155,15 +111,15 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
     expect(await waitUntilStandby(first, 10_000)).toContain('node-2 (term 2)');
     await waitLevel('erased-kill', first);
     expect(first.logs.join('')).not.toContain('is rebuilt from the stream');
-    expectSameCopies(first, second);
+    await expectSameCopies(first.dataDir, second.dataDir, SHARDS);
 
     // And back: the restarted node takes over from a planned stop.
     await second.stop();
     await waitUntilOwner(first, FAILOVER_MAX_MS);
     expect((await first.post('/v1/purchases', { orderId: 'eo-back', memberId: 'em-3', amountCents: 900 })).status).toBe(200);
     await first.stop();
-    expect(verify(first)).toMatchObject({ ok: true, members: MEMBERS });
-    expect(verify(second)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(first.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(second.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
   }, 180_000);
 
   it('applies an erasure sent while no NATS server ran once it is resent after the restart, and a standby follows to the same books', async () => {
@@ -178,7 +134,7 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
     for (let i = 0; i < cluster.nodes.length; i++) cluster.startNode(i);
     await cluster.waitReady();
     // One entry of the copy is not in the stream: committed, never appended, never answered.
-    const [copyEnd, streamEnd] = [copyEnds(first), await streamEnds('erased-dark')];
+    const [copyEnd, streamEnd] = [copyEnds(first.dataDir, SHARDS), await streamEnds(cluster, 'erased-dark', SHARDS, 'erasure-restart-inspect')];
     expect(copyEnd.reduce((a, b) => a + b)).toBe(streamEnd.reduce((a, b) => a + b) + 1);
 
     first.logs.length = 0;
@@ -191,18 +147,18 @@ describe.skipIf(skip)('an erasure on two engine nodes, then restarts', () => {
     const resent = await first.post('/v1/members/em-1/erase', { requestId: 'erase-em-1' });
     expect(resent.status).toBe(200);
     expect(resent.body).toMatchObject({ memberId: 'em-1', erased: true });
-    expect(copyEnds(first)).toEqual(await streamEnds('erased-dark'));
+    expect(copyEnds(first.dataDir, SHARDS)).toEqual(await streamEnds(cluster, 'erased-dark', SHARDS, 'erasure-restart-inspect'));
     await second.start();
     await waitUntilStandby(second, 10_000);
     await waitLevel('erased-dark', second);
-    expectSameCopies(first, second);
+    await expectSameCopies(first.dataDir, second.dataDir, SHARDS);
     expect((await second.get('/v1/members/em-1')).body).toMatchObject({ erased: true });
 
     await first.stop();
     await waitUntilOwner(second, FAILOVER_MAX_MS);
     expect((await second.post('/v1/purchases', { orderId: 'eo-dark', memberId: 'em-2', amountCents: 600 })).status).toBe(200);
     await second.stop();
-    expect(verify(first)).toMatchObject({ ok: true, members: MEMBERS });
-    expect(verify(second)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(first.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(second.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
   }, 180_000);
 });

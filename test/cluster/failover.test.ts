@@ -8,21 +8,18 @@
 // its lease (SIGSTOP) finds another node's record when it wakes, stops writing at once and stands by
 // in the same process (test/cluster/stale-owner.test.ts has the same under purchases).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import WebSocket from 'ws';
 import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
-import { ROOT, ServerProcess } from '../helpers/server-process.js';
+import { NatsCluster, skipWithoutNats, streamEnds } from '../helpers/nats-cluster.js';
+import { copyEnds, expectSameCopies, verifyFolder } from '../helpers/node-folder.js';
+import { ServerProcess } from '../helpers/server-process.js';
 import { forwardedTo, waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
-import { shardStream } from '../../engine/cluster/shard-stream.js';
 import { getState, openShardStore } from '../../engine/shard/store.js';
 import { ShardMachine } from '../../engine/shard/machine.js';
 import { loadCore } from '../../engine/core/wasm.js';
 import { purchaseOp } from '../../server/requests.js';
 import { logPosition } from '../../engine/shard/batch-log.js';
-import { diffStores } from '../../engine/shard/store-diff.js';
 import { hashId } from '../../engine/router/member-hash.js';
 
 const skip = skipWithoutNats();
@@ -51,33 +48,6 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
     for (const node of nodes) { await node.kill(); node.cleanup(); }
     await cluster?.stop();
   });
-
-  /** The streams' last sequences, one per shard. */
-  async function streamEnds(): Promise<number[]> {
-    const nc = await cluster.connect('failover-inspect');
-    try {
-      const jsm = await jetstreamManager(nc, { timeout: 5_000 });
-      return await Promise.all(Array.from({ length: SHARDS }, async (_, shard) => (await jsm.streams.info(shardStream('main', shard).name)).state.last_seq));
-    } finally {
-      await nc.close();
-    }
-  }
-
-  /** Each shard's log position in a node's copy, read beside the running node (LMDB takes readers from other processes). */
-  function copyEnds(node: ServerProcess): number[] {
-    return Array.from({ length: SHARDS }, (_, shard) => {
-      const store = openShardStore(join(node.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      try { return logPosition(store).seq; } finally { void store.root.close(); }
-    });
-  }
-
-  function verify(node: ServerProcess): { ok: boolean; members: number } {
-    const run = spawnSync(process.execPath, [join(ROOT, 'dist/cli/loyalty.js'), 'verify'], {
-      env: { PATH: process.env['PATH'] ?? '', LOYALTY_DATA: node.dataDir, LOYALTY_SHARDS: String(SHARDS) }, encoding: 'utf8', timeout: 60_000,
-    });
-    expect(run.status, run.stderr).toBe(0);
-    return JSON.parse(run.stdout) as { ok: boolean; members: number };
-  }
 
   it('fails over within 10 s, loses nothing acknowledged, and the killed node comes back as a standby with the same books', async () => {
     const first = new ServerProcess(ServerProcess.tempDataDir(), env('node-1'));
@@ -153,7 +123,7 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
       const member = Array.from({ length: MEMBERS }, (_, i) => `fm-${i}`).find((id) => getState(stale, id) !== undefined)!;
       const atMs = Date.now();
       new ShardMachine(stale, loadCore(), 0, { log: true }).run({ kind: 'batch', ops: [purchaseOp({ orderId: 'fo-refused', memberId: member, amountCents: 333, at: new Date(atMs).toISOString() }, { role: 'admin', nowMs: atMs, defaultCountry: 'HK' })] }, atMs);
-      expect(logPosition(stale).seq).toBeLessThanOrEqual((await streamEnds())[0]!);
+      expect(logPosition(stale).seq).toBeLessThanOrEqual((await streamEnds(cluster, 'main', SHARDS, 'failover-inspect'))[0]!);
     } finally {
       await stale.root.close();
     }
@@ -164,26 +134,17 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
     await first.start();
     expect(await waitUntilStandby(first, 10_000)).toBe(`node-2 (term 2) at http://127.0.0.1:${second.port}`);
     for (let i = 0; i < 5; i++) expect((await second.post('/v1/purchases', { orderId: `fo-after-${i}`, memberId: `fm-${i}`, amountCents: 700 })).status).toBe(200);
-    const ends = await streamEnds();
+    const ends = await streamEnds(cluster, 'main', SHARDS, 'failover-inspect');
     const deadlineMs = Date.now() + 15_000;
-    while (JSON.stringify(copyEnds(first)) !== JSON.stringify(ends)) {
-      if (Date.now() > deadlineMs) throw new Error(`the restarted standby's copy stays at ${JSON.stringify(copyEnds(first))}, the streams end at ${JSON.stringify(ends)}: ${first.logs.join('').slice(-3_000)}`);
+    while (JSON.stringify(copyEnds(first.dataDir, SHARDS)) !== JSON.stringify(ends)) {
+      if (Date.now() > deadlineMs) throw new Error(`the restarted standby's copy stays at ${JSON.stringify(copyEnds(first.dataDir, SHARDS))}, the streams end at ${JSON.stringify(ends)}: ${first.logs.join('').slice(-3_000)}`);
       await pause(100);
     }
     const rebuilt = first.logs.join('').split('\n').filter((l) => l.includes('is rebuilt from the stream'));
     expect(rebuilt.length).toBeGreaterThanOrEqual(1);
     expect(rebuilt.some((l) => l.includes('"shard":0'))).toBe(true);
     expect(readdirSync(first.dataDir).some((name) => name.startsWith('shard-0.diverged-'))).toBe(true);
-    for (let shard = 0; shard < SHARDS; shard++) {
-      const owner = openShardStore(join(second.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      const standby = openShardStore(join(first.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      try {
-        expect(diffStores(owner, standby, { listedMax: 5 }).differences).toEqual([]);
-      } finally {
-        await owner.root.close();
-        await standby.root.close();
-      }
-    }
+    await expectSameCopies(second.dataDir, first.dataDir, SHARDS);
 
     // A planned stop gives the record up: the standby takes over at once, not after the lease.
     const stoppedAtMs = Date.now();
@@ -191,8 +152,8 @@ describe.skipIf(skip)('two engine nodes: a standby takes over from a killed owne
     const handOverMs = (Date.now() - stoppedAtMs) + await waitUntilOwner(first, FAILOVER_MAX_MS);
     console.log(`planned hand-over: the standby owned ${handOverMs} ms after the owner's SIGTERM`);
     await first.stop();
-    expect(verify(first)).toMatchObject({ ok: true, members: MEMBERS });
-    expect(verify(second)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(first.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(second.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
   }, 180_000);
 
   it('an owner paused past its lease stops writing as soon as it wakes and stands by without a stop', async () => {

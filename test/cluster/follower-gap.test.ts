@@ -13,6 +13,7 @@ import { headers } from '@nats-io/nats-core';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { memberBatchOps } from '../helpers/member-batches.js';
 import { ReplicatedLog } from '../../engine/cluster/fenced-append.js';
 import { ShardFollower, type StreamMessage } from '../../engine/shard/stream-follower.js';
 import { LOG_SEQ_HEADER, shardStream } from '../../engine/cluster/shard-stream.js';
@@ -24,8 +25,6 @@ import { diffStores } from '../../engine/shard/store-diff.js';
 import { verify } from '../../engine/shard/queries.js';
 import { loadCore } from '../../engine/core/wasm.js';
 import { demoProgram } from '../../engine/rules/program.js';
-import { purchaseOp, registerOp, topupOp } from '../../server/requests.js';
-import type { WriteOp } from '../../engine/ops.js';
 
 const skip = skipWithoutNats();
 const DEPLOYMENT = 'gap';
@@ -33,8 +32,6 @@ const T0 = Date.parse('2026-03-10T02:00:00Z');
 /** Batches the owner commits after its program entry: the stream holds entries 1 to BATCHES + 1. */
 const BATCHES = 30;
 const LAST_SEQ = BATCHES + 1;
-const admin = (atMs: number) => ({ role: 'admin' as const, nowMs: atMs, defaultCountry: 'HK' });
-const at = (ms: number) => ({ at: new Date(ms).toISOString() });
 
 /**
  * A filter on the consumer's deliveries: drops the stream messages in `dropped` and delivers each
@@ -74,18 +71,6 @@ describe.skipIf(skip)('a follower whose consumer skips an entry reads it from th
     expect(await log.appendFenced(0, entry![1], seq - 1)).toBe(seq);
   }
 
-  /** Batch `i`: a member registered, topped up and buying, and a purchase of an earlier member. */
-  function batchOps(i: number): WriteOp[] {
-    const t = T0 + 60_000 * i;
-    const ops: WriteOp[] = [
-      registerOp({ memberId: `m${i}`, name: `Member ${i}`, ...at(t) }, admin(t), () => 'x'),
-      topupOp({ requestId: `t${i}`, memberId: `m${i}`, amountCents: 10_000 + i, ...at(t) }, admin(t)),
-      purchaseOp({ orderId: `o${i}`, memberId: `m${i}`, amountCents: 2_500 + 7 * i, walletCents: 1_000, ...at(t) }, admin(t)),
-    ];
-    if (i > 0) ops.push(purchaseOp({ orderId: `o${i}-again`, memberId: `m${i - 1}`, amountCents: 990 + i, ...at(t) }, admin(t)));
-    return ops;
-  }
-
   /** The copy holds the owner's books exactly: every database identical, the same log position, verify clean. */
   function expectOwnersBooks(copy: ShardStore): void {
     expect(diffStores(owner.store, copy, { listedMax: 5 })).toMatchObject({ differenceCount: 0 });
@@ -103,7 +88,7 @@ describe.skipIf(skip)('a follower whose consumer skips an entry reads it from th
     const store = fresh('owner');
     owner = { store, machine: new ShardMachine(store, loadCore(), 0, { log: true }) };
     await commit({ kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true });
-    for (let i = 0; i < BATCHES; i++) await commit({ kind: 'batch', ops: batchOps(i) });
+    for (let i = 0; i < BATCHES; i++) await commit({ kind: 'batch', ops: memberBatchOps(i, T0) });
     expect(await log.lastSeq(0)).toBe(LAST_SEQ);
   });
 

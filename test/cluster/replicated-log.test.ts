@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { memberBatchOps } from '../helpers/member-batches.js';
 import { FenceRefusedError, ReplicatedLog } from '../../engine/cluster/fenced-append.js';
 import { ShardFollower } from '../../engine/shard/stream-follower.js';
 import { shardStream } from '../../engine/cluster/shard-stream.js';
@@ -22,14 +23,10 @@ import { diffStores } from '../../engine/shard/store-diff.js';
 import { verify } from '../../engine/shard/queries.js';
 import { loadCore } from '../../engine/core/wasm.js';
 import { demoProgram } from '../../engine/rules/program.js';
-import { purchaseOp, registerOp, topupOp } from '../../server/requests.js';
-import type { WriteOp } from '../../engine/ops.js';
 
 const skip = skipWithoutNats();
 const DEPLOYMENT = 'test';
 const T0 = Date.parse('2026-03-10T02:00:00Z');
-const admin = (atMs: number) => ({ role: 'admin' as const, nowMs: atMs, defaultCountry: 'HK' });
-const at = (ms: number) => ({ at: new Date(ms).toISOString() });
 
 describe.skipIf(skip)('a shard\'s batch log replicated on NATS JetStream', () => {
   const dir = mkdtempSync(join(tmpdir(), 'loyalty-cluster-'));
@@ -62,18 +59,6 @@ describe.skipIf(skip)('a shard\'s batch log replicated on NATS JetStream', () =>
     acked.push(await log.appendFenced(0, loggedValue(seq), seq - 1));
   }
 
-  /** Batch `i`: a member registered, topped up and buying, and a purchase of an earlier member. */
-  function batchOps(i: number): WriteOp[] {
-    const t = T0 + 60_000 * i;
-    const ops: WriteOp[] = [
-      registerOp({ memberId: `m${i}`, name: `Member ${i}`, ...at(t) }, admin(t), () => 'x'),
-      topupOp({ requestId: `t${i}`, memberId: `m${i}`, amountCents: 10_000 + i, ...at(t) }, admin(t)),
-      purchaseOp({ orderId: `o${i}`, memberId: `m${i}`, amountCents: 2_500 + 7 * i, walletCents: 1_000, ...at(t) }, admin(t)),
-    ];
-    if (i > 0) ops.push(purchaseOp({ orderId: `o${i}-again`, memberId: `m${i - 1}`, amountCents: 990 + i, ...at(t) }, admin(t)));
-    return ops;
-  }
-
   beforeAll(async () => {
     cluster = await NatsCluster.start(3);
     ownerNc = await cluster.connect('owner');
@@ -91,7 +76,7 @@ describe.skipIf(skip)('a shard\'s batch log replicated on NATS JetStream', () =>
   });
 
   it('a follower applies 40 batches from the stream into an empty store and ends with the owner\'s books', async () => {
-    for (let i = 0; i < 40; i++) await commit({ kind: 'batch', ops: batchOps(i) });
+    for (let i = 0; i < 40; i++) await commit({ kind: 'batch', ops: memberBatchOps(i, T0) });
     expect(acked).toEqual(Array.from({ length: 41 }, (_, i) => i + 1));
     expect(await log.lastSeq(0)).toBe(41);
 
@@ -162,7 +147,7 @@ describe.skipIf(skip)('a shard\'s batch log replicated on NATS JetStream', () =>
     for (let i = 40; i < 80; i++) {
       if (i === 50) await cluster.kill(victim);
       const startedMs = Date.now();
-      await commit({ kind: 'batch', ops: batchOps(i) });
+      await commit({ kind: 'batch', ops: memberBatchOps(i, T0) });
       stalledMs = Math.max(stalledMs, Date.now() - startedMs);
     }
     expect(acked.length).toBe(before + 40);

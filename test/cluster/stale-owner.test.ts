@@ -9,19 +9,13 @@
 // owner is drained, the old one takes the deployment back in the same process, its router's memory
 // read again from the shards.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import WebSocket from 'ws';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
-import { ROOT, ServerProcess } from '../helpers/server-process.js';
+import { NatsCluster, skipWithoutNats, streamEnds } from '../helpers/nats-cluster.js';
+import { copyEnds, expectSameCopies, verifyFolder } from '../helpers/node-folder.js';
+import { ServerProcess } from '../helpers/server-process.js';
 import { forwardedTo, waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
 import { PosStream, type OpResult, type WebSocketConstructor } from '../../client/stream.js';
-import { shardStream } from '../../engine/cluster/shard-stream.js';
-import { openShardStore } from '../../engine/shard/store.js';
-import { logPosition } from '../../engine/shard/batch-log.js';
-import { diffStores } from '../../engine/shard/store-diff.js';
 
 const skip = skipWithoutNats();
 const DEPLOYMENT = 'stale';
@@ -64,31 +58,6 @@ describe.skipIf(skip)('a stale owner steps down in place', () => {
     }
     await cluster?.stop();
   });
-
-  async function streamEnds(): Promise<number[]> {
-    const nc = await cluster.connect('stale-inspect');
-    try {
-      const jsm = await jetstreamManager(nc, { timeout: 5_000 });
-      return await Promise.all(Array.from({ length: SHARDS }, async (_, shard) => (await jsm.streams.info(shardStream(DEPLOYMENT, shard).name)).state.last_seq));
-    } finally {
-      await nc.close();
-    }
-  }
-
-  function copyEnds(node: ServerProcess): number[] {
-    return Array.from({ length: SHARDS }, (_, shard) => {
-      const store = openShardStore(join(node.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      try { return logPosition(store).seq; } finally { void store.root.close(); }
-    });
-  }
-
-  function verify(node: ServerProcess): { ok: boolean; members: number } {
-    const run = spawnSync(process.execPath, [join(ROOT, 'dist/cli/loyalty.js'), 'verify'], {
-      env: { PATH: process.env['PATH'] ?? '', LOYALTY_DATA: node.dataDir, LOYALTY_SHARDS: String(SHARDS) }, encoding: 'utf8', timeout: 60_000,
-    });
-    expect(run.status, run.stderr).toBe(0);
-    return JSON.parse(run.stdout) as { ok: boolean; members: number };
-  }
 
   /** The `time` of the first log line of `node` containing `text`, or null. */
   function loggedAtMs(node: ServerProcess, text: string): number | null {
@@ -205,25 +174,16 @@ describe.skipIf(skip)('a stale owner steps down in place', () => {
     }
 
     // The woken node's copy follows the new owner's streams, rebuilt where it held commits they do not.
-    const ends = await streamEnds();
-    while (JSON.stringify(copyEnds(paused)) !== JSON.stringify(ends)) {
-      if (Date.now() - wokenAtMs > CAUGHT_UP_MAX_MS) throw new Error(`the woken node's copy stays at ${JSON.stringify(copyEnds(paused))}, the streams end at ${JSON.stringify(ends)}: ${paused.logs.join('').slice(-3_000)}`);
+    const ends = await streamEnds(cluster, DEPLOYMENT, SHARDS, 'stale-inspect');
+    while (JSON.stringify(copyEnds(paused.dataDir, SHARDS)) !== JSON.stringify(ends)) {
+      if (Date.now() - wokenAtMs > CAUGHT_UP_MAX_MS) throw new Error(`the woken node's copy stays at ${JSON.stringify(copyEnds(paused.dataDir, SHARDS))}, the streams end at ${JSON.stringify(ends)}: ${paused.logs.join('').slice(-3_000)}`);
       await pause(100);
     }
     const caughtUpMs = Date.now() - wokenAtMs;
     const rebuiltShards = readdirSync(paused.dataDir).filter((name) => /^shard-\d+\.diverged-\d+$/.test(name));
     const rebuiltAtMs = loggedAtMs(paused, 'is rebuilt from the stream');
     expect(rebuiltShards.length).toBe(paused.logs.join('\n').split('\n').filter((l) => l.includes('is rebuilt from the stream')).length);
-    for (let shard = 0; shard < SHARDS; shard++) {
-      const owner = openShardStore(join(other.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      const copy = openShardStore(join(paused.dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-      try {
-        expect(diffStores(owner, copy, { listedMax: 5 }).differences).toEqual([]);
-      } finally {
-        await owner.root.close();
-        await copy.root.close();
-      }
-    }
+    await expectSameCopies(other.dataDir, paused.dataDir, SHARDS);
     const rebuildMs = paused.logs.join('\n').split('\n').filter((l) => l.includes('was rebuilt from the stream')).map((l) => (JSON.parse(l) as { shard: number; logSeq: number; rebuildMs: number }));
     expect(rebuildMs.length).toBe(rebuiltShards.length);
     const cause = paused.logs.join('\n').split('\n').find((l) => l.includes('this node steps down at once'))!.includes('refused this node\'s append') ? 'an append refused' : 'its renewal refused';
@@ -254,7 +214,7 @@ describe.skipIf(skip)('a stale owner steps down in place', () => {
 
     await other.stop();
     await paused.stop();
-    expect(verify(paused)).toMatchObject({ ok: true, members: MEMBERS + 1 });
-    expect(verify(other)).toMatchObject({ ok: true, members: MEMBERS + 1 });
+    expect(verifyFolder(paused.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS + 1 });
+    expect(verifyFolder(other.dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS + 1 });
   }, 180_000);
 });

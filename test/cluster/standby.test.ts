@@ -5,22 +5,17 @@
 // ends with the owner's books, byte for byte. The owner record (engine/cluster/owner-lease.ts)
 // changes only by compare-and-set: of two claims on one revision, one wins.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { skipWithoutNats, useNatsCluster } from '../helpers/nats-cluster.js';
+import { ShardCopies, waitFor } from '../helpers/shard-copies.js';
 import { ReplicatedLog } from '../../engine/cluster/fenced-append.js';
 import { OwnerLease } from '../../engine/cluster/owner-lease.js';
 import { ShardStandby, type StandbyEvents } from '../../engine/shard/standby.js';
-import { openShardStore, type ShardStore } from '../../engine/shard/store.js';
-import { ShardMachine } from '../../engine/shard/machine.js';
-import { logPosition, logValues, type LoggedTask } from '../../engine/shard/batch-log.js';
+import { logPosition, type LoggedTask } from '../../engine/shard/batch-log.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
-import { ensureSearchIndex } from '../../engine/shard/search-index.js';
-import { loadCore } from '../../engine/core/wasm.js';
 import { demoProgram } from '../../engine/rules/program.js';
-import { purchaseOp, registerOp } from '../../server/requests.js';
+import { registerOp } from '../../server/requests.js';
 
 const skip = skipWithoutNats();
 const DEPLOYMENT = 'standby';
@@ -30,54 +25,25 @@ const at = (ms: number) => ({ at: new Date(ms).toISOString() });
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(skip)('a standby shard and the owner record on NATS JetStream', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'loyalty-standby-'));
-  let cluster: NatsCluster;
-  let nc: NatsConnection;
+  const copies = new ShardCopies('loyalty-standby-', T0);
+  const { dir, open, run, purchase } = copies;
+  const nats = useNatsCluster('standby-test');
   let log: ReplicatedLog;
-  let clockMs = T0;
 
   beforeAll(async () => {
-    cluster = await NatsCluster.start(3);
-    nc = await cluster.connect('standby-test');
-    log = await ReplicatedLog.open(nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
+    log = await ReplicatedLog.open(nats.nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
   });
 
   afterAll(async () => {
-    await nc?.close();
-    await cluster?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    copies.remove();
   });
-
-  const open = (name: string): ShardStore => {
-    const store = openShardStore(join(dir, name), 256 * 1024 * 1024, { noSync: true });
-    ensureSearchIndex(store);
-    return store;
-  };
-
-  /** Runs a task through a shard's commit path; answers its log entry's value. */
-  function run(store: ShardStore, task: LoggedTask): Buffer {
-    new ShardMachine(store, loadCore(), 0, { log: true }).run(task, (clockMs += 1_000));
-    const seq = logPosition(store).seq;
-    return [...logValues(store, seq, seq)][0]![1];
-  }
-
-  const purchase = (orderId: string, memberId: string, amountCents: number): LoggedTask =>
-    ({ kind: 'batch', ops: [purchaseOp({ orderId, memberId, amountCents, ...at(clockMs) }, admin(clockMs))] });
-
-  async function waitFor(what: string, done: () => boolean): Promise<void> {
-    const deadlineMs = Date.now() + 15_000;
-    while (!done()) {
-      if (Date.now() > deadlineMs) throw new Error(`${what}: not within 15 s`);
-      await pause(50);
-    }
-  }
 
   it('follows the stream, waits while ahead with its own entries, and is rebuilt once another owner\'s entry replaces them', async () => {
     // The owner's copy writes the stream: a program and three members.
     const owner = open('owner');
     const append = async (task: LoggedTask) => { const value = run(owner, task); await log.appendFenced(0, value, logPosition(owner).seq - 1); };
     await append({ kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true });
-    for (let i = 0; i < 3; i++) await append({ kind: 'batch', ops: [registerOp({ memberId: `s${i}`, name: `S ${i}`, ...at(clockMs) }, admin(clockMs), () => 'x')] });
+    for (let i = 0; i < 3; i++) await append({ kind: 'batch', ops: [registerOp({ memberId: `s${i}`, name: `S ${i}`, ...at(copies.clockMs) }, admin(copies.clockMs), () => 'x')] });
 
     let copy = open('copy');
     const rebuilds: string[] = [];
@@ -94,7 +60,7 @@ describe.skipIf(skip)('a standby shard and the owner record on NATS JetStream', 
       fail: (err) => { failures.push(err); },
       warn: () => { /* a turn that could not reach the stream is tried again */ },
     };
-    const config = { servers: cluster.servers, nodeId: 'node-b', deployment: DEPLOYMENT };
+    const config = { servers: nats.cluster.servers, nodeId: 'node-b', deployment: DEPLOYMENT };
     const standby = await ShardStandby.open(config, 0, events);
     try {
       await waitFor('the standby applies the owner\'s four entries', () => logPosition(copy).seq === 4);
@@ -129,7 +95,7 @@ describe.skipIf(skip)('a standby shard and the owner record on NATS JetStream', 
   }, 60_000);
 
   it('lets one of two claims on the same revision of the owner record win', async () => {
-    const [a, b] = await Promise.all([OwnerLease.open(nc, 'lease'), OwnerLease.open(nc, 'lease')]);
+    const [a, b] = await Promise.all([OwnerLease.open(nats.nc, 'lease'), OwnerLease.open(nats.nc, 'lease')]);
     const seen = await a.read();
     expect(seen.record).toEqual({ nodeId: '', term: 0, httpAddress: '' });
     const claims = await Promise.all([

@@ -7,38 +7,28 @@
 // A second shard's stream, which never had a base, is trimmed to a backup at its last entry: that
 // entry stays, and the identity holds after the purge. A stream purged by hand, with no record,
 // maps the same way with no backup named; one purged whole is refused.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { headers } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { skipWithoutNats, useNatsCluster } from '../helpers/nats-cluster.js';
+import { ShardCopies, waitFor, watch } from '../helpers/shard-copies.js';
 import { ROOT } from '../helpers/server-process.js';
 import { ReplicatedLog } from '../../engine/cluster/fenced-append.js';
 import { BASE_AFTER_HEADER, BASE_BACKUP_HEADER, CopyBehindStreamBaseError, LOG_SEQ_HEADER, readStreamMapping, shardStream } from '../../engine/cluster/shard-stream.js';
 import { BACKUP_MANIFEST_FILE } from '../../engine/history/folder.js';
 import { trimStreams, StreamTrimRefused } from '../../cli/cluster-trim.js';
-import { ShardStandby, type StandbyEvents } from '../../engine/shard/standby.js';
+import { ShardStandby } from '../../engine/shard/standby.js';
 import { ShardReplicator } from '../../engine/shard/replicator.js';
-import { openShardStore, type ShardStore } from '../../engine/shard/store.js';
-import { ShardMachine } from '../../engine/shard/machine.js';
 import { checksumHex, decodeLogHeader, logPosition, logValues, type LoggedTask } from '../../engine/shard/batch-log.js';
-import { replayShard, storeLogSource } from '../../engine/shard/replay.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
-import { ensureSearchIndex } from '../../engine/shard/search-index.js';
-import { loadCore } from '../../engine/core/wasm.js';
 import { demoProgram } from '../../engine/rules/program.js';
-import { purchaseOp, registerOp } from '../../server/requests.js';
 
 const skip = skipWithoutNats();
 const DEPLOYMENT = 'streamtrim';
 const T0 = Date.parse('2026-03-11T02:00:00Z');
-const admin = (atMs: number) => ({ role: 'admin' as const, nowMs: atMs, defaultCountry: 'HK' });
-const at = (ms: number) => ({ at: new Date(ms).toISOString() });
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The imported stream's base: entries 1..3 were never in the stream. */
 const BASE = 3;
 /** The backup's position: the trim purges the base message and entries 4..6. */
@@ -54,53 +44,14 @@ function cli(env: Record<string, string>, ...args: string[]): Promise<{ status: 
 }
 
 describe.skipIf(skip)('loyalty cluster trim', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'loyalty-stream-trim-'));
-  let cluster: NatsCluster;
-  let nc: NatsConnection;
-  let clockMs = T0;
+  const copies = new ShardCopies('loyalty-stream-trim-', T0);
+  const { dir, open, run, register, purchase, copyOf } = copies;
+  const nats = useNatsCluster('stream-trim-test');
 
-  beforeAll(async () => {
-    cluster = await NatsCluster.start(3);
-    nc = await cluster.connect('stream-trim-test');
-  });
 
   afterAll(async () => {
-    await nc?.close();
-    await cluster?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    copies.remove();
   });
-
-  const open = (name: string): ShardStore => {
-    const store = openShardStore(join(dir, name), 256 * 1024 * 1024, { noSync: true });
-    ensureSearchIndex(store);
-    return store;
-  };
-
-  function run(store: ShardStore, task: LoggedTask, shard = 0): Buffer {
-    new ShardMachine(store, loadCore(), shard, { log: true }).run(task, (clockMs += 1_000));
-    const seq = logPosition(store).seq;
-    return [...logValues(store, seq, seq)][0]![1];
-  }
-
-  const register = (memberId: string): LoggedTask => ({ kind: 'batch', ops: [registerOp({ memberId, name: memberId, ...at(clockMs) }, admin(clockMs), () => 'x')] });
-  const purchase = (orderId: string, memberId: string, amountCents: number): LoggedTask =>
-    ({ kind: 'batch', ops: [purchaseOp({ orderId, memberId, amountCents, ...at(clockMs) }, admin(clockMs))] });
-
-  async function waitFor(what: string, done: () => boolean): Promise<void> {
-    const deadlineMs = Date.now() + 15_000;
-    while (!done()) {
-      if (Date.now() > deadlineMs) throw new Error(`${what}: not within 15 s`);
-      await pause(50);
-    }
-  }
-
-  /** A copy of the owner's first `upTo` entries, as a restore of a backup at that position holds them. */
-  function copyOf(owner: ShardStore, name: string, upTo: number): ShardStore {
-    const store = open(name);
-    replayShard(storeLogSource(owner, 0), store, { untilBatch: upTo });
-    expect(logPosition(store).seq).toBe(upTo);
-    return store;
-  }
 
   /** A backup folder's manifest, as `loyalty backup` writes it, holding shard 0 at `batch` (and shard 1 as `also` says). */
   function backup(name: string, batch: number, checksum: string, also: Array<{ shard: number; batch: number; checksum: string }> = []): string {
@@ -115,12 +66,12 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
     run(owner, { kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true });
     for (let i = 0; i < BASE - 1; i++) run(owner, register(`t${i}`));
     const stream = shardStream(DEPLOYMENT, 0);
-    const jsm = await jetstreamManager(nc);
-    const log = await ReplicatedLog.open(nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
+    const jsm = await jetstreamManager(nats.nc);
+    const log = await ReplicatedLog.open(nats.nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
     const h = headers();
     h.set(BASE_AFTER_HEADER, String(BASE));
     h.set(BASE_BACKUP_HEADER, 'import-backup');
-    expect((await jetstream(nc).publish(stream.subject, new TextEncoder().encode('{}'), { msgID: 'import.base', headers: h })).seq).toBe(1);
+    expect((await jetstream(nats.nc).publish(stream.subject, new TextEncoder().encode('{}'), { msgID: 'import.base', headers: h })).seq).toBe(1);
     // Log entry k is stream message k - BASE + 1, before the trim and after it.
     const appendWith = async (writer: ReplicatedLog, task: LoggedTask) => {
       const value = run(owner, task);
@@ -139,7 +90,7 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
     // Shard 1's stream has no base: log entry k is stream message k. Its backup is at its last entry 3.
     const owner1 = open('owner-1');
     const stream1 = shardStream(DEPLOYMENT, 1);
-    const log1 = await ReplicatedLog.open(nc, DEPLOYMENT, [1], { nodeId: 'node-a', term: 1 });
+    const log1 = await ReplicatedLog.open(nats.nc, DEPLOYMENT, [1], { nodeId: 'node-a', term: 1 });
     const append1 = async (writer: ReplicatedLog, task: LoggedTask) => {
       const value = run(owner1, task, 1);
       const seq = logPosition(owner1).seq;
@@ -150,9 +101,9 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
     await append1(log1, register('u1'));
 
     // Refused before anything is written: a backup past the stream's end, and one whose entry is not the stream's.
-    await expect(trimStreams({ servers: cluster.servers, deployment: DEPLOYMENT, backupDir: backup('ahead', BASE + 6, checksumAt(BACKUP_AT)) }))
+    await expect(trimStreams({ servers: nats.cluster.servers, deployment: DEPLOYMENT, backupDir: backup('ahead', BASE + 6, checksumAt(BACKUP_AT)) }))
       .rejects.toThrow(StreamTrimRefused);
-    await expect(trimStreams({ servers: cluster.servers, deployment: DEPLOYMENT, backupDir: backup('other', BACKUP_AT, checksumAt(BACKUP_AT - 1)) }))
+    await expect(trimStreams({ servers: nats.cluster.servers, deployment: DEPLOYMENT, backupDir: backup('other', BACKUP_AT, checksumAt(BACKUP_AT - 1)) }))
       .rejects.toThrow(/log entry 6 in the stream is not the one the backup other names/);
     expect((await jsm.streams.info(stream.name)).state).toMatchObject({ first_seq: 1, messages: 6 });
 
@@ -160,7 +111,7 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
     // Shard 1's backup is at its stream's last entry: that entry stays, so that a message says the mapping.
     const nightly = backup('nightly-9', BACKUP_AT, checksumAt(BACKUP_AT), [{ shard: 1, batch: 3, checksum: checksumAt(3, owner1) }]);
     const trimStartMs = Date.now();
-    expect(await trimStreams({ servers: cluster.servers, deployment: DEPLOYMENT, backupDir: nightly })).toEqual([
+    expect(await trimStreams({ servers: nats.cluster.servers, deployment: DEPLOYMENT, backupDir: nightly })).toEqual([
       { shard: 0, backupSeq: BACKUP_AT, startedAfter: BASE, startsAfter: BACKUP_AT, purged: 4 },
       { shard: 1, backupSeq: 3, startedAfter: 0, startsAfter: 2, purged: 2 },
     ]);
@@ -168,28 +119,18 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
     expect((await jsm.streams.info(stream.name)).state).toMatchObject({ first_seq: 5, last_seq: 6, messages: 2 });
     expect((await jsm.streams.getMessage(stream.name, { seq: 5 }))!.header.get(LOG_SEQ_HEADER)).toBe(String(BACKUP_AT + 1));
     expect((await jsm.streams.info(stream1.name)).state).toMatchObject({ first_seq: 3, last_seq: 3, messages: 1 });
-    const after1 = await ReplicatedLog.open(nc, DEPLOYMENT, [1], { nodeId: 'node-a', term: 1 });
+    const after1 = await ReplicatedLog.open(nats.nc, DEPLOYMENT, [1], { nodeId: 'node-a', term: 1 });
     expect(await after1.mapping(1)).toEqual({ base: { afterLogSeq: 2, backup: 'nightly-9' }, offset: 0 });
     await append1(after1, register('u2'));
     expect((await jsm.streams.getMessage(stream1.name, { seq: 4 }))!.header.get(LOG_SEQ_HEADER)).toBe('4');
 
     // A writer that reads the mapping after the trim appends where the one that read it before does.
-    const after = await ReplicatedLog.open(nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
+    const after = await ReplicatedLog.open(nats.nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
     expect(await after.mapping(0)).toEqual({ base: { afterLogSeq: BACKUP_AT, backup: 'nightly-9' }, offset: BASE - 1 });
     await appendWith(after, purchase('p-5', 't1', 4_100));
     await appendWith(log, purchase('p-6', 't-late', 900));
 
-    const config = { servers: cluster.servers, nodeId: 'node-b', deployment: DEPLOYMENT };
-    const watch = (store: () => ShardStore) => {
-      const seen = { rebuilds: [] as string[], failures: [] as Error[] };
-      const events: StandbyEvents = {
-        store,
-        rebuild: async (reason) => { seen.rebuilds.push(reason); },
-        fail: (err) => { seen.failures.push(err); },
-        warn: () => { /* a turn that could not reach the stream is tried again */ },
-      };
-      return { seen, events };
-    };
+    const config = { servers: nats.cluster.servers, nodeId: 'node-b', deployment: DEPLOYMENT };
 
     // Copies at the trim point (a restore of the backup) and past it follow to the owner's books.
     for (const [name, from] of [['restored', BACKUP_AT], ['ahead', BACKUP_AT + 2]] as const) {
@@ -228,12 +169,12 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
 
     // The same trim again purges nothing on shard 0; on shard 1, which has an entry after the
     // backup's now, it completes the trim (entry 3 goes). A third run purges nothing, through the command line too.
-    expect(await trimStreams({ servers: cluster.servers, deployment: DEPLOYMENT, backupDir: nightly })).toEqual([
+    expect(await trimStreams({ servers: nats.cluster.servers, deployment: DEPLOYMENT, backupDir: nightly })).toEqual([
       { shard: 0, backupSeq: BACKUP_AT, startedAfter: BACKUP_AT, startsAfter: BACKUP_AT, purged: 0 },
       { shard: 1, backupSeq: 3, startedAfter: 2, startsAfter: 3, purged: 1 },
     ]);
     const cliStartMs = Date.now();
-    const again = await cli({ LOYALTY_NATS: cluster.servers.join(','), LOYALTY_DEPLOYMENT: DEPLOYMENT }, 'cluster', 'trim', '--before', nightly);
+    const again = await cli({ LOYALTY_NATS: nats.cluster.servers.join(','), LOYALTY_DEPLOYMENT: DEPLOYMENT }, 'cluster', 'trim', '--before', nightly);
     console.log(`cluster trim: ${trimMs} ms purging 2 shards (4 and 2 messages); the command line run again, a no-op: ${Date.now() - cliStartMs} ms`);
     expect(again).toEqual({
       status: 0,
@@ -242,13 +183,13 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
     });
     expect((await jsm.streams.info(stream.name)).state).toMatchObject({ first_seq: 5, last_seq: 8, messages: 4 });
     expect((await jsm.streams.info(stream1.name)).state).toMatchObject({ first_seq: 4, last_seq: 4, messages: 1 });
-    expect(await (await ReplicatedLog.open(nc, DEPLOYMENT, [1], { nodeId: 'node-c', term: 2 })).mapping(1)).toEqual({ base: { afterLogSeq: 3, backup: 'nightly-9' }, offset: 0 });
+    expect(await (await ReplicatedLog.open(nats.nc, DEPLOYMENT, [1], { nodeId: 'node-c', term: 2 })).mapping(1)).toEqual({ base: { afterLogSeq: 3, backup: 'nightly-9' }, offset: 0 });
 
     // The owner's takeover from a copy at the trim point levels through the offset and appends its
     // term entry as log entry 11, stream message 11 - BASE + 1.
     const lastBefore = await log.lastSeq(0);
     const taking = copyOf(owner, 'taking', BACKUP_AT);
-    const replicator = await ShardReplicator.open(config, 0, taking, 2, () => clockMs);
+    const replicator = await ShardReplicator.open(config, 0, taking, 2, () => copies.clockMs);
     try {
       expect(logPosition(taking).seq).toBe(BASE + 8);
       expect(await log.lastSeq(0)).toBe(lastBefore + 1);
@@ -267,24 +208,24 @@ describe.skipIf(skip)('loyalty cluster trim', () => {
   it('reads a stream purged outside the trim with no backup named, refuses one purged whole, and the command refuses wrong usage', async () => {
     // Another deployment, with no bases stream: its stream purged by hand up to message 3.
     const stream = shardStream('byhand', 0);
-    const log = await ReplicatedLog.open(nc, 'byhand', [0], { nodeId: 'node-a', term: 1 });
+    const log = await ReplicatedLog.open(nats.nc, 'byhand', [0], { nodeId: 'node-a', term: 1 });
     const owner = open('byhand');
     for (const task of [{ kind: 'program', version: 1, program: demoProgram(), atMs: T0, record: true }, register('h0'), register('h1')] as LoggedTask[]) {
       const value = run(owner, task);
       await log.appendFenced(0, value, logPosition(owner).seq - 1);
     }
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nats.nc);
     await jsm.streams.purge(stream.name, { seq: 3 });
     expect(await readStreamMapping(jsm, stream)).toEqual({ mapping: { base: { afterLogSeq: 2, backup: '' }, offset: 0 }, settled: true });
     const empty = open('byhand-empty');
-    await expect(ShardReplicator.open({ servers: cluster.servers, nodeId: 'node-b', deployment: 'byhand' }, 0, empty, 2, () => clockMs))
+    await expect(ShardReplicator.open({ servers: nats.cluster.servers, nodeId: 'node-b', deployment: 'byhand' }, 0, empty, 2, () => copies.clockMs))
       .rejects.toThrow(/starts after entry 2 .*restore a backup at entry 2 or later \(no trim recorded one\)/);
     await jsm.streams.purge(stream.name);
     await expect(readStreamMapping(jsm, stream)).rejects.toThrow(/holds no message but has held 3/);
     await empty.root.close();
     await owner.root.close();
 
-    const env = { LOYALTY_NATS: cluster.servers.join(','), LOYALTY_DEPLOYMENT: DEPLOYMENT };
+    const env = { LOYALTY_NATS: nats.cluster.servers.join(','), LOYALTY_DEPLOYMENT: DEPLOYMENT };
     expect(await cli(env, 'cluster', 'trim')).toMatchObject({ status: 2, stderr: 'loyalty: cluster trim needs the backup to trim to: --before BACKUP\n' });
     expect(await cli(env, 'cluster', 'trim', '--before', join(dir, 'nightly-9'), '--data', dir)).toMatchObject({ status: 2, stderr: 'loyalty: unknown flag --data (flags: --before, --nats, --deployment)\n' });
     expect(await cli(env, 'cluster', 'trim', '--before', join(dir, 'no-such-backup'))).toMatchObject({ status: 1, stderr: expect.stringContaining('loyalty: cluster trim refused: ') });

@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { copyEnds, verifyFolder } from '../helpers/node-folder.js';
 import { ROOT, ServerProcess } from '../helpers/server-process.js';
 import { waitUntilOwner, waitUntilStandby } from '../helpers/cluster-node.js';
 import { BASE_AFTER_HEADER, BASE_BACKUP_HEADER, LOG_SEQ_HEADER, shardStream } from '../../engine/cluster/shard-stream.js';
@@ -40,24 +41,11 @@ function cliAsync(env: Record<string, string>, ...args: string[]): Promise<Run> 
   });
 }
 
-function copyEnds(dataDir: string): number[] {
-  return Array.from({ length: SHARDS }, (_, shard) => {
-    const store = openShardStore(join(dataDir, `shard-${shard}`), 256 * 1024 * 1024);
-    try { return logPosition(store).seq; } finally { void store.root.close(); }
-  });
-}
-
 function copyFirsts(dataDir: string): Array<number | null> {
   return Array.from({ length: SHARDS }, (_, shard) => {
     const store = openShardStore(join(dataDir, `shard-${shard}`), 256 * 1024 * 1024);
     try { return firstLogSeq(store); } finally { void store.root.close(); }
   });
-}
-
-function verify(dataDir: string): { ok: boolean; members: number } {
-  const run = cli({ LOYALTY_DATA: dataDir, LOYALTY_SHARDS: String(SHARDS) }, 'verify');
-  expect(run.status, run.stderr).toBe(0);
-  return JSON.parse(run.stdout) as { ok: boolean; members: number };
 }
 
 describe.skipIf(skip)('a single-node folder whose log was trimmed, imported into a cluster', () => {
@@ -110,7 +98,7 @@ describe.skipIf(skip)('a single-node folder whose log was trimmed, imported into
   it('imports the trimmed logs behind a base message, starts the first node on the folder and a second from the backup, and refuses an empty folder', async () => {
     cluster = await NatsCluster.start(3);
     const natsEnv = { LOYALTY_NATS: cluster.servers.join(','), LOYALTY_DEPLOYMENT: DEPLOYMENT };
-    const ends = copyEnds(dataDir);
+    const ends = copyEnds(dataDir, SHARDS);
 
     // A trimmed folder without the backup it was trimmed to is refused before anything is published.
     const noBackup = cli({ ...natsEnv, LOYALTY_DATA: dataDir }, 'cluster', 'import');
@@ -165,7 +153,7 @@ describe.skipIf(skip)('a single-node folder whose log was trimmed, imported into
     // A second node starts from a restore of the backup the base message names, and follows.
     const restore = cli({}, 'restore', backupDir, '--data', restoredDir);
     expect(restore.status, restore.stderr).toBe(0);
-    expect(copyEnds(restoredDir)).toEqual(bases);
+    expect(copyEnds(restoredDir, SHARDS)).toEqual(bases);
     const second = new ServerProcess(restoredDir, env('node-2'));
     nodes.push(second);
     await second.start();
@@ -196,10 +184,10 @@ describe.skipIf(skip)('a single-node folder whose log was trimmed, imported into
     expect((await first.post('/v1/purchases', { orderId: 'tr-after', memberId: 'tr-0', amountCents: 2_500 })).status).toBe(200);
     const after = (await second.get('/v1/members/tr-0')).body as { points: number };
     expect(after.points).toBeGreaterThan(figures[0]!.points);
-    const target = copyEnds(dataDir);
+    const target = copyEnds(dataDir, SHARDS);
     const deadlineMs = Date.now() + 20_000;
-    while (JSON.stringify(copyEnds(restoredDir)) !== JSON.stringify(target)) {
-      if (Date.now() > deadlineMs) throw new Error(`the second node's copy stays at ${JSON.stringify(copyEnds(restoredDir))}, the first's is at ${JSON.stringify(target)}: ${second.logs.join('').slice(-3_000)}`);
+    while (JSON.stringify(copyEnds(restoredDir, SHARDS)) !== JSON.stringify(target)) {
+      if (Date.now() > deadlineMs) throw new Error(`the second node's copy stays at ${JSON.stringify(copyEnds(restoredDir, SHARDS))}, the first's is at ${JSON.stringify(target)}: ${second.logs.join('').slice(-3_000)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     await second.stop();
@@ -218,8 +206,8 @@ describe.skipIf(skip)('a single-node folder whose log was trimmed, imported into
         await b.root.close();
       }
     }
-    expect(verify(dataDir)).toMatchObject({ ok: true, members: MEMBERS });
-    expect(verify(restoredDir)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(dataDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
+    expect(verifyFolder(restoredDir, SHARDS)).toMatchObject({ ok: true, members: MEMBERS });
 
     // The import run again after the nodes wrote: the folder holds what the stream holds, so nothing to do.
     const rerun = cli({ ...natsEnv }, 'cluster', 'import', '--data', dataDir, '--backup', backupDir);

@@ -5,85 +5,34 @@
 // stream into an empty copy: neither is moved aside nor silently rebuilt. The owner's takeover
 // (engine/shard/replicator.ts) refuses an empty copy too, and from a copy at the base levels and
 // appends its term entry through the offset.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { headers } from '@nats-io/nats-core';
 import { jetstream } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { NatsCluster, skipWithoutNats } from '../helpers/nats-cluster.js';
+import { skipWithoutNats, useNatsCluster } from '../helpers/nats-cluster.js';
+import { ShardCopies, waitFor, watch } from '../helpers/shard-copies.js';
 import { ReplicatedLog } from '../../engine/cluster/fenced-append.js';
 import { BASE_AFTER_HEADER, BASE_BACKUP_HEADER, CopyBehindStreamBaseError, LOG_SEQ_HEADER, shardStream } from '../../engine/cluster/shard-stream.js';
-import { ShardStandby, type StandbyEvents } from '../../engine/shard/standby.js';
+import { ShardStandby } from '../../engine/shard/standby.js';
 import { ShardReplicator } from '../../engine/shard/replicator.js';
-import { openShardStore, type ShardStore } from '../../engine/shard/store.js';
-import { ShardMachine } from '../../engine/shard/machine.js';
 import { logPosition, logValues, type LoggedTask } from '../../engine/shard/batch-log.js';
-import { replayShard, storeLogSource } from '../../engine/shard/replay.js';
 import { diffStores } from '../../engine/shard/store-diff.js';
-import { ensureSearchIndex } from '../../engine/shard/search-index.js';
-import { loadCore } from '../../engine/core/wasm.js';
 import { demoProgram } from '../../engine/rules/program.js';
-import { purchaseOp, registerOp } from '../../server/requests.js';
 
 const skip = skipWithoutNats();
 const DEPLOYMENT = 'trimmedstandby';
 const T0 = Date.parse('2026-03-10T02:00:00Z');
-const admin = (atMs: number) => ({ role: 'admin' as const, nowMs: atMs, defaultCountry: 'HK' });
-const at = (ms: number) => ({ at: new Date(ms).toISOString() });
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The log position the stream starts after: entries 1..BASE are in the backup only. */
 const BASE = 3;
 
 describe.skipIf(skip)('a standby shard on a stream imported from a trimmed log', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'loyalty-trimmed-standby-'));
-  let cluster: NatsCluster;
-  let nc: NatsConnection;
-  let clockMs = T0;
+  const copies = new ShardCopies('loyalty-trimmed-standby-', T0);
+  const { open, run, register, purchase, copyOf } = copies;
+  const nats = useNatsCluster('trimmed-standby-test');
 
-  beforeAll(async () => {
-    cluster = await NatsCluster.start(3);
-    nc = await cluster.connect('trimmed-standby-test');
-  });
 
   afterAll(async () => {
-    await nc?.close();
-    await cluster?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    copies.remove();
   });
-
-  const open = (name: string): ShardStore => {
-    const store = openShardStore(join(dir, name), 256 * 1024 * 1024, { noSync: true });
-    ensureSearchIndex(store);
-    return store;
-  };
-
-  function run(store: ShardStore, task: LoggedTask): Buffer {
-    new ShardMachine(store, loadCore(), 0, { log: true }).run(task, (clockMs += 1_000));
-    const seq = logPosition(store).seq;
-    return [...logValues(store, seq, seq)][0]![1];
-  }
-
-  const register = (memberId: string): LoggedTask => ({ kind: 'batch', ops: [registerOp({ memberId, name: memberId, ...at(clockMs) }, admin(clockMs), () => 'x')] });
-  const purchase = (orderId: string, memberId: string, amountCents: number): LoggedTask =>
-    ({ kind: 'batch', ops: [purchaseOp({ orderId, memberId, amountCents, ...at(clockMs) }, admin(clockMs))] });
-
-  async function waitFor(what: string, done: () => boolean): Promise<void> {
-    const deadlineMs = Date.now() + 15_000;
-    while (!done()) {
-      if (Date.now() > deadlineMs) throw new Error(`${what}: not within 15 s`);
-      await pause(50);
-    }
-  }
-
-  /** A copy of the owner's first `upTo` entries, as a restore of a backup at that position holds them. */
-  function copyOf(owner: ShardStore, name: string, upTo: number): ShardStore {
-    const store = open(name);
-    replayShard(storeLogSource(owner, 0), store, { untilBatch: upTo });
-    expect(logPosition(store).seq).toBe(upTo);
-    return store;
-  }
 
   it('follows from the base through the offset, refuses an empty or diverged copy instead of rebuilding it, and takes over from a copy at the base', async () => {
     // The owner's copy: a program and two members (entries 1..3, the backup's), then what the stream holds.
@@ -94,11 +43,11 @@ describe.skipIf(skip)('a standby shard on a stream imported from a trimmed log',
 
     // The stream as `loyalty cluster import` leaves it: the base message, then entries 4 and on.
     const stream = shardStream(DEPLOYMENT, 0);
-    const log = await ReplicatedLog.open(nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
+    const log = await ReplicatedLog.open(nats.nc, DEPLOYMENT, [0], { nodeId: 'node-a', term: 1 });
     const h = headers();
     h.set(BASE_AFTER_HEADER, String(BASE));
     h.set(BASE_BACKUP_HEADER, 'nightly-7');
-    expect((await jetstream(nc).publish(stream.subject, new TextEncoder().encode('{}'), { msgID: 'import.base', headers: h })).seq).toBe(1);
+    expect((await jetstream(nats.nc).publish(stream.subject, new TextEncoder().encode('{}'), { msgID: 'import.base', headers: h })).seq).toBe(1);
     const append = async (task: LoggedTask) => {
       const value = run(owner, task);
       const seq = logPosition(owner).seq;
@@ -108,20 +57,10 @@ describe.skipIf(skip)('a standby shard on a stream imported from a trimmed log',
     await append(register('t-late'));
     await append(purchase('p-1', 't0', 1_200));
     expect(Buffer.from((await log.valueAt(0, 2))!).equals([...logValues(owner, BASE + 1, BASE + 1)][0]![1])).toBe(true);
-    const third = await (await jetstream(nc).jetstreamManager()).streams.getMessage(stream.name, { seq: 3 });
+    const third = await (await jetstream(nats.nc).jetstreamManager()).streams.getMessage(stream.name, { seq: 3 });
     expect(third!.header.get(LOG_SEQ_HEADER)).toBe(String(BASE + 2));
 
-    const config = { servers: cluster.servers, nodeId: 'node-b', deployment: DEPLOYMENT };
-    const watch = (store: () => ShardStore) => {
-      const seen = { rebuilds: [] as string[], failures: [] as Error[] };
-      const events: StandbyEvents = {
-        store,
-        rebuild: async (reason) => { seen.rebuilds.push(reason); },
-        fail: (err) => { seen.failures.push(err); },
-        warn: () => { /* a turn that could not reach the stream is tried again */ },
-      };
-      return { seen, events };
-    };
+    const config = { servers: nats.cluster.servers, nodeId: 'node-b', deployment: DEPLOYMENT };
 
     // A copy at the base (a restore of the backup) follows, and a new entry reaches it.
     const restored = copyOf(owner, 'restored', BASE);
@@ -172,16 +111,16 @@ describe.skipIf(skip)('a standby shard on a stream imported from a trimmed log',
 
     // The owner's side: an empty copy's takeover is refused the same way, before anything is appended.
     const lastBefore = await log.lastSeq(0);
-    await expect(ShardReplicator.open(config, 0, empty, 2, () => clockMs)).rejects.toMatchObject({ code: 'copy_behind_stream_base' });
+    await expect(ShardReplicator.open(config, 0, empty, 2, () => copies.clockMs)).rejects.toMatchObject({ code: 'copy_behind_stream_base' });
     expect(await log.lastSeq(0)).toBe(lastBefore);
     // A copy at the base levels through the offset (the entries after the base applied, checksums
     // compared) and appends its term entry after the stream's last message, as log entry 7.
     const taking = copyOf(owner, 'taking', BASE);
-    const replicator = await ShardReplicator.open(config, 0, taking, 2, () => clockMs);
+    const replicator = await ShardReplicator.open(config, 0, taking, 2, () => copies.clockMs);
     try {
       expect(logPosition(taking).seq).toBe(BASE + 4);
       expect(await log.lastSeq(0)).toBe(lastBefore + 1);
-      const term = await (await jetstream(nc).jetstreamManager()).streams.getMessage(stream.name, { seq: lastBefore + 1 });
+      const term = await (await jetstream(nats.nc).jetstreamManager()).streams.getMessage(stream.name, { seq: lastBefore + 1 });
       expect(term!.header.get(LOG_SEQ_HEADER)).toBe(String(BASE + 4));
       expect(term!.header.get('Nats-Msg-Id')).toBe(`node-b.2.${BASE + 4}`);
       expect(Buffer.from(term!.data).equals([...logValues(taking, BASE + 4, BASE + 4)][0]![1])).toBe(true);
