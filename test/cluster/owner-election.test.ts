@@ -40,6 +40,17 @@ function events(won: number[], lost: OwnerRecord[] = []): ElectionEvents {
   return { standby: () => undefined, won: (term) => won.push(term), lost: (r) => lost.push(r), trouble: () => undefined };
 }
 
+/** node-1's election on a fresh in-memory lease, started and given its first turn (it claims the vacant record, term 2). */
+async function startedNode1(): Promise<{ lease: MemoryLease; won: number[]; lost: OwnerRecord[]; election: OwnerElection }> {
+  const lease = new MemoryLease();
+  const won: number[] = [];
+  const lost: OwnerRecord[] = [];
+  const election = new OwnerElection(lease as unknown as OwnerLease, { nodeId: 'node-1', httpAddress: 'http://127.0.0.1:1' }, events(won, lost), () => Date.now());
+  election.start();
+  await vi.advanceTimersByTimeAsync(0);
+  return { lease, won, lost, election };
+}
+
 describe('owner election', () => {
   beforeEach(() => { vi.useFakeTimers(); });
   afterEach(() => { vi.useRealTimers(); });
@@ -74,12 +85,7 @@ describe('owner election', () => {
   });
 
   it('the owner renews with short single attempts on a fixed cadence: one lost attempt costs one turn, not the lease', async () => {
-    const lease = new MemoryLease();
-    const won: number[] = [];
-    const lost: OwnerRecord[] = [];
-    const election = new OwnerElection(lease as unknown as OwnerLease, { nodeId: 'node-1', httpAddress: 'http://127.0.0.1:1' }, events(won, lost), () => Date.now());
-    election.start();
-    await vi.advanceTimersByTimeAsync(0);
+    const { lease, won, lost, election } = await startedNode1();
     expect(won).toEqual([2]); // its own id in the record: claimed at once
     const t0 = Date.now();
     lease.attempts = [];
@@ -98,12 +104,7 @@ describe('owner election', () => {
   });
 
   it('an owner that gives the record up writes it vacant at once and, drained, never claims it again until undrained', async () => {
-    const lease = new MemoryLease();
-    const won: number[] = [];
-    const lost: OwnerRecord[] = [];
-    const election = new OwnerElection(lease as unknown as OwnerLease, { nodeId: 'node-1', httpAddress: 'http://127.0.0.1:1' }, events(won, lost), () => Date.now());
-    election.start();
-    await vi.advanceTimersByTimeAsync(0);
+    const { lease, won, lost, election } = await startedNode1();
     expect(won).toEqual([2]);
     await election.giveUp();
     expect(lease.view.record).toEqual({ nodeId: '', term: 2, httpAddress: '' });
@@ -159,12 +160,7 @@ describe('owner election', () => {
   });
 
   it('an owner that resigns (a stream refused its append) writes the record vacant and, unlike a drained one, may claim again', async () => {
-    const lease = new MemoryLease();
-    const won: number[] = [];
-    const lost: OwnerRecord[] = [];
-    const election = new OwnerElection(lease as unknown as OwnerLease, { nodeId: 'node-1', httpAddress: 'http://127.0.0.1:1' }, events(won, lost), () => Date.now());
-    election.start();
-    await vi.advanceTimersByTimeAsync(0);
+    const { lease, won, lost, election } = await startedNode1();
     expect(won).toEqual([2]);
     await election.resign();
     expect(lease.view.record).toEqual({ nodeId: '', term: 2, httpAddress: '' });
